@@ -1,0 +1,48 @@
+// The one error type of slipway. Codes are public API (listed in docs/errors.md and
+// kept in step by a test); messages say what to do and may be reworded.
+
+export const ERROR_CODES = [
+  'E_CONFIG_INVALID',
+  'E_CONFIG_NOT_FOUND',
+  'E_BAD_REQUEST',
+  'E_NOT_FOUND',
+  'E_ENV_UNKNOWN',
+  'E_ENV_LOCKED',
+  'E_NO_RELEASE',
+  'E_ARTEFACT_INVALID',
+  'E_ARTEFACT_TAMPERED',
+  'E_UNSAFE_PATH',
+  'E_HEALTH_FAILED',
+  'E_INSTANCE_FAILED',
+  'E_DEPLOY_FAILED',
+  'E_ROUTER_UNAVAILABLE',
+  'E_LISTEN_FAILED',
+  'E_SERVER_UNREACHABLE',
+  'E_DATA_DIR_LOCKED',
+  'E_STATE_CORRUPT',
+  'E_INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class SlipwayError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'SlipwayError';
+  }
+}
+
+export function isSlipwayError(e: unknown): e is SlipwayError {
+  return e instanceof SlipwayError;
+}
+
+/** The message of anything thrown, for wrapping: never throws itself. */
+export function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
