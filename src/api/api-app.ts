@@ -1,0 +1,204 @@
+// The HTTP API of the slipway server. Routes parse their input with the schemas in
+// schemas.ts, call the engine, and map SlipwayError codes to statuses in one place.
+
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { SlipwayError, isSlipwayError } from '../core/errors.ts';
+import { parseConfigText } from '../config/index.ts';
+import type { Engine } from '../engine/engine.ts';
+import { releaseView, rolloutView } from '../engine/status-view.ts';
+import { HTTP_STATUS } from './error-status.ts';
+import {
+  ACTOR_HEADER, ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, deployBody, envParam, eventsQuery, logsQuery, rollbackBody, rolloutParam, shutdownBody,
+} from './schemas.ts';
+
+export interface ApiOptions {
+  engine: Engine;
+  logger: Logger;
+  info: () => Record<string, unknown>;
+  onShutdown: (opts: { stopInstances: boolean; stopRouter: boolean }) => void;
+}
+
+const MAX_ARTEFACT_BYTES = 1024 * 1024 * 1024;
+
+function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
+  const r = schema.safeParse(value ?? {});
+  if (r.success) return r.data;
+  const first = r.error.issues[0]!;
+  const field = first.path.length ? first.path.join('.') : where;
+  throw new SlipwayError('E_BAD_REQUEST', `${where}: ${field}: ${first.message}`, { field, issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
+}
+
+function actorOf(headers: Record<string, unknown>): string {
+  const a = headers[ACTOR_HEADER];
+  return typeof a === 'string' && /^[\w.@-]{1,64}$/.test(a) ? a : 'anonymous';
+}
+
+export function buildApi(opts: ApiOptions): FastifyInstance {
+  const { engine } = opts;
+  const app = Fastify({ loggerInstance: opts.logger as FastifyBaseLogger, bodyLimit: 2 * 1024 * 1024, disableRequestLogging: false });
+
+  // Artefacts stream straight to disk while being hashed; nothing buffers them whole.
+  app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
+
+  app.setErrorHandler((err: unknown, req, reply) => {
+    if (isSlipwayError(err)) {
+      return reply.status(HTTP_STATUS[err.code]).send({ error: { code: err.code, message: err.message, details: err.details } });
+    }
+    const e = err as { statusCode?: number; message?: string; code?: string };
+    if (e.statusCode && e.statusCode < 500) {
+      return reply.status(e.statusCode).send({ error: { code: 'E_BAD_REQUEST', message: e.message ?? 'bad request', details: {} } });
+    }
+    req.log.error({ err }, 'request failed');
+    return reply.status(500).send({ error: { code: 'E_INTERNAL', message: 'internal error; see the server log', details: {} } });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.status(404).send({ error: { code: 'E_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}`, details: {} } });
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async () => ({ ok: true }));
+  app.get('/api/server', async () => opts.info());
+
+  app.post('/api/artefacts', async (req, reply) => {
+    const digest = String(req.headers[ARTEFACT_DIGEST_HEADER] ?? '');
+    const service = String(req.headers[ARTEFACT_SERVICE_HEADER] ?? 'unknown').slice(0, 64);
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (length > MAX_ARTEFACT_BYTES) throw new SlipwayError('E_ARTEFACT_INVALID', `artefact of ${length} bytes is over the ${MAX_ARTEFACT_BYTES}-byte limit`);
+    if (!req.body || typeof (req.body as Readable).pipe !== 'function') {
+      throw new SlipwayError('E_BAD_REQUEST', 'send the artefact as the request body with content-type application/octet-stream');
+    }
+    const record = await engine.receiveArtefact(req.body as Readable, digest, service);
+    return reply.status(201).send({ digest: record.digest, bytes: record.bytes });
+  });
+
+  app.post('/api/environments/:env/deploys', async (req, reply) => {
+    const { env } = parse(envParam, req.params, 'path');
+    const body = parse(deployBody, req.body, 'body');
+    const config = parseConfigText(body.config.text, body.config.file);
+    const answer = await engine.deploy({ env, artefactDigest: body.artefact, config, actor: actorOf(req.headers), force: body.force });
+    return reply.status(answer.unchanged ? 200 : 202).send({
+      unchanged: answer.unchanged,
+      release: releaseView(answer.release),
+      rollout: answer.rollout ? rolloutView(engine.store, answer.rollout) : null,
+    });
+  });
+
+  app.post('/api/environments/:env/rollback', async (req, reply) => {
+    const { env } = parse(envParam, req.params, 'path');
+    const body = parse(rollbackBody, req.body, 'body');
+    const answer = engine.rollback({ env, ...(body.to !== undefined ? { to: body.to } : {}), actor: actorOf(req.headers) });
+    return reply.status(202).send({ release: releaseView(answer.release), rollout: rolloutView(engine.store, answer.rollout) });
+  });
+
+  app.get('/api/environments', async () => ({ environments: engine.status() }));
+
+  app.get('/api/environments/:env', async (req) => {
+    const { env } = parse(envParam, req.params, 'path');
+    return engine.status(env)[0];
+  });
+
+  app.get('/api/environments/:env/releases', async (req) => {
+    const { env } = parse(envParam, req.params, 'path');
+    const stable = engine.store.getStableReleaseId(env);
+    return { env, stable, releases: engine.store.listReleases(env).map((r) => ({ ...releaseView(r), isStable: r.id === stable })) };
+  });
+
+  app.get('/api/rollouts/:id', async (req) => {
+    const { id } = parse(rolloutParam, req.params, 'path');
+    return rolloutView(engine.store, mustRollout(engine, id));
+  });
+
+  app.get('/api/rollouts/:id/events', async (req) => {
+    const { id } = parse(rolloutParam, req.params, 'path');
+    const q = parse(eventsQuery, req.query, 'query');
+    mustRollout(engine, id);
+    // Long poll: answer as soon as there is news, or after `wait` ms with nothing.
+    const deadline = Date.now() + q.wait;
+    let events = engine.store.rolloutEvents(id, q.after);
+    while (events.length === 0 && Date.now() < deadline && !isFinished(engine, id)) {
+      await new Promise((r) => setTimeout(r, 100));
+      events = engine.store.rolloutEvents(id, q.after);
+    }
+    return { rollout: rolloutView(engine.store, mustRollout(engine, id)), events };
+  });
+
+  app.get('/api/environments/:env/logs', async (req, reply) => {
+    const { env } = parse(envParam, req.params, 'path');
+    const q = parse(logsQuery, req.query, 'query');
+    return sendLogs(engine, reply, { env, instance: q.instance, lines: q.lines, follow: q.follow === '1' || q.follow === 'true' });
+  });
+
+  app.post('/api/shutdown', async (req, reply) => {
+    const body = parse(shutdownBody, req.body, 'body');
+    reply.send({ ok: true });
+    setImmediate(() => opts.onShutdown(body));
+  });
+
+  return app;
+}
+
+function mustRollout(engine: Engine, id: number) {
+  const r = engine.store.getRollout(id);
+  if (!r) throw new SlipwayError('E_NOT_FOUND', `no rollout #${id}`);
+  return r;
+}
+
+function isFinished(engine: Engine, id: number): boolean {
+  const p = engine.store.getRollout(id)?.phase;
+  return p === 'succeeded' || p === 'failed' || p === 'rolled_back';
+}
+
+/** The last lines of each instance's log, then (with follow) new lines as NDJSON while the client stays. */
+async function sendLogs(engine: Engine, reply: FastifyReply, q: { env: string; instance: string | undefined; lines: number; follow: boolean }) {
+  const instances = engine.store.recentInstances(q.env, 50).filter((i) => !q.instance || i.id === q.instance);
+  if (q.instance && instances.length === 0) throw new SlipwayError('E_NOT_FOUND', `no instance ${q.instance} in ${q.env}`);
+  const records: { instance: string; line: string }[] = [];
+  const offsets = new Map<string, number>();
+  for (const i of instances) {
+    if (!existsSync(i.logPath)) continue;
+    const size = statSync(i.logPath).size;
+    const start = Math.max(0, size - 256 * 1024);
+    const text = await readRange(i.logPath, start, size);
+    const lines = text.split('\n').filter(Boolean);
+    if (start > 0) lines.shift(); // the first line may be cut
+    for (const line of lines.slice(-q.lines)) records.push({ instance: i.id, line });
+    offsets.set(i.logPath, size);
+  }
+  if (!q.follow) return { env: q.env, lines: records.slice(-q.lines) };
+  reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
+  for (const r of records.slice(-q.lines)) reply.raw.write(`${JSON.stringify(r)}\n`);
+  const partial = new Map<string, string>();
+  const timer = setInterval(() => {
+    void (async () => {
+      const live = engine.store.recentInstances(q.env, 50).filter((i) => !q.instance || i.id === q.instance);
+      for (const i of live) {
+        if (!existsSync(i.logPath)) continue;
+        const size = statSync(i.logPath).size;
+        const from = offsets.get(i.logPath) ?? 0;
+        if (size <= from) continue;
+        offsets.set(i.logPath, size);
+        const text = (partial.get(i.logPath) ?? '') + (await readRange(i.logPath, from, size));
+        const parts = text.split('\n');
+        partial.set(i.logPath, parts.pop() ?? '');
+        for (const line of parts) if (line) reply.raw.write(`${JSON.stringify({ instance: i.id, line })}\n`);
+      }
+    })().catch(() => undefined);
+  }, 200);
+  reply.raw.on('close', () => clearInterval(timer));
+  return reply;
+}
+
+function readRange(path: string, start: number, end: number): Promise<string> {
+  if (end <= start) return Promise.resolve('');
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    createReadStream(path, { start, end: end - 1 })
+      .on('data', (c) => chunks.push(c as Buffer))
+      .on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+      .on('error', reject);
+  });
+}

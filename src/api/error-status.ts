@@ -1,0 +1,25 @@
+// The one table from error codes to HTTP statuses. core knows nothing of HTTP.
+
+import type { ErrorCode } from '../core/errors.ts';
+
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  E_CONFIG_INVALID: 400,
+  E_CONFIG_NOT_FOUND: 400,
+  E_BAD_REQUEST: 400,
+  E_NOT_FOUND: 404,
+  E_ENV_UNKNOWN: 404,
+  E_ENV_LOCKED: 409,
+  E_NO_RELEASE: 409,
+  E_ARTEFACT_INVALID: 400,
+  E_ARTEFACT_TAMPERED: 422,
+  E_UNSAFE_PATH: 422,
+  E_HEALTH_FAILED: 502,
+  E_INSTANCE_FAILED: 502,
+  E_DEPLOY_FAILED: 500,
+  E_ROUTER_UNAVAILABLE: 503,
+  E_LISTEN_FAILED: 503,
+  E_SERVER_UNREACHABLE: 503,
+  E_DATA_DIR_LOCKED: 409,
+  E_STATE_CORRUPT: 500,
+  E_INTERNAL: 500,
+};

@@ -1,0 +1,173 @@
+// Packs a service directory into a content-addressed .tar.gz: the artefact the CLI
+// uploads. Same content gives the same bytes, hence the same digest, so "did
+// anything change?" is a string comparison and a rebuild is never a new release.
+
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, type Stats } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { constants as zlibConstants, createGzip } from 'node:zlib';
+import { SlipwayError, errorMessage } from '../core/errors.ts';
+import { DigestTap } from './digest.ts';
+import { GzipHeaderPinner, tarStream, type PackEntry } from './deterministic-tar.ts';
+import { IGNORE_FILE_NAME, parseIgnoreRules, type IgnoreRules } from './ignore-rules.ts';
+import { assertSafeTree } from './tree-safety.ts';
+
+export const DEFAULT_MAX_ARTEFACT_BYTES = 512 * 1024 * 1024;
+
+export interface PackDirectoryOptions {
+  dir: string;
+  /** Where to write the .tar.gz; default: a new temporary directory. Written atomically. */
+  outFile?: string;
+  /** Refuse a tree whose files add up to more than this; default 512 MiB. */
+  maxBytes?: number;
+}
+
+export interface PackedArtefact {
+  file: string;
+  /** 'sha256:<hex>' of the .tar.gz bytes. */
+  digest: string;
+  /** Size of the .tar.gz. */
+  bytes: number;
+  /** Regular files and symlinks packed (directories not counted). */
+  fileCount: number;
+}
+
+// Every parameter pinned: zlib's defaults are the same today, but the digest must
+// not change if they ever do.
+const GZIP_OPTIONS = {
+  level: 6,
+  memLevel: 8,
+  windowBits: 15,
+  strategy: zlibConstants.Z_DEFAULT_STRATEGY,
+};
+
+export async function packDirectory(options: PackDirectoryOptions): Promise<PackedArtefact> {
+  const root = resolve(options.dir);
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_ARTEFACT_BYTES;
+  await assertIsDirectory(root);
+  const rules = await loadIgnoreRules(root);
+  const outFile = resolve(options.outFile ?? join(await mkdtemp(join(tmpdir(), 'slipway-pack-')), 'artefact.tar.gz'));
+
+  const walk: WalkState = { root, rules, maxBytes, totalBytes: 0, skip: ownOutput(root, outFile), entries: [] };
+  await walkDirectory(walk, root, '');
+  const fileCount = walk.entries.filter((e) => e.type !== 'directory').length;
+  if (fileCount === 0) {
+    throw new SlipwayError(
+      'E_ARTEFACT_INVALID',
+      `nothing to pack: "${root}" has no files (after ${IGNORE_FILE_NAME}, .git and .slipway are left out)`,
+      { dir: root },
+    );
+  }
+  // The server would refuse an unsafe tree; refusing it here says so before the upload.
+  assertSafeTree(walk.entries);
+
+  await mkdir(dirname(outFile), { recursive: true });
+  const partial = `${outFile}.partial-${randomBytes(6).toString('hex')}`;
+  const tap = new DigestTap();
+  try {
+    await pipeline(
+      Readable.from(tarStream(walk.entries)),
+      createGzip(GZIP_OPTIONS),
+      new GzipHeaderPinner(),
+      tap,
+      createWriteStream(partial, { flags: 'wx' }),
+    );
+    await rename(partial, outFile);
+  } catch (e) {
+    await rm(partial, { force: true });
+    throw e;
+  }
+  return { file: outFile, digest: tap.digest(), bytes: tap.bytes, fileCount };
+}
+
+interface WalkState {
+  root: string;
+  rules: IgnoreRules;
+  maxBytes: number;
+  totalBytes: number;
+  /** Skips the artefact itself when it is written inside the directory being packed. */
+  skip: (relPath: string) => boolean;
+  entries: PackEntry[];
+}
+
+async function walkDirectory(walk: WalkState, absDir: string, relDir: string): Promise<void> {
+  const names = (await wrapRead(relDir || '.', () => readdir(absDir))).sort(compareCodeUnits);
+  for (const name of names) {
+    const path = relDir === '' ? name : `${relDir}/${name}`;
+    const absolutePath = join(absDir, name);
+    const stats: Stats = await wrapRead(path, () => lstat(absolutePath));
+    if (walk.skip(path) || walk.rules.isIgnored(path, stats.isDirectory())) continue;
+
+    if (stats.isDirectory()) {
+      walk.entries.push({ path, absolutePath, type: 'directory', isExecutable: true, size: 0 });
+      await walkDirectory(walk, absolutePath, path);
+    } else if (stats.isFile()) {
+      walk.totalBytes += stats.size;
+      if (walk.totalBytes > walk.maxBytes) throw tooBig(walk);
+      const isExecutable = (stats.mode & 0o111) !== 0;
+      walk.entries.push({ path, absolutePath, type: 'file', isExecutable, size: stats.size });
+    } else if (stats.isSymbolicLink()) {
+      const linkpath = await wrapRead(path, () => readlink(absolutePath));
+      walk.entries.push({ path, absolutePath, type: 'symlink', isExecutable: false, size: 0, linkpath });
+    } else {
+      throw new SlipwayError(
+        'E_ARTEFACT_INVALID',
+        `"${path}" is a socket, FIFO or device, which cannot go in an artefact; add it to ${IGNORE_FILE_NAME}`,
+        { entry: path },
+      );
+    }
+  }
+}
+
+// Locale-independent, so two machines sort the same names the same way.
+function compareCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function tooBig(walk: WalkState): SlipwayError {
+  const mib = (n: number) => Math.ceil(n / (1024 * 1024));
+  return new SlipwayError(
+    'E_ARTEFACT_INVALID',
+    `"${walk.root}" holds more than ${mib(walk.maxBytes)} MiB of files, the artefact limit; ` +
+      `leave dependencies and build output out with ${IGNORE_FILE_NAME}, or raise the limit`,
+    { dir: walk.root, maxBytes: walk.maxBytes },
+  );
+}
+
+function ownOutput(root: string, outFile: string): (relPath: string) => boolean {
+  const rel = relative(root, outFile);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return () => false;
+  const relPosix = rel.split(sep).join('/');
+  return (p) => p === relPosix || p.startsWith(`${relPosix}.partial-`);
+}
+
+async function assertIsDirectory(root: string): Promise<void> {
+  const stats = await lstat(root).catch((cause: unknown) => {
+    throw new SlipwayError('E_ARTEFACT_INVALID', `cannot pack "${root}": ${errorMessage(cause)}`, { dir: root }, { cause });
+  });
+  if (!stats.isDirectory()) {
+    throw new SlipwayError('E_ARTEFACT_INVALID', `cannot pack "${root}": it is not a directory`, { dir: root });
+  }
+}
+
+async function loadIgnoreRules(root: string): Promise<IgnoreRules> {
+  let text = '';
+  try {
+    text = await readFile(join(root, IGNORE_FILE_NAME), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  return parseIgnoreRules(text);
+}
+
+async function wrapRead<T>(path: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (cause) {
+    throw new SlipwayError('E_ARTEFACT_INVALID', `cannot read "${path}": ${errorMessage(cause)}`, { entry: path }, { cause });
+  }
+}

@@ -1,0 +1,163 @@
+// Reads an artefact's headers without writing anything: the checking half of
+// unpacking. Every entry is judged here, before a single byte reaches the disk;
+// node-tar's own defences (it silently strips '/' and skips '..') are a second
+// line, not the first, because a stripped path is still a crafted archive and
+// deserves a refusal the operator can see.
+
+import { createReadStream } from 'node:fs';
+import { Parser, type ReadEntry } from 'tar';
+import { SlipwayError, errorMessage, isSlipwayError } from '../core/errors.ts';
+import { DigestTap } from './digest.ts';
+import { assertSafeTree, normaliseEntryPath, type TreeEntry } from './tree-safety.ts';
+
+/** One entry as stored, in archive order, for the extraction pass to compare against. */
+export interface ScannedEntry {
+  /** Normalised; '' for the archive root ('./'), which is skipped. */
+  path: string;
+  type: TreeEntry['type'];
+  linkpath: string | undefined;
+  mode: number | undefined;
+  size: number;
+}
+
+export interface ArtefactScan {
+  digest: string;
+  entries: ScannedEntry[];
+  fileCount: number;
+  /** Sum of the regular files' sizes: what unpacking will write. */
+  bytes: number;
+}
+
+const SPECIAL_BITS = 0o7000; // setuid, setgid, sticky
+
+/**
+ * Hashes the artefact and checks every entry: path shape, type, mode, total size,
+ * and (once all are known) that no link leads outside. Throws E_UNSAFE_PATH or
+ * E_ARTEFACT_INVALID naming the first offending entry.
+ */
+export async function scanArtefact(file: string, maxBytes: number): Promise<ArtefactScan> {
+  const entries: ScannedEntry[] = [];
+  let bytes = 0;
+  const digest = await parseArtefact(file, (entry) => {
+    const scanned = describeEntry(entry);
+    bytes += scanned.type === 'file' ? scanned.size : 0;
+    if (bytes > maxBytes) {
+      throw new SlipwayError(
+        'E_ARTEFACT_INVALID',
+        `the artefact unpacks to more than ${Math.ceil(maxBytes / 1024 / 1024)} MiB, the limit`,
+        { entry: scanned.path, maxBytes },
+      );
+    }
+    entries.push(scanned);
+  });
+  const tree = entries.filter((e) => e.path !== '').map(toTreeEntry);
+  const fileCount = tree.filter((e) => e.type !== 'directory').length;
+  if (fileCount === 0) {
+    throw new SlipwayError('E_ARTEFACT_INVALID', 'the artefact holds no files', { file });
+  }
+  assertSafeTree(tree);
+  return { digest, entries, fileCount, bytes };
+}
+
+/** Refuses what the packer never writes; returns the entry in our terms. */
+export function describeEntry(entry: ReadEntry): ScannedEntry {
+  const raw = entry.path;
+  const path = normaliseEntryPath(raw);
+  const type = entryType(entry);
+  if (path === '' && type !== 'directory') {
+    throw new SlipwayError('E_ARTEFACT_INVALID', `the artefact has a ${entry.type} entry with an empty path`);
+  }
+  if (typeof entry.mode === 'number' && (entry.mode & SPECIAL_BITS) !== 0) {
+    throw new SlipwayError('E_UNSAFE_PATH', `refusing "${raw}": it has the setuid, setgid or sticky bit`, {
+      entry: raw,
+      mode: entry.mode.toString(8),
+    });
+  }
+  return { path, type, linkpath: entry.linkpath, mode: entry.mode, size: entry.size };
+}
+
+function entryType(entry: ReadEntry): TreeEntry['type'] {
+  switch (entry.type) {
+    case 'File':
+    case 'OldFile':
+    case 'ContiguousFile':
+      return 'file';
+    case 'Directory':
+      return 'directory';
+    case 'SymbolicLink':
+      return 'symlink';
+    case 'Link':
+      return 'hardlink';
+    case 'CharacterDevice':
+    case 'BlockDevice':
+    case 'FIFO':
+      throw new SlipwayError('E_UNSAFE_PATH', `refusing "${entry.path}": it is a ${entry.type}, not a file`, {
+        entry: entry.path,
+        type: entry.type,
+      });
+    default:
+      throw new SlipwayError('E_ARTEFACT_INVALID', `the artefact has an unsupported ${entry.type} entry "${entry.path}"`, {
+        entry: entry.path,
+        type: entry.type,
+      });
+  }
+}
+
+function toTreeEntry(e: ScannedEntry): TreeEntry {
+  return e.linkpath === undefined ? { path: e.path, type: e.type } : { path: e.path, type: e.type, linkpath: e.linkpath };
+}
+
+/**
+ * Streams the file through sha256 and a tar parser, calling `onEntry` per entry.
+ * An exception from `onEntry` stops the read and rejects with it.
+ */
+function parseArtefact(file: string, onEntry: (entry: ReadEntry) => void): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const source = createReadStream(file);
+    const tap = new DigestTap();
+    let settled = false;
+    const fail = (e: unknown) => {
+      if (settled) return;
+      settled = true;
+      source.destroy();
+      reject(isSlipwayError(e) ? e : notAnArtefact(file, e));
+    };
+    const parser = new Parser({
+      strict: true,
+      onReadEntry: (entry) => {
+        entry.resume(); // discard the body: only headers matter here
+        if (settled) return;
+        try {
+          onEntry(entry);
+        } catch (e) {
+          fail(e);
+        }
+      },
+    });
+    // Entry types node-tar does not know (or oversized metadata) it skips quietly;
+    // an artefact we made never has them, so one is a sign of tampering.
+    parser.on('ignoredEntry', (entry: ReadEntry) =>
+      fail(new SlipwayError('E_ARTEFACT_INVALID', `the artefact has an unsupported entry "${entry.path}"`, {
+        entry: entry.path,
+        type: entry.type,
+      })),
+    );
+    parser.on('error', fail);
+    source.on('error', fail);
+    parser.on('end', () => {
+      if (settled) return;
+      settled = true;
+      resolve(tap.digest());
+    });
+    source.pipe(tap).pipe(parser);
+  });
+}
+
+export function notAnArtefact(file: string, cause: unknown): SlipwayError {
+  return new SlipwayError(
+    'E_ARTEFACT_INVALID',
+    `"${file}" is not a readable slipway artefact (.tar.gz): ${errorMessage(cause)}`,
+    { file },
+    { cause },
+  );
+}

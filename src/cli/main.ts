@@ -1,0 +1,189 @@
+// The `slipway` command. Local work (reading slipway.yaml, packing the directory)
+// happens here; everything that touches state goes to the server over its API.
+
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import pc from 'picocolors';
+import { SlipwayError } from '../core/errors.ts';
+import { CONFIG_FILE_NAME, formatConfigIssue, renderInitConfig, validateConfigText } from '../config/index.ts';
+import { DEFAULT_DATA_DIR } from '../store/data-dir.ts';
+import { ApiClient, findServerUrl, followRollout } from './api-client.ts';
+import { runDeploy } from './deploy-command.ts';
+import { formatEvent, formatRolloutLine, formatStatus, printError } from './output.ts';
+
+interface GlobalOpts {
+  dataDir: string;
+  server?: string;
+  json?: boolean;
+}
+
+const program = new Command();
+program
+  .name('slipway')
+  .description('Deploy web services safely: staging then production, rolling with zero downtime, one-command rollback.')
+  .option('--data-dir <dir>', 'where the server keeps its state', process.env.SLIPWAY_DATA_DIR ?? DEFAULT_DATA_DIR)
+  .option('--server <url>', 'the slipway server to talk to (default: $SLIPWAY_SERVER, else the one running on --data-dir)')
+  .option('--json', 'print machine-readable JSON instead of text')
+  .showHelpAfterError()
+  .configureOutput({ outputError: (str, write) => write(pc.red(str)) });
+
+function globals(cmd: Command): GlobalOpts {
+  return cmd.optsWithGlobals() as GlobalOpts;
+}
+
+function client(cmd: Command): ApiClient {
+  const g = globals(cmd);
+  return new ApiClient(findServerUrl({ server: g.server, dataDir: g.dataDir }));
+}
+
+function out(cmd: Command, data: unknown, human: () => string): void {
+  if (globals(cmd).json) process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+  else process.stdout.write(`${human()}\n`);
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+}
+
+function parseListen(v: string): { host: string; port: number } {
+  const m = /^(?:(.+):)?(\d{1,5})$/.exec(v);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new InvalidArgumentError('expected HOST:PORT or PORT, e.g. 127.0.0.1:7070');
+  return { host: m[1] ?? '127.0.0.1', port };
+}
+
+program
+  .command('init')
+  .description('write a commented slipway.yaml for the service in this directory')
+  .option('--service <name>', 'service name (default: the directory name)')
+  .option('--command <cmd>', 'how to start one instance', 'node server.js')
+  .option('--force', 'overwrite an existing slipway.yaml')
+  .action((o: { service?: string; command: string; force?: boolean }, cmd: Command) => {
+    const file = resolve(CONFIG_FILE_NAME);
+    if (existsSync(file) && !o.force) throw new SlipwayError('E_BAD_REQUEST', `${CONFIG_FILE_NAME} already exists here; use --force to overwrite it`);
+    const service = (o.service ?? basename(process.cwd())).toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^[^a-z]+/, '') || 'service';
+    writeFileSync(file, renderInitConfig({ service, command: o.command }));
+    out(cmd, { file, service }, () => `wrote ${file} for service "${service}"; check it with \`slipway validate\``);
+  });
+
+program
+  .command('validate')
+  .description('check slipway.yaml and report every problem with file:line:col')
+  .option('-f, --file <path>', 'config file', CONFIG_FILE_NAME)
+  .action((o: { file: string }, cmd: Command) => {
+    const path = resolve(o.file);
+    if (!existsSync(path)) throw new SlipwayError('E_CONFIG_NOT_FOUND', `${o.file} not found; create one with \`slipway init\``);
+    const r = validateConfigText(readFileSync(path, 'utf8'), o.file);
+    if (r.ok) {
+      out(cmd, { ok: true, service: r.config.service, environments: Object.keys(r.config.environments) }, () =>
+        `${pc.green('ok')} ${o.file}: service ${r.config.service}, environments ${Object.keys(r.config.environments).join(', ')}`);
+      return;
+    }
+    out(cmd, { ok: false, issues: r.issues }, () => r.issues.map(formatConfigIssue).join('\n'));
+    process.exitCode = 1;
+  });
+
+program
+  .command('server')
+  .description('run the control plane (API, reconciler, router supervisor) in the foreground')
+  .option('--listen <addr>', 'API address', parseListen, { host: '127.0.0.1', port: 7070 })
+  .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
+  .action(async (o: { listen: { host: string; port: number }; logLevel: string }, cmd: Command) => {
+    const { startServer } = await import('../server.ts');
+    const server = await startServer({ dataDir: globals(cmd).dataDir, host: o.listen.host, port: o.listen.port, logLevel: o.logLevel });
+    const stop = () => void server.close();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await server.closed;
+  });
+
+program
+  .command('deploy')
+  .description('pack this directory, upload it and roll it out to <env>; waits and shows progress')
+  .argument('<env>', 'environment name from slipway.yaml')
+  .option('-d, --dir <path>', 'service directory', '.')
+  .option('-f, --file <path>', 'config file, relative to --dir', CONFIG_FILE_NAME)
+  .option('--detach', 'return once the rollout is accepted')
+  .option('--force', 'deploy even if nothing changed since the stable release')
+  .action(async (env: string, o: { dir: string; file: string; detach?: boolean; force?: boolean }, cmd: Command) => {
+    const code = await runDeploy({ client: client(cmd), env, dir: o.dir, file: o.file, detach: !!o.detach, force: !!o.force, json: !!globals(cmd).json });
+    process.exitCode = code;
+  });
+
+program
+  .command('status')
+  .description('releases, rollouts, instances, health and traffic weights')
+  .argument('[env]', 'one environment (default: all)')
+  .action(async (env: string | undefined, _o: unknown, cmd: Command) => {
+    const s = await client(cmd).status(env);
+    out(cmd, env ? s[0] : { environments: s }, () => formatStatus(s));
+  });
+
+program
+  .command('releases')
+  .description('the releases of an environment, newest first')
+  .argument('<env>')
+  .action(async (env: string, _o: unknown, cmd: Command) => {
+    const r = await client(cmd).releases(env);
+    out(cmd, r, () =>
+      r.releases.length === 0
+        ? `no releases in ${env}`
+        : r.releases.map((x) => `${x.isStable ? pc.green('*') : ' '} #${String(x.number).padEnd(4)} ${x.artefactDigest.slice(0, 19)}  config ${x.configHash.slice(7, 15)}  ${new Date(x.createdAt).toISOString()}  ${x.createdBy}`).join('\n'));
+  });
+
+program
+  .command('rollback')
+  .description('roll <env> back to the previous stable release (or --to N) by the rolling path')
+  .argument('<env>')
+  .option('--to <number>', 'release number to go back to', positiveInt)
+  .option('--detach', 'return once the rollback is accepted')
+  .action(async (env: string, o: { to?: number; detach?: boolean }, cmd: Command) => {
+    const c = client(cmd);
+    const json = !!globals(cmd).json;
+    const r = await c.rollback(env, o.to !== undefined ? { to: o.to } : {});
+    if (!json) process.stdout.write(`rolling ${env} back to #${r.release.number} (rollout #${r.rollout.id})\n`);
+    if (o.detach) {
+      if (json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      return;
+    }
+    const final = await followRollout(c, r.rollout.id, (e) => !json && process.stdout.write(`${formatEvent(e)}\n`));
+    if (json) process.stdout.write(`${JSON.stringify({ release: r.release, rollout: final }, null, 2)}\n`);
+    else process.stdout.write(`${formatRolloutLine(final)}\n`);
+    process.exitCode = final.phase === 'succeeded' ? 0 : 1;
+  });
+
+program
+  .command('logs')
+  .description("the instances' output (stdout and stderr) in <env>")
+  .argument('<env>')
+  .option('--instance <id>', 'one instance')
+  .option('-n, --lines <n>', 'how many recent lines', positiveInt, 100)
+  .option('-f, --follow', 'keep printing new lines')
+  .action(async (env: string, o: { instance?: string; lines: number; follow?: boolean }, cmd: Command) => {
+    const c = client(cmd);
+    const json = !!globals(cmd).json;
+    const print = (r: { instance: string; line: string }) => process.stdout.write(json ? `${JSON.stringify(r)}\n` : `${pc.dim(r.instance)} ${r.line}\n`);
+    const q = { ...(o.instance ? { instance: o.instance } : {}), lines: o.lines };
+    if (o.follow) {
+      await c.followLogs(env, q, print);
+      return;
+    }
+    for (const r of (await c.logs(env, q)).lines) print(r);
+  });
+
+program
+  .command('demo')
+  .description('start a server, deploy the bundled example to staging and production, then v2 under load')
+  .option('--once', 'stop everything it started and exit when done (default: keep running until Ctrl-C)')
+  .action(async (o: { once?: boolean }) => {
+    const { runDemo } = await import('./demo.ts');
+    process.exitCode = await runDemo({ once: !!o.once });
+  });
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  printError(e, process.argv.includes('--json'));
+  process.exitCode = e instanceof SlipwayError && e.code === 'E_CONFIG_INVALID' ? 1 : process.exitCode || 1;
+});

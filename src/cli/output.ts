@@ -1,0 +1,68 @@
+// Human output of the CLI: status tables, rollout progress lines, errors.
+
+import pc from 'picocolors';
+import { isSlipwayError } from '../core/errors.ts';
+import type { RolloutEventRecord } from '../core/records.ts';
+import type { EnvironmentStatus, RolloutView } from '../engine/status-view.ts';
+
+export function ago(ts: number | null, now = Date.now()): string {
+  if (ts === null) return '-';
+  const s = Math.max(0, Math.round((now - ts) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.round(s / 60)}m ago`;
+  if (s < 86400) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
+}
+
+const PHASE_COLOUR: Record<string, (s: string) => string> = {
+  succeeded: pc.green, failed: pc.red, rolled_back: pc.yellow, aborting: pc.yellow, progressing: pc.cyan, pending: pc.cyan, paused: pc.magenta,
+};
+
+export function phase(p: string): string {
+  return (PHASE_COLOUR[p] ?? ((s: string) => s))(p);
+}
+
+const STATE_COLOUR: Record<string, (s: string) => string> = {
+  ready: pc.green, starting: pc.cyan, draining: pc.yellow, stopping: pc.yellow, failed: pc.red, stopped: pc.dim,
+};
+
+export function formatEvent(e: RolloutEventRecord): string {
+  const t = new Date(e.ts).toISOString().slice(11, 23);
+  const colour = e.level === 'error' ? pc.red : e.level === 'warn' ? pc.yellow : (s: string) => s;
+  return `${pc.dim(t)} ${colour(e.message)}`;
+}
+
+export function formatRolloutLine(r: RolloutView): string {
+  const steps = r.phase === 'aborting' ? r.abortSteps ?? [] : r.steps;
+  return `rollout #${r.id} ${r.kind} → #${r.to} ${phase(r.phase)} step ${Math.min(r.step + 1, steps.length)}/${steps.length}${r.current ? ` (${r.current})` : ''}${r.reason ? ` — ${r.reason}` : ''}`;
+}
+
+export function formatStatus(envs: EnvironmentStatus[]): string {
+  if (envs.length === 0) return 'nothing deployed yet; try `slipway deploy staging`';
+  const out: string[] = [];
+  for (const s of envs) {
+    const stable = s.stable ? `#${s.stable.number} (${s.stable.artefactDigest.slice(7, 19)}, deployed ${ago(s.stable.createdAt)} by ${s.stable.createdBy})` : 'none';
+    out.push(`${pc.bold(s.env)}  ${s.listen ? `http://${s.listen}` : ''}${s.listenError ? pc.red(`  cannot listen: ${s.listenError}`) : ''}`);
+    out.push(`  stable:   ${stable}`);
+    if (s.rollout) out.push(`  ${formatRolloutLine(s.rollout)}`);
+    else if (s.lastRollout) out.push(`  last:     ${formatRolloutLine(s.lastRollout)}, ended ${ago(s.lastRollout.finishedAt)}`);
+    const weights = Object.entries(s.weights).map(([rel, w]) => `#${rel} ${Math.round(w * 10) / 10}%`).join(', ');
+    out.push(`  traffic:  ${weights || pc.yellow('no ready instance')}`);
+    for (const i of s.instances) {
+      const colour = STATE_COLOUR[i.state] ?? ((x: string) => x);
+      out.push(`    ${i.id.padEnd(28)} #${String(i.release).padEnd(4)} ${colour(i.state.padEnd(9))} port ${i.port}  pid ${i.pid ?? '-'}${i.lastError ? pc.dim(`  ${i.lastError.split('\n')[0]}`) : ''}`);
+    }
+    out.push('');
+  }
+  return out.join('\n').trimEnd();
+}
+
+export function printError(e: unknown, json: boolean): void {
+  if (json) {
+    const body = isSlipwayError(e) ? { code: e.code, message: e.message, details: e.details } : { code: 'E_INTERNAL', message: (e as Error).message };
+    process.stdout.write(`${JSON.stringify({ error: body })}\n`);
+    return;
+  }
+  if (isSlipwayError(e)) process.stderr.write(`${pc.red('error')} ${pc.dim(`[${e.code}]`)} ${e.message}\n`);
+  else process.stderr.write(`${pc.red('error')} ${(e as Error).stack ?? String(e)}\n`);
+}

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import {
+  HIGHEST_MS,
+  LOWEST_MS,
+  OVERFLOW_BUCKET,
+  bucketBoundsMs,
+  bucketIndex,
+  createHistogram,
+  histogramCount,
+  isLatencyHistogram,
+  meanMs,
+  mergeHistograms,
+  quantileMs,
+  recordMs,
+  subtractHistograms,
+  type LatencyHistogram,
+} from './latency-histogram.ts';
+
+/** A small seeded PRNG (mulberry32), so the distributions are the same on every run. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function exactQuantile(sorted: number[], q: number): number {
+  return sorted[Math.max(1, Math.ceil(q * sorted.length)) - 1]!;
+}
+
+function histogramOf(samples: number[]): LatencyHistogram {
+  const h = createHistogram();
+  for (const s of samples) recordMs(h, s);
+  return h;
+}
+
+const QUANTILES = [0.01, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999];
+
+const DISTRIBUTIONS: Array<[string, (r: () => number) => number]> = [
+  ['uniform 1..1000 ms', (r) => 1 + r() * 999],
+  ['exponential, mean 20 ms', (r) => -20 * Math.log(1 - r())],
+  ['log-normal around 5 ms (wide)', (r) => 5 * Math.exp(1.5 * Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r()))],
+  ['bimodal 0.3 ms / 800 ms', (r) => (r() < 0.8 ? 0.3 + r() * 0.1 : 700 + r() * 200)],
+];
+
+describe('latency histogram', () => {
+  it.each(DISTRIBUTIONS)('quantiles of %s are within 5%% of the exact ones', (_name, draw) => {
+    const r = seededRandom(42);
+    const samples = Array.from({ length: 50_000 }, () => Math.min(Math.max(draw(r), LOWEST_MS), HIGHEST_MS - 1));
+    const h = histogramOf(samples);
+    const sorted = [...samples].sort((a, b) => a - b);
+    for (const q of QUANTILES) {
+      const exact = exactQuantile(sorted, q);
+      const got = quantileMs(h, q)!;
+      expect(Math.abs(got - exact) / exact, `q=${q} exact=${exact} got=${got}`).toBeLessThanOrEqual(0.05);
+    }
+    expect(histogramCount(h)).toBe(samples.length);
+    expect(meanMs(h)!).toBeCloseTo(samples.reduce((a, b) => a + b, 0) / samples.length, 6);
+  });
+
+  it('buckets are contiguous and each is at most 9.1% wide', () => {
+    for (let i = 1; i < OVERFLOW_BUCKET; i++) {
+      const [low, high] = bucketBoundsMs(i);
+      expect(high / low).toBeLessThanOrEqual(1.091);
+      if (i > 1) expect(bucketBoundsMs(i - 1)[1]).toBeCloseTo(low, 9);
+      expect(bucketIndex(Math.sqrt(low * high))).toBe(i);
+    }
+  });
+
+  it('puts values outside the range in the underflow and overflow buckets', () => {
+    const h = histogramOf([0, 0.01, -3, Number.NaN, HIGHEST_MS, 10 * HIGHEST_MS]);
+    expect(h.counts[0]).toBe(4);
+    expect(h.counts[OVERFLOW_BUCKET]).toBe(2);
+    expect(quantileMs(h, 0.5)).toBe(LOWEST_MS);
+    expect(quantileMs(h, 1)).toBe(HIGHEST_MS);
+  });
+
+  it('answers null for the quantile and mean of an empty histogram', () => {
+    expect(quantileMs(createHistogram(), 0.99)).toBeNull();
+    expect(meanMs(createHistogram())).toBeNull();
+  });
+
+  it('merging equals recording every sample into one histogram', () => {
+    const r = seededRandom(7);
+    const a = Array.from({ length: 3000 }, () => r() * 50);
+    const b = Array.from({ length: 5000 }, () => 10 + r() * 500);
+    const merged = mergeHistograms(histogramOf(a), histogramOf(b));
+    const whole = histogramOf([...a, ...b]);
+    expect(merged.counts).toEqual(whole.counts);
+    expect(merged.count).toBe(whole.count);
+    expect(merged.sumMs).toBeCloseTo(whole.sumMs, 6);
+  });
+
+  it('subtracting an earlier snapshot gives exactly the samples of the window', () => {
+    const r = seededRandom(9);
+    const h = createHistogram();
+    for (let i = 0; i < 2000; i++) recordMs(h, r() * 10);
+    const earlier = JSON.parse(JSON.stringify(h)) as LatencyHistogram;
+    const windowSamples = Array.from({ length: 1000 }, () => 100 + r() * 100);
+    for (const s of windowSamples) recordMs(h, s);
+    const delta = subtractHistograms(h, earlier);
+    const expected = histogramOf(windowSamples);
+    expect(delta.counts).toEqual(expected.counts);
+    expect(delta.count).toBe(1000);
+    expect(delta.sumMs).toBeCloseTo(expected.sumMs, 6);
+    expect(quantileMs(delta, 0.01)!).toBeGreaterThan(95);
+  });
+
+  it('subtracting snapshots of different histograms (a restart) gives the later one whole', () => {
+    const earlier = histogramOf([1, 2, 3, 4]);
+    const later = histogramOf([500]);
+    expect(subtractHistograms(later, earlier)).toEqual(later);
+  });
+
+  it('survives a JSON round trip and keeps only non-empty buckets', () => {
+    const h = histogramOf([1, 1, 1, 250]);
+    const text = JSON.stringify(h);
+    const back = JSON.parse(text) as unknown;
+    expect(isLatencyHistogram(back)).toBe(true);
+    expect(Object.keys((back as LatencyHistogram).counts)).toHaveLength(2);
+    expect(quantileMs(back as LatencyHistogram, 0.5)).toBe(quantileMs(h, 0.5));
+    recordMs(back as LatencyHistogram, 1);
+    expect((back as LatencyHistogram).counts[bucketIndex(1)]).toBe(4);
+    expect(isLatencyHistogram({ counts: { x: 1 }, count: 1, sumMs: 1 })).toBe(false);
+  });
+});

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { planRolling, transition, type Rollout, type Step } from './rollout.ts';
+
+const S = 1;
+const N = 2;
+const rolling = (batch: number | string, maxUnavailable: number | string = 0) => ({
+  type: 'rolling' as const,
+  batch: typeof batch === 'number' ? { count: batch } : { percent: Number(batch.replace('%', '')) },
+  maxUnavailable: typeof maxUnavailable === 'number' ? { count: maxUnavailable } : { percent: Number(maxUnavailable.replace('%', '')) },
+});
+const counts = (steps: Step[]) => steps.map((s) => `${s.releaseId === S ? 'old' : 'new'}=${s.count}`).join(' ');
+
+/** Replays a plan and returns the lowest ready total and highest total along the way. */
+function envelope(steps: Step[], oldStart: number) {
+  let old = oldStart;
+  let neu = 0;
+  let minReady = old;
+  let maxTotal = old;
+  for (const s of steps) {
+    if (s.releaseId === S) old = s.count;
+    else {
+      // new instances count as ready only once the step completes
+      maxTotal = Math.max(maxTotal, old + s.count);
+      neu = s.count;
+    }
+    minReady = Math.min(minReady, old + neu);
+  }
+  return { minReady, maxTotal, old, neu };
+}
+
+describe('planRolling', () => {
+  it.each([
+    { batch: 1, mu: 0, stable: 3, want: 'new=1 old=2 new=2 old=1 new=3 old=0' },
+    { batch: '34%', mu: 0, stable: 3, want: 'new=2 old=1 new=3 old=0' },
+    { batch: 1, mu: 1, stable: 3, want: 'old=2 new=1 old=1 new=2 old=0 new=3' },
+    { batch: 3, mu: 0, stable: 3, want: 'new=3 old=0' },
+    { batch: 1, mu: 0, stable: 0, want: 'new=1 new=2 new=3' },
+    { batch: 2, mu: 0, stable: 5, want: 'old=3 new=2 old=1 new=3 old=0' },
+  ])('batch $batch max_unavailable $mu from $stable old: $want', ({ batch, mu, stable, want }) => {
+    const steps = planRolling({ stableReleaseId: stable ? S : null, stableCount: stable, newReleaseId: N, instances: 3, strategy: rolling(batch, mu) });
+    expect(counts(steps)).toBe(want);
+  });
+
+  it('never drops below instances - max_unavailable ready and always ends with only the new release', () => {
+    for (let instances = 1; instances <= 9; instances++) {
+      for (let batch = 1; batch <= instances; batch++) {
+        for (let mu = 0; mu <= instances; mu++) {
+          for (const stable of [0, instances - 1, instances, instances + 2].filter((x) => x >= 0)) {
+            const steps = planRolling({ stableReleaseId: stable ? S : null, stableCount: stable, newReleaseId: N, instances, strategy: rolling(batch, mu) });
+            const e = envelope(steps, stable);
+            expect(e.neu).toBe(instances);
+            expect(e.old).toBe(0);
+            if (stable >= instances) expect(e.minReady).toBeGreaterThanOrEqual(Math.min(stable, instances - mu));
+            expect(e.maxTotal).toBeLessThanOrEqual(Math.max(stable, instances) + batch);
+          }
+        }
+      }
+    }
+  });
+});
+
+describe('transition', () => {
+  const base: Rollout = {
+    id: 1, env: 'production', kind: 'deploy', fromReleaseId: S, toReleaseId: N, phase: 'progressing',
+    plan: { steps: [{ type: 'scale', releaseId: N, count: 1 }, { type: 'scale', releaseId: S, count: 0 }] },
+    stepIndex: 0, reason: null, createdBy: 'test', createdAt: 0, updatedAt: 0, finishedAt: null,
+  };
+  const ctx = { stableReleaseId: S, instances: 1 };
+
+  it('moves to the next step and succeeds after the last', () => {
+    const a = transition(base, { type: 'step-done', index: 0 }, 10, ctx);
+    expect([a.phase, a.stepIndex]).toEqual(['progressing', 1]);
+    const b = transition(a, { type: 'step-done', index: 1 }, 20, ctx);
+    expect([b.phase, b.finishedAt]).toEqual(['succeeded', 20]);
+  });
+
+  it('ignores a repeated report of a step already done', () => {
+    const a = transition(base, { type: 'step-done', index: 0 }, 10, ctx);
+    expect(transition(a, { type: 'step-done', index: 0 }, 11, ctx)).toBe(a);
+  });
+
+  it('a failed step restores the stable release first, then stops the new one, and ends failed', () => {
+    const a = transition(base, { type: 'step-failed', index: 0, reason: 'never healthy' }, 10, ctx);
+    expect(a.phase).toBe('aborting');
+    expect(a.plan.abortSteps).toEqual([{ type: 'scale', releaseId: S, count: 1 }, { type: 'scale', releaseId: N, count: 0 }]);
+    const b = transition(transition(a, { type: 'step-done', index: 0 }, 11, ctx), { type: 'step-done', index: 1 }, 12, ctx);
+    expect([b.phase, b.reason]).toEqual(['failed', 'never healthy']);
+  });
+
+  it('a requested abort ends rolled_back', () => {
+    const a = transition(base, { type: 'abort', reason: 'aborted by alice' }, 10, ctx);
+    const b = transition(transition(a, { type: 'step-done', index: 0 }, 11, ctx), { type: 'step-done', index: 1 }, 12, ctx);
+    expect(b.phase).toBe('rolled_back');
+  });
+});

@@ -1,0 +1,59 @@
+// Receiving uploaded artefacts: stored under their sha256, verified while they are
+// written, never trusted on the uploader's word.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { SlipwayError } from '../core/errors.ts';
+import type { ArtefactRecord } from '../core/records.ts';
+import type { StateStore } from '../store/state-store.ts';
+
+const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+
+export function isDigest(s: string): boolean {
+  return DIGEST_RE.test(s);
+}
+
+export function artefactPath(dir: string, digest: string): string {
+  return join(dir, `${digest.replace(':', '-')}.tar.gz`);
+}
+
+export async function receiveArtefact(opts: {
+  store: StateStore;
+  dir: string;
+  tmpDir: string;
+  body: Readable;
+  claimedDigest: string;
+  service: string;
+  now: number;
+}): Promise<ArtefactRecord> {
+  if (!isDigest(opts.claimedDigest)) {
+    throw new SlipwayError('E_BAD_REQUEST', `artefact digest must look like sha256:<64 hex digits>, got "${opts.claimedDigest.slice(0, 80)}"`);
+  }
+  const existing = opts.store.getArtefact(opts.claimedDigest);
+  if (existing && existsSync(existing.path)) {
+    opts.body.resume();
+    return existing;
+  }
+  mkdirSync(opts.dir, { recursive: true });
+  mkdirSync(opts.tmpDir, { recursive: true });
+  const tmp = join(opts.tmpDir, `upload-${randomBytes(6).toString('hex')}`);
+  const hash = createHash('sha256');
+  opts.body.on('data', (chunk: Buffer) => hash.update(chunk));
+  try {
+    await pipeline(opts.body, createWriteStream(tmp));
+    const actual = `sha256:${hash.digest('hex')}`;
+    if (actual !== opts.claimedDigest) {
+      throw new SlipwayError('E_ARTEFACT_TAMPERED', `uploaded artefact has digest ${actual}, not the claimed ${opts.claimedDigest}; it was altered in transit or packed wrongly`, { actual, claimed: opts.claimedDigest });
+    }
+    const path = artefactPath(opts.dir, actual);
+    renameSync(tmp, path);
+    const record: ArtefactRecord = { digest: actual, service: opts.service, bytes: statSync(path).size, path, createdAt: opts.now };
+    opts.store.putArtefact(record);
+    return record;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}

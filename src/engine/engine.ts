@@ -1,0 +1,241 @@
+// The engine: what the API asks for (deploy, rollback, status), turned into
+// recorded releases and rollouts that the reconciler carries out.
+
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { SlipwayError } from '../core/errors.ts';
+import type { ArtefactRecord, ReleaseConfig, ReleaseRecord } from '../core/records.ts';
+import { planRolling, type Rollout, type RolloutKind } from '../core/rollout.ts';
+import type { ServiceConfig } from '../core/service-config.ts';
+import { unpackArtefact } from '../artefact/index.ts';
+import type { DataDirPaths } from '../store/data-dir.ts';
+import type { StateStore } from '../store/state-store.ts';
+import type { Runtime } from '../runtime/runtime.ts';
+import { receiveArtefact } from './artefact-store.ts';
+import { HealthMonitor } from './health-monitor.ts';
+import { InstanceFleet } from './instance-fleet.ts';
+import { systemClock, type Clock, type EngineLogger, type TrafficRouter } from './ports.ts';
+import { Reconciler } from './reconciler.ts';
+import { RouteSync } from './route-sync.ts';
+import { describeEnvironment, type EnvironmentStatus } from './status-view.ts';
+
+export interface EngineDeps {
+  store: StateStore;
+  runtime: Runtime;
+  router: TrafficRouter;
+  paths: DataDirPaths;
+  log: EngineLogger;
+  clock?: Clock;
+}
+
+export interface DeployRequest {
+  env: string;
+  artefactDigest: string;
+  config: ServiceConfig;
+  actor: string;
+  /** Deploy even when the artefact and config equal the stable release's. */
+  force?: boolean;
+}
+
+export interface DeployAnswer {
+  release: ReleaseRecord;
+  rollout: Rollout | null;
+  unchanged: boolean;
+}
+
+export class Engine {
+  readonly store: StateStore;
+  readonly routes: RouteSync;
+  private readonly fleet: InstanceFleet;
+  private readonly reconciler: Reconciler;
+  private readonly monitor: HealthMonitor;
+  private readonly clock: Clock;
+
+  constructor(private readonly deps: EngineDeps) {
+    this.store = deps.store;
+    this.clock = deps.clock ?? systemClock;
+    this.routes = new RouteSync(deps.store, deps.router, deps.log);
+    this.fleet = new InstanceFleet({
+      store: deps.store, runtime: deps.runtime, router: deps.router, routes: this.routes, clock: this.clock, log: deps.log,
+      logsDir: deps.paths.logs,
+      ensureReleaseDir: (r) => this.ensureReleaseDir(r),
+      onInstanceEvent: (env, level, message) => this.recordEnvEvent(env, level, message),
+    });
+    this.reconciler = new Reconciler({
+      store: deps.store, fleet: this.fleet, clock: this.clock, log: deps.log,
+      recordEvent: (id, level, message, data) => this.recordEvent(id, level, message, data),
+    });
+    this.monitor = new HealthMonitor({
+      store: deps.store, fleet: this.fleet, clock: this.clock,
+      onUnhealthy: (env, message) => {
+        this.recordEnvEvent(env, 'warn', message);
+        this.reconciler.wake(env);
+      },
+    });
+  }
+
+  /** Re-adopts what a previous server left running and resumes every rollout. */
+  async start(): Promise<void> {
+    await this.fleet.reapDead();
+    await this.routes.push();
+    const envs = new Set([...this.store.listEnvironmentNames(), ...this.store.liveInstances().map((i) => i.env)]);
+    for (const env of envs) this.reconciler.wake(env);
+    this.monitor.start();
+  }
+
+  async stop(): Promise<void> {
+    this.monitor.stop();
+    await this.reconciler.stop();
+  }
+
+  receiveArtefact(body: Readable, claimedDigest: string, service: string): Promise<ArtefactRecord> {
+    return receiveArtefact({ store: this.store, dir: this.deps.paths.artefacts, tmpDir: this.deps.paths.tmp, body, claimedDigest, service, now: this.clock.now() });
+  }
+
+  async deploy(req: DeployRequest): Promise<DeployAnswer> {
+    const envSpec = req.config.environments[req.env];
+    if (!envSpec) {
+      throw new SlipwayError('E_ENV_UNKNOWN', `slipway.yaml has no environment "${req.env}"; it has: ${Object.keys(req.config.environments).join(', ')}`, { env: req.env });
+    }
+    const artefact = this.store.getArtefact(req.artefactDigest);
+    if (!artefact || !existsSync(artefact.path)) {
+      throw new SlipwayError('E_NOT_FOUND', `artefact ${req.artefactDigest} is not on the server; upload it first (slipway deploy does both)`, { digest: req.artefactDigest });
+    }
+    const { environments: _all, ...serviceWide } = req.config;
+    const config: ReleaseConfig = { ...serviceWide, environment: envSpec };
+    const configHash = hashConfig(config);
+    this.assertUnlocked(req.env);
+    const stableId = this.store.getStableReleaseId(req.env);
+    const stable = stableId === null ? null : this.store.getRelease(stableId);
+    if (!req.force && stable && stable.artefactDigest === artefact.digest && stable.configHash === configHash) {
+      return { release: stable, rollout: null, unchanged: true };
+    }
+    const dir = join(this.deps.paths.releases, req.env, `${artefact.digest.slice(7, 23)}`);
+    await this.unpackOnce(artefact, dir);
+    // Synchronous from here: the lock check and the inserts cannot interleave with another request.
+    return this.store.atomically(() => {
+      this.assertUnlocked(req.env);
+      this.store.ensureEnvironment(req.env);
+      const release = this.store.insertRelease({
+        env: req.env, service: req.config.service, artefactDigest: artefact.digest, config, configHash, dir,
+        createdAt: this.clock.now(), createdBy: req.actor,
+      });
+      const rollout = this.createRollout({ release, kind: 'deploy', actor: req.actor });
+      return { release, rollout, unchanged: false };
+    });
+  }
+
+  /** Redeploys the previous stable release (or release number `to`) by the rolling path. */
+  rollback(req: { env: string; to?: number; actor: string }): { release: ReleaseRecord; rollout: Rollout } {
+    return this.store.atomically(() => {
+      this.assertUnlocked(req.env);
+      const stableId = this.store.getStableReleaseId(req.env);
+      const target = req.to !== undefined ? this.store.getReleaseByNumber(req.env, req.to) : this.previousStable(req.env, stableId);
+      if (!target) {
+        throw new SlipwayError('E_NO_RELEASE', req.to !== undefined ? `${req.env} has no release #${req.to}; see slipway releases ${req.env}` : `${req.env} has no earlier release to roll back to`, { env: req.env });
+      }
+      if (target.id === stableId) {
+        throw new SlipwayError('E_BAD_REQUEST', `${req.env}#${target.number} is already the stable release`, { env: req.env });
+      }
+      if (!existsSync(this.store.getArtefact(target.artefactDigest)?.path ?? '')) {
+        throw new SlipwayError('E_NO_RELEASE', `the artefact of ${req.env}#${target.number} is no longer on the server`, { env: req.env });
+      }
+      return { release: target, rollout: this.createRollout({ release: target, kind: 'rollback', actor: req.actor }) };
+    });
+  }
+
+  private previousStable(env: string, stableId: number | null): ReleaseRecord | null {
+    if (stableId === null) return null;
+    const made = this.store.listRollouts(env, 200).find((r) => r.phase === 'succeeded' && r.toReleaseId === stableId);
+    return made?.fromReleaseId ? this.store.getRelease(made.fromReleaseId) : null;
+  }
+
+  private createRollout(opts: { release: ReleaseRecord; kind: RolloutKind; actor: string }): Rollout {
+    const { release } = opts;
+    const stableId = this.store.getStableReleaseId(release.env);
+    const stableCount = stableId === null ? 0 : this.fleet.instancesOf(release.env, stableId).filter((i) => i.state === 'ready').length;
+    const steps = planRolling({
+      stableReleaseId: stableId, stableCount, newReleaseId: release.id,
+      instances: release.config.environment.instances, strategy: release.config.environment.strategy,
+    });
+    const now = this.clock.now();
+    const rollout = this.store.insertRollout({
+      env: release.env, kind: opts.kind, fromReleaseId: stableId, toReleaseId: release.id, phase: 'pending',
+      plan: { steps }, stepIndex: 0, reason: null, createdBy: opts.actor, createdAt: now, updatedAt: now, finishedAt: null,
+    });
+    this.recordEvent(rollout.id, 'info', `${opts.kind} of ${release.env}#${release.number} requested by ${opts.actor}`);
+    queueMicrotask(() => this.reconciler.wake(release.env));
+    return rollout;
+  }
+
+  private assertUnlocked(env: string): void {
+    const active = this.store.activeRollout(env);
+    if (!active) return;
+    const to = this.store.getRelease(active.toReleaseId);
+    const age = Math.round((this.clock.now() - active.createdAt) / 1000);
+    throw new SlipwayError(
+      'E_ENV_LOCKED',
+      `${env} is busy: rollout #${active.id} (${active.kind} of ${env}#${to?.number ?? '?'} by ${active.createdBy}, started ${age}s ago, ${active.phase}) holds it; wait for it to finish`,
+      { env, rolloutId: active.id, holder: active.createdBy },
+    );
+  }
+
+  private async unpackOnce(artefact: ArtefactRecord, dir: string): Promise<void> {
+    if (existsSync(dir)) return;
+    mkdirSync(join(dir, '..'), { recursive: true });
+    try {
+      await unpackArtefact({ file: artefact.path, targetDir: dir, expectedDigest: artefact.digest });
+    } catch (e) {
+      if (existsSync(dir)) return; // another request unpacked the same artefact first
+      throw e;
+    }
+  }
+
+  /** A crash between recording a release and unpacking it leaves no directory: unpack again. */
+  private async ensureReleaseDir(release: ReleaseRecord): Promise<void> {
+    const artefact = this.store.getArtefact(release.artefactDigest);
+    if (!artefact) throw new SlipwayError('E_NO_RELEASE', `artefact ${release.artefactDigest} of ${release.env}#${release.number} is missing`);
+    await this.unpackOnce(artefact, release.dir);
+  }
+
+  private recordEvent(rolloutId: number, level: 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>): void {
+    this.store.addRolloutEvent({ rolloutId, ts: this.clock.now(), level, message, data: data ?? null });
+    this.deps.log[level]({ rolloutId, ...data }, message);
+  }
+
+  /** An instance event goes to the environment's active rollout, if any, and always to the log. */
+  private recordEnvEvent(env: string, level: 'info' | 'warn' | 'error', message: string): void {
+    const active = this.store.activeRollout(env);
+    if (active) this.store.addRolloutEvent({ rolloutId: active.id, ts: this.clock.now(), level, message, data: null });
+    this.deps.log[level]({ env }, message);
+  }
+
+  status(env?: string): EnvironmentStatus[] {
+    const names = env ? [env] : this.store.listEnvironmentNames();
+    if (env && !this.store.listEnvironmentNames().includes(env)) {
+      throw new SlipwayError('E_ENV_UNKNOWN', `nothing has been deployed to "${env}" yet`, { env });
+    }
+    return names.map((n) => describeEnvironment(this.store, n, this.routes.listenerErrors[n] ?? null));
+  }
+
+  /** Drains and stops every instance (for `demo --once` and tests), leaving state consistent. */
+  async stopAllInstances(): Promise<void> {
+    await this.reconciler.stop();
+    this.monitor.stop();
+    for (const env of this.store.listEnvironmentNames()) await this.fleet.stopAll(env);
+  }
+}
+
+export function hashConfig(config: ReleaseConfig): string {
+  return `sha256:${createHash('sha256').update(canonicalJson(config)).digest('hex')}`;
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}

@@ -1,0 +1,154 @@
+// Scaling one release of one environment to a count of ready instances, and
+// retiring instances safely: out of the router first, drained, then stopped.
+
+import type { InstanceRecord, ReleaseRecord } from '../core/records.ts';
+import type { StateStore } from '../store/state-store.ts';
+import type { Runtime } from '../runtime/runtime.ts';
+import { handleOf, launchInstance, stopInstanceProcess, waitUntilHealthy, type LifecycleDeps } from './instance-lifecycle.ts';
+import type { Clock, EngineLogger } from './ports.ts';
+import type { RouteSync } from './route-sync.ts';
+import type { TrafficRouter } from './ports.ts';
+
+export interface FleetDeps extends LifecycleDeps {
+  store: StateStore;
+  runtime: Runtime;
+  router: TrafficRouter;
+  routes: RouteSync;
+  clock: Clock;
+  log: EngineLogger;
+  ensureReleaseDir(release: ReleaseRecord): Promise<void>;
+  onInstanceEvent(env: string, level: 'info' | 'warn' | 'error', message: string): void;
+}
+
+export type ScaleOutcome = { ok: true } | { ok: false; reason: string };
+
+export class InstanceFleet {
+  /** Instances being retired right now: a second request to retire one waits for the first. */
+  private readonly retiring = new Map<string, Promise<void>>();
+
+  constructor(private readonly deps: FleetDeps) {}
+
+  instancesOf(env: string, releaseId: number): InstanceRecord[] {
+    return this.deps.store.liveInstances(env).filter((i) => i.releaseId === releaseId);
+  }
+
+  /**
+   * Brings `release` to exactly `count` ready instances. New instances join the router
+   * only once healthy; one that is not healthy by its deadline is stopped and the
+   * step fails with the reason, having never received a request.
+   */
+  async scale(release: ReleaseRecord, count: number, isCancelled: () => boolean): Promise<ScaleOutcome> {
+    const { store } = this.deps;
+    await this.reapDead(release.env);
+    await this.finishRetiring(release.env);
+    let live = this.instancesOf(release.env, release.id).filter((i) => i.state === 'starting' || i.state === 'ready');
+    if (live.length < count) {
+      await this.deps.ensureReleaseDir(release);
+      const launched: InstanceRecord[] = [];
+      for (let n = live.length; n < count; n++) {
+        try {
+          launched.push(await launchInstance(this.deps, release));
+        } catch (e) {
+          await Promise.all(launched.map((i) => this.retire(i, { finalState: 'failed', reason: 'start of its batch failed' })));
+          return { ok: false, reason: (e as Error).message };
+        }
+      }
+      this.deps.onInstanceEvent(release.env, 'info', `starting ${launched.length} instance(s) of ${release.env}#${release.number}: ${launched.map((i) => i.id).join(', ')}`);
+      live = this.instancesOf(release.env, release.id).filter((i) => i.state === 'starting' || i.state === 'ready');
+    }
+    const starting = live.filter((i) => i.state === 'starting');
+    const outcomes = await Promise.all(starting.map((i) => this.bringUp(i, release, isCancelled)));
+    const failure = outcomes.find((o) => !o.ok);
+    if (failure) {
+      // Siblings of a failed batch never took traffic either: stop them all together.
+      const stillStarting = this.instancesOf(release.env, release.id).filter((i) => i.state === 'starting');
+      await Promise.all(stillStarting.map((i) => this.retire(i, { finalState: 'failed', reason: 'its batch failed' })));
+      return failure;
+    }
+    const ready = this.instancesOf(release.env, release.id).filter((i) => i.state === 'ready');
+    if (ready.length > count) {
+      const extras = ready.slice(0, ready.length - count);
+      this.deps.onInstanceEvent(release.env, 'info', `draining ${extras.length} instance(s) of ${release.env}#${release.number}: ${extras.map((i) => i.id).join(', ')}`);
+      await Promise.all(extras.map((i) => this.retire(i, { finalState: 'stopped', reason: null })));
+    }
+    return { ok: true };
+  }
+
+  private async bringUp(instance: InstanceRecord, release: ReleaseRecord, isCancelled: () => boolean): Promise<ScaleOutcome> {
+    const outcome = await waitUntilHealthy(this.deps, instance, release, isCancelled);
+    if (!outcome.ready) {
+      this.deps.onInstanceEvent(release.env, 'error', outcome.reason);
+      await this.retire(instance, { finalState: 'failed', reason: outcome.reason });
+      return { ok: false, reason: outcome.reason };
+    }
+    this.deps.store.updateInstance(instance.id, { state: 'ready', readyAt: this.deps.clock.now() });
+    await this.deps.routes.push();
+    this.deps.onInstanceEvent(release.env, 'info', `instance ${instance.id} is healthy and receives traffic`);
+    return { ok: true };
+  }
+
+  /** Out of the router, drained (up to the drain timeout), SIGTERM, SIGKILL after the kill timeout. */
+  retire(instance: InstanceRecord, opts: { finalState: 'stopped' | 'failed'; reason: string | null }): Promise<void> {
+    const running = this.retiring.get(instance.id);
+    if (running) return running;
+    const job = this.retireNow(instance, opts).finally(() => this.retiring.delete(instance.id));
+    this.retiring.set(instance.id, job);
+    return job;
+  }
+
+  private async retireNow(instance: InstanceRecord, opts: { finalState: 'stopped' | 'failed'; reason: string | null }): Promise<void> {
+    const { store } = this.deps;
+    const release = store.getRelease(instance.releaseId);
+    const shutdown = release?.config.shutdown ?? { drainTimeoutMs: 10_000, killTimeoutMs: 5_000 };
+    const current = store.getInstance(instance.id) ?? instance;
+    if (current.state === 'ready' || current.state === 'starting') {
+      store.updateInstance(instance.id, { state: 'draining', ...(opts.reason ? { lastError: opts.reason } : {}) });
+    }
+    // Weights go to the others before the process stops: an instance stopped while
+    // still routed would turn its share of requests into errors.
+    await this.deps.routes.push();
+    if (current.state !== 'stopping') {
+      const handle = handleOf(current);
+      const alive = handle !== null && this.deps.runtime.isRunning(handle);
+      if (alive) await this.deps.router.waitDrained(instance.id, shutdown.drainTimeoutMs);
+      store.updateInstance(instance.id, { state: 'stopping' });
+    }
+    await stopInstanceProcess(this.deps, current, shutdown.killTimeoutMs);
+    store.updateInstance(instance.id, { state: opts.finalState, stoppedAt: this.deps.clock.now() });
+  }
+
+  /** Instances whose process is gone are taken out of the router at once. */
+  async reapDead(env?: string): Promise<InstanceRecord[]> {
+    const dead: InstanceRecord[] = [];
+    for (const i of this.deps.store.liveInstances(env)) {
+      if (this.retiring.has(i.id)) continue;
+      const handle = handleOf(i);
+      const isStartingWithoutProcess = handle === null && i.state === 'starting' && this.deps.clock.now() - i.createdAt > 30_000;
+      if ((handle && !this.deps.runtime.isRunning(handle)) || isStartingWithoutProcess) dead.push(i);
+    }
+    if (dead.length === 0) return dead;
+    for (const i of dead) {
+      const wasServing = i.state === 'ready';
+      this.deps.store.updateInstance(i.id, {
+        state: i.state === 'draining' || i.state === 'stopping' ? 'stopped' : 'failed',
+        stoppedAt: this.deps.clock.now(),
+        ...(wasServing || i.state === 'starting' ? { lastError: 'process exited unexpectedly' } : {}),
+      });
+      if (wasServing) this.deps.onInstanceEvent(i.env, 'warn', `instance ${i.id} exited unexpectedly; removed from the router`);
+    }
+    await this.deps.routes.push();
+    return dead;
+  }
+
+  /** Carries on retirements that a crash interrupted (instances left draining or stopping). */
+  async finishRetiring(env: string): Promise<void> {
+    const pending = this.deps.store.liveInstances(env).filter((i) => i.state === 'draining' || i.state === 'stopping');
+    await Promise.all(pending.map((i) => this.retire(i, { finalState: i.lastError ? 'failed' : 'stopped', reason: null })));
+  }
+
+  async stopAll(env: string): Promise<void> {
+    const live = this.deps.store.liveInstances(env);
+    await Promise.all(live.map((i) => this.retire(i, { finalState: 'stopped', reason: null })));
+  }
+}
+

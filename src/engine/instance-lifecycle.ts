@@ -1,0 +1,132 @@
+// Starting an instance until it is healthy, and draining then stopping one.
+// Every state change is written to the store before the action it announces, so a
+// restarted server knows which instances may be running and what they were doing.
+
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { InstanceRecord, ReleaseRecord } from '../core/records.ts';
+import type { StateStore } from '../store/state-store.ts';
+import { probeHealth } from '../runtime/health-probe.ts';
+import type { InstanceHandle, Runtime } from '../runtime/runtime.ts';
+import type { Clock } from './ports.ts';
+
+/** Variables an instance inherits from the server; everything else it gets is explicit. */
+const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+
+export interface LifecycleDeps {
+  store: StateStore;
+  runtime: Runtime;
+  clock: Clock;
+  logsDir: string;
+}
+
+export function handleOf(i: InstanceRecord): InstanceHandle | null {
+  return i.pid === null ? null : { pid: i.pid, procStart: i.procStart };
+}
+
+export async function freePort(avoid: Set<number>): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const addr = srv.address();
+        srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+      });
+    });
+    if (port && !avoid.has(port)) return port;
+  }
+  throw new Error('no free port on 127.0.0.1');
+}
+
+export function instanceEnv(release: ReleaseRecord, instance: { id: string; port: number }): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const k of INHERITED_ENV) if (process.env[k] !== undefined) env[k] = process.env[k]!;
+  Object.assign(env, release.config.environment.config);
+  env[release.config.run.portEnv] = String(instance.port);
+  env.SLIPWAY_SERVICE = release.service;
+  env.SLIPWAY_ENV = release.env;
+  env.SLIPWAY_RELEASE = String(release.number);
+  env.SLIPWAY_INSTANCE = instance.id;
+  return env;
+}
+
+/** Records a new instance and starts its process. The row exists before the process does. */
+export async function launchInstance(deps: LifecycleDeps, release: ReleaseRecord): Promise<InstanceRecord> {
+  const used = new Set(deps.store.liveInstances().map((i) => i.port));
+  const port = await freePort(used);
+  const id = `${release.env}-${release.number}-${randomBytes(3).toString('hex')}`;
+  const logPath = join(deps.logsDir, release.env, `${id}.log`);
+  const record: InstanceRecord = {
+    id, env: release.env, releaseId: release.id, port, pid: null, procStart: null, state: 'starting',
+    logPath, lastError: null, createdAt: deps.clock.now(), readyAt: null, stoppedAt: null,
+  };
+  deps.store.insertInstance(record);
+  try {
+    const handle = await deps.runtime.start({
+      instanceId: id, releaseDir: release.dir, argv: release.config.run.argv,
+      env: instanceEnv(release, record), port, logPath,
+    });
+    deps.store.updateInstance(id, { pid: handle.pid, procStart: handle.procStart });
+    return { ...record, pid: handle.pid, procStart: handle.procStart };
+  } catch (e) {
+    deps.store.updateInstance(id, { state: 'failed', lastError: (e as Error).message, stoppedAt: deps.clock.now() });
+    throw e;
+  }
+}
+
+export type ReadyOutcome = { ready: true } | { ready: false; reason: string };
+
+/**
+ * Probes until `healthy_threshold` consecutive successes, the process exits, or the
+ * start deadline (counted from the instance's creation, so a restart does not extend it) passes.
+ */
+export async function waitUntilHealthy(deps: LifecycleDeps, instance: InstanceRecord, release: ReleaseRecord, isCancelled: () => boolean = () => false): Promise<ReadyOutcome> {
+  const h = release.config.health;
+  const deadline = instance.createdAt + h.startDeadlineMs;
+  const handle = handleOf(instance);
+  let streak = 0;
+  let lastError = 'no probe answered yet';
+  while (!isCancelled()) {
+    if (!handle || !deps.runtime.isRunning(handle)) {
+      return { ready: false, reason: `instance ${instance.id} exited before it became healthy${lastLogLines(instance.logPath)}` };
+    }
+    const probe = await probeHealth({ port: instance.port, path: h.path, timeoutMs: h.timeoutMs });
+    if (probe.ok) {
+      streak++;
+      if (streak >= h.healthyThreshold) return { ready: true };
+    } else {
+      streak = 0;
+      lastError = probe.error ?? `status ${probe.status}`;
+    }
+    if (deps.clock.now() > deadline) {
+      return { ready: false, reason: `instance ${instance.id} was not healthy within ${h.startDeadlineMs}ms (last probe: ${lastError})${lastLogLines(instance.logPath)}` };
+    }
+    // Probe faster than the steady-state interval while starting: readiness gates the rollout.
+    await sleep(Math.min(h.intervalMs, 200));
+  }
+  return { ready: false, reason: 'cancelled' };
+}
+
+export function lastLogLines(logPath: string, n = 5): string {
+  try {
+    if (!existsSync(logPath)) return '';
+    const text = readFileSync(logPath, 'utf8');
+    const lines = text.trimEnd().split('\n').slice(-n).filter((l) => l.length > 0);
+    return lines.length ? `; last log lines:\n    ${lines.map((l) => l.slice(0, 300)).join('\n    ')}` : '';
+  } catch {
+    return '';
+  }
+}
+
+/** Stops the process of an instance that no longer receives traffic. Safe to repeat. */
+export async function stopInstanceProcess(deps: LifecycleDeps, instance: InstanceRecord, killTimeoutMs: number): Promise<void> {
+  const handle = handleOf(instance);
+  if (handle) {
+    const { killed } = await deps.runtime.stop(handle, { killTimeoutMs });
+    if (killed) deps.store.updateInstance(instance.id, { lastError: `did not exit within ${killTimeoutMs}ms of SIGTERM; killed` });
+  }
+}

@@ -1,0 +1,182 @@
+// The reconciler: one loop per environment, level-triggered. Each pass reads the
+// recorded state, does the next idempotent action of the active rollout's current
+// step (or, with no rollout, keeps the stable release at its size), and records the
+// outcome before going on. A restarted server simply runs the passes again.
+
+import { currentStep, isTerminal, transition, type Rollout, type RolloutEvent } from '../core/rollout.ts';
+import type { StateStore } from '../store/state-store.ts';
+import type { InstanceFleet } from './instance-fleet.ts';
+import type { Clock, EngineLogger } from './ports.ts';
+
+export interface ReconcilerDeps {
+  store: StateStore;
+  fleet: InstanceFleet;
+  clock: Clock;
+  log: EngineLogger;
+  recordEvent(rolloutId: number, level: 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>): void;
+}
+
+const IDLE_TICK_MS = 1000;
+const MAINTAIN_BACKOFF_MAX_MS = 30_000;
+
+class EnvLoop {
+  private wakeUp: (() => void) | null = null;
+  private stopped = false;
+  private maintainFailures = 0;
+  private nextMaintainAt = 0;
+  readonly done: Promise<void>;
+
+  constructor(
+    readonly env: string,
+    private readonly deps: ReconcilerDeps,
+  ) {
+    this.done = this.run();
+  }
+
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wake();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      let progressed = false;
+      try {
+        progressed = await this.pass();
+      } catch (e) {
+        this.deps.log.error({ env: this.env, err: e }, 'reconcile pass failed');
+      }
+      if (!progressed && !this.stopped) await this.sleep(IDLE_TICK_MS);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+
+  /** One pass; true when it changed something and another pass should follow at once. */
+  private async pass(): Promise<boolean> {
+    const rollout = this.deps.store.activeRollout(this.env);
+    if (rollout) return this.advance(rollout);
+    await this.maintain();
+    return false;
+  }
+
+  private apply(r: Rollout, e: RolloutEvent): Rollout {
+    const { store, clock } = this.deps;
+    const stable = r.fromReleaseId;
+    const release = store.getRelease(r.toReleaseId);
+    const next = transition(r, e, clock.now(), { stableReleaseId: stable, instances: stableSize(store, stable) ?? release?.config.environment.instances ?? 1 });
+    if (next === r) return r;
+    store.atomically(() => {
+      store.saveRollout(next);
+      if (next.phase === 'succeeded') store.setStableRelease(next.env, next.toReleaseId);
+    });
+    return next;
+  }
+
+  private async advance(initial: Rollout): Promise<boolean> {
+    const { store, fleet } = this.deps;
+    let r = initial;
+    if (r.phase === 'pending') {
+      r = this.apply(r, { type: 'start' });
+      this.deps.recordEvent(r.id, 'info', `rollout started: ${r.plan.steps.length} steps`);
+    }
+    if (r.phase === 'paused') return false;
+    const step = currentStep(r);
+    if (!step) return false;
+    const release = store.getRelease(step.releaseId);
+    if (!release) {
+      this.apply(r, { type: 'step-failed', index: r.stepIndex, reason: `release ${step.releaseId} is missing from the store` });
+      return true;
+    }
+    const total = r.phase === 'aborting' ? r.plan.abortSteps?.length ?? 0 : r.plan.steps.length;
+    const label = r.phase === 'aborting' ? 'restoring' : 'step';
+    this.deps.recordEvent(r.id, 'info', `${label} ${r.stepIndex + 1}/${total}: ${release.env}#${release.number} to ${step.count} instance(s)`, { step: r.stepIndex, phase: r.phase });
+    const startedPhase = r.phase;
+    const outcome = await fleet.scale(release, step.count, () => this.isRolloutChanged(r.id, startedPhase));
+    const fresh = store.getRollout(r.id);
+    if (!fresh || fresh.phase !== startedPhase || fresh.stepIndex !== r.stepIndex) return true; // someone acted meanwhile
+    const next = outcome.ok
+      ? this.apply(fresh, { type: 'step-done', index: fresh.stepIndex })
+      : this.apply(fresh, { type: 'step-failed', index: fresh.stepIndex, reason: outcome.reason });
+    if (!outcome.ok) this.deps.recordEvent(r.id, 'error', `step failed: ${outcome.reason}`);
+    if (next.phase === 'aborting' && startedPhase !== 'aborting') this.deps.recordEvent(r.id, 'warn', `rolling back to the stable release: ${next.reason}`);
+    if (isTerminal(next.phase)) this.announceEnd(next);
+    return true;
+  }
+
+  private isRolloutChanged(id: number, phase: Rollout['phase']): boolean {
+    return this.deps.store.getRollout(id)?.phase !== phase;
+  }
+
+  private announceEnd(r: Rollout): void {
+    const to = this.deps.store.getRelease(r.toReleaseId);
+    const name = to ? `${to.env}#${to.number}` : `release ${r.toReleaseId}`;
+    if (r.phase === 'succeeded') this.deps.recordEvent(r.id, 'info', `rollout succeeded: ${name} is now stable`);
+    else this.deps.recordEvent(r.id, 'error', `rollout ${r.phase}: ${r.reason ?? ''}`.trim());
+  }
+
+  /** No rollout: keep the stable release at its size and nothing else running. */
+  private async maintain(): Promise<void> {
+    const { store, fleet, clock } = this.deps;
+    if (clock.now() < this.nextMaintainAt) return;
+    const stableId = store.getStableReleaseId(this.env);
+    const live = store.liveInstances(this.env);
+    const strays = live.filter((i) => i.releaseId !== stableId && (i.state === 'ready' || i.state === 'starting'));
+    if (stableId === null) {
+      await Promise.all(strays.map((i) => fleet.retire(i, { finalState: 'stopped', reason: null })));
+      return;
+    }
+    const release = store.getRelease(stableId);
+    if (!release) return;
+    const outcome = await fleet.scale(release, release.config.environment.instances, () => store.activeRollout(this.env) !== null);
+    if (outcome.ok) {
+      this.maintainFailures = 0;
+      // Strays go only once the stable release is at full size again.
+      await Promise.all(strays.map((i) => fleet.retire(i, { finalState: 'stopped', reason: null })));
+    } else {
+      this.maintainFailures++;
+      const backoff = Math.min(MAINTAIN_BACKOFF_MAX_MS, 1000 * 2 ** this.maintainFailures);
+      this.nextMaintainAt = clock.now() + backoff;
+      this.deps.log.warn({ env: this.env, reason: outcome.reason, retryInMs: backoff }, 'could not restore the stable release to full size');
+    }
+  }
+}
+
+function stableSize(store: StateStore, stableId: number | null): number | null {
+  if (stableId === null) return null;
+  return store.getRelease(stableId)?.config.environment.instances ?? null;
+}
+
+export class Reconciler {
+  private readonly loops = new Map<string, EnvLoop>();
+
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  /** Starts (or wakes) the loop of an environment. */
+  wake(env: string): void {
+    const loop = this.loops.get(env);
+    if (loop) loop.wake();
+    else this.loops.set(env, new EnvLoop(env, this.deps));
+  }
+
+  /** Stops the loops; a pass in the middle of a step is abandoned, to be resumed by the next server. */
+  async stop(graceMs = 2000): Promise<void> {
+    const loops = [...this.loops.values()];
+    for (const l of loops) l.stop();
+    this.loops.clear();
+    await Promise.race([Promise.all(loops.map((l) => l.done)), new Promise((r) => setTimeout(r, graceMs).unref())]);
+  }
+}

@@ -1,0 +1,101 @@
+// The read side: what `slipway status` and the API show of an environment.
+
+import type { ReleaseRecord } from '../core/records.ts';
+import { currentStep, type Rollout } from '../core/rollout.ts';
+import { formatListen } from '../core/service-config.ts';
+import type { StateStore } from '../store/state-store.ts';
+import { computeRouteTable, routingRelease } from './route-sync.ts';
+
+export interface ReleaseView {
+  id: number;
+  env: string;
+  number: number;
+  service: string;
+  artefactDigest: string;
+  configHash: string;
+  createdAt: number;
+  createdBy: string;
+  instances: number;
+  strategy: string;
+}
+
+export interface RolloutView {
+  id: number;
+  env: string;
+  kind: string;
+  phase: string;
+  from: number | null;
+  to: number;
+  step: number;
+  steps: string[];
+  abortSteps: string[] | null;
+  current: string | null;
+  reason: string | null;
+  createdBy: string;
+  createdAt: number;
+  finishedAt: number | null;
+}
+
+export interface InstanceView {
+  id: string;
+  release: number;
+  state: string;
+  port: number;
+  pid: number | null;
+  readyAt: number | null;
+  lastError: string | null;
+}
+
+export interface EnvironmentStatus {
+  env: string;
+  listen: string | null;
+  listenError: string | null;
+  stable: ReleaseView | null;
+  rollout: RolloutView | null;
+  lastRollout: RolloutView | null;
+  instances: InstanceView[];
+  /** release number → percent of traffic, as the router was last told. */
+  weights: Record<string, number>;
+}
+
+export function releaseView(r: ReleaseRecord): ReleaseView {
+  const s = r.config.environment.strategy;
+  return {
+    id: r.id, env: r.env, number: r.number, service: r.service, artefactDigest: r.artefactDigest, configHash: r.configHash,
+    createdAt: r.createdAt, createdBy: r.createdBy, instances: r.config.environment.instances,
+    strategy: `${s.type} batch ${'count' in s.batch ? s.batch.count : `${s.batch.percent}%`}`,
+  };
+}
+
+export function rolloutView(store: StateStore, r: Rollout): RolloutView {
+  const num = (id: number | null) => (id === null ? null : store.getRelease(id)?.number ?? null);
+  const describe = (steps: Rollout['plan']['steps']) => steps.map((s) => `#${num(s.releaseId) ?? '?'} → ${s.count} instance(s)`);
+  const step = currentStep(r);
+  return {
+    id: r.id, env: r.env, kind: r.kind, phase: r.phase, from: num(r.fromReleaseId), to: num(r.toReleaseId) ?? 0,
+    step: r.stepIndex, steps: describe(r.plan.steps), abortSteps: r.plan.abortSteps ? describe(r.plan.abortSteps) : null,
+    current: step ? describe([step])[0]! : null, reason: r.reason, createdBy: r.createdBy, createdAt: r.createdAt, finishedAt: r.finishedAt,
+  };
+}
+
+export function describeEnvironment(store: StateStore, env: string, listenError: string | null): EnvironmentStatus {
+  const stableId = store.getStableReleaseId(env);
+  const stable = stableId === null ? null : store.getRelease(stableId);
+  const active = store.activeRollout(env);
+  const last = store.listRollouts(env, 1)[0] ?? null;
+  const routing = routingRelease(store, env);
+  const table = computeRouteTable(store, 0).environments[env];
+  const live = store.liveInstances(env);
+  return {
+    env,
+    listen: routing ? formatListen(routing.config.environment.listen) : null,
+    listenError,
+    stable: stable ? releaseView(stable) : null,
+    rollout: active ? rolloutView(store, active) : null,
+    lastRollout: last ? rolloutView(store, last) : null,
+    instances: live.map((i) => ({
+      id: i.id, release: store.getRelease(i.releaseId)?.number ?? 0, state: i.state, port: i.port, pid: i.pid, readyAt: i.readyAt, lastError: i.lastError,
+    })),
+    weights: table?.weights ?? {},
+  };
+}

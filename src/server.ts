@@ -1,0 +1,94 @@
+// The slipway server: the only place where concrete drivers are chosen and wired.
+// It holds the data directory's lock, adopts the router and the instances a
+// previous server left running, resumes rollouts, and serves the HTTP API.
+
+import { mkdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { pino, type Logger } from 'pino';
+import { SlipwayError } from './core/errors.ts';
+import { buildApi } from './api/api-app.ts';
+import { Engine } from './engine/engine.ts';
+import { ensureRouter } from './router/router-client.ts';
+import { ProcessRuntime } from './runtime/process/process-runtime.ts';
+import { dataDirPaths } from './store/data-dir.ts';
+import { acquireServerLock } from './store/server-lock.ts';
+import { StateStore } from './store/state-store.ts';
+
+export interface ServerOptions {
+  dataDir: string;
+  host: string;
+  port: number;
+  logLevel?: string;
+  logger?: Logger;
+}
+
+export interface RunningServer {
+  url: string;
+  close(opts?: { stopInstances?: boolean; stopRouter?: boolean }): Promise<void>;
+  closed: Promise<void>;
+}
+
+export interface ServerInfo {
+  pid: number;
+  url: string;
+  dataDir: string;
+  startedAt: number;
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const paths = dataDirPaths(opts.dataDir);
+  for (const d of [paths.root, paths.artefacts, paths.releases, paths.logs, paths.router, paths.tmp]) mkdirSync(d, { recursive: true });
+  const log = opts.logger ?? pino({ level: opts.logLevel ?? 'info', base: { pid: process.pid } });
+  const releaseLock = acquireServerLock(paths.serverLock, paths.root);
+  const store = new StateStore(paths.stateDb);
+  let engine: Engine | null = null;
+  try {
+    const router = await ensureRouter({ stateDir: paths.router });
+    log.info({ routerPid: router.pid, adminUrl: router.adminUrl }, 'router ready');
+    engine = new Engine({ store, runtime: new ProcessRuntime(), router, paths, log });
+    await engine.start();
+    const startedAt = Date.now();
+    let closing: Promise<void> | null = null;
+    let resolveClosed!: () => void;
+    const closed = new Promise<void>((r) => (resolveClosed = r));
+    const info = (): ServerInfo & Record<string, unknown> => ({
+      pid: process.pid, url, dataDir: paths.root, startedAt, router: { pid: router.pid, adminUrl: router.adminUrl },
+    });
+    const close = (c: { stopInstances?: boolean; stopRouter?: boolean } = {}): Promise<void> => {
+      closing ??= (async () => {
+        log.info(c, 'server stopping');
+        await app.close().catch(() => undefined);
+        if (c.stopInstances) await engine!.stopAllInstances();
+        else await engine!.stop();
+        if (c.stopRouter) await router.shutdown().catch(() => undefined);
+        rmSync(paths.serverJson, { force: true });
+        store.close();
+        releaseLock();
+        resolveClosed();
+      })();
+      return closing;
+    };
+    const app = buildApi({ engine, logger: log, info, onShutdown: (s) => void close(s) });
+    let url: string;
+    try {
+      await app.listen({ host: opts.host, port: opts.port });
+      const addr = app.server.address();
+      url = `http://${opts.host}:${typeof addr === 'object' && addr ? addr.port : opts.port}`;
+    } catch (e) {
+      throw new SlipwayError('E_LISTEN_FAILED', `the API cannot listen on ${opts.host}:${opts.port}: ${(e as Error).message}; pick another with --listen`, {}, { cause: e });
+    }
+    writeAtomically(paths.serverJson, JSON.stringify({ pid: process.pid, url, dataDir: paths.root, startedAt } satisfies ServerInfo));
+    log.info({ url, dataDir: paths.root }, 'slipway server listening');
+    return { url, close, closed };
+  } catch (e) {
+    await engine?.stop().catch(() => undefined);
+    store.close();
+    releaseLock();
+    throw e;
+  }
+}
+
+function writeAtomically(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
