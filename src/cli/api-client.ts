@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { SlipwayError, type ErrorCode } from '../core/errors.ts';
 import { ACTOR_HEADER, ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, type DeployBody, type RollbackBody, type ShutdownBody } from '../api/schemas.ts';
-import type { EnvironmentStatus, ReleaseView, RolloutView } from '../engine/status-view.ts';
+import type { EnvironmentStatus, ReleaseView, RolloutView } from '../api/views.ts';
 import type { RolloutEventRecord } from '../core/records.ts';
 
 export interface DeployAnswerJson {

@@ -3,7 +3,7 @@
 import pc from 'picocolors';
 import { isSlipwayError } from '../core/errors.ts';
 import type { RolloutEventRecord } from '../core/records.ts';
-import type { EnvironmentStatus, RolloutView } from '../engine/status-view.ts';
+import type { EnvironmentStatus, RolloutView } from '../api/views.ts';
 
 export function ago(ts: number | null, now = Date.now()): string {
   if (ts === null) return '-';
