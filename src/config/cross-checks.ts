@@ -1,0 +1,58 @@
+// Rules that relate one environment to another, or to `run`. They read the raw
+// parsed data (guarding every step) rather than the schema's output so that they
+// still report when some unrelated field is malformed: fixing one error should
+// not uncover another that was there all along.
+
+import { formatListen } from '../core/service-config.ts';
+import type { ListenAddress } from '../core/service-config.ts';
+import { parseListen } from './fields.ts';
+import type { PathIssue } from './path-issue.ts';
+
+function asMap(v: unknown): Record<string, unknown> | null {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+}
+
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::']);
+
+// A wildcard listener takes the port on every address, so it clashes with any
+// other listener on that port, not only an identical one.
+function listenersClash(a: ListenAddress, b: ListenAddress): boolean {
+  if (a.port !== b.port) return false;
+  return a.host.toLowerCase() === b.host.toLowerCase() || WILDCARD_HOSTS.has(a.host) || WILDCARD_HOSTS.has(b.host);
+}
+
+export function checkAcrossEnvironments(data: unknown, defaultPortEnv: string): PathIssue[] {
+  const root = asMap(data);
+  const envs = asMap(root?.['environments']);
+  if (root === null || envs === null) return [];
+  const writtenPortEnv = asMap(root['run'])?.['port_env'];
+  const portEnv = typeof writtenPortEnv === 'string' ? writtenPortEnv : defaultPortEnv;
+
+  const issues: PathIssue[] = [];
+  const seen: { name: string; listen: ListenAddress }[] = [];
+  // Document order, so the second of two clashing environments is the one blamed.
+  for (const [name, value] of Object.entries(envs)) {
+    const env = asMap(value);
+    const listen = parseListen(env?.['listen']);
+    if (listen !== null) {
+      const other = seen.find((s) => listenersClash(s.listen, listen));
+      if (other !== undefined) {
+        issues.push({
+          path: ['environments', name, 'listen'],
+          at: 'value',
+          message: `${formatListen(listen)} clashes with environment "${other.name}" (${formatListen(other.listen)}); each environment needs its own address`,
+        });
+      }
+      seen.push({ name, listen });
+    }
+    const config = asMap(env?.['config']);
+    if (config !== null && Object.hasOwn(config, portEnv)) {
+      issues.push({
+        path: ['environments', name, 'config', portEnv],
+        at: 'key',
+        message: `${portEnv} is set by slipway to each instance's port (run.port_env); remove it here or set run.port_env to another name`,
+      });
+    }
+  }
+  return issues;
+}

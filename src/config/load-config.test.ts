@@ -1,0 +1,276 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SlipwayError } from '../core/errors.ts';
+import type { ServiceConfig } from '../core/service-config.ts';
+import { loadConfigFile, parseConfigText, validateConfigText } from './load-config.ts';
+import type { ConfigIssue } from './load-config.ts';
+
+const EXAMPLE = `service: hello
+run:
+  command: node server.js
+  port_env: PORT
+health:
+  path: /healthz
+  interval: 1s
+  timeout: 2s
+  healthy_threshold: 2
+  start_deadline: 30s
+shutdown:
+  drain_timeout: 10s
+  kill_timeout: 5s
+environments:
+  staging:
+    instances: 2
+    listen: 127.0.0.1:8081
+    strategy: { type: rolling, batch: 1 }
+    config: { GREETING: "hello from staging" }
+  production:
+    instances: 3
+    listen: 127.0.0.1:8080
+    strategy: { type: rolling, batch: 34%, max_unavailable: 0 }
+`;
+
+const DEFAULT_HEALTH = {
+  path: '/healthz',
+  intervalMs: 1000,
+  timeoutMs: 2000,
+  healthyThreshold: 2,
+  unhealthyThreshold: 3,
+  startDeadlineMs: 30_000,
+};
+
+const MINIMAL = `service: hello
+run:
+  command: node server.js
+environments:
+  staging:
+    listen: 8081
+`;
+
+function issuesOf(text: string): ConfigIssue[] {
+  const result = validateConfigText(text, 'slipway.yaml');
+  if (result.ok) throw new Error('expected the config to be refused');
+  return result.issues;
+}
+
+describe('parseConfigText', () => {
+  it('loads the example into the normalised ServiceConfig', () => {
+    const expected: ServiceConfig = {
+      service: 'hello',
+      run: { argv: ['node', 'server.js'], command: 'node server.js', portEnv: 'PORT' },
+      health: DEFAULT_HEALTH,
+      shutdown: { drainTimeoutMs: 10_000, killTimeoutMs: 5000 },
+      environments: {
+        staging: {
+          name: 'staging',
+          instances: 2,
+          listen: { host: '127.0.0.1', port: 8081 },
+          strategy: { type: 'rolling', batch: { count: 1 }, maxUnavailable: { count: 0 } },
+          config: { GREETING: 'hello from staging' },
+        },
+        production: {
+          name: 'production',
+          instances: 3,
+          listen: { host: '127.0.0.1', port: 8080 },
+          strategy: { type: 'rolling', batch: { percent: 34 }, maxUnavailable: { count: 0 } },
+          config: {},
+        },
+      },
+    };
+    expect(parseConfigText(EXAMPLE, 'slipway.yaml')).toEqual(expected);
+  });
+
+  it('fills in every default when only the required keys are written', () => {
+    const config = parseConfigText(MINIMAL, 'slipway.yaml');
+    expect(config.run.portEnv).toBe('PORT');
+    expect(config.health).toEqual(DEFAULT_HEALTH);
+    expect(config.shutdown).toEqual({ drainTimeoutMs: 10_000, killTimeoutMs: 5000 });
+    expect(config.environments['staging']).toEqual({
+      name: 'staging',
+      instances: 1,
+      listen: { host: '127.0.0.1', port: 8081 },
+      strategy: { type: 'rolling', batch: { count: 1 }, maxUnavailable: { count: 0 } },
+      config: {},
+    });
+  });
+
+  it('reads empty optional sections as their defaults', () => {
+    const config = parseConfigText(`${MINIMAL}    strategy:\n    config:\nhealth:\nshutdown:\n`, 'slipway.yaml');
+    expect(config.health).toEqual(DEFAULT_HEALTH);
+    expect(config.environments['staging']?.config).toEqual({});
+  });
+
+  it('gives config values to the program as they are written', () => {
+    const text = `${MINIMAL}    config: { VERSION: 1.10, VERBOSE: True, MASK: 0o17, COUNT: 8, EMPTY: "" }\n`;
+    expect(parseConfigText(text, 'slipway.yaml').environments['staging']?.config).toEqual({
+      VERSION: '1.10',
+      VERBOSE: 'True',
+      MASK: '0o17',
+      COUNT: '8',
+      EMPTY: '',
+    });
+  });
+
+  it('accepts a command as a list of arguments and other listen forms', () => {
+    const text = `service: hello
+run:
+  command: [node, "my server.js"]
+environments:
+  a: { listen: "[::1]:9000" }
+  b: { listen: localhost:9001 }
+  c: { listen: "9002" }
+`;
+    const config = parseConfigText(text, 'slipway.yaml');
+    expect(config.run).toEqual({ argv: ['node', 'my server.js'], command: "node 'my server.js'", portEnv: 'PORT' });
+    expect(Object.values(config.environments).map((e) => e.listen)).toEqual([
+      { host: '::1', port: 9000 },
+      { host: 'localhost', port: 9001 },
+      { host: '127.0.0.1', port: 9002 },
+    ]);
+  });
+
+  it('lets environments share settings through a merge key', () => {
+    const text = `service: hello
+run: { command: node server.js }
+environments:
+  staging: &base
+    instances: 2
+    listen: 8081
+    config: { GREETING: hi }
+  production:
+    <<: *base
+    listen: 8080
+`;
+    const production = parseConfigText(text, 'slipway.yaml').environments['production'];
+    expect(production?.instances).toBe(2);
+    expect(production?.config).toEqual({ GREETING: 'hi' });
+    expect(production?.listen.port).toBe(8080);
+  });
+
+  it('throws E_CONFIG_INVALID with every issue, one line each, in the details too', () => {
+    const text = EXAMPLE.replace('interval: 1s', 'intervall: 1s').replace('batch: 34%', 'batch: 34 percent');
+    const error = (() => {
+      try {
+        parseConfigText(text, 'slipway.yaml');
+      } catch (e) {
+        return e;
+      }
+      throw new Error('expected a throw');
+    })();
+    expect(error).toBeInstanceOf(SlipwayError);
+    const e = error as SlipwayError;
+    expect(e.code).toBe('E_CONFIG_INVALID');
+    expect(e.message).toBe(
+      [
+        'slipway.yaml:7:3 health.intervall: unknown key; did you mean "interval"?',
+        'slipway.yaml:23:39 environments.production.strategy.batch: expected a count of at least 1 (e.g. 2) ' +
+          'or a percentage above 0% (e.g. 25%), got "34 percent"',
+      ].join('\n'),
+    );
+    expect(e.details['issues']).toEqual([
+      { file: 'slipway.yaml', line: 7, col: 3, path: 'health.intervall', message: 'unknown key; did you mean "interval"?' },
+      expect.objectContaining({ line: 23, col: 39, path: 'environments.production.strategy.batch' }),
+    ]);
+  });
+});
+
+// [what is changed in MINIMAL-like text, line:col, path, part of the message]
+const BAD: [string, string, string, string, string][] = [
+  ['unknown key with a suggestion', `${MINIMAL}health:\n  intervall: 1s\n`, '8:3', 'health.intervall', 'unknown key; did you mean "interval"?'],
+  ['unknown key far from any allowed one', `${MINIMAL}    colour: blue\n`, '7:5', 'environments.staging.colour', 'unknown key; allowed keys here: instances, listen, strategy, config'],
+  ['wrong type', `${MINIMAL}    instances: two\n`, '7:16', 'environments.staging.instances', 'expected a whole number from 1 to 64, got "two"'],
+  ['instances 0', `${MINIMAL}    instances: 0\n`, '7:16', 'environments.staging.instances', 'expected a whole number from 1 to 64, got 0'],
+  ['a section that is not a map', MINIMAL.replace('  command: node server.js', '  - node'), '3:3', 'run', 'expected a map with keys command, port_env, got a list'],
+  ['missing required key', MINIMAL.replace('  command: node server.js\n', '  port_env: PORT\n'), '2:1', 'run.command', 'missing; expected a command line (e.g. node server.js) or a list of arguments'],
+  ['bad duration', `${MINIMAL}health:\n  timeout: 2 seconds\n`, '8:12', 'health.timeout', 'expected a duration above zero with a unit, such as 250ms, 1s or 2m, got "2 seconds"'],
+  ['duration without a unit', `${MINIMAL}shutdown:\n  kill_timeout: 5\n`, '8:17', 'shutdown.kill_timeout', 'got 5'],
+  ['bad percent', `${MINIMAL}    strategy: { type: rolling, batch: 34 percent }\n`, '7:39', 'environments.staging.strategy.batch', 'or a percentage above 0% (e.g. 25%), got "34 percent"'],
+  ['percent above 100', `${MINIMAL}    strategy: { type: rolling, max_unavailable: 150% }\n`, '7:49', 'environments.staging.strategy.max_unavailable', 'expected a count (e.g. 2) or a percentage (e.g. 25%), got "150%"'],
+  ['unknown strategy type', `${MINIMAL}    strategy: { type: canery }\n`, '7:23', 'environments.staging.strategy.type', 'expected a strategy type: "rolling", got "canery"'],
+  ['duplicate listen address', `${MINIMAL}  production:\n    listen: 127.0.0.1:8081\n`, '8:13', 'environments.production.listen', 'clashes with environment "staging" (127.0.0.1:8081)'],
+  ['wildcard listen on a used port', `${MINIMAL}  production:\n    listen: 0.0.0.0:8081\n`, '8:13', 'environments.production.listen', 'clashes with environment "staging"'],
+  ['port out of range', MINIMAL.replace('8081', '70000'), '6:13', 'environments.staging.listen', 'expected host:port (e.g. 127.0.0.1:8080) or a port number from 1 to 65535, got 70000'],
+  ['port_env in config', `${MINIMAL.replace('node server.js', 'node server.js\n  port_env: HTTP_PORT')}    config:\n      HTTP_PORT: "80"\n`, '9:7', 'environments.staging.config.HTTP_PORT', 'HTTP_PORT is set by slipway'],
+  ['config value that is a map', `${MINIMAL}    config:\n      OPTS: { a: 1 }\n`, '8:13', 'environments.staging.config.OPTS', 'expected a string, number or boolean, got a map'],
+  ['bad config name', `${MINIMAL}    config:\n      my-var: x\n`, '8:7', 'environments.staging.config.my-var', 'expected an environment variable name'],
+  ['bad environment name', MINIMAL.replace('  staging:', '  Staging:'), '5:3', 'environments.Staging', 'expected an environment name (lowercase'],
+  ['bad service name', MINIMAL.replace('service: hello', 'service: Hello World'), '1:10', 'service', 'got "Hello World"'],
+  ['unclosed quote in command', MINIMAL.replace('node server.js', `node 'server.js`), '3:12', 'run.command', 'unclosed single quote at character 6 of the command'],
+  ['shell operator in command', MINIMAL.replace('node server.js', 'node server.js > out.log'), '3:12', 'run.command', '">" needs a shell'],
+  ['start deadline too short', `${MINIMAL}health:\n  interval: 5s\n  start_deadline: 8s\n`, '9:19', 'health.start_deadline', '8s is too short to see 2 healthy probe(s) 5s apart with a 2s timeout; make it at least 10s'],
+  ['no environments', 'service: hello\nrun: { command: x }\nenvironments: {}\n', '3:15', 'environments', 'define at least one environment'],
+  ['YAML syntax error', MINIMAL.replace('    listen: 8081', '    listen: 8081\n   instances: 2'), '7:1', 'environments', 'invalid YAML: all mapping items must start at the same column'],
+  ['unclosed quote in YAML', MINIMAL.replace('node server.js', '"node server.js'), '3:12', 'run.command', 'invalid YAML: this quoted text is never closed; add the closing "'],
+  ['duplicate key', MINIMAL.replace('    listen: 8081', '    listen: 8081\n    instances: 1\n    listen: 8082'), '8:5', 'environments.staging.listen', 'duplicate key; it is already set at line 6'],
+  ['empty file', '', '1:1', '(top level)', 'expected a map with keys service, run, health, shutdown, environments, got nothing'],
+];
+
+describe('validateConfigText refuses', () => {
+  it.each(BAD)('%s', (_name, text, lineCol, path, message) => {
+    const issues = issuesOf(text);
+    expect(issues).toHaveLength(1);
+    const [issue] = issues;
+    expect(`${issue?.line}:${issue?.col}`).toBe(lineCol);
+    expect(issue?.path).toBe(path);
+    expect(issue?.message).toContain(message);
+    expect(issue?.file).toBe('slipway.yaml');
+  });
+
+  it('reports every problem at once, sorted by position', () => {
+    const text = `service: hello
+run:
+  command: node 'server.js
+environments:
+  staging:
+    listen: 8081
+    instances: 0
+  production:
+    listen: 8081
+health:
+  timout: 1s
+`;
+    expect(issuesOf(text).map((i) => `${i.line}:${i.col} ${i.path}`)).toEqual([
+      '3:12 run.command',
+      '7:16 environments.staging.instances',
+      '9:13 environments.production.listen',
+      '11:3 health.timout',
+    ]);
+  });
+
+  it('still checks the rest of the file when a key is duplicated, at the value that was loaded', () => {
+    const text = `${MINIMAL}    instances: 2\n    instances: 0\n    colour: red\n`;
+    expect(issuesOf(text).map((i) => `${i.line}:${i.col} ${i.path}: ${i.message}`)).toEqual([
+      '8:5 environments.staging.instances: duplicate key; it is already set at line 7, and a key may appear once',
+      '8:16 environments.staging.instances: expected a whole number from 1 to 64, got 0',
+      '9:5 environments.staging.colour: unknown key; allowed keys here: instances, listen, strategy, config',
+    ]);
+  });
+});
+
+describe('loadConfigFile', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'slipway-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('loads a file and names it in errors', () => {
+    const good = join(dir, 'slipway.yaml');
+    writeFileSync(good, EXAMPLE);
+    expect(loadConfigFile(good).service).toBe('hello');
+
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, MINIMAL.replace('8081', '0'));
+    expect(() => loadConfigFile(bad)).toThrow(`${bad}:6:13 environments.staging.listen:`);
+  });
+
+  it('refuses a missing file with E_CONFIG_NOT_FOUND and points at slipway init', () => {
+    const missing = join(dir, 'nope', 'slipway.yaml');
+    expect(() => loadConfigFile(missing)).toThrow(
+      expect.objectContaining({ code: 'E_CONFIG_NOT_FOUND', message: expect.stringContaining('slipway init') }),
+    );
+  });
+
+  it('refuses a directory with E_CONFIG_NOT_FOUND', () => {
+    expect(() => loadConfigFile(dir)).toThrow(expect.objectContaining({ code: 'E_CONFIG_NOT_FOUND' }));
+  });
+});

@@ -1,0 +1,139 @@
+// Reads slipway.yaml into a ServiceConfig, or refuses it with every problem named
+// as file:line:col, field path, and what is allowed there.
+
+import { readFileSync } from 'node:fs';
+import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
+import type { Document, YAMLError } from 'yaml';
+import { SlipwayError } from '../core/errors.ts';
+import type { ServiceConfig } from '../core/service-config.ts';
+import type { FieldPath, PathIssue } from './path-issue.ts';
+import { validateConfigData } from './schema.ts';
+import { formatPath, offsetOfPath, pathAtOffset } from './yaml-locate.ts';
+
+export const CONFIG_FILE_NAME = 'slipway.yaml';
+
+export interface ConfigIssue {
+  file: string;
+  /** 1-based, as editors count. */
+  line: number;
+  col: number;
+  /** The field, e.g. "environments.production.strategy.batch". */
+  path: string;
+  message: string;
+}
+
+export type ConfigValidation = { ok: true; config: ServiceConfig } | { ok: false; issues: ConfigIssue[] };
+
+/** The one-line form: `slipway.yaml:14:16 environments.production.strategy.batch: expected ...`. */
+export function formatConfigIssue(issue: ConfigIssue): string {
+  return `${issue.file}:${issue.line}:${issue.col} ${issue.path}: ${issue.message}`;
+}
+
+/** For `slipway validate`: problems are a value here, not a throw. */
+export function validateConfigText(text: string, file: string): ConfigValidation {
+  const lineCounter = new LineCounter();
+  // merge: `<<: *defaults` is the usual way to share settings between environments.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
+  const at = (offset: number, path: FieldPath, message: string): ConfigIssue => {
+    const { line, col } = lineCounter.linePos(Math.min(offset, text.length));
+    return { file, line, col, path: formatPath(path), message };
+  };
+
+  const duplicates = doc.errors.filter((e) => e.code === 'DUPLICATE_KEY');
+  const yamlIssues = duplicates.map((e) => yamlErrorIssue(doc, e, at));
+  // Only the first syntax error is shown: the parser's later ones, and any schema
+  // problems, are mostly echoes of it in a tree it had to guess. Duplicate keys
+  // leave the tree sound, so the problems found beside them are real.
+  const syntaxError = doc.errors.find((e) => e.code !== 'DUPLICATE_KEY');
+  if (syntaxError !== undefined) {
+    return { ok: false, issues: sorted([...yamlIssues, yamlErrorIssue(doc, syntaxError, at)]) };
+  }
+
+  keepConfigScalarsAsWritten(doc);
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (e) {
+    // The yaml package refuses alias bombs here (billion laughs).
+    return { ok: false, issues: [at(0, [], `cannot be read: ${(e as Error).message}`)] };
+  }
+  const result = validateConfigData(data);
+  if (result.ok && yamlIssues.length === 0) return result;
+  const dataIssues = result.ok ? [] : result.issues.map((i: PathIssue) => at(offsetOfPath(doc, i), i.path, i.message));
+  return { ok: false, issues: sorted([...yamlIssues, ...dataIssues]) };
+}
+
+export function parseConfigText(text: string, file: string): ServiceConfig {
+  const result = validateConfigText(text, file);
+  if (result.ok) return result.config;
+  throw new SlipwayError('E_CONFIG_INVALID', result.issues.map(formatConfigIssue).join('\n'), {
+    issues: result.issues,
+  });
+}
+
+export function loadConfigFile(path: string): ServiceConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new SlipwayError(
+        'E_CONFIG_NOT_FOUND',
+        `${path} does not exist; run \`slipway init\` to create one, or pass the path of your ${CONFIG_FILE_NAME}`,
+        { file: path },
+        { cause: e },
+      );
+    }
+    const reason = code === 'EISDIR' ? 'is a directory' : `cannot be read (${code ?? (e as Error).message})`;
+    throw new SlipwayError('E_CONFIG_NOT_FOUND', `${path} ${reason}; pass the path of your ${CONFIG_FILE_NAME}`, { file: path }, { cause: e });
+  }
+  return parseConfigText(text, path);
+}
+
+function sorted(issues: ConfigIssue[]): ConfigIssue[] {
+  return issues.sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+type IssueAt = (offset: number, path: FieldPath, message: string) => ConfigIssue;
+
+function yamlErrorIssue(doc: Document, error: YAMLError, at: IssueAt): ConfigIssue {
+  const offset = error.pos[0];
+  const path = pathAtOffset(doc, offset);
+  const unclosed = /^Missing closing (["'])quote/.exec(error.message);
+  if (unclosed !== null) {
+    // yaml reports the end of the text; the opening quote is where the fix starts.
+    const quotedPath = pathAtOffset(doc, offset - 1);
+    const message = `invalid YAML: this quoted text is never closed; add the closing ${unclosed[1]}`;
+    return at(offsetOfPath(doc, { path: quotedPath, at: 'value' }), quotedPath, message);
+  }
+  switch (error.code) {
+    case 'DUPLICATE_KEY': {
+      const first = at(offsetOfPath(doc, { path, at: 'key', occurrence: 'first' }), path, '');
+      return at(offset, path, `duplicate key; it is already set at line ${first.line}, and a key may appear once`);
+    }
+    case 'MULTIPLE_DOCS':
+      return at(offset, path, 'a second YAML document starts here; slipway.yaml holds one, so remove this "---"');
+    case 'TAB_AS_INDENT':
+      return at(offset, path, 'invalid YAML: a tab is used for indentation; indent with spaces');
+    default:
+      return at(offset, path, `invalid YAML: ${error.message.charAt(0).toLowerCase()}${error.message.slice(1)}`);
+  }
+}
+
+// YAML reads `VERSION: 1.10` as the number 1.1 and `FLAG: True` as true, but an
+// environment variable is text: give the program what the file says.
+function keepConfigScalarsAsWritten(doc: Document): void {
+  const environments = doc.get('environments', true);
+  if (!isMap(environments)) return;
+  for (const envPair of environments.items) {
+    const config = isMap(envPair.value) ? envPair.value.get('config', true) : undefined;
+    if (!isMap(config)) continue;
+    for (const pair of config.items) {
+      const value = pair.value;
+      if (isScalar(value) && (typeof value.value === 'number' || typeof value.value === 'boolean') && value.source) {
+        value.value = value.source;
+      }
+    }
+  }
+}

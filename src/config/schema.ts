@@ -1,0 +1,218 @@
+// The shape of slipway.yaml as written (snake_case keys), and its translation into
+// the ServiceConfig the rest of slipway trusts. Works on plain data: it knows
+// nothing of YAML or of line numbers (load-config.ts adds those).
+
+import { z } from 'zod';
+import { formatDurationMs } from '../core/duration.ts';
+import type { ServiceConfig } from '../core/service-config.ts';
+import { unknownKeyMessage } from './did-you-mean.ts';
+import {
+  ENV_VAR_NAME,
+  ENVIRONMENT_NAME,
+  SERVICE_NAME,
+  command,
+  configValue,
+  countOrPercent,
+  durationMs,
+  listenAddress,
+  matching,
+  positiveCountOrPercent,
+  refusal,
+  wholeNumber,
+} from './fields.ts';
+import { checkAcrossEnvironments } from './cross-checks.ts';
+import type { PathIssue } from './path-issue.ts';
+
+/** Defaults as they would be written in slipway.yaml; docs and `slipway init` quote them. */
+export const CONFIG_DEFAULTS = {
+  run: { port_env: 'PORT' },
+  health: {
+    path: '/healthz',
+    interval: '1s',
+    timeout: '2s',
+    healthy_threshold: 2,
+    unhealthy_threshold: 3,
+    start_deadline: '30s',
+  },
+  shutdown: { drain_timeout: '10s', kill_timeout: '5s' },
+  environment: { instances: 1, strategy: { type: 'rolling', batch: 1, max_unavailable: 0 } },
+} as const;
+
+/** A strict map: every unknown key is its own issue, at the key, with a suggestion. */
+function section<S extends z.ZodRawShape>(shape: S) {
+  const keys = Object.keys(shape);
+  return z
+    .object(shape, {
+      error: (iss) =>
+        iss.code === 'invalid_type' ? refusal(`a map with keys ${keys.join(', ')}`, iss.input) : undefined,
+    })
+    .catchall(
+      z.unknown().refine(() => false, {
+        // The issue's path is complete when its message is made, so the key is its last part.
+        error: (iss) => unknownKeyMessage(String(iss.path?.at(-1)), keys),
+        params: { at: 'key' },
+      }),
+    );
+}
+
+interface NamedMapOptions<V> {
+  /** What the whole map is, for when it is not a map at all. */
+  what: string;
+  /** What a key must look like, matched by `keyPattern`. */
+  keyExpected: string;
+  keyPattern: RegExp;
+  value: V;
+}
+
+/** A map whose keys the user names (environments, variables), each key checked. */
+function namedMap<V extends z.ZodType>({ what, keyExpected, keyPattern, value }: NamedMapOptions<V>) {
+  const key = z.string().regex(keyPattern, { error: (iss) => refusal(keyExpected, iss.input) });
+  return z.record(key, value, {
+    error: (iss) => (iss.code === 'invalid_type' ? refusal(what, iss.input) : undefined),
+  });
+}
+
+// `health:` with every line under it commented out is null in YAML; that reads as
+// "use the defaults", not as a mistake.
+function defaultedWhenEmpty<T extends z.ZodType>(schema: T, whenAbsent: z.input<T>) {
+  return z.preprocess((v) => (v === null ? undefined : v), schema.prefault(whenAbsent));
+}
+
+const run = section({
+  command,
+  port_env: matching('an environment variable name such as PORT', ENV_VAR_NAME).prefault(
+    CONFIG_DEFAULTS.run.port_env,
+  ),
+}).transform((r) => ({ ...r.command, portEnv: r.port_env }));
+
+const health = section({
+  path: matching('a URL path starting with / (e.g. /healthz)', /^\/\S*$/).prefault(CONFIG_DEFAULTS.health.path),
+  interval: durationMs.prefault(CONFIG_DEFAULTS.health.interval),
+  timeout: durationMs.prefault(CONFIG_DEFAULTS.health.timeout),
+  healthy_threshold: wholeNumber(1).prefault(CONFIG_DEFAULTS.health.healthy_threshold),
+  unhealthy_threshold: wholeNumber(1).prefault(CONFIG_DEFAULTS.health.unhealthy_threshold),
+  start_deadline: durationMs.prefault(CONFIG_DEFAULTS.health.start_deadline),
+})
+  .transform((h) => ({
+    path: h.path,
+    intervalMs: h.interval,
+    timeoutMs: h.timeout,
+    healthyThreshold: h.healthy_threshold,
+    unhealthyThreshold: h.unhealthy_threshold,
+    startDeadlineMs: h.start_deadline,
+  }))
+  .superRefine((h, ctx) => {
+    // A deadline shorter than this fails every deploy, however healthy the service.
+    const neededMs = Math.max(h.healthyThreshold * h.intervalMs, h.timeoutMs);
+    if (h.startDeadlineMs < neededMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['start_deadline'],
+        message:
+          `${formatDurationMs(h.startDeadlineMs)} is too short to see ${h.healthyThreshold} healthy ` +
+          `probe(s) ${formatDurationMs(h.intervalMs)} apart with a ${formatDurationMs(h.timeoutMs)} ` +
+          `timeout; make it at least ${formatDurationMs(neededMs)}`,
+      });
+    }
+  });
+
+const shutdown = section({
+  drain_timeout: durationMs.prefault(CONFIG_DEFAULTS.shutdown.drain_timeout),
+  kill_timeout: durationMs.prefault(CONFIG_DEFAULTS.shutdown.kill_timeout),
+}).transform((s) => ({ drainTimeoutMs: s.drain_timeout, killTimeoutMs: s.kill_timeout }));
+
+const rolling = section({
+  type: z.literal('rolling'),
+  batch: positiveCountOrPercent.prefault(CONFIG_DEFAULTS.environment.strategy.batch),
+  max_unavailable: countOrPercent.prefault(CONFIG_DEFAULTS.environment.strategy.max_unavailable),
+}).transform((s) => ({ type: s.type, batch: s.batch, maxUnavailable: s.max_unavailable }));
+
+// A new strategy is one more section with a `type` literal, added to this list
+// (and to Strategy in core/service-config.ts).
+const STRATEGIES = [rolling] as const;
+const STRATEGY_TYPES: string[] = STRATEGIES.map((s) => s.in.shape.type.value);
+
+const strategy = z.discriminatedUnion('type', STRATEGIES, {
+  error: (iss) => {
+    const allowed = `a strategy type: ${STRATEGY_TYPES.map((t) => `"${t}"`).join(' or ')}`;
+    if (iss.code === 'invalid_union') {
+      const written: unknown = (iss.input as { type?: unknown } | undefined)?.type;
+      return refusal(allowed, written);
+    }
+    return iss.code === 'invalid_type' ? refusal(`a map such as { type: ${STRATEGY_TYPES[0]} }`, iss.input) : undefined;
+  },
+});
+
+const environment = section({
+  instances: wholeNumber(1, 64).prefault(CONFIG_DEFAULTS.environment.instances),
+  listen: listenAddress,
+  strategy: defaultedWhenEmpty(strategy, { type: 'rolling' }),
+  config: defaultedWhenEmpty(
+    namedMap({
+      what: 'a map of environment variable names to values',
+      keyExpected: 'an environment variable name (letters, digits and _, not starting with a digit)',
+      keyPattern: ENV_VAR_NAME,
+      value: configValue,
+    }),
+    {},
+  ),
+});
+
+const environments = namedMap({
+  what: 'a map of environment names (e.g. staging) to their settings',
+  keyExpected: 'an environment name (lowercase letters, digits and -, starting with a letter, at most 31 characters)',
+  keyPattern: ENVIRONMENT_NAME,
+  value: environment,
+})
+  .refine((envs) => Object.keys(envs).length > 0, { error: 'define at least one environment, e.g. staging' })
+  .transform((envs) =>
+    Object.fromEntries(
+      Object.entries(envs).map(([name, e]) => [
+        name,
+        { name, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config },
+      ]),
+    ),
+  );
+
+/**
+ * The shape and the per-field rules. The rules across environments (listen clashes,
+ * port_env in config) are in validateConfigData: use that, not this alone.
+ */
+export const serviceConfigSchema: z.ZodType<ServiceConfig> = section({
+  service: matching(
+    'a service name (lowercase letters, digits and -, starting with a letter, at most 63 characters)',
+    SERVICE_NAME,
+  ),
+  run,
+  health: defaultedWhenEmpty(health, {}),
+  shutdown: defaultedWhenEmpty(shutdown, {}),
+  environments,
+}).transform((c) => ({
+  service: c.service,
+  run: c.run,
+  health: c.health,
+  shutdown: c.shutdown,
+  environments: c.environments,
+}));
+
+export type DataValidation = { ok: true; config: ServiceConfig } | { ok: false; issues: PathIssue[] };
+
+/** Validates parsed slipway.yaml data, reporting every problem, not just the first. */
+export function validateConfigData(data: unknown): DataValidation {
+  const parsed = serviceConfigSchema.safeParse(data, {
+    error: (iss) => (iss.code === 'invalid_type' ? refusal(`a ${iss.expected}`, iss.input) : undefined),
+  });
+  // Run on the raw data so they are reported even when the shape check failed elsewhere.
+  const issues = checkAcrossEnvironments(data, CONFIG_DEFAULTS.run.port_env);
+  if (!parsed.success) issues.unshift(...parsed.error.issues.map(fromZodIssue));
+  return issues.length === 0 && parsed.success ? { ok: true, config: parsed.data } : { ok: false, issues };
+}
+
+function fromZodIssue(iss: z.core.$ZodIssue): PathIssue {
+  const path = iss.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+  if (iss.code === 'invalid_key') {
+    return { path, at: 'key', message: iss.issues.map((i) => i.message).join('; ') };
+  }
+  const at = iss.code === 'custom' && iss.params?.['at'] === 'key' ? 'key' : 'value';
+  return { path, at, message: iss.message };
+}
