@@ -1,0 +1,172 @@
+import { describe, expect, it } from 'vitest';
+import { createHistogram, recordMs, type LatencyHistogram } from '../latency-histogram.ts';
+import { DEFAULT_ANALYSIS, type AnalysisSpec } from './analysis-spec.ts';
+import { windowFromSnapshots, type AnalysisWindow } from './analysis-window.ts';
+import type { CheckResult } from './check-result.ts';
+import { decideAtDeadline, evaluateAnalysis, sequentialCheckCount } from './checks.ts';
+import { minSamples } from './latency-checks.ts';
+
+/** A histogram of `fast` samples at fastMs and `slow` at slowMs. */
+function latencies(o: { fast: number; fastMs: number; slow?: number; slowMs?: number }): LatencyHistogram {
+  const h = createHistogram();
+  for (let i = 0; i < o.fast; i++) recordMs(h, o.fastMs);
+  for (let i = 0; i < (o.slow ?? 0); i++) recordMs(h, o.slowMs ?? 0);
+  return h;
+}
+
+function only(checks: CheckResult[], name: string): CheckResult {
+  const found = checks.find((c) => c.check === name);
+  if (!found) throw new Error(`no check ${name} in ${checks.map((c) => c.check).join(', ')}`);
+  return found;
+}
+
+const spec = (over: Partial<AnalysisSpec>): AnalysisSpec => ({ ...DEFAULT_ANALYSIS, errorRate: undefined, ...over });
+const healthy: AnalysisWindow = { requests: 10_000, errors: 10 };
+
+describe('evaluateAnalysis with the default analysis', () => {
+  it.each<[string, AnalysisWindow, AnalysisWindow, string]>([
+    ['too few canary requests', { requests: 49, errors: 49 }, healthy, 'inconclusive'],
+    ['a clearly bad canary', { requests: 100, errors: 30 }, { requests: 900, errors: 1 }, 'fail'],
+    ['a canary as good as stable with plenty of traffic', { requests: 5000, errors: 5 }, { requests: 45_000, errors: 45 }, 'pass'],
+    ['a canary a little worse, within the 1-point tolerance, early on', { requests: 200, errors: 2 }, { requests: 1800, errors: 9 }, 'inconclusive'],
+  ])('%s → %s', (_name, newWindow, stableWindow, expected) => {
+    expect(evaluateAnalysis({ spec: DEFAULT_ANALYSIS, newWindow, stableWindow }).decision).toBe(expected);
+  });
+
+  it('reports the figures behind the decision', () => {
+    const r = evaluateAnalysis({ spec: DEFAULT_ANALYSIS, newWindow: { requests: 100, errors: 30 }, stableWindow: { requests: 900, errors: 9 } });
+    const c = only(r.checks, 'error_rate.max_increase_over_stable');
+    expect(c).toMatchObject({ decision: 'fail', observed: 0.3, stable: 0.01, unit: 'fraction', method: 'sequential-two-sample' });
+    expect(c.threshold).toBeCloseTo(0.02, 12);
+    expect(c.evidence?.alpha).toBe(0.01);
+    expect(c.evidence?.logLikelihoodRatio).toBeGreaterThanOrEqual(c.evidence?.threshold ?? Infinity);
+    expect(r.reason).toMatch(/^failed: error_rate\.max_increase_over_stable \(new 30\.0% \(30\/100\)/);
+    expect(only(r.checks, 'min_requests')).toMatchObject({ decision: 'pass', observed: 100, threshold: 50 });
+  });
+});
+
+describe('alpha is shared by the sequential checks', () => {
+  it('splits alpha evenly among error-rate and absolute latency checks', () => {
+    const s = spec({ alpha: 0.03, errorRate: { max: 0.01, maxIncreaseOverStable: 0.01 }, latency: { p99: { maxMs: 500, maxRatioToStable: 1.5 } } });
+    expect(sequentialCheckCount(s)).toBe(3);
+    const r = evaluateAnalysis({ spec: s, newWindow: { ...healthy, latency: latencies({ fast: 100, fastMs: 20 }) }, stableWindow: healthy });
+    expect(only(r.checks, 'error_rate.max').evidence?.alpha).toBeCloseTo(0.01, 15);
+    expect(only(r.checks, 'latency.p99.max').evidence?.alpha).toBeCloseTo(0.01, 15);
+  });
+});
+
+describe('resource checks', () => {
+  it.each<[string, Partial<AnalysisSpec>, Partial<AnalysisWindow>, Partial<AnalysisWindow>, string, string]>([
+    ['restarts above max fail even before min_requests', { restarts: { max: 0 } }, { requests: 3, restarts: 1 }, {}, 'restarts.max', 'fail'],
+    ['restarts within max pass', { restarts: { max: 1 } }, { restarts: 1 }, {}, 'restarts.max', 'pass'],
+    ['cpu above max_percent fails', { cpu: { maxPercent: 80 } }, { cpuPercent: 95 }, {}, 'cpu.max_percent', 'fail'],
+    ['cpu ratio against an idle stable uses the 5% floor (7% ≤ 1.5 × 5%)', { cpu: { maxRatioToStable: 1.5 } }, { cpuPercent: 7 }, { cpuPercent: 1 }, 'cpu.max_ratio_to_stable', 'pass'],
+    ['cpu ratio above the floored limit fails (8% > 7.5%)', { cpu: { maxRatioToStable: 1.5 } }, { cpuPercent: 8 }, { cpuPercent: 1 }, 'cpu.max_ratio_to_stable', 'fail'],
+    ['cpu ratio with a busy stable (50% × 1.5)', { cpu: { maxRatioToStable: 1.5 } }, { cpuPercent: 70 }, { cpuPercent: 50 }, 'cpu.max_ratio_to_stable', 'pass'],
+    ['memory above max_mb fails', { memory: { maxMb: 512 } }, { rssMb: 600 }, {}, 'memory.max_mb', 'fail'],
+    ['memory ratio (300 MB > 2 × 120 MB) fails', { memory: { maxRatioToStable: 2 } }, { rssMb: 300 }, { rssMb: 120 }, 'memory.max_ratio_to_stable', 'fail'],
+    ['memory not reported yet is inconclusive', { memory: { maxMb: 512 } }, {}, {}, 'memory.max_mb', 'inconclusive'],
+  ])('%s', (_name, over, nw, st, check, expected) => {
+    const r = evaluateAnalysis({ spec: spec(over), newWindow: { ...healthy, ...nw }, stableWindow: { ...healthy, ...st } });
+    expect(only(r.checks, check).decision).toBe(expected);
+    if (expected === 'fail') expect(r.decision).toBe('fail');
+  });
+});
+
+describe('latency checks', () => {
+  const p99max = spec({ latency: { p99: { maxMs: 500 } } });
+
+  it('p99 max: 5% of requests at 800 ms fails, judged by the share of slow requests', () => {
+    const newWindow = { ...healthy, latency: latencies({ fast: 1900, fastMs: 40, slow: 100, slowMs: 800 }) };
+    const c = only(evaluateAnalysis({ spec: p99max, newWindow, stableWindow: healthy }).checks, 'latency.p99.max');
+    expect(c).toMatchObject({ decision: 'fail', method: 'sequential-one-sample', threshold: 500 });
+    expect(c.observed).toBeGreaterThan(700);
+    expect(c.reason).toContain('100 of 2000 requests slower than the limit');
+  });
+
+  it('p99 max: no slow request in 2000 passes; 0.5% slow in 200 is not yet decided', () => {
+    const fast = { ...healthy, latency: latencies({ fast: 2000, fastMs: 40 }) };
+    expect(only(evaluateAnalysis({ spec: p99max, newWindow: fast, stableWindow: healthy }).checks, 'latency.p99.max').decision).toBe('pass');
+    const few = { ...healthy, latency: latencies({ fast: 199, fastMs: 40, slow: 1, slowMs: 800 }) };
+    expect(only(evaluateAnalysis({ spec: p99max, newWindow: few, stableWindow: healthy }).checks, 'latency.p99.max').decision).toBe('inconclusive');
+  });
+
+  it('p99 max: a bucket straddling the limit delays the decision instead of deciding wrongly', () => {
+    // 502 ms falls in the bucket [487, 531) ms: each of those samples is only "maybe slower than 500 ms".
+    const straddling = { ...healthy, latency: latencies({ fast: 1000, fastMs: 40, slow: 100, slowMs: 502 }) };
+    expect(only(evaluateAnalysis({ spec: p99max, newWindow: straddling, stableWindow: healthy }).checks, 'latency.p99.max').decision).toBe('inconclusive');
+  });
+
+  const p99ratio = spec({ latency: { p99: { maxRatioToStable: 1.5 } } });
+  /** n latencies spread evenly on a log scale over [10, 1000] ms, times `scale`: p99 ≈ 933 ms × scale. */
+  const spread = (n: number, scale = 1): AnalysisWindow => {
+    const h = createHistogram();
+    for (let i = 0; i < n; i++) recordMs(h, scale * 10 * 100 ** ((i + 0.5) / n));
+    return { requests: n, errors: 0, latency: h };
+  };
+  const judgeRatio = (n: number, scale: number) =>
+    only(evaluateAnalysis({ spec: p99ratio, newWindow: spread(n, scale), stableWindow: spread(n) }).checks, 'latency.p99.max_ratio_to_stable');
+
+  it('p99 ratio needs ≥ 1000 samples on each side (10 beyond the quantile)', () => {
+    expect(minSamples(0.99, 50)).toBe(1000);
+    expect(minSamples(0.9, 50)).toBe(100);
+    expect(minSamples(0.5, 50)).toBe(50);
+    const c = judgeRatio(999, 3);
+    expect(c.decision).toBe('inconclusive');
+    expect(c.reason).toContain('each needs 1000');
+  });
+
+  it('p99 ratio: the same tail passes, a tail 2× slower fails, with the figures', () => {
+    expect(judgeRatio(1000, 1)).toMatchObject({ decision: 'pass', method: 'quantile-interval' });
+    const c = judgeRatio(1000, 2);
+    expect(c).toMatchObject({ decision: 'fail', method: 'quantile-interval' });
+    expect(c.threshold).toBeCloseTo((c.stable ?? 0) * 1.5, 9);
+  });
+
+  it('p99 ratio: 1.6× (just over 1.5×) waits at 1000 samples instead of flapping, and fails once 10000 resolve it', () => {
+    expect(judgeRatio(1000, 1.6).decision).toBe('inconclusive');
+    expect(judgeRatio(10_000, 1.6).decision).toBe('fail');
+  });
+
+  it('uses quantiles measured elsewhere when there is no histogram', () => {
+    const s = spec({ latency: { p90: { maxMs: 100, maxRatioToStable: 2 } } });
+    const r = evaluateAnalysis({
+      spec: s,
+      newWindow: { ...healthy, latencyQuantilesMs: { p90: 150 } },
+      stableWindow: { ...healthy, latencyQuantilesMs: { p90: 60 } },
+    });
+    expect(only(r.checks, 'latency.p90.max')).toMatchObject({ decision: 'fail', method: 'quantile-point', observed: 150 });
+    expect(only(r.checks, 'latency.p90.max_ratio_to_stable')).toMatchObject({ decision: 'fail', threshold: 120 });
+  });
+});
+
+describe('decideAtDeadline', () => {
+  it.each([
+    ['inconclusive', 'wait', 'wait'],
+    ['inconclusive', 'fail', 'fail'],
+    ['inconclusive', 'pass', 'pass'],
+    ['fail', 'pass', 'fail'],
+    ['pass', 'fail', 'pass'],
+  ] as const)('%s with policy %s → %s', (decision, policy, expected) => {
+    expect(decideAtDeadline({ decision, checks: [], reason: '' }, policy)).toBe(expected);
+  });
+});
+
+describe('windowFromSnapshots', () => {
+  const snapshot = (requests: number, fiveXx: number, latency: LatencyHistogram) => ({ requests, status: { '5xx': fiveXx }, latency });
+
+  it('takes deltas, counting errors as 5xx only (the router already answers 502/504 as 5xx)', () => {
+    const w = windowFromSnapshots({
+      start: snapshot(100, 2, latencies({ fast: 100, fastMs: 10 })),
+      now: snapshot(350, 7, latencies({ fast: 300, fastMs: 10, slow: 50, slowMs: 900 })),
+      gauges: { cpuPercent: 12 },
+    });
+    expect(w).toMatchObject({ requests: 250, errors: 5, cpuPercent: 12 });
+    expect(w.latency?.count).toBe(250);
+  });
+
+  it('uses the later snapshot alone when the counters went backwards (the router restarted)', () => {
+    const w = windowFromSnapshots({ start: snapshot(1000, 9, latencies({ fast: 1000, fastMs: 10 })), now: snapshot(40, 1, latencies({ fast: 40, fastMs: 10 })) });
+    expect(w).toMatchObject({ requests: 40, errors: 1 });
+  });
+});
