@@ -1,0 +1,116 @@
+// The router's admin API, for the slipway server only: JSON over HTTP on 127.0.0.1.
+// Bad input is refused with 400 and a message naming the field, and changes nothing.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { SlipwayError, errorMessage, isSlipwayError } from '../core/errors.ts';
+import { parseRouteTable, type RouteTable } from './route-table.ts';
+import type { Router } from './router.ts';
+
+const MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+export interface AdminContext {
+  router: Router;
+  pid: number;
+  startedAt: string;
+  /** Writes routes.json; called before a new table is applied. */
+  persistTable(table: RouteTable): Promise<void>;
+  /** True once routes.json (if any) was read back and applied. */
+  isReady(): boolean;
+  /** Why routes.json could not be restored, if it could not. */
+  restoreError(): string | undefined;
+  /** Answers first, then stops the process. */
+  shutdown(): void;
+}
+
+export function createAdminServer(ctx: AdminContext): Server {
+  return createServer((req, res) => {
+    route(ctx, req, res).catch((e: unknown) => sendError(res, e));
+  });
+}
+
+async function route(ctx: AdminContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0]!;
+  const method = req.method ?? 'GET';
+  if (method === 'GET' && path === '/healthz') return sendJson(res, 200, { ok: true, pid: ctx.pid });
+  if (method === 'GET' && path === '/readyz') return sendJson(res, ctx.isReady() ? 200 : 503, { ready: ctx.isReady() });
+  if (method === 'GET' && path === '/routes') return sendJson(res, 200, ctx.router.currentTable);
+  if (method === 'PUT' && path === '/routes') return putRoutes(ctx, req, res);
+  if (method === 'GET' && path === '/stats') return sendJson(res, 200, ctx.router.statsJson());
+  if (method === 'GET' && path === '/status') return sendJson(res, 200, status(ctx));
+  if (method === 'GET' && path.startsWith('/inflight/')) {
+    const id = decodeURIComponent(path.slice('/inflight/'.length));
+    return sendJson(res, 200, { inflight: ctx.router.inflight(id) });
+  }
+  if (method === 'POST' && path === '/shutdown') {
+    sendJson(res, 200, { ok: true });
+    res.on('finish', () => ctx.shutdown());
+    return;
+  }
+  sendJson(res, 404, { error: { code: 'E_NOT_FOUND', message: `no admin route ${method} ${path}` } });
+}
+
+async function putRoutes(ctx: AdminContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const table = parseRouteTable(parseJson(await readBody(req)));
+  const result = await ctx.router.putTable(table, (t) => ctx.persistTable(t));
+  if (!result.ok) {
+    return sendJson(res, 409, {
+      error: {
+        code: 'E_BAD_REQUEST',
+        message: `route table version ${table.version} is older than the current version ${result.currentVersion}; push a table with version ≥ ${result.currentVersion}`,
+        currentVersion: result.currentVersion,
+      },
+    });
+  }
+  sendJson(res, 200, { version: result.version, listeners: result.listeners });
+}
+
+function status(ctx: AdminContext): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    pid: ctx.pid,
+    startedAt: ctx.startedAt,
+    ready: ctx.isReady(),
+    version: ctx.router.currentTable.version,
+    listeners: ctx.router.listenerStatus(),
+  };
+  const restoreError = ctx.restoreError();
+  if (restoreError !== undefined) out.restoreError = restoreError;
+  return out;
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new SlipwayError('E_BAD_REQUEST', `request body is over ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new SlipwayError('E_BAD_REQUEST', `request body is not JSON: ${errorMessage(e)}`);
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const data = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), 'cache-control': 'no-store' });
+  res.end(data);
+}
+
+function sendError(res: ServerResponse, e: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (isSlipwayError(e) && e.code === 'E_BAD_REQUEST') {
+    sendJson(res, 400, { error: { code: e.code, message: e.message, ...e.details } });
+    return;
+  }
+  const code = isSlipwayError(e) ? e.code : 'E_INTERNAL';
+  sendJson(res, 500, { error: { code, message: errorMessage(e) } });
+}

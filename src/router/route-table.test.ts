@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { isSlipwayError } from '../core/errors.ts';
+import { listenHost, listenPort, parseRouteTable } from './route-table.ts';
+
+const good = {
+  version: 3,
+  environments: {
+    production: {
+      listen: '127.0.0.1:8080',
+      backends: [
+        { id: 'i-1', release: 'production#4', url: 'http://127.0.0.1:4001' },
+        { id: 'i-2', release: 'production#5', url: 'http://127.0.0.1:4002' },
+      ],
+      weights: { 'production#4': 90, 'production#5': 10.5 },
+    },
+  },
+};
+
+function messageOf(input: unknown): string {
+  try {
+    parseRouteTable(input);
+  } catch (e) {
+    if (isSlipwayError(e) && e.code === 'E_BAD_REQUEST') return e.message;
+    throw e;
+  }
+  throw new Error('expected the table to be refused');
+}
+
+describe('route table', () => {
+  it('accepts a valid table with decimal weights', () => {
+    expect(parseRouteTable(good)).toEqual(good);
+  });
+
+  it.each([
+    ['an unknown top-level key', { ...good, extra: 1 }, 'extra'],
+    ['an unknown backend key', { version: 1, environments: { p: { ...good.environments.production, backends: [{ id: 'a', release: 'r', url: 'http://127.0.0.1:1', weight: 3 }] } } }, 'environments.p.backends[0]'],
+    ['a weight above 100', { version: 1, environments: { p: { ...good.environments.production, weights: { r: 101 } } } }, 'environments.p.weights.r: weight must be between 0 and 100'],
+    ['a negative weight', { version: 1, environments: { p: { ...good.environments.production, weights: { r: -1 } } } }, 'weight must be between 0 and 100'],
+    ['a listen address without a port', { version: 1, environments: { p: { ...good.environments.production, listen: '127.0.0.1' } } }, 'environments.p.listen: must be "HOST:PORT"'],
+    ['a backend url with a path', { version: 1, environments: { p: { ...good.environments.production, backends: [{ id: 'a', release: 'r', url: 'http://127.0.0.1:1/app' }] } } }, 'environments.p.backends[0].url'],
+    ['an https backend', { version: 1, environments: { p: { ...good.environments.production, backends: [{ id: 'a', release: 'r', url: 'https://127.0.0.1:1' }] } } }, 'plain HTTP'],
+    ['a fractional version', { ...good, version: 1.5 }, 'version: version must be an integer'],
+    ['a missing version', { environments: {} }, 'version'],
+  ])('refuses %s, naming the field', (_what, input, expected) => {
+    expect(messageOf(input)).toContain(expected);
+  });
+
+  it('refuses a backend id used twice, since inflight is tracked by id', () => {
+    const env = good.environments.production;
+    const input = { version: 1, environments: { a: env, b: { ...env, listen: '127.0.0.1:9090' } } };
+    expect(messageOf(input)).toContain('backend id "i-1" is already used in environment "a"');
+  });
+
+  it('refuses two environments on one address, but allows several on port 0', () => {
+    const one = (id: string, listen: string) => ({ listen, backends: [{ id, release: 'r', url: 'http://127.0.0.1:1' }], weights: { r: 100 } });
+    expect(messageOf({ version: 1, environments: { a: one('x', '127.0.0.1:80'), b: one('y', '127.0.0.1:80') } })).toContain('also the listen address of environment "a"');
+    expect(() => parseRouteTable({ version: 1, environments: { a: one('x', '127.0.0.1:0'), b: one('y', '127.0.0.1:0') } })).not.toThrow();
+  });
+
+  it('splits listen addresses, IPv6 included', () => {
+    expect([listenHost('127.0.0.1:8080'), listenPort('127.0.0.1:8080')]).toEqual(['127.0.0.1', 8080]);
+    expect([listenHost('[::1]:81'), listenPort('[::1]:81')]).toEqual(['::1', 81]);
+  });
+});

@@ -1,0 +1,134 @@
+// The route table the server pushes to the router: per environment, the address to
+// listen on, the ready backends and the traffic share of each release. Parsed once
+// here at the router's edge (PUT /routes, routes.json); everything after trusts it.
+//
+// Every object is strict (unknown keys are refused) and built from named pieces, so
+// a later field (sticky canary routing, a preview listener) is one more key on
+// `envRoutesSchema` and one more check in `checkEnvRoutes`.
+
+import { z } from 'zod';
+import { SlipwayError } from '../core/errors.ts';
+
+const listenSchema = z
+  .string()
+  .regex(/^(\d{1,3}(\.\d{1,3}){3}|localhost|\[[0-9a-fA-F:.]+\]):\d{1,5}$/, {
+    message: 'must be "HOST:PORT" with an IPv4 address, localhost or [IPv6] (e.g. "127.0.0.1:8080")',
+  })
+  .refine((s) => !/:\d+$/.test(s) || Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, { message: 'port must be 0..65535' });
+
+const backendSchema = z.strictObject({
+  id: z.string().min(1, 'backend id must not be empty'),
+  release: z.string().min(1, 'release must not be empty'),
+  url: z
+    .string()
+    .regex(/^http:\/\/[^/?#\s]+:\d{1,5}\/?$/, { message: 'must be "http://HOST:PORT" (no path, plain HTTP)' }),
+});
+
+const weightSchema = z
+  .number()
+  .min(0, 'weight must be between 0 and 100')
+  .max(100, 'weight must be between 0 and 100');
+
+const headerNameSchema = z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]{1,100}$/, 'must be a lowercase HTTP header name');
+const cookieNameSchema = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/, 'must be a cookie name');
+
+/**
+ * Canary routing by request: `x-slipway-track: canary|stable` (or the cookie
+ * slipway-track) picks a side; else the hash of a user's header or cookie value
+ * keeps that user on one side for as long as the canary's share does not change.
+ */
+const stickySchema = z.strictObject({
+  canary: z.string().min(1),
+  stable: z.string().min(1),
+  header: headerNameSchema.optional(),
+  cookie: cookieNameSchema.optional(),
+});
+
+/** A second listener that sends everything to one release (a blue-green colour before the switch). */
+const previewSchema = z.strictObject({
+  listen: listenSchema,
+  release: z.string().min(1),
+});
+
+export const envRoutesSchema = z.strictObject({
+  listen: listenSchema,
+  backends: z.array(backendSchema),
+  weights: z.record(z.string().min(1), weightSchema),
+  sticky: stickySchema.optional(),
+  preview: previewSchema.optional(),
+});
+
+export const routeTableSchema = z
+  .strictObject({
+    version: z.number().int('version must be an integer').min(0, 'version must be ≥ 0'),
+    environments: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'environment names are letters, digits, "_", "." and "-"'), envRoutesSchema),
+  })
+  .superRefine(checkTable);
+
+export type Backend = z.infer<typeof backendSchema>;
+export type StickyRoutes = z.infer<typeof stickySchema>;
+export type PreviewRoutes = z.infer<typeof previewSchema>;
+export type EnvRoutes = z.infer<typeof envRoutesSchema>;
+export type RouteTable = z.infer<typeof routeTableSchema>;
+
+export const EMPTY_ROUTE_TABLE: RouteTable = { version: 0, environments: {} };
+
+/** Rules across fields: backend ids unique in the whole table (inflight is tracked by id), listen addresses unique. */
+function checkTable(table: { environments: Record<string, EnvRoutes> }, ctx: z.RefinementCtx): void {
+  const seenIds = new Map<string, string>();
+  const seenListen = new Map<string, string>();
+  for (const [env, routes] of Object.entries(table.environments)) {
+    routes.backends.forEach((b, i) => {
+      const other = seenIds.get(b.id);
+      if (other !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['environments', env, 'backends', i, 'id'], message: `backend id "${b.id}" is already used in environment "${other}"; ids must be unique in the table` });
+      }
+      seenIds.set(b.id, env);
+    });
+    const otherEnv = seenListen.get(routes.listen);
+    if (otherEnv !== undefined && !routes.listen.endsWith(':0')) {
+      ctx.addIssue({ code: 'custom', path: ['environments', env, 'listen'], message: `"${routes.listen}" is also the listen address of environment "${otherEnv}"` });
+    }
+    seenListen.set(routes.listen, env);
+    if (routes.preview) {
+      const clash = seenListen.get(routes.preview.listen);
+      if (clash !== undefined && !routes.preview.listen.endsWith(':0')) {
+        ctx.addIssue({ code: 'custom', path: ['environments', env, 'preview', 'listen'], message: `"${routes.preview.listen}" is also a listen address of environment "${clash}"` });
+      }
+      seenListen.set(routes.preview.listen, `${env} (preview)`);
+    }
+  }
+}
+
+/** Parses an untrusted value into a route table; throws E_BAD_REQUEST naming each bad field. */
+export function parseRouteTable(input: unknown): RouteTable {
+  const result = routeTableSchema.safeParse(input);
+  if (result.success) return result.data;
+  throw new SlipwayError('E_BAD_REQUEST', `invalid route table: ${describeIssues(result.error.issues)}`, {
+    issues: result.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })),
+  });
+}
+
+function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .slice(0, 5)
+    .map((i) => `${formatPath(i.path) || '(root)'}: ${i.message}`)
+    .join('; ') + (issues.length > 5 ? `; and ${issues.length - 5} more` : '');
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
+    .join('');
+}
+
+/** The TCP port in a listen address ("127.0.0.1:8080" → 8080). */
+export function listenPort(listen: string): number {
+  return Number(listen.slice(listen.lastIndexOf(':') + 1));
+}
+
+/** The host in a listen address, without IPv6 brackets ("[::1]:80" → "::1"). */
+export function listenHost(listen: string): string {
+  const host = listen.slice(0, listen.lastIndexOf(':'));
+  return host.startsWith('[') ? host.slice(1, -1) : host;
+}

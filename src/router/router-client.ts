@@ -1,0 +1,284 @@
+// The server's handle on the router process: find the running router (or start one,
+// detached, so it outlives the server) and talk to its admin API. Every failure to
+// reach the router is an E_ROUTER_UNAVAILABLE that says what to do.
+
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { request } from 'undici';
+import { SlipwayError, errorMessage } from '../core/errors.ts';
+import type { ListenerStatus } from './env-listener.ts';
+import type { RouteTable } from './route-table.ts';
+import type { RouterStatsJson } from './router-stats.ts';
+
+export type { ListenerStatus } from './env-listener.ts';
+export type { BackendStatsJson, ReleaseStatsJson, RouterStatsJson, StatusClass } from './router-stats.ts';
+
+export interface EnsureRouterOptions {
+  /** Holds router.json, routes.json and (by default) router.log. */
+  stateDir: string;
+  /** Where the router's stdout/stderr go; default `stateDir/router.log`. */
+  logFile?: string;
+  /** Admin port on 127.0.0.1 for a newly started router; default 0 (any free port). */
+  adminPort?: number;
+  /** How long to wait for a new router to answer; default 10 s. */
+  startTimeoutMs?: number;
+}
+
+export interface PutRoutesAnswer {
+  version: number;
+  listeners: Record<string, ListenerStatus>;
+}
+
+export interface RouterStatus {
+  pid: number;
+  startedAt: string;
+  ready: boolean;
+  version: number;
+  listeners: Record<string, ListenerStatus>;
+  /** Set when routes.json could not be restored at start. */
+  restoreError?: string;
+}
+
+export interface DrainResult {
+  drained: boolean;
+  inflight: number;
+}
+
+interface RouterInfo {
+  pid: number;
+  adminUrl: string;
+  startedAt: string;
+}
+
+/** Connects to the router recorded in `stateDir/router.json` if it is alive and healthy, else starts a new one. */
+export async function ensureRouter(options: EnsureRouterOptions): Promise<RouterClient> {
+  const stateDir = resolve(options.stateDir);
+  await mkdir(stateDir, { recursive: true });
+  const logFile = options.logFile ?? join(stateDir, 'router.log');
+  const running = await findRunningRouter(stateDir, logFile);
+  if (running !== null) return running;
+  const pid = spawnRouter(stateDir, logFile, options.adminPort ?? 0);
+  return waitForRouter({ stateDir, logFile, pid, timeoutMs: options.startTimeoutMs ?? 10_000 });
+}
+
+async function readRouterInfo(stateDir: string): Promise<RouterInfo | null> {
+  try {
+    const info = JSON.parse(await readFile(join(stateDir, 'router.json'), 'utf8')) as Partial<RouterInfo>;
+    if (typeof info.pid !== 'number' || typeof info.adminUrl !== 'string') return null;
+    return { pid: info.pid, adminUrl: info.adminUrl, startedAt: String(info.startedAt ?? '') };
+  } catch {
+    return null;
+  }
+}
+
+async function findRunningRouter(stateDir: string, logFile: string): Promise<RouterClient | null> {
+  const info = await readRouterInfo(stateDir);
+  if (info === null || !isPidAlive(info.pid)) return null;
+  const client = new RouterClient({ pid: info.pid, adminUrl: info.adminUrl, logFile });
+  // A busy router may miss one probe; a hung one misses them all.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (await client.isHealthy()) return client;
+    await sleep(300);
+  }
+  // Alive but not answering: it still holds the environments' ports, so a new router
+  // could not listen. Stop it, but only if that pid really is a slipway router.
+  if (isRouterProcess(info.pid)) killGroup(info.pid);
+  return null;
+}
+
+function spawnRouter(stateDir: string, logFile: string, adminPort: number): number {
+  const isTs = import.meta.url.endsWith('.ts');
+  const main = fileURLToPath(new URL(isTs ? './router-main.ts' : './router-main.js', import.meta.url));
+  // tsx is resolved from here, not from the cwd, so the spawn works from any directory.
+  const loader = isTs ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : [];
+  const logFd = openSync(logFile, 'a');
+  try {
+    const child = spawn(process.execPath, [...loader, main, '--state-dir', stateDir, '--admin-port', String(adminPort)], {
+      detached: true, // its own process group: a signal to the server's group does not reach it
+      stdio: ['ignore', logFd, logFd],
+      cwd: stateDir,
+    });
+    child.on('error', () => {}); // reported by waitForRouter as "exited before answering"
+    child.unref();
+    if (child.pid === undefined) throw new SlipwayError('E_ROUTER_UNAVAILABLE', `cannot start the router (${process.execPath} ${main}); see ${logFile}`);
+    return child.pid;
+  } finally {
+    closeSync(logFd);
+  }
+}
+
+async function waitForRouter(o: { stateDir: string; logFile: string; pid: number; timeoutMs: number }): Promise<RouterClient> {
+  const deadline = Date.now() + o.timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isPidAlive(o.pid)) {
+      throw new SlipwayError('E_ROUTER_UNAVAILABLE', `the router exited while starting; see ${o.logFile}:\n${logTail(o.logFile)}`, { pid: o.pid });
+    }
+    const info = await readRouterInfo(o.stateDir);
+    if (info?.pid === o.pid) {
+      const client = new RouterClient({ pid: info.pid, adminUrl: info.adminUrl, logFile: o.logFile });
+      if (await client.isHealthy()) return client;
+    }
+    await sleep(50);
+  }
+  killGroup(o.pid);
+  throw new SlipwayError('E_ROUTER_UNAVAILABLE', `the router did not answer within ${o.timeoutMs} ms of starting; it was stopped. See ${o.logFile}:\n${logTail(o.logFile)}`, { pid: o.pid });
+}
+
+export class RouterClient {
+  readonly pid: number;
+  readonly adminUrl: string;
+  private readonly logFile: string;
+
+  constructor(o: { pid: number; adminUrl: string; logFile?: string }) {
+    this.pid = o.pid;
+    this.adminUrl = o.adminUrl;
+    this.logFile = o.logFile ?? 'the router log';
+  }
+
+  /** Persists and applies a table. A stale version or a bad table is an E_BAD_REQUEST (status 409 / 400 in details). */
+  putRoutes(table: RouteTable): Promise<PutRoutesAnswer> {
+    return this.call<PutRoutesAnswer>('PUT', '/routes', { body: table, timeoutMs: 15_000 });
+  }
+
+  getRoutes(): Promise<RouteTable> {
+    return this.call<RouteTable>('GET', '/routes');
+  }
+
+  getStats(): Promise<RouterStatsJson> {
+    return this.call<RouterStatsJson>('GET', '/stats');
+  }
+
+  getStatus(): Promise<RouterStatus> {
+    return this.call<RouterStatus>('GET', '/status');
+  }
+
+  async inflight(backendId: string): Promise<number> {
+    const answer = await this.call<{ inflight: number }>('GET', `/inflight/${encodeURIComponent(backendId)}`);
+    return answer.inflight;
+  }
+
+  /** Polls a backend's inflight until it is 0 or `timeoutMs` passed. Call after removing it from the table. */
+  async waitDrained(backendId: string, timeoutMs: number): Promise<DrainResult> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const inflight = await this.inflight(backendId);
+      if (inflight === 0) return { drained: true, inflight };
+      if (Date.now() >= deadline) return { drained: false, inflight };
+      await sleep(Math.min(50, Math.max(1, deadline - Date.now())));
+    }
+  }
+
+  async isHealthy(): Promise<boolean> {
+    try {
+      const answer = await this.call<{ ok?: boolean; pid?: number }>('GET', '/healthz', { timeoutMs: 1_000 });
+      // A different pid on that port means router.json is stale and the port was reused.
+      return answer.ok === true && answer.pid === this.pid;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Asks the router to stop (listeners close gracefully) and waits up to `timeoutMs` for its process to exit. */
+  async shutdown(timeoutMs = 15_000): Promise<void> {
+    try {
+      await this.call('POST', '/shutdown');
+    } catch (e) {
+      if (!isPidAlive(this.pid)) return;
+      throw e;
+    }
+    const deadline = Date.now() + timeoutMs;
+    while (isPidAlive(this.pid)) {
+      if (Date.now() >= deadline) {
+        throw new SlipwayError('E_ROUTER_UNAVAILABLE', `the router (pid ${this.pid}) did not exit within ${timeoutMs} ms of /shutdown; kill it with \`kill ${this.pid}\``);
+      }
+      await sleep(25);
+    }
+  }
+
+  private async call<T>(method: 'GET' | 'PUT' | 'POST', path: string, o: { body?: unknown; timeoutMs?: number } = {}): Promise<T> {
+    const timeoutMs = o.timeoutMs ?? 5_000;
+    let status: number;
+    let text: string;
+    try {
+      const res = await request(this.adminUrl + path, {
+        method,
+        headers: o.body === undefined ? {} : { 'content-type': 'application/json' },
+        body: o.body === undefined ? null : JSON.stringify(o.body),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      status = res.statusCode;
+      text = await res.body.text();
+    } catch (e) {
+      throw new SlipwayError(
+        'E_ROUTER_UNAVAILABLE',
+        `the router at ${this.adminUrl} (pid ${this.pid}) did not answer ${method} ${path}: ${errorMessage(e)}; restart slipway (it starts a router when none answers) and see ${this.logFile}`,
+        { pid: this.pid, adminUrl: this.adminUrl },
+        { cause: e },
+      );
+    }
+    return parseAnswer<T>({ status, text, what: `${method} ${path}`, adminUrl: this.adminUrl });
+  }
+}
+
+function parseAnswer<T>(a: { status: number; text: string; what: string; adminUrl: string }): T {
+  let body: unknown;
+  try {
+    body = JSON.parse(a.text) as unknown;
+  } catch {
+    throw new SlipwayError('E_ROUTER_UNAVAILABLE', `the router at ${a.adminUrl} answered ${a.what} with non-JSON (status ${a.status}); is something else listening there?`);
+  }
+  if (a.status >= 200 && a.status < 300) return body as T;
+  const err = (body as { error?: { code?: string; message?: string } }).error ?? {};
+  const message = err.message ?? `status ${a.status}`;
+  if (a.status === 400 || a.status === 409) {
+    throw new SlipwayError('E_BAD_REQUEST', `the router refused ${a.what}: ${message}`, { status: a.status, ...(err as object) });
+  }
+  throw new SlipwayError('E_ROUTER_UNAVAILABLE', `the router failed ${a.what} (status ${a.status}): ${message}`, { status: a.status });
+}
+
+function isPidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether a pid is a slipway router (Linux /proc); false when unknown, so we never kill a stranger. */
+function isRouterProcess(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('router-main');
+  } catch {
+    return false;
+  }
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+function logTail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-15).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

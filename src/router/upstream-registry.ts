@@ -1,0 +1,76 @@
+// Every backend the router knows: those in the current table, and those removed
+// from it that still have requests in flight. Applying a table reuses the pool of a
+// backend that stayed, so keep-alive connections survive weight changes.
+
+import type { RouteTable } from './route-table.ts';
+import type { BackendStatsJson, RouterStats } from './router-stats.ts';
+import { Upstream, type UpstreamPoolOptions } from './upstream.ts';
+
+export class UpstreamRegistry {
+  /** id → the backend of that id in the current table. */
+  private readonly live = new Map<string, Upstream>();
+  /** Removed from the table, still finishing requests. */
+  private readonly draining = new Set<Upstream>();
+
+  constructor(
+    private readonly stats: RouterStats,
+    private readonly options: UpstreamPoolOptions,
+  ) {}
+
+  /** Makes the live set match the table; returns env → release → its backends, in table order. */
+  reconcile(table: RouteTable): Map<string, Map<string, Upstream[]>> {
+    const next = new Map<string, Upstream>();
+    const byEnv = new Map<string, Map<string, Upstream[]>>();
+    for (const [env, routes] of Object.entries(table.environments)) {
+      const byRelease = new Map<string, Upstream[]>();
+      byEnv.set(env, byRelease);
+      for (const b of routes.backends) {
+        const spec = { env, id: b.id, release: b.release, url: b.url };
+        const current = this.live.get(b.id);
+        const u = current?.matches(spec) ? current : this.create(spec);
+        next.set(b.id, u);
+        const list = byRelease.get(b.release) ?? [];
+        list.push(u);
+        byRelease.set(b.release, list);
+      }
+    }
+    for (const [id, u] of this.live) {
+      if (next.get(id) === u) continue;
+      this.draining.add(u);
+      u.retire();
+    }
+    this.live.clear();
+    for (const [id, u] of next) this.live.set(id, u);
+    return byEnv;
+  }
+
+  private create(spec: { env: string; id: string; release: string; url: string }): Upstream {
+    const counters = this.stats.env(spec.env).release(spec.release);
+    return new Upstream(spec, counters, this.options, (u) => this.draining.delete(u));
+  }
+
+  /** Requests in flight to backends of this id, in the table or draining. */
+  inflight(id: string): number {
+    let n = this.live.get(id)?.inflight ?? 0;
+    for (const u of this.draining) if (u.id === id) n += u.inflight;
+    return n;
+  }
+
+  toJSON(): Record<string, BackendStatsJson> {
+    const out: Record<string, BackendStatsJson> = {};
+    const add = (u: Upstream): void => {
+      const prev = out[u.id];
+      out[u.id] = { inflight: (prev?.inflight ?? 0) + u.inflight, requests: (prev?.requests ?? 0) + u.requests };
+    };
+    for (const u of this.draining) add(u);
+    for (const u of this.live.values()) add(u);
+    return out;
+  }
+
+  async destroyAll(): Promise<void> {
+    const all = [...this.live.values(), ...this.draining];
+    this.live.clear();
+    this.draining.clear();
+    await Promise.all(all.map((u) => u.destroy()));
+  }
+}
