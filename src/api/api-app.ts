@@ -12,7 +12,7 @@ import type { Engine } from '../engine/engine.ts';
 import { releaseView, rolloutView } from '../engine/status-view.ts';
 import { HTTP_STATUS } from './error-status.ts';
 import {
-  ACTOR_HEADER, ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, deployBody, envParam, eventsQuery, logsQuery, rollbackBody, rolloutParam, shutdownBody,
+  ACTOR_HEADER, ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, deployBody, emptyBody, envParam, promoteBody, eventsQuery, logsQuery, rollbackBody, rolloutParam, shutdownBody,
 } from './schemas.ts';
 
 export interface ApiOptions {
@@ -90,9 +90,24 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   app.post('/api/environments/:env/rollback', async (req, reply) => {
     const { env } = parse(envParam, req.params, 'path');
     const body = parse(rollbackBody, req.body, 'body');
-    const answer = engine.rollback({ env, ...(body.to !== undefined ? { to: body.to } : {}), actor: actorOf(req.headers) });
+    const answer = await engine.rollback({ env, ...(body.to !== undefined ? { to: body.to } : {}), actor: actorOf(req.headers) });
     return reply.status(202).send({ release: releaseView(answer.release), rollout: rolloutView(engine.store, answer.rollout) });
   });
+
+  for (const action of ['pause', 'resume', 'promote', 'abort'] as const) {
+    app.post(`/api/environments/:env/${action}`, async (req, reply) => {
+      const { env } = parse(envParam, req.params, 'path');
+      const body = parse(action === 'promote' ? promoteBody : emptyBody, req.body, 'body');
+      const by = actorOf(req.headers);
+      const event = action === 'abort'
+        ? { type: 'abort' as const, reason: `aborted by ${by}` }
+        : action === 'promote'
+          ? { type: 'promote' as const, by, full: (body as { full?: boolean }).full ?? false }
+          : { type: action, by };
+      const rollout = await engine.command(env, event);
+      return reply.status(202).send({ rollout: rolloutView(engine.store, rollout) });
+    });
+  }
 
   app.get('/api/environments', async () => ({ environments: engine.status() }));
 

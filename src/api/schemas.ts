@@ -26,6 +26,14 @@ export const rollbackBody = z.strictObject({
 });
 export type RollbackBody = z.input<typeof rollbackBody>;
 
+export const promoteBody = z.strictObject({
+  /** Skip every remaining step: full size, all traffic, the old release stopped. */
+  full: z.boolean().default(false),
+});
+export type PromoteBody = z.input<typeof promoteBody>;
+
+export const emptyBody = z.strictObject({});
+
 export const eventsQuery = z.strictObject({
   after: z.coerce.number().int().min(0).default(0),
   wait: z.coerce.number().int().min(0).max(30_000).default(0),

@@ -6,7 +6,7 @@ import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { SlipwayError, type ErrorCode } from '../core/errors.ts';
-import { ACTOR_HEADER, ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, type DeployBody, type RollbackBody, type ShutdownBody } from '../api/schemas.ts';
+import { ACTOR_HEADER, ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, type DeployBody, type PromoteBody, type RollbackBody, type ShutdownBody } from '../api/schemas.ts';
 import type { EnvironmentStatus, ReleaseView, RolloutView } from '../api/views.ts';
 import type { RolloutEventRecord } from '../core/records.ts';
 
@@ -91,6 +91,10 @@ export class ApiClient {
 
   rollback(env: string, body: RollbackBody) {
     return this.call<{ release: ReleaseView; rollout: RolloutView }>('POST', `/api/environments/${encodeURIComponent(env)}/rollback`, body);
+  }
+
+  rolloutCommand(env: string, action: 'pause' | 'resume' | 'promote' | 'abort', body: PromoteBody | Record<string, never> = {}) {
+    return this.call<{ rollout: RolloutView }>('POST', `/api/environments/${encodeURIComponent(env)}/${action}`, body);
   }
 
   status(env?: string): Promise<EnvironmentStatus[]> {

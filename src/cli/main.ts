@@ -149,11 +149,34 @@ program
       if (json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       return;
     }
+    // With a rollout under way, rollback is its abort: success is then `rolled_back`.
+    const wanted = r.rollout.phase === 'aborting' ? 'rolled_back' : 'succeeded';
     const final = await followRollout(c, r.rollout.id, (e) => !json && process.stdout.write(`${formatEvent(e)}\n`));
     if (json) process.stdout.write(`${JSON.stringify({ release: r.release, rollout: final }, null, 2)}\n`);
     else process.stdout.write(`${formatRolloutLine(final)}\n`);
-    process.exitCode = final.phase === 'succeeded' ? 0 : 1;
+    process.exitCode = final.phase === wanted ? 0 : 1;
   });
+
+for (const [action, help] of [
+  ['pause', 'hold the rollout of <env> at its current step'],
+  ['resume', 'carry on a paused rollout'],
+  ['promote', 'go past the pause the rollout of <env> waits at (--full: finish it now)'],
+  ['abort', 'send all traffic of <env> back to the stable release at once, then stop the new instances'],
+] as const) {
+  const c = program.command(action).description(help).argument('<env>');
+  if (action === 'promote') c.option('--full', 'skip all remaining steps: full size, all traffic, old release stopped');
+  if (action === 'abort') c.option('--wait', 'wait until the new instances are stopped');
+  c.action(async (env: string, o: { full?: boolean; wait?: boolean }, cmd: Command) => {
+    const api = client(cmd);
+    const { rollout } = await api.rolloutCommand(env, action, action === 'promote' ? { full: !!o.full } : {});
+    if (o.wait && action === 'abort') {
+      const final = await followRollout(api, rollout.id, (e) => !globals(cmd).json && process.stdout.write(`${formatEvent(e)}\n`));
+      out(cmd, { rollout: final }, () => formatRolloutLine(final));
+      return;
+    }
+    out(cmd, { rollout }, () => formatRolloutLine(rollout));
+  });
+}
 
 program
   .command('logs')

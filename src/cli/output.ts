@@ -33,8 +33,12 @@ export function formatEvent(e: RolloutEventRecord): string {
 }
 
 export function formatRolloutLine(r: RolloutView): string {
+  const head = `rollout #${r.id} ${r.kind} → #${r.to} ${phase(r.phase)}`;
+  const reason = r.reason ? ` — ${r.reason}` : '';
+  if (r.phase === 'succeeded' || r.phase === 'rolled_back' || r.phase === 'failed') return `${head}${reason}`;
   const steps = r.phase === 'aborting' ? r.abortSteps ?? [] : r.steps;
-  return `rollout #${r.id} ${r.kind} → #${r.to} ${phase(r.phase)} step ${Math.min(r.step + 1, steps.length)}/${steps.length}${r.current ? ` (${r.current})` : ''}${r.reason ? ` — ${r.reason}` : ''}`;
+  const label = r.phase === 'aborting' ? 'restoring' : 'step';
+  return `${head} ${label} ${Math.min(r.step + 1, steps.length)}/${steps.length}${r.current ? ` (${r.current})` : ''}${reason}`;
 }
 
 export function formatStatus(envs: EnvironmentStatus[]): string {

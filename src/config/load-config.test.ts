@@ -6,6 +6,9 @@ import { SlipwayError } from '../core/errors.ts';
 import type { ServiceConfig } from '../core/service-config.ts';
 import { loadConfigFile, parseConfigText, validateConfigText } from './load-config.ts';
 import type { ConfigIssue } from './load-config.ts';
+import { defaultAnalysisConfig } from './analysis.ts';
+
+const DEFAULT_ANALYSIS_CONFIG = defaultAnalysisConfig();
 
 const EXAMPLE = `service: hello
 run:
@@ -69,6 +72,8 @@ describe('parseConfigText', () => {
           listen: { host: '127.0.0.1', port: 8081 },
           strategy: { type: 'rolling', batch: { count: 1 }, maxUnavailable: { count: 0 } },
           config: { GREETING: 'hello from staging' },
+          analysis: DEFAULT_ANALYSIS_CONFIG,
+          watchMs: 120_000,
         },
         production: {
           name: 'production',
@@ -76,6 +81,8 @@ describe('parseConfigText', () => {
           listen: { host: '127.0.0.1', port: 8080 },
           strategy: { type: 'rolling', batch: { percent: 34 }, maxUnavailable: { count: 0 } },
           config: {},
+          analysis: DEFAULT_ANALYSIS_CONFIG,
+          watchMs: 120_000,
         },
       },
     };
@@ -93,6 +100,8 @@ describe('parseConfigText', () => {
       listen: { host: '127.0.0.1', port: 8081 },
       strategy: { type: 'rolling', batch: { count: 1 }, maxUnavailable: { count: 0 } },
       config: {},
+      analysis: DEFAULT_ANALYSIS_CONFIG,
+      watchMs: 120_000,
     });
   });
 
@@ -179,7 +188,7 @@ environments:
 // [what is changed in MINIMAL-like text, line:col, path, part of the message]
 const BAD: [string, string, string, string, string][] = [
   ['unknown key with a suggestion', `${MINIMAL}health:\n  intervall: 1s\n`, '8:3', 'health.intervall', 'unknown key; did you mean "interval"?'],
-  ['unknown key far from any allowed one', `${MINIMAL}    colour: blue\n`, '7:5', 'environments.staging.colour', 'unknown key; allowed keys here: instances, listen, strategy, config'],
+  ['unknown key far from any allowed one', `${MINIMAL}    colour: blue\n`, '7:5', 'environments.staging.colour', 'unknown key; allowed keys here: instances, listen, strategy, analysis, watch, config'],
   ['wrong type', `${MINIMAL}    instances: two\n`, '7:16', 'environments.staging.instances', 'expected a whole number from 1 to 64, got "two"'],
   ['instances 0', `${MINIMAL}    instances: 0\n`, '7:16', 'environments.staging.instances', 'expected a whole number from 1 to 64, got 0'],
   ['a section that is not a map', MINIMAL.replace('  command: node server.js', '  - node'), '3:3', 'run', 'expected a map with keys command, port_env, got a list'],
@@ -188,7 +197,7 @@ const BAD: [string, string, string, string, string][] = [
   ['duration without a unit', `${MINIMAL}shutdown:\n  kill_timeout: 5\n`, '8:17', 'shutdown.kill_timeout', 'got 5'],
   ['bad percent', `${MINIMAL}    strategy: { type: rolling, batch: 34 percent }\n`, '7:39', 'environments.staging.strategy.batch', 'or a percentage above 0% (e.g. 25%), got "34 percent"'],
   ['percent above 100', `${MINIMAL}    strategy: { type: rolling, max_unavailable: 150% }\n`, '7:49', 'environments.staging.strategy.max_unavailable', 'expected a count (e.g. 2) or a percentage (e.g. 25%), got "150%"'],
-  ['unknown strategy type', `${MINIMAL}    strategy: { type: canery }\n`, '7:23', 'environments.staging.strategy.type', 'expected a strategy type: "rolling", got "canery"'],
+  ['unknown strategy type', `${MINIMAL}    strategy: { type: canery }\n`, '7:23', 'environments.staging.strategy.type', 'expected a strategy type: "rolling", "canary", "blue-green", got "canery"'],
   ['duplicate listen address', `${MINIMAL}  production:\n    listen: 127.0.0.1:8081\n`, '8:13', 'environments.production.listen', 'clashes with environment "staging" (127.0.0.1:8081)'],
   ['wildcard listen on a used port', `${MINIMAL}  production:\n    listen: 0.0.0.0:8081\n`, '8:13', 'environments.production.listen', 'clashes with environment "staging"'],
   ['port out of range', MINIMAL.replace('8081', '70000'), '6:13', 'environments.staging.listen', 'expected host:port (e.g. 127.0.0.1:8080) or a port number from 1 to 65535, got 70000'],
@@ -244,7 +253,7 @@ health:
     expect(issuesOf(text).map((i) => `${i.line}:${i.col} ${i.path}: ${i.message}`)).toEqual([
       '8:5 environments.staging.instances: duplicate key; it is already set at line 7, and a key may appear once',
       '8:16 environments.staging.instances: expected a whole number from 1 to 64, got 0',
-      '9:5 environments.staging.colour: unknown key; allowed keys here: instances, listen, strategy, config',
+      '9:5 environments.staging.colour: unknown key; allowed keys here: instances, listen, strategy, analysis, watch, config',
     ]);
   });
 });

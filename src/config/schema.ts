@@ -21,6 +21,9 @@ import {
   wholeNumber,
 } from './fields.ts';
 import { checkAcrossEnvironments } from './cross-checks.ts';
+import { section } from './section.ts';
+import { analysisSection, DEFAULT_WATCH } from './analysis.ts';
+import { strategy, delayMs as watchDelay } from './strategies.ts';
 import type { PathIssue } from './path-issue.ts';
 
 /** Defaults as they would be written in slipway.yaml; docs and `slipway init` quote them. */
@@ -37,23 +40,6 @@ export const CONFIG_DEFAULTS = {
   shutdown: { drain_timeout: '10s', kill_timeout: '5s' },
   environment: { instances: 1, strategy: { type: 'rolling', batch: 1, max_unavailable: 0 } },
 } as const;
-
-/** A strict map: every unknown key is its own issue, at the key, with a suggestion. */
-function section<S extends z.ZodRawShape>(shape: S) {
-  const keys = Object.keys(shape);
-  return z
-    .object(shape, {
-      error: (iss) =>
-        iss.code === 'invalid_type' ? refusal(`a map with keys ${keys.join(', ')}`, iss.input) : undefined,
-    })
-    .catchall(
-      z.unknown().refine(() => false, {
-        // The issue's path is complete when its message is made, so the key is its last part.
-        error: (iss) => unknownKeyMessage(String(iss.path?.at(-1)), keys),
-        params: { at: 'key' },
-      }),
-    );
-}
 
 interface NamedMapOptions<V> {
   /** What the whole map is, for when it is not a map at all. */
@@ -121,32 +107,12 @@ const shutdown = section({
   kill_timeout: durationMs.prefault(CONFIG_DEFAULTS.shutdown.kill_timeout),
 }).transform((s) => ({ drainTimeoutMs: s.drain_timeout, killTimeoutMs: s.kill_timeout }));
 
-const rolling = section({
-  type: z.literal('rolling'),
-  batch: positiveCountOrPercent.prefault(CONFIG_DEFAULTS.environment.strategy.batch),
-  max_unavailable: countOrPercent.prefault(CONFIG_DEFAULTS.environment.strategy.max_unavailable),
-}).transform((s) => ({ type: s.type, batch: s.batch, maxUnavailable: s.max_unavailable }));
-
-// A new strategy is one more section with a `type` literal, added to this list
-// (and to Strategy in core/service-config.ts).
-const STRATEGIES = [rolling] as const;
-const STRATEGY_TYPES: string[] = STRATEGIES.map((s) => s.in.shape.type.value);
-
-const strategy = z.discriminatedUnion('type', STRATEGIES, {
-  error: (iss) => {
-    const allowed = `a strategy type: ${STRATEGY_TYPES.map((t) => `"${t}"`).join(' or ')}`;
-    if (iss.code === 'invalid_union') {
-      const written: unknown = (iss.input as { type?: unknown } | undefined)?.type;
-      return refusal(allowed, written);
-    }
-    return iss.code === 'invalid_type' ? refusal(`a map such as { type: ${STRATEGY_TYPES[0]} }`, iss.input) : undefined;
-  },
-});
-
 const environment = section({
   instances: wholeNumber(1, 64).prefault(CONFIG_DEFAULTS.environment.instances),
   listen: listenAddress,
   strategy: defaultedWhenEmpty(strategy, { type: 'rolling' }),
+  analysis: defaultedWhenEmpty(analysisSection, {}),
+  watch: watchDelay.prefault(DEFAULT_WATCH),
   config: defaultedWhenEmpty(
     namedMap({
       what: 'a map of environment variable names to values',
@@ -169,7 +135,7 @@ const environments = namedMap({
     Object.fromEntries(
       Object.entries(envs).map(([name, e]) => [
         name,
-        { name, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config },
+        { name, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, analysis: e.analysis, watchMs: e.watch },
       ]),
     ),
   );

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { planRolling, transition, type Rollout, type Step } from './rollout.ts';
+import { planRolling, type Step } from './plans.ts';
+import { transition, type Rollout } from './rollout.ts';
 
 const S = 1;
 const N = 2;
@@ -8,7 +9,7 @@ const rolling = (batch: number | string, maxUnavailable: number | string = 0) =>
   batch: typeof batch === 'number' ? { count: batch } : { percent: Number(batch.replace('%', '')) },
   maxUnavailable: typeof maxUnavailable === 'number' ? { count: maxUnavailable } : { percent: Number(maxUnavailable.replace('%', '')) },
 });
-const counts = (steps: Step[]) => steps.map((s) => `${s.releaseId === S ? 'old' : 'new'}=${s.count}`).join(' ');
+const counts = (steps: Step[]) => steps.map((s) => (s.type === 'scale' ? `${s.releaseId === S ? 'old' : 'new'}=${s.count}` : s.type)).join(' ');
 
 /** Replays a plan and returns the lowest ready total and highest total along the way. */
 function envelope(steps: Step[], oldStart: number) {
@@ -17,6 +18,7 @@ function envelope(steps: Step[], oldStart: number) {
   let minReady = old;
   let maxTotal = old;
   for (const s of steps) {
+    if (s.type !== 'scale') continue;
     if (s.releaseId === S) old = s.count;
     else {
       // new instances count as ready only once the step completes
@@ -63,9 +65,9 @@ describe('transition', () => {
   const base: Rollout = {
     id: 1, env: 'production', kind: 'deploy', fromReleaseId: S, toReleaseId: N, phase: 'progressing',
     plan: { steps: [{ type: 'scale', releaseId: N, count: 1 }, { type: 'scale', releaseId: S, count: 0 }] },
-    stepIndex: 0, reason: null, createdBy: 'test', createdAt: 0, updatedAt: 0, finishedAt: null,
+    stepIndex: 0, stepStartedAt: 0, traffic: null, preview: null, reason: null, createdBy: 'test', createdAt: 0, updatedAt: 0, finishedAt: null,
   };
-  const ctx = { stableReleaseId: S, instances: 1 };
+  const ctx = { stableInstances: 1, newInstances: 1 };
 
   it('moves to the next step and succeeds after the last', () => {
     const a = transition(base, { type: 'step-done', index: 0 }, 10, ctx);
@@ -82,14 +84,17 @@ describe('transition', () => {
   it('a failed step restores the stable release first, then stops the new one, and ends failed', () => {
     const a = transition(base, { type: 'step-failed', index: 0, reason: 'never healthy' }, 10, ctx);
     expect(a.phase).toBe('aborting');
-    expect(a.plan.abortSteps).toEqual([{ type: 'scale', releaseId: S, count: 1 }, { type: 'scale', releaseId: N, count: 0 }]);
-    const b = transition(transition(a, { type: 'step-done', index: 0 }, 11, ctx), { type: 'step-done', index: 1 }, 12, ctx);
+    expect(a.traffic).toEqual({ [S]: 100 });
+    expect(a.plan.abortSteps).toEqual([{ type: 'preview', releaseId: null }, { type: 'scale', releaseId: S, count: 1 }, { type: 'scale', releaseId: N, count: 0 }]);
+    let b = a;
+    for (let i = 0; i < 3; i++) b = transition(b, { type: 'step-done', index: i }, 11 + i, ctx);
     expect([b.phase, b.reason]).toEqual(['failed', 'never healthy']);
   });
 
   it('a requested abort ends rolled_back', () => {
     const a = transition(base, { type: 'abort', reason: 'aborted by alice' }, 10, ctx);
-    const b = transition(transition(a, { type: 'step-done', index: 0 }, 11, ctx), { type: 'step-done', index: 1 }, 12, ctx);
+    let b = a;
+    for (let i = 0; i < 3; i++) b = transition(b, { type: 'step-done', index: i }, 11 + i, ctx);
     expect(b.phase).toBe('rolled_back');
   });
 });

@@ -1,22 +1,14 @@
-// The rollout machine: plans as step lists and pure transitions between phases.
-// The engine saves each returned state before acting on it, so running a step
-// twice is harmless and a restarted server resumes exactly where it stopped.
+// The rollout machine: pure transitions between phases. The engine saves each
+// returned state before acting on it (pushing routes, starting or stopping
+// instances), so acting twice is harmless and a restarted server resumes exactly.
 
-import { resolveCount } from './duration.ts';
-import type { RollingStrategy } from './service-config.ts';
+import { planAbort, planFullPromotion, type Step } from './plans.ts';
+
+export type { Step } from './plans.ts';
 
 export const ROLLOUT_PHASES = ['pending', 'progressing', 'paused', 'succeeded', 'aborting', 'rolled_back', 'failed'] as const;
 export type RolloutPhase = (typeof ROLLOUT_PHASES)[number];
 export type RolloutKind = 'deploy' | 'rollback';
-
-/** Ensure exactly `count` ready instances of a release (start new ones or drain and stop extras). */
-export interface ScaleStep {
-  type: 'scale';
-  releaseId: number;
-  count: number;
-}
-
-export type Step = ScaleStep;
 
 export interface RolloutPlan {
   steps: Step[];
@@ -25,6 +17,9 @@ export interface RolloutPlan {
   /** Why the rollout is going back: a person asked (ends `rolled_back`) or something failed (ends `failed`). */
   abortCause?: 'request' | 'failure';
 }
+
+/** Explicit traffic shares (release id → percent); null: traffic follows ready instances. */
+export type TrafficSplit = Record<string, number> | null;
 
 export interface Rollout {
   id: number;
@@ -35,6 +30,11 @@ export interface Rollout {
   phase: RolloutPhase;
   plan: RolloutPlan;
   stepIndex: number;
+  /** When the current step began: timed pauses count from here, across restarts. */
+  stepStartedAt: number | null;
+  traffic: TrafficSplit;
+  /** The release on the preview listener, if any. */
+  preview: number | null;
   reason: string | null;
   createdBy: string;
   createdAt: number;
@@ -46,107 +46,131 @@ export function isTerminal(phase: RolloutPhase): boolean {
   return phase === 'succeeded' || phase === 'rolled_back' || phase === 'failed';
 }
 
-export interface RollingPlanInput {
-  stableReleaseId: number | null;
-  /** Ready instances of the stable release when the rollout starts. */
-  stableCount: number;
-  newReleaseId: number;
-  instances: number;
-  strategy: RollingStrategy;
+export function activeSteps(r: Rollout): Step[] {
+  return r.phase === 'aborting' ? r.plan.abortSteps ?? [] : r.plan.steps;
 }
 
-/**
- * Batch by batch: start `batch` new instances, wait for them to be ready, then stop
- * as many old ones. With max_unavailable > 0 some old instances stop before their
- * replacements start, but the ready total never drops below instances - maxUnavailable.
- */
-export function planRolling(input: RollingPlanInput): Step[] {
-  const total = input.instances;
-  const batch = Math.max(1, resolveCount(input.strategy.batch, total));
-  const maxUnavailable = Math.min(total, resolveCount(input.strategy.maxUnavailable, total));
-  const minReady = total - maxUnavailable;
-  const steps: Step[] = [];
-  const hasStable = input.stableReleaseId !== null && input.stableCount > 0;
-  let oldCount = hasStable ? input.stableCount : 0;
-  let newCount = 0;
-  while (newCount < total) {
-    const nextNew = Math.min(total, newCount + batch);
-    if (hasStable) {
-      // Stop old ones early only as far as the availability floor allows.
-      const stopFirst = Math.min(oldCount, nextNew - newCount, Math.max(0, oldCount + newCount - minReady));
-      if (stopFirst > 0) {
-        oldCount -= stopFirst;
-        steps.push({ type: 'scale', releaseId: input.stableReleaseId!, count: oldCount });
-      }
-    }
-    steps.push({ type: 'scale', releaseId: input.newReleaseId, count: nextNew });
-    newCount = nextNew;
-    if (hasStable) {
-      const oldTarget = Math.max(0, Math.min(oldCount, total - newCount));
-      if (oldTarget < oldCount) {
-        oldCount = oldTarget;
-        steps.push({ type: 'scale', releaseId: input.stableReleaseId!, count: oldCount });
-      }
-    }
-  }
-  if (hasStable && oldCount > 0) steps.push({ type: 'scale', releaseId: input.stableReleaseId!, count: 0 });
-  return steps;
-}
-
-/** Abort: the stable release back to full size first, and only then the new one to zero. */
-export function planAbort(input: { stableReleaseId: number | null; instances: number; newReleaseId: number }): Step[] {
-  const steps: Step[] = [];
-  if (input.stableReleaseId !== null) steps.push({ type: 'scale', releaseId: input.stableReleaseId, count: input.instances });
-  steps.push({ type: 'scale', releaseId: input.newReleaseId, count: 0 });
-  return steps;
+export function currentStep(r: Rollout): Step | undefined {
+  return activeSteps(r)[r.stepIndex];
 }
 
 export type RolloutEvent =
   | { type: 'start' }
   | { type: 'step-done'; index: number }
   | { type: 'step-failed'; index: number; reason: string }
-  | { type: 'abort'; reason: string };
+  | { type: 'pause'; by: string }
+  | { type: 'resume'; by: string }
+  | { type: 'promote'; by: string; full: boolean }
+  /** cause 'failure' (the analysis, a crash loop) ends the rollout `failed`; a person's abort ends it `rolled_back`. */
+  | { type: 'abort'; reason: string; cause?: 'request' | 'failure' };
 
-export interface AbortContext {
-  stableReleaseId: number | null;
-  instances: number;
+export interface MachineContext {
+  /** Size of the stable release, for the abort plan. */
+  stableInstances: number;
+  /** Size of the new release, for a full promotion. */
+  newInstances: number;
 }
 
-/** The next state of a rollout after an event; the caller persists it before acting. */
-export function transition(r: Rollout, e: RolloutEvent, now: number, ctx: AbortContext): Rollout {
-  const at = { ...r, updatedAt: now };
+/** Why a command cannot apply now, or null when it can. Commands that do not apply change nothing. */
+export function commandRefusal(r: Rollout, e: Extract<RolloutEvent, { type: 'pause' | 'resume' | 'promote' | 'abort' }>): string | null {
+  if (isTerminal(r.phase)) return `rollout #${r.id} has already ended (${r.phase})`;
+  if (r.phase === 'aborting') return `rollout #${r.id} is already aborting`;
   switch (e.type) {
-    case 'start':
-      return r.phase === 'pending' ? { ...at, phase: 'progressing' } : r;
-    case 'step-done': {
-      if (e.index !== r.stepIndex) return r; // a repeated report of an old step changes nothing
-      const steps = r.phase === 'aborting' ? r.plan.abortSteps ?? [] : r.plan.steps;
-      const nextIndex = r.stepIndex + 1;
-      if (nextIndex < steps.length) return { ...at, stepIndex: nextIndex };
-      if (r.phase === 'aborting') {
-        // A failure that forced the abort keeps the rollout `failed`; a person's abort ends `rolled_back`.
-        return { ...at, stepIndex: nextIndex, phase: r.plan.abortCause === 'request' ? 'rolled_back' : 'failed', finishedAt: now };
-      }
-      return { ...at, stepIndex: nextIndex, phase: 'succeeded', finishedAt: now };
+    case 'pause':
+      return r.phase === 'paused' ? `rollout #${r.id} is already paused` : null;
+    case 'resume':
+      return r.phase === 'paused' ? null : `rollout #${r.id} is not paused (it is ${r.phase})`;
+    case 'promote': {
+      if (e.full) return null;
+      const step = currentStep(r);
+      return step?.type === 'pause' || step?.type === 'analysis' || r.phase === 'paused'
+        ? null
+        : `rollout #${r.id} is not waiting at a pause (step ${r.stepIndex + 1} is ${step?.type ?? 'none'}); use --full to finish it now`;
     }
-    case 'step-failed':
-      if (r.phase === 'aborting') {
-        // The way back itself failed: stop and say so; the reconciler keeps the stable release serving.
-        return { ...at, phase: 'failed', reason: `${r.reason ?? 'abort'}; then restoring the stable release failed: ${e.reason}`, finishedAt: now };
-      }
-      return startAbort(at, { reason: e.reason, cause: 'failure' }, ctx);
     case 'abort':
-      if (isTerminal(r.phase) || r.phase === 'aborting') return r;
-      return startAbort(at, { reason: e.reason, cause: 'request' }, ctx);
+      return null;
   }
 }
 
-function startAbort(r: Rollout, why: { reason: string; cause: 'request' | 'failure' }, ctx: AbortContext): Rollout {
-  const abortSteps = planAbort({ stableReleaseId: ctx.stableReleaseId, instances: ctx.instances, newReleaseId: r.toReleaseId });
-  return { ...r, phase: 'aborting', reason: why.reason, stepIndex: 0, plan: { ...r.plan, abortSteps, abortCause: why.cause } };
+/** The next state after an event. An event that does not apply returns `r` itself. */
+export function transition(r: Rollout, e: RolloutEvent, now: number, ctx: MachineContext): Rollout {
+  const at = { ...r, updatedAt: now };
+  switch (e.type) {
+    case 'start':
+      return r.phase === 'pending' ? { ...at, phase: 'progressing', stepStartedAt: now } : r;
+    case 'step-done':
+      return e.index === r.stepIndex && (r.phase === 'progressing' || r.phase === 'aborting') ? completeStep(at, now) : r;
+    case 'step-failed':
+      if (e.index !== r.stepIndex || isTerminal(r.phase)) return r;
+      if (r.phase === 'aborting') {
+        // The way back itself failed: stop and say so; the reconciler keeps what serves.
+        return { ...at, phase: 'failed', reason: `${r.reason ?? 'abort'}; then restoring the stable release failed: ${e.reason}`, finishedAt: now, traffic: null, preview: null };
+      }
+      return startAbort(at, { reason: e.reason, cause: 'failure' }, ctx, now);
+    case 'pause':
+      return commandRefusal(r, e) ? r : { ...at, phase: 'paused' };
+    case 'resume':
+      return commandRefusal(r, e) ? r : { ...at, phase: 'progressing' };
+    case 'promote': {
+      if (commandRefusal(r, e)) return r;
+      const resumed: Rollout = { ...at, phase: 'progressing' };
+      if (e.full) {
+        const rest = planFullPromotion({ stableReleaseId: r.fromReleaseId, newReleaseId: r.toReleaseId, instances: ctx.newInstances });
+        return { ...resumed, plan: { ...r.plan, steps: [...r.plan.steps.slice(0, r.stepIndex), ...rest] }, stepStartedAt: now };
+      }
+      const step = currentStep(r);
+      return step?.type === 'pause' || step?.type === 'analysis' ? completeStep(resumed, now) : resumed;
+    }
+    case 'abort':
+      return commandRefusal(r, e) ? r : startAbort(at, { reason: e.reason, cause: e.cause ?? 'request' }, ctx, now);
+  }
 }
 
-export function currentStep(r: Rollout): Step | undefined {
-  const steps = r.phase === 'aborting' ? r.plan.abortSteps ?? [] : r.plan.steps;
-  return steps[r.stepIndex];
+/** Advances past the current step, recording what it decided (traffic, preview). */
+function completeStep(r: Rollout, now: number): Rollout {
+  const step = currentStep(r);
+  let next: Rollout = { ...r, stepIndex: r.stepIndex + 1, stepStartedAt: now };
+  if (step?.type === 'weights') next.traffic = { ...step.weights };
+  if (step?.type === 'preview') next.preview = step.releaseId;
+  if (next.stepIndex < activeSteps(next).length) return next;
+  // The end: traffic follows the remaining (ready) instances again.
+  next = { ...next, traffic: null, preview: null, finishedAt: now };
+  if (r.phase === 'aborting') return { ...next, phase: r.plan.abortCause === 'request' ? 'rolled_back' : 'failed' };
+  return { ...next, phase: 'succeeded' };
+}
+
+/**
+ * Abort decides the traffic first: all of it to the stable release, in the same
+ * saved state, before any step that starts or stops an instance.
+ */
+function startAbort(r: Rollout, why: { reason: string; cause: 'request' | 'failure' }, ctx: MachineContext, now: number): Rollout {
+  const abortSteps = planAbort({ stableReleaseId: r.fromReleaseId, instances: ctx.stableInstances, newReleaseId: r.toReleaseId });
+  return {
+    ...r,
+    phase: 'aborting',
+    reason: why.reason,
+    stepIndex: 0,
+    stepStartedAt: now,
+    traffic: r.fromReleaseId !== null ? { [r.fromReleaseId]: 100 } : r.traffic,
+    preview: null,
+    plan: { ...r.plan, abortSteps, abortCause: why.cause },
+  };
+}
+
+/**
+ * The shares the router gets: the recorded split restricted to releases that have a
+ * ready instance, normalised to 100; when that leaves nothing (or no split is
+ * recorded) traffic follows the ready instances, so nothing ready is ever left idle
+ * while requests fail.
+ */
+export function effectiveWeights(traffic: TrafficSplit, readyByRelease: Record<string, number>): Record<string, number> {
+  const ready = Object.entries(readyByRelease).filter(([, n]) => n > 0);
+  const total = ready.reduce((a, [, n]) => a + n, 0);
+  if (total === 0) return {};
+  if (traffic) {
+    const chosen = ready.filter(([id]) => (traffic[id] ?? 0) > 0);
+    const sum = chosen.reduce((a, [id]) => a + traffic[id]!, 0);
+    if (sum > 0) return Object.fromEntries(chosen.map(([id]) => [id, (traffic[id]! * 100) / sum]));
+  }
+  return Object.fromEntries(ready.map(([id, n]) => [id, (n * 100) / total]));
 }

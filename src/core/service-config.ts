@@ -2,7 +2,26 @@
 // config/ parses YAML into this (durations in ms, defaults filled in); nothing
 // downstream re-validates it.
 
+import type { AnalysisSpec } from './analysis/analysis-spec.ts';
 import type { CountOrPercent } from './duration.ts';
+
+/** A check answered by a Prometheus query: the query's value must stay within bounds. */
+export interface PrometheusCheck {
+  name: string;
+  query: string;
+  /** Base URL of the Prometheus server's HTTP API. */
+  url: string;
+  max?: number;
+  min?: number;
+}
+
+/** An analysis as configured: the statistical spec plus when to give up and what else to ask. */
+export interface AnalysisConfig {
+  spec: AnalysisSpec;
+  /** An analysis step still inconclusive after this applies `spec.inconclusive`; null: never. */
+  deadlineMs: number | null;
+  prometheus: PrometheusCheck[];
+}
 
 export interface HealthSpec {
   path: string;
@@ -29,7 +48,40 @@ export interface RollingStrategy {
   maxUnavailable: CountOrPercent;
 }
 
-export type Strategy = RollingStrategy;
+/** One step of a canary as written in slipway.yaml. */
+export type CanaryStepSpec =
+  | { weight: number }
+  /** null: wait for a person (`slipway promote`). */
+  | { pause: { durationMs: number | null } }
+  /** An analysis gate: the rollout goes on only when it passes. */
+  | { analysis: AnalysisConfig };
+
+export interface StickySpec {
+  /** Requests with the same value of this header stay on one side. */
+  header?: string;
+  /** ...or of this cookie. */
+  cookie?: string;
+}
+
+export interface CanaryStrategy {
+  type: 'canary';
+  steps: CanaryStepSpec[];
+  /** Fixed canary size; by default it follows the weight (ceil(instances × weight%)). */
+  canaryInstances: number | null;
+  sticky: StickySpec | null;
+}
+
+export interface BlueGreenStrategy {
+  type: 'blue-green';
+  /** Where the new colour can be tried before the switch. */
+  previewListen: ListenAddress | null;
+  /** false: wait for `slipway promote` before switching. */
+  autoPromote: boolean;
+  /** How long the old colour stays warm after the switch, so rollback is one switch back. */
+  scaleDownDelayMs: number;
+}
+
+export type Strategy = RollingStrategy | CanaryStrategy | BlueGreenStrategy;
 
 export interface ListenAddress {
   host: string;
@@ -43,6 +95,10 @@ export interface EnvironmentSpec {
   strategy: Strategy;
   /** Plain environment variables given to every instance. */
   config: Record<string, string>;
+  /** Watched throughout every rollout (and the watch window after it); a fail rolls back. */
+  analysis: AnalysisConfig;
+  /** How long after a rollout succeeds a regression still rolls the environment back. */
+  watchMs: number;
 }
 
 export interface RunSpec {

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SlipwayError } from '../core/errors.ts';
 import type { ArtefactRecord, ReleaseConfig, ReleaseRecord } from '../core/records.ts';
-import { planRolling, type Rollout, type RolloutKind } from '../core/rollout.ts';
+import { planFor } from '../core/plans.ts';
+import { commandRefusal, type Rollout, type RolloutEvent, type RolloutKind } from '../core/rollout.ts';
 import type { ServiceConfig } from '../core/service-config.ts';
 import { unpackArtefact } from '../artefact/index.ts';
 import type { DataDirPaths } from '../store/data-dir.ts';
@@ -17,7 +18,7 @@ import { receiveArtefact } from './artefact-store.ts';
 import { HealthMonitor } from './health-monitor.ts';
 import { InstanceFleet } from './instance-fleet.ts';
 import { systemClock, type Clock, type EngineLogger, type TrafficRouter } from './ports.ts';
-import { Reconciler } from './reconciler.ts';
+import { Reconciler, applyRolloutEvent } from './reconciler.ts';
 import { RouteSync } from './route-sync.ts';
 import { describeEnvironment, type EnvironmentStatus } from './status-view.ts';
 
@@ -60,12 +61,14 @@ export class Engine {
     this.fleet = new InstanceFleet({
       store: deps.store, runtime: deps.runtime, router: deps.router, routes: this.routes, clock: this.clock, log: deps.log,
       logsDir: deps.paths.logs,
+      watchingSince: this.clock.now(),
       ensureReleaseDir: (r) => this.ensureReleaseDir(r),
       onInstanceEvent: (env, level, message) => this.recordEnvEvent(env, level, message),
     });
     this.reconciler = new Reconciler({
       store: deps.store, fleet: this.fleet, clock: this.clock, log: deps.log,
       recordEvent: (id, level, message, data) => this.recordEvent(id, level, message, data),
+      pushRoutes: () => this.routes.push(),
     });
     this.monitor = new HealthMonitor({
       store: deps.store, fleet: this.fleet, clock: this.clock,
@@ -78,6 +81,7 @@ export class Engine {
 
   /** Re-adopts what a previous server left running and resumes every rollout. */
   async start(): Promise<void> {
+    this.fleet.adoptUnrecorded();
     await this.fleet.reapDead();
     await this.routes.push();
     const envs = new Set([...this.store.listEnvironmentNames(), ...this.store.liveInstances().map((i) => i.env)]);
@@ -128,7 +132,14 @@ export class Engine {
   }
 
   /** Redeploys the previous stable release (or release number `to`) by the rolling path. */
-  rollback(req: { env: string; to?: number; actor: string }): { release: ReleaseRecord; rollout: Rollout } {
+  async rollback(req: { env: string; to?: number; actor: string }): Promise<{ release: ReleaseRecord; rollout: Rollout }> {
+    const active = this.store.activeRollout(req.env);
+    if (active && req.to === undefined && active.phase !== 'aborting') {
+      // Going back while a rollout is under way is its abort: one traffic switch to stable.
+      const rollout = await this.command(req.env, { type: 'abort', reason: `rollback requested by ${req.actor}` });
+      const stable = rollout.fromReleaseId === null ? null : this.store.getRelease(rollout.fromReleaseId);
+      if (stable) return { release: stable, rollout };
+    }
     return this.store.atomically(() => {
       this.assertUnlocked(req.env);
       const stableId = this.store.getStableReleaseId(req.env);
@@ -156,18 +167,41 @@ export class Engine {
     const { release } = opts;
     const stableId = this.store.getStableReleaseId(release.env);
     const stableCount = stableId === null ? 0 : this.fleet.instancesOf(release.env, stableId).filter((i) => i.state === 'ready').length;
-    const steps = planRolling({
-      stableReleaseId: stableId, stableCount, newReleaseId: release.id,
-      instances: release.config.environment.instances, strategy: release.config.environment.strategy,
+    const strategy = release.config.environment.strategy;
+    const steps = planFor(strategy, {
+      stableReleaseId: stableId, stableCount, newReleaseId: release.id, instances: release.config.environment.instances,
     });
     const now = this.clock.now();
+    // Canary and blue-green keep every request on the stable release until a weights
+    // step says otherwise; rolling lets traffic follow the ready instances.
+    const traffic = strategy.type !== 'rolling' && stableId !== null && stableCount > 0 ? { [stableId]: 100 } : null;
     const rollout = this.store.insertRollout({
       env: release.env, kind: opts.kind, fromReleaseId: stableId, toReleaseId: release.id, phase: 'pending',
-      plan: { steps }, stepIndex: 0, reason: null, createdBy: opts.actor, createdAt: now, updatedAt: now, finishedAt: null,
+      plan: { steps }, stepIndex: 0, stepStartedAt: null, traffic, preview: null, reason: null, createdBy: opts.actor,
+      createdAt: now, updatedAt: now, finishedAt: null,
     });
-    this.recordEvent(rollout.id, 'info', `${opts.kind} of ${release.env}#${release.number} requested by ${opts.actor}`);
+    this.recordEvent(rollout.id, 'info', `${opts.kind} of ${release.env}#${release.number} requested by ${opts.actor} (${strategy.type})`);
     queueMicrotask(() => this.reconciler.wake(release.env));
     return rollout;
+  }
+
+  /**
+   * pause / resume / promote / abort of the environment's active rollout. The
+   * decision is saved, then the router is told at once (an abort's traffic switch
+   * does not wait for the reconciler's next pass), then the reconciler is woken.
+   */
+  async command(env: string, e: Extract<RolloutEvent, { type: 'pause' | 'resume' | 'promote' | 'abort' }>): Promise<Rollout> {
+    const active = this.store.activeRollout(env);
+    if (!active) throw new SlipwayError('E_ROLLOUT_STATE', `${env} has no rollout in progress`, { env });
+    const refusal = commandRefusal(active, e);
+    if (refusal) throw new SlipwayError('E_ROLLOUT_STATE', refusal, { env, rolloutId: active.id, phase: active.phase });
+    const next = applyRolloutEvent(this.store, active, e, this.clock.now());
+    const who = 'by' in e ? e.by : '';
+    const what = e.type === 'abort' ? `abort: all traffic back to the stable release (${e.reason})` : `${e.type}${e.type === 'promote' && e.full ? ' --full' : ''} by ${who}`;
+    this.recordEvent(next.id, e.type === 'abort' ? 'warn' : 'info', what);
+    await this.routes.push();
+    this.reconciler.wake(env);
+    return next;
   }
 
   private assertUnlocked(env: string): void {

@@ -117,14 +117,26 @@ export class InstanceFleet {
     store.updateInstance(instance.id, { state: opts.finalState, stoppedAt: this.deps.clock.now() });
   }
 
+  /**
+   * After a crash: an instance recorded without a pid may still have been started
+   * (the server died between the two); find its process, or count it as never started.
+   */
+  adoptUnrecorded(): void {
+    for (const i of this.deps.store.liveInstances()) {
+      if (i.pid !== null) continue;
+      const found = this.deps.runtime.findById(i.id);
+      if (found) this.deps.store.updateInstance(i.id, { pid: found.pid, procStart: found.procStart });
+      else this.deps.store.updateInstance(i.id, { state: 'failed', lastError: 'the server stopped before this instance started', stoppedAt: this.deps.clock.now() });
+    }
+  }
+
   /** Instances whose process is gone are taken out of the router at once. */
   async reapDead(env?: string): Promise<InstanceRecord[]> {
     const dead: InstanceRecord[] = [];
     for (const i of this.deps.store.liveInstances(env)) {
       if (this.retiring.has(i.id)) continue;
       const handle = handleOf(i);
-      const isStartingWithoutProcess = handle === null && i.state === 'starting' && this.deps.clock.now() - i.createdAt > 30_000;
-      if ((handle && !this.deps.runtime.isRunning(handle)) || isStartingWithoutProcess) dead.push(i);
+      if (handle && !this.deps.runtime.isRunning(handle)) dead.push(i);
     }
     if (dead.length === 0) return dead;
     for (const i of dead) {

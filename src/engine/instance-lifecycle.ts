@@ -21,6 +21,8 @@ export interface LifecycleDeps {
   runtime: Runtime;
   clock: Clock;
   logsDir: string;
+  /** When this server started watching instances. */
+  watchingSince: number;
 }
 
 export function handleOf(i: InstanceRecord): InstanceHandle | null {
@@ -82,14 +84,17 @@ export type ReadyOutcome = { ready: true } | { ready: false; reason: string };
 
 /**
  * Probes until `healthy_threshold` consecutive successes, the process exits, or the
- * start deadline (counted from the instance's creation, so a restart does not extend it) passes.
+ * start deadline passes. The deadline counts from the instance's start, or from the
+ * moment this server began watching it if later: an instance is judged only on time
+ * a server could observe it, not on time the server spent dead.
  */
 export async function waitUntilHealthy(deps: LifecycleDeps, instance: InstanceRecord, release: ReleaseRecord, isCancelled: () => boolean = () => false): Promise<ReadyOutcome> {
   const h = release.config.health;
-  const deadline = instance.createdAt + h.startDeadlineMs;
+  const deadline = Math.max(instance.createdAt, deps.watchingSince) + h.startDeadlineMs;
   const handle = handleOf(instance);
   let streak = 0;
   let lastError = 'no probe answered yet';
+  let everHealthy = false;
   while (!isCancelled()) {
     if (!handle || !deps.runtime.isRunning(handle)) {
       return { ready: false, reason: `instance ${instance.id} exited before it became healthy${lastLogLines(instance.logPath)}` };
@@ -97,13 +102,15 @@ export async function waitUntilHealthy(deps: LifecycleDeps, instance: InstanceRe
     const probe = await probeHealth({ port: instance.port, path: h.path, timeoutMs: h.timeoutMs });
     if (probe.ok) {
       streak++;
+      everHealthy = true;
       if (streak >= h.healthyThreshold) return { ready: true };
     } else {
       streak = 0;
       lastError = probe.error ?? `status ${probe.status}`;
     }
     if (deps.clock.now() > deadline) {
-      return { ready: false, reason: `instance ${instance.id} was not healthy within ${h.startDeadlineMs}ms (last probe: ${lastError})${lastLogLines(instance.logPath)}` };
+      const last = probe.ok ? `${streak} of ${h.healthyThreshold} probes in a row passed${everHealthy && lastError !== 'no probe answered yet' ? `; an earlier one failed: ${lastError}` : ''}` : `last probe: ${lastError}`;
+      return { ready: false, reason: `instance ${instance.id} was not healthy within ${h.startDeadlineMs}ms (${last})${lastLogLines(instance.logPath)}` };
     }
     // Probe faster than the steady-state interval while starting: readiness gates the rollout.
     await sleep(Math.min(h.intervalMs, 200));

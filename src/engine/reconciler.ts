@@ -3,7 +3,8 @@
 // step (or, with no rollout, keeps the stable release at its size), and records the
 // outcome before going on. A restarted server simply runs the passes again.
 
-import { currentStep, isTerminal, transition, type Rollout, type RolloutEvent } from '../core/rollout.ts';
+import { describeStep, type Step } from '../core/plans.ts';
+import { activeSteps, currentStep, isTerminal, transition, type Rollout, type RolloutEvent } from '../core/rollout.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { InstanceFleet } from './instance-fleet.ts';
 import type { Clock, EngineLogger } from './ports.ts';
@@ -14,6 +15,25 @@ export interface ReconcilerDeps {
   clock: Clock;
   log: EngineLogger;
   recordEvent(rolloutId: number, level: 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>): void;
+  pushRoutes(): Promise<void>;
+}
+
+/** The sizes the machine needs for abort and full-promotion plans. */
+export function machineContext(store: StateStore, r: Rollout) {
+  const newInstances = store.getRelease(r.toReleaseId)?.config.environment.instances ?? 1;
+  const stableInstances = r.fromReleaseId === null ? newInstances : store.getRelease(r.fromReleaseId)?.config.environment.instances ?? newInstances;
+  return { stableInstances, newInstances };
+}
+
+/** Records an event's outcome; a rollout that succeeds makes its release stable in the same transaction. */
+export function applyRolloutEvent(store: StateStore, r: Rollout, e: RolloutEvent, now: number): Rollout {
+  const next = transition(r, e, now, machineContext(store, r));
+  if (next === r) return r;
+  store.atomically(() => {
+    store.saveRollout(next);
+    if (next.phase === 'succeeded') store.setStableRelease(next.env, next.toReleaseId);
+  });
+  return next;
 }
 
 const IDLE_TICK_MS = 1000;
@@ -23,6 +43,8 @@ class EnvLoop {
   private wakeUp: (() => void) | null = null;
   private stopped = false;
   private maintainFailures = 0;
+  private nextWakeAt = 0;
+  private readonly announcedWait = new Set<string>();
   private nextMaintainAt = 0;
   readonly done: Promise<void>;
 
@@ -50,7 +72,11 @@ class EnvLoop {
       } catch (e) {
         this.deps.log.error({ env: this.env, err: e }, 'reconcile pass failed');
       }
-      if (!progressed && !this.stopped) await this.sleep(IDLE_TICK_MS);
+      if (!progressed && !this.stopped) {
+        const untilTimer = this.nextWakeAt - this.deps.clock.now();
+        this.nextWakeAt = 0;
+        await this.sleep(untilTimer > 0 ? Math.min(IDLE_TICK_MS, untilTimer) : IDLE_TICK_MS);
+      }
     }
   }
 
@@ -74,46 +100,83 @@ class EnvLoop {
   }
 
   private apply(r: Rollout, e: RolloutEvent): Rollout {
-    const { store, clock } = this.deps;
-    const stable = r.fromReleaseId;
-    const release = store.getRelease(r.toReleaseId);
-    const next = transition(r, e, clock.now(), { stableReleaseId: stable, instances: stableSize(store, stable) ?? release?.config.environment.instances ?? 1 });
-    if (next === r) return r;
-    store.atomically(() => {
-      store.saveRollout(next);
-      if (next.phase === 'succeeded') store.setStableRelease(next.env, next.toReleaseId);
-    });
+    return applyRolloutEvent(this.deps.store, r, e, this.deps.clock.now());
+  }
+
+  /** Saves the decision, then acts on what it changed in the traffic. */
+  private async applyAndRoute(r: Rollout, e: RolloutEvent): Promise<Rollout> {
+    const next = this.apply(r, e);
+    if (next !== r) await this.deps.pushRoutes();
+    if (next !== r && isTerminal(next.phase)) this.announceEnd(next);
     return next;
   }
 
   private async advance(initial: Rollout): Promise<boolean> {
-    const { store, fleet } = this.deps;
+    const { store, clock } = this.deps;
     let r = initial;
     if (r.phase === 'pending') {
-      r = this.apply(r, { type: 'start' });
+      r = await this.applyAndRoute(r, { type: 'start' });
       this.deps.recordEvent(r.id, 'info', `rollout started: ${r.plan.steps.length} steps`);
     }
     if (r.phase === 'paused') return false;
     const step = currentStep(r);
     if (!step) return false;
+    const total = activeSteps(r).length;
+    const label = `${r.phase === 'aborting' ? 'restoring' : 'step'} ${r.stepIndex + 1}/${total}`;
+    const name = (id: number) => { const rel = store.getRelease(id); return rel ? `${rel.env}#${rel.number}` : `release ${id}`; };
+    switch (step.type) {
+      case 'scale':
+        return this.runScale(r, step, label);
+      case 'weights':
+      case 'preview':
+        this.deps.recordEvent(r.id, 'info', `${label}: ${describeStep(step, name)}`, { step: r.stepIndex, phase: r.phase });
+        await this.applyAndRoute(r, { type: 'step-done', index: r.stepIndex });
+        return true;
+      case 'analysis':
+        // Filled by the analysis feature: until then an analysis step has no checks to run.
+        this.deps.recordEvent(r.id, 'info', `${label}: analysis (no checks configured: passes)`, { step: r.stepIndex });
+        await this.applyAndRoute(r, { type: 'step-done', index: r.stepIndex });
+        return true;
+      case 'pause': {
+        if (step.durationMs === null) {
+          if (!this.announcedWait.has(`${r.id}:${r.stepIndex}`)) {
+            this.announcedWait.add(`${r.id}:${r.stepIndex}`);
+            this.deps.recordEvent(r.id, 'info', `${label}: paused until promoted (slipway promote ${r.env})`, { step: r.stepIndex });
+          }
+          return false;
+        }
+        const endsAt = (r.stepStartedAt ?? clock.now()) + step.durationMs;
+        if (clock.now() < endsAt) {
+          if (!this.announcedWait.has(`${r.id}:${r.stepIndex}`)) {
+            this.announcedWait.add(`${r.id}:${r.stepIndex}`);
+            this.deps.recordEvent(r.id, 'info', `${label}: ${describeStep(step, name)}`, { step: r.stepIndex });
+          }
+          this.nextWakeAt = endsAt;
+          return false;
+        }
+        await this.applyAndRoute(r, { type: 'step-done', index: r.stepIndex });
+        return true;
+      }
+    }
+  }
+
+  private async runScale(r: Rollout, step: Extract<Step, { type: 'scale' }>, label: string): Promise<boolean> {
+    const { store, fleet } = this.deps;
     const release = store.getRelease(step.releaseId);
     if (!release) {
-      this.apply(r, { type: 'step-failed', index: r.stepIndex, reason: `release ${step.releaseId} is missing from the store` });
+      await this.applyAndRoute(r, { type: 'step-failed', index: r.stepIndex, reason: `release ${step.releaseId} is missing from the store` });
       return true;
     }
-    const total = r.phase === 'aborting' ? r.plan.abortSteps?.length ?? 0 : r.plan.steps.length;
-    const label = r.phase === 'aborting' ? 'restoring' : 'step';
-    this.deps.recordEvent(r.id, 'info', `${label} ${r.stepIndex + 1}/${total}: ${release.env}#${release.number} to ${step.count} instance(s)`, { step: r.stepIndex, phase: r.phase });
+    this.deps.recordEvent(r.id, 'info', `${label}: ${release.env}#${release.number} to ${step.count} instance(s)`, { step: r.stepIndex, phase: r.phase });
     const startedPhase = r.phase;
     const outcome = await fleet.scale(release, step.count, () => this.isRolloutChanged(r.id, startedPhase));
     const fresh = store.getRollout(r.id);
     if (!fresh || fresh.phase !== startedPhase || fresh.stepIndex !== r.stepIndex) return true; // someone acted meanwhile
-    const next = outcome.ok
-      ? this.apply(fresh, { type: 'step-done', index: fresh.stepIndex })
-      : this.apply(fresh, { type: 'step-failed', index: fresh.stepIndex, reason: outcome.reason });
     if (!outcome.ok) this.deps.recordEvent(r.id, 'error', `step failed: ${outcome.reason}`);
+    const next = await this.applyAndRoute(fresh, outcome.ok
+      ? { type: 'step-done', index: fresh.stepIndex }
+      : { type: 'step-failed', index: fresh.stepIndex, reason: outcome.reason });
     if (next.phase === 'aborting' && startedPhase !== 'aborting') this.deps.recordEvent(r.id, 'warn', `rolling back to the stable release: ${next.reason}`);
-    if (isTerminal(next.phase)) this.announceEnd(next);
     return true;
   }
 
@@ -153,11 +216,6 @@ class EnvLoop {
       this.deps.log.warn({ env: this.env, reason: outcome.reason, retryInMs: backoff }, 'could not restore the stable release to full size');
     }
   }
-}
-
-function stableSize(store: StateStore, stableId: number | null): number | null {
-  if (stableId === null) return null;
-  return store.getRelease(stableId)?.config.environment.instances ?? null;
 }
 
 export class Reconciler {

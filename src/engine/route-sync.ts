@@ -2,17 +2,12 @@
 // function of recorded state (ready instances, the environments' listen addresses),
 // so pushing it again after a crash is always right.
 
-import type { InstanceRecord, ReleaseRecord } from '../core/records.ts';
+import type { ReleaseRecord } from '../core/records.ts';
 import { formatListen } from '../core/service-config.ts';
-import type { RouteTable } from '../router/route-table.ts';
+import { effectiveWeights } from '../core/rollout.ts';
+import type { EnvRoutes, RouteTable } from '../router/route-table.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { EngineLogger, TrafficRouter } from './ports.ts';
-
-export interface EnvRouting {
-  listen: string;
-  /** release id → share of traffic, before normalisation over releases with ready instances. */
-  weights?: Record<number, number>;
-}
 
 /** Which release's config decides the listen address: the one a rollout moves to, else the stable one. */
 export function routingRelease(store: StateStore, env: string): ReleaseRecord | null {
@@ -28,26 +23,31 @@ export function computeRouteTable(store: StateStore, version: number): RouteTabl
     const release = routingRelease(store, env);
     if (!release) continue;
     const ready = live.filter((i) => i.env === env && i.state === 'ready');
-    environments[env] = {
+    const rollout = store.activeRollout(env);
+    const label = (releaseId: number) => String(store.getRelease(releaseId)?.number ?? releaseId);
+    const readyByRelease: Record<string, number> = {};
+    for (const i of ready) readyByRelease[i.releaseId] = (readyByRelease[i.releaseId] ?? 0) + 1;
+    const weights = effectiveWeights(rollout?.traffic ?? null, readyByRelease);
+    const routes: EnvRoutes = {
       listen: formatListen(release.config.environment.listen),
-      backends: ready.map((i) => ({ id: i.id, release: releaseLabel(store, i), url: `http://127.0.0.1:${i.port}` })),
-      weights: proportionalWeights(store, ready),
+      backends: ready.map((i) => ({ id: i.id, release: label(i.releaseId), url: `http://127.0.0.1:${i.port}` })),
+      weights: Object.fromEntries(Object.entries(weights).map(([id, w]) => [label(Number(id)), w])),
     };
+    const strategy = release.config.environment.strategy;
+    if (rollout && rollout.preview !== null && strategy.type === 'blue-green' && strategy.previewListen) {
+      routes.preview = { listen: formatListen(strategy.previewListen), release: label(rollout.preview) };
+    }
+    if (rollout && rollout.fromReleaseId !== null && strategy.type === 'canary' && rollout.phase !== 'aborting') {
+      routes.sticky = {
+        canary: label(rollout.toReleaseId),
+        stable: label(rollout.fromReleaseId),
+        ...(strategy.sticky?.header ? { header: strategy.sticky.header } : {}),
+        ...(strategy.sticky?.cookie ? { cookie: strategy.sticky.cookie } : {}),
+      };
+    }
+    environments[env] = routes;
   }
   return { version, environments };
-}
-
-function releaseLabel(store: StateStore, i: InstanceRecord): string {
-  return String(store.getRelease(i.releaseId)?.number ?? i.releaseId);
-}
-
-/** Rolling: each release gets traffic in proportion to its ready instances, so every instance gets an equal share. */
-function proportionalWeights(store: StateStore, ready: InstanceRecord[]): Record<string, number> {
-  const counts = new Map<string, number>();
-  for (const i of ready) counts.set(releaseLabel(store, i), (counts.get(releaseLabel(store, i)) ?? 0) + 1);
-  const weights: Record<string, number> = {};
-  for (const [label, n] of counts) weights[label] = (n * 100) / ready.length;
-  return weights;
 }
 
 /** Serialises pushes so that versions reach the router in the order they were made. */

@@ -1,8 +1,10 @@
 // The read side: what `slipway status` and the API show of an environment.
 
 import type { ReleaseRecord } from '../core/records.ts';
+import type { CountOrPercent } from '../core/duration.ts';
+import { describeStep, type Step } from '../core/plans.ts';
 import { currentStep, type Rollout } from '../core/rollout.ts';
-import { formatListen } from '../core/service-config.ts';
+import { formatListen, type Strategy } from '../core/service-config.ts';
 import type { StateStore } from '../store/state-store.ts';
 import { computeRouteTable, routingRelease } from './route-sync.ts';
 
@@ -30,6 +32,9 @@ export interface RolloutView {
   steps: string[];
   abortSteps: string[] | null;
   current: string | null;
+  /** release number → percent, as recorded by the rollout (null: traffic follows ready instances). */
+  traffic: Record<string, number> | null;
+  preview: number | null;
   reason: string | null;
   createdBy: string;
   createdAt: number;
@@ -59,22 +64,36 @@ export interface EnvironmentStatus {
 }
 
 export function releaseView(r: ReleaseRecord): ReleaseView {
-  const s = r.config.environment.strategy;
   return {
     id: r.id, env: r.env, number: r.number, service: r.service, artefactDigest: r.artefactDigest, configHash: r.configHash,
     createdAt: r.createdAt, createdBy: r.createdBy, instances: r.config.environment.instances,
-    strategy: `${s.type} batch ${'count' in s.batch ? s.batch.count : `${s.batch.percent}%`}`,
+    strategy: describeStrategy(r.config.environment.strategy),
   };
+}
+
+function describeStrategy(s: Strategy): string {
+  const pct = (v: CountOrPercent) => ('count' in v ? String(v.count) : `${v.percent}%`);
+  switch (s.type) {
+    case 'rolling':
+      return `rolling (batch ${pct(s.batch)}, max unavailable ${pct(s.maxUnavailable)})`;
+    case 'canary':
+      return `canary (${s.steps.map((x) => ('weight' in x ? `${x.weight}%` : 'pause' in x ? 'pause' : 'analysis')).join(' → ')})`;
+    case 'blue-green':
+      return `blue-green (${s.autoPromote ? 'auto promote' : 'promote by hand'}, old colour warm ${s.scaleDownDelayMs}ms)`;
+  }
 }
 
 export function rolloutView(store: StateStore, r: Rollout): RolloutView {
   const num = (id: number | null) => (id === null ? null : store.getRelease(id)?.number ?? null);
-  const describe = (steps: Rollout['plan']['steps']) => steps.map((s) => `#${num(s.releaseId) ?? '?'} → ${s.count} instance(s)`);
+  const name = (id: number) => `#${num(id) ?? '?'}`;
+  const describe = (steps: Step[]) => steps.map((s) => describeStep(s, name));
   const step = currentStep(r);
   return {
     id: r.id, env: r.env, kind: r.kind, phase: r.phase, from: num(r.fromReleaseId), to: num(r.toReleaseId) ?? 0,
     step: r.stepIndex, steps: describe(r.plan.steps), abortSteps: r.plan.abortSteps ? describe(r.plan.abortSteps) : null,
-    current: step ? describe([step])[0]! : null, reason: r.reason, createdBy: r.createdBy, createdAt: r.createdAt, finishedAt: r.finishedAt,
+    current: step ? describe([step])[0]! : null,
+    traffic: r.traffic ? Object.fromEntries(Object.entries(r.traffic).map(([id, w]) => [String(num(Number(id)) ?? id), w])) : null,
+    preview: num(r.preview), reason: r.reason, createdBy: r.createdBy, createdAt: r.createdAt, finishedAt: r.finishedAt,
   };
 }
 

@@ -20,6 +20,13 @@ export interface InstanceHandle {
   procStart: string | null;
 }
 
+/** What an instance has used, as the OS counts it. */
+export interface ResourceUsage {
+  /** CPU time used since the instance started (user + system), in seconds. */
+  cpuSeconds: number;
+  rssBytes: number;
+}
+
 export interface StopOptions {
   killTimeoutMs: number;
 }
@@ -28,6 +35,13 @@ export interface Runtime {
   readonly name: string;
   start(spec: StartSpec): Promise<InstanceHandle>;
   isRunning(handle: InstanceHandle): boolean;
+  /**
+   * Finds a running instance by its id when its handle was never recorded (the
+   * server died between starting it and saving its pid). null when none runs.
+   */
+  findById(instanceId: string): InstanceHandle | null;
+  /** CPU and memory of a running instance; null when it is gone or the OS will not say. */
+  usage(handle: InstanceHandle): ResourceUsage | null;
   /** SIGTERM, then SIGKILL after the kill timeout; resolves once the instance is gone. Safe to repeat. */
   stop(handle: InstanceHandle, opts: StopOptions): Promise<{ killed: boolean }>;
 }

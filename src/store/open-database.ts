@@ -76,6 +76,12 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX rollout_events_rollout ON rollout_events(rollout_id, id);
   `,
+  // 2: rollouts beyond rolling: explicit traffic split, preview release, step timing.
+  `
+  ALTER TABLE rollouts ADD COLUMN step_started_at INTEGER;
+  ALTER TABLE rollouts ADD COLUMN traffic_json TEXT;
+  ALTER TABLE rollouts ADD COLUMN preview_release_id INTEGER;
+  `,
 ];
 
 export function openDatabase(file: string): Db {

@@ -30,7 +30,9 @@ const toRollout = (r: Row): Rollout => ({
   id: Number(r.id), env: String(r.env), kind: r.kind as RolloutKind,
   fromReleaseId: r.from_release_id === null ? null : Number(r.from_release_id), toReleaseId: Number(r.to_release_id),
   phase: r.phase as RolloutPhase, plan: parseJson<RolloutPlan>(r.plan_json, `rollout ${String(r.id)}`),
-  stepIndex: Number(r.step_index), reason: r.reason === null ? null : String(r.reason), createdBy: String(r.created_by),
+  stepIndex: Number(r.step_index), stepStartedAt: r.step_started_at === null ? null : Number(r.step_started_at),
+  traffic: r.traffic_json === null ? null : parseJson<Record<string, number>>(r.traffic_json, `rollout ${String(r.id)} traffic`),
+  preview: r.preview_release_id === null ? null : Number(r.preview_release_id), reason: r.reason === null ? null : String(r.reason), createdBy: String(r.created_by),
   createdAt: Number(r.created_at), updatedAt: Number(r.updated_at), finishedAt: r.finished_at === null ? null : Number(r.finished_at),
 });
 
@@ -147,16 +149,20 @@ export class StateStore {
 
   insertRollout(r: Omit<Rollout, 'id'>): Rollout {
     const info = this.db.prepare(
-      `INSERT INTO rollouts (env, kind, from_release_id, to_release_id, phase, plan_json, step_index, reason, created_by, created_at, updated_at, finished_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(r.env, r.kind, r.fromReleaseId, r.toReleaseId, r.phase, JSON.stringify(r.plan), r.stepIndex, r.reason, r.createdBy, r.createdAt, r.updatedAt, r.finishedAt);
+      `INSERT INTO rollouts (env, kind, from_release_id, to_release_id, phase, plan_json, step_index, step_started_at, traffic_json, preview_release_id,
+         reason, created_by, created_at, updated_at, finished_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(r.env, r.kind, r.fromReleaseId, r.toReleaseId, r.phase, JSON.stringify(r.plan), r.stepIndex, r.stepStartedAt,
+      r.traffic === null ? null : JSON.stringify(r.traffic), r.preview, r.reason, r.createdBy, r.createdAt, r.updatedAt, r.finishedAt);
     return { ...r, id: Number(info.lastInsertRowid) };
   }
 
   saveRollout(r: Rollout): void {
     this.db.prepare(
-      'UPDATE rollouts SET phase = ?, plan_json = ?, step_index = ?, reason = ?, updated_at = ?, finished_at = ? WHERE id = ?',
-    ).run(r.phase, JSON.stringify(r.plan), r.stepIndex, r.reason, r.updatedAt, r.finishedAt, r.id);
+      `UPDATE rollouts SET phase = ?, plan_json = ?, step_index = ?, step_started_at = ?, traffic_json = ?, preview_release_id = ?,
+         reason = ?, updated_at = ?, finished_at = ? WHERE id = ?`,
+    ).run(r.phase, JSON.stringify(r.plan), r.stepIndex, r.stepStartedAt, r.traffic === null ? null : JSON.stringify(r.traffic), r.preview,
+      r.reason, r.updatedAt, r.finishedAt, r.id);
   }
 
   getRollout(id: number): Rollout | null {

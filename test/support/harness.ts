@@ -3,7 +3,7 @@
 // CLI run as a user would run it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +35,8 @@ export interface EnvOptions {
   batch?: string | number;
   maxUnavailable?: string | number;
   config?: Record<string, string>;
+  /** A whole `strategy:` block in YAML (indented by the harness); overrides batch/maxUnavailable. */
+  strategyYaml?: string;
 }
 
 export interface ServiceOptions {
@@ -69,7 +71,8 @@ export function writeService(dir: string, o: ServiceOptions): void {
   ];
   for (const [name, e] of Object.entries(o.envs)) {
     lines.push(`  ${name}:`, `    instances: ${e.instances}`, `    listen: 127.0.0.1:${e.port}`);
-    lines.push(`    strategy: { type: rolling, batch: ${e.batch ?? 1}, max_unavailable: ${e.maxUnavailable ?? 0} }`);
+    if (e.strategyYaml) lines.push('    strategy:', ...e.strategyYaml.trim().split('\n').map((l) => `      ${l}`));
+    else lines.push(`    strategy: { type: rolling, batch: ${e.batch ?? 1}, max_unavailable: ${e.maxUnavailable ?? 0} }`);
     const cfg = Object.entries(e.config ?? {});
     if (cfg.length) {
       lines.push('    config:');
@@ -208,4 +211,19 @@ export function isPidAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Pids of processes whose working directory is a release directory of this data directory. */
+export function processesInReleases(dataDir: string): number[] {
+  const prefix = join(dataDir, 'releases');
+  const pids: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (readlinkSync(`/proc/${e}/cwd`).startsWith(prefix) && isPidAlive(Number(e))) pids.push(Number(e));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
 }

@@ -3,11 +3,15 @@
 // and logging when the server dies: nothing of the instance passes through us.
 
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SlipwayError } from '../../core/errors.ts';
-import type { InstanceHandle, Runtime, StartSpec, StopOptions } from '../runtime.ts';
+import type { InstanceHandle, ResourceUsage, Runtime, StartSpec, StopOptions } from '../runtime.ts';
+
+// USER_HZ and the page size are fixed by the Linux ABI on the machines we run on.
+const CLOCK_TICKS_PER_SECOND = 100;
+const PAGE_SIZE_BYTES = 4096;
 
 interface ProcStat {
   state: string;
@@ -23,6 +27,16 @@ function readProcStat(pid: number): ProcStat | null {
     return { state: fields[0] ?? '?', startTime: fields[19] ?? '' };
   } catch {
     return null;
+  }
+}
+
+/** The process group of a pid, from /proc (field 5 of stat); -1 when unknown. */
+function getpgid(pid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[2]);
+  } catch {
+    return -1;
   }
 }
 
@@ -71,6 +85,40 @@ export class ProcessRuntime implements Runtime {
     } catch {
       return false;
     }
+  }
+
+  usage(handle: InstanceHandle): ResourceUsage | null {
+    if (!this.procFs || !this.isRunning(handle)) return null;
+    try {
+      const fields = readFileSync(`/proc/${handle.pid}/stat`, 'utf8');
+      const f = fields.slice(fields.lastIndexOf(')') + 2).split(' ');
+      // utime and stime are fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux).
+      const ticks = Number(f[11]) + Number(f[12]);
+      const statm = readFileSync(`/proc/${handle.pid}/statm`, 'utf8').split(' ');
+      return { cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND, rssBytes: Number(statm[1]) * PAGE_SIZE_BYTES };
+    } catch {
+      return null;
+    }
+  }
+
+  findById(instanceId: string): InstanceHandle | null {
+    if (!this.procFs) return null;
+    const marker = `SLIPWAY_INSTANCE=${instanceId}\0`;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const environ = readFileSync(`/proc/${entry}/environ`, 'utf8');
+        // The group leader is the process we spawned; its children inherit the variable too.
+        if (!environ.includes(marker)) continue;
+        const pid = Number(entry);
+        const stat = readProcStat(pid);
+        if (!stat || stat.state === 'Z') continue;
+        if (getpgid(pid) === pid) return { pid, procStart: stat.startTime };
+      } catch {
+        // gone, or not ours to read
+      }
+    }
+    return null;
   }
 
   async stop(handle: InstanceHandle, opts: StopOptions): Promise<{ killed: boolean }> {

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { describeStep, planBlueGreen, planCanary } from './plans.ts';
+
+const name = (id: number) => (id === 1 ? 'old' : 'new');
+const show = (steps: ReturnType<typeof planCanary>) => steps.map((s) => describeStep(s, name));
+
+describe('planCanary', () => {
+  const strategy = { type: 'canary' as const, steps: [{ weight: 10 }, { pause: { durationMs: 30_000 } }, { weight: 50 }, { pause: { durationMs: null } }], canaryInstances: null, sticky: null };
+
+  it('grows the canary with its weight and keeps the stable release at full size until the end', () => {
+    expect(show(planCanary({ stableReleaseId: 1, stableCount: 4, newReleaseId: 2, instances: 4, strategy }))).toEqual([
+      'new to 1 instance(s)', 'traffic old 90%, new 10%', 'pause 30s',
+      'new to 2 instance(s)', 'traffic old 50%, new 50%', 'pause until promoted',
+      'new to 4 instance(s)', 'traffic new 100%', 'old to 0 instance(s)',
+    ]);
+  });
+
+  it('uses a fixed canary size when one is set', () => {
+    const steps = planCanary({ stableReleaseId: 1, stableCount: 4, newReleaseId: 2, instances: 4, strategy: { ...strategy, canaryInstances: 1 } });
+    expect(show(steps).filter((s) => s.startsWith('new to'))).toEqual(['new to 1 instance(s)', 'new to 4 instance(s)']);
+  });
+
+  it('a first deploy has nothing to compare with: it starts at full size', () => {
+    expect(show(planCanary({ stableReleaseId: null, stableCount: 0, newReleaseId: 2, instances: 3, strategy }))).toEqual([
+      'new to 3 instance(s)', 'traffic new 100%',
+    ]);
+  });
+});
+
+describe('planBlueGreen', () => {
+  it('starts the full new colour, previews it, waits for a person, switches at once and keeps the old colour warm', () => {
+    const steps = planBlueGreen({
+      stableReleaseId: 1, stableCount: 3, newReleaseId: 2, instances: 3,
+      strategy: { type: 'blue-green', previewListen: { host: '127.0.0.1', port: 9000 }, autoPromote: false, scaleDownDelayMs: 60_000 },
+    });
+    expect(show(steps)).toEqual([
+      'new to 3 instance(s)', 'preview new', 'pause until promoted', 'traffic new 100%', 'close preview', 'pause 60s', 'old to 0 instance(s)',
+    ]);
+  });
+
+  it('with auto promote and no preview it switches as soon as the new colour is ready', () => {
+    const steps = planBlueGreen({
+      stableReleaseId: 1, stableCount: 3, newReleaseId: 2, instances: 3,
+      strategy: { type: 'blue-green', previewListen: null, autoPromote: true, scaleDownDelayMs: 0 },
+    });
+    expect(show(steps)).toEqual(['new to 3 instance(s)', 'traffic new 100%', 'old to 0 instance(s)']);
+  });
+});
