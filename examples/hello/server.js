@@ -38,6 +38,9 @@ if (env.CRASH_ON_START === '1') fatal('CRASH_ON_START=1: exiting with status 1 a
 const port = numberFromEnv('PORT', 3000, 65535); // PORT=0 picks a free port; the start line says which
 const failRate = numberFromEnv('FAIL_RATE', 0, 1);
 const latencyMs = numberFromEnv('LATENCY_MS', 0);
+// FAIL_RATE applies only this long after start: a release that looks healthy, then regresses.
+const failAfterMs = numberFromEnv('FAIL_AFTER_MS', 0);
+const startedAtMs = Date.now();
 const latencyJitterMs = numberFromEnv('LATENCY_JITTER_MS', 0);
 const startDelayMs = numberFromEnv('START_DELAY_MS', 0);
 const failHealth = env.FAIL_HEALTH === '1';
@@ -63,7 +66,7 @@ function sendJson(res, status, body) {
 async function handleRoot(res) {
   const delayMs = latencyMs + (latencyJitterMs > 0 ? Math.random() * latencyJitterMs : 0);
   if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-  if (failRate > 0 && Math.random() < failRate) {
+  if (failRate > 0 && Date.now() - startedAtMs >= failAfterMs && Math.random() < failRate) {
     sendJson(res, 500, { error: 'injected failure (FAIL_RATE)', version, instance });
     return;
   }

@@ -12,7 +12,7 @@ import type { Engine } from '../engine/engine.ts';
 import { releaseView, rolloutView } from '../engine/status-view.ts';
 import { HTTP_STATUS } from './error-status.ts';
 import {
-  ACTOR_HEADER, ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, deployBody, emptyBody, envParam, promoteBody, eventsQuery, logsQuery, rollbackBody, rolloutParam, shutdownBody,
+  ACTOR_HEADER, ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, deployBody, emptyBody, envParam, metricsQuery, promoteBody, eventsQuery, logsQuery, rollbackBody, rolloutParam, shutdownBody,
 } from './schemas.ts';
 
 export interface ApiOptions {
@@ -125,6 +125,18 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   app.get('/api/rollouts/:id', async (req) => {
     const { id } = parse(rolloutParam, req.params, 'path');
     return rolloutView(engine.store, mustRollout(engine, id));
+  });
+
+  app.get('/api/rollouts/:id/analysis', async (req) => {
+    const { id } = parse(rolloutParam, req.params, 'path');
+    const r = mustRollout(engine, id);
+    return { rollout: r.id, phase: r.phase, analysis: engine.analysis.latestResult(r.id) };
+  });
+
+  app.get('/api/environments/:env/metrics', async (req) => {
+    const { env } = parse(envParam, req.params, 'path');
+    const q = parse(metricsQuery, req.query, 'query');
+    return { env, samples: engine.store.metricSamples(env, q.since ?? Date.now() - 3600_000) };
   });
 
   app.get('/api/rollouts/:id/events', async (req) => {

@@ -39,6 +39,11 @@ export const eventsQuery = z.strictObject({
   wait: z.coerce.number().int().min(0).max(30_000).default(0),
 });
 
+export const metricsQuery = z.strictObject({
+  /** Epoch milliseconds; default: the last hour. */
+  since: z.coerce.number().int().min(0).optional(),
+});
+
 export const logsQuery = z.strictObject({
   instance: z.string().max(100).optional(),
   lines: z.coerce.number().int().min(1).max(10_000).default(100),

@@ -49,6 +49,7 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
     out.push(`${pc.bold(s.env)}  ${s.listen ? `http://${s.listen}` : ''}${s.listenError ? pc.red(`  cannot listen: ${s.listenError}`) : ''}`);
     out.push(`  stable:   ${stable}`);
     if (s.rollout) out.push(`  ${formatRolloutLine(s.rollout)}`);
+    if (s.rollout && s.analysis) out.push(`  analysis: ${s.analysis.decision} — ${s.analysis.reason}`);
     else if (s.lastRollout) out.push(`  last:     ${formatRolloutLine(s.lastRollout)}, ended ${ago(s.lastRollout.finishedAt)}`);
     const weights = Object.entries(s.weights).map(([rel, w]) => `#${rel} ${Math.round(w * 10) / 10}%`).join(', ');
     out.push(`  traffic:  ${weights || pc.yellow('no ready instance')}`);

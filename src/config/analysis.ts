@@ -86,7 +86,9 @@ function toAnalysisConfig(a: {
     ...(latency && Object.keys(latency).length ? { latency } : {}),
     ...(a.cpu ? { cpu: { ...(a.cpu.max_percent !== undefined ? { maxPercent: a.cpu.max_percent } : {}), ...(a.cpu.max_ratio_to_stable !== undefined ? { maxRatioToStable: a.cpu.max_ratio_to_stable } : {}) } } : {}),
     ...(a.memory ? { memory: { ...(a.memory.max_mb !== undefined ? { maxMb: a.memory.max_mb } : {}), ...(a.memory.max_ratio_to_stable !== undefined ? { maxRatioToStable: a.memory.max_ratio_to_stable } : {}) } } : {}),
-    ...(a.restarts ? { restarts: a.restarts } : {}),
+    // Health protection by default: a new instance that served and then died or went
+    // unhealthy during the rollout stops it.
+    restarts: a.restarts ?? { max: 0 },
   };
   return { spec, deadlineMs: a.deadline ?? null, prometheus: a.prometheus ?? [] };
 }

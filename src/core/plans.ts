@@ -118,7 +118,12 @@ export function planCanary(input: PlanInput & { strategy: CanaryStrategy }): Ste
       steps.push({ type: 'analysis', analysis: spec.analysis });
     }
   }
-  return [...steps, ...planFullPromotion({ ...input, stableReleaseId: stable })].filter(dropRedundantPreview);
+  // A last weight of 100 already did part of the promotion: do not say it twice.
+  const reachedFull = input.strategy.steps.some((s) => 'weight' in s && s.weight >= 100);
+  const promotion = planFullPromotion({ ...input, stableReleaseId: stable }).filter(
+    (s) => !(reachedFull && (s.type === 'weights' || (s.type === 'scale' && s.releaseId === input.newReleaseId))),
+  );
+  return [...steps, ...promotion].filter(dropRedundantPreview);
 }
 
 /**

@@ -57,3 +57,17 @@ export interface RolloutEventRecord {
   message: string;
   data: Record<string, unknown> | null;
 }
+
+/** One release's traffic over a sampling interval (requests and errors are counts in the interval). */
+export interface MetricSample {
+  env: string;
+  release: number;
+  ts: number;
+  requests: number;
+  errors: number;
+  p50Ms: number | null;
+  p90Ms: number | null;
+  p99Ms: number | null;
+  cpuPercent: number | null;
+  rssMb: number | null;
+}

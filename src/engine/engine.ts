@@ -15,7 +15,9 @@ import type { DataDirPaths } from '../store/data-dir.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { receiveArtefact } from './artefact-store.ts';
+import { AnalysisMonitor } from './analysis-monitor.ts';
 import { HealthMonitor } from './health-monitor.ts';
+import { MetricsSampler } from './metrics-sampler.ts';
 import { InstanceFleet } from './instance-fleet.ts';
 import { systemClock, type Clock, type EngineLogger, type TrafficRouter } from './ports.ts';
 import { Reconciler, applyRolloutEvent } from './reconciler.ts';
@@ -52,6 +54,8 @@ export class Engine {
   private readonly fleet: InstanceFleet;
   private readonly reconciler: Reconciler;
   private readonly monitor: HealthMonitor;
+  readonly sampler: MetricsSampler;
+  readonly analysis: AnalysisMonitor;
   private readonly clock: Clock;
 
   constructor(private readonly deps: EngineDeps) {
@@ -69,7 +73,26 @@ export class Engine {
       store: deps.store, fleet: this.fleet, clock: this.clock, log: deps.log,
       recordEvent: (id, level, message, data) => this.recordEvent(id, level, message, data),
       pushRoutes: () => this.routes.push(),
+      stepVerdict: (r) => this.analysis.stepVerdict(r),
+      onSucceeded: (r) => this.analysis.startWatch(r),
     });
+    this.sampler = new MetricsSampler({ store: deps.store, router: deps.router, runtime: deps.runtime, clock: this.clock, log: deps.log });
+    this.analysis = new AnalysisMonitor({
+      store: deps.store, sampler: this.sampler, clock: this.clock, log: deps.log,
+      actions: {
+        abort: (env, rolloutId, reason, result) => {
+          this.recordEvent(rolloutId, 'error', `automatic rollback: ${reason}`, { checks: result.checks });
+          void this.command(env, { type: 'abort', reason, cause: 'failure' }).catch((e: Error) => this.deps.log.warn({ env, err: e.message }, 'automatic abort refused'));
+        },
+        rollBack: (env, rolloutId, toReleaseId, reason, result) => {
+          const to = this.store.getRelease(toReleaseId);
+          this.recordEvent(rolloutId, 'error', `automatic rollback: ${reason}`, { checks: result.checks });
+          if (to) void this.rollback({ env, to: to.number, actor: 'slipway-analysis' }).catch((e: Error) => this.deps.log.error({ env, err: e.message }, 'automatic rollback refused'));
+        },
+        record: (rolloutId, level, message, data) => this.recordEvent(rolloutId, level, message, data),
+      },
+    });
+    this.sampler.onSample(() => this.analysis.tick());
     this.monitor = new HealthMonitor({
       store: deps.store, fleet: this.fleet, clock: this.clock,
       onUnhealthy: (env, message) => {
@@ -87,10 +110,12 @@ export class Engine {
     const envs = new Set([...this.store.listEnvironmentNames(), ...this.store.liveInstances().map((i) => i.env)]);
     for (const env of envs) this.reconciler.wake(env);
     this.monitor.start();
+    this.sampler.start();
   }
 
   async stop(): Promise<void> {
     this.monitor.stop();
+    this.sampler.stop();
     await this.reconciler.stop();
   }
 
@@ -251,13 +276,17 @@ export class Engine {
     if (env && !this.store.listEnvironmentNames().includes(env)) {
       throw new SlipwayError('E_ENV_UNKNOWN', `nothing has been deployed to "${env}" yet`, { env });
     }
-    return names.map((n) => describeEnvironment(this.store, n, this.routes.listenerErrors[n] ?? null));
+    return names.map((n) => {
+      const s = describeEnvironment(this.store, n, this.routes.listenerErrors[n] ?? null);
+      return { ...s, analysis: s.rollout ? this.analysis.latestResult(s.rollout.id) : null };
+    });
   }
 
   /** Drains and stops every instance (for `demo --once` and tests), leaving state consistent. */
   async stopAllInstances(): Promise<void> {
     await this.reconciler.stop();
     this.monitor.stop();
+    this.sampler.stop();
     for (const env of this.store.listEnvironmentNames()) await this.fleet.stopAll(env);
   }
 }

@@ -3,6 +3,7 @@
 // step (or, with no rollout, keeps the stable release at its size), and records the
 // outcome before going on. A restarted server simply runs the passes again.
 
+import type { AnalysisResult } from '../core/analysis/index.ts';
 import { describeStep, type Step } from '../core/plans.ts';
 import { activeSteps, currentStep, isTerminal, transition, type Rollout, type RolloutEvent } from '../core/rollout.ts';
 import type { StateStore } from '../store/state-store.ts';
@@ -16,6 +17,9 @@ export interface ReconcilerDeps {
   log: EngineLogger;
   recordEvent(rolloutId: number, level: 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>): void;
   pushRoutes(): Promise<void>;
+  /** The analysis verdict on the step a rollout is at; null before there is one. */
+  stepVerdict(r: Rollout): AnalysisResult | null;
+  onSucceeded(r: Rollout): void;
 }
 
 /** The sizes the machine needs for abort and full-promotion plans. */
@@ -106,8 +110,12 @@ class EnvLoop {
   /** Saves the decision, then acts on what it changed in the traffic. */
   private async applyAndRoute(r: Rollout, e: RolloutEvent): Promise<Rollout> {
     const next = this.apply(r, e);
+    // The end is recorded in the same turn as the phase, so whoever sees the phase sees the event.
+    if (next !== r && isTerminal(next.phase)) {
+      this.announceEnd(next);
+      if (next.phase === 'succeeded') this.deps.onSucceeded(next);
+    }
     if (next !== r) await this.deps.pushRoutes();
-    if (next !== r && isTerminal(next.phase)) this.announceEnd(next);
     return next;
   }
 
@@ -133,10 +141,7 @@ class EnvLoop {
         await this.applyAndRoute(r, { type: 'step-done', index: r.stepIndex });
         return true;
       case 'analysis':
-        // Filled by the analysis feature: until then an analysis step has no checks to run.
-        this.deps.recordEvent(r.id, 'info', `${label}: analysis (no checks configured: passes)`, { step: r.stepIndex });
-        await this.applyAndRoute(r, { type: 'step-done', index: r.stepIndex });
-        return true;
+        return this.runAnalysisStep(r, step, label);
       case 'pause': {
         if (step.durationMs === null) {
           if (!this.announcedWait.has(`${r.id}:${r.stepIndex}`)) {
@@ -158,6 +163,44 @@ class EnvLoop {
         return true;
       }
     }
+  }
+
+  /** Goes on when the analysis passes, aborts when it fails; an inconclusive one meets its deadline's policy. */
+  private async runAnalysisStep(r: Rollout, step: Extract<Step, { type: 'analysis' }>, label: string): Promise<boolean> {
+    const key = `${r.id}:${r.stepIndex}`;
+    if (!this.announcedWait.has(key)) {
+      this.announcedWait.add(key);
+      this.deps.recordEvent(r.id, 'info', `${label}: analysis of the new release against the stable one`, { step: r.stepIndex });
+    }
+    const verdict = this.deps.stepVerdict(r);
+    if (verdict?.decision === 'pass') {
+      await this.applyAndRoute(r, { type: 'step-done', index: r.stepIndex });
+      return true;
+    }
+    if (verdict?.decision === 'fail') {
+      await this.applyAndRoute(r, { type: 'step-failed', index: r.stepIndex, reason: `analysis failed: ${verdict.reason}` });
+      return true;
+    }
+    const deadline = step.analysis.deadlineMs === null ? null : (r.stepStartedAt ?? this.deps.clock.now()) + step.analysis.deadlineMs;
+    if (deadline !== null && this.deps.clock.now() >= deadline) {
+      const policy = step.analysis.spec.inconclusive;
+      const why = `analysis still inconclusive at its ${Math.round(step.analysis.deadlineMs! / 1000)}s deadline (${verdict?.reason ?? 'no traffic seen'})`;
+      if (policy === 'pass') {
+        this.deps.recordEvent(r.id, 'warn', `${why}: passing it, as configured`);
+        await this.applyAndRoute(r, { type: 'step-done', index: r.stepIndex });
+        return true;
+      }
+      if (policy === 'fail') {
+        await this.applyAndRoute(r, { type: 'step-failed', index: r.stepIndex, reason: why });
+        return true;
+      }
+      if (!this.announcedWait.has(`${key}:deadline`)) {
+        this.announcedWait.add(`${key}:deadline`);
+        this.deps.recordEvent(r.id, 'warn', `${why}: waiting for a person (slipway promote ${r.env} or abort)`);
+      }
+    }
+    this.nextWakeAt = this.deps.clock.now() + 1000;
+    return false;
   }
 
   private async runScale(r: Rollout, step: Extract<Step, { type: 'scale' }>, label: string): Promise<boolean> {

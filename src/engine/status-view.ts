@@ -1,6 +1,7 @@
 // The read side: what `slipway status` and the API show of an environment.
 
 import type { ReleaseRecord } from '../core/records.ts';
+import type { AnalysisResult } from '../core/analysis/index.ts';
 import type { CountOrPercent } from '../core/duration.ts';
 import { describeStep, type Step } from '../core/plans.ts';
 import { currentStep, type Rollout } from '../core/rollout.ts';
@@ -61,6 +62,8 @@ export interface EnvironmentStatus {
   instances: InstanceView[];
   /** release number → percent of traffic, as the router was last told. */
   weights: Record<string, number>;
+  /** The latest analysis of the rollout in progress, with its figures. */
+  analysis?: AnalysisResult | null;
 }
 
 export function releaseView(r: ReleaseRecord): ReleaseView {

@@ -82,6 +82,22 @@ const MIGRATIONS: string[] = [
   ALTER TABLE rollouts ADD COLUMN traffic_json TEXT;
   ALTER TABLE rollouts ADD COLUMN preview_release_id INTEGER;
   `,
+  // 3: per-release metrics, downsampled, for a rollout's history.
+  `
+  CREATE TABLE metric_samples (
+    env TEXT NOT NULL,
+    release INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    requests INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    p50_ms REAL,
+    p90_ms REAL,
+    p99_ms REAL,
+    cpu_percent REAL,
+    rss_mb REAL
+  );
+  CREATE INDEX metric_samples_env_ts ON metric_samples(env, ts);
+  `,
 ];
 
 export function openDatabase(file: string): Db {

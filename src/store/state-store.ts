@@ -2,7 +2,7 @@
 // core records here so nothing above sees a column name.
 
 import { SlipwayError } from '../core/errors.ts';
-import type { ArtefactRecord, InstanceRecord, InstanceState, ReleaseConfig, ReleaseRecord, RolloutEventRecord } from '../core/records.ts';
+import type { ArtefactRecord, InstanceRecord, InstanceState, MetricSample, ReleaseConfig, ReleaseRecord, RolloutEventRecord } from '../core/records.ts';
 import type { Rollout, RolloutKind, RolloutPhase, RolloutPlan } from '../core/rollout.ts';
 import { openDatabase, type Db } from './open-database.ts';
 
@@ -227,5 +227,30 @@ export class StateStore {
 
   recentInstances(env: string, limit = 20): InstanceRecord[] {
     return (this.db.prepare('SELECT * FROM instances WHERE env = ? ORDER BY created_at DESC LIMIT ?').all(env, limit) as Row[]).map(toInstance);
+  }
+
+  // --- metrics
+
+  addMetricSamples(samples: MetricSample[]): void {
+    const insert = this.db.prepare(
+      'INSERT INTO metric_samples (env, release, ts, requests, errors, p50_ms, p90_ms, p99_ms, cpu_percent, rss_mb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.atomically(() => {
+      for (const m of samples) insert.run(m.env, m.release, m.ts, m.requests, m.errors, m.p50Ms, m.p90Ms, m.p99Ms, m.cpuPercent, m.rssMb);
+    });
+  }
+
+  metricSamples(env: string, sinceTs: number, limit = 5000): MetricSample[] {
+    const rows = this.db.prepare('SELECT * FROM metric_samples WHERE env = ? AND ts >= ? ORDER BY ts LIMIT ?').all(env, sinceTs, limit) as Row[];
+    const num = (v: unknown) => (v === null ? null : Number(v));
+    return rows.map((r) => ({
+      env: String(r.env), release: Number(r.release), ts: Number(r.ts), requests: Number(r.requests), errors: Number(r.errors),
+      p50Ms: num(r.p50_ms), p90Ms: num(r.p90_ms), p99Ms: num(r.p99_ms), cpuPercent: num(r.cpu_percent), rssMb: num(r.rss_mb),
+    }));
+  }
+
+  /** Keeps the metrics history bounded. */
+  pruneMetricSamples(beforeTs: number): void {
+    this.db.prepare('DELETE FROM metric_samples WHERE ts < ?').run(beforeTs);
   }
 }

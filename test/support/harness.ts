@@ -37,6 +37,8 @@ export interface EnvOptions {
   config?: Record<string, string>;
   /** A whole `strategy:` block in YAML (indented by the harness); overrides batch/maxUnavailable. */
   strategyYaml?: string;
+  /** More keys of the environment in YAML (e.g. `analysis:` or `watch:`), indented by the harness. */
+  extraYaml?: string;
 }
 
 export interface ServiceOptions {
@@ -73,6 +75,7 @@ export function writeService(dir: string, o: ServiceOptions): void {
     lines.push(`  ${name}:`, `    instances: ${e.instances}`, `    listen: 127.0.0.1:${e.port}`);
     if (e.strategyYaml) lines.push('    strategy:', ...e.strategyYaml.trim().split('\n').map((l) => `      ${l}`));
     else lines.push(`    strategy: { type: rolling, batch: ${e.batch ?? 1}, max_unavailable: ${e.maxUnavailable ?? 0} }`);
+    if (e.extraYaml) lines.push(...e.extraYaml.trim().split('\n').map((l) => `    ${l}`));
     const cfg = Object.entries(e.config ?? {});
     if (cfg.length) {
       lines.push('    config:');

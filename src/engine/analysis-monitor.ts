@@ -1,0 +1,204 @@
+// Watches every rollout with the statistics of core/analysis: each second it
+// compares the new release with the stable one over the same window (counts since
+// the rollout, or the analysis step, began) and stops a bad release on its own. It
+// also answers analysis steps, and keeps watching a release for `watch` after its
+// rollout succeeded, rolling back a regression.
+//
+// Baselines live in memory: after a server restart each analysis starts a new
+// window, which keeps the sequential tests' guarantee (they only need counts that
+// grow from a start) at the price of the evidence gathered before the crash.
+
+import { evaluateAnalysis, windowFromSnapshots, type AnalysisResult, type AnalysisWindow, type ReleaseCountsSnapshot } from '../core/analysis/index.ts';
+import { createHistogram } from '../core/latency-histogram.ts';
+import { currentStep, type Rollout } from '../core/rollout.ts';
+import type { AnalysisConfig } from '../core/service-config.ts';
+import type { StateStore } from '../store/state-store.ts';
+import type { MetricsSampler } from './metrics-sampler.ts';
+import type { Clock, EngineLogger } from './ports.ts';
+import { judgePrometheus, queryPrometheus } from './prometheus-query.ts';
+
+const PROMETHEUS_EVERY_MS = 2000;
+
+interface Baseline {
+  startedAt: number;
+  newSnap: ReleaseCountsSnapshot | null;
+  stableSnap: ReleaseCountsSnapshot | null;
+}
+
+interface Watch {
+  env: string;
+  rolloutId: number;
+  newReleaseId: number;
+  previousReleaseId: number;
+  until: number;
+  base: Baseline;
+  /** What the previous release did during the rollout: the yardstick after it is gone. */
+  previousWindow: AnalysisWindow;
+}
+
+export interface AnalysisActions {
+  /** The rollout must stop: abort it, sending all traffic back to stable. */
+  abort(env: string, rolloutId: number, reason: string, result: AnalysisResult): void;
+  /** A succeeded release regressed during its watch window: roll back to `toReleaseId`. */
+  rollBack(env: string, rolloutId: number, toReleaseId: number, reason: string, result: AnalysisResult): void;
+  record(rolloutId: number, level: 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>): void;
+}
+
+export class AnalysisMonitor {
+  private readonly rollouts = new Map<number, Baseline>();
+  private readonly steps = new Map<string, { base: Baseline; result: AnalysisResult | null }>();
+  private readonly latest = new Map<number, AnalysisResult>();
+  private readonly said = new Map<string, string>();
+  private readonly watches = new Map<string, Watch>();
+  private readonly promCache = new Map<string, { value: number | null; error: string | null; at: number; pending: boolean }>();
+
+  constructor(private readonly deps: { store: StateStore; sampler: MetricsSampler; clock: Clock; log: EngineLogger; actions: AnalysisActions }) {}
+
+  /** The latest background analysis of a rollout, for status and the API. */
+  latestResult(rolloutId: number): AnalysisResult | null {
+    return this.latest.get(rolloutId) ?? null;
+  }
+
+  /** The verdict on the analysis step a rollout is at (null before the first sample). */
+  stepVerdict(r: Rollout): AnalysisResult | null {
+    return this.steps.get(`${r.id}:${r.stepIndex}`)?.result ?? null;
+  }
+
+  /** Starts the post-rollout watch of a release that has just become stable. */
+  startWatch(r: Rollout): void {
+    const newRelease = this.deps.store.getRelease(r.toReleaseId);
+    const base = this.rollouts.get(r.id);
+    if (!newRelease || r.fromReleaseId === null || !base || newRelease.config.environment.watchMs <= 0) return;
+    const previous = this.deps.store.getRelease(r.fromReleaseId);
+    if (!previous) return;
+    const prevNow = this.deps.sampler.snapshot(r.env, previous.number);
+    if (!prevNow) return;
+    const now = this.deps.clock.now();
+    this.watches.set(r.env, {
+      env: r.env, rolloutId: r.id, newReleaseId: newRelease.id, previousReleaseId: previous.id, until: now + newRelease.config.environment.watchMs,
+      base: { startedAt: now, newSnap: this.deps.sampler.snapshot(r.env, newRelease.number), stableSnap: null },
+      previousWindow: windowFromSnapshots({ start: base.stableSnap, now: prevNow }),
+    });
+    this.deps.actions.record(r.id, 'info', `watching ${r.env}#${newRelease.number} for ${Math.round(newRelease.config.environment.watchMs / 1000)}s against how #${previous.number} did during the rollout`);
+  }
+
+  tick(): void {
+    const active = this.deps.store.activeRollouts();
+    const activeIds = new Set(active.map((r) => r.id));
+    for (const id of this.rollouts.keys()) if (!activeIds.has(id) && ![...this.watches.values()].some((w) => w.rolloutId === id)) this.rollouts.delete(id);
+    for (const key of this.steps.keys()) if (!activeIds.has(Number(key.split(':')[0]))) this.steps.delete(key);
+    for (const r of active) this.checkRollout(r);
+    for (const w of [...this.watches.values()]) this.checkWatch(w);
+  }
+
+  private checkRollout(r: Rollout): void {
+    if (r.phase === 'aborting' || r.fromReleaseId === null) return;
+    const store = this.deps.store;
+    const [newRelease, stable] = [store.getRelease(r.toReleaseId), store.getRelease(r.fromReleaseId)];
+    if (!newRelease || !stable) return;
+    let base = this.rollouts.get(r.id);
+    if (!base) {
+      base = this.baselineNow(r.env, newRelease.number, stable.number);
+      this.rollouts.set(r.id, base);
+    }
+    const background = this.evaluate(newRelease.config.environment.analysis, r, base, newRelease.number, stable.number);
+    this.latest.set(r.id, background);
+    this.announce(r.id, 'rollout', background);
+    if (background.decision === 'fail') {
+      this.deps.actions.abort(r.env, r.id, `analysis failed: ${background.reason}`, background);
+      return;
+    }
+    const step = currentStep(r);
+    if (step?.type === 'analysis' && r.phase === 'progressing') {
+      const key = `${r.id}:${r.stepIndex}`;
+      const entry = this.steps.get(key) ?? { base: this.baselineNow(r.env, newRelease.number, stable.number), result: null };
+      entry.result = this.evaluate(step.analysis, r, entry.base, newRelease.number, stable.number);
+      this.steps.set(key, entry);
+      this.announce(r.id, `step ${r.stepIndex + 1}`, entry.result);
+    }
+  }
+
+  private checkWatch(w: Watch): void {
+    const now = this.deps.clock.now();
+    const release = this.deps.store.getRelease(w.newReleaseId);
+    const stableNow = this.deps.store.getStableReleaseId(w.env);
+    if (!release || stableNow !== w.newReleaseId || this.deps.store.activeRollout(w.env)) {
+      this.watches.delete(w.env); // something else moved the environment on
+      return;
+    }
+    const snap = this.deps.sampler.snapshot(w.env, release.number);
+    if (!snap) return;
+    const newWindow = windowFromSnapshots({ start: w.base.newSnap, now: snap, gauges: { restarts: this.restartsSince(release.env, release.id, w.base.startedAt) } });
+    const result = this.withPrometheus(evaluateAnalysis({ spec: release.config.environment.analysis.spec, newWindow, stableWindow: w.previousWindow }), release.config.environment.analysis);
+    this.announce(w.rolloutId, 'watch', result);
+    if (result.decision === 'fail') {
+      this.watches.delete(w.env);
+      this.deps.actions.rollBack(w.env, w.rolloutId, w.previousReleaseId, `regression during the watch window: ${result.reason}`, result);
+    } else if (now >= w.until) {
+      this.watches.delete(w.env);
+      this.deps.actions.record(w.rolloutId, 'info', `watch window over: ${w.env}#${release.number} showed no regression`);
+    }
+  }
+
+  private baselineNow(env: string, newNumber: number, stableNumber: number): Baseline {
+    return { startedAt: this.deps.clock.now(), newSnap: this.deps.sampler.snapshot(env, newNumber), stableSnap: this.deps.sampler.snapshot(env, stableNumber) };
+  }
+
+  private evaluate(config: AnalysisConfig, r: Rollout, base: Baseline, newNumber: number, stableNumber: number): AnalysisResult {
+    const empty: ReleaseCountsSnapshot = { requests: 0, status: { '5xx': 0 }, latency: createHistogram() };
+    const newSnap = this.deps.sampler.snapshot(r.env, newNumber) ?? base.newSnap ?? empty;
+    const stableSnap = this.deps.sampler.snapshot(r.env, stableNumber) ?? base.stableSnap ?? empty;
+    const ng = this.deps.sampler.gaugesOf(r.env, newNumber);
+    const sg = this.deps.sampler.gaugesOf(r.env, stableNumber);
+    const newWindow = windowFromSnapshots({
+      start: base.newSnap, now: newSnap,
+      gauges: { ...(ng ? { cpuPercent: ng.cpuPercent, rssMb: ng.rssMb } : {}), restarts: this.restartsSince(r.env, r.toReleaseId, base.startedAt) },
+    });
+    const stableWindow = windowFromSnapshots({ start: base.stableSnap, now: stableSnap, gauges: sg ? { cpuPercent: sg.cpuPercent, rssMb: sg.rssMb } : {} });
+    return this.withPrometheus(evaluateAnalysis({ spec: config.spec, newWindow, stableWindow }), config);
+  }
+
+  /** Instances of the release that were serving and then died or went unhealthy. */
+  private restartsSince(env: string, releaseId: number, since: number): number {
+    return this.deps.store.recentInstances(env, 200).filter((i) => i.releaseId === releaseId && i.state === 'failed' && i.readyAt !== null && (i.stoppedAt ?? 0) >= since).length;
+  }
+
+  private withPrometheus(result: AnalysisResult, config: AnalysisConfig): AnalysisResult {
+    if (config.prometheus.length === 0) return result;
+    const checks = [...result.checks, ...config.prometheus.map((c) => this.prometheusResult(c))];
+    const failed = checks.filter((c) => c.decision === 'fail');
+    const open = checks.filter((c) => c.decision === 'inconclusive');
+    const decision = failed.length ? 'fail' : open.length ? 'inconclusive' : 'pass';
+    const reason = failed.length ? failed.map((c) => c.reason).join('; ') : open.length ? open.map((c) => c.reason).join('; ') : 'every check passed';
+    return { decision, checks, reason };
+  }
+
+  private prometheusResult(check: AnalysisConfig['prometheus'][number]) {
+    const key = `${check.url}\u0000${check.query}`;
+    const cached = this.promCache.get(key);
+    const now = this.deps.clock.now();
+    if (!cached || (!cached.pending && now - cached.at >= PROMETHEUS_EVERY_MS)) {
+      const entry = { value: cached?.value ?? null, error: cached?.error ?? null, at: cached?.at ?? 0, pending: true };
+      this.promCache.set(key, entry);
+      queryPrometheus(check)
+        .then((value) => Object.assign(entry, { value, error: null }))
+        .catch((e: Error) => Object.assign(entry, { error: `Prometheus at ${check.url}: ${e.message}` }))
+        .finally(() => Object.assign(entry, { at: this.deps.clock.now(), pending: false }));
+    }
+    const c = this.promCache.get(key)!;
+    return judgePrometheus(check, c.at === 0 ? null : c.value, c.at === 0 ? null : c.error);
+  }
+
+  /** Records a decision when it changes, with the figures behind it. */
+  private announce(rolloutId: number, what: string, result: AnalysisResult): void {
+    const key = `${rolloutId}:${what}`;
+    if (this.said.get(key) === result.decision) return;
+    this.said.set(key, result.decision);
+    if (result.decision === 'inconclusive' && !this.said.has(`${key}:seen`)) {
+      this.said.set(`${key}:seen`, 'x');
+      return; // the first inconclusive is the normal start of every analysis
+    }
+    const level = result.decision === 'fail' ? 'error' : 'info';
+    this.deps.actions.record(rolloutId, level, `analysis (${what}): ${result.decision}: ${result.reason}`, { analysis: what, decision: result.decision, checks: result.checks });
+  }
+}

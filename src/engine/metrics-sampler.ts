@@ -1,0 +1,140 @@
+// Samples the router's per-release counters and the instances' CPU and memory every
+// second. Analysis reads the latest snapshot; every 10 s the interval's figures are
+// written to the store as the rollout's history (downsampled, kept for 7 days).
+
+import type { ReleaseCountsSnapshot } from '../core/analysis/index.ts';
+import { histogramCount, quantileMs, subtractHistograms } from '../core/latency-histogram.ts';
+import type { MetricSample } from '../core/records.ts';
+import type { Runtime } from '../runtime/runtime.ts';
+import type { StateStore } from '../store/state-store.ts';
+import { handleOf } from './instance-lifecycle.ts';
+import type { Clock, EngineLogger, TrafficRouter } from './ports.ts';
+
+const SAMPLE_EVERY_MS = 1000;
+const PERSIST_EVERY_MS = 10_000;
+const KEEP_HISTORY_MS = 7 * 24 * 3600_000;
+
+export interface ReleaseGauges {
+  /** Mean CPU of the release's ready instances, in percent of one core. */
+  cpuPercent: number;
+  /** Mean resident memory per ready instance, in MB. */
+  rssMb: number;
+}
+
+export class MetricsSampler {
+  private timer: NodeJS.Timeout | null = null;
+  /** env → release number (as the router labels it) → cumulative counters. */
+  private latest = new Map<string, Map<string, ReleaseCountsSnapshot>>();
+  private gauges = new Map<string, Map<string, ReleaseGauges>>();
+  private lastCpu = new Map<string, { cpuSeconds: number; at: number }>();
+  private persisted = new Map<string, ReleaseCountsSnapshot>();
+  private lastPersistAt = 0;
+  private sampling = false;
+  private listeners: (() => void)[] = [];
+
+  constructor(private readonly deps: { store: StateStore; router: TrafficRouter; runtime: Runtime; clock: Clock; log: EngineLogger }) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.sample(), SAMPLE_EVERY_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Called after each sample (the analysis runs on fresh figures). */
+  onSample(fn: () => void): void {
+    this.listeners.push(fn);
+  }
+
+  snapshot(env: string, release: number): ReleaseCountsSnapshot | null {
+    return this.latest.get(env)?.get(String(release)) ?? null;
+  }
+
+  gaugesOf(env: string, release: number): ReleaseGauges | null {
+    return this.gauges.get(env)?.get(String(release)) ?? null;
+  }
+
+  async sample(): Promise<void> {
+    if (this.sampling) return;
+    this.sampling = true;
+    try {
+      const stats = await this.deps.router.getStats();
+      const latest = new Map<string, Map<string, ReleaseCountsSnapshot>>();
+      for (const [env, releases] of Object.entries(stats.environments)) {
+        latest.set(env, new Map(Object.entries(releases)));
+      }
+      this.latest = latest;
+      this.sampleGauges();
+      const now = this.deps.clock.now();
+      if (now - this.lastPersistAt >= PERSIST_EVERY_MS) {
+        this.persist(now);
+        this.lastPersistAt = now;
+      }
+      for (const fn of this.listeners) fn();
+    } catch (e) {
+      this.deps.log.warn({ err: (e as Error).message }, 'metrics sample failed');
+    } finally {
+      this.sampling = false;
+    }
+  }
+
+  private sampleGauges(): void {
+    const now = this.deps.clock.now();
+    const sums = new Map<string, { cpu: number; rss: number; n: number }>();
+    for (const i of this.deps.store.liveInstances()) {
+      const handle = handleOf(i);
+      if (i.state !== 'ready' || !handle) continue;
+      const usage = this.deps.runtime.usage(handle);
+      if (!usage) continue;
+      const prev = this.lastCpu.get(i.id);
+      this.lastCpu.set(i.id, { cpuSeconds: usage.cpuSeconds, at: now });
+      if (!prev || now <= prev.at) continue;
+      const cpuPercent = ((usage.cpuSeconds - prev.cpuSeconds) / ((now - prev.at) / 1000)) * 100;
+      const release = this.deps.store.getRelease(i.releaseId);
+      if (!release) continue;
+      const key = `${i.env}\u0000${release.number}`;
+      const s = sums.get(key) ?? { cpu: 0, rss: 0, n: 0 };
+      s.cpu += Math.max(0, cpuPercent);
+      s.rss += usage.rssBytes / (1024 * 1024);
+      s.n++;
+      sums.set(key, s);
+    }
+    const gauges = new Map<string, Map<string, ReleaseGauges>>();
+    for (const [key, s] of sums) {
+      const [env, release] = key.split('\u0000') as [string, string];
+      const m = gauges.get(env) ?? new Map<string, ReleaseGauges>();
+      m.set(release, { cpuPercent: s.cpu / s.n, rssMb: s.rss / s.n });
+      gauges.set(env, m);
+    }
+    this.gauges = gauges;
+  }
+
+  /** The figures of each release over the last persist interval. */
+  private persist(now: number): void {
+    const rows: MetricSample[] = [];
+    for (const [env, releases] of this.latest) {
+      for (const [release, snap] of releases) {
+        const key = `${env}\u0000${release}`;
+        const prev = this.persisted.get(key);
+        this.persisted.set(key, snap);
+        const restarted = prev !== undefined && snap.requests < prev.requests;
+        const base = prev === undefined || restarted ? null : prev;
+        const requests = snap.requests - (base?.requests ?? 0);
+        if (requests === 0 && base !== null) continue;
+        const latency = base ? subtractHistograms(snap.latency, base.latency) : snap.latency;
+        const has = histogramCount(latency) > 0;
+        const g = this.gauges.get(env)?.get(release) ?? null;
+        rows.push({
+          env, release: Number(release), ts: now, requests, errors: snap.status['5xx'] - (base?.status['5xx'] ?? 0),
+          p50Ms: has ? quantileMs(latency, 0.5) : null, p90Ms: has ? quantileMs(latency, 0.9) : null, p99Ms: has ? quantileMs(latency, 0.99) : null,
+          cpuPercent: g?.cpuPercent ?? null, rssMb: g?.rssMb ?? null,
+        });
+      }
+    }
+    if (rows.length) this.deps.store.addMetricSamples(rows);
+    this.deps.store.pruneMetricSamples(now - KEEP_HISTORY_MS);
+  }
+}

@@ -1,0 +1,161 @@
+// Automated analysis on real processes and traffic: bad canaries stop themselves,
+// a good one is promoted on evidence, a regression during the watch window rolls
+// back, and a Prometheus query (against a real Prometheus) can fail a rollout.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTraffic, type Traffic } from '../src/cli/traffic.ts';
+import type { EnvironmentStatus } from '../src/engine/status-view.ts';
+import { freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type EnvOptions, type ServerProcess } from './support/harness.ts';
+
+const PROMETHEUS = '/usr/bin/prometheus';
+
+describe('automated analysis and rollback', () => {
+  let work: string;
+  let app: string;
+  let dataDir: string;
+  let server: ServerProcess;
+  let traffic: Traffic | null = null;
+  const cli = (...args: string[]) => runCli(args, { cwd: app, dataDir, timeoutMs: 120_000 });
+  const status = (env: string) => getJson<EnvironmentStatus>(`${server.url}/api/environments/${env}`);
+
+  beforeAll(async () => {
+    work = scratchDir();
+    app = join(work, 'hello');
+    dataDir = join(work, '.slipway');
+    server = await startServerProcess(dataDir);
+  });
+
+  afterAll(async () => {
+    await traffic?.stop();
+    await shutdownEverything(server?.url ?? null, dataDir);
+  });
+
+  /** Deploys v1 of a one-environment service, then returns a deploy of v2 with `v2` changes. */
+  async function setUp(env: EnvOptions, v2: Partial<EnvOptions>) {
+    writeService(app, { version: '1.0.0', envs: { [`e${env.port}`]: env } });
+    const first = await cli('deploy', `e${env.port}`);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    writeService(app, { version: '2.0.0', envs: { [`e${env.port}`]: { ...env, ...v2 } } });
+    traffic = startTraffic({ url: `http://127.0.0.1:${env.port}/`, concurrency: 8, pauseMs: 2, maxDurationMs: 120_000 });
+    return `e${env.port}`;
+  }
+
+  it('a canary answering 30% errors at 10% weight is rolled back by itself, within seconds', async () => {
+    const port = await freePort();
+    const env = await setUp({ instances: 3, port, strategyYaml: 'type: canary\nsteps:\n  - weight: 10\n  - pause: 5m' }, { config: { FAIL_RATE: '0.3' } });
+    const t0 = Date.now();
+    const r = await cli('deploy', env);
+    const took = Date.now() - t0;
+    const s = await traffic!.stop();
+    traffic = null;
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/automatic rollback: analysis failed: .*error_rate/);
+    expect(r.stdout).toMatch(/rollout failed/);
+    expect(took).toBeLessThan(60_000);
+    const st = await status(env);
+    expect(st.stable?.number).toBe(1);
+    expect(Object.keys(st.weights)).toEqual(['1']);
+    // The canary's share of errors was small: most users never saw one.
+    expect(s.failed / s.sent).toBeLessThan(0.03);
+  });
+
+  it('a canary whose p99 latency is 5x stable is rolled back', async () => {
+    const port = await freePort();
+    const env = await setUp(
+      { instances: 2, port, strategyYaml: 'type: canary\nsteps:\n  - weight: 50\n  - pause: 5m', extraYaml: 'analysis:\n  latency: { p99: { max_ratio_to_stable: 2 } }' },
+      { config: { LATENCY_MS: '40' } },
+    );
+    const r = await cli('deploy', env);
+    await traffic!.stop();
+    traffic = null;
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/analysis failed: .*latency\.p99/);
+    expect((await status(env)).stable?.number).toBe(1);
+  });
+
+  it('a good canary passes its analysis step on evidence and is promoted', async () => {
+    const port = await freePort();
+    const env = await setUp(
+      { instances: 2, port, strategyYaml: 'type: canary\nsteps:\n  - weight: 30\n  - analysis: { deadline: 90s, inconclusive: fail }\n  - weight: 100' },
+      {},
+    );
+    const r = await cli('deploy', env);
+    const s = await traffic!.stop();
+    traffic = null;
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/analysis \(step 3\): pass/);
+    expect(s.failed).toBe(0);
+    expect((await status(env)).stable?.number).toBe(2);
+  });
+
+  it('a release that regresses during the watch window is rolled back to the previous one', async () => {
+    const port = await freePort();
+    const env = await setUp({ instances: 2, port, extraYaml: 'watch: 60s' }, { config: { FAIL_RATE: '0.5', FAIL_AFTER_MS: '4000' } });
+    const r = await cli('deploy', env);
+    expect(r.code, r.stdout).toBe(0);
+    expect((await status(env)).stable?.number).toBe(2);
+    await waitFor('the watch to roll back', async () => {
+      const st = await status(env);
+      return st.rollout === null && st.stable?.number === 1 && st.lastRollout?.kind === 'rollback';
+    }, 60_000);
+    await traffic!.stop();
+    traffic = null;
+    const st = await status(env);
+    expect(st.lastRollout?.phase).toBe('succeeded');
+    expect(st.lastRollout?.createdBy).toBe('slipway-analysis');
+  });
+
+  describe('with a real Prometheus', () => {
+    let prometheus: ChildProcess | null = null;
+    let exporter: Server | null = null;
+    let promUrl = '';
+
+    beforeAll(async () => {
+      if (!existsSync(PROMETHEUS)) {
+        if (process.env.CI) throw new Error(`${PROMETHEUS} is missing: .ci/run installs the Debian package prometheus`);
+        console.warn(`\n*** SKIPPING the Prometheus analysis test: ${PROMETHEUS} not installed (apt-get install prometheus) ***\n`);
+        return;
+      }
+      const exporterPort = await freePort();
+      exporter = createServer((_req, res) => res.end('# TYPE hello_error_ratio gauge\nhello_error_ratio 0.3\n'));
+      await new Promise<void>((r) => exporter!.listen(exporterPort, '127.0.0.1', r));
+      const promPort = await freePort();
+      promUrl = `http://127.0.0.1:${promPort}`;
+      const dir = scratchDir('slipway-prom-');
+      writeFileSync(join(dir, 'prometheus.yml'), `global: { scrape_interval: 1s }\nscrape_configs:\n  - job_name: hello\n    static_configs: [{ targets: ['127.0.0.1:${exporterPort}'] }]\n`);
+      prometheus = spawn(PROMETHEUS, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
+      await waitFor('Prometheus to have scraped the exporter', async () => {
+        try {
+          const a = await getJson<{ data?: { result?: unknown[] } }>(`${promUrl}/api/v1/query?query=hello_error_ratio`);
+          return (a.data?.result?.length ?? 0) > 0;
+        } catch {
+          return false;
+        }
+      }, 60_000);
+    }, 90_000);
+
+    afterAll(async () => {
+      prometheus?.kill('SIGKILL');
+      await new Promise((r) => (exporter ? exporter.close(r) : r(null)));
+    });
+
+    it('a Prometheus query check over its limit fails the rollout', async (ctx) => {
+      if (!prometheus) ctx.skip();
+      const port = await freePort();
+      const env = await setUp(
+        { instances: 2, port, strategyYaml: `type: canary\nsteps:\n  - weight: 20\n  - analysis:\n      prometheus:\n        - { name: errors, query: hello_error_ratio, max: 0.1, url: "${promUrl}" }\n      deadline: 60s\n      inconclusive: fail` },
+        {},
+      );
+      const r = await cli('deploy', env);
+      await traffic!.stop();
+      traffic = null;
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/analysis failed: errors: 0\.3 is above the max 0\.1 \(hello_error_ratio\)/);
+      expect((await status(env)).stable?.number).toBe(1);
+    });
+  });
+});
