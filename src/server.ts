@@ -7,7 +7,7 @@ import { pino, type Logger } from 'pino';
 import { SlipwayError } from './core/errors.ts';
 import { buildApi } from './api/api-app.ts';
 import { Engine } from './engine/engine.ts';
-import { ensureRouter } from './router/router-client.ts';
+import { RouterSupervisor } from './router/router-supervisor.ts';
 import { ProcessRuntime } from './runtime/process/process-runtime.ts';
 import { dataDirPaths } from './store/data-dir.ts';
 import { acquireServerLock } from './store/server-lock.ts';
@@ -42,10 +42,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const store = new StateStore(paths.stateDb);
   let engine: Engine | null = null;
   try {
-    const router = await ensureRouter({ stateDir: paths.router });
+    const router = await RouterSupervisor.start({ stateDir: paths.router }, (msg) => log.warn(msg));
     log.info({ routerPid: router.pid, adminUrl: router.adminUrl }, 'router ready');
     engine = new Engine({ store, runtime: new ProcessRuntime(), router, paths, log });
     await engine.start();
+    const started = engine;
+    router.onRestart(() => void started.routes.push().catch((e: Error) => log.error({ err: e.message }, 'route push after router restart failed')));
+    router.watch();
     const startedAt = Date.now();
     let closing: Promise<void> | null = null;
     let resolveClosed!: () => void;
@@ -60,6 +63,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         if (c.stopInstances) await engine!.stopAllInstances();
         else await engine!.stop();
         if (c.stopRouter) await router.shutdown().catch(() => undefined);
+        else router.stop();
         rmSync(paths.serverJson, { force: true });
         store.close();
         releaseLock();

@@ -85,4 +85,25 @@ describe('a server killed with SIGKILL', () => {
     expect(st.instances.every((i) => i.release === 2 && i.state === 'ready')).toBe(true);
     expect(st.lastRollout?.phase).toBe('succeeded');
   });
+
+  it('a router killed while the server runs is replaced and gets the current routes back', async () => {
+    const { readFileSync } = await import('node:fs');
+    const routerJson = join(dataDir, 'router', 'router.json');
+    const oldPid = (JSON.parse(readFileSync(routerJson, 'utf8')) as { pid: number }).pid;
+    process.kill(oldPid, 'SIGKILL');
+    await waitFor('a new router to serve production', async () => {
+      try {
+        return (await getJson<{ version: string }>(prodUrl)).version === '2.0.0';
+      } catch {
+        return false;
+      }
+    }, 20_000);
+    const newPid = (JSON.parse(readFileSync(routerJson, 'utf8')) as { pid: number }).pid;
+    expect(newPid).not.toBe(oldPid);
+    const traffic = startTraffic({ url: prodUrl, concurrency: 4, maxDurationMs: 30_000, maxRequests: 2000 });
+    const s = await traffic.done;
+    expect(s.failed, JSON.stringify(s.errors)).toBe(0);
+    const status = await getJson<EnvironmentStatus>(`${server.url}/api/environments/production`);
+    expect(status.instances.filter((i) => i.state === 'ready')).toHaveLength(3);
+  });
 });

@@ -104,6 +104,7 @@ export class Engine {
 
   /** Re-adopts what a previous server left running and resumes every rollout. */
   async start(): Promise<void> {
+    await this.routes.seed();
     this.fleet.adoptUnrecorded();
     await this.fleet.reapDead();
     await this.routes.push();
@@ -220,10 +221,14 @@ export class Engine {
     if (!active) throw new SlipwayError('E_ROLLOUT_STATE', `${env} has no rollout in progress`, { env });
     const refusal = commandRefusal(active, e);
     if (refusal) throw new SlipwayError('E_ROLLOUT_STATE', refusal, { env, rolloutId: active.id, phase: active.phase });
-    const next = applyRolloutEvent(this.store, active, e, this.clock.now());
     const who = 'by' in e ? e.by : '';
     const what = e.type === 'abort' ? `abort: all traffic back to the stable release (${e.reason})` : `${e.type}${e.type === 'promote' && e.full ? ' --full' : ''} by ${who}`;
-    this.recordEvent(next.id, e.type === 'abort' ? 'warn' : 'info', what);
+    // The decision and its record in one transaction, then straight to the router.
+    const next = this.store.atomically(() => {
+      const n = applyRolloutEvent(this.store, active, e, this.clock.now());
+      this.recordEvent(n.id, e.type === 'abort' ? 'warn' : 'info', what);
+      return n;
+    });
     await this.routes.push();
     this.reconciler.wake(env);
     return next;

@@ -11,6 +11,8 @@ export interface TrafficRouter {
   waitDrained(backendId: string, timeoutMs: number): Promise<{ drained: boolean; inflight: number }>;
   /** Cumulative counters per environment and release since the router started. */
   getStats(): Promise<RouterStatsJson>;
+  /** The table the router runs now (its version seeds the server's counter). */
+  getRoutes(): Promise<RouteTable>;
 }
 
 export interface Clock {

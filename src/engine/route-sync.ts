@@ -50,9 +50,15 @@ export function computeRouteTable(store: StateStore, version: number): RouteTabl
   return { version, environments };
 }
 
-/** Serialises pushes so that versions reach the router in the order they were made. */
+/**
+ * Serialises pushes so that versions reach the router in the order they were made.
+ * The version counter lives in memory, seeded from the router's own table at start:
+ * the router keeps its last version on disk, so nothing here needs a disk write on
+ * the path of an abort.
+ */
 export class RouteSync {
   private chain: Promise<unknown> = Promise.resolve();
+  private version = 0;
   listenerErrors: Record<string, string> = {};
 
   constructor(
@@ -61,6 +67,11 @@ export class RouteSync {
     private readonly log: EngineLogger,
   ) {}
 
+  async seed(): Promise<void> {
+    const current = await this.router.getRoutes().catch(() => null);
+    this.version = Math.max(this.version, current?.version ?? 0, Number(this.store.getMeta('seq:routes') ?? '0'));
+  }
+
   push(): Promise<void> {
     const run = this.chain.then(() => this.pushNow());
     this.chain = run.catch(() => undefined);
@@ -68,8 +79,16 @@ export class RouteSync {
   }
 
   private async pushNow(): Promise<void> {
-    const table = computeRouteTable(this.store, this.store.nextSequence('routes'));
-    const answer = await this.router.putRoutes(table);
+    let answer;
+    try {
+      answer = await this.router.putRoutes(computeRouteTable(this.store, ++this.version));
+    } catch (e) {
+      // A router that holds a newer version than ours (its table outlived our counter): jump past it once.
+      const current = (e as { details?: { currentVersion?: number } }).details?.currentVersion;
+      if (typeof current !== 'number') throw e;
+      this.version = current;
+      answer = await this.router.putRoutes(computeRouteTable(this.store, ++this.version));
+    }
     const errors: Record<string, string> = {};
     for (const [env, l] of Object.entries(answer.listeners)) {
       if (!l.listening && l.error) errors[env] = l.error;

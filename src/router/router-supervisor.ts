@@ -1,0 +1,101 @@
+// Keeps a router running for the server. The router is its own process so that a
+// server crash drops no request; the other way round, when the router dies while the
+// server runs, the server starts a new one (which restores routes.json) and pushes
+// the current table again.
+
+import { SlipwayError } from '../core/errors.ts';
+import type { RouteTable } from './route-table.ts';
+import { ensureRouter, type DrainResult, type EnsureRouterOptions, type PutRoutesAnswer, type RouterClient, type RouterStatsJson } from './router-client.ts';
+
+const CHECK_EVERY_MS = 1000;
+
+export class RouterSupervisor {
+  private timer: NodeJS.Timeout | null = null;
+  private restarting: Promise<RouterClient> | null = null;
+  private onRestartHandlers: (() => void)[] = [];
+
+  private constructor(
+    private client: RouterClient,
+    private readonly options: EnsureRouterOptions,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  static async start(options: EnsureRouterOptions, log: (msg: string) => void): Promise<RouterSupervisor> {
+    return new RouterSupervisor(await ensureRouter(options), options, log);
+  }
+
+  get pid(): number {
+    return this.client.pid;
+  }
+
+  get adminUrl(): string {
+    return this.client.adminUrl;
+  }
+
+  /** Called after a new router replaced a dead one (the caller pushes its table again). */
+  onRestart(fn: () => void): void {
+    this.onRestartHandlers.push(fn);
+  }
+
+  watch(): void {
+    this.timer ??= setInterval(() => void this.check(), CHECK_EVERY_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private async check(): Promise<void> {
+    if (this.restarting || (await this.client.isHealthy())) return;
+    await this.restart().catch((e: Error) => this.log(`router restart failed: ${e.message}`));
+  }
+
+  private restart(): Promise<RouterClient> {
+    this.restarting ??= (async () => {
+      const before = this.client.pid;
+      const next = await ensureRouter(this.options);
+      this.client = next;
+      if (next.pid !== before) {
+        this.log(`router (pid ${before}) did not answer; now using router pid ${next.pid}`);
+        for (const fn of this.onRestartHandlers) fn();
+      }
+      return next;
+    })().finally(() => {
+      this.restarting = null;
+    });
+    return this.restarting;
+  }
+
+  /** Runs a call on the current router; if it cannot be reached, on a restarted one. */
+  private async withRouter<T>(call: (c: RouterClient) => Promise<T>): Promise<T> {
+    try {
+      return await call(this.client);
+    } catch (e) {
+      if (!(e instanceof SlipwayError) || e.code !== 'E_ROUTER_UNAVAILABLE') throw e;
+      return call(await this.restart());
+    }
+  }
+
+  putRoutes(table: RouteTable): Promise<PutRoutesAnswer> {
+    return this.withRouter((c) => c.putRoutes(table));
+  }
+
+  waitDrained(backendId: string, timeoutMs: number): Promise<DrainResult> {
+    return this.withRouter((c) => c.waitDrained(backendId, timeoutMs));
+  }
+
+  getStats(): Promise<RouterStatsJson> {
+    return this.withRouter((c) => c.getStats());
+  }
+
+  getRoutes(): Promise<RouteTable> {
+    return this.withRouter((c) => c.getRoutes());
+  }
+
+  shutdown(): Promise<void> {
+    this.stop();
+    return this.client.shutdown();
+  }
+}
