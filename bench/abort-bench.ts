@@ -10,8 +10,11 @@ import { Agent, request } from 'undici';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
 import { freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServiceOptions } from '../test/support/harness.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' }, concurrency: { type: 'string', default: '16' }, pause: { type: 'string', default: '0' } } });
 const runs = Number(values.runs);
+const concurrency = Number(values.concurrency);
+/** Pause between two requests of one client: 0 saturates the router, a few ms gives a steady load. */
+const pauseMs = Number(values.pause);
 
 interface Sample {
   startedAt: number;
@@ -19,7 +22,7 @@ interface Sample {
 }
 
 /** Load that records when each request started and which version answered it. */
-function load(url: string, concurrency: number) {
+function load(url: string) {
   const agent = new Agent({ connections: concurrency });
   const samples: Sample[] = [];
   let stopping = false;
@@ -35,6 +38,7 @@ function load(url: string, concurrency: number) {
       } catch {
         failed++;
       }
+      if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
     }
   });
   return {
@@ -70,6 +74,8 @@ const status = (env: string) => getJson<EnvironmentStatus>(`${server.url}/api/en
 
 async function measure(env: string, port: number, waitFor_: string, action: 'abort' | 'rollback') {
   const fromSend: number[] = [];
+  const acceptMs: number[] = [];
+  let rps = 0;
   const fromAccept: number[] = [];
   let failedTotal = 0;
   for (let i = 0; i < runs; i++) {
@@ -77,14 +83,16 @@ async function measure(env: string, port: number, waitFor_: string, action: 'abo
     const d = await cli('deploy', env, '--detach');
     if (d.code !== 0) throw new Error(d.stderr);
     await waitFor(`${env} at ${waitFor_}`, async () => (await status(env)).rollout?.current === waitFor_, 60_000);
-    const l = load(`http://127.0.0.1:${port}/`, 16);
+    const l = load(`http://127.0.0.1:${port}/`);
     await new Promise((r) => setTimeout(r, 300));
     const sentAt = performance.now();
     const res = await fetch(`${server.url}/api/environments/${env}/${action}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     const acceptedAt = performance.now();
     if (!res.ok) throw new Error(await res.text());
     await new Promise((r) => setTimeout(r, 300));
+    acceptMs.push(acceptedAt - sentAt);
     failedTotal += await l.stop();
+    rps += l.samples.length / ((performance.now() - sentAt + 600) / 1000) / runs;
     const lastNew = Math.max(...l.samples.filter((s) => s.version !== '1.0.0').map((s) => s.startedAt));
     fromSend.push(Math.max(0, lastNew - sentAt));
     fromAccept.push(Math.max(0, lastNew - acceptedAt));
@@ -92,7 +100,12 @@ async function measure(env: string, port: number, waitFor_: string, action: 'abo
   }
   const a = stats(fromSend);
   const b = stats(fromAccept);
-  console.log(`${(env === 'canary' ? 'canary abort' : 'blue-green switch-back').padEnd(24)} runs ${runs}  from command sent: median ${a.median.toFixed(1)} ms, max ${a.max.toFixed(1)} ms  |  from accepted: median ${b.median.toFixed(1)} ms, max ${b.max.toFixed(1)} ms  |  failed requests ${failedTotal}`);
+  const c = stats(acceptMs);
+  console.log(`${(env === 'canary' ? 'canary abort' : 'blue-green switch-back').padEnd(24)} runs ${runs}, ~${Math.round(rps)} req/s`);
+  console.log(`  command sent → last new-release request: median ${a.median.toFixed(1)} ms, max ${a.max.toFixed(1)} ms`);
+  console.log(`  command accepted (HTTP answer) → last new-release request: median ${b.median.toFixed(1)} ms, max ${b.max.toFixed(1)} ms`);
+  console.log(`  the command's own round trip (decision saved, router switched): median ${c.median.toFixed(1)} ms, max ${c.max.toFixed(1)} ms`);
+  console.log(`  failed requests: ${failedTotal}`);
 }
 
 try {
@@ -100,7 +113,7 @@ try {
     const r = await cli('deploy', env);
     if (r.code !== 0) throw new Error(r.stdout + r.stderr);
   }
-  console.log('time until the new release serves no new request (start of the last request it answered), 16 concurrent clients:');
+  console.log(`time until the new release serves no new request (start of the last request it answered), ${concurrency} clients, ${pauseMs} ms pause:`);
   await measure('canary', canaryPort, 'pause until promoted', 'abort');
   await measure('bluegreen', bgPort, 'pause 600s', 'rollback');
 } finally {
