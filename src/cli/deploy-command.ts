@@ -10,7 +10,8 @@ import { followRollout, type ApiClient } from './api-client.ts';
 import { formatEvent, formatRolloutLine } from './output.ts';
 
 export interface DeployOptions {
-  client: ApiClient;
+  /** Asked for only after the local checks pass, so a bad config is reported before a missing server. */
+  client: ApiClient | (() => ApiClient);
   env: string;
   dir: string;
   file: string;
@@ -30,12 +31,13 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
     throw new SlipwayError('E_ENV_UNKNOWN', `${o.file} has no environment "${o.env}"; it has: ${Object.keys(config.environments).join(', ')}`);
   }
   const say = (s: string) => !o.json && process.stdout.write(`${s}\n`);
+  const client = typeof o.client === 'function' ? o.client() : o.client;
   const outFile = join(tmpdir(), `slipway-artefact-${process.pid}-${Date.now()}.tar.gz`);
   try {
     const packed = await packDirectory({ dir, outFile });
     say(`packed ${packed.fileCount} files (${(packed.bytes / 1024).toFixed(1)} KiB) as ${packed.digest.slice(0, 19)}…`);
-    await o.client.uploadArtefact(packed.file, packed.digest, config.service);
-    const answer = await o.client.deploy(o.env, { artefact: packed.digest, config: { text, file: o.file }, force: o.force });
+    await client.uploadArtefact(packed.file, packed.digest, config.service);
+    const answer = await client.deploy(o.env, { artefact: packed.digest, config: { text, file: o.file }, force: o.force });
     if (answer.unchanged || !answer.rollout) {
       say(`${o.env} already runs this artefact and config as #${answer.release.number}; nothing to do (use --force to redeploy)`);
       if (o.json) process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
@@ -46,7 +48,7 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
       if (o.json) process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
       return 0;
     }
-    const final = await followRollout(o.client, answer.rollout.id, (e) => say(formatEvent(e)));
+    const final = await followRollout(client, answer.rollout.id, (e) => say(formatEvent(e)));
     if (o.json) process.stdout.write(`${JSON.stringify({ release: answer.release, rollout: final }, null, 2)}\n`);
     else say(formatRolloutLine(final));
     return final.phase === 'succeeded' ? 0 : 1;

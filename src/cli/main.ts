@@ -109,7 +109,7 @@ program
   .option('--detach', 'return once the rollout is accepted')
   .option('--force', 'deploy even if nothing changed since the stable release')
   .action(async (env: string, o: { dir: string; file: string; detach?: boolean; force?: boolean }, cmd: Command) => {
-    const code = await runDeploy({ client: client(cmd), env, dir: o.dir, file: o.file, detach: !!o.detach, force: !!o.force, json: !!globals(cmd).json });
+    const code = await runDeploy({ client: () => client(cmd), env, dir: o.dir, file: o.file, detach: !!o.detach, force: !!o.force, json: !!globals(cmd).json });
     process.exitCode = code;
   });
 

@@ -48,7 +48,14 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
     const stable = s.stable ? `#${s.stable.number} (${s.stable.artefactDigest.slice(7, 19)}, deployed ${ago(s.stable.createdAt)} by ${s.stable.createdBy})` : 'none';
     out.push(`${pc.bold(s.env)}  ${s.listen ? `http://${s.listen}` : ''}${s.listenError ? pc.red(`  cannot listen: ${s.listenError}`) : ''}`);
     out.push(`  stable:   ${stable}`);
-    if (s.rollout) out.push(`  ${formatRolloutLine(s.rollout)}`);
+    if (s.rollout) {
+      out.push(`  ${formatRolloutLine(s.rollout)}`);
+      const steps = s.rollout.phase === 'aborting' ? s.rollout.abortSteps ?? [] : s.rollout.steps;
+      steps.forEach((step, i) => {
+        const mark = i < s.rollout!.step ? pc.green('✓') : i === s.rollout!.step ? pc.cyan('▶') : pc.dim('·');
+        out.push(`    ${mark} ${i + 1}. ${i === s.rollout!.step ? step : pc.dim(step)}`);
+      });
+    }
     if (s.rollout && s.analysis) out.push(`  analysis: ${s.analysis.decision} — ${s.analysis.reason}`);
     else if (s.lastRollout) out.push(`  last:     ${formatRolloutLine(s.lastRollout)}, ended ${ago(s.lastRollout.finishedAt)}`);
     const weights = Object.entries(s.weights).map(([rel, w]) => `#${rel} ${Math.round(w * 10) / 10}%`).join(', ');
