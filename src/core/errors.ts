@@ -21,6 +21,8 @@ export const ERROR_CODES = [
   'E_SERVER_UNREACHABLE',
   'E_DATA_DIR_LOCKED',
   'E_STATE_CORRUPT',
+  'E_SECRET_KEY',
+  'E_SECRET_UNAVAILABLE',
   'E_INTERNAL',
 ] as const;
 
