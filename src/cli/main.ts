@@ -73,13 +73,19 @@ program
   .command('validate')
   .description('check slipway.yaml and report every problem with file:line:col')
   .option('-f, --file <path>', 'config file', CONFIG_FILE_NAME)
-  .action((o: { file: string }, cmd: Command) => {
+  .option('--strict', 'fail on warnings too (plain values that look like secrets)')
+  .action((o: { file: string; strict?: boolean }, cmd: Command) => {
     const path = resolve(o.file);
     if (!existsSync(path)) throw new SlipwayError('E_CONFIG_NOT_FOUND', `${o.file} not found; create one with \`slipway init\``);
     const r = validateConfigText(readFileSync(path, 'utf8'), o.file);
     if (r.ok) {
-      out(cmd, { ok: true, service: r.config.service, environments: Object.keys(r.config.environments) }, () =>
-        `${pc.green('ok')} ${o.file}: service ${r.config.service}, environments ${Object.keys(r.config.environments).join(', ')}`);
+      const failed = !!o.strict && r.warnings.length > 0;
+      const label = failed ? pc.red('error') : pc.yellow('warning');
+      out(cmd, { ok: !failed, service: r.config.service, environments: Object.keys(r.config.environments), warnings: r.warnings }, () =>
+        [...r.warnings.map((w) => `${label} ${formatConfigIssue(w)}`),
+          failed ? `${pc.red('refused')} ${o.file}: ${r.warnings.length} warning(s), and --strict` : `${pc.green('ok')} ${o.file}: service ${r.config.service}, environments ${Object.keys(r.config.environments).join(', ')}${r.warnings.length ? ` (${r.warnings.length} warning(s))` : ''}`,
+        ].join('\n'));
+      if (failed) process.exitCode = 1;
       return;
     }
     out(cmd, { ok: false, issues: r.issues }, () => r.issues.map(formatConfigIssue).join('\n'));

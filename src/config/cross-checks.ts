@@ -53,6 +53,15 @@ export function checkAcrossEnvironments(data: unknown, defaultPortEnv: string): 
         message: `${portEnv} is set by slipway to each instance's port (run.port_env); remove it here or set run.port_env to another name`,
       });
     }
+    const secrets = asMap(env?.['secrets']);
+    for (const key of Object.keys(secrets ?? {})) {
+      if (key === portEnv) {
+        issues.push({ path: ['environments', name, 'secrets', key], at: 'key', message: `${portEnv} is set by slipway to each instance's port (run.port_env); name the secret otherwise` });
+      } else if (config !== null && Object.hasOwn(config, key)) {
+        // One name, one value: an instance cannot get both.
+        issues.push({ path: ['environments', name, 'secrets', key], at: 'key', message: `${key} is also a plain value under config; keep it in one place (a secret, if it is one)` });
+      }
+    }
   }
   return issues;
 }

@@ -83,6 +83,8 @@ environments:
       batch: ${e.strategy.batch}   # new instances per step: a count or a percentage such as 25% (default ${e.strategy.batch})
       max_unavailable: ${e.strategy.max_unavailable}   # instances that may be out of service meanwhile (default ${e.strategy.max_unavailable})
     # Environment variables for every instance, e.g. { LOG_LEVEL: debug }.
+    # Never secrets: \`slipway secret set staging NAME\` stores one encrypted, or
+    # read one from Vault, a file or the server's environment under secrets:.
     config: {}
   production:
     instances: 2

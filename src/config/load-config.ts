@@ -8,6 +8,7 @@ import { SlipwayError } from '../core/errors.ts';
 import type { ServiceConfig } from '../core/service-config.ts';
 import type { FieldPath, PathIssue } from './path-issue.ts';
 import { validateConfigData } from './schema.ts';
+import { secretGuardIssues } from './secret-guard.ts';
 import { formatPath, offsetOfPath, pathAtOffset } from './yaml-locate.ts';
 
 export const CONFIG_FILE_NAME = 'slipway.yaml';
@@ -22,7 +23,8 @@ export interface ConfigIssue {
   message: string;
 }
 
-export type ConfigValidation = { ok: true; config: ServiceConfig } | { ok: false; issues: ConfigIssue[] };
+/** `warnings` are problems that do not stop a deploy (plain values that look like secrets). */
+export type ConfigValidation = { ok: true; config: ServiceConfig; warnings: ConfigIssue[] } | { ok: false; issues: ConfigIssue[] };
 
 /** The one-line form: `slipway.yaml:14:16 environments.production.strategy.batch: expected ...`. */
 export function formatConfigIssue(issue: ConfigIssue): string {
@@ -58,7 +60,10 @@ export function validateConfigText(text: string, file: string): ConfigValidation
     return { ok: false, issues: [at(0, [], `cannot be read: ${(e as Error).message}`)] };
   }
   const result = validateConfigData(data);
-  if (result.ok && yamlIssues.length === 0) return result;
+  if (result.ok && yamlIssues.length === 0) {
+    const warnings = secretGuardIssues(result.config).map((i) => at(offsetOfPath(doc, i), i.path, i.message));
+    return { ok: true, config: result.config, warnings: sorted(warnings) };
+  }
   const dataIssues = result.ok ? [] : result.issues.map((i: PathIssue) => at(offsetOfPath(doc, i), i.path, i.message));
   return { ok: false, issues: sorted([...yamlIssues, ...dataIssues]) };
 }

@@ -22,6 +22,7 @@ import {
 } from './fields.ts';
 import { checkAcrossEnvironments } from './cross-checks.ts';
 import { section } from './section.ts';
+import { secretReference } from './secrets-section.ts';
 import { analysisSection, DEFAULT_WATCH } from './analysis.ts';
 import { strategy, delayMs as watchDelay } from './strategies.ts';
 import type { PathIssue } from './path-issue.ts';
@@ -122,6 +123,15 @@ const environment = section({
     }),
     {},
   ),
+  secrets: defaultedWhenEmpty(
+    namedMap({
+      what: 'a map of environment variable names to where each secret is kept',
+      keyExpected: 'an environment variable name (letters, digits and _, not starting with a digit)',
+      keyPattern: ENV_VAR_NAME,
+      value: secretReference,
+    }),
+    {},
+  ),
 });
 
 const environments = namedMap({
@@ -135,7 +145,7 @@ const environments = namedMap({
     Object.fromEntries(
       Object.entries(envs).map(([name, e]) => [
         name,
-        { name, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, analysis: e.analysis, watchMs: e.watch },
+        { name, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch },
       ]),
     ),
   );

@@ -95,11 +95,32 @@ export interface EnvironmentSpec {
   strategy: Strategy;
   /** Plain environment variables given to every instance. */
   config: Record<string, string>;
+  /**
+   * Secrets read from an external provider, by the variable name the instance sees.
+   * Secrets kept in slipway's own store are set with `slipway secret set`, not here.
+   */
+  secrets: Record<string, ExternalSecretSpec>;
   /** Watched throughout every rollout (and the watch window after it); a fail rolls back. */
   analysis: AnalysisConfig;
   /** How long after a rollout succeeds a regression still rolls the environment back. */
   watchMs: number;
 }
+
+/**
+ * The env secret provider reads the slipway server's own environment, which also
+ * holds SLIPWAY_MASTER_KEY and VAULT_TOKEN: only variables named for the purpose
+ * may be read, so that a slipway.yaml cannot hand those to an instance.
+ */
+export const SECRET_ENV_PREFIX = 'SLIPWAY_SECRET_';
+
+/** Where an external secret's value lives; only references, never values, are written in slipway.yaml. */
+export type ExternalSecretSpec =
+  /** A key of a HashiCorp Vault KV version 2 secret (the server reaches Vault through VAULT_ADDR and VAULT_TOKEN). */
+  | { provider: 'vault'; mount: string; path: string; key: string }
+  /** The contents of a file on the server's machine (an absolute path). */
+  | { provider: 'file'; path: string }
+  /** A variable of the slipway server's own environment; only SLIPWAY_SECRET_* names may be read. */
+  | { provider: 'env'; name: string };
 
 export interface RunSpec {
   /** argv, split from the YAML string without a shell (quotes respected). */
