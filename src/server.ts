@@ -9,6 +9,7 @@ import { buildApi } from './api/api-app.ts';
 import { Engine } from './engine/engine.ts';
 import { RouterSupervisor } from './router/router-supervisor.ts';
 import { ProcessRuntime } from './runtime/process/process-runtime.ts';
+import { logRelayCommand } from './observe/log-relay.ts';
 import { dataDirPaths } from './store/data-dir.ts';
 import { acquireServerLock } from './store/server-lock.ts';
 import { StateStore } from './store/state-store.ts';
@@ -44,7 +45,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   try {
     const router = await RouterSupervisor.start({ stateDir: paths.router }, (msg) => log.warn(msg));
     log.info({ routerPid: router.pid, adminUrl: router.adminUrl }, 'router ready');
-    engine = new Engine({ store, runtime: new ProcessRuntime(), router, paths, log });
+    engine = new Engine({ store, runtime: new ProcessRuntime({ logRelay: logRelayCommand() }), router, paths, log });
     await engine.start();
     const started = engine;
     router.onRestart(() => void started.routes.push().catch((e: Error) => log.error({ err: e.message }, 'route push after router restart failed')));

@@ -18,7 +18,8 @@ const ALLOWED: Record<string, string[]> = {
   store: ['core'],
   runtime: ['core'],
   router: ['core'],
-  observe: ['core', 'store'],
+  // The log relay (observe) masks secrets with security's redactor before a line reaches disk.
+  observe: ['core', 'store', 'security'],
   security: ['core', 'store'],
   engine: ['core', 'store', 'runtime', 'router', 'observe', 'security', 'artefact'],
   api: ['core', 'config', 'engine'],

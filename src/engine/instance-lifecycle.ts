@@ -70,7 +70,7 @@ export async function launchInstance(deps: LifecycleDeps, release: ReleaseRecord
   try {
     const handle = await deps.runtime.start({
       instanceId: id, releaseDir: release.dir, argv: release.config.run.argv,
-      env: instanceEnv(release, record), port, logPath,
+      env: instanceEnv(release, record), port, logPath, redact: [],
     });
     deps.store.updateInstance(id, { pid: handle.pid, procStart: handle.procStart });
     return { ...record, pid: handle.pid, procStart: handle.procStart };
@@ -97,6 +97,7 @@ export async function waitUntilHealthy(deps: LifecycleDeps, instance: InstanceRe
   let everHealthy = false;
   while (!isCancelled()) {
     if (!handle || !deps.runtime.isRunning(handle)) {
+      await deps.runtime.flushOutput(instance.id, 2000); // its last words are what explains the exit
       return { ready: false, reason: `instance ${instance.id} exited before it became healthy${lastLogLines(instance.logPath)}` };
     }
     const probe = await probeHealth({ port: instance.port, path: h.path, timeoutMs: h.timeoutMs });

@@ -11,6 +11,11 @@ export interface StartSpec {
   env: Record<string, string>;
   port: number;
   logPath: string;
+  /**
+   * Secret values the instance was given: wherever its output is kept, each is
+   * replaced by *** before it is written.
+   */
+  redact: string[];
 }
 
 /** What identifies a running instance across server restarts. */
@@ -42,6 +47,11 @@ export interface Runtime {
   findById(instanceId: string): InstanceHandle | null;
   /** CPU and memory of a running instance; null when it is gone or the OS will not say. */
   usage(handle: InstanceHandle): ResourceUsage | null;
+  /**
+   * Resolves once everything an exited instance wrote is in its log (or after
+   * timeoutMs): read the log's last lines only after this.
+   */
+  flushOutput(instanceId: string, timeoutMs: number): Promise<void>;
   /** SIGTERM, then SIGKILL after the kill timeout; resolves once the instance is gone. Safe to repeat. */
   stop(handle: InstanceHandle, opts: StopOptions): Promise<{ killed: boolean }>;
 }

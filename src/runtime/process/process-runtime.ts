@@ -1,8 +1,12 @@
 // Instances as local processes. Each runs in its own process group (so a stop
-// reaches its children too) and writes straight to its log file, so it keeps running
-// and logging when the server dies: nothing of the instance passes through us.
+// reaches its children too). Its output goes through a log relay (a process of its
+// own, started beside it) that masks its secrets and appends to its log file, so
+// it keeps running and logging when the server dies: nothing of the instance
+// passes through the server.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import { closeSync, mkdirSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -44,33 +48,92 @@ function hasProcFs(): boolean {
   return readProcStat(process.pid) !== null;
 }
 
+export interface ProcessRuntimeOptions {
+  /**
+   * How to start the log relay (argv before its own arguments). Without one an
+   * instance writes straight to its log file, which is refused when it has secrets.
+   */
+  logRelay?: string[];
+}
+
+/** Only what a relay needs to run; it never sees the instance's environment. */
+const RELAY_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+
+function spawned(child: ChildProcess, what: string, instanceId: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    child.once('spawn', () => resolve(child.pid!));
+    child.once('error', (e) => reject(new SlipwayError('E_INSTANCE_FAILED', `cannot start ${what}: ${e.message}`, { instance: instanceId }, { cause: e })));
+  });
+}
+
 export class ProcessRuntime implements Runtime {
   readonly name = 'process';
   private readonly procFs = hasProcFs();
+  /** Relays this server started, until they exit: how flushOutput knows a log is complete. */
+  private readonly relays = new Map<string, Promise<void>>();
+
+  constructor(private readonly opts: ProcessRuntimeOptions = {}) {}
 
   async start(spec: StartSpec): Promise<InstanceHandle> {
     const [command, ...args] = spec.argv;
     if (!command) throw new SlipwayError('E_INSTANCE_FAILED', 'run.command is empty');
+    if (!this.opts.logRelay && spec.redact.length > 0) {
+      throw new SlipwayError('E_INSTANCE_FAILED', `instance ${spec.instanceId} has secrets, and this runtime has no log relay to keep them out of its log`);
+    }
     mkdirSync(dirname(spec.logPath), { recursive: true });
     const fd = openSync(spec.logPath, 'a');
+    let relay: ChildProcess | null = null;
     try {
+      relay = this.opts.logRelay ? await this.startRelay(spec, fd) : null;
+      const output = relay ? (relay.stdin as Writable) : fd;
       const child = spawn(command, args, {
         cwd: spec.releaseDir,
         env: spec.env,
         detached: true, // its own process group; survives us
-        stdio: ['ignore', fd, fd],
+        stdio: ['ignore', output, output],
       });
-      const pid = await new Promise<number>((resolve, reject) => {
-        child.once('spawn', () => resolve(child.pid!));
-        child.once('error', (e) =>
-          reject(new SlipwayError('E_INSTANCE_FAILED', `cannot start "${spec.argv.join(' ')}" in ${spec.releaseDir}: ${e.message}`, { instance: spec.instanceId }, { cause: e })),
-        );
-      });
+      const pid = await spawned(child, `"${spec.argv.join(' ')}" in ${spec.releaseDir}`, spec.instanceId);
       child.unref();
       return { pid, procStart: this.procFs ? readProcStat(pid)?.startTime ?? null : null };
     } finally {
+      // The instance holds its own copy of the pipe now: ours must close, or the
+      // relay would never see the end of its input.
+      relay?.stdin?.destroy();
       closeSync(fd);
     }
+  }
+
+  /** The relay, started before the instance, reading a pipe the instance will write to. */
+  private async startRelay(spec: StartSpec, logFd: number): Promise<ChildProcess> {
+    const [node, ...args] = this.opts.logRelay!;
+    const env: Record<string, string> = { SLIPWAY_LOG_RELAY_FOR: spec.instanceId };
+    for (const k of RELAY_ENV) if (process.env[k] !== undefined) env[k] = process.env[k]!;
+    const relay = spawn(node!, [...args, '--log', spec.logPath], {
+      cwd: dirname(spec.logPath),
+      env,
+      detached: true, // a process group of its own: a stop signal to the instance's group does not reach it
+      // stdin: the instance's output; stderr: the relay's own troubles, into the same log; fd 3: what to mask.
+      stdio: ['pipe', 'ignore', logFd, 'pipe'],
+    });
+    const masks = relay.stdio[3] as Socket;
+    // Closed once written, and never holding the server's event loop open (a
+    // server stopping with instances still running must be able to exit).
+    masks.end(JSON.stringify({ redact: spec.redact }), () => masks.destroy());
+    masks.unref();
+    await spawned(relay, 'the log relay', spec.instanceId);
+    relay.unref();
+    const exited = new Promise<void>((resolve) => relay.once('exit', () => resolve()));
+    this.relays.set(spec.instanceId, exited);
+    void exited.then(() => this.relays.delete(spec.instanceId));
+    return relay;
+  }
+
+  async flushOutput(instanceId: string, timeoutMs: number): Promise<void> {
+    const exited = this.relays.get(instanceId);
+    if (!exited) return; // straight to the file, or a relay a previous server started
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs).unref()))]);
+    clearTimeout(timer);
   }
 
   isRunning(handle: InstanceHandle): boolean {
