@@ -54,7 +54,7 @@ export interface AnalysisSpec {
  * promoting nor rolling back is safe to do silently.
  */
 export const DEFAULT_ANALYSIS: Readonly<AnalysisSpec> = Object.freeze({
-  minRequests: 50,
+  minRequests: 20,
   alpha: 0.01,
   beta: 0.05,
   inconclusive: 'wait',

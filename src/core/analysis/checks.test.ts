@@ -25,7 +25,7 @@ const healthy: AnalysisWindow = { requests: 10_000, errors: 10 };
 
 describe('evaluateAnalysis with the default analysis', () => {
   it.each<[string, AnalysisWindow, AnalysisWindow, string]>([
-    ['too few canary requests', { requests: 49, errors: 49 }, healthy, 'inconclusive'],
+    ['too few canary requests', { requests: DEFAULT_ANALYSIS.minRequests - 1, errors: DEFAULT_ANALYSIS.minRequests - 1 }, healthy, 'inconclusive'],
     ['a clearly bad canary', { requests: 100, errors: 30 }, { requests: 900, errors: 1 }, 'fail'],
     ['a canary as good as stable with plenty of traffic', { requests: 5000, errors: 5 }, { requests: 45_000, errors: 45 }, 'pass'],
     ['a canary a little worse, within the 1-point tolerance, early on', { requests: 200, errors: 2 }, { requests: 1800, errors: 9 }, 'inconclusive'],
@@ -41,7 +41,7 @@ describe('evaluateAnalysis with the default analysis', () => {
     expect(c.evidence?.alpha).toBe(0.01);
     expect(c.evidence?.logLikelihoodRatio).toBeGreaterThanOrEqual(c.evidence?.threshold ?? Infinity);
     expect(r.reason).toMatch(/^failed: error_rate\.max_increase_over_stable \(new 30\.0% \(30\/100\)/);
-    expect(only(r.checks, 'min_requests')).toMatchObject({ decision: 'pass', observed: 100, threshold: 50 });
+    expect(only(r.checks, 'min_requests')).toMatchObject({ decision: 'pass', observed: 100, threshold: 20 });
   });
 });
 

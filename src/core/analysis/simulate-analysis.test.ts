@@ -33,14 +33,15 @@ describe('sampleBinomial', () => {
 });
 
 describe('a bad canary is stopped early', () => {
-  it('30% errors vs 0.1% stable at 10% of 300 req/s fails within 5 s, after ~60 canary requests on average', () => {
+  it('30% errors vs 0.1% stable at 10% of 300 req/s fails within 5 s, after a few dozen canary requests', () => {
     const scenario = { requestsPerSecond: 300, canaryWeight: 0.1, stableErrorRate: 0.001, newErrorRate: 0.3, seconds: 120 };
     const runs = runMany({ scenario, spec: DEFAULT_ANALYSIS, runs: 1000, seed: 1 });
     expect(runs.every((r) => r.failedAtSecond !== null && r.failedAtSecond <= 5)).toBe(true);
     const meanCanaryRequests = runs.reduce((a, r) => a + r.newRequests, 0) / runs.length;
-    // min_requests (50) is the binding limit: the evidence is overwhelming by then.
-    expect(meanCanaryRequests).toBeGreaterThanOrEqual(50);
-    expect(meanCanaryRequests).toBeLessThan(75);
+    // min_requests (20) is a floor; the evidence, not a clock, decides after it.
+    expect(meanCanaryRequests).toBeGreaterThanOrEqual(DEFAULT_ANALYSIS.minRequests);
+    expect(meanCanaryRequests).toBeLessThan(60);
+    console.log(`bad canary stopped after ${meanCanaryRequests.toFixed(1)} canary requests on average`);
   });
 
   it('5% errors vs 0.1% stable (4 points over the 1-point tolerance) fails within 2 min in ≥ 99% of runs', () => {
