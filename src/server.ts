@@ -10,6 +10,8 @@ import { Engine } from './engine/engine.ts';
 import { RouterSupervisor } from './router/router-supervisor.ts';
 import { ProcessRuntime } from './runtime/process/process-runtime.ts';
 import { logRelayCommand } from './observe/log-relay.ts';
+import { openSecrets } from './security/open-secrets.ts';
+import { Redactor } from './security/redactor.ts';
 import { dataDirPaths } from './store/data-dir.ts';
 import { acquireServerLock } from './store/server-lock.ts';
 import { StateStore } from './store/state-store.ts';
@@ -38,14 +40,20 @@ export interface ServerInfo {
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const paths = dataDirPaths(opts.dataDir);
   for (const d of [paths.root, paths.artefacts, paths.releases, paths.logs, paths.router, paths.tmp]) mkdirSync(d, { recursive: true });
-  const log = opts.logger ?? pino({ level: opts.logLevel ?? 'info', base: { pid: process.pid } });
+  // Every secret value the server comes to know is masked in its own log lines and API answers.
+  const redactor = new Redactor();
+  const log = opts.logger ?? pino({ level: opts.logLevel ?? 'info', base: { pid: process.pid }, hooks: { streamWrite: (line) => redactor.redact(line) } });
   const releaseLock = acquireServerLock(paths.serverLock, paths.root);
   const store = new StateStore(paths.stateDb);
   let engine: Engine | null = null;
   try {
+    const opened = await openSecrets({ configs: store.configs, dataDir: paths.root, keyFile: paths.masterKey, env: process.env, redactor });
+    if (opened.keyCreated) log.info({ keyFile: paths.masterKey, keyId: opened.keyId }, 'created a master key for secrets (mode 0600); back it up, or set SLIPWAY_MASTER_KEY');
+    else log.info({ keyId: opened.keyId, from: opened.keySource }, 'master key for secrets loaded');
+    if (opened.warning) log.warn(opened.warning);
     const router = await RouterSupervisor.start({ stateDir: paths.router }, (msg) => log.warn(msg));
     log.info({ routerPid: router.pid, adminUrl: router.adminUrl }, 'router ready');
-    engine = new Engine({ store, runtime: new ProcessRuntime({ logRelay: logRelayCommand() }), router, paths, log });
+    engine = new Engine({ store, runtime: new ProcessRuntime({ logRelay: logRelayCommand() }), router, paths, log, secrets: opened.secrets });
     await engine.start();
     const started = engine;
     router.onRestart(() => void started.routes.push().catch((e: Error) => log.error({ err: e.message }, 'route push after router restart failed')));
@@ -72,7 +80,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       })();
       return closing;
     };
-    const app = buildApi({ engine, logger: log, info, onShutdown: (s) => void close(s) });
+    const app = buildApi({ engine, logger: log, info, onShutdown: (s) => void close(s), redact: (text) => redactor.redact(text) });
     let url: string;
     try {
       await app.listen({ host: opts.host, port: opts.port });

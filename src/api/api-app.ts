@@ -5,14 +5,14 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import { SlipwayError, isSlipwayError } from '../core/errors.ts';
 import { parseConfigText } from '../config/index.ts';
 import type { Engine } from '../engine/engine.ts';
 import { releaseView, rolloutView } from '../engine/status-view.ts';
 import { HTTP_STATUS } from './error-status.ts';
+import { actorOf, parse } from './request-input.ts';
 import {
-  ACTOR_HEADER, ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, deployBody, emptyBody, envParam, metricsQuery, promoteBody, eventsQuery, logsQuery, rollbackBody, rolloutParam, shutdownBody,
+  ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, deployBody, emptyBody, envParam, metricsQuery, promoteBody, eventsQuery, logsQuery, rollbackBody, rolloutParam, shutdownBody,
 } from './schemas.ts';
 
 export interface ApiOptions {
@@ -20,22 +20,11 @@ export interface ApiOptions {
   logger: Logger;
   info: () => Record<string, unknown>;
   onShutdown: (opts: { stopInstances: boolean; stopRouter: boolean }) => void;
+  /** Masks every secret value the server knows; applied to every answer. */
+  redact?: (text: string) => string;
 }
 
 const MAX_ARTEFACT_BYTES = 1024 * 1024 * 1024;
-
-function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
-  const r = schema.safeParse(value ?? {});
-  if (r.success) return r.data;
-  const first = r.error.issues[0]!;
-  const field = first.path.length ? first.path.join('.') : where;
-  throw new SlipwayError('E_BAD_REQUEST', `${where}: ${field}: ${first.message}`, { field, issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
-}
-
-function actorOf(headers: Record<string, unknown>): string {
-  const a = headers[ACTOR_HEADER];
-  return typeof a === 'string' && /^[\w.@-]{1,64}$/.test(a) ? a : 'anonymous';
-}
 
 export function buildApi(opts: ApiOptions): FastifyInstance {
   const { engine } = opts;
@@ -49,6 +38,10 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       return reply.status(HTTP_STATUS[err.code]).send({ error: { code: err.code, message: err.message, details: err.details } });
     }
     const e = err as { statusCode?: number; message?: string; code?: string };
+    if (err instanceof SyntaxError || e.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+      // JSON.parse's message quotes the body, which may be a secret being set.
+      return reply.status(400).send({ error: { code: 'E_BAD_REQUEST', message: 'the request body is not valid JSON', details: {} } });
+    }
     if (e.statusCode && e.statusCode < 500) {
       return reply.status(e.statusCode).send({ error: { code: 'E_BAD_REQUEST', message: e.message ?? 'bad request', details: {} } });
     }
@@ -58,6 +51,11 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   app.setNotFoundHandler((req, reply) => {
     reply.status(404).send({ error: { code: 'E_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}`, details: {} } });
   });
+
+  // Last line of defence: a value that reached an answer anyway (an error quoting a
+  // log line, say) leaves as ***.
+  const redact = opts.redact;
+  if (redact) app.addHook('onSend', async (_req, _reply, payload) => (typeof payload === 'string' ? redact(payload) : payload));
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async () => ({ ok: true }));
@@ -156,7 +154,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   app.get('/api/environments/:env/logs', async (req, reply) => {
     const { env } = parse(envParam, req.params, 'path');
     const q = parse(logsQuery, req.query, 'query');
-    return sendLogs(engine, reply, { env, instance: q.instance, lines: q.lines, follow: q.follow === '1' || q.follow === 'true' });
+    return sendLogs(engine, reply, { env, instance: q.instance, lines: q.lines, follow: q.follow === '1' || q.follow === 'true', redact: opts.redact ?? ((t) => t) });
   });
 
   app.post('/api/shutdown', async (req, reply) => {
@@ -180,7 +178,7 @@ function isFinished(engine: Engine, id: number): boolean {
 }
 
 /** The last lines of each instance's log, then (with follow) new lines as NDJSON while the client stays. */
-async function sendLogs(engine: Engine, reply: FastifyReply, q: { env: string; instance: string | undefined; lines: number; follow: boolean }) {
+async function sendLogs(engine: Engine, reply: FastifyReply, q: { env: string; instance: string | undefined; lines: number; follow: boolean; redact: (text: string) => string }) {
   const instances = engine.store.recentInstances(q.env, 50).filter((i) => !q.instance || i.id === q.instance);
   if (q.instance && instances.length === 0) throw new SlipwayError('E_NOT_FOUND', `no instance ${q.instance} in ${q.env}`);
   const records: { instance: string; line: string }[] = [];
@@ -197,7 +195,8 @@ async function sendLogs(engine: Engine, reply: FastifyReply, q: { env: string; i
   }
   if (!q.follow) return { env: q.env, lines: records.slice(-q.lines) };
   reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
-  for (const r of records.slice(-q.lines)) reply.raw.write(`${JSON.stringify(r)}\n`);
+  // Written raw, past the onSend hook: masked here (the files are masked already, by the log relay).
+  for (const r of records.slice(-q.lines)) reply.raw.write(q.redact(`${JSON.stringify(r)}\n`));
   const partial = new Map<string, string>();
   const timer = setInterval(() => {
     void (async () => {
@@ -211,7 +210,7 @@ async function sendLogs(engine: Engine, reply: FastifyReply, q: { env: string; i
         const text = (partial.get(i.logPath) ?? '') + (await readRange(i.logPath, from, size));
         const parts = text.split('\n');
         partial.set(i.logPath, parts.pop() ?? '');
-        for (const line of parts) if (line) reply.raw.write(`${JSON.stringify({ instance: i.id, line })}\n`);
+        for (const line of parts) if (line) reply.raw.write(q.redact(`${JSON.stringify({ instance: i.id, line })}\n`));
       }
     })().catch(() => undefined);
   }, 200);

@@ -1,6 +1,6 @@
 // The records slipway keeps, as the engine and the API see them.
 
-import type { ServiceConfig } from './service-config.ts';
+import type { EnvironmentSpec, ServiceConfig } from './service-config.ts';
 
 export interface ArtefactRecord {
   digest: string;
@@ -10,8 +10,65 @@ export interface ArtefactRecord {
   createdAt: number;
 }
 
-/** What a release runs with: the service-wide parts of slipway.yaml plus its own environment. */
-export type ReleaseConfig = Omit<ServiceConfig, 'environments'> & { environment: ServiceConfig['environments'][string] };
+/**
+ * A secret as a release pins it: enough to fetch exactly the value the release was
+ * made with (or, for file and env, to notice that it changed), never the value.
+ */
+export type PinnedSecret =
+  | { provider: 'store'; version: number }
+  | { provider: 'vault'; mount: string; path: string; key: string; version: number }
+  | { provider: 'file'; path: string; fingerprint: string }
+  | { provider: 'env'; name: string; fingerprint: string };
+
+/**
+ * What a release runs with: the service-wide parts of slipway.yaml, its own
+ * environment as slipway.yaml had it, and the environment's config version (values
+ * set with `slipway config set`, and every secret, pinned) at the time.
+ */
+export type ReleaseConfig = Omit<ServiceConfig, 'environments'> & {
+  environment: EnvironmentSpec;
+  /** The environment's config version the release was made with; null: none had been made. */
+  configVersion: number | null;
+  /** Values set with `slipway config set`; for the same key they win over environment.config. */
+  overrides: Record<string, string>;
+  /** Every secret its instances get, by variable name. */
+  secrets: Record<string, PinnedSecret>;
+};
+
+/** The plain variables an instance of a release gets: slipway.yaml's, then the CLI-set ones over them. */
+export function effectiveConfig(c: ReleaseConfig): Record<string, string> {
+  return { ...c.environment.config, ...c.overrides };
+}
+
+/**
+ * One version of an environment's config as changed through the CLI or API. Each
+ * change makes the next version; the newest is what the next release gets.
+ */
+export interface ConfigVersionRecord {
+  env: string;
+  number: number;
+  /** Plain values set with `slipway config set`. */
+  values: Record<string, string>;
+  /** Secrets of slipway's own store: name → the secret's version. */
+  secrets: Record<string, number>;
+  /** What this version changed, e.g. "set GREETING" or "secret set DB_PASSWORD". */
+  change: string;
+  createdAt: number;
+  createdBy: string;
+}
+
+/** One stored value of a secret, without the value. */
+export interface SecretVersionRecord {
+  env: string;
+  name: string;
+  version: number;
+  /** A keyed hash of the value: equal values have equal fingerprints; the value cannot be found from it. */
+  fingerprint: string;
+  /** Which master key encrypted it. */
+  keyId: string;
+  createdAt: number;
+  createdBy: string;
+}
 
 export interface ReleaseRecord {
   id: number;

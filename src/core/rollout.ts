@@ -8,7 +8,8 @@ export type { Step } from './plans.ts';
 
 export const ROLLOUT_PHASES = ['pending', 'progressing', 'paused', 'succeeded', 'aborting', 'rolled_back', 'failed'] as const;
 export type RolloutPhase = (typeof ROLLOUT_PHASES)[number];
-export type RolloutKind = 'deploy' | 'rollback';
+/** config: a new release of the same artefact, made by a change of config or secrets alone. */
+export type RolloutKind = 'deploy' | 'rollback' | 'config';
 
 export interface RolloutPlan {
   steps: Step[];

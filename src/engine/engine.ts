@@ -23,6 +23,10 @@ import { systemClock, type Clock, type EngineLogger, type TrafficRouter } from '
 import { Reconciler, applyRolloutEvent } from './reconciler.ts';
 import { RouteSync } from './route-sync.ts';
 import { describeEnvironment, type EnvironmentStatus } from './status-view.ts';
+import type { Secrets } from '../security/secrets.ts';
+import type { ConfigVersionRecord } from '../core/records.ts';
+import { ConfigVersions, type ConfigChange } from './config-versions.ts';
+import { describeDeployPlan, type DeployPlan } from './deploy-plan.ts';
 
 export interface EngineDeps {
   store: StateStore;
@@ -30,6 +34,8 @@ export interface EngineDeps {
   router: TrafficRouter;
   paths: DataDirPaths;
   log: EngineLogger;
+  /** Stored and external secrets; every value it hands out is masked in logs. */
+  secrets: Secrets;
   clock?: Clock;
 }
 
@@ -48,6 +54,24 @@ export interface DeployAnswer {
   unchanged: boolean;
 }
 
+export interface ConfigChangeRequest {
+  env: string;
+  change: ConfigChange;
+  actor: string;
+  /** false: record the version only; it reaches instances with the next deploy or config change. */
+  rollout: boolean;
+  /** The environment may be one the server has never seen (the client found it in slipway.yaml). */
+  allowNew: boolean;
+}
+
+export interface ConfigChangeAnswer {
+  /** The version recorded (the newest one when the change changed nothing). */
+  version: ConfigVersionRecord | null;
+  release: ReleaseRecord | null;
+  rollout: Rollout | null;
+  unchanged: boolean;
+}
+
 export class Engine {
   readonly store: StateStore;
   readonly routes: RouteSync;
@@ -56,17 +80,20 @@ export class Engine {
   private readonly monitor: HealthMonitor;
   readonly sampler: MetricsSampler;
   readonly analysis: AnalysisMonitor;
+  readonly configs: ConfigVersions;
   private readonly clock: Clock;
 
   constructor(private readonly deps: EngineDeps) {
     this.store = deps.store;
     this.clock = deps.clock ?? systemClock;
     this.routes = new RouteSync(deps.store, deps.router, deps.log);
+    this.configs = new ConfigVersions({ store: deps.store, secrets: deps.secrets, clock: this.clock });
     this.fleet = new InstanceFleet({
       store: deps.store, runtime: deps.runtime, router: deps.router, routes: this.routes, clock: this.clock, log: deps.log,
       logsDir: deps.paths.logs,
       watchingSince: this.clock.now(),
       ensureReleaseDir: (r) => this.ensureReleaseDir(r),
+      resolveSecrets: (r) => deps.secrets.resolve(r.env, r.config.secrets),
       onInstanceEvent: (env, level, message) => this.recordEnvEvent(env, level, message),
     });
     this.reconciler = new Reconciler({
@@ -124,18 +151,40 @@ export class Engine {
     return receiveArtefact({ store: this.store, dir: this.deps.paths.artefacts, tmpDir: this.deps.paths.tmp, body, claimedDigest, service, now: this.clock.now() });
   }
 
-  async deploy(req: DeployRequest): Promise<DeployAnswer> {
+  /**
+   * The release config a deploy of slipway.yaml to an environment makes: its parts
+   * of the file, the environment's newest config version, and its external secrets
+   * pinned now. `build` reads the newest version again (in the deploy's transaction).
+   */
+  private async candidate(req: DeployRequest): Promise<() => ReleaseConfig> {
     const envSpec = req.config.environments[req.env];
     if (!envSpec) {
       throw new SlipwayError('E_ENV_UNKNOWN', `slipway.yaml has no environment "${req.env}"; it has: ${Object.keys(req.config.environments).join(', ')}`, { env: req.env });
     }
+    const { environments: _all, ...service } = req.config;
+    const storeNames = Object.keys(this.configs.latest(req.env)?.secrets ?? {});
+    const externalPins = await this.configs.pinExternal(req.env, envSpec.secrets, storeNames);
+    const build = () => this.configs.assemble({ service, environment: envSpec, version: this.configs.latest(req.env), externalPins });
+    build(); // refuses a config that cannot be released before anything else happens
+    return build;
+  }
+
+  /** What a deploy would change (artefact, config keys, size, strategy, steps); records nothing. */
+  async planDeploy(req: DeployRequest): Promise<DeployPlan> {
+    const config = (await this.candidate(req))();
+    const stable = this.configs.stable(req.env);
+    const stableReady = stable ? this.fleet.instancesOf(req.env, stable.id).filter((i) => i.state === 'ready').length : 0;
+    return describeDeployPlan({ env: req.env, stable, stableReady, artefactDigest: req.artefactDigest, config, configHash: hashConfig(config) });
+  }
+
+  async deploy(req: DeployRequest): Promise<DeployAnswer> {
+    const build = await this.candidate(req);
     const artefact = this.store.getArtefact(req.artefactDigest);
     if (!artefact || !existsSync(artefact.path)) {
       throw new SlipwayError('E_NOT_FOUND', `artefact ${req.artefactDigest} is not on the server; upload it first (slipway deploy does both)`, { digest: req.artefactDigest });
     }
-    const { environments: _all, ...serviceWide } = req.config;
-    const config: ReleaseConfig = { ...serviceWide, environment: envSpec };
-    const configHash = hashConfig(config);
+    let config = build();
+    let configHash = hashConfig(config);
     this.assertUnlocked(req.env);
     const stableId = this.store.getStableReleaseId(req.env);
     const stable = stableId === null ? null : this.store.getRelease(stableId);
@@ -147,6 +196,8 @@ export class Engine {
     // Synchronous from here: the lock check and the inserts cannot interleave with another request.
     return this.store.atomically(() => {
       this.assertUnlocked(req.env);
+      config = build();
+      configHash = hashConfig(config);
       this.store.ensureEnvironment(req.env);
       const release = this.store.insertRelease({
         env: req.env, service: req.config.service, artefactDigest: artefact.digest, config, configHash, dir,
@@ -155,6 +206,47 @@ export class Engine {
       const rollout = this.createRollout({ release, kind: 'deploy', actor: req.actor });
       return { release, rollout, unchanged: false };
     });
+  }
+
+  /**
+   * A change of config or secrets alone. It is recorded as the environment's next
+   * config version; with `rollout` (and a stable release to build on) it becomes a
+   * new release of the stable release's artefact, rolled out by the environment's
+   * strategy like any deploy. Either all of it is recorded, or (refused) nothing.
+   */
+  async changeConfig(req: ConfigChangeRequest): Promise<ConfigChangeAnswer> {
+    if (!req.allowNew && !this.isKnownEnvironment(req.env)) {
+      throw new SlipwayError('E_ENV_UNKNOWN', `nothing has been deployed to "${req.env}" and it has no config yet; check the name, or run the command beside the slipway.yaml that defines it`, { env: req.env });
+    }
+    const latest = this.configs.latest(req.env);
+    const planned = this.configs.plan(req.env, req.change);
+    if (!planned) return { version: latest, release: null, rollout: null, unchanged: true };
+    const stable = req.rollout ? this.configs.stable(req.env) : null;
+    if (stable) this.assertUnlocked(req.env);
+    // Pinned before the transaction (it may ask Vault); the stable release's pins are kept.
+    const externalPins = stable
+      ? await this.configs.pinExternal(req.env, stable.config.environment.secrets, Object.keys(planned.secrets), stable.config.secrets)
+      : {};
+    return this.store.atomically(() => {
+      if (this.configs.latest(req.env)?.number !== latest?.number) {
+        throw new SlipwayError('E_ENV_LOCKED', `the config of ${req.env} changed while this change was prepared; run it again`, { env: req.env });
+      }
+      if (stable) this.assertUnlocked(req.env);
+      const version = this.configs.write(req.env, planned, req.change, req.actor);
+      if (!stable) return { version, release: null, rollout: null, unchanged: false };
+      const { environment, configVersion: _v, overrides: _o, secrets: _s, ...service } = stable.config;
+      const config = this.configs.assemble({ service, environment, version, externalPins });
+      const release = this.store.insertRelease({
+        env: req.env, service: stable.service, artefactDigest: stable.artefactDigest, config, configHash: hashConfig(config), dir: stable.dir,
+        createdAt: this.clock.now(), createdBy: req.actor,
+      });
+      return { version, release, rollout: this.createRollout({ release, kind: 'config', actor: req.actor }), unchanged: false };
+    });
+  }
+
+  /** Deployed to at least once, or given config through the CLI. */
+  isKnownEnvironment(env: string): boolean {
+    return this.store.listEnvironmentNames().includes(env) || this.configs.latest(env) !== null;
   }
 
   /** Redeploys the previous stable release (or release number `to`) by the rolling path. */

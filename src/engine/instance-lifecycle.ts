@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { InstanceRecord, ReleaseRecord } from '../core/records.ts';
+import { effectiveConfig, type InstanceRecord, type ReleaseRecord } from '../core/records.ts';
 import type { StateStore } from '../store/state-store.ts';
 import { probeHealth } from '../runtime/health-probe.ts';
 import type { InstanceHandle, Runtime } from '../runtime/runtime.ts';
@@ -23,6 +23,8 @@ export interface LifecycleDeps {
   logsDir: string;
   /** When this server started watching instances. */
   watchingSince: number;
+  /** The values of a release's secrets (fetched, decrypted) for a new instance of it. */
+  resolveSecrets(release: ReleaseRecord): Promise<Record<string, string>>;
 }
 
 export function handleOf(i: InstanceRecord): InstanceHandle | null {
@@ -44,10 +46,11 @@ export async function freePort(avoid: Set<number>): Promise<number> {
   throw new Error('no free port on 127.0.0.1');
 }
 
-export function instanceEnv(release: ReleaseRecord, instance: { id: string; port: number }): Record<string, string> {
+/** Secrets are the release's own environment's only: nothing of another environment is ever resolved here. */
+export function instanceEnv(release: ReleaseRecord, instance: { id: string; port: number }, secrets: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const k of INHERITED_ENV) if (process.env[k] !== undefined) env[k] = process.env[k]!;
-  Object.assign(env, release.config.environment.config);
+  Object.assign(env, effectiveConfig(release.config), secrets);
   env[release.config.run.portEnv] = String(instance.port);
   env.SLIPWAY_SERVICE = release.service;
   env.SLIPWAY_ENV = release.env;
@@ -68,9 +71,11 @@ export async function launchInstance(deps: LifecycleDeps, release: ReleaseRecord
   };
   deps.store.insertInstance(record);
   try {
+    // Fetched for each start, never stored: a wrong key or an unreachable Vault fails the start, loudly.
+    const secrets = await deps.resolveSecrets(release);
     const handle = await deps.runtime.start({
       instanceId: id, releaseDir: release.dir, argv: release.config.run.argv,
-      env: instanceEnv(release, record), port, logPath, redact: [],
+      env: instanceEnv(release, record, secrets), port, logPath, redact: Object.values(secrets),
     });
     deps.store.updateInstance(id, { pid: handle.pid, procStart: handle.procStart });
     return { ...record, pid: handle.pid, procStart: handle.procStart };

@@ -16,6 +16,8 @@ export interface ReleaseView {
   service: string;
   artefactDigest: string;
   configHash: string;
+  /** The environment's config version the release was made with (null: none existed). */
+  configVersion: number | null;
   createdAt: number;
   createdBy: string;
   instances: number;
@@ -69,12 +71,12 @@ export interface EnvironmentStatus {
 export function releaseView(r: ReleaseRecord): ReleaseView {
   return {
     id: r.id, env: r.env, number: r.number, service: r.service, artefactDigest: r.artefactDigest, configHash: r.configHash,
-    createdAt: r.createdAt, createdBy: r.createdBy, instances: r.config.environment.instances,
+    configVersion: r.config.configVersion, createdAt: r.createdAt, createdBy: r.createdBy, instances: r.config.environment.instances,
     strategy: describeStrategy(r.config.environment.strategy),
   };
 }
 
-function describeStrategy(s: Strategy): string {
+export function describeStrategy(s: Strategy): string {
   const pct = (v: CountOrPercent) => ('count' in v ? String(v.count) : `${v.percent}%`);
   switch (s.type) {
     case 'rolling':

@@ -9,6 +9,9 @@ export interface DataDirPaths {
   releases: string;
   logs: string;
   router: string;
+  /** Holds master.key (mode 0600) when SLIPWAY_MASTER_KEY is not used. */
+  keys: string;
+  masterKey: string;
   serverJson: string;
   serverLock: string;
   serverLog: string;
@@ -24,6 +27,8 @@ export function dataDirPaths(root: string): DataDirPaths {
     releases: join(r, 'releases'),
     logs: join(r, 'logs'),
     router: join(r, 'router'),
+    keys: join(r, 'keys'),
+    masterKey: join(r, 'keys', 'master.key'),
     serverJson: join(r, 'server.json'),
     serverLock: join(r, 'server.lock'),
     serverLog: join(r, 'server.log'),

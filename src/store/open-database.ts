@@ -98,6 +98,32 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX metric_samples_env_ts ON metric_samples(env, ts);
   `,
+  // 4: config versions per environment and the encrypted secrets they refer to.
+  // A secret's value is only ever stored as AES-256-GCM ciphertext; its
+  // fingerprint is a keyed hash, so equal values can be told equal without it.
+  `
+  CREATE TABLE config_versions (
+    env TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    values_json TEXT NOT NULL,
+    secrets_json TEXT NOT NULL,
+    change TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    PRIMARY KEY (env, number)
+  );
+  CREATE TABLE secret_versions (
+    env TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    ciphertext BLOB NOT NULL,
+    fingerprint TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    PRIMARY KEY (env, name, version)
+  );
+  `,
 ];
 
 export function openDatabase(file: string): Db {

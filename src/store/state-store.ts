@@ -4,6 +4,7 @@
 import { SlipwayError } from '../core/errors.ts';
 import type { ArtefactRecord, InstanceRecord, InstanceState, MetricSample, ReleaseConfig, ReleaseRecord, RolloutEventRecord } from '../core/records.ts';
 import type { Rollout, RolloutKind, RolloutPhase, RolloutPlan } from '../core/rollout.ts';
+import { ConfigStore } from './config-store.ts';
 import { openDatabase, type Db } from './open-database.ts';
 
 type Row = Record<string, unknown>;
@@ -20,9 +21,18 @@ const toArtefact = (r: Row): ArtefactRecord => ({
   digest: String(r.digest), service: String(r.service), bytes: Number(r.bytes), path: String(r.path), createdAt: Number(r.created_at),
 });
 
+/** Releases recorded before config versions and secrets existed have none of either. */
+function releaseConfigOf(r: Row): ReleaseConfig {
+  const c = parseJson<ReleaseConfig>(r.config_json, `release ${String(r.id)}`);
+  return {
+    ...c, configVersion: c.configVersion ?? null, overrides: c.overrides ?? {}, secrets: c.secrets ?? {},
+    environment: { ...c.environment, secrets: c.environment.secrets ?? {} },
+  };
+}
+
 const toRelease = (r: Row): ReleaseRecord => ({
   id: Number(r.id), env: String(r.env), number: Number(r.number), service: String(r.service),
-  artefactDigest: String(r.artefact_digest), config: parseJson<ReleaseConfig>(r.config_json, `release ${String(r.id)}`),
+  artefactDigest: String(r.artefact_digest), config: releaseConfigOf(r),
   configHash: String(r.config_hash), dir: String(r.dir), createdAt: Number(r.created_at), createdBy: String(r.created_by),
 });
 
@@ -51,9 +61,12 @@ const toEvent = (r: Row): RolloutEventRecord => ({
 
 export class StateStore {
   readonly db: Db;
+  /** Config versions and stored secrets. */
+  readonly configs: ConfigStore;
 
   constructor(file: string) {
     this.db = openDatabase(file);
+    this.configs = new ConfigStore(this.db);
   }
 
   close(): void {

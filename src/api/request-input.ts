@@ -1,0 +1,20 @@
+// Reading a request's input: every part (path, query, body) parsed with its
+// schema, a refusal naming the field; and who is asking.
+
+import { z } from 'zod';
+import { SlipwayError } from '../core/errors.ts';
+import { ACTOR_HEADER } from './schemas.ts';
+
+export function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
+  const r = schema.safeParse(value ?? {});
+  if (r.success) return r.data;
+  const first = r.error.issues[0]!;
+  const field = first.path.length ? first.path.join('.') : where;
+  throw new SlipwayError('E_BAD_REQUEST', `${where}: ${field}: ${first.message}`, { field, issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
+}
+
+export function actorOf(headers: Record<string, unknown>): string {
+  const a = headers[ACTOR_HEADER];
+  return typeof a === 'string' && /^[\w.@-]{1,64}$/.test(a) ? a : 'anonymous';
+}
+

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_ANALYSIS } from './analysis/index.ts';
+import type { ReleaseConfig } from './records.ts';
+import { changedSettings, configKeyChanges } from './release-changes.ts';
+
+const base: ReleaseConfig = {
+  service: 'hello',
+  run: { argv: ['node', 'server.js'], command: 'node server.js', portEnv: 'PORT' },
+  health: { path: '/healthz', intervalMs: 1000, timeoutMs: 2000, healthyThreshold: 2, unhealthyThreshold: 3, startDeadlineMs: 30_000 },
+  shutdown: { drainTimeoutMs: 10_000, killTimeoutMs: 5000 },
+  environment: {
+    name: 'production', instances: 2, listen: { host: '127.0.0.1', port: 8080 },
+    strategy: { type: 'rolling', batch: { count: 1 }, maxUnavailable: { count: 0 } },
+    config: { A: '1', B: '2' }, secrets: {}, analysis: { spec: DEFAULT_ANALYSIS, deadlineMs: null, prometheus: [] }, watchMs: 120_000,
+  },
+  configVersion: 3,
+  overrides: { B: 'cli' },
+  secrets: { S: { provider: 'store', version: 1 }, F: { provider: 'file', path: '/run/f', fingerprint: 'x' } },
+};
+
+describe('configKeyChanges', () => {
+  it('lists added, removed and changed keys, plain values as they are and secrets by reference', () => {
+    const next: ReleaseConfig = {
+      ...base,
+      environment: { ...base.environment, config: { B: '2', C: '3' } },
+      overrides: {},
+      secrets: { S: { provider: 'store', version: 2 }, F: { provider: 'file', path: '/run/f', fingerprint: 'y' }, V: { provider: 'vault', mount: 'secret', path: 'p', key: 'k', version: 7 } },
+    };
+    expect(configKeyChanges(base, next)).toEqual([
+      { key: 'A', kind: 'plain', change: 'removed', from: '1', to: null },
+      { key: 'B', kind: 'plain', change: 'changed', from: 'cli', to: '2' },
+      { key: 'C', kind: 'plain', change: 'added', from: null, to: '3' },
+      { key: 'F', kind: 'secret', change: 'changed', from: 'file /run/f', to: 'file /run/f (new value)' },
+      { key: 'S', kind: 'secret', change: 'changed', from: 'store v1', to: 'store v2' },
+      { key: 'V', kind: 'secret', change: 'added', from: null, to: 'vault secret/p#k v7' },
+    ]);
+  });
+
+  it('against no stable release, everything is added; against itself, nothing changes', () => {
+    expect(configKeyChanges(null, base).map((c) => `${c.change} ${c.key}`)).toEqual(['added A', 'added B', 'added F', 'added S']);
+    expect(configKeyChanges(base, base)).toEqual([]);
+    expect(changedSettings(base, base)).toEqual([]);
+  });
+
+  it('names the other settings that changed', () => {
+    const next = { ...base, health: { ...base.health, path: '/ready' }, environment: { ...base.environment, listen: { host: '127.0.0.1', port: 9090 } } };
+    expect(changedSettings(base, next)).toEqual(['health', 'listen']);
+  });
+});
