@@ -10,6 +10,7 @@ import { parseConfigText } from '../config/index.ts';
 import type { Engine } from '../engine/engine.ts';
 import { releaseView, rolloutView } from '../engine/status-view.ts';
 import { HTTP_STATUS } from './error-status.ts';
+import { registerConfigRoutes } from './config-routes.ts';
 import { actorOf, parse } from './request-input.ts';
 import {
   ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, deployBody, emptyBody, envParam, metricsQuery, promoteBody, eventsQuery, logsQuery, rollbackBody, rolloutParam, shutdownBody,
@@ -156,6 +157,8 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     const q = parse(logsQuery, req.query, 'query');
     return sendLogs(engine, reply, { env, instance: q.instance, lines: q.lines, follow: q.follow === '1' || q.follow === 'true', redact: opts.redact ?? ((t) => t) });
   });
+
+  registerConfigRoutes(app, engine);
 
   app.post('/api/shutdown', async (req, reply) => {
     const body = parse(shutdownBody, req.body, 'body');

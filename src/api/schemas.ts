@@ -59,3 +59,49 @@ export type ShutdownBody = z.input<typeof shutdownBody>;
 export const ARTEFACT_DIGEST_HEADER = 'x-slipway-digest';
 export const ARTEFACT_SERVICE_HEADER = 'x-slipway-service';
 export const ACTOR_HEADER = 'x-slipway-actor';
+
+// --- config and secrets
+
+const configKey = z.string().max(128).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits and _, not starting with a digit');
+/** false: record the new config version only; it reaches the instances with the next deploy or config change. */
+const rollout = z.boolean().default(true);
+/** The client found the environment in its slipway.yaml: the server may not have seen it yet. */
+const allowNew = z.boolean().default(false);
+const noNul = (v: string) => !v.includes('\0');
+
+export const configSetBody = z.strictObject({
+  values: z.record(configKey, z.string().max(65_536).refine(noNul, 'a value may not hold a NUL character'))
+    .refine((v) => Object.keys(v).length > 0, 'give at least one KEY=VALUE')
+    .refine((v) => Object.keys(v).length <= 100, 'at most 100 keys at once'),
+  rollout,
+  allowNew,
+});
+export type ConfigSetBody = z.input<typeof configSetBody>;
+
+export const configUnsetBody = z.strictObject({
+  keys: z.array(configKey).min(1).max(100),
+  rollout,
+  allowNew,
+});
+export type ConfigUnsetBody = z.input<typeof configUnsetBody>;
+
+export const secretParam = z.strictObject({
+  env: envParam.shape.env,
+  name: configKey,
+});
+
+// The value's own checks (length, NUL) are made by security/ with messages that never quote it.
+export const secretSetBody = z.strictObject({
+  value: z.string().max(65_536),
+  rollout,
+  allowNew,
+});
+export type SecretSetBody = z.input<typeof secretSetBody>;
+
+export const secretRmQuery = z.strictObject({
+  rollout: z.enum(['0', '1', 'true', 'false']).default('1'),
+});
+
+export const configDiffQuery = z.strictObject({
+  with: envParam.shape.env,
+});

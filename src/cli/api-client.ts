@@ -6,7 +6,11 @@ import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { SlipwayError, type ErrorCode } from '../core/errors.ts';
-import { ACTOR_HEADER, ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, type DeployBody, type PromoteBody, type RollbackBody, type ShutdownBody } from '../api/schemas.ts';
+import {
+  ACTOR_HEADER, ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, type ConfigSetBody, type ConfigUnsetBody, type DeployBody, type PromoteBody, type RollbackBody,
+  type SecretSetBody, type ShutdownBody,
+} from '../api/schemas.ts';
+import type { ConfigChangeJson, ConfigListJson, ConfigVersionsJson, DeployPlanJson, ParityJson, SecretListJson } from '../api/views.ts';
 import type { EnvironmentStatus, ReleaseView, RolloutView } from '../api/views.ts';
 import type { RolloutEventRecord } from '../core/records.ts';
 
@@ -135,6 +139,43 @@ export class ApiClient {
       buf = lines.pop() ?? '';
       for (const l of lines) if (l) onRecord(JSON.parse(l) as { instance: string; line: string });
     }
+  }
+
+  config(env: string) {
+    return this.call<ConfigListJson>('GET', `/api/environments/${encodeURIComponent(env)}/config`);
+  }
+
+  configVersions(env: string) {
+    return this.call<ConfigVersionsJson>('GET', `/api/environments/${encodeURIComponent(env)}/config/versions`);
+  }
+
+  setConfig(env: string, body: ConfigSetBody) {
+    return this.call<ConfigChangeJson>('POST', `/api/environments/${encodeURIComponent(env)}/config`, body);
+  }
+
+  unsetConfig(env: string, body: ConfigUnsetBody) {
+    return this.call<ConfigChangeJson>('POST', `/api/environments/${encodeURIComponent(env)}/config/unset`, body);
+  }
+
+  configDiff(left: string, right: string) {
+    return this.call<ParityJson>('GET', `/api/environments/${encodeURIComponent(left)}/config/diff?with=${encodeURIComponent(right)}`);
+  }
+
+  secrets(env: string) {
+    return this.call<SecretListJson>('GET', `/api/environments/${encodeURIComponent(env)}/secrets`);
+  }
+
+  /** The value travels in the body of a loopback request, never in a URL or on a command line. */
+  setSecret(env: string, name: string, body: SecretSetBody) {
+    return this.call<ConfigChangeJson>('PUT', `/api/environments/${encodeURIComponent(env)}/secrets/${encodeURIComponent(name)}`, body);
+  }
+
+  removeSecret(env: string, name: string, opts: { rollout: boolean }) {
+    return this.call<ConfigChangeJson>('DELETE', `/api/environments/${encodeURIComponent(env)}/secrets/${encodeURIComponent(name)}?rollout=${opts.rollout ? '1' : '0'}`);
+  }
+
+  plan(env: string, body: DeployBody) {
+    return this.call<DeployPlanJson>('POST', `/api/environments/${encodeURIComponent(env)}/plan`, body);
   }
 
   shutdown(body: ShutdownBody) {

@@ -10,6 +10,7 @@ import { CONFIG_FILE_NAME, formatConfigIssue, renderInitConfig, validateConfigTe
 import { DEFAULT_DATA_DIR } from '../store/data-dir.ts';
 import { ApiClient, findServerUrl, followRollout } from './api-client.ts';
 import { runDeploy } from './deploy-command.ts';
+import { registerConfigCommands } from './config-commands.ts';
 import { formatEvent, formatRolloutLine, formatStatus, printError } from './output.ts';
 
 interface GlobalOpts {
@@ -202,6 +203,8 @@ program
     }
     for (const r of (await c.logs(env, q)).lines) print(r);
   });
+
+registerConfigCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 
 program
   .command('demo')

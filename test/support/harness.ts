@@ -91,9 +91,11 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], opts: { cwd: string; dataDir: string; timeoutMs?: number }): Promise<CliResult> {
+/** `input`: written to the CLI's stdin, which is then closed (stdin is a pipe, never a terminal). */
+export function runCli(args: string[], opts: { cwd: string; dataDir: string; timeoutMs?: number; input?: string }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, '--data-dir', opts.dataDir, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1', SLIPWAY_SERVER: '' } });
+    child.stdin.end(opts.input ?? '');
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -117,11 +119,12 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export async function startServerProcess(dataDir: string, logName = 'server.log'): Promise<ServerProcess> {
+/** `env`: the server's whole environment (default: this process's), e.g. with SLIPWAY_MASTER_KEY or VAULT_ADDR. */
+export async function startServerProcess(dataDir: string, logName = 'server.log', env: NodeJS.ProcessEnv = process.env): Promise<ServerProcess> {
   const logFile = join(dataDir, '..', logName);
   const fd = openSync(logFile, 'a');
   rmSync(join(dataDir, 'server.json'), { force: true });
-  const child = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'server', '--listen', '127.0.0.1:0'], { stdio: ['ignore', fd, fd] });
+  const child = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'server', '--listen', '127.0.0.1:0'], { stdio: ['ignore', fd, fd], env });
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);

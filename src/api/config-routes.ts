@@ -1,0 +1,118 @@
+// The HTTP API of config versions, secrets, the parity report and deploy plans.
+// Secret values come in (set) and never go out: answers carry names, versions,
+// references and who set them when.
+
+import type { FastifyInstance } from 'fastify';
+import { SlipwayError } from '../core/errors.ts';
+import { parityReport } from '../core/config-parity.ts';
+import type { ConfigEntry } from '../core/config-view.ts';
+import type { ConfigVersionRecord } from '../core/records.ts';
+import { parseConfigText } from '../config/index.ts';
+import type { ConfigChangeAnswer, Engine } from '../engine/engine.ts';
+import type { ConfigChange } from '../engine/config-versions.ts';
+import { releaseView, rolloutView } from '../engine/status-view.ts';
+import {
+  configDiffQuery, configSetBody, configUnsetBody, deployBody, envParam, secretParam, secretRmQuery, secretSetBody,
+} from './schemas.ts';
+import { actorOf, parse } from './request-input.ts';
+
+
+/** An entry without its fingerprint: equality is decided on the server, the hash itself stays there. */
+function entryView(e: ConfigEntry) {
+  if (e.kind === 'plain') return e;
+  const { fingerprint: _f, ...rest } = e;
+  return rest;
+}
+
+function versionView(v: ConfigVersionRecord | null) {
+  return v && { number: v.number, change: v.change, createdAt: v.createdAt, createdBy: v.createdBy };
+}
+
+export function registerConfigRoutes(app: FastifyInstance, engine: Engine): void {
+  const knownEnv = (env: string) => {
+    if (!engine.isKnownEnvironment(env)) throw new SlipwayError('E_ENV_UNKNOWN', `nothing has been deployed to "${env}" and it has no config yet`, { env });
+  };
+
+  const change = async (env: string, c: ConfigChange, body: { rollout: boolean; allowNew: boolean }, headers: Record<string, unknown>) => {
+    const a: ConfigChangeAnswer = await engine.changeConfig({ env, change: c, actor: actorOf(headers), rollout: body.rollout, allowNew: body.allowNew });
+    return {
+      unchanged: a.unchanged,
+      version: versionView(a.version),
+      release: a.release ? releaseView(a.release) : null,
+      rollout: a.rollout ? rolloutView(engine.store, a.rollout) : null,
+    };
+  };
+  const statusOf = (a: { unchanged: boolean; rollout: unknown }) => (a.rollout ? 202 : a.unchanged ? 200 : 201);
+
+  app.get('/api/environments/:env/config', async (req) => {
+    const { env } = parse(envParam, req.params, 'path');
+    knownEnv(env);
+    const view = engine.configs.view(env);
+    const stable = engine.configs.stable(env);
+    const latest = engine.configs.latest(env);
+    return {
+      env,
+      version: versionView(latest),
+      stable: stable ? { number: stable.number, configVersion: stable.config.configVersion } : null,
+      // The newest version is not what the stable release runs yet (recorded without a rollout, or rolled back).
+      pending: latest !== null && stable?.config.configVersion !== latest.number,
+      entries: view.entries.map(entryView),
+      conflicts: view.conflicts,
+    };
+  });
+
+  app.get('/api/environments/:env/config/versions', async (req) => {
+    const { env } = parse(envParam, req.params, 'path');
+    knownEnv(env);
+    return { env, versions: engine.store.configs.listVersions(env).map((v) => ({ ...versionView(v), keys: Object.keys(v.values).sort(), secrets: v.secrets })) };
+  });
+
+  app.post('/api/environments/:env/config', async (req, reply) => {
+    const { env } = parse(envParam, req.params, 'path');
+    const body = parse(configSetBody, req.body, 'body');
+    const a = await change(env, { type: 'set', values: body.values }, body, req.headers);
+    return reply.status(statusOf(a)).send(a);
+  });
+
+  app.post('/api/environments/:env/config/unset', async (req, reply) => {
+    const { env } = parse(envParam, req.params, 'path');
+    const body = parse(configUnsetBody, req.body, 'body');
+    const a = await change(env, { type: 'unset', keys: body.keys }, body, req.headers);
+    return reply.status(statusOf(a)).send(a);
+  });
+
+  app.get('/api/environments/:env/config/diff', async (req) => {
+    const { env } = parse(envParam, req.params, 'path');
+    const q = parse(configDiffQuery, req.query, 'query');
+    knownEnv(env);
+    knownEnv(q.with);
+    return { left: env, right: q.with, rows: parityReport(engine.configs.view(env).entries, engine.configs.view(q.with).entries) };
+  });
+
+  app.get('/api/environments/:env/secrets', async (req) => {
+    const { env } = parse(envParam, req.params, 'path');
+    knownEnv(env);
+    return { env, secrets: engine.configs.listSecrets(env) };
+  });
+
+  app.put('/api/environments/:env/secrets/:name', async (req, reply) => {
+    const { env, name } = parse(secretParam, req.params, 'path');
+    const body = parse(secretSetBody, req.body, 'body');
+    const a = await change(env, { type: 'secret-set', name, value: body.value }, body, req.headers);
+    return reply.status(statusOf(a)).send(a);
+  });
+
+  app.delete('/api/environments/:env/secrets/:name', async (req, reply) => {
+    const { env, name } = parse(secretParam, req.params, 'path');
+    const q = parse(secretRmQuery, req.query, 'query');
+    const a = await change(env, { type: 'secret-rm', name }, { rollout: q.rollout === '1' || q.rollout === 'true', allowNew: false }, req.headers);
+    return reply.status(statusOf(a)).send(a);
+  });
+
+  app.post('/api/environments/:env/plan', async (req) => {
+    const { env } = parse(envParam, req.params, 'path');
+    const body = parse(deployBody, req.body, 'body');
+    const config = parseConfigText(body.config.text, body.config.file);
+    return engine.planDeploy({ env, artefactDigest: body.artefact, config, actor: actorOf(req.headers) });
+  });
+}
