@@ -1,12 +1,11 @@
 // The engine: what the API asks for (deploy, rollback, status), turned into
 // recorded releases and rollouts that the reconciler carries out.
 
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SlipwayError } from '../core/errors.ts';
-import type { ArtefactRecord, ReleaseConfig, ReleaseRecord } from '../core/records.ts';
+import type { ArtefactRecord, ReleaseRecord } from '../core/records.ts';
 import { planFor } from '../core/plans.ts';
 import { commandRefusal, type Rollout, type RolloutEvent, type RolloutKind } from '../core/rollout.ts';
 import type { ServiceConfig } from '../core/service-config.ts';
@@ -24,9 +23,11 @@ import { Reconciler, applyRolloutEvent } from './reconciler.ts';
 import { RouteSync } from './route-sync.ts';
 import { describeEnvironment, type EnvironmentStatus } from './status-view.ts';
 import type { Secrets } from '../security/secrets.ts';
-import type { ConfigVersionRecord } from '../core/records.ts';
-import { ConfigVersions, type ConfigChange } from './config-versions.ts';
-import { describeDeployPlan, type DeployPlan } from './deploy-plan.ts';
+import { ConfigVersions } from './config-versions.ts';
+import type { DeployPlan } from './deploy-plan.ts';
+import { ConfigReleases, hashConfig, type ConfigChangeAnswer, type ConfigChangeRequest } from './config-releases.ts';
+
+export { hashConfig, type ConfigChangeAnswer, type ConfigChangeRequest } from './config-releases.ts';
 
 export interface EngineDeps {
   store: StateStore;
@@ -54,24 +55,6 @@ export interface DeployAnswer {
   unchanged: boolean;
 }
 
-export interface ConfigChangeRequest {
-  env: string;
-  change: ConfigChange;
-  actor: string;
-  /** false: record the version only; it reaches instances with the next deploy or config change. */
-  rollout: boolean;
-  /** The environment may be one the server has never seen (the client found it in slipway.yaml). */
-  allowNew: boolean;
-}
-
-export interface ConfigChangeAnswer {
-  /** The version recorded (the newest one when the change changed nothing). */
-  version: ConfigVersionRecord | null;
-  release: ReleaseRecord | null;
-  rollout: Rollout | null;
-  unchanged: boolean;
-}
-
 export class Engine {
   readonly store: StateStore;
   readonly routes: RouteSync;
@@ -81,6 +64,7 @@ export class Engine {
   readonly sampler: MetricsSampler;
   readonly analysis: AnalysisMonitor;
   readonly configs: ConfigVersions;
+  private readonly configReleases: ConfigReleases;
   private readonly clock: Clock;
 
   constructor(private readonly deps: EngineDeps) {
@@ -88,6 +72,12 @@ export class Engine {
     this.clock = deps.clock ?? systemClock;
     this.routes = new RouteSync(deps.store, deps.router, deps.log);
     this.configs = new ConfigVersions({ store: deps.store, secrets: deps.secrets, clock: this.clock });
+    this.configReleases = new ConfigReleases({
+      store: deps.store, configs: this.configs, clock: this.clock,
+      assertUnlocked: (env) => this.assertUnlocked(env),
+      createRollout: (o) => this.createRollout(o),
+      readyCount: (env, releaseId) => this.fleet.instancesOf(env, releaseId).filter((i) => i.state === 'ready').length,
+    });
     this.fleet = new InstanceFleet({
       store: deps.store, runtime: deps.runtime, router: deps.router, routes: this.routes, clock: this.clock, log: deps.log,
       logsDir: deps.paths.logs,
@@ -151,34 +141,23 @@ export class Engine {
     return receiveArtefact({ store: this.store, dir: this.deps.paths.artefacts, tmpDir: this.deps.paths.tmp, body, claimedDigest, service, now: this.clock.now() });
   }
 
-  /**
-   * The release config a deploy of slipway.yaml to an environment makes: its parts
-   * of the file, the environment's newest config version, and its external secrets
-   * pinned now. `build` reads the newest version again (in the deploy's transaction).
-   */
-  private async candidate(req: DeployRequest): Promise<() => ReleaseConfig> {
-    const envSpec = req.config.environments[req.env];
-    if (!envSpec) {
-      throw new SlipwayError('E_ENV_UNKNOWN', `slipway.yaml has no environment "${req.env}"; it has: ${Object.keys(req.config.environments).join(', ')}`, { env: req.env });
-    }
-    const { environments: _all, ...service } = req.config;
-    const storeNames = Object.keys(this.configs.latest(req.env)?.secrets ?? {});
-    const externalPins = await this.configs.pinExternal(req.env, envSpec.secrets, storeNames);
-    const build = () => this.configs.assemble({ service, environment: envSpec, version: this.configs.latest(req.env), externalPins });
-    build(); // refuses a config that cannot be released before anything else happens
-    return build;
+  /** What a deploy would change (artefact, config keys, size, strategy, steps); records nothing. */
+  planDeploy(req: DeployRequest): Promise<DeployPlan> {
+    return this.configReleases.plan(req);
   }
 
-  /** What a deploy would change (artefact, config keys, size, strategy, steps); records nothing. */
-  async planDeploy(req: DeployRequest): Promise<DeployPlan> {
-    const config = (await this.candidate(req))();
-    const stable = this.configs.stable(req.env);
-    const stableReady = stable ? this.fleet.instancesOf(req.env, stable.id).filter((i) => i.state === 'ready').length : 0;
-    return describeDeployPlan({ env: req.env, stable, stableReady, artefactDigest: req.artefactDigest, config, configHash: hashConfig(config) });
+  /** A change of config or secrets alone: the next config version, released as the stable artefact (see ConfigReleases). */
+  changeConfig(req: ConfigChangeRequest): Promise<ConfigChangeAnswer> {
+    return this.configReleases.change(req);
+  }
+
+  /** Deployed to at least once, or given config through the CLI. */
+  isKnownEnvironment(env: string): boolean {
+    return this.configReleases.isKnownEnvironment(env);
   }
 
   async deploy(req: DeployRequest): Promise<DeployAnswer> {
-    const build = await this.candidate(req);
+    const build = await this.configReleases.candidate(req);
     const artefact = this.store.getArtefact(req.artefactDigest);
     if (!artefact || !existsSync(artefact.path)) {
       throw new SlipwayError('E_NOT_FOUND', `artefact ${req.artefactDigest} is not on the server; upload it first (slipway deploy does both)`, { digest: req.artefactDigest });
@@ -206,47 +185,6 @@ export class Engine {
       const rollout = this.createRollout({ release, kind: 'deploy', actor: req.actor });
       return { release, rollout, unchanged: false };
     });
-  }
-
-  /**
-   * A change of config or secrets alone. It is recorded as the environment's next
-   * config version; with `rollout` (and a stable release to build on) it becomes a
-   * new release of the stable release's artefact, rolled out by the environment's
-   * strategy like any deploy. Either all of it is recorded, or (refused) nothing.
-   */
-  async changeConfig(req: ConfigChangeRequest): Promise<ConfigChangeAnswer> {
-    if (!req.allowNew && !this.isKnownEnvironment(req.env)) {
-      throw new SlipwayError('E_ENV_UNKNOWN', `nothing has been deployed to "${req.env}" and it has no config yet; check the name, or run the command beside the slipway.yaml that defines it`, { env: req.env });
-    }
-    const latest = this.configs.latest(req.env);
-    const planned = this.configs.plan(req.env, req.change);
-    if (!planned) return { version: latest, release: null, rollout: null, unchanged: true };
-    const stable = req.rollout ? this.configs.stable(req.env) : null;
-    if (stable) this.assertUnlocked(req.env);
-    // Pinned before the transaction (it may ask Vault); the stable release's pins are kept.
-    const externalPins = stable
-      ? await this.configs.pinExternal(req.env, stable.config.environment.secrets, Object.keys(planned.secrets), stable.config.secrets)
-      : {};
-    return this.store.atomically(() => {
-      if (this.configs.latest(req.env)?.number !== latest?.number) {
-        throw new SlipwayError('E_ENV_LOCKED', `the config of ${req.env} changed while this change was prepared; run it again`, { env: req.env });
-      }
-      if (stable) this.assertUnlocked(req.env);
-      const version = this.configs.write(req.env, planned, req.change, req.actor);
-      if (!stable) return { version, release: null, rollout: null, unchanged: false };
-      const { environment, configVersion: _v, overrides: _o, secrets: _s, ...service } = stable.config;
-      const config = this.configs.assemble({ service, environment, version, externalPins });
-      const release = this.store.insertRelease({
-        env: req.env, service: stable.service, artefactDigest: stable.artefactDigest, config, configHash: hashConfig(config), dir: stable.dir,
-        createdAt: this.clock.now(), createdBy: req.actor,
-      });
-      return { version, release, rollout: this.createRollout({ release, kind: 'config', actor: req.actor }), unchanged: false };
-    });
-  }
-
-  /** Deployed to at least once, or given config through the CLI. */
-  isKnownEnvironment(env: string): boolean {
-    return this.store.listEnvironmentNames().includes(env) || this.configs.latest(env) !== null;
   }
 
   /** Redeploys the previous stable release (or release number `to`) by the rolling path. */
@@ -386,16 +324,4 @@ export class Engine {
     this.sampler.stop();
     for (const env of this.store.listEnvironmentNames()) await this.fleet.stopAll(env);
   }
-}
-
-export function hashConfig(config: ReleaseConfig): string {
-  return `sha256:${createHash('sha256').update(canonicalJson(config)).digest('hex')}`;
-}
-
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v);
 }

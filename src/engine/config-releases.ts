@@ -1,0 +1,125 @@
+// Releases made from config: the release config a deploy of slipway.yaml makes
+// (its part of the file, the newest config version, external secrets pinned),
+// what a deploy would change, and a change of config or secrets alone released
+// as a new release of the stable release's artefact.
+
+import { createHash } from 'node:crypto';
+import { SlipwayError } from '../core/errors.ts';
+import type { ConfigVersionRecord, ReleaseConfig, ReleaseRecord } from '../core/records.ts';
+import type { Rollout, RolloutKind } from '../core/rollout.ts';
+import type { ServiceConfig } from '../core/service-config.ts';
+import type { StateStore } from '../store/state-store.ts';
+import type { ConfigChange, ConfigVersions } from './config-versions.ts';
+import { describeDeployPlan, type DeployPlan } from './deploy-plan.ts';
+import type { Clock } from './ports.ts';
+
+export interface ConfigChangeRequest {
+  env: string;
+  change: ConfigChange;
+  actor: string;
+  /** false: record the version only; it reaches instances with the next deploy or config change. */
+  rollout: boolean;
+  /** The environment may be one the server has never seen (the client found it in slipway.yaml). */
+  allowNew: boolean;
+}
+
+export interface ConfigChangeAnswer {
+  /** The version recorded (the newest one when the change changed nothing). */
+  version: ConfigVersionRecord | null;
+  release: ReleaseRecord | null;
+  rollout: Rollout | null;
+  unchanged: boolean;
+}
+
+export interface ConfigReleasesDeps {
+  store: StateStore;
+  configs: ConfigVersions;
+  clock: Clock;
+  /** Throws E_ENV_LOCKED while a rollout holds the environment. */
+  assertUnlocked(env: string): void;
+  createRollout(opts: { release: ReleaseRecord; kind: RolloutKind; actor: string }): Rollout;
+  readyCount(env: string, releaseId: number): number;
+}
+
+export function hashConfig(config: ReleaseConfig): string {
+  return `sha256:${createHash('sha256').update(canonicalJson(config)).digest('hex')}`;
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export class ConfigReleases {
+  constructor(private readonly deps: ConfigReleasesDeps) {}
+
+  /**
+   * The release config a deploy of slipway.yaml to an environment makes. `build`
+   * reads the newest config version again (in the deploy's transaction); it is
+   * run once here so that a config that cannot be released is refused first.
+   */
+  async candidate(req: { env: string; config: ServiceConfig }): Promise<() => ReleaseConfig> {
+    const { configs } = this.deps;
+    const envSpec = req.config.environments[req.env];
+    if (!envSpec) {
+      throw new SlipwayError('E_ENV_UNKNOWN', `slipway.yaml has no environment "${req.env}"; it has: ${Object.keys(req.config.environments).join(', ')}`, { env: req.env });
+    }
+    const { environments: _all, ...service } = req.config;
+    const storeNames = Object.keys(configs.latest(req.env)?.secrets ?? {});
+    const externalPins = await configs.pinExternal(req.env, envSpec.secrets, storeNames);
+    const build = () => configs.assemble({ service, environment: envSpec, version: configs.latest(req.env), externalPins });
+    build();
+    return build;
+  }
+
+  async plan(req: { env: string; artefactDigest: string; config: ServiceConfig }): Promise<DeployPlan> {
+    const config = (await this.candidate(req))();
+    const stable = this.deps.configs.stable(req.env);
+    const stableReady = stable ? this.deps.readyCount(req.env, stable.id) : 0;
+    return describeDeployPlan({ env: req.env, stable, stableReady, artefactDigest: req.artefactDigest, config, configHash: hashConfig(config) });
+  }
+
+  isKnownEnvironment(env: string): boolean {
+    return this.deps.store.listEnvironmentNames().includes(env) || this.deps.configs.latest(env) !== null;
+  }
+
+  /**
+   * Recorded as the environment's next config version; with `rollout` (and a
+   * stable release to build on) it becomes a new release of the stable release's
+   * artefact, rolled out by the environment's strategy like any deploy. Either all
+   * of it is recorded, or (refused) nothing.
+   */
+  async change(req: ConfigChangeRequest): Promise<ConfigChangeAnswer> {
+    const { store, configs } = this.deps;
+    if (!req.allowNew && !this.isKnownEnvironment(req.env)) {
+      throw new SlipwayError('E_ENV_UNKNOWN', `nothing has been deployed to "${req.env}" and it has no config yet; check the name, or run the command beside the slipway.yaml that defines it`, { env: req.env });
+    }
+    const latest = configs.latest(req.env);
+    const planned = configs.plan(req.env, req.change);
+    if (!planned) return { version: latest, release: null, rollout: null, unchanged: true };
+    const stable = req.rollout ? configs.stable(req.env) : null;
+    if (stable) this.deps.assertUnlocked(req.env);
+    // Pinned before the transaction (it may ask Vault); the stable release's pins are kept.
+    const externalPins = stable
+      ? await configs.pinExternal(req.env, stable.config.environment.secrets, Object.keys(planned.secrets), stable.config.secrets)
+      : {};
+    return store.atomically(() => {
+      if (configs.latest(req.env)?.number !== latest?.number) {
+        throw new SlipwayError('E_ENV_LOCKED', `the config of ${req.env} changed while this change was prepared; run it again`, { env: req.env });
+      }
+      if (stable) this.deps.assertUnlocked(req.env);
+      const version = configs.write(req.env, planned, req.change, req.actor);
+      if (!stable) return { version, release: null, rollout: null, unchanged: false };
+      const { environment, configVersion: _v, overrides: _o, secrets: _s, ...service } = stable.config;
+      const config = configs.assemble({ service, environment, version, externalPins });
+      const release = store.insertRelease({
+        env: req.env, service: stable.service, artefactDigest: stable.artefactDigest, config, configHash: hashConfig(config), dir: stable.dir,
+        createdAt: this.deps.clock.now(), createdBy: req.actor,
+      });
+      return { version, release, rollout: this.deps.createRollout({ release, kind: 'config', actor: req.actor }), unchanged: false };
+    });
+  }
+}
