@@ -10,7 +10,7 @@ import { freePort, getJson, isPidAlive, liveInstanceRows, processesInReleases, r
 export const CHAOS_STRATEGIES: Record<string, string> = {
   rolling: 'type: rolling\nbatch: 1',
   canary: 'type: canary\nsteps:\n  - weight: 25\n  - pause: 1s\n  - weight: 50\n  - pause: 1s',
-  'blue-green': 'type: blue-green\nscale_down_delay: 1s',
+  'blue-green': 'type: blue-green\nauto_promote: true\nscale_down_delay: 3s',
 };
 
 export interface ChaosResult {
