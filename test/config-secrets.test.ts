@@ -270,11 +270,16 @@ describe('config and secrets per environment', () => {
       [['config', 'set', 'prodution', 'A=b'], null, /E_ENV_UNKNOWN.*nothing has been deployed to "prodution"/],
       [['config', 'diff', 'staging', 'nowhere'], null, /E_ENV_UNKNOWN/],
     ];
-    for (const [args, input, expected] of cases) {
-      const r = await runCli(args, { cwd: app, dataDir, ...(input !== null ? { input } : {}) });
-      expect(r.code, args.join(' ')).toBe(1);
-      expect(r.stderr, args.join(' ')).toMatch(expected);
-      for (const v of [...ALL_SECRETS, 'zq', 'long-enough-value']) expect(r.stderr + r.stdout, args.join(' ')).not.toContain(v);
+    // Four at a time: each is a CLI process, and every one of them is refused.
+    for (let i = 0; i < cases.length; i += 4) {
+      const batch = cases.slice(i, i + 4);
+      const results = await Promise.all(batch.map(([args, input]) => runCli(args, { cwd: app, dataDir, ...(input !== null ? { input } : {}) })));
+      results.forEach((r, j) => {
+        const [args, , expected] = batch[j]!;
+        expect(r.code, args.join(' ')).toBe(1);
+        expect(r.stderr, args.join(' ')).toMatch(expected);
+        for (const v of [...ALL_SECRETS, 'zq', 'long-enough-value']) expect(r.stderr + r.stdout, args.join(' ')).not.toContain(v);
+      });
     }
     // A body that is not JSON is not quoted back (JSON.parse's message would).
     const raw = await fetch(`${server.url}/api/environments/production/secrets/DB_PASSWORD`, {
@@ -287,7 +292,7 @@ describe('config and secrets per environment', () => {
     });
     expect(extra.status).toBe(400);
     expect(await versions()).toBe(before);
-  });
+  }, 180_000);
 
   it('at a terminal, secret set asks twice and echoes nothing', async () => {
     // `script` (util-linux) gives the CLI a pseudo-terminal; the answers are typed only once each question shows.
