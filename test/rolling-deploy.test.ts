@@ -144,7 +144,12 @@ describe('rolling deploys on one machine', () => {
   });
 
   it('a second deploy to an environment with a rollout in progress is refused, naming the holder', async () => {
-    writeService(app, { ...service, version: '5.0.0', envs: { ...service.envs, staging: { ...service.envs.staging!, config: { START_DELAY_MS: '4000' } } } });
+    // The first rollout must still hold the environment when the second deploy arrives,
+    // however slow a loaded machine makes the CLI: its instances take 20 s to start.
+    writeService(app, {
+      ...service, version: '5.0.0', health: { startDeadline: '60s' },
+      envs: { ...service.envs, staging: { ...service.envs.staging!, config: { START_DELAY_MS: '20000' } } },
+    });
     const first = await cli('deploy', 'staging', '--detach');
     expect(first.code, first.stderr).toBe(0);
     writeService(app, { ...service, version: '5.0.1' });
@@ -155,5 +160,7 @@ describe('rolling deploys on one machine', () => {
     const statusJson = await cli('--json', 'status', 'staging');
     const parsed = JSON.parse(statusJson.stdout) as EnvironmentStatus;
     expect(parsed.rollout).not.toBeNull();
+    const abort = await cli('abort', 'staging');
+    expect(abort.code, abort.stderr).toBe(0);
   });
 });
