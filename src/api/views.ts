@@ -1,13 +1,13 @@
 // The shapes of the API's answers, for clients (the CLI, later the dashboard).
 
-export type { EnvironmentStatus, InstanceView, ReleaseView, RolloutView } from '../engine/status-view.ts';
-export type { RolloutEventRecord } from '../core/records.ts';
-
-import type { ReleaseView, RolloutView } from '../engine/status-view.ts';
 import type { ParityRow } from '../core/config-parity.ts';
 import type { PlainEntry, SecretEntry } from '../core/config-view.ts';
 import type { SecretListing } from '../engine/config-versions.ts';
 import type { DeployPlan } from '../engine/deploy-plan.ts';
+import type { ReleaseView, RolloutView } from '../engine/status-view.ts';
+
+export type { EnvironmentStatus, InstanceView, ReleaseView, RolloutView } from '../engine/status-view.ts';
+export type { RolloutEventRecord } from '../core/records.ts';
 
 export interface ConfigVersionJson {
   number: number;
