@@ -15,18 +15,10 @@ import {
   subtractHistograms,
   type LatencyHistogram,
 } from './latency-histogram.ts';
+import { mulberry32 } from './analysis/simulate-analysis.ts';
 
-/** A small seeded PRNG (mulberry32), so the distributions are the same on every run. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG of the analysis simulations, so the distributions are the same on every run. */
+const seededRandom = mulberry32;
 
 function exactQuantile(sorted: number[], q: number): number {
   return sorted[Math.max(1, Math.ceil(q * sorted.length)) - 1]!;
