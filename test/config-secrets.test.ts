@@ -13,6 +13,7 @@ import type { ConfigListJson, DeployPlanJson, ParityJson, SecretListJson } from 
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
 import { FakeVault } from './support/fake-vault.ts';
 import {
+  apiFetch,
   BIN, freePort, getJson, isPidAlive, liveInstanceRows, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService,
   type ServerProcess, type ServiceOptions,
 } from './support/harness.ts';
@@ -121,7 +122,7 @@ describe('config and secrets per environment', () => {
     expect(s.stdout).toMatch(/"GREETING":"hi from staging","DB_PASSWORD":null,"API_TOKEN":null,"SHARED_KEY":"\*\*\*"/);
     const answers = [r.stdout, s.stdout];
     for (const path of ['/api/environments', '/api/environments/production/config', '/api/environments/production/secrets', '/api/environments/production/releases', '/api/environments/production/config/versions']) {
-      answers.push(await (await fetch(`${server.url}${path}`)).text());
+      answers.push(await (await apiFetch(`${server.url}${path}`)).text());
     }
     answers.push((await cli('--json', 'config', 'list', 'production')).stdout, (await cli('secret', 'list', 'production')).stdout);
     for (const text of answers) for (const v of ALL_SECRETS) expect(text).not.toContain(v);
@@ -282,12 +283,12 @@ describe('config and secrets per environment', () => {
       });
     }
     // A body that is not JSON is not quoted back (JSON.parse's message would).
-    const raw = await fetch(`${server.url}/api/environments/production/secrets/DB_PASSWORD`, {
+    const raw = await apiFetch(`${server.url}/api/environments/production/secrets/DB_PASSWORD`, {
       method: 'PUT', headers: { 'content-type': 'application/json' }, body: `{"value": ${PROD_DB_PASSWORD}}`,
     });
     expect(raw.status).toBe(400);
     expect(await raw.text()).not.toContain(PROD_DB_PASSWORD);
-    const extra = await fetch(`${server.url}/api/environments/production/config`, {
+    const extra = await apiFetch(`${server.url}/api/environments/production/config`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ values: { A: 'b' }, rolout: false }),
     });
     expect(extra.status).toBe(400);

@@ -11,6 +11,7 @@ import type { Engine } from '../engine/engine.ts';
 import { releaseView, rolloutView } from '../engine/status-view.ts';
 import { HTTP_STATUS } from './error-status.ts';
 import { registerConfigRoutes } from './config-routes.ts';
+import './permissions.ts';
 import { actorOf, parse } from './request-input.ts';
 import {
   ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, deployBody, emptyBody, envParam, metricsQuery, promoteBody, eventsQuery, logsQuery, rollbackBody, rolloutParam, shutdownBody,
@@ -58,11 +59,11 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   const redact = opts.redact;
   if (redact) app.addHook('onSend', async (_req, _reply, payload) => (typeof payload === 'string' ? redact(payload) : payload));
 
-  app.get('/healthz', async () => ({ ok: true }));
-  app.get('/readyz', async () => ({ ok: true }));
-  app.get('/api/server', async () => opts.info());
+  app.get('/healthz', { config: { permission: 'public' } }, async () => ({ ok: true }));
+  app.get('/readyz', { config: { permission: 'public' } }, async () => ({ ok: true }));
+  app.get('/api/server', { config: { permission: 'read' } }, async () => opts.info());
 
-  app.post('/api/artefacts', async (req, reply) => {
+  app.post('/api/artefacts', { config: { permission: 'deploy' } }, async (req, reply) => {
     const digest = String(req.headers[ARTEFACT_DIGEST_HEADER] ?? '');
     const service = String(req.headers[ARTEFACT_SERVICE_HEADER] ?? 'unknown').slice(0, 64);
     const length = Number(req.headers['content-length'] ?? 0);
@@ -74,7 +75,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     return reply.status(201).send({ digest: record.digest, bytes: record.bytes });
   });
 
-  app.post('/api/environments/:env/deploys', async (req, reply) => {
+  app.post('/api/environments/:env/deploys', { config: { permission: 'deploy' } }, async (req, reply) => {
     const { env } = parse(envParam, req.params, 'path');
     const body = parse(deployBody, req.body, 'body');
     const config = parseConfigText(body.config.text, body.config.file);
@@ -86,7 +87,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     });
   });
 
-  app.post('/api/environments/:env/rollback', async (req, reply) => {
+  app.post('/api/environments/:env/rollback', { config: { permission: 'deploy' } }, async (req, reply) => {
     const { env } = parse(envParam, req.params, 'path');
     const body = parse(rollbackBody, req.body, 'body');
     const answer = await engine.rollback({ env, ...(body.to !== undefined ? { to: body.to } : {}), actor: actorOf(req.headers) });
@@ -94,7 +95,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   });
 
   for (const action of ['pause', 'resume', 'promote', 'abort'] as const) {
-    app.post(`/api/environments/:env/${action}`, async (req, reply) => {
+    app.post(`/api/environments/:env/${action}`, { config: { permission: 'deploy' } }, async (req, reply) => {
       const { env } = parse(envParam, req.params, 'path');
       const body = parse(action === 'promote' ? promoteBody : emptyBody, req.body, 'body');
       const by = actorOf(req.headers);
@@ -108,37 +109,37 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     });
   }
 
-  app.get('/api/environments', async () => ({ environments: engine.status() }));
+  app.get('/api/environments', { config: { permission: 'read' } }, async () => ({ environments: engine.status() }));
 
-  app.get('/api/environments/:env', async (req) => {
+  app.get('/api/environments/:env', { config: { permission: 'read' } }, async (req) => {
     const { env } = parse(envParam, req.params, 'path');
     return engine.status(env)[0];
   });
 
-  app.get('/api/environments/:env/releases', async (req) => {
+  app.get('/api/environments/:env/releases', { config: { permission: 'read' } }, async (req) => {
     const { env } = parse(envParam, req.params, 'path');
     const stable = engine.store.getStableReleaseId(env);
     return { env, stable, releases: engine.store.listReleases(env).map((r) => ({ ...releaseView(r), isStable: r.id === stable })) };
   });
 
-  app.get('/api/rollouts/:id', async (req) => {
+  app.get('/api/rollouts/:id', { config: { permission: 'read' } }, async (req) => {
     const { id } = parse(rolloutParam, req.params, 'path');
     return rolloutView(engine.store, mustRollout(engine, id));
   });
 
-  app.get('/api/rollouts/:id/analysis', async (req) => {
+  app.get('/api/rollouts/:id/analysis', { config: { permission: 'read' } }, async (req) => {
     const { id } = parse(rolloutParam, req.params, 'path');
     const r = mustRollout(engine, id);
     return { rollout: r.id, phase: r.phase, analysis: engine.analysis.latestResult(r.id) };
   });
 
-  app.get('/api/environments/:env/metrics', async (req) => {
+  app.get('/api/environments/:env/metrics', { config: { permission: 'read' } }, async (req) => {
     const { env } = parse(envParam, req.params, 'path');
     const q = parse(metricsQuery, req.query, 'query');
     return { env, samples: engine.store.metricSamples(env, q.since ?? Date.now() - 3600_000) };
   });
 
-  app.get('/api/rollouts/:id/events', async (req) => {
+  app.get('/api/rollouts/:id/events', { config: { permission: 'read' } }, async (req) => {
     const { id } = parse(rolloutParam, req.params, 'path');
     const q = parse(eventsQuery, req.query, 'query');
     mustRollout(engine, id);
@@ -152,7 +153,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     return { rollout: rolloutView(engine.store, mustRollout(engine, id)), events };
   });
 
-  app.get('/api/environments/:env/logs', async (req, reply) => {
+  app.get('/api/environments/:env/logs', { config: { permission: 'read' } }, async (req, reply) => {
     const { env } = parse(envParam, req.params, 'path');
     const q = parse(logsQuery, req.query, 'query');
     return sendLogs(engine, reply, { env, instance: q.instance, lines: q.lines, follow: q.follow === '1' || q.follow === 'true', redact: opts.redact ?? ((t) => t) });
@@ -160,7 +161,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
   registerConfigRoutes(app, engine);
 
-  app.post('/api/shutdown', async (req, reply) => {
+  app.post('/api/shutdown', { config: { permission: 'admin' } }, async (req, reply) => {
     const body = parse(shutdownBody, req.body, 'body');
     reply.send({ ok: true });
     setImmediate(() => opts.onShutdown(body));

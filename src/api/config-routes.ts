@@ -44,7 +44,7 @@ export function registerConfigRoutes(app: FastifyInstance, engine: Engine): void
   };
   const statusOf = (a: { unchanged: boolean; rollout: unknown }) => (a.rollout ? 202 : a.unchanged ? 200 : 201);
 
-  app.get('/api/environments/:env/config', async (req) => {
+  app.get('/api/environments/:env/config', { config: { permission: 'read' } }, async (req) => {
     const { env } = parse(envParam, req.params, 'path');
     knownEnv(env);
     const view = engine.configs.view(env);
@@ -61,27 +61,27 @@ export function registerConfigRoutes(app: FastifyInstance, engine: Engine): void
     };
   });
 
-  app.get('/api/environments/:env/config/versions', async (req) => {
+  app.get('/api/environments/:env/config/versions', { config: { permission: 'read' } }, async (req) => {
     const { env } = parse(envParam, req.params, 'path');
     knownEnv(env);
     return { env, versions: engine.store.configs.listVersions(env).map((v) => ({ ...versionView(v), keys: Object.keys(v.values).sort(), secrets: v.secrets })) };
   });
 
-  app.post('/api/environments/:env/config', async (req, reply) => {
+  app.post('/api/environments/:env/config', { config: { permission: 'admin' } }, async (req, reply) => {
     const { env } = parse(envParam, req.params, 'path');
     const body = parse(configSetBody, req.body, 'body');
     const a = await change(env, { type: 'set', values: body.values }, body, req.headers);
     return reply.status(statusOf(a)).send(a);
   });
 
-  app.post('/api/environments/:env/config/unset', async (req, reply) => {
+  app.post('/api/environments/:env/config/unset', { config: { permission: 'admin' } }, async (req, reply) => {
     const { env } = parse(envParam, req.params, 'path');
     const body = parse(configUnsetBody, req.body, 'body');
     const a = await change(env, { type: 'unset', keys: body.keys }, body, req.headers);
     return reply.status(statusOf(a)).send(a);
   });
 
-  app.get('/api/environments/:env/config/diff', async (req) => {
+  app.get('/api/environments/:env/config/diff', { config: { permission: 'read' } }, async (req) => {
     const { env } = parse(envParam, req.params, 'path');
     const q = parse(configDiffQuery, req.query, 'query');
     knownEnv(env);
@@ -89,27 +89,27 @@ export function registerConfigRoutes(app: FastifyInstance, engine: Engine): void
     return { left: env, right: q.with, rows: parityReport(engine.configs.view(env).entries, engine.configs.view(q.with).entries) };
   });
 
-  app.get('/api/environments/:env/secrets', async (req) => {
+  app.get('/api/environments/:env/secrets', { config: { permission: 'read' } }, async (req) => {
     const { env } = parse(envParam, req.params, 'path');
     knownEnv(env);
     return { env, secrets: engine.configs.listSecrets(env) };
   });
 
-  app.put('/api/environments/:env/secrets/:name', async (req, reply) => {
+  app.put('/api/environments/:env/secrets/:name', { config: { permission: 'admin' } }, async (req, reply) => {
     const { env, name } = parse(secretParam, req.params, 'path');
     const body = parse(secretSetBody, req.body, 'body');
     const a = await change(env, { type: 'secret-set', name, value: body.value }, body, req.headers);
     return reply.status(statusOf(a)).send(a);
   });
 
-  app.delete('/api/environments/:env/secrets/:name', async (req, reply) => {
+  app.delete('/api/environments/:env/secrets/:name', { config: { permission: 'admin' } }, async (req, reply) => {
     const { env, name } = parse(secretParam, req.params, 'path');
     const q = parse(secretRmQuery, req.query, 'query');
     const a = await change(env, { type: 'secret-rm', name }, { rollout: q.rollout === '1' || q.rollout === 'true', allowNew: false }, req.headers);
     return reply.status(statusOf(a)).send(a);
   });
 
-  app.post('/api/environments/:env/plan', async (req) => {
+  app.post('/api/environments/:env/plan', { config: { permission: 'read' } }, async (req) => {
     const { env } = parse(envParam, req.params, 'path');
     const body = parse(deployBody, req.body, 'body');
     const config = parseConfigText(body.config.text, body.config.file);

@@ -155,7 +155,7 @@ export async function startServerProcess(dataDir: string, logName = 'server.log'
 /** Everything an end-to-end test starts, stopped at the end, instances and router included. */
 export async function shutdownEverything(url: string | null, dataDir: string): Promise<void> {
   if (url) {
-    await fetch(`${url}/api/shutdown`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ stopInstances: true, stopRouter: true }) }).catch(() => undefined);
+    await apiFetch(`${url}/api/shutdown`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ stopInstances: true, stopRouter: true }) }).catch(() => undefined);
     for (let i = 0; i < 100 && existsSync(join(dataDir, 'server.json')); i++) await new Promise((r) => setTimeout(r, 100));
   }
   killLeftovers(dataDir);
@@ -176,8 +176,23 @@ export function killLeftovers(dataDir: string): void {
   }
 }
 
+// The API token each test server answers to, by origin (set when the server starts).
+const apiTokens = new Map<string, string>();
+
+export function registerApiToken(url: string, token: string): void {
+  apiTokens.set(new URL(url).origin, token);
+}
+
+/** fetch() against a slipway server, carrying the admin token it was started with. Use it for every raw API call. */
+export function apiFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  const token = apiTokens.get(new URL(url).origin);
+  const headers = new Headers(init.headers);
+  if (token && !headers.has('authorization')) headers.set('authorization', `Bearer ${token}`);
+  return fetch(url, { ...init, headers });
+}
+
 export async function getJson<T>(url: string): Promise<T> {
-  const r = await fetch(url);
+  const r = await apiFetch(url);
   return (await r.json()) as T;
 }
 
