@@ -2,7 +2,7 @@
 // It holds the data directory's lock, adopts the router and the instances a
 // previous server left running, resumes rollouts, and serves the HTTP API.
 
-import { mkdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { SlipwayError } from './core/errors.ts';
 import { buildApi } from './api/api-app.ts';
@@ -10,7 +10,10 @@ import { Engine } from './engine/engine.ts';
 import { RouterSupervisor } from './router/router-supervisor.ts';
 import { ProcessRuntime } from './runtime/process/process-runtime.ts';
 import { prepareLogRelay } from './observe/log-relay.ts';
+import { AccessControl } from './security/api-tokens.ts';
+import { AuditTrail } from './security/audit-trail.ts';
 import { openSecrets } from './security/open-secrets.ts';
+import { loadOrCreateServerKey } from './security/server-key.ts';
 import { Redactor } from './security/redactor.ts';
 import { dataDirPaths } from './store/data-dir.ts';
 import { acquireServerLock } from './store/server-lock.ts';
@@ -22,6 +25,10 @@ export interface ServerOptions {
   port: number;
   logLevel?: string;
   logger?: Logger;
+  /** Failed authentications per client address per minute before it is refused (default 20; SLIPWAY_AUTH_FAILURE_LIMIT). */
+  authFailureLimit?: number;
+  /** The window those failures are counted in (default 60 s; SLIPWAY_AUTH_FAILURE_WINDOW_MS). */
+  authFailureWindowMs?: number;
 }
 
 export interface RunningServer {
@@ -51,9 +58,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (opened.keyCreated) log.info({ keyFile: paths.masterKey, keyId: opened.keyId }, 'created a master key for secrets (mode 0600); back it up, or set SLIPWAY_MASTER_KEY');
     else log.info({ keyId: opened.keyId, from: opened.keySource }, 'master key for secrets loaded');
     if (opened.warning) log.warn(opened.warning);
+    const serverKey = loadOrCreateServerKey(paths.serverKey);
+    const access = new AccessControl(store.tokens);
+    const audit = new AuditTrail(store.audit, serverKey, paths.auditHead, (t) => redactor.redact(t));
+    const adminTokenId = access.bootstrapAdmin(paths.adminToken, 'admin');
+    if (adminTokenId) {
+      log.info({ file: paths.adminToken, tokenId: adminTokenId }, 'created the first admin token (mode 0600); the local CLI uses it; make named tokens with `slipway token create`');
+      audit.append({ actor: 'slipway', action: 'token.create', env: null, target: `token ${adminTokenId}`, requestId: null, outcome: 'ok', details: { user: 'admin', role: 'admin', bootstrap: true } });
+    }
     const router = await RouterSupervisor.start({ stateDir: paths.router }, (msg) => log.warn(msg));
     log.info({ routerPid: router.pid, adminUrl: router.adminUrl }, 'router ready');
-    engine = new Engine({ store, runtime: new ProcessRuntime({ logRelay: await prepareLogRelay(paths.bin, (m) => log.warn(m)) }), router, paths, log, secrets: opened.secrets });
+    engine = new Engine({ store, runtime: new ProcessRuntime({ logRelay: await prepareLogRelay(paths.bin, (m) => log.warn(m)) }), router, paths, log, secrets: opened.secrets, audit });
     await engine.start();
     const started = engine;
     router.onRestart(() => void started.routes.push().catch((e: Error) => log.error({ err: e.message }, 'route push after router restart failed')));
@@ -80,7 +95,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       })();
       return closing;
     };
-    const app = buildApi({ engine, logger: log, info, onShutdown: (s) => void close(s), redact: (text) => redactor.redact(text) });
+    const failureLimit = opts.authFailureLimit ?? (Number(process.env.SLIPWAY_AUTH_FAILURE_LIMIT) || undefined);
+    const failureWindow = opts.authFailureWindowMs ?? (Number(process.env.SLIPWAY_AUTH_FAILURE_WINDOW_MS) || undefined);
+    const app = buildApi({
+      engine, logger: log, info, onShutdown: (s) => void close(s), redact: (text) => redactor.redact(text), access, audit,
+      ...(failureLimit !== undefined ? { authFailureLimit: failureLimit } : {}),
+      ...(failureWindow !== undefined ? { authFailureWindowMs: failureWindow } : {}), version: packageVersion(),
+    });
     let url: string;
     try {
       await app.listen({ host: opts.host, port: opts.port });
@@ -104,4 +125,12 @@ function writeAtomically(path: string, text: string): void {
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, text);
   renameSync(tmp, path);
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
 }

@@ -22,7 +22,8 @@ const ALLOWED: Record<string, string[]> = {
   observe: ['core', 'store', 'security'],
   security: ['core', 'store'],
   engine: ['core', 'store', 'runtime', 'router', 'observe', 'security', 'artefact'],
-  api: ['core', 'config', 'engine'],
+  // api checks tokens and writes the audit trail through security.
+  api: ['core', 'config', 'engine', 'security'],
   // cli starts the server in-process for `slipway server`: server.ts is the composition root.
   cli: ['core', 'config', 'artefact', 'api', 'store', 'server.ts'],
   ui: ['core', 'api'],

@@ -10,7 +10,13 @@ import { parseConfigText } from '../config/index.ts';
 import type { Engine } from '../engine/engine.ts';
 import { releaseView, rolloutView } from '../engine/status-view.ts';
 import { HTTP_STATUS } from './error-status.ts';
+import { randomUUID } from 'node:crypto';
+import type { AccessControl } from '../security/api-tokens.ts';
+import type { AuditTrail } from '../security/audit-trail.ts';
+import { registerAuth } from './auth.ts';
+import { registerAuthRoutes } from './auth-routes.ts';
 import { registerConfigRoutes } from './config-routes.ts';
+import { openApiDocument } from './openapi.ts';
 import './permissions.ts';
 import { actorOf, parse } from './request-input.ts';
 import {
@@ -24,13 +30,28 @@ export interface ApiOptions {
   onShutdown: (opts: { stopInstances: boolean; stopRouter: boolean }) => void;
   /** Masks every secret value the server knows; applied to every answer. */
   redact?: (text: string) => string;
+  access: AccessControl;
+  audit: AuditTrail;
+  /** Failed authentications per client address per minute before it is refused (default 20). */
+  authFailureLimit?: number;
+  authFailureWindowMs?: number;
+  version?: string;
 }
 
 const MAX_ARTEFACT_BYTES = 1024 * 1024 * 1024;
 
 export function buildApi(opts: ApiOptions): FastifyInstance {
   const { engine } = opts;
-  const app = Fastify({ loggerInstance: opts.logger as FastifyBaseLogger, bodyLimit: 2 * 1024 * 1024, disableRequestLogging: false });
+  const app = Fastify({
+    loggerInstance: opts.logger as FastifyBaseLogger, bodyLimit: 2 * 1024 * 1024,
+    genReqId: () => randomUUID(),
+  });
+  // First: every route registered after this is checked for a declared permission.
+  const routes = registerAuth(app, { access: opts.access, audit: opts.audit,
+    ...(opts.authFailureLimit !== undefined ? { failureLimit: opts.authFailureLimit } : {}),
+    ...(opts.authFailureWindowMs !== undefined ? { failureWindowMs: opts.authFailureWindowMs } : {}),
+  });
+  let openApi: unknown = null;
 
   // Artefacts stream straight to disk while being hashed; nothing buffers them whole.
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
@@ -59,11 +80,11 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   const redact = opts.redact;
   if (redact) app.addHook('onSend', async (_req, _reply, payload) => (typeof payload === 'string' ? redact(payload) : payload));
 
-  app.get('/healthz', { config: { permission: 'public' } }, async () => ({ ok: true }));
-  app.get('/readyz', { config: { permission: 'public' } }, async () => ({ ok: true }));
-  app.get('/api/server', { config: { permission: 'read' } }, async () => opts.info());
+  app.get('/healthz', { config: { permission: 'public', summary: 'the server answers' } }, async () => ({ ok: true }));
+  app.get('/readyz', { config: { permission: 'public', summary: 'the server is ready for requests' } }, async () => ({ ok: true }));
+  app.get('/api/server', { config: { permission: 'read', summary: 'the server\'s pid, address, data directory and router' } }, async () => opts.info());
 
-  app.post('/api/artefacts', { config: { permission: 'deploy' } }, async (req, reply) => {
+  app.post('/api/artefacts', { config: { permission: 'deploy', anyEnv: true, audit: 'artefact.upload', summary: 'upload an artefact (application/octet-stream; x-slipway-digest: sha256:…)' } }, async (req, reply) => {
     const digest = String(req.headers[ARTEFACT_DIGEST_HEADER] ?? '');
     const service = String(req.headers[ARTEFACT_SERVICE_HEADER] ?? 'unknown').slice(0, 64);
     const length = Number(req.headers['content-length'] ?? 0);
@@ -71,15 +92,21 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     if (!req.body || typeof (req.body as Readable).pipe !== 'function') {
       throw new SlipwayError('E_BAD_REQUEST', 'send the artefact as the request body with content-type application/octet-stream');
     }
+    req.auditNote = { target: digest, details: { service } };
     const record = await engine.receiveArtefact(req.body as Readable, digest, service);
     return reply.status(201).send({ digest: record.digest, bytes: record.bytes });
   });
 
-  app.post('/api/environments/:env/deploys', { config: { permission: 'deploy' } }, async (req, reply) => {
+  app.post('/api/environments/:env/deploys', { config: { permission: 'deploy', audit: 'deploy', input: { params: envParam, body: deployBody }, summary: 'deploy an artefact with a config' } }, async (req, reply) => {
     const { env } = parse(envParam, req.params, 'path');
     const body = parse(deployBody, req.body, 'body');
     const config = parseConfigText(body.config.text, body.config.file);
+    req.auditNote = { details: { artefact: body.artefact } };
     const answer = await engine.deploy({ env, artefactDigest: body.artefact, config, actor: actorOf(req.headers), force: body.force });
+    req.auditNote = {
+      target: `release ${answer.release.number}`,
+      details: { artefact: answer.release.artefactDigest, configHash: answer.release.configHash, configVersion: answer.release.config.configVersion, rollout: answer.rollout?.id ?? null, unchanged: answer.unchanged },
+    };
     return reply.status(answer.unchanged ? 200 : 202).send({
       unchanged: answer.unchanged,
       release: releaseView(answer.release),
@@ -87,15 +114,16 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     });
   });
 
-  app.post('/api/environments/:env/rollback', { config: { permission: 'deploy' } }, async (req, reply) => {
+  app.post('/api/environments/:env/rollback', { config: { permission: 'deploy', audit: 'rollback', input: { params: envParam, body: rollbackBody }, summary: 'roll back to the previous (or a given) release' } }, async (req, reply) => {
     const { env } = parse(envParam, req.params, 'path');
     const body = parse(rollbackBody, req.body, 'body');
     const answer = await engine.rollback({ env, ...(body.to !== undefined ? { to: body.to } : {}), actor: actorOf(req.headers) });
+    req.auditNote = { target: `release ${answer.release.number}`, details: { artefact: answer.release.artefactDigest, rollout: answer.rollout.id } };
     return reply.status(202).send({ release: releaseView(answer.release), rollout: rolloutView(engine.store, answer.rollout) });
   });
 
   for (const action of ['pause', 'resume', 'promote', 'abort'] as const) {
-    app.post(`/api/environments/:env/${action}`, { config: { permission: 'deploy' } }, async (req, reply) => {
+    app.post(`/api/environments/:env/${action}`, { config: { permission: 'deploy', audit: `rollout.${action}`, input: { params: envParam, body: action === 'promote' ? promoteBody : emptyBody }, summary: `${action} the rollout in progress` } }, async (req, reply) => {
       const { env } = parse(envParam, req.params, 'path');
       const body = parse(action === 'promote' ? promoteBody : emptyBody, req.body, 'body');
       const by = actorOf(req.headers);
@@ -105,41 +133,42 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
           ? { type: 'promote' as const, by, full: (body as { full?: boolean }).full ?? false }
           : { type: action, by };
       const rollout = await engine.command(env, event);
+      req.auditNote = { target: `rollout ${rollout.id}` };
       return reply.status(202).send({ rollout: rolloutView(engine.store, rollout) });
     });
   }
 
-  app.get('/api/environments', { config: { permission: 'read' } }, async () => ({ environments: engine.status() }));
+  app.get('/api/environments', { config: { permission: 'read', summary: 'every environment\'s status' } }, async () => ({ environments: engine.status() }));
 
-  app.get('/api/environments/:env', { config: { permission: 'read' } }, async (req) => {
+  app.get('/api/environments/:env', { config: { permission: 'read', input: { params: envParam }, summary: 'one environment\'s status' } }, async (req) => {
     const { env } = parse(envParam, req.params, 'path');
     return engine.status(env)[0];
   });
 
-  app.get('/api/environments/:env/releases', { config: { permission: 'read' } }, async (req) => {
+  app.get('/api/environments/:env/releases', { config: { permission: 'read', input: { params: envParam }, summary: 'the releases of an environment' } }, async (req) => {
     const { env } = parse(envParam, req.params, 'path');
     const stable = engine.store.getStableReleaseId(env);
     return { env, stable, releases: engine.store.listReleases(env).map((r) => ({ ...releaseView(r), isStable: r.id === stable })) };
   });
 
-  app.get('/api/rollouts/:id', { config: { permission: 'read' } }, async (req) => {
+  app.get('/api/rollouts/:id', { config: { permission: 'read', input: { params: rolloutParam }, summary: 'one rollout' } }, async (req) => {
     const { id } = parse(rolloutParam, req.params, 'path');
     return rolloutView(engine.store, mustRollout(engine, id));
   });
 
-  app.get('/api/rollouts/:id/analysis', { config: { permission: 'read' } }, async (req) => {
+  app.get('/api/rollouts/:id/analysis', { config: { permission: 'read', input: { params: rolloutParam }, summary: 'the latest analysis of a rollout' } }, async (req) => {
     const { id } = parse(rolloutParam, req.params, 'path');
     const r = mustRollout(engine, id);
     return { rollout: r.id, phase: r.phase, analysis: engine.analysis.latestResult(r.id) };
   });
 
-  app.get('/api/environments/:env/metrics', { config: { permission: 'read' } }, async (req) => {
+  app.get('/api/environments/:env/metrics', { config: { permission: 'read', input: { params: envParam, query: metricsQuery }, summary: 'per-release metric samples' } }, async (req) => {
     const { env } = parse(envParam, req.params, 'path');
     const q = parse(metricsQuery, req.query, 'query');
     return { env, samples: engine.store.metricSamples(env, q.since ?? Date.now() - 3600_000) };
   });
 
-  app.get('/api/rollouts/:id/events', { config: { permission: 'read' } }, async (req) => {
+  app.get('/api/rollouts/:id/events', { config: { permission: 'read', input: { params: rolloutParam, query: eventsQuery }, summary: 'a rollout\'s events (long poll)' } }, async (req) => {
     const { id } = parse(rolloutParam, req.params, 'path');
     const q = parse(eventsQuery, req.query, 'query');
     mustRollout(engine, id);
@@ -153,15 +182,16 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     return { rollout: rolloutView(engine.store, mustRollout(engine, id)), events };
   });
 
-  app.get('/api/environments/:env/logs', { config: { permission: 'read' } }, async (req, reply) => {
+  app.get('/api/environments/:env/logs', { config: { permission: 'read', input: { params: envParam, query: logsQuery }, summary: 'instance log lines (NDJSON stream with follow)' } }, async (req, reply) => {
     const { env } = parse(envParam, req.params, 'path');
     const q = parse(logsQuery, req.query, 'query');
     return sendLogs(engine, reply, { env, instance: q.instance, lines: q.lines, follow: q.follow === '1' || q.follow === 'true', redact: opts.redact ?? ((t) => t) });
   });
 
   registerConfigRoutes(app, engine);
+  registerAuthRoutes(app, { access: opts.access, audit: opts.audit, openApi: () => (openApi ??= openApiDocument(routes, opts.version ?? '0.0.0')) });
 
-  app.post('/api/shutdown', { config: { permission: 'admin' } }, async (req, reply) => {
+  app.post('/api/shutdown', { config: { permission: 'admin', audit: 'server.shutdown', input: { body: shutdownBody }, summary: 'stop the server (and optionally its instances and router)' } }, async (req, reply) => {
     const body = parse(shutdownBody, req.body, 'body');
     reply.send({ ok: true });
     setImmediate(() => opts.onShutdown(body));

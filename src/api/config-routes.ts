@@ -44,7 +44,7 @@ export function registerConfigRoutes(app: FastifyInstance, engine: Engine): void
   };
   const statusOf = (a: { unchanged: boolean; rollout: unknown }) => (a.rollout ? 202 : a.unchanged ? 200 : 201);
 
-  app.get('/api/environments/:env/config', { config: { permission: 'read' } }, async (req) => {
+  app.get('/api/environments/:env/config', { config: { permission: 'read', input: { params: envParam }, summary: 'the environment\'s config (secrets by name only)' } }, async (req) => {
     const { env } = parse(envParam, req.params, 'path');
     knownEnv(env);
     const view = engine.configs.view(env);
@@ -61,27 +61,32 @@ export function registerConfigRoutes(app: FastifyInstance, engine: Engine): void
     };
   });
 
-  app.get('/api/environments/:env/config/versions', { config: { permission: 'read' } }, async (req) => {
+  app.get('/api/environments/:env/config/versions', { config: { permission: 'read', input: { params: envParam }, summary: 'config versions' } }, async (req) => {
     const { env } = parse(envParam, req.params, 'path');
     knownEnv(env);
     return { env, versions: engine.store.configs.listVersions(env).map((v) => ({ ...versionView(v), keys: Object.keys(v.values).sort(), secrets: v.secrets })) };
   });
 
-  app.post('/api/environments/:env/config', { config: { permission: 'admin' } }, async (req, reply) => {
+  app.post('/api/environments/:env/config', { config: { permission: 'admin', audit: 'config.set', input: { params: envParam, body: configSetBody }, summary: 'set config values' } }, async (req, reply) => {
     const { env } = parse(envParam, req.params, 'path');
     const body = parse(configSetBody, req.body, 'body');
+    // Names only: a plain value may still be something its owner would rather not have copied around.
+    req.auditNote = { target: Object.keys(body.values).sort().join(',') };
     const a = await change(env, { type: 'set', values: body.values }, body, req.headers);
+    req.auditNote.details = { configVersion: a.version?.number ?? null, rollout: a.rollout?.id ?? null };
     return reply.status(statusOf(a)).send(a);
   });
 
-  app.post('/api/environments/:env/config/unset', { config: { permission: 'admin' } }, async (req, reply) => {
+  app.post('/api/environments/:env/config/unset', { config: { permission: 'admin', audit: 'config.unset', input: { params: envParam, body: configUnsetBody }, summary: 'remove config values' } }, async (req, reply) => {
     const { env } = parse(envParam, req.params, 'path');
     const body = parse(configUnsetBody, req.body, 'body');
+    req.auditNote = { target: [...body.keys].sort().join(',') };
     const a = await change(env, { type: 'unset', keys: body.keys }, body, req.headers);
+    req.auditNote.details = { configVersion: a.version?.number ?? null, rollout: a.rollout?.id ?? null };
     return reply.status(statusOf(a)).send(a);
   });
 
-  app.get('/api/environments/:env/config/diff', { config: { permission: 'read' } }, async (req) => {
+  app.get('/api/environments/:env/config/diff', { config: { permission: 'read', input: { params: envParam, query: configDiffQuery }, summary: 'config parity with another environment' } }, async (req) => {
     const { env } = parse(envParam, req.params, 'path');
     const q = parse(configDiffQuery, req.query, 'query');
     knownEnv(env);
@@ -89,27 +94,31 @@ export function registerConfigRoutes(app: FastifyInstance, engine: Engine): void
     return { left: env, right: q.with, rows: parityReport(engine.configs.view(env).entries, engine.configs.view(q.with).entries) };
   });
 
-  app.get('/api/environments/:env/secrets', { config: { permission: 'read' } }, async (req) => {
+  app.get('/api/environments/:env/secrets', { config: { permission: 'read', input: { params: envParam }, summary: 'secret names, versions and fingerprints (never values)' } }, async (req) => {
     const { env } = parse(envParam, req.params, 'path');
     knownEnv(env);
     return { env, secrets: engine.configs.listSecrets(env) };
   });
 
-  app.put('/api/environments/:env/secrets/:name', { config: { permission: 'admin' } }, async (req, reply) => {
+  app.put('/api/environments/:env/secrets/:name', { config: { permission: 'admin', audit: 'secret.set', input: { params: secretParam, body: secretSetBody }, summary: 'set a secret (the value is never shown again)' } }, async (req, reply) => {
     const { env, name } = parse(secretParam, req.params, 'path');
     const body = parse(secretSetBody, req.body, 'body');
+    req.auditNote = { target: `secret ${name}` };
     const a = await change(env, { type: 'secret-set', name, value: body.value }, body, req.headers);
+    req.auditNote.details = { configVersion: a.version?.number ?? null, rollout: a.rollout?.id ?? null };
     return reply.status(statusOf(a)).send(a);
   });
 
-  app.delete('/api/environments/:env/secrets/:name', { config: { permission: 'admin' } }, async (req, reply) => {
+  app.delete('/api/environments/:env/secrets/:name', { config: { permission: 'admin', audit: 'secret.delete', input: { params: secretParam, query: secretRmQuery }, summary: 'remove a secret' } }, async (req, reply) => {
     const { env, name } = parse(secretParam, req.params, 'path');
     const q = parse(secretRmQuery, req.query, 'query');
+    req.auditNote = { target: `secret ${name}` };
     const a = await change(env, { type: 'secret-rm', name }, { rollout: q.rollout === '1' || q.rollout === 'true', allowNew: false }, req.headers);
+    req.auditNote.details = { configVersion: a.version?.number ?? null, rollout: a.rollout?.id ?? null };
     return reply.status(statusOf(a)).send(a);
   });
 
-  app.post('/api/environments/:env/plan', { config: { permission: 'read' } }, async (req) => {
+  app.post('/api/environments/:env/plan', { config: { permission: 'read', audit: false, input: { params: envParam, body: deployBody }, summary: 'what a deploy would do (changes nothing)' } }, async (req) => {
     const { env } = parse(envParam, req.params, 'path');
     const body = parse(deployBody, req.body, 'body');
     const config = parseConfigText(body.config.text, body.config.file);

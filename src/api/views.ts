@@ -8,6 +8,8 @@ import type { ReleaseView, RolloutView } from '../engine/status-view.ts';
 
 export type { EnvironmentStatus, InstanceView, ReleaseView, RolloutView } from '../engine/status-view.ts';
 export type { RolloutEventRecord } from '../core/records.ts';
+export type { AuditEntry as AuditEntryJson, AuditVerification as AuditVerificationJson } from '../security/audit-trail.ts';
+export type { TokenView } from './auth-routes.ts';
 
 export interface ConfigVersionJson {
   number: number;

@@ -7,12 +7,14 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { SlipwayError, type ErrorCode } from '../core/errors.ts';
 import {
-  ACTOR_HEADER, ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, type ConfigSetBody, type ConfigUnsetBody, type DeployBody, type PromoteBody, type RollbackBody,
+  ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, type ConfigSetBody, type ConfigUnsetBody, type DeployBody, type PromoteBody, type RollbackBody,
   type SecretSetBody, type ShutdownBody,
 } from '../api/schemas.ts';
 import type { ConfigChangeJson, ConfigListJson, ConfigVersionsJson, DeployPlanJson, ParityJson, SecretListJson } from '../api/views.ts';
 import type { EnvironmentStatus, ReleaseView, RolloutView } from '../api/views.ts';
 import type { RolloutEventRecord } from '../core/records.ts';
+import type { AuditQueryInput, TokenCreateBody } from '../api/auth-schemas.ts';
+import type { AuditEntryJson, AuditVerificationJson, TokenView } from '../api/views.ts';
 
 export interface DeployAnswerJson {
   unchanged: boolean;
@@ -20,11 +22,18 @@ export interface DeployAnswerJson {
   rollout: RolloutView | null;
 }
 
-export function localActor(): string {
+/**
+ * The API token: --token, then SLIPWAY_TOKEN, then the admin token the server wrote
+ * in its data directory (readable only by the user who runs it). null: none found.
+ */
+export function findToken(opts: { token?: string | undefined; dataDir: string }): string | null {
+  const explicit = opts.token ?? process.env.SLIPWAY_TOKEN;
+  if (explicit) return explicit.trim();
+  const file = join(resolve(opts.dataDir), 'admin.token');
   try {
-    return userInfo().username || 'local';
+    return readFileSync(file, 'utf8').trim() || null;
   } catch {
-    return 'local';
+    return null;
   }
 }
 
@@ -48,7 +57,12 @@ export function findServerUrl(opts: { server?: string | undefined; dataDir: stri
 }
 
 export class ApiClient {
-  constructor(readonly baseUrl: string, private readonly actor = localActor()) {}
+  constructor(readonly baseUrl: string, private readonly token: string | null = null) {}
+
+  /** The headers every request carries: the token, when there is one. */
+  authHeaders(): Record<string, string> {
+    return this.token ? { authorization: `Bearer ${this.token}` } : {};
+  }
 
   private async call<T>(method: string, path: string, body?: unknown, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<T> {
     let res: Response;
@@ -56,7 +70,7 @@ export class ApiClient {
       res = await fetch(`${this.baseUrl}${path}`, {
         method,
         ...init,
-        headers: { [ACTOR_HEADER]: this.actor, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
+        headers: { ...this.authHeaders(), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
     } catch (e) {
@@ -74,6 +88,32 @@ export class ApiClient {
       throw new SlipwayError((err.code as ErrorCode) ?? 'E_INTERNAL', err.message ?? `HTTP ${res.status}`, err.details ?? {});
     }
     return json as T;
+  }
+
+  whoami() {
+    return this.call<{ user: string; role: string; envs: string[] | null; tokenId: string }>('GET', '/api/whoami');
+  }
+
+  tokens() {
+    return this.call<{ tokens: TokenView[] }>('GET', '/api/tokens');
+  }
+
+  createToken(body: TokenCreateBody) {
+    return this.call<TokenView & { token: string }>('POST', '/api/tokens', body);
+  }
+
+  revokeToken(id: string) {
+    return this.call<TokenView>('POST', `/api/tokens/${encodeURIComponent(id)}/revoke`, {});
+  }
+
+  audit(q: AuditQueryInput) {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(q)) if (v !== undefined) qs.set(k, String(v));
+    return this.call<{ entries: AuditEntryJson[] }>('GET', `/api/audit?${qs}`);
+  }
+
+  verifyAudit() {
+    return this.call<AuditVerificationJson>('GET', '/api/audit/verify');
   }
 
   serverInfo() {
@@ -129,7 +169,7 @@ export class ApiClient {
     const qs = new URLSearchParams({ follow: '1' });
     if (q.instance) qs.set('instance', q.instance);
     if (q.lines) qs.set('lines', String(q.lines));
-    const res = await fetch(`${this.baseUrl}/api/environments/${encodeURIComponent(env)}/logs?${qs}`, { headers: { [ACTOR_HEADER]: this.actor }, ...(signal ? { signal } : {}) });
+    const res = await fetch(`${this.baseUrl}/api/environments/${encodeURIComponent(env)}/logs?${qs}`, { headers: this.authHeaders(), ...(signal ? { signal } : {}) });
     if (!res.ok || !res.body) throw new SlipwayError('E_SERVER_UNREACHABLE', `log stream refused: HTTP ${res.status} ${await res.text()}`);
     let buf = '';
     const decoder = new TextDecoder();

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pc from 'picocolors';
-import { ApiClient } from './api-client.ts';
+import { ApiClient, findToken } from './api-client.ts';
 import { runDeploy } from './deploy-command.ts';
 import { percentile, startTraffic, type Traffic } from './traffic.ts';
 
@@ -79,7 +79,7 @@ export async function runDemo(opts: { once: boolean }): Promise<number> {
   const ports = await pickListenPorts(join(app, 'slipway.yaml'));
   section(`starting the slipway server (data in ${dataDir})`);
   const server = await startServerProcess(dataDir, join(work, 'server.log'));
-  const client = new ApiClient(server.url, 'demo');
+  const client = new ApiClient(server.url, findToken({ dataDir }));
   process.stdout.write(`API ${server.url}, server log ${join(work, 'server.log')}\n`);
   let traffic: Traffic[] = [];
   let ok = true;

@@ -8,7 +8,8 @@ import pc from 'picocolors';
 import { SlipwayError } from '../core/errors.ts';
 import { CONFIG_FILE_NAME, formatConfigIssue, renderInitConfig, validateConfigText } from '../config/index.ts';
 import { DEFAULT_DATA_DIR } from '../store/data-dir.ts';
-import { ApiClient, findServerUrl, followRollout } from './api-client.ts';
+import { ApiClient, findServerUrl, findToken, followRollout } from './api-client.ts';
+import { registerAuthCommands } from './auth-commands.ts';
 import { runDeploy } from './deploy-command.ts';
 import { registerConfigCommands } from './config-commands.ts';
 import { formatEvent, formatRolloutLine, formatStatus, printError } from './output.ts';
@@ -16,6 +17,7 @@ import { formatEvent, formatRolloutLine, formatStatus, printError } from './outp
 interface GlobalOpts {
   dataDir: string;
   server?: string;
+  token?: string;
   json?: boolean;
 }
 
@@ -25,6 +27,7 @@ program
   .description('Deploy web services safely: staging then production, rolling with zero downtime, one-command rollback.')
   .option('--data-dir <dir>', 'where the server keeps its state', process.env.SLIPWAY_DATA_DIR ?? DEFAULT_DATA_DIR)
   .option('--server <url>', 'the slipway server to talk to (default: $SLIPWAY_SERVER, else the one running on --data-dir)')
+  .option('--token <token>', 'API token (default: $SLIPWAY_TOKEN, else admin.token in --data-dir)')
   .option('--json', 'print machine-readable JSON instead of text')
   .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(pc.red(str)) });
@@ -35,7 +38,7 @@ function globals(cmd: Command): GlobalOpts {
 
 function client(cmd: Command): ApiClient {
   const g = globals(cmd);
-  return new ApiClient(findServerUrl({ server: g.server, dataDir: g.dataDir }));
+  return new ApiClient(findServerUrl({ server: g.server, dataDir: g.dataDir }), findToken({ token: g.token, dataDir: g.dataDir }));
 }
 
 function out(cmd: Command, data: unknown, human: () => string): void {
@@ -205,6 +208,7 @@ program
   });
 
 registerConfigCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
+registerAuthCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 
 program
   .command('demo')

@@ -1,14 +1,14 @@
 // Durations and percentages as people write them in slipway.yaml ("1s", "250ms",
 // "2m", "34%"). Pure parsing; callers turn a null into their own error.
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** "1s" → 1000, "250ms" → 250, "1m30s" → 90000; a bare number is milliseconds. null when malformed. */
+/** "1s" → 1000, "250ms" → 250, "1m30s" → 90000, "7d" → 604800000; a bare number is milliseconds. null when malformed. */
 export function parseDurationMs(text: string | number): number | null {
   if (typeof text === 'number') return Number.isFinite(text) && text >= 0 ? text : null;
   const s = text.trim();
   if (/^\d+(\.\d+)?$/.test(s)) return Number(s);
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
   let total = 0;
   let matched = 0;
   let m: RegExpExecArray | null;

@@ -1,6 +1,7 @@
 // The engine: what the API asks for (deploy, rollback, status), turned into
 // recorded releases and rollouts that the reconciler carries out.
 
+import type { AuditInput } from '../store/audit-log.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -38,6 +39,8 @@ export interface EngineDeps {
   /** Stored and external secrets; every value it hands out is masked in logs. */
   secrets: Secrets;
   clock?: Clock;
+  /** Where the engine records what it decides by itself (automatic rollbacks), beside what users do through the API. */
+  audit?: { append(entry: AuditInput): unknown };
 }
 
 export interface DeployRequest {
@@ -99,11 +102,13 @@ export class Engine {
       actions: {
         abort: (env, rolloutId, reason, result) => {
           this.recordEvent(rolloutId, 'error', `automatic rollback: ${reason}`, { checks: result.checks });
+          this.auditAutomatic(env, 'rollout.auto_abort', `rollout ${rolloutId}`, reason, result.checks);
           void this.command(env, { type: 'abort', reason, cause: 'failure' }).catch((e: Error) => this.deps.log.warn({ env, err: e.message }, 'automatic abort refused'));
         },
         rollBack: (env, rolloutId, toReleaseId, reason, result) => {
           const to = this.store.getRelease(toReleaseId);
           this.recordEvent(rolloutId, 'error', `automatic rollback: ${reason}`, { checks: result.checks });
+          this.auditAutomatic(env, 'rollout.auto_rollback', `release ${to?.number ?? toReleaseId}`, reason, result.checks);
           if (to) void this.rollback({ env, to: to.number, actor: 'slipway-analysis' }).catch((e: Error) => this.deps.log.error({ env, err: e.message }, 'automatic rollback refused'));
         },
         record: (rolloutId, level, message, data) => this.recordEvent(rolloutId, level, message, data),
@@ -117,6 +122,14 @@ export class Engine {
         this.reconciler.wake(env);
       },
     });
+  }
+
+  private auditAutomatic(env: string, action: string, target: string, reason: string, checks: unknown): void {
+    try {
+      this.deps.audit?.append({ actor: 'slipway-analysis', action, env, target, requestId: null, outcome: 'ok', details: { reason, checks } });
+    } catch (e) {
+      this.deps.log.error({ env, err: (e as Error).message }, 'could not write the audit entry');
+    }
   }
 
   /** Re-adopts what a previous server left running and resumes every rollout. */

@@ -12,6 +12,12 @@ export interface DataDirPaths {
   /** Holds master.key (mode 0600) when SLIPWAY_MASTER_KEY is not used. */
   keys: string;
   masterKey: string;
+  /** The server's Ed25519 signing key (audit checkpoints, artefact manifests). */
+  serverKey: string;
+  /** The admin token made on first start (mode 0600): the local CLI's default credential. */
+  adminToken: string;
+  /** The signed checkpoint of the audit log's head. */
+  auditHead: string;
   /** Programs the server prepares for the processes it starts (the log relay, bundled). */
   bin: string;
   serverJson: string;
@@ -31,6 +37,9 @@ export function dataDirPaths(root: string): DataDirPaths {
     router: join(r, 'router'),
     keys: join(r, 'keys'),
     masterKey: join(r, 'keys', 'master.key'),
+    serverKey: join(r, 'keys', 'server-ed25519.pem'),
+    adminToken: join(r, 'admin.token'),
+    auditHead: join(r, 'audit-head.json'),
     bin: join(r, 'bin'),
     serverJson: join(r, 'server.json'),
     serverLock: join(r, 'server.lock'),

@@ -124,8 +124,38 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (env, name, version)
   );
   `,
+  // 5: API tokens (only a hash of each secret is kept) and the audit log, each
+  // entry chained to the one before by SHA-256.
+  `
+  CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    role TEXT NOT NULL,
+    envs_json TEXT,
+    secret_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER,
+    revoked_by TEXT,
+    last_used_at INTEGER
+  );
+  CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    env TEXT,
+    target TEXT,
+    request_id TEXT,
+    outcome TEXT NOT NULL,
+    details_json TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+  );
+  CREATE INDEX audit_log_env ON audit_log(env, seq);
+  `,
 ];
-
 export function openDatabase(file: string): Db {
   let db: Db;
   try {

@@ -4,7 +4,9 @@
 import { SlipwayError } from '../core/errors.ts';
 import type { ArtefactRecord, InstanceRecord, InstanceState, MetricSample, ReleaseConfig, ReleaseRecord, RolloutEventRecord } from '../core/records.ts';
 import type { Rollout, RolloutKind, RolloutPhase, RolloutPlan } from '../core/rollout.ts';
+import { AuditLog } from './audit-log.ts';
 import { ConfigStore } from './config-store.ts';
+import { TokenStore } from './token-store.ts';
 import { openDatabase, type Db } from './open-database.ts';
 
 type Row = Record<string, unknown>;
@@ -63,10 +65,14 @@ export class StateStore {
   readonly db: Db;
   /** Config versions and stored secrets. */
   readonly configs: ConfigStore;
+  readonly tokens: TokenStore;
+  readonly audit: AuditLog;
 
   constructor(file: string) {
     this.db = openDatabase(file);
     this.configs = new ConfigStore(this.db);
+    this.tokens = new TokenStore(this.db);
+    this.audit = new AuditLog(this.db);
   }
 
   close(): void {

@@ -132,6 +132,8 @@ export async function startServerProcess(dataDir: string, logName = 'server.log'
     if (existsSync(file)) {
       const info = JSON.parse(readFileSync(file, 'utf8')) as { url: string; pid: number };
       if (info.pid === child.pid) {
+        const token = adminToken(dataDir);
+        if (token) registerApiToken(info.url, token);
         const exited = new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r())));
         return {
           child, url: info.url, pid: child.pid!,
@@ -178,6 +180,12 @@ export function killLeftovers(dataDir: string): void {
 
 // The API token each test server answers to, by origin (set when the server starts).
 const apiTokens = new Map<string, string>();
+
+/** The admin token a server made on its first start in dataDir (null before). */
+export function adminToken(dataDir: string): string | null {
+  const file = join(dataDir, 'admin.token');
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : null;
+}
 
 export function registerApiToken(url: string, token: string): void {
   apiTokens.set(new URL(url).origin, token);
