@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
-import { freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServiceOptions } from '../test/support/harness.ts';
+import { apiFetch, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServiceOptions } from '../test/support/harness.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' }, concurrency: { type: 'string', default: '16' }, pause: { type: 'string', default: '0' } } });
 const runs = Number(values.runs);
@@ -86,7 +86,7 @@ async function measure(env: string, port: number, waitFor_: string, action: 'abo
     const l = load(`http://127.0.0.1:${port}/`);
     await new Promise((r) => setTimeout(r, 300));
     const sentAt = performance.now();
-    const res = await fetch(`${server.url}/api/environments/${env}/${action}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const res = await apiFetch(`${server.url}/api/environments/${env}/${action}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     const acceptedAt = performance.now();
     if (!res.ok) throw new Error(await res.text());
     await new Promise((r) => setTimeout(r, 300));
