@@ -125,7 +125,7 @@ export async function startServerProcess(dataDir: string, logName = 'server.log'
   const fd = openSync(logFile, 'a');
   rmSync(join(dataDir, 'server.json'), { force: true });
   const child = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'server', '--listen', '127.0.0.1:0'], { stdio: ['ignore', fd, fd], env });
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
     const file = join(dataDir, 'server.json');
@@ -151,7 +151,7 @@ export async function startServerProcess(dataDir: string, logName = 'server.log'
     await new Promise((r) => setTimeout(r, 50));
   }
   child.kill('SIGKILL');
-  throw new Error('server did not start in 30s');
+  throw new Error('server did not start in 60s (see the server log)');
 }
 
 /** Everything an end-to-end test starts, stopped at the end, instances and router included. */
