@@ -22,7 +22,8 @@ const ALLOWED: Record<string, string[]> = {
   observe: ['core', 'store', 'security'],
   security: ['core', 'store'],
   engine: ['core', 'store', 'runtime', 'router', 'observe', 'security', 'artefact'],
-  api: ['core', 'config', 'engine'],
+  // api reads instance log files and renders /metrics with observe's reader and registry (no engine state there).
+  api: ['core', 'config', 'engine', 'observe'],
   // cli starts the server in-process for `slipway server`: server.ts is the composition root.
   cli: ['core', 'config', 'artefact', 'api', 'store', 'server.ts'],
   ui: ['core', 'api'],

@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { SlipwayError, type ErrorCode } from '../core/errors.ts';
 import {
   ACTOR_HEADER, ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, type ConfigSetBody, type ConfigUnsetBody, type DeployBody, type PromoteBody, type RollbackBody,
-  type SecretSetBody, type ShutdownBody,
+  type LogsQuery, type SecretSetBody, type ShutdownBody,
 } from '../api/schemas.ts';
 import type { ConfigChangeJson, ConfigListJson, ConfigVersionsJson, DeployPlanJson, ParityJson, SecretListJson } from '../api/views.ts';
 import type { EnvironmentStatus, ReleaseView, RolloutView } from '../api/views.ts';
@@ -18,6 +18,25 @@ export interface DeployAnswerJson {
   unchanged: boolean;
   release: ReleaseView;
   rollout: RolloutView | null;
+}
+
+/** One instance log record, as the API sends it (see observe/log-records.ts). */
+export interface LogRecordJson {
+  ts: number;
+  env: string;
+  release: number | null;
+  instance: string;
+  stream: 'stdout' | 'stderr' | 'relay';
+  level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  msg: string;
+  fields?: Record<string, unknown>;
+  partial?: true;
+}
+
+function logsQueryString(q: LogsQuery): URLSearchParams {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== null) qs.set(k, String(v));
+  return qs;
 }
 
 export function localActor(): string {
@@ -118,26 +137,37 @@ export class ApiClient {
     return this.call<{ rollout: RolloutView; events: RolloutEventRecord[] }>('GET', `/api/rollouts/${id}/events?after=${after}&wait=${waitMs}`);
   }
 
-  logs(env: string, q: { instance?: string; lines?: number }) {
-    const qs = new URLSearchParams();
-    if (q.instance) qs.set('instance', q.instance);
-    if (q.lines) qs.set('lines', String(q.lines));
-    return this.call<{ env: string; lines: { instance: string; line: string }[] }>('GET', `/api/environments/${encodeURIComponent(env)}/logs?${qs}`);
+  /** The newest log records of an environment's instances matching the query. */
+  logs(env: string, q: LogsQuery) {
+    return this.call<{ env: string; records: LogRecordJson[] }>('GET', `/api/environments/${encodeURIComponent(env)}/logs?${logsQueryString(q)}`);
   }
 
-  async followLogs(env: string, q: { instance?: string; lines?: number }, onRecord: (r: { instance: string; line: string }) => void, signal?: AbortSignal): Promise<void> {
-    const qs = new URLSearchParams({ follow: '1' });
-    if (q.instance) qs.set('instance', q.instance);
-    if (q.lines) qs.set('lines', String(q.lines));
-    const res = await fetch(`${this.baseUrl}/api/environments/${encodeURIComponent(env)}/logs?${qs}`, { headers: { [ACTOR_HEADER]: this.actor }, ...(signal ? { signal } : {}) });
-    if (!res.ok || !res.body) throw new SlipwayError('E_SERVER_UNREACHABLE', `log stream refused: HTTP ${res.status} ${await res.text()}`);
+  /** The newest records, then every new one as it is written, until the server or `signal` ends the stream. */
+  async followLogs(env: string, q: LogsQuery, onRecord: (r: LogRecordJson) => void, signal?: AbortSignal): Promise<void> {
+    const qs = logsQueryString({ ...q, follow: '1' });
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}/api/environments/${encodeURIComponent(env)}/logs?${qs}`, { headers: { [ACTOR_HEADER]: this.actor }, ...(signal ? { signal } : {}) });
+    } catch (e) {
+      throw new SlipwayError('E_SERVER_UNREACHABLE', `cannot reach the slipway server at ${this.baseUrl}: ${(e as Error).message}`, {}, { cause: e });
+    }
+    if (!res.ok || !res.body) {
+      const text = await res.text();
+      let err: { code?: string; message?: string } = {};
+      try {
+        err = (JSON.parse(text) as { error?: typeof err }).error ?? {};
+      } catch {
+        // not JSON
+      }
+      throw new SlipwayError((err.code as ErrorCode) ?? 'E_INTERNAL', err.message ?? `log stream refused: HTTP ${res.status}`);
+    }
     let buf = '';
     const decoder = new TextDecoder();
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
       buf += decoder.decode(chunk, { stream: true });
       const lines = buf.split('\n');
       buf = lines.pop() ?? '';
-      for (const l of lines) if (l) onRecord(JSON.parse(l) as { instance: string; line: string });
+      for (const l of lines) if (l.trim()) onRecord(JSON.parse(l) as LogRecordJson);
     }
   }
 
