@@ -58,23 +58,34 @@ export function guessLevel(line: string, stream: 'stdout' | 'stderr'): LogLevel 
   return (m && levelFromWord(m[1]!)) || (stream === 'stderr' ? 'warn' : 'info');
 }
 
-/** One line of output (without its newline) as a record. */
-export function toRecord(line: string, o: { stream: 'stdout' | 'stderr'; ts: number; tags: LogTags; partial?: boolean }): LogRecord {
-  const base = { ts: o.ts, env: o.tags.env, release: o.tags.release, instance: o.tags.instance, stream: o.stream };
+/**
+ * One line of output (without its newline) as a record, serialised as the log
+ * file's line (without its newline): a JSON line's own text is put in as `fields`
+ * as it is (it was just parsed, so it is valid JSON), which spares stringifying it
+ * again. `head` is recordHead(tags) for the relay's tags.
+ */
+export function recordLine(line: string, o: { stream: 'stdout' | 'stderr'; ts: number; head: string; partial?: boolean }): string {
   const trimmed = line.trimEnd();
+  const start = `{"ts":${o.ts},${o.head},"stream":"${o.stream}"`;
   if (!o.partial && trimmed.startsWith('{') && trimmed.endsWith('}')) {
     try {
       const fields = JSON.parse(trimmed) as unknown;
       if (fields && typeof fields === 'object' && !Array.isArray(fields)) {
         const f = fields as Record<string, unknown>;
         const msg = typeof f.msg === 'string' ? f.msg : typeof f.message === 'string' ? f.message : '';
-        return { ...base, level: normaliseLevel(f.level) ?? normaliseLevel(f.severity) ?? (o.stream === 'stderr' ? 'warn' : 'info'), msg, fields: f };
+        const level = normaliseLevel(f.level) ?? normaliseLevel(f.severity) ?? (o.stream === 'stderr' ? 'warn' : 'info');
+        return `${start},"level":"${level}","msg":${JSON.stringify(msg)},"fields":${trimmed}}`;
       }
     } catch {
       // not JSON after all: a plain line
     }
   }
-  return { ...base, level: guessLevel(trimmed, o.stream), msg: trimmed, ...(o.partial ? { partial: true as const } : {}) };
+  return `${start},"level":"${guessLevel(trimmed, o.stream)}","msg":${JSON.stringify(trimmed)}${o.partial ? ',"partial":true' : ''}}`;
+}
+
+/** The tags part of every record line of one instance. */
+export function recordHead(tags: LogTags): string {
+  return `"env":${JSON.stringify(tags.env)},"release":${tags.release === null ? 'null' : tags.release},"instance":${JSON.stringify(tags.instance)}`;
 }
 
 /**

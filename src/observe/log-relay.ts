@@ -19,7 +19,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redactor } from '../security/redactor.ts';
 import { StreamRedactor } from '../security/stream-redactor.ts';
-import { toRecord, type LogRecord, type LogTags } from './log-records.ts';
+import { recordHead, recordLine, type LogRecord, type LogTags } from './log-records.ts';
 
 /** Where records go: the rotating log file, or anything with the same write. */
 export interface LogSink {
@@ -96,12 +96,14 @@ export function relayLog(o: LogRelayOptions): Promise<LogRelayStats> {
   let finished: (() => void) | null = null;
   const idle: Record<StreamName, NodeJS.Timeout | null> = { stdout: null, stderr: null };
 
-  const writeRecords = (records: LogRecord[]) => {
+  const head = recordHead(o.tags);
+  /** Record lines (each without its newline). */
+  const writeRecords = (records: string[]) => {
     if (records.length === 0) return;
     if (lostSinceNotice > 0) {
       records.unshift(notice(`${lostSinceNotice} bytes of output were lost (the log file could not be written)`, { bytesLost: lostSinceNotice }));
     }
-    const buf = Buffer.from(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    const buf = Buffer.from(`${records.join('\n')}\n`);
     try {
       o.sink.write(buf);
       stats.bytesOut += buf.length;
@@ -113,22 +115,22 @@ export function relayLog(o: LogRelayOptions): Promise<LogRelayStats> {
     }
   };
 
-  const notice = (msg: string, extra: Record<string, unknown>): LogRecord =>
-    ({ ts: now(), ...o.tags, stream: 'relay', level: 'warn', msg, fields: extra });
+  const notice = (msg: string, extra: Record<string, unknown>): string =>
+    JSON.stringify({ ts: now(), ...o.tags, stream: 'relay', level: 'warn', msg, fields: extra } satisfies LogRecord);
 
   /** Masked output of one stream as records: each finished line, and any piece written early. */
-  const recordsOf = (stream: StreamName, masked: Buffer): LogRecord[] => {
+  const recordsOf = (stream: StreamName, masked: Buffer): string[] => {
     if (masked.length === 0) return [];
     const text = masked.toString('utf8');
     const parts = text.split('\n');
     const last = parts.pop()!;
     const ts = now();
-    const out = parts.map((line) => toRecord(line, { stream, ts, tags: o.tags }));
-    if (last.length > 0) out.push(toRecord(last, { stream, ts, tags: o.tags, partial: true }));
+    const out = parts.map((line) => recordLine(line, { stream, ts, head }));
+    if (last.length > 0) out.push(recordLine(last, { stream, ts, head, partial: true }));
     return out;
   };
 
-  const reportDrops = (): LogRecord[] => {
+  const reportDrops = (): string[] => {
     if (stats.bytesDropped === reported.bytes) return [];
     const bytes = stats.bytesDropped - reported.bytes;
     const lines = stats.linesDropped - reported.lines;
@@ -139,7 +141,7 @@ export function relayLog(o: LogRelayOptions): Promise<LogRelayStats> {
   const drain = () => {
     scheduled = false;
     const until = performance.now() + SLICE_MS;
-    const records: LogRecord[] = [];
+    const records: string[] = [];
     while (queue.length > 0 && performance.now() < until) {
       const q = queue.shift()!;
       queuedBytes -= q.chunk.length;
