@@ -5,6 +5,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createParser } from 'eventsource-parser';
@@ -171,6 +172,14 @@ describe('observability', () => {
     const ready = await fetch(`${server.url}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ ready: true, checks: { state: 'ok', router: 'ok' } });
+    const router = JSON.parse(readFileSync(join(dataDir, 'router', 'router.json'), 'utf8')) as { adminUrl: string };
+    expect((await fetch(`${router.adminUrl}/healthz`)).status).toBe(200);
+    expect(await (await fetch(`${router.adminUrl}/readyz`)).json()).toEqual({ ready: true });
+    // Every API call has a request id: the caller's, or a new one; the server's log lines carry it.
+    const traced = await apiFetch(`${server.url}/api/environments`, { headers: { 'x-request-id': 'trace-me-42' } });
+    expect(traced.headers.get('x-request-id')).toBe('trace-me-42');
+    expect((await apiFetch(`${server.url}/api/environments`)).headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    await waitFor('the request id in the server log', () => readFileSync(join(work, 'server.log'), 'utf8').includes('"reqId":"trace-me-42"'), 5000);
   });
 
   it('an SSE client that reconnects with Last-Event-ID misses no event; a canary rolled back reaches the webhook, a hanging one does not slow it', async () => {
@@ -195,6 +204,10 @@ describe('observability', () => {
       return { stop: async () => { ctl.abort(); await done; } };
     };
     let sse = connect(null);
+    // And the CLI's own follower, as a user would watch.
+    const watcher = spawn(process.execPath, [BIN, '--data-dir', dataDir, '--json', 'events', '--env', 'staging', '--types', 'rollout.*,rollback.automatic', '--after', String(startId.id)], { cwd: app, env: { ...process.env, NO_COLOR: '1', SLIPWAY_SERVER: '' } });
+    let watched = '';
+    watcher.stdout.on('data', (c: Buffer) => (watched += c.toString()));
 
     writeService(app, { version: '2.0.0', envs: { staging: { instances: 2, port, config: { LOG_EVERY_REQUEST: '0', FAIL_RATE: '0.4' }, extraYaml: notificationsYaml(), strategyYaml: 'type: canary\nsteps:\n  - weight: 20\n  - pause: 5m' } } });
     traffic = startTraffic({ url: `http://127.0.0.1:${port}/`, concurrency: 6, pauseMs: 2, maxDurationMs: 90_000 });
@@ -253,6 +266,11 @@ describe('observability', () => {
       const f = await getJson<{ failures: { eventType: string; target: string; attempts: number; error: string }[] }>(`${server.url}/api/environments/staging/notifications`);
       return f.failures.some((x) => x.eventType === 'rollout.started' && x.attempts === 2 && /ECONNREFUSED/.test(x.error) && !x.target.includes('nobody-listens'));
     }, 20_000);
+
+    await waitFor('the CLI follower to see the end', () => watched.includes('"type":"rollout.failed"'), 20_000);
+    watcher.kill('SIGTERM');
+    const cliTypes = watched.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as SlipwayEvent).type);
+    expect(cliTypes).toEqual(types.filter((t) => t.startsWith('rollout.') || t === 'rollback.automatic'));
 
     const metrics = await (await apiFetch(`${server.url}/metrics`)).text();
     expect(metricSum(metrics, 'slipway_automatic_rollbacks_total', { env: 'staging' })).toBeGreaterThanOrEqual(1);

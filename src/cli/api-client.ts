@@ -13,6 +13,7 @@ import {
 import type { ConfigChangeJson, ConfigListJson, ConfigVersionsJson, DeployPlanJson, ParityJson, SecretListJson } from '../api/views.ts';
 import type { EnvironmentStatus, ReleaseView, RolloutView } from '../api/views.ts';
 import type { RolloutEventRecord } from '../core/records.ts';
+import type { SlipwayEvent } from '../core/events.ts';
 
 export interface DeployAnswerJson {
   unchanged: boolean;
@@ -168,6 +169,56 @@ export class ApiClient {
       const lines = buf.split('\n');
       buf = lines.pop() ?? '';
       for (const l of lines) if (l.trim()) onRecord(JSON.parse(l) as LogRecordJson);
+    }
+  }
+
+  /**
+   * Follows the event stream (SSE), reconnecting with Last-Event-ID when the
+   * connection drops, so that no event is missed. Ends when `signal` aborts.
+   */
+  async followEvents(q: { env?: string; types?: string; after?: number }, onEvent: (e: SlipwayEvent) => void, signal?: AbortSignal): Promise<void> {
+    let last: number | null = null;
+    for (let failures = 0; !signal?.aborted; ) {
+      const qs = new URLSearchParams();
+      if (q.env) qs.set('env', q.env);
+      if (q.types) qs.set('types', q.types);
+      if (last === null && q.after !== undefined) qs.set('after', String(q.after));
+      try {
+        const res = await fetch(`${this.baseUrl}/api/events?${qs}`, {
+          headers: { [ACTOR_HEADER]: this.actor, ...(last !== null ? { 'last-event-id': String(last) } : {}) }, ...(signal ? { signal } : {}),
+        });
+        if (!res.ok || !res.body) {
+          const text = await res.text();
+          let err: { code?: string; message?: string } = {};
+          try {
+            err = (JSON.parse(text) as { error?: typeof err }).error ?? {};
+          } catch {
+            // not JSON
+          }
+          throw new SlipwayError((err.code as ErrorCode) ?? 'E_INTERNAL', err.message ?? `event stream refused: HTTP ${res.status}`);
+        }
+        failures = 0;
+        let buf = '';
+        const decoder = new TextDecoder();
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          buf += decoder.decode(chunk, { stream: true });
+          let cut: number;
+          while ((cut = buf.indexOf('\n\n')) >= 0) {
+            const frame = buf.slice(0, cut);
+            buf = buf.slice(cut + 2);
+            const data = frame.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+            if (!data) continue;
+            const e = JSON.parse(data) as SlipwayEvent;
+            last = e.id;
+            onEvent(e);
+          }
+        }
+      } catch (e) {
+        if (signal?.aborted) return;
+        if (e instanceof SlipwayError) throw e;
+        if (++failures > 30) throw new SlipwayError('E_SERVER_UNREACHABLE', `lost the event stream of ${this.baseUrl}: ${(e as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 1000)); // then resume from the last event seen
     }
   }
 

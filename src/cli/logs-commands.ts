@@ -6,6 +6,7 @@ import pc from 'picocolors';
 import { parseDurationMs } from '../core/duration.ts';
 import { LOG_LEVEL_NAMES, type LogsQuery } from '../api/schemas.ts';
 import type { LogRecordJson } from './api-client.ts';
+import type { SlipwayEvent } from '../core/events.ts';
 import type { CommandContext } from './config-commands.ts';
 
 const LEVEL_COLOUR: Record<string, (s: string) => string> = {
@@ -35,7 +36,30 @@ export function formatLogRecord(r: LogRecordJson): string {
   return `${pc.dim(time)} ${pc.cyan(r.instance)}${stream} ${level} ${r.msg}${rest}`;
 }
 
+export function formatEventLine(e: SlipwayEvent): string {
+  const time = new Date(e.ts).toISOString().replace('T', ' ').slice(0, 23);
+  const colour = e.level === 'error' ? pc.red : e.level === 'warn' ? pc.yellow : (s: string) => s;
+  return `${pc.dim(time)} ${pc.dim(`#${e.id}`)} ${pc.cyan(e.type.padEnd(19))} ${colour(e.message)}`;
+}
+
 export function registerLogsCommands(program: Command, ctx: CommandContext): void {
+  program
+    .command('events')
+    .description('follow slipway\'s events (rollouts, steps, analysis, approvals, instances) as they happen; Ctrl-C to stop')
+    .option('--env <env>', 'only this environment')
+    .option('--types <list>', 'comma-separated event types or prefixes, e.g. rollout.*,analysis.result')
+    .option('--after <id>', 'first replay the kept events after this id (0: all of them)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected an event id (a whole number)');
+      return n;
+    })
+    .addHelpText('after', '\nThe stream is resumed from the last event seen if the connection drops. With --json, one event per line.\nEvent types: see docs/observability.md.')
+    .action(async (o: { env?: string; types?: string; after?: number }, cmd: Command) => {
+      const json = ctx.isJson(cmd);
+      await ctx.client(cmd).followEvents(o, (e) => process.stdout.write(json ? `${JSON.stringify(e)}\n` : `${formatEventLine(e)}\n`));
+    });
+
+
   program
     .command('logs')
     .description("the instances' output (stdout and stderr) in <env>, as records: a JSON line keeps its fields, other lines get a time, stream and level")

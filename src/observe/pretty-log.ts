@@ -11,7 +11,7 @@ export function prettyLine(line: string): string {
   try {
     o = JSON.parse(line) as Record<string, unknown>;
   } catch {
-    return line;
+    return `${line}\n`;
   }
   const time = typeof o.time === 'number' ? new Date(o.time).toISOString().slice(11, 23) : '';
   const level = LEVEL_NAMES[Number(o.level)] ?? String(o.level ?? '');
