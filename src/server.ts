@@ -12,6 +12,12 @@ import { ProcessRuntime } from './runtime/process/process-runtime.ts';
 import { prepareLogRelay } from './observe/log-relay.ts';
 import { AccessControl } from './security/api-tokens.ts';
 import { AuditTrail } from './security/audit-trail.ts';
+import { DEFAULT_RETENTION, pruneInstanceLogs } from './observe/log-retention.ts';
+import { recordEventMetrics, setMetricsSource } from './observe/metrics.ts';
+import { prettyDestination } from './observe/pretty-log.ts';
+import { WebhookNotifier } from './observe/webhook-notifier.ts';
+import type { SlipwayEvent } from './core/events.ts';
+import type { WebhookSpec } from './core/service-config.ts';
 import { openSecrets } from './security/open-secrets.ts';
 import { loadOrCreateServerKey } from './security/server-key.ts';
 import { Redactor } from './security/redactor.ts';
@@ -24,6 +30,8 @@ export interface ServerOptions {
   host: string;
   port: number;
   logLevel?: string;
+  /** json (default): one JSON object a line, for collectors; pretty: for people. */
+  logFormat?: 'json' | 'pretty';
   logger?: Logger;
   /** Failed authentications per client address per minute before it is refused (default 20; SLIPWAY_AUTH_FAILURE_LIMIT). */
   authFailureLimit?: number;
@@ -49,7 +57,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   for (const d of [paths.root, paths.artefacts, paths.releases, paths.logs, paths.router, paths.tmp]) mkdirSync(d, { recursive: true });
   // Every secret value the server comes to know is masked in its own log lines and API answers.
   const redactor = new Redactor();
-  const log = opts.logger ?? pino({ level: opts.logLevel ?? 'info', base: { pid: process.pid }, hooks: { streamWrite: (line) => redactor.redact(line) } });
+  const pinoOptions = { level: opts.logLevel ?? 'info', base: { pid: process.pid }, hooks: { streamWrite: (line: string) => redactor.redact(line) } };
+  const log = opts.logger ?? (opts.logFormat === 'pretty' ? pino(pinoOptions, prettyDestination()) : pino(pinoOptions));
   const releaseLock = acquireServerLock(paths.serverLock, paths.root);
   const store = new StateStore(paths.stateDb);
   let engine: Engine | null = null;
@@ -69,8 +78,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const router = await RouterSupervisor.start({ stateDir: paths.router }, (msg) => log.warn(msg));
     log.info({ routerPid: router.pid, adminUrl: router.adminUrl }, 'router ready');
     engine = new Engine({ store, runtime: new ProcessRuntime({ logRelay: await prepareLogRelay(paths.bin, (m) => log.warn(m)) }), router, paths, log, secrets: opened.secrets, audit });
-    await engine.start();
     const started = engine;
+    wireObservability(started, { log, store, logsDir: paths.logs });
+    await engine.start();
     router.onRestart(() => void started.routes.push().catch((e: Error) => log.error({ err: e.message }, 'route push after router restart failed')));
     router.watch();
     const startedAt = Date.now();
@@ -84,6 +94,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       closing ??= (async () => {
         log.info(c, 'server stopping');
         await app.close().catch(() => undefined);
+        stopObservability();
         if (c.stopInstances) await engine!.stopAllInstances();
         else await engine!.stop();
         if (c.stopRouter) await router.shutdown().catch(() => undefined);
@@ -95,10 +106,27 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       })();
       return closing;
     };
+    const readiness = async () => {
+      const checks: Record<string, string> = {};
+      try {
+        store.db.prepare('SELECT 1').get();
+        checks.state = 'ok';
+      } catch (e) {
+        checks.state = `state.db cannot be read: ${(e as Error).message}`;
+      }
+      try {
+        const res = await fetch(`${router.adminUrl}/readyz`, { signal: AbortSignal.timeout(1000) });
+        checks.router = res.ok ? 'ok' : `router not ready (HTTP ${res.status})`;
+      } catch (e) {
+        checks.router = `router unreachable: ${(e as Error).message}`;
+      }
+      checks.closing = closing ? 'the server is stopping' : 'ok';
+      return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
+    };
     const failureLimit = opts.authFailureLimit ?? (Number(process.env.SLIPWAY_AUTH_FAILURE_LIMIT) || undefined);
     const failureWindow = opts.authFailureWindowMs ?? (Number(process.env.SLIPWAY_AUTH_FAILURE_WINDOW_MS) || undefined);
     const app = buildApi({
-      engine, logger: log, info, onShutdown: (s) => void close(s), redact: (text) => redactor.redact(text), access, audit,
+      engine, logger: log, info, onShutdown: (s) => void close(s), redact: (text) => redactor.redact(text), access, audit, readiness,
       ...(failureLimit !== undefined ? { authFailureLimit: failureLimit } : {}),
       ...(failureWindow !== undefined ? { authFailureWindowMs: failureWindow } : {}), version: packageVersion(),
     });
@@ -119,6 +147,53 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     releaseLock();
     throw e;
   }
+}
+
+let stopObservability: () => void = () => undefined;
+
+/**
+ * Subscribers of the event bus (metrics, webhooks), the scrape-time metrics
+ * source, and the retention of old instance logs.
+ */
+function wireObservability(engine: Engine, o: { log: Logger; store: StateStore; logsDir: string }): void {
+  setMetricsSource({
+    rolloutPhaseCounts: () => o.store.observe.rolloutPhaseCounts(),
+    instanceCounts: () => o.store.observe.instanceCounts(),
+    routerCounts: () => engine.sampler.allSnapshots(),
+  });
+  const notifier = new WebhookNotifier({
+    webhooksFor: (e) => webhooksOf(o.store, e),
+    recordFailure: (f) => o.store.observe.addNotificationFailure(f),
+    warn: (fields, message) => o.log.warn(fields, message),
+  });
+  const unsubscribe = [engine.events.subscribe(recordEventMetrics), engine.events.subscribe((e) => notifier.onEvent(e))];
+  const prune = () => {
+    try {
+      const live = new Set(o.store.liveInstances().map((i) => i.logPath));
+      const deleted = pruneInstanceLogs({ logsDir: o.logsDir, livePaths: live, ...DEFAULT_RETENTION, now: Date.now() });
+      if (deleted.length) o.log.info({ files: deleted.length }, 'deleted old instance logs past the retention limit');
+    } catch (e) {
+      o.log.warn({ err: (e as Error).message }, 'instance log retention failed');
+    }
+  };
+  const timer = setInterval(prune, 10 * 60_000);
+  timer.unref();
+  setTimeout(prune, 30_000).unref();
+  stopObservability = () => {
+    clearInterval(timer);
+    for (const u of unsubscribe) u();
+    notifier.stop();
+    setMetricsSource(null);
+  };
+}
+
+/** The webhooks of an event's environment: from the release its rollout moves to, else the stable one. */
+function webhooksOf(store: StateStore, e: SlipwayEvent): WebhookSpec[] {
+  if (!e.env) return [];
+  const rollout = e.rolloutId === null ? null : store.getRollout(e.rolloutId);
+  const releaseId = rollout?.toReleaseId ?? store.getStableReleaseId(e.env);
+  const release = releaseId === null ? null : store.getRelease(releaseId);
+  return release?.config.environment.notifications ?? [];
 }
 
 function writeAtomically(path: string, text: string): void {

@@ -22,8 +22,9 @@ const ALLOWED: Record<string, string[]> = {
   observe: ['core', 'store', 'security'],
   security: ['core', 'store'],
   engine: ['core', 'store', 'runtime', 'router', 'observe', 'security', 'artefact'],
-  // api checks tokens and writes the audit trail through security.
-  api: ['core', 'config', 'engine', 'security'],
+  // api checks tokens and writes the audit trail through security; it reads instance
+  // log files and renders /metrics with observe's reader and registry.
+  api: ['core', 'config', 'engine', 'security', 'observe'],
   // cli starts the server in-process for `slipway server`: server.ts is the composition root.
   cli: ['core', 'config', 'artefact', 'api', 'store', 'server.ts'],
   ui: ['core', 'api'],

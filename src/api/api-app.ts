@@ -1,26 +1,27 @@
 // The HTTP API of the slipway server. Routes parse their input with the schemas in
 // schemas.ts, call the engine, and map SlipwayError codes to statuses in one place.
 
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { SlipwayError, isSlipwayError } from '../core/errors.ts';
 import { parseConfigText } from '../config/index.ts';
 import type { Engine } from '../engine/engine.ts';
 import { releaseView, rolloutView } from '../engine/status-view.ts';
 import { HTTP_STATUS } from './error-status.ts';
-import { randomUUID } from 'node:crypto';
 import type { AccessControl } from '../security/api-tokens.ts';
 import type { AuditTrail } from '../security/audit-trail.ts';
 import { registerAuth } from './auth.ts';
 import { registerAuthRoutes } from './auth-routes.ts';
 import { registerConfigRoutes } from './config-routes.ts';
 import { openApiDocument } from './openapi.ts';
+import { registerLogsRoutes } from './logs-routes.ts';
+import { registerObserveRoutes } from './observe-routes.ts';
 import './permissions.ts';
 import { actorOf, parse } from './request-input.ts';
 import {
-  ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, deployBody, emptyBody, envParam, metricsQuery, promoteBody, eventsQuery, logsQuery, rollbackBody, rolloutParam, shutdownBody,
+  ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, deployBody, emptyBody, envParam, metricsQuery, promoteBody, eventsQuery, rollbackBody, rolloutParam, shutdownBody,
 } from './schemas.ts';
 
 export interface ApiOptions {
@@ -28,6 +29,8 @@ export interface ApiOptions {
   logger: Logger;
   info: () => Record<string, unknown>;
   onShutdown: (opts: { stopInstances: boolean; stopRouter: boolean }) => void;
+  /** /readyz: whether the server can do its work now (state database, router), with each check's answer. */
+  readiness?: () => Promise<{ ready: boolean; checks: Record<string, string> }>;
   /** Masks every secret value the server knows; applied to every answer. */
   redact?: (text: string) => string;
   access: AccessControl;
@@ -44,7 +47,12 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   const { engine } = opts;
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger, bodyLimit: 2 * 1024 * 1024,
-    genReqId: () => randomUUID(),
+    // Every API call's log lines carry its request id: the caller's X-Request-ID when it looks like one, else a new one.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const h = req.headers['x-request-id'];
+      return typeof h === 'string' && /^[\w.:-]{1,128}$/.test(h) ? h : randomUUID();
+    },
   });
   // First: every route registered after this is checked for a declared permission.
   const routes = registerAuth(app, { access: opts.access, audit: opts.audit,
@@ -81,7 +89,10 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   if (redact) app.addHook('onSend', async (_req, _reply, payload) => (typeof payload === 'string' ? redact(payload) : payload));
 
   app.get('/healthz', { config: { permission: 'public', summary: 'the server answers' } }, async () => ({ ok: true }));
-  app.get('/readyz', { config: { permission: 'public', summary: 'the server is ready for requests' } }, async () => ({ ok: true }));
+  app.get('/readyz', { config: { permission: 'public', summary: 'the server can do its work now (state database, router), with each check' } }, async (_req, reply) => {
+    const r = opts.readiness ? await opts.readiness() : { ready: true, checks: {} };
+    return reply.status(r.ready ? 200 : 503).send(r);
+  });
   app.get('/api/server', { config: { permission: 'read', summary: 'the server\'s pid, address, data directory and router' } }, async () => opts.info());
 
   app.post('/api/artefacts', { config: { permission: 'deploy', anyEnv: true, audit: 'artefact.upload', summary: 'upload an artefact (application/octet-stream; x-slipway-digest: sha256:…)' } }, async (req, reply) => {
@@ -182,13 +193,9 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     return { rollout: rolloutView(engine.store, mustRollout(engine, id)), events };
   });
 
-  app.get('/api/environments/:env/logs', { config: { permission: 'read', input: { params: envParam, query: logsQuery }, summary: 'instance log lines (NDJSON stream with follow)' } }, async (req, reply) => {
-    const { env } = parse(envParam, req.params, 'path');
-    const q = parse(logsQuery, req.query, 'query');
-    return sendLogs(engine, reply, { env, instance: q.instance, lines: q.lines, follow: q.follow === '1' || q.follow === 'true', redact: opts.redact ?? ((t) => t) });
-  });
-
   registerConfigRoutes(app, engine);
+  registerLogsRoutes(app, { engine, redact: redact ?? ((t) => t) });
+  registerObserveRoutes(app, { engine, redact: redact ?? ((t) => t) });
   registerAuthRoutes(app, { access: opts.access, audit: opts.audit, openApi: () => (openApi ??= openApiDocument(routes, opts.version ?? '0.0.0')) });
 
   app.post('/api/shutdown', { config: { permission: 'admin', audit: 'server.shutdown', input: { body: shutdownBody }, summary: 'stop the server (and optionally its instances and router)' } }, async (req, reply) => {
@@ -209,56 +216,4 @@ function mustRollout(engine: Engine, id: number) {
 function isFinished(engine: Engine, id: number): boolean {
   const p = engine.store.getRollout(id)?.phase;
   return p === 'succeeded' || p === 'failed' || p === 'rolled_back';
-}
-
-/** The last lines of each instance's log, then (with follow) new lines as NDJSON while the client stays. */
-async function sendLogs(engine: Engine, reply: FastifyReply, q: { env: string; instance: string | undefined; lines: number; follow: boolean; redact: (text: string) => string }) {
-  const instances = engine.store.recentInstances(q.env, 50).filter((i) => !q.instance || i.id === q.instance);
-  if (q.instance && instances.length === 0) throw new SlipwayError('E_NOT_FOUND', `no instance ${q.instance} in ${q.env}`);
-  const records: { instance: string; line: string }[] = [];
-  const offsets = new Map<string, number>();
-  for (const i of instances) {
-    if (!existsSync(i.logPath)) continue;
-    const size = statSync(i.logPath).size;
-    const start = Math.max(0, size - 256 * 1024);
-    const text = await readRange(i.logPath, start, size);
-    const lines = text.split('\n').filter(Boolean);
-    if (start > 0) lines.shift(); // the first line may be cut
-    for (const line of lines.slice(-q.lines)) records.push({ instance: i.id, line });
-    offsets.set(i.logPath, size);
-  }
-  if (!q.follow) return { env: q.env, lines: records.slice(-q.lines) };
-  reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
-  // Written raw, past the onSend hook: masked here (the files are masked already, by the log relay).
-  for (const r of records.slice(-q.lines)) reply.raw.write(q.redact(`${JSON.stringify(r)}\n`));
-  const partial = new Map<string, string>();
-  const timer = setInterval(() => {
-    void (async () => {
-      const live = engine.store.recentInstances(q.env, 50).filter((i) => !q.instance || i.id === q.instance);
-      for (const i of live) {
-        if (!existsSync(i.logPath)) continue;
-        const size = statSync(i.logPath).size;
-        const from = offsets.get(i.logPath) ?? 0;
-        if (size <= from) continue;
-        offsets.set(i.logPath, size);
-        const text = (partial.get(i.logPath) ?? '') + (await readRange(i.logPath, from, size));
-        const parts = text.split('\n');
-        partial.set(i.logPath, parts.pop() ?? '');
-        for (const line of parts) if (line) reply.raw.write(q.redact(`${JSON.stringify({ instance: i.id, line })}\n`));
-      }
-    })().catch(() => undefined);
-  }, 200);
-  reply.raw.on('close', () => clearInterval(timer));
-  return reply;
-}
-
-function readRange(path: string, start: number, end: number): Promise<string> {
-  if (end <= start) return Promise.resolve('');
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    createReadStream(path, { start, end: end - 1 })
-      .on('data', (c) => chunks.push(c as Buffer))
-      .on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-      .on('error', reject);
-  });
 }

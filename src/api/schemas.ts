@@ -44,10 +44,30 @@ export const metricsQuery = z.strictObject({
   since: z.coerce.number().int().min(0).optional(),
 });
 
+export const LOG_LEVEL_NAMES = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+
 export const logsQuery = z.strictObject({
   instance: z.string().max(100).optional(),
+  /** A release number of the environment. */
+  release: z.coerce.number().int().positive().optional(),
+  /** A duration back from now (10m, 2h), an ISO time, or epoch milliseconds. */
+  since: z.string().min(1).max(40).optional(),
+  /** A plain substring of the message or the instance's own fields. */
+  grep: z.string().min(1).max(500).optional(),
+  /** This level and above. */
+  level: z.enum(LOG_LEVEL_NAMES).optional(),
   lines: z.coerce.number().int().min(1).max(10_000).default(100),
   follow: z.enum(['0', '1', 'true', 'false']).optional(),
+});
+export type LogsQuery = z.input<typeof logsQuery>;
+
+export const sseQuery = z.strictObject({
+  /** Only this environment's events. */
+  env: envParam.shape.env.optional(),
+  /** Comma-separated event types or prefixes (rollout.*). */
+  types: z.string().max(1000).optional(),
+  /** Start after this event id (as Last-Event-ID does); 0 replays every kept event. */
+  after: z.coerce.number().int().min(0).optional(),
 });
 
 export const shutdownBody = z.strictObject({

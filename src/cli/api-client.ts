@@ -2,24 +2,43 @@
 // nothing in cli/ opens the state database.
 
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { SlipwayError, type ErrorCode } from '../core/errors.ts';
 import {
   ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, type ConfigSetBody, type ConfigUnsetBody, type DeployBody, type PromoteBody, type RollbackBody,
-  type SecretSetBody, type ShutdownBody,
+  type LogsQuery, type SecretSetBody, type ShutdownBody,
 } from '../api/schemas.ts';
 import type { ConfigChangeJson, ConfigListJson, ConfigVersionsJson, DeployPlanJson, ParityJson, SecretListJson } from '../api/views.ts';
 import type { EnvironmentStatus, ReleaseView, RolloutView } from '../api/views.ts';
 import type { RolloutEventRecord } from '../core/records.ts';
 import type { AuditQueryInput, TokenCreateBody } from '../api/auth-schemas.ts';
 import type { AuditEntryJson, AuditVerificationJson, TokenView } from '../api/views.ts';
+import type { SlipwayEvent } from '../core/events.ts';
 
 export interface DeployAnswerJson {
   unchanged: boolean;
   release: ReleaseView;
   rollout: RolloutView | null;
+}
+
+/** One instance log record, as the API sends it (see observe/log-records.ts). */
+export interface LogRecordJson {
+  ts: number;
+  env: string;
+  release: number | null;
+  instance: string;
+  stream: 'stdout' | 'stderr' | 'relay';
+  level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  msg: string;
+  fields?: Record<string, unknown>;
+  partial?: true;
+}
+
+function logsQueryString(q: LogsQuery): URLSearchParams {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== null) qs.set(k, String(v));
+  return qs;
 }
 
 /**
@@ -158,26 +177,87 @@ export class ApiClient {
     return this.call<{ rollout: RolloutView; events: RolloutEventRecord[] }>('GET', `/api/rollouts/${id}/events?after=${after}&wait=${waitMs}`);
   }
 
-  logs(env: string, q: { instance?: string; lines?: number }) {
-    const qs = new URLSearchParams();
-    if (q.instance) qs.set('instance', q.instance);
-    if (q.lines) qs.set('lines', String(q.lines));
-    return this.call<{ env: string; lines: { instance: string; line: string }[] }>('GET', `/api/environments/${encodeURIComponent(env)}/logs?${qs}`);
+  /** The newest log records of an environment's instances matching the query. */
+  logs(env: string, q: LogsQuery) {
+    return this.call<{ env: string; records: LogRecordJson[] }>('GET', `/api/environments/${encodeURIComponent(env)}/logs?${logsQueryString(q)}`);
   }
 
-  async followLogs(env: string, q: { instance?: string; lines?: number }, onRecord: (r: { instance: string; line: string }) => void, signal?: AbortSignal): Promise<void> {
-    const qs = new URLSearchParams({ follow: '1' });
-    if (q.instance) qs.set('instance', q.instance);
-    if (q.lines) qs.set('lines', String(q.lines));
-    const res = await fetch(`${this.baseUrl}/api/environments/${encodeURIComponent(env)}/logs?${qs}`, { headers: this.authHeaders(), ...(signal ? { signal } : {}) });
-    if (!res.ok || !res.body) throw new SlipwayError('E_SERVER_UNREACHABLE', `log stream refused: HTTP ${res.status} ${await res.text()}`);
+  /** The newest records, then every new one as it is written, until the server or `signal` ends the stream. */
+  async followLogs(env: string, q: LogsQuery, onRecord: (r: LogRecordJson) => void, signal?: AbortSignal): Promise<void> {
+    const qs = logsQueryString({ ...q, follow: '1' });
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}/api/environments/${encodeURIComponent(env)}/logs?${qs}`, { headers: this.authHeaders(), ...(signal ? { signal } : {}) });
+    } catch (e) {
+      throw new SlipwayError('E_SERVER_UNREACHABLE', `cannot reach the slipway server at ${this.baseUrl}: ${(e as Error).message}`, {}, { cause: e });
+    }
+    if (!res.ok || !res.body) {
+      const text = await res.text();
+      let err: { code?: string; message?: string } = {};
+      try {
+        err = (JSON.parse(text) as { error?: typeof err }).error ?? {};
+      } catch {
+        // not JSON
+      }
+      throw new SlipwayError((err.code as ErrorCode) ?? 'E_INTERNAL', err.message ?? `log stream refused: HTTP ${res.status}`);
+    }
     let buf = '';
     const decoder = new TextDecoder();
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
       buf += decoder.decode(chunk, { stream: true });
       const lines = buf.split('\n');
       buf = lines.pop() ?? '';
-      for (const l of lines) if (l) onRecord(JSON.parse(l) as { instance: string; line: string });
+      for (const l of lines) if (l.trim()) onRecord(JSON.parse(l) as LogRecordJson);
+    }
+  }
+
+  /**
+   * Follows the event stream (SSE), reconnecting with Last-Event-ID when the
+   * connection drops, so that no event is missed. Ends when `signal` aborts.
+   */
+  async followEvents(q: { env?: string; types?: string; after?: number }, onEvent: (e: SlipwayEvent) => void, signal?: AbortSignal): Promise<void> {
+    let last: number | null = null;
+    for (let failures = 0; !signal?.aborted; ) {
+      const qs = new URLSearchParams();
+      if (q.env) qs.set('env', q.env);
+      if (q.types) qs.set('types', q.types);
+      if (last === null && q.after !== undefined) qs.set('after', String(q.after));
+      try {
+        const res = await fetch(`${this.baseUrl}/api/events?${qs}`, {
+          headers: { ...this.authHeaders(), ...(last !== null ? { 'last-event-id': String(last) } : {}) }, ...(signal ? { signal } : {}),
+        });
+        if (!res.ok || !res.body) {
+          const text = await res.text();
+          let err: { code?: string; message?: string } = {};
+          try {
+            err = (JSON.parse(text) as { error?: typeof err }).error ?? {};
+          } catch {
+            // not JSON
+          }
+          throw new SlipwayError((err.code as ErrorCode) ?? 'E_INTERNAL', err.message ?? `event stream refused: HTTP ${res.status}`);
+        }
+        failures = 0;
+        let buf = '';
+        const decoder = new TextDecoder();
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          buf += decoder.decode(chunk, { stream: true });
+          let cut: number;
+          while ((cut = buf.indexOf('\n\n')) >= 0) {
+            const frame = buf.slice(0, cut);
+            buf = buf.slice(cut + 2);
+            const data = frame.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+            if (!data) continue;
+            const e = JSON.parse(data) as SlipwayEvent;
+            last = e.id;
+            onEvent(e);
+          }
+        }
+      } catch (e) {
+        if (signal?.aborted) return;
+        if (e instanceof SlipwayError) throw e;
+        if (++failures > 30) throw new SlipwayError('E_SERVER_UNREACHABLE', `lost the event stream of ${this.baseUrl}: ${(e as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 1000)); // then resume from the last event seen
     }
   }
 

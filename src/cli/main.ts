@@ -12,6 +12,7 @@ import { ApiClient, findServerUrl, findToken, followRollout } from './api-client
 import { registerAuthCommands } from './auth-commands.ts';
 import { runDeploy } from './deploy-command.ts';
 import { registerConfigCommands } from './config-commands.ts';
+import { registerLogsCommands } from './logs-commands.ts';
 import { formatEvent, formatRolloutLine, formatStatus, printError } from './output.ts';
 
 interface GlobalOpts {
@@ -100,10 +101,11 @@ program
   .command('server')
   .description('run the control plane (API, reconciler, router supervisor) in the foreground')
   .option('--listen <addr>', 'API address', parseListen, { host: '127.0.0.1', port: 7070 })
-  .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
-  .action(async (o: { listen: { host: string; port: number }; logLevel: string }, cmd: Command) => {
+  .addOption(new Option('--log-level <level>', "the server's own log level").choices(['trace', 'debug', 'info', 'warn', 'error']).default(process.env.SLIPWAY_LOG_LEVEL ?? 'info'))
+  .addOption(new Option('--log-format <format>', "the server's own log lines: json (for collectors) or pretty (for people)").choices(['json', 'pretty']).default(process.env.SLIPWAY_LOG_FORMAT ?? 'json'))
+  .action(async (o: { listen: { host: string; port: number }; logLevel: string; logFormat: 'json' | 'pretty' }, cmd: Command) => {
     const { startServer } = await import('../server.ts');
-    const server = await startServer({ dataDir: globals(cmd).dataDir, host: o.listen.host, port: o.listen.port, logLevel: o.logLevel });
+    const server = await startServer({ dataDir: globals(cmd).dataDir, host: o.listen.host, port: o.listen.port, logLevel: o.logLevel, logFormat: o.logFormat });
     const stop = () => void server.close();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
@@ -188,27 +190,9 @@ for (const [action, help] of [
   });
 }
 
-program
-  .command('logs')
-  .description("the instances' output (stdout and stderr) in <env>")
-  .argument('<env>')
-  .option('--instance <id>', 'one instance')
-  .option('-n, --lines <n>', 'how many recent lines', positiveInt, 100)
-  .option('-f, --follow', 'keep printing new lines')
-  .action(async (env: string, o: { instance?: string; lines: number; follow?: boolean }, cmd: Command) => {
-    const c = client(cmd);
-    const json = !!globals(cmd).json;
-    const print = (r: { instance: string; line: string }) => process.stdout.write(json ? `${JSON.stringify(r)}\n` : `${pc.dim(r.instance)} ${r.line}\n`);
-    const q = { ...(o.instance ? { instance: o.instance } : {}), lines: o.lines };
-    if (o.follow) {
-      await c.followLogs(env, q, print);
-      return;
-    }
-    for (const r of (await c.logs(env, q)).lines) print(r);
-  });
-
 registerConfigCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerAuthCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
+registerLogsCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 
 program
   .command('demo')

@@ -26,6 +26,7 @@ import { secretReference } from './secrets-section.ts';
 import { analysisSection, DEFAULT_WATCH } from './analysis.ts';
 import { strategy, delayMs as watchDelay } from './strategies.ts';
 import type { PathIssue } from './path-issue.ts';
+import { logsSection, notificationsSection } from './observe-sections.ts';
 
 /** Defaults as they would be written in slipway.yaml; docs and `slipway init` quote them. */
 export const CONFIG_DEFAULTS = {
@@ -114,6 +115,7 @@ const environment = section({
   strategy: defaultedWhenEmpty(strategy, { type: 'rolling' }),
   analysis: defaultedWhenEmpty(analysisSection, {}),
   watch: watchDelay.prefault(DEFAULT_WATCH),
+  notifications: defaultedWhenEmpty(notificationsSection, []),
   config: defaultedWhenEmpty(
     namedMap({
       what: 'a map of environment variable names to values',
@@ -145,7 +147,7 @@ const environments = namedMap({
     Object.fromEntries(
       Object.entries(envs).map(([name, e]) => [
         name,
-        { name, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch },
+        { name, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch, notifications: e.notifications },
       ]),
     ),
   );
@@ -162,12 +164,14 @@ export const serviceConfigSchema: z.ZodType<ServiceConfig> = section({
   run,
   health: defaultedWhenEmpty(health, {}),
   shutdown: defaultedWhenEmpty(shutdown, {}),
+  logs: defaultedWhenEmpty(logsSection, {}),
   environments,
 }).transform((c) => ({
   service: c.service,
   run: c.run,
   health: c.health,
   shutdown: c.shutdown,
+  logs: c.logs,
   environments: c.environments,
 }));
 

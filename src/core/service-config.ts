@@ -104,6 +104,28 @@ export interface EnvironmentSpec {
   analysis: AnalysisConfig;
   /** How long after a rollout succeeds a regression still rolls the environment back. */
   watchMs: number;
+  /** Webhooks told of this environment's events (absent in releases made before webhooks existed). */
+  notifications?: WebhookSpec[];
+}
+
+/** One webhook of an environment: which events reach it, and in what form. */
+export interface WebhookSpec {
+  url: string;
+  /** Event types (or `rollout.*`-style prefixes); every event when empty. */
+  events: string[];
+  /** json: the event as JSON; slack: `{"text": ...}`, which Slack, Mattermost and others accept. */
+  format: 'json' | 'slack';
+  /** Per attempt. */
+  timeoutMs: number;
+  /** Attempts in all, the first included; retried with exponential backoff. */
+  attempts: number;
+}
+
+/** Size-based rotation of each instance's log. */
+export interface LogSpec {
+  maxFileBytes: number;
+  /** Rotated files kept besides the current one. */
+  maxFiles: number;
 }
 
 /**
@@ -136,6 +158,8 @@ export interface ServiceConfig {
   health: HealthSpec;
   shutdown: ShutdownSpec;
   environments: Record<string, EnvironmentSpec>;
+  /** Absent in releases made before log rotation was configurable: the defaults apply. */
+  logs?: LogSpec;
 }
 
 export function formatListen(a: ListenAddress): string {

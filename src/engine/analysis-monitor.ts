@@ -42,6 +42,8 @@ export interface AnalysisActions {
   /** A succeeded release regressed during its watch window: roll back to `toReleaseId`. */
   rollBack(env: string, rolloutId: number, toReleaseId: number, reason: string, result: AnalysisResult): void;
   record(rolloutId: number, level: 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>): void;
+  /** A decision that changed (the same moments as `record`'s analysis lines): for events and metrics. */
+  result?(rolloutId: number, what: string, result: AnalysisResult): void;
 }
 
 export class AnalysisMonitor {
@@ -200,5 +202,6 @@ export class AnalysisMonitor {
     }
     const level = result.decision === 'fail' ? 'error' : 'info';
     this.deps.actions.record(rolloutId, level, `analysis (${what}): ${result.decision}: ${result.reason}`, { analysis: what, decision: result.decision, checks: result.checks });
+    this.deps.actions.result?.(rolloutId, what, result);
   }
 }

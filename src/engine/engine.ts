@@ -27,6 +27,9 @@ import type { Secrets } from '../security/secrets.ts';
 import { ConfigVersions } from './config-versions.ts';
 import type { DeployPlan } from './deploy-plan.ts';
 import { ConfigReleases, hashConfig, type ConfigChangeAnswer, type ConfigChangeRequest } from './config-releases.ts';
+import type { EventType } from '../core/events.ts';
+import { EventBus } from '../observe/event-bus.ts';
+import { EventFeed } from './event-feed.ts';
 
 export { hashConfig, type ConfigChangeAnswer, type ConfigChangeRequest } from './config-releases.ts';
 
@@ -41,6 +44,8 @@ export interface EngineDeps {
   clock?: Clock;
   /** Where the engine records what it decides by itself (automatic rollbacks), beside what users do through the API. */
   audit?: { append(entry: AuditInput): unknown };
+  /** Where events are published (SSE, webhooks, metrics subscribe to it); one is made if absent. */
+  events?: EventBus;
 }
 
 export interface DeployRequest {
@@ -69,10 +74,15 @@ export class Engine {
   readonly configs: ConfigVersions;
   private readonly configReleases: ConfigReleases;
   private readonly clock: Clock;
+  /** Publish events here (rollout, step, analysis, approval, instance); see observe/event-bus.ts. */
+  readonly events: EventBus;
+  private readonly feed: EventFeed;
 
   constructor(private readonly deps: EngineDeps) {
     this.store = deps.store;
     this.clock = deps.clock ?? systemClock;
+    this.events = deps.events ?? new EventBus({ store: deps.store.observe, now: () => this.clock.now(), onError: (m, e) => deps.log.warn({ err: (e as Error).message }, m) });
+    this.feed = new EventFeed({ store: deps.store, bus: this.events, clock: this.clock });
     this.routes = new RouteSync(deps.store, deps.router, deps.log);
     this.configs = new ConfigVersions({ store: deps.store, secrets: deps.secrets, clock: this.clock });
     this.configReleases = new ConfigReleases({
@@ -87,7 +97,7 @@ export class Engine {
       watchingSince: this.clock.now(),
       ensureReleaseDir: (r) => this.ensureReleaseDir(r),
       resolveSecrets: (r) => deps.secrets.resolve(r.env, r.config.secrets),
-      onInstanceEvent: (env, level, message) => this.recordEnvEvent(env, level, message),
+      onInstanceEvent: (env, level, message, type, data) => this.recordEnvEvent(env, level, message, { type, data }),
     });
     this.reconciler = new Reconciler({
       store: deps.store, fleet: this.fleet, clock: this.clock, log: deps.log,
@@ -95,6 +105,7 @@ export class Engine {
       pushRoutes: () => this.routes.push(),
       stepVerdict: (r) => this.analysis.stepVerdict(r),
       onSucceeded: (r) => this.analysis.startWatch(r),
+      onTransition: (prev, next, e) => this.feed.transition(prev, next, e),
     });
     this.sampler = new MetricsSampler({ store: deps.store, router: deps.router, runtime: deps.runtime, clock: this.clock, log: deps.log });
     this.analysis = new AnalysisMonitor({
@@ -103,22 +114,25 @@ export class Engine {
         abort: (env, rolloutId, reason, result) => {
           this.recordEvent(rolloutId, 'error', `automatic rollback: ${reason}`, { checks: result.checks });
           this.auditAutomatic(env, 'rollout.auto_abort', `rollout ${rolloutId}`, reason, result.checks);
+          this.feed.automaticRollback(env, rolloutId, reason, this.store.getRollout(rolloutId)?.fromReleaseId ?? null);
           void this.command(env, { type: 'abort', reason, cause: 'failure' }).catch((e: Error) => this.deps.log.warn({ env, err: e.message }, 'automatic abort refused'));
         },
         rollBack: (env, rolloutId, toReleaseId, reason, result) => {
           const to = this.store.getRelease(toReleaseId);
           this.recordEvent(rolloutId, 'error', `automatic rollback: ${reason}`, { checks: result.checks });
           this.auditAutomatic(env, 'rollout.auto_rollback', `release ${to?.number ?? toReleaseId}`, reason, result.checks);
+          this.feed.automaticRollback(env, rolloutId, reason, toReleaseId);
           if (to) void this.rollback({ env, to: to.number, actor: 'slipway-analysis' }).catch((e: Error) => this.deps.log.error({ env, err: e.message }, 'automatic rollback refused'));
         },
         record: (rolloutId, level, message, data) => this.recordEvent(rolloutId, level, message, data),
+        result: (rolloutId, what, result) => this.feed.analysis(rolloutId, what, result),
       },
     });
     this.sampler.onSample(() => this.analysis.tick());
     this.monitor = new HealthMonitor({
       store: deps.store, fleet: this.fleet, clock: this.clock,
       onUnhealthy: (env, message) => {
-        this.recordEnvEvent(env, 'warn', message);
+        this.recordEnvEvent(env, 'warn', message, { type: 'instance.failed', data: {} });
         this.reconciler.wake(env);
       },
     });
@@ -272,6 +286,7 @@ export class Engine {
       this.recordEvent(n.id, e.type === 'abort' ? 'warn' : 'info', what);
       return n;
     });
+    if (next !== active) this.feed.transition(active, next, e);
     await this.routes.push();
     this.reconciler.wake(env);
     return next;
@@ -313,10 +328,11 @@ export class Engine {
   }
 
   /** An instance event goes to the environment's active rollout, if any, and always to the log. */
-  private recordEnvEvent(env: string, level: 'info' | 'warn' | 'error', message: string): void {
+  private recordEnvEvent(env: string, level: 'info' | 'warn' | 'error', message: string, event: { type: EventType; data: Record<string, unknown> }): void {
     const active = this.store.activeRollout(env);
     if (active) this.store.addRolloutEvent({ rolloutId: active.id, ts: this.clock.now(), level, message, data: null });
     this.deps.log[level]({ env }, message);
+    this.events.publish({ type: event.type, env, rolloutId: active?.id ?? null, level, message, data: event.data });
   }
 
   status(env?: string): EnvironmentStatus[] {

@@ -1,6 +1,7 @@
 // Scaling one release of one environment to a count of ready instances, and
 // retiring instances safely: out of the router first, drained, then stopped.
 
+import type { EventType } from '../core/events.ts';
 import type { InstanceRecord, ReleaseRecord } from '../core/records.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { Runtime } from '../runtime/runtime.ts';
@@ -17,7 +18,8 @@ export interface FleetDeps extends LifecycleDeps {
   clock: Clock;
   log: EngineLogger;
   ensureReleaseDir(release: ReleaseRecord): Promise<void>;
-  onInstanceEvent(env: string, level: 'info' | 'warn' | 'error', message: string): void;
+  /** `type` and `data` make it an event of the event stream (SSE, webhooks) too. */
+  onInstanceEvent(env: string, level: 'info' | 'warn' | 'error', message: string, type: EventType, data: Record<string, unknown>): void;
 }
 
 export type ScaleOutcome = { ok: true } | { ok: false; reason: string };
@@ -53,7 +55,8 @@ export class InstanceFleet {
           return { ok: false, reason: (e as Error).message };
         }
       }
-      this.deps.onInstanceEvent(release.env, 'info', `starting ${launched.length} instance(s) of ${release.env}#${release.number}: ${launched.map((i) => i.id).join(', ')}`);
+      this.deps.onInstanceEvent(release.env, 'info', `starting ${launched.length} instance(s) of ${release.env}#${release.number}: ${launched.map((i) => i.id).join(', ')}`,
+        'instance.started', { release: release.number, instances: launched.map((i) => i.id) });
       live = this.instancesOf(release.env, release.id).filter((i) => i.state === 'starting' || i.state === 'ready');
     }
     const starting = live.filter((i) => i.state === 'starting');
@@ -68,7 +71,8 @@ export class InstanceFleet {
     const ready = this.instancesOf(release.env, release.id).filter((i) => i.state === 'ready');
     if (ready.length > count) {
       const extras = ready.slice(0, ready.length - count);
-      this.deps.onInstanceEvent(release.env, 'info', `draining ${extras.length} instance(s) of ${release.env}#${release.number}: ${extras.map((i) => i.id).join(', ')}`);
+      this.deps.onInstanceEvent(release.env, 'info', `draining ${extras.length} instance(s) of ${release.env}#${release.number}: ${extras.map((i) => i.id).join(', ')}`,
+        'instance.draining', { release: release.number, instances: extras.map((i) => i.id) });
       await Promise.all(extras.map((i) => this.retire(i, { finalState: 'stopped', reason: null })));
     }
     return { ok: true };
@@ -77,13 +81,13 @@ export class InstanceFleet {
   private async bringUp(instance: InstanceRecord, release: ReleaseRecord, isCancelled: () => boolean): Promise<ScaleOutcome> {
     const outcome = await waitUntilHealthy(this.deps, instance, release, isCancelled);
     if (!outcome.ready) {
-      this.deps.onInstanceEvent(release.env, 'error', outcome.reason);
+      this.deps.onInstanceEvent(release.env, 'error', outcome.reason, 'instance.failed', { release: release.number, instance: instance.id });
       await this.retire(instance, { finalState: 'failed', reason: outcome.reason });
       return { ok: false, reason: outcome.reason };
     }
     this.deps.store.updateInstance(instance.id, { state: 'ready', readyAt: this.deps.clock.now() });
     await this.deps.routes.push();
-    this.deps.onInstanceEvent(release.env, 'info', `instance ${instance.id} is healthy and receives traffic`);
+    this.deps.onInstanceEvent(release.env, 'info', `instance ${instance.id} is healthy and receives traffic`, 'instance.ready', { release: release.number, instance: instance.id });
     return { ok: true };
   }
 
@@ -146,7 +150,7 @@ export class InstanceFleet {
         stoppedAt: this.deps.clock.now(),
         ...(wasServing || i.state === 'starting' ? { lastError: 'process exited unexpectedly' } : {}),
       });
-      if (wasServing) this.deps.onInstanceEvent(i.env, 'warn', `instance ${i.id} exited unexpectedly; removed from the router`);
+      if (wasServing) this.deps.onInstanceEvent(i.env, 'warn', `instance ${i.id} exited unexpectedly; removed from the router`, 'instance.exited', { instance: i.id, release: this.deps.store.getRelease(i.releaseId)?.number ?? null });
     }
     await this.deps.routes.push();
     return dead;

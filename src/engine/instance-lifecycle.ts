@@ -12,6 +12,8 @@ import type { StateStore } from '../store/state-store.ts';
 import { probeHealth } from '../runtime/health-probe.ts';
 import type { InstanceHandle, Runtime } from '../runtime/runtime.ts';
 import type { Clock } from './ports.ts';
+import { parseLogLine } from '../observe/log-records.ts';
+import { DEFAULT_LOG_LIMITS } from '../observe/rotating-log-file.ts';
 
 /** Variables an instance inherits from the server; everything else it gets is explicit. */
 const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
@@ -76,6 +78,7 @@ export async function launchInstance(deps: LifecycleDeps, release: ReleaseRecord
     const handle = await deps.runtime.start({
       instanceId: id, releaseDir: release.dir, argv: release.config.run.argv,
       env: instanceEnv(release, record, secrets), port, logPath, redact: Object.values(secrets),
+      logTags: { env: release.env, release: release.number }, logLimits: release.config.logs ?? DEFAULT_LOG_LIMITS,
     });
     deps.store.updateInstance(id, { pid: handle.pid, procStart: handle.procStart });
     return { ...record, pid: handle.pid, procStart: handle.procStart };
@@ -128,7 +131,8 @@ export function lastLogLines(logPath: string, n = 5): string {
   try {
     if (!existsSync(logPath)) return '';
     const text = readFileSync(logPath, 'utf8');
-    const lines = text.trimEnd().split('\n').slice(-n).filter((l) => l.length > 0);
+    const tags = { env: '', release: null, instance: '' };
+    const lines = text.trimEnd().split('\n').slice(-n).filter((l) => l.length > 0).map((l) => parseLogLine(l, tags).msg);
     return lines.length ? `; last log lines:\n    ${lines.map((l) => l.slice(0, 300)).join('\n    ')}` : '';
   } catch {
     return '';

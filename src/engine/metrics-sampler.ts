@@ -53,6 +53,11 @@ export class MetricsSampler {
     return this.latest.get(env)?.get(String(release)) ?? null;
   }
 
+  /** Every release's cumulative router counters as last sampled: env → release number → counts (for /metrics). */
+  allSnapshots(): ReadonlyMap<string, ReadonlyMap<string, ReleaseCountsSnapshot>> {
+    return this.latest;
+  }
+
   gaugesOf(env: string, release: number): ReleaseGauges | null {
     return this.gauges.get(env)?.get(String(release)) ?? null;
   }

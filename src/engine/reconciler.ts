@@ -20,6 +20,8 @@ export interface ReconcilerDeps {
   /** The analysis verdict on the step a rollout is at; null before there is one. */
   stepVerdict(r: Rollout): AnalysisResult | null;
   onSucceeded(r: Rollout): void;
+  /** Every recorded change of a rollout (phase or step), after it is saved: for events and metrics. */
+  onTransition?(prev: Rollout, next: Rollout, e: RolloutEvent): void;
 }
 
 /** The sizes the machine needs for abort and full-promotion plans. */
@@ -104,7 +106,9 @@ class EnvLoop {
   }
 
   private apply(r: Rollout, e: RolloutEvent): Rollout {
-    return applyRolloutEvent(this.deps.store, r, e, this.deps.clock.now());
+    const next = applyRolloutEvent(this.deps.store, r, e, this.deps.clock.now());
+    if (next !== r) this.deps.onTransition?.(r, next, e);
+    return next;
   }
 
   /** Saves the decision, then acts on what it changed in the traffic. */

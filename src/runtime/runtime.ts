@@ -16,6 +16,10 @@ export interface StartSpec {
    * replaced by *** before it is written.
    */
   redact: string[];
+  /** Tags of each log record (the instance id is always one). */
+  logTags?: { env: string; release: number };
+  /** Size-based rotation of the log: rotate at maxFileBytes, keep maxFiles old files. */
+  logLimits?: { maxFileBytes: number; maxFiles: number };
 }
 
 /** What identifies a running instance across server restarts. */

@@ -155,7 +155,36 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX audit_log_env ON audit_log(env, seq);
   `,
+  // 6: observability. A general event log behind the SSE stream /api/events: ids
+  // are AUTOINCREMENT so that an id is never reused after old events are pruned,
+  // which is what lets a client resume with Last-Event-ID. And the webhook
+  // deliveries that failed after every retry, for the user to see.
+  `
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    env TEXT,
+    rollout_id INTEGER,
+    level TEXT NOT NULL,
+    message TEXT NOT NULL,
+    data_json TEXT
+  );
+  CREATE INDEX events_env ON events(env, id);
+  CREATE TABLE notification_failures (
+    id INTEGER PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    env TEXT NOT NULL,
+    event_id INTEGER NOT NULL,
+    event_type TEXT NOT NULL,
+    target TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    error TEXT NOT NULL
+  );
+  CREATE INDEX notification_failures_env ON notification_failures(env, id);
+  `,
 ];
+
 export function openDatabase(file: string): Db {
   let db: Db;
   try {

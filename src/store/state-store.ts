@@ -8,6 +8,7 @@ import { AuditLog } from './audit-log.ts';
 import { ConfigStore } from './config-store.ts';
 import { TokenStore } from './token-store.ts';
 import { openDatabase, type Db } from './open-database.ts';
+import { ObserveStore } from './observe-store.ts';
 
 type Row = Record<string, unknown>;
 
@@ -67,12 +68,15 @@ export class StateStore {
   readonly configs: ConfigStore;
   readonly tokens: TokenStore;
   readonly audit: AuditLog;
+  /** The event log, failed notifications, and counts for /metrics. */
+  readonly observe: ObserveStore;
 
   constructor(file: string) {
     this.db = openDatabase(file);
     this.configs = new ConfigStore(this.db);
     this.tokens = new TokenStore(this.db);
     this.audit = new AuditLog(this.db);
+    this.observe = new ObserveStore(this.db);
   }
 
   close(): void {

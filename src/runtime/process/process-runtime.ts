@@ -86,11 +86,12 @@ export class ProcessRuntime implements Runtime {
     try {
       relay = this.opts.logRelay ? await this.startRelay(spec, fd) : null;
       const output = relay ? (relay.stdin as Writable) : fd;
+      const errors = relay ? (relay.stdio[4] as Writable) : fd;
       const child = spawn(command, args, {
         cwd: spec.releaseDir,
         env: spec.env,
         detached: true, // its own process group; survives us
-        stdio: ['ignore', output, output],
+        stdio: ['ignore', output, errors],
       });
       const pid = await spawned(child, `"${spec.argv.join(' ')}" in ${spec.releaseDir}`, spec.instanceId);
       child.unref();
@@ -99,6 +100,7 @@ export class ProcessRuntime implements Runtime {
       // The instance holds its own copy of the pipe now: ours must close, or the
       // relay would never see the end of its input.
       relay?.stdin?.destroy();
+      (relay?.stdio[4] as Writable | undefined)?.destroy();
       closeSync(fd);
     }
   }
@@ -108,12 +110,15 @@ export class ProcessRuntime implements Runtime {
     const [node, ...args] = this.opts.logRelay!;
     const env: Record<string, string> = { SLIPWAY_LOG_RELAY_FOR: spec.instanceId };
     for (const k of RELAY_ENV) if (process.env[k] !== undefined) env[k] = process.env[k]!;
-    const relay = spawn(node!, [...args, '--log', spec.logPath], {
+    const tags = ['--instance', spec.instanceId, ...(spec.logTags ? ['--env', spec.logTags.env, '--release', String(spec.logTags.release)] : [])];
+    const limits = spec.logLimits ? ['--max-file-bytes', String(spec.logLimits.maxFileBytes), '--max-files', String(spec.logLimits.maxFiles)] : [];
+    const relay = spawn(node!, [...args, '--log', spec.logPath, ...tags, ...limits, '--stderr-fd', '4'], {
       cwd: dirname(spec.logPath),
       env,
       detached: true, // a process group of its own: a stop signal to the instance's group does not reach it
-      // stdin: the instance's output; stderr: the relay's own troubles, into the same log; fd 3: what to mask.
-      stdio: ['pipe', 'ignore', logFd, 'pipe'],
+      // stdin: the instance's stdout; stderr: the relay's own troubles, into the same log; fd 3: what to
+      // mask; fd 4: the instance's stderr.
+      stdio: ['pipe', 'ignore', logFd, 'pipe', 'pipe'],
     });
     const masks = relay.stdio[3] as Socket;
     // Closed once written, and never holding the server's event loop open (a

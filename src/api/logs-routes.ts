@@ -1,0 +1,95 @@
+// The instance logs API: the newest records of an environment's instances,
+// filtered by release, instance, time, text and level, and (follow=1) a stream of
+// new records as NDJSON while the client stays. Log files are masked already, by
+// each instance's log relay; what is sent is masked once more, as every answer is.
+
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { SlipwayError } from '../core/errors.ts';
+import { parseDurationMs } from '../core/duration.ts';
+import type { Engine } from '../engine/engine.ts';
+import { LogFollower, readRecentLogs, type LogQuery, type LogSource } from '../observe/log-reader.ts';
+
+import { envParam, logsQuery } from './schemas.ts';
+import { parse } from './request-input.ts';
+
+const FOLLOW_POLL_MS = 200;
+/** A follower whose client reads slower than this much is behind is cut off (it can ask again with --since). */
+const MAX_UNSENT_BYTES = 4 * 1024 * 1024;
+
+export interface LogsRouteOptions {
+  engine: Engine;
+  redact: (text: string) => string;
+}
+
+/** `since` as epoch ms: a duration back from now (10m, 2h), an ISO time, or epoch milliseconds. */
+export function parseSince(v: string, now: number): number {
+  if (/^\d{10,}$/.test(v)) return Number(v);
+  const ms = parseDurationMs(v);
+  if (ms !== null) return now - ms;
+  const t = Date.parse(v);
+  if (Number.isFinite(t)) return t;
+  throw new SlipwayError('E_BAD_REQUEST', `query: since: expected a duration such as 10m or 2h, an ISO time, or epoch milliseconds, got "${v.slice(0, 40)}"`, { field: 'since' });
+}
+
+export function registerLogsRoutes(app: FastifyInstance, o: LogsRouteOptions): void {
+  app.get('/api/environments/:env/logs', { config: { permission: 'read', input: { params: envParam, query: logsQuery }, summary: 'instance log records, filtered (NDJSON stream with follow)' } }, async (req, reply) => {
+    const { env } = parse(envParam, req.params, 'path');
+    const q = parse(logsQuery, req.query, 'query');
+    const sources = (): LogSource[] => {
+      const numbers = new Map<number, number>();
+      return o.engine.store.recentInstances(env, 200).flatMap((i) => {
+        if (q.instance && i.id !== q.instance) return [];
+        if (!numbers.has(i.releaseId)) numbers.set(i.releaseId, o.engine.store.getRelease(i.releaseId)?.number ?? -1);
+        const release = numbers.get(i.releaseId)!;
+        if (q.release !== undefined && release !== q.release) return [];
+        return [{ env, release, instance: i.id, logPath: i.logPath }];
+      });
+    };
+    const first = sources();
+    if (q.instance && first.length === 0) throw new SlipwayError('E_NOT_FOUND', `no instance ${q.instance} in ${env}; see slipway status ${env}`, { env });
+    const query: LogQuery = {
+      limit: q.lines,
+      ...(q.since !== undefined ? { sinceTs: parseSince(q.since, Date.now()) } : {}),
+      ...(q.grep !== undefined ? { grep: q.grep } : {}),
+      ...(q.level !== undefined ? { minLevel: q.level } : {}),
+    };
+    const follow = q.follow === '1' || q.follow === 'true';
+    if (!follow) return { env, records: await readRecentLogs(first, query) };
+    return streamLogs(reply, { sources, query, redact: o.redact });
+  });
+}
+
+async function streamLogs(reply: FastifyReply, s: { sources: () => LogSource[]; query: LogQuery; redact: (t: string) => string }): Promise<FastifyReply> {
+  const follower = new LogFollower(s.query);
+  // Marked before the recent records are read: a line written in between is sent twice at worst, never lost.
+  await follower.start(s.sources());
+  const recent = await readRecentLogs(s.sources(), s.query);
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+  // Written raw, past the onSend hook: masked here.
+  const send = (records: unknown[]) => {
+    if (records.length === 0) return;
+    raw.write(s.redact(records.map((r) => `${JSON.stringify(r)}\n`).join('')));
+  };
+  send(recent);
+  let polling = false;
+  const timer = setInterval(() => {
+    if (polling) return;
+    if (raw.writableLength > MAX_UNSENT_BYTES) {
+      raw.destroy(); // a client that does not read must not grow the server's memory
+      return;
+    }
+    polling = true;
+    follower.poll(s.sources()).then(send, () => undefined).finally(() => (polling = false));
+  }, FOLLOW_POLL_MS);
+  // A comment line now and then lets the client (and proxies) see the stream is alive.
+  const keepAlive = setInterval(() => raw.write('\n'), 15_000);
+  raw.on('close', () => {
+    clearInterval(timer);
+    clearInterval(keepAlive);
+  });
+  return reply;
+}
+
+

@@ -1,0 +1,58 @@
+// The events slipway publishes: what the SSE stream /api/events carries, what
+// webhooks are sent, and what the counters of /metrics follow. Pure types.
+
+/**
+ * Every event type. Closed, so a webhook's `events:` list is checked against it;
+ * add a type here before publishing it.
+ */
+export const EVENT_TYPES = [
+  'rollout.started',
+  'rollout.step',
+  'rollout.paused',
+  'rollout.resumed',
+  'rollout.aborting',
+  'rollout.succeeded',
+  'rollout.rolled_back',
+  'rollout.failed',
+  'analysis.result',
+  'rollback.automatic',
+  'approval.requested',
+  'approval.granted',
+  'approval.rejected',
+  'instance.started',
+  'instance.ready',
+  'instance.draining',
+  'instance.exited',
+  'instance.failed',
+] as const;
+
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export type EventLevel = 'info' | 'warn' | 'error';
+
+/** What a publisher gives; the id and time are the event log's. */
+export interface EventInput {
+  type: EventType;
+  env: string | null;
+  rolloutId?: number | null;
+  level?: EventLevel;
+  /** One line a person reads (chat messages use it as is). */
+  message: string;
+  data?: Record<string, unknown>;
+}
+
+export interface SlipwayEvent {
+  /** Grows by one per event and is never reused: the SSE `id:` and `Last-Event-ID`. */
+  id: number;
+  ts: number;
+  type: EventType;
+  env: string | null;
+  rolloutId: number | null;
+  level: EventLevel;
+  message: string;
+  data: Record<string, unknown>;
+}
+
+export function isEventType(v: string): v is EventType {
+  return (EVENT_TYPES as readonly string[]).includes(v);
+}
