@@ -108,7 +108,7 @@ describe('parseConfigText', () => {
       secrets: {},
       analysis: DEFAULT_ANALYSIS_CONFIG,
       watchMs: 120_000,
-          notifications: [],
+      notifications: [],
     });
   });
 
