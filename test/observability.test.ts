@@ -140,7 +140,7 @@ describe('observability', () => {
     const badCli = await cli('logs', 'staging', '--since', 'yesterday-ish');
     expect(badCli.code).not.toBe(0);
     expect(badCli.stderr).toMatch(/--since/);
-  });
+  }, 180_000); // four CLI runs: each is a Node start, slow on a loaded machine
 
   it('/metrics parses as Prometheus text and its counters move with traffic', async () => {
     const scrape = async () => {
@@ -158,7 +158,8 @@ describe('observability', () => {
     expect(metricSum(before, 'slipway_rollouts', { env: 'staging', phase: 'succeeded' })).toBe(1);
     const requests0 = metricSum(before, 'slipway_router_requests_total', { env: 'staging', release: '1' });
     const latency0 = metricSum(before, 'slipway_router_request_duration_seconds_count', { env: 'staging', release: '1' });
-    await Promise.all(Array.from({ length: 40 }, (_, i) => fetch(`http://127.0.0.1:${port}/m${i}`).then((r) => r.text())));
+    // Four at a time: the point is the count, not load.
+    for (let i = 0; i < 40; i += 4) await Promise.all([0, 1, 2, 3].map((k) => fetch(`http://127.0.0.1:${port}/m${i + k}`).then((r) => r.text())));
     let after = '';
     await waitFor('the counters to move', async () => {
       after = await scrape();
@@ -213,7 +214,7 @@ describe('observability', () => {
     traffic = startTraffic({ url: `http://127.0.0.1:${port}/`, concurrency: 6, pauseMs: 2, maxDurationMs: 90_000 });
     const deploy = cli('deploy', 'staging');
     // Disconnect in the middle of the rollout, and come back a little later.
-    await waitFor('the first events of the rollout', () => seen.some((e) => e.type === 'instance.started'), 30_000);
+    await waitFor('the first events of the rollout', () => seen.some((e) => e.type === 'instance.started'), 90_000);
     await sse.stop();
     const lastSeen = seen.at(-1)!.id;
     await waitFor('events while the client is away', () => {
@@ -276,5 +277,5 @@ describe('observability', () => {
     expect(metricSum(metrics, 'slipway_automatic_rollbacks_total', { env: 'staging' })).toBeGreaterThanOrEqual(1);
     expect(metricSum(metrics, 'slipway_rollouts_finished_total', { env: 'staging', phase: 'failed' })).toBe(1);
     expect(metricSum(metrics, 'slipway_analysis_results_total', { env: 'staging', decision: 'fail' })).toBeGreaterThanOrEqual(1);
-  }, 150_000);
+  }, 240_000);
 });
