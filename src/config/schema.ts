@@ -26,6 +26,7 @@ import { secretReference } from './secrets-section.ts';
 import { analysisSection, DEFAULT_WATCH } from './analysis.ts';
 import { strategy, delayMs as watchDelay } from './strategies.ts';
 import type { PathIssue } from './path-issue.ts';
+import { kubernetesSection, runtimeName } from './kubernetes-section.ts';
 
 /** Defaults as they would be written in slipway.yaml; docs and `slipway init` quote them. */
 export const CONFIG_DEFAULTS = {
@@ -132,6 +133,12 @@ const environment = section({
     }),
     {},
   ),
+  runtime: runtimeName.optional(),
+  kubernetes: kubernetesSection.optional(),
+}).superRefine((e, ctx) => {
+  if (e.runtime === 'kubernetes' && e.kubernetes === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['kubernetes'], message: 'runtime: kubernetes needs a kubernetes: section with at least namespace and image' });
+  }
 });
 
 const environments = namedMap({
@@ -145,7 +152,7 @@ const environments = namedMap({
     Object.fromEntries(
       Object.entries(envs).map(([name, e]) => [
         name,
-        { name, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch },
+        { name, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch, runtime: e.runtime, kubernetes: e.kubernetes },
       ]),
     ),
   );

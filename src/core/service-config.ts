@@ -104,6 +104,42 @@ export interface EnvironmentSpec {
   analysis: AnalysisConfig;
   /** How long after a rollout succeeds a regression still rolls the environment back. */
   watchMs: number;
+  /** What runs the instances; absent (as in releases made before it existed) means process. */
+  runtime?: RuntimeName;
+  /** How the environment maps onto a cluster; needed for runtime kubernetes and `slipway render`. */
+  kubernetes?: KubernetesSettings;
+}
+
+export const RUNTIME_NAMES = ['process', 'docker', 'kubernetes'] as const;
+export type RuntimeName = (typeof RUNTIME_NAMES)[number];
+
+/** Who splits traffic between releases on a cluster. */
+export type KubernetesTraffic = 'router' | 'gateway';
+
+export interface GatewayRef {
+  name: string;
+  /** null: the environment's own namespace. */
+  namespace: string | null;
+  /** A listener of the Gateway; null: all of them. */
+  sectionName: string | null;
+}
+
+export interface KubernetesSettings {
+  /** kubeconfig context; null: the current one (or the in-cluster account). */
+  context: string | null;
+  namespace: string;
+  /** Container image per release: `{release}` and `{artefact}` are replaced by its number and short digest. */
+  image: string;
+  /** The port the container listens on (given in run.port_env). */
+  containerPort: number;
+  /** router: slipway's router splits traffic (in the cluster); gateway: an HTTPRoute's weighted backendRefs do. */
+  traffic: KubernetesTraffic;
+  /** The Gateway the HTTPRoute attaches to; set when traffic is gateway. */
+  gateway: GatewayRef | null;
+  /** Host names the HTTPRoute answers for; empty: those of the Gateway's listener. */
+  hostnames: string[];
+  /** Old releases kept (scaled to zero) beyond the live ones, so a rollback needs no re-apply of a Secret. */
+  historyLimit: number;
 }
 
 /**
