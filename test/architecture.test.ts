@@ -24,7 +24,8 @@ const ALLOWED: Record<string, string[]> = {
   engine: ['core', 'store', 'runtime', 'router', 'observe', 'security', 'artefact'],
   api: ['core', 'config', 'engine'],
   // cli starts the server in-process for `slipway server`: server.ts is the composition root.
-  cli: ['core', 'config', 'artefact', 'api', 'store', 'server.ts'],
+  // `slipway render` prints manifests without a server, from runtime/kubernetes's pure generator.
+  cli: ['core', 'config', 'artefact', 'api', 'store', 'server.ts', 'runtime'],
   ui: ['core', 'api'],
   'server.ts': ['*'],
 };

@@ -52,6 +52,7 @@ class AbortRequested extends Error {}
 export class ClusterRollout {
   private state: ClusterState;
   private readonly applied = new Map<string, string>();
+  private routedTo: string | null = null;
   private abortController = new AbortController();
   private abortReason: string | null = null;
 
@@ -172,7 +173,12 @@ export class ClusterRollout {
 
   private async applyTraffic(hooks: RolloutHooks): Promise<void> {
     await this.applyAll(environmentObjects(this.state));
-    if (this.state.settings.traffic === 'router') await hooks.routeWeights?.(routerUpstreams(this.state));
+    if (this.state.settings.traffic !== 'router' || hooks.routeWeights === undefined) return;
+    const upstreams = routerUpstreams(this.state);
+    const text = JSON.stringify(upstreams);
+    if (text === this.routedTo) return;
+    await hooks.routeWeights(upstreams);
+    this.routedTo = text;
   }
 
   private async applySecret(release: ClusterRelease): Promise<void> {

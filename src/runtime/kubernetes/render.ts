@@ -51,5 +51,5 @@ export function renderRelease(config: ServiceConfig, o: RenderOptions): Rendered
 /** Multi-document YAML, with a comment naming the Secrets that must exist. */
 export function formatRenderedYaml(r: Rendered): string {
   const head = r.requiredSecrets.map((s) => `# needs Secret ${s.name} with keys ${s.keys.join(', ')} (slipway prints no secret value)\n`).join('');
-  return head + r.objects.map((o) => `---\n${stringify(o, { lineWidth: 0 })}`).join('');
+  return head + r.objects.map((o) => `---\n${stringify(o, { lineWidth: 0, aliasDuplicateObjects: false })}`).join('');
 }
