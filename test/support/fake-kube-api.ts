@@ -235,6 +235,8 @@ export class FakeKubeApi {
 
   private openWatch(w: WatchStream): void {
     w.res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    // As the API server does: the answer starts at once, even before any event.
+    w.res.flushHeaders();
     this.watches.add(w);
     w.res.on('close', () => this.watches.delete(w));
     const info = RESOURCES.find((r) => r.group === w.group && r.plural === w.plural)!;
