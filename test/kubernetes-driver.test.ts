@@ -5,14 +5,15 @@
 // it does not validate objects (manifests.test.ts checks them against the official
 // schemas) and pods "run" nothing.
 
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_ANALYSIS } from '../src/core/analysis/index.ts';
 import type { KubernetesSettings, Strategy } from '../src/core/service-config.ts';
-import { KubeCluster, type ClusterApi } from '../src/runtime/kubernetes/cluster-client.ts';
+import { KubeCluster, loadKubeConfig, type ClusterApi } from '../src/runtime/kubernetes/cluster-client.ts';
 import { ClusterRollout, type RolloutHooks } from '../src/runtime/kubernetes/cluster-rollout.ts';
 import type { ClusterObject, ClusterRelease, ClusterState } from '../src/runtime/kubernetes/manifests.ts';
 import { FakeKubeApi } from './support/fake-kube-api.ts';
@@ -256,6 +257,36 @@ describe('kubernetes driver with traffic through slipway\'s router', () => {
       await expect(api.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: NS }, data: { K: Buffer.from(SECRET_VALUE).toString('base64') } } as ClusterObject))
         .rejects.toThrow(/^applying Secret s failed: the API answered 401$/);
     } finally {
+      await fake.close();
+    }
+  });
+});
+
+describe('kubeconfig', () => {
+  it('uses the context slipway.yaml names from $KUBECONFIG, and refuses one that is not there', async () => {
+    const fake = new FakeKubeApi({ token: 'ctx-token' });
+    const url = await fake.start();
+    const dir = mkdtempSync(join(tmpdir(), 'slipway-kubeconfig-'));
+    const file = join(dir, 'config');
+    writeFileSync(file, stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'other',
+      clusters: [{ name: 'fake', cluster: { server: url, 'insecure-skip-tls-verify': true } }, { name: 'elsewhere', cluster: { server: 'http://127.0.0.1:9', 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'slipway', user: { token: 'ctx-token' } }],
+      contexts: [{ name: 'prod', context: { cluster: 'fake', user: 'slipway' } }, { name: 'other', context: { cluster: 'elsewhere', user: 'slipway' } }],
+    }));
+    const saved = process.env['KUBECONFIG'];
+    process.env['KUBECONFIG'] = file;
+    try {
+      expect(() => loadKubeConfig('staging-eu')).toThrow('kubeconfig has no context "staging-eu"; it has prod, other');
+      // The current context points at a closed port: the error says so, with no response to show.
+      await expect(new KubeCluster(loadKubeConfig(null)).listDeployments(NS, 'a=b')).rejects.toThrow(/^listing Deployment \(a=b\) failed: could not reach the cluster: .*ECONNREFUSED/);
+      const api = new KubeCluster(loadKubeConfig('prod'));
+      expect(await api.listDeployments(NS, 'slipway.dev/service=hello')).toEqual([]);
+      expect(fake.calls.map((c) => `${c.verb} ${c.resource}`)).toEqual(['list deployments']);
+    } finally {
+      if (saved === undefined) delete process.env['KUBECONFIG'];
+      else process.env['KUBECONFIG'] = saved;
+      rmSync(dir, { recursive: true, force: true });
       await fake.close();
     }
   });

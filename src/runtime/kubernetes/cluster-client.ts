@@ -64,7 +64,9 @@ function clusterError(action: string, o: { kind: string; name: string }, e: unkn
     const message = (parsed as { message?: unknown } | undefined)?.message;
     reason = typeof message === 'string' ? `: ${message}` : '';
   }
-  const what = status === undefined ? `could not reach the cluster (${(e as Error).name})` : `the API answered ${status}${reason}`;
+  // Without a status the request never got an answer: the client's reason (connection
+  // refused, TLS settings) is about the connection, not about what was sent.
+  const what = status === undefined ? `could not reach the cluster: ${String((e as Error).message).split('\n')[0]}` : `the API answered ${status}${reason}`;
   return new SlipwayError('E_DEPLOY_FAILED', `${action} ${o.kind} ${o.name} failed: ${what}`, { status, kind: o.kind, name: o.name });
 }
 

@@ -4,6 +4,7 @@ import type { KubernetesSettings, Strategy } from '../../core/service-config.ts'
 import { DEFAULT_ANALYSIS } from '../../core/analysis/index.ts';
 import { schemaProblems } from './manifest-schema.ts';
 import {
+  clusterReleaseOf,
   desiredObjects,
   httpRouteFor,
   imageFor,
@@ -57,9 +58,15 @@ const STRATEGIES: Record<string, Strategy> = {
 
 /** The objects at every step of a plan (and of its abort from every step), with each release's Secret. */
 function objectsThroughPlan(traffic: 'router' | 'gateway', strategy: Strategy): { step: string; objects: ClusterObject[] }[] {
+  // The first release of an environment: nothing stable, no split.
+  let first: ClusterState = { ...startState(traffic, strategy), replicas: {}, weights: null };
+  const firstSnapshots = planFor(strategy, { stableReleaseId: null, stableCount: 0, newReleaseId: NEXT.id, instances: 4 }).map((step, i) => {
+    first = stateAfterStep(first, step);
+    return { step: `first ${i} ${step.type}`, objects: desiredObjects(first) };
+  });
   let state = startState(traffic, strategy);
   const steps = planFor(strategy, { stableReleaseId: STABLE.id, stableCount: 4, newReleaseId: NEXT.id, instances: 4 });
-  const out = [{ step: 'start', objects: desiredObjects(state) }];
+  const out = [...firstSnapshots, { step: 'start', objects: desiredObjects(state) }];
   steps.forEach((step, i) => {
     state = stateAfterStep(state, step);
     out.push({ step: `${i} ${step.type}`, objects: desiredObjects(state) });
@@ -147,6 +154,13 @@ describe('manifests', () => {
     expect(long.length).toBeLessThanOrEqual(63);
     expect(long).toMatch(/^[a-z]([-a-z0-9]*[a-z0-9])?$/);
     expect(dnsName('a'.repeat(63), 'production-eu-west-eleven', 'r123')).not.toBe(long);
+  });
+
+  it('take a stored release\'s plain values and only the names of its secrets', () => {
+    const config = { environment: { config: { A: '1', B: '2' } }, overrides: { B: '3' }, secrets: { TOKEN: { provider: 'store', version: 2 } } };
+    expect(clusterReleaseOf({ id: 9, number: 3, artefactDigest: 'sha256:x', config } as never)).toEqual({
+      id: 9, number: 3, artefactDigest: 'sha256:x', plain: { A: '1', B: '3' }, secretNames: ['TOKEN'],
+    });
   });
 
   it('fill the image template, and ask for the artefact when the template needs it', () => {

@@ -9,6 +9,7 @@ import type { ISecret } from 'kubernetes-models/v1/Secret';
 import type { IHTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
 import { SlipwayError } from '../../core/errors.ts';
 import type { Step } from '../../core/plans.ts';
+import { effectiveConfig, type ReleaseRecord } from '../../core/records.ts';
 import type { HealthSpec, KubernetesSettings, ShutdownSpec } from '../../core/service-config.ts';
 import {
   LABELS,
@@ -267,4 +268,9 @@ export function routerUpstreams(state: ClusterState): { releaseId: number; host:
     port: SERVICE_PORT,
     weight,
   }));
+}
+
+/** A stored release as the cluster sees it: its plain values, and only the names of its secrets. */
+export function clusterReleaseOf(r: Pick<ReleaseRecord, 'id' | 'number' | 'artefactDigest' | 'config'>): ClusterRelease {
+  return { id: r.id, number: r.number, artefactDigest: r.artefactDigest, plain: effectiveConfig(r.config), secretNames: Object.keys(r.config.secrets).sort() };
 }
