@@ -249,6 +249,31 @@ describe('kubernetes driver with traffic through slipway\'s router', () => {
     }
   });
 
+  it('a canary that starts crash-looping while paused is aborted at once, not at the next step', async () => {
+    const fake = new FakeKubeApi();
+    const url = await fake.start();
+    try {
+      const rollout = new ClusterRollout({ api: new KubeCluster(kubeConfigFor(url, fake.token)), state: initialState('router', 3), secretValues: async () => ({}) });
+      const a = release(1, []);
+      const b = release(2, []);
+      await rollout.rollOut({ next: a, stable: null, strategy: CANARY, instances: 2, hooks: hooks({ trace: newTrace() }) });
+      let crashed = 0;
+      const waitForPerson: RolloutHooks['pause'] = (_step, signal) => {
+        // The canary has its share and the pause waits for a person; then its pods go bad.
+        crashed = fake.crashPods({ 'slipway.dev/release': '2' });
+        return new Promise((resolve) => signal.addEventListener('abort', () => resolve('go')));
+      };
+      const outcome = await rollout.rollOut({ next: b, stable: a, strategy: CANARY, instances: 2, hooks: { ...hooks({ trace: newTrace() }), pause: waitForPerson } });
+      expect(crashed).toBe(1);
+      expect(outcome.phase).toBe('rolled_back');
+      expect((outcome as { reason: string }).reason).toMatch(/^r2: pod hello-production-r2-\w+ restarted 2 times \(CrashLoopBackOff\)$/);
+      expect(fake.object('Deployment', NS, 'hello-production-r2')?.spec.replicas).toBe(0);
+      expect(readyPods(fake, 1)).toBe(2);
+    } finally {
+      await fake.close();
+    }
+  });
+
   it('refuses a request the API answers with an error, without the response in the message', async () => {
     const fake = new FakeKubeApi();
     const url = await fake.start();

@@ -13,8 +13,9 @@
 // - watches start with ADDED for what exists and do not honour resourceVersion,
 //   bookmarks or timeouts;
 // - pods are not scheduled or run: a pod is Ready `readyDelayMs` after it is
-//   made, unless its image matches `crashImage`, in which case its container
-//   "restarts" every `restartEveryMs` in CrashLoopBackOff and is never Ready;
+//   made, unless its image matches `crashImage` (or crashPods() is called on it),
+//   in which case its container "restarts" every `restartEveryMs` in
+//   CrashLoopBackOff and is not Ready;
 // - no ReplicaSets: pods belong to their Deployment directly;
 // - authorization is recorded, not enforced: every request is noted with the verb
 //   the API server's authorizer would check (apply that creates counts as both
@@ -77,6 +78,7 @@ export class FakeKubeApi {
   private readonly timers = new Set<NodeJS.Timeout>();
   private resourceVersion = 1;
   private podSeq = 0;
+  private readonly crashing = new Set<Obj>();
   private server: Server | null = null;
   readonly token: string;
   private readonly opts: Required<Omit<FakeKubeOptions, 'token'>>;
@@ -296,26 +298,48 @@ export class FakeKubeApi {
     };
     this.store.set(key(podInfo(), pod.metadata.namespace, pod.metadata.name), pod);
     this.emit('ADDED', podInfo(), pod);
-    const crashing = this.opts.crashImage.test(container.image);
-    const tick = () => {
-      if (!this.store.has(key(podInfo(), pod.metadata.namespace, pod.metadata.name)) || pod.metadata.deletionTimestamp) return;
+    if (this.opts.crashImage.test(container.image)) {
+      this.crashLoop(pod);
+      return;
+    }
+    this.later(this.opts.readyDelayMs, () => {
+      if (!this.isRunning(pod) || this.crashing.has(pod)) return;
       const cs = pod.status.containerStatuses[0];
-      if (crashing) {
-        cs.restartCount += 1;
-        cs.state = { waiting: { reason: 'CrashLoopBackOff', message: 'back-off restarting failed container' } };
-        pod.status.phase = 'Running';
-        this.update(podInfo(), pod);
-        this.later(this.opts.restartEveryMs, tick);
-        return;
-      }
       cs.ready = true;
       cs.state = { running: { startedAt: new Date().toISOString() } };
       pod.status.phase = 'Running';
       pod.status.conditions = [{ type: 'Ready', status: 'True' }];
       this.update(podInfo(), pod);
       this.refreshOwner(pod);
+    });
+  }
+
+  /** Makes the running pods that match a selector start crash-looping, as a bad release might after a while. */
+  crashPods(selector: Record<string, string>): number {
+    const pods = [...this.store.values()].filter((p) => p.kind === 'Pod' && labelsMatch(p.metadata.labels, selector) && this.isRunning(p));
+    for (const p of pods) this.crashLoop(p);
+    return pods.length;
+  }
+
+  private isRunning(pod: Obj): boolean {
+    return this.store.has(key(podInfo(), pod.metadata.namespace, pod.metadata.name)) && !pod.metadata.deletionTimestamp;
+  }
+
+  private crashLoop(pod: Obj): void {
+    this.crashing.add(pod);
+    const tick = () => {
+      if (!this.isRunning(pod)) return;
+      const cs = pod.status.containerStatuses[0];
+      cs.restartCount += 1;
+      cs.ready = false;
+      cs.state = { waiting: { reason: 'CrashLoopBackOff', message: 'back-off restarting failed container' } };
+      pod.status.phase = 'Running';
+      pod.status.conditions = [{ type: 'Ready', status: 'False' }];
+      this.update(podInfo(), pod);
+      this.refreshOwner(pod);
+      this.later(this.opts.restartEveryMs, tick);
     };
-    this.later(crashing ? this.opts.restartEveryMs : this.opts.readyDelayMs, tick);
+    this.later(this.opts.restartEveryMs, tick);
   }
 
   private terminatePod(p: Obj): void {

@@ -20,7 +20,7 @@ import {
   type ClusterState,
 } from './manifests.ts';
 import { LABELS, environmentSelector, releaseName, releaseSelector, secretName } from './names.ts';
-import { waitForPods } from './pod-readiness.ts';
+import { waitForPods, watchRestarts } from './pod-readiness.ts';
 
 export interface RolloutHooks {
   /** A pause step; null duration waits for a person. 'abort' aborts the rollout. */
@@ -60,6 +60,10 @@ export class ClusterRollout {
     this.state = o.state;
   }
 
+  private get maxRestarts(): number {
+    return this.o.maxRestarts ?? 2;
+  }
+
   get current(): ClusterState {
     return this.state;
   }
@@ -83,15 +87,26 @@ export class ClusterRollout {
       weights: o.strategy.type === 'rolling' || stable === null ? null : this.state.weights ?? { [stable.id]: 100 },
     };
     const steps = planFor(o.strategy, { stableReleaseId: stable?.id ?? null, stableCount, newReleaseId: next.id, instances: o.instances });
+    // For the whole rollout, not only while a step waits: a canary that starts
+    // crash-looping during a pause or an analysis aborts at once.
+    const restarts = watchRestarts({
+      api: this.o.api,
+      namespace: this.state.settings.namespace,
+      labelSelector: releaseSelector(this.state.ref, next.number),
+      maxRestarts: this.maxRestarts,
+      onCrash: (reason) => this.abort(`r${next.number}: ${reason}`),
+    });
     try {
       for (const step of steps) await this.carryOut(step, o.hooks);
     } catch (e) {
+      restarts.stop();
       if (!(e instanceof AbortRequested)) throw e;
       const reason = this.abortReason ?? e.message;
       o.hooks.onEvent?.(`aborting: ${reason}`);
       await this.undo({ stable, next, instances: o.instances, hooks: o.hooks });
       return stable === null ? { phase: 'failed', reason } : { phase: 'rolled_back', reason };
     }
+    restarts.stop();
     await this.collectGarbage();
     return { phase: 'succeeded' };
   }
@@ -157,7 +172,7 @@ export class ClusterRollout {
       want: step.count,
       direction: growing ? 'up' : 'down',
       deadlineMs: growing ? health.startDeadlineMs : this.state.pod.shutdown.drainTimeoutMs + this.state.pod.shutdown.killTimeoutMs + 30_000,
-      maxRestarts: this.o.maxRestarts ?? 2,
+      maxRestarts: this.maxRestarts,
       signal: o.signal,
     });
     if (!waited.ok) {

@@ -30,6 +30,57 @@ export function restartsOf(pod: IPod): number {
   return (pod.status?.containerStatuses ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0);
 }
 
+/** "pod x restarted 3 times (CrashLoopBackOff)". */
+export function crashReason(pod: IPod, restarts: number): string {
+  const waiting = pod.status?.containerStatuses?.find((c) => c.state?.waiting)?.state?.waiting?.reason;
+  return `pod ${pod.metadata?.name} restarted ${restarts} times${waiting ? ` (${waiting})` : ''}`;
+}
+
+/**
+ * Watches a release's pods for as long as it runs in a rollout and calls onCrash
+ * once when one of them restarts `maxRestarts` times more than when first seen: a
+ * canary that starts crash-looping during a pause is aborted then, not at the
+ * next step.
+ */
+export function watchRestarts(o: { api: ClusterApi; namespace: string; labelSelector: string; maxRestarts: number; onCrash: (reason: string) => void }): { stop(): void } {
+  const firstSeen = new Map<string, number>();
+  let stopped = false;
+  let watch: PodWatch | null = null;
+  const open = async (): Promise<void> => {
+    try {
+      watch = await o.api.watchPods({
+        namespace: o.namespace,
+        labelSelector: o.labelSelector,
+        onEvent: (type, pod) => {
+          if (stopped || (type !== 'ADDED' && type !== 'MODIFIED')) return;
+          const name = pod.metadata?.name ?? '';
+          const restarts = restartsOf(pod);
+          if (!firstSeen.has(name)) firstSeen.set(name, restarts);
+          const more = restarts - firstSeen.get(name)!;
+          if (more >= o.maxRestarts) {
+            stopped = true;
+            watch?.stop();
+            o.onCrash(crashReason(pod, more));
+          }
+        },
+        onEnd: () => {
+          if (!stopped) setTimeout(() => void open(), 1000);
+        },
+      });
+      if (stopped) watch.stop();
+    } catch {
+      if (!stopped) setTimeout(() => void open(), 1000);
+    }
+  };
+  void open();
+  return {
+    stop: () => {
+      stopped = true;
+      watch?.stop();
+    },
+  };
+}
+
 export function waitForPods(o: PodWaitOptions): Promise<PodWaitResult> {
   const pods = new Map<string, IPod>();
   return new Promise((resolve) => {
@@ -47,8 +98,7 @@ export function waitForPods(o: PodWaitOptions): Promise<PodWaitResult> {
       const all = [...pods.values()];
       const crashing = all.find((p) => restartsOf(p) >= o.maxRestarts);
       if (crashing && o.direction === 'up') {
-        const waiting = crashing.status?.containerStatuses?.find((c) => c.state?.waiting)?.state?.waiting?.reason;
-        return finish({ ok: false, reason: `pod ${crashing.metadata?.name} restarted ${restartsOf(crashing)} times${waiting ? ` (${waiting})` : ''}` });
+        return finish({ ok: false, reason: crashReason(crashing, restartsOf(crashing)) });
       }
       const ready = all.filter(isPodReady).length;
       if (o.direction === 'up' ? ready >= o.want : all.length <= o.want) finish({ ok: true, ready });
