@@ -51,6 +51,7 @@ describe('runtime and kubernetes: in slipway.yaml', () => {
     ['kubernetes:\n  namespace: shop\n  image: reg/h:1\n  gateway: public', 'environments.production.kubernetes.gateway', 'only used with traffic: gateway'],
     ['kubernetes:\n  namespace: shop\n  image: reg/h:1\n  container_port: 70000', 'environments.production.kubernetes.container_port', 'expected a whole number from 1 to 65535'],
     ['kubernetes:\n  namespace: shop\n  image: reg/h:1\n  namespce: x', 'environments.production.kubernetes.namespce', 'did you mean "namespace"'],
+    ['strategy: { type: canary, steps: [ { weight: 10 } ], sticky: { header: x-user } }\nkubernetes:\n  namespace: shop\n  image: reg/h:1\n  traffic: gateway\n  gateway: public', 'environments.production.strategy.sticky', 'sticky canary needs slipway\'s router'],
   ])('refuses %j at its field', (yaml, path, message) => {
     const r = validateConfigText(withEnv(yaml), 'slipway.yaml');
     expect(r.ok).toBe(false);

@@ -139,6 +139,10 @@ const environment = section({
   if (e.runtime === 'kubernetes' && e.kubernetes === undefined) {
     ctx.addIssue({ code: 'custom', path: ['kubernetes'], message: 'runtime: kubernetes needs a kubernetes: section with at least namespace and image' });
   }
+  // An HTTPRoute splits by weight alone: it cannot keep a user on one side by a header's value.
+  if (e.kubernetes?.traffic === 'gateway' && e.strategy.type === 'canary' && e.strategy.sticky !== null) {
+    ctx.addIssue({ code: 'custom', path: ['strategy', 'sticky'], message: 'sticky canary needs slipway\'s router; with kubernetes traffic: gateway remove sticky, or set traffic: router' });
+  }
 });
 
 const environments = namedMap({
