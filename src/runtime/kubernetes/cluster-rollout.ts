@@ -83,8 +83,8 @@ export class ClusterRollout {
     this.state = {
       ...this.state,
       releases: [...this.state.releases.filter((r) => r.id !== next.id), next],
-      // Rolling lets traffic follow the ready pods; the others hold it on stable until a weights step.
-      weights: o.strategy.type === 'rolling' || stable === null ? null : this.state.weights ?? { [stable.id]: 100 },
+      // Rolling lets traffic follow the ready pods; the others hold it all on stable until a weights step.
+      weights: o.strategy.type === 'rolling' || stable === null ? null : { [stable.id]: 100 },
     };
     const steps = planFor(o.strategy, { stableReleaseId: stable?.id ?? null, stableCount, newReleaseId: next.id, instances: o.instances });
     // For the whole rollout, not only while a step waits: a canary that starts
