@@ -26,7 +26,8 @@ const ALLOWED: Record<string, string[]> = {
   // log files and renders /metrics with observe's reader and registry.
   api: ['core', 'config', 'engine', 'security', 'observe'],
   // cli starts the server in-process for `slipway server`: server.ts is the composition root.
-  cli: ['core', 'config', 'artefact', 'api', 'store', 'server.ts'],
+  // `slipway render` prints manifests without a server, from runtime/kubernetes's pure generator.
+  cli: ['core', 'config', 'artefact', 'api', 'store', 'server.ts', 'runtime'],
   ui: ['core', 'api'],
   'server.ts': ['*'],
 };

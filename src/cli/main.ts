@@ -13,6 +13,7 @@ import { registerAuthCommands } from './auth-commands.ts';
 import { runDeploy } from './deploy-command.ts';
 import { registerConfigCommands } from './config-commands.ts';
 import { registerLogsCommands } from './logs-commands.ts';
+import { registerRenderCommand } from './render-command.ts';
 import { formatEvent, formatRolloutLine, formatStatus, printError } from './output.ts';
 
 interface GlobalOpts {
@@ -193,6 +194,7 @@ for (const [action, help] of [
 registerConfigCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerAuthCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerLogsCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
+registerRenderCommand(program, { isJson: (cmd) => !!globals(cmd).json });
 
 program
   .command('demo')

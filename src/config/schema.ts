@@ -27,6 +27,7 @@ import { analysisSection, DEFAULT_WATCH } from './analysis.ts';
 import { strategy, delayMs as watchDelay } from './strategies.ts';
 import type { PathIssue } from './path-issue.ts';
 import { logsSection, notificationsSection } from './observe-sections.ts';
+import { kubernetesSection, runtimeName } from './kubernetes-section.ts';
 
 /** Defaults as they would be written in slipway.yaml; docs and `slipway init` quote them. */
 export const CONFIG_DEFAULTS = {
@@ -134,6 +135,16 @@ const environment = section({
     }),
     {},
   ),
+  runtime: runtimeName.optional(),
+  kubernetes: kubernetesSection.optional(),
+}).superRefine((e, ctx) => {
+  if (e.runtime === 'kubernetes' && e.kubernetes === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['kubernetes'], message: 'runtime: kubernetes needs a kubernetes: section with at least namespace and image' });
+  }
+  // An HTTPRoute splits by weight alone: it cannot keep a user on one side by a header's value.
+  if (e.kubernetes?.traffic === 'gateway' && e.strategy.type === 'canary' && e.strategy.sticky !== null) {
+    ctx.addIssue({ code: 'custom', path: ['strategy', 'sticky'], message: 'sticky canary needs slipway\'s router; with kubernetes traffic: gateway remove sticky, or set traffic: router' });
+  }
 });
 
 const environments = namedMap({
@@ -147,7 +158,7 @@ const environments = namedMap({
     Object.fromEntries(
       Object.entries(envs).map(([name, e]) => [
         name,
-        { name, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch, notifications: e.notifications },
+        { name, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch, notifications: e.notifications, runtime: e.runtime, kubernetes: e.kubernetes },
       ]),
     ),
   );

@@ -106,6 +106,10 @@ export interface EnvironmentSpec {
   watchMs: number;
   /** Webhooks told of this environment's events (absent in releases made before webhooks existed). */
   notifications?: WebhookSpec[];
+  /** What runs the instances; absent (as in releases made before it existed) means process. */
+  runtime?: RuntimeName;
+  /** How the environment maps onto a cluster; needed for runtime kubernetes and `slipway render`. */
+  kubernetes?: KubernetesSettings;
 }
 
 /** One webhook of an environment: which events reach it, and in what form. */
@@ -126,6 +130,38 @@ export interface LogSpec {
   maxFileBytes: number;
   /** Rotated files kept besides the current one. */
   maxFiles: number;
+}
+
+export const RUNTIME_NAMES = ['process', 'docker', 'kubernetes'] as const;
+export type RuntimeName = (typeof RUNTIME_NAMES)[number];
+
+/** Who splits traffic between releases on a cluster. */
+export type KubernetesTraffic = 'router' | 'gateway';
+
+export interface GatewayRef {
+  name: string;
+  /** null: the environment's own namespace. */
+  namespace: string | null;
+  /** A listener of the Gateway; null: all of them. */
+  sectionName: string | null;
+}
+
+export interface KubernetesSettings {
+  /** kubeconfig context; null: the current one (or the in-cluster account). */
+  context: string | null;
+  namespace: string;
+  /** Container image per release: `{release}` and `{artefact}` are replaced by its number and short digest. */
+  image: string;
+  /** The port the container listens on (given in run.port_env). */
+  containerPort: number;
+  /** router: slipway's router splits traffic (in the cluster); gateway: an HTTPRoute's weighted backendRefs do. */
+  traffic: KubernetesTraffic;
+  /** The Gateway the HTTPRoute attaches to; set when traffic is gateway. */
+  gateway: GatewayRef | null;
+  /** Host names the HTTPRoute answers for; empty: those of the Gateway's listener. */
+  hostnames: string[];
+  /** Old releases kept (scaled to zero) beyond the live ones, so a rollback needs no re-apply of a Secret. */
+  historyLimit: number;
 }
 
 /**

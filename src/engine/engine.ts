@@ -184,6 +184,11 @@ export class Engine {
   }
 
   async deploy(req: DeployRequest): Promise<DeployAnswer> {
+    // The kubernetes driver (runtime/kubernetes) is not wired into the reconciler yet:
+    // refusing beats quietly running local processes for an environment meant for a cluster.
+    if (req.config.environments[req.env]?.runtime === 'kubernetes') {
+      throw new SlipwayError('E_BAD_REQUEST', `environment "${req.env}" has runtime: kubernetes, which the server does not drive yet; print its manifests with \`slipway render ${req.env}\` and apply them (docs/kubernetes.md)`, { env: req.env });
+    }
     const build = await this.configReleases.candidate(req);
     const artefact = this.store.getArtefact(req.artefactDigest);
     if (!artefact || !existsSync(artefact.path)) {
