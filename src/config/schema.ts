@@ -26,6 +26,7 @@ import { secretReference } from './secrets-section.ts';
 import { analysisSection, DEFAULT_WATCH } from './analysis.ts';
 import { strategy, delayMs as watchDelay } from './strategies.ts';
 import type { PathIssue } from './path-issue.ts';
+import { assemblePipeline, commandSection, environmentGateShape, pipelineSection, type WrittenGates } from './pipeline-section.ts';
 
 /** Defaults as they would be written in slipway.yaml; docs and `slipway init` quote them. */
 export const CONFIG_DEFAULTS = {
@@ -132,6 +133,8 @@ const environment = section({
     }),
     {},
   ),
+  // The release pipeline's gates (pipeline-section.ts); they go to ServiceConfig.pipeline.
+  ...environmentGateShape,
 });
 
 const environments = namedMap({
@@ -141,14 +144,20 @@ const environments = namedMap({
   value: environment,
 })
   .refine((envs) => Object.keys(envs).length > 0, { error: 'define at least one environment, e.g. staging' })
-  .transform((envs) =>
-    Object.fromEntries(
+  .transform((envs) => ({
+    specs: Object.fromEntries(
       Object.entries(envs).map(([name, e]) => [
         name,
         { name, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch },
       ]),
     ),
-  );
+    gates: Object.fromEntries(
+      Object.entries(envs).map(([name, e]): [string, WrittenGates] => [
+        name,
+        { provision: e.provision, acceptance: e.acceptance, approval: e.approval, freeze: e.freeze, backup: e.backup, restore: e.restore },
+      ]),
+    ),
+  }));
 
 /**
  * The shape and the per-field rules. The rules across environments (listen clashes,
@@ -163,13 +172,32 @@ export const serviceConfigSchema: z.ZodType<ServiceConfig> = section({
   health: defaultedWhenEmpty(health, {}),
   shutdown: defaultedWhenEmpty(shutdown, {}),
   environments,
-}).transform((c) => ({
-  service: c.service,
-  run: c.run,
-  health: c.health,
-  shutdown: c.shutdown,
-  environments: c.environments,
-}));
+  build: commandSection.optional(),
+  test: commandSection.optional(),
+  pipeline: z.preprocess((v) => (v === null ? {} : v), pipelineSection.optional()),
+})
+  .transform((c): ServiceConfig => {
+    const pipeline = assemblePipeline({ build: c.build, test: c.test, pipeline: c.pipeline, gates: c.environments.gates });
+    return {
+      service: c.service,
+      run: c.run,
+      health: c.health,
+      shutdown: c.shutdown,
+      environments: c.environments.specs,
+      ...(pipeline ? { pipeline } : {}),
+    };
+  })
+  .superRefine((c, ctx) => {
+    if (!c.pipeline) return;
+    for (const [key, env] of [['staging', c.pipeline.stagingEnv], ['production', c.pipeline.productionEnv]] as const) {
+      if (!c.environments[env]) {
+        ctx.addIssue({ code: 'custom', path: ['pipeline', key], message: `the pipeline's ${key} environment "${env}" is not under environments:; define it or name another with pipeline.${key}` });
+      }
+    }
+    if (c.pipeline.stagingEnv === c.pipeline.productionEnv) {
+      ctx.addIssue({ code: 'custom', path: ['pipeline', 'production'], message: 'the pipeline needs two different environments for staging and production' });
+    }
+  });
 
 export type DataValidation = { ok: true; config: ServiceConfig } | { ok: false; issues: PathIssue[] };
 
