@@ -11,6 +11,7 @@ import type { Engine } from '../engine/engine.ts';
 import { releaseView, rolloutView } from '../engine/status-view.ts';
 import { HTTP_STATUS } from './error-status.ts';
 import { registerConfigRoutes } from './config-routes.ts';
+import { registerPipelineRoutes } from './pipeline-routes.ts';
 import './permissions.ts';
 import { actorOf, parse } from './request-input.ts';
 import {
@@ -71,7 +72,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     if (!req.body || typeof (req.body as Readable).pipe !== 'function') {
       throw new SlipwayError('E_BAD_REQUEST', 'send the artefact as the request body with content-type application/octet-stream');
     }
-    const record = await engine.receiveArtefact(req.body as Readable, digest, service);
+    const record = await engine.receiveArtefact(req.body as Readable, digest, service, actorOf(req.headers));
     return reply.status(201).send({ digest: record.digest, bytes: record.bytes });
   });
 
@@ -160,6 +161,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   });
 
   registerConfigRoutes(app, engine);
+  registerPipelineRoutes(app, engine);
 
   app.post('/api/shutdown', { config: { permission: 'admin' } }, async (req, reply) => {
     const body = parse(shutdownBody, req.body, 'body');

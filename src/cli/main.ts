@@ -11,6 +11,7 @@ import { DEFAULT_DATA_DIR } from '../store/data-dir.ts';
 import { ApiClient, findServerUrl, followRollout } from './api-client.ts';
 import { runDeploy } from './deploy-command.ts';
 import { registerConfigCommands } from './config-commands.ts';
+import { registerPipelineCommands } from './pipeline-commands.ts';
 import { formatEvent, formatRolloutLine, formatStatus, printError } from './output.ts';
 
 interface GlobalOpts {
@@ -205,6 +206,7 @@ program
   });
 
 registerConfigCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
+registerPipelineCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 
 program
   .command('demo')

@@ -23,6 +23,9 @@ export const ERROR_CODES = [
   'E_STATE_CORRUPT',
   'E_SECRET_KEY',
   'E_SECRET_UNAVAILABLE',
+  'E_GATE_BLOCKED',
+  'E_APPROVAL_REFUSED',
+  'E_RUN_STATE',
   'E_INTERNAL',
 ] as const;
 

@@ -12,6 +12,8 @@ export interface DataDirPaths {
   /** Holds master.key (mode 0600) when SLIPWAY_MASTER_KEY is not used. */
   keys: string;
   masterKey: string;
+  /** The server's Ed25519 signing key (mode 0600): signs artefact manifests. */
+  signingKey: string;
   /** Programs the server prepares for the processes it starts (the log relay, bundled). */
   bin: string;
   serverJson: string;
@@ -31,6 +33,7 @@ export function dataDirPaths(root: string): DataDirPaths {
     router: join(r, 'router'),
     keys: join(r, 'keys'),
     masterKey: join(r, 'keys', 'master.key'),
+    signingKey: join(r, 'keys', 'signing.key'),
     bin: join(r, 'bin'),
     serverJson: join(r, 'server.json'),
     serverLock: join(r, 'server.lock'),

@@ -6,6 +6,7 @@ import type { ArtefactRecord, InstanceRecord, InstanceState, MetricSample, Relea
 import type { Rollout, RolloutKind, RolloutPhase, RolloutPlan } from '../core/rollout.ts';
 import { ConfigStore } from './config-store.ts';
 import { openDatabase, type Db } from './open-database.ts';
+import { PipelineStore } from './pipeline-store.ts';
 
 type Row = Record<string, unknown>;
 
@@ -63,10 +64,13 @@ export class StateStore {
   readonly db: Db;
   /** Config versions and stored secrets. */
   readonly configs: ConfigStore;
+  /** Pipeline runs, approvals and artefact manifests. */
+  readonly pipeline: PipelineStore;
 
   constructor(file: string) {
     this.db = openDatabase(file);
     this.configs = new ConfigStore(this.db);
+    this.pipeline = new PipelineStore(this.db);
   }
 
   close(): void {

@@ -1,0 +1,69 @@
+// The HTTP API of the release pipeline: start a run from a commit, follow it,
+// approve or reject it, re-run it from the stage that failed, and read the
+// deployment checklist of a run or a release.
+
+import type { FastifyInstance } from 'fastify';
+import { SlipwayError } from '../core/errors.ts';
+import { parseConfigText } from '../config/index.ts';
+import type { Engine } from '../engine/engine.ts';
+import { checklistParam, rejectBody, releaseBody, runParam, runsQuery } from './pipeline-schemas.ts';
+import { emptyBody } from './schemas.ts';
+import { actorOf, parse } from './request-input.ts';
+
+// Roles come with authentication: until it sets them, an approver's roles are not
+// known (null), and the approval is recorded as such.
+const ROLES_UNKNOWN = null;
+
+export function registerPipelineRoutes(app: FastifyInstance, engine: Engine): void {
+  const runner = engine.pipeline;
+
+  app.post('/api/pipeline/runs', { config: { permission: 'deploy' } }, async (req, reply) => {
+    const body = parse(releaseBody, req.body, 'body');
+    const { source, configText, file } = await runner.readSource(body);
+    const config = parseConfigText(configText, `${file}@${source.commit.slice(0, 7)}`);
+    const run = runner.begin({ source, config, actor: actorOf(req.headers) });
+    return reply.status(202).send(runner.view(run.id));
+  });
+
+  app.get('/api/pipeline/runs', { config: { permission: 'read' } }, async (req) => {
+    const q = parse(runsQuery, req.query, 'query');
+    return { runs: runner.list(q.limit) };
+  });
+
+  app.get('/api/pipeline/runs/:id', { config: { permission: 'read' } }, async (req) => {
+    const { id } = parse(runParam, req.params, 'path');
+    return runner.view(id);
+  });
+
+  app.post('/api/pipeline/runs/:id/approve', { config: { permission: 'approve' } }, async (req, reply) => {
+    const { id } = parse(runParam, req.params, 'path');
+    parse(emptyBody, req.body, 'body');
+    const approval = runner.approve(id, actorOf(req.headers), ROLES_UNKNOWN);
+    return reply.status(201).send({ approval, run: runner.view(id).run });
+  });
+
+  app.post('/api/pipeline/runs/:id/reject', { config: { permission: 'approve' } }, async (req, reply) => {
+    const { id } = parse(runParam, req.params, 'path');
+    const body = parse(rejectBody, req.body, 'body');
+    const approval = runner.reject(id, actorOf(req.headers), ROLES_UNKNOWN, body.reason);
+    return reply.status(201).send({ approval, run: runner.view(id).run });
+  });
+
+  app.post('/api/pipeline/runs/:id/rerun', { config: { permission: 'deploy' } }, async (req, reply) => {
+    const { id } = parse(runParam, req.params, 'path');
+    parse(emptyBody, req.body, 'body');
+    runner.rerun(id, actorOf(req.headers));
+    return reply.status(202).send(runner.view(id));
+  });
+
+  app.get('/api/checklists/:ref', { config: { permission: 'read' } }, async (req) => {
+    const { ref } = parse(checklistParam, req.params, 'path');
+    if (/^\d+$/.test(ref)) return runner.checklist(Number(ref));
+    const [env, number] = ref.split('#') as [string, string];
+    const release = engine.store.getReleaseByNumber(env, Number(number));
+    if (!release) throw new SlipwayError('E_NOT_FOUND', `${env} has no release #${number}; see slipway releases ${env}`, { env });
+    const run = runner.runOfArtefact(release.artefactDigest);
+    if (!run) throw new SlipwayError('E_NOT_FOUND', `${ref} was not made by a pipeline run (deployed with slipway deploy), so it has no checklist`, { ref });
+    return runner.checklist(run.id);
+  });
+}
