@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FreezeWindow } from '../service-config.ts';
-import { openFreezes } from './freeze.ts';
+import { freezeDecision, openFreezes } from './freeze.ts';
 
 const at = (iso: string) => Date.parse(iso);
 
@@ -36,5 +36,16 @@ describe('freeze windows', () => {
     // 17:00 in Paris is 16:00 UTC in winter.
     expect(openFreezes([paris], at('2026-11-27T16:30:00Z'))).toHaveLength(1);
     expect(openFreezes([weekend], at('2026-11-27T16:30:00Z'))).toHaveLength(0);
+  });
+
+  it('a run waits for waiting windows until the latest closes, and fails when any open window refuses', () => {
+    const now = at('2026-12-25T12:00:00Z');
+    const shortWait: FreezeWindow = { fromMs: now - 1000, untilMs: now + 60_000, action: 'wait', reason: null };
+    expect(freezeDecision([], now)).toEqual({ kind: 'open' });
+    expect(freezeDecision([weekend, shortWait], now)).toMatchObject({ kind: 'wait', untilMs: now + 60_000 });
+    expect(freezeDecision([shortWait, { ...shortWait, untilMs: now + 120_000 }], now)).toMatchObject({ kind: 'wait', untilMs: now + 120_000 });
+    const d = freezeDecision([shortWait, holidays], now);
+    expect(d.kind).toBe('refuse');
+    expect(d.kind === 'refuse' && d.text).toMatch(/freeze from 2026-12-24T00:00:00.000Z until 2026-12-27T00:00:00.000Z/);
   });
 });

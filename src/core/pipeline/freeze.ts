@@ -34,3 +34,19 @@ export function describeFreeze(f: OpenFreeze): string {
   const why = f.window.reason ? `: ${f.window.reason}` : '';
   return `${what} from ${new Date(f.sinceMs).toISOString()} until ${new Date(f.untilMs).toISOString()}${why}`;
 }
+
+export type FreezeDecision =
+  | { kind: 'open' }
+  /** Every open window lets a run wait: go on at `untilMs` (the latest close). */
+  | { kind: 'wait'; untilMs: number; text: string }
+  /** A window that refuses is open: the run fails. */
+  | { kind: 'refuse'; text: string };
+
+/** What a pipeline run's production stage does at nowMs. */
+export function freezeDecision(windows: FreezeWindow[], nowMs: number): FreezeDecision {
+  const open = openFreezes(windows, nowMs);
+  if (open.length === 0) return { kind: 'open' };
+  const text = open.map(describeFreeze).join('; ');
+  if (open.some((f) => f.window.action === 'refuse')) return { kind: 'refuse', text };
+  return { kind: 'wait', untilMs: Math.max(...open.map((f) => f.untilMs)), text };
+}

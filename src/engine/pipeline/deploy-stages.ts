@@ -5,7 +5,7 @@
 // up the same rollout instead of starting another.
 
 import { SlipwayError, errorMessage } from '../../core/errors.ts';
-import { describeFreeze, openFreezes } from '../../core/pipeline/freeze.ts';
+import { freezeDecision } from '../../core/pipeline/freeze.ts';
 import { countedApprovals } from '../../core/pipeline/pipeline-run.ts';
 import type { ListenAddress } from '../../core/service-config.ts';
 import { ensureCheckout, runEnv } from './build-stages.ts';
@@ -198,12 +198,10 @@ export async function productionDeployStage(ctx: StageContext): Promise<StageOut
     const ahead = ctx.host.store.pipeline.unfinishedRuns()
       .find((r) => r.id < ctx.run.id && r.service === ctx.run.service && (r.stage === 'production_deploy' || r.stage === 'watch'));
     if (ahead) return { status: 'waiting', reason: `behind run #${ahead.id}, which is at ${ahead.stage} in ${env}`, retryMs: 1000 };
-    const open = openFreezes(gates?.freeze ?? [], ctx.now());
-    if (open.length > 0) {
-      const text = open.map(describeFreeze).join('; ');
-      if (open.some((f) => f.window.action === 'refuse')) return { status: 'failed', reason: `${env} is frozen: ${text}` };
-      const until = Math.max(...open.map((f) => f.untilMs));
-      return { status: 'waiting', reason: `${env} is frozen: ${text}; the run goes on when it closes`, retryMs: Math.max(200, Math.min(until - ctx.now() + 50, 5000)) };
+    const freeze = freezeDecision(gates?.freeze ?? [], ctx.now());
+    if (freeze.kind === 'refuse') return { status: 'failed', reason: `${env} is frozen: ${freeze.text}` };
+    if (freeze.kind === 'wait') {
+      return { status: 'waiting', reason: `${env} is frozen: ${freeze.text}; the run goes on when it closes`, retryMs: Math.max(200, Math.min(freeze.untilMs - ctx.now() + 50, 5000)) };
     }
   }
   if (!('releaseNotes' in ctx.data)) ctx.record(await notesAndTarget(ctx, env));
