@@ -2,13 +2,14 @@
 // (made here), a real server, router and instances, the real CLI as two users
 // (alice starts releases, bob approves), and the state the server recorded.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChecklistJson, RunViewJson } from '../src/cli/api-client.ts';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
-import { apiFetch, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess } from './support/harness.ts';
+import { BIN, apiFetch, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess } from './support/harness.ts';
 
 describe('slipway release: commit to production through staging and sign-off', { timeout: 120_000 }, () => {
   let work: string;
@@ -18,6 +19,8 @@ describe('slipway release: commit to production through staging and sign-off', {
   let stagingPort: number;
   let productionPort: number;
   const timings: Record<string, number> = {};
+  const WEBHOOK_SECRET = 'test-webhook-secret-4f1d';
+  const serverEnv = () => ({ ...process.env, SLIPWAY_WEBHOOK_SECRET: WEBHOOK_SECRET, SLIPWAY_WEBHOOK_REPO: repo });
 
   const as = (actor: string, ...args: string[]) => runCli(args, { cwd: repo, dataDir, env: { SLIPWAY_ACTOR: actor }, timeoutMs: 120_000 });
   const run = (id: number) => getJson<RunViewJson>(`${server.url}/api/pipeline/runs/${id}`);
@@ -76,7 +79,7 @@ describe('slipway release: commit to production through staging and sign-off', {
     writeConfig({ drill: true });
     execFileSync('git', ['init', '-q', '-b', 'main', repo]);
     commit('hello: first release');
-    server = await startServerProcess(dataDir);
+    server = await startServerProcess(dataDir, 'server.log', serverEnv());
   });
 
   afterAll(async () => {
@@ -86,11 +89,8 @@ describe('slipway release: commit to production through staging and sign-off', {
 
   it('takes v1 through staging to approval; the starter may not approve it, another user can', async () => {
     const t0 = Date.now();
-    const started = await as('alice', 'release');
-    expect(started.code, started.stdout + started.stderr).toBe(0);
-    const id = runIdOf(started.stdout);
-    expect(started.stdout).toMatch(/waits: waiting for 1 more approval/);
-    let v = await run(id);
+    const id = await release('alice');
+    let v = await waitForRun(id, (x) => x.run.status === 'waiting', 'to wait for approval');
     expect(v.run).toMatchObject({ status: 'waiting', stage: 'approval', startedBy: 'alice', version: `0.0.0+${v.run.commit.slice(0, 7)}` });
     expect(v.stages.find((s) => s.name === 'test')!.outputTail).toMatch(/# pass 3/);
 
@@ -134,6 +134,7 @@ describe('slipway release: commit to production through staging and sign-off', {
     const t0 = Date.now();
     const started = await as('alice', 'release', '--ref', 'v2.0.0');
     expect(started.code, started.stdout + started.stderr).toBe(0);
+    expect(started.stdout).toMatch(/waits: waiting for 1 more approval\(s\): slipway approve \d+/);
     const id = runIdOf(started.stdout);
     const waiting = await run(id);
     expect(waiting.run).toMatchObject({ status: 'waiting', stage: 'approval', version: '2.0.0' });
@@ -142,7 +143,7 @@ describe('slipway release: commit to production through staging and sign-off', {
 
     // The server dies while the run waits; the next one carries it on from the same stage.
     await server.kill9();
-    server = await startServerProcess(dataDir, 'server-2.log');
+    server = await startServerProcess(dataDir, 'server-2.log', serverEnv());
     expect((await run(id)).run).toMatchObject({ status: 'waiting', stage: 'approval' });
     const ok = await as('bob', 'approve', String(id));
     expect(ok.code, ok.stderr).toBe(0);
@@ -251,5 +252,47 @@ describe('slipway release: commit to production through staging and sign-off', {
     expect(relative.json.error.message).toMatch(/absolute path/);
     expect(existsSync(join(dataDir, 'keys', 'signing.key'))).toBe(true);
     expect((await getJson<{ runs: unknown[] }>(`${server.url}/api/pipeline/runs`)).runs.length).toBe(runsBefore);
+  });
+
+  it('starts a run from a signed push webhook, refusing a bad signature, and from a branch watcher on a new commit', async () => {
+    writeFileSync(join(repo, 'CHANGES.md'), '- pushed\n');
+    const pushed = commit('hello: a pushed change');
+    const body = JSON.stringify({ ref: 'refs/heads/main', after: pushed, pusher: { name: 'dave' }, repository: { full_name: 'acme/hello' } });
+    const sign = (text: string, secret = WEBHOOK_SECRET) => `sha256=${createHmac('sha256', secret).update(text).digest('hex')}`;
+    const hook = (text: string, signature: string) => apiFetch(`${server.url}/api/pipeline/webhook`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': signature }, body: text,
+    });
+    const runsBefore = (await getJson<{ runs: unknown[] }>(`${server.url}/api/pipeline/runs`)).runs.length;
+    for (const bad of [sign(body, 'wrong secret'), sign(`${body} `), '', 'sha256=00']) {
+      const r = await hook(body, bad);
+      expect(r.status).toBe(401);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe('E_WEBHOOK_SIGNATURE');
+    }
+    expect((await getJson<{ runs: unknown[] }>(`${server.url}/api/pipeline/runs`)).runs.length).toBe(runsBefore);
+    const ok = await hook(body, sign(body));
+    expect(ok.status).toBe(202);
+    const started = (await ok.json()) as RunViewJson;
+    expect(started.run).toMatchObject({ commit: pushed, startedBy: 'dave' });
+    const again = await hook(body, sign(body));
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { duplicate: boolean; run: { id: number } })).toMatchObject({ duplicate: true, run: { id: started.run.id } });
+
+    // A branch watcher: a clone following origin/main starts a run when a new commit arrives there.
+    const remote = join(work, 'remote.git');
+    execFileSync('git', ['clone', '-q', '--bare', repo, remote]);
+    git('remote', 'add', 'origin', remote);
+    const watcher = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'watch-branch', '--interval', '1s', '--max-runs', '1'], { cwd: repo, env: { ...process.env, NO_COLOR: '1', SLIPWAY_SERVER: '', SLIPWAY_ACTOR: 'erin' } });
+    let out = '';
+    watcher.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    watcher.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number>((r) => watcher.on('exit', (code) => r(code ?? -1)));
+    await waitFor('the watcher to start', () => /watching origin\/main/.test(out), 30_000);
+    writeFileSync(join(repo, 'CHANGES.md'), '- watched\n');
+    const watched = commit('hello: a change the watcher sees');
+    git('push', '-q', 'origin', 'main');
+    expect(await exited, out).toBe(0);
+    const id = runIdOf(out);
+    expect(out).toMatch(new RegExp(`run #${id} for ${watched.slice(0, 12)} on origin/main`));
+    expect((await run(id)).run).toMatchObject({ commit: watched, startedBy: 'erin' });
   });
 });

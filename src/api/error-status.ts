@@ -27,5 +27,6 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   E_GATE_BLOCKED: 409,
   E_APPROVAL_REFUSED: 403,
   E_RUN_STATE: 409,
+  E_WEBHOOK_SIGNATURE: 401,
   E_INTERNAL: 500,
 };

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { SlipwayError } from '../core/errors.ts';
 import { parseConfigText } from '../config/index.ts';
 import type { Engine } from '../engine/engine.ts';
+import { assertSignature, fetchBranch, parsePush, webhookSettings } from '../engine/pipeline/push-trigger.ts';
 import { checklistParam, rejectBody, releaseBody, runParam, runsQuery } from './pipeline-schemas.ts';
 import { emptyBody } from './schemas.ts';
 import { actorOf, parse } from './request-input.ts';
@@ -54,6 +55,32 @@ export function registerPipelineRoutes(app: FastifyInstance, engine: Engine): vo
     parse(emptyBody, req.body, 'body');
     runner.rerun(id, actorOf(req.headers));
     return reply.status(202).send(runner.view(id));
+  });
+
+  // A git push webhook (GitHub style). It carries no token: the HMAC signature of
+  // the raw body is its credential, so the body is kept as text to check it.
+  const webhook = webhookSettings(process.env);
+  void app.register(async (scope) => {
+    scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 5 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+    scope.post('/api/pipeline/webhook', { config: { permission: 'public' } }, async (req, reply) => {
+      if (!webhook) throw new SlipwayError('E_WEBHOOK_SIGNATURE', 'this server has no push webhook: start it with SLIPWAY_WEBHOOK_SECRET and SLIPWAY_WEBHOOK_REPO set');
+      const body = typeof req.body === 'string' ? req.body : '';
+      const sig = req.headers['x-hub-signature-256'];
+      assertSignature(webhook.secret, body, typeof sig === 'string' ? sig : undefined);
+      const event = req.headers['x-github-event'];
+      if (event === 'ping') return { ok: true };
+      if (event !== undefined && event !== 'push') return reply.status(202).send({ ignored: `event ${String(event)}` });
+      const push = parsePush(body);
+      if (!push || push.ref !== `refs/heads/${webhook.branch}`) return reply.status(202).send({ ignored: `not a push of a commit to ${webhook.branch}` });
+      await fetchBranch(webhook.repo, webhook.branch);
+      const { source, configText, file } = await runner.readSource({ repo: webhook.repo, ref: push.after, subdir: webhook.subdir });
+      const earlier = runner.list(200).find((r) => r.commit === source.commit && r.status !== 'failed');
+      if (earlier) return reply.status(200).send({ duplicate: true, run: earlier });
+      const config = parseConfigText(configText, `${file}@${source.commit.slice(0, 7)}`);
+      // The pusher starts the run: four eyes then keeps them from approving their own push.
+      const run = runner.begin({ source, config, actor: push.pusher });
+      return reply.status(202).send(runner.view(run.id));
+    });
   });
 
   app.get('/api/checklists/:ref', { config: { permission: 'read' } }, async (req) => {

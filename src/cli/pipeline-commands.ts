@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import pc from 'picocolors';
-import { SlipwayError } from '../core/errors.ts';
+import { parseDurationMs } from '../core/duration.ts';
+import { SlipwayError, errorMessage } from '../core/errors.ts';
 import type { ApiClient, ChecklistJson, RunJson, RunViewJson } from './api-client.ts';
 import type { CommandContext } from './config-commands.ts';
 
@@ -175,6 +176,55 @@ export function registerPipelineCommands(program: Command, ctx: CommandContext):
       const final = await followRun(api, v.run.id, { throughGates: !!o.wait, say });
       ctx.out(cmd, final, () => `run #${final.run.id} ${statusWord(final.run)}${final.run.reason ? `: ${final.run.reason}` : ''}`);
       process.exitCode = exitFor(final);
+    });
+
+  program
+    .command('watch-branch')
+    .description('poll a git remote branch and start a release for each new commit on it (runs until stopped)')
+    .option('--remote <name>', 'the git remote to poll', 'origin')
+    .option('--branch <name>', 'the branch to follow', 'main')
+    .option('-d, --dir <path>', 'the service directory (inside the clone to fetch into)', '.')
+    .option('--interval <duration>', 'time between polls', '30s')
+    .option('--release-current', 'release the branch as it is now, too (default: only commits that arrive later)')
+    .option('--max-runs <n>', 'stop after starting this many runs')
+    .action(async (o: { remote: string; branch: string; dir: string; interval: string; releaseCurrent?: boolean; maxRuns?: string }, cmd: Command) => {
+      const intervalMs = parseDurationMs(o.interval);
+      if (intervalMs === null || intervalMs < 1000 || /^\s*[\d.]+\s*$/.test(o.interval)) throw new SlipwayError('E_BAD_REQUEST', `--interval must be a duration of at least 1s with a unit (e.g. 30s), got "${o.interval}"`);
+      if (!/^[\w.-]{1,100}$/.test(o.remote) || !/^[\w./-]{1,200}$/.test(o.branch) || o.branch.includes('..')) throw new SlipwayError('E_BAD_REQUEST', 'give --remote and --branch as plain git names');
+      const maxRuns = o.maxRuns === undefined ? Infinity : Number(o.maxRuns);
+      if (!(maxRuns >= 1)) throw new SlipwayError('E_BAD_REQUEST', '--max-runs must be a whole number of at least 1');
+      const where = locateRepository(o.dir);
+      const api = ctx.client(cmd);
+      const say = (s: string) => process.stdout.write(`${ctx.isJson(cmd) ? JSON.stringify({ message: s }) : s}\n`);
+      const tracking = `refs/remotes/${o.remote}/${o.branch}`;
+      const poll = (): string | null => {
+        const fetched = spawnSync('git', ['-C', where.repo, 'fetch', '--quiet', o.remote, `+refs/heads/${o.branch}:${tracking}`], { encoding: 'utf8', env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+        if (fetched.status !== 0) {
+          say(pc.yellow(`fetch of ${o.remote}/${o.branch} failed: ${fetched.stderr.trim()}`));
+          return null;
+        }
+        return git(where.repo, ['rev-parse', '--verify', tracking]);
+      };
+      let last = o.releaseCurrent ? null : poll();
+      say(`watching ${o.remote}/${o.branch} every ${o.interval}${last ? ` (now at ${last.slice(0, 12)})` : ''}`);
+      let started = 0;
+      let first = true;
+      for (;;) {
+        if (!(first && o.releaseCurrent)) await new Promise((r) => setTimeout(r, intervalMs));
+        first = false;
+        const head = poll();
+        if (head && head !== last) {
+          try {
+            const v = await api.release({ repo: where.repo, ref: head, subdir: where.subdir });
+            say(`run #${v.run.id} for ${head.slice(0, 12)} on ${o.remote}/${o.branch}`);
+            started++;
+          } catch (e) {
+            say(pc.red(`could not start a run for ${head.slice(0, 12)}: ${errorMessage(e)}`));
+          }
+          last = head;
+          if (started >= maxRuns) return;
+        }
+      }
     });
 
   program

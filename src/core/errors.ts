@@ -26,6 +26,7 @@ export const ERROR_CODES = [
   'E_GATE_BLOCKED',
   'E_APPROVAL_REFUSED',
   'E_RUN_STATE',
+  'E_WEBHOOK_SIGNATURE',
   'E_INTERNAL',
 ] as const;
 
