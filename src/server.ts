@@ -19,7 +19,7 @@ import { WebhookNotifier } from './observe/webhook-notifier.ts';
 import type { SlipwayEvent } from './core/events.ts';
 import type { WebhookSpec } from './core/service-config.ts';
 import { openSecrets } from './security/open-secrets.ts';
-import { loadOrCreateServerKey } from './security/server-key.ts';
+import { loadOrCreateSigningKey } from './security/signing-key.ts';
 import { Redactor } from './security/redactor.ts';
 import { dataDirPaths } from './store/data-dir.ts';
 import { acquireServerLock } from './store/server-lock.ts';
@@ -67,9 +67,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (opened.keyCreated) log.info({ keyFile: paths.masterKey, keyId: opened.keyId }, 'created a master key for secrets (mode 0600); back it up, or set SLIPWAY_MASTER_KEY');
     else log.info({ keyId: opened.keyId, from: opened.keySource }, 'master key for secrets loaded');
     if (opened.warning) log.warn(opened.warning);
-    const serverKey = loadOrCreateServerKey(paths.serverKey);
+    const signing = loadOrCreateSigningKey(paths.signingKey);
+    if (signing.created) log.info({ keyFile: paths.signingKey, keyId: signing.key.keyId }, 'created the Ed25519 signing key for artefact manifests and audit checkpoints (mode 0600)');
+    if (signing.warning) log.warn(signing.warning);
     const access = new AccessControl(store.tokens);
-    const audit = new AuditTrail(store.audit, serverKey, paths.auditHead, (t) => redactor.redact(t));
+    const audit = new AuditTrail(store.audit, signing.key, paths.auditHead, (t) => redactor.redact(t));
     const adminTokenId = access.bootstrapAdmin(paths.adminToken, 'admin');
     if (adminTokenId) {
       log.info({ file: paths.adminToken, tokenId: adminTokenId }, 'created the first admin token (mode 0600); the local CLI uses it; make named tokens with `slipway token create`');
@@ -77,7 +79,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
     const router = await RouterSupervisor.start({ stateDir: paths.router }, (msg) => log.warn(msg));
     log.info({ routerPid: router.pid, adminUrl: router.adminUrl }, 'router ready');
-    engine = new Engine({ store, runtime: new ProcessRuntime({ logRelay: await prepareLogRelay(paths.bin, (m) => log.warn(m)) }), router, paths, log, secrets: opened.secrets, audit });
+    engine = new Engine({ store, runtime: new ProcessRuntime({ logRelay: await prepareLogRelay(paths.bin, (m) => log.warn(m)) }), router, paths, log, secrets: opened.secrets, audit, signingKey: signing.key });
     const started = engine;
     wireObservability(started, { log, store, logsDir: paths.logs });
     await engine.start();

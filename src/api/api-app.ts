@@ -18,6 +18,7 @@ import { registerConfigRoutes } from './config-routes.ts';
 import { openApiDocument } from './openapi.ts';
 import { registerLogsRoutes } from './logs-routes.ts';
 import { registerObserveRoutes } from './observe-routes.ts';
+import { registerPipelineRoutes } from './pipeline-routes.ts';
 import './permissions.ts';
 import { actorOf, parse } from './request-input.ts';
 import {
@@ -104,7 +105,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       throw new SlipwayError('E_BAD_REQUEST', 'send the artefact as the request body with content-type application/octet-stream');
     }
     req.auditNote = { target: digest, details: { service } };
-    const record = await engine.receiveArtefact(req.body as Readable, digest, service);
+    const record = await engine.receiveArtefact(req.body as Readable, digest, service, actorOf(req.headers));
     return reply.status(201).send({ digest: record.digest, bytes: record.bytes });
   });
 
@@ -197,6 +198,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   registerLogsRoutes(app, { engine, redact: redact ?? ((t) => t) });
   registerObserveRoutes(app, { engine, redact: redact ?? ((t) => t) });
   registerAuthRoutes(app, { access: opts.access, audit: opts.audit, openApi: () => (openApi ??= openApiDocument(routes, opts.version ?? '0.0.0')) });
+  registerPipelineRoutes(app, engine);
 
   app.post('/api/shutdown', { config: { permission: 'admin', audit: 'server.shutdown', input: { body: shutdownBody }, summary: 'stop the server (and optionally its instances and router)' } }, async (req, reply) => {
     const body = parse(shutdownBody, req.body, 'body');

@@ -15,6 +15,40 @@ import type { RolloutEventRecord } from '../core/records.ts';
 import type { AuditQueryInput, TokenCreateBody } from '../api/auth-schemas.ts';
 import type { AuditEntryJson, AuditVerificationJson, TokenView } from '../api/views.ts';
 import type { SlipwayEvent } from '../core/events.ts';
+import type { RejectBody, ReleaseBody } from '../api/pipeline-schemas.ts';
+import type { ApprovalRecord, StageRecord } from '../core/pipeline/pipeline-run.ts';
+import type { ChecklistItem } from '../core/pipeline/checklist.ts';
+
+/** A pipeline run as the API shows it. */
+export interface RunJson {
+  id: number;
+  service: string;
+  repo: string;
+  subdir: string;
+  ref: string;
+  commit: string;
+  version: string;
+  status: 'running' | 'waiting' | 'succeeded' | 'failed';
+  stage: string;
+  reason: string | null;
+  startedBy: string;
+  createdAt: number;
+  updatedAt: number;
+  finishedAt: number | null;
+  artefactDigest: string | null;
+  attempt: number;
+}
+
+export interface RunViewJson {
+  run: RunJson;
+  stages: StageRecord[];
+  approvals: ApprovalRecord[];
+}
+
+export interface ChecklistJson {
+  run: RunJson;
+  items: ChecklistItem[];
+}
 
 export interface DeployAnswerJson {
   unchanged: boolean;
@@ -296,6 +330,34 @@ export class ApiClient {
 
   plan(env: string, body: DeployBody) {
     return this.call<DeployPlanJson>('POST', `/api/environments/${encodeURIComponent(env)}/plan`, body);
+  }
+
+  release(body: ReleaseBody) {
+    return this.call<RunViewJson>('POST', '/api/pipeline/runs', body);
+  }
+
+  runs(limit = 30) {
+    return this.call<{ runs: RunJson[] }>('GET', `/api/pipeline/runs?limit=${limit}`);
+  }
+
+  run(id: number) {
+    return this.call<RunViewJson>('GET', `/api/pipeline/runs/${id}`);
+  }
+
+  approve(id: number) {
+    return this.call<{ approval: ApprovalRecord; run: RunJson }>('POST', `/api/pipeline/runs/${id}/approve`, {});
+  }
+
+  reject(id: number, body: RejectBody) {
+    return this.call<{ approval: ApprovalRecord; run: RunJson }>('POST', `/api/pipeline/runs/${id}/reject`, body);
+  }
+
+  rerun(id: number) {
+    return this.call<RunViewJson>('POST', `/api/pipeline/runs/${id}/rerun`, {});
+  }
+
+  checklist(ref: string) {
+    return this.call<ChecklistJson>('GET', `/api/checklists/${encodeURIComponent(ref)}`);
   }
 
   shutdown(body: ShutdownBody) {

@@ -14,6 +14,7 @@ import { runDeploy } from './deploy-command.ts';
 import { registerConfigCommands } from './config-commands.ts';
 import { registerLogsCommands } from './logs-commands.ts';
 import { registerRenderCommand } from './render-command.ts';
+import { registerPipelineCommands } from './pipeline-commands.ts';
 import { formatEvent, formatRolloutLine, formatStatus, printError } from './output.ts';
 
 interface GlobalOpts {
@@ -195,6 +196,7 @@ registerConfigCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).j
 registerAuthCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerLogsCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerRenderCommand(program, { isJson: (cmd) => !!globals(cmd).json });
+registerPipelineCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 
 program
   .command('demo')

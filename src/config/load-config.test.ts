@@ -195,7 +195,7 @@ environments:
 // [what is changed in MINIMAL-like text, line:col, path, part of the message]
 const BAD: [string, string, string, string, string][] = [
   ['unknown key with a suggestion', `${MINIMAL}health:\n  intervall: 1s\n`, '8:3', 'health.intervall', 'unknown key; did you mean "interval"?'],
-  ['unknown key far from any allowed one', `${MINIMAL}    colour: blue\n`, '7:5', 'environments.staging.colour', 'unknown key; allowed keys here: instances, listen, strategy, analysis, watch, notifications, config, secrets, runtime, kubernetes'],
+  ['unknown key far from any allowed one', `${MINIMAL}    colour: blue\n`, '7:5', 'environments.staging.colour', 'unknown key; allowed keys here: instances, listen, strategy, analysis, watch, notifications, config, secrets, runtime, kubernetes, provision, acceptance, approval, freeze, backup, restore'],
   ['wrong type', `${MINIMAL}    instances: two\n`, '7:16', 'environments.staging.instances', 'expected a whole number from 1 to 64, got "two"'],
   ['instances 0', `${MINIMAL}    instances: 0\n`, '7:16', 'environments.staging.instances', 'expected a whole number from 1 to 64, got 0'],
   ['a section that is not a map', MINIMAL.replace('  command: node server.js', '  - node'), '3:3', 'run', 'expected a map with keys command, port_env, got a list'],
@@ -220,7 +220,7 @@ const BAD: [string, string, string, string, string][] = [
   ['YAML syntax error', MINIMAL.replace('    listen: 8081', '    listen: 8081\n   instances: 2'), '7:1', 'environments', 'invalid YAML: all mapping items must start at the same column'],
   ['unclosed quote in YAML', MINIMAL.replace('node server.js', '"node server.js'), '3:12', 'run.command', 'invalid YAML: this quoted text is never closed; add the closing "'],
   ['duplicate key', MINIMAL.replace('    listen: 8081', '    listen: 8081\n    instances: 1\n    listen: 8082'), '8:5', 'environments.staging.listen', 'duplicate key; it is already set at line 6'],
-  ['empty file', '', '1:1', '(top level)', 'expected a map with keys service, run, health, shutdown, logs, environments, got nothing'],
+  ['empty file', '', '1:1', '(top level)', 'expected a map with keys service, run, health, shutdown, logs, environments, build, test, pipeline, got nothing'],
 ];
 
 describe('validateConfigText refuses', () => {
@@ -260,7 +260,7 @@ health:
     expect(issuesOf(text).map((i) => `${i.line}:${i.col} ${i.path}: ${i.message}`)).toEqual([
       '8:5 environments.staging.instances: duplicate key; it is already set at line 7, and a key may appear once',
       '8:16 environments.staging.instances: expected a whole number from 1 to 64, got 0',
-      '9:5 environments.staging.colour: unknown key; allowed keys here: instances, listen, strategy, analysis, watch, notifications, config, secrets, runtime, kubernetes',
+      '9:5 environments.staging.colour: unknown key; allowed keys here: instances, listen, strategy, analysis, watch, notifications, config, secrets, runtime, kubernetes, provision, acceptance, approval, freeze, backup, restore',
     ]);
   });
 });

@@ -28,6 +28,7 @@ import { strategy, delayMs as watchDelay } from './strategies.ts';
 import type { PathIssue } from './path-issue.ts';
 import { logsSection, notificationsSection } from './observe-sections.ts';
 import { kubernetesSection, runtimeName } from './kubernetes-section.ts';
+import { assemblePipeline, commandSection, environmentGateShape, pipelineSection, type WrittenGates } from './pipeline-section.ts';
 
 /** Defaults as they would be written in slipway.yaml; docs and `slipway init` quote them. */
 export const CONFIG_DEFAULTS = {
@@ -137,6 +138,8 @@ const environment = section({
   ),
   runtime: runtimeName.optional(),
   kubernetes: kubernetesSection.optional(),
+  // The release pipeline's gates (pipeline-section.ts); they go to ServiceConfig.pipeline.
+  ...environmentGateShape,
 }).superRefine((e, ctx) => {
   if (e.runtime === 'kubernetes' && e.kubernetes === undefined) {
     ctx.addIssue({ code: 'custom', path: ['kubernetes'], message: 'runtime: kubernetes needs a kubernetes: section with at least namespace and image' });
@@ -154,14 +157,20 @@ const environments = namedMap({
   value: environment,
 })
   .refine((envs) => Object.keys(envs).length > 0, { error: 'define at least one environment, e.g. staging' })
-  .transform((envs) =>
-    Object.fromEntries(
+  .transform((envs) => ({
+    specs: Object.fromEntries(
       Object.entries(envs).map(([name, e]) => [
         name,
         { name, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch, notifications: e.notifications, runtime: e.runtime, kubernetes: e.kubernetes },
       ]),
     ),
-  );
+    gates: Object.fromEntries(
+      Object.entries(envs).map(([name, e]): [string, WrittenGates] => [
+        name,
+        { provision: e.provision, acceptance: e.acceptance, approval: e.approval, freeze: e.freeze, backup: e.backup, restore: e.restore },
+      ]),
+    ),
+  }));
 
 /**
  * The shape and the per-field rules. The rules across environments (listen clashes,
@@ -177,14 +186,33 @@ export const serviceConfigSchema: z.ZodType<ServiceConfig> = section({
   shutdown: defaultedWhenEmpty(shutdown, {}),
   logs: defaultedWhenEmpty(logsSection, {}),
   environments,
-}).transform((c) => ({
-  service: c.service,
-  run: c.run,
-  health: c.health,
-  shutdown: c.shutdown,
-  logs: c.logs,
-  environments: c.environments,
-}));
+  build: commandSection.optional(),
+  test: commandSection.optional(),
+  pipeline: z.preprocess((v) => (v === null ? {} : v), pipelineSection.optional()),
+})
+  .transform((c): ServiceConfig => {
+    const pipeline = assemblePipeline({ build: c.build, test: c.test, pipeline: c.pipeline, gates: c.environments.gates });
+    return {
+      service: c.service,
+      run: c.run,
+      health: c.health,
+      shutdown: c.shutdown,
+      logs: c.logs,
+      environments: c.environments.specs,
+      ...(pipeline ? { pipeline } : {}),
+    };
+  })
+  .superRefine((c, ctx) => {
+    if (!c.pipeline) return;
+    for (const [key, env] of [['staging', c.pipeline.stagingEnv], ['production', c.pipeline.productionEnv]] as const) {
+      if (!c.environments[env]) {
+        ctx.addIssue({ code: 'custom', path: ['pipeline', key], message: `the pipeline's ${key} environment "${env}" is not under environments:; define it or name another with pipeline.${key}` });
+      }
+    }
+    if (c.pipeline.stagingEnv === c.pipeline.productionEnv) {
+      ctx.addIssue({ code: 'custom', path: ['pipeline', 'production'], message: 'the pipeline needs two different environments for staging and production' });
+    }
+  });
 
 export type DataValidation = { ok: true; config: ServiceConfig } | { ok: false; issues: PathIssue[] };
 

@@ -27,6 +27,10 @@ export const ERROR_CODES = [
   'E_FORBIDDEN',
   'E_RATE_LIMITED',
   'E_AUDIT_BROKEN',
+  'E_GATE_BLOCKED',
+  'E_APPROVAL_REFUSED',
+  'E_RUN_STATE',
+  'E_WEBHOOK_SIGNATURE',
   'E_INTERNAL',
 ] as const;
 

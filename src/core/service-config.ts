@@ -196,8 +196,61 @@ export interface ServiceConfig {
   environments: Record<string, EnvironmentSpec>;
   /** Absent in releases made before log rotation was configurable: the defaults apply. */
   logs?: LogSpec;
+  /** Absent when slipway.yaml describes no pipeline. */
+  pipeline?: PipelineSpec;
 }
 
 export function formatListen(a: ListenAddress): string {
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** A freeze window: production deploys wait (or are refused) while one is open. */
+export type FreezeWindow =
+  /** Opens at every time the cron expression (5 fields, UTC unless `timezone`) names, for `durationMs`. */
+  | { cron: string; durationMs: number; timezone: string; action: FreezeAction; reason: string | null }
+  /** Open from `fromMs` (inclusive) to `untilMs` (exclusive). */
+  | { fromMs: number; untilMs: number; action: FreezeAction; reason: string | null };
+
+/** wait: a pipeline run waits for the window to close; refuse: it fails. A direct deploy is always refused. */
+export type FreezeAction = 'wait' | 'refuse';
+
+export interface ApprovalPolicy {
+  /** Distinct approvals needed; 0: none. */
+  count: number;
+  /** Roles an approver must hold (any of them); empty: any user allowed to approve. */
+  roles: string[];
+  /** Four eyes: whoever started the run may not approve it. */
+  distinctFromStarter: boolean;
+}
+
+/** What the release pipeline does around one environment. Commands are run by `sh -c`, as written. */
+export interface EnvironmentGates {
+  provision: string | null;
+  acceptance: string | null;
+  approval: ApprovalPolicy;
+  freeze: FreezeWindow[];
+  backup: string | null;
+  restore: string | null;
+}
+
+/** The release pipeline of slipway.yaml: present when the file has build:, test:, pipeline: or any gate. */
+export interface PipelineSpec {
+  /** sh -c command run in the clean checkout before the tests; null: nothing to build. */
+  build: string | null;
+  test: string | null;
+  stagingEnv: string;
+  productionEnv: string;
+  /** The branch a releasable commit must be on. */
+  mainBranch: string;
+  /** How long staging must stay healthy after its deploy and acceptance. */
+  healthWindowMs: number;
+  /** Roll staging back to its previous release and forward again before asking for approval. */
+  rollbackDrill: boolean;
+  /** Artefacts kept per service (besides those a release still needs). */
+  keepArtefacts: number;
+  /** A file of the checkout holding the release notes; null: the commit messages since the last production release. */
+  releaseNotesFile: string | null;
+  /** Each command's time limit. */
+  commandTimeoutMs: number;
+  environments: Record<string, EnvironmentGates>;
 }

@@ -67,7 +67,7 @@ export class ConfigReleases {
     if (!envSpec) {
       throw new SlipwayError('E_ENV_UNKNOWN', `slipway.yaml has no environment "${req.env}"; it has: ${Object.keys(req.config.environments).join(', ')}`, { env: req.env });
     }
-    const { environments: _all, ...service } = req.config;
+    const { environments: _all, pipeline: _pipeline, ...service } = req.config;
     const storeNames = Object.keys(configs.latest(req.env)?.secrets ?? {});
     const externalPins = await configs.pinExternal(req.env, envSpec.secrets, storeNames);
     const build = () => configs.assemble({ service, environment: envSpec, version: configs.latest(req.env), externalPins });

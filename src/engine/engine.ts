@@ -30,6 +30,10 @@ import { ConfigReleases, hashConfig, type ConfigChangeAnswer, type ConfigChangeR
 import type { EventType } from '../core/events.ts';
 import { EventBus } from '../observe/event-bus.ts';
 import { EventFeed } from './event-feed.ts';
+import type { SigningKey } from '../security/signing-key.ts';
+import { ArtefactTrust } from './artefact-trust.ts';
+import { assertDeployAllowed } from './deploy-gates.ts';
+import { PipelineRunner } from './pipeline/pipeline-runner.ts';
 
 export { hashConfig, type ConfigChangeAnswer, type ConfigChangeRequest } from './config-releases.ts';
 
@@ -41,6 +45,8 @@ export interface EngineDeps {
   log: EngineLogger;
   /** Stored and external secrets; every value it hands out is masked in logs. */
   secrets: Secrets;
+  /** The server's Ed25519 key: signs artefact manifests, checked before every deploy. */
+  signingKey: SigningKey;
   clock?: Clock;
   /** Where the engine records what it decides by itself (automatic rollbacks), beside what users do through the API. */
   audit?: { append(entry: AuditInput): unknown };
@@ -77,12 +83,16 @@ export class Engine {
   /** Publish events here (rollout, step, analysis, approval, instance); see observe/event-bus.ts. */
   readonly events: EventBus;
   private readonly feed: EventFeed;
+  readonly trust: ArtefactTrust;
+  /** Release pipeline runs, driven here in the server (see pipeline/pipeline-runner.ts). */
+  readonly pipeline: PipelineRunner;
 
   constructor(private readonly deps: EngineDeps) {
     this.store = deps.store;
     this.clock = deps.clock ?? systemClock;
     this.events = deps.events ?? new EventBus({ store: deps.store.observe, now: () => this.clock.now(), onError: (m, e) => deps.log.warn({ err: (e as Error).message }, m) });
     this.feed = new EventFeed({ store: deps.store, bus: this.events, clock: this.clock });
+    this.trust = new ArtefactTrust({ store: deps.store, key: deps.signingKey, now: () => this.clock.now() });
     this.routes = new RouteSync(deps.store, deps.router, deps.log);
     this.configs = new ConfigVersions({ store: deps.store, secrets: deps.secrets, clock: this.clock });
     this.configReleases = new ConfigReleases({
@@ -129,6 +139,7 @@ export class Engine {
       },
     });
     this.sampler.onSample(() => this.analysis.tick());
+    this.pipeline = new PipelineRunner({ host: this, workDir: join(deps.paths.root, 'pipeline'), clock: this.clock, log: deps.log });
     this.monitor = new HealthMonitor({
       store: deps.store, fleet: this.fleet, clock: this.clock,
       onUnhealthy: (env, message) => {
@@ -156,16 +167,26 @@ export class Engine {
     for (const env of envs) this.reconciler.wake(env);
     this.monitor.start();
     this.sampler.start();
+    this.pipeline.start();
   }
 
   async stop(): Promise<void> {
+    await this.pipeline.stop();
     this.monitor.stop();
     this.sampler.stop();
     await this.reconciler.stop();
   }
 
-  receiveArtefact(body: Readable, claimedDigest: string, service: string): Promise<ArtefactRecord> {
-    return receiveArtefact({ store: this.store, dir: this.deps.paths.artefacts, tmpDir: this.deps.paths.tmp, body, claimedDigest, service, now: this.clock.now() });
+  async receiveArtefact(body: Readable, claimedDigest: string, service: string, uploader = 'unknown'): Promise<ArtefactRecord> {
+    const record = await receiveArtefact({ store: this.store, dir: this.deps.paths.artefacts, tmpDir: this.deps.paths.tmp, body, claimedDigest, service, now: this.clock.now() });
+    // Its digest was checked as it arrived: from here on, the signature vouches for it.
+    this.trust.signUpload(record, uploader);
+    return record;
+  }
+
+  /** Stores an artefact the pipeline built (its manifest is signed by the build, not as an upload). */
+  storeArtefact(body: Readable, digest: string, service: string): Promise<ArtefactRecord> {
+    return receiveArtefact({ store: this.store, dir: this.deps.paths.artefacts, tmpDir: this.deps.paths.tmp, body, claimedDigest: digest, service, now: this.clock.now() });
   }
 
   /** What a deploy would change (artefact, config keys, size, strategy, steps); records nothing. */
@@ -194,6 +215,8 @@ export class Engine {
     if (!artefact || !existsSync(artefact.path)) {
       throw new SlipwayError('E_NOT_FOUND', `artefact ${req.artefactDigest} is not on the server; upload it first (slipway deploy does both)`, { digest: req.artefactDigest });
     }
+    assertDeployAllowed({ store: this.store, env: req.env, digest: artefact.digest, config: req.config, nowMs: this.clock.now() });
+    await this.trust.verify(artefact.digest);
     let config = build();
     let configHash = hashConfig(config);
     this.assertUnlocked(req.env);
@@ -228,6 +251,9 @@ export class Engine {
       const stable = rollout.fromReleaseId === null ? null : this.store.getRelease(rollout.fromReleaseId);
       if (stable) return { release: stable, rollout };
     }
+    // The artefact going back into service is checked like any deploy's, before the lock is taken.
+    const peek = req.to !== undefined ? this.store.getReleaseByNumber(req.env, req.to) : this.previousStable(req.env, this.store.getStableReleaseId(req.env));
+    if (peek) await this.trust.verify(peek.artefactDigest);
     return this.store.atomically(() => {
       this.assertUnlocked(req.env);
       const stableId = this.store.getStableReleaseId(req.env);
@@ -353,6 +379,7 @@ export class Engine {
 
   /** Drains and stops every instance (for `demo --once` and tests), leaving state consistent. */
   async stopAllInstances(): Promise<void> {
+    await this.pipeline.stop();
     await this.reconciler.stop();
     this.monitor.stop();
     this.sampler.stop();

@@ -5,7 +5,7 @@
 
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { AuditEntry, AuditInput, AuditLog, AuditQuery, ChainProblem } from '../store/audit-log.ts';
-import type { ServerKey } from './server-key.ts';
+import type { SigningKey } from './signing-key.ts';
 
 export type { AuditEntry } from '../store/audit-log.ts';
 
@@ -32,7 +32,7 @@ const checkpointText = (c: Omit<Checkpoint, 'signature' | 'keyId'>) => `slipway 
 export class AuditTrail {
   constructor(
     private readonly log: AuditLog,
-    private readonly key: ServerKey,
+    private readonly key: SigningKey,
     private readonly checkpointFile: string,
     private readonly redact: (text: string) => string = (t) => t,
   ) {}
@@ -53,7 +53,7 @@ export class AuditTrail {
   }
 
   private writeCheckpoint(c: Omit<Checkpoint, 'signature' | 'keyId'>): void {
-    const full: Checkpoint = { ...c, keyId: this.key.id, signature: this.key.sign(checkpointText(c)) };
+    const full: Checkpoint = { ...c, keyId: this.key.keyId, signature: this.key.sign(checkpointText(c)) };
     const tmp = `${this.checkpointFile}.${process.pid}.tmp`;
     writeFileSync(tmp, `${JSON.stringify(full)}\n`);
     renameSync(tmp, this.checkpointFile);
@@ -71,7 +71,7 @@ export class AuditTrail {
   verify(): AuditVerification {
     const chain = this.log.verifyChain();
     const cp = this.readCheckpoint();
-    const signatureValid = cp !== null && cp.keyId === this.key.id && this.key.verify(checkpointText(cp), cp.signature);
+    const signatureValid = cp !== null && cp.keyId === this.key.keyId && this.key.verify(checkpointText(cp), cp.signature);
     const checkpoint = cp ? { seq: cp.seq, at: cp.at, keyId: cp.keyId, signatureValid } : null;
     const answer = (problem: ChainProblem | null, warning: string | null = null): AuditVerification =>
       ({ ok: problem === null, entries: chain.entries, head: chain.head, checkpoint, problem, warning });

@@ -12,8 +12,8 @@ export interface DataDirPaths {
   /** Holds master.key (mode 0600) when SLIPWAY_MASTER_KEY is not used. */
   keys: string;
   masterKey: string;
-  /** The server's Ed25519 signing key (audit checkpoints, artefact manifests). */
-  serverKey: string;
+  /** The server's Ed25519 signing key (mode 0600): signs artefact manifests and audit checkpoints. */
+  signingKey: string;
   /** The admin token made on first start (mode 0600): the local CLI's default credential. */
   adminToken: string;
   /** The signed checkpoint of the audit log's head. */
@@ -37,7 +37,7 @@ export function dataDirPaths(root: string): DataDirPaths {
     router: join(r, 'router'),
     keys: join(r, 'keys'),
     masterKey: join(r, 'keys', 'master.key'),
-    serverKey: join(r, 'keys', 'server-ed25519.pem'),
+    signingKey: join(r, 'keys', 'signing.key'),
     adminToken: join(r, 'admin.token'),
     auditHead: join(r, 'audit-head.json'),
     bin: join(r, 'bin'),

@@ -183,6 +183,58 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX notification_failures_env ON notification_failures(env, id);
   `,
+  // 7: the release pipeline: runs and their stages, approvals, and the signed
+  // manifest of every artefact (built by a run or received by upload).
+  `
+  CREATE TABLE pipeline_runs (
+    id INTEGER PRIMARY KEY,
+    service TEXT NOT NULL,
+    repo TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    commit_sha TEXT NOT NULL,
+    version TEXT NOT NULL,
+    status TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    reason TEXT,
+    started_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    config_text TEXT NOT NULL,
+    artefact_digest TEXT,
+    attempt INTEGER NOT NULL
+  );
+  CREATE TABLE pipeline_stages (
+    run_id INTEGER NOT NULL REFERENCES pipeline_runs(id),
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER,
+    actor TEXT,
+    output_tail TEXT NOT NULL,
+    reason TEXT,
+    data_json TEXT NOT NULL,
+    PRIMARY KEY (run_id, name)
+  );
+  CREATE TABLE pipeline_approvals (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES pipeline_runs(id),
+    actor TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    reason TEXT,
+    roles_json TEXT,
+    at INTEGER NOT NULL,
+    attempt INTEGER NOT NULL
+  );
+  CREATE INDEX pipeline_approvals_run ON pipeline_approvals(run_id, id);
+  CREATE TABLE artefact_manifests (
+    digest TEXT PRIMARY KEY,
+    manifest_json TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  `,
 ];
 
 export function openDatabase(file: string): Db {

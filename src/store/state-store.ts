@@ -9,6 +9,7 @@ import { ConfigStore } from './config-store.ts';
 import { TokenStore } from './token-store.ts';
 import { openDatabase, type Db } from './open-database.ts';
 import { ObserveStore } from './observe-store.ts';
+import { PipelineStore } from './pipeline-store.ts';
 
 type Row = Record<string, unknown>;
 
@@ -70,6 +71,8 @@ export class StateStore {
   readonly audit: AuditLog;
   /** The event log, failed notifications, and counts for /metrics. */
   readonly observe: ObserveStore;
+  /** Pipeline runs, approvals and artefact manifests. */
+  readonly pipeline: PipelineStore;
 
   constructor(file: string) {
     this.db = openDatabase(file);
@@ -77,6 +80,7 @@ export class StateStore {
     this.tokens = new TokenStore(this.db);
     this.audit = new AuditLog(this.db);
     this.observe = new ObserveStore(this.db);
+    this.pipeline = new PipelineStore(this.db);
   }
 
   close(): void {

@@ -92,9 +92,10 @@ export interface CliResult {
 }
 
 /** `input`: written to the CLI's stdin, which is then closed (stdin is a pipe, never a terminal). */
-export function runCli(args: string[], opts: { cwd: string; dataDir: string; timeoutMs?: number; input?: string }): Promise<CliResult> {
+/** `env`: extra variables for the CLI, e.g. SLIPWAY_TOKEN to act as another user. */
+export function runCli(args: string[], opts: { cwd: string; dataDir: string; timeoutMs?: number; input?: string; env?: Record<string, string> }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--data-dir', opts.dataDir, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1', SLIPWAY_SERVER: '' } });
+    const child = spawn(process.execPath, [BIN, '--data-dir', opts.dataDir, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1', SLIPWAY_SERVER: '', ...opts.env } });
     child.stdin.end(opts.input ?? '');
     let stdout = '';
     let stderr = '';

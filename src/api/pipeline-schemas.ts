@@ -1,0 +1,31 @@
+// Request schemas of the pipeline API (runs, approvals, checklists). The CLI
+// builds its requests from these same types.
+
+import { z } from 'zod';
+
+export const releaseBody = z.strictObject({
+  /** The repository's top directory on the server's machine (absolute). */
+  repo: z.string().min(1).max(4096).refine((v) => v.startsWith('/') && !v.includes('\0'), 'an absolute path'),
+  ref: z.string().min(1).max(200).default('HEAD'),
+  /** The service's directory inside the repository ('' for the top). */
+  subdir: z.string().max(1000).default(''),
+});
+export type ReleaseBody = z.input<typeof releaseBody>;
+
+export const runParam = z.strictObject({
+  id: z.coerce.number().int().positive(),
+});
+
+export const rejectBody = z.strictObject({
+  reason: z.string().trim().min(1, 'say why (--reason)').max(1000),
+});
+export type RejectBody = z.input<typeof rejectBody>;
+
+export const checklistParam = z.strictObject({
+  /** A run number (12), or a release as env#number (production#3). */
+  ref: z.string().regex(/^(?:\d+|[a-z][a-z0-9-]{0,30}#\d+)$/, 'a run number (e.g. 12) or a release (e.g. production#3)'),
+});
+
+export const runsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(30),
+});

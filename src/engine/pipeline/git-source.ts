@@ -1,0 +1,84 @@
+// The code a pipeline run builds: a commit of a git repository on this machine,
+// read with the system git (argv only, no shell) and checked out clean with
+// `git archive`, so uncommitted and untracked files never reach an artefact.
+
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar';
+import { SlipwayError } from '../../core/errors.ts';
+
+function git(repo: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', ['-C', repo, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', (e) => reject(new SlipwayError('E_BAD_REQUEST', `cannot run git: ${e.message}; install git on the server's machine`, {}, { cause: e })));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+const REF = /^[\w./@^~{}+-]{1,200}$/;
+
+export interface ResolvedSource {
+  repo: string;
+  ref: string;
+  commit: string;
+  /** The service's directory inside the repository ('' for the top). */
+  subdir: string;
+}
+
+export async function resolveSource(o: { repo: string; ref: string; subdir: string }): Promise<ResolvedSource> {
+  if (!isAbsolute(o.repo)) throw new SlipwayError('E_BAD_REQUEST', `the repository must be an absolute path on the server's machine, got "${o.repo}"`);
+  if (!REF.test(o.ref) || o.ref.startsWith('-')) throw new SlipwayError('E_BAD_REQUEST', `"${o.ref.slice(0, 80)}" is not a git revision (a branch, tag or commit)`);
+  if (o.subdir.split('/').includes('..') || o.subdir.startsWith('/')) throw new SlipwayError('E_BAD_REQUEST', `the service directory must be inside the repository, got "${o.subdir}"`);
+  const top = await git(o.repo, ['rev-parse', '--show-toplevel']);
+  if (top.code !== 0) throw new SlipwayError('E_BAD_REQUEST', `${o.repo} is not a git repository: ${top.stderr.trim()}`);
+  const rev = await git(o.repo, ['rev-parse', '--verify', '--quiet', '--end-of-options', `${o.ref}^{commit}`]);
+  if (rev.code !== 0) throw new SlipwayError('E_NOT_FOUND', `git revision "${o.ref}" is not a commit of ${o.repo}`, { ref: o.ref });
+  return { repo: o.repo, ref: o.ref, commit: rev.stdout.trim(), subdir: o.subdir.replace(/\/+$/, '') };
+}
+
+/** A file's contents at the commit; null when the commit has no such file. */
+export async function readFileAt(src: Pick<ResolvedSource, 'repo' | 'commit'>, path: string): Promise<string | null> {
+  const r = await git(src.repo, ['show', `${src.commit}:${path}`]);
+  return r.code === 0 ? r.stdout : null;
+}
+
+export async function tagsAt(src: Pick<ResolvedSource, 'repo' | 'commit'>): Promise<string[]> {
+  const r = await git(src.repo, ['tag', '--points-at', src.commit]);
+  return r.code === 0 ? r.stdout.split('\n').filter(Boolean) : [];
+}
+
+/** Is the commit on the branch (the branch, or origin/<branch> when only that exists)? Returns the ref that proved it. */
+export async function branchContaining(src: Pick<ResolvedSource, 'repo' | 'commit'>, branch: string): Promise<string | null> {
+  for (const ref of [`refs/heads/${branch}`, `refs/remotes/origin/${branch}`]) {
+    const exists = await git(src.repo, ['rev-parse', '--verify', '--quiet', ref]);
+    if (exists.code !== 0) continue;
+    const anc = await git(src.repo, ['merge-base', '--is-ancestor', src.commit, ref]);
+    if (anc.code === 0) return ref;
+  }
+  return null;
+}
+
+/** One line per commit after `since` up to the commit (the last 20 when `since` is null). */
+export async function commitMessages(src: Pick<ResolvedSource, 'repo' | 'commit'>, since: string | null): Promise<string> {
+  const range = since ? [`${since}..${src.commit}`] : ['-n', '20', src.commit];
+  const r = await git(src.repo, ['log', '--format=- %s (%h, %an)', ...range]);
+  return r.code === 0 ? r.stdout.trim() : '';
+}
+
+/** Writes the commit's tree (exactly what is committed) into `dir`. */
+export async function checkoutClean(src: Pick<ResolvedSource, 'repo' | 'commit'>, dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const child = spawn('git', ['-C', src.repo, 'archive', '--format=tar', src.commit], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number>((r) => child.on('close', (code) => r(code ?? -1)));
+  await pipeline(child.stdout, tar.x({ cwd: dir, strict: true }));
+  const code = await exited;
+  if (code !== 0) throw new SlipwayError('E_BAD_REQUEST', `git archive of ${src.commit} failed: ${stderr.trim()}`);
+}

@@ -1,0 +1,335 @@
+// The pipeline runner: drives each run stage by stage inside the server, records
+// every stage (status, times, output tail, actor, evidence) before and after it
+// acts, and after a restart carries every unfinished run on from the stage it had
+// recorded. Gates (approval, freeze windows) hold a run as `waiting`; an approval
+// wakes it at once.
+
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { SlipwayError, errorMessage } from '../../core/errors.ts';
+import { buildChecklist, type ChecklistItem } from '../../core/pipeline/checklist.ts';
+import {
+  STAGES, approvalRefusal, isRunFinished, type ApprovalRecord, type PipelineRun, type StageName, type StageRecord,
+} from '../../core/pipeline/pipeline-run.ts';
+import type { ServiceConfig } from '../../core/service-config.ts';
+import type { Clock, EngineLogger } from '../ports.ts';
+import { buildStage, packageStage, testStage } from './build-stages.ts';
+import {
+  acceptanceStage, approvalStage, productionDeployStage, rollbackDrillStage, stagingDeployStage, stagingHealthStage, watchStage,
+} from './deploy-stages.ts';
+import { readFileAt, resolveSource, type ResolvedSource } from './git-source.ts';
+import type { PipelineHost, StageContext, StageOutcome } from './stage-context.ts';
+
+const HANDLERS: Record<StageName, (ctx: StageContext) => Promise<StageOutcome>> = {
+  build: buildStage,
+  test: testStage,
+  package: packageStage,
+  staging_deploy: stagingDeployStage,
+  acceptance: acceptanceStage,
+  staging_health: stagingHealthStage,
+  rollback_drill: rollbackDrillStage,
+  approval: approvalStage,
+  production_deploy: productionDeployStage,
+  watch: watchStage,
+};
+
+/** Stages that work on the checkout: a re-run after one of them failed starts again at build. */
+const BUILD_STAGES: ReadonlySet<StageName> = new Set(['build', 'test', 'package']);
+
+const OUTPUT_TAIL_CHARS = 8000;
+
+class Stopping extends Error {}
+
+export interface RunView {
+  run: Omit<PipelineRun, 'configText'> & { subdir: string };
+  stages: StageRecord[];
+  approvals: ApprovalRecord[];
+}
+
+/** What a run keeps of its config: slipway.yaml as parsed at the commit, plus where the service sits. */
+interface StoredRunConfig {
+  subdir: string;
+  config: ServiceConfig;
+}
+
+export class PipelineRunner {
+  private readonly driving = new Map<number, Promise<void>>();
+  private readonly wakers = new Map<number, () => void>();
+  private stopped = false;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly deps: { host: PipelineHost; workDir: string; clock: Clock; log: EngineLogger }) {}
+
+  /** Carries on every run a previous server left unfinished. */
+  start(): void {
+    for (const run of this.deps.host.store.pipeline.unfinishedRuns()) {
+      this.deps.log.info({ run: run.id, stage: run.stage }, 'resuming pipeline run');
+      this.drive(run.id);
+    }
+  }
+
+  /** Stops driving (a command in flight is killed); every run stays as recorded, to resume at the next start. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    for (const wake of this.wakers.values()) wake();
+    await Promise.allSettled([...this.driving.values()]);
+  }
+
+  /** Resolves the revision and reads slipway.yaml at it (the caller parses it: config/ is not the engine's to import). */
+  async readSource(o: { repo: string; ref: string; subdir: string }): Promise<{ source: ResolvedSource; configText: string; file: string }> {
+    const source = await resolveSource(o);
+    const file = source.subdir ? `${source.subdir}/slipway.yaml` : 'slipway.yaml';
+    const configText = await readFileAt(source, file);
+    if (configText === null) throw new SlipwayError('E_CONFIG_NOT_FOUND', `commit ${source.commit.slice(0, 12)} has no ${file}; commit one (see slipway init)`, { commit: source.commit });
+    return { source, configText, file };
+  }
+
+  begin(o: { source: ResolvedSource; config: ServiceConfig; actor: string }): PipelineRun {
+    if (!o.config.pipeline) {
+      throw new SlipwayError('E_CONFIG_INVALID', `slipway.yaml at ${o.source.commit.slice(0, 12)} describes no pipeline; add at least \`pipeline: {}\` (and build:, test:, acceptance:), see docs/pipeline.md`);
+    }
+    const now = this.deps.clock.now();
+    const stored: StoredRunConfig = { subdir: o.source.subdir, config: o.config };
+    const run = this.deps.host.store.pipeline.insertRun({
+      service: o.config.service, repo: o.source.repo, ref: o.source.ref, commit: o.source.commit, version: `0.0.0+${o.source.commit.slice(0, 7)}`,
+      status: 'running', stage: 'build', reason: null, startedBy: o.actor, createdAt: now, updatedAt: now, finishedAt: null,
+      configText: JSON.stringify(stored), artefactDigest: null, attempt: 1,
+    });
+    this.deps.log.info({ run: run.id, commit: run.commit, actor: o.actor }, 'pipeline run started');
+    this.drive(run.id);
+    return run;
+  }
+
+  /** A failed run goes again from the stage that failed (from build, if the build, tests or packing failed). */
+  rerun(id: number, actor: string): PipelineRun {
+    const { pipeline } = this.deps.host.store;
+    const run = this.mustRun(id);
+    if (run.status !== 'failed') throw new SlipwayError('E_RUN_STATE', `run #${id} is ${run.status}; only a failed run can be re-run`, { run: id, status: run.status });
+    const from: StageName = BUILD_STAGES.has(run.stage) ? 'build' : run.stage;
+    const now = this.deps.clock.now();
+    const next: PipelineRun = { ...run, status: 'running', stage: from, reason: null, finishedAt: null, updatedAt: now, attempt: run.attempt + 1 };
+    this.deps.host.store.atomically(() => {
+      for (const name of STAGES.slice(STAGES.indexOf(from))) {
+        const s = pipeline.getStage(id, name);
+        if (s) pipeline.saveStage({ ...s, status: 'pending', startedAt: null, finishedAt: null, reason: null, outputTail: `${s.outputTail.slice(-2000)}\n[slipway] re-run #${next.attempt} by ${actor}\n`, data: {}, actor });
+      }
+      pipeline.saveRun(next);
+    });
+    this.deps.log.info({ run: id, from, actor }, 'pipeline run re-run');
+    this.drive(id);
+    return next;
+  }
+
+  approve(id: number, actor: string, roles: string[] | null): ApprovalRecord {
+    return this.decide(id, actor, roles, 'approve', null);
+  }
+
+  reject(id: number, actor: string, roles: string[] | null, reason: string): ApprovalRecord {
+    return this.decide(id, actor, roles, 'reject', reason);
+  }
+
+  private decide(id: number, actor: string, roles: string[] | null, decision: 'approve' | 'reject', reason: string | null): ApprovalRecord {
+    const { store } = this.deps.host;
+    const run = this.mustRun(id);
+    const { config } = this.configOf(run);
+    const policy = config.pipeline?.environments[config.pipeline.productionEnv]?.approval ?? { count: 0, roles: [], distinctFromStarter: true };
+    const refusal = approvalRefusal({ run, policy, actor, roles, given: decision === 'approve' ? store.pipeline.approvals(id) : [] });
+    if (refusal) throw new SlipwayError(isRunFinished(run.status) ? 'E_RUN_STATE' : 'E_APPROVAL_REFUSED', refusal, { run: id, actor });
+    const record = store.pipeline.addApproval({ runId: id, actor, decision, reason, roles, at: this.deps.clock.now(), attempt: run.attempt });
+    this.deps.log.info({ run: id, actor, decision }, `pipeline run ${decision === 'approve' ? 'approved' : 'rejected'}`);
+    this.wakers.get(id)?.();
+    return record;
+  }
+
+  view(id: number): RunView {
+    const run = this.mustRun(id);
+    const { store } = this.deps.host;
+    const { configText: _c, ...rest } = run;
+    const stages = store.pipeline.stages(id);
+    const ordered = STAGES.map((name) => stages.find((s) => s.name === name) ?? pendingStage(id, name));
+    return { run: { ...rest, subdir: this.configOf(run).subdir }, stages: ordered, approvals: store.pipeline.approvals(id) };
+  }
+
+  list(limit = 30): RunView['run'][] {
+    return this.deps.host.store.pipeline.listRuns(limit).map((r) => {
+      const { configText: _c, ...rest } = r;
+      return { ...rest, subdir: this.configOf(r).subdir };
+    });
+  }
+
+  checklist(id: number): { run: RunView['run']; items: ChecklistItem[] } {
+    const run = this.mustRun(id);
+    const { store } = this.deps.host;
+    const { config } = this.configOf(run);
+    const stages = store.pipeline.stages(id);
+    const target = stages.find((s) => s.name === 'production_deploy')?.data['rollbackTarget'] as { digest?: string } | null | undefined;
+    const kept = target?.digest ? store.getArtefact(target.digest) : null;
+    const present = target?.digest ? kept !== null && existsSync(kept.path) : null;
+    const items = buildChecklist({
+      run, stages, approvals: store.pipeline.approvals(id),
+      approvalsRequired: config.pipeline?.environments[config.pipeline.productionEnv]?.approval.count ?? 0,
+      rollbackArtefactPresent: present,
+    });
+    return { run: this.view(id).run, items };
+  }
+
+  /** The newest run that built this artefact, if any. */
+  runOfArtefact(digest: string): PipelineRun | null {
+    return this.deps.host.store.pipeline.listRuns(500).find((r) => r.artefactDigest === digest) ?? null;
+  }
+
+  /** The environment a run's approval is for (its production), or undefined when there is no such run. */
+  approvalEnvOf(id: number): string | undefined {
+    const run = this.deps.host.store.pipeline.getRun(id);
+    return run ? this.configOf(run).config.pipeline?.productionEnv : undefined;
+  }
+
+  private mustRun(id: number): PipelineRun {
+    const run = this.deps.host.store.pipeline.getRun(id);
+    if (!run) throw new SlipwayError('E_NOT_FOUND', `no pipeline run #${id}; see slipway runs`, { run: id });
+    return run;
+  }
+
+  private configOf(run: PipelineRun): StoredRunConfig {
+    try {
+      return JSON.parse(run.configText) as StoredRunConfig;
+    } catch (e) {
+      throw new SlipwayError('E_STATE_CORRUPT', `the config of run #${run.id} is unreadable`, {}, { cause: e });
+    }
+  }
+
+  private drive(id: number): void {
+    if (this.stopped) return;
+    if (this.driving.has(id)) {
+      this.wakers.get(id)?.();
+      return;
+    }
+    const p = this.loop(id)
+      .catch((e: unknown) => this.deps.log.error({ run: id, err: errorMessage(e) }, 'pipeline run driver failed'))
+      .finally(() => this.driving.delete(id));
+    this.driving.set(id, p);
+  }
+
+  private async loop(id: number): Promise<void> {
+    const { pipeline } = this.deps.host.store;
+    while (!this.stopped) {
+      const run = pipeline.getRun(id);
+      if (!run || isRunFinished(run.status)) return;
+      const { config, subdir } = this.configOf(run);
+      const name = run.stage;
+      const now = this.deps.clock.now();
+      const prior = pipeline.getStage(id, name);
+      const resumed = prior?.status === 'running';
+      const stage: StageRecord = prior && (prior.status === 'running' || prior.status === 'waiting')
+        ? { ...prior, status: 'running' }
+        : { ...pendingStage(id, name), ...(prior ? { outputTail: prior.outputTail } : {}), status: 'running', startedAt: now, actor: run.startedBy };
+      if (resumed) stage.outputTail += '[slipway] resumed after a server restart\n';
+      pipeline.saveStage(stage);
+      const ctx = this.context(run, config, subdir, stage);
+      let outcome: StageOutcome;
+      try {
+        outcome = await HANDLERS[name](ctx);
+      } catch (e) {
+        if (this.stopped || e instanceof Stopping) return;
+        outcome = { status: 'failed', reason: errorMessage(e) };
+      }
+      if (this.stopped) return; // a command killed by the shutdown is not the stage's failure
+      const current = pipeline.getRun(id)!;
+      const finished = this.deps.clock.now();
+      const data = { ...stage.data, ...outcome.data };
+      if (outcome.status === 'waiting') {
+        pipeline.saveStage({ ...stage, status: 'waiting', reason: outcome.reason, data });
+        pipeline.saveRun({ ...current, status: 'waiting', reason: outcome.reason, updatedAt: finished });
+        await this.waitForWake(id, outcome.retryMs);
+        continue;
+      }
+      pipeline.saveStage({ ...stage, status: outcome.status, finishedAt: finished, reason: outcome.reason ?? null, data });
+      if (outcome.status === 'failed') {
+        pipeline.saveRun({ ...current, status: 'failed', reason: `${name}: ${outcome.reason ?? 'failed'}`, updatedAt: finished, finishedAt: finished });
+        this.deps.log.warn({ run: id, stage: name, reason: outcome.reason }, 'pipeline run failed');
+        return;
+      }
+      const next = STAGES[STAGES.indexOf(name) + 1];
+      if (next) {
+        pipeline.saveRun({ ...current, status: 'running', stage: next, reason: null, updatedAt: finished });
+        continue;
+      }
+      pipeline.saveRun({ ...current, status: 'succeeded', reason: null, updatedAt: finished, finishedAt: finished });
+      this.deps.log.info({ run: id, version: current.version }, 'pipeline run succeeded');
+      this.afterSuccess(current, config);
+      return;
+    }
+  }
+
+  /** The run's working directory goes; old artefacts beyond the kept number go, unless a release or a live run needs them. */
+  private afterSuccess(run: PipelineRun, config: ServiceConfig): void {
+    rmSync(this.runDir(run.id), { recursive: true, force: true });
+    const live = new Set(this.deps.host.store.pipeline.unfinishedRuns().map((r) => r.artefactDigest).filter((d): d is string => d !== null));
+    const removed = this.deps.host.trust.collect(run.service, config.pipeline?.keepArtefacts ?? 10, live);
+    if (removed.length) this.deps.log.info({ service: run.service, removed }, 'collected old artefacts');
+  }
+
+  private runDir(id: number): string {
+    return join(this.deps.workDir, `run-${id}`);
+  }
+
+  private context(run: PipelineRun, config: ServiceConfig, subdir: string, stage: StageRecord): StageContext {
+    const { host, clock } = this.deps;
+    const { pipeline } = host.store;
+    const runDir = this.runDir(run.id);
+    mkdirSync(runDir, { recursive: true });
+    const save = () => pipeline.saveStage(stage);
+    const updateRun = (patch: Partial<PipelineRun>) => {
+      Object.assign(run, patch);
+      pipeline.saveRun({ ...pipeline.getRun(run.id)!, ...patch, updatedAt: clock.now() });
+    };
+    return {
+      host, run, config, pipeline: config.pipeline!, runDir, subdir, data: stage.data, signal: this.abort.signal,
+      output: (text) => {
+        stage.outputTail = (stage.outputTail + text).slice(-OUTPUT_TAIL_CHARS);
+        save();
+      },
+      record: (patch) => {
+        Object.assign(stage.data, patch);
+        save();
+      },
+      stageData: (name) => pipeline.getStage(run.id, name)?.data ?? null,
+      setVersion: (version) => updateRun({ version }),
+      setArtefact: (digest) => updateRun({ artefactDigest: digest }),
+      now: () => clock.now(),
+      sleep: (ms) => this.sleep(ms),
+    };
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.stopped) return Promise.reject(new Stopping());
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.abort.signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(t);
+        reject(new Stopping());
+      };
+      this.abort.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private waitForWake(id: number, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.wakers.delete(id);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.wakers.set(id, done);
+    });
+  }
+}
+
+function pendingStage(runId: number, name: StageName): StageRecord {
+  return { runId, name, status: 'pending', startedAt: null, finishedAt: null, actor: null, outputTail: '', reason: null, data: {} };
+}

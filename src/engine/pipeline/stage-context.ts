@@ -1,0 +1,50 @@
+// What a stage of a pipeline run is given, and what it answers. Stages are
+// functions of this context; the runner records their outcome.
+
+import type { Readable } from 'node:stream';
+import type { PipelineRun, StageName } from '../../core/pipeline/pipeline-run.ts';
+import type { ArtefactRecord, ReleaseRecord } from '../../core/records.ts';
+import type { Rollout } from '../../core/rollout.ts';
+import type { PipelineSpec, ServiceConfig } from '../../core/service-config.ts';
+import type { StateStore } from '../../store/state-store.ts';
+import type { ArtefactTrust } from '../artefact-trust.ts';
+
+/** The parts of the engine a run uses (the Engine itself, seen through this role). */
+export interface PipelineHost {
+  readonly store: StateStore;
+  readonly trust: ArtefactTrust;
+  readonly sampler: { snapshot(env: string, release: number): { requests: number } | null };
+  /** Stores an artefact under its digest, checked as it is written (no upload manifest: the build signs its own). */
+  storeArtefact(body: Readable, digest: string, service: string): Promise<ArtefactRecord>;
+  deploy(req: { env: string; artefactDigest: string; config: ServiceConfig; actor: string; force?: boolean }): Promise<{ release: ReleaseRecord; rollout: Rollout | null; unchanged: boolean }>;
+  rollback(req: { env: string; to?: number; actor: string }): Promise<{ release: ReleaseRecord; rollout: Rollout }>;
+}
+
+export interface StageContext {
+  readonly host: PipelineHost;
+  readonly run: PipelineRun;
+  readonly config: ServiceConfig;
+  readonly pipeline: PipelineSpec;
+  /** The run's working directory (the checkout lives in src/). */
+  readonly runDir: string;
+  /** The service's directory inside the repository. */
+  readonly subdir: string;
+  /** The stage's data so far (kept across a restart): a stage resumes from it. */
+  readonly data: Record<string, unknown>;
+  readonly signal: AbortSignal;
+  /** Appends to the stage's output tail. */
+  output(text: string): void;
+  /** Records data now, before acting on it (a rollout id before waiting for the rollout). */
+  record(patch: Record<string, unknown>): void;
+  /** Another stage's recorded data. */
+  stageData(name: StageName): Record<string, unknown> | null;
+  setVersion(version: string): void;
+  setArtefact(digest: string): void;
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export type StageOutcome =
+  | { status: 'succeeded' | 'skipped' | 'failed'; reason?: string; data?: Record<string, unknown> }
+  /** Held by a gate: the runner asks again after `retryMs` (or when woken by an approval). */
+  | { status: 'waiting'; reason: string; retryMs: number; data?: Record<string, unknown> };
