@@ -16,6 +16,8 @@ import type { AuditTrail } from '../security/audit-trail.ts';
 import { registerAuth } from './auth.ts';
 import { registerAuthRoutes } from './auth-routes.ts';
 import { registerConfigRoutes } from './config-routes.ts';
+import { registerLiveMetricsRoutes } from './live-metrics-routes.ts';
+import { registerUiRoutes } from './ui-routes.ts';
 import { openApiDocument } from './openapi.ts';
 import './permissions.ts';
 import { actorOf, parse } from './request-input.ts';
@@ -189,6 +191,8 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   });
 
   registerConfigRoutes(app, engine);
+  registerLiveMetricsRoutes(app, engine);
+  registerUiRoutes(app);
   registerAuthRoutes(app, { access: opts.access, audit: opts.audit, openApi: () => (openApi ??= openApiDocument(routes, opts.version ?? '0.0.0')) });
 
   app.post('/api/shutdown', { config: { permission: 'admin', audit: 'server.shutdown', input: { body: shutdownBody }, summary: 'stop the server (and optionally its instances and router)' } }, async (req, reply) => {

@@ -53,6 +53,11 @@ export class MetricsSampler {
     return this.latest.get(env)?.get(String(release)) ?? null;
   }
 
+  /** Every environment's latest cumulative counters, by release number (the dashboard's live charts). */
+  snapshots(): ReadonlyMap<string, ReadonlyMap<string, ReleaseCountsSnapshot>> {
+    return this.latest;
+  }
+
   gaugesOf(env: string, release: number): ReleaseGauges | null {
     return this.gauges.get(env)?.get(String(release)) ?? null;
   }
