@@ -47,9 +47,9 @@ export function AuditView() {
       ${entries && html`<table data-testid="audit">
         <thead><tr><th>#</th><th>when</th><th>actor</th><th>action</th><th>env</th><th>target</th><th>outcome</th><th>details</th></tr></thead>
         <tbody>${entries.map((a) => html`<tr data-testid=${`audit-${a.seq}`}>
-          <td class="num">${a.seq}</td><td>${dateTime(a.at)}</td><td>${a.actor}</td><td><code>${a.action}</code></td>
-          <td>${a.env ?? ''}</td><td>${a.target ?? ''}</td><td><span class=${`outcome outcome-${a.outcome}`}>${a.outcome}</span></td>
-          <td class="details"><code>${JSON.stringify(a.details)}</code></td>
+          <td class="num">${a.seq}</td><td class="nowrap">${dateTime(a.at)}</td><td>${a.actor}</td><td><code>${a.action}</code></td>
+          <td>${a.env ?? ''}</td><td class="target">${a.target ?? ''}</td><td><span class=${`outcome outcome-${a.outcome}`}>${a.outcome}</span></td>
+          <td class="details"><code title=${JSON.stringify(a.details)}>${JSON.stringify(a.details)}</code></td>
         </tr>`)}</tbody>
       </table>`}
     </section>`;

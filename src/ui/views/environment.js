@@ -154,7 +154,11 @@ function chartData(points, releases, pick) {
 }
 
 function Charts({ status, rollout, points }) {
-  const roles = releaseRoles({ ...status, rollout });
+  // Colours by side of the rollout shown, finished or not: the stable release, and the other one.
+  const roles = releaseRoles(status);
+  for (const n of [rollout?.from, rollout?.to]) {
+    if (n !== null && n !== undefined && !roles[n]) roles[n] = rollout.kind === 'rollback' ? 'rollback' : 'new';
+  }
   const releases = [...new Set([rollout?.from, rollout?.to, status.stable?.number].filter((n) => n !== null && n !== undefined))].sort((a, b) => a - b);
   const label = (n) => `#${n} ${roles[n] ?? ''}`.trim();
   const colour = (n) => COLOURS[roles[n] ?? 'other'];
