@@ -108,6 +108,11 @@ describe.skipIf(!hasChromium && !process.env.CI)('dashboard in a real browser', 
   });
 
   it('shows every environment with its stable release, traffic split and live figures', async () => {
+    // `slipway dashboard` says where the page is.
+    const d = await cli('--json', 'dashboard');
+    expect(d.code, d.stderr).toBe(0);
+    const { url } = JSON.parse(d.stdout) as { url: string };
+    expect(url).toBe(`${server.url}/ui/`);
     const page = await openPage();
     await signIn(page);
     expect(page.url()).not.toContain(token);
@@ -123,7 +128,7 @@ describe.skipIf(!hasChromium && !process.env.CI)('dashboard in a real browser', 
     await page.close();
   });
 
-  it('follows a canary live: timeline, moving charts and figures, and promote', async () => {
+  it('follows a canary live: timeline, moving charts and figures; promote, pause and resume', async () => {
     await deploy('3.0.0', canary, '--detach');
     const page = await openPage('#/env/production');
     await signIn(page);
@@ -149,6 +154,11 @@ describe.skipIf(!hasChromium && !process.env.CI)('dashboard in a real browser', 
     await expect.poll(() => page.locator('.step-current').textContent(), { timeout: 30_000 }).toContain('pause until promoted');
     await expect.poll(() => page.getByTestId('timeline').locator('.step-done').count()).toBeGreaterThanOrEqual(4);
     await expect.poll(() => page.getByTestId('events').textContent()).toContain('promote by admin');
+    // Pause holds the rollout where it is; Resume lets it go on.
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await expect.poll(() => rollout.getAttribute('data-phase'), { timeout: 20_000 }).toBe('paused');
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await expect.poll(() => rollout.getAttribute('data-phase'), { timeout: 20_000 }).toBe('progressing');
     await shot(page, '03-canary-live');
     await page.close();
   });

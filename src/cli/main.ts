@@ -12,6 +12,7 @@ import { ApiClient, findServerUrl, findToken, followRollout } from './api-client
 import { registerAuthCommands } from './auth-commands.ts';
 import { runDeploy } from './deploy-command.ts';
 import { registerConfigCommands } from './config-commands.ts';
+import { registerDashboardCommands } from './dashboard-commands.ts';
 import { formatEvent, formatRolloutLine, formatStatus, printError } from './output.ts';
 
 interface GlobalOpts {
@@ -209,6 +210,7 @@ program
 
 registerConfigCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerAuthCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
+registerDashboardCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 
 program
   .command('demo')
