@@ -5,7 +5,7 @@
 //
 //   node --import tsx bench/dashboard-size.ts
 
-import { loadUiAssets } from '../src/api/ui-routes.ts';
+import { gzipOf, loadUiAssets } from '../src/api/ui-routes.ts';
 
 const assets = loadUiAssets();
 const index = assets.get('index.html')!.body.toString('utf8');
@@ -52,8 +52,8 @@ function table(title: string, files: Iterable<string>): { raw: number; gzip: num
   for (const f of [...files].sort()) {
     const a = assets.get(f)!;
     raw += a.body.length;
-    gzip += (a.gzip ?? a.body).length;
-    console.log(`  ${f.padEnd(28)} ${kb(a.body.length).padStart(10)} ${kb((a.gzip ?? a.body).length).padStart(10)} gz`);
+    gzip += (gzipOf(a) ?? a.body).length;
+    console.log(`  ${f.padEnd(28)} ${kb(a.body.length).padStart(10)} ${kb((gzipOf(a) ?? a.body).length).padStart(10)} gz`);
   }
   console.log(`  ${'total'.padEnd(28)} ${kb(raw).padStart(10)} ${kb(gzip).padStart(10)} gz`);
   return { raw, gzip };

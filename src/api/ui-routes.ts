@@ -34,15 +34,23 @@ const VENDOR: Record<string, { pkg: string; file: string }> = {
 
 interface Asset {
   body: Buffer;
-  gzip: Buffer | null;
   type: string;
   etag: string;
+  /** Made on the first request that accepts it (not at start: start time matters more); null: not worth it. */
+  gzip?: Buffer | null;
 }
 
 function asset(body: Buffer, type: string): Asset {
-  const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
-  const gz = body.length > 1024 ? gzipSync(body, { level: 9 }) : null;
-  return { body, type, etag, gzip: gz && gz.length < body.length ? gz : null };
+  return { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` };
+}
+
+/** The gzipped body, or null when it would not be smaller. */
+export function gzipOf(a: Asset): Buffer | null {
+  if (a.gzip === undefined) {
+    const gz = a.body.length > 1024 ? gzipSync(a.body, { level: 9 }) : null;
+    a.gzip = gz && gz.length < a.body.length ? gz : null;
+  }
+  return a.gzip;
 }
 
 function filesUnder(dir: string): string[] {
@@ -87,9 +95,8 @@ function send(req: FastifyRequest, reply: FastifyReply, a: Asset, extraHeaders: 
     .header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer').header('vary', 'accept-encoding');
   for (const [k, v] of Object.entries(extraHeaders)) reply.header(k, v);
   if (req.headers['if-none-match'] === a.etag) return reply.status(304).send();
-  if (a.gzip && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
-    return reply.header('content-encoding', 'gzip').send(a.gzip);
-  }
+  const gz = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? '')) ? gzipOf(a) : null;
+  if (gz) return reply.header('content-encoding', 'gzip').send(gz);
   return reply.send(a.body);
 }
 
