@@ -141,7 +141,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       throw new SlipwayError('E_LISTEN_FAILED', `the API cannot listen on ${opts.host}:${opts.port}: ${(e as Error).message}; pick another with --listen`, {}, { cause: e });
     }
     writeAtomically(paths.serverJson, JSON.stringify({ pid: process.pid, url, dataDir: paths.root, startedAt } satisfies ServerInfo));
-    log.info({ url, dataDir: paths.root }, 'slipway server listening');
+    log.info({ url, dashboard: `${url}/ui/`, dataDir: paths.root }, 'slipway server listening');
     return { url, close, closed };
   } catch (e) {
     await engine?.stop().catch(() => undefined);

@@ -15,6 +15,8 @@ import type { AuditTrail } from '../security/audit-trail.ts';
 import { registerAuth } from './auth.ts';
 import { registerAuthRoutes } from './auth-routes.ts';
 import { registerConfigRoutes } from './config-routes.ts';
+import { registerLiveMetricsRoutes } from './live-metrics-routes.ts';
+import { registerUiRoutes } from './ui-routes.ts';
 import { openApiDocument } from './openapi.ts';
 import { registerLogsRoutes } from './logs-routes.ts';
 import { registerObserveRoutes } from './observe-routes.ts';
@@ -197,6 +199,8 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   registerConfigRoutes(app, engine);
   registerLogsRoutes(app, { engine, redact: redact ?? ((t) => t) });
   registerObserveRoutes(app, { engine, redact: redact ?? ((t) => t) });
+  registerLiveMetricsRoutes(app, engine);
+  registerUiRoutes(app);
   registerAuthRoutes(app, { access: opts.access, audit: opts.audit, openApi: () => (openApi ??= openApiDocument(routes, opts.version ?? '0.0.0')) });
   registerPipelineRoutes(app, engine);
 

@@ -15,6 +15,7 @@ import { registerConfigCommands } from './config-commands.ts';
 import { registerLogsCommands } from './logs-commands.ts';
 import { registerRenderCommand } from './render-command.ts';
 import { registerPipelineCommands } from './pipeline-commands.ts';
+import { registerDashboardCommands } from './dashboard-commands.ts';
 import { formatEvent, formatRolloutLine, formatStatus, printError } from './output.ts';
 
 interface GlobalOpts {
@@ -197,6 +198,7 @@ registerAuthCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).jso
 registerLogsCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerRenderCommand(program, { isJson: (cmd) => !!globals(cmd).json });
 registerPipelineCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
+registerDashboardCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 
 program
   .command('demo')

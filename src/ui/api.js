@@ -1,0 +1,215 @@
+// Every call the dashboard makes to the slipway API, and every live subscription.
+// Nothing else in src/ui/ calls fetch(): moving the live updates to the server's
+// event stream, or adding a panel for new data, changes this file only.
+//
+// The token lives in sessionStorage (gone when the tab closes) and travels only in
+// the Authorization header, never in a URL. The browser's EventSource cannot send
+// that header, so streams are read with fetch() and a ReadableStream reader.
+
+const TOKEN_KEY = 'slipway.token';
+
+export function savedToken() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function saveToken(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+export function forgetToken() {
+  sessionStorage.removeItem(TOKEN_KEY);
+}
+
+/**
+ * kind: 'unreachable' (no answer), 'unauthenticated' (401), 'forbidden' (403),
+ * 'rate-limited' (429), 'refused' (other 4xx: the message says why), 'server' (5xx).
+ */
+export class ApiError extends Error {
+  constructor(kind, message, { status = 0, code = null } = {}) {
+    super(message);
+    this.kind = kind;
+    this.status = status;
+    this.code = code;
+  }
+}
+
+// The connection as the last call found it: 'ok', 'unreachable' or 'unauthenticated'.
+const connectionListeners = new Set();
+let connection = { state: 'ok', since: Date.now() };
+
+export function onConnectionChange(fn) {
+  connectionListeners.add(fn);
+  fn(connection);
+  return () => connectionListeners.delete(fn);
+}
+
+function setConnection(state) {
+  if (state === connection.state) return;
+  connection = { state, since: Date.now() };
+  for (const fn of connectionListeners) fn(connection);
+}
+
+async function send(method, path, { body, token = savedToken(), signal } = {}) {
+  const headers = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal, cache: 'no-store' });
+  } catch (e) {
+    if (signal?.aborted) throw e;
+    setConnection('unreachable');
+    throw new ApiError('unreachable', `cannot reach the slipway server at ${location.origin}: is it running?`);
+  }
+  if (res.ok) {
+    setConnection('ok');
+    return res;
+  }
+  const answer = await res.json().catch(() => null);
+  const message = answer?.error?.message ?? `the server answered ${res.status} ${res.statusText}`;
+  const code = answer?.error?.code ?? null;
+  if (res.status === 401) {
+    setConnection('unauthenticated');
+    throw new ApiError('unauthenticated', message, { status: 401, code });
+  }
+  // A proxy's 502/504 means the server behind it is gone.
+  if (res.status === 502 || res.status === 503 || res.status === 504) {
+    setConnection('unreachable');
+    throw new ApiError('unreachable', `the slipway server is not answering (${res.status})`, { status: res.status, code });
+  }
+  setConnection('ok');
+  const kind = res.status === 403 ? 'forbidden' : res.status === 429 ? 'rate-limited' : res.status < 500 ? 'refused' : 'server';
+  throw new ApiError(kind, message, { status: res.status, code });
+}
+
+async function getJson(path, opts) {
+  return (await send('GET', path, opts)).json();
+}
+
+async function postJson(path, body = {}) {
+  return (await send('POST', path, { body })).json();
+}
+
+const q = (params) => {
+  const s = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') s.set(k, String(v));
+  const text = s.toString();
+  return text ? `?${text}` : '';
+};
+const e = encodeURIComponent;
+
+// --- one-shot reads and actions
+
+/** Checks a token before it is kept: the user, role and environments it carries. */
+export const whoami = (token) => getJson('/api/whoami', token ? { token } : undefined);
+export const environments = () => getJson('/api/environments');
+export const environment = (env) => getJson(`/api/environments/${e(env)}`);
+export const releases = (env) => getJson(`/api/environments/${e(env)}/releases`);
+export const rollout = (id) => getJson(`/api/rollouts/${id}`);
+export const metricsHistory = (env, since) => getJson(`/api/environments/${e(env)}/metrics${q({ since })}`);
+export const liveMetrics = (env, after) => getJson(`/api/environments/${e(env)}/metrics/live${q({ after })}`);
+export const audit = (filters = {}) => getJson(`/api/audit${q(filters)}`);
+export const auditVerify = () => getJson('/api/audit/verify');
+
+/** action: 'pause' | 'resume' | 'promote' | 'abort'. */
+export const rolloutAction = (env, action, body = {}) => postJson(`/api/environments/${e(env)}/${action}`, body);
+export const rollback = (env, to) => postJson(`/api/environments/${e(env)}/rollback`, to === undefined ? {} : { to });
+
+// --- live subscriptions: each returns a function that stops it
+
+/** Calls fetcher every intervalMs; its answer to onData, a failure to onError. */
+function poll(fetcher, intervalMs, onData, onError) {
+  let stopped = false;
+  let timer = null;
+  const tick = async () => {
+    try {
+      const data = await fetcher();
+      if (!stopped) onData(data);
+    } catch (err) {
+      if (!stopped) onError?.(err);
+    }
+    if (!stopped) timer = setTimeout(tick, intervalMs);
+  };
+  void tick();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
+
+/** Every environment's status, every 2 s. */
+export const watchEnvironments = (onData, onError) => poll(environments, 2000, (a) => onData(a.environments), onError);
+
+/** One environment's status (rollout, instances, weights, latest analysis), every 2 s. */
+export const watchEnvironment = (env, onData, onError) => poll(() => environment(env), 2000, onData, onError);
+
+/** New live metric points of an environment as they are made (onPoints gets only the new ones). */
+export function watchLiveMetrics(env, onPoints, onError, { after = 0 } = {}) {
+  let cursor = after;
+  return poll(() => liveMetrics(env, cursor), 2000, (a) => {
+    if (a.points.length) cursor = a.points[a.points.length - 1].ts;
+    onPoints(a.points, a);
+  }, onError);
+}
+
+/** A rollout's events as they happen (long poll): onAnswer gets { rollout, events } with the new events only. */
+export function watchRolloutEvents(id, onAnswer, onError) {
+  let stopped = false;
+  const ctrl = new AbortController();
+  (async () => {
+    let after = 0;
+    while (!stopped) {
+      try {
+        const a = await getJson(`/api/rollouts/${id}/events${q({ after, wait: 15000 })}`, { signal: ctrl.signal });
+        if (stopped) return;
+        if (a.events.length) after = a.events[a.events.length - 1].id;
+        onAnswer(a);
+        const p = a.rollout.phase;
+        // A finished rollout has no more news; the long poll would answer at once forever.
+        if (p === 'succeeded' || p === 'failed' || p === 'rolled_back') return;
+      } catch (err) {
+        if (stopped) return;
+        onError?.(err);
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+  })();
+  return () => {
+    stopped = true;
+    ctrl.abort();
+  };
+}
+
+/**
+ * Instance log lines of an environment (NDJSON): the last `lines`, then with follow
+ * every new one while the subscription lasts. onLines gets batches of { instance, line, level }.
+ */
+const logLine = (r) => ({ instance: r.instance, line: r.msg, level: r.level, ts: r.ts });
+
+export function streamLogs(env, { instance, lines = 200, follow = true }, onLines, onError) {
+  const ctrl = new AbortController();
+  (async () => {
+    try {
+      if (!follow) {
+        const a = await getJson(`/api/environments/${e(env)}/logs${q({ instance, lines })}`, { signal: ctrl.signal });
+        onLines(a.records.map(logLine));
+        return;
+      }
+      const res = await send('GET', `/api/environments/${e(env)}/logs${q({ instance, lines, follow: 1 })}`, { signal: ctrl.signal });
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let rest = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        const parts = (rest + value).split('\n');
+        rest = parts.pop() ?? '';
+        const batch = parts.filter(Boolean).map((l) => logLine(JSON.parse(l)));
+        if (batch.length) onLines(batch);
+      }
+      if (!ctrl.signal.aborted) onError?.(new ApiError('unreachable', 'the log stream ended; the server may have stopped'));
+    } catch (err) {
+      if (!ctrl.signal.aborted) onError?.(err instanceof ApiError ? err : new ApiError('unreachable', 'the log stream broke off; the server may have stopped'));
+    }
+  })();
+  return () => ctrl.abort();
+}

@@ -1,0 +1,227 @@
+// One environment: its rollout as a timeline with the current step, live charts of
+// the stable and new releases on the same axes, the analysis with its figures, the
+// rollout's events, its instances, and the buttons the token's role allows.
+
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import * as api from '../api.js';
+import { COLOURS, LiveChart } from '../charts.js';
+import { clock, figure, may, ms } from '../format.js';
+import { html } from '../html.js';
+import { Confirm } from './confirm.js';
+import { RolloutLine, StableLine } from './overview.js';
+import { TrafficSplit, releaseRoles } from './traffic.js';
+
+const KEEP_MS = 15 * 60_000;
+const FINISHED = new Set(['succeeded', 'failed', 'rolled_back']);
+
+export function EnvTabs({ env, active }) {
+  const base = `#/env/${encodeURIComponent(env)}`;
+  return html`<nav class="tabs">
+    <h1>${env}</h1>
+    <a href=${base} class=${active === 'rollout' ? 'active' : ''}>Rollout</a>
+    <a href=${`${base}/releases`} class=${active === 'releases' ? 'active' : ''}>Releases</a>
+    <a href=${`${base}/logs`} class=${active === 'logs' ? 'active' : ''}>Logs</a>
+  </nav>`;
+}
+
+/** Live points of the environment since the view opened (plus what the server still holds). */
+function usePoints(env) {
+  const [points, setPoints] = useState([]);
+  useEffect(() => {
+    let kept = [];
+    return api.watchLiveMetrics(env, (fresh, answer) => {
+      if (fresh.length === 0 && kept.length > 0) return;
+      kept = [...kept, ...fresh].filter((p) => p.ts > answer.now - KEEP_MS);
+      setPoints(kept);
+    }, () => undefined, { after: Date.now() - KEEP_MS });
+  }, [env]);
+  return points;
+}
+
+/** The long-poll stream of a rollout's events; the rollout as the latest answer had it. */
+function useRolloutEvents(id) {
+  const [state, setState] = useState({ rollout: null, events: [] });
+  useEffect(() => {
+    if (id === null) return undefined;
+    let events = [];
+    setState({ rollout: null, events });
+    return api.watchRolloutEvents(id, (a) => {
+      events = [...events, ...a.events].slice(-300);
+      setState({ rollout: a.rollout, events });
+    });
+  }, [id]);
+  return state;
+}
+
+export function EnvironmentView({ env, identity }) {
+  const [status, setStatus] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => api.watchEnvironment(env, (s) => {
+    setStatus(s);
+    setError(null);
+  }, setError), [env]);
+  const points = usePoints(env);
+  const shown = status?.rollout ?? status?.lastRollout ?? null;
+  const live = useRolloutEvents(shown?.id ?? null);
+  // The long poll answers the moment a step changes; the 2-s status poll may lag.
+  const rollout = live.rollout && live.rollout.id === shown?.id ? live.rollout : shown;
+
+  if (!status) {
+    return html`<${EnvTabs} env=${env} active="rollout" />${error ? html`<p class="error" data-testid="env-error">${error.message}</p>` : html`<p class="muted">Loading…</p>`}`;
+  }
+  const active = rollout && !FINISHED.has(rollout.phase) ? rollout : null;
+  return html`<${EnvTabs} env=${env} active="rollout" />
+    ${error && error.kind !== 'unreachable' && html`<p class="error">${error.message}</p>`}
+    <section class="card">
+      <p>Stable: <${StableLine} release=${status.stable} /> <span class="muted">${status.listen ? `· listening on ${status.listen}` : ''}</span></p>
+      ${rollout ? html`<${RolloutPanel} env=${env} rollout=${rollout} isActive=${Boolean(active)} />` : html`<p class="muted">No rollout yet.</p>`}
+      ${active && may(identity, 'deploy', env) && html`<${Actions} env=${env} rollout=${active} />`}
+    </section>
+    <section class="card">
+      <h2>Traffic</h2>
+      <${TrafficSplit} status=${{ ...status, rollout: active }} points=${points} />
+    </section>
+    <${Charts} status=${status} rollout=${rollout} points=${points} />
+    ${status.analysis && html`<${Analysis} analysis=${status.analysis} />`}
+    ${live.events.length > 0 && html`<${Events} events=${live.events} />`}
+    <${Instances} instances=${status.instances} />`;
+}
+
+function RolloutPanel({ env, rollout, isActive }) {
+  const aborting = rollout.phase === 'aborting' || rollout.phase === 'rolled_back';
+  const steps = aborting && rollout.abortSteps ? rollout.abortSteps : rollout.steps;
+  const done = (i) => rollout.phase === 'succeeded' || i < rollout.step;
+  return html`<div class="rollout" data-testid="rollout" data-phase=${rollout.phase}>
+    <h2>Rollout #${rollout.id} ${!isActive && html`<span class="muted">(the last one)</span>`}</h2>
+    <${RolloutLine} env=${env} rollout=${rollout} />
+    <p class="muted">started by ${rollout.createdBy} at ${clock(rollout.createdAt)}${rollout.finishedAt ? `, finished at ${clock(rollout.finishedAt)}` : ''}</p>
+    ${rollout.reason && html`<p class=${rollout.phase === 'succeeded' ? 'muted' : 'notice'} data-testid="rollout-reason">${rollout.reason}</p>`}
+    ${aborting && html`<p class="muted">Abort plan:</p>`}
+    <ol class="timeline" data-testid="timeline">
+      ${steps.map((s, i) => {
+        const state = done(i) ? 'done' : i === rollout.step && !FINISHED.has(rollout.phase) ? 'current' : 'todo';
+        return html`<li class=${`step step-${state}`} aria-current=${state === 'current' ? 'step' : undefined}>
+          <span class="marker">${state === 'done' ? '✓' : i + 1}</span><span>${s}</span>
+          ${state === 'current' && html` <span class=${`phase phase-${rollout.phase}`}>${rollout.phase}</span>`}
+        </li>`;
+      })}
+    </ol>
+  </div>`;
+}
+
+function Actions({ env, rollout }) {
+  const [busy, setBusy] = useState(null);
+  const [message, setMessage] = useState(null);
+  const [confirming, setConfirming] = useState(false);
+  const act = async (action, body = {}) => {
+    setBusy(action);
+    setMessage(null);
+    try {
+      const a = await api.rolloutAction(env, action, body);
+      setMessage({ kind: 'ok', text: `${action}: rollout #${a.rollout.id} is ${a.rollout.phase}` });
+    } catch (e) {
+      setMessage({ kind: 'error', text: `${action} refused: ${e.message}` });
+    } finally {
+      setBusy(null);
+    }
+  };
+  const paused = rollout.phase === 'paused';
+  const stoppable = rollout.phase !== 'aborting';
+  return html`<div class="actions" data-testid="actions">
+    ${stoppable && html`<button class="primary" disabled=${busy} onClick=${() => act('promote')} title="go on to the next step now">Promote</button>
+    <button disabled=${busy} onClick=${() => act('promote', { full: true })} title="skip every remaining step">Promote fully</button>
+    ${paused ? html`<button disabled=${busy} onClick=${() => act('resume')}>Resume</button>` : html`<button disabled=${busy} onClick=${() => act('pause')}>Pause</button>`}
+    <button class="danger" disabled=${busy} onClick=${() => setConfirming(true)}>Abort…</button>`}
+    ${message && html`<span class=${message.kind === 'ok' ? 'ok' : 'error'} data-testid="action-message">${message.text}</span>`}
+    ${confirming && html`<${Confirm} title=${`Abort rollout #${rollout.id}?`} confirmLabel="Abort rollout" danger=${true}
+      onCancel=${() => setConfirming(false)}
+      onConfirm=${() => { setConfirming(false); void act('abort'); }}>
+      All traffic goes back to the stable release #${rollout.from ?? '—'} first, then the instances of #${rollout.to} stop.
+    </${Confirm}>`}
+  </div>`;
+}
+
+/** The chart data: one x axis (epoch s) and, per release shown, its figure in each point. */
+function chartData(points, releases, pick) {
+  const xs = [...new Set(points.map((p) => p.ts))].sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const columns = releases.map(() => new Array(xs.length).fill(null));
+  for (const p of points) {
+    const r = releases.indexOf(p.release);
+    if (r >= 0) columns[r][index.get(p.ts)] = pick(p);
+  }
+  return [xs.map((x) => x / 1000), ...columns];
+}
+
+function Charts({ status, rollout, points }) {
+  // Colours by side of the rollout shown, finished or not: the stable release, and the other one.
+  const roles = releaseRoles(status);
+  for (const n of [rollout?.from, rollout?.to]) {
+    if (n !== null && n !== undefined && !roles[n]) roles[n] = rollout.kind === 'rollback' ? 'rollback' : 'new';
+  }
+  const releases = [...new Set([rollout?.from, rollout?.to, status.stable?.number].filter((n) => n !== null && n !== undefined))].sort((a, b) => a - b);
+  const label = (n) => `#${n} ${roles[n] ?? ''}`.trim();
+  const colour = (n) => COLOURS[roles[n] ?? 'other'];
+  const data = useMemo(() => {
+    const p50 = chartData(points, releases, (p) => p.p50Ms);
+    const p99 = chartData(points, releases, (p) => p.p99Ms);
+    return {
+      errors: chartData(points, releases, (p) => (p.requests ? (100 * p.errors) / p.requests : null)),
+      // Two lines per release on the same axes: p50 dashed, p99 solid.
+      latency: [p50[0], ...p50.slice(1), ...p99.slice(1)],
+      rps: chartData(points, releases, (p) => (p.requests * 1000) / p.intervalMs),
+    };
+  }, [points, releases.join()]);
+  return html`<section class="card charts">
+    <h2>Live <span class="muted">(a point every 2 s)</span></h2>
+    <div class="chart-grid">
+      <${LiveChart} testid="chart-errors" title="Error rate (5xx, %)" data=${data.errors} yFormat=${(v) => `${v.toFixed(1)}%`}
+        series=${releases.map((n) => ({ label: label(n), colour: colour(n) }))} />
+      <${LiveChart} testid="chart-latency" title="Latency p50 (dashed) and p99" data=${data.latency} yFormat=${(v) => ms(v)}
+        series=${[...releases.map((n) => ({ label: `${label(n)} p50`, colour: colour(n), dash: [4, 4] })), ...releases.map((n) => ({ label: `${label(n)} p99`, colour: colour(n) }))]} />
+      <${LiveChart} testid="chart-rps" title="Requests per second" data=${data.rps} yFormat=${(v) => v.toFixed(v >= 10 ? 0 : 1)}
+        series=${releases.map((n) => ({ label: label(n), colour: colour(n) }))} />
+    </div>
+  </section>`;
+}
+
+function Analysis({ analysis }) {
+  return html`<section class="card" data-testid="analysis">
+    <h2>Analysis <span class=${`decision decision-${analysis.decision}`}>${analysis.decision}</span></h2>
+    <p>${analysis.reason}</p>
+    <table class="checks">
+      <thead><tr><th>check</th><th>decision</th><th>new</th><th>stable</th><th>limit</th><th>evidence</th><th>method</th></tr></thead>
+      <tbody>${analysis.checks.map((c) => html`<tr title=${c.reason}>
+        <td><code>${c.check}</code></td>
+        <td><span class=${`decision decision-${c.decision}`}>${c.decision}</span></td>
+        <td class="num">${figure(c.observed, c.unit)}</td>
+        <td class="num">${figure(c.stable, c.unit)}</td>
+        <td class="num">${figure(c.threshold, c.unit)}</td>
+        <td class="num">${c.evidence ? `${c.evidence.logLikelihoodRatio.toFixed(2)} / ${c.evidence.threshold.toFixed(2)}` : '—'}</td>
+        <td class="muted">${c.method}</td>
+      </tr>`)}</tbody>
+    </table>
+  </section>`;
+}
+
+function Events({ events }) {
+  return html`<section class="card">
+    <h2>Events</h2>
+    <ul class="events" data-testid="events">
+      ${[...events].reverse().slice(0, 100).map((e) => html`<li class=${`level-${e.level}`}><span class="muted">${clock(e.ts)}</span> ${e.message}</li>`)}
+    </ul>
+  </section>`;
+}
+
+function Instances({ instances }) {
+  return html`<section class="card">
+    <h2>Instances</h2>
+    ${instances.length === 0 ? html`<p class="muted">None running.</p>` : html`<table>
+      <thead><tr><th>instance</th><th>release</th><th>state</th><th>port</th><th>pid</th><th>ready since</th><th>last error</th></tr></thead>
+      <tbody>${instances.map((i) => html`<tr>
+        <td><code>${i.id}</code></td><td>#${i.release}</td><td><span class=${`badge state-${i.state}`}>${i.state}</span></td>
+        <td class="num">${i.port}</td><td class="num">${i.pid ?? '—'}</td><td>${clock(i.readyAt)}</td><td class="error">${i.lastError ?? ''}</td>
+      </tr>`)}</tbody>
+    </table>`}
+  </section>`;
+}

@@ -1,0 +1,57 @@
+// The instance logs of an environment: the last lines, then (with follow) every new
+// line as it is written. Filter by instance (on the server) and by text (here).
+
+import { useEffect, useRef, useState } from 'preact/hooks';
+import * as api from '../api.js';
+import { html } from '../html.js';
+import { EnvTabs } from './environment.js';
+
+const MAX_LINES = 5000;
+
+export function LogsView({ env }) {
+  const [instances, setInstances] = useState([]);
+  const [instance, setInstance] = useState('');
+  const [follow, setFollow] = useState(true);
+  const [text, setText] = useState('');
+  const [lines, setLines] = useState([]);
+  const [error, setError] = useState(null);
+  const box = useRef(null);
+
+  useEffect(() => api.watchEnvironment(env, (s) => setInstances(s.instances.map((i) => i.id)), () => undefined), [env]);
+
+  useEffect(() => {
+    let kept = [];
+    setLines([]);
+    setError(null);
+    return api.streamLogs(env, { instance: instance || undefined, lines: 500, follow }, (batch) => {
+      kept = [...kept, ...batch].slice(-MAX_LINES);
+      setLines(kept);
+      setError(null);
+    }, setError);
+  }, [env, instance, follow]);
+
+  // Stay at the bottom while following, unless the reader scrolled up.
+  const atBottom = useRef(true);
+  useEffect(() => {
+    if (follow && atBottom.current && box.current) box.current.scrollTop = box.current.scrollHeight;
+  }, [lines]);
+
+  const needle = text.trim().toLowerCase();
+  const shown = needle ? lines.filter((l) => l.line.toLowerCase().includes(needle)) : lines;
+  return html`<${EnvTabs} env=${env} active="logs" />
+    <section class="card">
+      <div class="filters">
+        <label>instance <select value=${instance} onChange=${(e) => setInstance(e.currentTarget.value)} data-testid="log-instance">
+          <option value="">all instances</option>
+          ${[...new Set([...instances, instance].filter(Boolean))].map((id) => html`<option value=${id}>${id}</option>`)}
+        </select></label>
+        <label>contains <input type="search" value=${text} onInput=${(e) => setText(e.currentTarget.value)} placeholder="text to find" data-testid="log-filter" /></label>
+        <label><input type="checkbox" checked=${follow} onChange=${(e) => setFollow(e.currentTarget.checked)} data-testid="log-follow" /> follow</label>
+        <span class="muted" data-testid="log-count">${shown.length} of ${lines.length} lines</span>
+      </div>
+      ${error && html`<p class="error">${error.message}</p>`}
+      <div class="log" ref=${box} data-testid="log" onScroll=${(e) => { const b = e.currentTarget; atBottom.current = b.scrollHeight - b.scrollTop - b.clientHeight < 40; }}>
+        ${shown.map((l) => html`<div class="log-line"><span class="log-instance">${l.instance}</span>${l.line}</div>`)}
+      </div>
+    </section>`;
+}

@@ -1,0 +1,77 @@
+// Every environment at a glance: what is stable, what is rolling out, how traffic is
+// split, whether the instances are healthy, and the error rate and p99 right now.
+
+import { useEffect, useState } from 'preact/hooks';
+import * as api from '../api.js';
+import { age, shortDigest } from '../format.js';
+import { html } from '../html.js';
+import { TrafficSplit, useLivePoints } from './traffic.js';
+
+export function Overview() {
+  const [envs, setEnvs] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => api.watchEnvironments((list) => {
+    setEnvs(list);
+    setError(null);
+  }, setError), []);
+
+  if (envs === null) return error ? html`<p class="error">${error.message}</p>` : html`<p class="muted">Loading…</p>`;
+  if (envs.length === 0) return html`<div class="card empty"><h2>Nothing deployed yet</h2><p>Run <code>slipway deploy</code> in a service's directory; its environments appear here.</p></div>`;
+  return html`<h1>Environments</h1>
+    ${error && error.kind !== 'unreachable' && html`<p class="error">${error.message}</p>`}
+    <div class="env-grid">${envs.map((s) => html`<${EnvironmentCard} key=${s.env} status=${s} />`)}</div>`;
+}
+
+export function StableLine({ release }) {
+  if (!release) return html`<span class="muted">no stable release yet</span>`;
+  return html`<span data-testid="stable">
+    <strong>#${release.number}</strong>
+    ${release.version && html` v${release.version}`}
+    ${release.commit && html` <code title=${release.commit}>${release.commit.slice(0, 8)}</code>`}
+    <span class="muted"> · artefact </span><code title=${release.artefactDigest}>${shortDigest(release.artefactDigest)}</code>
+    <span class="muted"> · ${release.configVersion === null ? 'no config set' : `config v${release.configVersion}`} · ${age(release.createdAt)} by ${release.createdBy}</span>
+  </span>`;
+}
+
+/** The strategy a rollout moves by: the one its target release was made with. */
+export function useStrategy(env, rollout) {
+  const [strategy, setStrategy] = useState(null);
+  const key = rollout ? `${rollout.id}` : '';
+  useEffect(() => {
+    setStrategy(null);
+    if (!rollout) return;
+    api.releases(env).then((a) => setStrategy(a.releases.find((r) => r.number === rollout.to)?.strategy ?? null), () => undefined);
+  }, [env, key]);
+  return strategy;
+}
+
+export function RolloutLine({ env, rollout }) {
+  const strategy = useStrategy(env, rollout);
+  if (!rollout) return null;
+  return html`<div class="rollout-line" data-testid="rollout-line">
+    <span class=${`phase phase-${rollout.phase}`}>${rollout.phase}</span>
+    <span>${rollout.kind} #${rollout.from ?? '—'} → #${rollout.to}</span>
+    ${strategy && html`<span class="muted" data-testid="strategy">by ${strategy}</span>`}
+    <span class="muted">step ${Math.min(rollout.step + 1, rollout.steps.length)}/${rollout.steps.length}${rollout.current ? `: ${rollout.current}` : ''}</span>
+  </div>`;
+}
+
+function EnvironmentCard({ status }) {
+  const points = useLivePoints(status.env);
+  const href = `#/env/${encodeURIComponent(status.env)}`;
+  return html`<section class="card env-card" data-env=${status.env} data-testid=${`env-${status.env}`}>
+    <header>
+      <h2><a href=${href}>${status.env}</a></h2>
+      <span class="muted">${status.listen ?? ''}</span>
+    </header>
+    ${status.listenError && html`<p class="error">listener: ${status.listenError}</p>`}
+    <p>Stable: <${StableLine} release=${status.stable} /></p>
+    ${status.rollout ? html`<${RolloutLine} env=${status.env} rollout=${status.rollout} />` : html`<p class="muted">No rollout in progress${status.lastRollout ? `; the last one ${status.lastRollout.phase.replace('_', ' ')}` : ''}.</p>`}
+    <${TrafficSplit} status=${status} points=${points} />
+    <footer class="links">
+      <a href=${href}>Rollout</a>
+      <a href=${`${href}/releases`}>Releases</a>
+      <a href=${`${href}/logs`}>Logs</a>
+    </footer>
+  </section>`;
+}

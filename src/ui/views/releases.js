@@ -1,0 +1,61 @@
+// The releases of an environment, newest first, each with its artefact, config
+// version and who made it, and a button to roll back to it.
+
+import { useEffect, useState } from 'preact/hooks';
+import * as api from '../api.js';
+import { age, dateTime, may, shortDigest } from '../format.js';
+import { html } from '../html.js';
+import { Confirm } from './confirm.js';
+import { EnvTabs } from './environment.js';
+
+export function ReleasesView({ env, identity }) {
+  const [answer, setAnswer] = useState(null);
+  const [error, setError] = useState(null);
+  const [asking, setAsking] = useState(null);
+  const [message, setMessage] = useState(null);
+  const load = () => api.releases(env).then((a) => {
+    setAnswer(a);
+    setError(null);
+  }, setError);
+  useEffect(() => {
+    void load();
+    const t = setInterval(load, 5000);
+    return () => clearInterval(t);
+  }, [env]);
+
+  const rollBack = async (release) => {
+    setAsking(null);
+    setMessage(null);
+    try {
+      const a = await api.rollback(env, release.number);
+      setMessage({ kind: 'ok', text: `Rolling back to #${a.release.number} (rollout #${a.rollout.id}).` });
+      location.hash = `#/env/${encodeURIComponent(env)}`;
+    } catch (e) {
+      setMessage({ kind: 'error', text: `Rollback refused: ${e.message}` });
+    }
+  };
+
+  const canDeploy = may(identity, 'deploy', env);
+  return html`<${EnvTabs} env=${env} active="releases" />
+    ${error && html`<p class="error">${error.message}</p>`}
+    ${message && html`<p class=${message.kind} data-testid="releases-message">${message.text}</p>`}
+    ${answer && html`<section class="card">
+      <table class="releases" data-testid="releases">
+        <thead><tr><th>release</th><th>artefact</th><th>config</th><th>strategy</th><th>instances</th><th>made by</th><th>when</th><th></th></tr></thead>
+        <tbody>${[...answer.releases].reverse().map((r) => html`<tr data-testid=${`release-${r.number}`} class=${r.isStable ? 'stable' : ''}>
+          <td><strong>#${r.number}</strong>${r.version ? ` v${r.version}` : ''} ${r.isStable && html`<span class="badge state-ready">stable</span>`}</td>
+          <td><code title=${r.artefactDigest}>${shortDigest(r.artefactDigest)}</code>${r.commit ? html` <code>${r.commit.slice(0, 8)}</code>` : ''}</td>
+          <td>${r.configVersion === null ? '—' : `v${r.configVersion}`} <code class="muted" title=${r.configHash}>${r.configHash.slice(0, 8)}</code></td>
+          <td class="muted">${r.strategy}</td>
+          <td class="num">${r.instances}</td>
+          <td>${r.createdBy}</td>
+          <td title=${dateTime(r.createdAt)}>${age(r.createdAt)}</td>
+          <td>${canDeploy && !r.isStable && html`<button onClick=${() => setAsking(r)}>Roll back to #${r.number}</button>`}</td>
+        </tr>`)}</tbody>
+      </table>
+    </section>`}
+    ${asking && html`<${Confirm} title=${`Roll ${env} back to #${asking.number}?`} confirmLabel=${`Roll back to #${asking.number}`} danger=${true}
+      onCancel=${() => setAsking(null)} onConfirm=${() => void rollBack(asking)}>
+      A rollout moves ${env} to release #${asking.number} (artefact ${shortDigest(asking.artefactDigest)}, config v${asking.configVersion ?? '—'}) with its strategy.
+    </${Confirm}>`}`;
+}
