@@ -9,7 +9,9 @@ import { buildApi } from './api/api-app.ts';
 import { Engine } from './engine/engine.ts';
 import { RouterSupervisor } from './router/router-supervisor.ts';
 import { ProcessRuntime } from './runtime/process/process-runtime.ts';
+import { DockerRuntime } from './runtime/docker/docker-runtime.ts';
 import { prepareLogRelay } from './observe/log-relay.ts';
+import { appendMaskedLog } from './observe/append-masked-log.ts';
 import { openSecrets } from './security/open-secrets.ts';
 import { Redactor } from './security/redactor.ts';
 import { dataDirPaths } from './store/data-dir.ts';
@@ -53,7 +55,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (opened.warning) log.warn(opened.warning);
     const router = await RouterSupervisor.start({ stateDir: paths.router }, (msg) => log.warn(msg));
     log.info({ routerPid: router.pid, adminUrl: router.adminUrl }, 'router ready');
-    engine = new Engine({ store, runtime: new ProcessRuntime({ logRelay: await prepareLogRelay(paths.bin, (m) => log.warn(m)) }), router, paths, log, secrets: opened.secrets });
+    // Every runtime is offered; an environment's `runtime:` picks one. The Docker
+    // runtime connects (DOCKER_HOST, or the default socket) only when first used.
+    const runtimes = {
+      process: new ProcessRuntime({ logRelay: await prepareLogRelay(paths.bin, (m) => log.warn(m)) }),
+      docker: new DockerRuntime({ dataDir: paths.root, writeLog: appendMaskedLog, onWarning: (m) => log.warn(m) }),
+    };
+    engine = new Engine({ store, runtimes, router, paths, log, secrets: opened.secrets });
     await engine.start();
     const started = engine;
     router.onRestart(() => void started.routes.push().catch((e: Error) => log.error({ err: e.message }, 'route push after router restart failed')));
@@ -71,6 +79,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         await app.close().catch(() => undefined);
         if (c.stopInstances) await engine!.stopAllInstances();
         else await engine!.stop();
+        await runtimes.docker.close();
         if (c.stopRouter) await router.shutdown().catch(() => undefined);
         else router.stop();
         rmSync(paths.serverJson, { force: true });

@@ -22,6 +22,7 @@ import {
 } from './fields.ts';
 import { checkAcrossEnvironments } from './cross-checks.ts';
 import { section } from './section.ts';
+import { DEFAULT_DOCKERFILE, imageSection, PROCESS_RESOURCES_REFUSAL, resourcesSection, runtimeName } from './runtime-section.ts';
 import { secretReference } from './secrets-section.ts';
 import { analysisSection, DEFAULT_WATCH } from './analysis.ts';
 import { strategy, delayMs as watchDelay } from './strategies.ts';
@@ -30,6 +31,7 @@ import type { PathIssue } from './path-issue.ts';
 /** Defaults as they would be written in slipway.yaml; docs and `slipway init` quote them. */
 export const CONFIG_DEFAULTS = {
   run: { port_env: 'PORT' },
+  image: { dockerfile: DEFAULT_DOCKERFILE },
   health: {
     path: '/healthz',
     interval: '1s',
@@ -109,6 +111,8 @@ const shutdown = section({
 }).transform((s) => ({ drainTimeoutMs: s.drain_timeout, killTimeoutMs: s.kill_timeout }));
 
 const environment = section({
+  runtime: runtimeName.prefault('process'),
+  resources: resourcesSection.optional(),
   instances: wholeNumber(1, 64).prefault(CONFIG_DEFAULTS.environment.instances),
   listen: listenAddress,
   strategy: defaultedWhenEmpty(strategy, { type: 'rolling' }),
@@ -132,6 +136,8 @@ const environment = section({
     }),
     {},
   ),
+}).superRefine((e, ctx) => {
+  if (e.runtime === 'process' && e.resources) ctx.addIssue({ code: 'custom', path: ['resources'], message: PROCESS_RESOURCES_REFUSAL });
 });
 
 const environments = namedMap({
@@ -145,7 +151,7 @@ const environments = namedMap({
     Object.fromEntries(
       Object.entries(envs).map(([name, e]) => [
         name,
-        { name, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch },
+        { name, runtime: e.runtime, resources: e.resources ?? null, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch },
       ]),
     ),
   );
@@ -160,12 +166,14 @@ export const serviceConfigSchema: z.ZodType<ServiceConfig> = section({
     SERVICE_NAME,
   ),
   run,
+  image: defaultedWhenEmpty(imageSection, {}),
   health: defaultedWhenEmpty(health, {}),
   shutdown: defaultedWhenEmpty(shutdown, {}),
   environments,
 }).transform((c) => ({
   service: c.service,
   run: c.run,
+  image: c.image,
   health: c.health,
   shutdown: c.shutdown,
   environments: c.environments,

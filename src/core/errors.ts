@@ -23,6 +23,9 @@ export const ERROR_CODES = [
   'E_STATE_CORRUPT',
   'E_SECRET_KEY',
   'E_SECRET_UNAVAILABLE',
+  'E_RUNTIME_UNAVAILABLE',
+  'E_IMAGE_MISSING',
+  'E_PORT_TAKEN',
   'E_INTERNAL',
 ] as const;
 

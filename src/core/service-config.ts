@@ -88,8 +88,33 @@ export interface ListenAddress {
   port: number;
 }
 
+/**
+ * What runs an environment's instances. `process`: local processes (the default);
+ * `docker`: one container per instance on a Docker engine.
+ */
+export const RUNTIME_NAMES = ['process', 'docker'] as const;
+export type RuntimeName = (typeof RUNTIME_NAMES)[number];
+
+/** Limits of each instance; enforced by container runtimes (the process runtime does not limit). */
+export interface ResourceLimits {
+  /** Hard memory limit; the instance is killed beyond it. null: none. */
+  memoryBytes: number | null;
+  /** Share of CPU cores (0.5 = half a core). null: none. */
+  cpus: number | null;
+}
+
+/**
+ * The container image of a service, for container runtimes: built from a Dockerfile
+ * inside the artefact, or an image reference given as is. Exactly one is set.
+ */
+export type ImageSpec = { dockerfile: string; ref: null } | { dockerfile: null; ref: string };
+
 export interface EnvironmentSpec {
   name: string;
+  /** What runs its instances. */
+  runtime: RuntimeName;
+  /** null: no limits written. */
+  resources: ResourceLimits | null;
   instances: number;
   listen: ListenAddress;
   strategy: Strategy;
@@ -133,6 +158,8 @@ export interface RunSpec {
 export interface ServiceConfig {
   service: string;
   run: RunSpec;
+  /** The container image, used by environments whose runtime is a container runtime. */
+  image: ImageSpec;
   health: HealthSpec;
   shutdown: ShutdownSpec;
   environments: Record<string, EnvironmentSpec>;
