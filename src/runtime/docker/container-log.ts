@@ -5,7 +5,8 @@
 // where the last one stopped: no line twice, none lost while no server ran, since
 // the engine keeps a container's output whether anyone reads it or not.
 
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 
 /** Masks the given secrets in `input` and appends it to the log file; resolves when input ended and all is written. */
@@ -55,8 +56,8 @@ export class TimestampedLines extends Transform {
       this.cursorNs = ns;
       out.push(line.slice(space + 1));
     }
-    if (this.cursorNs !== null) this.onAdvance(this.cursorNs);
     if (out.length) this.push(out.join(''));
+    if (this.cursorNs !== null) this.onAdvance(this.cursorNs);
   }
 }
 
@@ -86,26 +87,43 @@ export interface FollowOptions {
   write: LogWriter;
 }
 
-/** Copies one container's log until its stream ends (the container stopped, or stop() was called). */
+/** Open for writing at offset 0 (not append mode: Linux would append a positioned write), created if missing. */
+function openCursor(logPath: string): number {
+  try {
+    return openSync(cursorPath(logPath), 'r+');
+  } catch {
+    return openSync(cursorPath(logPath), 'w+');
+  }
+}
+
+/**
+ * Copies one container's log until its stream ends (the container stopped, or
+ * stop() was called). The cursor is saved just after each chunk reaches the log, in
+ * one small write over the same bytes (never a truncated file): a server killed
+ * between the two writes sees at most that one chunk again; none is ever lost.
+ */
 export function followContainerLog(o: FollowOptions): { done: Promise<void>; stop(): void } {
   const merged = new PassThrough();
-  let lastSaved = 0;
-  let pending: bigint | null = null;
+  mkdirSync(dirname(o.logPath), { recursive: true });
+  const cursorFd = openCursor(o.logPath);
+  let saving = false;
+  let closed = false;
   const save = (ns: bigint | null) => {
-    if (ns === null) return;
+    if (ns === null || closed) return;
     try {
-      writeFileSync(cursorPath(o.logPath), `${ns}\n`);
+      writeSync(cursorFd, `${ns.toString().padStart(20, '0')}\n`, 0);
     } catch {
       // the next save writes it
     }
   };
-  const lines = new TimestampedLines(o.cursorNs, (ns) => {
-    pending = ns;
-    // At most twice a second: the cursor only has to be close, the dedupe by timestamp makes it exact.
-    if (Date.now() - lastSaved >= 500) {
-      lastSaved = Date.now();
-      save(ns);
-    }
+  const lines = new TimestampedLines(o.cursorNs, () => {
+    if (saving) return;
+    saving = true;
+    // After the relay has written what was just pushed (it writes synchronously as data arrives).
+    setImmediate(() => {
+      saving = false;
+      save(lines.cursorNs);
+    });
   });
   o.demux(o.source, merged, merged);
   const finish = () => merged.end();
@@ -113,7 +131,11 @@ export function followContainerLog(o: FollowOptions): { done: Promise<void>; sto
   o.source.once('close', finish);
   o.source.once('error', finish);
   merged.pipe(lines);
-  const done = o.write({ input: lines, logPath: o.logPath, secrets: o.secrets }).finally(() => save(pending ?? lines.cursorNs));
+  const done = o.write({ input: lines, logPath: o.logPath, secrets: o.secrets }).finally(() => {
+    save(lines.cursorNs);
+    closed = true;
+    closeSync(cursorFd);
+  });
   return {
     done,
     stop: () => {
