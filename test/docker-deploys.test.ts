@@ -190,6 +190,18 @@ describe.skipIf(!available)('deploys on the docker runtime', () => {
     expect(await getJson<{ version: string }>(stagingUrl)).toMatchObject({ version: '1.0.0' });
   });
 
+  it('a rollback whose image was removed by hand is refused before anything changes; nothing is pulled', async () => {
+    const image = imageOf('staging', 3)!;
+    await docker.getImage(image).remove({ force: true });
+    const r = await cli('rollback', 'staging', '--to', '3');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/E_IMAGE_MISSING.*staging#3 \(sha256:[0-9a-f]+\) is no longer on the docker engine, and a rollback never pulls/);
+    const st = await status('staging');
+    expect(st.rollout).toBeNull();
+    expect(st.stable?.number).toBe(1);
+    expect(st.instances.map((i) => `${i.release}:${i.state}`)).toEqual(['1:ready', '1:ready']);
+  });
+
   it('a server killed with -9 comes back, re-adopts its containers without starting duplicates, and logs what they said meanwhile exactly once', async () => {
     const before = (await containersOf(dataDir)).map((c) => c.Id).sort();
     const stagingIds = (await status('staging')).instances.map((i) => i.id);

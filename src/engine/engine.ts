@@ -197,7 +197,10 @@ export class Engine {
   private async prepareImage(config: ReleaseRecord['config'], env: string, artefact: ArtefactRecord): Promise<string | null> {
     const runtime = runtimeNamed(this.deps.runtimes, config.environment.runtime);
     if (!runtime.prepareImage) return null;
-    return runtime.prepareImage({ service: config.service, env, image: config.image, artefactPath: artefact.path, artefactDigest: artefact.digest });
+    const started = this.clock.now();
+    const id = await runtime.prepareImage({ service: config.service, env, image: config.image, artefactPath: artefact.path, artefactDigest: artefact.digest });
+    this.deps.log.info({ env, image: id, ms: this.clock.now() - started }, `image of ${config.service} for ${env} ready`);
+    return id;
   }
 
   /** A rollback never pulls: the image of the release it goes back to must still be on the engine. */
