@@ -202,6 +202,17 @@ describe.skipIf(!available)('deploys on the docker runtime', () => {
     expect(st.instances.map((i) => `${i.release}:${i.state}`)).toEqual(['1:ready', '1:ready']);
   });
 
+  it('a container killed behind slipway\'s back leaves the router, is replaced, and is removed from the engine', async () => {
+    const [victim] = await running('production');
+    await docker.getContainer(victim!.Id).kill();
+    await waitFor('a replacement to be ready', async () => {
+      const pr = await status('production');
+      return pr.instances.length === 2 && pr.instances.every((i) => i.state === 'ready') && !pr.instances.some((i) => i.id === victim!.Labels['slipway.instance']);
+    }, 30_000);
+    await waitFor('the dead container to be removed', async () => (await containersOf(dataDir)).every((c) => c.Id !== victim!.Id));
+    expect(await running('production')).toHaveLength(2);
+  });
+
   it('a server killed with -9 comes back, re-adopts its containers without starting duplicates, and logs what they said meanwhile exactly once', async () => {
     const before = (await containersOf(dataDir)).map((c) => c.Id).sort();
     const stagingIds = (await status('staging')).instances.map((i) => i.id);

@@ -155,6 +155,8 @@ export class InstanceFleet {
       if (wasServing) this.deps.onInstanceEvent(i.env, 'warn', `instance ${i.id} exited unexpectedly; removed from the router`);
     }
     await this.deps.routes.push();
+    // What an exited instance still holds goes too (a stopped container; nothing for a process).
+    await Promise.all(dead.map((i) => stopInstanceProcess(this.deps, i, 0).catch(() => undefined)));
     return dead;
   }
 

@@ -159,7 +159,14 @@ export class DockerRuntime implements Runtime {
 
   async isRunning(handle: InstanceHandle): Promise<boolean> {
     if (!handle.ref) return false;
-    return (await this.runningIds()).has(handle.ref);
+    if ((await this.runningIds()).has(handle.ref)) return true;
+    // A "no" is asked again of the container itself: the shared list may predate a container just started.
+    try {
+      return (await this.api.getContainer(handle.ref).inspect()).State.Running;
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw translateEngineError(e, `look at container ${handle.ref.slice(0, 12)}`);
+    }
   }
 
   async findById(instanceId: string): Promise<InstanceHandle | null> {
