@@ -12,10 +12,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendMaskedLog } from '../../observe/append-masked-log.ts';
 import { docker, dockerIsAvailable, ensureNodeImage, removeContainersOf } from '../../../test/support/docker.ts';
 import { freePort, waitFor } from '../../../test/support/harness.ts';
+import { runtimeContract } from '../../../test/support/runtime-contract.ts';
 import type { StartSpec } from '../runtime.ts';
 import { DockerRuntime } from './docker-runtime.ts';
 
 const available = await dockerIsAvailable();
+
+if (available) {
+  const contractDir = mkdtempSync(join(tmpdir(), 'slipway-docker-contract-'));
+  runtimeContract('docker', async () => {
+    const base = await ensureNodeImage();
+    return {
+      runtime: new DockerRuntime({ dataDir: contractDir, writeLog: appendMaskedLog }),
+      argv: (script) => ['node', '-e', script],
+      // Inside the container every interface; outside, the port is published on 127.0.0.1 only.
+      extra: { image: (await docker.getImage(base.tag).inspect()).Id, env: { LISTEN_HOST: '0.0.0.0' } },
+      cleanup: () => removeContainersOf(contractDir),
+    };
+  });
+}
 
 // A service small enough to pass as `node -e`: answers, logs, prints its secret once.
 const SERVICE = `
