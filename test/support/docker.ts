@@ -51,8 +51,7 @@ export function nodeImageTag(): string {
  * (docker import of a tarball; no registry needed). Made once per engine; returns
  * its tag and how long making it took (0 when it was there already).
  */
-export async function ensureNodeImage(): Promise<{ tag: string; buildMs: number }> {
-  const tag = nodeImageTag();
+export async function ensureNodeImage(tag = nodeImageTag()): Promise<{ tag: string; buildMs: number }> {
   try {
     await docker.getImage(tag).inspect();
     return { tag, buildMs: 0 };
