@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { PassThrough, Readable } from 'node:stream';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { SlipwayError } from '../../core/errors.ts';
 import type { ImageRequest, InstanceHandle, ResourceUsage, Runtime, StartSpec, StopOptions } from '../runtime.ts';
 import { followContainerLog, readCursor, type LogWriter } from './container-log.ts';
@@ -45,17 +45,26 @@ export interface DockerRuntimeOptions {
 
 export class DockerRuntime implements Runtime {
   readonly name = 'docker' as const;
-  private readonly api: Docker;
-  /** Without a timeout: log streams stay open for a container's lifetime, builds take long. */
-  private readonly streams: Docker;
+  /**
+   * The clients, made on first use: a server whose environments all run as
+   * processes never loads dockerode (nor the gRPC stack it brings). `streams` has
+   * no timeout: log streams stay open for a container's lifetime, builds take long.
+   */
+  private clients: Promise<{ api: Docker; streams: Docker }> | null = null;
   private readonly dataDirId: string;
   private readonly followers = new Map<string, { done: Promise<void>; stop(): void }>();
   private running: { at: number; ids: Promise<Set<string>> } | null = null;
 
   constructor(private readonly opts: DockerRuntimeOptions) {
-    this.api = opts.docker ?? new Docker({ timeout: API_TIMEOUT_MS } as Docker.DockerOptions);
-    this.streams = opts.docker ?? new Docker();
     this.dataDirId = createHash('sha256').update(opts.dataDir).digest('hex').slice(0, 16);
+  }
+
+  private connect(): Promise<{ api: Docker; streams: Docker }> {
+    this.clients ??= import('dockerode').then(({ default: Dockerode }) => ({
+      api: this.opts.docker ?? new Dockerode({ timeout: API_TIMEOUT_MS } as Docker.DockerOptions),
+      streams: this.opts.docker ?? new Dockerode(),
+    }));
+    return this.clients;
   }
 
   private containerName(instanceId: string): string {
@@ -71,8 +80,9 @@ export class DockerRuntime implements Runtime {
     const secretVars = Object.entries(spec.env).filter(([, v]) => spec.redact.includes(v)).map(([k]) => k);
     const port = `${spec.port}/tcp`;
     let container: Docker.Container | null = null;
+    const { api } = await this.connect();
     try {
-      container = await this.api.createContainer({
+      container = await api.createContainer({
         name: this.containerName(spec.instanceId),
         Image: spec.image,
         // As `docker run IMAGE COMMAND`: run.command replaces the image's CMD, its ENTRYPOINT stays.
@@ -109,15 +119,16 @@ export class DockerRuntime implements Runtime {
   /** Copies the container's log into the instance's log file, from where the last copy stopped. Idempotent. */
   private async follow(container: Docker.Container, o: { instanceId: string; logPath: string; secrets: string[] }): Promise<void> {
     if (this.followers.has(o.instanceId)) return;
+    const { streams } = await this.connect();
     const cursorNs = readCursor(o.logPath);
     const since = cursorNs === null ? 0 : Number(cursorNs / 1_000_000_000n);
-    const source = (await this.streams.getContainer(container.id).logs({ follow: true, stdout: true, stderr: true, timestamps: true, since })) as unknown as Readable;
+    const source = (await streams.getContainer(container.id).logs({ follow: true, stdout: true, stderr: true, timestamps: true, since })) as unknown as Readable;
     const write: LogWriter = this.opts.writeLog ?? (async () => {
       throw new Error('no log writer');
     });
     const follower = followContainerLog({
       source, logPath: o.logPath, secrets: o.secrets, cursorNs, write,
-      demux: (s: Readable, out: PassThrough, err: PassThrough) => this.streams.modem.demuxStream(s as unknown as NodeJS.ReadableStream, out, err),
+      demux: (s: Readable, out: PassThrough, err: PassThrough) => streams.modem.demuxStream(s as unknown as NodeJS.ReadableStream, out, err),
     });
     this.followers.set(o.instanceId, follower);
     void follower.done
@@ -127,7 +138,8 @@ export class DockerRuntime implements Runtime {
 
   async adopt(handle: InstanceHandle, instance: { instanceId: string; logPath: string }): Promise<void> {
     if (!handle.ref || this.followers.has(instance.instanceId)) return;
-    const container = this.api.getContainer(handle.ref);
+    const { api } = await this.connect();
+    const container = api.getContainer(handle.ref);
     let info: Docker.ContainerInspectInfo;
     try {
       info = await container.inspect();
@@ -144,8 +156,8 @@ export class DockerRuntime implements Runtime {
   private runningIds(): Promise<Set<string>> {
     const now = Date.now();
     if (this.running && now - this.running.at < RUNNING_CACHE_MS) return this.running.ids;
-    const ids = this.api
-      .listContainers({ filters: { label: [`${LABEL.dataDir}=${this.dataDirId}`], status: ['running'] } })
+    const ids = this.connect()
+      .then(({ api }) => api.listContainers({ filters: { label: [`${LABEL.dataDir}=${this.dataDirId}`], status: ['running'] } }))
       .then((list) => new Set(list.map((c) => c.Id)));
     this.running = { at: now, ids };
     // A failed answer is not kept: the next question asks again.
@@ -161,8 +173,9 @@ export class DockerRuntime implements Runtime {
     if (!handle.ref) return false;
     if ((await this.runningIds()).has(handle.ref)) return true;
     // A "no" is asked again of the container itself: the shared list may predate a container just started.
+    const { api } = await this.connect();
     try {
-      return (await this.api.getContainer(handle.ref).inspect()).State.Running;
+      return (await api.getContainer(handle.ref).inspect()).State.Running;
     } catch (e) {
       if (isNotFound(e)) return false;
       throw translateEngineError(e, `look at container ${handle.ref.slice(0, 12)}`);
@@ -170,28 +183,30 @@ export class DockerRuntime implements Runtime {
   }
 
   async findById(instanceId: string): Promise<InstanceHandle | null> {
+    const { api } = await this.connect();
     let list: Docker.ContainerInfo[];
     try {
-      list = await this.api.listContainers({ all: true, filters: { label: [`${LABEL.dataDir}=${this.dataDirId}`, `${LABEL.instance}=${instanceId}`] } });
+      list = await api.listContainers({ all: true, filters: { label: [`${LABEL.dataDir}=${this.dataDirId}`, `${LABEL.instance}=${instanceId}`] } });
     } catch (e) {
       throw translateEngineError(e, `look for instance ${instanceId}`);
     }
     for (const c of list) {
       if (c.State === 'running') {
-        const info = await this.api.getContainer(c.Id).inspect();
+        const info = await api.getContainer(c.Id).inspect();
         return { pid: info.State.Pid, procStart: null, ref: c.Id };
       }
       // Created but never started (the server died in between): it never ran, it goes.
-      await this.api.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      await api.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     }
     return null;
   }
 
   async usage(handle: InstanceHandle): Promise<ResourceUsage | null> {
     if (!handle.ref) return null;
+    const { api } = await this.connect();
     try {
       // one-shot: the figures now, without waiting a second for a second sample.
-      const s = await this.api.getContainer(handle.ref).stats({ stream: false, 'one-shot': true });
+      const s = await api.getContainer(handle.ref).stats({ stream: false, 'one-shot': true });
       const total = s.cpu_stats?.cpu_usage?.total_usage;
       if (typeof total !== 'number' || !s.memory_stats) return null;
       const m = s.memory_stats as { usage?: number; stats?: Record<string, number> };
@@ -217,7 +232,8 @@ export class DockerRuntime implements Runtime {
    */
   async stop(handle: InstanceHandle, opts: StopOptions): Promise<{ killed: boolean }> {
     if (!handle.ref) return { killed: false };
-    const container = this.api.getContainer(handle.ref);
+    const { api, streams } = await this.connect();
+    const container = api.getContainer(handle.ref);
     let info: Docker.ContainerInspectInfo;
     try {
       info = await container.inspect();
@@ -229,7 +245,7 @@ export class DockerRuntime implements Runtime {
     let killed = false;
     if (info.State.Running) {
       try {
-        await this.streams.getContainer(handle.ref).stop({ t: Math.max(1, Math.ceil(opts.killTimeoutMs / 1000)) });
+        await streams.getContainer(handle.ref).stop({ t: Math.max(1, Math.ceil(opts.killTimeoutMs / 1000)) });
       } catch (e) {
         if ((e as { statusCode?: number }).statusCode !== 304) throw translateEngineError(e, `stop instance ${instanceId}`);
       }
@@ -245,12 +261,12 @@ export class DockerRuntime implements Runtime {
     return { killed };
   }
 
-  prepareImage(req: ImageRequest): Promise<string> {
-    return prepareReleaseImage(this.streams, req);
+  async prepareImage(req: ImageRequest): Promise<string> {
+    return prepareReleaseImage((await this.connect()).streams, req);
   }
 
-  hasImage(imageId: string): Promise<boolean> {
-    return hasReleaseImage(this.api, imageId);
+  async hasImage(imageId: string): Promise<boolean> {
+    return hasReleaseImage((await this.connect()).api, imageId);
   }
 
   /** The server is going away (its containers stay): stop copying logs; the next server goes on from the cursors. */
