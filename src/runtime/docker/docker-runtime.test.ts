@@ -132,6 +132,21 @@ describe.skipIf(!available)('docker runtime on a real engine', () => {
     expect(await runtime.findById('test-1-dddddd')).toBeNull();
   });
 
+  it('talks to the engine DOCKER_HOST names, and names it when it does not answer', async () => {
+    const saved = process.env.DOCKER_HOST;
+    try {
+      process.env.DOCKER_HOST = `unix://${join(dataDir, 'elsewhere.sock')}`;
+      await expect(new DockerRuntime({ dataDir }).hasImage(image)).rejects.toMatchObject({
+        code: 'E_RUNTIME_UNAVAILABLE', message: expect.stringContaining(`cannot reach the Docker engine at unix://${join(dataDir, 'elsewhere.sock')}`),
+      });
+      process.env.DOCKER_HOST = saved || 'unix:///var/run/docker.sock';
+      expect(await new DockerRuntime({ dataDir }).hasImage(image)).toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env.DOCKER_HOST;
+      else process.env.DOCKER_HOST = saved;
+    }
+  });
+
   it('builds the image from the Dockerfile in the artefact once, and refuses an artefact without one', async () => {
     const ctx = mkdtempSync(join(tmpdir(), 'slipway-ctx-'));
     writeFileSync(join(ctx, 'Dockerfile'), `FROM ${(await ensureNodeImage()).tag}\nCOPY hello.txt /hello.txt\n`);
