@@ -17,7 +17,8 @@ import { freePort, getJson, runCli, scratchDir, shutdownEverything, startServerP
 const available = await dockerIsAvailable();
 const API_TOKEN = 'tok-4be1c0ffee-never-in-a-log';
 
-describe.skipIf(!available)('deploys on the docker runtime', () => {
+// Generous: a loaded machine's engine may take seconds to create and start each container.
+describe.skipIf(!available)('deploys on the docker runtime', { timeout: 120_000 }, () => {
   let work: string;
   let app: string;
   let dataDir: string;
@@ -58,6 +59,8 @@ describe.skipIf(!available)('deploys on the docker runtime', () => {
     prodUrl = `http://127.0.0.1:${production}/`;
     service = {
       version: '1.0.0',
+      // The deadline counts from the start request: it includes the engine creating and starting the container.
+      health: { startDeadline: '30s' },
       envs: {
         staging: {
           instances: 2, port: staging, batch: 1, maxUnavailable: 0,
@@ -145,12 +148,12 @@ describe.skipIf(!available)('deploys on the docker runtime', () => {
   });
 
   it('a container that fails its health checks never gets a request, and is removed', async () => {
-    writeVersion('3.0.0', { health: { startDeadline: '3s' }, envs: { ...service.envs, staging: { ...service.envs.staging!, config: { FAIL_HEALTH: '1' } } } });
+    writeVersion('3.0.0', { health: { startDeadline: '5s' }, envs: { ...service.envs, staging: { ...service.envs.staging!, config: { FAIL_HEALTH: '1' } } } });
     const traffic = startTraffic({ url: stagingUrl, concurrency: 4, maxDurationMs: 60_000 });
     const r = await cli('deploy', 'staging');
     const s = await traffic.stop();
     expect(r.code, r.stdout + r.stderr).toBe(1);
-    expect(r.stdout).toMatch(/was not healthy within 3000ms \(last probe: /);
+    expect(r.stdout).toMatch(/was not healthy within 5000ms \(last probe: /);
     expect(s.failed, failures(s)).toBe(0);
     expect(Object.keys(s.versions)).toEqual(['2.0.0']);
     await waitFor('the failed container to go', async () => (await containersOf(dataDir)).every((c) => c.Labels['slipway.release'] !== '3' || c.Labels['slipway.env'] !== 'staging'));
