@@ -9,6 +9,7 @@ import { buildApi } from './api/api-app.ts';
 import { Engine } from './engine/engine.ts';
 import { RouterSupervisor } from './router/router-supervisor.ts';
 import { ProcessRuntime } from './runtime/process/process-runtime.ts';
+import { DockerRuntime } from './runtime/docker/docker-runtime.ts';
 import { prepareLogRelay } from './observe/log-relay.ts';
 import { AccessControl } from './security/api-tokens.ts';
 import { AuditTrail } from './security/audit-trail.ts';
@@ -18,6 +19,7 @@ import { prettyDestination } from './observe/pretty-log.ts';
 import { WebhookNotifier } from './observe/webhook-notifier.ts';
 import type { SlipwayEvent } from './core/events.ts';
 import type { WebhookSpec } from './core/service-config.ts';
+import { appendMaskedLog } from './observe/append-masked-log.ts';
 import { openSecrets } from './security/open-secrets.ts';
 import { loadOrCreateSigningKey } from './security/signing-key.ts';
 import { Redactor } from './security/redactor.ts';
@@ -79,7 +81,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
     const router = await RouterSupervisor.start({ stateDir: paths.router }, (msg) => log.warn(msg));
     log.info({ routerPid: router.pid, adminUrl: router.adminUrl }, 'router ready');
-    engine = new Engine({ store, runtime: new ProcessRuntime({ logRelay: await prepareLogRelay(paths.bin, (m) => log.warn(m)) }), router, paths, log, secrets: opened.secrets, audit, signingKey: signing.key });
+    // Every runtime is offered; an environment's `runtime:` picks one. The Docker
+    // runtime connects (DOCKER_HOST, or the default socket) only when first used.
+    const runtimes = {
+      process: new ProcessRuntime({ logRelay: await prepareLogRelay(paths.bin, (m) => log.warn(m)) }),
+      docker: new DockerRuntime({ dataDir: paths.root, writeLog: appendMaskedLog, onWarning: (m) => log.warn(m) }),
+    };
+    engine = new Engine({ store, runtimes, router, paths, log, secrets: opened.secrets, audit, signingKey: signing.key });
     const started = engine;
     wireObservability(started, { log, store, logsDir: paths.logs });
     await engine.start();
@@ -99,6 +107,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         stopObservability();
         if (c.stopInstances) await engine!.stopAllInstances();
         else await engine!.stop();
+        await runtimes.docker.close();
         if (c.stopRouter) await router.shutdown().catch(() => undefined);
         else router.stop();
         rmSync(paths.serverJson, { force: true });

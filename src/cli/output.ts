@@ -62,7 +62,7 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
     out.push(`  traffic:  ${weights || pc.yellow('no ready instance')}`);
     for (const i of s.instances) {
       const colour = STATE_COLOUR[i.state] ?? ((x: string) => x);
-      out.push(`    ${i.id.padEnd(28)} #${String(i.release).padEnd(4)} ${colour(i.state.padEnd(9))} port ${i.port}  pid ${i.pid ?? '-'}${i.lastError ? pc.dim(`  ${i.lastError.split('\n')[0]}`) : ''}`);
+      out.push(`    ${i.id.padEnd(28)} #${String(i.release).padEnd(4)} ${colour(i.state.padEnd(9))} port ${i.port}  ${i.container ? `container ${i.container}` : `pid ${i.pid ?? '-'}`}${i.lastError ? pc.dim(`  ${i.lastError.split('\n')[0]}`) : ''}`);
     }
     out.push('');
   }

@@ -75,6 +75,9 @@ shutdown:
 environments:
   staging:
     instances: ${e.instances}   # copies running at once, 1 to 64 (default ${e.instances})
+    # What runs the instances: local processes, or Docker containers built from
+    # the service's Dockerfile (runtime: docker; see docs/docker.md).
+    runtime: process   # (default process)
     # Where slipway's router takes this environment's traffic: host:port or a port.
     listen: 127.0.0.1:8081
     # How a new release replaces the old one.

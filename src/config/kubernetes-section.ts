@@ -3,8 +3,7 @@
 // here; kubeconfig credentials stay in the kubeconfig (or the in-cluster account).
 
 import { z } from 'zod';
-import { RUNTIME_NAMES } from '../core/service-config.ts';
-import type { KubernetesSettings, RuntimeName } from '../core/service-config.ts';
+import type { KubernetesSettings } from '../core/service-config.ts';
 import { field, matching, refusal, wholeNumber } from './fields.ts';
 import { section } from './section.ts';
 
@@ -16,11 +15,6 @@ const HOSTNAME = /^(\*\.)?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 // An image reference, with {release} and {artefact} allowed where a tag or path part goes.
 const IMAGE = /^[a-z0-9]+(?:[._/:@-]+[A-Za-z0-9{}._-]+)*$/;
 const IMAGE_PLACEHOLDER = /\{([^}]*)\}/g;
-
-export const runtimeName = field<RuntimeName>(
-  `a runtime: ${RUNTIME_NAMES.map((r) => `"${r}"`).join(', ')}`,
-  (v) => (typeof v === 'string' && (RUNTIME_NAMES as readonly string[]).includes(v) ? (v as RuntimeName) : null),
-);
 
 const dnsLabel = (what: string) => matching(`${what} (lowercase letters, digits and -, at most 63 characters)`, DNS_LABEL);
 

@@ -63,12 +63,15 @@ describe('parseConfigText', () => {
     const expected: ServiceConfig = {
       service: 'hello',
       run: { argv: ['node', 'server.js'], command: 'node server.js', portEnv: 'PORT' },
+      image: { dockerfile: 'Dockerfile', ref: null },
       health: DEFAULT_HEALTH,
       shutdown: { drainTimeoutMs: 10_000, killTimeoutMs: 5000 },
       logs: { maxFileBytes: 10 * 1024 * 1024, maxFiles: 3 },
       environments: {
         staging: {
           name: 'staging',
+          runtime: 'process',
+          resources: null,
           instances: 2,
           listen: { host: '127.0.0.1', port: 8081 },
           strategy: { type: 'rolling', batch: { count: 1 }, maxUnavailable: { count: 0 } },
@@ -80,6 +83,8 @@ describe('parseConfigText', () => {
         },
         production: {
           name: 'production',
+          runtime: 'process',
+          resources: null,
           instances: 3,
           listen: { host: '127.0.0.1', port: 8080 },
           strategy: { type: 'rolling', batch: { percent: 34 }, maxUnavailable: { count: 0 } },
@@ -99,8 +104,11 @@ describe('parseConfigText', () => {
     expect(config.run.portEnv).toBe('PORT');
     expect(config.health).toEqual(DEFAULT_HEALTH);
     expect(config.shutdown).toEqual({ drainTimeoutMs: 10_000, killTimeoutMs: 5000 });
+    expect(config.image).toEqual({ dockerfile: 'Dockerfile', ref: null });
     expect(config.environments['staging']).toEqual({
       name: 'staging',
+      runtime: 'process',
+      resources: null,
       instances: 1,
       listen: { host: '127.0.0.1', port: 8081 },
       strategy: { type: 'rolling', batch: { count: 1 }, maxUnavailable: { count: 0 } },
@@ -195,7 +203,7 @@ environments:
 // [what is changed in MINIMAL-like text, line:col, path, part of the message]
 const BAD: [string, string, string, string, string][] = [
   ['unknown key with a suggestion', `${MINIMAL}health:\n  intervall: 1s\n`, '8:3', 'health.intervall', 'unknown key; did you mean "interval"?'],
-  ['unknown key far from any allowed one', `${MINIMAL}    colour: blue\n`, '7:5', 'environments.staging.colour', 'unknown key; allowed keys here: instances, listen, strategy, analysis, watch, notifications, config, secrets, runtime, kubernetes, provision, acceptance, approval, freeze, backup, restore'],
+  ['unknown key far from any allowed one', `${MINIMAL}    colour: blue\n`, '7:5', 'environments.staging.colour', 'unknown key; allowed keys here: runtime, resources, instances, listen, strategy, analysis, watch, notifications, config, secrets, kubernetes, provision, acceptance, approval, freeze, backup, restore'],
   ['wrong type', `${MINIMAL}    instances: two\n`, '7:16', 'environments.staging.instances', 'expected a whole number from 1 to 64, got "two"'],
   ['instances 0', `${MINIMAL}    instances: 0\n`, '7:16', 'environments.staging.instances', 'expected a whole number from 1 to 64, got 0'],
   ['a section that is not a map', MINIMAL.replace('  command: node server.js', '  - node'), '3:3', 'run', 'expected a map with keys command, port_env, got a list'],
@@ -220,7 +228,7 @@ const BAD: [string, string, string, string, string][] = [
   ['YAML syntax error', MINIMAL.replace('    listen: 8081', '    listen: 8081\n   instances: 2'), '7:1', 'environments', 'invalid YAML: all mapping items must start at the same column'],
   ['unclosed quote in YAML', MINIMAL.replace('node server.js', '"node server.js'), '3:12', 'run.command', 'invalid YAML: this quoted text is never closed; add the closing "'],
   ['duplicate key', MINIMAL.replace('    listen: 8081', '    listen: 8081\n    instances: 1\n    listen: 8082'), '8:5', 'environments.staging.listen', 'duplicate key; it is already set at line 6'],
-  ['empty file', '', '1:1', '(top level)', 'expected a map with keys service, run, health, shutdown, logs, environments, build, test, pipeline, got nothing'],
+  ['empty file', '', '1:1', '(top level)', 'expected a map with keys service, run, image, health, shutdown, logs, environments, build, test, pipeline, got nothing'],
 ];
 
 describe('validateConfigText refuses', () => {
@@ -260,7 +268,7 @@ health:
     expect(issuesOf(text).map((i) => `${i.line}:${i.col} ${i.path}: ${i.message}`)).toEqual([
       '8:5 environments.staging.instances: duplicate key; it is already set at line 7, and a key may appear once',
       '8:16 environments.staging.instances: expected a whole number from 1 to 64, got 0',
-      '9:5 environments.staging.colour: unknown key; allowed keys here: instances, listen, strategy, analysis, watch, notifications, config, secrets, runtime, kubernetes, provision, acceptance, approval, freeze, backup, restore',
+      '9:5 environments.staging.colour: unknown key; allowed keys here: runtime, resources, instances, listen, strategy, analysis, watch, notifications, config, secrets, kubernetes, provision, acceptance, approval, freeze, backup, restore',
     ]);
   });
 });

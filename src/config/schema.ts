@@ -22,17 +22,19 @@ import {
 } from './fields.ts';
 import { checkAcrossEnvironments } from './cross-checks.ts';
 import { section } from './section.ts';
+import { DEFAULT_DOCKERFILE, imageSection, PROCESS_RESOURCES_REFUSAL, resourcesSection, runtimeName } from './runtime-section.ts';
 import { secretReference } from './secrets-section.ts';
 import { analysisSection, DEFAULT_WATCH } from './analysis.ts';
 import { strategy, delayMs as watchDelay } from './strategies.ts';
 import type { PathIssue } from './path-issue.ts';
 import { logsSection, notificationsSection } from './observe-sections.ts';
-import { kubernetesSection, runtimeName } from './kubernetes-section.ts';
+import { kubernetesSection } from './kubernetes-section.ts';
 import { assemblePipeline, commandSection, environmentGateShape, pipelineSection, type WrittenGates } from './pipeline-section.ts';
 
 /** Defaults as they would be written in slipway.yaml; docs and `slipway init` quote them. */
 export const CONFIG_DEFAULTS = {
   run: { port_env: 'PORT' },
+  image: { dockerfile: DEFAULT_DOCKERFILE },
   health: {
     path: '/healthz',
     interval: '1s',
@@ -112,6 +114,8 @@ const shutdown = section({
 }).transform((s) => ({ drainTimeoutMs: s.drain_timeout, killTimeoutMs: s.kill_timeout }));
 
 const environment = section({
+  runtime: runtimeName.prefault('process'),
+  resources: resourcesSection.optional(),
   instances: wholeNumber(1, 64).prefault(CONFIG_DEFAULTS.environment.instances),
   listen: listenAddress,
   strategy: defaultedWhenEmpty(strategy, { type: 'rolling' }),
@@ -136,11 +140,11 @@ const environment = section({
     }),
     {},
   ),
-  runtime: runtimeName.optional(),
   kubernetes: kubernetesSection.optional(),
   // The release pipeline's gates (pipeline-section.ts); they go to ServiceConfig.pipeline.
   ...environmentGateShape,
 }).superRefine((e, ctx) => {
+  if (e.runtime === 'process' && e.resources) ctx.addIssue({ code: 'custom', path: ['resources'], message: PROCESS_RESOURCES_REFUSAL });
   if (e.runtime === 'kubernetes' && e.kubernetes === undefined) {
     ctx.addIssue({ code: 'custom', path: ['kubernetes'], message: 'runtime: kubernetes needs a kubernetes: section with at least namespace and image' });
   }
@@ -161,7 +165,7 @@ const environments = namedMap({
     specs: Object.fromEntries(
       Object.entries(envs).map(([name, e]) => [
         name,
-        { name, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch, notifications: e.notifications, runtime: e.runtime, kubernetes: e.kubernetes },
+        { name, runtime: e.runtime, resources: e.resources ?? null, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch, notifications: e.notifications, kubernetes: e.kubernetes },
       ]),
     ),
     gates: Object.fromEntries(
@@ -182,6 +186,7 @@ export const serviceConfigSchema: z.ZodType<ServiceConfig> = section({
     SERVICE_NAME,
   ),
   run,
+  image: defaultedWhenEmpty(imageSection, {}),
   health: defaultedWhenEmpty(health, {}),
   shutdown: defaultedWhenEmpty(shutdown, {}),
   logs: defaultedWhenEmpty(logsSection, {}),
@@ -195,6 +200,7 @@ export const serviceConfigSchema: z.ZodType<ServiceConfig> = section({
     return {
       service: c.service,
       run: c.run,
+      image: c.image,
       health: c.health,
       shutdown: c.shutdown,
       logs: c.logs,

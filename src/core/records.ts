@@ -1,6 +1,6 @@
 // The records slipway keeps, as the engine and the API see them.
 
-import type { EnvironmentSpec, ServiceConfig } from './service-config.ts';
+import type { EnvironmentSpec, RuntimeName, ServiceConfig } from './service-config.ts';
 
 export interface ArtefactRecord {
   digest: string;
@@ -79,6 +79,8 @@ export interface ReleaseRecord {
   config: ReleaseConfig;
   configHash: string;
   dir: string;
+  /** The container image its instances run (an image id), for container runtimes; null otherwise. */
+  imageId: string | null;
   createdAt: number;
   createdBy: string;
 }
@@ -94,6 +96,10 @@ export interface InstanceRecord {
   id: string;
   env: string;
   releaseId: number;
+  /** What runs it (its release's environment's runtime when it started). */
+  runtime: RuntimeName;
+  /** The runtime's own id of it (a container id); null for a process, or before it started. */
+  runtimeRef: string | null;
   port: number;
   pid: number | null;
   /** The process start time as the OS reports it: tells our process from a later one with a reused pid. */

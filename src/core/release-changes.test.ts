@@ -6,10 +6,11 @@ import { changedSettings, configKeyChanges } from './release-changes.ts';
 const base: ReleaseConfig = {
   service: 'hello',
   run: { argv: ['node', 'server.js'], command: 'node server.js', portEnv: 'PORT' },
+  image: { dockerfile: 'Dockerfile', ref: null },
   health: { path: '/healthz', intervalMs: 1000, timeoutMs: 2000, healthyThreshold: 2, unhealthyThreshold: 3, startDeadlineMs: 30_000 },
   shutdown: { drainTimeoutMs: 10_000, killTimeoutMs: 5000 },
   environment: {
-    name: 'production', instances: 2, listen: { host: '127.0.0.1', port: 8080 },
+    name: 'production', runtime: 'process', resources: null, instances: 2, listen: { host: '127.0.0.1', port: 8080 },
     strategy: { type: 'rolling', batch: { count: 1 }, maxUnavailable: { count: 0 } },
     config: { A: '1', B: '2' }, secrets: {}, analysis: { spec: DEFAULT_ANALYSIS, deadlineMs: null, prometheus: [] }, watchMs: 120_000,
   },

@@ -21,6 +21,9 @@ const SETTINGS: { name: string; of: (c: ReleaseConfig) => unknown }[] = [
   { name: 'listen', of: (c) => c.environment.listen },
   { name: 'analysis', of: (c) => c.environment.analysis },
   { name: 'watch', of: (c) => c.environment.watchMs },
+  { name: 'runtime', of: (c) => c.environment.runtime },
+  { name: 'resources', of: (c) => c.environment.resources },
+  { name: 'image', of: (c) => c.image },
 ];
 
 function canonical(v: unknown): string {

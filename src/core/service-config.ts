@@ -88,8 +88,34 @@ export interface ListenAddress {
   port: number;
 }
 
+/**
+ * What runs an environment's instances. `process`: local processes (the default);
+ * `docker`: one container per instance on a Docker engine; `kubernetes`: a cluster
+ * (manifests and a driver; the server does not deploy there yet, see docs/kubernetes.md).
+ */
+export const RUNTIME_NAMES = ['process', 'docker', 'kubernetes'] as const;
+export type RuntimeName = (typeof RUNTIME_NAMES)[number];
+
+/** Limits of each instance; enforced by container runtimes (the process runtime does not limit). */
+export interface ResourceLimits {
+  /** Hard memory limit; the instance is killed beyond it. null: none. */
+  memoryBytes: number | null;
+  /** Share of CPU cores (0.5 = half a core). null: none. */
+  cpus: number | null;
+}
+
+/**
+ * The container image of a service, for container runtimes: built from a Dockerfile
+ * inside the artefact, or an image reference given as is. Exactly one is set.
+ */
+export type ImageSpec = { dockerfile: string; ref: null } | { dockerfile: null; ref: string };
+
 export interface EnvironmentSpec {
   name: string;
+  /** What runs its instances. */
+  runtime: RuntimeName;
+  /** null: no limits written. */
+  resources: ResourceLimits | null;
   instances: number;
   listen: ListenAddress;
   strategy: Strategy;
@@ -106,8 +132,6 @@ export interface EnvironmentSpec {
   watchMs: number;
   /** Webhooks told of this environment's events (absent in releases made before webhooks existed). */
   notifications?: WebhookSpec[];
-  /** What runs the instances; absent (as in releases made before it existed) means process. */
-  runtime?: RuntimeName;
   /** How the environment maps onto a cluster; needed for runtime kubernetes and `slipway render`. */
   kubernetes?: KubernetesSettings;
 }
@@ -131,9 +155,6 @@ export interface LogSpec {
   /** Rotated files kept besides the current one. */
   maxFiles: number;
 }
-
-export const RUNTIME_NAMES = ['process', 'docker', 'kubernetes'] as const;
-export type RuntimeName = (typeof RUNTIME_NAMES)[number];
 
 /** Who splits traffic between releases on a cluster. */
 export type KubernetesTraffic = 'router' | 'gateway';
@@ -191,6 +212,8 @@ export interface RunSpec {
 export interface ServiceConfig {
   service: string;
   run: RunSpec;
+  /** The container image, used by environments whose runtime is a container runtime. */
+  image: ImageSpec;
   health: HealthSpec;
   shutdown: ShutdownSpec;
   environments: Record<string, EnvironmentSpec>;

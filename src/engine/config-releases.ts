@@ -117,7 +117,7 @@ export class ConfigReleases {
       const config = configs.assemble({ service, environment, version, externalPins });
       const release = store.insertRelease({
         env: req.env, service: stable.service, artefactDigest: stable.artefactDigest, config, configHash: hashConfig(config), dir: stable.dir,
-        createdAt: this.deps.clock.now(), createdBy: req.actor,
+        imageId: stable.imageId, createdAt: this.deps.clock.now(), createdBy: req.actor,
       });
       return { version, release, rollout: this.deps.createRollout({ release, kind: 'config', actor: req.actor }), unchanged: false };
     });

@@ -13,7 +13,7 @@ import type { ServiceConfig } from '../core/service-config.ts';
 import { unpackArtefact } from '../artefact/index.ts';
 import type { DataDirPaths } from '../store/data-dir.ts';
 import type { StateStore } from '../store/state-store.ts';
-import type { Runtime } from '../runtime/runtime.ts';
+import { runtimeNamed, type RuntimeSet } from './runtime-set.ts';
 import { receiveArtefact } from './artefact-store.ts';
 import { AnalysisMonitor } from './analysis-monitor.ts';
 import { HealthMonitor } from './health-monitor.ts';
@@ -39,7 +39,8 @@ export { hashConfig, type ConfigChangeAnswer, type ConfigChangeRequest } from '.
 
 export interface EngineDeps {
   store: StateStore;
-  runtime: Runtime;
+  /** The runtimes this server offers; each environment names the one it uses. */
+  runtimes: RuntimeSet;
   router: TrafficRouter;
   paths: DataDirPaths;
   log: EngineLogger;
@@ -102,7 +103,7 @@ export class Engine {
       readyCount: (env, releaseId) => this.fleet.instancesOf(env, releaseId).filter((i) => i.state === 'ready').length,
     });
     this.fleet = new InstanceFleet({
-      store: deps.store, runtime: deps.runtime, router: deps.router, routes: this.routes, clock: this.clock, log: deps.log,
+      store: deps.store, runtimes: deps.runtimes, router: deps.router, routes: this.routes, clock: this.clock, log: deps.log,
       logsDir: deps.paths.logs,
       watchingSince: this.clock.now(),
       ensureReleaseDir: (r) => this.ensureReleaseDir(r),
@@ -117,7 +118,7 @@ export class Engine {
       onSucceeded: (r) => this.analysis.startWatch(r),
       onTransition: (prev, next, e) => this.feed.transition(prev, next, e),
     });
-    this.sampler = new MetricsSampler({ store: deps.store, router: deps.router, runtime: deps.runtime, clock: this.clock, log: deps.log });
+    this.sampler = new MetricsSampler({ store: deps.store, router: deps.router, runtimes: deps.runtimes, clock: this.clock, log: deps.log });
     this.analysis = new AnalysisMonitor({
       store: deps.store, sampler: this.sampler, clock: this.clock, log: deps.log,
       actions: {
@@ -160,7 +161,7 @@ export class Engine {
   /** Re-adopts what a previous server left running and resumes every rollout. */
   async start(): Promise<void> {
     await this.routes.seed();
-    this.fleet.adoptUnrecorded();
+    await this.fleet.adoptAll();
     await this.fleet.reapDead();
     await this.routes.push();
     const envs = new Set([...this.store.listEnvironmentNames(), ...this.store.liveInstances().map((i) => i.env)]);
@@ -227,6 +228,7 @@ export class Engine {
     }
     const dir = join(this.deps.paths.releases, req.env, `${artefact.digest.slice(7, 23)}`);
     await this.unpackOnce(artefact, dir);
+    const imageId = await this.prepareImage(config, req.env, artefact);
     // Synchronous from here: the lock check and the inserts cannot interleave with another request.
     return this.store.atomically(() => {
       this.assertUnlocked(req.env);
@@ -234,12 +236,35 @@ export class Engine {
       configHash = hashConfig(config);
       this.store.ensureEnvironment(req.env);
       const release = this.store.insertRelease({
-        env: req.env, service: req.config.service, artefactDigest: artefact.digest, config, configHash, dir,
+        env: req.env, service: req.config.service, artefactDigest: artefact.digest, config, configHash, dir, imageId,
         createdAt: this.clock.now(), createdBy: req.actor,
       });
       const rollout = this.createRollout({ release, kind: 'deploy', actor: req.actor });
       return { release, rollout, unchanged: false };
     });
+  }
+
+  /**
+   * A container runtime's image for the release about to be recorded: built from the
+   * artefact's Dockerfile (or the referenced image checked), kept for rollback. null
+   * for the process runtime.
+   */
+  private async prepareImage(config: ReleaseRecord['config'], env: string, artefact: ArtefactRecord): Promise<string | null> {
+    const runtime = runtimeNamed(this.deps.runtimes, config.environment.runtime);
+    if (!runtime.prepareImage) return null;
+    const started = this.clock.now();
+    const id = await runtime.prepareImage({ service: config.service, env, image: config.image, artefactPath: artefact.path, artefactDigest: artefact.digest });
+    this.deps.log.info({ env, image: id, ms: this.clock.now() - started }, `image of ${config.service} for ${env} ready`);
+    return id;
+  }
+
+  /** A rollback never pulls: the image of the release it goes back to must still be on the engine. */
+  private async assertImageKept(release: ReleaseRecord): Promise<void> {
+    if (release.imageId === null) return;
+    const runtime = runtimeNamed(this.deps.runtimes, release.config.environment.runtime);
+    if (runtime.hasImage && !(await runtime.hasImage(release.imageId))) {
+      throw new SlipwayError('E_IMAGE_MISSING', `the image of ${release.env}#${release.number} (${release.imageId}) is no longer on the ${runtime.name} engine, and a rollback never pulls; deploy that version again to rebuild it`, { env: release.env, image: release.imageId });
+    }
   }
 
   /** Redeploys the previous stable release (or release number `to`) by the rolling path. */
@@ -254,6 +279,8 @@ export class Engine {
     // The artefact going back into service is checked like any deploy's, before the lock is taken.
     const peek = req.to !== undefined ? this.store.getReleaseByNumber(req.env, req.to) : this.previousStable(req.env, this.store.getStableReleaseId(req.env));
     if (peek) await this.trust.verify(peek.artefactDigest);
+    const candidate = req.to !== undefined ? this.store.getReleaseByNumber(req.env, req.to) : this.previousStable(req.env, this.store.getStableReleaseId(req.env));
+    if (candidate) await this.assertImageKept(candidate);
     return this.store.atomically(() => {
       this.assertUnlocked(req.env);
       const stableId = this.store.getStableReleaseId(req.env);

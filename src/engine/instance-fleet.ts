@@ -4,15 +4,14 @@
 import type { EventType } from '../core/events.ts';
 import type { InstanceRecord, ReleaseRecord } from '../core/records.ts';
 import type { StateStore } from '../store/state-store.ts';
-import type { Runtime } from '../runtime/runtime.ts';
-import { handleOf, launchInstance, stopInstanceProcess, waitUntilHealthy, type LifecycleDeps } from './instance-lifecycle.ts';
+import type { InstanceHandle } from '../runtime/runtime.ts';
+import { handleOf, launchInstance, runtimeOf, stopInstanceProcess, waitUntilHealthy, type LifecycleDeps } from './instance-lifecycle.ts';
 import type { Clock, EngineLogger } from './ports.ts';
 import type { RouteSync } from './route-sync.ts';
 import type { TrafficRouter } from './ports.ts';
 
 export interface FleetDeps extends LifecycleDeps {
   store: StateStore;
-  runtime: Runtime;
   router: TrafficRouter;
   routes: RouteSync;
   clock: Clock;
@@ -113,7 +112,7 @@ export class InstanceFleet {
     await this.deps.routes.push();
     if (current.state !== 'stopping') {
       const handle = handleOf(current);
-      const alive = handle !== null && this.deps.runtime.isRunning(handle);
+      const alive = handle !== null && (await runtimeOf(this.deps, current).isRunning(handle));
       if (alive) await this.deps.router.waitDrained(instance.id, shutdown.drainTimeoutMs);
       store.updateInstance(instance.id, { state: 'stopping' });
     }
@@ -122,15 +121,22 @@ export class InstanceFleet {
   }
 
   /**
-   * After a crash: an instance recorded without a pid may still have been started
-   * (the server died between the two); find its process, or count it as never started.
+   * After a restart: an instance recorded without a handle may still have been
+   * started (the server died between the two); find it, or count it as never
+   * started. Then each runtime takes back what it keeps for its running instances.
    */
-  adoptUnrecorded(): void {
+  async adoptAll(): Promise<void> {
     for (const i of this.deps.store.liveInstances()) {
-      if (i.pid !== null) continue;
-      const found = this.deps.runtime.findById(i.id);
-      if (found) this.deps.store.updateInstance(i.id, { pid: found.pid, procStart: found.procStart });
-      else this.deps.store.updateInstance(i.id, { state: 'failed', lastError: 'the server stopped before this instance started', stoppedAt: this.deps.clock.now() });
+      const runtime = runtimeOf(this.deps, i);
+      let handle = handleOf(i);
+      if (!handle) {
+        handle = await runtime.findById(i.id);
+        if (handle) this.deps.store.updateInstance(i.id, { pid: handle.pid, procStart: handle.procStart, runtimeRef: handle.ref });
+        else this.deps.store.updateInstance(i.id, { state: 'failed', lastError: 'the server stopped before this instance started', stoppedAt: this.deps.clock.now() });
+      }
+      if (handle && runtime.adopt) {
+        await runtime.adopt(handle, { instanceId: i.id, logPath: i.logPath }).catch((e: Error) => this.deps.log.warn({ instance: i.id, err: e.message }, 'could not re-adopt an instance'));
+      }
     }
   }
 
@@ -140,7 +146,7 @@ export class InstanceFleet {
     for (const i of this.deps.store.liveInstances(env)) {
       if (this.retiring.has(i.id)) continue;
       const handle = handleOf(i);
-      if (handle && !this.deps.runtime.isRunning(handle)) dead.push(i);
+      if (handle && (await this.isGone(i, handle))) dead.push(i);
     }
     if (dead.length === 0) return dead;
     for (const i of dead) {
@@ -153,7 +159,23 @@ export class InstanceFleet {
       if (wasServing) this.deps.onInstanceEvent(i.env, 'warn', `instance ${i.id} exited unexpectedly; removed from the router`, 'instance.exited', { instance: i.id, release: this.deps.store.getRelease(i.releaseId)?.number ?? null });
     }
     await this.deps.routes.push();
+    // What an exited instance still holds goes too (a stopped container; nothing for a process).
+    await Promise.all(dead.map((i) => stopInstanceProcess(this.deps, i, 0).catch(() => undefined)));
     return dead;
+  }
+
+  /**
+   * Whether an instance's runtime says it no longer runs. A runtime that cannot be
+   * asked (an unreachable Docker engine) counts as "still running": an instance is
+   * never dropped from the router on a failed question.
+   */
+  private async isGone(i: InstanceRecord, handle: InstanceHandle): Promise<boolean> {
+    try {
+      return !(await runtimeOf(this.deps, i).isRunning(handle));
+    } catch (e) {
+      this.deps.log.warn({ instance: i.id, err: (e as Error).message }, 'could not tell whether an instance runs');
+      return false;
+    }
   }
 
   /** Carries on retirements that a crash interrupted (instances left draining or stopping). */

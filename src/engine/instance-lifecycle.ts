@@ -14,13 +14,14 @@ import type { InstanceHandle, Runtime } from '../runtime/runtime.ts';
 import type { Clock } from './ports.ts';
 import { parseLogLine } from '../observe/log-records.ts';
 import { DEFAULT_LOG_LIMITS } from '../observe/rotating-log-file.ts';
+import { runtimeNamed, type RuntimeSet } from './runtime-set.ts';
 
 /** Variables an instance inherits from the server; everything else it gets is explicit. */
 const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 
 export interface LifecycleDeps {
   store: StateStore;
-  runtime: Runtime;
+  runtimes: RuntimeSet;
   clock: Clock;
   logsDir: string;
   /** When this server started watching instances. */
@@ -30,7 +31,13 @@ export interface LifecycleDeps {
 }
 
 export function handleOf(i: InstanceRecord): InstanceHandle | null {
-  return i.pid === null ? null : { pid: i.pid, procStart: i.procStart };
+  if (i.pid === null && i.runtimeRef === null) return null;
+  return { pid: i.pid ?? 0, procStart: i.procStart, ref: i.runtimeRef };
+}
+
+/** The runtime that runs an instance (recorded when it started). */
+export function runtimeOf(deps: { runtimes: RuntimeSet }, i: InstanceRecord): Runtime {
+  return runtimeNamed(deps.runtimes, i.runtime);
 }
 
 export async function freePort(avoid: Set<number>): Promise<number> {
@@ -51,7 +58,8 @@ export async function freePort(avoid: Set<number>): Promise<number> {
 /** Secrets are the release's own environment's only: nothing of another environment is ever resolved here. */
 export function instanceEnv(release: ReleaseRecord, instance: { id: string; port: number }, secrets: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const k of INHERITED_ENV) if (process.env[k] !== undefined) env[k] = process.env[k]!;
+  // A container has its image's PATH, HOME and locale: only a local process inherits the server's.
+  if (release.config.environment.runtime === 'process') for (const k of INHERITED_ENV) if (process.env[k] !== undefined) env[k] = process.env[k]!;
   Object.assign(env, effectiveConfig(release.config), secrets);
   env[release.config.run.portEnv] = String(instance.port);
   env.SLIPWAY_SERVICE = release.service;
@@ -67,21 +75,24 @@ export async function launchInstance(deps: LifecycleDeps, release: ReleaseRecord
   const port = await freePort(used);
   const id = `${release.env}-${release.number}-${randomBytes(3).toString('hex')}`;
   const logPath = join(deps.logsDir, release.env, `${id}.log`);
+  const runtime = runtimeNamed(deps.runtimes, release.config.environment.runtime);
   const record: InstanceRecord = {
-    id, env: release.env, releaseId: release.id, port, pid: null, procStart: null, state: 'starting',
+    id, env: release.env, releaseId: release.id, runtime: runtime.name, runtimeRef: null, port, pid: null, procStart: null, state: 'starting',
     logPath, lastError: null, createdAt: deps.clock.now(), readyAt: null, stoppedAt: null,
   };
   deps.store.insertInstance(record);
   try {
     // Fetched for each start, never stored: a wrong key or an unreachable Vault fails the start, loudly.
     const secrets = await deps.resolveSecrets(release);
-    const handle = await deps.runtime.start({
+    const handle = await runtime.start({
       instanceId: id, releaseDir: release.dir, argv: release.config.run.argv,
       env: instanceEnv(release, record, secrets), port, logPath, redact: Object.values(secrets),
       logTags: { env: release.env, release: release.number }, logLimits: release.config.logs ?? DEFAULT_LOG_LIMITS,
+      owner: { service: release.service, env: release.env, release: release.number },
+      image: release.imageId, resources: release.config.environment.resources,
     });
-    deps.store.updateInstance(id, { pid: handle.pid, procStart: handle.procStart });
-    return { ...record, pid: handle.pid, procStart: handle.procStart };
+    deps.store.updateInstance(id, { pid: handle.pid, procStart: handle.procStart, runtimeRef: handle.ref });
+    return { ...record, pid: handle.pid, procStart: handle.procStart, runtimeRef: handle.ref };
   } catch (e) {
     deps.store.updateInstance(id, { state: 'failed', lastError: (e as Error).message, stoppedAt: deps.clock.now() });
     throw e;
@@ -100,12 +111,13 @@ export async function waitUntilHealthy(deps: LifecycleDeps, instance: InstanceRe
   const h = release.config.health;
   const deadline = Math.max(instance.createdAt, deps.watchingSince) + h.startDeadlineMs;
   const handle = handleOf(instance);
+  const runtime = runtimeOf(deps, instance);
   let streak = 0;
   let lastError = 'no probe answered yet';
   let everHealthy = false;
   while (!isCancelled()) {
-    if (!handle || !deps.runtime.isRunning(handle)) {
-      await deps.runtime.flushOutput(instance.id, 2000); // its last words are what explains the exit
+    if (!handle || !(await runtime.isRunning(handle))) {
+      await runtime.flushOutput(instance.id, 2000); // its last words are what explains the exit
       return { ready: false, reason: `instance ${instance.id} exited before it became healthy${lastLogLines(instance.logPath)}` };
     }
     const probe = await probeHealth({ port: instance.port, path: h.path, timeoutMs: h.timeoutMs });
@@ -143,7 +155,7 @@ export function lastLogLines(logPath: string, n = 5): string {
 export async function stopInstanceProcess(deps: LifecycleDeps, instance: InstanceRecord, killTimeoutMs: number): Promise<void> {
   const handle = handleOf(instance);
   if (handle) {
-    const { killed } = await deps.runtime.stop(handle, { killTimeoutMs });
+    const { killed } = await runtimeOf(deps, instance).stop(handle, { killTimeoutMs });
     if (killed) deps.store.updateInstance(instance.id, { lastError: `did not exit within ${killTimeoutMs}ms of SIGTERM; killed` });
   }
 }

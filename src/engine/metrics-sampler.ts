@@ -5,9 +5,9 @@
 import type { ReleaseCountsSnapshot } from '../core/analysis/index.ts';
 import { histogramCount, quantileMs, subtractHistograms } from '../core/latency-histogram.ts';
 import type { MetricSample } from '../core/records.ts';
-import type { Runtime } from '../runtime/runtime.ts';
 import type { StateStore } from '../store/state-store.ts';
-import { handleOf } from './instance-lifecycle.ts';
+import { handleOf, runtimeOf } from './instance-lifecycle.ts';
+import type { RuntimeSet } from './runtime-set.ts';
 import type { Clock, EngineLogger, TrafficRouter } from './ports.ts';
 
 const SAMPLE_EVERY_MS = 1000;
@@ -32,7 +32,7 @@ export class MetricsSampler {
   private sampling = false;
   private listeners: (() => void)[] = [];
 
-  constructor(private readonly deps: { store: StateStore; router: TrafficRouter; runtime: Runtime; clock: Clock; log: EngineLogger }) {}
+  constructor(private readonly deps: { store: StateStore; router: TrafficRouter; runtimes: RuntimeSet; clock: Clock; log: EngineLogger }) {}
 
   start(): void {
     this.timer ??= setInterval(() => void this.sample(), SAMPLE_EVERY_MS);
@@ -72,7 +72,7 @@ export class MetricsSampler {
         latest.set(env, new Map(Object.entries(releases)));
       }
       this.latest = latest;
-      this.sampleGauges();
+      await this.sampleGauges();
       const now = this.deps.clock.now();
       if (now - this.lastPersistAt >= PERSIST_EVERY_MS) {
         this.persist(now);
@@ -86,13 +86,14 @@ export class MetricsSampler {
     }
   }
 
-  private sampleGauges(): void {
+  private async sampleGauges(): Promise<void> {
     const now = this.deps.clock.now();
     const sums = new Map<string, { cpu: number; rss: number; n: number }>();
-    for (const i of this.deps.store.liveInstances()) {
-      const handle = handleOf(i);
-      if (i.state !== 'ready' || !handle) continue;
-      const usage = this.deps.runtime.usage(handle);
+    const ready = this.deps.store.liveInstances().filter((i) => i.state === 'ready' && handleOf(i) !== null);
+    // Asked together: a container runtime answers each over its engine's socket.
+    const usages = await Promise.all(ready.map((i) => runtimeOf(this.deps, i).usage(handleOf(i)!).catch(() => null)));
+    for (const [n, i] of ready.entries()) {
+      const usage = usages[n];
       if (!usage) continue;
       const prev = this.lastCpu.get(i.id);
       this.lastCpu.set(i.id, { cpuSeconds: usage.cpuSeconds, at: now });

@@ -50,6 +50,10 @@ export interface InstanceView {
   state: string;
   port: number;
   pid: number | null;
+  /** What runs it: process, docker. */
+  runtime: string;
+  /** The runtime's id of it (a container id, shortened); null for a process. */
+  container: string | null;
   readyAt: number | null;
   lastError: string | null;
 }
@@ -118,7 +122,8 @@ export function describeEnvironment(store: StateStore, env: string, listenError:
     rollout: active ? rolloutView(store, active) : null,
     lastRollout: last ? rolloutView(store, last) : null,
     instances: live.map((i) => ({
-      id: i.id, release: store.getRelease(i.releaseId)?.number ?? 0, state: i.state, port: i.port, pid: i.pid, readyAt: i.readyAt, lastError: i.lastError,
+      id: i.id, release: store.getRelease(i.releaseId)?.number ?? 0, state: i.state, port: i.port, pid: i.pid,
+      runtime: i.runtime, container: i.runtimeRef?.slice(0, 12) ?? null, readyAt: i.readyAt, lastError: i.lastError,
     })),
     weights: table?.weights ?? {},
   };

@@ -1,6 +1,9 @@
 // The runtime layer: one interface for running instances, whatever runs them
-// (local processes now; Docker and Kubernetes later). A driver never imports another.
-// Drivers start and stop; deciding when is the engine's job.
+// (local processes, Docker containers; Kubernetes later). A driver never imports
+// another. Drivers start and stop; deciding when is the engine's job. Every question
+// about a running instance is async: a container runtime asks its engine.
+
+import type { ImageSpec, ResourceLimits, RuntimeName } from '../core/service-config.ts';
 
 export interface StartSpec {
   instanceId: string;
@@ -20,13 +23,32 @@ export interface StartSpec {
   logTags?: { env: string; release: number };
   /** Size-based rotation of the log: rotate at maxFileBytes, keep maxFiles old files. */
   logLimits?: { maxFileBytes: number; maxFiles: number };
+  /** Whose instance it is: container runtimes label what they start with it. */
+  owner: { service: string; env: string; release: number };
+  /** The image id a container runs (recorded with the release); null for the process runtime. */
+  image: string | null;
+  /** Limits to enforce; null: none. The process runtime enforces none. */
+  resources: ResourceLimits | null;
+}
+
+/** What a container runtime needs to ready the image of a release before it is recorded. */
+export interface ImageRequest {
+  service: string;
+  env: string;
+  image: ImageSpec;
+  /** The artefact (.tar.gz of the service directory): the build context of a Dockerfile. */
+  artefactPath: string;
+  artefactDigest: string;
 }
 
 /** What identifies a running instance across server restarts. */
 export interface InstanceHandle {
+  /** The instance's process on this machine (for a container, its main process as the host sees it). */
   pid: number;
   /** Tells our process from a later one that reuses the pid. */
   procStart: string | null;
+  /** The runtime's own id of the instance (a container id); null for a local process. */
+  ref: string | null;
 }
 
 /** What an instance has used, as the OS counts it. */
@@ -41,16 +63,16 @@ export interface StopOptions {
 }
 
 export interface Runtime {
-  readonly name: string;
+  readonly name: RuntimeName;
   start(spec: StartSpec): Promise<InstanceHandle>;
-  isRunning(handle: InstanceHandle): boolean;
+  isRunning(handle: InstanceHandle): Promise<boolean>;
   /**
    * Finds a running instance by its id when its handle was never recorded (the
    * server died between starting it and saving its pid). null when none runs.
    */
-  findById(instanceId: string): InstanceHandle | null;
+  findById(instanceId: string): Promise<InstanceHandle | null>;
   /** CPU and memory of a running instance; null when it is gone or the OS will not say. */
-  usage(handle: InstanceHandle): ResourceUsage | null;
+  usage(handle: InstanceHandle): Promise<ResourceUsage | null>;
   /**
    * Resolves once everything an exited instance wrote is in its log (or after
    * timeoutMs): read the log's last lines only after this.
@@ -58,4 +80,17 @@ export interface Runtime {
   flushOutput(instanceId: string, timeoutMs: number): Promise<void>;
   /** SIGTERM, then SIGKILL after the kill timeout; resolves once the instance is gone. Safe to repeat. */
   stop(handle: InstanceHandle, opts: StopOptions): Promise<{ killed: boolean }>;
+  /**
+   * After a server restart: takes back what the server itself keeps for a running
+   * instance it did not start (a container's log stream). Safe to repeat.
+   */
+  adopt?(handle: InstanceHandle, instance: { instanceId: string; logPath: string }): Promise<void>;
+  /**
+   * Readies the image a release's instances will run, before the release is
+   * recorded (builds it, or checks the referenced one is there), and keeps it for
+   * as long as a rollback may need it. Returns its id. Container runtimes only.
+   */
+  prepareImage?(req: ImageRequest): Promise<string>;
+  /** Whether an image a release recorded is still on the engine (a rollback never pulls). */
+  hasImage?(imageId: string): Promise<boolean>;
 }

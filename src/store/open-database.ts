@@ -235,6 +235,13 @@ const MIGRATIONS: string[] = [
     created_at INTEGER NOT NULL
   );
   `,
+  // 8: container runtimes: which runtime runs each instance and its id there (a
+  // container id), and the image id a release's containers run (kept for rollback).
+  `
+  ALTER TABLE instances ADD COLUMN runtime TEXT NOT NULL DEFAULT 'process';
+  ALTER TABLE instances ADD COLUMN runtime_ref TEXT;
+  ALTER TABLE releases ADD COLUMN image_id TEXT;
+  `,
 ];
 
 export function openDatabase(file: string): Db {

@@ -3,6 +3,7 @@
 
 import { SlipwayError } from '../core/errors.ts';
 import type { ArtefactRecord, InstanceRecord, InstanceState, MetricSample, ReleaseConfig, ReleaseRecord, RolloutEventRecord } from '../core/records.ts';
+import type { RuntimeName } from '../core/service-config.ts';
 import type { Rollout, RolloutKind, RolloutPhase, RolloutPlan } from '../core/rollout.ts';
 import { AuditLog } from './audit-log.ts';
 import { ConfigStore } from './config-store.ts';
@@ -30,14 +31,15 @@ function releaseConfigOf(r: Row): ReleaseConfig {
   const c = parseJson<ReleaseConfig>(r.config_json, `release ${String(r.id)}`);
   return {
     ...c, configVersion: c.configVersion ?? null, overrides: c.overrides ?? {}, secrets: c.secrets ?? {},
-    environment: { ...c.environment, secrets: c.environment.secrets ?? {} },
+    image: c.image ?? { dockerfile: 'Dockerfile', ref: null },
+    environment: { ...c.environment, secrets: c.environment.secrets ?? {}, runtime: c.environment.runtime ?? 'process', resources: c.environment.resources ?? null },
   };
 }
 
 const toRelease = (r: Row): ReleaseRecord => ({
   id: Number(r.id), env: String(r.env), number: Number(r.number), service: String(r.service),
   artefactDigest: String(r.artefact_digest), config: releaseConfigOf(r),
-  configHash: String(r.config_hash), dir: String(r.dir), createdAt: Number(r.created_at), createdBy: String(r.created_by),
+  configHash: String(r.config_hash), dir: String(r.dir), imageId: r.image_id == null ? null : String(r.image_id), createdAt: Number(r.created_at), createdBy: String(r.created_by),
 });
 
 const toRollout = (r: Row): Rollout => ({
@@ -51,7 +53,8 @@ const toRollout = (r: Row): Rollout => ({
 });
 
 const toInstance = (r: Row): InstanceRecord => ({
-  id: String(r.id), env: String(r.env), releaseId: Number(r.release_id), port: Number(r.port),
+  id: String(r.id), env: String(r.env), releaseId: Number(r.release_id),
+  runtime: (r.runtime ?? 'process') as RuntimeName, runtimeRef: r.runtime_ref == null ? null : String(r.runtime_ref), port: Number(r.port),
   pid: r.pid === null ? null : Number(r.pid), procStart: r.proc_start === null ? null : String(r.proc_start),
   state: r.state as InstanceState, logPath: String(r.log_path), lastError: r.last_error === null ? null : String(r.last_error),
   createdAt: Number(r.created_at), readyAt: r.ready_at === null ? null : Number(r.ready_at),
@@ -126,14 +129,15 @@ export class StateStore {
 
   // --- releases
 
-  insertRelease(r: Omit<ReleaseRecord, 'id' | 'number'>): ReleaseRecord {
+  insertRelease(input: Omit<ReleaseRecord, 'id' | 'number' | 'imageId'> & { imageId?: string | null }): ReleaseRecord {
+    const r = { ...input, imageId: input.imageId ?? null };
     return this.atomically(() => {
       const last = this.db.prepare('SELECT MAX(number) AS n FROM releases WHERE env = ?').get(r.env) as Row;
       const number = Number(last.n ?? 0) + 1;
       const info = this.db.prepare(
-        `INSERT INTO releases (env, number, service, artefact_digest, config_json, config_hash, dir, created_at, created_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(r.env, number, r.service, r.artefactDigest, JSON.stringify(r.config), r.configHash, r.dir, r.createdAt, r.createdBy);
+        `INSERT INTO releases (env, number, service, artefact_digest, config_json, config_hash, dir, image_id, created_at, created_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(r.env, number, r.service, r.artefactDigest, JSON.stringify(r.config), r.configHash, r.dir, r.imageId, r.createdAt, r.createdBy);
       return { ...r, id: Number(info.lastInsertRowid), number };
     });
   }
@@ -227,13 +231,13 @@ export class StateStore {
 
   insertInstance(i: InstanceRecord): void {
     this.db.prepare(
-      `INSERT INTO instances (id, env, release_id, port, pid, proc_start, state, log_path, last_error, created_at, ready_at, stopped_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(i.id, i.env, i.releaseId, i.port, i.pid, i.procStart, i.state, i.logPath, i.lastError, i.createdAt, i.readyAt, i.stoppedAt);
+      `INSERT INTO instances (id, env, release_id, runtime, runtime_ref, port, pid, proc_start, state, log_path, last_error, created_at, ready_at, stopped_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(i.id, i.env, i.releaseId, i.runtime, i.runtimeRef, i.port, i.pid, i.procStart, i.state, i.logPath, i.lastError, i.createdAt, i.readyAt, i.stoppedAt);
   }
 
-  updateInstance(id: string, patch: Partial<Pick<InstanceRecord, 'pid' | 'procStart' | 'state' | 'lastError' | 'readyAt' | 'stoppedAt' | 'port'>>): void {
-    const cols: Record<string, string> = { pid: 'pid', procStart: 'proc_start', state: 'state', lastError: 'last_error', readyAt: 'ready_at', stoppedAt: 'stopped_at', port: 'port' };
+  updateInstance(id: string, patch: Partial<Pick<InstanceRecord, 'pid' | 'procStart' | 'runtimeRef' | 'state' | 'lastError' | 'readyAt' | 'stoppedAt' | 'port'>>): void {
+    const cols: Record<string, string> = { pid: 'pid', procStart: 'proc_start', runtimeRef: 'runtime_ref', state: 'state', lastError: 'last_error', readyAt: 'ready_at', stoppedAt: 'stopped_at', port: 'port' };
     const keys = Object.keys(patch) as (keyof typeof patch)[];
     if (keys.length === 0) return;
     const sets = keys.map((k) => `${cols[k]} = ?`).join(', ');

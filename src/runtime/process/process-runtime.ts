@@ -67,7 +67,7 @@ function spawned(child: ChildProcess, what: string, instanceId: string): Promise
 }
 
 export class ProcessRuntime implements Runtime {
-  readonly name = 'process';
+  readonly name = 'process' as const;
   private readonly procFs = hasProcFs();
   /** Relays this server started, until they exit: how flushOutput knows a log is complete. */
   private readonly relays = new Map<string, Promise<void>>();
@@ -95,7 +95,7 @@ export class ProcessRuntime implements Runtime {
       });
       const pid = await spawned(child, `"${spec.argv.join(' ')}" in ${spec.releaseDir}`, spec.instanceId);
       child.unref();
-      return { pid, procStart: this.procFs ? readProcStat(pid)?.startTime ?? null : null };
+      return { pid, procStart: this.procFs ? readProcStat(pid)?.startTime ?? null : null, ref: null };
     } finally {
       // The instance holds its own copy of the pipe now: ours must close, or the
       // relay would never see the end of its input.
@@ -141,7 +141,11 @@ export class ProcessRuntime implements Runtime {
     clearTimeout(timer);
   }
 
-  isRunning(handle: InstanceHandle): boolean {
+  async isRunning(handle: InstanceHandle): Promise<boolean> {
+    return this.isAlive(handle);
+  }
+
+  private isAlive(handle: InstanceHandle): boolean {
     if (this.procFs) {
       const stat = readProcStat(handle.pid);
       if (!stat || stat.state === 'Z' || stat.state === 'X') return false;
@@ -155,8 +159,8 @@ export class ProcessRuntime implements Runtime {
     }
   }
 
-  usage(handle: InstanceHandle): ResourceUsage | null {
-    if (!this.procFs || !this.isRunning(handle)) return null;
+  async usage(handle: InstanceHandle): Promise<ResourceUsage | null> {
+    if (!this.procFs || !this.isAlive(handle)) return null;
     try {
       const fields = readFileSync(`/proc/${handle.pid}/stat`, 'utf8');
       const f = fields.slice(fields.lastIndexOf(')') + 2).split(' ');
@@ -169,7 +173,7 @@ export class ProcessRuntime implements Runtime {
     }
   }
 
-  findById(instanceId: string): InstanceHandle | null {
+  async findById(instanceId: string): Promise<InstanceHandle | null> {
     if (!this.procFs) return null;
     const marker = `SLIPWAY_INSTANCE=${instanceId}\0`;
     for (const entry of readdirSync('/proc')) {
@@ -181,7 +185,7 @@ export class ProcessRuntime implements Runtime {
         const pid = Number(entry);
         const stat = readProcStat(pid);
         if (!stat || stat.state === 'Z') continue;
-        if (getpgid(pid) === pid) return { pid, procStart: stat.startTime };
+        if (getpgid(pid) === pid) return { pid, procStart: stat.startTime, ref: null };
       } catch {
         // gone, or not ours to read
       }
@@ -190,15 +194,15 @@ export class ProcessRuntime implements Runtime {
   }
 
   async stop(handle: InstanceHandle, opts: StopOptions): Promise<{ killed: boolean }> {
-    if (!this.isRunning(handle)) return { killed: false };
+    if (!this.isAlive(handle)) return { killed: false };
     signalGroup(handle.pid, 'SIGTERM');
     const deadline = Date.now() + opts.killTimeoutMs;
     while (Date.now() < deadline) {
-      if (!this.isRunning(handle)) return { killed: false };
+      if (!this.isAlive(handle)) return { killed: false };
       await sleep(25);
     }
     signalGroup(handle.pid, 'SIGKILL');
-    for (let i = 0; i < 200 && this.isRunning(handle); i++) await sleep(10);
+    for (let i = 0; i < 200 && this.isAlive(handle); i++) await sleep(10);
     return { killed: true };
   }
 }

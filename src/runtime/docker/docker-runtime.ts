@@ -1,0 +1,280 @@
+// Instances as Docker containers, one per instance, through the Docker Engine API
+// (dockerode; DOCKER_HOST honoured, else the default socket). Each container is
+// labelled with its service, environment, release and instance id, and with the
+// data directory of the server that started it, so a restarted server finds its
+// own and no other server's. Its port is published on 127.0.0.1 only. Containers
+// outlive the server, like processes do; their output is kept by the engine and
+// copied into the instance's log file by this server (see container-log.ts).
+
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { PassThrough, Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import { SlipwayError } from '../../core/errors.ts';
+import type { ImageRequest, InstanceHandle, ResourceUsage, Runtime, StartSpec, StopOptions } from '../runtime.ts';
+import { followContainerLog, readCursor, type LogWriter } from './container-log.ts';
+import { isNotFound, translateEngineError } from './engine-errors.ts';
+import { hasReleaseImage, prepareReleaseImage } from './release-images.ts';
+
+const LABEL = {
+  dataDir: 'slipway.data-dir',
+  service: 'slipway.service',
+  env: 'slipway.env',
+  release: 'slipway.release',
+  instance: 'slipway.instance',
+  logPath: 'slipway.log-path',
+  // Names only: on re-adoption the values are read back from the container's own environment.
+  secretVars: 'slipway.secret-vars',
+} as const;
+
+/** How stale a "which containers run" answer may be: the health monitor asks four times a second. */
+const RUNNING_CACHE_MS = 200;
+/** Every call but log streams and builds gives up after this; an engine that hangs must not hang the server. */
+const API_TIMEOUT_MS = 20_000;
+
+export interface DockerRuntimeOptions {
+  /** The server's data directory: its containers are labelled with a digest of it. */
+  dataDir: string;
+  /** Masks secrets and appends to the log file (observe's log relay). Without one, an instance with secrets is refused. */
+  writeLog?: LogWriter;
+  onWarning?(message: string): void;
+  /** A client to use instead of one from DOCKER_HOST (tests). */
+  docker?: Docker;
+}
+
+export class DockerRuntime implements Runtime {
+  readonly name = 'docker' as const;
+  /**
+   * The clients, made on first use: a server whose environments all run as
+   * processes never loads dockerode (nor the gRPC stack it brings). `streams` has
+   * no timeout: log streams stay open for a container's lifetime, builds take long.
+   */
+  private clients: Promise<{ api: Docker; streams: Docker }> | null = null;
+  private readonly dataDirId: string;
+  private readonly followers = new Map<string, { done: Promise<void>; stop(): void }>();
+  private running: { at: number; ids: Promise<Set<string>> } | null = null;
+
+  constructor(private readonly opts: DockerRuntimeOptions) {
+    this.dataDirId = createHash('sha256').update(opts.dataDir).digest('hex').slice(0, 16);
+  }
+
+  private connect(): Promise<{ api: Docker; streams: Docker }> {
+    this.clients ??= import('dockerode').then(({ default: Dockerode }) => ({
+      api: this.opts.docker ?? new Dockerode({ timeout: API_TIMEOUT_MS } as Docker.DockerOptions),
+      streams: this.opts.docker ?? new Dockerode(),
+    }));
+    return this.clients;
+  }
+
+  private containerName(instanceId: string): string {
+    return `slipway-${this.dataDirId.slice(0, 8)}-${instanceId}`;
+  }
+
+  async start(spec: StartSpec): Promise<InstanceHandle> {
+    if (!spec.image) throw new SlipwayError('E_IMAGE_MISSING', `instance ${spec.instanceId} has no image recorded with its release; deploy again to build one`, { instance: spec.instanceId });
+    if (!this.opts.writeLog && spec.redact.length > 0) {
+      throw new SlipwayError('E_INSTANCE_FAILED', `instance ${spec.instanceId} has secrets, and this runtime has no log relay to keep them out of its log`);
+    }
+    const doing = `start instance ${spec.instanceId}`;
+    const secretVars = Object.entries(spec.env).filter(([, v]) => spec.redact.includes(v)).map(([k]) => k);
+    const port = `${spec.port}/tcp`;
+    let container: Docker.Container | null = null;
+    const { api } = await this.connect();
+    try {
+      container = await api.createContainer({
+        name: this.containerName(spec.instanceId),
+        Image: spec.image,
+        // As `docker run IMAGE COMMAND`: run.command replaces the image's CMD, its ENTRYPOINT stays.
+        ...(spec.argv.length ? { Cmd: spec.argv } : {}),
+        Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+        Labels: {
+          [LABEL.dataDir]: this.dataDirId, [LABEL.service]: spec.owner.service, [LABEL.env]: spec.owner.env,
+          [LABEL.release]: String(spec.owner.release), [LABEL.instance]: spec.instanceId, [LABEL.logPath]: spec.logPath,
+          [LABEL.secretVars]: secretVars.join(','),
+        },
+        // The same port inside as outside: PORT means one thing wherever it is read.
+        ExposedPorts: { [port]: {} },
+        HostConfig: {
+          PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: String(spec.port) }] },
+          // A small init as PID 1: forwards SIGTERM to the service and reaps its children.
+          Init: true,
+          ...(spec.resources?.memoryBytes ? { Memory: spec.resources.memoryBytes, MemorySwap: spec.resources.memoryBytes } : {}),
+          ...(spec.resources?.cpus ? { NanoCpus: Math.round(spec.resources.cpus * 1e9) } : {}),
+        },
+      });
+      await container.start();
+      mkdirSync(dirname(spec.logPath), { recursive: true });
+      await this.follow(container, { instanceId: spec.instanceId, logPath: spec.logPath, secrets: spec.redact, env: spec.owner.env, release: spec.owner.release });
+      const info = await container.inspect();
+      this.running = null;
+      return { pid: info.State.Pid, procStart: null, ref: info.Id };
+    } catch (e) {
+      // A container that never ran is of no use to anyone: remove it, so its name is free again.
+      if (container) await container.remove({ force: true }).catch(() => undefined);
+      throw translateEngineError(e, doing, { instance: spec.instanceId });
+    }
+  }
+
+  /** Copies the container's log into the instance's log file, from where the last copy stopped. Idempotent. */
+  private async follow(container: Docker.Container, o: { instanceId: string; logPath: string; secrets: string[]; env: string; release: number | null }): Promise<void> {
+    if (this.followers.has(o.instanceId)) return;
+    const { streams } = await this.connect();
+    const cursorNs = readCursor(o.logPath);
+    const since = cursorNs === null ? 0 : Number(cursorNs / 1_000_000_000n);
+    const source = (await streams.getContainer(container.id).logs({ follow: true, stdout: true, stderr: true, timestamps: true, since })) as unknown as Readable;
+    const write: LogWriter = this.opts.writeLog ?? (async () => {
+      throw new Error('no log writer');
+    });
+    const follower = followContainerLog({
+      source, logPath: o.logPath, secrets: o.secrets, cursorNs, write, tags: { env: o.env, release: o.release, instance: o.instanceId },
+      demux: (s: Readable, out: PassThrough, err: PassThrough) => streams.modem.demuxStream(s as unknown as NodeJS.ReadableStream, out, err),
+    });
+    this.followers.set(o.instanceId, follower);
+    void follower.done
+      .catch((e: Error) => this.opts.onWarning?.(`the log of ${o.instanceId} could not be copied: ${e.message}`))
+      .finally(() => this.followers.delete(o.instanceId));
+  }
+
+  async adopt(handle: InstanceHandle, instance: { instanceId: string; logPath: string }): Promise<void> {
+    if (!handle.ref || this.followers.has(instance.instanceId)) return;
+    const { api } = await this.connect();
+    const container = api.getContainer(handle.ref);
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await container.inspect();
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw translateEngineError(e, `re-adopt instance ${instance.instanceId}`);
+    }
+    // The values to mask, read back from the container: they were never stored anywhere else.
+    const names = new Set((info.Config.Labels?.[LABEL.secretVars] ?? '').split(',').filter(Boolean));
+    const secrets = (info.Config.Env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const).filter(([k]) => names.has(k)).map(([, v]) => v);
+    const labels = info.Config.Labels ?? {};
+    const release = Number(labels[LABEL.release]);
+    await this.follow(container, { instanceId: instance.instanceId, logPath: instance.logPath, secrets, env: labels[LABEL.env] ?? '', release: Number.isInteger(release) ? release : null });
+  }
+
+  private runningIds(): Promise<Set<string>> {
+    const now = Date.now();
+    if (this.running && now - this.running.at < RUNNING_CACHE_MS) return this.running.ids;
+    const ids = this.connect()
+      .then(({ api }) => api.listContainers({ filters: { label: [`${LABEL.dataDir}=${this.dataDirId}`], status: ['running'] } }))
+      .then((list) => new Set(list.map((c) => c.Id)));
+    this.running = { at: now, ids };
+    // A failed answer is not kept: the next question asks again.
+    ids.catch(() => {
+      if (this.running?.ids === ids) this.running = null;
+    });
+    return ids.catch((e) => {
+      throw translateEngineError(e, 'list the running containers');
+    });
+  }
+
+  async isRunning(handle: InstanceHandle): Promise<boolean> {
+    if (!handle.ref) return false;
+    if ((await this.runningIds()).has(handle.ref)) return true;
+    // A "no" is asked again of the container itself: the shared list may predate a container just started.
+    const { api } = await this.connect();
+    try {
+      return (await api.getContainer(handle.ref).inspect()).State.Running;
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw translateEngineError(e, `look at container ${handle.ref.slice(0, 12)}`);
+    }
+  }
+
+  async findById(instanceId: string): Promise<InstanceHandle | null> {
+    const { api } = await this.connect();
+    let list: Docker.ContainerInfo[];
+    try {
+      list = await api.listContainers({ all: true, filters: { label: [`${LABEL.dataDir}=${this.dataDirId}`, `${LABEL.instance}=${instanceId}`] } });
+    } catch (e) {
+      throw translateEngineError(e, `look for instance ${instanceId}`);
+    }
+    for (const c of list) {
+      if (c.State === 'running') {
+        const info = await api.getContainer(c.Id).inspect();
+        return { pid: info.State.Pid, procStart: null, ref: c.Id };
+      }
+      // Created but never started (the server died in between): it never ran, it goes.
+      await api.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    }
+    return null;
+  }
+
+  async usage(handle: InstanceHandle): Promise<ResourceUsage | null> {
+    if (!handle.ref) return null;
+    const { api } = await this.connect();
+    try {
+      // one-shot: the figures now, without waiting a second for a second sample.
+      const s = await api.getContainer(handle.ref).stats({ stream: false, 'one-shot': true });
+      const total = s.cpu_stats?.cpu_usage?.total_usage;
+      if (typeof total !== 'number' || !s.memory_stats) return null;
+      const m = s.memory_stats as { usage?: number; stats?: Record<string, number> };
+      // cgroup v1 reports rss; v2 reports anon. Failing both, usage less the page cache.
+      const rss = m.stats?.rss ?? m.stats?.anon ?? Math.max(0, (m.usage ?? 0) - (m.stats?.cache ?? m.stats?.inactive_file ?? 0));
+      return { cpuSeconds: total / 1e9, rssBytes: rss };
+    } catch {
+      return null;
+    }
+  }
+
+  async flushOutput(instanceId: string, timeoutMs: number): Promise<void> {
+    const follower = this.followers.get(instanceId);
+    if (!follower) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([follower.done.catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs).unref()))]);
+    clearTimeout(timer);
+  }
+
+  /**
+   * `docker stop` with the kill timeout (SIGTERM, SIGKILL after it), then the
+   * container's last output copied and the container removed. Safe to repeat.
+   */
+  async stop(handle: InstanceHandle, opts: StopOptions): Promise<{ killed: boolean }> {
+    if (!handle.ref) return { killed: false };
+    const { api, streams } = await this.connect();
+    const container = api.getContainer(handle.ref);
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await container.inspect();
+    } catch (e) {
+      if (isNotFound(e)) return { killed: false };
+      throw translateEngineError(e, `stop container ${handle.ref.slice(0, 12)}`);
+    }
+    const instanceId = info.Config.Labels?.[LABEL.instance] ?? '';
+    let killed = false;
+    if (info.State.Running) {
+      try {
+        await streams.getContainer(handle.ref).stop({ t: Math.max(1, Math.ceil(opts.killTimeoutMs / 1000)) });
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode !== 304) throw translateEngineError(e, `stop instance ${instanceId}`);
+      }
+      const after = await container.inspect().catch(() => null);
+      // 137 = 128 + SIGKILL: the stop timeout ran out (an out-of-memory kill says so instead).
+      killed = after?.State.ExitCode === 137 && !after.State.OOMKilled;
+    }
+    this.running = null;
+    await this.flushOutput(instanceId, 2000);
+    await container.remove({ force: true }).catch((e: unknown) => {
+      if (!isNotFound(e)) this.opts.onWarning?.(`container ${handle.ref!.slice(0, 12)} of ${instanceId} stopped but could not be removed: ${(e as Error).message}`);
+    });
+    return { killed };
+  }
+
+  async prepareImage(req: ImageRequest): Promise<string> {
+    return prepareReleaseImage((await this.connect()).streams, req);
+  }
+
+  async hasImage(imageId: string): Promise<boolean> {
+    return hasReleaseImage((await this.connect()).api, imageId);
+  }
+
+  /** The server is going away (its containers stay): stop copying logs; the next server goes on from the cursors. */
+  async close(): Promise<void> {
+    const all = [...this.followers.values()];
+    for (const f of all) f.stop();
+    await Promise.all(all.map((f) => f.done.catch(() => undefined)));
+  }
+}

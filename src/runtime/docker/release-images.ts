@@ -1,0 +1,106 @@
+// The images releases run. Built from the Dockerfile inside the artefact (the
+// artefact's .tar.gz is the build context as it is), or an image reference
+// resolved once, at deploy time, to an image id. Either way the id is what the
+// release records and what its containers run, and the image is tagged
+// slipway/<service>:<...> so that `docker image prune` leaves it alone: a rollback
+// never pulls, so the image it needs must still be here.
+
+import { createReadStream } from 'node:fs';
+import type Docker from 'dockerode';
+import { SlipwayError } from '../../core/errors.ts';
+import type { ImageRequest } from '../runtime.ts';
+import { engineMessage, isNotFound, isUnreachable, translateEngineError } from './engine-errors.ts';
+
+export const LABEL_ARTEFACT = 'slipway.artefact';
+export const LABEL_DOCKERFILE = 'slipway.dockerfile';
+
+interface BuildEvent {
+  stream?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  aux?: { ID?: string };
+}
+
+function followProgress(docker: Docker, stream: NodeJS.ReadableStream): Promise<BuildEvent[]> {
+  return new Promise((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null, out: BuildEvent[]) => (err ? reject(err) : resolve(out))));
+}
+
+async function imageIdOf(docker: Docker, ref: string): Promise<{ id: string; labels: Record<string, string> } | null> {
+  try {
+    const info = await docker.getImage(ref).inspect();
+    return { id: info.Id, labels: info.Config?.Labels ?? {} };
+  } catch (e) {
+    if (isNotFound(e)) return null;
+    throw e;
+  }
+}
+
+/** Builds (or finds the build of) the image of an artefact; returns its id. */
+async function buildFromArtefact(docker: Docker, req: ImageRequest & { image: { dockerfile: string } }): Promise<string> {
+  const tag = `slipway/${req.service}:${req.artefactDigest.slice(7, 23)}`;
+  const existing = await imageIdOf(docker, tag);
+  // Same artefact, same Dockerfile: the same image. No rebuild, no new id.
+  if (existing && existing.labels[LABEL_ARTEFACT] === req.artefactDigest && existing.labels[LABEL_DOCKERFILE] === req.image.dockerfile) return existing.id;
+  const buildFailed = (said: string, tail = '') => {
+    const hint = /dockerfile/i.test(said) && /cannot locate|no such file|not found/i.test(said)
+      ? `; the artefact has no ${req.image.dockerfile}: add one, or set image.ref in slipway.yaml`
+      : '';
+    return new SlipwayError('E_DEPLOY_FAILED', `building the image of ${req.service} from ${req.image.dockerfile} failed: ${said}${hint}${tail ? `\n    ${tail}` : ''}`, { service: req.service });
+  };
+  let stream: NodeJS.ReadableStream;
+  try {
+    stream = await docker.buildImage(createReadStream(req.artefactPath) as unknown as NodeJS.ReadableStream, {
+      t: tag,
+      dockerfile: req.image.dockerfile,
+      labels: { [LABEL_ARTEFACT]: req.artefactDigest, [LABEL_DOCKERFILE]: req.image.dockerfile, 'slipway.service': req.service },
+      rm: true,
+      forcerm: true,
+    });
+  } catch (e) {
+    // The engine refuses some builds before it streams anything (no Dockerfile, say).
+    if (isUnreachable(e)) throw e;
+    throw buildFailed(engineMessage(e));
+  }
+  const events = await followProgress(docker, stream);
+  const failed = events.find((ev) => ev.error || ev.errorDetail);
+  if (failed) {
+    const tail = events.flatMap((ev) => (ev.stream ?? '').split('\n')).filter((l) => l.trim()).slice(-5).join('\n    ');
+    throw buildFailed(failed.errorDetail?.message ?? failed.error ?? 'unknown error', tail);
+  }
+  const built = await imageIdOf(docker, tag);
+  if (!built) throw new SlipwayError('E_DEPLOY_FAILED', `the Docker engine built the image of ${req.service} but ${tag} is not there`, { service: req.service });
+  return built.id;
+}
+
+/** An image given by reference: used if the engine has it, pulled now if not (a deploy, never a rollback). */
+async function resolveReference(docker: Docker, req: ImageRequest & { image: { ref: string } }): Promise<string> {
+  let found = await imageIdOf(docker, req.image.ref);
+  if (!found) {
+    try {
+      await followProgress(docker, await docker.pull(req.image.ref));
+    } catch (e) {
+      throw new SlipwayError('E_IMAGE_MISSING', `the image ${req.image.ref} is not on the Docker engine and pulling it failed: ${engineMessage(e)}; pull or load it (docker pull / docker load), then deploy again`, { image: req.image.ref }, { cause: e });
+    }
+    found = await imageIdOf(docker, req.image.ref);
+    if (!found) throw new SlipwayError('E_IMAGE_MISSING', `the image ${req.image.ref} is still not on the Docker engine after a pull`, { image: req.image.ref });
+  }
+  // Kept under our own tag: the reference may move on, the release's image must stay.
+  await docker.getImage(found.id).tag({ repo: `slipway/${req.service}`, tag: `image-${found.id.replace(/^sha256:/, '').slice(0, 16)}` });
+  return found.id;
+}
+
+export async function prepareReleaseImage(docker: Docker, req: ImageRequest): Promise<string> {
+  try {
+    return req.image.ref !== null ? await resolveReference(docker, { ...req, image: req.image }) : await buildFromArtefact(docker, { ...req, image: req.image });
+  } catch (e) {
+    throw translateEngineError(e, `ready the image of ${req.service} for ${req.env}`, { service: req.service, env: req.env });
+  }
+}
+
+export async function hasReleaseImage(docker: Docker, imageId: string): Promise<boolean> {
+  try {
+    return (await imageIdOf(docker, imageId)) !== null;
+  } catch (e) {
+    throw translateEngineError(e, `look for image ${imageId}`);
+  }
+}
