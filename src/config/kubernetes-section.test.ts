@@ -36,14 +36,14 @@ describe('runtime and kubernetes: in slipway.yaml', () => {
     }
   });
 
-  it('leaves runtime out when it is not written (process, as in older releases)', () => {
+  it('runs on processes when runtime is not written', () => {
     const r = validateConfigText(withEnv(''), 'slipway.yaml');
-    expect(r.ok && r.config.environments['production']!.runtime).toBeUndefined();
+    expect(r.ok && r.config.environments['production']!.runtime).toBe('process');
   });
 
   it.each([
     ['runtime: kubernetes', 'environments.production.kubernetes', 'runtime: kubernetes needs a kubernetes: section'],
-    ['runtime: lambda', 'environments.production.runtime', 'expected a runtime: "process", "docker", "kubernetes", got "lambda"'],
+    ['runtime: lambda', 'environments.production.runtime', 'expected one of process, docker, kubernetes, got "lambda"'],
     ['kubernetes:\n  namespace: Shop\n  image: reg/h:1', 'environments.production.kubernetes.namespace', 'expected a namespace (lowercase letters, digits and -, at most 63 characters), got "Shop"'],
     ['kubernetes:\n  namespace: shop', 'environments.production.kubernetes.image', 'missing; expected a container image'],
     ['kubernetes:\n  namespace: shop\n  image: "reg/h:{sha}"', 'environments.production.kubernetes.image', 'unknown placeholder {sha}'],

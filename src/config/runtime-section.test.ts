@@ -34,7 +34,7 @@ describe('runtime, resources and image in slipway.yaml', () => {
   });
 
   it.each([
-    ['an unknown runtime', `${BASE}    runtime: podman\n`, '7:14 environments.production.runtime: expected one of process, docker, got "podman"'],
+    ['an unknown runtime', `${BASE}    runtime: podman\n`, '7:14 environments.production.runtime: expected one of process, docker, kubernetes, got "podman"'],
     ['limits the process runtime cannot enforce', `${BASE}    resources: { memory: 256m }\n`, '7:16 environments.production.resources: the process runtime cannot limit instances; remove resources, or set runtime: docker'],
     ['a memory size without a unit', `${BASE}    runtime: docker\n    resources: { memory: 256 }\n`, 'environments.production.resources.memory: expected a memory size of at least 6m with a unit, such as 256m or 1g, got 256'],
     ['no CPU at all', `${BASE}    runtime: docker\n    resources: { cpus: 0 }\n`, 'environments.production.resources.cpus: expected a number of CPU cores above 0, such as 0.5 or 2, got 0'],
