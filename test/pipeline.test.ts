@@ -1,15 +1,18 @@
 // The release pipeline end to end: a real git repository of the example service
 // (made here), a real server, router and instances, the real CLI as two users
-// (alice starts releases, bob approves), and the state the server recorded.
+// (alice starts releases, bob approves, once in the dashboard in a real browser),
+// and the state the server recorded.
 
 import { execFileSync, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChecklistJson, RunViewJson } from '../src/cli/api-client.ts';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
-import { BIN, apiFetch, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess } from './support/harness.ts';
+import { BIN, REPO, apiFetch, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess } from './support/harness.ts';
 
 describe('slipway release: commit to production through staging and sign-off', { timeout: 120_000 }, () => {
   let work: string;
@@ -109,9 +112,31 @@ describe('slipway release: commit to production through staging and sign-off', {
     expect(self.stderr).toMatch(/E_APPROVAL_REFUSED.*four eyes: alice started run #\d+ and may not approve it/);
     expect((await run(id)).approvals).toEqual([]);
 
-    const ok = await api('bob', 'POST', `/api/pipeline/runs/${id}/approve`);
-    expect(ok.status, JSON.stringify(ok.json)).toBe(201);
-    expect(ok.json.approval).toMatchObject({ actor: 'bob', decision: 'approve' });
+    // Bob signs off in the dashboard, in a real browser: the pending release is listed with Approve.
+    const profile = mkdtempSync(join(tmpdir(), 'slipway-chromium-'));
+    const browser = await chromium.launchPersistentContext(profile, {
+      executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1400, height: 1000 },
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage();
+      page.setDefaultTimeout(30_000);
+      await page.goto(`${server.url}/ui/`);
+      await page.getByLabel('API token').fill(await tokenOf('bob'));
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      const row = page.getByTestId(`run-${id}`);
+      await row.waitFor();
+      expect(await row.textContent()).toContain('alice');
+      await page.getByTestId(`approve-${id}`).click();
+      await page.getByRole('button', { name: 'Approve for production' }).click();
+      await page.getByTestId('approval-message').filter({ hasText: `run #${id} approved` }).waitFor();
+      mkdirSync(join(REPO, 'test-output', 'dashboard'), { recursive: true });
+      await page.screenshot({ path: join(REPO, 'test-output', 'dashboard', 'approval.png'), fullPage: true });
+    } finally {
+      await browser.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+    expect((await run(id)).approvals).toMatchObject([{ actor: 'bob', decision: 'approve' }]);
     v = await waitForRun(id, (x) => x.run.status === 'succeeded', 'to succeed');
     timings.firstReleaseMs = Date.now() - t0;
     const prod = await status('production');

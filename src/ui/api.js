@@ -114,6 +114,11 @@ export const auditVerify = () => getJson('/api/audit/verify');
 /** action: 'pause' | 'resume' | 'promote' | 'abort'. */
 export const rolloutAction = (env, action, body = {}) => postJson(`/api/environments/${e(env)}/${action}`, body);
 export const rollback = (env, to) => postJson(`/api/environments/${e(env)}/rollback`, to === undefined ? {} : { to });
+/** Release pipeline runs, newest first; a run waiting at stage "approval" needs sign-off. */
+export const pipelineRuns = (limit = 20) => getJson(`/api/pipeline/runs${q({ limit })}`);
+export const checklist = (run) => getJson(`/api/checklists/${run}`);
+export const approveRun = (run) => postJson(`/api/pipeline/runs/${run}/approve`, {});
+export const rejectRun = (run, reason) => postJson(`/api/pipeline/runs/${run}/reject`, { reason });
 
 // --- live subscriptions: each returns a function that stops it
 
@@ -136,6 +141,10 @@ function poll(fetcher, intervalMs, onData, onError) {
     clearTimeout(timer);
   };
 }
+
+/** Pipeline runs waiting for approval, every 3 s. */
+export const watchPendingApprovals = (onRuns, onError) =>
+  poll(() => pipelineRuns(50), 3000, (a) => onRuns(a.runs.filter((r) => r.status === 'waiting' && r.stage === 'approval')), onError);
 
 /** Every environment's status, every 2 s. */
 export const watchEnvironments = (onData, onError) => poll(environments, 2000, (a) => onData(a.environments), onError);

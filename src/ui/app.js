@@ -62,7 +62,7 @@ function Main({ route, identity }) {
     case 'releases': return html`<${ReleasesView} key=${route.env} env=${route.env} identity=${identity} />`;
     case 'logs': return html`<${LogsView} key=${route.env} env=${route.env} />`;
     case 'audit': return html`<${AuditView} />`;
-    default: return html`<${Overview} />`;
+    default: return html`<${Overview} identity=${identity} />`;
   }
 }
 

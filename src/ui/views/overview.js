@@ -3,11 +3,51 @@
 
 import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api.js';
-import { age, shortDigest } from '../format.js';
+import { age, may, shortDigest } from '../format.js';
+import { Confirm } from './confirm.js';
 import { html } from '../html.js';
 import { TrafficSplit, useLivePoints } from './traffic.js';
 
-export function Overview() {
+/** Releases waiting for sign-off, with their checklist so far and Approve / Reject where the role allows. */
+function PendingApprovals({ identity }) {
+  const [runs, setRuns] = useState([]);
+  const [message, setMessage] = useState(null);
+  const [asking, setAsking] = useState(null);
+  useEffect(() => api.watchPendingApprovals(setRuns, () => undefined), []);
+  if (runs.length === 0 && !message) return null;
+  const decide = async (run, action) => {
+    setAsking(null);
+    try {
+      if (action === 'approve') await api.approveRun(run.id);
+      else await api.rejectRun(run.id, 'rejected from the dashboard');
+      setMessage({ ok: true, text: `run #${run.id} ${action === 'approve' ? 'approved' : 'rejected'}` });
+      setRuns((rs) => rs.filter((r) => r.id !== run.id));
+    } catch (err) {
+      setMessage({ ok: false, text: err.message });
+    }
+  };
+  return html`<section class="card" data-testid="pending-approvals">
+    <h2>Waiting for approval</h2>
+    ${message && html`<p class=${message.ok ? 'ok' : 'error'} data-testid="approval-message">${message.text}</p>`}
+    ${runs.length === 0 ? html`<p class="muted">Nothing else is waiting.</p>` : html`<table>
+      <thead><tr><th>run</th><th>service</th><th>version</th><th>commit</th><th>started by</th><th></th></tr></thead>
+      <tbody>${runs.map((r) => html`<tr data-testid=${`run-${r.id}`}>
+        <td>#${r.id}</td><td>${r.service}</td><td>${r.version}</td><td><code>${r.commit.slice(0, 8)}</code></td>
+        <td>${r.startedBy} · ${age(r.createdAt)}</td>
+        <td>${may(identity, 'approve') && html`<button class="primary" data-testid=${`approve-${r.id}`} onClick=${() => setAsking({ run: r, action: 'approve' })}>Approve</button>
+          <button data-testid=${`reject-${r.id}`} onClick=${() => setAsking({ run: r, action: 'reject' })}>Reject</button>`}</td>
+      </tr>`)}</tbody>
+    </table>`}
+    ${asking && html`<${Confirm} title=${`${asking.action === 'approve' ? 'Approve' : 'Reject'} run #${asking.run.id}?`}
+      confirmLabel=${asking.action === 'approve' ? 'Approve for production' : 'Reject'} danger=${asking.action === 'reject'}
+      onConfirm=${() => decide(asking.run, asking.action)} onCancel=${() => setAsking(null)}>
+      ${asking.run.service} ${asking.run.version} (${asking.run.commit.slice(0, 8)}), started by ${asking.run.startedBy}.
+      ${asking.action === 'approve' ? ' It goes to production by its strategy once enough people approve.' : ''}
+    <//>`}
+  </section>`;
+}
+
+export function Overview({ identity }) {
   const [envs, setEnvs] = useState(null);
   const [error, setError] = useState(null);
   useEffect(() => api.watchEnvironments((list) => {
@@ -19,6 +59,7 @@ export function Overview() {
   if (envs.length === 0) return html`<div class="card empty"><h2>Nothing deployed yet</h2><p>Run <code>slipway deploy</code> in a service's directory; its environments appear here.</p></div>`;
   return html`<h1>Environments</h1>
     ${error && error.kind !== 'unreachable' && html`<p class="error">${error.message}</p>`}
+    ${identity && html`<${PendingApprovals} identity=${identity} />`}
     <div class="env-grid">${envs.map((s) => html`<${EnvironmentCard} key=${s.env} status=${s} />`)}</div>`;
 }
 
