@@ -193,7 +193,8 @@ export function watchRolloutEvents(id, onAnswer, onError) {
  * Instance log lines of an environment (NDJSON): the last `lines`, then with follow
  * every new one while the subscription lasts. onLines gets batches of { instance, line, level }.
  */
-const logLine = (r) => ({ instance: r.instance, line: r.msg, level: r.level, ts: r.ts });
+// A record's message, then its own fields (a JSON line's other keys) as compact JSON.
+const logLine = (r) => ({ instance: r.instance, line: r.fields && Object.keys(r.fields).length ? `${r.msg} ${JSON.stringify(r.fields)}` : r.msg, level: r.level, ts: r.ts });
 
 export function streamLogs(env, { instance, lines = 200, follow = true }, onLines, onError) {
   const ctrl = new AbortController();

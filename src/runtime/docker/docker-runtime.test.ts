@@ -92,7 +92,9 @@ describe.skipIf(!available)('docker runtime on a real engine', () => {
     const port = await freePort();
     const s = spec({ instanceId: 'test-1-bbbbbb', port, argv: ['node', '-e', `${SERVICE}; let n = 0; setInterval(() => console.log('tick ' + (n++)), 50);`] });
     const handle = await runtime.start(s);
-    await waitFor('some ticks in the log', () => /tick 5\n/.test(readFileSync(s.logPath, 'utf8')));
+    // The log holds one JSON record a line (observe/log-records.ts); its msg is the line the container wrote.
+    const messages = () => readFileSync(s.logPath, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { msg: string }).msg);
+    await waitFor('some ticks in the log', () => messages().includes('tick 5'));
     await runtime.close(); // the server goes away; the container keeps ticking
     await new Promise((r) => setTimeout(r, 500));
     const next = new DockerRuntime({ dataDir, writeLog: appendMaskedLog });
@@ -100,7 +102,7 @@ describe.skipIf(!available)('docker runtime on a real engine', () => {
     await next.adopt(handle, { instanceId: 'test-1-bbbbbb', logPath: s.logPath });
     await next.stop(handle, { killTimeoutMs: 3000 });
     runtime = next;
-    const ticks = readFileSync(s.logPath, 'utf8').split('\n').filter((l) => l.startsWith('tick '));
+    const ticks = messages().filter((l) => l.startsWith('tick '));
     const numbers = ticks.map((l) => Number(l.slice(5)));
     expect(numbers.length).toBeGreaterThan(10);
     expect(numbers).toEqual(numbers.map((_, i) => i)); // every tick once, in order, none lost while no one copied
