@@ -90,6 +90,17 @@ export function findToken(opts: { token?: string | undefined; dataDir: string })
   }
 }
 
+/** The server's refusal of a stream, as the error it names (or the HTTP status when it names none). */
+async function refusal(res: Response, what: string): Promise<SlipwayError> {
+  let err: { code?: string; message?: string } = {};
+  try {
+    err = (JSON.parse(await res.text()) as { error?: typeof err }).error ?? {};
+  } catch {
+    // not JSON
+  }
+  return new SlipwayError((err.code as ErrorCode) ?? 'E_INTERNAL', err.message ?? `${what} refused: HTTP ${res.status}`);
+}
+
 /** --server, then SLIPWAY_SERVER, then the server.json a server wrote in the data directory. */
 export function findServerUrl(opts: { server?: string | undefined; dataDir: string }): string {
   const explicit = opts.server ?? process.env.SLIPWAY_SERVER;
@@ -225,16 +236,7 @@ export class ApiClient {
     } catch (e) {
       throw new SlipwayError('E_SERVER_UNREACHABLE', `cannot reach the slipway server at ${this.baseUrl}: ${(e as Error).message}`, {}, { cause: e });
     }
-    if (!res.ok || !res.body) {
-      const text = await res.text();
-      let err: { code?: string; message?: string } = {};
-      try {
-        err = (JSON.parse(text) as { error?: typeof err }).error ?? {};
-      } catch {
-        // not JSON
-      }
-      throw new SlipwayError((err.code as ErrorCode) ?? 'E_INTERNAL', err.message ?? `log stream refused: HTTP ${res.status}`);
-    }
+    if (!res.ok || !res.body) throw await refusal(res, 'log stream');
     let buf = '';
     const decoder = new TextDecoder();
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -260,16 +262,7 @@ export class ApiClient {
         const res = await fetch(`${this.baseUrl}/api/events?${qs}`, {
           headers: { ...this.authHeaders(), ...(last !== null ? { 'last-event-id': String(last) } : {}) }, ...(signal ? { signal } : {}),
         });
-        if (!res.ok || !res.body) {
-          const text = await res.text();
-          let err: { code?: string; message?: string } = {};
-          try {
-            err = (JSON.parse(text) as { error?: typeof err }).error ?? {};
-          } catch {
-            // not JSON
-          }
-          throw new SlipwayError((err.code as ErrorCode) ?? 'E_INTERNAL', err.message ?? `event stream refused: HTTP ${res.status}`);
-        }
+        if (!res.ok || !res.body) throw await refusal(res, 'event stream');
         failures = 0;
         let buf = '';
         const decoder = new TextDecoder();
