@@ -1,20 +1,22 @@
-// The kubernetes driver's own costs, without a cluster: generating and
-// schema-checking an environment's objects at each step, and the API requests a
-// canary rollout makes (counted by the FAKE API server of the tests, whose pods
-// become ready after 40 ms, so its wall time is slipway's overhead plus those delays).
+// The kubernetes runtime's own costs, without a cluster: generating and
+// schema-checking an environment's objects at each step, and what a slipway server
+// asks of the API during canary rollouts (counted by the FAKE API server of the
+// tests, whose pods become ready after 40 ms, so wall time is slipway's overhead,
+// the CLI's build and upload included, plus those delays).
 //
 //   node --import tsx bench/kubernetes-bench.ts [--iterations 200]
 
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
 import { DEFAULT_ANALYSIS } from '../src/core/analysis/index.ts';
 import { planFor } from '../src/core/plans.ts';
 import type { Strategy } from '../src/core/service-config.ts';
-import { KubeCluster } from '../src/runtime/kubernetes/cluster-client.ts';
-import { ClusterRollout } from '../src/runtime/kubernetes/cluster-rollout.ts';
 import { assertValidObjects } from '../src/runtime/kubernetes/manifest-schema.ts';
 import { desiredObjects, stateAfterStep, type ClusterRelease, type ClusterState } from '../src/runtime/kubernetes/manifests.ts';
 import { FakeKubeApi } from '../test/support/fake-kube-api.ts';
+import { freePort, runCli, scratchDir, shutdownEverything, startServerProcess, writeService } from '../test/support/harness.ts';
 
 const { values } = parseArgs({ options: { iterations: { type: 'string', default: '200' } } });
 const iterations = Number(values.iterations);
@@ -51,19 +53,44 @@ for (let i = 0; i < iterations; i++) {
 const genMs = performance.now() - t0;
 console.log(`manifests: ${iterations} canary plans of ${steps.length} steps, ${objects} objects generated and schema-checked in ${genMs.toFixed(0)} ms = ${((genMs * 1000) / objects).toFixed(1)} µs per object`);
 
-// 2. A canary rollout against the fake API server.
+// 2. A slipway server driving canary rollouts on the fake API server, through the CLI.
 const fake = new FakeKubeApi();
 const url = await fake.start();
-const kc = new KubeConfig();
-kc.loadFromOptions({ clusters: [{ name: 'f', server: url, skipTLSVerify: true }], users: [{ name: 'u', token: fake.token }], contexts: [{ name: 'f', cluster: 'f', user: 'u', namespace: 'shop' }], currentContext: 'f' });
-const rollout = new ClusterRollout({ api: new KubeCluster(kc), state: state(), secretValues: async () => ({ DB_PASSWORD: 'x' }) });
-const hooks = { pause: async () => 'go' as const, analysis: async () => 'pass' as const };
-await rollout.rollOut({ next: rel(1), stable: null, strategy: canary, instances: 10, hooks });
-const before = fake.calls.length;
-const t1 = performance.now();
-const outcome = await rollout.rollOut({ next: rel(2), stable: rel(1), strategy: canary, instances: 10, hooks });
-const rolloutMs = performance.now() - t1;
-const calls = fake.calls.slice(before);
-const byVerb = Object.entries(calls.reduce<Record<string, number>>((m, c) => ((m[c.verb] = (m[c.verb] ?? 0) + 1), m), {})).map(([v, n]) => `${v} ${n}`).join(', ');
-console.log(`canary rollout (10 instances, ${steps.length} steps) against the fake API: ${outcome.phase} in ${rolloutMs.toFixed(0)} ms; ${calls.length} API requests (${byVerb})`);
-await fake.close();
+const work = scratchDir('slipway-k8s-bench-');
+const app = join(work, 'hello');
+const dataDir = join(work, '.slipway');
+mkdirSync(dataDir, { recursive: true });
+const kubeconfig = join(work, 'kubeconfig');
+writeFileSync(kubeconfig, stringify({
+  apiVersion: 'v1', kind: 'Config', 'current-context': 'f',
+  clusters: [{ name: 'f', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+  users: [{ name: 'u', user: { token: fake.token } }],
+  contexts: [{ name: 'f', context: { cluster: 'f', user: 'u' } }],
+}));
+const kube = 'runtime: kubernetes\nkubernetes:\n  namespace: shop\n  image: reg/hello:{release}\n  traffic: gateway\n  gateway: infra/public';
+const port = await freePort();
+const write = (version: string) => writeService(app, {
+  version,
+  envs: { production: { instances: 10, port, strategyYaml: 'type: canary\nsteps:\n  - weight: 5\n  - weight: 25\n  - weight: 50', extraYaml: kube } },
+});
+const server = await startServerProcess(dataDir, 'server.log', { ...process.env, KUBECONFIG: kubeconfig });
+try {
+  write('1.0.0');
+  const first = await runCli(['deploy', 'production'], { cwd: app, dataDir, timeoutMs: 120_000 });
+  if (first.code !== 0) throw new Error(first.stderr);
+  const runs = 3;
+  for (let n = 2; n < 2 + runs; n++) {
+    write(`${n}.0.0`);
+    const before = fake.calls.length;
+    const t1 = performance.now();
+    const r = await runCli(['deploy', 'production'], { cwd: app, dataDir, timeoutMs: 120_000 });
+    const ms = performance.now() - t1;
+    const calls = fake.calls.slice(before);
+    const byVerb = Object.entries(calls.reduce<Record<string, number>>((m, c) => ((m[`${c.verb} ${c.resource}`] = (m[`${c.verb} ${c.resource}`] ?? 0) + 1), m), {})).map(([v, k]) => `${v} ${k}`).join(', ');
+    console.log(`canary r${n} (10 replicas, weights 5/25/50/100) by the server against the fake API: exit ${r.code} in ${ms.toFixed(0)} ms (CLI upload included); ${calls.length} API requests (${byVerb})`);
+  }
+} finally {
+  await shutdownEverything(server.url, dataDir);
+  await fake.close();
+  rmSync(work, { recursive: true, force: true });
+}

@@ -10,6 +10,7 @@ import { Engine } from './engine/engine.ts';
 import { RouterSupervisor } from './router/router-supervisor.ts';
 import { ProcessRuntime } from './runtime/process/process-runtime.ts';
 import { DockerRuntime } from './runtime/docker/docker-runtime.ts';
+import { LazyKubeCluster } from './runtime/kubernetes/lazy-cluster.ts';
 import { prepareLogRelay } from './observe/log-relay.ts';
 import { AccessControl } from './security/api-tokens.ts';
 import { AuditTrail } from './security/audit-trail.ts';
@@ -87,7 +88,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       process: new ProcessRuntime({ logRelay: await prepareLogRelay(paths.bin, (m) => log.warn(m)) }),
       docker: new DockerRuntime({ dataDir: paths.root, writeLog: appendMaskedLog, onWarning: (m) => log.warn(m) }),
     };
-    engine = new Engine({ store, runtimes, router, paths, log, secrets: opened.secrets, audit, signingKey: signing.key });
+    // Environments with runtime: kubernetes: one client per kubeconfig context ($KUBECONFIG,
+    // ~/.kube/config, or the in-cluster account), connected when first used.
+    const clusters = new Map<string, LazyKubeCluster>();
+    const clusterFor = (context: string | null) => {
+      const key = context ?? '';
+      if (!clusters.has(key)) clusters.set(key, new LazyKubeCluster(context));
+      return clusters.get(key)!;
+    };
+    engine = new Engine({ store, runtimes, router, paths, log, secrets: opened.secrets, audit, signingKey: signing.key, clusterFor });
     const started = engine;
     wireObservability(started, { log, store, logsDir: paths.logs });
     await engine.start();

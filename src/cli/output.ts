@@ -59,7 +59,14 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
     if (s.rollout && s.analysis) out.push(`  analysis: ${s.analysis.decision} — ${s.analysis.reason}`);
     else if (s.lastRollout) out.push(`  last:     ${formatRolloutLine(s.lastRollout)}, ended ${ago(s.lastRollout.finishedAt)}`);
     const weights = Object.entries(s.weights).map(([rel, w]) => `#${rel} ${Math.round(w * 10) / 10}%`).join(', ');
-    out.push(`  traffic:  ${weights || pc.yellow('no ready instance')}`);
+    out.push(`  traffic:  ${weights || pc.yellow('no ready instance')}${s.cluster?.traffic === 'gateway' ? pc.dim('  (HTTPRoute)') : ''}`);
+    if (s.cluster) {
+      out.push(`  cluster:  namespace ${s.cluster.namespace}${s.cluster.context ? `, context ${s.cluster.context}` : ''}, traffic by ${s.cluster.traffic}`);
+      for (const r of s.cluster.releases) {
+        if (r.replicas === 0 && r.serving === 0) continue;
+        out.push(`    #${String(r.release).padEnd(4)} ${r.replicas} replica(s), ${r.serving} ready and serving`);
+      }
+    }
     for (const i of s.instances) {
       const colour = STATE_COLOUR[i.state] ?? ((x: string) => x);
       out.push(`    ${i.id.padEnd(28)} #${String(i.release).padEnd(4)} ${colour(i.state.padEnd(9))} port ${i.port}  ${i.container ? `container ${i.container}` : `pid ${i.pid ?? '-'}`}${i.lastError ? pc.dim(`  ${i.lastError.split('\n')[0]}`) : ''}`);

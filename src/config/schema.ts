@@ -152,6 +152,14 @@ const environment = section({
   if (e.kubernetes?.traffic === 'gateway' && e.strategy.type === 'canary' && e.strategy.sticky !== null) {
     ctx.addIssue({ code: 'custom', path: ['strategy', 'sticky'], message: 'sticky canary needs slipway\'s router; with kubernetes traffic: gateway remove sticky, or set traffic: router' });
   }
+  // Through a Gateway no request passes slipway's router, so only Prometheus can judge a canary.
+  if (e.runtime === 'kubernetes' && e.kubernetes?.traffic === 'gateway' && e.strategy.type === 'canary') {
+    e.strategy.steps.forEach((step, i) => {
+      if ('analysis' in step && step.analysis.prometheus.length === 0) {
+        ctx.addIssue({ code: 'custom', path: ['strategy', 'steps', i, 'analysis'], message: 'with kubernetes traffic: gateway slipway\'s router sees no request; give this analysis step prometheus: checks (docs/kubernetes.md), or set traffic: router' });
+      }
+    });
+  }
 });
 
 const environments = namedMap({

@@ -131,7 +131,9 @@ export class AnalysisMonitor {
     const snap = this.deps.sampler.snapshot(w.env, release.number);
     if (!snap) return;
     const newWindow = windowFromSnapshots({ start: w.base.newSnap, now: snap, gauges: { restarts: this.restartsSince(release.env, release.id, w.base.startedAt) } });
-    const result = this.withPrometheus(evaluateAnalysis({ spec: release.config.environment.analysis.spec, newWindow, stableWindow: w.previousWindow }), release.config.environment.analysis);
+    const result = this.trafficBypassesRouter(release.id)
+      ? this.prometheusOnly(release.config.environment.analysis)
+      : this.withPrometheus(evaluateAnalysis({ spec: release.config.environment.analysis.spec, newWindow, stableWindow: w.previousWindow }), release.config.environment.analysis);
     this.announce(w.rolloutId, 'watch', result);
     if (result.decision === 'fail') {
       this.watches.delete(w.env);
@@ -147,6 +149,7 @@ export class AnalysisMonitor {
   }
 
   private evaluate(config: AnalysisConfig, r: Rollout, base: Baseline, newNumber: number, stableNumber: number): AnalysisResult {
+    if (this.trafficBypassesRouter(r.toReleaseId)) return this.prometheusOnly(config);
     const empty: ReleaseCountsSnapshot = { requests: 0, status: { '5xx': 0 }, latency: createHistogram() };
     const newSnap = this.deps.sampler.snapshot(r.env, newNumber) ?? base.newSnap ?? empty;
     const stableSnap = this.deps.sampler.snapshot(r.env, stableNumber) ?? base.stableSnap ?? empty;
@@ -163,6 +166,17 @@ export class AnalysisMonitor {
   /** Instances of the release that were serving and then died or went unhealthy. */
   private restartsSince(env: string, releaseId: number, since: number): number {
     return this.deps.store.recentInstances(env, 200).filter((i) => i.releaseId === releaseId && i.state === 'failed' && i.readyAt !== null && (i.stoppedAt ?? 0) >= since).length;
+  }
+
+  /** On a cluster with traffic: gateway the HTTPRoute carries the requests: slipway's router counts none of them. */
+  private trafficBypassesRouter(releaseId: number): boolean {
+    const env = this.deps.store.getRelease(releaseId)?.config.environment;
+    return env?.runtime === 'kubernetes' && env.kubernetes?.traffic === 'gateway';
+  }
+
+  /** Only the Prometheus checks can judge; with none, there is nothing to fail (config validation asks for them). */
+  private prometheusOnly(config: AnalysisConfig): AnalysisResult {
+    return this.withPrometheus({ decision: 'pass', checks: [], reason: 'no router figures: traffic goes through the cluster\'s Gateway' }, config);
   }
 
   private withPrometheus(result: AnalysisResult, config: AnalysisConfig): AnalysisResult {

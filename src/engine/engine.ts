@@ -34,6 +34,8 @@ import type { SigningKey } from '../security/signing-key.ts';
 import { ArtefactTrust } from './artefact-trust.ts';
 import { assertDeployAllowed } from './deploy-gates.ts';
 import { PipelineRunner } from './pipeline/pipeline-runner.ts';
+import type { ClusterApi } from '../runtime/kubernetes/cluster-client.ts';
+import { ClusterFleet, runsOnCluster } from './cluster-fleet.ts';
 
 export { hashConfig, type ConfigChangeAnswer, type ConfigChangeRequest } from './config-releases.ts';
 
@@ -53,6 +55,11 @@ export interface EngineDeps {
   audit?: { append(entry: AuditInput): unknown };
   /** Where events are published (SSE, webhooks, metrics subscribe to it); one is made if absent. */
   events?: EventBus;
+  /**
+   * The Kubernetes cluster a kubeconfig context names (null: the current one), for
+   * environments with runtime: kubernetes. Absent: such environments are refused.
+   */
+  clusterFor?: (context: string | null) => ClusterApi;
 }
 
 export interface DeployRequest {
@@ -74,6 +81,7 @@ export class Engine {
   readonly store: StateStore;
   readonly routes: RouteSync;
   private readonly fleet: InstanceFleet;
+  private readonly cluster: ClusterFleet;
   private readonly reconciler: Reconciler;
   private readonly monitor: HealthMonitor;
   readonly sampler: MetricsSampler;
@@ -100,7 +108,7 @@ export class Engine {
       store: deps.store, configs: this.configs, clock: this.clock,
       assertUnlocked: (env) => this.assertUnlocked(env),
       createRollout: (o) => this.createRollout(o),
-      readyCount: (env, releaseId) => this.fleet.instancesOf(env, releaseId).filter((i) => i.state === 'ready').length,
+      readyCount: (env, releaseId) => this.readyCount(env, releaseId),
     });
     this.fleet = new InstanceFleet({
       store: deps.store, runtimes: deps.runtimes, router: deps.router, routes: this.routes, clock: this.clock, log: deps.log,
@@ -110,10 +118,23 @@ export class Engine {
       resolveSecrets: (r) => deps.secrets.resolve(r.env, r.config.secrets),
       onInstanceEvent: (env, level, message, type, data) => this.recordEnvEvent(env, level, message, { type, data }),
     });
+    this.cluster = new ClusterFleet({
+      store: deps.store, clock: this.clock, log: deps.log,
+      clusterFor: (context) => {
+        if (!deps.clusterFor) throw new SlipwayError('E_RUNTIME_UNAVAILABLE', 'this slipway server has no kubernetes runtime');
+        return deps.clusterFor(context);
+      },
+      resolveSecrets: (r) => deps.secrets.resolve(r.env, r.config.secrets),
+      onEvent: (env, level, message, type, data) => this.recordEnvEvent(env, level, message, { type, data }),
+      onCrash: (env, rolloutId, reason) => {
+        this.recordEvent(rolloutId, 'error', `crash loop: ${reason}`);
+        void this.command(env, { type: 'abort', reason, cause: 'failure' }).catch((e: Error) => this.deps.log.warn({ env, err: e.message }, 'abort after a crash loop refused'));
+      },
+    });
     this.reconciler = new Reconciler({
-      store: deps.store, fleet: this.fleet, clock: this.clock, log: deps.log,
+      store: deps.store, fleet: this.fleet, cluster: this.cluster, clock: this.clock, log: deps.log,
       recordEvent: (id, level, message, data) => this.recordEvent(id, level, message, data),
-      pushRoutes: () => this.routes.push(),
+      pushRoutes: (env) => this.pushTraffic(env),
       stepVerdict: (r) => this.analysis.stepVerdict(r),
       onSucceeded: (r) => this.analysis.startWatch(r),
       onTransition: (prev, next, e) => this.feed.transition(prev, next, e),
@@ -175,7 +196,20 @@ export class Engine {
     await this.pipeline.stop();
     this.monitor.stop();
     this.sampler.stop();
+    this.cluster.stop();
     await this.reconciler.stop();
+  }
+
+  /** The router's table, and for an environment on a cluster its Services and HTTPRoute, from the records. */
+  private async pushTraffic(env: string): Promise<void> {
+    await this.routes.push();
+    await this.cluster.applyTraffic(env);
+  }
+
+  /** Instances (or, on a cluster, replicas) of a release that are ready and get traffic. */
+  private readyCount(env: string, releaseId: number): number {
+    if (runsOnCluster(this.store.getRelease(releaseId))) return this.cluster.serving(env, releaseId);
+    return this.fleet.instancesOf(env, releaseId).filter((i) => i.state === 'ready').length;
   }
 
   async receiveArtefact(body: Readable, claimedDigest: string, service: string, uploader = 'unknown'): Promise<ArtefactRecord> {
@@ -206,11 +240,7 @@ export class Engine {
   }
 
   async deploy(req: DeployRequest): Promise<DeployAnswer> {
-    // The kubernetes driver (runtime/kubernetes) is not wired into the reconciler yet:
-    // refusing beats quietly running local processes for an environment meant for a cluster.
-    if (req.config.environments[req.env]?.runtime === 'kubernetes') {
-      throw new SlipwayError('E_BAD_REQUEST', `environment "${req.env}" has runtime: kubernetes, which the server does not drive yet; print its manifests with \`slipway render ${req.env}\` and apply them (docs/kubernetes.md)`, { env: req.env });
-    }
+    this.assertRuntimeKept(req);
     const build = await this.configReleases.candidate(req);
     const artefact = this.store.getArtefact(req.artefactDigest);
     if (!artefact || !existsSync(artefact.path)) {
@@ -245,11 +275,30 @@ export class Engine {
   }
 
   /**
+   * A cluster and this machine share no instances, routes or traffic: an environment
+   * that runs on one cannot move to the other by a rollout, which would need both to
+   * serve at once. Moving is a new environment.
+   */
+  private assertRuntimeKept(req: DeployRequest): void {
+    const runtime = req.config.environments[req.env]?.runtime;
+    if (runtime === 'kubernetes' && !this.deps.clusterFor) {
+      throw new SlipwayError('E_RUNTIME_UNAVAILABLE', `environment "${req.env}" has runtime: kubernetes, and this slipway server has no kubernetes runtime`, { env: req.env });
+    }
+    const stableId = this.store.getStableReleaseId(req.env);
+    const stable = stableId === null ? null : this.store.getRelease(stableId);
+    if (stable && runtime !== undefined && (runtime === 'kubernetes') !== runsOnCluster(stable)) {
+      throw new SlipwayError('E_BAD_REQUEST', `${req.env} runs on ${stable.config.environment.runtime} (#${stable.number}); slipway.yaml now says runtime: ${runtime}. A rollout cannot move an environment between a cluster and this machine: deploy to a new environment and move traffic to it`, { env: req.env });
+    }
+  }
+
+  /**
    * A container runtime's image for the release about to be recorded: built from the
    * artefact's Dockerfile (or the referenced image checked), kept for rollback. null
    * for the process runtime.
    */
   private async prepareImage(config: ReleaseRecord['config'], env: string, artefact: ArtefactRecord): Promise<string | null> {
+    // On a cluster the image is named by slipway.yaml (kubernetes.image) and built by CI.
+    if (config.environment.runtime === 'kubernetes') return null;
     const runtime = runtimeNamed(this.deps.runtimes, config.environment.runtime);
     if (!runtime.prepareImage) return null;
     const started = this.clock.now();
@@ -307,7 +356,7 @@ export class Engine {
   private createRollout(opts: { release: ReleaseRecord; kind: RolloutKind; actor: string }): Rollout {
     const { release } = opts;
     const stableId = this.store.getStableReleaseId(release.env);
-    const stableCount = stableId === null ? 0 : this.fleet.instancesOf(release.env, stableId).filter((i) => i.state === 'ready').length;
+    const stableCount = stableId === null ? 0 : this.readyCount(release.env, stableId);
     const strategy = release.config.environment.strategy;
     const steps = planFor(strategy, {
       stableReleaseId: stableId, stableCount, newReleaseId: release.id, instances: release.config.environment.instances,
@@ -345,7 +394,7 @@ export class Engine {
       return n;
     });
     if (next !== active) this.feed.transition(active, next, e);
-    await this.routes.push();
+    await this.pushTraffic(env);
     this.reconciler.wake(env);
     return next;
   }

@@ -8,15 +8,19 @@ import { describeStep, type Step } from '../core/plans.ts';
 import { activeSteps, currentStep, isTerminal, transition, type Rollout, type RolloutEvent } from '../core/rollout.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { InstanceFleet } from './instance-fleet.ts';
+import { runsOnCluster, type ClusterFleet } from './cluster-fleet.ts';
 import type { Clock, EngineLogger } from './ports.ts';
 
 export interface ReconcilerDeps {
   store: StateStore;
   fleet: InstanceFleet;
+  /** What scale steps become for an environment with runtime: kubernetes. */
+  cluster: ClusterFleet;
   clock: Clock;
   log: EngineLogger;
   recordEvent(rolloutId: number, level: 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>): void;
-  pushRoutes(): Promise<void>;
+  /** Tells whoever splits the environment's traffic (the router, a cluster's HTTPRoute) what the records say now. */
+  pushRoutes(env: string): Promise<void>;
   /** The analysis verdict on the step a rollout is at; null before there is one. */
   stepVerdict(r: Rollout): AnalysisResult | null;
   onSucceeded(r: Rollout): void;
@@ -100,6 +104,7 @@ class EnvLoop {
   /** One pass; true when it changed something and another pass should follow at once. */
   private async pass(): Promise<boolean> {
     const rollout = this.deps.store.activeRollout(this.env);
+    this.deps.cluster.watchCrashes(this.env, rollout);
     if (rollout) return this.advance(rollout);
     await this.maintain();
     return false;
@@ -117,9 +122,10 @@ class EnvLoop {
     // The end is recorded in the same turn as the phase, so whoever sees the phase sees the event.
     if (next !== r && isTerminal(next.phase)) {
       this.announceEnd(next);
+      this.deps.cluster.rolloutEnded(next.env);
       if (next.phase === 'succeeded') this.deps.onSucceeded(next);
     }
-    if (next !== r) await this.deps.pushRoutes();
+    if (next !== r) await this.deps.pushRoutes(r.env);
     return next;
   }
 
@@ -208,7 +214,7 @@ class EnvLoop {
   }
 
   private async runScale(r: Rollout, step: Extract<Step, { type: 'scale' }>, label: string): Promise<boolean> {
-    const { store, fleet } = this.deps;
+    const { store } = this.deps;
     const release = store.getRelease(step.releaseId);
     if (!release) {
       await this.applyAndRoute(r, { type: 'step-failed', index: r.stepIndex, reason: `release ${step.releaseId} is missing from the store` });
@@ -216,6 +222,7 @@ class EnvLoop {
     }
     this.deps.recordEvent(r.id, 'info', `${label}: ${release.env}#${release.number} to ${step.count} instance(s)`, { step: r.stepIndex, phase: r.phase });
     const startedPhase = r.phase;
+    const fleet = runsOnCluster(release) ? this.deps.cluster : this.deps.fleet;
     const outcome = await fleet.scale(release, step.count, () => this.isRolloutChanged(r.id, startedPhase));
     const fresh = store.getRollout(r.id);
     if (!fresh || fresh.phase !== startedPhase || fresh.stepIndex !== r.stepIndex) return true; // someone acted meanwhile
@@ -251,7 +258,9 @@ class EnvLoop {
     }
     const release = store.getRelease(stableId);
     if (!release) return;
-    const outcome = await fleet.scale(release, release.config.environment.instances, () => store.activeRollout(this.env) !== null);
+    const outcome = runsOnCluster(release)
+      ? await this.deps.cluster.maintain(this.env)
+      : await fleet.scale(release, release.config.environment.instances, () => store.activeRollout(this.env) !== null);
     if (outcome.ok) {
       this.maintainFailures = 0;
       // Strays go only once the stable release is at full size again.

@@ -3,7 +3,9 @@
 // so pushing it again after a crash is always right.
 
 import type { ReleaseRecord } from '../core/records.ts';
-import { formatListen } from '../core/service-config.ts';
+import { formatListen, type KubernetesSettings } from '../core/service-config.ts';
+import { SERVICE_PORT } from '../runtime/kubernetes/manifests.ts';
+import { releaseName } from '../runtime/kubernetes/names.ts';
 import { effectiveWeights } from '../core/rollout.ts';
 import type { EnvRoutes, RouteTable } from '../router/route-table.ts';
 import type { StateStore } from '../store/state-store.ts';
@@ -16,21 +18,46 @@ export function routingRelease(store: StateStore, env: string): ReleaseRecord | 
   return id === null ? null : store.getRelease(id);
 }
 
+/** The settings of an environment that runs on a cluster, or null when it runs here. */
+export function clusterSettingsOf(release: ReleaseRecord | null): KubernetesSettings | null {
+  return release?.config.environment.runtime === 'kubernetes' ? release.config.environment.kubernetes ?? null : null;
+}
+
+/** Serving replicas by release id of an environment on a cluster (those counted ready, which get traffic). */
+export function clusterServing(store: StateStore, env: string): Record<string, number> {
+  return Object.fromEntries(store.clusterReplicas(env).filter((r) => r.serving > 0).map((r) => [String(r.releaseId), r.serving]));
+}
+
+/** Traffic shares by release id: the rollout's split among releases that serve, else in proportion to what serves. */
+export function trafficWeights(store: StateStore, env: string): Record<string, number> {
+  const cluster = clusterSettingsOf(routingRelease(store, env));
+  const serving: Record<string, number> = cluster ? clusterServing(store, env) : {};
+  if (!cluster) for (const i of store.liveInstances(env)) if (i.state === 'ready') serving[i.releaseId] = (serving[i.releaseId] ?? 0) + 1;
+  return effectiveWeights(store.activeRollout(env)?.traffic ?? null, serving);
+}
+
 export function computeRouteTable(store: StateStore, version: number): RouteTable {
   const environments: RouteTable['environments'] = {};
   const live = store.liveInstances();
   for (const env of store.listEnvironmentNames()) {
     const release = routingRelease(store, env);
     if (!release) continue;
-    const ready = live.filter((i) => i.env === env && i.state === 'ready');
+    const cluster = clusterSettingsOf(release);
+    // An HTTPRoute splits this environment's traffic on the cluster: the router has no part in it.
+    if (cluster?.traffic === 'gateway') continue;
     const rollout = store.activeRollout(env);
     const label = (releaseId: number) => String(store.getRelease(releaseId)?.number ?? releaseId);
-    const readyByRelease: Record<string, number> = {};
-    for (const i of ready) readyByRelease[i.releaseId] = (readyByRelease[i.releaseId] ?? 0) + 1;
-    const weights = effectiveWeights(rollout?.traffic ?? null, readyByRelease);
+    const weights = trafficWeights(store, env);
+    // On a cluster a release is one backend, its Service; the Service spreads the share over ready pods.
+    const backends = cluster
+      ? Object.keys(clusterServing(store, env)).map((id) => {
+        const host = `${releaseName({ service: release.service, environment: env }, Number(label(Number(id))))}.${cluster.namespace}.svc`;
+        return { id: host, release: label(Number(id)), url: `http://${host}:${SERVICE_PORT}` };
+      })
+      : live.filter((i) => i.env === env && i.state === 'ready').map((i) => ({ id: i.id, release: label(i.releaseId), url: `http://127.0.0.1:${i.port}` }));
     const routes: EnvRoutes = {
       listen: formatListen(release.config.environment.listen),
-      backends: ready.map((i) => ({ id: i.id, release: label(i.releaseId), url: `http://127.0.0.1:${i.port}` })),
+      backends,
       weights: Object.fromEntries(Object.entries(weights).map(([id, w]) => [label(Number(id)), w])),
     };
     const strategy = release.config.environment.strategy;

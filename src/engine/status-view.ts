@@ -7,7 +7,7 @@ import { describeStep, type Step } from '../core/plans.ts';
 import { currentStep, type Rollout } from '../core/rollout.ts';
 import { formatListen, type Strategy } from '../core/service-config.ts';
 import type { StateStore } from '../store/state-store.ts';
-import { computeRouteTable, routingRelease } from './route-sync.ts';
+import { clusterSettingsOf, computeRouteTable, routingRelease, trafficWeights } from './route-sync.ts';
 
 export interface ReleaseView {
   id: number;
@@ -70,6 +70,16 @@ export interface EnvironmentStatus {
   weights: Record<string, number>;
   /** The latest analysis of the rollout in progress, with its figures. */
   analysis?: AnalysisResult | null;
+  /** runtime: kubernetes: where it runs and the replicas slipway asked for per release; null otherwise. */
+  cluster: ClusterView | null;
+}
+
+export interface ClusterView {
+  context: string | null;
+  namespace: string;
+  traffic: 'router' | 'gateway';
+  /** Per release on the cluster: replicas asked for, and those Ready and given traffic. */
+  releases: { release: number; replicas: number; serving: number }[];
 }
 
 export function releaseView(r: ReleaseRecord): ReleaseView {
@@ -114,6 +124,16 @@ export function describeEnvironment(store: StateStore, env: string, listenError:
   const routing = routingRelease(store, env);
   const table = computeRouteTable(store, 0).environments[env];
   const live = store.liveInstances(env);
+  const settings = clusterSettingsOf(routing);
+  const label = (id: string) => String(store.getRelease(Number(id))?.number ?? id);
+  const cluster: ClusterView | null = settings
+    ? {
+      context: settings.context, namespace: settings.namespace, traffic: settings.traffic,
+      releases: store.clusterReplicas(env).map((r) => ({ release: store.getRelease(r.releaseId)?.number ?? 0, replicas: r.replicas, serving: r.serving })),
+    }
+    : null;
+  // With traffic: gateway the router has no table for the environment; the HTTPRoute has the same split.
+  const weights = table?.weights ?? (settings ? Object.fromEntries(Object.entries(trafficWeights(store, env)).map(([id, w]) => [label(id), w])) : {});
   return {
     env,
     listen: routing ? formatListen(routing.config.environment.listen) : null,
@@ -125,6 +145,7 @@ export function describeEnvironment(store: StateStore, env: string, listenError:
       id: i.id, release: store.getRelease(i.releaseId)?.number ?? 0, state: i.state, port: i.port, pid: i.pid,
       runtime: i.runtime, container: i.runtimeRef?.slice(0, 12) ?? null, readyAt: i.readyAt, lastError: i.lastError,
     })),
-    weights: table?.weights ?? {},
+    weights,
+    cluster,
   };
 }

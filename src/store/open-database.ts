@@ -242,6 +242,19 @@ const MIGRATIONS: string[] = [
   ALTER TABLE instances ADD COLUMN runtime_ref TEXT;
   ALTER TABLE releases ADD COLUMN image_id TEXT;
   `,
+  // 9: environments on a Kubernetes cluster: per release, the replicas slipway asked
+  // for and how many of them get traffic (those counted ready), so that a restarted
+  // server re-applies exactly what the cluster should have.
+  `
+  CREATE TABLE cluster_replicas (
+    env TEXT NOT NULL,
+    release_id INTEGER NOT NULL REFERENCES releases(id),
+    replicas INTEGER NOT NULL,
+    serving INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (env, release_id)
+  );
+  `,
 ];
 
 export function openDatabase(file: string): Db {

@@ -14,6 +14,13 @@ import { PipelineStore } from './pipeline-store.ts';
 
 type Row = Record<string, unknown>;
 
+/** One release of an environment on a cluster, as slipway last set it. */
+export interface ClusterReplicas {
+  releaseId: number;
+  replicas: number;
+  serving: number;
+}
+
 function parseJson<T>(text: unknown, what: string): T {
   try {
     return JSON.parse(String(text)) as T;
@@ -174,6 +181,26 @@ export class StateStore {
   setStableRelease(env: string, releaseId: number): void {
     this.ensureEnvironment(env);
     this.db.prepare('UPDATE environments SET stable_release_id = ? WHERE name = ?').run(releaseId, env);
+  }
+
+  // --- releases on a cluster (runtime: kubernetes)
+
+  /** Replicas asked for, and serving (counted for traffic), per release id. */
+  clusterReplicas(env: string): ClusterReplicas[] {
+    return (this.db.prepare('SELECT release_id, replicas, serving FROM cluster_replicas WHERE env = ? ORDER BY release_id').all(env) as Row[])
+      .map((r) => ({ releaseId: Number(r.release_id), replicas: Number(r.replicas), serving: Number(r.serving) }));
+  }
+
+  setClusterReplicas(env: string, releaseId: number, v: { replicas: number; serving: number }, now: number): void {
+    this.db.prepare(
+      `INSERT INTO cluster_replicas (env, release_id, replicas, serving, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (env, release_id) DO UPDATE SET replicas = excluded.replicas, serving = excluded.serving, updated_at = excluded.updated_at`,
+    ).run(env, releaseId, v.replicas, v.serving, now);
+  }
+
+  /** The release's objects were deleted from the cluster (beyond the history limit). */
+  dropClusterRelease(env: string, releaseId: number): void {
+    this.db.prepare('DELETE FROM cluster_replicas WHERE env = ? AND release_id = ?').run(env, releaseId);
   }
 
   // --- rollouts

@@ -1,0 +1,270 @@
+// Environments with `runtime: kubernetes`. The reconciler carries out the same plan
+// steps as for local processes, and this is what they become on a cluster: a scale
+// step is a server-side apply of the release's Deployment with the replica count,
+// gated on its pods being Ready; every change of traffic is an apply of the
+// HTTPRoute (traffic: gateway) or a new router table (traffic: router, which
+// route-sync computes from the same records).
+//
+// What slipway asks of the cluster is recorded in SQLite (cluster_replicas) before
+// it is sent, and every apply is idempotent: a restarted server re-applies the
+// recorded state and the reconciler redoes the step it was at.
+
+import type { EventType } from '../core/events.ts';
+import type { ReleaseRecord } from '../core/records.ts';
+import type { Rollout } from '../core/rollout.ts';
+import type { StateStore } from '../store/state-store.ts';
+import type { ClusterApi } from '../runtime/kubernetes/cluster-client.ts';
+import { assertValidObjects } from '../runtime/kubernetes/manifest-schema.ts';
+import {
+  clusterReleaseOf,
+  desiredObjects,
+  environmentObjects,
+  releaseObjects,
+  secretFor,
+  type ClusterObject,
+  type ClusterState,
+} from '../runtime/kubernetes/manifests.ts';
+import { LABELS, environmentSelector, releaseName, releaseSelector, secretName } from '../runtime/kubernetes/names.ts';
+import { waitForPods, watchRestarts } from '../runtime/kubernetes/pod-readiness.ts';
+import type { ScaleOutcome } from './instance-fleet.ts';
+import type { Clock, EngineLogger } from './ports.ts';
+import { clusterSettingsOf, routingRelease, trafficWeights } from './route-sync.ts';
+
+export interface ClusterFleetDeps {
+  store: StateStore;
+  clock: Clock;
+  log: EngineLogger;
+  /** The cluster a kubeconfig context names (null: the current context, or the in-cluster account). */
+  clusterFor(context: string | null): ClusterApi;
+  /** Values of a release's pinned secrets, for its Secret object. */
+  resolveSecrets(release: ReleaseRecord): Promise<Record<string, string>>;
+  onEvent(env: string, level: 'info' | 'warn' | 'error', message: string, type: EventType, data: Record<string, unknown>): void;
+  /** A pod of a rollout's new release is crash-looping: the rollout must abort. */
+  onCrash(env: string, rolloutId: number, reason: string): void;
+  /** Restarts of one pod that count as a crash loop (default 2). */
+  maxRestarts?: number;
+}
+
+export function runsOnCluster(release: ReleaseRecord | null): boolean {
+  return release?.config.environment.runtime === 'kubernetes';
+}
+
+export class ClusterFleet {
+  /** What was last applied, by object: an unchanged object is not sent again. */
+  private readonly applied = new Map<string, string>();
+  /** Environments whose whole recorded state has been applied since this server started. */
+  private readonly asserted = new Set<string>();
+  private readonly crashWatches = new Map<string, { rolloutId: number; stop(): void }>();
+
+  constructor(private readonly deps: ClusterFleetDeps) {}
+
+  private get maxRestarts(): number {
+    return this.deps.maxRestarts ?? 2;
+  }
+
+  /** Ready replicas that get traffic, by release id. */
+  serving(env: string, releaseId: number): number {
+    return this.deps.store.clusterReplicas(env).find((r) => r.releaseId === releaseId)?.serving ?? 0;
+  }
+
+  /** The environment as the cluster should have it, from the records; null when it does not run on one. */
+  state(env: string): ClusterState | null {
+    const { store } = this.deps;
+    const routing = routingRelease(store, env);
+    const settings = clusterSettingsOf(routing);
+    if (!routing || !settings) return null;
+    const rows = store.clusterReplicas(env);
+    const releases = rows.map((r) => store.getRelease(r.releaseId)).filter((r): r is ReleaseRecord => r !== null).map(clusterReleaseOf);
+    const weights = trafficWeights(store, env);
+    return {
+      ref: { service: routing.service, environment: env },
+      settings,
+      pod: { portEnv: routing.config.run.portEnv, health: routing.config.health, shutdown: routing.config.shutdown },
+      releases,
+      replicas: Object.fromEntries(rows.map((r) => [r.releaseId, r.replicas])),
+      // Always explicit: shares among what serves, as the router counts them.
+      weights: Object.fromEntries(Object.entries(weights).map(([id, w]) => [Number(id), Math.round(w)])),
+    };
+  }
+
+  private cluster(state: ClusterState): ClusterApi {
+    return this.deps.clusterFor(state.settings.context);
+  }
+
+  /**
+   * Brings `release` to `count` replicas. Growing: the Secret and Deployment first,
+   * traffic only once that many pods are Ready. Shrinking: traffic first, then the
+   * Deployment, then a wait until the extra pods are gone.
+   */
+  async scale(release: ReleaseRecord, count: number, isCancelled: () => boolean): Promise<ScaleOutcome> {
+    const { store, clock } = this.deps;
+    const env = release.env;
+    const row = store.clusterReplicas(env).find((r) => r.releaseId === release.id) ?? { replicas: 0, serving: 0 };
+    const growing = count > row.serving;
+    store.setClusterReplicas(env, release.id, { replicas: count, serving: growing ? row.serving : count }, clock.now());
+    const state = this.state(env);
+    if (state === null) return { ok: false, reason: `${env} does not run on a cluster` };
+    const cr = state.releases.find((r) => r.id === release.id);
+    if (!cr) return { ok: false, reason: `${env}#${release.number} is not recorded on the cluster` };
+    try {
+      if (!growing) await this.applyTraffic(env);
+      if (growing && cr.secretNames.length > 0) await this.applySecret(state, release);
+      await this.applyAll(state, releaseObjects(state, cr));
+    } catch (e) {
+      return { ok: false, reason: (e as Error).message };
+    }
+    const controller = new AbortController();
+    const poll = setInterval(() => isCancelled() && controller.abort(), 250);
+    const { health, shutdown } = state.pod;
+    try {
+      const waited = await waitForPods({
+        api: this.cluster(state),
+        namespace: state.settings.namespace,
+        labelSelector: releaseSelector(state.ref, release.number),
+        want: count,
+        direction: growing ? 'up' : 'down',
+        deadlineMs: growing ? health.startDeadlineMs : shutdown.drainTimeoutMs + shutdown.killTimeoutMs + 30_000,
+        maxRestarts: this.maxRestarts,
+        signal: controller.signal,
+      });
+      if (!waited.ok) return { ok: false, reason: `${env}#${release.number}: ${waited.reason}` };
+    } finally {
+      clearInterval(poll);
+    }
+    if (growing) {
+      store.setClusterReplicas(env, release.id, { replicas: count, serving: count }, clock.now());
+      this.deps.onEvent(env, 'info', `${env}#${release.number}: ${count} pod(s) ready on the cluster`, 'instance.ready', { release: release.number, replicas: count });
+      await this.applyTraffic(env);
+    }
+    return { ok: true };
+  }
+
+  /** The stable Service and (traffic: gateway) the HTTPRoute, as the records split traffic now. */
+  async applyTraffic(env: string): Promise<void> {
+    const state = this.state(env);
+    if (state) await this.applyAll(state, environmentObjects(state));
+  }
+
+  /**
+   * No rollout: the stable release at its size and every other one at zero. After a
+   * start of the server, everything recorded is applied once more (a crash may have
+   * come between the record and the apply); then old releases are collected.
+   */
+  async maintain(env: string): Promise<ScaleOutcome> {
+    const { store } = this.deps;
+    const stableId = store.getStableReleaseId(env);
+    const stable = stableId === null ? null : store.getRelease(stableId);
+    if (!stable || !runsOnCluster(stable)) return { ok: true };
+    const want = stable.config.environment.instances;
+    const rows = store.clusterReplicas(env);
+    const own = rows.find((r) => r.releaseId === stable.id);
+    if (!own || own.replicas !== want || own.serving !== want || !this.asserted.has(env)) {
+      const outcome = await this.scale(stable, want, () => store.activeRollout(env) !== null);
+      if (!outcome.ok) return outcome;
+    }
+    for (const r of rows) {
+      if (r.releaseId === stable.id || r.replicas === 0) continue;
+      const release = store.getRelease(r.releaseId);
+      if (release) {
+        const outcome = await this.scale(release, 0, () => store.activeRollout(env) !== null);
+        if (!outcome.ok) return outcome;
+      }
+    }
+    if (!this.asserted.has(env)) {
+      const state = this.state(env);
+      if (state) await this.applyAll(state, desiredObjects(state));
+      this.asserted.add(env);
+      await this.collectGarbage(env);
+    }
+    return { ok: true };
+  }
+
+  /** After a rollout ends: old releases beyond the history limit go at the next maintenance. */
+  rolloutEnded(env: string): void {
+    this.asserted.delete(env);
+  }
+
+  /**
+   * While a rollout runs, its new release's pods are watched: one that keeps
+   * restarting aborts the rollout then, during a pause or an analysis too.
+   */
+  watchCrashes(env: string, rollout: Rollout | null): void {
+    const current = this.crashWatches.get(env);
+    const wanted = rollout !== null && rollout.phase !== 'aborting' && rollout.fromReleaseId !== null ? rollout : null;
+    if (current && current.rolloutId === wanted?.id) return;
+    current?.stop();
+    this.crashWatches.delete(env);
+    if (!wanted) return;
+    const release = this.deps.store.getRelease(wanted.toReleaseId);
+    const state = this.state(env);
+    if (!release || !state) return;
+    const watch = watchRestarts({
+      api: this.cluster(state),
+      namespace: state.settings.namespace,
+      labelSelector: releaseSelector(state.ref, release.number),
+      maxRestarts: this.maxRestarts,
+      onCrash: (reason) => this.deps.onCrash(env, wanted.id, `${env}#${release.number}: ${reason}`),
+    });
+    this.crashWatches.set(env, { rolloutId: wanted.id, stop: () => watch.stop() });
+  }
+
+  stop(): void {
+    for (const w of this.crashWatches.values()) w.stop();
+    this.crashWatches.clear();
+  }
+
+  /**
+   * Deletes releases beyond the history limit: Deployments at zero replicas that no
+   * record keeps running, oldest first, keeping the newest `history` of them so that
+   * a rollback is only a scale-up.
+   */
+  async collectGarbage(env: string): Promise<number[]> {
+    const { store } = this.deps;
+    const state = this.state(env);
+    if (!state) return [];
+    const { ref, settings } = state;
+    const api = this.cluster(state);
+    const running = new Set(store.clusterReplicas(env).filter((r) => r.replicas > 0).map((r) => store.getRelease(r.releaseId)?.number));
+    const deployments = await api.listDeployments(settings.namespace, environmentSelector(ref));
+    const idle = deployments
+      .filter((d) => (d.spec?.replicas ?? 0) === 0)
+      .map((d) => Number(d.metadata?.labels?.[LABELS.release]))
+      .filter((n) => Number.isInteger(n) && !running.has(n))
+      .sort((a, b) => b - a);
+    const doomed = idle.slice(settings.historyLimit);
+    for (const number of doomed) {
+      const at = { namespace: settings.namespace };
+      await api.delete({ apiVersion: 'apps/v1', kind: 'Deployment', name: releaseName(ref, number), ...at });
+      await api.delete({ apiVersion: 'v1', kind: 'Service', name: releaseName(ref, number), ...at });
+      await api.delete({ apiVersion: 'v1', kind: 'Secret', name: secretName(ref, number), ...at });
+      const gone = store.getReleaseByNumber(env, number);
+      if (gone) store.dropClusterRelease(env, gone.id);
+      for (const key of [...this.applied.keys()]) if (key.endsWith(`/${releaseName(ref, number)}`) || key.endsWith(`/${secretName(ref, number)}`)) this.applied.delete(key);
+    }
+    if (doomed.length > 0) this.deps.log.info({ env, releases: doomed }, `deleted ${doomed.length} old release(s) from the cluster (history ${settings.historyLimit})`);
+    return doomed;
+  }
+
+  private async applySecret(state: ClusterState, release: ReleaseRecord): Promise<void> {
+    const cr = clusterReleaseOf(release);
+    const values = await this.deps.resolveSecrets(release);
+    const missing = cr.secretNames.filter((n) => values[n] === undefined);
+    if (missing.length > 0) throw new Error(`no value for secret(s) ${missing.join(', ')} of ${release.env}#${release.number}`);
+    const secret = secretFor(state, cr, Object.fromEntries(cr.secretNames.map((n) => [n, values[n]!])));
+    assertValidObjects([secret]);
+    // Not cached: the cache would hold the values in memory as text.
+    await this.cluster(state).apply(secret);
+  }
+
+  private async applyAll(state: ClusterState, objects: ClusterObject[]): Promise<void> {
+    assertValidObjects(objects);
+    const api = this.cluster(state);
+    for (const obj of objects) {
+      const key = `${state.settings.context ?? ''}/${obj.metadata?.namespace}/${obj.kind}/${obj.metadata?.name}`;
+      const text = JSON.stringify(obj);
+      if (this.applied.get(key) === text) continue;
+      await api.apply(obj);
+      this.applied.set(key, text);
+    }
+  }
+}

@@ -1,0 +1,272 @@
+// A slipway server driving `runtime: kubernetes` environments, through the CLI, as a
+// user would. No Kubernetes API server can run on these machines, so the cluster is
+// the FAKE of test/support/fake-kube-api.ts: an HTTP server on 127.0.0.1 that speaks
+// the REST paths and JSON of the real API (the server reaches it with the official
+// client, through a kubeconfig file) and plays a crude Deployment controller and
+// kubelet. Its limits are listed at the top of that file; above all, its pods run
+// nothing, so no request reaches a pod: what is checked is what slipway asks of the
+// cluster, in what order, and what it records.
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments, stringify } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EnvironmentStatus } from '../src/engine/status-view.ts';
+import { FakeKubeApi } from './support/fake-kube-api.ts';
+import { REPO, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess, type ServiceOptions } from './support/harness.ts';
+
+const NS = 'shop';
+const SECRET_VALUE = 'k8s-s3cret-never-inline-or-logged';
+
+type Obj = ReturnType<FakeKubeApi['objects']>[number];
+
+function writeKubeconfig(dir: string, url: string, token: string): string {
+  const file = join(dir, 'kubeconfig');
+  writeFileSync(file, stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'elsewhere',
+    clusters: [{ name: 'fake', cluster: { server: url, 'insecure-skip-tls-verify': true } }, { name: 'closed', cluster: { server: 'http://127.0.0.1:9' } }],
+    users: [{ name: 'slipway', user: { token } }],
+    contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'slipway' } }, { name: 'elsewhere', context: { cluster: 'closed', user: 'slipway' } }],
+  }));
+  return file;
+}
+
+describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_000 }, () => {
+  const fake = new FakeKubeApi({ readyDelayMs: 150, terminateDelayMs: 100, restartEveryMs: 150, crashImage: /:crash-/ });
+  let work: string;
+  let app: string;
+  let dataDir: string;
+  let server: ServerProcess;
+  let serverEnv: NodeJS.ProcessEnv;
+  let service: ServiceOptions;
+  let routerPort: number;
+  const cli = (...args: string[]) => runCli(args, { cwd: app, dataDir, timeoutMs: 60_000 });
+  const status = (env: string) => getJson<EnvironmentStatus>(`${server.url}/api/environments/${env}`);
+  const deployment = (env: string, n: number): Obj | undefined => fake.object('Deployment', NS, `hello-${env}-r${n}`);
+  const split = (env: string): string => {
+    const route = fake.object('HTTPRoute', NS, `hello-${env}`);
+    return (route?.spec.rules[0].backendRefs as { name: string; weight: number }[] ?? []).map((b) => `${b.name.replace(`hello-${env}-`, '')}=${b.weight}`).join(' ');
+  };
+  const readyPods = (env: string, n: number) => fake.objects('Pod', NS).filter((p) => p.metadata.labels['slipway.dev/environment'] === env
+    && p.metadata.labels['slipway.dev/release'] === String(n) && !p.metadata.deletionTimestamp && p.status.conditions[0].status === 'True').length;
+  /** The HTTPRoute is applied just after the step is recorded: wait for it. */
+  const waitForSplit = (env: string, want: string) => waitFor(`${env}'s HTTPRoute to split ${want}`, () => split(env) === want, 10_000);
+  const waitForStep = (env: string, current: string) =>
+    waitFor(`${env} to reach "${current}"`, async () => (await status(env)).rollout?.current === current, 30_000);
+  const waitForEnd = async (env: string) => {
+    await waitFor(`${env}'s rollout to end`, async () => (await status(env)).rollout === null, 45_000);
+    return (await status(env)).lastRollout!;
+  };
+  const kubeEnv = (o: { image?: string; traffic?: 'gateway' | 'router'; history?: number } = {}) => [
+    'runtime: kubernetes',
+    'kubernetes:',
+    '  context: fake',
+    `  namespace: ${NS}`,
+    `  image: registry.example.com/hello:${o.image ?? 'v{release}'}`,
+    `  traffic: ${o.traffic ?? 'gateway'}`,
+    ...(o.traffic === 'router' ? [] : ['  gateway: infra/public']),
+    `  history: ${o.history ?? 1}`,
+  ].join('\n');
+  const canary = 'type: canary\nsteps:\n  - weight: 25\n  - pause: {}\n  - weight: 50';
+  const writeVersion = (version: string, production: { image?: string } = {}) => {
+    service.envs['production']!.extraYaml = kubeEnv({ ...production, history: 1 });
+    writeService(app, { ...service, version });
+  };
+
+  beforeAll(async () => {
+    const url = await fake.start();
+    work = scratchDir();
+    app = join(work, 'hello');
+    dataDir = join(work, '.slipway');
+    mkdirSync(dataDir, { recursive: true });
+    routerPort = await freePort();
+    serverEnv = { ...process.env, KUBECONFIG: writeKubeconfig(work, url, fake.token) };
+    service = {
+      health: { startDeadline: '10s' },
+      drainTimeout: '1s',
+      killTimeout: '1s',
+      envs: {
+        production: { instances: 2, port: await freePort(), strategyYaml: canary, config: { GREETING: 'hello' }, extraYaml: '' },
+        staging: { instances: 2, port: routerPort, strategyYaml: canary, extraYaml: kubeEnv({ traffic: 'router' }) },
+      },
+    };
+    writeVersion('1.0.0');
+    server = await startServerProcess(dataDir, 'server.log', serverEnv);
+    const secret = await runCli(['secret', 'set', 'production', 'API_KEY', '--no-rollout'], { cwd: app, dataDir, input: `${SECRET_VALUE}\n` });
+    expect(secret.code, secret.stdout + secret.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    await shutdownEverything(server?.url ?? null, dataDir);
+    await fake.close();
+  });
+
+  it('a first deploy applies the release at full size and gives it all the traffic once its pods are ready', async () => {
+    const r = await cli('deploy', 'production');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(deployment('production', 1)?.spec.replicas).toBe(2);
+    expect(deployment('production', 1)?.spec.template.spec.containers[0].image).toBe('registry.example.com/hello:v1');
+    expect(readyPods('production', 1)).toBe(2);
+    expect(split('production')).toBe('r1=100');
+    expect(fake.object('Service', NS, 'hello-production')?.spec.selector).toMatchObject({ 'slipway.dev/release': '1' });
+    const st = await status('production');
+    expect(st.stable?.number).toBe(1);
+    expect(st.cluster).toEqual({ context: 'fake', namespace: NS, traffic: 'gateway', releases: [{ release: 1, replicas: 2, serving: 2 }] });
+    expect(st.instances).toEqual([]);
+    const text = await cli('status', 'production');
+    expect(text.stdout).toContain('cluster:  namespace shop, context fake, traffic by gateway');
+    expect(text.stdout).toContain('#1    2 replica(s), 2 ready and serving');
+  });
+
+  it('secrets reach the pods through a Secret only: never in another request, the status or the server log', async () => {
+    const secret = fake.object('Secret', NS, 'hello-production-r1-secrets');
+    expect(Buffer.from(secret?.data.API_KEY, 'base64').toString()).toBe(SECRET_VALUE);
+    expect(deployment('production', 1)?.spec.template.spec.containers[0].env).toContainEqual({
+      name: 'API_KEY', valueFrom: { secretKeyRef: { name: 'hello-production-r1-secrets', key: 'API_KEY' } },
+    });
+    expect(fake.calls.filter((c) => c.resource !== 'secrets' && c.body.includes(SECRET_VALUE))).toEqual([]);
+    expect(JSON.stringify(await status('production'))).not.toContain(SECRET_VALUE);
+    expect(readFileSync(join(work, 'server.log'), 'utf8')).not.toContain(SECRET_VALUE);
+  });
+
+  it('a canary moves the HTTPRoute by its weights, and survives kill -9 of the server at a pause', async () => {
+    writeVersion('2.0.0');
+    const d = await cli('deploy', 'production', '--detach');
+    expect(d.code, d.stdout + d.stderr).toBe(0);
+    await waitForStep('production', 'pause until promoted');
+    await waitForSplit('production', 'r1=75 r2=25');
+    expect(deployment('production', 2)?.spec.replicas).toBe(1);
+    expect(readyPods('production', 2)).toBe(1);
+
+    await server.kill9();
+    server = await startServerProcess(dataDir, 'server.log', serverEnv);
+    const st = await status('production');
+    expect(st.rollout?.current).toBe('pause until promoted');
+    expect(st.cluster?.releases).toEqual([{ release: 1, replicas: 2, serving: 2 }, { release: 2, replicas: 1, serving: 1 }]);
+    expect(split('production')).toBe('r1=75 r2=25');
+
+    const p = await cli('promote', 'production');
+    expect(p.code, p.stdout + p.stderr).toBe(0);
+    const last = await waitForEnd('production');
+    expect(last.phase).toBe('succeeded');
+    expect(split('production')).toBe('r2=100');
+    expect(deployment('production', 2)?.spec.replicas).toBe(2);
+    // The old release stays, at zero replicas, so that a rollback is a scale-up.
+    expect(deployment('production', 1)?.spec.replicas).toBe(0);
+    expect(readyPods('production', 1)).toBe(0);
+    // Every object was applied server-side, as field manager slipway.
+    expect(deployment('production', 2)?.metadata.managedFields).toEqual([{ manager: 'slipway', operation: 'Apply', apiVersion: 'apps/v1' }]);
+  });
+
+  it('a release whose pods crash-loop fails its rollout and never gets a share of traffic', async () => {
+    writeVersion('3.0.0', { image: 'crash-{release}' });
+    const before = fake.calls.length;
+    const d = await cli('deploy', 'production');
+    expect(d.code).not.toBe(0);
+    const last = await waitForEnd('production');
+    expect(last.phase).toBe('failed');
+    expect(last.reason).toMatch(/production#3: pod hello-production-r3-\w+ restarted \d+ times \(CrashLoopBackOff\)/);
+    const routes = fake.calls.slice(before).filter((c) => c.resource === 'httproutes');
+    expect(routes.every((c) => !c.body.includes('hello-production-r3'))).toBe(true);
+    expect(split('production')).toBe('r2=100');
+    expect(deployment('production', 3)?.spec.replicas).toBe(0);
+    expect(readyPods('production', 2)).toBe(2);
+  });
+
+  it('abort at a pause sends all traffic back to stable before the canary is scaled to zero', async () => {
+    writeVersion('4.0.0');
+    const d = await cli('deploy', 'production', '--detach');
+    expect(d.code, d.stdout + d.stderr).toBe(0);
+    await waitForStep('production', 'pause until promoted');
+    await waitForSplit('production', 'r2=75 r4=25');
+    const before = fake.calls.length;
+    const a = await cli('abort', 'production', '--wait');
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    const last = await waitForEnd('production');
+    expect(last.phase).toBe('rolled_back');
+    const calls = fake.calls.slice(before);
+    const routeBack = calls.findIndex((c) => c.resource === 'httproutes' && c.body.includes('"weight":100') && !c.body.includes('r4'));
+    const canaryToZero = calls.findIndex((c) => c.resource === 'deployments' && c.name === 'hello-production-r4' && c.body.includes('"replicas":0'));
+    expect(routeBack).toBeGreaterThanOrEqual(0);
+    expect(canaryToZero).toBeGreaterThan(routeBack);
+    expect(split('production')).toBe('r2=100');
+    expect(readyPods('production', 4)).toBe(0);
+  });
+
+  it('a canary that starts crash-looping while paused is rolled back then, not at the next step', async () => {
+    writeVersion('5.0.0');
+    const d = await cli('deploy', 'production', '--detach');
+    expect(d.code, d.stdout + d.stderr).toBe(0);
+    await waitForStep('production', 'pause until promoted');
+    await waitForSplit('production', 'r2=75 r5=25');
+    expect(fake.crashPods({ 'slipway.dev/environment': 'production', 'slipway.dev/release': '5' })).toBe(1);
+    const last = await waitForEnd('production');
+    expect(last.phase).toBe('failed');
+    expect(last.reason).toMatch(/production#5: pod hello-production-r5-\w+ restarted 2 times \(CrashLoopBackOff\)/);
+    expect(split('production')).toBe('r2=100');
+    expect(deployment('production', 5)?.spec.replicas).toBe(0);
+  });
+
+  it('rollback scales an earlier release back up by the rolling path, then collects releases beyond the history limit', async () => {
+    const r = await cli('rollback', 'production', '--to', '1');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const last = await waitForEnd('production');
+    expect(last.phase).toBe('succeeded');
+    expect(split('production')).toBe('r1=100');
+    expect(readyPods('production', 1)).toBe(2);
+    expect(readyPods('production', 2)).toBe(0);
+    expect(last.steps).toEqual(['production#1 to 2 instance(s)', 'production#2 to 0 instance(s)'].map((x) => x.replace('production', '')));
+    // history 1: of the idle releases (2 to 5) only the newest is kept.
+    await waitFor('old releases to be deleted', () => [2, 3, 4].every((n) => deployment('production', n) === undefined), 15_000);
+    expect(fake.objects('Deployment', NS).filter((o) => o.metadata.labels['slipway.dev/environment'] === 'production').map((o) => o.metadata.name).sort())
+      .toEqual(['hello-production-r1', 'hello-production-r5']);
+    expect(fake.object('Service', NS, 'hello-production-r2')).toBeUndefined();
+    expect(fake.object('Secret', NS, 'hello-production-r3-secrets')).toBeUndefined();
+    expect((await status('production')).cluster?.releases.map((x) => x.release)).toEqual([1, 5]);
+  });
+
+  it('with traffic: router, slipway\'s router splits between the per-release Services and no HTTPRoute is made', async () => {
+    const a = await cli('deploy', 'staging');
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    service.envs['staging']!.config = { GREETING: 'hi' };
+    writeService(app, { ...service, version: '4.0.1' });
+    const d = await cli('deploy', 'staging', '--detach');
+    expect(d.code, d.stdout + d.stderr).toBe(0);
+    await waitForStep('staging', 'pause until promoted');
+    const st = await status('staging');
+    expect(st.weights).toEqual({ 1: 75, 2: 25 });
+    expect(st.cluster?.traffic).toBe('router');
+    // The router's own table, as it keeps it on disk.
+    const table = () => JSON.parse(readFileSync(join(dataDir, 'router', 'routes.json'), 'utf8')) as { environments: Record<string, { backends: { url: string }[] }> };
+    await waitFor('the router to have both releases', () => table().environments['staging']!.backends.length === 2, 10_000);
+    expect(table().environments['staging']!.backends.map((b) => b.url).sort()).toEqual(['http://hello-staging-r1.shop.svc:80', 'http://hello-staging-r2.shop.svc:80']);
+    expect(table().environments['production']).toBeUndefined();
+    expect(fake.object('HTTPRoute', NS, 'hello-staging')).toBeUndefined();
+    const p = await cli('promote', 'staging');
+    expect(p.code, p.stdout + p.stderr).toBe(0);
+    expect((await waitForEnd('staging')).phase).toBe('succeeded');
+    expect((await status('staging')).weights).toEqual({ 2: 100 });
+  });
+
+  it('refuses to move an environment between this machine and a cluster, and changes nothing', async () => {
+    service.envs['staging']!.extraYaml = '';
+    writeService(app, { ...service, version: '6.0.0' });
+    const r = await cli('deploy', 'staging');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('staging runs on kubernetes (#2); slipway.yaml now says runtime: process');
+    expect((await status('staging')).stable?.number).toBe(2);
+  });
+
+  it('the RBAC rules in docs/kubernetes.md are exactly the verbs the server used', () => {
+    const doc = readFileSync(join(REPO, 'docs', 'kubernetes.md'), 'utf8');
+    const block = /<!-- rbac:begin -->\s*```yaml\n([\s\S]*?)```\s*<!-- rbac:end -->/.exec(doc)?.[1];
+    expect(block).toBeDefined();
+    const role = parseAllDocuments(block!).map((d) => d.toJS()).find((o) => o.kind === 'Role');
+    const documented = new Set<string>();
+    for (const rule of role.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]) {
+      for (const g of rule.apiGroups) for (const r of rule.resources) for (const v of rule.verbs) documented.add(`${g}/${r}:${v}`);
+    }
+    const used = new Set(fake.calls.map((c) => `${c.group}/${c.resource}:${c.verb}`));
+    expect([...documented].sort()).toEqual([...used].sort());
+  });
+});
