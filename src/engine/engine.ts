@@ -9,7 +9,7 @@ import { SlipwayError } from '../core/errors.ts';
 import type { ArtefactRecord, ReleaseRecord } from '../core/records.ts';
 import { planFor } from '../core/plans.ts';
 import { commandRefusal, type Rollout, type RolloutEvent, type RolloutKind } from '../core/rollout.ts';
-import type { ServiceConfig } from '../core/service-config.ts';
+import type { ServiceConfig, Strategy } from '../core/service-config.ts';
 import { unpackArtefact } from '../artefact/index.ts';
 import type { DataDirPaths } from '../store/data-dir.ts';
 import type { StateStore } from '../store/state-store.ts';
@@ -61,6 +61,9 @@ export interface EngineDeps {
    */
   clusterFor?: (context: string | null) => ClusterApi;
 }
+
+/** How a rollback of a canary or blue-green environment goes: every old instance up first, then the new ones out. */
+const ROLLBACK_PATH: Strategy = { type: 'rolling', batch: { percent: 100 }, maxUnavailable: { count: 0 } };
 
 export interface DeployRequest {
   env: string;
@@ -357,7 +360,11 @@ export class Engine {
     const { release } = opts;
     const stableId = this.store.getStableReleaseId(release.env);
     const stableCount = stableId === null ? 0 : this.readyCount(release.env, stableId);
-    const strategy = release.config.environment.strategy;
+    const configured = release.config.environment.strategy;
+    // A rollback goes back to a release that has served: by the rolling path, not
+    // through a canary's pauses and analysis or a blue-green's manual promotion, which
+    // would leave `slipway rollback` (or an automatic one) waiting for a person.
+    const strategy = opts.kind === 'rollback' && configured.type !== 'rolling' ? ROLLBACK_PATH : configured;
     const steps = planFor(strategy, {
       stableReleaseId: stableId, stableCount, newReleaseId: release.id, instances: release.config.environment.instances,
     });
