@@ -41,6 +41,12 @@ describe('runtime and kubernetes: in slipway.yaml', () => {
     expect(r.ok && r.config.environments['production']!.runtime).toBe('process');
   });
 
+  it('takes an analysis step with Prometheus checks when a Gateway carries the traffic', () => {
+    const yaml = 'runtime: kubernetes\nstrategy: { type: canary, steps: [ { weight: 10 }, { analysis: { prometheus: [ { name: errors, query: "sum(rate(x[1m]))", max: 0.01, url: "http://prometheus:9090" } ] } } ] }\nkubernetes:\n  namespace: shop\n  image: reg/h:1\n  traffic: gateway\n  gateway: public';
+    const r = validateConfigText(withEnv(yaml), 'slipway.yaml');
+    expect(r.ok, JSON.stringify(!r.ok && r.issues)).toBe(true);
+  });
+
   it.each([
     ['runtime: kubernetes', 'environments.production.kubernetes', 'runtime: kubernetes needs a kubernetes: section'],
     ['runtime: lambda', 'environments.production.runtime', 'expected one of process, docker, kubernetes, got "lambda"'],
@@ -52,6 +58,7 @@ describe('runtime and kubernetes: in slipway.yaml', () => {
     ['kubernetes:\n  namespace: shop\n  image: reg/h:1\n  container_port: 70000', 'environments.production.kubernetes.container_port', 'expected a whole number from 1 to 65535'],
     ['kubernetes:\n  namespace: shop\n  image: reg/h:1\n  namespce: x', 'environments.production.kubernetes.namespce', 'did you mean "namespace"'],
     ['strategy: { type: canary, steps: [ { weight: 10 } ], sticky: { header: x-user } }\nkubernetes:\n  namespace: shop\n  image: reg/h:1\n  traffic: gateway\n  gateway: public', 'environments.production.strategy.sticky', 'sticky canary needs slipway\'s router'],
+    ['runtime: kubernetes\nstrategy: { type: canary, steps: [ { weight: 10 }, { analysis: {} } ] }\nkubernetes:\n  namespace: shop\n  image: reg/h:1\n  traffic: gateway\n  gateway: public', 'environments.production.strategy.steps[1].analysis', 'slipway\'s router sees no request; give this analysis step prometheus: checks'],
   ])('refuses %j at its field', (yaml, path, message) => {
     const r = validateConfigText(withEnv(yaml), 'slipway.yaml');
     expect(r.ok).toBe(false);
