@@ -90,8 +90,8 @@ export interface ListenAddress {
 
 /**
  * What runs an environment's instances. `process`: local processes (the default);
- * `docker`: one container per instance on a Docker engine; `kubernetes`: a cluster
- * (manifests and a driver; the server does not deploy there yet, see docs/kubernetes.md).
+ * `docker`: one container per instance on a Docker engine; `kubernetes`: a
+ * Deployment per release on a cluster (docs/kubernetes.md).
  */
 export const RUNTIME_NAMES = ['process', 'docker', 'kubernetes'] as const;
 export type RuntimeName = (typeof RUNTIME_NAMES)[number];

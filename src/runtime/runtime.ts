@@ -1,6 +1,8 @@
 // The runtime layer: one interface for running instances, whatever runs them
-// (local processes, Docker containers; Kubernetes later). A driver never imports
-// another. Drivers start and stop; deciding when is the engine's job. Every question
+// (local processes, Docker containers). A driver never imports another. A cluster
+// is not driven through this interface: its pods belong to Deployments, so the
+// engine scales releases there (engine/cluster-fleet.ts over runtime/kubernetes)
+// where it starts instances here. Drivers start and stop; deciding when is the engine's job. Every question
 // about a running instance is async: a container runtime asks its engine.
 
 import type { ImageSpec, ResourceLimits, RuntimeName } from '../core/service-config.ts';
