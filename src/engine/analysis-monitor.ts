@@ -52,7 +52,8 @@ export class AnalysisMonitor {
   private readonly latest = new Map<number, AnalysisResult>();
   private readonly said = new Map<string, string>();
   private readonly watches = new Map<string, Watch>();
-  private readonly promCache = new Map<string, { value: number | null; error: string | null; at: number; pending: boolean }>();
+  /** Per query: its last answer (and when it was asked for), and whether a newer question is out. */
+  private readonly promCache = new Map<string, { answer: { value: number | null; error: string | null; askedAt: number } | null; pending: boolean }>();
 
   constructor(private readonly deps: { store: StateStore; sampler: MetricsSampler; clock: Clock; log: EngineLogger; actions: AnalysisActions }) {}
 
@@ -132,8 +133,8 @@ export class AnalysisMonitor {
     if (!snap) return;
     const newWindow = windowFromSnapshots({ start: w.base.newSnap, now: snap, gauges: { restarts: this.restartsSince(release.env, release.id, w.base.startedAt) } });
     const result = this.trafficBypassesRouter(release.id)
-      ? this.prometheusOnly(release.config.environment.analysis)
-      : this.withPrometheus(evaluateAnalysis({ spec: release.config.environment.analysis.spec, newWindow, stableWindow: w.previousWindow }), release.config.environment.analysis);
+      ? this.prometheusOnly(release.config.environment.analysis, w.base.startedAt)
+      : this.withPrometheus(evaluateAnalysis({ spec: release.config.environment.analysis.spec, newWindow, stableWindow: w.previousWindow }), release.config.environment.analysis, w.base.startedAt);
     this.announce(w.rolloutId, 'watch', result);
     if (result.decision === 'fail') {
       this.watches.delete(w.env);
@@ -149,7 +150,7 @@ export class AnalysisMonitor {
   }
 
   private evaluate(config: AnalysisConfig, r: Rollout, base: Baseline, newNumber: number, stableNumber: number): AnalysisResult {
-    if (this.trafficBypassesRouter(r.toReleaseId)) return this.prometheusOnly(config);
+    if (this.trafficBypassesRouter(r.toReleaseId)) return this.prometheusOnly(config, base.startedAt);
     const empty: ReleaseCountsSnapshot = { requests: 0, status: { '5xx': 0 }, latency: createHistogram() };
     const newSnap = this.deps.sampler.snapshot(r.env, newNumber) ?? base.newSnap ?? empty;
     const stableSnap = this.deps.sampler.snapshot(r.env, stableNumber) ?? base.stableSnap ?? empty;
@@ -160,7 +161,7 @@ export class AnalysisMonitor {
       gauges: { ...(ng ? { cpuPercent: ng.cpuPercent, rssMb: ng.rssMb } : {}), restarts: this.restartsSince(r.env, r.toReleaseId, base.startedAt) },
     });
     const stableWindow = windowFromSnapshots({ start: base.stableSnap, now: stableSnap, gauges: sg ? { cpuPercent: sg.cpuPercent, rssMb: sg.rssMb } : {} });
-    return this.withPrometheus(evaluateAnalysis({ spec: config.spec, newWindow, stableWindow }), config);
+    return this.withPrometheus(evaluateAnalysis({ spec: config.spec, newWindow, stableWindow }), config, base.startedAt);
   }
 
   /** Instances of the release that were serving and then died or went unhealthy. */
@@ -175,13 +176,14 @@ export class AnalysisMonitor {
   }
 
   /** Only the Prometheus checks can judge; with none, there is nothing to fail (config validation asks for them). */
-  private prometheusOnly(config: AnalysisConfig): AnalysisResult {
-    return this.withPrometheus({ decision: 'pass', checks: [], reason: 'no router figures: traffic goes through the cluster\'s Gateway' }, config);
+  private prometheusOnly(config: AnalysisConfig, since: number): AnalysisResult {
+    return this.withPrometheus({ decision: 'pass', checks: [], reason: 'no router figures: traffic goes through the cluster\'s Gateway' }, config, since);
   }
 
-  private withPrometheus(result: AnalysisResult, config: AnalysisConfig): AnalysisResult {
+  /** `since`: when the analysis began; only answers asked for after it count. */
+  private withPrometheus(result: AnalysisResult, config: AnalysisConfig, since: number): AnalysisResult {
     if (config.prometheus.length === 0) return result;
-    const checks = [...result.checks, ...config.prometheus.map((c) => this.prometheusResult(c))];
+    const checks = [...result.checks, ...config.prometheus.map((c) => this.prometheusResult(c, since))];
     const failed = checks.filter((c) => c.decision === 'fail');
     const open = checks.filter((c) => c.decision === 'inconclusive');
     const decision = failed.length ? 'fail' : open.length ? 'inconclusive' : 'pass';
@@ -189,21 +191,27 @@ export class AnalysisMonitor {
     return { decision, checks, reason };
   }
 
-  private prometheusResult(check: AnalysisConfig['prometheus'][number]) {
+  private prometheusResult(check: AnalysisConfig['prometheus'][number], since: number) {
     const key = `${check.url}\u0000${check.query}`;
-    const cached = this.promCache.get(key);
     const now = this.deps.clock.now();
-    if (!cached || (!cached.pending && now - cached.at >= PROMETHEUS_EVERY_MS)) {
-      const entry = { value: cached?.value ?? null, error: cached?.error ?? null, at: cached?.at ?? 0, pending: true };
-      this.promCache.set(key, entry);
+    let entry = this.promCache.get(key);
+    if (!entry) this.promCache.set(key, (entry = { answer: null, pending: false }));
+    const last = entry.answer;
+    if (!entry.pending && (last === null || now - last.askedAt >= PROMETHEUS_EVERY_MS || last.askedAt < since)) {
+      entry.pending = true;
+      const e = entry;
       queryPrometheus(check)
-        .then((value) => Object.assign(entry, { value, error: null }))
-        .catch((e: Error) => Object.assign(entry, { error: `Prometheus at ${check.url}: ${e.message}` }))
-        .finally(() => Object.assign(entry, { at: this.deps.clock.now(), pending: false }));
+        .then((value) => (e.answer = { value, error: null, askedAt: now }))
+        .catch((err: Error) => (e.answer = { value: null, error: `Prometheus at ${check.url}: ${err.message}`, askedAt: now }))
+        .finally(() => (e.pending = false));
     }
-    const c = this.promCache.get(key)!;
-    return judgePrometheus(check, c.at === 0 ? null : c.value, c.at === 0 ? null : c.error);
+    // An answer to a question asked before this analysis began (the last rollout's,
+    // say) says nothing about the release now judged: wait for one asked since.
+    const a = entry.answer;
+    if (a === null || a.askedAt < since) return judgePrometheus(check, null, `waiting for Prometheus at ${check.url} to answer`);
+    return judgePrometheus(check, a.value, a.error);
   }
+
 
   /** Records a decision when it changes, with the figures behind it. */
   private announce(rolloutId: number, what: string, result: AnalysisResult): void {
