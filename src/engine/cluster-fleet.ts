@@ -55,6 +55,8 @@ export class ClusterFleet {
   /** Environments whose whole recorded state has been applied since this server started. */
   private readonly asserted = new Set<string>();
   private readonly crashWatches = new Map<string, { rolloutId: number; stop(): void }>();
+  /** Environments whose last traffic apply failed, with why. */
+  private readonly trafficBehind = new Map<string, string>();
 
   constructor(private readonly deps: ClusterFleetDeps) {}
 
@@ -107,7 +109,7 @@ export class ClusterFleet {
     const cr = state.releases.find((r) => r.id === release.id);
     if (!cr) return { ok: false, reason: `${env}#${release.number} is not recorded on the cluster` };
     try {
-      if (!growing) await this.applyTraffic(env);
+      if (!growing) await this.applyTrafficNow(env);
       if (growing && cr.secretNames.length > 0) await this.applySecret(state, release);
       await this.applyAll(state, releaseObjects(state, cr));
     } catch (e) {
@@ -139,8 +141,23 @@ export class ClusterFleet {
     return { ok: true };
   }
 
-  /** The stable Service and (traffic: gateway) the HTTPRoute, as the records split traffic now. */
+  /**
+   * The stable Service and (traffic: gateway) the HTTPRoute, as the records split
+   * traffic now. Never throws: a split the cluster did not take is logged and tried
+   * again at each pass of the reconciler (sync) until it is.
+   */
   async applyTraffic(env: string): Promise<void> {
+    try {
+      await this.applyTrafficNow(env);
+      this.trafficBehind.delete(env);
+    } catch (e) {
+      const message = (e as Error).message;
+      if (this.trafficBehind.get(env) !== message) this.deps.log.error({ env, err: message }, 'the cluster did not take the traffic split; retrying');
+      this.trafficBehind.set(env, message);
+    }
+  }
+
+  private async applyTrafficNow(env: string): Promise<void> {
     const state = this.state(env);
     if (state) await this.applyAll(state, environmentObjects(state));
   }
@@ -151,6 +168,15 @@ export class ClusterFleet {
    * come between the record and the apply); then old releases are collected.
    */
   async maintain(env: string): Promise<ScaleOutcome> {
+    try {
+      return await this.maintainNow(env);
+    } catch (e) {
+      // The cluster could not be reached or refused: the reconciler retries with backoff.
+      return { ok: false, reason: (e as Error).message };
+    }
+  }
+
+  private async maintainNow(env: string): Promise<ScaleOutcome> {
     const { store } = this.deps;
     const stableId = store.getStableReleaseId(env);
     const stable = stableId === null ? null : store.getRelease(stableId);
@@ -184,14 +210,21 @@ export class ClusterFleet {
     this.asserted.delete(env);
   }
 
+  /** Each reconciler pass: a traffic split the cluster has not taken yet is applied again, and crash loops are watched for. */
+  async sync(env: string, rollout: Rollout | null): Promise<void> {
+    if (this.trafficBehind.has(env)) await this.applyTraffic(env);
+    this.watchCrashes(env, rollout);
+  }
+
   /**
    * While a rollout runs, its new release's pods are watched: one that keeps
    * restarting aborts the rollout then, during a pause or an analysis too.
    */
-  watchCrashes(env: string, rollout: Rollout | null): void {
+  private watchCrashes(env: string, rollout: Rollout | null): void {
     const current = this.crashWatches.get(env);
     const wanted = rollout !== null && rollout.phase !== 'aborting' && rollout.fromReleaseId !== null ? rollout : null;
     if (current && current.rolloutId === wanted?.id) return;
+    if (!current && (!wanted || !runsOnCluster(this.deps.store.getRelease(wanted.toReleaseId)))) return;
     current?.stop();
     this.crashWatches.delete(env);
     if (!wanted) return;

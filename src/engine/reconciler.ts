@@ -104,7 +104,7 @@ class EnvLoop {
   /** One pass; true when it changed something and another pass should follow at once. */
   private async pass(): Promise<boolean> {
     const rollout = this.deps.store.activeRollout(this.env);
-    this.deps.cluster.watchCrashes(this.env, rollout);
+    await this.deps.cluster.sync(this.env, rollout);
     if (rollout) return this.advance(rollout);
     await this.maintain();
     return false;

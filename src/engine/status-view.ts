@@ -136,7 +136,8 @@ export function describeEnvironment(store: StateStore, env: string, listenError:
   const weights = table?.weights ?? (settings ? Object.fromEntries(Object.entries(trafficWeights(store, env)).map(([id, w]) => [label(id), w])) : {});
   return {
     env,
-    listen: routing ? formatListen(routing.config.environment.listen) : null,
+    // Through a Gateway the router does not listen for the environment.
+    listen: routing && settings?.traffic !== 'gateway' ? formatListen(routing.config.environment.listen) : null,
     listenError,
     stable: stable ? releaseView(stable) : null,
     rollout: active ? rolloutView(store, active) : null,
