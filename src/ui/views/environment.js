@@ -84,7 +84,20 @@ export function EnvironmentView({ env, identity }) {
     <${Charts} status=${status} rollout=${rollout} points=${points} />
     ${status.analysis && html`<${Analysis} analysis=${status.analysis} />`}
     ${live.events.length > 0 && html`<${Events} events=${live.events} />`}
-    <${Instances} instances=${status.instances} />`;
+    ${status.cluster ? html`<${Cluster} cluster=${status.cluster} />` : html`<${Instances} instances=${status.instances} />`}`;
+}
+
+function Cluster({ cluster }) {
+  const kept = cluster.releases.filter((r) => r.replicas === 0);
+  return html`<section class="card" data-testid="cluster">
+    <h2>Cluster</h2>
+    <p>Namespace <code>${cluster.namespace}</code>${cluster.context ? html` in context <code>${cluster.context}</code>` : ''}; traffic split by ${cluster.traffic === 'gateway' ? 'an HTTPRoute' : 'slipway\'s router'}.</p>
+    <table>
+      <thead><tr><th>release</th><th>replicas</th><th>ready and serving</th></tr></thead>
+      <tbody>${cluster.releases.filter((r) => r.replicas > 0 || r.serving > 0).map((r) => html`<tr><td>#${r.release}</td><td class="num">${r.replicas}</td><td class="num">${r.serving}</td></tr>`)}</tbody>
+    </table>
+    ${kept.length > 0 && html`<p class="muted">Kept at zero replicas for a fast rollback: ${kept.map((r) => `#${r.release}`).join(', ')}.</p>`}
+  </section>`;
 }
 
 function RolloutPanel({ env, rollout, isActive }) {

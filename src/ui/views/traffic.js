@@ -35,7 +35,8 @@ export function releaseRoles(status) {
 export function TrafficSplit({ status, points }) {
   const roles = releaseRoles(status);
   const figures = latestFigures(points, Date.now());
-  const releases = [...new Set([...Object.keys(status.weights), ...status.instances.map((i) => String(i.release)), ...Object.keys(roles)])]
+  const onCluster = (status.cluster?.releases ?? []).filter((r) => r.replicas > 0 || r.serving > 0);
+  const releases = [...new Set([...Object.keys(status.weights), ...status.instances.map((i) => String(i.release)), ...onCluster.map((r) => String(r.release)), ...Object.keys(roles)])]
     .map(Number).sort((a, b) => a - b);
   if (releases.length === 0) return html`<p class="muted">Nothing runs here.</p>`;
   const weightOf = (n) => status.weights[String(n)] ?? 0;
@@ -44,7 +45,7 @@ export function TrafficSplit({ status, points }) {
       ${releases.filter((n) => weightOf(n) > 0).map((n) => html`<span class=${`seg seg-${roles[n] ?? 'other'}`} style=${`width:${weightOf(n)}%`} title=${`#${n}: ${weightOf(n)}%`}>#${n} ${weightOf(n)}%</span>`)}
     </div>
     <table class="figures">
-      <thead><tr><th>release</th><th>traffic</th><th>req/s</th><th>errors</th><th>p50</th><th>p99</th><th>instances</th></tr></thead>
+      <thead><tr><th>release</th><th>traffic</th><th>req/s</th><th>errors</th><th>p50</th><th>p99</th><th>${status.cluster ? 'pods' : 'instances'}</th></tr></thead>
       <tbody>
         ${releases.map((n) => {
           const f = figures[n];
@@ -57,12 +58,18 @@ export function TrafficSplit({ status, points }) {
             <td class=${`num ${f?.errorRate > 0.01 ? 'bad' : ''}`} data-testid="error-rate">${pct(f?.errorRate ?? null)}</td>
             <td class="num">${ms(f?.p50Ms)}</td>
             <td class="num" data-testid="p99">${ms(f?.p99Ms)}</td>
-            <td><${Health} instances=${inst} ready=${ready} /></td>
+            <td>${status.cluster ? html`<${PodHealth} release=${onCluster.find((r) => r.release === n)} />` : html`<${Health} instances=${inst} ready=${ready} />`}</td>
           </tr>`;
         })}
       </tbody>
     </table>
   </div>`;
+}
+
+/** On a cluster: the replicas slipway asked for, and how many are Ready and given traffic. */
+function PodHealth({ release }) {
+  if (!release) return html`<span class="muted">none</span>`;
+  return html`<span class=${`health ${release.serving === release.replicas ? 'ok' : 'warn'}`} data-testid="pods">${release.serving}/${release.replicas} ready</span>`;
 }
 
 function Health({ instances, ready }) {
