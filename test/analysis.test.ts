@@ -2,16 +2,12 @@
 // a good one is promoted on evidence, a regression during the watch window rolls
 // back, and a Prometheus query (against a real Prometheus) can fail a rollout.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTraffic, type Traffic } from '../src/cli/traffic.ts';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
 import { freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type EnvOptions, type ServerProcess } from './support/harness.ts';
-
-const PROMETHEUS = '/usr/bin/prometheus';
+import { startPrometheus, type RunningPrometheus } from './support/prometheus.ts';
 
 describe('automated analysis and rollback', () => {
   let work: string;
@@ -110,38 +106,15 @@ describe('automated analysis and rollback', () => {
   });
 
   describe('with a real Prometheus', () => {
-    let prometheus: ChildProcess | null = null;
-    let exporter: Server | null = null;
+    let prometheus: RunningPrometheus | null = null;
     let promUrl = '';
 
     beforeAll(async () => {
-      if (!existsSync(PROMETHEUS)) {
-        if (process.env.CI) throw new Error(`${PROMETHEUS} is missing: .ci/run installs the Debian package prometheus`);
-        console.warn(`\n*** SKIPPING the Prometheus analysis test: ${PROMETHEUS} not installed (apt-get install prometheus) ***\n`);
-        return;
-      }
-      const exporterPort = await freePort();
-      exporter = createServer((_req, res) => res.end('# TYPE hello_error_ratio gauge\nhello_error_ratio 0.3\n'));
-      await new Promise<void>((r) => exporter!.listen(exporterPort, '127.0.0.1', r));
-      const promPort = await freePort();
-      promUrl = `http://127.0.0.1:${promPort}`;
-      const dir = scratchDir('slipway-prom-');
-      writeFileSync(join(dir, 'prometheus.yml'), `global: { scrape_interval: 1s }\nscrape_configs:\n  - job_name: hello\n    static_configs: [{ targets: ['127.0.0.1:${exporterPort}'] }]\n`);
-      prometheus = spawn(PROMETHEUS, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
-      await waitFor('Prometheus to have scraped the exporter', async () => {
-        try {
-          const a = await getJson<{ data?: { result?: unknown[] } }>(`${promUrl}/api/v1/query?query=hello_error_ratio`);
-          return (a.data?.result?.length ?? 0) > 0;
-        } catch {
-          return false;
-        }
-      }, 60_000);
+      prometheus = await startPrometheus({ metrics: () => '# TYPE hello_error_ratio gauge\nhello_error_ratio 0.3\n', ready: 'hello_error_ratio' });
+      promUrl = prometheus?.url ?? '';
     }, 90_000);
 
-    afterAll(async () => {
-      prometheus?.kill('SIGKILL');
-      await new Promise((r) => (exporter ? exporter.close(r) : r(null)));
-    });
+    afterAll(() => prometheus?.stop());
 
     it('a Prometheus query check over its limit fails the rollout', async (ctx) => {
       if (!prometheus) ctx.skip();

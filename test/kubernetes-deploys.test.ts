@@ -7,13 +7,16 @@
 // nothing, so no request reaches a pod: what is checked is what slipway asks of the
 // cluster, in what order, and what it records.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
 import { FakeKubeApi } from './support/fake-kube-api.ts';
-import { REPO, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess, type ServiceOptions } from './support/harness.ts';
+import { startPrometheus, type RunningPrometheus } from './support/prometheus.ts';
+import { REPO, adminToken, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess, type ServiceOptions } from './support/harness.ts';
 
 const NS = 'shop';
 const SECRET_VALUE = 'k8s-s3cret-never-inline-or-logged';
@@ -40,6 +43,9 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
   let serverEnv: NodeJS.ProcessEnv;
   let service: ServiceOptions;
   let routerPort: number;
+  let prometheus: RunningPrometheus | null = null;
+  /** What the canary's error ratio is, as the exporter Prometheus scrapes says. */
+  let canaryErrorRatio = 0;
   const cli = (...args: string[]) => runCli(args, { cwd: app, dataDir, timeoutMs: 60_000 });
   const status = (env: string) => getJson<EnvironmentStatus>(`${server.url}/api/environments/${env}`);
   const deployment = (env: string, n: number): Obj | undefined => fake.object('Deployment', NS, `hello-${env}-r${n}`);
@@ -80,6 +86,12 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     dataDir = join(work, '.slipway');
     mkdirSync(dataDir, { recursive: true });
     routerPort = await freePort();
+    prometheus = await startPrometheus({ metrics: () => `# TYPE hello_canary_error_ratio gauge\nhello_canary_error_ratio ${canaryErrorRatio}\n`, ready: 'hello_canary_error_ratio' });
+    const analysed = [
+      'type: canary', 'steps:', '  - weight: 25', '  - analysis:', '      prometheus:',
+      `        - { name: errors, query: hello_canary_error_ratio, max: 0.1, url: "${prometheus?.url ?? 'http://127.0.0.1:9'}" }`,
+      '      deadline: 30s', '      inconclusive: fail', '  - weight: 50',
+    ].join('\n');
     serverEnv = { ...process.env, KUBECONFIG: writeKubeconfig(work, url, fake.token) };
     service = {
       health: { startDeadline: '10s' },
@@ -88,6 +100,7 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
       envs: {
         production: { instances: 2, port: await freePort(), strategyYaml: canary, config: { GREETING: 'hello' }, extraYaml: '' },
         staging: { instances: 2, port: routerPort, strategyYaml: canary, extraYaml: kubeEnv({ traffic: 'router' }) },
+        analysed: { instances: 2, port: await freePort(), strategyYaml: analysed, extraYaml: kubeEnv() },
       },
     };
     writeVersion('1.0.0');
@@ -99,6 +112,7 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
   afterAll(async () => {
     await shutdownEverything(server?.url ?? null, dataDir);
     await fake.close();
+    await prometheus?.stop();
   });
 
   it('a first deploy applies the release at full size and gives it all the traffic once its pods are ready', async () => {
@@ -246,6 +260,57 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     expect(p.code, p.stdout + p.stderr).toBe(0);
     expect((await waitForEnd('staging')).phase).toBe('succeeded');
     expect((await status('staging')).weights).toEqual({ 2: 100 });
+  });
+
+  it.skipIf(!existsSync('/usr/bin/chromium') && !process.env.CI)('the dashboard shows the cluster: namespace, who splits traffic, pods ready per release', async () => {
+    const profile = mkdtempSync(join(tmpdir(), 'slipway-chromium-'));
+    const browser = await chromium.launchPersistentContext(profile, {
+      executablePath: '/usr/bin/chromium', headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    try {
+      const page = await browser.newPage();
+      page.setDefaultTimeout(30_000);
+      await page.goto(`${server.url}/ui/#/env/production`);
+      await page.getByLabel('API token').fill(adminToken(dataDir)!);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      const card = page.getByTestId('cluster');
+      await card.waitFor();
+      expect(await card.innerText()).toMatch(/Namespace shop in context fake; traffic split by an HTTPRoute\./);
+      expect(await card.locator('tbody tr').allInnerTexts()).toEqual(['#1\t2\t2']);
+      expect(await card.innerText()).toContain('Kept at zero replicas for a fast rollback: #5.');
+      expect(await page.getByTestId('release-row-1').getByTestId('pods').innerText()).toBe('2/2 ready');
+      expect(await page.getByTestId('release-row-1').getByTestId('weight').innerText()).toBe('100%');
+    } finally {
+      await browser.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
+
+  it('on a Gateway-split cluster a Prometheus check promotes a good canary and rolls back a bad one', async (ctx) => {
+    if (!prometheus) ctx.skip();
+    expect((await cli('deploy', 'analysed')).code).toBe(0);
+    canaryErrorRatio = 0.01;
+    writeService(app, { ...service, version: '7.0.0' });
+    const good = await cli('deploy', 'analysed');
+    expect(good.code, good.stdout + good.stderr).toBe(0);
+    expect(good.stdout).toMatch(/analysis \(step 3\): pass: every check passed/);
+    expect(split('analysed')).toBe('r2=100');
+
+    canaryErrorRatio = 0.4;
+    // Prometheus scrapes every second: the figure the analysis will read is the bad one.
+    await waitFor('Prometheus to see the new ratio', async () => {
+      const a = await getJson<{ data: { result: { value: [number, string] }[] } }>(`${prometheus!.url}/api/v1/query?query=hello_canary_error_ratio`);
+      return a.data.result[0]?.value[1] === '0.4';
+    }, 15_000);
+    writeService(app, { ...service, version: '7.1.0' });
+    const bad = await cli('deploy', 'analysed');
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/analysis failed: errors: 0\.4 is above the max 0\.1 \(hello_canary_error_ratio\)/);
+    expect((await waitForEnd('analysed')).phase).toBe('failed');
+    await waitForSplit('analysed', 'r2=100');
+    expect(deployment('analysed', 3)?.spec.replicas).toBe(0);
+    expect((await status('analysed')).stable?.number).toBe(2);
   });
 
   it('refuses to move an environment between this machine and a cluster, and changes nothing', async () => {

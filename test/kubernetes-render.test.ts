@@ -1,9 +1,9 @@
-// `slipway render` as a user runs it (the real CLI, a real slipway.yaml), and the
-// server's refusal to run a runtime: kubernetes environment as local processes.
+// `slipway render` as a user runs it (the real CLI, a real slipway.yaml), and a
+// deploy to a cluster that cannot be reached.
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schemaProblems } from '../src/runtime/kubernetes/manifest-schema.ts';
 import type { ClusterObject } from '../src/runtime/kubernetes/manifests.ts';
@@ -106,11 +106,19 @@ describe('slipway render', () => {
     expect(out).toMatch(/bad\.yaml:9:14 environments\.production\.kubernetes\.image: unknown placeholder \{version\}/);
   });
 
-  it('the server refuses to deploy a runtime: kubernetes environment rather than run it as local processes', { timeout: 180_000 }, async () => {
-    server = await startServerProcess(dataDir, 'render-server.log');
+  it('a deploy to a cluster slipway cannot reach fails with that reason and runs nothing on this machine', { timeout: 180_000 }, async () => {
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'closed',
+      clusters: [{ name: 'closed', cluster: { server: 'http://127.0.0.1:9', 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'u', user: { token: 't' } }],
+      contexts: [{ name: 'closed', context: { cluster: 'closed', user: 'u' } }],
+    }));
+    server = await startServerProcess(dataDir, 'render-server.log', { ...process.env, KUBECONFIG: kubeconfig, SLIPWAY_SECRET_DB_PASSWORD: 'pw-not-to-be-seen' });
     const r = await cli('deploy', 'production');
     expect(r.code).not.toBe(0);
-    expect(r.stdout + r.stderr).toMatch(/runtime: kubernetes, which the server does not drive yet; print its manifests with `slipway render production`/);
+    expect(r.stdout + r.stderr).toMatch(/rollout failed: applying \w+ hello-production-r1(-secrets)? failed: could not reach the cluster: .*ECONNREFUSED/);
+    expect(r.stdout + r.stderr).not.toContain('pw-not-to-be-seen');
     expect(liveInstanceRows(dataDir)).toEqual([]);
   });
 });

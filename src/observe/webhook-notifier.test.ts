@@ -57,6 +57,8 @@ describe('WebhookNotifier', () => {
     expect(waits).toEqual([1, 2]);
     expect(JSON.parse(r.got[0]!.body)).toMatchObject({ id: 1, type: 'rollout.started', env: 'prod', rolloutId: 4, data: { release: 7 } });
     expect(failures).toEqual([]);
+    // The receiver has the request before the notifier has its answer.
+    await until(() => n.pending === 0);
     expect(n.pending).toBe(0);
   });
 
