@@ -186,6 +186,11 @@ describe('slipway release: commit to production through staging and sign-off', {
     await server.kill9();
     server = await startServerProcess(dataDir, 'server-2.log', serverEnv());
     expect((await run(id)).run).toMatchObject({ status: 'waiting', stage: 'approval' });
+    // Proven in staging but not yet approved: deployed by hand, production refuses it.
+    const direct = await api('alice', 'POST', '/api/environments/production/deploys', { artefact: waiting.run.artefactDigest, config: { text: readFileSync(join(repo, 'slipway.yaml'), 'utf8') } });
+    expect(direct.status).toBe(409);
+    expect(direct.json.error).toMatchObject({ code: 'E_GATE_BLOCKED', details: { gate: 'approval' } });
+    expect(direct.json.error.message).toMatch(/production needs 1 approval\(s\) before a deploy \(slipway.yaml approval:\)/);
     const ok = await as('bob', 'approve', String(id));
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/approved by bob/);

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pc from 'picocolors';
+import { parseDocument } from 'yaml';
 import { ApiClient, findToken } from './api-client.ts';
 import { runDeploy } from './deploy-command.ts';
 import { percentile, startTraffic, type Traffic } from './traffic.ts';
@@ -50,6 +51,19 @@ async function pickListenPorts(configPath: string): Promise<{ staging: number; p
   return ports;
 }
 
+/**
+ * The example asks for one approval, by a second person, before production; the
+ * demo is one person deploying directly, so its scratch copy (only) asks for none.
+ */
+function waiveApproval(configPath: string): void {
+  const doc = parseDocument(readFileSync(configPath, 'utf8'));
+  if (!doc.hasIn(['environments', 'production', 'approval'])) return;
+  doc.setIn(['environments', 'production', 'approval', 'count'], 0);
+  writeFileSync(configPath, doc.toString());
+  process.stdout.write(pc.dim('the example asks for 1 approval before production (slipway release, then slipway approve by a second person);\n'
+    + 'this scratch copy asks for none, so that the demo can deploy directly (docs/pipeline.md)\n'));
+}
+
 async function startServerProcess(dataDir: string, logFile: string): Promise<{ child: ChildProcess; url: string }> {
   const fd = openSync(logFile, 'a');
   const child = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'server', '--listen', '127.0.0.1:0'], { stdio: ['ignore', fd, fd] });
@@ -77,6 +91,7 @@ export async function runDemo(opts: { once: boolean }): Promise<number> {
   const dataDir = join(work, '.slipway');
   cpSync(EXAMPLE_DIR, app, { recursive: true });
   const ports = await pickListenPorts(join(app, 'slipway.yaml'));
+  waiveApproval(join(app, 'slipway.yaml'));
   section(`starting the slipway server (data in ${dataDir})`);
   const server = await startServerProcess(dataDir, join(work, 'server.log'));
   const client = new ApiClient(server.url, findToken({ dataDir }));
