@@ -1,6 +1,7 @@
 // The release pipeline end to end: a real git repository of the example service
 // (made here), a real server, router and instances, the real CLI as two users
-// (alice starts releases, bob approves, once in the dashboard in a real browser),
+// (alice starts releases, bob, an approver for production only, approves, once in
+// the dashboard in a real browser),
 // and the state the server recorded.
 
 import { execFileSync, spawn } from 'node:child_process';
@@ -29,7 +30,9 @@ describe('slipway release: commit to production through staging and sign-off', {
   const tokens = new Map<string, string>();
   const tokenOf = async (user: string): Promise<string> => {
     if (!tokens.has(user)) {
-      const res = await apiFetch(`${server.url}/api/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, role: 'admin' }) });
+      // bob only signs off, and only for production: the least a reviewer needs.
+      const grant = user === 'bob' ? { role: 'approver', envs: ['production'] } : { role: 'admin' };
+      const res = await apiFetch(`${server.url}/api/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, ...grant }) });
       if (res.status !== 201) throw new Error(`token for ${user}: HTTP ${res.status} ${await res.text()}`);
       tokens.set(user, ((await res.json()) as { token: string }).token);
     }

@@ -41,7 +41,8 @@ const OUTPUT_TAIL_CHARS = 8000;
 class Stopping extends Error {}
 
 export interface RunView {
-  run: Omit<PipelineRun, 'configText'> & { subdir: string };
+  /** productionEnv: the environment its approval is for (null: the config has no pipeline). */
+  run: Omit<PipelineRun, 'configText'> & { subdir: string; productionEnv: string | null };
   stages: StageRecord[];
   approvals: ApprovalRecord[];
 }
@@ -145,17 +146,19 @@ export class PipelineRunner {
   view(id: number): RunView {
     const run = this.mustRun(id);
     const { store } = this.deps.host;
-    const { configText: _c, ...rest } = run;
     const stages = store.pipeline.stages(id);
     const ordered = STAGES.map((name) => stages.find((s) => s.name === name) ?? pendingStage(id, name));
-    return { run: { ...rest, subdir: this.configOf(run).subdir }, stages: ordered, approvals: store.pipeline.approvals(id) };
+    return { run: this.viewOf(run), stages: ordered, approvals: store.pipeline.approvals(id) };
   }
 
   list(limit = 30): RunView['run'][] {
-    return this.deps.host.store.pipeline.listRuns(limit).map((r) => {
-      const { configText: _c, ...rest } = r;
-      return { ...rest, subdir: this.configOf(r).subdir };
-    });
+    return this.deps.host.store.pipeline.listRuns(limit).map((r) => this.viewOf(r));
+  }
+
+  private viewOf(run: PipelineRun): RunView['run'] {
+    const { configText: _c, ...rest } = run;
+    const { subdir, config } = this.configOf(run);
+    return { ...rest, subdir, productionEnv: config.pipeline?.productionEnv ?? null };
   }
 
   checklist(id: number): { run: RunView['run']; items: ChecklistItem[] } {

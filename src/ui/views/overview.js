@@ -34,7 +34,7 @@ function PendingApprovals({ identity }) {
       <tbody>${runs.map((r) => html`<tr data-testid=${`run-${r.id}`}>
         <td>#${r.id}</td><td>${r.service}</td><td>${r.version}</td><td><code>${r.commit.slice(0, 8)}</code></td>
         <td>${r.startedBy} · ${age(r.createdAt)}</td>
-        <td>${may(identity, 'approve') && html`<button class="primary" data-testid=${`approve-${r.id}`} onClick=${() => setAsking({ run: r, action: 'approve' })}>Approve</button>
+        <td>${may(identity, 'approve', r.productionEnv) && html`<button class="primary" data-testid=${`approve-${r.id}`} onClick=${() => setAsking({ run: r, action: 'approve' })}>Approve</button>
           <button data-testid=${`reject-${r.id}`} onClick=${() => setAsking({ run: r, action: 'reject' })}>Reject</button>`}</td>
       </tr>`)}</tbody>
     </table>`}
