@@ -101,6 +101,7 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
         production: { instances: 2, port: await freePort(), strategyYaml: canary, config: { GREETING: 'hello' }, extraYaml: '' },
         staging: { instances: 2, port: routerPort, strategyYaml: canary, extraYaml: kubeEnv({ traffic: 'router' }) },
         analysed: { instances: 2, port: await freePort(), strategyYaml: analysed, extraYaml: kubeEnv() },
+        blue: { instances: 2, port: await freePort(), strategyYaml: 'type: blue-green\nauto_promote: false\nscale_down_delay: 1s', extraYaml: kubeEnv() },
       },
     };
     writeVersion('1.0.0');
@@ -311,6 +312,24 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     await waitForSplit('analysed', 'r2=100');
     expect(deployment('analysed', 3)?.spec.replicas).toBe(0);
     expect((await status('analysed')).stable?.number).toBe(2);
+  });
+
+  it('blue-green brings the new colour to full size on no traffic, switches the HTTPRoute at once when promoted, then scales the old one to zero', async () => {
+    expect((await cli('deploy', 'blue')).code).toBe(0);
+    writeService(app, { ...service, version: '8.0.0' });
+    const d = await cli('deploy', 'blue', '--detach');
+    expect(d.code, d.stdout + d.stderr).toBe(0);
+    await waitFor('the green colour to wait for promotion', async () => (await status('blue')).rollout?.phase === 'paused' || /promot/.test((await status('blue')).rollout?.current ?? ''), 20_000);
+    await waitFor('both colours at full size', () => readyPods('blue', 1) === 2 && readyPods('blue', 2) === 2, 10_000);
+    expect(split('blue')).toBe('r1=100');
+    const before = fake.calls.length;
+    const p = await cli('promote', 'blue');
+    expect(p.code, p.stdout + p.stderr).toBe(0);
+    expect((await waitForEnd('blue')).phase).toBe('succeeded');
+    const routes = fake.calls.slice(before).filter((c) => c.resource === 'httproutes').map((c) => JSON.parse(c.body).spec.rules[0].backendRefs.map((b: { name: string; weight: number }) => `${b.name.replace('hello-blue-', '')}=${b.weight}`).join(' '));
+    // One switch, no split in between.
+    expect(routes).toEqual(['r2=100']);
+    expect(deployment('blue', 1)?.spec.replicas).toBe(0);
   });
 
   it('refuses to move an environment between this machine and a cluster, and changes nothing', async () => {
