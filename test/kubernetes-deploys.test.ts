@@ -186,6 +186,9 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     expect(split('production')).toBe('r2=100');
     expect(deployment('production', 3)?.spec.replicas).toBe(0);
     expect(readyPods('production', 2)).toBe(2);
+    // Put back at full size by the abort, the stable release keeps its own image, not the new template.
+    expect(deployment('production', 2)?.spec.template.spec.containers[0].image).toBe('registry.example.com/hello:v2');
+    expect(deployment('production', 3)?.spec.template.spec.containers[0].image).toBe('registry.example.com/hello:crash-3');
   });
 
   it('abort at a pause sends all traffic back to stable before the canary is scaled to zero', async () => {
@@ -339,6 +342,12 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('staging runs on kubernetes (#2); slipway.yaml now says runtime: process');
     expect((await status('staging')).stable?.number).toBe(2);
+    service.envs['staging']!.extraYaml = kubeEnv({ traffic: 'router' }).replace(`namespace: ${NS}`, 'namespace: elsewhere');
+    writeService(app, { ...service, version: '6.0.1' });
+    const moved = await cli('deploy', 'staging');
+    expect(moved.code).not.toBe(0);
+    expect(moved.stderr).toContain('staging runs with kubernetes.namespace: shop (#2); slipway.yaml now says elsewhere');
+    expect(fake.objects('Deployment', 'elsewhere')).toEqual([]);
   });
 
   it('the RBAC rules in docs/kubernetes.md are exactly the verbs the server used', () => {

@@ -117,7 +117,7 @@ export class ClusterFleet {
     }
     const controller = new AbortController();
     const poll = setInterval(() => isCancelled() && controller.abort(), 250);
-    const { health, shutdown } = state.pod;
+    const { health, shutdown } = (cr.shape ?? state).pod;
     try {
       const waited = await waitForPods({
         api: this.cluster(state),

@@ -292,6 +292,16 @@ export class Engine {
     if (stable && runtime !== undefined && (runtime === 'kubernetes') !== runsOnCluster(stable)) {
       throw new SlipwayError('E_BAD_REQUEST', `${req.env} runs on ${stable.config.environment.runtime} (#${stable.number}); slipway.yaml now says runtime: ${runtime}. A rollout cannot move an environment between a cluster and this machine: deploy to a new environment and move traffic to it`, { env: req.env });
     }
+    // Likewise between clusters, namespaces, or who splits the traffic: both sides would have to serve at once.
+    const was = stable?.config.environment.kubernetes;
+    const now = req.config.environments[req.env]?.kubernetes;
+    if (stable && runsOnCluster(stable) && was && now) {
+      for (const [key, a, b] of [['context', was.context, now.context], ['namespace', was.namespace, now.namespace], ['traffic', was.traffic, now.traffic]] as const) {
+        if (a !== b) {
+          throw new SlipwayError('E_BAD_REQUEST', `${req.env} runs with kubernetes.${key}: ${a ?? '(current context)'} (#${stable.number}); slipway.yaml now says ${b ?? '(current context)'}. A rollout cannot move an environment there: deploy to a new environment and move traffic to it`, { env: req.env, key });
+        }
+      }
+    }
   }
 
   /**

@@ -36,6 +36,19 @@ export interface ClusterRelease {
   plain: Record<string, string>;
   /** Variables whose values are secret: read from the release's Secret, never written here. */
   secretNames: string[];
+  /**
+   * How this release's pods are made, from its own config: a later release's new
+   * image template or health settings must never re-render an older release's
+   * Deployment. Absent: the environment's (state.settings and state.pod).
+   */
+  shape?: ReleaseShape;
+}
+
+/** What a release's own config says about its pods. */
+export interface ReleaseShape {
+  image: string;
+  containerPort: number;
+  pod: PodShape;
 }
 
 /** Service-wide settings that shape every pod. */
@@ -73,10 +86,11 @@ export function imageFor(template: string, release: Pick<ClusterRelease, 'number
 const seconds = (ms: number, min = 1) => Math.max(min, Math.ceil(ms / 1000));
 
 export function deploymentFor(state: ClusterState, release: ClusterRelease): IDeployment {
-  const { ref, settings, pod } = state;
+  const { ref, settings } = state;
+  const { image, containerPort, pod } = release.shape ?? { image: settings.image, containerPort: settings.containerPort, pod: state.pod };
   const labels = releaseLabels(ref, release.number);
   const env = [
-    { name: pod.portEnv, value: String(settings.containerPort) },
+    { name: pod.portEnv, value: String(containerPort) },
     ...Object.keys(release.plain).sort().map((name) => ({ name, value: release.plain[name]! })),
     // The pod reads each secret from the release's Secret: no value is in this object.
     ...[...release.secretNames].sort().map((name) => ({
@@ -108,8 +122,8 @@ export function deploymentFor(state: ClusterState, release: ClusterRelease): IDe
           containers: [
             {
               name: 'app',
-              image: imageFor(settings.image, release),
-              ports: [{ name: PORT_NAME, containerPort: settings.containerPort, protocol: 'TCP' }],
+              image: imageFor(image, release),
+              ports: [{ name: PORT_NAME, containerPort, protocol: 'TCP' }],
               env,
               readinessProbe: {
                 httpGet: { path: pod.health.path, port: PORT_NAME },
@@ -272,5 +286,11 @@ export function routerUpstreams(state: ClusterState): { releaseId: number; host:
 
 /** A stored release as the cluster sees it: its plain values, and only the names of its secrets. */
 export function clusterReleaseOf(r: Pick<ReleaseRecord, 'id' | 'number' | 'artefactDigest' | 'config'>): ClusterRelease {
-  return { id: r.id, number: r.number, artefactDigest: r.artefactDigest, plain: effectiveConfig(r.config), secretNames: Object.keys(r.config.secrets).sort() };
+  const k = r.config.environment.kubernetes;
+  const shape: ReleaseShape | undefined = k && {
+    image: k.image,
+    containerPort: k.containerPort,
+    pod: { portEnv: r.config.run.portEnv, health: r.config.health, shutdown: r.config.shutdown },
+  };
+  return { id: r.id, number: r.number, artefactDigest: r.artefactDigest, plain: effectiveConfig(r.config), secretNames: Object.keys(r.config.secrets).sort(), ...(shape ? { shape } : {}) };
 }
