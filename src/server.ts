@@ -22,6 +22,7 @@ import type { SlipwayEvent } from './core/events.ts';
 import type { WebhookSpec } from './core/service-config.ts';
 import { appendMaskedLog } from './observe/append-masked-log.ts';
 import { openSecrets } from './security/open-secrets.ts';
+import type { Secrets } from './security/secrets.ts';
 import { loadOrCreateSigningKey } from './security/signing-key.ts';
 import { Redactor } from './security/redactor.ts';
 import { dataDirPaths } from './store/data-dir.ts';
@@ -98,7 +99,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     };
     engine = new Engine({ store, runtimes, router, paths, log, secrets: opened.secrets, audit, signingKey: signing.key, clusterFor });
     const started = engine;
-    wireObservability(started, { log, store, logsDir: paths.logs });
+    wireObservability(started, { log, store, logsDir: paths.logs, secrets: opened.secrets });
     await engine.start();
     router.onRestart(() => void started.routes.push().catch((e: Error) => log.error({ err: e.message }, 'route push after router restart failed')));
     router.watch();
@@ -175,7 +176,7 @@ let stopObservability: () => void = () => undefined;
  * Subscribers of the event bus (metrics, webhooks), the scrape-time metrics
  * source, and the retention of old instance logs.
  */
-function wireObservability(engine: Engine, o: { log: Logger; store: StateStore; logsDir: string }): void {
+function wireObservability(engine: Engine, o: { log: Logger; store: StateStore; logsDir: string; secrets: Secrets }): void {
   setMetricsSource({
     rolloutPhaseCounts: () => o.store.observe.rolloutPhaseCounts(),
     instanceCounts: () => o.store.observe.instanceCounts(),
@@ -185,6 +186,7 @@ function wireObservability(engine: Engine, o: { log: Logger; store: StateStore; 
     webhooksFor: (e) => webhooksOf(o.store, e),
     recordFailure: (f) => o.store.observe.addNotificationFailure(f),
     warn: (fields, message) => o.log.warn(fields, message),
+    resolveUrl: (hook, env) => o.secrets.readExternal({ env, name: 'webhook url' }, hook.urlFrom!),
   });
   const unsubscribe = [engine.events.subscribe(recordEventMetrics), engine.events.subscribe((e) => notifier.onEvent(e))];
   const prune = () => {

@@ -51,6 +51,8 @@ describe('observability', () => {
   let traffic: Traffic | null = null;
   let live: Receiver;
   let dead: Receiver;
+  /** Its URL is never in slipway.yaml: the server reads it from SLIPWAY_SECRET_HOOK_URL. */
+  let secretHook: Receiver;
   let refusedUrl: string;
   const cli = (...args: string[]) => runCli(args, { cwd: app, dataDir, timeoutMs: 120_000 });
 
@@ -63,7 +65,9 @@ describe('observability', () => {
   - url: ${refusedUrl}
     format: slack
     events: [rollout.started]
-    attempts: 2`;
+    attempts: 2
+  - url_from: { env: SLIPWAY_SECRET_HOOK_URL }
+    events: [rollout.failed]`;
 
   beforeAll(async () => {
     work = scratchDir();
@@ -72,8 +76,9 @@ describe('observability', () => {
     port = await freePort();
     live = await startReceiver();
     dead = await startReceiver(true);
+    secretHook = await startReceiver();
     refusedUrl = `http://127.0.0.1:${await freePort()}/nobody-listens`;
-    server = await startServerProcess(dataDir);
+    server = await startServerProcess(dataDir, 'server.log', { ...process.env, SLIPWAY_SECRET_HOOK_URL: secretHook.url });
     writeService(app, { version: '1.0.0', envs: { staging: { instances: 2, port, config: { LOG_EVERY_REQUEST: '1' }, extraYaml: notificationsYaml() } } });
     const r = await cli('deploy', 'staging');
     expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -252,6 +257,14 @@ describe('observability', () => {
     const failed = live.bodies.find((b) => b.type === 'rollout.failed')!.body;
     expect(failed).toMatchObject({ type: 'rollout.failed', env: 'staging', level: 'error', data: { release: 2, stableRelease: 1, strategy: 'canary' } });
     expect(String(failed.message)).toMatch(/staging#2: rollout failed; staging#1 serves/);
+
+    // The webhook whose URL is a secret got its event; the URL is in no log, release or answer.
+    await waitFor('the secret-URL webhook to get the end', () => secretHook.bodies.some((b) => b.type === 'rollout.failed'), 20_000);
+    expect(secretHook.bodies.map((b) => b.type)).toEqual(['rollout.failed']);
+    const releases = await (await apiFetch(`${server.url}/api/environments/staging/releases`)).text();
+    expect(releases).toContain('"number":2');
+    const secretPort = new URL(secretHook.url).port;
+    for (const text of [releases, readFileSync(join(work, 'server.log'), 'utf8')]) expect(text).not.toContain(`127.0.0.1:${secretPort}`);
 
     // The hanging receiver took the first event and never answered: the rollback went on
     // regardless, well inside that one request's 20 s timeout.

@@ -30,6 +30,24 @@ describe('logs: and notifications: in slipway.yaml', () => {
     expect(plain.ok && plain.config.environments.production!.notifications).toEqual([]);
   });
 
+  it('reads a webhook whose URL is kept in a secret, and wants exactly one of url and url_from', () => {
+    const r = validateConfigText(base(`    notifications:
+      - url_from: { env: SLIPWAY_SECRET_SLACK_URL }
+        format: slack
+`), 'slipway.yaml');
+    expect(r.ok && r.config.environments.production!.notifications).toEqual([
+      { urlFrom: { provider: 'env', name: 'SLIPWAY_SECRET_SLACK_URL' }, format: 'slack', events: [], timeoutMs: 5000, attempts: 5 },
+    ]);
+    for (const hook of ['url: https://a.example/x\n        url_from: { env: SLIPWAY_SECRET_X }', 'format: slack']) {
+      const bad = validateConfigText(base(`    notifications:\n      - ${hook}\n`), 'slipway.yaml');
+      expect(bad.ok).toBe(false);
+      if (bad.ok) continue;
+      expect(bad.issues.map(formatConfigIssue).join('\n')).toContain('environments.production.notifications[0]: give exactly one of url: (written here) or url_from: { env | file | vault }');
+    }
+    const notAllowed = validateConfigText(base(`    notifications:\n      - url_from: { env: HOME }\n`), 'slipway.yaml');
+    expect(!notAllowed.ok && notAllowed.issues.map(formatConfigIssue).join('\n')).toContain('url_from.env');
+  });
+
   it('refuses a bad webhook or size with the line, the key and what is expected', () => {
     const r = validateConfigText(base(`    notifications:
       - url: ftp://example.com/x
@@ -45,7 +63,7 @@ describe('logs: and notifications: in slipway.yaml', () => {
       expect.stringMatching(/^slipway\.yaml:10:\d+ environments\.production\.notifications\[0\]\.url: expected an http:\/\/ or https:\/\/ URL, got "ftp:/),
       expect.stringMatching(/^slipway\.yaml:11:\d+ environments\.production\.notifications\[0\]\.events\[1\]: expected an event type .*rollout\.started.*, got "rollout\.exploded"/),
       expect.stringMatching(/^slipway\.yaml:12:\d+ environments\.production\.notifications\[0\]\.format: expected json or slack, got "teams"/),
-      expect.stringMatching(/^slipway\.yaml:13:\d+ environments\.production\.notifications\[0\]\.retries: unknown key; allowed keys here: url, events, format, timeout, attempts/),
+      expect.stringMatching(/^slipway\.yaml:13:\d+ environments\.production\.notifications\[0\]\.retries: unknown key; allowed keys here: url, url_from, events, format, timeout, attempts/),
     ]));
   });
 

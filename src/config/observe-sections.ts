@@ -6,6 +6,7 @@ import { EVENT_TYPES, isEventType } from '../core/events.ts';
 import type { LogSpec, WebhookSpec } from '../core/service-config.ts';
 import { durationMs, field, refusal, wholeNumber } from './fields.ts';
 import { section } from './section.ts';
+import { secretReference } from './secrets-section.ts';
 
 export const LOG_DEFAULTS = { max_file_size: '10MB', max_files: 3 } as const;
 export const WEBHOOK_DEFAULTS = { format: 'json', timeout: '5s', attempts: 5 } as const;
@@ -45,11 +46,19 @@ const eventName = z.unknown().transform((v, ctx): string => {
 });
 
 const webhook = section({
-  url: webhookUrl,
+  url: webhookUrl.optional(),
+  url_from: secretReference.optional(),
   events: z.array(eventName, { error: (iss) => refusal('a list of event types', iss.input) }).prefault([]),
   format: z.enum(['json', 'slack'], { error: (iss) => refusal('json or slack', iss.input) }).prefault(WEBHOOK_DEFAULTS.format),
   timeout: durationMs.prefault(WEBHOOK_DEFAULTS.timeout),
   attempts: wholeNumber(1, 20).prefault(WEBHOOK_DEFAULTS.attempts),
-}).transform((w): WebhookSpec => ({ url: w.url, events: w.events, format: w.format, timeoutMs: w.timeout, attempts: w.attempts }));
+})
+  .refine((w) => (w.url === undefined) !== (w.url_from === undefined), {
+    error: 'give exactly one of url: (written here) or url_from: { env | file | vault } (for a URL that is itself a secret, such as a Slack webhook)',
+  })
+  .transform((w): WebhookSpec => ({
+    ...(w.url !== undefined ? { url: w.url } : { urlFrom: w.url_from! }),
+    events: w.events, format: w.format, timeoutMs: w.timeout, attempts: w.attempts,
+  }));
 
 export const notificationsSection = z.array(webhook, { error: (iss) => refusal('a list of webhooks, each with a url', iss.input) });

@@ -138,7 +138,10 @@ export interface EnvironmentSpec {
 
 /** One webhook of an environment: which events reach it, and in what form. */
 export interface WebhookSpec {
-  url: string;
+  /** Where to POST, written in slipway.yaml; absent when `urlFrom` is given instead. */
+  url?: string;
+  /** Where the URL itself is kept, for URLs that are credentials (Slack's, say): read at each delivery, never written anywhere. */
+  urlFrom?: ExternalSecretSpec;
   /** Event types (or `rollout.*`-style prefixes); every event when empty. */
   events: string[];
   /** json: the event as JSON; slack: `{"text": ...}`, which Slack, Mattermost and others accept. */

@@ -73,6 +73,36 @@ describe('WebhookNotifier', () => {
     expect(failures[0]!.target).toBe(new URL(r.url).origin);
   });
 
+  it('reads a URL kept in a secret at delivery, and names only where it is kept when that fails', async () => {
+    const r = await receiver(0);
+    const failures: Omit<NotificationFailure, 'id'>[] = [];
+    const warned: string[] = [];
+    const from = { provider: 'env', name: 'SLIPWAY_SECRET_HOOK' } as const;
+    let stored = r.url;
+    const n = new WebhookNotifier({
+      webhooksFor: () => [{ urlFrom: from, events: [], format: 'json', timeoutMs: 2000, attempts: 1 }],
+      recordFailure: (f) => failures.push(f), warn: (fields) => warned.push(JSON.stringify(fields)),
+      resolveUrl: async (hook, env) => {
+        expect([hook.urlFrom, env]).toEqual([from, 'prod']);
+        if (stored === 'unset') throw new Error('SLIPWAY_SECRET_HOOK is not set in the server\'s environment');
+        return stored;
+      },
+    });
+    n.onEvent(event(1, 'rollout.started'));
+    await until(() => r.got.length === 1);
+    expect(r.got.map((g) => g.type)).toEqual(['rollout.started']);
+    stored = 'not a url, and secret-ish';
+    n.onEvent(event(2, 'rollout.failed'));
+    stored = 'unset';
+    n.onEvent(event(3, 'rollout.failed'));
+    await until(() => failures.length === 2);
+    expect(failures.map((f) => [f.target, f.error])).toEqual([
+      ['the URL in env SLIPWAY_SECRET_HOOK', 'cannot read the webhook\'s URL: env SLIPWAY_SECRET_HOOK does not hold an http:// or https:// URL'],
+      ['the URL in env SLIPWAY_SECRET_HOOK', 'cannot read the webhook\'s URL: SLIPWAY_SECRET_HOOK is not set in the server\'s environment'],
+    ]);
+    expect(JSON.stringify([failures, warned])).not.toMatch(/secret-ish|hook\/s3cret/);
+  });
+
   it('queues without waiting: onEvent returns at once even when the receiver hangs', async () => {
     const server = createServer(() => undefined); // never answers
     servers.push(server);

@@ -20,6 +20,8 @@ export interface NotifierDeps {
   webhooksFor(e: SlipwayEvent): WebhookSpec[];
   recordFailure(f: Omit<NotificationFailure, 'id'>): void;
   warn(fields: Record<string, unknown>, message: string): void;
+  /** The URL of a webhook that keeps it in a secret (urlFrom), read for each delivery. */
+  resolveUrl?(hook: WebhookSpec, env: string): Promise<string>;
   now?: () => number;
   /** Backoff before attempt n+1 (tests shorten it). */
   backoffMs?: (attempt: number) => number;
@@ -37,6 +39,17 @@ export function webhookTarget(url: string): string {
   } catch {
     return 'an invalid URL';
   }
+}
+
+/** A webhook named for logs and failure records: its origin, or where its URL is kept. */
+export function describeHook(hook: WebhookSpec): string {
+  if (hook.url !== undefined) return webhookTarget(hook.url);
+  const from = hook.urlFrom!;
+  return `the URL in ${from.provider === 'vault' ? `vault ${from.mount}/${from.path}#${from.key}` : from.provider === 'file' ? `file ${from.path}` : `env ${from.name}`}`;
+}
+
+function hookKey(hook: WebhookSpec): string {
+  return hook.url ?? JSON.stringify(hook.urlFrom);
 }
 
 export function wantsEvent(hook: WebhookSpec, type: string): boolean {
@@ -102,7 +115,7 @@ class WebhookQueue {
       if (this.stopped) break;
     }
     countNotification('failed');
-    const target = webhookTarget(d.hook.url);
+    const target = describeHook(d.hook);
     this.deps.warn({ target, event: d.event.type, eventId: d.event.id, attempts: d.hook.attempts, error }, 'webhook delivery failed');
     this.deps.recordFailure({
       ts: (this.deps.now ?? Date.now)(), env: d.event.env ?? '', eventId: d.event.id, eventType: d.event.type, target, attempts: d.hook.attempts, error,
@@ -111,10 +124,17 @@ class WebhookQueue {
 
   /** '' when delivered (a 2xx answer), else why not. */
   private async attempt(d: Delivery): Promise<string> {
+    let url: string;
+    try {
+      url = d.hook.url ?? await this.urlFromSecret(d);
+    } catch (e) {
+      // The reader's message names where the secret is, never its value.
+      return `cannot read the webhook's URL: ${(e as Error).message}`;
+    }
     this.abort = new AbortController();
     const timer = setTimeout(() => this.abort?.abort(), d.hook.timeoutMs);
     try {
-      const res = await fetch(d.hook.url, {
+      const res = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'user-agent': 'slipway', 'x-slipway-event': d.event.type, 'x-slipway-event-id': String(d.event.id) },
         body: webhookBody(d.event, d.hook.format),
@@ -133,6 +153,19 @@ class WebhookQueue {
   }
 
   stopped = false;
+
+  private async urlFromSecret(d: Delivery): Promise<string> {
+    if (!this.deps.resolveUrl) throw new Error('this server reads no webhook URL from a secret');
+    const url = await this.deps.resolveUrl(d.hook, d.event.env ?? '');
+    let ok = false;
+    try {
+      ok = ['http:', 'https:'].includes(new URL(url).protocol);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new Error(`${describeHook(d.hook).replace(/^the URL in /, '')} does not hold an http:// or https:// URL`);
+    return url;
+  }
 
   private sleep(ms: number): Promise<void> {
     return new Promise((r) => {
@@ -169,7 +202,7 @@ export class WebhookNotifier {
     }
     for (const hook of hooks) {
       if (!wantsEvent(hook, e.type)) continue;
-      const key = `${e.env ?? ''}\u0000${hook.url}`;
+      const key = `${e.env ?? ''}\u0000${hookKey(hook)}`;
       let q = this.queues.get(key);
       if (!q) {
         q = new WebhookQueue(this.deps, () => undefined);

@@ -75,6 +75,18 @@ export class Secrets {
     }
   }
 
+  /**
+   * The current value of one external secret that is not an instance's (a webhook's
+   * URL, say): pinned and read at once, and masked in logs from then on.
+   */
+  async readExternal(at: SecretAt, spec: ExternalSecretSpec): Promise<string> {
+    const value = await this.readOne(await this.pinOne(spec, at), at);
+    const problem = secretValueProblem(value);
+    if (problem) throw unavailable(at, `its value cannot be used: ${problem}`);
+    this.o.redactor.add([value]);
+    return value;
+  }
+
   /** Every secret value of a release, by variable name; any failure fails the whole. */
   async resolve(env: string, pins: Record<string, PinnedSecret>): Promise<Record<string, string>> {
     const values = await Promise.all(Object.entries(pins).map(async ([name, pin]) => {
