@@ -128,6 +128,9 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     expect(st.stable?.number).toBe(1);
     expect(st.cluster).toEqual({ context: 'fake', namespace: NS, traffic: 'gateway', releases: [{ release: 1, replicas: 2, serving: 2 }] });
     expect(st.instances).toEqual([]);
+    const logs = await cli('logs', 'production');
+    expect(logs.code).not.toBe(0);
+    expect(logs.stderr).toContain('production runs on a Kubernetes cluster, which keeps its pods\' output: kubectl logs -n shop -l slipway.dev/service=hello,slipway.dev/environment=production');
     const text = await cli('status', 'production');
     expect(text.stdout).toContain('cluster:  namespace shop, context fake, traffic by gateway');
     expect(text.stdout).toContain('#1    2 replica(s), 2 ready and serving');
@@ -144,10 +147,19 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     expect(readFileSync(join(work, 'server.log'), 'utf8')).not.toContain(SECRET_VALUE);
   });
 
-  it('a canary moves the HTTPRoute by its weights, and survives kill -9 of the server at a pause', async () => {
+  it('a canary moves the HTTPRoute by its weights, and survives kill -9 of the server while its pods start and at a pause', async () => {
     writeVersion('2.0.0');
+    // Slow pods: the server is killed while it waits for the canary's pod to be Ready.
+    fake.setReadyDelay(3000);
     const d = await cli('deploy', 'production', '--detach');
     expect(d.code, d.stdout + d.stderr).toBe(0);
+    await waitForStep('production', '#2 to 1 instance(s)');
+    await waitFor('the canary pod to be made', () => fake.objects('Pod', NS).some((p) => p.metadata.labels['slipway.dev/release'] === '2' && p.metadata.labels['slipway.dev/environment'] === 'production'), 10_000);
+    await server.kill9();
+    expect(readyPods('production', 2)).toBe(0);
+    expect(split('production')).toBe('r1=100');
+    fake.setReadyDelay(150);
+    server = await startServerProcess(dataDir, 'server.log', serverEnv);
     await waitForStep('production', 'pause until promoted');
     await waitForSplit('production', 'r1=75 r2=25');
     expect(deployment('production', 2)?.spec.replicas).toBe(1);

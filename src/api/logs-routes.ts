@@ -10,6 +10,7 @@ import type { Engine } from '../engine/engine.ts';
 import { LogFollower, readRecentLogs, type LogQuery, type LogSource } from '../observe/log-reader.ts';
 
 import { envParam, logsQuery } from './schemas.ts';
+import { clusterSettingsOf, routingRelease } from '../engine/route-sync.ts';
 import { parse } from './request-input.ts';
 
 const FOLLOW_POLL_MS = 200;
@@ -46,6 +47,12 @@ export function registerLogsRoutes(app: FastifyInstance, o: LogsRouteOptions): v
       });
     };
     const first = sources();
+    const cluster = clusterSettingsOf(routingRelease(o.engine.store, env));
+    if (cluster && first.length === 0) {
+      // The pods' output stays on the cluster: say where, rather than answer with nothing.
+      const service = routingRelease(o.engine.store, env)!.service;
+      throw new SlipwayError('E_BAD_REQUEST', `${env} runs on a Kubernetes cluster, which keeps its pods' output: kubectl logs -n ${cluster.namespace} -l slipway.dev/service=${service},slipway.dev/environment=${env} --prefix`, { env });
+    }
     if (q.instance && first.length === 0) throw new SlipwayError('E_NOT_FOUND', `no instance ${q.instance} in ${env}; see slipway status ${env}`, { env });
     const query: LogQuery = {
       limit: q.lines,

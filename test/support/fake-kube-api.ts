@@ -83,6 +83,11 @@ export class FakeKubeApi {
   readonly token: string;
   private readonly opts: Required<Omit<FakeKubeOptions, 'token'>>;
 
+  /** How long pods made from now on take to become Ready (a slow image pull, say). */
+  setReadyDelay(ms: number): void {
+    this.opts.readyDelayMs = ms;
+  }
+
   constructor(o: FakeKubeOptions = {}) {
     this.token = o.token ?? 'fake-token';
     this.opts = {
