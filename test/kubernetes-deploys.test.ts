@@ -126,7 +126,8 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     expect(fake.object('Service', NS, 'hello-production')?.spec.selector).toMatchObject({ 'slipway.dev/release': '1' });
     const st = await status('production');
     expect(st.stable?.number).toBe(1);
-    expect(st.cluster).toEqual({ context: 'fake', namespace: NS, traffic: 'gateway', releases: [{ release: 1, replicas: 2, serving: 2 }] });
+    expect(st.cluster).toMatchObject({ context: 'fake', namespace: NS, traffic: 'gateway', releases: [{ release: 1, replicas: 2, serving: 2 }] });
+    await waitFor('the live pod view', async () => (await status('production')).cluster?.releases[0]?.live?.ready === 2, 10_000);
     expect(st.instances).toEqual([]);
     const logs = await cli('logs', 'production');
     expect(logs.code).not.toBe(0);
@@ -169,7 +170,7 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     server = await startServerProcess(dataDir, 'server.log', serverEnv);
     const st = await status('production');
     expect(st.rollout?.current).toBe('pause until promoted');
-    expect(st.cluster?.releases).toEqual([{ release: 1, replicas: 2, serving: 2 }, { release: 2, replicas: 1, serving: 1 }]);
+    expect(st.cluster?.releases.map(({ live: _l, ...r }) => r)).toEqual([{ release: 1, replicas: 2, serving: 2 }, { release: 2, replicas: 1, serving: 1 }]);
     expect(split('production')).toBe('r1=75 r2=25');
 
     const p = await cli('promote', 'production');
@@ -293,7 +294,7 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
       const card = page.getByTestId('cluster');
       await card.waitFor();
       expect(await card.innerText()).toMatch(/Namespace shop in context fake; traffic split by an HTTPRoute\./);
-      expect(await card.locator('tbody tr').allInnerTexts()).toEqual(['#1\t2\t2']);
+      expect(await card.locator('tbody tr').allInnerTexts()).toEqual(['#1\t2\t2\t2/2\t0']);
       expect(await card.innerText()).toContain('Kept at zero replicas for a fast rollback: #5.');
       expect(await page.getByTestId('release-row-1').getByTestId('pods').innerText()).toBe('2/2 ready');
       expect(await page.getByTestId('release-row-1').getByTestId('weight').innerText()).toBe('100%');
@@ -345,6 +346,15 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     // One switch, no split in between.
     expect(routes).toEqual(['r2=100']);
     expect(deployment('blue', 1)?.spec.replicas).toBe(0);
+
+    // Later its pods start crash-looping: status shows what the cluster reports, beside what slipway asked for.
+    expect(fake.crashPods({ 'slipway.dev/environment': 'blue', 'slipway.dev/release': '2' })).toBe(2);
+    await waitFor('status to show the crash loop', async () => {
+      const r2 = (await status('blue')).cluster?.releases.find((r) => r.release === 2);
+      return r2?.live?.ready === 0 && r2.live.restarts >= 2;
+    }, 10_000);
+    const text = await cli('status', 'blue');
+    expect(text.stdout).toMatch(/#2 {4}2 replica\(s\), 2 ready and serving, now 0\/2 pod\(s\) Ready, \d+ restart\(s\)/);
   });
 
   it('refuses to move an environment between this machine and a cluster, and changes nothing', async () => {

@@ -64,7 +64,8 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
       out.push(`  cluster:  namespace ${s.cluster.namespace}${s.cluster.context ? `, context ${s.cluster.context}` : ''}, traffic by ${s.cluster.traffic}`);
       for (const r of s.cluster.releases) {
         if (r.replicas === 0 && r.serving === 0) continue;
-        out.push(`    #${String(r.release).padEnd(4)} ${r.replicas} replica(s), ${r.serving} ready and serving`);
+        const live = r.live ? `, now ${r.live.ready}/${r.live.pods} pod(s) Ready${r.live.restarts > 0 ? pc.yellow(`, ${r.live.restarts} restart(s)`) : ''}` : '';
+        out.push(`    #${String(r.release).padEnd(4)} ${r.replicas} replica(s), ${r.serving} ready and serving${live}`);
       }
     }
     for (const i of s.instances) {

@@ -25,7 +25,8 @@ import {
   type ClusterState,
 } from '../runtime/kubernetes/manifests.ts';
 import { LABELS, environmentSelector, releaseName, releaseSelector, secretName } from '../runtime/kubernetes/names.ts';
-import { waitForPods, watchRestarts } from '../runtime/kubernetes/pod-readiness.ts';
+import { isPodReady, restartsOf, waitForPods, watchRestarts } from '../runtime/kubernetes/pod-readiness.ts';
+import type { PodWatch } from '../runtime/kubernetes/cluster-client.ts';
 import type { ScaleOutcome } from './instance-fleet.ts';
 import type { Clock, EngineLogger } from './ports.ts';
 import { clusterSettingsOf, routingRelease, trafficWeights } from './route-sync.ts';
@@ -57,6 +58,8 @@ export class ClusterFleet {
   private readonly crashWatches = new Map<string, { rolloutId: number; stop(): void }>();
   /** Environments whose last traffic apply failed, with why. */
   private readonly trafficBehind = new Map<string, string>();
+  /** Per environment, every pod as the cluster last reported it (a long-lived watch). */
+  private readonly podViews = new Map<string, { pods: Map<string, { release: number; ready: boolean; restarts: number }>; watch: PodWatch | null; stopped: boolean; synced: boolean }>();
 
   constructor(private readonly deps: ClusterFleetDeps) {}
 
@@ -214,6 +217,60 @@ export class ClusterFleet {
   async sync(env: string, rollout: Rollout | null): Promise<void> {
     if (this.trafficBehind.has(env)) await this.applyTraffic(env);
     this.watchCrashes(env, rollout);
+    this.watchPods(env);
+  }
+
+  /**
+   * Pods of each release as the cluster reports them now (Ready ones, all, and their
+   * restarts), for status: what slipway asked for is recorded; this is what runs.
+   * null until the watch has reported.
+   */
+  livePods(env: string): Record<number, { ready: number; pods: number; restarts: number }> | null {
+    const view = this.podViews.get(env);
+    if (!view?.synced) return null;
+    const out: Record<number, { ready: number; pods: number; restarts: number }> = {};
+    for (const p of view.pods.values()) {
+      const r = (out[p.release] ??= { ready: 0, pods: 0, restarts: 0 });
+      r.pods++;
+      if (p.ready) r.ready++;
+      r.restarts += p.restarts;
+    }
+    return out;
+  }
+
+  private watchPods(env: string): void {
+    if (this.podViews.has(env)) return;
+    const state = this.state(env);
+    if (!state) return;
+    const view = { pods: new Map<string, { release: number; ready: boolean; restarts: number }>(), watch: null as PodWatch | null, stopped: false, synced: false };
+    this.podViews.set(env, view);
+    const open = async (): Promise<void> => {
+      view.pods.clear();
+      view.synced = false;
+      try {
+        view.watch = await this.cluster(state).watchPods({
+          namespace: state.settings.namespace,
+          labelSelector: environmentSelector(state.ref),
+          onEvent: (type, pod) => {
+            const name = pod.metadata?.name ?? '';
+            if (type === 'DELETED') view.pods.delete(name);
+            else if (type === 'ADDED' || type === 'MODIFIED') {
+              view.pods.set(name, { release: Number(pod.metadata?.labels?.[LABELS.release]), ready: isPodReady(pod), restarts: restartsOf(pod) });
+            }
+          },
+          onEnd: () => {
+            view.synced = false;
+            if (!view.stopped) setTimeout(() => void open(), 1000).unref();
+          },
+        });
+        if (view.stopped) view.watch.stop();
+        // A watch lists what exists first; a moment later the picture is whole.
+        else setTimeout(() => (view.synced = true), 300).unref();
+      } catch {
+        if (!view.stopped) setTimeout(() => void open(), 2000).unref();
+      }
+    };
+    void open();
   }
 
   /**
@@ -244,6 +301,11 @@ export class ClusterFleet {
   stop(): void {
     for (const w of this.crashWatches.values()) w.stop();
     this.crashWatches.clear();
+    for (const v of this.podViews.values()) {
+      v.stopped = true;
+      v.watch?.stop();
+    }
+    this.podViews.clear();
   }
 
   /**

@@ -466,7 +466,9 @@ export class Engine {
     }
     return names.map((n) => {
       const s = describeEnvironment(this.store, n, this.routes.listenerErrors[n] ?? null);
-      return { ...s, analysis: s.rollout ? this.analysis.latestResult(s.rollout.id) : null };
+      const live = s.cluster ? this.cluster.livePods(n) : null;
+      const cluster = s.cluster && { ...s.cluster, releases: s.cluster.releases.map((r) => ({ ...r, live: live ? live[r.release] ?? { ready: 0, pods: 0, restarts: 0 } : null })) };
+      return { ...s, cluster, analysis: s.rollout ? this.analysis.latestResult(s.rollout.id) : null };
     });
   }
 

@@ -78,8 +78,12 @@ export interface ClusterView {
   context: string | null;
   namespace: string;
   traffic: 'router' | 'gateway';
-  /** Per release on the cluster: replicas asked for, and those Ready and given traffic. */
-  releases: { release: number; replicas: number; serving: number }[];
+  /**
+   * Per release on the cluster: replicas asked for, those counted Ready and given
+   * traffic, and (null until known) the pods the cluster reports now, how many of
+   * them are Ready and their container restarts.
+   */
+  releases: { release: number; replicas: number; serving: number; live?: { ready: number; pods: number; restarts: number } | null }[];
 }
 
 export function releaseView(r: ReleaseRecord): ReleaseView {

@@ -93,8 +93,9 @@ function Cluster({ cluster }) {
     <h2>Cluster</h2>
     <p>Namespace <code>${cluster.namespace}</code>${cluster.context ? html` in context <code>${cluster.context}</code>` : ''}; traffic split by ${cluster.traffic === 'gateway' ? 'an HTTPRoute' : 'slipway\'s router'}.</p>
     <table>
-      <thead><tr><th>release</th><th>replicas</th><th>ready and serving</th></tr></thead>
-      <tbody>${cluster.releases.filter((r) => r.replicas > 0 || r.serving > 0).map((r) => html`<tr><td>#${r.release}</td><td class="num">${r.replicas}</td><td class="num">${r.serving}</td></tr>`)}</tbody>
+      <thead><tr><th>release</th><th>replicas</th><th>ready and serving</th><th>pods Ready now</th><th>restarts</th></tr></thead>
+      <tbody>${cluster.releases.filter((r) => r.replicas > 0 || r.serving > 0).map((r) => html`<tr><td>#${r.release}</td><td class="num">${r.replicas}</td><td class="num">${r.serving}</td>
+        <td class="num">${r.live ? `${r.live.ready}/${r.live.pods}` : '—'}</td><td class="num">${r.live ? r.live.restarts : '—'}</td></tr>`)}</tbody>
     </table>
     ${kept.length > 0 && html`<p class="muted">Kept at zero replicas for a fast rollback: ${kept.map((r) => `#${r.release}`).join(', ')}.</p>`}
   </section>`;

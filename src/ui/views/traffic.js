@@ -69,7 +69,10 @@ export function TrafficSplit({ status, points }) {
 /** On a cluster: the replicas slipway asked for, and how many are Ready and given traffic. */
 function PodHealth({ release }) {
   if (!release) return html`<span class="muted">none</span>`;
-  return html`<span class=${`health ${release.serving === release.replicas ? 'ok' : 'warn'}`} data-testid="pods">${release.serving}/${release.replicas} ready</span>`;
+  // What the cluster reports now when known, else what slipway counted when it scaled.
+  const ready = release.live ? release.live.ready : release.serving;
+  return html`<span class=${`health ${ready >= release.replicas ? 'ok' : 'warn'}`} data-testid="pods">${ready}/${release.replicas} ready</span>
+    ${release.live?.restarts > 0 && html` <span class="badge state-failed">${release.live.restarts} restarts</span>`}`;
 }
 
 function Health({ instances, ready }) {
