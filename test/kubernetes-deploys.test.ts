@@ -74,6 +74,14 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     `  history: ${o.history ?? 1}`,
   ].join('\n');
   const canary = 'type: canary\nsteps:\n  - weight: 25\n  - pause: {}\n  - weight: 50';
+  /** Deploys `version` to production and waits until its canary has 25% and waits for a person. */
+  const canaryAtPause = async (version: string, want: string) => {
+    writeVersion(version);
+    const d = await cli('deploy', 'production', '--detach');
+    expect(d.code, d.stdout + d.stderr).toBe(0);
+    await waitForStep('production', 'pause until promoted');
+    await waitForSplit('production', want);
+  };
   const writeVersion = (version: string, production: { image?: string } = {}) => {
     service.envs['production']!.extraYaml = kubeEnv({ ...production, history: 1 });
     writeService(app, { ...service, version });
@@ -205,11 +213,7 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
   });
 
   it('abort at a pause sends all traffic back to stable before the canary is scaled to zero', async () => {
-    writeVersion('4.0.0');
-    const d = await cli('deploy', 'production', '--detach');
-    expect(d.code, d.stdout + d.stderr).toBe(0);
-    await waitForStep('production', 'pause until promoted');
-    await waitForSplit('production', 'r2=75 r4=25');
+    await canaryAtPause('4.0.0', 'r2=75 r4=25');
     const before = fake.calls.length;
     const a = await cli('abort', 'production', '--wait');
     expect(a.code, a.stdout + a.stderr).toBe(0);
@@ -225,11 +229,7 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
   });
 
   it('a canary that starts crash-looping while paused is rolled back then, not at the next step', async () => {
-    writeVersion('5.0.0');
-    const d = await cli('deploy', 'production', '--detach');
-    expect(d.code, d.stdout + d.stderr).toBe(0);
-    await waitForStep('production', 'pause until promoted');
-    await waitForSplit('production', 'r2=75 r5=25');
+    await canaryAtPause('5.0.0', 'r2=75 r5=25');
     expect(fake.crashPods({ 'slipway.dev/environment': 'production', 'slipway.dev/release': '5' })).toBe(1);
     const last = await waitForEnd('production');
     expect(last.phase).toBe('failed');
