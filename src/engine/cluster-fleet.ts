@@ -25,8 +25,7 @@ import {
   type ClusterState,
 } from '../runtime/kubernetes/manifests.ts';
 import { LABELS, environmentSelector, releaseName, releaseSelector, secretName } from '../runtime/kubernetes/names.ts';
-import { isPodReady, restartsOf, waitForPods, watchRestarts } from '../runtime/kubernetes/pod-readiness.ts';
-import type { PodWatch } from '../runtime/kubernetes/cluster-client.ts';
+import { isPodReady, keepWatchingPods, restartsOf, waitForPods, watchRestarts } from '../runtime/kubernetes/pod-readiness.ts';
 import type { ScaleOutcome } from './instance-fleet.ts';
 import type { Clock, EngineLogger } from './ports.ts';
 import { clusterSettingsOf, routingRelease, trafficWeights } from './route-sync.ts';
@@ -46,6 +45,13 @@ export interface ClusterFleetDeps {
   maxRestarts?: number;
 }
 
+/** Every pod of an environment as the cluster last reported it, kept by a long-lived watch. */
+interface PodView {
+  pods: Map<string, { release: number; ready: boolean; restarts: number }>;
+  watch: { stop(): void } | null;
+  synced: boolean;
+}
+
 export function runsOnCluster(release: ReleaseRecord | null): boolean {
   return release?.config.environment.runtime === 'kubernetes';
 }
@@ -59,7 +65,7 @@ export class ClusterFleet {
   /** Environments whose last traffic apply failed, with why. */
   private readonly trafficBehind = new Map<string, string>();
   /** Per environment, every pod as the cluster last reported it (a long-lived watch). */
-  private readonly podViews = new Map<string, { pods: Map<string, { release: number; ready: boolean; restarts: number }>; watch: PodWatch | null; stopped: boolean; synced: boolean }>();
+  private readonly podViews = new Map<string, PodView>();
 
   constructor(private readonly deps: ClusterFleetDeps) {}
 
@@ -242,35 +248,27 @@ export class ClusterFleet {
     if (this.podViews.has(env)) return;
     const state = this.state(env);
     if (!state) return;
-    const view = { pods: new Map<string, { release: number; ready: boolean; restarts: number }>(), watch: null as PodWatch | null, stopped: false, synced: false };
+    const view: PodView = { pods: new Map(), watch: null, synced: false };
     this.podViews.set(env, view);
-    const open = async (): Promise<void> => {
-      view.pods.clear();
-      view.synced = false;
-      try {
-        view.watch = await this.cluster(state).watchPods({
-          namespace: state.settings.namespace,
-          labelSelector: environmentSelector(state.ref),
-          onEvent: (type, pod) => {
-            const name = pod.metadata?.name ?? '';
-            if (type === 'DELETED') view.pods.delete(name);
-            else if (type === 'ADDED' || type === 'MODIFIED') {
-              view.pods.set(name, { release: Number(pod.metadata?.labels?.[LABELS.release]), ready: isPodReady(pod), restarts: restartsOf(pod) });
-            }
-          },
-          onEnd: () => {
-            view.synced = false;
-            if (!view.stopped) setTimeout(() => void open(), 1000).unref();
-          },
-        });
-        if (view.stopped) view.watch.stop();
-        // A watch lists what exists first; a moment later the picture is whole.
-        else setTimeout(() => (view.synced = true), 300).unref();
-      } catch {
-        if (!view.stopped) setTimeout(() => void open(), 2000).unref();
-      }
-    };
-    void open();
+    view.watch = keepWatchingPods({
+      api: this.cluster(state),
+      namespace: state.settings.namespace,
+      labelSelector: environmentSelector(state.ref),
+      // Each opening lists every pod again: start from an empty picture.
+      onOpen: () => {
+        view.pods.clear();
+        view.synced = false;
+      },
+      // A watch lists what exists first; a moment later the picture is whole.
+      onOpened: () => void setTimeout(() => (view.synced = true), 300).unref(),
+      onEvent: (type, pod) => {
+        const name = pod.metadata?.name ?? '';
+        if (type === 'DELETED') view.pods.delete(name);
+        else if (type === 'ADDED' || type === 'MODIFIED') {
+          view.pods.set(name, { release: Number(pod.metadata?.labels?.[LABELS.release]), ready: isPodReady(pod), restarts: restartsOf(pod) });
+        }
+      },
+    });
   }
 
   /**
@@ -301,10 +299,7 @@ export class ClusterFleet {
   stop(): void {
     for (const w of this.crashWatches.values()) w.stop();
     this.crashWatches.clear();
-    for (const v of this.podViews.values()) {
-      v.stopped = true;
-      v.watch?.stop();
-    }
+    for (const v of this.podViews.values()) v.watch?.stop();
     this.podViews.clear();
   }
 

@@ -4,8 +4,7 @@
 
 import type { ReleaseRecord } from '../core/records.ts';
 import { formatListen, type KubernetesSettings } from '../core/service-config.ts';
-import { SERVICE_PORT } from '../runtime/kubernetes/manifests.ts';
-import { releaseName } from '../runtime/kubernetes/names.ts';
+import { releaseServiceUrl } from '../runtime/kubernetes/manifests.ts';
 import { effectiveWeights } from '../core/rollout.ts';
 import type { EnvRoutes, RouteTable } from '../router/route-table.ts';
 import type { StateStore } from '../store/state-store.ts';
@@ -51,8 +50,8 @@ export function computeRouteTable(store: StateStore, version: number): RouteTabl
     // On a cluster a release is one backend, its Service; the Service spreads the share over ready pods.
     const backends = cluster
       ? Object.keys(clusterServing(store, env)).map((id) => {
-        const host = `${releaseName({ service: release.service, environment: env }, Number(label(Number(id))))}.${cluster.namespace}.svc`;
-        return { id: host, release: label(Number(id)), url: `http://${host}:${SERVICE_PORT}` };
+        const url = releaseServiceUrl({ service: release.service, environment: env }, cluster.namespace, Number(label(Number(id))));
+        return { id: new URL(url).hostname, release: label(Number(id)), url };
       })
       : live.filter((i) => i.env === env && i.state === 'ready').map((i) => ({ id: i.id, release: label(i.releaseId), url: `http://127.0.0.1:${i.port}` }));
     const routes: EnvRoutes = {

@@ -274,14 +274,9 @@ export function stateAfterStep(state: ClusterState, step: Step): ClusterState {
   }
 }
 
-/** Where slipway's router (in the cluster) sends each release's share, for traffic: router. */
-export function routerUpstreams(state: ClusterState): { releaseId: number; host: string; port: number; weight: number }[] {
-  return [...trafficShares(state)].map(([r, weight]) => ({
-    releaseId: r.id,
-    host: `${releaseName(state.ref, r.number)}.${state.settings.namespace}.svc`,
-    port: SERVICE_PORT,
-    weight,
-  }));
+/** Where slipway's router (in the cluster) sends a release's share, for traffic: router: its own Service. */
+export function releaseServiceUrl(ref: EnvironmentRef, namespace: string, release: number): string {
+  return `http://${releaseName(ref, release)}.${namespace}.svc:${SERVICE_PORT}`;
 }
 
 /** A stored release as the cluster sees it: its plain values, and only the names of its secrets. */

@@ -4,7 +4,7 @@
 // at the deadline: a crash loop does not get better by waiting.
 
 import type { IPod } from 'kubernetes-models/v1/Pod';
-import type { ClusterApi, PodWatch } from './cluster-client.ts';
+import type { ClusterApi, PodWatch, WatchEventType } from './cluster-client.ts';
 
 export interface PodWaitOptions {
   api: ClusterApi;
@@ -37,39 +37,27 @@ export function crashReason(pod: IPod, restarts: number): string {
 }
 
 /**
- * Watches a release's pods for as long as it runs in a rollout and calls onCrash
- * once when one of them restarts `maxRestarts` times more than when first seen: a
- * canary that starts crash-looping during a pause is aborted then, not at the
- * next step.
+ * A pod watch that outlives the API server's ending it (it does now and then) or a
+ * cluster that cannot be reached for a while: it opens again a second later.
+ * `onOpen` runs before each opening, when every pod is about to be listed again.
  */
-export function watchRestarts(o: { api: ClusterApi; namespace: string; labelSelector: string; maxRestarts: number; onCrash: (reason: string) => void }): { stop(): void } {
-  const firstSeen = new Map<string, number>();
+export function keepWatchingPods(o: {
+  api: ClusterApi; namespace: string; labelSelector: string;
+  onEvent: (type: WatchEventType, pod: IPod) => void; onOpen?: () => void; onOpened?: () => void;
+}): { stop(): void } {
   let stopped = false;
   let watch: PodWatch | null = null;
+  const again = () => {
+    if (!stopped) setTimeout(() => void open(), 1000).unref();
+  };
   const open = async (): Promise<void> => {
+    o.onOpen?.();
     try {
-      watch = await o.api.watchPods({
-        namespace: o.namespace,
-        labelSelector: o.labelSelector,
-        onEvent: (type, pod) => {
-          if (stopped || (type !== 'ADDED' && type !== 'MODIFIED')) return;
-          const name = pod.metadata?.name ?? '';
-          const restarts = restartsOf(pod);
-          if (!firstSeen.has(name)) firstSeen.set(name, restarts);
-          const more = restarts - firstSeen.get(name)!;
-          if (more >= o.maxRestarts) {
-            stopped = true;
-            watch?.stop();
-            o.onCrash(crashReason(pod, more));
-          }
-        },
-        onEnd: () => {
-          if (!stopped) setTimeout(() => void open(), 1000);
-        },
-      });
+      watch = await o.api.watchPods({ namespace: o.namespace, labelSelector: o.labelSelector, onEvent: (t, p) => !stopped && o.onEvent(t, p), onEnd: again });
       if (stopped) watch.stop();
+      else o.onOpened?.();
     } catch {
-      if (!stopped) setTimeout(() => void open(), 1000);
+      again();
     }
   };
   void open();
@@ -79,6 +67,35 @@ export function watchRestarts(o: { api: ClusterApi; namespace: string; labelSele
       watch?.stop();
     },
   };
+}
+
+/**
+ * Watches a release's pods for as long as it runs in a rollout and calls onCrash
+ * once when one of them restarts `maxRestarts` times more than when first seen: a
+ * canary that starts crash-looping during a pause is aborted then, not at the
+ * next step.
+ */
+export function watchRestarts(o: { api: ClusterApi; namespace: string; labelSelector: string; maxRestarts: number; onCrash: (reason: string) => void }): { stop(): void } {
+  const firstSeen = new Map<string, number>();
+  let crashed = false;
+  const watch = keepWatchingPods({
+    api: o.api,
+    namespace: o.namespace,
+    labelSelector: o.labelSelector,
+    onEvent: (type, pod) => {
+      if (crashed || (type !== 'ADDED' && type !== 'MODIFIED')) return;
+      const name = pod.metadata?.name ?? '';
+      const restarts = restartsOf(pod);
+      if (!firstSeen.has(name)) firstSeen.set(name, restarts);
+      const more = restarts - firstSeen.get(name)!;
+      if (more >= o.maxRestarts) {
+        crashed = true;
+        watch.stop();
+        o.onCrash(crashReason(pod, more));
+      }
+    },
+  });
+  return watch;
 }
 
 export function waitForPods(o: PodWaitOptions): Promise<PodWaitResult> {
