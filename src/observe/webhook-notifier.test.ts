@@ -91,8 +91,11 @@ describe('WebhookNotifier', () => {
     n.onEvent(event(1, 'rollout.started'));
     await until(() => r.got.length === 1);
     expect(r.got.map((g) => g.type)).toEqual(['rollout.started']);
+    // Each change of the stored URL waits for the delivery that reads it: the URL is
+    // read when an event is delivered, not when it is queued.
     stored = 'not a url, and secret-ish';
     n.onEvent(event(2, 'rollout.failed'));
+    await until(() => failures.length === 1);
     stored = 'unset';
     n.onEvent(event(3, 'rollout.failed'));
     await until(() => failures.length === 2);
