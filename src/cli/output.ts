@@ -41,6 +41,16 @@ export function formatRolloutLine(r: RolloutView): string {
   return `${head} ${label} ${Math.min(r.step + 1, steps.length)}/${steps.length}${r.current ? ` (${r.current})` : ''}${reason}`;
 }
 
+const WATCH_COLOUR: Record<string, (s: string) => string> = { watching: pc.cyan, passed: pc.green, rolled_back: pc.red, inconclusive: pc.yellow };
+
+/** The watch window after the last rollout: what it compares with, and how it stands or ended. */
+export function watchLine(w: NonNullable<EnvironmentStatus['watch']>, now = Date.now()): string {
+  const state = (WATCH_COLOUR[w.state] ?? ((x: string) => x))(w.state.replace('_', ' '));
+  const when = w.state === 'watching' ? `${Math.max(0, Math.round((w.until - now) / 1000))}s left` : `ended`;
+  const verdict = w.decision && w.reason ? `: ${w.decision} — ${w.reason}` : '';
+  return `#${w.release} ${state} (${when}) against ${w.baseline.description}${verdict}`;
+}
+
 export function formatStatus(envs: EnvironmentStatus[]): string {
   if (envs.length === 0) return 'nothing deployed yet; try `slipway deploy staging`';
   const out: string[] = [];
@@ -58,6 +68,7 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
     }
     if (s.rollout && s.analysis) out.push(`  analysis: ${s.analysis.decision} — ${s.analysis.reason}`);
     else if (s.lastRollout) out.push(`  last:     ${formatRolloutLine(s.lastRollout)}, ended ${ago(s.lastRollout.finishedAt)}`);
+    if (s.watch && !s.rollout) out.push(`  watch:    ${watchLine(s.watch)}`);
     const weights = Object.entries(s.weights).map(([rel, w]) => `#${rel} ${Math.round(w * 10) / 10}%`).join(', ');
     out.push(`  traffic:  ${weights || pc.yellow('no ready instance')}${s.cluster?.traffic === 'gateway' ? pc.dim('  (HTTPRoute)') : ''}`);
     if (s.cluster) {

@@ -12,7 +12,7 @@ export const DEFAULT_PROMETHEUS_URL = 'http://127.0.0.1:9090';
 export const DEFAULT_WATCH = '2m';
 
 /** "1%" → 0.01; a percentage from 0 to 100. */
-const rate = field('a percentage such as 1% or 0.5%', (v) => {
+export const rate = field('a percentage such as 1% or 0.5%', (v) => {
   const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v) : null;
   const pct = m ? Number(m[1]) : NaN;
   return pct >= 0 && pct <= 100 ? pct / 100 : null;

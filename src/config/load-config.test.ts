@@ -79,6 +79,7 @@ describe('parseConfigText', () => {
           secrets: {},
           analysis: DEFAULT_ANALYSIS_CONFIG,
           watchMs: 120_000,
+          watchMaxErrorRate: 0.05,
           notifications: [],
         },
         production: {
@@ -92,6 +93,7 @@ describe('parseConfigText', () => {
           secrets: {},
           analysis: DEFAULT_ANALYSIS_CONFIG,
           watchMs: 120_000,
+          watchMaxErrorRate: 0.05,
           notifications: [],
         },
       },
@@ -116,6 +118,7 @@ describe('parseConfigText', () => {
       secrets: {},
       analysis: DEFAULT_ANALYSIS_CONFIG,
       watchMs: 120_000,
+      watchMaxErrorRate: 0.05,
       notifications: [],
     });
   });

@@ -40,7 +40,8 @@ const webhookUrl = field('an http:// or https:// URL', (v) => {
 });
 
 const eventName = z.unknown().transform((v, ctx): string => {
-  if (typeof v === 'string' && (isEventType(v) || /^(rollout|analysis|approval|instance|rollback)\.\*$/.test(v))) return v;
+  // A prefix is any type's part before the dot, so a new family of events is covered by itself.
+  if (typeof v === 'string' && (isEventType(v) || (v.endsWith('.*') && EVENT_TYPES.some((t) => t.startsWith(v.slice(0, -1)))))) return v;
   ctx.addIssue({ code: 'custom', message: refusal(`an event type (${EVENT_TYPES.join(', ')}) or a prefix such as rollout.*`, v) });
   return z.NEVER;
 });

@@ -24,8 +24,9 @@ import { checkAcrossEnvironments } from './cross-checks.ts';
 import { section } from './section.ts';
 import { DEFAULT_DOCKERFILE, imageSection, PROCESS_RESOURCES_REFUSAL, resourcesSection, runtimeName } from './runtime-section.ts';
 import { secretReference } from './secrets-section.ts';
-import { analysisSection, DEFAULT_WATCH } from './analysis.ts';
-import { strategy, delayMs as watchDelay } from './strategies.ts';
+import { analysisSection } from './analysis.ts';
+import { strategy } from './strategies.ts';
+import { watchSection } from './watch-section.ts';
 import type { PathIssue } from './path-issue.ts';
 import { logsSection, notificationsSection } from './observe-sections.ts';
 import { kubernetesSection } from './kubernetes-section.ts';
@@ -120,7 +121,7 @@ const environment = section({
   listen: listenAddress,
   strategy: defaultedWhenEmpty(strategy, { type: 'rolling' }),
   analysis: defaultedWhenEmpty(analysisSection, {}),
-  watch: watchDelay.prefault(DEFAULT_WATCH),
+  watch: watchSection,
   notifications: defaultedWhenEmpty(notificationsSection, []),
   config: defaultedWhenEmpty(
     namedMap({
@@ -173,7 +174,7 @@ const environments = namedMap({
     specs: Object.fromEntries(
       Object.entries(envs).map(([name, e]) => [
         name,
-        { name, runtime: e.runtime, resources: e.resources ?? null, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch, notifications: e.notifications, kubernetes: e.kubernetes },
+        { name, runtime: e.runtime, resources: e.resources ?? null, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch.watchMs, watchMaxErrorRate: e.watch.watchMaxErrorRate, notifications: e.notifications, kubernetes: e.kubernetes },
       ]),
     ),
     gates: Object.fromEntries(

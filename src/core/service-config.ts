@@ -130,6 +130,11 @@ export interface EnvironmentSpec {
   analysis: AnalysisConfig;
   /** How long after a rollout succeeds a regression still rolls the environment back. */
   watchMs: number;
+  /**
+   * During the watch, a 5xx share above this fails the release whatever its baseline
+   * did (1 = off). Absent in releases made before the floor existed: the default applies.
+   */
+  watchMaxErrorRate?: number;
   /** Webhooks told of this environment's events (absent in releases made before webhooks existed). */
   notifications?: WebhookSpec[];
   /** How the environment maps onto a cluster; needed for runtime kubernetes and `slipway render`. */

@@ -1,39 +1,28 @@
 // Watches every rollout with the statistics of core/analysis: each second it
 // compares the new release with the stable one over the same window (counts since
 // the rollout, or the analysis step, began) and stops a bad release on its own. It
-// also answers analysis steps, and keeps watching a release for `watch` after its
-// rollout succeeded, rolling back a regression.
+// also answers analysis steps, and hands a succeeded rollout to the watch window
+// (release-watch.ts), which rolls a regression back.
 //
 // Baselines live in memory: after a server restart each analysis starts a new
 // window, which keeps the sequential tests' guarantee (they only need counts that
 // grow from a start) at the price of the evidence gathered before the crash.
 
-import { evaluateAnalysis, windowFromSnapshots, type AnalysisResult, type AnalysisWindow, type ReleaseCountsSnapshot } from '../core/analysis/index.ts';
+import { evaluateAnalysis, windowFromSnapshots, type AnalysisResult, type ReleaseCountsSnapshot } from '../core/analysis/index.ts';
 import { createHistogram } from '../core/latency-histogram.ts';
 import { currentStep, type Rollout } from '../core/rollout.ts';
 import type { AnalysisConfig } from '../core/service-config.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { MetricsSampler } from './metrics-sampler.ts';
 import type { Clock, EngineLogger } from './ports.ts';
-import { judgePrometheus, queryPrometheus } from './prometheus-query.ts';
+import { PrometheusChecks } from './prometheus-checks.ts';
+import { ReleaseWatches, type WatchView } from './release-watch.ts';
 
-const PROMETHEUS_EVERY_MS = 2000;
 
 interface Baseline {
   startedAt: number;
   newSnap: ReleaseCountsSnapshot | null;
   stableSnap: ReleaseCountsSnapshot | null;
-}
-
-interface Watch {
-  env: string;
-  rolloutId: number;
-  newReleaseId: number;
-  previousReleaseId: number;
-  until: number;
-  base: Baseline;
-  /** What the previous release did during the rollout: the yardstick after it is gone. */
-  previousWindow: AnalysisWindow;
 }
 
 export interface AnalysisActions {
@@ -42,6 +31,8 @@ export interface AnalysisActions {
   /** A succeeded release regressed during its watch window: roll back to `toReleaseId`. */
   rollBack(env: string, rolloutId: number, toReleaseId: number, reason: string, result: AnalysisResult): void;
   record(rolloutId: number, level: 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>): void;
+  /** A watch window began, passed, or ended without a verdict. */
+  watchEvent?(env: string, view: WatchView, level: 'info' | 'warn'): void;
   /** A decision that changed (the same moments as `record`'s analysis lines): for events and metrics. */
   result?(rolloutId: number, what: string, result: AnalysisResult): void;
 }
@@ -51,11 +42,28 @@ export class AnalysisMonitor {
   private readonly steps = new Map<string, { base: Baseline; result: AnalysisResult | null }>();
   private readonly latest = new Map<number, AnalysisResult>();
   private readonly said = new Map<string, string>();
-  private readonly watches = new Map<string, Watch>();
-  /** Per query: its last answer (and when it was asked for), and whether a newer question is out. */
-  private readonly promCache = new Map<string, { answer: { value: number | null; error: string | null; askedAt: number } | null; pending: boolean }>();
+  private readonly prometheus: PrometheusChecks;
+  private readonly watches: ReleaseWatches;
 
-  constructor(private readonly deps: { store: StateStore; sampler: MetricsSampler; clock: Clock; log: EngineLogger; actions: AnalysisActions }) {}
+  constructor(private readonly deps: { store: StateStore; sampler: MetricsSampler; clock: Clock; log: EngineLogger; actions: AnalysisActions }) {
+    this.prometheus = new PrometheusChecks(deps.clock);
+    this.watches = new ReleaseWatches({
+      store: deps.store, sampler: deps.sampler, clock: deps.clock, prometheus: this.prometheus,
+      stableAtRolloutStart: (id) => this.rollouts.get(id)?.stableSnap ?? null,
+      bypassesRouter: (id) => this.trafficBypassesRouter(id),
+      actions: {
+        rollBack: (...a) => deps.actions.rollBack(...a),
+        record: (...a) => deps.actions.record(...a),
+        watchEvent: (...a) => deps.actions.watchEvent?.(...a),
+        announce: (...a) => this.announce(...a),
+      },
+    });
+  }
+
+  /** The environment's watch window under way, else its last one. */
+  watchView(env: string): WatchView | null {
+    return this.watches.view(env);
+  }
 
   /** The latest background analysis of a rollout, for status and the API. */
   latestResult(rolloutId: number): AnalysisResult | null {
@@ -69,29 +77,16 @@ export class AnalysisMonitor {
 
   /** Starts the post-rollout watch of a release that has just become stable. */
   startWatch(r: Rollout): void {
-    const newRelease = this.deps.store.getRelease(r.toReleaseId);
-    const base = this.rollouts.get(r.id);
-    if (!newRelease || r.fromReleaseId === null || !base || newRelease.config.environment.watchMs <= 0) return;
-    const previous = this.deps.store.getRelease(r.fromReleaseId);
-    if (!previous) return;
-    const prevNow = this.deps.sampler.snapshot(r.env, previous.number);
-    if (!prevNow) return;
-    const now = this.deps.clock.now();
-    this.watches.set(r.env, {
-      env: r.env, rolloutId: r.id, newReleaseId: newRelease.id, previousReleaseId: previous.id, until: now + newRelease.config.environment.watchMs,
-      base: { startedAt: now, newSnap: this.deps.sampler.snapshot(r.env, newRelease.number), stableSnap: null },
-      previousWindow: windowFromSnapshots({ start: base.stableSnap, now: prevNow }),
-    });
-    this.deps.actions.record(r.id, 'info', `watching ${r.env}#${newRelease.number} for ${Math.round(newRelease.config.environment.watchMs / 1000)}s against how #${previous.number} did during the rollout`);
+    this.watches.start(r);
   }
 
   tick(): void {
     const active = this.deps.store.activeRollouts();
     const activeIds = new Set(active.map((r) => r.id));
-    for (const id of this.rollouts.keys()) if (!activeIds.has(id) && ![...this.watches.values()].some((w) => w.rolloutId === id)) this.rollouts.delete(id);
+    for (const id of this.rollouts.keys()) if (!activeIds.has(id) && !this.watches.isWatching(id)) this.rollouts.delete(id);
     for (const key of this.steps.keys()) if (!activeIds.has(Number(key.split(':')[0]))) this.steps.delete(key);
     for (const r of active) this.checkRollout(r);
-    for (const w of [...this.watches.values()]) this.checkWatch(w);
+    this.watches.tick();
   }
 
   private checkRollout(r: Rollout): void {
@@ -121,30 +116,6 @@ export class AnalysisMonitor {
     }
   }
 
-  private checkWatch(w: Watch): void {
-    const now = this.deps.clock.now();
-    const release = this.deps.store.getRelease(w.newReleaseId);
-    const stableNow = this.deps.store.getStableReleaseId(w.env);
-    if (!release || stableNow !== w.newReleaseId || this.deps.store.activeRollout(w.env)) {
-      this.watches.delete(w.env); // something else moved the environment on
-      return;
-    }
-    const snap = this.deps.sampler.snapshot(w.env, release.number);
-    if (!snap) return;
-    const newWindow = windowFromSnapshots({ start: w.base.newSnap, now: snap, gauges: { restarts: this.restartsSince(release.env, release.id, w.base.startedAt) } });
-    const result = this.trafficBypassesRouter(release.id)
-      ? this.prometheusOnly(release.config.environment.analysis, w.base.startedAt)
-      : this.withPrometheus(evaluateAnalysis({ spec: release.config.environment.analysis.spec, newWindow, stableWindow: w.previousWindow }), release.config.environment.analysis, w.base.startedAt);
-    this.announce(w.rolloutId, 'watch', result);
-    if (result.decision === 'fail') {
-      this.watches.delete(w.env);
-      this.deps.actions.rollBack(w.env, w.rolloutId, w.previousReleaseId, `regression during the watch window: ${result.reason}`, result);
-    } else if (now >= w.until) {
-      this.watches.delete(w.env);
-      this.deps.actions.record(w.rolloutId, 'info', `watch window over: ${w.env}#${release.number} showed no regression`);
-    }
-  }
-
   private baselineNow(env: string, newNumber: number, stableNumber: number): Baseline {
     return { startedAt: this.deps.clock.now(), newSnap: this.deps.sampler.snapshot(env, newNumber), stableSnap: this.deps.sampler.snapshot(env, stableNumber) };
   }
@@ -161,7 +132,7 @@ export class AnalysisMonitor {
       gauges: { ...(ng ? { cpuPercent: ng.cpuPercent, rssMb: ng.rssMb } : {}), restarts: this.restartsSince(r.env, r.toReleaseId, base.startedAt) },
     });
     const stableWindow = windowFromSnapshots({ start: base.stableSnap, now: stableSnap, gauges: sg ? { cpuPercent: sg.cpuPercent, rssMb: sg.rssMb } : {} });
-    return this.withPrometheus(evaluateAnalysis({ spec: config.spec, newWindow, stableWindow }), config, base.startedAt);
+    return this.prometheus.addTo(evaluateAnalysis({ spec: config.spec, newWindow, stableWindow }), config, base.startedAt);
   }
 
   /** Instances of the release that were serving and then died or went unhealthy. */
@@ -177,41 +148,8 @@ export class AnalysisMonitor {
 
   /** Only the Prometheus checks can judge; with none, there is nothing to fail (config validation asks for them). */
   private prometheusOnly(config: AnalysisConfig, since: number): AnalysisResult {
-    return this.withPrometheus({ decision: 'pass', checks: [], reason: 'no router figures: traffic goes through the cluster\'s Gateway' }, config, since);
+    return this.prometheus.addTo({ decision: 'pass', checks: [], reason: 'no router figures: traffic goes through the cluster\'s Gateway' }, config, since);
   }
-
-  /** `since`: when the analysis began; only answers asked for after it count. */
-  private withPrometheus(result: AnalysisResult, config: AnalysisConfig, since: number): AnalysisResult {
-    if (config.prometheus.length === 0) return result;
-    const checks = [...result.checks, ...config.prometheus.map((c) => this.prometheusResult(c, since))];
-    const failed = checks.filter((c) => c.decision === 'fail');
-    const open = checks.filter((c) => c.decision === 'inconclusive');
-    const decision = failed.length ? 'fail' : open.length ? 'inconclusive' : 'pass';
-    const reason = failed.length ? failed.map((c) => c.reason).join('; ') : open.length ? open.map((c) => c.reason).join('; ') : 'every check passed';
-    return { decision, checks, reason };
-  }
-
-  private prometheusResult(check: AnalysisConfig['prometheus'][number], since: number) {
-    const key = `${check.url}\u0000${check.query}`;
-    const now = this.deps.clock.now();
-    let entry = this.promCache.get(key);
-    if (!entry) this.promCache.set(key, (entry = { answer: null, pending: false }));
-    const last = entry.answer;
-    if (!entry.pending && (last === null || now - last.askedAt >= PROMETHEUS_EVERY_MS || last.askedAt < since)) {
-      entry.pending = true;
-      const e = entry;
-      queryPrometheus(check)
-        .then((value) => (e.answer = { value, error: null, askedAt: now }))
-        .catch((err: Error) => (e.answer = { value: null, error: `Prometheus at ${check.url}: ${err.message}`, askedAt: now }))
-        .finally(() => (e.pending = false));
-    }
-    // An answer to a question asked before this analysis began (the last rollout's,
-    // say) says nothing about the release now judged: wait for one asked since.
-    const a = entry.answer;
-    if (a === null || a.askedAt < since) return judgePrometheus(check, null, `waiting for Prometheus at ${check.url} to answer`);
-    return judgePrometheus(check, a.value, a.error);
-  }
-
 
   /** Records a decision when it changes, with the figures behind it. */
   private announce(rolloutId: number, what: string, result: AnalysisResult): void {

@@ -160,6 +160,7 @@ export class Engine {
           if (to) void this.rollback({ env, to: to.number, actor: 'slipway-analysis' }).catch((e: Error) => this.deps.log.error({ env, err: e.message }, 'automatic rollback refused'));
         },
         record: (rolloutId, level, message, data) => this.recordEvent(rolloutId, level, message, data),
+        watchEvent: (env, view, level) => this.feed.watch(env, view, level),
         result: (rolloutId, what, result) => this.feed.analysis(rolloutId, what, result),
       },
     });
@@ -468,7 +469,7 @@ export class Engine {
       const s = describeEnvironment(this.store, n, this.routes.listenerErrors[n] ?? null);
       const live = s.cluster ? this.cluster.livePods(n) : null;
       const cluster = s.cluster && { ...s.cluster, releases: s.cluster.releases.map((r) => ({ ...r, live: live ? live[r.release] ?? { ready: 0, pods: 0, restarts: 0 } : null })) };
-      return { ...s, cluster, analysis: s.rollout ? this.analysis.latestResult(s.rollout.id) : null };
+      return { ...s, cluster, analysis: s.rollout ? this.analysis.latestResult(s.rollout.id) : null, watch: this.analysis.watchView(n) };
     });
   }
 

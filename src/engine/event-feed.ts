@@ -9,6 +9,7 @@ import { activeSteps, type Rollout, type RolloutEvent } from '../core/rollout.ts
 import type { EventBus } from '../observe/event-bus.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { Clock } from './ports.ts';
+import type { WatchView } from './release-watch.ts';
 
 export class EventFeed {
   constructor(private readonly deps: { store: StateStore; bus: EventBus; clock: Clock }) {}
@@ -77,6 +78,22 @@ export class EventFeed {
       type: 'analysis.result', env: r.env, rolloutId, level: result.decision === 'fail' ? 'error' : 'info',
       message: `${this.releaseName(r.toReleaseId)}: analysis (${what}) ${result.decision}: ${result.reason}`,
       data: { ...this.base(r), analysis: what, decision: result.decision, reason: result.reason, checks: result.checks },
+    });
+  }
+
+  /** A watch window began, passed, or ended without a verdict (a rolled-back one is rollback.automatic). */
+  watch(env: string, view: WatchView, level: 'info' | 'warn'): void {
+    const r = this.deps.store.getRollout(view.rolloutId);
+    const name = `${env}#${view.release}`;
+    const type = view.state === 'watching' ? 'watch.started' : view.state === 'passed' ? 'watch.passed' : 'watch.inconclusive';
+    const message = view.state === 'watching'
+      ? `${name}: watching for ${Math.round((view.until - view.startedAt) / 1000)}s against ${view.baseline.description}`
+      : view.state === 'passed'
+        ? `${name}: watch window over, no regression`
+        : `${name}: watch window over without a verdict, not proven healthy: ${view.reason ?? 'no figures'}`;
+    this.deps.bus.publish({
+      type, env, rolloutId: view.rolloutId, level, message,
+      data: { ...(r ? this.base(r) : {}), watch: { ...view } },
     });
   }
 

@@ -13,6 +13,8 @@ import type { Clock, EngineLogger, TrafficRouter } from './ports.ts';
 const SAMPLE_EVERY_MS = 1000;
 const PERSIST_EVERY_MS = 10_000;
 const KEEP_HISTORY_MS = 7 * 24 * 3600_000;
+/** How far back the in-memory counters reach: the watch's record of a release from before a rollout. */
+export const RECENT_COUNTS_MS = 5 * 60_000;
 
 export interface ReleaseGauges {
   /** Mean CPU of the release's ready instances, in percent of one core. */
@@ -25,6 +27,8 @@ export class MetricsSampler {
   private timer: NodeJS.Timeout | null = null;
   /** env → release number (as the router labels it) → cumulative counters. */
   private latest = new Map<string, Map<string, ReleaseCountsSnapshot>>();
+  /** Every sample of the last RECENT_COUNTS_MS, oldest first: env → release → counts at `at`. */
+  private recent: { at: number; environments: Map<string, Map<string, ReleaseCountsSnapshot>> }[] = [];
   private gauges = new Map<string, Map<string, ReleaseGauges>>();
   private lastCpu = new Map<string, { cpuSeconds: number; at: number }>();
   private persisted = new Map<string, ReleaseCountsSnapshot>();
@@ -58,6 +62,33 @@ export class MetricsSampler {
     return this.latest;
   }
 
+  /** The release's counters in the last sample taken at or before `at`; null if none is kept. */
+  snapshotAt(env: string, release: number, at: number): { at: number; counts: ReleaseCountsSnapshot } | null {
+    for (let i = this.recent.length - 1; i >= 0; i--) {
+      const entry = this.recent[i]!;
+      if (entry.at > at) continue;
+      const counts = entry.environments.get(env)?.get(String(release));
+      return counts ? { at: entry.at, counts } : null;
+    }
+    return null;
+  }
+
+  /** The release's counters in the first kept sample taken at or after `from` that has them. */
+  firstSnapshotSince(env: string, release: number, from: number): { at: number; counts: ReleaseCountsSnapshot } | null {
+    for (const entry of this.recent) {
+      if (entry.at < from) continue;
+      const counts = entry.environments.get(env)?.get(String(release));
+      if (counts) return { at: entry.at, counts };
+    }
+    return null;
+  }
+
+  private keepRecent(now: number, environments: Map<string, Map<string, ReleaseCountsSnapshot>>): void {
+    this.recent.push({ at: now, environments });
+    const cut = this.recent.findIndex((e) => e.at >= now - RECENT_COUNTS_MS);
+    if (cut > 0) this.recent.splice(0, cut);
+  }
+
   gaugesOf(env: string, release: number): ReleaseGauges | null {
     return this.gauges.get(env)?.get(String(release)) ?? null;
   }
@@ -72,8 +103,9 @@ export class MetricsSampler {
         latest.set(env, new Map(Object.entries(releases)));
       }
       this.latest = latest;
-      await this.sampleGauges();
       const now = this.deps.clock.now();
+      this.keepRecent(now, latest);
+      await this.sampleGauges();
       if (now - this.lastPersistAt >= PERSIST_EVERY_MS) {
         this.persist(now);
         this.lastPersistAt = now;

@@ -1,5 +1,6 @@
 // The read side: what `slipway status` and the API show of an environment.
 
+import type { WatchView } from './release-watch.ts';
 import type { ReleaseRecord } from '../core/records.ts';
 import type { AnalysisResult } from '../core/analysis/index.ts';
 import type { CountOrPercent } from '../core/duration.ts';
@@ -72,6 +73,8 @@ export interface EnvironmentStatus {
   analysis?: AnalysisResult | null;
   /** runtime: kubernetes: where it runs and the replicas slipway asked for per release; null otherwise. */
   cluster: ClusterView | null;
+  /** The watch window under way after the last rollout, else the last one this server ran; null if none. */
+  watch?: WatchView | null;
 }
 
 export interface ClusterView {

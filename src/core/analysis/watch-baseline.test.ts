@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_ANALYSIS } from './analysis-spec.ts';
+import { evaluateAnalysis } from './checks.ts';
+import { chooseWatchBaseline, DEFAULT_WATCH_MAX_ERROR_RATE, watchSpec, type WatchBaselineKind } from './watch-baseline.ts';
+
+const w = (requests: number, errors = 0) => ({ requests, errors });
+
+describe('chooseWatchBaseline', () => {
+  const base = { previousNumber: 4, beforeSpanMs: 120_000, minRequests: 20 };
+  it.each<[string, ReturnType<typeof w> | null, ReturnType<typeof w> | null, WatchBaselineKind, number]>([
+    ['a long rollout: the previous release during it', w(5000, 3), w(20000), 'during-rollout', 5000],
+    ['a one-second rollout: the record from before it', w(150), w(20000, 12), 'before-rollout', 20000],
+    ['no history from before: the thin record is still used', w(150), null, 'during-rollout', 150],
+    ['the server started with the rollout: a thin record from before loses to a thicker one during', w(150), w(40), 'during-rollout', 150],
+    ['nothing served during the rollout: the record from before', w(0), w(900), 'before-rollout', 900],
+    ['nothing at all', null, null, 'none', 0],
+    ['nothing at all, counted', w(0), w(0), 'none', 0],
+  ])('%s', (_, during, before, kind, requests) => {
+    const b = chooseWatchBaseline({ ...base, duringRollout: during, beforeRollout: before });
+    expect(b.kind).toBe(kind);
+    expect(b.window.requests).toBe(requests);
+    expect(b.description).toContain('#4');
+    if (kind === 'before-rollout') expect(b.description).toContain('120s before the rollout');
+  });
+});
+
+describe('watchSpec', () => {
+  it('adds the floor as error_rate.max, keeping a stricter one written in slipway.yaml', () => {
+    expect(watchSpec(DEFAULT_ANALYSIS, 0.05).errorRate).toEqual({ maxIncreaseOverStable: 0.01, max: 0.05 });
+    expect(watchSpec({ ...DEFAULT_ANALYSIS, errorRate: { max: 0.02 } }, 0.05).errorRate).toEqual({ max: 0.02 });
+    expect(watchSpec({ ...DEFAULT_ANALYSIS, errorRate: { max: 0.2 } }, 0.05).errorRate).toEqual({ max: 0.05 });
+    expect(watchSpec(DEFAULT_ANALYSIS, 1)).toBe(DEFAULT_ANALYSIS);
+  });
+
+  it('fails a release at 50% errors with no baseline at all, by the floor alone', () => {
+    const spec = watchSpec(DEFAULT_ANALYSIS, DEFAULT_WATCH_MAX_ERROR_RATE);
+    const r = evaluateAnalysis({ spec, newWindow: w(200, 100), stableWindow: w(0) });
+    expect(r.decision).toBe('fail');
+    expect(r.reason).toContain('error_rate.max');
+  });
+
+  it('does not fail a release at 2% errors by the floor when its baseline also had 2%', () => {
+    const spec = watchSpec(DEFAULT_ANALYSIS, DEFAULT_WATCH_MAX_ERROR_RATE);
+    const r = evaluateAnalysis({ spec, newWindow: w(20_000, 400), stableWindow: w(20_000, 400) });
+    expect(r.decision).toBe('pass');
+  });
+});

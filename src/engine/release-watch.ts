@@ -1,0 +1,191 @@
+// The watch window: for `watch` after a rollout succeeds, the new stable release is
+// judged against a record of the previous one (core/analysis/watch-baseline.ts says
+// which) and against an absolute error-rate floor, and rolled back on a fail.
+//
+// A watch that ends without a verdict says so (a warning, an event, the status),
+// so a release nobody could check is never taken for one that was checked.
+// Watches live in memory: a server restarted during one does not resume it.
+
+import {
+  chooseWatchBaseline, DEFAULT_WATCH_MAX_ERROR_RATE, evaluateAnalysis, watchSpec, windowFromSnapshots,
+  type AnalysisDecision, type AnalysisResult, type AnalysisSpec, type AnalysisWindow, type ReleaseCountsSnapshot, type WatchBaseline, type WatchBaselineKind,
+} from '../core/analysis/index.ts';
+import type { Rollout } from '../core/rollout.ts';
+import type { ReleaseRecord } from '../core/records.ts';
+import type { StateStore } from '../store/state-store.ts';
+import { RECENT_COUNTS_MS, type MetricsSampler } from './metrics-sampler.ts';
+import type { PrometheusChecks } from './prometheus-checks.ts';
+import type { Clock } from './ports.ts';
+
+export type WatchState = 'watching' | 'passed' | 'rolled_back' | 'inconclusive';
+
+/** A watch as status and the dashboard show it. */
+export interface WatchView {
+  rolloutId: number;
+  release: number;
+  previous: number;
+  state: WatchState;
+  startedAt: number;
+  until: number;
+  baseline: { kind: WatchBaselineKind; description: string };
+  /** The absolute floor: more 5xx than this share fails the release whatever the baseline (1 = off). */
+  maxErrorRate: number;
+  decision: AnalysisDecision | null;
+  reason: string | null;
+}
+
+export interface WatchActions {
+  rollBack(env: string, rolloutId: number, toReleaseId: number, reason: string, result: AnalysisResult): void;
+  record(rolloutId: number, level: 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>): void;
+  /** A watch began, passed or ended without a verdict: for events and notifications. */
+  watchEvent(env: string, view: WatchView, level: 'info' | 'warn'): void;
+  /** Says a decision when it changes (the monitor's announce). */
+  announce(rolloutId: number, what: string, result: AnalysisResult): void;
+}
+
+interface Watch {
+  env: string;
+  newReleaseId: number;
+  previousReleaseId: number;
+  newStart: ReleaseCountsSnapshot | null;
+  spec: AnalysisSpec;
+  baseline: WatchBaseline;
+  view: WatchView;
+}
+
+export class ReleaseWatches {
+  private readonly watches = new Map<string, Watch>();
+  /** The last finished watch of each environment, for status. */
+  private readonly finished = new Map<string, WatchView>();
+
+  constructor(private readonly deps: {
+    store: StateStore; sampler: MetricsSampler; clock: Clock; prometheus: PrometheusChecks; actions: WatchActions;
+    /** The previous release's counters when the rollout's own analysis began, if it saw the rollout. */
+    stableAtRolloutStart(rolloutId: number): ReleaseCountsSnapshot | null;
+    /** Traffic that slipway's router does not carry (a cluster's Gateway): only Prometheus can judge. */
+    bypassesRouter(releaseId: number): boolean;
+  }) {}
+
+  isWatching(rolloutId: number): boolean {
+    return [...this.watches.values()].some((w) => w.view.rolloutId === rolloutId);
+  }
+
+  /** The environment's watch under way, else its last one. */
+  view(env: string): WatchView | null {
+    return this.watches.get(env)?.view ?? this.finished.get(env) ?? null;
+  }
+
+  /** Starts watching a release that has just become stable. */
+  start(r: Rollout): void {
+    const { store, sampler, clock } = this.deps;
+    const release = store.getRelease(r.toReleaseId);
+    const previous = r.fromReleaseId === null ? null : store.getRelease(r.fromReleaseId);
+    if (!release || !previous || release.config.environment.watchMs <= 0) return;
+    if (r.kind === 'rollback') {
+      // Rolling back a rollback would swing between two releases; a person decides.
+      this.deps.actions.record(r.id, 'info', `not watching ${r.env}#${release.number}: a rollback is not rolled back by itself`);
+      return;
+    }
+    const now = clock.now();
+    const maxErrorRate = release.config.environment.watchMaxErrorRate ?? DEFAULT_WATCH_MAX_ERROR_RATE;
+    const spec = watchSpec(release.config.environment.analysis.spec, maxErrorRate);
+    const before = this.beforeRollout(r.env, previous.number, r.createdAt);
+    const baseline = chooseWatchBaseline({
+      previousNumber: previous.number, duringRollout: this.duringRollout(r, previous.number), beforeRollout: before?.window ?? null,
+      beforeSpanMs: before?.spanMs ?? 0, minRequests: spec.minRequests,
+    });
+    const view: WatchView = {
+      rolloutId: r.id, release: release.number, previous: previous.number, state: 'watching', startedAt: now, until: now + release.config.environment.watchMs,
+      baseline: { kind: baseline.kind, description: baseline.description }, maxErrorRate, decision: null, reason: null,
+    };
+    this.watches.set(r.env, { env: r.env, newReleaseId: release.id, previousReleaseId: previous.id, newStart: sampler.snapshot(r.env, release.number), spec, baseline, view });
+    this.finished.delete(r.env);
+    const floor = maxErrorRate < 1 ? `; more than ${pct(maxErrorRate)} errors fails it whatever the baseline` : '';
+    this.deps.actions.record(r.id, 'info', `watching ${r.env}#${release.number} for ${Math.round(release.config.environment.watchMs / 1000)}s against ${baseline.description}${floor}`, { watch: view });
+    if (baseline.kind === 'none' && !this.deps.bypassesRouter(release.id)) {
+      this.deps.actions.record(r.id, 'warn', `no baseline for the watch of ${r.env}#${release.number}: only the error-rate floor can roll it back`);
+    }
+    this.deps.actions.watchEvent(r.env, view, 'info');
+  }
+
+  tick(): void {
+    for (const w of [...this.watches.values()]) this.check(w);
+  }
+
+  private check(w: Watch): void {
+    const { store, clock } = this.deps;
+    const release = store.getRelease(w.newReleaseId);
+    if (!release || store.getStableReleaseId(w.env) !== w.newReleaseId || store.activeRollout(w.env)) {
+      this.watches.delete(w.env); // something else moved the environment on
+      return;
+    }
+    const result = this.judge(w, release);
+    if (!result) return;
+    w.view.decision = result.decision;
+    w.view.reason = result.reason;
+    this.deps.actions.announce(w.view.rolloutId, 'watch', result);
+    if (result.decision === 'fail') {
+      this.end(w, 'rolled_back');
+      this.deps.actions.rollBack(w.env, w.view.rolloutId, w.previousReleaseId, `regression during the watch window: ${result.reason} (baseline: ${w.baseline.description})`, result);
+    } else if (clock.now() >= w.view.until) {
+      if (result.decision === 'inconclusive') {
+        this.end(w, 'inconclusive');
+        this.deps.actions.record(w.view.rolloutId, 'warn', `watch window over without a verdict: ${w.env}#${release.number} stays stable but was not proven healthy (${result.reason}; baseline: ${w.baseline.description})`, { watch: w.view });
+        this.deps.actions.watchEvent(w.env, w.view, 'warn');
+      } else {
+        this.end(w, 'passed');
+        this.deps.actions.record(w.view.rolloutId, 'info', `watch window over: ${w.env}#${release.number} showed no regression`, { watch: w.view });
+        this.deps.actions.watchEvent(w.env, w.view, 'info');
+      }
+    }
+  }
+
+  private judge(w: Watch, release: ReleaseRecord): AnalysisResult | null {
+    const analysis = release.config.environment.analysis;
+    if (this.deps.bypassesRouter(release.id)) {
+      const none: AnalysisResult = { decision: 'pass', checks: [], reason: 'no router figures: traffic goes through the cluster\'s Gateway' };
+      return this.deps.prometheus.addTo(none, analysis, w.view.startedAt);
+    }
+    const snap = this.deps.sampler.snapshot(w.env, release.number);
+    if (!snap) return null;
+    const gauges = this.deps.sampler.gaugesOf(w.env, release.number);
+    const newWindow = windowFromSnapshots({
+      start: w.newStart, now: snap,
+      gauges: { ...(gauges ? { cpuPercent: gauges.cpuPercent, rssMb: gauges.rssMb } : {}), restarts: this.restartsSince(release, w.view.startedAt) },
+    });
+    return this.deps.prometheus.addTo(evaluateAnalysis({ spec: w.spec, newWindow, stableWindow: w.baseline.window }), analysis, w.view.startedAt);
+  }
+
+  private end(w: Watch, state: WatchState): void {
+    w.view.state = state;
+    this.watches.delete(w.env);
+    this.finished.set(w.env, w.view);
+  }
+
+  /** What the previous release served from the rollout's start to now (it is gone after now). */
+  private duringRollout(r: Rollout, previousNumber: number): AnalysisWindow | null {
+    const now = this.deps.sampler.snapshot(r.env, previousNumber);
+    if (!now) return null;
+    // The sample just before the rollout began is the truest start; the rollout
+    // analysis's own start (up to a tick later) when that has aged out.
+    const start = this.deps.sampler.snapshotAt(r.env, previousNumber, r.createdAt)?.counts ?? this.deps.stableAtRolloutStart(r.id);
+    return windowFromSnapshots({ start, now });
+  }
+
+  /** What the previous release served in the kept minutes before the rollout began. */
+  private beforeRollout(env: string, previousNumber: number, rolloutStart: number): { window: AnalysisWindow; spanMs: number } | null {
+    const end = this.deps.sampler.snapshotAt(env, previousNumber, rolloutStart);
+    const start = this.deps.sampler.firstSnapshotSince(env, previousNumber, rolloutStart - RECENT_COUNTS_MS);
+    if (!end || !start || start.at >= end.at) return null;
+    return { window: windowFromSnapshots({ start: start.counts, now: end.counts }), spanMs: end.at - start.at };
+  }
+
+  /** Instances of the release that were serving and then died or went unhealthy. */
+  private restartsSince(release: ReleaseRecord, since: number): number {
+    return this.deps.store.recentInstances(release.env, 200).filter((i) => i.releaseId === release.id && i.state === 'failed' && i.readyAt !== null && (i.stoppedAt ?? 0) >= since).length;
+  }
+}
+
+function pct(x: number): string {
+  return `${Math.round(x * 1000) / 10}%`;
+}
