@@ -4,7 +4,7 @@
 // README.md), so a test can ask for "a release that fails 20% of requests"
 // without writing a new service.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 
 const env = process.env;
@@ -41,6 +41,14 @@ const latencyMs = numberFromEnv('LATENCY_MS', 0);
 // FAIL_RATE applies only this long after start: a release that looks healthy, then regresses.
 const failAfterMs = numberFromEnv('FAIL_AFTER_MS', 0);
 const startedAtMs = Date.now();
+// FAIL_RATE applies only while this file exists: a test turns a release bad at the moment it chooses.
+const failWhileFile = env.FAIL_WHILE_FILE_EXISTS || null;
+let isFailFilePresent = failWhileFile === null;
+if (failWhileFile !== null) {
+  const look = () => { isFailFilePresent = existsSync(failWhileFile); };
+  look();
+  setInterval(look, 100).unref();
+}
 const latencyJitterMs = numberFromEnv('LATENCY_JITTER_MS', 0);
 const startDelayMs = numberFromEnv('START_DELAY_MS', 0);
 const failHealth = env.FAIL_HEALTH === '1';
@@ -66,7 +74,7 @@ function sendJson(res, status, body) {
 async function handleRoot(res) {
   const delayMs = latencyMs + (latencyJitterMs > 0 ? Math.random() * latencyJitterMs : 0);
   if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-  if (failRate > 0 && Date.now() - startedAtMs >= failAfterMs && Math.random() < failRate) {
+  if (failRate > 0 && isFailFilePresent && Date.now() - startedAtMs >= failAfterMs && Math.random() < failRate) {
     sendJson(res, 500, { error: 'injected failure (FAIL_RATE)', version, instance });
     return;
   }

@@ -13,6 +13,9 @@ export interface TrafficStats {
   versions: Record<string, number>;
   latenciesMs: number[];
   durationMs: number;
+  /** Wall-clock time (ms since the epoch) of the first and the last failed request; null if none failed. */
+  firstFailureAt: number | null;
+  lastFailureAt: number | null;
 }
 
 export interface TrafficOptions {
@@ -43,9 +46,15 @@ export function startTraffic(o: TrafficOptions): Traffic {
   const maxRequests = o.maxRequests ?? 200_000;
   const deadline = Date.now() + (o.maxDurationMs ?? 600_000);
   const agent = new Agent({ connections: concurrency, keepAliveTimeout: 30_000 });
-  const s: TrafficStats = { sent: 0, ok: 0, failed: 0, byStatus: {}, errors: {}, versions: {}, latenciesMs: [], durationMs: 0 };
+  const s: TrafficStats = { sent: 0, ok: 0, failed: 0, byStatus: {}, errors: {}, versions: {}, latenciesMs: [], durationMs: 0, firstFailureAt: null, lastFailureAt: null };
   const started = performance.now();
   let stopping = false;
+
+  function failed(): void {
+    s.failed++;
+    s.lastFailureAt = Date.now();
+    s.firstFailureAt ??= s.lastFailureAt;
+  }
 
   async function worker(): Promise<void> {
     while (!stopping && s.sent < maxRequests && Date.now() < deadline) {
@@ -57,11 +66,11 @@ export function startTraffic(o: TrafficOptions): Traffic {
         s.latenciesMs.push(performance.now() - t0);
         s.byStatus[res.statusCode] = (s.byStatus[res.statusCode] ?? 0) + 1;
         if (res.statusCode >= 200 && res.statusCode < 300) s.ok++;
-        else s.failed++;
+        else failed();
         const version = /"version":"([^"]+)"/.exec(text)?.[1];
         if (version) s.versions[version] = (s.versions[version] ?? 0) + 1;
       } catch (e) {
-        s.failed++;
+        failed();
         const code = (e as NodeJS.ErrnoException).code ?? (e as Error).name;
         s.errors[code] = (s.errors[code] ?? 0) + 1;
       }
