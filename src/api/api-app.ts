@@ -46,6 +46,17 @@ export interface ApiOptions {
 
 const MAX_ARTEFACT_BYTES = 1024 * 1024 * 1024;
 
+/**
+ * The server's info as API clients see it: the router's pid, never its admin URL.
+ * Only the server steers the router; its admin address is nobody else's business.
+ */
+function withoutRouterAdmin(info: Record<string, unknown>): Record<string, unknown> {
+  const router = info.router;
+  if (typeof router !== 'object' || router === null) return info;
+  const { adminUrl: _hidden, ...rest } = router as Record<string, unknown>;
+  return { ...info, router: rest };
+}
+
 export function buildApi(opts: ApiOptions): FastifyInstance {
   const { engine } = opts;
   const app = Fastify({
@@ -96,7 +107,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     const r = opts.readiness ? await opts.readiness() : { ready: true, checks: {} };
     return reply.status(r.ready ? 200 : 503).send(r);
   });
-  app.get('/api/server', { config: { permission: 'read', summary: 'the server\'s pid, address, data directory and router' } }, async () => opts.info());
+  app.get('/api/server', { config: { permission: 'read', summary: 'the server\'s pid, address, data directory and router' } }, async () => withoutRouterAdmin(opts.info()));
 
   app.post('/api/artefacts', { config: { permission: 'deploy', anyEnv: true, audit: 'artefact.upload', summary: 'upload an artefact (application/octet-stream; x-slipway-digest: sha256:…)' } }, async (req, reply) => {
     const digest = String(req.headers[ARTEFACT_DIGEST_HEADER] ?? '');

@@ -1,15 +1,29 @@
-// The router's admin API, for the slipway server only: JSON over HTTP on 127.0.0.1.
-// Bad input is refused with 400 and a message naming the field, and changes nothing.
+// The router's admin API, for the slipway server only: JSON over HTTP on 127.0.0.1,
+// every request but the liveness/readiness probes carrying the admin secret (see
+// admin-guard.ts). Bad input is refused with 400 and a message naming the field, and
+// changes nothing. Every refused request and every change is written to the log.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { SlipwayError, errorMessage, isSlipwayError } from '../core/errors.ts';
+import { checkAdminRequest } from './admin-guard.ts';
 import { parseRouteTable, type RouteTable } from './route-table.ts';
 import type { Router } from './router.ts';
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** Refusals logged per window; the rest are counted, so a flood cannot fill the disk. */
+const REFUSALS_LOGGED_PER_WINDOW = 20;
+const REFUSAL_WINDOW_MS = 60_000;
+
+export interface AdminLog {
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+}
 
 export interface AdminContext {
   router: Router;
+  /** The admin secret this router was started with (64 hex digits). */
+  secret: string;
+  log: AdminLog;
   pid: number;
   startedAt: string;
   /** Writes routes.json; called before a new table is applied. */
@@ -23,14 +37,44 @@ export interface AdminContext {
 }
 
 export function createAdminServer(ctx: AdminContext): Server {
+  const logRefusal = refusalLogger(ctx.log);
   return createServer((req, res) => {
-    route(ctx, req, res).catch((e: unknown) => sendError(res, e));
+    const path = (req.url ?? '/').split('?')[0]!;
+    const method = req.method ?? 'GET';
+    const verdict = checkAdminRequest({ method, path, headers: req.headers }, ctx.secret);
+    if (!verdict.ok) {
+      logRefusal({ method, path, remote: req.socket.remoteAddress, status: verdict.status, reason: verdict.message });
+      // The body, if any, is never read: close the connection rather than keep it alive.
+      res.setHeader('connection', 'close');
+      return sendJson(res, verdict.status, { error: { code: verdict.code, message: verdict.message } });
+    }
+    route(ctx, { method, path }, req, res).catch((e: unknown) => sendError(res, e));
   });
 }
 
-async function route(ctx: AdminContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const path = (req.url ?? '/').split('?')[0]!;
-  const method = req.method ?? 'GET';
+function refusalLogger(log: AdminLog): (fields: Record<string, unknown>) => void {
+  let windowStart = 0;
+  let logged = 0;
+  let suppressed = 0;
+  return (fields) => {
+    const now = Date.now();
+    if (now - windowStart >= REFUSAL_WINDOW_MS) {
+      if (suppressed > 0) log.warn({ suppressed }, 'admin requests refused and not logged in the last window');
+      windowStart = now;
+      logged = 0;
+      suppressed = 0;
+    }
+    if (logged >= REFUSALS_LOGGED_PER_WINDOW) {
+      suppressed++;
+      return;
+    }
+    logged++;
+    log.warn(fields, 'admin request refused');
+  };
+}
+
+async function route(ctx: AdminContext, at: { method: string; path: string }, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { method, path } = at;
   if (method === 'GET' && path === '/healthz') return sendJson(res, 200, { ok: true, pid: ctx.pid });
   if (method === 'GET' && path === '/readyz') return sendJson(res, ctx.isReady() ? 200 : 503, { ready: ctx.isReady() });
   if (method === 'GET' && path === '/routes') return sendJson(res, 200, ctx.router.currentTable);
@@ -42,6 +86,7 @@ async function route(ctx: AdminContext, req: IncomingMessage, res: ServerRespons
     return sendJson(res, 200, { inflight: ctx.router.inflight(id) });
   }
   if (method === 'POST' && path === '/shutdown') {
+    ctx.log.info({ remote: req.socket.remoteAddress }, 'admin: shutdown requested');
     sendJson(res, 200, { ok: true });
     res.on('finish', () => ctx.shutdown());
     return;
@@ -52,6 +97,7 @@ async function route(ctx: AdminContext, req: IncomingMessage, res: ServerRespons
 async function putRoutes(ctx: AdminContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const table = parseRouteTable(parseJson(await readBody(req)));
   const result = await ctx.router.putTable(table, (t) => ctx.persistTable(t));
+  ctx.log.info({ remote: req.socket.remoteAddress, version: table.version, environments: Object.keys(table.environments), applied: result.ok }, 'admin: route table pushed');
   if (!result.ok) {
     return sendJson(res, 409, {
       error: {

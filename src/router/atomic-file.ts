@@ -1,15 +1,18 @@
-// Files the router keeps in its state dir (router.json, routes.json) are replaced,
-// never rewritten in place: a reader, or the router after kill -9 or a power cut,
-// sees either the old content or the new one, never half of it.
+// Files the router keeps in its state dir (router.json, routes.json, admin.secret)
+// are replaced, never rewritten in place: a reader, or the router after kill -9 or a
+// power cut, sees either the old content or the new one, never half of it.
 
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-/** Writes a temp file beside `path`, fsyncs it, renames it over `path`, then fsyncs the directory. */
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
+/**
+ * Writes a temp file beside `path`, fsyncs it, renames it over `path`, then fsyncs
+ * the directory. `mode` is set at creation, so a 0600 file is never readable by others.
+ */
+export async function writeFileAtomic(path: string, data: string, mode = 0o644): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'w', 0o644);
+  const fh = await open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);
     await fh.sync();

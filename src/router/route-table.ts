@@ -73,10 +73,14 @@ export type RouteTable = z.infer<typeof routeTableSchema>;
 
 export const EMPTY_ROUTE_TABLE: RouteTable = { version: 0, environments: {} };
 
-/** Rules across fields: backend ids unique in the whole table (inflight is tracked by id), listen addresses unique. */
+/**
+ * Rules across fields: backend ids unique in the whole table (inflight is tracked by
+ * id). Two environments on one listen address are not refused here: that would
+ * refuse every environment's routes for one bad `listen:`. The router gives the
+ * address to one and reports the other (listen-claims.ts).
+ */
 function checkTable(table: { environments: Record<string, EnvRoutes> }, ctx: z.RefinementCtx): void {
   const seenIds = new Map<string, string>();
-  const seenListen = new Map<string, string>();
   for (const [env, routes] of Object.entries(table.environments)) {
     routes.backends.forEach((b, i) => {
       const other = seenIds.get(b.id);
@@ -85,18 +89,6 @@ function checkTable(table: { environments: Record<string, EnvRoutes> }, ctx: z.R
       }
       seenIds.set(b.id, env);
     });
-    const otherEnv = seenListen.get(routes.listen);
-    if (otherEnv !== undefined && !routes.listen.endsWith(':0')) {
-      ctx.addIssue({ code: 'custom', path: ['environments', env, 'listen'], message: `"${routes.listen}" is also the listen address of environment "${otherEnv}"` });
-    }
-    seenListen.set(routes.listen, env);
-    if (routes.preview) {
-      const clash = seenListen.get(routes.preview.listen);
-      if (clash !== undefined && !routes.preview.listen.endsWith(':0')) {
-        ctx.addIssue({ code: 'custom', path: ['environments', env, 'preview', 'listen'], message: `"${routes.preview.listen}" is also a listen address of environment "${clash}"` });
-      }
-      seenListen.set(routes.preview.listen, `${env} (preview)`);
-    }
   }
 }
 

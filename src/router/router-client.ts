@@ -1,15 +1,17 @@
 // The server's handle on the router process: find the running router (or start one,
-// detached, so it outlives the server) and talk to its admin API. Every failure to
-// reach the router is an E_ROUTER_UNAVAILABLE that says what to do.
+// detached, so it outlives the server) and talk to its admin API with the admin
+// secret (admin-secret.ts). Every failure to reach the router is an
+// E_ROUTER_UNAVAILABLE that says what to do.
 
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { request } from 'undici';
 import { SlipwayError, errorMessage } from '../core/errors.ts';
+import { ROUTER_SECRET_ENV, newAdminSecret, prepareStateDir, readAdminSecret, writeAdminSecret } from './admin-secret.ts';
 import type { ListenerStatus } from './env-listener.ts';
 import type { RouteTable } from './route-table.ts';
 import type { RouterStatsJson } from './router-stats.ts';
@@ -18,7 +20,7 @@ export type { ListenerStatus } from './env-listener.ts';
 export type { BackendStatsJson, ReleaseStatsJson, RouterStatsJson, StatusClass } from './router-stats.ts';
 
 export interface EnsureRouterOptions {
-  /** Holds router.json, routes.json and (by default) router.log. */
+  /** Holds router.json, routes.json, admin.secret and (by default) router.log; made 0700. */
   stateDir: string;
   /** Where the router's stdout/stderr go; default `stateDir/router.log`. */
   logFile?: string;
@@ -57,12 +59,15 @@ interface RouterInfo {
 /** Connects to the router recorded in `stateDir/router.json` if it is alive and healthy, else starts a new one. */
 export async function ensureRouter(options: EnsureRouterOptions): Promise<RouterClient> {
   const stateDir = resolve(options.stateDir);
-  await mkdir(stateDir, { recursive: true });
+  await prepareStateDir(stateDir);
   const logFile = options.logFile ?? join(stateDir, 'router.log');
   const running = await findRunningRouter(stateDir, logFile);
   if (running !== null) return running;
-  const pid = spawnRouter(stateDir, logFile, options.adminPort ?? 0);
-  return waitForRouter({ stateDir, logFile, pid, timeoutMs: options.startTimeoutMs ?? 10_000 });
+  // A new secret for each router: one a previous router had (or leaked) steers nothing.
+  const secret = newAdminSecret();
+  await writeAdminSecret(stateDir, secret);
+  const pid = spawnRouter({ stateDir, logFile, adminPort: options.adminPort ?? 0, secret });
+  return waitForRouter({ stateDir, logFile, pid, secret, timeoutMs: options.startTimeoutMs ?? 10_000 });
 }
 
 async function readRouterInfo(stateDir: string): Promise<RouterInfo | null> {
@@ -78,19 +83,30 @@ async function readRouterInfo(stateDir: string): Promise<RouterInfo | null> {
 async function findRunningRouter(stateDir: string, logFile: string): Promise<RouterClient | null> {
   const info = await readRouterInfo(stateDir);
   if (info === null || !isPidAlive(info.pid)) return null;
-  const client = new RouterClient({ pid: info.pid, adminUrl: info.adminUrl, logFile });
-  // A busy router may miss one probe; a hung one misses them all.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    if (await client.isHealthy()) return client;
-    await sleep(300);
+  const secret = await readAdminSecret(stateDir);
+  if (secret !== null) {
+    const client = new RouterClient({ pid: info.pid, adminUrl: info.adminUrl, secret, logFile });
+    // A busy router may miss one probe; a hung one misses them all.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (await client.isHealthy()) {
+        if (await client.acceptsSecret()) return client;
+        break;
+      }
+      await sleep(300);
+    }
   }
-  // Alive but not answering: it still holds the environments' ports, so a new router
-  // could not listen. Stop it, but only if that pid really is a slipway router.
-  if (isRouterProcess(info.pid)) killGroup(info.pid);
+  // Alive but not answering, or not to the secret in admin.secret (lost or replaced):
+  // it still holds the environments' ports, so a new router could not listen. Stop it,
+  // but only if that pid really is a slipway router.
+  if (isRouterProcess(info.pid)) {
+    killGroup(info.pid);
+    await waitForExit(info.pid, 2_000);
+  }
   return null;
 }
 
-function spawnRouter(stateDir: string, logFile: string, adminPort: number): number {
+function spawnRouter(o: { stateDir: string; logFile: string; adminPort: number; secret: string }): number {
+  const { stateDir, logFile, adminPort } = o;
   const isTs = import.meta.url.endsWith('.ts');
   const main = fileURLToPath(new URL(isTs ? './router-main.ts' : './router-main.js', import.meta.url));
   // tsx is resolved from here, not from the cwd, so the spawn works from any directory.
@@ -101,6 +117,8 @@ function spawnRouter(stateDir: string, logFile: string, adminPort: number): numb
       detached: true, // its own process group: a signal to the server's group does not reach it
       stdio: ['ignore', logFd, logFd],
       cwd: stateDir,
+      // The environment, not the argument vector: /proc/<pid>/environ is readable by this user alone.
+      env: { ...process.env, [ROUTER_SECRET_ENV]: o.secret },
     });
     child.on('error', () => {}); // reported by waitForRouter as "exited before answering"
     child.unref();
@@ -111,7 +129,7 @@ function spawnRouter(stateDir: string, logFile: string, adminPort: number): numb
   }
 }
 
-async function waitForRouter(o: { stateDir: string; logFile: string; pid: number; timeoutMs: number }): Promise<RouterClient> {
+async function waitForRouter(o: { stateDir: string; logFile: string; pid: number; secret: string; timeoutMs: number }): Promise<RouterClient> {
   const deadline = Date.now() + o.timeoutMs;
   while (Date.now() < deadline) {
     if (!isPidAlive(o.pid)) {
@@ -119,7 +137,7 @@ async function waitForRouter(o: { stateDir: string; logFile: string; pid: number
     }
     const info = await readRouterInfo(o.stateDir);
     if (info?.pid === o.pid) {
-      const client = new RouterClient({ pid: info.pid, adminUrl: info.adminUrl, logFile: o.logFile });
+      const client = new RouterClient({ pid: info.pid, adminUrl: info.adminUrl, secret: o.secret, logFile: o.logFile });
       if (await client.isHealthy()) return client;
     }
     await sleep(50);
@@ -131,11 +149,13 @@ async function waitForRouter(o: { stateDir: string; logFile: string; pid: number
 export class RouterClient {
   readonly pid: number;
   readonly adminUrl: string;
+  private readonly secret: string;
   private readonly logFile: string;
 
-  constructor(o: { pid: number; adminUrl: string; logFile?: string }) {
+  constructor(o: { pid: number; adminUrl: string; secret: string; logFile?: string }) {
     this.pid = o.pid;
     this.adminUrl = o.adminUrl;
+    this.secret = o.secret;
     this.logFile = o.logFile ?? 'the router log';
   }
 
@@ -182,10 +202,20 @@ export class RouterClient {
     }
   }
 
+  /** Whether the router answers a request that needs the admin secret (false: it was started with another). */
+  async acceptsSecret(): Promise<boolean> {
+    try {
+      await this.getStatus();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Asks the router to stop (listeners close gracefully) and waits up to `timeoutMs` for its process to exit. */
   async shutdown(timeoutMs = 15_000): Promise<void> {
     try {
-      await this.call('POST', '/shutdown');
+      await this.call('POST', '/shutdown', { body: {} });
     } catch (e) {
       if (!isPidAlive(this.pid)) return;
       throw e;
@@ -206,7 +236,7 @@ export class RouterClient {
     try {
       const res = await request(this.adminUrl + path, {
         method,
-        headers: o.body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${this.secret}`, ...(o.body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: o.body === undefined ? null : JSON.stringify(o.body),
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
@@ -237,6 +267,10 @@ function parseAnswer<T>(a: { status: number; text: string; what: string; adminUr
   const message = err.message ?? `status ${a.status}`;
   if (a.status === 400 || a.status === 409) {
     throw new SlipwayError('E_BAD_REQUEST', `the router refused ${a.what}: ${message}`, { status: a.status, ...(err as object) });
+  }
+  if (a.status === 401 || a.status === 403) {
+    // Unavailable to us: the supervisor then finds (or starts) a router that takes our secret.
+    throw new SlipwayError('E_ROUTER_UNAVAILABLE', `the router at ${a.adminUrl} refused ${a.what} (status ${a.status}): ${message}; it was started with another admin secret than the one in its state dir`, { status: a.status });
   }
   throw new SlipwayError('E_ROUTER_UNAVAILABLE', `the router failed ${a.what} (status ${a.status}): ${message}`, { status: a.status });
 }
@@ -277,6 +311,11 @@ function logTail(file: string): string {
   } catch {
     return '(no log)';
   }
+}
+
+async function waitForExit(pid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (isPidAlive(pid) && Date.now() < deadline) await sleep(25);
 }
 
 function sleep(ms: number): Promise<void> {

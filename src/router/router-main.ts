@@ -3,15 +3,17 @@
 // on request. It is its own process so that a crash or restart of the server drops
 // no request, and it keeps its last route table in routes.json so that a restart of
 // the router itself restores routing. It never decides anything: the server pushes
-// tables, the router applies them.
+// tables, the router applies them, and its admin API answers the server alone: the
+// server hands it a fresh admin secret in SLIPWAY_ROUTER_SECRET (see admin-secret.ts).
 //
-// Usage: node --import tsx src/router/router-main.ts --state-dir DIR [--admin-port N]
+// Usage: SLIPWAY_ROUTER_SECRET=<64 hex> node --import tsx src/router/router-main.ts --state-dir DIR [--admin-port N]
 
 import { join, resolve } from 'node:path';
-import { mkdir, readFile, unlink } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { SlipwayError, errorMessage } from '../core/errors.ts';
+import { ROUTER_SECRET_ENV, parseAdminSecret, prepareStateDir } from './admin-secret.ts';
 import { createAdminServer } from './admin-server.ts';
 import { readJsonFile, writeFileAtomic } from './atomic-file.ts';
 import { parseRouteTable, type RouteTable } from './route-table.ts';
@@ -22,6 +24,7 @@ const log = pino({ name: 'slipway-router' });
 interface RouterArgs {
   stateDir: string;
   adminPort: number;
+  secret: string;
 }
 
 function parseRouterArgs(argv: string[]): RouterArgs {
@@ -36,11 +39,14 @@ function parseRouterArgs(argv: string[]): RouterArgs {
   if (!Number.isInteger(adminPort) || adminPort < 0 || adminPort > 65535) {
     throw new SlipwayError('E_BAD_REQUEST', `--admin-port must be a port number 0..65535, got "${values['admin-port']}"`);
   }
-  return { stateDir: resolve(stateDir), adminPort };
+  const secret = parseAdminSecret(process.env[ROUTER_SECRET_ENV], `$${ROUTER_SECRET_ENV}`);
+  // Nothing this process starts, or prints, should carry it on.
+  delete process.env[ROUTER_SECRET_ENV];
+  return { stateDir: resolve(stateDir), adminPort, secret };
 }
 
 async function runRouter(args: RouterArgs): Promise<void> {
-  await mkdir(args.stateDir, { recursive: true });
+  await prepareStateDir(args.stateDir);
   const routesFile = join(args.stateDir, 'routes.json');
   const infoFile = join(args.stateDir, 'router.json');
   const router = new Router();
@@ -62,6 +68,8 @@ async function runRouter(args: RouterArgs): Promise<void> {
 
   const admin = createAdminServer({
     router,
+    secret: args.secret,
+    log: { info: (fields, msg) => log.info(fields, msg), warn: (fields, msg) => log.warn(fields, msg) },
     pid: process.pid,
     startedAt,
     persistTable: (t: RouteTable) => writeFileAtomic(routesFile, JSON.stringify(t, null, 2) + '\n'),

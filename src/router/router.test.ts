@@ -1,13 +1,15 @@
 // The router as the server uses it: a real detached process started by ensureRouter
 // in a temp state dir, real backends on 127.0.0.1, real concurrent load.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSlipwayError } from '../core/errors.ts';
+import { ADMIN_SECRET_FILE, newAdminSecret } from './admin-secret.ts';
 import { ensureRouter, type RouterClient } from './router-client.ts';
+import { Router } from './router.ts';
 import type { RouteTable } from './route-table.ts';
 import { freePort, runLoad, startTestUpstream, type TestUpstream } from './test-upstream.ts';
 
@@ -35,8 +37,17 @@ describe('router process', () => {
     };
   }
 
-  async function get(path: string): Promise<{ status: number; text: string }> {
-    const res = await request(base() + path);
+  async function get(path: string, at = base()): Promise<{ status: number; text: string }> {
+    const res = await request(at + path);
+    return { status: res.statusCode, text: await res.body.text() };
+  }
+
+  /** The secret as the server has it: read from the router's state dir. */
+  const secret = (): string => readFileSync(join(stateDir, ADMIN_SECRET_FILE), 'utf8').trim();
+
+  /** A raw admin request, as any local process (or, with `origin`, a web page) could send it. */
+  async function admin(method: 'GET' | 'PUT' | 'POST', path: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; text: string }> {
+    const res = await request(router.adminUrl + path, { method, headers, body: body ?? null });
     return { status: res.statusCode, text: await res.body.text() };
   }
 
@@ -64,6 +75,15 @@ describe('router process', () => {
     expect(info.adminUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(await router.isHealthy()).toBe(true);
     expect((await router.getStatus()).ready).toBe(true);
+  });
+
+  it('keeps its admin secret in a 0600 file of a 0700 state dir, and nowhere else', async () => {
+    expect(statSync(stateDir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(stateDir, ADMIN_SECRET_FILE)).mode & 0o777).toBe(0o600);
+    expect(secret()).toMatch(/^[0-9a-f]{64}$/);
+    expect(readFileSync(join(stateDir, 'router.json'), 'utf8')).not.toContain(secret());
+    expect(readFileSync(`/proc/${router.pid}/cmdline`, 'utf8')).not.toContain(secret());
+    expect(readFileSync(join(stateDir, 'router.log'), 'utf8')).not.toContain(secret());
   });
 
   it('routes requests to the backends in the table', async () => {
@@ -126,9 +146,9 @@ describe('router process', () => {
     expect(isSlipwayError(err) && err.code).toBe('E_BAD_REQUEST');
     expect((err as Error).message).toContain('environments.test.weights.r1: weight must be between 0 and 100');
     expect((err as { details: { status: number } }).details.status).toBe(400);
-    const raw = await request(router.adminUrl + '/routes', { method: 'PUT', body: '{"version": 1, "environments": {}, "surprise": true}' });
-    expect(raw.statusCode).toBe(400);
-    expect(await raw.body.text()).toContain('Unrecognized key: \\"surprise\\"');
+    const raw = await admin('PUT', '/routes', { authorization: `Bearer ${secret()}`, 'content-type': 'application/json' }, '{"version": 1, "environments": {}, "surprise": true}');
+    expect(raw.status).toBe(400);
+    expect(raw.text).toContain('Unrecognized key: \\"surprise\\"');
     expect(await router.getRoutes()).toEqual(before);
   });
 
@@ -168,10 +188,95 @@ describe('router process', () => {
     await router.putRoutes({ ...current, version: ++version });
   });
 
-  it('adopts the running router on a second ensureRouter instead of starting another', async () => {
+  it('refuses PUT /routes and POST /shutdown from a local process without the secret, and routing goes on', async () => {
+    const before = await router.getRoutes();
+    const loading = runLoad({ url: base() + '/', concurrency: 4, untilMs: 1_500 });
+    const json = { 'content-type': 'application/json' };
+    const hijack = JSON.stringify({ version: before.version + 100, environments: {} });
+    const attempts = [
+      await admin('PUT', '/routes', json, hijack),
+      await admin('PUT', '/routes', { ...json, authorization: `Bearer ${newAdminSecret()}` }, hijack),
+      await admin('POST', '/shutdown', json, '{}'),
+      await admin('POST', '/shutdown'),
+    ];
+    expect(attempts.map((a) => a.status)).toEqual([401, 401, 401, 401]);
+    expect(attempts[0]!.text).toContain('E_UNAUTHENTICATED');
+    // What reveals the topology needs the secret too; the probes do not.
+    for (const path of ['/routes', '/stats', '/status', '/inflight/a1']) expect((await admin('GET', path)).status, path).toBe(401);
+    expect((await admin('GET', '/healthz')).status).toBe(200);
+    expect((await admin('GET', '/readyz')).status).toBe(200);
+    const load = await loading;
+    expect(load.failed).toBe(0);
+    expect(load.ok).toBeGreaterThan(50);
+    expect(await router.getRoutes()).toEqual(before);
+    expect(await router.isHealthy()).toBe(true);
+  });
+
+  it('refuses a browser: an Origin header, even with the secret, or a page\'s text/plain no-cors POST', async () => {
+    const before = await router.getRoutes();
+    const auth = { authorization: `Bearer ${secret()}` };
+    const page = await admin('POST', '/shutdown', { origin: 'https://evil.example', 'content-type': 'text/plain' }, '{}');
+    const withSecret = await admin('PUT', '/routes', { ...auth, origin: 'http://127.0.0.1:3000', 'content-type': 'application/json' }, JSON.stringify({ ...before, version: before.version + 1, environments: {} }));
+    const rebinding = await admin('GET', '/routes', { ...auth, host: 'attacker.example' });
+    const notJson = await admin('POST', '/shutdown', { ...auth, 'content-type': 'text/plain' }, '{}');
+    expect([page.status, withSecret.status, rebinding.status, notJson.status]).toEqual([403, 403, 403, 415]);
+    expect(page.text).toContain('E_FORBIDDEN');
+    expect(await router.getRoutes()).toEqual(before);
+    expect(await router.isHealthy()).toBe(true);
+    expect((await get('/')).status).toBe(200);
+    await waitFor(async () => readFileSync(join(stateDir, 'router.log'), 'utf8').includes('admin request refused'));
+  });
+
+  it('applies every other environment\'s routes when two environments name one address, and reports the second', async () => {
+    const current = await router.getRoutes();
+    const [d, e] = [await upstream('d1'), await upstream('e1')];
+    const thirdPort = await freePort();
+    const clashing: RouteTable = {
+      version: ++version,
+      environments: {
+        ...current.environments,
+        // Before "test" in table order: the listener already serving keeps the address all the same.
+        aaa: { listen: `127.0.0.1:${port}`, backends: [{ id: d.id, release: 'r1', url: d.url }], weights: { r1: 100 } },
+        third: { listen: `127.0.0.1:${thirdPort}`, backends: [{ id: e.id, release: 'r1', url: e.url }], weights: { r1: 100 } },
+      },
+    };
+    const answer = await router.putRoutes(clashing);
+    expect(answer.version).toBe(version);
+    expect(answer.listeners.test).toMatchObject({ listening: true });
+    expect(answer.listeners.third).toMatchObject({ listening: true });
+    expect(answer.listeners.aaa).toMatchObject({ listening: false });
+    expect(answer.listeners.aaa?.error).toContain('environment "test" listens there');
+    const load = await runLoad({ url: base() + '/', concurrency: 4, total: 100 });
+    expect(load.failed).toBe(0);
+    expect(load.bodies.d1).toBeUndefined();
+    expect(await get('/', `http://127.0.0.1:${thirdPort}`)).toEqual({ status: 200, text: 'e1' });
+    // Fixed in the next table: the environment gets its own listener.
+    const ownPort = await freePort();
+    const fixed = await router.putRoutes({ ...clashing, version: ++version, environments: { ...clashing.environments, aaa: { ...clashing.environments.aaa!, listen: `127.0.0.1:${ownPort}` } } });
+    expect(fixed.listeners.aaa).toMatchObject({ listening: true });
+    expect(await get('/', `http://127.0.0.1:${ownPort}`)).toEqual({ status: 200, text: 'd1' });
+    await router.putRoutes({ ...current, version: ++version });
+  });
+
+  it('adopts the running router on a second ensureRouter instead of starting another, with the secret from the state dir', async () => {
     const again = await ensureRouter({ stateDir });
     expect(again.pid).toBe(router.pid);
     expect(again.adminUrl).toBe(router.adminUrl);
+    expect(await again.acceptsSecret()).toBe(true);
+    expect((await again.getRoutes()).version).toBe(version);
+  });
+
+  it('replaces, rather than adopts, a router that does not take the secret in the state dir', async () => {
+    const saved = await router.getRoutes();
+    const oldPid = router.pid;
+    writeFileSync(join(stateDir, ADMIN_SECRET_FILE), `${newAdminSecret()}\n`, { mode: 0o600 });
+    router = await ensureRouter({ stateDir });
+    pids.add(router.pid);
+    expect(router.pid).not.toBe(oldPid);
+    expect(() => process.kill(oldPid, 0)).toThrow();
+    expect(await router.getRoutes()).toEqual(saved);
+    await waitFor(async () => (await router.getStatus()).listeners.test?.listening === true);
+    expect((await get('/')).status).toBe(200);
   });
 
   it('restores routes.json after the router is killed (kill -9) and started again', async () => {
@@ -205,3 +310,80 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 5_000): Promis
     await sleep(20);
   }
 }
+
+describe('router, in process: one environment never blocks another\'s routes', () => {
+  const noPersist = async (): Promise<void> => {};
+  const upstreams: TestUpstream[] = [];
+  let router: Router;
+  let version = 0;
+
+  const env = (listen: string, u: TestUpstream, preview?: string) => ({
+    listen,
+    backends: [{ id: u.id, release: 'r1', url: u.url }],
+    weights: { r1: 100 },
+    ...(preview ? { preview: { listen: preview, release: 'r1' } } : {}),
+  });
+
+  async function put(environments: RouteTable['environments']) {
+    const result = await router.putTable({ version: ++version, environments }, noPersist);
+    if (!result.ok) throw new Error('stale');
+    return result.listeners;
+  }
+
+  async function body(address: string): Promise<string> {
+    return (await request(`http://${address}/`)).body.text();
+  }
+
+  beforeAll(async () => {
+    for (const id of ['prod1', 'stag1', 'qa1']) upstreams.push(await startTestUpstream(id));
+  });
+
+  afterAll(async () => {
+    await Promise.all(upstreams.map((u) => u.kill()));
+  });
+
+  it('in a fresh router, gives a shared address to the first environment and serves all the others', async () => {
+    router = new Router({ closeGraceMs: 200, listenRetryMs: 50 });
+    try {
+      const [shared, qaPort] = [await freePort(), await freePort()];
+      const [prod, stag, qa] = upstreams as [TestUpstream, TestUpstream, TestUpstream];
+      const listeners = await put({
+        production: env(`127.0.0.1:${shared}`, prod),
+        staging: env(`127.0.0.1:${shared}`, stag, `127.0.0.1:${shared}`),
+        qa: env(`127.0.0.1:${qaPort}`, qa),
+      });
+      expect(listeners.production).toMatchObject({ listening: true });
+      expect(listeners.qa).toMatchObject({ listening: true });
+      expect(listeners.staging).toEqual({ listen: `127.0.0.1:${shared}`, listening: false, error: expect.stringContaining('environment "production" listens there; give environment "staging" an address of its own') });
+      expect(listeners['staging:preview']?.error).toContain('give the preview listener of environment "staging" an address of its own');
+      // The retry timer (every 50 ms here) leaves the refused listener alone.
+      await sleep(200);
+      expect(router.listenerStatus().staging?.listening).toBe(false);
+      expect(await body(`127.0.0.1:${shared}`)).toBe('prod1');
+      expect(await body(`127.0.0.1:${qaPort}`)).toBe('qa1');
+    } finally {
+      await router.close(200);
+    }
+  });
+
+  it('keeps production on its address when a newcomer first in table order claims it, and hands it over once production moves', async () => {
+    router = new Router({ closeGraceMs: 200 });
+    try {
+      const [shared, other] = [await freePort(), await freePort()];
+      const [prod, stag] = upstreams as [TestUpstream, TestUpstream];
+      await put({ production: env(`127.0.0.1:${shared}`, prod) });
+      const clash = await put({ alpha: env(`127.0.0.1:${shared}`, stag), production: env(`127.0.0.1:${shared}`, prod) });
+      expect(clash.production).toMatchObject({ listening: true });
+      expect(clash.alpha?.error).toContain('environment "production" listens there');
+      const load = await runLoad({ url: `http://127.0.0.1:${shared}/`, concurrency: 4, total: 200 });
+      expect(load.bodies).toEqual({ prod1: 200 });
+      const moved = await put({ alpha: env(`127.0.0.1:${shared}`, stag), production: env(`127.0.0.1:${other}`, prod) });
+      expect(moved.alpha).toMatchObject({ listening: true });
+      expect(moved.alpha?.error).toBeUndefined();
+      expect(await body(`127.0.0.1:${shared}`)).toBe('stag1');
+      expect(await body(`127.0.0.1:${other}`)).toBe('prod1');
+    } finally {
+      await router.close(200);
+    }
+  });
+});

@@ -1,10 +1,13 @@
 // The router's state in one process: the current route table, the backends and their
 // pools, one listener per environment and the counters. Tables are applied one at a
 // time, in order; a table is persisted before it is applied, so what routes.json
-// says is never behind what the router does.
+// says is never behind what the router does. Each environment's routes are applied
+// on their own: a listener that cannot open (address in use, or named twice in the
+// table) is that environment's reported error, and every other one serves.
 
 import { EMPTY_ROUTE_TABLE, type RouteTable } from './route-table.ts';
 import { EnvListener, type ListenerStatus } from './env-listener.ts';
+import { claimListenAddresses } from './listen-claims.ts';
 import type { EnvRoute } from './proxy.ts';
 import { RouterStats, type RouterStatsJson } from './router-stats.ts';
 import { UpstreamRegistry } from './upstream-registry.ts';
@@ -31,6 +34,8 @@ export class Router {
   /** Kept for the router's life (not per table), so counters and pickers survive re-applies. */
   private readonly routes = new Map<string, EnvRoute>();
   private readonly listeners = new Map<string, EnvListener>();
+  /** Listener key → why it is not opened: another listener of the table has its address. */
+  private refused = new Map<string, ListenerStatus>();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly closeGraceMs: number;
   private readonly retryTimer: NodeJS.Timeout;
@@ -126,10 +131,21 @@ export class Router {
     }
   }
 
-  /** Opens every listener the table wants that is not listening yet (new, or failed before). */
+  /**
+   * Opens every listener the table wants that is not listening yet (new, or failed
+   * before), except those whose address another listener of the table holds.
+   */
   private async openListeners(): Promise<void> {
+    const serving = new Map([...this.listeners].filter(([, l]) => l.listening).map(([key, l]) => [key, l.listen]));
+    const claims = claimListenAddresses(wantedListeners(this.table), serving);
+    this.refused = new Map();
+    for (const [key, { listen, heldBy }] of claims.refused) {
+      // Never listening (it would have been granted): nothing to close, only to forget.
+      this.listeners.delete(key);
+      this.refused.set(key, { listen, listening: false, error: `cannot listen on ${listen}: ${describeKey(heldBy)} listens there; give ${describeKey(key)} an address of its own` });
+    }
     const opening: Promise<void>[] = [];
-    for (const [key, listen] of wantedListeners(this.table)) {
+    for (const [key, listen] of claims.granted) {
       let l = this.listeners.get(key);
       if (l === undefined) {
         l = new EnvListener(this.route(key), listen);
@@ -143,6 +159,7 @@ export class Router {
   listenerStatus(): Record<string, ListenerStatus> {
     const out: Record<string, ListenerStatus> = {};
     for (const [env, l] of this.listeners) out[env] = l.status();
+    for (const [env, s] of this.refused) out[env] = { ...s };
     return out;
   }
 
@@ -169,7 +186,11 @@ export function previewKey(env: string): string {
   return `${env}:preview`;
 }
 
-/** listener key → address, for every listener a table wants. */
+function describeKey(key: string): string {
+  return key.endsWith(':preview') ? `the preview listener of environment "${key.slice(0, -':preview'.length)}"` : `environment "${key}"`;
+}
+
+/** listener key → address, for every listener a table wants, in table order. */
 function wantedListeners(table: RouteTable): Map<string, string> {
   const out = new Map<string, string>();
   for (const [env, routes] of Object.entries(table.environments)) {
