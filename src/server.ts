@@ -1,8 +1,11 @@
 // The slipway server: the only place where concrete drivers are chosen and wired.
-// It holds the data directory's lock, adopts the router and the instances a
-// previous server left running, resumes rollouts, and serves the HTTP API.
+// It holds the data directory's lock, claims its API address, adopts the router and
+// the instances a previous server left running, resumes rollouts, and serves the
+// HTTP API.
 
 import { mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import type { Server as HttpServer } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { SlipwayError } from './core/errors.ts';
 import { buildApi } from './api/api-app.ts';
@@ -19,7 +22,7 @@ import { recordEventMetrics, setMetricsSource } from './observe/metrics.ts';
 import { prettyDestination } from './observe/pretty-log.ts';
 import { WebhookNotifier } from './observe/webhook-notifier.ts';
 import type { SlipwayEvent } from './core/events.ts';
-import type { WebhookSpec } from './core/service-config.ts';
+import { formatListen, type ListenAddress, type WebhookSpec } from './core/service-config.ts';
 import { appendMaskedLog } from './observe/append-masked-log.ts';
 import { openSecrets } from './security/open-secrets.ts';
 import type { Secrets } from './security/secrets.ts';
@@ -64,8 +67,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const pinoOptions = { level: opts.logLevel ?? 'info', base: { pid: process.pid }, hooks: { streamWrite: (line: string) => redactor.redact(line) } };
   const log = opts.logger ?? (opts.logFormat === 'pretty' ? pino(pinoOptions, prettyDestination()) : pino(pinoOptions));
   const releaseLock = acquireServerLock(paths.serverLock, paths.root);
+  // Before the router is started or adopted: a router that outlived the previous
+  // server, or an instance, must never get the address CLI clients send tokens to.
+  let claim: ApiClaim;
+  try {
+    claim = await claimApiAddress({ host: opts.host, port: opts.port });
+  } catch (e) {
+    releaseLock();
+    throw e;
+  }
   const store = new StateStore(paths.stateDb);
   let engine: Engine | null = null;
+  let app: ReturnType<typeof buildApi> | null = null;
   try {
     const opened = await openSecrets({ configs: store.configs, dataDir: paths.root, keyFile: paths.masterKey, env: process.env, redactor });
     if (opened.keyCreated) log.info({ keyFile: paths.masterKey, keyId: opened.keyId }, 'created a master key for secrets (mode 0600); back it up, or set SLIPWAY_MASTER_KEY');
@@ -97,7 +110,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       if (!clusters.has(key)) clusters.set(key, new LazyKubeCluster(context));
       return clusters.get(key)!;
     };
-    engine = new Engine({ store, runtimes, router, paths, log, secrets: opened.secrets, audit, signingKey: signing.key, clusterFor });
+    // No environment may listen where the server does (its API, the router's admin API).
+    const serverListeners = () => [
+      { name: "the slipway server's own API address", address: claim.address },
+      { name: "the router's admin API address", address: addressOfUrl(router.adminUrl) },
+    ];
+    engine = new Engine({ store, runtimes, router, paths, log, secrets: opened.secrets, audit, signingKey: signing.key, clusterFor, serverListeners });
     const started = engine;
     wireObservability(started, { log, store, logsDir: paths.logs, secrets: opened.secrets });
     await engine.start();
@@ -113,7 +131,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const close = (c: { stopInstances?: boolean; stopRouter?: boolean } = {}): Promise<void> => {
       closing ??= (async () => {
         log.info(c, 'server stopping');
-        await app.close().catch(() => undefined);
+        await api.close().catch(() => undefined);
         stopObservability();
         if (c.stopInstances) await engine!.stopAllInstances();
         else await engine!.stop();
@@ -146,28 +164,94 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     };
     const failureLimit = opts.authFailureLimit ?? (Number(process.env.SLIPWAY_AUTH_FAILURE_LIMIT) || undefined);
     const failureWindow = opts.authFailureWindowMs ?? (Number(process.env.SLIPWAY_AUTH_FAILURE_WINDOW_MS) || undefined);
-    const app = buildApi({
+    const api = buildApi({
       engine, logger: log, info, onShutdown: (s) => void close(s), redact: (text) => redactor.redact(text), access, audit, readiness,
       ...(failureLimit !== undefined ? { authFailureLimit: failureLimit } : {}),
       ...(failureWindow !== undefined ? { authFailureWindowMs: failureWindow } : {}), version: packageVersion(),
     });
-    let url: string;
-    try {
-      await app.listen({ host: opts.host, port: opts.port });
-      const addr = app.server.address();
-      url = `http://${opts.host}:${typeof addr === 'object' && addr ? addr.port : opts.port}`;
-    } catch (e) {
-      throw new SlipwayError('E_LISTEN_FAILED', `the API cannot listen on ${opts.host}:${opts.port}: ${(e as Error).message}; pick another with --listen`, {}, { cause: e });
-    }
+    app = api;
+    await api.ready();
+    await claim.handOver(api.server);
+    const url = `http://${formatListen({ host: opts.host, port: claim.address.port })}`;
     writeAtomically(paths.serverJson, JSON.stringify({ pid: process.pid, url, dataDir: paths.root, startedAt } satisfies ServerInfo));
     log.info({ url, dashboard: `${url}/ui/`, dataDir: paths.root }, 'slipway server listening');
     return { url, close, closed };
   } catch (e) {
+    await app?.close().catch(() => undefined);
+    claim.release();
     await engine?.stop().catch(() => undefined);
     store.close();
     releaseLock();
     throw e;
   }
+}
+
+interface ApiClaim {
+  /** The address bound (the port the system chose, for port 0). */
+  address: ListenAddress;
+  /** The API server takes over the listening socket, and the connections that waited for it. */
+  handOver(server: HttpServer): Promise<void>;
+  /** Closes the address (when the server fails to start); nothing after handOver. */
+  release(): void;
+}
+
+/**
+ * Binds the API address with a plain socket server. Connections that arrive while
+ * the server starts are held, paused, and handed to the API once it is ready; the
+ * listening socket itself moves to the API's HTTP server, so the address is never
+ * free in between.
+ */
+async function claimApiAddress(a: ListenAddress): Promise<ApiClaim> {
+  // Each waiting socket with its own error handler, which the API's server replaces.
+  const waiting = new Map<Socket, () => void>();
+  const claim = createNetServer({ pauseOnConnect: true }, (s) => {
+    const drop = () => s.destroy();
+    waiting.set(s, drop);
+    s.on('error', drop);
+    s.once('close', () => waiting.delete(s));
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      claim.once('error', reject);
+      claim.listen({ host: a.host, port: a.port, exclusive: true }, () => {
+        claim.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (e) {
+    throw new SlipwayError('E_LISTEN_FAILED', `the API cannot listen on ${formatListen(a)}: ${(e as Error).message}; stop what holds it, or pick another address with --listen`, { address: formatListen(a) }, { cause: e });
+  }
+  const bound = claim.address() as AddressInfo;
+  let handedOver = false;
+  return {
+    address: { host: bound.address, port: bound.port },
+    handOver: (server) => new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(claim, () => {
+        server.off('error', reject);
+        handedOver = true;
+        for (const [s, drop] of waiting) {
+          s.off('error', drop);
+          server.emit('connection', s);
+          s.resume();
+        }
+        waiting.clear();
+        resolve();
+      });
+    }),
+    release: () => {
+      if (handedOver) return;
+      for (const s of waiting.keys()) s.destroy();
+      claim.close();
+    },
+  };
+}
+
+/** host and port of an http:// URL (the router's admin API). */
+function addressOfUrl(url: string): ListenAddress {
+  const u = new URL(url);
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  return { host, port: Number(u.port) };
 }
 
 let stopObservability: () => void = () => undefined;

@@ -37,6 +37,8 @@ export interface ConfigReleasesDeps {
   clock: Clock;
   /** Throws E_ENV_LOCKED while a rollout holds the environment. */
   assertUnlocked(env: string): void;
+  /** Throws E_LISTEN_CONFLICT when the release's listen addresses are held by something else (listen-guard.ts). */
+  assertListenAvailable(env: string, environment: ReleaseConfig['environment']): Promise<void>;
   createRollout(opts: { release: ReleaseRecord; kind: RolloutKind; actor: string }): Rollout;
   readyCount(env: string, releaseId: number): number;
 }
@@ -102,6 +104,7 @@ export class ConfigReleases {
     if (!planned) return { version: latest, release: null, rollout: null, unchanged: true };
     const stable = req.rollout ? configs.stable(req.env) : null;
     if (stable) this.deps.assertUnlocked(req.env);
+    if (stable) await this.deps.assertListenAvailable(req.env, stable.config.environment);
     // Pinned before the transaction (it may ask Vault); the stable release's pins are kept.
     const externalPins = stable
       ? await configs.pinExternal(req.env, stable.config.environment.secrets, Object.keys(planned.secrets), stable.config.secrets)

@@ -36,6 +36,8 @@ import { assertDeployAllowed } from './deploy-gates.ts';
 import { PipelineRunner } from './pipeline/pipeline-runner.ts';
 import type { ClusterApi } from '../runtime/kubernetes/cluster-client.ts';
 import { ClusterFleet, runsOnCluster } from './cluster-fleet.ts';
+import { ListenGuard, type ListenCheck, type ProbeAnswer, type ServerListener } from './listen-guard.ts';
+import type { ListenAddress } from '../core/service-config.ts';
 
 export { hashConfig, type ConfigChangeAnswer, type ConfigChangeRequest } from './config-releases.ts';
 
@@ -60,6 +62,13 @@ export interface EngineDeps {
    * environments with runtime: kubernetes. Absent: such environments are refused.
    */
   clusterFor?: (context: string | null) => ClusterApi;
+  /**
+   * Addresses the server itself listens on (its API, the router's admin API): no
+   * environment may listen there. Read at each deploy.
+   */
+  serverListeners?: () => ServerListener[];
+  /** How an address not yet held is tried before a deploy (default: a real bind on this host). */
+  probeListen?: (address: ListenAddress) => Promise<ProbeAnswer>;
 }
 
 /** How a rollback of a canary or blue-green environment goes: every old instance up first, then the new ones out. */
@@ -91,6 +100,7 @@ export class Engine {
   readonly analysis: AnalysisMonitor;
   readonly configs: ConfigVersions;
   private readonly configReleases: ConfigReleases;
+  private readonly listen: ListenGuard;
   private readonly clock: Clock;
   /** Publish events here (rollout, step, analysis, approval, instance); see observe/event-bus.ts. */
   readonly events: EventBus;
@@ -107,9 +117,14 @@ export class Engine {
     this.trust = new ArtefactTrust({ store: deps.store, key: deps.signingKey, now: () => this.clock.now() });
     this.routes = new RouteSync(deps.store, deps.router, deps.log);
     this.configs = new ConfigVersions({ store: deps.store, secrets: deps.secrets, clock: this.clock });
+    this.listen = new ListenGuard({
+      store: deps.store, serverListeners: deps.serverListeners ?? (() => []), listenErrors: () => this.routes.listenerErrors,
+      ...(deps.probeListen ? { probe: deps.probeListen } : {}),
+    });
     this.configReleases = new ConfigReleases({
       store: deps.store, configs: this.configs, clock: this.clock,
       assertUnlocked: (env) => this.assertUnlocked(env),
+      assertListenAvailable: (env, environment) => this.listen.assertAvailable({ env, environment, remedy: CONFIG_CHANGE_REMEDY }),
       createRollout: (o) => this.createRollout(o),
       readyCount: (env, releaseId) => this.readyCount(env, releaseId),
     });
@@ -228,9 +243,11 @@ export class Engine {
     return receiveArtefact({ store: this.store, dir: this.deps.paths.artefacts, tmpDir: this.deps.paths.tmp, body, claimedDigest: digest, service, now: this.clock.now() });
   }
 
-  /** What a deploy would change (artefact, config keys, size, strategy, steps); records nothing. */
-  planDeploy(req: DeployRequest): Promise<DeployPlan> {
-    return this.configReleases.plan(req);
+  /** What a deploy would change (artefact, config keys, size, strategy, steps); records nothing. Refuses what the deploy would refuse for its listen addresses. */
+  async planDeploy(req: DeployRequest): Promise<DeployPlan> {
+    const plan = await this.configReleases.plan(req);
+    await this.listen.assertAvailable({ env: req.env, environment: req.config.environments[req.env]! });
+    return plan;
   }
 
   /** A change of config or secrets alone: the next config version, released as the stable artefact (see ConfigReleases). */
@@ -255,6 +272,7 @@ export class Engine {
     let config = build();
     let configHash = hashConfig(config);
     this.assertUnlocked(req.env);
+    await this.listen.assertAvailable({ env: req.env, environment: config.environment });
     const stableId = this.store.getStableReleaseId(req.env);
     const stable = stableId === null ? null : this.store.getRelease(stableId);
     if (!req.force && stable && stable.artefactDigest === artefact.digest && stable.configHash === configHash) {
@@ -344,6 +362,7 @@ export class Engine {
     if (peek) await this.trust.verify(peek.artefactDigest);
     const candidate = req.to !== undefined ? this.store.getReleaseByNumber(req.env, req.to) : this.previousStable(req.env, this.store.getStableReleaseId(req.env));
     if (candidate) await this.assertImageKept(candidate);
+    if (candidate) await this.listen.assertAvailable(listenCheckOf(candidate, 'rollback'));
     return this.store.atomically(() => {
       this.assertUnlocked(req.env);
       const stableId = this.store.getStableReleaseId(req.env);
@@ -369,6 +388,9 @@ export class Engine {
 
   private createRollout(opts: { release: ReleaseRecord; kind: RolloutKind; actor: string }): Rollout {
     const { release } = opts;
+    // Again in the transaction that records the rollout: another environment's deploy
+    // may have taken the address since this one was checked.
+    this.listen.assertUnclaimed(listenCheckOf(release, opts.kind));
     const stableId = this.store.getStableReleaseId(release.env);
     const stableCount = stableId === null ? 0 : this.readyCount(release.env, stableId);
     const configured = release.config.environment.strategy;
@@ -480,5 +502,24 @@ export class Engine {
     this.monitor.stop();
     this.sampler.stop();
     for (const env of this.store.listEnvironmentNames()) await this.fleet.stopAll(env);
+  }
+}
+
+/** A config change keeps the stable release's addresses: only a deploy can move them. */
+const CONFIG_CHANGE_REMEDY = 'deploy with another address in slipway.yaml first';
+
+/**
+ * The listen check of a release about to be rolled out. A rollback goes back to an
+ * earlier release's addresses: if one is taken now, the way out is another release.
+ */
+function listenCheckOf(release: ReleaseRecord, kind: RolloutKind): ListenCheck {
+  const check = { env: release.env, environment: release.config.environment };
+  switch (kind) {
+    case 'rollback':
+      return { ...check, subject: `rollback to ${release.env}#${release.number}`, remedy: 'free that address, or roll back to another release' };
+    case 'config':
+      return { ...check, remedy: CONFIG_CHANGE_REMEDY };
+    case 'deploy':
+      return check;
   }
 }

@@ -1,0 +1,128 @@
+// The check every release's listen addresses pass before a rollout is recorded:
+// not another environment's (its current release, or the one a rollout moves it
+// to), not the server's own API or the router's admin API, and, for an address the
+// environment does not listen on already, not bound by anything else on this
+// machine. An address the router could not take is refused here, with nothing
+// changed, rather than found out by the router after the rollout has "succeeded"
+// and the environment has gone offline, or taken by an environment from the
+// server after its next restart.
+
+import { createServer } from 'node:net';
+import { SlipwayError, type ErrorCode } from '../core/errors.ts';
+import { formatListen, type EnvironmentSpec, type ListenAddress } from '../core/service-config.ts';
+import type { StateStore } from '../store/state-store.ts';
+import { describeOverlap, findListenOverlap, listenersOverlap, listenWantsOf, releaseClaims, type ListenClaim } from './listen-overlap.ts';
+import { routingRelease } from './route-sync.ts';
+
+/** An address the slipway server itself listens on, named for messages ("the slipway server's own API address"). */
+export interface ServerListener {
+  name: string;
+  address: ListenAddress;
+}
+
+export type ProbeAnswer = { free: true } | { free: false; code: string; message: string };
+
+export interface ListenGuardDeps {
+  store: StateStore;
+  /** Read at each check: the router's admin address changes when it is restarted. */
+  serverListeners: () => ServerListener[];
+  /** The router's last word on the environments it cannot listen for (RouteSync.listenerErrors). */
+  listenErrors: () => Record<string, string>;
+  /** Binds the address for a moment and lets it go (default: a real bind, on this host). */
+  probe?: (address: ListenAddress) => Promise<ProbeAnswer>;
+}
+
+export interface ListenCheck {
+  env: string;
+  environment: EnvironmentSpec;
+  /** Said first in the message when the addresses are not the deploy's own, e.g. "rollback to staging#1". */
+  subject?: string;
+  /** What to do instead (default: choose another address in slipway.yaml). */
+  remedy?: string;
+}
+
+export class ListenGuard {
+  private readonly probe: (address: ListenAddress) => Promise<ProbeAnswer>;
+
+  constructor(private readonly deps: ListenGuardDeps) {
+    this.probe = deps.probe ?? probeListen;
+  }
+
+  /**
+   * Against what slipway itself holds (other environments, its own listeners).
+   * Synchronous, so that it runs again in the transaction that records the release:
+   * of two deploys asking for one address at once, the second is refused.
+   */
+  assertUnclaimed(c: ListenCheck): void {
+    const overlap = findListenOverlap(listenWantsOf(c.env, c.environment), this.claimsBesides(c.env));
+    if (!overlap) return;
+    const h = overlap.held.holder;
+    const why = h.kind === 'environment' ? '; each environment needs an address of its own' : '';
+    refuse(c, {
+      code: 'E_LISTEN_CONFLICT', what: `${describeOverlap(overlap)}${why}`,
+      details: { key: overlap.want.key, address: formatListen(overlap.want.address), holder: { ...h, address: formatListen(overlap.held.address) } },
+    });
+  }
+
+  /**
+   * assertUnclaimed, then a bind of each address the environment does not listen on
+   * now, so that a port another process holds is refused too. Before anything is
+   * recorded; the probe's socket is closed before this resolves.
+   */
+  async assertAvailable(c: ListenCheck): Promise<void> {
+    this.assertUnclaimed(c);
+    const own = this.currentListen(c.env);
+    for (const want of listenWantsOf(c.env, c.environment)) {
+      // The router holds it for this environment already: a bind here would fail on our own listener.
+      if (own && listenersOverlap(want.address, own)) continue;
+      const answer = await this.probe(want.address);
+      if (answer.free) continue;
+      const at = `${want.key} ${formatListen(want.address)}`;
+      const details = { key: want.key, address: formatListen(want.address), holder: { kind: 'process', error: answer.code } };
+      if (answer.code === 'EADDRINUSE') {
+        refuse(c, { code: 'E_LISTEN_CONFLICT', what: `${at} is held by another process on this machine (${answer.code}); stop that process`, details, link: ', or ' });
+      }
+      refuse(c, { code: 'E_LISTEN_FAILED', what: `the router could not listen on ${at} (${answer.message})`, details });
+    }
+  }
+
+  /** The server's own listeners, and every address another environment's current or in-flight releases use. */
+  private claimsBesides(env: string): ListenClaim[] {
+    const { store } = this.deps;
+    const claims: ListenClaim[] = this.deps.serverListeners().map((s) => ({ address: s.address, holder: { kind: 'server', name: s.name } }));
+    for (const other of store.listEnvironmentNames()) {
+      if (other === env) continue;
+      // Both sides of a rollout: an abort goes back to the stable release's address.
+      const active = store.activeRollout(other);
+      const ids = new Set([store.getStableReleaseId(other), active?.fromReleaseId ?? null, active?.toReleaseId ?? null]);
+      for (const id of ids) {
+        const release = id === null ? null : store.getRelease(id);
+        if (release) claims.push(...releaseClaims(release));
+      }
+    }
+    return claims;
+  }
+
+  /** Where the router listens for the environment now; null when it does not, or reported that it cannot. */
+  private currentListen(env: string): ListenAddress | null {
+    if (this.deps.listenErrors()[env]) return null;
+    const release = routingRelease(this.deps.store, env);
+    // The first want is the release's own listen (a preview listener is bound only during a rollout).
+    return release ? listenWantsOf(env, release.config.environment)[0]?.address ?? null : null;
+  }
+}
+
+function refuse(c: ListenCheck, r: { code: ErrorCode; what: string; details: Record<string, unknown>; link?: string }): never {
+  const subject = c.subject ? `${c.subject} refused: ` : '';
+  const remedy = c.remedy ?? 'choose another address in slipway.yaml';
+  throw new SlipwayError(r.code, `${subject}${r.what}${r.link ?? '; '}${remedy}. Nothing was changed`, { env: c.env, ...r.details });
+}
+
+/** Binds the address (as the router would, on this host) and closes it at once. */
+export function probeListen(address: ListenAddress): Promise<ProbeAnswer> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', (e: NodeJS.ErrnoException) => resolve({ free: false, code: e.code ?? 'UNKNOWN', message: e.message }));
+    server.listen({ host: address.host, port: address.port, exclusive: true }, () => server.close(() => resolve({ free: true })));
+  });
+}
