@@ -122,35 +122,56 @@ export const rejectRun = (run, reason) => postJson(`/api/pipeline/runs/${run}/re
 
 // --- live subscriptions: each returns a function that stops it
 
-/** Calls fetcher every intervalMs; its answer to onData, a failure to onError. */
+/**
+ * Calls fetcher now and then every intervalMs; its answer to onData, a failure to onError.
+ * refresh() fetches again at once (the period starts over from that answer); asked while a
+ * fetch is under way, it fetches once more after it, since that one may predate the news.
+ */
 function poll(fetcher, intervalMs, onData, onError) {
   let stopped = false;
   let timer = null;
+  let isFetching = false;
+  let isAskedAgain = false;
   const tick = async () => {
-    try {
-      const data = await fetcher();
-      if (!stopped) onData(data);
-    } catch (err) {
-      if (!stopped) onError?.(err);
+    clearTimeout(timer);
+    if (isFetching) {
+      isAskedAgain = true;
+      return;
     }
+    isFetching = true;
+    do {
+      isAskedAgain = false;
+      try {
+        const data = await fetcher();
+        if (!stopped) onData(data);
+      } catch (err) {
+        if (!stopped) onError?.(err);
+      }
+    } while (isAskedAgain && !stopped);
+    isFetching = false;
     if (!stopped) timer = setTimeout(tick, intervalMs);
   };
   void tick();
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
+  return {
+    refresh: () => {
+      if (!stopped) void tick();
+    },
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
   };
 }
 
 /** Pipeline runs waiting for approval, every 3 s. */
 export const watchPendingApprovals = (onRuns, onError) =>
-  poll(() => pipelineRuns(50), 3000, (a) => onRuns(a.runs.filter((r) => r.status === 'waiting' && r.stage === 'approval')), onError);
+  poll(() => pipelineRuns(50), 3000, (a) => onRuns(a.runs.filter((r) => r.status === 'waiting' && r.stage === 'approval')), onError).stop;
 
 /** Every environment's status, every 2 s. */
-export const watchEnvironments = (onData, onError) => poll(environments, 2000, (a) => onData(a.environments), onError);
+export const watchEnvironments = (onData, onError) => poll(environments, 2000, (a) => onData(a.environments), onError).stop;
 
 /** One environment's status (rollout, instances, weights, latest analysis), every 2 s. */
-export const watchEnvironment = (env, onData, onError) => poll(() => environment(env), 2000, onData, onError);
+export const watchEnvironment = (env, onData, onError) => poll(() => environment(env), 2000, onData, onError).stop;
 
 /** New live metric points of an environment as they are made (onPoints gets only the new ones). */
 export function watchLiveMetrics(env, onPoints, onError, { after = 0 } = {}) {
@@ -158,11 +179,11 @@ export function watchLiveMetrics(env, onPoints, onError, { after = 0 } = {}) {
   return poll(() => liveMetrics(env, cursor), 2000, (a) => {
     if (a.points.length) cursor = a.points[a.points.length - 1].ts;
     onPoints(a.points, a);
-  }, onError);
+  }, onError).stop;
 }
 
 /** A rollout's events as they happen (long poll): onAnswer gets { rollout, events } with the new events only. */
-export function watchRolloutEvents(id, onAnswer, onError) {
+function watchRolloutEvents(id, onAnswer, onError) {
   let stopped = false;
   const ctrl = new AbortController();
   (async () => {
@@ -186,6 +207,49 @@ export function watchRolloutEvents(id, onAnswer, onError) {
   return () => {
     stopped = true;
     ctrl.abort();
+  };
+}
+
+/**
+ * One environment's status (as watchEnvironment gives it) and the events of its current,
+ * else last, rollout: onStatus(status), and onEvents(events) with that rollout's events so
+ * far (the last 300; [] when the status names another rollout).
+ *
+ * The status comes every 2 s, and at once whenever the rollout's long poll brings news
+ * (new events, or a phase or step the status has not shown yet). A step then shows within
+ * one fetch of happening, and always beside the traffic weights of the same answer: the
+ * page never shows a new step with the weights of the step before.
+ */
+export function watchEnvironmentAndEvents(env, { onStatus, onEvents, onError }) {
+  let followed = null; // { id, stop } of the rollout whose events come in
+  let shown = null; // that rollout as the latest status has it
+  const status = poll(() => environment(env), 2000, (s) => {
+    shown = s.rollout ?? s.lastRollout ?? null;
+    if ((shown?.id ?? null) !== (followed?.id ?? null)) follow(shown?.id ?? null);
+    onStatus(s);
+  }, onError);
+  function follow(id) {
+    followed?.stop();
+    followed = null;
+    onEvents([]);
+    if (id === null) return;
+    let events = [];
+    let isFirst = true;
+    const stop = watchRolloutEvents(id, (a) => {
+      // The first answer brings the history up to the status just shown: news only if the rollout moved on since.
+      const isNews = (a.events.length > 0 && !isFirst) || a.rollout.phase !== shown?.phase || a.rollout.step !== shown?.step;
+      isFirst = false;
+      if (a.events.length > 0) {
+        events = [...events, ...a.events].slice(-300);
+        onEvents(events);
+      }
+      if (isNews) status.refresh();
+    });
+    followed = { id, stop };
+  }
+  return () => {
+    status.stop();
+    followed?.stop();
   };
 }
 

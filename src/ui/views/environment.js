@@ -38,33 +38,27 @@ function usePoints(env) {
   return points;
 }
 
-/** The long-poll stream of a rollout's events; the rollout as the latest answer had it. */
-function useRolloutEvents(id) {
-  const [state, setState] = useState({ rollout: null, events: [] });
-  useEffect(() => {
-    if (id === null) return undefined;
-    let events = [];
-    setState({ rollout: null, events });
-    return api.watchRolloutEvents(id, (a) => {
-      events = [...events, ...a.events].slice(-300);
-      setState({ rollout: a.rollout, events });
-    });
-  }, [id]);
-  return state;
+/** The environment's status, the events of the rollout it shows, and the last error of the status poll. */
+function useEnvironment(env) {
+  const [status, setStatus] = useState(null);
+  const [events, setEvents] = useState([]);
+  const [error, setError] = useState(null);
+  useEffect(() => api.watchEnvironmentAndEvents(env, {
+    onStatus: (s) => {
+      setStatus(s);
+      setError(null);
+    },
+    onEvents: setEvents,
+    onError: setError,
+  }), [env]);
+  return { status, events, error };
 }
 
 export function EnvironmentView({ env, identity }) {
-  const [status, setStatus] = useState(null);
-  const [error, setError] = useState(null);
-  useEffect(() => api.watchEnvironment(env, (s) => {
-    setStatus(s);
-    setError(null);
-  }, setError), [env]);
+  const { status, events, error } = useEnvironment(env);
   const points = usePoints(env);
-  const shown = status?.rollout ?? status?.lastRollout ?? null;
-  const live = useRolloutEvents(shown?.id ?? null);
-  // The long poll answers the moment a step changes; the 2-s status poll may lag.
-  const rollout = live.rollout && live.rollout.id === shown?.id ? live.rollout : shown;
+  // The rollout and the traffic weights come from one status answer, so they always agree.
+  const rollout = status?.rollout ?? status?.lastRollout ?? null;
 
   if (!status) {
     return html`<${EnvTabs} env=${env} active="rollout" />${error ? html`<p class="error" data-testid="env-error">${error.message}</p>` : html`<p class="muted">Loading…</p>`}`;
@@ -83,7 +77,7 @@ export function EnvironmentView({ env, identity }) {
     </section>
     <${Charts} status=${status} rollout=${rollout} points=${points} />
     ${status.analysis && html`<${Analysis} analysis=${status.analysis} />`}
-    ${live.events.length > 0 && html`<${Events} events=${live.events} />`}
+    ${events.length > 0 && html`<${Events} events=${events} />`}
     ${status.cluster ? html`<${Cluster} cluster=${status.cluster} />` : html`<${Instances} instances=${status.instances} />`}`;
 }
 
