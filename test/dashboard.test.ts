@@ -35,7 +35,7 @@ const REFRESH = { timeout: 10_000 };
 // `production` is only read (by the overview and the logs); every other environment
 // belongs to the one test that uses it.
 const SHARED_ENV = 'production';
-const TEST_ENVS = ['live-canary', 'viewer-canary', 'abort-canary', 'releases-page', 'audit-trail'] as const;
+const TEST_ENVS = ['live-canary', 'viewer-canary', 'abort-canary', 'releases-page', 'audit-trail', 'quiet-watch'] as const;
 type TestEnv = (typeof TEST_ENVS)[number];
 
 interface RolloutSnapshot {
@@ -149,6 +149,8 @@ describe.skipIf(!hasChromium && !process.env.CI)('dashboard in a real browser', 
     envs[SHARED_ENV] = { instances: 2, port: await freePort(), config: { LOG_EVERY_REQUEST: '1' }, strategyYaml: ROLLING };
     // One instance each: a test's own rollout needs no more, and deploys faster.
     for (const env of TEST_ENVS) envs[env] = { instances: 1, port: await freePort(), strategyYaml: ROLLING };
+    // No traffic ever reaches it: the watch of its #2 ends without a verdict.
+    envs['quiet-watch'] = { ...envs['quiet-watch']!, extraYaml: 'watch: 3s' };
     writeService(app, { envs });
     server = await startServerProcess(dataDir);
     token = adminToken(dataDir)!;
@@ -335,6 +337,17 @@ describe.skipIf(!hasChromium && !process.env.CI)('dashboard in a real browser', 
     await expect.poll(() => table.textContent(), REFRESH).toContain('rollout.abort');
     await expect.poll(() => table.textContent(), REFRESH).toContain('rollback');
     await shot(page, '08-audit');
+  });
+
+  it('shows a watch window that ended without a verdict as a warning', async () => {
+    await waitFor('the quiet watch to end', async () => (await status('quiet-watch')).watch?.state === 'inconclusive', 30_000);
+    const page = await openSignedIn('#/env/quiet-watch');
+    const card = page.getByTestId('watch');
+    await expect.poll(() => card.getAttribute('data-state'), REFRESH).toBe('inconclusive');
+    expect(await card.getByTestId('watch-state').textContent()).toBe('ended without a verdict');
+    expect(await card.getByTestId('watch-warning').textContent()).toContain('it was not proven healthy');
+    expect(await card.textContent()).toContain('#2 against no record of #1 serving requests');
+    await shot(page, '11-watch-inconclusive');
   });
 
   it('says so when the server stops answering, and at sign-in when it cannot be reached', async () => {

@@ -10,6 +10,7 @@ import { html } from '../html.js';
 import { Confirm } from './confirm.js';
 import { RolloutLine, StableLine } from './overview.js';
 import { TrafficSplit, releaseRoles } from './traffic.js';
+import { Watch } from './watch.js';
 
 const KEEP_MS = 15 * 60_000;
 const FINISHED = new Set(['succeeded', 'failed', 'rolled_back']);
@@ -77,6 +78,7 @@ export function EnvironmentView({ env, identity }) {
     </section>
     <${Charts} status=${status} rollout=${rollout} points=${points} />
     ${status.analysis && html`<${Analysis} analysis=${status.analysis} />`}
+    ${status.watch && !active && html`<${Watch} watch=${status.watch} />`}
     ${events.length > 0 && html`<${Events} events=${events} />`}
     ${status.cluster ? html`<${Cluster} cluster=${status.cluster} />` : html`<${Instances} instances=${status.instances} />`}`;
 }
