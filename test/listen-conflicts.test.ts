@@ -4,46 +4,18 @@
 // server claims its API port before it touches the router, so a restart always
 // gets it back. Real server, router, instances and CLI throughout.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
 import {
-  BIN, adminToken, apiFetch, freePort, getJson, killLeftovers, registerApiToken, runCli, scratchDir, shutdownEverything, writeService,
-  type ServiceOptions,
+  apiFetch, freePort, getJson, killLeftovers, runCli, scratchDir, shutdownEverything, startServerProcess, writeService,
+  type ServerProcess, type ServiceOptions,
 } from './support/harness.ts';
 
-interface ServerAt {
-  child: ChildProcess;
-  url: string;
-  stop(): Promise<void>;
-}
-
-/** Like the harness's startServerProcess, on a fixed API port, so that a restart asks for the same one. */
-async function startServerAt(dataDir: string, port: number, logName: string): Promise<ServerAt> {
-  const logFile = join(dataDir, '..', logName);
-  const fd = openSync(logFile, 'a');
-  rmSync(join(dataDir, 'server.json'), { force: true });
-  const child = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'server', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', fd, fd] });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
-    const file = join(dataDir, 'server.json');
-    if (existsSync(file)) {
-      const info = JSON.parse(readFileSync(file, 'utf8')) as { url: string; pid: number };
-      if (info.pid === child.pid) {
-        registerApiToken(info.url, adminToken(dataDir)!);
-        return { child, url: info.url, stop: async () => { child.kill('SIGTERM'); await exited; } };
-      }
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.kill('SIGKILL');
-  throw new Error('server did not start in 60s');
-}
+/** A server on a fixed API port, so that a restart asks for the same one. */
+const startServerAt = (dataDir: string, port: number, logName: string): Promise<ServerProcess> => startServerProcess(dataDir, logName, process.env, `127.0.0.1:${port}`);
 
 /** A plain node server standing in for "some other program" on the machine. */
 function holdPort(port: number): Promise<Server> {
@@ -62,7 +34,7 @@ describe('listen addresses that cannot be had are refused before anything change
   let work: string;
   let app: string;
   let dataDir: string;
-  let server: ServerAt;
+  let server: ServerProcess;
   let apiPort: number;
   let ports: { staging: number; production: number; held: number; preview: number };
   let other: Server;

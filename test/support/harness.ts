@@ -120,12 +120,15 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** `env`: the server's whole environment (default: this process's), e.g. with SLIPWAY_MASTER_KEY or VAULT_ADDR. */
-export async function startServerProcess(dataDir: string, logName = 'server.log', env: NodeJS.ProcessEnv = process.env): Promise<ServerProcess> {
+/**
+ * `env`: the server's whole environment (default: this process's), e.g. with SLIPWAY_MASTER_KEY or VAULT_ADDR.
+ * `listen`: the API's address (default a free loopback port; a fixed one lets a restart ask for the same).
+ */
+export async function startServerProcess(dataDir: string, logName = 'server.log', env: NodeJS.ProcessEnv = process.env, listen = '127.0.0.1:0'): Promise<ServerProcess> {
   const logFile = join(dataDir, '..', logName);
   const fd = openSync(logFile, 'a');
   rmSync(join(dataDir, 'server.json'), { force: true });
-  const child = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'server', '--listen', '127.0.0.1:0'], { stdio: ['ignore', fd, fd], env });
+  const child = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'server', '--listen', listen], { stdio: ['ignore', fd, fd], env });
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
