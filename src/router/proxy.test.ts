@@ -1,7 +1,7 @@
 // The proxy hot path, in-process (the router-process tests are in router.test.ts):
 // header handling, bodies, retries and the router's own 502/503/504 answers.
 
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { Router } from './router.ts';
@@ -141,6 +141,43 @@ describe('proxy', () => {
     }
     expect(bodies).toEqual(['n0', 'n1', 'n2', 'n3']);
     expect(router.statsJson().environments.test!.r1!.retries).toBeGreaterThanOrEqual(2);
+  });
+
+  it('never sends a POST to a second backend once the first may have received it', async () => {
+    // Backends that take the request, then die without answering: the connection is reset.
+    let hits = 0;
+    const dying: Server[] = [];
+    const fakes: TestUpstream[] = [];
+    for (const id of ['gets-it-1', 'gets-it-2']) {
+      const server = createServer((req) => {
+        hits++;
+        req.socket.destroy();
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      dying.push(server);
+      const port = (server.address() as { port: number }).port;
+      fakes.push({ id, url: `http://127.0.0.1:${port}`, port, server, hits: 0, kill: async () => undefined });
+    }
+    try {
+      const base = await route(fakes);
+      // With a body (already streamed to the first backend) and without one (nothing
+      // else would stop the retry): each reaches one backend only.
+      const post = await request(`${base}/charge`, { method: 'POST', body: 'card=4242' });
+      await post.body.text();
+      expect(post.statusCode).toBe(502);
+      expect(hits).toBe(1);
+      const confirm = await request(`${base}/orders/42/confirm`, { method: 'POST' });
+      await confirm.body.text();
+      expect(confirm.statusCode).toBe(502);
+      expect(hits).toBe(2);
+      // A GET is safe to deliver twice: it goes to the other backend (which dies too).
+      const get = await request(`${base}/`);
+      await get.body.text();
+      expect(get.statusCode).toBe(502);
+      expect(hits).toBe(4);
+    } finally {
+      for (const s of dying) s.close();
+    }
   });
 
   it('answers 502 and counts an upstream error when no backend can be reached', async () => {

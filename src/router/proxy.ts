@@ -69,8 +69,10 @@ function pickSticky(route: EnvRoute, sticky: StickyRoutes, req: IncomingMessage)
 /**
  * Connection failures with no response header yet: the instance died, refused, or
  * closed a reused keep-alive socket just as the request went out. Sending such a
- * request once more elsewhere is what makes deploys lose nothing; the price is that
- * a request an instance received just before dying may reach a second one.
+ * request once more elsewhere is what makes deploys lose nothing. A request that is
+ * not idempotent (POST, PATCH, ...) goes again only when the failure proves the
+ * backend never got it (NEVER_SENT_CODES): one received just before its instance
+ * died must not reach a second one (a double charge, a double order).
  */
 const RETRYABLE_CODES = new Set([
   'ECONNREFUSED',
@@ -83,6 +85,12 @@ const RETRYABLE_CODES = new Set([
   'UND_ERR_DESTROYED',
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
+
+/** The connection was never made, so the backend cannot have seen the request. */
+const NEVER_SENT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Methods a second delivery cannot harm (RFC 9110, 9.2.2). */
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 const CLIENT_GONE = Object.assign(new Error('the client closed the connection'), { code: 'E_CLIENT_GONE' });
 
@@ -231,7 +239,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
       return;
     }
     const code = (err as { code?: string }).code ?? '';
-    if (RETRYABLE_CODES.has(code) && this.canRetry()) {
+    if (RETRYABLE_CODES.has(code) && (NEVER_SENT_CODES.has(code) || IDEMPOTENT_METHODS.has(this.req.method ?? '')) && this.canRetry()) {
       const other = this.route.picker.pickOther(failed, failed.release);
       if (other !== null) {
         failed.counters.retries++;
