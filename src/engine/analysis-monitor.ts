@@ -16,7 +16,7 @@ import type { StateStore } from '../store/state-store.ts';
 import type { MetricsSampler } from './metrics-sampler.ts';
 import type { Clock, EngineLogger } from './ports.ts';
 import { PrometheusChecks } from './prometheus-checks.ts';
-import { ReleaseWatches, type WatchView } from './release-watch.ts';
+import { ReleaseWatches, restartsSince, type WatchView } from './release-watch.ts';
 
 
 interface Baseline {
@@ -129,16 +129,12 @@ export class AnalysisMonitor {
     const sg = this.deps.sampler.gaugesOf(r.env, stableNumber);
     const newWindow = windowFromSnapshots({
       start: base.newSnap, now: newSnap,
-      gauges: { ...(ng ? { cpuPercent: ng.cpuPercent, rssMb: ng.rssMb } : {}), restarts: this.restartsSince(r.env, r.toReleaseId, base.startedAt) },
+      gauges: { ...(ng ? { cpuPercent: ng.cpuPercent, rssMb: ng.rssMb } : {}), restarts: restartsSince(this.deps.store, r.env, r.toReleaseId, base.startedAt) },
     });
     const stableWindow = windowFromSnapshots({ start: base.stableSnap, now: stableSnap, gauges: sg ? { cpuPercent: sg.cpuPercent, rssMb: sg.rssMb } : {} });
     return this.prometheus.addTo(evaluateAnalysis({ spec: config.spec, newWindow, stableWindow }), config, base.startedAt);
   }
 
-  /** Instances of the release that were serving and then died or went unhealthy. */
-  private restartsSince(env: string, releaseId: number, since: number): number {
-    return this.deps.store.recentInstances(env, 200).filter((i) => i.releaseId === releaseId && i.state === 'failed' && i.readyAt !== null && (i.stoppedAt ?? 0) >= since).length;
-  }
 
   /** On a cluster with traffic: gateway the HTTPRoute carries the requests: slipway's router counts none of them. */
   private trafficBypassesRouter(releaseId: number): boolean {

@@ -53,6 +53,8 @@ interface Watch {
   view: WatchView;
 }
 
+const NO_FIGURES: AnalysisResult = { decision: 'inconclusive', checks: [], reason: 'no figures from the router for the watched release' };
+
 export class ReleaseWatches {
   private readonly watches = new Map<string, Watch>();
   /** The last finished watch of each environment, for status. */
@@ -119,7 +121,9 @@ export class ReleaseWatches {
       this.watches.delete(w.env); // something else moved the environment on
       return;
     }
-    const result = this.judge(w, release);
+    // No figures from the router (it is down, or never counted the release): a watch
+    // past its end still ends, and says it could not judge.
+    const result = this.judge(w, release) ?? (clock.now() >= w.view.until ? NO_FIGURES : null);
     if (!result) return;
     w.view.decision = result.decision;
     w.view.reason = result.reason;
@@ -151,7 +155,7 @@ export class ReleaseWatches {
     const gauges = this.deps.sampler.gaugesOf(w.env, release.number);
     const newWindow = windowFromSnapshots({
       start: w.newStart, now: snap,
-      gauges: { ...(gauges ? { cpuPercent: gauges.cpuPercent, rssMb: gauges.rssMb } : {}), restarts: this.restartsSince(release, w.view.startedAt) },
+      gauges: { ...(gauges ? { cpuPercent: gauges.cpuPercent, rssMb: gauges.rssMb } : {}), restarts: restartsSince(this.deps.store, release.env, release.id, w.view.startedAt) },
     });
     return this.deps.prometheus.addTo(evaluateAnalysis({ spec: w.spec, newWindow, stableWindow: w.baseline.window }), analysis, w.view.startedAt);
   }
@@ -180,10 +184,11 @@ export class ReleaseWatches {
     return { window: windowFromSnapshots({ start: start.counts, now: end.counts }), spanMs: end.at - start.at };
   }
 
-  /** Instances of the release that were serving and then died or went unhealthy. */
-  private restartsSince(release: ReleaseRecord, since: number): number {
-    return this.deps.store.recentInstances(release.env, 200).filter((i) => i.releaseId === release.id && i.state === 'failed' && i.readyAt !== null && (i.stoppedAt ?? 0) >= since).length;
-  }
+}
+
+/** Instances of the release that were serving and then died or went unhealthy since `since`: the rollout analysis counts them too. */
+export function restartsSince(store: StateStore, env: string, releaseId: number, since: number): number {
+  return store.recentInstances(env, 200).filter((i) => i.releaseId === releaseId && i.state === 'failed' && i.readyAt !== null && (i.stoppedAt ?? 0) >= since).length;
 }
 
 function pct(x: number): string {
