@@ -7,7 +7,7 @@
 // and the environment has gone offline, or taken by an environment from the
 // server after its next restart.
 
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { SlipwayError, type ErrorCode } from '../core/errors.ts';
 import { formatListen, type EnvironmentSpec, type ListenAddress } from '../core/service-config.ts';
 import type { StateStore } from '../store/state-store.ts';
@@ -118,11 +118,36 @@ function refuse(c: ListenCheck, r: { code: ErrorCode; what: string; details: Rec
   throw new SlipwayError(r.code, `${subject}${r.what}${r.link ?? '; '}${remedy}. Nothing was changed`, { env: c.env, ...r.details });
 }
 
-/** Binds the address (as the router would, on this host) and closes it at once. */
+/**
+ * Binds the address (as the router would, on this host) and closes it at once. A
+ * bind refused with EADDRINUSE while nothing accepts connections there means an
+ * outbound connection happens to use that local port (the ephemeral range): that
+ * clears by itself and the router retries its bind, so it is not a holder.
+ */
 export function probeListen(address: ListenAddress): Promise<ProbeAnswer> {
   return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', (e: NodeJS.ErrnoException) => resolve({ free: false, code: e.code ?? 'UNKNOWN', message: e.message }));
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      const answer: ProbeAnswer = { free: false, code: e.code ?? 'UNKNOWN', message: e.message };
+      if (answer.code !== 'EADDRINUSE') return resolve(answer);
+      void isAccepting(address).then((accepting) => resolve(accepting ? answer : { free: true }));
+    });
     server.listen({ host: address.host, port: address.port, exclusive: true }, () => server.close(() => resolve({ free: true })));
+  });
+}
+
+/** Does something accept connections at the address (a wildcard host is asked on loopback)? */
+function isAccepting(address: ListenAddress): Promise<boolean> {
+  const host = address.host === '0.0.0.0' || address.host === '' ? '127.0.0.1' : address.host === '::' ? '::1' : address.host;
+  return new Promise((resolve) => {
+    const socket = connect({ host, port: address.port });
+    socket.setTimeout(1000);
+    const done = (accepting: boolean) => {
+      socket.destroy();
+      resolve(accepting);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(true)); // no answer either way: assume held, refuse
+    socket.once('error', (e: NodeJS.ErrnoException) => done(e.code !== 'ECONNREFUSED'));
   });
 }
