@@ -28,7 +28,7 @@ import { openSecrets } from './security/open-secrets.ts';
 import type { Secrets } from './security/secrets.ts';
 import { loadOrCreateSigningKey } from './security/signing-key.ts';
 import { Redactor } from './security/redactor.ts';
-import { dataDirPaths } from './store/data-dir.ts';
+import { dataDirPaths, prepareDataDir } from './store/data-dir.ts';
 import { acquireServerLock } from './store/server-lock.ts';
 import { StateStore } from './store/state-store.ts';
 
@@ -61,7 +61,7 @@ export interface ServerInfo {
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const paths = dataDirPaths(opts.dataDir);
-  for (const d of [paths.root, paths.artefacts, paths.releases, paths.logs, paths.router, paths.tmp]) mkdirSync(d, { recursive: true });
+  prepareDataDir(paths);
   // Every secret value the server comes to know is masked in its own log lines and API answers.
   const redactor = new Redactor();
   const pinoOptions = { level: opts.logLevel ?? 'info', base: { pid: process.pid }, hooks: { streamWrite: (line: string) => redactor.redact(line) } };

@@ -21,6 +21,7 @@ import { openApiDocument } from './openapi.ts';
 import { registerLogsRoutes } from './logs-routes.ts';
 import { registerObserveRoutes } from './observe-routes.ts';
 import { registerPipelineRoutes } from './pipeline-routes.ts';
+import { registerPolicyRoutes } from './policy-routes.ts';
 import './permissions.ts';
 import { actorOf, parse } from './request-input.ts';
 import {
@@ -86,6 +87,10 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     if (err instanceof SyntaxError || e.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
       // JSON.parse's message quotes the body, which may be a secret being set.
       return reply.status(400).send({ error: { code: 'E_BAD_REQUEST', message: 'the request body is not valid JSON', details: {} } });
+    }
+    if (e.code === 'ENOSPC' || e.code === 'EDQUOT' || e.code === 'SQLITE_FULL') {
+      req.log.error({ err }, 'the data directory\'s disk is full');
+      return reply.status(507).send({ error: { code: 'E_DISK_FULL', message: 'the data directory\'s disk is full: nothing was changed; free space and retry', details: {} } });
     }
     if (e.statusCode && e.statusCode < 500) {
       return reply.status(e.statusCode).send({ error: { code: 'E_BAD_REQUEST', message: e.message ?? 'bad request', details: {} } });
@@ -208,6 +213,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   });
 
   registerConfigRoutes(app, engine);
+  registerPolicyRoutes(app, engine);
   registerLogsRoutes(app, { engine, redact: redact ?? ((t) => t) });
   registerObserveRoutes(app, { engine, redact: redact ?? ((t) => t) });
   registerLiveMetricsRoutes(app, engine);

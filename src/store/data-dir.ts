@@ -1,5 +1,6 @@
 // Where everything lives under the data directory (.slipway/ by default).
 
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export interface DataDirPaths {
@@ -49,3 +50,8 @@ export function dataDirPaths(root: string): DataDirPaths {
 }
 
 export const DEFAULT_DATA_DIR = '.slipway';
+
+/** Makes the data directory and the directories the server writes into. */
+export function prepareDataDir(paths: DataDirPaths): void {
+  for (const d of [paths.root, paths.artefacts, paths.releases, paths.logs, paths.router, paths.tmp]) mkdirSync(d, { recursive: true });
+}
