@@ -3,7 +3,7 @@
 // the instances a previous server left running, resumes rollouts, and serves the
 // HTTP API.
 
-import { mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { pino, type Logger } from 'pino';
