@@ -41,17 +41,21 @@ function sharedLibraries(binary: string): string[] {
 }
 
 /** The tag of the base image: this node binary, so a different node makes a different image. */
-export function nodeImageTag(): string {
-  const id = createHash('sha256').update(`${process.version} ${realpathSync(process.execPath)} workdir-app`).digest('hex').slice(0, 12);
-  return `slipway-test/node:${process.version}-${id}`;
+export function nodeImageTag(o: { shell?: boolean } = {}): string {
+  const shell = o.shell ?? true;
+  const id = createHash('sha256').update(`${process.version} ${realpathSync(process.execPath)} workdir-app${shell ? ' sh' : ''}`).digest('hex').slice(0, 12);
+  return `slipway-test/node${shell ? '' : '-noshell'}:${process.version}-${id}`;
 }
 
 /**
- * An image holding only this machine's node binary and the libraries it loads
- * (docker import of a tarball; no registry needed). Made once per engine; returns
- * its tag and how long making it took (0 when it was there already).
+ * An image holding only this machine's node binary, /bin/sh (as most service images
+ * have one; `shell: false` leaves it out, as distroless images do) and the libraries
+ * they load (docker import of a tarball; no registry needed). Made once per engine;
+ * returns its tag and how long making it took (0 when it was there already).
  */
-export async function ensureNodeImage(tag = nodeImageTag()): Promise<{ tag: string; buildMs: number }> {
+export async function ensureNodeImage(o: { shell?: boolean } = {}): Promise<{ tag: string; buildMs: number }> {
+  const shell = o.shell ?? true;
+  const tag = nodeImageTag({ shell });
   try {
     await docker.getImage(tag).inspect();
     return { tag, buildMs: 0 };
@@ -60,7 +64,9 @@ export async function ensureNodeImage(tag = nodeImageTag()): Promise<{ tag: stri
   }
   const started = performance.now();
   const node = realpathSync(process.execPath);
-  const files = [node, ...sharedLibraries(node)].map((p) => p.slice(1));
+  const sh = realpathSync('/bin/sh');
+  const binaries = shell ? [node, sh] : [node];
+  const files = [...new Set([...binaries, ...binaries.flatMap(sharedLibraries), ...(shell ? ['/bin/sh'] : [])])].map((p) => p.slice(1));
   // follow: the libraries are symlinks on the host; the image gets the files themselves.
   const tarball = createTar({ cwd: '/', follow: true, portable: true }, files);
   const [repo, version] = tag.split(':') as [string, string];

@@ -72,6 +72,9 @@ describe.skipIf(!available)('docker runtime on a real engine', () => {
     expect(info.HostConfig.PortBindings).toEqual({ [`${port}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: String(port) }] });
     expect(info.HostConfig.Memory).toBe(64 * 1024 * 1024);
     expect(info.HostConfig.NanoCpus).toBe(5e8);
+    // Its secret reached it by a file copied in, not by its config: `docker inspect` shows no value.
+    expect(JSON.stringify(info)).not.toContain('s3cret-token-value');
+    expect(info.Config.Env?.some((kv) => kv.startsWith('API_TOKEN='))).toBe(false);
     await waitFor('the container to answer', async () => (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) }).then((r) => r.text()).catch(() => '')) === 'ok');
     expect(await runtime.isRunning(handle)).toBe(true);
     expect(await runtime.findById('test-1-aaaaaa')).toMatchObject({ ref: handle.ref });
@@ -90,7 +93,7 @@ describe.skipIf(!available)('docker runtime on a real engine', () => {
 
   it('a restarted server re-adopts a running container and copies its log on from where it stopped, with no line twice', async () => {
     const port = await freePort();
-    const s = spec({ instanceId: 'test-1-bbbbbb', port, argv: ['node', '-e', `${SERVICE}; let n = 0; setInterval(() => console.log('tick ' + (n++)), 50);`] });
+    const s = spec({ instanceId: 'test-1-bbbbbb', port, argv: ['node', '-e', `${SERVICE}; let n = 0; setInterval(() => { console.log('tick ' + (n++)); console.log('again ' + process.env.API_TOKEN); }, 50);`] });
     const handle = await runtime.start(s);
     // The log holds one JSON record a line (observe/log-records.ts); its msg is the line the container wrote.
     const messages = () => readFileSync(s.logPath, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { msg: string }).msg);
@@ -107,6 +110,23 @@ describe.skipIf(!available)('docker runtime on a real engine', () => {
     expect(numbers.length).toBeGreaterThan(10);
     expect(numbers).toEqual(numbers.map((_, i) => i)); // every tick once, in order, none lost while no one copied
     expect(readFileSync(s.logPath, 'utf8')).not.toContain('s3cret-token-value');
+  });
+
+  it('an image without /bin/sh gets its secrets as environment variables, and the server is told so', async () => {
+    const noShell = (await docker.getImage((await ensureNodeImage({ shell: false })).tag).inspect()).Id;
+    const warnings: string[] = [];
+    const rt = new DockerRuntime({ dataDir, writeLog: appendMaskedLog, onWarning: (m) => warnings.push(m) });
+    const port = await freePort();
+    const s = spec({ instanceId: 'test-1-dddddd', port, image: noShell });
+    const handle = await rt.start(s);
+    try {
+      await waitFor('the container to answer', async () => (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) }).then((r) => r.text()).catch(() => '')) === 'ok');
+      expect(warnings.join('\n')).toMatch(/no \/bin\/sh .*API_TOKEN as environment variables/);
+      await waitFor('its first line in the log', () => readFileSync(s.logPath, 'utf8').includes('starting with token ***'));
+    } finally {
+      await rt.stop(handle, { killTimeoutMs: 3000 });
+      await rt.close();
+    }
   });
 
   it('says plainly when the engine is unreachable, the image is missing, or the port is taken', async () => {

@@ -14,6 +14,7 @@ import type Docker from 'dockerode';
 import { SlipwayError } from '../../core/errors.ts';
 import type { ImageRequest, InstanceHandle, ResourceUsage, Runtime, StartSpec, StopOptions } from '../runtime.ts';
 import { followContainerLog, readCursor, type LogWriter } from './container-log.ts';
+import { SECRETS_JSON_FILE, SECRETS_LOADER, hasShell, readBackSecrets, secretsArchive } from './container-secrets.ts';
 import { isNotFound, translateEngineError } from './engine-errors.ts';
 import { hasReleaseImage, prepareReleaseImage } from './release-images.ts';
 
@@ -24,8 +25,9 @@ const LABEL = {
   release: 'slipway.release',
   instance: 'slipway.instance',
   logPath: 'slipway.log-path',
-  // Names only: on re-adoption the values are read back from the container's own environment.
+  // Names only: on re-adoption the values are read back from the container's secrets file (or environment).
   secretVars: 'slipway.secret-vars',
+  secretsFile: 'slipway.secrets-file',
 } as const;
 
 /** How stale a "which containers run" answer may be: the health monitor asks four times a second. */
@@ -78,31 +80,10 @@ export class DockerRuntime implements Runtime {
     }
     const doing = `start instance ${spec.instanceId}`;
     const secretVars = Object.entries(spec.env).filter(([, v]) => spec.redact.includes(v)).map(([k]) => k);
-    const port = `${spec.port}/tcp`;
     let container: Docker.Container | null = null;
     const { api } = await this.connect();
     try {
-      container = await api.createContainer({
-        name: this.containerName(spec.instanceId),
-        Image: spec.image,
-        // As `docker run IMAGE COMMAND`: run.command replaces the image's CMD, its ENTRYPOINT stays.
-        ...(spec.argv.length ? { Cmd: spec.argv } : {}),
-        Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-        Labels: {
-          [LABEL.dataDir]: this.dataDirId, [LABEL.service]: spec.owner.service, [LABEL.env]: spec.owner.env,
-          [LABEL.release]: String(spec.owner.release), [LABEL.instance]: spec.instanceId, [LABEL.logPath]: spec.logPath,
-          [LABEL.secretVars]: secretVars.join(','),
-        },
-        // The same port inside as outside: PORT means one thing wherever it is read.
-        ExposedPorts: { [port]: {} },
-        HostConfig: {
-          PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: String(spec.port) }] },
-          // A small init as PID 1: forwards SIGTERM to the service and reaps its children.
-          Init: true,
-          ...(spec.resources?.memoryBytes ? { Memory: spec.resources.memoryBytes, MemorySwap: spec.resources.memoryBytes } : {}),
-          ...(spec.resources?.cpus ? { NanoCpus: Math.round(spec.resources.cpus * 1e9) } : {}),
-        },
-      });
+      container = secretVars.length > 0 ? await this.createWithSecretsFile(api, spec, secretVars) : await this.create(api, spec, { secretVars, secretsFile: false });
       await container.start();
       mkdirSync(dirname(spec.logPath), { recursive: true });
       await this.follow(container, { instanceId: spec.instanceId, logPath: spec.logPath, secrets: spec.redact, env: spec.owner.env, release: spec.owner.release });
@@ -114,6 +95,63 @@ export class DockerRuntime implements Runtime {
       if (container) await container.remove({ force: true }).catch(() => undefined);
       throw translateEngineError(e, doing, { instance: spec.instanceId });
     }
+  }
+
+  /**
+   * A container whose secrets are in a file copied in before it starts, read by a
+   * /bin/sh loader that then execs the image's entrypoint and command: `docker
+   * inspect` shows neither the values nor their names' values. An image without
+   * /bin/sh gets them as environment variables, with a warning.
+   */
+  private async createWithSecretsFile(api: Docker, spec: StartSpec, secretVars: string[]): Promise<Docker.Container> {
+    const image = await api.getImage(spec.image!).inspect();
+    const entrypoint = asArgv(image.Config.Entrypoint);
+    const command = spec.argv.length ? spec.argv : asArgv(image.Config.Cmd);
+    const container = await this.create(api, spec, {
+      secretVars, secretsFile: true,
+      entrypoint: ['/bin/sh', '-c', SECRETS_LOADER, 'slipway-secrets'], command: [...entrypoint, ...command],
+    });
+    try {
+      if (await hasShell(container)) {
+        const secrets = Object.fromEntries(secretVars.map((k) => [k, spec.env[k]!]));
+        await container.putArchive(secretsArchive(secrets), { path: '/' });
+        return container;
+      }
+    } catch (e) {
+      await container.remove({ force: true }).catch(() => undefined);
+      throw e;
+    }
+    await container.remove({ force: true });
+    this.opts.onWarning?.(`the image of ${spec.owner.env} has no /bin/sh to load secrets from a file: instance ${spec.instanceId} gets ${secretVars.join(', ')} as environment variables, which \`docker inspect\` shows`);
+    return this.create(api, spec, { secretVars, secretsFile: false });
+  }
+
+  private create(api: Docker, spec: StartSpec, o: { secretVars: string[]; secretsFile: boolean; entrypoint?: string[]; command?: string[] }): Promise<Docker.Container> {
+    const port = `${spec.port}/tcp`;
+    const hidden = new Set(o.secretsFile ? o.secretVars : []);
+    return api.createContainer({
+      name: this.containerName(spec.instanceId),
+      Image: spec.image!,
+      ...(o.entrypoint ? { Entrypoint: o.entrypoint, Cmd: o.command ?? [] }
+        // As `docker run IMAGE COMMAND`: run.command replaces the image's CMD, its ENTRYPOINT stays.
+        : spec.argv.length ? { Cmd: spec.argv } : {}),
+      Env: Object.entries(spec.env).filter(([k]) => !hidden.has(k)).map(([k, v]) => `${k}=${v}`),
+      Labels: {
+        [LABEL.dataDir]: this.dataDirId, [LABEL.service]: spec.owner.service, [LABEL.env]: spec.owner.env,
+        [LABEL.release]: String(spec.owner.release), [LABEL.instance]: spec.instanceId, [LABEL.logPath]: spec.logPath,
+        [LABEL.secretVars]: o.secretVars.join(','),
+        ...(o.secretsFile ? { [LABEL.secretsFile]: SECRETS_JSON_FILE } : {}),
+      },
+      // The same port inside as outside: PORT means one thing wherever it is read.
+      ExposedPorts: { [port]: {} },
+      HostConfig: {
+        PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: String(spec.port) }] },
+        // A small init as PID 1: forwards SIGTERM to the service and reaps its children.
+        Init: true,
+        ...(spec.resources?.memoryBytes ? { Memory: spec.resources.memoryBytes, MemorySwap: spec.resources.memoryBytes } : {}),
+        ...(spec.resources?.cpus ? { NanoCpus: Math.round(spec.resources.cpus * 1e9) } : {}),
+      },
+    });
   }
 
   /** Copies the container's log into the instance's log file, from where the last copy stopped. Idempotent. */
@@ -147,9 +185,12 @@ export class DockerRuntime implements Runtime {
       if (isNotFound(e)) return;
       throw translateEngineError(e, `re-adopt instance ${instance.instanceId}`);
     }
-    // The values to mask, read back from the container: they were never stored anywhere else.
+    // The values to mask, read back from the container (its secrets file, or its
+    // environment for an image without a shell): they were never stored anywhere else.
     const names = new Set((info.Config.Labels?.[LABEL.secretVars] ?? '').split(',').filter(Boolean));
-    const secrets = (info.Config.Env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const).filter(([k]) => names.has(k)).map(([, v]) => v);
+    const fromFile = info.Config.Labels?.[LABEL.secretsFile] ? await readBackSecrets(container).catch(() => null) : null;
+    const secrets = fromFile
+      ?? (info.Config.Env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const).filter(([k]) => names.has(k)).map(([, v]) => v);
     const labels = info.Config.Labels ?? {};
     const release = Number(labels[LABEL.release]);
     await this.follow(container, { instanceId: instance.instanceId, logPath: instance.logPath, secrets, env: labels[LABEL.env] ?? '', release: Number.isInteger(release) ? release : null });
@@ -277,4 +318,11 @@ export class DockerRuntime implements Runtime {
     for (const f of all) f.stop();
     await Promise.all(all.map((f) => f.done.catch(() => undefined)));
   }
+}
+
+/** An image's Entrypoint or Cmd as an argv (the engine may answer null, a list, or, from old images, a string). */
+function asArgv(v: unknown): string[] {
+  if (Array.isArray(v)) return v.map(String);
+  if (typeof v === 'string' && v) return ['/bin/sh', '-c', v];
+  return [];
 }
