@@ -255,6 +255,17 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (env, release_id)
   );
   `,
+  // 10: the admin's host policy (what each environment's slipway.yaml may ask of the
+  // host), every version kept: the newest one holds; the text is the file as written.
+  `
+  CREATE TABLE policy_versions (
+    number INTEGER PRIMARY KEY,
+    policy_json TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL
+  );
+  `,
 ];
 
 export function openDatabase(file: string): Db {
