@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { SlipwayError } from '../core/errors.ts';
 import { parityReport } from '../core/config-parity.ts';
+import { mayAccess } from '../core/roles.ts';
 import type { ConfigEntry } from '../core/config-view.ts';
 import type { ConfigVersionRecord } from '../core/records.ts';
 import { parseConfigText } from '../config/index.ts';
@@ -122,6 +123,9 @@ export function registerConfigRoutes(app: FastifyInstance, engine: Engine): void
     const { env } = parse(envParam, req.params, 'path');
     const body = parse(deployBody, req.body, 'body');
     const config = parseConfigText(body.config.text, body.config.file);
-    return engine.planDeploy({ env, artefactDigest: body.artefact, config, actor: actorOf(req.headers) });
+    // Only a caller who could deploy here gets the checks that touch the host (secrets
+    // read, names resolved, ports probed): a viewer's plan must not be a way to probe.
+    const full = req.identity !== undefined && mayAccess(req.identity, 'deploy', env).allowed;
+    return engine.planDeploy({ env, artefactDigest: body.artefact, config, actor: actorOf(req.headers) }, { full });
   });
 }

@@ -125,3 +125,10 @@ export const secretRmQuery = z.strictObject({
 export const configDiffQuery = z.strictObject({
   with: envParam.shape.env,
 });
+
+/** `slipway policy set`: the policy file's text; it is read on the server, so its errors name lines. Empty: back to the defaults. */
+export const policySetBody = z.strictObject({
+  text: z.string().max(1_000_000),
+  file: z.string().max(500).default('policy.yaml'),
+});
+export type PolicySetBody = z.input<typeof policySetBody>;

@@ -16,6 +16,7 @@ import { registerLogsCommands } from './logs-commands.ts';
 import { registerRenderCommand } from './render-command.ts';
 import { registerPipelineCommands } from './pipeline-commands.ts';
 import { registerDashboardCommands } from './dashboard-commands.ts';
+import { registerPolicyCommands } from './policy-commands.ts';
 import { formatEvent, formatRolloutLine, formatStatus, printError } from './output.ts';
 
 interface GlobalOpts {
@@ -199,6 +200,7 @@ registerLogsCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).jso
 registerRenderCommand(program, { isJson: (cmd) => !!globals(cmd).json });
 registerPipelineCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerDashboardCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
+registerPolicyCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 
 program
   .command('demo')

@@ -301,3 +301,14 @@ export function describeViolations(env: string, violations: PolicyViolation[]): 
   const lines = violations.map((v) => `${v.key}: ${v.message}`);
   return `slipway.yaml asks for more than the admin's policy allows ${env}:\n  ${lines.join('\n  ')}\nChange slipway.yaml, or ask an admin to widen the policy (slipway policy show). Nothing was changed`;
 }
+
+/** What holds where the admin has said nothing, as `slipway policy show` prints it. */
+export const POLICY_DEFAULTS: readonly string[] = [
+  'listen: any address (another environment\'s, the server\'s and one held by another process are refused all the same)',
+  'hosts: any host name',
+  'secrets.env: only SLIPWAY_SECRET_<ENV>_* (the environment name upper-cased, - as _)',
+  "secrets.vault: only <env>/** in the mount 'secret'",
+  'secrets.file: none',
+  'outbound: public addresses only; loopback, private, link-local (169.254.0.0/16, cloud metadata), unspecified and localhost need outbound.allow',
+  "always refused: the slipway server's own API address and the router's admin API address",
+];

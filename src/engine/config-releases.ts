@@ -5,12 +5,13 @@
 
 import { createHash } from 'node:crypto';
 import { SlipwayError } from '../core/errors.ts';
-import type { ConfigVersionRecord, ReleaseConfig, ReleaseRecord } from '../core/records.ts';
+import type { ConfigVersionRecord, PinnedSecret, ReleaseConfig, ReleaseRecord } from '../core/records.ts';
 import type { Rollout, RolloutKind } from '../core/rollout.ts';
-import type { ServiceConfig } from '../core/service-config.ts';
+import type { EnvironmentSpec, ExternalSecretSpec, ServiceConfig } from '../core/service-config.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { ConfigChange, ConfigVersions } from './config-versions.ts';
 import { describeDeployPlan, type DeployPlan } from './deploy-plan.ts';
+import type { PolicyGateCheck } from './deploy-gates.ts';
 import type { Clock } from './ports.ts';
 
 export interface ConfigChangeRequest {
@@ -39,6 +40,8 @@ export interface ConfigReleasesDeps {
   assertUnlocked(env: string): void;
   /** Throws E_LISTEN_CONFLICT when the release's listen addresses are held by something else (listen-guard.ts). */
   assertListenAvailable(env: string, environment: ReleaseConfig['environment']): Promise<void>;
+  /** Throws E_POLICY_DENIED when the settings go beyond the admin's policy (deploy-gates.ts PolicyGate). */
+  assertWithinPolicy(c: PolicyGateCheck): Promise<void>;
   createRollout(opts: { release: ReleaseRecord; kind: RolloutKind; actor: string }): Rollout;
   readyCount(env: string, releaseId: number): number;
 }
@@ -63,21 +66,27 @@ export class ConfigReleases {
    * reads the newest config version again (in the deploy's transaction); it is
    * run once here so that a config that cannot be released is refused first.
    */
-  async candidate(req: { env: string; config: ServiceConfig }): Promise<() => ReleaseConfig> {
+  async candidate(req: { env: string; config: ServiceConfig; readSecrets?: boolean }): Promise<() => ReleaseConfig> {
     const { configs } = this.deps;
     const envSpec = req.config.environments[req.env];
     if (!envSpec) {
       throw new SlipwayError('E_ENV_UNKNOWN', `slipway.yaml has no environment "${req.env}"; it has: ${Object.keys(req.config.environments).join(', ')}`, { env: req.env });
     }
+    const readSecrets = req.readSecrets ?? true;
+    // Before any secret is read: a reference outside the environment's scope is never followed.
+    await this.deps.assertWithinPolicy({ env: req.env, environment: envSpec, lookUp: readSecrets });
     const { environments: _all, pipeline: _pipeline, ...service } = req.config;
     const storeNames = Object.keys(configs.latest(req.env)?.secrets ?? {});
-    const externalPins = await configs.pinExternal(req.env, envSpec.secrets, storeNames);
+    const externalPins = readSecrets
+      ? await configs.pinExternal(req.env, envSpec.secrets, storeNames)
+      : unreadPins(envSpec.secrets, storeNames, configs.stable(req.env)?.config.secrets ?? {});
     const build = () => configs.assemble({ service, environment: envSpec, version: configs.latest(req.env), externalPins });
     build();
     return build;
   }
 
-  async plan(req: { env: string; artefactDigest: string; config: ServiceConfig }): Promise<DeployPlan> {
+  /** readSecrets false: nothing is read from a secret's provider (a viewer's plan); secrets show as referenced. */
+  async plan(req: { env: string; artefactDigest: string; config: ServiceConfig; readSecrets: boolean }): Promise<DeployPlan> {
     const config = (await this.candidate(req))();
     const stable = this.deps.configs.stable(req.env);
     const stableReady = stable ? this.deps.readyCount(req.env, stable.id) : 0;
@@ -104,6 +113,8 @@ export class ConfigReleases {
     if (!planned) return { version: latest, release: null, rollout: null, unchanged: true };
     const stable = req.rollout ? configs.stable(req.env) : null;
     if (stable) this.deps.assertUnlocked(req.env);
+    // The stable release's settings go out again: today's policy decides, as for a deploy.
+    if (stable) await this.deps.assertWithinPolicy({ env: req.env, environment: stable.config.environment, subject: `config rollout of ${req.env}#${stable.number}`, lookUp: true });
     if (stable) await this.deps.assertListenAvailable(req.env, stable.config.environment);
     // Pinned before the transaction (it may ask Vault); the stable release's pins are kept.
     const externalPins = stable
@@ -124,5 +135,41 @@ export class ConfigReleases {
       });
       return { version, release, rollout: this.deps.createRollout({ release, kind: 'config', actor: req.actor }), unchanged: false };
     });
+  }
+}
+
+/**
+ * Pins made without asking any provider, for a plan that may not read secrets: the
+ * stable release's pin where it is of the same secret, else the reference alone.
+ */
+function unreadPins(specs: EnvironmentSpec['secrets'], storeNames: string[], stable: Record<string, PinnedSecret>): Record<string, PinnedSecret> {
+  const pins: Record<string, PinnedSecret> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    if (storeNames.includes(name)) continue;
+    const old = stable[name];
+    pins[name] = old && old.provider === spec.provider && sameSecret(old, spec) ? old : unreadPin(spec);
+  }
+  return pins;
+}
+
+function sameSecret(pin: PinnedSecret, spec: ExternalSecretSpec): boolean {
+  switch (spec.provider) {
+    case 'vault':
+      return pin.provider === 'vault' && pin.mount === spec.mount && pin.path === spec.path && pin.key === spec.key;
+    case 'file':
+      return pin.provider === 'file' && pin.path === spec.path;
+    case 'env':
+      return pin.provider === 'env' && pin.name === spec.name;
+  }
+}
+
+function unreadPin(spec: ExternalSecretSpec): PinnedSecret {
+  switch (spec.provider) {
+    case 'vault':
+      return { ...spec, version: 0 };
+    case 'file':
+      return { ...spec, fingerprint: 'not read' };
+    case 'env':
+      return { ...spec, fingerprint: 'not read' };
   }
 }

@@ -21,6 +21,8 @@ export interface DeployPlan {
   settings: string[];
   /** The rollout's steps, as `slipway status` would show them. */
   steps: string[];
+  /** What was not checked and why (a plan by someone who may not deploy there); absent: everything a deploy checks. */
+  limited?: string;
 }
 
 export function describeDeployPlan(o: { env: string; stable: ReleaseRecord | null; stableReady: number; artefactDigest: string; config: ReleaseConfig; configHash: string }): DeployPlan {

@@ -32,7 +32,9 @@ import { EventBus } from '../observe/event-bus.ts';
 import { EventFeed } from './event-feed.ts';
 import type { SigningKey } from '../security/signing-key.ts';
 import { ArtefactTrust } from './artefact-trust.ts';
-import { assertDeployAllowed } from './deploy-gates.ts';
+import { assertDeployAllowed, PolicyGate } from './deploy-gates.ts';
+import { PolicyStore, type PolicyVersion } from '../store/policy-store.ts';
+import type { HostPolicy } from '../core/policy.ts';
 import { PipelineRunner } from './pipeline/pipeline-runner.ts';
 import type { ClusterApi } from '../runtime/kubernetes/cluster-client.ts';
 import { ClusterFleet, runsOnCluster } from './cluster-fleet.ts';
@@ -40,6 +42,7 @@ import { ListenGuard, type ListenCheck, type ProbeAnswer, type ServerListener } 
 import type { ListenAddress } from '../core/service-config.ts';
 
 export { hashConfig, type ConfigChangeAnswer, type ConfigChangeRequest } from './config-releases.ts';
+export type { PolicyVersion } from '../store/policy-store.ts';
 
 export interface EngineDeps {
   store: StateStore;
@@ -69,6 +72,8 @@ export interface EngineDeps {
   serverListeners?: () => ServerListener[];
   /** How an address not yet held is tried before a deploy (default: a real bind on this host). */
   probeListen?: (address: ListenAddress) => Promise<ProbeAnswer>;
+  /** How a host name in a URL of slipway.yaml is resolved for the policy check (default: the system resolver). */
+  resolveHost?: (host: string) => Promise<string[]>;
 }
 
 /** How a rollback of a canary or blue-green environment goes: every old instance up first, then the new ones out. */
@@ -101,6 +106,9 @@ export class Engine {
   readonly configs: ConfigVersions;
   private readonly configReleases: ConfigReleases;
   private readonly listen: ListenGuard;
+  /** The admin's host policy, checked for every release (deploy-gates.ts). */
+  private readonly policy: PolicyGate;
+  private readonly policies: PolicyStore;
   private readonly clock: Clock;
   /** Publish events here (rollout, step, analysis, approval, instance); see observe/event-bus.ts. */
   readonly events: EventBus;
@@ -121,8 +129,15 @@ export class Engine {
       store: deps.store, serverListeners: deps.serverListeners ?? (() => []), listenErrors: () => this.routes.listenerErrors,
       ...(deps.probeListen ? { probe: deps.probeListen } : {}),
     });
+    this.policies = new PolicyStore(deps.store.db);
+    this.policy = new PolicyGate({
+      policies: this.policies, serverListeners: deps.serverListeners ?? (() => []),
+      readUrl: (env, spec) => deps.secrets.readExternal({ env, name: 'webhook url' }, spec),
+      ...(deps.resolveHost ? { resolve: deps.resolveHost } : {}),
+    });
     this.configReleases = new ConfigReleases({
       store: deps.store, configs: this.configs, clock: this.clock,
+      assertWithinPolicy: (c) => this.policy.assertAllowed(c),
       assertUnlocked: (env) => this.assertUnlocked(env),
       assertListenAvailable: (env, environment) => this.listen.assertAvailable({ env, environment, remedy: CONFIG_CHANGE_REMEDY }),
       createRollout: (o) => this.createRollout(o),
@@ -243,11 +258,31 @@ export class Engine {
     return receiveArtefact({ store: this.store, dir: this.deps.paths.artefacts, tmpDir: this.deps.paths.tmp, body, claimedDigest: digest, service, now: this.clock.now() });
   }
 
-  /** What a deploy would change (artefact, config keys, size, strategy, steps); records nothing. Refuses what the deploy would refuse for its listen addresses. */
-  async planDeploy(req: DeployRequest): Promise<DeployPlan> {
-    const plan = await this.configReleases.plan(req);
-    await this.listen.assertAvailable({ env: req.env, environment: req.config.environments[req.env]! });
+  /**
+   * What a deploy would change (artefact, config keys, size, strategy, steps);
+   * records nothing. Refuses what the deploy would refuse for the admin's policy and
+   * its listen addresses. `full` false (a caller who may not deploy there): no
+   * secret is read, no host name resolved and no port probed; the plan says so.
+   */
+  async planDeploy(req: DeployRequest, opts: { full: boolean } = { full: true }): Promise<DeployPlan> {
+    const plan = await this.configReleases.plan({ ...req, readSecrets: opts.full });
+    const check = { env: req.env, environment: req.config.environments[req.env]! };
+    if (!opts.full) {
+      this.listen.assertUnclaimed(check);
+      return { ...plan, limited: LIMITED_PLAN };
+    }
+    await this.listen.assertAvailable(check);
     return plan;
+  }
+
+  /** The admin's host policy now; null when none was ever set (the defaults hold). */
+  currentPolicy(): PolicyVersion | null {
+    return this.policies.latest();
+  }
+
+  /** Records the admin's next policy; it holds for every release made from now on. */
+  setPolicy(o: { policy: HostPolicy; text: string; actor: string }): PolicyVersion {
+    return this.policies.insert({ policy: o.policy, text: o.text, createdAt: this.clock.now(), createdBy: o.actor });
   }
 
   /** A change of config or secrets alone: the next config version, released as the stable artefact (see ConfigReleases). */
@@ -359,6 +394,9 @@ export class Engine {
     }
     // The artefact going back into service is checked like any deploy's, before the lock is taken.
     const peek = req.to !== undefined ? this.store.getReleaseByNumber(req.env, req.to) : this.previousStable(req.env, this.store.getStableReleaseId(req.env));
+    // Today's policy decides, not the one the release was made under: an address or a
+    // secret the admin has since taken away is not given back by going back.
+    if (peek) await this.policy.assertAllowed({ env: req.env, environment: peek.config.environment, subject: `rollback to ${req.env}#${peek.number}`, lookUp: true });
     if (peek) await this.trust.verify(peek.artefactDigest);
     const candidate = req.to !== undefined ? this.store.getReleaseByNumber(req.env, req.to) : this.previousStable(req.env, this.store.getStableReleaseId(req.env));
     if (candidate) await this.assertImageKept(candidate);
@@ -391,6 +429,8 @@ export class Engine {
     // Again in the transaction that records the rollout: another environment's deploy
     // may have taken the address since this one was checked.
     this.listen.assertUnclaimed(listenCheckOf(release, opts.kind));
+    // Likewise the policy: the admin may have narrowed it since the release was checked.
+    this.policy.assertAllowedNow({ env: release.env, environment: release.config.environment, ...(opts.kind === 'deploy' ? {} : { subject: `${opts.kind} of ${release.env}#${release.number}` }) });
     const stableId = this.store.getStableReleaseId(release.env);
     const stableCount = stableId === null ? 0 : this.readyCount(release.env, stableId);
     const configured = release.config.environment.strategy;
@@ -504,6 +544,8 @@ export class Engine {
     for (const env of this.store.listEnvironmentNames()) await this.fleet.stopAll(env);
   }
 }
+
+const LIMITED_PLAN = 'planned without deploy permission in this environment: no secret was read, no host name resolved and no listen address probed; a deploy checks them all';
 
 /** A config change keeps the stable release's addresses: only a deploy can move them. */
 const CONFIG_CHANGE_REMEDY = 'deploy with another address in slipway.yaml first';
