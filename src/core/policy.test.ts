@@ -32,14 +32,14 @@ describe('the default policy (nothing set by the admin)', () => {
     ['a path that climbs out of its scope', withSecret({ provider: 'vault', mount: 'secret', path: 'staging/../production/db', key: 'pw' }), ['environments.staging.secrets.DB_PASSWORD.vault.path secrets.vault']],
     ['any file', withSecret({ provider: 'file', path: '/etc/shadow' }), ['environments.staging.secrets.DB_PASSWORD.file secrets.file']],
     ['a public webhook', withHook('https://93.184.216.34/hook'), []],
-    ['a loopback webhook', withHook('http://127.0.0.1:4000/hook'), ['environments.staging.notifications.0.url outbound']],
-    ['localhost by name', withHook('http://localhost:4000/'), ['environments.staging.notifications.0.url outbound']],
-    ['a private address', withHook('http://10.1.2.3/'), ['environments.staging.notifications.0.url outbound']],
-    ['cloud metadata', withHook('http://169.254.169.254/latest/meta-data/'), ['environments.staging.notifications.0.url outbound']],
-    ['the unspecified address', withHook('http://0.0.0.0:4000/'), ['environments.staging.notifications.0.url outbound']],
-    ['loopback written as a decimal number', withHook('http://2130706433:4000/'), ['environments.staging.notifications.0.url outbound']],
-    ['IPv6 loopback', withHook('http://[::1]:4000/'), ['environments.staging.notifications.0.url outbound']],
-    ['IPv4-mapped loopback', withHook('http://[::ffff:127.0.0.1]:4000/'), ['environments.staging.notifications.0.url outbound']],
+    ['a loopback webhook', withHook('http://127.0.0.1:4000/hook'), ['environments.staging.notifications[0].url outbound']],
+    ['localhost by name', withHook('http://localhost:4000/'), ['environments.staging.notifications[0].url outbound']],
+    ['a private address', withHook('http://10.1.2.3/'), ['environments.staging.notifications[0].url outbound']],
+    ['cloud metadata', withHook('http://169.254.169.254/latest/meta-data/'), ['environments.staging.notifications[0].url outbound']],
+    ['the unspecified address', withHook('http://0.0.0.0:4000/'), ['environments.staging.notifications[0].url outbound']],
+    ['loopback written as a decimal number', withHook('http://2130706433:4000/'), ['environments.staging.notifications[0].url outbound']],
+    ['IPv6 loopback', withHook('http://[::1]:4000/'), ['environments.staging.notifications[0].url outbound']],
+    ['IPv4-mapped loopback', withHook('http://[::ffff:127.0.0.1]:4000/'), ['environments.staging.notifications[0].url outbound']],
   ] as const)('%s → %j', (_what, environment, expected) => {
     expect(check(environment)).toEqual(expected);
   });
@@ -58,16 +58,16 @@ describe('the default policy (nothing set by the admin)', () => {
       strategy: { type: 'canary', canaryInstances: null, sticky: null, steps: [{ weight: 10 }, { analysis: { ...base.analysis, prometheus: [prom] } }] },
     };
     expect(check(environment)).toEqual([
-      'environments.staging.analysis.prometheus.0.url outbound',
-      'environments.staging.strategy.steps.1.analysis.prometheus.0.url outbound',
+      'environments.staging.analysis.prometheus[0].url outbound',
+      'environments.staging.strategy.steps[1].analysis.prometheus[0].url outbound',
     ]);
   });
 
   it("checks a webhook's url_from reference as a secret, and the URL read from it as a URL", () => {
     const environment: EnvironmentSpec = { ...base, notifications: [{ urlFrom: { provider: 'env', name: 'SLIPWAY_SECRET_PRODUCTION_HOOK' }, events: [], format: 'json', timeoutMs: 1, attempts: 1 }] };
-    expect(check(environment, { readUrls: [{ key: 'environments.staging.notifications.0.url_from', url: 'http://127.0.0.1:1/' }] })).toEqual([
-      'environments.staging.notifications.0.url_from.env secrets.env',
-      'environments.staging.notifications.0.url_from outbound',
+    expect(check(environment, { readUrls: [{ key: 'environments.staging.notifications[0].url_from', url: 'http://127.0.0.1:1/' }] })).toEqual([
+      'environments.staging.notifications[0].url_from.env secrets.env',
+      'environments.staging.notifications[0].url_from outbound',
     ]);
   });
 
@@ -121,7 +121,7 @@ describe("the admin's policy", () => {
   it('with public: false, only the URLs it lists', () => {
     const policy = policyOf({ staging: { outbound: { allow: ['https://hooks.example.com/**'], public: false } } });
     expect(check(withHook('https://hooks.example.com/services/x'), { policy })).toEqual([]);
-    expect(check(withHook('https://93.184.216.34/'), { policy })).toEqual(['environments.staging.notifications.0.url outbound']);
+    expect(check(withHook('https://93.184.216.34/'), { policy })).toEqual(['environments.staging.notifications[0].url outbound']);
   });
 
   it('limits listen addresses and host names when it lists them', () => {
@@ -131,7 +131,7 @@ describe("the admin's policy", () => {
     expect(check({ ...base, strategy: { type: 'blue-green', previewListen: { host: '127.0.0.1', port: 9000 }, autoPromote: true, scaleDownDelayMs: 0 } }, { policy }))
       .toEqual(['environments.staging.strategy.preview_listen listen']);
     const k8s = { context: null, namespace: 'n', image: 'i', containerPort: 80, traffic: 'gateway' as const, gateway: null, hostnames: ['a.staging.example.com', 'shop.example.com'], historyLimit: 1 };
-    expect(check({ ...base, kubernetes: k8s }, { policy })).toEqual(['environments.staging.kubernetes.hostnames.1 hosts']);
+    expect(check({ ...base, kubernetes: k8s }, { policy })).toEqual(['environments.staging.kubernetes.hostnames[1] hosts']);
   });
 });
 

@@ -138,13 +138,13 @@ export function checkEnvironment(c: PolicyCheck): PolicyViolation[] {
   if (e.strategy.type === 'blue-green' && e.strategy.previewListen) out.push(...checkListen(rules, `${at}.strategy.preview_listen`, e.strategy.previewListen));
   (e.kubernetes?.hostnames ?? []).forEach((h, i) => {
     if (rules.hosts !== null && !rules.hosts.some((p) => globMatches(p.toLowerCase(), h.toLowerCase(), '.'))) {
-      out.push({ key: `${at}.kubernetes.hostnames.${i}`, rule: 'hosts', value: h, message: `host name ${h} is not one the policy allows ${c.env} (${rules.hosts.join(', ') || 'none'})` });
+      out.push({ key: `${at}.kubernetes.hostnames[${i}]`, rule: 'hosts', value: h, message: `host name ${h} is not one the policy allows ${c.env} (${rules.hosts.join(', ') || 'none'})` });
     }
   });
   for (const [name, spec] of Object.entries(e.secrets)) out.push(...checkSecret(c.env, rules, `${at}.secrets.${name}`, spec));
   for (const { key, url } of outboundUrlsOf(c.env, e)) out.push(...checkUrl(c, rules, key, url));
   (e.notifications ?? []).forEach((w, i) => {
-    if (w.urlFrom) out.push(...checkSecret(c.env, rules, `${at}.notifications.${i}.url_from`, w.urlFrom));
+    if (w.urlFrom) out.push(...checkSecret(c.env, rules, `${at}.notifications[${i}].url_from`, w.urlFrom));
   });
   for (const { key, url } of c.readUrls ?? []) out.push(...checkUrl(c, rules, key, url));
   return out;
@@ -155,12 +155,12 @@ export function outboundUrlsOf(env: string, e: EnvironmentSpec): { key: string; 
   const at = `environments.${env}`;
   const urls: { key: string; url: string }[] = [];
   (e.notifications ?? []).forEach((w, i) => {
-    if (w.url !== undefined) urls.push({ key: `${at}.notifications.${i}.url`, url: w.url });
+    if (w.url !== undefined) urls.push({ key: `${at}.notifications[${i}].url`, url: w.url });
   });
-  e.analysis.prometheus.forEach((p, i) => urls.push({ key: `${at}.analysis.prometheus.${i}.url`, url: p.url }));
+  e.analysis.prometheus.forEach((p, i) => urls.push({ key: `${at}.analysis.prometheus[${i}].url`, url: p.url }));
   if (e.strategy.type === 'canary') {
     e.strategy.steps.forEach((s, i) => {
-      if ('analysis' in s) s.analysis.prometheus.forEach((p, j) => urls.push({ key: `${at}.strategy.steps.${i}.analysis.prometheus.${j}.url`, url: p.url }));
+      if ('analysis' in s) s.analysis.prometheus.forEach((p, j) => urls.push({ key: `${at}.strategy.steps[${i}].analysis.prometheus[${j}].url`, url: p.url }));
     });
   }
   return urls;

@@ -128,7 +128,7 @@ export class PolicyGate {
 
   private async readUrlsOf(env: string, environment: EnvironmentSpec): Promise<{ key: string; url: string }[]> {
     const hooks = (environment.notifications ?? []).map((w, i) => ({ w, i })).filter(({ w }) => w.urlFrom !== undefined);
-    return Promise.all(hooks.map(async ({ w, i }) => ({ key: `environments.${env}.notifications.${i}.url_from`, url: await this.deps.readUrl(env, w.urlFrom!) })));
+    return Promise.all(hooks.map(async ({ w, i }) => ({ key: `environments.${env}.notifications[${i}].url_from`, url: await this.deps.readUrl(env, w.urlFrom!) })));
   }
 }
 
