@@ -4,7 +4,7 @@
 
 import { z } from 'zod';
 import { formatDurationMs } from '../core/duration.ts';
-import type { ServiceConfig } from '../core/service-config.ts';
+import { INSTANCE_IDS, type ServiceConfig } from '../core/service-config.ts';
 import { unknownKeyMessage } from './did-you-mean.ts';
 import {
   ENV_VAR_NAME,
@@ -14,6 +14,7 @@ import {
   configValue,
   countOrPercent,
   durationMs,
+  field,
   listenAddress,
   matching,
   positiveCountOrPercent,
@@ -71,12 +72,26 @@ function defaultedWhenEmpty<T extends z.ZodType>(schema: T, whenAbsent: z.input<
   return z.preprocess((v) => (v === null ? undefined : v), schema.prefault(whenAbsent));
 }
 
+// Root, and the ids the server hands out to environments, would undo the isolation
+// run.user exists to tune: a deployer could name production's uid, or the server's.
+const runUser = field<string>(
+  `a user name (such as www-data) or a numeric uid, neither root (0) nor one of ${INSTANCE_IDS.firstUser - 1}-${INSTANCE_IDS.lastUser}, which slipway gives environments`,
+  (v) => {
+    const text = typeof v === 'number' && Number.isInteger(v) ? String(v) : v;
+    if (typeof text !== 'string' || !/^(?:\d{1,10}|[a-z_][a-z0-9_.-]{0,31}\$?)$/i.test(text) || text === 'root') return null;
+    const uid = /^\d+$/.test(text) ? Number(text) : null;
+    if (uid !== null && (uid === 0 || uid > 4294967294 || (uid >= INSTANCE_IDS.group && uid <= INSTANCE_IDS.lastUser))) return null;
+    return text;
+  },
+);
+
 const run = section({
   command,
   port_env: matching('an environment variable name such as PORT', ENV_VAR_NAME).prefault(
     CONFIG_DEFAULTS.run.port_env,
   ),
-}).transform((r) => ({ ...r.command, portEnv: r.port_env }));
+  user: runUser.optional(),
+}).transform((r) => ({ ...r.command, portEnv: r.port_env, ...(r.user !== undefined ? { user: r.user } : {}) }));
 
 const health = section({
   path: matching('a URL path starting with / (e.g. /healthz)', /^\/\S*$/).prefault(CONFIG_DEFAULTS.health.path),

@@ -215,7 +215,22 @@ export interface RunSpec {
   /** The original command text, for display. */
   command: string;
   portEnv: string;
+  /**
+   * Who the process runtime runs the instances as: a user name or a numeric uid
+   * (digits). Absent: a uid of the environment's own, given by the server (INSTANCE_IDS).
+   */
+  user?: string;
 }
+
+/**
+ * Ids the process runtime gives instances when the server runs as root and
+ * `run.user` is not set, from the range systemd keeps for DynamicUser (no passwd
+ * entry needed). `group` is the group every instance runs with: the data directory
+ * lets that group pass through (0710) and nobody else. Each environment gets a uid
+ * of its own from firstUser..lastUser, so environments cannot read each other's
+ * files or /proc/<pid>/environ.
+ */
+export const INSTANCE_IDS = { group: 61184, firstUser: 61185, lastUser: 65519 } as const;
 
 export interface ServiceConfig {
   service: string;
