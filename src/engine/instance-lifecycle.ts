@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { effectiveConfig, type InstanceRecord, type ReleaseRecord } from '../core/records.ts';
 import type { StateStore } from '../store/state-store.ts';
@@ -16,8 +16,12 @@ import { parseLogLine } from '../observe/log-records.ts';
 import { DEFAULT_LOG_LIMITS } from '../observe/rotating-log-file.ts';
 import { runtimeNamed, type RuntimeSet } from './runtime-set.ts';
 
-/** Variables an instance inherits from the server; everything else it gets is explicit. */
-const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+/**
+ * Variables an instance inherits from the server; everything else it gets is explicit.
+ * Not HOME nor TMPDIR: those are the server's, and the process runtime gives the
+ * instance its own.
+ */
+const INHERITED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ'];
 
 export interface LifecycleDeps {
   store: StateStore;
@@ -85,7 +89,8 @@ export async function launchInstance(deps: LifecycleDeps, release: ReleaseRecord
     // Fetched for each start, never stored: a wrong key or an unreachable Vault fails the start, loudly.
     const secrets = await deps.resolveSecrets(release);
     const handle = await runtime.start({
-      instanceId: id, releaseDir: release.dir, argv: release.config.run.argv,
+      // release.dir is releases/<env>/<digest>: its parent is the environment's own directory.
+      instanceId: id, releaseDir: release.dir, envDir: dirname(release.dir), user: release.config.run.user, argv: release.config.run.argv,
       env: instanceEnv(release, record, secrets), port, logPath, redact: Object.values(secrets),
       logTags: { env: release.env, release: release.number }, logLimits: release.config.logs ?? DEFAULT_LOG_LIMITS,
       owner: { service: release.service, env: release.env, release: release.number },
@@ -155,7 +160,7 @@ export function lastLogLines(logPath: string, n = 5): string {
 export async function stopInstanceProcess(deps: LifecycleDeps, instance: InstanceRecord, killTimeoutMs: number): Promise<void> {
   const handle = handleOf(instance);
   if (handle) {
-    const { killed } = await runtimeOf(deps, instance).stop(handle, { killTimeoutMs });
+    const { killed } = await runtimeOf(deps, instance).stop(handle, { killTimeoutMs, instanceId: instance.id });
     if (killed) deps.store.updateInstance(instance.id, { lastError: `did not exit within ${killTimeoutMs}ms of SIGTERM; killed` });
   }
 }

@@ -11,9 +11,20 @@ export interface StartSpec {
   instanceId: string;
   /** Directory holding the unpacked release: the instance's working directory. */
   releaseDir: string;
+  /**
+   * The environment's own directory, releaseDir's parent (releases/<env>). Given,
+   * the process runtime runs the instance as the environment's user and keeps its
+   * HOME there (run-identity.ts); absent, as the server's user with the env as given.
+   */
+  envDir?: string;
   argv: string[];
-  /** The complete environment of the instance: nothing is inherited implicitly. */
+  /**
+   * The complete environment of the instance: nothing is inherited implicitly. The
+   * process runtime adds HOME and TMPDIR (directories the instance owns) when absent.
+   */
   env: Record<string, string>;
+  /** run.user: who the process runtime runs the instance as (name or uid); absent: its default. */
+  user?: string;
   port: number;
   logPath: string;
   /**
@@ -62,6 +73,8 @@ export interface ResourceUsage {
 
 export interface StopOptions {
   killTimeoutMs: number;
+  /** The instance's id: what else of its session still runs is found by it (SLIPWAY_INSTANCE). */
+  instanceId?: string;
 }
 
 export interface Runtime {
@@ -80,7 +93,10 @@ export interface Runtime {
    * timeoutMs): read the log's last lines only after this.
    */
   flushOutput(instanceId: string, timeoutMs: number): Promise<void>;
-  /** SIGTERM, then SIGKILL after the kill timeout; resolves once the instance is gone. Safe to repeat. */
+  /**
+   * SIGTERM, then SIGKILL after the kill timeout; resolves once the instance is gone,
+   * with every process it started (also those that left its process group). Safe to repeat.
+   */
   stop(handle: InstanceHandle, opts: StopOptions): Promise<{ killed: boolean }>;
   /**
    * After a server restart: takes back what the server itself keeps for a running

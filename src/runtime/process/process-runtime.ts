@@ -1,8 +1,10 @@
 // Instances as local processes. Each runs in its own process group (so a stop
-// reaches its children too). Its output goes through a log relay (a process of its
-// own, started beside it) that masks its secrets and appends to its log file, so
-// it keeps running and logging when the server dies: nothing of the instance
-// passes through the server.
+// reaches its children too), and, when the server is root, as its environment's own
+// unprivileged user (run-identity.ts). A stop also ends what left the group (a
+// setsid child): every process carrying the instance's SLIPWAY_INSTANCE. Its
+// output goes through a log relay (a process of its own, started beside it) that
+// masks its secrets and appends to its log file, so it keeps running and logging
+// when the server dies: nothing of the instance passes through the server.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
@@ -12,6 +14,7 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SlipwayError } from '../../core/errors.ts';
 import type { InstanceHandle, ResourceUsage, Runtime, StartSpec, StopOptions } from '../runtime.ts';
+import { prepareRunIdentity } from './run-identity.ts';
 
 // USER_HZ and the page size are fixed by the Linux ABI on the machines we run on.
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -42,6 +45,22 @@ function getpgid(pid: number): number {
   } catch {
     return -1;
   }
+}
+
+/** The real uid of a pid, from /proc; null when it is gone. */
+function procUid(pid: number): number | null {
+  try {
+    const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a process's environment (/proc/PID/environ) holds the instance's marker as a variable of its own. */
+function carriesMarker(environ: string, instanceId: string): boolean {
+  const marker = `SLIPWAY_INSTANCE=${instanceId}\0`;
+  return environ.startsWith(marker) || environ.includes(`\0${marker}`);
 }
 
 function hasProcFs(): boolean {
@@ -80,6 +99,11 @@ export class ProcessRuntime implements Runtime {
     if (!this.opts.logRelay && spec.redact.length > 0) {
       throw new SlipwayError('E_INSTANCE_FAILED', `instance ${spec.instanceId} has secrets, and this runtime has no log relay to keep them out of its log`);
     }
+    // Before anything is started: a run.user this server cannot honour fails the start here.
+    const identity = spec.envDir ? prepareRunIdentity({ envDir: spec.envDir, releaseDir: spec.releaseDir, user: spec.user }) : null;
+    // HOME and TMPDIR are the instance's own, never the server's; slipway.yaml's config may still set them.
+    const env = identity ? { HOME: identity.home, TMPDIR: identity.tmp, ...spec.env } : spec.env;
+    const runAs = identity && identity.uid !== null && identity.gid !== null ? { uid: identity.uid, gid: identity.gid } : {};
     mkdirSync(dirname(spec.logPath), { recursive: true });
     const fd = openSync(spec.logPath, 'a');
     let relay: ChildProcess | null = null;
@@ -89,7 +113,8 @@ export class ProcessRuntime implements Runtime {
       const errors = relay ? (relay.stdio[4] as Writable) : fd;
       const child = spawn(command, args, {
         cwd: spec.releaseDir,
-        env: spec.env,
+        env,
+        ...runAs, // node drops the server's supplementary groups with it
         detached: true, // its own process group; survives us
         stdio: ['ignore', output, errors],
       });
@@ -175,13 +200,12 @@ export class ProcessRuntime implements Runtime {
 
   async findById(instanceId: string): Promise<InstanceHandle | null> {
     if (!this.procFs) return null;
-    const marker = `SLIPWAY_INSTANCE=${instanceId}\0`;
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
       try {
         const environ = readFileSync(`/proc/${entry}/environ`, 'utf8');
         // The group leader is the process we spawned; its children inherit the variable too.
-        if (!environ.includes(marker)) continue;
+        if (!carriesMarker(environ, instanceId)) continue;
         const pid = Number(entry);
         const stat = readProcStat(pid);
         if (!stat || stat.state === 'Z') continue;
@@ -194,16 +218,69 @@ export class ProcessRuntime implements Runtime {
   }
 
   async stop(handle: InstanceHandle, opts: StopOptions): Promise<{ killed: boolean }> {
-    if (!this.isAlive(handle)) return { killed: false };
+    // Read while it runs: a leftover is ended only if it runs as the instance did.
+    const uid = this.procFs && this.isAlive(handle) ? procUid(handle.pid) : null;
+    const killed = await this.stopGroup(handle, opts.killTimeoutMs);
+    if (opts.instanceId && this.procFs) await this.stopLeftovers(opts.instanceId, uid, opts.killTimeoutMs);
+    return { killed };
+  }
+
+  private async stopGroup(handle: InstanceHandle, killTimeoutMs: number): Promise<boolean> {
+    if (!this.isAlive(handle)) return false;
     signalGroup(handle.pid, 'SIGTERM');
-    const deadline = Date.now() + opts.killTimeoutMs;
+    const deadline = Date.now() + killTimeoutMs;
     while (Date.now() < deadline) {
-      if (!this.isAlive(handle)) return { killed: false };
+      if (!this.isAlive(handle)) return false;
       await sleep(25);
     }
     signalGroup(handle.pid, 'SIGKILL');
     for (let i = 0; i < 200 && this.isAlive(handle); i++) await sleep(10);
-    return { killed: true };
+    return true;
+  }
+
+  /**
+   * What of the instance's session outlived its group (children started with
+   * setsid, or double-forked): found by the marker every one of them inherited, and
+   * stopped as the group was, SIGTERM then SIGKILL. A process that rewrote its own
+   * environment escapes this; it still runs only as its environment's user.
+   */
+  private async stopLeftovers(instanceId: string, uid: number | null, killTimeoutMs: number): Promise<void> {
+    let left = this.leftovers(instanceId, uid);
+    if (left.length === 0) return;
+    for (const h of left) signalGroupOrPid(h.pid, 'SIGTERM');
+    const deadline = Date.now() + killTimeoutMs;
+    while (Date.now() < deadline && (left = left.filter((h) => this.isAlive(h))).length > 0) await sleep(25);
+    for (const h of left) signalGroupOrPid(h.pid, 'SIGKILL');
+    for (let i = 0; i < 200 && left.some((h) => this.isAlive(h)); i++) await sleep(10);
+  }
+
+  private leftovers(instanceId: string, uid: number | null): InstanceHandle[] {
+    const found: InstanceHandle[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+      try {
+        if (!carriesMarker(readFileSync(`/proc/${entry}/environ`, 'utf8'), instanceId)) continue;
+        const pid = Number(entry);
+        const stat = readProcStat(pid);
+        if (!stat || stat.state === 'Z' || (uid !== null && procUid(pid) !== uid)) continue;
+        found.push({ pid, procStart: stat.startTime, ref: null });
+      } catch {
+        // gone, or not ours to read
+      }
+    }
+    return found;
+  }
+}
+
+/** A leftover that leads its own group (setsid) takes its group with it, marked or not. */
+function signalGroupOrPid(pid: number, signal: NodeJS.Signals): void {
+  if (getpgid(pid) === pid) signalGroup(pid, signal);
+  else {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
   }
 }
 

@@ -1,0 +1,177 @@
+// Who an instance of the process runtime runs as, and what it owns. A server running
+// as root never lends its privileges: each environment's instances run as a uid of
+// the environment's own (or run.user) with the instances' group, own their release
+// tree and a HOME, and can reach nothing else of the data directory.
+//
+// The filesystem is the record of which uid an environment has: the owner of
+// releases/<env>/.home. It survives restarts, needs no passwd entry, and scanning
+// the siblings is how a new environment never gets a uid another one has.
+//
+// releases/<env> itself stays root's (0710, the instances' group): were it the
+// environment's, its code could rename or replace the entries root later walks and
+// chowns (a release tree swapped for a symlink to /etc). Inside it, a release tree
+// is chowned children first and its top last, so until the walk is done the tree is
+// root's 0700 and no instance can enter it to race the walk.
+
+import { lstatSync, lchownSync, chmodSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { SlipwayError } from '../../core/errors.ts';
+import { INSTANCE_IDS } from '../../core/service-config.ts';
+
+export interface RunIdentity {
+  /** null: the server's own user (the server is not root). */
+  uid: number | null;
+  gid: number | null;
+  /** The environment's HOME, which the instance owns; TMPDIR is inside it. */
+  home: string;
+  tmp: string;
+}
+
+const HOME_DIR = '.home';
+
+export function isRootServer(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/**
+ * Readies the environment's directory, its HOME and the release tree for the user
+ * the instance runs as, and says who that is. Synchronous on purpose: two starts in
+ * one server cannot interleave between the scan for a free uid and taking it.
+ */
+export function prepareRunIdentity(o: { envDir: string; releaseDir: string; user: string | undefined }): RunIdentity {
+  const { envDir, releaseDir, user } = o;
+  if (dirname(releaseDir) !== envDir) throw new SlipwayError('E_UNSAFE_PATH', `release directory ${releaseDir} is not inside ${envDir}`, { path: releaseDir });
+  const home = join(envDir, HOME_DIR);
+  const tmp = join(home, 'tmp');
+  if (!isRootServer()) {
+    const own = process.getuid?.() ?? -1;
+    if (user !== undefined && lookupUid(user) !== own) {
+      throw new SlipwayError('E_CONFIG_INVALID', `run.user: "${user}" cannot be honoured: this slipway server does not run as root (uid ${own}), so its instances can only run as its own user; remove run.user, or run the server as root`, { key: 'run.user', user, serverUid: own });
+    }
+    mkdirSync(tmp, { recursive: true, mode: 0o700 });
+    return { uid: null, gid: null, home, tmp };
+  }
+  const gid = INSTANCE_IDS.group;
+  ownDirectory(envDir, { uid: 0, gid, mode: 0o710 });
+  const uid = user !== undefined ? namedUid(user) : environmentUid(envDir);
+  readyHome(home, uid);
+  chownReleaseTree(releaseDir, uid);
+  return { uid, gid, home, tmp };
+}
+
+/** A directory of root's that instances pass through; a symlink in its place is refused, never followed. */
+function ownDirectory(dir: string, o: { uid: number; gid: number; mode: number }): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory()) throw new SlipwayError('E_UNSAFE_PATH', `${dir} is not a directory (a symlink?); remove it and deploy again`, { path: dir });
+  if (st.uid !== o.uid || st.gid !== o.gid) lchownSync(dir, o.uid, o.gid);
+  if ((st.mode & 0o7777) !== o.mode) chmodSync(dir, o.mode);
+}
+
+function namedUid(user: string): number {
+  const uid = lookupUid(user);
+  if (uid === null) {
+    throw new SlipwayError('E_CONFIG_INVALID', `run.user: no user "${user}" on this machine; create it, give a numeric uid, or remove run.user to get a user of the environment's own`, { key: 'run.user', user });
+  }
+  if (uid === 0 || (uid >= INSTANCE_IDS.group && uid <= INSTANCE_IDS.lastUser)) {
+    throw new SlipwayError('E_CONFIG_INVALID', `run.user: "${user}" is uid ${uid}, which instances may not use (root, or slipway's own range ${INSTANCE_IDS.group}-${INSTANCE_IDS.lastUser}); name another user`, { key: 'run.user', user, uid });
+  }
+  return uid;
+}
+
+/** A uid for a user name, or for digits as they are; null when no such user. */
+function lookupUid(user: string): number | null {
+  if (/^\d+$/.test(user)) return Number(user);
+  return passwdUids().get(user) ?? null;
+}
+
+function passwdUids(): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const [name, , uid] = line.split(':');
+      if (name && uid && /^\d+$/.test(uid)) out.set(name, Number(uid));
+    }
+  } catch {
+    // no passwd file: only numeric uids are known
+  }
+  return out;
+}
+
+function ownerOf(path: string): number | null {
+  try {
+    const st = lstatSync(path);
+    return st.isDirectory() ? st.uid : null;
+  } catch {
+    return null;
+  }
+}
+
+const inRange = (uid: number | null): uid is number => uid !== null && uid >= INSTANCE_IDS.firstUser && uid <= INSTANCE_IDS.lastUser;
+
+/** The environment's uid as its HOME records it, or the lowest one no other environment (nor passwd) has. */
+function environmentUid(envDir: string): number {
+  const taken = new Map<number, string>();
+  const releases = dirname(envDir);
+  for (const sibling of readdirSync(releases)) {
+    if (sibling === basename(envDir)) continue;
+    const owner = ownerOf(join(releases, sibling, HOME_DIR));
+    if (inRange(owner)) taken.set(owner, sibling);
+  }
+  const recorded = ownerOf(join(envDir, HOME_DIR));
+  if (inRange(recorded) && !taken.has(recorded)) return recorded;
+  const system = new Set(passwdUids().values());
+  for (let uid = INSTANCE_IDS.firstUser; uid <= INSTANCE_IDS.lastUser; uid++) {
+    if (!taken.has(uid) && !system.has(uid)) return uid;
+  }
+  throw new SlipwayError('E_INSTANCE_FAILED', `no free uid left in ${INSTANCE_IDS.firstUser}-${INSTANCE_IDS.lastUser} for environment ${basename(envDir)}`, { env: basename(envDir) });
+}
+
+/**
+ * HOME (with TMPDIR inside) belongs to the uid. One that belonged to another uid is
+ * set aside, root's and closed, never walked: its contents were that uid's to plant.
+ */
+function readyHome(home: string, uid: number): void {
+  const owner = ownerOf(home);
+  if (owner === uid) return;
+  try {
+    lstatSync(home);
+    const aside = `${home}.retired-${Date.now()}`;
+    renameSync(home, aside);
+    lchownSync(aside, 0, 0);
+    chmodSync(aside, 0o700);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  // Made by root and given away only once its tmp is in it: nothing in it is anyone else's.
+  mkdirSync(join(home, 'tmp'), { recursive: true, mode: 0o700 });
+  lchownSync(join(home, 'tmp'), uid, INSTANCE_IDS.group);
+  lchownSync(home, uid, INSTANCE_IDS.group);
+}
+
+/** Gives the release tree to the uid: owner-only modes, children first, its top last. Done once per tree and uid. */
+function chownReleaseTree(releaseDir: string, uid: number): void {
+  const top = lstatSync(releaseDir);
+  if (!top.isDirectory()) throw new SlipwayError('E_UNSAFE_PATH', `release directory ${releaseDir} is not a directory; remove it and deploy again`, { path: releaseDir });
+  if (top.uid === uid) {
+    // Already given away: its contents are the uid's, never walked again; only its top is kept closed.
+    if ((top.mode & 0o7777) !== 0o700) chmodSync(releaseDir, 0o700);
+    return;
+  }
+  // Closed first: the walk below must not race anything that can still enter the tree.
+  lchownSync(releaseDir, 0, 0);
+  chmodSync(releaseDir, 0o700);
+  giveAway(releaseDir, uid);
+  lchownSync(releaseDir, uid, INSTANCE_IDS.group);
+}
+
+function giveAway(dir: string, uid: number): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    const st = lstatSync(p);
+    if (st.isDirectory()) giveAway(p, uid);
+    lchownSync(p, uid, INSTANCE_IDS.group);
+    // Owner bits only: no setuid or setgid bit survives, and nobody else reads it.
+    if (!st.isSymbolicLink()) chmodSync(p, st.mode & 0o700);
+  }
+}
