@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTraffic, type Traffic } from '../src/cli/traffic.ts';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
+import { allowInPolicy, LOOPBACK_ALLOWED } from './support/admin-policy.ts';
 import { freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type EnvOptions, type ServerProcess } from './support/harness.ts';
 import { startPrometheus, type RunningPrometheus } from './support/prometheus.ts';
 
@@ -112,6 +113,8 @@ describe('automated analysis and rollback', () => {
     beforeAll(async () => {
       prometheus = await startPrometheus({ metrics: () => '# TYPE hello_error_ratio gauge\nhello_error_ratio 0.3\n', ready: 'hello_error_ratio' });
       promUrl = prometheus?.url ?? '';
+      // A Prometheus on loopback is the admin's to allow (issue 19): refused by default.
+      await allowInPolicy({ cwd: work, dataDir, yaml: LOOPBACK_ALLOWED });
     }, 90_000);
 
     afterAll(() => prometheus?.stop());

@@ -12,6 +12,7 @@ import { startTraffic } from '../src/cli/traffic.ts';
 import type { ConfigListJson, DeployPlanJson, ParityJson, SecretListJson } from '../src/api/views.ts';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
 import { FakeVault } from './support/fake-vault.ts';
+import { allowInPolicy } from './support/admin-policy.ts';
 import {
   apiFetch,
   BIN, freePort, getJson, isPidAlive, liveInstanceRows, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService,
@@ -76,6 +77,8 @@ describe('config and secrets per environment', () => {
     writeService(app, service);
     serverEnv = { ...process.env, VAULT_ADDR: vault.url, VAULT_TOKEN: 's.slipway-test' };
     server = await startServerProcess(dataDir, 'server.log', serverEnv);
+    // The Vault path hello/api is outside production's default scope (production/**).
+    await allowInPolicy({ cwd: app, dataDir, yaml: "environments:\n  production:\n    secrets:\n      vault: ['hello/**']\n" });
   });
 
   afterAll(async () => {

@@ -17,6 +17,7 @@ import type { EnvironmentStatus } from '../src/engine/status-view.ts';
 import { FakeKubeApi } from './support/fake-kube-api.ts';
 import { startPrometheus, type RunningPrometheus } from './support/prometheus.ts';
 import { REPO, adminToken, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess, type ServiceOptions } from './support/harness.ts';
+import { allowInPolicy, LOOPBACK_ALLOWED } from './support/admin-policy.ts';
 
 const NS = 'shop';
 const SECRET_VALUE = 'k8s-s3cret-never-inline-or-logged';
@@ -114,6 +115,8 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     };
     writeVersion('1.0.0');
     server = await startServerProcess(dataDir, 'server.log', serverEnv);
+    // The Prometheus on loopback is the admin's to allow (issue 19): refused by default.
+    await allowInPolicy({ cwd: app, dataDir, yaml: LOOPBACK_ALLOWED });
     const secret = await runCli(['secret', 'set', 'production', 'API_KEY', '--no-rollout'], { cwd: app, dataDir, input: `${SECRET_VALUE}\n` });
     expect(secret.code, secret.stdout + secret.stderr).toBe(0);
   });

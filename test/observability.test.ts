@@ -14,6 +14,7 @@ import { startTraffic, type Traffic } from '../src/cli/traffic.ts';
 import type { SlipwayEvent } from '../src/core/events.ts';
 import { promtoolProblems, sampleSum } from './support/prom-text.ts';
 import { apiFetch, BIN, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess } from './support/harness.ts';
+import { allowInPolicy, LOOPBACK_ALLOWED } from './support/admin-policy.ts';
 
 interface Receiver {
   url: string;
@@ -51,7 +52,7 @@ describe('observability', () => {
   let traffic: Traffic | null = null;
   let live: Receiver;
   let dead: Receiver;
-  /** Its URL is never in slipway.yaml: the server reads it from SLIPWAY_SECRET_HOOK_URL. */
+  /** Its URL is never in slipway.yaml: the server reads it from SLIPWAY_SECRET_STAGING_HOOK_URL. */
   let secretHook: Receiver;
   let refusedUrl: string;
   const cli = (...args: string[]) => runCli(args, { cwd: app, dataDir, timeoutMs: 120_000 });
@@ -66,7 +67,7 @@ describe('observability', () => {
     format: slack
     events: [rollout.started]
     attempts: 2
-  - url_from: { env: SLIPWAY_SECRET_HOOK_URL }
+  - url_from: { env: SLIPWAY_SECRET_STAGING_HOOK_URL }
     events: [rollout.failed]`;
 
   beforeAll(async () => {
@@ -78,7 +79,9 @@ describe('observability', () => {
     dead = await startReceiver(true);
     secretHook = await startReceiver();
     refusedUrl = `http://127.0.0.1:${await freePort()}/nobody-listens`;
-    server = await startServerProcess(dataDir, 'server.log', { ...process.env, SLIPWAY_SECRET_HOOK_URL: secretHook.url });
+    server = await startServerProcess(dataDir, 'server.log', { ...process.env, SLIPWAY_SECRET_STAGING_HOOK_URL: secretHook.url });
+    // Receivers on loopback are the admin's to allow (issue 19): refused by default.
+    await allowInPolicy({ cwd: work, dataDir, yaml: LOOPBACK_ALLOWED });
     writeService(app, { version: '1.0.0', envs: { staging: { instances: 2, port, config: { LOG_EVERY_REQUEST: '1' }, extraYaml: notificationsYaml() } } });
     const r = await cli('deploy', 'staging');
     expect(r.code, r.stdout + r.stderr).toBe(0);

@@ -14,6 +14,7 @@ import { startTraffic } from '../src/cli/traffic.ts';
 import type { RolloutEventRecord } from '../src/core/records.ts';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
 import { freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type EnvOptions, type ServerProcess } from './support/harness.ts';
+import { allowInPolicy, LOOPBACK_ALLOWED } from './support/admin-policy.ts';
 
 const STRATEGIES: Record<string, string | undefined> = {
   rolling: undefined,
@@ -107,6 +108,8 @@ describe.concurrent('a release that goes bad after its rollout is rolled back by
         extraYaml: `watch: { duration: 4s, max_error_rate: 10% }\nnotifications:\n  - url: http://127.0.0.1:${hookPort}/hook\n    events: [watch.*]`,
       };
       writeService(app, { version: '1.0.0', envs: { [name]: env } });
+      // A receiver on loopback is the admin's to allow (issue 19): refused by default.
+      await allowInPolicy({ cwd: app, dataDir, yaml: LOOPBACK_ALLOWED });
       expect((await cli('deploy', name)).code).toBe(0);
       writeService(app, { version: '2.0.0', envs: { [name]: env } });
       const r = await cli('deploy', name);
