@@ -275,6 +275,12 @@ export class Engine {
     return plan;
   }
 
+  /** The admin's policy, for settings as written (no name resolved, nothing read): a pipeline run's before it builds. */
+  assertWithinPolicy(env: string, config: ServiceConfig): void {
+    const environment = config.environments[env];
+    if (environment) this.policy.assertAllowedNow({ env, environment });
+  }
+
   /** The admin's host policy now; null when none was ever set (the defaults hold). */
   currentPolicy(): PolicyVersion | null {
     return this.policies.latest();

@@ -90,6 +90,9 @@ export class PipelineRunner {
     if (!o.config.pipeline) {
       throw new SlipwayError('E_CONFIG_INVALID', `slipway.yaml at ${o.source.commit.slice(0, 12)} describes no pipeline; add at least \`pipeline: {}\` (and build:, test:, acceptance:), see docs/pipeline.md`);
     }
+    // Refused before the build: a run whose staging or production settings the admin's
+    // policy forbids would fail at its first deploy anyway.
+    for (const env of [o.config.pipeline.stagingEnv, o.config.pipeline.productionEnv]) this.deps.host.assertWithinPolicy(env, o.config);
     const now = this.deps.clock.now();
     const stored: StoredRunConfig = { subdir: o.source.subdir, config: o.config };
     const run = this.deps.host.store.pipeline.insertRun({

@@ -18,6 +18,8 @@ export interface PipelineHost {
   storeArtefact(body: Readable, digest: string, service: string): Promise<ArtefactRecord>;
   deploy(req: { env: string; artefactDigest: string; config: ServiceConfig; actor: string; force?: boolean }): Promise<{ release: ReleaseRecord; rollout: Rollout | null; unchanged: boolean }>;
   rollback(req: { env: string; to?: number; actor: string }): Promise<{ release: ReleaseRecord; rollout: Rollout }>;
+  /** Throws E_POLICY_DENIED when an environment's settings go beyond the admin's policy (as written; each deploy checks again in full). */
+  assertWithinPolicy(env: string, config: ServiceConfig): void;
 }
 
 export interface StageContext {
