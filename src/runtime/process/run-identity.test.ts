@@ -1,0 +1,79 @@
+// Who an environment's instances run as: allocated once, recorded by the filesystem,
+// never shared, and never a reason to follow a symlink. Needs root (it chowns).
+
+import { chmodSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { INSTANCE_IDS } from '../../core/service-config.ts';
+import { prepareRunIdentity } from './run-identity.ts';
+
+describe.skipIf(process.getuid?.() !== 0)('prepareRunIdentity (server as root)', () => {
+  let releases: string;
+
+  /** releases/<env>/<digest> with a file and a subdirectory, as an unpack by root leaves them. */
+  function release(env: string, digest = 'abc'): { envDir: string; releaseDir: string } {
+    const releaseDir = join(releases, env, digest);
+    mkdirSync(join(releaseDir, 'lib'), { recursive: true, mode: 0o755 });
+    writeFileSync(join(releaseDir, 'server.js'), '', { mode: 0o644 });
+    writeFileSync(join(releaseDir, 'lib', 'run.sh'), '', { mode: 0o4755 });
+    return { envDir: join(releases, env), releaseDir };
+  }
+
+  beforeEach(() => {
+    releases = join(mkdtempSync(join(tmpdir(), 'slipway-identity-')), 'releases');
+    mkdirSync(releases);
+  });
+  afterEach(() => rmSync(join(releases, '..'), { recursive: true, force: true }));
+
+  it('gives each environment a uid of its own from the range, the same one every time', () => {
+    const a = prepareRunIdentity({ ...release('staging'), user: undefined });
+    const b = prepareRunIdentity({ ...release('production'), user: undefined });
+    expect(a.uid).toBe(INSTANCE_IDS.firstUser);
+    expect(b.uid).not.toBe(a.uid);
+    expect([a.gid, b.gid]).toEqual([INSTANCE_IDS.group, INSTANCE_IDS.group]);
+    expect(prepareRunIdentity({ ...release('staging', 'def'), user: undefined }).uid).toBe(a.uid);
+    expect(lstatSync(a.home).uid).toBe(a.uid);
+    expect(lstatSync(a.tmp).uid).toBe(a.uid);
+  });
+
+  it('gives the release tree to the uid with owner-only modes and no setuid bit; the environment directory stays root', () => {
+    const r = release('staging');
+    const id = prepareRunIdentity({ ...r, user: undefined });
+    const mode = (p: string) => lstatSync(join(r.releaseDir, p)).mode & 0o7777;
+    expect([mode('.'), mode('lib'), mode('server.js'), mode('lib/run.sh')]).toEqual([0o700, 0o700, 0o600, 0o700]);
+    expect(lstatSync(join(r.releaseDir, 'lib', 'run.sh')).uid).toBe(id.uid);
+    const env = lstatSync(r.envDir);
+    expect([env.uid, env.gid, env.mode & 0o7777]).toEqual([0, INSTANCE_IDS.group, 0o710]);
+  });
+
+  it("does not take another environment's uid from a HOME that claims it, and sets that HOME aside", () => {
+    const a = prepareRunIdentity({ ...release('staging'), user: undefined });
+    const b = release('production');
+    mkdirSync(join(b.envDir, '.home'));
+    lchownSync(join(b.envDir, '.home'), a.uid!, 0);
+    const id = prepareRunIdentity({ ...b, user: undefined });
+    expect(id.uid).not.toBe(a.uid);
+    expect(lstatSync(id.home).uid).toBe(id.uid);
+    const aside = readdirSync(b.envDir).filter((n) => n.startsWith('.home.retired-'));
+    expect(aside).toHaveLength(1);
+    expect(lstatSync(join(b.envDir, aside[0]!)).uid).toBe(0);
+  });
+
+  it('refuses a release directory that is a symlink, changing nothing it points at', () => {
+    const target = join(releases, '..', 'elsewhere');
+    mkdirSync(target);
+    chmodSync(target, 0o755);
+    mkdirSync(join(releases, 'staging'));
+    symlinkSync(target, join(releases, 'staging', 'abc'));
+    expect(() => prepareRunIdentity({ envDir: join(releases, 'staging'), releaseDir: join(releases, 'staging', 'abc'), user: undefined })).toThrow(/not a directory/);
+    expect([lstatSync(target).uid, lstatSync(target).mode & 0o777]).toEqual([0, 0o755]);
+  });
+
+  it('refuses run.user root by another name, a uid of the range, and an unknown name', () => {
+    for (const user of ['toor-that-does-not-exist', String(INSTANCE_IDS.firstUser), '0']) {
+      expect(() => prepareRunIdentity({ ...release('staging'), user }), user).toThrow(/run\.user/);
+    }
+    expect(prepareRunIdentity({ ...release('staging'), user: '1234' }).uid).toBe(1234);
+  });
+});
