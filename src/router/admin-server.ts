@@ -78,6 +78,8 @@ async function route(ctx: AdminContext, at: { method: string; path: string }, re
   if (method === 'GET' && path === '/healthz') return sendJson(res, 200, { ok: true, pid: ctx.pid });
   if (method === 'GET' && path === '/readyz') return sendJson(res, ctx.isReady() ? 200 : 503, { ready: ctx.isReady() });
   if (method === 'GET' && path === '/routes') return sendJson(res, 200, ctx.router.currentTable);
+  // Version and digest only: what the server compares every reconciler pass, without the whole table.
+  if (method === 'GET' && path === '/routes/head') return sendJson(res, 200, ctx.router.currentHead);
   if (method === 'PUT' && path === '/routes') return putRoutes(ctx, req, res);
   if (method === 'GET' && path === '/stats') return sendJson(res, 200, ctx.router.statsJson());
   if (method === 'GET' && path === '/status') return sendJson(res, 200, status(ctx));
@@ -116,6 +118,7 @@ function status(ctx: AdminContext): Record<string, unknown> {
     startedAt: ctx.startedAt,
     ready: ctx.isReady(),
     version: ctx.router.currentTable.version,
+    digest: ctx.router.currentHead.digest,
     listeners: ctx.router.listenerStatus(),
   };
   const restoreError = ctx.restoreError();

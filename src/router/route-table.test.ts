@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isSlipwayError } from '../core/errors.ts';
-import { listenHost, listenPort, parseRouteTable } from './route-table.ts';
+import { listenHost, listenPort, parseRouteTable, routeTableDigest, type RouteTable } from './route-table.ts';
 
 const good = {
   version: 3,
@@ -55,6 +55,26 @@ describe('route table', () => {
     const one = (id: string, listen: string) => ({ listen, backends: [{ id, release: 'r', url: 'http://127.0.0.1:1' }], weights: { r: 100 } });
     expect(() => parseRouteTable({ version: 1, environments: { a: one('x', '127.0.0.1:80'), b: one('y', '127.0.0.1:80') } })).not.toThrow();
     expect(() => parseRouteTable({ version: 1, environments: { a: one('x', '127.0.0.1:0'), b: one('y', '127.0.0.1:0') } })).not.toThrow();
+  });
+
+  it('digests the routes alone, the same whatever order the keys came in, and differently for any change', () => {
+    const parsed = parseRouteTable(good);
+    const reordered = { environments: { production: { weights: { 'production#5': 10.5, 'production#4': 90 }, backends: good.environments.production.backends, listen: '127.0.0.1:8080' } } };
+    expect(routeTableDigest(parsed)).toMatch(/^[0-9a-f]{64}$/);
+    expect(routeTableDigest(reordered)).toBe(routeTableDigest(parsed));
+    const later: RouteTable = { ...parsed, version: 99 };
+    expect(routeTableDigest(later)).toBe(routeTableDigest(parsed));
+    const prod = parsed.environments.production!;
+    const changed: RouteTable['environments'][] = [
+      { production: { ...prod, listen: '127.0.0.1:8081' } },
+      { production: { ...prod, weights: { 'production#4': 100, 'production#5': 0 } } },
+      { production: { ...prod, backends: [prod.backends[1]!, prod.backends[0]!] } },
+      { production: { ...prod, backends: [{ ...prod.backends[0]!, url: 'http://127.0.0.1:4999' }, prod.backends[1]!] } },
+      { production: prod, staging: prod },
+      {},
+    ];
+    const digests = changed.map((environments) => routeTableDigest({ environments }));
+    expect(new Set([...digests, routeTableDigest(parsed)]).size).toBe(changed.length + 1);
   });
 
   it('splits listen addresses, IPv6 included', () => {

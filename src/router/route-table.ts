@@ -6,6 +6,7 @@
 // a later field (sticky canary routing, a preview listener) is one more key on
 // `envRoutesSchema` and one more check in `checkEnvRoutes`.
 
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { SlipwayError } from '../core/errors.ts';
 
@@ -72,6 +73,32 @@ export type EnvRoutes = z.infer<typeof envRoutesSchema>;
 export type RouteTable = z.infer<typeof routeTableSchema>;
 
 export const EMPTY_ROUTE_TABLE: RouteTable = { version: 0, environments: {} };
+
+/** What the server compares, each reconciler pass, to tell whether the router still runs the table it sent. */
+export interface RouteTableHead {
+  version: number;
+  /** routeTableDigest of the table's environments. */
+  digest: string;
+}
+
+/**
+ * SHA-256 of a table's routes (its environments, not its version), over JSON with
+ * every object's keys sorted: the server and the router get the same digest for
+ * the same routes whatever order their parsers kept the keys in. Arrays keep their
+ * order (backends are listed in the order the server sent them).
+ */
+export function routeTableDigest(table: Pick<RouteTable, 'environments'>): string {
+  return createHash('sha256').update(canonicalJson(table.environments)).digest('hex');
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
 
 /**
  * Rules across fields: backend ids unique in the whole table (inflight is tracked by

@@ -13,7 +13,7 @@ import { request } from 'undici';
 import { SlipwayError, errorMessage } from '../core/errors.ts';
 import { ROUTER_SECRET_ENV, newAdminSecret, prepareStateDir, readAdminSecret, writeAdminSecret } from './admin-secret.ts';
 import type { ListenerStatus } from './env-listener.ts';
-import type { RouteTable } from './route-table.ts';
+import type { RouteTable, RouteTableHead } from './route-table.ts';
 import type { RouterStatsJson } from './router-stats.ts';
 
 export type { ListenerStatus } from './env-listener.ts';
@@ -40,6 +40,8 @@ export interface RouterStatus {
   startedAt: string;
   ready: boolean;
   version: number;
+  /** routeTableDigest of the table the router runs. */
+  digest: string;
   listeners: Record<string, ListenerStatus>;
   /** Set when routes.json could not be restored at start. */
   restoreError?: string;
@@ -166,6 +168,11 @@ export class RouterClient {
 
   getRoutes(): Promise<RouteTable> {
     return this.call<RouteTable>('GET', '/routes');
+  }
+
+  /** The version and digest of the table the router runs (cheap: no table crosses the wire). */
+  getRouteHead(): Promise<RouteTableHead> {
+    return this.call<RouteTableHead>('GET', '/routes/head', { timeoutMs: 2_000 });
   }
 
   getStats(): Promise<RouterStatsJson> {

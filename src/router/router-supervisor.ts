@@ -4,7 +4,7 @@
 // the current table again.
 
 import { SlipwayError } from '../core/errors.ts';
-import type { RouteTable } from './route-table.ts';
+import type { RouteTable, RouteTableHead } from './route-table.ts';
 import { ensureRouter, type DrainResult, type EnsureRouterOptions, type PutRoutesAnswer, type RouterClient, type RouterStatsJson } from './router-client.ts';
 
 const CHECK_EVERY_MS = 1000;
@@ -92,6 +92,10 @@ export class RouterSupervisor {
 
   getRoutes(): Promise<RouteTable> {
     return this.withRouter((c) => c.getRoutes());
+  }
+
+  getRouteHead(): Promise<RouteTableHead> {
+    return this.withRouter((c) => c.getRouteHead());
   }
 
   shutdown(): Promise<void> {

@@ -10,7 +10,7 @@ import { isSlipwayError } from '../core/errors.ts';
 import { ADMIN_SECRET_FILE, newAdminSecret } from './admin-secret.ts';
 import { ensureRouter, type RouterClient } from './router-client.ts';
 import { Router } from './router.ts';
-import type { RouteTable } from './route-table.ts';
+import { routeTableDigest, type RouteTable } from './route-table.ts';
 import { freePort, runLoad, startTestUpstream, type TestUpstream } from './test-upstream.ts';
 
 describe('router process', () => {
@@ -108,6 +108,13 @@ describe('router process', () => {
     await router.putRoutes(table([[a, 'r1'], [b, 'r2']], { r1: 0, r2: 100 }));
     const load = await runLoad({ url: base() + '/', concurrency: 5, total: 200 });
     expect(load.bodies).toEqual({ b1: 200 });
+  });
+
+  it('answers the version and digest of the table it runs, to the secret only', async () => {
+    const t = await router.getRoutes();
+    expect(await router.getRouteHead()).toEqual({ version: t.version, digest: routeTableDigest(t) });
+    expect((await router.getStatus()).digest).toBe(routeTableDigest(t));
+    expect((await admin('GET', '/routes/head')).status).toBe(401);
   });
 
   it('lets a request in flight finish when its backend leaves the table, then its inflight drains to 0', async () => {

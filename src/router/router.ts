@@ -5,7 +5,7 @@
 // on their own: a listener that cannot open (address in use, or named twice in the
 // table) is that environment's reported error, and every other one serves.
 
-import { EMPTY_ROUTE_TABLE, type RouteTable } from './route-table.ts';
+import { EMPTY_ROUTE_TABLE, routeTableDigest, type RouteTable, type RouteTableHead } from './route-table.ts';
 import { EnvListener, type ListenerStatus } from './env-listener.ts';
 import { claimListenAddresses } from './listen-claims.ts';
 import type { EnvRoute } from './proxy.ts';
@@ -28,6 +28,8 @@ export type PutTableResult =
 
 export class Router {
   private table: RouteTable = EMPTY_ROUTE_TABLE;
+  /** The digest of `table`, made once per applied table: the server asks for it every second. */
+  private tableDigest = routeTableDigest(EMPTY_ROUTE_TABLE);
   private hasTable = false;
   readonly stats = new RouterStats();
   private readonly upstreams: UpstreamRegistry;
@@ -49,6 +51,10 @@ export class Router {
 
   get currentTable(): RouteTable {
     return this.table;
+  }
+
+  get currentHead(): RouteTableHead {
+    return { version: this.table.version, digest: this.tableDigest };
   }
 
   /**
@@ -105,6 +111,7 @@ export class Router {
       }
     }
     this.table = table;
+    this.tableDigest = routeTableDigest(table);
     this.hasTable = true;
     await this.closeListeners(table);
     await this.openListeners();
