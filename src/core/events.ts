@@ -27,6 +27,9 @@ export const EVENT_TYPES = [
   'instance.draining',
   'instance.exited',
   'instance.failed',
+  // The router ran another table than the one the server sent it (rewritten behind
+  // the server's back, or restored from an old file); the server sent its own again.
+  'router.drift',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

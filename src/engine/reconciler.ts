@@ -21,6 +21,11 @@ export interface ReconcilerDeps {
   recordEvent(rolloutId: number, level: 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>): void;
   /** Tells whoever splits the environment's traffic (the router, a cluster's HTTPRoute) what the records say now. */
   pushRoutes(env: string): Promise<void>;
+  /**
+   * Checks that the router still runs the table last sent, and sends it again if
+   * not (RouteSync.checkDrift: coalesced over all environments, never rejects).
+   */
+  checkRoutes?(): Promise<unknown>;
   /** The analysis verdict on the step a rollout is at; null before there is one. */
   stepVerdict(r: Rollout): AnalysisResult | null;
   onSucceeded(r: Rollout): void;
@@ -103,6 +108,9 @@ class EnvLoop {
 
   /** One pass; true when it changed something and another pass should follow at once. */
   private async pass(): Promise<boolean> {
+    // Not awaited: the comparison runs in turn with route pushes, and a slow router
+    // must not hold up this environment's steps (an abort above all).
+    void this.deps.checkRoutes?.();
     const rollout = this.deps.store.activeRollout(this.env);
     await this.deps.cluster.sync(this.env, rollout);
     if (rollout) return this.advance(rollout);

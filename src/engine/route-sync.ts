@@ -1,12 +1,17 @@
 // Derives the router's table from the store and pushes it. The table is a pure
 // function of recorded state (ready instances, the environments' listen addresses),
 // so pushing it again after a crash is always right.
+//
+// And checks that the router still runs what was pushed: a table rewritten behind
+// the server's back (by someone holding the admin secret, a bug, a router restarted
+// from an old routes.json) is sent again, and reported (see checkDrift).
 
 import type { ReleaseRecord } from '../core/records.ts';
 import { formatListen, type KubernetesSettings } from '../core/service-config.ts';
 import { releaseServiceUrl } from '../runtime/kubernetes/manifests.ts';
 import { effectiveWeights } from '../core/rollout.ts';
-import type { EnvRoutes, RouteTable } from '../router/route-table.ts';
+import { routeTableDigest, type EnvRoutes, type RouteTable, type RouteTableHead } from '../router/route-table.ts';
+import { countRouteDriftRepair } from '../observe/metrics.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { EngineLogger, TrafficRouter } from './ports.ts';
 
@@ -76,6 +81,27 @@ export function computeRouteTable(store: StateStore, version: number): RouteTabl
   return { version, environments };
 }
 
+/** A router table that was not the one the server last sent, and what was done about it. */
+export interface RouteDrift {
+  /** What the router ran. */
+  found: RouteTableHead;
+  /** What the server had sent it last. */
+  sent: RouteTableHead;
+  /** Environments whose routes differed; empty when only the version did. */
+  environments: string[];
+  /** The version of the table sent to put it right. */
+  repairedVersion: number;
+}
+
+/** A router that can answer its table's version and digest alone (the router client can; a test double may not). */
+type HeadReader = { getRouteHead?(): Promise<RouteTableHead> };
+
+/**
+ * Every environment loop's pass asks for a check; they are coalesced so that the
+ * router is asked at most this often, whatever the number of environments.
+ */
+const DRIFT_CHECK_MIN_INTERVAL_MS = 250;
+
 /**
  * Serialises pushes so that versions reach the router in the order they were made.
  * The version counter lives in memory, seeded from the router's own table at start:
@@ -86,12 +112,88 @@ export class RouteSync {
   private chain: Promise<unknown> = Promise.resolve();
   private version = 0;
   listenerErrors: Record<string, string> = {};
+  /** The last table the router accepted from us; null before the first push. */
+  private sent: { head: RouteTableHead; table: RouteTable } | null = null;
+  /** The last push failed (router unreachable): the next check pushes again, whatever the router holds. */
+  private pushFailed = false;
+  private checking: Promise<RouteDrift | null> | null = null;
+  private lastCheckAt = 0;
+  private checkFailing = false;
+  private readonly driftListeners: ((d: RouteDrift) => void)[] = [];
 
   constructor(
     private readonly store: StateStore,
-    private readonly router: TrafficRouter,
+    private readonly router: TrafficRouter & HeadReader,
     private readonly log: EngineLogger,
   ) {}
+
+  /** Called after each drift was repaired (for the event and the audit entry; the metric is counted here). */
+  onDrift(fn: (d: RouteDrift) => void): void {
+    this.driftListeners.push(fn);
+  }
+
+  /**
+   * Compares the router's table (version and digest) with the last one sent, and
+   * sends the table again when they differ. Cheap when they agree: one small GET,
+   * no table either way. Runs in turn with pushes, so a push in flight is never
+   * mistaken for drift. Never rejects: a router that cannot be asked is the
+   * supervisor's to restart, and is logged once.
+   */
+  checkDrift(): Promise<RouteDrift | null> {
+    if (this.checking) return this.checking;
+    if (Date.now() - this.lastCheckAt < DRIFT_CHECK_MIN_INTERVAL_MS) return Promise.resolve(null);
+    this.lastCheckAt = Date.now();
+    const run = this.chain.then(() => this.checkNow());
+    this.chain = run.catch(() => undefined);
+    this.checking = run
+      .then((d) => {
+        this.checkFailing = false;
+        return d;
+      }, (e: unknown) => {
+        if (!this.checkFailing) this.log.warn({ err: (e as Error).message }, "cannot compare the router's route table with the one sent");
+        this.checkFailing = true;
+        return null;
+      })
+      .finally(() => {
+        this.checking = null;
+      });
+    return this.checking;
+  }
+
+  private async checkNow(): Promise<RouteDrift | null> {
+    const sent = this.sent;
+    if (sent === null) return null;
+    if (this.pushFailed) {
+      await this.pushNow();
+      return null;
+    }
+    const found = await this.readHead();
+    if (found.version === sent.head.version && found.digest === sent.head.digest) return null;
+    // Only now is the whole table fetched: to name the environments that changed.
+    const current = await this.router.getRoutes().catch(() => null);
+    // Past whatever version the router shows, so the repair is newer than the table it replaces.
+    this.version = Math.max(this.version, found.version);
+    await this.pushNow();
+    const drift: RouteDrift = {
+      found, sent: sent.head, environments: current ? changedEnvironments(current, sent.table) : [], repairedVersion: this.version,
+    };
+    countRouteDriftRepair(drift.environments);
+    this.log.warn({ ...drift }, "the router's route table was not the one slipway sent; sent it again");
+    for (const fn of this.driftListeners) {
+      try {
+        fn(drift);
+      } catch (e) {
+        this.log.error({ err: (e as Error).message }, 'reporting a repaired route table failed');
+      }
+    }
+    return drift;
+  }
+
+  private async readHead(): Promise<RouteTableHead> {
+    if (this.router.getRouteHead) return this.router.getRouteHead();
+    const table = await this.router.getRoutes();
+    return { version: table.version, digest: routeTableDigest(table) };
+  }
 
   async seed(): Promise<void> {
     const current = await this.router.getRoutes().catch(() => null);
@@ -106,15 +208,24 @@ export class RouteSync {
 
   private async pushNow(): Promise<void> {
     let answer;
+    let table = computeRouteTable(this.store, ++this.version);
     try {
-      answer = await this.router.putRoutes(computeRouteTable(this.store, ++this.version));
+      try {
+        answer = await this.router.putRoutes(table);
+      } catch (e) {
+        // A router that holds a newer version than ours (its table outlived our counter): jump past it once.
+        const current = (e as { details?: { currentVersion?: number } }).details?.currentVersion;
+        if (typeof current !== 'number') throw e;
+        this.version = current;
+        table = computeRouteTable(this.store, ++this.version);
+        answer = await this.router.putRoutes(table);
+      }
     } catch (e) {
-      // A router that holds a newer version than ours (its table outlived our counter): jump past it once.
-      const current = (e as { details?: { currentVersion?: number } }).details?.currentVersion;
-      if (typeof current !== 'number') throw e;
-      this.version = current;
-      answer = await this.router.putRoutes(computeRouteTable(this.store, ++this.version));
+      this.pushFailed = true;
+      throw e;
     }
+    this.pushFailed = false;
+    this.sent = { head: { version: table.version, digest: routeTableDigest(table) }, table };
     const errors: Record<string, string> = {};
     for (const [env, l] of Object.entries(answer.listeners)) {
       if (!l.listening && l.error) errors[env] = l.error;
@@ -124,4 +235,11 @@ export class RouteSync {
     }
     this.listenerErrors = errors;
   }
+}
+
+/** Environments whose routes differ between two tables (added, removed or changed). */
+function changedEnvironments(a: RouteTable, b: RouteTable): string[] {
+  const digest = (t: RouteTable, env: string) => (t.environments[env] === undefined ? null : routeTableDigest({ environments: { [env]: t.environments[env] } }));
+  const names = [...new Set([...Object.keys(a.environments), ...Object.keys(b.environments)])].sort();
+  return names.filter((env) => digest(a, env) !== digest(b, env));
 }

@@ -45,6 +45,18 @@ const notificationsSent = new Counter({
   labelNames: ['outcome'], registers: [metricsRegistry],
 });
 
+const routeDriftRepairs = new Counter({
+  name: 'slipway_router_drift_repairs_total',
+  help: "Times the router's route table was found not to be the one the server last sent (changed behind its back, or restored from an old file), and was sent again; by environment ('' when only the version differed).",
+  labelNames: ['env'], registers: [metricsRegistry],
+});
+
+/** One repair of the router's table, for each environment whose routes had drifted. */
+export function countRouteDriftRepair(envs: readonly string[]): void {
+  if (envs.length === 0) routeDriftRepairs.inc({ env: '' });
+  for (const env of envs) routeDriftRepairs.inc({ env });
+}
+
 /** Records one pipeline stage (build, test, stage, verify, approve, release, watch). */
 export function observePipelineStage(o: { stage: string; outcome: 'succeeded' | 'failed' | 'cancelled' | string; seconds: number }): void {
   pipelineStage.observe({ stage: o.stage, outcome: o.outcome }, o.seconds);
@@ -84,6 +96,10 @@ export interface MetricsSource {
   instanceCounts(): { env: string; release: number; state: string; count: number }[];
   /** env → release number → the router's cumulative counts for it. */
   routerCounts(): ReadonlyMap<string, ReadonlyMap<string, { requests: number; status: Record<string, number>; latency: LatencyHistogram }>>;
+  /** What the audit trail owes the disk (entries waiting in memory, failed writes, entries not even kept). */
+  auditHealth?(): { waiting: number; writeFailures: number; lost: number };
+  /** Free bytes (for an unprivileged user) of the data directory's file system; null when unknown. */
+  dataDiskFreeBytes?(): number | null;
 }
 
 let source: MetricsSource | null = null;
@@ -130,6 +146,42 @@ new Counter({
     for (const [env, releases] of source?.routerCounts() ?? []) {
       for (const [release, snap] of releases) this.inc({ env, release }, snap.status['5xx'] ?? 0);
     }
+  },
+});
+
+new Gauge({
+  name: 'slipway_audit_waiting_entries', help: 'Audit entries that could not be written yet (a full disk) and wait in memory; /readyz is not ready while any wait.',
+  registers: [metricsRegistry],
+  collect() {
+    this.set(source?.auditHealth?.().waiting ?? 0);
+  },
+});
+
+new Counter({
+  name: 'slipway_audit_write_failures_total', help: 'Failed attempts to write an audit entry or its signed checkpoint (each is retried; nothing is dropped).',
+  registers: [metricsRegistry],
+  collect() {
+    this.reset();
+    this.inc(source?.auditHealth?.().writeFailures ?? 0);
+  },
+});
+
+new Counter({
+  name: 'slipway_audit_entries_lost_total', help: 'Audit entries not kept because the waiting queue was full; each run of them is written as one audit.lost entry.',
+  registers: [metricsRegistry],
+  collect() {
+    this.reset();
+    this.inc(source?.auditHealth?.().lost ?? 0);
+  },
+});
+
+new Gauge({
+  name: 'slipway_data_disk_free_bytes', help: "Free bytes on the data directory's file system (what an unprivileged user may still write).",
+  registers: [metricsRegistry],
+  collect() {
+    this.reset();
+    const free = source?.dataDiskFreeBytes?.();
+    if (typeof free === 'number') this.set(free);
   },
 });
 
