@@ -3,20 +3,21 @@
 // the instances a previous server left running, resumes rollouts, and serves the
 // HTTP API.
 
-import { readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, rmSync, statfsSync, writeFileSync, renameSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { SlipwayError } from './core/errors.ts';
 import { buildApi } from './api/api-app.ts';
 import { Engine } from './engine/engine.ts';
+import type { RouteDrift } from './engine/route-sync.ts';
 import { RouterSupervisor } from './router/router-supervisor.ts';
 import { ProcessRuntime } from './runtime/process/process-runtime.ts';
 import { DockerRuntime } from './runtime/docker/docker-runtime.ts';
 import { LazyKubeCluster } from './runtime/kubernetes/lazy-cluster.ts';
 import { prepareLogRelay } from './observe/log-relay.ts';
 import { AccessControl } from './security/api-tokens.ts';
-import { AuditTrail } from './security/audit-trail.ts';
+import { AuditTrail, type AuditHealth } from './security/audit-trail.ts';
 import { DEFAULT_RETENTION, pruneInstanceLogs } from './observe/log-retention.ts';
 import { recordEventMetrics, setMetricsSource } from './observe/metrics.ts';
 import { prettyDestination } from './observe/pretty-log.ts';
@@ -88,7 +89,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (signing.created) log.info({ keyFile: paths.signingKey, keyId: signing.key.keyId }, 'created the Ed25519 signing key for artefact manifests and audit checkpoints (mode 0600)');
     if (signing.warning) log.warn(signing.warning);
     const access = new AccessControl(store.tokens);
-    const audit = new AuditTrail(store.audit, signing.key, paths.auditHead, (t) => redactor.redact(t));
+    const audit = new AuditTrail(store.audit, signing.key, paths.auditHead, { redact: (t) => redactor.redact(t), onProblem: (message, fields) => log.error(fields, message) });
     const adminTokenId = access.bootstrapAdmin(paths.adminToken, 'admin');
     if (adminTokenId) {
       log.info({ file: paths.adminToken, tokenId: adminTokenId }, 'created the first admin token (mode 0600); the local CLI uses it; make named tokens with `slipway token create`');
@@ -117,7 +118,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     ];
     engine = new Engine({ store, runtimes, router, paths, log, secrets: opened.secrets, audit, signingKey: signing.key, clusterFor, serverListeners });
     const started = engine;
-    wireObservability(started, { log, store, logsDir: paths.logs, secrets: opened.secrets });
+    wireObservability(started, { log, store, logsDir: paths.logs, secrets: opened.secrets, audit, dataDir: paths.root });
+    started.routes.onDrift((d) => reportRouteDrift(started, audit, d));
     await engine.start();
     router.onRestart(() => void started.routes.push().catch((e: Error) => log.error({ err: e.message }, 'route push after router restart failed')));
     router.watch();
@@ -139,6 +141,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         if (c.stopRouter) await router.shutdown().catch(() => undefined);
         else router.stop();
         rmSync(paths.serverJson, { force: true });
+        const unwritten = audit.close();
+        if (unwritten.length) log.error({ entries: unwritten }, 'audit entries could not be written to state.db before the server stopped (the disk is full); this log line is their only record');
         store.close();
         releaseLock();
         resolveClosed();
@@ -159,6 +163,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       } catch (e) {
         checks.router = `router unreachable: ${(e as Error).message}`;
       }
+      checks.disk = dataDiskCheck(paths.root);
+      checks.audit = auditCheck(audit.health());
       checks.closing = closing ? 'the server is stopping' : 'ok';
       return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
     };
@@ -247,6 +253,40 @@ async function claimApiAddress(a: ListenAddress): Promise<ApiClaim> {
   };
 }
 
+/**
+ * Below this much free space the data directory's disk counts as full: a deploy
+ * needs room for an artefact, a release directory, logs and state.db's WAL.
+ */
+const MIN_FREE_DISK_BYTES = 16 * 1024 * 1024;
+const MIN_FREE_INODES = 256;
+
+/** 'ok', or what /readyz says of the data directory's file system (`disk_full: …` when it has no room). */
+function dataDiskCheck(root: string): string {
+  let fs;
+  try {
+    fs = statfsSync(root);
+  } catch (e) {
+    return `the data directory's file system cannot be read: ${(e as Error).message}`;
+  }
+  const free = fs.bavail * fs.bsize;
+  const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  if (free < MIN_FREE_DISK_BYTES) {
+    return `disk_full: ${mib(free)} free on the data directory's file system (${root}), under the ${mib(MIN_FREE_DISK_BYTES)} slipway needs; free space there`;
+  }
+  // Some file systems (btrfs) report no inode count at all: then there is no limit to check.
+  if (fs.files > 0 && fs.ffree < MIN_FREE_INODES) {
+    return `disk_full: ${fs.ffree} free inodes on the data directory's file system (${root}); delete files there`;
+  }
+  return 'ok';
+}
+
+/** 'ok', or why the audit trail is behind: entries wait in memory until the disk takes them. */
+function auditCheck(h: AuditHealth): string {
+  if (h.waiting > 0) return `${h.waiting} audit entr${h.waiting === 1 ? 'y is' : 'ies are'} waiting to be written (${h.lastError ?? 'write failed'}); they are written once the disk has room`;
+  if (h.checkpointBehind) return `the signed audit checkpoint could not be written (${h.lastError ?? 'write failed'})`;
+  return 'ok';
+}
+
 /** host and port of an http:// URL (the router's admin API). */
 function addressOfUrl(url: string): ListenAddress {
   const u = new URL(url);
@@ -260,11 +300,20 @@ let stopObservability: () => void = () => undefined;
  * Subscribers of the event bus (metrics, webhooks), the scrape-time metrics
  * source, and the retention of old instance logs.
  */
-function wireObservability(engine: Engine, o: { log: Logger; store: StateStore; logsDir: string; secrets: Secrets }): void {
+function wireObservability(engine: Engine, o: { log: Logger; store: StateStore; logsDir: string; secrets: Secrets; audit: AuditTrail; dataDir: string }): void {
   setMetricsSource({
     rolloutPhaseCounts: () => o.store.observe.rolloutPhaseCounts(),
     instanceCounts: () => o.store.observe.instanceCounts(),
     routerCounts: () => engine.sampler.allSnapshots(),
+    auditHealth: () => o.audit.health(),
+    dataDiskFreeBytes: () => {
+      try {
+        const fs = statfsSync(o.dataDir);
+        return fs.bavail * fs.bsize;
+      } catch {
+        return null;
+      }
+    },
   });
   const notifier = new WebhookNotifier({
     webhooksFor: (e) => webhooksOf(o.store, e),
@@ -291,6 +340,25 @@ function wireObservability(engine: Engine, o: { log: Logger; store: StateStore; 
     notifier.stop();
     setMetricsSource(null);
   };
+}
+
+/**
+ * A router table rewritten behind the server's back is on record twice: an event
+ * per environment whose routes had changed (for people watching, and webhooks),
+ * and an audit entry (the tamper-evident record: someone who could do this holds
+ * the router's admin secret).
+ */
+function reportRouteDrift(engine: Engine, audit: AuditTrail, d: RouteDrift): void {
+  const details = { found: d.found, sent: d.sent, repairedVersion: d.repairedVersion };
+  for (const env of d.environments.length ? d.environments : [null]) {
+    const what = env === null ? `the router's route table (version ${d.found.version}, routes unchanged)` : `the router's routes for ${env}`;
+    engine.events.publish({
+      type: 'router.drift', env, level: 'warn',
+      message: `${what} differed from what slipway sent (version ${d.sent.version}); sent the right table again as version ${d.repairedVersion}`,
+      data: details,
+    });
+    audit.append({ actor: 'slipway-reconciler', action: 'router.repair', env, target: 'route table', requestId: null, outcome: 'ok', details });
+  }
 }
 
 /** The webhooks of an event's environment: from the release its rollout moves to, else the stable one. */
