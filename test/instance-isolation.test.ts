@@ -198,7 +198,7 @@ describe.skipIf(!isRoot)('instances are isolated from the server and from each o
   }, 90_000);
 });
 
-describe('run.user in slipway.yaml', () => {
+describe('run.user and run.memory in slipway.yaml', () => {
   const config = (user: unknown) => ({
     service: 'svc',
     run: { command: 'node server.js', user },
@@ -210,6 +210,14 @@ describe('run.user in slipway.yaml', () => {
       const v = validateConfigData(config(user));
       expect(v.ok && v.config.run.user).toBe(String(user));
     }
+  });
+
+  it('reads run.memory as bytes, refusing a size without a unit', () => {
+    const withMemory = (memory: unknown) => validateConfigData({ ...config(undefined), run: { command: 'node server.js', memory } });
+    const v = withMemory('64m');
+    expect(v.ok && v.config.run.memoryBytes).toBe(64 * 1024 * 1024);
+    expect(v.ok && 'user' in v.config.run).toBe(false);
+    expect(withMemory(64).ok).toBe(false);
   });
 
   it("refuses root and the uids slipway gives environments", () => {

@@ -23,7 +23,7 @@ import {
 } from './fields.ts';
 import { checkAcrossEnvironments } from './cross-checks.ts';
 import { section } from './section.ts';
-import { DEFAULT_DOCKERFILE, imageSection, PROCESS_RESOURCES_REFUSAL, resourcesSection, runtimeName } from './runtime-section.ts';
+import { DEFAULT_DOCKERFILE, imageSection, parseMemoryBytes, PROCESS_RESOURCES_REFUSAL, resourcesSection, runtimeName } from './runtime-section.ts';
 import { secretReference } from './secrets-section.ts';
 import { analysisSection } from './analysis.ts';
 import { strategy } from './strategies.ts';
@@ -91,7 +91,13 @@ const run = section({
     CONFIG_DEFAULTS.run.port_env,
   ),
   user: runUser.optional(),
-}).transform((r) => ({ ...r.command, portEnv: r.port_env, ...(r.user !== undefined ? { user: r.user } : {}) }));
+  memory: field('a memory size of at least 6m with a unit, such as 256m or 1g', parseMemoryBytes).optional(),
+}).transform((r) => ({
+  ...r.command,
+  portEnv: r.port_env,
+  ...(r.user !== undefined ? { user: r.user } : {}),
+  ...(r.memory !== undefined ? { memoryBytes: r.memory } : {}),
+}));
 
 const health = section({
   path: matching('a URL path starting with / (e.g. /healthz)', /^\/\S*$/).prefault(CONFIG_DEFAULTS.health.path),

@@ -220,6 +220,11 @@ export interface RunSpec {
    * (digits). Absent: a uid of the environment's own, given by the server (INSTANCE_IDS).
    */
   user?: string;
+  /**
+   * run.memory: the most an instance of the process runtime may use (its process
+   * group's resident memory, in bytes) before it is killed. Absent: no limit.
+   */
+  memoryBytes?: number;
 }
 
 /**

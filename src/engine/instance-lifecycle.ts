@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { effectiveConfig, type InstanceRecord, type ReleaseRecord } from '../core/records.ts';
+import type { ResourceLimits } from '../core/service-config.ts';
 import type { StateStore } from '../store/state-store.ts';
 import { probeHealth } from '../runtime/health-probe.ts';
 import type { InstanceHandle, Runtime } from '../runtime/runtime.ts';
@@ -94,7 +95,7 @@ export async function launchInstance(deps: LifecycleDeps, release: ReleaseRecord
       env: instanceEnv(release, record, secrets), port, logPath, redact: Object.values(secrets),
       logTags: { env: release.env, release: release.number }, logLimits: release.config.logs ?? DEFAULT_LOG_LIMITS,
       owner: { service: release.service, env: release.env, release: release.number },
-      image: release.imageId, resources: release.config.environment.resources,
+      image: release.imageId, resources: limitsOf(release, runtime.name),
     });
     deps.store.updateInstance(id, { pid: handle.pid, procStart: handle.procStart, runtimeRef: handle.ref });
     return { ...record, pid: handle.pid, procStart: handle.procStart, runtimeRef: handle.ref };
@@ -102,6 +103,13 @@ export async function launchInstance(deps: LifecycleDeps, release: ReleaseRecord
     deps.store.updateInstance(id, { state: 'failed', lastError: (e as Error).message, stoppedAt: deps.clock.now() });
     throw e;
   }
+}
+
+/** A container runtime takes the environment's resources; the process runtime run.memory alone. */
+function limitsOf(release: ReleaseRecord, runtime: Runtime['name']): ResourceLimits | null {
+  if (runtime !== 'process') return release.config.environment.resources;
+  const memoryBytes = release.config.run.memoryBytes ?? null;
+  return memoryBytes === null ? null : { memoryBytes, cpus: null };
 }
 
 export type ReadyOutcome = { ready: true } | { ready: false; reason: string };

@@ -40,7 +40,10 @@ export interface StartSpec {
   owner: { service: string; env: string; release: number };
   /** The image id a container runs (recorded with the release); null for the process runtime. */
   image: string | null;
-  /** Limits to enforce; null: none. The process runtime enforces none. */
+  /**
+   * Limits to enforce; null: none. The process runtime enforces memoryBytes only
+   * (run.memory), by watching its process group's resident memory.
+   */
   resources: ResourceLimits | null;
 }
 

@@ -14,6 +14,7 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SlipwayError } from '../../core/errors.ts';
 import type { InstanceHandle, ResourceUsage, Runtime, StartSpec, StopOptions } from '../runtime.ts';
+import { watchMemory } from './memory-watch.ts';
 import { prepareRunIdentity } from './run-identity.ts';
 
 // USER_HZ and the page size are fixed by the Linux ABI on the machines we run on.
@@ -120,7 +121,12 @@ export class ProcessRuntime implements Runtime {
       });
       const pid = await spawned(child, `"${spec.argv.join(' ')}" in ${spec.releaseDir}`, spec.instanceId);
       child.unref();
-      return { pid, procStart: this.procFs ? readProcStat(pid)?.startTime ?? null : null, ref: null };
+      const handle = { pid, procStart: this.procFs ? readProcStat(pid)?.startTime ?? null : null, ref: null };
+      const limitBytes = spec.resources?.memoryBytes ?? null;
+      if (limitBytes !== null && this.procFs) {
+        watchMemory({ pgid: pid, limitBytes, instanceId: spec.instanceId, logPath: spec.logPath, logTags: spec.logTags, isAlive: () => this.isAlive(handle) });
+      }
+      return handle;
     } finally {
       // The instance holds its own copy of the pipe now: ours must close, or the
       // relay would never see the end of its input.
