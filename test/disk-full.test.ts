@@ -15,6 +15,7 @@ import {
   apiFetch, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService,
   type ServerProcess, type ServiceOptions,
 } from './support/harness.ts';
+import { sampleSum } from './support/prom-text.ts';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -112,8 +113,13 @@ describe.skipIf(!isRoot)('a full data disk', () => {
     expect((await getJson<{ version: string }>(prodUrl)).version).toBe('2.0.0');
     const ready = await readiness();
     expect(ready.status).toBe(503);
-    expect(ready.body.checks.disk).toMatch(/disk_full/);
-    expect(ready.body.checks.audit).toMatch(/waiting/);
+    expect(ready.body.checks.disk).toMatch(/^disk_full: .* free on the data directory's file system/);
+    expect(ready.body.checks.disk).toContain(dataDir);
+    expect(ready.body.checks.audit).toMatch(/^3 audit entries are waiting to be written \(database or disk is full\)/);
+    const metrics = await (await apiFetch(`${server.url}/metrics`)).text();
+    expect(sampleSum(metrics, 'slipway_audit_waiting_entries')).toBe(3);
+    expect(sampleSum(metrics, 'slipway_audit_write_failures_total')).toBeGreaterThanOrEqual(3);
+    expect(sampleSum(metrics, 'slipway_data_disk_free_bytes')).toBeLessThan(64 * 1024);
     const during = await getJson<AuditAnswer>(`${server.url}/api/audit`);
     expect(during.entries.length).toBe(before.entries.length);
   }, 240_000);
@@ -135,5 +141,6 @@ describe.skipIf(!isRoot)('a full data disk', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     await waitFor('3.0.0 to serve', async () => (await getJson<{ version: string }>(prodUrl)).version === '3.0.0');
     expect((await apiFetch(`${server.url}/api/environments/production`)).status).toBe(200);
+    expect(sampleSum(await (await apiFetch(`${server.url}/metrics`)).text(), 'slipway_audit_waiting_entries')).toBe(0);
   }, 240_000);
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTraffic } from '../src/cli/traffic.ts';
 import type { SlipwayEvent } from '../src/core/events.ts';
-import type { RouteTable, RouteTableHead } from '../src/router/route-table.ts';
+import type { RouteTable, RouteTableHead, RouterHeadAnswer } from '../src/router/route-table.ts';
 import {
   BIN, apiFetch, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService,
   type ServerProcess, type ServiceOptions,
@@ -76,12 +76,12 @@ describe('a router table rewritten behind the server\'s back', () => {
   });
 
   it('sends nothing while the router runs the table the server sent', async () => {
-    const first = await admin<RouteTableHead>('GET', '/routes/head');
+    const first = await admin<RouterHeadAnswer>('GET', '/routes/head');
     expect(first.status).toBe(200);
-    expect(first.json.digest).toMatch(/^[0-9a-f]{64}$/);
+    expect(first.json).toMatchObject({ digest: expect.stringMatching(/^[0-9a-f]{64}$/), ready: true });
     // Several reconciler passes: each compares, none sends (a send would raise the version).
     await new Promise((r) => setTimeout(r, 3000));
-    expect((await admin<RouteTableHead>('GET', '/routes/head')).json).toEqual(first.json);
+    expect((await admin<RouterHeadAnswer>('GET', '/routes/head')).json).toEqual(first.json);
   });
 
   it('points production back at its instances within 2 s of a table that sent it to a dead port', async () => {

@@ -10,7 +10,7 @@ import type { ReleaseRecord } from '../core/records.ts';
 import { formatListen, type KubernetesSettings } from '../core/service-config.ts';
 import { releaseServiceUrl } from '../runtime/kubernetes/manifests.ts';
 import { effectiveWeights } from '../core/rollout.ts';
-import { routeTableDigest, type EnvRoutes, type RouteTable, type RouteTableHead } from '../router/route-table.ts';
+import { routeTableDigest, type EnvRoutes, type RouteTable, type RouteTableHead, type RouterHeadAnswer } from '../router/route-table.ts';
 import { countRouteDriftRepair } from '../observe/metrics.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { EngineLogger, TrafficRouter } from './ports.ts';
@@ -94,7 +94,7 @@ export interface RouteDrift {
 }
 
 /** A router that can answer its table's version and digest alone (the router client can; a test double may not). */
-type HeadReader = { getRouteHead?(): Promise<RouteTableHead> };
+type HeadReader = { getRouteHead?(): Promise<RouterHeadAnswer> };
 
 /**
  * Every environment loop's pass asks for a check; they are coalesced so that the
@@ -168,6 +168,8 @@ export class RouteSync {
       return null;
     }
     const found = await this.readHead();
+    // A router just started has not applied its routes.json yet: compare on the next pass.
+    if (found === null) return null;
     if (found.version === sent.head.version && found.digest === sent.head.digest) return null;
     // Only now is the whole table fetched: to name the environments that changed.
     const current = await this.router.getRoutes().catch(() => null);
@@ -189,8 +191,11 @@ export class RouteSync {
     return drift;
   }
 
-  private async readHead(): Promise<RouteTableHead> {
-    if (this.router.getRouteHead) return this.router.getRouteHead();
+  private async readHead(): Promise<RouteTableHead | null> {
+    if (this.router.getRouteHead) {
+      const { version, digest, ready } = await this.router.getRouteHead();
+      return ready ? { version, digest } : null;
+    }
     const table = await this.router.getRoutes();
     return { version: table.version, digest: routeTableDigest(table) };
   }

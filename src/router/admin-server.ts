@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { SlipwayError, errorMessage, isSlipwayError } from '../core/errors.ts';
 import { checkAdminRequest } from './admin-guard.ts';
-import { parseRouteTable, type RouteTable } from './route-table.ts';
+import { parseRouteTable, type RouteTable, type RouterHeadAnswer } from './route-table.ts';
 import type { Router } from './router.ts';
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -79,7 +79,7 @@ async function route(ctx: AdminContext, at: { method: string; path: string }, re
   if (method === 'GET' && path === '/readyz') return sendJson(res, ctx.isReady() ? 200 : 503, { ready: ctx.isReady() });
   if (method === 'GET' && path === '/routes') return sendJson(res, 200, ctx.router.currentTable);
   // Version and digest only: what the server compares every reconciler pass, without the whole table.
-  if (method === 'GET' && path === '/routes/head') return sendJson(res, 200, ctx.router.currentHead);
+  if (method === 'GET' && path === '/routes/head') return sendJson(res, 200, { ...ctx.router.currentHead, ready: ctx.isReady() } satisfies RouterHeadAnswer);
   if (method === 'PUT' && path === '/routes') return putRoutes(ctx, req, res);
   if (method === 'GET' && path === '/stats') return sendJson(res, 200, ctx.router.statsJson());
   if (method === 'GET' && path === '/status') return sendJson(res, 200, status(ctx));

@@ -81,6 +81,12 @@ export interface RouteTableHead {
   digest: string;
 }
 
+/** What the router's GET /routes/head answers: the head, and whether routes.json was restored yet. */
+export interface RouterHeadAnswer extends RouteTableHead {
+  /** False in the moment after a start, before the table saved in routes.json is applied: the head means nothing yet. */
+  ready: boolean;
+}
+
 /**
  * SHA-256 of a table's routes (its environments, not its version), over JSON with
  * every object's keys sorted: the server and the router get the same digest for

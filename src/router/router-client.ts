@@ -13,7 +13,7 @@ import { request } from 'undici';
 import { SlipwayError, errorMessage } from '../core/errors.ts';
 import { ROUTER_SECRET_ENV, newAdminSecret, prepareStateDir, readAdminSecret, writeAdminSecret } from './admin-secret.ts';
 import type { ListenerStatus } from './env-listener.ts';
-import type { RouteTable, RouteTableHead } from './route-table.ts';
+import type { RouteTable, RouterHeadAnswer } from './route-table.ts';
 import type { RouterStatsJson } from './router-stats.ts';
 
 export type { ListenerStatus } from './env-listener.ts';
@@ -171,8 +171,8 @@ export class RouterClient {
   }
 
   /** The version and digest of the table the router runs (cheap: no table crosses the wire). */
-  getRouteHead(): Promise<RouteTableHead> {
-    return this.call<RouteTableHead>('GET', '/routes/head', { timeoutMs: 2_000 });
+  getRouteHead(): Promise<RouterHeadAnswer> {
+    return this.call<RouterHeadAnswer>('GET', '/routes/head', { timeoutMs: 2_000 });
   }
 
   getStats(): Promise<RouterStatsJson> {

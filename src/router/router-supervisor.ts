@@ -4,7 +4,7 @@
 // the current table again.
 
 import { SlipwayError } from '../core/errors.ts';
-import type { RouteTable, RouteTableHead } from './route-table.ts';
+import type { RouteTable, RouterHeadAnswer } from './route-table.ts';
 import { ensureRouter, type DrainResult, type EnsureRouterOptions, type PutRoutesAnswer, type RouterClient, type RouterStatsJson } from './router-client.ts';
 
 const CHECK_EVERY_MS = 1000;
@@ -94,7 +94,7 @@ export class RouterSupervisor {
     return this.withRouter((c) => c.getRoutes());
   }
 
-  getRouteHead(): Promise<RouteTableHead> {
+  getRouteHead(): Promise<RouterHeadAnswer> {
     return this.withRouter((c) => c.getRouteHead());
   }
 

@@ -112,7 +112,7 @@ describe('router process', () => {
 
   it('answers the version and digest of the table it runs, to the secret only', async () => {
     const t = await router.getRoutes();
-    expect(await router.getRouteHead()).toEqual({ version: t.version, digest: routeTableDigest(t) });
+    expect(await router.getRouteHead()).toEqual({ version: t.version, digest: routeTableDigest(t), ready: true });
     expect((await router.getStatus()).digest).toBe(routeTableDigest(t));
     expect((await admin('GET', '/routes/head')).status).toBe(401);
   });
