@@ -56,7 +56,7 @@ export function dataDirPaths(root: string): DataDirPaths {
 export const DEFAULT_DATA_DIR = '.slipway';
 
 export interface PreparedDataDir {
-  /** Paths (relative to the data directory) whose modes were loosened, as `path 0644 -> 0600`. */
+  /** Paths (relative to the data directory) that lost permission bits, as `path 0644 -> 0600`. */
   tightened: string[];
   /** What the server should say in its log when it starts (also written to stderr unless onNotice is given). */
   notices: string[];
@@ -79,8 +79,10 @@ export function prepareDataDir(paths: DataDirPaths, opts: { onNotice?: (message:
   for (const d of [paths.root, paths.artefacts, paths.releases, paths.logs, paths.router, paths.tmp]) mkdirSync(d, { recursive: true, mode: 0o700 });
   const asRoot = process.getuid?.() === 0;
   const tightened: string[] = [];
-  tighten(paths.root, { root: paths.root, passable: asRoot ? passableDirs(paths) : new Set(), tightened });
+  const failed: string[] = [];
+  tighten(paths.root, { root: paths.root, passable: asRoot ? passableDirs(paths) : new Set(), tightened, failed });
   const notices: string[] = [];
+  if (failed.length > 0) notices.push(`could not make ${failed.length} path(s) in the data directory ${paths.root} private: ${failed.slice(0, 10).join(', ')}; fix their owner or mode by hand`);
   if (tightened.length > 0) {
     notices.push(`tightened ${tightened.length} path(s) in the data directory ${paths.root} to owner-only (an older slipway left them readable by others): ${tightened.slice(0, 10).join(', ')}${tightened.length > 10 ? ', ...' : ''}`);
   }
@@ -102,6 +104,7 @@ interface TightenWalk {
   root: string;
   passable: Set<string>;
   tightened: string[];
+  failed: string[];
 }
 
 /**
@@ -112,6 +115,16 @@ interface TightenWalk {
  * closed, shuts everyone else out of all below it. Symlinks are never followed.
  */
 function tighten(path: string, w: TightenWalk): void {
+  try {
+    tightenOne(path, w);
+  } catch (e) {
+    // A file that vanished, or a filesystem that refuses chmod/chown: said, not fatal.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') w.failed.push(`${relative(w.root, path) || '.'} (${code ?? (e as Error).message})`);
+  }
+}
+
+function tightenOne(path: string, w: TightenWalk): void {
   const st = lstatSync(path);
   if (st.isSymbolicLink()) return;
   const isOwn = st.uid === process.getuid?.();
@@ -121,9 +134,20 @@ function tighten(path: string, w: TightenWalk): void {
   if (passable && st.gid !== INSTANCE_IDS.group) lchownSync(path, st.uid, INSTANCE_IDS.group);
   if (mode !== wanted) {
     chmodSync(path, wanted);
-    w.tightened.push(`${relative(w.root, path) || '.'} ${octal(mode)} -> ${octal(wanted)}`);
+    // 0700 -> 0710 for a directory instances pass through is not news.
+    if ((mode & ~wanted) !== 0) w.tightened.push(`${relative(w.root, path) || '.'} ${octal(mode)} -> ${octal(wanted)}`);
   }
   if (isOwn && st.isDirectory()) for (const name of readdirSync(path)) tighten(join(path, name), w);
+}
+
+function opensToInstances(dir: string, mode: number): boolean {
+  try {
+    lchownSync(dir, 0, INSTANCE_IDS.group);
+    chmodSync(dir, mode | 0o010);
+    return true;
+  } catch {
+    return false; // then said as a directory instances cannot pass
+  }
 }
 
 const octal = (mode: number) => `0${mode.toString(8).padStart(3, '0')}`;
@@ -141,9 +165,7 @@ function openAncestors(root: string): string[] {
     const mode = st.mode & 0o7777;
     const passes = (mode & 0o001) !== 0 || (st.gid === INSTANCE_IDS.group && (mode & 0o010) !== 0);
     if (!passes) {
-      if (st.uid === 0 && (mode & 0o070) === 0 && st.isDirectory()) {
-        lchownSync(dir, 0, INSTANCE_IDS.group);
-        chmodSync(dir, mode | 0o010);
+      if (st.uid === 0 && (mode & 0o070) === 0 && st.isDirectory() && opensToInstances(dir, mode)) {
         notices.push(`${dir} was ${octal(mode)}: let instances (group ${INSTANCE_IDS.group}) pass through it to their release directories (now ${octal(mode | 0o010)}, group ${INSTANCE_IDS.group}); files in it that others may read become readable by instances: a data directory under /var/lib avoids this`);
       } else {
         notices.push(`instances cannot reach their release directories: ${dir} (${octal(mode)}, uid ${st.uid}, gid ${st.gid}) lets neither others nor group ${INSTANCE_IDS.group} pass; chmod o+x it, or move the data directory (--data-dir /var/lib/slipway)`);

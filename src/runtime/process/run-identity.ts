@@ -44,10 +44,7 @@ export function prepareRunIdentity(o: { envDir: string; releaseDir: string; user
   const home = join(envDir, HOME_DIR);
   const tmp = join(home, 'tmp');
   if (!isRootServer()) {
-    const own = process.getuid?.() ?? -1;
-    if (user !== undefined && lookupUid(user) !== own) {
-      throw new SlipwayError('E_CONFIG_INVALID', `run.user: "${user}" cannot be honoured: this slipway server does not run as root (uid ${own}), so its instances can only run as its own user; remove run.user, or run the server as root`, { key: 'run.user', user, serverUid: own });
-    }
+    assertRunUserPossible(user);
     mkdirSync(tmp, { recursive: true, mode: 0o700 });
     return { uid: null, gid: null, home, tmp };
   }
@@ -57,6 +54,18 @@ export function prepareRunIdentity(o: { envDir: string; releaseDir: string; user
   readyHome(home, uid);
   chownReleaseTree(releaseDir, uid);
   return { uid, gid, home, tmp };
+}
+
+/**
+ * Whether this server can run instances as run.user at all: for a check before a
+ * deploy changes anything (the start of an instance checks it again, with the rest).
+ */
+export function assertRunUserPossible(user: string | undefined): void {
+  if (user === undefined) return;
+  if (isRootServer()) namedUid(user);
+  else if (lookupUid(user) !== process.getuid?.()) {
+    throw new SlipwayError('E_CONFIG_INVALID', `run.user: "${user}" cannot be honoured: this slipway server does not run as root (uid ${process.getuid?.()}), so its instances can only run as its own user; remove run.user, or run the server as root`, { key: 'run.user', user, serverUid: process.getuid?.() });
+  }
 }
 
 /** A directory of root's that instances pass through; a symlink in its place is refused, never followed. */
