@@ -198,6 +198,37 @@ describe.skipIf(!isRoot)('instances are isolated from the server and from each o
   }, 90_000);
 });
 
+// What a server that is not root does, run as nobody: the refusal and the warning.
+const NOT_ROOT_SCRIPT = `
+import { assertRunUserPossible } from '${join(import.meta.dirname, '..', 'src', 'runtime', 'process', 'run-identity.ts')}';
+import { dataDirPaths, prepareDataDir } from '${join(import.meta.dirname, '..', 'src', 'store', 'data-dir.ts')}';
+const out = { notices: [] };
+for (const [key, user] of [['other', 'www-data'], ['self', String(process.getuid())]]) {
+  try { assertRunUserPossible(user); out[key] = 'ok'; } catch (e) { out[key] = e.code + ': ' + e.message; }
+}
+prepareDataDir(dataDirPaths(process.argv[2]), { onNotice: (m) => out.notices.push(m) });
+console.log(JSON.stringify(out));
+`;
+
+describe.skipIf(!isRoot)('a server that is not root', () => {
+  it('refuses a run.user other than its own, precisely, and warns that instances run as itself', () => {
+    const work = scratchDir();
+    chmodSync(work, 0o777);
+    writeFileSync(join(work, 'probe.mts'), NOT_ROOT_SCRIPT);
+    const nobody = 65534;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(work, 'probe.mts'), join(work, 'data')], {
+      uid: nobody, gid: nobody, cwd: join(import.meta.dirname, '..'), env: { PATH: process.env.PATH, TMPDIR: work, HOME: work }, encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { other: string; self: string; notices: string[] };
+    expect(out.other).toBe(`E_CONFIG_INVALID: run.user: "www-data" cannot be honoured: this slipway server does not run as root (uid ${nobody}), so its instances can only run as its own user; remove run.user, or run the server as root`);
+    expect(out.self).toBe('ok');
+    expect(out.notices.join('\n')).toMatch(/does not run as root \(uid 65534\): its instances run as its own user/);
+    expect(statSync(join(work, 'data')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(work, 'data', 'releases')).mode & 0o777).toBe(0o700);
+  });
+});
+
 describe('run.user and run.memory in slipway.yaml', () => {
   const config = (user: unknown) => ({
     service: 'svc',
