@@ -76,4 +76,9 @@ describe.skipIf(process.getuid?.() !== 0)('prepareRunIdentity (server as root)',
     }
     expect(prepareRunIdentity({ ...release('staging'), user: '1234' }).uid).toBe(1234);
   });
+
+  it("refuses a run.user that already runs another environment", () => {
+    prepareRunIdentity({ ...release('production'), user: '1234' });
+    expect(() => prepareRunIdentity({ ...release('staging'), user: '1234' })).toThrow(/already runs environment "production"/);
+  });
 });

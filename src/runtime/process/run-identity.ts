@@ -50,7 +50,7 @@ export function prepareRunIdentity(o: { envDir: string; releaseDir: string; user
   }
   const gid = INSTANCE_IDS.group;
   ownDirectory(envDir, { uid: 0, gid, mode: 0o710 });
-  const uid = user !== undefined ? namedUid(user) : environmentUid(envDir);
+  const uid = user !== undefined ? namedUid(user, envDir) : environmentUid(envDir);
   readyHome(home, uid);
   chownReleaseTree(releaseDir, uid);
   return { uid, gid, home, tmp };
@@ -77,7 +77,7 @@ function ownDirectory(dir: string, o: { uid: number; gid: number; mode: number }
   if ((st.mode & 0o7777) !== o.mode) chmodSync(dir, o.mode);
 }
 
-function namedUid(user: string): number {
+function namedUid(user: string, envDir?: string): number {
   const uid = lookupUid(user);
   if (uid === null) {
     throw new SlipwayError('E_CONFIG_INVALID', `run.user: no user "${user}" on this machine; create it, give a numeric uid, or remove run.user to get a user of the environment's own`, { key: 'run.user', user });
@@ -85,7 +85,24 @@ function namedUid(user: string): number {
   if (uid === 0 || (uid >= INSTANCE_IDS.group && uid <= INSTANCE_IDS.lastUser)) {
     throw new SlipwayError('E_CONFIG_INVALID', `run.user: "${user}" is uid ${uid}, which instances may not use (root, or slipway's own range ${INSTANCE_IDS.group}-${INSTANCE_IDS.lastUser}); name another user`, { key: 'run.user', user, uid });
   }
+  // One user per environment: a staging run.user naming production's would read production's files.
+  const holder = envDir === undefined ? undefined : usersOfOtherEnvironments(envDir).get(uid);
+  if (holder !== undefined) {
+    throw new SlipwayError('E_CONFIG_INVALID', `run.user: "${user}" (uid ${uid}) already runs environment "${holder}"; each environment needs a user of its own, so that none can read another's files`, { key: 'run.user', user, uid, env: holder });
+  }
   return uid;
+}
+
+/** The uid each other environment's HOME records, whatever range it is in. */
+function usersOfOtherEnvironments(envDir: string): Map<number, string> {
+  const users = new Map<number, string>();
+  const releases = dirname(envDir);
+  for (const sibling of readdirSync(releases)) {
+    if (sibling === basename(envDir)) continue;
+    const owner = ownerOf(join(releases, sibling, HOME_DIR));
+    if (owner !== null && owner !== 0) users.set(owner, sibling);
+  }
+  return users;
 }
 
 /** A uid for a user name, or for digits as they are; null when no such user. */
@@ -120,13 +137,7 @@ const inRange = (uid: number | null): uid is number => uid !== null && uid >= IN
 
 /** The environment's uid as its HOME records it, or the lowest one no other environment (nor passwd) has. */
 function environmentUid(envDir: string): number {
-  const taken = new Map<number, string>();
-  const releases = dirname(envDir);
-  for (const sibling of readdirSync(releases)) {
-    if (sibling === basename(envDir)) continue;
-    const owner = ownerOf(join(releases, sibling, HOME_DIR));
-    if (inRange(owner)) taken.set(owner, sibling);
-  }
+  const taken = usersOfOtherEnvironments(envDir);
   const recorded = ownerOf(join(envDir, HOME_DIR));
   if (inRange(recorded) && !taken.has(recorded)) return recorded;
   const system = new Set(passwdUids().values());
