@@ -184,6 +184,33 @@ describe("the admin's policy bounds what a deployer's slipway.yaml may ask of th
     expect(audit.entries.map((e) => `${e.actor} ${e.outcome}`)).toContain('admin ok');
   }, 120_000);
 
+  it("holds a config rollout and a rollback to today's policy, not the one their release was made under", async () => {
+    // Staging's stable release (#2) has the loopback webhook the admin allowed; now the admin takes it back.
+    expect((await getJson<EnvironmentStatus>(`${server.url}/api/environments/staging`)).stable?.number).toBe(2);
+    expect((await cli(['policy', 'set', '-'], { input: '' })).code).toBe(0);
+    const config = await cli(['--json', 'config', 'set', 'staging', 'GREETING=hi']);
+    expect(config.code).not.toBe(0);
+    const ce = (JSON.parse(config.stdout) as CliError).error;
+    expect(ce.code).toBe('E_POLICY_DENIED');
+    expect(ce.details.key).toBe('environments.staging.notifications[0].url');
+    expect(ce.message).toMatch(/^config rollout of staging#2 refused/);
+    // A release without the webhook goes through; going back to #2 would call it again, and is refused.
+    writeService(app, { ...service, version: '3.0.0' });
+    const clean = await cli(['deploy', 'staging'], { token: tokens.stagingDeployer });
+    expect(clean.code, clean.stdout + clean.stderr).toBe(0);
+    const hitsBefore = listener.hits();
+    const back = await cli(['--json', 'rollback', 'staging', '--to', '2'], { token: tokens.stagingDeployer });
+    expect(back.code).not.toBe(0);
+    const be = (JSON.parse(back.stdout) as CliError).error;
+    expect(be.code).toBe('E_POLICY_DENIED');
+    expect(be.details.key).toBe('environments.staging.notifications[0].url');
+    expect(be.message).toMatch(/^rollback to staging#2 refused/);
+    const s = await getJson<EnvironmentStatus>(`${server.url}/api/environments/staging`);
+    expect(s.stable?.number).toBe(3);
+    expect(s.rollout).toBeNull();
+    expect(listener.hits() - hitsBefore).toBeLessThanOrEqual(0);
+  }, 120_000);
+
   it("gives a viewer's plan no Vault call, no secret read and no port probe, and says so", async () => {
     writeService(app, stagingWith('secrets:\n  DB_PASSWORD: { vault: { path: staging/db, key: password } }'));
     const before = vault.requests.length;
