@@ -129,6 +129,7 @@ describe.skipIf(!isRoot)('a full data disk', () => {
     const freedAt = Date.now();
     rmSync(join(dataDir, 'fill'));
     await waitFor('/readyz to be ready again', async () => (await readiness()).status === 200, 20_000);
+    console.log(`ready again ${Date.now() - freedAt} ms after the space was freed`);
     const after = await getJson<AuditAnswer>(`${server.url}/api/audit`);
     // In the order they happened, each with its own time: the deploy failed at its upload.
     const added = after.entries.slice(before.entries.length);
