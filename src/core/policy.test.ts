@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_ANALYSIS } from './analysis/index.ts';
 import { addressKind } from './ip-address.ts';
-import { checkEnvironment, EMPTY_POLICY, globMatches, listenMatches, ownEnvPrefix, urlMatches, type EnvironmentPolicy, type HostPolicy, type PolicyCheck } from './policy.ts';
+import { checkEnvironment, checkOutboundUrl, EMPTY_POLICY, globMatches, listenMatches, ownEnvPrefix, urlMatches, type EnvironmentPolicy, type HostPolicy, type PolicyCheck } from './policy.ts';
 import type { EnvironmentSpec, ExternalSecretSpec, WebhookSpec } from './service-config.ts';
 
 const base: EnvironmentSpec = {
@@ -160,5 +160,13 @@ describe('the pieces', () => {
     expect(globMatches('staging/*', 'staging/a/b', '/')).toBe(false);
     expect(globMatches('staging/**', 'staging/a/b', '/')).toBe(true);
     expect(ownEnvPrefix('api-v2')).toBe('SLIPWAY_SECRET_API_V2_');
+  });
+});
+
+describe('a URL read at call time', () => {
+  it('is held to the same rules as one written in slipway.yaml', () => {
+    const key = 'environments.staging.notifications[0].url_from';
+    expect(checkOutboundUrl({ policy: EMPTY_POLICY, env: 'staging', key, url: 'http://127.0.0.1:9/' }).map((v) => v.rule)).toEqual(['outbound']);
+    expect(checkOutboundUrl({ policy: EMPTY_POLICY, env: 'staging', key, url: 'https://93.184.216.34/' })).toEqual([]);
   });
 });

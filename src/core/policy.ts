@@ -150,6 +150,11 @@ export function checkEnvironment(c: PolicyCheck): PolicyViolation[] {
   return out;
 }
 
+/** One URL the server is about to call for an environment (one read at call time, such as a webhook's url_from). */
+export function checkOutboundUrl(c: Omit<PolicyCheck, 'environment' | 'readUrls'> & { key: string; url: string }): PolicyViolation[] {
+  return checkUrl(c, effectivePolicy(c.policy, c.env), c.key, c.url);
+}
+
 /** The URLs written in an environment's settings that the server calls, by slipway.yaml key. */
 export function outboundUrlsOf(env: string, e: EnvironmentSpec): { key: string; url: string }[] {
   const at = `environments.${env}`;
@@ -260,7 +265,10 @@ const KIND_WORDS: Record<Exclude<AddressKind, 'public'>, string> = {
   reserved: 'a reserved address',
 };
 
-function checkUrl(c: PolicyCheck, rules: EffectivePolicy, key: string, url: string): PolicyViolation[] {
+/** What a URL's check needs of the whole check. */
+type UrlContext = Pick<PolicyCheck, 'env' | 'resolved' | 'serverListeners' | 'localAddresses'>;
+
+function checkUrl(c: UrlContext, rules: EffectivePolicy, key: string, url: string): PolicyViolation[] {
   const u = urlParts(url);
   const shown = url.replace(/\/\/[^@/]*@/, '//***@');
   if (!u) return [{ key, rule: 'outbound', value: shown, message: `${shown} is not an http:// or https:// URL` }];
@@ -282,7 +290,7 @@ function checkUrl(c: PolicyCheck, rules: EffectivePolicy, key: string, url: stri
 }
 
 /** Which of the server's own listeners a URL would reach, named, or null. */
-function serverListenerAt(c: PolicyCheck, u: UrlParts, addresses: string[]): string | null {
+function serverListenerAt(c: UrlContext, u: UrlParts, addresses: string[]): string | null {
   const local = new Set((c.localAddresses ?? []).map(canonicalAddress));
   const isThisMachine = (a: string) => ['loopback', 'unspecified'].includes(addressKind(a) ?? '') || local.has(canonicalAddress(a));
   const names = u.host === 'localhost' || u.host.endsWith('.localhost') ? ['127.0.0.1', '::1'] : addresses;

@@ -9,7 +9,7 @@ import { lookup } from 'node:dns/promises';
 import { networkInterfaces } from 'node:os';
 import { SlipwayError } from '../core/errors.ts';
 import { addressKind } from '../core/ip-address.ts';
-import { checkEnvironment, describeViolations, outboundUrlsOf, type PolicyViolation, type ServerAddress } from '../core/policy.ts';
+import { checkEnvironment, checkOutboundUrl, describeViolations, outboundUrlsOf, type PolicyViolation, type ServerAddress } from '../core/policy.ts';
 import { describeFreeze, openFreezes } from '../core/pipeline/freeze.ts';
 import type { EnvironmentSpec, ExternalSecretSpec, ServiceConfig } from '../core/service-config.ts';
 import type { PolicyStore } from '../store/policy-store.ts';
@@ -87,6 +87,17 @@ export class PolicyGate {
     const readUrls = await this.readUrlsOf(c.env, c.environment);
     const resolved = await this.resolveHosts(readUrls.map((u) => u.url));
     refuseIfAny(c, checkEnvironment({ ...base, resolved, readUrls }));
+  }
+
+  /**
+   * One URL the server is about to call for an environment (a webhook's URL read
+   * from url_from at delivery), against the policy now, its name resolved now.
+   */
+  async assertUrlAllowed(o: { env: string; key: string; url: string }): Promise<void> {
+    refuseIfAny({ env: o.env }, checkOutboundUrl({
+      policy: this.deps.policies.current(), env: o.env, key: o.key, url: o.url, resolved: await this.resolveHosts([o.url]),
+      serverListeners: this.deps.serverListeners(), localAddresses: this.localAddresses(),
+    }));
   }
 
   /** Again in the transaction that records the rollout, against the policy as it is then; names as last resolved. */

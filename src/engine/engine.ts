@@ -281,6 +281,15 @@ export class Engine {
     if (environment) this.policy.assertAllowedNow({ env, environment });
   }
 
+  /**
+   * For a URL the server reads at call time (a webhook's url_from, at each delivery,
+   * its name resolved then): throws E_POLICY_DENIED when today's policy does not
+   * allow the environment to call it. For server.ts's webhook notifier to use.
+   */
+  assertUrlAllowed(env: string, key: string, url: string): Promise<void> {
+    return this.policy.assertUrlAllowed({ env, key, url });
+  }
+
   /** The admin's host policy now; null when none was ever set (the defaults hold). */
   currentPolicy(): PolicyVersion | null {
     return this.policies.latest();
