@@ -100,6 +100,21 @@ describe('route sync: drift of the router\'s table', () => {
     expect(router.heads).toBe(1);
   });
 
+  it('reports drift whose repair failed once a later push gets through', async () => {
+    const { router, sync, drifts } = await started();
+    await sync.push();
+    router.table = { version: 40, environments: {} };
+    router.failPuts = true;
+    await sleep(300);
+    expect(await sync.checkDrift()).toBeNull();
+    expect(drifts).toHaveLength(0);
+    router.failPuts = false;
+    await sleep(300);
+    expect(await sync.checkDrift()).toMatchObject({ found: { version: 40 }, repairedVersion: router.table.version });
+    expect(router.table.version).toBeGreaterThan(40);
+    expect(drifts).toHaveLength(1);
+  });
+
   it('pushes again on the next check after a push failed, and never rejects', async () => {
     const { router, sync, drifts } = await started();
     await sync.push();

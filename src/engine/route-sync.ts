@@ -119,6 +119,8 @@ export class RouteSync {
   private checking: Promise<RouteDrift | null> | null = null;
   private lastCheckAt = 0;
   private checkFailing = false;
+  /** Drift found whose repair push failed: reported once a later push gets through. */
+  private unrepaired: Omit<RouteDrift, 'repairedVersion'> | null = null;
   private readonly driftListeners: ((d: RouteDrift) => void)[] = [];
 
   constructor(
@@ -163,9 +165,10 @@ export class RouteSync {
   private async checkNow(): Promise<RouteDrift | null> {
     const sent = this.sent;
     if (sent === null) return null;
-    if (this.pushFailed) {
-      await this.pushNow();
-      return null;
+    if (this.pushFailed || this.unrepaired) {
+      if (this.pushFailed) await this.pushNow();
+      // Drift found earlier is reported once a push got through (this one, or the engine's own).
+      return this.unrepaired ? this.report(this.unrepaired) : null;
     }
     const found = await this.readHead();
     // A router just started has not applied its routes.json yet: compare on the next pass.
@@ -173,12 +176,16 @@ export class RouteSync {
     if (found.version === sent.head.version && found.digest === sent.head.digest) return null;
     // Only now is the whole table fetched: to name the environments that changed.
     const current = await this.router.getRoutes().catch(() => null);
+    this.unrepaired = { found, sent: sent.head, environments: current ? changedEnvironments(current, sent.table) : [] };
     // Past whatever version the router shows, so the repair is newer than the table it replaces.
     this.version = Math.max(this.version, found.version);
     await this.pushNow();
-    const drift: RouteDrift = {
-      found, sent: sent.head, environments: current ? changedEnvironments(current, sent.table) : [], repairedVersion: this.version,
-    };
+    return this.report(this.unrepaired);
+  }
+
+  private report(found: Omit<RouteDrift, 'repairedVersion'>): RouteDrift {
+    this.unrepaired = null;
+    const drift: RouteDrift = { ...found, repairedVersion: this.sent!.head.version };
     countRouteDriftRepair(drift.environments);
     this.log.warn({ ...drift }, "the router's route table was not the one slipway sent; sent it again");
     for (const fn of this.driftListeners) {
