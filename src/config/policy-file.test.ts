@@ -16,6 +16,10 @@ describe('parsePolicyText', () => {
     expect(p.environments.staging).toEqual({ listen: ['127.0.0.1:8000-8099'], hosts: null, secrets: { env: [], vault: ['shared/**'], file: ['/run/secrets/staging/*'] }, outbound: { allow: [], public: false } });
   });
 
+  it('takes a Vault mount with a slash in mount:path', () => {
+    expect(parsePolicyText("environments: { production: { secrets: { vault: ['kv/apps:production/**'] } } }", 'p.yaml').environments.production?.secrets.vault).toEqual(['kv/apps:production/**']);
+  });
+
   it('takes an empty file as the empty policy', () => {
     expect(parsePolicyText('', 'p.yaml')).toEqual({ environments: {} });
   });

@@ -25,7 +25,7 @@ const list = <T extends z.ZodType>(item: T, what: string) =>
 const listenPattern = matching('host:port, where host may be * and port *, a number or a range such as 8000-8099 (e.g. 127.0.0.1:8000-8099, [::1]:*)', /^(\[[0-9a-fA-F:.]+\]|\*|[0-9a-zA-Z.-]+):(\*|\d{1,5}|\d{1,5}-\d{1,5})$/);
 const hostPattern = matching('a host name, with * for one label or ** for several (e.g. *.staging.example.com)', /^[a-z0-9*?][a-z0-9*?.-]*$/);
 const envPattern = matching('a variable name, with * for any characters (e.g. SLIPWAY_SECRET_SHARED_*)', /^[A-Za-z0-9_*?]+$/);
-const vaultPattern = matching('a Vault path, with * for one segment or ** for several, optionally mount:path (e.g. shared/**, kv:staging/**)', /^([A-Za-z0-9_.*-]+:)?[A-Za-z0-9_.*?-]+(\/[A-Za-z0-9_.*?-]+)*$/);
+const vaultPattern = matching('a Vault path, with * for one segment or ** for several, optionally mount:path (e.g. shared/**, kv:staging/**)', /^([A-Za-z0-9_.*\/-]+:)?[A-Za-z0-9_.*?-]+(\/[A-Za-z0-9_.*?-]+)*$/);
 const filePattern = field('an absolute path, with * for one segment or ** for several (e.g. /run/secrets/staging/*)', (v) =>
   typeof v === 'string' && /^\/\S+$/.test(v) && !v.split('/').some((s) => s === '.' || s === '..') ? v : null);
 const urlPattern = matching('an http(s) URL pattern, e.g. https://hooks.example.com/**, http://127.0.0.1:9090 or http://*.internal:* (scheme may be *)', /^(https?|\*):\/\/(\[[0-9a-fA-F:.]+\]|[^/:\s]+)(:(\d{1,5}|\*))?(\/\S*)?$/);

@@ -71,6 +71,12 @@ describe('the default policy (nothing set by the admin)', () => {
     ]);
   });
 
+  it("keeps api's variables apart from api-v2's, though api-v2's name starts with api's", () => {
+    const environment = { ...withSecret({ provider: 'env', name: 'SLIPWAY_SECRET_API_V2_DB' }), name: 'api' };
+    expect(checkEnvironment({ policy: EMPTY_POLICY, env: 'api', environment, otherEnvironments: ['api-v2'] }).map((v) => v.rule)).toEqual(['secrets.env']);
+    expect(checkEnvironment({ policy: EMPTY_POLICY, env: 'api', environment: { ...environment, secrets: { DB: { provider: 'env', name: 'SLIPWAY_SECRET_API_DB' } } }, otherEnvironments: ['api-v2'] })).toEqual([]);
+  });
+
   it('takes any listen address', () => {
     expect(check({ ...base, listen: { host: '0.0.0.0', port: 80 } })).toEqual([]);
   });

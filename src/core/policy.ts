@@ -76,6 +76,11 @@ export interface PolicyCheck {
   serverListeners?: ServerAddress[];
   /** This machine's interface addresses: a listener on 0.0.0.0 answers on each. */
   localAddresses?: string[];
+  /**
+   * Other environments' names (the server's and this slipway.yaml's): `api`'s scope
+   * SLIPWAY_SECRET_API_ must not take in `api-v2`'s SLIPWAY_SECRET_API_V2_.
+   */
+  otherEnvironments?: string[];
   /** URLs that are not written in slipway.yaml but read from where it points (a webhook's url_from), by key. */
   readUrls?: { key: string; url: string }[];
 }
@@ -141,10 +146,11 @@ export function checkEnvironment(c: PolicyCheck): PolicyViolation[] {
       out.push({ key: `${at}.kubernetes.hostnames[${i}]`, rule: 'hosts', value: h, message: `host name ${h} is not one the policy allows ${c.env} (${rules.hosts.join(', ') || 'none'})` });
     }
   });
-  for (const [name, spec] of Object.entries(e.secrets)) out.push(...checkSecret(c.env, rules, `${at}.secrets.${name}`, spec));
+  const scope = { env: c.env, others: c.otherEnvironments ?? [] };
+  for (const [name, spec] of Object.entries(e.secrets)) out.push(...checkSecret(scope, rules, `${at}.secrets.${name}`, spec));
   for (const { key, url } of outboundUrlsOf(c.env, e)) out.push(...checkUrl(c, rules, key, url));
   (e.notifications ?? []).forEach((w, i) => {
-    if (w.urlFrom) out.push(...checkSecret(c.env, rules, `${at}.notifications[${i}].url_from`, w.urlFrom));
+    if (w.urlFrom) out.push(...checkSecret(scope, rules, `${at}.notifications[${i}].url_from`, w.urlFrom));
   });
   for (const { key, url } of c.readUrls ?? []) out.push(...checkUrl(c, rules, key, url));
   return out;
@@ -192,11 +198,19 @@ export function listenMatches(pattern: string, a: ListenAddress): boolean {
 /** A `.` or `..` part would let a path written inside the scope name one outside it. */
 const hasDotSegment = (path: string) => path.split('/').some((s) => s === '.' || s === '..');
 
-function checkSecret(env: string, rules: EffectivePolicy, key: string, spec: ExternalSecretSpec): PolicyViolation[] {
+/** Is the variable in the environment's own scope, and in no longer scope of another environment's? */
+function isOwnVariable(scope: { env: string; others: string[] }, name: string): boolean {
+  const own = ownEnvPrefix(scope.env);
+  if (!name.startsWith(own)) return false;
+  return !scope.others.some((o) => o !== scope.env && ownEnvPrefix(o).length > own.length && ownEnvPrefix(o).startsWith(own) && name.startsWith(ownEnvPrefix(o)));
+}
+
+function checkSecret(scope: { env: string; others: string[] }, rules: EffectivePolicy, key: string, spec: ExternalSecretSpec): PolicyViolation[] {
+  const { env } = scope;
   switch (spec.provider) {
     case 'env': {
       const own = ownEnvPrefix(env);
-      if (spec.name.startsWith(own) || rules.secrets.env.some((p) => globMatches(p, spec.name, null))) return [];
+      if (isOwnVariable(scope, spec.name) || rules.secrets.env.some((p) => globMatches(p, spec.name, null))) return [];
       return [{ key: `${key}.env`, rule: 'secrets.env', value: spec.name, message: `${spec.name} is outside ${env}'s own scope: ${env} reads only server variables named ${own}* unless the policy allows more` }];
     }
     case 'vault': {

@@ -53,6 +53,8 @@ export function assertDeployAllowed(o: { store: StateStore; env: string; digest:
 export interface PolicyGateDeps {
   policies: PolicyStore;
   serverListeners: () => ServerAddress[];
+  /** Every environment the server knows: one's variable scope must not take in another's. */
+  environmentNames: () => string[];
   /** The current value of a webhook's url_from, read only once its reference has passed. */
   readUrl: (env: string, spec: ExternalSecretSpec) => Promise<string>;
   /** Addresses of a host name (default: the system resolver, bounded by a timeout). */
@@ -81,7 +83,7 @@ export class PolicyGate {
 
   async assertAllowed(c: PolicyGateCheck): Promise<void> {
     const policy = this.deps.policies.current();
-    const base = { policy, env: c.env, environment: c.environment, serverListeners: this.deps.serverListeners(), localAddresses: this.localAddresses() };
+    const base = { policy, env: c.env, environment: c.environment, serverListeners: this.deps.serverListeners(), localAddresses: this.localAddresses(), otherEnvironments: this.deps.environmentNames() };
     refuseIfAny(c, checkEnvironment(c.lookUp ? { ...base, resolved: await this.resolveNames(c.env, c.environment) } : base));
     if (!c.lookUp) return;
     const readUrls = await this.readUrlsOf(c.env, c.environment);
@@ -103,7 +105,7 @@ export class PolicyGate {
   /** Again in the transaction that records the rollout, against the policy as it is then; names as last resolved. */
   assertAllowedNow(c: Omit<PolicyGateCheck, 'lookUp'>): void {
     refuseIfAny(c, checkEnvironment({
-      policy: this.deps.policies.current(), env: c.env, environment: c.environment,
+      policy: this.deps.policies.current(), env: c.env, environment: c.environment, otherEnvironments: this.deps.environmentNames(),
       serverListeners: this.deps.serverListeners(), localAddresses: this.localAddresses(), resolved: Object.fromEntries(this.resolvedNames),
     }));
   }

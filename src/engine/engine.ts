@@ -131,7 +131,7 @@ export class Engine {
     });
     this.policies = new PolicyStore(deps.store.db);
     this.policy = new PolicyGate({
-      policies: this.policies, serverListeners: deps.serverListeners ?? (() => []),
+      policies: this.policies, serverListeners: deps.serverListeners ?? (() => []), environmentNames: () => deps.store.listEnvironmentNames(),
       readUrl: (env, spec) => deps.secrets.readExternal({ env, name: 'webhook url' }, spec),
       ...(deps.resolveHost ? { resolve: deps.resolveHost } : {}),
     });
