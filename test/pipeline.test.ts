@@ -303,6 +303,18 @@ describe('slipway release: commit to production through staging and sign-off', {
     expect((await getJson<{ runs: unknown[] }>(`${server.url}/api/pipeline/runs`)).runs.length).toBe(runsBefore);
   });
 
+  it("refuses a release whose staging settings go beyond the admin's policy, before it builds", async () => {
+    const runsBefore = (await getJson<{ runs: unknown[] }>(`${server.url}/api/pipeline/runs`)).runs.length;
+    git('checkout', '-q', '-b', 'policy-probe');
+    writeConfig({ stagingExtra: 'secrets:\n  SHADOW: { file: /etc/shadow }' });
+    commit('hello: reads a host file');
+    git('checkout', '-q', 'main');
+    const r = await as('alice', 'release', '--ref', 'policy-probe');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/E_POLICY_DENIED[\s\S]*environments\.staging\.secrets\.SHADOW\.file/);
+    expect((await getJson<{ runs: unknown[] }>(`${server.url}/api/pipeline/runs`)).runs.length).toBe(runsBefore);
+  });
+
   it('starts a run from a signed push webhook, refusing a bad signature, and from a branch watcher on a new commit', async () => {
     writeFileSync(join(repo, 'CHANGES.md'), '- pushed\n');
     const pushed = commit('hello: a pushed change');
