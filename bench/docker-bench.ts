@@ -25,7 +25,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const ms = (t0: number) => Math.round(performance.now() - t0);
 
 // The base image, made fresh under a tag of its own (the tests' one may be in use), removed at the end.
-const fresh = await ensureNodeImage(`slipway-bench/node:${Date.now()}`);
+const fresh = await ensureNodeImage({ tag: `slipway-bench/node:${Date.now()}` });
 console.log(`base image (node ${process.version} + libraries, docker import): ${fresh.buildMs} ms`);
 
 const app = mkdtempSync(join(tmpdir(), 'slipway-docker-bench-'));

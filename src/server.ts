@@ -62,11 +62,13 @@ export interface ServerInfo {
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const paths = dataDirPaths(opts.dataDir);
-  prepareDataDir(paths);
+  const notices: string[] = [];
+  prepareDataDir(paths, { onNotice: (m) => notices.push(m) });
   // Every secret value the server comes to know is masked in its own log lines and API answers.
   const redactor = new Redactor();
   const pinoOptions = { level: opts.logLevel ?? 'info', base: { pid: process.pid }, hooks: { streamWrite: (line: string) => redactor.redact(line) } };
   const log = opts.logger ?? (opts.logFormat === 'pretty' ? pino(pinoOptions, prettyDestination()) : pino(pinoOptions));
+  for (const n of notices) log.warn(n);
   const releaseLock = acquireServerLock(paths.serverLock, paths.root);
   // Before the router is started or adopted: a router that outlived the previous
   // server, or an instance, must never get the address CLI clients send tokens to.

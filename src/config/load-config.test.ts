@@ -209,7 +209,7 @@ const BAD: [string, string, string, string, string][] = [
   ['unknown key far from any allowed one', `${MINIMAL}    colour: blue\n`, '7:5', 'environments.staging.colour', 'unknown key; allowed keys here: runtime, resources, instances, listen, strategy, analysis, watch, notifications, config, secrets, kubernetes, provision, acceptance, approval, freeze, backup, restore'],
   ['wrong type', `${MINIMAL}    instances: two\n`, '7:16', 'environments.staging.instances', 'expected a whole number from 1 to 64, got "two"'],
   ['instances 0', `${MINIMAL}    instances: 0\n`, '7:16', 'environments.staging.instances', 'expected a whole number from 1 to 64, got 0'],
-  ['a section that is not a map', MINIMAL.replace('  command: node server.js', '  - node'), '3:3', 'run', 'expected a map with keys command, port_env, got a list'],
+  ['a section that is not a map', MINIMAL.replace('  command: node server.js', '  - node'), '3:3', 'run', 'expected a map with keys command, port_env, user, memory, got a list'],
   ['missing required key', MINIMAL.replace('  command: node server.js\n', '  port_env: PORT\n'), '2:1', 'run.command', 'missing; expected a command line (e.g. node server.js) or a list of arguments'],
   ['bad duration', `${MINIMAL}health:\n  timeout: 2 seconds\n`, '8:12', 'health.timeout', 'expected a duration above zero with a unit, such as 250ms, 1s or 2m, got "2 seconds"'],
   ['duration without a unit', `${MINIMAL}shutdown:\n  kill_timeout: 5\n`, '8:17', 'shutdown.kill_timeout', 'got 5'],

@@ -168,6 +168,7 @@ export class Engine {
       store: deps.store, fleet: this.fleet, cluster: this.cluster, clock: this.clock, log: deps.log,
       recordEvent: (id, level, message, data) => this.recordEvent(id, level, message, data),
       pushRoutes: (env) => this.pushTraffic(env),
+      checkRoutes: () => this.routes.checkDrift(),
       stepVerdict: (r) => this.analysis.stepVerdict(r),
       onSucceeded: (r) => this.analysis.startWatch(r),
       onTransition: (prev, next, e) => this.feed.transition(prev, next, e),

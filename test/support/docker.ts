@@ -53,9 +53,9 @@ export function nodeImageTag(o: { shell?: boolean } = {}): string {
  * they load (docker import of a tarball; no registry needed). Made once per engine;
  * returns its tag and how long making it took (0 when it was there already).
  */
-export async function ensureNodeImage(o: { shell?: boolean } = {}): Promise<{ tag: string; buildMs: number }> {
+export async function ensureNodeImage(o: { shell?: boolean; tag?: string } = {}): Promise<{ tag: string; buildMs: number }> {
   const shell = o.shell ?? true;
-  const tag = nodeImageTag({ shell });
+  const tag = o.tag ?? nodeImageTag({ shell });
   try {
     await docker.getImage(tag).inspect();
     return { tag, buildMs: 0 };
