@@ -321,7 +321,12 @@ function wireObservability(engine: Engine, o: { log: Logger; store: StateStore; 
     webhooksFor: (e) => webhooksOf(o.store, e),
     recordFailure: (f) => o.store.observe.addNotificationFailure(f),
     warn: (fields, message) => o.log.warn(fields, message),
-    resolveUrl: (hook, env) => o.secrets.readExternal({ env, name: 'webhook url' }, hook.urlFrom!),
+    // A url read from a secret is known only now: the admin's policy is checked on it before each use.
+    resolveUrl: async (hook, env) => {
+      const url = await o.secrets.readExternal({ env, name: 'webhook url' }, hook.urlFrom!);
+      await engine.assertUrlAllowed(env, `environments.${env}.notifications (url_from)`, url);
+      return url;
+    },
   });
   const unsubscribe = [engine.events.subscribe(recordEventMetrics), engine.events.subscribe((e) => notifier.onEvent(e))];
   const prune = () => {

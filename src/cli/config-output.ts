@@ -69,5 +69,6 @@ export function formatPlan(p: DeployPlanJson): string {
   out.push(`  strategy   ${p.strategy.from === null || p.strategy.from === p.strategy.to ? p.strategy.to : `${p.strategy.from} → ${p.strategy.to}`}`);
   if (p.settings.length) out.push(`  also       ${p.settings.join(', ')} changed`);
   if (!p.unchanged) out.push(`  steps      ${p.steps.map((s, i) => `${i + 1}. ${s}`).join('\n             ')}`);
+  if (p.limited) out.push(pc.yellow(`  note       ${p.limited}`));
   return out.join('\n');
 }

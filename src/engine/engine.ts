@@ -37,6 +37,7 @@ import { PolicyStore, type PolicyVersion } from '../store/policy-store.ts';
 import type { HostPolicy } from '../core/policy.ts';
 import { PipelineRunner } from './pipeline/pipeline-runner.ts';
 import type { ClusterApi } from '../runtime/kubernetes/cluster-client.ts';
+import { assertRunUserPossible } from '../runtime/process/run-identity.ts';
 import { ClusterFleet, runsOnCluster } from './cluster-fleet.ts';
 import { ListenGuard, type ListenCheck, type ProbeAnswer, type ServerListener } from './listen-guard.ts';
 import type { ListenAddress } from '../core/service-config.ts';
@@ -324,6 +325,8 @@ export class Engine {
     let configHash = hashConfig(config);
     this.assertUnlocked(req.env);
     await this.listen.assertAvailable({ env: req.env, environment: config.environment });
+    // A run.user this server cannot honour is refused now, not when the first instance fails to start.
+    if (config.environment.runtime === 'process') assertRunUserPossible(config.run.user);
     const stableId = this.store.getStableReleaseId(req.env);
     const stable = stableId === null ? null : this.store.getRelease(stableId);
     if (!req.force && stable && stable.artefactDigest === artefact.digest && stable.configHash === configHash) {
