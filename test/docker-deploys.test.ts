@@ -216,9 +216,16 @@ describe.skipIf(!available)('deploys on the docker runtime', { timeout: 120_000 
     expect(await running('production')).toHaveLength(2);
   });
 
-  it('a server killed with -9 comes back, re-adopts its containers without starting duplicates, and logs what they said meanwhile exactly once', async () => {
+  it('a server killed with -9 comes back, re-adopts its containers without starting duplicates, removes an orphan, and logs what they said meanwhile exactly once', async () => {
     const before = (await containersOf(dataDir)).map((c) => c.Id).sort();
     const stagingIds = (await status('staging')).instances.map((i) => i.id);
+    // A container of this data directory that no record knows (as a crash between a container's start and its record leaves).
+    const dataDirLabel = (await containersOf(dataDir))[0]!.Labels['slipway.data-dir']!;
+    const orphan = await docker.createContainer({
+      Image: baseTag, Cmd: ['node', '-e', 'setInterval(() => {}, 1000)'],
+      Labels: { 'slipway.data-dir': dataDirLabel, 'slipway.env': 'staging', 'slipway.instance': 'staging-9-0rphan' },
+    });
+    await orphan.start();
     await server.kill9();
     // The router outlives the server: these requests reach the containers, which log each one.
     const marker = `while-no-server-${Date.now()}`;
@@ -229,6 +236,7 @@ describe.skipIf(!available)('deploys on the docker runtime', { timeout: 120_000 
     await waitFor('the requests made while no server ran to be logged', () => markerLines() >= 20);
     await new Promise((r) => setTimeout(r, 2000)); // time for a duplicate start (or a duplicate line) to show
     expect(markerLines()).toBe(20);
+    await waitFor('the orphaned container to be removed', async () => (await containersOf(dataDir)).every((c) => c.Id !== orphan.id));
     expect((await containersOf(dataDir)).map((c) => c.Id).sort()).toEqual(before);
     expect((await status('staging')).instances.map((i) => i.id)).toEqual(stagingIds);
     expect((await status('production')).instances.map((i) => `${i.release}:${i.state}`)).toEqual(['2:ready', '2:ready']);

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { SlipwayError } from '../core/errors.ts';
 import type { ArtefactRecord, ReleaseRecord } from '../core/records.ts';
 import { planFor } from '../core/plans.ts';
-import { commandRefusal, type Rollout, type RolloutEvent, type RolloutKind } from '../core/rollout.ts';
+import { commandRefusal, isTerminal, type Rollout, type RolloutEvent, type RolloutKind } from '../core/rollout.ts';
 import type { ServiceConfig, Strategy } from '../core/service-config.ts';
 import { unpackArtefact } from '../artefact/index.ts';
 import type { DataDirPaths } from '../store/data-dir.ts';
@@ -172,7 +172,11 @@ export class Engine {
       checkRoutes: () => this.routes.checkDrift(),
       stepVerdict: (r) => this.analysis.stepVerdict(r),
       onSucceeded: (r) => this.analysis.startWatch(r),
-      onTransition: (prev, next, e) => this.feed.transition(prev, next, e),
+      onTransition: (prev, next, e) => {
+        this.feed.transition(prev, next, e);
+        // After each rollout: anything a crash or a failed stop left behind goes.
+        if (isTerminal(next.phase) && !isTerminal(prev.phase)) void this.fleet.removeOrphans().catch(() => undefined);
+      },
     });
     this.sampler = new MetricsSampler({ store: deps.store, router: deps.router, runtimes: deps.runtimes, clock: this.clock, log: deps.log });
     this.analysis = new AnalysisMonitor({

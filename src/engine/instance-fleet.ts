@@ -138,6 +138,23 @@ export class InstanceFleet {
         await runtime.adopt(handle, { instanceId: i.id, logPath: i.logPath }).catch((e: Error) => this.deps.log.warn({ instance: i.id, err: e.message }, 'could not re-adopt an instance'));
       }
     }
+    await this.removeOrphans();
+  }
+
+  /**
+   * What the runtimes hold for instances with no live record (a container left by a
+   * crash between its start and its record) goes, with a log line naming each.
+   */
+  async removeOrphans(): Promise<string[]> {
+    const live = new Set(this.deps.store.liveInstances().map((i) => i.id));
+    const removed: string[] = [];
+    for (const runtime of Object.values(this.deps.runtimes)) {
+      if (!runtime?.removeOrphans) continue;
+      const ids = await runtime.removeOrphans((id) => live.has(id));
+      if (ids.length) this.deps.log.warn({ runtime: runtime.name, instances: ids }, 'removed orphaned instances no record knows of');
+      removed.push(...ids);
+    }
+    return removed;
   }
 
   /** Instances whose process is gone are taken out of the router at once. */

@@ -107,6 +107,13 @@ export interface Runtime {
    */
   adopt?(handle: InstanceHandle, instance: { instanceId: string; logPath: string }): Promise<void>;
   /**
+   * Removes what this server's runtime holds for instances it has no live record of
+   * (containers left by a crash between their start and its record, or a stop that
+   * failed); returns their instance ids. Never throws: a runtime that cannot be asked
+   * says so to the log and removes nothing.
+   */
+  removeOrphans?(isLive: (instanceId: string) => boolean): Promise<string[]>;
+  /**
    * Readies the image a release's instances will run, before the release is
    * recorded (builds it, or checks the referenced one is there), and keeps it for
    * as long as a rollback may need it. Returns its id. Container runtimes only.

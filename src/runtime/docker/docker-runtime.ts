@@ -304,6 +304,33 @@ export class DockerRuntime implements Runtime {
     return { killed };
   }
 
+  /**
+   * Containers labelled with this data directory whose instance has no live record
+   * are removed. Only once this server has talked to the engine: a server whose
+   * environments all run as processes never asks it anything.
+   */
+  async removeOrphans(isLive: (instanceId: string) => boolean): Promise<string[]> {
+    if (!this.clients) return [];
+    try {
+      const { api } = await this.connect();
+      const list = await api.listContainers({ all: true, filters: { label: [`${LABEL.dataDir}=${this.dataDirId}`] } });
+      const removed: string[] = [];
+      for (const c of list) {
+        const instanceId = c.Labels?.[LABEL.instance] ?? '';
+        if (isLive(instanceId)) continue;
+        this.followers.get(instanceId)?.stop();
+        await api.getContainer(c.Id).remove({ force: true }).then(() => removed.push(instanceId || c.Id.slice(0, 12)), (e: unknown) => {
+          if (!isNotFound(e)) this.opts.onWarning?.(`orphaned container ${c.Id.slice(0, 12)} (${instanceId}) could not be removed: ${(e as Error).message}`);
+        });
+      }
+      if (removed.length) this.running = null;
+      return removed;
+    } catch (e) {
+      this.opts.onWarning?.(`could not look for orphaned containers: ${(e as Error).message}`);
+      return [];
+    }
+  }
+
   async prepareImage(req: ImageRequest): Promise<string> {
     return prepareReleaseImage((await this.connect()).streams, req);
   }
