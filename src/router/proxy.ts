@@ -9,6 +9,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import type { HeaderWaiter, PassiveHealth } from './passive-health.ts';
 import type { StickyRoutes } from './route-table.ts';
 import type { EnvCounters } from './router-stats.ts';
 import type { Upstream } from './upstream.ts';
@@ -20,6 +21,8 @@ export interface EnvRoute {
   picker: WeightedPicker<Upstream>;
   sticky: StickyRoutes | null;
   readonly counters: EnvCounters;
+  /** Told of every request's header or failure; ejects backends the traffic shows broken. */
+  readonly health: PassiveHealth;
 }
 
 const TRACK_HEADER = 'x-slipway-track';
@@ -93,6 +96,8 @@ const NEVER_SENT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH',
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 const CLIENT_GONE = Object.assign(new Error('the client closed the connection'), { code: 'E_CLIENT_GONE' });
+/** Passive health ejected the backend while this (idempotent) request waited on it: it goes to another one. */
+const BACKEND_STALLED = Object.assign(new Error('the backend stalled; request re-sent elsewhere'), { code: 'E_BACKEND_STALLED' });
 
 function jsonAnswer(status: number, error: string, message: string): { status: number; headers: string[]; body: Buffer } {
   const body = Buffer.from(JSON.stringify({ error, message }) + '\n');
@@ -128,7 +133,7 @@ function sendAnswer(res: ServerResponse, a: { status: number; headers: string[];
   res.end(a.body);
 }
 
-class ProxyExchange implements Dispatcher.DispatchHandler {
+class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
   private readonly route: EnvRoute;
   private readonly req: IncomingMessage;
   private readonly res: ServerResponse;
@@ -138,6 +143,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
   private readonly hasBody: boolean;
   private hasRetried = false;
   private hasResponded = false;
+  /** When the current dispatch went out (performance.now()); passive health measures stalls from it. */
+  sentAtMs = 0;
+  /** Where a stalled request goes instead, chosen before its dispatch is aborted. */
+  private stallTarget: Upstream | null = null;
   private statusCode = 0;
   /** Response body bytes still to come when the backend sent Content-Length, else -1. */
   private bodyLeft = -1;
@@ -160,6 +169,9 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
   dispatch(): void {
     const u = this.upstream;
     u.begin();
+    this.abort = null;
+    this.sentAtMs = performance.now();
+    this.route.health.sent(u, this);
     const req = this.req;
     u.pool.dispatch(
       { path: req.url!, method: req.method as Dispatcher.HttpMethod, headers: this.headers, body: this.hasBody ? req : null },
@@ -173,6 +185,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx informational: the final answer follows
+    this.route.health.answered(this.upstream, this, performance.now());
     this.statusCode = statusCode;
     this.resume = resume;
     if (this.res.destroyed) {
@@ -226,10 +239,37 @@ class ProxyExchange implements Dispatcher.DispatchHandler {
     this.record();
   }
 
+  /**
+   * Its backend was ejected for a stall while this request waited for a header. Only
+   * a request that may be delivered twice goes elsewhere (once, body unread); any
+   * other waits for its own timeout, since the stalled backend may still answer it.
+   */
+  onBackendStalled(): void {
+    if (this.hasResponded || this.hasRetried || this.abort === null) return;
+    if (!IDEMPOTENT_METHODS.has(this.req.method ?? '') || !this.canRetry()) return;
+    const other = this.route.picker.pickOther(this.upstream, this.upstream.release);
+    if (other === null || other === this.upstream) return;
+    this.stallTarget = other;
+    this.abort(BACKEND_STALLED);
+  }
+
   onError(err: Error): void {
     this.isDone = true;
     const failed = this.upstream;
     failed.end();
+    if (err === BACKEND_STALLED && this.stallTarget !== null && !this.hasResponded) {
+      this.route.health.settled(failed, this, null, performance.now());
+      failed.counters.retries++;
+      this.hasRetried = true;
+      this.upstream = this.stallTarget;
+      this.stallTarget = null;
+      this.dispatch();
+      return;
+    }
+    if (!this.hasResponded) {
+      const blame = err === CLIENT_GONE || this.res.destroyed ? null : ((err as { code?: string }).code ?? 'error');
+      this.route.health.settled(failed, this, blame, performance.now());
+    }
     if (this.hasResponded) {
       // Cut mid-body by the backend, or a client that left: the only honest signal
       // left is a cut connection (the status line has gone out already).

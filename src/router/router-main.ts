@@ -49,7 +49,7 @@ async function runRouter(args: RouterArgs): Promise<void> {
   await prepareStateDir(args.stateDir);
   const routesFile = join(args.stateDir, 'routes.json');
   const infoFile = join(args.stateDir, 'router.json');
-  const router = new Router();
+  const router = new Router({ log: { info: (fields, msg) => log.info(fields, msg), warn: (fields, msg) => log.warn(fields, msg) } });
   const startedAt = new Date().toISOString();
   let isReady = false;
   let restoreError: string | undefined;

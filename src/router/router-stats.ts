@@ -15,8 +15,10 @@ export interface ReleaseStatsJson {
   upstreamErrors: number;
   /** Requests answered 504 because the backend sent no response header in time. */
   timeouts: number;
-  /** Connection failures of this release's backends that were retried elsewhere (not failures the client saw). */
+  /** Requests re-sent elsewhere after a connection failure or a stall of this release's backend (not failures the client saw). */
   retries: number;
+  /** Times passive health ejected one of this release's backends from picking (failures in a row, or a stall). */
+  ejections: number;
   /** Request arrival to response end, in milliseconds. */
   latency: LatencyHistogram;
 }
@@ -24,6 +26,8 @@ export interface ReleaseStatsJson {
 export interface BackendStatsJson {
   inflight: number;
   requests: number;
+  /** Passive health: 'in', 'ejected' (skipped by the picker) or 'trial' (back on probation after its cool-down). */
+  health: 'in' | 'ejected' | 'trial';
 }
 
 export interface RouterStatsJson {
@@ -46,6 +50,7 @@ export class ReleaseCounters {
   upstreamErrors = 0;
   timeouts = 0;
   retries = 0;
+  ejections = 0;
   readonly latency: LatencyHistogram = createHistogram();
 
   /** Counts one answered request; the hot path's only stats call. */
@@ -67,6 +72,7 @@ export class ReleaseCounters {
       upstreamErrors: this.upstreamErrors,
       timeouts: this.timeouts,
       retries: this.retries,
+      ejections: this.ejections,
       latency: cloneHistogram(this.latency),
     };
   }

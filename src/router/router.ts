@@ -8,6 +8,7 @@
 import { EMPTY_ROUTE_TABLE, routeTableDigest, type RouteTable, type RouteTableHead } from './route-table.ts';
 import { EnvListener, type ListenerStatus } from './env-listener.ts';
 import { claimListenAddresses } from './listen-claims.ts';
+import { PassiveHealth, type HealthLog, type PassiveHealthOptions } from './passive-health.ts';
 import type { EnvRoute } from './proxy.ts';
 import { RouterStats, type RouterStatsJson } from './router-stats.ts';
 import { UpstreamRegistry } from './upstream-registry.ts';
@@ -20,7 +21,14 @@ export interface RouterOptions {
   closeGraceMs?: number;
   /** How often listeners that failed to open are tried again. */
   listenRetryMs?: number;
+  /** Passive health's knobs (docs/config.md, "Passive health in the router"); tests shorten them. */
+  passiveHealth?: Partial<PassiveHealthOptions>;
+  /** Where ejections and returns are told (router.log); silent when absent. */
+  log?: HealthLog;
 }
+
+/** How often waiting requests are checked for a stall: the ejection delay is the stall threshold plus up to this. */
+const HEALTH_SWEEP_MS = 100;
 
 export type PutTableResult =
   | { ok: true; version: number; listeners: Record<string, ListenerStatus> }
@@ -41,12 +49,18 @@ export class Router {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly closeGraceMs: number;
   private readonly retryTimer: NodeJS.Timeout;
+  private readonly health: PassiveHealth;
+  private readonly healthTimer: NodeJS.Timeout;
 
   constructor(options: RouterOptions = {}) {
     this.upstreams = new UpstreamRegistry(this.stats, { ...DEFAULT_POOL_OPTIONS, ...options.pool });
     this.closeGraceMs = options.closeGraceMs ?? 30_000;
     this.retryTimer = setInterval(() => void this.serially(() => this.openListeners()), options.listenRetryMs ?? 5_000);
     this.retryTimer.unref();
+    const upstreams = this.upstreams;
+    this.health = new PassiveHealth({ peers: (env) => upstreams.liveIn(env), log: options.log, options: options.passiveHealth });
+    this.healthTimer = setInterval(() => this.health.sweep(upstreams.liveBackends(), performance.now()), HEALTH_SWEEP_MS);
+    this.healthTimer.unref();
   }
 
   get currentTable(): RouteTable {
@@ -94,13 +108,13 @@ export class Router {
       const byRelease = byEnv.get(env) ?? new Map<string, Upstream[]>();
       const groups = [...byRelease].map(([release, backends]) => ({ release, weight: routes.weights[release] ?? 0, backends }));
       const route = this.route(env);
-      route.picker = new WeightedPicker(groups);
+      route.picker = new WeightedPicker(groups, isUsable);
       route.sticky = routes.sticky ?? null;
       wanted.add(env);
       if (routes.preview) {
         // The preview listener sends everything to one release, whatever the weights say.
         const preview = this.route(previewKey(env));
-        preview.picker = new WeightedPicker([{ release: routes.preview.release, weight: 100, backends: byRelease.get(routes.preview.release) ?? [] }]);
+        preview.picker = new WeightedPicker([{ release: routes.preview.release, weight: 100, backends: byRelease.get(routes.preview.release) ?? [] }], isUsable);
         wanted.add(previewKey(env));
       }
     }
@@ -121,7 +135,7 @@ export class Router {
   private route(env: string): EnvRoute {
     let r = this.routes.get(env);
     if (r === undefined) {
-      r = { name: env, picker: new WeightedPicker<Upstream>([]), sticky: null, counters: this.stats.env(env) };
+      r = { name: env, picker: new WeightedPicker<Upstream>([]), sticky: null, counters: this.stats.env(env), health: this.health };
       this.routes.set(env, r);
     }
     return r;
@@ -181,11 +195,16 @@ export class Router {
   /** Stops accepting on every listener, lets requests in flight finish (≤ graceMs), closes the pools. */
   async close(graceMs = this.closeGraceMs): Promise<void> {
     clearInterval(this.retryTimer);
+    clearInterval(this.healthTimer);
     const all = [...this.listeners.values()];
     this.listeners.clear();
     await Promise.all(all.map((l) => l.close(graceMs)));
     await this.upstreams.destroyAll();
   }
+}
+
+function isUsable(u: Upstream): boolean {
+  return u.health.isUsable;
 }
 
 /** The preview listener of an environment is keyed apart from its main one. */

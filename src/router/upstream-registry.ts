@@ -49,6 +49,16 @@ export class UpstreamRegistry {
     return new Upstream(spec, counters, this.options, (u) => this.draining.delete(u));
   }
 
+  /** The backends in the current table. */
+  liveBackends(): Iterable<Upstream> {
+    return this.live.values();
+  }
+
+  /** The backends of one environment in the current table. */
+  *liveIn(env: string): Iterable<Upstream> {
+    for (const u of this.live.values()) if (u.env === env) yield u;
+  }
+
   /** Requests in flight to backends of this id, in the table or draining. */
   inflight(id: string): number {
     let n = this.live.get(id)?.inflight ?? 0;
@@ -60,7 +70,8 @@ export class UpstreamRegistry {
     const out: Record<string, BackendStatsJson> = {};
     const add = (u: Upstream): void => {
       const prev = out[u.id];
-      out[u.id] = { inflight: (prev?.inflight ?? 0) + u.inflight, requests: (prev?.requests ?? 0) + u.requests };
+      // The live backend comes last, so its health is the one shown.
+      out[u.id] = { inflight: (prev?.inflight ?? 0) + u.inflight, requests: (prev?.requests ?? 0) + u.requests, health: u.health.state };
     };
     for (const u of this.draining) add(u);
     for (const u of this.live.values()) add(u);

@@ -4,6 +4,7 @@
 // instance by removing it and then polling its inflight before stopping it.
 
 import { Pool } from 'undici';
+import { BackendHealth } from './passive-health.ts';
 import type { ReleaseCounters } from './router-stats.ts';
 
 export interface UpstreamPoolOptions {
@@ -40,6 +41,8 @@ export class Upstream {
   /** False once the backend left the table; it then closes as soon as inflight is 0. */
   isInTable = true;
   isClosed = false;
+  /** What passive health learnt from this backend's traffic; the picker skips it while ejected. */
+  readonly health = new BackendHealth();
   private readonly onClosed: (u: Upstream) => void;
 
   constructor(spec: UpstreamSpec, counters: ReleaseCounters, options: UpstreamPoolOptions, onClosed: (u: Upstream) => void) {

@@ -1,6 +1,9 @@
 // Chooses the backend for one request: a release at random by weight, then the next
 // backend of that release in turn. Built once per route table and then only read on
-// the hot path, so picking allocates nothing.
+// the hot path, so picking allocates nothing. A backend passive health has ejected
+// (`isUsable` says no) is skipped; when a release has no usable backend left, its
+// next one is taken anyway: a bounded share is ejected, so this is rare, and a
+// doubtful backend is better than a 503.
 
 export interface ReleaseGroup<T> {
   release: string;
@@ -21,8 +24,10 @@ export class WeightedPicker<T> {
   /** cumulative[i] = sum of the weights of groups[0..i]. */
   private readonly cumulative: number[];
   private readonly total: number;
+  private readonly isUsable: (b: T) => boolean;
 
-  constructor(releases: readonly ReleaseGroup<T>[]) {
+  constructor(releases: readonly ReleaseGroup<T>[], isUsable: (b: T) => boolean = () => true) {
+    this.isUsable = isUsable;
     this.groups = [];
     this.cumulative = [];
     let total = 0;
@@ -63,12 +68,12 @@ export class WeightedPicker<T> {
       while (i < groups.length - 1 && x >= this.cumulative[i]!) i++;
       g = groups[i]!;
     }
-    return nextOf(g);
+    return this.nextOf(g);
   }
 
   /** The next backend of one release, or null when it has none (or no weight). */
   pickRelease(release: string): T | null {
-    for (const g of this.groups) if (g.release === release) return nextOf(g);
+    for (const g of this.groups) if (g.release === release) return this.nextOf(g);
     return null;
   }
 
@@ -91,28 +96,38 @@ export class WeightedPicker<T> {
   pickOther(failed: T, failedRelease: string): T | null {
     const own = this.groups.find((g) => g.release === failedRelease);
     if (own !== undefined) {
-      const b = nextOtherThan(own, failed);
+      const b = this.nextOtherThan(own, failed);
       if (b !== null) return b;
     }
     for (const g of this.groups) {
       if (g === own) continue;
-      const b = nextOtherThan(g, failed);
+      const b = this.nextOtherThan(g, failed);
       if (b !== null) return b;
     }
     return null;
   }
-}
 
-function nextOf<T>(g: Group<T>): T {
-  const b = g.backends[g.next % g.backends.length]!;
-  g.next = (g.next + 1) % g.backends.length;
-  return b;
-}
-
-function nextOtherThan<T>(g: Group<T>, avoid: T): T | null {
-  for (let tries = 0; tries < g.backends.length; tries++) {
-    const b = nextOf(g);
-    if (b !== avoid) return b;
+  /** The group's next usable backend in turn, else its next one. */
+  private nextOf(g: Group<T>): T {
+    const n = g.backends.length;
+    for (let tries = 0; tries < n; tries++) {
+      const b = g.backends[g.next]!;
+      g.next = (g.next + 1) % n;
+      if (this.isUsable(b)) return b;
+    }
+    const b = g.backends[g.next]!;
+    g.next = (g.next + 1) % n;
+    return b;
   }
-  return null;
+
+  /** The group's next usable backend other than `avoid`, else null. */
+  private nextOtherThan(g: Group<T>, avoid: T): T | null {
+    const n = g.backends.length;
+    for (let tries = 0; tries < n; tries++) {
+      const b = g.backends[g.next]!;
+      g.next = (g.next + 1) % n;
+      if (b !== avoid && this.isUsable(b)) return b;
+    }
+    return null;
+  }
 }
