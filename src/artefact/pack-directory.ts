@@ -63,7 +63,7 @@ export async function packDirectory(options: PackDirectoryOptions): Promise<Pack
     );
   }
   // The server would refuse an unsafe tree; refusing it here says so before the upload.
-  assertSafeTree(walk.entries);
+  await assertSafeTree(walk.entries);
 
   await mkdir(dirname(outFile), { recursive: true });
   const partial = `${outFile}.partial-${randomBytes(6).toString('hex')}`;

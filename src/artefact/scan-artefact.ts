@@ -4,10 +4,10 @@
 // line, not the first, because a stripped path is still a crafted archive and
 // deserves a refusal the operator can see.
 
-import { createReadStream } from 'node:fs';
 import { Parser, type ReadEntry } from 'tar';
 import { SlipwayError, errorMessage, isSlipwayError } from '../core/errors.ts';
-import { DigestTap } from './digest.ts';
+import { overLimit, type ArtefactLimits } from './artefact-limits.ts';
+import { openTarSource } from './tar-source.ts';
 import { assertSafeTree, normaliseEntryPath, type TreeEntry } from './tree-safety.ts';
 
 /** One entry as stored, in archive order, for the extraction pass to compare against. */
@@ -30,23 +30,25 @@ export interface ArtefactScan {
 
 const SPECIAL_BITS = 0o7000; // setuid, setgid, sticky
 
+export type ScanLimits = Pick<ArtefactLimits, 'maxFileBytes' | 'maxEntries' | 'maxDecompressedBytes'>;
+
 /**
- * Hashes the artefact and checks every entry: path shape, type, mode, total size,
- * and (once all are known) that no link leads outside. Throws E_UNSAFE_PATH or
- * E_ARTEFACT_INVALID naming the first offending entry.
+ * Hashes the artefact and checks every entry: path shape, type, mode, and (once
+ * all are known) that no link leads outside; and, while reading, the limits on
+ * entries, file bytes and inflated bytes. Throws E_UNSAFE_PATH or
+ * E_ARTEFACT_INVALID naming the first offending entry or the limit passed.
  */
-export async function scanArtefact(file: string, maxBytes: number): Promise<ArtefactScan> {
+export async function scanArtefact(file: string, limits: ScanLimits): Promise<ArtefactScan> {
   const entries: ScannedEntry[] = [];
   let bytes = 0;
-  const digest = await parseArtefact(file, (entry) => {
+  const digest = await parseArtefact(file, limits.maxDecompressedBytes, (entry) => {
+    if (entries.length >= limits.maxEntries) {
+      throw overLimit({ what: `the artefact has more than ${limits.maxEntries} entries`, limit: 'maxEntries', value: limits.maxEntries, details: { entry: entry.path.slice(0, 200) } });
+    }
     const scanned = describeEntry(entry);
     bytes += scanned.type === 'file' ? scanned.size : 0;
-    if (bytes > maxBytes) {
-      throw new SlipwayError(
-        'E_ARTEFACT_INVALID',
-        `the artefact unpacks to more than ${Math.ceil(maxBytes / 1024 / 1024)} MiB, the limit`,
-        { entry: scanned.path, maxBytes },
-      );
+    if (bytes > limits.maxFileBytes) {
+      throw overLimit({ what: 'the artefact\'s files add up to more bytes than allowed', limit: 'maxFileBytes', value: limits.maxFileBytes, details: { entry: scanned.path.slice(0, 200) } });
     }
     entries.push(scanned);
   });
@@ -55,7 +57,7 @@ export async function scanArtefact(file: string, maxBytes: number): Promise<Arte
   if (fileCount === 0) {
     throw new SlipwayError('E_ARTEFACT_INVALID', 'the artefact holds no files', { file });
   }
-  assertSafeTree(tree);
+  await assertSafeTree(tree);
   return { digest, entries, fileCount, bytes };
 }
 
@@ -108,13 +110,11 @@ function toTreeEntry(e: ScannedEntry): TreeEntry {
 }
 
 /**
- * Streams the file through sha256 and a tar parser, calling `onEntry` per entry.
- * An exception from `onEntry` stops the read and rejects with it.
+ * Streams the file through sha256, a capped gunzip and a tar parser, calling
+ * `onEntry` per entry. An exception from `onEntry` stops the read and rejects with it.
  */
-function parseArtefact(file: string, onEntry: (entry: ReadEntry) => void): Promise<string> {
+function parseArtefact(file: string, maxDecompressedBytes: number, onEntry: (entry: ReadEntry) => void): Promise<string> {
   return new Promise((resolve, reject) => {
-    const source = createReadStream(file);
-    const tap = new DigestTap();
     let settled = false;
     const fail = (e: unknown) => {
       if (settled) return;
@@ -122,8 +122,11 @@ function parseArtefact(file: string, onEntry: (entry: ReadEntry) => void): Promi
       source.destroy();
       reject(isSlipwayError(e) ? e : notAnArtefact(file, e));
     };
+    const source = openTarSource(file, { maxDecompressedBytes, onError: fail });
+    // zstd: false, and brotli is off for a stream: the bytes are plain tar already.
     const parser = new Parser({
       strict: true,
+      zstd: false,
       onReadEntry: (entry) => {
         entry.resume(); // discard the body: only headers matter here
         if (settled) return;
@@ -143,13 +146,16 @@ function parseArtefact(file: string, onEntry: (entry: ReadEntry) => void): Promi
       })),
     );
     parser.on('error', fail);
-    source.on('error', fail);
     parser.on('end', () => {
       if (settled) return;
       settled = true;
-      resolve(tap.digest());
+      resolve(source.digest());
     });
-    source.pipe(tap).pipe(parser);
+    // Not pipe(): once node-tar has seen the end-of-archive blocks it stops asking
+    // for more, and a piped source stalls for ever; written by hand, the bytes after
+    // the end flow on into the cap, which refuses them past the limit.
+    source.tar.on('data', (chunk: Buffer) => parser.write(chunk));
+    source.tar.on('end', () => parser.end());
   });
 }
 

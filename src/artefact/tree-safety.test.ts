@@ -32,8 +32,8 @@ describe('assertSafeTree', () => {
     ['a dangling link that stays inside', [link('later', 'not/there/yet')]],
     ['a link through another link that stays inside', [dir('d'), dir('d/e'), link('l', 'd/e'), link('m', 'l/..')]],
     ['a hardlink to an earlier file', [file('a'), hard('b', 'a')]],
-  ])('accepts %s', (_name, entries) => {
-    expect(() => assertSafeTree(entries)).not.toThrow();
+  ])('accepts %s', async (_name, entries) => {
+    await expect(assertSafeTree(entries)).resolves.toBeUndefined();
   });
 
   it.each<[string, TreeEntry[]]>([
@@ -47,13 +47,25 @@ describe('assertSafeTree', () => {
     ['an absolute hardlink', [hard('h', '/etc/passwd')]],
     ['a hardlink to a later file', [hard('h', 'a'), file('a')]],
     ['a hardlink to a symlink', [link('l', 'x'), hard('h', 'l')]],
-  ])('refuses %s with E_UNSAFE_PATH', (_name, entries) => {
-    expect(() => assertSafeTree(entries)).toThrowError(expect.objectContaining({ code: 'E_UNSAFE_PATH' }));
+  ])('refuses %s with E_UNSAFE_PATH', async (_name, entries) => {
+    await expect(assertSafeTree(entries)).rejects.toMatchObject({ code: 'E_UNSAFE_PATH' });
   });
 
-  it('refuses the same path stored twice', () => {
-    expect(() => assertSafeTree([file('a'), link('a', '/etc')])).toThrowError(
-      expect.objectContaining({ code: 'E_ARTEFACT_INVALID' }),
-    );
+  it('refuses the same path stored twice', async () => {
+    await expect(assertSafeTree([file('a'), link('a', '/etc')])).rejects.toMatchObject({ code: 'E_ARTEFACT_INVALID' });
+  });
+
+  it('refuses a path longer than PATH_MAX', () => {
+    expect(() => normaliseEntryPath(`${'a/'.repeat(2100)}f`)).toThrowError(expect.objectContaining({ code: 'E_UNSAFE_PATH' }));
+  });
+
+  it('judges a tangle of long link chains quickly, refusing it', async () => {
+    // 2,000 links, each the head of a 40-hop chain whose targets are 1,000 segments long.
+    const deep = Array.from({ length: 1000 }, () => 'd').join('/');
+    const entries: TreeEntry[] = [];
+    for (let i = 0; i < 2000; i++) entries.push(link(`l${i}`, `${deep}/${'../'.repeat(1000)}l${(i + 1) % 2000}`));
+    const started = Date.now();
+    await expect(assertSafeTree(entries)).rejects.toMatchObject({ code: expect.stringMatching(/E_ARTEFACT_INVALID|E_UNSAFE_PATH/) });
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 });

@@ -21,6 +21,15 @@ export interface TreeEntry {
 
 // Same bound as the kernel's ELOOP: a longer chain is a loop or an attack.
 const MAX_SYMLINK_HOPS = 40;
+// The kernel's PATH_MAX: nothing longer can be written or followed anyway.
+const MAX_PATH_LENGTH = 4096;
+// Path segments walked while following every symlink of one tree. An honest tree
+// needs a handful per link; a crafted one (thousands of links, each a 40-hop
+// chain of 2,000-segment targets) would need billions.
+const MAX_LINK_STEPS = 2_000_000;
+// Entries judged between two turns of the event loop: the check of a 100,000-entry
+// tree never holds the server for more than a few milliseconds at a time.
+const ENTRIES_PER_TURN = 2_000;
 
 function unsafe(path: string, why: string, details: Record<string, unknown> = {}): SlipwayError {
   return new SlipwayError('E_UNSAFE_PATH', `refusing "${path}": ${why}`, { entry: path, ...details });
@@ -39,6 +48,7 @@ function isAbsoluteLike(p: string): boolean {
  * Windows) or a NUL.
  */
 export function normaliseEntryPath(raw: string): string {
+  if (raw.length > MAX_PATH_LENGTH) throw unsafe(raw.slice(0, 200), `the path is longer than ${MAX_PATH_LENGTH} characters`);
   if (raw.includes('\0')) throw unsafe(raw, 'the path contains a NUL byte');
   if (isAbsoluteLike(raw)) throw unsafe(raw, 'the path is absolute');
   if (raw.includes('\\')) throw unsafe(raw, 'the path contains a backslash');
@@ -48,12 +58,37 @@ export function normaliseEntryPath(raw: string): string {
 }
 
 /**
- * Throws unless every entry stays inside the tree: no entry is reached through a
- * symlink, every symlink (followed through the other symlinks of the tree) resolves
- * inside it, and every hardlink points at a regular file stored earlier.
+ * A trie of the tree's symlinks by path segment, so that "is any prefix of this
+ * path a symlink?" costs one map look-up per segment, not one join per prefix.
  */
-export function assertSafeTree(entries: readonly TreeEntry[]): void {
-  const symlinks = new Map<string, string>();
+interface LinkNode {
+  children: Map<string, LinkNode>;
+  /** Set when this path is a symlink: its target as stored. */
+  link?: string;
+}
+
+function linkTrie(entries: readonly TreeEntry[]): LinkNode {
+  const root: LinkNode = { children: new Map() };
+  for (const e of entries) {
+    if (e.type !== 'symlink') continue;
+    let node = root;
+    for (const segment of e.path.split('/')) {
+      let next = node.children.get(segment);
+      if (!next) node.children.set(segment, (next = { children: new Map() }));
+      node = next;
+    }
+    node.link = e.linkpath ?? '';
+  }
+  return root;
+}
+
+/**
+ * Rejects unless every entry stays inside the tree: no entry is reached through a
+ * symlink, every symlink (followed through the other symlinks of the tree) resolves
+ * inside it, and every hardlink points at a regular file stored earlier. Yields to
+ * the event loop now and then: a server judging a large tree still answers.
+ */
+export async function assertSafeTree(entries: readonly TreeEntry[]): Promise<void> {
   const seen = new Set<string>();
   for (const e of entries) {
     if (seen.has(e.path)) {
@@ -62,31 +97,37 @@ export function assertSafeTree(entries: readonly TreeEntry[]): void {
       });
     }
     seen.add(e.path);
-    if (e.type === 'symlink') symlinks.set(e.path, e.linkpath ?? '');
   }
 
+  const links = linkTrie(entries);
+  const budget = { steps: MAX_LINK_STEPS };
   const files = new Set<string>();
+  let judged = 0;
   for (const e of entries) {
-    assertNotThroughSymlink(e.path, symlinks);
-    if (e.type === 'symlink') assertSymlinkInside(e, symlinks);
+    if (++judged % ENTRIES_PER_TURN === 0) await new Promise((r) => setImmediate(r));
+    assertNotThroughSymlink(e.path, links);
+    if (e.type === 'symlink') assertSymlinkInside(e, links, budget);
     if (e.type === 'hardlink') assertHardlinkInside(e, files);
     if (e.type === 'file') files.add(e.path);
   }
 }
 
-function assertNotThroughSymlink(path: string, symlinks: ReadonlyMap<string, string>): void {
+function assertNotThroughSymlink(path: string, links: LinkNode): void {
   const segments = path.split('/');
-  for (let i = 1; i < segments.length; i++) {
-    const prefix = segments.slice(0, i).join('/');
-    if (symlinks.has(prefix)) {
+  let node: LinkNode | undefined = links;
+  for (let i = 0; i < segments.length - 1 && node; i++) {
+    node = node.children.get(segments[i]!);
+    if (node?.link !== undefined) {
+      const prefix = segments.slice(0, i + 1).join('/');
       throw unsafe(path, `it would be written through the symlink "${prefix}"`, { symlink: prefix });
     }
   }
 }
 
-function assertSymlinkInside(e: TreeEntry, symlinks: ReadonlyMap<string, string>): void {
+function assertSymlinkInside(e: TreeEntry, links: LinkNode, budget: { steps: number }): void {
   const target = e.linkpath ?? '';
   if (target === '') throw unsafe(e.path, 'the symlink has an empty target');
+  if (target.length > MAX_PATH_LENGTH) throw unsafe(e.path, `the symlink target is longer than ${MAX_PATH_LENGTH} characters`);
   if (isAbsoluteLike(target)) {
     throw unsafe(e.path, `the symlink points at the absolute path "${target}"; use a relative link`, {
       linkpath: target,
@@ -96,7 +137,7 @@ function assertSymlinkInside(e: TreeEntry, symlinks: ReadonlyMap<string, string>
     throw unsafe(e.path, 'the symlink target contains a backslash or NUL', { linkpath: target });
   }
   const fromDir = e.path.split('/').slice(0, -1);
-  if (!resolvesInside(fromDir, target, symlinks)) {
+  if (!resolvesInside({ fromDir, target, links, budget })) {
     throw unsafe(e.path, `the symlink target "${target}" leads outside the artefact (or loops)`, {
       linkpath: target,
     });
@@ -123,30 +164,43 @@ function assertHardlinkInside(e: TreeEntry, files: ReadonlySet<string>): void {
 /**
  * Walks `target` from the directory `fromDir` the way the kernel would, but over
  * the archive's own symlinks, and says whether it ever climbs above the root.
+ * Each step spends one unit of the tree's budget; a tree that runs out is refused.
  */
-function resolvesInside(
-  fromDir: readonly string[],
-  target: string,
-  symlinks: ReadonlyMap<string, string>,
-): boolean {
-  const stack = [...fromDir];
-  const pending = target.split('/');
+function resolvesInside(o: { fromDir: readonly string[]; target: string; links: LinkNode; budget: { steps: number } }): boolean {
+  // Parallel stacks: the segments walked so far and the trie node of each prefix
+  // (undefined once off every symlink's path).
+  const stack: string[] = [];
+  const nodes: (LinkNode | undefined)[] = [];
+  const push = (segment: string) => {
+    const parent = nodes.length === 0 ? o.links : nodes[nodes.length - 1];
+    stack.push(segment);
+    nodes.push(parent?.children.get(segment));
+  };
+  for (const segment of o.fromDir) push(segment);
+  // Reversed, so the next segment is pop()ed: shift() would make a long target quadratic.
+  const pending = o.target.split('/').reverse();
   let hops = 0;
   while (pending.length > 0) {
-    const segment = pending.shift() as string;
+    if (--o.budget.steps < 0) {
+      throw new SlipwayError('E_ARTEFACT_INVALID', `the artefact's symlinks take more than ${MAX_LINK_STEPS} steps to follow; refusing a tree this tangled`, { limit: 'linkSteps' });
+    }
+    const segment = pending.pop() as string;
     if (segment === '' || segment === '.') continue;
     if (segment === '..') {
       if (stack.length === 0) return false;
       stack.pop();
+      nodes.pop();
       continue;
     }
-    stack.push(segment);
-    const next = symlinks.get(stack.join('/'));
+    push(segment);
+    const next = nodes[nodes.length - 1]?.link;
     if (next === undefined) continue;
     hops += 1;
     if (hops > MAX_SYMLINK_HOPS || isAbsoluteLike(next)) return false;
     stack.pop();
-    pending.unshift(...next.split('/'));
+    nodes.pop();
+    const parts = next.split('/');
+    for (let i = parts.length - 1; i >= 0; i--) pending.push(parts[i]!);
   }
   return true;
 }

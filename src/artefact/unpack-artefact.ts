@@ -9,14 +9,14 @@
 //      not at all, even if the process dies half-way.
 
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Unpack, type ReadEntry } from 'tar';
 import { SlipwayError, errorMessage, isSlipwayError } from '../core/errors.ts';
-import { DigestTap, isDigest, sha256File } from './digest.ts';
-import { DEFAULT_MAX_ARTEFACT_BYTES } from './pack-directory.ts';
+import { artefactLimitsFrom, type ArtefactLimits } from './artefact-limits.ts';
+import { isDigest, sha256File } from './digest.ts';
 import { describeEntry, notAnArtefact, scanArtefact, type ScannedEntry } from './scan-artefact.ts';
+import { openTarSource } from './tar-source.ts';
 
 export interface UnpackArtefactOptions {
   file: string;
@@ -26,6 +26,8 @@ export interface UnpackArtefactOptions {
   expectedDigest?: string;
   /** Refuse an artefact whose files add up to more than this; default 512 MiB. */
   maxBytes?: number;
+  /** Entries and inflated bytes; default: DEFAULT_ARTEFACT_LIMITS with the server's SLIPWAY_MAX_* overrides. */
+  limits?: Partial<Pick<ArtefactLimits, 'maxEntries' | 'maxDecompressedBytes'>>;
 }
 
 export interface UnpackedArtefact {
@@ -46,7 +48,9 @@ export async function unpackArtefact(options: UnpackArtefactOptions): Promise<Un
   await assertTargetAvailable(target);
 
   if (options.expectedDigest !== undefined) await verifyDigest(file, options.expectedDigest);
-  const scan = await scanArtefact(file, options.maxBytes ?? DEFAULT_MAX_ARTEFACT_BYTES);
+  const limits = { ...artefactLimitsFrom(process.env), ...options.limits };
+  if (options.maxBytes !== undefined) limits.maxFileBytes = options.maxBytes;
+  const scan = await scanArtefact(file, limits);
   if (options.expectedDigest !== undefined && scan.digest !== options.expectedDigest) {
     throw tampered(file, options.expectedDigest, scan.digest);
   }
@@ -55,7 +59,7 @@ export async function unpackArtefact(options: UnpackArtefactOptions): Promise<Un
   const staging = join(dirname(target), `.${basename(target)}${STAGING_MARKER}${randomBytes(6).toString('hex')}`);
   await mkdir(staging, { mode: 0o755 });
   try {
-    const extractedDigest = await extractInto(file, staging, scan.entries);
+    const extractedDigest = await extractInto(file, staging, { judged: scan.entries, maxDecompressedBytes: limits.maxDecompressedBytes });
     if (extractedDigest !== scan.digest) throw tampered(file, scan.digest, extractedDigest);
     await moveIntoPlace(staging, target);
   } catch (e) {
@@ -106,7 +110,8 @@ async function assertTargetAvailable(target: string): Promise<void> {
  * Extracts with node-tar, admitting entry N only if it is the entry N the scan
  * judged safe. Returns the digest of the bytes actually read.
  */
-function extractInto(file: string, staging: string, judged: readonly ScannedEntry[]): Promise<string> {
+function extractInto(file: string, staging: string, o: { judged: readonly ScannedEntry[]; maxDecompressedBytes: number }): Promise<string> {
+  const { judged } = o;
   return new Promise((resolvePromise, reject) => {
     let index = 0;
     let mismatch: SlipwayError | undefined;
@@ -128,17 +133,24 @@ function extractInto(file: string, staging: string, judged: readonly ScannedEntr
       }
       return actual.path !== ''; // the root is the staging directory itself
     };
-    const unpack = new Unpack({ cwd: staging, strict: true, preserveOwner: false, filter: admit });
-    const source = createReadStream(file);
-    const tap = new DigestTap();
+    const unpack = new Unpack({ cwd: staging, strict: true, preserveOwner: false, zstd: false, filter: admit });
+    let failed = false;
     const fail = (e: unknown) => {
+      if (failed) return;
+      failed = true;
       source.destroy();
+      unpack.abort(e instanceof Error ? e : new Error(String(e)));
       reject(isSlipwayError(e) ? e : notAnArtefact(file, e));
     };
+    // The file may have been swapped since the scan: the same caps apply again.
+    const source = openTarSource(file, { maxDecompressedBytes: o.maxDecompressedBytes, onError: fail });
     unpack.on('error', fail);
-    source.on('error', fail);
-    unpack.on('close', () => (mismatch ? reject(mismatch) : resolvePromise(tap.digest())));
-    source.pipe(tap).pipe(unpack);
+    unpack.on('close', () => {
+      if (failed) return;
+      if (mismatch) reject(mismatch);
+      else resolvePromise(source.digest());
+    });
+    source.tar.pipe(unpack);
   });
 }
 
