@@ -38,6 +38,15 @@ describe('planBlueGreen', () => {
     ]);
   });
 
+  it('a first deploy with manual promotion does not pause: there is no old colour to keep serving', () => {
+    const steps = planBlueGreen({
+      stableReleaseId: null, stableCount: 0, newReleaseId: 2, instances: 3,
+      strategy: { type: 'blue-green', previewListen: null, autoPromote: false, scaleDownDelayMs: 60_000 },
+    });
+    expect(show(steps)).not.toContain('pause until promoted');
+    expect(steps.some((s) => s.type === 'pause')).toBe(false);
+  });
+
   it('with auto promote and no preview it switches as soon as the new colour is ready', () => {
     const steps = planBlueGreen({
       stableReleaseId: 1, stableCount: 3, newReleaseId: 2, instances: 3,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planRolling, type Step } from './plans.ts';
-import { transition, type Rollout } from './rollout.ts';
+import { commandRefusal, transition, type Rollout } from './rollout.ts';
 
 const S = 1;
 const N = 2;
@@ -96,5 +96,30 @@ describe('transition', () => {
     let b = a;
     for (let i = 0; i < 3; i++) b = transition(b, { type: 'step-done', index: i }, 11 + i, ctx);
     expect(b.phase).toBe('rolled_back');
+  });
+});
+
+describe('promote', () => {
+  const at = (type: 'pause' | 'analysis'): Rollout => ({
+    id: 2, env: 'production', kind: 'deploy', fromReleaseId: S, toReleaseId: N, phase: 'progressing',
+    plan: { steps: [
+      { type: 'scale', releaseId: N, count: 1 },
+      type === 'pause' ? { type: 'pause', durationMs: null } : ({ type: 'analysis' } as unknown as Step),
+      { type: 'scale', releaseId: S, count: 0 },
+    ] },
+    stepIndex: 1, stepStartedAt: 0, traffic: null, preview: null, reason: null, createdBy: 'test', createdAt: 0, updatedAt: 0, finishedAt: null,
+  });
+  const ctx = { stableInstances: 1, newInstances: 1 };
+
+  it('is accepted while an analysis step runs and moves past it', () => {
+    expect(commandRefusal(at('analysis'), { type: 'promote', by: 'alice', full: false })).toBeNull();
+    expect(transition(at('analysis'), { type: 'promote', by: 'alice', full: false }, 5, ctx).stepIndex).toBe(2);
+  });
+
+  it('is accepted at a pause and refused at a scale step unless --full', () => {
+    expect(commandRefusal(at('pause'), { type: 'promote', by: 'alice', full: false })).toBeNull();
+    const scaling = { ...at('pause'), stepIndex: 0 };
+    expect(commandRefusal(scaling, { type: 'promote', by: 'alice', full: false })).toMatch(/not waiting at a pause/);
+    expect(commandRefusal(scaling, { type: 'promote', by: 'alice', full: true })).toBeNull();
   });
 });

@@ -52,4 +52,15 @@ describe('the deployment checklist', () => {
     });
     expect(items.find((i) => i.id === 'rollback-ready')!.status).toBe('failed');
   });
+
+  it('observability is not proven by health alone: with no requests counted it fails', () => {
+    const status = (requestsCounted: number | undefined) => buildChecklist({
+      run,
+      stages: [stage('staging_health', 'succeeded', { healthyProbes: 10, probes: 10, url: 'http://x/health', windowMs: 1000, readyInstances: 1, ...(requestsCounted === undefined ? {} : { requestsCounted }) })],
+      approvals: [], approvalsRequired: 1, rollbackArtefactPresent: null,
+    }).find((i) => i.id === 'observability')!.status;
+    expect(status(undefined)).toBe('failed');
+    expect(status(0)).toBe('failed');
+    expect(status(25)).toBe('proven');
+  });
 });

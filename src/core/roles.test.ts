@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { mayAccess, rolesWith, type Identity, type Role } from './roles.ts';
+
+const who = (role: Role, envs: string[] | null = null): Identity => ({ user: 'u', role, envs, tokenId: 't' });
+
+describe('mayAccess', () => {
+  it('an approver may approve but may not deploy, anywhere', () => {
+    expect(mayAccess(who('approver'), 'approve', 'production').allowed).toBe(true);
+    expect(mayAccess(who('approver'), 'deploy', 'production').allowed).toBe(false);
+    expect(mayAccess(who('approver'), 'deploy', undefined, true).allowed).toBe(false);
+  });
+
+  it('a deployer may deploy but may not approve its own release', () => {
+    expect(mayAccess(who('deployer'), 'deploy', 'production').allowed).toBe(true);
+    expect(mayAccess(who('deployer'), 'approve', 'production').allowed).toBe(false);
+  });
+
+  it('only deployers and admins hold deploy; only approvers and admins hold approve', () => {
+    expect(rolesWith('deploy')).toEqual(['deployer', 'admin']);
+    expect(rolesWith('approve')).toEqual(['approver', 'admin']);
+    expect(rolesWith('admin')).toEqual(['admin']);
+  });
+
+  it('a token limited to staging deploys there and nowhere else', () => {
+    const t = who('deployer', ['staging']);
+    expect(mayAccess(t, 'deploy', 'staging').allowed).toBe(true);
+    expect(mayAccess(t, 'deploy', 'production').allowed).toBe(false);
+    expect(mayAccess(t, 'deploy', undefined, true).allowed).toBe(true);
+    expect(mayAccess(t, 'deploy', undefined).allowed).toBe(false);
+    expect(mayAccess(t, 'read', 'production').allowed).toBe(true);
+  });
+});
