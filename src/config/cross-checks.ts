@@ -3,6 +3,7 @@
 // still report when some unrelated field is malformed: fixing one error should
 // not uncover another that was there all along.
 
+import { listenersOverlap } from '../core/listen-overlap.ts';
 import { formatListen } from '../core/service-config.ts';
 import type { ListenAddress } from '../core/service-config.ts';
 import { parseListen } from './fields.ts';
@@ -10,15 +11,6 @@ import type { PathIssue } from './path-issue.ts';
 
 function asMap(v: unknown): Record<string, unknown> | null {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
-}
-
-const WILDCARD_HOSTS = new Set(['0.0.0.0', '::']);
-
-// A wildcard listener takes the port on every address, so it clashes with any
-// other listener on that port, not only an identical one.
-function listenersClash(a: ListenAddress, b: ListenAddress): boolean {
-  if (a.port !== b.port) return false;
-  return a.host.toLowerCase() === b.host.toLowerCase() || WILDCARD_HOSTS.has(a.host) || WILDCARD_HOSTS.has(b.host);
 }
 
 export function checkAcrossEnvironments(data: unknown, defaultPortEnv: string): PathIssue[] {
@@ -35,7 +27,7 @@ export function checkAcrossEnvironments(data: unknown, defaultPortEnv: string): 
     const env = asMap(value);
     const listen = parseListen(env?.['listen']);
     if (listen !== null) {
-      const other = seen.find((s) => listenersClash(s.listen, listen));
+      const other = seen.find((s) => listenersOverlap(s.listen, listen));
       if (other !== undefined) {
         issues.push({
           path: ['environments', name, 'listen'],

@@ -218,6 +218,8 @@ const BAD: [string, string, string, string, string][] = [
   ['unknown strategy type', `${MINIMAL}    strategy: { type: canery }\n`, '7:23', 'environments.staging.strategy.type', 'expected a strategy type: "rolling", "canary", "blue-green", got "canery"'],
   ['duplicate listen address', `${MINIMAL}  production:\n    listen: 127.0.0.1:8081\n`, '8:13', 'environments.production.listen', 'clashes with environment "staging" (127.0.0.1:8081)'],
   ['wildcard listen on a used port', `${MINIMAL}  production:\n    listen: 0.0.0.0:8081\n`, '8:13', 'environments.production.listen', 'clashes with environment "staging"'],
+  ['localhost for a used loopback address', `${MINIMAL}  production:\n    listen: localhost:8081\n`, '8:13', 'environments.production.listen', 'clashes with environment "staging" (127.0.0.1:8081)'],
+  ['another spelling of a used IPv6 address', `${MINIMAL.replace('listen: 8081', 'listen: "[::1]:8081"')}  production:\n    listen: "[0:0:0:0:0:0:0:1]:8081"\n`, '8:13', 'environments.production.listen', 'clashes with environment "staging" ([::1]:8081)'],
   ['port out of range', MINIMAL.replace('8081', '70000'), '6:13', 'environments.staging.listen', 'expected host:port (e.g. 127.0.0.1:8080) or a port number from 1 to 65535, got 70000'],
   ['port_env in config', `${MINIMAL.replace('node server.js', 'node server.js\n  port_env: HTTP_PORT')}    config:\n      HTTP_PORT: "80"\n`, '9:7', 'environments.staging.config.HTTP_PORT', 'HTTP_PORT is set by slipway'],
   ['config value that is a map', `${MINIMAL}    config:\n      OPTS: { a: 1 }\n`, '8:13', 'environments.staging.config.OPTS', 'expected a string, number or boolean, got a map'],

@@ -4,11 +4,13 @@ import { addressesClash, claimListenAddresses } from './listen-claims.ts';
 const map = (entries: Array<[string, string]>) => new Map(entries);
 
 describe('listen claims', () => {
+  // The rule and its full table are core/listen-overlap.ts's; these read it through the route table's text form.
   it.each([
     ['the same host and port', '127.0.0.1:8080', '127.0.0.1:8080', true],
     ['localhost and 127.0.0.1', 'localhost:8080', '127.0.0.1:8080', true],
-    ['a wildcard and a host on one port', '0.0.0.0:8080', '127.0.0.1:8080', true],
+    ['localhost and [::1] (localhost may resolve to either)', 'localhost:8080', '[::1]:8080', true],
     ['an IPv6 wildcard and a host on one port', '[::]:8080', '127.0.0.2:8080', true],
+    ['two spellings of one IPv6 host', '[0:0:0:0:0:0:0:1]:8080', '[::1]:8080', true],
     ['two hosts on one port', '127.0.0.1:8080', '127.0.0.2:8080', false],
     ['one host on two ports', '127.0.0.1:8080', '127.0.0.1:8081', false],
     ['port 0 twice (a fresh port each)', '127.0.0.1:0', '127.0.0.1:0', false],

@@ -7,6 +7,7 @@
 // take production's front door; with none serving (a router just started), the
 // first in table order wins.
 
+import { listenersOverlap } from '../core/listen-overlap.ts';
 import { listenHost, listenPort } from './route-table.ts';
 
 export interface ListenClaims {
@@ -35,20 +36,7 @@ export function claimListenAddresses(wanted: ReadonlyMap<string, string>, servin
   return { granted, refused };
 }
 
-const WILDCARD_HOSTS = new Set(['0.0.0.0', '::']);
-
-/**
- * Whether two listen addresses cannot both be bound: the same port (port 0 asks for
- * a fresh one each time) on the same host, or on any host when either is a wildcard.
- */
+/** Whether two listen addresses cannot both be bound (core's listenersOverlap, on the route table's text form). */
 export function addressesClash(a: string, b: string): boolean {
-  const port = listenPort(a);
-  if (port === 0 || port !== listenPort(b)) return false;
-  const [hostA, hostB] = [canonicalHost(listenHost(a)), canonicalHost(listenHost(b))];
-  return hostA === hostB || WILDCARD_HOSTS.has(hostA) || WILDCARD_HOSTS.has(hostB);
-}
-
-function canonicalHost(host: string): string {
-  const h = host.toLowerCase();
-  return h === 'localhost' ? '127.0.0.1' : h;
+  return listenersOverlap({ host: listenHost(a), port: listenPort(a) }, { host: listenHost(b), port: listenPort(b) });
 }
