@@ -7,7 +7,7 @@
 import { Parser, type ReadEntry } from 'tar';
 import { SlipwayError, errorMessage, isSlipwayError } from '../core/errors.ts';
 import { overLimit, type ArtefactLimits } from './artefact-limits.ts';
-import { openTarSource } from './tar-source.ts';
+import { feedTar, openTarSource } from './tar-source.ts';
 import { assertSafeTree, normaliseEntryPath, type TreeEntry } from './tree-safety.ts';
 
 /** One entry as stored, in archive order, for the extraction pass to compare against. */
@@ -151,15 +151,15 @@ function parseArtefact(file: string, maxDecompressedBytes: number, onEntry: (ent
       settled = true;
       resolve(source.digest());
     });
-    // Not pipe(): once node-tar has seen the end-of-archive blocks it stops asking
-    // for more, and a piped source stalls for ever; written by hand, the bytes after
-    // the end flow on into the cap, which refuses them past the limit.
-    source.tar.on('data', (chunk: Buffer) => parser.write(chunk));
-    source.tar.on('end', () => parser.end());
+    feedTar(source.tar, parser);
   });
 }
 
 export function notAnArtefact(file: string, cause: unknown): SlipwayError {
+  const code = (cause as { code?: unknown } | null)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new SlipwayError('E_DISK_FULL', `the data directory's disk is full: cannot unpack "${file}"; free space and retry`, { file }, { cause });
+  }
   return new SlipwayError(
     'E_ARTEFACT_INVALID',
     `"${file}" is not a readable slipway artefact (.tar.gz): ${errorMessage(cause)}`,

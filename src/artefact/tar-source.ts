@@ -39,6 +39,33 @@ export function openTarSource(file: string, o: { maxDecompressedBytes: number; o
   };
 }
 
+interface TarSink {
+  write(chunk: Buffer): boolean;
+  end(): unknown;
+  on(event: 'eof' | 'drain', listener: () => void): unknown;
+}
+
+/**
+ * Feeds plain tar bytes to a node-tar Parser or Unpack, with backpressure, until the
+ * parser has seen the end-of-archive blocks. Not pipe(): past its end node-tar
+ * appends every chunk to a buffer by Buffer.concat, so megabytes of trailing zeros
+ * cost time that grows with the square of their length (16 MiB took 8 s), and a
+ * piped source may stall. Past the end the bytes still flow, unparsed, through the
+ * digest and the cap, which refuses them past the limit.
+ */
+export function feedTar(tar: Readable, sink: TarSink): void {
+  let eof = false;
+  sink.on('eof', () => {
+    eof = true;
+    tar.resume();
+  });
+  sink.on('drain', () => tar.resume());
+  tar.on('data', (chunk: Buffer) => {
+    if (!eof && !sink.write(chunk)) tar.pause();
+  });
+  tar.on('end', () => sink.end());
+}
+
 /** Counts the inflated bytes; refuses past the cap, and refuses a second layer of compression. */
 class InflatedCap extends Transform {
   #bytes = 0;

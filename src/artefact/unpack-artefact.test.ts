@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { Header, type HeaderData } from 'tar';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256File } from './digest.ts';
@@ -118,6 +118,25 @@ describe('unpackArtefact refuses hostile archives', () => {
     await writeFile(file, whole.subarray(0, Math.floor(whole.length / 2)));
     await expect(unpackArtefact({ file, targetDir: target })).rejects.toMatchObject({ code: 'E_ARTEFACT_INVALID' });
     expect(await readdir(releases)).toEqual([]);
+  });
+
+  it('refuses a small artefact that inflates past the cap with zeros after its end, writing nothing', async () => {
+    // A valid archive, then 64 MiB of zeros after its end-of-archive blocks: about 64 KiB compressed.
+    const tar = gunzipSync(craftTarball([BENIGN]));
+    const file = join(sandbox, 'bomb.tar.gz');
+    await writeFile(file, gzipSync(Buffer.concat([tar, Buffer.alloc(64 * 1024 * 1024)]), { level: 1 }));
+    await expect(unpackArtefact({ file, targetDir: target, limits: { maxDecompressedBytes: 16 * 1024 * 1024 } })).rejects.toMatchObject({
+      code: 'E_ARTEFACT_INVALID', details: expect.objectContaining({ limit: 'maxDecompressedBytes' }),
+    });
+    expect(await readdir(releases)).toEqual([]);
+  });
+
+  it('accepts the zeros some tar writers pad an archive with after its end', async () => {
+    const tar = gunzipSync(craftTarball([BENIGN]));
+    const file = join(sandbox, 'padded.tar.gz');
+    await writeFile(file, gzipSync(Buffer.concat([tar, Buffer.alloc(20 * 512)])));
+    const out = await unpackArtefact({ file, targetDir: target });
+    expect(out.fileCount).toBe(1);
   });
 
   it('refuses an artefact that unpacks to more than the limit', async () => {

@@ -16,7 +16,7 @@ import { SlipwayError, errorMessage, isSlipwayError } from '../core/errors.ts';
 import { artefactLimitsFrom, type ArtefactLimits } from './artefact-limits.ts';
 import { isDigest, sha256File } from './digest.ts';
 import { describeEntry, notAnArtefact, scanArtefact, type ScannedEntry } from './scan-artefact.ts';
-import { openTarSource } from './tar-source.ts';
+import { feedTar, openTarSource } from './tar-source.ts';
 
 export interface UnpackArtefactOptions {
   file: string;
@@ -150,7 +150,7 @@ function extractInto(file: string, staging: string, o: { judged: readonly Scanne
       if (mismatch) reject(mismatch);
       else resolvePromise(source.digest());
     });
-    source.tar.pipe(unpack);
+    feedTar(source.tar, unpack);
   });
 }
 
