@@ -13,3 +13,5 @@ export type { UnpackArtefactOptions, UnpackedArtefact } from './unpack-artefact.
 export { sha256File, isDigest, DIGEST_PREFIX } from './digest.ts';
 export { parseIgnoreRules, IGNORE_FILE_NAME, ALWAYS_EXCLUDED_NAMES } from './ignore-rules.ts';
 export type { IgnoreRules } from './ignore-rules.ts';
+export { artefactLimitsFrom, overLimit, DEFAULT_ARTEFACT_LIMITS } from './artefact-limits.ts';
+export type { ArtefactLimits } from './artefact-limits.ts';

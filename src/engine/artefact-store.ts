@@ -4,10 +4,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SlipwayError } from '../core/errors.ts';
 import type { ArtefactRecord } from '../core/records.ts';
+import { artefactLimitsFrom, overLimit } from '../artefact/index.ts';
 import type { StateStore } from '../store/state-store.ts';
 
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
@@ -28,7 +29,10 @@ export async function receiveArtefact(opts: {
   claimedDigest: string;
   service: string;
   now: number;
+  /** Default: SLIPWAY_MAX_UPLOAD_BYTES, else 1 GiB. Counted as the bytes arrive, whatever Content-Length said (or a chunked body did not). */
+  maxBytes?: number;
 }): Promise<ArtefactRecord> {
+  const maxBytes = opts.maxBytes ?? artefactLimitsFrom(process.env).maxUploadBytes;
   if (!isDigest(opts.claimedDigest)) {
     throw new SlipwayError('E_BAD_REQUEST', `artefact digest must look like sha256:<64 hex digits>, got "${opts.claimedDigest.slice(0, 80)}"`);
   }
@@ -41,9 +45,20 @@ export async function receiveArtefact(opts: {
   mkdirSync(opts.tmpDir, { recursive: true });
   const tmp = join(opts.tmpDir, `upload-${randomBytes(6).toString('hex')}`);
   const hash = createHash('sha256');
-  opts.body.on('data', (chunk: Buffer) => hash.update(chunk));
+  let received = 0;
+  const counted = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      received += chunk.length;
+      if (received > maxBytes) {
+        done(overLimit({ what: 'the upload is larger than allowed', limit: 'maxUploadBytes', value: maxBytes }));
+        return;
+      }
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
   try {
-    await pipeline(opts.body, createWriteStream(tmp));
+    await pipeline(opts.body, counted, createWriteStream(tmp));
     const actual = `sha256:${hash.digest('hex')}`;
     if (actual !== opts.claimedDigest) {
       throw new SlipwayError('E_ARTEFACT_TAMPERED', `uploaded artefact has digest ${actual}, not the claimed ${opts.claimedDigest}; it was altered in transit or packed wrongly`, { actual, claimed: opts.claimedDigest });

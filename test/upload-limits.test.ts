@@ -1,0 +1,47 @@
+// An artefact upload is counted as it streams: a chunked body (no Content-Length)
+// past the server's upload limit is refused, and nothing of it is kept.
+
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiFetch, scratchDir, shutdownEverything, startServerProcess, type ServerProcess } from './support/harness.ts';
+
+const LIMIT = 1024 * 1024;
+
+describe('artefact upload limits', () => {
+  let dataDir: string;
+  let server: ServerProcess;
+
+  beforeAll(async () => {
+    dataDir = join(scratchDir(), '.slipway');
+    server = await startServerProcess(dataDir, 'server.log', { ...process.env, SLIPWAY_MAX_UPLOAD_BYTES: String(LIMIT) });
+  }, 60_000);
+
+  afterAll(async () => {
+    await shutdownEverything(server?.url ?? null, dataDir);
+  });
+
+  it('refuses a chunked upload the moment it passes the limit, keeping no partial file', async () => {
+    let sent = 0;
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    // Twice the limit, as a stream: fetch sends it chunked, with no Content-Length to check up front.
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= 2 * LIMIT) return controller.close();
+        sent += chunk.length;
+        controller.enqueue(chunk);
+      },
+    });
+    const res = await apiFetch(`${server.url}/api/artefacts`, {
+      method: 'POST', body, duplex: 'half',
+      headers: { 'content-type': 'application/octet-stream', 'x-slipway-digest': `sha256:${'0'.repeat(64)}`, 'x-slipway-service': 'hello' },
+    } as RequestInit);
+    const answer = (await res.json()) as { error: { code: string; message: string; details: Record<string, unknown> } };
+    expect(res.status).toBe(400);
+    expect(answer.error.code).toBe('E_ARTEFACT_INVALID');
+    expect(answer.error.message).toContain('maxUploadBytes');
+    expect(answer.error.details).toMatchObject({ limit: 'maxUploadBytes', maxUploadBytes: LIMIT });
+    expect(readdirSync(join(dataDir, 'tmp')).filter((f) => f.startsWith('upload-'))).toEqual([]);
+    expect(readdirSync(join(dataDir, 'artefacts'))).toEqual([]);
+  });
+});
