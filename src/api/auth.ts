@@ -84,17 +84,23 @@ export function registerAuth(app: FastifyInstance, opts: AuthOptions): DeclaredR
     reply.header('x-request-id', req.id);
     if (cfg.permission === 'public') return;
     const now = Date.now();
-    const wait = throttle.blockedFor(req.ip, now);
-    if (wait > 0) {
-      reply.header('retry-after', String(Math.ceil(wait / 1000)));
-      return refuse(reply, 'E_RATE_LIMITED', `too many failed authentications from ${req.ip}; try again in ${Math.ceil(wait / 1000)} s`);
-    }
     const header = req.headers.authorization;
-    if (!header) {
+    const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    const answer = header ? opts.access.authenticate(m?.[1] ?? '') : null;
+    // Only failing attempts are throttled: a valid token is always let in, so one
+    // local process sending bad tokens cannot lock every other client (admin
+    // included) out of the shared loopback address. A 256-bit secret is not
+    // guessed; the throttle keeps a confused or hostile client from filling the log.
+    if (!answer?.ok) {
+      const wait = throttle.blockedFor(req.ip, now);
+      if (wait > 0) {
+        reply.header('retry-after', String(Math.ceil(wait / 1000)));
+        return refuse(reply, 'E_RATE_LIMITED', `too many failed authentications from ${req.ip}; try again in ${Math.ceil(wait / 1000)} s (a valid token is not held back)`);
+      }
+    }
+    if (!answer) {
       return refuse(reply, 'E_UNAUTHENTICATED', 'this request needs an API token: send "Authorization: Bearer <token>" (the CLI reads --token, $SLIPWAY_TOKEN or admin.token in the data directory)');
     }
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    const answer = opts.access.authenticate(m?.[1] ?? '');
     if (!answer.ok) {
       throttle.fail(req.ip, now);
       const why = { malformed: 'is not a slipway token', unknown: 'is not valid', revoked: 'was revoked', expired: 'has expired' }[answer.reason];
