@@ -16,7 +16,7 @@ import { ProcessRuntime } from './runtime/process/process-runtime.ts';
 import { DockerRuntime } from './runtime/docker/docker-runtime.ts';
 import { LazyKubeCluster } from './runtime/kubernetes/lazy-cluster.ts';
 import { prepareLogRelay } from './observe/log-relay.ts';
-import { AccessControl } from './security/api-tokens.ts';
+import { AccessControl, maskTokens } from './security/api-tokens.ts';
 import { AuditTrail, type AuditHealth } from './security/audit-trail.ts';
 import { DEFAULT_RETENTION, pruneInstanceLogs } from './observe/log-retention.ts';
 import { recordEventMetrics, setMetricsSource } from './observe/metrics.ts';
@@ -66,7 +66,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   prepareDataDir(paths, { onNotice: (m) => notices.push(m) });
   // Every secret value the server comes to know is masked in its own log lines and API answers.
   const redactor = new Redactor();
-  const pinoOptions = { level: opts.logLevel ?? 'info', base: { pid: process.pid }, hooks: { streamWrite: (line: string) => redactor.redact(line) } };
+  const pinoOptions = { level: opts.logLevel ?? 'info', base: { pid: process.pid }, hooks: { streamWrite: (line: string) => maskTokens(redactor.redact(line)) } };
   const log = opts.logger ?? (opts.logFormat === 'pretty' ? pino(pinoOptions, prettyDestination()) : pino(pinoOptions));
   for (const n of notices) log.warn(n);
   const releaseLock = acquireServerLock(paths.serverLock, paths.root);

@@ -1,10 +1,11 @@
 // An artefact upload is counted as it streams: a chunked body (no Content-Length)
-// past the server's upload limit is refused, and nothing of it is kept.
+// past the server's upload limit is refused, and nothing of it is kept. And a
+// token put where it does not belong (a URL query) never reaches the server's log.
 
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiFetch, scratchDir, shutdownEverything, startServerProcess, type ServerProcess } from './support/harness.ts';
+import { adminToken, apiFetch, scratchDir, waitFor, shutdownEverything, startServerProcess, type ServerProcess } from './support/harness.ts';
 
 const LIMIT = 1024 * 1024;
 
@@ -43,5 +44,15 @@ describe('artefact upload limits', () => {
     expect(answer.error.details).toMatchObject({ limit: 'maxUploadBytes', maxUploadBytes: LIMIT });
     expect(readdirSync(join(dataDir, 'tmp')).filter((f) => f.startsWith('upload-'))).toEqual([]);
     expect(readdirSync(join(dataDir, 'artefacts'))).toEqual([]);
+  });
+
+  it('logs a token sent in a URL query with its id only', async () => {
+    const token = adminToken(dataDir)!;
+    const [, id, secret] = /^slw_([0-9a-f]{16})_(.+)$/.exec(token)!;
+    const res = await fetch(`${server.url}/api/environments?token=${token}`);
+    expect(res.status).toBe(401); // a token is taken from the Authorization header only
+    const log = () => readFileSync(join(dataDir, '..', 'server.log'), 'utf8');
+    await waitFor('the request in the server log', () => log().includes(`slw_${id}_***`));
+    expect(log()).not.toContain(secret);
   });
 });

@@ -123,7 +123,14 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       throw new SlipwayError('E_BAD_REQUEST', 'send the artefact as the request body with content-type application/octet-stream');
     }
     req.auditNote = { target: digest, details: { service } };
-    const record = await engine.receiveArtefact(req.body as Readable, digest, service, actorOf(req.headers));
+    let record;
+    try {
+      record = await engine.receiveArtefact(req.body as Readable, digest, service, actorOf(req.headers));
+    } catch (e) {
+      // The rest of a refused body is not read: the connection closes after the answer.
+      reply.header('connection', 'close');
+      throw e;
+    }
     return reply.status(201).send({ digest: record.digest, bytes: record.bytes });
   });
 

@@ -9,6 +9,16 @@ import type { Identity, Role } from '../core/roles.ts';
 import type { TokenRecord, TokenStore } from '../store/token-store.ts';
 
 const TOKEN_RE = /^slw_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+const TOKEN_IN_TEXT = /slw_([0-9a-f]{16})_[A-Za-z0-9_-]{43}/g;
+
+/**
+ * Every token in a text keeps its id and loses its secret (`slw_<id>_***`): for log
+ * lines, where a token sent in a URL query (which the API refuses) would otherwise
+ * be written whole.
+ */
+export function maskTokens(text: string): string {
+  return text.includes('slw_') ? text.replace(TOKEN_IN_TEXT, 'slw_$1_***') : text;
+}
 
 export interface NewToken {
   /** The whole token: shown to its holder once, never stored. */
