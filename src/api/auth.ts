@@ -2,6 +2,7 @@
 // one place for every route. A route declares what it needs (permissions.ts); a
 // route that declares nothing stops the server from starting.
 
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { SlipwayError } from '../core/errors.ts';
 import { mayAccess, type Grant } from '../core/roles.ts';
@@ -63,6 +64,22 @@ export function registerAuth(app: FastifyInstance, opts: AuthOptions): DeclaredR
   const routes: DeclaredRoute[] = [];
   const throttle = new FailureThrottle(opts.failureLimit ?? 20, opts.failureWindowMs ?? 60_000);
 
+  // Every answer still being sent (log follows, event streams, long polls), by the
+  // token that opened it: a revoked or expired token's end at once, not when the
+  // client hangs up.
+  const open = new Map<string, Set<ServerResponse>>();
+  const endAll = (tokenId: string) => {
+    // Only answers already streaming: a request still being answered (the revoke
+    // itself, when a token revokes itself) finishes as it would have.
+    for (const res of open.get(tokenId) ?? []) if (res.headersSent) res.destroy();
+  };
+  opts.access.onRevoked?.((tokenId) => endAll(tokenId));
+  const expiryCheck = setInterval(() => {
+    for (const tokenId of [...open.keys()]) if (opts.access.isActive && !opts.access.isActive(tokenId)) endAll(tokenId);
+  }, 1000);
+  expiryCheck.unref();
+  app.addHook('onClose', async () => clearInterval(expiryCheck));
+
   app.addHook('onRoute', (route: RouteOptions) => {
     const cfg = (route.config ?? {}) as { permission?: unknown; input?: RouteInput; summary?: string };
     const methods = Array.isArray(route.method) ? route.method : [route.method];
@@ -108,6 +125,13 @@ export function registerAuth(app: FastifyInstance, opts: AuthOptions): DeclaredR
     }
     const who = answer.identity;
     req.identity = who;
+    const res = reply.raw;
+    const mine = open.get(who.tokenId) ?? new Set<ServerResponse>();
+    open.set(who.tokenId, mine.add(res));
+    res.once('close', () => {
+      mine.delete(res);
+      if (mine.size === 0 && open.get(who.tokenId) === mine) open.delete(who.tokenId);
+    });
     req.headers[ACTOR_HEADER] = who.user;
     const env = envOf(req);
     const access = mayAccess(who, cfg.permission as Grant, env, cfg.anyEnv ?? false);

@@ -69,7 +69,21 @@ export class AccessControl {
     const t = this.tokens.get(id);
     if (!t) throw new SlipwayError('E_NOT_FOUND', `no token ${id}; \`slipway token list\` shows them`);
     if (!this.tokens.revoke(id, by, this.now())) throw new SlipwayError('E_BAD_REQUEST', `token ${id} was revoked already`);
+    for (const listener of this.revokedListeners) listener(id);
     return this.tokens.get(id)!;
+  }
+
+  private readonly revokedListeners: ((tokenId: string) => void)[] = [];
+
+  /** Called with a token's id the moment it is revoked (open streams of it end then). */
+  onRevoked(listener: (tokenId: string) => void): void {
+    this.revokedListeners.push(listener);
+  }
+
+  /** Whether a token still lets its holder in (not revoked, not expired): open streams are checked against it. */
+  isActive(tokenId: string): boolean {
+    const record = this.tokens.get(tokenId);
+    return record !== null && record.revokedAt === null && (record.expiresAt === null || record.expiresAt > this.now());
   }
 
   list(): TokenRecord[] {

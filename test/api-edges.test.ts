@@ -1,6 +1,7 @@
-// An artefact upload is counted as it streams: a chunked body (no Content-Length)
-// past the server's upload limit is refused, and nothing of it is kept. And a
-// token put where it does not belong (a URL query) never reaches the server's log.
+// The API's edges against a real server: an artefact upload is counted as it
+// streams (a chunked body past the limit is refused, nothing kept); a token put in
+// a URL query never reaches the server's log whole; a revoked or expired token's
+// open streams end.
 
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { adminToken, apiFetch, scratchDir, waitFor, shutdownEverything, startSer
 
 const LIMIT = 1024 * 1024;
 
-describe('artefact upload limits', () => {
+describe('the API\'s edges', () => {
   let dataDir: string;
   let server: ServerProcess;
 
@@ -54,5 +55,36 @@ describe('artefact upload limits', () => {
     const log = () => readFileSync(join(dataDir, '..', 'server.log'), 'utf8');
     await waitFor('the request in the server log', () => log().includes(`slw_${id}_***`));
     expect(log()).not.toContain(secret);
+  });
+
+  it('ends a token\'s open event stream the moment it is revoked, and one that expires within a second or two', async () => {
+    const admin = adminToken(dataDir)!;
+    const make = async (expiresAt?: number) => {
+      const res = await fetch(`${server.url}/api/tokens`, {
+        method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ user: 'watcher', role: 'viewer', ...(expiresAt ? { expiresAt } : {}) }),
+      });
+      expect(res.status).toBe(201);
+      return (await res.json()) as { token: string; id: string };
+    };
+    /** Opens the event stream and resolves with how long it stayed open once `after` ran. */
+    const openStream = async (token: string) => {
+      const res = await fetch(`${server.url}/api/events`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      return new Promise<void>((resolve) => {
+        const pump = (): Promise<void> => reader.read().then((r) => (r.done ? resolve() : pump()), () => resolve());
+        void pump();
+      });
+    };
+    const revoked = await make();
+    const ended = openStream(revoked.token);
+    await new Promise((r) => setTimeout(r, 300));
+    const rv = await fetch(`${server.url}/api/tokens/${revoked.id}/revoke`, { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: '{}' });
+    expect(rv.status).toBe(200);
+    await ended; // without the revocation it would stay open until the test timed out
+
+    const expiring = await make(Date.now() + 1500);
+    await openStream(expiring.token); // resolves only when the server ends it
   });
 });
