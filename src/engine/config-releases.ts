@@ -9,7 +9,7 @@ import type { ConfigVersionRecord, PinnedSecret, ReleaseConfig, ReleaseRecord } 
 import type { Rollout, RolloutKind } from '../core/rollout.ts';
 import type { EnvironmentSpec, ExternalSecretSpec, ServiceConfig } from '../core/service-config.ts';
 import type { StateStore } from '../store/state-store.ts';
-import type { ConfigChange, ConfigVersions } from './config-versions.ts';
+import { pinMatches, type ConfigChange, type ConfigVersions } from './config-versions.ts';
 import { describeDeployPlan, type DeployPlan } from './deploy-plan.ts';
 import type { PolicyGateCheck } from './deploy-gates.ts';
 import type { Clock } from './ports.ts';
@@ -147,20 +147,9 @@ function unreadPins(specs: EnvironmentSpec['secrets'], storeNames: string[], sta
   for (const [name, spec] of Object.entries(specs)) {
     if (storeNames.includes(name)) continue;
     const old = stable[name];
-    pins[name] = old && old.provider === spec.provider && sameSecret(old, spec) ? old : unreadPin(spec);
+    pins[name] = old && pinMatches(old, spec) ? old : unreadPin(spec);
   }
   return pins;
-}
-
-function sameSecret(pin: PinnedSecret, spec: ExternalSecretSpec): boolean {
-  switch (spec.provider) {
-    case 'vault':
-      return pin.provider === 'vault' && pin.mount === spec.mount && pin.path === spec.path && pin.key === spec.key;
-    case 'file':
-      return pin.provider === 'file' && pin.path === spec.path;
-    case 'env':
-      return pin.provider === 'env' && pin.name === spec.name;
-  }
 }
 
 function unreadPin(spec: ExternalSecretSpec): PinnedSecret {

@@ -49,7 +49,7 @@ function reservedName(name: string, portEnv: string): string | null {
 }
 
 /** Whether a release's pin is of the secret slipway.yaml names now (same provider and place). */
-function pinMatches(pin: PinnedSecret, spec: ExternalSecretSpec): boolean {
+export function pinMatches(pin: PinnedSecret, spec: ExternalSecretSpec): boolean {
   switch (spec.provider) {
     case 'vault':
       return pin.provider === 'vault' && pin.mount === spec.mount && pin.path === spec.path && pin.key === spec.key;
