@@ -6,10 +6,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { INSTANCE_IDS } from '../../core/service-config.ts';
-import { prepareRunIdentity } from './run-identity.ts';
+import { assertRunUserPossible, prepareRunIdentity } from './run-identity.ts';
 
 describe.skipIf(process.getuid?.() !== 0)('prepareRunIdentity (server as root)', () => {
   let releases: string;
+  // The admin allows uid 1234 as a run.user (the cases below are about what else holds).
+  beforeEach(() => {
+    process.env.SLIPWAY_RUN_USERS = '1234';
+  });
+  afterEach(() => {
+    delete process.env.SLIPWAY_RUN_USERS;
+  });
 
   /** releases/<env>/<digest> with a file and a subdirectory, as an unpack by root leaves them. */
   function release(env: string, digest = 'abc'): { envDir: string; releaseDir: string } {
@@ -80,5 +87,17 @@ describe.skipIf(process.getuid?.() !== 0)('prepareRunIdentity (server as root)',
   it("refuses a run.user that already runs another environment", () => {
     prepareRunIdentity({ ...release('production'), user: '1234' });
     expect(() => prepareRunIdentity({ ...release('staging'), user: '1234' })).toThrow(/already runs environment "production"/);
+  });
+});
+
+describe.skipIf(process.getuid?.() !== 0)('run.user on a server running as root', () => {
+  afterEach(() => {
+    delete process.env.SLIPWAY_RUN_USERS;
+  });
+
+  it('is refused unless the admin lists the user in SLIPWAY_RUN_USERS', () => {
+    expect(() => assertRunUserPossible('nobody')).toThrow(expect.objectContaining({ code: 'E_POLICY_DENIED', details: expect.objectContaining({ key: 'run.user' }) }));
+    process.env.SLIPWAY_RUN_USERS = 'www-data, nobody';
+    expect(() => assertRunUserPossible('nobody')).not.toThrow();
   });
 });

@@ -90,6 +90,12 @@ function namedUid(user: string, envDir?: string): number {
   if (holder !== undefined) {
     throw new SlipwayError('E_CONFIG_INVALID', `run.user: "${user}" (uid ${uid}) already runs environment "${holder}"; each environment needs a user of its own, so that none can read another's files`, { key: 'run.user', user, uid, env: holder });
   }
+  // Which host users a deployer may run as is the admin's choice, not slipway.yaml's:
+  // `run.user: postgres` would otherwise read that user's files.
+  const allowed = (process.env.SLIPWAY_RUN_USERS ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+  if (!allowed.includes(user) && !allowed.includes(String(uid))) {
+    throw new SlipwayError('E_POLICY_DENIED', `run.user: "${user}" is not one of the users this server's admin allows (SLIPWAY_RUN_USERS${allowed.length ? `: ${allowed.join(', ')}` : ' is empty'}); remove run.user to get a user of the environment's own, or ask the admin`, { key: 'run.user', user, rule: 'run.user' });
+  }
   return uid;
 }
 
