@@ -13,21 +13,23 @@ const SRC = join(REPO, 'src');
 /** Which layers each layer may import (besides itself). Type-only imports count too. */
 const ALLOWED: Record<string, string[]> = {
   core: [],
-  config: ['core'],
-  artefact: ['core'],
-  store: ['core'],
-  runtime: ['core'],
-  router: ['core'],
+  // Node-level helpers (atomic file writes) that every layer running on node may use.
+  platform: [],
+  config: ['core', 'platform'],
+  artefact: ['core', 'platform'],
+  store: ['core', 'platform'],
+  runtime: ['core', 'platform'],
+  router: ['core', 'platform'],
   // The log relay (observe) masks secrets with security's redactor before a line reaches disk.
-  observe: ['core', 'store', 'security'],
-  security: ['core', 'store'],
-  engine: ['core', 'store', 'runtime', 'router', 'observe', 'security', 'artefact'],
+  observe: ['core', 'platform', 'store', 'security'],
+  security: ['core', 'platform', 'store'],
+  engine: ['core', 'platform', 'store', 'runtime', 'router', 'observe', 'security', 'artefact'],
   // api checks tokens and writes the audit trail through security; it reads instance
   // log files and renders /metrics with observe's reader and registry.
-  api: ['core', 'config', 'engine', 'security', 'observe'],
+  api: ['core', 'platform', 'config', 'engine', 'security', 'observe'],
   // cli starts the server in-process for `slipway server`: server.ts is the composition root.
   // `slipway render` prints manifests without a server, from runtime/kubernetes's pure generator.
-  cli: ['core', 'config', 'artefact', 'api', 'store', 'server.ts', 'runtime'],
+  cli: ['core', 'platform', 'config', 'artefact', 'api', 'store', 'server.ts', 'runtime'],
   ui: ['core', 'api'],
   'server.ts': ['*'],
 };
