@@ -2,15 +2,15 @@
 // uploads. Same content gives the same bytes, hence the same digest, so "did
 // anything change?" is a string comparison and a rebuild is never a new release.
 
-import { randomBytes } from 'node:crypto';
 import { createWriteStream, type Stats } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlibConstants, createGzip } from 'node:zlib';
 import { SlipwayError, errorMessage } from '../core/errors.ts';
+import { replaceFileAtomic } from '../platform/atomic-file.ts';
 import { DigestTap } from './digest.ts';
 import { GzipHeaderPinner, tarStream, type PackEntry } from './deterministic-tar.ts';
 import { IGNORE_FILE_NAME, parseIgnoreRules, type IgnoreRules } from './ignore-rules.ts';
@@ -66,21 +66,14 @@ export async function packDirectory(options: PackDirectoryOptions): Promise<Pack
   await assertSafeTree(walk.entries);
 
   await mkdir(dirname(outFile), { recursive: true });
-  const partial = `${outFile}.partial-${randomBytes(6).toString('hex')}`;
   const tap = new DigestTap();
-  try {
-    await pipeline(
-      Readable.from(tarStream(walk.entries)),
-      createGzip(GZIP_OPTIONS),
-      new GzipHeaderPinner(),
-      tap,
-      createWriteStream(partial, { flags: 'wx' }),
-    );
-    await rename(partial, outFile);
-  } catch (e) {
-    await rm(partial, { force: true });
-    throw e;
-  }
+  await replaceFileAtomic(outFile, (partial) => pipeline(
+    Readable.from(tarStream(walk.entries)),
+    createGzip(GZIP_OPTIONS),
+    new GzipHeaderPinner(),
+    tap,
+    createWriteStream(partial, { flags: 'wx' }),
+  ));
   return { file: outFile, digest: tap.digest(), bytes: tap.bytes, fileCount };
 }
 

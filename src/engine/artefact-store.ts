@@ -1,14 +1,15 @@
 // Receiving uploaded artefacts: stored under their sha256, verified while they are
 // written, never trusted on the uploader's word.
 
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SlipwayError } from '../core/errors.ts';
 import type { ArtefactRecord } from '../core/records.ts';
 import { artefactLimitsFrom, overLimit } from '../artefact/index.ts';
+import { replaceFileAtomic } from '../platform/atomic-file.ts';
 import type { StateStore } from '../store/state-store.ts';
 
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
@@ -24,7 +25,11 @@ export function artefactPath(dir: string, digest: string): string {
 export async function receiveArtefact(opts: {
   store: StateStore;
   dir: string;
-  tmpDir: string;
+  /**
+   * Unused (callers may drop it): an upload is written beside its final name, as
+   * platform/atomic-file.ts does, so its rename never crosses a file system.
+   */
+  tmpDir?: string;
   body: Readable;
   claimedDigest: string;
   service: string;
@@ -42,8 +47,7 @@ export async function receiveArtefact(opts: {
     return existing;
   }
   mkdirSync(opts.dir, { recursive: true });
-  mkdirSync(opts.tmpDir, { recursive: true });
-  const tmp = join(opts.tmpDir, `upload-${randomBytes(6).toString('hex')}`);
+  const path = artefactPath(opts.dir, opts.claimedDigest);
   const hash = createHash('sha256');
   let received = 0;
   const counted = new Transform({
@@ -57,18 +61,16 @@ export async function receiveArtefact(opts: {
       done(null, chunk);
     },
   });
-  try {
+  // Only bytes whose digest was checked ever carry the artefact's name; a refused or
+  // broken upload leaves nothing behind.
+  await replaceFileAtomic(path, async (tmp) => {
     await pipeline(opts.body, counted, createWriteStream(tmp));
     const actual = `sha256:${hash.digest('hex')}`;
     if (actual !== opts.claimedDigest) {
       throw new SlipwayError('E_ARTEFACT_TAMPERED', `uploaded artefact has digest ${actual}, not the claimed ${opts.claimedDigest}; it was altered in transit or packed wrongly`, { actual, claimed: opts.claimedDigest });
     }
-    const path = artefactPath(opts.dir, actual);
-    renameSync(tmp, path);
-    const record: ArtefactRecord = { digest: actual, service: opts.service, bytes: statSync(path).size, path, createdAt: opts.now };
-    opts.store.putArtefact(record);
-    return record;
-  } finally {
-    rmSync(tmp, { force: true });
-  }
+  });
+  const record: ArtefactRecord = { digest: opts.claimedDigest, service: opts.service, bytes: statSync(path).size, path, createdAt: opts.now };
+  opts.store.putArtefact(record);
+  return record;
 }

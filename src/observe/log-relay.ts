@@ -12,11 +12,12 @@
 // full (the instance writes faster than the disk takes), whole lines are dropped
 // and counted, and a record says how many.
 
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { replaceFileAtomic } from '../platform/atomic-file.ts';
 import { Redactor } from '../security/redactor.ts';
 import { StreamRedactor } from '../security/stream-redactor.ts';
 import { recordHead, recordLine, type LogRecord, type LogTags } from './log-records.ts';
@@ -265,19 +266,18 @@ export function logRelayCommand(): string[] {
 export async function prepareLogRelay(dir: string, warn: (message: string) => void): Promise<string[]> {
   if (!import.meta.url.endsWith('.ts')) return logRelayCommand();
   const outfile = join(dir, 'log-relay.mjs');
-  const tmp = `${outfile}.${process.pid}.tmp`;
   try {
     const { build } = await import('esbuild');
     mkdirSync(dir, { recursive: true });
-    await build({
-      entryPoints: [fileURLToPath(new URL('./log-relay-main.ts', import.meta.url))],
-      bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: tmp, logLevel: 'silent',
+    // Replaced whole: a relay starting meanwhile reads the old file or the new one, never half of one.
+    await replaceFileAtomic(outfile, async (tmp) => {
+      await build({
+        entryPoints: [fileURLToPath(new URL('./log-relay-main.ts', import.meta.url))],
+        bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: tmp, logLevel: 'silent',
+      });
     });
-    // Renamed into place: a relay starting meanwhile reads the old file or the new one, never half of one.
-    renameSync(tmp, outfile);
     return [process.execPath, outfile];
   } catch (e) {
-    rmSync(tmp, { force: true });
     warn(`cannot bundle the log relay (${(e as Error).message}); relays will start through tsx, slower`);
     return logRelayCommand();
   }

@@ -3,8 +3,8 @@
 // `slw_<id>_<secret>`: the id finds the row, the secret proves the holder.
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, fchmodSync, openSync, writeSync, renameSync } from 'node:fs';
 import { SlipwayError } from '../core/errors.ts';
+import { writeFileAtomicSync } from '../platform/atomic-file.ts';
 import type { Identity, Role } from '../core/roles.ts';
 import type { TokenRecord, TokenStore } from '../store/token-store.ts';
 
@@ -98,15 +98,8 @@ export class AccessControl {
   bootstrapAdmin(file: string, user: string): string | null {
     if (this.tokens.count() > 0) return null;
     const t = this.create({ user, role: 'admin', envs: null, expiresAt: null, by: 'slipway' });
-    const tmp = `${file}.${process.pid}.tmp`;
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      fchmodSync(fd, 0o600);
-      writeSync(fd, `${t.token}\n`);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
+    // Whole or absent: the CLI must never read half a token after a crash.
+    writeFileAtomicSync(file, `${t.token}\n`, { mode: 0o600 });
     return t.record.id;
   }
 }

@@ -10,7 +10,8 @@
 // MAX_WAITING entries, the newest are counted instead of kept, and the count is
 // itself written as an `audit.lost` entry in their place.
 
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '../platform/atomic-file.ts';
 import type { AuditEntry, AuditInput, AuditLog, AuditQuery, ChainProblem } from '../store/audit-log.ts';
 import type { SigningKey } from './signing-key.ts';
 
@@ -201,14 +202,7 @@ export class AuditTrail {
 
   private writeCheckpoint(c: Omit<Checkpoint, 'signature' | 'keyId'>): void {
     const full: Checkpoint = { ...c, keyId: this.key.keyId, signature: this.key.sign(checkpointText(c)) };
-    const tmp = `${this.checkpointFile}.${process.pid}.tmp`;
-    try {
-      writeFileSync(tmp, `${JSON.stringify(full)}\n`);
-      renameSync(tmp, this.checkpointFile);
-    } catch (e) {
-      rmSync(tmp, { force: true });
-      throw e;
-    }
+    writeFileAtomicSync(this.checkpointFile, `${JSON.stringify(full)}\n`);
   }
 
   readCheckpoint(): Checkpoint | null {
