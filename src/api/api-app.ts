@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { SlipwayError, isSlipwayError } from '../core/errors.ts';
+import { isTerminal } from '../core/rollout.ts';
 import { parseConfigText } from '../config/index.ts';
 import type { Engine } from '../engine/engine.ts';
 import { releaseView, rolloutView } from '../engine/status-view.ts';
@@ -245,5 +246,5 @@ function mustRollout(engine: Engine, id: number) {
 
 function isFinished(engine: Engine, id: number): boolean {
   const p = engine.store.getRollout(id)?.phase;
-  return p === 'succeeded' || p === 'failed' || p === 'rolled_back';
+  return p !== undefined && isTerminal(p);
 }

@@ -5,6 +5,7 @@ import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { SlipwayError, type ErrorCode } from '../core/errors.ts';
+import { isTerminal } from '../core/rollout.ts';
 import {
   ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, type ConfigSetBody, type ConfigUnsetBody, type DeployBody, type PromoteBody, type RollbackBody,
   type LogsQuery, type SecretSetBody, type ShutdownBody,
@@ -358,8 +359,6 @@ export class ApiClient {
   }
 }
 
-export const TERMINAL_PHASES = new Set(['succeeded', 'failed', 'rolled_back']);
-
 /** Follows a rollout's events until it ends; returns its final view. */
 export async function followRollout(client: ApiClient, id: number, onEvent: (e: RolloutEventRecord) => void): Promise<RolloutView> {
   let after = 0;
@@ -369,6 +368,6 @@ export async function followRollout(client: ApiClient, id: number, onEvent: (e: 
       onEvent(e);
       after = e.id;
     }
-    if (TERMINAL_PHASES.has(rollout.phase) && events.length === 0) return rollout;
+    if (isTerminal(rollout.phase) && events.length === 0) return rollout;
   }
 }

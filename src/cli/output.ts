@@ -3,6 +3,7 @@
 import pc from 'picocolors';
 import { isSlipwayError } from '../core/errors.ts';
 import type { RolloutEventRecord } from '../core/records.ts';
+import { isTerminal } from '../core/rollout.ts';
 import type { EnvironmentStatus, RolloutView } from '../api/views.ts';
 
 export function ago(ts: number | null, now = Date.now()): string {
@@ -35,7 +36,7 @@ export function formatEvent(e: RolloutEventRecord): string {
 export function formatRolloutLine(r: RolloutView): string {
   const head = `rollout #${r.id} ${r.kind} → #${r.to} ${phase(r.phase)}`;
   const reason = r.reason ? ` — ${r.reason}` : '';
-  if (r.phase === 'succeeded' || r.phase === 'rolled_back' || r.phase === 'failed') return `${head}${reason}`;
+  if (isTerminal(r.phase)) return `${head}${reason}`;
   const steps = r.phase === 'aborting' ? r.abortSteps ?? [] : r.steps;
   const label = r.phase === 'aborting' ? 'restoring' : 'step';
   return `${head} ${label} ${Math.min(r.step + 1, steps.length)}/${steps.length}${r.current ? ` (${r.current})` : ''}${reason}`;

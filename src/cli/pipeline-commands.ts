@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import pc from 'picocolors';
 import { parseDurationMs } from '../core/duration.ts';
 import { SlipwayError, errorMessage } from '../core/errors.ts';
+import { isRunFinished } from '../core/pipeline/pipeline-run.ts';
 import type { ApiClient, ChecklistJson, RunJson, RunViewJson } from './api-client.ts';
 import type { CommandContext } from './config-commands.ts';
 
@@ -71,7 +72,7 @@ async function followRun(api: ApiClient, id: number, o: { throughGates: boolean;
         o.say(`  ${stageLine(s)}`);
       }
     }
-    if (v.run.status === 'succeeded' || v.run.status === 'failed') return v;
+    if (isRunFinished(v.run.status)) return v;
     if (v.run.status === 'waiting' && !o.throughGates) return v;
     await new Promise((r) => setTimeout(r, 500));
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planRolling, type Step } from './plans.ts';
-import { commandRefusal, transition, type Rollout } from './rollout.ts';
+import { ROLLOUT_PHASES, commandRefusal, isTerminal, transition, type Rollout } from './rollout.ts';
 
 const S = 1;
 const N = 2;
@@ -121,5 +121,12 @@ describe('promote', () => {
     const scaling = { ...at('pause'), stepIndex: 0 };
     expect(commandRefusal(scaling, { type: 'promote', by: 'alice', full: false })).toMatch(/not waiting at a pause/);
     expect(commandRefusal(scaling, { type: 'promote', by: 'alice', full: true })).toBeNull();
+  });
+});
+
+describe('terminal phases', () => {
+  it('a rollout has ended exactly when it succeeded, was rolled back or failed', () => {
+    expect(ROLLOUT_PHASES.filter(isTerminal)).toEqual(['succeeded', 'rolled_back', 'failed']);
+    expect(isTerminal('no such phase')).toBe(false);
   });
 });

@@ -43,8 +43,12 @@ export interface Rollout {
   finishedAt: number | null;
 }
 
-export function isTerminal(phase: RolloutPhase): boolean {
-  return phase === 'succeeded' || phase === 'rolled_back' || phase === 'failed';
+/** The phases a rollout ends in: it never leaves one, and nothing more happens to it. The one list; clients import it too. */
+export const TERMINAL_PHASES: readonly RolloutPhase[] = ['succeeded', 'rolled_back', 'failed'];
+
+/** Whether a rollout in `phase` has ended. Any string: clients read the phase from JSON. */
+export function isTerminal(phase: string): boolean {
+  return (TERMINAL_PHASES as readonly string[]).includes(phase);
 }
 
 export function activeSteps(r: Rollout): Step[] {

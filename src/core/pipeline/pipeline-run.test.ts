@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { approvalRefusal, canonicalManifest, countedApprovals, summariseTestOutput, versionFor, type ApprovalRecord } from './pipeline-run.ts';
+import { approvalRefusal, canonicalManifest, countedApprovals, isRunFinished, summariseTestOutput, versionFor, type ApprovalRecord } from './pipeline-run.ts';
 
 const SHA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
 
@@ -60,5 +60,11 @@ describe('canonicalManifest', () => {
     const b = { runId: 1, origin: 'build' as const, files: { a: '1', b: '2' }, tests: null, builder: 'b', builtAt: 1, commit: null, digest: 'sha256:x', version: '1', service: 's' };
     expect(canonicalManifest(a)).toBe(canonicalManifest(b));
     expect(canonicalManifest({ ...a, digest: 'sha256:y' })).not.toBe(canonicalManifest(a));
+  });
+});
+
+describe('finished runs', () => {
+  it('a run has finished when it succeeded or failed; running and waiting ones have not', () => {
+    expect(['running', 'waiting', 'succeeded', 'failed'].filter(isRunFinished)).toEqual(['succeeded', 'failed']);
   });
 });

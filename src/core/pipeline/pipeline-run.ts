@@ -24,8 +24,11 @@ export function isStageName(s: string): s is StageName {
 export type StageStatus = 'pending' | 'running' | 'waiting' | 'succeeded' | 'failed' | 'skipped';
 export type RunStatus = 'running' | 'waiting' | 'succeeded' | 'failed';
 
-export function isRunFinished(s: RunStatus): boolean {
-  return s === 'succeeded' || s === 'failed';
+/** The statuses a run ends in (a failed run may be re-run: that starts a new attempt). */
+export const FINISHED_RUN_STATUSES: readonly RunStatus[] = ['succeeded', 'failed'];
+
+export function isRunFinished(s: string): boolean {
+  return (FINISHED_RUN_STATUSES as readonly string[]).includes(s);
 }
 
 export interface PipelineRun {

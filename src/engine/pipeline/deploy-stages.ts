@@ -7,13 +7,14 @@
 import { SlipwayError, errorMessage } from '../../core/errors.ts';
 import { freezeDecision } from '../../core/pipeline/freeze.ts';
 import { countedApprovals } from '../../core/pipeline/pipeline-run.ts';
+import { TERMINAL_PHASES } from '../../core/rollout.ts';
 import type { ListenAddress } from '../../core/service-config.ts';
 import { ensureCheckout, runEnv } from './build-stages.ts';
 import { commitMessages, readFileAt } from './git-source.ts';
 import { describeFailure, runCommand } from './run-command.ts';
 import type { StageContext, StageOutcome } from './stage-context.ts';
 
-const TERMINAL = new Set(['succeeded', 'failed', 'rolled_back']);
+const TERMINAL = new Set<string>(TERMINAL_PHASES);
 
 export function listenUrl(a: ListenAddress): string {
   const host = a.host === '0.0.0.0' ? '127.0.0.1' : a.host === '::' ? '::1' : a.host;
