@@ -8,6 +8,7 @@
 // window, which keeps the sequential tests' guarantee (they only need counts that
 // grow from a start) at the price of the evidence gathered before the crash.
 
+import { routerCarriesTraffic } from '../core/traffic-path.ts';
 import { evaluateAnalysis, windowFromSnapshots, type AnalysisResult, type ReleaseCountsSnapshot } from '../core/analysis/index.ts';
 import { createHistogram } from '../core/latency-histogram.ts';
 import { currentStep, type Rollout } from '../core/rollout.ts';
@@ -136,10 +137,10 @@ export class AnalysisMonitor {
   }
 
 
-  /** On a cluster with traffic: gateway the HTTPRoute carries the requests: slipway's router counts none of them. */
+  /** When something else carries the requests (a cluster's Gateway), slipway's router counts none of them. */
   private trafficBypassesRouter(releaseId: number): boolean {
     const env = this.deps.store.getRelease(releaseId)?.config.environment;
-    return env?.runtime === 'kubernetes' && env.kubernetes?.traffic === 'gateway';
+    return env !== undefined && !routerCarriesTraffic(env);
   }
 
   /** Only the Prometheus checks can judge; with none, there is nothing to fail (config validation asks for them). */

@@ -13,7 +13,7 @@ import type { ServiceConfig, Strategy } from '../core/service-config.ts';
 import { unpackArtefact } from '../artefact/index.ts';
 import type { DataDirPaths } from '../store/data-dir.ts';
 import type { StateStore } from '../store/state-store.ts';
-import { runtimeNamed, type RuntimeSet } from './runtime-set.ts';
+import type { RuntimeSet } from './runtime-set.ts';
 import { receiveArtefact } from './artefact-store.ts';
 import { AnalysisMonitor } from './analysis-monitor.ts';
 import { HealthMonitor } from './health-monitor.ts';
@@ -21,7 +21,7 @@ import { MetricsSampler } from './metrics-sampler.ts';
 import { InstanceFleet } from './instance-fleet.ts';
 import { systemClock, type Clock, type EngineLogger, type TrafficRouter } from './ports.ts';
 import { Reconciler, applyRolloutEvent } from './reconciler.ts';
-import { RouteSync } from './route-sync.ts';
+import { RouteSync, routingRelease, trafficWeights } from './route-sync.ts';
 import { describeEnvironment, type EnvironmentStatus } from './status-view.ts';
 import type { Secrets } from '../security/secrets.ts';
 import { ConfigVersions } from './config-versions.ts';
@@ -37,8 +37,8 @@ import { PolicyStore, type PolicyVersion } from '../store/policy-store.ts';
 import type { HostPolicy } from '../core/policy.ts';
 import { PipelineRunner } from './pipeline/pipeline-runner.ts';
 import type { ClusterApi } from '../runtime/kubernetes/cluster-client.ts';
-import { assertRunUserPossible } from '../runtime/process/run-identity.ts';
-import { ClusterFleet, runsOnCluster } from './cluster-fleet.ts';
+import { ClusterFleet } from '../runtime/kubernetes/cluster-fleet.ts';
+import { FleetSet } from './fleet-set.ts';
 import { ListenGuard, type ListenCheck, type ProbeAnswer, type ServerListener } from './listen-guard.ts';
 import type { ListenAddress } from '../core/service-config.ts';
 
@@ -100,6 +100,8 @@ export class Engine {
   readonly routes: RouteSync;
   private readonly fleet: InstanceFleet;
   private readonly cluster: ClusterFleet;
+  /** What runs each release, by its runtime: the engine never asks which one it is. */
+  private readonly fleets: FleetSet;
   private readonly reconciler: Reconciler;
   private readonly monitor: HealthMonitor;
   readonly sampler: MetricsSampler;
@@ -124,7 +126,6 @@ export class Engine {
     this.events = deps.events ?? new EventBus({ store: deps.store.observe, now: () => this.clock.now(), onError: (m, e) => deps.log.warn({ err: (e as Error).message }, m) });
     this.feed = new EventFeed({ store: deps.store, bus: this.events, clock: this.clock });
     this.trust = new ArtefactTrust({ store: deps.store, key: deps.signingKey, now: () => this.clock.now() });
-    this.routes = new RouteSync(deps.store, deps.router, deps.log);
     this.configs = new ConfigVersions({ store: deps.store, secrets: deps.secrets, clock: this.clock });
     this.listen = new ListenGuard({
       store: deps.store, serverListeners: deps.serverListeners ?? (() => []), listenErrors: () => this.routes.listenerErrors,
@@ -145,19 +146,28 @@ export class Engine {
       readyCount: (env, releaseId) => this.readyCount(env, releaseId),
     });
     this.fleet = new InstanceFleet({
-      store: deps.store, runtimes: deps.runtimes, router: deps.router, routes: this.routes, clock: this.clock, log: deps.log,
+      store: deps.store, runtimes: deps.runtimes, router: deps.router, routes: { push: () => this.routes.push() }, clock: this.clock, log: deps.log,
       logsDir: deps.paths.logs,
       watchingSince: this.clock.now(),
       ensureReleaseDir: (r) => this.ensureReleaseDir(r),
       resolveSecrets: (r) => deps.secrets.resolve(r.env, r.config.secrets),
       onInstanceEvent: (env, level, message, type, data) => this.recordEnvEvent(env, level, message, { type, data }),
     });
+    const store = deps.store;
     this.cluster = new ClusterFleet({
-      store: deps.store, clock: this.clock, log: deps.log,
-      clusterFor: (context) => {
-        if (!deps.clusterFor) throw new SlipwayError('E_RUNTIME_UNAVAILABLE', 'this slipway server has no kubernetes runtime');
-        return deps.clusterFor(context);
+      records: {
+        release: (id) => store.getRelease(id),
+        releaseByNumber: (env, n) => store.getReleaseByNumber(env, n),
+        stableReleaseId: (env) => store.getStableReleaseId(env),
+        routingRelease: (env) => routingRelease(store, env),
+        rolloutUnderWay: (env) => store.activeRollout(env) !== null,
+        replicas: (env) => store.clusterReplicas(env),
+        setReplicas: (env, id, v, now) => store.setClusterReplicas(env, id, v, now),
+        dropRelease: (env, id) => store.dropClusterRelease(env, id),
+        weights: (env) => trafficWeights(store, this.fleets, env),
       },
+      clock: this.clock, log: deps.log,
+      ...(deps.clusterFor ? { clusterFor: deps.clusterFor } : {}),
       resolveSecrets: (r) => deps.secrets.resolve(r.env, r.config.secrets),
       onEvent: (env, level, message, type, data) => this.recordEnvEvent(env, level, message, { type, data }),
       onCrash: (env, rolloutId, reason) => {
@@ -165,8 +175,10 @@ export class Engine {
         void this.command(env, { type: 'abort', reason, cause: 'failure' }).catch((e: Error) => this.deps.log.warn({ env, err: e.message }, 'abort after a crash loop refused'));
       },
     });
+    this.fleets = new FleetSet([this.fleet, this.cluster]);
+    this.routes = new RouteSync(deps.store, this.fleets, deps.router, deps.log);
     this.reconciler = new Reconciler({
-      store: deps.store, fleet: this.fleet, cluster: this.cluster, clock: this.clock, log: deps.log,
+      store: deps.store, fleets: this.fleets, clock: this.clock, log: deps.log,
       recordEvent: (id, level, message, data) => this.recordEvent(id, level, message, data),
       pushRoutes: (env) => this.pushTraffic(env),
       checkRoutes: () => this.routes.checkDrift(),
@@ -236,20 +248,21 @@ export class Engine {
     await this.pipeline.stop();
     this.monitor.stop();
     this.sampler.stop();
-    this.cluster.stop();
+    for (const fleet of this.fleets.all()) fleet.stop();
     await this.reconciler.stop();
   }
 
-  /** The router's table, and for an environment on a cluster its Services and HTTPRoute, from the records. */
+  /** The router's table, and wherever else the environment's fleet splits traffic (a cluster's HTTPRoute), from the records. */
   private async pushTraffic(env: string): Promise<void> {
     await this.routes.push();
-    await this.cluster.applyTraffic(env);
+    const routing = routingRelease(this.store, env);
+    if (routing) await this.fleets.of(routing).applyTraffic(env);
   }
 
-  /** Instances (or, on a cluster, replicas) of a release that are ready and get traffic. */
+  /** Units of a release (instances, or a cluster's replicas) that are ready and get traffic. */
   private readyCount(env: string, releaseId: number): number {
-    if (runsOnCluster(this.store.getRelease(releaseId))) return this.cluster.serving(env, releaseId);
-    return this.fleet.instancesOf(env, releaseId).filter((i) => i.state === 'ready').length;
+    const release = this.store.getRelease(releaseId);
+    return release ? this.fleets.of(release).serving(env)[releaseId] ?? 0 : 0;
   }
 
   async receiveArtefact(body: Readable, claimedDigest: string, service: string, uploader = 'unknown'): Promise<ArtefactRecord> {
@@ -329,8 +342,8 @@ export class Engine {
     let configHash = hashConfig(config);
     this.assertUnlocked(req.env);
     await this.listen.assertAvailable({ env: req.env, environment: config.environment });
-    // A run.user this server cannot honour is refused now, not when the first instance fails to start.
-    if (config.environment.runtime === 'process') assertRunUserPossible(config.run.user);
+    // A runtime or a run.user this server cannot honour is refused now, not when the first instance fails to start.
+    this.fleets.of({ config }).assertCanRun({ config });
     const stableId = this.store.getStableReleaseId(req.env);
     const stable = stableId === null ? null : this.store.getRelease(stableId);
     if (!req.force && stable && stable.artefactDigest === artefact.digest && stable.configHash === configHash) {
@@ -355,54 +368,42 @@ export class Engine {
   }
 
   /**
-   * A cluster and this machine share no instances, routes or traffic: an environment
-   * that runs on one cannot move to the other by a rollout, which would need both to
-   * serve at once. Moving is a new environment.
+   * The fleet that runs the environment now must run it after the rollout too: two
+   * fleets (this machine and a cluster; two clusters) share no instances, routes or
+   * traffic, and a rollout needs both sides serving at once. Moving is a new environment.
    */
   private assertRuntimeKept(req: DeployRequest): void {
-    const runtime = req.config.environments[req.env]?.runtime;
-    if (runtime === 'kubernetes' && !this.deps.clusterFor) {
-      throw new SlipwayError('E_RUNTIME_UNAVAILABLE', `environment "${req.env}" has runtime: kubernetes, and this slipway server has no kubernetes runtime`, { env: req.env });
-    }
+    const next = req.config.environments[req.env];
+    if (!next) return;
+    const fleet = this.fleets.named(next.runtime);
     const stableId = this.store.getStableReleaseId(req.env);
     const stable = stableId === null ? null : this.store.getRelease(stableId);
-    if (stable && runtime !== undefined && (runtime === 'kubernetes') !== runsOnCluster(stable)) {
-      throw new SlipwayError('E_BAD_REQUEST', `${req.env} runs on ${stable.config.environment.runtime} (#${stable.number}); slipway.yaml now says runtime: ${runtime}. A rollout cannot move an environment between a cluster and this machine: deploy to a new environment and move traffic to it`, { env: req.env });
+    if (!stable) return;
+    if (this.fleets.of(stable) !== fleet) {
+      throw new SlipwayError('E_BAD_REQUEST', `${req.env} runs on ${stable.config.environment.runtime} (#${stable.number}); slipway.yaml now says runtime: ${next.runtime}. A rollout cannot move an environment between a cluster and this machine: deploy to a new environment and move traffic to it`, { env: req.env });
     }
-    // Likewise between clusters, namespaces, or who splits the traffic: both sides would have to serve at once.
-    const was = stable?.config.environment.kubernetes;
-    const now = req.config.environments[req.env]?.kubernetes;
-    if (stable && runsOnCluster(stable) && was && now) {
-      for (const [key, a, b] of [['context', was.context, now.context], ['namespace', was.namespace, now.namespace], ['traffic', was.traffic, now.traffic]] as const) {
-        if (a !== b) {
-          throw new SlipwayError('E_BAD_REQUEST', `${req.env} runs with kubernetes.${key}: ${a ?? '(current context)'} (#${stable.number}); slipway.yaml now says ${b ?? '(current context)'}. A rollout cannot move an environment there: deploy to a new environment and move traffic to it`, { env: req.env, key });
-        }
-      }
-    }
+    const refusal = fleet.replaceRefusal(stable, next);
+    if (refusal) throw new SlipwayError('E_BAD_REQUEST', refusal, { env: req.env });
   }
 
   /**
    * A container runtime's image for the release about to be recorded: built from the
    * artefact's Dockerfile (or the referenced image checked), kept for rollback. null
-   * for the process runtime.
+   * when the fleet needs none (local processes; a cluster, whose image CI builds).
    */
   private async prepareImage(config: ReleaseRecord['config'], env: string, artefact: ArtefactRecord): Promise<string | null> {
-    // On a cluster the image is named by slipway.yaml (kubernetes.image) and built by CI.
-    if (config.environment.runtime === 'kubernetes') return null;
-    const runtime = runtimeNamed(this.deps.runtimes, config.environment.runtime);
-    if (!runtime.prepareImage) return null;
     const started = this.clock.now();
-    const id = await runtime.prepareImage({ service: config.service, env, image: config.image, artefactPath: artefact.path, artefactDigest: artefact.digest });
-    this.deps.log.info({ env, image: id, ms: this.clock.now() - started }, `image of ${config.service} for ${env} ready`);
+    const id = await this.fleets.of({ config }).prepareImage({ runtime: config.environment.runtime, service: config.service, env, image: config.image, artefactPath: artefact.path, artefactDigest: artefact.digest });
+    if (id !== null) this.deps.log.info({ env, image: id, ms: this.clock.now() - started }, `image of ${config.service} for ${env} ready`);
     return id;
   }
 
   /** A rollback never pulls: the image of the release it goes back to must still be on the engine. */
   private async assertImageKept(release: ReleaseRecord): Promise<void> {
     if (release.imageId === null) return;
-    const runtime = runtimeNamed(this.deps.runtimes, release.config.environment.runtime);
-    if (runtime.hasImage && !(await runtime.hasImage(release.imageId))) {
-      throw new SlipwayError('E_IMAGE_MISSING', `the image of ${release.env}#${release.number} (${release.imageId}) is no longer on the ${runtime.name} engine, and a rollback never pulls; deploy that version again to rebuild it`, { env: release.env, image: release.imageId });
+    const runtime = release.config.environment.runtime;
+    if (!(await this.fleets.of(release).hasImage(runtime, release.imageId))) {
+      throw new SlipwayError('E_IMAGE_MISSING', `the image of ${release.env}#${release.number} (${release.imageId}) is no longer on the ${runtime} engine, and a rollback never pulls; deploy that version again to rebuild it`, { env: release.env, image: release.imageId });
     }
   }
 
@@ -551,10 +552,8 @@ export class Engine {
       throw new SlipwayError('E_ENV_UNKNOWN', `nothing has been deployed to "${env}" yet`, { env });
     }
     return names.map((n) => {
-      const s = describeEnvironment(this.store, n, this.routes.listenerErrors[n] ?? null);
-      const live = s.cluster ? this.cluster.livePods(n) : null;
-      const cluster = s.cluster && { ...s.cluster, releases: s.cluster.releases.map((r) => ({ ...r, live: live ? live[r.release] ?? { ready: 0, pods: 0, restarts: 0 } : null })) };
-      return { ...s, cluster, analysis: s.rollout ? this.analysis.latestResult(s.rollout.id) : null, watch: this.analysis.watchView(n) };
+      const s = describeEnvironment(this.store, this.fleets, n, this.routes.listenerErrors[n] ?? null);
+      return { ...s, analysis: s.rollout ? this.analysis.latestResult(s.rollout.id) : null, watch: this.analysis.watchView(n) };
     });
   }
 

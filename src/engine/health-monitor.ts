@@ -4,10 +4,10 @@
 import { probeHealth } from '../runtime/health-probe.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { InstanceFleet } from './instance-fleet.ts';
-import type { Clock } from './ports.ts';
+import type { Clock, Timer } from './ports.ts';
 
 export class HealthMonitor {
-  private timer: NodeJS.Timeout | null = null;
+  private timer: Timer | null = null;
   private readonly failures = new Map<string, number>();
   private readonly lastProbeAt = new Map<string, number>();
   private readonly probing = new Set<string>();
@@ -18,12 +18,11 @@ export class HealthMonitor {
   ) {}
 
   start(): void {
-    this.timer ??= setInterval(() => void this.tick(), this.tickMs);
-    this.timer.unref();
+    this.timer ??= this.deps.clock.setInterval(() => void this.tick(), this.tickMs);
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.cancel();
     this.timer = null;
   }
 

@@ -1,10 +1,15 @@
-// Scaling one release of one environment to a count of ready instances, and
-// retiring instances safely: out of the router first, drained, then stopped.
+// The fleet port (runtime/fleet.ts) for instances on this machine, over whichever
+// runtime drivers the server offers (local processes, Docker): scaling one release
+// of one environment to a count of ready instances, and retiring instances safely:
+// out of the router first, drained, then stopped.
 
 import type { EventType } from '../core/events.ts';
 import type { InstanceRecord, ReleaseRecord } from '../core/records.ts';
 import type { StateStore } from '../store/state-store.ts';
-import type { InstanceHandle } from '../runtime/runtime.ts';
+import type { EnvironmentSpec, RuntimeName } from '../core/service-config.ts';
+import type { InstanceHandle, ImageRequest } from '../runtime/runtime.ts';
+import type { Fleet, FleetBackend, FleetPlacement, ScaleOutcome } from '../runtime/fleet.ts';
+import { runtimeNamed } from './runtime-set.ts';
 import { handleOf, launchInstance, runtimeOf, stopInstanceProcess, waitUntilHealthy, type LifecycleDeps } from './instance-lifecycle.ts';
 import type { Clock, EngineLogger } from './ports.ts';
 import type { RouteSync } from './route-sync.ts';
@@ -13,7 +18,8 @@ import type { TrafficRouter } from './ports.ts';
 export interface FleetDeps extends LifecycleDeps {
   store: StateStore;
   router: TrafficRouter;
-  routes: RouteSync;
+  /** Pushes the router's table again (after an instance joins or leaves it). */
+  routes: Pick<RouteSync, 'push'>;
   clock: Clock;
   log: EngineLogger;
   ensureReleaseDir(release: ReleaseRecord): Promise<void>;
@@ -21,13 +27,71 @@ export interface FleetDeps extends LifecycleDeps {
   onInstanceEvent(env: string, level: 'info' | 'warn' | 'error', message: string, type: EventType, data: Record<string, unknown>): void;
 }
 
-export type ScaleOutcome = { ok: true } | { ok: false; reason: string };
+export type { ScaleOutcome } from '../runtime/fleet.ts';
 
-export class InstanceFleet {
+export class InstanceFleet implements Fleet {
   /** Instances being retired right now: a second request to retire one waits for the first. */
   private readonly retiring = new Map<string, Promise<void>>();
+  readonly runtimes: readonly RuntimeName[];
 
-  constructor(private readonly deps: FleetDeps) {}
+  constructor(private readonly deps: FleetDeps) {
+    this.runtimes = (Object.keys(deps.runtimes) as RuntimeName[]).filter((n) => deps.runtimes[n] !== undefined);
+  }
+
+  serving(env: string): Record<number, number> {
+    const out: Record<number, number> = {};
+    for (const i of this.deps.store.liveInstances(env)) if (i.state === 'ready') out[i.releaseId] = (out[i.releaseId] ?? 0) + 1;
+    return out;
+  }
+
+  /** Every ready instance is a backend of its release. */
+  backends(env: string): FleetBackend[] {
+    return this.deps.store.liveInstances(env).filter((i) => i.state === 'ready').map((i) => ({ id: i.id, releaseId: i.releaseId, url: `http://127.0.0.1:${i.port}` }));
+  }
+
+  /** The router's table is the split here: route-sync pushes it; nothing else to apply. */
+  async applyTraffic(): Promise<void> {}
+
+  async sync(): Promise<void> {}
+
+  rolloutEnded(): void {}
+
+  /** Processes and containers of this machine can replace each other by a rollout: both get the router's traffic. */
+  replaceRefusal(_stable: ReleaseRecord, _next: EnvironmentSpec): string | null {
+    return null;
+  }
+
+  /** A runtime the server lacks, or a setting it cannot honour (run.user), is refused now, not when the first instance fails to start. */
+  assertCanRun(release: Pick<ReleaseRecord, 'config'>): void {
+    runtimeNamed(this.deps.runtimes, release.config.environment.runtime).assertCanRun?.({ user: release.config.run.user });
+  }
+
+  async prepareImage(req: ImageRequest & { runtime: RuntimeName }): Promise<string | null> {
+    const runtime = runtimeNamed(this.deps.runtimes, req.runtime);
+    return runtime.prepareImage ? runtime.prepareImage(req) : null;
+  }
+
+  async hasImage(runtime: RuntimeName, imageId: string): Promise<boolean> {
+    const r = runtimeNamed(this.deps.runtimes, runtime);
+    return r.hasImage ? r.hasImage(imageId) : true;
+  }
+
+  placement(): FleetPlacement | null {
+    return null;
+  }
+
+  stop(): void {}
+
+  /** The stable release at its size; instances of any other release go only once it is (none at all with no stable release). */
+  async maintain(env: string, stable: ReleaseRecord | null): Promise<ScaleOutcome> {
+    const strays = () => this.deps.store.liveInstances(env).filter((i) => i.releaseId !== stable?.id && (i.state === 'ready' || i.state === 'starting'));
+    if (stable) {
+      const outcome = await this.scale(stable, stable.config.environment.instances, () => this.deps.store.activeRollout(env) !== null);
+      if (!outcome.ok) return outcome;
+    }
+    await Promise.all(strays().map((i) => this.retire(i, { finalState: 'stopped', reason: null })));
+    return { ok: true };
+  }
 
   instancesOf(env: string, releaseId: number): InstanceRecord[] {
     return this.deps.store.liveInstances(env).filter((i) => i.releaseId === releaseId);
@@ -39,7 +103,6 @@ export class InstanceFleet {
    * step fails with the reason, having never received a request.
    */
   async scale(release: ReleaseRecord, count: number, isCancelled: () => boolean): Promise<ScaleOutcome> {
-    const { store } = this.deps;
     await this.reapDead(release.env);
     await this.finishRetiring(release.env);
     let live = this.instancesOf(release.env, release.id).filter((i) => i.state === 'starting' || i.state === 'ready');

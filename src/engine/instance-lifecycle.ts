@@ -6,9 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { effectiveConfig, type InstanceRecord, type ReleaseRecord } from '../core/records.ts';
-import type { ResourceLimits } from '../core/service-config.ts';
 import type { StateStore } from '../store/state-store.ts';
 import { probeHealth } from '../runtime/health-probe.ts';
 import type { InstanceHandle, Runtime } from '../runtime/runtime.ts';
@@ -16,13 +14,6 @@ import type { Clock } from './ports.ts';
 import { parseLogLine } from '../observe/log-records.ts';
 import { DEFAULT_LOG_LIMITS } from '../observe/rotating-log-file.ts';
 import { runtimeNamed, type RuntimeSet } from './runtime-set.ts';
-
-/**
- * Variables an instance inherits from the server; everything else it gets is explicit.
- * Not HOME nor TMPDIR: those are the server's, and the process runtime gives the
- * instance its own.
- */
-const INHERITED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ'];
 
 export interface LifecycleDeps {
   store: StateStore;
@@ -61,10 +52,9 @@ export async function freePort(avoid: Set<number>): Promise<number> {
 }
 
 /** Secrets are the release's own environment's only: nothing of another environment is ever resolved here. */
-export function instanceEnv(release: ReleaseRecord, instance: { id: string; port: number }, secrets: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  // A container has its image's PATH, HOME and locale: only a local process inherits the server's.
-  if (release.config.environment.runtime === 'process') for (const k of INHERITED_ENV) if (process.env[k] !== undefined) env[k] = process.env[k]!;
+function instanceEnv(runtime: Runtime, release: ReleaseRecord, instance: { id: string; port: number }, secrets: Record<string, string>): Record<string, string> {
+  // What the runtime gives every instance (a local process: the server's PATH and locale; a container: nothing, its image has them).
+  const env: Record<string, string> = { ...runtime.baseEnv?.() };
   Object.assign(env, effectiveConfig(release.config), secrets);
   env[release.config.run.portEnv] = String(instance.port);
   env.SLIPWAY_SERVICE = release.service;
@@ -92,10 +82,11 @@ export async function launchInstance(deps: LifecycleDeps, release: ReleaseRecord
     const handle = await runtime.start({
       // release.dir is releases/<env>/<digest>: its parent is the environment's own directory.
       instanceId: id, releaseDir: release.dir, envDir: dirname(release.dir), user: release.config.run.user, argv: release.config.run.argv,
-      env: instanceEnv(release, record, secrets), port, logPath, redact: Object.values(secrets),
+      env: instanceEnv(runtime, release, record, secrets), port, logPath, redact: Object.values(secrets),
       logTags: { env: release.env, release: release.number }, logLimits: release.config.logs ?? DEFAULT_LOG_LIMITS,
       owner: { service: release.service, env: release.env, release: release.number },
-      image: release.imageId, resources: limitsOf(release, runtime.name),
+      image: release.imageId,
+      resources: runtime.limitsOf ? runtime.limitsOf({ resources: release.config.environment.resources, runMemoryBytes: release.config.run.memoryBytes ?? null }) : release.config.environment.resources,
     });
     deps.store.updateInstance(id, { pid: handle.pid, procStart: handle.procStart, runtimeRef: handle.ref });
     return { ...record, pid: handle.pid, procStart: handle.procStart, runtimeRef: handle.ref };
@@ -103,13 +94,6 @@ export async function launchInstance(deps: LifecycleDeps, release: ReleaseRecord
     deps.store.updateInstance(id, { state: 'failed', lastError: (e as Error).message, stoppedAt: deps.clock.now() });
     throw e;
   }
-}
-
-/** A container runtime takes the environment's resources; the process runtime run.memory alone. */
-function limitsOf(release: ReleaseRecord, runtime: Runtime['name']): ResourceLimits | null {
-  if (runtime !== 'process') return release.config.environment.resources;
-  const memoryBytes = release.config.run.memoryBytes ?? null;
-  return memoryBytes === null ? null : { memoryBytes, cpus: null };
 }
 
 export type ReadyOutcome = { ready: true } | { ready: false; reason: string };
@@ -147,7 +131,7 @@ export async function waitUntilHealthy(deps: LifecycleDeps, instance: InstanceRe
       return { ready: false, reason: `instance ${instance.id} was not healthy within ${h.startDeadlineMs}ms (${last})${lastLogLines(instance.logPath)}` };
     }
     // Probe faster than the steady-state interval while starting: readiness gates the rollout.
-    await sleep(Math.min(h.intervalMs, 200));
+    await deps.clock.sleep(Math.min(h.intervalMs, 200));
   }
   return { ready: false, reason: 'cancelled' };
 }

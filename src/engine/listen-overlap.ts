@@ -2,6 +2,7 @@
 // already holds the ones a new release asks for. Pure: the store reads and the
 // bind probe are in listen-guard.ts.
 
+import { routerCarriesTraffic } from '../core/traffic-path.ts';
 import { listenersOverlap } from '../core/listen-overlap.ts';
 import type { ReleaseRecord } from '../core/records.ts';
 import { formatListen, type EnvironmentSpec, type ListenAddress } from '../core/service-config.ts';
@@ -37,7 +38,7 @@ export interface ListenOverlap {
  * listener of a blue-green rollout. None when a Gateway routes a cluster's traffic.
  */
 export function listenWantsOf(env: string, environment: EnvironmentSpec): ListenWant[] {
-  if (environment.runtime === 'kubernetes' && environment.kubernetes?.traffic === 'gateway') return [];
+  if (!routerCarriesTraffic(environment)) return [];
   const wants: ListenWant[] = [{ key: `environments.${env}.listen`, address: environment.listen }];
   const s = environment.strategy;
   if (s.type === 'blue-green' && s.previewListen) wants.push({ key: `environments.${env}.strategy.preview_listen`, address: s.previewListen });

@@ -8,7 +8,7 @@ import type { MetricSample } from '../core/records.ts';
 import type { StateStore } from '../store/state-store.ts';
 import { handleOf, runtimeOf } from './instance-lifecycle.ts';
 import type { RuntimeSet } from './runtime-set.ts';
-import type { Clock, EngineLogger, TrafficRouter } from './ports.ts';
+import type { Clock, EngineLogger, Timer, TrafficRouter } from './ports.ts';
 
 const SAMPLE_EVERY_MS = 1000;
 const PERSIST_EVERY_MS = 10_000;
@@ -24,7 +24,7 @@ export interface ReleaseGauges {
 }
 
 export class MetricsSampler {
-  private timer: NodeJS.Timeout | null = null;
+  private timer: Timer | null = null;
   /** env → release number (as the router labels it) → cumulative counters. */
   private latest = new Map<string, Map<string, ReleaseCountsSnapshot>>();
   /** Every sample of the last RECENT_COUNTS_MS, oldest first: env → release → counts at `at`. */
@@ -39,12 +39,11 @@ export class MetricsSampler {
   constructor(private readonly deps: { store: StateStore; router: TrafficRouter; runtimes: RuntimeSet; clock: Clock; log: EngineLogger }) {}
 
   start(): void {
-    this.timer ??= setInterval(() => void this.sample(), SAMPLE_EVERY_MS);
-    this.timer.unref();
+    this.timer ??= this.deps.clock.setInterval(() => void this.sample(), SAMPLE_EVERY_MS);
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.cancel();
     this.timer = null;
   }
 

@@ -1,5 +1,6 @@
-// What the engine needs from the layers below, as roles. main.ts wires the concrete
-// router client and runtime driver in; tests may wire the same real ones.
+// What the engine needs from the layers below, as roles. server.ts wires the
+// concrete router client, fleets and clock in; in-process tests wire a manual clock
+// and a fleet of their own (test/support/engine-harness.ts).
 
 import type { RouteTable } from '../router/route-table.ts';
 import type { RouterStatsJson } from '../router/router-client.ts';
@@ -15,11 +16,8 @@ export interface TrafficRouter {
   getRoutes(): Promise<RouteTable>;
 }
 
-export interface Clock {
-  now(): number;
-}
-
-export const systemClock: Clock = { now: () => Date.now() };
+export { systemClock, type Clock, type Timer } from '../core/clock.ts';
+export type { Fleet, FleetBackend, ScaleOutcome } from '../runtime/fleet.ts';
 
 export interface EngineLogger {
   info(obj: object, msg?: string): void;

@@ -7,15 +7,13 @@ import type { AnalysisResult } from '../core/analysis/index.ts';
 import { describeStep, type Step } from '../core/plans.ts';
 import { activeSteps, currentStep, isTerminal, transition, type Rollout, type RolloutEvent } from '../core/rollout.ts';
 import type { StateStore } from '../store/state-store.ts';
-import type { InstanceFleet } from './instance-fleet.ts';
-import { runsOnCluster, type ClusterFleet } from './cluster-fleet.ts';
-import type { Clock, EngineLogger } from './ports.ts';
+import type { FleetSet } from './fleet-set.ts';
+import type { Clock, EngineLogger, ScaleOutcome, Timer } from './ports.ts';
 
 export interface ReconcilerDeps {
   store: StateStore;
-  fleet: InstanceFleet;
-  /** What scale steps become for an environment with runtime: kubernetes. */
-  cluster: ClusterFleet;
+  /** What runs each release (by its runtime): scale steps and the stable release's upkeep go there. */
+  fleets: FleetSet;
   clock: Clock;
   log: EngineLogger;
   recordEvent(rolloutId: number, level: 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>): void;
@@ -97,11 +95,12 @@ class EnvLoop {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
+      let t: Timer | null = null;
+      const done = () => {
+        t?.cancel();
         resolve();
-      }
+      };
+      t = this.deps.clock.setTimeout(done, ms);
       this.wakeUp = done;
     });
   }
@@ -112,7 +111,8 @@ class EnvLoop {
     // must not hold up this environment's steps (an abort above all).
     void this.deps.checkRoutes?.();
     const rollout = this.deps.store.activeRollout(this.env);
-    await this.deps.cluster.sync(this.env, rollout);
+    const routing = this.routingRelease(rollout);
+    if (routing) await this.deps.fleets.of(routing).sync(this.env, rollout);
     if (rollout) return this.advance(rollout);
     await this.maintain();
     return false;
@@ -130,7 +130,7 @@ class EnvLoop {
     // The end is recorded in the same turn as the phase, so whoever sees the phase sees the event.
     if (next !== r && isTerminal(next.phase)) {
       this.announceEnd(next);
-      this.deps.cluster.rolloutEnded(next.env);
+      for (const fleet of this.deps.fleets.all()) fleet.rolloutEnded(next.env);
       if (next.phase === 'succeeded') this.deps.onSucceeded(next);
     }
     if (next !== r) await this.deps.pushRoutes(r.env);
@@ -230,8 +230,7 @@ class EnvLoop {
     }
     this.deps.recordEvent(r.id, 'info', `${label}: ${release.env}#${release.number} to ${step.count} instance(s)`, { step: r.stepIndex, phase: r.phase });
     const startedPhase = r.phase;
-    const fleet = runsOnCluster(release) ? this.deps.cluster : this.deps.fleet;
-    const outcome = await fleet.scale(release, step.count, () => this.isRolloutChanged(r.id, startedPhase));
+    const outcome = await this.deps.fleets.of(release).scale(release, step.count, () => this.isRolloutChanged(r.id, startedPhase));
     const fresh = store.getRollout(r.id);
     if (!fresh || fresh.phase !== startedPhase || fresh.stepIndex !== r.stepIndex) return true; // someone acted meanwhile
     if (!outcome.ok) this.deps.recordEvent(r.id, 'error', `step failed: ${outcome.reason}`);
@@ -253,26 +252,27 @@ class EnvLoop {
     else this.deps.recordEvent(r.id, 'error', `rollout ${r.phase}: ${r.reason ?? ''}`.trim());
   }
 
-  /** No rollout: keep the stable release at its size and nothing else running. */
+  /** The release whose config decides now: the one a rollout moves to, else the stable one. */
+  private routingRelease(rollout: Rollout | null) {
+    const { store } = this.deps;
+    const id = rollout ? rollout.toReleaseId : store.getStableReleaseId(this.env);
+    return id === null ? null : store.getRelease(id);
+  }
+
+  /** No rollout: keep the stable release at its size and nothing else running (every fleet: a first deploy may have failed anywhere). */
   private async maintain(): Promise<void> {
-    const { store, fleet, clock } = this.deps;
+    const { store, fleets, clock } = this.deps;
     if (clock.now() < this.nextMaintainAt) return;
     const stableId = store.getStableReleaseId(this.env);
-    const live = store.liveInstances(this.env);
-    const strays = live.filter((i) => i.releaseId !== stableId && (i.state === 'ready' || i.state === 'starting'));
-    if (stableId === null) {
-      await Promise.all(strays.map((i) => fleet.retire(i, { finalState: 'stopped', reason: null })));
-      return;
+    const stable = stableId === null ? null : store.getRelease(stableId);
+    if (stableId !== null && !stable) return;
+    let outcome: ScaleOutcome = { ok: true };
+    for (const fleet of fleets.all()) {
+      outcome = await fleet.maintain(this.env, stable && fleets.of(stable) === fleet ? stable : null);
+      if (!outcome.ok) break;
     }
-    const release = store.getRelease(stableId);
-    if (!release) return;
-    const outcome = runsOnCluster(release)
-      ? await this.deps.cluster.maintain(this.env)
-      : await fleet.scale(release, release.config.environment.instances, () => store.activeRollout(this.env) !== null);
     if (outcome.ok) {
       this.maintainFailures = 0;
-      // Strays go only once the stable release is at full size again.
-      await Promise.all(strays.map((i) => fleet.retire(i, { finalState: 'stopped', reason: null })));
     } else {
       this.maintainFailures++;
       const backoff = Math.min(MAINTAIN_BACKOFF_MAX_MS, 1000 * 2 ** this.maintainFailures);
@@ -299,6 +299,6 @@ export class Reconciler {
     const loops = [...this.loops.values()];
     for (const l of loops) l.stop();
     this.loops.clear();
-    await Promise.race([Promise.all(loops.map((l) => l.done)), new Promise((r) => setTimeout(r, graceMs).unref())]);
+    await Promise.race([Promise.all(loops.map((l) => l.done)), this.deps.clock.sleep(graceMs)]);
   }
 }

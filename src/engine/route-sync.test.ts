@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { routeTableDigest, type RouteTable, type RouterHeadAnswer } from '../router/route-table.ts';
 import { StateStore } from '../store/state-store.ts';
 import { RouteSync, type RouteDrift } from './route-sync.ts';
+import { FleetSet } from './fleet-set.ts';
 
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 
@@ -45,7 +46,7 @@ const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 async function started() {
   const store = new StateStore(join(mkdtempSync(join(tmpdir(), 'slipway-route-sync-')), 'state.db'));
   const router = fakeRouter();
-  const sync = new RouteSync(store, router, quiet);
+  const sync = new RouteSync(store, new FleetSet([]), router, quiet);
   const drifts: RouteDrift[] = [];
   sync.onDrift((d) => drifts.push(d));
   await sync.seed();

@@ -7,8 +7,8 @@
 // from an old routes.json) is sent again, and reported (see checkDrift).
 
 import type { ReleaseRecord } from '../core/records.ts';
-import { formatListen, type KubernetesSettings } from '../core/service-config.ts';
-import { releaseServiceUrl } from '../runtime/kubernetes/manifests.ts';
+import { formatListen } from '../core/service-config.ts';
+import type { FleetSet } from './fleet-set.ts';
 import { effectiveWeights } from '../core/rollout.ts';
 import { routeTableDigest, type EnvRoutes, type RouteTable, type RouteTableHead, type RouterHeadAnswer } from '../router/route-table.ts';
 import { countRouteDriftRepair } from '../observe/metrics.ts';
@@ -22,46 +22,29 @@ export function routingRelease(store: StateStore, env: string): ReleaseRecord | 
   return id === null ? null : store.getRelease(id);
 }
 
-/** The settings of an environment that runs on a cluster, or null when it runs here. */
-export function clusterSettingsOf(release: ReleaseRecord | null): KubernetesSettings | null {
-  return release?.config.environment.runtime === 'kubernetes' ? release.config.environment.kubernetes ?? null : null;
-}
-
-/** Serving replicas by release id of an environment on a cluster (those counted ready, which get traffic). */
-export function clusterServing(store: StateStore, env: string): Record<string, number> {
-  return Object.fromEntries(store.clusterReplicas(env).filter((r) => r.serving > 0).map((r) => [String(r.releaseId), r.serving]));
-}
+export { clusterSettingsOf } from '../runtime/kubernetes/cluster-fleet.ts';
 
 /** Traffic shares by release id: the rollout's split among releases that serve, else in proportion to what serves. */
-export function trafficWeights(store: StateStore, env: string): Record<string, number> {
-  const cluster = clusterSettingsOf(routingRelease(store, env));
-  const serving: Record<string, number> = cluster ? clusterServing(store, env) : {};
-  if (!cluster) for (const i of store.liveInstances(env)) if (i.state === 'ready') serving[i.releaseId] = (serving[i.releaseId] ?? 0) + 1;
+export function trafficWeights(store: StateStore, fleets: FleetSet, env: string): Record<string, number> {
+  const routing = routingRelease(store, env);
+  const serving = routing ? fleets.of(routing).serving(env) : {};
   return effectiveWeights(store.activeRollout(env)?.traffic ?? null, serving);
 }
 
-export function computeRouteTable(store: StateStore, version: number): RouteTable {
+export function computeRouteTable(store: StateStore, fleets: FleetSet, version: number): RouteTable {
   const environments: RouteTable['environments'] = {};
-  const live = store.liveInstances();
   for (const env of store.listEnvironmentNames()) {
     const release = routingRelease(store, env);
     if (!release) continue;
-    const cluster = clusterSettingsOf(release);
-    // An HTTPRoute splits this environment's traffic on the cluster: the router has no part in it.
-    if (cluster?.traffic === 'gateway') continue;
+    // null: something else (a cluster's Gateway) splits this environment's traffic; the router has no part in it.
+    const backends = fleets.of(release).backends(env, release);
+    if (backends === null) continue;
     const rollout = store.activeRollout(env);
     const label = (releaseId: number) => String(store.getRelease(releaseId)?.number ?? releaseId);
-    const weights = trafficWeights(store, env);
-    // On a cluster a release is one backend, its Service; the Service spreads the share over ready pods.
-    const backends = cluster
-      ? Object.keys(clusterServing(store, env)).map((id) => {
-        const url = releaseServiceUrl({ service: release.service, environment: env }, cluster.namespace, Number(label(Number(id))));
-        return { id: new URL(url).hostname, release: label(Number(id)), url };
-      })
-      : live.filter((i) => i.env === env && i.state === 'ready').map((i) => ({ id: i.id, release: label(i.releaseId), url: `http://127.0.0.1:${i.port}` }));
+    const weights = trafficWeights(store, fleets, env);
     const routes: EnvRoutes = {
       listen: formatListen(release.config.environment.listen),
-      backends,
+      backends: backends.map((b) => ({ id: b.id, release: label(b.releaseId), url: b.url })),
       weights: Object.fromEntries(Object.entries(weights).map(([id, w]) => [label(Number(id)), w])),
     };
     const strategy = release.config.environment.strategy;
@@ -125,6 +108,7 @@ export class RouteSync {
 
   constructor(
     private readonly store: StateStore,
+    private readonly fleets: FleetSet,
     private readonly router: TrafficRouter & HeadReader,
     private readonly log: EngineLogger,
   ) {}
@@ -220,7 +204,7 @@ export class RouteSync {
 
   private async pushNow(): Promise<void> {
     let answer;
-    let table = computeRouteTable(this.store, ++this.version);
+    let table = computeRouteTable(this.store, this.fleets, ++this.version);
     try {
       try {
         answer = await this.router.putRoutes(table);
@@ -229,7 +213,7 @@ export class RouteSync {
         const current = (e as { details?: { currentVersion?: number } }).details?.currentVersion;
         if (typeof current !== 'number') throw e;
         this.version = current;
-        table = computeRouteTable(this.store, ++this.version);
+        table = computeRouteTable(this.store, this.fleets, ++this.version);
         answer = await this.router.putRoutes(table);
       }
     } catch (e) {

@@ -8,7 +8,10 @@ import { describeStep, type Step } from '../core/plans.ts';
 import { currentStep, type Rollout } from '../core/rollout.ts';
 import { formatListen, type Strategy } from '../core/service-config.ts';
 import type { StateStore } from '../store/state-store.ts';
-import { clusterSettingsOf, computeRouteTable, routingRelease, trafficWeights } from './route-sync.ts';
+import { computeRouteTable, routingRelease, trafficWeights } from './route-sync.ts';
+import type { FleetSet } from './fleet-set.ts';
+import type { FleetPlacement } from '../runtime/fleet.ts';
+import { routerCarriesTraffic } from '../core/traffic-path.ts';
 
 export interface ReleaseView {
   id: number;
@@ -77,17 +80,8 @@ export interface EnvironmentStatus {
   watch?: WatchView | null;
 }
 
-export interface ClusterView {
-  context: string | null;
-  namespace: string;
-  traffic: 'router' | 'gateway';
-  /**
-   * Per release on the cluster: replicas asked for, those counted Ready and given
-   * traffic, and (null until known) the pods the cluster reports now, how many of
-   * them are Ready and their container restarts.
-   */
-  releases: { release: number; replicas: number; serving: number; live?: { ready: number; pods: number; restarts: number } | null }[];
-}
+/** Where an environment runs beyond this machine (a cluster), per release what was asked for and what runs. */
+export type ClusterView = FleetPlacement;
 
 export function releaseView(r: ReleaseRecord): ReleaseView {
   return {
@@ -123,28 +117,22 @@ export function rolloutView(store: StateStore, r: Rollout): RolloutView {
   };
 }
 
-export function describeEnvironment(store: StateStore, env: string, listenError: string | null): EnvironmentStatus {
+export function describeEnvironment(store: StateStore, fleets: FleetSet, env: string, listenError: string | null): EnvironmentStatus {
   const stableId = store.getStableReleaseId(env);
   const stable = stableId === null ? null : store.getRelease(stableId);
   const active = store.activeRollout(env);
   const last = store.listRollouts(env, 1)[0] ?? null;
   const routing = routingRelease(store, env);
-  const table = computeRouteTable(store, 0).environments[env];
+  const table = computeRouteTable(store, fleets, 0).environments[env];
   const live = store.liveInstances(env);
-  const settings = clusterSettingsOf(routing);
   const label = (id: string) => String(store.getRelease(Number(id))?.number ?? id);
-  const cluster: ClusterView | null = settings
-    ? {
-      context: settings.context, namespace: settings.namespace, traffic: settings.traffic,
-      releases: store.clusterReplicas(env).map((r) => ({ release: store.getRelease(r.releaseId)?.number ?? 0, replicas: r.replicas, serving: r.serving })),
-    }
-    : null;
+  const cluster = routing ? fleets.of(routing).placement(env) : null;
   // With traffic: gateway the router has no table for the environment; the HTTPRoute has the same split.
-  const weights = table?.weights ?? (settings ? Object.fromEntries(Object.entries(trafficWeights(store, env)).map(([id, w]) => [label(id), w])) : {});
+  const weights = table?.weights ?? (routing ? Object.fromEntries(Object.entries(trafficWeights(store, fleets, env)).map(([id, w]) => [label(id), w])) : {});
   return {
     env,
     // Through a Gateway the router does not listen for the environment.
-    listen: routing && settings?.traffic !== 'gateway' ? formatListen(routing.config.environment.listen) : null,
+    listen: routing && routerCarriesTraffic(routing.config.environment) ? formatListen(routing.config.environment.listen) : null,
     listenError,
     stable: stable ? releaseView(stable) : null,
     rollout: active ? rolloutView(store, active) : null,

@@ -1,9 +1,10 @@
-// The runtime layer: one interface for running instances, whatever runs them
-// (local processes, Docker containers). A driver never imports another. A cluster
-// is not driven through this interface: its pods belong to Deployments, so the
-// engine scales releases there (engine/cluster-fleet.ts over runtime/kubernetes)
-// where it starts instances here. Drivers start and stop; deciding when is the engine's job. Every question
-// about a running instance is async: a container runtime asks its engine.
+// The runtime layer's driver interface: one for running instances on this machine,
+// whatever runs them (local processes, Docker containers). A driver never imports
+// another. The engine drives every runtime through the fleet port (fleet.ts): the
+// engine's instance fleet over these drivers, and kubernetes/cluster-fleet.ts on a
+// cluster, whose pods belong to Deployments. Drivers start and stop; deciding when
+// is the engine's job. Every question about a running instance is async: a
+// container runtime asks its engine.
 
 import type { ImageSpec, ResourceLimits, RuntimeName } from '../core/service-config.ts';
 
@@ -82,6 +83,18 @@ export interface StopOptions {
 
 export interface Runtime {
   readonly name: RuntimeName;
+  /**
+   * Refuses settings this driver cannot honour on this server (run.user), before a
+   * release is recorded: E_POLICY_DENIED or E_BAD_REQUEST with the key.
+   */
+  assertCanRun?(spec: { user?: string | undefined }): void;
+  /** Variables every instance gets before its own config (a local process: the server's PATH and locale). */
+  baseEnv?(): Record<string, string>;
+  /**
+   * The limits this driver enforces, from the environment's `resources:` and
+   * `run.memory` (absent: the environment's resources as written).
+   */
+  limitsOf?(o: { resources: ResourceLimits | null; runMemoryBytes: number | null }): ResourceLimits | null;
   start(spec: StartSpec): Promise<InstanceHandle>;
   isRunning(handle: InstanceHandle): Promise<boolean>;
   /**

@@ -310,27 +310,19 @@ export class PipelineRunner {
 
   private sleep(ms: number): Promise<void> {
     if (this.stopped) return Promise.reject(new Stopping());
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.abort.signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      const onAbort = () => {
-        clearTimeout(t);
-        reject(new Stopping());
-      };
-      this.abort.signal.addEventListener('abort', onAbort, { once: true });
+    return this.deps.clock.sleep(ms, this.abort.signal).then(() => {
+      if (this.abort.signal.aborted) throw new Stopping();
     });
   }
 
   private waitForWake(id: number, ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(t);
+        t.cancel();
         this.wakers.delete(id);
         resolve();
       };
-      const t = setTimeout(done, ms);
+      const t = this.deps.clock.setTimeout(done, ms);
       this.wakers.set(id, done);
     });
   }

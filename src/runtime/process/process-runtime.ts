@@ -13,9 +13,10 @@ import { closeSync, mkdirSync, openSync, readFileSync, readdirSync } from 'node:
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SlipwayError } from '../../core/errors.ts';
+import type { ResourceLimits } from '../../core/service-config.ts';
 import type { InstanceHandle, ResourceUsage, Runtime, StartSpec, StopOptions } from '../runtime.ts';
 import { watchMemory } from './memory-watch.ts';
-import { prepareRunIdentity } from './run-identity.ts';
+import { assertRunUserPossible, prepareRunIdentity } from './run-identity.ts';
 
 // USER_HZ and the page size are fixed by the Linux ABI on the machines we run on.
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -86,8 +87,31 @@ function spawned(child: ChildProcess, what: string, instanceId: string): Promise
   });
 }
 
+/**
+ * Variables an instance inherits from the server; everything else it gets is explicit.
+ * Not HOME nor TMPDIR: those are the server's, and the process runtime gives the
+ * instance its own.
+ */
+const INHERITED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ'];
+
 export class ProcessRuntime implements Runtime {
   readonly name = 'process' as const;
+
+  assertCanRun(spec: { user?: string | undefined }): void {
+    assertRunUserPossible(spec.user);
+  }
+
+  /** A container has its image's PATH and locale; a local process inherits the server's, and nothing else of its environment. */
+  baseEnv(): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const k of INHERITED_ENV) if (process.env[k] !== undefined) env[k] = process.env[k]!;
+    return env;
+  }
+
+  /** run.memory alone: a process's CPU is not limited here (a container runtime takes `resources:`). */
+  limitsOf(o: { runMemoryBytes: number | null }): ResourceLimits | null {
+    return o.runMemoryBytes === null ? null : { memoryBytes: o.runMemoryBytes, cpus: null };
+  }
   private readonly procFs = hasProcFs();
   /** Relays this server started, until they exit: how flushOutput knows a log is complete. */
   private readonly relays = new Map<string, Promise<void>>();

@@ -1,41 +1,64 @@
-// Environments with `runtime: kubernetes`. The reconciler carries out the same plan
-// steps as for local processes, and this is what they become on a cluster: a scale
-// step is a server-side apply of the release's Deployment with the replica count,
-// gated on its pods being Ready; every change of traffic is an apply of the
-// HTTPRoute (traffic: gateway) or a new router table (traffic: router, which
-// route-sync computes from the same records).
+// Environments with `runtime: kubernetes`: the fleet port (../fleet.ts) on a
+// cluster. The reconciler carries out the same plan steps as for instances on this
+// machine, and this is what they become here: a scale step is a server-side apply of
+// the release's Deployment with the replica count, gated on its pods being Ready;
+// every change of traffic is an apply of the HTTPRoute (traffic: gateway) or a new
+// router table (traffic: router, to each release's Service: see `backends`).
 //
-// What slipway asks of the cluster is recorded in SQLite (cluster_replicas) before
-// it is sent, and every apply is idempotent: a restarted server re-applies the
-// recorded state and the reconciler redoes the step it was at.
+// What slipway asks of the cluster is recorded (ClusterRecords, SQLite's
+// cluster_replicas) before it is sent, and every apply is idempotent: a restarted
+// server re-applies the recorded state and the reconciler redoes the step it was at.
 
-import type { EventType } from '../core/events.ts';
-import type { ReleaseRecord } from '../core/records.ts';
-import type { Rollout } from '../core/rollout.ts';
-import type { StateStore } from '../store/state-store.ts';
-import type { ClusterApi } from '../runtime/kubernetes/cluster-client.ts';
-import { assertValidObjects } from '../runtime/kubernetes/manifest-schema.ts';
+import type { Clock } from '../../core/clock.ts';
+import { SlipwayError } from '../../core/errors.ts';
+import type { EventType } from '../../core/events.ts';
+import type { ReleaseRecord } from '../../core/records.ts';
+import type { Rollout } from '../../core/rollout.ts';
+import type { EnvironmentSpec, KubernetesSettings, RuntimeName } from '../../core/service-config.ts';
+import type { Fleet, FleetBackend, FleetPlacement, ScaleOutcome } from '../fleet.ts';
+import type { ClusterApi } from './cluster-client.ts';
+import { assertValidObjects } from './manifest-schema.ts';
 import {
   clusterReleaseOf,
   desiredObjects,
   environmentObjects,
   releaseObjects,
+  releaseServiceUrl,
   secretFor,
   type ClusterObject,
   type ClusterState,
-} from '../runtime/kubernetes/manifests.ts';
-import { LABELS, environmentSelector, releaseName, releaseSelector, secretName } from '../runtime/kubernetes/names.ts';
-import { isPodReady, keepWatchingPods, restartsOf, waitForPods, watchRestarts } from '../runtime/kubernetes/pod-readiness.ts';
-import type { ScaleOutcome } from './instance-fleet.ts';
-import type { Clock, EngineLogger } from './ports.ts';
-import { clusterSettingsOf, routingRelease, trafficWeights } from './route-sync.ts';
+} from './manifests.ts';
+import { LABELS, environmentSelector, releaseName, releaseSelector, secretName } from './names.ts';
+import { isPodReady, keepWatchingPods, restartsOf, waitForPods, watchRestarts } from './pod-readiness.ts';
+
+/** What slipway asked of the cluster for one release: replicas, and those counted ready and given traffic. */
+export interface ClusterReplicas {
+  releaseId: number;
+  replicas: number;
+  serving: number;
+}
+
+/** The records the cluster fleet reads and writes (the engine backs them with its state store). */
+export interface ClusterRecords {
+  release(id: number): ReleaseRecord | null;
+  releaseByNumber(env: string, number: number): ReleaseRecord | null;
+  stableReleaseId(env: string): number | null;
+  /** The release whose config decides: the one a rollout moves to, else the stable one. */
+  routingRelease(env: string): ReleaseRecord | null;
+  rolloutUnderWay(env: string): boolean;
+  replicas(env: string): ClusterReplicas[];
+  setReplicas(env: string, releaseId: number, v: { replicas: number; serving: number }, now: number): void;
+  dropRelease(env: string, releaseId: number): void;
+  /** Traffic shares by release id, as the router counts them (the rollout's split among what serves). */
+  weights(env: string): Record<string, number>;
+}
 
 export interface ClusterFleetDeps {
-  store: StateStore;
+  records: ClusterRecords;
   clock: Clock;
-  log: EngineLogger;
-  /** The cluster a kubeconfig context names (null: the current context, or the in-cluster account). */
-  clusterFor(context: string | null): ClusterApi;
+  log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
+  /** The cluster a kubeconfig context names (null: the current context, or the in-cluster account); absent: this server has none. */
+  clusterFor?(context: string | null): ClusterApi;
   /** Values of a release's pinned secrets, for its Secret object. */
   resolveSecrets(release: ReleaseRecord): Promise<Record<string, string>>;
   onEvent(env: string, level: 'info' | 'warn' | 'error', message: string, type: EventType, data: Record<string, unknown>): void;
@@ -45,6 +68,11 @@ export interface ClusterFleetDeps {
   maxRestarts?: number;
 }
 
+/** The settings of an environment that runs on a cluster, or null when it does not. */
+export function clusterSettingsOf(release: ReleaseRecord | null): KubernetesSettings | null {
+  return release?.config.environment.runtime === 'kubernetes' ? release.config.environment.kubernetes ?? null : null;
+}
+
 /** Every pod of an environment as the cluster last reported it, kept by a long-lived watch. */
 interface PodView {
   pods: Map<string, { release: number; ready: boolean; restarts: number }>;
@@ -52,11 +80,8 @@ interface PodView {
   synced: boolean;
 }
 
-export function runsOnCluster(release: ReleaseRecord | null): boolean {
-  return release?.config.environment.runtime === 'kubernetes';
-}
-
-export class ClusterFleet {
+export class ClusterFleet implements Fleet {
+  readonly runtimes: readonly RuntimeName[] = ['kubernetes'];
   /** What was last applied, by object: an unchanged object is not sent again. */
   private readonly applied = new Map<string, string>();
   /** Environments whose whole recorded state has been applied since this server started. */
@@ -74,19 +99,71 @@ export class ClusterFleet {
   }
 
   /** Ready replicas that get traffic, by release id. */
-  serving(env: string, releaseId: number): number {
-    return this.deps.store.clusterReplicas(env).find((r) => r.releaseId === releaseId)?.serving ?? 0;
+  serving(env: string): Record<number, number> {
+    return Object.fromEntries(this.deps.records.replicas(env).filter((r) => r.serving > 0).map((r) => [r.releaseId, r.serving]));
+  }
+
+  /** traffic: router: each serving release is one backend, its Service, which spreads the share over ready pods. */
+  backends(env: string, routing: ReleaseRecord): FleetBackend[] | null {
+    const settings = clusterSettingsOf(routing);
+    if (!settings || settings.traffic === 'gateway') return null;
+    return Object.keys(this.serving(env)).map((id) => {
+      const number = this.deps.records.release(Number(id))?.number ?? Number(id);
+      const url = releaseServiceUrl({ service: routing.service, environment: env }, settings.namespace, number);
+      return { id: new URL(url).hostname, releaseId: Number(id), url };
+    });
+  }
+
+  /**
+   * A cluster and this machine share no instances, routes or traffic; nor do two
+   * clusters, namespaces, or two ways of splitting the traffic: both sides would
+   * have to serve at once. Moving is a new environment.
+   */
+  replaceRefusal(stable: ReleaseRecord, next: EnvironmentSpec): string | null {
+    const was = stable.config.environment.kubernetes;
+    const now = next.kubernetes;
+    if (!was || !now) return null;
+    for (const [key, a, b] of [['context', was.context, now.context], ['namespace', was.namespace, now.namespace], ['traffic', was.traffic, now.traffic]] as const) {
+      if (a !== b) return `${stable.env} runs with kubernetes.${key}: ${a ?? '(current context)'} (#${stable.number}); slipway.yaml now says ${b ?? '(current context)'}. A rollout cannot move an environment there: deploy to a new environment and move traffic to it`;
+    }
+    return null;
+  }
+
+  assertCanRun(): void {
+    if (!this.deps.clusterFor) throw new SlipwayError('E_RUNTIME_UNAVAILABLE', 'this slipway server has no kubernetes runtime');
+  }
+
+  /** On a cluster the image is named by slipway.yaml (kubernetes.image) and built by CI. */
+  async prepareImage(): Promise<string | null> {
+    return null;
+  }
+
+  async hasImage(): Promise<boolean> {
+    return true;
+  }
+
+  placement(env: string): FleetPlacement | null {
+    const settings = clusterSettingsOf(this.deps.records.routingRelease(env));
+    if (!settings) return null;
+    const live = this.livePods(env);
+    return {
+      context: settings.context, namespace: settings.namespace, traffic: settings.traffic,
+      releases: this.deps.records.replicas(env).map((r) => {
+        const number = this.deps.records.release(r.releaseId)?.number ?? 0;
+        return { release: number, replicas: r.replicas, serving: r.serving, live: live ? live[number] ?? { ready: 0, pods: 0, restarts: 0 } : null };
+      }),
+    };
   }
 
   /** The environment as the cluster should have it, from the records; null when it does not run on one. */
   state(env: string): ClusterState | null {
-    const { store } = this.deps;
-    const routing = routingRelease(store, env);
+    const { records } = this.deps;
+    const routing = records.routingRelease(env);
     const settings = clusterSettingsOf(routing);
     if (!routing || !settings) return null;
-    const rows = store.clusterReplicas(env);
-    const releases = rows.map((r) => store.getRelease(r.releaseId)).filter((r): r is ReleaseRecord => r !== null).map(clusterReleaseOf);
-    const weights = trafficWeights(store, env);
+    const rows = records.replicas(env);
+    const releases = rows.map((r) => records.release(r.releaseId)).filter((r): r is ReleaseRecord => r !== null).map(clusterReleaseOf);
+    const weights = records.weights(env);
     return {
       ref: { service: routing.service, environment: env },
       settings,
@@ -99,7 +176,8 @@ export class ClusterFleet {
   }
 
   private cluster(state: ClusterState): ClusterApi {
-    return this.deps.clusterFor(state.settings.context);
+    this.assertCanRun();
+    return this.deps.clusterFor!(state.settings.context);
   }
 
   /**
@@ -108,11 +186,11 @@ export class ClusterFleet {
    * Deployment, then a wait until the extra pods are gone.
    */
   async scale(release: ReleaseRecord, count: number, isCancelled: () => boolean): Promise<ScaleOutcome> {
-    const { store, clock } = this.deps;
+    const { records, clock } = this.deps;
     const env = release.env;
-    const row = store.clusterReplicas(env).find((r) => r.releaseId === release.id) ?? { replicas: 0, serving: 0 };
+    const row = records.replicas(env).find((r) => r.releaseId === release.id) ?? { replicas: 0, serving: 0 };
     const growing = count > row.serving;
-    store.setClusterReplicas(env, release.id, { replicas: count, serving: growing ? row.serving : count }, clock.now());
+    records.setReplicas(env, release.id, { replicas: count, serving: growing ? row.serving : count }, clock.now());
     const state = this.state(env);
     if (state === null) return { ok: false, reason: `${env} does not run on a cluster` };
     const cr = state.releases.find((r) => r.id === release.id);
@@ -125,7 +203,7 @@ export class ClusterFleet {
       return { ok: false, reason: (e as Error).message };
     }
     const controller = new AbortController();
-    const poll = setInterval(() => isCancelled() && controller.abort(), 250);
+    const poll = clock.setInterval(() => isCancelled() && controller.abort(), 250);
     const { health, shutdown } = (cr.shape ?? state).pod;
     try {
       const waited = await waitForPods({
@@ -140,10 +218,10 @@ export class ClusterFleet {
       });
       if (!waited.ok) return { ok: false, reason: `${env}#${release.number}: ${waited.reason}` };
     } finally {
-      clearInterval(poll);
+      poll.cancel();
     }
     if (growing) {
-      store.setClusterReplicas(env, release.id, { replicas: count, serving: count }, clock.now());
+      records.setReplicas(env, release.id, { replicas: count, serving: count }, clock.now());
       this.deps.onEvent(env, 'info', `${env}#${release.number}: ${count} pod(s) ready on the cluster`, 'instance.ready', { release: release.number, replicas: count });
       await this.applyTraffic(env);
     }
@@ -176,32 +254,30 @@ export class ClusterFleet {
    * start of the server, everything recorded is applied once more (a crash may have
    * come between the record and the apply); then old releases are collected.
    */
-  async maintain(env: string): Promise<ScaleOutcome> {
+  async maintain(env: string, stable: ReleaseRecord | null): Promise<ScaleOutcome> {
     try {
-      return await this.maintainNow(env);
+      return await this.maintainNow(env, stable);
     } catch (e) {
       // The cluster could not be reached or refused: the reconciler retries with backoff.
       return { ok: false, reason: (e as Error).message };
     }
   }
 
-  private async maintainNow(env: string): Promise<ScaleOutcome> {
-    const { store } = this.deps;
-    const stableId = store.getStableReleaseId(env);
-    const stable = stableId === null ? null : store.getRelease(stableId);
-    if (!stable || !runsOnCluster(stable)) return { ok: true };
+  private async maintainNow(env: string, stable: ReleaseRecord | null): Promise<ScaleOutcome> {
+    const { records } = this.deps;
+    if (!stable || !clusterSettingsOf(stable)) return { ok: true };
     const want = stable.config.environment.instances;
-    const rows = store.clusterReplicas(env);
+    const rows = records.replicas(env);
     const own = rows.find((r) => r.releaseId === stable.id);
     if (!own || own.replicas !== want || own.serving !== want || !this.asserted.has(env)) {
-      const outcome = await this.scale(stable, want, () => store.activeRollout(env) !== null);
+      const outcome = await this.scale(stable, want, () => records.rolloutUnderWay(env));
       if (!outcome.ok) return outcome;
     }
     for (const r of rows) {
       if (r.releaseId === stable.id || r.replicas === 0) continue;
-      const release = store.getRelease(r.releaseId);
+      const release = records.release(r.releaseId);
       if (release) {
-        const outcome = await this.scale(release, 0, () => store.activeRollout(env) !== null);
+        const outcome = await this.scale(release, 0, () => records.rolloutUnderWay(env));
         if (!outcome.ok) return outcome;
       }
     }
@@ -260,7 +336,7 @@ export class ClusterFleet {
         view.synced = false;
       },
       // A watch lists what exists first; a moment later the picture is whole.
-      onOpened: () => void setTimeout(() => (view.synced = true), 300).unref(),
+      onOpened: () => void this.deps.clock.setTimeout(() => (view.synced = true), 300),
       onEvent: (type, pod) => {
         const name = pod.metadata?.name ?? '';
         if (type === 'DELETED') view.pods.delete(name);
@@ -279,11 +355,11 @@ export class ClusterFleet {
     const current = this.crashWatches.get(env);
     const wanted = rollout !== null && rollout.phase !== 'aborting' && rollout.fromReleaseId !== null ? rollout : null;
     if (current && current.rolloutId === wanted?.id) return;
-    if (!current && (!wanted || !runsOnCluster(this.deps.store.getRelease(wanted.toReleaseId)))) return;
+    if (!current && (!wanted || !clusterSettingsOf(this.deps.records.release(wanted.toReleaseId)))) return;
     current?.stop();
     this.crashWatches.delete(env);
     if (!wanted) return;
-    const release = this.deps.store.getRelease(wanted.toReleaseId);
+    const release = this.deps.records.release(wanted.toReleaseId);
     const state = this.state(env);
     if (!release || !state) return;
     const watch = watchRestarts({
@@ -309,12 +385,12 @@ export class ClusterFleet {
    * a rollback is only a scale-up.
    */
   async collectGarbage(env: string): Promise<number[]> {
-    const { store } = this.deps;
+    const { records } = this.deps;
     const state = this.state(env);
     if (!state) return [];
     const { ref, settings } = state;
     const api = this.cluster(state);
-    const running = new Set(store.clusterReplicas(env).filter((r) => r.replicas > 0).map((r) => store.getRelease(r.releaseId)?.number));
+    const running = new Set(records.replicas(env).filter((r) => r.replicas > 0).map((r) => records.release(r.releaseId)?.number));
     const deployments = await api.listDeployments(settings.namespace, environmentSelector(ref));
     const idle = deployments
       .filter((d) => (d.spec?.replicas ?? 0) === 0)
@@ -327,8 +403,8 @@ export class ClusterFleet {
       await api.delete({ apiVersion: 'apps/v1', kind: 'Deployment', name: releaseName(ref, number), ...at });
       await api.delete({ apiVersion: 'v1', kind: 'Service', name: releaseName(ref, number), ...at });
       await api.delete({ apiVersion: 'v1', kind: 'Secret', name: secretName(ref, number), ...at });
-      const gone = store.getReleaseByNumber(env, number);
-      if (gone) store.dropClusterRelease(env, gone.id);
+      const gone = records.releaseByNumber(env, number);
+      if (gone) records.dropRelease(env, gone.id);
       for (const key of [...this.applied.keys()]) if (key.endsWith(`/${releaseName(ref, number)}`) || key.endsWith(`/${secretName(ref, number)}`)) this.applied.delete(key);
     }
     if (doomed.length > 0) this.deps.log.info({ env, releases: doomed }, `deleted ${doomed.length} old release(s) from the cluster (history ${settings.historyLimit})`);
