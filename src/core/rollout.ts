@@ -17,6 +17,8 @@ export interface RolloutPlan {
   abortSteps?: Step[];
   /** Why the rollout is going back: a person asked (ends `rolled_back`) or something failed (ends `failed`). */
   abortCause?: 'request' | 'failure';
+  /** The index in `steps` the rollout was at when it aborted: where it stopped, once the way back is done. */
+  abortedAt?: number;
 }
 
 /** Explicit traffic shares (release id → percent); null: traffic follows ready instances. */
@@ -31,7 +33,10 @@ export interface Rollout {
   phase: RolloutPhase;
   plan: RolloutPlan;
   stepIndex: number;
-  /** When the current step began: timed pauses count from here, across restarts. */
+  /**
+   * When the current step began: timed pauses count from here, across restarts.
+   * Moved on by the time spent paused when the rollout resumes.
+   */
   stepStartedAt: number | null;
   traffic: TrafficSplit;
   /** The release on the preview listener, if any. */
@@ -39,6 +44,7 @@ export interface Rollout {
   reason: string | null;
   createdBy: string;
   createdAt: number;
+  /** The last transition; while paused, when the pause began. */
   updatedAt: number;
   finishedAt: number | null;
 }
@@ -109,13 +115,16 @@ export function transition(r: Rollout, e: RolloutEvent, now: number, ctx: Machin
       if (e.index !== r.stepIndex || isTerminal(r.phase)) return r;
       if (r.phase === 'aborting') {
         // The way back itself failed: stop and say so; the reconciler keeps what serves.
-        return { ...at, phase: 'failed', reason: `${r.reason ?? 'abort'}; then restoring the stable release failed: ${e.reason}`, finishedAt: now, traffic: null, preview: null };
+        return { ...at, phase: 'failed', stepIndex: r.plan.abortedAt ?? r.stepIndex, reason: `${r.reason ?? 'abort'}; then restoring the stable release failed: ${e.reason}`, finishedAt: now, traffic: null, preview: null };
       }
       return startAbort(at, { reason: e.reason, cause: 'failure' }, ctx, now);
     case 'pause':
       return commandRefusal(r, e) ? r : { ...at, phase: 'paused' };
     case 'resume':
-      return commandRefusal(r, e) ? r : { ...at, phase: 'progressing' };
+      // A pause stops the clock of the step: a timed pause or an analysis deadline
+      // goes on from where it was, not minus the time spent paused. While paused
+      // nothing else changes the rollout, so updatedAt is when it was paused.
+      return commandRefusal(r, e) ? r : { ...at, phase: 'progressing', stepStartedAt: r.stepStartedAt === null ? null : r.stepStartedAt + Math.max(0, now - r.updatedAt) };
     case 'promote': {
       if (commandRefusal(r, e)) return r;
       const resumed: Rollout = { ...at, phase: 'progressing' };
@@ -140,7 +149,8 @@ function completeStep(r: Rollout, now: number): Rollout {
   if (next.stepIndex < activeSteps(next).length) return next;
   // The end: traffic follows the remaining (ready) instances again.
   next = { ...next, traffic: null, preview: null, finishedAt: now };
-  if (r.phase === 'aborting') return { ...next, phase: r.plan.abortCause === 'request' ? 'rolled_back' : 'failed' };
+  // An abort's end shows where the rollout stopped, not an index into the way back.
+  if (r.phase === 'aborting') return { ...next, stepIndex: r.plan.abortedAt ?? next.stepIndex, phase: r.plan.abortCause === 'request' ? 'rolled_back' : 'failed' };
   return { ...next, phase: 'succeeded' };
 }
 
@@ -158,7 +168,7 @@ function startAbort(r: Rollout, why: { reason: string; cause: 'request' | 'failu
     stepStartedAt: now,
     traffic: r.fromReleaseId !== null ? { [r.fromReleaseId]: 100 } : r.traffic,
     preview: null,
-    plan: { ...r.plan, abortSteps, abortCause: why.cause },
+    plan: { ...r.plan, abortSteps, abortCause: why.cause, abortedAt: r.stepIndex },
   };
 }
 
