@@ -39,6 +39,7 @@ import { PipelineRunner } from './pipeline/pipeline-runner.ts';
 import type { ClusterApi } from '../runtime/kubernetes/cluster-client.ts';
 import { ClusterFleet } from '../runtime/kubernetes/cluster-fleet.ts';
 import { FleetSet } from './fleet-set.ts';
+import type { Fleet } from '../runtime/fleet.ts';
 import { ListenGuard, type ListenCheck, type ProbeAnswer, type ServerListener } from './listen-guard.ts';
 import type { ListenAddress } from '../core/service-config.ts';
 
@@ -56,7 +57,13 @@ export interface EngineDeps {
   secrets: Secrets;
   /** The server's Ed25519 key: signs artefact manifests, checked before every deploy. */
   signingKey: SigningKey;
+  /** Time for every wait and timer of the engine (default: the system's); in-process tests pass a manual one. */
   clock?: Clock;
+  /**
+   * Fleets that run releases in place of the built-in ones, for the runtimes each
+   * names (in-process tests: a fleet of fake units on virtual time).
+   */
+  fleets?: Fleet[];
   /** Where the engine records what it decides by itself (automatic rollbacks), beside what users do through the API. */
   audit?: { append(entry: AuditInput): unknown };
   /** Where events are published (SSE, webhooks, metrics subscribe to it); one is made if absent. */
@@ -175,7 +182,7 @@ export class Engine {
         void this.command(env, { type: 'abort', reason, cause: 'failure' }).catch((e: Error) => this.deps.log.warn({ env, err: e.message }, 'abort after a crash loop refused'));
       },
     });
-    this.fleets = new FleetSet([this.fleet, this.cluster]);
+    this.fleets = new FleetSet([this.fleet, this.cluster, ...(deps.fleets ?? [])]);
     this.routes = new RouteSync(deps.store, this.fleets, deps.router, deps.log);
     this.reconciler = new Reconciler({
       store: deps.store, fleets: this.fleets, clock: this.clock, log: deps.log,

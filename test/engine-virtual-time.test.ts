@@ -1,0 +1,165 @@
+// The rollout machine in-process, on virtual time (support/engine-harness.ts): a
+// real engine and SQLite file with a FAKE fleet and a FAKE router, so that pauses
+// of minutes, analysis windows, blue-green's warm window and the watch window are
+// tested in milliseconds. The end-to-end files keep what needs real processes.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { engineHarness, type EngineHarness } from './support/engine-harness.ts';
+
+function yaml(strategy: string, extra = '', instances = 2): string {
+  return [
+    'service: shop',
+    'run:',
+    '  command: node server.js',
+    'environments:',
+    '  production:',
+    `    instances: ${instances}`,
+    '    listen: 127.0.0.1:18080',
+    '    strategy:',
+    ...strategy.trim().split('\n').map((l) => `      ${l}`),
+    ...extra.trim().split('\n').filter(Boolean).map((l) => `    ${l}`),
+    '',
+  ].join('\n');
+}
+
+const ROLLING = 'type: rolling\nbatch: 1\nmax_unavailable: 0';
+
+let h: EngineHarness | null = null;
+afterEach(async () => {
+  await h?.close();
+  h = null;
+});
+
+async function withStable(strategy: string, extra = ''): Promise<EngineHarness> {
+  h = await engineHarness();
+  await h.deploy('production', yaml(strategy, extra), 'v1');
+  const first = await h.settleRollout('production');
+  expect(first.phase).toBe('succeeded');
+  return h;
+}
+
+/** The table's split for production, by release number. */
+const weights = (x: EngineHarness) => x.router.weights('production');
+
+describe('engine on virtual time', () => {
+  it('rolling: one new instance at a time, the old one retired after each, and the new release stable', async () => {
+    const x = await withStable(ROLLING);
+    x.fleet.calls.length = 0;
+    await x.deploy('production', yaml(ROLLING), 'v2');
+    const r = await x.settleRollout('production');
+    expect(r.phase).toBe('succeeded');
+    // Never fewer than 2 serving: each batch adds a v2 unit before a v1 unit goes.
+    expect(x.fleet.calls).toEqual(['production#2→1', 'production#1→1', 'production#2→2', 'production#1→0']);
+    expect(x.engine.status('production')[0]!.stable?.number).toBe(2);
+    expect(weights(x)).toEqual({ 2: 100 });
+  });
+
+  it('canary: a timed pause holds the split for its whole duration, also across a pause and resume', async () => {
+    const canary = 'type: canary\nsteps:\n  - weight: 20\n  - pause: 5m\n  - weight: 60\n  - pause: 2m';
+    const x = await withStable(canary);
+    await x.deploy('production', yaml(canary), 'v2');
+    await x.clock.until('the first pause', () => (x.rollout('production').plan.steps[x.rollout('production').stepIndex]?.type === 'pause'));
+    expect(weights(x)).toEqual({ 1: 80, 2: 20 });
+    await x.clock.advance(4 * 60_000);
+    expect(weights(x)).toEqual({ 1: 80, 2: 20 });
+    // Paused by a person for 6 minutes in the middle of the 5-minute pause.
+    await x.engine.command('production', { type: 'pause', by: 'ops' });
+    await x.clock.advance(6 * 60_000);
+    expect(x.rollout('production').phase).toBe('paused');
+    await x.engine.command('production', { type: 'resume', by: 'ops' });
+    await x.clock.advance(30_000);
+    expect(weights(x)).toEqual({ 1: 80, 2: 20 });
+    const took = await x.clock.until('60%', () => weights(x)[2] === 60);
+    expect(took).toBeLessThanOrEqual(2 * 60_000);
+    const r = await x.settleRollout('production');
+    expect(r.phase).toBe('succeeded');
+    expect(weights(x)).toEqual({ 2: 100 });
+  });
+
+  it('canary: an analysis step promotes a good release on evidence and rolls back a bad one', async () => {
+    const canary = 'type: canary\nsteps:\n  - weight: 30\n  - analysis: { deadline: 10m, inconclusive: fail }\n  - weight: 100';
+    const x = await withStable(canary, 'analysis:\n  error_rate: { max: 2% }');
+    await x.deploy('production', yaml(canary, 'analysis:\n  error_rate: { max: 2% }'), 'v2');
+    const good = await x.settleRollout('production');
+    expect(good.phase).toBe('succeeded');
+    const events = x.store.rolloutEvents(good.id).map((e) => e.message);
+    expect(events.some((m) => /analysis \(step \d\): pass/.test(m))).toBe(true);
+
+    x.router.behaviour.set('production#3', { errorRate: 0.25, latencyMs: 20 });
+    await x.deploy('production', yaml(canary, 'analysis:\n  error_rate: { max: 2% }'), 'v3');
+    const bad = await x.settleRollout('production');
+    expect(bad.phase).toBe('failed');
+    expect(bad.reason).toMatch(/analysis failed: .*error_rate/);
+    expect(weights(x)).toEqual({ 2: 100 });
+    expect(x.engine.status('production')[0]!.stable?.number).toBe(2);
+  });
+
+  it('blue-green: the new colour waits on no traffic, switches at once when promoted, and the old one stays warm for scale_down_delay', async () => {
+    const bg = 'type: blue-green\npreview_listen: 127.0.0.1:18081\nauto_promote: false\nscale_down_delay: 4m';
+    const x = await withStable(bg);
+    await x.deploy('production', yaml(bg), 'v2');
+    await x.clock.until('the preview', () => x.router.table.environments.production?.preview?.release === '2');
+    expect(weights(x)).toEqual({ 1: 100 });
+    await x.clock.advance(5 * 60_000);
+    expect(weights(x)).toEqual({ 1: 100 }); // a person decides, however long it takes
+    await x.engine.command('production', { type: 'promote', by: 'ops' });
+    await x.clock.advance(1000);
+    expect(weights(x)).toEqual({ 2: 100 });
+    // The old colour is kept at full size through the warm window, then scaled to zero.
+    await x.clock.advance(3 * 60_000);
+    expect(x.fleet.serving('production')).toEqual({ 1: 2, 2: 2 });
+    const r = await x.settleRollout('production');
+    expect(r.phase).toBe('succeeded');
+    expect(x.fleet.serving('production')).toEqual({ 2: 2 });
+  });
+
+  it('abort: traffic goes back to the stable release at once and the aborted rollout says where it stopped', async () => {
+    const canary = 'type: canary\nsteps:\n  - weight: 25\n  - pause: {}\n  - weight: 100';
+    const x = await withStable(canary);
+    await x.deploy('production', yaml(canary), 'v2');
+    const atPause = () => { const r = x.rollout('production'); return r.plan.steps[r.stepIndex]?.type === 'pause'; };
+    await x.clock.until('the manual pause', () => weights(x)[2] === 25 && atPause());
+    await x.engine.command('production', { type: 'abort', reason: 'looks wrong' });
+    expect(weights(x)).toEqual({ 1: 100 });
+    const r = await x.settleRollout('production');
+    expect(r.phase).toBe('rolled_back');
+    expect(x.fleet.serving('production')).toEqual({ 1: 2 });
+    // Status names the step it stopped at (the pause), not a step of the way back.
+    expect(x.engine.status('production')[0]!.lastRollout?.current).toMatch(/pause/);
+  });
+
+  it('rollback: goes back to the previous release by the rolling path, without the canary\'s pauses', async () => {
+    const canary = 'type: canary\nsteps:\n  - weight: 50\n  - pause: 30m';
+    const x = await withStable(canary);
+    await x.deploy('production', yaml(canary), 'v2');
+    await x.clock.until('the pause', () => weights(x)[2] === 50);
+    await x.engine.command('production', { type: 'promote', by: 'ops', full: true });
+    expect((await x.settleRollout('production')).phase).toBe('succeeded');
+    const started = x.clock.now();
+    await x.engine.rollback({ env: 'production', actor: 'ops' });
+    const r = await x.settleRollout('production');
+    expect(r.kind).toBe('rollback');
+    expect(r.phase).toBe('succeeded');
+    expect(x.clock.now() - started).toBeLessThan(60_000);
+    expect(x.engine.status('production')[0]!.stable?.number).toBe(1);
+  });
+
+  it('the watch window rolls back a release that goes bad after its rollout, and leaves a good one alone', async () => {
+    const watch = 'watch: { duration: 10m, max_error_rate: 5% }';
+    const x = await withStable(ROLLING, watch);
+    await x.deploy('production', yaml(ROLLING, watch), 'v2');
+    expect((await x.settleRollout('production')).phase).toBe('succeeded');
+    await x.clock.advance(12 * 60_000);
+    expect(x.engine.status('production')[0]!.stable?.number).toBe(2);
+
+    await x.deploy('production', yaml(ROLLING, watch), 'v3');
+    expect((await x.settleRollout('production')).phase).toBe('succeeded');
+    // Three minutes after the rollout, v3 starts failing a third of its requests.
+    await x.clock.advance(3 * 60_000);
+    x.router.behaviour.set('production#3', { errorRate: 0.33, latencyMs: 20 });
+    await x.clock.until('the watch to roll back', () => x.store.listRollouts('production', 1)[0]?.kind === 'rollback', { maxMs: 8 * 60_000 });
+    const back = await x.settleRollout('production');
+    expect(back.createdBy).toBe('slipway-analysis');
+    expect(x.engine.status('production')[0]!.stable?.number).toBe(2);
+  });
+});
