@@ -102,7 +102,7 @@ describe('engine on virtual time', () => {
     expect(weights(x)).toEqual({ 1: 100 });
     await x.clock.advance(5 * 60_000);
     expect(weights(x)).toEqual({ 1: 100 }); // a person decides, however long it takes
-    await x.engine.command('production', { type: 'promote', by: 'ops' });
+    await x.engine.command('production', { type: 'promote', by: 'ops', full: false });
     await x.clock.advance(1000);
     expect(weights(x)).toEqual({ 2: 100 });
     // The old colour is kept at full size through the warm window, then scaled to zero.
