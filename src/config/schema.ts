@@ -28,6 +28,7 @@ import { secretReference } from './secrets-section.ts';
 import { analysisSection } from './analysis.ts';
 import { strategy } from './strategies.ts';
 import { watchSection } from './watch-section.ts';
+import { proxySection } from './proxy-section.ts';
 import type { PathIssue } from './path-issue.ts';
 import { logsSection, notificationsSection } from './observe-sections.ts';
 import { kubernetesSection } from './kubernetes-section.ts';
@@ -163,6 +164,7 @@ const environment = section({
     {},
   ),
   kubernetes: kubernetesSection.optional(),
+  proxy: defaultedWhenEmpty(proxySection, {}),
   // The release pipeline's gates (pipeline-section.ts); they go to ServiceConfig.pipeline.
   ...environmentGateShape,
 }).superRefine((e, ctx) => {
@@ -195,7 +197,7 @@ const environments = namedMap({
     specs: Object.fromEntries(
       Object.entries(envs).map(([name, e]) => [
         name,
-        { name, runtime: e.runtime, resources: e.resources ?? null, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch.watchMs, watchMaxErrorRate: e.watch.watchMaxErrorRate, notifications: e.notifications, kubernetes: e.kubernetes },
+        { name, runtime: e.runtime, resources: e.resources ?? null, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch.watchMs, watchMaxErrorRate: e.watch.watchMaxErrorRate, notifications: e.notifications, kubernetes: e.kubernetes, proxy: e.proxy },
       ]),
     ),
     gates: Object.fromEntries(

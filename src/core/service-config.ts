@@ -139,6 +139,20 @@ export interface EnvironmentSpec {
   notifications?: WebhookSpec[];
   /** How the environment maps onto a cluster; needed for runtime kubernetes and `slipway render`. */
   kubernetes?: KubernetesSettings;
+  /** How slipway's router treats this environment's traffic (absent in releases made before `proxy:` existed: the router's defaults apply). */
+  proxy?: ProxySettings;
+}
+
+/** slipway.yaml `proxy:` of an environment: the router's limits and whom it believes about the client. */
+export interface ProxySettings {
+  /** From the request sent to the backend until its response headers; past it the client gets a 504. */
+  responseTimeoutMs: number;
+  /** Longest silence on a response body, a request body or an upgraded connection before the router cuts it. */
+  idleTimeoutMs: number;
+  /** Largest request body the router passes on; a larger one is answered 413. */
+  maxBodyBytes: number;
+  /** Addresses and CIDRs of proxies in front whose X-Forwarded-* and Forwarded headers are kept. */
+  trustForwarded: string[];
 }
 
 /** One webhook of an environment: which events reach it, and in what form. */
