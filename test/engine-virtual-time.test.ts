@@ -162,4 +162,43 @@ describe('engine on virtual time', () => {
     expect(back.createdBy).toBe('slipway-analysis');
     expect(x.engine.status('production')[0]!.stable?.number).toBe(2);
   });
+
+  it('a server restarted during the watch window resumes it and still rolls back a release that goes bad', async () => {
+    const watch = 'watch: { duration: 10m, max_error_rate: 5% }';
+    const x = await withStable(ROLLING, watch);
+    await x.deploy('production', yaml(ROLLING, watch), 'v2');
+    expect((await x.settleRollout('production')).phase).toBe('succeeded');
+    await x.clock.advance(2 * 60_000);
+    await x.restart();
+    expect(x.engine.status('production')[0]!.watch).toMatchObject({ state: 'watching', release: 2 });
+    x.router.behaviour.set('production#2', { errorRate: 0.3, latencyMs: 20 });
+    await x.clock.until('the watch to roll back', () => x.store.listRollouts('production', 1)[0]?.kind === 'rollback', { maxMs: 8 * 60_000 });
+    expect((await x.settleRollout('production')).phase).toBe('succeeded');
+    expect(x.engine.status('production')[0]!.stable?.number).toBe(1);
+  });
+
+  it('a server restarted during an analysis step goes on from the same start, with the evidence so far', async () => {
+    const canary = 'type: canary\nsteps:\n  - weight: 50\n  - analysis: { deadline: 30m, inconclusive: fail }\n  - weight: 100';
+    const spec = 'analysis:\n  error_rate: { max: 2% }';
+    const x = await withStable(canary, spec);
+    x.router.behaviour.set('production#2', { errorRate: 0.2, latencyMs: 20 });
+    x.router.rps = 2;
+    await x.deploy('production', yaml(canary, spec), 'v2');
+    const atAnalysis = () => { const r = x.rollout('production'); return r.plan.steps[r.stepIndex]?.type === 'analysis'; };
+    await x.clock.until('the analysis step', atAnalysis);
+    await x.clock.advance(3000);
+    const stored = () => x.store.windows.all().find((w) => w.key.startsWith('step:'));
+    const before = stored();
+    expect(before).toBeDefined();
+    await x.restart();
+    await x.clock.advance(3000);
+    // The same window, from the same start: not a new one begun at the restart.
+    expect(stored()).toEqual(before);
+    const r = await x.settleRollout('production');
+    expect(r.phase).toBe('failed');
+    expect(r.reason).toMatch(/analysis failed/);
+    // The windows of a finished rollout are gone from the store.
+    await x.clock.advance(2000);
+    expect(x.store.windows.all().filter((w) => w.rolloutId === r.id)).toEqual([]);
+  });
 });

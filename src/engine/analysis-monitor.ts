@@ -4,9 +4,11 @@
 // also answers analysis steps, and hands a succeeded rollout to the watch window
 // (release-watch.ts), which rolls a regression back.
 //
-// Baselines live in memory: after a server restart each analysis starts a new
-// window, which keeps the sequential tests' guarantee (they only need counts that
-// grow from a start) at the price of the evidence gathered before the crash.
+// Each window's start (the router's counters when it began) is stored when the
+// window opens: after a server restart the analysis goes on from the same start,
+// with the evidence gathered before the crash, and the sequential tests' guarantee
+// holds (they need counts that only grow from a start; a router restarted too is
+// seen as counters going down, and its counts are taken from zero).
 
 import { routerCarriesTraffic } from '../core/traffic-path.ts';
 import { evaluateAnalysis, windowFromSnapshots, type AnalysisResult, type ReleaseCountsSnapshot } from '../core/analysis/index.ts';
@@ -61,6 +63,16 @@ export class AnalysisMonitor {
     });
   }
 
+  /** Takes back the windows a previous server had open: rollout and step analyses, watches. */
+  resume(): void {
+    for (const row of this.deps.store.windows.all()) {
+      const base = row.data as Baseline;
+      if (row.key.startsWith('rollout:')) this.rollouts.set(row.rolloutId, base);
+      else if (row.key.startsWith('step:')) this.steps.set(row.key.slice('step:'.length), { base, result: null });
+    }
+    this.watches.resume();
+  }
+
   /** The environment's watch window under way, else its last one. */
   watchView(env: string): WatchView | null {
     return this.watches.view(env);
@@ -84,8 +96,16 @@ export class AnalysisMonitor {
   tick(): void {
     const active = this.deps.store.activeRollouts();
     const activeIds = new Set(active.map((r) => r.id));
-    for (const id of this.rollouts.keys()) if (!activeIds.has(id) && !this.watches.isWatching(id)) this.rollouts.delete(id);
-    for (const key of this.steps.keys()) if (!activeIds.has(Number(key.split(':')[0]))) this.steps.delete(key);
+    for (const id of this.rollouts.keys()) {
+      if (activeIds.has(id) || this.watches.isWatching(id)) continue;
+      this.rollouts.delete(id);
+      this.deps.store.windows.drop(`rollout:${id}`);
+    }
+    for (const key of this.steps.keys()) {
+      if (activeIds.has(Number(key.split(':')[0]))) continue;
+      this.steps.delete(key);
+      this.deps.store.windows.drop(`step:${key}`);
+    }
     for (const r of active) this.checkRollout(r);
     this.watches.tick();
   }
@@ -99,6 +119,7 @@ export class AnalysisMonitor {
     if (!base) {
       base = this.baselineNow(r.env, newRelease.number, stable.number);
       this.rollouts.set(r.id, base);
+      store.windows.save({ key: `rollout:${r.id}`, env: r.env, rolloutId: r.id, data: base }, base.startedAt);
     }
     const background = this.evaluate(newRelease.config.environment.analysis, r, base, newRelease.number, stable.number);
     this.latest.set(r.id, background);
@@ -110,7 +131,11 @@ export class AnalysisMonitor {
     const step = currentStep(r);
     if (step?.type === 'analysis' && r.phase === 'progressing') {
       const key = `${r.id}:${r.stepIndex}`;
-      const entry = this.steps.get(key) ?? { base: this.baselineNow(r.env, newRelease.number, stable.number), result: null };
+      let entry = this.steps.get(key);
+      if (!entry) {
+        entry = { base: this.baselineNow(r.env, newRelease.number, stable.number), result: null };
+        store.windows.save({ key: `step:${key}`, env: r.env, rolloutId: r.id, data: entry.base }, entry.base.startedAt);
+      }
       entry.result = this.evaluate(step.analysis, r, entry.base, newRelease.number, stable.number);
       this.steps.set(key, entry);
       this.announce(r.id, `step ${r.stepIndex + 1}`, entry.result);

@@ -247,6 +247,8 @@ export class Engine {
     const envs = new Set([...this.store.listEnvironmentNames(), ...this.store.liveInstances().map((i) => i.env)]);
     for (const env of envs) this.reconciler.wake(env);
     this.monitor.start();
+    // Before the first sample: the windows a previous server had open go on from their start.
+    this.analysis.resume();
     this.sampler.start();
     this.pipeline.start();
   }

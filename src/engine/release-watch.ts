@@ -4,7 +4,10 @@
 //
 // A watch that ends without a verdict says so (a warning, an event, the status),
 // so a release nobody could check is never taken for one that was checked.
-// Watches live in memory: a server restarted during one does not resume it.
+// A watch's start and baseline are stored when it begins (store.windows): a server
+// restarted during one resumes it, judging the counts since the same start (the
+// router's counters outlive the server; if the router restarted too, its counts
+// since then).
 
 import {
   chooseWatchBaseline, DEFAULT_WATCH_MAX_ERROR_RATE, evaluateAnalysis, watchSpec, windowFromSnapshots,
@@ -68,6 +71,18 @@ export class ReleaseWatches {
     bypassesRouter(releaseId: number): boolean;
   }) {}
 
+  /** Takes back the watches a previous server had under way (their end time is kept: a restart does not lengthen one). */
+  resume(): void {
+    for (const row of this.deps.store.windows.all()) {
+      if (!row.key.startsWith('watch:')) continue;
+      const w = row.data as Watch;
+      if (w?.view?.state === 'watching' && typeof w.newReleaseId === 'number') {
+        this.watches.set(w.env, w);
+        this.deps.actions.record(w.view.rolloutId, 'info', `resumed watching ${w.env}#${w.view.release} after a restart of the server (until ${new Date(w.view.until).toISOString()})`);
+      } else this.deps.store.windows.drop(row.key);
+    }
+  }
+
   isWatching(rolloutId: number): boolean {
     return [...this.watches.values()].some((w) => w.view.rolloutId === rolloutId);
   }
@@ -100,7 +115,9 @@ export class ReleaseWatches {
       rolloutId: r.id, release: release.number, previous: previous.number, state: 'watching', startedAt: now, until: now + release.config.environment.watchMs,
       baseline: { kind: baseline.kind, description: baseline.description }, maxErrorRate, decision: null, reason: null,
     };
-    this.watches.set(r.env, { env: r.env, newReleaseId: release.id, previousReleaseId: previous.id, newStart: sampler.snapshot(r.env, release.number), spec, baseline, view });
+    const watch: Watch = { env: r.env, newReleaseId: release.id, previousReleaseId: previous.id, newStart: sampler.snapshot(r.env, release.number), spec, baseline, view };
+    this.watches.set(r.env, watch);
+    this.deps.store.windows.save({ key: `watch:${r.env}`, env: r.env, rolloutId: r.id, data: watch }, now);
     this.finished.delete(r.env);
     const floor = maxErrorRate < 1 ? `; more than ${pct(maxErrorRate)} errors fails it whatever the baseline` : '';
     this.deps.actions.record(r.id, 'info', `watching ${r.env}#${release.number} for ${Math.round(release.config.environment.watchMs / 1000)}s against ${baseline.description}${floor}`, { watch: view });
@@ -119,6 +136,7 @@ export class ReleaseWatches {
     const release = store.getRelease(w.newReleaseId);
     if (!release || store.getStableReleaseId(w.env) !== w.newReleaseId || store.activeRollout(w.env)) {
       this.watches.delete(w.env); // something else moved the environment on
+      store.windows.drop(`watch:${w.env}`);
       return;
     }
     // No figures from the router (it is down, or never counted the release): a watch
@@ -163,6 +181,7 @@ export class ReleaseWatches {
   private end(w: Watch, state: WatchState): void {
     w.view.state = state;
     this.watches.delete(w.env);
+    this.deps.store.windows.drop(`watch:${w.env}`);
     this.finished.set(w.env, w.view);
   }
 

@@ -266,6 +266,18 @@ const MIGRATIONS: string[] = [
     created_by TEXT NOT NULL
   );
   `,
+  // 11: where each analysis and watch window began (the router's counters then, the
+  // baseline it judges against): a restarted server resumes them with the evidence
+  // gathered so far, instead of starting them again or, for a watch, forgetting it.
+  `
+  CREATE TABLE analysis_windows (
+    key TEXT PRIMARY KEY,
+    env TEXT NOT NULL,
+    rollout_id INTEGER NOT NULL,
+    data_json TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  `,
 ];
 
 export function openDatabase(file: string): Db {

@@ -10,6 +10,7 @@ import { ConfigStore } from './config-store.ts';
 import { TokenStore } from './token-store.ts';
 import { openDatabase, type Db } from './open-database.ts';
 import { ObserveStore } from './observe-store.ts';
+import { AnalysisWindowStore } from './analysis-window-store.ts';
 import { PipelineStore } from './pipeline-store.ts';
 
 type Row = Record<string, unknown>;
@@ -83,6 +84,8 @@ export class StateStore {
   readonly observe: ObserveStore;
   /** Pipeline runs, approvals and artefact manifests. */
   readonly pipeline: PipelineStore;
+  /** Where analysis and watch windows began, for a restarted server to resume them. */
+  readonly windows: AnalysisWindowStore;
 
   constructor(file: string) {
     this.db = openDatabase(file);
@@ -91,6 +94,7 @@ export class StateStore {
     this.audit = new AuditLog(this.db);
     this.observe = new ObserveStore(this.db);
     this.pipeline = new PipelineStore(this.db);
+    this.windows = new AnalysisWindowStore(this.db);
   }
 
   close(): void {

@@ -116,6 +116,8 @@ export class FakeRouter {
   /** "env#number" → behaviour; default: no errors, 20 ms. */
   readonly behaviour = new Map<string, ReleaseBehaviour>();
   private counters: RouterStatsJson['environments'] = {};
+  /** Fractions of a request (and of an error) carried to the next read, so low rates are played exactly. */
+  private readonly carry = new Map<string, { requests: number; errors: number }>();
   private playedTo: number;
 
   constructor(private readonly clock: ManualClock) {
@@ -153,13 +155,19 @@ export class FakeRouter {
     if (seconds <= 0) return;
     for (const [env, routes] of Object.entries(this.table.environments)) {
       for (const [release, weight] of Object.entries(routes.weights)) {
-        const n = Math.round((this.rps * seconds * weight) / 100);
-        if (n === 0) continue;
         const b = this.behaviour.get(`${env}#${release}`) ?? { errorRate: 0, latencyMs: 20 };
+        const carry = this.carry.get(`${env}#${release}`) ?? { requests: 0, errors: 0 };
+        this.carry.set(`${env}#${release}`, carry);
+        carry.requests += (this.rps * seconds * weight) / 100;
+        const n = Math.floor(carry.requests);
+        carry.requests -= n;
+        if (n === 0) continue;
         const c = ((this.counters[env] ??= {})[release] ??= {
           requests: 0, status: { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }, upstreamErrors: 0, timeouts: 0, retried: 0, latency: createHistogram(),
         } as never) as { requests: number; status: Record<string, number>; latency: ReturnType<typeof createHistogram> };
-        const errors = Math.round(n * b.errorRate);
+        carry.errors += n * b.errorRate;
+        const errors = Math.floor(carry.errors);
+        carry.errors -= errors;
         c.requests += n;
         c.status['5xx']! += errors;
         c.status['2xx']! += n - errors;
@@ -181,6 +189,12 @@ export interface EngineHarness {
   rollout(env: string): Rollout;
   /** Advances virtual time until the environment has no rollout under way. */
   settleRollout(env: string, maxMs?: number): Promise<Rollout>;
+  /**
+   * Stops this engine and starts another on the same data directory, fleet and
+   * router, as a restarted server would find them (instances and the router
+   * outlive the server). `engine` is the new one afterwards.
+   */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -195,19 +209,26 @@ export async function engineHarness(): Promise<EngineHarness> {
   const signing = loadOrCreateSigningKey(paths.signingKey);
   const fleet = new FakeFleet(clock);
   const router = new FakeRouter(clock);
-  const engine = new Engine({
+  const makeEngine = () => new Engine({
     store, runtimes: {}, router, paths, log: quiet, secrets: opened.secrets, signingKey: signing.key, clock, fleets: [fleet],
     probeListen: async () => ({ free: true }),
     resolveHost: async () => ['127.0.0.1'],
   });
+  let engine = makeEngine();
   await engine.start();
+  const stop = async (e: Engine) => {
+    const stopping = e.stop();
+    // The reconciler's grace and any fake start in flight run on virtual time.
+    await clock.advance(10_000);
+    await stopping;
+  };
   let n = 0;
   const rollout = (env: string) => {
     const r = store.activeRollout(env) ?? store.listRollouts(env, 1)[0];
     if (!r) throw new Error(`${env} has no rollout`);
     return r;
   };
-  return {
+  const h: EngineHarness = {
     engine, store, clock, fleet, router,
     async deploy(env, yaml, version, actor = 'tester') {
       const src = join(dir, `src-${++n}`);
@@ -216,19 +237,23 @@ export async function engineHarness(): Promise<EngineHarness> {
       writeFileSync(join(src, 'slipway.yaml'), yaml);
       const config = parseConfigText(yaml, join(src, 'slipway.yaml'));
       const packed = await packDirectory({ dir: src, outFile: join(dir, `a-${n}.tar.gz`) });
-      await engine.receiveArtefact(createReadStream(packed.file), packed.digest, config.service, actor);
-      return engine.deploy({ env, artefactDigest: packed.digest, config, actor });
+      await h.engine.receiveArtefact(createReadStream(packed.file), packed.digest, config.service, actor);
+      return h.engine.deploy({ env, artefactDigest: packed.digest, config, actor });
     },
     rollout,
     async settleRollout(env, maxMs = 30 * 60_000) {
       await clock.until(`${env}'s rollout to finish`, () => store.activeRollout(env) === null, { maxMs });
       return rollout(env);
     },
+    async restart() {
+      await stop(engine);
+      engine = makeEngine();
+      h.engine = engine;
+      await engine.start();
+    },
     async close() {
-      const stopping = engine.stop();
-      // The reconciler's grace and any fake start in flight run on virtual time.
-      await clock.advance(10_000);
-      await stopping;
+      await stop(engine);
     },
   };
+  return h;
 }
