@@ -244,4 +244,32 @@ describe.skipIf(!available)('deploys on the docker runtime', { timeout: 120_000 
     const s = await traffic.done;
     expect(s.failed, failures(s)).toBe(0);
   });
+  it('blue-green on containers: the new colour answers on its preview address, one switch on promote under load with 0 failed, then the old colour goes', async () => {
+    const preview = await freePort();
+    const staging = { ...service.envs.staging!, strategyYaml: `type: blue-green\npreview_listen: 127.0.0.1:${preview}\nauto_promote: false\nscale_down_delay: 2s` };
+    const serving = (await getJson<{ version: string }>(stagingUrl)).version;
+    writeVersion('4.0.0', { envs: { ...service.envs, staging } });
+    const stable = (await status('staging')).stable!.number;
+    const r = await cli('deploy', 'staging', '--detach');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    await waitForStep('staging', 'pause until promoted');
+    // The step is recorded before the router is told (a crash between the two redoes
+    // the push): the preview listener opens a moment after status shows the pause.
+    await waitFor('the preview listener', async () => (await getJson<{ version: string }>(`http://127.0.0.1:${preview}/`).catch(() => null))?.version === '4.0.0', 10_000);
+    expect(await getJson<{ version: string }>(stagingUrl)).toMatchObject({ version: serving });
+    const traffic = startTraffic({ url: stagingUrl, concurrency: 8, maxDurationMs: 60_000 });
+    await new Promise((r2) => setTimeout(r2, 300));
+    const p = await cli('promote', 'staging');
+    expect(p.code, p.stdout + p.stderr).toBe(0);
+    await waitFor('the switch to the new colour', async () => (await getJson<{ version: string }>(stagingUrl)).version === '4.0.0', 30_000);
+    await new Promise((r2) => setTimeout(r2, 300));
+    const s = await traffic.stop();
+    expect(s.failed, failures(s)).toBe(0);
+    expect(s.versions['4.0.0']).toBeGreaterThan(0);
+    await waitFor('the rollout to end and the old colour to go', async () => {
+      const st = await status('staging');
+      return st.rollout === null && st.stable!.number > stable && (await running('staging')).every((c) => c.Labels['slipway.release'] === String(st.stable!.number));
+    }, 60_000);
+    expect(await running('staging')).toHaveLength(2);
+  });
 });
