@@ -83,9 +83,16 @@ async function route(ctx: AdminContext, at: { method: string; path: string }, re
   if (method === 'PUT' && path === '/routes') return putRoutes(ctx, req, res);
   if (method === 'GET' && path === '/stats') return sendJson(res, 200, ctx.router.statsJson());
   if (method === 'GET' && path === '/status') return sendJson(res, 200, status(ctx));
+  // `inflight` counts upgraded connections too: a server that knows only `inflight` still waits for them.
   if (method === 'GET' && path.startsWith('/inflight/')) {
     const id = decodeURIComponent(path.slice('/inflight/'.length));
-    return sendJson(res, 200, { inflight: ctx.router.inflight(id) });
+    return sendJson(res, 200, inflightAnswer(ctx.router.inflight(id)));
+  }
+  if (method === 'POST' && path.startsWith('/drain/')) {
+    const id = decodeURIComponent(path.slice('/drain/'.length));
+    const timeoutMs = parseDrainTimeout(parseJson(await readBody(req)));
+    ctx.log.info({ backend: id, timeoutMs }, 'admin: drain deadline set; upgraded connections are closed at it');
+    return sendJson(res, 200, inflightAnswer(ctx.router.drainWithin(id, timeoutMs)));
   }
   if (method === 'POST' && path === '/shutdown') {
     ctx.log.info({ remote: req.socket.remoteAddress }, 'admin: shutdown requested');
@@ -110,6 +117,26 @@ async function putRoutes(ctx: AdminContext, req: IncomingMessage, res: ServerRes
     });
   }
   sendJson(res, 200, { version: result.version, listeners: result.listeners });
+}
+
+/** What GET /inflight and POST /drain answer (router-client.ts reads it). */
+export interface InflightAnswer {
+  /** requests + upgraded: what a drain waits for. */
+  inflight: number;
+  requests: number;
+  upgraded: number;
+}
+
+function inflightAnswer(n: { requests: number; upgraded: number }): InflightAnswer {
+  return { inflight: n.requests + n.upgraded, requests: n.requests, upgraded: n.upgraded };
+}
+
+function parseDrainTimeout(body: unknown): number {
+  const timeoutMs = (body as { timeoutMs?: unknown } | null)?.timeoutMs;
+  if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 86_400_000) {
+    throw new SlipwayError('E_BAD_REQUEST', `timeoutMs must be a whole number of ms from 0 to 86400000, got ${JSON.stringify(timeoutMs)}`);
+  }
+  return timeoutMs;
 }
 
 function status(ctx: AdminContext): Record<string, unknown> {

@@ -4,6 +4,7 @@
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
+import { DEFAULT_PROXY_SETTINGS } from './proxy-settings.ts';
 import { Router } from './router.ts';
 import type { RouteTable } from './route-table.ts';
 import { startTestUpstream, type TestUpstream } from './test-upstream.ts';
@@ -24,14 +25,21 @@ function rawRequest(url: string, o: { method: string; headers: Record<string, st
 }
 
 describe('proxy', () => {
-  const router = new Router({ pool: { headersTimeoutMs: 300 }, closeGraceMs: 1_000 });
+  const router = new Router({ closeGraceMs: 1_000 });
   const upstreams: TestUpstream[] = [];
   let version = 0;
 
   async function route(backends: TestUpstream[], weights: Record<string, number> = { r1: 100 }): Promise<string> {
     const table: RouteTable = {
       version: ++version,
-      environments: { test: { listen: '127.0.0.1:0', backends: backends.map((u) => ({ id: u.id, release: 'r1', url: u.url })), weights } },
+      environments: {
+        test: {
+          listen: '127.0.0.1:0',
+          backends: backends.map((u) => ({ id: u.id, release: 'r1', url: u.url })),
+          weights,
+          proxy: { ...DEFAULT_PROXY_SETTINGS, responseTimeoutMs: 300 },
+        },
+      },
     };
     const result = await router.putTable(table, noPersist);
     if (!result.ok) throw new Error('stale');
@@ -99,8 +107,8 @@ describe('proxy', () => {
       setTimeout(() => reject(new Error('no data')), 5_000);
     });
     const deadline = Date.now() + 5_000;
-    while (router.inflight('a') !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(router.inflight('a')).toBe(0);
+    while (router.inflight('a').requests !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(router.inflight('a').requests).toBe(0);
   });
 
   it('drops the backend’s hop-by-hop response headers and keeps the others', async () => {

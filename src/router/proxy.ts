@@ -5,69 +5,25 @@
 // no closures, no promise, no intermediate stream. It uses undici's raw handler
 // methods (onConnect/onHeaders/onData/onComplete/onError): they get the raw header
 // buffers directly, where the newer onResponseStart API parses them into an object
-// first. Measured in bench/router-bench.ts.
+// first. Measured in bench/router-bench.ts. Only a request with a body pays for
+// more: its idle timer, and a stream between it and undici that counts its bytes
+// (a chunked body's size is known only as it streams) and keeps undici from
+// destroying the client's request, so a 413 or 408 can still be answered on it.
+//
+// The environment's proxy settings (proxy-settings.ts) give the limits: time to
+// response headers and body idle time go to undici with each request; the body
+// size is checked here. Upgrade requests (WebSockets) go through upgrade-proxy.ts.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { HeaderWaiter, PassiveHealth } from './passive-health.ts';
-import type { StickyRoutes } from './route-table.ts';
-import type { EnvCounters } from './router-stats.ts';
+import type { EnvRoute } from './env-route.ts';
+import { collectForwardHeaders, isHopByHopResponseHeader } from './forward-headers.ts';
+import type { HeaderWaiter } from './passive-health.ts';
+import { pickUpstream } from './pick-upstream.ts';
+import type { EnvProxy } from './proxy-settings.ts';
+import { BAD_GATEWAY, NO_BACKEND, type RouterAnswer } from './router-answers.ts';
 import type { Upstream } from './upstream.ts';
-import type { WeightedPicker } from './weighted-picker.ts';
-
-/** What the proxy needs of an environment; `picker` and `sticky` are swapped whole when a table applies. */
-export interface EnvRoute {
-  readonly name: string;
-  picker: WeightedPicker<Upstream>;
-  sticky: StickyRoutes | null;
-  readonly counters: EnvCounters;
-  /** Told of every request's header or failure; ejects backends the traffic shows broken. */
-  readonly health: PassiveHealth;
-}
-
-const TRACK_HEADER = 'x-slipway-track';
-const TRACK_COOKIE = 'slipway-track';
-
-/** The value of one cookie in a Cookie header, without parsing the rest. */
-function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
-/** FNV-1a of a string into [0, 100): a user's stable place on the canary's scale. */
-export function stickyBucket(value: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < value.length; i++) {
-    h ^= value.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return ((h >>> 0) % 10_000) / 100;
-}
-
-/**
- * The backend a canary rollout owes this request: the side it asked for, else the
- * side its user's hash falls on (below the canary's share: canary), else by weight.
- */
-function pickSticky(route: EnvRoute, sticky: StickyRoutes, req: IncomingMessage): Upstream | null {
-  const cookies = req.headers.cookie;
-  const track = req.headers[TRACK_HEADER] ?? cookieValue(cookies, TRACK_COOKIE);
-  if (track === 'canary' || track === 'stable') {
-    const forced = route.picker.pickRelease(track === 'canary' ? sticky.canary : sticky.stable);
-    if (forced !== null) return forced;
-  }
-  const header = sticky.header ? req.headers[sticky.header] : undefined;
-  const key = typeof header === 'string' ? header : sticky.cookie ? cookieValue(cookies, sticky.cookie) : undefined;
-  if (key !== undefined && key !== '') {
-    const side = stickyBucket(key) < route.picker.shareOf(sticky.canary) ? sticky.canary : sticky.stable;
-    const chosen = route.picker.pickRelease(side);
-    if (chosen !== null) return chosen;
-  }
-  return route.picker.pick();
-}
 
 /**
  * Connection failures with no response header yet: the instance died, refused, or
@@ -77,7 +33,7 @@ function pickSticky(route: EnvRoute, sticky: StickyRoutes, req: IncomingMessage)
  * backend never got it (NEVER_SENT_CODES): one received just before its instance
  * died must not reach a second one (a double charge, a double order).
  */
-const RETRYABLE_CODES = new Set([
+export const RETRYABLE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'EPIPE',
@@ -90,41 +46,56 @@ const RETRYABLE_CODES = new Set([
 ]);
 
 /** The connection was never made, so the backend cannot have seen the request. */
-const NEVER_SENT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+export const NEVER_SENT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** Methods a second delivery cannot harm (RFC 9110, 9.2.2). */
-const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+export const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-const CLIENT_GONE = Object.assign(new Error('the client closed the connection'), { code: 'E_CLIENT_GONE' });
+export const CLIENT_GONE = Object.assign(new Error('the client closed the connection'), { code: 'E_CLIENT_GONE' });
 /** Passive health ejected the backend while this (idempotent) request waited on it: it goes to another one. */
 const BACKEND_STALLED = Object.assign(new Error('the backend stalled; request re-sent elsewhere'), { code: 'E_BACKEND_STALLED' });
+/** A chunked request body grew past proxy.max_body while it streamed. */
+const BODY_TOO_LARGE = Object.assign(new Error('the request body is over proxy.max_body'), { code: 'E_BODY_TOO_LARGE' });
+/** The client stopped sending its request body for proxy.idle_timeout. */
+const BODY_IDLE = Object.assign(new Error('the request body sent nothing for proxy.idle_timeout'), { code: 'E_BODY_IDLE' });
 
-function jsonAnswer(status: number, error: string, message: string): { status: number; headers: string[]; body: Buffer } {
-  const body = Buffer.from(JSON.stringify({ error, message }) + '\n');
-  return {
-    status,
-    headers: ['content-type', 'application/json', 'content-length', String(body.length), 'cache-control', 'no-store'],
-    body,
-  };
-}
-
-const NO_BACKEND = jsonAnswer(503, 'no_backend', 'no ready backend for this environment; deploy a release or raise its weight');
-const BAD_GATEWAY = jsonAnswer(502, 'upstream_unreachable', 'the backend could not be reached, also after a retry on another backend');
-const GATEWAY_TIMEOUT = jsonAnswer(504, 'upstream_timeout', 'the backend sent no response header in time');
+const EVENT_STREAM = 'text/event-stream';
 
 /** The node http 'request' listener of an environment's listener. */
 export function handleProxyRequest(route: EnvRoute, req: IncomingMessage, res: ServerResponse): void {
   const startMs = performance.now();
-  const upstream = route.sticky === null ? route.picker.pick() : pickSticky(route, route.sticky, req);
+  const proxy = route.proxy;
+  const headers: string[] = [];
+  const bodyBytes = collectForwardHeaders(req, headers, proxy.isTrusted);
+  if (bodyBytes > proxy.maxBodyBytes) {
+    route.counters.refused.max_body++;
+    sendAnswer(res, proxy.bodyTooLarge);
+    return;
+  }
+  const upstream = pickUpstream(route, req);
   if (upstream === null) {
     route.counters.unrouted++;
     sendAnswer(res, NO_BACKEND);
     return;
   }
-  new ProxyExchange(route, req, res, upstream, startMs).dispatch();
+  new ProxyExchange({ route, req, res, upstream, startMs, headers, bodyBytes }).dispatch();
 }
 
-function sendAnswer(res: ServerResponse, a: { status: number; headers: string[]; body: Buffer }): void {
+/**
+ * The 'checkContinue' listener: a client that sent `Expect: 100-continue` waits to
+ * send its body, so one over max_body is refused before a byte of it crosses.
+ */
+export function handleExpectContinue(route: EnvRoute, req: IncomingMessage, res: ServerResponse): void {
+  if (Number(req.headers['content-length'] ?? 0) > route.proxy.maxBodyBytes) {
+    route.counters.refused.max_body++;
+    sendAnswer(res, route.proxy.bodyTooLarge);
+    return;
+  }
+  res.writeContinue();
+  handleProxyRequest(route, req, res);
+}
+
+function sendAnswer(res: ServerResponse, a: RouterAnswer): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
@@ -133,14 +104,44 @@ function sendAnswer(res: ServerResponse, a: { status: number; headers: string[];
   res.end(a.body);
 }
 
+/** Counts a request body as it streams, and fails it once past the limit. */
+class BodyLimit extends Transform {
+  private bytes = 0;
+
+  constructor(private readonly maxBytes: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.maxBytes) done(BODY_TOO_LARGE);
+    else done(null, chunk);
+  }
+}
+
+interface ExchangeInit {
+  route: EnvRoute;
+  req: IncomingMessage;
+  res: ServerResponse;
+  upstream: Upstream;
+  startMs: number;
+  /** The headers for the backend (collectForwardHeaders). */
+  headers: string[];
+  /** As collectForwardHeaders returned it: 0 no body, -1 chunked. */
+  bodyBytes: number;
+}
+
 class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
   private readonly route: EnvRoute;
+  /** The settings this request started with; a table applied meanwhile does not change them. */
+  private readonly proxy: EnvProxy;
   private readonly req: IncomingMessage;
   private readonly res: ServerResponse;
   private readonly startMs: number;
   private upstream: Upstream;
   private readonly headers: string[];
-  private readonly hasBody: boolean;
+  /** What undici reads the request body from; null when there is none. */
+  private readonly body: BodyLimit | null;
   private hasRetried = false;
   private hasResponded = false;
   /** When the current dispatch went out (performance.now()); passive health measures stalls from it. */
@@ -150,20 +151,49 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
   private statusCode = 0;
   /** Response body bytes still to come when the backend sent Content-Length, else -1. */
   private bodyLeft = -1;
+  /** A 2xx text/event-stream answer: counted as a stream, not in requests and latency. */
+  private isStream = false;
   private hasEnded = false;
   private isDone = false;
   private isWatchingClose = false;
   private resume: (() => void) | null = null;
   private abort: ((err?: Error) => void) | null = null;
 
-  constructor(route: EnvRoute, req: IncomingMessage, res: ServerResponse, upstream: Upstream, startMs: number) {
-    this.route = route;
-    this.req = req;
-    this.res = res;
-    this.upstream = upstream;
-    this.startMs = startMs;
-    this.headers = [];
-    this.hasBody = collectForwardHeaders(req, this.headers);
+  constructor(o: ExchangeInit) {
+    this.route = o.route;
+    this.proxy = o.route.proxy;
+    this.req = o.req;
+    this.res = o.res;
+    this.upstream = o.upstream;
+    this.startMs = o.startMs;
+    this.headers = o.headers;
+    this.body = o.bodyBytes === 0 ? null : this.limitedBody();
+  }
+
+  private limitedBody(): BodyLimit {
+    const req = this.req;
+    const limit = new BodyLimit(this.proxy.maxBodyBytes);
+    // Errors reach undici through its own listener; this one keeps a late one (the
+    // client left after the answer) from being an uncaught exception.
+    limit.on('error', () => {});
+    req.pipe(limit);
+    // A client that leaves mid-body fails the body, which undici sees.
+    req.once('close', () => {
+      if (!req.complete) limit.destroy(CLIENT_GONE);
+    });
+    this.watchBodyIdle();
+    return limit;
+  }
+
+  /** A client that stops sending its body holds a backend connection: cut it after idle_timeout. */
+  private watchBodyIdle(): void {
+    const req = this.req;
+    req.setTimeout(this.proxy.idleTimeoutMs, () => {
+      if (this.isDone || this.hasResponded) return;
+      if (this.abort !== null) this.abort(BODY_IDLE);
+      else this.res.destroy();
+    });
+    req.once('end', () => req.socket?.setTimeout(0));
   }
 
   dispatch(): void {
@@ -174,7 +204,14 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
     this.route.health.sent(u, this);
     const req = this.req;
     u.pool.dispatch(
-      { path: req.url!, method: req.method as Dispatcher.HttpMethod, headers: this.headers, body: this.hasBody ? req : null },
+      {
+        path: req.url!,
+        method: req.method as Dispatcher.HttpMethod,
+        headers: this.headers,
+        body: this.body,
+        headersTimeout: this.proxy.responseTimeoutMs,
+        bodyTimeout: this.proxy.idleTimeoutMs,
+      },
       this,
     );
   }
@@ -193,7 +230,14 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
       this.abort?.(CLIENT_GONE);
       return false;
     }
-    this.res.writeHead(statusCode, this.responseHeaders(rawHeaders));
+    const headers = this.responseHeaders(rawHeaders);
+    if (this.isStream) {
+      if (statusCode < 300) this.upstream.counters.streamsOpened++;
+      else this.isStream = false;
+    }
+    this.res.writeHead(statusCode, headers);
+    // An event stream's events must reach the client as they come, not when node's buffer fills.
+    if (this.isStream) this.res.flushHeaders();
     this.hasResponded = true;
     return true;
   }
@@ -236,7 +280,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
     this.isDone = true;
     this.upstream.end();
     if (!this.hasEnded) this.res.end();
-    this.record();
+    this.record(false);
   }
 
   /**
@@ -263,19 +307,29 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
       this.hasRetried = true;
       this.upstream = this.stallTarget;
       this.stallTarget = null;
+      this.isDone = false;
       this.dispatch();
       return;
     }
+    const isClientSide = err === CLIENT_GONE || err === BODY_TOO_LARGE || err === BODY_IDLE || this.res.destroyed;
     if (!this.hasResponded) {
-      const blame = err === CLIENT_GONE || this.res.destroyed ? null : ((err as { code?: string }).code ?? 'error');
+      const blame = isClientSide ? null : ((err as { code?: string }).code ?? 'error');
       this.route.health.settled(failed, this, blame, performance.now());
     }
+    if (err === BODY_TOO_LARGE || err === BODY_IDLE) {
+      // The client's doing, not the release's: counted for the environment, not in its analysis.
+      this.route.counters.refused[err === BODY_TOO_LARGE ? 'max_body' : 'idle_timeout']++;
+      if (this.hasResponded) this.res.destroy();
+      else sendAnswer(this.res, err === BODY_TOO_LARGE ? this.proxy.bodyTooLarge : this.proxy.bodyIdle);
+      return;
+    }
     if (this.hasResponded) {
-      // Cut mid-body by the backend, or a client that left: the only honest signal
-      // left is a cut connection (the status line has gone out already).
-      if (err !== CLIENT_GONE && !this.res.destroyed) failed.counters.upstreamErrors++;
+      // Cut mid-body by the backend or its idle timeout, or a client that left: the only
+      // honest signal left is a cut connection (the status line has gone out already).
+      const isBackendSide = !isClientSide;
+      if (isBackendSide && !this.isStream) failed.counters.upstreamErrors++;
       if (!this.hasEnded) this.res.destroy();
-      this.record();
+      this.record(isBackendSide);
       return;
     }
     const code = (err as { code?: string }).code ?? '';
@@ -285,20 +339,21 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
         failed.counters.retries++;
         this.hasRetried = true;
         this.upstream = other;
+        this.isDone = false;
         this.dispatch();
         return;
       }
     }
     if (code === 'UND_ERR_HEADERS_TIMEOUT') {
       failed.counters.timeouts++;
-      this.answer(GATEWAY_TIMEOUT);
+      this.answer(this.proxy.gatewayTimeout);
     } else {
       failed.counters.upstreamErrors++;
       this.answer(BAD_GATEWAY);
     }
   }
 
-  /** The backend's headers for the client, less hop-by-hop ones (node adds its own framing); notes Content-Length. */
+  /** The backend's headers for the client, less hop-by-hop ones (node adds its own framing); notes Content-Length and event streams. */
   private responseHeaders(raw: Buffer[]): string[] {
     const out: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
@@ -306,6 +361,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
       if (isHopByHopResponseHeader(name)) continue;
       const value = raw[i + 1]!.toString('latin1');
       if (name.length === 14 && name.toLowerCase() === 'content-length') this.bodyLeft = Number(value);
+      else if (name.length === 12 && value.startsWith(EVENT_STREAM) && name.toLowerCase() === 'content-type') this.isStream = true;
       out.push(name, value);
     }
     return out;
@@ -313,94 +369,18 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
 
   /** Once only, and only if the request body (if any) was not read yet: it cannot be sent twice. */
   private canRetry(): boolean {
-    return !this.hasRetried && !this.res.destroyed && (!this.hasBody || !this.req.readableDidRead);
+    return !this.hasRetried && !this.res.destroyed && (this.body === null || !this.body.readableDidRead);
   }
 
-  private answer(a: { status: number; headers: string[]; body: Buffer }): void {
+  private answer(a: RouterAnswer): void {
     this.statusCode = a.status;
     sendAnswer(this.res, a);
-    this.record();
+    this.record(false);
   }
 
-  private record(): void {
-    this.upstream.counters.record(this.statusCode, performance.now() - this.startMs);
+  private record(hasFailed: boolean): void {
+    const counters = this.upstream.counters;
+    if (this.isStream) counters.recordStreamEnd(hasFailed);
+    else counters.record(this.statusCode, performance.now() - this.startMs);
   }
-}
-
-/**
- * Copies the client's headers into `out` as a flat [name, value, ...] list, less the
- * hop-by-hop ones, plus X-Forwarded-*. Returns whether the request has a body.
- */
-function collectForwardHeaders(req: IncomingMessage, out: string[]): boolean {
-  const raw = req.rawHeaders;
-  let hasBody = false;
-  let host = '';
-  let forwardedFor = '';
-  let connection = '';
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    const value = raw[i + 1]!;
-    switch (name.toLowerCase()) {
-      case 'host':
-        host = value;
-        break;
-      case 'content-length':
-        hasBody = value !== '0';
-        break;
-      case 'transfer-encoding':
-        hasBody = true;
-        continue;
-      case 'x-forwarded-for':
-        forwardedFor = forwardedFor === '' ? value : `${forwardedFor}, ${value}`;
-        continue;
-      case 'connection':
-        connection = value;
-        continue;
-      // node answers `Expect: 100-continue` itself; undici refuses to send it.
-      case 'expect':
-      case 'keep-alive':
-      case 'te':
-      case 'trailer':
-      case 'upgrade':
-      case 'x-forwarded-proto':
-      case 'x-forwarded-host':
-        continue;
-      default:
-        if (name.length > 6 && isProxyHeader(name)) continue;
-    }
-    out.push(name, value);
-  }
-  if (connection !== '') dropConnectionListed(out, connection);
-  const client = req.socket.remoteAddress ?? '';
-  out.push('x-forwarded-for', forwardedFor === '' ? client : `${forwardedFor}, ${client}`, 'x-forwarded-proto', 'http');
-  if (host !== '') out.push('x-forwarded-host', host);
-  return hasBody;
-}
-
-function isProxyHeader(name: string): boolean {
-  const c = name.charCodeAt(0);
-  return (c === 112 || c === 80) && name.slice(0, 6).toLowerCase() === 'proxy-'; // 'p' | 'P'
-}
-
-/** Headers named in `Connection: a, b` are hop-by-hop too (RFC 9110 §7.6.1). */
-function dropConnectionListed(out: string[], connection: string): void {
-  const names = new Set(
-    connection
-      .split(',')
-      .map((t) => t.trim().toLowerCase())
-      .filter((t) => t !== '' && t !== 'close' && t !== 'keep-alive'),
-  );
-  if (names.size === 0) return;
-  for (let i = out.length - 2; i >= 0; i -= 2) {
-    if (names.has(out[i]!.toLowerCase())) out.splice(i, 2);
-  }
-}
-
-function isHopByHopResponseHeader(name: string): boolean {
-  const len = name.length;
-  if (len === 7 || len === 10 || len === 17) {
-    const n = name.toLowerCase();
-    if (n === 'connection' || n === 'keep-alive' || n === 'transfer-encoding' || n === 'trailer' || n === 'upgrade') return true;
-  }
-  return len > 6 && isProxyHeader(name);
 }

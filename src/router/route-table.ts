@@ -7,6 +7,7 @@
 // `envRoutesSchema` and one more check in `checkEnvRoutes`.
 
 import { createHash } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { SlipwayError } from '../core/errors.ts';
 
@@ -51,12 +52,27 @@ const previewSchema = z.strictObject({
   release: z.string().min(1),
 });
 
+/** Node's timers hold at most 2^31-1 ms; slipway.yaml allows up to a day. */
+const timeoutSchema = z.number().int('must be a whole number of ms').min(1, 'must be at least 1 ms').max(86_400_000, 'must be at most 24 h');
+
+/**
+ * The environment's `proxy:` of slipway.yaml (core's ProxySettings). Absent: the
+ * router's defaults (proxy-settings.ts), so tables from before it existed still apply.
+ */
+const proxySchema = z.strictObject({
+  responseTimeoutMs: timeoutSchema,
+  idleTimeoutMs: timeoutSchema,
+  maxBodyBytes: z.number().int('must be a whole number of bytes').min(1, 'must be at least 1 byte'),
+  trustForwarded: z.array(z.string().refine(isAddressOrCidr, { message: 'must be an IP address or a CIDR such as 10.0.0.0/8' })),
+});
+
 export const envRoutesSchema = z.strictObject({
   listen: listenSchema,
   backends: z.array(backendSchema),
   weights: z.record(z.string().min(1), weightSchema),
   sticky: stickySchema.optional(),
   preview: previewSchema.optional(),
+  proxy: proxySchema.optional(),
 });
 
 export const routeTableSchema = z
@@ -69,6 +85,7 @@ export const routeTableSchema = z
 export type Backend = z.infer<typeof backendSchema>;
 export type StickyRoutes = z.infer<typeof stickySchema>;
 export type PreviewRoutes = z.infer<typeof previewSchema>;
+export type ProxyRoutes = z.infer<typeof proxySchema>;
 export type EnvRoutes = z.infer<typeof envRoutesSchema>;
 export type RouteTable = z.infer<typeof routeTableSchema>;
 
@@ -156,4 +173,12 @@ export function listenPort(listen: string): number {
 export function listenHost(listen: string): string {
   const host = listen.slice(0, listen.lastIndexOf(':'));
   return host.startsWith('[') ? host.slice(1, -1) : host;
+}
+
+/** "10.0.0.0/8", "::1", "fd00::/8": what trustForwarded may hold (and BlockList can read). */
+export function isAddressOrCidr(text: string): boolean {
+  const [address, prefix, extra] = text.split('/');
+  const bits = isIPv4(address!) ? 32 : isIPv6(address!) ? 128 : 0;
+  if (bits === 0 || extra !== undefined) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
 }

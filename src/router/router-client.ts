@@ -12,6 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { request } from 'undici';
 import { SlipwayError, errorMessage } from '../core/errors.ts';
 import { ROUTER_SECRET_ENV, newAdminSecret, prepareStateDir, readAdminSecret, writeAdminSecret } from './admin-secret.ts';
+import type { InflightAnswer } from './admin-server.ts';
 import type { ListenerStatus } from './env-listener.ts';
 import type { RouteTable, RouterHeadAnswer } from './route-table.ts';
 import type { RouterStatsJson } from './router-stats.ts';
@@ -49,7 +50,10 @@ export interface RouterStatus {
 
 export interface DrainResult {
   drained: boolean;
+  /** Requests in flight and upgraded connections still open when it returned. */
   inflight: number;
+  /** Of `inflight`, the upgraded connections (WebSockets); the router closes them at the deadline. */
+  upgraded: number;
 }
 
 interface RouterInfo {
@@ -183,19 +187,39 @@ export class RouterClient {
     return this.call<RouterStatus>('GET', '/status');
   }
 
+  /** Requests in flight to a backend plus its upgraded connections. */
   async inflight(backendId: string): Promise<number> {
-    const answer = await this.call<{ inflight: number }>('GET', `/inflight/${encodeURIComponent(backendId)}`);
-    return answer.inflight;
+    return (await this.inflightOf(backendId)).inflight;
   }
 
-  /** Polls a backend's inflight until it is 0 or `timeoutMs` passed. Call after removing it from the table. */
+  private inflightOf(backendId: string): Promise<InflightAnswer> {
+    return this.call<InflightAnswer>('GET', `/inflight/${encodeURIComponent(backendId)}`);
+  }
+
+  /**
+   * Tells the router the backend's drain deadline (its upgraded connections are closed
+   * there), then polls its requests and upgraded connections until none is left or
+   * `timeoutMs` passed. Call after removing it from the table.
+   */
   async waitDrained(backendId: string, timeoutMs: number): Promise<DrainResult> {
     const deadline = Date.now() + timeoutMs;
+    let answer = await this.startDrain(backendId, timeoutMs);
     for (;;) {
-      const inflight = await this.inflight(backendId);
-      if (inflight === 0) return { drained: true, inflight };
-      if (Date.now() >= deadline) return { drained: false, inflight };
+      const result = { inflight: answer.inflight, upgraded: answer.upgraded ?? 0 };
+      if (answer.inflight === 0) return { drained: true, ...result };
+      if (Date.now() >= deadline) return { drained: false, ...result };
       await sleep(Math.min(50, Math.max(1, deadline - Date.now())));
+      answer = await this.inflightOf(backendId);
+    }
+  }
+
+  /** A router from before upgraded connections were counted has no /drain: it is polled as before. */
+  private async startDrain(backendId: string, timeoutMs: number): Promise<InflightAnswer> {
+    try {
+      return await this.call<InflightAnswer>('POST', `/drain/${encodeURIComponent(backendId)}`, { body: { timeoutMs: Math.min(86_400_000, Math.max(0, Math.round(timeoutMs))) } });
+    } catch (e) {
+      if (e instanceof SlipwayError && e.details['status'] === 404) return this.inflightOf(backendId);
+      throw e;
     }
   }
 

@@ -19,12 +19,34 @@ export interface ReleaseStatsJson {
   retries: number;
   /** Times passive health ejected one of this release's backends from picking (failures in a row, or a stall). */
   ejections: number;
-  /** Request arrival to response end, in milliseconds. */
+  /** Request arrival to response end, in milliseconds; ordinary requests only (not streams, not upgraded connections). */
   latency: LatencyHistogram;
+  /**
+   * Event streams (2xx text/event-stream answers): long-lived by design, so left out
+   * of requests, status and latency, where six open ones would make a p99 of minutes.
+   */
+  streams: { opened: number; open: number; errors: number };
+  /** Upgraded connections (WebSockets, 101 answers), likewise left out of requests, status and latency. */
+  upgraded: UpgradedStatsJson;
 }
 
+export interface UpgradedStatsJson {
+  opened: number;
+  open: number;
+  /** Closed by a socket error on either side. */
+  errors: number;
+  /** Closed by the router: idle past proxy.idle_timeout, still open at its backend's drain deadline, or at router shutdown. */
+  cut: number;
+}
+
+/** Requests the router answered itself because a limit was hit (none reached a backend's counters). */
+export type RefusalLimit = 'max_body' | 'idle_timeout' | 'max_header_size' | 'bad_request';
+
 export interface BackendStatsJson {
+  /** Requests in flight, event streams included (upgraded connections are in `upgraded`). */
   inflight: number;
+  /** Upgraded connections (WebSockets) open now; a drain waits for them as for inflight. */
+  upgraded: number;
   requests: number;
   /** Passive health: 'in', 'ejected' (skipped by the picker) or 'trial' (back on probation after its cool-down). */
   health: 'in' | 'ejected' | 'trial';
@@ -36,6 +58,8 @@ export interface RouterStatsJson {
   environments: Record<string, Record<string, ReleaseStatsJson>>;
   /** environment → requests answered 503 because no weighted release had a backend. */
   unrouted: Record<string, number>;
+  /** environment → limit → requests the router refused for it (413, 408, 431, 400). */
+  refused: Record<string, Record<RefusalLimit, number>>;
   /** Backends in the table, and removed ones until their inflight reaches 0. */
   backends: Record<string, BackendStatsJson>;
 }
@@ -52,6 +76,13 @@ export class ReleaseCounters {
   retries = 0;
   ejections = 0;
   readonly latency: LatencyHistogram = createHistogram();
+  streamsOpened = 0;
+  streamsClosed = 0;
+  streamErrors = 0;
+  upgradesOpened = 0;
+  upgradesClosed = 0;
+  upgradeErrors = 0;
+  upgradesCut = 0;
 
   /** Counts one answered request; the hot path's only stats call. */
   record(statusCode: number, latencyMs: number): void {
@@ -65,6 +96,18 @@ export class ReleaseCounters {
     recordMs(this.latency, latencyMs);
   }
 
+  /** An event stream ended; `hasFailed` when cut by the backend or a timeout (not by a client that left). */
+  recordStreamEnd(hasFailed: boolean): void {
+    this.streamsClosed++;
+    if (hasFailed) this.streamErrors++;
+  }
+
+  recordUpgradeEnd(how: 'closed' | 'error' | 'cut'): void {
+    this.upgradesClosed++;
+    if (how === 'error') this.upgradeErrors++;
+    else if (how === 'cut') this.upgradesCut++;
+  }
+
   toJSON(): ReleaseStatsJson {
     return {
       requests: this.requests,
@@ -74,6 +117,8 @@ export class ReleaseCounters {
       retries: this.retries,
       ejections: this.ejections,
       latency: cloneHistogram(this.latency),
+      streams: { opened: this.streamsOpened, open: this.streamsOpened - this.streamsClosed, errors: this.streamErrors },
+      upgraded: { opened: this.upgradesOpened, open: this.upgradesOpened - this.upgradesClosed, errors: this.upgradeErrors, cut: this.upgradesCut },
     };
   }
 }
@@ -81,6 +126,7 @@ export class ReleaseCounters {
 /** Per environment: the counters of each release ever routed to, kept for the router's life. */
 export class EnvCounters {
   unrouted = 0;
+  readonly refused: Record<RefusalLimit, number> = { max_body: 0, idle_timeout: 0, max_header_size: 0, bad_request: 0 };
   private readonly releases = new Map<string, ReleaseCounters>();
 
   release(name: string): ReleaseCounters {
@@ -115,10 +161,12 @@ export class RouterStats {
   toJSON(backends: Record<string, BackendStatsJson>): RouterStatsJson {
     const environments: RouterStatsJson['environments'] = {};
     const unrouted: RouterStatsJson['unrouted'] = {};
+    const refused: RouterStatsJson['refused'] = {};
     for (const [name, e] of this.envs) {
       environments[name] = e.toJSON();
       unrouted[name] = e.unrouted;
+      refused[name] = { ...e.refused };
     }
-    return { startedAt: this.startedAt, environments, unrouted, backends };
+    return { startedAt: this.startedAt, environments, unrouted, refused, backends };
   }
 }

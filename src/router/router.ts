@@ -9,7 +9,8 @@ import { EMPTY_ROUTE_TABLE, routeTableDigest, type RouteTable, type RouteTableHe
 import { EnvListener, type ListenerStatus } from './env-listener.ts';
 import { claimListenAddresses } from './listen-claims.ts';
 import { PassiveHealth, type HealthLog, type PassiveHealthOptions } from './passive-health.ts';
-import type { EnvRoute } from './proxy.ts';
+import type { EnvRoute } from './env-route.ts';
+import { resolveProxySettings } from './proxy-settings.ts';
 import { RouterStats, type RouterStatsJson } from './router-stats.ts';
 import { UpstreamRegistry } from './upstream-registry.ts';
 import { DEFAULT_POOL_OPTIONS, type Upstream, type UpstreamPoolOptions } from './upstream.ts';
@@ -108,13 +109,16 @@ export class Router {
       const byRelease = byEnv.get(env) ?? new Map<string, Upstream[]>();
       const groups = [...byRelease].map(([release, backends]) => ({ release, weight: routes.weights[release] ?? 0, backends }));
       const route = this.route(env);
+      const proxy = resolveProxySettings(routes.proxy);
       route.picker = new WeightedPicker(groups, isUsable);
       route.sticky = routes.sticky ?? null;
+      route.proxy = proxy;
       wanted.add(env);
       if (routes.preview) {
         // The preview listener sends everything to one release, whatever the weights say.
         const preview = this.route(previewKey(env));
         preview.picker = new WeightedPicker([{ release: routes.preview.release, weight: 100, backends: byRelease.get(routes.preview.release) ?? [] }], isUsable);
+        preview.proxy = proxy;
         wanted.add(previewKey(env));
       }
     }
@@ -135,7 +139,7 @@ export class Router {
   private route(env: string): EnvRoute {
     let r = this.routes.get(env);
     if (r === undefined) {
-      r = { name: env, picker: new WeightedPicker<Upstream>([]), sticky: null, counters: this.stats.env(env), health: this.health };
+      r = { name: env, picker: new WeightedPicker<Upstream>([]), sticky: null, proxy: resolveProxySettings(undefined), counters: this.stats.env(env), health: this.health };
       this.routes.set(env, r);
     }
     return r;
@@ -184,7 +188,18 @@ export class Router {
     return out;
   }
 
-  inflight(backendId: string): number {
+  /** Requests in flight to a backend, and its upgraded connections: a drain waits for both. */
+  inflight(backendId: string): { requests: number; upgraded: number } {
+    return this.upstreams.inflight(backendId);
+  }
+
+  /**
+   * The server will stop this backend's instance in `timeoutMs` (it left the table):
+   * its upgraded connections are closed by then. A backend still in the table is
+   * not touched.
+   */
+  drainWithin(backendId: string, timeoutMs: number): { requests: number; upgraded: number } {
+    this.upstreams.drainWithin(backendId, timeoutMs);
     return this.upstreams.inflight(backendId);
   }
 
@@ -192,13 +207,16 @@ export class Router {
     return this.stats.toJSON(this.upstreams.toJSON());
   }
 
-  /** Stops accepting on every listener, lets requests in flight finish (≤ graceMs), closes the pools. */
+  /**
+   * Stops accepting on every listener, lets requests in flight and upgraded
+   * connections finish (≤ graceMs), then cuts what is left and closes the pools.
+   */
   async close(graceMs = this.closeGraceMs): Promise<void> {
     clearInterval(this.retryTimer);
     clearInterval(this.healthTimer);
     const all = [...this.listeners.values()];
     this.listeners.clear();
-    await Promise.all(all.map((l) => l.close(graceMs)));
+    await Promise.all([...all.map((l) => l.close(graceMs)), this.upstreams.waitUpgradedClosed(graceMs)]);
     await this.upstreams.destroyAll();
   }
 }

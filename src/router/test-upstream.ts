@@ -30,10 +30,13 @@ export async function startTestUpstream(id: string): Promise<TestUpstream> {
     if (url.pathname === '/slow') {
       setTimeout(() => res.end(id), Number(url.searchParams.get('ms') ?? '500'));
     } else if (url.pathname === '/echo') {
-      void readAll(req).then((body) => {
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify({ id, method: req.method, path: req.url, headers: req.headers, body }));
-      });
+      readAll(req).then(
+        (body) => {
+          res.setHeader('content-type', 'application/json');
+          res.end(JSON.stringify({ id, method: req.method, path: req.url, headers: req.headers, body }));
+        },
+        () => res.destroy(), // the request was cut before its body ended
+      );
     } else if (url.pathname === '/stream') {
       // An endless body, written as fast as the reader takes it.
       const chunk = Buffer.alloc(64 * 1024, 120);

@@ -59,11 +59,29 @@ export class UpstreamRegistry {
     for (const u of this.live.values()) if (u.env === env) yield u;
   }
 
-  /** Requests in flight to backends of this id, in the table or draining. */
-  inflight(id: string): number {
-    let n = this.live.get(id)?.inflight ?? 0;
-    for (const u of this.draining) if (u.id === id) n += u.inflight;
-    return n;
+  /** Requests in flight to backends of this id, and their upgraded connections, in the table or draining. */
+  inflight(id: string): { requests: number; upgraded: number } {
+    const live = this.live.get(id);
+    let requests = live?.inflight ?? 0;
+    let upgraded = live?.upgraded.size ?? 0;
+    for (const u of this.draining) {
+      if (u.id !== id) continue;
+      requests += u.inflight;
+      upgraded += u.upgraded.size;
+    }
+    return { requests, upgraded };
+  }
+
+  /** Gives the draining backends of this id `timeoutMs` before their upgraded connections are closed. */
+  drainWithin(id: string, timeoutMs: number): void {
+    for (const u of this.draining) if (u.id === id) u.drainWithin(timeoutMs);
+  }
+
+  /** Resolves when no backend has an upgraded connection open, or after `timeoutMs`. */
+  async waitUpgradedClosed(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const anyOpen = (): boolean => [...this.live.values(), ...this.draining].some((u) => u.upgraded.size > 0);
+    while (anyOpen() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   }
 
   toJSON(): Record<string, BackendStatsJson> {
@@ -71,7 +89,12 @@ export class UpstreamRegistry {
     const add = (u: Upstream): void => {
       const prev = out[u.id];
       // The live backend comes last, so its health is the one shown.
-      out[u.id] = { inflight: (prev?.inflight ?? 0) + u.inflight, requests: (prev?.requests ?? 0) + u.requests, health: u.health.state };
+      out[u.id] = {
+        inflight: (prev?.inflight ?? 0) + u.inflight,
+        upgraded: (prev?.upgraded ?? 0) + u.upgraded.size,
+        requests: (prev?.requests ?? 0) + u.requests,
+        health: u.health.state,
+      };
     };
     for (const u of this.draining) add(u);
     for (const u of this.live.values()) add(u);

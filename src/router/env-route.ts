@@ -1,0 +1,20 @@
+// What the proxy needs of an environment: how to pick a backend, its limits, its
+// counters. One object per environment for the router's life; a table swaps
+// `picker`, `sticky` and `proxy` whole, so a request keeps what it started with.
+
+import type { PassiveHealth } from './passive-health.ts';
+import type { EnvProxy } from './proxy-settings.ts';
+import type { StickyRoutes } from './route-table.ts';
+import type { EnvCounters } from './router-stats.ts';
+import type { Upstream } from './upstream.ts';
+import type { WeightedPicker } from './weighted-picker.ts';
+
+export interface EnvRoute {
+  readonly name: string;
+  picker: WeightedPicker<Upstream>;
+  sticky: StickyRoutes | null;
+  proxy: EnvProxy;
+  readonly counters: EnvCounters;
+  /** Told of every request's header or failure; ejects backends the traffic shows broken. */
+  readonly health: PassiveHealth;
+}

@@ -1,0 +1,102 @@
+// Which headers cross the router, both ways: hop-by-hop ones stay behind (RFC 9110
+// §7.6.1), and the client's address, scheme and host go on in X-Forwarded-*.
+//
+// What a client says about itself is believed only from a proxy in the
+// environment's trust_forwarded (a TLS load balancer in front): from such a peer
+// X-Forwarded-Proto/Host are kept, X-Forwarded-For is appended to, and an RFC 7239
+// Forwarded header passes unchanged. From any other peer they are set from the
+// connection alone and Forwarded is dropped, so an app cannot be told a made-up
+// client address or scheme. The router adds no Forwarded header of its own.
+
+import type { IncomingMessage } from 'node:http';
+
+/**
+ * Copies the client's headers into `out` as a flat [name, value, ...] list, less the
+ * hop-by-hop ones, plus X-Forwarded-*. Returns the request body's size as declared:
+ * 0 none, n > 0 its Content-Length, -1 chunked (known only once read).
+ */
+export function collectForwardHeaders(req: IncomingMessage, out: string[], isTrusted: (peer: string | undefined) => boolean): number {
+  const raw = req.rawHeaders;
+  const peer = req.socket.remoteAddress;
+  const trusted = isTrusted(peer);
+  let bodyBytes = 0;
+  let host = '';
+  let forwardedFor = '';
+  let forwardedProto = '';
+  let forwardedHost = '';
+  let connection = '';
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    switch (name.toLowerCase()) {
+      case 'host':
+        host = value;
+        break;
+      case 'content-length':
+        if (bodyBytes !== -1) bodyBytes = Number(value);
+        break;
+      case 'transfer-encoding':
+        bodyBytes = -1;
+        continue;
+      case 'x-forwarded-for':
+        if (trusted) forwardedFor = forwardedFor === '' ? value : `${forwardedFor}, ${value}`;
+        continue;
+      case 'x-forwarded-proto':
+        if (trusted && forwardedProto === '') forwardedProto = value;
+        continue;
+      case 'x-forwarded-host':
+        if (trusted && forwardedHost === '') forwardedHost = value;
+        continue;
+      case 'forwarded':
+        if (trusted) break;
+        continue;
+      case 'connection':
+        connection = value;
+        continue;
+      // node answers `Expect: 100-continue` itself (or env-listener.ts does); undici refuses to send it.
+      case 'expect':
+      case 'keep-alive':
+      case 'te':
+      case 'trailer':
+      case 'upgrade':
+        continue;
+      default:
+        if (name.length > 6 && isProxyHeader(name)) continue;
+    }
+    out.push(name, value);
+  }
+  if (connection !== '') dropConnectionListed(out, connection);
+  const client = peer ?? '';
+  out.push('x-forwarded-for', forwardedFor === '' ? client : `${forwardedFor}, ${client}`, 'x-forwarded-proto', forwardedProto === '' ? 'http' : forwardedProto);
+  if (forwardedHost !== '') out.push('x-forwarded-host', forwardedHost);
+  else if (host !== '') out.push('x-forwarded-host', host);
+  return bodyBytes;
+}
+
+function isProxyHeader(name: string): boolean {
+  const c = name.charCodeAt(0);
+  return (c === 112 || c === 80) && name.slice(0, 6).toLowerCase() === 'proxy-'; // 'p' | 'P'
+}
+
+/** Headers named in `Connection: a, b` are hop-by-hop too (RFC 9110 §7.6.1). */
+function dropConnectionListed(out: string[], connection: string): void {
+  const names = new Set(
+    connection
+      .split(',')
+      .map((t) => t.trim().toLowerCase())
+      .filter((t) => t !== '' && t !== 'close' && t !== 'keep-alive' && t !== 'upgrade'),
+  );
+  if (names.size === 0) return;
+  for (let i = out.length - 2; i >= 0; i -= 2) {
+    if (names.has(out[i]!.toLowerCase())) out.splice(i, 2);
+  }
+}
+
+export function isHopByHopResponseHeader(name: string): boolean {
+  const len = name.length;
+  if (len === 7 || len === 10 || len === 17) {
+    const n = name.toLowerCase();
+    if (n === 'connection' || n === 'keep-alive' || n === 'transfer-encoding' || n === 'trailer' || n === 'upgrade') return true;
+  }
+  return len > 6 && isProxyHeader(name);
+}

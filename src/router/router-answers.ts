@@ -1,0 +1,85 @@
+// The answers the router gives itself, not the backend: each a small JSON body that
+// says what happened and, when a limit was hit, which one and how to raise it. They
+// are built once (per table for the per-environment limits), so answering costs a
+// write, not a JSON.stringify.
+
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { formatDurationMs } from '../core/duration.ts';
+
+export interface RouterAnswer {
+  status: number;
+  /** Flat [name, value, ...]. */
+  headers: string[];
+  body: Buffer;
+}
+
+function jsonAnswer(status: number, fields: Record<string, string | number>, o: { close?: boolean } = {}): RouterAnswer {
+  const body = Buffer.from(JSON.stringify(fields) + '\n');
+  const headers = ['content-type', 'application/json', 'content-length', String(body.length), 'cache-control', 'no-store'];
+  // A refused request whose body was not read: closing is cheaper than reading it to keep the connection.
+  if (o.close) headers.push('connection', 'close');
+  return { status, headers, body };
+}
+
+export const NO_BACKEND = jsonAnswer(503, { error: 'no_backend', message: 'no ready backend for this environment; deploy a release or raise its weight' });
+export const BAD_GATEWAY = jsonAnswer(502, { error: 'upstream_unreachable', message: 'the backend could not be reached, also after a retry on another backend' });
+/** Node's own limit on request headers (16 KB); not a slipway.yaml key. */
+export const HEADERS_TOO_LARGE = jsonAnswer(431, { error: 'headers_too_large', limit: 'max_header_size', limitBytes: 16_384, message: 'the request headers are over 16KB, the router\'s limit' }, { close: true });
+/** Node's time limit for the request head (slow-header clients); not a slipway.yaml key. */
+export const HEAD_TIMEOUT = jsonAnswer(408, { error: 'head_timeout', limit: 'headers_timeout', limitMs: 60_000, message: 'the request head was not received within 60s, the router\'s limit' }, { close: true });
+export const BAD_REQUEST = jsonAnswer(400, { error: 'bad_request', message: 'the request is not valid HTTP/1.1' }, { close: true });
+
+/** "100MB", "1.5GB", "512KB", "1000 bytes": sizes as slipway.yaml writes them. */
+export function formatBytes(n: number): string {
+  for (const [unit, size] of [['TB', 1024 ** 4], ['GB', 1024 ** 3], ['MB', 1024 ** 2], ['KB', 1024]] as const) {
+    if (n >= size) return `${Number((n / size).toFixed(2))}${unit}`;
+  }
+  return `${n} bytes`;
+}
+
+/** The answers that name a per-environment limit, made when a table applies. */
+export interface LimitAnswers {
+  gatewayTimeout: RouterAnswer;
+  bodyTooLarge: RouterAnswer;
+  bodyIdle: RouterAnswer;
+}
+
+export function limitAnswers(o: { responseTimeoutMs: number; idleTimeoutMs: number; maxBodyBytes: number }): LimitAnswers {
+  const response = formatDurationMs(o.responseTimeoutMs);
+  const idle = formatDurationMs(o.idleTimeoutMs);
+  const size = formatBytes(o.maxBodyBytes);
+  return {
+    gatewayTimeout: jsonAnswer(504, {
+      error: 'upstream_timeout',
+      limit: 'response_timeout',
+      limitMs: o.responseTimeoutMs,
+      message: `the backend sent no response header within ${response} (proxy.response_timeout in slipway.yaml; raise it for slow endpoints)`,
+    }),
+    bodyTooLarge: jsonAnswer(413, {
+      error: 'body_too_large',
+      limit: 'max_body',
+      limitBytes: o.maxBodyBytes,
+      message: `the request body is over ${size} (proxy.max_body in slipway.yaml)`,
+    }, { close: true }),
+    bodyIdle: jsonAnswer(408, {
+      error: 'body_idle',
+      limit: 'idle_timeout',
+      limitMs: o.idleTimeoutMs,
+      message: `the request body sent nothing for ${idle} (proxy.idle_timeout in slipway.yaml)`,
+    }, { close: true }),
+  };
+}
+
+/** Writes an answer on a raw socket (an upgrade request, a client error) and closes it. */
+export function writeRawAnswer(socket: Duplex, a: RouterAnswer): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  let head = `HTTP/1.1 ${a.status} ${STATUS_CODES[a.status] ?? ''}\r\n`;
+  for (let i = 0; i < a.headers.length; i += 2) if (a.headers[i] !== 'connection') head += `${a.headers[i]}: ${a.headers[i + 1]}\r\n`;
+  socket.end(Buffer.concat([Buffer.from(head + 'connection: close\r\n\r\n', 'latin1'), a.body]));
+  // A client that never reads must not hold the socket.
+  setTimeout(() => socket.destroy(), 2_000).unref();
+}
