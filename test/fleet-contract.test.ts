@@ -5,7 +5,7 @@
 // once per way of splitting traffic. Releases are real records in a StateStore on a
 // temp SQLite file, with real directories holding the example service.
 
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -120,7 +120,7 @@ class ReleaseBook {
  * release directories), beside a copy of the example service's two files (and,
  * given a base image, a Dockerfile on it).
  */
-function scratchData(prefix: string, baseTag: string | null = null): { paths: DataDirPaths; appDir: string } {
+function scratchData(prefix: string, baseTag: string | null = null): { paths: DataDirPaths; appDir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const paths = dataDirPaths(join(dir, 'data'));
   prepareDataDir(paths, { onNotice: () => {} });
@@ -128,12 +128,12 @@ function scratchData(prefix: string, baseTag: string | null = null): { paths: Da
   mkdirSync(appDir);
   for (const f of ['server.js', 'package.json']) cpSync(join(EXAMPLE, f), join(appDir, f));
   if (baseTag) writeFileSync(join(appDir, 'Dockerfile'), helloDockerfile(baseTag));
-  return { paths, appDir };
+  return { paths, appDir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** The instance fleet over one runtime, wired as engine.ts wires it, with the real route sync into a fake router. */
 async function instanceSubject(o: {
-  paths: DataDirPaths; appDir: string; runtimes: RuntimeSet; runtimeYaml: RuntimeYaml;
+  paths: DataDirPaths; appDir: string; remove(): void; runtimes: RuntimeSet; runtimeYaml: RuntimeYaml;
   image?: () => Promise<{ imageId: string; artefactDigest: string }>;
   kill(handle: { pid: number; ref: string | null }): Promise<void>;
   cleanup(): Promise<void>;
@@ -180,16 +180,17 @@ async function instanceSubject(o: {
       await Promise.all(store.listEnvironmentNames().map((env) => fleet.stopAll(env)));
       await o.cleanup();
       store.close();
+      o.remove();
     },
   };
 }
 
 fleetContract('instances as local processes', async () => {
-  const { paths, appDir } = scratchData('slipway-fleet-process-');
+  const { paths, appDir, remove } = scratchData('slipway-fleet-process-');
   // As server.ts wires it: the log relay bundled once, so each relay boots as bare node.
   const runtime = new ProcessRuntime({ logRelay: await prepareLogRelay(paths.bin, () => {}) });
   return instanceSubject({
-    paths, appDir, runtimes: { process: runtime }, runtimeYaml: () => 'runtime: process',
+    paths, appDir, remove, runtimes: { process: runtime }, runtimeYaml: () => 'runtime: process',
     kill: async ({ pid }) => void process.kill(pid, 'SIGKILL'),
     cleanup: async () => {},
   });
@@ -199,10 +200,10 @@ const dockerAvailable = await dockerIsAvailable();
 if (dockerAvailable) {
   fleetContract('instances in Docker containers', async () => {
     const base = await ensureNodeImage();
-    const { paths, appDir } = scratchData('slipway-fleet-docker-', base.tag);
+    const { paths, appDir, remove } = scratchData('slipway-fleet-docker-', base.tag);
     const runtime = new DockerRuntime({ dataDir: paths.root, writeLog: appendMaskedLog });
     return instanceSubject({
-      paths, appDir, runtimes: { docker: runtime }, runtimeYaml: () => 'runtime: docker',
+      paths, appDir, remove, runtimes: { docker: runtime }, runtimeYaml: () => 'runtime: docker',
       // Built by the runtime from the artefact's Dockerfile, as a deploy builds it; the same artefact reuses its image.
       image: async () => {
         const packed = await packDirectory({ dir: appDir, outFile: join(paths.artefacts, 'hello.tar.gz') });
@@ -236,7 +237,7 @@ async function clusterSubject(traffic: 'router' | 'gateway'): Promise<FleetSubje
     currentContext: 'fake',
   });
   const api = new KubeCluster(kc);
-  const { paths, appDir } = scratchData('slipway-fleet-cluster-');
+  const { paths, appDir, remove } = scratchData('slipway-fleet-cluster-');
   const book = new ReleaseBook({
     paths, appDir, artefactDigest: NO_ARTEFACT, imageId: null,
     runtimeYaml: ({ behaviour }) => {
@@ -302,6 +303,7 @@ async function clusterSubject(traffic: 'router' | 'gateway'): Promise<FleetSubje
       fleet.stop();
       await fake.close();
       store.close();
+      remove();
     },
   };
 }

@@ -214,7 +214,7 @@ export function fleetContract(name: string, setup: () => Promise<FleetSubject>, 
       expect(s.fleet.serving('others')).toEqual({ [stable.id]: 1, [other.id]: 1 });
       expect(await s.fleet.maintain('others', stable)).toEqual({ ok: true });
       expect(s.fleet.serving('others')).toEqual({ [stable.id]: 1 });
-      // Resolved means done: the engine records the rollout's end right after.
+      // Stopped by the time maintain resolves: the engine takes the environment as settled then.
       expect(await s.units(other)).toEqual([]);
       expect(await s.units(stable)).toHaveLength(1);
       if (s.desired(other) !== null) expect(s.desired(other)).toBe(0);
