@@ -23,6 +23,7 @@ const SETTINGS: { name: string; of: (c: ReleaseConfig) => unknown }[] = [
   { name: 'watch', of: (c) => c.environment.watchMs },
   { name: 'runtime', of: (c) => c.environment.runtime },
   { name: 'resources', of: (c) => c.environment.resources },
+  { name: 'proxy', of: (c) => c.environment.proxy ?? null },
   { name: 'image', of: (c) => c.image },
 ];
 
@@ -60,7 +61,7 @@ export function configKeyChanges(from: ReleaseConfig | null, to: ReleaseConfig):
   return changes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
-/** Names of the other settings that differ (run, health, shutdown, listen, analysis, watch). */
+/** Names of the other settings that differ (run, health, shutdown, listen, analysis, watch, proxy, ...). */
 export function changedSettings(from: ReleaseConfig | null, to: ReleaseConfig): string[] {
   if (from === null) return [];
   return SETTINGS.filter((s) => canonical(s.of(from)) !== canonical(s.of(to))).map((s) => s.name);

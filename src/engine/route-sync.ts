@@ -47,6 +47,8 @@ export function computeRouteTable(store: StateStore, fleets: FleetSet, version: 
       backends: backends.map((b) => ({ id: b.id, release: label(b.releaseId), url: b.url })),
       weights: Object.fromEntries(Object.entries(weights).map(([id, w]) => [label(Number(id)), w])),
     };
+    // The router's limits (timeouts, body size, trusted proxies) of the release that decides the listener.
+    if (release.config.environment.proxy) routes.proxy = release.config.environment.proxy;
     const strategy = release.config.environment.strategy;
     if (rollout && rollout.preview !== null && strategy.type === 'blue-green' && strategy.previewListen) {
       routes.preview = { listen: formatListen(strategy.previewListen), release: label(rollout.preview) };
