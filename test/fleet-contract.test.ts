@@ -312,6 +312,5 @@ async function clusterSubject(traffic: 'router' | 'gateway'): Promise<FleetSubje
 // (they take 500 ms to terminate here). waitForPods evaluates on every event of its
 // watch, the opening list of ADDED events included, so with direction 'down' the
 // first pod listed makes "pods <= want" true. Remove the entry with the fix.
-const clusterBugs = { 'scale-down': 'waitForPods ends a scale down on the first pod its watch lists (runtime/kubernetes/pod-readiness.ts)' };
-fleetContract('pods on a cluster (FAKE API server), traffic: router', () => clusterSubject('router'), { knownBugs: clusterBugs });
-fleetContract('pods on a cluster (FAKE API server), traffic: gateway', () => clusterSubject('gateway'), { knownBugs: clusterBugs });
+fleetContract('pods on a cluster (FAKE API server), traffic: router', () => clusterSubject('router'));
+fleetContract('pods on a cluster (FAKE API server), traffic: gateway', () => clusterSubject('gateway'));

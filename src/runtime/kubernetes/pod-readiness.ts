@@ -103,6 +103,12 @@ export function waitForPods(o: PodWaitOptions): Promise<PodWaitResult> {
   return new Promise((resolve) => {
     let watch: PodWatch | null = null;
     let settled = false;
+    /**
+     * Whether the watch's opening list (every existing pod as ADDED) is complete. Until
+     * then a partial list would undercount: harmless going up (fewer ready), wrong
+     * going down (the first pod listed would look like "only one left").
+     */
+    let listed = false;
     const finish = (r: PodWaitResult) => {
       if (settled) return;
       settled = true;
@@ -118,7 +124,7 @@ export function waitForPods(o: PodWaitOptions): Promise<PodWaitResult> {
         return finish({ ok: false, reason: crashReason(crashing, restartsOf(crashing)) });
       }
       const ready = all.filter(isPodReady).length;
-      if (o.direction === 'up' ? ready >= o.want : all.length <= o.want) finish({ ok: true, ready });
+      if (o.direction === 'up' ? ready >= o.want : listed && all.length <= o.want) finish({ ok: true, ready });
     };
     const timer = setTimeout(() => {
       const ready = [...pods.values()].filter(isPodReady).length;
@@ -135,6 +141,7 @@ export function waitForPods(o: PodWaitOptions): Promise<PodWaitResult> {
     const open = async (): Promise<void> => {
       // A fresh watch lists every pod again as ADDED: start from an empty picture.
       pods.clear();
+      listed = false;
       try {
         watch = await o.api.watchPods({
           namespace: o.namespace,
@@ -151,8 +158,14 @@ export function waitForPods(o: PodWaitOptions): Promise<PodWaitResult> {
           },
         });
         if (settled) watch.stop();
-        // No pods at all is an answer too (scaling to zero), and no event would say it.
-        else setTimeout(() => !settled && evaluate(), 300);
+        // A moment after the watch opens its opening list is whole; no pods at all is an
+        // answer too (scaling to zero), and no event would say it.
+        else {
+          setTimeout(() => {
+            listed = true;
+            if (!settled) evaluate();
+          }, 300);
+        }
       } catch {
         if (!settled) setTimeout(() => void open(), 500);
       }
