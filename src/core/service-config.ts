@@ -141,6 +141,22 @@ export interface EnvironmentSpec {
   kubernetes?: KubernetesSettings;
   /** How slipway's router treats this environment's traffic (absent in releases made before `proxy:` existed: the router's defaults apply). */
   proxy?: ProxySettings;
+  /**
+   * Host names the router sends to this environment on its listener: exact names and
+   * `*.example.com` wildcards, lower case. Absent: every host, and the listener is
+   * this environment's alone; present: environments that all name hosts may share it.
+   */
+  hosts?: string[];
+  /** Only requests under this path reach the environment (among those of its hosts). Absent: every path. */
+  pathPrefix?: PathPrefix;
+}
+
+/** slipway.yaml `path_prefix:` and `strip_prefix:` of an environment. */
+export interface PathPrefix {
+  /** Starts with `/`, no trailing `/` (except `/` itself), no query; matched whole segments at a time (`/api` takes `/api/x`, not `/apix`). */
+  path: string;
+  /** The instance sees the path with the prefix taken off (`/api/x` → `/x`, `/api` → `/`), and the prefix in X-Forwarded-Prefix. */
+  strip: boolean;
 }
 
 /** slipway.yaml `proxy:` of an environment: the router's limits and whom it believes about the client. */
