@@ -3,10 +3,10 @@
 // still report when some unrelated field is malformed: fixing one error should
 // not uncover another that was there all along.
 
-import { listenersOverlap } from '../core/listen-overlap.ts';
+import { findListenClash, isRoutedByHost, isSameListener, type ListenerUse } from '../core/listen-overlap.ts';
 import { formatListen } from '../core/service-config.ts';
-import type { ListenAddress } from '../core/service-config.ts';
 import { parseListen } from './fields.ts';
+import { parseHostPattern, parsePathPrefix } from './hosts-section.ts';
 import type { PathIssue } from './path-issue.ts';
 
 function asMap(v: unknown): Record<string, unknown> | null {
@@ -21,21 +21,15 @@ export function checkAcrossEnvironments(data: unknown, defaultPortEnv: string): 
   const portEnv = typeof writtenPortEnv === 'string' ? writtenPortEnv : defaultPortEnv;
 
   const issues: PathIssue[] = [];
-  const seen: { name: string; listen: ListenAddress }[] = [];
+  const seen: { name: string; use: ListenerUse }[] = [];
   // Document order, so the second of two clashing environments is the one blamed.
   for (const [name, value] of Object.entries(envs)) {
     const env = asMap(value);
-    const listen = parseListen(env?.['listen']);
-    if (listen !== null) {
-      const other = seen.find((s) => listenersOverlap(s.listen, listen));
-      if (other !== undefined) {
-        issues.push({
-          path: ['environments', name, 'listen'],
-          at: 'value',
-          message: `${formatListen(listen)} clashes with environment "${other.name}" (${formatListen(other.listen)}); each environment needs its own address`,
-        });
-      }
-      seen.push({ name, listen });
+    const use = listenerUseOf(env);
+    if (use !== null) {
+      const issue = listenIssue(name, use, seen);
+      if (issue !== null) issues.push(issue);
+      seen.push({ name, use });
     }
     const config = asMap(env?.['config']);
     if (config !== null && Object.hasOwn(config, portEnv)) {
@@ -56,4 +50,39 @@ export function checkAcrossEnvironments(data: unknown, defaultPortEnv: string): 
     }
   }
   return issues;
+}
+
+/** The environment's listen address with its hosts and path prefix, as far as they are valid; null without a valid listen. */
+function listenerUseOf(env: Record<string, unknown> | null): ListenerUse | null {
+  const address = parseListen(env?.['listen']);
+  if (address === null) return null;
+  const written = env?.['hosts'];
+  const hosts = Array.isArray(written) ? written.map(parseHostPattern).flatMap((h) => ('host' in h ? [h.host] : [])) : [];
+  const prefix = parsePathPrefix(env?.['path_prefix']);
+  return { address, ...(hosts.length > 0 ? { hosts } : {}), ...('path' in prefix ? { pathPrefix: prefix.path } : {}) };
+}
+
+/** The first earlier environment whose listener this one's clashes with, as an issue at the key to change. */
+function listenIssue(name: string, use: ListenerUse, seen: { name: string; use: ListenerUse }[]): PathIssue | null {
+  for (const other of seen) {
+    const clash = findListenClash(use, other.use);
+    if (clash === null) continue;
+    if (clash.kind === 'route') {
+      const i = (use.hosts ?? []).findIndex((h) => h === clash.host);
+      return {
+        path: ['environments', name, 'hosts', i],
+        at: 'value',
+        message: `host ${clash.host} with path prefix ${clash.pathPrefix} on ${formatListen(use.address)} is also environment "${other.name}"'s; environments on one listener need different hosts or path prefixes`,
+      };
+    }
+    const why = !isSameListener(use.address, other.use.address)
+      ? 'each environment needs its own address (environments routed by hosts: share one only when each writes the same address)'
+      : `environments share an address only when each names hosts: (${isRoutedByHost(use) ? `"${other.name}"` : `"${name}"`} does not)`;
+    return {
+      path: ['environments', name, 'listen'],
+      at: 'value',
+      message: `${formatListen(use.address)} clashes with environment "${other.name}" (${formatListen(other.use.address)}); ${why}`,
+    };
+  }
+  return null;
 }

@@ -71,7 +71,9 @@ shutdown:
   # After SIGTERM, time to exit before SIGKILL.
   kill_timeout: ${s.kill_timeout}   # (default ${s.kill_timeout})
 
-# The places this service runs. Each needs its own listen address.
+# The places this service runs. Each needs its own listen address, unless
+# environments (of this or other services) split one by host name with
+# hosts: [shop.example.com] and path_prefix: /api (see docs/config.md#hosts).
 environments:
   staging:
     instances: ${e.instances}   # copies running at once, 1 to 64 (default ${e.instances})

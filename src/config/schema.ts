@@ -29,6 +29,7 @@ import { analysisSection } from './analysis.ts';
 import { strategy } from './strategies.ts';
 import { watchSection } from './watch-section.ts';
 import { proxySection } from './proxy-section.ts';
+import { hostRouting, hostRoutingShape } from './hosts-section.ts';
 import type { PathIssue } from './path-issue.ts';
 import { logsSection, notificationsSection } from './observe-sections.ts';
 import { kubernetesSection } from './kubernetes-section.ts';
@@ -165,10 +166,20 @@ const environment = section({
   ),
   kubernetes: kubernetesSection.optional(),
   proxy: defaultedWhenEmpty(proxySection, {}),
+  ...hostRoutingShape,
   // The release pipeline's gates (pipeline-section.ts); they go to ServiceConfig.pipeline.
   ...environmentGateShape,
 }).superRefine((e, ctx) => {
   if (e.runtime === 'process' && e.resources) ctx.addIssue({ code: 'custom', path: ['resources'], message: PROCESS_RESOURCES_REFUSAL });
+  if (e.strip_prefix !== undefined && e.path_prefix === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['strip_prefix'], message: 'strip_prefix needs a path_prefix to strip; add path_prefix: (e.g. /api) or remove strip_prefix' });
+  }
+  // Through a Gateway no request passes slipway's router, which is what reads hosts: and path_prefix:.
+  if (e.kubernetes?.traffic === 'gateway') {
+    for (const key of ['hosts', 'path_prefix'] as const) {
+      if (e[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `with kubernetes traffic: gateway slipway's router does not route this environment; give the HTTPRoute's host names in kubernetes.hostnames and remove ${key}, or set traffic: router` });
+    }
+  }
   if (e.runtime === 'kubernetes' && e.kubernetes === undefined) {
     ctx.addIssue({ code: 'custom', path: ['kubernetes'], message: 'runtime: kubernetes needs a kubernetes: section with at least namespace and image' });
   }
@@ -197,7 +208,7 @@ const environments = namedMap({
     specs: Object.fromEntries(
       Object.entries(envs).map(([name, e]) => [
         name,
-        { name, runtime: e.runtime, resources: e.resources ?? null, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch.watchMs, watchMaxErrorRate: e.watch.watchMaxErrorRate, notifications: e.notifications, kubernetes: e.kubernetes, proxy: e.proxy },
+        { name, runtime: e.runtime, resources: e.resources ?? null, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch.watchMs, watchMaxErrorRate: e.watch.watchMaxErrorRate, notifications: e.notifications, kubernetes: e.kubernetes, proxy: e.proxy, ...hostRouting(e) },
       ]),
     ),
     gates: Object.fromEntries(
