@@ -9,7 +9,8 @@ import { SlipwayError, isSlipwayError } from '../core/errors.ts';
 import { isTerminal } from '../core/rollout.ts';
 import { parseConfigText } from '../config/index.ts';
 import type { Engine } from '../engine/engine.ts';
-import { releaseView, rolloutView } from '../engine/status-view.ts';
+import { releaseView } from '../engine/status-view.ts';
+import { readModelsOf, type ReadModels } from '../engine/read-models.ts';
 import { HTTP_STATUS } from './error-status.ts';
 import type { AccessControl } from '../security/api-tokens.ts';
 import type { AuditTrail } from '../security/audit-trail.ts';
@@ -23,6 +24,9 @@ import { registerLogsRoutes } from './logs-routes.ts';
 import { registerObserveRoutes } from './observe-routes.ts';
 import { registerPipelineRoutes } from './pipeline-routes.ts';
 import { registerPolicyRoutes } from './policy-routes.ts';
+import type {
+  ArtefactUploadJson, DeployAnswerJson, EnvironmentStatus, EnvironmentsJson, MetricSamplesJson, ReleasesJson, RollbackAnswerJson, RolloutAnalysisJson, RolloutCommandJson, RolloutEventsJson, RolloutView, ShutdownJson,
+} from './views.ts';
 import './permissions.ts';
 import { actorOf, parse } from './request-input.ts';
 import {
@@ -31,6 +35,8 @@ import {
 
 export interface ApiOptions {
   engine: Engine;
+  /** What routes read of recorded state; default: the engine's (see engine/read-models.ts). Routes never get the store. */
+  reads?: ReadModels;
   logger: Logger;
   info: () => Record<string, unknown>;
   onShutdown: (opts: { stopInstances: boolean; stopRouter: boolean }) => void;
@@ -61,6 +67,7 @@ function withoutRouterAdmin(info: Record<string, unknown>): Record<string, unkno
 
 export function buildApi(opts: ApiOptions): FastifyInstance {
   const { engine } = opts;
+  const reads = opts.reads ?? readModelsOf(engine);
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger, bodyLimit: 2 * 1024 * 1024,
     // Every API call's log lines carry its request id: the caller's X-Request-ID when it looks like one, else a new one.
@@ -132,7 +139,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       reply.header('connection', 'close');
       throw e;
     }
-    return reply.status(201).send({ digest: record.digest, bytes: record.bytes });
+    return reply.status(201).send({ digest: record.digest, bytes: record.bytes } satisfies ArtefactUploadJson);
   });
 
   app.post('/api/environments/:env/deploys', { config: { permission: 'deploy', audit: 'deploy', input: { params: envParam, body: deployBody }, summary: 'deploy an artefact with a config' } }, async (req, reply) => {
@@ -148,8 +155,8 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     return reply.status(answer.unchanged ? 200 : 202).send({
       unchanged: answer.unchanged,
       release: releaseView(answer.release),
-      rollout: answer.rollout ? rolloutView(engine.store, answer.rollout) : null,
-    });
+      rollout: answer.rollout ? reads.rollouts.view(answer.rollout) : null,
+    } satisfies DeployAnswerJson);
   });
 
   app.post('/api/environments/:env/rollback', { config: { permission: 'deploy', audit: 'rollback', input: { params: envParam, body: rollbackBody }, summary: 'roll back to the previous (or a given) release' } }, async (req, reply) => {
@@ -157,7 +164,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     const body = parse(rollbackBody, req.body, 'body');
     const answer = await engine.rollback({ env, ...(body.to !== undefined ? { to: body.to } : {}), actor: actorOf(req.headers) });
     req.auditNote = { target: `release ${answer.release.number}`, details: { artefact: answer.release.artefactDigest, rollout: answer.rollout.id } };
-    return reply.status(202).send({ release: releaseView(answer.release), rollout: rolloutView(engine.store, answer.rollout) });
+    return reply.status(202).send({ release: releaseView(answer.release), rollout: reads.rollouts.view(answer.rollout) } satisfies RollbackAnswerJson);
   });
 
   for (const action of ['pause', 'resume', 'promote', 'abort'] as const) {
@@ -172,79 +179,73 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
           : { type: action, by };
       const rollout = await engine.command(env, event);
       req.auditNote = { target: `rollout ${rollout.id}` };
-      return reply.status(202).send({ rollout: rolloutView(engine.store, rollout) });
+      return reply.status(202).send({ rollout: reads.rollouts.view(rollout) } satisfies RolloutCommandJson);
     });
   }
 
-  app.get('/api/environments', { config: { permission: 'read', summary: 'every environment\'s status' } }, async () => ({ environments: engine.status() }));
+  app.get('/api/environments', { config: { permission: 'read', summary: 'every environment\'s status' } }, async (): Promise<EnvironmentsJson> => ({ environments: engine.status() }));
 
-  app.get('/api/environments/:env', { config: { permission: 'read', input: { params: envParam }, summary: 'one environment\'s status' } }, async (req) => {
+  app.get('/api/environments/:env', { config: { permission: 'read', input: { params: envParam }, summary: 'one environment\'s status' } }, async (req): Promise<EnvironmentStatus | undefined> => {
     const { env } = parse(envParam, req.params, 'path');
     return engine.status(env)[0];
   });
 
-  app.get('/api/environments/:env/releases', { config: { permission: 'read', input: { params: envParam }, summary: 'the releases of an environment' } }, async (req) => {
+  app.get('/api/environments/:env/releases', { config: { permission: 'read', input: { params: envParam }, summary: 'the releases of an environment' } }, async (req): Promise<ReleasesJson> => {
     const { env } = parse(envParam, req.params, 'path');
-    const stable = engine.store.getStableReleaseId(env);
-    return { env, stable, releases: engine.store.listReleases(env).map((r) => ({ ...releaseView(r), isStable: r.id === stable })) };
+    return { env, ...reads.releases.list(env) };
   });
 
-  app.get('/api/rollouts/:id', { config: { permission: 'read', input: { params: rolloutParam }, summary: 'one rollout' } }, async (req) => {
+  app.get('/api/rollouts/:id', { config: { permission: 'read', input: { params: rolloutParam }, summary: 'one rollout' } }, async (req): Promise<RolloutView> => {
     const { id } = parse(rolloutParam, req.params, 'path');
-    return rolloutView(engine.store, mustRollout(engine, id));
+    return reads.rollouts.view(mustRollout(reads, id));
   });
 
-  app.get('/api/rollouts/:id/analysis', { config: { permission: 'read', input: { params: rolloutParam }, summary: 'the latest analysis of a rollout' } }, async (req) => {
+  app.get('/api/rollouts/:id/analysis', { config: { permission: 'read', input: { params: rolloutParam }, summary: 'the latest analysis of a rollout' } }, async (req): Promise<RolloutAnalysisJson> => {
     const { id } = parse(rolloutParam, req.params, 'path');
-    const r = mustRollout(engine, id);
+    const r = mustRollout(reads, id);
     return { rollout: r.id, phase: r.phase, analysis: engine.analysis.latestResult(r.id) };
   });
 
-  app.get('/api/environments/:env/metrics', { config: { permission: 'read', input: { params: envParam, query: metricsQuery }, summary: 'per-release metric samples' } }, async (req) => {
+  app.get('/api/environments/:env/metrics', { config: { permission: 'read', input: { params: envParam, query: metricsQuery }, summary: 'per-release metric samples' } }, async (req): Promise<MetricSamplesJson> => {
     const { env } = parse(envParam, req.params, 'path');
     const q = parse(metricsQuery, req.query, 'query');
-    return { env, samples: engine.store.metricSamples(env, q.since ?? Date.now() - 3600_000) };
+    return { env, samples: reads.environments.metricSamples(env, q.since ?? Date.now() - 3600_000) };
   });
 
-  app.get('/api/rollouts/:id/events', { config: { permission: 'read', input: { params: rolloutParam, query: eventsQuery }, summary: 'a rollout\'s events (long poll)' } }, async (req) => {
+  app.get('/api/rollouts/:id/events', { config: { permission: 'read', input: { params: rolloutParam, query: eventsQuery }, summary: 'a rollout\'s events (long poll)' } }, async (req): Promise<RolloutEventsJson> => {
     const { id } = parse(rolloutParam, req.params, 'path');
     const q = parse(eventsQuery, req.query, 'query');
-    mustRollout(engine, id);
+    mustRollout(reads, id);
     // Long poll: answer as soon as there is news, or after `wait` ms with nothing.
     const deadline = Date.now() + q.wait;
-    let events = engine.store.rolloutEvents(id, q.after);
-    while (events.length === 0 && Date.now() < deadline && !isFinished(engine, id)) {
+    let events = reads.rollouts.events(id, q.after);
+    while (events.length === 0 && Date.now() < deadline && !isTerminal(mustRollout(reads, id).phase)) {
       await new Promise((r) => setTimeout(r, 100));
-      events = engine.store.rolloutEvents(id, q.after);
+      events = reads.rollouts.events(id, q.after);
     }
-    return { rollout: rolloutView(engine.store, mustRollout(engine, id)), events };
+    return { rollout: reads.rollouts.view(mustRollout(reads, id)), events };
   });
 
-  registerConfigRoutes(app, engine);
+  registerConfigRoutes(app, { engine, reads });
   registerPolicyRoutes(app, engine);
-  registerLogsRoutes(app, { engine, redact: redact ?? ((t) => t) });
-  registerObserveRoutes(app, { engine, redact: redact ?? ((t) => t) });
+  registerLogsRoutes(app, { logs: reads.logs, redact: redact ?? ((t) => t) });
+  registerObserveRoutes(app, { engine, reads, redact: redact ?? ((t) => t) });
   registerLiveMetricsRoutes(app, engine);
   registerUiRoutes(app);
   registerAuthRoutes(app, { access: opts.access, audit: opts.audit, openApi: () => (openApi ??= openApiDocument(routes, opts.version ?? '0.0.0')) });
-  registerPipelineRoutes(app, engine);
+  registerPipelineRoutes(app, { engine, reads });
 
   app.post('/api/shutdown', { config: { permission: 'admin', audit: 'server.shutdown', input: { body: shutdownBody }, summary: 'stop the server (and optionally its instances and router)' } }, async (req, reply) => {
     const body = parse(shutdownBody, req.body, 'body');
-    reply.send({ ok: true });
+    reply.send({ ok: true } satisfies ShutdownJson);
     setImmediate(() => opts.onShutdown(body));
   });
 
   return app;
 }
 
-function mustRollout(engine: Engine, id: number) {
-  const r = engine.store.getRollout(id);
+function mustRollout(reads: ReadModels, id: number) {
+  const r = reads.rollouts.get(id);
   if (!r) throw new SlipwayError('E_NOT_FOUND', `no rollout #${id}`);
   return r;
-}
-
-function isFinished(engine: Engine, id: number): boolean {
-  const p = engine.store.getRollout(id)?.phase;
-  return p !== undefined && isTerminal(p);
 }

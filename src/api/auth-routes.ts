@@ -3,6 +3,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { SlipwayError } from '../core/errors.ts';
+import type { Identity } from '../core/roles.ts';
 import type { AccessControl } from '../security/api-tokens.ts';
 import type { AuditTrail } from '../security/audit-trail.ts';
 import { auditQuery, tokenCreateBody, tokenParam } from './auth-schemas.ts';
@@ -20,12 +21,16 @@ export function tokenView(t: TokenRecord, now = Date.now()) {
 }
 export type TokenView = ReturnType<typeof tokenView>;
 
+/** Who a token says its holder is. */
+export function whoamiView(who: Identity) {
+  return { user: who.user, role: who.role, envs: who.envs, tokenId: who.tokenId };
+}
+
 export function registerAuthRoutes(app: FastifyInstance, o: { access: AccessControl; audit: AuditTrail; openApi: () => unknown }): void {
   app.get('/api/openapi.json', { config: { permission: 'public', summary: 'this API\'s OpenAPI 3.1 description' } }, async () => o.openApi());
 
   app.get('/api/whoami', { config: { permission: 'read', summary: 'the user, role and environments of the token sent' } }, async (req) => {
-    const who = req.identity!;
-    return { user: who.user, role: who.role, envs: who.envs, tokenId: who.tokenId };
+    return whoamiView(req.identity!);
   });
 
   app.get('/api/tokens', { config: { permission: 'admin', summary: 'every token (never their secrets)' } }, async () => ({ tokens: o.access.list().map((t) => tokenView(t)) }));

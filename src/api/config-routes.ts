@@ -11,7 +11,9 @@ import type { ConfigVersionRecord } from '../core/records.ts';
 import { parseConfigText } from '../config/index.ts';
 import type { ConfigChangeAnswer, Engine } from '../engine/engine.ts';
 import type { ConfigChange } from '../engine/config-versions.ts';
-import { releaseView, rolloutView } from '../engine/status-view.ts';
+import { releaseView } from '../engine/status-view.ts';
+import type { ReadModels } from '../engine/read-models.ts';
+import type { ConfigChangeJson, ConfigListJson, ConfigVersionJson, ConfigVersionsJson, ParityJson, SecretListJson } from './views.ts';
 import {
   configDiffQuery, configSetBody, configUnsetBody, deployBody, envParam, secretParam, secretRmQuery, secretSetBody,
 } from './schemas.ts';
@@ -25,27 +27,33 @@ function entryView(e: ConfigEntry) {
   return rest;
 }
 
-function versionView(v: ConfigVersionRecord | null) {
-  return v && { number: v.number, change: v.change, createdAt: v.createdAt, createdBy: v.createdBy };
+function versionView(v: ConfigVersionRecord): ConfigVersionJson {
+  return { number: v.number, change: v.change, createdAt: v.createdAt, createdBy: v.createdBy };
 }
 
-export function registerConfigRoutes(app: FastifyInstance, engine: Engine): void {
+export interface ConfigRouteOptions {
+  engine: Engine;
+  reads: ReadModels;
+}
+
+export function registerConfigRoutes(app: FastifyInstance, o: ConfigRouteOptions): void {
+  const { engine, reads } = o;
   const knownEnv = (env: string) => {
     if (!engine.isKnownEnvironment(env)) throw new SlipwayError('E_ENV_UNKNOWN', `nothing has been deployed to "${env}" and it has no config yet`, { env });
   };
 
-  const change = async (env: string, c: ConfigChange, body: { rollout: boolean; allowNew: boolean }, headers: Record<string, unknown>) => {
+  const change = async (env: string, c: ConfigChange, body: { rollout: boolean; allowNew: boolean }, headers: Record<string, unknown>): Promise<ConfigChangeJson> => {
     const a: ConfigChangeAnswer = await engine.changeConfig({ env, change: c, actor: actorOf(headers), rollout: body.rollout, allowNew: body.allowNew });
     return {
       unchanged: a.unchanged,
-      version: versionView(a.version),
+      version: a.version && versionView(a.version),
       release: a.release ? releaseView(a.release) : null,
-      rollout: a.rollout ? rolloutView(engine.store, a.rollout) : null,
+      rollout: a.rollout ? reads.rollouts.view(a.rollout) : null,
     };
   };
   const statusOf = (a: { unchanged: boolean; rollout: unknown }) => (a.rollout ? 202 : a.unchanged ? 200 : 201);
 
-  app.get('/api/environments/:env/config', { config: { permission: 'read', input: { params: envParam }, summary: 'the environment\'s config (secrets by name only)' } }, async (req) => {
+  app.get('/api/environments/:env/config', { config: { permission: 'read', input: { params: envParam }, summary: 'the environment\'s config (secrets by name only)' } }, async (req): Promise<ConfigListJson> => {
     const { env } = parse(envParam, req.params, 'path');
     knownEnv(env);
     const view = engine.configs.view(env);
@@ -53,7 +61,7 @@ export function registerConfigRoutes(app: FastifyInstance, engine: Engine): void
     const latest = engine.configs.latest(env);
     return {
       env,
-      version: versionView(latest),
+      version: latest && versionView(latest),
       stable: stable ? { number: stable.number, configVersion: stable.config.configVersion } : null,
       // The newest version is not what the stable release runs yet (recorded without a rollout, or rolled back).
       pending: latest !== null && stable?.config.configVersion !== latest.number,
@@ -62,10 +70,10 @@ export function registerConfigRoutes(app: FastifyInstance, engine: Engine): void
     };
   });
 
-  app.get('/api/environments/:env/config/versions', { config: { permission: 'read', input: { params: envParam }, summary: 'config versions' } }, async (req) => {
+  app.get('/api/environments/:env/config/versions', { config: { permission: 'read', input: { params: envParam }, summary: 'config versions' } }, async (req): Promise<ConfigVersionsJson> => {
     const { env } = parse(envParam, req.params, 'path');
     knownEnv(env);
-    return { env, versions: engine.store.configs.listVersions(env).map((v) => ({ ...versionView(v), keys: Object.keys(v.values).sort(), secrets: v.secrets })) };
+    return { env, versions: reads.environments.configVersions(env).map((v) => ({ ...versionView(v), keys: Object.keys(v.values).sort(), secrets: v.secrets })) };
   });
 
   app.post('/api/environments/:env/config', { config: { permission: 'admin', audit: 'config.set', input: { params: envParam, body: configSetBody }, summary: 'set config values' } }, async (req, reply) => {
@@ -87,7 +95,7 @@ export function registerConfigRoutes(app: FastifyInstance, engine: Engine): void
     return reply.status(statusOf(a)).send(a);
   });
 
-  app.get('/api/environments/:env/config/diff', { config: { permission: 'read', input: { params: envParam, query: configDiffQuery }, summary: 'config parity with another environment' } }, async (req) => {
+  app.get('/api/environments/:env/config/diff', { config: { permission: 'read', input: { params: envParam, query: configDiffQuery }, summary: 'config parity with another environment' } }, async (req): Promise<ParityJson> => {
     const { env } = parse(envParam, req.params, 'path');
     const q = parse(configDiffQuery, req.query, 'query');
     knownEnv(env);
@@ -95,7 +103,7 @@ export function registerConfigRoutes(app: FastifyInstance, engine: Engine): void
     return { left: env, right: q.with, rows: parityReport(engine.configs.view(env).entries, engine.configs.view(q.with).entries) };
   });
 
-  app.get('/api/environments/:env/secrets', { config: { permission: 'read', input: { params: envParam }, summary: 'secret names, versions and fingerprints (never values)' } }, async (req) => {
+  app.get('/api/environments/:env/secrets', { config: { permission: 'read', input: { params: envParam }, summary: 'secret names, versions and fingerprints (never values)' } }, async (req): Promise<SecretListJson> => {
     const { env } = parse(envParam, req.params, 'path');
     knownEnv(env);
     return { env, secrets: engine.configs.listSecrets(env) };

@@ -7,6 +7,7 @@ import type { Engine } from '../engine/engine.ts';
 import { LiveMetrics } from './live-metrics.ts';
 import { parse } from './request-input.ts';
 import { envParam } from './schemas.ts';
+import type { LiveMetricsJson } from './views.ts';
 
 export const liveMetricsQuery = z.strictObject({
   /** Epoch ms: only points after it (a client passes the last ts it has). */
@@ -16,7 +17,7 @@ export const liveMetricsQuery = z.strictObject({
 export function registerLiveMetricsRoutes(app: FastifyInstance, engine: Engine): LiveMetrics {
   const live = new LiveMetrics();
   engine.sampler.onSample(() => live.record(Date.now(), engine.sampler.allSnapshots()));
-  app.get('/api/environments/:env/metrics/live', { config: { permission: 'read', input: { params: envParam, query: liveMetricsQuery }, summary: 'per-release requests, errors and p50/p99 over the last minutes, a point every 2 s' } }, async (req) => {
+  app.get('/api/environments/:env/metrics/live', { config: { permission: 'read', input: { params: envParam, query: liveMetricsQuery }, summary: 'per-release requests, errors and p50/p99 over the last minutes, a point every 2 s' } }, async (req): Promise<LiveMetricsJson> => {
     const { env } = parse(envParam, req.params, 'path');
     const q = parse(liveMetricsQuery, req.query, 'query');
     return { env, intervalMs: live.pointIntervalMs, now: Date.now(), points: live.since(env, q.after) };

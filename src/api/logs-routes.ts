@@ -6,19 +6,19 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { SlipwayError } from '../core/errors.ts';
 import { parseDurationMs } from '../core/duration.ts';
-import type { Engine } from '../engine/engine.ts';
+import type { LogReads } from '../engine/read-models.ts';
 import { LogFollower, readRecentLogs, type LogQuery, type LogSource } from '../observe/log-reader.ts';
 
 import { envParam, logsQuery } from './schemas.ts';
-import { clusterSettingsOf, routingRelease } from '../engine/route-sync.ts';
 import { parse } from './request-input.ts';
+import type { LogsJson } from './views.ts';
 
 const FOLLOW_POLL_MS = 200;
 /** A follower whose client reads slower than this much is behind is cut off (it can ask again with --since). */
 const MAX_UNSENT_BYTES = 4 * 1024 * 1024;
 
 export interface LogsRouteOptions {
-  engine: Engine;
+  logs: LogReads;
   redact: (text: string) => string;
 }
 
@@ -36,22 +36,14 @@ export function registerLogsRoutes(app: FastifyInstance, o: LogsRouteOptions): v
   app.get('/api/environments/:env/logs', { config: { permission: 'read', input: { params: envParam, query: logsQuery }, summary: 'instance log records, filtered (NDJSON stream with follow)' } }, async (req, reply) => {
     const { env } = parse(envParam, req.params, 'path');
     const q = parse(logsQuery, req.query, 'query');
-    const sources = (): LogSource[] => {
-      const numbers = new Map<number, number>();
-      return o.engine.store.recentInstances(env, 200).flatMap((i) => {
-        if (q.instance && i.id !== q.instance) return [];
-        if (!numbers.has(i.releaseId)) numbers.set(i.releaseId, o.engine.store.getRelease(i.releaseId)?.number ?? -1);
-        const release = numbers.get(i.releaseId)!;
-        if (q.release !== undefined && release !== q.release) return [];
-        return [{ env, release, instance: i.id, logPath: i.logPath }];
-      });
-    };
+    const sources = (): LogSource[] => o.logs.sources(env, 200)
+      .filter((s) => (!q.instance || s.instance === q.instance) && (q.release === undefined || s.release === q.release))
+      .map((s) => ({ env, ...s }));
     const first = sources();
-    const cluster = clusterSettingsOf(routingRelease(o.engine.store, env));
-    if (cluster && first.length === 0) {
+    const cluster = first.length === 0 ? o.logs.kept(env) : null;
+    if (cluster) {
       // The pods' output stays on the cluster: say where, rather than answer with nothing.
-      const service = routingRelease(o.engine.store, env)!.service;
-      throw new SlipwayError('E_BAD_REQUEST', `${env} runs on a Kubernetes cluster, which keeps its pods' output: kubectl logs -n ${cluster.namespace} -l slipway.dev/service=${service},slipway.dev/environment=${env} --prefix`, { env });
+      throw new SlipwayError('E_BAD_REQUEST', `${env} runs on a Kubernetes cluster, which keeps its pods' output: kubectl logs -n ${cluster.namespace} -l slipway.dev/service=${cluster.service},slipway.dev/environment=${env} --prefix`, { env });
     }
     if (q.instance && first.length === 0) throw new SlipwayError('E_NOT_FOUND', `no instance ${q.instance} in ${env}; see slipway status ${env}`, { env });
     const query: LogQuery = {
@@ -61,7 +53,7 @@ export function registerLogsRoutes(app: FastifyInstance, o: LogsRouteOptions): v
       ...(q.level !== undefined ? { minLevel: q.level } : {}),
     };
     const follow = q.follow === '1' || q.follow === 'true';
-    if (!follow) return { env, records: await readRecentLogs(first, query) };
+    if (!follow) return { env, records: await readRecentLogs(first, query) } satisfies LogsJson;
     return streamLogs(reply, { sources, query, redact: o.redact });
   });
 }

@@ -5,6 +5,8 @@
 import type { FastifyInstance } from 'fastify';
 import { isEventType, type SlipwayEvent } from '../core/events.ts';
 import type { Engine } from '../engine/engine.ts';
+import type { ReadModels } from '../engine/read-models.ts';
+import type { NotificationFailuresJson } from './views.ts';
 import { renderMetrics } from '../observe/metrics.ts';
 import { envParam, sseQuery } from './schemas.ts';
 import { parse } from './request-input.ts';
@@ -17,6 +19,7 @@ const PAGE = 500;
 
 export interface ObserveRouteOptions {
   engine: Engine;
+  reads: ReadModels;
   redact: (text: string) => string;
 }
 
@@ -37,16 +40,16 @@ export function sseFrame(e: SlipwayEvent): string {
 }
 
 export function registerObserveRoutes(app: FastifyInstance, o: ObserveRouteOptions): void {
-  const { engine } = o;
+  const { engine, reads } = o;
 
   app.get('/metrics', { config: { permission: 'read', summary: 'Prometheus text metrics (scrape with a viewer token as a bearer credential)' } }, async (_req, reply) => {
     const m = await renderMetrics();
     return reply.header('content-type', m.contentType).send(m.text);
   });
 
-  app.get('/api/environments/:env/notifications', { config: { permission: 'read', input: { params: envParam }, summary: 'webhook deliveries that failed after every retry' } }, async (req) => {
+  app.get('/api/environments/:env/notifications', { config: { permission: 'read', input: { params: envParam }, summary: 'webhook deliveries that failed after every retry' } }, async (req): Promise<NotificationFailuresJson> => {
     const { env } = parse(envParam, req.params, 'path');
-    return { env, failures: engine.store.observe.notificationFailures(env) };
+    return { env, failures: reads.environments.notificationFailures(env) };
   });
 
   app.get('/api/events', { config: { permission: 'read', input: { query: sseQuery }, summary: 'server-sent events, resumable with Last-Event-ID' } }, async (req, reply) => {
@@ -59,7 +62,7 @@ export function registerObserveRoutes(app: FastifyInstance, o: ObserveRouteOptio
     const wants = typeMatcher(q.types);
     const matches = (e: SlipwayEvent) => (!q.env || e.env === q.env) && wants(e.type);
     // Without Last-Event-ID or ?after, the stream starts with the next event.
-    let last = lastHeader ?? q.after ?? engine.store.observe.lastEventId();
+    let last = lastHeader ?? q.after ?? reads.eventLog.lastEventId();
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });

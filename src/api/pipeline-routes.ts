@@ -6,16 +6,23 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { SlipwayError } from '../core/errors.ts';
 import { parseConfigText } from '../config/index.ts';
 import type { Engine } from '../engine/engine.ts';
+import type { ReadModels } from '../engine/read-models.ts';
 import { assertSignature, fetchBranch, parsePush, webhookSettings } from '../engine/pipeline/push-trigger.ts';
 import { checklistParam, rejectBody, releaseBody, runParam, runsQuery } from './pipeline-schemas.ts';
 import { emptyBody } from './schemas.ts';
 import { actorOf, parse } from './request-input.ts';
+import type { ApprovalAnswerJson, RunsJson } from './views.ts';
 
 /** The approver's slipway role, as their token says (null only if no token was checked). */
 const rolesOf = (req: FastifyRequest): string[] | null => (req.identity ? [req.identity.role] : null);
 
-export function registerPipelineRoutes(app: FastifyInstance, engine: Engine): void {
-  const runner = engine.pipeline;
+export interface PipelineRouteOptions {
+  engine: Engine;
+  reads: ReadModels;
+}
+
+export function registerPipelineRoutes(app: FastifyInstance, o: PipelineRouteOptions): void {
+  const runner = o.engine.pipeline;
   // An approval is for the run's production environment: a token limited to other environments may not give it.
   const approvalEnv = (req: FastifyRequest): string | undefined => {
     const r = runParam.safeParse(req.params);
@@ -31,7 +38,7 @@ export function registerPipelineRoutes(app: FastifyInstance, engine: Engine): vo
     return reply.status(202).send(runner.view(run.id));
   });
 
-  app.get('/api/pipeline/runs', { config: { permission: 'read', input: { query: runsQuery }, summary: 'recent release runs' } }, async (req) => {
+  app.get('/api/pipeline/runs', { config: { permission: 'read', input: { query: runsQuery }, summary: 'recent release runs' } }, async (req): Promise<RunsJson> => {
     const q = parse(runsQuery, req.query, 'query');
     return { runs: runner.list(q.limit) };
   });
@@ -46,7 +53,7 @@ export function registerPipelineRoutes(app: FastifyInstance, engine: Engine): vo
     parse(emptyBody, req.body, 'body');
     req.auditNote = { target: `run ${id}` };
     const approval = runner.approve(id, actorOf(req.headers), rolesOf(req));
-    return reply.status(201).send({ approval, run: runner.view(id).run });
+    return reply.status(201).send({ approval, run: runner.view(id).run } satisfies ApprovalAnswerJson);
   });
 
   app.post('/api/pipeline/runs/:id/reject', { config: { permission: 'approve', envOf: approvalEnv, audit: 'release.reject', input: { params: runParam, body: rejectBody }, summary: 'reject a run, with a reason' } }, async (req, reply) => {
@@ -54,7 +61,7 @@ export function registerPipelineRoutes(app: FastifyInstance, engine: Engine): vo
     const body = parse(rejectBody, req.body, 'body');
     req.auditNote = { target: `run ${id}` };
     const approval = runner.reject(id, actorOf(req.headers), rolesOf(req), body.reason);
-    return reply.status(201).send({ approval, run: runner.view(id).run });
+    return reply.status(201).send({ approval, run: runner.view(id).run } satisfies ApprovalAnswerJson);
   });
 
   app.post('/api/pipeline/runs/:id/rerun', { config: { permission: 'deploy', audit: 'release.rerun', input: { params: runParam, body: emptyBody }, summary: 'run a failed run again from the stage that failed' } }, async (req, reply) => {
@@ -95,7 +102,7 @@ export function registerPipelineRoutes(app: FastifyInstance, engine: Engine): vo
     const { ref } = parse(checklistParam, req.params, 'path');
     if (/^\d+$/.test(ref)) return runner.checklist(Number(ref));
     const [env, number] = ref.split('#') as [string, string];
-    const release = engine.store.getReleaseByNumber(env, Number(number));
+    const release = o.reads.releases.byNumber(env, Number(number));
     if (!release) throw new SlipwayError('E_NOT_FOUND', `${env} has no release #${number}; see slipway releases ${env}`, { env });
     const run = runner.runOfArtefact(release.artefactDigest);
     if (!run) throw new SlipwayError('E_NOT_FOUND', `${ref} was not made by a pipeline run (deployed with slipway deploy), so it has no checklist`, { ref });

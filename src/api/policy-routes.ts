@@ -9,7 +9,8 @@ import type { Engine, PolicyVersion } from '../engine/engine.ts';
 import { policySetBody } from './schemas.ts';
 import { actorOf, parse } from './request-input.ts';
 
-function policyView(v: PolicyVersion | null) {
+/** The policy as the API answers it (GET and PUT alike). */
+export function policyView(v: PolicyVersion | null) {
   return {
     version: v && { number: v.number, createdAt: v.createdAt, createdBy: v.createdBy },
     policy: v?.policy ?? { environments: {} },

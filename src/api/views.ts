@@ -1,22 +1,125 @@
-// The shapes of the API's answers, for clients (the CLI, later the dashboard).
+// The API's answers, one definition for the server and its clients: the CLI imports
+// these types, and the dashboard names them in JSDoc (src/ui/api.js). An answer built
+// by a function (the engine's views, a route's *View helper) has its type derived from
+// that function; an answer a route builds in place is declared here and the route
+// checks it with `satisfies`, so the two cannot drift.
+//
+// Type-only: nothing here runs. This file imports routes' helpers for their types;
+// a route that checks against a type here must not be one of those (no cycles).
 
 import type { ParityRow } from '../core/config-parity.ts';
 import type { PlainEntry, SecretEntry } from '../core/config-view.ts';
+import type { Rollout } from '../core/rollout.ts';
+import type { ConfigVersionRecord, MetricSample, RolloutEventRecord } from '../core/records.ts';
+import type { ApprovalRecord } from '../core/pipeline/pipeline-run.ts';
+import type { AnalysisResult } from '../core/analysis/index.ts';
 import type { SecretListing } from '../engine/config-versions.ts';
 import type { DeployPlan } from '../engine/deploy-plan.ts';
-import type { ReleaseView, RolloutView } from '../engine/status-view.ts';
+import type { PipelineRunner, RunView } from '../engine/pipeline/pipeline-runner.ts';
+import type { NotificationFailure, ReleaseReads } from '../engine/read-models.ts';
+import type { EnvironmentStatus, ReleaseView, RolloutView } from '../engine/status-view.ts';
+import type { LivePoint } from './live-metrics.ts';
+import type { LogRecord } from '../observe/log-records.ts';
+import type { AuditEntry } from '../security/audit-trail.ts';
+import type { policyView } from './policy-routes.ts';
+import type { TokenView, whoamiView } from './auth-routes.ts';
 
 export type { EnvironmentStatus, InstanceView, ReleaseView, RolloutView } from '../engine/status-view.ts';
 export type { RolloutEventRecord } from '../core/records.ts';
 export type { AuditEntry as AuditEntryJson, AuditVerification as AuditVerificationJson } from '../security/audit-trail.ts';
 export type { TokenView } from './auth-routes.ts';
 
-export interface ConfigVersionJson {
-  number: number;
-  change: string;
-  createdAt: number;
-  createdBy: string;
+// --- the server, artefacts
+
+export interface ArtefactUploadJson {
+  digest: string;
+  bytes: number;
 }
+
+export interface ShutdownJson {
+  ok: boolean;
+}
+
+export type WhoamiJson = ReturnType<typeof whoamiView>;
+
+// auth-routes.ts builds these from its tokenView and the audit trail's entries; it is
+// one of the files this one imports, so it cannot check them with `satisfies`.
+export interface TokensJson {
+  tokens: TokenView[];
+}
+
+/** The answer that makes a token: the only one that carries its secret. */
+export type CreatedTokenJson = TokenView & { token: string };
+
+export interface AuditEntriesJson {
+  entries: AuditEntry[];
+}
+
+// --- deploys and rollouts
+
+export interface DeployAnswerJson {
+  unchanged: boolean;
+  release: ReleaseView;
+  rollout: RolloutView | null;
+}
+
+export interface RollbackAnswerJson {
+  release: ReleaseView;
+  rollout: RolloutView;
+}
+
+/** The answer of pause, resume, promote and abort. */
+export interface RolloutCommandJson {
+  rollout: RolloutView;
+}
+
+export interface EnvironmentsJson {
+  environments: EnvironmentStatus[];
+}
+
+export type ReleasesJson = { env: string } & ReturnType<ReleaseReads['list']>;
+
+export interface RolloutAnalysisJson {
+  rollout: number;
+  phase: Rollout['phase'];
+  analysis: AnalysisResult | null;
+}
+
+export interface RolloutEventsJson {
+  rollout: RolloutView;
+  events: RolloutEventRecord[];
+}
+
+export interface MetricSamplesJson {
+  env: string;
+  samples: MetricSample[];
+}
+
+export interface LiveMetricsJson {
+  env: string;
+  intervalMs: number;
+  now: number;
+  points: LivePoint[];
+}
+
+// --- logs and events
+
+/** One instance log record, as the API sends it (see observe/log-records.ts). */
+export type LogRecordJson = LogRecord;
+
+export interface LogsJson {
+  env: string;
+  records: LogRecordJson[];
+}
+
+export interface NotificationFailuresJson {
+  env: string;
+  failures: NotificationFailure[];
+}
+
+// --- config and secrets
+
+export type ConfigVersionJson = Pick<ConfigVersionRecord, 'number' | 'change' | 'createdAt' | 'createdBy'>;
 
 export interface ConfigListJson {
   env: string;
@@ -52,3 +155,23 @@ export interface SecretListJson {
 }
 
 export type DeployPlanJson = DeployPlan;
+
+export type PolicyJson = ReturnType<typeof policyView>;
+
+// --- the release pipeline
+
+/** A pipeline run as the API shows it (with the environment its approval is for). */
+export type RunJson = RunView['run'];
+export type RunViewJson = RunView;
+
+export interface RunsJson {
+  runs: RunJson[];
+}
+
+/** The answer of approve and reject. */
+export interface ApprovalAnswerJson {
+  approval: ApprovalRecord;
+  run: RunJson;
+}
+
+export type ChecklistJson = ReturnType<PipelineRunner['checklist']>;

@@ -8,67 +8,20 @@ import { SlipwayError, type ErrorCode } from '../core/errors.ts';
 import { isTerminal } from '../core/rollout.ts';
 import {
   ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, type ConfigSetBody, type ConfigUnsetBody, type DeployBody, type PromoteBody, type RollbackBody,
-  type LogsQuery, type SecretSetBody, type ShutdownBody,
+  type LogsQuery, type PolicySetBody, type SecretSetBody, type ShutdownBody,
 } from '../api/schemas.ts';
-import type { ConfigChangeJson, ConfigListJson, ConfigVersionsJson, DeployPlanJson, ParityJson, SecretListJson } from '../api/views.ts';
-import type { EnvironmentStatus, ReleaseView, RolloutView } from '../api/views.ts';
+import type {
+  ApprovalAnswerJson, ArtefactUploadJson, AuditEntriesJson, AuditVerificationJson, ChecklistJson, ConfigChangeJson, ConfigListJson, ConfigVersionsJson, CreatedTokenJson,
+  DeployAnswerJson, DeployPlanJson, EnvironmentStatus, EnvironmentsJson, LogRecordJson, LogsJson, ParityJson, PolicyJson, ReleasesJson, RollbackAnswerJson,
+  RolloutCommandJson, RolloutEventsJson, RolloutView, RunViewJson, RunsJson, SecretListJson, ShutdownJson, TokenView, TokensJson, WhoamiJson,
+} from '../api/views.ts';
 import type { RolloutEventRecord } from '../core/records.ts';
 import type { AuditQueryInput, TokenCreateBody } from '../api/auth-schemas.ts';
-import type { AuditEntryJson, AuditVerificationJson, TokenView } from '../api/views.ts';
 import type { SlipwayEvent } from '../core/events.ts';
 import type { RejectBody, ReleaseBody } from '../api/pipeline-schemas.ts';
-import type { ApprovalRecord, StageRecord } from '../core/pipeline/pipeline-run.ts';
-import type { ChecklistItem } from '../core/pipeline/checklist.ts';
 
-/** A pipeline run as the API shows it. */
-export interface RunJson {
-  id: number;
-  service: string;
-  repo: string;
-  subdir: string;
-  ref: string;
-  commit: string;
-  version: string;
-  status: 'running' | 'waiting' | 'succeeded' | 'failed';
-  stage: string;
-  reason: string | null;
-  startedBy: string;
-  createdAt: number;
-  updatedAt: number;
-  finishedAt: number | null;
-  artefactDigest: string | null;
-  attempt: number;
-}
-
-export interface RunViewJson {
-  run: RunJson;
-  stages: StageRecord[];
-  approvals: ApprovalRecord[];
-}
-
-export interface ChecklistJson {
-  run: RunJson;
-  items: ChecklistItem[];
-}
-
-export interface DeployAnswerJson {
-  unchanged: boolean;
-  release: ReleaseView;
-  rollout: RolloutView | null;
-}
-
-/** One instance log record, as the API sends it (see observe/log-records.ts). */
-export interface LogRecordJson {
-  ts: number;
-  env: string;
-  release: number | null;
-  instance: string;
-  stream: 'stdout' | 'stderr' | 'relay';
-  level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
-  msg: string;
-  fields?: Record<string, unknown>;
-  partial?: true;
-}
+// The answers' types are the API's own (api/views.ts); named here too for the commands that take them from the client.
+export type { ChecklistJson, DeployAnswerJson, LogRecordJson, RunJson, RunViewJson } from '../api/views.ts';
 
 function logsQueryString(q: LogsQuery): URLSearchParams {
   const qs = new URLSearchParams();
@@ -156,15 +109,15 @@ export class ApiClient {
   }
 
   whoami() {
-    return this.call<{ user: string; role: string; envs: string[] | null; tokenId: string }>('GET', '/api/whoami');
+    return this.call<WhoamiJson>('GET', '/api/whoami');
   }
 
   tokens() {
-    return this.call<{ tokens: TokenView[] }>('GET', '/api/tokens');
+    return this.call<TokensJson>('GET', '/api/tokens');
   }
 
   createToken(body: TokenCreateBody) {
-    return this.call<TokenView & { token: string }>('POST', '/api/tokens', body);
+    return this.call<CreatedTokenJson>('POST', '/api/tokens', body);
   }
 
   revokeToken(id: string) {
@@ -174,7 +127,7 @@ export class ApiClient {
   audit(q: AuditQueryInput) {
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(q)) if (v !== undefined) qs.set(k, String(v));
-    return this.call<{ entries: AuditEntryJson[] }>('GET', `/api/audit?${qs}`);
+    return this.call<AuditEntriesJson>('GET', `/api/audit?${qs}`);
   }
 
   verifyAudit() {
@@ -185,7 +138,7 @@ export class ApiClient {
     return this.call<Record<string, unknown>>('GET', '/api/server');
   }
 
-  async uploadArtefact(file: string, digest: string, service: string): Promise<{ digest: string; bytes: number }> {
+  async uploadArtefact(file: string, digest: string, service: string): Promise<ArtefactUploadJson> {
     const size = statSync(file).size;
     return this.call('POST', '/api/artefacts', undefined, {
       body: Readable.toWeb(createReadStream(file)) as unknown as RequestInit['body'],
@@ -199,20 +152,20 @@ export class ApiClient {
   }
 
   rollback(env: string, body: RollbackBody) {
-    return this.call<{ release: ReleaseView; rollout: RolloutView }>('POST', `/api/environments/${encodeURIComponent(env)}/rollback`, body);
+    return this.call<RollbackAnswerJson>('POST', `/api/environments/${encodeURIComponent(env)}/rollback`, body);
   }
 
   rolloutCommand(env: string, action: 'pause' | 'resume' | 'promote' | 'abort', body: PromoteBody | Record<string, never> = {}) {
-    return this.call<{ rollout: RolloutView }>('POST', `/api/environments/${encodeURIComponent(env)}/${action}`, body);
+    return this.call<RolloutCommandJson>('POST', `/api/environments/${encodeURIComponent(env)}/${action}`, body);
   }
 
   status(env?: string): Promise<EnvironmentStatus[]> {
     if (env) return this.call<EnvironmentStatus>('GET', `/api/environments/${encodeURIComponent(env)}`).then((s) => [s]);
-    return this.call<{ environments: EnvironmentStatus[] }>('GET', '/api/environments').then((r) => r.environments);
+    return this.call<EnvironmentsJson>('GET', '/api/environments').then((r) => r.environments);
   }
 
   releases(env: string) {
-    return this.call<{ env: string; stable: number | null; releases: (ReleaseView & { isStable: boolean })[] }>('GET', `/api/environments/${encodeURIComponent(env)}/releases`);
+    return this.call<ReleasesJson>('GET', `/api/environments/${encodeURIComponent(env)}/releases`);
   }
 
   rollout(id: number) {
@@ -220,12 +173,12 @@ export class ApiClient {
   }
 
   rolloutEvents(id: number, after: number, waitMs: number) {
-    return this.call<{ rollout: RolloutView; events: RolloutEventRecord[] }>('GET', `/api/rollouts/${id}/events?after=${after}&wait=${waitMs}`);
+    return this.call<RolloutEventsJson>('GET', `/api/rollouts/${id}/events?after=${after}&wait=${waitMs}`);
   }
 
   /** The newest log records of an environment's instances matching the query. */
   logs(env: string, q: LogsQuery) {
-    return this.call<{ env: string; records: LogRecordJson[] }>('GET', `/api/environments/${encodeURIComponent(env)}/logs?${logsQueryString(q)}`);
+    return this.call<LogsJson>('GET', `/api/environments/${encodeURIComponent(env)}/logs?${logsQueryString(q)}`);
   }
 
   /** The newest records, then every new one as it is written, until the server or `signal` ends the stream. */
@@ -331,7 +284,7 @@ export class ApiClient {
   }
 
   runs(limit = 30) {
-    return this.call<{ runs: RunJson[] }>('GET', `/api/pipeline/runs?limit=${limit}`);
+    return this.call<RunsJson>('GET', `/api/pipeline/runs?limit=${limit}`);
   }
 
   run(id: number) {
@@ -339,11 +292,11 @@ export class ApiClient {
   }
 
   approve(id: number) {
-    return this.call<{ approval: ApprovalRecord; run: RunJson }>('POST', `/api/pipeline/runs/${id}/approve`, {});
+    return this.call<ApprovalAnswerJson>('POST', `/api/pipeline/runs/${id}/approve`, {});
   }
 
   reject(id: number, body: RejectBody) {
-    return this.call<{ approval: ApprovalRecord; run: RunJson }>('POST', `/api/pipeline/runs/${id}/reject`, body);
+    return this.call<ApprovalAnswerJson>('POST', `/api/pipeline/runs/${id}/reject`, body);
   }
 
   rerun(id: number) {
@@ -354,8 +307,16 @@ export class ApiClient {
     return this.call<ChecklistJson>('GET', `/api/checklists/${encodeURIComponent(ref)}`);
   }
 
+  policy() {
+    return this.call<PolicyJson>('GET', '/api/policy');
+  }
+
+  setPolicy(body: PolicySetBody) {
+    return this.call<PolicyJson>('PUT', '/api/policy', body);
+  }
+
   shutdown(body: ShutdownBody) {
-    return this.call<{ ok: boolean }>('POST', '/api/shutdown', body);
+    return this.call<ShutdownJson>('POST', '/api/shutdown', body);
   }
 }
 

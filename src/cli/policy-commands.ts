@@ -6,18 +6,10 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import pc from 'picocolors';
-import { SlipwayError, type ErrorCode } from '../core/errors.ts';
-import type { HostPolicy } from '../core/policy.ts';
+import { SlipwayError } from '../core/errors.ts';
 import type { PolicySetBody } from '../api/schemas.ts';
-import type { ApiClient } from './api-client.ts';
+import type { PolicyJson } from '../api/views.ts';
 import type { CommandContext } from './config-commands.ts';
-
-export interface PolicyJson {
-  version: { number: number; createdAt: number; createdBy: string } | null;
-  policy: HostPolicy;
-  text: string;
-  defaults: string[];
-}
 
 const POLICY_HELP = `
 The policy file (YAML), per environment, with '*' for every environment:
@@ -38,22 +30,6 @@ The policy file (YAML), per environment, with '*' for every environment:
 
 The whole file replaces the policy; an empty file goes back to the defaults.
 See docs/config.md, "The admin's policy".`;
-
-async function request<T>(client: ApiClient, method: string, path: string, body?: unknown): Promise<T> {
-  let res: Response;
-  try {
-    res = await fetch(`${client.baseUrl}${path}`, {
-      method,
-      headers: { ...client.authHeaders(), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-  } catch (e) {
-    throw new SlipwayError('E_SERVER_UNREACHABLE', `cannot reach the slipway server at ${client.baseUrl}: ${(e as Error).message}; is \`slipway server\` running?`, {}, { cause: e });
-  }
-  const json = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string; details?: Record<string, unknown> } };
-  if (!res.ok) throw new SlipwayError((json.error?.code as ErrorCode) ?? 'E_INTERNAL', json.error?.message ?? `HTTP ${res.status}`, json.error?.details ?? {});
-  return json as T;
-}
 
 export function formatPolicy(p: PolicyJson): string {
   const out: string[] = [];
@@ -82,7 +58,7 @@ export function registerPolicyCommands(program: Command, ctx: CommandContext): v
     .command('show')
     .description('print the policy as set (and the defaults where it says nothing)')
     .action(async (_o: unknown, cmd: Command) => {
-      const p = await request<PolicyJson>(ctx.client(cmd), 'GET', '/api/policy');
+      const p = await ctx.client(cmd).policy();
       ctx.out(cmd, p, () => formatPolicy(p));
     });
 
@@ -93,7 +69,7 @@ export function registerPolicyCommands(program: Command, ctx: CommandContext): v
     .addHelpText('after', POLICY_HELP)
     .action(async (file: string, _o: unknown, cmd: Command) => {
       const body: PolicySetBody = { text: readPolicyFile(file), file: file === '-' ? 'policy.yaml' : file };
-      const p = await request<PolicyJson>(ctx.client(cmd), 'PUT', '/api/policy', body);
+      const p = await ctx.client(cmd).setPolicy(body);
       ctx.out(cmd, p, () => `${pc.green(`policy v${p.version?.number ?? '?'} set`)}: it holds for every deploy, config rollout and rollback from now on`);
     });
 }

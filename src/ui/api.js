@@ -99,25 +99,66 @@ const q = (params) => {
 const e = encodeURIComponent;
 
 // --- one-shot reads and actions
+//
+// Their answers' types are the API's own (src/api/views.ts, which the CLI imports too),
+// named here in JSDoc for editors and readers: no build step reads this file.
 
-/** Checks a token before it is kept: the user, role and environments it carries. */
+/** @typedef {import('../api/views.ts').WhoamiJson} WhoamiJson */
+/** @typedef {import('../api/views.ts').EnvironmentsJson} EnvironmentsJson */
+/** @typedef {import('../api/views.ts').EnvironmentStatus} EnvironmentStatus */
+/** @typedef {import('../api/views.ts').ReleasesJson} ReleasesJson */
+/** @typedef {import('../api/views.ts').RolloutView} RolloutView */
+/** @typedef {import('../api/views.ts').RolloutEventsJson} RolloutEventsJson */
+/** @typedef {import('../api/views.ts').RolloutCommandJson} RolloutCommandJson */
+/** @typedef {import('../api/views.ts').RollbackAnswerJson} RollbackAnswerJson */
+/** @typedef {import('../api/views.ts').MetricSamplesJson} MetricSamplesJson */
+/** @typedef {import('../api/views.ts').LiveMetricsJson} LiveMetricsJson */
+/** @typedef {import('../api/views.ts').AuditEntriesJson} AuditEntriesJson */
+/** @typedef {import('../api/views.ts').AuditVerificationJson} AuditVerificationJson */
+/** @typedef {import('../api/views.ts').RunsJson} RunsJson */
+/** @typedef {import('../api/views.ts').ChecklistJson} ChecklistJson */
+/** @typedef {import('../api/views.ts').ApprovalAnswerJson} ApprovalAnswerJson */
+/** @typedef {import('../api/views.ts').LogsJson} LogsJson */
+
+/**
+ * Checks a token before it is kept: the user, role and environments it carries.
+ * @type {(token?: string) => Promise<WhoamiJson>}
+ */
 export const whoami = (token) => getJson('/api/whoami', token ? { token } : undefined);
+/** @type {() => Promise<EnvironmentsJson>} */
 export const environments = () => getJson('/api/environments');
+/** @type {(env: string) => Promise<EnvironmentStatus>} */
 export const environment = (env) => getJson(`/api/environments/${e(env)}`);
+/** @type {(env: string) => Promise<ReleasesJson>} */
 export const releases = (env) => getJson(`/api/environments/${e(env)}/releases`);
+/** @type {(id: number) => Promise<RolloutView>} */
 export const rollout = (id) => getJson(`/api/rollouts/${id}`);
+/** @type {(env: string, since?: number) => Promise<MetricSamplesJson>} */
 export const metricsHistory = (env, since) => getJson(`/api/environments/${e(env)}/metrics${q({ since })}`);
+/** @type {(env: string, after?: number) => Promise<LiveMetricsJson>} */
 export const liveMetrics = (env, after) => getJson(`/api/environments/${e(env)}/metrics/live${q({ after })}`);
+/** @type {(filters?: Record<string, string | number | undefined>) => Promise<AuditEntriesJson>} */
 export const audit = (filters = {}) => getJson(`/api/audit${q(filters)}`);
+/** @type {() => Promise<AuditVerificationJson>} */
 export const auditVerify = () => getJson('/api/audit/verify');
 
-/** action: 'pause' | 'resume' | 'promote' | 'abort'. */
+/**
+ * action: 'pause' | 'resume' | 'promote' | 'abort'.
+ * @type {(env: string, action: 'pause' | 'resume' | 'promote' | 'abort', body?: { full?: boolean }) => Promise<RolloutCommandJson>}
+ */
 export const rolloutAction = (env, action, body = {}) => postJson(`/api/environments/${e(env)}/${action}`, body);
+/** @type {(env: string, to?: number) => Promise<RollbackAnswerJson>} */
 export const rollback = (env, to) => postJson(`/api/environments/${e(env)}/rollback`, to === undefined ? {} : { to });
-/** Release pipeline runs, newest first; a run waiting at stage "approval" needs sign-off. */
+/**
+ * Release pipeline runs, newest first; a run waiting at stage "approval" needs sign-off.
+ * @type {(limit?: number) => Promise<RunsJson>}
+ */
 export const pipelineRuns = (limit = 20) => getJson(`/api/pipeline/runs${q({ limit })}`);
+/** @type {(ref: number | string) => Promise<ChecklistJson>} */
 export const checklist = (run) => getJson(`/api/checklists/${run}`);
+/** @type {(run: number) => Promise<ApprovalAnswerJson>} */
 export const approveRun = (run) => postJson(`/api/pipeline/runs/${run}/approve`, {});
+/** @type {(run: number, reason: string) => Promise<ApprovalAnswerJson>} */
 export const rejectRun = (run, reason) => postJson(`/api/pipeline/runs/${run}/reject`, { reason });
 
 // --- live subscriptions: each returns a function that stops it
@@ -190,6 +231,7 @@ function watchRolloutEvents(id, onAnswer, onError) {
     let after = 0;
     while (!stopped) {
       try {
+        /** @type {RolloutEventsJson} */
         const a = await getJson(`/api/rollouts/${id}/events${q({ after, wait: 15000 })}`, { signal: ctrl.signal });
         if (stopped) return;
         if (a.events.length) after = a.events[a.events.length - 1].id;
@@ -265,6 +307,7 @@ export function streamLogs(env, { instance, lines = 200, follow = true }, onLine
   (async () => {
     try {
       if (!follow) {
+        /** @type {LogsJson} */
         const a = await getJson(`/api/environments/${e(env)}/logs${q({ instance, lines })}`, { signal: ctrl.signal });
         onLines(a.records.map(logLine));
         return;
