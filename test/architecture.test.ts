@@ -1,5 +1,7 @@
-// The layers of ../shared/DESIGN.md as a test: who may import whom, no cycles, and
-// the error codes documented. A change that needs an arrow the other way fails here.
+// The layers of docs/architecture.md as a test: who may import whom (the doc's table
+// and ALLOWED must agree), no cycles, no reaching into the store from the outer
+// layers, and the error codes documented. A change that needs an arrow the other way
+// fails here.
 
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -10,7 +12,10 @@ import { REPO } from './support/harness.ts';
 
 const SRC = join(REPO, 'src');
 
-/** Which layers each layer may import (besides itself). Type-only imports count too. */
+/**
+ * Which layers each layer may import (besides itself). Type-only imports count too.
+ * docs/architecture.md's table says the same, with why; a test below keeps them equal.
+ */
 const ALLOWED: Record<string, string[]> = {
   core: [],
   // Node-level helpers (atomic file writes) that every layer running on node may use.
@@ -34,13 +39,37 @@ const ALLOWED: Record<string, string[]> = {
   'server.ts': ['*'],
 };
 
-function sourceFiles(dir: string): string[] {
+function sourceFiles(dir: string, exts = ['.ts']): string[] {
   return readdirSync(dir).flatMap((name) => {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) return sourceFiles(p);
-    return p.endsWith('.ts') && !p.endsWith('.test.ts') ? [p] : [];
+    if (statSync(p).isDirectory()) return sourceFiles(p, exts);
+    return exts.some((x) => p.endsWith(x)) && !/\.test\.[jt]s$/.test(p) ? [p] : [];
   });
 }
+
+/** The rows of docs/architecture.md's "Who may import whom" table: layer → what it may import. */
+function documentedLayers(): Record<string, string[]> {
+  const doc = readFileSync(join(REPO, 'docs', 'architecture.md'), 'utf8');
+  const section = doc.split(/^## /m).find((s) => s.startsWith('Who may import whom'));
+  if (!section) throw new Error('docs/architecture.md has no "## Who may import whom" section');
+  const rows: Record<string, string[]> = {};
+  for (const m of section.matchAll(/^\| `([^`]+)` \| ([^|]+) \|/gm)) {
+    const cell = m[2]!.trim();
+    rows[m[1]!] = cell === 'everything' ? ['*'] : cell === 'nothing' ? [] : [...cell.matchAll(/`([^`]+)`/g)].map((x) => x[1]!);
+  }
+  return rows;
+}
+
+/**
+ * Ways a file may reach for a `store` property of something it was given (an engine,
+ * a host): `x.store`, `x?.store`, `{ store } = x`, `x['store']`. Text, not types: the
+ * outer layers have no business naming it at all.
+ */
+const STORE_REACH = [
+  /[\w$)\]]\??\.store\b/,
+  /\{[^{}]*\bstore\b[^{}]*\}\s*=[^=>]/,
+  /\[\s*['"`]store['"`]\s*\]/,
+];
 
 function layerOf(file: string): string {
   const rel = relative(SRC, file).split('/');
@@ -72,6 +101,33 @@ describe('architecture', () => {
       }
     }
     expect(violations).toEqual([]);
+  });
+
+  it('docs/architecture.md\'s table lists every layer with the imports ALLOWED gives it', () => {
+    const sorted = (r: Record<string, string[]>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, [...v].sort()]).sort(([a], [b]) => a.localeCompare(b)));
+    expect(sorted(documentedLayers())).toEqual(sorted(ALLOWED));
+  });
+
+  it('api, cli and ui never reach for a store property: they get narrow services', () => {
+    const bad: string[] = [];
+    for (const layer of ['api', 'cli', 'ui']) {
+      for (const f of sourceFiles(join(SRC, layer), ['.ts', '.js'])) {
+        readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
+          if (STORE_REACH.some((re) => re.test(line))) bad.push(`${relative(SRC, f)}:${i + 1}: ${line.trim()}`);
+        });
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('the store-reach check catches each way of writing it', () => {
+    const caught = (line: string) => STORE_REACH.some((re) => re.test(line));
+    for (const line of ['engine.store.getRelease(1)', 'rolloutView(engine.store, r)', 'o.engine?.store', 'const { store } = engine;', 'const { pipeline, store: s } = host;', "engine['store']"]) {
+      expect(caught(line), line).toBe(true);
+    }
+    for (const line of ["x.provider === 'store' ? 1 : 2", 'reads.rollouts.view(r)', "import { DEFAULT_DATA_DIR } from '../store/data-dir.ts';", "cache: 'no-store'", 'sessionStorage.getItem(k)', '// Routes never get the store.']) {
+      expect(caught(line), line).toBe(false);
+    }
   });
 
   it('core uses no node: module', () => {
