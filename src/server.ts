@@ -3,7 +3,8 @@
 // the instances a previous server left running, resumes rollouts, and serves the
 // HTTP API.
 
-import { readFileSync, rmSync, statfsSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, rmSync, statfsSync } from 'node:fs';
+import { writeFileAtomicSync } from './platform/atomic-file.ts';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { pino, type Logger } from 'pino';
@@ -19,7 +20,7 @@ import { prepareLogRelay } from './observe/log-relay.ts';
 import { AccessControl, maskTokens } from './security/api-tokens.ts';
 import { AuditTrail, type AuditHealth } from './security/audit-trail.ts';
 import { DEFAULT_RETENTION, pruneInstanceLogs } from './observe/log-retention.ts';
-import { recordEventMetrics, setMetricsSource } from './observe/metrics.ts';
+import { ServerMetrics } from './observe/metrics.ts';
 import { prettyDestination } from './observe/pretty-log.ts';
 import { WebhookNotifier } from './observe/webhook-notifier.ts';
 import type { SlipwayEvent } from './core/events.ts';
@@ -118,10 +119,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       { name: "the slipway server's own API address", address: claim.address },
       { name: "the router's admin API address", address: addressOfUrl(router.adminUrl) },
     ];
-    engine = new Engine({ store, runtimes, router, paths, log, secrets: opened.secrets, audit, signingKey: signing.key, clusterFor, serverListeners });
+    // This server's own metrics registry: nothing of it is shared with another server in the process.
+    const metrics = new ServerMetrics();
+    engine = new Engine({
+      store, runtimes, router, paths, log, secrets: opened.secrets, audit, signingKey: signing.key, clusterFor, serverListeners,
+      onPipelineStage: (o) => metrics.observePipelineStage(o),
+    });
     const started = engine;
-    wireObservability(started, { log, store, logsDir: paths.logs, secrets: opened.secrets, audit, dataDir: paths.root });
-    started.routes.onDrift((d) => reportRouteDrift(started, audit, d));
+    const stopObservability = wireObservability(started, { log, store, logsDir: paths.logs, secrets: opened.secrets, audit, dataDir: paths.root, metrics });
+    started.routes.onDrift((d) => {
+      metrics.countRouteDriftRepair(d.environments);
+      reportRouteDrift(started, audit, d);
+    });
     await engine.start();
     router.onRestart(() => void started.routes.push().catch((e: Error) => log.error({ err: e.message }, 'route push after router restart failed')));
     router.watch();
@@ -173,7 +182,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const failureLimit = opts.authFailureLimit ?? (Number(process.env.SLIPWAY_AUTH_FAILURE_LIMIT) || undefined);
     const failureWindow = opts.authFailureWindowMs ?? (Number(process.env.SLIPWAY_AUTH_FAILURE_WINDOW_MS) || undefined);
     const api = buildApi({
-      engine, logger: log, info, onShutdown: (s) => void close(s), redact: (text) => redactor.redact(text), access, audit, readiness,
+      engine, metrics, logger: log, info, onShutdown: (s) => void close(s), redact: (text) => redactor.redact(text), access, audit, readiness,
       ...(failureLimit !== undefined ? { authFailureLimit: failureLimit } : {}),
       ...(failureWindow !== undefined ? { authFailureWindowMs: failureWindow } : {}), version: packageVersion(),
     });
@@ -181,7 +190,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await api.ready();
     await claim.handOver(api.server);
     const url = `http://${formatListen({ host: opts.host, port: claim.address.port })}`;
-    writeAtomically(paths.serverJson, JSON.stringify({ pid: process.pid, url, dataDir: paths.root, startedAt } satisfies ServerInfo));
+    writeFileAtomicSync(paths.serverJson, JSON.stringify({ pid: process.pid, url, dataDir: paths.root, startedAt } satisfies ServerInfo));
     log.info({ url, dashboard: `${url}/ui/`, dataDir: paths.root }, 'slipway server listening');
     return { url, close, closed };
   } catch (e) {
@@ -296,14 +305,13 @@ function addressOfUrl(url: string): ListenAddress {
   return { host, port: Number(u.port) };
 }
 
-let stopObservability: () => void = () => undefined;
-
 /**
  * Subscribers of the event bus (metrics, webhooks), the scrape-time metrics
  * source, and the retention of old instance logs.
  */
-function wireObservability(engine: Engine, o: { log: Logger; store: StateStore; logsDir: string; secrets: Secrets; audit: AuditTrail; dataDir: string }): void {
-  setMetricsSource({
+function wireObservability(engine: Engine, o: { log: Logger; store: StateStore; logsDir: string; secrets: Secrets; audit: AuditTrail; dataDir: string; metrics: ServerMetrics }): () => void {
+  const { metrics } = o;
+  metrics.setSource({
     rolloutPhaseCounts: () => o.store.observe.rolloutPhaseCounts(),
     instanceCounts: () => o.store.observe.instanceCounts(),
     routerCounts: () => engine.sampler.allSnapshots(),
@@ -321,6 +329,7 @@ function wireObservability(engine: Engine, o: { log: Logger; store: StateStore; 
     webhooksFor: (e) => webhooksOf(o.store, e),
     recordFailure: (f) => o.store.observe.addNotificationFailure(f),
     warn: (fields, message) => o.log.warn(fields, message),
+    onOutcome: (outcome) => metrics.countNotification(outcome),
     // A url read from a secret is known only now: the admin's policy is checked on it before each use.
     resolveUrl: async (hook, env) => {
       const url = await o.secrets.readExternal({ env, name: 'webhook url' }, hook.urlFrom!);
@@ -328,7 +337,7 @@ function wireObservability(engine: Engine, o: { log: Logger; store: StateStore; 
       return url;
     },
   });
-  const unsubscribe = [engine.events.subscribe(recordEventMetrics), engine.events.subscribe((e) => notifier.onEvent(e))];
+  const unsubscribe = [engine.events.subscribe((e) => metrics.recordEvent(e)), engine.events.subscribe((e) => notifier.onEvent(e))];
   const prune = () => {
     try {
       const live = new Set(o.store.liveInstances().map((i) => i.logPath));
@@ -341,11 +350,11 @@ function wireObservability(engine: Engine, o: { log: Logger; store: StateStore; 
   const timer = setInterval(prune, 10 * 60_000);
   timer.unref();
   setTimeout(prune, 30_000).unref();
-  stopObservability = () => {
+  return () => {
     clearInterval(timer);
     for (const u of unsubscribe) u();
     notifier.stop();
-    setMetricsSource(null);
+    metrics.setSource(null);
   };
 }
 
@@ -375,12 +384,6 @@ function webhooksOf(store: StateStore, e: SlipwayEvent): WebhookSpec[] {
   const releaseId = rollout?.toReleaseId ?? store.getStableReleaseId(e.env);
   const release = releaseId === null ? null : store.getRelease(releaseId);
   return release?.config.environment.notifications ?? [];
-}
-
-function writeAtomically(path: string, text: string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
 }
 
 function packageVersion(): string {

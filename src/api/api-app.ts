@@ -46,6 +46,8 @@ export interface ApiOptions {
   redact?: (text: string) => string;
   access: AccessControl;
   audit: AuditTrail;
+  /** This server's metrics registry (observe/metrics.ts ServerMetrics), for /metrics. */
+  metrics: { render(): Promise<{ contentType: string; text: string }> };
   /** Failed authentications per client address per minute before it is refused (default 20). */
   authFailureLimit?: number;
   authFailureWindowMs?: number;
@@ -229,7 +231,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   registerConfigRoutes(app, { engine, reads });
   registerPolicyRoutes(app, engine);
   registerLogsRoutes(app, { logs: reads.logs, redact: redact ?? ((t) => t) });
-  registerObserveRoutes(app, { engine, reads, redact: redact ?? ((t) => t) });
+  registerObserveRoutes(app, { engine, reads, metrics: opts.metrics, redact: redact ?? ((t) => t) });
   registerLiveMetricsRoutes(app, engine);
   registerUiRoutes(app);
   registerAuthRoutes(app, { access: opts.access, audit: opts.audit, openApi: () => (openApi ??= openApiDocument(routes, opts.version ?? '0.0.0')) });

@@ -7,7 +7,6 @@ import { isEventType, type SlipwayEvent } from '../core/events.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { ReadModels } from '../engine/read-models.ts';
 import type { NotificationFailuresJson } from './views.ts';
-import { renderMetrics } from '../observe/metrics.ts';
 import { envParam, sseQuery } from './schemas.ts';
 import { parse } from './request-input.ts';
 import { SlipwayError } from '../core/errors.ts';
@@ -19,6 +18,8 @@ const PAGE = 500;
 
 export interface ObserveRouteOptions {
   engine: Engine;
+  /** This server's metrics, rendered for /metrics. */
+  metrics: { render(): Promise<{ contentType: string; text: string }> };
   reads: ReadModels;
   redact: (text: string) => string;
 }
@@ -43,7 +44,7 @@ export function registerObserveRoutes(app: FastifyInstance, o: ObserveRouteOptio
   const { engine, reads } = o;
 
   app.get('/metrics', { config: { permission: 'read', summary: 'Prometheus text metrics (scrape with a viewer token as a bearer credential)' } }, async (_req, reply) => {
-    const m = await renderMetrics();
+    const m = await o.metrics.render();
     return reply.header('content-type', m.contentType).send(m.text);
   });
 

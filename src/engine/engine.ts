@@ -80,6 +80,8 @@ export interface EngineDeps {
   serverListeners?: () => ServerListener[];
   /** How an address not yet held is tried before a deploy (default: a real bind on this host). */
   probeListen?: (address: ListenAddress) => Promise<ProbeAnswer>;
+  /** Each finished pipeline stage, for the server's metrics. */
+  onPipelineStage?: (o: { stage: string; outcome: string; seconds: number }) => void;
   /** How a host name in a URL of slipway.yaml is resolved for the policy check (default: the system resolver). */
   resolveHost?: (host: string) => Promise<string[]>;
 }
@@ -220,7 +222,10 @@ export class Engine {
       },
     });
     this.sampler.onSample(() => this.analysis.tick());
-    this.pipeline = new PipelineRunner({ host: this, workDir: join(deps.paths.root, 'pipeline'), clock: this.clock, log: deps.log });
+    this.pipeline = new PipelineRunner({
+      host: this, workDir: join(deps.paths.root, 'pipeline'), clock: this.clock, log: deps.log,
+      ...(deps.onPipelineStage ? { onStageFinished: deps.onPipelineStage } : {}),
+    });
     this.monitor = new HealthMonitor({
       store: deps.store, fleet: this.fleet, clock: this.clock,
       onUnhealthy: (env, message) => {

@@ -1,20 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { createHistogram, recordMs } from '../core/latency-histogram.ts';
 import { promtoolProblems, sampleSum } from '../../test/support/prom-text.ts';
-import { observePipelineStage, rebucket, renderMetrics, setMetricsSource, LATENCY_BUCKETS_S } from './metrics.ts';
+import { rebucket, ServerMetrics, LATENCY_BUCKETS_S } from './metrics.ts';
 
 describe('metrics', () => {
   it('renders router counts as a Prometheus histogram whose buckets never understate latency', async () => {
     const latency = createHistogram();
     for (const ms of [1, 3, 7, 40, 40, 90, 400, 3000, 20_000]) recordMs(latency, ms);
-    setMetricsSource({
+    const metrics = new ServerMetrics();
+    metrics.setSource({
       rolloutPhaseCounts: () => [{ env: 'prod', phase: 'succeeded', count: 3 }],
       instanceCounts: () => [{ env: 'prod', release: 2, state: 'ready', count: 2 }],
       routerCounts: () => new Map([['prod', new Map([['2', { requests: 9, status: { '2xx': 8, '5xx': 1 }, latency }]])]]),
     });
-    observePipelineStage({ stage: 'build', outcome: 'succeeded', seconds: 12 });
-    const { text, contentType } = await renderMetrics();
-    setMetricsSource(null);
+    metrics.observePipelineStage({ stage: 'build', outcome: 'succeeded', seconds: 12 });
+    const { text, contentType } = await metrics.render();
     expect(contentType).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(promtoolProblems(text)).toBe('');
     const h = 'slipway_router_request_duration_seconds';
@@ -30,4 +30,19 @@ describe('metrics', () => {
     expect(sampleSum(text, 'slipway_pipeline_stage_duration_seconds_count', { stage: 'build', outcome: 'succeeded' })).toBe(1);
     expect(rebucket(latency)).toHaveLength(LATENCY_BUCKETS_S.length);
   });
+
+  it('each server counts in its own registry: two in one process do not add up', async () => {
+    const a = new ServerMetrics();
+    const b = new ServerMetrics();
+    a.countRouteDriftRepair(['prod']);
+    a.countNotification('failed');
+    a.recordEvent({ id: 1, ts: 0, type: 'rollout.succeeded', env: 'prod', rolloutId: 1, level: 'info', message: 'ok', data: { kind: 'deploy' } });
+    const [ta, tb] = [(await a.render()).text, (await b.render()).text];
+    expect(sampleSum(ta, 'slipway_router_drift_repairs_total', { env: 'prod' })).toBe(1);
+    expect(sampleSum(ta, 'slipway_rollouts_finished_total', { env: 'prod', kind: 'deploy', phase: 'succeeded' })).toBe(1);
+    expect(sampleSum(tb, 'slipway_router_drift_repairs_total', { env: 'prod' })).toBe(0);
+    expect(sampleSum(tb, 'slipway_notifications_total', { outcome: 'failed' })).toBe(0);
+    expect(promtoolProblems(tb)).toBe('');
+  });
 });
+

@@ -9,7 +9,6 @@
 import type { SlipwayEvent } from '../core/events.ts';
 import type { WebhookSpec } from '../core/service-config.ts';
 import type { NotificationFailure } from '../store/observe-store.ts';
-import { countNotification } from './metrics.ts';
 
 const MAX_QUEUED_PER_WEBHOOK = 500;
 const BACKOFF_BASE_MS = 500;
@@ -25,6 +24,8 @@ export interface NotifierDeps {
   now?: () => number;
   /** Backoff before attempt n+1 (tests shorten it). */
   backoffMs?: (attempt: number) => number;
+  /** Each delivery's outcome, for the server's metrics. */
+  onOutcome?(outcome: 'delivered' | 'failed' | 'dropped'): void;
 }
 
 interface Delivery {
@@ -87,7 +88,7 @@ class WebhookQueue {
     if (this.items.length >= MAX_QUEUED_PER_WEBHOOK) {
       this.items.shift();
       this.dropped++;
-      countNotification('dropped');
+      this.deps.onOutcome?.('dropped');
     }
     this.items.push(d);
     if (!this.running) void this.run();
@@ -108,13 +109,13 @@ class WebhookQueue {
     for (let attempt = 1; attempt <= d.hook.attempts; attempt++) {
       error = await this.attempt(d);
       if (!error) {
-        countNotification('delivered');
+        this.deps.onOutcome?.('delivered');
         return;
       }
       if (attempt < d.hook.attempts) await this.sleep((this.deps.backoffMs ?? defaultBackoff)(attempt));
       if (this.stopped) break;
     }
-    countNotification('failed');
+    this.deps.onOutcome?.('failed');
     const target = describeHook(d.hook);
     this.deps.warn({ target, event: d.event.type, eventId: d.event.id, attempts: d.hook.attempts, error }, 'webhook delivery failed');
     this.deps.recordFailure({

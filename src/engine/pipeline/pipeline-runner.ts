@@ -59,7 +59,11 @@ export class PipelineRunner {
   private stopped = false;
   private readonly abort = new AbortController();
 
-  constructor(private readonly deps: { host: PipelineHost; workDir: string; clock: Clock; log: EngineLogger }) {}
+  constructor(private readonly deps: {
+    host: PipelineHost; workDir: string; clock: Clock; log: EngineLogger;
+    /** Each stage that finished (not one that waits), with how long it ran: for the metrics. */
+    onStageFinished?: (o: { stage: string; outcome: string; seconds: number }) => void;
+  }) {}
 
   /** Carries on every run a previous server left unfinished. */
   start(): void {
@@ -251,6 +255,7 @@ export class PipelineRunner {
         continue;
       }
       pipeline.saveStage({ ...stage, status: outcome.status, finishedAt: finished, reason: outcome.reason ?? null, data });
+      this.deps.onStageFinished?.({ stage: name, outcome: outcome.status, seconds: Math.max(0, finished - (stage.startedAt ?? finished)) / 1000 });
       if (outcome.status === 'failed') {
         pipeline.saveRun({ ...current, status: 'failed', reason: `${name}: ${outcome.reason ?? 'failed'}`, updatedAt: finished, finishedAt: finished });
         this.deps.log.warn({ run: id, stage: name, reason: outcome.reason }, 'pipeline run failed');
