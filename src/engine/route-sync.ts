@@ -11,7 +11,6 @@ import { formatListen } from '../core/service-config.ts';
 import type { FleetSet } from './fleet-set.ts';
 import { effectiveWeights } from '../core/rollout.ts';
 import { routeTableDigest, type EnvRoutes, type RouteTable, type RouteTableHead, type RouterHeadAnswer } from '../router/route-table.ts';
-import { countRouteDriftRepair } from '../observe/metrics.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { EngineLogger, TrafficRouter } from './ports.ts';
 
@@ -115,7 +114,7 @@ export class RouteSync {
     private readonly log: EngineLogger,
   ) {}
 
-  /** Called after each drift was repaired (for the event and the audit entry; the metric is counted here). */
+  /** Called after each drift was repaired (for the event, the audit entry and the metric). */
   onDrift(fn: (d: RouteDrift) => void): void {
     this.driftListeners.push(fn);
   }
@@ -172,7 +171,6 @@ export class RouteSync {
   private report(found: Omit<RouteDrift, 'repairedVersion'>): RouteDrift {
     this.unrepaired = null;
     const drift: RouteDrift = { ...found, repairedVersion: this.sent!.head.version };
-    countRouteDriftRepair(drift.environments);
     this.log.warn({ ...drift }, "the router's route table was not the one slipway sent; sent it again");
     for (const fn of this.driftListeners) {
       try {
