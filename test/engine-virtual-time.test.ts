@@ -201,4 +201,16 @@ describe('engine on virtual time', () => {
     await x.clock.advance(2000);
     expect(x.store.windows.all().filter((w) => w.rolloutId === r.id)).toEqual([]);
   });
+
+  it('a slipway.yaml of another service naming the same environment is refused and changes nothing', async () => {
+    const x = await withStable(ROLLING);
+    const before = { releases: x.store.listReleases('production').length, table: JSON.stringify(x.router.table.environments) };
+    const other = yaml(ROLLING).replace('service: shop', 'service: blog');
+    await expect(x.deploy('production', other, 'blog-v1')).rejects.toMatchObject({ code: 'E_SERVICE_MISMATCH', message: expect.stringMatching(/production runs service "shop".*"blog"/) });
+    await x.clock.advance(5000);
+    expect(x.store.listReleases('production')).toHaveLength(before.releases);
+    expect(JSON.stringify(x.router.table.environments)).toBe(before.table);
+    expect(x.engine.status('production')[0]!.stable?.service).toBe('shop');
+  });
 });
+

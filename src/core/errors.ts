@@ -37,6 +37,7 @@ export const ERROR_CODES = [
   'E_IMAGE_MISSING',
   'E_PORT_TAKEN',
   'E_DISK_FULL',
+  'E_SERVICE_MISMATCH',
   'E_INTERNAL',
 ] as const;
 

@@ -298,6 +298,7 @@ export class Engine {
    * secret is read, no host name resolved and no port probed; the plan says so.
    */
   async planDeploy(req: DeployRequest, opts: { full: boolean } = { full: true }): Promise<DeployPlan> {
+    this.assertSameService(req.env, req.config.service);
     const plan = await this.configReleases.plan({ ...req, readSecrets: opts.full });
     const check = { env: req.env, environment: req.config.environments[req.env]! };
     if (!opts.full) {
@@ -344,6 +345,7 @@ export class Engine {
   }
 
   async deploy(req: DeployRequest): Promise<DeployAnswer> {
+    this.assertSameService(req.env, req.config.service);
     this.assertRuntimeKept(req);
     const build = await this.configReleases.candidate(req);
     const artefact = this.store.getArtefact(req.artefactDigest);
@@ -379,6 +381,18 @@ export class Engine {
       const rollout = this.createRollout({ release, kind: 'deploy', actor: req.actor });
       return { release, rollout, unchanged: false };
     });
+  }
+
+  /**
+   * An environment belongs to the service that first deployed to it: a slipway.yaml
+   * of another service naming the same environment is refused, never allowed to
+   * replace it (issue 16 makes services first-class; until then, this guard).
+   */
+  private assertSameService(env: string, service: string): void {
+    const owner = this.store.listReleases(env)[0];
+    if (owner && owner.service !== service) {
+      throw new SlipwayError('E_SERVICE_MISMATCH', `${env} runs service "${owner.service}" (#${owner.number}); this slipway.yaml is service "${service}", and a deploy never replaces another service. Name ${service}'s environments apart (e.g. ${service}-${env}), or deploy it to another slipway server`, { env, service, owner: owner.service });
+    }
   }
 
   /**
