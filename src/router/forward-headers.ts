@@ -3,19 +3,22 @@
 //
 // What a client says about itself is believed only from a proxy in the
 // environment's trust_forwarded (a TLS load balancer in front): from such a peer
-// X-Forwarded-Proto/Host are kept, X-Forwarded-For is appended to, and an RFC 7239
-// Forwarded header passes unchanged. From any other peer they are set from the
-// connection alone and Forwarded is dropped, so an app cannot be told a made-up
-// client address or scheme. The router adds no Forwarded header of its own.
+// X-Forwarded-Proto/Host/Prefix are kept, X-Forwarded-For is appended to, and an
+// RFC 7239 Forwarded header passes unchanged. From any other peer they are set from
+// the connection alone (X-Forwarded-Prefix only when the router strips a path
+// prefix) and Forwarded is dropped, so an app cannot be told a made-up client
+// address, scheme or mount point. The router adds no Forwarded header of its own.
 
 import type { IncomingMessage } from 'node:http';
 
 /**
  * Copies the client's headers into `out` as a flat [name, value, ...] list, less the
- * hop-by-hop ones, plus X-Forwarded-*. Returns the request body's size as declared:
- * 0 none, n > 0 its Content-Length, -1 chunked (known only once read).
+ * hop-by-hop ones, plus X-Forwarded-*. `strippedPrefix`: the path prefix the router
+ * took off (slipway.yaml strip_prefix), sent as X-Forwarded-Prefix. Returns the
+ * request body's size as declared: 0 none, n > 0 its Content-Length, -1 chunked
+ * (known only once read).
  */
-export function collectForwardHeaders(req: IncomingMessage, out: string[], isTrusted: (peer: string | undefined) => boolean): number {
+export function collectForwardHeaders(req: IncomingMessage, out: string[], isTrusted: (peer: string | undefined) => boolean, strippedPrefix: string | null = null): number {
   const raw = req.rawHeaders;
   const peer = req.socket.remoteAddress;
   const trusted = isTrusted(peer);
@@ -24,6 +27,7 @@ export function collectForwardHeaders(req: IncomingMessage, out: string[], isTru
   let forwardedFor = '';
   let forwardedProto = '';
   let forwardedHost = '';
+  let forwardedPrefix = '';
   let connection = '';
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -47,13 +51,16 @@ export function collectForwardHeaders(req: IncomingMessage, out: string[], isTru
       case 'x-forwarded-host':
         if (trusted && forwardedHost === '') forwardedHost = value;
         continue;
+      case 'x-forwarded-prefix':
+        if (trusted && forwardedPrefix === '') forwardedPrefix = value;
+        continue;
       case 'forwarded':
         if (trusted) break;
         continue;
       case 'connection':
         connection = value;
         continue;
-      // node answers `Expect: 100-continue` itself (or env-listener.ts does); undici refuses to send it.
+      // node answers `Expect: 100-continue` itself (or address-listener.ts does); undici refuses to send it.
       case 'expect':
       case 'keep-alive':
       case 'te':
@@ -70,6 +77,9 @@ export function collectForwardHeaders(req: IncomingMessage, out: string[], isTru
   out.push('x-forwarded-for', forwardedFor === '' ? client : `${forwardedFor}, ${client}`, 'x-forwarded-proto', forwardedProto === '' ? 'http' : forwardedProto);
   if (forwardedHost !== '') out.push('x-forwarded-host', forwardedHost);
   else if (host !== '') out.push('x-forwarded-host', host);
+  // A proxy in front that mounted us under its own prefix: ours goes after it.
+  if (strippedPrefix !== null) out.push('x-forwarded-prefix', forwardedPrefix === '' ? strippedPrefix : `${forwardedPrefix.replace(/\/+$/, '')}${strippedPrefix}`);
+  else if (forwardedPrefix !== '') out.push('x-forwarded-prefix', forwardedPrefix);
   return bodyBytes;
 }
 

@@ -1,42 +1,81 @@
-// Which listener gets an address that a table names more than once (a staging
-// `listen:` equal to production's). Only one can have it; the others are reported as
-// their environment's error while every other listener opens as usual: one bad
-// environment never blocks another's routes.
+// Which listener serves whom when a table names one address more than once. Only
+// one environment can have an address, unless every environment naming it names
+// hosts: too; then they share one listener, split by host and path, as long as no
+// two claim one host with one path prefix there (core/listen-overlap.ts, the rule
+// the engine and config apply too). Whoever cannot have what it asked for is
+// reported as its environment's error while every other listener opens as usual:
+// one bad environment never blocks another's routes.
 //
-// The listener already serving on the address keeps it, so a newcomer can never
-// take production's front door; with none serving (a router just started), the
-// first in table order wins.
+// What a listener already serves keeps it, so a newcomer can never take
+// production's front door or its host; with none serving (a router just started),
+// the first in table order wins.
 
-import { listenersOverlap } from '../core/listen-overlap.ts';
+import { findListenClash, listenerIdentity, type ListenClash, type ListenerUse } from '../core/listen-overlap.ts';
 import { listenHost, listenPort } from './route-table.ts';
 
+/** One listener a table asks for: an environment's, or its preview listener (never shared). */
+export interface ListenerWant {
+  /** The environment, or `<env>:preview`. */
+  key: string;
+  listen: string;
+  hosts?: readonly string[];
+  pathPrefix?: string;
+}
+
 export interface ListenClaims {
-  /** listener key → address: open these (or keep them open). */
-  granted: Map<string, string>;
-  /** listener key → the address it wanted and the listener that has it. */
-  refused: Map<string, { listen: string; heldBy: string }>;
+  /** listener id (listenerIdOf) → the address to bind and the keys it serves. */
+  granted: Map<string, { listen: string; keys: string[] }>;
+  /** key → the address it wanted, who has it (or the host on it) and how they clash. */
+  refused: Map<string, { listen: string; heldBy: string; clash: ListenClash }>;
 }
 
 /**
- * @param wanted listener key → address, in table order
- * @param serving listener key → address, for the listeners open now
+ * @param wanted every listener the table asks for, in table order
+ * @param serving key → the listener id it is served on now, for listeners open now
  */
-export function claimListenAddresses(wanted: ReadonlyMap<string, string>, serving: ReadonlyMap<string, string>): ListenClaims {
-  const granted = new Map<string, string>();
-  const refused = new Map<string, { listen: string; heldBy: string }>();
-  for (const [key, listen] of serving) {
-    if (wanted.get(key) === listen) granted.set(key, listen);
-  }
-  for (const [key, listen] of wanted) {
-    if (granted.has(key)) continue;
-    const holder = [...granted].find(([, other]) => addressesClash(listen, other));
-    if (holder === undefined) granted.set(key, listen);
-    else refused.set(key, { listen, heldBy: holder[0] });
+export function claimListenAddresses(wanted: readonly ListenerWant[], serving: ReadonlyMap<string, string>): ListenClaims {
+  const granted = new Map<string, { listen: string; keys: string[] }>();
+  const refused = new Map<string, { listen: string; heldBy: string; clash: ListenClash }>();
+  const isServed = (w: ListenerWant) => serving.get(w.key) === listenerIdOf(w);
+  const holders: ListenerWant[] = [];
+  for (const want of [...wanted.filter(isServed), ...wanted.filter((w) => !isServed(w))]) {
+    const held = firstClash(want, holders);
+    if (held !== null) {
+      refused.set(want.key, { listen: want.listen, ...held });
+      continue;
+    }
+    holders.push(want);
+    const id = listenerIdOf(want);
+    const group = granted.get(id);
+    if (group === undefined) granted.set(id, { listen: want.listen, keys: [want.key] });
+    else group.keys.push(want.key);
   }
   return { granted, refused };
 }
 
-/** Whether two listen addresses cannot both be bound (core's listenersOverlap, on the route table's text form). */
+function firstClash(want: ListenerWant, holders: readonly ListenerWant[]): { heldBy: string; clash: ListenClash } | null {
+  const use = useOf(want);
+  for (const h of holders) {
+    const clash = findListenClash(use, useOf(h));
+    if (clash !== null) return { heldBy: h.key, clash };
+  }
+  return null;
+}
+
+/** The listener a want is served on: one per address (canonical), one per want for port 0. */
+export function listenerIdOf(w: Pick<ListenerWant, 'key' | 'listen'>): string {
+  return listenerIdentity(addressOf(w.listen)) ?? `${w.listen}#${w.key}`;
+}
+
+/** Whether two listen addresses cannot both be bound (core's rule, on the route table's text form, neither routed by host). */
 export function addressesClash(a: string, b: string): boolean {
-  return listenersOverlap({ host: listenHost(a), port: listenPort(a) }, { host: listenHost(b), port: listenPort(b) });
+  return findListenClash({ address: addressOf(a) }, { address: addressOf(b) }) !== null;
+}
+
+function useOf(w: ListenerWant): ListenerUse {
+  return { address: addressOf(w.listen), ...(w.hosts ? { hosts: w.hosts } : {}), ...(w.pathPrefix ? { pathPrefix: w.pathPrefix } : {}) };
+}
+
+function addressOf(listen: string) {
+  return { host: listenHost(listen), port: listenPort(listen) };
 }

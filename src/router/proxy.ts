@@ -61,12 +61,15 @@ const BODY_IDLE = Object.assign(new Error('the request body sent nothing for pro
 
 const EVENT_STREAM = 'text/event-stream';
 
-/** The node http 'request' listener of an environment's listener. */
-export function handleProxyRequest(route: EnvRoute, req: IncomingMessage, res: ServerResponse): void {
+/**
+ * A request the listener routed to this environment (address-listener.ts).
+ * `strippedPrefix`: the path prefix already taken off `req.url`, for X-Forwarded-Prefix.
+ */
+export function handleProxyRequest(route: EnvRoute, req: IncomingMessage, res: ServerResponse, strippedPrefix: string | null = null): void {
   const startMs = performance.now();
   const proxy = route.proxy;
   const headers: string[] = [];
-  const bodyBytes = collectForwardHeaders(req, headers, proxy.isTrusted);
+  const bodyBytes = collectForwardHeaders(req, headers, proxy.isTrusted, strippedPrefix);
   if (bodyBytes > proxy.maxBodyBytes) {
     route.counters.refused.max_body++;
     sendAnswer(res, proxy.bodyTooLarge);
@@ -85,17 +88,17 @@ export function handleProxyRequest(route: EnvRoute, req: IncomingMessage, res: S
  * The 'checkContinue' listener: a client that sent `Expect: 100-continue` waits to
  * send its body, so one over max_body is refused before a byte of it crosses.
  */
-export function handleExpectContinue(route: EnvRoute, req: IncomingMessage, res: ServerResponse): void {
+export function handleExpectContinue(route: EnvRoute, req: IncomingMessage, res: ServerResponse, strippedPrefix: string | null = null): void {
   if (Number(req.headers['content-length'] ?? 0) > route.proxy.maxBodyBytes) {
     route.counters.refused.max_body++;
     sendAnswer(res, route.proxy.bodyTooLarge);
     return;
   }
   res.writeContinue();
-  handleProxyRequest(route, req, res);
+  handleProxyRequest(route, req, res, strippedPrefix);
 }
 
-function sendAnswer(res: ServerResponse, a: RouterAnswer): void {
+export function sendAnswer(res: ServerResponse, a: RouterAnswer): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;

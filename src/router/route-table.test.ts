@@ -41,6 +41,13 @@ describe('route table', () => {
     ['an https backend', { version: 1, environments: { p: { ...good.environments.production, backends: [{ id: 'a', release: 'r', url: 'https://127.0.0.1:1' }] } } }, 'plain HTTP'],
     ['a fractional version', { ...good, version: 1.5 }, 'version: version must be an integer'],
     ['a missing version', { environments: {} }, 'version'],
+    ['a host with a port', { version: 1, environments: { p: { ...good.environments.production, hosts: ['shop.example.com:80'] } } }, 'environments.p.hosts[0]: must be a lower-case host name or a *. wildcard'],
+    ['a host in upper case', { version: 1, environments: { p: { ...good.environments.production, hosts: ['Shop.example.com'] } } }, 'environments.p.hosts[0]'],
+    ['a wildcard past the first label', { version: 1, environments: { p: { ...good.environments.production, hosts: ['a.*.example.com'] } } }, 'environments.p.hosts[0]'],
+    ['an empty hosts list', { version: 1, environments: { p: { ...good.environments.production, hosts: [] } } }, 'environments.p.hosts: hosts, when present, lists at least one host'],
+    ['a path prefix with a trailing slash', { version: 1, environments: { p: { ...good.environments.production, pathPrefix: { path: '/api/', strip: true } } } }, 'environments.p.pathPrefix.path: must be "/" or "/segment[/segment...]"'],
+    ['a path prefix with a query', { version: 1, environments: { p: { ...good.environments.production, pathPrefix: { path: '/api?x', strip: false } } } }, 'environments.p.pathPrefix.path'],
+    ['a path prefix without strip', { version: 1, environments: { p: { ...good.environments.production, pathPrefix: { path: '/api' } } } }, 'environments.p.pathPrefix.strip'],
   ])('refuses %s, naming the field', (_what, input, expected) => {
     expect(messageOf(input)).toContain(expected);
   });
@@ -49,6 +56,12 @@ describe('route table', () => {
     const env = good.environments.production;
     const input = { version: 1, environments: { a: env, b: { ...env, listen: '127.0.0.1:9090' } } };
     expect(messageOf(input)).toContain('backend id "i-1" is already used in environment "a"');
+  });
+
+  it('accepts hosts and a path prefix, and tables without them as before', () => {
+    const shared = { ...good.environments.production, hosts: ['shop.example.com', '*.example.com'], pathPrefix: { path: '/api', strip: true } };
+    expect(parseRouteTable({ version: 1, environments: { p: shared } }).environments.p).toEqual(shared);
+    expect(parseRouteTable(good).environments.production).not.toHaveProperty('hosts');
   });
 
   it('accepts two environments on one address: the router gives it to one and reports the other, the table is not refused', () => {

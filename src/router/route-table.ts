@@ -66,6 +66,20 @@ const proxySchema = z.strictObject({
   trustForwarded: z.array(z.string().refine(isAddressOrCidr, { message: 'must be an IP address or a CIDR such as 10.0.0.0/8' })),
 });
 
+const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+
+/** A host name or `*.` wildcard as slipway.yaml's hosts: keeps it (config/hosts-section.ts): lower case, no port, no empty label. */
+const hostPatternSchema = z
+  .string()
+  .max(253, 'a host name is at most 253 characters')
+  .regex(new RegExp(`^(?:\\*\\.)?(?:${LABEL}\\.)*${LABEL}$`), { message: 'must be a lower-case host name or a *. wildcard (e.g. "shop.example.com", "*.example.com")' });
+
+/** A path prefix as slipway.yaml's path_prefix: keeps it: `/`, or segments with no trailing `/`, no query. */
+const pathPrefixSchema = z.strictObject({
+  path: z.string().regex(/^\/(?:[^/?#\s]+(?:\/[^/?#\s]+)*)?$/, { message: 'must be "/" or "/segment[/segment...]" with no trailing "/", query or fragment' }),
+  strip: z.boolean(),
+});
+
 export const envRoutesSchema = z.strictObject({
   listen: listenSchema,
   backends: z.array(backendSchema),
@@ -73,6 +87,14 @@ export const envRoutesSchema = z.strictObject({
   sticky: stickySchema.optional(),
   preview: previewSchema.optional(),
   proxy: proxySchema.optional(),
+  /**
+   * The Host names routed to this environment on its listener. Absent: every host,
+   * on a listener of its own; environments that all have hosts may share one
+   * (core/listen-overlap.ts, listen-claims.ts).
+   */
+  hosts: z.array(hostPatternSchema).min(1, 'hosts, when present, lists at least one host').optional(),
+  /** Only paths under this prefix (among its hosts' environments); absent: every path. */
+  pathPrefix: pathPrefixSchema.optional(),
 });
 
 export const routeTableSchema = z
@@ -86,6 +108,7 @@ export type Backend = z.infer<typeof backendSchema>;
 export type StickyRoutes = z.infer<typeof stickySchema>;
 export type PreviewRoutes = z.infer<typeof previewSchema>;
 export type ProxyRoutes = z.infer<typeof proxySchema>;
+export type PathPrefixRoutes = z.infer<typeof pathPrefixSchema>;
 export type EnvRoutes = z.infer<typeof envRoutesSchema>;
 export type RouteTable = z.infer<typeof routeTableSchema>;
 
@@ -125,9 +148,10 @@ function canonicalJson(v: unknown): string {
 
 /**
  * Rules across fields: backend ids unique in the whole table (inflight is tracked by
- * id). Two environments on one listen address are not refused here: that would
- * refuse every environment's routes for one bad `listen:`. The router gives the
- * address to one and reports the other (listen-claims.ts).
+ * id). Two environments on one listen address that may not share it (or that both
+ * claim one host and path there) are not refused here: that would refuse every
+ * environment's routes for one bad `listen:`. The router gives the address (or
+ * the host) to one and reports the other (listen-claims.ts).
  */
 function checkTable(table: { environments: Record<string, EnvRoutes> }, ctx: z.RefinementCtx): void {
   const seenIds = new Map<string, string>();

@@ -30,6 +30,23 @@ export const HEADERS_TOO_LARGE = jsonAnswer(431, { error: 'headers_too_large', l
 export const HEAD_TIMEOUT = jsonAnswer(408, { error: 'head_timeout', limit: 'headers_timeout', limitMs: 60_000, message: 'the request head was not received within 60s, the router\'s limit' }, { close: true });
 export const BAD_REQUEST = jsonAnswer(400, { error: 'bad_request', message: 'the request is not valid HTTP/1.1' }, { close: true });
 
+/**
+ * A request on a listener shared by host (or with a path prefix) that no environment
+ * there takes: answered by the router, never passed to some service. Names what it
+ * did not know (the host, or the path without its query, which may carry tokens),
+ * never the hosts it does know: those are other services' business.
+ */
+export function unknownRouteAnswer(o: { miss: 'host' | 'path'; listen: string; host: string; url: string; close: boolean }): RouterAnswer {
+  const host = o.host.slice(0, 255);
+  if (o.miss === 'host') {
+    const what = host === '' ? 'the request names no host (no Host header)' : `no environment answers for host ${host}`;
+    return jsonAnswer(404, { error: 'unknown_host', host, listen: o.listen, message: `${what} on ${o.listen}; each environment's hosts: in slipway.yaml says which hosts it takes` }, { close: o.close });
+  }
+  const query = o.url.indexOf('?');
+  const path = (query < 0 ? o.url : o.url.slice(0, query)).slice(0, 200);
+  return jsonAnswer(404, { error: 'unknown_path', host, path, listen: o.listen, message: `no environment of host ${host} on ${o.listen} takes the path ${path}; each environment's path_prefix: in slipway.yaml says which paths it takes` }, { close: o.close });
+}
+
 /** "100MB", "1.5GB", "512KB", "1000 bytes": sizes as slipway.yaml writes them. */
 export function formatBytes(n: number): string {
   for (const [unit, size] of [['TB', 1024 ** 4], ['GB', 1024 ** 3], ['MB', 1024 ** 2], ['KB', 1024]] as const) {

@@ -13,11 +13,11 @@ import { request } from 'undici';
 import { SlipwayError, errorMessage } from '../core/errors.ts';
 import { ROUTER_SECRET_ENV, newAdminSecret, prepareStateDir, readAdminSecret, writeAdminSecret } from './admin-secret.ts';
 import type { InflightAnswer } from './admin-server.ts';
-import type { ListenerStatus } from './env-listener.ts';
+import type { ListenerStatus } from './address-listener.ts';
 import type { RouteTable, RouterHeadAnswer } from './route-table.ts';
 import type { RouterStatsJson } from './router-stats.ts';
 
-export type { ListenerStatus } from './env-listener.ts';
+export type { ListenerStatus } from './address-listener.ts';
 export type { BackendStatsJson, ReleaseStatsJson, RouterStatsJson, StatusClass } from './router-stats.ts';
 
 export interface EnsureRouterOptions {

@@ -62,6 +62,17 @@ export interface RouterStatsJson {
   refused: Record<string, Record<RefusalLimit, number>>;
   /** Backends in the table, and removed ones until their inflight reaches 0. */
   backends: Record<string, BackendStatsJson>;
+  /** listen address → requests its listener answered itself, belonging to no environment. */
+  listeners: Record<string, ListenerStatsJson>;
+}
+
+export interface ListenerStatsJson {
+  /** 404: no environment there names the request's host. */
+  unknownHost: number;
+  /** 404: no environment of its host takes its path. */
+  unknownPath: number;
+  /** Requests node could not parse (400, 431, 408) on a listener of several environments, so of none. */
+  refused: Record<RefusalLimit, number>;
 }
 
 export class ReleaseCounters {
@@ -145,9 +156,30 @@ export class EnvCounters {
   }
 }
 
+/** Per listen address: what its listener answered itself, for a listener shared by host (or with a path prefix). */
+export class ListenerCounters {
+  unknownHost = 0;
+  unknownPath = 0;
+  readonly refused: Record<RefusalLimit, number> = { max_body: 0, idle_timeout: 0, max_header_size: 0, bad_request: 0 };
+
+  toJSON(): ListenerStatsJson {
+    return { unknownHost: this.unknownHost, unknownPath: this.unknownPath, refused: { ...this.refused } };
+  }
+}
+
 export class RouterStats {
   readonly startedAt = new Date().toISOString();
   private readonly envs = new Map<string, EnvCounters>();
+  private readonly listenerCounters = new Map<string, ListenerCounters>();
+
+  listener(listen: string): ListenerCounters {
+    let l = this.listenerCounters.get(listen);
+    if (l === undefined) {
+      l = new ListenerCounters();
+      this.listenerCounters.set(listen, l);
+    }
+    return l;
+  }
 
   env(name: string): EnvCounters {
     let e = this.envs.get(name);
@@ -167,6 +199,8 @@ export class RouterStats {
       unrouted[name] = e.unrouted;
       refused[name] = { ...e.refused };
     }
-    return { startedAt: this.startedAt, environments, unrouted, refused, backends };
+    const listeners: RouterStatsJson['listeners'] = {};
+    for (const [listen, l] of this.listenerCounters) listeners[listen] = l.toJSON();
+    return { startedAt: this.startedAt, environments, unrouted, refused, backends, listeners };
   }
 }

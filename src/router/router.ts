@@ -1,13 +1,16 @@
 // The router's state in one process: the current route table, the backends and their
-// pools, one listener per environment and the counters. Tables are applied one at a
-// time, in order; a table is persisted before it is applied, so what routes.json
-// says is never behind what the router does. Each environment's routes are applied
-// on their own: a listener that cannot open (address in use, or named twice in the
-// table) is that environment's reported error, and every other one serves.
+// pools, one listener per address (one environment's, or several split by host) and
+// the counters. Tables are applied one at a time, in order; a table is persisted
+// before it is applied, so what routes.json says is never behind what the router
+// does. Each environment's routes are applied on their own: a listener that cannot
+// open (address in use, or named twice in the table by environments that may not
+// share it, or a host claimed twice) is that environment's reported error, and
+// every other one serves.
 
 import { EMPTY_ROUTE_TABLE, routeTableDigest, type RouteTable, type RouteTableHead } from './route-table.ts';
-import { EnvListener, type ListenerStatus } from './env-listener.ts';
-import { claimListenAddresses } from './listen-claims.ts';
+import { AddressListener, type ListenerStatus } from './address-listener.ts';
+import { HostRoutes, type ListenerMember } from './host-routes.ts';
+import { claimListenAddresses, type ListenerWant, type ListenClaims } from './listen-claims.ts';
 import { PassiveHealth, type HealthLog, type PassiveHealthOptions } from './passive-health.ts';
 import type { EnvRoute } from './env-route.ts';
 import { resolveProxySettings } from './proxy-settings.ts';
@@ -44,8 +47,15 @@ export class Router {
   private readonly upstreams: UpstreamRegistry;
   /** Kept for the router's life (not per table), so counters and pickers survive re-applies. */
   private readonly routes = new Map<string, EnvRoute>();
-  private readonly listeners = new Map<string, EnvListener>();
-  /** Listener key → why it is not opened: another listener of the table has its address. */
+  /** The listeners the table wants, in table order: environments' and their previews'. */
+  private wants: ListenerWant[] = [];
+  /** How each want is routed on its listener (its hosts and path prefix). */
+  private members = new Map<string, ListenerMember>();
+  /** Listener id (listen-claims.ts) → its listener. */
+  private readonly listeners = new Map<string, AddressListener>();
+  /** Listener id → the keys it serves, as last granted. */
+  private served = new Map<string, string[]>();
+  /** Key → why it has no listener: another of the table has its address, or its host there. */
   private refused = new Map<string, ListenerStatus>();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly closeGraceMs: number;
@@ -56,7 +66,7 @@ export class Router {
   constructor(options: RouterOptions = {}) {
     this.upstreams = new UpstreamRegistry(this.stats, { ...DEFAULT_POOL_OPTIONS, ...options.pool });
     this.closeGraceMs = options.closeGraceMs ?? 30_000;
-    this.retryTimer = setInterval(() => void this.serially(() => this.openListeners()), options.listenRetryMs ?? 5_000);
+    this.retryTimer = setInterval(() => void this.serially(() => this.arrangeListeners()), options.listenRetryMs ?? 5_000);
     this.retryTimer.unref();
     const upstreams = this.upstreams;
     this.health = new PassiveHealth({ peers: (env) => upstreams.liveIn(env), log: options.log, options: options.passiveHealth });
@@ -104,7 +114,8 @@ export class Router {
 
   private async apply(table: RouteTable): Promise<Record<string, ListenerStatus>> {
     const byEnv = this.upstreams.reconcile(table);
-    const wanted = new Set<string>();
+    const wants: ListenerWant[] = [];
+    const members = new Map<string, ListenerMember>();
     for (const [env, routes] of Object.entries(table.environments)) {
       const byRelease = byEnv.get(env) ?? new Map<string, Upstream[]>();
       const groups = [...byRelease].map(([release, backends]) => ({ release, weight: routes.weights[release] ?? 0, backends }));
@@ -113,17 +124,22 @@ export class Router {
       route.picker = new WeightedPicker(groups, isUsable);
       route.sticky = routes.sticky ?? null;
       route.proxy = proxy;
-      wanted.add(env);
+      const pathPrefix = routes.pathPrefix ?? null;
+      wants.push({ key: env, listen: routes.listen, ...(routes.hosts ? { hosts: routes.hosts } : {}), ...(pathPrefix ? { pathPrefix: pathPrefix.path } : {}) });
+      members.set(env, { route, hosts: routes.hosts ?? null, pathPrefix });
       if (routes.preview) {
-        // The preview listener sends everything to one release, whatever the weights say.
+        // The preview listener sends everything to one release, whatever the weights
+        // or the host say; never shared, but through the same path prefix, so that a
+        // preview answers the URLs production will.
         const preview = this.route(previewKey(env));
         preview.picker = new WeightedPicker([{ release: routes.preview.release, weight: 100, backends: byRelease.get(routes.preview.release) ?? [] }], isUsable);
         preview.proxy = proxy;
-        wanted.add(previewKey(env));
+        wants.push({ key: previewKey(env), listen: routes.preview.listen });
+        members.set(previewKey(env), { route: preview, hosts: null, pathPrefix });
       }
     }
     for (const [key, route] of this.routes) {
-      if (!wanted.has(key)) {
+      if (!members.has(key)) {
         route.picker = new WeightedPicker<Upstream>([]);
         route.sticky = null;
       }
@@ -131,8 +147,9 @@ export class Router {
     this.table = table;
     this.tableDigest = routeTableDigest(table);
     this.hasTable = true;
-    await this.closeListeners(table);
-    await this.openListeners();
+    this.wants = wants;
+    this.members = members;
+    await this.arrangeListeners();
     return this.listenerStatus();
   }
 
@@ -145,46 +162,51 @@ export class Router {
     return r;
   }
 
-  /** Closes listeners of removed environments and of those whose address changed; the ports are free on return. */
-  private async closeListeners(table: RouteTable): Promise<void> {
-    const wanted = wantedListeners(table);
-    for (const [key, l] of this.listeners) {
-      if (wanted.get(key) === l.listen) continue;
-      this.listeners.delete(key);
+  /**
+   * Gives each listener the table wants to whom it belongs (listen-claims.ts), then
+   * closes the listeners no one has any more (their ports are free on return),
+   * swaps the routes of those that stay, and opens the new ones and those that
+   * failed before. Run for each table and by the retry timer.
+   */
+  private async arrangeListeners(): Promise<void> {
+    const serving = new Map<string, string>();
+    for (const [id, keys] of this.served) {
+      if (this.listeners.get(id)?.listening) for (const key of keys) serving.set(key, id);
+    }
+    const claims = claimListenAddresses(this.wants, serving);
+    for (const [id, l] of this.listeners) {
+      if (claims.granted.has(id)) continue;
+      this.listeners.delete(id);
       // close() frees the port synchronously; the wait for requests in flight runs on.
       void l.close(this.closeGraceMs);
     }
-  }
-
-  /**
-   * Opens every listener the table wants that is not listening yet (new, or failed
-   * before), except those whose address another listener of the table holds.
-   */
-  private async openListeners(): Promise<void> {
-    const serving = new Map([...this.listeners].filter(([, l]) => l.listening).map(([key, l]) => [key, l.listen]));
-    const claims = claimListenAddresses(wantedListeners(this.table), serving);
-    this.refused = new Map();
-    for (const [key, { listen, heldBy }] of claims.refused) {
-      // Never listening (it would have been granted): nothing to close, only to forget.
-      this.listeners.delete(key);
-      this.refused.set(key, { listen, listening: false, error: `cannot listen on ${listen}: ${describeKey(heldBy)} listens there; give ${describeKey(key)} an address of its own` });
-    }
+    this.refused = refusedStatus(claims, this.wants);
+    this.served = new Map();
     const opening: Promise<void>[] = [];
-    for (const [key, listen] of claims.granted) {
-      let l = this.listeners.get(key);
+    for (const [id, { listen, keys }] of claims.granted) {
+      const routes = new HostRoutes(keys.map((key) => this.members.get(key)!));
+      let l = this.listeners.get(id);
       if (l === undefined) {
-        l = new EnvListener(this.route(key), listen);
-        this.listeners.set(key, l);
+        l = new AddressListener({ listen, routes, counters: this.stats.listener(listen) });
+        this.listeners.set(id, l);
+      } else {
+        l.routes = routes;
       }
+      this.served.set(id, keys);
       if (!l.listening) opening.push(l.open());
     }
     await Promise.all(opening);
   }
 
+  /** Per environment (and `<env>:preview`): its listener's state, with the address it asked for. */
   listenerStatus(): Record<string, ListenerStatus> {
     const out: Record<string, ListenerStatus> = {};
-    for (const [env, l] of this.listeners) out[env] = l.status();
-    for (const [env, s] of this.refused) out[env] = { ...s };
+    const asked = new Map(this.wants.map((w) => [w.key, w.listen]));
+    for (const [id, keys] of this.served) {
+      const status = this.listeners.get(id)?.status();
+      if (status !== undefined) for (const key of keys) out[key] = { ...status, listen: asked.get(key) ?? status.listen };
+    }
+    for (const [key, s] of this.refused) out[key] = { ...s };
     return out;
   }
 
@@ -234,12 +256,21 @@ function describeKey(key: string): string {
   return key.endsWith(':preview') ? `the preview listener of environment "${key.slice(0, -':preview'.length)}"` : `environment "${key}"`;
 }
 
-/** listener key → address, for every listener a table wants, in table order. */
-function wantedListeners(table: RouteTable): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const [env, routes] of Object.entries(table.environments)) {
-    out.set(env, routes.listen);
-    if (routes.preview) out.set(previewKey(env), routes.preview.listen);
+/** What each refused listener reports: who has its address, or its host and path there. */
+function refusedStatus(claims: ListenClaims, wants: readonly ListenerWant[]): Map<string, ListenerStatus> {
+  const out = new Map<string, ListenerStatus>();
+  for (const [key, { listen, heldBy, clash }] of claims.refused) {
+    const error = clash.kind === 'route'
+      ? `cannot route host ${clash.host} with path prefix ${clash.pathPrefix} on ${listen}: ${describeKey(heldBy)} has it there; give ${describeKey(key)} other hosts or another path_prefix`
+      : `cannot listen on ${listen}: ${describeKey(heldBy)} listens there; give ${describeKey(key)} an address of its own${sharingHint(key, heldBy, wants)}`;
+    out.set(key, { listen, listening: false, error });
   }
   return out;
+}
+
+/** Two environments on one address could share it by host; say so unless one is a preview listener. */
+function sharingHint(key: string, heldBy: string, wants: readonly ListenerWant[]): string {
+  if (key.endsWith(':preview') || heldBy.endsWith(':preview')) return '';
+  const without = [key, heldBy].filter((k) => !wants.find((w) => w.key === k)?.hosts);
+  return without.length === 0 ? '' : `, or name hosts: in both to share it (${without.map((k) => `"${k}"`).join(' and ')} names none)`;
 }

@@ -22,11 +22,11 @@ import { BAD_GATEWAY, NO_BACKEND, writeRawAnswer } from './router-answers.ts';
 import { Tunnel } from './tunnel.ts';
 import type { Upstream } from './upstream.ts';
 
-/** The node http 'upgrade' listener of an environment's listener. */
-export function handleProxyUpgrade(route: EnvRoute, req: IncomingMessage, socket: Socket, head: Buffer): void {
+/** An upgrade request the listener routed to this environment, as handleProxyRequest. */
+export function handleProxyUpgrade(route: EnvRoute, req: IncomingMessage, socket: Socket, head: Buffer, strippedPrefix: string | null = null): void {
   const startMs = performance.now();
   const headers: string[] = [];
-  collectForwardHeaders(req, headers, route.proxy.isTrusted);
+  collectForwardHeaders(req, headers, route.proxy.isTrusted, strippedPrefix);
   const upstream = pickUpstream(route, req);
   if (upstream === null) {
     route.counters.unrouted++;

@@ -1,0 +1,159 @@
+// The HTTP/1.1 listener of one address, serving one environment or several that
+// split it by host and path (host-routes.ts). Its routes are swapped whole when a
+// table applies, so an environment joining or leaving a shared listener never
+// closes it: requests to the others go on. A listen failure (EADDRINUSE, EACCES)
+// is kept as state and reported, never thrown: one bad address must not take down
+// the routing of the other environments.
+//
+// Node's own limits are set so that none ends a request behind the environment's
+// proxy settings' back: no total request time (a long upload is cut only when its
+// body goes idle, proxy.ts), 60 s to send the request head (slow-header clients),
+// and 16 KB of request headers; what node refuses is answered with a body that
+// says why (router-answers.ts), not its bare 400/431.
+
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { errorMessage } from '../core/errors.ts';
+import { hostHeaderOf, requestHost, stripPathPrefix, UNKNOWN_HOST, type HostRoutes, type RouteEntry, type RouteMiss } from './host-routes.ts';
+import { handleExpectContinue, handleProxyRequest, sendAnswer } from './proxy.ts';
+import { listenHost, listenPort } from './route-table.ts';
+import { BAD_REQUEST, HEAD_TIMEOUT, HEADERS_TOO_LARGE, unknownRouteAnswer, writeRawAnswer, type RouterAnswer } from './router-answers.ts';
+import type { ListenerCounters, RefusalLimit } from './router-stats.ts';
+import { handleProxyUpgrade } from './upgrade-proxy.ts';
+
+export interface ListenerStatus {
+  listen: string;
+  listening: boolean;
+  /** The bound "HOST:PORT" (differs from `listen` when it asked for port 0). */
+  address?: string;
+  error?: string;
+}
+
+export class AddressListener {
+  /** The address bound, as the first environment to ask for it wrote it. */
+  readonly listen: string;
+  /** Swapped whole by a table; a request reads it once, when it arrives. */
+  routes: HostRoutes;
+  private readonly counters: ListenerCounters;
+  private server: Server | null = null;
+  private isListening = false;
+  private error: string | undefined;
+  private address: string | undefined;
+
+  constructor(o: { listen: string; routes: HostRoutes; counters: ListenerCounters }) {
+    this.listen = o.listen;
+    this.routes = o.routes;
+    this.counters = o.counters;
+  }
+
+  get listening(): boolean {
+    return this.isListening;
+  }
+
+  status(): ListenerStatus {
+    const s: ListenerStatus = { listen: this.listen, listening: this.isListening };
+    if (this.address !== undefined) s.address = this.address;
+    if (this.error !== undefined) s.error = this.error;
+    return s;
+  }
+
+  /** Resolves once listening or failed; check `listening` / `status()` for which. */
+  open(): Promise<void> {
+    if (this.isListening) return Promise.resolve();
+    // A fresh server per attempt: a server whose listen() failed is not reused.
+    const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
+      const entry = this.routeOf(req);
+      if (typeof entry === 'string') sendAnswer(res, this.unknown(entry, req));
+      else handleProxyRequest(entry.route, req, res, entry.strip);
+    });
+    server.on('checkContinue', (req, res) => {
+      const entry = this.routeOf(req);
+      if (typeof entry === 'string') sendAnswer(res, this.unknown(entry, req));
+      else handleExpectContinue(entry.route, req, res, entry.strip);
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      const entry = this.routeOf(req);
+      if (typeof entry === 'string') writeRawAnswer(socket, this.unknown(entry, req));
+      else handleProxyUpgrade(entry.route, req, socket, head, entry.strip);
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(this.routes.sole?.counters.refused ?? this.counters.refused, err, socket));
+    return new Promise((resolve) => {
+      const onError = (err: Error): void => {
+        server.off('listening', onListening);
+        this.error = `cannot listen on ${this.listen}: ${errorMessage(err)}`;
+        resolve();
+      };
+      const onListening = (): void => {
+        server.off('error', onError);
+        // From here on, errors are per connection and node already answers or closes them.
+        server.on('error', () => {});
+        const a = server.address();
+        this.server = server;
+        this.isListening = true;
+        this.error = undefined;
+        if (a !== null && typeof a === 'object') this.address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+        resolve();
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+      server.listen({ port: listenPort(this.listen), host: listenHost(this.listen), exclusive: true });
+    });
+  }
+
+  /**
+   * The environment the request is for, its path already without a stripped
+   * prefix; or what the router did not know. One environment's own listener skips
+   * the lookup.
+   */
+  private routeOf(req: IncomingMessage): RouteEntry | RouteMiss {
+    const routes = this.routes;
+    if (routes.only !== null) return routes.only;
+    const entry = routes.match(requestHost(hostHeaderOf(req.rawHeaders)), req.url ?? '/');
+    if (typeof entry !== 'string' && entry.strip !== null) req.url = stripPathPrefix(req.url ?? '/', entry.strip);
+    return entry;
+  }
+
+  /** The router's own 404, counted for the listener. */
+  private unknown(miss: RouteMiss, req: IncomingMessage): RouterAnswer {
+    if (miss === UNKNOWN_HOST) this.counters.unknownHost++;
+    else this.counters.unknownPath++;
+    // A body not read: closing is cheaper than reading it to keep the connection.
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    return unknownRouteAnswer({ miss, listen: this.listen, host: requestHost(hostHeaderOf(req.rawHeaders)), url: req.url ?? '/', close: hasBody });
+  }
+
+  /**
+   * Stops accepting at once (the port is free when this returns its promise), lets
+   * requests in flight finish for up to `graceMs`, then cuts what is left.
+   */
+  async close(graceMs: number): Promise<void> {
+    const server = this.server;
+    if (server === null) return;
+    this.server = null;
+    this.isListening = false;
+    this.address = undefined;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    // Connections that finish a request after close() would otherwise stay open for keep-alive.
+    server.on('request', (_req, res) => res.setHeader('connection', 'close'));
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    await closed;
+    clearTimeout(timer);
+  }
+}
+
+
+/**
+ * What node could not parse: answered (when nothing was written yet) with a body
+ * naming the cause, and counted for the listener's environment (or, on a listener
+ * of several, the listener: no host can be trusted from a request node refused).
+ */
+function answerClientError(refused: Record<RefusalLimit, number>, err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable || socket.bytesWritten > 0) {
+    socket.destroy();
+    return;
+  }
+  const isTooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  refused[isTooLarge ? 'max_header_size' : 'bad_request']++;
+  writeRawAnswer(socket, isTooLarge ? HEADERS_TOO_LARGE : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? HEAD_TIMEOUT : BAD_REQUEST);
+}
