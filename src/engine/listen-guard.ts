@@ -11,7 +11,8 @@ import { connect, createServer } from 'node:net';
 import { SlipwayError, type ErrorCode } from '../core/errors.ts';
 import { formatListen, type EnvironmentSpec, type ListenAddress } from '../core/service-config.ts';
 import type { StateStore } from '../store/state-store.ts';
-import { describeOverlap, findListenOverlap, listenersOverlap, listenWantsOf, releaseClaims, type ListenClaim } from './listen-overlap.ts';
+import { isRoutedByHost, isSameListener } from '../core/listen-overlap.ts';
+import { describeOverlap, findListenOverlap, listenersOverlap, listenWantsOf, overlapKey, releaseClaims, type ListenClaim, type ListenOverlap, type ListenWant } from './listen-overlap.ts';
 import { routingRelease } from './route-sync.ts';
 
 /** An address the slipway server itself listens on, named for messages ("the slipway server's own API address"). */
@@ -57,10 +58,10 @@ export class ListenGuard {
     const overlap = findListenOverlap(listenWantsOf(c.env, c.environment), this.claimsBesides(c.env));
     if (!overlap) return;
     const h = overlap.held.holder;
-    const why = h.kind === 'environment' ? '; each environment needs an address of its own' : '';
-    refuse(c, {
-      code: 'E_LISTEN_CONFLICT', what: `${describeOverlap(overlap)}${why}`,
-      details: { key: overlap.want.key, address: formatListen(overlap.want.address), holder: { ...h, address: formatListen(overlap.held.address) } },
+    const route = overlap.clash.kind === 'route' ? { host: overlap.clash.host, pathPrefix: overlap.clash.pathPrefix } : {};
+    refuse(overlap.clash.kind === 'route' ? { remedy: 'choose another host or path_prefix in slipway.yaml', ...c } : c, {
+      code: 'E_LISTEN_CONFLICT', what: `${describeOverlap(overlap)}${whyNotShared(c.env, overlap)}`,
+      details: { key: overlapKey(overlap), address: formatListen(overlap.want.address), ...route, holder: { ...h, address: formatListen(overlap.held.address) } },
     });
   }
 
@@ -73,8 +74,10 @@ export class ListenGuard {
     this.assertUnclaimed(c);
     const own = this.currentListen(c.env);
     for (const want of listenWantsOf(c.env, c.environment)) {
-      // The router holds it for this environment already: a bind here would fail on our own listener.
+      // The router holds it for this environment already, or for one it will share it
+      // with: a bind here would fail on our own listener.
       if (own && listenersOverlap(want.address, own)) continue;
+      if (this.isServedShared(c.env, want)) continue;
       const answer = await this.probe(want.address);
       if (answer.free) continue;
       const at = `${want.key} ${formatListen(want.address)}`;
@@ -103,6 +106,21 @@ export class ListenGuard {
     return claims;
   }
 
+  /**
+   * Whether the router listens on this very address now for another environment
+   * that shares it by host with this one (assertUnclaimed let it share).
+   */
+  private isServedShared(env: string, want: ListenWant): boolean {
+    if (!isRoutedByHost(want)) return false;
+    const errors = this.deps.listenErrors();
+    return this.deps.store.listEnvironmentNames().some((other) => {
+      if (other === env || errors[other]) return false;
+      const release = routingRelease(this.deps.store, other);
+      const theirs = release ? listenWantsOf(other, release.config.environment)[0] : undefined;
+      return theirs !== undefined && isRoutedByHost(theirs) && isSameListener(want.address, theirs.address);
+    });
+  }
+
   /** Where the router listens for the environment now; null when it does not, or reported that it cannot. */
   private currentListen(env: string): ListenAddress | null {
     if (this.deps.listenErrors()[env]) return null;
@@ -110,6 +128,15 @@ export class ListenGuard {
     // The first want is the release's own listen (a preview listener is bound only during a rollout).
     return release ? listenWantsOf(env, release.config.environment)[0]?.address ?? null : null;
   }
+}
+
+/** Why two environments could not share: what to change, said after the clash. */
+function whyNotShared(env: string, o: ListenOverlap): string {
+  const h = o.held.holder;
+  if (o.clash.kind === 'route') return '; environments on one listener need different hosts or path prefixes';
+  if (h.kind !== 'environment') return '';
+  if (!isSameListener(o.want.address, o.held.address)) return '; each environment needs an address of its own (environments routed by hosts: share one only when each writes the same address)';
+  return `; environments share an address only when each names hosts: ("${isRoutedByHost(o.want) ? h.env : env}" does not)`;
 }
 
 function refuse(c: ListenCheck, r: { code: ErrorCode; what: string; details: Record<string, unknown>; link?: string }): never {

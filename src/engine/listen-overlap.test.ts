@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { EnvironmentSpec, ListenAddress, Strategy } from '../core/service-config.ts';
-import { describeOverlap, findListenOverlap, listenWantsOf, type ListenClaim } from './listen-overlap.ts';
+import { describeOverlap, findListenOverlap, listenWantsOf, overlapKey, releaseClaims, type ListenClaim } from './listen-overlap.ts';
+import type { ReleaseRecord } from '../core/records.ts';
 
 const at = (host: string, port: number): ListenAddress => ({ host, port });
 
-function environment(o: { listen: ListenAddress; strategy?: Strategy; gateway?: boolean }): EnvironmentSpec {
+function environment(o: { listen: ListenAddress; strategy?: Strategy; gateway?: boolean; hosts?: string[]; pathPrefix?: string }): EnvironmentSpec {
   return {
     listen: o.listen,
+    ...(o.hosts ? { hosts: o.hosts } : {}),
+    ...(o.pathPrefix ? { pathPrefix: { path: o.pathPrefix, strip: true } } : {}),
     strategy: o.strategy ?? { type: 'rolling' },
     runtime: o.gateway ? 'kubernetes' : 'process',
     ...(o.gateway ? { kubernetes: { traffic: 'gateway' } } : {}),
@@ -62,5 +65,49 @@ describe('findListenOverlap', () => {
     const wants = listenWantsOf('staging', environment({ listen: at('0.0.0.0', 8081), strategy: blueGreen(at('127.0.0.1', 8081)) }));
     const o = findListenOverlap(wants, []);
     expect(describeOverlap(o!)).toBe('environments.staging.strategy.preview_listen 127.0.0.1:8081 overlaps environments.staging.listen (0.0.0.0:8081) of the same release');
+  });
+});
+
+describe('findListenOverlap on a listener shared by host', () => {
+  const here = at('127.0.0.1', 8080);
+  const release = (env: string, number: number, o: Parameters<typeof environment>[0]) => ({ env, number, config: { environment: environment(o) } }) as unknown as ReleaseRecord;
+  const shop = releaseClaims(release('shop', 3, { listen: here, hosts: ['shop.example.com', '*.example.com'] }));
+
+  it('carries the hosts and path prefix of the listen, and none for the preview listener', () => {
+    expect(listenWantsOf('blog', environment({ listen: here, hosts: ['blog.example.com'], pathPrefix: '/api', strategy: blueGreen(at('127.0.0.1', 8090)) }))).toEqual([
+      { key: 'environments.blog.listen', address: here, hosts: ['blog.example.com'], pathPrefix: '/api' },
+      { key: 'environments.blog.strategy.preview_listen', address: at('127.0.0.1', 8090) },
+    ]);
+  });
+
+  it('lets an environment with other hosts share the address', () => {
+    expect(findListenOverlap(listenWantsOf('blog', environment({ listen: here, hosts: ['blog.example.org'] })), shop)).toBeNull();
+    // An exact name under another's wildcard: the exact one wins, no clash.
+    expect(findListenOverlap(listenWantsOf('blog', environment({ listen: here, hosts: ['blog.example.com'] })), shop)).toBeNull();
+    // The same host under another path prefix.
+    expect(findListenOverlap(listenWantsOf('api', environment({ listen: here, hosts: ['shop.example.com'], pathPrefix: '/api' })), shop)).toBeNull();
+  });
+
+  it('names both environments, the host and the path when both claim one host', () => {
+    const o = findListenOverlap(listenWantsOf('blog', environment({ listen: here, hosts: ['blog.example.com', 'Shop.example.com'] })), shop)!;
+    expect(o.clash).toEqual({ kind: 'route', host: 'shop.example.com', pathPrefix: '/' });
+    expect(overlapKey(o)).toBe('environments.blog.hosts');
+    expect(describeOverlap(o)).toBe('environments.blog.hosts: host shop.example.com with path prefix / on 127.0.0.1:8080 is already claimed by environment "shop" (hosts of shop#3)');
+  });
+
+  it('refuses the same wildcard twice', () => {
+    const o = findListenOverlap(listenWantsOf('blog', environment({ listen: here, hosts: ['*.example.com'] })), shop)!;
+    expect(describeOverlap(o)).toContain('host *.example.com with path prefix / on 127.0.0.1:8080 is already claimed by environment "shop"');
+  });
+
+  it('keeps the address to one environment when either names no hosts', () => {
+    const o = findListenOverlap(listenWantsOf('blog', environment({ listen: here })), shop)!;
+    expect(o.clash).toEqual({ kind: 'address' });
+    expect(describeOverlap(o)).toBe('environments.blog.listen 127.0.0.1:8080 is already used by environment "shop" (listen 127.0.0.1:8080 of shop#3)');
+  });
+
+  it('never shares a preview listener, even on a shared address', () => {
+    const wants = listenWantsOf('blog', environment({ listen: at('127.0.0.1', 8081), hosts: ['blog.example.com'], strategy: blueGreen(here) }));
+    expect(findListenOverlap(wants, shop)?.want.key).toBe('environments.blog.strategy.preview_listen');
   });
 });

@@ -48,6 +48,9 @@ export function computeRouteTable(store: StateStore, fleets: FleetSet, version: 
     };
     // The router's limits (timeouts, body size, trusted proxies) of the release that decides the listener.
     if (release.config.environment.proxy) routes.proxy = release.config.environment.proxy;
+    // Which requests on a shared listener are this environment's (absent: all of them, on a listener of its own).
+    if (release.config.environment.hosts) routes.hosts = release.config.environment.hosts;
+    if (release.config.environment.pathPrefix) routes.pathPrefix = release.config.environment.pathPrefix;
     const strategy = release.config.environment.strategy;
     if (rollout && rollout.preview !== null && strategy.type === 'blue-green' && strategy.previewListen) {
       routes.preview = { listen: formatListen(strategy.previewListen), release: label(rollout.preview) };
