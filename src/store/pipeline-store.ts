@@ -2,7 +2,7 @@
 // manifests. Rows become core records here; JSON columns are parsed once.
 
 import { SlipwayError } from '../core/errors.ts';
-import type { ApprovalRecord, ArtefactManifest, PipelineRun, RunStatus, StageName, StageRecord, StageStatus } from '../core/pipeline/pipeline-run.ts';
+import { FINISHED_RUN_STATUSES, type ApprovalRecord, type ArtefactManifest, type PipelineRun, type RunStatus, type StageName, type StageRecord, type StageStatus } from '../core/pipeline/pipeline-run.ts';
 import type { Db } from './open-database.ts';
 
 type Row = Record<string, unknown>;
@@ -71,7 +71,7 @@ export class PipelineStore {
   }
 
   unfinishedRuns(): PipelineRun[] {
-    return (this.db.prepare("SELECT * FROM pipeline_runs WHERE status IN ('running', 'waiting') ORDER BY id").all() as Row[]).map(toRun);
+    return (this.db.prepare(`SELECT * FROM pipeline_runs WHERE status NOT IN (${FINISHED_RUN_STATUSES.map((s) => `'${s}'`).join(', ')}) ORDER BY id`).all() as Row[]).map(toRun);
   }
 
   /** The newest run of a service that reached production, before run `beforeId`. */

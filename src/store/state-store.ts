@@ -4,7 +4,7 @@
 import { SlipwayError } from '../core/errors.ts';
 import type { ArtefactRecord, InstanceRecord, InstanceState, MetricSample, ReleaseConfig, ReleaseRecord, RolloutEventRecord } from '../core/records.ts';
 import type { RuntimeName } from '../core/service-config.ts';
-import type { Rollout, RolloutKind, RolloutPhase, RolloutPlan } from '../core/rollout.ts';
+import { TERMINAL_PHASES, type Rollout, type RolloutKind, type RolloutPhase, type RolloutPlan } from '../core/rollout.ts';
 import { AuditLog } from './audit-log.ts';
 import { ConfigStore } from './config-store.ts';
 import { TokenStore } from './token-store.ts';
@@ -12,6 +12,9 @@ import { openDatabase, type Db } from './open-database.ts';
 import { ObserveStore } from './observe-store.ts';
 import { AnalysisWindowStore } from './analysis-window-store.ts';
 import { PipelineStore } from './pipeline-store.ts';
+
+/** The phases a rollout ends in, as an SQL list (core/rollout.ts has the one definition). */
+const TERMINAL_SQL = TERMINAL_PHASES.map((p) => `'${p}'`).join(', ');
 
 type Row = Record<string, unknown>;
 
@@ -235,13 +238,13 @@ export class StateStore {
   /** The rollout holding an environment, if any: at most one is not finished per environment. */
   activeRollout(env: string): Rollout | null {
     const r = this.db.prepare(
-      "SELECT * FROM rollouts WHERE env = ? AND phase NOT IN ('succeeded', 'rolled_back', 'failed') ORDER BY id DESC LIMIT 1",
+      `SELECT * FROM rollouts WHERE env = ? AND phase NOT IN (${TERMINAL_SQL}) ORDER BY id DESC LIMIT 1`,
     ).get(env) as Row | undefined;
     return r ? toRollout(r) : null;
   }
 
   activeRollouts(): Rollout[] {
-    return (this.db.prepare("SELECT * FROM rollouts WHERE phase NOT IN ('succeeded', 'rolled_back', 'failed') ORDER BY id").all() as Row[]).map(toRollout);
+    return (this.db.prepare(`SELECT * FROM rollouts WHERE phase NOT IN (${TERMINAL_SQL}) ORDER BY id`).all() as Row[]).map(toRollout);
   }
 
   listRollouts(env: string, limit = 20): Rollout[] {
