@@ -47,6 +47,14 @@ describe('planBlueGreen', () => {
     expect(steps.some((s) => s.type === 'pause')).toBe(false);
   });
 
+  it('a stable release with no instance left is treated as a first deploy: nothing to wait for or scale down', () => {
+    const steps = planBlueGreen({
+      stableReleaseId: 1, stableCount: 0, newReleaseId: 2, instances: 3,
+      strategy: { type: 'blue-green', previewListen: null, autoPromote: false, scaleDownDelayMs: 60_000 },
+    });
+    expect(show(steps)).toEqual(['new to 3 instance(s)', 'traffic new 100%']);
+  });
+
   it('with auto promote and no preview it switches as soon as the new colour is ready', () => {
     const steps = planBlueGreen({
       stableReleaseId: 1, stableCount: 3, newReleaseId: 2, instances: 3,

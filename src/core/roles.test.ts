@@ -29,4 +29,10 @@ describe('mayAccess', () => {
     expect(mayAccess(t, 'deploy', undefined).allowed).toBe(false);
     expect(mayAccess(t, 'read', 'production').allowed).toBe(true);
   });
+
+  it('a token limited to an empty list of environments holds its role nowhere', () => {
+    const t = who('deployer', []);
+    expect(mayAccess(t, 'deploy', undefined, true).allowed).toBe(false);
+    expect(mayAccess(t, 'deploy', 'staging').allowed).toBe(false);
+  });
 });

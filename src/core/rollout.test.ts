@@ -130,3 +130,31 @@ describe('terminal phases', () => {
     expect(isTerminal('no such phase')).toBe(false);
   });
 });
+
+describe('pause and resume', () => {
+  const progressing: Rollout = {
+    id: 3, env: 'production', kind: 'deploy', fromReleaseId: S, toReleaseId: N, phase: 'progressing',
+    plan: { steps: [{ type: 'scale', releaseId: N, count: 1 }, { type: 'scale', releaseId: S, count: 0 }] },
+    stepIndex: 0, stepStartedAt: 0, traffic: null, preview: null, reason: null, createdBy: 'test', createdAt: 0, updatedAt: 0, finishedAt: null,
+  };
+  const paused: Rollout = { ...progressing, phase: 'paused' };
+  const ctx = { stableInstances: 1, newInstances: 1 };
+
+  it('resume of a rollout that is not paused is refused and changes nothing', () => {
+    expect(commandRefusal(progressing, { type: 'resume', by: 'alice' })).toBe('rollout #3 is not paused (it is progressing)');
+    expect(transition(progressing, { type: 'resume', by: 'alice' }, 5, ctx)).toBe(progressing);
+  });
+
+  it('resume of a paused rollout carries on where it stopped', () => {
+    expect(commandRefusal(paused, { type: 'resume', by: 'alice' })).toBeNull();
+    const resumed = transition(paused, { type: 'resume', by: 'alice' }, 5, ctx);
+    expect([resumed.phase, resumed.stepIndex, resumed.updatedAt]).toEqual(['progressing', 0, 5]);
+  });
+
+  it('pause holds a progressing rollout at its step; pausing it again is refused', () => {
+    const held = transition(progressing, { type: 'pause', by: 'alice' }, 5, ctx);
+    expect([held.phase, held.stepIndex, held.updatedAt]).toEqual(['paused', 0, 5]);
+    expect(commandRefusal(held, { type: 'pause', by: 'bob' })).toBe('rollout #3 is already paused');
+    expect(transition(held, { type: 'pause', by: 'bob' }, 6, ctx)).toBe(held);
+  });
+});
