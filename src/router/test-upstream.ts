@@ -94,8 +94,8 @@ export interface LoadOutcome {
   failures: string[];
 }
 
-/** Sends GET requests with `concurrency` workers until `total` are done or `untilMs` passes. */
-export async function runLoad(o: { url: string; concurrency: number; total?: number; untilMs?: number }): Promise<LoadOutcome> {
+/** Sends GET requests with `concurrency` workers until `total` are done or `untilMs` passes; `headers` (a Host, say) go with each. */
+export async function runLoad(o: { url: string; concurrency: number; total?: number; untilMs?: number; headers?: Record<string, string> }): Promise<LoadOutcome> {
   const agent = new Agent({ connections: o.concurrency, keepAliveTimeout: 10_000 });
   const out: LoadOutcome = { ok: 0, failed: 0, bodies: {}, failures: [] };
   const stopAt = o.untilMs === undefined ? Infinity : Date.now() + o.untilMs;
@@ -104,7 +104,7 @@ export async function runLoad(o: { url: string; concurrency: number; total?: num
     while ((o.total === undefined || started < o.total) && Date.now() < stopAt) {
       started++;
       try {
-        const res = await request(o.url, { dispatcher: agent });
+        const res = await request(o.url, { dispatcher: agent, ...(o.headers ? { headers: o.headers } : {}) });
         const text = await res.body.text();
         if (res.statusCode === 200) {
           out.ok++;
