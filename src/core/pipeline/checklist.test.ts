@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildChecklist } from './checklist.ts';
-import { STAGES, type PipelineRun, type StageRecord } from './pipeline-run.ts';
+import { STAGES, type ApprovalRecord, type PipelineRun, type StageRecord } from './pipeline-run.ts';
 
 const run: PipelineRun = {
   id: 3, service: 'hello', repo: '/r', ref: 'main', commit: 'c'.repeat(40), version: '1.0.0', status: 'failed', stage: 'acceptance', reason: 'x',
@@ -62,5 +62,134 @@ describe('the deployment checklist', () => {
     expect(status(undefined)).toBe('failed');
     expect(status(0)).toBe('failed');
     expect(status(25)).toBe('proven');
+  });
+});
+
+describe('the checklist evidence, item by item', () => {
+  const second: PipelineRun = { ...run, attempt: 2 };
+  const digest = `sha256:${'e'.repeat(64)}`;
+  const approval = (actor: string, attempt: number, at: number): ApprovalRecord => ({ id: at, runId: 3, actor, decision: 'approve', reason: null, roles: null, at, attempt });
+  const show = (items: ReturnType<typeof buildChecklist>) => items.map((i) => [i.id, i.status, i.evidence]);
+
+  it('a run that went all the way proves every item and says with what', () => {
+    const items = buildChecklist({
+      run: second,
+      stages: [
+        stage('build', 'succeeded', { onMainBranch: true, mainBranch: 'trunk', branchEvidence: 'merge-base' }),
+        stage('test', 'succeeded', { command: 'npm test', tests: null, durationMs: 1200 }),
+        stage('package', 'succeeded', { digest: run.artefactDigest, version: '1.0.0', files: 6, keyId: 'k1' }),
+        stage('staging_deploy', 'succeeded', { env: 'staging', release: 4, rollout: 9 }),
+        stage('staging_health', 'succeeded', { healthyProbes: 10, probes: 10, url: 'http://s/healthz', windowMs: 5000, readyInstances: 2, requestsCounted: 40 }),
+        stage('approval', 'succeeded'),
+        stage('production_deploy', 'succeeded', { env: 'production', release: 5, rollout: 10, strategy: 'canary', releaseNotes: '- fix', releaseNotesSource: 'git log', rollbackTarget: { env: 'production', release: 2, digest } }),
+        stage('watch', 'succeeded', { watchMs: 60000 }),
+        stage('rollback_drill', 'succeeded', { summary: 'rolled back and forward in 4 s' }),
+      ],
+      // bob's approval was for the first attempt; carol's second one counts once
+      approvals: [approval('bob', 1, 0), approval('carol', 2, 1000), approval('carol', 2, 2000), approval('dave', 2, 3000)],
+      approvalsRequired: 2, rollbackArtefactPresent: true,
+    });
+    expect(items.map((i) => i.title)).toEqual([
+      'code at a commit on the main branch', 'tests passed', 'artefact built, tagged and signed', 'staging deploy succeeded', 'health confirmed on staging',
+      'observability in place (health endpoint and metrics)', 'release notes and rollback target recorded', 'approval given',
+      'production deploy completed and watched', 'rollback available (previous artefact present) and tested (drill passed)',
+    ]);
+    expect(show(items)).toEqual([
+      ['code-on-main', 'proven', `commit ${run.commit} is on trunk (merge-base)`],
+      ['tests-passed', 'proven', '`npm test`: exit code 0 in 1200 ms'],
+      ['artefact-signed', 'proven', `${run.artefactDigest} version 1.0.0, 6 files, signed by key k1`],
+      ['staging-deployed', 'proven', `staging#4 (rollout #9) succeeded with ${run.artefactDigest}`],
+      ['staging-healthy', 'proven', '10/10 probes of http://s/healthz healthy over 5000 ms; all 2 instances ready'],
+      ['observability', 'proven', 'health endpoint answered 10 times; the router counted 40 requests to the release during the window'],
+      ['notes-and-rollback-target', 'proven', 'notes (git log, 5 chars); rollback target production#2 (sha256:eeeeeeeeeeee…)'],
+      ['approved', 'proven', 'approved by carol at 1970-01-01T00:00:01.000Z, dave at 1970-01-01T00:00:03.000Z (2/2 needed; started by alice)'],
+      ['production-watched', 'proven', 'production#5 (rollout #10, canary) succeeded; watched 60000 ms with no rollback'],
+      ['rollback-ready', 'proven', 'artefact sha256:eeeeeeeeeeee… present; drill: rolled back and forward in 4 s'],
+    ]);
+  });
+
+  it('a run that failed on the way says which stage failed and why', () => {
+    const items = buildChecklist({
+      run: second,
+      stages: [
+        stage('test', 'failed'),
+        stage('staging_health', 'failed', { healthyProbes: 0, probes: 10 }, 'never healthy'),
+        stage('production_deploy', 'failed', { releaseNotes: '' }, 'rollout #10 failed'),
+        stage('rollback_drill', 'skipped', {}, 'no earlier release'),
+      ],
+      approvals: [], approvalsRequired: 0, rollbackArtefactPresent: null,
+    });
+    expect(show(items)).toEqual([
+      ['code-on-main', 'missing', 'the build stage has not checked the commit'],
+      ['tests-passed', 'failed', 'test failed: no reason recorded'],
+      ['artefact-signed', 'missing', 'no artefact has been packed and signed'],
+      ['staging-deployed', 'missing', 'not deployed to staging'],
+      ['staging-healthy', 'failed', 'staging_health failed: never healthy'],
+      ['observability', 'failed', 'health answers: no; requests counted: none'],
+      ['notes-and-rollback-target', 'missing', 'no release notes'],
+      ['approved', 'missing', '0/0 approvals'],
+      ['production-watched', 'failed', 'rollout #10 failed'],
+      ['rollback-ready', 'missing', 'no rollback target recorded; drill skipped: no earlier release'],
+    ]);
+  });
+
+  it('a run that has not started proves nothing and says what is still to come', () => {
+    expect(show(buildChecklist({ run: second, stages: [], approvals: [], approvalsRequired: 1, rollbackArtefactPresent: null }))).toEqual([
+      ['code-on-main', 'missing', 'the build stage has not checked the commit'],
+      ['tests-passed', 'missing', 'the tests have not run'],
+      ['artefact-signed', 'missing', 'no artefact has been packed and signed'],
+      ['staging-deployed', 'missing', 'not deployed to staging'],
+      ['staging-healthy', 'missing', 'staging health has not been watched'],
+      ['observability', 'missing', 'no health or metrics evidence recorded yet'],
+      ['notes-and-rollback-target', 'missing', 'recorded when the production stage starts'],
+      ['approved', 'missing', '0/1 approvals'],
+      ['production-watched', 'missing', 'production has not been deployed'],
+      ['rollback-ready', 'missing', 'no rollback target recorded; drill not run'],
+    ]);
+  });
+
+  it('values a stage did not record show as empty, never as "undefined" or "null"', () => {
+    const items = buildChecklist({
+      run: second,
+      stages: [
+        stage('build', 'succeeded', { onMainBranch: false }),
+        stage('package', 'succeeded', { digest: 'sha256:ab', version: null, files: 2 }),
+        stage('production_deploy', 'succeeded', { releaseNotes: 'notes', rollbackTarget: null }),
+        stage('watch', 'failed', {}, 'error rate 9% over 1%'),
+      ],
+      approvals: [], approvalsRequired: 1, rollbackArtefactPresent: true,
+    });
+    const byId = Object.fromEntries(show(items).map(([id, status, evidence]) => [id, `${status}: ${evidence}`]));
+    expect(byId['code-on-main']).toBe(`failed: commit ${run.commit} is not on main`);
+    expect(byId['artefact-signed']).toBe('proven: sha256:ab version , 2 files, signed by key ');
+    expect(byId['notes-and-rollback-target']).toBe('missing: no earlier production release to roll back to');
+    expect(byId['production-watched']).toBe('failed: error rate 9% over 1%');
+    expect(byId['rollback-ready']).toBe('missing: rollback target present; drill not run');
+  });
+
+  it('approval is proven by the approval stage when the policy asks for none, and only then', () => {
+    const approved = (stages: StageRecord[], required: number, approvals: ApprovalRecord[] = []) =>
+      buildChecklist({ run: second, stages, approvals, approvalsRequired: required, rollbackArtefactPresent: null }).find((i) => i.id === 'approved')!;
+    expect(approved([stage('approval', 'succeeded')], 0)).toMatchObject({ status: 'proven', evidence: 'the policy asks for no approval' });
+    expect(approved([], 0)).toMatchObject({ status: 'missing' });
+    expect(approved([], 2, [approval('carol', 2, 0)])).toMatchObject({ status: 'missing', evidence: '1/2 approvals' });
+    expect(approved([], 1, [approval('carol', 2, 0)])).toMatchObject({ status: 'proven', evidence: 'approved by carol at 1970-01-01T00:00:00.000Z (1/1 needed; started by alice)' });
+    const rejectedEarlier: ApprovalRecord = { ...approval('bob', 1, 5), decision: 'reject', reason: 'not yet' };
+    expect(approved([], 1, [rejectedEarlier, approval('carol', 2, 0)])).toMatchObject({ status: 'proven' });
+    const rejectedNow: ApprovalRecord = { ...approval('bob', 2, 5), decision: 'reject', reason: null };
+    expect(approved([], 1, [rejectedNow, approval('carol', 2, 0)])).toMatchObject({ status: 'failed', evidence: 'rejected by bob: ' });
+  });
+
+  it('observability fails when the router counted requests but health never answered', () => {
+    const items = buildChecklist({
+      run: second, stages: [stage('staging_health', 'succeeded', { healthyProbes: 0, probes: 5, requestsCounted: 12 })],
+      approvals: [], approvalsRequired: 1, rollbackArtefactPresent: null,
+    });
+    expect(items.find((i) => i.id === 'observability')).toMatchObject({ status: 'failed', evidence: 'health answers: no; requests counted: 12' });
+    const answered = buildChecklist({
+      run: second, stages: [stage('staging_health', 'succeeded', { healthyProbes: 3, probes: 5, requestsCounted: 0 })],
+      approvals: [], approvalsRequired: 1, rollbackArtefactPresent: null,
+    });
+    expect(answered.find((i) => i.id === 'observability')).toMatchObject({ status: 'failed', evidence: 'health answers: yes; requests counted: 0' });
   });
 });
