@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_ANALYSIS } from './analysis/index.ts';
 import { addressKind } from './ip-address.ts';
-import { checkEnvironment, checkOutboundUrl, EMPTY_POLICY, globMatches, listenMatches, ownEnvPrefix, urlMatches, type EnvironmentPolicy, type HostPolicy, type PolicyCheck } from './policy.ts';
+import { checkEnvironment, checkOutboundUrl, describeViolations, effectivePolicy, EMPTY_POLICY, globMatches, listenMatches, ownEnvPrefix, urlMatches, type EnvironmentPolicy, type HostPolicy, type PolicyCheck, type ServerAddress } from './policy.ts';
 import type { EnvironmentSpec, ExternalSecretSpec, WebhookSpec } from './service-config.ts';
 
 const base: EnvironmentSpec = {
@@ -174,5 +174,155 @@ describe('a URL read at call time', () => {
     const key = 'environments.staging.notifications[0].url_from';
     expect(checkOutboundUrl({ policy: EMPTY_POLICY, env: 'staging', key, url: 'http://127.0.0.1:9/' }).map((v) => v.rule)).toEqual(['outbound']);
     expect(checkOutboundUrl({ policy: EMPTY_POLICY, env: 'staging', key, url: 'https://93.184.216.34/' })).toEqual([]);
+  });
+});
+
+describe('what a refusal tells the user', () => {
+  const full = (environment: EnvironmentSpec, more: Partial<PolicyCheck> = {}) =>
+    checkEnvironment({ policy: EMPTY_POLICY, env: 'staging', environment, ...more }).map((v) => [v.value, v.message]);
+
+  it('names the scope a secret should have come from', () => {
+    expect(full(withSecret({ provider: 'env', name: 'SLIPWAY_SECRET_PRODUCTION_DB' }))).toEqual([['SLIPWAY_SECRET_PRODUCTION_DB',
+      "SLIPWAY_SECRET_PRODUCTION_DB is outside staging's own scope: staging reads only server variables named SLIPWAY_SECRET_STAGING_* unless the policy allows more"]]);
+    expect(full(withSecret({ provider: 'vault', mount: 'secret', path: 'production/db', key: 'pw' }))).toEqual([['secret:production/db',
+      "Vault path production/db is outside staging's own scope: staging reads only staging/... in mount secret unless the policy allows more"]]);
+    expect(full(withSecret({ provider: 'vault', mount: 'kv', path: 'staging/db', key: 'pw' }))).toEqual([['kv:staging/db',
+      "Vault path staging/db in mount kv is outside staging's own scope: staging reads only staging/... in mount secret unless the policy allows more"]]);
+    expect(full(withSecret({ provider: 'vault', mount: 'secret', path: 'staging/./db', key: 'pw' }))).toEqual([['secret:staging/./db',
+      'Vault path secret:staging/./db has a . or .. part; write the path itself']]);
+    expect(full(withSecret({ provider: 'vault', mount: '..', path: 'staging/db', key: 'pw' }))).toHaveLength(1);
+    expect(full(withSecret({ provider: 'file', path: '/etc/shadow' }))).toEqual([['/etc/shadow',
+      'the file /etc/shadow is not one the policy lets staging read; files are read only when the admin lists them']]);
+  });
+
+  it('says what a URL is, hides its credentials, and lists what the policy allows', () => {
+    expect(full(withHook('http://user:pw@127.0.0.1:4000/hook'))).toEqual([['http://***@127.0.0.1:4000/hook',
+      'http://***@127.0.0.1:4000/hook is a loopback address (this machine), which the server calls only when the policy allows it (outbound.allow: none)']]);
+    expect(full(withHook('http://hooks.internal/x'), { resolved: { 'hooks.internal': ['10.0.0.9'] } })).toEqual([['http://hooks.internal/x',
+      'http://hooks.internal/x is a private network address (hooks.internal resolves to 10.0.0.9), which the server calls only when the policy allows it (outbound.allow: none)']]);
+    expect(full(withHook('http://app.localhost:4000/'))[0]![1]).toBe(
+      'http://app.localhost:4000/ is a loopback address (this machine), which the server calls only when the policy allows it (outbound.allow: none)');
+    expect(full(withHook('ftp://example.com/x'))).toEqual([['ftp://example.com/x', 'ftp://example.com/x is not an http:// or https:// URL']]);
+    expect(full(withHook('not a url'))).toEqual([['not a url', 'not a url is not an http:// or https:// URL']]);
+    const words = ['http://169.254.169.254/', 'http://0.0.0.0/', 'http://224.0.0.1/', 'http://240.0.0.1/'].map((u) => full(withHook(u))[0]![1]);
+    expect(words).toEqual([
+      'http://169.254.169.254/ is a link-local address (cloud metadata lives there), which the server calls only when the policy allows it (outbound.allow: none)',
+      'http://0.0.0.0/ is the unspecified address (this machine), which the server calls only when the policy allows it (outbound.allow: none)',
+      'http://224.0.0.1/ is a multicast address, which the server calls only when the policy allows it (outbound.allow: none)',
+      'http://240.0.0.1/ is a reserved address, which the server calls only when the policy allows it (outbound.allow: none)',
+    ]);
+    const closed = policyOf({ staging: { outbound: { allow: ['https://a.example.com/**', 'https://b.example.com/**'], public: false } } });
+    expect(full(withHook('https://93.184.216.34/'), { policy: closed })).toEqual([['https://93.184.216.34/',
+      'https://93.184.216.34/ is not one the policy allows staging to call (outbound.allow: https://a.example.com/**, https://b.example.com/**; public: false)']]);
+    expect(full(withHook('https://93.184.216.34/'), { policy: policyOf({ staging: { outbound: { allow: [], public: false } } }) })[0]![1])
+      .toBe('https://93.184.216.34/ is not one the policy allows staging to call (outbound.allow: none; public: false)');
+  });
+
+  it("names the server's listener a URL would reach", () => {
+    const serverListeners = [{ name: "the slipway server's own API address", address: { host: '127.0.0.1', port: 7000 } }];
+    expect(full(withHook('http://127.0.0.1:7000/api'), { serverListeners })).toEqual([['http://127.0.0.1:7000/api',
+      "http://127.0.0.1:7000/api is the slipway server's own API address; no slipway.yaml may make the server call its own API or the router's admin API"]]);
+  });
+
+  it('shows listen addresses as written, IPv6 in brackets, and the patterns allowed', () => {
+    const policy = policyOf({ staging: { listen: ['127.0.0.1:8000-8099', '[::1]:*'], hosts: [] } });
+    expect(full({ ...base, listen: { host: '::', port: 8080 } }, { policy })).toEqual([['[::]:8080', 'listen address [::]:8080 is not one the policy allows (127.0.0.1:8000-8099, [::1]:*)']]);
+    expect(full({ ...base, listen: { host: '0.0.0.0', port: 8080 } }, { policy: policyOf({ staging: { listen: [] } }) }))
+      .toEqual([['0.0.0.0:8080', 'listen address 0.0.0.0:8080 is not one the policy allows (none)']]);
+    const k8s = { context: null, namespace: 'n', image: 'i', containerPort: 80, traffic: 'gateway' as const, gateway: null, hostnames: ['shop.example.com'], historyLimit: 1 };
+    expect(full({ ...base, kubernetes: k8s }, { policy })).toEqual([['shop.example.com', 'host name shop.example.com is not one the policy allows staging (none)']]);
+    const named = policyOf({ staging: { hosts: ['a.example.com', 'b.example.com'] } });
+    expect(full({ ...base, kubernetes: { ...k8s, hostnames: ['A.Example.com', 'c.example.com'] } }, { policy: named }))
+      .toEqual([['c.example.com', 'host name c.example.com is not one the policy allows staging (a.example.com, b.example.com)']]);
+  });
+
+  it('puts every violation in one message, key by key', () => {
+    const violations = checkEnvironment({ policy: EMPTY_POLICY, env: 'staging', environment: { ...withHook('http://10.0.0.1/'), secrets: { A: { provider: 'file', path: '/a' } } } });
+    expect(describeViolations('staging', violations)).toBe([
+      "slipway.yaml asks for more than the admin's policy allows staging:",
+      '  environments.staging.secrets.A.file: the file /a is not one the policy lets staging read; files are read only when the admin lists them',
+      '  environments.staging.notifications[0].url: http://10.0.0.1/ is a private network address, which the server calls only when the policy allows it (outbound.allow: none)',
+      'Change slipway.yaml, or ask an admin to widen the policy (slipway policy show). Nothing was changed',
+    ].join('\n'));
+  });
+});
+
+describe('the policy levels and patterns at their edges', () => {
+  it("an environment's own public: says more than the '*' level's; nothing said is public: true", () => {
+    const all = (pub: boolean | null, own: boolean | null) => effectivePolicy(policyOf({ '*': { outbound: { allow: ['https://a/**'], public: pub } }, staging: { outbound: { allow: ['https://b/**'], public: own } } }), 'staging').outbound;
+    expect(all(false, true)).toEqual({ allow: ['https://a/**', 'https://b/**'], public: true });
+    expect(all(false, null).public).toBe(false);
+    expect(all(null, null).public).toBe(true);
+    expect(effectivePolicy(EMPTY_POLICY, 'staging')).toEqual({ listen: null, hosts: null, secrets: { env: [], vault: [], file: [] }, outbound: { allow: [], public: true } });
+    expect(effectivePolicy(policyOf({ '*': { listen: ['*:80'] } }), 'staging').listen).toEqual(['*:80']);
+    expect(effectivePolicy(policyOf({ staging: { hosts: ['x'] } }), 'staging').hosts).toEqual(['x']);
+  });
+
+  it.each([
+    ['a?c', 'abc', null, true], ['a?c', 'ac', null, false], ['a*', 'a.b/c', null, true], ['*.example.com', 'a.example.com', '.', true],
+    ['*.example.com', 'a.b.example.com', '.', false], ['a.c', 'abc', null, false], ['a+b', 'a+b', null, true], ['x', 'xx', null, false], ['x', 'ax', null, false],
+  ] as const)('glob %s on %s (separator %s): %s', (pattern, text, separator, expected) => {
+    expect(globMatches(pattern, text, separator)).toBe(expected);
+  });
+
+  it.each([
+    [' 127.0.0.1:8080 ', { host: '127.0.0.1', port: 8080 }, true],
+    ['a:127.0.0.1:8080', { host: '127.0.0.1', port: 8080 }, false],
+    ['127.0.0.1', { host: '127.0.0.1', port: 8080 }, false],
+    ['127.0.0.1:80-90', { host: '127.0.0.1', port: 80 }, true],
+    ['127.0.0.1:80-90', { host: '127.0.0.1', port: 79 }, false],
+    ['127.0.0.1:80-90', { host: '127.0.0.1', port: 90 }, true],
+    ['[::1]:80', { host: '0:0::1', port: 80 }, true],
+    ['10.0.0.1:80', { host: '127.0.0.1', port: 80 }, false],
+  ] as const)('listen pattern %j on %j: %s', (pattern, a, expected) => {
+    expect(listenMatches(pattern, a)).toBe(expected);
+  });
+
+  it.each([
+    [' https://a.example.com/** ', 'https://a.example.com/x', true],
+    ['https://a.example.com/**', 'http://a.example.com/x', false],
+    ['*://a.example.com/**', 'http://a.example.com/x', true],
+    ['x https://a.example.com', 'https://a.example.com/', false],
+    ['https://a.example.com:443x', 'https://a.example.com/', false],
+    ['https://a.example.com', 'not a url', false],
+    ['https://10.0.0.1/**', 'https://10.0.0.2/', false],
+    ['https://[::1]/**', 'https://[::1]/a', true],
+    ['http://[::1]:80', 'http://[::2]/', false],
+    ['https://a.example.com:443/**', 'https://a.example.com/a', true],
+    ['https://A.Example.com/**', 'https://a.example.com/a', true],
+  ] as const)('url pattern %j on %s: %s', (pattern, url, expected) => {
+    expect(urlMatches(pattern, url)).toBe(expected);
+  });
+
+  it('a Vault pattern without a mount means the mount secret; with one, that mount only', () => {
+    const policy = (vault: string[]) => policyOf({ staging: { secrets: { env: [], vault, file: [] } } });
+    const at = (mount: string, path: string) => check(withSecret({ provider: 'vault', mount, path, key: 'k' }), { policy: policy(['shared/*', 'kv:team/*']) });
+    expect(at('secret', 'shared/db')).toEqual([]);
+    expect(at('kv', 'shared/db')).toHaveLength(1);
+    expect(at('kv', 'team/db')).toEqual([]);
+    expect(at('secret', 'team/db')).toHaveLength(1);
+    expect(check(withSecret({ provider: 'vault', mount: 'secret', path: 'staging', key: 'k' }))).toHaveLength(1);
+  });
+
+  it("keeps a shorter environment's scope from taking in a longer one's, whichever is checked", () => {
+    const env = (name: string, others: string[]) => checkEnvironment({ policy: EMPTY_POLICY, env: 'api', environment: withSecret({ provider: 'env', name }), otherEnvironments: others });
+    expect(env('SLIPWAY_SECRET_API_V2_DB', ['api', 'api-v2'])).toHaveLength(1);
+    expect(env('SLIPWAY_SECRET_API_DB', ['api', 'api-v2'])).toEqual([]);
+    expect(env('SLIPWAY_SECRET_API_V2_DB', ['api', 'web'])).toEqual([]);
+    expect(env('SLIPWAY_SECRET_API_V2_DB', ['api'])).toEqual([]);
+  });
+
+  it("reaches the server's listener on every address only from this machine's addresses", () => {
+    const onAll = [{ name: 'router admin', address: { host: '', port: 7001 } }];
+    const onOne = [{ name: 'api', address: { host: '192.168.1.5', port: 7000 } }];
+    const rule = (url: string, serverListeners: ServerAddress[], resolved: Record<string, string[]> = {}) =>
+      checkEnvironment({ policy: policyOf({ '*': { outbound: { allow: ['*://*:*/**'], public: null } } }), env: 'staging', environment: withHook(url), serverListeners, localAddresses: ['192.168.1.5'], resolved })[0]?.rule ?? null;
+    expect(rule('http://192.168.1.5:7001/', onAll)).toBe('outbound.server');
+    expect(rule('http://[::]:7001/', onAll)).toBe('outbound.server');
+    expect(rule('http://10.9.9.9:7001/', onAll)).toBeNull();
+    expect(rule('http://192.168.1.5:7000/', onOne)).toBe('outbound.server');
+    expect(rule('http://me.lan:7000/', onOne, { 'me.lan': ['192.168.1.5'] })).toBe('outbound.server');
+    expect(rule('http://127.0.0.1:7000/', onOne)).toBeNull();
+    expect(rule('http://192.168.1.6:7000/', onOne)).toBeNull();
   });
 });
