@@ -129,7 +129,7 @@ describe('environments sharing one listen address by host and path', () => {
     // Past the deploy, until each host has had its 2,000.
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline && (traffic.blog.stats().sent < 2_000 || traffic.shop.stats().sent < 2_000)) await new Promise((r) => setTimeout(r, 50));
-    const [blog, shop]: TrafficStats[] = await Promise.all([traffic.blog.stop(), traffic.shop.stop()]);
+    const [blog, shop]: [TrafficStats, TrafficStats] = await Promise.all([traffic.blog.stop(), traffic.shop.stop()]);
     console.log(`rolling blog on a shared listener: blog ${blog.ok}/${blog.sent} ok ${JSON.stringify(blog.versions)}, shop ${shop.ok}/${shop.sent} ok ${JSON.stringify(shop.versions)}`);
     expect(deploy.code, deploy.stdout + deploy.stderr).toBe(0);
     expect(blog.sent).toBeGreaterThanOrEqual(2_000);
