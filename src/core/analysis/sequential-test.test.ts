@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isSlipwayError } from '../errors.ts';
 import { logBeta, xLogY } from './log-gamma.ts';
-import { errorRateTest, increaseEvidence, maxErrorRateTest, maxRateEvidence, type AnalysisDecision } from './sequential-test.ts';
+import { errorRateTest, formatPct, increaseEvidence, maxErrorRateTest, maxRateEvidence, type AnalysisDecision } from './sequential-test.ts';
 
 // Hand-computed figures. With the Jeffreys mixture, P(k errors in n, in a given
 // order) = B(½+k, ½+n−k) / B(½, ½), and for the small counts below the π's cancel:
@@ -94,6 +94,88 @@ describe('maxErrorRateTest', () => {
     expect(maxErrorRateTest({ ...base, requests: 200, errors: 20 }).decision).toBe('fail');
     expect(maxErrorRateTest({ ...base, requests: 2000, errors: 0 }).decision).toBe('pass');
     expect(maxErrorRateTest({ ...base, requests: 200, errors: 2 }).decision).toBe('inconclusive');
+  });
+});
+
+describe('what the tests say', () => {
+  const base = { alpha: 0.01, maxIncreaseOverStable: 0.01, minRequests: 50 };
+  const one = { maxRate: 0.01, alpha: 0.01, minRequests: 50 };
+
+  it('errorRateTest gives the rates, the counts, the tolerance and the evidence against its threshold', () => {
+    expect(errorRateTest({ ...base, newRequests: 60, newErrors: 18, stableRequests: 540, stableErrors: 1 }).reason)
+      .toBe('new 30.0% (18/60) vs stable 0.19% (1/540), tolerance +1.0%: evidence of harm ln E = 29.49 ≥ 4.61');
+    expect(errorRateTest({ ...base, newRequests: 3000, newErrors: 3, stableRequests: 30000, stableErrors: 30 }).reason)
+      .toBe('new 0.10% (3/3000) vs stable 0.10% (30/30000), tolerance +1.0%: evidence of safety ln E = 13.21 ≥ 3.00');
+    expect(errorRateTest({ ...base, newRequests: 100, newErrors: 2, stableRequests: 100, stableErrors: 1 }).reason)
+      .toBe('new 2.0% (2/100) vs stable 1.0% (1/100), tolerance +1.0%: not yet decided: harm ln E = -5.12 < 4.61, safety ln E = -5.12 < 3.00');
+  });
+
+  it('errorRateTest below min_requests reports the evidence but decides nothing', () => {
+    const r = errorRateTest({ ...base, newRequests: 49, newErrors: 49, stableRequests: 1000, stableErrors: 0 });
+    expect([r.decision, r.reason]).toEqual(['inconclusive', 'too few requests: new 49, stable 1000, each needs 50']);
+    expect(r.logLikelihoodRatio).toBeGreaterThan(r.threshold);
+    expect(r.observed).toEqual({ newRate: 1, stableRate: 0 });
+    expect(errorRateTest({ ...base, newRequests: 50, newErrors: 50, stableRequests: 50, stableErrors: 0 }).decision).toBe('fail');
+  });
+
+  it('errorRateTest on inconsistent counts keeps the evidence at ln E = 0 and waits', () => {
+    const r = errorRateTest({ ...base, newRequests: 100, newErrors: 1, stableRequests: 10, stableErrors: 11 });
+    expect(r).toEqual({
+      decision: 'inconclusive', logLikelihoodRatio: 0, threshold: Math.log(100), passLogLikelihoodRatio: 0, passThreshold: Math.log(20),
+      observed: { newRate: 0.01, stableRate: 1.1 }, reason: 'counts are inconsistent (new 1/100, stable 11/10); waiting for valid counts',
+    });
+    for (const counts of [{ newRequests: 100.5, newErrors: 1 }, { newRequests: -1, newErrors: 0 }, { newRequests: 100, newErrors: -1 }, { newRequests: 100, newErrors: 0.5 }]) {
+      expect(errorRateTest({ ...base, stableRequests: 100, stableErrors: 1, ...counts }).reason).toMatch(/^counts are inconsistent/);
+    }
+    expect(errorRateTest({ ...base, newRequests: 100, newErrors: 1, stableRequests: 100, stableErrors: -1 }).reason).toMatch(/^counts are inconsistent/);
+  });
+
+  it('maxErrorRateTest gives the rate, the counts and the limit', () => {
+    expect(maxErrorRateTest({ ...one, requests: 200, errors: 20 }).reason).toBe('new 10.0% (20/200) vs limit 1.0%: evidence of harm ln E = 26.02 ≥ 4.61');
+    expect(maxErrorRateTest({ ...one, requests: 2000, errors: 0 }).reason).toBe('new 0.0% (0/2000) vs limit 1.0%: evidence of safety ln E = 15.73 ≥ 3.00');
+    expect(maxErrorRateTest({ ...one, requests: 200, errors: 2 }).reason).toBe('new 1.0% (2/200) vs limit 1.0%: not yet decided: harm ln E = -2.90 < 4.61, safety ln E = -2.90 < 3.00');
+  });
+
+  it('maxErrorRateTest waits for min_requests (at least one), and for consistent counts', () => {
+    const few = maxErrorRateTest({ ...one, requests: 10, errors: 2 });
+    expect([few.decision, few.reason, few.observed]).toEqual(['inconclusive', 'too few requests: 10 of 50', { newRate: 0.2, stableRate: null }]);
+    expect(few.logLikelihoodRatio).toBeCloseTo(2.8756, 3);
+    expect(maxErrorRateTest({ ...one, minRequests: 0, requests: 0, errors: 0 }).reason).toBe('too few requests: 0 of 1');
+    expect(maxErrorRateTest({ ...one, minRequests: 50, requests: 50, errors: 50 }).decision).toBe('fail');
+    expect(maxErrorRateTest({ ...one, requests: 3, errors: 5 })).toEqual({
+      decision: 'inconclusive', logLikelihoodRatio: 0, threshold: Math.log(100), passLogLikelihoodRatio: 0, passThreshold: Math.log(20),
+      observed: { newRate: 5 / 3, stableRate: null }, reason: 'counts are inconsistent (5/3); waiting for valid counts',
+    });
+    expect(maxErrorRateTest({ ...one, requests: 3.5, errors: 1 }).reason).toMatch(/^counts are inconsistent/);
+    expect(maxErrorRateTest({ ...one, requests: 3, errors: -1 }).reason).toMatch(/^counts are inconsistent/);
+  });
+
+  it('refuses probabilities outside their range, naming the setting and the value', () => {
+    const counts = { newRequests: 100, newErrors: 1, stableRequests: 100, stableErrors: 1, minRequests: 1 };
+    const thrown = (f: () => unknown): unknown[] | null => {
+      try {
+        f();
+      } catch (e) {
+        return isSlipwayError(e) ? [e.code, e.message, e.details] : [e];
+      }
+      return null;
+    };
+    expect(thrown(() => errorRateTest({ ...counts, alpha: 1, maxIncreaseOverStable: 0 })))
+      .toEqual(['E_CONFIG_INVALID', 'analysis alpha must be above 0 and below 1 (got 1)', { alpha: 1 }]);
+    expect(thrown(() => errorRateTest({ ...counts, alpha: 0.01, beta: 0, maxIncreaseOverStable: 0 })))
+      .toEqual(['E_CONFIG_INVALID', 'analysis beta must be above 0 and below 1 (got 0)', { beta: 0 }]);
+    expect(thrown(() => errorRateTest({ ...counts, alpha: 0.01, maxIncreaseOverStable: -0.01 })))
+      .toEqual(['E_CONFIG_INVALID', 'analysis max_increase_over_stable must be at least 0 and below 1 (got -0.01)', { max_increase_over_stable: -0.01 }]);
+    expect(thrown(() => errorRateTest({ ...counts, alpha: 0.01, maxIncreaseOverStable: 0 }))).toBeNull();
+    expect(thrown(() => maxErrorRateTest({ requests: 10, errors: 0, minRequests: 1, alpha: 0.01, maxRate: 1 })))
+      .toEqual(['E_CONFIG_INVALID', 'analysis error_rate.max must be at least 0 and below 1 (got 1)', { 'error_rate.max': 1 }]);
+    expect(thrown(() => maxErrorRateTest({ requests: 10, errors: 0, minRequests: 1, alpha: 0.01, maxRate: 0 }))).toBeNull();
+    expect(thrown(() => maxErrorRateTest({ requests: 10, errors: 0, minRequests: 1, alpha: 0, maxRate: 0.1 }))?.[0]).toBe('E_CONFIG_INVALID');
+    expect(thrown(() => maxErrorRateTest({ requests: 10, errors: 0, minRequests: 1, alpha: 0.01, beta: 1, maxRate: 0.1 }))?.[0]).toBe('E_CONFIG_INVALID');
+  });
+
+  it('writes rates with two decimals below 1%, one above, and n/a for no rate', () => {
+    expect([null, 0, 0.005, 0.0099, 0.01, 0.3].map(formatPct)).toEqual(['n/a', '0.0%', '0.50%', '0.99%', '1.0%', '30.0%']);
   });
 });
 
