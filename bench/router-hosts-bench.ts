@@ -182,14 +182,18 @@ function measureLookup(): void {
   const exact = new HostRoutes(Array.from({ length: hostCount }, (_, i) => ({ route: route(`h${i}`), hosts: [`h${i}.example.com`], pathPrefix: null })));
   const wild = new HostRoutes(Array.from({ length: hostCount }, (_, i) => ({ route: route(`h${i}`), hosts: [`*.h${i}.example.com`], pathPrefix: null })));
   const raw = (host: string) => ['User-Agent', 'autocannon', 'Accept', '*/*', 'Host', host, 'Connection', 'keep-alive'];
+  // The best of 5 runs of 1M lookups: the first ones pay for the JIT, later ones for whoever else shares the cores.
   const time = (routes: HostRoutes, headers: string[][]): number => {
-    const n = 2_000_000;
-    let hits = 0;
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) if (typeof routes.match(requestHost(hostHeaderOf(headers[i % headers.length]!)), '/') !== 'string') hits++;
-    const ns = Number(process.hrtime.bigint() - t0) / n;
-    if (hits !== n) throw new Error(`lookup missed ${n - hits} times`);
-    return ns;
+    const n = 1_000_000;
+    let best = Infinity;
+    for (let run = 0; run < 5; run++) {
+      let hits = 0;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) if (typeof routes.match(requestHost(hostHeaderOf(headers[i % headers.length]!)), '/') !== 'string') hits++;
+      best = Math.min(best, Number(process.hrtime.bigint() - t0) / n);
+      if (hits !== n) throw new Error(`lookup missed ${n - hits} times`);
+    }
+    return best;
   };
   const exactNs = time(exact, Array.from({ length: hostCount }, (_, i) => raw(`h${i}.example.com:8080`)));
   const wildNs = time(wild, Array.from({ length: hostCount }, (_, i) => raw(`app.h${i}.Example.com`)));
