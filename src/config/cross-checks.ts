@@ -58,6 +58,8 @@ function listenerUseOf(env: Record<string, unknown> | null): ListenerUse | null 
   if (address === null) return null;
   const written = env?.['hosts'];
   const hosts = Array.isArray(written) ? written.map(parseHostPattern).flatMap((h) => ('host' in h ? [h.host] : [])) : [];
+  // Hosts written, none valid: that is the problem to report (the schema does), not a listen clash it would cause.
+  if (Array.isArray(written) && written.length > 0 && hosts.length === 0) return null;
   const prefix = parsePathPrefix(env?.['path_prefix']);
   return { address, ...(hosts.length > 0 ? { hosts } : {}), ...('path' in prefix ? { pathPrefix: prefix.path } : {}) };
 }

@@ -120,6 +120,10 @@ ${shop}
     expect(issues[0]).toContain(expected);
   });
 
+  it('report a bad host name alone, not a listen clash it would cause', () => {
+    expect(issuesOf(two('    hosts: [blog.example.com]', '    hosts: ["shop.example.com:80"]'))).toEqual([expect.stringContaining('environments.shop.hosts[0]: expected a host name')]);
+  });
+
   it('refuse two spellings that bind apart (0.0.0.0 and 127.0.0.1), even with hosts', () => {
     const text = two('    hosts: [blog.example.com]', '    hosts: [shop.example.com]').replace('listen: 127.0.0.1:8080\n    hosts: [shop', 'listen: 0.0.0.0:8080\n    hosts: [shop');
     expect(issuesOf(text)).toEqual([expect.stringContaining('environments.shop.listen: 0.0.0.0:8080 clashes with environment "blog" (127.0.0.1:8080); each environment needs its own address (environments routed by hosts: share one only when each writes the same address)')]);
