@@ -170,3 +170,76 @@ describe('windowFromSnapshots', () => {
     expect(w).toMatchObject({ requests: 40, errors: 1 });
   });
 });
+
+describe('resource checks and what the analysis says', () => {
+  const resources = spec({ cpu: { maxPercent: 80, maxRatioToStable: 2 }, memory: { maxMb: 512, maxRatioToStable: 1.5 }, restarts: { max: 1 } });
+  const rows = (s: AnalysisSpec, newWindow: AnalysisWindow, stableWindow: AnalysisWindow) => {
+    const r = evaluateAnalysis({ spec: s, newWindow, stableWindow });
+    return { decision: r.decision, reason: r.reason, checks: r.checks.map((c) => [c.check, c.decision, c.observed, c.stable, c.threshold, c.unit, c.method, c.reason]) };
+  };
+
+  it('passes a canary within every resource limit and says so', () => {
+    expect(rows(resources, { requests: 100, errors: 0, cpuPercent: 40, rssMb: 200, restarts: 0 }, { requests: 100, errors: 0, cpuPercent: 30, rssMb: 180 })).toEqual({
+      decision: 'pass', reason: 'all 6 checks passed', checks: [
+        ['min_requests', 'pass', 100, null, 20, 'count', 'count', '100 of 20 requests served by new'],
+        ['cpu.max_percent', 'pass', 40, null, 80, 'percent', 'gauge', 'new 40.0% ≤ 80.0%'],
+        ['cpu.max_ratio_to_stable', 'pass', 40, 30, 60, 'percent', 'gauge', 'new 40.0% ≤ stable 30.0% × 2 = 60.0%'],
+        ['memory.max_mb', 'pass', 200, null, 512, 'MB', 'gauge', 'new 200.0 MB ≤ 512.0 MB'],
+        ['memory.max_ratio_to_stable', 'pass', 200, 180, 270, 'MB', 'gauge', 'new 200.0 MB ≤ stable 180.0 MB × 1.5 = 270.0 MB'],
+        ['restarts.max', 'pass', 0, null, 1, 'count', 'count', '0 restarts of new, at most 1 allowed'],
+      ],
+    });
+  });
+
+  it('fails on each resource, comparing an idle stable with its floor, and lists every failure', () => {
+    expect(rows(resources, { requests: 100, errors: 0, cpuPercent: 90, rssMb: 600, restarts: 2 }, { requests: 100, errors: 0, cpuPercent: 2, rssMb: 30 })).toEqual({
+      decision: 'fail',
+      reason: 'failed: cpu.max_percent (new 90.0% > 80.0%); cpu.max_ratio_to_stable (new 90.0% > stable 2.0% × 2 (stable counted as 5.0%) = 10.0%); memory.max_mb (new 600.0 MB > 512.0 MB); memory.max_ratio_to_stable (new 600.0 MB > stable 30.0 MB × 1.5 (stable counted as 64.0 MB) = 96.0 MB); restarts.max (2 restarts of new, at most 1 allowed)',
+      checks: [
+        ['min_requests', 'pass', 100, null, 20, 'count', 'count', '100 of 20 requests served by new'],
+        ['cpu.max_percent', 'fail', 90, null, 80, 'percent', 'gauge', 'new 90.0% > 80.0%'],
+        ['cpu.max_ratio_to_stable', 'fail', 90, 2, 10, 'percent', 'gauge', 'new 90.0% > stable 2.0% × 2 (stable counted as 5.0%) = 10.0%'],
+        ['memory.max_mb', 'fail', 600, null, 512, 'MB', 'gauge', 'new 600.0 MB > 512.0 MB'],
+        ['memory.max_ratio_to_stable', 'fail', 600, 30, 96, 'MB', 'gauge', 'new 600.0 MB > stable 30.0 MB × 1.5 (stable counted as 64.0 MB) = 96.0 MB'],
+        ['restarts.max', 'fail', 2, null, 1, 'count', 'count', '2 restarts of new, at most 1 allowed'],
+      ],
+    });
+  });
+
+  it('waits for what is not measured yet, naming which release', () => {
+    expect(rows(resources, { requests: 100, errors: 0 }, { requests: 100, errors: 0 }).reason).toBe(
+      'waiting on: cpu.max_percent (new not measured yet); cpu.max_ratio_to_stable (new not measured yet); memory.max_mb (new not measured yet); memory.max_ratio_to_stable (new not measured yet); restarts.max (restarts of new not reported)');
+    const r = rows(resources, { requests: 100, errors: 0, cpuPercent: 10, rssMb: 100, restarts: 1 }, { requests: 100, errors: 0 });
+    expect([r.decision, r.reason]).toEqual(['inconclusive', 'waiting on: cpu.max_ratio_to_stable (stable not measured yet); memory.max_ratio_to_stable (stable not measured yet)']);
+    expect(r.checks[2]).toEqual(['cpu.max_ratio_to_stable', 'inconclusive', 10, null, null, 'percent', 'gauge', 'stable not measured yet']);
+  });
+
+  it('a level exactly at its limit passes', () => {
+    expect(rows(spec({ cpu: { maxPercent: 80 } }), { requests: 100, errors: 0, cpuPercent: 80 }, { requests: 100, errors: 0 }).checks[1]).toEqual(
+      ['cpu.max_percent', 'pass', 80, null, 80, 'percent', 'gauge', 'new 80.0% ≤ 80.0%']);
+    expect(rows(spec({ cpu: { maxRatioToStable: 2 } }), { requests: 100, errors: 0, cpuPercent: 10 }, { requests: 100, errors: 0, cpuPercent: 5 }).checks[1]).toEqual(
+      ['cpu.max_ratio_to_stable', 'pass', 10, 5, 10, 'percent', 'gauge', 'new 10.0% ≤ stable 5.0% × 2 = 10.0%']);
+    expect(rows(spec({ restarts: { max: 1 } }), { requests: 100, errors: 0, restarts: 1 }, { requests: 100, errors: 0 }).decision).toBe('pass');
+  });
+
+  it('min_requests is met at exactly min_requests, and the error checks report their figures', () => {
+    expect(rows(spec({ errorRate: { max: 0.05 } }), { requests: 19, errors: 0 }, { requests: 0, errors: 0 })).toEqual({
+      decision: 'inconclusive', reason: 'waiting on: min_requests (19 of 20 requests served by new); error_rate.max (too few requests: 19 of 20)', checks: [
+        ['min_requests', 'inconclusive', 19, null, 20, 'count', 'count', '19 of 20 requests served by new'],
+        ['error_rate.max', 'inconclusive', 0, null, 0.05, 'fraction', 'sequential-one-sample', 'too few requests: 19 of 20'],
+      ],
+    });
+    expect(rows(spec({}), { requests: 20, errors: 0 }, { requests: 0, errors: 0 })).toEqual({
+      decision: 'pass', reason: 'all 1 checks passed', checks: [['min_requests', 'pass', 20, null, 20, 'count', 'count', '20 of 20 requests served by new']],
+    });
+    expect(rows(spec({ errorRate: { maxIncreaseOverStable: 0.01 } }), { requests: 200, errors: 0 }, { requests: 0, errors: 0 }).checks[1]).toEqual(
+      ['error_rate.max_increase_over_stable', 'inconclusive', 0, null, null, 'fraction', 'sequential-two-sample', 'too few requests: new 200, stable 0, each needs 20']);
+  });
+
+  it('counts as sequential only the error-rate limits and the absolute latency limits', () => {
+    expect(sequentialCheckCount(spec({ latency: { p99: { maxRatioToStable: 2 } } }))).toBe(0);
+    expect(sequentialCheckCount(spec({ errorRate: { maxIncreaseOverStable: 0.01 }, latency: { p50: { maxMs: 1 }, p99: { maxMs: 2, maxRatioToStable: 2 } } }))).toBe(3);
+    expect(sequentialCheckCount(spec({ errorRate: { max: 0.01 } }))).toBe(1);
+    expect(sequentialCheckCount(spec({}))).toBe(0);
+  });
+});
