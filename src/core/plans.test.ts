@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { describeStep, planBlueGreen, planCanary } from './plans.ts';
+import { DEFAULT_ANALYSIS } from './analysis/index.ts';
+import { describeStep, planBlueGreen, planCanary, planFor, planRolling } from './plans.ts';
 
 const name = (id: number) => (id === 1 ? 'old' : 'new');
 const show = (steps: ReturnType<typeof planCanary>) => steps.map((s) => describeStep(s, name));
@@ -61,5 +62,32 @@ describe('planBlueGreen', () => {
       strategy: { type: 'blue-green', previewListen: null, autoPromote: true, scaleDownDelayMs: 0 },
     });
     expect(show(steps)).toEqual(['new to 3 instance(s)', 'traffic new 100%', 'old to 0 instance(s)']);
+  });
+});
+
+describe('planFor and the edges of each strategy', () => {
+  const analysis = { spec: DEFAULT_ANALYSIS, deadlineMs: null, prometheus: [] };
+
+  it('a canary whose last weight is 100 does not repeat the promotion, and keeps its analysis step', () => {
+    const strategy = { type: 'canary' as const, steps: [{ weight: 50 }, { analysis }, { weight: 100 }], canaryInstances: null, sticky: null };
+    const steps = planFor(strategy, { stableReleaseId: 1, stableCount: 4, newReleaseId: 2, instances: 4 });
+    expect(show(steps)).toEqual(['new to 2 instance(s)', 'traffic old 50%, new 50%', 'analysis', 'new to 4 instance(s)', 'traffic new 100%', 'old to 0 instance(s)']);
+    expect(steps[2]).toEqual({ type: 'analysis', analysis });
+    expect(steps[4]).toEqual({ type: 'weights', weights: { 2: 100 } });
+  });
+
+  it('rolling and blue-green through planFor', () => {
+    const rolling = { type: 'rolling' as const, batch: { count: 1 }, maxUnavailable: { count: 2 } };
+    // Two may be down at once, but never all three: the floor is one ready instance.
+    expect(show(planFor(rolling, { stableReleaseId: 1, stableCount: 3, newReleaseId: 2, instances: 3 }))).toEqual([
+      'old to 2 instance(s)', 'new to 1 instance(s)', 'old to 1 instance(s)', 'new to 2 instance(s)', 'old to 0 instance(s)', 'new to 3 instance(s)',
+    ]);
+    const blueGreen = { type: 'blue-green' as const, previewListen: null, autoPromote: true, scaleDownDelayMs: 0 };
+    expect(show(planFor(blueGreen, { stableReleaseId: 1, stableCount: 3, newReleaseId: 2, instances: 3 }))).toEqual(['new to 3 instance(s)', 'traffic new 100%', 'old to 0 instance(s)']);
+  });
+
+  it('rolling to zero instances stops every old one', () => {
+    const rolling = { type: 'rolling' as const, batch: { count: 1 }, maxUnavailable: { count: 0 } };
+    expect(show(planRolling({ stableReleaseId: 1, stableCount: 3, newReleaseId: 2, instances: 0, strategy: rolling }))).toEqual(['old to 0 instance(s)']);
   });
 });

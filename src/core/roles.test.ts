@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mayAccess, rolesWith, type Identity, type Role } from './roles.ts';
+import { grantsOf, isRole, mayAccess, rolesWith, type Identity, type Role } from './roles.ts';
 
 const who = (role: Role, envs: string[] | null = null): Identity => ({ user: 'u', role, envs, tokenId: 't' });
 
@@ -35,4 +35,27 @@ describe('mayAccess', () => {
     expect(mayAccess(t, 'deploy', undefined, true).allowed).toBe(false);
     expect(mayAccess(t, 'deploy', 'staging').allowed).toBe(false);
   });
+
+  it('every role may read, anywhere, whatever its environments', () => {
+    for (const role of ['viewer', 'deployer', 'approver', 'admin'] as const) {
+      expect(grantsOf(role)).toContain('read');
+      expect(mayAccess(who(role, []), 'read', 'production').allowed).toBe(true);
+    }
+    expect(rolesWith('read')).toEqual(['viewer', 'deployer', 'approver', 'admin']);
+    expect(grantsOf('viewer')).toEqual(['read']);
+  });
+
+  it('a refusal says which permission, which role, and where the token applies', () => {
+    expect(mayAccess(who('viewer'), 'deploy', 'production')).toEqual({ allowed: false, reason: 'needs the "deploy" permission, which role viewer does not have (roles with it: deployer, admin)' });
+    expect(mayAccess(who('deployer', ['staging', 'qa']), 'deploy', 'production')).toEqual({ allowed: false, reason: 'needs the "deploy" permission in production; this token\'s role applies only in staging, qa' });
+    expect(mayAccess(who('deployer', ['staging', 'qa']), 'deploy', undefined)).toEqual({ allowed: false, reason: 'needs the "deploy" permission in every environment; this token\'s role applies only in staging, qa' });
+  });
 });
+
+describe('isRole', () => {
+  it('knows the four roles and nothing else', () => {
+    expect(['viewer', 'deployer', 'approver', 'admin'].every(isRole)).toBe(true);
+    expect([undefined, null, 3, 'root', '', ['admin']].some(isRole)).toBe(false);
+  });
+});
+

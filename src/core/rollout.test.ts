@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planRolling, type Step } from './plans.ts';
-import { ROLLOUT_PHASES, commandRefusal, isTerminal, transition, type Rollout } from './rollout.ts';
+import { ROLLOUT_PHASES, commandRefusal, effectiveWeights, isTerminal, transition, type Rollout } from './rollout.ts';
 
 const S = 1;
 const N = 2;
@@ -156,5 +156,101 @@ describe('pause and resume', () => {
     expect([held.phase, held.stepIndex, held.updatedAt]).toEqual(['paused', 0, 5]);
     expect(commandRefusal(held, { type: 'pause', by: 'bob' })).toBe('rollout #3 is already paused');
     expect(transition(held, { type: 'pause', by: 'bob' }, 6, ctx)).toBe(held);
+  });
+});
+
+describe('commands and events that do not apply', () => {
+  const steps: Step[] = [
+    { type: 'scale', releaseId: N, count: 1 },
+    { type: 'weights', weights: { [S]: 80, [N]: 20 } },
+    { type: 'preview', releaseId: N },
+    { type: 'pause', durationMs: null },
+    { type: 'scale', releaseId: S, count: 0 },
+  ];
+  const r: Rollout = {
+    id: 7, env: 'production', kind: 'deploy', fromReleaseId: S, toReleaseId: N, phase: 'progressing', plan: { steps },
+    stepIndex: 0, stepStartedAt: 0, traffic: null, preview: null, reason: null, createdBy: 'test', createdAt: 0, updatedAt: 0, finishedAt: null,
+  };
+  const ctx = { stableInstances: 2, newInstances: 3 };
+  const all = [
+    { type: 'pause', by: 'a' }, { type: 'resume', by: 'a' }, { type: 'promote', by: 'a', full: false }, { type: 'abort', reason: 'x' },
+  ] as const;
+
+  it('every command is refused, and changes nothing, once a rollout has ended or while it aborts', () => {
+    for (const phase of ['succeeded', 'rolled_back', 'failed'] as const) {
+      for (const e of all) {
+        expect(commandRefusal({ ...r, phase }, e)).toBe(`rollout #7 has already ended (${phase})`);
+        expect(transition({ ...r, phase }, e, 5, ctx)).toEqual({ ...r, phase });
+      }
+    }
+    for (const e of all) expect(commandRefusal({ ...r, phase: 'aborting' }, e)).toBe('rollout #7 is already aborting');
+  });
+
+  it('promote says which step the rollout is at when it is not waiting', () => {
+    expect(commandRefusal({ ...r, stepIndex: 1 }, { type: 'promote', by: 'a', full: false }))
+      .toBe('rollout #7 is not waiting at a pause (step 2 is weights); use --full to finish it now');
+    expect(commandRefusal({ ...r, stepIndex: 9 }, { type: 'promote', by: 'a', full: false }))
+      .toBe('rollout #7 is not waiting at a pause (step 10 is none); use --full to finish it now');
+    expect(commandRefusal({ ...r, phase: 'paused', stepIndex: 1 }, { type: 'promote', by: 'a', full: false })).toBeNull();
+    expect(commandRefusal({ ...r, phase: 'paused' }, { type: 'abort', reason: 'x' })).toBeNull();
+  });
+
+  it('promote of a rollout paused mid-step resumes it there; at a pause step it moves past it', () => {
+    const held = transition({ ...r, phase: 'paused', stepIndex: 1 }, { type: 'promote', by: 'a', full: false }, 5, ctx);
+    expect([held.phase, held.stepIndex]).toEqual(['progressing', 1]);
+    const atPause = transition({ ...r, stepIndex: 3 }, { type: 'promote', by: 'a', full: false }, 5, ctx);
+    expect([atPause.phase, atPause.stepIndex, atPause.stepStartedAt]).toEqual(['progressing', 4, 5]);
+  });
+
+  it('promote --full keeps the steps done and replaces the rest by a full promotion', () => {
+    const p = transition({ ...r, stepIndex: 2 }, { type: 'promote', by: 'a', full: true }, 5, ctx);
+    expect(p.plan.steps).toEqual([
+      steps[0], steps[1],
+      { type: 'scale', releaseId: N, count: 3 }, { type: 'weights', weights: { [N]: 100 } }, { type: 'preview', releaseId: null }, { type: 'scale', releaseId: S, count: 0 },
+    ]);
+    expect([p.phase, p.stepIndex, p.stepStartedAt]).toEqual(['progressing', 2, 5]);
+  });
+
+  it('start applies only to a pending rollout; step reports only to the step running, while it progresses or aborts', () => {
+    expect(transition({ ...r, phase: 'pending', stepStartedAt: null }, { type: 'start' }, 5, ctx)).toMatchObject({ phase: 'progressing', stepStartedAt: 5 });
+    const running = transition(r, { type: 'start' }, 5, ctx);
+    expect(running).toBe(r);
+    const paused = { ...r, phase: 'paused' as const };
+    expect(transition(paused, { type: 'step-done', index: 0 }, 5, ctx)).toBe(paused);
+    expect(transition(r, { type: 'step-done', index: 1 }, 5, ctx)).toBe(r);
+    expect(transition(r, { type: 'step-failed', index: 1, reason: 'x' }, 5, ctx)).toBe(r);
+    const ended = { ...r, phase: 'failed' as const };
+    expect(transition(ended, { type: 'step-failed', index: 0, reason: 'x' }, 5, ctx)).toBe(ended);
+  });
+
+  it('records the traffic of a weights step and the release of a preview step as they complete', () => {
+    const a = transition({ ...r, stepIndex: 1 }, { type: 'step-done', index: 1 }, 5, ctx);
+    expect([a.traffic, a.preview]).toEqual([{ [S]: 80, [N]: 20 }, null]);
+    const b = transition(a, { type: 'step-done', index: 2 }, 6, ctx);
+    expect([b.traffic, b.preview, b.stepIndex]).toEqual([{ [S]: 80, [N]: 20 }, N, 3]);
+  });
+
+  it('when the way back fails too, the rollout ends failed, saying both', () => {
+    const aborting = transition(r, { type: 'abort', reason: 'aborted by alice' }, 5, ctx);
+    expect(aborting.plan.abortCause).toBe('request');
+    const failed = transition(aborting, { type: 'step-failed', index: 0, reason: 'port taken' }, 6, ctx);
+    expect([failed.phase, failed.reason, failed.finishedAt]).toEqual(['failed', 'aborted by alice; then restoring the stable release failed: port taken', 6]);
+    const noReason = transition({ ...aborting, reason: null }, { type: 'step-failed', index: 0, reason: 'port taken' }, 6, ctx);
+    expect(noReason.reason).toBe('abort; then restoring the stable release failed: port taken');
+    expect(transition(r, { type: 'abort', reason: 'crash loop', cause: 'failure' }, 5, ctx).plan.abortCause).toBe('failure');
+  });
+
+  it('an abort of a first deploy has no stable release to send traffic to', () => {
+    const first = transition({ ...r, fromReleaseId: null, traffic: { [N]: 100 } }, { type: 'abort', reason: 'x' }, 5, ctx);
+    expect(first.traffic).toEqual({ [N]: 100 });
+    expect(first.plan.abortSteps).toEqual([{ type: 'preview', releaseId: null }, { type: 'scale', releaseId: N, count: 0 }]);
+  });
+});
+
+describe('effectiveWeights', () => {
+  it('gives nothing when no instance is ready, and follows ready instances when no split is recorded', () => {
+    expect(effectiveWeights({ [S]: 100 }, { [S]: 0, [N]: 0 })).toEqual({});
+    expect(effectiveWeights(null, { [S]: 3, [N]: 1 })).toEqual({ [S]: 75, [N]: 25 });
+    expect(effectiveWeights({ [S]: 80, [N]: 20 }, { [S]: 0, [N]: 2 })).toEqual({ [N]: 100 });
   });
 });
