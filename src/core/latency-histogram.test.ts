@@ -120,3 +120,64 @@ describe('latency histogram', () => {
     expect(isLatencyHistogram({ counts: { x: 1 }, count: 1, sumMs: 1 })).toBe(false);
   });
 });
+
+describe('latency histogram edges', () => {
+  it('the first regular bucket starts at LOWEST_MS and the overflow at HIGHEST_MS', () => {
+    expect(bucketIndex(LOWEST_MS)).toBe(1);
+    expect(bucketIndex(LOWEST_MS * 0.999)).toBe(0);
+    expect(bucketIndex(HIGHEST_MS * 0.9999)).toBe(OVERFLOW_BUCKET - 1);
+    expect(bucketIndex(HIGHEST_MS)).toBe(OVERFLOW_BUCKET);
+    expect(bucketBoundsMs(0)).toEqual([0, LOWEST_MS]);
+    expect(bucketBoundsMs(-1)).toEqual([0, LOWEST_MS]);
+    expect(bucketBoundsMs(1)[0]).toBe(LOWEST_MS);
+    expect(bucketBoundsMs(OVERFLOW_BUCKET - 1)[1]).toBe(HIGHEST_MS);
+    expect(bucketBoundsMs(OVERFLOW_BUCKET)).toEqual([HIGHEST_MS, Infinity]);
+    expect(bucketBoundsMs(OVERFLOW_BUCKET + 5)).toEqual([HIGHEST_MS, Infinity]);
+  });
+
+  it('a negative latency is counted but adds nothing to the sum', () => {
+    const h = createHistogram();
+    recordMs(h, -5);
+    recordMs(h, 0);
+    recordMs(h, 10);
+    expect([h.count, h.sumMs, meanMs(h)]).toEqual([3, 10, 10 / 3]);
+  });
+
+  it('quantiles read the buckets in order of latency, whatever order they were filled in', () => {
+    const h = createHistogram();
+    recordMs(h, 1000);
+    recordMs(h, 1);
+    recordMs(h, 10);
+    const [q1, q2, q3] = [quantileMs(h, 0.3)!, quantileMs(h, 0.6)!, quantileMs(h, 1)!];
+    expect(q1).toBeGreaterThan(0.95);
+    expect(q1).toBeLessThan(1.05);
+    expect(q2).toBeGreaterThan(9.5);
+    expect(q2).toBeLessThan(10.5);
+    expect(q3).toBeGreaterThan(950);
+    expect(q3).toBeLessThan(1050);
+    expect(quantileMs(h, 1 / 3)).toBe(q1);
+  });
+
+  it('a quantile of a count that its buckets do not add up to falls back to the highest bucket', () => {
+    const h = { counts: { 3: 1, 10: 1 }, count: 5, sumMs: 1 };
+    expect(quantileMs(h, 1)).toBe(quantileMs({ counts: { 10: 1 }, count: 1, sumMs: 1 }, 1));
+  });
+
+  it('a window is the later snapshot whole when the earlier one had a bucket the later lacks, or more samples', () => {
+    const later = { counts: { 5: 2 }, count: 2, sumMs: 1 };
+    expect(subtractHistograms(later, { counts: { 4: 1 }, count: 1, sumMs: 0.5 })).toEqual(later);
+    expect(subtractHistograms(later, { counts: { 5: 1, 4: 0 }, count: 1, sumMs: 0.5 })).toEqual({ counts: { 5: 1 }, count: 1, sumMs: 0.5 });
+    expect(subtractHistograms(later, { counts: {}, count: 3, sumMs: 0 })).toEqual(later);
+    expect(subtractHistograms(later, later)).toEqual({ counts: {}, count: 0, sumMs: 0 });
+    expect(subtractHistograms({ counts: { 5: 1 }, count: 1, sumMs: 0.1 }, { counts: { 5: 1 }, count: 1, sumMs: 0.1 + 1e-12 }).sumMs).toBe(0);
+  });
+
+  it('tells a histogram read from JSON from anything else', () => {
+    expect(isLatencyHistogram({ counts: { 3: 1, 10: 0 }, count: 1, sumMs: 2 })).toBe(true);
+    for (const v of [null, 'x', 3, { counts: {}, count: '1', sumMs: 0 }, { counts: {}, count: 1 }, { counts: null, count: 1, sumMs: 0 }, { counts: 'x', count: 1, sumMs: 0 },
+      { counts: { a: 1 }, count: 1, sumMs: 0 }, { counts: { '3a': 1 }, count: 1, sumMs: 0 }, { counts: { a3: 1 }, count: 1, sumMs: 0 }, { counts: { 3: '1' }, count: 1, sumMs: 0 },
+      { counts: { 3: -1 }, count: 1, sumMs: 0 }, { counts: { 3: 1, 4: -1 }, count: 1, sumMs: 0 }]) {
+      expect(isLatencyHistogram(v)).toBe(false);
+    }
+  });
+});
