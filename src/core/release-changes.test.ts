@@ -47,4 +47,35 @@ describe('configKeyChanges', () => {
     const next = { ...base, health: { ...base.health, path: '/ready' }, environment: { ...base.environment, listen: { host: '127.0.0.1', port: 9090 } } };
     expect(changedSettings(base, next)).toEqual(['health', 'listen']);
   });
+
+  it('names each setting that differs, in a fixed order, whatever the order of keys inside it', () => {
+    const next: ReleaseConfig = {
+      ...base,
+      run: { ...base.run, argv: ['node', 'app.js'] },
+      image: { dockerfile: null, ref: 'hello:2' },
+      shutdown: { ...base.shutdown, drainTimeoutMs: 1 },
+      environment: {
+        ...base.environment, runtime: 'docker', resources: { memoryMb: 256 } as never, watchMs: 1,
+        analysis: { ...base.environment.analysis, deadlineMs: 60_000 }, proxy: { maxBodyBytes: 1 } as never,
+      },
+    };
+    expect(changedSettings(base, next)).toEqual(['run', 'shutdown', 'analysis', 'watch', 'runtime', 'resources', 'proxy', 'image']);
+    const reordered = { ...base, health: Object.fromEntries(Object.entries(base.health).reverse()) as ReleaseConfig['health'] };
+    expect(changedSettings(base, reordered)).toEqual([]);
+    const argvOrder = { ...base, run: { ...base.run, argv: ['server.js', 'node'] } };
+    expect(changedSettings(base, argvOrder)).toEqual(['run']);
+    expect(changedSettings(null, base)).toEqual([]);
+  });
+
+  it('a secret pinned the same way, written in another key order, is not a change; one dropped is removed', () => {
+    const same: ReleaseConfig = { ...base, secrets: { F: { fingerprint: 'x', path: '/run/f', provider: 'file' } as never, S: { provider: 'store', version: 1 } } };
+    expect(configKeyChanges(base, same)).toEqual([]);
+    const dropped: ReleaseConfig = { ...base, secrets: { S: { provider: 'store', version: 1 } } };
+    expect(configKeyChanges(base, dropped)).toEqual([{ key: 'F', kind: 'secret', change: 'removed', from: 'file /run/f', to: null }]);
+    const zKey: ReleaseConfig = { ...base, secrets: { ...base.secrets, Z: { provider: 'env', name: 'SLIPWAY_SECRET_PRODUCTION_Z', fingerprint: 'z' } }, environment: { ...base.environment, config: { A: '1', B: '2', Y: '9' } } };
+    expect(configKeyChanges(base, zKey).map((c) => c.key)).toEqual(['Y', 'Z']);
+    const ab: ReleaseConfig = { ...base, secrets: { B2: { provider: 'store', version: 1 }, A2: { provider: 'store', version: 1 }, ...base.secrets } };
+    expect(configKeyChanges(base, ab).map((c) => c.key)).toEqual(['A2', 'B2']);
+  });
 });
+
