@@ -68,3 +68,45 @@ describe('finished runs', () => {
     expect(['running', 'waiting', 'succeeded', 'failed'].filter(isRunFinished)).toEqual(['succeeded', 'failed']);
   });
 });
+
+describe('the edges of versions, approvals and manifests', () => {
+  it.each([
+    [[' v1.2.3 '], '1.2.3'],
+    [['v1.2.3+build.5'], '1.2.3+build.5'],
+    [['x1.2.3', '1.2.3x', 'vv1.2.3', '1.2', '1.2.3+'], '0.0.0+a1b2c3d'],
+    [['10.0.0', '9.0.0'], '10.0.0'],
+    [['1.20.0', '1.3.0'], '1.20.0'],
+    [['1.2.30', '1.2.4'], '1.2.30'],
+    [['2.0.0-rc.1', '2.0.0'], '2.0.0'],
+    [['2.0.0', '2.0.0-rc.1'], '2.0.0'],
+  ])('tags %j give %s', (tags, version) => {
+    expect(versionFor(tags, SHA)).toBe(version);
+  });
+
+  it('a required role is asked only when the policy names one and the approver\'s roles are known, and one is enough', () => {
+    const run = { id: 7, startedBy: 'alice', status: 'waiting' as const, stage: 'approval' as const, attempt: 1 };
+    const policy = { count: 1, roles: ['release-manager', 'sre'], distinctFromStarter: false };
+    expect(approvalRefusal({ run, policy, actor: 'bob', roles: [], given: [] })).toBe('approving run #7 needs one of the roles release-manager, sre; bob has none');
+    expect(approvalRefusal({ run, policy, actor: 'bob', roles: ['dev', 'ops'], given: [] })).toBe('approving run #7 needs one of the roles release-manager, sre; bob has dev, ops');
+    expect(approvalRefusal({ run, policy, actor: 'bob', roles: ['dev', 'sre'], given: [] })).toBeNull();
+    expect(approvalRefusal({ run, policy, actor: 'bob', roles: null, given: [] })).toBeNull();
+    expect(approvalRefusal({ run, policy: { ...policy, roles: [] }, actor: 'bob', roles: ['dev'], given: [] })).toBeNull();
+  });
+
+  it('another user\'s approval, or a rejection by the same user, does not count as approving twice', () => {
+    const run = { id: 7, startedBy: 'alice', status: 'waiting' as const, stage: 'approval' as const, attempt: 1 };
+    const policy = { count: 2, roles: [], distinctFromStarter: true };
+    const record = (actor: string, decision: 'approve' | 'reject'): ApprovalRecord => ({ id: 0, runId: 7, actor, decision, reason: null, roles: null, at: 0, attempt: 1 });
+    expect(approvalRefusal({ run, policy, actor: 'bob', roles: null, given: [record('carol', 'approve'), record('bob', 'reject')] })).toBeNull();
+    expect(approvalRefusal({ run, policy, actor: 'bob', roles: null, given: [record('bob', 'approve')] }))
+      .toBe('bob has already approved run #7; approvals must come from 2 different users');
+  });
+
+  it('a manifest keeps its lists in order and writes what is missing as null', () => {
+    const m = { service: 's', version: '1', digest: 'sha256:x', commit: null, builtAt: 1, builder: 'b', tests: null, files: { a: '1' }, origin: 'build' as const, runId: 1 };
+    expect(canonicalManifest(m)).toBe('{"builder":"b","builtAt":1,"commit":null,"digest":"sha256:x","files":{"a":"1"},"origin":"build","runId":1,"service":"s","tests":null,"version":"1"}');
+    const withList = { ...m, tags: ['b', 'a'], extra: undefined } as unknown as typeof m;
+    expect(canonicalManifest(withList)).toContain('"extra":null');
+    expect(canonicalManifest(withList)).toContain('"tags":["b","a"]');
+  });
+});
