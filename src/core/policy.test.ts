@@ -139,6 +139,15 @@ describe("the admin's policy", () => {
     const k8s = { context: null, namespace: 'n', image: 'i', containerPort: 80, traffic: 'gateway' as const, gateway: null, hostnames: ['a.staging.example.com', 'shop.example.com'], historyLimit: 1 };
     expect(check({ ...base, kubernetes: k8s }, { policy })).toEqual(['environments.staging.kubernetes.hostnames[1] hosts']);
   });
+
+  it('holds the host names of a listener shared by host (hosts:) to the same rule, a wildcard as written', () => {
+    const policy = policyOf({ staging: { hosts: ['*.staging.example.com'] } });
+    expect(check({ ...base, hosts: ['a.staging.example.com', '*.staging.example.com'] }, { policy })).toEqual([]);
+    expect(check({ ...base, hosts: ['a.staging.example.com', 'shop.example.com', '*.example.com'] }, { policy }))
+      .toEqual(['environments.staging.hosts[1] hosts', 'environments.staging.hosts[2] hosts']);
+    // No hosts rule in the policy: any host name, as before.
+    expect(check({ ...base, hosts: ['shop.example.com'] }, { policy: policyOf({}) })).toEqual([]);
+  });
 });
 
 describe('the pieces', () => {

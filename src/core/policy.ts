@@ -141,11 +141,18 @@ export function checkEnvironment(c: PolicyCheck): PolicyViolation[] {
   const out: PolicyViolation[] = [];
   out.push(...checkListen(rules, `${at}.listen`, e.listen));
   if (e.strategy.type === 'blue-green' && e.strategy.previewListen) out.push(...checkListen(rules, `${at}.strategy.preview_listen`, e.strategy.previewListen));
-  (e.kubernetes?.hostnames ?? []).forEach((h, i) => {
+  // The host names an environment answers for: on a cluster's Gateway, and on a
+  // listener shared by host (`hosts:`). A wildcard entry is checked as written: the
+  // policy must allow `*.example.com` itself (a pattern `*.example.com` does).
+  const named: [string, string][] = [
+    ...(e.kubernetes?.hostnames ?? []).map((h, i): [string, string] => [`${at}.kubernetes.hostnames[${i}]`, h]),
+    ...(e.hosts ?? []).map((h, i): [string, string] => [`${at}.hosts[${i}]`, h]),
+  ];
+  for (const [key, h] of named) {
     if (rules.hosts !== null && !rules.hosts.some((p) => globMatches(p.toLowerCase(), h.toLowerCase(), '.'))) {
-      out.push({ key: `${at}.kubernetes.hostnames[${i}]`, rule: 'hosts', value: h, message: `host name ${h} is not one the policy allows ${c.env} (${rules.hosts.join(', ') || 'none'})` });
+      out.push({ key, rule: 'hosts', value: h, message: `host name ${h} is not one the policy allows ${c.env} (${rules.hosts.join(', ') || 'none'})` });
     }
-  });
+  }
   const scope = { env: c.env, others: c.otherEnvironments ?? [] };
   for (const [name, spec] of Object.entries(e.secrets)) out.push(...checkSecret(scope, rules, `${at}.secrets.${name}`, spec));
   for (const { key, url } of outboundUrlsOf(c.env, e)) out.push(...checkUrl(c, rules, key, url));
