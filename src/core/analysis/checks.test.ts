@@ -165,6 +165,14 @@ describe('windowFromSnapshots', () => {
     expect(w.latency?.count).toBe(250);
   });
 
+  it('a release with no counters at the start counts from zero; either counter going back means a restart', () => {
+    const now = snapshot(40, 1, latencies({ fast: 40, fastMs: 10 }));
+    expect(windowFromSnapshots({ start: null, now })).toMatchObject({ requests: 40, errors: 1 });
+    expect(windowFromSnapshots({ start: snapshot(10, 2, latencies({ fast: 10, fastMs: 10 })), now })).toMatchObject({ requests: 40, errors: 1 });
+    expect(windowFromSnapshots({ start: snapshot(41, 0, latencies({ fast: 41, fastMs: 10 })), now })).toMatchObject({ requests: 40, errors: 1 });
+    expect(windowFromSnapshots({ start: snapshot(40, 1, latencies({ fast: 40, fastMs: 10 })), now })).toMatchObject({ requests: 0, errors: 0 });
+  });
+
   it('uses the later snapshot alone when the counters went backwards (the router restarted)', () => {
     const w = windowFromSnapshots({ start: snapshot(1000, 9, latencies({ fast: 1000, fastMs: 10 })), now: snapshot(40, 1, latencies({ fast: 40, fastMs: 10 })) });
     expect(w).toMatchObject({ requests: 40, errors: 1 });

@@ -49,3 +49,22 @@ describe('freeze windows', () => {
     expect(d.kind === 'refuse' && d.text).toMatch(/freeze from 2026-12-24T00:00:00.000Z until 2026-12-27T00:00:00.000Z/);
   });
 });
+
+describe('what a freeze says', () => {
+  const weekend: FreezeWindow = { cron: '0 17 * * 5', durationMs: 64 * 3600_000, timezone: 'UTC', action: 'wait', reason: 'weekend' };
+
+  it('names the cron window, its time zone, when it opened and closes, and why', () => {
+    const d = freezeDecision([weekend, { ...weekend, reason: null, action: 'refuse', timezone: 'Europe/Paris' }], at('2026-11-28T10:00:00Z'));
+    expect(d).toEqual({
+      kind: 'refuse',
+      text: 'freeze "0 17 * * 5" (UTC) from 2026-11-27T17:00:00.000Z until 2026-11-30T09:00:00.000Z: weekend; '
+        + 'freeze "0 17 * * 5" (Europe/Paris) from 2026-11-27T16:00:00.000Z until 2026-11-30T08:00:00.000Z',
+    });
+  });
+
+  it('a cron window about to open within the second is not open yet', () => {
+    expect(openFreezes([weekend], at('2026-11-27T16:59:59.500Z'))).toHaveLength(0);
+    const [f] = openFreezes([weekend], at('2026-11-27T17:00:00.500Z'));
+    expect(f!.sinceMs).toBe(at('2026-11-27T17:00:00Z'));
+  });
+});
