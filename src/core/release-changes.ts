@@ -24,6 +24,8 @@ const SETTINGS: { name: string; of: (c: ReleaseConfig) => unknown }[] = [
   { name: 'runtime', of: (c) => c.environment.runtime },
   { name: 'resources', of: (c) => c.environment.resources },
   { name: 'proxy', of: (c) => c.environment.proxy ?? null },
+  { name: 'hosts', of: (c) => c.environment.hosts ?? null },
+  { name: 'path_prefix', of: (c) => c.environment.pathPrefix ?? null },
   { name: 'image', of: (c) => c.image },
 ];
 
