@@ -212,5 +212,33 @@ describe('engine on virtual time', () => {
     expect(JSON.stringify(x.router.table.environments)).toBe(before.table);
     expect(x.engine.status('production')[0]!.stable?.service).toBe('shop');
   });
+
+  describe('the watch window, for every strategy, whenever the release goes bad', () => {
+    const strategies: Record<string, string> = {
+      rolling: ROLLING,
+      canary: 'type: canary\nsteps:\n  - weight: 50\n  - pause: 2s',
+      'blue-green': 'type: blue-green\nscale_down_delay: 0s',
+    };
+    for (const [name, strategy] of Object.entries(strategies)) {
+      for (const badAfterS of [10, 60, 240]) {
+        it(`${name}: bad ${badAfterS} s after the rollout ends is rolled back, naming the check and the baseline`, async () => {
+          const watch = `watch: ${badAfterS + 60}s`;
+          const x = await withStable(strategy, watch);
+          await x.clock.advance(60_000); // v1 serves alone for a while: a baseline before the rollout
+          await x.deploy('production', yaml(strategy, watch), 'v2');
+          expect((await x.settleRollout('production')).phase).toBe('succeeded');
+          await x.clock.advance(badAfterS * 1000);
+          x.router.behaviour.set('production#2', { errorRate: 0.5, latencyMs: 20 });
+          await x.clock.until('the watch to roll back', () => x.store.listRollouts('production', 1)[0]?.kind === 'rollback', { maxMs: 60_000 });
+          const back = await x.settleRollout('production');
+          expect(back.phase).toBe('succeeded');
+          expect(x.engine.status('production')[0]!.stable?.number).toBe(1);
+          const reason = x.store.listRollouts('production', 5).flatMap((r) => x.store.rolloutEvents(r.id)).map((e) => e.message).find((m) => /automatic rollback: regression during the watch window/.test(m));
+          expect(reason).toMatch(/error_rate/);
+          expect(reason).toMatch(/baseline: /);
+        });
+      }
+    }
+  });
 });
 
