@@ -35,6 +35,11 @@ describe('logBeta', () => {
 });
 
 describe('xLogY', () => {
+  it('is exact below ½ too, where it reflects: Γ(0.1) and Γ(¼)', () => {
+    expect(logGamma(0.1)).toBeCloseTo(2.252712651734206, 12);
+    expect(logGamma(0.25)).toBeCloseTo(Math.log(3.625609908221908), 12);
+  });
+
   it('treats 0 · ln 0 as 0', () => {
     expect(xLogY(0, 0)).toBe(0);
     expect(xLogY(2, Math.E)).toBeCloseTo(2, 15);

@@ -14,6 +14,8 @@ describe('chooseWatchBaseline', () => {
     ['the server started with the rollout: a thin record from before loses to a thicker one during', w(150), w(40), 'during-rollout', 150],
     ['nothing served during the rollout: the record from before', w(0), w(900), 'before-rollout', 900],
     ['nothing at all', null, null, 'none', 0],
+    ['no record during the rollout: the record from before', null, w(900), 'before-rollout', 900],
+    ['exactly ten times min_requests during the rollout is enough', w(200), w(20000), 'during-rollout', 200],
     ['nothing at all, counted', w(0), w(0), 'none', 0],
   ])('%s', (_, during, before, kind, requests) => {
     const b = chooseWatchBaseline({ ...base, duringRollout: during, beforeRollout: before });
@@ -25,6 +27,11 @@ describe('chooseWatchBaseline', () => {
 });
 
 describe('watchSpec', () => {
+  it('adds the floor to an analysis with no error-rate limits at all', () => {
+    const { errorRate: _none, ...noErrorRate } = DEFAULT_ANALYSIS;
+    expect(watchSpec(noErrorRate, 0.1).errorRate).toEqual({ max: 0.1 });
+  });
+
   it('adds the floor as error_rate.max, keeping a stricter one written in slipway.yaml', () => {
     expect(watchSpec(DEFAULT_ANALYSIS, 0.05).errorRate).toEqual({ maxIncreaseOverStable: 0.01, max: 0.05 });
     expect(watchSpec({ ...DEFAULT_ANALYSIS, errorRate: { max: 0.02 } }, 0.05).errorRate).toEqual({ max: 0.02 });
