@@ -201,7 +201,7 @@ export interface EngineHarness {
 export async function engineHarness(): Promise<EngineHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'slipway-engine-'));
   const paths = dataDirPaths(join(dir, 'data'));
-  prepareDataDir(paths);
+  prepareDataDir(paths, { onNotice: () => undefined });
   const store = new StateStore(paths.stateDb);
   const clock = new ManualClock();
   const redactor = new Redactor();
