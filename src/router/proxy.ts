@@ -72,7 +72,7 @@ export function handleProxyRequest(route: EnvRoute, req: IncomingMessage, res: S
   const bodyBytes = collectForwardHeaders(req, headers, proxy.isTrusted, strippedPrefix);
   if (bodyBytes > proxy.maxBodyBytes) {
     route.counters.refused.max_body++;
-    sendAnswer(res, proxy.bodyTooLarge);
+    answerThenLinger(req, res, proxy.bodyTooLarge);
     return;
   }
   const upstream = pickUpstream(route, req);
@@ -105,6 +105,35 @@ export function sendAnswer(res: ServerResponse, a: RouterAnswer): void {
   }
   res.writeHead(a.status, a.headers);
   res.end(a.body);
+}
+
+/** How long the rest of a refused body is read and dropped before the connection closes. */
+const LINGER_MS = 2000;
+
+/**
+ * Answers a request refused while its client may still be sending the body (413):
+ * the answer (with Connection: close), then, as nginx's lingering close does, the
+ * rest of what the client sends is read and dropped for up to LINGER_MS, so it reads
+ * the answer instead of a reset on its next write; then the connection closes.
+ */
+function answerThenLinger(req: IncomingMessage, res: ServerResponse, a: RouterAnswer): void {
+  const socket = req.socket;
+  if (res.headersSent || res.destroyed || socket.destroyed) {
+    res.destroy();
+    return;
+  }
+  // Node closes a Connection: close response's socket with destroySoon() once it is
+  // written; here it ends our side only and keeps reading until the client ends.
+  socket.destroySoon = () => {
+    socket.end();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    socket.once('end', () => socket.destroy());
+    req.resume();
+    socket.resume();
+  };
+  sendAnswer(res, a);
 }
 
 /** Counts a request body as it streams, and fails it once past the limit. */
@@ -323,7 +352,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
       // The client's doing, not the release's: counted for the environment, not in its analysis.
       this.route.counters.refused[err === BODY_TOO_LARGE ? 'max_body' : 'idle_timeout']++;
       if (this.hasResponded) this.res.destroy();
-      else sendAnswer(this.res, err === BODY_TOO_LARGE ? this.proxy.bodyTooLarge : this.proxy.bodyIdle);
+      else if (err === BODY_TOO_LARGE) answerThenLinger(this.req, this.res, this.proxy.bodyTooLarge);
+      else sendAnswer(this.res, this.proxy.bodyIdle);
       return;
     }
     if (this.hasResponded) {
