@@ -1,0 +1,157 @@
+// What the real-apps bench does with each app once it is deployed: the same use
+// through slipway's router and straight at the instance, compared, with figures.
+
+import { join } from 'node:path';
+import { BenchReport, single, type Via } from './bench-report.ts';
+import { burstOfGets, figuresOf, send, sha256, type Burst } from './http-probe.ts';
+import { compareCrud, crudSummary, runCrud } from './json-server-checks.ts';
+import { deployFlows, echoOverFlowSocket, editorInBrowser, firstCommsMessages, hasChromium, CHROMIUM } from './node-red-checks.ts';
+import { REGISTRY_MAX_BODY_MB } from './real-app-services.ts';
+import { addUser, declaredOversizePut, downloadTarball, npmPublish, packPackage, writeNpmrc, writeRandomFile } from './verdaccio-checks.ts';
+
+export interface ScenarioOptions {
+  report: BenchReport;
+  work: string;
+  router: string;
+  direct: string;
+  rounds: number;
+  gets: number;
+}
+
+const MiB = 1024 * 1024;
+
+/** `rounds` bursts of `gets` GETs to each side, alternating, after a warm-up of each. */
+async function compareBursts(o: ScenarioOptions & { app: string; path: string; concurrency: number }): Promise<void> {
+  const bursts: Record<Via, Burst[]> = { router: [], direct: [] };
+  const base = (via: Via) => (via === 'router' ? o.router : o.direct);
+  for (const via of ['router', 'direct'] as const) await burstOfGets(base(via) + o.path, { count: 50, concurrency: o.concurrency });
+  for (let i = 0; i < o.rounds; i++) {
+    for (const via of ['router', 'direct'] as const) bursts[via].push(await burstOfGets(base(via) + o.path, { count: o.gets, concurrency: o.concurrency }));
+  }
+  for (const via of ['router', 'direct'] as const) {
+    const f = figuresOf(bursts[via]);
+    o.report.addFigures({ app: o.app, what: `GET ${o.path} ×${o.gets}×${o.rounds}, ${o.concurrency} conn`, via }, f);
+    o.report.check(f.errors === 0, `${o.app}: ${f.requests} GETs ${o.path} ${via}`, `${f.errors} errors, ${f.rps.toFixed(0)} req/s, p50 ${f.p50Ms.toFixed(2)} ms, p99 ${f.p99Ms.toFixed(2)} ms`);
+  }
+}
+
+export async function checkJsonServer(o: ScenarioOptions): Promise<void> {
+  const app = 'json-server';
+  const viaRouter = await runCrud(o.router);
+  const viaDirect = await runCrud(o.direct);
+  const differences = compareCrud({ base: o.router, run: viaRouter }, { base: o.direct, run: viaDirect });
+  o.report.check(differences.length === 0, `${app}: CRUD sequence gives the same statuses, bodies and headers through the router as direct`, differences.join('; ') || crudSummary(viaRouter));
+  o.report.addFigures({ app, what: 'CRUD sequence', via: 'router' }, figuresOf([viaRouter.burst]));
+  o.report.addFigures({ app, what: 'CRUD sequence', via: 'direct' }, figuresOf([viaDirect.burst]));
+  await compareBursts({ ...o, app, path: '/posts/1', concurrency: 8 });
+}
+
+export async function checkNodeRed(o: ScenarioOptions & { browser: boolean }): Promise<void> {
+  const app = 'node-red';
+  const r = o.report;
+  // The editor's page.
+  const pages: Record<Via, { status: number; sha: string }> = { router: { status: 0, sha: '' }, direct: { status: 0, sha: '' } };
+  for (const via of ['router', 'direct'] as const) {
+    const t0 = performance.now();
+    const page = await send(`${via === 'router' ? o.router : o.direct}/`);
+    pages[via] = { status: page.status, sha: sha256(page.body) };
+    r.add(single({ app, what: 'editor page GET /', via, seconds: (performance.now() - t0) / 1000, bytes: page.body.length, errors: page.status === 200 ? 0 : 1 }));
+  }
+  r.check(pages.router.status === 200 && pages.router.sha === pages.direct.sha, `${app}: the editor page loads through the router, byte for byte as direct`, `${pages.router.status} vs ${pages.direct.status}`);
+
+  // The editor's /comms WebSocket: its first messages, heartbeats aside.
+  const ws = (base: string) => base.replace(/^http/, 'ws');
+  const commsRouter = await firstCommsMessages(`${ws(o.router)}/comms`);
+  const commsDirect = await firstCommsMessages(`${ws(o.direct)}/comms`);
+  for (const [via, c] of [['router', commsRouter], ['direct', commsDirect]] as const) {
+    r.add({ ...single({ app, what: '/comms WebSocket, first 2 s', via, seconds: (c.openMs ?? 0) / 1000, bytes: c.messages.join('').length, errors: c.error || c.openMs === null ? 1 : 0, requests: c.messages.length }), p50Ms: c.openMs });
+  }
+  const same = JSON.stringify([...commsRouter.messages].sort()) === JSON.stringify([...commsDirect.messages].sort());
+  r.check(commsRouter.openMs !== null && commsRouter.messages.length > 0 && same, `${app}: /comms connects through the router and sends the same first messages as direct`,
+    `${commsRouter.messages.length} vs ${commsDirect.messages.length} messages (${commsRouter.messages.map((m) => (JSON.parse(m) as { topic: string }).topic).join(', ')})${commsRouter.error ? `; error ${commsRouter.error}` : ''}`);
+
+  // A flow deployed through the admin API, by the router.
+  const deployed = await deployFlows(o.router);
+  r.check(deployed.status === 200 && deployed.body.includes('"rev"'), `${app}: POST /flows through the router deploys a flow`, `${deployed.status} ${deployed.body.slice(0, 120)}`);
+  await new Promise((res) => setTimeout(res, 1_000));
+  const hello = async (base: string, headers: Record<string, string> = {}) => {
+    const x = await send(`${base}/hello?from=bench`, { headers });
+    return { status: x.status, body: JSON.parse(x.body.toString() || '{}') as Record<string, unknown> };
+  };
+  const hr = await hello(o.router);
+  const hd = await hello(o.direct);
+  const strip = (b: Record<string, unknown>) => JSON.stringify({ ...b, forwardedFor: null, forwardedProto: null, forwardedHost: null });
+  r.check(hr.status === 200 && hr.status === hd.status && strip(hr.body) === strip(hd.body), `${app}: the deployed flow's GET /hello answers the same through the router as direct`, `${hr.status} ${JSON.stringify(hr.body)}`);
+  r.check(hr.body.forwardedFor === '127.0.0.1' && hr.body.forwardedProto === 'http' && hr.body.forwardedHost === new URL(o.router).host && hd.body.forwardedFor === null,
+    `${app}: the app sees X-Forwarded-For/-Proto/-Host from the router and none direct`, `router ${hr.body.forwardedFor}/${hr.body.forwardedProto}/${hr.body.forwardedHost}`);
+  const trusted = await hello(o.router, { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.7' });
+  r.check(trusted.body.forwardedProto === 'https' && trusted.body.forwardedFor === '203.0.113.7, 127.0.0.1',
+    `${app}: a loopback client's X-Forwarded-Proto/For are kept (trust_forwarded defaults to loopback)`, `${trusted.body.forwardedProto}, ${trusted.body.forwardedFor}`);
+  const echoRouter = await echoOverFlowSocket(`${ws(o.router)}/ws/echo`);
+  const echoDirect = await echoOverFlowSocket(`${ws(o.direct)}/ws/echo`);
+  r.check(JSON.stringify(echoRouter) === JSON.stringify(echoDirect) && echoRouter.length === 5, `${app}: the flow's WebSocket echo answers the same through the router as direct`, echoRouter.join(' | '));
+  await compareBursts({ ...o, app, path: '/hello?from=bench', concurrency: 4, rounds: 1 });
+
+  // The editor in a real browser, through the router and direct.
+  if (!o.browser || !hasChromium()) {
+    console.log(`skip ${app}: the editor in a browser (${o.browser ? `${CHROMIUM} not found` : '--no-browser'})`);
+    return;
+  }
+  for (const via of ['router', 'direct'] as const) {
+    const b = await editorInBrowser(`${via === 'router' ? o.router : o.direct}/`, 10_000);
+    r.add(single({ app, what: 'editor in Chromium (load)', via, seconds: b.loadSeconds, bytes: 0, errors: b.failures.length + (b.sawLostConnection ? 1 : 0) }));
+    r.check(b.hasWorkspace && !b.sawLostConnection && b.socketsClosed === 0 && b.framesReceived > 0 && b.failures.length === 0,
+      `${app}: the editor in Chromium ${via === 'router' ? 'through the router' : 'direct'} shows no "Lost connection to server" in 10 s`,
+      `load ${b.loadSeconds.toFixed(1)} s, sockets ${b.socketUrls.join(' ')}, ${b.framesReceived} frames, ${b.socketsClosed} closed${b.failures.length ? `; ${b.failures.slice(0, 5).join(', ')}` : ''}`);
+  }
+}
+
+export async function checkVerdaccio(o: ScenarioOptions): Promise<void> {
+  const app = 'verdaccio';
+  const r = o.report;
+  const token = await addUser(o.router, 'bench');
+  const npmrc = join(o.work, 'npmrc');
+  writeNpmrc(npmrc, [o.router, o.direct], token);
+  const blob = join(o.work, 'blob-50mib.bin');
+  writeRandomFile(blob, 50 * MiB);
+  const packDir = join(o.work, 'packages');
+  const packs = {
+    router: await packPackage({ workDir: packDir, outDir: packDir, name: 'blob-via-router', blob }),
+    direct: await packPackage({ workDir: packDir, outDir: packDir, name: 'blob-direct', blob }),
+  };
+  for (const via of ['router', 'direct'] as const) {
+    const registry = `${via === 'router' ? o.router : o.direct}/`;
+    const p = await npmPublish({ tgz: packs[via].tgz, registry, npmrc, cacheDir: join(o.work, 'npm-cache'), cwd: o.work });
+    r.add(single({ app, what: `npm publish (${(packs[via].bytes / MiB).toFixed(1)} MiB tarball)`, via, seconds: p.seconds, bytes: packs[via].bytes, errors: p.code === 0 ? 0 : 1 }));
+    r.check(p.code === 0 && p.failedAttempts.length === 0, `${app}: npm publish of a ${(packs[via].bytes / MiB).toFixed(1)} MiB package ${via === 'router' ? 'through the router' : 'direct'}, first attempt`,
+      `${p.seconds.toFixed(1)} s${p.failedAttempts.length ? `; ${p.failedAttempts.join('; ')}` : ''}${p.code === 0 ? '' : `: ${p.out.slice(-600)}`}`);
+  }
+  for (const via of ['router', 'direct'] as const) {
+    const d = await downloadTarball(via === 'router' ? o.router : o.direct, packs.router);
+    r.add(single({ app, what: 'tarball download (blob-via-router)', via, seconds: d.seconds, bytes: d.bytes, errors: d.status === 200 ? 0 : 1 }));
+    r.check(d.status === 200 && d.sha256 === packs.router.sha256 && new URL(d.tarballUrl).host === new URL(via === 'router' ? o.router : o.direct).host,
+      `${app}: the tarball read back ${via === 'router' ? 'through the router' : 'direct'} has the published sha256, at a URL of that address`, `${d.status}, sha256 ${d.sha256.slice(0, 16)}…, ${d.tarballUrl}`);
+  }
+
+  // Over the limit: a 64 MiB package is a ~86 MiB publish, over proxy.max_body.
+  const big = join(o.work, 'blob-64mib.bin');
+  writeRandomFile(big, 64 * MiB);
+  const over = await packPackage({ workDir: packDir, outDir: packDir, name: 'blob-over-limit', blob: big });
+  const p = await npmPublish({ tgz: over.tgz, registry: `${o.router}/`, npmrc, cacheDir: join(o.work, 'npm-cache'), cwd: o.work });
+  const npmSaid = /npm error 413.*/.exec(p.out)?.[0] ?? p.out.split('\n').filter((l) => l.includes('error')).slice(0, 3).join(' / ');
+  r.add(single({ app, what: `npm publish over max_body (${(over.bytes / MiB).toFixed(1)} MiB)`, via: 'router', seconds: p.seconds, bytes: over.bytes, errors: p.code === 0 ? 0 : 1 }));
+  // npm must read the 413 on its first attempt: a connection reset instead (the router
+  // closing while npm still sends) makes npm retry the whole upload, then say EPIPE.
+  r.check(p.code !== 0 && /\b413\b/.test(p.out) && p.failedAttempts.length === 0, `${app}: npm publish over proxy.max_body ${REGISTRY_MAX_BODY_MB}MB is refused by the router with 413, read on npm's first attempt`,
+    `${npmSaid}; ${p.seconds.toFixed(1)} s${p.failedAttempts.length ? `; ${p.failedAttempts.join('; ')}` : ''}`);
+  const stored = await send(`${o.router}/blob-over-limit`);
+  r.check(stored.status === 404, `${app}: the refused package was not stored`, `GET /blob-over-limit ${stored.status}`);
+  const refused = await declaredOversizePut({ base: o.router, name: 'blob-over-limit', bytes: REGISTRY_MAX_BODY_MB * MiB + 1, token });
+  let body: { error?: string; limit?: string; message?: string } = {};
+  try {
+    body = JSON.parse(refused.body) as typeof body;
+  } catch {
+    // not JSON: the check below says so
+  }
+  r.check(refused.status === 413 && body.error === 'body_too_large' && body.limit === 'max_body', `${app}: a PUT declaring ${REGISTRY_MAX_BODY_MB} MiB + 1 byte gets 413 with a body naming the limit, before any body is sent`, `${refused.status} ${refused.body.slice(0, 300)}`);
+}
