@@ -113,12 +113,16 @@ describe('canary and blue-green rollouts', () => {
     const r = await cli('deploy', 'bluegreen', '--detach');
     expect(r.code, r.stderr).toBe(0);
     await waitForStep('bluegreen', 'pause until promoted');
+    // The step is recorded before the router is told (a crash between the two redoes
+    // the push): the preview listener opens a moment after status shows the pause.
+    await waitFor('the preview listener', async () => (await versionsOf(`http://127.0.0.1:${previewPort}/`, 1).catch(() => null))?.['2.0.0'] === 1, 10_000);
     expect(await versionsOf(`http://127.0.0.1:${previewPort}/`, 50)).toEqual({ '2.0.0': 50 });
     expect(await versionsOf(`http://127.0.0.1:${bgPort}/`, 200)).toEqual({ '1.0.0': 200 });
     const traffic = startTraffic({ url: `http://127.0.0.1:${bgPort}/`, concurrency: 8, maxDurationMs: 60_000 });
     const p = await cli('promote', 'bluegreen');
     expect(p.code, p.stderr).toBe(0);
     await waitForStep('bluegreen', 'pause 60s');
+    await waitFor('the switch to reach the router', async () => (await versionsOf(`http://127.0.0.1:${bgPort}/`, 1))['2.0.0'] === 1, 10_000);
     expect(await versionsOf(`http://127.0.0.1:${bgPort}/`, 200)).toEqual({ '2.0.0': 200 });
     // Both colours still run: going back is one switch.
     expect((await status('bluegreen')).instances.filter((i) => i.state === 'ready')).toHaveLength(4);

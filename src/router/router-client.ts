@@ -204,9 +204,13 @@ export class RouterClient {
   async waitDrained(backendId: string, timeoutMs: number): Promise<DrainResult> {
     const deadline = Date.now() + timeoutMs;
     let answer = await this.startDrain(backendId, timeoutMs);
+    let busy: { inflight: number; upgraded: number } | null = null;
     for (;;) {
       const result = { inflight: answer.inflight, upgraded: answer.upgraded ?? 0 };
-      if (answer.inflight === 0) return { drained: true, ...result };
+      // An answer of 0 that comes after the deadline may be the router's own cut at
+      // its deadline, not a drain: what was still open before it is reported.
+      if (answer.inflight === 0) return busy !== null && Date.now() >= deadline ? { drained: false, ...busy } : { drained: true, ...result };
+      busy = result;
       if (Date.now() >= deadline) return { drained: false, ...result };
       await sleep(Math.min(50, Math.max(1, deadline - Date.now())));
       answer = await this.inflightOf(backendId);
