@@ -293,7 +293,27 @@ export function openDatabase(file: string): Db {
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   migrate(db);
+  cacheStatements(db);
   return db;
+}
+
+/**
+ * Every query text is compiled once per connection: the store asks for the same few
+ * dozen statements thousands of times a minute (each reconciler pass, each sample),
+ * and compiling one costs more than running it. No caller changes a statement's
+ * mode (pluck, raw, expand) or holds an iterator, so a compiled one can be shared.
+ */
+function cacheStatements(db: Db): void {
+  const compile = db.prepare.bind(db);
+  const cache = new Map<string, ReturnType<typeof compile>>();
+  db.prepare = ((sql: string) => {
+    let statement = cache.get(sql);
+    if (statement === undefined) {
+      statement = compile(sql);
+      cache.set(sql, statement);
+    }
+    return statement;
+  }) as typeof db.prepare;
 }
 
 function migrate(db: Db): void {
