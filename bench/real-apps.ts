@@ -5,6 +5,7 @@
 // the figures (requests, errors, req/s, p50/p99, bytes, seconds) come as one table.
 //
 //   node --import tsx bench/real-apps.ts [--rounds 3] [--gets 300] [--no-browser]
+//                                        [--apps json-server,node-red,verdaccio]
 //
 // - json-server: a CRUD sequence, then bursts of GETs (router against direct);
 // - Node-RED: the editor page, its /comms WebSocket, the editor in Chromium for
@@ -25,15 +26,25 @@ import { parseArgs } from 'node:util';
 import { freePort, runCli, scratchDir, shutdownEverything, startServerProcess, type ServerProcess } from '../test/support/harness.ts';
 import { BenchReport } from './lib/bench-report.ts';
 import { installApp, writeJsonServer, writeNodeRed, writeVerdaccio, type AppName, type AppService } from './lib/real-app-services.ts';
-import { checkJsonServer, checkNodeRed, checkVerdaccio } from './lib/real-app-scenarios.ts';
+import { checkJsonServer, checkNodeRed, checkVerdaccio, type ScenarioOptions } from './lib/real-app-scenarios.ts';
 
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
     gets: { type: 'string', default: '300' },
     'no-browser': { type: 'boolean', default: false },
+    apps: { type: 'string', default: 'json-server,node-red,verdaccio' },
   },
 });
+
+const APPS: Record<AppName, { write: (dir: string, listen: string) => AppService; check: (o: ScenarioOptions & { browser: boolean }) => Promise<void> }> = {
+  'json-server': { write: writeJsonServer, check: checkJsonServer },
+  'node-red': { write: writeNodeRed, check: checkNodeRed },
+  verdaccio: { write: writeVerdaccio, check: checkVerdaccio },
+};
+const isApp = (a: string): a is AppName => a in APPS;
+const apps = values.apps.split(',').map((a) => a.trim()).filter(isApp);
+if (apps.length !== values.apps.split(',').length) throw new Error(`--apps: choose among ${Object.keys(APPS).join(', ')}, got ${values.apps}`);
 
 const work = scratchDir('slipway-real-apps-');
 const dataDir = join(work, '.slipway');
@@ -98,18 +109,12 @@ function printLogTails(): void {
 
 try {
   console.log(`real apps behind slipway; scratch ${work}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on this machine`);
-  const services = [
-    await prepare('json-server', writeJsonServer),
-    await prepare('node-red', writeNodeRed),
-    await prepare('verdaccio', writeVerdaccio),
-  ];
+  const services: AppService[] = [];
+  for (const app of apps) services.push(await prepare(app, APPS[app].write));
   server = await startServerProcess(dataDir);
   for (const s of services) await deploy(s);
-  const [json, nodeRed, registry] = services as [AppService, AppService, AppService];
-  const options = { report, work, rounds: Number(values.rounds), gets: Number(values.gets) };
-  await checkJsonServer({ ...options, router: `http://${json.listen}`, direct: `http://127.0.0.1:${await instancePort(json)}` });
-  await checkNodeRed({ ...options, router: `http://${nodeRed.listen}`, direct: `http://127.0.0.1:${await instancePort(nodeRed)}`, browser: !values['no-browser'] });
-  await checkVerdaccio({ ...options, router: `http://${registry.listen}`, direct: `http://127.0.0.1:${await instancePort(registry)}` });
+  const options = { report, work, rounds: Number(values.rounds), gets: Number(values.gets), browser: !values['no-browser'] };
+  for (const s of services) await APPS[s.app].check({ ...options, router: `http://${s.listen}`, direct: `http://127.0.0.1:${await instancePort(s)}` });
 } catch (e) {
   report.check(false, 'the bench ran to the end', e instanceof Error ? e.message : String(e));
 } finally {

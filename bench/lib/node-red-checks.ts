@@ -46,6 +46,11 @@ export const BENCH_FLOWS = [
     func: "const h = msg.req.headers;\nmsg.payload = { hello: 'world', query: msg.req.query, forwardedFor: h['x-forwarded-for'] || null, forwardedProto: h['x-forwarded-proto'] || null, forwardedHost: h['x-forwarded-host'] || null };\nreturn msg;",
   },
   { id: 'out1', type: 'http response', z: 'tab1', statusCode: '', headers: {}, wires: [] },
+  // GET /slow?ms=N answers after N ms: a slow report, or a long poll.
+  { id: 'in2', type: 'http in', z: 'tab1', url: '/slow', method: 'get', wires: [['fn2']] },
+  { id: 'fn2', type: 'function', z: 'tab1', outputs: 1, wires: [['delay2']], func: 'msg.delay = Number(msg.req.query.ms) || 0;\nmsg.payload = { waitedMs: msg.delay };\nreturn msg;' },
+  { id: 'delay2', type: 'delay', z: 'tab1', pauseType: 'delayv', timeout: '1', timeoutUnits: 'seconds', rate: '1', nbRateUnits: '1', rateUnits: 'second', randomFirst: '1', randomLast: '5', randomUnits: 'seconds', drop: false, wires: [['out2']] },
+  { id: 'out2', type: 'http response', z: 'tab1', statusCode: '', headers: {}, wires: [] },
   { id: 'wsl', type: 'websocket-listener', path: '/ws/echo', wholemsg: 'false' },
   { id: 'wsin', type: 'websocket in', z: 'tab1', server: 'wsl', client: '', wires: [['wsout']] },
   { id: 'wsout', type: 'websocket out', z: 'tab1', server: 'wsl', client: '', wires: [] },
@@ -59,6 +64,48 @@ export async function deployFlows(base: string): Promise<{ status: number; body:
     body: JSON.stringify({ flows: BENCH_FLOWS }),
   });
   return { status: r.status, body: r.body.toString() };
+}
+
+export interface HeldSocket {
+  /** Messages received, each as its topic (Node-RED's /comms) or its length. */
+  received: string[];
+  /** Seconds after opening when the other side closed it, or null if it was open until we closed it. */
+  closedBySeconds: number | null;
+  code: number;
+}
+
+/**
+ * Opens a WebSocket, sends `first`, then stays silent for `holdMs` and reports what
+ * came and whether the other side closed it first (an idle limit would).
+ */
+export function holdSocket(wsUrl: string, o: { first: string[]; holdMs: number }): Promise<HeldSocket> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const r: HeldSocket = { received: [], closedBySeconds: null, code: 0 };
+    let isClosingOurselves = false;
+    const ws = new WebSocket(wsUrl);
+    const timer = setTimeout(() => {
+      isClosingOurselves = true;
+      ws.close();
+    }, o.holdMs);
+    ws.onopen = () => {
+      for (const m of o.first) ws.send(m);
+    };
+    ws.onmessage = (e) => {
+      const text = String(e.data);
+      try {
+        r.received.push(...(JSON.parse(text) as { topic: string }[]).map((m) => m.topic));
+      } catch {
+        r.received.push(`${text.length} bytes`);
+      }
+    };
+    ws.onclose = (e) => {
+      clearTimeout(timer);
+      if (!isClosingOurselves) r.closedBySeconds = (performance.now() - t0) / 1000;
+      r.code = e.code;
+      resolve(r);
+    };
+  });
 }
 
 /** Three small messages and one of 200 KB to the flow's echo; what came back, in order. */

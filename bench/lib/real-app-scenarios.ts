@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { BenchReport, single, type Via } from './bench-report.ts';
 import { burstOfGets, figuresOf, send, sha256, type Burst } from './http-probe.ts';
 import { compareCrud, crudSummary, runCrud } from './json-server-checks.ts';
-import { deployFlows, echoOverFlowSocket, editorInBrowser, firstCommsMessages, hasChromium, CHROMIUM } from './node-red-checks.ts';
-import { REGISTRY_MAX_BODY_MB } from './real-app-services.ts';
+import { deployFlows, echoOverFlowSocket, editorInBrowser, firstCommsMessages, hasChromium, holdSocket, CHROMIUM, type HeldSocket } from './node-red-checks.ts';
+import { NODE_RED_IDLE_TIMEOUT_S, NODE_RED_RESPONSE_TIMEOUT_S, REGISTRY_MAX_BODY_MB } from './real-app-services.ts';
 import { addUser, declaredOversizePut, downloadTarball, npmPublish, packPackage, writeNpmrc, writeRandomFile } from './verdaccio-checks.ts';
 
 export interface ScenarioOptions {
@@ -90,6 +90,7 @@ export async function checkNodeRed(o: ScenarioOptions & { browser: boolean }): P
   const echoRouter = await echoOverFlowSocket(`${ws(o.router)}/ws/echo`);
   const echoDirect = await echoOverFlowSocket(`${ws(o.direct)}/ws/echo`);
   r.check(JSON.stringify(echoRouter) === JSON.stringify(echoDirect) && echoRouter.length === 5, `${app}: the flow's WebSocket echo answers the same through the router as direct`, echoRouter.join(' | '));
+  await checkNodeRedLimits(o);
   await compareBursts({ ...o, app, path: '/hello?from=bench', concurrency: 4, rounds: 1 });
 
   // The editor in a real browser, through the router and direct.
@@ -104,6 +105,54 @@ export async function checkNodeRed(o: ScenarioOptions & { browser: boolean }): P
       `${app}: the editor in Chromium ${via === 'router' ? 'through the router' : 'direct'} shows no "Lost connection to server" in 10 s`,
       `load ${b.loadSeconds.toFixed(1)} s, sockets ${b.socketUrls.join(' ')}, ${b.framesReceived} frames, ${b.socketsClosed} closed${b.failures.length ? `; ${b.failures.slice(0, 5).join(', ')}` : ''}`);
   }
+}
+
+/**
+ * The environment's idle_timeout and response_timeout on the real app, all at once
+ * over one window a little longer than the idle limit: the editor's /comms (the
+ * server's heartbeat keeps it busy) must stay open; the flow's echo socket, silent
+ * after one message, must be cut by the router and not direct; a flow slower than
+ * response_timeout must get the router's 504 naming it, and direct its answer.
+ */
+async function checkNodeRedLimits(o: ScenarioOptions): Promise<void> {
+  const app = 'node-red';
+  const r = o.report;
+  const ws = (base: string) => base.replace(/^http/, 'ws');
+  const holdMs = (NODE_RED_IDLE_TIMEOUT_S + 10) * 1000;
+  const subscribe = ['notification/#', 'status/#', 'debug'].map((topic) => JSON.stringify({ subscribe: topic }));
+  const slow = async (base: string, ms: number) => {
+    const t0 = performance.now();
+    const x = await send(`${base}/slow?ms=${ms}`, { timeoutMs: 60_000 });
+    return { status: x.status, body: x.body.toString(), seconds: (performance.now() - t0) / 1000, bytes: x.body.length };
+  };
+  const [commsRouter, commsDirect, echoRouter, echoDirect, slowResults] = await Promise.all([
+    holdSocket(`${ws(o.router)}/comms`, { first: subscribe, holdMs }),
+    holdSocket(`${ws(o.direct)}/comms`, { first: subscribe, holdMs }),
+    holdSocket(`${ws(o.router)}/ws/echo`, { first: ['hello'], holdMs }),
+    holdSocket(`${ws(o.direct)}/ws/echo`, { first: ['hello'], holdMs }),
+    Promise.all([slow(o.router, 2_000), slow(o.direct, 2_000), slow(o.router, 7_000), slow(o.direct, 7_000)]),
+  ]);
+  const beats = (h: HeldSocket) => h.received.filter((t) => t === 'hb').length;
+  r.check(commsRouter.closedBySeconds === null && beats(commsRouter) > 0 && commsDirect.closedBySeconds === null,
+    `${app}: /comms stays open through the router for ${holdMs / 1000} s with idle_timeout ${NODE_RED_IDLE_TIMEOUT_S}s (the server's heartbeats count)`,
+    `router ${beats(commsRouter)} heartbeats, ${commsRouter.closedBySeconds === null ? 'open' : `closed at ${commsRouter.closedBySeconds.toFixed(1)} s`}; direct ${beats(commsDirect)} heartbeats`);
+  const cutAt = echoRouter.closedBySeconds;
+  r.check(cutAt !== null && cutAt >= NODE_RED_IDLE_TIMEOUT_S - 0.5 && cutAt < NODE_RED_IDLE_TIMEOUT_S + 5 && echoDirect.closedBySeconds === null,
+    `${app}: a silent WebSocket is cut by the router at idle_timeout ${NODE_RED_IDLE_TIMEOUT_S}s and kept open direct`,
+    `router ${cutAt === null ? 'open' : `closed at ${cutAt.toFixed(1)} s (code ${echoRouter.code})`}; direct ${echoDirect.closedBySeconds === null ? 'open' : `closed at ${echoDirect.closedBySeconds.toFixed(1)} s`}`);
+  const [fastRouter, fastDirect, longRouter, longDirect] = slowResults;
+  r.check(fastRouter.status === 200 && fastRouter.body === fastDirect.body, `${app}: a flow answering in 2 s passes response_timeout ${NODE_RED_RESPONSE_TIMEOUT_S}s`, `${fastRouter.status} in ${fastRouter.seconds.toFixed(1)} s`);
+  let limit = '';
+  try {
+    limit = (JSON.parse(longRouter.body) as { limit?: string }).limit ?? '';
+  } catch {
+    // not the router's JSON answer: the check below says so
+  }
+  r.check(longRouter.status === 504 && limit === 'response_timeout' && longRouter.seconds < NODE_RED_RESPONSE_TIMEOUT_S + 2 && longDirect.status === 200,
+    `${app}: a flow answering in 7 s gets the router's 504 naming response_timeout, and 200 direct`,
+    `router ${longRouter.status} in ${longRouter.seconds.toFixed(1)} s ${longRouter.body.trim().slice(0, 200)}; direct ${longDirect.status} in ${longDirect.seconds.toFixed(1)} s`);
+  r.add(single({ app, what: 'GET /slow?ms=7000 (response_timeout 5s)', via: 'router', seconds: longRouter.seconds, bytes: longRouter.bytes, errors: longRouter.status === 200 ? 0 : 1 }));
+  r.add(single({ app, what: 'GET /slow?ms=7000 (response_timeout 5s)', via: 'direct', seconds: longDirect.seconds, bytes: longDirect.bytes, errors: longDirect.status === 200 ? 0 : 1 }));
 }
 
 export async function checkVerdaccio(o: ScenarioOptions): Promise<void> {

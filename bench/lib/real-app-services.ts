@@ -27,6 +27,9 @@ export interface AppService {
 /** Verdaccio's own request limit and the environment's proxy.max_body (see writeVerdaccio). */
 export const VERDACCIO_MAX_BODY_SIZE = '200mb';
 export const REGISTRY_MAX_BODY_MB = 80;
+/** The Node-RED environment's proxy limits (see writeNodeRed). */
+export const NODE_RED_RESPONSE_TIMEOUT_S = 5;
+export const NODE_RED_IDLE_TIMEOUT_S = 20;
 
 export function run(cmd: string, args: string[], opts: { cwd: string; timeoutMs: number; env?: NodeJS.ProcessEnv }): Promise<{ code: number; out: string; seconds: number }> {
   return new Promise((resolve, reject) => {
@@ -81,8 +84,11 @@ ${HEALTH_YAML('/db', '30s')}environments:
 /**
  * Node-RED's default settings read PORT; its userDir defaults to ~/.node-red, which
  * is the environment's HOME and so outlives releases. It listens on 0.0.0.0 unless
- * told otherwise. Its editor keeps a WebSocket open (/comms) with a heartbeat every
- * 15 s, well inside the default idle_timeout, so proxy: needs nothing.
+ * told otherwise. Its editor keeps a WebSocket open (/comms) on which the server
+ * sends a heartbeat every 15 s (webSocketKeepAliveTime), so the defaults would do.
+ * The limits are set low here to check them on a real app in seconds: idle_timeout
+ * above the heartbeat must keep the editor connected and cut a silent socket;
+ * response_timeout must cut a slow flow with a 504 that names it.
  */
 export function writeNodeRed(dir: string, listen: string): AppService {
   writeFileSync(join(dir, 'slipway.yaml'), `service: node-red
@@ -92,6 +98,9 @@ ${HEALTH_YAML('/settings', '90s')}environments:
   nodered:
     instances: 1
     listen: ${listen}
+    proxy:
+      response_timeout: ${NODE_RED_RESPONSE_TIMEOUT_S}s
+      idle_timeout: ${NODE_RED_IDLE_TIMEOUT_S}s
 `);
   return { app: 'node-red', service: 'node-red', env: 'nodered', dir, listen };
 }
