@@ -151,6 +151,11 @@ describe('pause and resume', () => {
     expect([resumed.phase, resumed.stepIndex, resumed.updatedAt]).toEqual(['progressing', 0, 5]);
   });
 
+  it('a rollout paused before it started has no step clock for resume to move', () => {
+    const notStarted: Rollout = { ...paused, stepStartedAt: null, updatedAt: 2 };
+    expect(transition(notStarted, { type: 'resume', by: 'alice' }, 9, ctx).stepStartedAt).toBeNull();
+  });
+
   it('pause holds a progressing rollout at its step; pausing it again is refused', () => {
     const held = transition(progressing, { type: 'pause', by: 'alice' }, 5, ctx);
     expect([held.phase, held.stepIndex, held.updatedAt]).toEqual(['paused', 0, 5]);

@@ -192,4 +192,19 @@ describe('the checklist evidence, item by item', () => {
     });
     expect(answered.find((i) => i.id === 'observability')).toMatchObject({ status: 'failed', evidence: 'health answers: yes; requests counted: 0' });
   });
+
+  it('each item keeps its title whatever its status', () => {
+    const titles = (stages: StageRecord[]) => buildChecklist({ run: second, stages, approvals: [], approvalsRequired: 1, rollbackArtefactPresent: null }).map((i) => `${i.status}: ${i.title}`);
+    expect(titles([]).find((t) => t.includes('observability'))).toBe('missing: observability in place (health endpoint and metrics)');
+    expect(titles([stage('staging_health', 'failed', {}, 'x')]).find((t) => t.includes('observability'))).toBe('failed: observability in place (health endpoint and metrics)');
+  });
+
+  it('evidence recorded as text is not a count: it proves nothing', () => {
+    const status = (data: Record<string, unknown>) => buildChecklist({ run: second, stages: [stage('staging_health', 'succeeded', data)], approvals: [], approvalsRequired: 1, rollbackArtefactPresent: null })
+      .find((i) => i.id === 'observability')!.status;
+    expect(status({ healthyProbes: 10, requestsCounted: 25 })).toBe('proven');
+    expect(status({ healthyProbes: '10', requestsCounted: 25 })).toBe('failed');
+    expect(status({ healthyProbes: 10, requestsCounted: '25' })).toBe('failed');
+  });
 });
+
