@@ -31,6 +31,7 @@ const STEPS: Step[] = [
   { name: 'GET filter+sort', path: '/posts?views_gte=400&_sort=views&_order=desc', options: () => ({}) },
   { name: 'GET page (Link, X-Total-Count)', path: '/posts?author=bob&_page=2&_limit=5', options: () => ({}) },
   { name: 'GET full-text q=', path: '/posts?q=slipway', options: () => ({}) },
+  { name: 'GET percent-encoded query', path: '/posts?title=post%2012&_sort=id', options: () => ({}) },
   { name: 'GET /posts gzip', path: '/posts', options: () => ({ headers: { 'accept-encoding': 'gzip' } }) },
   { name: 'HEAD /posts/9001', path: '/posts/9001', options: () => ({ method: 'HEAD' }) },
   { name: 'OPTIONS preflight', path: '/posts', options: () => ({ method: 'OPTIONS', headers: { origin: 'http://app.example', 'access-control-request-method': 'PATCH' } }) },

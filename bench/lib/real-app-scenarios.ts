@@ -7,7 +7,7 @@ import { burstOfGets, figuresOf, send, sha256, type Burst } from './http-probe.t
 import { compareCrud, crudSummary, runCrud } from './json-server-checks.ts';
 import { deployFlows, echoOverFlowSocket, editorInBrowser, firstCommsMessages, hasChromium, holdSocket, CHROMIUM, type HeldSocket } from './node-red-checks.ts';
 import { NODE_RED_IDLE_TIMEOUT_S, NODE_RED_RESPONSE_TIMEOUT_S, REGISTRY_MAX_BODY_MB } from './real-app-services.ts';
-import { addUser, declaredOversizePut, downloadTarball, npmPublish, packPackage, writeNpmrc, writeRandomFile } from './verdaccio-checks.ts';
+import { addUser, declaredOversizePut, downloadTarball, installAndRequire, npmPublish, packPackage, publishScoped, writeNpmrc, writeRandomFile } from './verdaccio-checks.ts';
 
 export interface ScenarioOptions {
   report: BenchReport;
@@ -180,6 +180,18 @@ export async function checkVerdaccio(o: ScenarioOptions): Promise<void> {
     r.add(single({ app, what: 'tarball download (blob-via-router)', via, seconds: d.seconds, bytes: d.bytes, errors: d.status === 200 ? 0 : 1 }));
     r.check(d.status === 200 && d.sha256 === packs.router.sha256 && new URL(d.tarballUrl).host === new URL(via === 'router' ? o.router : o.direct).host,
       `${app}: the tarball read back ${via === 'router' ? 'through the router' : 'direct'} has the published sha256, at a URL of that address`, `${d.status}, sha256 ${d.sha256.slice(0, 16)}…, ${d.tarballUrl}`);
+  }
+
+  // A scoped package, as teams publish to a private registry: published through the
+  // router, then installed by npm (metadata at /@bench%2fhello, then the tarball).
+  const scopedName = '@bench/hello';
+  const pub = await publishScoped({ dir: join(o.work, 'scoped'), name: scopedName, registry: `${o.router}/`, npmrc, cacheDir: join(o.work, 'npm-cache') });
+  r.check(pub.code === 0, `${app}: npm publish of ${scopedName} through the router`, `${pub.seconds.toFixed(1)} s${pub.code === 0 ? '' : `: ${pub.out.slice(-400)}`}`);
+  for (const via of ['router', 'direct'] as const) {
+    const inst = await installAndRequire({ dir: join(o.work, `consumer-${via}`), name: scopedName, registry: `${via === 'router' ? o.router : o.direct}/`, npmrc });
+    r.add(single({ app, what: `npm install ${scopedName} (fresh cache)`, via, seconds: inst.seconds, bytes: 0, errors: inst.code === 0 ? 0 : 1 }));
+    r.check(inst.code === 0 && inst.required === `hello from ${scopedName}`, `${app}: npm install ${scopedName} ${via === 'router' ? 'through the router' : 'direct'} and require() it`,
+      `${inst.seconds.toFixed(1)} s: ${inst.required}${inst.code === 0 ? '' : `; ${inst.out.slice(-400)}`}`);
   }
 
   // Over the limit: a 64 MiB package is a ~86 MiB publish, over proxy.max_body.

@@ -115,3 +115,20 @@ export function declaredOversizePut(o: { base: string; name: string; bytes: numb
     req.flushHeaders();
   });
 }
+
+/** A small scoped package (its name travels as @scope%2fname in registry URLs). */
+export async function publishScoped(o: { dir: string; name: string; registry: string; npmrc: string; cacheDir: string }): Promise<{ code: number; out: string; seconds: number }> {
+  mkdirSync(o.dir, { recursive: true });
+  writeFileSync(join(o.dir, 'package.json'), JSON.stringify({ name: o.name, version: '1.0.0', main: 'index.js', license: 'MIT' }, null, 2));
+  writeFileSync(join(o.dir, 'index.js'), `module.exports = ${JSON.stringify(`hello from ${o.name}`)};\n`);
+  return run('npm', ['publish', '--registry', o.registry, '--userconfig', o.npmrc, '--cache', o.cacheDir, '--loglevel', 'http'], { cwd: o.dir, timeoutMs: 120_000, env: npmEnv() });
+}
+
+/** `npm install` of a package into a fresh project with a fresh cache, then what require() gives. */
+export async function installAndRequire(o: { dir: string; name: string; registry: string; npmrc: string }): Promise<{ code: number; out: string; seconds: number; required: string }> {
+  mkdirSync(o.dir, { recursive: true });
+  writeFileSync(join(o.dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true }, null, 2));
+  const r = await run('npm', ['install', o.name, '--registry', o.registry, '--userconfig', o.npmrc, '--cache', join(o.dir, '.npm-cache'), '--no-audit', '--loglevel', 'http'], { cwd: o.dir, timeoutMs: 120_000, env: npmEnv() });
+  const req = await run(process.execPath, ['-e', `process.stdout.write(String(require(${JSON.stringify(o.name)})))`], { cwd: o.dir, timeoutMs: 30_000 });
+  return { ...r, required: req.code === 0 ? req.out : `require failed: ${req.out.slice(0, 200)}` };
+}
