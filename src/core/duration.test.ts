@@ -4,7 +4,7 @@ import { formatDurationMs, parseCountOrPercent, parseDurationMs, resolveCount } 
 describe('parseDurationMs', () => {
   it.each([
     ['1s', 1000], ['250ms', 250], ['2m', 120_000], ['1h', 3_600_000], ['7d', 604_800_000],
-    ['1m30s', 90_000], ['1.5s', 1500], [' 2s ', 2000], ['1500', 1500], ['2.5', 2.5], ['0.0004s', 0],
+    ['1m30s', 90_000], ['1.5s', 1500], [' 2s ', 2000], ['1500', 1500], ['2.5', 2.5], ['2.25', 2.25], ['0.0004s', 0],
     [1500, 1500], [0, 0],
   ] as const)('reads %j as %d ms', (text, ms) => {
     expect(parseDurationMs(text)).toBe(ms);
@@ -33,7 +33,7 @@ describe('formatDurationMs', () => {
 describe('parseCountOrPercent', () => {
   it.each([
     [2, { count: 2 }], [0, { count: 0 }], ['3', { count: 3 }], [' 3 ', { count: 3 }],
-    ['34%', { percent: 34 }], ['12.5%', { percent: 12.5 }], ['0%', { percent: 0 }], ['100%', { percent: 100 }], [' 50% ', { percent: 50 }],
+    ['34%', { percent: 34 }], ['12.5%', { percent: 12.5 }], ['12.25%', { percent: 12.25 }], ['12', { count: 12 }], ['0%', { percent: 0 }], ['100%', { percent: 100 }], [' 50% ', { percent: 50 }],
   ] as const)('reads %j', (v, want) => {
     expect(parseCountOrPercent(v)).toEqual(want);
   });

@@ -7,6 +7,7 @@ describe('routerCarriesTraffic', () => {
     expect(routerCarriesTraffic(k8s('gateway'))).toBe(false);
     expect(routerCarriesTraffic(k8s('router'))).toBe(true);
     expect(routerCarriesTraffic({ runtime: 'process', kubernetes: null } as unknown as Parameters<typeof routerCarriesTraffic>[0])).toBe(true);
+    expect(routerCarriesTraffic({ runtime: 'kubernetes', kubernetes: null } as unknown as Parameters<typeof routerCarriesTraffic>[0])).toBe(true);
     expect(routerCarriesTraffic({ runtime: 'docker', kubernetes: { traffic: 'gateway' } } as unknown as Parameters<typeof routerCarriesTraffic>[0])).toBe(true);
   });
 });
