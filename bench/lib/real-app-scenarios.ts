@@ -64,7 +64,7 @@ export async function checkNodeRed(o: ScenarioOptions & { browser: boolean }): P
   const commsRouter = await firstCommsMessages(`${ws(o.router)}/comms`);
   const commsDirect = await firstCommsMessages(`${ws(o.direct)}/comms`);
   for (const [via, c] of [['router', commsRouter], ['direct', commsDirect]] as const) {
-    r.add({ ...single({ app, what: '/comms WebSocket, first 2 s', via, seconds: (c.openMs ?? 0) / 1000, bytes: c.messages.join('').length, errors: c.error || c.openMs === null ? 1 : 0, requests: c.messages.length }), p50Ms: c.openMs });
+    r.add({ ...single({ app, what: '/comms: open (p50 ms), messages in 2 s', via, seconds: (c.openMs ?? 0) / 1000, bytes: c.messages.join('').length, errors: c.error || c.openMs === null ? 1 : 0, requests: c.messages.length }), p50Ms: c.openMs });
   }
   const same = JSON.stringify([...commsRouter.messages].sort()) === JSON.stringify([...commsDirect.messages].sort());
   r.check(commsRouter.openMs !== null && commsRouter.messages.length > 0 && same, `${app}: /comms connects through the router and sends the same first messages as direct`,
@@ -200,7 +200,7 @@ export async function checkVerdaccio(o: ScenarioOptions): Promise<void> {
   const over = await packPackage({ workDir: packDir, outDir: packDir, name: 'blob-over-limit', blob: big });
   const p = await npmPublish({ tgz: over.tgz, registry: `${o.router}/`, npmrc, cacheDir: join(o.work, 'npm-cache'), cwd: o.work });
   const npmSaid = /npm error 413.*/.exec(p.out)?.[0] ?? p.out.split('\n').filter((l) => l.includes('error')).slice(0, 3).join(' / ');
-  r.add(single({ app, what: `npm publish over max_body (${(over.bytes / MiB).toFixed(1)} MiB)`, via: 'router', seconds: p.seconds, bytes: over.bytes, errors: p.code === 0 ? 0 : 1 }));
+  r.add(single({ app, what: `npm publish over max_body (${(over.bytes / MiB).toFixed(1)} MiB), refused`, via: 'router', seconds: p.seconds, bytes: over.bytes, errors: p.code === 0 ? 0 : 1 }));
   // npm must read the 413 on its first attempt: a connection reset instead (the router
   // closing while npm still sends) makes npm retry the whole upload, then say EPIPE.
   r.check(p.code !== 0 && /\b413\b/.test(p.out) && p.failedAttempts.length === 0, `${app}: npm publish over proxy.max_body ${REGISTRY_MAX_BODY_MB}MB is refused by the router with 413, read on npm's first attempt`,
