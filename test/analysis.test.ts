@@ -92,20 +92,22 @@ describe('automated analysis and rollback', () => {
 
   it('a release that regresses during the watch window is rolled back to the previous one', async () => {
     const port = await freePort();
-    const env = await setUp({ instances: 2, port, extraYaml: 'watch: 60s' }, { config: { FAIL_RATE: '0.5', FAIL_AFTER_MS: '4000' } });
+    // Bad 25 s after each instance starts: after the rollout even on a loaded machine
+    // (at 4 s, a slow rolling deploy saw the errors during the rollout and aborted it).
+    const env = await setUp({ instances: 2, port, extraYaml: 'watch: 60s' }, { config: { FAIL_RATE: '0.5', FAIL_AFTER_MS: '25000' } });
     const r = await cli('deploy', env);
     expect(r.code, r.stdout).toBe(0);
     expect((await status(env)).stable?.number).toBe(2);
     await waitFor('the watch to roll back', async () => {
       const st = await status(env);
       return st.rollout === null && st.stable?.number === 1 && st.lastRollout?.kind === 'rollback';
-    }, 60_000);
+    }, 90_000);
     await traffic!.stop();
     traffic = null;
     const st = await status(env);
     expect(st.lastRollout?.phase).toBe('succeeded');
     expect(st.lastRollout?.createdBy).toBe('slipway-analysis');
-  });
+  }, 150_000);
 
   describe('with a real Prometheus', () => {
     let prometheus: RunningPrometheus | null = null;
