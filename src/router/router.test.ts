@@ -281,6 +281,8 @@ describe('router process', () => {
     pids.add(router.pid);
     expect(router.pid).not.toBe(oldPid);
     expect(() => process.kill(oldPid, 0)).toThrow();
+    // It answers before routes.json is applied (ready: false); on a loaded machine that moment is long.
+    await waitFor(async () => (await router.getStatus()).ready);
     expect(await router.getRoutes()).toEqual(saved);
     await waitFor(async () => (await router.getStatus()).listeners.test?.listening === true);
     expect((await get('/')).status).toBe(200);
