@@ -18,7 +18,8 @@ import { FleetSet } from '../src/engine/fleet-set.ts';
 import { InstanceFleet } from '../src/engine/instance-fleet.ts';
 import { handleOf, runtimeOf } from '../src/engine/instance-lifecycle.ts';
 import type { TrafficRouter } from '../src/engine/ports.ts';
-import { RouteSync, routingRelease, trafficWeights } from '../src/engine/route-sync.ts';
+import { RouteSync } from '../src/engine/route-sync.ts';
+import { clusterRecordsOf } from '../src/engine/cluster-records.ts';
 import type { RuntimeSet } from '../src/engine/runtime-set.ts';
 import { appendMaskedLog } from '../src/observe/append-masked-log.ts';
 import { prepareLogRelay } from '../src/observe/log-relay.ts';
@@ -258,17 +259,7 @@ async function clusterSubject(traffic: 'router' | 'gateway'): Promise<FleetSubje
   const { store } = book;
   let fleets: FleetSet | null = null;
   const fleet = new ClusterFleet({
-    records: {
-      release: (id) => store.getRelease(id),
-      releaseByNumber: (env, n) => store.getReleaseByNumber(env, n),
-      stableReleaseId: (env) => store.getStableReleaseId(env),
-      routingRelease: (env) => routingRelease(store, env),
-      rolloutUnderWay: (env) => store.activeRollout(env) !== null,
-      replicas: (env) => store.clusterReplicas(env),
-      setReplicas: (env, id, v, now) => store.setClusterReplicas(env, id, v, now),
-      dropRelease: (env, id) => store.dropClusterRelease(env, id),
-      weights: (env) => trafficWeights(store, fleets!, env),
-    },
+    records: clusterRecordsOf(store, () => fleets!),
     clock: systemClock, log: quiet,
     clusterFor: (context) => {
       if (context !== 'fake') throw new Error(`asked for the cluster of context ${context}; the releases name "fake"`);

@@ -21,7 +21,7 @@ import { MetricsSampler } from './metrics-sampler.ts';
 import { InstanceFleet } from './instance-fleet.ts';
 import { systemClock, type Clock, type EngineLogger, type TrafficRouter } from './ports.ts';
 import { Reconciler, applyRolloutEvent } from './reconciler.ts';
-import { RouteSync, routingRelease, trafficWeights } from './route-sync.ts';
+import { RouteSync, routingRelease } from './route-sync.ts';
 import { describeEnvironment, type EnvironmentStatus } from './status-view.ts';
 import type { Secrets } from '../security/secrets.ts';
 import { ConfigVersions } from './config-versions.ts';
@@ -39,6 +39,7 @@ import { PipelineRunner } from './pipeline/pipeline-runner.ts';
 import type { ClusterApi } from '../runtime/kubernetes/cluster-client.ts';
 import { ClusterFleet } from '../runtime/kubernetes/cluster-fleet.ts';
 import { FleetSet } from './fleet-set.ts';
+import { clusterRecordsOf } from './cluster-records.ts';
 import type { Fleet } from '../runtime/fleet.ts';
 import { ListenGuard, type ListenCheck, type ProbeAnswer, type ServerListener } from './listen-guard.ts';
 import type { ListenAddress } from '../core/service-config.ts';
@@ -162,19 +163,8 @@ export class Engine {
       resolveSecrets: (r) => deps.secrets.resolve(r.env, r.config.secrets),
       onInstanceEvent: (env, level, message, type, data) => this.recordEnvEvent(env, level, message, { type, data }),
     });
-    const store = deps.store;
     this.cluster = new ClusterFleet({
-      records: {
-        release: (id) => store.getRelease(id),
-        releaseByNumber: (env, n) => store.getReleaseByNumber(env, n),
-        stableReleaseId: (env) => store.getStableReleaseId(env),
-        routingRelease: (env) => routingRelease(store, env),
-        rolloutUnderWay: (env) => store.activeRollout(env) !== null,
-        replicas: (env) => store.clusterReplicas(env),
-        setReplicas: (env, id, v, now) => store.setClusterReplicas(env, id, v, now),
-        dropRelease: (env, id) => store.dropClusterRelease(env, id),
-        weights: (env) => trafficWeights(store, this.fleets, env),
-      },
+      records: clusterRecordsOf(deps.store, () => this.fleets),
       clock: this.clock, log: deps.log,
       ...(deps.clusterFor ? { clusterFor: deps.clusterFor } : {}),
       resolveSecrets: (r) => deps.secrets.resolve(r.env, r.config.secrets),
