@@ -251,7 +251,9 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     expect(readyPods('production', 2)).toBe(0);
     expect(last.steps).toEqual(['production#1 to 2 instance(s)', 'production#2 to 0 instance(s)'].map((x) => x.replace('production', '')));
     // history 1: of the idle releases (2 to 5) only the newest is kept.
-    await waitFor('old releases to be deleted', () => [2, 3, 4].every((n) => deployment('production', n) === undefined), 15_000);
+    // Each old release's Deployment, Service and Secret go one API call after another.
+    await waitFor('old releases to be deleted', () => [2, 3, 4].every((n) => deployment('production', n) === undefined)
+      && fake.object('Service', NS, 'hello-production-r2') === undefined && fake.object('Secret', NS, 'hello-production-r3-secrets') === undefined, 15_000);
     expect(fake.objects('Deployment', NS).filter((o) => o.metadata.labels['slipway.dev/environment'] === 'production').map((o) => o.metadata.name).sort())
       .toEqual(['hello-production-r1', 'hello-production-r5']);
     expect(fake.object('Service', NS, 'hello-production-r2')).toBeUndefined();
