@@ -156,7 +156,7 @@ describe('config and secrets per environment', () => {
     await new Promise((r2) => setTimeout(r2, 300));
     const s = await traffic.stop();
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/production: config v3 \(set GREETING\); release hello\/production#2 of the same artefact/);
+    expect(r.stdout).toMatch(/production: config v3 \(set GREETING\); release production#2 of the same artefact/);
     expect(r.stdout).toMatch(/rollout succeeded: hello\/production#2 is now stable/);
     expect(s.sent).toBeGreaterThan(300);
     expect(s.failed, JSON.stringify({ errors: s.errors, byStatus: s.byStatus })).toBe(0);
@@ -175,7 +175,7 @@ describe('config and secrets per environment', () => {
     const r = await cliIn(PROD_DB_PASSWORD_2, 'secret', 'set', 'production', 'DB_PASSWORD');
     const s = await traffic.stop();
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/config v4 \(secret set DB_PASSWORD\); release hello\/production#3/);
+    expect(r.stdout).toMatch(/config v4 \(secret set DB_PASSWORD\); release production#3/);
     expect(s.failed, JSON.stringify(s.errors)).toBe(0);
     for (const pid of instancePids('production')) expect(environOf(pid).DB_PASSWORD).toBe(PROD_DB_PASSWORD_2);
     const list = await api<SecretListJson>('/api/environments/production/secrets');
@@ -369,7 +369,7 @@ describe('config and secrets per environment', () => {
   it('leaves no secret value in plain text anywhere in the data directory or the server logs', async () => {
     const files = [...filesUnder(dataDir), join(work, 'server.log'), join(work, 'server2.log')];
     expect(files.some((f) => f.endsWith('state.db'))).toBe(true);
-    expect(files.some((f) => f.includes('/logs/production/'))).toBe(true);
+    expect(files.some((f) => f.includes('/logs/hello.production/'))).toBe(true);
     expect(files.some((f) => f.includes('/artefacts/'))).toBe(true);
     expect(files.some((f) => f.includes('/releases/'))).toBe(true);
     const leaks: string[] = [];
