@@ -14,6 +14,7 @@ import type { Clock } from './ports.ts';
 import { parseLogLine } from '../observe/log-records.ts';
 import { DEFAULT_LOG_LIMITS } from '../observe/rotating-log-file.ts';
 import { runtimeNamed, type RuntimeSet } from './runtime-set.ts';
+import { expandPortReferences } from '../core/port-references.ts';
 
 export interface LifecycleDeps {
   store: StateStore;
@@ -81,7 +82,7 @@ export async function launchInstance(deps: LifecycleDeps, release: ReleaseRecord
     const secrets = await deps.resolveSecrets(release);
     const handle = await runtime.start({
       // release.dir is releases/<env>/<digest>: its parent is the environment's own directory.
-      instanceId: id, releaseDir: release.dir, envDir: dirname(release.dir), user: release.config.run.user, argv: release.config.run.argv,
+      instanceId: id, releaseDir: release.dir, envDir: dirname(release.dir), user: release.config.run.user, argv: expandPortReferences(release.config.run.argv, { portEnv: release.config.run.portEnv, port }),
       env: instanceEnv(runtime, release, record, secrets), port, logPath, redact: Object.values(secrets),
       logTags: { env: release.env, release: release.number }, logLimits: release.config.logs ?? DEFAULT_LOG_LIMITS,
       owner: { service: release.service, env: release.env, release: release.number },
