@@ -69,4 +69,21 @@ describe('a newcomer\'s service deploys as it is', () => {
     expect(body).toMatch(/^flag port \d+$/);
     expect(body).not.toBe(`flag port ${port}`);
   });
+
+  it('a bare command name is found in the release\'s own node_modules/.bin, as in an npm script', async () => {
+    const dir = join(work, 'tool-app');
+    mkdirSync(join(dir, 'node_modules', 'tiny-tool'), { recursive: true });
+    mkdirSync(join(dir, 'node_modules', '.bin'));
+    writeFileSync(join(dir, 'node_modules', 'tiny-tool', 'package.json'), JSON.stringify({ name: 'tiny-tool', version: '1.0.0', type: 'module', bin: { 'tiny-tool': 'cli.js' } }));
+    writeFileSync(join(dir, 'node_modules', 'tiny-tool', 'cli.js'), TOOL_BIN);
+    chmodSync(join(dir, 'node_modules', 'tiny-tool', 'cli.js'), 0o755);
+    symlinkSync('../tiny-tool/cli.js', join(dir, 'node_modules', '.bin', 'tiny-tool'));
+    writeFileSync(join(dir, 'db.json'), '{}');
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'tool-app', version: '1.0.0' }));
+    const port = await freePort();
+    writeFileSync(join(dir, 'slipway.yaml'), serviceYaml({ service: 'tool-app', command: 'tiny-tool db.json', env: 'tooled', port }));
+    const r = await cli(dir, 'deploy', 'tooled');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('tool serving db.json');
+  });
 });
