@@ -1,9 +1,10 @@
 // What a newcomer's service needs to deploy as it is (issue 22), on real processes:
 // a program that takes its port only as a flag (`--port ${PORT}`), and a command
 // that names a tool of the release's own node_modules/.bin, as an npm script would.
-// One server holds every service of this file, each with an environment of its own.
+// And a static site, from `slipway init` to answering, with nothing edited but its
+// listen address. One server holds every service of this file, each with an environment of its own.
 
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runCli, scratchDir, shutdownEverything, startServerProcess, type ServerProcess } from './support/harness.ts';
@@ -85,5 +86,19 @@ describe('a newcomer\'s service deploys as it is', () => {
     const r = await cli(dir, 'deploy', 'tooled');
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('tool serving db.json');
+  });
+
+  it('a static site deploys with the slipway.yaml that init wrote for it', async () => {
+    const dir = join(work, 'site');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'index.html'), '<h1>hello from a static site</h1>');
+    const init = await cli(dir, 'init');
+    expect(init.code, init.stderr).toBe(0);
+    const port = await freePort();
+    // Only the listen addresses change: the defaults (8080, 8081) may be taken on a shared machine.
+    writeFileSync(join(dir, 'slipway.yaml'), readFileSync(join(dir, 'slipway.yaml'), 'utf8').replace('127.0.0.1:8081', `127.0.0.1:${port}`).replace('127.0.0.1:8080', `127.0.0.1:${await freePort()}`));
+    const r = await cli(dir, 'deploy', 'staging');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('<h1>hello from a static site</h1>');
   });
 });
