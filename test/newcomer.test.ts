@@ -1,10 +1,11 @@
 // What a newcomer's service needs to deploy as it is (issue 22), on real processes:
 // a program that takes its port only as a flag (`--port ${PORT}`), and a command
 // that names a tool of the release's own node_modules/.bin, as an npm script would.
-// And a static site, from `slipway init` to answering, with nothing edited but its
+// An environment's data directory (SLIPWAY_DATA_DIR) outlives a deploy and a
+// rollback. And a static site, from `slipway init` to answering, with nothing edited but its
 // listen address. One server holds every service of this file, each with an environment of its own.
 
-import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runCli, scratchDir, shutdownEverything, startServerProcess, type ServerProcess } from './support/harness.ts';
@@ -16,6 +17,25 @@ const i = process.argv.indexOf('--port');
 const port = Number(process.argv[i + 1]);
 if (i < 0 || !Number.isInteger(port)) { console.error('usage: app.js --port N, got', process.argv.slice(2)); process.exit(2); }
 http.createServer((req, res) => res.end(req.url === '/healthz' ? 'ok' : 'flag port ' + port)).listen(port, '127.0.0.1');
+`;
+
+// A json-server-like store: POST appends to db.json in SLIPWAY_DATA_DIR, GET reads it.
+const STORE_APP = `
+import http from 'node:http';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+const db = join(process.env.SLIPWAY_DATA_DIR, 'db.json');
+const read = () => { try { return readFileSync(db, 'utf8').split('\\n').filter(Boolean).map((l) => JSON.parse(l)); } catch { return []; } };
+http.createServer((req, res) => {
+  if (req.url === '/healthz') return res.end('ok');
+  if (req.method === 'POST') {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    return req.on('end', () => { appendFileSync(db, JSON.stringify({ item: body, by: process.env.SLIPWAY_RELEASE }) + '\\n'); res.end('stored'); });
+  }
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify({ version: process.env.VERSION, dataDir: process.env.SLIPWAY_DATA_DIR, cwd: process.cwd(), items: read() }));
+}).listen(Number(process.env.PORT), '127.0.0.1');
 `;
 
 // A stand-in for json-server: a package's bin, reached only through node_modules/.bin.
@@ -100,5 +120,46 @@ describe('a newcomer\'s service deploys as it is', () => {
     const r = await cli(dir, 'deploy', 'staging');
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('<h1>hello from a static site</h1>');
+  });
+
+  it('data written to SLIPWAY_DATA_DIR is still there after a deploy of v2 and a rollback', async () => {
+    const dir = join(work, 'store');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'app.js'), STORE_APP);
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'store', version: '1.0.0', type: 'module' }));
+    const port = await freePort();
+    const yaml = (version: string) => serviceYaml({ service: 'store', command: 'node app.js', env: 'kept', port, extra: `    config: { VERSION: "${version}" }` });
+    interface Answer { version: string; dataDir: string; cwd: string; items: { item: string; by: string }[] }
+    const get = async () => (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as Answer;
+    writeFileSync(join(dir, 'slipway.yaml'), yaml('v1'));
+    const v1 = await cli(dir, 'deploy', 'kept');
+    expect(v1.code, v1.stdout + v1.stderr).toBe(0);
+    expect(await (await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: 'written by v1' })).text()).toBe('stored');
+    const first = await get();
+    expect(first.dataDir).toBe(join(dataDir, 'app-data', 'store', 'kept'));
+    expect(first.cwd.startsWith(join(dataDir, 'releases'))).toBe(true);
+
+    writeFileSync(join(dir, 'slipway.yaml'), yaml('v2'));
+    const v2 = await cli(dir, 'deploy', 'kept');
+    expect(v2.code, v2.stdout + v2.stderr).toBe(0);
+    const second = await get();
+    expect(second.version).toBe('v2');
+    expect(second.cwd).not.toBe(first.cwd);
+    expect(second.items).toEqual([{ item: 'written by v1', by: '1' }]);
+    await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: 'written by v2' });
+
+    const back = await cli(dir, 'rollback', 'kept');
+    expect(back.code, back.stdout + back.stderr).toBe(0);
+    const rolled = await get();
+    expect(rolled.version).toBe('v1');
+    expect(rolled.dataDir).toBe(first.dataDir);
+    expect(rolled.items.map((i) => i.item)).toEqual(['written by v1', 'written by v2']);
+    if (process.getuid?.() === 0) {
+      // The environment's own user owns it, and nobody else may enter it.
+      const st = statSync(first.dataDir);
+      expect(st.uid).not.toBe(0);
+      expect(st.mode & 0o777).toBe(0o700);
+      expect(statSync(join(first.dataDir, 'db.json')).uid).toBe(st.uid);
+    }
   });
 });

@@ -12,6 +12,7 @@ import { commandRefusal, isTerminal, type Rollout, type RolloutEvent, type Rollo
 import type { ServiceConfig, Strategy } from '../core/service-config.ts';
 import { unpackArtefact } from '../artefact/index.ts';
 import type { DataDirPaths } from '../store/data-dir.ts';
+import { appDataDir } from '../store/app-data-dir.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { RuntimeSet } from './runtime-set.ts';
 import { receiveArtefact } from './artefact-store.ts';
@@ -158,6 +159,7 @@ export class Engine {
     this.fleet = new InstanceFleet({
       store: deps.store, runtimes: deps.runtimes, router: deps.router, routes: { push: () => this.routes.push() }, clock: this.clock, log: deps.log,
       logsDir: deps.paths.logs,
+      appDataDirOf: (r) => appDataDir(deps.paths.root, r.service, r.env),
       watchingSince: this.clock.now(),
       ensureReleaseDir: (r) => this.ensureReleaseDir(r),
       resolveSecrets: (r) => deps.secrets.resolve(r.env, r.config.secrets),

@@ -16,6 +16,7 @@ import { SlipwayError } from '../../core/errors.ts';
 import type { ResourceLimits } from '../../core/service-config.ts';
 import type { InstanceHandle, ResourceUsage, Runtime, StartSpec, StopOptions } from '../runtime.ts';
 import { watchMemory } from './memory-watch.ts';
+import { readyAppDataDir } from './app-data-access.ts';
 import { assertRunUserPossible, prepareRunIdentity } from './run-identity.ts';
 
 // USER_HZ and the page size are fixed by the Linux ABI on the machines we run on.
@@ -142,6 +143,7 @@ export class ProcessRuntime implements Runtime {
     const identity = spec.envDir ? prepareRunIdentity({ envDir: spec.envDir, releaseDir: spec.releaseDir, user: spec.user }) : null;
     // HOME and TMPDIR are the instance's own, never the server's; slipway.yaml's config may still set them.
     const env = withReleaseBinOnPath(identity ? { HOME: identity.home, TMPDIR: identity.tmp, ...spec.env } : spec.env, spec.releaseDir);
+    if (spec.appDataDir !== undefined) readyAppDataDir(spec.appDataDir, { uid: identity?.uid ?? null, gid: identity?.gid ?? null });
     const runAs = identity && identity.uid !== null && identity.gid !== null ? { uid: identity.uid, gid: identity.gid } : {};
     mkdirSync(dirname(spec.logPath), { recursive: true });
     const fd = openSync(spec.logPath, 'a');
