@@ -13,6 +13,7 @@ import { DEFAULT_DATA_DIR } from '../store/data-dir.ts';
 import { ApiClient, findServerUrl, findToken, followRollout } from './api-client.ts';
 import { registerAuthCommands } from './auth-commands.ts';
 import { runDeploy } from './deploy-command.ts';
+import { serviceHere } from './service-here.ts';
 import { registerConfigCommands } from './config-commands.ts';
 import { registerLogsCommands } from './logs-commands.ts';
 import { registerRenderCommand } from './render-command.ts';
@@ -25,6 +26,7 @@ interface GlobalOpts {
   dataDir: string;
   server?: string;
   token?: string;
+  service?: string;
   json?: boolean;
 }
 
@@ -35,6 +37,7 @@ program
   .option('--data-dir <dir>', 'where the server keeps its state', process.env.SLIPWAY_DATA_DIR ?? DEFAULT_DATA_DIR)
   .option('--server <url>', 'the slipway server to talk to (default: $SLIPWAY_SERVER, else the one running on --data-dir)')
   .option('--token <token>', 'API token (default: $SLIPWAY_TOKEN, else admin.token in --data-dir)')
+  .option('--service <name>', 'the service whose environments bare names like `production` mean (default: $SLIPWAY_SERVICE, else service: of ./slipway.yaml); `shop/production` names one directly')
   .option('--json', 'print machine-readable JSON instead of text')
   .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(pc.red(str)) });
@@ -45,7 +48,7 @@ function globals(cmd: Command): GlobalOpts {
 
 function client(cmd: Command): ApiClient {
   const g = globals(cmd);
-  return new ApiClient(findServerUrl({ server: g.server, dataDir: g.dataDir }), findToken({ token: g.token, dataDir: g.dataDir }));
+  return new ApiClient(findServerUrl({ server: g.server, dataDir: g.dataDir }), findToken({ token: g.token, dataDir: g.dataDir }), serviceHere({ service: g.service }));
 }
 
 function out(cmd: Command, data: unknown, human: () => string): void {
@@ -73,7 +76,7 @@ program
   .option('--command <cmd>', 'how to start one instance (default: guessed from package.json, requirements.txt/pyproject.toml or index.html)')
   .option('--force', 'overwrite an existing slipway.yaml')
   .action((o: { service?: string; command?: string; force?: boolean }, cmd: Command) => {
-    const r = runInit({ dir: process.cwd(), service: o.service, command: o.command, force: !!o.force });
+    const r = runInit({ dir: process.cwd(), service: o.service ?? globals(cmd).service, command: o.command, force: !!o.force });
     out(cmd, r, () => `${r.summary}\nwrote ${r.file} for service "${r.service}"; read its comments, then check it with \`slipway validate\``);
   });
 

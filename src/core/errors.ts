@@ -38,6 +38,7 @@ export const ERROR_CODES = [
   'E_PORT_TAKEN',
   'E_DISK_FULL',
   'E_SERVICE_MISMATCH',
+  'E_ENV_AMBIGUOUS',
   'E_INTERNAL',
 ] as const;
 
