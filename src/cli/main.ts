@@ -9,6 +9,7 @@ import { SlipwayError } from '../core/errors.ts';
 import { CONFIG_FILE_NAME, formatConfigIssue } from '../config/index.ts';
 import { validateServiceConfig } from '../config/validate-service.ts';
 import { runInit } from './init-command.ts';
+import { slipwayVersion } from './version.ts';
 import { DEFAULT_DATA_DIR } from '../store/data-dir.ts';
 import { ApiClient, findServerUrl, findToken, followRollout } from './api-client.ts';
 import { registerAuthCommands } from './auth-commands.ts';
@@ -39,6 +40,7 @@ program
   .option('--token <token>', 'API token (default: $SLIPWAY_TOKEN, else admin.token in --data-dir)')
   .option('--service <name>', 'the service whose environments bare names like `production` mean (default: $SLIPWAY_SERVICE, else service: of ./slipway.yaml); `shop/production` names one directly')
   .option('--json', 'print machine-readable JSON instead of text')
+  .version(slipwayVersion(), '-V, --version', "print slipway's version")
   .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(pc.red(str)) });
 
