@@ -292,7 +292,13 @@ export class Engine {
    */
   async planDeploy(ask: DeployRequest, opts: { full: boolean } = { full: true }): Promise<DeployPlan> {
     const req = { ...ask, env: keyOfDeploy(ask.env, ask.config.service) };
-    const plan = await this.configReleases.plan({ ...req, readSecrets: opts.full });
+    // The gates a deploy would meet (staging success, approval, freeze), before the
+    // CLI uploads anything: a refused production deploy costs no upload.
+    assertDeployAllowed({ store: this.store, env: req.env, digest: req.artefactDigest, config: req.config, nowMs: this.clock.now() });
+    const held = this.store.getArtefact(req.artefactDigest);
+    const onServer = held !== null && held !== undefined && existsSync(held.path);
+    const described = await this.configReleases.plan({ ...req, readSecrets: opts.full });
+    const plan = { ...described, artefact: { ...described.artefact, onServer } };
     const check = { env: req.env, environment: req.config.environments[envNameOf(req.env)]! };
     if (!opts.full) {
       this.listen.assertUnclaimed(check);
