@@ -140,7 +140,7 @@ export class ApiClient {
 
   audit(q: AuditQueryInput) {
     const qs = new URLSearchParams();
-    for (const [k, v] of Object.entries(q)) if (v !== undefined) qs.set(k, String(v));
+    for (const [k, v] of Object.entries({ ...q, env: q.env === undefined ? undefined : this.qualify(q.env) })) if (v !== undefined) qs.set(k, String(v));
     return this.call<AuditEntriesJson>('GET', `/api/audit?${qs}`);
   }
 
