@@ -10,6 +10,7 @@ import { runCli, scratchDir } from './support/harness.ts';
 
 function project(name: string, files: Record<string, string>): string {
   const dir = join(scratchDir('slipway-init-'), name);
+  mkdirSync(dir);
   for (const [path, text] of Object.entries(files)) {
     mkdirSync(join(dir, path, '..'), { recursive: true });
     writeFileSync(join(dir, path), text);
