@@ -84,7 +84,7 @@ program
 
 program
   .command('validate')
-  .description('check slipway.yaml and report every problem with file:line:col')
+  .description("check slipway.yaml and report every problem with file:line:col, and that run.command's program exists in this directory, node_modules/.bin or PATH")
   .option('-f, --file <path>', 'config file', CONFIG_FILE_NAME)
   .option('--strict', 'fail on warnings too (plain values that look like secrets)')
   .action((o: { file: string; strict?: boolean }, cmd: Command) => {
