@@ -85,7 +85,8 @@ describe('authentication, roles and the audit trail', () => {
     tokens.garbage = `slw_${'0'.repeat(16)}_${'A'.repeat(43)}`;
     const doc = (await (await fetch(`${server.url}/api/openapi.json`)).json()) as { paths: Record<string, Record<string, { 'x-slipway-permission': string }>> };
     ops = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([m, op]) => ({ method: m.toUpperCase(), path, permission: op['x-slipway-permission'] })));
-    await new Promise((r) => setTimeout(r, 1600)); // let the expiring token expire
+    // The expiring token made above, refused once its second and a half is over.
+    await waitFor('the expiring token to expire', async () => (await fetch(`${server.url}/api/whoami`, { headers: { authorization: `Bearer ${tokens.expired}` } })).status === 401, 10_000);
   }, 90_000);
 
   afterAll(async () => {
@@ -104,43 +105,55 @@ describe('authentication, roles and the audit trail', () => {
 
   it('answers every route × every caller exactly as the role allows', async () => {
     const wrong: string[] = [];
+    const probes: { op: Operation; who: string; env: string }[] = [];
     for (const op of ops) {
       for (const who of ['none', 'garbage', 'revoked', 'expired', 'viewer', 'deployer', 'approver', 'admin', 'stagingDeployer']) {
-        for (const env of op.path.includes('{env}') ? ['staging', 'production'] : ['staging']) {
-          const { status, body } = await call(op, env, who === 'none' ? null : tokens[who]!);
-          let expected: 'pass' | 401 | 403;
-          if (op.permission === 'public') expected = 'pass';
-          else if (['none', 'garbage', 'revoked', 'expired'].includes(who)) expected = 401;
-          else {
-            const role: Role = who === 'stagingDeployer' ? 'deployer' : (who as Role);
-            const granted = MAY[role].includes(op.permission);
-            const outsideEnv = who === 'stagingDeployer' && op.permission !== 'read' && (op.path.includes('{env}') ? env !== 'staging' : op.path !== '/api/artefacts');
-            expected = granted && !outsideEnv ? 'pass' : 403;
-          }
-          // Passing auth: any answer but the auth refusals (a public route may refuse for its own reasons, e.g. a webhook's signature).
-          const code = body.error?.code;
-          const ok = expected === 'pass' ? code !== 'E_UNAUTHENTICATED' && code !== 'E_FORBIDDEN' && code !== 'E_RATE_LIMITED' && status < 500 : status === expected;
-          if (!ok) wrong.push(`${who} ${op.method} ${op.path} (${env}): expected ${expected}, got ${status} ${JSON.stringify(body).slice(0, 160)}`);
-          if (expected === 403 && status === 403) {
-            expect(body.error?.code).toBe('E_FORBIDDEN');
-            expect(body.error?.details?.permission).toBe(op.permission);
-          }
-          if (expected === 401 && status === 401) expect(body.error?.code).toBe('E_UNAUTHENTICATED');
-        }
+        for (const env of op.path.includes('{env}') ? ['staging', 'production'] : ['staging']) probes.push({ op, who, env });
       }
     }
+    // Several probes in flight at once: each is refused or answered 400 without a
+    // side effect, so their order does not matter, and one at a time spent most of
+    // its time waiting on round trips.
+    let next = 0;
+    await Promise.all(Array.from({ length: 6 }, async () => {
+      while (next < probes.length) {
+        const { op, who, env } = probes[next++]!;
+        const { status, body } = await call(op, env, who === 'none' ? null : tokens[who]!);
+        let expected: 'pass' | 401 | 403;
+        if (op.permission === 'public') expected = 'pass';
+        else if (['none', 'garbage', 'revoked', 'expired'].includes(who)) expected = 401;
+        else {
+          const role: Role = who === 'stagingDeployer' ? 'deployer' : (who as Role);
+          const granted = MAY[role].includes(op.permission);
+          const outsideEnv = who === 'stagingDeployer' && op.permission !== 'read' && (op.path.includes('{env}') ? env !== 'staging' : op.path !== '/api/artefacts');
+          expected = granted && !outsideEnv ? 'pass' : 403;
+        }
+        // Passing auth: any answer but the auth refusals (a public route may refuse for its own reasons, e.g. a webhook's signature).
+        const code = body.error?.code;
+        const ok = expected === 'pass' ? code !== 'E_UNAUTHENTICATED' && code !== 'E_FORBIDDEN' && code !== 'E_RATE_LIMITED' && status < 500 : status === expected;
+        if (!ok) wrong.push(`${who} ${op.method} ${op.path} (${env}): expected ${expected}, got ${status} ${JSON.stringify(body).slice(0, 160)}`);
+        if (expected === 403 && status === 403) {
+          expect(body.error?.code).toBe('E_FORBIDDEN');
+          expect(body.error?.details?.permission).toBe(op.permission);
+        }
+        if (expected === 401 && status === 401) expect(body.error?.code).toBe('E_UNAUTHENTICATED');
+      }
+    }));
     expect(wrong).toEqual([]);
   }, 240_000);
 
   it('says why a token is refused, and which permission a role lacks', async () => {
-    const revoked = await cli('--token', tokens.revoked!, 'status');
+    // Four CLI processes at once: each is refused or only reads.
+    const [revoked, expired, viewer, who] = await Promise.all([
+      cli('--token', tokens.revoked!, 'status'),
+      cli('--token', tokens.expired!, 'status'),
+      cli('--token', tokens.viewer!, 'rollback', 'staging'),
+      cli('--token', tokens.stagingDeployer!, '--json', 'whoami'),
+    ]);
     expect(revoked.code).not.toBe(0);
     expect(revoked.stderr).toMatch(/E_UNAUTHENTICATED.*revoked/);
-    const expired = await cli('--token', tokens.expired!, 'status');
     expect(expired.stderr).toMatch(/expired/);
-    const viewer = await cli('--token', tokens.viewer!, 'rollback', 'staging');
     expect(viewer.stderr).toMatch(/E_FORBIDDEN.*"deploy" permission/);
-    const who = await cli('--token', tokens.stagingDeployer!, '--json', 'whoami');
     expect(JSON.parse(who.stdout)).toMatchObject({ user: 'stella', role: 'deployer', envs: ['staging'] });
     // A client cannot claim to be someone else: the actor is the token's user.
     const r = await fetch(`${server.url}/api/whoami`, { headers: { authorization: `Bearer ${tokens.viewer}`, 'x-slipway-actor': 'admin' } });
@@ -151,13 +164,28 @@ describe('authentication, roles and the audit trail', () => {
     const deploy = await cli('--token', tokens.deployer!, 'deploy', 'staging');
     expect(deploy.code, deploy.stderr).toBe(0);
     expect((await cli('--token', tokens.admin!, 'config', 'set', 'staging', `PLAIN_THING=${PLAIN_VALUE}`, 'WEIRD=$(touch pwned); `touch pwned2` | rm -rf x && echo ${HOME}')).code).toBe(0);
-    expect((await cli('--token', tokens.viewer!, 'rollback', 'staging')).code).not.toBe(0);
-    expect((await cli('--token', tokens.stagingDeployer!, 'rollback', 'production')).code).not.toBe(0);
-    const set = await runCli(['--token', tokens.admin!, 'secret', 'set', 'staging', 'DB_PASSWORD'], { cwd: app, dataDir, input: SECRET_VALUE });
+    // The two refusals are refused on the token alone, whatever runs meanwhile.
+    const [viewerRollback, outsideRollback, set] = await Promise.all([
+      cli('--token', tokens.viewer!, 'rollback', 'staging'),
+      cli('--token', tokens.stagingDeployer!, 'rollback', 'production'),
+      runCli(['--token', tokens.admin!, 'secret', 'set', 'staging', 'DB_PASSWORD'], { cwd: app, dataDir, input: SECRET_VALUE }),
+    ]);
+    expect(viewerRollback.code).not.toBe(0);
+    expect(outsideRollback.code).not.toBe(0);
     expect(set.code, set.stderr).toBe(0);
-    await waitFor('the config rollout', async () => (JSON.parse((await cli('--json', 'status', 'staging')).stdout) as { lastRollout?: { phase: string } }).lastRollout?.phase === 'succeeded', 60_000);
+    // Asked of the API, not the CLI: a CLI process per poll cost seconds each.
+    await waitFor('the config rollout', async () => (await (await apiFetch(`${server.url}/api/environments/staging`)).json() as { lastRollout?: { phase: string } }).lastRollout?.phase === 'succeeded', 60_000);
 
-    const entries = JSON.parse((await cli('--json', 'audit', '--env', 'staging')).stdout).entries as { actor: string; action: string; target: string; outcome: string; details: Record<string, unknown> }[];
+    const exported = join(work, 'audit.jsonl');
+    // Five readers of the audit log at once: none of them writes to it.
+    const [staging, stella, exportRun, human, all] = await Promise.all([
+      cli('--json', 'audit', '--env', 'staging'),
+      cli('--json', 'audit', '--actor', 'stella'),
+      cli('audit', 'export', '--out', exported),
+      cli('audit'),
+      cli('--json', 'audit'),
+    ]);
+    const entries = JSON.parse(staging.stdout).entries as { actor: string; action: string; target: string; outcome: string; details: Record<string, unknown> }[];
     const dep = entries.find((e) => e.action === 'deploy' && e.outcome === 'ok');
     expect(dep).toMatchObject({ actor: 'deployer-user', target: 'release 1' });
     expect(dep!.details.artefact).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -166,17 +194,16 @@ describe('authentication, roles and the audit trail', () => {
     expect(entries.find((e) => e.action === 'config.set' && e.outcome === 'ok')).toMatchObject({ target: 'PLAIN_THING,WEIRD' });
     expect(entries.some((e) => e.actor === 'viewer-user' && e.action === 'rollback' && e.outcome === 'denied')).toBe(true);
     // Filters.
-    const mine = JSON.parse((await cli('--json', 'audit', '--actor', 'stella')).stdout).entries as { actor: string }[];
+    const mine = JSON.parse(stella.stdout).entries as { actor: string }[];
     expect(mine.length).toBeGreaterThan(0);
     expect(mine.every((e) => e.actor === 'stella')).toBe(true);
 
-    const exported = join(work, 'audit.jsonl');
-    expect((await cli('audit', 'export', '--out', exported)).code).toBe(0);
-    const everything = [readFileSync(exported, 'utf8'), (await cli('audit')).stdout, readFileSync(join(dataDir, 'audit-head.json'), 'utf8')].join('\n');
+    expect(exportRun.code).toBe(0);
+    const everything = [readFileSync(exported, 'utf8'), human.stdout, readFileSync(join(dataDir, 'audit-head.json'), 'utf8')].join('\n');
     expect(everything).toContain('DB_PASSWORD');
     expect(everything).not.toContain(SECRET_VALUE);
     expect(everything).not.toContain(PLAIN_VALUE);
-    const total = (JSON.parse((await cli('--json', 'audit')).stdout).entries as unknown[]).length;
+    const total = (JSON.parse(all.stdout).entries as unknown[]).length;
     expect(readFileSync(exported, 'utf8').trim().split('\n').length).toBeGreaterThanOrEqual(total - 1);
 
     // Config values with shell metacharacters reach the instance as data, never through a shell.
@@ -187,9 +214,18 @@ describe('authentication, roles and the audit trail', () => {
   }, 120_000);
 
   it('audit verify finds an edited, a re-hashed, a deleted, two swapped entries and a cut tail', async () => {
+    type Verification = { ok: boolean; problem: { seq: number; kind: string; message: string } | null; warning: string | null };
+    // The CLI where its exit code is checked (clean, the first tampering, the end);
+    // the API it prints otherwise: the server finds the problem, the CLI only passes
+    // its answer on, and each CLI process costs seconds.
     const verify = async () => {
       const r = await cli('--json', 'audit', 'verify');
-      return { code: r.code, v: JSON.parse(r.stdout) as { ok: boolean; problem: { seq: number; kind: string; message: string } | null; warning: string | null } };
+      return { code: r.code, v: JSON.parse(r.stdout) as Verification };
+    };
+    const verifyByApi = async () => {
+      const r = await apiFetch(`${server.url}/api/audit/verify`);
+      expect(r.status).toBe(200);
+      return { v: (await r.json()) as Verification };
     };
     const clean = await verify();
     expect(clean.code).toBe(0);
@@ -209,7 +245,7 @@ describe('authentication, roles and the audit trail', () => {
     try {
       // 1. An entry edited in place.
       db.prepare("UPDATE audit_log SET actor = 'mallory' WHERE seq = 4").run();
-      let r = await verify();
+      let r: { code?: number; v: Verification } = await verify();
       expect(r.code).toBe(1);
       expect(r.v.problem).toMatchObject({ seq: 4, kind: 'altered' });
       restore();
@@ -219,13 +255,13 @@ describe('authentication, roles and the audit trail', () => {
       const forged = { seq: 4, at: e4.at as number, actor: 'mallory', action: String(e4.action), env: e4.env as string | null, target: e4.target as string | null, requestId: e4.request_id as string | null,
         outcome: e4.outcome as 'ok', details: JSON.parse(String(e4.details_json)) as Record<string, unknown>, prevHash: String(e4.prev_hash) };
       db.prepare('UPDATE audit_log SET actor = ?, hash = ? WHERE seq = 4').run('mallory', entryHash(forged));
-      r = await verify();
+      r = await verifyByApi();
       expect(r.v.problem).toMatchObject({ seq: 4, kind: 'altered' });
       restore();
 
       // 3. An entry deleted.
       db.prepare('DELETE FROM audit_log WHERE seq = 5').run();
-      r = await verify();
+      r = await verifyByApi();
       expect(r.v.problem).toMatchObject({ seq: 5, kind: 'removed' });
       restore();
 
@@ -234,7 +270,7 @@ describe('authentication, roles and the audit trail', () => {
       db.prepare('DELETE FROM audit_log WHERE seq IN (6, 7)').run();
       put({ ...b, seq: 6 });
       put({ ...a, seq: 7 });
-      r = await verify();
+      r = await verifyByApi();
       expect(r.v.problem?.seq).toBe(6);
       expect(r.v.problem?.kind).toBe('reordered');
       restore();
@@ -243,13 +279,13 @@ describe('authentication, roles and the audit trail', () => {
       const last = all.at(-1)!.seq;
       db.prepare('DELETE FROM audit_log WHERE seq > ?').run(last - 2);
       db.prepare("UPDATE sqlite_sequence SET seq = ? WHERE name = 'audit_log'").run(last - 2);
-      r = await verify();
+      r = await verifyByApi();
       expect(r.v.problem).toMatchObject({ seq: last - 1, kind: 'truncated' });
       expect(r.v.problem!.message).toMatch(new RegExp(`entries ${last - 1}–${last}`));
       // Without the checkpoint the chain alone looks whole: verify says it cannot rule a cut out.
       const head = join(dataDir, 'audit-head.json');
       renameSync(head, `${head}.bak`);
-      r = await verify();
+      r = await verifyByApi();
       expect(r.v.ok).toBe(true);
       expect(r.v.warning).toMatch(/cut tail cannot be ruled out/);
       renameSync(`${head}.bak`, head);
@@ -258,7 +294,7 @@ describe('authentication, roles and the audit trail', () => {
       // 6. A checkpoint rewritten to hide the cut: its signature no longer holds.
       const cp = JSON.parse(readFileSync(head, 'utf8')) as { seq: number };
       writeFileSync(head, JSON.stringify({ ...cp, seq: cp.seq - 2 }));
-      r = await verify();
+      r = await verifyByApi();
       expect(r.v.problem?.message).toMatch(/not signed by this server's key/);
       writeFileSync(head, JSON.stringify(cp));
     } finally {

@@ -106,7 +106,7 @@ describe('canary and blue-green rollouts', () => {
     const st = await status('canary');
     expect(st.stable?.number).toBe(1);
     expect(st.instances.map((i) => i.release)).toEqual([1, 1, 1, 1]);
-    expect(liveInstanceRows(dataDir).filter((i) => i.env === 'canary')).toHaveLength(4);
+    expect(liveInstanceRows(dataDir).filter((i) => i.env === 'hello/canary')).toHaveLength(4);
   });
 
   it('blue-green previews the new colour, switches at once on promote, and switches back within the warm window', async () => {

@@ -11,10 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTraffic } from '../src/cli/traffic.ts';
 import type { ConfigListJson, DeployPlanJson, ParityJson, SecretListJson } from '../src/api/views.ts';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
+import { ApiClient } from '../src/cli/api-client.ts';
+import { SlipwayError } from '../src/core/errors.ts';
 import { FakeVault } from './support/fake-vault.ts';
 import { allowInPolicy } from './support/admin-policy.ts';
 import {
-  apiFetch,
+  adminToken, apiFetch,
   BIN, freePort, getJson, isPidAlive, liveInstanceRows, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService,
   type ServerProcess, type ServiceOptions,
 } from './support/harness.ts';
@@ -87,14 +89,18 @@ describe('config and secrets per environment', () => {
   });
 
   it('gives each environment its own config and secrets as environment variables, and staging none of production\'s', async () => {
-    // Set before the first deploy: the environments are in slipway.yaml here.
-    for (const [env, name, value] of [['production', 'DB_PASSWORD', PROD_DB_PASSWORD], ['production', 'SHARED_KEY', SHARED_KEY], ['staging', 'SHARED_KEY', SHARED_KEY]] as const) {
-      const r = await cliIn(`${value}\n`, 'secret', 'set', env, name);
+    // Set before the first deploy: the environments are in slipway.yaml here. The
+    // environments' CLI calls run side by side (each CLI process takes seconds to start);
+    // production's two secrets one after the other, as its config versions follow.
+    const sets = await Promise.all([
+      (async () => [await cliIn(`${PROD_DB_PASSWORD}\n`, 'secret', 'set', 'production', 'DB_PASSWORD'), await cliIn(`${SHARED_KEY}\n`, 'secret', 'set', 'production', 'SHARED_KEY')])(),
+      cliIn(`${SHARED_KEY}\n`, 'secret', 'set', 'staging', 'SHARED_KEY'),
+    ]);
+    for (const r of sets.flat()) {
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).toMatch(/recorded; it reaches the instances with the next deploy/);
     }
-    for (const env of ['staging', 'production']) {
-      const r = await cli('deploy', env);
+    for (const r of await Promise.all([cli('deploy', 'staging'), cli('deploy', 'production')])) {
       expect(r.code, r.stdout + r.stderr).toBe(0);
     }
     const prodPids = instancePids('production');
@@ -118,16 +124,20 @@ describe('config and secrets per environment', () => {
   });
 
   it('shows a secret the service prints as *** in `slipway logs`, and in every answer', async () => {
-    const r = await cli('logs', 'production');
+    // Four readers at once. Every instance logs its health checks (five a second), so
+    // the line the service printed at its start is beyond the default 100 records
+    // within seconds on a loaded machine: ask for more.
+    const [r, s, configList, secretList] = await Promise.all([cli('logs', 'production', '-n', '2000'), cli('logs', 'staging', '-n', '2000'), cli('--json', 'config', 'list', 'production'), cli('secret', 'list', 'production')]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/"DB_PASSWORD":"\*\*\*","API_TOKEN":"\*\*\*","SHARED_KEY":"\*\*\*"/);
-    const s = await cli('logs', 'staging');
     expect(s.stdout).toMatch(/"GREETING":"hi from staging","DB_PASSWORD":null,"API_TOKEN":null,"SHARED_KEY":"\*\*\*"/);
     const answers = [r.stdout, s.stdout];
     for (const path of ['/api/environments', '/api/environments/production/config', '/api/environments/production/secrets', '/api/environments/production/releases', '/api/environments/production/config/versions']) {
       answers.push(await (await apiFetch(`${server.url}${path}`)).text());
     }
-    answers.push((await cli('--json', 'config', 'list', 'production')).stdout, (await cli('secret', 'list', 'production')).stdout);
+    expect(configList.code, configList.stderr).toBe(0);
+    expect(secretList.code, secretList.stderr).toBe(0);
+    answers.push(configList.stdout, secretList.stdout);
     for (const text of answers) for (const v of ALL_SECRETS) expect(text).not.toContain(v);
     const list = await api<ConfigListJson>('/api/environments/production/config');
     expect(list.entries.filter((e) => e.kind === 'secret').map((e) => [e.key, (e as { reference: string }).reference])).toEqual([
@@ -207,12 +217,13 @@ describe('config and secrets per environment', () => {
   it('reports parity between two crafted environments: same, different, one side only, secrets compared by keyed hash', async () => {
     // staging: GREETING, MODE (plain), PRINT_ENV, SHARED_KEY, OTHER (secret), ONLY_STAGING (cli)
     // production: GREETING (cli), LOG_EVERY_REQUEST, PRINT_ENV, SHARED_KEY, OTHER, MODE (secrets), API_TOKEN (vault), DB_PASSWORD
-    for (const [input, env, name] of [[STAGING_OTHER, 'staging', 'OTHER'], [PROD_OTHER, 'production', 'OTHER'], [PROD_MODE, 'production', 'MODE']] as const) {
-      const r = await cliIn(input, 'secret', 'set', env, name, '--no-rollout');
-      expect(r.code, r.stderr).toBe(0);
-    }
-    expect((await cli('config', 'set', 'staging', 'ONLY_STAGING=yes', '--no-rollout')).code).toBe(0);
-    const r = await cli('--json', 'config', 'diff', 'staging', 'production');
+    // Staging's changes beside production's; each environment's in order.
+    const recorded = await Promise.all([
+      (async () => [await cliIn(STAGING_OTHER, 'secret', 'set', 'staging', 'OTHER', '--no-rollout'), await cli('config', 'set', 'staging', 'ONLY_STAGING=yes', '--no-rollout')])(),
+      (async () => [await cliIn(PROD_OTHER, 'secret', 'set', 'production', 'OTHER', '--no-rollout'), await cliIn(PROD_MODE, 'secret', 'set', 'production', 'MODE', '--no-rollout')])(),
+    ]);
+    for (const x of recorded.flat()) expect(x.code, x.stderr).toBe(0);
+    const [r, human] = await Promise.all([cli('--json', 'config', 'diff', 'staging', 'production'), cli('config', 'diff', 'staging', 'production')]);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as ParityJson;
     expect(report.rows).toEqual([
@@ -226,7 +237,6 @@ describe('config and secrets per environment', () => {
       { key: 'PRINT_ENV', status: 'same', kind: 'plain', left: 'GREETING,DB_PASSWORD,API_TOKEN,SHARED_KEY', right: 'GREETING,DB_PASSWORD,API_TOKEN,SHARED_KEY' },
       { key: 'SHARED_KEY', status: 'same', kind: 'secret', left: 'secret (store v1)', right: 'secret (store v1)' },
     ]);
-    const human = await cli('config', 'diff', 'staging', 'production');
     expect(human.stdout).toMatch(/7 of 9 keys differ or exist on one side only/);
     for (const v of ALL_SECRETS) expect(human.stdout + r.stdout).not.toContain(v);
     // Recorded without a rollout: the stable release does not have them yet, and says so.
@@ -240,7 +250,7 @@ describe('config and secrets per environment', () => {
       envs: { ...service.envs, production: { ...service.envs.production!, instances: 3, config: { ...service.envs.production!.config, FEATURE_X: 'on' } } },
     });
     const releasesBefore = (await api<{ releases: unknown[] }>('/api/environments/production/releases')).releases.length;
-    const r = await cli('--json', 'plan', 'production');
+    const [r, human] = await Promise.all([cli('--json', 'plan', 'production'), cli('plan', 'production')]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const plan = JSON.parse(r.stdout) as DeployPlanJson;
     expect(plan).toMatchObject({ env: 'production', unchanged: false, stable: 3, instances: { from: 2, to: 3 }, configVersion: { from: 4, to: 6 }, settings: [] });
@@ -252,7 +262,6 @@ describe('config and secrets per environment', () => {
       { key: 'OTHER', kind: 'secret', change: 'added', from: null, to: 'store v1' },
     ]);
     expect(plan.steps[0]).toMatch(/the new release to 1 instance/);
-    const human = await cli('plan', 'production');
     expect(human.stdout).toMatch(/instances\s+2 → 3/);
     expect(human.stdout).toMatch(/\+ FEATURE_X = on/);
     expect((await api<{ releases: unknown[] }>('/api/environments/production/releases')).releases).toHaveLength(releasesBefore);
@@ -262,24 +271,33 @@ describe('config and secrets per environment', () => {
   it('refuses bad input precisely, without echoing a value, and changes nothing', async () => {
     const versions = async () => JSON.stringify(await api('/api/environments/production/config/versions'));
     const before = await versions();
+    // Refused by the CLI itself, and two refused by the server (a secret and a config
+    // route), to show the CLI passes the server's refusal on as it is.
     const cases: [string[], string | null, RegExp][] = [
       [['secret', 'set', 'production', `DB_PASSWORD=${PROD_DB_PASSWORD}`], null, /secret values are never taken from the command line/],
       [['secret', 'set', 'production', 'DB_PASSWORD', 'extra'], null, /too many arguments/],
       [['secret', 'set', 'production', 'DB_PASSWORD'], '', /no value on stdin for DB_PASSWORD/],
-      [['secret', 'set', 'production', 'DB_PASSWORD'], 'zq', /E_BAD_REQUEST.*shorter than 4 characters/],
       [['secret', 'set', 'production', 'GREETING'], 'long-enough-value', /GREETING is a plain config value of production/],
-      [['secret', 'set', 'production', 'PORT'], 'long-enough-value', /cannot set secret PORT: PORT is set by slipway/],
-      [['secret', 'rm', 'production', 'NOPE'], null, /E_NOT_FOUND.*production has no secret NOPE/],
-      [['secret', 'rm', 'production', 'API_TOKEN'], null, /comes from slipway.yaml \(vault secret\/hello\/api#token\); remove it there/],
       [['config', 'set', 'production', 'NOEQUALS'], null, /"NOEQUALS" is not KEY=VALUE/],
       [['config', 'set', 'production', '1BAD=x'], null, /"1BAD" cannot be a variable name/],
-      [['config', 'set', 'production', 'DB_PASSWORD=x'], null, /DB_PASSWORD is a secret of production/],
-      [['config', 'set', 'production', 'SLIPWAY_ENV=x'], null, /names starting with SLIPWAY_ are slipway's own/],
-      [['config', 'unset', 'production', 'PRINT_ENV'], null, /PRINT_ENV comes from slipway.yaml for production; remove it there/],
       [['config', 'set', 'prodution', 'A=b'], null, /E_ENV_UNKNOWN.*nothing has been deployed to "prodution"/],
-      [['config', 'diff', 'staging', 'nowhere'], null, /E_ENV_UNKNOWN/],
     ];
-    // Four at a time: each is a CLI process, and every one of them is refused.
+    // The other refusals are the server's: asked as the CLI asks them (its ApiClient,
+    // the bodies it sends), from this process, since a CLI process costs seconds. The
+    // whole refusal (code, message and details) must hold no value.
+    const client = new ApiClient(server.url, adminToken(dataDir));
+    const declared = { rollout: true, allowNew: true };
+    const serverCases: [string, (c: ApiClient) => Promise<unknown>, RegExp][] = [
+      ['secret set DB_PASSWORD (zq)', (c) => c.setSecret('production', 'DB_PASSWORD', { value: 'zq', ...declared }), /E_BAD_REQUEST.*shorter than 4 characters/],
+      ['secret set PORT', (c) => c.setSecret('production', 'PORT', { value: 'long-enough-value', ...declared }), /cannot set secret PORT: PORT is set by slipway/],
+      ['secret rm NOPE', (c) => c.removeSecret('production', 'NOPE', { rollout: true }), /E_NOT_FOUND.*production has no secret NOPE/],
+      ['secret rm API_TOKEN', (c) => c.removeSecret('production', 'API_TOKEN', { rollout: true }), /comes from slipway.yaml \(vault secret\/hello\/api#token\); remove it there/],
+      ['config set DB_PASSWORD=x', (c) => c.setConfig('production', { values: { DB_PASSWORD: 'x' }, ...declared }), /DB_PASSWORD is a secret of production/],
+      ['config set SLIPWAY_ENV=x', (c) => c.setConfig('production', { values: { SLIPWAY_ENV: 'x' }, ...declared }), /names starting with SLIPWAY_ are slipway's own/],
+      ['config unset PRINT_ENV', (c) => c.unsetConfig('production', { keys: ['PRINT_ENV'], rollout: true, allowNew: false }), /PRINT_ENV comes from slipway.yaml for production; remove it there/],
+      ['config diff staging nowhere', (c) => c.configDiff('staging', 'nowhere'), /E_ENV_UNKNOWN/],
+    ];
+    // Four CLI processes at a time: every one of them is refused.
     for (let i = 0; i < cases.length; i += 4) {
       const batch = cases.slice(i, i + 4);
       const results = await Promise.all(batch.map(([args, input]) => runCli(args, { cwd: app, dataDir, ...(input !== null ? { input } : {}) })));
@@ -290,6 +308,16 @@ describe('config and secrets per environment', () => {
         for (const v of [...ALL_SECRETS, 'zq', 'long-enough-value']) expect(r.stderr + r.stdout, args.join(' ')).not.toContain(v);
       });
     }
+    const refusals = await Promise.all(serverCases.map(([, ask]) => ask(client).then((answer) => ({ answer }), (e: unknown) => ({ error: e }))));
+    refusals.forEach((r, j) => {
+      const [what, , expected] = serverCases[j]!;
+      expect('error' in r, `${what} was not refused: ${JSON.stringify(r)}`).toBe(true);
+      const e = (r as { error: unknown }).error;
+      expect(e, what).toBeInstanceOf(SlipwayError);
+      const { code, message, details } = e as SlipwayError;
+      expect(`[${code}] ${message}`, what).toMatch(expected);
+      for (const v of [...ALL_SECRETS, 'zq', 'long-enough-value']) expect(JSON.stringify({ code, message, details }), what).not.toContain(v);
+    });
     // A body that is not JSON is not quoted back (JSON.parse's message would).
     const raw = await apiFetch(`${server.url}/api/environments/production/secrets/DB_PASSWORD`, {
       method: 'PUT', headers: { 'content-type': 'application/json' }, body: `{"value": ${PROD_DB_PASSWORD}}`,
@@ -329,11 +357,10 @@ describe('config and secrets per environment', () => {
 
   it('validate warns about plain values that look like secrets, and --strict fails on them', async () => {
     writeService(app, { ...service, envs: { ...service.envs, staging: { ...service.envs.staging!, config: { ...service.envs.staging!.config, STRIPE_API_KEY: 'sk_live_4eC39HqLyjWDarjtT1zdp7dc' } } } });
-    const ok = await cli('validate');
+    const [ok, strict] = await Promise.all([cli('validate'), cli('validate', '--strict')]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/warning slipway\.yaml:\d+:\d+ environments\.staging\.config\.STRIPE_API_KEY: looks like a secret .*slipway secret set staging STRIPE_API_KEY/);
     expect(ok.stdout).not.toContain('sk_live_4eC39HqLyjWDarjtT1zdp7dc');
-    const strict = await cli('validate', '--strict');
     expect(strict.code).toBe(1);
     expect(strict.stdout).toMatch(/refused slipway\.yaml: 1 warning\(s\), and --strict/);
     writeService(app, service);
@@ -363,6 +390,8 @@ describe('config and secrets per environment', () => {
   });
 
   it('refuses to start with a wrong, malformed or missing master key (E_SECRET_KEY), never running with empty secrets', async () => {
+    // Five server starts, one after the other (the data directory's lock is taken
+    // before the key is read): past the default minute on a machine at load 14.
     await server.stop();
     const refusals: [NodeJS.ProcessEnv, RegExp][] = [
       [{ ...serverEnv, SLIPWAY_MASTER_KEY: randomBytes(32).toString('base64') }, /E_SECRET_KEY.*not the one the stored secrets were encrypted with/],
@@ -383,7 +412,7 @@ describe('config and secrets per environment', () => {
     // With the right key it starts, and the instances never stopped.
     server = await startServerProcess(dataDir, 'server3.log', serverEnv);
     expect((await api<EnvironmentStatus>('/api/environments/production')).instances.map((i) => i.state)).toEqual(['ready', 'ready']);
-  });
+  }, 150_000);
 
   it('refuses a config change while another rollout holds the environment, recording nothing', async () => {
     // New instances that take 4 s to listen keep the rollout going while the second change comes.

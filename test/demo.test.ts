@@ -13,8 +13,8 @@ describe('slipway demo --once', () => {
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));
     const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? -1)));
     expect(code, out).toBe(0);
-    expect(out).toMatch(/rollout succeeded: staging#1 is now stable/);
-    expect(out).toMatch(/rollout succeeded: production#2 is now stable/);
+    expect(out).toMatch(/rollout succeeded: hello\/staging#1 is now stable/);
+    expect(out).toMatch(/rollout succeeded: hello\/production#2 is now stable/);
     const summary = [...out.matchAll(/^(staging|production)\s+requests sent (\d+), failed: (\d+)/gm)];
     expect(summary).toHaveLength(2);
     for (const m of summary) {

@@ -105,7 +105,7 @@ describe.skipIf(!available)('deploys on the docker runtime', { timeout: 120_000 
     // Same artefact in both environments: one image, built once.
     expect(imageOf('production', 1)).toBe(imageOf('staging', 1));
     expect(await getJson<{ version: string }>(stagingUrl)).toMatchObject({ version: '1.0.0' });
-    const log = readFileSync(join(dataDir, 'logs', 'staging', `${st.instances[0]!.id}.log`), 'utf8');
+    const log = readFileSync(join(dataDir, 'logs', 'hello.staging', `${st.instances[0]!.id}.log`), 'utf8');
     expect(log).toContain('"API_TOKEN":"***"');
     expect(log).not.toContain(API_TOKEN);
   });
@@ -231,7 +231,7 @@ describe.skipIf(!available)('deploys on the docker runtime', { timeout: 120_000 
     const marker = `while-no-server-${Date.now()}`;
     for (let i = 0; i < 20; i++) await getJson(`${stagingUrl}?${marker}`).catch(() => undefined);
     server = await startServerProcess(dataDir, 'server2.log');
-    const logOf = (id: string) => (existsSync(join(dataDir, 'logs', 'staging', `${id}.log`)) ? readFileSync(join(dataDir, 'logs', 'staging', `${id}.log`), 'utf8') : '');
+    const logOf = (id: string) => (existsSync(join(dataDir, 'logs', 'hello.staging', `${id}.log`)) ? readFileSync(join(dataDir, 'logs', 'hello.staging', `${id}.log`), 'utf8') : '');
     const markerLines = () => stagingIds.reduce((n, id) => n + logOf(id).split('\n').filter((l) => l.includes(marker)).length, 0);
     await waitFor('the requests made while no server ran to be logged', () => markerLines() >= 20);
     await new Promise((r) => setTimeout(r, 2000)); // time for a duplicate start (or a duplicate line) to show

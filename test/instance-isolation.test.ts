@@ -109,7 +109,7 @@ describe.skipIf(!isRoot)('instances are isolated from the server and from each o
       expect(w.groups.filter((g) => g !== INSTANCE_IDS.group)).toEqual([]); // none of the server's groups
     }
     expect(staging.uid).not.toBe(prod.uid);
-    expect(staging.home).toBe(join(dataDir, 'releases', 'staging', '.home'));
+    expect(staging.home).toBe(join(dataDir, 'releases', 'hello.staging', '.home'));
     expect(staging.tmp.startsWith(staging.home)).toBe(true);
     expect(await get(stagingUrl, '/write-own')).toEqual({ home: 'ok', tmp: 'ok', release: 'ok' });
     // The record of the allocation is the filesystem: HOME's owner.
@@ -124,13 +124,13 @@ describe.skipIf(!isRoot)('instances are isolated from the server and from each o
       join(dataDir, 'state.db'),
       join(dataDir, 'keys', 'master.key'),
       join(releaseDirOf('production'), 'server.js'),
-      join(dataDir, 'releases', 'production', '.home', 'probe'),
-      join(dataDir, 'logs', 'production', `${liveInstanceRows(dataDir).find((i) => i.env === 'production')?.id}.log`),
+      join(dataDir, 'releases', 'hello.production', '.home', 'probe'),
+      join(dataDir, 'logs', 'hello.production', `${liveInstanceRows(dataDir).find((i) => i.env === 'hello/production')?.id}.log`),
       `/proc/${prod.pid}/environ`,
     ];
     const got = await get<Record<string, string>>(stagingUrl, `/read?${targets.map((t) => `path=${encodeURIComponent(t)}`).join('&')}`);
     for (const t of targets) expect(['EACCES', 'EPERM'], `${t}: ${got[t]}`).toContain(got[t]);
-    const listed = await get<Record<string, string>>(stagingUrl, `/list?path=${encodeURIComponent(dataDir)}&path=${encodeURIComponent(join(dataDir, 'releases'))}&path=${encodeURIComponent(join(dataDir, 'releases', 'production'))}`);
+    const listed = await get<Record<string, string>>(stagingUrl, `/list?path=${encodeURIComponent(dataDir)}&path=${encodeURIComponent(join(dataDir, 'releases'))}&path=${encodeURIComponent(join(dataDir, 'releases', 'hello.production'))}`);
     expect(Object.values(listed)).toEqual(['EACCES', 'EACCES', 'EACCES']);
     // Production kept working throughout, and staging still serves.
     expect((await fetch(`${prodUrl}/healthz`)).status).toBe(200);
@@ -143,7 +143,7 @@ describe.skipIf(!isRoot)('instances are isolated from the server and from each o
     try {
       const uid = Number(spawnSync('id', ['-u', name], { encoding: 'utf8' }).stdout.trim());
       const gid = Number(spawnSync('id', ['-g', name], { encoding: 'utf8' }).stdout.trim());
-      for (const args of [['ls', dataDir], ['cat', join(dataDir, 'admin.token')], ['cat', join(dataDir, 'state.db')], ['ls', join(dataDir, 'releases', 'staging')]]) {
+      for (const args of [['ls', dataDir], ['cat', join(dataDir, 'admin.token')], ['cat', join(dataDir, 'state.db')], ['ls', join(dataDir, 'releases', 'hello.staging')]]) {
         const r = spawnSync(args[0]!, args.slice(1), { uid, gid, encoding: 'utf8' });
         expect(r.status, `${args.join(' ')}: ${r.stdout}`).not.toBe(0);
         expect(r.stderr).toMatch(/Permission denied/);
@@ -186,9 +186,9 @@ describe.skipIf(!isRoot)('instances are isolated from the server and from each o
     expect(mode('releases')).toBe(0o710);
     expect(mode('releases/staging')).toBe(0o710);
     for (const f of ['state.db', 'admin.token', 'keys/master.key']) expect(mode(f), f).toBe(0o600);
-    for (const d of ['logs', 'artefacts', 'router', 'keys', 'logs/staging']) expect(mode(d), d).toBe(0o700);
+    for (const d of ['logs', 'artefacts', 'router', 'keys', 'logs/hello.staging']) expect(mode(d), d).toBe(0o700);
     expect(statSync(releaseDirOf('production')).mode & 0o777).toBe(0o700);
-    expect(statSync(join(dataDir, 'releases', 'production', '.home')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dataDir, 'releases', 'hello.production', '.home')).mode & 0o777).toBe(0o700);
     // After a restart each environment keeps its uid, and staging is refused again.
     await waitFor('instances serving again', async () => (await fetch(`${prodUrl}/healthz`).catch(() => null))?.status === 200 && (await fetch(`${stagingUrl}/healthz`).catch(() => null))?.status === 200, 20_000);
     expect((await get<WhoAmI>(stagingUrl, '/whoami')).uid).toBe(before.staging);

@@ -142,7 +142,7 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     expect(st.instances).toEqual([]);
     const logs = await cli('logs', 'production');
     expect(logs.code).not.toBe(0);
-    expect(logs.stderr).toContain('production runs on a Kubernetes cluster, which keeps its pods\' output: kubectl logs -n shop -l slipway.dev/service=hello,slipway.dev/environment=production');
+    expect(logs.stderr).toContain('hello/production runs on a Kubernetes cluster, which keeps its pods\' output: kubectl logs -n shop -l slipway.dev/service=hello,slipway.dev/environment=production');
     const text = await cli('status', 'production');
     expect(text.stdout).toContain('cluster:  namespace shop, context fake, traffic by gateway');
     expect(text.stdout).toContain('#1    2 replica(s), 2 ready and serving');
@@ -274,9 +274,9 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     expect(st.cluster?.traffic).toBe('router');
     // The router's own table, as it keeps it on disk.
     const table = () => JSON.parse(readFileSync(join(dataDir, 'router', 'routes.json'), 'utf8')) as { environments: Record<string, { backends: { url: string }[] }> };
-    await waitFor('the router to have both releases', () => table().environments['staging']!.backends.length === 2, 10_000);
-    expect(table().environments['staging']!.backends.map((b) => b.url).sort()).toEqual(['http://hello-staging-r1.shop.svc:80', 'http://hello-staging-r2.shop.svc:80']);
-    expect(table().environments['production']).toBeUndefined();
+    await waitFor('the router to have both releases', () => table().environments['hello/staging']!.backends.length === 2, 10_000);
+    expect(table().environments['hello/staging']!.backends.map((b) => b.url).sort()).toEqual(['http://hello-staging-r1.shop.svc:80', 'http://hello-staging-r2.shop.svc:80']);
+    expect(table().environments['hello/production']).toBeUndefined();
     expect(fake.object('HTTPRoute', NS, 'hello-staging')).toBeUndefined();
     const p = await cli('promote', 'staging');
     expect(p.code, p.stdout + p.stderr).toBe(0);
@@ -367,7 +367,7 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     writeService(app, { ...service, version: '6.0.0' });
     const r = await cli('deploy', 'staging');
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('staging runs on kubernetes (#2); slipway.yaml now says runtime: process');
+    expect(r.stderr).toContain('hello/staging runs on kubernetes (#2); slipway.yaml now says runtime: process');
     expect((await status('staging')).stable?.number).toBe(2);
     service.envs['staging']!.extraYaml = kubeEnv({ traffic: 'router' }).replace(`namespace: ${NS}`, 'namespace: elsewhere');
     writeService(app, { ...service, version: '6.0.1' });

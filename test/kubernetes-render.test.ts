@@ -12,7 +12,7 @@ import { freePort, liveInstanceRows, runCli, scratchDir, shutdownEverything, sta
 const DIGEST = `sha256:${'c0ffee'.repeat(11).slice(0, 64)}`;
 const KUBERNETES_YAML = [
   'secrets:',
-  '  DB_PASSWORD: { env: SLIPWAY_SECRET_PRODUCTION_DB_PASSWORD }',
+  '  DB_PASSWORD: { env: SLIPWAY_SECRET_HELLO_PRODUCTION_DB_PASSWORD }',
   'runtime: kubernetes',
   'kubernetes:',
   '  namespace: shop',
@@ -114,7 +114,7 @@ describe('slipway render', () => {
       users: [{ name: 'u', user: { token: 't' } }],
       contexts: [{ name: 'closed', context: { cluster: 'closed', user: 'u' } }],
     }));
-    server = await startServerProcess(dataDir, 'render-server.log', { ...process.env, KUBECONFIG: kubeconfig, SLIPWAY_SECRET_PRODUCTION_DB_PASSWORD: 'pw-not-to-be-seen' });
+    server = await startServerProcess(dataDir, 'render-server.log', { ...process.env, KUBECONFIG: kubeconfig, SLIPWAY_SECRET_HELLO_PRODUCTION_DB_PASSWORD: 'pw-not-to-be-seen' });
     const r = await cli('deploy', 'production');
     expect(r.code).not.toBe(0);
     expect(r.stdout + r.stderr).toMatch(/rollout failed: applying \w+ hello-production-r1(-secrets)? failed: could not reach the cluster: .*ECONNREFUSED/);

@@ -120,8 +120,8 @@ describe('listen addresses that cannot be had are refused before anything change
     expect(r.code, r.stdout + r.stderr).not.toBe(0);
     const e = (JSON.parse(r.stdout) as CliError).error;
     expect(e.code).toBe('E_LISTEN_CONFLICT');
-    expect(e.message).toContain(`environments.blog.listen 127.0.0.1:${ports.production} is already used by environment "production" (listen 127.0.0.1:${ports.production} of production#1)`);
-    expect(e.details.holder).toMatchObject({ kind: 'environment', env: 'production' });
+    expect(e.message).toContain(`environments.blog.listen 127.0.0.1:${ports.production} is already used by environment "hello/production" (listen 127.0.0.1:${ports.production} of production#1)`);
+    expect(e.details.holder).toMatchObject({ kind: 'environment', env: 'hello/production' });
     await nothingChanged();
     // Not even the environment was recorded.
     expect((await apiFetch(`${server.url}/api/environments/blog`)).status).toBe(404);
@@ -133,7 +133,7 @@ describe('listen addresses that cannot be had are refused before anything change
     expect(w.code).not.toBe(0);
     const we = (JSON.parse(w.stdout) as CliError).error;
     expect(we.code).toBe('E_LISTEN_CONFLICT');
-    expect(we.message).toContain(`environments.blog.listen 0.0.0.0:${ports.production} is already used by environment "production"`);
+    expect(we.message).toContain(`environments.blog.listen 0.0.0.0:${ports.production} is already used by environment "hello/production"`);
     await nothingChanged();
   });
 
@@ -159,7 +159,7 @@ describe('listen addresses that cannot be had are refused before anything change
       writeService(app, withStaging({ port: ports.preview }));
       const e = await refusedDeploy('staging');
       expect(e.code).toBe('E_LISTEN_CONFLICT');
-      expect(e.message).toContain(`environments.staging.listen 127.0.0.1:${ports.preview} is already used by environment "production" (strategy.preview_listen 127.0.0.1:${ports.preview} of production#2)`);
+      expect(e.message).toContain(`environments.staging.listen 127.0.0.1:${ports.preview} is already used by environment "hello/production" (strategy.preview_listen 127.0.0.1:${ports.preview} of production#2)`);
       const st = await getJson<EnvironmentStatus>(`${server.url}/api/environments/staging`);
       expect(st.stable?.number).toBe(1);
       expect(st.rollout).toBeNull();

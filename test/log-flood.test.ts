@@ -64,8 +64,8 @@ describe('an instance flooding its log', () => {
     // Still serving.
     expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(200);
 
-    const id = liveInstanceRows(dataDir).find((i) => i.env === 'flood')!.id;
-    const dir = join(dataDir, 'logs', 'flood');
+    const id = liveInstanceRows(dataDir).find((i) => i.env === 'hello/flood')!.id;
+    const dir = join(dataDir, 'logs', 'hello.flood');
     // Let the relay finish what it queued.
     let last = '';
     for (let i = 0; i < 100; i++) {

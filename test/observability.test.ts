@@ -52,7 +52,7 @@ describe('observability', () => {
   let traffic: Traffic | null = null;
   let live: Receiver;
   let dead: Receiver;
-  /** Its URL is never in slipway.yaml: the server reads it from SLIPWAY_SECRET_STAGING_HOOK_URL. */
+  /** Its URL is never in slipway.yaml: the server reads it from SLIPWAY_SECRET_HELLO_STAGING_HOOK_URL. */
   let secretHook: Receiver;
   let refusedUrl: string;
   const cli = (...args: string[]) => runCli(args, { cwd: app, dataDir, timeoutMs: 120_000 });
@@ -67,7 +67,7 @@ describe('observability', () => {
     format: slack
     events: [rollout.started]
     attempts: 2
-  - url_from: { env: SLIPWAY_SECRET_STAGING_HOOK_URL }
+  - url_from: { env: SLIPWAY_SECRET_HELLO_STAGING_HOOK_URL }
     events: [rollout.failed]`;
 
   beforeAll(async () => {
@@ -79,7 +79,7 @@ describe('observability', () => {
     dead = await startReceiver(true);
     secretHook = await startReceiver();
     refusedUrl = `http://127.0.0.1:${await freePort()}/nobody-listens`;
-    server = await startServerProcess(dataDir, 'server.log', { ...process.env, SLIPWAY_SECRET_STAGING_HOOK_URL: secretHook.url });
+    server = await startServerProcess(dataDir, 'server.log', { ...process.env, SLIPWAY_SECRET_HELLO_STAGING_HOOK_URL: secretHook.url });
     // Receivers on loopback are the admin's to allow (issue 19): refused by default.
     await allowInPolicy({ cwd: work, dataDir, yaml: LOOPBACK_ALLOWED });
     writeService(app, { version: '1.0.0', envs: { staging: { instances: 2, port, config: { LOG_EVERY_REQUEST: '1' }, extraYaml: notificationsYaml() } } });
@@ -107,7 +107,7 @@ describe('observability', () => {
       await waitFor('the line to be shown', () => out.includes(marker), 5000);
       expect(Date.now() - sent).toBeLessThan(1000);
       const rec = out.split('\n').filter((l) => l.includes(marker)).map((l) => JSON.parse(l) as { env: string; release: number; instance: string; stream: string; fields: Record<string, unknown> })[0]!;
-      expect(rec).toMatchObject({ env: 'staging', release: 1, stream: 'stdout', fields: { msg: 'request', path: `/${marker}` } });
+      expect(rec).toMatchObject({ env: 'hello/staging', release: 1, stream: 'stdout', fields: { msg: 'request', path: `/${marker}` } });
       expect(rec.instance).toMatch(/^staging-1-/);
     } finally {
       child.kill('SIGTERM');
@@ -162,20 +162,20 @@ describe('observability', () => {
     for (const name of ['slipway_rollouts', 'slipway_instances', 'slipway_router_requests_total', 'slipway_router_request_duration_seconds', 'slipway_rollout_step_duration_seconds', 'slipway_pipeline_stage_duration_seconds']) {
       expect(families.has(name), name).toBe(true);
     }
-    expect(metricSum(before, 'slipway_instances', { env: 'staging', release: '1', state: 'ready' })).toBe(2);
-    expect(metricSum(before, 'slipway_rollouts', { env: 'staging', phase: 'succeeded' })).toBe(1);
-    const requests0 = metricSum(before, 'slipway_router_requests_total', { env: 'staging', release: '1' });
-    const latency0 = metricSum(before, 'slipway_router_request_duration_seconds_count', { env: 'staging', release: '1' });
+    expect(metricSum(before, 'slipway_instances', { env: 'hello/staging', release: '1', state: 'ready' })).toBe(2);
+    expect(metricSum(before, 'slipway_rollouts', { env: 'hello/staging', phase: 'succeeded' })).toBe(1);
+    const requests0 = metricSum(before, 'slipway_router_requests_total', { env: 'hello/staging', release: '1' });
+    const latency0 = metricSum(before, 'slipway_router_request_duration_seconds_count', { env: 'hello/staging', release: '1' });
     // Four at a time: the point is the count, not load.
     for (let i = 0; i < 40; i += 4) await Promise.all([0, 1, 2, 3].map((k) => fetch(`http://127.0.0.1:${port}/m${i + k}`).then((r) => r.text())));
     let after = '';
     await waitFor('the counters to move', async () => {
       after = await scrape();
-      return metricSum(after, 'slipway_router_requests_total', { env: 'staging', release: '1' }) >= requests0 + 40;
+      return metricSum(after, 'slipway_router_requests_total', { env: 'hello/staging', release: '1' }) >= requests0 + 40;
     }, 15_000);
     expect(promtoolProblems(after)).toBe('');
-    expect(metricSum(after, 'slipway_router_request_duration_seconds_count', { env: 'staging', release: '1' })).toBeGreaterThanOrEqual(latency0 + 40);
-    expect(metricSum(after, 'slipway_router_request_duration_seconds_bucket', { env: 'staging', release: '1', le: '+Inf' })).toBeGreaterThanOrEqual(latency0 + 40);
+    expect(metricSum(after, 'slipway_router_request_duration_seconds_count', { env: 'hello/staging', release: '1' })).toBeGreaterThanOrEqual(latency0 + 40);
+    expect(metricSum(after, 'slipway_router_request_duration_seconds_bucket', { env: 'hello/staging', release: '1', le: '+Inf' })).toBeGreaterThanOrEqual(latency0 + 40);
     const health = await fetch(`${server.url}/healthz`);
     expect(health.status).toBe(200);
     const ready = await fetch(`${server.url}/readyz`);
@@ -258,7 +258,7 @@ describe('observability', () => {
     expect(got).not.toContain('instance.started'); // not asked for
     expect(got.indexOf('rollout.started')).toBeLessThan(got.indexOf('rollout.failed'));
     const failed = live.bodies.find((b) => b.type === 'rollout.failed')!.body;
-    expect(failed).toMatchObject({ type: 'rollout.failed', env: 'staging', level: 'error', data: { release: 2, stableRelease: 1, strategy: 'canary' } });
+    expect(failed).toMatchObject({ type: 'rollout.failed', env: 'hello/staging', level: 'error', data: { release: 2, stableRelease: 1, strategy: 'canary' } });
     expect(String(failed.message)).toMatch(/staging#2: rollout failed; staging#1 serves/);
 
     // The webhook whose URL is a secret got its event; the URL is in no log, release or answer.
@@ -290,8 +290,8 @@ describe('observability', () => {
     expect(cliTypes).toEqual(types.filter((t) => t.startsWith('rollout.') || t === 'rollback.automatic'));
 
     const metrics = await (await apiFetch(`${server.url}/metrics`)).text();
-    expect(metricSum(metrics, 'slipway_automatic_rollbacks_total', { env: 'staging' })).toBeGreaterThanOrEqual(1);
-    expect(metricSum(metrics, 'slipway_rollouts_finished_total', { env: 'staging', phase: 'failed' })).toBe(1);
-    expect(metricSum(metrics, 'slipway_analysis_results_total', { env: 'staging', decision: 'fail' })).toBeGreaterThanOrEqual(1);
+    expect(metricSum(metrics, 'slipway_automatic_rollbacks_total', { env: 'hello/staging' })).toBeGreaterThanOrEqual(1);
+    expect(metricSum(metrics, 'slipway_rollouts_finished_total', { env: 'hello/staging', phase: 'failed' })).toBe(1);
+    expect(metricSum(metrics, 'slipway_analysis_results_total', { env: 'hello/staging', decision: 'fail' })).toBeGreaterThanOrEqual(1);
   }, 240_000);
 });

@@ -88,7 +88,7 @@ describe('passive health', () => {
     await sleep(500);
     const s = await traffic.stop();
     const stats = await routerStats();
-    const release = Object.values(stats.environments.production ?? {});
+    const release = Object.values(stats.environments['hello/production'] ?? {});
     const ejections = release.reduce((n, r) => n + r.ejections, 0);
     const failedPct = (s.failed / s.sent) * 100;
     console.log(

@@ -4,7 +4,9 @@
 // port, or reads production's or the host's secrets, is refused E_POLICY_DENIED
 // naming the key, before anything changes or is called; the admin widens the
 // policy with `slipway policy set` and the same deploy goes through; a viewer's
-// plan calls no Vault. Real server, router, instances and CLI throughout.
+// plan calls no Vault. Real server, router, instances and CLI throughout; the
+// refusals after the first go to the same API from this process (the CLI only
+// passes the server's refusal on, and a CLI process per case was most of the time).
 
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -12,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
+import { deployThroughApi } from './support/api-deploy.ts';
 import { FakeVault } from './support/fake-vault.ts';
 import {
   freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService,
@@ -76,6 +79,14 @@ describe("the admin's policy bounds what a deployer's slipway.yaml may ask of th
     return (JSON.parse(r.stdout) as CliError).error;
   }
 
+  /** As refused(), through the API the CLI calls, from this process. */
+  async function refusedByApi(extraYaml: string): Promise<CliError['error']> {
+    writeService(app, stagingWith(extraYaml));
+    const r = await deployThroughApi({ url: server.url, token: tokens.stagingDeployer, dir: app, env: 'staging' });
+    if (r.ok) throw new Error(`deploy of ${extraYaml} was not refused: ${JSON.stringify(r.answer)}`);
+    return r.error as CliError['error'];
+  }
+
   /** The router's admin API, where this version of the router still serves one over HTTP. */
   function routerAdminUrl(): string | null {
     const file = join(dataDir, 'router', 'router.json');
@@ -100,8 +111,7 @@ describe("the admin's policy bounds what a deployer's slipway.yaml may ask of th
     });
     const first = await cli(['deploy', 'staging']);
     expect(first.code, first.stdout + first.stderr).toBe(0);
-    tokens.stagingDeployer = await makeToken('stella', 'deployer', 'staging');
-    tokens.viewer = await makeToken('vic', 'viewer');
+    [tokens.stagingDeployer, tokens.viewer] = await Promise.all([makeToken('stella', 'deployer', 'staging'), makeToken('vic', 'viewer')]);
   }, 120_000);
 
   afterAll(async () => {
@@ -124,8 +134,8 @@ describe("the admin's policy bounds what a deployer's slipway.yaml may ask of th
     ];
     const admin = routerAdminUrl();
     if (admin) cases.push([`notifications:\n  - url: ${admin}/shutdown`, 'environments.staging.notifications[0].url', 'outbound.server']);
-    for (const [yaml, key, rule] of cases) {
-      const e = await refused(yaml);
+    for (const [i, [yaml, key, rule]] of cases.entries()) {
+      const e = i === 0 ? await refused(yaml) : await refusedByApi(yaml);
       const expectedKey = key;
       expect(e.code, yaml).toBe('E_POLICY_DENIED');
       expect(e.details.key, yaml).toBe(expectedKey);
@@ -177,7 +187,7 @@ describe("the admin's policy bounds what a deployer's slipway.yaml may ask of th
     expect(r.code, r.stdout + r.stderr).toBe(0);
     await waitFor('a webhook delivery', () => listener.hits() > 0, 30_000);
     // The allowance is staging's and this URL's alone: production's own port is still refused.
-    const other = await refused(`notifications:\n  - url: http://127.0.0.1:${listener.port + 1}/hook`);
+    const other = await refusedByApi(`notifications:\n  - url: http://127.0.0.1:${listener.port + 1}/hook`);
     expect(other.code).toBe('E_POLICY_DENIED');
 
     const audit = JSON.parse((await cli(['--json', 'audit', '--action', 'policy.set'])).stdout) as { entries: { actor: string; outcome: string }[] };

@@ -42,7 +42,7 @@ describe('rolling deploys on one machine', () => {
   it('deploys v1 to staging and production, each with its own instances and config', async () => {
     const a = await cli('deploy', 'staging');
     expect(a.code, a.stdout + a.stderr).toBe(0);
-    expect(a.stdout).toMatch(/rollout succeeded: staging#1 is now stable/);
+    expect(a.stdout).toMatch(/rollout succeeded: hello\/staging#1 is now stable/);
     const b = await cli('deploy', 'production');
     expect(b.code, b.stdout + b.stderr).toBe(0);
     const st = await status('staging');
@@ -156,7 +156,7 @@ describe('rolling deploys on one machine', () => {
     const second = await cli('deploy', 'staging');
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(/E_ENV_LOCKED/);
-    expect(second.stderr).toMatch(/staging is busy: rollout #\d+ \(deploy of staging#\d+ by/);
+    expect(second.stderr).toMatch(/hello\/staging is busy: rollout #\d+ \(deploy of hello\/staging#\d+ by/);
     const statusJson = await cli('--json', 'status', 'staging');
     const parsed = JSON.parse(statusJson.stdout) as EnvironmentStatus;
     expect(parsed.rollout).not.toBeNull();

@@ -86,7 +86,7 @@ describe('a router table rewritten behind the server\'s back', () => {
 
   it('points production back at its instances within 2 s of a table that sent it to a dead port', async () => {
     const current = (await admin<RouteTable>('GET', '/routes')).json;
-    const prod = current.environments.production!;
+    const prod = current.environments['hello/production']!;
     const deadPort = await freePort();
     const ms = await tamperAndTimeRepair({
       version: current.version + 1,
@@ -96,18 +96,18 @@ describe('a router table rewritten behind the server\'s back', () => {
     expect(ms).toBeLessThan(2000);
     const after = (await admin<RouteTable>('GET', '/routes')).json;
     expect(after.version).toBeGreaterThan(current.version + 1);
-    expect(after.environments.production?.backends).toEqual(prod.backends);
+    expect(after.environments['hello/production']?.backends).toEqual(prod.backends);
 
     // On record: an event, an audit entry by the reconciler, a metric.
     const events = await followEvents({ types: 'router.drift', count: 1 });
-    expect(events[0]).toMatchObject({ type: 'router.drift', env: 'production', level: 'warn', data: { repairedVersion: after.version } });
+    expect(events[0]).toMatchObject({ type: 'router.drift', env: 'hello/production', level: 'warn', data: { repairedVersion: after.version } });
     expect(events[0]!.message).toMatch(/production .*sent the right table again/);
     const audit = await cli('--json', 'audit', '--actor', 'slipway-reconciler');
     expect(audit.code, audit.stderr).toBe(0);
     const entries = (JSON.parse(audit.stdout) as { entries: Array<{ action: string; env: string; details: { found: RouteTableHead } }> }).entries;
-    expect(entries).toEqual([expect.objectContaining({ action: 'router.repair', env: 'production', details: expect.objectContaining({ found: expect.objectContaining({ version: current.version + 1 }) }) })]);
+    expect(entries).toEqual([expect.objectContaining({ action: 'router.repair', env: 'hello/production', details: expect.objectContaining({ found: expect.objectContaining({ version: current.version + 1 }) }) })]);
     const metrics = await (await apiFetch(`${server.url}/metrics`)).text();
-    expect(sampleSum(metrics, 'slipway_router_drift_repairs_total', { env: 'production' })).toBe(1);
+    expect(sampleSum(metrics, 'slipway_router_drift_repairs_total', { env: 'hello/production' })).toBe(1);
     expect((await cli('audit', 'verify')).code).toBe(0);
   });
 
@@ -118,7 +118,7 @@ describe('a router table rewritten behind the server\'s back', () => {
     console.log(`router drift (production removed, same version) repaired in ${ms} ms`);
     expect(ms).toBeLessThan(2000);
     const events = await followEvents({ types: 'router.drift', count: 2 });
-    expect(events[1]).toMatchObject({ env: 'production', data: { found: { version: current.version } } });
+    expect(events[1]).toMatchObject({ env: 'hello/production', data: { found: { version: current.version } } });
     // Repaired for good: traffic after it sees no failure.
     const traffic = startTraffic({ url: prodUrl, concurrency: 4, maxDurationMs: 30_000 });
     await new Promise((r) => setTimeout(r, 1500));

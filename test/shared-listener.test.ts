@@ -154,8 +154,8 @@ describe('environments sharing one listen address by host and path', () => {
     expect(r.code, r.stdout + r.stderr).not.toBe(0);
     const e = (JSON.parse(r.stdout) as CliError).error;
     expect(e.code).toBe('E_LISTEN_CONFLICT');
-    expect(e.message).toContain(`environments.news.hosts: host shop.example.com with path prefix / on ${listen} is already claimed by environment "shop" (hosts of shop#1); environments on one listener need different hosts or path prefixes; choose another host or path_prefix in slipway.yaml. Nothing was changed`);
-    expect(e.details).toMatchObject({ env: 'news', key: 'environments.news.hosts', address: listen, host: 'shop.example.com', pathPrefix: '/', holder: { kind: 'environment', env: 'shop', release: 1 } });
+    expect(e.message).toContain(`environments.news.hosts: host shop.example.com with path prefix / on ${listen} is already claimed by environment "hello/shop" (hosts of hello/shop#1); environments on one listener need different hosts or path prefixes; choose another host or path_prefix in slipway.yaml. Nothing was changed`);
+    expect(e.details).toMatchObject({ env: 'hello/news', key: 'environments.news.hosts', address: listen, host: 'shop.example.com', pathPrefix: '/', holder: { kind: 'environment', env: 'hello/shop', release: 1 } });
     // Not even the environment was recorded; the others are as they were, and serve.
     expect((await apiFetch(`${server.url}/api/environments/news`)).status).toBe(404);
     expect(await Promise.all(['blog', 'shop', 'shop-api'].map(recordOf))).toEqual(before);
@@ -189,6 +189,6 @@ describe('environments sharing one listen address by host and path', () => {
     writeService(twin, { envs: { twin: { instances: 1, port, extraYaml: 'hosts: ["*.example.com"]' } } });
     const t = await cliIn(twin, '--json', 'deploy', 'twin');
     expect(t.code).not.toBe(0);
-    expect((JSON.parse(t.stdout) as CliError).error.message).toContain(`environments.twin.hosts: host *.example.com with path prefix / on ${listen} is already claimed by environment "news"`);
+    expect((JSON.parse(t.stdout) as CliError).error.message).toContain(`environments.twin.hosts: host *.example.com with path prefix / on ${listen} is already claimed by environment "hello/news"`);
   });
 });

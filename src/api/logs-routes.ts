@@ -3,6 +3,7 @@
 // new records as NDJSON while the client stays. Log files are masked already, by
 // each instance's log relay; what is sent is masked once more, as every answer is.
 
+import { envNameOf } from '../core/env-key.ts';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { SlipwayError } from '../core/errors.ts';
 import { parseDurationMs } from '../core/duration.ts';
@@ -43,7 +44,7 @@ export function registerLogsRoutes(app: FastifyInstance, o: LogsRouteOptions): v
     const cluster = first.length === 0 ? o.logs.kept(env) : null;
     if (cluster) {
       // The pods' output stays on the cluster: say where, rather than answer with nothing.
-      throw new SlipwayError('E_BAD_REQUEST', `${env} runs on a Kubernetes cluster, which keeps its pods' output: kubectl logs -n ${cluster.namespace} -l slipway.dev/service=${cluster.service},slipway.dev/environment=${env} --prefix`, { env });
+      throw new SlipwayError('E_BAD_REQUEST', `${env} runs on a Kubernetes cluster, which keeps its pods' output: kubectl logs -n ${cluster.namespace} -l slipway.dev/service=${cluster.service},slipway.dev/environment=${envNameOf(env)} --prefix`, { env });
     }
     if (q.instance && first.length === 0) throw new SlipwayError('E_NOT_FOUND', `no instance ${q.instance} in ${env}; see slipway status ${env}`, { env });
     const query: LogQuery = {

@@ -1,6 +1,6 @@
 // A rollout under fire: the server is killed with SIGKILL at step boundaries (and
 // mid-step) while a client sends traffic; each time a new server takes over.
-// Used by test/chaos.test.ts (a few rounds) and bench/chaos-bench.ts (many kills).
+// Used by test/chaos-*.test.ts (one file per strategy) and bench/chaos-bench.ts (many kills).
 
 import { join } from 'node:path';
 import { startTraffic, type TrafficStats } from '../../src/cli/traffic.ts';
