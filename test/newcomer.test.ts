@@ -154,6 +154,10 @@ describe('a newcomer\'s service deploys as it is', () => {
     expect(rolled.version).toBe('v1');
     expect(rolled.dataDir).toBe(first.dataDir);
     expect(rolled.items.map((i) => i.item)).toEqual(['written by v1', 'written by v2']);
+    // A restarted server tightens the data directory; the running instance can still reach its own.
+    await server.stop();
+    server = await startServerProcess(dataDir, 'server-2.log');
+    expect((await get()).items.map((i) => i.item)).toEqual(['written by v1', 'written by v2']);
     if (process.getuid?.() === 0) {
       // The environment's own user owns it, and nobody else may enter it.
       const st = statSync(first.dataDir);
