@@ -207,7 +207,7 @@ describe('authentication, roles and the audit trail', () => {
     expect(readFileSync(exported, 'utf8').trim().split('\n').length).toBeGreaterThanOrEqual(total - 1);
 
     // Config values with shell metacharacters reach the instance as data, never through a shell.
-    const pid = liveInstanceRows(dataDir).find((i) => i.env === 'staging' && i.state === 'ready')!.pid!;
+    const pid = liveInstanceRows(dataDir).find((i) => i.env === 'hello/staging' && i.state === 'ready')!.pid!;
     const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
     expect(environ).toContain('WEIRD=$(touch pwned); `touch pwned2` | rm -rf x && echo ${HOME}');
     expect(existsSync(`/proc/${pid}/cwd/pwned`) || existsSync(`/proc/${pid}/cwd/pwned2`) || existsSync(join(app, 'pwned'))).toBe(false);

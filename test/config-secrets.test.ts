@@ -56,7 +56,7 @@ describe('config and secrets per environment', () => {
   const cli = (...args: string[]) => runCli(args, { cwd: app, dataDir });
   const cliIn = (input: string, ...args: string[]) => runCli(args, { cwd: app, dataDir, input });
   const api = <T>(path: string) => getJson<T>(`${server.url}${path}`);
-  const instancePids = (env: string) => liveInstanceRows(dataDir).filter((i) => i.env === env && i.state === 'ready').map((i) => i.pid!);
+  const instancePids = (env: string) => liveInstanceRows(dataDir).filter((i) => i.env === `hello/${env}` && i.state === 'ready').map((i) => i.pid!);
 
   beforeAll(async () => {
     work = scratchDir();
@@ -156,8 +156,8 @@ describe('config and secrets per environment', () => {
     await new Promise((r2) => setTimeout(r2, 300));
     const s = await traffic.stop();
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/production: config v3 \(set GREETING\); release production#2 of the same artefact/);
-    expect(r.stdout).toMatch(/rollout succeeded: production#2 is now stable/);
+    expect(r.stdout).toMatch(/production: config v3 \(set GREETING\); release hello\/production#2 of the same artefact/);
+    expect(r.stdout).toMatch(/rollout succeeded: hello\/production#2 is now stable/);
     expect(s.sent).toBeGreaterThan(300);
     expect(s.failed, JSON.stringify({ errors: s.errors, byStatus: s.byStatus })).toBe(0);
     const after = await api<EnvironmentStatus>('/api/environments/production');
@@ -175,7 +175,7 @@ describe('config and secrets per environment', () => {
     const r = await cliIn(PROD_DB_PASSWORD_2, 'secret', 'set', 'production', 'DB_PASSWORD');
     const s = await traffic.stop();
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/config v4 \(secret set DB_PASSWORD\); release production#3/);
+    expect(r.stdout).toMatch(/config v4 \(secret set DB_PASSWORD\); release hello\/production#3/);
     expect(s.failed, JSON.stringify(s.errors)).toBe(0);
     for (const pid of instancePids('production')) expect(environOf(pid).DB_PASSWORD).toBe(PROD_DB_PASSWORD_2);
     const list = await api<SecretListJson>('/api/environments/production/secrets');
@@ -185,7 +185,7 @@ describe('config and secrets per environment', () => {
   it('keeps instances and their log relays running through a server kill -9, still masking what they log', async () => {
     // The relays of the live instances (those of instances the rolling restart just
     // retired may still be flushing their last lines, and exit on their own).
-    const liveIds = liveInstanceRows(dataDir).filter((i) => i.env === 'production' && i.state === 'ready').map((i) => i.id);
+    const liveIds = liveInstanceRows(dataDir).filter((i) => i.env === 'hello/production' && i.state === 'ready').map((i) => i.id);
     const relays = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
       try {
         const environ = readFileSync(`/proc/${p}/environ`, 'utf8').split('\0');
@@ -204,8 +204,8 @@ describe('config and secrets per environment', () => {
     expect(answers.every((st) => st === 200)).toBe(true);
     expect(pids.every(isPidAlive)).toBe(true);
     expect(relays()).toEqual(relaysBefore);
-    const ids = liveInstanceRows(dataDir).filter((i) => i.env === 'production').map((i) => i.id);
-    const logOf = (id: string) => readFileSync(join(dataDir, 'logs', 'production', `${id}.log`), 'utf8');
+    const ids = liveInstanceRows(dataDir).filter((i) => i.env === 'hello/production').map((i) => i.id);
+    const logOf = (id: string) => readFileSync(join(dataDir, 'logs', 'hello.production', `${id}.log`), 'utf8');
     await waitFor('the requests to be logged', () => ids.every((id) => logOf(id).includes('"path":"/?token=***"')), 5000);
     for (const id of ids) expect(logOf(id)).not.toContain(PROD_DB_PASSWORD_2);
     server = await startServerProcess(dataDir, 'server2.log', serverEnv);
@@ -253,7 +253,7 @@ describe('config and secrets per environment', () => {
     const [r, human] = await Promise.all([cli('--json', 'plan', 'production'), cli('plan', 'production')]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const plan = JSON.parse(r.stdout) as DeployPlanJson;
-    expect(plan).toMatchObject({ env: 'production', unchanged: false, stable: 3, instances: { from: 2, to: 3 }, configVersion: { from: 4, to: 6 }, settings: [] });
+    expect(plan).toMatchObject({ env: 'hello/production', unchanged: false, stable: 3, instances: { from: 2, to: 3 }, configVersion: { from: 4, to: 6 }, settings: [] });
     expect(plan.artefact.changed).toBe(true);
     expect(plan.strategy.from).toBe(plan.strategy.to);
     expect(plan.config).toEqual([
@@ -277,7 +277,7 @@ describe('config and secrets per environment', () => {
       [['secret', 'set', 'production', `DB_PASSWORD=${PROD_DB_PASSWORD}`], null, /secret values are never taken from the command line/],
       [['secret', 'set', 'production', 'DB_PASSWORD', 'extra'], null, /too many arguments/],
       [['secret', 'set', 'production', 'DB_PASSWORD'], '', /no value on stdin for DB_PASSWORD/],
-      [['secret', 'set', 'production', 'GREETING'], 'long-enough-value', /GREETING is a plain config value of production/],
+      [['secret', 'set', 'production', 'GREETING'], 'long-enough-value', /GREETING is a plain config value of hello\/production/],
       [['config', 'set', 'production', 'NOEQUALS'], null, /"NOEQUALS" is not KEY=VALUE/],
       [['config', 'set', 'production', '1BAD=x'], null, /"1BAD" cannot be a variable name/],
       [['config', 'set', 'prodution', 'A=b'], null, /E_ENV_UNKNOWN.*nothing has been deployed to "prodution"/],
@@ -290,11 +290,11 @@ describe('config and secrets per environment', () => {
     const serverCases: [string, (c: ApiClient) => Promise<unknown>, RegExp][] = [
       ['secret set DB_PASSWORD (zq)', (c) => c.setSecret('production', 'DB_PASSWORD', { value: 'zq', ...declared }), /E_BAD_REQUEST.*shorter than 4 characters/],
       ['secret set PORT', (c) => c.setSecret('production', 'PORT', { value: 'long-enough-value', ...declared }), /cannot set secret PORT: PORT is set by slipway/],
-      ['secret rm NOPE', (c) => c.removeSecret('production', 'NOPE', { rollout: true }), /E_NOT_FOUND.*production has no secret NOPE/],
+      ['secret rm NOPE', (c) => c.removeSecret('production', 'NOPE', { rollout: true }), /E_NOT_FOUND.*hello\/production has no secret NOPE/],
       ['secret rm API_TOKEN', (c) => c.removeSecret('production', 'API_TOKEN', { rollout: true }), /comes from slipway.yaml \(vault secret\/hello\/api#token\); remove it there/],
-      ['config set DB_PASSWORD=x', (c) => c.setConfig('production', { values: { DB_PASSWORD: 'x' }, ...declared }), /DB_PASSWORD is a secret of production/],
+      ['config set DB_PASSWORD=x', (c) => c.setConfig('production', { values: { DB_PASSWORD: 'x' }, ...declared }), /DB_PASSWORD is a secret of hello\/production/],
       ['config set SLIPWAY_ENV=x', (c) => c.setConfig('production', { values: { SLIPWAY_ENV: 'x' }, ...declared }), /names starting with SLIPWAY_ are slipway's own/],
-      ['config unset PRINT_ENV', (c) => c.unsetConfig('production', { keys: ['PRINT_ENV'], rollout: true, allowNew: false }), /PRINT_ENV comes from slipway.yaml for production; remove it there/],
+      ['config unset PRINT_ENV', (c) => c.unsetConfig('production', { keys: ['PRINT_ENV'], rollout: true, allowNew: false }), /PRINT_ENV comes from slipway.yaml for hello\/production; remove it there/],
       ['config diff staging nowhere', (c) => c.configDiff('staging', 'nowhere'), /E_ENV_UNKNOWN/],
     ];
     // Four CLI processes at a time: every one of them is refused.
@@ -421,7 +421,7 @@ describe('config and secrets per environment', () => {
     const versions = JSON.stringify(await api('/api/environments/production/config/versions'));
     const second = await cliIn('another-long-value', 'secret', 'set', 'production', 'DB_PASSWORD');
     expect(second.code).toBe(1);
-    expect(second.stderr).toMatch(/E_ENV_LOCKED.*production is busy: rollout #\d+ \(config of production#\d+/);
+    expect(second.stderr).toMatch(/E_ENV_LOCKED.*hello\/production is busy: rollout #\d+ \(config of hello\/production#\d+/);
     expect(JSON.stringify(await api('/api/environments/production/config/versions'))).toBe(versions);
     await waitFor('the config rollout to finish', async () => (await api<EnvironmentStatus>('/api/environments/production')).rollout === null, 30_000);
   });

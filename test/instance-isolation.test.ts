@@ -72,8 +72,9 @@ describe.skipIf(!isRoot)('instances are isolated from the server and from each o
   const cli = (...args: string[]) => runCli(args, { cwd: app, dataDir });
   const get = async <T>(base: string, path: string): Promise<T> => (await (await fetch(base + path)).json()) as T;
   const releaseDirOf = (env: string) => {
-    const entries = readdirSync(join(dataDir, 'releases', env)).filter((e) => !e.startsWith('.'));
-    return join(dataDir, 'releases', env, entries[0]!);
+    // One directory per environment, named by its key: hello.staging.
+    const entries = readdirSync(join(dataDir, 'releases', `hello.${env}`)).filter((e) => !e.startsWith('.'));
+    return join(dataDir, 'releases', `hello.${env}`, entries[0]!);
   };
 
   beforeAll(async () => {
@@ -184,7 +185,7 @@ describe.skipIf(!isRoot)('instances are isolated from the server and from each o
     const mode = (p: string) => statSync(join(dataDir, p)).mode & 0o777;
     expect(mode('.')).toBe(0o710);
     expect(mode('releases')).toBe(0o710);
-    expect(mode('releases/staging')).toBe(0o710);
+    expect(mode('releases/hello.staging')).toBe(0o710);
     for (const f of ['state.db', 'admin.token', 'keys/master.key']) expect(mode(f), f).toBe(0o600);
     for (const d of ['logs', 'artefacts', 'router', 'keys', 'logs/hello.staging']) expect(mode(d), d).toBe(0o700);
     expect(statSync(releaseDirOf('production')).mode & 0o777).toBe(0o700);

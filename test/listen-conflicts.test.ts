@@ -120,7 +120,7 @@ describe('listen addresses that cannot be had are refused before anything change
     expect(r.code, r.stdout + r.stderr).not.toBe(0);
     const e = (JSON.parse(r.stdout) as CliError).error;
     expect(e.code).toBe('E_LISTEN_CONFLICT');
-    expect(e.message).toContain(`environments.blog.listen 127.0.0.1:${ports.production} is already used by environment "hello/production" (listen 127.0.0.1:${ports.production} of production#1)`);
+    expect(e.message).toContain(`environments.blog.listen 127.0.0.1:${ports.production} is already used by environment "hello/production" (listen 127.0.0.1:${ports.production} of hello/production#1)`);
     expect(e.details.holder).toMatchObject({ kind: 'environment', env: 'hello/production' });
     await nothingChanged();
     // Not even the environment was recorded.
@@ -159,7 +159,7 @@ describe('listen addresses that cannot be had are refused before anything change
       writeService(app, withStaging({ port: ports.preview }));
       const e = await refusedDeploy('staging');
       expect(e.code).toBe('E_LISTEN_CONFLICT');
-      expect(e.message).toContain(`environments.staging.listen 127.0.0.1:${ports.preview} is already used by environment "hello/production" (strategy.preview_listen 127.0.0.1:${ports.preview} of production#2)`);
+      expect(e.message).toContain(`environments.staging.listen 127.0.0.1:${ports.preview} is already used by environment "hello/production" (strategy.preview_listen 127.0.0.1:${ports.preview} of hello/production#2)`);
       const st = await getJson<EnvironmentStatus>(`${server.url}/api/environments/staging`);
       expect(st.stable?.number).toBe(1);
       expect(st.rollout).toBeNull();
@@ -180,8 +180,8 @@ describe('listen addresses that cannot be had are refused before anything change
     expect(s.code, s.stderr).toBe(0);
     const envs = (JSON.parse(s.stdout) as { environments: EnvironmentStatus[] }).environments;
     expect(envs.map((x) => `${x.env} #${x.stable?.number} ${x.listen} ${x.listenError}`)).toEqual([
-      `production #1 127.0.0.1:${ports.production} null`,
-      `staging #1 127.0.0.1:${ports.staging} null`,
+      `hello/production #1 127.0.0.1:${ports.production} null`,
+      `hello/staging #1 127.0.0.1:${ports.staging} null`,
     ]);
     await bothEnvironmentsStillServe();
   });

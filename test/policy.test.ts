@@ -101,7 +101,7 @@ describe("the admin's policy bounds what a deployer's slipway.yaml may ask of th
     dataDir = join(work, '.slipway');
     vault = await new FakeVault({ tokens: ['s.policy-test'] }).start();
     vault.put('secret', 'production/db', { password: 'production-password-Xq9' });
-    vault.put('secret', 'staging/db', { password: 'staging-password-Vb7' });
+    vault.put('secret', 'hello/staging/db', { password: 'staging-password-Vb7' });
     listener = await countingListener();
     service = { envs: { staging: { instances: 1, port: await freePort() }, production: { instances: 1, port: await freePort() } } };
     writeService(app, service);
@@ -203,7 +203,7 @@ describe("the admin's policy bounds what a deployer's slipway.yaml may ask of th
     const ce = (JSON.parse(config.stdout) as CliError).error;
     expect(ce.code).toBe('E_POLICY_DENIED');
     expect(ce.details.key).toBe('environments.staging.notifications[0].url');
-    expect(ce.message).toMatch(/^config rollout of staging#2 refused/);
+    expect(ce.message).toMatch(/^config rollout of hello\/staging#2 refused/);
     // A release without the webhook goes through; going back to #2 would call it again, and is refused.
     writeService(app, { ...service, version: '3.0.0' });
     const clean = await cli(['deploy', 'staging'], { token: tokens.stagingDeployer });
@@ -214,7 +214,7 @@ describe("the admin's policy bounds what a deployer's slipway.yaml may ask of th
     const be = (JSON.parse(back.stdout) as CliError).error;
     expect(be.code).toBe('E_POLICY_DENIED');
     expect(be.details.key).toBe('environments.staging.notifications[0].url');
-    expect(be.message).toMatch(/^rollback to staging#2 refused/);
+    expect(be.message).toMatch(/^rollback to hello\/staging#2 refused/);
     const s = await getJson<EnvironmentStatus>(`${server.url}/api/environments/staging`);
     expect(s.stable?.number).toBe(3);
     expect(s.rollout).toBeNull();
@@ -222,7 +222,7 @@ describe("the admin's policy bounds what a deployer's slipway.yaml may ask of th
   }, 120_000);
 
   it("gives a viewer's plan no Vault call, no secret read and no port probe, and says so", async () => {
-    writeService(app, stagingWith('secrets:\n  DB_PASSWORD: { vault: { path: staging/db, key: password } }'));
+    writeService(app, stagingWith('secrets:\n  DB_PASSWORD: { vault: { path: hello/staging/db, key: password } }'));
     const before = vault.requests.length;
     const viewer = await cli(['--json', 'plan', 'staging'], { token: tokens.viewer });
     expect(viewer.code, viewer.stdout + viewer.stderr).toBe(0);

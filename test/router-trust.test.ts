@@ -87,7 +87,7 @@ describe('the router answers the server only', () => {
     expect(isPidAlive(pid)).toBe(true);
     expect(routerInfo().pid).toBe(pid);
     const routes = JSON.parse((await admin('GET', '/routes', { authorization: `Bearer ${serverSecret()}` })).text) as { version: number; environments: Record<string, unknown> };
-    expect(Object.keys(routes.environments)).toEqual(['production']);
+    expect(Object.keys(routes.environments)).toEqual(['hello/production']);
     expect(routes.version).toBeLessThan(1_000_000);
     // The refusals are on record in the router's log.
     const log = readFileSync(join(dataDir, 'router', 'router.log'), 'utf8');
@@ -119,7 +119,7 @@ describe('the router answers the server only', () => {
   it('serves every other environment when one is given production\'s listen address, and production\'s rollouts still finish', async () => {
     const auth = { authorization: `Bearer ${serverSecret()}`, 'content-type': 'application/json' };
     const current = JSON.parse((await admin('GET', '/routes', auth)).text) as { version: number; environments: Record<string, { listen: string; backends: Array<{ id: string }>; weights: unknown }> };
-    const prod = current.environments.production!;
+    const prod = current.environments['hello/production']!;
     const qaPort = await freePort();
     const traffic = startTraffic({ url: prodUrl, concurrency: 4, maxDurationMs: 90_000 });
     // The table the router refused whole before: staging on production's address.
@@ -159,9 +159,9 @@ describe('the router answers the server only', () => {
     const staged = await cli('deploy', 'staging');
     if (staged.code === 0) {
       await waitFor('the router to report staging\'s clash', async () => (await getJson<EnvironmentStatus>(`${server.url}/api/environments/staging`)).listenError !== null);
-      expect((await getJson<EnvironmentStatus>(`${server.url}/api/environments/staging`)).listenError).toContain('environment "production" listens there');
+      expect((await getJson<EnvironmentStatus>(`${server.url}/api/environments/staging`)).listenError).toContain('environment "hello/production" listens there');
     } else {
-      expect(staged.stderr).toMatch(/staging\.listen .* production/);
+      expect(staged.stderr).toMatch(/staging\.listen .* "hello\/production"/);
     }
     writeService(app, { ...service, version: '4.0.0' });
     const r = await cli('deploy', 'production');

@@ -123,8 +123,8 @@ describe.concurrent('a release that goes bad after its rollout is rolled back by
       expect(s.watch?.reason).toMatch(/too few requests/);
       const { events } = await getJson<{ events: RolloutEventRecord[] }>(`${server.url}/api/rollouts/${s.watch!.rolloutId}/events`);
       const messages = events.map((e) => `${e.level} ${e.message}`);
-      expect(messages).toContainEqual(expect.stringMatching(/^warn no baseline for the watch of w-quiet#2: only the error-rate floor can roll it back$/));
-      expect(messages).toContainEqual(expect.stringMatching(/^warn watch window over without a verdict: w-quiet#2 stays stable but was not proven healthy/));
+      expect(messages).toContainEqual(expect.stringMatching(/^warn no baseline for the watch of hello\/w-quiet#2: only the error-rate floor can roll it back$/));
+      expect(messages).toContainEqual(expect.stringMatching(/^warn watch window over without a verdict: hello\/w-quiet#2 stays stable but was not proven healthy/));
       await waitFor('the webhook to hear of it', () => got.some((e) => e.type === 'watch.inconclusive'), 10_000);
       expect(got.map((e) => e.type)).toEqual(['watch.started', 'watch.inconclusive']);
       expect(got[1]).toMatchObject({ level: 'warn' });

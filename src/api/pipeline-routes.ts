@@ -101,7 +101,8 @@ export function registerPipelineRoutes(app: FastifyInstance, o: PipelineRouteOpt
   app.get('/api/checklists/:ref', { config: { permission: 'read', input: { params: checklistParam }, summary: 'the deployment checklist of a run or a release, with evidence' } }, async (req) => {
     const { ref } = parse(checklistParam, req.params, 'path');
     if (/^\d+$/.test(ref)) return runner.checklist(Number(ref));
-    const [env, number] = ref.split('#') as [string, string];
+    const [named, number] = ref.split('#') as [string, string];
+    const env = o.engine.resolveEnvironment(named);
     const release = o.reads.releases.byNumber(env, Number(number));
     if (!release) throw new SlipwayError('E_NOT_FOUND', `${env} has no release #${number}; see slipway releases ${env}`, { env });
     const run = runner.runOfArtefact(release.artefactDigest);

@@ -23,7 +23,7 @@ export type RejectBody = z.input<typeof rejectBody>;
 
 export const checklistParam = z.strictObject({
   /** A run number (12), or a release as env#number (production#3). */
-  ref: z.string().regex(/^(?:\d+|[a-z][a-z0-9-]{0,30}#\d+)$/, 'a run number (e.g. 12) or a release (e.g. production#3)'),
+  ref: z.string().regex(/^(?:\d+|(?:[a-z][a-z0-9-]{0,62}\/)?[a-z][a-z0-9-]{0,30}#\d+)$/, 'a run number (e.g. 12) or a release (e.g. production#3, shop/production#3)'),
 });
 
 export const runsQuery = z.strictObject({

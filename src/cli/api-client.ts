@@ -318,7 +318,9 @@ export class ApiClient {
   }
 
   checklist(ref: string) {
-    return this.call<ChecklistJson>('GET', `/api/checklists/${encodeURIComponent(ref)}`);
+    // production#3: the release of this directory's service.
+    const qualified = ref.includes('#') ? `${this.qualify(ref.slice(0, ref.indexOf('#')))}${ref.slice(ref.indexOf('#'))}` : ref;
+    return this.call<ChecklistJson>('GET', `/api/checklists/${encodeURIComponent(qualified)}`);
   }
 
   policy() {
