@@ -43,8 +43,15 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
   try {
     const packed = await packDirectory({ dir, outFile });
     say(`packed ${packed.fileCount} files (${(packed.bytes / 1024).toFixed(1)} KiB) as ${packed.digest.slice(0, 19)}…`);
-    await client.uploadArtefact(packed.file, packed.digest, config.service);
-    const answer = await client.deploy(key, { artefact: packed.digest, config: { text, file: o.file }, force: o.force });
+    const body = { artefact: packed.digest, config: { text, file: o.file }, force: o.force };
+    // Asked before uploading: a deploy that a gate, the policy or a listen clash
+    // refuses answers without sending the artefact, and one the server holds
+    // already (nothing changed, another environment's, an earlier release's) is
+    // not sent again.
+    const plan = await client.plan(key, body);
+    if (plan.artefact.onServer !== true) await client.uploadArtefact(packed.file, packed.digest, config.service);
+    else if (!plan.unchanged) say('the server holds this artefact already: not uploading it');
+    const answer = await client.deploy(key, body);
     if (answer.unchanged || !answer.rollout) {
       say(`${o.env} already runs this artefact and config as #${answer.release.number}; nothing to do (use --force to redeploy)`);
       if (o.json) process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);

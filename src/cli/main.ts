@@ -1,12 +1,15 @@
 // The `slipway` command. Local work (reading slipway.yaml, packing the directory)
 // happens here; everything that touches state goes to the server over its API.
 
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pc from 'picocolors';
 import { SlipwayError } from '../core/errors.ts';
-import { CONFIG_FILE_NAME, formatConfigIssue, renderInitConfig, validateConfigText } from '../config/index.ts';
+import { CONFIG_FILE_NAME, formatConfigIssue } from '../config/index.ts';
+import { validateServiceConfig } from '../config/validate-service.ts';
+import { runInit } from './init-command.ts';
+import { slipwayVersion } from './version.ts';
 import { DEFAULT_DATA_DIR } from '../store/data-dir.ts';
 import { ApiClient, findServerUrl, findToken, followRollout } from './api-client.ts';
 import { registerAuthCommands } from './auth-commands.ts';
@@ -37,6 +40,7 @@ program
   .option('--token <token>', 'API token (default: $SLIPWAY_TOKEN, else admin.token in --data-dir)')
   .option('--service <name>', 'the service whose environments bare names like `production` mean (default: $SLIPWAY_SERVICE, else service: of ./slipway.yaml); `shop/production` names one directly')
   .option('--json', 'print machine-readable JSON instead of text')
+  .version(slipwayVersion(), '-V, --version', "print slipway's version")
   .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(pc.red(str)) });
 
@@ -71,25 +75,22 @@ program
   .command('init')
   .description('write a commented slipway.yaml for the service in this directory')
   .option('--service <name>', 'service name (default: the directory name)')
-  .option('--command <cmd>', 'how to start one instance', 'node server.js')
+  .option('--command <cmd>', 'how to start one instance (default: guessed from package.json, requirements.txt/pyproject.toml or index.html)')
   .option('--force', 'overwrite an existing slipway.yaml')
-  .action((o: { service?: string; command: string; force?: boolean }, cmd: Command) => {
-    const file = resolve(CONFIG_FILE_NAME);
-    if (existsSync(file) && !o.force) throw new SlipwayError('E_BAD_REQUEST', `${CONFIG_FILE_NAME} already exists here; use --force to overwrite it`);
-    const service = (o.service ?? globals(cmd).service ?? basename(process.cwd())).toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^[^a-z]+/, '') || 'service';
-    writeFileSync(file, renderInitConfig({ service, command: o.command }));
-    out(cmd, { file, service }, () => `wrote ${file} for service "${service}"; check it with \`slipway validate\``);
+  .action((o: { service?: string; command?: string; force?: boolean }, cmd: Command) => {
+    const r = runInit({ dir: process.cwd(), service: o.service ?? globals(cmd).service, command: o.command, force: !!o.force });
+    out(cmd, r, () => `${r.summary}\nwrote ${r.file} for service "${r.service}"; read its comments, then check it with \`slipway validate\``);
   });
 
 program
   .command('validate')
-  .description('check slipway.yaml and report every problem with file:line:col')
+  .description("check slipway.yaml and report every problem with file:line:col, and that run.command's program exists in this directory, node_modules/.bin or PATH")
   .option('-f, --file <path>', 'config file', CONFIG_FILE_NAME)
   .option('--strict', 'fail on warnings too (plain values that look like secrets)')
   .action((o: { file: string; strict?: boolean }, cmd: Command) => {
     const path = resolve(o.file);
     if (!existsSync(path)) throw new SlipwayError('E_CONFIG_NOT_FOUND', `${o.file} not found; create one with \`slipway init\``);
-    const r = validateConfigText(readFileSync(path, 'utf8'), o.file);
+    const r = validateServiceConfig(readFileSync(path, 'utf8'), o.file, { serviceDir: dirname(path), pathEnv: process.env.PATH ?? '' });
     if (r.ok) {
       const failed = !!o.strict && r.warnings.length > 0;
       const label = failed ? pc.red('error') : pc.yellow('warning');

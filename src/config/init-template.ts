@@ -12,7 +12,15 @@ export interface InitConfigOptions {
   service: string;
   /** The command that starts one instance, e.g. "node server.js". */
   command: string;
+  /** What the command was guessed from, and what to check: comment lines above it. */
+  commandNotes?: string[];
+  /** The path health probes request; the default when absent. */
+  healthPath?: string;
+  /** Why that health path: comment lines above it. */
+  healthNotes?: string[];
 }
+
+const comments = (lines: string[] | undefined, indent: string) => (lines ?? []).map((l) => `${indent}# ${l}\n`).join('');
 
 // A YAML scalar on one line: plain when that is safe, quoted otherwise. JSON
 // strings are valid YAML double-quoted scalars, which covers multi-line text.
@@ -21,7 +29,7 @@ function yamlScalar(value: string): string {
   return text.includes('\n') ? JSON.stringify(value) : text;
 }
 
-export function renderInitConfig({ service, command }: InitConfigOptions): string {
+export function renderInitConfig({ service, command, commandNotes, healthPath, healthNotes }: InitConfigOptions): string {
   if (!SERVICE_NAME.test(service)) {
     throw new SlipwayError(
       'E_CONFIG_INVALID',
@@ -49,14 +57,15 @@ service: ${service}
 run:
   # The command that starts one instance. It is split into arguments as a shell
   # would split them (quotes work), but no shell runs it, so pipes, redirects and
-  # $VARIABLES do not. A list of arguments works too.
-  command: ${yamlScalar(command)}
+  # $VARIABLES do not, but \${PORT} is replaced by the instance's port. A list of
+  # arguments works too. node_modules/.bin is on PATH, as in an npm script.
+${comments(commandNotes, '  ')}  command: ${yamlScalar(command)}
   # The environment variable that tells each instance which port to listen on.
   port_env: ${CONFIG_DEFAULTS.run.port_env}   # (default ${CONFIG_DEFAULTS.run.port_env})
 
 # How slipway decides that an instance is ready for traffic.
 health:
-  path: ${h.path}   # requested on each instance (default ${h.path})
+${comments(healthNotes, '  ')}  path: ${healthPath ?? h.path}   # requested on each instance; any 2xx answer passes (default ${h.path})
   interval: ${h.interval}   # time between probes (default ${h.interval})
   timeout: ${h.timeout}   # a probe slower than this counts as failed (default ${h.timeout})
   healthy_threshold: ${h.healthy_threshold}   # passes in a row to become healthy (default ${h.healthy_threshold})

@@ -145,6 +145,11 @@ describe('parseConfigText', () => {
     });
   });
 
+  it('keeps ${PORT} and ${<port_env>} in the command for the engine to replace', () => {
+    const config = parseConfigText(MINIMAL.replace('node server.js', 'node app.js --port ${PORT} --alt ${HTTP_PORT}\n  port_env: HTTP_PORT'), 'slipway.yaml');
+    expect(config.run.argv).toEqual(['node', 'app.js', '--port', '${PORT}', '--alt', '${HTTP_PORT}']);
+  });
+
   it('accepts a command as a list of arguments and other listen forms', () => {
     const text = `service: hello
 run:
@@ -233,6 +238,8 @@ const BAD: [string, string, string, string, string][] = [
   ['bad service name', MINIMAL.replace('service: hello', 'service: Hello World'), '1:10', 'service', 'got "Hello World"'],
   ['unclosed quote in command', MINIMAL.replace('node server.js', `node 'server.js`), '3:12', 'run.command', 'unclosed single quote at character 6 of the command'],
   ['shell operator in command', MINIMAL.replace('node server.js', 'node server.js > out.log'), '3:12', 'run.command', '">" needs a shell'],
+  ['unknown ${NAME} in command', MINIMAL.replace('node server.js', 'node server.js --db ${DB_URL}'), '3:12', 'run.command', '${DB_URL} is not replaced: slipway replaces only ${PORT}'],
+  ['bare $PORT in command', MINIMAL.replace('node server.js', 'node server.js --port $PORT'), '3:12', 'run.command', 'write ${PORT}'],
   ['start deadline too short', `${MINIMAL}health:\n  interval: 5s\n  start_deadline: 8s\n`, '9:19', 'health.start_deadline', '8s is too short to see 2 healthy probe(s) 5s apart with a 2s timeout; make it at least 10s'],
   ['no environments', 'service: hello\nrun: { command: x }\nenvironments: {}\n', '3:15', 'environments', 'define at least one environment'],
   ['YAML syntax error', MINIMAL.replace('    listen: 8081', '    listen: 8081\n   instances: 2'), '7:1', 'environments', 'invalid YAML: all mapping items must start at the same column'],

@@ -23,6 +23,7 @@ import {
 } from './fields.ts';
 import { checkAcrossEnvironments } from './cross-checks.ts';
 import { section } from './section.ts';
+import { unknownPortReferences } from './port-references-check.ts';
 import { DEFAULT_DOCKERFILE, imageSection, parseMemoryBytes, PROCESS_RESOURCES_REFUSAL, resourcesSection, runtimeName } from './runtime-section.ts';
 import { secretReference } from './secrets-section.ts';
 import { analysisSection } from './analysis.ts';
@@ -94,6 +95,9 @@ const run = section({
   ),
   user: runUser.optional(),
   memory: field('a memory size of at least 6m with a unit, such as 256m or 1g', parseMemoryBytes).optional(),
+}).superRefine((r, ctx) => {
+  const unknown = unknownPortReferences(r.command.command, r.port_env);
+  if (unknown !== null) ctx.addIssue({ code: 'custom', path: ['command'], message: unknown });
 }).transform((r) => ({
   ...r.command,
   portEnv: r.port_env,

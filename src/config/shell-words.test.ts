@@ -13,6 +13,7 @@ describe('splitShellWords', () => {
     ["--flag='a b'c\"d e\"", ['--flag=a bcd e']],
     ["run '' \"\"", ['run', '', '']],
     ['node "$PORT"', ['node', '$PORT']],
+    ['node "${PORT}" \'${PORT}\'', ['node', '${PORT}', '${PORT}']],
     ["node '|' 'a;b' \\>", ['node', '|', 'a;b', '>']],
     ['node \\\n  server.js', ['node', 'server.js']],
     ['', []],
@@ -29,7 +30,9 @@ describe('splitShellWords', () => {
     ['node server.js \\', 'lone backslash at the end', 15],
     ['node server.js > out.log', '">" needs a shell', 15],
     ['npm run build && npm start', '"&" needs a shell', 14],
-    ['node server.js --port $PORT', '"$" needs a shell', 22],
+    ['node server.js --port $PORT', '"$PORT" needs a shell', 22],
+    ['node server.js --port $PORT', 'write ${PORT}', 22],
+    ['node server.js --port ${PORT:-80}', '"$" needs a shell', 22],
     ['node server.js | tee log', '"|" needs a shell', 15],
   ];
   it.each(refusals)('refuses %j', (text, error, index) => {
@@ -39,6 +42,14 @@ describe('splitShellWords', () => {
       expect(result.error).toContain(error);
       expect(result.index).toBe(index);
     }
+  });
+});
+
+describe('unquoted ${NAME} references', () => {
+  it('keeps them as written and reports their names', () => {
+    expect(splitShellWords('node app.js --port ${PORT} --x=${APP_PORT}')).toEqual({
+      ok: true, words: ['node', 'app.js', '--port', '${PORT}', '--x=${APP_PORT}'], references: ['PORT', 'APP_PORT'],
+    });
   });
 });
 

@@ -8,19 +8,25 @@
 // Refused: unclosed quotes, a trailing lone backslash, and unquoted shell operators
 // (| & ; < > ( ) $ `): with no shell to run them they would reach the program as
 // literal arguments, which is never what the author of `node app.js > out.log` meant.
+// One exception: an unquoted `${NAME}` is kept as written, because slipway replaces
+// `${PORT}` itself when it starts an instance (core/port-references.ts); the names
+// are reported in `references` so that the schema can refuse any other one.
 
 export type SplitResult =
-  | { ok: true; words: string[] }
+  | { ok: true; words: string[]; references?: string[] }
   | { ok: false; error: string; index: number };
 
 const SPACE = new Set([' ', '\t', '\n', '\r']);
 const SHELL_OPERATORS = new Set(['|', '&', ';', '<', '>', '(', ')', '$', '`']);
+const BRACED_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}/;
+const BARE_REFERENCE = /^\$([A-Za-z_][A-Za-z0-9_]*)/;
 const DOUBLE_QUOTE_ESCAPES = new Set(['"', '\\', '$', '`']);
 
 export function splitShellWords(text: string): SplitResult {
   const words: string[] = [];
   // null while between words, so that `''` can still produce an empty word.
   let word: string | null = null;
+  const references: string[] = [];
   let i = 0;
   while (i < text.length) {
     const c = text[i]!;
@@ -44,6 +50,18 @@ export function splitShellWords(text: string): SplitResult {
       // Backslash-newline is a line continuation, as in a shell.
       if (next !== '\n') word = (word ?? '') + next;
       i += 2;
+    } else if (c === '$' && BRACED_REFERENCE.test(text.slice(i))) {
+      const ref = BRACED_REFERENCE.exec(text.slice(i))![0];
+      references.push(ref.slice(2, -1));
+      word = (word ?? '') + ref;
+      i += ref.length;
+    } else if (c === '$' && BARE_REFERENCE.test(text.slice(i))) {
+      const name = BARE_REFERENCE.exec(text.slice(i))![1]!;
+      return {
+        ok: false,
+        error: `"$${name}" needs a shell, and slipway runs the command without one; write \${${name}} (slipway replaces \${PORT} itself), or write ["sh", "-c", "..."]`,
+        index: i,
+      };
     } else if (SHELL_OPERATORS.has(c)) {
       return {
         ok: false,
@@ -56,7 +74,7 @@ export function splitShellWords(text: string): SplitResult {
     }
   }
   if (word !== null) words.push(word);
-  return { ok: true, words };
+  return references.length > 0 ? { ok: true, words, references } : { ok: true, words };
 }
 
 function readDoubleQuoted(text: string, open: number): { value: string; next: number } | null {

@@ -11,7 +11,8 @@ export interface DeployPlan {
   /** The deploy would find nothing to do (same artefact and same config as the stable release). */
   unchanged: boolean;
   stable: number | null;
-  artefact: { from: string | null; to: string; changed: boolean };
+  /** onServer: the server holds this artefact already, so a deploy need not upload it (absent from older servers). */
+  artefact: { from: string | null; to: string; changed: boolean; onServer?: boolean };
   configVersion: { from: number | null; to: number | null };
   /** Plain keys with their values; secrets by reference and version only. */
   config: KeyChange[];

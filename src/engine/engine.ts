@@ -13,6 +13,7 @@ import { commandRefusal, isTerminal, type Rollout, type RolloutEvent, type Rollo
 import type { ServiceConfig, Strategy } from '../core/service-config.ts';
 import { unpackArtefact } from '../artefact/index.ts';
 import type { DataDirPaths } from '../store/data-dir.ts';
+import { appDataDir } from '../store/app-data-dir.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { RuntimeSet } from './runtime-set.ts';
 import { receiveArtefact } from './artefact-store.ts';
@@ -159,6 +160,7 @@ export class Engine {
     this.fleet = new InstanceFleet({
       store: deps.store, runtimes: deps.runtimes, router: deps.router, routes: { push: () => this.routes.push() }, clock: this.clock, log: deps.log,
       logsDir: deps.paths.logs,
+      appDataDirOf: (r) => appDataDir(deps.paths.root, r.service, envNameOf(r.env)),
       watchingSince: this.clock.now(),
       ensureReleaseDir: (r) => this.ensureReleaseDir(r),
       resolveSecrets: (r) => deps.secrets.resolve(r.env, r.config.secrets),
@@ -290,7 +292,13 @@ export class Engine {
    */
   async planDeploy(ask: DeployRequest, opts: { full: boolean } = { full: true }): Promise<DeployPlan> {
     const req = { ...ask, env: keyOfDeploy(ask.env, ask.config.service) };
-    const plan = await this.configReleases.plan({ ...req, readSecrets: opts.full });
+    // The gates a deploy would meet (staging success, approval, freeze), before the
+    // CLI uploads anything: a refused production deploy costs no upload.
+    assertDeployAllowed({ store: this.store, env: req.env, digest: req.artefactDigest, config: req.config, nowMs: this.clock.now() });
+    const held = this.store.getArtefact(req.artefactDigest);
+    const onServer = held !== null && held !== undefined && existsSync(held.path);
+    const described = await this.configReleases.plan({ ...req, readSecrets: opts.full });
+    const plan = { ...described, artefact: { ...described.artefact, onServer } };
     const check = { env: req.env, environment: req.config.environments[envNameOf(req.env)]! };
     if (!opts.full) {
       this.listen.assertUnclaimed(check);

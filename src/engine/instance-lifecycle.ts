@@ -15,12 +15,15 @@ import type { Clock } from './ports.ts';
 import { parseLogLine } from '../observe/log-records.ts';
 import { DEFAULT_LOG_LIMITS } from '../observe/rotating-log-file.ts';
 import { runtimeNamed, type RuntimeSet } from './runtime-set.ts';
+import { expandPortReferences } from '../core/port-references.ts';
 
 export interface LifecycleDeps {
   store: StateStore;
   runtimes: RuntimeSet;
   clock: Clock;
   logsDir: string;
+  /** The directory an environment keeps across releases (SLIPWAY_DATA_DIR); absent: instances get none. */
+  appDataDirOf?(release: ReleaseRecord): string;
   /** When this server started watching instances. */
   watchingSince: number;
   /** The values of a release's secrets (fetched, decrypted) for a new instance of it. */
@@ -53,7 +56,7 @@ export async function freePort(avoid: Set<number>): Promise<number> {
 }
 
 /** Secrets are the release's own environment's only: nothing of another environment is ever resolved here. */
-function instanceEnv(runtime: Runtime, release: ReleaseRecord, instance: { id: string; port: number }, secrets: Record<string, string>): Record<string, string> {
+function instanceEnv(runtime: Runtime, release: ReleaseRecord, instance: { id: string; port: number; dataDir: string | null }, secrets: Record<string, string>): Record<string, string> {
   // What the runtime gives every instance (a local process: the server's PATH and locale; a container: nothing, its image has them).
   const env: Record<string, string> = { ...runtime.baseEnv?.() };
   Object.assign(env, effectiveConfig(release.config), secrets);
@@ -62,6 +65,7 @@ function instanceEnv(runtime: Runtime, release: ReleaseRecord, instance: { id: s
   env.SLIPWAY_ENV = envNameOf(release.env);
   env.SLIPWAY_RELEASE = String(release.number);
   env.SLIPWAY_INSTANCE = instance.id;
+  if (instance.dataDir !== null) env.SLIPWAY_DATA_DIR = instance.dataDir;
   return env;
 }
 
@@ -80,10 +84,11 @@ export async function launchInstance(deps: LifecycleDeps, release: ReleaseRecord
   try {
     // Fetched for each start, never stored: a wrong key or an unreachable Vault fails the start, loudly.
     const secrets = await deps.resolveSecrets(release);
+    const dataDir = deps.appDataDirOf?.(release) ?? null;
     const handle = await runtime.start({
       // release.dir is releases/<env>/<digest>: its parent is the environment's own directory.
-      instanceId: id, releaseDir: release.dir, envDir: dirname(release.dir), user: release.config.run.user, argv: release.config.run.argv,
-      env: instanceEnv(runtime, release, record, secrets), port, logPath, redact: Object.values(secrets),
+      instanceId: id, releaseDir: release.dir, envDir: dirname(release.dir), user: release.config.run.user, argv: expandPortReferences(release.config.run.argv, { portEnv: release.config.run.portEnv, port }),
+      env: instanceEnv(runtime, release, { ...record, dataDir }, secrets), port, logPath, ...(dataDir !== null ? { appDataDir: dataDir } : {}), redact: Object.values(secrets),
       logTags: { env: release.env, release: release.number }, logLimits: release.config.logs ?? DEFAULT_LOG_LIMITS,
       owner: { service: release.service, env: release.env, release: release.number },
       image: release.imageId,

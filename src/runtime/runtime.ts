@@ -20,6 +20,12 @@ export interface StartSpec {
   envDir?: string;
   argv: string[];
   /**
+   * The environment's data directory, kept across releases and rollbacks
+   * (store/app-data-dir.ts), whose path is in env.SLIPWAY_DATA_DIR: the runtime
+   * makes it, writable by the instance (a container gets it mounted at that path).
+   */
+  appDataDir?: string;
+  /**
    * The complete environment of the instance: nothing is inherited implicitly. The
    * process runtime adds HOME and TMPDIR (directories the instance owns) when absent.
    */

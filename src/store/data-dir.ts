@@ -3,7 +3,8 @@
 // is root, instances (group INSTANCE_IDS.group) may pass through to their own
 // releases/<env>, and nothing else.
 
-import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, type Dirent } from 'node:fs';
+import { APP_DATA_DIR_NAME } from './app-data-dir.ts';
 import { dirname, join, relative, resolve } from 'node:path';
 import { INSTANCE_IDS } from '../core/service-config.ts';
 
@@ -93,10 +94,22 @@ export function prepareDataDir(paths: DataDirPaths, opts: { onNotice?: (message:
   return { tightened, notices };
 }
 
-/** The directories instances pass through (0710, their group): the data directory, releases/, releases/<env>. */
+/**
+ * The directories instances pass through (0710, their group): the data directory,
+ * releases/, releases/<env>, app-data/ and app-data/<service> (app-data-dir.ts).
+ */
 function passableDirs(paths: DataDirPaths): Set<string> {
-  const out = new Set([paths.root, paths.releases]);
-  for (const e of readdirSync(paths.releases, { withFileTypes: true })) if (e.isDirectory()) out.add(join(paths.releases, e.name));
+  const appData = join(paths.root, APP_DATA_DIR_NAME);
+  const out = new Set([paths.root, paths.releases, appData]);
+  for (const parent of [paths.releases, appData]) {
+    let entries: Dirent[] = [];
+    try {
+      entries = readdirSync(parent, { withFileTypes: true });
+    } catch {
+      // app-data/ is made by the first instance that has one
+    }
+    for (const e of entries) if (e.isDirectory()) out.add(join(parent, e.name));
+  }
   return out;
 }
 

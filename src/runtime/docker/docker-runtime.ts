@@ -82,6 +82,9 @@ export class DockerRuntime implements Runtime {
     const secretVars = Object.entries(spec.env).filter(([, v]) => spec.redact.includes(v)).map(([k]) => k);
     let container: Docker.Container | null = null;
     const { api } = await this.connect();
+    // Made here with the server's owner and mode: left to Docker, a bind source that
+    // does not exist yet would be made world-readable.
+    if (spec.appDataDir !== undefined) mkdirSync(spec.appDataDir, { recursive: true, mode: 0o700 });
     try {
       container = secretVars.length > 0 ? await this.createWithSecretsFile(api, spec, secretVars) : await this.create(api, spec, { secretVars, secretsFile: false });
       await container.start();
@@ -148,6 +151,8 @@ export class DockerRuntime implements Runtime {
         PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: String(spec.port) }] },
         // A small init as PID 1: forwards SIGTERM to the service and reaps its children.
         Init: true,
+        // The environment's data directory at the same path inside as outside: SLIPWAY_DATA_DIR means one thing wherever it is read.
+        ...(spec.appDataDir !== undefined ? { Binds: [`${spec.appDataDir}:${spec.appDataDir}`] } : {}),
         ...(spec.resources?.memoryBytes ? { Memory: spec.resources.memoryBytes, MemorySwap: spec.resources.memoryBytes } : {}),
         ...(spec.resources?.cpus ? { NanoCpus: Math.round(spec.resources.cpus * 1e9) } : {}),
       },

@@ -10,12 +10,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import { closeSync, mkdirSync, openSync, readFileSync, readdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SlipwayError } from '../../core/errors.ts';
 import type { ResourceLimits } from '../../core/service-config.ts';
 import type { InstanceHandle, ResourceUsage, Runtime, StartSpec, StopOptions } from '../runtime.ts';
 import { watchMemory } from './memory-watch.ts';
+import { readyAppDataDir } from './app-data-access.ts';
 import { assertRunUserPossible, prepareRunIdentity } from './run-identity.ts';
 
 // USER_HZ and the page size are fixed by the Linux ABI on the machines we run on.
@@ -94,6 +95,20 @@ function spawned(child: ChildProcess, what: string, instanceId: string): Promise
  */
 const INHERITED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ'];
 
+// What execvp falls back to when PATH is unset: giving PATH must not lose it.
+const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+/**
+ * The release's own node_modules/.bin first on PATH, as `npm run` does, so that
+ * `run.command: json-server db.json` finds the release's json-server. spawn looks a
+ * bare program name up on the PATH of the environment it is given, so this one
+ * change reaches both the lookup and whatever the program starts.
+ */
+export function withReleaseBinOnPath(env: Record<string, string>, releaseDir: string): Record<string, string> {
+  const bin = join(releaseDir, 'node_modules', '.bin');
+  return { ...env, PATH: `${bin}${delimiter}${env.PATH || DEFAULT_PATH}` };
+}
+
 export class ProcessRuntime implements Runtime {
   readonly name = 'process' as const;
 
@@ -127,7 +142,8 @@ export class ProcessRuntime implements Runtime {
     // Before anything is started: a run.user this server cannot honour fails the start here.
     const identity = spec.envDir ? prepareRunIdentity({ envDir: spec.envDir, releaseDir: spec.releaseDir, user: spec.user }) : null;
     // HOME and TMPDIR are the instance's own, never the server's; slipway.yaml's config may still set them.
-    const env = identity ? { HOME: identity.home, TMPDIR: identity.tmp, ...spec.env } : spec.env;
+    const env = withReleaseBinOnPath(identity ? { HOME: identity.home, TMPDIR: identity.tmp, ...spec.env } : spec.env, spec.releaseDir);
+    if (spec.appDataDir !== undefined) readyAppDataDir(spec.appDataDir, { uid: identity?.uid ?? null, gid: identity?.gid ?? null });
     const runAs = identity && identity.uid !== null && identity.gid !== null ? { uid: identity.uid, gid: identity.gid } : {};
     mkdirSync(dirname(spec.logPath), { recursive: true });
     const fd = openSync(spec.logPath, 'a');
