@@ -1,7 +1,7 @@
 // What a newcomer's service needs to deploy as it is (issue 22), on real processes:
 // a program that takes its port only as a flag (`--port ${PORT}`), and a command
 // that names a tool of the release's own node_modules/.bin, as an npm script would.
-// An environment's data directory (SLIPWAY_DATA_DIR) outlives a deploy and a
+// An environment's data directory (SLIPWAY_APP_DATA) outlives a deploy and a
 // rollback. And a static site, from `slipway init` to answering, with nothing edited but its
 // listen address. One server holds every service of this file, each with an environment of its own.
 
@@ -19,12 +19,12 @@ if (i < 0 || !Number.isInteger(port)) { console.error('usage: app.js --port N, g
 http.createServer((req, res) => res.end(req.url === '/healthz' ? 'ok' : 'flag port ' + port)).listen(port, '127.0.0.1');
 `;
 
-// A json-server-like store: POST appends to db.json in SLIPWAY_DATA_DIR, GET reads it.
+// A json-server-like store: POST appends to db.json in SLIPWAY_APP_DATA, GET reads it.
 const STORE_APP = `
 import http from 'node:http';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-const db = join(process.env.SLIPWAY_DATA_DIR, 'db.json');
+const db = join(process.env.SLIPWAY_APP_DATA, 'db.json');
 const read = () => { try { return readFileSync(db, 'utf8').split('\\n').filter(Boolean).map((l) => JSON.parse(l)); } catch { return []; } };
 http.createServer((req, res) => {
   if (req.url === '/healthz') return res.end('ok');
@@ -34,7 +34,7 @@ http.createServer((req, res) => {
     return req.on('end', () => { appendFileSync(db, JSON.stringify({ item: body, by: process.env.SLIPWAY_RELEASE }) + '\\n'); res.end('stored'); });
   }
   res.setHeader('content-type', 'application/json');
-  res.end(JSON.stringify({ version: process.env.VERSION, dataDir: process.env.SLIPWAY_DATA_DIR, cwd: process.cwd(), items: read() }));
+  res.end(JSON.stringify({ version: process.env.VERSION, dataDir: process.env.SLIPWAY_APP_DATA, cwd: process.cwd(), items: read() }));
 }).listen(Number(process.env.PORT), '127.0.0.1');
 `;
 
@@ -122,7 +122,7 @@ describe('a newcomer\'s service deploys as it is', () => {
     expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('<h1>hello from a static site</h1>');
   });
 
-  it('data written to SLIPWAY_DATA_DIR is still there after a deploy of v2 and a rollback', async () => {
+  it('data written to SLIPWAY_APP_DATA is still there after a deploy of v2 and a rollback', async () => {
     const dir = join(work, 'store');
     mkdirSync(dir);
     writeFileSync(join(dir, 'app.js'), STORE_APP);

@@ -22,7 +22,7 @@ export interface LifecycleDeps {
   runtimes: RuntimeSet;
   clock: Clock;
   logsDir: string;
-  /** The directory an environment keeps across releases (SLIPWAY_DATA_DIR); absent: instances get none. */
+  /** The directory an environment keeps across releases (SLIPWAY_APP_DATA); absent: instances get none. */
   appDataDirOf?(release: ReleaseRecord): string;
   /** When this server started watching instances. */
   watchingSince: number;
@@ -65,7 +65,7 @@ function instanceEnv(runtime: Runtime, release: ReleaseRecord, instance: { id: s
   env.SLIPWAY_ENV = envNameOf(release.env);
   env.SLIPWAY_RELEASE = String(release.number);
   env.SLIPWAY_INSTANCE = instance.id;
-  if (instance.dataDir !== null) env.SLIPWAY_DATA_DIR = instance.dataDir;
+  if (instance.dataDir !== null) env.SLIPWAY_APP_DATA = instance.dataDir;
   return env;
 }
 

@@ -21,7 +21,7 @@ export interface StartSpec {
   argv: string[];
   /**
    * The environment's data directory, kept across releases and rollbacks
-   * (store/app-data-dir.ts), whose path is in env.SLIPWAY_DATA_DIR: the runtime
+   * (store/app-data-dir.ts), whose path is in env.SLIPWAY_APP_DATA: the runtime
    * makes it, writable by the instance (a container gets it mounted at that path).
    */
   appDataDir?: string;

@@ -1,6 +1,6 @@
 // Where an environment's instances keep data of their own across releases and
 // rollbacks: <data-dir>/app-data/<service>/<env>, given to each instance as
-// SLIPWAY_DATA_DIR. Beside the releases, never inside one: a release directory is
+// SLIPWAY_APP_DATA. Beside the releases, never inside one: a release directory is
 // replaced by the next deploy and a rollback runs an older one, and both must find
 // the same files. The one place this path is made; every user calls appDataDir.
 

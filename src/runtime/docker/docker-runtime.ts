@@ -151,7 +151,7 @@ export class DockerRuntime implements Runtime {
         PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: String(spec.port) }] },
         // A small init as PID 1: forwards SIGTERM to the service and reaps its children.
         Init: true,
-        // The environment's data directory at the same path inside as outside: SLIPWAY_DATA_DIR means one thing wherever it is read.
+        // The environment's data directory at the same path inside as outside: SLIPWAY_APP_DATA means one thing wherever it is read.
         ...(spec.appDataDir !== undefined ? { Binds: [`${spec.appDataDir}:${spec.appDataDir}`] } : {}),
         ...(spec.resources?.memoryBytes ? { Memory: spec.resources.memoryBytes, MemorySwap: spec.resources.memoryBytes } : {}),
         ...(spec.resources?.cpus ? { NanoCpus: Math.round(spec.resources.cpus * 1e9) } : {}),

@@ -1,4 +1,4 @@
-// Readies an environment's data directory (SLIPWAY_DATA_DIR) for the instance that
+// Readies an environment's data directory (SLIPWAY_APP_DATA) for the instance that
 // is about to start. When the server is root, the instance's user owns the
 // directory itself (0700) and nothing above it: app-data/ and app-data/<service>
 // stay root's, passable by the instances' group only (0710), so no instance can
