@@ -134,9 +134,9 @@ describe('the router answers the server only', () => {
     const put = await admin('PUT', '/routes', auth, JSON.stringify(clashing));
     expect(put.status, put.text).toBe(200);
     const answer = JSON.parse(put.text) as { listeners: Record<string, { listening: boolean; error?: string }> };
-    expect(answer.listeners.production?.listening).toBe(true);
+    expect(answer.listeners['hello/production']?.listening).toBe(true);
     expect(answer.listeners.qa?.listening).toBe(true);
-    expect(answer.listeners.staging).toMatchObject({ listening: false, error: expect.stringContaining('environment "production" listens there') });
+    expect(answer.listeners.staging).toMatchObject({ listening: false, error: expect.stringContaining('environment "hello/production" listens there') });
     expect((await getJson<{ version: string }>(`http://127.0.0.1:${qaPort}/`)).version).toBe('2.0.0');
     // The server pushes its own tables after this one (past its version) and a production rollout finishes.
     writeService(app, { ...service, version: '3.0.0' });
