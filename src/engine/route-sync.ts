@@ -11,6 +11,7 @@ import { formatListen } from '../core/service-config.ts';
 import type { FleetSet } from './fleet-set.ts';
 import { effectiveWeights } from '../core/rollout.ts';
 import { routeTableDigest, type EnvRoutes, type RouteTable, type RouteTableHead, type RouterHeadAnswer } from '../router/route-table.ts';
+import { redactTableKeys } from '../router/tls/tls-routes.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { EngineLogger, TrafficRouter } from './ports.ts';
 
@@ -162,9 +163,9 @@ export class RouteSync {
     // A router just started has not applied its routes.json yet: compare on the next pass.
     if (found === null) return null;
     if (found.version === sent.head.version && found.digest === sent.head.digest) return null;
-    // Only now is the whole table fetched: to name the environments that changed.
+    // Only now is the whole table fetched: to name the environments that changed (private keys come back as fingerprints).
     const current = await this.router.getRoutes().catch(() => null);
-    this.unrepaired = { found, sent: sent.head, environments: current ? changedEnvironments(current, sent.table) : [] };
+    this.unrepaired = { found, sent: sent.head, environments: current ? changedEnvironments(current, redactTableKeys(sent.table)) : [] };
     // Past whatever version the router shows, so the repair is newer than the table it replaces.
     this.version = Math.max(this.version, found.version);
     await this.pushNow();

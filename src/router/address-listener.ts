@@ -11,7 +11,7 @@
 // and 16 KB of request headers; what node refuses is answered with a body that
 // says why (router-answers.ts), not its bare 400/431.
 
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { errorMessage } from '../core/errors.ts';
 import { hostHeaderOf, requestHost, stripPathPrefix, UNKNOWN_HOST, type HostRoutes, type RouteEntry, type RouteMiss } from './host-routes.ts';
@@ -20,10 +20,15 @@ import { listenHost, listenPort } from './route-table.ts';
 import { BAD_REQUEST, HEAD_TIMEOUT, HEADERS_TOO_LARGE, unknownRouteAnswer, writeRawAnswer, type RouterAnswer } from './router-answers.ts';
 import type { ListenerCounters, RefusalLimit } from './router-stats.ts';
 import { handleProxyUpgrade } from './upgrade-proxy.ts';
+import { answerAcmeChallenge, httpsRedirect } from './tls/plain-answers.ts';
+import type { CertificateInfo, CertificateSet } from './tls/certificate-set.ts';
+import { createTlsServer, type TlsServer } from './tls/tls-server.ts';
 
 export interface ListenerStatus {
   listen: string;
   listening: boolean;
+  /** A TLS listener's certificates (never their keys), and those it could not load. */
+  tls?: { certificates: CertificateInfo[]; errors?: string[] };
   /** The bound "HOST:PORT" (differs from `listen` when it asked for port 0). */
   address?: string;
   error?: string;
@@ -39,11 +44,34 @@ export class AddressListener {
   private isListening = false;
   private error: string | undefined;
   private address: string | undefined;
+  /**
+   * Non-null: this listener speaks TLS (HTTP/2 and HTTP/1.1), with these
+   * certificates; swapped whole by a table like `routes`. Fixed at construction
+   * whether it is TLS at all: a listener that changes is replaced (router.ts).
+   */
+  private certs: CertificateSet | null;
+  /** ACME HTTP-01 answers (token → key authorization) of the environments on this listener. */
+  challenges: ReadonlyMap<string, string> = new Map();
+  private tls: TlsServer | null = null;
 
-  constructor(o: { listen: string; routes: HostRoutes; counters: ListenerCounters }) {
+  constructor(o: { listen: string; routes: HostRoutes; counters: ListenerCounters; certificates?: CertificateSet | null }) {
     this.listen = o.listen;
     this.routes = o.routes;
     this.counters = o.counters;
+    this.certs = o.certificates ?? null;
+  }
+
+  get isTls(): boolean {
+    return this.certs !== null;
+  }
+
+  get certificates(): CertificateSet | null {
+    return this.certs;
+  }
+
+  set certificates(next: CertificateSet | null) {
+    this.certs = next;
+    if (next !== null) this.tls?.setDefault(next);
   }
 
   get listening(): boolean {
@@ -54,6 +82,10 @@ export class AddressListener {
     const s: ListenerStatus = { listen: this.listen, listening: this.isListening };
     if (this.address !== undefined) s.address = this.address;
     if (this.error !== undefined) s.error = this.error;
+    if (this.certificates !== null) {
+      s.tls = { certificates: this.certificates.infos };
+      if (this.certificates.errors.length > 0) s.tls.errors = this.certificates.errors;
+    }
     return s;
   }
 
@@ -61,11 +93,19 @@ export class AddressListener {
   open(): Promise<void> {
     if (this.isListening) return Promise.resolve();
     // A fresh server per attempt: a server whose listen() failed is not reused.
-    const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+      if (this.challenges.size > 0 && answerAcmeChallenge(this.challenges, req, res)) return;
+      const url = req.url;
       const entry = this.routeOf(req);
       if (typeof entry === 'string') sendAnswer(res, this.unknown(entry, req));
+      else if (entry.route.redirectHttpsPort != null) sendAnswer(res, httpsRedirect(req, url ?? '/', entry.route.redirectHttpsPort));
       else handleProxyRequest(entry.route, req, res, entry.strip);
-    });
+    };
+    // The TLS server gives HTTP/2 requests through node's compatibility API, which the proxy reads as it reads HTTP/1.1 ones.
+    this.tls = this.certs === null ? null : createTlsServer(() => this.certs!);
+    if (this.certs !== null) this.tls?.setDefault(this.certs);
+    const server: Server = this.tls === null ? createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, onRequest) : (this.tls.server as unknown as Server);
+    if (this.tls !== null) server.on('request', onRequest);
     server.on('checkContinue', (req, res) => {
       const entry = this.routeOf(req);
       if (typeof entry === 'string') sendAnswer(res, this.unknown(entry, req));
@@ -133,10 +173,16 @@ export class AddressListener {
     this.isListening = false;
     this.address = undefined;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    // Connections that finish a request after close() would otherwise stay open for keep-alive.
-    server.on('request', (_req, res) => res.setHeader('connection', 'close'));
-    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    const tls = this.tls;
+    this.tls = null;
+    if (tls !== null) {
+      tls.closeConnections();
+    } else {
+      server.closeIdleConnections();
+      // Connections that finish a request after close() would otherwise stay open for keep-alive.
+      server.on('request', (_req, res) => res.setHeader('connection', 'close'));
+    }
+    const timer = setTimeout(() => (tls !== null ? tls.destroyConnections() : server.closeAllConnections()), graceMs);
     await closed;
     clearTimeout(timer);
   }
