@@ -38,6 +38,8 @@ export const ERROR_CODES = [
   'E_PORT_TAKEN',
   'E_DISK_FULL',
   'E_SERVICE_MISMATCH',
+  'E_TLS_ACME',
+  'E_TLS_CERTIFICATE',
   'E_INTERNAL',
 ] as const;
 

@@ -31,13 +31,13 @@ export function makeTestCa(dir: string, name = 'slipway test CA'): TestCa {
   return { dir, certFile, keyFile, cert: readFileSync(certFile, 'utf8') };
 }
 
-/** A leaf for `names` (DNS subjectAltNames; the first is the CN), signed by the CA, valid `days`. */
+/** A leaf for `names` (DNS subjectAltNames, or `IP:...` entries; the first is the CN), signed by the CA, valid `days`. */
 export function makeTestCertificate(ca: TestCa, file: string, names: string[], days = 2): TestCertificate {
   const keyFile = join(ca.dir, `${file}.key`);
   const csrFile = join(ca.dir, `${file}.csr`);
   const certFile = join(ca.dir, `${file}.crt`);
   const extFile = join(ca.dir, `${file}.ext`);
-  writeFileSync(extFile, `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\nextendedKeyUsage=serverAuth\n`);
+  writeFileSync(extFile, `subjectAltName=${names.map((n) => (n.startsWith('IP:') ? n : `DNS:${n}`)).join(',')}\nextendedKeyUsage=serverAuth\n`);
   openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', csrFile, '-subj', `/CN=${names[0]}`], ca.dir);
   openssl(['x509', '-req', '-in', csrFile, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-out', certFile, '-days', String(days), '-extfile', extFile], ca.dir);
   return { certFile, keyFile, cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
