@@ -87,6 +87,11 @@ describe('ACME certificates from pebble, served and renewed by the router', () =
     expect(plain.headers.location).toBe(`https://${HOST}:${port}/x`);
     await plain.body.dump();
     expect(await eventCount('tls.certificate_issued')).toBeGreaterThanOrEqual(1);
+    // slipway status shows the host's certificate: issuer, expiry, last renewal attempt.
+    const status = await cli('status', 'production');
+    expect(status.stdout).toContain(`https://127.0.0.1:${port}`);
+    expect(status.stdout).toMatch(new RegExp(`${HOST.replace(/\./g, '\\.')}  issuer CN=Pebble Intermediate CA [0-9a-f]+, expires \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC`));
+    expect(status.stdout).toMatch(/last renewal attempt .*: ok; next renewal/);
   }, 90_000);
 
   it('renews before expiry and swaps the certificate under load with 0 failed requests', async () => {
@@ -129,6 +134,12 @@ describe('ACME certificates from pebble, served and renewed by the router', () =
     expect(serverLog()).toMatch(/TLS certificate for production could not be obtained \(the certificate in use keeps serving\)/);
     expect(await serial()).toBe(before);
     expect((await https1Get({ port, host: HOST, ca: root })).status).toBe(200);
+    const status = await cli('--json', 'status', 'production');
+    const tls = (JSON.parse(status.stdout) as { environments?: { tls?: { lastAttempt: { ok: boolean; error: string }; certificates: unknown[] } }[] } & { tls?: unknown });
+    const env = (tls.environments?.[0] ?? tls) as { tls: { lastAttempt: { ok: boolean; error: string }; certificates: unknown[] } };
+    expect(env.tls.lastAttempt).toMatchObject({ ok: false, error: expect.stringMatching(/cannot obtain a certificate for shop\.slipway\.test/) });
+    expect(env.tls.certificates).toHaveLength(1);
+    expect(status.stdout).not.toContain('PRIVATE KEY');
   }, 60_000);
 
   it('keeps the ACME account key and the certificate\'s key out of the data directory in plain text', () => {

@@ -37,5 +37,6 @@ export function keepTls(o: {
     ...(o.retryAfterMs !== undefined ? { retryAfterMs: o.retryAfterMs } : {}),
   });
   engine.routes.tlsRoutes = (env, spec) => keeper.routesFor(env, spec);
+  engine.tls = keeper;
   return keeper;
 }
