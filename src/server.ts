@@ -3,6 +3,7 @@
 // the instances a previous server left running, resumes rollouts, and serves the
 // HTTP API.
 
+import { envNameOf } from './core/env-key.ts';
 import { readFileSync, rmSync, statfsSync } from 'node:fs';
 import { writeFileAtomicSync } from './platform/atomic-file.ts';
 import type { Server as HttpServer } from 'node:http';
@@ -338,7 +339,7 @@ function wireObservability(engine: Engine, o: { log: Logger; store: StateStore; 
     // A url read from a secret is known only now: the admin's policy is checked on it before each use.
     resolveUrl: async (hook, env) => {
       const url = await o.secrets.readExternal({ env, name: 'webhook url' }, hook.urlFrom!);
-      await engine.assertUrlAllowed(env, `environments.${env}.notifications (url_from)`, url);
+      await engine.assertUrlAllowed(env, `environments.${envNameOf(env)}.notifications (url_from)`, url);
       return url;
     },
   });

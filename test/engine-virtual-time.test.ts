@@ -32,46 +32,46 @@ afterEach(async () => {
 
 async function withStable(strategy: string, extra = ''): Promise<EngineHarness> {
   h = await engineHarness();
-  await h.deploy('production', yaml(strategy, extra), 'v1');
-  const first = await h.settleRollout('production');
+  await h.deploy('shop/production', yaml(strategy, extra), 'v1');
+  const first = await h.settleRollout('shop/production');
   expect(first.phase).toBe('succeeded');
   return h;
 }
 
 /** The table's split for production, by release number. */
-const weights = (x: EngineHarness) => x.router.weights('production');
+const weights = (x: EngineHarness) => x.router.weights('shop/production');
 
 describe('engine on virtual time', () => {
   it('rolling: one new instance at a time, the old one retired after each, and the new release stable', async () => {
     const x = await withStable(ROLLING);
     x.fleet.calls.length = 0;
-    await x.deploy('production', yaml(ROLLING), 'v2');
-    const r = await x.settleRollout('production');
+    await x.deploy('shop/production', yaml(ROLLING), 'v2');
+    const r = await x.settleRollout('shop/production');
     expect(r.phase).toBe('succeeded');
     // Never fewer than 2 serving: each batch adds a v2 unit before a v1 unit goes.
-    expect(x.fleet.calls).toEqual(['production#2→1', 'production#1→1', 'production#2→2', 'production#1→0']);
-    expect(x.engine.status('production')[0]!.stable?.number).toBe(2);
+    expect(x.fleet.calls).toEqual(['shop/production#2→1', 'shop/production#1→1', 'shop/production#2→2', 'shop/production#1→0']);
+    expect(x.engine.status('shop/production')[0]!.stable?.number).toBe(2);
     expect(weights(x)).toEqual({ 2: 100 });
   });
 
   it('canary: a timed pause holds the split for its whole duration, also across a pause and resume', async () => {
     const canary = 'type: canary\nsteps:\n  - weight: 20\n  - pause: 5m\n  - weight: 60\n  - pause: 2m';
     const x = await withStable(canary);
-    await x.deploy('production', yaml(canary), 'v2');
-    await x.clock.until('the first pause', () => (x.rollout('production').plan.steps[x.rollout('production').stepIndex]?.type === 'pause'));
+    await x.deploy('shop/production', yaml(canary), 'v2');
+    await x.clock.until('the first pause', () => (x.rollout('shop/production').plan.steps[x.rollout('shop/production').stepIndex]?.type === 'pause'));
     expect(weights(x)).toEqual({ 1: 80, 2: 20 });
     await x.clock.advance(4 * 60_000);
     expect(weights(x)).toEqual({ 1: 80, 2: 20 });
     // Paused by a person for 6 minutes in the middle of the 5-minute pause.
-    await x.engine.command('production', { type: 'pause', by: 'ops' });
+    await x.engine.command('shop/production', { type: 'pause', by: 'ops' });
     await x.clock.advance(6 * 60_000);
-    expect(x.rollout('production').phase).toBe('paused');
-    await x.engine.command('production', { type: 'resume', by: 'ops' });
+    expect(x.rollout('shop/production').phase).toBe('paused');
+    await x.engine.command('shop/production', { type: 'resume', by: 'ops' });
     await x.clock.advance(30_000);
     expect(weights(x)).toEqual({ 1: 80, 2: 20 });
     const took = await x.clock.until('60%', () => weights(x)[2] === 60);
     expect(took).toBeLessThanOrEqual(2 * 60_000);
-    const r = await x.settleRollout('production');
+    const r = await x.settleRollout('shop/production');
     expect(r.phase).toBe('succeeded');
     expect(weights(x)).toEqual({ 2: 100 });
   });
@@ -79,112 +79,112 @@ describe('engine on virtual time', () => {
   it('canary: an analysis step promotes a good release on evidence and rolls back a bad one', async () => {
     const canary = 'type: canary\nsteps:\n  - weight: 30\n  - analysis: { deadline: 10m, inconclusive: fail }\n  - weight: 100';
     const x = await withStable(canary, 'analysis:\n  error_rate: { max: 2% }');
-    await x.deploy('production', yaml(canary, 'analysis:\n  error_rate: { max: 2% }'), 'v2');
-    const good = await x.settleRollout('production');
+    await x.deploy('shop/production', yaml(canary, 'analysis:\n  error_rate: { max: 2% }'), 'v2');
+    const good = await x.settleRollout('shop/production');
     expect(good.phase).toBe('succeeded');
     const events = x.store.rolloutEvents(good.id).map((e) => e.message);
     expect(events.some((m) => /analysis \(step \d\): pass/.test(m))).toBe(true);
 
-    x.router.behaviour.set('production#3', { errorRate: 0.25, latencyMs: 20 });
-    await x.deploy('production', yaml(canary, 'analysis:\n  error_rate: { max: 2% }'), 'v3');
-    const bad = await x.settleRollout('production');
+    x.router.behaviour.set('shop/production#3', { errorRate: 0.25, latencyMs: 20 });
+    await x.deploy('shop/production', yaml(canary, 'analysis:\n  error_rate: { max: 2% }'), 'v3');
+    const bad = await x.settleRollout('shop/production');
     expect(bad.phase).toBe('failed');
     expect(bad.reason).toMatch(/analysis failed: .*error_rate/);
     expect(weights(x)).toEqual({ 2: 100 });
-    expect(x.engine.status('production')[0]!.stable?.number).toBe(2);
+    expect(x.engine.status('shop/production')[0]!.stable?.number).toBe(2);
   });
 
   it('blue-green: the new colour waits on no traffic, switches at once when promoted, and the old one stays warm for scale_down_delay', async () => {
     const bg = 'type: blue-green\npreview_listen: 127.0.0.1:18081\nauto_promote: false\nscale_down_delay: 4m';
     const x = await withStable(bg);
-    await x.deploy('production', yaml(bg), 'v2');
-    await x.clock.until('the preview', () => x.router.table.environments.production?.preview?.release === '2');
+    await x.deploy('shop/production', yaml(bg), 'v2');
+    await x.clock.until('the preview', () => x.router.table.environments['shop/production']?.preview?.release === '2');
     expect(weights(x)).toEqual({ 1: 100 });
     await x.clock.advance(5 * 60_000);
     expect(weights(x)).toEqual({ 1: 100 }); // a person decides, however long it takes
-    await x.engine.command('production', { type: 'promote', by: 'ops', full: false });
+    await x.engine.command('shop/production', { type: 'promote', by: 'ops', full: false });
     await x.clock.advance(1000);
     expect(weights(x)).toEqual({ 2: 100 });
     // The old colour is kept at full size through the warm window, then scaled to zero.
     await x.clock.advance(3 * 60_000);
-    expect(x.fleet.serving('production')).toEqual({ 1: 2, 2: 2 });
-    const r = await x.settleRollout('production');
+    expect(x.fleet.serving('shop/production')).toEqual({ 1: 2, 2: 2 });
+    const r = await x.settleRollout('shop/production');
     expect(r.phase).toBe('succeeded');
-    expect(x.fleet.serving('production')).toEqual({ 2: 2 });
+    expect(x.fleet.serving('shop/production')).toEqual({ 2: 2 });
   });
 
   it('abort: traffic goes back to the stable release at once and the aborted rollout says where it stopped', async () => {
     const canary = 'type: canary\nsteps:\n  - weight: 25\n  - pause: {}\n  - weight: 100';
     const x = await withStable(canary);
-    await x.deploy('production', yaml(canary), 'v2');
-    const atPause = () => { const r = x.rollout('production'); return r.plan.steps[r.stepIndex]?.type === 'pause'; };
+    await x.deploy('shop/production', yaml(canary), 'v2');
+    const atPause = () => { const r = x.rollout('shop/production'); return r.plan.steps[r.stepIndex]?.type === 'pause'; };
     await x.clock.until('the manual pause', () => weights(x)[2] === 25 && atPause());
-    await x.engine.command('production', { type: 'abort', reason: 'looks wrong' });
+    await x.engine.command('shop/production', { type: 'abort', reason: 'looks wrong' });
     expect(weights(x)).toEqual({ 1: 100 });
-    const r = await x.settleRollout('production');
+    const r = await x.settleRollout('shop/production');
     expect(r.phase).toBe('rolled_back');
-    expect(x.fleet.serving('production')).toEqual({ 1: 2 });
+    expect(x.fleet.serving('shop/production')).toEqual({ 1: 2 });
     // Status names the step it stopped at (the pause), not a step of the way back.
-    expect(x.engine.status('production')[0]!.lastRollout?.current).toMatch(/pause/);
+    expect(x.engine.status('shop/production')[0]!.lastRollout?.current).toMatch(/pause/);
   });
 
   it('rollback: goes back to the previous release by the rolling path, without the canary\'s pauses', async () => {
     const canary = 'type: canary\nsteps:\n  - weight: 50\n  - pause: 30m';
     const x = await withStable(canary);
-    await x.deploy('production', yaml(canary), 'v2');
+    await x.deploy('shop/production', yaml(canary), 'v2');
     await x.clock.until('the pause', () => weights(x)[2] === 50);
-    await x.engine.command('production', { type: 'promote', by: 'ops', full: true });
-    expect((await x.settleRollout('production')).phase).toBe('succeeded');
+    await x.engine.command('shop/production', { type: 'promote', by: 'ops', full: true });
+    expect((await x.settleRollout('shop/production')).phase).toBe('succeeded');
     const started = x.clock.now();
-    await x.engine.rollback({ env: 'production', actor: 'ops' });
-    const r = await x.settleRollout('production');
+    await x.engine.rollback({ env: 'shop/production', actor: 'ops' });
+    const r = await x.settleRollout('shop/production');
     expect(r.kind).toBe('rollback');
     expect(r.phase).toBe('succeeded');
     expect(x.clock.now() - started).toBeLessThan(60_000);
-    expect(x.engine.status('production')[0]!.stable?.number).toBe(1);
+    expect(x.engine.status('shop/production')[0]!.stable?.number).toBe(1);
   });
 
   it('the watch window rolls back a release that goes bad after its rollout, and leaves a good one alone', async () => {
     const watch = 'watch: { duration: 10m, max_error_rate: 5% }';
     const x = await withStable(ROLLING, watch);
-    await x.deploy('production', yaml(ROLLING, watch), 'v2');
-    expect((await x.settleRollout('production')).phase).toBe('succeeded');
+    await x.deploy('shop/production', yaml(ROLLING, watch), 'v2');
+    expect((await x.settleRollout('shop/production')).phase).toBe('succeeded');
     await x.clock.advance(12 * 60_000);
-    expect(x.engine.status('production')[0]!.stable?.number).toBe(2);
+    expect(x.engine.status('shop/production')[0]!.stable?.number).toBe(2);
 
-    await x.deploy('production', yaml(ROLLING, watch), 'v3');
-    expect((await x.settleRollout('production')).phase).toBe('succeeded');
+    await x.deploy('shop/production', yaml(ROLLING, watch), 'v3');
+    expect((await x.settleRollout('shop/production')).phase).toBe('succeeded');
     // Three minutes after the rollout, v3 starts failing a third of its requests.
     await x.clock.advance(3 * 60_000);
-    x.router.behaviour.set('production#3', { errorRate: 0.33, latencyMs: 20 });
-    await x.clock.until('the watch to roll back', () => x.store.listRollouts('production', 1)[0]?.kind === 'rollback', { maxMs: 8 * 60_000 });
-    const back = await x.settleRollout('production');
+    x.router.behaviour.set('shop/production#3', { errorRate: 0.33, latencyMs: 20 });
+    await x.clock.until('the watch to roll back', () => x.store.listRollouts('shop/production', 1)[0]?.kind === 'rollback', { maxMs: 8 * 60_000 });
+    const back = await x.settleRollout('shop/production');
     expect(back.createdBy).toBe('slipway-analysis');
-    expect(x.engine.status('production')[0]!.stable?.number).toBe(2);
+    expect(x.engine.status('shop/production')[0]!.stable?.number).toBe(2);
   });
 
   it('a server restarted during the watch window resumes it and still rolls back a release that goes bad', async () => {
     const watch = 'watch: { duration: 10m, max_error_rate: 5% }';
     const x = await withStable(ROLLING, watch);
-    await x.deploy('production', yaml(ROLLING, watch), 'v2');
-    expect((await x.settleRollout('production')).phase).toBe('succeeded');
+    await x.deploy('shop/production', yaml(ROLLING, watch), 'v2');
+    expect((await x.settleRollout('shop/production')).phase).toBe('succeeded');
     await x.clock.advance(2 * 60_000);
     await x.restart();
-    expect(x.engine.status('production')[0]!.watch).toMatchObject({ state: 'watching', release: 2 });
-    x.router.behaviour.set('production#2', { errorRate: 0.3, latencyMs: 20 });
-    await x.clock.until('the watch to roll back', () => x.store.listRollouts('production', 1)[0]?.kind === 'rollback', { maxMs: 8 * 60_000 });
-    expect((await x.settleRollout('production')).phase).toBe('succeeded');
-    expect(x.engine.status('production')[0]!.stable?.number).toBe(1);
+    expect(x.engine.status('shop/production')[0]!.watch).toMatchObject({ state: 'watching', release: 2 });
+    x.router.behaviour.set('shop/production#2', { errorRate: 0.3, latencyMs: 20 });
+    await x.clock.until('the watch to roll back', () => x.store.listRollouts('shop/production', 1)[0]?.kind === 'rollback', { maxMs: 8 * 60_000 });
+    expect((await x.settleRollout('shop/production')).phase).toBe('succeeded');
+    expect(x.engine.status('shop/production')[0]!.stable?.number).toBe(1);
   });
 
   it('a server restarted during an analysis step goes on from the same start, with the evidence so far', async () => {
     const canary = 'type: canary\nsteps:\n  - weight: 50\n  - analysis: { deadline: 30m, inconclusive: fail }\n  - weight: 100';
     const spec = 'analysis:\n  error_rate: { max: 2% }';
     const x = await withStable(canary, spec);
-    x.router.behaviour.set('production#2', { errorRate: 0.2, latencyMs: 20 });
+    x.router.behaviour.set('shop/production#2', { errorRate: 0.2, latencyMs: 20 });
     x.router.rps = 2;
-    await x.deploy('production', yaml(canary, spec), 'v2');
-    const atAnalysis = () => { const r = x.rollout('production'); return r.plan.steps[r.stepIndex]?.type === 'analysis'; };
+    await x.deploy('shop/production', yaml(canary, spec), 'v2');
+    const atAnalysis = () => { const r = x.rollout('shop/production'); return r.plan.steps[r.stepIndex]?.type === 'analysis'; };
     await x.clock.until('the analysis step', atAnalysis);
     await x.clock.advance(3000);
     const stored = () => x.store.windows.all().find((w) => w.key.startsWith('step:'));
@@ -194,7 +194,7 @@ describe('engine on virtual time', () => {
     await x.clock.advance(3000);
     // The same window, from the same start: not a new one begun at the restart.
     expect(stored()).toEqual(before);
-    const r = await x.settleRollout('production');
+    const r = await x.settleRollout('shop/production');
     expect(r.phase).toBe('failed');
     expect(r.reason).toMatch(/analysis failed/);
     // The windows of a finished rollout are gone from the store.
@@ -202,15 +202,24 @@ describe('engine on virtual time', () => {
     expect(x.store.windows.all().filter((w) => w.rolloutId === r.id)).toEqual([]);
   });
 
-  it('a slipway.yaml of another service naming the same environment is refused and changes nothing', async () => {
+  it('another service\'s production is an environment of its own: its deploy cannot name shop\'s, and never touches it', async () => {
     const x = await withStable(ROLLING);
-    const before = { releases: x.store.listReleases('production').length, table: JSON.stringify(x.router.table.environments) };
-    const other = yaml(ROLLING).replace('service: shop', 'service: blog');
-    await expect(x.deploy('production', other, 'blog-v1')).rejects.toMatchObject({ code: 'E_SERVICE_MISMATCH', message: expect.stringMatching(/production runs service "shop".*"blog"/) });
+    const shopBefore = () => ({ releases: x.store.listReleases('shop/production'), stable: x.store.getStableReleaseId('shop/production'), serving: x.fleet.serving('shop/production'), routes: JSON.stringify(x.router.table.environments['shop/production']) });
+    const before = shopBefore();
+    const blog = yaml(ROLLING).replace('service: shop', 'service: blog').replace('127.0.0.1:18080', '127.0.0.1:18081');
+    // A path naming shop's environment with blog's slipway.yaml: refused, never followed.
+    await expect(x.deploy('shop/production', blog, 'blog-v1')).rejects.toMatchObject({ code: 'E_SERVICE_MISMATCH', message: expect.stringMatching(/shop\/production is an environment of service "shop".*"blog".*blog\/production/) });
+    // The bare name from blog's slipway.yaml is blog's production: a release #1 of its own.
+    const answer = await x.deploy('production', blog, 'blog-v1');
+    expect(answer.release).toMatchObject({ env: 'blog/production', number: 1, service: 'blog' });
+    expect((await x.settleRollout('blog/production')).phase).toBe('succeeded');
     await x.clock.advance(5000);
-    expect(x.store.listReleases('production')).toHaveLength(before.releases);
-    expect(JSON.stringify(x.router.table.environments)).toBe(before.table);
-    expect(x.engine.status('production')[0]!.stable?.service).toBe('shop');
+    expect(shopBefore()).toEqual(before);
+    expect(x.fleet.serving('blog/production')).toEqual({ [answer.release.id]: 2 });
+    expect(x.engine.status().map((s) => [s.service, s.name, s.stable?.number])).toEqual([['blog', 'production', 1], ['shop', 'production', 1]]);
+    // Two services have a production now: a bare name no longer says which.
+    expect(() => x.engine.resolveEnvironment('production')).toThrow(expect.objectContaining({ code: 'E_ENV_AMBIGUOUS', message: expect.stringContaining('blog/production, shop/production') }));
+    expect(x.engine.resolveEnvironment('shop/production')).toBe('shop/production');
   });
 
   describe('the watch window, for every strategy, whenever the release goes bad', () => {
@@ -225,15 +234,15 @@ describe('engine on virtual time', () => {
           const watch = `watch: ${badAfterS + 60}s`;
           const x = await withStable(strategy, watch);
           await x.clock.advance(60_000); // v1 serves alone for a while: a baseline before the rollout
-          await x.deploy('production', yaml(strategy, watch), 'v2');
-          expect((await x.settleRollout('production')).phase).toBe('succeeded');
+          await x.deploy('shop/production', yaml(strategy, watch), 'v2');
+          expect((await x.settleRollout('shop/production')).phase).toBe('succeeded');
           await x.clock.advance(badAfterS * 1000);
-          x.router.behaviour.set('production#2', { errorRate: 0.5, latencyMs: 20 });
-          await x.clock.until('the watch to roll back', () => x.store.listRollouts('production', 1)[0]?.kind === 'rollback', { maxMs: 60_000 });
-          const back = await x.settleRollout('production');
+          x.router.behaviour.set('shop/production#2', { errorRate: 0.5, latencyMs: 20 });
+          await x.clock.until('the watch to roll back', () => x.store.listRollouts('shop/production', 1)[0]?.kind === 'rollback', { maxMs: 60_000 });
+          const back = await x.settleRollout('shop/production');
           expect(back.phase).toBe('succeeded');
-          expect(x.engine.status('production')[0]!.stable?.number).toBe(1);
-          const reason = x.store.listRollouts('production', 5).flatMap((r) => x.store.rolloutEvents(r.id)).map((e) => e.message).find((m) => /automatic rollback: regression during the watch window/.test(m));
+          expect(x.engine.status('shop/production')[0]!.stable?.number).toBe(1);
+          const reason = x.store.listRollouts('shop/production', 5).flatMap((r) => x.store.rolloutEvents(r.id)).map((e) => e.message).find((m) => /automatic rollback: regression during the watch window/.test(m));
           expect(reason).toMatch(/error_rate/);
           expect(reason).toMatch(/baseline: /);
         });

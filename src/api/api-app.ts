@@ -80,7 +80,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     },
   });
   // First: every route registered after this is checked for a declared permission.
-  const routes = registerAuth(app, { access: opts.access, audit: opts.audit,
+  const routes = registerAuth(app, { access: opts.access, audit: opts.audit, resolveEnv: (ref) => engine.resolveEnvironment(ref),
     ...(opts.authFailureLimit !== undefined ? { failureLimit: opts.authFailureLimit } : {}),
     ...(opts.authFailureWindowMs !== undefined ? { failureWindowMs: opts.authFailureWindowMs } : {}),
   });

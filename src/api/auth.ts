@@ -4,7 +4,8 @@
 
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import { SlipwayError } from '../core/errors.ts';
+import { ENV_REFERENCE_PATTERN } from '../core/env-key.ts';
+import { isSlipwayError, SlipwayError } from '../core/errors.ts';
 import { mayAccess, type Grant } from '../core/roles.ts';
 import type { AccessControl } from '../security/api-tokens.ts';
 import type { AuditTrail } from '../security/audit-trail.ts';
@@ -18,6 +19,8 @@ export interface AuthOptions {
   /** Failed authentications one client address may make per window before it is refused for the rest of it. */
   failureLimit?: number;
   failureWindowMs?: number;
+  /** An environment as a path names it (`production`, `shop/production`) to its key; throws E_ENV_AMBIGUOUS. */
+  resolveEnv?: (ref: string) => string;
 }
 
 export interface DeclaredRoute {
@@ -133,6 +136,17 @@ export function registerAuth(app: FastifyInstance, opts: AuthOptions): DeclaredR
       if (mine.size === 0 && open.get(who.tokenId) === mine) open.delete(who.tokenId);
     });
     req.headers[ACTOR_HEADER] = who.user;
+    // `production` in a path means the one service's production, when only one has
+    // one; from here on the route (and the permission check) sees the key.
+    const params = req.params as Record<string, unknown> | undefined;
+    if (opts.resolveEnv && params && typeof params.env === 'string' && ENV_REFERENCE_PATTERN.test(params.env)) {
+      try {
+        params.env = opts.resolveEnv(params.env);
+      } catch (e) {
+        if (!isSlipwayError(e)) throw e;
+        return reply.status(HTTP_STATUS[e.code]).send({ error: { code: e.code, message: e.message, details: e.details } });
+      }
+    }
     const env = envOf(req);
     const access = mayAccess(who, cfg.permission as Grant, env, cfg.anyEnv ?? false);
     if (!access.allowed) {

@@ -3,6 +3,7 @@
 // references and who set them when.
 
 import type { FastifyInstance } from 'fastify';
+import { envKey, isEnvKey, splitEnvKey } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { parityReport } from '../core/config-parity.ts';
 import { mayAccess } from '../core/roles.ts';
@@ -98,9 +99,12 @@ export function registerConfigRoutes(app: FastifyInstance, o: ConfigRouteOptions
   app.get('/api/environments/:env/config/diff', { config: { permission: 'read', input: { params: envParam, query: configDiffQuery }, summary: 'config parity with another environment' } }, async (req): Promise<ParityJson> => {
     const { env } = parse(envParam, req.params, 'path');
     const q = parse(configDiffQuery, req.query, 'query');
+    // `with=staging` is the same service's staging.
+    const service = splitEnvKey(env).service;
+    const other = service !== null && !isEnvKey(q.with) ? envKey(service, q.with) : engine.resolveEnvironment(q.with);
     knownEnv(env);
-    knownEnv(q.with);
-    return { left: env, right: q.with, rows: parityReport(engine.configs.view(env).entries, engine.configs.view(q.with).entries) };
+    knownEnv(other);
+    return { left: env, right: other, rows: parityReport(engine.configs.view(env).entries, engine.configs.view(other).entries) };
   });
 
   app.get('/api/environments/:env/secrets', { config: { permission: 'read', input: { params: envParam }, summary: 'secret names, versions and fingerprints (never values)' } }, async (req): Promise<SecretListJson> => {

@@ -41,5 +41,6 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   E_PORT_TAKEN: 409,
   E_DISK_FULL: 507,
   E_SERVICE_MISMATCH: 409,
+  E_ENV_AMBIGUOUS: 409,
   E_INTERNAL: 500,
 };

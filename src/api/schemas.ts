@@ -2,9 +2,10 @@
 // types, so the two cannot drift apart.
 
 import { z } from 'zod';
+import { ENV_REFERENCE_PATTERN } from '../core/env-key.ts';
 
 export const envParam = z.strictObject({
-  env: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'an environment name: lowercase letters, digits and dashes'),
+  env: z.string().regex(ENV_REFERENCE_PATTERN, 'an environment: its name (production) or its service and name (shop/production), lowercase letters, digits and dashes'),
 });
 
 export const rolloutParam = z.strictObject({

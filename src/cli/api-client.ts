@@ -75,7 +75,21 @@ export function findServerUrl(opts: { server?: string | undefined; dataDir: stri
 }
 
 export class ApiClient {
-  constructor(readonly baseUrl: string, private readonly token: string | null = null) {}
+  /**
+   * `service`: the service a bare environment name belongs to (from --service, or
+   * slipway.yaml where the command runs): `production` is sent as `shop/production`.
+   * Without one, the server takes a bare name that only one service has.
+   */
+  constructor(readonly baseUrl: string, private readonly token: string | null = null, readonly service: string | null = null) {}
+
+  /** The environment as the API names it: `shop/production`, or a bare name when no service is known. */
+  qualify(env: string): string {
+    return env.includes('/') || this.service === null ? env : `${this.service}/${env}`;
+  }
+
+  private envPath(env: string): string {
+    return `/api/environments/${encodeURIComponent(this.qualify(env))}`;
+  }
 
   /** The headers every request carries: the token, when there is one. */
   authHeaders(): Record<string, string> {
@@ -126,7 +140,7 @@ export class ApiClient {
 
   audit(q: AuditQueryInput) {
     const qs = new URLSearchParams();
-    for (const [k, v] of Object.entries(q)) if (v !== undefined) qs.set(k, String(v));
+    for (const [k, v] of Object.entries({ ...q, env: q.env === undefined ? undefined : this.qualify(q.env) })) if (v !== undefined) qs.set(k, String(v));
     return this.call<AuditEntriesJson>('GET', `/api/audit?${qs}`);
   }
 
@@ -148,24 +162,24 @@ export class ApiClient {
   }
 
   deploy(env: string, body: DeployBody) {
-    return this.call<DeployAnswerJson>('POST', `/api/environments/${encodeURIComponent(env)}/deploys`, body);
+    return this.call<DeployAnswerJson>('POST', `${this.envPath(env)}/deploys`, body);
   }
 
   rollback(env: string, body: RollbackBody) {
-    return this.call<RollbackAnswerJson>('POST', `/api/environments/${encodeURIComponent(env)}/rollback`, body);
+    return this.call<RollbackAnswerJson>('POST', `${this.envPath(env)}/rollback`, body);
   }
 
   rolloutCommand(env: string, action: 'pause' | 'resume' | 'promote' | 'abort', body: PromoteBody | Record<string, never> = {}) {
-    return this.call<RolloutCommandJson>('POST', `/api/environments/${encodeURIComponent(env)}/${action}`, body);
+    return this.call<RolloutCommandJson>('POST', `${this.envPath(env)}/${action}`, body);
   }
 
   status(env?: string): Promise<EnvironmentStatus[]> {
-    if (env) return this.call<EnvironmentStatus>('GET', `/api/environments/${encodeURIComponent(env)}`).then((s) => [s]);
+    if (env) return this.call<EnvironmentStatus>('GET', `${this.envPath(env)}`).then((s) => [s]);
     return this.call<EnvironmentsJson>('GET', '/api/environments').then((r) => r.environments);
   }
 
   releases(env: string) {
-    return this.call<ReleasesJson>('GET', `/api/environments/${encodeURIComponent(env)}/releases`);
+    return this.call<ReleasesJson>('GET', `${this.envPath(env)}/releases`);
   }
 
   rollout(id: number) {
@@ -178,7 +192,7 @@ export class ApiClient {
 
   /** The newest log records of an environment's instances matching the query. */
   logs(env: string, q: LogsQuery) {
-    return this.call<LogsJson>('GET', `/api/environments/${encodeURIComponent(env)}/logs?${logsQueryString(q)}`);
+    return this.call<LogsJson>('GET', `${this.envPath(env)}/logs?${logsQueryString(q)}`);
   }
 
   /** The newest records, then every new one as it is written, until the server or `signal` ends the stream. */
@@ -186,7 +200,7 @@ export class ApiClient {
     const qs = logsQueryString({ ...q, follow: '1' });
     let res: Response;
     try {
-      res = await fetch(`${this.baseUrl}/api/environments/${encodeURIComponent(env)}/logs?${qs}`, { headers: this.authHeaders(), ...(signal ? { signal } : {}) });
+      res = await fetch(`${this.baseUrl}${this.envPath(env)}/logs?${qs}`, { headers: this.authHeaders(), ...(signal ? { signal } : {}) });
     } catch (e) {
       throw new SlipwayError('E_SERVER_UNREACHABLE', `cannot reach the slipway server at ${this.baseUrl}: ${(e as Error).message}`, {}, { cause: e });
     }
@@ -243,40 +257,40 @@ export class ApiClient {
   }
 
   config(env: string) {
-    return this.call<ConfigListJson>('GET', `/api/environments/${encodeURIComponent(env)}/config`);
+    return this.call<ConfigListJson>('GET', `${this.envPath(env)}/config`);
   }
 
   configVersions(env: string) {
-    return this.call<ConfigVersionsJson>('GET', `/api/environments/${encodeURIComponent(env)}/config/versions`);
+    return this.call<ConfigVersionsJson>('GET', `${this.envPath(env)}/config/versions`);
   }
 
   setConfig(env: string, body: ConfigSetBody) {
-    return this.call<ConfigChangeJson>('POST', `/api/environments/${encodeURIComponent(env)}/config`, body);
+    return this.call<ConfigChangeJson>('POST', `${this.envPath(env)}/config`, body);
   }
 
   unsetConfig(env: string, body: ConfigUnsetBody) {
-    return this.call<ConfigChangeJson>('POST', `/api/environments/${encodeURIComponent(env)}/config/unset`, body);
+    return this.call<ConfigChangeJson>('POST', `${this.envPath(env)}/config/unset`, body);
   }
 
   configDiff(left: string, right: string) {
-    return this.call<ParityJson>('GET', `/api/environments/${encodeURIComponent(left)}/config/diff?with=${encodeURIComponent(right)}`);
+    return this.call<ParityJson>('GET', `${this.envPath(left)}/config/diff?with=${encodeURIComponent(this.qualify(right))}`);
   }
 
   secrets(env: string) {
-    return this.call<SecretListJson>('GET', `/api/environments/${encodeURIComponent(env)}/secrets`);
+    return this.call<SecretListJson>('GET', `${this.envPath(env)}/secrets`);
   }
 
   /** The value travels in the body of a loopback request, never in a URL or on a command line. */
   setSecret(env: string, name: string, body: SecretSetBody) {
-    return this.call<ConfigChangeJson>('PUT', `/api/environments/${encodeURIComponent(env)}/secrets/${encodeURIComponent(name)}`, body);
+    return this.call<ConfigChangeJson>('PUT', `${this.envPath(env)}/secrets/${encodeURIComponent(name)}`, body);
   }
 
   removeSecret(env: string, name: string, opts: { rollout: boolean }) {
-    return this.call<ConfigChangeJson>('DELETE', `/api/environments/${encodeURIComponent(env)}/secrets/${encodeURIComponent(name)}?rollout=${opts.rollout ? '1' : '0'}`);
+    return this.call<ConfigChangeJson>('DELETE', `${this.envPath(env)}/secrets/${encodeURIComponent(name)}?rollout=${opts.rollout ? '1' : '0'}`);
   }
 
   plan(env: string, body: DeployBody) {
-    return this.call<DeployPlanJson>('POST', `/api/environments/${encodeURIComponent(env)}/plan`, body);
+    return this.call<DeployPlanJson>('POST', `${this.envPath(env)}/plan`, body);
   }
 
   release(body: ReleaseBody) {

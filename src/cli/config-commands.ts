@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import pc from 'picocolors';
 import { packDirectory } from '../artefact/index.ts';
+import { envKey, splitEnvKey } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { CONFIG_FILE_NAME, parseConfigText, validateConfigText } from '../config/index.ts';
 import { secretLikeName } from '../config/secret-guard.ts';
@@ -44,7 +45,8 @@ function declaredHere(env: string): boolean {
   const file = resolve(CONFIG_FILE_NAME);
   if (!existsSync(file)) return false;
   const r = validateConfigText(readFileSync(file, 'utf8'), CONFIG_FILE_NAME);
-  return r.ok && Object.hasOwn(r.config.environments, env);
+  const named = splitEnvKey(env);
+  return r.ok && (named.service === null || named.service === r.config.service) && Object.hasOwn(r.config.environments, named.environment);
 }
 
 /** Prints the change, then follows its rollout like `slipway deploy` does; returns the exit code. */
@@ -176,12 +178,16 @@ export function registerConfigCommands(program: Command, ctx: CommandContext): v
       if (!existsSync(configPath)) throw new SlipwayError('E_CONFIG_NOT_FOUND', `${configPath} not found; create one with \`slipway init\``);
       const text = readFileSync(configPath, 'utf8');
       const parsed = parseConfigText(text, o.file);
-      if (!parsed.environments[env]) throw new SlipwayError('E_ENV_UNKNOWN', `${o.file} has no environment "${env}"; it has: ${Object.keys(parsed.environments).join(', ')}`);
+      const named = splitEnvKey(env);
+      if (named.service !== null && named.service !== parsed.service) {
+        throw new SlipwayError('E_SERVICE_MISMATCH', `${env} is an environment of service "${named.service}", and ${o.file} is service "${parsed.service}"`);
+      }
+      if (!parsed.environments[named.environment]) throw new SlipwayError('E_ENV_UNKNOWN', `${o.file} has no environment "${named.environment}"; it has: ${Object.keys(parsed.environments).join(', ')}`);
       // Packed only for its digest: nothing is uploaded.
       const outFile = join(tmpdir(), `slipway-plan-${process.pid}-${Date.now()}.tar.gz`);
       try {
         const packed = await packDirectory({ dir, outFile });
-        const p = await ctx.client(cmd).plan(env, { artefact: packed.digest, config: { text, file: o.file } });
+        const p = await ctx.client(cmd).plan(envKey(parsed.service, named.environment), { artefact: packed.digest, config: { text, file: o.file } });
         ctx.out(cmd, p, () => formatPlan(p));
       } finally {
         rmSync(outFile, { force: true });

@@ -4,6 +4,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { packDirectory } from '../artefact/index.ts';
+import { envKey, splitEnvKey } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { parseConfigText } from '../config/index.ts';
 import { followRollout, type ApiClient } from './api-client.ts';
@@ -27,9 +28,15 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
   if (!existsSync(configPath)) throw new SlipwayError('E_CONFIG_NOT_FOUND', `${configPath} not found; create one with \`slipway init\``);
   const text = readFileSync(configPath, 'utf8');
   const config = parseConfigText(text, o.file); // fail here, before packing, with file:line:col
-  if (!config.environments[o.env]) {
-    throw new SlipwayError('E_ENV_UNKNOWN', `${o.file} has no environment "${o.env}"; it has: ${Object.keys(config.environments).join(', ')}`);
+  const named = splitEnvKey(o.env);
+  if (named.service !== null && named.service !== config.service) {
+    throw new SlipwayError('E_SERVICE_MISMATCH', `${o.env} is an environment of service "${named.service}", and ${o.file} is service "${config.service}"; a deploy never touches another service's environment (deploy from ${named.service}'s directory, or name ${envKey(config.service, named.environment)})`);
   }
+  if (!config.environments[named.environment]) {
+    throw new SlipwayError('E_ENV_UNKNOWN', `${o.file} has no environment "${named.environment}"; it has: ${Object.keys(config.environments).join(', ')}`);
+  }
+  // The key is made from this slipway.yaml's service: the deploy cannot land in another's.
+  const key = envKey(config.service, named.environment);
   const say = (s: string) => !o.json && process.stdout.write(`${s}\n`);
   const client = typeof o.client === 'function' ? o.client() : o.client;
   const outFile = join(tmpdir(), `slipway-artefact-${process.pid}-${Date.now()}.tar.gz`);
@@ -37,7 +44,7 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
     const packed = await packDirectory({ dir, outFile });
     say(`packed ${packed.fileCount} files (${(packed.bytes / 1024).toFixed(1)} KiB) as ${packed.digest.slice(0, 19)}…`);
     await client.uploadArtefact(packed.file, packed.digest, config.service);
-    const answer = await client.deploy(o.env, { artefact: packed.digest, config: { text, file: o.file }, force: o.force });
+    const answer = await client.deploy(key, { artefact: packed.digest, config: { text, file: o.file }, force: o.force });
     if (answer.unchanged || !answer.rollout) {
       say(`${o.env} already runs this artefact and config as #${answer.release.number}; nothing to do (use --force to redeploy)`);
       if (o.json) process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);

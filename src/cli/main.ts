@@ -11,6 +11,7 @@ import { DEFAULT_DATA_DIR } from '../store/data-dir.ts';
 import { ApiClient, findServerUrl, findToken, followRollout } from './api-client.ts';
 import { registerAuthCommands } from './auth-commands.ts';
 import { runDeploy } from './deploy-command.ts';
+import { serviceHere } from './service-here.ts';
 import { registerConfigCommands } from './config-commands.ts';
 import { registerLogsCommands } from './logs-commands.ts';
 import { registerRenderCommand } from './render-command.ts';
@@ -23,6 +24,7 @@ interface GlobalOpts {
   dataDir: string;
   server?: string;
   token?: string;
+  service?: string;
   json?: boolean;
 }
 
@@ -33,6 +35,7 @@ program
   .option('--data-dir <dir>', 'where the server keeps its state', process.env.SLIPWAY_DATA_DIR ?? DEFAULT_DATA_DIR)
   .option('--server <url>', 'the slipway server to talk to (default: $SLIPWAY_SERVER, else the one running on --data-dir)')
   .option('--token <token>', 'API token (default: $SLIPWAY_TOKEN, else admin.token in --data-dir)')
+  .option('--service <name>', 'the service whose environments bare names like `production` mean (default: $SLIPWAY_SERVICE, else service: of ./slipway.yaml); `shop/production` names one directly')
   .option('--json', 'print machine-readable JSON instead of text')
   .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(pc.red(str)) });
@@ -43,7 +46,7 @@ function globals(cmd: Command): GlobalOpts {
 
 function client(cmd: Command): ApiClient {
   const g = globals(cmd);
-  return new ApiClient(findServerUrl({ server: g.server, dataDir: g.dataDir }), findToken({ token: g.token, dataDir: g.dataDir }));
+  return new ApiClient(findServerUrl({ server: g.server, dataDir: g.dataDir }), findToken({ token: g.token, dataDir: g.dataDir }), serviceHere({ service: g.service }));
 }
 
 function out(cmd: Command, data: unknown, human: () => string): void {
@@ -73,7 +76,7 @@ program
   .action((o: { service?: string; command: string; force?: boolean }, cmd: Command) => {
     const file = resolve(CONFIG_FILE_NAME);
     if (existsSync(file) && !o.force) throw new SlipwayError('E_BAD_REQUEST', `${CONFIG_FILE_NAME} already exists here; use --force to overwrite it`);
-    const service = (o.service ?? basename(process.cwd())).toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^[^a-z]+/, '') || 'service';
+    const service = (o.service ?? globals(cmd).service ?? basename(process.cwd())).toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^[^a-z]+/, '') || 'service';
     writeFileSync(file, renderInitConfig({ service, command: o.command }));
     out(cmd, { file, service }, () => `wrote ${file} for service "${service}"; check it with \`slipway validate\``);
   });

@@ -55,7 +55,14 @@ export function watchLine(w: NonNullable<EnvironmentStatus['watch']>, now = Date
 export function formatStatus(envs: EnvironmentStatus[]): string {
   if (envs.length === 0) return 'nothing deployed yet; try `slipway deploy staging`';
   const out: string[] = [];
+  // Several services on one server: each one's environments under its name.
+  const services = new Set(envs.map((s) => s.service));
+  let shown: string | null | undefined;
   for (const s of envs) {
+    if (services.size > 1 && s.service !== shown) {
+      out.push(pc.dim(`service ${s.service ?? '(none)'}`));
+      shown = s.service;
+    }
     const stable = s.stable ? `#${s.stable.number} (${s.stable.artefactDigest.slice(7, 19)}, deployed ${ago(s.stable.createdAt)} by ${s.stable.createdBy})` : 'none';
     out.push(`${pc.bold(s.env)}  ${s.listen ? `${s.tls ? 'https' : 'http'}://${s.listen}` : ''}${s.listenError ? pc.red(`  cannot listen: ${s.listenError}`) : ''}`);
     out.push(`  stable:   ${stable}`);

@@ -4,7 +4,7 @@
 //   environments:
 //     '*':                      # every environment
 //       outbound: { allow: ['https://hooks.slack.com/**'] }
-//     staging:
+//     staging:                  # staging of every service (shop/staging: one service's)
 //       listen: ['127.0.0.1:8000-8099']
 //       hosts: ['*.staging.example.com']
 //       secrets: { env: ['SLIPWAY_SECRET_SHARED_*'], vault: ['shared/**'], file: ['/run/secrets/staging/*'] }
@@ -14,7 +14,8 @@ import { z } from 'zod';
 import { LineCounter, parseDocument } from 'yaml';
 import { SlipwayError } from '../core/errors.ts';
 import { EVERY_ENVIRONMENT, type EnvironmentPolicy, type HostPolicy } from '../core/policy.ts';
-import { ENVIRONMENT_NAME, field, matching, refusal } from './fields.ts';
+import { ENV_REFERENCE_PATTERN } from '../core/env-key.ts';
+import { field, matching, refusal } from './fields.ts';
 import type { ConfigIssue } from './load-config.ts';
 import { section } from './section.ts';
 import { formatPath, offsetOfPath } from './yaml-locate.ts';
@@ -50,8 +51,8 @@ const environmentLevel = section({
   outbound: { allow: l.outbound?.allow ?? [], public: l.outbound?.public ?? null },
 }));
 
-const levelKey = z.string().refine((k) => k === EVERY_ENVIRONMENT || ENVIRONMENT_NAME.test(k), {
-  error: (iss) => refusal(`an environment name (e.g. staging) or '${EVERY_ENVIRONMENT}' for every environment`, iss.input),
+const levelKey = z.string().refine((k) => k === EVERY_ENVIRONMENT || ENV_REFERENCE_PATTERN.test(k), {
+  error: (iss) => refusal(`an environment name (e.g. staging, for that environment of every service), one service's environment (e.g. shop/staging) or '${EVERY_ENVIRONMENT}' for every environment`, iss.input),
 });
 
 export const hostPolicySchema = section({

@@ -8,6 +8,7 @@
 // mount, no file), and outbound URLs reach only public addresses. The server's own
 // API and the router's admin API are refused whatever the policy says.
 
+import { envNameOf } from './env-key.ts';
 import { addressKind, canonicalAddress, type AddressKind } from './ip-address.ts';
 import type { EnvironmentSpec, ExternalSecretSpec, ListenAddress } from './service-config.ts';
 
@@ -97,9 +98,16 @@ const noRules = (): EnvironmentPolicy => ({ listen: null, hosts: null, secrets: 
 
 const union = (a: string[] | null, b: string[] | null): string[] | null => (a === null && b === null ? null : [...(a ?? []), ...(b ?? [])]);
 
+/**
+ * The rules for an environment: those for every environment ('*'), for its name in
+ * every service (`production`) and for it alone (`shop/production`), together.
+ */
 export function effectivePolicy(policy: HostPolicy, env: string): EffectivePolicy {
   const all = policy.environments[EVERY_ENVIRONMENT] ?? noRules();
-  const own = policy.environments[env] ?? noRules();
+  const name = envNameOf(env);
+  const named = policy.environments[name];
+  const keyed = name === env ? undefined : policy.environments[env];
+  const own = named && keyed ? joinRules(named, keyed) : (keyed ?? named ?? noRules());
   return {
     listen: union(all.listen, own.listen),
     hosts: union(all.hosts, own.hosts),
@@ -112,7 +120,17 @@ export function effectivePolicy(policy: HostPolicy, env: string): EffectivePolic
   };
 }
 
+function joinRules(a: EnvironmentPolicy, b: EnvironmentPolicy): EnvironmentPolicy {
+  return {
+    listen: union(a.listen, b.listen),
+    hosts: union(a.hosts, b.hosts),
+    secrets: { env: [...a.secrets.env, ...b.secrets.env], vault: [...a.secrets.vault, ...b.secrets.vault], file: [...a.secrets.file, ...b.secrets.file] },
+    outbound: { allow: [...a.outbound.allow, ...b.outbound.allow], public: b.outbound.public ?? a.outbound.public },
+  };
+}
+
 /** SLIPWAY_SECRET_<ENV>_: the variables an environment reads by default (`api-v2` → SLIPWAY_SECRET_API_V2_). */
+/** Of a key, the service is part of it: `shop/production` → SLIPWAY_SECRET_SHOP_PRODUCTION_, not another service's. */
 export function ownEnvPrefix(env: string): string {
   return `SLIPWAY_SECRET_${env.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_`;
 }
@@ -136,7 +154,7 @@ export function globMatches(pattern: string, text: string, separator: string | n
 /** Every setting of an environment that reaches beyond it, checked; empty when all is allowed. */
 export function checkEnvironment(c: PolicyCheck): PolicyViolation[] {
   const rules = effectivePolicy(c.policy, c.env);
-  const at = `environments.${c.env}`;
+  const at = `environments.${envNameOf(c.env)}`;
   const e = c.environment;
   const out: PolicyViolation[] = [];
   out.push(...checkListen(rules, `${at}.listen`, e.listen));
@@ -170,7 +188,7 @@ export function checkOutboundUrl(c: Omit<PolicyCheck, 'environment' | 'readUrls'
 
 /** The URLs written in an environment's settings that the server calls, by slipway.yaml key. */
 export function outboundUrlsOf(env: string, e: EnvironmentSpec): { key: string; url: string }[] {
-  const at = `environments.${env}`;
+  const at = `environments.${envNameOf(env)}`;
   const urls: { key: string; url: string }[] = [];
   (e.notifications ?? []).forEach((w, i) => {
     if (w.url !== undefined) urls.push({ key: `${at}.notifications[${i}].url`, url: w.url });

@@ -1,6 +1,8 @@
 // Who may do what. A token holds one role; a role grants permissions; a token may be
 // limited to some environments, where its role applies — elsewhere it can only read.
 
+import { envNameOf } from './env-key.ts';
+
 export const ROLES = ['viewer', 'deployer', 'approver', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -45,7 +47,8 @@ export function mayAccess(who: Identity, grant: Grant, env: string | undefined, 
   }
   if (who.envs === null) return { allowed: true };
   if (env !== undefined) {
-    return who.envs.includes(env)
+    // A token's entry `production` holds in every service's production; `shop/production` in that one only.
+    return who.envs.includes(env) || who.envs.includes(envNameOf(env))
       ? { allowed: true }
       : { allowed: false, reason: `needs the "${grant}" permission in ${env}; this token's role applies only in ${who.envs.join(', ')}` };
   }

@@ -5,6 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { SlipwayError } from '../core/errors.ts';
+import { envNameOf, isEnvKey } from '../core/env-key.ts';
 import type { ConfigVersionRecord, PinnedSecret, ReleaseConfig, ReleaseRecord } from '../core/records.ts';
 import type { Rollout, RolloutKind } from '../core/rollout.ts';
 import type { EnvironmentSpec, ExternalSecretSpec, ServiceConfig } from '../core/service-config.ts';
@@ -68,9 +69,9 @@ export class ConfigReleases {
    */
   async candidate(req: { env: string; config: ServiceConfig; readSecrets?: boolean }): Promise<() => ReleaseConfig> {
     const { configs } = this.deps;
-    const envSpec = req.config.environments[req.env];
+    const envSpec = req.config.environments[envNameOf(req.env)];
     if (!envSpec) {
-      throw new SlipwayError('E_ENV_UNKNOWN', `slipway.yaml has no environment "${req.env}"; it has: ${Object.keys(req.config.environments).join(', ')}`, { env: req.env });
+      throw new SlipwayError('E_ENV_UNKNOWN', `slipway.yaml has no environment "${envNameOf(req.env)}"; it has: ${Object.keys(req.config.environments).join(', ')}`, { env: req.env });
     }
     const readSecrets = req.readSecrets ?? true;
     // Before any secret is read: a reference outside the environment's scope is never followed.
@@ -105,6 +106,9 @@ export class ConfigReleases {
    */
   async change(req: ConfigChangeRequest): Promise<ConfigChangeAnswer> {
     const { store, configs } = this.deps;
+    if (!isEnvKey(req.env) && !this.isKnownEnvironment(req.env)) {
+      throw new SlipwayError('E_ENV_UNKNOWN', `no service has an environment "${req.env}" yet; name the service's environment (e.g. shop/${req.env}), or run the command beside the slipway.yaml that defines it`, { env: req.env });
+    }
     if (!req.allowNew && !this.isKnownEnvironment(req.env)) {
       throw new SlipwayError('E_ENV_UNKNOWN', `nothing has been deployed to "${req.env}" and it has no config yet; check the name, or run the command beside the slipway.yaml that defines it`, { env: req.env });
     }

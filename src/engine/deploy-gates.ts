@@ -7,6 +7,7 @@
 
 import { lookup } from 'node:dns/promises';
 import { networkInterfaces } from 'node:os';
+import { envKey, envNameOf } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { addressKind } from '../core/ip-address.ts';
 import { checkEnvironment, checkOutboundUrl, describeViolations, outboundUrlsOf, type PolicyViolation, type ServerAddress } from '../core/policy.ts';
@@ -17,8 +18,9 @@ import type { StateStore } from '../store/state-store.ts';
 
 export function assertDeployAllowed(o: { store: StateStore; env: string; digest: string; config: ServiceConfig; nowMs: number }): void {
   const p = o.config.pipeline;
-  if (!p || o.env !== p.productionEnv) return;
-  if (o.store.pipeline.succeededIn(p.stagingEnv, o.digest) === null) {
+  const name = envNameOf(o.env);
+  if (!p || name !== p.productionEnv) return;
+  if (o.store.pipeline.succeededIn(envKey(o.config.service, p.stagingEnv), o.digest) === null) {
     throw new SlipwayError(
       'E_GATE_BLOCKED',
       `${o.env} accepts only an artefact that has succeeded in ${p.stagingEnv}, and ${o.digest.slice(0, 19)}… has not; release it with \`slipway release\` (or deploy it to ${p.stagingEnv} first)`,
@@ -27,7 +29,7 @@ export function assertDeployAllowed(o: { store: StateStore; env: string; digest:
   }
   // The sign-off slipway.yaml asks for holds on every path to production, not only the
   // pipeline's: a direct deploy takes only an artefact a release run had approved.
-  const approval = p.environments[o.env]?.approval;
+  const approval = p.environments[name]?.approval;
   if (approval && approval.count > 0 && !o.store.pipeline.hasApprovedRun(o.digest)) {
     throw new SlipwayError(
       'E_GATE_BLOCKED',
@@ -35,7 +37,7 @@ export function assertDeployAllowed(o: { store: StateStore; env: string; digest:
       { env: o.env, gate: 'approval', digest: o.digest },
     );
   }
-  const frozen = openFreezes(p.environments[o.env]?.freeze ?? [], o.nowMs);
+  const frozen = openFreezes(p.environments[name]?.freeze ?? [], o.nowMs);
   if (frozen.length > 0) {
     throw new SlipwayError('E_GATE_BLOCKED', `${o.env} is frozen: ${frozen.map(describeFreeze).join('; ')}; deploy after it closes`, {
       env: o.env, gate: 'freeze', until: Math.max(...frozen.map((f) => f.untilMs)),
@@ -141,7 +143,7 @@ export class PolicyGate {
 
   private async readUrlsOf(env: string, environment: EnvironmentSpec): Promise<{ key: string; url: string }[]> {
     const hooks = (environment.notifications ?? []).map((w, i) => ({ w, i })).filter(({ w }) => w.urlFrom !== undefined);
-    return Promise.all(hooks.map(async ({ w, i }) => ({ key: `environments.${env}.notifications[${i}].url_from`, url: await this.deps.readUrl(env, w.urlFrom!) })));
+    return Promise.all(hooks.map(async ({ w, i }) => ({ key: `environments.${envNameOf(env)}.notifications[${i}].url_from`, url: await this.deps.readUrl(env, w.urlFrom!) })));
   }
 }
 

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SlipwayError } from '../core/errors.ts';
+import { envKey, envNameOf, envSlug, isEnvKey, splitEnvKey } from '../core/env-key.ts';
 import type { ArtefactRecord, ReleaseRecord } from '../core/records.ts';
 import { planFor } from '../core/plans.ts';
 import { commandRefusal, isTerminal, type Rollout, type RolloutEvent, type RolloutKind } from '../core/rollout.ts';
@@ -290,10 +291,10 @@ export class Engine {
    * its listen addresses. `full` false (a caller who may not deploy there): no
    * secret is read, no host name resolved and no port probed; the plan says so.
    */
-  async planDeploy(req: DeployRequest, opts: { full: boolean } = { full: true }): Promise<DeployPlan> {
-    this.assertSameService(req.env, req.config.service);
+  async planDeploy(ask: DeployRequest, opts: { full: boolean } = { full: true }): Promise<DeployPlan> {
+    const req = { ...ask, env: keyOfDeploy(ask.env, ask.config.service) };
     const plan = await this.configReleases.plan({ ...req, readSecrets: opts.full });
-    const check = { env: req.env, environment: req.config.environments[req.env]! };
+    const check = { env: req.env, environment: req.config.environments[envNameOf(req.env)]! };
     if (!opts.full) {
       this.listen.assertUnclaimed(check);
       return { ...plan, limited: LIMITED_PLAN };
@@ -304,8 +305,8 @@ export class Engine {
 
   /** The admin's policy, for settings as written (no name resolved, nothing read): a pipeline run's before it builds. */
   assertWithinPolicy(env: string, config: ServiceConfig): void {
-    const environment = config.environments[env];
-    if (environment) this.policy.assertAllowedNow({ env, environment });
+    const environment = config.environments[envNameOf(env)];
+    if (environment) this.policy.assertAllowedNow({ env: envKey(config.service, envNameOf(env)), environment });
   }
 
   /**
@@ -337,8 +338,22 @@ export class Engine {
     return this.configReleases.isKnownEnvironment(env);
   }
 
-  async deploy(req: DeployRequest): Promise<DeployAnswer> {
-    this.assertSameService(req.env, req.config.service);
+  /**
+   * The key an API path's environment names: `production` and `shop/production` are
+   * shop's production for a path, when only shop has one. Throws E_ENV_AMBIGUOUS
+   * for a bare name that several services have; a name no service has yet is
+   * returned as it is (a deploy makes the key from its slipway.yaml's service).
+   */
+  resolveEnvironment(ref: string): string {
+    if (isEnvKey(ref)) return ref;
+    const keys = this.store.listEnvironmentNames().filter((k) => k === ref || envNameOf(k) === ref);
+    if (keys.length <= 1) return keys[0] ?? ref;
+    throw new SlipwayError('E_ENV_AMBIGUOUS', `${keys.length} services have an environment "${ref}": ${keys.join(', ')}; name one (the CLI: --service, or run it where the service's slipway.yaml is)`, { env: ref, candidates: keys });
+  }
+
+  async deploy(ask: DeployRequest): Promise<DeployAnswer> {
+    // By construction: the key a deploy writes under is made from its own slipway.yaml's service.
+    const req = { ...ask, env: keyOfDeploy(ask.env, ask.config.service) };
     this.assertRuntimeKept(req);
     const build = await this.configReleases.candidate(req);
     const artefact = this.store.getArtefact(req.artefactDigest);
@@ -358,7 +373,8 @@ export class Engine {
     if (!req.force && stable && stable.artefactDigest === artefact.digest && stable.configHash === configHash) {
       return { release: stable, rollout: null, unchanged: true };
     }
-    const dir = join(this.deps.paths.releases, req.env, `${artefact.digest.slice(7, 23)}`);
+    // One directory per environment, side by side (the process runtime gives each its own uid by them): shop.production.
+    const dir = join(this.deps.paths.releases, envSlug(req.env), `${artefact.digest.slice(7, 23)}`);
     await this.unpackOnce(artefact, dir);
     const imageId = await this.prepareImage(config, req.env, artefact);
     // Synchronous from here: the lock check and the inserts cannot interleave with another request.
@@ -377,24 +393,12 @@ export class Engine {
   }
 
   /**
-   * An environment belongs to the service that first deployed to it: a slipway.yaml
-   * of another service naming the same environment is refused, never allowed to
-   * replace it (issue 16 makes services first-class; until then, this guard).
-   */
-  private assertSameService(env: string, service: string): void {
-    const owner = this.store.listReleases(env)[0];
-    if (owner && owner.service !== service) {
-      throw new SlipwayError('E_SERVICE_MISMATCH', `${env} runs service "${owner.service}" (#${owner.number}); this slipway.yaml is service "${service}", and a deploy never replaces another service. Name ${service}'s environments apart (e.g. ${service}-${env}), or deploy it to another slipway server`, { env, service, owner: owner.service });
-    }
-  }
-
-  /**
    * The fleet that runs the environment now must run it after the rollout too: two
    * fleets (this machine and a cluster; two clusters) share no instances, routes or
    * traffic, and a rollout needs both sides serving at once. Moving is a new environment.
    */
   private assertRuntimeKept(req: DeployRequest): void {
-    const next = req.config.environments[req.env];
+    const next = req.config.environments[envNameOf(req.env)];
     if (!next) return;
     const fleet = this.fleets.named(next.runtime);
     const stableId = this.store.getStableReleaseId(req.env);
@@ -587,6 +591,19 @@ export class Engine {
     this.sampler.stop();
     for (const env of this.store.listEnvironmentNames()) await this.fleet.stopAll(env);
   }
+}
+
+/**
+ * The environment a deploy of `service`'s slipway.yaml writes under: its own
+ * service's, whatever the path said. A path naming another service's environment
+ * is refused, never followed.
+ */
+function keyOfDeploy(ref: string, service: string): string {
+  const named = splitEnvKey(ref);
+  if (named.service !== null && named.service !== service) {
+    throw new SlipwayError('E_SERVICE_MISMATCH', `${ref} is an environment of service "${named.service}"; this slipway.yaml is service "${service}", and a deploy never touches another service's environment. Deploy it as ${envKey(service, named.environment)}`, { env: ref, service, owner: named.service });
+  }
+  return envKey(service, named.environment);
 }
 
 const LIMITED_PLAN = 'planned without deploy permission in this environment: no secret was read, no host name resolved and no listen address probed; a deploy checks them all';

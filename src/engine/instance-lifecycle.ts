@@ -2,6 +2,7 @@
 // Every state change is written to the store before the action it announces, so a
 // restarted server knows which instances may be running and what they were doing.
 
+import { envNameOf, envSlug } from '../core/env-key.ts';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -58,7 +59,7 @@ function instanceEnv(runtime: Runtime, release: ReleaseRecord, instance: { id: s
   Object.assign(env, effectiveConfig(release.config), secrets);
   env[release.config.run.portEnv] = String(instance.port);
   env.SLIPWAY_SERVICE = release.service;
-  env.SLIPWAY_ENV = release.env;
+  env.SLIPWAY_ENV = envNameOf(release.env);
   env.SLIPWAY_RELEASE = String(release.number);
   env.SLIPWAY_INSTANCE = instance.id;
   return env;
@@ -68,8 +69,8 @@ function instanceEnv(runtime: Runtime, release: ReleaseRecord, instance: { id: s
 export async function launchInstance(deps: LifecycleDeps, release: ReleaseRecord): Promise<InstanceRecord> {
   const used = new Set(deps.store.liveInstances().map((i) => i.port));
   const port = await freePort(used);
-  const id = `${release.env}-${release.number}-${randomBytes(3).toString('hex')}`;
-  const logPath = join(deps.logsDir, release.env, `${id}.log`);
+  const id = `${envSlug(release.env)}-${release.number}-${randomBytes(3).toString('hex')}`;
+  const logPath = join(deps.logsDir, envSlug(release.env), `${id}.log`);
   const runtime = runtimeNamed(deps.runtimes, release.config.environment.runtime);
   const record: InstanceRecord = {
     id, env: release.env, releaseId: release.id, runtime: runtime.name, runtimeRef: null, port, pid: null, procStart: null, state: 'starting',

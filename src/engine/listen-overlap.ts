@@ -2,6 +2,7 @@
 // already holds the ones a new release asks for (or the host and path it wants on
 // a shared one). Pure: the store reads and the bind probe are in listen-guard.ts.
 
+import { envNameOf } from '../core/env-key.ts';
 import { routerCarriesTraffic } from '../core/traffic-path.ts';
 import { findListenClash, listenersOverlap, type ListenClash, type ListenerUse } from '../core/listen-overlap.ts';
 import type { ReleaseRecord } from '../core/records.ts';
@@ -42,13 +43,13 @@ export interface ListenOverlap {
 export function listenWantsOf(env: string, environment: EnvironmentSpec): ListenWant[] {
   if (!routerCarriesTraffic(environment)) return [];
   const wants: ListenWant[] = [{
-    key: `environments.${env}.listen`,
+    key: `environments.${envNameOf(env)}.listen`,
     address: environment.listen,
     ...(environment.hosts ? { hosts: environment.hosts } : {}),
     ...(environment.pathPrefix ? { pathPrefix: environment.pathPrefix.path } : {}),
   }];
   const s = environment.strategy;
-  if (s.type === 'blue-green' && s.previewListen) wants.push({ key: `environments.${env}.strategy.preview_listen`, address: s.previewListen });
+  if (s.type === 'blue-green' && s.previewListen) wants.push({ key: `environments.${envNameOf(env)}.strategy.preview_listen`, address: s.previewListen });
   return wants;
 }
 
@@ -104,7 +105,7 @@ export function describeOverlap(o: ListenOverlap): string {
   const wanted = `${o.want.key} ${formatListen(o.want.address)}`;
   switch (h.kind) {
     case 'environment':
-      return `${wanted} is already used by environment "${h.env}" (${h.key.slice(`environments.${h.env}.`.length)} ${at} of ${h.env}#${h.release})`;
+      return `${wanted} is already used by environment "${h.env}" (${h.key.slice(`environments.${envNameOf(h.env)}.`.length)} ${at} of ${h.env}#${h.release})`;
     case 'server':
       return `${wanted} is ${h.name} (${at})`;
     case 'same-release':

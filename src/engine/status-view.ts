@@ -1,5 +1,6 @@
 // The read side: what `slipway status` and the API show of an environment.
 
+import { splitEnvKey } from '../core/env-key.ts';
 import type { TlsStatus } from './tls/tls-keeper.ts';
 import type { WatchView } from './release-watch.ts';
 import type { ReleaseRecord } from '../core/records.ts';
@@ -64,7 +65,12 @@ export interface InstanceView {
 }
 
 export interface EnvironmentStatus {
+  /** The key, `shop/production`: unique on the server. */
   env: string;
+  /** Whose environment it is (null: a bare name kept from before services were first-class). */
+  service: string | null;
+  /** Its name in slipway.yaml: `production`. */
+  name: string;
   listen: string | null;
   listenError: string | null;
   stable: ReleaseView | null;
@@ -132,8 +138,11 @@ export function describeEnvironment(store: StateStore, fleets: FleetSet, env: st
   const cluster = routing ? fleets.of(routing).placement(env) : null;
   // With traffic: gateway the router has no table for the environment; the HTTPRoute has the same split.
   const weights = table?.weights ?? (routing ? Object.fromEntries(Object.entries(trafficWeights(store, fleets, env)).map(([id, w]) => [label(id), w])) : {});
+  const { service, environment: name } = splitEnvKey(env);
   return {
     env,
+    service,
+    name,
     // Through a Gateway the router does not listen for the environment.
     listen: routing && routerCarriesTraffic(routing.config.environment) ? formatListen(routing.config.environment.listen) : null,
     listenError,

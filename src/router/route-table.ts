@@ -103,7 +103,7 @@ export const envRoutesSchema = z.strictObject({
 export const routeTableSchema = z
   .strictObject({
     version: z.number().int('version must be an integer').min(0, 'version must be ≥ 0'),
-    environments: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'environment names are letters, digits, "_", "." and "-"'), envRoutesSchema),
+    environments: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*(\/[A-Za-z0-9][A-Za-z0-9_.-]*)?$/, 'environments are named service/environment, each letters, digits, "_", "." and "-"'), envRoutesSchema),
   })
   .superRefine(checkTable);
 

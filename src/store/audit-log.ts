@@ -2,6 +2,7 @@
 // edited, removed or reordered entry shows. The chain is checked here; signed
 // checkpoints (which also show a cut tail) are security/'s.
 
+import { envNameOf } from '../core/env-key.ts';
 import { createHash } from 'node:crypto';
 import type { Db } from './open-database.ts';
 
@@ -92,7 +93,8 @@ export class AuditLog {
   list(q: AuditQuery = {}): AuditEntry[] {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (q.env !== undefined) (where.push('env = ?'), args.push(q.env));
+    // An entry written before environments were keyed by service says `production`; it is shop/production's.
+    if (q.env !== undefined) (where.push('(env = ? OR env = ?)'), args.push(q.env, envNameOf(q.env)));
     if (q.actor !== undefined) (where.push('actor = ?'), args.push(q.actor));
     if (q.action !== undefined) (where.push('action = ?'), args.push(q.action));
     if (q.since !== undefined) (where.push('at >= ?'), args.push(q.since));

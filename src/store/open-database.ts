@@ -6,7 +6,7 @@ import { SlipwayError } from '../core/errors.ts';
 
 export type Db = Database.Database;
 
-const MIGRATIONS: string[] = [
+const MIGRATIONS: (string | ((db: Db) => void))[] = [
   // 1: the foundation: artefacts, releases, rollouts, instances, rollout events.
   `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -278,7 +278,47 @@ const MIGRATIONS: string[] = [
     updated_at INTEGER NOT NULL
   );
   `,
+  // 12: environments belong to a service: every row's environment becomes the key
+  // "<service>/<environment>" (see core/env-key.ts). The audit log keeps what it
+  // said (its entries are hash-chained); its reader matches both forms.
+  qualifyEnvironments,
 ];
+
+/** Tables whose `env` column names an environment (12 rewrites them to keys). */
+const ENV_COLUMNS: [table: string, column: string][] = [
+  ['environments', 'name'], ['releases', 'env'], ['rollouts', 'env'], ['instances', 'env'], ['metric_samples', 'env'],
+  ['config_versions', 'env'], ['secret_versions', 'env'], ['events', 'env'], ['notification_failures', 'env'],
+  ['cluster_replicas', 'env'], ['analysis_windows', 'env'],
+];
+
+/**
+ * The service of each environment: the one its newest release ran; for one that
+ * only ever had config set, the server's one service when it has exactly one. A
+ * name no service can be given to (config only, on a server with several
+ * services: none before 12) keeps its bare name, which nothing deploys to again.
+ */
+function qualifyEnvironments(db: Db): void {
+  const services = (db.prepare('SELECT DISTINCT service FROM releases UNION SELECT DISTINCT service FROM artefacts').all() as { service: string }[]).map((r) => r.service);
+  const only = services.length === 1 ? services[0]! : null;
+  const names = new Set<string>();
+  for (const [table, column] of ENV_COLUMNS) {
+    for (const r of db.prepare(`SELECT DISTINCT ${column} AS name FROM ${table} WHERE ${column} IS NOT NULL`).all() as { name: string }[]) names.add(r.name);
+  }
+  const keyOf = new Map<string, string>();
+  for (const name of names) {
+    const newest = db.prepare('SELECT service FROM releases WHERE env = ? ORDER BY number DESC LIMIT 1').get(name) as { service: string } | undefined;
+    const service = newest?.service ?? only;
+    if (service) keyOf.set(name, `${service}/${name}`);
+  }
+  for (const [name, key] of keyOf) {
+    for (const [table, column] of ENV_COLUMNS) db.prepare(`UPDATE ${table} SET ${column} = ? WHERE ${column} = ?`).run(key, name);
+    db.prepare('UPDATE analysis_windows SET key = ? WHERE key = ?').run(`watch:${key}`, `watch:${name}`);
+  }
+  for (const t of db.prepare('SELECT id, envs_json FROM api_tokens WHERE envs_json IS NOT NULL').all() as { id: string; envs_json: string }[]) {
+    const envs = (JSON.parse(t.envs_json) as string[]).map((e) => keyOf.get(e) ?? e);
+    db.prepare('UPDATE api_tokens SET envs_json = ? WHERE id = ?').run(JSON.stringify(envs), t.id);
+  }
+}
 
 export function openDatabase(file: string): Db {
   let db: Db;
@@ -326,7 +366,9 @@ function migrate(db: Db): void {
   }
   for (let v = current; v < MIGRATIONS.length; v++) {
     const step = db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
+      const m = MIGRATIONS[v]!;
+      if (typeof m === 'string') db.exec(m);
+      else m(db);
       db.pragma(`user_version = ${v + 1}`);
     });
     step();

@@ -58,6 +58,8 @@ export interface EnvOptions {
 }
 
 export interface ServiceOptions {
+  /** service: of slipway.yaml (default hello). */
+  service?: string;
   version?: string;
   envs: Record<string, EnvOptions>;
   health?: { interval?: string; healthyThreshold?: number; unhealthyThreshold?: number; startDeadline?: string };
@@ -72,7 +74,7 @@ export function writeService(dir: string, o: ServiceOptions): void {
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...pkg, version: o.version ?? '1.0.0' }, null, 2));
   const h = o.health ?? {};
   const lines = [
-    'service: hello',
+    `service: ${o.service ?? 'hello'}`,
     'run:',
     '  command: node server.js',
     'health:',
@@ -109,9 +111,10 @@ export interface CliResult {
 
 /** `input`: written to the CLI's stdin, which is then closed (stdin is a pipe, never a terminal). */
 /** `env`: extra variables for the CLI, e.g. SLIPWAY_TOKEN to act as another user. */
-export function runCli(args: string[], opts: { cwd: string; dataDir: string; timeoutMs?: number; input?: string; env?: Record<string, string> }): Promise<CliResult> {
+/** `bin`: another slipway's CLI (an older release's, say). */
+export function runCli(args: string[], opts: { cwd: string; dataDir: string; timeoutMs?: number; input?: string; env?: Record<string, string>; bin?: string }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--data-dir', opts.dataDir, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1', SLIPWAY_SERVER: '', ...opts.env } });
+    const child = spawn(process.execPath, [opts.bin ?? BIN, '--data-dir', opts.dataDir, ...args], { cwd: opts.cwd, env: { ...process.env, NO_COLOR: '1', SLIPWAY_SERVER: '', ...opts.env } });
     child.stdin.end(opts.input ?? '');
     let stdout = '';
     let stderr = '';
@@ -140,11 +143,11 @@ export interface ServerProcess {
  * `env`: the server's whole environment (default: this process's), e.g. with SLIPWAY_MASTER_KEY or VAULT_ADDR.
  * `listen`: the API's address (default a free loopback port; a fixed one lets a restart ask for the same).
  */
-export async function startServerProcess(dataDir: string, logName = 'server.log', env: NodeJS.ProcessEnv = process.env, listen = '127.0.0.1:0'): Promise<ServerProcess> {
+export async function startServerProcess(dataDir: string, logName = 'server.log', env: NodeJS.ProcessEnv = process.env, listen = '127.0.0.1:0', bin = BIN): Promise<ServerProcess> {
   const logFile = join(dataDir, '..', logName);
   const fd = openSync(logFile, 'a');
   rmSync(join(dataDir, 'server.json'), { force: true });
-  const child = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'server', '--listen', listen], { stdio: ['ignore', fd, fd], env });
+  const child = spawn(process.execPath, [bin, '--data-dir', dataDir, 'server', '--listen', listen], { stdio: ['ignore', fd, fd], env });
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);

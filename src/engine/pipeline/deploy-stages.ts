@@ -4,6 +4,7 @@
 // Each stage records what it did before it waits on it, so after a restart it picks
 // up the same rollout instead of starting another.
 
+import { envKey } from '../../core/env-key.ts';
 import { SlipwayError, errorMessage } from '../../core/errors.ts';
 import { freezeDecision } from '../../core/pipeline/freeze.ts';
 import { countedApprovals } from '../../core/pipeline/pipeline-run.ts';
@@ -15,6 +16,9 @@ import { describeFailure, runCommand } from './run-command.ts';
 import type { StageContext, StageOutcome } from './stage-context.ts';
 
 const TERMINAL = new Set<string>(TERMINAL_PHASES);
+
+/** The pipeline names environments as slipway.yaml does; state is kept under the run's service's key. */
+const keyOf = (ctx: StageContext, env: string): string => envKey(ctx.config.service, env);
 
 export function listenUrl(a: ListenAddress): string {
   const host = a.host === '0.0.0.0' ? '127.0.0.1' : a.host === '::' ? '::1' : a.host;
@@ -40,7 +44,7 @@ async function deployAndWait(ctx: StageContext, env: string, key: string): Promi
   const digest = digestOf(ctx);
   let rolloutId = ctx.data[`${key}Rollout`] as number | undefined;
   if (rolloutId === undefined) {
-    const active = store.activeRollout(env);
+    const active = store.activeRollout(keyOf(ctx, env));
     if (active) {
       if (store.getRelease(active.toReleaseId)?.artefactDigest !== digest) {
         return { ok: false, release: null, rollout: active.id, phase: active.phase, reason: `${env} is busy with rollout #${active.id} by ${active.createdBy}; re-run when it has finished` };
@@ -119,12 +123,12 @@ export async function stagingHealthStage(ctx: StageContext): Promise<StageOutcom
   const { store, sampler } = ctx.host;
   const spec = ctx.config.environments[env]!;
   const url = `${listenUrl(spec.listen)}${ctx.config.health.path}`;
-  const stableId = store.getStableReleaseId(env);
+  const stableId = store.getStableReleaseId(keyOf(ctx, env));
   const release = stableId === null ? null : store.getRelease(stableId);
   if (!release || release.artefactDigest !== ctx.run.artefactDigest) {
     return { status: 'failed', reason: `${env} no longer runs this artefact (stable: ${release ? `#${release.number}` : 'none'}); it was rolled back or replaced` };
   }
-  const before = sampler.snapshot(env, release.number)?.requests ?? 0;
+  const before = sampler.snapshot(keyOf(ctx, env), release.number)?.requests ?? 0;
   const started = ctx.now();
   let probes = 0;
   let healthy = 0;
@@ -143,9 +147,9 @@ export async function stagingHealthStage(ctx: StageContext): Promise<StageOutcom
   }
   // One more sampler pass, so the window's requests are counted.
   await ctx.sleep(1200);
-  const requestsCounted = (sampler.snapshot(env, release.number)?.requests ?? 0) - before;
-  const readyInstances = store.liveInstances(env).filter((i) => i.releaseId === release.id && i.state === 'ready').length;
-  const stillStable = store.getStableReleaseId(env) === release.id;
+  const requestsCounted = (sampler.snapshot(keyOf(ctx, env), release.number)?.requests ?? 0) - before;
+  const readyInstances = store.liveInstances(keyOf(ctx, env)).filter((i) => i.releaseId === release.id && i.state === 'ready').length;
+  const stillStable = store.getStableReleaseId(keyOf(ctx, env)) === release.id;
   const data = { env, url, windowMs: ctx.pipeline.healthWindowMs, probes, healthyProbes: healthy, failures: failures.slice(0, 5), readyInstances, wantedInstances: spec.instances, requestsCounted, release: release.number };
   ctx.output(`${healthy}/${probes} probes of ${url} healthy; ${readyInstances}/${spec.instances} instances ready; ${requestsCounted} requests counted by the router\n`);
   if (!stillStable) return { status: 'failed', reason: `${env} was rolled back during the health window`, data };
@@ -159,13 +163,13 @@ export async function rollbackDrillStage(ctx: StageContext): Promise<StageOutcom
   if (!ctx.pipeline.rollbackDrill) return { status: 'skipped', reason: 'pipeline.rollback_drill is false' };
   const { store } = ctx.host;
   if (ctx.data['backRollout'] === undefined) {
-    const current = store.getStableReleaseId(env);
-    const made = store.listRollouts(env, 200).find((r) => r.phase === 'succeeded' && r.toReleaseId === current);
+    const current = store.getStableReleaseId(keyOf(ctx, env));
+    const made = store.listRollouts(keyOf(ctx, env), 200).find((r) => r.phase === 'succeeded' && r.toReleaseId === current);
     const previous = made?.fromReleaseId ? store.getRelease(made.fromReleaseId) : null;
     if (!previous || previous.artefactDigest === ctx.run.artefactDigest) {
       return { status: 'skipped', reason: `${env} has no earlier release of another artefact to roll back to` };
     }
-    const answer = await ctx.host.rollback({ env, actor: `${ctx.run.startedBy} (run #${ctx.run.id} drill)` });
+    const answer = await ctx.host.rollback({ env: keyOf(ctx, env), actor: `${ctx.run.startedBy} (run #${ctx.run.id} drill)` });
     ctx.record({ backRollout: answer.rollout.id, backRelease: answer.release.number, fromRelease: store.getRelease(current!)?.number ?? null });
     ctx.output(`drill: rolling ${env} back to #${answer.release.number} (rollout #${answer.rollout.id})\n`);
   }
@@ -238,7 +242,7 @@ async function notesAndTarget(ctx: StageContext, env: string): Promise<Record<st
     releaseNotes = await commitMessages(src, last?.commit ?? null);
     releaseNotesSource = last ? `commits since ${last.commit.slice(0, 7)} (run #${last.id})` : 'the last 20 commits (no earlier production release)';
   }
-  const stableId = store.getStableReleaseId(env);
+  const stableId = store.getStableReleaseId(keyOf(ctx, env));
   const stable = stableId === null ? null : store.getRelease(stableId);
   const rollbackTarget = stable ? { env, release: stable.number, digest: stable.artefactDigest } : null;
   ctx.output(`release notes (${releaseNotesSource}):\n${releaseNotes}\nrollback target: ${rollbackTarget ? `${env}#${rollbackTarget.release}` : 'none (first release)'}\n`);
@@ -252,11 +256,11 @@ export async function watchStage(ctx: StageContext): Promise<StageOutcome> {
   const watchMs = ctx.config.environments[env]!.watchMs;
   const rolloutId = prod['deployRollout'] as number | null | undefined;
   const finishedAt = (rolloutId ? store.getRollout(rolloutId)?.finishedAt : null) ?? ctx.now();
-  const releaseId = store.getStableReleaseId(env);
+  const releaseId = store.getStableReleaseId(keyOf(ctx, env));
   const ours = releaseId === null ? null : store.getRelease(releaseId);
   for (;;) {
-    const stable = store.getStableReleaseId(env);
-    const active = store.activeRollout(env);
+    const stable = store.getStableReleaseId(keyOf(ctx, env));
+    const active = store.activeRollout(keyOf(ctx, env));
     if (stable !== releaseId || ours?.artefactDigest !== ctx.run.artefactDigest || active) {
       const what = active?.kind === 'rollback' || (active?.phase === 'aborting') ? 'rolled back' : active ? `changed by rollout #${active.id} (${active.kind})` : 'rolled back or replaced';
       return { status: 'failed', reason: `${env} was ${what} during the watch window`, data: { watchMs } };

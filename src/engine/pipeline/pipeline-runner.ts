@@ -4,6 +4,7 @@
 // recorded. Gates (approval, freeze windows) hold a run as `waiting`; an approval
 // wakes it at once.
 
+import { envKey } from '../../core/env-key.ts';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SlipwayError, errorMessage } from '../../core/errors.ts';
@@ -96,7 +97,7 @@ export class PipelineRunner {
     }
     // Refused before the build: a run whose staging or production settings the admin's
     // policy forbids would fail at its first deploy anyway.
-    for (const env of [o.config.pipeline.stagingEnv, o.config.pipeline.productionEnv]) this.deps.host.assertWithinPolicy(env, o.config);
+    for (const env of [o.config.pipeline.stagingEnv, o.config.pipeline.productionEnv]) this.deps.host.assertWithinPolicy(envKey(o.config.service, env), o.config);
     const now = this.deps.clock.now();
     const stored: StoredRunConfig = { subdir: o.source.subdir, config: o.config };
     const run = this.deps.host.store.pipeline.insertRun({
@@ -192,7 +193,9 @@ export class PipelineRunner {
   /** The environment a run's approval is for (its production), or undefined when there is no such run. */
   approvalEnvOf(id: number): string | undefined {
     const run = this.deps.host.store.pipeline.getRun(id);
-    return run ? this.configOf(run).config.pipeline?.productionEnv : undefined;
+    if (!run) return undefined;
+    const { config } = this.configOf(run);
+    return config.pipeline ? envKey(config.service, config.pipeline.productionEnv) : undefined;
   }
 
   private mustRun(id: number): PipelineRun {

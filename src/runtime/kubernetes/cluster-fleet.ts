@@ -11,6 +11,7 @@
 
 import type { Clock } from '../../core/clock.ts';
 import { SlipwayError } from '../../core/errors.ts';
+import { envNameOf } from '../../core/env-key.ts';
 import type { EventType } from '../../core/events.ts';
 import type { ReleaseRecord } from '../../core/records.ts';
 import type { Rollout } from '../../core/rollout.ts';
@@ -109,7 +110,7 @@ export class ClusterFleet implements Fleet {
     if (!settings || settings.traffic === 'gateway') return null;
     return Object.keys(this.serving(env)).map((id) => {
       const number = this.deps.records.release(Number(id))?.number ?? Number(id);
-      const url = releaseServiceUrl({ service: routing.service, environment: env }, settings.namespace, number);
+      const url = releaseServiceUrl({ service: routing.service, environment: envNameOf(env) }, settings.namespace, number);
       return { id: new URL(url).hostname, releaseId: Number(id), url };
     });
   }
@@ -165,7 +166,7 @@ export class ClusterFleet implements Fleet {
     const releases = rows.map((r) => records.release(r.releaseId)).filter((r): r is ReleaseRecord => r !== null).map(clusterReleaseOf);
     const weights = records.weights(env);
     return {
-      ref: { service: routing.service, environment: env },
+      ref: { service: routing.service, environment: envNameOf(env) },
       settings,
       pod: { portEnv: routing.config.run.portEnv, health: routing.config.health, shutdown: routing.config.shutdown },
       releases,

@@ -60,7 +60,21 @@ export function Overview({ identity }) {
   return html`<h1>Environments</h1>
     ${error && error.kind !== 'unreachable' && html`<p class="error">${error.message}</p>`}
     ${identity && html`<${PendingApprovals} identity=${identity} />`}
-    <div class="env-grid">${envs.map((s) => html`<${EnvironmentCard} key=${s.env} status=${s} />`)}</div>`;
+    ${byService(envs).map(([service, list]) => html`<section class="service-group" data-service=${service ?? ''} key=${service ?? ''}>
+      <h2 class="service-name">${service ? html`service <strong>${service}</strong>` : 'environments'}</h2>
+      <div class="env-grid">${list.map((s) => html`<${EnvironmentCard} key=${s.env} status=${s} />`)}</div>
+    </section>`)}`;
+}
+
+/** Environments grouped by their service, services by name (the API lists keys in order already). */
+function byService(envs) {
+  const groups = new Map();
+  for (const s of envs) {
+    const service = s.service ?? null;
+    if (!groups.has(service)) groups.set(service, []);
+    groups.get(service).push(s);
+  }
+  return [...groups];
 }
 
 export function StableLine({ release }) {
@@ -100,9 +114,9 @@ export function RolloutLine({ env, rollout }) {
 function EnvironmentCard({ status }) {
   const points = useLivePoints(status.env);
   const href = `#/env/${encodeURIComponent(status.env)}`;
-  return html`<section class="card env-card" data-env=${status.env} data-testid=${`env-${status.env}`}>
+  return html`<section class="card env-card" data-env=${status.env} data-service=${status.service ?? ''} data-testid=${`env-${status.name ?? status.env}`}>
     <header>
-      <h2><a href=${href}>${status.env}</a></h2>
+      <h2><a href=${href} title=${status.env}>${status.name ?? status.env}</a>${status.service ? html` <span class="muted service-tag">${status.service}</span>` : ''}</h2>
       <span class="muted">${status.listen ?? ''}</span>
     </header>
     ${status.listenError && html`<p class="error">listener: ${status.listenError}</p>`}
