@@ -12,7 +12,7 @@
 // says why (router-answers.ts), not its bare 400/431.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import { errorMessage } from '../core/errors.ts';
 import { hostHeaderOf, requestHost, stripPathPrefix, UNKNOWN_HOST, type HostRoutes, type RouteEntry, type RouteMiss } from './host-routes.ts';
 import { handleExpectContinue, handleProxyRequest, sendAnswer } from './proxy.ts';
@@ -40,7 +40,9 @@ export class AddressListener {
   /** Swapped whole by a table; a request reads it once, when it arrives. */
   routes: HostRoutes;
   private readonly counters: ListenerCounters;
-  private server: Server | null = null;
+  /** What listens: the HTTP/1.1 server, or the TLS server in front of it. */
+  private server: NetServer | null = null;
+  private http1: Server | null = null;
   private isListening = false;
   private error: string | undefined;
   private address: string | undefined;
@@ -102,10 +104,11 @@ export class AddressListener {
       else handleProxyRequest(entry.route, req, res, entry.strip);
     };
     // The TLS server gives HTTP/2 requests through node's compatibility API, which the proxy reads as it reads HTTP/1.1 ones.
-    this.tls = this.certs === null ? null : createTlsServer(() => this.certs!);
+    this.tls = this.certs === null ? null : createTlsServer(() => this.certs!, onRequest);
     if (this.certs !== null) this.tls?.setDefault(this.certs);
-    const server: Server = this.tls === null ? createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, onRequest) : (this.tls.server as unknown as Server);
-    if (this.tls !== null) server.on('request', onRequest);
+    // Handlers go on the HTTP/1.1 server; what listens is it, or the TLS server in front of it.
+    const server: Server = this.tls === null ? createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, onRequest) : this.tls.http1;
+    const listening: NetServer = this.tls?.listener ?? server;
     server.on('checkContinue', (req, res) => {
       const entry = this.routeOf(req);
       if (typeof entry === 'string') sendAnswer(res, this.unknown(entry, req));
@@ -119,24 +122,25 @@ export class AddressListener {
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(this.routes.sole?.counters.refused ?? this.counters.refused, err, socket));
     return new Promise((resolve) => {
       const onError = (err: Error): void => {
-        server.off('listening', onListening);
+        listening.off('listening', onListening);
         this.error = `cannot listen on ${this.listen}: ${errorMessage(err)}`;
         resolve();
       };
       const onListening = (): void => {
-        server.off('error', onError);
+        listening.off('error', onError);
         // From here on, errors are per connection and node already answers or closes them.
-        server.on('error', () => {});
-        const a = server.address();
-        this.server = server;
+        listening.on('error', () => {});
+        const a = listening.address();
+        this.server = listening;
+        this.http1 = server;
         this.isListening = true;
         this.error = undefined;
         if (a !== null && typeof a === 'object') this.address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
         resolve();
       };
-      server.once('error', onError);
-      server.once('listening', onListening);
-      server.listen({ port: listenPort(this.listen), host: listenHost(this.listen), exclusive: true });
+      listening.once('error', onError);
+      listening.once('listening', onListening);
+      listening.listen({ port: listenPort(this.listen), host: listenHost(this.listen), exclusive: true });
     });
   }
 
@@ -168,8 +172,10 @@ export class AddressListener {
    */
   async close(graceMs: number): Promise<void> {
     const server = this.server;
-    if (server === null) return;
+    const http1 = this.http1;
+    if (server === null || http1 === null) return;
     this.server = null;
+    this.http1 = null;
     this.isListening = false;
     this.address = undefined;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -178,11 +184,11 @@ export class AddressListener {
     if (tls !== null) {
       tls.closeConnections();
     } else {
-      server.closeIdleConnections();
+      http1.closeIdleConnections();
       // Connections that finish a request after close() would otherwise stay open for keep-alive.
-      server.on('request', (_req, res) => res.setHeader('connection', 'close'));
+      http1.on('request', (_req, res) => res.setHeader('connection', 'close'));
     }
-    const timer = setTimeout(() => (tls !== null ? tls.destroyConnections() : server.closeAllConnections()), graceMs);
+    const timer = setTimeout(() => (tls !== null ? tls.destroyConnections() : http1.closeAllConnections()), graceMs);
     await closed;
     clearTimeout(timer);
   }
