@@ -10,7 +10,9 @@
 // process (keep-alive, HTTPS, the certificate not verified: the load is what is
 // measured), handshakes from `openssl s_time -new` (one full handshake per
 // connection, no session reuse, one at a time), both on 127.0.0.1 only, for a bounded time. The
-// targets run in turn, round after round, and the figures are medians.
+// targets run in turn, round after round, and the figures are medians. The
+// router's plain-HTTP listener runs too, so what TLS itself costs it shows apart
+// from what the machine's load does to every figure.
 // Target: router ≥ 0.6x nginx requests/s.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -49,6 +51,8 @@ const HOST = 'bench.test';
 interface Target {
   name: string;
   port: number;
+  /** Plain HTTP: the router without TLS, for what TLS itself costs it (no handshake figure). */
+  scheme: 'https' | 'http';
   cpuPids: () => number[];
   rps: number[];
   cpuUsPerRequest: number[];
@@ -65,10 +69,10 @@ autocannon({ url: o.url, connections: o.connections, duration: o.duration, heade
 });
 `;
 
-function runLoad(port: number, seconds: number): Promise<{ rps: number; total: number; errors: number }> {
+function runLoad(port: number, seconds: number, scheme: 'https' | 'http' = 'https'): Promise<{ rps: number; total: number; errors: number }> {
   return new Promise((resolve, reject) => {
     // The load client does not verify the bench's own certificate; nothing else runs with this setting.
-    const child = spawn(process.execPath, ['-e', LOAD_SCRIPT, AUTOCANNON, JSON.stringify({ url: `https://127.0.0.1:${port}/`, connections, duration: seconds, host: HOST })], {
+    const child = spawn(process.execPath, ['-e', LOAD_SCRIPT, AUTOCANNON, JSON.stringify({ url: `${scheme}://127.0.0.1:${port}/`, connections, duration: seconds, host: HOST })], {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, NODE_TLS_REJECT_UNAUTHORIZED: '0', NODE_NO_WARNINGS: '1' },
     });
@@ -192,14 +196,14 @@ const median = (xs: number[]): number => {
 async function measure(t: Target): Promise<void> {
   const pids = t.cpuPids();
   const before = pids.reduce((n, p) => n + cpuMicros(p), 0);
-  const load = await runLoad(t.port, durationS);
+  const load = await runLoad(t.port, durationS, t.scheme);
   const cpuUs = (pids.reduce((n, p) => n + cpuMicros(p), 0) - before) / Math.max(load.total, 1);
-  const hs = handshakesPerSecond(t.port, handshakeS);
+  const hs = t.scheme === 'https' ? handshakesPerSecond(t.port, handshakeS) : NaN;
   t.rps.push(load.rps);
   t.cpuUsPerRequest.push(cpuUs);
   t.handshakes.push(hs);
   t.errors += load.errors;
-  console.log(`  ${t.name.padEnd(28)} ${load.rps.toFixed(0).padStart(7)} req/s  ${cpuUs.toFixed(1).padStart(6)} µs CPU/req  ${hs.toFixed(0).padStart(6)} new handshakes/s  errors ${load.errors}`);
+  console.log(`  ${t.name.padEnd(28)} ${load.rps.toFixed(0).padStart(7)} req/s  ${cpuUs.toFixed(1).padStart(6)} µs CPU/req  ${Number.isNaN(hs) ? '     -' : hs.toFixed(0).padStart(6)} new handshakes/s  errors ${load.errors}`);
 }
 
 async function main(): Promise<void> {
@@ -213,7 +217,7 @@ async function main(): Promise<void> {
   let nginx: { pid: number; stop(): Promise<void> } | null = null;
   try {
     const cert = makeCertificate(dir);
-    const [routerPort, nginxPort] = [await freePort(), await freePort()];
+    const [routerPort, nginxPort, plainPort] = [await freePort(), await freePort(), await freePort()];
     router = await ensureRouter({ stateDir: join(dir, 'router') });
     const answer = await router.putRoutes({
       version: 1,
@@ -225,6 +229,12 @@ async function main(): Promise<void> {
           hosts: [HOST],
           tls: { certificates: [{ cert: readFileSync(cert.certFile, 'utf8'), key: readFileSync(cert.keyFile, 'utf8') }], redirectHttp: false },
         },
+        plain: {
+          listen: `127.0.0.1:${plainPort}`,
+          backends: upstreams.map((u, i) => ({ id: `p${i + 1}`, release: 'r1', url: `http://127.0.0.1:${u.port}` })),
+          weights: { r1: 100 },
+          hosts: [HOST],
+        },
       },
     });
     if (!answer.listeners.bench?.listening) throw new Error(`router did not listen: ${JSON.stringify(answer.listeners)}`);
@@ -232,11 +242,12 @@ async function main(): Promise<void> {
     const r = router;
     const n = nginx;
     const targets: Target[] = [
-      { name: 'router (TLS, HTTP/1.1)', port: routerPort, cpuPids: () => [r.pid], rps: [], cpuUsPerRequest: [], handshakes: [], errors: 0 },
-      { name: 'nginx (TLS, 1 worker)', port: nginxPort, cpuPids: () => [n.pid, ...childPids(n.pid)], rps: [], cpuUsPerRequest: [], handshakes: [], errors: 0 },
+      { name: 'router (TLS, HTTP/1.1)', port: routerPort, scheme: 'https', cpuPids: () => [r.pid], rps: [], cpuUsPerRequest: [], handshakes: [], errors: 0 },
+      { name: 'nginx (TLS, 1 worker)', port: nginxPort, scheme: 'https', cpuPids: () => [n.pid, ...childPids(n.pid)], rps: [], cpuUsPerRequest: [], handshakes: [], errors: 0 },
+      { name: 'router (plain HTTP)', port: plainPort, scheme: 'http', cpuPids: () => [r.pid], rps: [], cpuUsPerRequest: [], handshakes: [], errors: 0 },
     ];
     console.log(`ECDSA P-256 certificate; ${connections} keep-alive connections, ${durationS} s of requests and ${handshakeS} s of handshakes per target per round, ${rounds} round(s); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} on ${cpus().length} CPUs`);
-    for (const t of targets) if (warmupS > 0) await runLoad(t.port, warmupS);
+    for (const t of targets) if (warmupS > 0) await runLoad(t.port, warmupS, t.scheme);
     for (let round = 1; round <= rounds; round++) {
       console.log(`round ${round}`);
       for (let i = 0; i < targets.length; i++) await measure(targets[(round - 1 + i) % targets.length]!);
@@ -245,10 +256,11 @@ async function main(): Promise<void> {
     for (const t of targets) {
       console.log(`${t.name.padEnd(30)} ${median(t.rps).toFixed(0).padStart(6)}  ${median(t.cpuUsPerRequest).toFixed(1).padStart(10)}  ${median(t.handshakes).toFixed(0).padStart(12)}  ${String(t.errors).padStart(6)}`);
     }
-    const [router0, nginx0] = targets as [Target, Target];
+    const [router0, nginx0, plain0] = targets as [Target, Target, Target];
     const perRound = router0.rps.map((x, i) => x / nginx0.rps[i]!);
     const hsRatio = router0.handshakes.map((x, i) => x / nginx0.handshakes[i]!);
     console.log(`\nrouter / nginx TLS requests/s: ${median(perRound).toFixed(2)}x (per round ${perRound.map((x) => x.toFixed(2)).join(', ')}); target ≥ 0.6: ${median(perRound) >= 0.6 ? 'met' : 'NOT met'}`);
+    console.log(`router TLS / router plain HTTP requests/s: ${median(router0.rps.map((x, i) => x / plain0.rps[i]!)).toFixed(2)}x; router CPU per request ${median(router0.cpuUsPerRequest).toFixed(0)} µs with TLS, ${median(plain0.cpuUsPerRequest).toFixed(0)} µs without`);
     console.log(`router / nginx new TLS handshakes/s: ${median(hsRatio).toFixed(2)}x (per round ${hsRatio.map((x) => x.toFixed(2)).join(', ')})`);
   } finally {
     if (nginx) await nginx.stop();
