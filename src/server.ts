@@ -28,6 +28,7 @@ import type { SlipwayEvent } from './core/events.ts';
 import { formatListen, type ListenAddress, type WebhookSpec } from './core/service-config.ts';
 import { appendMaskedLog } from './observe/append-masked-log.ts';
 import { openSecrets } from './security/open-secrets.ts';
+import { keepTls } from './engine/tls/keep-tls.ts';
 import type { Secrets } from './security/secrets.ts';
 import { loadOrCreateSigningKey } from './security/signing-key.ts';
 import { Redactor } from './security/redactor.ts';
@@ -132,7 +133,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       metrics.countRouteDriftRepair(d.environments);
       reportRouteDrift(started, audit, d);
     });
+    // Certificates for environments with tls: (files, or ACME); SLIPWAY_TLS_CHECK_MS shortens the hourly check (tests).
+    const tls = keepTls({ engine, readSecret: (at, spec) => opened.secrets.readExternal(at, spec), cipher: opened.cipher, log, ...(Number(process.env.SLIPWAY_TLS_CHECK_MS) > 0 ? { checkEveryMs: Number(process.env.SLIPWAY_TLS_CHECK_MS), retryAfterMs: Number(process.env.SLIPWAY_TLS_CHECK_MS) } : {}) });
     await engine.start();
+    tls.start();
     router.onRestart(() => void started.routes.push().catch((e: Error) => log.error({ err: e.message }, 'route push after router restart failed')));
     router.watch();
     const startedAt = Date.now();
@@ -147,6 +151,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         log.info(c, 'server stopping');
         await api.close().catch(() => undefined);
         stopObservability();
+        tls.stop();
         if (c.stopInstances) await engine!.stopAllInstances();
         else await engine!.stop();
         await runtimes.docker.close();

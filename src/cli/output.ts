@@ -64,7 +64,7 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
       shown = s.service;
     }
     const stable = s.stable ? `#${s.stable.number} (${s.stable.artefactDigest.slice(7, 19)}, deployed ${ago(s.stable.createdAt)} by ${s.stable.createdBy})` : 'none';
-    out.push(`${pc.bold(s.env)}  ${s.listen ? `http://${s.listen}` : ''}${s.listenError ? pc.red(`  cannot listen: ${s.listenError}`) : ''}`);
+    out.push(`${pc.bold(s.env)}  ${s.listen ? `${s.tls ? 'https' : 'http'}://${s.listen}` : ''}${s.listenError ? pc.red(`  cannot listen: ${s.listenError}`) : ''}`);
     out.push(`  stable:   ${stable}`);
     if (s.rollout) {
       out.push(`  ${formatRolloutLine(s.rollout)}`);
@@ -77,6 +77,7 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
     if (s.rollout && s.analysis) out.push(`  analysis: ${s.analysis.decision} — ${s.analysis.reason}`);
     else if (s.lastRollout) out.push(`  last:     ${formatRolloutLine(s.lastRollout)}, ended ${ago(s.lastRollout.finishedAt)}`);
     if (s.watch && !s.rollout) out.push(`  watch:    ${watchLine(s.watch)}`);
+    if (s.tls) out.push(...formatTls(s.tls));
     const weights = Object.entries(s.weights).map(([rel, w]) => `#${rel} ${Math.round(w * 10) / 10}%`).join(', ');
     out.push(`  traffic:  ${weights || pc.yellow('no ready instance')}${s.cluster?.traffic === 'gateway' ? pc.dim('  (HTTPRoute)') : ''}`);
     if (s.cluster) {
@@ -94,6 +95,20 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
     out.push('');
   }
   return out.join('\n').trimEnd();
+}
+
+/** Each certificate's names, issuer and expiry, then the last attempt to load or renew them. */
+function formatTls(t: NonNullable<EnvironmentStatus['tls']>): string[] {
+  const lines = t.certificates.length === 0 ? [`  tls:      ${pc.yellow(`no certificate yet (${t.source})`)}`] : [];
+  t.certificates.forEach((c, i) => {
+    const daysLeft = Math.floor((Date.parse(c.notAfter) - Date.now()) / 86_400_000);
+    const expiry = `expires ${c.notAfter.slice(0, 16).replace('T', ' ')} UTC (${daysLeft < 0 ? pc.red('expired') : daysLeft < 1 ? pc.yellow('< 1 day') : `${daysLeft} days`})`;
+    lines.push(`  ${i === 0 ? 'tls:     ' : '         '} ${c.names.join(', ')}  issuer ${c.issuer}, ${expiry}`);
+  });
+  const a = t.lastAttempt;
+  const attempt = a === null ? 'none yet' : `${ago(Date.parse(a.at))}: ${a.ok ? pc.green('ok') : pc.red(`failed: ${a.error ?? ''}`)}`;
+  lines.push(`            last ${t.source === 'acme' ? 'renewal' : 'load'} attempt ${attempt}${t.renewAt ? `; next renewal ${t.renewAt.slice(0, 16).replace('T', ' ')} UTC` : ''}`);
+  return lines;
 }
 
 export function printError(e: unknown, json: boolean): void {

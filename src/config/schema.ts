@@ -31,6 +31,7 @@ import { strategy } from './strategies.ts';
 import { watchSection } from './watch-section.ts';
 import { proxySection } from './proxy-section.ts';
 import { hostRouting, hostRoutingShape } from './hosts-section.ts';
+import { checkTlsAgainstEnvironment, tlsSection } from './tls-section.ts';
 import type { PathIssue } from './path-issue.ts';
 import { logsSection, notificationsSection } from './observe-sections.ts';
 import { kubernetesSection } from './kubernetes-section.ts';
@@ -171,16 +172,18 @@ const environment = section({
   kubernetes: kubernetesSection.optional(),
   proxy: defaultedWhenEmpty(proxySection, {}),
   ...hostRoutingShape,
+  tls: tlsSection.optional(),
   // The release pipeline's gates (pipeline-section.ts); they go to ServiceConfig.pipeline.
   ...environmentGateShape,
 }).superRefine((e, ctx) => {
   if (e.runtime === 'process' && e.resources) ctx.addIssue({ code: 'custom', path: ['resources'], message: PROCESS_RESOURCES_REFUSAL });
+  checkTlsAgainstEnvironment(e, ctx);
   if (e.strip_prefix !== undefined && e.path_prefix === undefined) {
     ctx.addIssue({ code: 'custom', path: ['strip_prefix'], message: 'strip_prefix needs a path_prefix to strip; add path_prefix: (e.g. /api) or remove strip_prefix' });
   }
   // Through a Gateway no request passes slipway's router, which is what reads hosts: and path_prefix:.
   if (e.kubernetes?.traffic === 'gateway') {
-    for (const key of ['hosts', 'path_prefix'] as const) {
+    for (const key of ['hosts', 'path_prefix', 'tls'] as const) {
       if (e[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `with kubernetes traffic: gateway slipway's router does not route this environment; give the HTTPRoute's host names in kubernetes.hostnames and remove ${key}, or set traffic: router` });
     }
   }
@@ -212,7 +215,7 @@ const environments = namedMap({
     specs: Object.fromEntries(
       Object.entries(envs).map(([name, e]) => [
         name,
-        { name, runtime: e.runtime, resources: e.resources ?? null, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch.watchMs, watchMaxErrorRate: e.watch.watchMaxErrorRate, notifications: e.notifications, kubernetes: e.kubernetes, proxy: e.proxy, ...hostRouting(e) },
+        { name, runtime: e.runtime, resources: e.resources ?? null, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch.watchMs, watchMaxErrorRate: e.watch.watchMaxErrorRate, notifications: e.notifications, kubernetes: e.kubernetes, proxy: e.proxy, ...hostRouting(e), ...(e.tls !== undefined ? { tls: e.tls } : {}) },
       ]),
     ),
     gates: Object.fromEntries(

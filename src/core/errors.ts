@@ -39,6 +39,8 @@ export const ERROR_CODES = [
   'E_DISK_FULL',
   'E_SERVICE_MISMATCH',
   'E_ENV_AMBIGUOUS',
+  'E_TLS_ACME',
+  'E_TLS_CERTIFICATE',
   'E_INTERNAL',
 ] as const;
 

@@ -30,6 +30,9 @@ export const EVENT_TYPES = [
   // The router ran another table than the one the server sent it (rewritten behind
   // the server's back, or restored from an old file); the server sent its own again.
   'router.drift',
+  // TLS (slipway.yaml tls:): a certificate obtained or renewed by ACME, or an attempt that failed (the old one keeps serving).
+  'tls.certificate_issued',
+  'tls.renewal_failed',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -136,6 +136,8 @@ describe("the admin's policy", () => {
     expect(check({ ...base, listen: { host: '0.0.0.0', port: 8080 } }, { policy })).toEqual(['environments.staging.listen listen']);
     expect(check({ ...base, strategy: { type: 'blue-green', previewListen: { host: '127.0.0.1', port: 9000 }, autoPromote: true, scaleDownDelayMs: 0 } }, { policy }))
       .toEqual(['environments.staging.strategy.preview_listen listen']);
+    expect(check({ ...base, listen: { host: '127.0.0.1', port: 8080 }, tls: { httpListen: { host: '0.0.0.0', port: 80 }, redirectHttp: true, source: { kind: 'files', certificates: [] } } }, { policy }))
+      .toEqual(['environments.staging.tls.http_listen listen']);
     const k8s = { context: null, namespace: 'n', image: 'i', containerPort: 80, traffic: 'gateway' as const, gateway: null, hostnames: ['a.staging.example.com', 'shop.example.com'], historyLimit: 1 };
     expect(check({ ...base, kubernetes: k8s }, { policy })).toEqual(['environments.staging.kubernetes.hostnames[1] hosts']);
   });

@@ -159,6 +159,7 @@ export function checkEnvironment(c: PolicyCheck): PolicyViolation[] {
   const out: PolicyViolation[] = [];
   out.push(...checkListen(rules, `${at}.listen`, e.listen));
   if (e.strategy.type === 'blue-green' && e.strategy.previewListen) out.push(...checkListen(rules, `${at}.strategy.preview_listen`, e.strategy.previewListen));
+  if (e.tls?.httpListen) out.push(...checkListen(rules, `${at}.tls.http_listen`, e.tls.httpListen));
   // The host names an environment answers for: on a cluster's Gateway, and on a
   // listener shared by host (`hosts:`). A wildcard entry is checked as written: the
   // policy must allow `*.example.com` itself (a pattern `*.example.com` does).

@@ -149,6 +149,34 @@ export interface EnvironmentSpec {
   hosts?: string[];
   /** Only requests under this path reach the environment (among those of its hosts). Absent: every path. */
   pathPrefix?: PathPrefix;
+  /** HTTPS on `listen` (slipway.yaml `tls:`). Absent: plain HTTP. */
+  tls?: TlsSettings;
+}
+
+/** slipway.yaml `tls:` of an environment: where its certificates come from, and its plain-HTTP side. */
+export interface TlsSettings {
+  /** A plain-HTTP listener beside `listen`: ACME HTTP-01 answers, then a redirect or the environment itself. */
+  httpListen?: ListenAddress;
+  /** Plain HTTP on httpListen gets 308 to https (ACME challenges excepted). */
+  redirectHttp: boolean;
+  source: TlsCertificateFiles | AcmeSettings;
+}
+
+export interface TlsCertificateFiles {
+  kind: 'files';
+  /** The first is the default (clients without SNI, or with a name none covers). */
+  certificates: { certFile: string; key: ExternalSecretSpec }[];
+}
+
+export interface AcmeSettings {
+  kind: 'acme';
+  directoryUrl: string;
+  email: string;
+  challenge: 'http-01';
+  /** A certificate is renewed this long before it expires. */
+  renewBeforeMs: number;
+  /** PEM of a CA to trust for the directory's own HTTPS (a private CA, a test server); absent: the system's. */
+  caFile?: string;
 }
 
 /** slipway.yaml `path_prefix:` and `strip_prefix:` of an environment. */

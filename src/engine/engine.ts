@@ -1,6 +1,7 @@
 // The engine: what the API asks for (deploy, rollback, status), turned into
 // recorded releases and rollouts that the reconciler carries out.
 
+import type { TlsStatus } from './tls/tls-keeper.ts';
 import type { AuditInput } from '../store/audit-log.ts';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -129,6 +130,8 @@ export class Engine {
   readonly events: EventBus;
   private readonly feed: EventFeed;
   readonly trust: ArtefactTrust;
+  /** Certificates of environments with tls: (tls/keep-tls.ts sets it); null: status shows none. */
+  tls: { status(env: string): TlsStatus | null } | null = null;
   /** Release pipeline runs, driven here in the server (see pipeline/pipeline-runner.ts). */
   readonly pipeline: PipelineRunner;
 
@@ -583,7 +586,8 @@ export class Engine {
     }
     return names.map((n) => {
       const s = describeEnvironment(this.store, this.fleets, n, this.routes.listenerErrors[n] ?? null);
-      return { ...s, analysis: s.rollout ? this.analysis.latestResult(s.rollout.id) : null, watch: this.analysis.watchView(n) };
+      const tls = this.tls?.status(n);
+      return { ...s, analysis: s.rollout ? this.analysis.latestResult(s.rollout.id) : null, watch: this.analysis.watchView(n), ...(tls ? { tls } : {}) };
     });
   }
 

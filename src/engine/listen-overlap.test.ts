@@ -27,6 +27,14 @@ describe('listenWantsOf', () => {
     expect(listenWantsOf('staging', environment({ listen: at('127.0.0.1', 8080), strategy: blueGreen(null) }))).toHaveLength(1);
   });
 
+  it('wants TLS\'s plain-HTTP listener too, routed by the same hosts, so two environments may share port 80 as they share 443', () => {
+    const spec = { ...environment({ listen: at('0.0.0.0', 8443), hosts: ['shop.example.com'] }), tls: { httpListen: at('0.0.0.0', 8080), redirectHttp: true, source: { kind: 'files', certificates: [] } } } as EnvironmentSpec;
+    expect(listenWantsOf('shop', spec)).toEqual([
+      { key: 'environments.shop.listen', address: at('0.0.0.0', 8443), hosts: ['shop.example.com'] },
+      { key: 'environments.shop.tls.http_listen', address: at('0.0.0.0', 8080), hosts: ['shop.example.com'] },
+    ]);
+  });
+
   it('wants nothing when a Gateway, not the router, takes the traffic', () => {
     expect(listenWantsOf('production', environment({ listen: at('127.0.0.1', 8080), gateway: true }))).toEqual([]);
   });

@@ -37,8 +37,8 @@ export interface ListenOverlap {
 
 /**
  * The addresses the router listens on for a release: its `listen` (with the hosts
- * and path prefix it is routed by), and the preview listener of a blue-green
- * rollout, which is never shared. None when a Gateway routes a cluster's traffic.
+ * and path prefix it is routed by), the preview listener of a blue-green
+ * rollout, which is never shared, and TLS's plain-HTTP listener (tls.http_listen). None when a Gateway routes a cluster's traffic.
  */
 export function listenWantsOf(env: string, environment: EnvironmentSpec): ListenWant[] {
   if (!routerCarriesTraffic(environment)) return [];
@@ -50,6 +50,15 @@ export function listenWantsOf(env: string, environment: EnvironmentSpec): Listen
   }];
   const s = environment.strategy;
   if (s.type === 'blue-green' && s.previewListen) wants.push({ key: `environments.${envNameOf(env)}.strategy.preview_listen`, address: s.previewListen });
+  // TLS's plain-HTTP side: the same hosts and prefix, so it may share port 80 as `listen` shares 443.
+  if (environment.tls?.httpListen) {
+    wants.push({
+      key: `environments.${envNameOf(env)}.tls.http_listen`,
+      address: environment.tls.httpListen,
+      ...(environment.hosts ? { hosts: environment.hosts } : {}),
+      ...(environment.pathPrefix ? { pathPrefix: environment.pathPrefix.path } : {}),
+    });
+  }
   return wants;
 }
 

@@ -11,6 +11,7 @@ import { formatListen } from '../core/service-config.ts';
 import type { FleetSet } from './fleet-set.ts';
 import { effectiveWeights } from '../core/rollout.ts';
 import { routeTableDigest, type EnvRoutes, type RouteTable, type RouteTableHead, type RouterHeadAnswer } from '../router/route-table.ts';
+import { redactTableKeys, type TlsRoutes } from '../router/tls/tls-routes.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { EngineLogger, TrafficRouter } from './ports.ts';
 
@@ -30,7 +31,10 @@ export function trafficWeights(store: StateStore, fleets: FleetSet, env: string)
   return effectiveWeights(store.activeRollout(env)?.traffic ?? null, serving);
 }
 
-export function computeRouteTable(store: StateStore, fleets: FleetSet, version: number): RouteTable {
+/** An environment's tls: routes (its certificates, challenges), from engine/tls/tls-keeper.ts. */
+export type TlsRoutesSource = (env: string, spec: ReleaseRecord['config']['environment']) => TlsRoutes | undefined;
+
+export function computeRouteTable(store: StateStore, fleets: FleetSet, version: number, tlsRoutes: TlsRoutesSource | null = null): RouteTable {
   const environments: RouteTable['environments'] = {};
   for (const env of store.listEnvironmentNames()) {
     const release = routingRelease(store, env);
@@ -51,6 +55,8 @@ export function computeRouteTable(store: StateStore, fleets: FleetSet, version: 
     // Which requests on a shared listener are this environment's (absent: all of them, on a listener of its own).
     if (release.config.environment.hosts) routes.hosts = release.config.environment.hosts;
     if (release.config.environment.pathPrefix) routes.pathPrefix = release.config.environment.pathPrefix;
+    const tls = release.config.environment.tls && tlsRoutes ? tlsRoutes(env, release.config.environment) : undefined;
+    if (tls) routes.tls = tls;
     const strategy = release.config.environment.strategy;
     if (rollout && rollout.preview !== null && strategy.type === 'blue-green' && strategy.previewListen) {
       routes.preview = { listen: formatListen(strategy.previewListen), release: label(rollout.preview) };
@@ -109,6 +115,8 @@ export class RouteSync {
   /** Drift found whose repair push failed: reported once a later push gets through. */
   private unrepaired: Omit<RouteDrift, 'repairedVersion'> | null = null;
   private readonly driftListeners: ((d: RouteDrift) => void)[] = [];
+  /** Where environments with tls: get their certificates (server.ts sets it); none: their tls: is left out. */
+  tlsRoutes: TlsRoutesSource | null = null;
 
   constructor(
     private readonly store: StateStore,
@@ -162,9 +170,9 @@ export class RouteSync {
     // A router just started has not applied its routes.json yet: compare on the next pass.
     if (found === null) return null;
     if (found.version === sent.head.version && found.digest === sent.head.digest) return null;
-    // Only now is the whole table fetched: to name the environments that changed.
+    // Only now is the whole table fetched: to name the environments that changed (private keys come back as fingerprints).
     const current = await this.router.getRoutes().catch(() => null);
-    this.unrepaired = { found, sent: sent.head, environments: current ? changedEnvironments(current, sent.table) : [] };
+    this.unrepaired = { found, sent: sent.head, environments: current ? changedEnvironments(current, redactTableKeys(sent.table)) : [] };
     // Past whatever version the router shows, so the repair is newer than the table it replaces.
     this.version = Math.max(this.version, found.version);
     await this.pushNow();
@@ -207,7 +215,7 @@ export class RouteSync {
 
   private async pushNow(): Promise<void> {
     let answer;
-    let table = computeRouteTable(this.store, this.fleets, ++this.version);
+    let table = computeRouteTable(this.store, this.fleets, ++this.version, this.tlsRoutes);
     try {
       try {
         answer = await this.router.putRoutes(table);
@@ -216,7 +224,7 @@ export class RouteSync {
         const current = (e as { details?: { currentVersion?: number } }).details?.currentVersion;
         if (typeof current !== 'number') throw e;
         this.version = current;
-        table = computeRouteTable(this.store, this.fleets, ++this.version);
+        table = computeRouteTable(this.store, this.fleets, ++this.version, this.tlsRoutes);
         answer = await this.router.putRoutes(table);
       }
     } catch (e) {

@@ -1,6 +1,7 @@
 // The read side: what `slipway status` and the API show of an environment.
 
 import { splitEnvKey } from '../core/env-key.ts';
+import type { TlsStatus } from './tls/tls-keeper.ts';
 import type { WatchView } from './release-watch.ts';
 import type { ReleaseRecord } from '../core/records.ts';
 import type { AnalysisResult } from '../core/analysis/index.ts';
@@ -84,6 +85,8 @@ export interface EnvironmentStatus {
   cluster: ClusterView | null;
   /** The watch window under way after the last rollout, else the last one this server ran; null if none. */
   watch?: WatchView | null;
+  /** With tls: its certificates (issuer, expiry; never a key) and the last attempt to load or renew them; absent without tls:. */
+  tls?: TlsStatus | null;
 }
 
 /** Where an environment runs beyond this machine (a cluster), per release what was asked for and what runs. */

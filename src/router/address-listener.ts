@@ -11,8 +11,8 @@
 // and 16 KB of request headers; what node refuses is answered with a body that
 // says why (router-answers.ts), not its bare 400/431.
 
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Server as NetServer, Socket } from 'node:net';
 import { errorMessage } from '../core/errors.ts';
 import { hostHeaderOf, requestHost, stripPathPrefix, UNKNOWN_HOST, type HostRoutes, type RouteEntry, type RouteMiss } from './host-routes.ts';
 import { handleExpectContinue, handleProxyRequest, sendAnswer } from './proxy.ts';
@@ -20,10 +20,15 @@ import { listenHost, listenPort } from './route-table.ts';
 import { BAD_REQUEST, HEAD_TIMEOUT, HEADERS_TOO_LARGE, unknownRouteAnswer, writeRawAnswer, type RouterAnswer } from './router-answers.ts';
 import type { ListenerCounters, RefusalLimit } from './router-stats.ts';
 import { handleProxyUpgrade } from './upgrade-proxy.ts';
+import { answerAcmeChallenge, httpsRedirect } from './tls/plain-answers.ts';
+import type { CertificateInfo, CertificateSet } from './tls/certificate-set.ts';
+import { createTlsServer, type TlsServer } from './tls/tls-server.ts';
 
 export interface ListenerStatus {
   listen: string;
   listening: boolean;
+  /** A TLS listener's certificates (never their keys), and those it could not load. */
+  tls?: { certificates: CertificateInfo[]; errors?: string[] };
   /** The bound "HOST:PORT" (differs from `listen` when it asked for port 0). */
   address?: string;
   error?: string;
@@ -35,15 +40,40 @@ export class AddressListener {
   /** Swapped whole by a table; a request reads it once, when it arrives. */
   routes: HostRoutes;
   private readonly counters: ListenerCounters;
-  private server: Server | null = null;
+  /** What listens: the HTTP/1.1 server, or the TLS server in front of it. */
+  private server: NetServer | null = null;
+  private http1: Server | null = null;
   private isListening = false;
   private error: string | undefined;
   private address: string | undefined;
+  /**
+   * Non-null: this listener speaks TLS (HTTP/2 and HTTP/1.1), with these
+   * certificates; swapped whole by a table like `routes`. Fixed at construction
+   * whether it is TLS at all: a listener that changes is replaced (router.ts).
+   */
+  private certs: CertificateSet | null;
+  /** ACME HTTP-01 answers (token → key authorization) of the environments on this listener. */
+  challenges: ReadonlyMap<string, string> = new Map();
+  private tls: TlsServer | null = null;
 
-  constructor(o: { listen: string; routes: HostRoutes; counters: ListenerCounters }) {
+  constructor(o: { listen: string; routes: HostRoutes; counters: ListenerCounters; certificates?: CertificateSet | null }) {
     this.listen = o.listen;
     this.routes = o.routes;
     this.counters = o.counters;
+    this.certs = o.certificates ?? null;
+  }
+
+  get isTls(): boolean {
+    return this.certs !== null;
+  }
+
+  get certificates(): CertificateSet | null {
+    return this.certs;
+  }
+
+  set certificates(next: CertificateSet | null) {
+    this.certs = next;
+    if (next !== null) this.tls?.setDefault(next);
   }
 
   get listening(): boolean {
@@ -54,6 +84,10 @@ export class AddressListener {
     const s: ListenerStatus = { listen: this.listen, listening: this.isListening };
     if (this.address !== undefined) s.address = this.address;
     if (this.error !== undefined) s.error = this.error;
+    if (this.certificates !== null) {
+      s.tls = { certificates: this.certificates.infos };
+      if (this.certificates.errors.length > 0) s.tls.errors = this.certificates.errors;
+    }
     return s;
   }
 
@@ -61,11 +95,20 @@ export class AddressListener {
   open(): Promise<void> {
     if (this.isListening) return Promise.resolve();
     // A fresh server per attempt: a server whose listen() failed is not reused.
-    const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+      if (this.challenges.size > 0 && answerAcmeChallenge(this.challenges, req, res)) return;
+      const url = req.url;
       const entry = this.routeOf(req);
       if (typeof entry === 'string') sendAnswer(res, this.unknown(entry, req));
+      else if (entry.route.redirectHttpsPort != null) sendAnswer(res, httpsRedirect(req, url ?? '/', entry.route.redirectHttpsPort));
       else handleProxyRequest(entry.route, req, res, entry.strip);
-    });
+    };
+    // The TLS server gives HTTP/2 requests through node's compatibility API, which the proxy reads as it reads HTTP/1.1 ones.
+    this.tls = this.certs === null ? null : createTlsServer(() => this.certs!, onRequest);
+    if (this.certs !== null) this.tls?.setDefault(this.certs);
+    // Handlers go on the HTTP/1.1 server; what listens is it, or the TLS server in front of it.
+    const server: Server = this.tls === null ? createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, onRequest) : this.tls.http1;
+    const listening: NetServer = this.tls?.listener ?? server;
     server.on('checkContinue', (req, res) => {
       const entry = this.routeOf(req);
       if (typeof entry === 'string') sendAnswer(res, this.unknown(entry, req));
@@ -79,24 +122,25 @@ export class AddressListener {
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(this.routes.sole?.counters.refused ?? this.counters.refused, err, socket));
     return new Promise((resolve) => {
       const onError = (err: Error): void => {
-        server.off('listening', onListening);
+        listening.off('listening', onListening);
         this.error = `cannot listen on ${this.listen}: ${errorMessage(err)}`;
         resolve();
       };
       const onListening = (): void => {
-        server.off('error', onError);
+        listening.off('error', onError);
         // From here on, errors are per connection and node already answers or closes them.
-        server.on('error', () => {});
-        const a = server.address();
-        this.server = server;
+        listening.on('error', () => {});
+        const a = listening.address();
+        this.server = listening;
+        this.http1 = server;
         this.isListening = true;
         this.error = undefined;
         if (a !== null && typeof a === 'object') this.address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
         resolve();
       };
-      server.once('error', onError);
-      server.once('listening', onListening);
-      server.listen({ port: listenPort(this.listen), host: listenHost(this.listen), exclusive: true });
+      listening.once('error', onError);
+      listening.once('listening', onListening);
+      listening.listen({ port: listenPort(this.listen), host: listenHost(this.listen), exclusive: true });
     });
   }
 
@@ -128,15 +172,23 @@ export class AddressListener {
    */
   async close(graceMs: number): Promise<void> {
     const server = this.server;
-    if (server === null) return;
+    const http1 = this.http1;
+    if (server === null || http1 === null) return;
     this.server = null;
+    this.http1 = null;
     this.isListening = false;
     this.address = undefined;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    // Connections that finish a request after close() would otherwise stay open for keep-alive.
-    server.on('request', (_req, res) => res.setHeader('connection', 'close'));
-    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    const tls = this.tls;
+    this.tls = null;
+    if (tls !== null) {
+      tls.closeConnections();
+    } else {
+      http1.closeIdleConnections();
+      // Connections that finish a request after close() would otherwise stay open for keep-alive.
+      http1.on('request', (_req, res) => res.setHeader('connection', 'close'));
+    }
+    const timer = setTimeout(() => (tls !== null ? tls.destroyConnections() : http1.closeAllConnections()), graceMs);
     await closed;
     clearTimeout(timer);
   }

@@ -8,6 +8,7 @@ import { SlipwayError, errorMessage, isSlipwayError } from '../core/errors.ts';
 import { checkAdminRequest } from './admin-guard.ts';
 import { parseRouteTable, type RouteTable, type RouterHeadAnswer } from './route-table.ts';
 import type { Router } from './router.ts';
+import { redactTableKeys } from './tls/tls-routes.ts';
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** Refusals logged per window; the rest are counted, so a flood cannot fill the disk. */
@@ -77,7 +78,8 @@ async function route(ctx: AdminContext, at: { method: string; path: string }, re
   const { method, path } = at;
   if (method === 'GET' && path === '/healthz') return sendJson(res, 200, { ok: true, pid: ctx.pid });
   if (method === 'GET' && path === '/readyz') return sendJson(res, ctx.isReady() ? 200 : 503, { ready: ctx.isReady() });
-  if (method === 'GET' && path === '/routes') return sendJson(res, 200, ctx.router.currentTable);
+  // Private keys never leave the router: a fingerprint stands in for each (tls/tls-routes.ts).
+  if (method === 'GET' && path === '/routes') return sendJson(res, 200, redactTableKeys(ctx.router.currentTable));
   // Version and digest only: what the server compares every reconciler pass, without the whole table.
   if (method === 'GET' && path === '/routes/head') return sendJson(res, 200, { ...ctx.router.currentHead, ready: ctx.isReady() } satisfies RouterHeadAnswer);
   if (method === 'PUT' && path === '/routes') return putRoutes(ctx, req, res);

@@ -17,4 +17,6 @@ export interface EnvRoute {
   readonly counters: EnvCounters;
   /** Told of every request's header or failure; ejects backends the traffic shows broken. */
   readonly health: PassiveHealth;
+  /** Set on the plain-HTTP side of a TLS environment with redirect_http: every request is a 308 to https on this port. */
+  redirectHttpsPort?: number | null;
 }

@@ -36,6 +36,11 @@ export function collectForwardHeaders(req: IncomingMessage, out: string[], isTru
       case 'host':
         host = value;
         break;
+      // HTTP/2 from a client (TLS listener): the authority is the upstream's Host; other pseudo-headers stay behind.
+      case ':authority':
+        host = value;
+        out.push('host', value);
+        continue;
       case 'content-length':
         if (bodyBytes !== -1) bodyBytes = Number(value);
         break;
@@ -68,13 +73,14 @@ export function collectForwardHeaders(req: IncomingMessage, out: string[], isTru
       case 'upgrade':
         continue;
       default:
+        if (name.charCodeAt(0) === 58) continue; // ':method', ':path', ':scheme' (HTTP/2)
         if (name.length > 6 && isProxyHeader(name)) continue;
     }
     out.push(name, value);
   }
   if (connection !== '') dropConnectionListed(out, connection);
   const client = peer ?? '';
-  out.push('x-forwarded-for', forwardedFor === '' ? client : `${forwardedFor}, ${client}`, 'x-forwarded-proto', forwardedProto === '' ? 'http' : forwardedProto);
+  out.push('x-forwarded-for', forwardedFor === '' ? client : `${forwardedFor}, ${client}`, 'x-forwarded-proto', forwardedProto === '' ? ((req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http') : forwardedProto);
   if (forwardedHost !== '') out.push('x-forwarded-host', forwardedHost);
   else if (host !== '') out.push('x-forwarded-host', host);
   // A proxy in front that mounted us under its own prefix: ours goes after it.

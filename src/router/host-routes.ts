@@ -96,11 +96,13 @@ export function stripPathPrefix(url: string, prefix: string): string {
   return rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
 }
 
-/** The request's Host header as it came (the first one), or '' without one; no headers object is built for it. */
+/** The request's Host header (or HTTP/2 :authority) as it came (the first one), or '' without one; no headers object is built for it. */
 export function hostHeaderOf(rawHeaders: readonly string[]): string {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     if (name.length === 4 && (name === 'Host' || name === 'host' || name.toLowerCase() === 'host')) return rawHeaders[i + 1]!;
+    // HTTP/2 (the TLS listener): the authority pseudo-header is the Host.
+    if (name === ':authority') return rawHeaders[i + 1]!;
   }
   return '';
 }

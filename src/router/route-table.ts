@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { SlipwayError } from '../core/errors.ts';
+import { tlsRoutesSchema } from './tls/tls-routes.ts';
 
 const listenSchema = z
   .string()
@@ -95,6 +96,8 @@ export const envRoutesSchema = z.strictObject({
   hosts: z.array(hostPatternSchema).min(1, 'hosts, when present, lists at least one host').optional(),
   /** Only paths under this prefix (among its hosts' environments); absent: every path. */
   pathPrefix: pathPrefixSchema.optional(),
+  /** HTTPS on `listen` (certificates by SNI, HTTP/2), and its plain-HTTP side (tls/tls-routes.ts). Absent: plain HTTP. */
+  tls: tlsRoutesSchema(listenSchema).optional(),
 });
 
 export const routeTableSchema = z

@@ -18,6 +18,7 @@ import { createAdminServer } from './admin-server.ts';
 import { readJsonFile, writeFileAtomic } from './atomic-file.ts';
 import { parseRouteTable, type RouteTable } from './route-table.ts';
 import { Router } from './router.ts';
+import { loadSealKey, mapTableKeys, sealText, unsealText } from './tls/sealed-keys.ts';
 
 const log = pino({ name: 'slipway-router' });
 
@@ -49,6 +50,8 @@ async function runRouter(args: RouterArgs): Promise<void> {
   await prepareStateDir(args.stateDir);
   const routesFile = join(args.stateDir, 'routes.json');
   const infoFile = join(args.stateDir, 'router.json');
+  // Private keys in routes.json are sealed with a key of the router's own (tls/sealed-keys.ts).
+  const sealKey = await loadSealKey(args.stateDir);
   const router = new Router({ log: { info: (fields, msg) => log.info(fields, msg), warn: (fields, msg) => log.warn(fields, msg) } });
   const startedAt = new Date().toISOString();
   let isReady = false;
@@ -72,14 +75,14 @@ async function runRouter(args: RouterArgs): Promise<void> {
     log: { info: (fields, msg) => log.info(fields, msg), warn: (fields, msg) => log.warn(fields, msg) },
     pid: process.pid,
     startedAt,
-    persistTable: (t: RouteTable) => writeFileAtomic(routesFile, JSON.stringify(t, null, 2) + '\n'),
+    persistTable: (t: RouteTable) => writeFileAtomic(routesFile, JSON.stringify(mapTableKeys(t, (k) => sealText(k, sealKey)), null, 2) + '\n'),
     isReady: () => isReady,
     restoreError: () => restoreError,
     shutdown: () => void stop('POST /shutdown'),
   });
   // Read before the admin API opens, so a table the server pushes at once cannot be
   // overwritten by this older one (restoreTable also skips it if one was pushed).
-  const saved = await readSavedRoutes(routesFile);
+  const saved = await readSavedRoutes(routesFile, sealKey);
   restoreError = saved.error;
   const adminUrl = await listenAdmin(admin, args.adminPort);
   await writeFileAtomic(infoFile, JSON.stringify({ pid: process.pid, adminUrl, startedAt }) + '\n');
@@ -108,10 +111,10 @@ function listenAdmin(admin: ReturnType<typeof createAdminServer>, port: number):
 }
 
 /** The table in routes.json, if any; a broken file is reported, not fatal: the server will push a new table. */
-async function readSavedRoutes(routesFile: string): Promise<{ table?: RouteTable; error?: string }> {
+async function readSavedRoutes(routesFile: string, sealKey: Buffer): Promise<{ table?: RouteTable; error?: string }> {
   try {
     const saved = await readJsonFile(routesFile);
-    return saved === undefined ? {} : { table: parseRouteTable(saved) };
+    return saved === undefined ? {} : { table: parseRouteTable(mapTableKeys(saved, (k) => unsealText(k, sealKey))) };
   } catch (e) {
     const error = `cannot restore ${routesFile}: ${errorMessage(e)}; routing stays empty until the server pushes a table`;
     log.error(error);

@@ -7,7 +7,7 @@
 // share it, or a host claimed twice) is that environment's reported error, and
 // every other one serves.
 
-import { EMPTY_ROUTE_TABLE, routeTableDigest, type RouteTable, type RouteTableHead } from './route-table.ts';
+import { EMPTY_ROUTE_TABLE, listenPort, routeTableDigest, type RouteTable, type RouteTableHead } from './route-table.ts';
 import { AddressListener, type ListenerStatus } from './address-listener.ts';
 import { HostRoutes, type ListenerMember } from './host-routes.ts';
 import { claimListenAddresses, type ListenerWant, type ListenClaims } from './listen-claims.ts';
@@ -18,6 +18,8 @@ import { RouterStats, type RouterStatsJson } from './router-stats.ts';
 import { UpstreamRegistry } from './upstream-registry.ts';
 import { DEFAULT_POOL_OPTIONS, type Upstream, type UpstreamPoolOptions } from './upstream.ts';
 import { WeightedPicker } from './weighted-picker.ts';
+import { CertificateSet, type CertificateCache } from './tls/certificate-set.ts';
+import type { TlsRoutes } from './tls/tls-routes.ts';
 
 export interface RouterOptions {
   pool?: Partial<UpstreamPoolOptions>;
@@ -57,6 +59,10 @@ export class Router {
   private served = new Map<string, string[]>();
   /** Key → why it has no listener: another of the table has its address, or its host there. */
   private refused = new Map<string, ListenerStatus>();
+  /** Key → its TLS routes: an environment's certificates (its listener speaks TLS), or its plain-HTTP side's challenges. */
+  private tlsOf = new Map<string, TlsRoutes>();
+  /** Secure contexts by certificate and key, kept while a table names them. */
+  private readonly certCache: CertificateCache = new Map();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly closeGraceMs: number;
   private readonly retryTimer: NodeJS.Timeout;
@@ -116,6 +122,7 @@ export class Router {
     const byEnv = this.upstreams.reconcile(table);
     const wants: ListenerWant[] = [];
     const members = new Map<string, ListenerMember>();
+    const tlsOf = new Map<string, TlsRoutes>();
     for (const [env, routes] of Object.entries(table.environments)) {
       const byRelease = byEnv.get(env) ?? new Map<string, Upstream[]>();
       const groups = [...byRelease].map(([release, backends]) => ({ release, weight: routes.weights[release] ?? 0, backends }));
@@ -127,6 +134,17 @@ export class Router {
       const pathPrefix = routes.pathPrefix ?? null;
       wants.push({ key: env, listen: routes.listen, ...(routes.hosts ? { hosts: routes.hosts } : {}), ...(pathPrefix ? { pathPrefix: pathPrefix.path } : {}) });
       members.set(env, { route, hosts: routes.hosts ?? null, pathPrefix });
+      if (routes.tls) {
+        tlsOf.set(env, routes.tls);
+        if (routes.tls.httpListen !== undefined) {
+          // The plain-HTTP side: the same hosts and prefix, served as the environment or redirected to https.
+          const http = routes.tls.redirectHttp ? this.route(httpKey(env)) : route;
+          if (routes.tls.redirectHttp) http.redirectHttpsPort = listenPort(routes.listen);
+          wants.push({ key: httpKey(env), listen: routes.tls.httpListen, ...(routes.hosts ? { hosts: routes.hosts } : {}), ...(pathPrefix ? { pathPrefix: pathPrefix.path } : {}) });
+          members.set(httpKey(env), { route: http, hosts: routes.hosts ?? null, pathPrefix });
+          tlsOf.set(httpKey(env), routes.tls);
+        }
+      }
       if (routes.preview) {
         // The preview listener sends everything to one release, whatever the weights
         // or the host say; never shared, but through the same path prefix, so that a
@@ -149,7 +167,9 @@ export class Router {
     this.hasTable = true;
     this.wants = wants;
     this.members = members;
+    this.tlsOf = tlsOf;
     await this.arrangeListeners();
+    this.pruneCertCache();
     return this.listenerStatus();
   }
 
@@ -185,17 +205,47 @@ export class Router {
     const opening: Promise<void>[] = [];
     for (const [id, { listen, keys }] of claims.granted) {
       const routes = new HostRoutes(keys.map((key) => this.members.get(key)!));
+      const certificates = this.certificatesFor(keys);
       let l = this.listeners.get(id);
+      if (l !== undefined && l.isTls !== (certificates !== null)) {
+        // HTTP became HTTPS or back: a new server on the same address (the port is free once close() returns).
+        void l.close(this.closeGraceMs);
+        l = undefined;
+      }
       if (l === undefined) {
-        l = new AddressListener({ listen, routes, counters: this.stats.listener(listen) });
+        l = new AddressListener({ listen, routes, counters: this.stats.listener(listen), certificates });
         this.listeners.set(id, l);
       } else {
         l.routes = routes;
+        l.certificates = certificates;
       }
+      l.challenges = this.challengesFor(keys);
       this.served.set(id, keys);
       if (!l.listening) opening.push(l.open());
     }
     await Promise.all(opening);
+  }
+
+  /**
+   * The certificates of a listener's environments, in table order (the first is the
+   * default); null when none of them has tls: (a plain-HTTP listener). An
+   * environment without tls: on a TLS listener is served over TLS too.
+   */
+  private certificatesFor(keys: readonly string[]): CertificateSet | null {
+    const tlsKeys = keys.filter((k) => !isHttpKey(k) && this.tlsOf.has(k));
+    if (tlsKeys.length === 0) return null;
+    return new CertificateSet(tlsKeys.flatMap((k) => this.tlsOf.get(k)!.certificates), this.certCache);
+  }
+
+  private challengesFor(keys: readonly string[]): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const k of keys) if (isHttpKey(k)) for (const [token, auth] of Object.entries(this.tlsOf.get(k)?.challenges ?? {})) out.set(token, auth);
+    return out;
+  }
+
+  private pruneCertCache(): void {
+    const used = new Set([...this.tlsOf.values()].flatMap((t) => t.certificates.map((c) => `${c.cert}\0${c.key}`)));
+    for (const k of this.certCache.keys()) if (!used.has(k)) this.certCache.delete(k);
   }
 
   /** Per environment (and `<env>:preview`): its listener's state, with the address it asked for. */
@@ -247,12 +297,22 @@ function isUsable(u: Upstream): boolean {
   return u.health.isUsable;
 }
 
+/** The plain-HTTP listener of a TLS environment (tls.httpListen). */
+export function httpKey(env: string): string {
+  return `${env}:http`;
+}
+
+function isHttpKey(key: string): boolean {
+  return key.endsWith(':http');
+}
+
 /** The preview listener of an environment is keyed apart from its main one. */
 export function previewKey(env: string): string {
   return `${env}:preview`;
 }
 
 function describeKey(key: string): string {
+  if (isHttpKey(key)) return `the plain-HTTP listener (tls.http_listen) of environment "${key.slice(0, -':http'.length)}"`;
   return key.endsWith(':preview') ? `the preview listener of environment "${key.slice(0, -':preview'.length)}"` : `environment "${key}"`;
 }
 

@@ -27,6 +27,8 @@ export interface OpenSecretsOptions {
 
 export interface OpenedSecrets {
   secrets: Secrets;
+  /** For other values kept encrypted with the master key (TLS certificates, ACME account keys). */
+  cipher: SecretCipher;
   keyId: string;
   keySource: string;
   keyCreated: boolean;
@@ -48,5 +50,5 @@ export async function openSecrets(o: OpenSecretsOptions): Promise<OpenedSecrets>
   // Every stored value decrypts now (or the server does not start): a bad row is
   // found at start, not at the next deploy, and every value is masked from here on.
   await secrets.loadStoredIntoRedactor();
-  return { secrets, keyId: loaded.key.id, keySource: loaded.key.source, keyCreated: loaded.created, warning: loaded.warning };
+  return { secrets, cipher, keyId: loaded.key.id, keySource: loaded.key.source, keyCreated: loaded.created, warning: loaded.warning };
 }

@@ -1,0 +1,100 @@
+// Obtains one certificate from an ACME CA with acme-client (RFC 8555), answering
+// HTTP-01 through the router: the key authorization is pushed in the route table,
+// the CA fetches it from the environment's http_listen, and it is withdrawn after.
+//
+// acme-client's own pre-check (a GET to http://NAME/.well-known/... on port 80
+// from this machine) is skipped: the CA validates, and a server behind NAT or on
+// another port cannot always reach its own public name.
+
+import { readFile } from 'node:fs/promises';
+import { Agent } from 'node:https';
+import acme from 'acme-client';
+import type { InternalAxiosRequestConfig } from 'axios';
+import { SlipwayError, errorMessage } from '../../core/errors.ts';
+import type { AcmeSettings } from '../../core/service-config.ts';
+
+export interface Http01Responder {
+  /** Serves `keyAuthorization` at /.well-known/acme-challenge/<token> on the environment's http_listen; resolves once the router does. */
+  add(token: string, keyAuthorization: string): Promise<void>;
+  remove(token: string): Promise<void>;
+}
+
+export interface IssuedCertificate {
+  /** PEM: the leaf, then its chain. */
+  cert: string;
+  /** PEM private key (ECDSA P-256), made here for this certificate alone. */
+  key: string;
+}
+
+/** One request to the CA; an order is a dozen of them, polls included. */
+const REQUEST_TIMEOUT_MS = 15_000;
+
+export function newAccountKey(): Promise<string> {
+  return acme.crypto.createPrivateEcdsaKey().then((k) => k.toString());
+}
+
+/**
+ * One order for `names`: a new key, a CSR, the HTTP-01 challenges, the certificate.
+ * Fails with E_TLS_ACME naming the directory and the CA's reason, never a key.
+ */
+export async function issueCertificate(o: { settings: AcmeSettings; names: string[]; accountKey: string; http01: Http01Responder; retryRequests?: boolean }): Promise<IssuedCertificate> {
+  const ca = o.settings.caFile === undefined ? undefined : await readFile(o.settings.caFile, 'utf8');
+  const client = new acme.Client({ directoryUrl: o.settings.directoryUrl, accountKey: o.accountKey, backoffAttempts: 5, backoffMin: 500, backoffMax: 5_000 });
+  const trust = directoryRequests(o.settings.directoryUrl, ca, o.retryRequests ?? true);
+  try {
+    const key = (await acme.crypto.createPrivateEcdsaKey()).toString();
+    const [, csr] = await acme.crypto.createCsr({ commonName: o.names[0]!, altNames: o.names }, key);
+    const cert = await client.auto({
+      csr,
+      email: o.settings.email,
+      termsOfServiceAgreed: true,
+      challengePriority: ['http-01'],
+      skipChallengeVerification: true,
+      challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
+        if (challenge.type !== 'http-01') throw new Error(`the CA offered ${challenge.type}; slipway answers http-01 only`);
+        await o.http01.add(challenge.token, keyAuthorization);
+      },
+      challengeRemoveFn: async (_authz, challenge) => {
+        if (challenge.type === 'http-01') await o.http01.remove(challenge.token);
+      },
+    });
+    return { cert, key };
+  } catch (e) {
+    throw new SlipwayError('E_TLS_ACME', `cannot obtain a certificate for ${o.names.join(', ')} from ${o.settings.directoryUrl}: ${acmeReason(e)}`, { names: o.names, directory: o.settings.directoryUrl }, { cause: e });
+  } finally {
+    trust.release();
+  }
+}
+
+/**
+ * acme-client talks through its own axios instance, with no timeout: requests to
+ * this directory's origin (and only those) get one, so a CA that stops answering
+ * fails the order instead of hanging it, and, with `ca`, an agent that trusts it.
+ * (acme-client's retry settings are process-wide, so they are not touched.)
+ * Per order, not process-wide, so two servers in one process keep their own.
+ */
+function directoryRequests(directoryUrl: string, ca: string | undefined, retryRequests: boolean): { release(): void } {
+  const origin = new URL(directoryUrl).origin;
+  const agent = ca === undefined ? null : new Agent({ ca, keepAlive: false });
+  const id = acme.axios.interceptors.request.use((config: InternalAxiosRequestConfig) => {
+    if (typeof config.url === 'string' && config.url.startsWith(origin)) {
+      config.timeout = REQUEST_TIMEOUT_MS;
+      // acme-client retries a refused or failed request up to 5 times, 75 s in all: off when the caller retries the whole order soon anyway.
+      if (!retryRequests && !('retryAttempt' in config)) Object.assign(config, { retryAttempt: Number.MAX_SAFE_INTEGER });
+      if (agent !== null) config.httpsAgent = agent;
+    }
+    return config;
+  });
+  return {
+    release() {
+      acme.axios.interceptors.request.eject(id);
+      agent?.destroy();
+    },
+  };
+}
+
+/** The CA's problem detail when there is one (RFC 7807), else the error's message. */
+function acmeReason(e: unknown): string {
+  const detail = (e as { response?: { data?: { detail?: string } } }).response?.data?.detail;
+  return detail ?? errorMessage(e);
+}

@@ -1,0 +1,264 @@
+// The certificates the router serves, per environment with `tls:`: read from the
+// files slipway.yaml names (the key through its secret reference), or obtained and
+// renewed from an ACME CA. The route table takes them from here (routesFor, sync);
+// loading, ordering and renewing run beside it and push a new table when they
+// change. What this keeps on disk (ACME account keys, obtained certificates and
+// their keys) is in state.db encrypted with the master key, like secrets.
+//
+// A failure (a file that cannot be read, a CA that refuses) never takes a working
+// certificate away: the last good one keeps serving, and the failure is an event
+// (tls.renewal_failed: a metric and the environment's webhooks follow from it)
+// and the environment's last attempt in `slipway status`.
+
+import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
+import { SlipwayError, errorMessage } from '../../core/errors.ts';
+import type { AcmeSettings, EnvironmentSpec, ExternalSecretSpec, TlsCertificateFiles, TlsSettings } from '../../core/service-config.ts';
+import { formatListen } from '../../core/service-config.ts';
+import { certificateInfo, type CertificateInfo } from '../../router/tls/certificate-set.ts';
+import type { TlsCertificate, TlsRoutes } from '../../router/tls/tls-routes.ts';
+import { issueCertificate, newAccountKey } from './acme-issuer.ts';
+import type { EncryptedMeta } from './encrypted-meta.ts';
+
+export interface TlsAttempt {
+  at: string;
+  ok: boolean;
+  /** Why it failed (never a key). */
+  error?: string;
+}
+
+/** What `slipway status` shows of an environment's TLS. */
+export interface TlsStatus {
+  source: 'files' | 'acme';
+  certificates: CertificateInfo[];
+  lastAttempt: TlsAttempt | null;
+  /** When the next ACME renewal is due (renew_before ahead of expiry). */
+  renewAt?: string;
+}
+
+export interface TlsEvent {
+  type: 'tls.certificate_issued' | 'tls.renewal_failed';
+  env: string;
+  level: 'info' | 'error';
+  message: string;
+  data: Record<string, unknown>;
+}
+
+export interface TlsKeeperDeps {
+  /** The environments whose routing release has tls:, with that release's settings. */
+  environments(): { env: string; spec: EnvironmentSpec }[];
+  readSecret(at: { env: string; name: string }, spec: ExternalSecretSpec): Promise<string>;
+  vault: EncryptedMeta;
+  push(): Promise<void>;
+  publish(e: TlsEvent): void;
+  log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
+  now(): number;
+  /** How often files are re-read and renewals are checked; default 1 h. */
+  checkEveryMs?: number;
+  /** After a failed ACME attempt, the next one waits this long; default 1 h. */
+  retryAfterMs?: number;
+}
+
+interface EnvState {
+  /** The settings the certificates were made for; others mean a load is due. */
+  sourceKey: string;
+  source: 'files' | 'acme';
+  certificates: TlsCertificate[];
+  infos: CertificateInfo[];
+  challenges: Map<string, string>;
+  lastAttempt: TlsAttempt | null;
+  /** ACME: no attempt before this (after a failure). */
+  notBeforeMs: number;
+  renewAtMs: number | null;
+  loading: Promise<void> | null;
+}
+
+const HOUR_MS = 3_600_000;
+
+export class TlsKeeper {
+  private readonly envs = new Map<string, EnvState>();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly checkEveryMs: number;
+  private readonly retryAfterMs: number;
+
+  constructor(private readonly deps: TlsKeeperDeps) {
+    this.checkEveryMs = deps.checkEveryMs ?? HOUR_MS;
+    this.retryAfterMs = deps.retryAfterMs ?? HOUR_MS;
+  }
+
+  start(): void {
+    if (this.timer !== null) return;
+    this.timer = setInterval(() => void this.check(), this.checkEveryMs);
+    this.timer.unref();
+    void this.check();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** The table's tls: of an environment: what it has now (maybe nothing yet); a load starts when its settings changed. */
+  routesFor(env: string, spec: EnvironmentSpec): TlsRoutes | undefined {
+    const tls = spec.tls;
+    if (tls === undefined) return undefined;
+    const state = this.envs.get(env);
+    if ((state === undefined || state.sourceKey !== sourceKeyOf(spec)) && state?.loading == null) void this.refresh(env, spec);
+    const current = this.envs.get(env);
+    return {
+      certificates: current?.certificates ?? [],
+      redirectHttp: tls.redirectHttp,
+      ...(tls.httpListen ? { httpListen: formatListen(tls.httpListen) } : {}),
+      ...(current && current.challenges.size > 0 ? { challenges: Object.fromEntries(current.challenges) } : {}),
+    };
+  }
+
+  status(env: string): TlsStatus | null {
+    const s = this.envs.get(env);
+    if (s === undefined) return null;
+    return { source: s.source, certificates: s.infos, lastAttempt: s.lastAttempt, ...(s.renewAtMs !== null ? { renewAt: new Date(s.renewAtMs).toISOString() } : {}) };
+  }
+
+  /** Re-reads files and renews what is due, for every environment with tls:. */
+  async check(): Promise<void> {
+    const now = this.deps.now();
+    await Promise.all(this.deps.environments().map(({ env, spec }) => {
+      const s = this.envs.get(env);
+      const isDue = s === undefined || s.sourceKey !== sourceKeyOf(spec) || s.source === 'files' || (s.renewAtMs !== null && now >= s.renewAtMs) || s.certificates.length === 0;
+      return isDue && (s === undefined || now >= s.notBeforeMs) ? this.refresh(env, spec) : undefined;
+    }));
+  }
+
+  /** Loads or orders the environment's certificates; one at a time per environment. */
+  refresh(env: string, spec: EnvironmentSpec): Promise<void> {
+    const tls = spec.tls!;
+    let state = this.envs.get(env);
+    if (state === undefined) {
+      state = { sourceKey: '', source: tls.source.kind, certificates: [], infos: [], challenges: new Map(), lastAttempt: null, notBeforeMs: 0, renewAtMs: null, loading: null };
+      this.envs.set(env, state);
+    }
+    if (state.loading !== null) return state.loading;
+    const s = state;
+    s.loading = this.load(env, spec, s).finally(() => {
+      s.loading = null;
+    });
+    return s.loading;
+  }
+
+  private async load(env: string, spec: EnvironmentSpec, s: EnvState): Promise<void> {
+    const tls = spec.tls!;
+    const key = sourceKeyOf(spec);
+    const at = new Date(this.deps.now()).toISOString();
+    try {
+      const certificates = tls.source.kind === 'files'
+        ? await this.readFiles(env, tls.source)
+        : await this.acmeCertificate(env, tls.source, spec.hosts ?? [], s);
+      const isChanged = key !== s.sourceKey || JSON.stringify(certificates) !== JSON.stringify(s.certificates);
+      s.sourceKey = key;
+      s.source = tls.source.kind;
+      s.certificates = certificates;
+      s.infos = certificates.map((c) => certificateInfo(c.cert));
+      s.renewAtMs = tls.source.kind === 'acme' ? renewAt(s.infos[0]!, tls.source) : null;
+      s.lastAttempt = tls.source.kind === 'acme' || isChanged || s.lastAttempt?.ok === false ? { at, ok: true } : s.lastAttempt;
+      if (isChanged) await this.deps.push();
+    } catch (e) {
+      // A failed order may leave its challenges behind: the router stops answering them.
+      if (s.challenges.size > 0) {
+        s.challenges.clear();
+        await this.deps.push().catch(() => undefined);
+      }
+      const error = errorMessage(e);
+      const isNew = s.lastAttempt?.error !== error;
+      s.lastAttempt = { at, ok: false, error };
+      s.notBeforeMs = this.deps.now() + this.retryAfterMs;
+      const serving = s.certificates.length > 0 ? 'the certificate in use keeps serving' : 'no certificate to serve yet';
+      // Files re-read each hour report a lasting problem once; every failed ACME attempt is reported.
+      if (isNew || tls.source.kind === 'acme') {
+        this.deps.publish({ type: 'tls.renewal_failed', env, level: 'error', message: `TLS certificate for ${env} could not be ${tls.source.kind === 'acme' ? 'obtained' : 'loaded'} (${serving}): ${error}`, data: { source: tls.source.kind, error } });
+      }
+    }
+  }
+
+  private async readFiles(env: string, files: TlsCertificateFiles): Promise<TlsCertificate[]> {
+    return Promise.all(files.certificates.map(async (c, i) => {
+      let cert: string;
+      try {
+        cert = await readFile(c.certFile, 'utf8');
+      } catch (e) {
+        throw new SlipwayError('E_TLS_CERTIFICATE', `cannot read tls.certificates[${i}].cert_file ${c.certFile} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { env, file: c.certFile });
+      }
+      const key = await this.deps.readSecret({ env, name: `tls.certificates[${i}].key` }, c.key);
+      checkPair(cert, key, `tls.certificates[${i}] (${c.certFile})`, env);
+      return { cert, key: key.endsWith('\n') ? key : `${key}\n` };
+    }));
+  }
+
+  /** The stored certificate while it is not due; else a new one from the CA, stored before it is served. */
+  private async acmeCertificate(env: string, acme: AcmeSettings, hosts: string[], s: EnvState): Promise<TlsCertificate[]> {
+    const stored = this.deps.vault.get<TlsCertificate>({ env, name: 'tls-certificate' });
+    const names = [...hosts].sort();
+    if (stored !== null) {
+      const info = certificateInfo(stored.cert);
+      const isSameNames = [...info.names].sort().join(',') === names.join(',');
+      if (isSameNames && this.deps.now() < renewAt(info, acme)) return [stored];
+    }
+    const accountKey = await this.accountKey(acme);
+    this.deps.log.info({ env, names, directory: acme.directoryUrl }, 'ordering a TLS certificate from the ACME CA');
+    const issued = await issueCertificate({
+      settings: acme,
+      names: hosts,
+      accountKey,
+      // The CA's transient failures are retried request by request (over a minute) unless the whole order is retried sooner.
+      retryRequests: this.retryAfterMs >= 5 * 60_000,
+      http01: {
+        add: async (token, keyAuthorization) => {
+          s.challenges.set(token, keyAuthorization);
+          await this.deps.push();
+        },
+        remove: async (token) => {
+          s.challenges.delete(token);
+          await this.deps.push();
+        },
+      },
+    });
+    this.deps.vault.set({ env, name: 'tls-certificate' }, issued);
+    const info = certificateInfo(issued.cert);
+    this.deps.publish({ type: 'tls.certificate_issued', env, level: 'info', message: `TLS certificate for ${info.names.join(', ')} obtained from ${acme.directoryUrl}, valid until ${info.notAfter}`, data: { names: info.names, issuer: info.issuer, notAfter: info.notAfter } });
+    return [issued];
+  }
+
+  private async accountKey(acme: AcmeSettings): Promise<string> {
+    const at = { env: 'slipway', name: `acme-account ${acme.directoryUrl} ${acme.email}` };
+    const stored = this.deps.vault.get<{ key: string }>(at);
+    if (stored !== null) return stored.key;
+    const key = await newAccountKey();
+    this.deps.vault.set(at, { key });
+    return key;
+  }
+}
+
+/** What decides the certificates: the source and, for ACME, the names. */
+function sourceKeyOf(spec: EnvironmentSpec): string {
+  const tls = spec.tls as TlsSettings;
+  return JSON.stringify([tls.source, tls.source.kind === 'acme' ? [...(spec.hosts ?? [])].sort() : null]);
+}
+
+function renewAt(info: CertificateInfo, acme: AcmeSettings): number {
+  return Date.parse(info.notAfter) - acme.renewBeforeMs;
+}
+
+/** The certificate parses and the key is its own; the message names the file, never the key. */
+function checkPair(cert: string, key: string, what: string, env: string): void {
+  try {
+    new X509Certificate(cert);
+  } catch {
+    throw new SlipwayError('E_TLS_CERTIFICATE', `${what} is not a PEM certificate`, { env });
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch (e) {
+    const reason = /mismatch/i.test(errorMessage(e)) ? 'the key is not the certificate\'s' : 'the key is not a PEM private key';
+    throw new SlipwayError('E_TLS_CERTIFICATE', `${what}: ${reason}`, { env });
+  }
+}

@@ -1,0 +1,32 @@
+// What the plain-HTTP listener of a TLS environment answers itself: ACME HTTP-01
+// challenges (before any routing, whatever the host's path prefix, since the CA
+// asks at the one fixed path), and, with redirect_http, a 308 to the same URL on
+// https (308 keeps the method and body, where 301 lets clients turn POST into GET).
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hostHeaderOf, requestHost } from '../host-routes.ts';
+import type { RouterAnswer } from '../router-answers.ts';
+
+const CHALLENGE_PATH = '/.well-known/acme-challenge/';
+
+/** True when the request was an HTTP-01 challenge this listener knows, and it was answered. */
+export function answerAcmeChallenge(challenges: ReadonlyMap<string, string>, req: IncomingMessage, res: ServerResponse): boolean {
+  const url = req.url ?? '/';
+  if (!url.startsWith(CHALLENGE_PATH)) return false;
+  const keyAuthorization = challenges.get(url.slice(CHALLENGE_PATH.length));
+  if (keyAuthorization === undefined) return false;
+  const body = Buffer.from(keyAuthorization);
+  res.writeHead(200, ['content-type', 'application/octet-stream', 'content-length', String(body.length), 'cache-control', 'no-store']);
+  res.end(body);
+  return true;
+}
+
+export function httpsRedirect(req: IncomingMessage, url: string, httpsPort: number): RouterAnswer {
+  const host = requestHost(hostHeaderOf(req.rawHeaders));
+  const location = `https://${host}${httpsPort === 443 ? '' : `:${httpsPort}`}${url.startsWith('/') ? url : '/'}`;
+  const body = Buffer.from(`redirecting to ${location}\n`);
+  const headers = ['location', location, 'content-type', 'text/plain', 'content-length', String(body.length), 'cache-control', 'no-store'];
+  // A body not read: closing is cheaper than reading it to keep the connection.
+  if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) headers.push('connection', 'close');
+  return { status: 308, headers, body };
+}

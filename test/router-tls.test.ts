@@ -1,0 +1,187 @@
+// Issue 18, TLS at the router with certificate files: certificates made by openssl
+// in the test, a real router process, real backends, real HTTP/1.1, HTTP/2 and
+// WebSocket clients on 127.0.0.1. Tables are pushed to the router directly, as
+// the server pushes them.
+
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
+import { Agent as HttpsAgent } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
+import type { EnvRoutes, RouteTable } from '../src/router/route-table.ts';
+import { freePort, startTestUpstream, type TestUpstream } from '../src/router/test-upstream.ts';
+import { startWebSocketUpstream, type WebSocketUpstream } from '../src/router/test-websocket-upstream.ts';
+import { makeTestCa, makeTestCertificate, type TestCa, type TestCertificate } from './support/tls-certs.ts';
+import { http2Get, https1Get, peerCertificate } from './support/tls-clients.ts';
+
+describe('TLS at the router with certificate files', () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'slipway-router-tls-'));
+  const certDir = mkdtempSync(join(tmpdir(), 'slipway-tls-certs-'));
+  let router: RouterClient;
+  let version = 0;
+  let ca: TestCa;
+  let shopCert: TestCertificate;
+  let blogCert: TestCertificate;
+  let shop: TestUpstream;
+  let blog: TestUpstream;
+  let ws: WebSocketUpstream;
+  let port = 0;
+  let httpPort = 0;
+
+  const tlsEnv = (up: { id: string; url: string }, hosts: string[], cert: TestCertificate, extra: Partial<EnvRoutes['tls'] & object> = {}): EnvRoutes => ({
+    listen: `127.0.0.1:${port}`,
+    backends: [{ id: up.id, release: 'r1', url: up.url }],
+    weights: { r1: 100 },
+    hosts,
+    tls: { certificates: [{ cert: cert.cert, key: cert.key }], redirectHttp: false, ...extra },
+  });
+  const push = (environments: RouteTable['environments']) => router.putRoutes({ version: ++version, environments });
+  const both = (shopExtra: Partial<EnvRoutes['tls'] & object> = {}) => ({
+    shop: tlsEnv(shop, ['shop.test', 'www.shop.test'], shopCert, { httpListen: `127.0.0.1:${httpPort}`, ...shopExtra }),
+    blog: tlsEnv(blog, ['blog.test'], blogCert),
+    chat: { ...tlsEnv(ws, ['chat.test'], blogCert), tls: undefined },
+  });
+
+  beforeAll(async () => {
+    ca = makeTestCa(certDir);
+    shopCert = makeTestCertificate(ca, 'shop', ['shop.test', 'www.shop.test']);
+    blogCert = makeTestCertificate(ca, 'blog', ['blog.test', 'chat.test']);
+    [port, httpPort] = [await freePort(), await freePort()];
+    router = await ensureRouter({ stateDir });
+    shop = await startTestUpstream('shop1');
+    blog = await startTestUpstream('blog1');
+    ws = await startWebSocketUpstream('chat1');
+  });
+
+  afterAll(async () => {
+    try {
+      process.kill(-router.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await Promise.all([shop, blog, ws].map((x) => x?.kill()));
+    rmSync(stateDir, { recursive: true, force: true });
+    rmSync(certDir, { recursive: true, force: true });
+  });
+
+  it('serves HTTP/1.1 and HTTP/2 clients with 200, each host its own certificate by SNI', async () => {
+    const answer = await push(both());
+    expect(answer.listeners.shop).toMatchObject({ listening: true, tls: { certificates: [{ names: ['shop.test', 'www.shop.test'] }, { names: ['blog.test', 'chat.test'] }] } });
+    const h1 = await https1Get({ port, host: 'shop.test', ca: ca.cert });
+    expect(h1).toMatchObject({ status: 200, body: 'shop1', certCn: 'shop.test', alpn: false });
+    const h2 = await http2Get({ port, host: 'blog.test', ca: ca.cert });
+    expect(h2).toMatchObject({ status: 200, body: 'blog1', certCn: 'blog.test', alpn: 'h2' });
+    const www = await http2Get({ port, host: 'www.shop.test', path: '/echo', ca: ca.cert });
+    expect(www.certCn).toBe('shop.test');
+    // The upstream is spoken to in HTTP/1.1 with a Host, and told the client came by https.
+    expect(JSON.parse(www.body)).toMatchObject({ id: 'shop1', method: 'GET', path: '/echo', headers: { host: 'www.shop.test', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'www.shop.test' } });
+  });
+
+  it('gives a client with an unknown SNI name, or none, the default certificate (the first environment\'s), which its name does not match', async () => {
+    await push(both());
+    expect((await peerCertificate({ port, servername: 'nobody.test' })).subject.CN).toBe('shop.test');
+    expect((await peerCertificate({ port })).subject.CN).toBe('shop.test');
+    // A verifying client refuses it cleanly, and a host no environment has is the router's 404 past that.
+    await expect(https1Get({ port, host: 'nobody.test', ca: ca.cert })).rejects.toThrow(/altnames|does not match/i);
+    const unknown = await https1Get({ port, host: 'nobody.test', servername: 'shop.test', ca: ca.cert });
+    expect(unknown.status).toBe(404);
+  });
+
+  it('answers plain HTTP with 308 to https, path and query kept, except ACME challenges', async () => {
+    const token = 'tok_0123456789abcdefXYZ';
+    await push(both({ redirectHttp: true, challenges: { [token]: `${token}.thumbprint` } }));
+    const res = await request(`http://127.0.0.1:${httpPort}/cart/items?id=7`, { method: 'POST', body: 'x', headers: { host: 'shop.test' } });
+    expect(res.statusCode).toBe(308);
+    expect(res.headers.location).toBe(`https://shop.test:${port}/cart/items?id=7`);
+    await res.body.dump();
+    const challenge = await request(`http://127.0.0.1:${httpPort}/.well-known/acme-challenge/${token}`, { headers: { host: 'shop.test' } });
+    expect(challenge.statusCode).toBe(200);
+    expect(await challenge.body.text()).toBe(`${token}.thumbprint`);
+    // Without redirect_http the plain side serves the environment itself.
+    await push(both());
+    const plain = await request(`http://127.0.0.1:${httpPort}/`, { headers: { host: 'shop.test' } });
+    expect({ status: plain.statusCode, body: await plain.body.text() }).toEqual({ status: 200, body: 'shop1' });
+  });
+
+  it('passes a WebSocket upgrade over HTTP/1.1 TLS through to the backend', async () => {
+    await push(both());
+    const reply = await new Promise<{ head: string; frame: string }>((resolve, reject) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'chat.test', ca: ca.cert, ALPNProtocols: ['http/1.1'] }, () => {
+        socket.write('GET /chat HTTP/1.1\r\nHost: chat.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+      });
+      let buffer = Buffer.alloc(0);
+      let head: string | null = null;
+      socket.on('error', reject);
+      socket.setTimeout(5_000, () => reject(new Error('no answer')));
+      socket.on('data', (chunk: Buffer) => {
+        buffer = Buffer.concat([buffer, chunk]);
+        if (head === null) {
+          const end = buffer.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          head = buffer.subarray(0, end).toString('latin1');
+          buffer = buffer.subarray(end + 4);
+          const payload = Buffer.from('hello over tls');
+          const mask = Buffer.from([1, 2, 3, 4]);
+          socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]));
+        }
+        if (buffer.length >= 2 && buffer.length >= 2 + (buffer[1]! & 0x7f)) {
+          socket.destroy();
+          resolve({ head: head!, frame: buffer.subarray(2, 2 + (buffer[1]! & 0x7f)).toString() });
+        }
+      });
+    });
+    expect(reply.head).toMatch(/^HTTP\/1\.1 101/);
+    expect(reply.frame).toBe('hello over tls');
+  });
+
+  it('swaps a certificate under keep-alive load without failing a request, and new handshakes get the new one', async () => {
+    await push(both());
+    const renewed = makeTestCertificate(ca, 'shop-renewed', ['shop.test', 'www.shop.test'], 30);
+    const agent = new HttpsAgent({ keepAlive: true, maxSockets: 8 });
+    let ok = 0;
+    let failed = 0;
+    let stop = false;
+    const worker = async (fresh: boolean) => {
+      while (!stop) {
+        try {
+          const r = await https1Get({ port, host: 'shop.test', ca: ca.cert, ...(fresh ? {} : { agent }) });
+          if (r.status === 200) ok++;
+          else failed++;
+        } catch {
+          failed++;
+        }
+      }
+    };
+    const workers = [...Array.from({ length: 6 }, () => worker(false)), worker(true), worker(true)];
+    await new Promise((r) => setTimeout(r, 500));
+    await push(both({ certificates: [{ cert: renewed.cert, key: renewed.key }] }));
+    await new Promise((r) => setTimeout(r, 500));
+    stop = true;
+    await Promise.all(workers);
+    agent.destroy();
+    expect(failed).toBe(0);
+    expect(ok).toBeGreaterThan(30);
+    const serial = (await peerCertificate({ port, servername: 'shop.test' })).serialNumber;
+    const { X509Certificate } = await import('node:crypto');
+    expect(serial.toUpperCase()).toBe(new X509Certificate(renewed.cert).serialNumber.toUpperCase());
+  });
+
+  it('keeps private keys out of routes.json and out of GET /routes, and reports a key that does not match its certificate', async () => {
+    await push(both());
+    const saved = readFileSync(join(stateDir, 'routes.json'), 'utf8');
+    expect(saved).toContain('BEGIN CERTIFICATE');
+    expect(saved).not.toContain('PRIVATE KEY');
+    expect(saved).toContain('sealed:v1:');
+    const answered = JSON.stringify(await router.getRoutes());
+    expect(answered).not.toContain('PRIVATE KEY');
+    expect(answered).toContain('redacted:sha256:');
+    // Blog's certificate with shop's key: blog's certificate is refused and named, shop's still serves.
+    const answer = await push({ ...both(), blog: tlsEnv(blog, ['blog.test'], { ...blogCert, key: shopCert.key }) });
+    expect(answer.listeners.blog?.tls?.errors?.[0]).toMatch(/blog\.test.*cannot be served with its key/);
+    expect(JSON.stringify(answer)).not.toContain('PRIVATE KEY');
+    expect((await https1Get({ port, host: 'shop.test', ca: ca.cert })).status).toBe(200);
+  });
+});
