@@ -280,7 +280,7 @@ describe('config and secrets per environment', () => {
       [['secret', 'set', 'production', 'GREETING'], 'long-enough-value', /GREETING is a plain config value of hello\/production/],
       [['config', 'set', 'production', 'NOEQUALS'], null, /"NOEQUALS" is not KEY=VALUE/],
       [['config', 'set', 'production', '1BAD=x'], null, /"1BAD" cannot be a variable name/],
-      [['config', 'set', 'prodution', 'A=b'], null, /E_ENV_UNKNOWN.*nothing has been deployed to "prodution"/],
+      [['config', 'set', 'prodution', 'A=b'], null, /E_ENV_UNKNOWN.*nothing has been deployed to "hello\/prodution"/],
     ];
     // The other refusals are the server's: asked as the CLI asks them (its ApiClient,
     // the bodies it sends), from this process, since a CLI process costs seconds. The

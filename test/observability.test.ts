@@ -108,7 +108,7 @@ describe('observability', () => {
       expect(Date.now() - sent).toBeLessThan(1000);
       const rec = out.split('\n').filter((l) => l.includes(marker)).map((l) => JSON.parse(l) as { env: string; release: number; instance: string; stream: string; fields: Record<string, unknown> })[0]!;
       expect(rec).toMatchObject({ env: 'hello/staging', release: 1, stream: 'stdout', fields: { msg: 'request', path: `/${marker}` } });
-      expect(rec.instance).toMatch(/^staging-1-/);
+      expect(rec.instance).toMatch(/^hello\.staging-1-/);
     } finally {
       child.kill('SIGTERM');
     }
@@ -259,7 +259,7 @@ describe('observability', () => {
     expect(got.indexOf('rollout.started')).toBeLessThan(got.indexOf('rollout.failed'));
     const failed = live.bodies.find((b) => b.type === 'rollout.failed')!.body;
     expect(failed).toMatchObject({ type: 'rollout.failed', env: 'hello/staging', level: 'error', data: { release: 2, stableRelease: 1, strategy: 'canary' } });
-    expect(String(failed.message)).toMatch(/staging#2: rollout failed; staging#1 serves/);
+    expect(String(failed.message)).toMatch(/hello\/staging#2: rollout failed; hello\/staging#1 serves/);
 
     // The webhook whose URL is a secret got its event; the URL is in no log, release or answer.
     await waitFor('the secret-URL webhook to get the end', () => secretHook.bodies.some((b) => b.type === 'rollout.failed'), 20_000);
