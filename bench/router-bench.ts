@@ -11,17 +11,16 @@
 // The targets run in turn, round after round, and the summary is the median: on a
 // small shared machine one 10 s run can be off by 30% from the next.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
 import { childPids, cpuMicros } from './lib/proc-cpu.ts';
 import { hasNginx, startNginx, NGINX_BIN, type RunningNginx } from './lib/nginx.ts';
+import { freePort, startUpstream } from './lib/bench-processes.ts';
 
 interface LoadResult {
   rps: number;
@@ -61,8 +60,6 @@ const wanted = new Set(args.only.split(','));
 
 const require = createRequire(import.meta.url);
 const AUTOCANNON = require.resolve('autocannon/autocannon.js');
-const UPSTREAM_MAIN = fileURLToPath(new URL('./lib/upstream-server.ts', import.meta.url));
-const TSX = require.resolve('tsx');
 
 function runAutocannon(url: string, seconds: number): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
@@ -106,24 +103,6 @@ async function measure(t: Target): Promise<void> {
   const cpuUsPerRequest = pids.length > 0 && load.total > 0 ? (after - before) / load.total : null;
   t.samples.push({ ...load, cpuUsPerRequest });
   console.log(`  ${t.name.padEnd(32)} ${load.rps.toFixed(0).padStart(7)} req/s  ${cpuUsPerRequest === null ? '-' : cpuUsPerRequest.toFixed(1)} µs CPU/req`);
-}
-
-function startUpstream(name: string): Promise<{ child: ChildProcess; port: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, UPSTREAM_MAIN, name], { stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout!.once('data', (d: Buffer) => resolve({ child, port: Number(d.toString().trim()) }));
-    child.on('error', reject);
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function startRouterTarget(dir: string, upstreamPorts: number[]): Promise<{ target: Target; router: RouterClient }> {

@@ -15,19 +15,18 @@
 // per-round ratios, runs made seconds apart.
 // Target: 20 hosts at least 0.95x one host.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
 import type { EnvRoute } from '../src/router/env-route.ts';
 import { hostHeaderOf, HostRoutes, requestHost } from '../src/router/host-routes.ts';
 import type { EnvRoutes, RouteTable } from '../src/router/route-table.ts';
 import { cpuMicros } from './lib/proc-cpu.ts';
+import { freePort, startUpstream } from './lib/bench-processes.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -46,8 +45,6 @@ const hostCount = Number(args.hosts);
 
 const require = createRequire(import.meta.url);
 const AUTOCANNON = require.resolve('autocannon');
-const UPSTREAM_MAIN = fileURLToPath(new URL('./lib/upstream-server.ts', import.meta.url));
-const TSX = require.resolve('tsx');
 
 interface Sample {
   rps: number;
@@ -89,24 +86,6 @@ function runLoad(t: Target, seconds: number): Promise<Omit<Sample, 'cpuUsPerRequ
       } catch (e) {
         reject(new Error(`load gave no result (exit ${code}): ${String(e)}\n${out}`));
       }
-    });
-  });
-}
-
-function startUpstream(name: string): Promise<{ child: ChildProcess; port: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, UPSTREAM_MAIN, name], { stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout!.once('data', (d: Buffer) => resolve({ child, port: Number(d.toString().trim()) }));
-    child.on('error', reject);
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
     });
   });
 }

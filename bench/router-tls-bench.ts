@@ -15,17 +15,16 @@
 // from what the machine's load does to every figure.
 // Target: router ≥ 0.6x nginx requests/s.
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
-import { NGINX_BIN, hasNginx } from './lib/nginx.ts';
+import { NGINX_BIN, hasNginx, nginxConfig } from './lib/nginx.ts';
 import { childPids, cpuMicros } from './lib/proc-cpu.ts';
+import { freePort, startUpstream } from './lib/bench-processes.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -44,8 +43,6 @@ const handshakeS = Number(args['handshake-seconds']);
 
 const require = createRequire(import.meta.url);
 const AUTOCANNON = require.resolve('autocannon');
-const UPSTREAM_MAIN = fileURLToPath(new URL('./lib/upstream-server.ts', import.meta.url));
-const TSX = require.resolve('tsx');
 const HOST = 'bench.test';
 
 interface Target {
@@ -104,24 +101,6 @@ function handshakesPerSecond(port: number, seconds: number): number {
   return Number(m[1]) / elapsedS;
 }
 
-function startUpstream(name: string): Promise<{ child: ChildProcess; port: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, UPSTREAM_MAIN, name], { stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout!.once('data', (d: Buffer) => resolve({ child, port: Number(d.toString().trim()) }));
-    child.on('error', reject);
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 function makeCertificate(dir: string): { certFile: string; keyFile: string } {
   const certFile = join(dir, 'bench.crt');
   const keyFile = join(dir, 'bench.key');
@@ -133,36 +112,7 @@ function makeCertificate(dir: string): { certFile: string; keyFile: string } {
 async function startNginxTls(o: { dir: string; port: number; upstreamPorts: number[]; certFile: string; keyFile: string }): Promise<{ pid: number; stop(): Promise<void> }> {
   mkdirSync(o.dir, { recursive: true });
   const conf = join(o.dir, 'nginx.conf');
-  writeFileSync(conf, `daemon off;
-master_process on;
-worker_processes 1;
-pid ${join(o.dir, 'nginx.pid')};
-error_log ${join(o.dir, 'error.log')} warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${join(o.dir, 'client_body')};
-  proxy_temp_path ${join(o.dir, 'proxy')};
-  fastcgi_temp_path ${join(o.dir, 'fastcgi')};
-  uwsgi_temp_path ${join(o.dir, 'uwsgi')};
-  scgi_temp_path ${join(o.dir, 'scgi')};
-  upstream backends {
-${o.upstreamPorts.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
-    keepalive 64;
-  }
-  server {
-    listen 127.0.0.1:${o.port} ssl http2;
-    server_name ${HOST};
-    ssl_certificate ${o.certFile};
-    ssl_certificate_key ${o.keyFile};
-    location / {
-      proxy_pass http://backends;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-`);
+  writeFileSync(conf, nginxConfig({ dir: o.dir, port: o.port, upstreamPorts: o.upstreamPorts, tls: { certFile: o.certFile, keyFile: o.keyFile, serverName: HOST } }));
   const child = spawn(NGINX_BIN, ['-p', o.dir, '-e', join(o.dir, 'error.log'), '-c', conf], { stdio: 'inherit' });
   const deadline = Date.now() + 5_000;
   for (;;) {

@@ -17,7 +17,8 @@ export interface RunningNginx {
   stop(): Promise<void>;
 }
 
-function nginxConfig(o: { dir: string; port: number; upstreamPorts: number[] }): string {
+/** `tls`: terminate TLS (and HTTP/2) with this certificate, for the TLS bench. */
+export function nginxConfig(o: { dir: string; port: number; upstreamPorts: number[]; tls?: { certFile: string; keyFile: string; serverName: string } }): string {
   const servers = o.upstreamPorts.map((p) => `    server 127.0.0.1:${p};`).join('\n');
   return `daemon off;
 master_process on;
@@ -37,7 +38,10 @@ ${servers}
     keepalive 64;
   }
   server {
-    listen 127.0.0.1:${o.port};
+    listen 127.0.0.1:${o.port}${o.tls ? ` ssl http2;
+    server_name ${o.tls.serverName};
+    ssl_certificate ${o.tls.certFile};
+    ssl_certificate_key ${o.tls.keyFile}` : ''};
     location / {
       proxy_pass http://backends;
       proxy_http_version 1.1;
