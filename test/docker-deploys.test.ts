@@ -31,7 +31,7 @@ describe.skipIf(!available)('deploys on the docker runtime', { timeout: 120_000 
   const status = (env: string) => getJson<EnvironmentStatus>(`${server.url}/api/environments/${env}`);
   const failures = (s: TrafficStats) => JSON.stringify({ errors: s.errors, byStatus: s.byStatus });
   /** Running containers of an environment, as the engine (not slipway) sees them. */
-  const running = async (env: string) => (await containersOf(dataDir, false)).filter((c) => c.Labels['slipway.env'] === env);
+  const running = async (env: string) => (await containersOf(dataDir, false)).filter((c) => c.Labels['slipway.env'] === `hello/${env}`);
   const writeVersion = (version: string, over: Partial<ServiceOptions> = {}) => {
     writeService(app, { ...service, version, ...over });
     writeFileSync(join(app, 'Dockerfile'), helloDockerfile(baseTag));
@@ -39,7 +39,7 @@ describe.skipIf(!available)('deploys on the docker runtime', { timeout: 120_000 
   const imageOf = (env: string, number: number): string | null => {
     const db = new Database(join(dataDir, 'state.db'), { readonly: true });
     try {
-      return (db.prepare('SELECT image_id FROM releases WHERE env = ? AND number = ?').get(env, number) as { image_id: string | null }).image_id;
+      return (db.prepare('SELECT image_id FROM releases WHERE env = ? AND number = ?').get(`hello/${env}`, number) as { image_id: string | null }).image_id;
     } finally {
       db.close();
     }
@@ -125,7 +125,7 @@ describe.skipIf(!available)('deploys on the docker runtime', { timeout: 120_000 
     expect(s.versions['2.0.0']).toBeGreaterThan(0);
     await waitFor('only v2 containers', async () => (await running('staging')).every((c) => c.Labels['slipway.release'] === '2'));
     expect(await running('staging')).toHaveLength(2);
-    expect((await containersOf(dataDir)).filter((c) => c.Labels['slipway.env'] === 'staging' && c.Labels['slipway.release'] === '1')).toEqual([]);
+    expect((await containersOf(dataDir)).filter((c) => c.Labels['slipway.env'] === 'hello/staging' && c.Labels['slipway.release'] === '1')).toEqual([]);
   });
 
   it('canaries production from v1 to v2 under load with 0 failed requests, through the router weights', async () => {
@@ -156,7 +156,7 @@ describe.skipIf(!available)('deploys on the docker runtime', { timeout: 120_000 
     expect(r.stdout).toMatch(/was not healthy within 5000ms \(last probe: /);
     expect(s.failed, failures(s)).toBe(0);
     expect(Object.keys(s.versions)).toEqual(['2.0.0']);
-    await waitFor('the failed container to go', async () => (await containersOf(dataDir)).every((c) => c.Labels['slipway.release'] !== '3' || c.Labels['slipway.env'] !== 'staging'));
+    await waitFor('the failed container to go', async () => (await containersOf(dataDir)).every((c) => c.Labels['slipway.release'] !== '3' || c.Labels['slipway.env'] !== 'hello/staging'));
     expect((await status('staging')).instances.map((i) => `${i.release}:${i.state}`)).toEqual(['2:ready', '2:ready']);
   });
 
@@ -223,7 +223,7 @@ describe.skipIf(!available)('deploys on the docker runtime', { timeout: 120_000 
     const dataDirLabel = (await containersOf(dataDir))[0]!.Labels['slipway.data-dir']!;
     const orphan = await docker.createContainer({
       Image: baseTag, Cmd: ['node', '-e', 'setInterval(() => {}, 1000)'],
-      Labels: { 'slipway.data-dir': dataDirLabel, 'slipway.env': 'staging', 'slipway.instance': 'staging-9-0rphan' },
+      Labels: { 'slipway.data-dir': dataDirLabel, 'slipway.env': 'hello/staging', 'slipway.instance': 'hello.staging-9-0rphan' },
     });
     await orphan.start();
     await server.kill9();
