@@ -90,7 +90,7 @@ describe('a router table rewritten behind the server\'s back', () => {
     const deadPort = await freePort();
     const ms = await tamperAndTimeRepair({
       version: current.version + 1,
-      environments: { ...current.environments, production: { ...prod, backends: prod.backends.map((b) => ({ ...b, url: `http://127.0.0.1:${deadPort}` })) } },
+      environments: { ...current.environments, 'hello/production': { ...prod, backends: prod.backends.map((b) => ({ ...b, url: `http://127.0.0.1:${deadPort}` })) } },
     });
     console.log(`router drift (backends at a dead port) repaired in ${ms} ms`);
     expect(ms).toBeLessThan(2000);

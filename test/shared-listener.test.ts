@@ -167,7 +167,7 @@ describe('environments sharing one listen address by host and path', () => {
     const plain = await cliIn(other, '--json', 'deploy', 'news');
     expect(plain.code).not.toBe(0);
     expect((JSON.parse(plain.stdout) as CliError).error.message).toContain(`environments.news.listen ${listen} is already used by environment "`);
-    expect((JSON.parse(plain.stdout) as CliError).error.message).toContain('environments share an address only when each names hosts: ("news" does not)');
+    expect((JSON.parse(plain.stdout) as CliError).error.message).toContain('environments share an address only when each names hosts: ("hello/news" does not)');
     expect(await Promise.all(['blog', 'shop', 'shop-api'].map(recordOf))).toEqual(before);
   });
 

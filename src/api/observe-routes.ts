@@ -54,7 +54,9 @@ export function registerObserveRoutes(app: FastifyInstance, o: ObserveRouteOptio
   });
 
   app.get('/api/events', { config: { permission: 'read', input: { query: sseQuery }, summary: 'server-sent events, resumable with Last-Event-ID' } }, async (req, reply) => {
-    const q = parse(sseQuery, req.query, 'query');
+    const parsed = parse(sseQuery, req.query, 'query');
+    // `env=production`: the one service's production, as in a path.
+    const q = parsed.env ? { ...parsed, env: engine.resolveEnvironment(parsed.env) } : parsed;
     const header = req.headers['last-event-id'];
     const lastHeader = typeof header === 'string' && /^\d{1,15}$/.test(header.trim()) ? Number(header.trim()) : undefined;
     if (header !== undefined && lastHeader === undefined) {

@@ -223,7 +223,7 @@ export class ApiClient {
     let last: number | null = null;
     for (let failures = 0; !signal?.aborted; ) {
       const qs = new URLSearchParams();
-      if (q.env) qs.set('env', q.env);
+      if (q.env) qs.set('env', this.qualify(q.env));
       if (q.types) qs.set('types', q.types);
       if (last === null && q.after !== undefined) qs.set('after', String(q.after));
       try {
