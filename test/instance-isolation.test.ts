@@ -265,12 +265,17 @@ describe('run.user and run.memory in slipway.yaml', () => {
 function loosen(dir: string): void {
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    const st = lstatSync(p);
-    if (st.isSymbolicLink()) continue;
-    if (st.isDirectory()) {
-      chmodSync(p, 0o755);
-      loosen(p);
-    } else chmodSync(p, 0o644);
+    try {
+      const st = lstatSync(p);
+      if (st.isSymbolicLink()) continue;
+      if (st.isDirectory()) {
+        chmodSync(p, 0o755);
+        loosen(p);
+      } else chmodSync(p, 0o644);
+    } catch (e) {
+      // A file the stopped server's last writes removed meanwhile (a SQLite journal, a lock): nothing to loosen.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
   }
   chmodSync(dir, 0o755);
 }
