@@ -45,6 +45,9 @@ describe('ACME certificates from pebble, served and renewed by the router', () =
     pebble = await startPebble({ dir: join(work, 'pebble'), httpPort, validitySeconds: VALIDITY_S });
     root = await pebble.issuingRoot();
     server = await startServerProcess(dataDir, 'server.log', { ...process.env, SLIPWAY_TLS_CHECK_MS: '1000' });
+    // The server reads the CA file and calls the ACME directory only where the admin's policy says.
+    const policy = await apiFetch(`${server.url}/api/policy`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: `environments:\n  '*':\n    secrets: { file: ['${work}/**'] }\n    outbound: { allow: ['${new URL(pebble.directoryUrl).origin}/**'] }\n` }) });
+    expect(policy.status, await policy.text()).toBe(200);
     writeService(app, {
       envs: {
         production: {

@@ -34,6 +34,9 @@ describe('tls: with certificate files, through a real server', () => {
     writeFileSync(keyFile, cert.key, { mode: 0o600 });
     [port, httpPort] = [await freePort(), await freePort()];
     server = await startServerProcess(dataDir, 'server.log', { ...process.env, SLIPWAY_TLS_CHECK_MS: '1000' });
+    // The server reads the certificate and the key's file only where the admin's policy says.
+    const policy = await apiFetch(`${server.url}/api/policy`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: `environments:\n  '*':\n    secrets: { file: ['${work}/**'] }\n` }) });
+    expect(policy.status, await policy.text()).toBe(200);
     writeService(app, {
       envs: {
         production: {

@@ -101,6 +101,37 @@ describe("the server's own listeners", () => {
   });
 });
 
+describe('tls: what the server reads and calls for a certificate', () => {
+  const files = (certFile: string, key: ExternalSecretSpec): EnvironmentSpec => ({ ...base, tls: { redirectHttp: false, source: { kind: 'files', certificates: [{ certFile, key }] } } });
+  const acme = (directoryUrl: string, caFile?: string): EnvironmentSpec => ({
+    ...base, tls: { redirectHttp: false, source: { kind: 'acme', directoryUrl, email: 'ops@example.com', challenge: 'http-01', renewBeforeMs: 30 * 86_400_000, ...(caFile !== undefined ? { caFile } : {}) } },
+  });
+
+  it('refuses a certificate file and a key beyond the policy, like any secret, and takes them once the admin lists them', () => {
+    // Another service's key, or any file the server can read, is not a deployer's to serve.
+    expect(check(files('/etc/ssl/shop.crt', { provider: 'file', path: '/etc/ssl/private/shop.key' }))).toEqual([
+      'environments.staging.tls.certificates[0].key.file secrets.file',
+      'environments.staging.tls.certificates[0].cert_file secrets.file',
+    ]);
+    expect(check(files('/etc/ssl/shop.crt', { provider: 'env', name: 'SLIPWAY_SECRET_PRODUCTION_TLS_KEY' }))).toEqual([
+      'environments.staging.tls.certificates[0].key.env secrets.env',
+      'environments.staging.tls.certificates[0].cert_file secrets.file',
+    ]);
+    const policy = policyOf({ staging: { secrets: { env: [], vault: [], file: ['/etc/ssl/**'] } } });
+    expect(check(files('/etc/ssl/shop.crt', { provider: 'file', path: '/etc/ssl/private/shop.key' }), { policy })).toEqual([]);
+    expect(check(files('/etc/ssl/../shadow', { provider: 'file', path: '/etc/ssl/private/shop.key' }), { policy })).toEqual(['environments.staging.tls.certificates[0].cert_file secrets.file']);
+  });
+
+  it('checks an ACME directory as a URL the server calls, and its CA file as a file it reads', () => {
+    expect(check(acme('https://127.0.0.1:14000/dir', '/tmp/pebble/ca.pem'))).toEqual([
+      'environments.staging.tls.acme.ca_file secrets.file',
+      'environments.staging.tls.acme.directory outbound',
+    ]);
+    const policy = policyOf({ staging: { secrets: { env: [], vault: [], file: ['/tmp/pebble/*'] }, outbound: { allow: ['https://127.0.0.1:14000/**'], public: null } } });
+    expect(check(acme('https://127.0.0.1:14000/dir', '/tmp/pebble/ca.pem'), { policy })).toEqual([]);
+  });
+});
+
 describe("the admin's policy", () => {
   it('allows a loopback webhook it names, for that environment only', () => {
     const policy = policyOf({ staging: { outbound: { allow: ['http://127.0.0.1:4000'], public: null } } });

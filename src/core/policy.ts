@@ -174,6 +174,16 @@ export function checkEnvironment(c: PolicyCheck): PolicyViolation[] {
   }
   const scope = { env: c.env, others: c.otherEnvironments ?? [] };
   for (const [name, spec] of Object.entries(e.secrets)) out.push(...checkSecret(scope, rules, `${at}.secrets.${name}`, spec));
+  // tls: a certificate's key is a secret like any other, and a certificate or CA file
+  // is read by the server: only the files the admin lists (as for file secrets).
+  const tls = e.tls?.source;
+  if (tls?.kind === 'files') {
+    tls.certificates.forEach((cert, i) => {
+      out.push(...checkSecret(scope, rules, `${at}.tls.certificates[${i}].key`, cert.key));
+      out.push(...checkReadableFile(rules, c.env, `${at}.tls.certificates[${i}].cert_file`, cert.certFile));
+    });
+  }
+  if (tls?.kind === 'acme' && tls.caFile !== undefined) out.push(...checkReadableFile(rules, c.env, `${at}.tls.acme.ca_file`, tls.caFile));
   for (const { key, url } of outboundUrlsOf(c.env, e)) out.push(...checkUrl(c, rules, key, url));
   (e.notifications ?? []).forEach((w, i) => {
     if (w.urlFrom) out.push(...checkSecret(scope, rules, `${at}.notifications[${i}].url_from`, w.urlFrom));
@@ -195,6 +205,7 @@ export function outboundUrlsOf(env: string, e: EnvironmentSpec): { key: string; 
     if (w.url !== undefined) urls.push({ key: `${at}.notifications[${i}].url`, url: w.url });
   });
   e.analysis.prometheus.forEach((p, i) => urls.push({ key: `${at}.analysis.prometheus[${i}].url`, url: p.url }));
+  if (e.tls?.source.kind === 'acme') urls.push({ key: `${at}.tls.acme.directory`, url: e.tls.source.directoryUrl });
   if (e.strategy.type === 'canary') {
     e.strategy.steps.forEach((s, i) => {
       if ('analysis' in s) s.analysis.prometheus.forEach((p, j) => urls.push({ key: `${at}.strategy.steps[${i}].analysis.prometheus[${j}].url`, url: p.url }));
@@ -219,6 +230,12 @@ export function listenMatches(pattern: string, a: ListenAddress): boolean {
   if (port === '*') return true;
   const [lo, hi] = port.includes('-') ? port.split('-').map(Number) : [Number(port), Number(port)];
   return a.port >= lo! && a.port <= hi!;
+}
+
+/** A file the server reads for an environment (not a secret's value): allowed only by the policy's file rules. */
+function checkReadableFile(rules: EffectivePolicy, env: string, key: string, path: string): PolicyViolation[] {
+  if (!hasDotSegment(path) && rules.secrets.file.some((p) => globMatches(p, path, '/'))) return [];
+  return [{ key, rule: 'secrets.file', value: path, message: `the file ${path} is not one the policy lets ${env} read; files are read only when the admin lists them` }];
 }
 
 /** A `.` or `..` part would let a path written inside the scope name one outside it. */
