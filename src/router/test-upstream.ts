@@ -2,7 +2,6 @@
 // that answer with their id, plus a concurrent HTTP load helper.
 
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { Agent, request } from 'undici';
 
 export interface TestUpstream {
@@ -74,17 +73,8 @@ async function readAll(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** A port that was free a moment ago, for listeners that must keep their address across a restart. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A port that was free a moment ago, for listeners that must keep their address across a restart (below the kernel's ephemeral range; see the harness). */
+export { freePort } from '../platform/test-ports.ts';
 
 export interface LoadOutcome {
   ok: number;

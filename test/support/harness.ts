@@ -4,7 +4,6 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,32 +13,7 @@ export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = join(REPO, 'bin', 'slipway.js');
 export const EXAMPLE = join(REPO, 'examples', 'hello');
 
-// Ports this process has handed out: the kernel may give a just-closed port again at
-// once, and two environments of one test given the same port clash (E_CONFIG_INVALID).
-const handedOut = new Set<number>();
-
-/** A loopback port nothing listens on now, never the same twice in one test process. */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await probePort();
-    if (!handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-  throw new Error('freePort: the kernel kept offering ports already handed out');
-}
-
-function probePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
+export { freePort } from '../../src/platform/test-ports.ts';
 
 export function scratchDir(prefix = 'slipway-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
