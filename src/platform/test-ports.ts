@@ -8,9 +8,11 @@ import { createServer } from 'node:net';
 // the machine takes it as its local port: CI once failed when a server's listener
 // found its "free" port held that way (EADDRINUSE). Ports below the range are
 // never handed out by the kernel, and no two workers share a block.
+// SLIPWAY_TEST_PORTS=<first>-<last> gives a run its own range, so two test runs on
+// one machine (two checkouts) never pick the same ports.
 const BLOCK = 1000;
-const FIRST = 20_000;
-const blocks = 12; // 20000..31999
+const [FIRST, LAST] = (process.env.SLIPWAY_TEST_PORTS ?? '20000-31999').split('-').map(Number) as [number, number];
+const blocks = Math.max(1, Math.floor((LAST - FIRST + 1) / BLOCK));
 const worker = Number(process.env.VITEST_POOL_ID ?? process.env.VITEST_WORKER_ID ?? 0);
 const blockStart = FIRST + ((Number.isFinite(worker) ? worker : process.pid) % blocks) * BLOCK;
 let nextOffset = process.pid % BLOCK; // a different start per process, in case two processes share a block
