@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// The `slipway` command. slipway runs its TypeScript sources through tsx's loader,
-// so an install needs no build step and stack traces point at the real files.
-import { register } from 'tsx/esm/api';
+// The `slipway` command. slipway runs its TypeScript sources with no build step:
+// from a bundle made on first start (bin/launch.js), else through tsx's loader.
+import { launch } from './launch.js';
 
-register();
-await import('../src/cli/main.ts');
+await launch();

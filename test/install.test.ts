@@ -21,7 +21,7 @@ describe('installing slipway from the repository', () => {
     const dest = scratchDir('slipway-pack-');
     const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dest], { cwd: REPO, timeout: 60_000 });
     const files = (JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
-    expect(files).toEqual(expect.arrayContaining(['bin/slipway.js', 'src/cli/main.ts', 'src/server.ts', 'src/router/router-main.ts', 'examples/hello/server.js', 'npm-shrinkwrap.json', 'package.json']));
+    expect(files).toEqual(expect.arrayContaining(['bin/slipway.js', 'bin/launch.js', 'src/cli/main.ts', 'src/server.ts', 'src/router/router-main.ts', 'examples/hello/server.js', 'npm-shrinkwrap.json', 'package.json']));
     expect(files.filter((f) => f.endsWith('.test.ts') || f.startsWith('test/') || f.startsWith('node_modules/'))).toEqual([]);
   }, 60_000);
 
