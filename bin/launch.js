@@ -23,7 +23,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SRC = join(ROOT, 'src');
 const CACHE = join(ROOT, 'node_modules', '.cache', 'slipway-cli');
 /** Bumped when the bundling below changes, so an old bundle is never taken for a new one. */
-const BUNDLE_FORMAT = 1;
+const BUNDLE_FORMAT = 2;
 
 function sourcesFingerprint() {
   const hash = createHash('sha256').update(`${BUNDLE_FORMAT}\0${process.version}\0`);
@@ -47,7 +47,9 @@ async function bundle(outdir) {
   const tmp = `${outdir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   await build({
-    entryPoints: [join(SRC, 'cli', 'main.ts')],
+    // The command, and the programs it starts as child processes (platform/entry-point.ts).
+    entryPoints: [join(SRC, 'cli', 'main.ts'), join(SRC, 'router', 'router-main.ts'), join(SRC, 'observe', 'log-relay-main.ts')],
+    entryNames: '[name]',
     bundle: true, splitting: true, format: 'esm', platform: 'node', target: 'node20',
     packages: 'external', outdir: tmp, sourcemap: 'linked', logLevel: 'silent',
     plugins: [{
@@ -86,7 +88,7 @@ async function bundledMain() {
       mkdirSync(CACHE, { recursive: true });
       await bundle(outdir);
     }
-    return pathToFileURL(main).href;
+    return { url: pathToFileURL(main).href, dir: outdir };
   } catch {
     return null;
   }
@@ -97,7 +99,9 @@ export async function launch() {
   if (main) {
     // Stack traces name the source files and lines, as under tsx.
     process.setSourceMapsEnabled(true);
-    await import(main);
+    // The router and log relay it starts run from the same bundle (src/platform/entry-point.ts).
+    globalThis[Symbol.for('slipway.bundleDir')] = main.dir;
+    await import(main.url);
     return;
   }
   const { register } = await import('tsx/esm/api');

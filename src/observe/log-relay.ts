@@ -13,11 +13,11 @@
 // and counted, and a record says how many.
 
 import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { replaceFileAtomic } from '../platform/atomic-file.ts';
+import { bundleDir, entryCommand } from '../platform/entry-point.ts';
 import { Redactor } from '../security/redactor.ts';
 import { StreamRedactor } from '../security/stream-redactor.ts';
 import { recordHead, recordLine, type LogRecord, type LogTags } from './log-records.ts';
@@ -248,23 +248,21 @@ export function relayLog(o: LogRelayOptions): Promise<LogRelayStats> {
   });
 }
 
-/** How to start the relay program: node (with tsx when running from sources) and its main file. */
+/** How to start the relay program: node and its bundled file, or node with tsx and its source. */
 export function logRelayCommand(): string[] {
-  const isTs = import.meta.url.endsWith('.ts');
-  const main = fileURLToPath(new URL(isTs ? './log-relay-main.ts' : './log-relay-main.js', import.meta.url));
-  const loader = isTs ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : [];
-  return [process.execPath, ...loader, main];
+  return entryCommand('log-relay-main', new URL('./log-relay-main.ts', import.meta.url));
 }
 
 /**
- * The relay as one plain-JavaScript file, bundled from the sources by esbuild
- * (already here under tsx) when the server starts, so that each relay boots as
+ * The relay as one plain-JavaScript file: the command's bundle holds it when the
+ * command runs from one (bin/launch.js); else (the server run in-process, through
+ * tsx) it is bundled from the sources by esbuild when the server starts, so that each relay boots as
  * bare node. Measured here per relay: ~0.1 s of CPU to start and ~7 MB of
  * private memory (44 MB RSS), against ~0.55 s and ~32 MB (76 MB RSS) through the
  * tsx loader. When the bundle cannot be made, the relay runs through tsx.
  */
 export async function prepareLogRelay(dir: string, warn: (message: string) => void): Promise<string[]> {
-  if (!import.meta.url.endsWith('.ts')) return logRelayCommand();
+  if (bundleDir() !== null) return logRelayCommand();
   const outfile = join(dir, 'log-relay.mjs');
   try {
     const { build } = await import('esbuild');

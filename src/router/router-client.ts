@@ -6,11 +6,10 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { request } from 'undici';
 import { SlipwayError, errorMessage } from '../core/errors.ts';
+import { entryCommand } from '../platform/entry-point.ts';
 import { ROUTER_SECRET_ENV, newAdminSecret, prepareStateDir, readAdminSecret, writeAdminSecret } from './admin-secret.ts';
 import type { InflightAnswer } from './admin-server.ts';
 import type { ListenerStatus } from './address-listener.ts';
@@ -113,13 +112,10 @@ async function findRunningRouter(stateDir: string, logFile: string): Promise<Rou
 
 function spawnRouter(o: { stateDir: string; logFile: string; adminPort: number; secret: string }): number {
   const { stateDir, logFile, adminPort } = o;
-  const isTs = import.meta.url.endsWith('.ts');
-  const main = fileURLToPath(new URL(isTs ? './router-main.ts' : './router-main.js', import.meta.url));
-  // tsx is resolved from here, not from the cwd, so the spawn works from any directory.
-  const loader = isTs ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : [];
+  const [node, ...program] = entryCommand('router-main', new URL('./router-main.ts', import.meta.url));
   const logFd = openSync(logFile, 'a');
   try {
-    const child = spawn(process.execPath, [...loader, main, '--state-dir', stateDir, '--admin-port', String(adminPort)], {
+    const child = spawn(node!, [...program, '--state-dir', stateDir, '--admin-port', String(adminPort)], {
       detached: true, // its own process group: a signal to the server's group does not reach it
       stdio: ['ignore', logFd, logFd],
       cwd: stateDir,
@@ -128,7 +124,7 @@ function spawnRouter(o: { stateDir: string; logFile: string; adminPort: number; 
     });
     child.on('error', () => {}); // reported by waitForRouter as "exited before answering"
     child.unref();
-    if (child.pid === undefined) throw new SlipwayError('E_ROUTER_UNAVAILABLE', `cannot start the router (${process.execPath} ${main}); see ${logFile}`);
+    if (child.pid === undefined) throw new SlipwayError('E_ROUTER_UNAVAILABLE', `cannot start the router (${program.join(' ')}); see ${logFile}`);
     return child.pid;
   } finally {
     closeSync(logFd);
