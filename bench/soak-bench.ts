@@ -1,0 +1,139 @@
+// The soak: one production environment under steady traffic, deployed every
+// --every seconds for --minutes, by rolling, canary and blue-green in turn, with
+// about one rollout in four aborted at a random moment. What a long-lived server
+// must not do is fail requests, grow its memory or leak descriptors, so the bench
+// prints, per rollout and at the end: requests sent and failed, the server's and
+// router's RSS and open descriptors (after the first deploy and after the last),
+// and the SQLite file's size.
+//
+//   node --import tsx bench/soak-bench.ts [--minutes 60] [--every 120] [--concurrency 2] [--seed 1]
+//
+// Traffic goes to 127.0.0.1 only, at a steady rate (each worker pauses 20 ms
+// between requests), for the bench's duration and no longer.
+
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startTraffic } from '../src/cli/traffic.ts';
+import type { EnvironmentStatus } from '../src/engine/status-view.ts';
+import { CHAOS_STRATEGIES } from '../test/support/chaos.ts';
+import { freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, writeService } from '../test/support/harness.ts';
+
+const { values } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '60' },
+    every: { type: 'string', default: '120' },
+    concurrency: { type: 'string', default: '2' },
+    seed: { type: 'string', default: '1' },
+  },
+});
+const minutes = Number(values.minutes);
+const everyMs = Number(values.every) * 1000;
+const concurrency = Number(values.concurrency);
+if (!(minutes > 0) || !(everyMs >= 10_000) || !(concurrency >= 1 && concurrency <= 16)) {
+  console.error('usage: soak-bench.ts [--minutes M>0] [--every SECONDS>=10] [--concurrency 1..16] [--seed N]');
+  process.exit(2);
+}
+
+// A small deterministic generator, so a run can be repeated with the same aborts.
+let state = Number(values.seed) >>> 0 || 1;
+const random = (): number => {
+  state ^= state << 13;
+  state ^= state >>> 17;
+  state ^= state << 5;
+  return (state >>> 0) / 2 ** 32;
+};
+
+interface ProcessFigures { rssMb: number; fds: number }
+
+function figures(pid: number): ProcessFigures {
+  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return { rssMb: rss ? Number(rss[1]) / 1024 : 0, fds: readdirSync(`/proc/${pid}/fd`).length };
+}
+
+function sqliteMb(dataDir: string): number {
+  let bytes = 0;
+  for (const f of ['state.db', 'state.db-wal', 'state.db-shm']) {
+    try {
+      bytes += statSync(join(dataDir, f)).size;
+    } catch {
+      // no WAL at this moment
+    }
+  }
+  return bytes / 1024 / 1024;
+}
+
+function routerPid(dataDir: string): number {
+  return (JSON.parse(readFileSync(join(dataDir, 'router', 'router.json'), 'utf8')) as { pid: number }).pid;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const work = scratchDir('slipway-soak-');
+const app = join(work, 'hello');
+const dataDir = join(work, '.slipway');
+const port = await freePort();
+const strategies = Object.keys(CHAOS_STRATEGIES);
+const envFor = (strategy: string) => ({ instances: 3, port, strategyYaml: CHAOS_STRATEGIES[strategy]! });
+writeService(app, { version: '1.0.0', envs: { production: envFor('rolling') } });
+const server = await startServerProcess(dataDir);
+const cli = (...args: string[]) => runCli(args, { cwd: app, dataDir, timeoutMs: 180_000 });
+
+async function rolloutOver(): Promise<string> {
+  const deadline = Date.now() + 170_000;
+  while (Date.now() < deadline) {
+    const s = await getJson<EnvironmentStatus>(`${server.url}/api/environments/production`);
+    if (s.rollout === null) return s.lastRollout?.phase ?? 'unknown';
+    await sleep(500);
+  }
+  return 'timed out';
+}
+
+const first = await cli('deploy', 'production');
+if (first.code !== 0) throw new Error(`first deploy failed: ${first.stdout}${first.stderr}`);
+const routerAtStart = routerPid(dataDir);
+const start = { server: figures(server.pid), router: figures(routerAtStart), sqliteMb: sqliteMb(dataDir) };
+const fmt = (f: ProcessFigures) => `${f.rssMb.toFixed(1)} MB, ${f.fds} fds`;
+console.log(`soak: ${minutes} min, a deploy every ${everyMs / 1000} s (${strategies.join(', ')} in turn, ~1 in 4 aborted), ${concurrency} clients`);
+console.log(`start: server ${fmt(start.server)}; router ${fmt(start.router)}; sqlite ${start.sqliteMb.toFixed(2)} MB`);
+console.log('#    strategy    aborted  phase        sent      failed  server             router');
+
+const traffic = startTraffic({ url: `http://127.0.0.1:${port}/`, concurrency, pauseMs: 20, maxDurationMs: minutes * 60_000 + 240_000 });
+const end = Date.now() + minutes * 60_000;
+let n = 0;
+const phases: Record<string, number> = {};
+// Growth is measured from the end of the first rollout: by then the server and router have warmed up.
+let warm: { server: ProcessFigures; router: ProcessFigures } = start;
+while (Date.now() < end) {
+  const began = Date.now();
+  const strategy = strategies[n % strategies.length]!;
+  n++;
+  writeService(app, { version: `${n + 1}.0.0`, envs: { production: envFor(strategy) } });
+  const before = traffic.stats();
+  const started = await cli('deploy', 'production', '--detach');
+  if (started.code !== 0) throw new Error(`deploy ${n} was refused: ${started.stdout}${started.stderr}`);
+  const abort = random() < 0.25;
+  if (abort) {
+    await sleep(500 + random() * 2_500);
+    await cli('abort', 'production');
+  }
+  const phase = await rolloutOver();
+  phases[phase] = (phases[phase] ?? 0) + 1;
+  const after = traffic.stats();
+  if (n === 1) warm = { server: figures(server.pid), router: figures(routerPid(dataDir)) };
+  console.log(
+    `${String(n).padEnd(4)} ${strategy.padEnd(11)} ${String(abort).padEnd(8)} ${phase.padEnd(12)} ${String(after.sent - before.sent).padEnd(9)} ${String(after.failed - before.failed).padEnd(7)} ${fmt(figures(server.pid)).padEnd(18)} ${fmt(figures(routerPid(dataDir)))}`,
+  );
+  const wait = everyMs - (Date.now() - began);
+  if (wait > 0 && Date.now() + wait < end) await sleep(wait);
+  else if (Date.now() + wait >= end) break;
+}
+const totals = await traffic.stop();
+const last = { server: figures(server.pid), router: figures(routerPid(dataDir)), sqliteMb: sqliteMb(dataDir) };
+const growth = (a: number, b: number) => `${(((b - a) / a) * 100).toFixed(1)}%`;
+console.log(`end: server ${fmt(last.server)}; router ${fmt(last.router)}${routerPid(dataDir) === routerAtStart ? '' : ' (a different router process!)'}; sqlite ${last.sqliteMb.toFixed(2)} MB`);
+console.log(`rollouts: ${n} (${Object.entries(phases).map(([p, c]) => `${c} ${p}`).join(', ')})`);
+console.log(`requests: ${totals.sent} sent, ${totals.failed} failed${totals.failed > 0 ? ` ${JSON.stringify(totals.errors)}` : ''}`);
+console.log(`RSS growth since the first rollout: server ${growth(warm.server.rssMb, last.server.rssMb)}, router ${growth(warm.router.rssMb, last.router.rssMb)}; descriptors: server ${warm.server.fds} -> ${last.server.fds}, router ${warm.router.fds} -> ${last.router.fds}`);
+await shutdownEverything(server.url, dataDir);
+process.exit(0);
