@@ -37,7 +37,7 @@ describe('proxy', () => {
           listen: '127.0.0.1:0',
           backends: backends.map((u) => ({ id: u.id, release: 'r1', url: u.url })),
           weights,
-          proxy: { ...DEFAULT_PROXY_SETTINGS, responseTimeoutMs: 300 },
+          proxy: { ...DEFAULT_PROXY_SETTINGS, responseTimeoutMs: 1_500 },
         },
       },
     };
@@ -131,7 +131,7 @@ describe('proxy', () => {
   it('answers 504 and counts a timeout when the backend sends no header in time', async () => {
     const base = await route([upstreams[0]!]);
     const before = router.statsJson().environments.test?.r1?.timeouts ?? 0;
-    const res = await request(`${base}/slow?ms=2000`);
+    const res = await request(`${base}/slow?ms=6000`);
     await res.body.text();
     expect(res.statusCode).toBe(504);
     expect(router.statsJson().environments.test!.r1!.timeouts).toBe(before + 1);
