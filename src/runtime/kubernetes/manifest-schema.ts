@@ -2,26 +2,43 @@
 // kubernetes-models packages, generated from the API's OpenAPI and the Gateway API
 // CRDs) before anything is sent or printed: what the cluster would refuse, slipway
 // refuses first, with the object and the field named.
+//
+// The schema packages are loaded on first use, not with this module: they cost
+// every server start ~0.2 s of CPU, and most servers never run on a cluster.
 
-import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
-import { Secret } from 'kubernetes-models/v1/Secret';
-import { Service } from 'kubernetes-models/v1/Service';
-import { HTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
+import { createRequire } from 'node:module';
 import { SlipwayError } from '../../core/errors.ts';
 import type { ClusterObject } from './manifests.ts';
 
 type Validator = (o: ClusterObject) => void;
+interface Validating { validate(): void }
+/** A kubernetes-models class: built from an object, it validates it against the schema. */
+type Model = new (o: never) => Validating;
 
-const VALIDATORS: Record<string, Validator> = {
-  'apps/v1/Deployment': (o) => new Deployment(o as never).validate(),
-  'v1/Service': (o) => new Service(o as never).validate(),
-  'v1/Secret': (o) => new Secret(o as never).validate(),
-  'gateway.networking.k8s.io/v1/HTTPRoute': (o) => new HTTPRoute(o as never).validate(),
+const require = createRequire(import.meta.url);
+const model = (path: string, name: string): Model => (require(path) as Record<string, Model>)[name]!;
+
+const LOADERS: Record<string, () => Model> = {
+  'apps/v1/Deployment': () => model('kubernetes-models/apps/v1/Deployment', 'Deployment'),
+  'v1/Service': () => model('kubernetes-models/v1/Service', 'Service'),
+  'v1/Secret': () => model('kubernetes-models/v1/Secret', 'Secret'),
+  'gateway.networking.k8s.io/v1/HTTPRoute': () => model('@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute', 'HTTPRoute'),
 };
+const validators = new Map<string, Validator>();
+
+function validatorFor(kind: string): Validator | undefined {
+  let v = validators.get(kind);
+  if (v === undefined && LOADERS[kind] !== undefined) {
+    const Model = LOADERS[kind]();
+    v = (o) => new Model(o as never).validate();
+    validators.set(kind, v);
+  }
+  return v;
+}
 
 /** The problems of one object, as the schema states them; empty when it is valid. */
 export function schemaProblems(o: ClusterObject): string[] {
-  const validate = VALIDATORS[`${o.apiVersion}/${o.kind}`];
+  const validate = validatorFor(`${o.apiVersion}/${o.kind}`);
   if (validate === undefined) return [`no schema known for ${o.apiVersion} ${o.kind}`];
   try {
     validate(o);
