@@ -16,7 +16,6 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startTraffic } from '../src/cli/traffic.ts';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
-import { CHAOS_STRATEGIES } from '../test/support/chaos.ts';
 import { freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, writeService } from '../test/support/harness.ts';
 
 const { values } = parseArgs({
@@ -73,8 +72,14 @@ const work = scratchDir('slipway-soak-');
 const app = join(work, 'hello');
 const dataDir = join(work, '.slipway');
 const port = await freePort();
-const strategies = Object.keys(CHAOS_STRATEGIES);
-const envFor = (strategy: string) => ({ instances: 3, port, strategyYaml: CHAOS_STRATEGIES[strategy]! });
+// Pauses long enough that an abort sent a few seconds in finds the rollout under way.
+const STRATEGIES: Record<string, string> = {
+  rolling: 'type: rolling\nbatch: 1',
+  canary: 'type: canary\nsteps:\n  - weight: 25\n  - pause: 8s\n  - weight: 50\n  - pause: 8s',
+  'blue-green': 'type: blue-green\nauto_promote: true\nscale_down_delay: 5s',
+};
+const strategies = Object.keys(STRATEGIES);
+const envFor = (strategy: string) => ({ instances: 3, port, strategyYaml: STRATEGIES[strategy]! });
 writeService(app, { version: '1.0.0', envs: { production: envFor('rolling') } });
 const server = await startServerProcess(dataDir);
 const cli = (...args: string[]) => runCli(args, { cwd: app, dataDir, timeoutMs: 180_000 });
@@ -94,7 +99,7 @@ if (first.code !== 0) throw new Error(`first deploy failed: ${first.stdout}${fir
 const routerAtStart = routerPid(dataDir);
 const start = { server: figures(server.pid), router: figures(routerAtStart), sqliteMb: sqliteMb(dataDir) };
 const fmt = (f: ProcessFigures) => `${f.rssMb.toFixed(1)} MB, ${f.fds} fds`;
-console.log(`soak: ${minutes} min, a deploy every ${everyMs / 1000} s (${strategies.join(', ')} in turn, ~1 in 4 aborted), ${concurrency} clients`);
+console.log(`soak: ${minutes} min, a deploy every ${everyMs / 1000} s (${strategies.join(', ')} in turn, ~1 in 4 sent an abort), ${concurrency} clients`);
 console.log(`start: server ${fmt(start.server)}; router ${fmt(start.router)}; sqlite ${start.sqliteMb.toFixed(2)} MB`);
 console.log('#    strategy    aborted  phase        sent      failed  server             router');
 
@@ -112,17 +117,18 @@ while (Date.now() < end) {
   const before = traffic.stats();
   const started = await cli('deploy', 'production', '--detach');
   if (started.code !== 0) throw new Error(`deploy ${n} was refused: ${started.stdout}${started.stderr}`);
-  const abort = random() < 0.25;
-  if (abort) {
+  let abort = random() < 0.25 ? 'sent' : 'no';
+  if (abort === 'sent') {
     await sleep(500 + random() * 2_500);
-    await cli('abort', 'production');
+    const r = await cli('abort', 'production');
+    abort = r.code === 0 ? 'yes' : 'too late';
   }
   const phase = await rolloutOver();
   phases[phase] = (phases[phase] ?? 0) + 1;
   const after = traffic.stats();
   if (n === 1) warm = { server: figures(server.pid), router: figures(routerPid(dataDir)) };
   console.log(
-    `${String(n).padEnd(4)} ${strategy.padEnd(11)} ${String(abort).padEnd(8)} ${phase.padEnd(12)} ${String(after.sent - before.sent).padEnd(9)} ${String(after.failed - before.failed).padEnd(7)} ${fmt(figures(server.pid)).padEnd(18)} ${fmt(figures(routerPid(dataDir)))}`,
+    `${String(n).padEnd(4)} ${strategy.padEnd(11)} ${abort.padEnd(8)} ${phase.padEnd(12)} ${String(after.sent - before.sent).padEnd(9)} ${String(after.failed - before.failed).padEnd(7)} ${fmt(figures(server.pid)).padEnd(18)} ${fmt(figures(routerPid(dataDir)))}`,
   );
   const wait = everyMs - (Date.now() - began);
   if (wait > 0 && Date.now() + wait < end) await sleep(wait);
