@@ -120,6 +120,30 @@ export class TlsKeeper {
     return { source: s.source, certificates: s.infos, lastAttempt: s.lastAttempt, ...(s.renewAtMs !== null ? { renewAt: new Date(s.renewAtMs).toISOString() } : {}) };
   }
 
+  /**
+   * At server start, before the first table is pushed: the certificates at hand
+   * (files, ACME certificates stored), never an order and no push. A restarted
+   * server's first table would otherwise carry no certificate and take the
+   * router's away until the first load (new handshakes failing meanwhile). What
+   * fails or takes over `timeoutMs` is left to the first check, which reports it.
+   */
+  async preload(timeoutMs = 10_000): Promise<void> {
+    const loads = this.deps.environments().map(async ({ env, spec }) => {
+      const tls = spec.tls!;
+      const certificates = tls.source.kind === 'files' ? await this.readFiles(env, tls.source) : this.storedAcmeCertificate(env, spec.hosts ?? []);
+      if (certificates.length === 0 || this.envs.has(env)) return;
+      const infos = certificates.map((c) => certificateInfo(c.cert));
+      const renewAtMs = tls.source.kind === 'acme' ? renewAt(infos[0]!, tls.source) : null;
+      // Files were just loaded; an ACME certificate was not renewed by this server yet.
+      const lastAttempt = tls.source.kind === 'files' ? { at: new Date(this.deps.now()).toISOString(), ok: true } : null;
+      this.envs.set(env, { sourceKey: sourceKeyOf(spec), source: tls.source.kind, certificates, infos, challenges: new Map(), lastAttempt, notBeforeMs: 0, renewAtMs, loading: null });
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([Promise.allSettled(loads), timeout]);
+    clearTimeout(timer);
+  }
+
   /** Re-reads files and renews what is due, for every environment with tls:. */
   async check(): Promise<void> {
     const now = this.deps.now();
@@ -196,15 +220,10 @@ export class TlsKeeper {
 
   /** The stored certificate while it is not due; else a new one from the CA, stored before it is served. */
   private async acmeCertificate(env: string, acme: AcmeSettings, hosts: string[], s: EnvState): Promise<TlsCertificate[]> {
-    const stored = this.deps.vault.get<TlsCertificate>({ env, name: 'tls-certificate' });
-    const names = [...hosts].sort();
-    if (stored !== null) {
-      const info = certificateInfo(stored.cert);
-      const isSameNames = [...info.names].sort().join(',') === names.join(',');
-      if (isSameNames && this.deps.now() < renewAt(info, acme)) return [stored];
-    }
+    const [stored] = this.storedAcmeCertificate(env, hosts);
+    if (stored !== undefined && this.deps.now() < renewAt(certificateInfo(stored.cert), acme)) return [stored];
     const accountKey = await this.accountKey(acme);
-    this.deps.log.info({ env, names, directory: acme.directoryUrl }, 'ordering a TLS certificate from the ACME CA');
+    this.deps.log.info({ env, names: [...hosts].sort(), directory: acme.directoryUrl }, 'ordering a TLS certificate from the ACME CA');
     const issued = await issueCertificate({
       settings: acme,
       names: hosts,
@@ -226,6 +245,14 @@ export class TlsKeeper {
     const info = certificateInfo(issued.cert);
     this.deps.publish({ type: 'tls.certificate_issued', env, level: 'info', message: `TLS certificate for ${info.names.join(', ')} obtained from ${acme.directoryUrl}, valid until ${info.notAfter}`, data: { names: info.names, issuer: info.issuer, notAfter: info.notAfter } });
     return [issued];
+  }
+
+  /** The certificate last obtained for the environment, if it is for these names. */
+  private storedAcmeCertificate(env: string, hosts: string[]): TlsCertificate[] {
+    const stored = this.deps.vault.get<TlsCertificate>({ env, name: 'tls-certificate' });
+    if (stored === null) return [];
+    const names = [...hosts].sort().join(',');
+    return [...certificateInfo(stored.cert).names].sort().join(',') === names ? [stored] : [];
   }
 
   private async accountKey(acme: AcmeSettings): Promise<string> {
