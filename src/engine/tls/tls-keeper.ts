@@ -67,6 +67,8 @@ interface EnvState {
   certificates: TlsCertificate[];
   infos: CertificateInfo[];
   challenges: Map<string, string>;
+  /** TLS-ALPN-01: host name → challenge certificate, while an order is under way. */
+  alpnChallenges: Map<string, TlsCertificate>;
   lastAttempt: TlsAttempt | null;
   /** ACME: no attempt before this (after a failure). */
   notBeforeMs: number;
@@ -111,6 +113,7 @@ export class TlsKeeper {
       redirectHttp: tls.redirectHttp,
       ...(tls.httpListen ? { httpListen: formatListen(tls.httpListen) } : {}),
       ...(current && current.challenges.size > 0 ? { challenges: Object.fromEntries(current.challenges) } : {}),
+      ...(current && current.alpnChallenges.size > 0 ? { alpnChallenges: Object.fromEntries(current.alpnChallenges) } : {}),
     };
   }
 
@@ -136,7 +139,7 @@ export class TlsKeeper {
       const renewAtMs = tls.source.kind === 'acme' ? renewAt(infos[0]!, tls.source) : null;
       // Files were just loaded; an ACME certificate was not renewed by this server yet.
       const lastAttempt = tls.source.kind === 'files' ? { at: new Date(this.deps.now()).toISOString(), ok: true } : null;
-      this.envs.set(env, { sourceKey: sourceKeyOf(spec), source: tls.source.kind, certificates, infos, challenges: new Map(), lastAttempt, notBeforeMs: 0, renewAtMs, loading: null });
+      this.envs.set(env, { sourceKey: sourceKeyOf(spec), source: tls.source.kind, certificates, infos, challenges: new Map(), alpnChallenges: new Map(), lastAttempt, notBeforeMs: 0, renewAtMs, loading: null });
     });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
@@ -159,7 +162,7 @@ export class TlsKeeper {
     const tls = spec.tls!;
     let state = this.envs.get(env);
     if (state === undefined) {
-      state = { sourceKey: '', source: tls.source.kind, certificates: [], infos: [], challenges: new Map(), lastAttempt: null, notBeforeMs: 0, renewAtMs: null, loading: null };
+      state = { sourceKey: '', source: tls.source.kind, certificates: [], infos: [], challenges: new Map(), alpnChallenges: new Map(), lastAttempt: null, notBeforeMs: 0, renewAtMs: null, loading: null };
       this.envs.set(env, state);
     }
     if (state.loading !== null) return state.loading;
@@ -188,8 +191,9 @@ export class TlsKeeper {
       if (isChanged) await this.deps.push();
     } catch (e) {
       // A failed order may leave its challenges behind: the router stops answering them.
-      if (s.challenges.size > 0) {
+      if (s.challenges.size > 0 || s.alpnChallenges.size > 0) {
         s.challenges.clear();
+        s.alpnChallenges.clear();
         await this.deps.push().catch(() => undefined);
       }
       const error = errorMessage(e);
@@ -237,6 +241,16 @@ export class TlsKeeper {
         },
         remove: async (token) => {
           s.challenges.delete(token);
+          await this.deps.push();
+        },
+      },
+      tlsAlpn01: {
+        add: async (name, certificate) => {
+          s.alpnChallenges.set(name, certificate);
+          await this.deps.push();
+        },
+        remove: async (name) => {
+          s.alpnChallenges.delete(name);
           await this.deps.push();
         },
       },
