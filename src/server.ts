@@ -324,6 +324,7 @@ function wireObservability(engine: Engine, o: { log: Logger; store: StateStore; 
     instanceCounts: () => o.store.observe.instanceCounts(),
     routerCounts: () => engine.sampler.allSnapshots(),
     auditHealth: () => o.audit.health(),
+    tlsCertificates: () => o.store.listEnvironmentNames().flatMap((env) => (engine.tls?.status(env)?.certificates ?? []).map((c) => ({ env, names: c.names, notAfterMs: Date.parse(c.notAfter) }))),
     dataDiskFreeBytes: () => {
       try {
         const fs = statfsSync(o.dataDir);
