@@ -5,8 +5,8 @@
 // gets it in a handshake offering acme-tls/1 on the environment's listen. Either
 // is withdrawn after.
 //
-// acme-client's own pre-check (a GET to http://NAME/.well-known/... on port 80
-// from this machine) is skipped: the CA validates, and a server behind NAT or on
+// acme-client's own pre-check (a GET to http://NAME/.well-known/... on port 80,
+// or a handshake with NAME on port 443, from this machine) is skipped: the CA validates, and a server behind NAT or on
 // another port cannot always reach its own public name.
 
 import { readFile } from 'node:fs/promises';
