@@ -73,4 +73,39 @@ describe('ACME TLS-ALPN-01 through the router, against pebble', () => {
       expect(readFileSync(file, 'utf8'), file).not.toContain('PRIVATE KEY');
     }
   }, 120_000);
+
+  it('after a server kill -9, the restarted server serves the stored certificate from its first table, orders none, and still shows the last renewal attempt', async () => {
+    type Tls = { tls?: { lastAttempt: { at: string; ok: boolean } | null; certificates: unknown[] } };
+    const tlsOf = async () => {
+      const s = (await (await apiFetch(`${server.url}/api/environments/production`)).json()) as Tls;
+      return s.tls;
+    };
+    const before = await tlsOf();
+    expect(before?.lastAttempt?.ok).toBe(true);
+    const serial = (await peerCertificate({ port, servername: HOST })).serialNumber;
+    let isDone = false;
+    const failures: string[] = [];
+    let ok = 0;
+    // New handshakes all through the restart: the first table the new server pushes must carry the certificate.
+    const load = (async () => {
+      while (!isDone) {
+        try {
+          if ((await https1Get({ port, host: HOST, ca: root })).status === 200) ok++;
+        } catch (e) {
+          failures.push((e as Error).message);
+        }
+      }
+    })();
+    await server.kill9();
+    server = await startServerProcess(dataDir, 'server2.log', { ...process.env, SLIPWAY_TLS_CHECK_MS: '1000' });
+    await waitFor('the keeper\'s status', async () => ((await tlsOf())?.certificates.length ?? 0) > 0, 20_000);
+    await new Promise((r) => setTimeout(r, 2_000));
+    isDone = true;
+    await load;
+    expect(failures.slice(0, 5)).toEqual([]);
+    expect(ok).toBeGreaterThan(5);
+    expect((await peerCertificate({ port, servername: HOST })).serialNumber).toBe(serial);
+    expect((await tlsOf())?.lastAttempt).toEqual(before?.lastAttempt);
+    expect(readFileSync(join(work, 'server2.log'), 'utf8')).not.toContain('ordering a TLS certificate');
+  }, 90_000);
 });

@@ -137,8 +137,8 @@ export class TlsKeeper {
       if (certificates.length === 0 || this.envs.has(env)) return;
       const infos = certificates.map((c) => certificateInfo(c.cert));
       const renewAtMs = tls.source.kind === 'acme' ? renewAt(infos[0]!, tls.source) : null;
-      // Files were just loaded; an ACME certificate was not renewed by this server yet.
-      const lastAttempt = tls.source.kind === 'files' ? { at: new Date(this.deps.now()).toISOString(), ok: true } : null;
+      // Files were just loaded; an ACME renewal was last attempted by a server before this one.
+      const lastAttempt = tls.source.kind === 'files' ? { at: new Date(this.deps.now()).toISOString(), ok: true } : this.storedAttempt(env);
       this.envs.set(env, { sourceKey: sourceKeyOf(spec), source: tls.source.kind, certificates, infos, challenges: new Map(), alpnChallenges: new Map(), lastAttempt, notBeforeMs: 0, renewAtMs, loading: null });
     });
     let timer: NodeJS.Timeout | undefined;
@@ -188,6 +188,7 @@ export class TlsKeeper {
       s.infos = certificates.map((c) => certificateInfo(c.cert));
       s.renewAtMs = tls.source.kind === 'acme' ? renewAt(s.infos[0]!, tls.source) : null;
       s.lastAttempt = tls.source.kind === 'acme' || isChanged || s.lastAttempt?.ok === false ? { at, ok: true } : s.lastAttempt;
+      if (tls.source.kind === 'acme') this.storeAttempt(env, s.lastAttempt);
       if (isChanged) await this.deps.push();
     } catch (e) {
       // A failed order may leave its challenges behind: the router stops answering them.
@@ -199,6 +200,7 @@ export class TlsKeeper {
       const error = errorMessage(e);
       const isNew = s.lastAttempt?.error !== error;
       s.lastAttempt = { at, ok: false, error };
+      if (tls.source.kind === 'acme') this.storeAttempt(env, s.lastAttempt);
       s.notBeforeMs = this.deps.now() + this.retryAfterMs;
       const serving = s.certificates.length > 0 ? 'the certificate in use keeps serving' : 'no certificate to serve yet';
       // Files re-read each hour report a lasting problem once; every failed ACME attempt is reported.
@@ -259,6 +261,23 @@ export class TlsKeeper {
     const info = certificateInfo(issued.cert);
     this.deps.publish({ type: 'tls.certificate_issued', env, level: 'info', message: `TLS certificate for ${info.names.join(', ')} obtained from ${acme.directoryUrl}, valid until ${info.notAfter}`, data: { names: info.names, issuer: info.issuer, notAfter: info.notAfter } });
     return [issued];
+  }
+
+  /** ACME attempts are hours apart: the last one is kept in state.db, so a restarted server still shows it. */
+  private storeAttempt(env: string, attempt: TlsAttempt | null): void {
+    try {
+      this.deps.vault.set({ env, name: 'tls-last-attempt' }, attempt);
+    } catch (e) {
+      this.deps.log.warn({ env, err: errorMessage(e) }, 'the last TLS renewal attempt could not be recorded');
+    }
+  }
+
+  private storedAttempt(env: string): TlsAttempt | null {
+    try {
+      return this.deps.vault.get<TlsAttempt | null>({ env, name: 'tls-last-attempt' });
+    } catch {
+      return null;
+    }
   }
 
   /** The certificate last obtained for the environment, if it is for these names. */
