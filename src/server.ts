@@ -135,6 +135,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
     // Certificates for environments with tls: (files, or ACME); SLIPWAY_TLS_CHECK_MS shortens the hourly check (tests).
     const tls = keepTls({ engine, readSecret: (at, spec) => opened.secrets.readExternal(at, spec), cipher: opened.cipher, log, ...(Number(process.env.SLIPWAY_TLS_CHECK_MS) > 0 ? { checkEveryMs: Number(process.env.SLIPWAY_TLS_CHECK_MS), retryAfterMs: Number(process.env.SLIPWAY_TLS_CHECK_MS) } : {}) });
+    // The certificates at hand go into the first table pushed, so a restart takes none away from the router.
+    await tls.preload();
     await engine.start();
     tls.start();
     router.onRestart(() => void started.routes.push().catch((e: Error) => log.error({ err: e.message }, 'route push after router restart failed')));
@@ -322,6 +324,7 @@ function wireObservability(engine: Engine, o: { log: Logger; store: StateStore; 
     instanceCounts: () => o.store.observe.instanceCounts(),
     routerCounts: () => engine.sampler.allSnapshots(),
     auditHealth: () => o.audit.health(),
+    tlsCertificates: () => o.store.listEnvironmentNames().flatMap((env) => (engine.tls?.status(env)?.certificates ?? []).map((c) => ({ env, names: c.names, notAfterMs: Date.parse(c.notAfter) }))),
     dataDiskFreeBytes: () => {
       try {
         const fs = statfsSync(o.dataDir);

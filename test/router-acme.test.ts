@@ -3,15 +3,18 @@
 // from the router's http_listen, the host name resolved to 127.0.0.1 by
 // pebble-challtestsrv's DNS), the router serves it by SNI, renews it early
 // (pebble issues it for a short validity) and swaps it under load; with the CA
-// gone, the renewal failure is reported and the old certificate keeps serving.
+// gone, the renewal failure is an event, a metric and a webhook, and the old
+// certificate keeps serving.
 
 import { mkdirSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminToken, apiFetch, freePort, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess } from './support/harness.ts';
 import { startPebble, type Pebble } from './support/pebble.ts';
+import { sampleSum } from './support/prom-text.ts';
 import { https1Get, http2Get, peerCertificate } from './support/tls-clients.ts';
 
 const HOST = 'shop.slipway.test';
@@ -35,6 +38,11 @@ describe('ACME certificates from pebble, served and renewed by the router', () =
     return Number(new RegExp(`slipway_events_total\\{type="${type.replace('.', '\\.')}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
   };
   const serverLog = () => readFileSync(join(work, 'server.log'), 'utf8');
+  const metricsText = async () => (await apiFetch(`${server.url}/metrics`)).text();
+  /** A webhook receiver on loopback, subscribed to tls.* events: what a team's chat would get. */
+  let hook: Server;
+  let hookUrl: string;
+  const hooked: { type: string; env: string; level: string; message: string; data: Record<string, unknown> }[] = [];
 
   beforeAll(async () => {
     work = scratchDir('slipway-acme-');
@@ -44,9 +52,19 @@ describe('ACME certificates from pebble, served and renewed by the router', () =
     mkdirSync(join(work, 'pebble'));
     pebble = await startPebble({ dir: join(work, 'pebble'), httpPort, validitySeconds: VALIDITY_S });
     root = await pebble.issuingRoot();
+    hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        hooked.push(JSON.parse(body) as (typeof hooked)[number]);
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((ok) => hook.listen(0, '127.0.0.1', ok));
+    hookUrl = `http://127.0.0.1:${(hook.address() as { port: number }).port}/hooks/tls`;
     server = await startServerProcess(dataDir, 'server.log', { ...process.env, SLIPWAY_TLS_CHECK_MS: '1000' });
     // The server reads the CA file and calls the ACME directory only where the admin's policy says.
-    const policy = await apiFetch(`${server.url}/api/policy`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: `environments:\n  '*':\n    secrets: { file: ['${work}/**'] }\n    outbound: { allow: ['${new URL(pebble.directoryUrl).origin}/**'] }\n` }) });
+    const policy = await apiFetch(`${server.url}/api/policy`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: `environments:\n  '*':\n    secrets: { file: ['${work}/**'] }\n    outbound: { allow: ['${new URL(pebble.directoryUrl).origin}/**', '${new URL(hookUrl).origin}/**'] }\n` }) });
     expect(policy.status, await policy.text()).toBe(200);
     writeService(app, {
       envs: {
@@ -63,6 +81,9 @@ describe('ACME certificates from pebble, served and renewed by the router', () =
             '    email: ops@slipway.test',
             `    renew_before: ${VALIDITY_S - 8}s`,
             `    ca_file: ${pebble.caFile}`,
+            'notifications:',
+            `  - url: ${hookUrl}`,
+            '    events: [tls.*]',
           ].join('\n'),
         },
       },
@@ -72,6 +93,7 @@ describe('ACME certificates from pebble, served and renewed by the router', () =
   afterAll(async () => {
     await shutdownEverything(server?.url ?? null, dataDir);
     await pebble?.stop();
+    hook?.close();
   });
 
   it('obtains a certificate by HTTP-01 through the router and serves it by SNI over HTTP/1.1 and HTTP/2', async () => {
@@ -130,11 +152,20 @@ describe('ACME certificates from pebble, served and renewed by the router', () =
     expect(ok).toBeGreaterThan(20);
   }, 60_000);
 
-  it('keeps serving the old certificate when the CA is gone, and reports the failure as an event', async () => {
+  it('keeps serving the old certificate when the CA is gone, and reports the failure as an event, a metric and a webhook', async () => {
     const before = await serial();
     await pebble.stop();
     await waitFor('a tls.renewal_failed event', async () => (await eventCount('tls.renewal_failed')) >= 1, 40_000);
     expect(serverLog()).toMatch(/TLS certificate for (?:[a-z0-9-]+\/)?production could not be obtained \(the certificate in use keeps serving\)/);
+    // A metric by environment, and a notification to the environment's webhook.
+    expect(sampleSum(await metricsText(), 'slipway_tls_renewal_failures_total', { env: 'hello/production', source: 'acme' })).toBeGreaterThanOrEqual(1);
+    await waitFor('the webhook to get the failure', () => hooked.some((e) => e.type === 'tls.renewal_failed'), 20_000);
+    const failure = hooked.find((e) => e.type === 'tls.renewal_failed')!;
+    expect(failure).toMatchObject({ env: 'hello/production', level: 'error', data: { source: 'acme' } });
+    expect(failure.message).toMatch(/could not be obtained \(the certificate in use keeps serving\): cannot obtain a certificate for shop\.slipway\.test/);
+    expect(JSON.stringify(hooked)).not.toContain('PRIVATE KEY');
+    // The certificates obtained before were notified too.
+    expect(hooked.filter((e) => e.type === 'tls.certificate_issued').length).toBeGreaterThanOrEqual(2);
     expect(await serial()).toBe(before);
     expect((await https1Get({ port, host: HOST, ca: root })).status).toBe(200);
     const status = await cli('--json', 'status', 'production');
@@ -142,6 +173,9 @@ describe('ACME certificates from pebble, served and renewed by the router', () =
     const env = (tls.environments?.[0] ?? tls) as { tls: { lastAttempt: { ok: boolean; error: string }; certificates: unknown[] } };
     expect(env.tls.lastAttempt).toMatchObject({ ok: false, error: expect.stringMatching(/cannot obtain a certificate for shop\.slipway\.test/) });
     expect(env.tls.certificates).toHaveLength(1);
+    // The expiry of the certificate still served, for alerts that do not wait for a failure.
+    const served = await peerCertificate({ port, servername: HOST });
+    expect(sampleSum(await metricsText(), 'slipway_tls_certificate_expiry_timestamp_seconds', { env: 'hello/production', names: HOST })).toBe(Math.floor(Date.parse(served.valid_to) / 1000));
     expect(status.stdout).not.toContain('PRIVATE KEY');
   }, 60_000);
 

@@ -3,11 +3,13 @@
 // WebSocket clients on 127.0.0.1. Tables are pushed to the router directly, as
 // the server pushes them.
 
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import { Agent as HttpsAgent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import acme from 'acme-client';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
@@ -15,7 +17,7 @@ import type { EnvRoutes, RouteTable } from '../src/router/route-table.ts';
 import { freePort, startTestUpstream, type TestUpstream } from '../src/router/test-upstream.ts';
 import { startWebSocketUpstream, type WebSocketUpstream } from '../src/router/test-websocket-upstream.ts';
 import { makeTestCa, makeTestCertificate, type TestCa, type TestCertificate } from './support/tls-certs.ts';
-import { http2Get, https1Get, peerCertificate } from './support/tls-clients.ts';
+import { alpnHandshake, http2Get, https1Get, peerCertificate } from './support/tls-clients.ts';
 
 describe('TLS at the router with certificate files', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'slipway-router-tls-'));
@@ -165,8 +167,31 @@ describe('TLS at the router with certificate files', () => {
     expect(failed).toBe(0);
     expect(ok).toBeGreaterThan(30);
     const serial = (await peerCertificate({ port, servername: 'shop.test' })).serialNumber;
-    const { X509Certificate } = await import('node:crypto');
     expect(serial.toUpperCase()).toBe(new X509Certificate(renewed.cert).serialNumber.toUpperCase());
+  });
+
+  it('answers ACME TLS-ALPN-01: a handshake offering acme-tls/1 for a name with a challenge gets its challenge certificate, every other one the real certificate', async () => {
+    const keyAuthorization = 'tok_0123456789abcdefXYZ.thumbprint';
+    const [key, cert] = await acme.crypto.createAlpnCertificate({ identifier: { type: 'dns', value: 'www.shop.test' } } as never, keyAuthorization, await acme.crypto.createPrivateEcdsaKey());
+    await push(both({ alpnChallenges: { 'www.shop.test': { cert: cert.toString(), key: key.toString() } } }));
+    const challenge = await alpnHandshake({ port, servername: 'www.shop.test', alpn: ['acme-tls/1'] });
+    expect(challenge.alpn).toBe('acme-tls/1');
+    expect(acme.crypto.isAlpnCertificateAuthorizationValid(challenge.certPem, keyAuthorization)).toBe(true);
+    // The same name without acme-tls/1, and acme-tls/1 for a name with no challenge, get the real certificates.
+    const normal = await alpnHandshake({ port, servername: 'www.shop.test', alpn: ['h2', 'http/1.1'] });
+    expect(normal.alpn).toBe('h2');
+    expect(normal.certPem).toBe(new X509Certificate(shopCert.cert).toString());
+    expect((await https1Get({ port, host: 'www.shop.test', ca: ca.cert })).status).toBe(200);
+    const other = await alpnHandshake({ port, servername: 'blog.test', alpn: ['acme-tls/1', 'http/1.1'] });
+    expect(other.alpn).toBe('http/1.1');
+    expect(other.certPem).toBe(new X509Certificate(blogCert.cert).toString());
+    // The challenge's key is a private key like the others: sealed on disk, a fingerprint over the admin API.
+    expect(readFileSync(join(stateDir, 'routes.json'), 'utf8')).not.toContain('PRIVATE KEY');
+    expect(JSON.stringify(await router.getRoutes())).not.toContain('PRIVATE KEY');
+    // Withdrawn with the next table: acme-tls/1 is then refused (no protocol in common), the rest unchanged.
+    await push(both());
+    await expect(alpnHandshake({ port, servername: 'www.shop.test', alpn: ['acme-tls/1'] })).rejects.toThrow(/no.application.protocol/i);
+    expect((await http2Get({ port, host: 'www.shop.test', ca: ca.cert })).status).toBe(200);
   });
 
   it('keeps private keys out of routes.json and out of GET /routes, and reports a key that does not match its certificate', async () => {

@@ -46,6 +46,12 @@ describe('tls in slipway.yaml', () => {
     expect(tls).toEqual({ httpListen: { host: '127.0.0.1', port: 80 }, redirectHttp: false, source: { kind: 'acme', directoryUrl: 'https://127.0.0.1:14000/dir', email: 'ops@example.com', challenge: 'http-01', renewBeforeMs: 30 * 86_400_000 } });
   });
 
+  it('reads acme with tls-alpn-01, which needs no http_listen', () => {
+    const tls = tlsOf(withTls(`    tls:
+      acme: { directory: "https://127.0.0.1:14000/dir", email: ops@example.com, challenge: tls-alpn-01 }`));
+    expect(tls).toEqual({ redirectHttp: false, source: { kind: 'acme', directoryUrl: 'https://127.0.0.1:14000/dir', email: 'ops@example.com', challenge: 'tls-alpn-01', renewBeforeMs: 30 * 86_400_000 } });
+  });
+
   it.each([
     ['neither source', '    tls: { http_listen: 80 }', /8:10 environments.production.tls: give exactly one of certificates: .* or acme:/],
     ['both sources', '    tls:\n      http_listen: 80\n      certificates: [{ cert_file: /a.crt, key: { file: /a.key } }]\n      acme: { directory: "https://ca.example/dir", email: a@b.co }', /environments.production.tls: give exactly one/],
@@ -54,7 +60,7 @@ describe('tls in slipway.yaml', () => {
     ['redirect without http_listen', '    tls:\n      redirect_http: true\n      certificates: [{ cert_file: /a.crt, key: { file: /a.key } }]', /tls.redirect_http: redirect_http needs http_listen/],
     ['acme without http_listen', '    tls:\n      acme: { directory: "https://ca.example/dir", email: a@b.co }', /tls.acme: acme with challenge http-01 needs http_listen/],
     ['acme over http', '    tls:\n      http_listen: 80\n      acme: { directory: "http://ca.example/dir", email: a@b.co }', /tls.acme.directory: expected the https:\/\/ URL of an ACME directory/],
-    ['tls-alpn-01', '    tls:\n      http_listen: 80\n      acme: { directory: "https://ca.example/dir", email: a@b.co, challenge: tls-alpn-01 }', /tls.acme.challenge: expected http-01 \(tls-alpn-01 is not supported yet\)/],
+    ['an unknown challenge', '    tls:\n      http_listen: 80\n      acme: { directory: "https://ca.example/dir", email: a@b.co, challenge: dns-01 }', /tls.acme.challenge: expected http-01 \(.*\) or tls-alpn-01 \(.*\), got "dns-01"/],
     ['a misspelt key', '    tls:\n      certificats: []', /9:7 environments.production.tls.certificats: unknown key; did you mean "certificates"/],
     ['http_listen on the listen port', '    tls:\n      http_listen: 0.0.0.0:8443\n      certificates: [{ cert_file: /a.crt, key: { file: /a.key } }]', /tls.http_listen: http_listen must differ from listen/],
   ])('refuses %s, naming the path', (_, tls, message) => {

@@ -1,11 +1,12 @@
 // An environment's `tls:`: HTTPS on its `listen:` with certificate files (the key
 // given as a secret reference, so slipway.yaml and the data directory never hold
-// it in plain text) or certificates from an ACME CA (HTTP-01), and an optional
-// plain-HTTP listener that redirects to HTTPS. The router serves it
+// it in plain text) or certificates from an ACME CA, and an optional
+// plain-HTTP listener that redirects to HTTPS. ACME proves the names by HTTP-01
+// (on that plain listener) or TLS-ALPN-01 (on the TLS listener itself). The router serves it
 // (src/router/tls/); the engine reads the files and runs ACME (src/engine/tls/).
 
 import { z } from 'zod';
-import type { AcmeSettings, TlsCertificateFiles, TlsSettings } from '../core/service-config.ts';
+import type { AcmeChallenge, AcmeSettings, TlsCertificateFiles, TlsSettings } from '../core/service-config.ts';
 import { durationMs, field, listenAddress, matching, refusal } from './fields.ts';
 import { section } from './section.ts';
 import { secretReference } from './secrets-section.ts';
@@ -21,7 +22,7 @@ const certificateEntry = section({
 
 const booleanField = field('true or false', (v) => (typeof v === 'boolean' ? v : null));
 
-const challenge = field<'http-01'>('http-01 (tls-alpn-01 is not supported yet)', (v) => (v === 'http-01' ? v : null));
+const challenge = field<AcmeChallenge>('http-01 (the CA fetches a token over plain HTTP from http_listen) or tls-alpn-01 (the CA makes a TLS handshake with listen)', (v) => (v === 'http-01' || v === 'tls-alpn-01' ? v : null));
 
 const acme = section({
   directory: field('the https:// URL of an ACME directory, such as https://acme-v02.api.letsencrypt.org/directory', (v) => {
@@ -64,7 +65,7 @@ export const tlsSection = section({
     if (t.redirect_http && t.http_listen === undefined) {
       ctx.addIssue({ code: 'custom', path: ['redirect_http'], message: 'redirect_http needs http_listen: the plain-HTTP address to redirect from (e.g. 0.0.0.0:80)' });
     }
-    if (t.acme !== undefined && t.http_listen === undefined) {
+    if (t.acme !== undefined && t.acme.challenge === 'http-01' && t.http_listen === undefined) {
       ctx.addIssue({ code: 'custom', path: ['acme'], message: 'acme with challenge http-01 needs http_listen: the CA checks http://HOST/.well-known/acme-challenge/ on port 80 (e.g. http_listen: 0.0.0.0:80)' });
     }
   })
@@ -82,7 +83,7 @@ export function checkTlsAgainstEnvironment(e: { tls?: TlsSettings | undefined; h
   if (tls.source.kind === 'acme') {
     if (e.hosts === undefined) ctx.addIssue({ code: 'custom', path: ['tls', 'acme'], message: 'acme certifies the environment\'s hosts: name them in hosts: (e.g. hosts: [shop.example.com])' });
     const wild = e.hosts?.find((h) => h.startsWith('*.'));
-    if (wild !== undefined) ctx.addIssue({ code: 'custom', path: ['tls', 'acme'], message: `acme with http-01 cannot certify the wildcard ${wild} (that needs dns-01); list the names, or use certificates:` });
+    if (wild !== undefined) ctx.addIssue({ code: 'custom', path: ['tls', 'acme'], message: `acme with ${tls.source.challenge} cannot certify the wildcard ${wild} (that needs dns-01); list the names, or use certificates:` });
   }
   if (tls.httpListen !== undefined && tls.httpListen.port === e.listen.port && tls.httpListen.host === e.listen.host) {
     ctx.addIssue({ code: 'custom', path: ['tls', 'http_listen'], message: 'http_listen must differ from listen: one port cannot speak both HTTP and HTTPS' });

@@ -168,11 +168,14 @@ export interface TlsCertificateFiles {
   certificates: { certFile: string; key: ExternalSecretSpec }[];
 }
 
+export type AcmeChallenge = 'http-01' | 'tls-alpn-01';
+
 export interface AcmeSettings {
   kind: 'acme';
   directoryUrl: string;
   email: string;
-  challenge: 'http-01';
+  /** How the CA checks the names: HTTP-01 on http_listen (port 80), or TLS-ALPN-01 on listen itself (port 443). */
+  challenge: AcmeChallenge;
   /** A certificate is renewed this long before it expires. */
   renewBeforeMs: number;
   /** PEM of a CA to trust for the directory's own HTTPS (a private CA, a test server); absent: the system's. */

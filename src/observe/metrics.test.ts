@@ -31,6 +31,26 @@ describe('metrics', () => {
     expect(rebucket(latency)).toHaveLength(LATENCY_BUCKETS_S.length);
   });
 
+  it('counts TLS renewal failures by environment and source, and gives each certificate\'s expiry', async () => {
+    const metrics = new ServerMetrics();
+    const notAfterMs = Date.parse('2027-01-31T12:00:00Z');
+    metrics.setSource({
+      rolloutPhaseCounts: () => [],
+      instanceCounts: () => [],
+      routerCounts: () => new Map(),
+      tlsCertificates: () => [{ env: 'shop/production', names: ['shop.example.com', 'www.shop.example.com'], notAfterMs }],
+    });
+    const failed = { id: 1, ts: 0, type: 'tls.renewal_failed', env: 'shop/production', rolloutId: null, level: 'error', message: 'x', data: { source: 'acme', error: 'CA down' } } as const;
+    metrics.recordEvent(failed);
+    metrics.recordEvent({ ...failed, id: 2 });
+    metrics.recordEvent({ ...failed, id: 3, env: 'blog/production', data: { source: 'files', error: 'no file' } });
+    const { text } = await metrics.render();
+    expect(promtoolProblems(text)).toBe('');
+    expect(sampleSum(text, 'slipway_tls_renewal_failures_total', { env: 'shop/production', source: 'acme' })).toBe(2);
+    expect(sampleSum(text, 'slipway_tls_renewal_failures_total', { env: 'blog/production', source: 'files' })).toBe(1);
+    expect(sampleSum(text, 'slipway_tls_certificate_expiry_timestamp_seconds', { env: 'shop/production', names: 'shop.example.com,www.shop.example.com' })).toBe(notAfterMs / 1000);
+  });
+
   it('each server counts in its own registry: two in one process do not add up', async () => {
     const a = new ServerMetrics();
     const b = new ServerMetrics();

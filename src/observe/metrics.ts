@@ -26,6 +26,8 @@ export interface MetricsSource {
   auditHealth?(): { waiting: number; writeFailures: number; lost: number };
   /** Free bytes (for an unprivileged user) of the data directory's file system; null when unknown. */
   dataDiskFreeBytes?(): number | null;
+  /** Every certificate the router is given (tls:), by environment: its names and when it expires. */
+  tlsCertificates?(): { env: string; names: string[]; notAfterMs: number }[];
 }
 
 
@@ -41,6 +43,7 @@ export class ServerMetrics {
   private readonly pipelineStage: Histogram;
   private readonly notificationsSent: Counter;
   private readonly routeDriftRepairs: Counter;
+  private readonly tlsRenewalFailures: Counter;
 
   constructor() {
     const registers = [this.registry];
@@ -73,6 +76,11 @@ export class ServerMetrics {
       name: 'slipway_router_drift_repairs_total',
       help: "Times the router's route table was found not to be the one the server last sent (changed behind its back, or restored from an old file), and was sent again; by environment ('' when only the version differed).",
       labelNames: ['env'], registers,
+    });
+    this.tlsRenewalFailures = new Counter({
+      name: 'slipway_tls_renewal_failures_total',
+      help: 'Failed attempts to obtain or renew a certificate from the ACME CA (source acme) or to load certificate files (source files), by environment; the certificate in use keeps serving.',
+      labelNames: ['env', 'source'], registers,
     });
 
     // Read at scrape time from what the server keeps anyway (the store, the router samples).
@@ -145,6 +153,15 @@ export class ServerMetrics {
         if (typeof free === 'number') this.set(free);
       },
     });
+    new Gauge({
+      name: 'slipway_tls_certificate_expiry_timestamp_seconds',
+      help: 'When each certificate the router serves expires (Unix time), by environment and its names (comma-separated): alert well before it, e.g. time() + 14 days.',
+      labelNames: ['env', 'names'], registers,
+      collect() {
+        this.reset();
+        for (const c of source()?.tlsCertificates?.() ?? []) this.set({ env: c.env, names: c.names.join(',') }, Math.floor(c.notAfterMs / 1000));
+      },
+    });
     this.registry.registerMetric(routerLatencyMetric(source) as unknown as Counter);
   }
 
@@ -186,6 +203,9 @@ export class ServerMetrics {
         break;
       case 'rollback.automatic':
         this.automaticRollbacks.inc({ env });
+        break;
+      case 'tls.renewal_failed':
+        this.tlsRenewalFailures.inc({ env, source: String(e.data.source ?? 'unknown') });
         break;
       default:
         break;

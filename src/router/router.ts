@@ -234,7 +234,7 @@ export class Router {
   private certificatesFor(keys: readonly string[]): CertificateSet | null {
     const tlsKeys = keys.filter((k) => !isHttpKey(k) && this.tlsOf.has(k));
     if (tlsKeys.length === 0) return null;
-    return new CertificateSet(tlsKeys.flatMap((k) => this.tlsOf.get(k)!.certificates), this.certCache);
+    return new CertificateSet(tlsKeys.flatMap((k) => this.tlsOf.get(k)!.certificates), this.certCache, tlsKeys.flatMap((k) => Object.entries(this.tlsOf.get(k)!.alpnChallenges ?? {})));
   }
 
   private challengesFor(keys: readonly string[]): Map<string, string> {

@@ -1,7 +1,8 @@
 // Debian's pebble (Let's Encrypt's ACME test server) on loopback, for real ACME
 // orders in tests. Its HTTP-01 validation connects to the router: the test host
 // names resolve to 127.0.0.1 through pebble-challtestsrv's mock DNS (its other
-// listeners off), and pebble's httpPort is the router's http_listen port. No
+// listeners off), pebble's httpPort is the router's http_listen port (HTTP-01)
+// and its tlsPort the environment's listen port (TLS-ALPN-01). No
 // PEBBLE_VA_ALWAYS_VALID: every challenge is fetched and checked for real.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -42,7 +43,8 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function startPebble(o: { dir: string; httpPort: number; validitySeconds?: number }): Promise<Pebble> {
+/** `httpPort`: where pebble checks HTTP-01 (the router's http_listen); `tlsPort`: where it checks TLS-ALPN-01 (the environment's listen). */
+export async function startPebble(o: { dir: string; httpPort: number; tlsPort?: number; validitySeconds?: number }): Promise<Pebble> {
   const ca = makeTestCa(o.dir, 'pebble listener CA');
   const listenerCert = makeTestCertificate(ca, 'pebble', ['localhost', 'IP:127.0.0.1']);
   const [acmePort, mgmtPort, dnsPort, challMgmtPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
@@ -54,7 +56,7 @@ export async function startPebble(o: { dir: string; httpPort: number; validitySe
       certificate: listenerCert.certFile,
       privateKey: listenerCert.keyFile,
       httpPort: o.httpPort,
-      tlsPort: 5001,
+      tlsPort: o.tlsPort ?? 5001,
       ocspResponderURL: '',
       externalAccountBindingRequired: false,
       ...(o.validitySeconds ? { certificateValidityPeriod: o.validitySeconds } : {}),

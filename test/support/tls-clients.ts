@@ -68,3 +68,17 @@ export function peerCertificate(o: { port: number; servername?: string }): Promi
     socket.on('error', reject);
   });
 }
+
+/** A handshake offering `alpn` (e.g. ACME's acme-tls/1): the protocol the listener chose and the leaf it gave, as PEM. */
+export function alpnHandshake(o: { port: number; servername: string; alpn: string[] }): Promise<{ alpn: string | false; certPem: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: o.port, servername: o.servername, ALPNProtocols: o.alpn, rejectUnauthorized: false }, () => {
+      const raw = socket.getPeerCertificate().raw;
+      const certPem = `-----BEGIN CERTIFICATE-----\n${raw.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+      const alpn = socket.alpnProtocol ?? false;
+      socket.destroy();
+      resolve({ alpn, certPem });
+    });
+    socket.on('error', reject);
+  });
+}

@@ -1,9 +1,12 @@
 // Obtains one certificate from an ACME CA with acme-client (RFC 8555), answering
-// HTTP-01 through the router: the key authorization is pushed in the route table,
-// the CA fetches it from the environment's http_listen, and it is withdrawn after.
+// the challenge through the router: for HTTP-01 the key authorization is pushed in
+// the route table and the CA fetches it from the environment's http_listen; for
+// TLS-ALPN-01 (RFC 8737) a self-signed certificate carrying it is pushed and the CA
+// gets it in a handshake offering acme-tls/1 on the environment's listen. Either
+// is withdrawn after.
 //
-// acme-client's own pre-check (a GET to http://NAME/.well-known/... on port 80
-// from this machine) is skipped: the CA validates, and a server behind NAT or on
+// acme-client's own pre-check (a GET to http://NAME/.well-known/... on port 80,
+// or a handshake with NAME on port 443, from this machine) is skipped: the CA validates, and a server behind NAT or on
 // another port cannot always reach its own public name.
 
 import { readFile } from 'node:fs/promises';
@@ -17,6 +20,12 @@ export interface Http01Responder {
   /** Serves `keyAuthorization` at /.well-known/acme-challenge/<token> on the environment's http_listen; resolves once the router does. */
   add(token: string, keyAuthorization: string): Promise<void>;
   remove(token: string): Promise<void>;
+}
+
+export interface TlsAlpn01Responder {
+  /** Gives `certificate` (RFC 8737's, for `name`) to handshakes offering acme-tls/1 for `name` on the environment's listen; resolves once the router does. */
+  add(name: string, certificate: IssuedCertificate): Promise<void>;
+  remove(name: string): Promise<void>;
 }
 
 export interface IssuedCertificate {
@@ -37,7 +46,7 @@ export function newAccountKey(): Promise<string> {
  * One order for `names`: a new key, a CSR, the HTTP-01 challenges, the certificate.
  * Fails with E_TLS_ACME naming the directory and the CA's reason, never a key.
  */
-export async function issueCertificate(o: { settings: AcmeSettings; names: string[]; accountKey: string; http01: Http01Responder; retryRequests?: boolean }): Promise<IssuedCertificate> {
+export async function issueCertificate(o: { settings: AcmeSettings; names: string[]; accountKey: string; http01: Http01Responder; tlsAlpn01: TlsAlpn01Responder; retryRequests?: boolean }): Promise<IssuedCertificate> {
   const ca = o.settings.caFile === undefined ? undefined : await readFile(o.settings.caFile, 'utf8');
   const client = new acme.Client({ directoryUrl: o.settings.directoryUrl, accountKey: o.accountKey, backoffAttempts: 5, backoffMin: 500, backoffMax: 5_000 });
   const trust = directoryRequests(o.settings.directoryUrl, ca, o.retryRequests ?? true);
@@ -48,14 +57,20 @@ export async function issueCertificate(o: { settings: AcmeSettings; names: strin
       csr,
       email: o.settings.email,
       termsOfServiceAgreed: true,
-      challengePriority: ['http-01'],
+      // Only the configured challenge: the other needs a listener the admin may not have opened.
+      challengePriority: [o.settings.challenge],
       skipChallengeVerification: true,
-      challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
-        if (challenge.type !== 'http-01') throw new Error(`the CA offered ${challenge.type}; slipway answers http-01 only`);
-        await o.http01.add(challenge.token, keyAuthorization);
+      challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+        if (challenge.type !== o.settings.challenge) throw new Error(`the CA offered ${challenge.type}; this environment answers ${o.settings.challenge}`);
+        if (challenge.type === 'http-01') await o.http01.add(challenge.token, keyAuthorization);
+        else {
+          const [key, cert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization, await acme.crypto.createPrivateEcdsaKey());
+          await o.tlsAlpn01.add(authz.identifier.value, { cert: cert.toString(), key: key.toString() });
+        }
       },
-      challengeRemoveFn: async (_authz, challenge) => {
+      challengeRemoveFn: async (authz, challenge) => {
         if (challenge.type === 'http-01') await o.http01.remove(challenge.token);
+        else if ((challenge.type as string) === 'tls-alpn-01') await o.tlsAlpn01.remove(authz.identifier.value);
       },
     });
     return { cert, key };

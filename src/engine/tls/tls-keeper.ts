@@ -67,6 +67,8 @@ interface EnvState {
   certificates: TlsCertificate[];
   infos: CertificateInfo[];
   challenges: Map<string, string>;
+  /** TLS-ALPN-01: host name → challenge certificate, while an order is under way. */
+  alpnChallenges: Map<string, TlsCertificate>;
   lastAttempt: TlsAttempt | null;
   /** ACME: no attempt before this (after a failure). */
   notBeforeMs: number;
@@ -111,6 +113,7 @@ export class TlsKeeper {
       redirectHttp: tls.redirectHttp,
       ...(tls.httpListen ? { httpListen: formatListen(tls.httpListen) } : {}),
       ...(current && current.challenges.size > 0 ? { challenges: Object.fromEntries(current.challenges) } : {}),
+      ...(current && current.alpnChallenges.size > 0 ? { alpnChallenges: Object.fromEntries(current.alpnChallenges) } : {}),
     };
   }
 
@@ -118,6 +121,30 @@ export class TlsKeeper {
     const s = this.envs.get(env);
     if (s === undefined) return null;
     return { source: s.source, certificates: s.infos, lastAttempt: s.lastAttempt, ...(s.renewAtMs !== null ? { renewAt: new Date(s.renewAtMs).toISOString() } : {}) };
+  }
+
+  /**
+   * At server start, before the first table is pushed: the certificates at hand
+   * (files, ACME certificates stored), never an order and no push. A restarted
+   * server's first table would otherwise carry no certificate and take the
+   * router's away until the first load (new handshakes failing meanwhile). What
+   * fails or takes over `timeoutMs` is left to the first check, which reports it.
+   */
+  async preload(timeoutMs = 10_000): Promise<void> {
+    const loads = this.deps.environments().map(async ({ env, spec }) => {
+      const tls = spec.tls!;
+      const certificates = tls.source.kind === 'files' ? await this.readFiles(env, tls.source) : this.storedAcmeCertificate(env, spec.hosts ?? []);
+      if (certificates.length === 0 || this.envs.has(env)) return;
+      const infos = certificates.map((c) => certificateInfo(c.cert));
+      const renewAtMs = tls.source.kind === 'acme' ? renewAt(infos[0]!, tls.source) : null;
+      // Files were just loaded; an ACME renewal was last attempted by a server before this one.
+      const lastAttempt = tls.source.kind === 'files' ? { at: new Date(this.deps.now()).toISOString(), ok: true } : this.storedAttempt(env);
+      this.envs.set(env, { sourceKey: sourceKeyOf(spec), source: tls.source.kind, certificates, infos, challenges: new Map(), alpnChallenges: new Map(), lastAttempt, notBeforeMs: 0, renewAtMs, loading: null });
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([Promise.allSettled(loads), timeout]);
+    clearTimeout(timer);
   }
 
   /** Re-reads files and renews what is due, for every environment with tls:. */
@@ -135,7 +162,7 @@ export class TlsKeeper {
     const tls = spec.tls!;
     let state = this.envs.get(env);
     if (state === undefined) {
-      state = { sourceKey: '', source: tls.source.kind, certificates: [], infos: [], challenges: new Map(), lastAttempt: null, notBeforeMs: 0, renewAtMs: null, loading: null };
+      state = { sourceKey: '', source: tls.source.kind, certificates: [], infos: [], challenges: new Map(), alpnChallenges: new Map(), lastAttempt: null, notBeforeMs: 0, renewAtMs: null, loading: null };
       this.envs.set(env, state);
     }
     if (state.loading !== null) return state.loading;
@@ -161,16 +188,19 @@ export class TlsKeeper {
       s.infos = certificates.map((c) => certificateInfo(c.cert));
       s.renewAtMs = tls.source.kind === 'acme' ? renewAt(s.infos[0]!, tls.source) : null;
       s.lastAttempt = tls.source.kind === 'acme' || isChanged || s.lastAttempt?.ok === false ? { at, ok: true } : s.lastAttempt;
+      if (tls.source.kind === 'acme') this.storeAttempt(env, s.lastAttempt);
       if (isChanged) await this.deps.push();
     } catch (e) {
       // A failed order may leave its challenges behind: the router stops answering them.
-      if (s.challenges.size > 0) {
+      if (s.challenges.size > 0 || s.alpnChallenges.size > 0) {
         s.challenges.clear();
+        s.alpnChallenges.clear();
         await this.deps.push().catch(() => undefined);
       }
       const error = errorMessage(e);
       const isNew = s.lastAttempt?.error !== error;
       s.lastAttempt = { at, ok: false, error };
+      if (tls.source.kind === 'acme') this.storeAttempt(env, s.lastAttempt);
       s.notBeforeMs = this.deps.now() + this.retryAfterMs;
       const serving = s.certificates.length > 0 ? 'the certificate in use keeps serving' : 'no certificate to serve yet';
       // Files re-read each hour report a lasting problem once; every failed ACME attempt is reported.
@@ -196,15 +226,10 @@ export class TlsKeeper {
 
   /** The stored certificate while it is not due; else a new one from the CA, stored before it is served. */
   private async acmeCertificate(env: string, acme: AcmeSettings, hosts: string[], s: EnvState): Promise<TlsCertificate[]> {
-    const stored = this.deps.vault.get<TlsCertificate>({ env, name: 'tls-certificate' });
-    const names = [...hosts].sort();
-    if (stored !== null) {
-      const info = certificateInfo(stored.cert);
-      const isSameNames = [...info.names].sort().join(',') === names.join(',');
-      if (isSameNames && this.deps.now() < renewAt(info, acme)) return [stored];
-    }
+    const [stored] = this.storedAcmeCertificate(env, hosts);
+    if (stored !== undefined && this.deps.now() < renewAt(certificateInfo(stored.cert), acme)) return [stored];
     const accountKey = await this.accountKey(acme);
-    this.deps.log.info({ env, names, directory: acme.directoryUrl }, 'ordering a TLS certificate from the ACME CA');
+    this.deps.log.info({ env, names: [...hosts].sort(), directory: acme.directoryUrl }, 'ordering a TLS certificate from the ACME CA');
     const issued = await issueCertificate({
       settings: acme,
       names: hosts,
@@ -221,11 +246,46 @@ export class TlsKeeper {
           await this.deps.push();
         },
       },
+      tlsAlpn01: {
+        add: async (name, certificate) => {
+          s.alpnChallenges.set(name, certificate);
+          await this.deps.push();
+        },
+        remove: async (name) => {
+          s.alpnChallenges.delete(name);
+          await this.deps.push();
+        },
+      },
     });
     this.deps.vault.set({ env, name: 'tls-certificate' }, issued);
     const info = certificateInfo(issued.cert);
     this.deps.publish({ type: 'tls.certificate_issued', env, level: 'info', message: `TLS certificate for ${info.names.join(', ')} obtained from ${acme.directoryUrl}, valid until ${info.notAfter}`, data: { names: info.names, issuer: info.issuer, notAfter: info.notAfter } });
     return [issued];
+  }
+
+  /** ACME attempts are hours apart: the last one is kept in state.db, so a restarted server still shows it. */
+  private storeAttempt(env: string, attempt: TlsAttempt | null): void {
+    try {
+      this.deps.vault.set({ env, name: 'tls-last-attempt' }, attempt);
+    } catch (e) {
+      this.deps.log.warn({ env, err: errorMessage(e) }, 'the last TLS renewal attempt could not be recorded');
+    }
+  }
+
+  private storedAttempt(env: string): TlsAttempt | null {
+    try {
+      return this.deps.vault.get<TlsAttempt | null>({ env, name: 'tls-last-attempt' });
+    } catch {
+      return null;
+    }
+  }
+
+  /** The certificate last obtained for the environment, if it is for these names. */
+  private storedAcmeCertificate(env: string, hosts: string[]): TlsCertificate[] {
+    const stored = this.deps.vault.get<TlsCertificate>({ env, name: 'tls-certificate' });
+    if (stored === null) return [];
+    const names = [...hosts].sort().join(',');
+    return [...certificateInfo(stored.cert).names].sort().join(',') === names ? [stored] : [];
   }
 
   private async accountKey(acme: AcmeSettings): Promise<string> {

@@ -35,8 +35,21 @@ export class CertificateSet {
   /** Certificates that could not be loaded (a key that does not match, a broken PEM): reported, the rest serve. */
   readonly errors: string[] = [];
 
-  /** `cache` keeps contexts across tables (keyed by cert and key), so pushing an unchanged table builds nothing. */
-  constructor(certificates: readonly TlsCertificate[], cache: Map<string, Loaded>) {
+  /** ACME TLS-ALPN-01: host name → the challenge certificate's context, for handshakes offering acme-tls/1 only. */
+  private readonly alpnChallenges = new Map<string, SecureContext>();
+
+  /**
+   * `cache` keeps contexts across tables (keyed by cert and key), so pushing an unchanged table builds nothing.
+   * `alpnChallenges`: host name → challenge certificate, while an ACME order is under way (not cached: they live minutes).
+   */
+  constructor(certificates: readonly TlsCertificate[], cache: Map<string, Loaded>, alpnChallenges: readonly (readonly [string, TlsCertificate])[] = []) {
+    for (const [host, c] of alpnChallenges) {
+      try {
+        if (!this.alpnChallenges.has(host)) this.alpnChallenges.set(host, createSecureContext({ cert: c.cert, key: c.key }));
+      } catch (e) {
+        this.errors.push(`the TLS-ALPN-01 challenge certificate for ${host} cannot be served: ${errorMessage(e)}`);
+      }
+    }
     for (const c of certificates) {
       const loaded = load(c, cache);
       if (typeof loaded === 'string') {
@@ -60,9 +73,19 @@ export class CertificateSet {
     return this.defaultContext === null;
   }
 
+  /** True when a TLS-ALPN-01 challenge is being answered for this SNI name. */
+  hasAlpnChallenge(servername: string): boolean {
+    return this.alpnChallenges.size > 0 && this.alpnChallenges.has(normalName(servername));
+  }
+
+  /** The challenge certificate's context for a handshake that chose acme-tls/1 (hasAlpnChallenge said so). */
+  alpnChallengeContext(servername: string): SecureContext | null {
+    return this.alpnChallenges.get(normalName(servername)) ?? null;
+  }
+
   /** The context for an SNI name; the default for a name no certificate covers; null with no certificate at all. */
   contextFor(servername: string): SecureContext | null {
-    const name = servername.toLowerCase().replace(/\.$/, '');
+    const name = normalName(servername);
     const exact = this.exact.get(name);
     if (exact !== undefined) return exact;
     const dot = name.indexOf('.');
@@ -75,6 +98,10 @@ export class CertificateSet {
 }
 
 export type CertificateCache = Map<string, Loaded>;
+
+function normalName(servername: string): string {
+  return servername.toLowerCase().replace(/\.$/, '');
+}
 
 function load(c: TlsCertificate, cache: Map<string, Loaded>): Loaded | string {
   const cacheKey = `${c.cert}\0${c.key}`;

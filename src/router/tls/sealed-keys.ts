@@ -48,7 +48,8 @@ export function unsealText(sealed: string, key: Buffer): string {
   }
 }
 
-type RawTable = { environments?: Record<string, { tls?: { certificates?: { key?: unknown }[] } }> };
+type RawCertificate = { key?: unknown };
+type RawTable = { environments?: Record<string, { tls?: { certificates?: RawCertificate[]; alpnChallenges?: Record<string, RawCertificate> } }> };
 
 /** A copy of a raw table (as JSON data) with each private key passed through `f`. */
 export function mapTableKeys(table: unknown, f: (key: string) => string): unknown {
@@ -58,7 +59,11 @@ export function mapTableKeys(table: unknown, f: (key: string) => string): unknow
     Object.entries(t.environments).map(([env, r]) => {
       const certs = r?.tls?.certificates;
       if (!Array.isArray(certs)) return [env, r];
-      return [env, { ...r, tls: { ...r.tls, certificates: certs.map((c) => (typeof c?.key === 'string' ? { ...c, key: f(c.key) } : c)) } }];
+      const mapKey = (c: RawCertificate) => (typeof c?.key === 'string' ? { ...c, key: f(c.key) } : c);
+      const alpn = r.tls?.alpnChallenges;
+      // TLS-ALPN-01 challenge certificates' keys too: short-lived, but private keys all the same.
+      const alpnChallenges = alpn !== null && typeof alpn === 'object' ? { alpnChallenges: Object.fromEntries(Object.entries(alpn).map(([host, c]) => [host, mapKey(c)])) } : {};
+      return [env, { ...r, tls: { ...r.tls, certificates: certs.map(mapKey), ...alpnChallenges } }];
     }),
   );
   return { ...t, environments };

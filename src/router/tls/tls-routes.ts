@@ -1,7 +1,8 @@
 // The `tls` part of an environment's routes in the table the server pushes: the
 // certificates its listener serves (chosen by SNI), the plain-HTTP listener beside
-// it (redirect to HTTPS, or served as well) and the ACME HTTP-01 answers that
-// listener gives while a certificate is being obtained.
+// it (redirect to HTTPS, or served as well) and the ACME answers given while a
+// certificate is being obtained: HTTP-01 on that plain listener, TLS-ALPN-01 on
+// the TLS one.
 //
 // The private keys ride in the table because the router must serve them again
 // after its own restart, before the server is back; they never leave the router
@@ -21,6 +22,9 @@ const certificateSchema = z.strictObject({
   key: z.string().max(64 * 1024).regex(PEM_KEY, { message: 'must be a PEM private key' }),
 });
 
+/** A host name the router answers a TLS-ALPN-01 challenge for (the SNI of the CA's handshake). */
+const challengeHostSchema = z.string().regex(/^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/, { message: 'must be a lower-case host name' });
+
 /** An ACME HTTP-01 token: base64url, as RFC 8555 §8.3 makes it. */
 const tokenSchema = z.string().regex(/^[A-Za-z0-9_-]{16,256}$/, { message: 'must be an ACME token (base64url)' });
 
@@ -34,6 +38,8 @@ export function tlsRoutesSchema<L extends z.ZodType<string>>(listen: L) {
     redirectHttp: z.boolean(),
     /** token → key authorization, answered at /.well-known/acme-challenge/<token> on httpListen. */
     challenges: z.record(tokenSchema, z.string().regex(/^[A-Za-z0-9_.-]{1,600}$/)).optional(),
+    /** host name → the self-signed challenge certificate (RFC 8737) a handshake offering ALPN acme-tls/1 for that name gets. */
+    alpnChallenges: z.record(challengeHostSchema, certificateSchema).optional(),
   });
 }
 
@@ -48,7 +54,16 @@ export function redactedKey(key: string): string {
 /** A copy of a table's environments with every private key replaced by its fingerprint (GET /routes, drift reports). */
 export function redactTableKeys<T extends { environments: Record<string, { tls?: TlsRoutes | undefined }> }>(table: T): T {
   const environments = Object.fromEntries(
-    Object.entries(table.environments).map(([env, r]) => [env, r.tls ? { ...r, tls: { ...r.tls, certificates: r.tls.certificates.map((c) => ({ cert: c.cert, key: redactedKey(c.key) })) } } : r]),
+    Object.entries(table.environments).map(([env, r]) => [env, r.tls ? { ...r, tls: redactKeys(r.tls) } : r]),
   );
   return { ...table, environments };
+}
+
+function redactKeys(tls: TlsRoutes): TlsRoutes {
+  const redact = (c: TlsCertificate): TlsCertificate => ({ cert: c.cert, key: redactedKey(c.key) });
+  return {
+    ...tls,
+    certificates: tls.certificates.map(redact),
+    ...(tls.alpnChallenges ? { alpnChallenges: Object.fromEntries(Object.entries(tls.alpnChallenges).map(([host, c]) => [host, redact(c)])) } : {}),
+  };
 }

@@ -5,7 +5,8 @@
 // stay HTTP/1.1 (proxy.ts). Not http2.createSecureServer({ allowHTTP1 }): its
 // HTTP/1.1 path cost 71 µs of CPU per request against https' 45 µs here.
 // The certificate of each handshake comes from the listener's current
-// CertificateSet, read at the handshake.
+// CertificateSet, read at the handshake; a handshake offering ALPN acme-tls/1 for a
+// name with an ACME TLS-ALPN-01 challenge under way gets the challenge certificate.
 //
 // Connections are tracked here: on close, HTTP/2 sessions get a GOAWAY (requests
 // in flight finish) and HTTP/1.1 sockets with no request in flight are ended; the
@@ -29,6 +30,7 @@ export interface TlsServer {
 }
 
 const inFlight = Symbol('slipway.inFlight');
+const ACME_TLS_ALPN = 'acme-tls/1';
 type TrackedSocket = TLSSocket & { [inFlight]?: number };
 type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -36,11 +38,27 @@ export function createTlsServer(certificates: () => CertificateSet, onRequest: R
   // As address-listener.ts sets for plain HTTP/1.1.
   const http1 = createHttpServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, onRequest);
   const http2 = createHttp2Server({ settings: { maxConcurrentStreams: 250 } }, onRequest as never);
+  // The SNI name of the handshake whose ALPN callback just chose acme-tls/1. OpenSSL
+  // runs the ALPN callback, then the certificate callback (SNICallback), for one
+  // ClientHello in one synchronous pass, so no other handshake comes in between:
+  // the SNICallback that follows reads it and clears it.
+  let acmeHandshake: string | null = null;
   const listener = createTlsNetServer({
-    ALPNProtocols: ['h2', 'http/1.1'],
+    // As ALPNProtocols ['h2', 'http/1.1'] would choose (a client offering neither gets no_application_protocol), plus
+    // ACME TLS-ALPN-01 (RFC 8737): acme-tls/1 for a name with a challenge under way.
+    ALPNCallback: ({ servername, protocols }) => {
+      acmeHandshake = null;
+      if (protocols.includes(ACME_TLS_ALPN) && typeof servername === 'string' && certificates().hasAlpnChallenge(servername)) {
+        acmeHandshake = servername;
+        return ACME_TLS_ALPN;
+      }
+      return protocols.includes('h2') ? 'h2' : protocols.includes('http/1.1') ? 'http/1.1' : undefined;
+    },
     // Handshakes with no certificate to give fail cleanly (a TLS alert), never with a made-up one.
     SNICallback: (servername, cb) => {
-      const context = certificates().contextFor(servername);
+      const isAcme = acmeHandshake === servername;
+      acmeHandshake = null;
+      const context = isAcme ? certificates().alpnChallengeContext(servername) : certificates().contextFor(servername);
       if (context === null) cb(new Error('no certificate for this listener yet'));
       else cb(null, context);
     },
@@ -51,6 +69,11 @@ export function createTlsServer(certificates: () => CertificateSet, onRequest: R
   let defaultPem: string | null = null;
   listener.on('secureConnection', (socket: TrackedSocket) => {
     // A client without SNI never reaches the callback: it gets the default certificate.
+    // A CA's TLS-ALPN-01 check ends with the handshake: it carries no request (RFC 8737 §3).
+    if (socket.alpnProtocol === ACME_TLS_ALPN) {
+      socket.end();
+      return;
+    }
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     if (socket.alpnProtocol === 'h2') http2.emit('connection', socket);

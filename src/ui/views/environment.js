@@ -7,6 +7,7 @@ import * as api from '../api.js';
 import { COLOURS, LiveChart } from '../charts.js';
 import { clock, figure, may, ms } from '../format.js';
 import { html } from '../html.js';
+import { Certificates } from './certificates.js';
 import { Confirm } from './confirm.js';
 import { RolloutLine, StableLine } from './overview.js';
 import { TrafficSplit, releaseRoles } from './traffic.js';
@@ -69,6 +70,7 @@ export function EnvironmentView({ env, identity }) {
     ${error && error.kind !== 'unreachable' && html`<p class="error">${error.message}</p>`}
     <section class="card">
       <p>Stable: <${StableLine} release=${status.stable} /> <span class="muted">${status.listen ? `· listening on ${status.listen}` : ''}</span></p>
+      ${status.tls && html`<${Certificates} tls=${status.tls} />`}
       ${rollout ? html`<${RolloutPanel} env=${env} rollout=${rollout} isActive=${Boolean(active)} />` : html`<p class="muted">No rollout yet.</p>`}
       ${active && may(identity, 'deploy', env) && html`<${Actions} env=${env} rollout=${active} />`}
     </section>

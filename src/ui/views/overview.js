@@ -4,6 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { age, may, shortDigest } from '../format.js';
+import { Certificates } from './certificates.js';
 import { Confirm } from './confirm.js';
 import { html } from '../html.js';
 import { TrafficSplit, useLivePoints } from './traffic.js';
@@ -121,6 +122,7 @@ function EnvironmentCard({ status }) {
     </header>
     ${status.listenError && html`<p class="error">listener: ${status.listenError}</p>`}
     <p>Stable: <${StableLine} release=${status.stable} /></p>
+    ${status.tls && html`<${Certificates} tls=${status.tls} />`}
     ${status.rollout ? html`<${RolloutLine} env=${status.env} rollout=${status.rollout} />` : html`<p class="muted">No rollout in progress${status.lastRollout ? `; the last one ${status.lastRollout.phase.replace('_', ' ')}` : ''}.</p>`}
     <${TrafficSplit} status=${status} points=${points} />
     <footer class="links">
