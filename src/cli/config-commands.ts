@@ -17,6 +17,7 @@ import { followRollout, type ApiClient } from './api-client.ts';
 import { formatChange, formatConfigList, formatParity, formatPlan, formatSecretList } from './config-output.ts';
 import { formatEvent, formatRolloutLine } from './output.ts';
 import { readSecretValue } from './read-secret.ts';
+import { formatStrays, strayEnvironments } from './stray-environments.ts';
 
 export interface CommandContext {
   client(cmd: Command): ApiClient;
@@ -187,8 +188,10 @@ export function registerConfigCommands(program: Command, ctx: CommandContext): v
       const outFile = join(tmpdir(), `slipway-plan-${process.pid}-${Date.now()}.tar.gz`);
       try {
         const packed = await packDirectory({ dir, outFile });
-        const p = await ctx.client(cmd).plan(envKey(parsed.service, named.environment), { artefact: packed.digest, config: { text, file: o.file } });
-        ctx.out(cmd, p, () => formatPlan(p));
+        const client = ctx.client(cmd);
+        const p = await client.plan(envKey(parsed.service, named.environment), { artefact: packed.digest, config: { text, file: o.file } });
+        const strays = strayEnvironments(await client.status(), { service: parsed.service, names: Object.keys(parsed.environments) });
+        ctx.out(cmd, { ...p, notInConfig: strays }, () => [formatPlan(p), formatStrays(strays)].filter(Boolean).join('\n'));
       } finally {
         rmSync(outFile, { force: true });
       }
