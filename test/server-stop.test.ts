@@ -40,7 +40,7 @@ async function answersOn(port: number): Promise<boolean> {
   }
 }
 
-describe('slipway server stop', () => {
+describe('slipway server stop', { timeout: 180_000 }, () => {
   let work: string;
   let app: string;
   let dataDir: string;

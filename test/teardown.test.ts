@@ -39,7 +39,7 @@ function canBind(port: number): Promise<boolean> {
   });
 }
 
-describe('slipway down and slipway remove', () => {
+describe('slipway down and slipway remove', { timeout: 180_000 }, () => {
   let work: string;
   let app: string;
   let dataDir: string;
