@@ -4,6 +4,7 @@
 // asks on a terminal, and is refused while a rollout runs or to a non-admin. An
 // environment deleted from slipway.yaml is reported by `plan` and `status`. All of
 // it against a real server, router and instances, with the CLI run as a user runs it.
+// On a listener shared by hosts, the down environment's hosts get the router's own 404.
 
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -190,5 +191,50 @@ describe('slipway down and slipway remove', { timeout: 180_000 }, () => {
     // Down, it runs nothing: no longer reported as left running.
     const quiet = await cli(['--json', 'status']);
     expect((JSON.parse(quiet.stdout) as { notInConfig: string[] }).notInConfig).toEqual([]);
+  });
+});
+
+describe('down on a listener shared by hosts', { timeout: 180_000 }, () => {
+  let work: string;
+  let app: string;
+  let dataDir: string;
+  let server: ServerProcess;
+  let port: number;
+  const cli = (...args: string[]) => runCli(args, { cwd: app, dataDir, timeoutMs: 90_000 });
+  const get = async (host: string) => {
+    const res = await request(`http://127.0.0.1:${port}/`, { headers: { host }, headersTimeout: 5000 });
+    return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
+  };
+
+  beforeAll(async () => {
+    work = scratchDir();
+    app = join(work, 'hello');
+    dataDir = join(work, '.slipway');
+    port = await freePort();
+    writeService(app, {
+      envs: {
+        staging: { instances: 1, port, extraYaml: 'hosts: [staging.example.com]' },
+        production: { instances: 1, port, extraYaml: 'hosts: [www.example.com]' },
+      },
+    });
+    server = await startServerProcess(dataDir);
+    for (const env of ['staging', 'production']) {
+      const r = await cli('deploy', env);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+    }
+  });
+
+  afterAll(async () => {
+    await shutdownEverything(server?.url ?? null, dataDir);
+  });
+
+  it("keeps the listener for the others; the down environment's hosts get the router's own 404, never another's answer", async () => {
+    expect((await get('staging.example.com')).status).toBe(200);
+    const r = await cli('down', 'staging');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const down = await get('staging.example.com');
+    expect(down.status).toBe(404);
+    expect(down.body).toMatchObject({ error: 'unknown_host', host: 'staging.example.com' });
+    expect((await get('www.example.com')).status).toBe(200);
   });
 });
