@@ -36,6 +36,9 @@ export interface ArtefactUploadJson {
   bytes: number;
 }
 
+/** `slipway down` and `slipway remove` (api/teardown-routes.ts). */
+export type { DownAnswer as DownAnswerJson, RemoveAnswer as RemoveAnswerJson } from '../engine/environment-teardown.ts';
+
 export interface ShutdownJson {
   ok: boolean;
 }

@@ -6,8 +6,10 @@
 // files go and record digests); follow a link or write a path it has not checked;
 // trust an artefact because we probably made it: the unpacker assumes a hostile one.
 
-export { packDirectory, DEFAULT_MAX_ARTEFACT_BYTES } from './pack-directory.ts';
-export type { PackDirectoryOptions, PackedArtefact } from './pack-directory.ts';
+export { packDirectory, packScanned, scanDirectory, DEFAULT_MAX_ARTEFACT_BYTES } from './pack-directory.ts';
+export type { PackDirectoryOptions, PackedArtefact, ScannedTree } from './pack-directory.ts';
+export { knownDigest, rememberPack } from './pack-cache.ts';
+export type { KnownDigest } from './pack-cache.ts';
 export { unpackArtefact, STAGING_MARKER } from './unpack-artefact.ts';
 export type { UnpackArtefactOptions, UnpackedArtefact } from './unpack-artefact.ts';
 export { sha256File, isDigest, DIGEST_PREFIX } from './digest.ts';

@@ -2,6 +2,7 @@
 // uploads. Same content gives the same bytes, hence the same digest, so "did
 // anything change?" is a string comparison and a rebuild is never a new release.
 
+import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream, type Stats } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -45,14 +46,38 @@ const GZIP_OPTIONS = {
   strategy: zlibConstants.Z_DEFAULT_STRATEGY,
 };
 
-export async function packDirectory(options: PackDirectoryOptions): Promise<PackedArtefact> {
+/**
+ * Bump when the packed bytes of a tree change for a reason no file's stat shows (the
+ * tar layout, the gzip settings): a fingerprint made before no longer matches.
+ */
+const PACK_FORMAT = 'slipway-pack-1';
+
+/** A directory walked, checked and ready to pack: its entries, and a fingerprint of what the walk saw. */
+export interface ScannedTree {
+  root: string;
+  entries: PackEntry[];
+  /** Regular files and symlinks (directories not counted). */
+  fileCount: number;
+  /**
+   * sha256 over every entry's path, type, mode, size, link target, device, inode,
+   * mtime and ctime, the ignore rules and the pack format. Equal fingerprints mean
+   * an equal tree, as far as a file's stat can tell: a write changes its ctime,
+   * which no user can set back. pack-cache.ts maps it to the digest of its pack.
+   */
+  fingerprint: string;
+  /** The latest mtime or ctime seen (ms): a change within a file system's timestamp granularity of now may not show yet. */
+  newestChangeMs: number;
+}
+
+/** Walks and checks the tree (ignore rules, size limit, no unsafe entry) without reading any file's content. */
+export async function scanDirectory(options: PackDirectoryOptions): Promise<ScannedTree> {
   const root = resolve(options.dir);
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_ARTEFACT_BYTES;
   await assertIsDirectory(root);
   const rules = await loadIgnoreRules(root);
-  const outFile = resolve(options.outFile ?? join(await mkdtemp(join(tmpdir(), 'slipway-pack-')), 'artefact.tar.gz'));
-
-  const walk: WalkState = { root, rules, maxBytes, totalBytes: 0, skip: ownOutput(root, outFile), entries: [] };
+  const skip = options.outFile ? ownOutput(root, resolve(options.outFile)) : () => false;
+  const hash = createHash('sha256').update(`${PACK_FORMAT}\0${JSON.stringify(GZIP_OPTIONS)}\0${JSON.stringify(rules.patterns)}\n`);
+  const walk: WalkState = { root, rules, maxBytes, totalBytes: 0, skip, entries: [], hash, newestChangeMs: 0 };
   await walkDirectory(walk, root, '');
   const fileCount = walk.entries.filter((e) => e.type !== 'directory').length;
   if (fileCount === 0) {
@@ -64,17 +89,26 @@ export async function packDirectory(options: PackDirectoryOptions): Promise<Pack
   }
   // The server would refuse an unsafe tree; refusing it here says so before the upload.
   await assertSafeTree(walk.entries);
+  return { root, entries: walk.entries, fileCount, fingerprint: `sha256:${hash.digest('hex')}`, newestChangeMs: walk.newestChangeMs };
+}
 
+export async function packDirectory(options: PackDirectoryOptions): Promise<PackedArtefact> {
+  const outFile = resolve(options.outFile ?? join(await mkdtemp(join(tmpdir(), 'slipway-pack-')), 'artefact.tar.gz'));
+  return packScanned(await scanDirectory({ ...options, outFile }), outFile);
+}
+
+/** Packs a scanned tree into `outFile` (written atomically): reads every file, compresses, hashes. */
+export async function packScanned(tree: ScannedTree, outFile: string): Promise<PackedArtefact> {
   await mkdir(dirname(outFile), { recursive: true });
   const tap = new DigestTap();
   await replaceFileAtomic(outFile, (partial) => pipeline(
-    Readable.from(tarStream(walk.entries)),
+    Readable.from(tarStream(tree.entries)),
     createGzip(GZIP_OPTIONS),
     new GzipHeaderPinner(),
     tap,
     createWriteStream(partial, { flags: 'wx' }),
   ));
-  return { file: outFile, digest: tap.digest(), bytes: tap.bytes, fileCount };
+  return { file: outFile, digest: tap.digest(), bytes: tap.bytes, fileCount: tree.fileCount };
 }
 
 interface WalkState {
@@ -85,6 +119,9 @@ interface WalkState {
   /** Skips the artefact itself when it is written inside the directory being packed. */
   skip: (relPath: string) => boolean;
   entries: PackEntry[];
+  /** The fingerprint being made: one line per entry, in walk order. */
+  hash: Hash;
+  newestChangeMs: number;
 }
 
 async function walkDirectory(walk: WalkState, absDir: string, relDir: string): Promise<void> {
@@ -94,6 +131,8 @@ async function walkDirectory(walk: WalkState, absDir: string, relDir: string): P
     const absolutePath = join(absDir, name);
     const stats: Stats = await wrapRead(path, () => lstat(absolutePath));
     if (walk.skip(path) || walk.rules.isIgnored(path, stats.isDirectory())) continue;
+    walk.hash.update(`\n${path}\0${stats.mode}\0${stats.size}\0${stats.dev}:${stats.ino}\0${stats.mtimeMs}\0${stats.ctimeMs}\0`);
+    walk.newestChangeMs = Math.max(walk.newestChangeMs, stats.mtimeMs, stats.ctimeMs);
 
     if (stats.isDirectory()) {
       walk.entries.push({ path, absolutePath, type: 'directory', isExecutable: true, size: 0 });
@@ -105,6 +144,7 @@ async function walkDirectory(walk: WalkState, absDir: string, relDir: string): P
       walk.entries.push({ path, absolutePath, type: 'file', isExecutable, size: stats.size });
     } else if (stats.isSymbolicLink()) {
       const linkpath = await wrapRead(path, () => readlink(absolutePath));
+      walk.hash.update(linkpath);
       walk.entries.push({ path, absolutePath, type: 'symlink', isExecutable: false, size: 0, linkpath });
     } else {
       throw new SlipwayError(

@@ -12,7 +12,7 @@ import {
 } from '../api/schemas.ts';
 import type {
   ApprovalAnswerJson, ArtefactUploadJson, AuditEntriesJson, AuditVerificationJson, ChecklistJson, ConfigChangeJson, ConfigListJson, ConfigVersionsJson, CreatedTokenJson,
-  DeployAnswerJson, DeployPlanJson, EnvironmentStatus, EnvironmentsJson, LogRecordJson, LogsJson, ParityJson, PolicyJson, ReleasesJson, RollbackAnswerJson,
+  DeployAnswerJson, DeployPlanJson, DownAnswerJson, EnvironmentStatus, RemoveAnswerJson, EnvironmentsJson, LogRecordJson, LogsJson, ParityJson, PolicyJson, ReleasesJson, RollbackAnswerJson,
   RolloutCommandJson, RolloutEventsJson, RolloutView, RunViewJson, RunsJson, SecretListJson, ShutdownJson, TokenView, TokensJson, WhoamiJson,
 } from '../api/views.ts';
 import type { RolloutEventRecord } from '../core/records.ts';
@@ -329,6 +329,16 @@ export class ApiClient {
 
   setPolicy(body: PolicySetBody) {
     return this.call<PolicyJson>('PUT', '/api/policy', body);
+  }
+
+  /** `slipway down`: instances stopped, listener released, history kept. */
+  down(env: string) {
+    return this.call<DownAnswerJson>('POST', `${this.envPath(env)}/down`, {});
+  }
+
+  /** `slipway remove`: down, then its records forgotten (audit entries stay). */
+  remove(env: string) {
+    return this.call<RemoveAnswerJson>('DELETE', this.envPath(env));
   }
 
   shutdown(body: ShutdownBody) {

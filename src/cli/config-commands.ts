@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import pc from 'picocolors';
-import { packDirectory } from '../artefact/index.ts';
+import { knownDigest, packScanned, rememberPack, scanDirectory } from '../artefact/index.ts';
 import { envKey, splitEnvKey } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { CONFIG_FILE_NAME, parseConfigText, validateConfigText } from '../config/index.ts';
@@ -17,6 +17,7 @@ import { followRollout, type ApiClient } from './api-client.ts';
 import { formatChange, formatConfigList, formatParity, formatPlan, formatSecretList } from './config-output.ts';
 import { formatEvent, formatRolloutLine } from './output.ts';
 import { readSecretValue } from './read-secret.ts';
+import { formatStrays, strayEnvironments } from './stray-environments.ts';
 
 export interface CommandContext {
   client(cmd: Command): ApiClient;
@@ -186,9 +187,18 @@ export function registerConfigCommands(program: Command, ctx: CommandContext): v
       // Packed only for its digest: nothing is uploaded.
       const outFile = join(tmpdir(), `slipway-plan-${process.pid}-${Date.now()}.tar.gz`);
       try {
-        const packed = await packDirectory({ dir, outFile });
-        const p = await ctx.client(cmd).plan(envKey(parsed.service, named.environment), { artefact: packed.digest, config: { text, file: o.file } });
-        ctx.out(cmd, p, () => formatPlan(p));
+        // The digest of the tree packed last time when nothing changed since (artefact/pack-cache.ts).
+        const tree = await scanDirectory({ dir, outFile });
+        let digest = knownDigest(tree)?.digest;
+        if (!digest) {
+          const packed = await packScanned(tree, outFile);
+          rememberPack(tree, packed);
+          digest = packed.digest;
+        }
+        const client = ctx.client(cmd);
+        const p = await client.plan(envKey(parsed.service, named.environment), { artefact: digest, config: { text, file: o.file } });
+        const strays = strayEnvironments(await client.status(), { service: parsed.service, names: Object.keys(parsed.environments) });
+        ctx.out(cmd, { ...p, notInConfig: strays }, () => [formatPlan(p), formatStrays(strays)].filter(Boolean).join('\n'));
       } finally {
         rmSync(outFile, { force: true });
       }

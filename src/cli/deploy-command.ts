@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { packDirectory } from '../artefact/index.ts';
+import { knownDigest, packScanned, rememberPack, scanDirectory, type PackedArtefact } from '../artefact/index.ts';
 import { envKey, splitEnvKey } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { parseConfigText } from '../config/index.ts';
@@ -41,16 +41,36 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
   const client = typeof o.client === 'function' ? o.client() : o.client;
   const outFile = join(tmpdir(), `slipway-artefact-${process.pid}-${Date.now()}.tar.gz`);
   try {
-    const packed = await packDirectory({ dir, outFile });
-    say(`packed ${packed.fileCount} files (${(packed.bytes / 1024).toFixed(1)} KiB) as ${packed.digest.slice(0, 19)}…`);
-    const body = { artefact: packed.digest, config: { text, file: o.file }, force: o.force };
+    // The tree's stat fingerprint first: when it is the tree packed last time, its
+    // digest is known without reading a file (artefact/pack-cache.ts).
+    const tree = await scanDirectory({ dir, outFile });
+    let packed: PackedArtefact | null = null;
+    const pack = async (): Promise<PackedArtefact> => {
+      const p = await packScanned(tree, outFile);
+      rememberPack(tree, p);
+      say(`packed ${p.fileCount} files (${(p.bytes / 1024).toFixed(1)} KiB) as ${p.digest.slice(0, 19)}…`);
+      return p;
+    };
+    const known = knownDigest(tree);
+    if (known) say(`${known.fileCount} files unchanged since they were packed as ${known.digest.slice(0, 19)}…: not packing them again`);
+    else packed = await pack();
+    let body = { artefact: (packed ?? known)!.digest, config: { text, file: o.file }, force: o.force };
     // Asked before uploading: a deploy that a gate, the policy or a listen clash
     // refuses answers without sending the artefact, and one the server holds
     // already (nothing changed, another environment's, an earlier release's) is
     // not sent again.
-    const plan = await client.plan(key, body);
-    if (plan.artefact.onServer !== true) await client.uploadArtefact(packed.file, packed.digest, config.service);
-    else if (!plan.unchanged) say('the server holds this artefact already: not uploading it');
+    let plan = await client.plan(key, body);
+    if (plan.artefact.onServer !== true) {
+      if (!packed) {
+        packed = await pack();
+        // Not the digest remembered (the tree changed in a way no stat showed): ask again for what is sent.
+        if (packed.digest !== body.artefact) {
+          body = { ...body, artefact: packed.digest };
+          plan = await client.plan(key, body);
+        }
+      }
+      if (plan.artefact.onServer !== true) await client.uploadArtefact(packed.file, packed.digest, config.service);
+    } else if (!plan.unchanged) say('the server holds this artefact already: not uploading it');
     const answer = await client.deploy(key, body);
     if (answer.unchanged || !answer.rollout) {
       say(`${o.env} already runs this artefact and config as #${answer.release.number}; nothing to do (use --force to redeploy)`);

@@ -21,6 +21,8 @@ import { registerRenderCommand } from './render-command.ts';
 import { registerPipelineCommands } from './pipeline-commands.ts';
 import { registerDashboardCommands } from './dashboard-commands.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
+import { registerTeardownCommands } from './teardown-commands.ts';
+import { declaredEnvironments, formatStrays, strayEnvironments } from './stray-environments.ts';
 import { formatEvent, formatRolloutLine, formatStatus, printError } from './output.ts';
 
 interface GlobalOpts {
@@ -139,7 +141,9 @@ program
   .argument('[env]', 'one environment (default: all)')
   .action(async (env: string | undefined, _o: unknown, cmd: Command) => {
     const s = await client(cmd).status(env);
-    out(cmd, env ? s[0] : { environments: s }, () => formatStatus(s));
+    // Environments of this directory's service that its slipway.yaml no longer has.
+    const strays = strayEnvironments(s, declaredEnvironments());
+    out(cmd, env ? s[0] : { environments: s, notInConfig: strays }, () => [formatStatus(s), formatStrays(strays)].filter(Boolean).join('\n\n'));
   });
 
 program
@@ -205,6 +209,7 @@ registerRenderCommand(program, { isJson: (cmd) => !!globals(cmd).json });
 registerPipelineCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerDashboardCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerPolicyCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
+registerTeardownCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 
 program
   .command('demo')

@@ -10,6 +10,7 @@ import { describeStep, type Step } from '../core/plans.ts';
 import { currentStep, type Rollout } from '../core/rollout.ts';
 import { formatListen, type Strategy } from '../core/service-config.ts';
 import type { StateStore } from '../store/state-store.ts';
+import type { DownMark } from '../store/teardown-store.ts';
 import { computeRouteTable, routingRelease, trafficWeights } from './route-sync.ts';
 import type { FleetSet } from './fleet-set.ts';
 import type { FleetPlacement } from '../runtime/fleet.ts';
@@ -85,6 +86,8 @@ export interface EnvironmentStatus {
   cluster: ClusterView | null;
   /** The watch window under way after the last rollout, else the last one this server ran; null if none. */
   watch?: WatchView | null;
+  /** Taken down by `slipway down` (who, when, the release it ran), until a deploy brings it up; null: not down. */
+  down?: DownMark | null;
   /** With tls: its certificates (issuer, expiry; never a key) and the last attempt to load or renew them; absent without tls:. */
   tls?: TlsStatus | null;
 }

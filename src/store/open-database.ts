@@ -282,6 +282,11 @@ const MIGRATIONS: (string | ((db: Db) => void))[] = [
   // "<service>/<environment>" (see core/env-key.ts). The audit log keeps what it
   // said (its entries are hash-chained); its reader matches both forms.
   qualifyEnvironments,
+  // 13: `slipway down`: an environment taken down keeps its history; this says who
+  // took it down, when, and which release it ran then (store/teardown-store.ts).
+  `
+  ALTER TABLE environments ADD COLUMN down_json TEXT;
+  `,
 ];
 
 /** Tables whose `env` column names an environment (12 rewrites them to keys). */

@@ -1,0 +1,130 @@
+// `slipway down` and `slipway remove`: an environment stopped on purpose.
+//
+// Down forgets the environment's stable release (its releases, rollouts and config
+// stay), so that everything else follows from the records as it always does: the
+// route table leaves it out (the router closes its listener, or stops taking its
+// hosts on a shared one), no listen address is claimed for it any more, the
+// reconciler keeps "no stable release" by stopping every instance of it, and a
+// watch window of its last release ends. A deploy then brings it up again as a new
+// release. Remove is down, then every record of it but its audit entries.
+
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { envNameOf, envSlug, splitEnvKey } from '../core/env-key.ts';
+import { SlipwayError } from '../core/errors.ts';
+import type { StateStore } from '../store/state-store.ts';
+import { TeardownStore, type DownMark, type ForgottenCounts } from '../store/teardown-store.ts';
+import { appDataDir } from '../store/app-data-dir.ts';
+import type { FleetSet } from './fleet-set.ts';
+import type { Clock, EngineLogger } from './ports.ts';
+
+/** How long down waits for instances that were already draining when it came. */
+const STOP_WAIT_MS = 60_000;
+
+export interface TeardownDeps {
+  store: StateStore;
+  fleets: FleetSet;
+  clock: Clock;
+  log: EngineLogger;
+  /** The data directory's root and its releases/ directory. */
+  paths: { root: string; releases: string };
+  /** Sends the router the table the records now make. */
+  pushRoutes: () => Promise<void>;
+  /** Lets the environment's reconciler loop see the change. */
+  wake: (env: string) => void;
+  /** Throws E_ENV_LOCKED when a rollout holds the environment. */
+  assertUnlocked: (env: string) => void;
+  /** Deployed to at least once, or given config. */
+  isKnown: (env: string) => boolean;
+}
+
+export interface DownAnswer {
+  env: string;
+  /** false: it was down already; nothing was changed. */
+  changed: boolean;
+  down: DownMark;
+  /** Instances stopped by this call. */
+  stopped: string[];
+}
+
+export interface RemoveAnswer {
+  env: string;
+  stopped: string[];
+  forgotten: ForgottenCounts;
+  /** The environment's own data directory, which remove leaves in place (it is the app's data, not slipway's). */
+  appDataKept: string | null;
+}
+
+export class EnvironmentTeardown {
+  readonly records: TeardownStore;
+
+  constructor(private readonly deps: TeardownDeps) {
+    this.records = new TeardownStore(deps.store.db);
+  }
+
+  downMark(env: string): DownMark | null {
+    return this.records.downMark(env);
+  }
+
+  async down(req: { env: string; actor: string }): Promise<DownAnswer> {
+    const { store } = this.deps;
+    this.assertKnown(req.env);
+    const already = this.records.downMark(req.env);
+    const live = store.liveInstances(req.env);
+    if (already && live.length === 0) return { env: req.env, changed: false, down: already, stopped: [] };
+    const down = store.atomically(() => {
+      // A rollout holds the environment: it is aborted or finished first, never cut in half.
+      this.deps.assertUnlocked(req.env);
+      const stableId = store.getStableReleaseId(req.env);
+      const mark: DownMark = already ?? { at: this.deps.clock.now(), by: req.actor, release: stableId === null ? null : store.getRelease(stableId)?.number ?? null };
+      this.records.markDown(req.env, mark);
+      return mark;
+    });
+    this.deps.log.info({ env: req.env, by: req.actor, release: down.release }, `${req.env} is going down: its listener is released and its instances stop`);
+    // The router first: no request is sent to an instance about to stop, and the listener goes.
+    await this.deps.pushRoutes();
+    const stopped = await this.stopAll(req.env);
+    this.deps.wake(req.env);
+    return { env: req.env, changed: true, down, stopped };
+  }
+
+  async remove(req: { env: string; actor: string }): Promise<RemoveAnswer> {
+    const { stopped } = await this.down(req);
+    const forgotten = this.deps.store.atomically(() => {
+      // A deploy may have started between the two steps: it is not forgotten under its feet.
+      this.deps.assertUnlocked(req.env);
+      return this.records.forget(req.env);
+    });
+    await this.deps.pushRoutes();
+    rmSync(join(this.deps.paths.releases, envSlug(req.env)), { recursive: true, force: true });
+    const { service } = splitEnvKey(req.env);
+    const data = service === null ? null : appDataDir(this.deps.paths.root, service, envNameOf(req.env));
+    this.deps.log.info({ env: req.env, by: req.actor, ...forgotten }, `${req.env} removed: its releases, rollouts and config versions are forgotten (audit entries stay)`);
+    return { env: req.env, stopped, forgotten, appDataKept: data !== null && existsSync(data) ? data : null };
+  }
+
+  private assertKnown(env: string): void {
+    if (this.deps.isKnown(env)) return;
+    const known = this.deps.store.listEnvironmentNames();
+    throw new SlipwayError('E_ENV_UNKNOWN', `there is no environment "${env}" on this server${known.length ? `; it has: ${known.join(', ')}` : ''}`, { env });
+  }
+
+  /** Every fleet keeps "no stable release" now: each unit of the environment drains and stops. */
+  private async stopAll(env: string): Promise<string[]> {
+    const before = this.deps.store.liveInstances(env).map((i) => i.id);
+    for (const fleet of this.deps.fleets.all()) {
+      const outcome = await fleet.maintain(env, null);
+      if (!outcome.ok) {
+        throw new SlipwayError('E_DEPLOY_FAILED', `${env} is down (no traffic reaches it), but not every instance stopped: ${outcome.reason}; the server keeps trying`, { env });
+      }
+    }
+    // Instances already draining (a retire under way) finish on their own timers.
+    const deadline = this.deps.clock.now() + STOP_WAIT_MS;
+    while (this.deps.store.liveInstances(env).length > 0 && this.deps.clock.now() < deadline) await this.deps.clock.sleep(100);
+    const left = this.deps.store.liveInstances(env);
+    if (left.length > 0) {
+      throw new SlipwayError('E_DEPLOY_FAILED', `${env} is down (no traffic reaches it), but ${left.map((i) => i.id).join(', ')} did not stop within ${STOP_WAIT_MS / 1000}s; the server keeps trying`, { env });
+    }
+    return before;
+  }
+}

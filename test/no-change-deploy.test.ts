@@ -1,0 +1,61 @@
+// Issue 22: a deploy with nothing changed does not pack the tree again. The CLI
+// remembers, in the service's .slipway/, the stat fingerprint of the tree it packed
+// last and that pack's digest; the digest it then sends is the one the server holds
+// for the running release, and the first change to a file is packed and deployed.
+// (The time it saves is measured by bench/no-change-deploy-bench.ts.)
+
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EnvironmentStatus } from '../src/engine/status-view.ts';
+import { freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, writeService, type ServerProcess } from './support/harness.ts';
+
+describe('a no-change deploy does not pack the tree again', () => {
+  let work: string;
+  let app: string;
+  let dataDir: string;
+  let server: ServerProcess;
+  const cli = (...args: string[]) => runCli(args, { cwd: app, dataDir, timeoutMs: 90_000 });
+  const status = () => getJson<EnvironmentStatus>(`${server.url}/api/environments/hello%2Fstaging`);
+
+  beforeAll(async () => {
+    work = scratchDir();
+    app = join(work, 'hello');
+    dataDir = join(work, '.slipway');
+    writeService(app, { envs: { staging: { instances: 1, port: await freePort() } } });
+    mkdirSync(join(app, 'data'));
+    for (let i = 0; i < 4; i++) writeFileSync(join(app, 'data', `blob-${i}.bin`), randomBytes(1024 * 1024));
+    // Written before the server starts: older than the slack for coarse timestamps by the first deploy.
+    server = await startServerProcess(dataDir);
+  });
+
+  afterAll(async () => {
+    await shutdownEverything(server?.url ?? null, dataDir);
+  });
+
+  it('remembers the first pack, sends its digest again unpacked, and packs the first change', async () => {
+    const first = await cli('deploy', 'staging');
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/packed \d+ files/);
+    expect(existsSync(join(app, '.slipway', 'pack-cache.json'))).toBe(true);
+    const digest = (await status()).stable!.artefactDigest;
+
+    const again = await cli('deploy', 'staging');
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toMatch(new RegExp(`unchanged since they were packed as ${digest.slice(0, 19)}…: not packing them again`));
+    expect(again.stdout).not.toMatch(/packed \d+ files/);
+    expect(again.stdout).toMatch(/already runs this artefact and config as #1; nothing to do/);
+
+    const plan = await cli('--json', 'plan', 'staging');
+    expect((JSON.parse(plan.stdout) as { artefact: { changed: boolean } }).artefact.changed).toBe(false);
+
+    writeFileSync(join(app, 'data', 'blob-0.bin'), randomBytes(1024 * 1024));
+    const changed = await cli('deploy', 'staging');
+    expect(changed.code, changed.stdout + changed.stderr).toBe(0);
+    expect(changed.stdout).toMatch(/packed \d+ files/);
+    const s = await status();
+    expect(s.stable!.number).toBe(2);
+    expect(s.stable!.artefactDigest).not.toBe(digest);
+  }, 240_000);
+});
