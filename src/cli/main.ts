@@ -21,6 +21,7 @@ import { registerRenderCommand } from './render-command.ts';
 import { registerPipelineCommands } from './pipeline-commands.ts';
 import { registerDashboardCommands } from './dashboard-commands.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
+import { registerTrafficCommands } from './traffic-commands.ts';
 import { formatEvent, formatRolloutLine, formatStatus, printError } from './output.ts';
 
 interface GlobalOpts {
@@ -205,6 +206,7 @@ registerRenderCommand(program, { isJson: (cmd) => !!globals(cmd).json });
 registerPipelineCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerDashboardCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerPolicyCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
+registerTrafficCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 
 program
   .command('demo')
