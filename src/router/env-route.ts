@@ -6,7 +6,7 @@ import type { PassiveHealth } from './passive-health.ts';
 import type { EnvProxy } from './proxy-settings.ts';
 import type { StickyRoutes } from './route-table.ts';
 import type { EnvCounters } from './router-stats.ts';
-import type { MaintenanceAnswers, TrafficHold } from './traffic-gate.ts';
+import type { MaintenanceAnswers, TrafficHold } from './traffic-hold.ts';
 import type { Upstream } from './upstream.ts';
 import type { WeightedPicker } from './weighted-picker.ts';
 

@@ -18,7 +18,7 @@ import { RouterStats, type RouterStatsJson } from './router-stats.ts';
 import { UpstreamRegistry } from './upstream-registry.ts';
 import { DEFAULT_POOL_OPTIONS, type Upstream, type UpstreamPoolOptions } from './upstream.ts';
 import { WeightedPicker } from './weighted-picker.ts';
-import { maintenanceAnswers, TrafficHold } from './traffic-gate.ts';
+import { maintenanceAnswers, TrafficHold } from './traffic-hold.ts';
 import { CertificateSet, type CertificateCache } from './tls/certificate-set.ts';
 import type { TlsRoutes } from './tls/tls-routes.ts';
 

@@ -9,7 +9,7 @@ import { request } from 'undici';
 import { Router } from './router.ts';
 import type { EnvRoutes, RouteTable } from './route-table.ts';
 import { startTestUpstream, type TestUpstream } from './test-upstream.ts';
-import { prefersHtml, TrafficHold } from './traffic-gate.ts';
+import { prefersHtml, TrafficHold } from './traffic-hold.ts';
 
 const noPersist = async (): Promise<void> => {};
 
