@@ -2,7 +2,7 @@
 // builds its requests from these same types.
 
 import { z } from 'zod';
-import { HOLD_QUEUE_MAX, MAINTENANCE_MESSAGE_MAX } from '../engine/traffic-gates.ts';
+import { HOLD_QUEUE_MAX, MAINTENANCE_MESSAGE_MAX, MAX_PAUSE_MS, MIN_PAUSE_MS } from '../engine/traffic-gates.ts';
 
 export const maintenanceOnBody = z.strictObject({
   /** Shown to every client (HTML page or JSON); absent: a generic "down for maintenance". */
@@ -14,7 +14,9 @@ export type MaintenanceOnBody = z.input<typeof maintenanceOnBody>;
 
 export const pauseTrafficBody = z.strictObject({
   /** How long requests are held at most; then they are sent on by themselves. */
-  maxMs: z.number().int('a whole number of ms'),
+  maxMs: z.number().int('a whole number of ms')
+    .min(MIN_PAUSE_MS, `at least ${MIN_PAUSE_MS} ms (--max 100ms)`)
+    .max(MAX_PAUSE_MS, `at most ${MAX_PAUSE_MS} ms (--max 10m): held clients wait all that time`),
   /** How many requests may wait at once; past it, a 503. Absent: 10000. */
   queueLimit: z.number().int('a whole number').min(1, 'at least 1').max(HOLD_QUEUE_MAX, `at most ${HOLD_QUEUE_MAX}`).optional(),
 });
