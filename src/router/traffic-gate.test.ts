@@ -102,6 +102,18 @@ describe('traffic gate', () => {
     expect((latency.sumMs - latencyBefore.sumMs) / 20).toBeLessThan(1_400);
   });
 
+  it('answers held requests with the maintenance 503 when maintenance was turned on while they waited', async () => {
+    await put({ hold: { untilMs: Date.now() + 30_000, queueLimit: 10 } });
+    const held = Array.from({ length: 3 }, () => request(`${base}/`).then(async (r) => [r.statusCode, r.headers['retry-after'], await r.body.text()]));
+    await new Promise((r) => setTimeout(r, 300));
+    const hitsBefore = app.hits;
+    await put({ maintenance: { message: 'Closed for an hour.', retryAfterSeconds: 3600 } });
+    const answers = await Promise.all(held);
+    expect(answers.map(([status, retryAfter]) => [status, retryAfter])).toEqual(Array(3).fill([503, '3600']));
+    expect(app.hits).toBe(hitsBefore);
+    await put({});
+  });
+
   it('releases held requests by itself at the deadline, and refuses past the queue limit with a clear 503', async () => {
     await put({ hold: { untilMs: Date.now() + 800, queueLimit: 3 } });
     const started = Date.now();
@@ -117,6 +129,6 @@ describe('traffic gate', () => {
     const res = await request(`${base}/`);
     expect(res.statusCode).toBe(200);
     await res.body.text();
-    expect(router.statsJson().gated['shop/production']).toMatchObject({ held: 23, holdQueueFull: 1 });
+    expect(router.statsJson().gated['shop/production']).toMatchObject({ held: 26, holdQueueFull: 1 });
   });
 });

@@ -38,9 +38,11 @@ function queueFullAnswer(o: { queueLimit: number; retryAfterSeconds: number }): 
 
 /**
  * A request for an environment in maintenance or paused (the listener checked
- * `route.maintenance` and `route.hold.isHolding`): answered, or held and then
- * passed to `proceed`, which proxies it as if it had just arrived (its latency is
- * counted from then: time held is the operator's, not the release's).
+ * `route.maintenance` and `route.hold.isHolding`): answered, or held. A held one
+ * comes back here when the pause ends, so one released into maintenance (turned
+ * on meanwhile) gets its 503; otherwise `proceed` proxies it as if it had just
+ * arrived (its latency is counted from then: time held is the operator's, not
+ * the release's).
  */
 export function gateRequest(route: EnvRoute, req: IncomingMessage, res: ServerResponse, proceed: () => void): void {
   if (route.maintenance !== null) {
@@ -49,8 +51,12 @@ export function gateRequest(route: EnvRoute, req: IncomingMessage, res: ServerRe
     return;
   }
   const hold = route.hold;
+  if (!hold.isHolding) {
+    proceed();
+    return;
+  }
   const isAdmitted = hold.admit(() => {
-    if (!res.destroyed) proceed();
+    if (!res.destroyed) gateRequest(route, req, res, proceed);
   }, (forget) => res.once('close', forget));
   countHold(route, isAdmitted);
   if (!isAdmitted) sendAnswer(res, withClose(queueFullAnswer({ queueLimit: hold.limit, retryAfterSeconds: hold.retryAfterSeconds() }), req));
@@ -64,8 +70,12 @@ export function gateUpgrade(route: EnvRoute, req: IncomingMessage, socket: Duple
     return;
   }
   const hold = route.hold;
+  if (!hold.isHolding) {
+    proceed();
+    return;
+  }
   const isAdmitted = hold.admit(() => {
-    if (!socket.destroyed) proceed();
+    if (!socket.destroyed) gateUpgrade(route, req, socket, proceed);
   }, (forget) => socket.once('close', forget));
   countHold(route, isAdmitted);
   if (!isAdmitted) writeRawAnswer(socket, queueFullAnswer({ queueLimit: hold.limit, retryAfterSeconds: hold.retryAfterSeconds() }));
