@@ -150,6 +150,9 @@ describe('slipway down and slipway remove', { timeout: 180_000 }, () => {
 
   it('remove --yes takes it down and forgets it; audit entries stay; the name starts again at #1', async () => {
     const pids = livePids('hello/staging');
+    // Maintenance is part of what is forgotten: the environment deployed again under this name serves.
+    const maintenance = await cli(['maintenance', 'on', 'staging']);
+    expect(maintenance.code, maintenance.stdout + maintenance.stderr).toBe(0);
     const r = await cli(['remove', 'staging', '--yes']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/removed hello\/staging: 2 instance\(s\) stopped; forgot 2 release\(s\), 2 rollout\(s\)/);
@@ -172,7 +175,10 @@ describe('slipway down and slipway remove', { timeout: 180_000 }, () => {
     const again = await cli(['deploy', 'staging']);
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect((await status('hello/staging')).stable?.number).toBe(1);
-    expect(await answersOn(stagingPort)).toBe(true);
+    expect((await status('hello/staging')).traffic?.maintenance ?? null).toBeNull();
+    const served = await request(`http://127.0.0.1:${stagingPort}/`, { headersTimeout: 5000 });
+    await served.body.dump();
+    expect(served.statusCode).toBe(200);
   });
 
   it('an environment deleted from slipway.yaml is reported by plan and status, with what to run', async () => {

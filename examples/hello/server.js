@@ -87,6 +87,22 @@ function handleHealth(res) {
   return sendJson(res, 200, { ok: true });
 }
 
+/** `/events?n=N&ms=M`: an event stream of N events (at most 1000), one every M ms, each naming this version. */
+function handleEvents(req, res) {
+  const q = new URL(req.url ?? '/', 'http://x').searchParams;
+  const n = Math.min(1000, Math.max(1, Number(q.get('n')) || 5));
+  const everyMs = Math.min(60_000, Math.max(10, Number(q.get('ms')) || 500));
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+  let sent = 0;
+  const tick = () => {
+    res.write(`data: ${JSON.stringify({ version, instance, n: sent })}\n\n`);
+    if (++sent >= n) return res.end();
+    timer = setTimeout(tick, everyMs);
+  };
+  let timer = setTimeout(tick, 0);
+  res.on('close', () => clearTimeout(timer));
+}
+
 const server = http.createServer((req, res) => {
   const startedAt = performance.now();
   inFlight += 1;
@@ -100,6 +116,7 @@ const server = http.createServer((req, res) => {
 
   const path = (req.url ?? '/').split('?')[0];
   const isRead = req.method === 'GET' || req.method === 'HEAD';
+  if (path === '/events' && isRead) return handleEvents(req, res);
   if (path === '/' || path === '/healthz') {
     if (!isRead) {
       res.setHeader('allow', 'GET, HEAD');

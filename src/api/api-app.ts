@@ -25,6 +25,7 @@ import { registerObserveRoutes } from './observe-routes.ts';
 import { registerPipelineRoutes } from './pipeline-routes.ts';
 import { registerPolicyRoutes } from './policy-routes.ts';
 import { registerTeardownRoutes } from './teardown-routes.ts';
+import { registerTrafficRoutes } from './traffic-routes.ts';
 import type {
   ArtefactUploadJson, DeployAnswerJson, EnvironmentStatus, EnvironmentsJson, MetricSamplesJson, ReleasesJson, RollbackAnswerJson, RolloutAnalysisJson, RolloutCommandJson, RolloutEventsJson, RolloutView, ShutdownJson,
 } from './views.ts';
@@ -231,6 +232,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
   registerConfigRoutes(app, { engine, reads });
   registerPolicyRoutes(app, engine);
+  registerTrafficRoutes(app, engine);
   registerLogsRoutes(app, { logs: reads.logs, redact: redact ?? ((t) => t) });
   registerObserveRoutes(app, { engine, reads, metrics: opts.metrics, redact: redact ?? ((t) => t) });
   registerLiveMetricsRoutes(app, engine);

@@ -28,6 +28,7 @@ export type { EnvironmentStatus, InstanceView, ReleaseView, RolloutView } from '
 export type { RolloutEventRecord } from '../core/records.ts';
 export type { AuditEntry as AuditEntryJson, AuditVerification as AuditVerificationJson } from '../security/audit-trail.ts';
 export type { TokenView } from './auth-routes.ts';
+export type { TrafficGateAnswer as TrafficGateJson } from '../engine/traffic-gates.ts';
 
 // --- the server, artefacts
 

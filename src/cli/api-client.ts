@@ -19,6 +19,8 @@ import type { RolloutEventRecord } from '../core/records.ts';
 import type { AuditQueryInput, TokenCreateBody } from '../api/auth-schemas.ts';
 import type { SlipwayEvent } from '../core/events.ts';
 import type { RejectBody, ReleaseBody } from '../api/pipeline-schemas.ts';
+import type { MaintenanceOnBody, PauseTrafficBody } from '../api/traffic-schemas.ts';
+import type { TrafficGateJson } from '../api/views.ts';
 
 // The answers' types are the API's own (api/views.ts); named here too for the commands that take them from the client.
 export type { ChecklistJson, DeployAnswerJson, LogRecordJson, RunJson, RunViewJson } from '../api/views.ts';
@@ -321,6 +323,18 @@ export class ApiClient {
     // production#3: the release of this directory's service.
     const qualified = ref.includes('#') ? `${this.qualify(ref.slice(0, ref.indexOf('#')))}${ref.slice(ref.indexOf('#'))}` : ref;
     return this.call<ChecklistJson>('GET', `/api/checklists/${encodeURIComponent(qualified)}`);
+  }
+
+  maintenance(env: string, on: boolean, body: MaintenanceOnBody = {}) {
+    return this.call<TrafficGateJson>('POST', `${this.envPath(env)}/maintenance/${on ? 'on' : 'off'}`, on ? body : {});
+  }
+
+  pauseTraffic(env: string, body: PauseTrafficBody) {
+    return this.call<TrafficGateJson>('POST', `${this.envPath(env)}/traffic/pause`, body);
+  }
+
+  resumeTraffic(env: string) {
+    return this.call<TrafficGateJson>('POST', `${this.envPath(env)}/traffic/resume`, {});
   }
 
   policy() {

@@ -23,6 +23,7 @@ import { registerDashboardCommands } from './dashboard-commands.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
 import { registerTeardownCommands } from './teardown-commands.ts';
 import { declaredEnvironments, formatStrays, strayEnvironments } from './stray-environments.ts';
+import { registerTrafficCommands } from './traffic-commands.ts';
 import { formatEvent, formatRolloutLine, formatStatus, printError } from './output.ts';
 
 interface GlobalOpts {
@@ -210,6 +211,7 @@ registerPipelineCommands(program, { client, out, isJson: (cmd) => !!globals(cmd)
 registerDashboardCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerPolicyCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerTeardownCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
+registerTrafficCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 
 program
   .command('demo')

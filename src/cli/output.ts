@@ -81,6 +81,8 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
     if (s.tls) out.push(...formatTls(s.tls));
     const weights = Object.entries(s.weights).map(([rel, w]) => `#${rel} ${Math.round(w * 10) / 10}%`).join(', ');
     out.push(`  traffic:  ${weights || pc.yellow('no ready instance')}${s.cluster?.traffic === 'gateway' ? pc.dim('  (HTTPRoute)') : ''}`);
+    if (s.traffic?.maintenance) out.push(`  ${pc.yellow('maintenance')}: every request answered 503 since ${ago(s.traffic.maintenance.since)} (by ${s.traffic.maintenance.by}): "${s.traffic.maintenance.message}"`);
+    if (s.traffic?.pause) out.push(`  ${pc.yellow('paused')}:   new requests held until ${new Date(s.traffic.pause.untilMs).toISOString().slice(11, 19)} UTC at the latest (by ${s.traffic.pause.by})`);
     if (s.cluster) {
       out.push(`  cluster:  namespace ${s.cluster.namespace}${s.cluster.context ? `, context ${s.cluster.context}` : ''}, traffic by ${s.cluster.traffic}`);
       for (const r of s.cluster.releases) {

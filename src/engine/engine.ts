@@ -26,6 +26,7 @@ import { systemClock, type Clock, type EngineLogger, type TrafficRouter } from '
 import { Reconciler, applyRolloutEvent } from './reconciler.ts';
 import { RouteSync, routingRelease } from './route-sync.ts';
 import { describeEnvironment, type EnvironmentStatus } from './status-view.ts';
+import { TrafficGates } from './traffic-gates.ts';
 import type { Secrets } from '../security/secrets.ts';
 import { ConfigVersions } from './config-versions.ts';
 import type { DeployPlan } from './deploy-plan.ts';
@@ -137,6 +138,8 @@ export class Engine {
   readonly pipeline: PipelineRunner;
   /** `slipway down` and `slipway remove` (environment-teardown.ts). */
   readonly teardown: EnvironmentTeardown;
+  /** Maintenance and traffic pauses, per environment (traffic-gates.ts). */
+  readonly traffic: TrafficGates;
 
   constructor(private readonly deps: EngineDeps) {
     this.store = deps.store;
@@ -185,6 +188,7 @@ export class Engine {
     });
     this.fleets = new FleetSet([this.fleet, this.cluster, ...(deps.fleets ?? [])]);
     this.routes = new RouteSync(deps.store, this.fleets, deps.router, deps.log);
+    this.traffic = new TrafficGates({ store: deps.store, clock: this.clock, log: deps.log, push: () => this.routes.push() });
     this.reconciler = new Reconciler({
       store: deps.store, fleets: this.fleets, clock: this.clock, log: deps.log,
       recordEvent: (id, level, message, data) => this.recordEvent(id, level, message, data),
@@ -252,6 +256,7 @@ export class Engine {
     await this.routes.seed();
     await this.fleet.adoptAll();
     await this.fleet.reapDead();
+    this.traffic.start();
     await this.routes.push();
     const envs = new Set([...this.store.listEnvironmentNames(), ...this.store.liveInstances().map((i) => i.env)]);
     for (const env of envs) this.reconciler.wake(env);
@@ -263,6 +268,7 @@ export class Engine {
   }
 
   async stop(): Promise<void> {
+    this.traffic.stop();
     await this.pipeline.stop();
     this.monitor.stop();
     this.sampler.stop();
@@ -597,7 +603,7 @@ export class Engine {
     return names.map((n) => {
       const s = describeEnvironment(this.store, this.fleets, n, this.routes.listenerErrors[n] ?? null);
       const tls = this.tls?.status(n);
-      return { ...s, analysis: s.rollout ? this.analysis.latestResult(s.rollout.id) : null, watch: this.analysis.watchView(n), down: this.teardown.downMark(n), ...(tls ? { tls } : {}) };
+      return { ...s, analysis: s.rollout ? this.analysis.latestResult(s.rollout.id) : null, watch: this.analysis.watchView(n), down: this.teardown.downMark(n), traffic: this.traffic.view(n), ...(tls ? { tls } : {}) };
     });
   }
 

@@ -93,6 +93,9 @@ export class EnvironmentTeardown {
     const forgotten = this.deps.store.atomically(() => {
       // A deploy may have started between the two steps: it is not forgotten under its feet.
       this.deps.assertUnlocked(req.env);
+      // A later environment of the same name starts out of maintenance and unpaused.
+      this.deps.store.trafficGates.clearMaintenance(req.env);
+      this.deps.store.trafficGates.clearPause(req.env);
       return this.records.forget(req.env);
     });
     await this.deps.pushRoutes();

@@ -61,6 +61,11 @@ export function computeRouteTable(store: StateStore, fleets: FleetSet, version: 
     if (rollout && rollout.preview !== null && strategy.type === 'blue-green' && strategy.previewListen) {
       routes.preview = { listen: formatListen(strategy.previewListen), release: label(rollout.preview) };
     }
+    // Maintenance and traffic pauses (traffic-gates.ts) outlast releases: they are the environment's, not a release's.
+    const maintenance = store.trafficGates.maintenance(env);
+    if (maintenance) routes.maintenance = { message: maintenance.message, retryAfterSeconds: maintenance.retryAfterSeconds };
+    const pause = store.trafficGates.pause(env);
+    if (pause) routes.hold = { untilMs: pause.untilMs, queueLimit: pause.queueLimit };
     if (rollout && rollout.fromReleaseId !== null && strategy.type === 'canary' && rollout.phase !== 'aborting') {
       routes.sticky = {
         canary: label(rollout.toReleaseId),

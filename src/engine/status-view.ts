@@ -2,6 +2,7 @@
 
 import { splitEnvKey } from '../core/env-key.ts';
 import type { TlsStatus } from './tls/tls-keeper.ts';
+import type { TrafficGateView } from './traffic-gates.ts';
 import type { WatchView } from './release-watch.ts';
 import type { ReleaseRecord } from '../core/records.ts';
 import type { AnalysisResult } from '../core/analysis/index.ts';
@@ -88,6 +89,8 @@ export interface EnvironmentStatus {
   watch?: WatchView | null;
   /** Taken down by `slipway down` (who, when, the release it ran), until a deploy brings it up; null: not down. */
   down?: DownMark | null;
+  /** Maintenance and a traffic pause in force (`slipway maintenance`, `slipway pause-traffic`); each null when off. */
+  traffic?: TrafficGateView;
   /** With tls: its certificates (issuer, expiry; never a key) and the last attempt to load or renew them; absent without tls:. */
   tls?: TlsStatus | null;
 }

@@ -20,6 +20,7 @@ import { listenHost, listenPort } from './route-table.ts';
 import { BAD_REQUEST, HEAD_TIMEOUT, HEADERS_TOO_LARGE, unknownRouteAnswer, writeRawAnswer, type RouterAnswer } from './router-answers.ts';
 import type { ListenerCounters, RefusalLimit } from './router-stats.ts';
 import { handleProxyUpgrade } from './upgrade-proxy.ts';
+import { gateRequest, gateUpgrade } from './traffic-gate.ts';
 import { answerAcmeChallenge, httpsRedirect } from './tls/plain-answers.ts';
 import type { CertificateInfo, CertificateSet } from './tls/certificate-set.ts';
 import { createTlsServer, type TlsServer } from './tls/tls-server.ts';
@@ -101,6 +102,7 @@ export class AddressListener {
       const entry = this.routeOf(req);
       if (typeof entry === 'string') sendAnswer(res, this.unknown(entry, req));
       else if (entry.route.redirectHttpsPort != null) sendAnswer(res, httpsRedirect(req, url ?? '/', entry.route.redirectHttpsPort));
+      else if (entry.route.maintenance !== null || entry.route.hold.isHolding) gateRequest(entry.route, req, res, () => handleProxyRequest(entry.route, req, res, entry.strip));
       else handleProxyRequest(entry.route, req, res, entry.strip);
     };
     // The TLS server gives HTTP/2 requests through node's compatibility API, which the proxy reads as it reads HTTP/1.1 ones.
@@ -112,11 +114,13 @@ export class AddressListener {
     server.on('checkContinue', (req, res) => {
       const entry = this.routeOf(req);
       if (typeof entry === 'string') sendAnswer(res, this.unknown(entry, req));
+      else if (entry.route.maintenance !== null || entry.route.hold.isHolding) gateRequest(entry.route, req, res, () => handleExpectContinue(entry.route, req, res, entry.strip));
       else handleExpectContinue(entry.route, req, res, entry.strip);
     });
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       const entry = this.routeOf(req);
       if (typeof entry === 'string') writeRawAnswer(socket, this.unknown(entry, req));
+      else if (entry.route.maintenance !== null || entry.route.hold.isHolding) gateUpgrade(entry.route, req, socket, () => handleProxyUpgrade(entry.route, req, socket, head, entry.strip));
       else handleProxyUpgrade(entry.route, req, socket, head, entry.strip);
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(this.routes.sole?.counters.refused ?? this.counters.refused, err, socket));

@@ -6,6 +6,7 @@ import type { PassiveHealth } from './passive-health.ts';
 import type { EnvProxy } from './proxy-settings.ts';
 import type { StickyRoutes } from './route-table.ts';
 import type { EnvCounters } from './router-stats.ts';
+import type { MaintenanceAnswers, TrafficHold } from './traffic-hold.ts';
 import type { Upstream } from './upstream.ts';
 import type { WeightedPicker } from './weighted-picker.ts';
 
@@ -17,6 +18,10 @@ export interface EnvRoute {
   readonly counters: EnvCounters;
   /** Told of every request's header or failure; ejects backends the traffic shows broken. */
   readonly health: PassiveHealth;
+  /** Non-null: in maintenance; every request gets one of these 503s (traffic-gate.ts). */
+  maintenance: MaintenanceAnswers | null;
+  /** A traffic pause's held requests; `hold.isHolding` is checked for every request. */
+  readonly hold: TrafficHold;
   /** Set on the plain-HTTP side of a TLS environment with redirect_http: every request is a 308 to https on this port. */
   redirectHttpsPort?: number | null;
 }

@@ -12,6 +12,11 @@ import { z } from 'zod';
 import { SlipwayError } from '../core/errors.ts';
 import { tlsRoutesSchema } from './tls/tls-routes.ts';
 
+/** The longest maintenance message; it is shown whole in a browser page. */
+export const MAINTENANCE_MESSAGE_MAX = 1000;
+/** The most requests one environment's pause may hold. */
+export const HOLD_QUEUE_MAX = 100_000;
+
 const listenSchema = z
   .string()
   .regex(/^(\d{1,3}(\.\d{1,3}){3}|localhost|\[[0-9a-fA-F:.]+\]):\d{1,5}$/, {
@@ -67,6 +72,25 @@ const proxySchema = z.strictObject({
   trustForwarded: z.array(z.string().refine(isAddressOrCidr, { message: 'must be an IP address or a CIDR such as 10.0.0.0/8' })),
 });
 
+/**
+ * Maintenance (`slipway maintenance on`): every request of the environment is
+ * answered 503 by the router with this message; instances keep running.
+ */
+const maintenanceSchema = z.strictObject({
+  message: z.string().min(1, 'message must not be empty').max(MAINTENANCE_MESSAGE_MAX, `message is at most ${MAINTENANCE_MESSAGE_MAX} characters`),
+  retryAfterSeconds: z.number().int('must be a whole number of seconds').min(1, 'must be at least 1 s').max(86_400, 'must be at most a day'),
+});
+
+/**
+ * A traffic pause (`slipway pause-traffic`): new requests are held, not failed,
+ * until `untilMs` (ms since the epoch, so a table read back from routes.json after a
+ * restart holds no longer than asked), at most `queueLimit` of them at once.
+ */
+const holdSchema = z.strictObject({
+  untilMs: z.number().int('must be a whole number of ms since the epoch').min(0),
+  queueLimit: z.number().int('must be a whole number').min(1, 'must be at least 1').max(HOLD_QUEUE_MAX, `must be at most ${HOLD_QUEUE_MAX}`),
+});
+
 const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
 
 /** A host name or `*.` wildcard as slipway.yaml's hosts: keeps it (config/hosts-section.ts): lower case, no port, no empty label. */
@@ -98,6 +122,10 @@ export const envRoutesSchema = z.strictObject({
   pathPrefix: pathPrefixSchema.optional(),
   /** HTTPS on `listen` (certificates by SNI, HTTP/2), and its plain-HTTP side (tls/tls-routes.ts). Absent: plain HTTP. */
   tls: tlsRoutesSchema(listenSchema).optional(),
+  /** Present: the router answers every request 503 (traffic-gate.ts); ACME challenges and the preview listener are not affected. */
+  maintenance: maintenanceSchema.optional(),
+  /** Present: new requests wait in order until `untilMs` or until a table without it. */
+  hold: holdSchema.optional(),
 });
 
 export const routeTableSchema = z
@@ -111,6 +139,8 @@ export type Backend = z.infer<typeof backendSchema>;
 export type StickyRoutes = z.infer<typeof stickySchema>;
 export type PreviewRoutes = z.infer<typeof previewSchema>;
 export type ProxyRoutes = z.infer<typeof proxySchema>;
+export type MaintenanceRoutes = z.infer<typeof maintenanceSchema>;
+export type HoldRoutes = z.infer<typeof holdSchema>;
 export type PathPrefixRoutes = z.infer<typeof pathPrefixSchema>;
 export type EnvRoutes = z.infer<typeof envRoutesSchema>;
 export type RouteTable = z.infer<typeof routeTableSchema>;

@@ -58,12 +58,23 @@ export interface RouterStatsJson {
   environments: Record<string, Record<string, ReleaseStatsJson>>;
   /** environment → requests answered 503 because no weighted release had a backend. */
   unrouted: Record<string, number>;
+  /** environment → requests the router answered or held itself (maintenance, pause-traffic; traffic-gate.ts). */
+  gated: Record<string, GatedStatsJson>;
   /** environment → limit → requests the router refused for it (413, 408, 431, 400). */
   refused: Record<string, Record<RefusalLimit, number>>;
   /** Backends in the table, and removed ones until their inflight reaches 0. */
   backends: Record<string, BackendStatsJson>;
   /** listen address → requests its listener answered itself, belonging to no environment. */
   listeners: Record<string, ListenerStatsJson>;
+}
+
+export interface GatedStatsJson {
+  /** Answered 503 because the environment was in maintenance. */
+  maintenance: number;
+  /** Held by a traffic pause (then sent on, when their clients were still there). */
+  held: number;
+  /** Answered 503 because the pause's queue was full. */
+  holdQueueFull: number;
 }
 
 export interface ListenerStatsJson {
@@ -137,6 +148,9 @@ export class ReleaseCounters {
 /** Per environment: the counters of each release ever routed to, kept for the router's life. */
 export class EnvCounters {
   unrouted = 0;
+  maintenance = 0;
+  held = 0;
+  holdQueueFull = 0;
   readonly refused: Record<RefusalLimit, number> = { max_body: 0, idle_timeout: 0, max_header_size: 0, bad_request: 0 };
   private readonly releases = new Map<string, ReleaseCounters>();
 
@@ -194,13 +208,15 @@ export class RouterStats {
     const environments: RouterStatsJson['environments'] = {};
     const unrouted: RouterStatsJson['unrouted'] = {};
     const refused: RouterStatsJson['refused'] = {};
+    const gated: RouterStatsJson['gated'] = {};
     for (const [name, e] of this.envs) {
       environments[name] = e.toJSON();
       unrouted[name] = e.unrouted;
+      gated[name] = { maintenance: e.maintenance, held: e.held, holdQueueFull: e.holdQueueFull };
       refused[name] = { ...e.refused };
     }
     const listeners: RouterStatsJson['listeners'] = {};
     for (const [listen, l] of this.listenerCounters) listeners[listen] = l.toJSON();
-    return { startedAt: this.startedAt, environments, unrouted, refused, backends, listeners };
+    return { startedAt: this.startedAt, environments, unrouted, gated, refused, backends, listeners };
   }
 }

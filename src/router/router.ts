@@ -18,6 +18,7 @@ import { RouterStats, type RouterStatsJson } from './router-stats.ts';
 import { UpstreamRegistry } from './upstream-registry.ts';
 import { DEFAULT_POOL_OPTIONS, type Upstream, type UpstreamPoolOptions } from './upstream.ts';
 import { WeightedPicker } from './weighted-picker.ts';
+import { maintenanceAnswers, TrafficHold } from './traffic-hold.ts';
 import { CertificateSet, type CertificateCache } from './tls/certificate-set.ts';
 import type { TlsRoutes } from './tls/tls-routes.ts';
 
@@ -131,6 +132,9 @@ export class Router {
       route.picker = new WeightedPicker(groups, isUsable);
       route.sticky = routes.sticky ?? null;
       route.proxy = proxy;
+      route.maintenance = routes.maintenance ? maintenanceAnswers(routes.maintenance) : null;
+      // After the picker: requests a lifted pause releases go to this table's backends.
+      route.hold.update(routes.hold ?? null);
       const pathPrefix = routes.pathPrefix ?? null;
       wants.push({ key: env, listen: routes.listen, ...(routes.hosts ? { hosts: routes.hosts } : {}), ...(pathPrefix ? { pathPrefix: pathPrefix.path } : {}) });
       members.set(env, { route, hosts: routes.hosts ?? null, pathPrefix });
@@ -160,6 +164,8 @@ export class Router {
       if (!members.has(key)) {
         route.picker = new WeightedPicker<Upstream>([]);
         route.sticky = null;
+        route.maintenance = null;
+        route.hold.update(null);
       }
     }
     this.table = table;
@@ -176,7 +182,7 @@ export class Router {
   private route(env: string): EnvRoute {
     let r = this.routes.get(env);
     if (r === undefined) {
-      r = { name: env, picker: new WeightedPicker<Upstream>([]), sticky: null, proxy: resolveProxySettings(undefined), counters: this.stats.env(env), health: this.health };
+      r = { name: env, picker: new WeightedPicker<Upstream>([]), sticky: null, proxy: resolveProxySettings(undefined), counters: this.stats.env(env), health: this.health, maintenance: null, hold: new TrafficHold() };
       this.routes.set(env, r);
     }
     return r;
@@ -286,6 +292,8 @@ export class Router {
   async close(graceMs = this.closeGraceMs): Promise<void> {
     clearInterval(this.retryTimer);
     clearInterval(this.healthTimer);
+    // Held requests go on to their backends and finish with the others.
+    for (const route of this.routes.values()) route.hold.release();
     const all = [...this.listeners.values()];
     this.listeners.clear();
     await Promise.all([...all.map((l) => l.close(graceMs)), this.upstreams.waitUpgradedClosed(graceMs)]);

@@ -11,6 +11,7 @@ import { TokenStore } from './token-store.ts';
 import { openDatabase, type Db } from './open-database.ts';
 import { ObserveStore } from './observe-store.ts';
 import { AnalysisWindowStore } from './analysis-window-store.ts';
+import { TrafficGateStore } from './traffic-gate-store.ts';
 import { PipelineStore } from './pipeline-store.ts';
 
 /** The phases a rollout ends in, as an SQL list (core/rollout.ts has the one definition). */
@@ -89,6 +90,8 @@ export class StateStore {
   readonly pipeline: PipelineStore;
   /** Where analysis and watch windows began, for a restarted server to resume them. */
   readonly windows: AnalysisWindowStore;
+  /** Maintenance and traffic pauses per environment (pushed to the router with its routes). */
+  readonly trafficGates: TrafficGateStore;
 
   constructor(file: string) {
     this.db = openDatabase(file);
@@ -98,6 +101,7 @@ export class StateStore {
     this.observe = new ObserveStore(this.db);
     this.pipeline = new PipelineStore(this.db);
     this.windows = new AnalysisWindowStore(this.db);
+    this.trafficGates = new TrafficGateStore(this.db);
   }
 
   close(): void {

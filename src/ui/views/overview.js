@@ -121,6 +121,8 @@ function EnvironmentCard({ status }) {
       <span class="muted">${status.listen ?? ''}</span>
     </header>
     ${status.listenError && html`<p class="error">listener: ${status.listenError}</p>`}
+    ${status.traffic?.maintenance && html`<p class="gate maintenance" data-testid="maintenance">In maintenance: every request gets 503 (“${status.traffic.maintenance.message}”), since ${new Date(status.traffic.maintenance.since).toLocaleTimeString()} by ${status.traffic.maintenance.by}. Instances keep running.</p>`}
+    ${status.traffic?.pause && html`<p class="gate paused" data-testid="traffic-paused">Traffic paused: new requests held until ${new Date(status.traffic.pause.untilMs).toLocaleTimeString()} at the latest, by ${status.traffic.pause.by}.</p>`}
     <p>Stable: <${StableLine} release=${status.stable} /></p>
     ${status.tls && html`<${Certificates} tls=${status.tls} />`}
     ${status.rollout ? html`<${RolloutLine} env=${status.env} rollout=${status.rollout} />` : html`<p class="muted">No rollout in progress${status.lastRollout ? `; the last one ${status.lastRollout.phase.replace('_', ' ')}` : ''}.</p>`}
