@@ -19,6 +19,7 @@ import type { RolloutEventRecord } from '../core/records.ts';
 import type { AuditQueryInput, TokenCreateBody } from '../api/auth-schemas.ts';
 import type { SlipwayEvent } from '../core/events.ts';
 import type { RejectBody, ReleaseBody } from '../api/pipeline-schemas.ts';
+import type { CiReleaseBody } from '../api/ci-schemas.ts';
 
 // The answers' types are the API's own (api/views.ts); named here too for the commands that take them from the client.
 export type { ChecklistJson, DeployAnswerJson, LogRecordJson, RunJson, RunViewJson } from '../api/views.ts';
@@ -295,6 +296,20 @@ export class ApiClient {
 
   release(body: ReleaseBody) {
     return this.call<RunViewJson>('POST', '/api/pipeline/runs', body);
+  }
+
+  /** An artefact a CI built, for a run of its service (a ci token may not use the deploy upload). */
+  async uploadCiArtefact(file: string, digest: string, service: string): Promise<ArtefactUploadJson> {
+    const size = statSync(file).size;
+    return this.call('POST', '/api/pipeline/ci/artefacts', undefined, {
+      body: Readable.toWeb(createReadStream(file)) as unknown as RequestInit['body'],
+      duplex: 'half',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size), [ARTEFACT_DIGEST_HEADER]: digest, [ARTEFACT_SERVICE_HEADER]: service },
+    } as RequestInit & { headers: Record<string, string> });
+  }
+
+  ciRelease(body: CiReleaseBody) {
+    return this.call<RunViewJson>('POST', '/api/pipeline/ci/runs', body);
   }
 
   runs(limit = 30) {
