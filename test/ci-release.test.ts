@@ -6,8 +6,10 @@
 // production, and the checklist shows the CI's evidence. A ci token may not
 // approve, deploy, or release another service, and an expired one is refused.
 
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChecklistJson, RunViewJson } from '../src/cli/api-client.ts';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
@@ -122,6 +124,29 @@ describe('slipway ci-release: a run started by a hosted CI with the artefact and
     expect(self.stderr).toMatch(/E_FORBIDDEN.*github-shop \(ci\) may not POST .*approve: needs the "approve" permission, which role ci does not have/);
     expect((await run(id)).approvals).toEqual([]);
 
+    // The dashboard's list of runs waiting for approval links the CI job it came from.
+    if (existsSync('/usr/bin/chromium')) {
+      const profile = mkdtempSync(join(tmpdir(), 'slipway-chromium-'));
+      const browser = await chromium.launchPersistentContext(profile, {
+        executablePath: '/usr/bin/chromium', headless: true,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+      });
+      try {
+        const page = await browser.newPage();
+        page.setDefaultTimeout(30_000);
+        await page.goto(`${server.url}/ui/`);
+        await page.getByLabel('API token').fill(tokens.bob!);
+        await page.getByRole('button', { name: 'Sign in' }).click();
+        const origin = page.getByTestId(`run-origin-${id}`);
+        await origin.waitFor();
+        expect(await origin.textContent()).toBe('GitHub Actions');
+        expect(await origin.locator('a').getAttribute('href')).toBe(GITHUB_JOB);
+      } finally {
+        await browser.close();
+        rmSync(profile, { recursive: true, force: true });
+      }
+    } else if (process.env.CI) throw new Error('no /usr/bin/chromium: the dashboard check needs it in CI');
+
     expect((await as(tokens.bob!, 'POST', `/api/pipeline/runs/${id}/approve`, {})).status).toBe(201);
     const done = await waitForRun(id, (x) => x.run.status === 'succeeded', 'to succeed');
     timings.githubReleaseMs = Date.now() - t0;
@@ -221,6 +246,11 @@ describe('slipway ci-release: a run started by a hosted CI with the artefact and
     const bad = await ciJob(['ci-release', '--test-report', join(reports, 'broken.xml')], { token: tokens.ci!, env: github(SHA1) });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/E_TEST_REPORT_INVALID.*not well-formed XML: .*\(line 3, column \d+\)/);
+    expect(await runCount()).toBe(before);
+
+    const badFlag = await ciJob(['ci-release', '--commit', 'abc123'], { token: tokens.ci!, env: github(SHA1) });
+    expect(badFlag.code).toBe(1);
+    expect(badFlag.stderr).toMatch(/E_BAD_REQUEST.*--commit \(or GITHUB_SHA \/ CI_COMMIT_SHA\): a full commit sha/);
     expect(await runCount()).toBe(before);
 
     const stagingBefore = (await getJson<EnvironmentStatus>(`${server.url}/api/environments/shop%2Fstaging`)).stable;

@@ -15,7 +15,7 @@ import { packDirectory, readPackedFile, sha256File } from '../artefact/index.ts'
 import { parseConfigText } from '../config/index.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { CI_PROVIDERS, TEST_REPORT_FORMATS, ciFactsFromEnvironment, describeOrigin, isCiProvider, type CiProvider, type TestReportFormat } from '../core/pipeline/ci-origin.ts';
-import type { CiReleaseBody } from '../api/ci-schemas.ts';
+import { ciReleaseBody, type CiReleaseBody } from '../api/ci-schemas.ts';
 import type { CommandContext } from './config-commands.ts';
 import { exitFor, followRun, statusWord } from './pipeline-commands.ts';
 
@@ -80,6 +80,20 @@ function ciBody(o: CiReleaseOptions, dir: string, digest: string): CiReleaseBody
   };
 }
 
+const FLAG_OF: Record<string, string> = {
+  'ci.commit': '--commit (or GITHUB_SHA / CI_COMMIT_SHA)', 'ci.branch': '--branch', 'ci.jobUrl': '--job-url', 'ci.repository': '--repository',
+  version: '--release-version', notes: '--notes-file', 'testReport.text': '--test-report',
+};
+
+/** Checked with the API's own schema before anything is packed or sent: a bad flag names itself. */
+function checkedBody(body: CiReleaseBody): CiReleaseBody {
+  const r = ciReleaseBody.safeParse(body);
+  if (r.success) return body;
+  const issue = r.error.issues[0]!;
+  const field = issue.path.join('.');
+  throw new SlipwayError('E_BAD_REQUEST', `${FLAG_OF[field] ?? field}: ${issue.message}`, { field });
+}
+
 export function registerCiReleaseCommand(program: Command, ctx: CommandContext): void {
   program
     .command('ci-release')
@@ -129,7 +143,7 @@ export function registerCiReleaseCommand(program: Command, ctx: CommandContext):
         }
         // Checked here, before anything is sent: a bad config fails the job with file:line:col.
         const config = parseConfigText(configText, 'slipway.yaml');
-        const body = ciBody(o, dir, 'sha256:' + '0'.repeat(64));
+        const body = checkedBody(ciBody(o, dir, `sha256:${'0'.repeat(64)}`));
         if (!o.artefact) {
           const packed = await packDirectory({ dir, outFile });
           ({ file, digest } = packed);
