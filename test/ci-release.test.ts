@@ -6,6 +6,7 @@
 // production, and the checklist shows the CI's evidence. A ci token may not
 // approve, deploy, or release another service, and an expired one is refused.
 
+import { generateKeyPairSync } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,10 +93,12 @@ describe('slipway ci-release: a run started by a hosted CI with the artefact and
     writeFileSync(join(reports, 'junit.xml'), JUNIT);
     expect(existsSync(join(job, '.git'))).toBe(false);
     server = await startServerProcess(dataDir);
-    const ci = await makeToken({ user: 'github-shop', role: 'ci', services: ['shop'], expiresAt: Date.now() + 3600_000 });
-    expect(ci.status, JSON.stringify(ci.json)).toBe(201);
-    expect(ci.json).toMatchObject({ role: 'ci', envs: ['shop/*'], status: 'active' });
-    tokens.ci = ci.json.token;
+    // The admin makes the CI's token with the CLI, on the server's machine (its admin.token).
+    const made = await runCli(['--json', 'token', 'create', '--user', 'github-shop', '--role', 'ci', '--services', 'shop', '--expires', '1h'], { cwd: work, dataDir });
+    expect(made.code, made.stderr).toBe(0);
+    const ci = JSON.parse(made.stdout) as { token: string; role: string; envs: string[]; status: string };
+    expect(ci).toMatchObject({ role: 'ci', envs: ['shop/*'], status: 'active' });
+    tokens.ci = ci.token;
     tokens.bob = (await makeToken({ user: 'bob', role: 'approver', envs: ['production'] })).json.token;
   });
 
@@ -260,5 +263,37 @@ describe('slipway ci-release: a run started by a hosted CI with the artefact and
     const v = await run(runIdOf(red.stdout));
     expect(v.run).toMatchObject({ status: 'failed', stage: 'test', reason: "test: the CI's test report has 1 failing test(s): api › answers" });
     expect((await getJson<EnvironmentStatus>(`${server.url}/api/environments/shop%2Fstaging`)).stable).toEqual(stagingBefore);
+  });
+
+  it('with a CI key registered for the service, takes only releases signed by it, and the checklist says which key', async () => {
+    const secrets = join(work, 'job-secrets');
+    mkdirSync(secrets, { recursive: true });
+    const pair = () => generateKeyPairSync('ed25519');
+    const ours = pair();
+    writeFileSync(join(secrets, 'ci.key'), ours.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(join(secrets, 'ci.pub'), ours.publicKey.export({ type: 'spki', format: 'pem' }));
+    writeFileSync(join(secrets, 'other.key'), pair().privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    // The admin, on the server's machine (its admin.token), registers the public key.
+    const added = await runCli(['ci-key', 'add', 'github-shop', '--services', 'shop', '--public-key', join(secrets, 'ci.pub')], { cwd: work, dataDir });
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toMatch(/CI key github-shop \([0-9a-f]{16}\) signs releases of shop/);
+
+    const before = await runCount();
+    const unsigned = await ciJob(['ci-release'], { token: tokens.ci!, env: github(SHA2) });
+    expect(unsigned.code).toBe(1);
+    expect(unsigned.stderr).toMatch(/E_ARTEFACT_TAMPERED.*service shop takes releases from CI signed by a registered key \(github-shop\); this one is not signed/);
+    const forged = await ciJob(['ci-release', '--signing-key', join(secrets, 'other.key')], { token: tokens.ci!, env: github(SHA2) });
+    expect(forged.code).toBe(1);
+    expect(forged.stderr).toMatch(/E_ARTEFACT_TAMPERED.*not made by a CI key registered for shop/);
+    expect(await runCount()).toBe(before);
+
+    const signed = await ciJob(['ci-release', '--detach'], { token: tokens.ci!, env: { ...github(SHA2), SLIPWAY_CI_SIGNING_KEY_FILE: join(secrets, 'ci.key') } });
+    expect(signed.code, signed.stdout + signed.stderr).toBe(0);
+    const id = runIdOf(signed.stdout);
+    const v = await waitForRun(id, (x) => x.stages.find((st) => st.name === 'package')?.status === 'succeeded', 'to pass package');
+    expect(v.run.ci?.signedBy).toMatchObject({ key: 'github-shop', keyId: expect.stringMatching(/^[0-9a-f]{16}$/) });
+    const c = await getJson<ChecklistJson>(`${server.url}/api/checklists/${id}`);
+    expect(c.items.find((i) => i.id === 'artefact-signed')!.evidence).toMatch(/checked by the server on upload, signed in CI by registered key github-shop \([0-9a-f]{16}, verified\)/);
+    expect((await runCli(['ci-key', 'remove', 'github-shop'], { cwd: work, dataDir })).code).toBe(0);
   });
 });

@@ -22,7 +22,7 @@ export const tokenCreateBody = z.strictObject({
 }).superRefine((b, ctx) => {
   // A CI token starts runs of named services and expires: both are part of what it is.
   if (b.role !== 'ci') return;
-  if (!b.services) ctx.addIssue({ code: 'custom', path: ['services'], message: 'a ci token names the services it may release (--service shop)' });
+  if (!b.services) ctx.addIssue({ code: 'custom', path: ['services'], message: 'a ci token names the services it may release (--services shop)' });
   if (b.envs) ctx.addIssue({ code: 'custom', path: ['envs'], message: 'a ci token is limited by services, not environments: its runs go through staging and production by the pipeline' });
   if (b.expiresAt === undefined) ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'a ci token must expire (--expires 90d)' });
 });

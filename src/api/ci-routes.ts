@@ -13,9 +13,9 @@ import type { CiOrigin } from '../core/pipeline/ci-origin.ts';
 import { parseConfigText } from '../config/index.ts';
 import type { Engine } from '../engine/engine.ts';
 import { parseTestReport } from '../engine/pipeline/test-report.ts';
-import { ciReleaseBody } from './ci-schemas.ts';
+import { ciKeyBody, ciKeyParam, ciReleaseBody } from './ci-schemas.ts';
 import { actorOf, parse } from './request-input.ts';
-import { ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER } from './schemas.ts';
+import { ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, emptyBody } from './schemas.ts';
 import type { ArtefactUploadJson } from './views.ts';
 
 function forbid(req: FastifyRequest, reason: string, details: Record<string, unknown>): SlipwayError {
@@ -48,6 +48,24 @@ export function registerCiRoutes(app: FastifyInstance, o: { engine: Engine }): v
     return reply.status(201).send({ digest: record.digest, bytes: record.bytes } satisfies ArtefactUploadJson);
   });
 
+  // The CI keys: public keys only, so reading them needs no more than read.
+  app.get('/api/ci-keys', { config: { permission: 'read', summary: 'the CI signing keys registered, with their services' } }, async () => ({ keys: runner.ciKeys.list() }));
+
+  app.put('/api/ci-keys/:name', { config: { permission: 'admin', audit: 'ci-key.put', input: { params: ciKeyParam, body: ciKeyBody }, summary: 'register (or replace) a CI signing key (Ed25519 public key, PEM) for some services' } }, async (req) => {
+    const { name } = parse(ciKeyParam, req.params, 'path');
+    const body = parse(ciKeyBody, req.body, 'body');
+    const key = runner.ciKeys.put({ name, services: body.services, publicKeyPem: body.publicKey, by: actorOf(req.headers) });
+    req.auditNote = { target: `ci key ${name}`, details: { services: key.services, keyId: key.keyId } };
+    return key;
+  });
+
+  app.post('/api/ci-keys/:name/remove', { config: { permission: 'admin', audit: 'ci-key.remove', input: { params: ciKeyParam, body: emptyBody }, summary: 'remove a CI signing key' } }, async (req) => {
+    const { name } = parse(ciKeyParam, req.params, 'path');
+    parse(emptyBody, req.body, 'body');
+    req.auditNote = { target: `ci key ${name}` };
+    return runner.ciKeys.remove(name);
+  });
+
   app.post('/api/pipeline/ci/runs', { config: { permission: 'release', anyEnv: true, audit: 'release.start', input: { body: ciReleaseBody }, summary: 'start a release run of an artefact a CI built and tested: staging, acceptance, approval, production' } }, async (req, reply) => {
     const body = parse(ciReleaseBody, req.body, 'body');
     // Read before anything is recorded: a bad report starts no run.
@@ -61,7 +79,8 @@ export function registerCiRoutes(app: FastifyInstance, o: { engine: Engine }): v
         if (!access.allowed) throw forbid(req, access.reason, { env: envKey(config.service, env), service: config.service });
       }
     }
-    const ci: CiOrigin = { ...body.ci, notes: body.notes?.trim() || null, testReport };
+    const signedBy = runner.ciKeys.check({ service: config.service, digest: body.artefact, commit: body.ci.commit, signature: body.signature ?? null });
+    const ci: CiOrigin = { ...body.ci, notes: body.notes?.trim() || null, testReport, signedBy };
     const run = runner.beginFromCi({ digest: body.artefact, config, ci, version: body.version ?? null, actor: actorOf(req.headers) });
     req.auditNote = { target: `run ${run.id}`, details: { commit: ci.commit, ci: ci.provider, jobUrl: ci.jobUrl, artefact: body.artefact } };
     return reply.status(202).send(runner.view(run.id));

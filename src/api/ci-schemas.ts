@@ -2,6 +2,7 @@
 // its requests from these same types.
 
 import { z } from 'zod';
+import { SERVICE_NAME_PATTERN } from '../core/env-key.ts';
 import { CI_PROVIDERS, TEST_REPORT_FORMATS } from '../core/pipeline/ci-origin.ts';
 
 const httpUrl = z.string().max(2000).refine((v) => {
@@ -28,6 +29,8 @@ export const ciReleaseBody = z.strictObject({
   version: z.string().regex(/^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/, 'a semantic version such as 1.2.3 or v1.2.3').optional(),
   /** Release notes (the CI's git log, say). */
   notes: z.string().max(64 * 1024).optional(),
+  /** Ed25519 signature (base64) of ciSignedStatement by a CI key the admin registered for the service. */
+  signature: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'an Ed25519 signature, base64').optional(),
   testReport: z.strictObject({
     /** Absent: JUnit when the text starts with "<", else TAP. */
     format: z.enum(TEST_REPORT_FORMATS).optional(),
@@ -35,3 +38,16 @@ export const ciReleaseBody = z.strictObject({
   }).optional(),
 });
 export type CiReleaseBody = z.input<typeof ciReleaseBody>;
+
+export const ciKeyParam = z.strictObject({
+  name: z.string().regex(/^[\w.@-]{1,64}$/, 'a key name: 1-64 letters, digits, _ . @ -'),
+});
+
+export const ciKeyBody = z.strictObject({
+  services: z.array(z.string().regex(SERVICE_NAME_PATTERN, 'a service name')).min(1).max(50),
+  /** Ed25519 public key, PEM (SPKI). */
+  publicKey: z.string().min(1).max(4096),
+});
+export type CiKeyBody = z.input<typeof ciKeyBody>;
+/** A registered CI key as the API answers it (public key only). */
+export type { CiKeyRecord as CiKeyJson } from '../engine/pipeline/ci-keys.ts';

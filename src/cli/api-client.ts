@@ -19,7 +19,7 @@ import type { RolloutEventRecord } from '../core/records.ts';
 import type { AuditQueryInput, TokenCreateBody } from '../api/auth-schemas.ts';
 import type { SlipwayEvent } from '../core/events.ts';
 import type { RejectBody, ReleaseBody } from '../api/pipeline-schemas.ts';
-import type { CiReleaseBody } from '../api/ci-schemas.ts';
+import type { CiKeyBody, CiKeyJson, CiReleaseBody } from '../api/ci-schemas.ts';
 
 // The answers' types are the API's own (api/views.ts); named here too for the commands that take them from the client.
 export type { ChecklistJson, DeployAnswerJson, LogRecordJson, RunJson, RunViewJson } from '../api/views.ts';
@@ -310,6 +310,18 @@ export class ApiClient {
 
   ciRelease(body: CiReleaseBody) {
     return this.call<RunViewJson>('POST', '/api/pipeline/ci/runs', body);
+  }
+
+  ciKeys() {
+    return this.call<{ keys: CiKeyJson[] }>('GET', '/api/ci-keys');
+  }
+
+  putCiKey(name: string, body: CiKeyBody) {
+    return this.call<CiKeyJson>('PUT', `/api/ci-keys/${encodeURIComponent(name)}`, body);
+  }
+
+  removeCiKey(name: string) {
+    return this.call<CiKeyJson>('POST', `/api/ci-keys/${encodeURIComponent(name)}/remove`, {});
   }
 
   runs(limit = 30) {

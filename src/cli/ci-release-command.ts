@@ -5,6 +5,7 @@
 // other, and its checklist says the build and tests happened in CI, with a link.
 
 import { spawnSync } from 'node:child_process';
+import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,7 +15,7 @@ import pc from 'picocolors';
 import { packDirectory, readPackedFile, sha256File } from '../artefact/index.ts';
 import { parseConfigText } from '../config/index.ts';
 import { SlipwayError } from '../core/errors.ts';
-import { CI_PROVIDERS, TEST_REPORT_FORMATS, ciFactsFromEnvironment, describeOrigin, isCiProvider, type CiProvider, type TestReportFormat } from '../core/pipeline/ci-origin.ts';
+import { CI_PROVIDERS, TEST_REPORT_FORMATS, ciFactsFromEnvironment, ciSignedStatement, describeOrigin, isCiProvider, type CiProvider, type TestReportFormat } from '../core/pipeline/ci-origin.ts';
 import { ciReleaseBody, type CiReleaseBody } from '../api/ci-schemas.ts';
 import type { CommandContext } from './config-commands.ts';
 import { exitFor, followRun, statusWord } from './pipeline-commands.ts';
@@ -31,6 +32,7 @@ interface CiReleaseOptions {
   repository?: string;
   releaseVersion?: string;
   notesFile?: string;
+  signingKey?: string;
   detach?: boolean;
   wait?: boolean;
 }
@@ -80,6 +82,19 @@ function ciBody(o: CiReleaseOptions, dir: string, digest: string): CiReleaseBody
   };
 }
 
+/** The release's signature by the CI's own key: the server checks it against the keys an admin registered. */
+function signRelease(keyFile: string, o: { digest: string; commit: string; service: string }): string {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(readBounded(keyFile, '--signing-key', 64 * 1024));
+  } catch (e) {
+    if (e instanceof SlipwayError) throw e;
+    throw new SlipwayError('E_BAD_REQUEST', `--signing-key ${keyFile}: not a private key in PEM form`, {}, { cause: e });
+  }
+  if (key.asymmetricKeyType !== 'ed25519') throw new SlipwayError('E_BAD_REQUEST', `--signing-key ${keyFile}: a ${key.asymmetricKeyType ?? 'non-Ed25519'} key; CI keys are Ed25519`);
+  return sign(null, Buffer.from(ciSignedStatement(o)), key).toString('base64');
+}
+
 const FLAG_OF: Record<string, string> = {
   'ci.commit': '--commit (or GITHUB_SHA / CI_COMMIT_SHA)', 'ci.branch': '--branch', 'ci.jobUrl': '--job-url', 'ci.repository': '--repository',
   version: '--release-version', notes: '--notes-file', 'testReport.text': '--test-report',
@@ -109,12 +124,13 @@ export function registerCiReleaseCommand(program: Command, ctx: CommandContext):
     .option('--repository <url>', 'the repository (default: GITHUB_SERVER_URL/GITHUB_REPOSITORY, CI_PROJECT_URL)')
     .option('--release-version <v>', 'the version, e.g. 1.4.0 (default: the tag of a tag build, else 0.0.0+<short sha>)')
     .option('--notes-file <file>', 'release notes (default: the last 20 commits when the job has a git checkout)')
+    .option('--signing-key <file>', "sign the release with this Ed25519 private key (PEM), whose public key an admin registered (slipway ci-key add); default: $SLIPWAY_CI_SIGNING_KEY_FILE")
     .option('--detach', 'return once the run has started')
     .option('--wait', 'keep following through approval and freeze gates until the run ends')
     .addHelpText('after', [
       '',
       'The token (SLIPWAY_TOKEN) is best a ci token: it may start runs of its services only, never approve or deploy:',
-      '  slipway token create --user github-shop --role ci --service shop --expires 90d',
+      '  slipway token create --user github-shop --role ci --services shop --expires 90d',
       '',
       'Example (a GitHub Actions step; see examples/ci/):',
       '  slipway ci-release --test-report junit.xml --server https://slipway.example.com',
@@ -149,9 +165,11 @@ export function registerCiReleaseCommand(program: Command, ctx: CommandContext):
           ({ file, digest } = packed);
           say(`packed ${packed.fileCount} files (${(packed.bytes / 1024).toFixed(1)} KiB) as ${digest.slice(0, 19)}…`);
         }
+        const keyFile = o.signingKey ?? (process.env.SLIPWAY_CI_SIGNING_KEY_FILE || undefined);
+        const signature = keyFile ? signRelease(keyFile, { digest: digest!, commit: body.ci.commit, service: config.service }) : undefined;
         const api = ctx.client(cmd);
         await api.uploadCiArtefact(file!, digest!, config.service);
-        const started = await api.ciRelease({ ...body, artefact: digest! });
+        const started = await api.ciRelease({ ...body, artefact: digest!, ...(signature ? { signature } : {}) });
         say(`run #${started.run.id}: ${started.run.service} ${started.run.version} at ${started.run.commit.slice(0, 12)}, from ${describeOrigin(started.run.ci)}`);
         if (o.detach) {
           if (json) process.stdout.write(`${JSON.stringify(started, null, 2)}\n`);
@@ -165,5 +183,33 @@ export function registerCiReleaseCommand(program: Command, ctx: CommandContext):
       } finally {
         rmSync(outFile, { force: true });
       }
+    });
+}
+
+export function registerCiKeyCommands(program: Command, ctx: CommandContext): void {
+  const keys = program.command('ci-key').description("CI signing keys: releases from CI for a key's services must be signed by it (admin)");
+  keys
+    .command('add <name>')
+    .description('register (or replace) an Ed25519 public key for some services')
+    .requiredOption('--services <names>', 'the services it signs for (repeat or comma-separate)', (v: string, prev: string[] | undefined) => [...(prev ?? []), ...v.split(',').map((x) => x.trim()).filter(Boolean)])
+    .requiredOption('--public-key <file>', 'the public key, PEM (openssl pkey -in ci.key -pubout)')
+    .addHelpText('after', '\nExample:\n  openssl genpkey -algorithm ed25519 -out ci.key    # the private key goes into the CI\'s secrets\n  openssl pkey -in ci.key -pubout -out ci.pub\n  slipway ci-key add github-shop --services shop --public-key ci.pub\n')
+    .action(async (name: string, o: { services: string[]; publicKey: string }, cmd: Command) => {
+      const k = await ctx.client(cmd).putCiKey(name, { services: o.services, publicKey: readBounded(o.publicKey, '--public-key', 4096) });
+      ctx.out(cmd, k, () => `CI key ${k.name} (${k.keyId}) signs releases of ${k.services.join(', ')}; unsigned releases from CI of those services are refused now`);
+    });
+  keys
+    .command('list')
+    .description('the registered CI keys')
+    .action(async (_o, cmd: Command) => {
+      const r = await ctx.client(cmd).ciKeys();
+      ctx.out(cmd, r, () => (r.keys.length ? r.keys.map((k) => `${k.name.padEnd(16)} ${k.keyId}  ${k.services.join(',')}  added by ${k.createdBy}`).join('\n') : 'no CI keys: releases from CI are not signed'));
+    });
+  keys
+    .command('remove <name>')
+    .description('remove a CI key')
+    .action(async (name: string, _o, cmd: Command) => {
+      const k = await ctx.client(cmd).removeCiKey(name);
+      ctx.out(cmd, k, () => `removed CI key ${k.name}`);
     });
 }

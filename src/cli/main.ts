@@ -19,7 +19,7 @@ import { registerConfigCommands } from './config-commands.ts';
 import { registerLogsCommands } from './logs-commands.ts';
 import { registerRenderCommand } from './render-command.ts';
 import { registerPipelineCommands } from './pipeline-commands.ts';
-import { registerCiReleaseCommand } from './ci-release-command.ts';
+import { registerCiKeyCommands, registerCiReleaseCommand } from './ci-release-command.ts';
 import { registerDashboardCommands } from './dashboard-commands.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
 import { formatEvent, formatRolloutLine, formatStatus, printError } from './output.ts';
@@ -205,6 +205,7 @@ registerLogsCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).jso
 registerRenderCommand(program, { isJson: (cmd) => !!globals(cmd).json });
 registerPipelineCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerCiReleaseCommand(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
+registerCiKeyCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerDashboardCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerPolicyCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 

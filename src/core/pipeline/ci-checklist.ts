@@ -50,7 +50,7 @@ export function ciBuildItems(o: {
   if (pack?.status === 'succeeded') {
     Object.assign(artefact, {
       status: 'proven',
-      evidence: `built in ${by}; ${str(p['digest'])} checked by the server on upload, version ${str(p['version'])}, ${str(p['files'])} files, manifest signed by key ${str(p['keyId'])}`,
+      evidence: `built in ${by}; ${str(p['digest'])} checked by the server on upload${ci.signedBy ? `, signed in CI by registered key ${ci.signedBy.key} (${ci.signedBy.keyId}, verified)` : ''}, version ${str(p['version'])}, ${str(p['files'])} files, manifest signed by key ${str(p['keyId'])}`,
     });
   } else if (pack?.status === 'failed') Object.assign(artefact, { status: 'failed', evidence: `package failed: ${pack.reason ?? 'no reason recorded'}` });
   return [onMain, tests, artefact];

@@ -48,6 +48,17 @@ export interface CiOrigin {
   /** Release notes the CI sent (its git log, or a file); null: none. */
   notes: string | null;
   testReport: TestReportSummary | null;
+  /** The CI key an admin registered that signed this release (verified by the server); null: not signed. */
+  signedBy?: { key: string; keyId: string } | null;
+}
+
+/**
+ * What a CI signs with its key for `slipway ci-release`: the artefact's digest, the
+ * commit and the service, so a signature cannot be moved to other bytes, another
+ * commit's claim or another service.
+ */
+export function ciSignedStatement(o: { digest: string; commit: string; service: string }): string {
+  return `slipway-ci-release/v1\ndigest ${o.digest}\ncommit ${o.commit}\nservice ${o.service}\n`;
 }
 
 /** What the CLI finds in a CI job's environment; flags override each field. */

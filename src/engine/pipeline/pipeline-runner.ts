@@ -16,6 +16,7 @@ import {
 import type { ServiceConfig } from '../../core/service-config.ts';
 import type { Clock, EngineLogger } from '../ports.ts';
 import { buildStage, packageStage, testStage } from './build-stages.ts';
+import { CiKeys } from './ci-keys.ts';
 import { CI_HANDLERS, readPackedConfig } from './ci-stages.ts';
 import {
   acceptanceStage, approvalStage, productionDeployStage, rollbackDrillStage, stagingDeployStage, stagingHealthStage, watchStage,
@@ -115,6 +116,11 @@ export class PipelineRunner {
     this.deps.log.info({ run: run.id, commit: run.commit, actor: o.actor }, 'pipeline run started');
     this.drive(run.id);
     return run;
+  }
+
+  /** The CI signing keys the admin registered (slipway ci-key). */
+  get ciKeys(): CiKeys {
+    return new CiKeys(this.deps.host.store, () => this.deps.clock.now());
   }
 
   /** slipway.yaml as packed in an uploaded artefact: the config of a CI's run (the caller parses it). */
