@@ -13,14 +13,17 @@ import {
   type ServerProcess,
 } from './support/harness.ts';
 
-type Role = 'viewer' | 'deployer' | 'approver' | 'admin';
+type Role = 'viewer' | 'deployer' | 'approver' | 'admin' | 'ci';
 /** What each role may do, written out here rather than imported, so the test checks the server's table. */
 const MAY: Record<Role, string[]> = {
   viewer: ['read'],
-  deployer: ['read', 'deploy'],
+  deployer: ['read', 'deploy', 'release'],
   approver: ['read', 'approve'],
-  admin: ['read', 'deploy', 'approve', 'admin'],
+  admin: ['read', 'deploy', 'approve', 'admin', 'release'],
+  ci: ['read', 'release'],
 };
+/** Routes that need their permission in any one environment (an upload, a CI's run: the handler checks the service). */
+const ANY_ENV = new Set(['/api/artefacts', '/api/pipeline/ci/artefacts', '/api/pipeline/ci/runs']);
 
 interface Operation {
   method: string;
@@ -78,6 +81,7 @@ describe('authentication, roles and the audit trail', () => {
     server = await startServerProcess(dataDir, 'server.log', { ...process.env, SLIPWAY_AUTH_FAILURE_LIMIT: '1000000' });
     for (const role of ['viewer', 'deployer', 'approver', 'admin'] as const) tokens[role] = (await makeToken(`${role}-user`, role)).token;
     tokens.stagingDeployer = (await makeToken('stella', 'deployer', { envs: ['staging'] })).token;
+    tokens.ci = (await makeToken('ci-user', 'ci', { services: ['hello'], expiresAt: Date.now() + 3600_000 })).token;
     const revoked = await makeToken('rex', 'admin');
     tokens.revoked = revoked.token;
     expect((await cli('token', 'revoke', revoked.id)).code).toBe(0);
@@ -95,19 +99,20 @@ describe('authentication, roles and the audit trail', () => {
 
   it('describes every route, each with one declared permission', () => {
     expect(ops.length).toBeGreaterThanOrEqual(28);
-    for (const op of ops) expect(['public', 'read', 'deploy', 'approve', 'admin'], `${op.method} ${op.path}`).toContain(op.permission);
+    for (const op of ops) expect(['public', 'read', 'deploy', 'approve', 'admin', 'release'], `${op.method} ${op.path}`).toContain(op.permission);
     const get = (m: string, p: string) => ops.find((o) => o.method === m && o.path === p)?.permission;
     expect(get('POST', '/api/environments/{env}/deploys')).toBe('deploy');
     expect(get('PUT', '/api/environments/{env}/secrets/{name}')).toBe('admin');
     expect(get('POST', '/api/tokens')).toBe('admin');
     expect(get('GET', '/healthz')).toBe('public');
+    expect(get('POST', '/api/pipeline/ci/runs')).toBe('release');
   });
 
   it('answers every route × every caller exactly as the role allows', async () => {
     const wrong: string[] = [];
     const probes: { op: Operation; who: string; env: string }[] = [];
     for (const op of ops) {
-      for (const who of ['none', 'garbage', 'revoked', 'expired', 'viewer', 'deployer', 'approver', 'admin', 'stagingDeployer']) {
+      for (const who of ['none', 'garbage', 'revoked', 'expired', 'viewer', 'deployer', 'approver', 'admin', 'stagingDeployer', 'ci']) {
         for (const env of op.path.includes('{env}') ? ['staging', 'production'] : ['staging']) probes.push({ op, who, env });
       }
     }
@@ -125,7 +130,9 @@ describe('authentication, roles and the audit trail', () => {
         else {
           const role: Role = who === 'stagingDeployer' ? 'deployer' : (who as Role);
           const granted = MAY[role].includes(op.permission);
-          const outsideEnv = who === 'stagingDeployer' && op.permission !== 'read' && (op.path.includes('{env}') ? env !== 'staging' : op.path !== '/api/artefacts');
+          // The ci token's service is hello: its environments are hello/staging and hello/production.
+          const outsideEnv = (who === 'stagingDeployer' || who === 'ci') && op.permission !== 'read'
+            && (op.path.includes('{env}') ? who === 'ci' ? false : env !== 'staging' : !ANY_ENV.has(op.path));
           expected = granted && !outsideEnv ? 'pass' : 403;
         }
         // Passing auth: any answer but the auth refusals (a public route may refuse for its own reasons, e.g. a webhook's signature).

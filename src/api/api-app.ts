@@ -23,6 +23,7 @@ import { openApiDocument } from './openapi.ts';
 import { registerLogsRoutes } from './logs-routes.ts';
 import { registerObserveRoutes } from './observe-routes.ts';
 import { registerPipelineRoutes } from './pipeline-routes.ts';
+import { registerCiRoutes } from './ci-routes.ts';
 import { registerPolicyRoutes } from './policy-routes.ts';
 import { registerTeardownRoutes } from './teardown-routes.ts';
 import { registerTrafficRoutes } from './traffic-routes.ts';
@@ -240,6 +241,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   registerAuthRoutes(app, { access: opts.access, audit: opts.audit, openApi: () => (openApi ??= openApiDocument(routes, opts.version ?? '0.0.0')) });
   registerPipelineRoutes(app, { engine, reads });
   registerTeardownRoutes(app, engine);
+  registerCiRoutes(app, { engine });
 
   app.post('/api/shutdown', { config: { permission: 'admin', audit: 'server.shutdown', input: { body: shutdownBody }, summary: 'stop the server (and optionally its instances and router)' } }, async (req, reply) => {
     const body = parse(shutdownBody, req.body, 'body');

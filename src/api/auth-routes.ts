@@ -3,10 +3,10 @@
 
 import type { FastifyInstance } from 'fastify';
 import { SlipwayError } from '../core/errors.ts';
-import type { Identity } from '../core/roles.ts';
+import { serviceScope, type Identity } from '../core/roles.ts';
 import type { AccessControl } from '../security/api-tokens.ts';
 import type { AuditTrail } from '../security/audit-trail.ts';
-import { auditQuery, tokenCreateBody, tokenParam } from './auth-schemas.ts';
+import { CI_TOKEN_MAX_LIFETIME_MS, auditQuery, tokenCreateBody, tokenParam } from './auth-schemas.ts';
 import { actorOf, parse } from './request-input.ts';
 import { emptyBody } from './schemas.ts';
 
@@ -38,7 +38,11 @@ export function registerAuthRoutes(app: FastifyInstance, o: { access: AccessCont
   app.post('/api/tokens', { config: { permission: 'admin', audit: 'token.create', input: { body: tokenCreateBody }, summary: 'make a token; its secret is in this answer only' } }, async (req, reply) => {
     const body = parse(tokenCreateBody, req.body, 'body');
     if (body.expiresAt !== undefined && body.expiresAt <= Date.now()) throw new SlipwayError('E_BAD_REQUEST', 'body: expiresAt: the expiry is in the past', { field: 'expiresAt' });
-    const t = o.access.create({ user: body.user, role: body.role, envs: body.envs ?? null, expiresAt: body.expiresAt ?? null, by: actorOf(req.headers) });
+    if (body.role === 'ci' && body.expiresAt! > Date.now() + CI_TOKEN_MAX_LIFETIME_MS) {
+      throw new SlipwayError('E_BAD_REQUEST', `body: expiresAt: a ci token lives at most ${CI_TOKEN_MAX_LIFETIME_MS / 86_400_000} days; make a new one before it expires`, { field: 'expiresAt' });
+    }
+    const envs = body.envs || body.services ? [...(body.envs ?? []), ...(body.services ?? []).map(serviceScope)] : null;
+    const t = o.access.create({ user: body.user, role: body.role, envs, expiresAt: body.expiresAt ?? null, by: actorOf(req.headers) });
     req.auditNote = { target: `token ${t.record.id}`, details: { user: t.record.user, role: t.record.role, envs: t.record.envs, expiresAt: t.record.expiresAt } };
     return reply.status(201).send({ token: t.token, ...tokenView(t.record) });
   });

@@ -42,5 +42,6 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   E_DISK_FULL: 507,
   E_SERVICE_MISMATCH: 409,
   E_ENV_AMBIGUOUS: 409,
+  E_TEST_REPORT_INVALID: 400,
   E_INTERNAL: 500,
 };

@@ -5,7 +5,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 
-export const PERMISSIONS = ['public', 'read', 'deploy', 'approve', 'admin'] as const;
+export const PERMISSIONS = ['public', 'read', 'deploy', 'approve', 'admin', 'release'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 export interface RouteInput {

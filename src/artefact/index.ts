@@ -13,6 +13,7 @@ export type { KnownDigest } from './pack-cache.ts';
 export { unpackArtefact, STAGING_MARKER } from './unpack-artefact.ts';
 export type { UnpackArtefactOptions, UnpackedArtefact } from './unpack-artefact.ts';
 export { sha256File, isDigest, DIGEST_PREFIX } from './digest.ts';
+export { readPackedFile } from './read-packed-file.ts';
 export { parseIgnoreRules, IGNORE_FILE_NAME, ALWAYS_EXCLUDED_NAMES } from './ignore-rules.ts';
 export type { IgnoreRules } from './ignore-rules.ts';
 export { artefactLimitsFrom, overLimit, DEFAULT_ARTEFACT_LIMITS } from './artefact-limits.ts';

@@ -19,6 +19,7 @@ import type { RolloutEventRecord } from '../core/records.ts';
 import type { AuditQueryInput, TokenCreateBody } from '../api/auth-schemas.ts';
 import type { SlipwayEvent } from '../core/events.ts';
 import type { RejectBody, ReleaseBody } from '../api/pipeline-schemas.ts';
+import type { CiKeyBody, CiKeyJson, CiReleaseBody } from '../api/ci-schemas.ts';
 import type { MaintenanceOnBody, PauseTrafficBody } from '../api/traffic-schemas.ts';
 import type { TrafficGateJson } from '../api/views.ts';
 
@@ -297,6 +298,32 @@ export class ApiClient {
 
   release(body: ReleaseBody) {
     return this.call<RunViewJson>('POST', '/api/pipeline/runs', body);
+  }
+
+  /** An artefact a CI built, for a run of its service (a ci token may not use the deploy upload). */
+  async uploadCiArtefact(file: string, digest: string, service: string): Promise<ArtefactUploadJson> {
+    const size = statSync(file).size;
+    return this.call('POST', '/api/pipeline/ci/artefacts', undefined, {
+      body: Readable.toWeb(createReadStream(file)) as unknown as RequestInit['body'],
+      duplex: 'half',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size), [ARTEFACT_DIGEST_HEADER]: digest, [ARTEFACT_SERVICE_HEADER]: service },
+    } as RequestInit & { headers: Record<string, string> });
+  }
+
+  ciRelease(body: CiReleaseBody) {
+    return this.call<RunViewJson>('POST', '/api/pipeline/ci/runs', body);
+  }
+
+  ciKeys() {
+    return this.call<{ keys: CiKeyJson[] }>('GET', '/api/ci-keys');
+  }
+
+  putCiKey(name: string, body: CiKeyBody) {
+    return this.call<CiKeyJson>('PUT', `/api/ci-keys/${encodeURIComponent(name)}`, body);
+  }
+
+  removeCiKey(name: string) {
+    return this.call<CiKeyJson>('POST', `/api/ci-keys/${encodeURIComponent(name)}/remove`, {});
   }
 
   runs(limit = 30) {

@@ -59,12 +59,24 @@ export function registerAuthCommands(program: Command, ctx: CommandContext): voi
     .command('create')
     .description('make a token; its secret is printed once and never again')
     .requiredOption('--user <name>', 'who the token is for (recorded as the actor of everything done with it)')
-    .requiredOption('--role <role>', `one of ${ROLES.join(', ')}: viewer reads; deployer deploys, pauses, resumes, promotes, aborts, rolls back; approver approves releases; admin does all and manages tokens, config and secrets`, role)
+    .requiredOption('--role <role>', `one of ${ROLES.join(', ')}: viewer reads; deployer deploys, pauses, resumes, promotes, aborts, rolls back; approver approves releases; admin does all and manages tokens, config and secrets; ci starts release runs from a CI job`, role)
     .option('--env <names>', 'limit the role to these environments (repeat or comma-separate); elsewhere the token only reads', envList)
-    .option('--expires <duration>', 'stop working after this long, e.g. 30d', duration)
-    .addHelpText('after', '\nExample:\n  slipway token create --user alice --role deployer --env staging --expires 90d\n')
-    .action(async (o: { user: string; role: Role; env?: string[]; expires?: number }, cmd: Command) => {
-      const t = await ctx.client(cmd).createToken({ user: o.user, role: o.role, ...(o.env ? { envs: o.env } : {}), ...(o.expires ? { expiresAt: Date.now() + o.expires } : {}) });
+    .option('--services <names>', 'limit the role to every environment of these services (repeat or comma-separate); a ci token needs it', envList)
+    .option('--expires <duration>', 'stop working after this long, e.g. 30d (a ci token needs it: at most 400d)', duration)
+    .addHelpText('after', [
+      '',
+      'Examples:',
+      '  slipway token create --user alice --role deployer --env staging --expires 90d',
+      '  slipway token create --user github-shop --role ci --services shop --expires 90d',
+      '',
+      'A ci token is for a CI job (slipway ci-release): it uploads artefacts and starts release runs of its services,',
+      'which then meet every gate; it may not deploy directly, approve, or touch another service.',
+      '',
+    ].join('\n'))
+    .action(async (o: { user: string; role: Role; env?: string[]; services?: string[]; expires?: number }, cmd: Command) => {
+      const t = await ctx.client(cmd).createToken({
+        user: o.user, role: o.role, ...(o.env ? { envs: o.env } : {}), ...(o.services ? { services: o.services } : {}), ...(o.expires ? { expiresAt: Date.now() + o.expires } : {}),
+      });
       ctx.out(cmd, t, () => `${tokenLine(t)}\n\n${t.token}\n\n${pc.yellow('This is the only time the token is shown: hand it to its owner now (they pass it as --token or SLIPWAY_TOKEN).')}`);
     });
   token

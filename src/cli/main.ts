@@ -19,6 +19,7 @@ import { registerConfigCommands } from './config-commands.ts';
 import { registerLogsCommands } from './logs-commands.ts';
 import { registerRenderCommand } from './render-command.ts';
 import { registerPipelineCommands } from './pipeline-commands.ts';
+import { registerCiKeyCommands, registerCiReleaseCommand } from './ci-release-command.ts';
 import { registerDashboardCommands } from './dashboard-commands.ts';
 import { registerPolicyCommands } from './policy-commands.ts';
 import { registerTeardownCommands } from './teardown-commands.ts';
@@ -208,6 +209,8 @@ registerAuthCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).jso
 registerLogsCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerRenderCommand(program, { isJson: (cmd) => !!globals(cmd).json });
 registerPipelineCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
+registerCiReleaseCommand(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
+registerCiKeyCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerDashboardCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerPolicyCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });
 registerTeardownCommands(program, { client, out, isJson: (cmd) => !!globals(cmd).json });

@@ -9,6 +9,7 @@ import pc from 'picocolors';
 import { parseDurationMs } from '../core/duration.ts';
 import { SlipwayError, errorMessage } from '../core/errors.ts';
 import { isRunFinished } from '../core/pipeline/pipeline-run.ts';
+import { describeOrigin } from '../core/pipeline/ci-origin.ts';
 import type { ApiClient, ChecklistJson, RunJson, RunViewJson } from './api-client.ts';
 import type { CommandContext } from './config-commands.ts';
 
@@ -38,6 +39,7 @@ export function formatRun(v: RunViewJson, withOutput = false): string {
   const r = v.run;
   const lines = [
     `run #${r.id} of ${r.service} ${r.version} at ${r.commit.slice(0, 12)} (${r.ref}), started by ${r.startedBy}: ${statusWord(r)}${r.reason ? ` — ${r.reason}` : ''}`,
+    `  from ${describeOrigin(r.ci)}${r.ci?.testReport ? ` (test report: ${r.ci.testReport.pass}/${r.ci.testReport.tests} passed, ${r.ci.testReport.fail} failed)` : ''}`,
     ...(r.artefactDigest ? [`  artefact ${r.artefactDigest}`] : []),
     ...v.stages.map((s) => `  ${stageLine(s)}`),
     ...v.approvals.map((a) => `  ${a.decision === 'approve' ? 'approved' : 'rejected'} by ${a.actor} at ${new Date(a.at).toISOString()}${a.reason ? `: ${a.reason}` : ''}`),
@@ -48,12 +50,12 @@ export function formatRun(v: RunViewJson, withOutput = false): string {
   return lines.join('\n');
 }
 
-function statusWord(r: RunJson): string {
+export function statusWord(r: RunJson): string {
   return r.status === 'succeeded' ? pc.green('succeeded') : r.status === 'failed' ? pc.red('failed') : r.status === 'waiting' ? pc.yellow('waiting') : pc.cyan('running');
 }
 
 export function formatChecklist(c: ChecklistJson): string {
-  const mark = { proven: pc.green('proven '), missing: pc.yellow('missing'), failed: pc.red('failed ') };
+  const mark = { proven: pc.green('proven  '), attested: pc.cyan('attested'), missing: pc.yellow('missing '), failed: pc.red('failed  ') };
   return [
     `checklist of run #${c.run.id} (${c.run.service} ${c.run.version}, ${c.run.commit.slice(0, 12)}):`,
     ...c.items.map((i, n) => `${String(n + 1).padStart(2)}. ${mark[i.status]} ${i.title}\n      ${pc.dim(i.evidence)}`),
@@ -61,7 +63,7 @@ export function formatChecklist(c: ChecklistJson): string {
 }
 
 /** Follows a run, printing each stage as it changes, until it ends (or, unless `throughGates`, waits at a gate). */
-async function followRun(api: ApiClient, id: number, o: { throughGates: boolean; say: (s: string) => void }): Promise<RunViewJson> {
+export async function followRun(api: ApiClient, id: number, o: { throughGates: boolean; say: (s: string) => void }): Promise<RunViewJson> {
   const seen = new Map<string, string>();
   for (;;) {
     const v = await api.run(id);
@@ -84,7 +86,7 @@ function runId(v: string): number {
   return n;
 }
 
-function exitFor(v: RunViewJson): number {
+export function exitFor(v: RunViewJson): number {
   return v.run.status === 'failed' ? 1 : 0;
 }
 
@@ -123,7 +125,7 @@ export function registerPipelineCommands(program: Command, ctx: CommandContext):
     .action(async (o: { limit: string }, cmd: Command) => {
       const r = await ctx.client(cmd).runs(Number(o.limit) || 20);
       ctx.out(cmd, r, () => r.runs.length === 0 ? 'no pipeline runs yet; start one with slipway release'
-        : r.runs.map((x) => `#${String(x.id).padEnd(4)} ${x.service} ${x.version.padEnd(16)} ${x.commit.slice(0, 7)} ${statusWord(x).padEnd(18)} ${x.stage.padEnd(18)} ${x.startedBy}`).join('\n'));
+        : r.runs.map((x) => `#${String(x.id).padEnd(4)} ${x.service} ${x.version.padEnd(16)} ${x.commit.slice(0, 7)} ${statusWord(x).padEnd(18)} ${x.stage.padEnd(18)} ${x.startedBy.padEnd(12)} ${describeOrigin(x.ci)}`).join('\n'));
     });
   runs
     .command('show')
@@ -235,6 +237,7 @@ export function registerPipelineCommands(program: Command, ctx: CommandContext):
     .action(async (ref: string, _o: unknown, cmd: Command) => {
       const c = await ctx.client(cmd).checklist(ref.replace(/^#/, ''));
       ctx.out(cmd, c, () => formatChecklist(c));
-      process.exitCode = c.items.every((i) => i.status === 'proven') ? 0 : 1;
+      // attested: the CI's account of its own build and tests, which is what a CI's run has to give.
+      process.exitCode = c.items.every((i) => i.status === 'proven' || i.status === 'attested') ? 0 : 1;
     });
 }

@@ -8,6 +8,8 @@ const SERVICE = '[a-z][a-z0-9-]{0,62}';
 const ENVIRONMENT = '[a-z][a-z0-9-]{0,30}';
 const KEY = new RegExp(`^(${SERVICE})/(${ENVIRONMENT})$`);
 
+/** A service's name, as `service:` in slipway.yaml gives it. */
+export const SERVICE_NAME_PATTERN = new RegExp(`^${SERVICE}$`);
 /** A bare environment name, as written under `environments:` in slipway.yaml. */
 export const ENVIRONMENT_NAME_PATTERN = new RegExp(`^${ENVIRONMENT}$`);
 /** What an API path or a CLI argument may name: `production` or `shop/production`. */

@@ -41,6 +41,7 @@ export const ERROR_CODES = [
   'E_ENV_AMBIGUOUS',
   'E_TLS_ACME',
   'E_TLS_CERTIFICATE',
+  'E_TEST_REPORT_INVALID',
   'E_INTERNAL',
 ] as const;
 

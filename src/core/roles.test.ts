@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { grantsOf, isRole, mayAccess, rolesWith, type Identity, type Role } from './roles.ts';
+import { grantsOf, isRole, mayAccess, mayReleaseService, rolesWith, scopedServices, serviceScope, type Identity, type Role } from './roles.ts';
 
 const who = (role: Role, envs: string[] | null = null): Identity => ({ user: 'u', role, envs, tokenId: 't' });
 
@@ -37,11 +37,11 @@ describe('mayAccess', () => {
   });
 
   it('every role may read, anywhere, whatever its environments', () => {
-    for (const role of ['viewer', 'deployer', 'approver', 'admin'] as const) {
+    for (const role of ['viewer', 'deployer', 'approver', 'admin', 'ci'] as const) {
       expect(grantsOf(role)).toContain('read');
       expect(mayAccess(who(role, []), 'read', 'production').allowed).toBe(true);
     }
-    expect(rolesWith('read')).toEqual(['viewer', 'deployer', 'approver', 'admin']);
+    expect(rolesWith('read')).toEqual(['viewer', 'deployer', 'approver', 'admin', 'ci']);
     expect(grantsOf('viewer')).toEqual(['read']);
   });
 
@@ -52,9 +52,35 @@ describe('mayAccess', () => {
   });
 });
 
+describe('a ci token', () => {
+  const ci = who('ci', [serviceScope('shop')]);
+
+  it('starts release runs in every environment of its service, and nowhere else', () => {
+    expect(mayAccess(ci, 'release', 'shop/staging').allowed).toBe(true);
+    expect(mayAccess(ci, 'release', 'shop/production').allowed).toBe(true);
+    expect(mayAccess(ci, 'release', 'blog/production')).toEqual({ allowed: false, reason: 'needs the "release" permission in blog/production; this token\'s role applies only in shop/*' });
+    expect(mayReleaseService(ci, 'shop').allowed).toBe(true);
+    expect(mayReleaseService(ci, 'blog').allowed).toBe(false);
+  });
+
+  it('may neither deploy nor approve, even in its own service', () => {
+    expect(mayAccess(ci, 'deploy', 'shop/staging').allowed).toBe(false);
+    expect(mayAccess(ci, 'approve', 'shop/production').allowed).toBe(false);
+    expect(mayAccess(ci, 'admin', undefined).allowed).toBe(false);
+  });
+
+  it('release belongs to deployers, admins and ci tokens; an approver cannot upload for a run', () => {
+    expect(rolesWith('release')).toEqual(['deployer', 'admin', 'ci']);
+    expect(mayReleaseService(who('approver'), 'shop')).toMatchObject({ allowed: false });
+    expect(mayReleaseService(who('deployer', ['staging']), 'shop').allowed).toBe(true);
+    expect(mayReleaseService(who('deployer', ['blog/staging']), 'shop').allowed).toBe(false);
+    expect(scopedServices(['shop/*', 'staging', 'blog/*'])).toEqual(['shop', 'blog']);
+  });
+});
+
 describe('isRole', () => {
-  it('knows the four roles and nothing else', () => {
-    expect(['viewer', 'deployer', 'approver', 'admin'].every(isRole)).toBe(true);
+  it('knows the five roles and nothing else', () => {
+    expect(['viewer', 'deployer', 'approver', 'admin', 'ci'].every(isRole)).toBe(true);
     expect([undefined, null, 3, 'root', '', ['admin']].some(isRole)).toBe(false);
   });
 });

@@ -1,20 +1,38 @@
 // Who may do what. A token holds one role; a role grants permissions; a token may be
 // limited to some environments, where its role applies — elsewhere it can only read.
+// An entry `shop/*` stands for every environment of service shop: how a CI token is
+// limited to the services it may release.
 
-import { envNameOf } from './env-key.ts';
+import { envNameOf, splitEnvKey } from './env-key.ts';
 
-export const ROLES = ['viewer', 'deployer', 'approver', 'admin'] as const;
+export const ROLES = ['viewer', 'deployer', 'approver', 'admin', 'ci'] as const;
 export type Role = (typeof ROLES)[number];
 
-/** What a route needs ('public' needs no token at all). Mirrors api/permissions.ts. */
-export type Grant = 'read' | 'deploy' | 'approve' | 'admin';
+/**
+ * What a route needs ('public' needs no token at all). Mirrors api/permissions.ts.
+ * release: upload an artefact built elsewhere and start a pipeline run of it, which
+ * then goes through staging, approval and production's gates; never a deploy of its own.
+ */
+export type Grant = 'read' | 'deploy' | 'approve' | 'admin' | 'release';
 
 const GRANTS: Record<Role, readonly Grant[]> = {
   viewer: ['read'],
-  deployer: ['read', 'deploy'],
+  deployer: ['read', 'deploy', 'release'],
   approver: ['read', 'approve'],
-  admin: ['read', 'deploy', 'approve', 'admin'],
+  admin: ['read', 'deploy', 'approve', 'admin', 'release'],
+  // A CI job: starts release runs of its services, nothing else (no deploy, no approval).
+  ci: ['read', 'release'],
 };
+
+/** The entry of a token's environments that stands for every environment of a service. */
+export function serviceScope(service: string): string {
+  return `${service}/*`;
+}
+
+/** The services a token is limited to by `<service>/*` entries. */
+export function scopedServices(envs: string[] | null): string[] {
+  return (envs ?? []).filter((e) => e.endsWith('/*')).map((e) => e.slice(0, -2));
+}
 
 export function isRole(v: unknown): v is Role {
   return typeof v === 'string' && (ROLES as readonly string[]).includes(v);
@@ -48,7 +66,8 @@ export function mayAccess(who: Identity, grant: Grant, env: string | undefined, 
   if (who.envs === null) return { allowed: true };
   if (env !== undefined) {
     // A token's entry `production` holds in every service's production; `shop/production` in that one only.
-    return who.envs.includes(env) || who.envs.includes(envNameOf(env))
+    const service = splitEnvKey(env).service;
+    return who.envs.includes(env) || who.envs.includes(envNameOf(env)) || (service !== null && who.envs.includes(serviceScope(service)))
       ? { allowed: true }
       : { allowed: false, reason: `needs the "${grant}" permission in ${env}; this token's role applies only in ${who.envs.join(', ')}` };
   }
@@ -58,4 +77,17 @@ export function mayAccess(who: Identity, grant: Grant, env: string | undefined, 
 
 export function rolesWith(grant: Grant): Role[] {
   return ROLES.filter((r) => GRANTS[r].includes(grant));
+}
+
+/**
+ * May `who` release service `service` at all (upload its artefact for a run)? A token
+ * limited to environments needs one of that service's (`shop/*`, `shop/staging`) or a
+ * bare name, which holds in every service.
+ */
+export function mayReleaseService(who: Identity, service: string): AccessAnswer {
+  if (!GRANTS[who.role].includes('release')) {
+    return { allowed: false, reason: `needs the "release" permission, which role ${who.role} does not have (roles with it: ${rolesWith('release').join(', ')})` };
+  }
+  if (who.envs === null || who.envs.some((e) => !e.includes('/') || e.startsWith(`${service}/`))) return { allowed: true };
+  return { allowed: false, reason: `needs the "release" permission for service ${service}; this token's role applies only in ${who.envs.join(', ')}` };
 }

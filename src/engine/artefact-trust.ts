@@ -26,14 +26,14 @@ export class ArtefactTrust {
   }
 
   /**
-   * Signs and records a manifest. The first build manifest of a digest stays (a
-   * rebuild makes the same bytes); it replaces the short manifest of an upload.
+   * Signs and records a manifest. The first build (or CI) manifest of a digest stays
+   * (a rebuild makes the same bytes); it replaces the short manifest of an upload.
    */
   sign(manifest: ArtefactManifest): { signature: string; keyId: string } {
     const signedText = canonicalManifest(manifest);
     const signature = this.deps.key.sign(signedText);
     const existing = this.deps.store.pipeline.getManifest(manifest.digest);
-    const replace = manifest.origin === 'build' && existing?.manifest.origin === 'upload';
+    const replace = manifest.origin !== 'upload' && existing?.manifest.origin === 'upload';
     this.deps.store.pipeline.putManifest(manifest.digest, { signedText, signature, keyId: this.deps.key.keyId, createdAt: this.deps.now() }, replace);
     const kept = this.deps.store.pipeline.getManifest(manifest.digest)!;
     return { signature: kept.signature, keyId: kept.keyId };

@@ -3,15 +3,28 @@
 
 const GRANTS = {
   viewer: ['read'],
-  deployer: ['read', 'deploy'],
+  deployer: ['read', 'deploy', 'release'],
   approver: ['read', 'approve'],
-  admin: ['read', 'deploy', 'approve', 'admin'],
+  admin: ['read', 'deploy', 'approve', 'admin', 'release'],
+  ci: ['read', 'release'],
 };
 
 /** May this identity use a route needing `grant` in `env`? */
 export function may(identity, grant, env) {
   if (!identity || !(GRANTS[identity.role] ?? []).includes(grant)) return false;
-  return identity.envs === null || identity.envs.includes(env);
+  if (identity.envs === null || identity.envs.includes(env)) return true;
+  if (typeof env !== 'string') return false;
+  // `production` holds in every service's production; `shop/*` in every environment of shop.
+  const [service, name] = env.includes('/') ? env.split('/') : [null, env];
+  return identity.envs.includes(name) || (service !== null && identity.envs.includes(`${service}/*`));
+}
+
+const CI_LABELS = { 'github-actions': 'GitHub Actions', 'gitlab-ci': 'GitLab CI', other: 'CI' };
+
+/** Where a pipeline run came from: the CI that built it (with its job's link), or the server's own build. */
+export function runOrigin(run) {
+  if (!run.ci) return { label: 'server build', url: null };
+  return { label: CI_LABELS[run.ci.provider] ?? 'CI', url: run.ci.jobUrl };
 }
 
 export function age(ts, now = Date.now()) {

@@ -1,10 +1,15 @@
 // The deployment checklist of a release: ten items, each proven, missing or failed,
 // read from what the run recorded. Nothing here can be ticked by hand: every item is
-// a function of stage records and approvals.
+// a function of stage records and approvals. A run built by a hosted CI has its
+// first items attested instead: the CI's account, which the server records but
+// cannot check (see ci-checklist.ts).
 
+import type { CiOrigin } from './ci-origin.ts';
+import { ciBuildItems } from './ci-checklist.ts';
 import { countedApprovals, type ApprovalRecord, type PipelineRun, type StageName, type StageRecord } from './pipeline-run.ts';
 
-export type ChecklistStatus = 'proven' | 'missing' | 'failed';
+/** attested: the CI that built the artefact says so (with a link to its job); the server could not check it. */
+export type ChecklistStatus = 'proven' | 'attested' | 'missing' | 'failed';
 
 export interface ChecklistItem {
   id: string;
@@ -22,6 +27,8 @@ export interface ChecklistInput {
   approvalsRequired: number;
   /** Is the rollback target's artefact on the server now? null: there is no rollback target. */
   rollbackArtefactPresent: boolean | null;
+  /** The CI's account when a hosted CI built the artefact (slipway ci-release); absent: the server built it. */
+  ci?: CiOrigin | null;
 }
 
 type Data = Record<string, unknown>;
@@ -40,26 +47,29 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
   const { run } = input;
   const items: ChecklistItem[] = [];
 
-  const build = data('build');
-  const branch = str(build['mainBranch']) || 'main';
-  items.push(
-    build['onMainBranch'] === true
-      ? item('code-on-main', 'code at a commit on the main branch', 'proven', `commit ${run.commit} is on ${branch} (${str(build['branchEvidence'])})`)
-      : build['onMainBranch'] === false
-        ? item('code-on-main', 'code at a commit on the main branch', 'failed', `commit ${run.commit} is not on ${branch}`)
-        : item('code-on-main', 'code at a commit on the main branch', 'missing', 'the build stage has not checked the commit'),
-  );
+  if (input.ci) items.push(...ciBuildItems({ run, ci: input.ci, stage, data }));
+  else {
+    const build = data('build');
+    const branch = str(build['mainBranch']) || 'main';
+    items.push(
+      build['onMainBranch'] === true
+        ? item('code-on-main', 'code at a commit on the main branch', 'proven', `commit ${run.commit} is on ${branch} (${str(build['branchEvidence'])})`)
+        : build['onMainBranch'] === false
+          ? item('code-on-main', 'code at a commit on the main branch', 'failed', `commit ${run.commit} is not on ${branch}`)
+          : item('code-on-main', 'code at a commit on the main branch', 'missing', 'the build stage has not checked the commit'),
+    );
 
-  items.push(fromStage('test', 'tests-passed', 'tests passed', () => {
-    const t = data('test');
-    const counts = t['tests'] !== null && t['tests'] !== undefined ? `${str(t['pass'])}/${str(t['tests'])} passed` : 'exit code 0';
-    return `\`${str(t['command']) || '(no test command)'}\`: ${counts} in ${str(t['durationMs'])} ms`;
-  }, 'the tests have not run'));
+    items.push(fromStage('test', 'tests-passed', 'tests passed', () => {
+      const t = data('test');
+      const counts = t['tests'] !== null && t['tests'] !== undefined ? `${str(t['pass'])}/${str(t['tests'])} passed` : 'exit code 0';
+      return `\`${str(t['command']) || '(no test command)'}\`: ${counts} in ${str(t['durationMs'])} ms`;
+    }, 'the tests have not run'));
 
-  items.push(fromStage('package', 'artefact-signed', 'artefact built, tagged and signed', () => {
-    const p = data('package');
-    return `${str(p['digest'])} version ${str(p['version'])}, ${str(p['files'])} files, signed by key ${str(p['keyId'])}`;
-  }, 'no artefact has been packed and signed'));
+    items.push(fromStage('package', 'artefact-signed', 'artefact built, tagged and signed', () => {
+      const p = data('package');
+      return `${str(p['digest'])} version ${str(p['version'])}, ${str(p['files'])} files, signed by key ${str(p['keyId'])}`;
+    }, 'no artefact has been packed and signed'));
+  }
 
   items.push(fromStage('staging_deploy', 'staging-deployed', 'staging deploy succeeded', () => {
     const s = data('staging_deploy');

@@ -94,8 +94,8 @@ export interface ArtefactManifest {
   tests: TestSummary | null;
   /** sha256 of every file packed, by path. */
   files: Record<string, string>;
-  /** build: made by a pipeline run; upload: received from `slipway deploy`. */
-  origin: 'build' | 'upload';
+  /** build: made by a pipeline run; upload: received from `slipway deploy`; ci: built by a hosted CI and uploaded by `slipway ci-release`. */
+  origin: 'build' | 'upload' | 'ci';
   runId: number | null;
 }
 

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tar from 'tar';
-import { packDirectory } from '../../artefact/index.ts';
+import { packDirectory, unpackArtefact } from '../../artefact/index.ts';
+import { SlipwayError } from '../../core/errors.ts';
 import { summariseTestOutput, versionFor, type ArtefactManifest, type TestSummary } from '../../core/pipeline/pipeline-run.ts';
 import { branchContaining, checkoutClean, tagsAt } from './git-source.ts';
 import { describeFailure, runCommand } from './run-command.ts';
@@ -33,7 +34,12 @@ function checkedOutMarker(ctx: StageContext): string {
 async function freshCheckout(ctx: StageContext): Promise<void> {
   rmSync(checkedOutMarker(ctx), { force: true });
   rmSync(checkoutDir(ctx), { recursive: true, force: true });
-  await checkoutClean({ repo: ctx.run.repo, commit: ctx.run.commit }, checkoutDir(ctx));
+  if (ctx.ci) {
+    // A CI's run has no repository here: the artefact it uploaded is the source its commands run in.
+    const artefact = ctx.host.store.getArtefact(ctx.run.artefactDigest ?? '');
+    if (!artefact) throw new SlipwayError('E_NOT_FOUND', `artefact ${ctx.run.artefactDigest ?? '(none)'} of run #${ctx.run.id} is not on the server; start the release from CI again`);
+    await unpackArtefact({ file: artefact.path, targetDir: checkoutDir(ctx), expectedDigest: artefact.digest });
+  } else await checkoutClean({ repo: ctx.run.repo, commit: ctx.run.commit }, checkoutDir(ctx));
   writeFileSync(checkedOutMarker(ctx), ctx.run.commit);
 }
 
@@ -97,7 +103,7 @@ export async function packageStage(ctx: StageContext): Promise<StageOutcome> {
 }
 
 /** sha256 of every regular file in the .tar.gz, by path: what the manifest vouches for. */
-async function fileDigests(file: string): Promise<Record<string, string>> {
+export async function fileDigests(file: string): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
   await tar.t({
     file,

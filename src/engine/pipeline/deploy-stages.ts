@@ -11,6 +11,7 @@ import { countedApprovals } from '../../core/pipeline/pipeline-run.ts';
 import { TERMINAL_PHASES } from '../../core/rollout.ts';
 import type { ListenAddress } from '../../core/service-config.ts';
 import { ensureCheckout, runEnv } from './build-stages.ts';
+import { ciReleaseNotes } from './ci-stages.ts';
 import { commitMessages, readFileAt } from './git-source.ts';
 import { describeFailure, runCommand } from './run-command.ts';
 import type { StageContext, StageOutcome } from './stage-context.ts';
@@ -233,7 +234,8 @@ async function notesAndTarget(ctx: StageContext, env: string): Promise<Record<st
   const src = { repo: ctx.run.repo, commit: ctx.run.commit };
   let releaseNotes: string;
   let releaseNotesSource: string;
-  if (ctx.pipeline.releaseNotesFile) {
+  if (ctx.ci) ({ releaseNotes, releaseNotesSource } = await ciReleaseNotes(ctx));
+  else if (ctx.pipeline.releaseNotesFile) {
     const path = ctx.subdir ? `${ctx.subdir}/${ctx.pipeline.releaseNotesFile}` : ctx.pipeline.releaseNotesFile;
     releaseNotes = (await readFileAt(src, path)) ?? '';
     releaseNotesSource = `file ${path} at ${ctx.run.commit.slice(0, 7)}`;

@@ -9,12 +9,15 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SlipwayError, errorMessage } from '../../core/errors.ts';
 import { buildChecklist, type ChecklistItem } from '../../core/pipeline/checklist.ts';
+import type { CiOrigin } from '../../core/pipeline/ci-origin.ts';
 import {
-  STAGES, approvalRefusal, isRunFinished, type ApprovalRecord, type PipelineRun, type StageName, type StageRecord,
+  STAGES, approvalRefusal, isRunFinished, versionFor, type ApprovalRecord, type PipelineRun, type StageName, type StageRecord,
 } from '../../core/pipeline/pipeline-run.ts';
 import type { ServiceConfig } from '../../core/service-config.ts';
 import type { Clock, EngineLogger } from '../ports.ts';
 import { buildStage, packageStage, testStage } from './build-stages.ts';
+import { CiKeys } from './ci-keys.ts';
+import { CI_HANDLERS, readPackedConfig } from './ci-stages.ts';
 import {
   acceptanceStage, approvalStage, productionDeployStage, rollbackDrillStage, stagingDeployStage, stagingHealthStage, watchStage,
 } from './deploy-stages.ts';
@@ -42,8 +45,11 @@ const OUTPUT_TAIL_CHARS = 8000;
 class Stopping extends Error {}
 
 export interface RunView {
-  /** productionEnv: the environment its approval is for (null: the config has no pipeline). */
-  run: Omit<PipelineRun, 'configText'> & { subdir: string; productionEnv: string | null };
+  /**
+   * productionEnv: the environment its approval is for (null: the config has no pipeline).
+   * ci: the CI that built and tested the artefact (slipway ci-release); null: the server built it.
+   */
+  run: Omit<PipelineRun, 'configText'> & { subdir: string; productionEnv: string | null; ci: CiOrigin | null };
   stages: StageRecord[];
   approvals: ApprovalRecord[];
 }
@@ -52,6 +58,8 @@ export interface RunView {
 interface StoredRunConfig {
   subdir: string;
   config: ServiceConfig;
+  /** Set for a run of an artefact a hosted CI built: its build, test and package stages read the CI's account. */
+  ci?: CiOrigin;
 }
 
 export class PipelineRunner {
@@ -106,6 +114,44 @@ export class PipelineRunner {
       configText: JSON.stringify(stored), artefactDigest: null, attempt: 1,
     });
     this.deps.log.info({ run: run.id, commit: run.commit, actor: o.actor }, 'pipeline run started');
+    this.drive(run.id);
+    return run;
+  }
+
+  /** The CI signing keys the admin registered (slipway ci-key). */
+  get ciKeys(): CiKeys {
+    return new CiKeys(this.deps.host.store, () => this.deps.clock.now());
+  }
+
+  /** slipway.yaml as packed in an uploaded artefact: the config of a CI's run (the caller parses it). */
+  async readArtefactConfig(digest: string): Promise<string> {
+    const artefact = this.deps.host.store.getArtefact(digest);
+    if (!artefact || !existsSync(artefact.path)) {
+      throw new SlipwayError('E_NOT_FOUND', `artefact ${digest} is not on the server; upload it first (slipway ci-release does both)`, { digest });
+    }
+    const text = await readPackedConfig(artefact.path);
+    if (text === null) throw new SlipwayError('E_CONFIG_NOT_FOUND', `artefact ${digest.slice(0, 19)}… has no slipway.yaml at its top; pack the service's directory (the one holding slipway.yaml)`, { digest });
+    return text;
+  }
+
+  /**
+   * A run of an artefact a hosted CI built and uploaded (slipway ci-release): no
+   * checkout, no build; its config is the slipway.yaml packed in the artefact.
+   */
+  beginFromCi(o: { digest: string; config: ServiceConfig; ci: CiOrigin; version: string | null; actor: string }): PipelineRun {
+    if (!o.config.pipeline) {
+      throw new SlipwayError('E_CONFIG_INVALID', `the slipway.yaml in artefact ${o.digest.slice(0, 19)}… describes no pipeline; add at least \`pipeline: {}\`, see docs/pipeline.md`);
+    }
+    for (const env of [o.config.pipeline.stagingEnv, o.config.pipeline.productionEnv]) this.deps.host.assertWithinPolicy(envKey(o.config.service, env), o.config);
+    const now = this.deps.clock.now();
+    const stored: StoredRunConfig = { subdir: '', config: o.config, ci: o.ci };
+    const run = this.deps.host.store.pipeline.insertRun({
+      service: o.config.service, repo: o.ci.repository ?? '', ref: o.ci.branch ?? o.ci.commit, commit: o.ci.commit,
+      version: versionFor(o.version ? [o.version] : [], o.ci.commit),
+      status: 'running', stage: 'build', reason: null, startedBy: o.actor, createdAt: now, updatedAt: now, finishedAt: null,
+      configText: JSON.stringify(stored), artefactDigest: o.digest, attempt: 1,
+    });
+    this.deps.log.info({ run: run.id, commit: run.commit, actor: o.actor, ci: o.ci.provider, job: o.ci.jobUrl }, 'pipeline run started from CI');
     this.drive(run.id);
     return run;
   }
@@ -165,14 +211,14 @@ export class PipelineRunner {
 
   private viewOf(run: PipelineRun): RunView['run'] {
     const { configText: _c, ...rest } = run;
-    const { subdir, config } = this.configOf(run);
-    return { ...rest, subdir, productionEnv: config.pipeline?.productionEnv ?? null };
+    const { subdir, config, ci } = this.configOf(run);
+    return { ...rest, subdir, productionEnv: config.pipeline?.productionEnv ?? null, ci: ci ?? null };
   }
 
   checklist(id: number): { run: RunView['run']; items: ChecklistItem[] } {
     const run = this.mustRun(id);
     const { store } = this.deps.host;
-    const { config } = this.configOf(run);
+    const { config, ci } = this.configOf(run);
     const stages = store.pipeline.stages(id);
     const target = stages.find((s) => s.name === 'production_deploy')?.data['rollbackTarget'] as { digest?: string } | null | undefined;
     const kept = target?.digest ? store.getArtefact(target.digest) : null;
@@ -180,7 +226,7 @@ export class PipelineRunner {
     const items = buildChecklist({
       run, stages, approvals: store.pipeline.approvals(id),
       approvalsRequired: config.pipeline?.environments[config.pipeline.productionEnv]?.approval.count ?? 0,
-      rollbackArtefactPresent: present,
+      rollbackArtefactPresent: present, ci: ci ?? null,
     });
     return { run: this.view(id).run, items };
   }
@@ -229,7 +275,7 @@ export class PipelineRunner {
     while (!this.stopped) {
       const run = pipeline.getRun(id);
       if (!run || isRunFinished(run.status)) return;
-      const { config, subdir } = this.configOf(run);
+      const { config, subdir, ci } = this.configOf(run);
       const name = run.stage;
       const now = this.deps.clock.now();
       const prior = pipeline.getStage(id, name);
@@ -239,10 +285,10 @@ export class PipelineRunner {
         : { ...pendingStage(id, name), ...(prior ? { outputTail: prior.outputTail } : {}), status: 'running', startedAt: now, actor: run.startedBy };
       if (resumed) stage.outputTail += '[slipway] resumed after a server restart\n';
       pipeline.saveStage(stage);
-      const ctx = this.context(run, config, subdir, stage);
+      const ctx = this.context(run, { config, subdir, ci }, stage);
       let outcome: StageOutcome;
       try {
-        outcome = await HANDLERS[name](ctx);
+        outcome = await ((ci ? CI_HANDLERS[name] : undefined) ?? HANDLERS[name])(ctx);
       } catch (e) {
         if (this.stopped || e instanceof Stopping) return;
         outcome = { status: 'failed', reason: errorMessage(e) };
@@ -288,7 +334,7 @@ export class PipelineRunner {
     return join(this.deps.workDir, `run-${id}`);
   }
 
-  private context(run: PipelineRun, config: ServiceConfig, subdir: string, stage: StageRecord): StageContext {
+  private context(run: PipelineRun, { config, subdir, ci }: StoredRunConfig, stage: StageRecord): StageContext {
     const { host, clock } = this.deps;
     const { pipeline } = host.store;
     const runDir = this.runDir(run.id);
@@ -299,7 +345,7 @@ export class PipelineRunner {
       pipeline.saveRun({ ...pipeline.getRun(run.id)!, ...patch, updatedAt: clock.now() });
     };
     return {
-      host, run, config, pipeline: config.pipeline!, runDir, subdir, data: stage.data, signal: this.abort.signal,
+      host, run, config, pipeline: config.pipeline!, runDir, subdir, ci: ci ?? null, data: stage.data, signal: this.abort.signal,
       output: (text) => {
         stage.outputTail = (stage.outputTail + text).slice(-OUTPUT_TAIL_CHARS);
         save();

@@ -2,6 +2,7 @@
 // functions of this context; the runner records their outcome.
 
 import type { Readable } from 'node:stream';
+import type { CiOrigin } from '../../core/pipeline/ci-origin.ts';
 import type { PipelineRun, StageName } from '../../core/pipeline/pipeline-run.ts';
 import type { ArtefactRecord, ReleaseRecord } from '../../core/records.ts';
 import type { Rollout } from '../../core/rollout.ts';
@@ -31,6 +32,8 @@ export interface StageContext {
   readonly runDir: string;
   /** The service's directory inside the repository. */
   readonly subdir: string;
+  /** The CI's account when a hosted CI built the artefact: there is no repository, the artefact is the source. */
+  readonly ci: CiOrigin | null;
   /** The stage's data so far (kept across a restart): a stage resumes from it. */
   readonly data: Record<string, unknown>;
   readonly signal: AbortSignal;

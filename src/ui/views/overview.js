@@ -3,7 +3,7 @@
 
 import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api.js';
-import { age, may, shortDigest } from '../format.js';
+import { age, may, runOrigin, shortDigest } from '../format.js';
 import { Certificates } from './certificates.js';
 import { Confirm } from './confirm.js';
 import { html } from '../html.js';
@@ -31,9 +31,10 @@ function PendingApprovals({ identity }) {
     <h2>Waiting for approval</h2>
     ${message && html`<p class=${message.ok ? 'ok' : 'error'} data-testid="approval-message">${message.text}</p>`}
     ${runs.length === 0 ? html`<p class="muted">Nothing else is waiting.</p>` : html`<table>
-      <thead><tr><th>run</th><th>service</th><th>version</th><th>commit</th><th>started by</th><th></th></tr></thead>
+      <thead><tr><th>run</th><th>service</th><th>version</th><th>commit</th><th>from</th><th>started by</th><th></th></tr></thead>
       <tbody>${runs.map((r) => html`<tr data-testid=${`run-${r.id}`}>
         <td>#${r.id}</td><td>${r.service}</td><td>${r.version}</td><td><code>${r.commit.slice(0, 8)}</code></td>
+        <td data-testid=${`run-origin-${r.id}`}>${runOrigin(r).url ? html`<a href=${runOrigin(r).url} target="_blank" rel="noopener noreferrer">${runOrigin(r).label}</a>` : runOrigin(r).label}</td>
         <td>${r.startedBy} · ${age(r.createdAt)}</td>
         <td>${may(identity, 'approve', r.productionEnv) && html`<button class="primary" data-testid=${`approve-${r.id}`} onClick=${() => setAsking({ run: r, action: 'approve' })}>Approve</button>
           <button data-testid=${`reject-${r.id}`} onClick=${() => setAsking({ run: r, action: 'reject' })}>Reject</button>`}</td>
