@@ -20,6 +20,11 @@ function scratchPackage(): string {
   // Linked: Node follows the links, so their own dependencies resolve in the checkout.
   for (const dep of ['esbuild', 'tsx']) symlinkSync(join(REPO, 'node_modules', dep), join(root, 'node_modules', dep));
   mkdirSync(join(root, 'src', 'cli'), { recursive: true });
+  // The programs the command starts as child processes are bundled beside it (src/platform/entry-point.ts).
+  for (const [dir, file] of [['router', 'router-main.ts'], ['observe', 'log-relay-main.ts']]) {
+    mkdirSync(join(root, 'src', dir!), { recursive: true });
+    writeFileSync(join(root, 'src', dir!, file!), `console.log('${file}');\n`);
+  }
   // A sibling file found by import.meta.url, as the dashboard and router entry points are.
   writeFileSync(join(root, 'src', 'cli', 'greeting.txt'), 'hello');
   writeFileSync(join(root, 'src', 'cli', 'words.ts'), "import { readFileSync } from 'node:fs';\nexport const greeting: string = readFileSync(new URL('./greeting.txt', import.meta.url), 'utf8');\n");
@@ -42,6 +47,8 @@ describe('starting the slipway command', () => {
     const root = scratchPackage();
     expect(await slipway(root)).toBe('hello first own-url');
     expect(bundles(root)).toHaveLength(1);
+    const files = readdirSync(join(root, 'node_modules', '.cache', 'slipway-cli', bundles(root)[0]!));
+    expect(files).toEqual(expect.arrayContaining(['main.js', 'router-main.js', 'log-relay-main.js']));
     expect(await slipway(root)).toBe('hello first own-url');
     expect(bundles(root)).toHaveLength(1);
   }, 60_000);
