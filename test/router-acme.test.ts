@@ -164,8 +164,9 @@ describe('ACME certificates from pebble, served and renewed by the router', () =
     expect(failure).toMatchObject({ env: 'hello/production', level: 'error', data: { source: 'acme' } });
     expect(failure.message).toMatch(/could not be obtained \(the certificate in use keeps serving\): cannot obtain a certificate for shop\.slipway\.test/);
     expect(JSON.stringify(hooked)).not.toContain('PRIVATE KEY');
-    // The certificates obtained before were notified too (deliveries are queued, so they may come after the failure's).
-    await waitFor('the webhook to get both issued certificates', () => hooked.filter((e) => e.type === 'tls.certificate_issued').length >= 2, 20_000);
+    // The renewal before was notified too. (The first certificate may be obtained before the
+    // release that names the webhook is in force, so only the renewal's is certain.)
+    await waitFor('the webhook to get the renewed certificate', () => hooked.some((e) => e.type === 'tls.certificate_issued'), 20_000);
     expect(await serial()).toBe(before);
     expect((await https1Get({ port, host: HOST, ca: root })).status).toBe(200);
     const status = await cli('--json', 'status', 'production');
