@@ -103,7 +103,8 @@ console.log(`soak: ${minutes} min, a deploy every ${everyMs / 1000} s (${strateg
 console.log(`start: server ${fmt(start.server)}; router ${fmt(start.router)}; sqlite ${start.sqliteMb.toFixed(2)} MB`);
 console.log('#    strategy    aborted  phase        sent      failed  server             router');
 
-const traffic = startTraffic({ url: `http://127.0.0.1:${port}/`, concurrency, pauseMs: 20, maxDurationMs: minutes * 60_000 + 240_000 });
+// Bounded by time, not by count (the load helper stops at 200,000 requests by default).
+const traffic = startTraffic({ url: `http://127.0.0.1:${port}/`, concurrency, pauseMs: 20, maxRequests: Number.MAX_SAFE_INTEGER, maxDurationMs: minutes * 60_000 + 240_000 });
 const end = Date.now() + minutes * 60_000;
 let n = 0;
 const phases: Record<string, number> = {};
