@@ -110,6 +110,17 @@ let n = 0;
 const phases: Record<string, number> = {};
 // Growth is measured from the end of the first rollout: by then the server and router have warmed up.
 let warm: { server: ProcessFigures; router: ProcessFigures } = start;
+// RSS swings by 10-20% with each garbage collection, so two single readings say little: it is
+// also sampled every 5 s, and the median of the first tenth of the samples is set against the
+// median of the last tenth.
+const samples: { server: number; router: number }[] = [];
+const sampler = setInterval(() => {
+  try {
+    samples.push({ server: figures(server.pid).rssMb, router: figures(routerPid(dataDir)).rssMb });
+  } catch {
+    // a process between two lives (a router replaced): no sample this time
+  }
+}, 5_000);
 while (Date.now() < end) {
   const began = Date.now();
   const strategy = strategies[n % strategies.length]!;
@@ -136,11 +147,17 @@ while (Date.now() < end) {
   else if (Date.now() + wait >= end) break;
 }
 const totals = await traffic.stop();
+clearInterval(sampler);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+const tenth = Math.max(1, Math.floor(samples.length / 10));
+const early = { server: median(samples.slice(0, tenth).map((x) => x.server)), router: median(samples.slice(0, tenth).map((x) => x.router)) };
+const late = { server: median(samples.slice(-tenth).map((x) => x.server)), router: median(samples.slice(-tenth).map((x) => x.router)) };
 const last = { server: figures(server.pid), router: figures(routerPid(dataDir)), sqliteMb: sqliteMb(dataDir) };
 const growth = (a: number, b: number) => `${(((b - a) / a) * 100).toFixed(1)}%`;
 console.log(`end: server ${fmt(last.server)}; router ${fmt(last.router)}${routerPid(dataDir) === routerAtStart ? '' : ' (a different router process!)'}; sqlite ${last.sqliteMb.toFixed(2)} MB`);
 console.log(`rollouts: ${n} (${Object.entries(phases).map(([p, c]) => `${c} ${p}`).join(', ')})`);
 console.log(`requests: ${totals.sent} sent, ${totals.failed} failed${totals.failed > 0 ? ` ${JSON.stringify(totals.errors)}` : ''}`);
+console.log(`RSS, median of the first vs the last tenth of ${samples.length} samples: server ${early.server.toFixed(1)} -> ${late.server.toFixed(1)} MB (${growth(early.server, late.server)}), router ${early.router.toFixed(1)} -> ${late.router.toFixed(1)} MB (${growth(early.router, late.router)})`);
 console.log(`RSS growth since the first rollout: server ${growth(warm.server.rssMb, last.server.rssMb)}, router ${growth(warm.router.rssMb, last.router.rssMb)}; descriptors: server ${warm.server.fds} -> ${last.server.fds}, router ${warm.router.fds} -> ${last.router.fds}`);
 await shutdownEverything(server.url, dataDir);
 process.exit(0);
