@@ -11,14 +11,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import pc from 'picocolors';
 import { packDirectory, readPackedFile, sha256File } from '../artefact/index.ts';
 import { parseConfigText } from '../config/index.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { CI_PROVIDERS, TEST_REPORT_FORMATS, ciFactsFromEnvironment, ciSignedStatement, describeOrigin, isCiProvider, type CiProvider, type TestReportFormat } from '../core/pipeline/ci-origin.ts';
 import { ciReleaseBody, type CiReleaseBody } from '../api/ci-schemas.ts';
 import type { CommandContext } from './config-commands.ts';
-import { exitFor, followRun, statusWord } from './pipeline-commands.ts';
+import { reportStartedRun } from './pipeline-commands.ts';
 
 interface CiReleaseOptions {
   dir: string;
@@ -171,15 +170,7 @@ export function registerCiReleaseCommand(program: Command, ctx: CommandContext):
         await api.uploadCiArtefact(file!, digest!, config.service);
         const started = await api.ciRelease({ ...body, artefact: digest!, ...(signature ? { signature } : {}) });
         say(`run #${started.run.id}: ${started.run.service} ${started.run.version} at ${started.run.commit.slice(0, 12)}, from ${describeOrigin(started.run.ci)}`);
-        if (o.detach) {
-          if (json) process.stdout.write(`${JSON.stringify(started, null, 2)}\n`);
-          return;
-        }
-        const final = await followRun(api, started.run.id, { throughGates: !!o.wait, say });
-        if (json) process.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
-        else if (final.run.status === 'waiting') say(pc.yellow(`run #${final.run.id} waits: ${final.run.reason ?? ''}\nfollow it with: slipway runs show ${final.run.id} --follow`));
-        else say(`run #${final.run.id} ${statusWord(final.run)}${final.run.reason ? `: ${final.run.reason}` : ''}`);
-        process.exitCode = exitFor(final);
+        await reportStartedRun(api, started, { detach: o.detach, wait: o.wait, json, say, rerunHint: false });
       } finally {
         rmSync(outFile, { force: true });
       }

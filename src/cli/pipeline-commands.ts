@@ -90,6 +90,30 @@ export function exitFor(v: RunViewJson): number {
   return v.run.status === 'failed' ? 1 : 0;
 }
 
+/**
+ * After a run was started: with `detach`, prints its answer (--json) and returns; else
+ * follows it (through approval gates with `wait`), says how it ended, and sets the exit
+ * code. `rerunHint`: a failed run ends with how to re-run it (not for a CI's token, which may not).
+ */
+export async function reportStartedRun(
+  api: ApiClient,
+  started: { run: { id: number } },
+  o: { detach?: boolean; wait?: boolean; json: boolean; say: (s: string) => void; rerunHint: boolean },
+): Promise<void> {
+  if (o.detach) {
+    if (o.json) process.stdout.write(`${JSON.stringify(started, null, 2)}\n`);
+    return;
+  }
+  const final = await followRun(api, started.run.id, { throughGates: !!o.wait, say: o.say });
+  if (o.json) process.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
+  else if (final.run.status === 'waiting') o.say(pc.yellow(`run #${final.run.id} waits: ${final.run.reason ?? ''}\nfollow it with: slipway runs show ${final.run.id} --follow`));
+  else {
+    const hint = o.rerunHint && final.run.status === 'failed' ? `\nfix the cause, then: slipway rerun ${final.run.id}` : '';
+    o.say(`run #${final.run.id} ${statusWord(final.run)}${final.run.reason ? `: ${final.run.reason}` : ''}${hint}`);
+  }
+  process.exitCode = exitFor(final);
+}
+
 export function registerPipelineCommands(program: Command, ctx: CommandContext): void {
   program
     .command('release')
@@ -106,15 +130,7 @@ export function registerPipelineCommands(program: Command, ctx: CommandContext):
       const api = ctx.client(cmd);
       const started = await api.release({ repo: where.repo, ref: o.ref, subdir: where.subdir });
       say(`run #${started.run.id}: ${started.run.service} at ${started.run.commit.slice(0, 12)} (${o.ref})`);
-      if (o.detach) {
-        if (json) process.stdout.write(`${JSON.stringify(started, null, 2)}\n`);
-        return;
-      }
-      const final = await followRun(api, started.run.id, { throughGates: !!o.wait, say });
-      if (json) process.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
-      else if (final.run.status === 'waiting') say(pc.yellow(`run #${final.run.id} waits: ${final.run.reason ?? ''}\nfollow it with: slipway runs show ${final.run.id} --follow`));
-      else say(`run #${final.run.id} ${statusWord(final.run)}${final.run.reason ? `: ${final.run.reason}` : ''}${final.run.status === 'failed' ? `\nfix the cause, then: slipway rerun ${final.run.id}` : ''}`);
-      process.exitCode = exitFor(final);
+      await reportStartedRun(api, started, { detach: o.detach, wait: o.wait, json, say, rerunHint: true });
     });
 
   const runs = program.command('runs').description('pipeline runs: list them, or show one');

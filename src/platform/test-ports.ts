@@ -10,8 +10,10 @@ import { createServer } from 'node:net';
 // never handed out by the kernel, and no two workers share a block.
 // SLIPWAY_TEST_PORTS=<first>-<last> gives a run its own range, so two test runs on
 // one machine (two checkouts) never pick the same ports.
-const BLOCK = 1000;
 const [FIRST, LAST] = (process.env.SLIPWAY_TEST_PORTS ?? '20000-31999').split('-').map(Number) as [number, number];
+// At most 1,000 ports a block, and at least four blocks however small the range: two
+// workers sharing a block could both find a port free before either listens on it.
+const BLOCK = Math.max(1, Math.min(1000, Math.floor((LAST - FIRST + 1) / 4)));
 const blocks = Math.max(1, Math.floor((LAST - FIRST + 1) / BLOCK));
 const worker = Number(process.env.VITEST_POOL_ID ?? process.env.VITEST_WORKER_ID ?? 0);
 const blockStart = FIRST + ((Number.isFinite(worker) ? worker : process.pid) % blocks) * BLOCK;
