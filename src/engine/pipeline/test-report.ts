@@ -73,7 +73,7 @@ function parseTap(text: string): Counts {
   if (r.count === 0) throw invalid('the TAP report holds no test point ("ok 1 - …"): no test ran, so it proves nothing');
   if (r.bailout) throw invalid(`the TAP report bailed out: ${typeof r.bailout === 'string' ? r.bailout : 'Bail out!'}`);
   const skipped = r.skip + r.todo;
-  // r.fail also counts a "not ok … # TODO", which TAP says is no failure; r.failures does not.
+  // r.fail also counts a "not ok" carrying the todo directive, which TAP says is no failure; r.failures does not.
   const fail = r.failures.length;
   const failures = r.failures.slice(0, MAX_FAILURE_NAMES).map((f) => (typeof f.name === 'string' && f.name) || (f.tapError ? `TAP error: ${String(f.tapError)}` : `test ${String(f.id)}`));
   return { tests: r.count, pass: Math.max(0, r.count - fail - skipped), fail, skipped, durationMs: r.time ?? null, failures };
