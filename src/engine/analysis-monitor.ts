@@ -43,7 +43,7 @@ export interface AnalysisActions {
 export class AnalysisMonitor {
   private readonly rollouts = new Map<number, Baseline>();
   private readonly steps = new Map<string, { base: Baseline; result: AnalysisResult | null }>();
-  private readonly latest = new Map<number, AnalysisResult>();
+  private readonly latest = new Map<number, { env: string; result: AnalysisResult }>();
   private readonly said = new Map<string, string>();
   private readonly prometheus: PrometheusChecks;
   private readonly watches: ReleaseWatches;
@@ -80,7 +80,7 @@ export class AnalysisMonitor {
 
   /** The latest background analysis of a rollout, for status and the API. */
   latestResult(rolloutId: number): AnalysisResult | null {
-    return this.latest.get(rolloutId) ?? null;
+    return this.latest.get(rolloutId)?.result ?? null;
   }
 
   /** The verdict on the analysis step a rollout is at (null before the first sample). */
@@ -106,6 +106,14 @@ export class AnalysisMonitor {
       this.steps.delete(key);
       this.deps.store.windows.drop(`step:${key}`);
     }
+    for (const key of this.said.keys()) {
+      const id = Number(key.split(':')[0]);
+      if (!activeIds.has(id) && !this.watches.isWatching(id)) this.said.delete(key);
+    }
+    // Status shows the latest analysis of each environment's last rollout; older ones are never read.
+    const newest = new Map<string, number>();
+    for (const [id, l] of this.latest) newest.set(l.env, Math.max(id, newest.get(l.env) ?? 0));
+    for (const [id, l] of this.latest) if (newest.get(l.env) !== id) this.latest.delete(id);
     for (const r of active) this.checkRollout(r);
     this.watches.tick();
   }
@@ -122,7 +130,7 @@ export class AnalysisMonitor {
       store.windows.save({ key: `rollout:${r.id}`, env: r.env, rolloutId: r.id, data: base }, base.startedAt);
     }
     const background = this.evaluate(newRelease.config.environment.analysis, r, base, newRelease.number, stable.number);
-    this.latest.set(r.id, background);
+    this.latest.set(r.id, { env: r.env, result: background });
     this.announce(r.id, 'rollout', background);
     if (background.decision === 'fail') {
       this.deps.actions.abort(r.env, r.id, `analysis failed: ${background.reason}`, background);

@@ -121,6 +121,9 @@ export class MetricsSampler {
     const now = this.deps.clock.now();
     const sums = new Map<string, { cpu: number; rss: number; n: number }>();
     const ready = this.deps.store.liveInstances().filter((i) => i.state === 'ready' && handleOf(i) !== null);
+    // An instance that is no longer ready is never read again: forget its last reading.
+    const readyIds = new Set(ready.map((i) => i.id));
+    for (const id of this.lastCpu.keys()) if (!readyIds.has(id)) this.lastCpu.delete(id);
     // Asked together: a container runtime answers each over its engine's socket.
     const usages = await Promise.all(ready.map((i) => runtimeOf(this.deps, i).usage(handleOf(i)!).catch(() => null)));
     for (const [n, i] of ready.entries()) {
@@ -152,6 +155,11 @@ export class MetricsSampler {
   /** The figures of each release over the last persist interval. */
   private persist(now: number): void {
     const rows: MetricSample[] = [];
+    // A release the router no longer counts (long unrouted) starts from zero if it comes back.
+    for (const key of this.persisted.keys()) {
+      const [env, release] = key.split('\u0000') as [string, string];
+      if (!this.latest.get(env)?.has(release)) this.persisted.delete(key);
+    }
     for (const [env, releases] of this.latest) {
       for (const [release, snap] of releases) {
         const key = `${env}\u0000${release}`;

@@ -145,7 +145,10 @@ export class ReleaseCounters {
   }
 }
 
-/** Per environment: the counters of each release ever routed to, kept for the router's life. */
+/** A release's counters outlive its last route by this long, so the server's last samples of it are complete. */
+export const KEEP_UNROUTED_RELEASE_MS = 10 * 60_000;
+
+/** Per environment: the counters of each release routed to in the last KEEP_UNROUTED_RELEASE_MS. */
 export class EnvCounters {
   unrouted = 0;
   maintenance = 0;
@@ -153,6 +156,26 @@ export class EnvCounters {
   holdQueueFull = 0;
   readonly refused: Record<RefusalLimit, number> = { max_body: 0, idle_timeout: 0, max_header_size: 0, bad_request: 0 };
   private readonly releases = new Map<string, ReleaseCounters>();
+  /** Release → when it was last in the route table (or still finishing requests). */
+  private readonly routedAt = new Map<string, number>();
+
+  /**
+   * Notes which releases are routed now and forgets those unrouted for longer than
+   * KEEP_UNROUTED_RELEASE_MS: a router that sees a deploy every few minutes for
+   * weeks would otherwise keep (and send with every /stats) one set per release. A
+   * release routed again later starts from zero, which the server reads as a restart.
+   */
+  noteRouted(releases: Iterable<string>, now: number): void {
+    for (const name of releases) this.routedAt.set(name, now);
+    for (const name of this.releases.keys()) {
+      const at = this.routedAt.get(name);
+      if (at === undefined) this.routedAt.set(name, now);
+      else if (now - at > KEEP_UNROUTED_RELEASE_MS) {
+        this.releases.delete(name);
+        this.routedAt.delete(name);
+      }
+    }
+  }
 
   release(name: string): ReleaseCounters {
     let c = this.releases.get(name);
@@ -193,6 +216,11 @@ export class RouterStats {
       this.listenerCounters.set(listen, l);
     }
     return l;
+  }
+
+  /** env → the releases routed now; an environment left out (down or removed) has none. */
+  noteRouted(routed: ReadonlyMap<string, ReadonlySet<string>>, now: number): void {
+    for (const [name, e] of this.envs) e.noteRouted(routed.get(name) ?? [], now);
   }
 
   env(name: string): EnvCounters {

@@ -41,7 +41,20 @@ export class UpstreamRegistry {
     }
     this.live.clear();
     for (const [id, u] of next) this.live.set(id, u);
+    this.noteRouted(byEnv);
     return byEnv;
+  }
+
+  /** Tells each environment's counters which releases are routed or still draining. */
+  private noteRouted(byEnv: Map<string, Map<string, Upstream[]>>): void {
+    const routed = new Map<string, Set<string>>();
+    for (const [env, byRelease] of byEnv) routed.set(env, new Set(byRelease.keys()));
+    for (const u of this.draining) {
+      const set = routed.get(u.env) ?? new Set<string>();
+      set.add(u.release);
+      routed.set(u.env, set);
+    }
+    this.stats.noteRouted(routed, Date.now());
   }
 
   private create(spec: { env: string; id: string; release: string; url: string }): Upstream {
