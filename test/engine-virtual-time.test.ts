@@ -94,6 +94,24 @@ describe('engine on virtual time', () => {
     expect(x.engine.status('shop/production')[0]!.stable?.number).toBe(2);
   });
 
+  it('canary: a release whose p99 is several times stable\'s is rolled back during its pause, naming latency.p99', async () => {
+    const canary = 'type: canary\nsteps:\n  - weight: 50\n  - pause: 5m';
+    const latency = 'analysis:\n  latency: { p99: { max_ratio_to_stable: 2 } }';
+    const x = await withStable(canary, latency);
+    x.router.behaviour.set('shop/production#2', { errorRate: 0, latencyMs: 150 });
+    await x.deploy('shop/production', yaml(canary, latency), 'v2');
+    const slow = await x.settleRollout('shop/production');
+    expect(slow.phase).toBe('failed');
+    expect(slow.reason).toMatch(/analysis failed: .*latency\.p99/);
+    expect(weights(x)).toEqual({ 1: 100 });
+
+    // Twice as slow is at the limit, not over it: a release at 1.5x is promoted after the pause.
+    x.router.behaviour.set('shop/production#3', { errorRate: 0, latencyMs: 30 });
+    await x.deploy('shop/production', yaml(canary, latency), 'v3');
+    expect((await x.settleRollout('shop/production')).phase).toBe('succeeded');
+    expect(x.engine.status('shop/production')[0]!.stable?.number).toBe(3);
+  });
+
   it('blue-green: the new colour waits on no traffic, switches at once when promoted, and the old one stays warm for scale_down_delay', async () => {
     const bg = 'type: blue-green\npreview_listen: 127.0.0.1:18081\nauto_promote: false\nscale_down_delay: 4m';
     const x = await withStable(bg);
