@@ -33,6 +33,7 @@ import { LABELS, releaseName } from '../src/runtime/kubernetes/names.ts';
 import { ProcessRuntime } from '../src/runtime/process/process-runtime.ts';
 import { dataDirPaths, prepareDataDir, type DataDirPaths } from '../src/store/data-dir.ts';
 import { StateStore } from '../src/store/state-store.ts';
+import { TeardownStore } from '../src/store/teardown-store.ts';
 import { docker, dockerIsAvailable, ensureNodeImage, helloDockerfile, removeContainersOf } from './support/docker.ts';
 import { FakeKubeApi } from './support/fake-kube-api.ts';
 import { fleetContract, SLOW_READY_MS, type FleetSubject, type UnitBehaviour } from './support/fleet-contract.ts';
@@ -113,6 +114,11 @@ class ReleaseBook {
   makeStable(release: ReleaseRecord): void {
     this.store.setStableRelease(release.env, release.id);
   }
+
+  /** As `slipway down` records it: no stable release, and the mark. */
+  takeDown(env: string): void {
+    new TeardownStore(this.store.db).markDown(env, { at: Date.now(), by: 'fleet-contract', release: null });
+  }
 }
 
 /**
@@ -167,6 +173,7 @@ async function instanceSubject(o: {
     crashReason: /exited before it became healthy[\s\S]*CRASH_ON_START=1/,
     release: (r) => book.record(r),
     makeStable: (r) => book.makeStable(r),
+    takeDown: (env) => book.takeDown(env),
     units: alive,
     desired: () => null,
     async loseUnit(release) {
@@ -279,6 +286,7 @@ async function clusterSubject(traffic: 'router' | 'gateway'): Promise<FleetSubje
     crashReason: /restarted \d+ times \(CrashLoopBackOff\)/,
     release: (r) => book.record(r),
     makeStable: (r) => book.makeStable(r),
+    takeDown: (env) => book.takeDown(env),
     // A pod being deleted still runs (it drains): it counts until the fake removes it.
     units: async (r) => pods(r).map((p) => p.metadata.name as string).sort(),
     desired: (r) => fake.object('Deployment', NS, releaseName(ref(r), r.number))?.spec.replicas ?? 0,

@@ -70,15 +70,25 @@ function formatDown(r: DownAnswerJson): string {
   const was = r.down.release === null ? '' : ` (it ran #${r.down.release})`;
   if (!r.changed) return `${r.env} is down already, since ${new Date(r.down.at).toISOString()} by ${r.down.by}${was}`;
   return [
-    `${pc.green('down')} ${r.env}${was}: ${r.stopped.length} instance(s) stopped, its listen address released`,
+    `${pc.green('down')} ${r.env}${was}: ${stoppedWhat(r)}`,
     `its releases and history stay; \`slipway deploy ${r.env}\` brings it up again, \`slipway remove ${r.env}\` forgets it`,
   ].join('\n');
+}
+
+/** What down stopped: pods on a cluster (whose Gateway route is deleted), or instances here and their listener. */
+function stoppedWhat(r: DownAnswerJson): string {
+  if (r.clusterStopped.length > 0) return `${clusterWhat(r.clusterStopped)}, its route deleted`;
+  return `${r.stopped.length} instance(s) stopped, its listen address released`;
+}
+
+function clusterWhat(releases: DownAnswerJson['clusterStopped']): string {
+  return `${releases.map((c) => `#${c.release} (${c.replicas} pod(s))`).join(', ')} scaled to 0 on the cluster`;
 }
 
 function formatRemove(r: RemoveAnswerJson): string {
   const f = r.forgotten;
   return [
-    `${pc.green('removed')} ${r.env}: ${r.stopped.length} instance(s) stopped; forgot ${f.releases} release(s), ${f.rollouts} rollout(s), ${f.configVersions} config version(s), ${f.secretVersions} secret version(s); audit entries stay`,
+    `${pc.green('removed')} ${r.env}: ${r.clusterStopped.length > 0 ? `${clusterWhat(r.clusterStopped)}, every object of it deleted from the cluster` : `${r.stopped.length} instance(s) stopped`}; forgot ${f.releases} release(s), ${f.rollouts} rollout(s), ${f.configVersions} config version(s), ${f.secretVersions} secret version(s); audit entries stay`,
     ...(r.appDataKept ? [`its app data is left in ${r.appDataKept}: delete it yourself if nothing needs it`] : []),
   ].join('\n');
 }

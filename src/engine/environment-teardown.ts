@@ -45,11 +45,14 @@ export interface DownAnswer {
   down: DownMark;
   /** Instances stopped by this call. */
   stopped: string[];
+  /** Releases scaled to zero on a cluster by this call, with the pods each had asked for. */
+  clusterStopped: { release: number; replicas: number }[];
 }
 
 export interface RemoveAnswer {
   env: string;
   stopped: string[];
+  clusterStopped: { release: number; replicas: number }[];
   forgotten: ForgottenCounts;
   /** The environment's own data directory, which remove leaves in place (it is the app's data, not slipway's). */
   appDataKept: string | null;
@@ -71,7 +74,8 @@ export class EnvironmentTeardown {
     this.assertKnown(req.env);
     const already = this.records.downMark(req.env);
     const live = store.liveInstances(req.env);
-    if (already && live.length === 0) return { env: req.env, changed: false, down: already, stopped: [] };
+    const onCluster = this.clusterRunning(req.env);
+    if (already && live.length === 0 && onCluster.length === 0) return { env: req.env, changed: false, down: already, stopped: [], clusterStopped: [] };
     const down = store.atomically(() => {
       // A rollout holds the environment: it is aborted or finished first, never cut in half.
       this.deps.assertUnlocked(req.env);
@@ -85,11 +89,19 @@ export class EnvironmentTeardown {
     await this.deps.pushRoutes();
     const stopped = await this.stopAll(req.env);
     this.deps.wake(req.env);
-    return { env: req.env, changed: true, down, stopped };
+    return { env: req.env, changed: true, down, stopped, clusterStopped: onCluster };
   }
 
   async remove(req: { env: string; actor: string }): Promise<RemoveAnswer> {
-    const { stopped } = await this.down(req);
+    const { stopped, clusterStopped } = await this.down(req);
+    // What a fleet made outside the records (a cluster's objects) goes while the records still name it.
+    for (const fleet of this.deps.fleets.all()) {
+      try {
+        await fleet.forget(req.env);
+      } catch (e) {
+        throw new SlipwayError('E_DEPLOY_FAILED', `${req.env} is down, but removing what it has on its cluster failed: ${(e as Error).message}; nothing is forgotten yet, run remove again`, { env: req.env });
+      }
+    }
     const forgotten = this.deps.store.atomically(() => {
       // A deploy may have started between the two steps: it is not forgotten under its feet.
       this.deps.assertUnlocked(req.env);
@@ -103,7 +115,12 @@ export class EnvironmentTeardown {
     const { service } = splitEnvKey(req.env);
     const data = service === null ? null : appDataDir(this.deps.paths.root, service, envNameOf(req.env));
     this.deps.log.info({ env: req.env, by: req.actor, ...forgotten }, `${req.env} removed: its releases, rollouts and config versions are forgotten (audit entries stay)`);
-    return { env: req.env, stopped, forgotten, appDataKept: data !== null && existsSync(data) ? data : null };
+    return { env: req.env, stopped, clusterStopped, forgotten, appDataKept: data !== null && existsSync(data) ? data : null };
+  }
+
+  /** Releases a cluster runs for the environment now (replicas asked for, above zero). */
+  private clusterRunning(env: string): { release: number; replicas: number }[] {
+    return this.deps.fleets.all().flatMap((f) => f.placement(env)?.releases ?? []).filter((r) => r.replicas > 0).map((r) => ({ release: r.release, replicas: r.replicas }));
   }
 
   private assertKnown(env: string): void {

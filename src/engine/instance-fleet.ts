@@ -56,6 +56,9 @@ export class InstanceFleet implements Fleet {
 
   rolloutEnded(): void {}
 
+  /** Instances leave nothing outside the records and release directories, which teardown removes itself. */
+  async forget(): Promise<void> {}
+
   /** Processes and containers of this machine can replace each other by a rollout: both get the router's traffic. */
   replaceRefusal(_stable: ReleaseRecord, _next: EnvironmentSpec): string | null {
     return null;

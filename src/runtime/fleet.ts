@@ -62,6 +62,11 @@ export interface Fleet {
    * at each `sync`.
    */
   applyTraffic(env: string): Promise<void>;
+  /**
+   * `slipway remove`, after `maintain(env, null)`: deletes what the fleet made for
+   * the environment outside slipway's own records (a cluster's objects). Idempotent.
+   */
+  forget(env: string): Promise<void>;
   /** Each reconciler pass, with the environment's active rollout: retries and watches. */
   sync(env: string, rollout: Rollout | null): Promise<void>;
   /** A rollout of the environment ended: what it kept for it may go at the next maintenance. */

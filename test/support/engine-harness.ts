@@ -82,6 +82,7 @@ export class FakeFleet implements Fleet {
   async applyTraffic(): Promise<void> {}
   async sync(_env: string, _r: Rollout | null): Promise<void> {}
   rolloutEnded(): void {}
+  async forget(): Promise<void> {}
   replaceRefusal(_s: ReleaseRecord, _n: EnvironmentSpec): string | null {
     return null;
   }

@@ -44,6 +44,8 @@ export interface FleetSubject {
   release(o: { env: string; instances: number; behaviour: UnitBehaviour }): Promise<ReleaseRecord>;
   /** Records `release` as its environment's stable release (as a finished rollout leaves it). */
   makeStable(release: ReleaseRecord): void;
+  /** Records the environment as taken down: no stable release any more. */
+  takeDown(env: string): void;
   /**
    * Ids of `release`'s units that exist on the platform now, whatever the fleet's
    * records say: processes alive, containers running, pods not yet gone.
@@ -74,7 +76,7 @@ async function assertBackendsAnswer(backends: FleetBackend[], path: string): Pro
 }
 
 /** The checks of the contract a fleet may be known to fail (see ContractOptions.knownBugs). */
-export type ContractCheck = 'scale-up' | 'scale-down' | 'same-count' | 'never-ready' | 'cancel' | 'lost-unit' | 'others-stop';
+export type ContractCheck = 'scale-up' | 'scale-down' | 'same-count' | 'never-ready' | 'cancel' | 'lost-unit' | 'others-stop' | 'down';
 
 export interface ContractOptions {
   /**
@@ -218,6 +220,24 @@ export function fleetContract(name: string, setup: () => Promise<FleetSubject>, 
       expect(await s.units(other)).toEqual([]);
       expect(await s.units(stable)).toHaveLength(1);
       if (s.desired(other) !== null) expect(s.desired(other)).toBe(0);
+    });
+
+    check('down', 'maintain with no stable release (`slipway down`) stops every unit of every release of the environment', async () => {
+      const one = await s.release({ env: 'down', instances: 1, behaviour: 'ready' });
+      s.makeStable(one);
+      expect(await s.fleet.scale(one, 1, never)).toEqual({ ok: true });
+      const two = await s.release({ env: 'down', instances: 2, behaviour: 'ready' });
+      s.makeStable(two);
+      expect(await s.fleet.scale(two, 2, never)).toEqual({ ok: true });
+      expect(s.fleet.serving('down')).toEqual({ [one.id]: 1, [two.id]: 2 });
+      s.takeDown('down');
+      expect(await s.fleet.maintain('down', null)).toEqual({ ok: true });
+      expect(s.fleet.serving('down')).toEqual({});
+      expect(await s.units(one)).toEqual([]);
+      expect(await s.units(two)).toEqual([]);
+      if (s.desired(two) !== null) expect(s.desired(two)).toBe(0);
+      // Asked again (a restarted server), it changes nothing and still says so.
+      expect(await s.fleet.maintain('down', null)).toEqual({ ok: true });
     });
   });
 }

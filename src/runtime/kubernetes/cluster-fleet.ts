@@ -21,6 +21,7 @@ import type { ClusterApi } from './cluster-client.ts';
 import { assertValidObjects } from './manifest-schema.ts';
 import {
   clusterReleaseOf,
+  deploymentFor,
   desiredObjects,
   environmentObjects,
   releaseObjects,
@@ -29,7 +30,7 @@ import {
   type ClusterObject,
   type ClusterState,
 } from './manifests.ts';
-import { LABELS, environmentSelector, releaseName, releaseSelector, secretName } from './names.ts';
+import { LABELS, environmentName, environmentSelector, releaseName, releaseSelector, secretName } from './names.ts';
 import { isPodReady, keepWatchingPods, restartsOf, waitForPods, watchRestarts } from './pod-readiness.ts';
 
 /** What slipway asked of the cluster for one release: replicas, and those counted ready and given traffic. */
@@ -158,8 +159,15 @@ export class ClusterFleet implements Fleet {
 
   /** The environment as the cluster should have it, from the records; null when it does not run on one. */
   state(env: string): ClusterState | null {
+    return this.stateAt(env, this.deps.records.routingRelease(env));
+  }
+
+  /**
+   * The same, with `routing`'s settings. With no stable release (an environment
+   * taken down), the newest release slipway recorded on the cluster says where.
+   */
+  private stateAt(env: string, routing: ReleaseRecord | null): ClusterState | null {
     const { records } = this.deps;
-    const routing = records.routingRelease(env);
     const settings = clusterSettingsOf(routing);
     if (!routing || !settings) return null;
     const rows = records.replicas(env);
@@ -266,7 +274,8 @@ export class ClusterFleet implements Fleet {
 
   private async maintainNow(env: string, stable: ReleaseRecord | null): Promise<ScaleOutcome> {
     const { records } = this.deps;
-    if (!stable || !clusterSettingsOf(stable)) return { ok: true };
+    if (!stable) return this.stopEverything(env);
+    if (!clusterSettingsOf(stable)) return { ok: true };
     const want = stable.config.environment.instances;
     const rows = records.replicas(env);
     const own = rows.find((r) => r.releaseId === stable.id);
@@ -289,6 +298,90 @@ export class ClusterFleet implements Fleet {
       await this.collectGarbage(env);
     }
     return { ok: true };
+  }
+
+  /** The newest release slipway recorded on the cluster for `env`, whatever its replicas; null when none. */
+  private lastOnCluster(env: string): ReleaseRecord | null {
+    const { records } = this.deps;
+    const ids = records.replicas(env).map((r) => r.releaseId).sort((a, b) => b - a);
+    for (const id of ids) {
+      const release = records.release(id);
+      if (release && clusterSettingsOf(release)) return release;
+    }
+    return null;
+  }
+
+  /**
+   * No stable release (`slipway down`): traffic leaves the environment first (its
+   * HTTPRoute is deleted, so the Gateway stops sending it anything), then every
+   * release is scaled to zero and its pods are waited out. The Deployments stay, at
+   * zero, so the history is kept and a rollback is still a scale-up.
+   */
+  private async stopEverything(env: string): Promise<ScaleOutcome> {
+    const { records, clock } = this.deps;
+    const anchor = this.lastOnCluster(env);
+    const state = anchor ? this.stateAt(env, anchor) : null;
+    if (!anchor || !state) return { ok: true };
+    const running = records.replicas(env).filter((r) => r.replicas > 0 || r.serving > 0);
+    if (running.length === 0 && this.asserted.has(`${env}:down`)) return { ok: true };
+    const api = this.cluster(state);
+    const at = { namespace: state.settings.namespace };
+    if (state.settings.traffic === 'gateway') {
+      await api.delete({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', name: environmentName(state.ref), ...at });
+    }
+    // A later deploy applies everything again, the deleted route first of all.
+    this.applied.clear();
+    this.asserted.delete(env);
+    for (const row of running) {
+      const release = records.release(row.releaseId);
+      if (!release) continue;
+      records.setReplicas(env, release.id, { replicas: 0, serving: 0 }, clock.now());
+      const now = this.stateAt(env, anchor)!;
+      const cr = now.releases.find((r) => r.id === release.id);
+      if (!cr) continue;
+      await this.applyAll(now, [deploymentFor(now, cr)]);
+      const { shutdown } = (cr.shape ?? now).pod;
+      const waited = await waitForPods({
+        api, namespace: at.namespace, labelSelector: releaseSelector(now.ref, release.number), want: 0, direction: 'down',
+        deadlineMs: shutdown.drainTimeoutMs + shutdown.killTimeoutMs + 30_000, maxRestarts: this.maxRestarts, signal: new AbortController().signal,
+      });
+      if (!waited.ok) return { ok: false, reason: `${env}#${release.number}: ${waited.reason}` };
+    }
+    this.asserted.add(`${env}:down`);
+    return { ok: true };
+  }
+
+  /**
+   * `slipway remove`: every object slipway made for the environment goes from the
+   * cluster (each release's Deployment, Service and Secret, the stable Service and
+   * the HTTPRoute), and so do its records here. Called after `stopEverything`.
+   */
+  async forget(env: string): Promise<void> {
+    const { records } = this.deps;
+    const anchor = this.lastOnCluster(env);
+    const state = anchor ? this.stateAt(env, anchor) : null;
+    if (!anchor || !state) return;
+    const api = this.cluster(state);
+    const { ref } = state;
+    const at = { namespace: state.settings.namespace };
+    const numbers = new Set(state.releases.map((r) => r.number));
+    // Releases the records lost (an old one collected here, a crash between two calls) are found by label.
+    for (const d of await api.listDeployments(at.namespace, environmentSelector(ref))) {
+      const n = Number(d.metadata?.labels?.[LABELS.release]);
+      if (Number.isInteger(n)) numbers.add(n);
+    }
+    for (const n of [...numbers].sort((a, b) => a - b)) {
+      await api.delete({ apiVersion: 'apps/v1', kind: 'Deployment', name: releaseName(ref, n), ...at });
+      await api.delete({ apiVersion: 'v1', kind: 'Service', name: releaseName(ref, n), ...at });
+      await api.delete({ apiVersion: 'v1', kind: 'Secret', name: secretName(ref, n), ...at });
+    }
+    await api.delete({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', name: environmentName(ref), ...at });
+    await api.delete({ apiVersion: 'v1', kind: 'Service', name: environmentName(ref), ...at });
+    for (const r of records.replicas(env)) records.dropRelease(env, r.releaseId);
+    this.applied.clear();
+    this.asserted.delete(env);
+    this.asserted.delete(`${env}:down`);
+    this.deps.log.info({ env, releases: [...numbers] }, `deleted every object of ${env} from the cluster`);
   }
 
   /** After a rollout ends: old releases beyond the history limit go at the next maintenance. */
