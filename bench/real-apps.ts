@@ -92,8 +92,9 @@ async function deploy(service: AppService): Promise<void> {
 /** The ready instance's port, as `slipway status --json` gives it. */
 async function instancePort(service: AppService): Promise<number> {
   const r = await cli(service, 'status', '--json');
-  const status = JSON.parse(r.stdout) as { environments: { env: string; instances: { port: number | null; state: string }[] }[] };
-  const port = status.environments.find((e) => e.env === service.env)?.instances.find((i) => i.state === 'ready')?.port;
+  // Environments are keyed <service>/<environment>; `name` is the environment's own name.
+  const status = JSON.parse(r.stdout) as { environments: { name: string; instances: { port: number | null; state: string }[] }[] };
+  const port = status.environments.find((e) => e.name === service.env)?.instances.find((i) => i.state === 'ready')?.port;
   if (!port) throw new Error(`no ready instance of ${service.env} in slipway status:\n${r.stdout.slice(0, 2000)}`);
   return port;
 }

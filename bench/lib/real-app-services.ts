@@ -63,8 +63,8 @@ const HEALTH_YAML = (path: string, startDeadline: string) => `health:
 `;
 
 /**
- * json-server takes its port as a flag only, so the command needs a shell for
- * "$PORT" (slipway runs argv without one). One instance: the data is a file the
+ * json-server takes its port as a flag only: slipway expands `${PORT}` in the
+ * command's arguments (no shell). One instance: the data is a file the
  * process holds in memory, and two instances would each have their own copy.
  */
 export function writeJsonServer(dir: string, listen: string): AppService {
@@ -72,7 +72,7 @@ export function writeJsonServer(dir: string, listen: string): AppService {
   writeFileSync(join(dir, 'db.json'), JSON.stringify({ posts, comments: [{ id: 1, postId: 1, body: 'first' }], profile: { name: 'bench' } }, null, 2));
   writeFileSync(join(dir, 'slipway.yaml'), `service: json-api
 run:
-  command: [sh, -c, 'exec node_modules/.bin/json-server --host 127.0.0.1 --port "$PORT" db.json']
+  command: [node_modules/.bin/json-server, --host, 127.0.0.1, --port, '\${PORT}', db.json]
 ${HEALTH_YAML('/db', '30s')}environments:
   json:
     instances: 1
@@ -132,7 +132,7 @@ log: { type: stdout, format: json, level: warn }
 `);
   writeFileSync(join(dir, 'slipway.yaml'), `service: registry
 run:
-  command: [sh, -c, 'exec node_modules/.bin/verdaccio --config ./config.yaml --listen "127.0.0.1:$PORT"']
+  command: [node_modules/.bin/verdaccio, --config, ./config.yaml, --listen, '127.0.0.1:\${PORT}']
 ${HEALTH_YAML('/-/ping', '60s')}environments:
   registry:
     instances: 1
