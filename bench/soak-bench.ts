@@ -4,7 +4,9 @@
 // must not do is fail requests, grow its memory or leak descriptors, so the bench
 // prints, per rollout and at the end: requests sent and failed, the server's and
 // router's RSS and open descriptors (after the first deploy and after the last),
-// and the SQLite file's size.
+// the heap each keeps after a full garbage collection (at the end of the first
+// rollout and at the end: bench/lib/heap-after-gc.ts, which briefly opens the
+// inspector on 127.0.0.1:9229), and the SQLite file's size.
 //
 //   node --import tsx bench/soak-bench.ts [--minutes 60] [--every 120] [--concurrency 2] [--seed 1]
 //
@@ -15,6 +17,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startTraffic } from '../src/cli/traffic.ts';
+import { heapAfterGc, type HeapFigures } from './lib/heap-after-gc.ts';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
 import { freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, writeService } from '../test/support/harness.ts';
 
@@ -110,17 +113,20 @@ let n = 0;
 const phases: Record<string, number> = {};
 // Growth is measured from the end of the first rollout: by then the server and router have warmed up.
 let warm: { server: ProcessFigures; router: ProcessFigures } = start;
-// RSS swings by 10-20% with each garbage collection, so two single readings say little: it is
-// also sampled every 5 s, and the median of the first tenth of the samples is set against the
-// median of the last tenth.
+// RSS swings by 10-20% with each garbage collection, so two single readings say little: from
+// the end of the first rollout it is sampled every 5 s, and the median of the first tenth of the
+// samples is set against the median of the last tenth. What a leak grows is the heap that
+// survives a full collection: read at the end of the first rollout and at the end.
 const samples: { server: number; router: number }[] = [];
-const sampler = setInterval(() => {
+let sampler: NodeJS.Timeout | null = null;
+const startSampling = () => setInterval(() => {
   try {
     samples.push({ server: figures(server.pid).rssMb, router: figures(routerPid(dataDir)).rssMb });
   } catch {
     // a process between two lives (a router replaced): no sample this time
   }
 }, 5_000);
+let warmHeap: { server: HeapFigures; router: HeapFigures } | null = null;
 while (Date.now() < end) {
   const began = Date.now();
   const strategy = strategies[n % strategies.length]!;
@@ -138,7 +144,11 @@ while (Date.now() < end) {
   const phase = await rolloutOver();
   phases[phase] = (phases[phase] ?? 0) + 1;
   const after = traffic.stats();
-  if (n === 1) warm = { server: figures(server.pid), router: figures(routerPid(dataDir)) };
+  if (n === 1) {
+    warm = { server: figures(server.pid), router: figures(routerPid(dataDir)) };
+    warmHeap = { server: await heapAfterGc(server.pid), router: await heapAfterGc(routerPid(dataDir)) };
+    sampler = startSampling();
+  }
   console.log(
     `${String(n).padEnd(4)} ${strategy.padEnd(11)} ${abort.padEnd(8)} ${phase.padEnd(12)} ${String(after.sent - before.sent).padEnd(9)} ${String(after.failed - before.failed).padEnd(7)} ${fmt(figures(server.pid)).padEnd(18)} ${fmt(figures(routerPid(dataDir)))}`,
   );
@@ -147,17 +157,22 @@ while (Date.now() < end) {
   else if (Date.now() + wait >= end) break;
 }
 const totals = await traffic.stop();
-clearInterval(sampler);
+if (sampler) clearInterval(sampler);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const tenth = Math.max(1, Math.floor(samples.length / 10));
 const early = { server: median(samples.slice(0, tenth).map((x) => x.server)), router: median(samples.slice(0, tenth).map((x) => x.router)) };
 const late = { server: median(samples.slice(-tenth).map((x) => x.server)), router: median(samples.slice(-tenth).map((x) => x.router)) };
 const last = { server: figures(server.pid), router: figures(routerPid(dataDir)), sqliteMb: sqliteMb(dataDir) };
+const lastHeap = { server: await heapAfterGc(server.pid), router: await heapAfterGc(routerPid(dataDir)) };
 const growth = (a: number, b: number) => `${(((b - a) / a) * 100).toFixed(1)}%`;
 console.log(`end: server ${fmt(last.server)}; router ${fmt(last.router)}${routerPid(dataDir) === routerAtStart ? '' : ' (a different router process!)'}; sqlite ${last.sqliteMb.toFixed(2)} MB`);
 console.log(`rollouts: ${n} (${Object.entries(phases).map(([p, c]) => `${c} ${p}`).join(', ')})`);
 console.log(`requests: ${totals.sent} sent, ${totals.failed} failed${totals.failed > 0 ? ` ${JSON.stringify(totals.errors)}` : ''}`);
 console.log(`RSS, median of the first vs the last tenth of ${samples.length} samples: server ${early.server.toFixed(1)} -> ${late.server.toFixed(1)} MB (${growth(early.server, late.server)}), router ${early.router.toFixed(1)} -> ${late.router.toFixed(1)} MB (${growth(early.router, late.router)})`);
 console.log(`RSS growth since the first rollout: server ${growth(warm.server.rssMb, last.server.rssMb)}, router ${growth(warm.router.rssMb, last.router.rssMb)}; descriptors: server ${warm.server.fds} -> ${last.server.fds}, router ${warm.router.fds} -> ${last.router.fds}`);
+if (warmHeap) {
+  const w = warmHeap;
+  console.log(`heap after a full GC, first rollout -> end: server ${w.server.heapUsedMb.toFixed(1)} -> ${lastHeap.server.heapUsedMb.toFixed(1)} MB (${growth(w.server.heapUsedMb, lastHeap.server.heapUsedMb)}), router ${w.router.heapUsedMb.toFixed(1)} -> ${lastHeap.router.heapUsedMb.toFixed(1)} MB (${growth(w.router.heapUsedMb, lastHeap.router.heapUsedMb)})`);
+}
 await shutdownEverything(server.url, dataDir);
 process.exit(0);

@@ -1,0 +1,50 @@
+// The heap a process keeps after a full garbage collection: what a leak grows,
+// unlike RSS, which swings by 10-20% with when the collector last ran. Read from
+// outside through the inspector: SIGUSR1 opens it on 127.0.0.1:9229 (Node's
+// default), the DevTools protocol forces a collection and reads
+// process.memoryUsage(), and the inspector is closed again at once. For benches on
+// scratch processes only: nothing else may hold port 9229 meanwhile.
+
+import WebSocket from 'ws';
+
+const INSPECTOR = 'http://127.0.0.1:9229/json';
+
+export interface HeapFigures {
+  heapUsedMb: number;
+  rssMb: number;
+}
+
+export async function heapAfterGc(pid: number): Promise<HeapFigures> {
+  process.kill(pid, 'SIGUSR1');
+  let targets: { webSocketDebuggerUrl: string }[] = [];
+  for (let i = 0; i < 40 && targets.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    targets = await fetch(INSPECTOR).then((r) => r.json() as Promise<typeof targets>).catch(() => []);
+  }
+  if (targets.length === 0) throw new Error(`pid ${pid} opened no inspector on 127.0.0.1:9229`);
+  const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl);
+  await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
+  let id = 0;
+  const pending = new Map<number, (v: unknown) => void>();
+  ws.on('message', (m) => {
+    const d = JSON.parse(String(m)) as { id?: number; result?: unknown };
+    if (d.id !== undefined) pending.get(d.id)?.(d.result);
+  });
+  const call = (method: string, params: object = {}) => new Promise<unknown>((resolve) => {
+    pending.set(++id, resolve);
+    ws.send(JSON.stringify({ id, method, params }));
+  });
+  try {
+    await call('HeapProfiler.enable');
+    await call('HeapProfiler.collectGarbage');
+    await call('HeapProfiler.disable');
+    const r = await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true }) as { result: { value: string } };
+    const m = JSON.parse(r.result.value) as { heapUsed: number; rss: number };
+    return { heapUsedMb: m.heapUsed / 1048576, rssMb: m.rss / 1048576 };
+  } finally {
+    // Closed from inside, after this connection is gone, so the port is free again.
+    await call('Runtime.evaluate', { expression: 'setTimeout(() => process._debugEnd(), 100); 0' });
+    ws.close();
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
