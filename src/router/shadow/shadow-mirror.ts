@@ -198,33 +198,59 @@ function keepHeaders(raw: readonly (Buffer | string)[], names: readonly string[]
   }
 }
 
-async function fetchCopy(u: Upstream, tap: ShadowTap, headers: string[], body: Buffer | null): Promise<CapturedResponse | 'too-large'> {
-  const answer = await u.pool.request({
-    path: tap.copyUrl,
-    method: tap.copyMethod as Dispatcher.HttpMethod,
-    headers,
-    body,
-    headersTimeout: COPY_TIMEOUT_MS,
-    bodyTimeout: COPY_TIMEOUT_MS,
-  });
-  const kept: Record<string, string> = {};
-  const raw: string[] = [];
-  for (const [name, value] of Object.entries(answer.headers)) {
-    if (value === undefined) continue;
-    raw.push(name, Array.isArray(value) ? value.join(', ') : value);
+const TOO_LARGE = Object.assign(new Error('the copy\'s answer is over max_body'), { code: 'E_SHADOW_TOO_LARGE' });
+
+/**
+ * One copy to one backend, captured whole. A raw undici handler, as the proxy's own
+ * exchange is: no stream object between the socket and the captured chunks.
+ */
+class CopyExchange implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private readonly kept: Record<string, string> = {};
+  private readonly chunks: Buffer[] = [];
+  private bytes = 0;
+  private abort: ((err?: Error) => void) | null = null;
+
+  constructor(
+    private readonly tap: ShadowTap,
+    private readonly done: (r: CapturedResponse | 'too-large' | Error) => void,
+  ) {}
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
   }
-  keepHeaders(raw, tap.comparedHeaders, kept);
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    if (bytes > tap.maxBodyBytes) {
-      answer.body.destroy();
-      return 'too-large';
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (statusCode < 200) return true;
+    this.status = statusCode;
+    keepHeaders(rawHeaders, this.tap.comparedHeaders, this.kept);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.bytes += chunk.length;
+    if (this.bytes > this.tap.maxBodyBytes) {
+      this.abort?.(TOO_LARGE);
+      return false;
     }
-    chunks.push(chunk);
+    this.chunks.push(chunk);
+    return true;
   }
-  return { status: answer.statusCode, headers: kept, body: Buffer.concat(chunks) };
+
+  onComplete(): void {
+    this.done({ status: this.status, headers: this.kept, body: Buffer.concat(this.chunks) });
+  }
+
+  onError(err: Error): void {
+    this.done(err === TOO_LARGE ? 'too-large' : err);
+  }
+}
+
+function fetchCopy(u: Upstream, tap: ShadowTap, headers: string[], body: Buffer | null): Promise<CapturedResponse | 'too-large'> {
+  return new Promise((resolve, reject) => {
+    const handler = new CopyExchange(tap, (r) => (r instanceof Error ? reject(r) : resolve(r)));
+    u.pool.dispatch({ path: tap.copyUrl, method: tap.copyMethod as Dispatcher.HttpMethod, headers, body, headersTimeout: COPY_TIMEOUT_MS, bodyTimeout: COPY_TIMEOUT_MS }, handler);
+  });
 }
 
 /**
