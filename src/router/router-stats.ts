@@ -245,6 +245,7 @@ export class RouterStats {
     const gated: RouterStatsJson['gated'] = {};
     const shadow: NonNullable<RouterStatsJson['shadow']> = {};
     for (const [name, e] of this.envs) {
+      if (e.shadow?.isExpired(Date.now())) e.shadow = null;
       if (e.shadow !== null) shadow[name] = e.shadow.toJSON();
       environments[name] = e.toJSON();
       unrouted[name] = e.unrouted;

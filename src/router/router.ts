@@ -167,7 +167,7 @@ export class Router {
         route.picker = new WeightedPicker<Upstream>([]);
         route.sticky = null;
         route.maintenance = null;
-        route.shadow = null;
+        route.shadow = applyShadow(route.counters, undefined, new Map());
         route.hold.update(null);
       }
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { diffResponses, type CapturedResponse } from './response-diff.ts';
-import { ShadowRun } from './shadow-counters.ts';
+import { KEEP_ENDED_RUN_MS, ShadowRun } from './shadow-counters.ts';
 import { endpointOf, fieldIgnorer, maskUrl, maskValue, pathMatcher } from './shadow-match.ts';
 
 const json = (v: unknown): CapturedResponse => ({ status: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(v)) });
@@ -50,6 +50,16 @@ describe('noise learned from two stable answers', () => {
     expect(Object.keys(s.endpoints)).toHaveLength(101);
     expect(s.endpoints['(other)']!.compared).toBe(50);
     expect(s.differing).toBe(150);
+  });
+});
+
+describe('a run after its step', () => {
+  it('is kept for the server to read, then expires', () => {
+    const run = new ShadowRun('1:0');
+    expect(run.isExpired(Date.now() + 3_600_000)).toBe(false); // still running
+    run.endedAt = 1_000;
+    expect(run.isExpired(1_000 + KEEP_ENDED_RUN_MS)).toBe(false);
+    expect(run.isExpired(1_001 + KEEP_ENDED_RUN_MS)).toBe(true);
   });
 });
 

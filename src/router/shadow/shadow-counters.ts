@@ -16,6 +16,8 @@ const MAX_FIELDS = 200;
 const MAX_SIGNATURES = 64;
 const EXAMPLES_PER_FIELD = 2;
 const EXAMPLES_PER_ENDPOINT = 5;
+/** A run's figures outlive its step this long (the server reads them within seconds), then go. */
+export const KEEP_ENDED_RUN_MS = 10 * 60_000;
 
 class EndpointCounts {
   compared = 0;
@@ -56,8 +58,15 @@ export class ShadowRun {
   compared = 0;
   readonly skipped = { inflight: 0, bodyTooLarge: 0, failed: 0, noBackend: 0 };
   private readonly endpoints = new Map<string, EndpointCounts>();
+  /** When the table stopped naming this run (Date.now()); null while it runs. */
+  endedAt: number | null = null;
 
   constructor(readonly run: string) {}
+
+  /** Ended long enough ago that no one will read it: the router drops it rather than send it every second. */
+  isExpired(now: number): boolean {
+    return this.endedAt !== null && now - this.endedAt > KEEP_ENDED_RUN_MS;
+  }
 
   /**
    * One compared copy: `real` the new answer's differences from the user's (ignored

@@ -258,8 +258,12 @@ function fetchCopy(u: Upstream, tap: ShadowTap, headers: string[], body: Buffer 
  * backends (the run's counters kept when the run is the same), or none.
  */
 export function applyShadow(counters: EnvCounters, spec: ShadowRoutes | undefined, byRelease: ReadonlyMap<string, readonly Upstream[]>): ShadowMirror | null {
-  if (spec === undefined) return null;
+  if (spec === undefined) {
+    if (counters.shadow !== null) counters.shadow.endedAt ??= Date.now();
+    return null;
+  }
   const run = counters.shadow?.run === spec.run ? counters.shadow : new ShadowRun(spec.run);
+  run.endedAt = null;
   counters.shadow = run;
   return new ShadowMirror(spec, run, byRelease.get(spec.candidate) ?? [], byRelease.get(spec.stable) ?? []);
 }
