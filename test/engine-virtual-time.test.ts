@@ -131,6 +131,44 @@ describe('engine on virtual time', () => {
     expect(x.fleet.serving('shop/production')).toEqual({ 2: 2 });
   });
 
+  it('blue-green shadow step: the router copies while it lasts; too many real differences fail it before the switch, naming the field', async () => {
+    const bg = 'type: blue-green\nscale_down_delay: 0s\nshadow: { duration: 2m, percent: 20, max_diff_rate: 1% }';
+    const x = await withStable(bg);
+    await x.deploy('shop/production', yaml(bg), 'v2');
+    await x.clock.until('the shadow step in the table', () => x.router.table.environments['shop/production']?.shadow !== undefined);
+    const spec = x.router.table.environments['shop/production']!.shadow!;
+    expect(spec).toMatchObject({ stable: '1', candidate: '2', percent: 20, methods: ['GET', 'HEAD'] });
+    x.router.shadow['shop/production'] = {
+      run: spec.run, sampled: 100, compared: 100, differing: 30, skipped: { inflight: 0, bodyTooLarge: 0, failed: 0, noBackend: 0 },
+      endpoints: { 'GET /p/:id': { compared: 100, differing: 30, fields: { '/body/price': { differing: 30, noise: 0 }, '/body/at': { differing: 100, noise: 90 } }, examples: [{ endpoint: 'GET /p/:id', url: '/p/3', field: '/body/price', stable: '30', candidate: '31' }] } },
+    };
+    await x.clock.advance(60_000);
+    expect(weights(x)).toEqual({ 1: 100 }); // still copying: no user on the new colour
+    const r = await x.settleRollout('shop/production');
+    expect(r.phase).toBe('failed');
+    expect(r.reason).toContain('shadow traffic: 30 of 100 compared requests (30%)');
+    expect(r.reason).toContain('GET /p/:id /body/price (30)');
+    expect(x.router.tables.some((t) => (t.environments['shop/production']?.weights['2'] ?? 0) > 0)).toBe(false);
+    expect(x.router.table.environments['shop/production']?.shadow).toBeUndefined();
+    const status = x.engine.status('shop/production')[0]!;
+    expect(status.shadow).toMatchObject({ decision: 'fail', fields: [{ field: '/body/price' }], examples: [{ stable: '30', candidate: '31' }] });
+  });
+
+  it('blue-green shadow step: differences that are noise only pass it, and the switch follows', async () => {
+    const bg = 'type: blue-green\nscale_down_delay: 0s\nshadow: { duration: 2m }';
+    const x = await withStable(bg);
+    await x.deploy('shop/production', yaml(bg), 'v2');
+    await x.clock.until('the shadow step in the table', () => x.router.table.environments['shop/production']?.shadow !== undefined);
+    const run = x.router.table.environments['shop/production']!.shadow!.run;
+    x.router.shadow['shop/production'] = {
+      run, sampled: 50, compared: 50, differing: 0, skipped: { inflight: 3, bodyTooLarge: 0, failed: 0, noBackend: 0 },
+      endpoints: { 'GET /p/:id': { compared: 50, differing: 0, fields: { '/body/at': { differing: 50, noise: 48 } }, examples: [] } },
+    };
+    const r = await x.settleRollout('shop/production');
+    expect(r.phase).toBe('succeeded');
+    expect(x.engine.status('shop/production')[0]!.shadow).toMatchObject({ decision: 'pass', compared: 50, differing: 0, skipped: { inflight: 3 } });
+  });
+
   it('abort: traffic goes back to the stable release at once and the aborted rollout says where it stopped', async () => {
     const canary = 'type: canary\nsteps:\n  - weight: 25\n  - pause: {}\n  - weight: 100';
     const x = await withStable(canary);

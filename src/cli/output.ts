@@ -52,6 +52,16 @@ export function watchLine(w: NonNullable<EnvironmentStatus['watch']>, now = Date
   return `#${w.release} ${state} (${when}) against ${w.baseline.description}${verdict}`;
 }
 
+/** A shadow step's verdict: the figures, the fields that differ, a few examples (masked by the server). */
+function formatShadow(v: NonNullable<EnvironmentStatus['shadow']>): string[] {
+  const colour = v.decision === 'fail' ? pc.red : v.decision === 'pass' ? pc.green : pc.yellow;
+  const out = [`  shadow:   ${colour(v.decision)} — ${v.reason}`];
+  const skipped = Object.entries(v.skipped).filter(([, n]) => n > 0).map(([why, n]) => `${n} ${why}`).join(', ');
+  if (skipped) out.push(pc.dim(`            copies not compared: ${skipped}`));
+  for (const e of v.examples) out.push(`            ${e.endpoint} ${e.field}: stable ${e.stable} → new ${e.candidate}  ${pc.dim(e.url)}`);
+  return out;
+}
+
 export function formatStatus(envs: EnvironmentStatus[]): string {
   if (envs.length === 0) return 'nothing deployed yet; try `slipway deploy staging`';
   const out: string[] = [];
@@ -78,6 +88,7 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
     if (s.rollout && s.analysis) out.push(`  analysis: ${s.analysis.decision} — ${s.analysis.reason}`);
     else if (s.lastRollout) out.push(`  last:     ${formatRolloutLine(s.lastRollout)}, ended ${ago(s.lastRollout.finishedAt)}`);
     if (s.watch && !s.rollout) out.push(`  watch:    ${watchLine(s.watch)}`);
+    if (s.shadow) out.push(...formatShadow(s.shadow));
     if (s.tls) out.push(...formatTls(s.tls));
     const weights = Object.entries(s.weights).map(([rel, w]) => `#${rel} ${Math.round(w * 10) / 10}%`).join(', ');
     out.push(`  traffic:  ${weights || pc.yellow('no ready instance')}${s.cluster?.traffic === 'gateway' ? pc.dim('  (HTTPRoute)') : ''}`);

@@ -202,6 +202,13 @@ const environment = section({
       }
     });
   }
+  // Shadow copies are made by slipway's router: through a Gateway it sees no request to copy.
+  if (e.runtime === 'kubernetes' && e.kubernetes?.traffic === 'gateway') {
+    if (e.strategy.type === 'canary') e.strategy.steps.forEach((step, i) => {
+      if ('shadow' in step) ctx.addIssue({ code: 'custom', path: ['strategy', 'steps', i, 'shadow'], message: 'with kubernetes traffic: gateway slipway\'s router sees no request to copy; remove the shadow step, or set traffic: router' });
+    });
+    if (e.strategy.type === 'blue-green' && e.strategy.shadow) ctx.addIssue({ code: 'custom', path: ['strategy', 'shadow'], message: 'with kubernetes traffic: gateway slipway\'s router sees no request to copy; remove shadow:, or set traffic: router' });
+  }
 });
 
 const environments = namedMap({

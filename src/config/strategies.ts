@@ -3,9 +3,11 @@
 
 import { z } from 'zod';
 import { parseDurationMs } from '../core/duration.ts';
-import type { CanaryStepSpec } from '../core/service-config.ts';
+import type { AnalysisConfig, CanaryStepSpec } from '../core/service-config.ts';
+import type { ShadowSpec } from '../core/shadow/shadow-spec.ts';
 import { countOrPercent, durationMs, field, listenAddress, matching, positiveCountOrPercent, refusal, wholeNumber } from './fields.ts';
 import { analysisSection } from './analysis.ts';
+import { shadowSection } from './shadow-section.ts';
 import { section } from './section.ts';
 
 export const ROLLING_DEFAULTS = { type: 'rolling', batch: 1, max_unavailable: 0 } as const;
@@ -17,7 +19,7 @@ const rolling = section({
   max_unavailable: countOrPercent.prefault(ROLLING_DEFAULTS.max_unavailable),
 }).transform((s) => ({ type: s.type, batch: s.batch, maxUnavailable: s.max_unavailable }));
 
-const STEP_EXPECTED = 'a step: { weight: 10 }, { pause: 30s }, { pause: {} } (wait for `slipway promote`) or { analysis: {...} }';
+const STEP_EXPECTED = 'a step: { weight: 10 }, { pause: 30s }, { pause: {} } (wait for `slipway promote`), { analysis: {...} } or { shadow: { duration: 2m } }';
 
 function isMap(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -44,11 +46,11 @@ const canaryStep = z.unknown().transform((v, ctx): CanaryStepSpec => {
     ctx.addIssue({ code: 'custom', path: ['pause'], message: refusal('a duration such as 30s, or {} to wait for `slipway promote`', value) });
     return z.NEVER;
   }
-  if (key === 'analysis') {
-    const parsed = analysisSection.safeParse(value ?? {});
-    if (parsed.success) return { analysis: parsed.data };
+  if (key === 'analysis' || key === 'shadow') {
+    const parsed = key === 'analysis' ? analysisSection.safeParse(value ?? {}) : shadowSection.safeParse(value);
+    if (parsed.success) return key === 'analysis' ? { analysis: parsed.data as AnalysisConfig } : { shadow: parsed.data as ShadowSpec };
     for (const iss of parsed.error.issues) {
-      ctx.addIssue({ code: 'custom', path: ['analysis', ...iss.path.map((p) => (typeof p === 'symbol' ? String(p) : p))], message: iss.message, params: iss.code === 'custom' ? iss.params : undefined });
+      ctx.addIssue({ code: 'custom', path: [key, ...iss.path.map((p) => (typeof p === 'symbol' ? String(p) : p))], message: iss.message, params: iss.code === 'custom' ? iss.params : undefined });
     }
     return z.NEVER;
   }
@@ -71,6 +73,8 @@ const canary = section({
     .superRefine((steps, ctx) => {
       let last = 0;
       steps.forEach((s, i) => {
+        // Only answers the stable release gave users are copied: none are left once the canary has them all.
+        if ('shadow' in s && last >= 100) ctx.addIssue({ code: 'custom', path: [i, 'shadow'], message: 'a shadow step after weight 100 has no stable traffic to copy; put it before the canary takes all the traffic' });
         if (!('weight' in s)) return;
         if (s.weight <= last) ctx.addIssue({ code: 'custom', path: [i, 'weight'], message: `weights must grow from step to step; ${s.weight} follows ${last}` });
         last = s.weight;
@@ -97,7 +101,9 @@ const blueGreen = section({
   preview_listen: listenAddress.optional(),
   auto_promote: field('true or false', (v) => (typeof v === 'boolean' ? v : null)).prefault(BLUE_GREEN_DEFAULTS.auto_promote),
   scale_down_delay: delayMs.prefault(BLUE_GREEN_DEFAULTS.scale_down_delay),
-}).transform((s) => ({ type: s.type, previewListen: s.preview_listen ?? null, autoPromote: s.auto_promote, scaleDownDelayMs: s.scale_down_delay }));
+  /** Live requests copied to the new colour, answers compared, before the switch. */
+  shadow: shadowSection.optional(),
+}).transform((s) => ({ type: s.type, previewListen: s.preview_listen ?? null, autoPromote: s.auto_promote, scaleDownDelayMs: s.scale_down_delay, ...(s.shadow ? { shadow: s.shadow } : {}) }));
 
 // A new strategy is one more section with a `type` literal, added to this list
 // (and to Strategy in core/service-config.ts).

@@ -4,6 +4,7 @@
 
 import { resolveCount } from './duration.ts';
 import type { AnalysisConfig, BlueGreenStrategy, CanaryStrategy, RollingStrategy, Strategy } from './service-config.ts';
+import type { ShadowSpec } from './shadow/shadow-spec.ts';
 
 export type Step =
   /** Ensure exactly `count` ready instances of a release (start new ones, or drain and stop extras). */
@@ -14,6 +15,8 @@ export type Step =
   | { type: 'pause'; durationMs: number | null }
   /** Compare the new release with the stable one; go on only when it passes. */
   | { type: 'analysis'; analysis: AnalysisConfig }
+  /** Copy live requests the stable release answered to the new one and compare the answers; go on only when they agree. */
+  | { type: 'shadow'; shadow: ShadowSpec }
   /** Expose a release on the environment's preview listener (null: close it). */
   | { type: 'preview'; releaseId: number | null };
 
@@ -114,6 +117,13 @@ export function planCanary(input: PlanInput & { strategy: CanaryStrategy }): Ste
       steps.push({ type: 'weights', weights: spec.weight >= 100 ? { [input.newReleaseId]: 100 } : { [stable]: 100 - spec.weight, [input.newReleaseId]: spec.weight } });
     } else if ('pause' in spec) {
       steps.push({ type: 'pause', durationMs: spec.pause.durationMs });
+    } else if ('shadow' in spec) {
+      // Copies need a new instance to go to; it takes no user traffic at this point.
+      if (size === 0) {
+        size = canarySize(input.strategy, input.instances, spec.shadow.percent);
+        steps.push({ type: 'scale', releaseId: input.newReleaseId, count: size });
+      }
+      steps.push({ type: 'shadow', shadow: spec.shadow });
     } else {
       steps.push({ type: 'analysis', analysis: spec.analysis });
     }
@@ -135,6 +145,7 @@ export function planBlueGreen(input: PlanInput & { strategy: BlueGreenStrategy }
   const s = input.strategy;
   const steps: Step[] = [{ type: 'scale', releaseId: input.newReleaseId, count: input.instances }];
   if (s.previewListen) steps.push({ type: 'preview', releaseId: input.newReleaseId });
+  if (s.shadow && hasStable(input)) steps.push({ type: 'shadow', shadow: s.shadow });
   if (!s.autoPromote && hasStable(input)) steps.push({ type: 'pause', durationMs: null });
   steps.push({ type: 'weights', weights: { [input.newReleaseId]: 100 } });
   if (s.previewListen) steps.push({ type: 'preview', releaseId: null });
@@ -168,6 +179,8 @@ export function describeStep(s: Step, releaseName: (id: number) => string): stri
       return s.durationMs === null ? 'pause until promoted' : `pause ${Math.round(s.durationMs / 100) / 10}s`;
     case 'analysis':
       return 'analysis';
+    case 'shadow':
+      return `shadow ${s.shadow.percent}% of ${s.shadow.methods.join('/')} for ${Math.round(s.shadow.durationMs / 100) / 10}s`;
     case 'preview':
       return s.releaseId === null ? 'close preview' : `preview ${releaseName(s.releaseId)}`;
   }

@@ -94,7 +94,7 @@ export function commandRefusal(r: Rollout, e: Extract<RolloutEvent, { type: 'pau
     case 'promote': {
       if (e.full) return null;
       const step = currentStep(r);
-      return step?.type === 'pause' || step?.type === 'analysis' || r.phase === 'paused'
+      return step?.type === 'pause' || step?.type === 'analysis' || step?.type === 'shadow' || r.phase === 'paused'
         ? null
         : `rollout #${r.id} is not waiting at a pause (step ${r.stepIndex + 1} is ${step?.type ?? 'none'}); use --full to finish it now`;
     }
@@ -133,7 +133,7 @@ export function transition(r: Rollout, e: RolloutEvent, now: number, ctx: Machin
         return { ...resumed, plan: { ...r.plan, steps: [...r.plan.steps.slice(0, r.stepIndex), ...rest] }, stepStartedAt: now };
       }
       const step = currentStep(r);
-      return step?.type === 'pause' || step?.type === 'analysis' ? completeStep(resumed, now) : resumed;
+      return step?.type === 'pause' || step?.type === 'analysis' || step?.type === 'shadow' ? completeStep(resumed, now) : resumed;
     }
     case 'abort':
       return commandRefusal(r, e) ? r : startAbort(at, { reason: e.reason, cause: e.cause ?? 'request' }, ctx, now);

@@ -4,6 +4,7 @@
 
 import type { AnalysisSpec } from './analysis/analysis-spec.ts';
 import type { CountOrPercent } from './duration.ts';
+import type { ShadowSpec } from './shadow/shadow-spec.ts';
 
 /** A check answered by a Prometheus query: the query's value must stay within bounds. */
 export interface PrometheusCheck {
@@ -54,7 +55,9 @@ export type CanaryStepSpec =
   /** null: wait for a person (`slipway promote`). */
   | { pause: { durationMs: number | null } }
   /** An analysis gate: the rollout goes on only when it passes. */
-  | { analysis: AnalysisConfig };
+  | { analysis: AnalysisConfig }
+  /** Live requests copied to the new release, answers compared with stable's; fails on too many real differences. */
+  | { shadow: ShadowSpec };
 
 export interface StickySpec {
   /** Requests with the same value of this header stay on one side. */
@@ -79,6 +82,8 @@ export interface BlueGreenStrategy {
   autoPromote: boolean;
   /** How long the old colour stays warm after the switch, so rollback is one switch back. */
   scaleDownDelayMs: number;
+  /** Live requests copied to the new colour and compared before the switch; absent: none. */
+  shadow?: ShadowSpec;
 }
 
 export type Strategy = RollingStrategy | CanaryStrategy | BlueGreenStrategy;

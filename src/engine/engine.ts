@@ -21,6 +21,8 @@ import { receiveArtefact } from './artefact-store.ts';
 import { AnalysisMonitor } from './analysis-monitor.ts';
 import { HealthMonitor } from './health-monitor.ts';
 import { MetricsSampler } from './metrics-sampler.ts';
+import { ShadowJudge } from './shadow-judge.ts';
+import type { ShadowVerdict } from '../core/shadow/shadow-verdict.ts';
 import { InstanceFleet } from './instance-fleet.ts';
 import { systemClock, type Clock, type EngineLogger, type TrafficRouter } from './ports.ts';
 import { Reconciler, applyRolloutEvent } from './reconciler.ts';
@@ -121,6 +123,8 @@ export class Engine {
   private readonly monitor: HealthMonitor;
   readonly sampler: MetricsSampler;
   readonly analysis: AnalysisMonitor;
+  /** Verdicts of shadow steps, from the router's shadow figures. */
+  readonly shadow: ShadowJudge;
   readonly configs: ConfigVersions;
   private readonly configReleases: ConfigReleases;
   private readonly listen: ListenGuard;
@@ -195,6 +199,7 @@ export class Engine {
       pushRoutes: (env) => this.pushTraffic(env),
       checkRoutes: () => this.routes.checkDrift(),
       stepVerdict: (r) => this.analysis.stepVerdict(r),
+      shadowVerdict: (r, step, endsAt) => this.shadow.verdict(r, step.shadow, endsAt),
       onSucceeded: (r) => this.analysis.startWatch(r),
       onTransition: (prev, next, e) => {
         this.feed.transition(prev, next, e);
@@ -230,6 +235,14 @@ export class Engine {
       },
     });
     this.sampler.onSample(() => this.analysis.tick());
+    this.shadow = new ShadowJudge({
+      sampler: this.sampler, now: () => this.clock.now(),
+      secretsOf: async (r) => {
+        const releases = [r.toReleaseId, r.fromReleaseId].map((id) => (id === null ? undefined : this.store.getRelease(id)));
+        const values = await Promise.all(releases.map((rel) => (rel ? deps.secrets.resolve(rel.env, rel.config.secrets).then(Object.values) : [])));
+        return values.flat();
+      },
+    });
     this.pipeline = new PipelineRunner({
       host: this, workDir: join(deps.paths.root, 'pipeline'), clock: this.clock, log: deps.log,
       ...(deps.onPipelineStage ? { onStageFinished: deps.onPipelineStage } : {}),
@@ -603,8 +616,19 @@ export class Engine {
     return names.map((n) => {
       const s = describeEnvironment(this.store, this.fleets, n, this.routes.listenerErrors[n] ?? null);
       const tls = this.tls?.status(n);
-      return { ...s, analysis: s.rollout ? this.analysis.latestResult(s.rollout.id) : null, watch: this.analysis.watchView(n), down: this.teardown.downMark(n), traffic: this.traffic.view(n), ...(tls ? { tls } : {}) };
+      const shown = s.rollout ?? s.lastRollout;
+      return { ...s, analysis: s.rollout ? this.analysis.latestResult(s.rollout.id) : null, shadow: shown ? this.shadow.latest(n, shown.id) ?? this.recordedShadow(shown.id) : null, watch: this.analysis.watchView(n), down: this.teardown.downMark(n), traffic: this.traffic.view(n), ...(tls ? { tls } : {}) };
     });
+  }
+
+  /** The last shadow verdict a rollout's events hold (a verdict given before a server restart). */
+  private recordedShadow(rolloutId: number): ShadowVerdict | null {
+    const events = this.store.rolloutEvents(rolloutId);
+    for (let i = events.length - 1; i >= 0; i--) {
+      const v = (events[i]!.data as { shadow?: ShadowVerdict } | null)?.shadow;
+      if (v) return v;
+    }
+    return null;
   }
 
   /** Drains and stops every instance (for `demo --once` and tests), leaving state consistent. */

@@ -5,6 +5,7 @@
 import type { ReleaseCountsSnapshot } from '../core/analysis/index.ts';
 import { histogramCount, quantileMs, subtractHistograms } from '../core/latency-histogram.ts';
 import type { MetricSample } from '../core/records.ts';
+import type { ShadowStatsJson } from '../core/shadow/shadow-spec.ts';
 import type { StateStore } from '../store/state-store.ts';
 import { handleOf, runtimeOf } from './instance-lifecycle.ts';
 import type { RuntimeSet } from './runtime-set.ts';
@@ -35,6 +36,8 @@ export class MetricsSampler {
   private lastPersistAt = 0;
   private sampling = false;
   private listeners: (() => void)[] = [];
+  /** env → its last shadow step's figures, and when they were read. */
+  private shadow = new Map<string, { at: number; stats: ShadowStatsJson }>();
 
   constructor(private readonly deps: { store: StateStore; router: TrafficRouter; runtimes: RuntimeSet; clock: Clock; log: EngineLogger }) {}
 
@@ -88,6 +91,11 @@ export class MetricsSampler {
     if (cut > 0) this.recent.splice(0, cut);
   }
 
+  /** The figures of the environment's last shadow step as last sampled, and when. */
+  shadowOf(env: string): { at: number; stats: ShadowStatsJson } | null {
+    return this.shadow.get(env) ?? null;
+  }
+
   gaugesOf(env: string, release: number): ReleaseGauges | null {
     return this.gauges.get(env)?.get(String(release)) ?? null;
   }
@@ -103,6 +111,7 @@ export class MetricsSampler {
       }
       this.latest = latest;
       const now = this.deps.clock.now();
+      this.shadow = new Map(Object.entries(stats.shadow ?? {}).map(([env, s]) => [env, { at: now, stats: s }]));
       this.keepRecent(now, latest);
       await this.sampleGauges();
       if (now - this.lastPersistAt >= PERSIST_EVERY_MS) {

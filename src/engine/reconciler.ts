@@ -4,6 +4,7 @@
 // outcome before going on. A restarted server simply runs the passes again.
 
 import type { AnalysisResult } from '../core/analysis/index.ts';
+import type { ShadowVerdict } from '../core/shadow/shadow-verdict.ts';
 import { describeStep, type Step } from '../core/plans.ts';
 import { activeSteps, currentStep, isTerminal, transition, type Rollout, type RolloutEvent } from '../core/rollout.ts';
 import type { StateStore } from '../store/state-store.ts';
@@ -24,6 +25,8 @@ export interface ReconcilerDeps {
    * not (RouteSync.checkDrift: coalesced over all environments, never rejects).
    */
   checkRoutes?(): Promise<unknown>;
+  /** The verdict on a shadow step that ended at `endsAt`; null while the router's figures since then are not in. */
+  shadowVerdict?(r: Rollout, step: Extract<Step, { type: 'shadow' }>, endsAt: number): Promise<ShadowVerdict | null>;
   /** The analysis verdict on the step a rollout is at; null before there is one. */
   stepVerdict(r: Rollout): AnalysisResult | null;
   onSucceeded(r: Rollout): void;
@@ -160,6 +163,8 @@ class EnvLoop {
         return true;
       case 'analysis':
         return this.runAnalysisStep(r, step, label);
+      case 'shadow':
+        return this.runShadowStep(r, step, label);
       case 'pause': {
         if (step.durationMs === null) {
           if (!this.announcedWait.has(`${r.id}:${r.stepIndex}`)) {
@@ -219,6 +224,46 @@ class EnvLoop {
     }
     this.nextWakeAt = this.deps.clock.now() + 1000;
     return false;
+  }
+
+  /**
+   * The router copies requests while the step lasts (route-sync.ts puts the step in
+   * the table); at its end the figures decide: too many real differences fail the
+   * rollout, which goes back to stable before any user reached the new release.
+   */
+  private async runShadowStep(r: Rollout, step: Extract<Step, { type: 'shadow' }>, label: string): Promise<boolean> {
+    const { clock } = this.deps;
+    const s = step.shadow;
+    const key = `${r.id}:${r.stepIndex}`;
+    if (!this.announcedWait.has(key)) {
+      this.announcedWait.add(key);
+      const unsafe = s.methods.filter((m) => m !== 'GET' && m !== 'HEAD' && m !== 'OPTIONS');
+      this.deps.recordEvent(r.id, unsafe.length ? 'warn' : 'info', `${label}: shadow traffic: copying ${s.percent}% of ${s.methods.join(', ')} requests on ${s.paths.join(', ')} to the new release for ${Math.round(s.durationMs / 1000)}s and comparing its answers with stable's${unsafe.length ? ` (${unsafe.join(', ')} copied as configured: the new release sees them twice over)` : ''}`, { step: r.stepIndex });
+    }
+    const endsAt = (r.stepStartedAt ?? clock.now()) + s.durationMs;
+    if (clock.now() < endsAt) {
+      this.nextWakeAt = endsAt;
+      return false;
+    }
+    const verdict = this.deps.shadowVerdict ? await this.deps.shadowVerdict(r, step, endsAt) : null;
+    const fresh = this.deps.store.getRollout(r.id);
+    if (!fresh || fresh.phase !== r.phase || fresh.stepIndex !== r.stepIndex) return true; // someone acted meanwhile
+    if (verdict === null && this.deps.shadowVerdict) {
+      this.nextWakeAt = clock.now() + 1000;
+      return false;
+    }
+    const data = verdict ? { step: r.stepIndex, shadow: verdict } : { step: r.stepIndex };
+    const decision = verdict?.decision === 'inconclusive' ? s.inconclusive : verdict?.decision ?? 'pass';
+    if (decision === 'fail') {
+      const reason = `shadow traffic: ${verdict?.reason ?? 'no figures'}`;
+      this.deps.recordEvent(r.id, 'error', `${label}: ${reason}`, data);
+      await this.applyAndRoute(r, { type: 'step-failed', index: r.stepIndex, reason });
+      return true;
+    }
+    const level = verdict?.decision === 'pass' ? 'info' : 'warn';
+    this.deps.recordEvent(r.id, level, `${label}: shadow traffic ${verdict?.decision === 'pass' ? 'passed' : 'inconclusive, passing it as configured'}: ${verdict?.reason ?? 'no figures from the router'}`, data);
+    await this.applyAndRoute(r, { type: 'step-done', index: r.stepIndex });
+    return true;
   }
 
   private async runScale(r: Rollout, step: Extract<Step, { type: 'scale' }>, label: string): Promise<boolean> {

@@ -9,7 +9,7 @@
 import type { ReleaseRecord } from '../core/records.ts';
 import { formatListen } from '../core/service-config.ts';
 import type { FleetSet } from './fleet-set.ts';
-import { effectiveWeights } from '../core/rollout.ts';
+import { currentStep, effectiveWeights, type Rollout } from '../core/rollout.ts';
 import { routeTableDigest, type EnvRoutes, type RouteTable, type RouteTableHead, type RouterHeadAnswer } from '../router/route-table.ts';
 import { redactTableKeys, type TlsRoutes } from '../router/tls/tls-routes.ts';
 import type { StateStore } from '../store/state-store.ts';
@@ -29,6 +29,11 @@ export function trafficWeights(store: StateStore, fleets: FleetSet, env: string)
   const routing = routingRelease(store, env);
   const serving = routing ? fleets.of(routing).serving(env) : {};
   return effectiveWeights(store.activeRollout(env)?.traffic ?? null, serving);
+}
+
+/** The router counts a shadow step's figures under this id: one per rollout and step. */
+export function shadowRunId(r: Pick<Rollout, 'id' | 'stepIndex'>): string {
+  return `${r.id}:${r.stepIndex}`;
 }
 
 /** An environment's tls: routes (its certificates, challenges), from engine/tls/tls-keeper.ts. */
@@ -72,6 +77,15 @@ export function computeRouteTable(store: StateStore, fleets: FleetSet, version: 
         stable: label(rollout.fromReleaseId),
         ...(strategy.sticky?.header ? { header: strategy.sticky.header } : {}),
         ...(strategy.sticky?.cookie ? { cookie: strategy.sticky.cookie } : {}),
+      };
+    }
+    // A shadow step: the router copies requests stable answered to the new release (router/shadow/).
+    const step = rollout ? currentStep(rollout) : undefined;
+    if (rollout && rollout.fromReleaseId !== null && rollout.phase === 'progressing' && step?.type === 'shadow') {
+      const s = step.shadow;
+      routes.shadow = {
+        run: shadowRunId(rollout), stable: label(rollout.fromReleaseId), candidate: label(rollout.toReleaseId), percent: s.percent,
+        methods: s.methods, paths: s.paths, ignore: s.ignore, headers: s.headers, maxInFlight: s.maxInFlight, maxBodyBytes: s.maxBodyBytes,
       };
     }
     environments[env] = routes;

@@ -6,6 +6,7 @@ import type { TrafficGateView } from './traffic-gates.ts';
 import type { WatchView } from './release-watch.ts';
 import type { ReleaseRecord } from '../core/records.ts';
 import type { AnalysisResult } from '../core/analysis/index.ts';
+import type { ShadowVerdict } from '../core/shadow/shadow-verdict.ts';
 import type { CountOrPercent } from '../core/duration.ts';
 import { describeStep, type Step } from '../core/plans.ts';
 import { currentStep, type Rollout } from '../core/rollout.ts';
@@ -83,6 +84,8 @@ export interface EnvironmentStatus {
   weights: Record<string, number>;
   /** The latest analysis of the rollout in progress, with its figures. */
   analysis?: AnalysisResult | null;
+  /** The verdict of the shadow step of the rollout in progress (else of the last one), if this server gave one. */
+  shadow?: ShadowVerdict | null;
   /** runtime: kubernetes: where it runs and the replicas slipway asked for per release; null otherwise. */
   cluster: ClusterView | null;
   /** The watch window under way after the last rollout, else the last one this server ran; null if none. */
@@ -112,7 +115,7 @@ export function describeStrategy(s: Strategy): string {
     case 'rolling':
       return `rolling (batch ${pct(s.batch)}, max unavailable ${pct(s.maxUnavailable)})`;
     case 'canary':
-      return `canary (${s.steps.map((x) => ('weight' in x ? `${x.weight}%` : 'pause' in x ? 'pause' : 'analysis')).join(' → ')})`;
+      return `canary (${s.steps.map((x) => ('weight' in x ? `${x.weight}%` : 'pause' in x ? 'pause' : 'shadow' in x ? 'shadow' : 'analysis')).join(' → ')})`;
     case 'blue-green':
       return `blue-green (${s.autoPromote ? 'auto promote' : 'promote by hand'}, old colour warm ${s.scaleDownDelayMs}ms)`;
   }

@@ -6,6 +6,7 @@ import type { PassiveHealth } from './passive-health.ts';
 import type { EnvProxy } from './proxy-settings.ts';
 import type { StickyRoutes } from './route-table.ts';
 import type { EnvCounters } from './router-stats.ts';
+import type { ShadowMirror } from './shadow/shadow-mirror.ts';
 import type { MaintenanceAnswers, TrafficHold } from './traffic-hold.ts';
 import type { Upstream } from './upstream.ts';
 import type { WeightedPicker } from './weighted-picker.ts';
@@ -24,4 +25,6 @@ export interface EnvRoute {
   readonly hold: TrafficHold;
   /** Set on the plain-HTTP side of a TLS environment with redirect_http: every request is a 308 to https on this port. */
   redirectHttpsPort?: number | null;
+  /** Set while a rollout is at a shadow step: copies requests stable answered to the new release (shadow/). */
+  shadow?: ShadowMirror | null;
 }

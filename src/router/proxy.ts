@@ -24,6 +24,7 @@ import { pickUpstream } from './pick-upstream.ts';
 import type { EnvProxy } from './proxy-settings.ts';
 import { BAD_GATEWAY, NO_BACKEND, type RouterAnswer } from './router-answers.ts';
 import type { Upstream } from './upstream.ts';
+import type { ShadowTap } from './shadow/shadow-mirror.ts';
 
 /**
  * Connection failures with no response header yet: the instance died, refused, or
@@ -81,7 +82,9 @@ export function handleProxyRequest(route: EnvRoute, req: IncomingMessage, res: S
     sendAnswer(res, NO_BACKEND);
     return;
   }
-  new ProxyExchange({ route, req, res, upstream, startMs, headers, bodyBytes }).dispatch();
+  // Shadow traffic (shadow/shadow-mirror.ts): null unless a shadow step copies this request.
+  const tap = route.shadow ? route.shadow.tap(req, upstream, headers, bodyBytes) : null;
+  new ProxyExchange({ route, req, res, upstream, startMs, headers, bodyBytes, tap }).dispatch();
 }
 
 /**
@@ -140,12 +143,13 @@ function answerThenLinger(req: IncomingMessage, res: ServerResponse, a: RouterAn
 class BodyLimit extends Transform {
   private bytes = 0;
 
-  constructor(private readonly maxBytes: number) {
+  constructor(private readonly maxBytes: number, private readonly tap: ShadowTap | null) {
     super();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;
+    this.tap?.onRequestData(chunk);
     if (this.bytes > this.maxBytes) done(BODY_TOO_LARGE);
     else done(null, chunk);
   }
@@ -161,6 +165,7 @@ interface ExchangeInit {
   headers: string[];
   /** As collectForwardHeaders returned it: 0 no body, -1 chunked. */
   bodyBytes: number;
+  tap: ShadowTap | null;
 }
 
 class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
@@ -190,8 +195,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
   private isWatchingClose = false;
   private resume: (() => void) | null = null;
   private abort: ((err?: Error) => void) | null = null;
+  private readonly tap: ShadowTap | null;
 
   constructor(o: ExchangeInit) {
+    this.tap = o.tap;
     this.route = o.route;
     this.proxy = o.route.proxy;
     this.req = o.req;
@@ -204,7 +211,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
 
   private limitedBody(): BodyLimit {
     const req = this.req;
-    const limit = new BodyLimit(this.proxy.maxBodyBytes);
+    const limit = new BodyLimit(this.proxy.maxBodyBytes, this.tap);
     // Errors reach undici through its own listener; this one keeps a late one (the
     // client left after the answer) from being an uncaught exception.
     limit.on('error', () => {});
@@ -263,6 +270,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
       return false;
     }
     const headers = this.responseHeaders(rawHeaders);
+    this.tap?.onHeaders(statusCode, rawHeaders);
     if (this.isStream) {
       if (statusCode < 300) this.upstream.counters.streamsOpened++;
       else this.isStream = false;
@@ -276,6 +284,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
 
   onData(chunk: Buffer): boolean {
     const res = this.res;
+    this.tap?.onData(chunk);
     if (res.destroyed) {
       this.abort?.(CLIENT_GONE);
       return false;
@@ -313,6 +322,8 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
     this.upstream.end();
     if (!this.hasEnded) this.res.end();
     this.record(false);
+    // An event stream is never compared; the copy leaves once the user's answer is out.
+    if (this.tap !== null && !this.isStream) this.tap.onComplete(this.res);
   }
 
   /**

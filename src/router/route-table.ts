@@ -11,6 +11,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { SlipwayError } from '../core/errors.ts';
 import { tlsRoutesSchema } from './tls/tls-routes.ts';
+import { shadowRoutesSchema } from './shadow/shadow-routes.ts';
 
 /** The longest maintenance message; it is shown whole in a browser page. */
 export const MAINTENANCE_MESSAGE_MAX = 1000;
@@ -126,6 +127,8 @@ export const envRoutesSchema = z.strictObject({
   maintenance: maintenanceSchema.optional(),
   /** Present: new requests wait in order until `untilMs` or until a table without it. */
   hold: holdSchema.optional(),
+  /** Present while a rollout is at a shadow step: which requests to copy to which release (shadow/shadow-routes.ts). */
+  shadow: shadowRoutesSchema.optional(),
 });
 
 export const routeTableSchema = z

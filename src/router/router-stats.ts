@@ -4,6 +4,8 @@
 // below is built only when someone asks for /stats.
 
 import { createHistogram, recordMs, cloneHistogram, type LatencyHistogram } from '../core/latency-histogram.ts';
+import type { ShadowStatsJson } from '../core/shadow/shadow-spec.ts';
+import type { ShadowRun } from './shadow/shadow-counters.ts';
 
 export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx';
 
@@ -66,6 +68,8 @@ export interface RouterStatsJson {
   backends: Record<string, BackendStatsJson>;
   /** listen address → requests its listener answered itself, belonging to no environment. */
   listeners: Record<string, ListenerStatsJson>;
+  /** environment → its last shadow step's figures (shadow/shadow-counters.ts); absent from routers before shadowing. */
+  shadow?: Record<string, ShadowStatsJson>;
 }
 
 export interface GatedStatsJson {
@@ -155,6 +159,8 @@ export class EnvCounters {
   held = 0;
   holdQueueFull = 0;
   readonly refused: Record<RefusalLimit, number> = { max_body: 0, idle_timeout: 0, max_header_size: 0, bad_request: 0 };
+  /** The figures of the environment's last shadow step (one run at a time). */
+  shadow: ShadowRun | null = null;
   private readonly releases = new Map<string, ReleaseCounters>();
   /** Release → when it was last in the route table (or still finishing requests). */
   private readonly routedAt = new Map<string, number>();
@@ -237,7 +243,10 @@ export class RouterStats {
     const unrouted: RouterStatsJson['unrouted'] = {};
     const refused: RouterStatsJson['refused'] = {};
     const gated: RouterStatsJson['gated'] = {};
+    const shadow: NonNullable<RouterStatsJson['shadow']> = {};
     for (const [name, e] of this.envs) {
+      if (e.shadow?.isExpired(Date.now())) e.shadow = null;
+      if (e.shadow !== null) shadow[name] = e.shadow.toJSON();
       environments[name] = e.toJSON();
       unrouted[name] = e.unrouted;
       gated[name] = { maintenance: e.maintenance, held: e.held, holdQueueFull: e.holdQueueFull };
@@ -245,6 +254,6 @@ export class RouterStats {
     }
     const listeners: RouterStatsJson['listeners'] = {};
     for (const [listen, l] of this.listenerCounters) listeners[listen] = l.toJSON();
-    return { startedAt: this.startedAt, environments, unrouted, gated, refused, backends, listeners };
+    return { startedAt: this.startedAt, environments, unrouted, gated, refused, backends, listeners, shadow };
   }
 }

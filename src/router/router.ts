@@ -18,6 +18,7 @@ import { RouterStats, type RouterStatsJson } from './router-stats.ts';
 import { UpstreamRegistry } from './upstream-registry.ts';
 import { DEFAULT_POOL_OPTIONS, type Upstream, type UpstreamPoolOptions } from './upstream.ts';
 import { WeightedPicker } from './weighted-picker.ts';
+import { applyShadow } from './shadow/shadow-mirror.ts';
 import { maintenanceAnswers, TrafficHold } from './traffic-hold.ts';
 import { CertificateSet, type CertificateCache } from './tls/certificate-set.ts';
 import type { TlsRoutes } from './tls/tls-routes.ts';
@@ -135,6 +136,7 @@ export class Router {
       route.maintenance = routes.maintenance ? maintenanceAnswers(routes.maintenance) : null;
       // After the picker: requests a lifted pause releases go to this table's backends.
       route.hold.update(routes.hold ?? null);
+      route.shadow = applyShadow(route.counters, routes.shadow, byRelease);
       const pathPrefix = routes.pathPrefix ?? null;
       wants.push({ key: env, listen: routes.listen, ...(routes.hosts ? { hosts: routes.hosts } : {}), ...(pathPrefix ? { pathPrefix: pathPrefix.path } : {}) });
       members.set(env, { route, hosts: routes.hosts ?? null, pathPrefix });
@@ -165,6 +167,7 @@ export class Router {
         route.picker = new WeightedPicker<Upstream>([]);
         route.sticky = null;
         route.maintenance = null;
+        route.shadow = applyShadow(route.counters, undefined, new Map());
         route.hold.update(null);
       }
     }

@@ -117,6 +117,8 @@ export class FakeRouter {
   /** "env#number" → behaviour; default: no errors, 20 ms. */
   readonly behaviour = new Map<string, ReleaseBehaviour>();
   private counters: RouterStatsJson['environments'] = {};
+  /** env → the shadow figures the next stats read reports (set by a test, as the real router counts them). */
+  readonly shadow: NonNullable<RouterStatsJson['shadow']> = {};
   /** Fractions of a request (and of an error) carried to the next read, so low rates are played exactly. */
   private readonly carry = new Map<string, { requests: number; errors: number }>();
   private playedTo: number;
@@ -141,7 +143,7 @@ export class FakeRouter {
 
   async getStats(): Promise<RouterStatsJson> {
     this.play();
-    return { startedAt: new Date(0).toISOString(), environments: structuredClone(this.counters), unrouted: {}, refused: {}, backends: {} } as unknown as RouterStatsJson;
+    return { startedAt: new Date(0).toISOString(), environments: structuredClone(this.counters), unrouted: {}, refused: {}, backends: {}, shadow: structuredClone(this.shadow) } as unknown as RouterStatsJson;
   }
 
   /** Share of each release (by number) the table sends an environment's requests to now. */

@@ -268,6 +268,7 @@ export function stateAfterStep(state: ClusterState, step: Step): ClusterState {
       return { ...state, weights: Object.fromEntries(Object.entries(step.weights).map(([id, w]) => [Number(id), w])) };
     case 'pause':
     case 'analysis':
+    case 'shadow':
     // On a cluster every release already has its own Service to preview it by.
     case 'preview':
       return state;

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { SHADOW_DEFAULTS, type ShadowSpec, type ShadowStatsJson } from './shadow-spec.ts';
+import { evaluateShadow } from './shadow-verdict.ts';
+
+const spec: ShadowSpec = { ...SHADOW_DEFAULTS, methods: ['GET'], paths: ['/*'], headers: [], ignore: [], durationMs: 60_000, minRequests: 10 };
+const stats = (compared: number, differing: number): ShadowStatsJson => ({
+  run: '1:0', sampled: compared, compared, differing, skipped: { inflight: 0, bodyTooLarge: 0, failed: 0, noBackend: 0 },
+  endpoints: { 'GET /p/:id': { compared, differing, fields: { '/body/price': { differing, noise: 0 }, '/body/at': { differing: compared, noise: compared } }, examples: [] } },
+});
+
+describe('evaluateShadow', () => {
+  it.each([
+    [stats(100, 0), 'pass'],
+    [stats(100, 1), 'pass'],
+    [stats(100, 2), 'fail'],
+    [stats(5, 5), 'inconclusive'],
+    [null, 'inconclusive'],
+  ] as const)('%j → %s', (s, decision) => {
+    expect(evaluateShadow(spec, s).decision).toBe(decision);
+  });
+
+  it('names the differing field, not the noisy one, in a fail', () => {
+    const v = evaluateShadow(spec, stats(100, 30));
+    expect(v.reason).toContain('GET /p/:id /body/price (30)');
+    expect(v.fields).toEqual([{ endpoint: 'GET /p/:id', field: '/body/price', differing: 30 }]);
+    expect(v.diffRate).toBe(0.3);
+  });
+});

@@ -1,0 +1,55 @@
+// The verdict of a shadow step from the router's figures: the share of compared
+// requests whose new answer differs from the stable one in a field that is neither
+// noise nor ignored. Pure; the engine calls it when the step's time is up.
+
+import type { ShadowExample, ShadowSpec, ShadowStatsJson } from './shadow-spec.ts';
+
+export interface ShadowFieldFinding {
+  endpoint: string;
+  field: string;
+  differing: number;
+}
+
+export interface ShadowVerdict {
+  decision: 'pass' | 'fail' | 'inconclusive';
+  reason: string;
+  compared: number;
+  differing: number;
+  /** differing / compared; 0 with nothing compared. */
+  diffRate: number;
+  maxDiffRate: number;
+  /** The fields that differ for real, most often first (at most MAX_FINDINGS). */
+  fields: ShadowFieldFinding[];
+  examples: ShadowExample[];
+  skipped: ShadowStatsJson['skipped'];
+}
+
+const MAX_FINDINGS = 10;
+const MAX_EXAMPLES = 5;
+
+const pct = (x: number) => `${Math.round(x * 10_000) / 100}%`;
+
+export function evaluateShadow(spec: ShadowSpec, stats: ShadowStatsJson | null): ShadowVerdict {
+  const compared = stats?.compared ?? 0;
+  const differing = stats?.differing ?? 0;
+  const diffRate = compared === 0 ? 0 : differing / compared;
+  const fields: ShadowFieldFinding[] = [];
+  const examples: ShadowExample[] = [];
+  for (const [endpoint, e] of Object.entries(stats?.endpoints ?? {})) {
+    for (const [field, f] of Object.entries(e.fields)) {
+      if (f.noise === 0 && f.differing > 0 && e.differing > 0) fields.push({ endpoint, field, differing: f.differing });
+    }
+    examples.push(...e.examples);
+  }
+  fields.sort((a, b) => b.differing - a.differing || a.endpoint.localeCompare(b.endpoint) || a.field.localeCompare(b.field));
+  const skipped = stats?.skipped ?? { inflight: 0, bodyTooLarge: 0, failed: 0, noBackend: 0 };
+  const base = { compared, differing, diffRate, maxDiffRate: spec.maxDiffRate, fields: fields.slice(0, MAX_FINDINGS), examples: examples.slice(0, MAX_EXAMPLES), skipped };
+  const named = fields.slice(0, 3).map((f) => `${f.endpoint} ${f.field} (${f.differing})`).join(', ');
+  if (compared < spec.minRequests) {
+    return { ...base, decision: 'inconclusive', reason: `only ${compared} request(s) compared, fewer than min_requests ${spec.minRequests}` };
+  }
+  if (diffRate > spec.maxDiffRate) {
+    return { ...base, decision: 'fail', reason: `${differing} of ${compared} compared requests (${pct(diffRate)}) answered differently from the stable release, above max_diff_rate ${pct(spec.maxDiffRate)}: ${named}` };
+  }
+  return { ...base, decision: 'pass', reason: `${differing} of ${compared} compared requests (${pct(diffRate)}) answered differently, within max_diff_rate ${pct(spec.maxDiffRate)}${named ? `: ${named}` : ''}` };
+}
