@@ -144,7 +144,9 @@ export class AddressListener {
       };
       listening.once('error', onError);
       listening.once('listening', onListening);
-      listening.listen({ port: listenPort(this.listen), host: listenHost(this.listen), exclusive: true });
+      // Not exclusive: in a router worker, the keeper binds the socket once and every
+      // worker accepts on it (router-workers.ts); in any other process it changes nothing.
+      listening.listen({ port: listenPort(this.listen), host: listenHost(this.listen), exclusive: false });
     });
   }
 

@@ -26,7 +26,7 @@ export interface EnsureRouterOptions {
   logFile?: string;
   /** Admin port on 127.0.0.1 for a newly started router; default 0 (any free port). */
   adminPort?: number;
-  /** How long to wait for a new router to answer; default 10 s. */
+  /** How long to wait for a new router (its keeper and workers) to answer; default 20 s. */
   startTimeoutMs?: number;
 }
 
@@ -72,7 +72,7 @@ export async function ensureRouter(options: EnsureRouterOptions): Promise<Router
   const secret = newAdminSecret();
   await writeAdminSecret(stateDir, secret);
   const pid = spawnRouter({ stateDir, logFile, adminPort: options.adminPort ?? 0, secret });
-  return waitForRouter({ stateDir, logFile, pid, secret, timeoutMs: options.startTimeoutMs ?? 10_000 });
+  return waitForRouter({ stateDir, logFile, pid, secret, timeoutMs: options.startTimeoutMs ?? 20_000 });
 }
 
 async function readRouterInfo(stateDir: string): Promise<RouterInfo | null> {

@@ -1,0 +1,224 @@
+// The router's worker processes, seen from their keeper (router-main.ts). The keeper
+// forks `count` workers with node's cluster module in its "none" scheduling mode:
+// the keeper binds each listening socket once and hands the same socket to every
+// worker, and the workers accept on it themselves (the kernel wakes one per
+// connection; the keeper never touches traffic). So when one worker dies, even by
+// kill -9, only the requests in flight on it are lost: the others keep accepting on
+// the same sockets while the keeper forks a replacement, which gets the current
+// table before it listens.
+//
+// The keeper holds the table (it persists it, checks its version, and gives it to
+// every new worker) and answers the admin API by asking the workers over IPC: a
+// table goes to all of them, counters and in-flight counts are their sums.
+
+import cluster, { type Worker } from 'node:cluster';
+import type { ListenerStatus } from './address-listener.ts';
+import type { RouterControl } from './admin-server.ts';
+import { EMPTY_ROUTE_TABLE, routeTableDigest, type RouteTable, type RouteTableHead } from './route-table.ts';
+import type { PutTableResult } from './router.ts';
+import type { RouterStatsJson } from './router-stats.ts';
+import type { WorkerMessage, WorkerRequest } from './router-worker.ts';
+import { mergeRouterStats, retiredPart } from './stats-merge.ts';
+
+type Request = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
+
+interface WorkerLog {
+  info(fields: Record<string, unknown>, msg: string): void;
+  warn(fields: Record<string, unknown>, msg: string): void;
+}
+
+interface Pending {
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+  /** cluster id of the worker asked. */
+  worker: number;
+}
+
+/** A replacement is forked at most this often, so a worker that dies at start cannot spin the CPU. */
+const RESTART_MIN_GAP_MS = 1_000;
+const CALL_TIMEOUT_MS = 15_000;
+
+export class RouterWorkers implements RouterControl {
+  private current: RouteTable = EMPTY_ROUTE_TABLE;
+  private digest = routeTableDigest(EMPTY_ROUTE_TABLE);
+  /** Workers that said they are ready, in fork order. */
+  private readonly ready: Worker[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private readonly lastStats = new Map<number, RouterStatsJson>();
+  private retired: RouterStatsJson[] = [];
+  private nextId = 1;
+  private isStopping = false;
+  private lastForkAt = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readyWaiters: (() => void)[] = [];
+  /** Workers forked, replacements included (for status and tests). */
+  forks = 0;
+
+  constructor(private readonly o: { count: number; log: WorkerLog; startedAt: string }) {}
+
+  /** Forks the workers with `table` (from routes.json) and resolves once one of them applied it. */
+  async start(table: RouteTable | undefined): Promise<void> {
+    if (table !== undefined) this.setCurrent(table);
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    cluster.on('exit', (w, code, signal) => this.onExit(w, code, signal));
+    for (let i = 0; i < this.o.count; i++) this.fork();
+    await this.anyReady(30_000);
+  }
+
+  get pids(): number[] {
+    return this.ready.map((w) => w.process.pid ?? 0);
+  }
+
+  table(): RouteTable {
+    return this.current;
+  }
+
+  head(): RouteTableHead {
+    return { version: this.current.version, digest: this.digest };
+  }
+
+  putTable(table: RouteTable, persist: (t: RouteTable) => Promise<void>): Promise<PutTableResult> {
+    const run = this.queue.then(async (): Promise<PutTableResult> => {
+      if (table.version < this.current.version) return { ok: false, reason: 'stale-version', currentVersion: this.current.version };
+      await persist(table);
+      this.setCurrent(table);
+      await this.anyReady(10_000);
+      const answers = await this.askAll({ op: 'put', table });
+      const applied = answers.find((a): a is PutTableResult => (a as PutTableResult).ok === true);
+      return applied ?? { ok: true, version: table.version, listeners: {} };
+    });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  async stats(): Promise<RouterStatsJson> {
+    const workers = [...this.ready];
+    const answers = await Promise.allSettled(workers.map((w) => this.ask(w, { op: 'stats' }) as Promise<RouterStatsJson>));
+    answers.forEach((a, i) => {
+      if (a.status === 'fulfilled') this.lastStats.set(workers[i]!.id, a.value);
+    });
+    const live = workers.map((w) => this.lastStats.get(w.id)).filter((s): s is RouterStatsJson => s !== undefined);
+    return mergeRouterStats([...this.retired, ...live], this.o.startedAt);
+  }
+
+  async listenerStatus(): Promise<Record<string, ListenerStatus>> {
+    for (const w of this.ready) {
+      try {
+        return ((await this.ask(w, { op: 'status' })) as { listeners: Record<string, ListenerStatus> }).listeners;
+      } catch {
+        // Try the next worker.
+      }
+    }
+    return {};
+  }
+
+  inflight(backend: string): Promise<{ requests: number; upgraded: number }> {
+    return this.sumCounts({ op: 'inflight', backend });
+  }
+
+  drainWithin(backend: string, timeoutMs: number): Promise<{ requests: number; upgraded: number }> {
+    return this.sumCounts({ op: 'drain', backend, timeoutMs });
+  }
+
+  /** Every worker stops accepting and finishes what it serves (≤ graceMs), then exits. */
+  async close(graceMs: number): Promise<void> {
+    this.isStopping = true;
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+    await Promise.allSettled(workers.map((w) => this.ask(w, { op: 'close', graceMs }, graceMs + 5_000)));
+    for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
+  }
+
+  private setCurrent(table: RouteTable): void {
+    this.current = table;
+    this.digest = routeTableDigest(table);
+  }
+
+  private async sumCounts(m: Request): Promise<{ requests: number; upgraded: number }> {
+    const answers = (await this.askAll(m)) as { requests: number; upgraded: number }[];
+    return answers.reduce((a, b) => ({ requests: a.requests + b.requests, upgraded: a.upgraded + b.upgraded }), { requests: 0, upgraded: 0 });
+  }
+
+  /** The answers of the ready workers that answered; one that died meanwhile is left out. */
+  private async askAll(m: Request): Promise<unknown[]> {
+    const answers = await Promise.allSettled(this.ready.map((w) => this.ask(w, m)));
+    return answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+  }
+
+  private ask(w: Worker, m: Request, timeoutMs = CALL_TIMEOUT_MS): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`router worker ${w.process.pid} did not answer ${m.op} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer, worker: w.id });
+      try {
+        w.send({ ...m, id });
+      } catch (e) {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(e as Error);
+      }
+    });
+  }
+
+  private fork(): void {
+    this.lastForkAt = Date.now();
+    this.forks++;
+    const w = cluster.fork();
+    w.on('message', (m: WorkerMessage) => this.onMessage(w, m));
+    w.on('error', () => {}); // an IPC write to a dying worker; its exit is handled
+  }
+
+  private onMessage(w: Worker, m: WorkerMessage): void {
+    if (m.type === 'ready') {
+      // The table first, so it listens with the routes of the others; then it counts as ready.
+      this.ready.push(w);
+      void this.ask(w, { op: 'put', table: this.current }).then(
+        () => this.o.log.info({ pid: w.process.pid, version: this.current.version }, 'router worker serving'),
+        (e: Error) => this.o.log.warn({ pid: w.process.pid, err: e.message }, 'router worker did not apply the table'),
+      ).finally(() => {
+        for (const wake of this.readyWaiters.splice(0)) wake();
+      });
+      return;
+    }
+    const p = this.pending.get(m.id);
+    if (p === undefined) return;
+    this.pending.delete(m.id);
+    clearTimeout(p.timer);
+    if (m.ok) p.resolve(m.value);
+    else p.reject(new Error(m.error));
+  }
+
+  private onExit(w: Worker, code: number | null, signal: string | null): void {
+    const i = this.ready.indexOf(w);
+    if (i >= 0) this.ready.splice(i, 1);
+    for (const [id, p] of this.pending) {
+      if (p.worker !== w.id) continue;
+      this.pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(new Error(`router worker ${w.process.pid} exited`));
+    }
+    const last = this.lastStats.get(w.id);
+    this.lastStats.delete(w.id);
+    if (last !== undefined) this.retired = [mergeRouterStats([...this.retired, retiredPart(last)], this.o.startedAt)];
+    if (this.isStopping) return;
+    this.o.log.warn({ pid: w.process.pid, code, signal, serving: this.pids }, 'router worker exited; the others keep serving, forking a replacement');
+    const wait = Math.max(0, this.lastForkAt + RESTART_MIN_GAP_MS - Date.now());
+    setTimeout(() => {
+      if (!this.isStopping) this.fork();
+    }, wait);
+  }
+
+  private anyReady(timeoutMs: number): Promise<void> {
+    if (this.ready.length > 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.readyWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
