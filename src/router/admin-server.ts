@@ -31,6 +31,19 @@ export interface RouterControl {
   listenerStatus(): Promise<Record<string, ListenerStatus>>;
   inflight(backendId: string): Promise<{ requests: number; upgraded: number }>;
   drainWithin(backendId: string, timeoutMs: number): Promise<{ requests: number; upgraded: number }>;
+  /** routerCodeDigest() of the code the serving workers run. */
+  readonly code: string;
+  /** New workers from the code on disk take the sockets over; the old ones finish within `drainMs`. */
+  upgrade(drainMs: number): Promise<UpgradeAnswer>;
+}
+
+/** What POST /upgrade answers (router-client.ts reads it). */
+export interface UpgradeAnswer {
+  code: string;
+  /** Pids of the workers that serve now. */
+  serving: number[];
+  /** Pids of the replaced workers, finishing what they serve. */
+  retiring: number[];
 }
 
 export interface AdminContext {
@@ -109,6 +122,11 @@ async function route(ctx: AdminContext, at: { method: string; path: string }, re
     ctx.log.info({ backend: id, timeoutMs }, 'admin: drain deadline set; upgraded connections are closed at it');
     return sendJson(res, 200, inflightAnswer(await ctx.router.drainWithin(id, timeoutMs)));
   }
+  if (method === 'POST' && path === '/upgrade') {
+    const timeoutMs = parseDrainTimeout(parseJson(await readBody(req)));
+    ctx.log.info({ remote: req.socket.remoteAddress, timeoutMs }, 'admin: upgrade requested; new workers take the listeners over');
+    return sendJson(res, 200, await ctx.router.upgrade(timeoutMs));
+  }
   if (method === 'POST' && path === '/shutdown') {
     ctx.log.info({ remote: req.socket.remoteAddress }, 'admin: shutdown requested');
     sendJson(res, 200, { ok: true });
@@ -162,6 +180,7 @@ async function status(ctx: AdminContext): Promise<Record<string, unknown>> {
     ready: ctx.isReady(),
     version: head.version,
     digest: head.digest,
+    code: ctx.router.code,
     listeners: await ctx.router.listenerStatus(),
   };
   const restoreError = ctx.restoreError();

@@ -11,7 +11,7 @@ import { request } from 'undici';
 import { SlipwayError, errorMessage } from '../core/errors.ts';
 import { entryCommand } from '../platform/entry-point.ts';
 import { ROUTER_SECRET_ENV, newAdminSecret, prepareStateDir, readAdminSecret, writeAdminSecret } from './admin-secret.ts';
-import type { InflightAnswer } from './admin-server.ts';
+import type { InflightAnswer, UpgradeAnswer } from './admin-server.ts';
 import type { ListenerStatus } from './address-listener.ts';
 import type { RouteTable, RouterHeadAnswer } from './route-table.ts';
 import type { RouterStatsJson } from './router-stats.ts';
@@ -45,6 +45,8 @@ export interface RouterStatus {
   listeners: Record<string, ListenerStatus>;
   /** Set when routes.json could not be restored at start. */
   restoreError?: string;
+  /** routerCodeDigest() of the code its workers run; absent in a router from before workers. */
+  code?: string;
 }
 
 export interface DrainResult {
@@ -221,6 +223,15 @@ export class RouterClient {
       if (e instanceof SlipwayError && e.details['status'] === 404) return this.inflightOf(backendId);
       throw e;
     }
+  }
+
+  /**
+   * Has the router replace its workers with ones of the code on disk: the new ones
+   * take the listening sockets over before the old ones stop accepting; the old ones
+   * finish their requests and keep their WebSockets up to `drainMs`.
+   */
+  upgradeWorkers(drainMs: number): Promise<UpgradeAnswer> {
+    return this.call<UpgradeAnswer>('POST', '/upgrade', { body: { timeoutMs: Math.round(drainMs) }, timeoutMs: 60_000 });
   }
 
   async isHealthy(): Promise<boolean> {

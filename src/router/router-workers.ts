@@ -10,6 +10,11 @@
 // The keeper holds the table (it persists it, checks its version, and gives it to
 // every new worker) and answers the admin API by asking the workers over IPC: a
 // table goes to all of them, counters and in-flight counts are their sums.
+//
+// An upgrade of the router's code replaces the workers with no gap: new workers
+// (forked from the code now on disk) get the table and accept on the same sockets;
+// only then do the old ones stop accepting, finish their requests in flight and keep
+// their upgraded connections (WebSockets) up to the drain timeout, then exit.
 
 import cluster, { type Worker } from 'node:cluster';
 import type { ListenerStatus } from './address-listener.ts';
@@ -17,6 +22,7 @@ import type { RouterControl } from './admin-server.ts';
 import { EMPTY_ROUTE_TABLE, routeTableDigest, type RouteTable, type RouteTableHead } from './route-table.ts';
 import type { PutTableResult } from './router.ts';
 import type { RouterStatsJson } from './router-stats.ts';
+import { routerCodeDigest } from './router-code.ts';
 import type { WorkerMessage, WorkerRequest } from './router-worker.ts';
 import { mergeRouterStats, retiredPart } from './stats-merge.ts';
 
@@ -52,18 +58,58 @@ export class RouterWorkers implements RouterControl {
   private lastForkAt = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private readyWaiters: (() => void)[] = [];
-  /** Workers forked, replacements included (for status and tests). */
-  forks = 0;
+  /** Workers replaced by an upgrade, finishing what they serve; they accept nothing new. */
+  private readonly retiring = new Set<Worker>();
+  /** Worker id → called once its first table is applied (or it failed to). */
+  private readonly onServing = new Map<number, (error?: Error) => void>();
+  /** routerCodeDigest() of the code the serving workers were forked from. */
+  code = '';
 
   constructor(private readonly o: { count: number; log: WorkerLog; startedAt: string }) {}
 
   /** Forks the workers with `table` (from routes.json) and resolves once one of them applied it. */
   async start(table: RouteTable | undefined): Promise<void> {
     if (table !== undefined) this.setCurrent(table);
+    this.code = routerCodeDigest();
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.on('exit', (w, code, signal) => this.onExit(w, code, signal));
-    for (let i = 0; i < this.o.count; i++) this.fork();
+    for (let i = 0; i < this.o.count; i++) void this.fork().catch(() => {});
     await this.anyReady(30_000);
+  }
+
+  /**
+   * Forks a new set of workers from the code on disk; once they all serve, the old
+   * ones stop accepting and are given `drainMs` to finish their requests and
+   * upgraded connections. Resolves when the new workers serve; on failure the new
+   * ones are stopped and the old ones go on.
+   */
+  upgrade(drainMs: number): Promise<{ code: string; serving: number[]; retiring: number[] }> {
+    const run = this.queue.then(async () => {
+      const old = [...this.ready];
+      const code = routerCodeDigest();
+      const fresh = await Promise.allSettled(Array.from({ length: this.o.count }, () => this.fork()));
+      const failed = fresh.find((f): f is PromiseRejectedResult => f.status === 'rejected');
+      if (failed !== undefined) {
+        for (const f of fresh) if (f.status === 'fulfilled') this.retire(f.value, 0);
+        throw failed.reason as Error;
+      }
+      for (const w of old) this.retire(w, drainMs);
+      this.code = code;
+      this.o.log.info({ code, serving: this.pids, retiring: old.map((w) => w.process.pid), drainMs }, 'router workers upgraded; the old ones finish what they serve');
+      return { code, serving: this.pids, retiring: old.map((w) => w.process.pid ?? 0) };
+    });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Takes a worker out of the set that gets tables; it closes its listeners and exits within `graceMs`. */
+  private retire(w: Worker, graceMs: number): void {
+    const i = this.ready.indexOf(w);
+    if (i >= 0) this.ready.splice(i, 1);
+    this.retiring.add(w);
+    void this.ask(w, { op: 'close', graceMs }, graceMs + 5_000).catch(() => {
+      if (!w.isDead()) w.process.kill('SIGKILL');
+    });
   }
 
   get pids(): number[] {
@@ -93,7 +139,7 @@ export class RouterWorkers implements RouterControl {
   }
 
   async stats(): Promise<RouterStatsJson> {
-    const workers = [...this.ready];
+    const workers = [...this.ready, ...this.retiring];
     const answers = await Promise.allSettled(workers.map((w) => this.ask(w, { op: 'stats' }) as Promise<RouterStatsJson>));
     answers.forEach((a, i) => {
       if (a.status === 'fulfilled') this.lastStats.set(workers[i]!.id, a.value);
@@ -134,14 +180,15 @@ export class RouterWorkers implements RouterControl {
     this.digest = routeTableDigest(table);
   }
 
+  /** Retiring workers count too: a drain waits for what they still serve. */
   private async sumCounts(m: Request): Promise<{ requests: number; upgraded: number }> {
-    const answers = (await this.askAll(m)) as { requests: number; upgraded: number }[];
+    const answers = (await this.askAll(m, [...this.ready, ...this.retiring])) as { requests: number; upgraded: number }[];
     return answers.reduce((a, b) => ({ requests: a.requests + b.requests, upgraded: a.upgraded + b.upgraded }), { requests: 0, upgraded: 0 });
   }
 
   /** The answers of the ready workers that answered; one that died meanwhile is left out. */
-  private async askAll(m: Request): Promise<unknown[]> {
-    const answers = await Promise.allSettled(this.ready.map((w) => this.ask(w, m)));
+  private async askAll(m: Request, workers: readonly Worker[] = this.ready): Promise<unknown[]> {
+    const answers = await Promise.allSettled(workers.map((w) => this.ask(w, m)));
     return answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
   }
 
@@ -163,12 +210,21 @@ export class RouterWorkers implements RouterControl {
     });
   }
 
-  private fork(): void {
+  /** Resolves with the worker once it applied the current table and so accepts connections. */
+  private fork(): Promise<Worker> {
     this.lastForkAt = Date.now();
-    this.forks++;
     const w = cluster.fork();
     w.on('message', (m: WorkerMessage) => this.onMessage(w, m));
     w.on('error', () => {}); // an IPC write to a dying worker; its exit is handled
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.onServing.get(w.id)?.(new Error(`router worker ${w.process.pid} did not serve within 30 s`)), 30_000);
+      this.onServing.set(w.id, (error) => {
+        clearTimeout(timer);
+        this.onServing.delete(w.id);
+        if (error === undefined) resolve(w);
+        else reject(error);
+      });
+    });
   }
 
   private onMessage(w: Worker, m: WorkerMessage): void {
@@ -176,8 +232,14 @@ export class RouterWorkers implements RouterControl {
       // The table first, so it listens with the routes of the others; then it counts as ready.
       this.ready.push(w);
       void this.ask(w, { op: 'put', table: this.current }).then(
-        () => this.o.log.info({ pid: w.process.pid, version: this.current.version }, 'router worker serving'),
-        (e: Error) => this.o.log.warn({ pid: w.process.pid, err: e.message }, 'router worker did not apply the table'),
+        () => {
+          this.o.log.info({ pid: w.process.pid, version: this.current.version }, 'router worker serving');
+          this.onServing.get(w.id)?.();
+        },
+        (e: Error) => {
+          this.o.log.warn({ pid: w.process.pid, err: e.message }, 'router worker did not apply the table');
+          this.onServing.get(w.id)?.(e);
+        },
       ).finally(() => {
         for (const wake of this.readyWaiters.splice(0)) wake();
       });
@@ -194,6 +256,8 @@ export class RouterWorkers implements RouterControl {
   private onExit(w: Worker, code: number | null, signal: string | null): void {
     const i = this.ready.indexOf(w);
     if (i >= 0) this.ready.splice(i, 1);
+    const wasRetiring = this.retiring.delete(w);
+    this.onServing.get(w.id)?.(new Error(`router worker ${w.process.pid} exited before it served (code ${code}, signal ${signal})`));
     for (const [id, p] of this.pending) {
       if (p.worker !== w.id) continue;
       this.pending.delete(id);
@@ -203,11 +267,11 @@ export class RouterWorkers implements RouterControl {
     const last = this.lastStats.get(w.id);
     this.lastStats.delete(w.id);
     if (last !== undefined) this.retired = [mergeRouterStats([...this.retired, retiredPart(last)], this.o.startedAt)];
-    if (this.isStopping) return;
+    if (this.isStopping || wasRetiring) return;
     this.o.log.warn({ pid: w.process.pid, code, signal, serving: this.pids }, 'router worker exited; the others keep serving, forking a replacement');
     const wait = Math.max(0, this.lastForkAt + RESTART_MIN_GAP_MS - Date.now());
     setTimeout(() => {
-      if (!this.isStopping) this.fork();
+      if (!this.isStopping) void this.fork().catch(() => {});
     }, wait);
   }
 
