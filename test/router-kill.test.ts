@@ -66,7 +66,7 @@ describe('a router worker killed with kill -9 under load', () => {
 
   it('loses at most the requests in flight on it; every later request is answered and a new worker takes its place', async () => {
     const keeper = (JSON.parse(readFileSync(join(dataDir, 'router', 'router.json'), 'utf8')) as { pid: number }).pid;
-    await waitFor('two router workers', () => childrenOf(keeper).length === 2, 20_000);
+    await waitFor('two router workers', () => childrenOf(keeper).length === 2, 60_000);
     const [victim] = childrenOf(keeper);
 
     let killedAt = Infinity;
@@ -97,7 +97,7 @@ describe('a router worker killed with kill -9 under load', () => {
     // A request that failed was sent before the kill (it was in flight on the victim).
     expect(failed.filter((r) => r.sentAt > killedAt)).toEqual([]);
 
-    await waitFor('a replacement worker', () => childrenOf(keeper).filter((p) => p !== victim).length === 2, 20_000);
+    await waitFor('a replacement worker', () => childrenOf(keeper).filter((p) => p !== victim).length === 2, 60_000);
     expect(await getOnce(port)).toBe(200);
   });
 });

@@ -7,6 +7,7 @@
 import { errorMessage } from '../core/errors.ts';
 import type { RouteTable } from './route-table.ts';
 import { Router } from './router.ts';
+import type { HoldSlots } from './traffic-hold.ts';
 
 export type WorkerRequest =
   | { id: number; op: 'put'; table: RouteTable }
@@ -16,7 +17,20 @@ export type WorkerRequest =
   | { id: number; op: 'drain'; backend: string; timeoutMs: number }
   | { id: number; op: 'close'; graceMs: number };
 
-export type WorkerMessage = { type: 'ready' } | { type: 'reply'; id: number; ok: true; value: unknown } | { type: 'reply'; id: number; ok: false; error: string };
+/** The keeper's answer to a worker's `slot` request. */
+export interface SlotAnswer {
+  op: 'slot-answer';
+  slotId: number;
+  isGranted: boolean;
+}
+
+export type WorkerMessage =
+  | { type: 'ready' }
+  | { type: 'reply'; id: number; ok: true; value: unknown }
+  | { type: 'reply'; id: number; ok: false; error: string }
+  /** A slot of a pause's queue limit, which the workers share (traffic-hold.ts). */
+  | { type: 'slot'; slotId: number; env: string; untilMs: number; queueLimit: number }
+  | { type: 'unslot'; env: string; untilMs: number };
 
 interface WorkerLog {
   info(fields: Record<string, unknown>, msg: string): void;
@@ -24,11 +38,23 @@ interface WorkerLog {
 }
 
 export function runRouterWorker(log: WorkerLog): void {
-  const router = new Router({ log });
   let isClosing = false;
   const reply = (m: WorkerMessage, then?: () => void): void => {
     if (process.connected) process.send!(m, undefined, {}, () => then?.());
   };
+  const slotWaiters = new Map<number, (isGranted: boolean) => void>();
+  let nextSlotId = 1;
+  const holdSlots = (env: string): HoldSlots => ({
+    acquire: ({ untilMs, queueLimit }) =>
+      new Promise((resolve, reject) => {
+        if (!process.connected) return reject(new Error('no keeper'));
+        const slotId = nextSlotId++;
+        slotWaiters.set(slotId, resolve);
+        reply({ type: 'slot', slotId, env, untilMs, queueLimit });
+      }),
+    release: ({ untilMs }) => reply({ type: 'unslot', env, untilMs }),
+  });
+  const router = new Router({ log, holdSlots });
   const answer = async (m: WorkerRequest): Promise<unknown> => {
     switch (m.op) {
       case 'put':
@@ -48,7 +74,12 @@ export function runRouterWorker(log: WorkerLog): void {
         return { closed: true };
     }
   };
-  process.on('message', (m: WorkerRequest) => {
+  process.on('message', (m: WorkerRequest | SlotAnswer) => {
+    if (m.op === 'slot-answer') {
+      slotWaiters.get(m.slotId)?.(m.isGranted);
+      slotWaiters.delete(m.slotId);
+      return;
+    }
     answer(m).then(
       // A closed worker has nothing left to serve: it exits once the keeper has the answer.
       (value) => reply({ type: 'reply', id: m.id, ok: true, value }, m.op === 'close' ? () => process.exit(0) : undefined),

@@ -64,6 +64,8 @@ export class RouterWorkers implements RouterControl {
   private readonly onServing = new Map<number, (error?: Error) => void>();
   /** routerCodeDigest() of the code the serving workers were forked from. */
   code = '';
+  /** "env\0untilMs" of a pause → slots of its queue limit held, per worker id (traffic-hold.ts). */
+  private readonly slots = new Map<string, Map<number, number>>();
 
   constructor(private readonly o: { count: number; log: WorkerLog; startedAt: string }) {}
 
@@ -228,6 +230,7 @@ export class RouterWorkers implements RouterControl {
   }
 
   private onMessage(w: Worker, m: WorkerMessage): void {
+    if (m.type === 'slot' || m.type === 'unslot') return this.onSlot(w, m);
     if (m.type === 'ready') {
       // The table first, so it listens with the routes of the others; then it counts as ready.
       this.ready.push(w);
@@ -253,7 +256,35 @@ export class RouterWorkers implements RouterControl {
     else p.reject(new Error(m.error));
   }
 
+  /** A pause's queue limit counts the requests every worker holds. */
+  private onSlot(w: Worker, m: Extract<WorkerMessage, { type: 'slot' | 'unslot' }>): void {
+    const key = `${m.env}\0${m.untilMs}`;
+    const held = this.slots.get(key) ?? new Map<number, number>();
+    const total = [...held.values()].reduce((a, b) => a + b, 0);
+    if (m.type === 'unslot') {
+      const mine = (held.get(w.id) ?? 0) - 1;
+      if (mine > 0) held.set(w.id, mine);
+      else held.delete(w.id);
+      if (held.size === 0) this.slots.delete(key);
+      return;
+    }
+    const isGranted = total < m.queueLimit;
+    if (isGranted) {
+      held.set(w.id, (held.get(w.id) ?? 0) + 1);
+      this.slots.set(key, held);
+    }
+    try {
+      w.send({ op: 'slot-answer', slotId: m.slotId, isGranted });
+    } catch {
+      // The worker is exiting; its slots go with it.
+    }
+  }
+
   private onExit(w: Worker, code: number | null, signal: string | null): void {
+    for (const [key, held] of this.slots) {
+      held.delete(w.id);
+      if (held.size === 0) this.slots.delete(key);
+    }
     const i = this.ready.indexOf(w);
     if (i >= 0) this.ready.splice(i, 1);
     const wasRetiring = this.retiring.delete(w);

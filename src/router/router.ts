@@ -18,7 +18,7 @@ import { RouterStats, type RouterStatsJson } from './router-stats.ts';
 import { UpstreamRegistry } from './upstream-registry.ts';
 import { DEFAULT_POOL_OPTIONS, type Upstream, type UpstreamPoolOptions } from './upstream.ts';
 import { WeightedPicker } from './weighted-picker.ts';
-import { maintenanceAnswers, TrafficHold } from './traffic-hold.ts';
+import { maintenanceAnswers, TrafficHold, type HoldSlots } from './traffic-hold.ts';
 import { CertificateSet, type CertificateCache } from './tls/certificate-set.ts';
 import type { TlsRoutes } from './tls/tls-routes.ts';
 
@@ -32,6 +32,8 @@ export interface RouterOptions {
   passiveHealth?: Partial<PassiveHealthOptions>;
   /** Where ejections and returns are told (router.log); silent when absent. */
   log?: HealthLog;
+  /** In a router worker: the pause queue limit shared with the other workers, per environment. */
+  holdSlots?: (env: string) => HoldSlots;
 }
 
 /** How often waiting requests are checked for a stall: the ejection delay is the stall threshold plus up to this. */
@@ -66,6 +68,7 @@ export class Router {
   private readonly certCache: CertificateCache = new Map();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly closeGraceMs: number;
+  private readonly holdSlots: ((env: string) => HoldSlots) | undefined;
   private readonly retryTimer: NodeJS.Timeout;
   private readonly health: PassiveHealth;
   private readonly healthTimer: NodeJS.Timeout;
@@ -73,6 +76,7 @@ export class Router {
   constructor(options: RouterOptions = {}) {
     this.upstreams = new UpstreamRegistry(this.stats, { ...DEFAULT_POOL_OPTIONS, ...options.pool });
     this.closeGraceMs = options.closeGraceMs ?? 30_000;
+    this.holdSlots = options.holdSlots;
     this.retryTimer = setInterval(() => void this.serially(() => this.arrangeListeners()), options.listenRetryMs ?? 5_000);
     this.retryTimer.unref();
     const upstreams = this.upstreams;
@@ -182,7 +186,7 @@ export class Router {
   private route(env: string): EnvRoute {
     let r = this.routes.get(env);
     if (r === undefined) {
-      r = { name: env, picker: new WeightedPicker<Upstream>([]), sticky: null, proxy: resolveProxySettings(undefined), counters: this.stats.env(env), health: this.health, maintenance: null, hold: new TrafficHold() };
+      r = { name: env, picker: new WeightedPicker<Upstream>([]), sticky: null, proxy: resolveProxySettings(undefined), counters: this.stats.env(env), health: this.health, maintenance: null, hold: new TrafficHold(Date.now, this.holdSlots?.(env) ?? null) };
       this.routes.set(env, r);
     }
     return r;
