@@ -25,6 +25,9 @@ import { answerAcmeChallenge, httpsRedirect } from './tls/plain-answers.ts';
 import type { CertificateInfo, CertificateSet } from './tls/certificate-set.ts';
 import { createTlsServer, type TlsServer } from './tls/tls-server.ts';
 
+/** How long a closing listener lets idle kept-alive connections be, before it closes them. */
+const IDLE_CLOSE_DELAY_MS = 1_000;
+
 export interface ListenerStatus {
   listen: string;
   listening: boolean;
@@ -190,13 +193,17 @@ export class AddressListener {
     if (tls !== null) {
       tls.closeConnections();
     } else {
-      http1.closeIdleConnections();
       // Connections that finish a request after close() would otherwise stay open for keep-alive.
       http1.on('request', (_req, res) => res.setHeader('connection', 'close'));
     }
+    // Kept-alive connections that are idle are closed a moment later, not at once: a
+    // client may be sending its next request on one right now, and would see a reset.
+    // Meanwhile each busy one gets its last answer with Connection: close.
+    const idleTimer = tls === null ? setTimeout(() => http1.closeIdleConnections(), Math.min(IDLE_CLOSE_DELAY_MS, graceMs)) : null;
     const timer = setTimeout(() => (tls !== null ? tls.destroyConnections() : http1.closeAllConnections()), graceMs);
     await closed;
     clearTimeout(timer);
+    if (idleTimer !== null) clearTimeout(idleTimer);
   }
 }
 
