@@ -51,7 +51,7 @@ interface Load {
 /** autocannon in its own process: `amount` requests, at most 120 s. */
 function runAutocannon(url: string, amount: number): Promise<Load> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [AUTOCANNON, '-c', String(CONNECTIONS), '-a', String(amount), '-t', '10', '-j', url], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(process.execPath, [AUTOCANNON, '-c', String(CONNECTIONS), '-a', String(amount), '-t', '10', '-j', ...(process.env.BENCH_DEBUG ? ['--debug'] : []), url], { stdio: ['ignore', 'pipe', process.env.BENCH_DEBUG ? 'inherit' : 'ignore'] });
     const timer = setTimeout(() => child.kill('SIGINT'), 120_000);
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -77,7 +77,17 @@ function rssKb(pid: number): number {
   }
 }
 
-const routerRssKb = (router: RouterClient): number => [router.pid, ...childPids(router.pid)].reduce((s, p) => s + rssKb(p), 0);
+/** The router's workers (tsx may have an esbuild child of its own beside them). */
+const workerPids = (keeper: number): number[] =>
+  childPids(keeper).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('router-main');
+    } catch {
+      return false;
+    }
+  });
+
+const routerRssKb = (router: RouterClient): number => [router.pid, ...workerPids(router.pid)].reduce((s, p) => s + rssKb(p), 0);
 
 /** An idle WebSocket through the router, opened by hand (no client library's memory in the way). */
 function openRawWebSocket(port: number): Promise<Socket> {
@@ -98,7 +108,7 @@ async function main(): Promise<void> {
   const router = await ensureRouter({ stateDir: join(dir, 'router') });
   await router.putRoutes({ version: 1, environments: { web: { listen: `127.0.0.1:${port}`, backends: backends.map((b) => ({ id: b.id, release: 'r1', url: b.url })), weights: { r1: 100 } } } });
   const url = `http://127.0.0.1:${port}/`;
-  console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; router keeper ${router.pid}, workers ${childPids(router.pid).join(', ')}`);
+  console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; router keeper ${router.pid}, workers ${workerPids(router.pid).join(', ')}`);
   try {
     // First, while the workers are fresh and no retiring worker is still finishing.
     if (ONLY.has('memory')) {
@@ -123,11 +133,11 @@ async function main(): Promise<void> {
       await sleep(1_000);
       const load = runAutocannon(url, REQUESTS);
       await sleep(3_000);
-      const victim = childPids(router.pid)[0]!;
+      const victim = workerPids(router.pid)[0]!;
       process.kill(victim, 'SIGKILL');
       const r = await load;
       console.log(`kill -9 of worker ${victim}: ${r.errors + r.non2xx} of ${r.total} requests failed (${r.errors} errors, ${r.non2xx} non-2xx) in ${r.seconds} s (target: only those in flight on it, <= ${CONNECTIONS} connections' worth)`);
-      while (childPids(router.pid).length < 2) await sleep(200);
+      while (workerPids(router.pid).length < 2) await sleep(200);
     }
     if (ONLY.has('drain')) {
       const DRAIN_MS = 5_000;

@@ -13,7 +13,7 @@ import { freePort, runCli, scratchDir, shutdownEverything, startServerProcess, w
 
 const CLIENTS = 8;
 
-/** The pids whose parent is `pid` (Linux /proc). */
+/** The router workers whose parent is `pid` (Linux /proc). */
 function childrenOf(pid: number): number[] {
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
@@ -21,7 +21,8 @@ function childrenOf(pid: number): number[] {
     try {
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(name));
+      // Router workers only: tsx may have an esbuild child of its own there.
+      if (ppid === pid && readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('router-main')) out.push(Number(name));
     } catch {
       // Gone meanwhile.
     }
@@ -43,7 +44,7 @@ function getOnce(port: number): Promise<number | string> {
   });
 }
 
-describe('a router worker killed with kill -9 under load', () => {
+describe('a router worker killed with kill -9 under load', { timeout: 120_000 }, () => {
   let dataDir: string;
   let app: string;
   let server: ServerProcess;
@@ -66,7 +67,7 @@ describe('a router worker killed with kill -9 under load', () => {
 
   it('loses at most the requests in flight on it; every later request is answered and a new worker takes its place', async () => {
     const keeper = (JSON.parse(readFileSync(join(dataDir, 'router', 'router.json'), 'utf8')) as { pid: number }).pid;
-    await waitFor('two router workers', () => childrenOf(keeper).length === 2, 60_000);
+    await waitFor(`two router workers (keeper ${keeper}: ${childrenOf(keeper).join(', ')})`, () => childrenOf(keeper).length === 2, 30_000);
     const [victim] = childrenOf(keeper);
 
     let killedAt = Infinity;

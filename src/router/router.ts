@@ -36,6 +36,9 @@ export interface RouterOptions {
   holdSlots?: (env: string) => HoldSlots;
 }
 
+/** When the router stops, how long idle kept-alive connections may still send a request (answered with Connection: close). */
+const IDLE_CLOSE_DELAY_MS = 1_000;
+
 /** How often waiting requests are checked for a stall: the ejection delay is the stall threshold plus up to this. */
 const HEALTH_SWEEP_MS = 100;
 
@@ -300,7 +303,7 @@ export class Router {
     for (const route of this.routes.values()) route.hold.release();
     const all = [...this.listeners.values()];
     this.listeners.clear();
-    await Promise.all([...all.map((l) => l.close(graceMs)), this.upstreams.waitUpgradedClosed(graceMs)]);
+    await Promise.all([...all.map((l) => l.close(graceMs, { idleCloseDelayMs: IDLE_CLOSE_DELAY_MS })), this.upstreams.waitUpgradedClosed(graceMs)]);
     await this.upstreams.destroyAll();
   }
 }
