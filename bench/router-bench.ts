@@ -6,7 +6,8 @@
 // Three upstream processes answer a small body with keep-alive. Load comes from
 // autocannon in its own process (so it does not share the bench's event loop), on
 // 127.0.0.1 only, for a bounded time. The router runs as the real detached process
-// with two releases weighted 50/50 over the three upstreams, metrics on.
+// with two releases weighted 50/50 over the three upstreams, metrics on; its CPU is
+// the keeper's and its workers' (docs/router.md).
 //
 // The targets run in turn, round after round, and the summary is the median: on a
 // small shared machine one 10 s run can be off by 30% from the next.
@@ -117,7 +118,7 @@ async function startRouterTarget(dir: string, upstreamPorts: number[]): Promise<
   });
   const address = answer.listeners.bench?.address;
   if (address === undefined) throw new Error(`router did not listen: ${JSON.stringify(answer)}`);
-  return { router, target: { name: 'slipway router (50/50)', url: `http://${address}/`, cpuPids: () => [router.pid], samples: [] } };
+  return { router, target: { name: 'slipway router (50/50)', url: `http://${address}/`, cpuPids: () => [router.pid, ...childPids(router.pid)], samples: [] } };
 }
 
 async function printRouterShares(router: RouterClient): Promise<void> {

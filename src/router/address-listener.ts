@@ -12,7 +12,7 @@
 // says why (router-answers.ts), not its bare 400/431.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Server as NetServer, Socket } from 'node:net';
+import { Server as NetServer, type Socket } from 'node:net';
 import { errorMessage } from '../core/errors.ts';
 import { hostHeaderOf, requestHost, stripPathPrefix, UNKNOWN_HOST, type HostRoutes, type RouteEntry, type RouteMiss } from './host-routes.ts';
 import { handleExpectContinue, handleProxyRequest, sendAnswer } from './proxy.ts';
@@ -144,7 +144,9 @@ export class AddressListener {
       };
       listening.once('error', onError);
       listening.once('listening', onListening);
-      listening.listen({ port: listenPort(this.listen), host: listenHost(this.listen), exclusive: true });
+      // Not exclusive: in a router worker, the keeper binds the socket once and every
+      // worker accepts on it (router-workers.ts); in any other process it changes nothing.
+      listening.listen({ port: listenPort(this.listen), host: listenHost(this.listen), exclusive: false });
     });
   }
 
@@ -174,7 +176,7 @@ export class AddressListener {
    * Stops accepting at once (the port is free when this returns its promise), lets
    * requests in flight finish for up to `graceMs`, then cuts what is left.
    */
-  async close(graceMs: number): Promise<void> {
+  async close(graceMs: number, o: { idleCloseDelayMs?: number } = {}): Promise<void> {
     const server = this.server;
     const http1 = this.http1;
     if (server === null || http1 === null) return;
@@ -182,19 +184,32 @@ export class AddressListener {
     this.http1 = null;
     this.isListening = false;
     this.address = undefined;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     const tls = this.tls;
+    // With a delay, a plain listener stops accepting through net's close: http's own
+    // close() would also close the idle kept-alive connections at once (below, why not).
+    const idleCloseDelayMs = Math.min(o.idleCloseDelayMs ?? 0, graceMs);
+    const isDelayed = tls === null && idleCloseDelayMs > 0;
+    const closed = new Promise<void>((resolve) => (isDelayed ? NetServer.prototype.close.call(server, () => resolve()) : server.close(() => resolve())));
     this.tls = null;
     if (tls !== null) {
       tls.closeConnections();
     } else {
-      http1.closeIdleConnections();
       // Connections that finish a request after close() would otherwise stay open for keep-alive.
       http1.on('request', (_req, res) => res.setHeader('connection', 'close'));
     }
+    // When the router itself stops (or an upgrade retires it), idle kept-alive
+    // connections are closed a moment later, not at once: a client may be sending its
+    // next request on one right now, and would see a reset, while a new router process
+    // accepts on the same socket. Meanwhile each busy one gets its last answer with
+    // Connection: close. http's close() then closes them (and stops its checks).
+    const idleTimer = isDelayed ? setTimeout(() => http1.close(() => {}), idleCloseDelayMs) : null;
     const timer = setTimeout(() => (tls !== null ? tls.destroyConnections() : http1.closeAllConnections()), graceMs);
     await closed;
     clearTimeout(timer);
+    if (idleTimer !== null) {
+      clearTimeout(idleTimer);
+      http1.close(() => {});
+    }
   }
 }
 

@@ -6,8 +6,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { SlipwayError, errorMessage, isSlipwayError } from '../core/errors.ts';
 import { checkAdminRequest } from './admin-guard.ts';
-import { parseRouteTable, type RouteTable, type RouterHeadAnswer } from './route-table.ts';
-import type { Router } from './router.ts';
+import type { ListenerStatus } from './address-listener.ts';
+import { parseRouteTable, type RouteTable, type RouteTableHead, type RouterHeadAnswer } from './route-table.ts';
+import type { PutTableResult } from './router.ts';
+import type { RouterStatsJson } from './router-stats.ts';
 import { redactTableKeys } from './tls/tls-routes.ts';
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -20,8 +22,32 @@ export interface AdminLog {
   warn(fields: Record<string, unknown>, message: string): void;
 }
 
+/** What the admin API steers: the router's worker processes, through their keeper (router-workers.ts). */
+export interface RouterControl {
+  table(): RouteTable;
+  head(): RouteTableHead;
+  putTable(table: RouteTable, persist: (t: RouteTable) => Promise<void>): Promise<PutTableResult>;
+  stats(): Promise<RouterStatsJson>;
+  listenerStatus(): Promise<Record<string, ListenerStatus>>;
+  inflight(backendId: string): Promise<{ requests: number; upgraded: number }>;
+  drainWithin(backendId: string, timeoutMs: number): Promise<{ requests: number; upgraded: number }>;
+  /** routerCodeDigest() of the code the serving workers run. */
+  readonly code: string;
+  /** New workers from the code on disk take the sockets over; the old ones finish within `drainMs`. */
+  upgrade(drainMs: number): Promise<UpgradeAnswer>;
+}
+
+/** What POST /upgrade answers (router-client.ts reads it). */
+export interface UpgradeAnswer {
+  code: string;
+  /** Pids of the workers that serve now. */
+  serving: number[];
+  /** Pids of the replaced workers, finishing what they serve. */
+  retiring: number[];
+}
+
 export interface AdminContext {
-  router: Router;
+  router: RouterControl;
   /** The admin secret this router was started with (64 hex digits). */
   secret: string;
   log: AdminLog;
@@ -79,22 +105,27 @@ async function route(ctx: AdminContext, at: { method: string; path: string }, re
   if (method === 'GET' && path === '/healthz') return sendJson(res, 200, { ok: true, pid: ctx.pid });
   if (method === 'GET' && path === '/readyz') return sendJson(res, ctx.isReady() ? 200 : 503, { ready: ctx.isReady() });
   // Private keys never leave the router: a fingerprint stands in for each (tls/tls-routes.ts).
-  if (method === 'GET' && path === '/routes') return sendJson(res, 200, redactTableKeys(ctx.router.currentTable));
+  if (method === 'GET' && path === '/routes') return sendJson(res, 200, redactTableKeys(ctx.router.table()));
   // Version and digest only: what the server compares every reconciler pass, without the whole table.
-  if (method === 'GET' && path === '/routes/head') return sendJson(res, 200, { ...ctx.router.currentHead, ready: ctx.isReady() } satisfies RouterHeadAnswer);
+  if (method === 'GET' && path === '/routes/head') return sendJson(res, 200, { ...ctx.router.head(), ready: ctx.isReady() } satisfies RouterHeadAnswer);
   if (method === 'PUT' && path === '/routes') return putRoutes(ctx, req, res);
-  if (method === 'GET' && path === '/stats') return sendJson(res, 200, ctx.router.statsJson());
-  if (method === 'GET' && path === '/status') return sendJson(res, 200, status(ctx));
+  if (method === 'GET' && path === '/stats') return sendJson(res, 200, await ctx.router.stats());
+  if (method === 'GET' && path === '/status') return sendJson(res, 200, await status(ctx));
   // `inflight` counts upgraded connections too: a server that knows only `inflight` still waits for them.
   if (method === 'GET' && path.startsWith('/inflight/')) {
     const id = decodeURIComponent(path.slice('/inflight/'.length));
-    return sendJson(res, 200, inflightAnswer(ctx.router.inflight(id)));
+    return sendJson(res, 200, inflightAnswer(await ctx.router.inflight(id)));
   }
   if (method === 'POST' && path.startsWith('/drain/')) {
     const id = decodeURIComponent(path.slice('/drain/'.length));
     const timeoutMs = parseDrainTimeout(parseJson(await readBody(req)));
     ctx.log.info({ backend: id, timeoutMs }, 'admin: drain deadline set; upgraded connections are closed at it');
-    return sendJson(res, 200, inflightAnswer(ctx.router.drainWithin(id, timeoutMs)));
+    return sendJson(res, 200, inflightAnswer(await ctx.router.drainWithin(id, timeoutMs)));
+  }
+  if (method === 'POST' && path === '/upgrade') {
+    const timeoutMs = parseDrainTimeout(parseJson(await readBody(req)));
+    ctx.log.info({ remote: req.socket.remoteAddress, timeoutMs }, 'admin: upgrade requested; new workers take the listeners over');
+    return sendJson(res, 200, await ctx.router.upgrade(timeoutMs));
   }
   if (method === 'POST' && path === '/shutdown') {
     ctx.log.info({ remote: req.socket.remoteAddress }, 'admin: shutdown requested');
@@ -141,14 +172,16 @@ function parseDrainTimeout(body: unknown): number {
   return timeoutMs;
 }
 
-function status(ctx: AdminContext): Record<string, unknown> {
+async function status(ctx: AdminContext): Promise<Record<string, unknown>> {
+  const head = ctx.router.head();
   const out: Record<string, unknown> = {
     pid: ctx.pid,
     startedAt: ctx.startedAt,
     ready: ctx.isReady(),
-    version: ctx.router.currentTable.version,
-    digest: ctx.router.currentHead.digest,
-    listeners: ctx.router.listenerStatus(),
+    version: head.version,
+    digest: head.digest,
+    code: ctx.router.code,
+    listeners: await ctx.router.listenerStatus(),
   };
   const restoreError = ctx.restoreError();
   if (restoreError !== undefined) out.restoreError = restoreError;

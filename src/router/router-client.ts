@@ -11,7 +11,7 @@ import { request } from 'undici';
 import { SlipwayError, errorMessage } from '../core/errors.ts';
 import { entryCommand } from '../platform/entry-point.ts';
 import { ROUTER_SECRET_ENV, newAdminSecret, prepareStateDir, readAdminSecret, writeAdminSecret } from './admin-secret.ts';
-import type { InflightAnswer } from './admin-server.ts';
+import type { InflightAnswer, UpgradeAnswer } from './admin-server.ts';
 import type { ListenerStatus } from './address-listener.ts';
 import type { RouteTable, RouterHeadAnswer } from './route-table.ts';
 import type { RouterStatsJson } from './router-stats.ts';
@@ -26,7 +26,7 @@ export interface EnsureRouterOptions {
   logFile?: string;
   /** Admin port on 127.0.0.1 for a newly started router; default 0 (any free port). */
   adminPort?: number;
-  /** How long to wait for a new router to answer; default 10 s. */
+  /** How long to wait for a new router (its keeper and workers) to answer; default 20 s. */
   startTimeoutMs?: number;
 }
 
@@ -45,6 +45,8 @@ export interface RouterStatus {
   listeners: Record<string, ListenerStatus>;
   /** Set when routes.json could not be restored at start. */
   restoreError?: string;
+  /** routerCodeDigest() of the code its workers run; absent in a router from before workers. */
+  code?: string;
 }
 
 export interface DrainResult {
@@ -72,7 +74,7 @@ export async function ensureRouter(options: EnsureRouterOptions): Promise<Router
   const secret = newAdminSecret();
   await writeAdminSecret(stateDir, secret);
   const pid = spawnRouter({ stateDir, logFile, adminPort: options.adminPort ?? 0, secret });
-  return waitForRouter({ stateDir, logFile, pid, secret, timeoutMs: options.startTimeoutMs ?? 10_000 });
+  return waitForRouter({ stateDir, logFile, pid, secret, timeoutMs: options.startTimeoutMs ?? 20_000 });
 }
 
 async function readRouterInfo(stateDir: string): Promise<RouterInfo | null> {
@@ -221,6 +223,15 @@ export class RouterClient {
       if (e instanceof SlipwayError && e.details['status'] === 404) return this.inflightOf(backendId);
       throw e;
     }
+  }
+
+  /**
+   * Has the router replace its workers with ones of the code on disk: the new ones
+   * take the listening sockets over before the old ones stop accepting; the old ones
+   * finish their requests and keep their WebSockets up to `drainMs`.
+   */
+  upgradeWorkers(drainMs: number): Promise<UpgradeAnswer> {
+    return this.call<UpgradeAnswer>('POST', '/upgrade', { body: { timeoutMs: Math.round(drainMs) }, timeoutMs: 60_000 });
   }
 
   async isHealthy(): Promise<boolean> {

@@ -6,8 +6,14 @@
 // tables, the router applies them, and its admin API answers the server alone: the
 // server hands it a fresh admin secret in SLIPWAY_ROUTER_SECRET (see admin-secret.ts).
 //
-// Usage: SLIPWAY_ROUTER_SECRET=<64 hex> node --import tsx src/router/router-main.ts --state-dir DIR [--admin-port N]
+// The process the server starts is the keeper: it holds the admin API, the table and
+// the listening sockets, and forks --workers processes (default 2) that share those
+// sockets and do the proxying (router-workers.ts, router-worker.ts). A worker killed
+// with kill -9 loses only its requests in flight; the others keep serving.
+//
+// Usage: SLIPWAY_ROUTER_SECRET=<64 hex> node --import tsx src/router/router-main.ts --state-dir DIR [--admin-port N] [--workers N]
 
+import cluster from 'node:cluster';
 import { join, resolve } from 'node:path';
 import { readFile, unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -17,7 +23,8 @@ import { ROUTER_SECRET_ENV, parseAdminSecret, prepareStateDir } from './admin-se
 import { createAdminServer } from './admin-server.ts';
 import { readJsonFile, writeFileAtomic } from './atomic-file.ts';
 import { parseRouteTable, type RouteTable } from './route-table.ts';
-import { Router } from './router.ts';
+import { runRouterWorker } from './router-worker.ts';
+import { RouterWorkers } from './router-workers.ts';
 import { loadSealKey, mapTableKeys, sealText, unsealText } from './tls/sealed-keys.ts';
 
 const log = pino({ name: 'slipway-router' });
@@ -26,12 +33,13 @@ interface RouterArgs {
   stateDir: string;
   adminPort: number;
   secret: string;
+  workers: number;
 }
 
 function parseRouterArgs(argv: string[]): RouterArgs {
   const { values } = parseArgs({
     args: argv,
-    options: { 'state-dir': { type: 'string' }, 'admin-port': { type: 'string', default: '0' } },
+    options: { 'state-dir': { type: 'string' }, 'admin-port': { type: 'string', default: '0' }, workers: { type: 'string', default: '2' } },
     strict: true,
   });
   const stateDir = values['state-dir'];
@@ -40,10 +48,14 @@ function parseRouterArgs(argv: string[]): RouterArgs {
   if (!Number.isInteger(adminPort) || adminPort < 0 || adminPort > 65535) {
     throw new SlipwayError('E_BAD_REQUEST', `--admin-port must be a port number 0..65535, got "${values['admin-port']}"`);
   }
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+    throw new SlipwayError('E_BAD_REQUEST', `--workers must be a whole number from 1 to 64, got "${values.workers}"`);
+  }
   const secret = parseAdminSecret(process.env[ROUTER_SECRET_ENV], `$${ROUTER_SECRET_ENV}`);
   // Nothing this process starts, or prints, should carry it on.
   delete process.env[ROUTER_SECRET_ENV];
-  return { stateDir: resolve(stateDir), adminPort, secret };
+  return { stateDir: resolve(stateDir), adminPort, secret, workers };
 }
 
 async function runRouter(args: RouterArgs): Promise<void> {
@@ -52,8 +64,8 @@ async function runRouter(args: RouterArgs): Promise<void> {
   const infoFile = join(args.stateDir, 'router.json');
   // Private keys in routes.json are sealed with a key of the router's own (tls/sealed-keys.ts).
   const sealKey = await loadSealKey(args.stateDir);
-  const router = new Router({ log: { info: (fields, msg) => log.info(fields, msg), warn: (fields, msg) => log.warn(fields, msg) } });
   const startedAt = new Date().toISOString();
+  const router = new RouterWorkers({ count: args.workers, startedAt, log: { info: (fields, msg) => log.info(fields, msg), warn: (fields, msg) => log.warn(fields, msg) } });
   let isReady = false;
   let restoreError: string | undefined;
   let isStopping = false;
@@ -84,6 +96,8 @@ async function runRouter(args: RouterArgs): Promise<void> {
   // overwritten by this older one (restoreTable also skips it if one was pushed).
   const saved = await readSavedRoutes(routesFile, sealKey);
   restoreError = saved.error;
+  // The workers first: a router that answers its admin API is one that serves.
+  await router.start(saved.table);
   const adminUrl = await listenAdmin(admin, args.adminPort);
   await writeFileAtomic(infoFile, JSON.stringify({ pid: process.pid, adminUrl, startedAt }) + '\n');
   log.info({ adminUrl, stateDir: args.stateDir }, 'router admin listening');
@@ -91,10 +105,7 @@ async function runRouter(args: RouterArgs): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 
-  if (saved.table !== undefined) {
-    const listeners = await router.restoreTable(saved.table);
-    if (listeners !== null) log.info({ version: saved.table.version, listeners }, 'routes restored from routes.json');
-  }
+  if (saved.table !== undefined) log.info({ version: saved.table.version, workers: router.pids }, 'routes restored from routes.json');
   isReady = true;
 }
 
@@ -137,7 +148,8 @@ process.on('uncaughtException', (e) => log.error({ err: e }, 'uncaught exception
 process.on('unhandledRejection', (e) => log.error({ err: e }, 'unhandled rejection in router; continuing'));
 
 try {
-  await runRouter(parseRouterArgs(process.argv.slice(2)));
+  if (cluster.isWorker) runRouterWorker({ info: (fields, msg) => log.info(fields, msg), warn: (fields, msg) => log.warn(fields, msg) });
+  else await runRouter(parseRouterArgs(process.argv.slice(2)));
 } catch (e) {
   log.fatal({ err: e }, errorMessage(e));
   process.exit(1);

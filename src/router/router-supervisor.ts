@@ -1,13 +1,18 @@
 // Keeps a router running for the server. The router is its own process so that a
 // server crash drops no request; the other way round, when the router dies while the
 // server runs, the server starts a new one (which restores routes.json) and pushes
-// the current table again.
+// the current table again. A server started after an upgrade of slipway finds the
+// router still running the old code: it has the router replace its workers with new
+// ones, with no gap (router-workers.ts).
 
 import { SlipwayError } from '../core/errors.ts';
 import type { RouteTable, RouterHeadAnswer } from './route-table.ts';
+import { routerCodeDigest } from './router-code.ts';
 import { ensureRouter, type DrainResult, type EnsureRouterOptions, type PutRoutesAnswer, type RouterClient, type RouterStatsJson } from './router-client.ts';
 
 const CHECK_EVERY_MS = 1000;
+/** How long workers replaced by an upgrade keep their requests and WebSockets: shutdown.drain_timeout's largest sensible value. */
+export const ROUTER_UPGRADE_DRAIN_MS = 30_000;
 
 export class RouterSupervisor {
   private timer: NodeJS.Timeout | null = null;
@@ -21,7 +26,9 @@ export class RouterSupervisor {
   ) {}
 
   static async start(options: EnsureRouterOptions, log: (msg: string) => void): Promise<RouterSupervisor> {
-    return new RouterSupervisor(await ensureRouter(options), options, log);
+    const client = await ensureRouter(options);
+    await upgradeIfOutdated(client, log);
+    return new RouterSupervisor(client, options, log);
   }
 
   get pid(): number {
@@ -101,5 +108,18 @@ export class RouterSupervisor {
   shutdown(): Promise<void> {
     this.stop();
     return this.client.shutdown();
+  }
+}
+
+/** A router whose workers run other code than is on disk now gets new workers; a failed upgrade leaves the old ones serving. */
+async function upgradeIfOutdated(client: RouterClient, log: (msg: string) => void): Promise<void> {
+  try {
+    const { code } = await client.getStatus();
+    const onDisk = routerCodeDigest();
+    if (code === undefined || code === onDisk) return;
+    const answer = await client.upgradeWorkers(ROUTER_UPGRADE_DRAIN_MS);
+    log(`router code changed (${code} → ${answer.code}): workers ${answer.serving.join(', ')} took the listeners over; ${answer.retiring.join(', ')} finish what they serve`);
+  } catch (e) {
+    log(`router upgrade failed, the running router keeps serving: ${(e as Error).message}`);
   }
 }

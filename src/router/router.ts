@@ -19,7 +19,7 @@ import { UpstreamRegistry } from './upstream-registry.ts';
 import { DEFAULT_POOL_OPTIONS, type Upstream, type UpstreamPoolOptions } from './upstream.ts';
 import { WeightedPicker } from './weighted-picker.ts';
 import { applyShadow } from './shadow/shadow-mirror.ts';
-import { maintenanceAnswers, TrafficHold } from './traffic-hold.ts';
+import { maintenanceAnswers, TrafficHold, type HoldSlots } from './traffic-hold.ts';
 import { CertificateSet, type CertificateCache } from './tls/certificate-set.ts';
 import type { TlsRoutes } from './tls/tls-routes.ts';
 
@@ -33,7 +33,12 @@ export interface RouterOptions {
   passiveHealth?: Partial<PassiveHealthOptions>;
   /** Where ejections and returns are told (router.log); silent when absent. */
   log?: HealthLog;
+  /** In a router worker: the pause queue limit shared with the other workers, per environment. */
+  holdSlots?: (env: string) => HoldSlots;
 }
+
+/** When the router stops, how long idle kept-alive connections may still send a request (answered with Connection: close). */
+const IDLE_CLOSE_DELAY_MS = 1_000;
 
 /** How often waiting requests are checked for a stall: the ejection delay is the stall threshold plus up to this. */
 const HEALTH_SWEEP_MS = 100;
@@ -67,6 +72,7 @@ export class Router {
   private readonly certCache: CertificateCache = new Map();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly closeGraceMs: number;
+  private readonly holdSlots: ((env: string) => HoldSlots) | undefined;
   private readonly retryTimer: NodeJS.Timeout;
   private readonly health: PassiveHealth;
   private readonly healthTimer: NodeJS.Timeout;
@@ -74,6 +80,7 @@ export class Router {
   constructor(options: RouterOptions = {}) {
     this.upstreams = new UpstreamRegistry(this.stats, { ...DEFAULT_POOL_OPTIONS, ...options.pool });
     this.closeGraceMs = options.closeGraceMs ?? 30_000;
+    this.holdSlots = options.holdSlots;
     this.retryTimer = setInterval(() => void this.serially(() => this.arrangeListeners()), options.listenRetryMs ?? 5_000);
     this.retryTimer.unref();
     const upstreams = this.upstreams;
@@ -185,7 +192,7 @@ export class Router {
   private route(env: string): EnvRoute {
     let r = this.routes.get(env);
     if (r === undefined) {
-      r = { name: env, picker: new WeightedPicker<Upstream>([]), sticky: null, proxy: resolveProxySettings(undefined), counters: this.stats.env(env), health: this.health, maintenance: null, hold: new TrafficHold() };
+      r = { name: env, picker: new WeightedPicker<Upstream>([]), sticky: null, proxy: resolveProxySettings(undefined), counters: this.stats.env(env), health: this.health, maintenance: null, hold: new TrafficHold(Date.now, this.holdSlots?.(env) ?? null) };
       this.routes.set(env, r);
     }
     return r;
@@ -299,7 +306,7 @@ export class Router {
     for (const route of this.routes.values()) route.hold.release();
     const all = [...this.listeners.values()];
     this.listeners.clear();
-    await Promise.all([...all.map((l) => l.close(graceMs)), this.upstreams.waitUpgradedClosed(graceMs)]);
+    await Promise.all([...all.map((l) => l.close(graceMs, { idleCloseDelayMs: IDLE_CLOSE_DELAY_MS })), this.upstreams.waitUpgradedClosed(graceMs)]);
     await this.upstreams.destroyAll();
   }
 }

@@ -55,11 +55,12 @@ export function gateRequest(route: EnvRoute, req: IncomingMessage, res: ServerRe
     proceed();
     return;
   }
+  const refuse = (): void => sendAnswer(res, withClose(queueFullAnswer({ queueLimit: hold.limit, retryAfterSeconds: hold.retryAfterSeconds() }), req));
   const isAdmitted = hold.admit(() => {
     if (!res.destroyed) gateRequest(route, req, res, proceed);
-  }, (forget) => res.once('close', forget));
+  }, (forget) => res.once('close', forget), () => refuseLater(route, refuse));
   countHold(route, isAdmitted);
-  if (!isAdmitted) sendAnswer(res, withClose(queueFullAnswer({ queueLimit: hold.limit, retryAfterSeconds: hold.retryAfterSeconds() }), req));
+  if (!isAdmitted) refuse();
 }
 
 /** The same for an upgrade request (a WebSocket): answered on its raw socket, or held. */
@@ -74,11 +75,19 @@ export function gateUpgrade(route: EnvRoute, req: IncomingMessage, socket: Duple
     proceed();
     return;
   }
+  const refuse = (): void => writeRawAnswer(socket, queueFullAnswer({ queueLimit: hold.limit, retryAfterSeconds: hold.retryAfterSeconds() }));
   const isAdmitted = hold.admit(() => {
     if (!socket.destroyed) gateUpgrade(route, req, socket, proceed);
-  }, (forget) => socket.once('close', forget));
+  }, (forget) => socket.once('close', forget), () => refuseLater(route, refuse));
   countHold(route, isAdmitted);
-  if (!isAdmitted) writeRawAnswer(socket, queueFullAnswer({ queueLimit: hold.limit, retryAfterSeconds: hold.retryAfterSeconds() }));
+  if (!isAdmitted) refuse();
+}
+
+/** Held, then refused because the router's workers together hold the queue limit (traffic-hold.ts). */
+function refuseLater(route: EnvRoute, refuse: () => void): void {
+  route.counters.held--;
+  route.counters.holdQueueFull++;
+  refuse();
 }
 
 function countHold(route: EnvRoute, isAdmitted: boolean): void {

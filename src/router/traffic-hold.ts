@@ -52,6 +52,19 @@ export function prefersHtml(accept: string | undefined): boolean {
 interface Held {
   run: () => void;
   isGone: boolean;
+  /** Holds a slot of the shared queue limit (HoldSlots), to give back when it goes. */
+  hasSlot: boolean;
+  /** The pause it was held by (its slot belongs to that pause). */
+  untilMs: number;
+}
+
+/**
+ * The queue limit shared by the router's worker processes (router-workers.ts): each
+ * held request asks the keeper for a slot of the pause (`untilMs` tells pauses apart).
+ */
+export interface HoldSlots {
+  acquire(pause: { untilMs: number; queueLimit: number }): Promise<boolean>;
+  release(pause: { untilMs: number }): void;
 }
 
 /** setTimeout holds at most 2^31-1 ms; a later deadline is re-armed when this one fires. */
@@ -72,7 +85,10 @@ export class TrafficHold {
   private waiting = 0;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly slots: HoldSlots | null = null,
+  ) {}
 
   get waitingNow(): number {
     return this.waiting;
@@ -101,10 +117,14 @@ export class TrafficHold {
     this.timer.unref();
   }
 
-  /** Holds `run` until the pause ends; false when the queue is full (the caller answers). */
-  admit(run: () => void, onGone: (forget: () => void) => void): boolean {
+  /**
+   * Holds `run` until the pause ends; false when the queue is full (the caller
+   * answers). With shared slots, it is held while the keeper is asked, and
+   * `onRefused` answers it if the workers' queues are full together.
+   */
+  admit(run: () => void, onGone: (forget: () => void) => void, onRefused: () => void = () => {}): boolean {
     if (this.waiting >= this.queueLimit) return false;
-    const held: Held = { run, isGone: false };
+    const held: Held = { run, isGone: false, hasSlot: false, untilMs: this.untilMs };
     this.queue.push(held);
     this.waiting++;
     onGone(() => {
@@ -112,8 +132,35 @@ export class TrafficHold {
       if (held.isGone) return;
       held.isGone = true;
       this.waiting--;
+      this.giveBack(held);
     });
+    if (this.slots !== null) this.askSlot(held, onRefused);
     return true;
+  }
+
+  private askSlot(held: Held, onRefused: () => void): void {
+    const pause = { untilMs: this.untilMs, queueLimit: this.queueLimit };
+    this.slots!.acquire(pause).then(
+      (isGranted) => {
+        if (isGranted) {
+          held.hasSlot = true;
+          // Sent on or gone while the keeper was asked: the slot goes back at once.
+          if (held.isGone) this.slots!.release(pause);
+          return;
+        }
+        if (held.isGone) return;
+        held.isGone = true;
+        this.waiting--;
+        onRefused();
+      },
+      () => {}, // the keeper is gone (the worker exits with it): the request stays held
+    );
+  }
+
+  private giveBack(held: Held): void {
+    if (!held.hasSlot || this.slots === null) return;
+    held.hasSlot = false;
+    this.slots.release({ untilMs: held.untilMs });
   }
 
   retryAfterSeconds(): number {
@@ -135,6 +182,7 @@ export class TrafficHold {
     for (const held of queue) {
       if (held.isGone) continue;
       held.isGone = true;
+      this.giveBack(held);
       held.run();
     }
   }

@@ -1,0 +1,42 @@
+// The sum of several router workers' counters (stats-merge.ts): what /stats answers.
+
+import { describe, expect, it } from 'vitest';
+import { createHistogram, recordMs } from '../core/latency-histogram.ts';
+import { ReleaseCounters, type RouterStatsJson } from './router-stats.ts';
+import { mergeRouterStats, retiredPart } from './stats-merge.ts';
+
+function workerStats(o: { requests: number; latencyMs: number; inflight: number; health: 'in' | 'ejected' | 'trial' }): RouterStatsJson {
+  const r = new ReleaseCounters();
+  for (let i = 0; i < o.requests; i++) r.record(200, o.latencyMs);
+  return {
+    startedAt: 'worker',
+    environments: { web: { r1: r.toJSON() } },
+    unrouted: { web: 1 },
+    gated: { web: { maintenance: 0, held: 2, holdQueueFull: 0 } },
+    refused: {},
+    backends: { b1: { inflight: o.inflight, upgraded: 0, requests: o.requests, health: o.health } },
+    listeners: {},
+  };
+}
+
+describe('mergeRouterStats', () => {
+  it('adds counters, latency histograms and in-flight counts, keeps the worst health and the router\'s start time', () => {
+    const merged = mergeRouterStats([workerStats({ requests: 3, latencyMs: 5, inflight: 1, health: 'in' }), workerStats({ requests: 2, latencyMs: 500, inflight: 4, health: 'ejected' })], 'keeper');
+    const want = createHistogram();
+    for (const ms of [5, 5, 5, 500, 500]) recordMs(want, ms);
+    expect(merged.startedAt).toBe('keeper');
+    expect(merged.environments.web!.r1!.requests).toBe(5);
+    expect(merged.environments.web!.r1!.status['2xx']).toBe(5);
+    expect(merged.environments.web!.r1!.latency).toEqual(want);
+    expect(merged.backends.b1).toEqual({ inflight: 5, upgraded: 0, requests: 5, health: 'ejected' });
+    expect(merged.unrouted.web).toBe(2);
+    expect(merged.gated.web!.held).toBe(4);
+  });
+
+  it('keeps what an exited worker counted, without its in-flight backends, so totals never go down', () => {
+    const gone = workerStats({ requests: 7, latencyMs: 5, inflight: 3, health: 'in' });
+    const merged = mergeRouterStats([retiredPart(gone), workerStats({ requests: 1, latencyMs: 5, inflight: 0, health: 'in' })], 'keeper');
+    expect(merged.environments.web!.r1!.requests).toBe(8);
+    expect(merged.backends.b1!.inflight).toBe(0);
+  });
+});

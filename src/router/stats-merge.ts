@@ -1,0 +1,41 @@
+// The router's counters when several worker processes serve the same listeners
+// (router-workers.ts): each worker counts what it proxied, and /stats answers their
+// sum. Counters, histogram buckets, in-flight and open counts all add up; a backend's
+// passive-health state is the worst any worker saw. Pure: no I/O.
+
+import type { RouterStatsJson } from './router-stats.ts';
+
+const HEALTH_RANK: Record<string, number> = { in: 0, trial: 1, ejected: 2 };
+
+/** Adds numbers field by field, recursively; keys missing on one side are taken from the other. */
+export function sumDeep(a: unknown, b: unknown): unknown {
+  if (typeof a === 'number' && typeof b === 'number') return a + b;
+  if (isRecord(a) && isRecord(b)) {
+    const out: Record<string, unknown> = { ...a };
+    for (const [k, v] of Object.entries(b)) out[k] = k in a ? sumDeep(a[k], v) : v;
+    if (typeof a['health'] === 'string' && typeof b['health'] === 'string') {
+      out['health'] = (HEALTH_RANK[b['health']] ?? 0) > (HEALTH_RANK[a['health']] ?? 0) ? b['health'] : a['health'];
+    }
+    return out;
+  }
+  return a ?? b;
+}
+
+/** The sum of several workers' stats, stamped with the router's own start time. */
+export function mergeRouterStats(parts: readonly RouterStatsJson[], startedAt: string): RouterStatsJson {
+  const empty: RouterStatsJson = { startedAt, environments: {}, unrouted: {}, gated: {}, refused: {}, backends: {}, listeners: {} };
+  const merged = parts.reduce((acc, p) => sumDeep(acc, { ...p, startedAt }) as RouterStatsJson, empty);
+  return { ...merged, startedAt };
+}
+
+/**
+ * What a worker that exited had counted (its last answered stats), kept so the
+ * router's totals never go down: its backends' in-flight counts went with it.
+ */
+export function retiredPart(stats: RouterStatsJson): RouterStatsJson {
+  return { ...stats, backends: {} };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

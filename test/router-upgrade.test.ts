@@ -1,0 +1,138 @@
+// Upgrading the router with no gap (issue 17): a real router process (a keeper and
+// its workers, router-workers.ts) started as the server starts it, a real WebSocket
+// backend, steady load on fresh and on kept-alive connections. POST /upgrade forks
+// new workers that take the listening sockets over; the old ones stop accepting,
+// finish their requests and keep their WebSockets until the drain deadline.
+
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocket } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
+import { freePort, runLoad } from '../src/router/test-upstream.ts';
+import { startWebSocketUpstream, type WebSocketUpstream } from '../src/router/test-websocket-upstream.ts';
+
+const DRAIN_MS = 3_000;
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // Router workers only: tsx may have an esbuild child of its own there.
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid && readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('router-main')) out.push(Number(name));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out;
+}
+
+function getOnce(port: number): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', agent: false, headers: { connection: 'close' }, timeout: 10_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', (e) => resolve(e.message));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => resolve(e.message));
+    req.end();
+  });
+}
+
+/** Opens a WebSocket; `ask` sends and waits for the echo; `closed` resolves at its close. */
+async function openSocket(url: string): Promise<{ ws: WebSocket; ask(text: string): Promise<string>; closed: Promise<number> }> {
+  const ws = new WebSocket(url);
+  const waiters: ((m: string) => void)[] = [];
+  ws.addEventListener('message', (e) => waiters.shift()?.(String(e.data)));
+  const closed = new Promise<number>((resolve) => ws.addEventListener('close', () => resolve(Date.now())));
+  await new Promise<void>((resolve, reject) => {
+    ws.addEventListener('open', () => resolve(), { once: true });
+    ws.addEventListener('error', () => reject(new Error('websocket failed to open')), { once: true });
+  });
+  const ask = (text: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no echo within 2 s')), 2_000);
+      waiters.push((m) => {
+        clearTimeout(timer);
+        resolve(m);
+      });
+      ws.send(text);
+    });
+  return { ws, ask, closed };
+}
+
+describe('a router upgrade', () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'slipway-router-upgrade-'));
+  let router: RouterClient;
+  let backend: WebSocketUpstream;
+  let port: number;
+
+  beforeAll(async () => {
+    port = await freePort();
+    backend = await startWebSocketUpstream('b1');
+    router = await ensureRouter({ stateDir });
+    await router.putRoutes({ version: 1, environments: { web: { listen: `127.0.0.1:${port}`, backends: [{ id: 'b1', release: 'r1', url: backend.url }], weights: { r1: 100 } } } });
+  });
+
+  afterAll(async () => {
+    try {
+      process.kill(-router.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await backend?.kill();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('hands the listeners to new workers under load with 0 failed requests, and the old ones keep their WebSocket until the drain deadline', async () => {
+    const old = childrenOf(router.pid);
+    expect(old).toHaveLength(2);
+    const socket = await openSocket(`ws://127.0.0.1:${port}/`);
+    expect(await socket.ask('before')).toBe('before');
+
+    let stop = false;
+    const fresh: (number | string)[] = [];
+    const freshClients = Array.from({ length: 4 }, async () => {
+      while (!stop) fresh.push(await getOnce(port));
+    });
+    const keptAlive = runLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 4, untilMs: 4_000 });
+    await new Promise((r) => setTimeout(r, 1_000));
+    const upgradedAt = Date.now();
+    const answer = await router.upgradeWorkers(DRAIN_MS);
+    await new Promise((r) => setTimeout(r, 1_000));
+    stop = true;
+    await Promise.all(freshClients);
+    const load = await keptAlive;
+
+    const freshFailed = fresh.filter((r) => r !== 200);
+    console.log(`router upgrade: ${freshFailed.length} of ${fresh.length} requests on fresh connections failed, ${load.failed} of ${load.ok + load.failed} on kept-alive ones`, freshFailed.slice(0, 3), load.failures);
+    expect(freshFailed).toEqual([]);
+    expect(load.failed).toBe(0);
+    expect(fresh.length).toBeGreaterThan(50);
+    expect(answer.retiring.sort()).toEqual(old.sort());
+    expect(answer.serving).toHaveLength(2);
+    expect(answer.serving.filter((p) => old.includes(p))).toEqual([]);
+
+    // The WebSocket lives on in an old worker, which accepts nothing new.
+    expect(await socket.ask('during the drain')).toBe('during the drain');
+    const closedAt = await socket.closed;
+    expect(closedAt - upgradedAt).toBeGreaterThanOrEqual(DRAIN_MS - 200);
+    for (const pid of old) {
+      await expect.poll(() => childrenOf(router.pid).includes(pid), { timeout: 10_000 }).toBe(false);
+    }
+
+    // The new workers serve WebSockets and take new tables.
+    const next = await openSocket(`ws://127.0.0.1:${port}/`);
+    expect(await next.ask('after')).toBe('after');
+    next.ws.close();
+    const put = await router.putRoutes({ version: 2, environments: { web: { listen: `127.0.0.1:${port}`, backends: [{ id: 'b1', release: 'r2', url: backend.url }], weights: { r2: 100 } } } });
+    expect(put.listeners.web).toMatchObject({ listening: true });
+    expect(await getOnce(port)).toBe(200);
+    expect((await router.getStatus()).code).toMatch(/^[0-9a-f]{16}$/);
+  });
+});
