@@ -35,13 +35,25 @@ export function LogsView({ env }) {
 
   useEffect(() => {
     let kept = [];
+    let seq = 0;
+    let timer = null;
     setLines([]);
     setError(null);
-    return api.streamLogs(env, { instance: instance || undefined, lines: 500, follow }, (batch) => {
-      kept = [...kept, ...batch].slice(-MAX_LINES);
+    // A busy service writes many batches a second: the page draws at most every 250 ms,
+    // and each line keeps its key, so only new lines are drawn.
+    const draw = () => {
+      timer = null;
       setLines(kept);
       setError(null);
+    };
+    const stop = api.streamLogs(env, { instance: instance || undefined, lines: 500, follow }, (batch) => {
+      kept = [...kept, ...batch.map((l) => ({ ...l, seq: seq++ }))].slice(-MAX_LINES);
+      timer ??= setTimeout(draw, 250);
     }, setError);
+    return () => {
+      clearTimeout(timer);
+      stop();
+    };
   }, [env, instance, follow]);
 
   // Stay at the bottom while following, unless the reader scrolled up.
@@ -66,7 +78,7 @@ export function LogsView({ env }) {
       ${error && html`<p class="error">${error.message}</p>`}
       <div class="log" ref=${box} data-testid="log" onScroll=${(e) => { const b = e.currentTarget; atBottom.current = b.scrollHeight - b.scrollTop - b.clientHeight < 40; }}>
         ${shown.length > MAX_DRAWN && html`<div class="muted">${shown.length - MAX_DRAWN} earlier matching lines not drawn: narrow the filter to see them.</div>`}
-        ${shown.slice(-MAX_DRAWN).map((l) => html`<div class=${`log-line level-${l.level ?? 'info'}`}><span class="log-time" data-testid="log-time">${logTime(l.ts)}</span><span class="log-level">${l.level ?? ''}</span><span class="log-instance">${l.instance}</span><span class="log-text">${l.line}</span></div>`)}
+        ${shown.slice(-MAX_DRAWN).map((l) => html`<div key=${l.seq} class=${`log-line level-${l.level ?? 'info'}`}><span class="log-time" data-testid="log-time">${logTime(l.ts)}</span><span class="log-level">${l.level ?? ''}</span><span class="log-instance">${l.instance}</span><span class="log-text">${l.line}</span></div>`)}
       </div>
     </section>`;
 }
