@@ -35,7 +35,7 @@ const REFRESH = { timeout: 10_000 };
 // `production` is only read (by the overview and the logs); every other environment
 // belongs to the one test that uses it.
 const SHARED_ENV = 'production';
-const TEST_ENVS = ['live-canary', 'viewer-canary', 'abort-canary', 'releases-page', 'audit-trail', 'quiet-watch'] as const;
+const TEST_ENVS = ['live-canary', 'viewer-canary', 'abort-canary', 'releases-page', 'audit-trail', 'quiet-watch', 'blue-green'] as const;
 type TestEnv = (typeof TEST_ENVS)[number];
 
 interface RolloutSnapshot {
@@ -124,6 +124,20 @@ describe.skipIf(!hasChromium && !process.env.CI)('dashboard in a real browser', 
     return page;
   }
 
+  /** Wider than the window: the page scrolls sideways. */
+  const sidewaysOverflow = (page: Page) => page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+
+  /** Axis labels of a chart that stick out of its SVG (by more than half a pixel), as their text. */
+  const clippedLabels = (page: Page, testid: string) => page.getByTestId(testid).evaluate((fig) => {
+    const svg = fig.querySelector('svg');
+    if (!svg) return ['(no svg)'];
+    const box = svg.getBoundingClientRect();
+    return [...svg.querySelectorAll('.axis-label')].filter((t) => {
+      const r = t.getBoundingClientRect();
+      return r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5;
+    }).map((t) => t.textContent);
+  });
+
   const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
   const weightOf = (page: Page, release: number) => page.getByTestId(`release-row-${release}`).getByTestId('weight').textContent();
 
@@ -209,6 +223,7 @@ describe.skipIf(!hasChromium && !process.env.CI)('dashboard in a real browser', 
     // Requests per second of the stable release, from the live figures.
     await expect.poll(async () => Number(await card.getByTestId('release-row-2').getByTestId('rps').textContent()), { timeout: 20_000 }).toBeGreaterThan(5);
     await expect.poll(() => card.getByTestId('release-row-2').textContent(), REFRESH).toContain('2/2 healthy');
+    expect(await page.locator(`[data-service="hello"] .service-name`).textContent()).toContain('hello');
     await shot(page, '02-overview');
   });
 
@@ -231,7 +246,12 @@ describe.skipIf(!hasChromium && !process.env.CI)('dashboard in a real browser', 
     await expect.poll(points, { timeout: 20_000 }).toBeGreaterThan(1);
     const before = await points();
     await expect.poll(points, { timeout: 20_000 }).toBeGreaterThan(before + 1);
-    expect(await rpsChart.locator('canvas').count()).toBe(1);
+    // Drawn as SVG: every label is on the page, none cut off, and the legend gives figures, not "Time: --".
+    expect(await rpsChart.locator('svg').count()).toBe(1);
+    for (const chart of ['chart-errors', 'chart-latency', 'chart-rps']) expect(await clippedLabels(page, chart), chart).toEqual([]);
+    expect(await page.getByTestId('chart-rps-legend').textContent()).toMatch(/#3 new \d/);
+    expect(await page.getByTestId('chart-rps-legend').textContent()).not.toContain('--');
+    expect(await page.getByTestId('service-name').textContent()).toContain('hello');
     await expect.poll(async () => Number(await page.getByTestId('release-row-3').getByTestId('rps').textContent()), { timeout: 20_000 }).toBeGreaterThan(0);
     const rpsText = await page.getByTestId('release-row-2').getByTestId('rps').textContent();
     await expect.poll(async () => page.getByTestId('release-row-2').getByTestId('rps').textContent(), { timeout: 20_000 }).not.toBe(rpsText);
@@ -242,12 +262,26 @@ describe.skipIf(!hasChromium && !process.env.CI)('dashboard in a real browser', 
     await expect.poll(() => page.locator('.step-current').textContent(), { timeout: 30_000 }).toContain('pause until promoted');
     await expect.poll(() => page.getByTestId('timeline').locator('.step-done').count(), REFRESH).toBeGreaterThanOrEqual(4);
     await expect.poll(() => page.getByTestId('events').textContent(), REFRESH).toContain('promote by admin');
+    // The x axis spans this rollout (from just before it started), not the last 15 minutes, so
+    // the new release's line fills a good part of the chart instead of a sliver at its right edge.
+    const started = (await status(env)).rollout!.createdAt;
+    expect(Number(await rpsChart.getAttribute('data-x-from'))).toBeGreaterThanOrEqual(started - 20_000);
+    await expect.poll(() => rpsChart.evaluate((fig) => {
+      const svg = fig.querySelector('svg')!.getBoundingClientRect();
+      return fig.querySelectorAll('path.line')[1]!.getBoundingClientRect().width / svg.width;
+    }), REFRESH).toBeGreaterThan(0.3);
     // Pause holds the rollout where it is; Resume lets it go on.
     await page.getByRole('button', { name: 'Pause' }).click();
     await expect.poll(() => rollout.getAttribute('data-phase'), { timeout: 20_000 }).toBe('paused');
     await page.getByRole('button', { name: 'Resume' }).click();
     await expect.poll(() => rollout.getAttribute('data-phase'), { timeout: 20_000 }).toBe('progressing');
     await shot(page, '03-canary-live');
+    // The release being rolled out is not offered as a rollback target; an older one is.
+    await page.getByRole('link', { name: 'Releases' }).click();
+    const table = page.getByTestId('releases');
+    await expect.poll(() => table.getByTestId('release-3').textContent(), REFRESH).toContain('rolling out now');
+    expect(await table.getByTestId('release-3').getByRole('button').count()).toBe(0);
+    expect(await table.getByTestId('release-1').getByRole('button', { name: 'Roll back to #1' }).count()).toBe(1);
   });
 
   it('shows a viewer the rollout but no button to act', async () => {
@@ -315,9 +349,13 @@ describe.skipIf(!hasChromium && !process.env.CI)('dashboard in a real browser', 
     await page.getByTestId('log-filter').fill('"path":"/"');
     const shown = async () => Number(/^(\d+) of/.exec((await page.getByTestId('log-count').textContent()) ?? '')?.[1] ?? 0);
     await expect.poll(shown, { timeout: 20_000 }).toBeGreaterThan(0);
-    const first = await shown();
-    await expect.poll(shown, { timeout: 20_000 }).toBeGreaterThan(first);
-    expect(await page.getByTestId('log').locator('.log-line').first().textContent()).toMatch(/request \{.*"path":"\/"/);
+    const firstCount = await shown();
+    await expect.poll(shown, { timeout: 20_000 }).toBeGreaterThan(firstCount);
+    const first = page.getByTestId('log').locator('.log-line').first();
+    expect(await first.textContent()).toMatch(/request \{.*"path":"\/"/);
+    // A time column (to the millisecond) and a level column before each line.
+    expect(await first.locator('.log-time').textContent()).toMatch(/^\d\d:\d\d:\d\d\.\d{3}$/);
+    expect(await first.locator('.log-level').textContent()).toMatch(/^(info|warn|error|debug)$/);
     await page.getByTestId('log-filter').fill('no line says this');
     await expect.poll(shown).toBe(0);
     await page.getByTestId('log-filter').fill('"path":"/"');
@@ -348,6 +386,53 @@ describe.skipIf(!hasChromium && !process.env.CI)('dashboard in a real browser', 
     expect(await card.getByTestId('watch-warning').textContent()).toContain('it was not proven healthy');
     expect(await card.textContent()).toContain('#2 against no record of #1 serving requests');
     await shot(page, '11-watch-inconclusive');
+  });
+
+  it('shows the blue-green preview address while the new colour waits for promotion', async () => {
+    const env: TestEnv = 'blue-green';
+    const previewPort = await freePort();
+    await deploy(env, '3.0.0', `type: blue-green\nauto_promote: false\npreview_listen: 127.0.0.1:${previewPort}`, '--detach');
+    await waitFor('the preview to open', async () => (await status(env)).preview?.release === 3, 30_000);
+    const page = await openSignedIn(`#/env/${env}`);
+    const address = page.getByTestId('preview-address');
+    await expect.poll(() => address.textContent(), REFRESH).toBe(`http://127.0.0.1:${previewPort}/`);
+    expect(await page.getByTestId('preview').textContent()).toContain('Preview of #3');
+    // The address shown answers, from the new colour.
+    expect((await fetch(`http://127.0.0.1:${previewPort}/`)).status).toBe(200);
+    await shot(page, '15-blue-green-preview');
+    await run('abort', env, '--wait');
+  });
+
+  it('fits a 420 px wide window: no sideways scroll, no clipped chart label', async () => {
+    sendTraffic(SHARED_ENV);
+    const page = await openSignedIn('');
+    await page.setViewportSize({ width: 420, height: 900 });
+    await page.getByTestId(`env-${SHARED_ENV}`).waitFor();
+    await expect.poll(() => page.getByTestId(`env-${SHARED_ENV}`).getByTestId('release-row-2').textContent(), REFRESH).toContain('healthy');
+    expect(await sidewaysOverflow(page)).toBeLessThanOrEqual(0);
+    await shot(page, '16-overview-420px');
+    for (const view of ['', '/releases', '/logs']) {
+      await page.goto(`${server.url}/ui/#/env/${SHARED_ENV}${view}`);
+      await page.getByRole('heading', { name: /production/ }).first().waitFor();
+      if (view === '') {
+        await expect.poll(async () => Number(await page.getByTestId('chart-rps').getAttribute('data-points')), { timeout: 20_000 }).toBeGreaterThan(1);
+        for (const chart of ['chart-errors', 'chart-latency', 'chart-rps']) expect(await clippedLabels(page, chart), chart).toEqual([]);
+      }
+      expect(await sidewaysOverflow(page), `#/env/${SHARED_ENV}${view}`).toBeLessThanOrEqual(0);
+      if (view === '') await shot(page, '17-environment-420px');
+    }
+  });
+
+  it('follows the server\'s event stream instead of polling the status', async () => {
+    const page = await openPage(`#/env/${SHARED_ENV}`);
+    const asked: string[] = [];
+    page.on('request', (r) => asked.push(new URL(r.url()).pathname));
+    await signIn(page);
+    await page.getByTestId('rollout').or(page.getByText('No rollout yet.')).first().waitFor();
+    await page.waitForTimeout(10_000);
+    expect(asked.filter((p) => p === '/api/events').length).toBe(1);
+    // Polling every 2 s would have asked 5 times or more in these 10 s; with no news, once, and once more when the stream opens.
+    expect(asked.filter((p) => p === `/api/environments/${SHARED_ENV}`).length).toBeLessThanOrEqual(3);
   });
 
   it('says so when the server stops answering, and at sign-in when it cannot be reached', async () => {

@@ -58,7 +58,9 @@ export function formatPlan(p: DeployPlanJson): string {
   out.push(`${pc.bold(`plan for ${p.env}`)} (${p.stable === null ? 'first deploy' : `stable #${p.stable}`})`);
   if (p.unchanged) out.push(pc.green('  nothing would change: same artefact and same config as the stable release'));
   out.push(`  artefact   ${p.artefact.changed ? `${p.artefact.from?.slice(0, 19) ?? 'none'} → ${p.artefact.to.slice(0, 19)}` : `${p.artefact.to.slice(0, 19)} (unchanged)`}`);
-  out.push(`  config     ${p.configVersion.from === p.configVersion.to ? `v${p.configVersion.to ?? '-'}` : `v${p.configVersion.from ?? '-'} → v${p.configVersion.to ?? '-'}`}`);
+  // No version yet (nothing set with `slipway config set`) reads as words, not "v-".
+  const version = (n: number | null | undefined) => (n === null || n === undefined ? 'no config version' : `v${n}`);
+  out.push(`  config     ${p.configVersion.from === p.configVersion.to ? version(p.configVersion.to) : `${version(p.configVersion.from)} → ${version(p.configVersion.to)}`}`);
   for (const c of p.config) {
     const key = `${c.key}${c.kind === 'secret' ? ' (secret)' : ''}`;
     if (c.change === 'added') out.push(pc.green(`    + ${key} = ${c.to}`));

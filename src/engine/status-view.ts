@@ -76,6 +76,8 @@ export interface EnvironmentStatus {
   name: string;
   listen: string | null;
   listenError: string | null;
+  /** Blue-green: the address where the new colour answers before it is promoted, and that release; null: no preview now. */
+  preview: { listen: string; release: number } | null;
   stable: ReleaseView | null;
   rollout: RolloutView | null;
   lastRollout: RolloutView | null;
@@ -155,6 +157,7 @@ export function describeEnvironment(store: StateStore, fleets: FleetSet, env: st
     // Through a Gateway the router does not listen for the environment.
     listen: routing && routerCarriesTraffic(routing.config.environment) ? formatListen(routing.config.environment.listen) : null,
     listenError,
+    preview: table?.preview ? { listen: table.preview.listen, release: Number(table.preview.release) } : null,
     stable: stable ? releaseView(stable) : null,
     rollout: active ? rolloutView(store, active) : null,
     lastRollout: last ? rolloutView(store, last) : null,

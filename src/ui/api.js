@@ -154,6 +154,8 @@ export const rollback = (env, to) => postJson(`/api/environments/${e(env)}/rollb
  * @type {(limit?: number) => Promise<RunsJson>}
  */
 export const pipelineRuns = (limit = 20) => getJson(`/api/pipeline/runs${q({ limit })}`);
+/** @type {(id: number) => Promise<import('../api/views.ts').RunViewJson>} */
+export const pipelineRun = (id) => getJson(`/api/pipeline/runs/${id}`);
 /** @type {(ref: number | string) => Promise<ChecklistJson>} */
 export const checklist = (run) => getJson(`/api/checklists/${run}`);
 /** @type {(run: number) => Promise<ApprovalAnswerJson>} */
@@ -204,15 +206,138 @@ function poll(fetcher, intervalMs, onData, onError) {
   };
 }
 
-/** Pipeline runs waiting for approval, every 3 s. */
+// --- the server's event stream (GET /api/events, server-sent events)
+//
+// One stream for the whole page, open while anything listens. Status views fetch once,
+// then again when an event concerns them, instead of every 2 s. After a break the stream
+// comes back by itself with ?after=<the last event seen>, so no event is missed; the
+// listeners are told ({ type: 'stream.open' }) so they fetch what changed meanwhile.
+
+const streamListeners = new Set();
+let streamCtrl = null;
+let lastEventId = null;
+const RECONNECT_MS = 2000;
+
+/** The SSE frames in `text`: [{ id, event, data }] and the unfinished rest. */
+export function parseSseFrames(text) {
+  const blocks = text.split(/\r?\n\r?\n/);
+  const rest = blocks.pop() ?? '';
+  const frames = [];
+  for (const block of blocks) {
+    const f = { id: null, event: 'message', data: '' };
+    for (const line of block.split(/\r?\n/)) {
+      if (line.startsWith(':')) continue;
+      const at = line.indexOf(':');
+      const field = at < 0 ? line : line.slice(0, at);
+      const value = at < 0 ? '' : line.slice(at + 1).replace(/^ /, '');
+      if (field === 'id') f.id = value;
+      else if (field === 'event') f.event = value;
+      else if (field === 'data') f.data += (f.data ? '\n' : '') + value;
+    }
+    if (f.data) frames.push(f);
+  }
+  return { frames, rest };
+}
+
+function tell(event) {
+  for (const fn of streamListeners) fn(event);
+}
+
+function openStream() {
+  const ctrl = new AbortController();
+  streamCtrl = ctrl;
+  (async () => {
+    while (!ctrl.signal.aborted) {
+      try {
+        const res = await send('GET', `/api/events${q({ after: lastEventId })}`, { signal: ctrl.signal });
+        tell({ type: 'stream.open' });
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let rest = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          const parsed = parseSseFrames(rest + value);
+          rest = parsed.rest;
+          for (const f of parsed.frames) {
+            if (f.id !== null) lastEventId = Number(f.id);
+            try {
+              tell(JSON.parse(f.data));
+            } catch {
+              // A frame that is not JSON is no event of ours.
+            }
+          }
+        }
+        // The server closed the stream (stopping, or this page fell too far behind).
+        if (!ctrl.signal.aborted) await send('GET', '/api/whoami', { signal: ctrl.signal }).catch(() => undefined);
+      } catch {
+        if (ctrl.signal.aborted) return;
+      }
+      await new Promise((r) => setTimeout(r, RECONNECT_MS));
+    }
+  })();
+}
+
+/** fn(event) for every event of the server while subscribed (and { type: 'stream.open' } at each (re)connect). */
+export function onServerEvents(fn) {
+  streamListeners.add(fn);
+  if (!streamCtrl) openStream();
+  return () => {
+    streamListeners.delete(fn);
+    if (streamListeners.size === 0 && streamCtrl) {
+      streamCtrl.abort();
+      streamCtrl = null;
+    }
+  };
+}
+
+/** Is the event about environment `env` (a key `shop/production` or a bare name `production`)? */
+const concerns = (event, env) => event.type === 'stream.open' || event.env === null || event.env === env || event.env?.endsWith(`/${env}`);
+
+// A safety net under the stream: a change no event announces (maintenance on, a
+// config version) still shows within this long.
+const SLOW_REFRESH_MS = 30_000;
+
+/** fetcher's answers to onData: now, then whenever an event passes `wants`, and every 30 s. */
+function followEvents(fetcher, wants, onData, onError) {
+  const p = poll(fetcher, SLOW_REFRESH_MS, onData, onError);
+  const unsubscribe = onServerEvents((event) => {
+    if (wants(event)) p.refresh();
+  });
+  return {
+    refresh: p.refresh,
+    stop: () => {
+      unsubscribe();
+      p.stop();
+    },
+  };
+}
+
+/** Pipeline runs waiting for approval, fetched again on each pipeline event. */
 export const watchPendingApprovals = (onRuns, onError) =>
-  poll(() => pipelineRuns(50), 3000, (a) => onRuns(a.runs.filter((r) => r.status === 'waiting' && r.stage === 'approval')), onError).stop;
+  followEvents(() => pipelineRuns(50), (ev) => ev.type === 'stream.open' || ev.type.startsWith('approval.') || ev.type.startsWith('rollout.'), (a) => onRuns(a.runs.filter((r) => r.status === 'waiting' && r.stage === 'approval')), onError).stop;
 
-/** Every environment's status, every 2 s. */
-export const watchEnvironments = (onData, onError) => poll(environments, 2000, (a) => onData(a.environments), onError).stop;
+/** Pipeline runs, newest first, fetched again on each event (a run's stages move with rollouts and approvals). */
+export const watchPipelineRuns = (onRuns, onError) => followEvents(() => pipelineRuns(50), () => true, (a) => onRuns(a.runs), onError).stop;
 
-/** One environment's status (rollout, instances, weights, latest analysis), every 2 s. */
-export const watchEnvironment = (env, onData, onError) => poll(() => environment(env), 2000, onData, onError).stop;
+/** One pipeline run with its stages, approvals and checklist, fetched again on each event. */
+export const watchPipelineRun = (id, onData, onError) =>
+  followEvents(async () => {
+    const [view, list] = await Promise.all([pipelineRun(id), checklist(id)]);
+    return { ...view, checklist: list.items };
+  }, () => true, onData, onError).stop;
+
+/** Every environment's status, fetched again on each event. */
+export const watchEnvironments = (onData, onError) => followEvents(environments, () => true, (a) => onData(a.environments), onError).stop;
+
+/** One environment's status (rollout, instances, weights, latest analysis), fetched again on each of its events. */
+export const watchEnvironment = (env, onData, onError) => followEvents(() => environment(env), (ev) => concerns(ev, env), onData, onError).stop;
+
+/** An environment's releases, fetched again on each of its rollout events. */
+export const watchReleases = (env, onData, onError) =>
+  followEvents(async () => {
+    const [list, status] = await Promise.all([releases(env), environment(env)]);
+    return { ...list, rollout: status.rollout };
+  }, (ev) => concerns(ev, env) && (ev.type === 'stream.open' || ev.type.startsWith('rollout.')), onData, onError).stop;
 
 /** New live metric points of an environment as they are made (onPoints gets only the new ones). */
 export function watchLiveMetrics(env, onPoints, onError, { after = 0 } = {}) {
@@ -257,7 +382,8 @@ function watchRolloutEvents(id, onAnswer, onError) {
  * else last, rollout: onStatus(status), and onEvents(events) with that rollout's events so
  * far (the last 300; [] when the status names another rollout).
  *
- * The status comes every 2 s, and at once whenever the rollout's long poll brings news
+ * The status comes at once whenever an event of the environment arrives on the server's
+ * stream, and whenever the rollout's long poll brings news
  * (new events, or a phase or step the status has not shown yet). A step then shows within
  * one fetch of happening, and always beside the traffic weights of the same answer: the
  * page never shows a new step with the weights of the step before.
@@ -265,7 +391,7 @@ function watchRolloutEvents(id, onAnswer, onError) {
 export function watchEnvironmentAndEvents(env, { onStatus, onEvents, onError }) {
   let followed = null; // { id, stop } of the rollout whose events come in
   let shown = null; // that rollout as the latest status has it
-  const status = poll(() => environment(env), 2000, (s) => {
+  const status = followEvents(() => environment(env), (ev) => concerns(ev, env), (s) => {
     shown = s.rollout ?? s.lastRollout ?? null;
     if ((shown?.id ?? null) !== (followed?.id ?? null)) follow(shown?.id ?? null);
     onStatus(s);

@@ -11,13 +11,16 @@ import { EnvironmentView } from './views/environment.js';
 import { LogsView } from './views/logs.js';
 import { Overview } from './views/overview.js';
 import { ReleasesView } from './views/releases.js';
+import { RunView, RunsView } from './views/runs.js';
 import { SignIn, Unreachable } from './views/sign-in.js';
 
-/** #/ · #/env/<env> · #/env/<env>/releases · #/env/<env>/logs · #/audit */
+/** #/ · #/env/<env> · #/env/<env>/releases · #/env/<env>/logs · #/runs · #/runs/<id> · #/audit */
 function parseRoute(hash) {
   const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
   if (parts[0] === 'env' && parts[1]) return { view: parts[2] ?? 'rollout', env: parts[1] };
   if (parts[0] === 'audit') return { view: 'audit' };
+  if (parts[0] === 'runs' && /^\d+$/.test(parts[1] ?? '')) return { view: 'run', run: Number(parts[1]) };
+  if (parts[0] === 'runs') return { view: 'runs' };
   return { view: 'overview' };
 }
 
@@ -37,6 +40,7 @@ function Header({ identity, route, onSignOut }) {
     <a class="brand" href="#/">slipway</a>
     <nav>
       <a href="#/" class=${route.view === 'overview' ? 'active' : ''}>Overview</a>
+      <a href="#/runs" class=${route.view === 'runs' || route.view === 'run' ? 'active' : ''}>Pipeline runs</a>
       <a href="#/audit" class=${route.view === 'audit' ? 'active' : ''}>Audit log</a>
     </nav>
     <div class="who" data-testid="who">
@@ -62,6 +66,8 @@ function Main({ route, identity }) {
     case 'releases': return html`<${ReleasesView} key=${route.env} env=${route.env} identity=${identity} />`;
     case 'logs': return html`<${LogsView} key=${route.env} env=${route.env} />`;
     case 'audit': return html`<${AuditView} />`;
+    case 'runs': return html`<${RunsView} />`;
+    case 'run': return html`<${RunView} key=${route.run} id=${route.run} identity=${identity} />`;
     default: return html`<${Overview} identity=${identity} />`;
   }
 }

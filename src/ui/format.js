@@ -97,3 +97,69 @@ export function latestFigures(points, now, windowMs = 10_000) {
   }
   return out;
 }
+
+/** A duration as a person says it: 850 ms, 4.2 s, 5 min, 1 h 30 min. */
+export function duration(msValue) {
+  if (msValue === null || msValue === undefined || Number.isNaN(msValue)) return '—';
+  if (msValue < 1000) return `${Math.round(msValue)} ms`;
+  const s = msValue / 1000;
+  if (s < 60) return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  const restS = Math.round(s - m * 60);
+  if (m < 60) return restS ? `${m} min ${restS} s` : `${m} min`;
+  const h = Math.floor(m / 60);
+  return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
+}
+
+/** Text from the server with durations written in raw milliseconds ("warm 300000ms", "pause 90s"): made readable. */
+export function readableDurations(text) {
+  if (!text) return text;
+  return text
+    .replace(/\b(\d+(?:\.\d+)?)\s?ms\b/g, (_m, n) => duration(Number(n)))
+    .replace(/\b(\d+(?:\.\d+)?)s\b/g, (m, n) => (Number(n) >= 60 ? duration(Number(n) * 1000) : `${n} s`));
+}
+
+const CHECK_NAMES = {
+  'error_rate.max': 'error rate',
+  'error_rate.max_increase_over_stable': 'error rate against stable',
+  'cpu.max_percent': 'CPU',
+  'cpu.max_ratio_to_stable': 'CPU against stable',
+  'memory.max_mb': 'memory',
+  'memory.max_ratio_to_stable': 'memory against stable',
+  'restarts.max': 'restarts',
+  'min_requests': 'requests seen',
+};
+
+/** What a check is about, in words: `latency.p99.max_ratio_to_stable` → "p99 latency against stable". */
+export function checkName(check) {
+  const latency = /^latency\.(p\d+)\.(max_ratio_to_stable|max)/.exec(check);
+  if (latency) return `${latency[1]} latency${latency[2] === 'max' ? '' : ' against stable'}`;
+  return CHECK_NAMES[check] ?? check.replace(/[._]/g, ' ');
+}
+
+/**
+ * One analysis check as a sentence, from its figures (never the log-likelihood maths):
+ * "passed: 0.12% errors, within the limit of 1.00%".
+ */
+export function checkVerdict(c) {
+  const fig = (v) => figure(v, c.unit);
+  const against = c.stable !== null && c.stable !== undefined ? ` (stable: ${fig(c.stable)})` : '';
+  const limit = c.threshold !== null && c.threshold !== undefined ? ` the limit of ${fig(c.threshold)}` : ' its limit';
+  switch (c.decision) {
+    case 'pass': return `passed: ${fig(c.observed)}${against}, within${limit}`;
+    case 'fail': return `failed: ${fig(c.observed)}${against}, beyond${limit}`;
+    default: return c.observed === null || c.observed === undefined
+      ? 'not measured yet: waiting for requests to the new release'
+      : `not decided yet: ${fig(c.observed)}${against} against${limit}; more requests are needed to tell`;
+  }
+}
+
+const DECISION_WORDS = { pass: 'The new release is doing as well as allowed', fail: 'The new release is worse than allowed', inconclusive: 'Not enough evidence yet to judge the new release' };
+
+/** An analysis's verdict in words, naming the checks that decided it. */
+export function analysisVerdict(analysis) {
+  const head = DECISION_WORDS[analysis.decision] ?? analysis.decision;
+  const deciding = analysis.checks.filter((c) => c.decision === analysis.decision).map((c) => checkName(c.check));
+  if (analysis.decision === 'pass' || deciding.length === 0) return `${head}.`;
+  return `${head}: ${deciding.join(', ')}.`;
+}

@@ -5,7 +5,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { COLOURS, LiveChart } from '../charts.js';
-import { clock, figure, may, ms } from '../format.js';
+import { analysisVerdict, checkName, checkVerdict, clock, duration, may, ms, readableDurations } from '../format.js';
 import { html } from '../html.js';
 import { Certificates } from './certificates.js';
 import { Confirm } from './confirm.js';
@@ -14,12 +14,23 @@ import { TrafficSplit, releaseRoles } from './traffic.js';
 import { Watch } from './watch.js';
 
 const KEEP_MS = 15 * 60_000;
+// Before a rollout's start, the charts show a tenth of its length more (at least 5 s) of
+// the stable release alone, for comparison.
+const LEAD_SHARE = 0.1;
+const MIN_LEAD_MS = 5000;
+// A chart spans at least this long, so its time labels differ.
+const MIN_SPAN_MS = 20_000;
+// With no rollout under way, the charts span the last few minutes.
+const QUIET_SPAN_MS = 5 * 60_000;
 const FINISHED = new Set(['succeeded', 'failed', 'rolled_back']);
 
-export function EnvTabs({ env, active }) {
+/** The environment's name, and the service it belongs to when known (from a key `shop/production` or the caller). */
+export function EnvTabs({ env, active, service = null }) {
   const base = `#/env/${encodeURIComponent(env)}`;
+  const [fromKey, name] = env.includes('/') ? env.split('/') : [null, env];
+  const owner = service ?? fromKey;
   return html`<nav class="tabs">
-    <h1>${env}</h1>
+    <h1>${owner && html`<span class="service-tag muted" data-testid="service-name">${owner} /</span> `}${name}</h1>
     <a href=${base} class=${active === 'rollout' ? 'active' : ''}>Rollout</a>
     <a href=${`${base}/releases`} class=${active === 'releases' ? 'active' : ''}>Releases</a>
     <a href=${`${base}/logs`} class=${active === 'logs' ? 'active' : ''}>Logs</a>
@@ -66,10 +77,11 @@ export function EnvironmentView({ env, identity }) {
     return html`<${EnvTabs} env=${env} active="rollout" />${error ? html`<p class="error" data-testid="env-error">${error.message}</p>` : html`<p class="muted">Loading…</p>`}`;
   }
   const active = rollout && !FINISHED.has(rollout.phase) ? rollout : null;
-  return html`<${EnvTabs} env=${env} active="rollout" />
+  return html`<${EnvTabs} env=${env} active="rollout" service=${status.service} />
     ${error && error.kind !== 'unreachable' && html`<p class="error">${error.message}</p>`}
     <section class="card">
       <p>Stable: <${StableLine} release=${status.stable} /> <span class="muted">${status.listen ? `· listening on ${status.listen}` : ''}</span></p>
+      ${status.preview && html`<p class="preview" data-testid="preview">Preview of #${status.preview.release}: <a href=${previewUrl(status.preview.listen)} target="_blank" rel="noopener noreferrer" data-testid="preview-address">${previewUrl(status.preview.listen)}</a> <span class="muted">(the new colour answers here before it gets the traffic)</span></p>`}
       ${status.tls && html`<${Certificates} tls=${status.tls} />`}
       ${rollout ? html`<${RolloutPanel} env=${env} rollout=${rollout} isActive=${Boolean(active)} />` : html`<p class="muted">No rollout yet.</p>`}
       ${active && may(identity, 'deploy', env) && html`<${Actions} env=${env} rollout=${active} />`}
@@ -83,6 +95,14 @@ export function EnvironmentView({ env, identity }) {
     ${status.watch && !active && html`<${Watch} watch=${status.watch} />`}
     ${events.length > 0 && html`<${Events} events=${events} />`}
     ${status.cluster ? html`<${Cluster} cluster=${status.cluster} />` : html`<${Instances} instances=${status.instances} />`}`;
+}
+
+/** The preview listener as an address to open: `127.0.0.1:9080` → http://127.0.0.1:9080/ (a wildcard host as this page's host). */
+export function previewUrl(listen) {
+  const at = listen.lastIndexOf(':');
+  const host = listen.slice(0, at);
+  const shown = host === '0.0.0.0' || host === '::' || host === '[::]' || host === '' ? location.hostname : host;
+  return `http://${shown}:${listen.slice(at + 1)}/`;
 }
 
 function Cluster({ cluster }) {
@@ -106,14 +126,14 @@ function RolloutPanel({ env, rollout, isActive }) {
   return html`<div class="rollout" data-testid="rollout" data-phase=${rollout.phase}>
     <h2>Rollout #${rollout.id} ${!isActive && html`<span class="muted">(the last one)</span>`}</h2>
     <${RolloutLine} env=${env} rollout=${rollout} />
-    <p class="muted">started by ${rollout.createdBy} at ${clock(rollout.createdAt)}${rollout.finishedAt ? `, finished at ${clock(rollout.finishedAt)}` : ''}</p>
-    ${rollout.reason && html`<p class=${rollout.phase === 'succeeded' ? 'muted' : 'notice'} data-testid="rollout-reason">${rollout.reason}</p>`}
+    <p class="muted">started by ${rollout.createdBy} at ${clock(rollout.createdAt)}${rollout.finishedAt ? `, finished at ${clock(rollout.finishedAt)} (took ${duration(rollout.finishedAt - rollout.createdAt)})` : ''}</p>
+    ${rollout.reason && html`<p class=${rollout.phase === 'succeeded' ? 'muted' : 'notice'} data-testid="rollout-reason">${readableDurations(rollout.reason)}</p>`}
     ${aborting && html`<p class="muted">Abort plan:</p>`}
     <ol class="timeline" data-testid="timeline">
       ${steps.map((s, i) => {
         const state = done(i) ? 'done' : i === rollout.step && !FINISHED.has(rollout.phase) ? 'current' : 'todo';
         return html`<li class=${`step step-${state}`} aria-current=${state === 'current' ? 'step' : undefined}>
-          <span class="marker">${state === 'done' ? '✓' : i + 1}</span><span>${s}</span>
+          <span class="marker">${state === 'done' ? '✓' : i + 1}</span><span>${readableDurations(s)}</span>
           ${state === 'current' && html` <span class=${`phase phase-${rollout.phase}`}>${rollout.phase}</span>`}
         </li>`;
       })}
@@ -153,7 +173,7 @@ function Actions({ env, rollout }) {
   </div>`;
 }
 
-/** The chart data: one x axis (epoch s) and, per release shown, its figure in each point. */
+/** The chart data: one x axis (epoch ms) and, per release shown, its figure in each point. */
 function chartData(points, releases, pick) {
   const xs = [...new Set(points.map((p) => p.ts))].sort((a, b) => a - b);
   const index = new Map(xs.map((x, i) => [x, i]));
@@ -162,19 +182,32 @@ function chartData(points, releases, pick) {
     const r = releases.indexOf(p.release);
     if (r >= 0) columns[r][index.get(p.ts)] = pick(p);
   }
-  return [xs.map((x) => x / 1000), ...columns];
+  return [xs, ...columns];
 }
 
 function Charts({ status, rollout, points }) {
   // Colours by side of the rollout shown, finished or not: the stable release, and the other one.
   const roles = releaseRoles(status);
   for (const n of [rollout?.from, rollout?.to]) {
-    if (n !== null && n !== undefined && !roles[n]) roles[n] = rollout.kind === 'rollback' ? 'rollback' : 'new';
+    if (n === null || n === undefined || roles[n]) continue;
+    // The release the rollout moved to, else the one it left (a finished rollout's, or a failed one's).
+    roles[n] = n === rollout.to ? (rollout.kind === 'rollback' ? 'rollback' : 'new') : 'other';
   }
   const releases = [...new Set([rollout?.from, rollout?.to, status.stable?.number].filter((n) => n !== null && n !== undefined))].sort((a, b) => a - b);
-  const label = (n) => `#${n} ${roles[n] ?? ''}`.trim();
+  const label = (n) => `#${n} ${roles[n] === 'other' ? 'previous' : roles[n] ?? ''}`.trim();
   const colour = (n) => COLOURS[roles[n] ?? 'other'];
+  // The x axis spans the rollout shown (from a little before it started to its end, or now):
+  // the new release fills the chart rather than a sliver at the right edge of 15 minutes.
+  const now = points.length ? Math.max(Date.now(), points[points.length - 1].ts) : Date.now();
+  const isRecent = rollout && (rollout.finishedAt === null || now - rollout.finishedAt < QUIET_SPAN_MS);
+  const end = isRecent && rollout.finishedAt !== null ? Math.min(now, rollout.finishedAt + QUIET_SPAN_MS) : now;
+  const lead = isRecent ? Math.max(MIN_LEAD_MS, (end - rollout.createdAt) * LEAD_SHARE) : 0;
+  const from = isRecent ? rollout.createdAt - lead : now - QUIET_SPAN_MS;
+  const to = Math.max(end, from + lead);
+  const xRange = [Math.min(from, to - MIN_SPAN_MS), to];
+  const shown = points.filter((p) => p.ts >= xRange[0] && p.ts <= xRange[1]);
   const data = useMemo(() => {
+    const points = shown;
     const p50 = chartData(points, releases, (p) => p.p50Ms);
     const p99 = chartData(points, releases, (p) => p.p99Ms);
     return {
@@ -183,36 +216,32 @@ function Charts({ status, rollout, points }) {
       latency: [p50[0], ...p50.slice(1), ...p99.slice(1)],
       rps: chartData(points, releases, (p) => (p.requests * 1000) / p.intervalMs),
     };
-  }, [points, releases.join()]);
+  }, [points, releases.join(), xRange[0]]);
   return html`<section class="card charts">
-    <h2>Live <span class="muted">(a point every 2 s)</span></h2>
+    <h2>Live <span class="muted">(a point every 2 s, ${isRecent ? `since rollout #${rollout.id} started` : 'the last 5 minutes'})</span></h2>
     <div class="chart-grid">
-      <${LiveChart} testid="chart-errors" title="Error rate (5xx, %)" data=${data.errors} yFormat=${(v) => `${v.toFixed(1)}%`}
+      <${LiveChart} testid="chart-errors" title="Error rate (5xx, %)" data=${data.errors} xRange=${xRange} yFormat=${(v) => `${v.toFixed(1)}%`}
         series=${releases.map((n) => ({ label: label(n), colour: colour(n) }))} />
-      <${LiveChart} testid="chart-latency" title="Latency p50 (dashed) and p99" data=${data.latency} yFormat=${(v) => ms(v)}
+      <${LiveChart} testid="chart-latency" title="Latency p50 (dashed) and p99" data=${data.latency} xRange=${xRange} yFormat=${(v) => ms(v)}
         series=${[...releases.map((n) => ({ label: `${label(n)} p50`, colour: colour(n), dash: [4, 4] })), ...releases.map((n) => ({ label: `${label(n)} p99`, colour: colour(n) }))]} />
-      <${LiveChart} testid="chart-rps" title="Requests per second" data=${data.rps} yFormat=${(v) => v.toFixed(v >= 10 ? 0 : 1)}
+      <${LiveChart} testid="chart-rps" title="Requests per second" data=${data.rps} xRange=${xRange} yFormat=${(v) => v.toFixed(v >= 10 ? 0 : 1)}
         series=${releases.map((n) => ({ label: label(n), colour: colour(n) }))} />
     </div>
   </section>`;
 }
 
+const DECISION_LABELS = { pass: 'healthy', fail: 'worse', inconclusive: 'undecided' };
+
 function Analysis({ analysis }) {
   return html`<section class="card" data-testid="analysis">
-    <h2>Analysis <span class=${`decision decision-${analysis.decision}`}>${analysis.decision}</span></h2>
-    <p>${analysis.reason}</p>
-    <table class="checks">
-      <thead><tr><th>check</th><th>decision</th><th>new</th><th>stable</th><th>limit</th><th>evidence</th><th>method</th></tr></thead>
-      <tbody>${analysis.checks.map((c) => html`<tr title=${c.reason}>
-        <td><code>${c.check}</code></td>
-        <td><span class=${`decision decision-${c.decision}`}>${c.decision}</span></td>
-        <td class="num">${figure(c.observed, c.unit)}</td>
-        <td class="num">${figure(c.stable, c.unit)}</td>
-        <td class="num">${figure(c.threshold, c.unit)}</td>
-        <td class="num">${c.evidence ? `${c.evidence.logLikelihoodRatio.toFixed(2)} / ${c.evidence.threshold.toFixed(2)}` : '—'}</td>
-        <td class="muted">${c.method}</td>
-      </tr>`)}</tbody>
-    </table>
+    <h2>Analysis <span class=${`decision decision-${analysis.decision}`}>${DECISION_LABELS[analysis.decision] ?? analysis.decision}</span></h2>
+    <p data-testid="analysis-verdict">${analysis.verdict ?? analysisVerdict(analysis)}</p>
+    <ul class="checks" data-testid="analysis-checks">
+      ${analysis.checks.map((c) => html`<li title=${`${c.check} (${c.method})`}>
+        <span class=${`decision decision-${c.decision}`}>${DECISION_LABELS[c.decision] ?? c.decision}</span>
+        <strong>${checkName(c.check)}</strong> <span>${checkVerdict(c)}</span>
+      </li>`)}
+    </ul>
   </section>`;
 }
 

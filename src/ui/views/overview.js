@@ -33,11 +33,10 @@ function PendingApprovals({ identity }) {
     ${runs.length === 0 ? html`<p class="muted">Nothing else is waiting.</p>` : html`<table>
       <thead><tr><th>run</th><th>service</th><th>version</th><th>commit</th><th>from</th><th>started by</th><th></th></tr></thead>
       <tbody>${runs.map((r) => html`<tr data-testid=${`run-${r.id}`}>
-        <td>#${r.id}</td><td>${r.service}</td><td>${r.version}</td><td><code>${r.commit.slice(0, 8)}</code></td>
+        <td><a href=${`#/runs/${r.id}`}>#${r.id}</a></td><td>${r.service}</td><td>${r.version}</td><td><code>${r.commit.slice(0, 8)}</code></td>
         <td data-testid=${`run-origin-${r.id}`}>${runOrigin(r).url ? html`<a href=${runOrigin(r).url} target="_blank" rel="noopener noreferrer">${runOrigin(r).label}</a>` : runOrigin(r).label}</td>
         <td>${r.startedBy} · ${age(r.createdAt)}</td>
-        <td>${may(identity, 'approve', r.productionEnv) && html`<button class="primary" data-testid=${`approve-${r.id}`} onClick=${() => setAsking({ run: r, action: 'approve' })}>Approve</button>
-          <button data-testid=${`reject-${r.id}`} onClick=${() => setAsking({ run: r, action: 'reject' })}>Reject</button>`}</td>
+        <td><${ApprovalButtons} run=${r} identity=${identity} onAsk=${setAsking} /></td>
       </tr>`)}</tbody>
     </table>`}
     ${asking && html`<${Confirm} title=${`${asking.action === 'approve' ? 'Approve' : 'Reject'} run #${asking.run.id}?`}
@@ -47,6 +46,19 @@ function PendingApprovals({ identity }) {
       ${asking.action === 'approve' ? ' It goes to production by its strategy once enough people approve.' : ''}
     <//>`}
   </section>`;
+}
+
+/**
+ * Approve and Reject where the role allows. The run's starter sees no Approve: four eyes
+ * would refuse it (they may still reject their own run).
+ */
+export function ApprovalButtons({ run, identity, onAsk }) {
+  if (!may(identity, 'approve', run.productionEnv)) return null;
+  const isStarter = identity.user === run.startedBy;
+  return html`${isStarter
+    ? html`<span class="muted" data-testid=${`own-run-${run.id}`}>you started this run: another approver signs it off</span> `
+    : html`<button class="primary" data-testid=${`approve-${run.id}`} onClick=${() => onAsk({ run, action: 'approve' })}>Approve</button> `}
+    <button data-testid=${`reject-${run.id}`} onClick=${() => onAsk({ run, action: 'reject' })}>Reject</button>`;
 }
 
 export function Overview({ identity }) {

@@ -3,7 +3,7 @@
 
 import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api.js';
-import { age, dateTime, may, shortDigest } from '../format.js';
+import { age, dateTime, may, readableDurations, shortDigest } from '../format.js';
 import { html } from '../html.js';
 import { Confirm } from './confirm.js';
 import { EnvTabs } from './environment.js';
@@ -13,15 +13,10 @@ export function ReleasesView({ env, identity }) {
   const [error, setError] = useState(null);
   const [asking, setAsking] = useState(null);
   const [message, setMessage] = useState(null);
-  const load = () => api.releases(env).then((a) => {
+  useEffect(() => api.watchReleases(env, (a) => {
     setAnswer(a);
     setError(null);
-  }, setError);
-  useEffect(() => {
-    void load();
-    const t = setInterval(load, 5000);
-    return () => clearInterval(t);
-  }, [env]);
+  }, setError), [env]);
 
   const rollBack = async (release) => {
     setAsking(null);
@@ -36,7 +31,10 @@ export function ReleasesView({ env, identity }) {
   };
 
   const canDeploy = may(identity, 'deploy', env);
-  return html`<${EnvTabs} env=${env} active="releases" />
+  // The release a rollout is moving to now: rolling back to it means nothing while that runs.
+  const target = answer?.rollout?.to ?? null;
+  const offer = (r) => canDeploy && !r.isStable && r.number !== target;
+  return html`<${EnvTabs} env=${env} active="releases" service=${answer?.releases[0]?.service ?? null} />
     ${error && html`<p class="error">${error.message}</p>`}
     ${message && html`<p class=${message.kind} data-testid="releases-message">${message.text}</p>`}
     ${answer && html`<section class="card">
@@ -46,11 +44,11 @@ export function ReleasesView({ env, identity }) {
           <td><strong>#${r.number}</strong>${r.version ? ` v${r.version}` : ''} ${r.isStable && html`<span class="badge state-ready">stable</span>`}</td>
           <td><code title=${r.artefactDigest}>${shortDigest(r.artefactDigest)}</code>${r.commit ? html` <code>${r.commit.slice(0, 8)}</code>` : ''}</td>
           <td>${r.configVersion === null ? '—' : `v${r.configVersion}`} <code class="muted" title=${r.configHash}>${r.configHash.slice(0, 8)}</code></td>
-          <td class="muted">${r.strategy}</td>
+          <td class="muted">${readableDurations(r.strategy)}</td>
           <td class="num">${r.instances}</td>
           <td>${r.createdBy}</td>
           <td title=${dateTime(r.createdAt)}>${age(r.createdAt)}</td>
-          <td>${canDeploy && !r.isStable && html`<button onClick=${() => setAsking(r)}>Roll back to #${r.number}</button>`}</td>
+          <td>${offer(r) && html`<button onClick=${() => setAsking(r)}>Roll back to #${r.number}</button>`}${r.number === target && html`<span class="badge state-starting" data-testid="rolling-out">rolling out now</span>`}</td>
         </tr>`)}</tbody>
       </table>
     </section>`}
