@@ -83,7 +83,7 @@ describe.concurrent('a release that goes bad after its rollout is rolled back by
         const { events } = await getJson<{ events: RolloutEventRecord[] }>(`${server.url}/api/rollouts/${s.watch!.rolloutId}/events`);
         const rollback = events.find((e) => e.message.startsWith('automatic rollback:'));
         expect(rollback?.message, events.map((e) => e.message).join('\n')).toMatch(
-          /^automatic rollback: regression during the watch window: failed: error_rate\.max(_increase_over_stable)? .*\(baseline: #1 (during the rollout|in the \d+s before the rollout) \(\d+ requests, \d+ errors\)\)$/,
+          /^automatic rollback: regression during the watch window: error_rate\.max(_increase_over_stable)? .*\(baseline: #1 (during the rollout|in the \d+s before the rollout) \(\d+ requests, \d+ errors\)\)$/,
         );
       }, 180_000);
     }

@@ -161,9 +161,12 @@ function dropRedundantPreview(step: Step): boolean {
   return !(step.type === 'preview' && step.releaseId === null);
 }
 
-/** Abort: the stable release back to full size first, and only then the new one to zero. */
-export function planAbort(input: { stableReleaseId: number | null; instances: number; newReleaseId: number }): Step[] {
-  const steps: Step[] = [{ type: 'preview', releaseId: null }];
+/**
+ * Abort: the preview address closed (only when one is open: a blue-green's), the
+ * stable release back to full size, and only then the new one to zero.
+ */
+export function planAbort(input: { stableReleaseId: number | null; instances: number; newReleaseId: number; previewOpen: boolean }): Step[] {
+  const steps: Step[] = input.previewOpen ? [{ type: 'preview', releaseId: null }] : [];
   if (input.stableReleaseId !== null) steps.push({ type: 'scale', releaseId: input.stableReleaseId, count: input.instances });
   steps.push({ type: 'scale', releaseId: input.newReleaseId, count: 0 });
   return steps;

@@ -85,8 +85,12 @@ describe('transition', () => {
     const a = transition(base, { type: 'step-failed', index: 0, reason: 'never healthy' }, 10, ctx);
     expect(a.phase).toBe('aborting');
     expect(a.traffic).toEqual({ [S]: 100 });
-    expect(a.plan.abortSteps).toEqual([{ type: 'preview', releaseId: null }, { type: 'scale', releaseId: S, count: 1 }, { type: 'scale', releaseId: N, count: 0 }]);
-    let b = a;
+    // No preview address is open: nothing to close (an abort used to show "close preview" for every strategy).
+    expect(a.plan.abortSteps).toEqual([{ type: 'scale', releaseId: S, count: 1 }, { type: 'scale', releaseId: N, count: 0 }]);
+    const withPreview = transition({ ...base, preview: N }, { type: 'step-failed', index: 0, reason: 'never healthy' }, 10, ctx);
+    expect(withPreview.plan.abortSteps).toEqual([{ type: 'preview', releaseId: null }, { type: 'scale', releaseId: S, count: 1 }, { type: 'scale', releaseId: N, count: 0 }]);
+    expect(withPreview.preview).toBeNull();
+    let b = withPreview;
     for (let i = 0; i < 3; i++) b = transition(b, { type: 'step-done', index: i }, 11 + i, ctx);
     expect([b.phase, b.reason]).toEqual(['failed', 'never healthy']);
   });
@@ -248,7 +252,7 @@ describe('commands and events that do not apply', () => {
   it('an abort of a first deploy has no stable release to send traffic to', () => {
     const first = transition({ ...r, fromReleaseId: null, traffic: { [N]: 100 } }, { type: 'abort', reason: 'x' }, 5, ctx);
     expect(first.traffic).toEqual({ [N]: 100 });
-    expect(first.plan.abortSteps).toEqual([{ type: 'preview', releaseId: null }, { type: 'scale', releaseId: N, count: 0 }]);
+    expect(first.plan.abortSteps).toEqual([{ type: 'scale', releaseId: N, count: 0 }]);
   });
 });
 

@@ -159,7 +159,7 @@ function completeStep(r: Rollout, now: number): Rollout {
  * saved state, before any step that starts or stops an instance.
  */
 function startAbort(r: Rollout, why: { reason: string; cause: 'request' | 'failure' }, ctx: MachineContext, now: number): Rollout {
-  const abortSteps = planAbort({ stableReleaseId: r.fromReleaseId, instances: ctx.stableInstances, newReleaseId: r.toReleaseId });
+  const abortSteps = planAbort({ stableReleaseId: r.fromReleaseId, instances: ctx.stableInstances, newReleaseId: r.toReleaseId, previewOpen: r.preview !== null });
   return {
     ...r,
     phase: 'aborting',

@@ -40,7 +40,7 @@ describe('evaluateAnalysis with the default analysis', () => {
     expect(c.threshold).toBeCloseTo(0.02, 12);
     expect(c.evidence?.alpha).toBe(0.01);
     expect(c.evidence?.logLikelihoodRatio).toBeGreaterThanOrEqual(c.evidence?.threshold ?? Infinity);
-    expect(r.reason).toMatch(/^failed: error_rate\.max_increase_over_stable \(new 30\.0% \(30\/100\)/);
+    expect(r.reason).toMatch(/^error_rate\.max_increase_over_stable \(new 30\.0% \(30\/100\)/);
     expect(only(r.checks, 'min_requests')).toMatchObject({ decision: 'pass', observed: 100, threshold: 20 });
   });
 });
@@ -202,7 +202,7 @@ describe('resource checks and what the analysis says', () => {
   it('fails on each resource, comparing an idle stable with its floor, and lists every failure', () => {
     expect(rows(resources, { requests: 100, errors: 0, cpuPercent: 90, rssMb: 600, restarts: 2 }, { requests: 100, errors: 0, cpuPercent: 2, rssMb: 30 })).toEqual({
       decision: 'fail',
-      reason: 'failed: cpu.max_percent (new 90.0% > 80.0%); cpu.max_ratio_to_stable (new 90.0% > stable 2.0% × 2 (stable counted as 5.0%) = 10.0%); memory.max_mb (new 600.0 MB > 512.0 MB); memory.max_ratio_to_stable (new 600.0 MB > stable 30.0 MB × 1.5 (stable counted as 64.0 MB) = 96.0 MB); restarts.max (2 restarts of new, at most 1 allowed)',
+      reason: 'cpu.max_percent (new 90.0% > 80.0%); cpu.max_ratio_to_stable (new 90.0% > stable 2.0% × 2 (stable counted as 5.0%) = 10.0%); memory.max_mb (new 600.0 MB > 512.0 MB); memory.max_ratio_to_stable (new 600.0 MB > stable 30.0 MB × 1.5 (stable counted as 64.0 MB) = 96.0 MB); restarts.max (2 restarts of new, at most 1 allowed)',
       checks: [
         ['min_requests', 'pass', 100, null, 20, 'count', 'count', '100 of 20 requests served by new'],
         ['cpu.max_percent', 'fail', 90, null, 80, 'percent', 'gauge', 'new 90.0% > 80.0%'],

@@ -77,7 +77,8 @@ function isOpen(c: CheckResult): boolean {
 function summarise(checks: CheckResult[]): AnalysisResult {
   const failed = checks.filter(isFailed);
   const open = checks.filter(isOpen);
-  if (failed.length > 0) return { decision: 'fail', checks, reason: `failed: ${list(failed)}` };
+  // The decision says "fail" already; callers prefix "analysis failed: ".
+  if (failed.length > 0) return { decision: 'fail', checks, reason: list(failed) };
   if (open.length > 0) return { decision: 'inconclusive', checks, reason: `waiting on: ${list(open)}` };
   return { decision: 'pass', checks, reason: `all ${checks.length} checks passed` };
 }

@@ -71,7 +71,7 @@ function objectsThroughPlan(traffic: 'router' | 'gateway', strategy: Strategy): 
     state = stateAfterStep(state, step);
     out.push({ step: `${i} ${step.type}`, objects: desiredObjects(state) });
     let aborted = stateAfterStep(state, { type: 'weights', weights: { [STABLE.id]: 100 } });
-    for (const s of planAbort({ stableReleaseId: STABLE.id, instances: 4, newReleaseId: NEXT.id })) aborted = stateAfterStep(aborted, s);
+    for (const s of planAbort({ stableReleaseId: STABLE.id, instances: 4, newReleaseId: NEXT.id, previewOpen: false })) aborted = stateAfterStep(aborted, s);
     out.push({ step: `${i} ${step.type} then abort`, objects: desiredObjects(aborted) });
   });
   out.push({ step: 'secrets', objects: [secretFor(state, STABLE, { DB_PASSWORD: 'x' }), secretFor(state, NEXT, { DB_PASSWORD: 'x', API_KEY: 'y' })] });
