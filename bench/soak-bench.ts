@@ -69,6 +69,39 @@ function routerPid(dataDir: string): number {
   return (JSON.parse(readFileSync(join(dataDir, 'router', 'router.json'), 'utf8')) as { pid: number }).pid;
 }
 
+/** The router's keeper and the workers it forked (docs/router.md): the router is all of them. */
+function routerPids(dataDir: string): number[] {
+  const keeper = routerPid(dataDir);
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Field 4 of /proc/<pid>/stat is the parent's pid; the command name (field 2) may hold spaces.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === keeper) children.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return [keeper, ...children.filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('router-'))];
+}
+
+function routerFigures(dataDir: string): ProcessFigures {
+  const all = routerPids(dataDir).map(figures);
+  return { rssMb: all.reduce((a, f) => a + f.rssMb, 0), fds: all.reduce((a, f) => a + f.fds, 0) };
+}
+
+async function routerHeap(dataDir: string): Promise<HeapFigures> {
+  let heapUsedMb = 0;
+  let rssMb = 0;
+  for (const pid of routerPids(dataDir)) {
+    const h = await heapAfterGc(pid);
+    heapUsedMb += h.heapUsedMb;
+    rssMb += h.rssMb;
+  }
+  return { heapUsedMb, rssMb };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const work = scratchDir('slipway-soak-');
@@ -100,7 +133,7 @@ async function rolloutOver(): Promise<string> {
 const first = await cli('deploy', 'production');
 if (first.code !== 0) throw new Error(`first deploy failed: ${first.stdout}${first.stderr}`);
 const routerAtStart = routerPid(dataDir);
-const start = { server: figures(server.pid), router: figures(routerAtStart), sqliteMb: sqliteMb(dataDir) };
+const start = { server: figures(server.pid), router: routerFigures(dataDir), sqliteMb: sqliteMb(dataDir) };
 const fmt = (f: ProcessFigures) => `${f.rssMb.toFixed(1)} MB, ${f.fds} fds`;
 console.log(`soak: ${minutes} min, a deploy every ${everyMs / 1000} s (${strategies.join(', ')} in turn, ~1 in 4 sent an abort), ${concurrency} clients`);
 console.log(`start: server ${fmt(start.server)}; router ${fmt(start.router)}; sqlite ${start.sqliteMb.toFixed(2)} MB`);
@@ -121,7 +154,7 @@ const samples: { server: number; router: number }[] = [];
 let sampler: NodeJS.Timeout | null = null;
 const startSampling = () => setInterval(() => {
   try {
-    samples.push({ server: figures(server.pid).rssMb, router: figures(routerPid(dataDir)).rssMb });
+    samples.push({ server: figures(server.pid).rssMb, router: routerFigures(dataDir).rssMb });
   } catch {
     // a process between two lives (a router replaced): no sample this time
   }
@@ -145,12 +178,12 @@ while (Date.now() < end) {
   phases[phase] = (phases[phase] ?? 0) + 1;
   const after = traffic.stats();
   if (n === 1) {
-    warm = { server: figures(server.pid), router: figures(routerPid(dataDir)) };
-    warmHeap = { server: await heapAfterGc(server.pid), router: await heapAfterGc(routerPid(dataDir)) };
+    warm = { server: figures(server.pid), router: routerFigures(dataDir) };
+    warmHeap = { server: await heapAfterGc(server.pid), router: await routerHeap(dataDir) };
     sampler = startSampling();
   }
   console.log(
-    `${String(n).padEnd(4)} ${strategy.padEnd(11)} ${abort.padEnd(8)} ${phase.padEnd(12)} ${String(after.sent - before.sent).padEnd(9)} ${String(after.failed - before.failed).padEnd(7)} ${fmt(figures(server.pid)).padEnd(18)} ${fmt(figures(routerPid(dataDir)))}`,
+    `${String(n).padEnd(4)} ${strategy.padEnd(11)} ${abort.padEnd(8)} ${phase.padEnd(12)} ${String(after.sent - before.sent).padEnd(9)} ${String(after.failed - before.failed).padEnd(7)} ${fmt(figures(server.pid)).padEnd(18)} ${fmt(routerFigures(dataDir))}`,
   );
   const wait = everyMs - (Date.now() - began);
   if (wait > 0 && Date.now() + wait < end) await sleep(wait);
@@ -162,8 +195,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const tenth = Math.max(1, Math.floor(samples.length / 10));
 const early = { server: median(samples.slice(0, tenth).map((x) => x.server)), router: median(samples.slice(0, tenth).map((x) => x.router)) };
 const late = { server: median(samples.slice(-tenth).map((x) => x.server)), router: median(samples.slice(-tenth).map((x) => x.router)) };
-const last = { server: figures(server.pid), router: figures(routerPid(dataDir)), sqliteMb: sqliteMb(dataDir) };
-const lastHeap = { server: await heapAfterGc(server.pid), router: await heapAfterGc(routerPid(dataDir)) };
+const last = { server: figures(server.pid), router: routerFigures(dataDir), sqliteMb: sqliteMb(dataDir) };
+const lastHeap = { server: await heapAfterGc(server.pid), router: await routerHeap(dataDir) };
 const growth = (a: number, b: number) => `${(((b - a) / a) * 100).toFixed(1)}%`;
 console.log(`end: server ${fmt(last.server)}; router ${fmt(last.router)}${routerPid(dataDir) === routerAtStart ? '' : ' (a different router process!)'}; sqlite ${last.sqliteMb.toFixed(2)} MB`);
 console.log(`rollouts: ${n} (${Object.entries(phases).map(([p, c]) => `${c} ${p}`).join(', ')})`);
