@@ -114,7 +114,7 @@ program
   .description('run the control plane (API, reconciler, router supervisor) in the foreground')
   .addOption(new Option('--listen <addr>', 'API address, host:port').argParser(parseListen).default({ host: '127.0.0.1', port: 7070 }, '127.0.0.1:7070'))
   .addOption(new Option('--log-level <level>', "the server's own log level").choices(['trace', 'debug', 'info', 'warn', 'error']).default(process.env.SLIPWAY_LOG_LEVEL ?? 'info'))
-  .addOption(new Option('--log-format <format>', "the server's own log lines: json (for collectors) or pretty (for people)").choices(['json', 'pretty']).default(process.env.SLIPWAY_LOG_FORMAT ?? 'json'))
+  .addOption(new Option('--log-format <format>', "the server's own log lines: json (for collectors) or pretty (for people)").choices(['json', 'pretty']).default(process.env.SLIPWAY_LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'), 'pretty on a terminal, else json'))
   .action(async (o: { listen: { host: string; port: number }; logLevel: string; logFormat: 'json' | 'pretty' }, cmd: Command) => {
     const { startServer } = await import('../server.ts');
     const server = await startServer({ dataDir: globals(cmd).dataDir, host: o.listen.host, port: o.listen.port, logLevel: o.logLevel, logFormat: o.logFormat });
