@@ -6,10 +6,9 @@
 //
 //   node --import tsx bench/kubernetes-bench.ts [--iterations 200]
 
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { stringify } from 'yaml';
 import { DEFAULT_ANALYSIS } from '../src/core/analysis/index.ts';
 import { planFor } from '../src/core/plans.ts';
 import type { Strategy } from '../src/core/service-config.ts';
@@ -60,13 +59,7 @@ const work = scratchDir('slipway-k8s-bench-');
 const app = join(work, 'hello');
 const dataDir = join(work, '.slipway');
 mkdirSync(dataDir, { recursive: true });
-const kubeconfig = join(work, 'kubeconfig');
-writeFileSync(kubeconfig, stringify({
-  apiVersion: 'v1', kind: 'Config', 'current-context': 'f',
-  clusters: [{ name: 'f', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
-  users: [{ name: 'u', user: { token: fake.token } }],
-  contexts: [{ name: 'f', context: { cluster: 'f', user: 'u' } }],
-}));
+const kubeconfig = fake.writeKubeconfig(work, 'f');
 const kube = 'runtime: kubernetes\nkubernetes:\n  namespace: shop\n  image: reg/hello:{release}\n  traffic: gateway\n  gateway: infra/public';
 const port = await freePort();
 const write = (version: string) => writeService(app, {

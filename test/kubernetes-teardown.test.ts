@@ -3,9 +3,8 @@
 // Kubernetes API server can run on these machines): what is checked is what slipway
 // asks of the cluster and what it records.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
 import { FakeKubeApi } from './support/fake-kube-api.ts';
@@ -26,18 +25,12 @@ describe('down and remove on a kubernetes cluster (a fake API server)', { timeou
   const names = (kind: string) => mine(kind).map((o) => o.metadata.name).sort();
 
   beforeAll(async () => {
-    const url = await fake.start();
+    await fake.start();
     work = scratchDir();
     app = join(work, 'hello');
     dataDir = join(work, '.slipway');
     mkdirSync(dataDir, { recursive: true });
-    const kubeconfig = join(work, 'kubeconfig');
-    writeFileSync(kubeconfig, stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
-      clusters: [{ name: 'fake', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'slipway', user: { token: fake.token } }],
-      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'slipway' } }],
-    }));
+    const kubeconfig = fake.writeKubeconfig(work);
     service = {
       health: { startDeadline: '10s' },
       drainTimeout: '1s',

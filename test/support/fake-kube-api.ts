@@ -22,9 +22,11 @@
 //   patch and create, as it does in the API server), so a test can compare that
 //   with the RBAC rules slipway documents.
 
+import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parse as parseYaml } from 'yaml';
+import { join } from 'node:path';
+import { parse as parseYaml, stringify } from 'yaml';
 
 type Obj = { apiVersion: string; kind: string; metadata: Record<string, any>; spec?: any; status?: any; [k: string]: any };
 
@@ -102,6 +104,22 @@ export class FakeKubeApi {
     this.server = createServer((req, res) => void this.handle(req, res));
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /**
+   * Writes `<dir>/kubeconfig` whose current context (`context`) is this fake, as
+   * the server reads it through KUBECONFIG; returns its path. Call after start().
+   */
+  writeKubeconfig(dir: string, context = 'fake'): string {
+    const file = join(dir, 'kubeconfig');
+    const server = `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+    writeFileSync(file, stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': context,
+      clusters: [{ name: context, cluster: { server, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'slipway', user: { token: this.token } }],
+      contexts: [{ name: context, context: { cluster: context, user: 'slipway' } }],
+    }));
+    return file;
   }
 
   async close(): Promise<void> {
