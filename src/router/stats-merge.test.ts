@@ -29,6 +29,11 @@ describe('mergeRouterStats', () => {
     expect(merged.environments.web!.r1!.status['2xx']).toBe(5);
     expect(merged.environments.web!.r1!.latency).toEqual(want);
     expect(merged.backends.b1).toEqual({ inflight: 5, upgraded: 0, requests: 5, health: 'ejected' });
+    // On trial in one worker (no request since its cool-down) and back in another: it answers, so it is in.
+    const trial = mergeRouterStats([workerStats({ requests: 1, latencyMs: 5, inflight: 0, health: 'trial' }), workerStats({ requests: 9, latencyMs: 5, inflight: 0, health: 'in' })], 'keeper');
+    expect(trial.backends.b1!.health).toBe('in');
+    const onlyTrial = mergeRouterStats([workerStats({ requests: 1, latencyMs: 5, inflight: 0, health: 'trial' }), workerStats({ requests: 9, latencyMs: 5, inflight: 0, health: 'trial' })], 'keeper');
+    expect(onlyTrial.backends.b1!.health).toBe('trial');
     expect(merged.unrouted.web).toBe(2);
     expect(merged.gated.web!.held).toBe(4);
   });

@@ -1,11 +1,19 @@
 // The router's counters when several worker processes serve the same listeners
 // (router-workers.ts): each worker counts what it proxied, and /stats answers their
 // sum. Counters, histogram buckets, in-flight and open counts all add up; a backend's
-// passive-health state is the worst any worker saw. Pure: no I/O.
+// passive-health state is ejected if any worker ejected it (HEALTH_RANK). Pure: no I/O.
 
 import type { RouterStatsJson } from './router-stats.ts';
 
-const HEALTH_RANK: Record<string, number> = { in: 0, trial: 1, ejected: 2 };
+/**
+ * A backend's health across workers: ejected if any worker has ejected it (that
+ * worker sends it nothing); else in if any worker has it in. A worker puts an
+ * ejected backend on trial after its cool-down and back in at the first answer
+ * it gets, so a worker that happens to hold no client connection leaves it on
+ * trial long after the others saw it answer: trial is the state only when no
+ * worker has it in.
+ */
+const HEALTH_RANK: Record<string, number> = { trial: 0, in: 1, ejected: 2 };
 
 /** Adds numbers field by field, recursively; keys missing on one side are taken from the other. */
 export function sumDeep(a: unknown, b: unknown): unknown {
