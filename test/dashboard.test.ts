@@ -113,6 +113,10 @@ describe.skipIf(!hasChromium && !process.env.CI)('dashboard in a real browser', 
   }
 
   async function signIn(page: Page, secret = token): Promise<void> {
+    // Once seen to time out on a loaded CI machine: say what the page showed instead.
+    await page.getByLabel('API token').waitFor().catch(async (e: Error) => {
+      throw new Error(`${e.message}\npage text: ${(await page.locator('body').textContent().catch(() => '?'))?.slice(0, 500)}\npage errors: ${pageErrors.join(' | ')}\nconsole: ${consoleErrors.join(' | ')}`);
+    });
     await page.getByLabel('API token').fill(secret);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('who').waitFor();
