@@ -30,6 +30,10 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
+function keeperPid(dataDir: string): number {
+  return (JSON.parse(readFileSync(join(dataDir, 'router', 'router.json'), 'utf8')) as { pid: number }).pid;
+}
+
 /** One GET on a connection of its own: the status, or the error. */
 function getOnce(port: number): Promise<number | string> {
   return new Promise((resolve) => {
@@ -65,8 +69,14 @@ describe('a router worker killed with kill -9 under load', { timeout: 120_000 },
     await shutdownEverything(server?.url ?? null, dataDir);
   });
 
+  it('a router the server just started runs the code the server would start: it is not upgraded at once', () => {
+    // The server runs from its bundle, and so does the router it starts; both must
+    // name that code alike, or every server start replaced its router's workers.
+    expect(readFileSync(join(dataDir, '..', 'server.log'), 'utf8')).not.toContain('router code changed');
+  });
+
   it('loses at most the requests in flight on it; every later request is answered and a new worker takes its place', async () => {
-    const keeper = (JSON.parse(readFileSync(join(dataDir, 'router', 'router.json'), 'utf8')) as { pid: number }).pid;
+    const keeper = keeperPid(dataDir);
     await waitFor(`two router workers (keeper ${keeper}: ${childrenOf(keeper).join(', ')})`, () => childrenOf(keeper).length === 2, 30_000);
     const [victim] = childrenOf(keeper);
 
@@ -100,5 +110,27 @@ describe('a router worker killed with kill -9 under load', { timeout: 120_000 },
 
     await waitFor('a replacement worker', () => childrenOf(keeper).filter((p) => p !== victim).length === 2, 60_000);
     expect(await getOnce(port)).toBe(200);
+  });
+
+  it('a server of other router code takes the running router over: its workers are replaced with no failed request', async () => {
+    const keeper = keeperPid(dataDir);
+    await server.stop();
+    let isDone = false;
+    const results: (number | string)[] = [];
+    const load = (async () => {
+      while (!isDone) results.push(await getOnce(port));
+    })();
+    // Through tsx rather than the bundle: the router code it would start is another program.
+    server = await startServerProcess(dataDir, 'server.log', { ...process.env, SLIPWAY_NO_BUNDLE: '1' });
+    await waitFor('workers running the TypeScript router', () => {
+      const kids = childrenOf(keeper);
+      return kids.length === 2 && kids.every((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('router-main.ts'));
+    }, 60_000);
+    isDone = true;
+    await load;
+    expect(readFileSync(join(dataDir, '..', 'server.log'), 'utf8')).toContain('router code changed');
+    expect(keeperPid(dataDir)).toBe(keeper);
+    expect(results.length).toBeGreaterThan(20);
+    expect(results.filter((r) => r !== 200)).toEqual([]);
   });
 });

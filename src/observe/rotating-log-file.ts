@@ -3,8 +3,12 @@
 // older ones shift up to `x.log.<maxFiles>`, the oldest is deleted) and a new
 // `x.log` begins. An instance's logs therefore never take more than
 // (maxFiles + 1) × maxFileBytes on disk, however much it writes.
+//
+// `x.log` exists at every moment, even mid-rotation: the full file is linked as
+// `x.log.1` and an empty file is renamed over `x.log`, so a reader (slipway logs,
+// tail -F, a log shipper) never finds it missing.
 
-import { closeSync, fstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, linkSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 
 export interface LogLimits {
   /** Size at which the current file is rotated. */
@@ -45,10 +49,9 @@ export class RotatingLogFile {
 
   private rotate(): void {
     closeSync(this.fd);
+    const next = `${this.path}.next`;
     try {
-      if (this.limits.maxFiles <= 0) {
-        rmSync(this.path, { force: true });
-      } else {
+      if (this.limits.maxFiles > 0) {
         rmSync(`${this.path}.${this.limits.maxFiles}`, { force: true });
         for (let k = this.limits.maxFiles - 1; k >= 1; k--) {
           try {
@@ -57,8 +60,10 @@ export class RotatingLogFile {
             // that one did not exist yet
           }
         }
-        renameSync(this.path, `${this.path}.1`);
+        linkSync(this.path, `${this.path}.1`);
       }
+      closeSync(openSync(next, 'w'));
+      renameSync(next, this.path);
     } finally {
       // Whatever happened, writing goes on into a file at `path`.
       this.fd = openSync(this.path, 'a');

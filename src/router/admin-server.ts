@@ -11,6 +11,7 @@ import { parseRouteTable, type RouteTable, type RouteTableHead, type RouterHeadA
 import type { PutTableResult } from './router.ts';
 import type { RouterStatsJson } from './router-stats.ts';
 import { redactTableKeys } from './tls/tls-routes.ts';
+import { parseRouterProgram, type RouterProgram } from './router-code.ts';
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** Refusals logged per window; the rest are counted, so a flood cannot fill the disk. */
@@ -34,7 +35,7 @@ export interface RouterControl {
   /** routerCodeDigest() of the code the serving workers run. */
   readonly code: string;
   /** New workers from the code on disk take the sockets over; the old ones finish within `drainMs`. */
-  upgrade(drainMs: number): Promise<UpgradeAnswer>;
+  upgrade(drainMs: number, program?: RouterProgram): Promise<UpgradeAnswer>;
 }
 
 /** What POST /upgrade answers (router-client.ts reads it). */
@@ -123,9 +124,13 @@ async function route(ctx: AdminContext, at: { method: string; path: string }, re
     return sendJson(res, 200, inflightAnswer(await ctx.router.drainWithin(id, timeoutMs)));
   }
   if (method === 'POST' && path === '/upgrade') {
-    const timeoutMs = parseDrainTimeout(parseJson(await readBody(req)));
-    ctx.log.info({ remote: req.socket.remoteAddress, timeoutMs }, 'admin: upgrade requested; new workers take the listeners over');
-    return sendJson(res, 200, await ctx.router.upgrade(timeoutMs));
+    const body = parseJson(await readBody(req));
+    const timeoutMs = parseDrainTimeout(body);
+    // Absent (a server from before programs were named): the keeper's own program again.
+    const raw = (body as { program?: unknown }).program;
+    const program = raw === undefined ? undefined : parseRouterProgram(raw);
+    ctx.log.info({ remote: req.socket.remoteAddress, timeoutMs, entry: program?.entry }, 'admin: upgrade requested; new workers take the listeners over');
+    return sendJson(res, 200, await ctx.router.upgrade(timeoutMs, program));
   }
   if (method === 'POST' && path === '/shutdown') {
     ctx.log.info({ remote: req.socket.remoteAddress }, 'admin: shutdown requested');

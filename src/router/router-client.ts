@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { SlipwayError, errorMessage } from '../core/errors.ts';
-import { entryCommand } from '../platform/entry-point.ts';
+import { routerProgram, type RouterProgram } from './router-code.ts';
 import { ROUTER_SECRET_ENV, newAdminSecret, prepareStateDir, readAdminSecret, writeAdminSecret } from './admin-secret.ts';
 import type { InflightAnswer, UpgradeAnswer } from './admin-server.ts';
 import type { ListenerStatus } from './address-listener.ts';
@@ -114,10 +114,10 @@ async function findRunningRouter(stateDir: string, logFile: string): Promise<Rou
 
 function spawnRouter(o: { stateDir: string; logFile: string; adminPort: number; secret: string }): number {
   const { stateDir, logFile, adminPort } = o;
-  const [node, ...program] = entryCommand('router-main', new URL('./router-main.ts', import.meta.url));
+  const program = routerProgram();
   const logFd = openSync(logFile, 'a');
   try {
-    const child = spawn(node!, [...program, '--state-dir', stateDir, '--admin-port', String(adminPort)], {
+    const child = spawn(process.execPath, [...program.execArgv, program.entry, '--state-dir', stateDir, '--admin-port', String(adminPort)], {
       detached: true, // its own process group: a signal to the server's group does not reach it
       stdio: ['ignore', logFd, logFd],
       cwd: stateDir,
@@ -126,7 +126,7 @@ function spawnRouter(o: { stateDir: string; logFile: string; adminPort: number; 
     });
     child.on('error', () => {}); // reported by waitForRouter as "exited before answering"
     child.unref();
-    if (child.pid === undefined) throw new SlipwayError('E_ROUTER_UNAVAILABLE', `cannot start the router (${program.join(' ')}); see ${logFile}`);
+    if (child.pid === undefined) throw new SlipwayError('E_ROUTER_UNAVAILABLE', `cannot start the router (${[...program.execArgv, program.entry].join(' ')}); see ${logFile}`);
     return child.pid;
   } finally {
     closeSync(logFd);
@@ -226,12 +226,13 @@ export class RouterClient {
   }
 
   /**
-   * Has the router replace its workers with ones of the code on disk: the new ones
+   * Has the router replace its workers with ones running `program` (by default the
+   * router this process would start now): the new ones
    * take the listening sockets over before the old ones stop accepting; the old ones
    * finish their requests and keep their WebSockets up to `drainMs`.
    */
-  upgradeWorkers(drainMs: number): Promise<UpgradeAnswer> {
-    return this.call<UpgradeAnswer>('POST', '/upgrade', { body: { timeoutMs: Math.round(drainMs) }, timeoutMs: 60_000 });
+  upgradeWorkers(drainMs: number, program: RouterProgram = routerProgram()): Promise<UpgradeAnswer> {
+    return this.call<UpgradeAnswer>('POST', '/upgrade', { body: { timeoutMs: Math.round(drainMs), program }, timeoutMs: 60_000 });
   }
 
   async isHealthy(): Promise<boolean> {

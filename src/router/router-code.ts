@@ -1,31 +1,57 @@
-// Which router code a process runs, as a digest of its files: the bundled
-// router-main.js when slipway runs from its bundle, else the TypeScript sources the
-// router is made of (src/router and src/core). The router's keeper records the digest
-// when it forks its workers; a server started after an upgrade compares it with the
-// code on disk and, when they differ, has the keeper replace its workers with no gap
+// Which router code a process runs, as a digest of its files. A router program is
+// named by its entry file: the bundled router-main.js when slipway runs from its
+// bundle (bin/launch.js), else router-main.ts, whose code is the TypeScript sources
+// the router is made of (src/router and src/core). The keeper digests the entry its
+// workers are forked from; a server digests the entry it would start now. When they
+// differ (slipway was upgraded, or its sources changed), the server has the keeper
+// fork workers from the server's entry and retire the old ones with no gap
 // (router-workers.ts).
 
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { entryCommand } from '../platform/entry-point.ts';
+import { SlipwayError } from '../core/errors.ts';
 
-/** sha256 of the router's code as it is on disk now (16 hex digits). */
-export function routerCodeDigest(): string {
-  const source = new URL('./router-main.ts', import.meta.url);
-  const command = entryCommand('router-main', source);
-  const entry = command[command.length - 1]!;
+/** How to run a router: node's options, then the entry file (absolute). */
+export interface RouterProgram {
+  execArgv: string[];
+  entry: string;
+}
+
+/** The router program this process would start now (from its bundle, or through tsx). */
+export function routerProgram(): RouterProgram {
+  const [, ...args] = entryCommand('router-main', new URL('./router-main.ts', import.meta.url));
+  return { execArgv: args.slice(0, -1), entry: args[args.length - 1]! };
+}
+
+/** sha256 of the code of the router whose entry file is `entry` (16 hex digits). */
+export function routerCodeDigest(entry: string): string {
   const hash = createHash('sha256');
   if (entry.endsWith('.js')) {
     hash.update(readFileSync(entry));
   } else {
-    const src = dirname(dirname(fileURLToPath(source)));
+    const src = dirname(dirname(entry));
     for (const file of [...sourceFiles(join(src, 'router')), ...sourceFiles(join(src, 'core'))]) {
       hash.update(file).update('\0').update(readFileSync(file)).update('\0');
     }
   }
   return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * A program named in an upgrade request: an absolute router-main.js or
+ * router-main.ts that exists, and node options that are strings.
+ */
+export function parseRouterProgram(value: unknown): RouterProgram {
+  const p = value as { execArgv?: unknown; entry?: unknown } | null;
+  if (p === null || typeof p !== 'object' || typeof p.entry !== 'string' || !Array.isArray(p.execArgv) || !p.execArgv.every((a) => typeof a === 'string')) {
+    throw new SlipwayError('E_BAD_REQUEST', 'program must be {"execArgv": [strings], "entry": "/absolute/path/router-main.js"}');
+  }
+  if (!isAbsolute(p.entry) || !/^router-main\.(js|ts)$/.test(basename(p.entry)) || !existsSync(p.entry)) {
+    throw new SlipwayError('E_BAD_REQUEST', `program.entry must be an existing absolute path to router-main.js or router-main.ts, got ${JSON.stringify(p.entry)}`);
+  }
+  return { execArgv: p.execArgv as string[], entry: p.entry };
 }
 
 function sourceFiles(dir: string): string[] {

@@ -7,7 +7,7 @@
 
 import { SlipwayError } from '../core/errors.ts';
 import type { RouteTable, RouterHeadAnswer } from './route-table.ts';
-import { routerCodeDigest } from './router-code.ts';
+import { routerCodeDigest, routerProgram } from './router-code.ts';
 import { ensureRouter, type DrainResult, type EnsureRouterOptions, type PutRoutesAnswer, type RouterClient, type RouterStatsJson } from './router-client.ts';
 
 const CHECK_EVERY_MS = 1000;
@@ -115,9 +115,9 @@ export class RouterSupervisor {
 async function upgradeIfOutdated(client: RouterClient, log: (msg: string) => void): Promise<void> {
   try {
     const { code } = await client.getStatus();
-    const onDisk = routerCodeDigest();
-    if (code === undefined || code === onDisk) return;
-    const answer = await client.upgradeWorkers(ROUTER_UPGRADE_DRAIN_MS);
+    const program = routerProgram();
+    if (code === undefined || code === routerCodeDigest(program.entry)) return;
+    const answer = await client.upgradeWorkers(ROUTER_UPGRADE_DRAIN_MS, program);
     log(`router code changed (${code} → ${answer.code}): workers ${answer.serving.join(', ')} took the listeners over; ${answer.retiring.join(', ')} finish what they serve`);
   } catch (e) {
     log(`router upgrade failed, the running router keeps serving: ${(e as Error).message}`);

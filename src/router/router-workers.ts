@@ -22,7 +22,7 @@ import type { RouterControl } from './admin-server.ts';
 import { EMPTY_ROUTE_TABLE, routeTableDigest, type RouteTable, type RouteTableHead } from './route-table.ts';
 import type { PutTableResult } from './router.ts';
 import type { RouterStatsJson } from './router-stats.ts';
-import { routerCodeDigest } from './router-code.ts';
+import { routerCodeDigest, type RouterProgram } from './router-code.ts';
 import type { WorkerMessage, WorkerRequest } from './router-worker.ts';
 import { mergeRouterStats, retiredPart } from './stats-merge.ts';
 
@@ -50,6 +50,10 @@ export class RouterWorkers implements RouterControl {
   private digest = routeTableDigest(EMPTY_ROUTE_TABLE);
   /** Workers that said they are ready, in fork order. */
   private readonly ready: Worker[] = [];
+  /** Every worker forked and not yet exited (ready, starting or retiring). */
+  private readonly live = new Set<Worker>();
+  /** What new workers run: the keeper's own program until an upgrade names another. */
+  private program: RouterProgram = { execArgv: process.execArgv, entry: process.argv[1]! };
   private readonly pending = new Map<number, Pending>();
   private readonly lastStats = new Map<number, RouterStatsJson>();
   private retired: RouterStatsJson[] = [];
@@ -72,32 +76,36 @@ export class RouterWorkers implements RouterControl {
   /** Forks the workers with `table` (from routes.json) and resolves once one of them applied it. */
   async start(table: RouteTable | undefined): Promise<void> {
     if (table !== undefined) this.setCurrent(table);
-    this.code = routerCodeDigest();
+    this.code = routerCodeDigest(this.program.entry);
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.on('exit', (w, code, signal) => this.onExit(w, code, signal));
-    for (let i = 0; i < this.o.count; i++) void this.fork().catch(() => {});
+    for (let i = 0; i < this.o.count; i++) void this.fork(this.program).catch(() => {});
     await this.anyReady(30_000);
   }
 
   /**
-   * Forks a new set of workers from the code on disk; once they all serve, the old
-   * ones stop accepting and are given `drainMs` to finish their requests and
-   * upgraded connections. Resolves when the new workers serve; on failure the new
-   * ones are stopped and the old ones go on.
+   * Forks a new set of workers running `program` (by default the keeper's current
+   * one); once they all serve, the old ones stop accepting and are given `drainMs` to
+   * finish their requests and upgraded connections. Resolves when the new workers
+   * serve; on failure the new ones are stopped and the old ones go on, and a
+   * replacement for a dead worker still runs the old program.
    */
-  upgrade(drainMs: number): Promise<{ code: string; serving: number[]; retiring: number[] }> {
+  upgrade(drainMs: number, program: RouterProgram = this.program): Promise<{ code: string; serving: number[]; retiring: number[] }> {
     const run = this.queue.then(async () => {
-      const old = [...this.ready];
-      const code = routerCodeDigest();
-      const fresh = await Promise.allSettled(Array.from({ length: this.o.count }, () => this.fork()));
+      // Every worker of the old program goes, including one still starting (a
+      // replacement for a dead one, or one of the first set).
+      const old = [...this.live].filter((w) => !this.retiring.has(w));
+      const code = routerCodeDigest(program.entry);
+      const fresh = await Promise.allSettled(Array.from({ length: this.o.count }, () => this.fork(program)));
       const failed = fresh.find((f): f is PromiseRejectedResult => f.status === 'rejected');
       if (failed !== undefined) {
         for (const f of fresh) if (f.status === 'fulfilled') this.retire(f.value, 0);
         throw failed.reason as Error;
       }
+      this.program = program;
       for (const w of old) this.retire(w, drainMs);
       this.code = code;
-      this.o.log.info({ code, serving: this.pids, retiring: old.map((w) => w.process.pid), drainMs }, 'router workers upgraded; the old ones finish what they serve');
+      this.o.log.info({ code, entry: program.entry, serving: this.pids, retiring: old.map((w) => w.process.pid), drainMs }, 'router workers upgraded; the old ones finish what they serve');
       return { code, serving: this.pids, retiring: old.map((w) => w.process.pid ?? 0) };
     });
     this.queue = run.catch(() => {});
@@ -107,8 +115,13 @@ export class RouterWorkers implements RouterControl {
   /** Takes a worker out of the set that gets tables; it closes its listeners and exits within `graceMs`. */
   private retire(w: Worker, graceMs: number): void {
     const i = this.ready.indexOf(w);
-    if (i >= 0) this.ready.splice(i, 1);
     this.retiring.add(w);
+    if (i < 0) {
+      // Not ready yet: it has no listener and serves nothing, so it simply stops.
+      if (!w.isDead()) w.process.kill('SIGKILL');
+      return;
+    }
+    this.ready.splice(i, 1);
     void this.ask(w, { op: 'close', graceMs }, graceMs + 5_000).catch(() => {
       if (!w.isDead()) w.process.kill('SIGKILL');
     });
@@ -213,9 +226,11 @@ export class RouterWorkers implements RouterControl {
   }
 
   /** Resolves with the worker once it applied the current table and so accepts connections. */
-  private fork(): Promise<Worker> {
+  private fork(program: RouterProgram): Promise<Worker> {
     this.lastForkAt = Date.now();
+    cluster.setupPrimary({ exec: program.entry, execArgv: program.execArgv });
     const w = cluster.fork();
+    this.live.add(w);
     w.on('message', (m: WorkerMessage) => this.onMessage(w, m));
     w.on('error', () => {}); // an IPC write to a dying worker; its exit is handled
     return new Promise((resolve, reject) => {
@@ -281,6 +296,7 @@ export class RouterWorkers implements RouterControl {
   }
 
   private onExit(w: Worker, code: number | null, signal: string | null): void {
+    this.live.delete(w);
     for (const [key, held] of this.slots) {
       held.delete(w.id);
       if (held.size === 0) this.slots.delete(key);
@@ -302,7 +318,7 @@ export class RouterWorkers implements RouterControl {
     this.o.log.warn({ pid: w.process.pid, code, signal, serving: this.pids }, 'router worker exited; the others keep serving, forking a replacement');
     const wait = Math.max(0, this.lastForkAt + RESTART_MIN_GAP_MS - Date.now());
     setTimeout(() => {
-      if (!this.isStopping) void this.fork().catch(() => {});
+      if (!this.isStopping) void this.fork(this.program).catch(() => {});
     }, wait);
   }
 
