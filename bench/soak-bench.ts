@@ -8,7 +8,7 @@
 // rollout and at the end: bench/lib/heap-after-gc.ts, which briefly opens the
 // inspector on 127.0.0.1:9229), and the SQLite file's size.
 //
-//   node --import tsx bench/soak-bench.ts [--minutes 60] [--every 120] [--concurrency 2] [--seed 1]
+//   node --import tsx bench/soak-bench.ts [--minutes 60] [--every 120] [--concurrency 2] [--seed 1] [--heap-snapshots DIR]
 //
 // Traffic goes to 127.0.0.1 only, at a steady rate (each worker pauses 20 ms
 // between requests), for the bench's duration and no longer.
@@ -17,7 +17,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startTraffic } from '../src/cli/traffic.ts';
-import { heapAfterGc, type HeapFigures } from './lib/heap-after-gc.ts';
+import { heapAfterGc, writeHeapSnapshot, type HeapFigures } from './lib/heap-after-gc.ts';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
 import { freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, writeService } from '../test/support/harness.ts';
 
@@ -25,6 +25,8 @@ const { values } = parseArgs({
   options: {
     minutes: { type: 'string', default: '60' },
     every: { type: 'string', default: '120' },
+    // A directory: heap snapshots of the server after the first rollout and at the end, to compare in DevTools.
+    'heap-snapshots': { type: 'string' },
     concurrency: { type: 'string', default: '2' },
     seed: { type: 'string', default: '1' },
   },
@@ -180,6 +182,7 @@ while (Date.now() < end) {
   if (n === 1) {
     warm = { server: figures(server.pid), router: routerFigures(dataDir) };
     warmHeap = { server: await heapAfterGc(server.pid), router: await routerHeap(dataDir) };
+    if (values['heap-snapshots'] !== undefined) await writeHeapSnapshot(server.pid, join(values['heap-snapshots'], 'server-first.heapsnapshot'));
     sampler = startSampling();
   }
   console.log(
@@ -197,6 +200,10 @@ const early = { server: median(samples.slice(0, tenth).map((x) => x.server)), ro
 const late = { server: median(samples.slice(-tenth).map((x) => x.server)), router: median(samples.slice(-tenth).map((x) => x.router)) };
 const last = { server: figures(server.pid), router: routerFigures(dataDir), sqliteMb: sqliteMb(dataDir) };
 const lastHeap = { server: await heapAfterGc(server.pid), router: await routerHeap(dataDir) };
+if (values['heap-snapshots'] !== undefined) {
+  await writeHeapSnapshot(server.pid, join(values['heap-snapshots'], 'server-end.heapsnapshot'));
+  console.log(`heap snapshots of the server: ${values['heap-snapshots']}/server-first.heapsnapshot and server-end.heapsnapshot`);
+}
 const growth = (a: number, b: number) => `${(((b - a) / a) * 100).toFixed(1)}%`;
 console.log(`end: server ${fmt(last.server)}; router ${fmt(last.router)}${routerPid(dataDir) === routerAtStart ? '' : ' (a different router process!)'}; sqlite ${last.sqliteMb.toFixed(2)} MB`);
 console.log(`rollouts: ${n} (${Object.entries(phases).map(([p, c]) => `${c} ${p}`).join(', ')})`);

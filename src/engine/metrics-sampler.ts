@@ -2,6 +2,7 @@
 // second. Analysis reads the latest snapshot; every 10 s the interval's figures are
 // written to the store as the rollout's history (downsampled, kept for 7 days).
 
+import { isDeepStrictEqual } from 'node:util';
 import type { ReleaseCountsSnapshot } from '../core/analysis/index.ts';
 import { histogramCount, quantileMs, subtractHistograms } from '../core/latency-histogram.ts';
 import type { MetricSample } from '../core/records.ts';
@@ -107,7 +108,14 @@ export class MetricsSampler {
       const stats = await this.deps.router.getStats();
       const latest = new Map<string, Map<string, ReleaseCountsSnapshot>>();
       for (const [env, releases] of Object.entries(stats.environments)) {
-        latest.set(env, new Map(Object.entries(releases)));
+        const before = this.latest.get(env);
+        // A release whose counters did not move since the last sample (a retired one the
+        // router still reports, for 10 minutes) keeps its one object: five minutes of
+        // samples then cost one object per idle release, not 300.
+        latest.set(env, new Map(Object.entries(releases).map(([release, counts]) => {
+          const last = before?.get(release);
+          return [release, last !== undefined && isDeepStrictEqual(last, counts) ? last : counts];
+        })));
       }
       this.latest = latest;
       const now = this.deps.clock.now();
