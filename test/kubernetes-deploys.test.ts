@@ -348,8 +348,8 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     expect(p.code, p.stdout + p.stderr).toBe(0);
     expect((await waitForEnd('blue')).phase).toBe('succeeded');
     const routes = fake.calls.slice(before).filter((c) => c.resource === 'httproutes').map((c) => JSON.parse(c.body).spec.rules[0].backendRefs.map((b: { name: string; weight: number }) => `${b.name.replace('hello-blue-', '')}=${b.weight}`).join(' '));
-    // One switch, no split in between.
-    expect(routes).toEqual(['r2=100']);
+    // One switch, no split in between (the same weights written again, by a retry or the drift check, are no split).
+    expect(routes.filter((r, i) => r !== routes[i - 1])).toEqual(['r2=100']);
     expect(deployment('blue', 1)?.spec.replicas).toBe(0);
 
     // Later its pods start crash-looping: status shows what the cluster reports, beside what slipway asked for.
