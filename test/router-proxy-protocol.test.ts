@@ -8,9 +8,11 @@
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { connect as http2Connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -149,6 +151,26 @@ describe('PROXY protocol behind a real HAProxy', { timeout: 60_000 }, () => {
     expect(got.status).toBe(200);
     expect(got.headers['x-forwarded-for']).toBe(CLIENT);
     expect(got.headers['x-forwarded-proto']).toBe('https');
+  });
+
+  it('gives HTTP/2 requests (ALPN h2) behind send-proxy-v2 the client\'s address too', async () => {
+    const session = http2Connect(`https://127.0.0.1:${lb.tlsV2}`, {
+      createConnection: () => tlsConnect({ socket: connect({ host: '127.0.0.1', port: lb.tlsV2, localAddress: CLIENT }), ca: ca.cert, servername: 'localhost', ALPNProtocols: ['h2'] }),
+    });
+    try {
+      const text = await new Promise<string>((resolve, reject) => {
+        const stream = session.request({ ':path': '/echo' });
+        let body = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (c: string) => (body += c));
+        stream.on('end', () => resolve(body));
+        stream.on('error', reject);
+        stream.end();
+      });
+      expect((JSON.parse(text) as { headers: Record<string, string> }).headers['x-forwarded-for']).toBe(CLIENT);
+    } finally {
+      session.close();
+    }
   });
 
   it('proxies a WebSocket behind send-proxy with the client\'s address', async () => {
