@@ -13,7 +13,8 @@ export interface HaproxyFrontend {
   port: number;
   /** Router port it passes connections to (127.0.0.1). */
   to: number;
-  send: 'send-proxy' | 'send-proxy-v2';
+  /** null: no header (a plain TCP balancer). */
+  send: 'send-proxy' | 'send-proxy-v2' | null;
 }
 
 export interface Haproxy {
@@ -34,7 +35,7 @@ export async function startHaproxy(dir: string, frontends: HaproxyFrontend[]): P
   ];
   frontends.forEach((f, i) => {
     lines.push(`frontend f${i}`, `  bind 127.0.0.1:${f.port}`, `  default_backend b${i}`);
-    lines.push(`backend b${i}`, `  server router 127.0.0.1:${f.to} ${f.send}`);
+    lines.push(`backend b${i}`, `  server router 127.0.0.1:${f.to}${f.send === null ? '' : ` ${f.send}`}`);
   });
   const file = join(dir, 'haproxy.cfg');
   writeFileSync(file, `${lines.join('\n')}\n`);
