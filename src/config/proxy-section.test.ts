@@ -30,6 +30,12 @@ describe('proxy in slipway.yaml', () => {
     ],
     ['an empty list trusts no proxy', '    proxy: { trust_forwarded: [] }', { ...DEFAULTS, trustForwarded: [] }],
     ['a key with nothing after it trusts no proxy either', '    proxy:\n      trust_forwarded:', { ...DEFAULTS, trustForwarded: [] }],
+    ['PROXY protocol from the load balancer in front', '    proxy: { proxy_protocol: v2, trust_forwarded: [10.0.0.0/8] }', { ...DEFAULTS, trustForwarded: ['10.0.0.0/8'], proxyProtocol: 'v2' }],
+    ['either PROXY protocol version', '    proxy: { proxy_protocol: any }', { ...DEFAULTS, proxyProtocol: 'any' }],
+    ['PROXY protocol off, written out', '    proxy: { proxy_protocol: off }', DEFAULTS],
+    ['PROXY protocol off, as a YAML boolean', '    proxy: { proxy_protocol: false }', DEFAULTS],
+    ['a long-request threshold', '    proxy: { long_request: 30s }', { ...DEFAULTS, longRequestMs: 30_000 }],
+    ['no long requests, written out', '    proxy: { long_request: off }', DEFAULTS],
   ])('%s', (_, text, proxy) => {
     const r = validateConfigText(withProxy(text), 'slipway.yaml');
     expect(r.ok, JSON.stringify(!r.ok && r.issues)).toBe(true);
@@ -47,7 +53,10 @@ describe('proxy in slipway.yaml', () => {
     ['a prefix longer than the address', '    proxy: { trust_forwarded: [10.0.0.0/33] }', 'environments.production.proxy.trust_forwarded[0]: expected an IP address or a CIDR'],
     ['one address not in a list', '    proxy: { trust_forwarded: 10.0.0.1 }', 'environments.production.proxy.trust_forwarded: expected a list of IP addresses or CIDRs (an empty list trusts no proxy), got "10.0.0.1"'],
     ['a misspelt key', '    proxy: { max_bdy: 1MB }', 'environments.production.proxy.max_bdy: unknown key; did you mean "max_body"?'],
-    ['a list instead of a map', '    proxy: [60s]', 'environments.production.proxy: expected a map with keys response_timeout, idle_timeout, max_body, trust_forwarded, got a list'],
+    ['a list instead of a map', '    proxy: [60s]', 'environments.production.proxy: expected a map with keys response_timeout, idle_timeout, max_body, trust_forwarded, proxy_protocol, long_request, got a list'],
+    ['a PROXY protocol version that does not exist', '    proxy: { proxy_protocol: v3 }', '7:30 environments.production.proxy.proxy_protocol: expected off, v1, v2 or any, got "v3"'],
+    ['PROXY protocol turned on with a boolean (which version?)', '    proxy: { proxy_protocol: true }', 'environments.production.proxy.proxy_protocol: expected off, v1, v2 or any, got true'],
+    ['a long-request threshold without a unit', '    proxy: { long_request: 30 }', 'environments.production.proxy.long_request: expected off, or a duration from 1ms to 24h with a unit, such as 30s, got 30'],
   ])('refuses %s, saying where and why', (_, text, expected) => {
     const issues = issuesOf(withProxy(text));
     expect(issues).toHaveLength(1);

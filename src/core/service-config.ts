@@ -203,9 +203,22 @@ export interface ProxySettings {
   idleTimeoutMs: number;
   /** Largest request body the router passes on; a larger one is answered 413. */
   maxBodyBytes: number;
-  /** Addresses and CIDRs of proxies in front whose X-Forwarded-* and Forwarded headers are kept. */
+  /** Addresses and CIDRs of proxies in front whose X-Forwarded-* and Forwarded headers (and PROXY protocol headers) are kept. */
   trustForwarded: string[];
+  /**
+   * The PROXY protocol versions the environment's listener reads from a proxy in
+   * trustForwarded (a TCP load balancer in front). Absent: none; the header is refused.
+   */
+  proxyProtocol?: ProxyProtocolMode;
+  /**
+   * A response that takes longer than this (arrival to last byte) is a "long request":
+   * counted on its own and kept out of the latency analysis reads. Absent: none is.
+   */
+  longRequestMs?: number;
 }
+
+/** Which PROXY protocol headers a listener reads: the text one (v1), the binary one (v2), or either. */
+export type ProxyProtocolMode = 'v1' | 'v2' | 'any';
 
 /** One webhook of an environment: which events reach it, and in what form. */
 export interface WebhookSpec {

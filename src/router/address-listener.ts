@@ -10,6 +10,9 @@
 // body goes idle, proxy.ts), 60 s to send the request head (slow-header clients),
 // and 16 KB of request headers; what node refuses is answered with a body that
 // says why (router-answers.ts), not its bare 400/431.
+//
+// A listener may read a PROXY protocol header in front of each connection
+// (proxy-protocol-listener.ts), when an environment on it asks for it.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
@@ -19,6 +22,8 @@ import { handleExpectContinue, handleProxyRequest, sendAnswer } from './proxy.ts
 import { listenHost, listenPort } from './route-table.ts';
 import { BAD_REQUEST, HEAD_TIMEOUT, HEADERS_TOO_LARGE, unknownRouteAnswer, writeRawAnswer, type RouterAnswer } from './router-answers.ts';
 import type { ListenerCounters, RefusalLimit } from './router-stats.ts';
+import type { HealthLog } from './passive-health.ts';
+import { copyProxiedRemote, readProxyProtocolOn, type ProxyProtocolReader, type ProxyProtocolSettings, type ProxyRefusal } from './proxy-protocol-listener.ts';
 import { handleProxyUpgrade } from './upgrade-proxy.ts';
 import { gateRequest, gateUpgrade } from './traffic-gate.ts';
 import { answerAcmeChallenge, httpsRedirect } from './tls/plain-answers.ts';
@@ -56,12 +61,19 @@ export class AddressListener {
   /** ACME HTTP-01 answers (token → key authorization) of the environments on this listener. */
   challenges: ReadonlyMap<string, string> = new Map();
   private tls: TlsServer | null = null;
+  /** Non-null: connections may start with a PROXY protocol header; swapped whole by a table like `routes`. */
+  proxyProtocol: ProxyProtocolSettings | null = null;
+  private proxyReader: ProxyProtocolReader | null = null;
+  private readonly log: HealthLog | undefined;
+  /** Refusals already written to the log: once per reason, so a flood of them is one line (the count is in /stats). */
+  private readonly loggedRefusals = new Set<ProxyRefusal>();
 
-  constructor(o: { listen: string; routes: HostRoutes; counters: ListenerCounters; certificates?: CertificateSet | null }) {
+  constructor(o: { listen: string; routes: HostRoutes; counters: ListenerCounters; certificates?: CertificateSet | null; log?: HealthLog }) {
     this.listen = o.listen;
     this.routes = o.routes;
     this.counters = o.counters;
     this.certs = o.certificates ?? null;
+    this.log = o.log;
   }
 
   get isTls(): boolean {
@@ -111,6 +123,7 @@ export class AddressListener {
     // Handlers go on the HTTP/1.1 server; what listens is it, or the TLS server in front of it.
     const server: Server = this.tls === null ? createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, onRequest) : this.tls.http1;
     const listening: NetServer = this.tls?.listener ?? server;
+    this.proxyReader = this.readProxyHeaders(listening);
     server.on('checkContinue', (req, res) => {
       const entry = this.routeOf(req);
       if (typeof entry === 'string') sendAnswer(res, this.unknown(entry, req));
@@ -172,6 +185,31 @@ export class AddressListener {
     return unknownRouteAnswer({ miss, listen: this.listen, host: requestHost(hostHeaderOf(req.rawHeaders)), url: req.url ?? '/', close: hasBody });
   }
 
+  /** Puts the PROXY header's reading in front of the server's connections; it reads nothing while `proxyProtocol` is null. */
+  private readProxyHeaders(listening: NetServer): ProxyProtocolReader {
+    const counts = this.counters.proxyProtocol;
+    const reader = readProxyProtocolOn(listening, {
+      settings: () => this.proxyProtocol,
+      onAccepted: (source) => {
+        if (source === null) counts.local++;
+        else counts.accepted++;
+      },
+      onRefused: (reason, { peer, message }) => {
+        counts[reason]++;
+        if (this.loggedRefusals.has(reason)) return;
+        this.loggedRefusals.add(reason);
+        this.log?.warn({ listen: this.listen, peer, reason, detail: message }, 'PROXY protocol: connection refused (further refusals of this kind are only counted, in /stats listeners.<address>.proxyProtocol)');
+      },
+    });
+    // A TLS socket reads its peer from the connection's handle, not from the raw
+    // socket the header was read on: it is given the header's client before the
+    // HTTP servers see it (prepended: tls-server.ts hands it over in its own listener).
+    if (this.tls !== null) {
+      this.tls.listener.prependListener('secureConnection', (socket: Socket & { _parent?: Socket }) => copyProxiedRemote(socket, socket._parent));
+    }
+    return reader;
+  }
+
   /**
    * Stops accepting at once (the port is free when this returns its promise), lets
    * requests in flight finish for up to `graceMs`, then cuts what is left.
@@ -185,6 +223,8 @@ export class AddressListener {
     this.isListening = false;
     this.address = undefined;
     const tls = this.tls;
+    this.proxyReader?.destroyPending();
+    this.proxyReader = null;
     // With a delay, a plain listener stops accepting through net's close: http's own
     // close() would also close the idle kept-alive connections at once (below, why not).
     const idleCloseDelayMs = Math.min(o.idleCloseDelayMs ?? 0, graceMs);

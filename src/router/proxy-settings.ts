@@ -3,7 +3,7 @@
 // a proxy whose forwarded headers are believed.
 
 import { isIPv6 } from 'node:net';
-import type { ProxySettings } from '../core/service-config.ts';
+import type { ProxyProtocolMode, ProxySettings } from '../core/service-config.ts';
 import { limitAnswers, type LimitAnswers } from './router-answers.ts';
 import type { ProxyRoutes } from './route-table.ts';
 
@@ -25,6 +25,10 @@ export interface EnvProxy extends LimitAnswers {
   readonly maxBodyBytes: number;
   /** Whether a peer's X-Forwarded-* and Forwarded headers are kept (it is a proxy in trust_forwarded). */
   isTrusted(peer: string | undefined): boolean;
+  /** Which PROXY protocol headers the environment's listener reads from a trusted peer; null: none. */
+  readonly proxyProtocol: ProxyProtocolMode | null;
+  /** A request longer than this is counted as a long one, out of the latency histogram; Infinity: none is. */
+  readonly longRequestMs: number;
 }
 
 export function resolveProxySettings(settings: ProxyRoutes | undefined): EnvProxy {
@@ -34,6 +38,8 @@ export function resolveProxySettings(settings: ProxyRoutes | undefined): EnvProx
     idleTimeoutMs: s.idleTimeoutMs,
     maxBodyBytes: s.maxBodyBytes,
     isTrusted: trustMatcher(s.trustForwarded),
+    proxyProtocol: s.proxyProtocol ?? null,
+    longRequestMs: s.longRequestMs ?? Infinity,
     ...limitAnswers(s),
   };
 }

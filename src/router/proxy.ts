@@ -424,7 +424,13 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
 
   private record(hasFailed: boolean): void {
     const counters = this.upstream.counters;
-    if (this.isStream) counters.recordStreamEnd(hasFailed);
-    else counters.record(this.statusCode, performance.now() - this.startMs);
+    if (this.isStream) {
+      counters.recordStreamEnd(hasFailed);
+      return;
+    }
+    const ms = performance.now() - this.startMs;
+    // Past proxy.long_request: counted on its own, out of the latency analysis reads.
+    if (ms > this.proxy.longRequestMs) counters.recordLong(this.statusCode, hasFailed);
+    else counters.record(this.statusCode, ms);
   }
 }

@@ -71,6 +71,10 @@ const proxySchema = z.strictObject({
   idleTimeoutMs: timeoutSchema,
   maxBodyBytes: z.number().int('must be a whole number of bytes').min(1, 'must be at least 1 byte'),
   trustForwarded: z.array(z.string().refine(isAddressOrCidr, { message: 'must be an IP address or a CIDR such as 10.0.0.0/8' })),
+  /** Absent: the listener reads no PROXY protocol header (proxy-protocol.ts). */
+  proxyProtocol: z.enum(['v1', 'v2', 'any']).optional(),
+  /** Absent: no request is a long one (router-stats.ts). */
+  longRequestMs: timeoutSchema.optional(),
 });
 
 /**

@@ -30,6 +30,13 @@ export interface ReleaseStatsJson {
   streams: { opened: number; open: number; errors: number };
   /** Upgraded connections (WebSockets, 101 answers), likewise left out of requests, status and latency. */
   upgraded: UpgradedStatsJson;
+  /**
+   * Requests that took longer than the environment's proxy.long_request (a long poll,
+   * a big download): in `requests` and `status` like the others, so their errors
+   * count, but not in `latency`, where a poll answered after 40 s by design would
+   * fail a p99 limit. `errors`: answered 5xx, or cut mid-body by the backend.
+   */
+  long: { requests: number; errors: number };
 }
 
 export interface UpgradedStatsJson {
@@ -88,6 +95,21 @@ export interface ListenerStatsJson {
   unknownPath: number;
   /** Requests node could not parse (400, 431, 408) on a listener of several environments, so of none. */
   refused: Record<RefusalLimit, number>;
+  /** Connections by their PROXY protocol header, on a listener that reads one (all 0 on the others). */
+  proxyProtocol: ProxyProtocolStatsJson;
+}
+
+export interface ProxyProtocolStatsJson {
+  /** Served as from the client the header named. */
+  accepted: number;
+  /** Served as from the peer itself: a header naming no client (v1 UNKNOWN, v2 LOCAL: the balancer's health checks). */
+  local: number;
+  /** Closed: a header from a peer not in proxy.trust_forwarded. */
+  untrusted: number;
+  /** Closed: a header that breaks the protocol, or of a version the listener does not read. */
+  invalid: number;
+  /** Closed: no header, nor any byte, within 10 s of the connection. */
+  timeout: number;
 }
 
 export class ReleaseCounters {
@@ -109,6 +131,8 @@ export class ReleaseCounters {
   upgradesClosed = 0;
   upgradeErrors = 0;
   upgradesCut = 0;
+  longRequests = 0;
+  longErrors = 0;
 
   /** Counts one answered request; the hot path's only stats call. */
   record(statusCode: number, latencyMs: number): void {
@@ -120,6 +144,19 @@ export class ReleaseCounters {
     else if (statusCode < 500) this.s4xx++;
     else this.s5xx++;
     recordMs(this.latency, latencyMs);
+  }
+
+  /** Counts one request past proxy.long_request: in requests and status, not in latency. */
+  recordLong(statusCode: number, hasFailed: boolean): void {
+    this.requests++;
+    if (statusCode < 300) {
+      if (statusCode >= 200) this.s2xx++;
+      else this.s1xx++;
+    } else if (statusCode < 400) this.s3xx++;
+    else if (statusCode < 500) this.s4xx++;
+    else this.s5xx++;
+    this.longRequests++;
+    if (hasFailed || statusCode >= 500) this.longErrors++;
   }
 
   /** An event stream ended; `hasFailed` when cut by the backend or a timeout (not by a client that left). */
@@ -145,6 +182,7 @@ export class ReleaseCounters {
       latency: cloneHistogram(this.latency),
       streams: { opened: this.streamsOpened, open: this.streamsOpened - this.streamsClosed, errors: this.streamErrors },
       upgraded: { opened: this.upgradesOpened, open: this.upgradesOpened - this.upgradesClosed, errors: this.upgradeErrors, cut: this.upgradesCut },
+      long: { requests: this.longRequests, errors: this.longErrors },
     };
   }
 }
@@ -204,9 +242,10 @@ export class ListenerCounters {
   unknownHost = 0;
   unknownPath = 0;
   readonly refused: Record<RefusalLimit, number> = { max_body: 0, idle_timeout: 0, max_header_size: 0, bad_request: 0 };
+  readonly proxyProtocol: ProxyProtocolStatsJson = { accepted: 0, local: 0, untrusted: 0, invalid: 0, timeout: 0 };
 
   toJSON(): ListenerStatsJson {
-    return { unknownHost: this.unknownHost, unknownPath: this.unknownPath, refused: { ...this.refused } };
+    return { unknownHost: this.unknownHost, unknownPath: this.unknownPath, refused: { ...this.refused }, proxyProtocol: { ...this.proxyProtocol } };
   }
 }
 

@@ -13,7 +13,8 @@ import { HostRoutes, type ListenerMember } from './host-routes.ts';
 import { claimListenAddresses, type ListenerWant, type ListenClaims } from './listen-claims.ts';
 import { PassiveHealth, type HealthLog, type PassiveHealthOptions } from './passive-health.ts';
 import type { EnvRoute } from './env-route.ts';
-import { resolveProxySettings } from './proxy-settings.ts';
+import { resolveProxySettings, type EnvProxy } from './proxy-settings.ts';
+import type { ProxyProtocolSettings } from './proxy-protocol-listener.ts';
 import { RouterStats, type RouterStatsJson } from './router-stats.ts';
 import { UpstreamRegistry } from './upstream-registry.ts';
 import { DEFAULT_POOL_OPTIONS, type Upstream, type UpstreamPoolOptions } from './upstream.ts';
@@ -68,6 +69,9 @@ export class Router {
   private refused = new Map<string, ListenerStatus>();
   /** Key → its TLS routes: an environment's certificates (its listener speaks TLS), or its plain-HTTP side's challenges. */
   private tlsOf = new Map<string, TlsRoutes>();
+  /** Key → the proxy settings of a front-door listener (`listen`, `tls.http_listen`), whose PROXY protocol it reads; not previews. */
+  private frontDoorProxy = new Map<string, EnvProxy>();
+  private readonly log: HealthLog | undefined;
   /** Secure contexts by certificate and key, kept while a table names them. */
   private readonly certCache: CertificateCache = new Map();
   private queue: Promise<unknown> = Promise.resolve();
@@ -81,6 +85,7 @@ export class Router {
     this.upstreams = new UpstreamRegistry(this.stats, { ...DEFAULT_POOL_OPTIONS, ...options.pool });
     this.closeGraceMs = options.closeGraceMs ?? 30_000;
     this.holdSlots = options.holdSlots;
+    this.log = options.log;
     this.retryTimer = setInterval(() => void this.serially(() => this.arrangeListeners()), options.listenRetryMs ?? 5_000);
     this.retryTimer.unref();
     const upstreams = this.upstreams;
@@ -132,6 +137,7 @@ export class Router {
     const wants: ListenerWant[] = [];
     const members = new Map<string, ListenerMember>();
     const tlsOf = new Map<string, TlsRoutes>();
+    const frontDoorProxy = new Map<string, EnvProxy>();
     for (const [env, routes] of Object.entries(table.environments)) {
       const byRelease = byEnv.get(env) ?? new Map<string, Upstream[]>();
       const groups = [...byRelease].map(([release, backends]) => ({ release, weight: routes.weights[release] ?? 0, backends }));
@@ -147,6 +153,7 @@ export class Router {
       const pathPrefix = routes.pathPrefix ?? null;
       wants.push({ key: env, listen: routes.listen, ...(routes.hosts ? { hosts: routes.hosts } : {}), ...(pathPrefix ? { pathPrefix: pathPrefix.path } : {}) });
       members.set(env, { route, hosts: routes.hosts ?? null, pathPrefix });
+      frontDoorProxy.set(env, proxy);
       if (routes.tls) {
         tlsOf.set(env, routes.tls);
         if (routes.tls.httpListen !== undefined) {
@@ -155,6 +162,7 @@ export class Router {
           if (routes.tls.redirectHttp) http.redirectHttpsPort = listenPort(routes.listen);
           wants.push({ key: httpKey(env), listen: routes.tls.httpListen, ...(routes.hosts ? { hosts: routes.hosts } : {}), ...(pathPrefix ? { pathPrefix: pathPrefix.path } : {}) });
           members.set(httpKey(env), { route: http, hosts: routes.hosts ?? null, pathPrefix });
+          frontDoorProxy.set(httpKey(env), proxy);
           tlsOf.set(httpKey(env), routes.tls);
         }
       }
@@ -184,6 +192,7 @@ export class Router {
     this.wants = wants;
     this.members = members;
     this.tlsOf = tlsOf;
+    this.frontDoorProxy = frontDoorProxy;
     await this.arrangeListeners();
     this.pruneCertCache();
     return this.listenerStatus();
@@ -229,12 +238,13 @@ export class Router {
         l = undefined;
       }
       if (l === undefined) {
-        l = new AddressListener({ listen, routes, counters: this.stats.listener(listen), certificates });
+        l = new AddressListener({ listen, routes, counters: this.stats.listener(listen), certificates, log: this.log });
         this.listeners.set(id, l);
       } else {
         l.routes = routes;
         l.certificates = certificates;
       }
+      l.proxyProtocol = this.proxyProtocolFor(keys);
       l.challenges = this.challengesFor(keys);
       this.served.set(id, keys);
       if (!l.listening) opening.push(l.open());
@@ -251,6 +261,21 @@ export class Router {
     const tlsKeys = keys.filter((k) => !isHttpKey(k) && this.tlsOf.has(k));
     if (tlsKeys.length === 0) return null;
     return new CertificateSet(tlsKeys.flatMap((k) => this.tlsOf.get(k)!.certificates), this.certCache, tlsKeys.flatMap((k) => Object.entries(this.tlsOf.get(k)!.alpnChallenges ?? {})));
+  }
+
+  /**
+   * Whether a listener reads PROXY protocol headers: if any of its front-door
+   * environments asks for it, the versions any of them reads, from the peers any of
+   * them trusts (the header comes before the request names its host). A preview
+   * listener never does: it is reached directly, to check a colour.
+   */
+  private proxyProtocolFor(keys: readonly string[]): ProxyProtocolSettings | null {
+    const asking = keys.map((k) => this.frontDoorProxy.get(k)).filter((p): p is EnvProxy => p !== undefined && p.proxyProtocol !== null);
+    if (asking.length === 0) return null;
+    const modes = new Set(asking.map((p) => p.proxyProtocol));
+    const mode = modes.size === 1 ? asking[0]!.proxyProtocol! : 'any';
+    if (asking.length === 1) return { mode, isTrusted: asking[0]!.isTrusted };
+    return { mode, isTrusted: (peer) => asking.some((p) => p.isTrusted(peer)) };
   }
 
   private challengesFor(keys: readonly string[]): Map<string, string> {

@@ -1,8 +1,8 @@
 // The sum of several router workers' counters (stats-merge.ts): what /stats answers.
 
 import { describe, expect, it } from 'vitest';
-import { createHistogram, recordMs } from '../core/latency-histogram.ts';
-import { ReleaseCounters, type RouterStatsJson } from './router-stats.ts';
+import { createHistogram, histogramCount, recordMs } from '../core/latency-histogram.ts';
+import { ReleaseCounters, type ListenerStatsJson, type ReleaseStatsJson, type RouterStatsJson } from './router-stats.ts';
 import { mergeRouterStats, retiredPart } from './stats-merge.ts';
 
 function workerStats(o: { requests: number; latencyMs: number; inflight: number; health: 'in' | 'ejected' | 'trial' }): RouterStatsJson {
@@ -36,6 +36,27 @@ describe('mergeRouterStats', () => {
     expect(onlyTrial.backends.b1!.health).toBe('trial');
     expect(merged.unrouted.web).toBe(2);
     expect(merged.gated.web!.held).toBe(4);
+  });
+
+  it('adds long requests and each listener\'s PROXY protocol counts across workers; a worker from before them adds nothing', () => {
+    const part = (longRequests: number, accepted: number): RouterStatsJson => {
+      const r = new ReleaseCounters();
+      r.record(200, 5);
+      for (let i = 0; i < longRequests; i++) r.recordLong(i === 0 ? 502 : 200, false);
+      const proxyProtocol = { accepted, local: 1, untrusted: 2, invalid: 0, timeout: 0 };
+      return { ...workerStats({ requests: 0, latencyMs: 5, inflight: 0, health: 'in' }), environments: { web: { r1: r.toJSON() } }, listeners: { '127.0.0.1:80': { unknownHost: 0, unknownPath: 0, refused: { max_body: 0, idle_timeout: 0, max_header_size: 0, bad_request: 0 }, proxyProtocol } } };
+    };
+    const old = part(0, 0);
+    delete (old.environments.web!.r1 as Partial<ReleaseStatsJson>).long;
+    delete (old.listeners['127.0.0.1:80'] as Partial<ListenerStatsJson>).proxyProtocol;
+    const merged = mergeRouterStats([part(3, 5), part(2, 1), old], 'keeper');
+    const r1 = merged.environments.web!.r1!;
+    expect(r1.long).toEqual({ requests: 5, errors: 2 });
+    // In requests and status (their errors count), not in latency.
+    expect(r1.requests).toBe(8);
+    expect(r1.status['5xx']).toBe(2);
+    expect(histogramCount(r1.latency)).toBe(3);
+    expect(merged.listeners['127.0.0.1:80']!.proxyProtocol).toEqual({ accepted: 6, local: 2, untrusted: 4, invalid: 0, timeout: 0 });
   });
 
   it('keeps what an exited worker counted, without its in-flight backends, so totals never go down', () => {

@@ -27,6 +27,11 @@ export interface AnalysisWindow {
   rssMb?: number;
   /** Instance restarts during the window. */
   restarts?: number;
+  /**
+   * Requests past the environment's proxy.long_request (long polls, big downloads):
+   * in `requests` and `errors`, not in `latency`; shown beside the verdict.
+   */
+  long?: { requests: number; errors: number };
 }
 
 /** The part of the router's per-release counters analysis reads; router-stats' ReleaseStatsJson fits it. */
@@ -34,6 +39,8 @@ export interface ReleaseCountsSnapshot {
   requests: number;
   status: { '5xx': number };
   latency: LatencyHistogram;
+  /** Absent from routers before long requests were counted apart. */
+  long?: { requests: number; errors: number };
 }
 
 export interface WindowFromSnapshotsInput {
@@ -55,6 +62,7 @@ export function windowFromSnapshots({ start, now, gauges }: WindowFromSnapshotsI
     requests: now.requests - (base?.requests ?? 0),
     errors: now.status['5xx'] - (base?.status['5xx'] ?? 0),
     latency: base === null ? cloneHistogram(now.latency) : subtractHistograms(now.latency, base.latency),
+    ...(now.long === undefined ? {} : { long: { requests: now.long.requests - (base?.long?.requests ?? 0), errors: now.long.errors - (base?.long?.errors ?? 0) } }),
     ...gauges,
   };
 }

@@ -48,8 +48,13 @@ export interface AnalysisResult {
   /** 'fail' if any check fails; 'pass' if every check passes; else 'inconclusive'. */
   decision: AnalysisDecision;
   checks: CheckResult[];
-  /** One line: the failing checks, else the undecided ones, else that all passed. */
+  /** One line: the failing checks, else the undecided ones, else that all passed (and the long requests left out, if any). */
   reason: string;
+  /**
+   * Requests past proxy.long_request in each window: judged in the error rate, left
+   * out of latency. Absent when neither release had one.
+   */
+  longRequests?: { new: { requests: number; errors: number }; stable: { requests: number; errors: number } };
 }
 
 /** The evidence part of a CheckResult, from a sequential test's answer. */

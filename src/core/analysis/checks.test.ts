@@ -179,6 +179,28 @@ describe('windowFromSnapshots', () => {
   });
 });
 
+describe('long requests (past proxy.long_request)', () => {
+  it('takes their deltas from the router\'s `long` counters; a snapshot from before them has none', () => {
+    const at = (requests: number, long?: { requests: number; errors: number }) => ({ requests, status: { '5xx': 0 }, latency: latencies({ fast: requests, fastMs: 10 }), ...(long ? { long } : {}) });
+    expect(windowFromSnapshots({ start: at(100, { requests: 3, errors: 1 }), now: at(200, { requests: 10, errors: 2 }) }).long).toEqual({ requests: 7, errors: 1 });
+    expect(windowFromSnapshots({ start: at(100), now: at(200, { requests: 4, errors: 0 }) }).long).toEqual({ requests: 4, errors: 0 });
+    expect(windowFromSnapshots({ start: null, now: at(200) }).long).toBeUndefined();
+  });
+
+  it('passes a canary whose ordinary requests are fast, and says how many long ones it left out of latency', () => {
+    const p99 = spec({ latency: { p99: { maxMs: 500 } } });
+    const fast = latencies({ fast: 3000, fastMs: 20 });
+    const r = evaluateAnalysis({ spec: p99, newWindow: { requests: 3040, errors: 1, latency: fast, long: { requests: 40, errors: 1 } }, stableWindow: { requests: 3030, errors: 0, latency: fast, long: { requests: 30, errors: 0 } } });
+    expect(r.decision).toBe('pass');
+    expect(r.longRequests).toEqual({ new: { requests: 40, errors: 1 }, stable: { requests: 30, errors: 0 } });
+    expect(r.reason).toContain('long requests left out of latency: new 40, 1 failed, stable 30');
+    // Without any, nothing is said.
+    const none = evaluateAnalysis({ spec: p99, newWindow: { requests: 3000, errors: 0, latency: fast, long: { requests: 0, errors: 0 } }, stableWindow: { requests: 3000, errors: 0, latency: fast } });
+    expect(none.longRequests).toBeUndefined();
+    expect(none.reason).not.toContain('long');
+  });
+});
+
 describe('resource checks and what the analysis says', () => {
   const resources = spec({ cpu: { maxPercent: 80, maxRatioToStable: 2 }, memory: { maxMb: 512, maxRatioToStable: 1.5 }, restarts: { max: 1 } });
   const rows = (s: AnalysisSpec, newWindow: AnalysisWindow, stableWindow: AnalysisWindow) => {

@@ -43,7 +43,21 @@ export function evaluateAnalysis({ spec, newWindow, stableWindow }: EvaluateAnal
     checks.push(...latencyChecks({ quantile, limit, newWindow, stableWindow, minRequests: spec.minRequests, alpha: alphaEach, beta: spec.beta }));
   }
   checks.push(...resourceChecks(spec, newWindow, stableWindow));
-  return summarise(checks);
+  return withLongRequests(summarise(checks), newWindow, stableWindow);
+}
+
+/**
+ * Says how many requests of each release were long ones (past proxy.long_request),
+ * which the latency checks did not see: a release whose every answer became long
+ * would otherwise pass them in silence.
+ */
+function withLongRequests(result: AnalysisResult, nw: AnalysisWindow, st: AnalysisWindow): AnalysisResult {
+  const none = { requests: 0, errors: 0 };
+  const [n, s] = [nw.long ?? none, st.long ?? none];
+  if (n.requests === 0 && s.requests === 0) return result;
+  const errors = (c: { errors: number }) => (c.errors > 0 ? `, ${c.errors} failed` : '');
+  const note = `long requests left out of latency: new ${n.requests}${errors(n)}, stable ${s.requests}${errors(s)}`;
+  return { ...result, reason: `${result.reason} (${note})`, longRequests: { new: { ...n }, stable: { ...s } } };
 }
 
 /** The number of checks that share alpha. */

@@ -242,7 +242,14 @@ function Analysis({ analysis }) {
         <strong>${checkName(c.check)}</strong> <span>${checkVerdict(c)}</span>
       </li>`)}
     </ul>
+    ${analysis.longRequests && html`<p class="muted" data-testid="analysis-long">${longRequestsLine(analysis.longRequests)}</p>`}
   </section>`;
+}
+
+/** Requests past proxy.long_request: judged in the error rate, left out of latency (docs/config.md#proxy). */
+function longRequestsLine({ new: n, stable: s }) {
+  const one = (c) => `${c.requests}${c.errors > 0 ? ` (${c.errors} failed)` : ''}`;
+  return `Long requests, left out of latency: new ${one(n)}, stable ${one(s)}.`;
 }
 
 function Events({ events }) {
