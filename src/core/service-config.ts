@@ -4,6 +4,7 @@
 
 import type { AnalysisSpec } from './analysis/analysis-spec.ts';
 import type { CountOrPercent } from './duration.ts';
+import type { ReplaySpec } from './shadow/replay-spec.ts';
 import type { ShadowSpec } from './shadow/shadow-spec.ts';
 
 /** A check answered by a Prometheus query: the query's value must stay within bounds. */
@@ -369,5 +370,7 @@ export interface PipelineSpec {
   releaseNotesFile: string | null;
   /** Each command's time limit. */
   commandTimeoutMs: number;
+  /** Production's requests recorded and replayed against staging after acceptance; absent: no recording, no replay. */
+  replay?: ReplaySpec;
   environments: Record<string, EnvironmentGates>;
 }

@@ -88,6 +88,14 @@ export function computeRouteTable(store: StateStore, fleets: FleetSet, version: 
         methods: s.methods, paths: s.paths, ignore: s.ignore, headers: s.headers, maxInFlight: s.maxInFlight, maxBodyBytes: s.maxBodyBytes,
       };
     }
+    // The pipeline's production environment with pipeline.replay: the router records a sample of its requests (router/shadow/replay-recorder.ts).
+    const replay = release.config.pipeline?.replay;
+    if (replay && release.config.pipeline?.productionEnv === release.config.environment.name) {
+      routes.record = {
+        percent: replay.percent, methods: replay.methods, paths: replay.paths, headers: replay.headers, bodies: replay.bodies,
+        maxBodyBytes: replay.maxBodyBytes, anonymise: replay.anonymise, sample: replay.sample, maxBytes: replay.maxBytes,
+      };
+    }
     environments[env] = routes;
   }
   return { version, environments };

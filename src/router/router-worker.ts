@@ -30,7 +30,9 @@ export type WorkerMessage =
   | { type: 'reply'; id: number; ok: false; error: string }
   /** A slot of a pause's queue limit, which the workers share (traffic-hold.ts). */
   | { type: 'slot'; slotId: number; env: string; untilMs: number; queueLimit: number }
-  | { type: 'unslot'; env: string; untilMs: number };
+  | { type: 'unslot'; env: string; untilMs: number }
+  /** A request recorded for replay, anonymised, as one JSON line: the keeper writes it (shadow/replay-store.ts). */
+  | { type: 'record'; env: string; line: string };
 
 interface WorkerLog {
   info(fields: Record<string, unknown>, msg: string): void;
@@ -54,7 +56,7 @@ export function runRouterWorker(log: WorkerLog): void {
       }),
     release: ({ untilMs }) => reply({ type: 'unslot', env, untilMs }),
   });
-  const router = new Router({ log, holdSlots });
+  const router = new Router({ log, holdSlots, record: (env, line) => reply({ type: 'record', env, line }) });
   const answer = async (m: WorkerRequest): Promise<unknown> => {
     switch (m.op) {
       case 'put':
