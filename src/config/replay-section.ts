@@ -1,11 +1,11 @@
-// `pipeline.replay` of slipway.yaml (core/shadow/replay-spec.ts): which production
-// requests the router records, how they are anonymised, and how the replay stage
-// judges staging's answers. Refusals name the key and what is allowed; a method that
+// An environment's `record:` and the pipeline's `replay:` in slipway.yaml
+// (core/shadow/replay-spec.ts): which requests the router records, how they are
+// anonymised, and how the replay stage judges staging's answers. Refusals name the key and what is allowed; a method that
 // is not safe is recorded only when written by name, and a header that carries
 // credentials never.
 
 import { z } from 'zod';
-import { REPLAY_DEFAULTS, REPLAY_LIMITS, type ReplaySpec } from '../core/shadow/replay-spec.ts';
+import { RECORD_DEFAULTS, REPLAY_DEFAULTS, REPLAY_LIMITS, type RecordSpec, type ReplaySpec } from '../core/shadow/replay-spec.ts';
 import { SECRET_HEADERS } from '../core/shadow/shadow-spec.ts';
 import { rate } from './analysis.ts';
 import { durationMs, field, wholeNumber } from './fields.ts';
@@ -54,7 +54,8 @@ const patterns = z.unknown().transform((v, ctx): string[] => {
   return v as string[];
 });
 
-export const replaySection = section({
+/** An environment's `record:`: which requests the router records for replay (any environment may; the pipeline replays production's). */
+export const recordSection = section({
   percent: percent.optional(),
   methods: methods.optional(),
   paths: paths.optional(),
@@ -64,6 +65,29 @@ export const replaySection = section({
   sample: wholeNumber(REPLAY_LIMITS.minSample, REPLAY_LIMITS.maxSample).optional(),
   max_bytes: sizeField(REPLAY_LIMITS.minBytes, REPLAY_LIMITS.maxBytes).optional(),
   max_body: sizeField(1024, 1024 * 1024).optional(),
+})
+  .superRefine((s, ctx) => {
+    (s.headers ?? []).forEach((h, i) => {
+      if (SECRET_HEADERS.includes(h)) ctx.addIssue({ code: 'custom', path: ['headers', i], message: `"${h}" carries credentials: slipway never records it (replayed requests go without it); leave it out` });
+    });
+    if (s.bodies === true && !(s.methods ?? []).some((m) => m !== 'GET' && m !== 'HEAD' && m !== 'OPTIONS')) {
+      ctx.addIssue({ code: 'custom', path: ['bodies'], message: 'bodies: true records request bodies, which only methods listed by name (POST, PUT, PATCH, DELETE) carry; list one in methods, or leave bodies out' });
+    }
+  })
+  .transform((s): RecordSpec => ({
+    percent: s.percent ?? RECORD_DEFAULTS.percent,
+    methods: s.methods ?? [...RECORD_DEFAULTS.methods],
+    paths: s.paths ?? [...RECORD_DEFAULTS.paths],
+    headers: s.headers ?? [...RECORD_DEFAULTS.headers],
+    bodies: s.bodies ?? RECORD_DEFAULTS.bodies,
+    anonymise: s.anonymise ?? [],
+    sample: s.sample ?? RECORD_DEFAULTS.sample,
+    maxBytes: s.max_bytes ?? RECORD_DEFAULTS.maxBytes,
+    maxBodyBytes: s.max_body ?? RECORD_DEFAULTS.maxBodyBytes,
+  }));
+
+/** `pipeline.replay`: how the replay stage judges staging's answers to production's recorded requests. */
+export const replaySection = section({
   ignore: ignore.optional(),
   compare_headers: responseHeaders.optional(),
   max_diff_rate: rate.optional(),
@@ -72,26 +96,11 @@ export const replaySection = section({
   timeout: durationMs.optional(),
 })
   .superRefine((s, ctx) => {
-    (s.headers ?? []).forEach((h, i) => {
-      if (SECRET_HEADERS.includes(h)) ctx.addIssue({ code: 'custom', path: ['headers', i], message: `"${h}" carries credentials: slipway never records it (replayed requests go without it); leave it out` });
-    });
     (s.compare_headers ?? []).forEach((h, i) => {
       if (SECRET_HEADERS.includes(h)) ctx.addIssue({ code: 'custom', path: ['compare_headers', i], message: `"${h}" carries credentials: slipway never compares nor shows it; leave it out` });
     });
-    if (s.bodies === true && !(s.methods ?? []).some((m) => m !== 'GET' && m !== 'HEAD' && m !== 'OPTIONS')) {
-      ctx.addIssue({ code: 'custom', path: ['bodies'], message: 'bodies: true records request bodies, which only methods listed by name (POST, PUT, PATCH, DELETE) carry; list one in methods, or leave bodies out' });
-    }
   })
   .transform((s): ReplaySpec => ({
-    percent: s.percent ?? REPLAY_DEFAULTS.percent,
-    methods: s.methods ?? [...REPLAY_DEFAULTS.methods],
-    paths: s.paths ?? [...REPLAY_DEFAULTS.paths],
-    headers: s.headers ?? [...REPLAY_DEFAULTS.headers],
-    bodies: s.bodies ?? REPLAY_DEFAULTS.bodies,
-    anonymise: s.anonymise ?? [],
-    sample: s.sample ?? REPLAY_DEFAULTS.sample,
-    maxBytes: s.max_bytes ?? REPLAY_DEFAULTS.maxBytes,
-    maxBodyBytes: s.max_body ?? REPLAY_DEFAULTS.maxBodyBytes,
     ignore: s.ignore ?? [],
     compareHeaders: s.compare_headers ?? [...REPLAY_DEFAULTS.compareHeaders],
     maxDiffRate: s.max_diff_rate ?? REPLAY_DEFAULTS.maxDiffRate,

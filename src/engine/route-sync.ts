@@ -88,12 +88,12 @@ export function computeRouteTable(store: StateStore, fleets: FleetSet, version: 
         methods: s.methods, paths: s.paths, ignore: s.ignore, headers: s.headers, maxInFlight: s.maxInFlight, maxBodyBytes: s.maxBodyBytes,
       };
     }
-    // The pipeline's production environment with pipeline.replay: the router records a sample of its requests (router/shadow/replay-recorder.ts).
-    const replay = release.config.pipeline?.replay;
-    if (replay && release.config.pipeline?.productionEnv === release.config.environment.name) {
+    // record: the router keeps a sample of the environment's requests for the pipeline's replay stage (router/shadow/replay-recorder.ts).
+    const record = release.config.environment.record;
+    if (record) {
       routes.record = {
-        percent: replay.percent, methods: replay.methods, paths: replay.paths, headers: replay.headers, bodies: replay.bodies,
-        maxBodyBytes: replay.maxBodyBytes, anonymise: replay.anonymise, sample: replay.sample, maxBytes: replay.maxBytes,
+        percent: record.percent, methods: record.methods, paths: record.paths, headers: record.headers, bodies: record.bodies,
+        maxBodyBytes: record.maxBodyBytes, anonymise: record.anonymise, sample: record.sample, maxBytes: record.maxBytes,
       };
     }
     environments[env] = routes;

@@ -1,12 +1,12 @@
 // Replay to staging: the router records a bounded, anonymised sample of production's
 // requests; a pipeline stage replays them against staging's new release and
 // production's stable release and compares the answers as a shadow step does
-// (noise learned from two stable answers). This file is the setting as configured
-// (slipway.yaml `pipeline.replay`) and the record as kept on disk.
+// (noise learned from two stable answers). This file is the settings as configured
+// (an environment's `record:`, and `pipeline.replay`) and the record as kept on disk.
 
-/** `pipeline.replay` of slipway.yaml, normalised. */
-export interface ReplaySpec {
-  /** Share of production's matching requests recorded, 0 < percent ≤ 100. */
+/** `record:` of an environment, normalised: which of its requests the router keeps for replay. */
+export interface RecordSpec {
+  /** Share of the matching requests recorded, 0 < percent ≤ 100. */
   percent: number;
   /** Upper-case methods recorded. Only GET and HEAD unless others are listed. */
   methods: string[];
@@ -14,7 +14,7 @@ export interface ReplaySpec {
   paths: string[];
   /** Lower-case request headers kept with each request (credentials never). */
   headers: string[];
-  /** Request bodies kept (only for methods listed by name that carry one). */
+  /** Request bodies kept (only methods listed by name carry one); without, a request with a body is not recorded. */
   bodies: boolean;
   /** Regular expressions (source text): what they match in a URL, a kept header or a body is replaced before it is written. */
   anonymise: string[];
@@ -22,8 +22,12 @@ export interface ReplaySpec {
   sample: number;
   /** And at most this many bytes. */
   maxBytes: number;
-  /** A request body larger than this is not recorded (the request is, without it, only when it has no body). */
+  /** A request whose body is larger than this is not recorded. */
   maxBodyBytes: number;
+}
+
+/** `pipeline.replay` of slipway.yaml, normalised: how the replay stage judges staging's answers. */
+export interface ReplaySpec {
   /** Field paths never counted (as a shadow step's `ignore`). */
   ignore: string[];
   /** Lower-case response headers compared. */
@@ -38,7 +42,7 @@ export interface ReplaySpec {
   timeoutMs: number;
 }
 
-export const REPLAY_DEFAULTS = {
+export const RECORD_DEFAULTS = {
   percent: 5,
   methods: ['GET', 'HEAD'],
   paths: ['/*'],
@@ -47,6 +51,9 @@ export const REPLAY_DEFAULTS = {
   sample: 200,
   maxBytes: 1024 * 1024,
   maxBodyBytes: 64 * 1024,
+} as const;
+
+export const REPLAY_DEFAULTS = {
   compareHeaders: ['content-type'],
   maxDiffRate: 0.01,
   minRequests: 20,

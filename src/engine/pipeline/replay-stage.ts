@@ -53,7 +53,8 @@ export async function replayStage(ctx: StageContext): Promise<StageOutcome> {
   if (stables.length === 0) return { status: 'failed', reason: `${prodEnv}#${prod.number} has no ready instance to answer the replayed requests` };
   if (candidates.length === 0) return { status: 'failed', reason: `${stagingEnv}#${staging.number} has no ready instance to answer the replayed requests` };
   const secrets = (await source.secrets([prod, staging]).catch(() => [])).filter((s) => s.length >= 4);
-  const sample = await source.sample(prodKey, spec.sample);
+  const recording = prod.config.environment.record;
+  const sample = recording ? await source.sample(prodKey, recording.sample) : [];
   const label = `${prodEnv}#${prod.number} (stable) against ${stagingEnv}#${staging.number}`;
   ctx.output(`replaying ${sample.length} request(s) recorded in ${prodEnv} to ${label}\n`);
   const run = await replayAll(ctx, { spec, sample, stables, candidates, secrets });
@@ -63,7 +64,7 @@ export async function replayStage(ctx: StageContext): Promise<StageOutcome> {
   const reason = `${verdict.compared} replayed request(s): ${verdict.reason}`;
   if (verdict.decision === 'fail') return { status: 'failed', reason, data };
   if (verdict.decision === 'inconclusive') {
-    const why = sample.length === 0 ? `no request of ${prodEnv} recorded yet` : reason;
+    const why = !recording ? `${prodEnv}#${prod.number} records no requests (no record: in its release)` : sample.length === 0 ? `no request of ${prodEnv} recorded yet` : reason;
     if (spec.inconclusive === 'fail') return { status: 'failed', reason: `inconclusive (inconclusive: fail): ${why}`, data };
     return { status: 'succeeded', reason: `inconclusive, passed as configured: ${why}`, data };
   }
