@@ -25,6 +25,8 @@ export function replayFiles(dir: string, env: string): { current: string; previo
 interface FileState {
   count: number;
   bytes: number;
+  /** The file ends in a line torn by a crash: the next write starts on a new line, so the torn one alone is lost. */
+  isTorn: boolean;
 }
 
 export interface ReplayStoreOptions {
@@ -87,7 +89,8 @@ export class ReplayStore {
     const files = replayFiles(this.o.dir, env);
     const st = this.files.get(env) ?? (await stateOf(files.current));
     this.files.set(env, st);
-    let batch = '';
+    let batch = st.isTorn ? '\n' : '';
+    st.isTorn = false;
     for (const line of lines) {
       const size = Buffer.byteLength(line) + 1;
       if (size > perFileBytes) {
@@ -115,9 +118,9 @@ export class ReplayStore {
 async function stateOf(file: string): Promise<FileState> {
   try {
     const text = await readFile(file, 'utf8');
-    return { count: text.split('\n').filter((l) => l !== '').length, bytes: Buffer.byteLength(text) };
+    return { count: text.split('\n').filter((l) => l !== '').length, bytes: Buffer.byteLength(text), isTorn: text !== '' && !text.endsWith('\n') };
   } catch {
-    return { count: 0, bytes: 0 };
+    return { count: 0, bytes: 0, isTorn: false };
   }
 }
 
