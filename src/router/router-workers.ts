@@ -246,7 +246,10 @@ export class RouterWorkers implements RouterControl {
 
   private onMessage(w: Worker, m: WorkerMessage): void {
     if (m.type === 'slot' || m.type === 'unslot') return this.onSlot(w, m);
-    if (m.type === 'record') return this.o.onRecord?.(m.env, m.line);
+    if (m.type === 'record') {
+      for (const line of m.lines) this.o.onRecord?.(m.env, line);
+      return;
+    }
     if (m.type === 'ready') {
       // The table first, so it listens with the routes of the others; then it counts as ready.
       this.ready.push(w);

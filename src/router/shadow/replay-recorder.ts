@@ -68,3 +68,35 @@ export class ReplayRecorder {
     this.sink(JSON.stringify(r));
   }
 }
+
+/** How long a worker gathers recorded lines before it sends them to its keeper in one message. */
+const SEND_EVERY_MS = 100;
+/** Lines a worker holds per environment between sends; past it the newest are dropped (the keeper keeps far fewer anyway). */
+const MAX_HELD_LINES = 2000;
+
+/**
+ * A worker's recorded lines, sent to the keeper in batches: one IPC message per
+ * environment per SEND_EVERY_MS instead of one per request, which is what the
+ * keeper's CPU goes on (bench/replay-record-bench.ts).
+ */
+export class RecordBatcher {
+  private readonly held = new Map<string, string[]>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly send: (env: string, lines: string[]) => void) {}
+
+  add(env: string, line: string): void {
+    const list = this.held.get(env) ?? [];
+    if (list.length >= MAX_HELD_LINES) return;
+    list.push(line);
+    this.held.set(env, list);
+    this.timer ??= setTimeout(() => this.flush(), SEND_EVERY_MS);
+  }
+
+  flush(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    for (const [env, lines] of this.held) this.send(env, lines);
+    this.held.clear();
+  }
+}

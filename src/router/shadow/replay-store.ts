@@ -10,7 +10,7 @@
 // line torn by a crash is skipped by the reader.
 
 import { mkdirSync } from 'node:fs';
-import { appendFile, readFile, rename } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ReplayRecord } from '../../core/shadow/replay-spec.ts';
 
@@ -87,6 +87,8 @@ export class ReplayStore {
     const perFileCount = Math.max(1, Math.floor(bounds.sample / 2));
     const perFileBytes = Math.floor(bounds.maxBytes / 2);
     const files = replayFiles(this.o.dir, env);
+    // The directory may have been removed by hand (to drop a sample): it is made again.
+    await mkdir(this.o.dir, { recursive: true, mode: 0o700 });
     const st = this.files.get(env) ?? (await stateOf(files.current));
     this.files.set(env, st);
     let batch = st.isTorn ? '\n' : '';
