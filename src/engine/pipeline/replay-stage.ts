@@ -19,9 +19,7 @@ import { diffResponses, type CapturedResponse } from '../../router/shadow/respon
 import { ShadowRun } from '../../router/shadow/shadow-counters.ts';
 import { endpointOf, fieldIgnorer, splitUrl } from '../../router/shadow/shadow-match.ts';
 import { maskSecrets } from '../shadow-judge.ts';
-import type { ReplaySource, StageContext, StageOutcome } from './stage-context.ts';
-
-export type { ReplaySource } from './stage-context.ts';
+import type { StageContext, StageOutcome } from './stage-context.ts';
 
 /** Replayed requests in flight at once: each is three requests (stable, staging, stable again). */
 const CONCURRENCY = 4;
@@ -61,7 +59,7 @@ export async function replayStage(ctx: StageContext): Promise<StageOutcome> {
   const verdict = maskSecrets(evaluateShadow(spec, run.toJSON()), secrets);
   const data = { production: prod.number, staging: staging.number, recorded: sample.length, replay: verdict };
   ctx.output(describeVerdict(verdict));
-  const reason = `${verdict.compared} replayed request(s): ${verdict.reason}`;
+  const reason = `${sample.length} recorded request(s) of ${prodEnv} replayed: ${verdict.reason}`;
   if (verdict.decision === 'fail') return { status: 'failed', reason, data };
   if (verdict.decision === 'inconclusive') {
     const why = !recording ? `${prodEnv}#${prod.number} records no requests (no record: in its release)` : sample.length === 0 ? `no request of ${prodEnv} recorded yet` : reason;
