@@ -241,7 +241,7 @@ describe('slipway release: commit to production through staging and sign-off', {
     const failed = await waitForRun(id, (x) => x.run.status === 'failed', 'to fail');
     expect(failed.run).toMatchObject({ status: 'failed', stage: 'acceptance' });
     expect(failed.run.reason).toMatch(/acceptance: acceptance command exit code 1/);
-    expect(failed.stages.filter((s) => s.status === 'pending').map((s) => s.name)).toEqual(['staging_health', 'rollback_drill', 'approval', 'production_deploy', 'watch']);
+    expect(failed.stages.filter((s) => s.status === 'pending').map((s) => s.name)).toEqual(['replay', 'staging_health', 'rollback_drill', 'approval', 'production_deploy', 'watch']);
     expect((await status('production')).stable).toEqual(prodBefore);
     const stopped = await getJson<ChecklistJson>(`${server.url}/api/checklists/${id}`);
     const items = Object.fromEntries(stopped.items.map((i) => [i.id, i.status]));

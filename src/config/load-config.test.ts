@@ -216,7 +216,7 @@ environments:
 // [what is changed in MINIMAL-like text, line:col, path, part of the message]
 const BAD: [string, string, string, string, string][] = [
   ['unknown key with a suggestion', `${MINIMAL}health:\n  intervall: 1s\n`, '8:3', 'health.intervall', 'unknown key; did you mean "interval"?'],
-  ['unknown key far from any allowed one', `${MINIMAL}    colour: blue\n`, '7:5', 'environments.staging.colour', 'unknown key; allowed keys here: runtime, resources, instances, listen, strategy, analysis, watch, notifications, config, secrets, kubernetes, proxy, hosts, path_prefix, strip_prefix, tls, provision, acceptance, approval, freeze, backup, restore'],
+  ['unknown key far from any allowed one', `${MINIMAL}    colour: blue\n`, '7:5', 'environments.staging.colour', 'unknown key; allowed keys here: runtime, resources, instances, listen, strategy, analysis, watch, notifications, config, secrets, kubernetes, proxy, hosts, path_prefix, strip_prefix, tls, record, provision, acceptance, approval, freeze, backup, restore'],
   ['wrong type', `${MINIMAL}    instances: two\n`, '7:16', 'environments.staging.instances', 'expected a whole number from 1 to 64, got "two"'],
   ['instances 0', `${MINIMAL}    instances: 0\n`, '7:16', 'environments.staging.instances', 'expected a whole number from 1 to 64, got 0'],
   ['a section that is not a map', MINIMAL.replace('  command: node server.js', '  - node'), '3:3', 'run', 'expected a map with keys command, port_env, user, memory, got a list'],
@@ -285,7 +285,7 @@ health:
     expect(issuesOf(text).map((i) => `${i.line}:${i.col} ${i.path}: ${i.message}`)).toEqual([
       '8:5 environments.staging.instances: duplicate key; it is already set at line 7, and a key may appear once',
       '8:16 environments.staging.instances: expected a whole number from 1 to 64, got 0',
-      '9:5 environments.staging.colour: unknown key; allowed keys here: runtime, resources, instances, listen, strategy, analysis, watch, notifications, config, secrets, kubernetes, proxy, hosts, path_prefix, strip_prefix, tls, provision, acceptance, approval, freeze, backup, restore',
+      '9:5 environments.staging.colour: unknown key; allowed keys here: runtime, resources, instances, listen, strategy, analysis, watch, notifications, config, secrets, kubernetes, proxy, hosts, path_prefix, strip_prefix, tls, record, provision, acceptance, approval, freeze, backup, restore',
     ]);
   });
 });

@@ -8,6 +8,7 @@ import { Cron } from 'croner';
 import { z } from 'zod';
 import type { ApprovalPolicy, EnvironmentGates, FreezeWindow, PipelineSpec } from '../core/service-config.ts';
 import { ENVIRONMENT_NAME, durationMs, field, matching, refusal, wholeNumber } from './fields.ts';
+import { replaySection } from './replay-section.ts';
 import { section } from './section.ts';
 
 export const PIPELINE_DEFAULTS = {
@@ -142,6 +143,8 @@ export const pipelineSection = section({
     typeof v === 'string' && v !== '' && !v.startsWith('/') && !v.split('/').includes('..') ? v : null,
   ).optional(),
   command_timeout: durationMs.prefault(PIPELINE_DEFAULTS.command_timeout),
+  /** Production's requests recorded by the router and replayed against staging (docs/replay.md). */
+  replay: replaySection.optional(),
 });
 
 export type WrittenPipeline = z.output<typeof pipelineSection>;
@@ -167,6 +170,7 @@ export function assemblePipeline(o: {
     keepArtefacts: p.keep_artefacts,
     releaseNotesFile: p.release_notes ?? null,
     commandTimeoutMs: p.command_timeout,
+    ...(p.replay ? { replay: p.replay } : {}),
     environments: Object.fromEntries(Object.entries(o.gates).map(([name, g]) => [name, gatesOf(g)])),
   };
 }

@@ -35,6 +35,7 @@ import { checkTlsAgainstEnvironment, tlsSection } from './tls-section.ts';
 import type { PathIssue } from './path-issue.ts';
 import { logsSection, notificationsSection } from './observe-sections.ts';
 import { kubernetesSection } from './kubernetes-section.ts';
+import { recordSection } from './replay-section.ts';
 import { assemblePipeline, commandSection, environmentGateShape, pipelineSection, type WrittenGates } from './pipeline-section.ts';
 
 /** Defaults as they would be written in slipway.yaml; docs and `slipway init` quote them. */
@@ -173,6 +174,7 @@ const environment = section({
   proxy: defaultedWhenEmpty(proxySection, {}),
   ...hostRoutingShape,
   tls: tlsSection.optional(),
+  record: recordSection.optional(),
   // The release pipeline's gates (pipeline-section.ts); they go to ServiceConfig.pipeline.
   ...environmentGateShape,
 }).superRefine((e, ctx) => {
@@ -207,6 +209,7 @@ const environment = section({
     if (e.strategy.type === 'canary') e.strategy.steps.forEach((step, i) => {
       if ('shadow' in step) ctx.addIssue({ code: 'custom', path: ['strategy', 'steps', i, 'shadow'], message: 'with kubernetes traffic: gateway slipway\'s router sees no request to copy; remove the shadow step, or set traffic: router' });
     });
+    if (e.record !== undefined) ctx.addIssue({ code: 'custom', path: ['record'], message: 'with kubernetes traffic: gateway slipway\'s router sees no request to record; remove record:, or set traffic: router' });
     if (e.strategy.type === 'blue-green' && e.strategy.shadow) ctx.addIssue({ code: 'custom', path: ['strategy', 'shadow'], message: 'with kubernetes traffic: gateway slipway\'s router sees no request to copy; remove shadow:, or set traffic: router' });
   }
 });
@@ -222,7 +225,7 @@ const environments = namedMap({
     specs: Object.fromEntries(
       Object.entries(envs).map(([name, e]) => [
         name,
-        { name, runtime: e.runtime, resources: e.resources ?? null, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch.watchMs, watchMaxErrorRate: e.watch.watchMaxErrorRate, notifications: e.notifications, kubernetes: e.kubernetes, proxy: e.proxy, ...hostRouting(e), ...(e.tls !== undefined ? { tls: e.tls } : {}) },
+        { name, runtime: e.runtime, resources: e.resources ?? null, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch.watchMs, watchMaxErrorRate: e.watch.watchMaxErrorRate, notifications: e.notifications, kubernetes: e.kubernetes, proxy: e.proxy, ...hostRouting(e), ...(e.tls !== undefined ? { tls: e.tls } : {}), ...(e.record !== undefined ? { record: e.record } : {}) },
       ]),
     ),
     gates: Object.fromEntries(
@@ -271,6 +274,9 @@ export const serviceConfigSchema: z.ZodType<ServiceConfig> = section({
       if (!c.environments[env]) {
         ctx.addIssue({ code: 'custom', path: ['pipeline', key], message: `the pipeline's ${key} environment "${env}" is not under environments:; define it or name another with pipeline.${key}` });
       }
+    }
+    if (c.pipeline.replay && c.environments[c.pipeline.productionEnv] && !c.environments[c.pipeline.productionEnv]!.record) {
+      ctx.addIssue({ code: 'custom', path: ['pipeline', 'replay'], message: `pipeline.replay replays the requests production records; add record: (e.g. record: { percent: 5, paths: [/api/*] }) to environments.${c.pipeline.productionEnv}` });
     }
     if (c.pipeline.stagingEnv === c.pipeline.productionEnv) {
       ctx.addIssue({ code: 'custom', path: ['pipeline', 'production'], message: 'the pipeline needs two different environments for staging and production' });

@@ -15,7 +15,7 @@ const PATH_PATTERN = /^\/(?:[A-Za-z0-9._~!$&'()+,;=:@%*-]+(?:\/[A-Za-z0-9._~!$&'
 const FIELD_PATTERN = /^\/(status|headers\/[a-z0-9!#$%&'*+.^_`|~-]+|body(\/[^\s]*)?)$/;
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/;
 
-function listOf(expected: string, item: (v: unknown) => string | null) {
+export function listOf(expected: string, item: (v: unknown) => string | null) {
   return z.unknown().transform((v, ctx): string[] => {
     if (!Array.isArray(v) || v.length === 0) {
       ctx.addIssue({ code: 'custom', message: `expected a non-empty list of ${expected}, got ${Array.isArray(v) ? 'an empty list' : JSON.stringify(v) ?? 'nothing'}` });
@@ -31,17 +31,17 @@ function listOf(expected: string, item: (v: unknown) => string | null) {
   });
 }
 
-const methods = listOf(`HTTP methods (${METHODS.join(', ')})`, (v) => (typeof v === 'string' && METHODS.includes(v.toUpperCase()) ? v.toUpperCase() : null));
-const paths = listOf('path patterns such as /api/* or /items/*/price', (v) => (typeof v === 'string' && PATH_PATTERN.test(v) ? v : null));
-const ignore = listOf('field paths such as /body/updatedAt, /body/items/*/id or /headers/etag', (v) => (typeof v === 'string' && FIELD_PATTERN.test(v) ? v.replace(/\/+$/, '') : null));
-const headers = listOf('response header names such as content-type', (v) => (typeof v === 'string' && HEADER_NAME.test(v) ? v.toLowerCase() : null));
+export const methods = listOf(`HTTP methods (${METHODS.join(', ')})`, (v) => (typeof v === 'string' && METHODS.includes(v.toUpperCase()) ? v.toUpperCase() : null));
+export const paths = listOf('path patterns such as /api/* or /items/*/price', (v) => (typeof v === 'string' && PATH_PATTERN.test(v) ? v : null));
+export const ignore = listOf('field paths such as /body/updatedAt, /body/items/*/id or /headers/etag', (v) => (typeof v === 'string' && FIELD_PATTERN.test(v) ? v.replace(/\/+$/, '') : null));
+export const headers = listOf('response header names such as content-type', (v) => (typeof v === 'string' && HEADER_NAME.test(v) ? v.toLowerCase() : null));
 
-const percent = field('a share of requests above 0% and at most 100%, such as 20 or 20%', (v) => {
+export const percent = field('a share of requests above 0% and at most 100%, such as 20 or 20%', (v) => {
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+(\.\d+)?\s*%\s*$/.test(v) ? Number.parseFloat(v) : NaN;
   return n > 0 && n <= 100 ? n : null;
 });
 
-const byteSize = field('a size such as 256kb or 1mb (at most 16mb)', (v) => {
+export const byteSize = field('a size such as 256kb or 1mb (at most 16mb)', (v) => {
   const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb)\s*$/i.exec(v) : null;
   if (!m) return null;
   const bytes = Math.round(Number(m[1]) * { b: 1, kb: 1024, mb: 1024 * 1024 }[m[2]!.toLowerCase() as 'b' | 'kb' | 'mb']);

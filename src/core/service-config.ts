@@ -4,6 +4,7 @@
 
 import type { AnalysisSpec } from './analysis/analysis-spec.ts';
 import type { CountOrPercent } from './duration.ts';
+import type { RecordSpec, ReplaySpec } from './shadow/replay-spec.ts';
 import type { ShadowSpec } from './shadow/shadow-spec.ts';
 
 /** A check answered by a Prometheus query: the query's value must stay within bounds. */
@@ -156,6 +157,8 @@ export interface EnvironmentSpec {
   pathPrefix?: PathPrefix;
   /** HTTPS on `listen` (slipway.yaml `tls:`). Absent: plain HTTP. */
   tls?: TlsSettings;
+  /** slipway.yaml `record:`: a sample of the requests kept by the router for the pipeline's replay stage. Absent: none. */
+  record?: RecordSpec;
 }
 
 /** slipway.yaml `tls:` of an environment: where its certificates come from, and its plain-HTTP side. */
@@ -382,5 +385,7 @@ export interface PipelineSpec {
   releaseNotesFile: string | null;
   /** Each command's time limit. */
   commandTimeoutMs: number;
+  /** Production's recorded requests (its `record:`) replayed against staging after acceptance; absent: no replay stage. */
+  replay?: ReplaySpec;
   environments: Record<string, EnvironmentGates>;
 }

@@ -48,6 +48,7 @@ import { FleetSet } from './fleet-set.ts';
 import { clusterRecordsOf } from './cluster-records.ts';
 import type { Fleet } from '../runtime/fleet.ts';
 import { EnvironmentTeardown } from './environment-teardown.ts';
+import { readReplaySample } from '../router/shadow/replay-store.ts';
 import { ListenGuard, type ListenCheck, type ProbeAnswer, type ServerListener } from './listen-guard.ts';
 import type { ListenAddress } from '../core/service-config.ts';
 
@@ -245,6 +246,12 @@ export class Engine {
     });
     this.pipeline = new PipelineRunner({
       host: this, workDir: join(deps.paths.root, 'pipeline'), clock: this.clock, log: deps.log,
+      // The router's keeper writes what it records under its state directory (router/shadow/replay-store.ts).
+      replay: {
+        sample: (env, limit) => readReplaySample(join(deps.paths.router, 'replay'), env, limit),
+        backends: (env, release) => this.fleets.of(release).backends(env, release)?.filter((b) => b.releaseId === release.id).map((b) => b.url) ?? null,
+        secrets: async (releases) => (await Promise.all(releases.map((rel) => deps.secrets.resolve(rel.env, rel.config.secrets).then(Object.values)))).flat(),
+      },
       ...(deps.onPipelineStage ? { onStageFinished: deps.onPipelineStage } : {}),
     });
     this.monitor = new HealthMonitor({

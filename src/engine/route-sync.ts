@@ -88,6 +88,14 @@ export function computeRouteTable(store: StateStore, fleets: FleetSet, version: 
         methods: s.methods, paths: s.paths, ignore: s.ignore, headers: s.headers, maxInFlight: s.maxInFlight, maxBodyBytes: s.maxBodyBytes,
       };
     }
+    // record: the router keeps a sample of the environment's requests for the pipeline's replay stage (router/shadow/replay-recorder.ts).
+    const record = release.config.environment.record;
+    if (record) {
+      routes.record = {
+        percent: record.percent, methods: record.methods, paths: record.paths, headers: record.headers, bodies: record.bodies,
+        maxBodyBytes: record.maxBodyBytes, anonymise: record.anonymise, sample: record.sample, maxBytes: record.maxBytes,
+      };
+    }
     environments[env] = routes;
   }
   return { version, environments };

@@ -45,7 +45,8 @@ export class ShadowJudge {
   }
 }
 
-function maskSecrets(v: ShadowVerdict, secrets: readonly string[]): ShadowVerdict {
+/** Every secret value in a verdict's text replaced (the pipeline's replay stage uses it too). */
+export function maskSecrets(v: ShadowVerdict, secrets: readonly string[]): ShadowVerdict {
   const mask = (text: string) => secrets.reduce((t, s) => t.split(s).join(MASK), text);
   return {
     ...v,

@@ -6,6 +6,7 @@ import type { PassiveHealth } from './passive-health.ts';
 import type { EnvProxy } from './proxy-settings.ts';
 import type { StickyRoutes } from './route-table.ts';
 import type { EnvCounters } from './router-stats.ts';
+import type { ReplayRecorder } from './shadow/replay-recorder.ts';
 import type { ShadowMirror } from './shadow/shadow-mirror.ts';
 import type { MaintenanceAnswers, TrafficHold } from './traffic-hold.ts';
 import type { Upstream } from './upstream.ts';
@@ -27,4 +28,6 @@ export interface EnvRoute {
   redirectHttpsPort?: number | null;
   /** Set while a rollout is at a shadow step: copies requests stable answered to the new release (shadow/). */
   shadow?: ShadowMirror | null;
+  /** Set when the environment's requests are recorded for replay to staging (shadow/replay-recorder.ts). */
+  recorder?: ReplayRecorder | null;
 }

@@ -85,6 +85,8 @@ export function handleProxyRequest(route: EnvRoute, req: IncomingMessage, res: S
   // Shadow traffic (shadow/shadow-mirror.ts): null unless a shadow step copies this request.
   const tap = route.shadow ? route.shadow.tap(req, upstream, headers, bodyBytes) : null;
   new ProxyExchange({ route, req, res, upstream, startMs, headers, bodyBytes, tap }).dispatch();
+  // Replay recording (shadow/replay-recorder.ts): after dispatch, so a body it reads is already piped upstream.
+  route.recorder?.offer(req, bodyBytes);
 }
 
 /**

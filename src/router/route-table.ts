@@ -11,6 +11,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { SlipwayError } from '../core/errors.ts';
 import { tlsRoutesSchema } from './tls/tls-routes.ts';
+import { replayRecordRoutesSchema } from './shadow/replay-routes.ts';
 import { shadowRoutesSchema } from './shadow/shadow-routes.ts';
 
 /** The longest maintenance message; it is shown whole in a browser page. */
@@ -133,6 +134,8 @@ export const envRoutesSchema = z.strictObject({
   hold: holdSchema.optional(),
   /** Present while a rollout is at a shadow step: which requests to copy to which release (shadow/shadow-routes.ts). */
   shadow: shadowRoutesSchema.optional(),
+  /** Present on the pipeline's production environment with `pipeline.replay`: requests to record for replay (shadow/replay-routes.ts). */
+  record: replayRecordRoutesSchema.optional(),
 });
 
 export const routeTableSchema = z

@@ -25,6 +25,7 @@ import { readJsonFile, writeFileAtomic } from './atomic-file.ts';
 import { parseRouteTable, type RouteTable } from './route-table.ts';
 import { runRouterWorker } from './router-worker.ts';
 import { RouterWorkers } from './router-workers.ts';
+import { ReplayStore } from './shadow/replay-store.ts';
 import { loadSealKey, mapTableKeys, sealText, unsealText } from './tls/sealed-keys.ts';
 
 const log = pino({ name: 'slipway-router' });
@@ -65,7 +66,16 @@ async function runRouter(args: RouterArgs): Promise<void> {
   // Private keys in routes.json are sealed with a key of the router's own (tls/sealed-keys.ts).
   const sealKey = await loadSealKey(args.stateDir);
   const startedAt = new Date().toISOString();
-  const router = new RouterWorkers({ count: args.workers, startedAt, log: { info: (fields, msg) => log.info(fields, msg), warn: (fields, msg) => log.warn(fields, msg) } });
+  // Requests recorded for replay to staging: the workers send them, the keeper alone writes them.
+  const replay = new ReplayStore({
+    dir: join(args.stateDir, 'replay'),
+    boundsOf: (env) => router.table().environments[env]?.record,
+    onError: (env, err) => log.warn({ env, err: err.message }, 'cannot write recorded requests for replay'),
+  });
+  const router = new RouterWorkers({
+    count: args.workers, startedAt, log: { info: (fields, msg) => log.info(fields, msg), warn: (fields, msg) => log.warn(fields, msg) },
+    onRecord: (env, line) => replay.add(env, line),
+  });
   let isReady = false;
   let restoreError: string | undefined;
   let isStopping = false;
@@ -76,6 +86,7 @@ async function runRouter(args: RouterArgs): Promise<void> {
     log.info({ reason }, 'router stopping: closing listeners, letting requests in flight finish');
     admin.close();
     await router.close(10_000);
+    await replay.flush();
     await removeInfoFileIfOurs(infoFile);
     log.info('router stopped');
     process.exit(0);

@@ -7,6 +7,7 @@
 import { errorMessage } from '../core/errors.ts';
 import type { RouteTable } from './route-table.ts';
 import { Router } from './router.ts';
+import { RecordBatcher } from './shadow/replay-recorder.ts';
 import type { HoldSlots } from './traffic-hold.ts';
 
 export type WorkerRequest =
@@ -30,7 +31,9 @@ export type WorkerMessage =
   | { type: 'reply'; id: number; ok: false; error: string }
   /** A slot of a pause's queue limit, which the workers share (traffic-hold.ts). */
   | { type: 'slot'; slotId: number; env: string; untilMs: number; queueLimit: number }
-  | { type: 'unslot'; env: string; untilMs: number };
+  | { type: 'unslot'; env: string; untilMs: number }
+  /** Requests recorded for replay, anonymised, one JSON line each: the keeper writes them (shadow/replay-store.ts). */
+  | { type: 'record'; env: string; lines: string[] };
 
 interface WorkerLog {
   info(fields: Record<string, unknown>, msg: string): void;
@@ -54,7 +57,8 @@ export function runRouterWorker(log: WorkerLog): void {
       }),
     release: ({ untilMs }) => reply({ type: 'unslot', env, untilMs }),
   });
-  const router = new Router({ log, holdSlots });
+  const recorded = new RecordBatcher((env, lines) => reply({ type: 'record', env, lines }));
+  const router = new Router({ log, holdSlots, record: (env, line) => recorded.add(env, line) });
   const answer = async (m: WorkerRequest): Promise<unknown> => {
     switch (m.op) {
       case 'put':
@@ -71,6 +75,7 @@ export function runRouterWorker(log: WorkerLog): void {
       case 'close':
         isClosing = true;
         await router.close(m.graceMs);
+        recorded.flush();
         return { closed: true };
     }
   };

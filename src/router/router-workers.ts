@@ -71,7 +71,7 @@ export class RouterWorkers implements RouterControl {
   /** "env\0untilMs" of a pause → slots of its queue limit held, per worker id (traffic-hold.ts). */
   private readonly slots = new Map<string, Map<number, number>>();
 
-  constructor(private readonly o: { count: number; log: WorkerLog; startedAt: string }) {}
+  constructor(private readonly o: { count: number; log: WorkerLog; startedAt: string; onRecord?: (env: string, line: string) => void }) {}
 
   /** Forks the workers with `table` (from routes.json) and resolves once one of them applied it. */
   async start(table: RouteTable | undefined): Promise<void> {
@@ -246,6 +246,10 @@ export class RouterWorkers implements RouterControl {
 
   private onMessage(w: Worker, m: WorkerMessage): void {
     if (m.type === 'slot' || m.type === 'unslot') return this.onSlot(w, m);
+    if (m.type === 'record') {
+      for (const line of m.lines) this.o.onRecord?.(m.env, line);
+      return;
+    }
     if (m.type === 'ready') {
       // The table first, so it listens with the routes of the others; then it counts as ready.
       this.ready.push(w);

@@ -19,6 +19,7 @@ import { RouterStats, type RouterStatsJson } from './router-stats.ts';
 import { UpstreamRegistry } from './upstream-registry.ts';
 import { DEFAULT_POOL_OPTIONS, type Upstream, type UpstreamPoolOptions } from './upstream.ts';
 import { WeightedPicker } from './weighted-picker.ts';
+import { ReplayRecorder } from './shadow/replay-recorder.ts';
 import { applyShadow } from './shadow/shadow-mirror.ts';
 import { maintenanceAnswers, TrafficHold, type HoldSlots } from './traffic-hold.ts';
 import { CertificateSet, type CertificateCache } from './tls/certificate-set.ts';
@@ -36,6 +37,8 @@ export interface RouterOptions {
   log?: HealthLog;
   /** In a router worker: the pause queue limit shared with the other workers, per environment. */
   holdSlots?: (env: string) => HoldSlots;
+  /** In a router worker: where a recorded request's line goes (to the keeper, which writes it); absent: nothing is recorded. */
+  record?: (env: string, line: string) => void;
 }
 
 /** When the router stops, how long idle kept-alive connections may still send a request (answered with Connection: close). */
@@ -77,6 +80,7 @@ export class Router {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly closeGraceMs: number;
   private readonly holdSlots: ((env: string) => HoldSlots) | undefined;
+  private readonly record: ((env: string, line: string) => void) | undefined;
   private readonly retryTimer: NodeJS.Timeout;
   private readonly health: PassiveHealth;
   private readonly healthTimer: NodeJS.Timeout;
@@ -86,6 +90,7 @@ export class Router {
     this.closeGraceMs = options.closeGraceMs ?? 30_000;
     this.holdSlots = options.holdSlots;
     this.log = options.log;
+    this.record = options.record;
     this.retryTimer = setInterval(() => void this.serially(() => this.arrangeListeners()), options.listenRetryMs ?? 5_000);
     this.retryTimer.unref();
     const upstreams = this.upstreams;
@@ -150,6 +155,8 @@ export class Router {
       // After the picker: requests a lifted pause releases go to this table's backends.
       route.hold.update(routes.hold ?? null);
       route.shadow = applyShadow(route.counters, routes.shadow, byRelease);
+      const record = this.record;
+      route.recorder = routes.record && record ? new ReplayRecorder(routes.record, (line) => record(env, line)) : null;
       const pathPrefix = routes.pathPrefix ?? null;
       wants.push({ key: env, listen: routes.listen, ...(routes.hosts ? { hosts: routes.hosts } : {}), ...(pathPrefix ? { pathPrefix: pathPrefix.path } : {}) });
       members.set(env, { route, hosts: routes.hosts ?? null, pathPrefix });
@@ -183,6 +190,7 @@ export class Router {
         route.sticky = null;
         route.maintenance = null;
         route.shadow = applyShadow(route.counters, undefined, new Map());
+        route.recorder = null;
         route.hold.update(null);
       }
     }

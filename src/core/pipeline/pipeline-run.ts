@@ -1,5 +1,5 @@
 // A pipeline run: one commit taken through build → test → package → staging →
-// acceptance → staging health → rollback drill → approval → production → watch.
+// acceptance → replay → staging health → rollback drill → approval → production → watch.
 // The records the store keeps and the pure rules over them; the engine acts.
 
 export const STAGES = [
@@ -8,6 +8,7 @@ export const STAGES = [
   'package',
   'staging_deploy',
   'acceptance',
+  'replay',
   'staging_health',
   'rollback_drill',
   'approval',

@@ -29,7 +29,8 @@ const MAX_EXAMPLES = 5;
 
 const pct = (x: number) => `${Math.round(x * 10_000) / 100}%`;
 
-export function evaluateShadow(spec: ShadowSpec, stats: ShadowStatsJson | null): ShadowVerdict {
+/** Also the replay stage's verdict (its spec has the same two thresholds). */
+export function evaluateShadow(spec: Pick<ShadowSpec, 'maxDiffRate' | 'minRequests'>, stats: ShadowStatsJson | null): ShadowVerdict {
   const compared = stats?.compared ?? 0;
   const differing = stats?.differing ?? 0;
   const diffRate = compared === 0 ? 0 : differing / compared;

@@ -22,7 +22,8 @@ import {
   acceptanceStage, approvalStage, productionDeployStage, rollbackDrillStage, stagingDeployStage, stagingHealthStage, watchStage,
 } from './deploy-stages.ts';
 import { readFileAt, resolveSource, type ResolvedSource } from './git-source.ts';
-import type { PipelineHost, StageContext, StageOutcome } from './stage-context.ts';
+import { replayStage } from './replay-stage.ts';
+import type { PipelineHost, ReplaySource, StageContext, StageOutcome } from './stage-context.ts';
 
 const HANDLERS: Record<StageName, (ctx: StageContext) => Promise<StageOutcome>> = {
   build: buildStage,
@@ -30,6 +31,7 @@ const HANDLERS: Record<StageName, (ctx: StageContext) => Promise<StageOutcome>> 
   package: packageStage,
   staging_deploy: stagingDeployStage,
   acceptance: acceptanceStage,
+  replay: replayStage,
   staging_health: stagingHealthStage,
   rollback_drill: rollbackDrillStage,
   approval: approvalStage,
@@ -70,6 +72,8 @@ export class PipelineRunner {
 
   constructor(private readonly deps: {
     host: PipelineHost; workDir: string; clock: Clock; log: EngineLogger;
+    /** Production's recorded requests and where to replay them (the replay stage is skipped without). */
+    replay?: ReplaySource;
     /** Each stage that finished (not one that waits), with how long it ran: for the metrics. */
     onStageFinished?: (o: { stage: string; outcome: string; seconds: number }) => void;
   }) {}
@@ -345,7 +349,7 @@ export class PipelineRunner {
       pipeline.saveRun({ ...pipeline.getRun(run.id)!, ...patch, updatedAt: clock.now() });
     };
     return {
-      host, run, config, pipeline: config.pipeline!, runDir, subdir, ci: ci ?? null, data: stage.data, signal: this.abort.signal,
+      host, run, config, pipeline: config.pipeline!, runDir, subdir, ci: ci ?? null, replay: this.deps.replay ?? null, data: stage.data, signal: this.abort.signal,
       output: (text) => {
         stage.outputTail = (stage.outputTail + text).slice(-OUTPUT_TAIL_CHARS);
         save();

@@ -8,7 +8,18 @@ import type { ArtefactRecord, ReleaseRecord } from '../../core/records.ts';
 import type { Rollout } from '../../core/rollout.ts';
 import type { PipelineSpec, ServiceConfig } from '../../core/service-config.ts';
 import type { StateStore } from '../../store/state-store.ts';
+import type { ReplayRecord } from '../../core/shadow/replay-spec.ts';
 import type { ArtefactTrust } from '../artefact-trust.ts';
+
+/** What the replay stage needs of the server beyond the store (engine.ts gives it; replay-stage.ts uses it). */
+export interface ReplaySource {
+  /** The newest `limit` requests the router recorded for env (a service/environment key), oldest first. */
+  sample(env: string, limit: number): Promise<ReplayRecord[]>;
+  /** Where the release's ready instances answer; null when the server cannot reach them (a cluster's Gateway routes it). */
+  backends(env: string, release: ReleaseRecord): string[] | null;
+  /** Every secret value the releases' instances get: masked in what the stage records, and in what it sends. */
+  secrets(releases: ReleaseRecord[]): Promise<string[]>;
+}
 
 /** The parts of the engine a run uses (the Engine itself, seen through this role). */
 export interface PipelineHost {
@@ -34,6 +45,8 @@ export interface StageContext {
   readonly subdir: string;
   /** The CI's account when a hosted CI built the artefact: there is no repository, the artefact is the source. */
   readonly ci: CiOrigin | null;
+  /** Recorded production requests and the instances to replay them to; null: this server has none (tests of other stages). */
+  readonly replay: ReplaySource | null;
   /** The stage's data so far (kept across a restart): a stage resumes from it. */
   readonly data: Record<string, unknown>;
   readonly signal: AbortSignal;

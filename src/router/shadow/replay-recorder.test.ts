@@ -1,0 +1,89 @@
+// Recording for replay on real listeners and a real backend (in-process Router): what
+// is recorded of a request, with what, and what never is. The keeper's writing is
+// replay-store.test.ts's; here the lines a worker would send are collected.
+
+import { createServer, type Server } from 'node:http';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ReplayRecord } from '../../core/shadow/replay-spec.ts';
+import { Router } from '../router.ts';
+import type { ReplayRecordRoutes } from './replay-routes.ts';
+
+describe('recording requests for replay', () => {
+  const lines: { env: string; record: ReplayRecord }[] = [];
+  const router = new Router({ closeGraceMs: 500, record: (env, line) => lines.push({ env, record: JSON.parse(line) as ReplayRecord }) });
+  const seen: string[] = [];
+  let server: Server;
+  let version = 0;
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        seen.push(`${req.method} ${req.url} ${body}`);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"ok":true}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  });
+
+  afterAll(async () => {
+    server.close();
+    await router.close(500);
+  });
+
+  async function route(record: Partial<ReplayRecordRoutes>): Promise<string> {
+    lines.length = 0;
+    const r = await router.putTable({
+      version: ++version,
+      environments: {
+        'shop/production': {
+          listen: '127.0.0.1:0',
+          backends: [{ id: `b${version}`, release: '1', url: `http://127.0.0.1:${(server.address() as { port: number }).port}` }],
+          weights: { 1: 100 },
+          record: { percent: 100, methods: ['GET', 'HEAD'], paths: ['/api/*'], headers: ['accept'], bodies: false, maxBodyBytes: 1024, anonymise: [], sample: 100, maxBytes: 1024 * 1024, ...record },
+        },
+      },
+    }, async () => {});
+    if (!r.ok) throw new Error('stale');
+    return `http://${r.listeners['shop/production']!.address}`;
+  }
+
+  const send = async (url: string, o: { method?: string; body?: string; headers?: Record<string, string> } = {}) => {
+    const res = await request(url, { method: (o.method ?? 'GET') as 'GET', body: o.body ?? null, headers: o.headers ?? {} });
+    await res.body.text();
+    expect(res.statusCode).toBe(200);
+  };
+
+  it('records the method, path, query and kept headers of matching GETs, and never a POST unless listed', async () => {
+    const url = await route({});
+    await send(`${url}/api/items/1?page=2`, { headers: { accept: 'application/json', authorization: 'Bearer abc', 'x-other': 'o' } });
+    await send(`${url}/api/orders`, { method: 'POST', body: '{"n":1}', headers: { 'content-type': 'application/json' } });
+    await send(`${url}/healthz`);
+    expect(lines).toEqual([{ env: 'shop/production', record: { at: expect.any(Number), method: 'GET', url: '/api/items/1?page=2', headers: { accept: 'application/json' } } }]);
+    // The user's requests reached the backend untouched.
+    expect(seen.slice(-3)).toEqual(['GET /api/items/1?page=2 ', 'POST /api/orders {"n":1}', 'GET /healthz ']);
+  });
+
+  it('records a listed POST with its body anonymised, or not at all when bodies are off or it is too large', async () => {
+    let url = await route({ methods: ['POST'], bodies: true, anonymise: ['card-[0-9]{4}'] });
+    await send(`${url}/api/orders`, { method: 'POST', body: JSON.stringify({ item: 3, card: 'card-1234', password: 'pw' }), headers: { 'content-type': 'application/json' } });
+    await send(`${url}/api/orders`, { method: 'POST', body: 'x'.repeat(2000), headers: { 'content-type': 'text/plain' } });
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(Buffer.from(lines[0]!.record.body!, 'base64').toString())).toEqual({ item: 3, card: '__anonymised__', password: '__anonymised__' });
+    url = await route({ methods: ['POST'], bodies: false });
+    await send(`${url}/api/orders`, { method: 'POST', body: '{"n":2}', headers: { 'content-type': 'application/json' } });
+    expect(lines).toEqual([]);
+    expect(seen.at(-1)).toBe('POST /api/orders {"n":2}');
+  });
+
+  it('records nothing once the table no longer asks for it', async () => {
+    await route({});
+    const r = await router.putTable({ version: ++version, environments: { 'shop/production': { ...router.currentTable.environments['shop/production']!, record: undefined } } }, async () => {});
+    if (!r.ok) throw new Error('stale');
+    await send(`http://${r.listeners['shop/production']!.address}/api/items/2`);
+    expect(lines).toEqual([]);
+  });
+});

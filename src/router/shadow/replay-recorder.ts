@@ -1,0 +1,102 @@
+// Recording production's requests for replay to staging, in a router worker: a
+// request that matches the methods and paths and is picked by `percent` is
+// anonymised (replay-anonymise.ts) and handed, as one JSON line, to the sink (the
+// worker sends it to its keeper, which alone writes the file: replay-store.ts).
+// Nothing here touches disk, and nothing delays the request: the line is made from
+// the request line and headers at once, or from the body once it has arrived.
+
+import type { IncomingMessage } from 'node:http';
+import type { ReplayRecord } from '../../core/shadow/replay-spec.ts';
+import { anonymiser, type Anonymiser } from './replay-anonymise.ts';
+import type { ReplayRecordRoutes } from './replay-routes.ts';
+import { pathMatcher, splitUrl } from './shadow-match.ts';
+
+export class ReplayRecorder {
+  private readonly methods: ReadonlySet<string>;
+  private readonly isPathRecorded: (path: string) => boolean;
+  private readonly anonymise: Anonymiser;
+  /** Requests picked whose line was handed on, and those left out (a body too large, not text, or not recorded). */
+  recorded = 0;
+  skipped = 0;
+
+  constructor(readonly spec: ReplayRecordRoutes, private readonly sink: (line: string) => void) {
+    this.methods = new Set(spec.methods);
+    this.isPathRecorded = pathMatcher(spec.paths);
+    this.anonymise = anonymiser(spec.anonymise);
+  }
+
+  /** Called for each request routed; `bodyBytes` as declared (0 none, -1 chunked). */
+  offer(req: IncomingMessage, bodyBytes: number): void {
+    const method = req.method ?? '';
+    if (!this.methods.has(method)) return;
+    const url = req.url ?? '/';
+    if (!this.isPathRecorded(splitUrl(url).path)) return;
+    if (Math.random() * 100 >= this.spec.percent) return;
+    const record: ReplayRecord = { at: Date.now(), method, url: this.anonymise.url(url), headers: this.keptHeaders(req) };
+    if (bodyBytes === 0) return this.write(record);
+    if (!this.spec.bodies || bodyBytes > this.spec.maxBodyBytes) {
+      // A request recorded without the body it had would be another request.
+      this.skipped++;
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size <= this.spec.maxBodyBytes) chunks.push(c);
+    };
+    req.on('data', onData);
+    req.once('end', () => {
+      req.off('data', onData);
+      const body = size > this.spec.maxBodyBytes ? null : this.anonymise.body(Buffer.concat(chunks), String(req.headers['content-type'] ?? ''));
+      if (body === null) this.skipped++;
+      else this.write({ ...record, body: body.toString('base64') });
+    });
+  }
+
+  private keptHeaders(req: IncomingMessage): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const name of this.spec.headers) {
+      const v = req.headers[name];
+      if (v !== undefined) out[name] = this.anonymise.header(Array.isArray(v) ? v.join(', ') : v);
+    }
+    return out;
+  }
+
+  private write(r: ReplayRecord): void {
+    this.recorded++;
+    this.sink(JSON.stringify(r));
+  }
+}
+
+/** How long a worker gathers recorded lines before it sends them to its keeper in one message. */
+const SEND_EVERY_MS = 100;
+/** Lines a worker holds per environment between sends; past it the newest are dropped (the keeper keeps far fewer anyway). */
+const MAX_HELD_LINES = 2000;
+
+/**
+ * A worker's recorded lines, sent to the keeper in batches: one IPC message per
+ * environment per SEND_EVERY_MS instead of one per request, which is what the
+ * keeper's CPU goes on (bench/replay-record-bench.ts).
+ */
+export class RecordBatcher {
+  private readonly held = new Map<string, string[]>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly send: (env: string, lines: string[]) => void) {}
+
+  add(env: string, line: string): void {
+    const list = this.held.get(env) ?? [];
+    if (list.length >= MAX_HELD_LINES) return;
+    list.push(line);
+    this.held.set(env, list);
+    this.timer ??= setTimeout(() => this.flush(), SEND_EVERY_MS);
+  }
+
+  flush(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    for (const [env, lines] of this.held) this.send(env, lines);
+    this.held.clear();
+  }
+}

@@ -1,0 +1,152 @@
+// The recorded sample of an environment's requests on disk, written by the router's
+// keeper alone (its workers send it lines over IPC), so two workers never write one
+// file. Two files per environment under <router dir>/replay/: the current one and
+// the one before it. A file takes at most half the sample's count and half its
+// bytes; when the next line would not fit, the current file replaces the previous
+// one and a new one starts. So the two together never hold more than `sample`
+// requests nor more than `maxBytes` bytes, and always the newest ones.
+//
+// The server reads the sample (readReplaySample) for the pipeline's replay stage. A
+// line torn by a crash is skipped by the reader.
+
+import { mkdirSync } from 'node:fs';
+import { appendFile, mkdir, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ReplayRecord } from '../../core/shadow/replay-spec.ts';
+
+/** How often the lines the workers sent are appended: one write per environment per tick. */
+const FLUSH_EVERY_MS = 200;
+
+export function replayFiles(dir: string, env: string): { current: string; previous: string } {
+  const base = encodeURIComponent(env);
+  return { current: join(dir, `${base}.jsonl`), previous: join(dir, `${base}.1.jsonl`) };
+}
+
+interface FileState {
+  count: number;
+  bytes: number;
+  /** The file ends in a line torn by a crash: the next write starts on a new line, so the torn one alone is lost. */
+  isTorn: boolean;
+}
+
+export interface ReplayStoreOptions {
+  dir: string;
+  /** The environment's bounds as its routes say now; undefined: not recording (lines are dropped). */
+  boundsOf(env: string): { sample: number; maxBytes: number } | undefined;
+  onError(env: string, err: Error): void;
+}
+
+export class ReplayStore {
+  private readonly pending = new Map<string, string[]>();
+  private readonly files = new Map<string, FileState>();
+  private timer: NodeJS.Timeout | null = null;
+  private chain: Promise<void> = Promise.resolve();
+  /** Lines dropped because they alone were over a file's share of max_bytes, or arrived faster than written. */
+  dropped = 0;
+
+  constructor(private readonly o: ReplayStoreOptions) {
+    mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+  }
+
+  add(env: string, line: string): void {
+    const bounds = this.o.boundsOf(env);
+    if (bounds === undefined) return;
+    const list = this.pending.get(env) ?? [];
+    // Memory is bounded too: past a whole sample waiting, the oldest waiting goes.
+    if (list.length >= bounds.sample) {
+      list.shift();
+      this.dropped++;
+    }
+    list.push(line);
+    this.pending.set(env, list);
+    this.timer ??= setTimeout(() => void this.flush(), FLUSH_EVERY_MS);
+  }
+
+  /** Writes what is waiting; resolves when it is on disk. */
+  flush(): Promise<void> {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    const batches = [...this.pending];
+    this.pending.clear();
+    const run = this.chain.then(async () => {
+      for (const [env, lines] of batches) {
+        try {
+          await this.write(env, lines);
+        } catch (e) {
+          this.o.onError(env, e as Error);
+        }
+      }
+    });
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  private async write(env: string, lines: readonly string[]): Promise<void> {
+    const bounds = this.o.boundsOf(env);
+    if (bounds === undefined) return;
+    const perFileCount = Math.max(1, Math.floor(bounds.sample / 2));
+    const perFileBytes = Math.floor(bounds.maxBytes / 2);
+    const files = replayFiles(this.o.dir, env);
+    // The directory may have been removed by hand (to drop a sample): it is made again.
+    await mkdir(this.o.dir, { recursive: true, mode: 0o700 });
+    const st = this.files.get(env) ?? (await stateOf(files.current));
+    this.files.set(env, st);
+    let batch = st.isTorn ? '\n' : '';
+    st.isTorn = false;
+    for (const line of lines) {
+      const size = Buffer.byteLength(line) + 1;
+      if (size > perFileBytes) {
+        this.dropped++;
+        continue;
+      }
+      if (st.count + 1 > perFileCount || st.bytes + size > perFileBytes) {
+        if (batch !== '') await appendFile(files.current, batch, { mode: 0o600 });
+        batch = '';
+        await rename(files.current, files.previous).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'ENOENT') throw e;
+        });
+        st.count = 0;
+        st.bytes = 0;
+      }
+      batch += `${line}\n`;
+      st.count++;
+      st.bytes += size;
+    }
+    if (batch !== '') await appendFile(files.current, batch, { mode: 0o600 });
+  }
+}
+
+/** What the current file already holds (after a router restart, say). */
+async function stateOf(file: string): Promise<FileState> {
+  try {
+    const text = await readFile(file, 'utf8');
+    return { count: text.split('\n').filter((l) => l !== '').length, bytes: Buffer.byteLength(text), isTorn: text !== '' && !text.endsWith('\n') };
+  } catch {
+    return { count: 0, bytes: 0, isTorn: false };
+  }
+}
+
+/** The newest `limit` requests recorded for env, oldest first; lines that do not parse are skipped. */
+export async function readReplaySample(dir: string, env: string, limit: number): Promise<ReplayRecord[]> {
+  const files = replayFiles(dir, env);
+  const out: ReplayRecord[] = [];
+  for (const file of [files.previous, files.current]) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    for (const line of text.split('\n')) {
+      const r = parseRecord(line);
+      if (r !== null) out.push(r);
+    }
+  }
+  return out.slice(-limit);
+}
+
+function parseRecord(line: string): ReplayRecord | null {
+  if (line === '') return null;
+  try {
+    const r = JSON.parse(line) as Partial<ReplayRecord>;
+    if (typeof r.method !== 'string' || typeof r.url !== 'string' || !r.url.startsWith('/') || typeof r.headers !== 'object' || r.headers === null) return null;
+    return { at: Number(r.at) || 0, method: r.method, url: r.url, headers: r.headers, ...(typeof r.body === 'string' ? { body: r.body } : {}) };
+  } catch {
+    return null;
+  }
+}
