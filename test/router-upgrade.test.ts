@@ -4,10 +4,12 @@
 // new workers that take the listening sockets over; the old ones stop accepting,
 // finish their requests and keep their WebSockets until the drain deadline.
 
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WebSocket } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
@@ -15,6 +17,7 @@ import { freePort, runLoad } from '../src/router/test-upstream.ts';
 import { startWebSocketUpstream, type WebSocketUpstream } from '../src/router/test-websocket-upstream.ts';
 
 const DRAIN_MS = 3_000;
+const REPO = fileURLToPath(new URL('..', import.meta.url));
 
 function childrenOf(pid: number): number[] {
   const out: number[] = [];
@@ -134,5 +137,33 @@ describe('a router upgrade', () => {
     expect(put.listeners.web).toMatchObject({ listening: true });
     expect(await getOnce(port)).toBe(200);
     expect((await router.getStatus()).code).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('takes a table with a key only the upgraded workers know (the keeper is not replaced), and still refuses a bad one', async () => {
+    // The next slipway's router: these sources, with one more route-table key.
+    const next = mkdtempSync(join(tmpdir(), 'slipway-router-next-'));
+    try {
+      cpSync(join(REPO, 'src'), join(next, 'src'), { recursive: true });
+      for (const f of ['package.json', 'tsconfig.json']) cpSync(join(REPO, f), join(next, f));
+      symlinkSync(join(REPO, 'node_modules'), join(next, 'node_modules'));
+      const tableFile = join(next, 'src', 'router', 'route-table.ts');
+      const text = readFileSync(tableFile, 'utf8');
+      expect(text).toContain('  weights: z.record(');
+      writeFileSync(tableFile, text.replace('  weights: z.record(', '  futureKey: z.string().optional(),\n  weights: z.record('));
+      const program = { execArgv: ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href], entry: join(next, 'src', 'router', 'router-main.ts') };
+      const before = (await router.getStatus()).code;
+      const answer = await router.upgradeWorkers(0, program);
+      expect(answer.code).not.toBe(before);
+
+      const env = { listen: `127.0.0.1:${port}`, backends: [{ id: 'b1', release: 'r3', url: backend.url }], weights: { r3: 100 } };
+      const put = await router.putRoutes({ version: 3, environments: { web: { ...env, futureKey: 'x' } } } as never);
+      expect(put.listeners.web).toMatchObject({ listening: true });
+      expect(await getOnce(port)).toBe(200);
+      // A key neither knows is still refused, with what is wrong, and changes nothing.
+      await expect(router.putRoutes({ version: 4, environments: { web: { ...env, typo: 1 } } } as never)).rejects.toThrow(/typo/);
+      expect((await router.getRouteHead()).version).toBe(3);
+    } finally {
+      rmSync(next, { recursive: true, force: true });
+    }
   });
 });

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { SlipwayError, errorMessage, isSlipwayError } from '../core/errors.ts';
 import { checkAdminRequest } from './admin-guard.ts';
 import type { ListenerStatus } from './address-listener.ts';
-import { parseRouteTable, type RouteTable, type RouteTableHead, type RouterHeadAnswer } from './route-table.ts';
+import { type RouteTable, type RouteTableHead, type RouterHeadAnswer } from './route-table.ts';
 import type { PutTableResult } from './router.ts';
 import type { RouterStatsJson } from './router-stats.ts';
 import { redactTableKeys } from './tls/tls-routes.ts';
@@ -27,6 +27,8 @@ export interface AdminLog {
 export interface RouterControl {
   table(): RouteTable;
   head(): RouteTableHead;
+  /** Validates a pushed table (with the newest schema the router runs); throws E_BAD_REQUEST. */
+  checkTable(raw: unknown): Promise<RouteTable>;
   putTable(table: RouteTable, persist: (t: RouteTable) => Promise<void>): Promise<PutTableResult>;
   stats(): Promise<RouterStatsJson>;
   listenerStatus(): Promise<Record<string, ListenerStatus>>;
@@ -142,7 +144,7 @@ async function route(ctx: AdminContext, at: { method: string; path: string }, re
 }
 
 async function putRoutes(ctx: AdminContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const table = parseRouteTable(parseJson(await readBody(req)));
+  const table = await ctx.router.checkTable(parseJson(await readBody(req)));
   const result = await ctx.router.putTable(table, (t) => ctx.persistTable(t));
   ctx.log.info({ remote: req.socket.remoteAddress, version: table.version, environments: Object.keys(table.environments), applied: result.ok }, 'admin: route table pushed');
   if (!result.ok) {

@@ -4,14 +4,16 @@
 // the messages below. When the keeper goes, the worker goes too, so that a router
 // started afresh finds the ports free.
 
-import { errorMessage } from '../core/errors.ts';
-import type { RouteTable } from './route-table.ts';
+import { errorMessage, isSlipwayError } from '../core/errors.ts';
+import { parseRouteTable, type RouteTable } from './route-table.ts';
 import { Router } from './router.ts';
 import { RecordBatcher } from './shadow/replay-recorder.ts';
 import type { HoldSlots } from './traffic-hold.ts';
 
 export type WorkerRequest =
   | { id: number; op: 'put'; table: RouteTable }
+  /** Validates a pushed table with this worker's schema: after an upgrade it is newer than the keeper's. */
+  | { id: number; op: 'check'; table: unknown }
   | { id: number; op: 'stats' }
   | { id: number; op: 'status' }
   | { id: number; op: 'inflight'; backend: string }
@@ -61,6 +63,13 @@ export function runRouterWorker(log: WorkerLog): void {
   const router = new Router({ log, holdSlots, record: (env, line) => recorded.add(env, line) });
   const answer = async (m: WorkerRequest): Promise<unknown> => {
     switch (m.op) {
+      case 'check':
+        try {
+          return { table: parseRouteTable(m.table) };
+        } catch (e) {
+          if (isSlipwayError(e)) return { invalid: e.message, details: e.details };
+          throw e;
+        }
       case 'put':
         // The keeper persisted it and checked its version; this applies it.
         return router.putTable(m.table, async () => {});

@@ -19,7 +19,8 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { ListenerStatus } from './address-listener.ts';
 import type { RouterControl } from './admin-server.ts';
-import { EMPTY_ROUTE_TABLE, routeTableDigest, type RouteTable, type RouteTableHead } from './route-table.ts';
+import { SlipwayError } from '../core/errors.ts';
+import { EMPTY_ROUTE_TABLE, parseRouteTable, routeTableDigest, type RouteTable, type RouteTableHead } from './route-table.ts';
 import type { PutTableResult } from './router.ts';
 import type { RouterStatsJson } from './router-stats.ts';
 import { routerCodeDigest, type RouterProgram } from './router-code.ts';
@@ -137,6 +138,26 @@ export class RouterWorkers implements RouterControl {
 
   head(): RouteTableHead {
     return { version: this.current.version, digest: this.digest };
+  }
+
+  /**
+   * A pushed table, checked by a serving worker's schema rather than the keeper's:
+   * an upgrade replaces the workers but not the keeper, so a server of the new code
+   * may push keys only the new workers know. With no worker that can answer (none
+   * ready, or one from before `check`), the keeper's own schema decides.
+   */
+  async checkTable(raw: unknown): Promise<RouteTable> {
+    for (const w of this.ready) {
+      let answer: { table?: RouteTable; invalid?: string; details?: Record<string, unknown> };
+      try {
+        answer = (await this.ask(w, { op: 'check', table: raw })) as typeof answer;
+      } catch {
+        continue;
+      }
+      if (answer.table !== undefined) return answer.table;
+      throw new SlipwayError('E_BAD_REQUEST', answer.invalid ?? 'invalid route table', answer.details ?? {});
+    }
+    return parseRouteTable(raw);
   }
 
   putTable(table: RouteTable, persist: (t: RouteTable) => Promise<void>): Promise<PutTableResult> {
