@@ -29,7 +29,7 @@ import { ensureRouter } from '../src/router/router-client.ts';
 import type { RouteTable } from '../src/router/route-table.ts';
 import { startHaproxy, type Haproxy } from '../test/support/haproxy.ts';
 import { freePort, startUpstream } from './lib/bench-processes.ts';
-import { childPids, cpuMicros } from './lib/proc-cpu.ts';
+import { treeCpuMicros } from './lib/proc-cpu.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -78,15 +78,7 @@ function oneConnection(port: number, header: Buffer | null): Promise<boolean> {
   });
 }
 
-function routerCpu(keeper: number): number {
-  return [keeper, ...childPids(keeper)].reduce((sum, pid) => {
-    try {
-      return sum + cpuMicros(pid);
-    } catch {
-      return sum;
-    }
-  }, 0);
-}
+const routerCpu = treeCpuMicros;
 
 async function freshConnections(port: number, header: Buffer | null, keeper: number): Promise<{ perSecond: number; cpuUs: number; failed: number }> {
   const stopAt = Date.now() + durationMs;

@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
 import type { EnvRoutes } from '../src/router/route-table.ts';
-import { childPids, cpuMicros } from './lib/proc-cpu.ts';
+import { childPids, cpuMicros, treeCpuMicros } from './lib/proc-cpu.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -71,7 +71,7 @@ interface Run {
 }
 
 /** The keeper and its workers: the workers do the proxying and the recording. */
-const routerCpu = (pid: number) => cpuMicros(pid) + childPids(pid).reduce((n, c) => n + cpuMicros(c), 0);
+const routerCpu = treeCpuMicros;
 
 function linesOnDisk(dir: string): number {
   let n = 0;

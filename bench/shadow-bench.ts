@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
 import type { EnvRoutes } from '../src/router/route-table.ts';
-import { cpuMicros } from './lib/proc-cpu.ts';
+import { treeCpuMicros } from './lib/proc-cpu.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -144,11 +144,11 @@ async function main(): Promise<void> {
         url = await put(cond === 'on'
           ? { ...base, shadow: { run, stable: '1', candidate: '2', percent, methods: ['GET', 'HEAD'], paths: ['/api/*'], ignore: [], headers: ['content-type'], maxInFlight: 32, maxBodyBytes: 1024 * 1024 } }
           : base);
-        const cpu0 = cpuMicros(router.pid);
+        const cpu0 = treeCpuMicros(router.pid);
         const r = await load(url, agent);
         // Copies still in flight finish before the CPU is read, so each run pays for its own.
         await new Promise((res) => setTimeout(res, 300));
-        const cpu1 = cpuMicros(router.pid);
+        const cpu1 = treeCpuMicros(router.pid);
         const stats = await router.getStats();
         const s = cond === 'on' ? stats.shadow?.bench : undefined;
         const skipped = s ? s.skipped.inflight + s.skipped.bodyTooLarge + s.skipped.failed + s.skipped.noBackend : 0;

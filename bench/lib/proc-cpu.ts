@@ -23,3 +23,14 @@ export function childPids(pid: number): number[] {
     return [];
   }
 }
+
+/** CPU time of `pid` and its direct children (a router's keeper and its workers), in microseconds; a child gone meanwhile counts 0. */
+export function treeCpuMicros(pid: number): number {
+  return [pid, ...childPids(pid)].reduce((sum, p) => {
+    try {
+      return sum + cpuMicros(p);
+    } catch {
+      return sum;
+    }
+  }, 0);
+}
