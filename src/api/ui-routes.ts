@@ -27,9 +27,6 @@ const VENDOR: Record<string, { pkg: string; file: string }> = {
   'preact.js': { pkg: 'preact', file: 'preact.mjs' },
   'preact-hooks.js': { pkg: 'preact/hooks', file: 'hooks.mjs' },
   'htm.js': { pkg: 'htm', file: 'htm.module.js' },
-  // The minified classic build (51 KB against the ES module's 145 KB); it sets window.uPlot.
-  'uplot.js': { pkg: 'uplot', file: 'uPlot.iife.min.js' },
-  'uplot.css': { pkg: 'uplot', file: 'uPlot.min.css' },
 };
 
 interface Asset {
