@@ -29,6 +29,8 @@ export interface PackEntry {
   /** Bytes of a file, as seen when the tree was walked; 0 otherwise. */
   size: number;
   linkpath?: string;
+  /** A file's stat as the walk saw it (not packed): lets the CLI's file-hash cache skip a second lstat. */
+  seen?: { mtimeMs: number; ctimeMs: number; ino: number };
 }
 
 // Not every platform has O_NOFOLLOW (Windows); there, the walk's lstat is all we have.

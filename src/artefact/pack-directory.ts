@@ -141,7 +141,7 @@ async function walkDirectory(walk: WalkState, absDir: string, relDir: string): P
       walk.totalBytes += stats.size;
       if (walk.totalBytes > walk.maxBytes) throw tooBig(walk);
       const isExecutable = (stats.mode & 0o111) !== 0;
-      walk.entries.push({ path, absolutePath, type: 'file', isExecutable, size: stats.size });
+      walk.entries.push({ path, absolutePath, type: 'file', isExecutable, size: stats.size, seen: { mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino } });
     } else if (stats.isSymbolicLink()) {
       const linkpath = await wrapRead(path, () => readlink(absolutePath));
       walk.hash.update(linkpath);

@@ -43,7 +43,8 @@ export async function buildFileManifest(tree: ScannedTree, nowMs: number = Date.
     if (e.type === 'directory') entries.push({ type: 'directory', path: e.path });
     else if (e.type === 'symlink') entries.push({ type: 'symlink', path: e.path, target: e.linkpath ?? '' });
     else {
-      const st = await lstat(e.absolutePath).catch((cause: unknown) => {
+      // The walk's own stat when it has one: a second lstat of every file costs as much as the walk.
+      const st = e.seen ? { size: e.size, ...e.seen } : await lstat(e.absolutePath).catch((cause: unknown) => {
         throw new SlipwayError('E_ARTEFACT_INVALID', `cannot read "${e.path}": ${errorMessage(cause)}`, { entry: e.path }, { cause });
       });
       const key: [number, number, number, number] = [st.size, st.mtimeMs, st.ctimeMs, st.ino];
