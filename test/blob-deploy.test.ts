@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packDirectory } from '../src/artefact/index.ts';
+import { ApiClient } from '../src/cli/api-client.ts';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
-import { apiFetch, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess } from './support/harness.ts';
+import { adminToken, apiFetch, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess } from './support/harness.ts';
 
 interface Upload { via: string; files: number; sentFiles: number; alreadyOnServer: number; sentBytes: number; wireBytes: number; hashedFiles: number }
 
@@ -102,6 +103,16 @@ describe('deploys send only what changed', () => {
     expect(thirdUpload).toMatchObject({ via: 'blobs', sentFiles: 1, alreadyOnServer: thirdUpload.files - 1, sentBytes: 7 });
     expect(await served()).toBe('2.0.0');
   }, 300_000);
+
+  it('still takes a whole tarball from a CLI from before blobs, and deploys it', async () => {
+    const api = new ApiClient(server.url, adminToken(dataDir));
+    writeFileSync(join(app, 'OLD-CLI.txt'), 'sent the old way\n');
+    const packed = await packDirectory({ dir: app, outFile: join(work, 'old-cli.tar.gz') });
+    expect((await api.uploadArtefact(packed.file, packed.digest, 'hello')).digest).toBe(packed.digest);
+    const answer = await api.deploy('hello/staging', { artefact: packed.digest, config: { text: readFileSync(join(app, 'slipway.yaml'), 'utf8'), file: 'slipway.yaml' } });
+    expect(answer.release.artefactDigest).toBe(packed.digest);
+    await waitFor('the tarball\'s release to be stable', async () => (await status()).stable?.artefactDigest === packed.digest, 60_000);
+  }, 120_000);
 
   it('refuses a blob whose bytes do not hash to its name, and keeps nothing of its batch', async () => {
     const good = Buffer.from('a good blob\n');
