@@ -141,9 +141,11 @@ export class BlobStore {
         }
       }
       if (cur !== null || header.length > 0) throw badBatch('the batch ends in the middle of a blob');
+      const made = new Set<string>();
       for (const hex of staged) {
         const to = this.pathOf(hex);
-        await mkdir(dirname(to), { recursive: true, mode: 0o700 });
+        if (!made.has(dirname(to))) await mkdir(dirname(to), { recursive: true, mode: 0o700 });
+        made.add(dirname(to));
         await rename(join(stage, hex), to);
       }
       return { received: staged.size, bytes };
