@@ -52,7 +52,7 @@ await new Promise((r) => setTimeout(r, 2100));
 interface Upload { via: string; files: number; sentFiles: number; alreadyOnServer: number; sentBytes: number; wireBytes: number; hashedFiles: number }
 const server = await startServerProcess(dataDir);
 const stable = async () => (await getJson<EnvironmentStatus>(`${server.url}/api/environments/hello%2Fbench`)).stable?.number ?? 0;
-const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
+const mb = (n: number) => (n < 10_000 ? `${n} B` : `${(n / 1e6).toFixed(2)} MB`);
 const timed = async (label: string) => {
   const before = await stable();
   const t0 = performance.now();

@@ -2,6 +2,7 @@
 // sends it before any file (src/cli/file-manifest.ts builds it).
 
 import { z } from 'zod';
+import { SERVICE_NAME_PATTERN } from '../core/env-key.ts';
 import type { ManifestEntry } from '../engine/blob-artefacts.ts';
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256: 64 lower-case hex digits');
@@ -22,7 +23,7 @@ export type BlobCheckBody = z.input<typeof blobCheckBody>;
 
 export const assembleBody = z.strictObject({
   /** The service the artefact is of (its slipway.yaml's `service:`), as an upload's x-slipway-service. */
-  service: z.string().min(1).max(64),
+  service: z.string().regex(SERVICE_NAME_PATTERN, 'a service name, as `service:` in slipway.yaml: lowercase letters, digits and dashes'),
   entries,
 });
 export type AssembleBody = z.input<typeof assembleBody>;
