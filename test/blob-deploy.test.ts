@@ -155,6 +155,16 @@ describe('deploys send only what changed', () => {
     const err = ((await r.json()) as { error: { code: string; details: { missing: string[]; count: number } } }).error;
     expect(err).toMatchObject({ code: 'E_BLOB_MISSING', details: { missing: [never], count: 1 } });
 
+    // A blob damaged on the server's disk (same size, other bytes) is found as it is packed, removed and named.
+    const bytes = Buffer.from(`damaged later ${randomBytes(4).toString('hex')}\n`);
+    expect((await post('/api/blobs', Buffer.concat([Buffer.from(`${sha(bytes)} ${bytes.length}\n`), bytes]), { 'content-type': 'application/octet-stream' })).status).toBe(201);
+    const stored = join(dataDir, 'blobs', 'sha256', sha(bytes).slice(0, 2), sha(bytes));
+    writeFileSync(stored, Buffer.alloc(bytes.length, 'x'));
+    const damaged = await post('/api/artefacts/assemble', { service: 'hello', entries: [file('server.js', sha(bytes))].map((e) => ({ ...e, size: bytes.length })) });
+    expect(damaged.status).toBe(409);
+    expect(((await damaged.json()) as { error: { code: string; details: { missing: string[] } } }).error).toMatchObject({ code: 'E_BLOB_MISSING', details: { missing: [sha(bytes)] } });
+    expect(storedBlobs(dataDir).has(sha(bytes))).toBe(false);
+
     const unknownKey = await post('/api/blobs/check', { entries: [{ ...file('a.js'), owner: 'root' }] });
     expect(unknownKey.status).toBe(400);
     expect(readdirSync(join(dataDir, 'artefacts')).sort()).toEqual(artefactsBefore);

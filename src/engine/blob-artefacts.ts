@@ -96,19 +96,24 @@ export class BlobArtefacts {
     const files = new Map<string, number>();
     for (const e of o.entries) if (e.type === 'file') files.set(e.sha256, e.size);
     const missing = [...files.keys()].filter((hex) => !this.deps.blobs.has(hex));
-    if (missing.length === 0) missing.push(...(await this.damaged(files)));
-    if (missing.length > 0) {
-      throw new SlipwayError('E_BLOB_MISSING', `the manifest names ${missing.length} blob(s) the server does not hold (first: ${missing[0]}); send them first (POST /api/blobs), then assemble again. Nothing was stored`, { missing: missing.slice(0, 20), count: missing.length });
-    }
+    // A blob of another size than the manifest says is damaged (or the manifest lies): removed, so it is sent again.
+    if (missing.length === 0) missing.push(...this.wrongSize(files));
+    if (missing.length > 0) throw blobsMissing(missing);
+    // Each blob's bytes are hashed again as they are packed (a crash may have damaged one).
     const entries: PackEntry[] = o.entries.map((e) => e.type === 'file'
-      ? { path: e.path, absolutePath: this.deps.blobs.pathOf(e.sha256), type: 'file', isExecutable: (e.mode & 0o111) !== 0, size: e.size }
+      ? { path: e.path, absolutePath: this.deps.blobs.pathOf(e.sha256), type: 'file', isExecutable: (e.mode & 0o111) !== 0, size: e.size, sha256: e.sha256 }
       : e.type === 'directory'
         ? { path: e.path, absolutePath: '', type: 'directory', isExecutable: true, size: 0 }
         : { path: e.path, absolutePath: '', type: 'symlink', isExecutable: false, size: 0, linkpath: e.target });
     const tmp = join(this.deps.artefactsDir, `.assembling-${randomUUID()}.tar.gz`);
     try {
       const fileCount = entries.filter((e) => e.type !== 'directory').length;
-      const packed = await packScanned({ root: this.deps.artefactsDir, entries, fileCount, fingerprint: manifest, newestChangeMs: 0 }, tmp);
+      const packed = await packScanned({ root: this.deps.artefactsDir, entries, fileCount, fingerprint: manifest, newestChangeMs: 0 }, tmp).catch((e: unknown) => {
+        const blob = (e as SlipwayError).details?.blob;
+        if ((e as SlipwayError).code !== 'E_ARTEFACT_TAMPERED' || typeof blob !== 'string') throw e;
+        this.deps.blobs.remove(blob);
+        throw blobsMissing([blob]);
+      });
       const existing = this.deps.store.getArtefact(packed.digest);
       let record: ArtefactRecord;
       if (existing && existsSync(existing.path)) {
@@ -151,19 +156,14 @@ export class BlobArtefacts {
     return a && existsSync(a.path) ? digest : null;
   }
 
-  /** Blobs whose bytes no longer hash to their name or whose size is not the manifest's: removed, and named. */
-  private async damaged(files: Map<string, number>): Promise<string[]> {
+  /** Blobs whose size is not the manifest's: removed, and named. */
+  private wrongSize(files: Map<string, number>): string[] {
     const bad: string[] = [];
-    const queue = [...files];
-    const worker = async () => {
-      for (let next = queue.pop(); next; next = queue.pop()) {
-        const [hex, size] = next;
-        if (this.deps.blobs.sizeOf(hex) === size && (await this.deps.blobs.hashOf(hex)) === hex) continue;
-        this.deps.blobs.remove(hex);
-        bad.push(hex);
-      }
-    };
-    await Promise.all([worker(), worker(), worker(), worker()]);
+    for (const [hex, size] of files) {
+      if (this.deps.blobs.sizeOf(hex) === size) continue;
+      this.deps.blobs.remove(hex);
+      bad.push(hex);
+    }
     return bad;
   }
 
@@ -189,4 +189,8 @@ export class BlobArtefacts {
     await assertSafeTree(entries.map((e) => ({ path: e.path, type: e.type, ...(e.type === 'symlink' ? { linkpath: e.target } : {}) })));
     return `sha256:${hash.digest('hex')}`;
   }
+}
+
+function blobsMissing(missing: string[]): SlipwayError {
+  return new SlipwayError('E_BLOB_MISSING', `the manifest names ${missing.length} blob(s) the server does not hold, or held damaged and removed (first: ${missing[0]}); send them first (POST /api/blobs), then assemble again. Nothing was stored`, { missing: missing.slice(0, 20), count: missing.length });
 }

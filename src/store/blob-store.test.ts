@@ -37,6 +37,17 @@ describe('BlobStore', () => {
     expect(readdirSync(join(s.dir, 'incoming'))).toEqual([]);
   });
 
+  it('streams a blob too big to gather in memory to disk, checked the same way', async () => {
+    const s = store();
+    const big = Buffer.alloc(1536 * 1024, 'b');
+    const limits = { ...LIMITS, maxBatchBytes: 4 * 1024 * 1024, maxBlobBytes: 2 * 1024 * 1024 };
+    await expect(s.receive(batchOf({ name: hex(Buffer.from('no')), bytes: big }), limits)).rejects.toMatchObject({ code: 'E_ARTEFACT_TAMPERED' });
+    expect(s.has(hex(big))).toBe(false);
+    expect(await s.receive(batchOf({ bytes: big }), limits)).toEqual({ received: 1, bytes: big.length });
+    expect(await s.hashOf(hex(big))).toBe(hex(big));
+    expect(readdirSync(join(s.dir, 'incoming'))).toEqual([]);
+  });
+
   it('keeps nothing of a batch with one blob misnamed, cut short or over a limit', async () => {
     const s = store();
     const good = Buffer.from('good\n');

@@ -12,11 +12,11 @@
 // A blob is renamed into place only once its bytes hashed to its name, and only when
 // every blob of its batch did: a refused batch leaves nothing. Blobs are not fsynced
 // one by one (a first deploy has thousands); the assembly hashes each one again
-// before using it, and removes one a crash damaged, so it is sent again.
+// as it packs it, and removes one a crash damaged, so it is sent again.
 
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SlipwayError } from '../core/errors.ts';
@@ -25,6 +25,12 @@ import { writeFileAtomicSync } from '../platform/atomic-file.ts';
 const HEX64 = /^[0-9a-f]{64}$/;
 /** `<64 hex> <size>\n`: the longest header line a batch may carry. */
 const MAX_HEADER_BYTES = 64 + 1 + 16 + 1;
+/**
+ * Blobs up to this size are gathered in memory and written with one synchronous
+ * call: most of a node_modules is a few kB, and an awaited open, write and close
+ * per blob cost more than the bytes.
+ */
+const SMALL_BLOB_BYTES = 1024 * 1024;
 
 /** What one batch may hold; a batch over any is refused whole. */
 export interface BlobBatchLimits {
@@ -95,11 +101,12 @@ export class BlobStore {
     const staged = new Set<string>();
     let header = Buffer.alloc(0);
     let bytes = 0;
-    let cur: { hex: string; size: number; left: number; hash: ReturnType<typeof createHash>; fh: FileHandle } | null = null;
+    let cur: { hex: string; size: number; left: number; hash: ReturnType<typeof createHash>; fh: FileHandle | null; chunks: Buffer[] } | null = null;
     const finish = async () => {
       const c = cur!;
       cur = null;
-      await c.fh.close();
+      if (c.fh) await c.fh.close();
+      else writeFileSync(join(stage, c.hex), Buffer.concat(c.chunks), { mode: 0o600, flag: 'wx' });
       const actual = c.hash.digest('hex');
       if (actual !== c.hex) {
         throw new SlipwayError('E_ARTEFACT_TAMPERED', `blob ${c.hex} was sent with bytes that hash to ${actual}; the file changed while it was sent, or the batch was altered in transit. Nothing of this batch was kept; deploy again`, { blob: c.hex, actual });
@@ -127,13 +134,14 @@ export class BlobStore {
             if (size > limits.maxBlobBytes) throw overLimit(`blob ${hex} of ${size} bytes is over the ${limits.maxBlobBytes}-byte limit for one file`, { maxBlobBytes: limits.maxBlobBytes });
             bytes += size;
             if (bytes > limits.maxBatchBytes) throw overLimit(`more than ${limits.maxBatchBytes} bytes of blobs`, { maxBatchBytes: limits.maxBatchBytes });
-            cur = { hex, size, left: size, hash: createHash('sha256'), fh: await open(join(stage, hex), 'wx', 0o600) };
+            cur = { hex, size, left: size, hash: createHash('sha256'), fh: size > SMALL_BLOB_BYTES ? await open(join(stage, hex), 'wx', 0o600) : null, chunks: [] };
             if (size === 0) await finish();
           } else {
             const take = Math.min(cur.left, chunk.length - off);
             const part = chunk.subarray(off, off + take);
             cur.hash.update(part);
-            await cur.fh.write(part);
+            if (cur.fh) await cur.fh.write(part);
+            else cur.chunks.push(part);
             cur.left -= take;
             off += take;
             if (cur.left === 0) await finish();
@@ -144,13 +152,13 @@ export class BlobStore {
       const made = new Set<string>();
       for (const hex of staged) {
         const to = this.pathOf(hex);
-        if (!made.has(dirname(to))) await mkdir(dirname(to), { recursive: true, mode: 0o700 });
+        if (!made.has(dirname(to))) mkdirSync(dirname(to), { recursive: true, mode: 0o700 });
         made.add(dirname(to));
-        await rename(join(stage, hex), to);
+        renameSync(join(stage, hex), to);
       }
       return { received: staged.size, bytes };
     } finally {
-      await (cur as { fh: FileHandle } | null)?.fh.close().catch(() => undefined);
+      await (cur as { fh: FileHandle | null } | null)?.fh?.close().catch(() => undefined);
       await rm(stage, { recursive: true, force: true });
     }
   }
