@@ -23,7 +23,7 @@ const MAY: Record<Role, string[]> = {
   ci: ['read', 'release'],
 };
 /** Routes that need their permission in any one environment (an upload, a CI's run: the handler checks the service). */
-const ANY_ENV = new Set(['/api/artefacts', '/api/pipeline/ci/artefacts', '/api/pipeline/ci/runs']);
+const ANY_ENV = new Set(['/api/artefacts', '/api/artefacts/assemble', '/api/blobs', '/api/blobs/check', '/api/pipeline/ci/artefacts', '/api/pipeline/ci/runs']);
 
 interface Operation {
   method: string;

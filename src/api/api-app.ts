@@ -24,6 +24,7 @@ import { registerLogsRoutes } from './logs-routes.ts';
 import { registerObserveRoutes } from './observe-routes.ts';
 import { registerPipelineRoutes } from './pipeline-routes.ts';
 import { registerCiRoutes } from './ci-routes.ts';
+import { registerBlobRoutes } from './blob-routes.ts';
 import { registerPolicyRoutes } from './policy-routes.ts';
 import { registerTeardownRoutes } from './teardown-routes.ts';
 import { registerTrafficRoutes } from './traffic-routes.ts';
@@ -242,6 +243,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   registerPipelineRoutes(app, { engine, reads });
   registerTeardownRoutes(app, engine);
   registerCiRoutes(app, { engine });
+  registerBlobRoutes(app, engine);
 
   app.post('/api/shutdown', { config: { permission: 'admin', audit: 'server.shutdown', input: { body: shutdownBody }, summary: 'stop the server (and optionally its instances and router)' } }, async (req, reply) => {
     const body = parse(shutdownBody, req.body, 'body');

@@ -37,6 +37,22 @@ export interface ArtefactUploadJson {
   bytes: number;
 }
 
+/** POST /api/blobs/check: which blobs of a manifest the server lacks (blob-routes.ts). */
+export type { BlobCheck as BlobCheckJson } from '../engine/blob-artefacts.ts';
+
+/** POST /api/blobs: one batch received. */
+export interface BlobBatchJson {
+  received: number;
+  bytes: number;
+}
+
+/** POST /api/artefacts/assemble: the artefact packed from a manifest's blobs. */
+export interface AssembledArtefactJson extends ArtefactUploadJson {
+  /** The manifest had been assembled into this artefact before: nothing was packed. */
+  reused: boolean;
+  manifest: string;
+}
+
 /** `slipway down` and `slipway remove` (api/teardown-routes.ts). */
 export type { DownAnswer as DownAnswerJson, RemoveAnswer as RemoveAnswerJson } from '../engine/environment-teardown.ts';
 

@@ -6,7 +6,8 @@
 // node-tar's Pack would stat and encode these fields itself; we only borrow its
 // Header/Pax encoders and decide every field here.
 
-import { constants as fsConstants } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Header, Pax } from 'tar';
@@ -29,7 +30,14 @@ export interface PackEntry {
   /** Bytes of a file, as seen when the tree was walked; 0 otherwise. */
   size: number;
   linkpath?: string;
+  /** A file's stat as the walk saw it (not packed): lets the CLI's file-hash cache skip a second lstat. */
+  seen?: { mtimeMs: number; ctimeMs: number; ino: number };
+  /** The sha256 (hex) the file's bytes must have: packing an artefact from stored blobs checks each as it reads it. */
+  sha256?: string;
 }
+
+/** Files up to this size are read in one synchronous call: an awaited stream per file costs more than reading it. */
+const SMALL_FILE_BYTES = 1024 * 1024;
 
 // Not every platform has O_NOFOLLOW (Windows); there, the walk's lstat is all we have.
 const READ_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0);
@@ -78,15 +86,31 @@ function modeOf(e: PackEntry): number {
 async function* fileBody(e: PackEntry): AsyncGenerator<Buffer> {
   // Read one byte past the expected end, so a file that grew since the walk is
   // caught rather than silently cut to its old size.
+  const hash = e.sha256 !== undefined ? createHash('sha256') : null;
   let read = 0;
   try {
-    const handle = await open(e.absolutePath, READ_FLAGS);
-    // The stream owns the handle and closes it when it ends or is abandoned.
-    const stream = handle.createReadStream({ start: 0, end: e.size });
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      read += chunk.length;
-      if (read > e.size) break;
-      yield chunk;
+    if (e.size <= SMALL_FILE_BYTES) {
+      const buf = Buffer.allocUnsafe(e.size + 1);
+      const fd = openSync(e.absolutePath, READ_FLAGS);
+      try {
+        for (let n = -1; n !== 0 && read < buf.length; read += n) n = readSync(fd, buf, read, buf.length - read, read);
+      } finally {
+        closeSync(fd);
+      }
+      if (read === e.size) {
+        hash?.update(buf.subarray(0, read));
+        yield buf.subarray(0, read);
+      }
+    } else {
+      const handle = await open(e.absolutePath, READ_FLAGS);
+      // The stream owns the handle and closes it when it ends or is abandoned.
+      const stream = handle.createReadStream({ start: 0, end: e.size });
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        read += chunk.length;
+        if (read > e.size) break;
+        hash?.update(chunk);
+        yield chunk;
+      }
     }
   } catch (cause) {
     throw new SlipwayError('E_ARTEFACT_INVALID', `cannot read "${e.path}": ${errorMessage(cause)}`, {
@@ -99,6 +123,10 @@ async function* fileBody(e: PackEntry): AsyncGenerator<Buffer> {
       `"${e.path}" changed while it was being packed; stop whatever writes to it and pack again`,
       { entry: e.path, expectedBytes: e.size },
     );
+  }
+  const actual = hash?.digest('hex');
+  if (actual !== undefined && actual !== e.sha256) {
+    throw new SlipwayError('E_ARTEFACT_TAMPERED', `the stored bytes of "${e.path}" hash to ${actual}, not ${e.sha256}`, { entry: e.path, blob: e.sha256, actual });
   }
 }
 

@@ -20,6 +20,8 @@ import type { AuditQueryInput, TokenCreateBody } from '../api/auth-schemas.ts';
 import type { SlipwayEvent } from '../core/events.ts';
 import type { RejectBody, ReleaseBody } from '../api/pipeline-schemas.ts';
 import type { CiKeyBody, CiKeyJson, CiReleaseBody } from '../api/ci-schemas.ts';
+import type { AssembleBody, BlobCheckBody } from '../api/blob-schemas.ts';
+import type { AssembledArtefactJson, BlobBatchJson, BlobCheckJson } from '../api/views.ts';
 import type { MaintenanceOnBody, PauseTrafficBody } from '../api/traffic-schemas.ts';
 import type { TrafficGateJson } from '../api/views.ts';
 
@@ -162,6 +164,24 @@ export class ApiClient {
       duplex: 'half',
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(size), [ARTEFACT_DIGEST_HEADER]: digest, [ARTEFACT_SERVICE_HEADER]: service },
     } as RequestInit & { headers: Record<string, string> });
+  }
+
+  /** Which blobs of a tree's manifest the server lacks (deploys that send only what changed). */
+  checkBlobs(body: BlobCheckBody) {
+    return this.call<BlobCheckJson>('POST', '/api/blobs/check', body);
+  }
+
+  /** One batch of blobs, gzipped as it streams (cli/blob-upload.ts makes it). */
+  sendBlobs(batch: Readable) {
+    return this.call<BlobBatchJson>('POST', '/api/blobs', undefined, {
+      body: Readable.toWeb(batch) as unknown as RequestInit['body'],
+      duplex: 'half',
+      headers: { 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' },
+    } as RequestInit & { headers: Record<string, string> });
+  }
+
+  assembleArtefact(body: AssembleBody) {
+    return this.call<AssembledArtefactJson>('POST', '/api/artefacts/assemble', body);
   }
 
   deploy(env: string, body: DeployBody) {

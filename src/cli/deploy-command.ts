@@ -1,14 +1,16 @@
-// `slipway deploy <env>`: validate locally, pack, upload, start the rollout, follow it.
+// `slipway deploy <env>`: validate locally, send what changed, start the rollout, follow it.
 
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { knownDigest, packScanned, rememberPack, scanDirectory, type PackedArtefact } from '../artefact/index.ts';
+import { knownDigest, scanDirectory } from '../artefact/index.ts';
+import type { DeployBody } from '../api/schemas.ts';
 import { envKey, splitEnvKey } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { parseConfigText } from '../config/index.ts';
 import { followRollout, type ApiClient } from './api-client.ts';
 import { formatEvent, formatRolloutLine } from './output.ts';
+import { sendChangedFiles, type UploadCounts } from './send-changes.ts';
 
 export interface DeployOptions {
   /** Asked for only after the local checks pass, so a bad config is reported before a missing server. */
@@ -41,49 +43,38 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
   const client = typeof o.client === 'function' ? o.client() : o.client;
   const outFile = join(tmpdir(), `slipway-artefact-${process.pid}-${Date.now()}.tar.gz`);
   try {
-    // The tree's stat fingerprint first: when it is the tree packed last time, its
-    // digest is known without reading a file (artefact/pack-cache.ts).
+    // The tree's stat fingerprint first: when it is the tree sent last time, its
+    // artefact's digest is known without reading a file (artefact/pack-cache.ts).
     const tree = await scanDirectory({ dir, outFile });
-    let packed: PackedArtefact | null = null;
-    const pack = async (): Promise<PackedArtefact> => {
-      const p = await packScanned(tree, outFile);
-      rememberPack(tree, p);
-      say(`packed ${p.fileCount} files (${(p.bytes / 1024).toFixed(1)} KiB) as ${p.digest.slice(0, 19)}…`);
-      return p;
-    };
+    const upload: UploadCounts = { via: 'remembered', files: tree.fileCount, sentFiles: 0, alreadyOnServer: tree.fileCount, sentBytes: 0, wireBytes: 0, hashedFiles: 0 };
+    let body: DeployBody = { artefact: '', config: { text, file: o.file }, force: o.force };
     const known = knownDigest(tree);
-    if (known) say(`${known.fileCount} files unchanged since they were packed as ${known.digest.slice(0, 19)}…: not packing them again`);
-    else packed = await pack();
-    let body = { artefact: (packed ?? known)!.digest, config: { text, file: o.file }, force: o.force };
-    // Asked before uploading: a deploy that a gate, the policy or a listen clash
-    // refuses answers without sending the artefact, and one the server holds
+    // Asked before anything is sent: a deploy that a gate, the policy or a listen
+    // clash refuses answers without sending a file, and one the server holds
     // already (nothing changed, another environment's, an earlier release's) is
     // not sent again.
-    let plan = await client.plan(key, body);
-    if (plan.artefact.onServer !== true) {
-      if (!packed) {
-        packed = await pack();
-        // Not the digest remembered (the tree changed in a way no stat showed): ask again for what is sent.
-        if (packed.digest !== body.artefact) {
-          body = { ...body, artefact: packed.digest };
-          plan = await client.plan(key, body);
-        }
-      }
-      if (plan.artefact.onServer !== true) await client.uploadArtefact(packed.file, packed.digest, config.service);
-    } else if (!plan.unchanged) say('the server holds this artefact already: not uploading it');
+    let sendChanges = true;
+    if (known) {
+      say(`${known.fileCount.toLocaleString('en-US')} files unchanged since they were sent as ${known.digest.slice(0, 19)}…: not reading them again`);
+      body = { ...body, artefact: known.digest };
+      const plan = await client.plan(key, body);
+      sendChanges = plan.artefact.onServer !== true;
+      if (!sendChanges && !plan.unchanged) say('the server holds this artefact already: not uploading it');
+    }
+    if (sendChanges) body = { ...body, artefact: await sendChangedFiles({ client, key, body, tree, outFile, service: config.service, upload, say }) };
     const answer = await client.deploy(key, body);
     if (answer.unchanged || !answer.rollout) {
       say(`${o.env} already runs this artefact and config as #${answer.release.number}; nothing to do (use --force to redeploy)`);
-      if (o.json) process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
+      if (o.json) process.stdout.write(`${JSON.stringify({ ...answer, upload }, null, 2)}\n`);
       return 0;
     }
     say(`release ${o.env}#${answer.release.number}: rollout #${answer.rollout.id} (${answer.rollout.steps.length} steps)`);
     if (o.detach) {
-      if (o.json) process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
+      if (o.json) process.stdout.write(`${JSON.stringify({ ...answer, upload }, null, 2)}\n`);
       return 0;
     }
     const final = await followRollout(client, answer.rollout.id, (e) => say(formatEvent(e)));
-    if (o.json) process.stdout.write(`${JSON.stringify({ release: answer.release, rollout: final }, null, 2)}\n`);
+    if (o.json) process.stdout.write(`${JSON.stringify({ release: answer.release, rollout: final, upload }, null, 2)}\n`);
     else say(formatRolloutLine(final));
     return final.phase === 'succeeded' ? 0 : 1;
   } finally {

@@ -126,7 +126,7 @@ program
 
 program
   .command('deploy')
-  .description('pack this directory, upload it and roll it out to <env>; waits and shows progress')
+  .description('send what changed in this directory (its manifest, then only the files the server lacks: docs/deploy.md) and roll it out to <env>; waits and shows progress; with --json, `upload` counts what was sent')
   .argument('<env>', 'environment name from slipway.yaml')
   .option('-d, --dir <path>', 'service directory', '.')
   .option('-f, --file <path>', 'config file, relative to --dir', CONFIG_FILE_NAME)

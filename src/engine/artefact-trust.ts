@@ -19,7 +19,7 @@ export interface VerifiedArtefact {
 }
 
 export class ArtefactTrust {
-  constructor(private readonly deps: { store: StateStore; key: SigningKey; now: () => number }) {}
+  constructor(private readonly deps: { store: StateStore; key: SigningKey; now: () => number; /** After artefacts were removed: the blob collector. */ onCollected?: () => void }) {}
 
   get keyId(): string {
     return this.deps.key.keyId;
@@ -88,6 +88,7 @@ export class ArtefactTrust {
       this.deps.store.pipeline.deleteArtefact(a.digest);
       removed.push(a.digest);
     }
+    if (removed.length > 0) this.deps.onCollected?.();
     return removed;
   }
 }

@@ -38,6 +38,8 @@ import { EventBus } from '../observe/event-bus.ts';
 import { EventFeed } from './event-feed.ts';
 import type { SigningKey } from '../security/signing-key.ts';
 import { ArtefactTrust } from './artefact-trust.ts';
+import { BlobArtefacts } from './blob-artefacts.ts';
+import { BlobStore } from '../store/blob-store.ts';
 import { assertDeployAllowed, PolicyGate } from './deploy-gates.ts';
 import { PolicyStore, type PolicyVersion } from '../store/policy-store.ts';
 import type { HostPolicy } from '../core/policy.ts';
@@ -137,6 +139,8 @@ export class Engine {
   readonly events: EventBus;
   private readonly feed: EventFeed;
   readonly trust: ArtefactTrust;
+  /** Artefacts assembled from file blobs: deploys that send only what changed (blob-artefacts.ts). */
+  readonly blobs: BlobArtefacts;
   /** Certificates of environments with tls: (tls/keep-tls.ts sets it); null: status shows none. */
   tls: { status(env: string): TlsStatus | null } | null = null;
   /** Release pipeline runs, driven here in the server (see pipeline/pipeline-runner.ts). */
@@ -151,7 +155,12 @@ export class Engine {
     this.clock = deps.clock ?? systemClock;
     this.events = deps.events ?? new EventBus({ store: deps.store.observe, now: () => this.clock.now(), onError: (m, e) => deps.log.warn({ err: (e as Error).message }, m) });
     this.feed = new EventFeed({ store: deps.store, bus: this.events, clock: this.clock });
-    this.trust = new ArtefactTrust({ store: deps.store, key: deps.signingKey, now: () => this.clock.now() });
+    // Blobs no kept artefact was made of go whenever artefacts are collected.
+    this.trust = new ArtefactTrust({ store: deps.store, key: deps.signingKey, now: () => this.clock.now(), onCollected: () => this.blobs.sweep() });
+    this.blobs = new BlobArtefacts({
+      blobs: new BlobStore(deps.paths.blobs), store: deps.store, trust: this.trust, artefactsDir: deps.paths.artefacts, now: () => this.clock.now(),
+      onSweep: (r) => { if (r.blobsRemoved > 0) deps.log.info(r, 'collected file blobs no kept artefact was made of'); },
+    });
     this.configs = new ConfigVersions({ store: deps.store, secrets: deps.secrets, clock: this.clock });
     this.listen = new ListenGuard({
       store: deps.store, serverListeners: deps.serverListeners ?? (() => []), listenErrors: () => this.routes.listenerErrors,

@@ -12,6 +12,8 @@ export interface DataDirPaths {
   root: string;
   stateDb: string;
   artefacts: string;
+  /** File blobs by sha256 (deploys that send only what changed), their staging and their references: store/blob-store.ts. */
+  blobs: string;
   releases: string;
   logs: string;
   router: string;
@@ -38,6 +40,7 @@ export function dataDirPaths(root: string): DataDirPaths {
     root: r,
     stateDb: join(r, 'state.db'),
     artefacts: join(r, 'artefacts'),
+    blobs: join(r, 'blobs'),
     releases: join(r, 'releases'),
     logs: join(r, 'logs'),
     router: join(r, 'router'),
@@ -77,7 +80,7 @@ export function prepareDataDir(paths: DataDirPaths, opts: { onNotice?: (message:
   } catch {
     // worker threads may not set it; the modes below are explicit anyway
   }
-  for (const d of [paths.root, paths.artefacts, paths.releases, paths.logs, paths.router, paths.tmp]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  for (const d of [paths.root, paths.artefacts, paths.blobs, paths.releases, paths.logs, paths.router, paths.tmp]) mkdirSync(d, { recursive: true, mode: 0o700 });
   const asRoot = process.getuid?.() === 0;
   const tightened: string[] = [];
   const failed: string[] = [];
