@@ -173,7 +173,8 @@ describe('a data directory made before services were first-class', () => {
     dataDir = join(work, '.slipway');
     const old = join(work, 'slipway-before');
     mkdirSync(old);
-    // From the repository's own history; node_modules are today's (the dependencies did not change).
+    // From the repository's own history; node_modules are today's. The old server loads uPlot,
+    // which the dashboard no longer ships: it stays a dev dependency for this test alone.
     execFileSync('sh', ['-c', `git -C "${REPO}" archive ${BEFORE} | tar -x -C "${old}"`]);
     symlinkSync(join(REPO, 'node_modules'), join(old, 'node_modules'));
     const oldBin = join(old, 'bin', 'slipway.js');
