@@ -117,7 +117,7 @@ describe('slipway render', () => {
     server = await startServerProcess(dataDir, 'render-server.log', { ...process.env, KUBECONFIG: kubeconfig, SLIPWAY_SECRET_HELLO_PRODUCTION_DB_PASSWORD: 'pw-not-to-be-seen' });
     const r = await cli('deploy', 'production');
     expect(r.code).not.toBe(0);
-    expect(r.stdout + r.stderr).toMatch(/rollout failed: applying \w+ hello-production-r1(-secrets)? failed: could not reach the cluster: .*ECONNREFUSED/);
+    expect(r.stdout + r.stderr, r.stdout + r.stderr).toMatch(/rollout failed: applying \w+ hello-production-r1(-secrets)? failed: could not reach the cluster: .*ECONNREFUSED/);
     expect(r.stdout + r.stderr).not.toContain('pw-not-to-be-seen');
     expect(liveInstanceRows(dataDir)).toEqual([]);
   });

@@ -85,7 +85,9 @@ describe('HTTPS after the router and the server are killed', () => {
     expect(saved).not.toContain('PRIVATE KEY');
     expect(saved).not.toContain(cert.key.split('\n')[1]!);
     // Nothing else the router keeps holds it either.
-    for (const file of readdirSync(routerDir())) expect(readFileSync(join(routerDir(), file), 'latin1'), file).not.toContain('PRIVATE KEY');
+    for (const file of readdirSync(routerDir(), { recursive: true, withFileTypes: true })) {
+      if (file.isFile()) expect(readFileSync(join(file.parentPath, file.name), 'latin1'), file.name).not.toContain('PRIVATE KEY');
+    }
   });
 
   it('a router killed with SIGKILL under a running server is replaced and serves the same certificate', async () => {

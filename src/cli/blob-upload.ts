@@ -59,12 +59,15 @@ async function* frames(missing: readonly string[], sources: FileManifest['source
       const stream = handle.createReadStream({ start: 0, end: Math.max(0, src.size) });
       for await (const chunk of stream as AsyncIterable<Buffer>) {
         const room = src.size - read;
-        read += chunk.length;
-        if (read > src.size) {
+        if (chunk.length >= room) {
+          // A file that grew since it was hashed (a log being appended to) is sent as it
+          // was hashed: its first `size` bytes, as the tarball path always packed it.
           if (room > 0) yield chunk.subarray(0, room);
+          read = src.size;
           stream.destroy();
           break;
         }
+        read += chunk.length;
         yield chunk;
       }
     } catch (cause) {
