@@ -13,15 +13,15 @@
 // two conditions alternate round by round on the same router; the summary is the
 // median of per-round differences.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
 import type { EnvRoutes } from '../src/router/route-table.ts';
 import { childPids, cpuMicros, treeCpuMicros } from './lib/proc-cpu.ts';
+import { median, pacedLoad, quantile, startJsonUpstream } from './lib/paced-json-load.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -37,28 +37,6 @@ const rounds = Number(args.rounds);
 const concurrency = Number(args.concurrency);
 const percent = Number(args.percent);
 const ratePerS = Number(args.rate);
-
-const UPSTREAM = `
-const http = require('node:http');
-const { randomUUID } = require('node:crypto');
-const s = http.createServer((req, res) => {
-  const id = Number((req.url.match(/\\d+/) || ['1'])[0]);
-  const body = JSON.stringify({ id, name: 'item ' + id, price: id * 10, tags: ['a', 'b', 'c'], updatedAt: new Date().toISOString(), requestId: randomUUID() });
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-});
-s.keepAliveTimeout = 65000;
-s.listen(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));
-process.on('SIGTERM', () => process.exit(0));
-`;
-
-function startJsonUpstream(): Promise<{ child: ChildProcess; port: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', UPSTREAM], { stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout!.once('data', (d: Buffer) => resolve({ child, port: Number(d.toString().trim()) }));
-    child.on('error', reject);
-  });
-}
 
 interface Run {
   requests: number;
@@ -85,41 +63,9 @@ function linesOnDisk(dir: string): number {
   return n;
 }
 
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
-async function load(url: string, agent: Agent): Promise<{ latencies: number[]; failed: number }> {
-  const latencies: number[] = [];
-  let failed = 0;
-  const start = performance.now();
-  const until = start + durationMs;
-  let n = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < until) {
-      const k = n++;
-      const path = `/api/items/${k % 50}?access_token=tok-${k}&email=user${k}%40example.com&page=2`;
-      if (ratePerS > 0) {
-        // Open loop: request k goes at its scheduled time; latency counts from then, so a queue shows.
-        const due = start + (k * 1000) / ratePerS;
-        const wait = due - performance.now();
-        if (wait > 0) await new Promise((res) => setTimeout(res, wait));
-      }
-      const t0 = ratePerS > 0 ? Math.min(performance.now(), start + (k * 1000) / ratePerS) : performance.now();
-      try {
-        const res = await request(`${url}${path}`, { dispatcher: agent, headers: { accept: 'application/json', authorization: 'Bearer not-recorded' } });
-        await res.body.arrayBuffer();
-        if (res.statusCode !== 200) failed++;
-      } catch {
-        failed++;
-      }
-      latencies.push(performance.now() - t0);
-    }
-  }));
-  return { latencies, failed };
+function load(url: string, agent: Agent): Promise<{ latencies: number[]; failed: number }> {
+  return pacedLoad({ url, agent, concurrency, ratePerS, durationMs, path: (k) => `/api/items/${k % 50}?access_token=tok-${k}&email=user${k}%40example.com&page=2`, headers: { accept: 'application/json', authorization: 'Bearer not-recorded' } });
 }
 
 async function main(): Promise<void> {
