@@ -94,14 +94,12 @@ function routerFigures(dataDir: string): ProcessFigures {
 }
 
 async function routerHeap(dataDir: string): Promise<HeapFigures> {
-  let heapUsedMb = 0;
-  let rssMb = 0;
+  const sum: HeapFigures = { heapUsedMb: 0, heapTotalMb: 0, externalMb: 0, rssMb: 0 };
   for (const pid of routerPids(dataDir)) {
     const h = await heapAfterGc(pid);
-    heapUsedMb += h.heapUsedMb;
-    rssMb += h.rssMb;
+    for (const k of Object.keys(sum) as (keyof HeapFigures)[]) sum[k] += h[k];
   }
-  return { heapUsedMb, rssMb };
+  return sum;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -213,6 +211,9 @@ console.log(`RSS growth since the first rollout: server ${growth(warm.server.rss
 if (warmHeap) {
   const w = warmHeap;
   console.log(`heap after a full GC, first rollout -> end: server ${w.server.heapUsedMb.toFixed(1)} -> ${lastHeap.server.heapUsedMb.toFixed(1)} MB (${growth(w.server.heapUsedMb, lastHeap.server.heapUsedMb)}), router ${w.router.heapUsedMb.toFixed(1)} -> ${lastHeap.router.heapUsedMb.toFixed(1)} MB (${growth(w.router.heapUsedMb, lastHeap.router.heapUsedMb)})`);
+  // Where RSS went when the live heap did not grow: heap V8 holds but does not use, or memory outside it.
+  const held = (h: HeapFigures) => `heap held ${h.heapTotalMb.toFixed(1)} MB, external ${h.externalMb.toFixed(1)} MB, RSS ${h.rssMb.toFixed(1)} MB`;
+  console.log(`after a full GC, first rollout -> end: server ${held(w.server)} -> ${held(lastHeap.server)}; router ${held(w.router)} -> ${held(lastHeap.router)}`);
 }
 await shutdownEverything(server.url, dataDir);
 process.exit(0);

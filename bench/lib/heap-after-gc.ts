@@ -12,6 +12,10 @@ const INSPECTOR = 'http://127.0.0.1:9229/json';
 
 export interface HeapFigures {
   heapUsedMb: number;
+  /** The heap V8 holds from the system (used or not): the young generation grows it under load. */
+  heapTotalMb: number;
+  /** Memory outside the heap that objects own (Buffers, ArrayBuffers). */
+  externalMb: number;
   rssMb: number;
 }
 
@@ -54,8 +58,8 @@ export function heapAfterGc(pid: number): Promise<HeapFigures> {
     await call('HeapProfiler.collectGarbage');
     await call('HeapProfiler.disable');
     const r = await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true }) as { result: { value: string } };
-    const m = JSON.parse(r.result.value) as { heapUsed: number; rss: number };
-    return { heapUsedMb: m.heapUsed / 1048576, rssMb: m.rss / 1048576 };
+    const m = JSON.parse(r.result.value) as { heapUsed: number; heapTotal: number; external: number; rss: number };
+    return { heapUsedMb: m.heapUsed / 1048576, heapTotalMb: m.heapTotal / 1048576, externalMb: m.external / 1048576, rssMb: m.rss / 1048576 };
   });
 }
 
