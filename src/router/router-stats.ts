@@ -136,18 +136,18 @@ export class ReleaseCounters {
 
   /** Counts one answered request; the hot path's only stats call. */
   record(statusCode: number, latencyMs: number): void {
-    this.requests++;
-    if (statusCode < 300) {
-      if (statusCode >= 200) this.s2xx++;
-      else this.s1xx++;
-    } else if (statusCode < 400) this.s3xx++;
-    else if (statusCode < 500) this.s4xx++;
-    else this.s5xx++;
+    this.countAnswer(statusCode);
     recordMs(this.latency, latencyMs);
   }
 
   /** Counts one request past proxy.long_request: in requests and status, not in latency. */
   recordLong(statusCode: number, hasFailed: boolean): void {
+    this.countAnswer(statusCode);
+    this.longRequests++;
+    if (hasFailed || statusCode >= 500) this.longErrors++;
+  }
+
+  private countAnswer(statusCode: number): void {
     this.requests++;
     if (statusCode < 300) {
       if (statusCode >= 200) this.s2xx++;
@@ -155,8 +155,6 @@ export class ReleaseCounters {
     } else if (statusCode < 400) this.s3xx++;
     else if (statusCode < 500) this.s4xx++;
     else this.s5xx++;
-    this.longRequests++;
-    if (hasFailed || statusCode >= 500) this.longErrors++;
   }
 
   /** An event stream ended; `hasFailed` when cut by the backend or a timeout (not by a client that left). */
