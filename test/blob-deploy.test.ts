@@ -4,7 +4,7 @@
 // both ends: the CLI's `--json` upload counts and the blobs the server stored.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,12 +17,15 @@ interface Upload { via: string; files: number; sentFiles: number; alreadyOnServe
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
-function storedBlobs(dataDir: string): Set<string> {
-  const root = join(dataDir, 'blobs', 'sha256');
+/** The blobs the server holds for a service (each service has its own). */
+function storedBlobs(dataDir: string, service = 'hello'): Set<string> {
+  const root = join(dataDir, 'blobs', 'services', service, 'sha256');
   const out = new Set<string>();
-  for (const p of readdirSync(root)) for (const h of readdirSync(join(root, p))) out.add(h);
+  for (const p of existsSync(root) ? readdirSync(root) : []) for (const h of readdirSync(join(root, p))) out.add(h);
   return out;
 }
+
+const BLOBS_OF_HELLO = { 'content-type': 'application/octet-stream', 'x-slipway-service': 'hello' };
 
 describe('deploys send only what changed', () => {
   let work: string;
@@ -50,6 +53,9 @@ describe('deploys send only what changed', () => {
     }
     writeFileSync(join(app, 'LICENSE-a'), 'same bytes\n');
     writeFileSync(join(app, 'LICENSE-b'), 'same bytes\n');
+    // What an older server left: one blob store shared by every service.
+    mkdirSync(join(dataDir, 'blobs', 'sha256', 'ab'), { recursive: true });
+    writeFileSync(join(dataDir, 'blobs', 'sha256', 'ab', 'ab'.repeat(32)), 'shared');
     server = await startServerProcess(dataDir);
     // Past the slack for coarse timestamps, so the first deploy's tree is remembered.
     await new Promise((r) => setTimeout(r, 2100));
@@ -120,20 +126,20 @@ describe('deploys send only what changed', () => {
     const claimed = sha('something else');
     const batch = Buffer.concat([Buffer.from(`${sha(good)} ${good.length}\n`), good, Buffer.from(`${claimed} ${bad.length}\n`), bad]);
     const before = storedBlobs(dataDir);
-    const r = await post('/api/blobs', batch, { 'content-type': 'application/octet-stream' });
+    const r = await post('/api/blobs', batch, BLOBS_OF_HELLO);
     expect(r.status).toBe(422);
     const err = ((await r.json()) as { error: { code: string; message: string } }).error;
     expect(err.code).toBe('E_ARTEFACT_TAMPERED');
     expect(err.message).toContain(claimed);
     expect(storedBlobs(dataDir)).toEqual(before);
-    expect(readdirSync(join(dataDir, 'blobs', 'incoming'))).toEqual([]);
+    expect(readdirSync(join(dataDir, 'blobs', 'services', 'hello', 'incoming'))).toEqual([]);
 
     // The same good blob alone, gzipped as the CLI sends it, is kept.
-    const ok = await post('/api/blobs', gzipSync(Buffer.concat([Buffer.from(`${sha(good)} ${good.length}\n`), good])), { 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' });
+    const ok = await post('/api/blobs', gzipSync(Buffer.concat([Buffer.from(`${sha(good)} ${good.length}\n`), good])), { ...BLOBS_OF_HELLO, 'content-encoding': 'gzip' });
     expect(ok.status).toBe(201);
     expect(storedBlobs(dataDir).has(sha(good))).toBe(true);
 
-    const cut = await post('/api/blobs', Buffer.concat([Buffer.from(`${sha(bad)} 100\n`), bad]), { 'content-type': 'application/octet-stream' });
+    const cut = await post('/api/blobs', Buffer.concat([Buffer.from(`${sha(bad)} 100\n`), bad]), BLOBS_OF_HELLO);
     expect(cut.status).toBe(400);
     expect(((await cut.json()) as { error: { message: string } }).error.message).toMatch(/ends in the middle of a blob/);
   });
@@ -142,7 +148,7 @@ describe('deploys send only what changed', () => {
     const artefactsBefore = readdirSync(join(dataDir, 'artefacts')).sort();
     const file = (path: string, hex = sha('x')) => ({ type: 'file', path, mode: 0o644, size: 1, sha256: hex });
     for (const path of ['../outside.js', 'lib/../../outside.js', '/etc/passwd', './server.js', 'a//b']) {
-      const r = await post('/api/blobs/check', { entries: [file(path)] });
+      const r = await post('/api/blobs/check', { service: 'hello', entries: [file(path)] });
       expect(r.status, path).toBe(422);
       expect(((await r.json()) as { error: { code: string } }).error.code).toBe('E_UNSAFE_PATH');
     }
@@ -157,16 +163,52 @@ describe('deploys send only what changed', () => {
 
     // A blob damaged on the server's disk (same size, other bytes) is found as it is packed, removed and named.
     const bytes = Buffer.from(`damaged later ${randomBytes(4).toString('hex')}\n`);
-    expect((await post('/api/blobs', Buffer.concat([Buffer.from(`${sha(bytes)} ${bytes.length}\n`), bytes]), { 'content-type': 'application/octet-stream' })).status).toBe(201);
-    const stored = join(dataDir, 'blobs', 'sha256', sha(bytes).slice(0, 2), sha(bytes));
+    expect((await post('/api/blobs', Buffer.concat([Buffer.from(`${sha(bytes)} ${bytes.length}\n`), bytes]), BLOBS_OF_HELLO)).status).toBe(201);
+    const stored = join(dataDir, 'blobs', 'services', 'hello', 'sha256', sha(bytes).slice(0, 2), sha(bytes));
     writeFileSync(stored, Buffer.alloc(bytes.length, 'x'));
     const damaged = await post('/api/artefacts/assemble', { service: 'hello', entries: [file('server.js', sha(bytes))].map((e) => ({ ...e, size: bytes.length })) });
     expect(damaged.status).toBe(409);
     expect(((await damaged.json()) as { error: { code: string; details: { missing: string[] } } }).error).toMatchObject({ code: 'E_BLOB_MISSING', details: { missing: [sha(bytes)] } });
     expect(storedBlobs(dataDir).has(sha(bytes))).toBe(false);
 
-    const unknownKey = await post('/api/blobs/check', { entries: [{ ...file('a.js'), owner: 'root' }] });
+    const unknownKey = await post('/api/blobs/check', { service: 'hello', entries: [{ ...file('a.js'), owner: 'root' }] });
     expect(unknownKey.status).toBe(400);
     expect(readdirSync(join(dataDir, 'artefacts')).sort()).toEqual(artefactsBefore);
+  });
+  it('keeps each service\'s blobs its own: another service\'s token can neither probe them nor assemble from them', async () => {
+    expect(existsSync(join(dataDir, 'blobs', 'sha256')), 'the store an older server shared between services').toBe(false);
+    const held = [...storedBlobs(dataDir, 'hello')];
+    expect(held.length).toBeGreaterThan(0);
+    const made = await post('/api/tokens', { user: 'blog-ci', role: 'deployer', services: ['blog'] });
+    expect(made.status).toBe(201);
+    const blogToken = ((await made.json()) as { token: string }).token;
+    const asBlog = (path: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+      fetch(`${server.url}${path}`, { method: 'POST', headers: { ...headers, authorization: `Bearer ${blogToken}` }, body: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body) });
+    const entries = held.slice(0, 3).map((hex, i) => ({ type: 'file', path: `f${i}.js`, mode: 0o644, size: 1, sha256: hex }));
+
+    // Asking about hello's blobs, sending some, or assembling from them: refused, naming the service.
+    for (const [path, body, headers] of [
+      ['/api/blobs/check', { service: 'hello', entries }, undefined],
+      ['/api/artefacts/assemble', { service: 'hello', entries }, undefined],
+      ['/api/blobs', Buffer.from(''), BLOBS_OF_HELLO],
+    ] as const) {
+      const r = await asBlog(path, body, headers);
+      expect(r.status, path).toBe(403);
+      const err = ((await r.json()) as { error: { code: string; message: string } }).error;
+      expect(err.code).toBe('E_FORBIDDEN');
+      expect(err.message).toContain('for service hello');
+    }
+    // In its own service, hello's blobs are not there: no answer tells whether another service holds a file.
+    const check = await asBlog('/api/blobs/check', { service: 'blog', entries });
+    expect(check.status).toBe(200);
+    expect(((await check.json()) as { missing: string[] }).missing).toEqual(entries.map((e) => e.sha256));
+    const assemble = await asBlog('/api/artefacts/assemble', { service: 'blog', entries });
+    expect(assemble.status).toBe(409);
+    expect(((await assemble.json()) as { error: { code: string } }).error.code).toBe('E_BLOB_MISSING');
+    // A batch must say whose blobs it holds.
+    const anon = await asBlog('/api/blobs', Buffer.from(''), { 'content-type': 'application/octet-stream' });
+    expect(anon.status).toBe(400);
+    expect(((await anon.json()) as { error: { message: string } }).error.message).toContain('x-slipway-service');
+    expect(storedBlobs(dataDir, 'blog').size).toBe(0);
   });
 });

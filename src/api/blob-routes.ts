@@ -1,14 +1,17 @@
 // Deploys that send only what changed (docs/deploy.md#sending-only-what-changed):
 // the manifest first, then the blobs the server lacks, then the artefact assembled
-// from them. The same permission as an artefact upload: deploy, in any environment.
+// from them. Each service has its own blobs: every route names the service, and a
+// token needs "deploy" for that service (an environment of it, or a bare name).
 
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
+import { SERVICE_NAME_PATTERN } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
 import type { Engine } from '../engine/engine.ts';
 import { assembleBody, blobCheckBody } from './blob-schemas.ts';
-import { actorOf, parse } from './request-input.ts';
+import { actorOf, assertMayActForService, parse } from './request-input.ts';
+import { ARTEFACT_SERVICE_HEADER } from './schemas.ts';
 import type { AssembledArtefactJson, BlobBatchJson, BlobCheckJson } from './views.ts';
 
 /** A manifest of 100,000 entries (the artefact limit) with long paths fits. */
@@ -17,13 +20,17 @@ const MANIFEST_BODY_LIMIT = 64 * 1024 * 1024;
 export function registerBlobRoutes(app: FastifyInstance, engine: Engine): void {
   app.post('/api/blobs/check', { bodyLimit: MANIFEST_BODY_LIMIT, config: { permission: 'deploy', anyEnv: true, audit: false, input: { body: blobCheckBody }, summary: 'which blobs of a tree\'s manifest the server lacks (changes nothing)' } }, async (req): Promise<BlobCheckJson> => {
     const body = parse(blobCheckBody, req.body, 'body');
-    return engine.blobs.check(body.entries);
+    assertMayActForService(req, 'deploy', body.service);
+    return engine.blobs.check(body.service, body.entries);
   });
 
-  app.post('/api/blobs', { config: { permission: 'deploy', anyEnv: true, audit: 'blobs.upload', summary: 'send file blobs (application/octet-stream, optionally content-encoding: gzip; each blob "<sha256 hex> <size>\\n" then its bytes)' } }, async (req, reply) => {
+  app.post('/api/blobs', { config: { permission: 'deploy', anyEnv: true, audit: 'blobs.upload', summary: 'send a service\'s file blobs (application/octet-stream, x-slipway-service, optionally content-encoding: gzip; each blob "<sha256 hex> <size>\\n" then its bytes)' } }, async (req, reply) => {
     if (!req.body || typeof (req.body as Readable).pipe !== 'function') {
       throw new SlipwayError('E_BAD_REQUEST', 'send the blobs as the request body with content-type application/octet-stream');
     }
+    const service = String(req.headers[ARTEFACT_SERVICE_HEADER] ?? '');
+    if (!SERVICE_NAME_PATTERN.test(service)) throw new SlipwayError('E_BAD_REQUEST', `header ${ARTEFACT_SERVICE_HEADER}: name the service whose blobs these are (as slipway.yaml's service:), got "${service.slice(0, 64)}"`, { field: ARTEFACT_SERVICE_HEADER });
+    assertMayActForService(req, 'deploy', service);
     const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
     if (encoding !== 'identity' && encoding !== 'gzip') throw new SlipwayError('E_BAD_REQUEST', `content-encoding ${encoding.slice(0, 40)} is not accepted; send gzip or nothing`);
     const raw = req.body as Readable;
@@ -31,19 +38,20 @@ export function registerBlobRoutes(app: FastifyInstance, engine: Engine): void {
     if (body !== raw) raw.on('error', (e) => body.destroy(e));
     let answer;
     try {
-      answer = await engine.blobs.receive(body);
+      answer = await engine.blobs.receive(service, body);
     } catch (e) {
       // The rest of a refused body is not read: the connection closes after the answer.
       reply.header('connection', 'close');
       if ((e as { code?: string }).code === 'Z_DATA_ERROR') throw new SlipwayError('E_BAD_REQUEST', 'the blob batch is not valid gzip; nothing of it was kept', {}, { cause: e });
       throw e;
     }
-    req.auditNote = { target: `${answer.received} blobs`, details: { bytes: answer.bytes } };
+    req.auditNote = { target: `${answer.received} blobs`, details: { service, bytes: answer.bytes } };
     return reply.status(201).send(answer satisfies BlobBatchJson);
   });
 
   app.post('/api/artefacts/assemble', { bodyLimit: MANIFEST_BODY_LIMIT, config: { permission: 'deploy', anyEnv: true, audit: 'artefact.assemble', input: { body: assembleBody }, summary: 'make an artefact from a tree\'s manifest and the blobs sent before' } }, async (req, reply) => {
     const body = parse(assembleBody, req.body, 'body');
+    assertMayActForService(req, 'deploy', body.service);
     const a = await engine.blobs.assemble({ service: body.service, entries: body.entries, uploader: actorOf(req.headers) });
     req.auditNote = { target: a.record.digest, details: { service: body.service, manifest: a.manifest, reused: a.reused } };
     return reply.status(a.reused ? 200 : 201).send({ digest: a.record.digest, bytes: a.record.bytes, reused: a.reused, manifest: a.manifest } satisfies AssembledArtefactJson);

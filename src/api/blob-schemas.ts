@@ -18,12 +18,15 @@ export const manifestEntry = z.discriminatedUnion('type', [
 /** Entries in the order the packer walks the tree (per directory, names sorted by code unit), directories included. */
 const entries = z.array(manifestEntry).min(1).max(1_000_000);
 
-export const blobCheckBody = z.strictObject({ entries });
+const service = z.string().regex(SERVICE_NAME_PATTERN, 'a service name, as `service:` in slipway.yaml: lowercase letters, digits and dashes');
+
+/** `service`: whose blobs to look among (each service has its own; a token limited to other services is refused). */
+export const blobCheckBody = z.strictObject({ service, entries });
 export type BlobCheckBody = z.input<typeof blobCheckBody>;
 
 export const assembleBody = z.strictObject({
   /** The service the artefact is of (its slipway.yaml's `service:`), as an upload's x-slipway-service. */
-  service: z.string().regex(SERVICE_NAME_PATTERN, 'a service name, as `service:` in slipway.yaml: lowercase letters, digits and dashes'),
+  service,
   entries,
 });
 export type AssembleBody = z.input<typeof assembleBody>;

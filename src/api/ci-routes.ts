@@ -8,13 +8,13 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { envKey, SERVICE_NAME_PATTERN } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
-import { mayAccess, mayReleaseService } from '../core/roles.ts';
+import { mayAccess } from '../core/roles.ts';
 import type { CiOrigin } from '../core/pipeline/ci-origin.ts';
 import { parseConfigText } from '../config/index.ts';
 import type { Engine } from '../engine/engine.ts';
 import { parseTestReport } from '../engine/pipeline/test-report.ts';
 import { ciKeyBody, ciKeyParam, ciReleaseBody } from './ci-schemas.ts';
-import { actorOf, parse } from './request-input.ts';
+import { actorOf, assertMayActForService, parse } from './request-input.ts';
 import { ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, emptyBody } from './schemas.ts';
 import type { ArtefactUploadJson } from './views.ts';
 
@@ -30,10 +30,7 @@ export function registerCiRoutes(app: FastifyInstance, o: { engine: Engine }): v
     const digest = String(req.headers[ARTEFACT_DIGEST_HEADER] ?? '');
     const service = String(req.headers[ARTEFACT_SERVICE_HEADER] ?? '');
     if (!SERVICE_NAME_PATTERN.test(service)) throw new SlipwayError('E_BAD_REQUEST', `header ${ARTEFACT_SERVICE_HEADER}: name the artefact's service (as slipway.yaml's service:), got "${service.slice(0, 64)}"`, { field: ARTEFACT_SERVICE_HEADER });
-    if (req.identity) {
-      const access = mayReleaseService(req.identity, service);
-      if (!access.allowed) throw forbid(req, access.reason, { service });
-    }
+    assertMayActForService(req, 'release', service);
     if (!req.body || typeof (req.body as Readable).pipe !== 'function') {
       throw new SlipwayError('E_BAD_REQUEST', 'send the artefact as the request body with content-type application/octet-stream');
     }

@@ -1,8 +1,10 @@
 // Reading a request's input: every part (path, query, body) parsed with its
 // schema, a refusal naming the field; and who is asking.
 
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { SlipwayError } from '../core/errors.ts';
+import { mayActForService } from '../core/roles.ts';
 import { ACTOR_HEADER } from './schemas.ts';
 
 export function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
@@ -18,3 +20,16 @@ export function actorOf(headers: Record<string, unknown>): string {
   return typeof a === 'string' && /^[\w.@-]{1,64}$/.test(a) ? a : 'anonymous';
 }
 
+
+/**
+ * Refuses (E_FORBIDDEN) a request about service `service` from a token whose role
+ * does not hold `grant` for it: what a route reachable from any environment checks
+ * once it knows the service. No token (auth off): allowed.
+ */
+export function assertMayActForService(req: FastifyRequest, grant: 'deploy' | 'release', service: string, details: Record<string, unknown> = {}): void {
+  const who = req.identity;
+  if (!who) return;
+  const access = mayActForService(who, grant, service);
+  if (access.allowed) return;
+  throw new SlipwayError('E_FORBIDDEN', `${who.user} (${who.role}) may not ${req.method} ${req.routeOptions.url}: ${access.reason}`, { permission: grant, role: who.role, service, ...details });
+}

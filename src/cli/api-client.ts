@@ -171,12 +171,12 @@ export class ApiClient {
     return this.call<BlobCheckJson>('POST', '/api/blobs/check', body);
   }
 
-  /** One batch of blobs, gzipped as it streams (cli/blob-upload.ts makes it). */
-  sendBlobs(batch: Readable) {
+  /** One batch of a service's blobs, gzipped as it streams (cli/blob-upload.ts makes it). */
+  sendBlobs(batch: Readable, service: string) {
     return this.call<BlobBatchJson>('POST', '/api/blobs', undefined, {
       body: Readable.toWeb(batch) as unknown as RequestInit['body'],
       duplex: 'half',
-      headers: { 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' },
+      headers: { 'content-type': 'application/octet-stream', 'content-encoding': 'gzip', [ARTEFACT_SERVICE_HEADER]: service },
     } as RequestInit & { headers: Record<string, string> });
   }
 

@@ -22,7 +22,7 @@ export interface SentBlobs {
   wireBytes: number;
 }
 
-export async function sendMissingBlobs(client: ApiClient, missing: readonly string[], sources: FileManifest['sources']): Promise<SentBlobs> {
+export async function sendMissingBlobs(client: ApiClient, service: string, missing: readonly string[], sources: FileManifest['sources']): Promise<SentBlobs> {
   let bytes = 0;
   let wireBytes = 0;
   const counted = new Transform({
@@ -38,7 +38,7 @@ export async function sendMissingBlobs(client: ApiClient, missing: readonly stri
     localError = e;
   });
   try {
-    await client.sendBlobs(body);
+    await client.sendBlobs(body, service);
   } catch (e) {
     await sending;
     throw localError ?? e;

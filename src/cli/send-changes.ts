@@ -47,7 +47,7 @@ export async function sendChangedFiles(o: SendChangesOptions): Promise<string> {
   o.upload.hashedFiles = manifest.hashedFiles;
   let check;
   try {
-    check = await o.client.checkBlobs({ entries: manifest.entries });
+    check = await o.client.checkBlobs({ service: o.service, entries: manifest.entries });
   } catch (e) {
     if (isSlipwayError(e) && e.code === 'E_NOT_FOUND' && e.message.startsWith('no route')) return sendTarball(o);
     throw e;
@@ -67,7 +67,7 @@ export async function sendChangedFiles(o: SendChangesOptions): Promise<string> {
   const sentFiles = manifest.entries.filter((e) => e.type === 'file' && missing.has(e.sha256)).length;
   Object.assign(o.upload, { sentFiles, alreadyOnServer: o.tree.fileCount - sentFiles, sentBytes: check.missingBytes });
   o.say(`sending ${count(sentFiles)} of ${count(o.tree.fileCount)} files (${formatBytes(check.missingBytes)}); ${count(o.tree.fileCount - sentFiles)} already on the server`);
-  if (check.missing.length > 0) o.upload.wireBytes += (await sendMissingBlobs(o.client, check.missing, manifest.sources)).wireBytes;
+  if (check.missing.length > 0) o.upload.wireBytes += (await sendMissingBlobs(o.client, o.service, check.missing, manifest.sources)).wireBytes;
   const assembled = await assemble(o, manifest);
   rememberPack(o.tree, { file: '', digest: assembled.digest, bytes: assembled.bytes, fileCount: o.tree.fileCount });
   o.say(`assembled on the server as ${assembled.digest.slice(0, 19)}… (${formatBytes(assembled.bytes)})`);
@@ -81,8 +81,8 @@ async function assemble(o: SendChangesOptions, manifest: FileManifest) {
   } catch (e) {
     if (!isSlipwayError(e) || e.code !== 'E_BLOB_MISSING') throw e;
     // Collected, or found damaged and removed, since the check: send those again, once.
-    const again = await o.client.checkBlobs({ entries: manifest.entries });
-    if (again.missing.length > 0) o.upload.wireBytes += (await sendMissingBlobs(o.client, again.missing, manifest.sources)).wireBytes;
+    const again = await o.client.checkBlobs({ service: o.service, entries: manifest.entries });
+    if (again.missing.length > 0) o.upload.wireBytes += (await sendMissingBlobs(o.client, o.service, again.missing, manifest.sources)).wireBytes;
     return ask();
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { grantsOf, isRole, mayAccess, mayReleaseService, rolesWith, scopedServices, serviceScope, type Identity, type Role } from './roles.ts';
+import { grantsOf, isRole, mayAccess, mayActForService, mayReleaseService, rolesWith, scopedServices, serviceScope, type Identity, type Role } from './roles.ts';
 
 const who = (role: Role, envs: string[] | null = null): Identity => ({ user: 'u', role, envs, tokenId: 't' });
 
@@ -75,6 +75,18 @@ describe('a ci token', () => {
     expect(mayReleaseService(who('deployer', ['staging']), 'shop').allowed).toBe(true);
     expect(mayReleaseService(who('deployer', ['blog/staging']), 'shop').allowed).toBe(false);
     expect(scopedServices(['shop/*', 'staging', 'blog/*'])).toEqual(['shop', 'blog']);
+  });
+});
+
+describe('deploying for a service outside any one environment (a deploy\'s file blobs)', () => {
+  it('needs deploy for that service: one of its environments, or a bare environment name', () => {
+    expect(mayActForService(who('deployer', [serviceScope('shop')]), 'deploy', 'shop').allowed).toBe(true);
+    expect(mayActForService(who('deployer', ['shop/staging']), 'deploy', 'shop').allowed).toBe(true);
+    expect(mayActForService(who('deployer', ['staging']), 'deploy', 'blog').allowed).toBe(true);
+    expect(mayActForService(who('deployer', [serviceScope('shop')]), 'deploy', 'blog')).toEqual({ allowed: false, reason: 'needs the "deploy" permission for service blog; this token\'s role applies only in shop/*' });
+    expect(mayActForService(who('deployer'), 'deploy', 'blog').allowed).toBe(true);
+    // A ci token releases; it never deploys, so it cannot send blobs either.
+    expect(mayActForService(who('ci', [serviceScope('shop')]), 'deploy', 'shop')).toMatchObject({ allowed: false });
   });
 });
 

@@ -80,14 +80,20 @@ export function rolesWith(grant: Grant): Role[] {
 }
 
 /**
- * May `who` release service `service` at all (upload its artefact for a run)? A token
- * limited to environments needs one of that service's (`shop/*`, `shop/staging`) or a
- * bare name, which holds in every service.
+ * May `who` use `grant` for service `service` at all, outside any one environment (a
+ * release's artefact for a run; a deploy's file blobs)? A token limited to
+ * environments needs one of that service's (`shop/*`, `shop/staging`) or a bare name,
+ * which holds in every service.
  */
-export function mayReleaseService(who: Identity, service: string): AccessAnswer {
-  if (!GRANTS[who.role].includes('release')) {
-    return { allowed: false, reason: `needs the "release" permission, which role ${who.role} does not have (roles with it: ${rolesWith('release').join(', ')})` };
+export function mayActForService(who: Identity, grant: 'deploy' | 'release', service: string): AccessAnswer {
+  if (!GRANTS[who.role].includes(grant)) {
+    return { allowed: false, reason: `needs the "${grant}" permission, which role ${who.role} does not have (roles with it: ${rolesWith(grant).join(', ')})` };
   }
   if (who.envs === null || who.envs.some((e) => !e.includes('/') || e.startsWith(`${service}/`))) return { allowed: true };
-  return { allowed: false, reason: `needs the "release" permission for service ${service}; this token's role applies only in ${who.envs.join(', ')}` };
+  return { allowed: false, reason: `needs the "${grant}" permission for service ${service}; this token's role applies only in ${who.envs.join(', ')}` };
+}
+
+/** May `who` release service `service` (upload its artefact for a run)? */
+export function mayReleaseService(who: Identity, service: string): AccessAnswer {
+  return mayActForService(who, 'release', service);
 }

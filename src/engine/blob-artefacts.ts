@@ -17,7 +17,7 @@ import type { ArtefactRecord } from '../core/records.ts';
 import { artefactLimitsFrom, overLimit, packScanned, type ArtefactLimits } from '../artefact/index.ts';
 import type { PackEntry } from '../artefact/deterministic-tar.ts';
 import { assertSafeTree, normaliseEntryPath } from '../artefact/tree-safety.ts';
-import type { BlobStore } from '../store/blob-store.ts';
+import type { BlobStore, ServiceBlobStores } from '../store/blob-store.ts';
 import type { StateStore } from '../store/state-store.ts';
 import { artefactPath } from './artefact-store.ts';
 import type { ArtefactTrust } from './artefact-trust.ts';
@@ -50,7 +50,8 @@ export class BlobArtefacts {
   #lastSweepMs = 0;
 
   constructor(private readonly deps: {
-    blobs: BlobStore;
+    /** One store per service: a service's deploys see and use only its own blobs. */
+    blobs: ServiceBlobStores;
     store: StateStore;
     trust: ArtefactTrust;
     artefactsDir: string;
@@ -63,25 +64,26 @@ export class BlobArtefacts {
     return this.deps.limits ?? artefactLimitsFrom(process.env);
   }
 
-  /** Which blobs of a manifest the server lacks. Checks the manifest; stores nothing. */
-  async check(entries: readonly ManifestEntry[]): Promise<BlobCheck> {
+  /** Which blobs of a manifest the service's store lacks. Checks the manifest; stores nothing. */
+  async check(service: string, entries: readonly ManifestEntry[]): Promise<BlobCheck> {
+    const blobs = this.deps.blobs.of(service);
     const manifest = await this.validate(entries);
     const missing: string[] = [];
     const distinct = new Map<string, number>();
     for (const e of entries) if (e.type === 'file') distinct.set(e.sha256, e.size);
     let missingBytes = 0;
     for (const [hex, size] of distinct) {
-      if (this.deps.blobs.has(hex)) continue;
+      if (blobs.has(hex)) continue;
       missing.push(hex);
       missingBytes += size;
     }
-    return { manifest, files: entries.filter((e) => e.type !== 'directory').length, blobs: distinct.size, missing, missingBytes, artefact: this.heldArtefactOf(manifest) };
+    return { manifest, files: entries.filter((e) => e.type !== 'directory').length, blobs: distinct.size, missing, missingBytes, artefact: this.heldArtefactOf(blobs, manifest) };
   }
 
-  /** Receives one batch of blobs (store/blob-store.ts has the format). */
-  receive(body: AsyncIterable<Buffer>): Promise<{ received: number; bytes: number }> {
+  /** Receives one batch of a service's blobs (store/blob-store.ts has the format). */
+  receive(service: string, body: AsyncIterable<Buffer>): Promise<{ received: number; bytes: number }> {
     const l = this.limits;
-    return this.deps.blobs.receive(body, { maxBatchBytes: l.maxDecompressedBytes, maxBlobBytes: l.maxFileBytes, maxBlobs: l.maxEntries });
+    return this.deps.blobs.of(service).receive(body, { maxBatchBytes: l.maxDecompressedBytes, maxBlobBytes: l.maxFileBytes, maxBlobs: l.maxEntries });
   }
 
   /**
@@ -90,18 +92,19 @@ export class BlobArtefacts {
    * longer hashes to its name (it is removed, so the CLI sends it again).
    */
   async assemble(o: { service: string; entries: readonly ManifestEntry[]; uploader: string }): Promise<{ record: ArtefactRecord; reused: boolean; manifest: string }> {
+    const blobs = this.deps.blobs.of(o.service);
     const manifest = await this.validate(o.entries);
-    const held = this.heldArtefactOf(manifest);
+    const held = this.heldArtefactOf(blobs, manifest);
     if (held) return { record: this.deps.store.getArtefact(held)!, reused: true, manifest };
     const files = new Map<string, number>();
     for (const e of o.entries) if (e.type === 'file') files.set(e.sha256, e.size);
-    const missing = [...files.keys()].filter((hex) => !this.deps.blobs.has(hex));
+    const missing = [...files.keys()].filter((hex) => !blobs.has(hex));
     // A blob of another size than the manifest says is damaged (or the manifest lies): removed, so it is sent again.
-    if (missing.length === 0) missing.push(...this.wrongSize(files));
+    if (missing.length === 0) missing.push(...wrongSize(blobs, files));
     if (missing.length > 0) throw blobsMissing(missing);
     // Each blob's bytes are hashed again as they are packed (a crash may have damaged one).
     const entries: PackEntry[] = o.entries.map((e) => e.type === 'file'
-      ? { path: e.path, absolutePath: this.deps.blobs.pathOf(e.sha256), type: 'file', isExecutable: (e.mode & 0o111) !== 0, size: e.size, sha256: e.sha256 }
+      ? { path: e.path, absolutePath: blobs.pathOf(e.sha256), type: 'file', isExecutable: (e.mode & 0o111) !== 0, size: e.size, sha256: e.sha256 }
       : e.type === 'directory'
         ? { path: e.path, absolutePath: '', type: 'directory', isExecutable: true, size: 0 }
         : { path: e.path, absolutePath: '', type: 'symlink', isExecutable: false, size: 0, linkpath: e.target });
@@ -111,7 +114,7 @@ export class BlobArtefacts {
       const packed = await packScanned({ root: this.deps.artefactsDir, entries, fileCount, fingerprint: manifest, newestChangeMs: 0 }, tmp).catch((e: unknown) => {
         const blob = (e as SlipwayError).details?.blob;
         if ((e as SlipwayError).code !== 'E_ARTEFACT_TAMPERED' || typeof blob !== 'string') throw e;
-        this.deps.blobs.remove(blob);
+        blobs.remove(blob);
         throw blobsMissing([blob]);
       });
       const existing = this.deps.store.getArtefact(packed.digest);
@@ -126,7 +129,7 @@ export class BlobArtefacts {
       }
       // Its bytes were made here from verified blobs: from here on, the signature vouches for it.
       this.deps.trust.signUpload(record, o.uploader);
-      this.deps.blobs.writeRefs({ artefact: record.digest, manifest, blobs: [...files.keys()] });
+      blobs.writeRefs({ artefact: record.digest, manifest, blobs: [...files.keys()] });
       if (this.deps.now() - this.#lastSweepMs > SWEEP_EVERY_MS) this.sweep();
       return { record, reused: false, manifest };
     } finally {
@@ -134,37 +137,36 @@ export class BlobArtefacts {
     }
   }
 
-  /** Removes blobs that no artefact the server keeps was made of (see BlobStore.sweep). */
+  /** At start: the one store all services shared before stores were per service goes (it is only a cache). */
+  removeSharedLayout(): void {
+    this.deps.blobs.removeSharedLayout();
+  }
+
+  /** Removes, in every service's store, blobs that no artefact the server keeps was made of (see BlobStore.sweep). */
   sweep(): { blobsRemoved: number; bytesRemoved: number } {
     this.#lastSweepMs = this.deps.now();
-    const removed = this.deps.blobs.sweep({
-      isKept: (digest) => {
-        const a = this.deps.store.getArtefact(digest);
-        return a !== null && existsSync(a.path);
-      },
-      nowMs: this.deps.now(),
-      graceMs: SWEEP_GRACE_MS,
-    });
+    const removed = { blobsRemoved: 0, bytesRemoved: 0 };
+    for (const service of this.deps.blobs.services()) {
+      const r = this.deps.blobs.of(service).sweep({
+        isKept: (digest) => {
+          const a = this.deps.store.getArtefact(digest);
+          return a !== null && existsSync(a.path);
+        },
+        nowMs: this.deps.now(),
+        graceMs: SWEEP_GRACE_MS,
+      });
+      removed.blobsRemoved += r.blobsRemoved;
+      removed.bytesRemoved += r.bytesRemoved;
+    }
     this.deps.onSweep?.(removed);
     return removed;
   }
 
-  private heldArtefactOf(manifest: string): string | null {
-    const digest = this.deps.blobs.artefactOfManifest(manifest);
+  private heldArtefactOf(blobs: BlobStore, manifest: string): string | null {
+    const digest = blobs.artefactOfManifest(manifest);
     if (!digest) return null;
     const a = this.deps.store.getArtefact(digest);
     return a && existsSync(a.path) ? digest : null;
-  }
-
-  /** Blobs whose size is not the manifest's: removed, and named. */
-  private wrongSize(files: Map<string, number>): string[] {
-    const bad: string[] = [];
-    for (const [hex, size] of files) {
-      if (this.deps.blobs.sizeOf(hex) === size) continue;
-      this.deps.blobs.remove(hex);
-      bad.push(hex);
-    }
-    return bad;
   }
 
   /**
@@ -189,6 +191,17 @@ export class BlobArtefacts {
     await assertSafeTree(entries.map((e) => ({ path: e.path, type: e.type, ...(e.type === 'symlink' ? { linkpath: e.target } : {}) })));
     return `sha256:${hash.digest('hex')}`;
   }
+}
+
+/** Blobs whose size is not the manifest's: removed, and named. */
+function wrongSize(blobs: BlobStore, files: Map<string, number>): string[] {
+  const bad: string[] = [];
+  for (const [hex, size] of files) {
+    if (blobs.sizeOf(hex) === size) continue;
+    blobs.remove(hex);
+    bad.push(hex);
+  }
+  return bad;
 }
 
 function blobsMissing(missing: string[]): SlipwayError {

@@ -39,7 +39,7 @@ import { EventFeed } from './event-feed.ts';
 import type { SigningKey } from '../security/signing-key.ts';
 import { ArtefactTrust } from './artefact-trust.ts';
 import { BlobArtefacts } from './blob-artefacts.ts';
-import { BlobStore } from '../store/blob-store.ts';
+import { ServiceBlobStores } from '../store/blob-store.ts';
 import { assertDeployAllowed, PolicyGate } from './deploy-gates.ts';
 import { PolicyStore, type PolicyVersion } from '../store/policy-store.ts';
 import type { HostPolicy } from '../core/policy.ts';
@@ -158,7 +158,7 @@ export class Engine {
     // Blobs no kept artefact was made of go whenever artefacts are collected.
     this.trust = new ArtefactTrust({ store: deps.store, key: deps.signingKey, now: () => this.clock.now(), onCollected: () => this.blobs.sweep() });
     this.blobs = new BlobArtefacts({
-      blobs: new BlobStore(deps.paths.blobs), store: deps.store, trust: this.trust, artefactsDir: deps.paths.artefacts, now: () => this.clock.now(),
+      blobs: new ServiceBlobStores(deps.paths.blobs), store: deps.store, trust: this.trust, artefactsDir: deps.paths.artefacts, now: () => this.clock.now(),
       onSweep: (r) => { if (r.blobsRemoved > 0) deps.log.info(r, 'collected file blobs no kept artefact was made of'); },
     });
     this.configs = new ConfigVersions({ store: deps.store, secrets: deps.secrets, clock: this.clock });
@@ -282,6 +282,7 @@ export class Engine {
 
   /** Re-adopts what a previous server left running and resumes every rollout. */
   async start(): Promise<void> {
+    this.blobs.removeSharedLayout();
     await this.routes.seed();
     await this.fleet.adoptAll();
     await this.fleet.reapDead();

@@ -4,10 +4,15 @@
 // from the blobs (engine/blob-artefacts.ts). This file keeps the bytes and the
 // bookkeeping on disk; it knows nothing of artefacts' format or of who may send.
 //
-//   blobs/sha256/<2 hex>/<64 hex>     one file's bytes
-//   blobs/incoming/<batch>/           a batch being received (all of it or none of it lands)
-//   blobs/refs/<artefact hex>.json    the blobs an assembled artefact was made of, and its manifest's digest
-//   blobs/manifests/<manifest hex>    the artefact a manifest was assembled into
+// Each service has a store of its own: a token that may deploy one service can
+// neither learn whether another's tree holds a file (whose sha256 it could guess,
+// such as a config file with a candidate secret) nor assemble from another's blobs.
+// Two services with equal files keep a copy each.
+//
+//   blobs/services/<service>/sha256/<2 hex>/<64 hex>     one file's bytes
+//   blobs/services/<service>/incoming/<batch>/           a batch being received (all of it or none of it lands)
+//   blobs/services/<service>/refs/<artefact hex>.json    the blobs an assembled artefact was made of, and its manifest's digest
+//   blobs/services/<service>/manifests/<manifest hex>    the artefact a manifest was assembled into
 //
 // A blob is renamed into place only once its bytes hashed to its name, and only when
 // every blob of its batch did: a refused batch leaves nothing. Blobs are not fsynced
@@ -19,6 +24,7 @@ import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, ren
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { SERVICE_NAME_PATTERN } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { writeFileAtomicSync } from '../platform/atomic-file.ts';
 
@@ -52,6 +58,30 @@ export interface BlobRefs {
 /** The header of one blob in a batch: the batch is these, each followed by exactly `size` bytes. */
 export function blobFrameHeader(hex: string, size: number): string {
   return `${hex} ${size}\n`;
+}
+
+/** The blob stores of every service, under one root. */
+export class ServiceBlobStores {
+  constructor(readonly root: string) {}
+
+  /** The store of one service (its directory is made when a blob first lands). */
+  of(service: string): BlobStore {
+    if (!SERVICE_NAME_PATTERN.test(service)) throw new SlipwayError('E_BAD_REQUEST', `"${service.slice(0, 64)}" is not a service name`);
+    return new BlobStore(join(this.root, 'services', service));
+  }
+
+  /** Services that have a store. */
+  services(): string[] {
+    return listDir(join(this.root, 'services')).filter((name) => SERVICE_NAME_PATTERN.test(name));
+  }
+
+  /**
+   * Removes the store all services shared before blobs were kept per service. It is
+   * only a cache: a deploy sends again what it lacks.
+   */
+  removeSharedLayout(): void {
+    for (const name of ['sha256', 'incoming', 'refs', 'manifests']) rmSync(join(this.root, name), { recursive: true, force: true });
+  }
 }
 
 export class BlobStore {
