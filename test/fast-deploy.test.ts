@@ -50,12 +50,12 @@ describe('deploy asks before it uploads', () => {
     const { appendFileSync } = await import('node:fs');
     appendFileSync(join(app, 'slipway.yaml'), 'pipeline:\n  staging: staging\n  production: production\n');
     const artefactsBefore = readdirSync(join(dataDir, 'artefacts')).length;
-    const blobsBefore = readdirSync(join(dataDir, 'blobs', 'sha256')).length;
+    const blobsBefore = readdirSync(join(dataDir, 'blobs', 'services', 'hello', 'sha256')).length;
     const r = await cli('deploy', 'production');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/accepts only an artefact that has succeeded in staging/);
     expect(await uploads()).toBe(2);
     expect(readdirSync(join(dataDir, 'artefacts')).length).toBe(artefactsBefore);
-    expect(readdirSync(join(dataDir, 'blobs', 'sha256')).length).toBe(blobsBefore);
+    expect(readdirSync(join(dataDir, 'blobs', 'services', 'hello', 'sha256')).length).toBe(blobsBefore);
   });
 });
