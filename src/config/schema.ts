@@ -114,6 +114,7 @@ const health = section({
   healthy_threshold: wholeNumber(1).prefault(CONFIG_DEFAULTS.health.healthy_threshold),
   unhealthy_threshold: wholeNumber(1).prefault(CONFIG_DEFAULTS.health.unhealthy_threshold),
   start_deadline: durationMs.prefault(CONFIG_DEFAULTS.health.start_deadline),
+  steady_interval: durationMs.optional(),
 })
   .transform((h) => ({
     path: h.path,
@@ -122,6 +123,8 @@ const health = section({
     healthyThreshold: h.healthy_threshold,
     unhealthyThreshold: h.unhealthy_threshold,
     startDeadlineMs: h.start_deadline,
+    // Only when written: a config that does not name it keeps the hash it had before the key existed.
+    ...(h.steady_interval !== undefined ? { steadyIntervalMs: h.steady_interval } : {}),
   }))
   .superRefine((h, ctx) => {
     // A deadline shorter than this fails every deploy, however healthy the service.

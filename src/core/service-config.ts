@@ -33,6 +33,23 @@ export interface HealthSpec {
   unhealthyThreshold: number;
   /** How long a new instance may take to become healthy before the deploy fails. */
   startDeadlineMs: number;
+  /**
+   * Time between probes of a serving instance whose last probe passed
+   * (`health.steady_interval`); absent: steadyProbeIntervalMs() gives the default.
+   */
+  steadyIntervalMs?: number;
+}
+
+/** A serving instance that passed its last probe is probed this often when `steady_interval` is not set. */
+export const DEFAULT_STEADY_PROBE_INTERVAL_MS = 10_000;
+
+/**
+ * How long after a passed probe a serving instance is probed again: never more often
+ * than `interval`. A failed probe brings the next at `interval`, so a sick instance
+ * is still retired after `unhealthy_threshold` probes `interval` apart.
+ */
+export function steadyProbeIntervalMs(h: Pick<HealthSpec, 'intervalMs' | 'steadyIntervalMs'>): number {
+  return Math.max(h.intervalMs, h.steadyIntervalMs ?? DEFAULT_STEADY_PROBE_INTERVAL_MS);
 }
 
 export interface ShutdownSpec {

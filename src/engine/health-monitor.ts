@@ -1,7 +1,15 @@
 // Watches instances that receive traffic: a process that exits is out of the router
 // within a tick; one that fails `unhealthy_threshold` probes in a row is retired.
+// A serving instance whose last probe passed is probed every `steady_interval`
+// (10 s by default), not every `interval`: a probe a second was most of a quiet
+// app's log, and the router's passive health takes a failing instance out of
+// traffic within its next requests. A failed probe brings probing back to
+// `interval` until the instance passes or is retired, and during a rollout every
+// instance of its environment is probed every `interval`: the rollout's judgement
+// (restarts, health) should not wait 10 s.
 
 import { probeHealth } from '../runtime/health-probe.ts';
+import { steadyProbeIntervalMs } from '../core/service-config.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { InstanceFleet } from './instance-fleet.ts';
 import type { Clock, Timer } from './ports.ts';
@@ -30,12 +38,14 @@ export class HealthMonitor {
     const dead = await this.deps.fleet.reapDead().catch(() => []);
     for (const i of dead) this.forget(i.id);
     const now = this.deps.clock.now();
+    const rolling = new Set(this.deps.store.activeRollouts().map((r) => r.env));
     for (const i of this.deps.store.liveInstances()) {
       if (i.state !== 'ready' || this.probing.has(i.id)) continue;
       const release = this.deps.store.getRelease(i.releaseId);
       if (!release) continue;
       const h = release.config.health;
-      if (now - (this.lastProbeAt.get(i.id) ?? 0) < h.intervalMs) continue;
+      const every = this.failures.has(i.id) || rolling.has(i.env) ? h.intervalMs : steadyProbeIntervalMs(h);
+      if (now - (this.lastProbeAt.get(i.id) ?? 0) < every) continue;
       this.lastProbeAt.set(i.id, now);
       this.probing.add(i.id);
       void probeHealth({ port: i.port, path: h.path, timeoutMs: h.timeoutMs })
