@@ -12,7 +12,7 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTraffic } from '../src/cli/traffic.ts';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
-import { freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, writeService, type EnvOptions, type ServerProcess } from './support/harness.ts';
+import { apiFetch, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, writeService, type EnvOptions, type ServerProcess } from './support/harness.ts';
 
 /** The app: `/` at once, `/poll?ms=N` after N ms, `/healthz`; its version from package.json; drains on SIGTERM. */
 const APP = `import http from 'node:http';
@@ -105,5 +105,10 @@ describe('long polls during a canary', () => {
     const s = await getJson<EnvironmentStatus>(`${server.url}/api/environments/${encodeURIComponent('poller/production')}`);
     expect(s.stable?.number).toBe(2);
     expect(s.lastRollout?.phase).toBe('succeeded');
+    // Prometheus sees them too, per release, as the analysis did.
+    const metrics = await (await apiFetch(`${server.url}/metrics`)).text();
+    const longOf = (release: number) => Number(new RegExp(`^slipway_router_long_requests_total\\{env="poller/production",release="${release}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
+    expect(longOf(2), metrics.split('\n').filter((l) => l.includes('long_request')).join('\n')).toBeGreaterThan(0);
+    expect(longOf(1) + longOf(2)).toBeLessThanOrEqual(polls);
   }, 240_000);
 });

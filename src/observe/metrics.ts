@@ -21,7 +21,7 @@ export interface MetricsSource {
   rolloutPhaseCounts(): { env: string; phase: string; count: number }[];
   instanceCounts(): { env: string; release: number; state: string; count: number }[];
   /** env → release number → the router's cumulative counts for it. */
-  routerCounts(): ReadonlyMap<string, ReadonlyMap<string, { requests: number; status: Record<string, number>; latency: LatencyHistogram }>>;
+  routerCounts(): ReadonlyMap<string, ReadonlyMap<string, { requests: number; status: Record<string, number>; latency: LatencyHistogram; long?: { requests: number; errors: number } }>>;
   /** What the audit trail owes the disk (entries waiting in memory, failed writes, entries not even kept). */
   auditHealth?(): { waiting: number; writeFailures: number; lost: number };
   /** Free bytes (for an unprivileged user) of the data directory's file system; null when unknown. */
@@ -118,6 +118,28 @@ export class ServerMetrics {
         this.reset();
         for (const [env, releases] of source()?.routerCounts() ?? []) {
           for (const [release, snap] of releases) this.inc({ env, release }, snap.status['5xx'] ?? 0);
+        }
+      },
+    });
+    new Counter({
+      name: 'slipway_router_long_requests_total',
+      help: 'Requests that took longer than the environment\'s proxy.long_request (long polls, slow reports), by environment and release: counted in slipway_router_requests_total, left out of the latency histogram.',
+      labelNames: ['env', 'release'], registers,
+      collect() {
+        this.reset();
+        for (const [env, releases] of source()?.routerCounts() ?? []) {
+          for (const [release, snap] of releases) if (snap.long) this.inc({ env, release }, snap.long.requests);
+        }
+      },
+    });
+    new Counter({
+      name: 'slipway_router_long_request_errors_total',
+      help: 'Long requests (past proxy.long_request) that ended in a 5xx or were cut, by environment and release.',
+      labelNames: ['env', 'release'], registers,
+      collect() {
+        this.reset();
+        for (const [env, releases] of source()?.routerCounts() ?? []) {
+          for (const [release, snap] of releases) if (snap.long) this.inc({ env, release }, snap.long.errors);
         }
       },
     });
