@@ -3,6 +3,7 @@
 // error. Debian's Chromium (playwright-core) against a real server whose router
 // serves certificates made by openssl.
 
+import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,6 +96,8 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the dashboard shows T
     await expect.poll(() => shop.textContent(), REFRESH).toContain('shop.test');
     expect(await shop.getByTestId('certificate-issuer').textContent()).toBe('slipway test CA');
     expect(await shop.getByTestId('certificate-expiry').textContent()).toMatch(/^\((1 day|2 days) left\)$/);
+    // When it was issued (its notBefore), as the certificate says.
+    expect(await shop.getByTestId('certificate-issued').textContent()).toBe(` · issued ${new Date(new X509Certificate(soon.cert).validFrom).toISOString().slice(0, 10)}`);
     expect(await shop.getAttribute('data-expiry')).toBe('warn');
     // The warning stands out in the page's warning colour, not as plain text.
     expect(await shop.getByTestId('certificate-expiry').evaluate((e) => (globalThis as unknown as { getComputedStyle(x: unknown): { color: string } }).getComputedStyle(e).color)).toBe('rgb(180, 83, 9)');

@@ -115,7 +115,7 @@ describe('ACME certificates from pebble, served and renewed by the router', () =
     // slipway status shows the host's certificate: issuer, expiry, last renewal attempt.
     const status = await cli('status', 'production');
     expect(status.stdout).toContain(`https://127.0.0.1:${port}`);
-    expect(status.stdout).toMatch(new RegExp(`${HOST.replace(/\./g, '\\.')}  issuer CN=Pebble Intermediate CA [0-9a-f]+, expires \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC`));
+    expect(status.stdout).toMatch(new RegExp(`${HOST.replace(/\./g, '\\.')}  issuer CN=Pebble Intermediate CA [0-9a-f]+, issued \\d{4}-\\d\\d-\\d\\d, expires \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC`));
     expect(status.stdout).toMatch(/last renewal attempt .*: ok; next renewal/);
   }, 90_000);
 

@@ -66,7 +66,7 @@ describe('tls: with certificate files, through a real server', () => {
     expect(plain.headers.location).toBe(`https://www.shop.test:${port}/cart?x=1`);
     await plain.body.dump();
     const status = await cli('status', 'production');
-    expect(status.stdout).toMatch(/shop\.test, www\.shop\.test {2}issuer CN=slipway test CA, expires .* UTC \(1 days\)/);
+    expect(status.stdout).toMatch(/shop\.test, www\.shop\.test {2}issuer CN=slipway test CA, issued \d{4}-\d\d-\d\d, expires .* UTC \(1 days\)/);
     expect(status.stdout).toMatch(/last load attempt .*: ok/);
   }, 90_000);
 

@@ -111,13 +111,13 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
   return out.join('\n').trimEnd();
 }
 
-/** Each certificate's names, issuer and expiry, then the last attempt to load or renew them. */
+/** Each certificate's names, issuer, issue date and expiry, then the last attempt to load or renew them. */
 function formatTls(t: NonNullable<EnvironmentStatus['tls']>): string[] {
   const lines = t.certificates.length === 0 ? [`  tls:      ${pc.yellow(`no certificate yet (${t.source})`)}`] : [];
   t.certificates.forEach((c, i) => {
     const daysLeft = Math.floor((Date.parse(c.notAfter) - Date.now()) / 86_400_000);
     const expiry = `expires ${c.notAfter.slice(0, 16).replace('T', ' ')} UTC (${daysLeft < 0 ? pc.red('expired') : daysLeft < 1 ? pc.yellow('< 1 day') : `${daysLeft} days`})`;
-    lines.push(`  ${i === 0 ? 'tls:     ' : '         '} ${c.names.join(', ')}  issuer ${c.issuer}, ${expiry}`);
+    lines.push(`  ${i === 0 ? 'tls:     ' : '         '} ${c.names.join(', ')}  issuer ${c.issuer}, issued ${c.notBefore.slice(0, 10)}, ${expiry}`);
   });
   const a = t.lastAttempt;
   const attempt = a === null ? 'none yet' : `${ago(Date.parse(a.at))}: ${a.ok ? pc.green('ok') : pc.red(`failed: ${a.error ?? ''}`)}`;

@@ -1,5 +1,5 @@
 // An environment's TLS certificates (tls: in slipway.yaml): each one's names,
-// issuer and expiry, with a warning when fewer than 14 days are left, and the last
+// issuer, issue date and expiry, with a warning when fewer than 14 days are left, and the last
 // attempt to load (files) or renew (ACME) them, with its error. What `slipway
 // status` shows, from the same answer (EnvironmentStatus.tls); never a key.
 
@@ -39,6 +39,7 @@ export function Certificates({ tls }) {
       return html`<p class="certificate" data-testid="certificate" data-expiry=${expiry.level} title=${`SHA-256 ${c.fingerprint256}`}>
         <span class="muted">https </span><strong>${c.names.join(', ')}</strong>
         <span class="muted"> · issuer </span><span data-testid="certificate-issuer" title=${c.issuer}>${issuerName(c.issuer)}</span>
+        <span class="muted" data-testid="certificate-issued"> · issued ${c.notBefore.slice(0, 10)}</span>
         <span class="muted"> · expires ${c.notAfter.slice(0, 10)} </span>
         <span class=${`expiry expiry-${expiry.level}`} data-testid="certificate-expiry">(${daysText(expiry)})</span>
       </p>`;
