@@ -4,7 +4,7 @@
 // new workers that take the listening sockets over; the old ones stop accepting,
 // finish their requests and keep their WebSockets until the drain deadline.
 
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -164,6 +164,29 @@ describe('a router upgrade', () => {
       expect((await router.getRouteHead()).version).toBe(3);
     } finally {
       rmSync(next, { recursive: true, force: true });
+    }
+  });
+
+  it('runs only code other users cannot change, with the node options a server sends', async () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'slipway-router-planted-'));
+    try {
+      const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+      const planted = join(scratch, 'router');
+      mkdirSync(planted);
+      writeFileSync(join(planted, 'router-main.ts'), 'process.exit(0);\n');
+      // A directory anyone may write to, as /tmp is: refused.
+      chmodSync(planted, 0o777);
+      await expect(router.upgradeWorkers(0, { execArgv: ['--import', tsx], entry: join(planted, 'router-main.ts') })).rejects.toThrow(/may be changed by other users \(mode 777\)/);
+      chmodSync(planted, 0o755);
+      chmodSync(join(planted, 'router-main.ts'), 0o666);
+      await expect(router.upgradeWorkers(0, { execArgv: ['--import', tsx], entry: join(planted, 'router-main.ts') })).rejects.toThrow(/may be changed by other users \(mode 666\)/);
+      // Node options that would load other code first.
+      const real = join(REPO, 'src', 'router', 'router-main.ts');
+      await expect(router.upgradeWorkers(0, { execArgv: ['--require', join(planted, 'router-main.ts')], entry: real })).rejects.toThrow(/program.execArgv must be/);
+      // Nothing was started: the same code serves.
+      expect(await getOnce(port)).toBe(200);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
     }
   });
 });

@@ -8,8 +8,9 @@
 // (router-workers.ts).
 
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { entryCommand } from '../platform/entry-point.ts';
 import { SlipwayError } from '../core/errors.ts';
 
@@ -40,8 +41,13 @@ export function routerCodeDigest(entry: string): string {
 }
 
 /**
- * A program named in an upgrade request: an absolute router-main.js or
- * router-main.ts that exists, and node options that are strings.
+ * A program named in an upgrade request, which the keeper will run: node options of
+ * one of the two shapes a server sends (`--enable-source-maps` for the bundle, or
+ * `--import <tsx loader file URL>`), and an absolute router-main.js or
+ * router-main.ts. Every file it names must be code only this user (or root) could
+ * have put there: a regular file, owned by this user or root, that no other user
+ * may change, in a directory no other user may change. So the admin secret alone
+ * cannot make the router run code from a scratch directory such as /tmp.
  */
 export function parseRouterProgram(value: unknown): RouterProgram {
   const p = value as { execArgv?: unknown; entry?: unknown } | null;
@@ -51,7 +57,35 @@ export function parseRouterProgram(value: unknown): RouterProgram {
   if (!isAbsolute(p.entry) || !/^router-main\.(js|ts)$/.test(basename(p.entry)) || !existsSync(p.entry)) {
     throw new SlipwayError('E_BAD_REQUEST', `program.entry must be an existing absolute path to router-main.js or router-main.ts, got ${JSON.stringify(p.entry)}`);
   }
-  return { execArgv: p.execArgv as string[], entry: p.entry };
+  const execArgv = p.execArgv as string[];
+  const bundle = execArgv.length === 1 && execArgv[0] === '--enable-source-maps';
+  const loader = execArgv.length === 2 && execArgv[0] === '--import' && execArgv[1]!.startsWith('file:///') ? fileURLToPath(execArgv[1]!) : null;
+  if (!bundle && loader === null) {
+    throw new SlipwayError('E_BAD_REQUEST', `program.execArgv must be ["--enable-source-maps"] or ["--import", "file:///…/loader.mjs"], got ${JSON.stringify(execArgv).slice(0, 200)}`);
+  }
+  assertOwnCode(p.entry, 'program.entry');
+  if (loader !== null) assertOwnCode(loader, 'the --import loader');
+  return { execArgv, entry: p.entry };
+}
+
+/** Refuses a file of code that another user could have written or could change. */
+function assertOwnCode(path: string, what: string): void {
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  for (const [target, kind] of [[path, 'file'], [dirname(path), 'directory']] as const) {
+    let st;
+    try {
+      st = lstatSync(target);
+    } catch {
+      throw new SlipwayError('E_BAD_REQUEST', `${what}: ${target} cannot be read`);
+    }
+    if (kind === 'file' ? !st.isFile() : !st.isDirectory()) throw new SlipwayError('E_BAD_REQUEST', `${what}: ${target} must be a ${kind} (not a symlink)`);
+    if (st.uid !== uid && st.uid !== 0) throw new SlipwayError('E_BAD_REQUEST', `${what}: ${target} belongs to uid ${st.uid}, not to this user (${uid}) or root; the router runs only its own installation's code`);
+    // Group-writable is allowed only for the user's own group (a umask of 002).
+    if ((st.mode & 0o002) !== 0 || ((st.mode & 0o020) !== 0 && st.gid !== gid)) {
+      throw new SlipwayError('E_BAD_REQUEST', `${what}: ${target} may be changed by other users (mode ${(st.mode & 0o777).toString(8)}); the router runs only code they cannot change`);
+    }
+  }
 }
 
 function sourceFiles(dir: string): string[] {
