@@ -2,6 +2,7 @@
 //
 //   node --import tsx bench/router-bench.ts [--duration 10] [--connections 50] [--rounds 3]
 //                                           [--warmup 3] [--only direct,router,nginx]
+//                                           [--workers N] [--syscalls 4] [--help]
 //
 // Three upstream processes answer a small body with keep-alive. Load comes from
 // autocannon in its own process (so it does not share the bench's event loop), on
@@ -10,7 +11,11 @@
 // the keeper's and its workers' (docs/router.md).
 //
 // The targets run in turn, round after round, and the summary is the median: on a
-// small shared machine one 10 s run can be off by 30% from the next.
+// small shared machine one 10 s run can be off by 30% from the next. CPU per request
+// (the proxy's processes' user + system time over the requests served) moves much
+// less than requests/s there. With --syscalls, each proxy then serves one more,
+// untimed load under `strace -c` (bench/lib/syscall-count.ts), for its system calls
+// per request.
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
 import { childPids, cpuMicros } from './lib/proc-cpu.ts';
 import { hasNginx, startNginx, NGINX_BIN, type RunningNginx } from './lib/nginx.ts';
+import { countSyscalls, hasStrace, STRACE_BIN } from './lib/syscall-count.ts';
 import { freePort, startUpstream } from './lib/bench-processes.ts';
 
 interface LoadResult {
@@ -51,13 +57,32 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: 'direct,router,nginx' },
     warmup: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '3' },
+    workers: { type: 'string' },
+    syscalls: { type: 'string', default: '0' },
+    help: { type: 'boolean', default: false },
   },
 });
+if (args.help) {
+  console.log(`Router throughput and CPU per request, against a direct connection and nginx.
+
+  --duration S      seconds of load per target per round (default 10)
+  --connections N   autocannon connections (default 50)
+  --rounds N        rounds; the summary is their median (default 3)
+  --warmup S        seconds of load per target before the rounds (default 3)
+  --only LIST       targets, of direct,router,nginx (default all three)
+  --workers N       the router's worker processes (default: the router's own default)
+  --syscalls S      after the rounds, S seconds of load on each proxy under strace -c,
+                    for system calls per request (default 0: off; needs ${STRACE_BIN})
+  --help            this text`);
+  process.exit(0);
+}
 const durationS = Number(args.duration);
 const connections = Number(args.connections);
 const warmupS = Number(args.warmup);
 const rounds = Number(args.rounds);
 const wanted = new Set(args.only.split(','));
+const routerWorkers = args.workers === undefined ? undefined : Number(args.workers);
+const syscallSeconds = Number(args.syscalls);
 
 const require = createRequire(import.meta.url);
 const AUTOCANNON = require.resolve('autocannon/autocannon.js');
@@ -107,7 +132,7 @@ async function measure(t: Target): Promise<void> {
 }
 
 async function startRouterTarget(dir: string, upstreamPorts: number[]): Promise<{ target: Target; router: RouterClient }> {
-  const router = await ensureRouter({ stateDir: join(dir, 'router') });
+  const router = await ensureRouter({ stateDir: join(dir, 'router'), workers: routerWorkers });
   // Two releases over the same three upstreams (ids differ), so each upstream gets a third of the load, as with nginx.
   const backends = ['r1', 'r2'].flatMap((release) =>
     upstreamPorts.map((p, i) => ({ id: `${release}-u${i + 1}`, release, url: `http://127.0.0.1:${p}` })),
@@ -118,7 +143,7 @@ async function startRouterTarget(dir: string, upstreamPorts: number[]): Promise<
   });
   const address = answer.listeners.bench?.address;
   if (address === undefined) throw new Error(`router did not listen: ${JSON.stringify(answer)}`);
-  return { router, target: { name: 'slipway router (50/50)', url: `http://${address}/`, cpuPids: () => [router.pid, ...childPids(router.pid)], samples: [] } };
+  return { router, target: { name: `slipway router (50/50${routerWorkers === undefined ? '' : `, ${routerWorkers}w`})`, url: `http://${address}/`, cpuPids: () => [router.pid, ...childPids(router.pid)], samples: [] } };
 }
 
 async function printRouterShares(router: RouterClient): Promise<void> {
@@ -154,6 +179,21 @@ function printSummary(targets: Target[]): void {
   }
 }
 
+/** System calls per request of each proxy (not the direct target: that is the upstream itself), from an untimed run under strace. */
+async function printSyscalls(targets: Target[]): Promise<void> {
+  if (!hasStrace()) {
+    console.log(`\nsystem calls skipped: ${STRACE_BIN} is missing (install it with \`apt-get install -y strace\`)`);
+    return;
+  }
+  console.log(`\nsystem calls per request (${syscallSeconds} s under strace -c -f; slowed, so untimed)`);
+  for (const t of targets) {
+    if (t.name.startsWith('direct')) continue;
+    const counted = await countSyscalls(t.cpuPids(), async () => (await runAutocannon(t.url, syscallSeconds)).total);
+    const top = counted.byCall.filter(([, n]) => n >= 0.01).map(([name, n]) => `${name} ${n.toFixed(2)}`).join(', ');
+    console.log(`  ${t.name.padEnd(32)} ${counted.perRequest.toFixed(2).padStart(6)}  (${top})`);
+  }
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'slipway-router-bench-'));
   const upstreams = await Promise.all(['u1', 'u2', 'u3'].map(startUpstream));
@@ -186,6 +226,7 @@ async function main(): Promise<void> {
     }
     if (router) await printRouterShares(router);
     printSummary(targets);
+    if (syscallSeconds > 0) await printSyscalls(targets);
   } finally {
     if (router) await router.shutdown().catch(() => process.kill(-router!.pid, 'SIGKILL'));
     if (nginx) await nginx.stop();
