@@ -24,7 +24,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
-import { childPids, cpuMicros } from './lib/proc-cpu.ts';
+import { childPids, cpuMicros, reapedChildrenCpuMicros } from './lib/proc-cpu.ts';
 import { hasNginx, startNginx, NGINX_BIN, type RunningNginx } from './lib/nginx.ts';
 import { countSyscalls, hasStrace, STRACE_BIN } from './lib/syscall-count.ts';
 import { freePort, startUpstream } from './lib/bench-processes.ts';
@@ -40,6 +40,9 @@ interface LoadResult {
 
 interface Sample extends LoadResult {
   cpuUsPerRequest: number | null;
+  /** The rest of the machine's work per request: autocannon, and the three upstreams. */
+  loadCpuUsPerRequest: number;
+  upstreamCpuUsPerRequest: number;
 }
 
 /** A target under test: its URL and the processes whose CPU counts as "the proxy". */
@@ -121,14 +124,28 @@ function runAutocannon(url: string, seconds: number): Promise<LoadResult> {
 }
 
 /** One measured run: load for `durationS`, and the CPU the proxy processes used meanwhile. */
-async function measure(t: Target): Promise<void> {
+/**
+ * One measured run: load for `durationS`, and the CPU the proxy processes used
+ * meanwhile; also autocannon's (it has exited and been waited for by then) and the
+ * upstreams': on two cores all of them share, they bound what any proxy can reach.
+ */
+async function measure(t: Target, upstreamPids: number[]): Promise<void> {
   const pids = t.cpuPids();
-  const before = pids.reduce((s, p) => s + cpuMicros(p), 0);
+  const sum = (ps: number[]): number => ps.reduce((s, p) => s + cpuMicros(p), 0);
+  const before = sum(pids);
+  const upstreamBefore = sum(upstreamPids);
+  const loadBefore = reapedChildrenCpuMicros();
   const load = await runAutocannon(t.url, durationS);
-  const after = pids.reduce((s, p) => s + cpuMicros(p), 0);
+  const after = sum(pids);
+  const n = Math.max(1, load.total);
   const cpuUsPerRequest = pids.length > 0 && load.total > 0 ? (after - before) / load.total : null;
-  t.samples.push({ ...load, cpuUsPerRequest });
-  console.log(`  ${t.name.padEnd(32)} ${load.rps.toFixed(0).padStart(7)} req/s  ${cpuUsPerRequest === null ? '-' : cpuUsPerRequest.toFixed(1)} µs CPU/req`);
+  const upstreamCpuUsPerRequest = (sum(upstreamPids) - upstreamBefore) / n;
+  const loadCpuUsPerRequest = (reapedChildrenCpuMicros() - loadBefore) / n;
+  t.samples.push({ ...load, cpuUsPerRequest, loadCpuUsPerRequest, upstreamCpuUsPerRequest });
+  console.log(
+    `  ${t.name.padEnd(32)} ${load.rps.toFixed(0).padStart(7)} req/s  ${cpuUsPerRequest === null ? '-' : cpuUsPerRequest.toFixed(1)} µs CPU/req` +
+      `  (autocannon ${loadCpuUsPerRequest.toFixed(1)}, upstreams ${upstreamCpuUsPerRequest.toFixed(1)})`,
+  );
 }
 
 async function startRouterTarget(dir: string, upstreamPorts: number[]): Promise<{ target: Target; router: RouterClient }> {
@@ -162,11 +179,11 @@ const median = (xs: number[]): number => {
 
 function printSummary(targets: Target[]): void {
   const fmt = (n: number | null, d = 0): string => (n === null || Number.isNaN(n) ? '-' : n.toFixed(d));
-  console.log(`\nmedian of ${rounds} round(s)            req/s    p50 ms  p99 ms  errors  non2xx  CPU µs/req (proxy)`);
+  console.log(`\nmedian of ${rounds} round(s)            req/s    p50 ms  p99 ms  errors  non2xx  CPU µs/req: proxy  autocannon  upstreams`);
   for (const t of targets) {
     const cpu = t.samples.map((s) => s.cpuUsPerRequest).filter((c): c is number => c !== null);
     console.log(
-      `${t.name.padEnd(32)} ${fmt(median(t.samples.map((s) => s.rps))).padStart(7)}  ${fmt(median(t.samples.map((s) => s.p50Ms)), 1).padStart(6)}  ${fmt(median(t.samples.map((s) => s.p99Ms)), 1).padStart(6)}  ${String(t.samples.reduce((n, s) => n + s.errors, 0)).padStart(6)}  ${String(t.samples.reduce((n, s) => n + s.non2xx, 0)).padStart(6)}  ${fmt(cpu.length ? median(cpu) : null, 1).padStart(8)}`,
+      `${t.name.padEnd(32)} ${fmt(median(t.samples.map((s) => s.rps))).padStart(7)}  ${fmt(median(t.samples.map((s) => s.p50Ms)), 1).padStart(6)}  ${fmt(median(t.samples.map((s) => s.p99Ms)), 1).padStart(6)}  ${String(t.samples.reduce((n, s) => n + s.errors, 0)).padStart(6)}  ${String(t.samples.reduce((n, s) => n + s.non2xx, 0)).padStart(6)}  ${fmt(cpu.length ? median(cpu) : null, 1).padStart(17)}  ${fmt(median(t.samples.map((s) => s.loadCpuUsPerRequest)), 1).padStart(10)}  ${fmt(median(t.samples.map((s) => s.upstreamCpuUsPerRequest)), 1).padStart(9)}`,
     );
   }
   const router = targets.find((t) => t.name.startsWith('slipway'));
@@ -222,7 +239,7 @@ async function main(): Promise<void> {
     for (const t of targets) if (warmupS > 0) await runAutocannon(t.url, warmupS);
     for (let round = 1; round <= rounds; round++) {
       console.log(`round ${round}`);
-      for (const t of targets) await measure(t);
+      for (const t of targets) await measure(t, upstreams.map((u) => u.child.pid!));
     }
     if (router) await printRouterShares(router);
     printSummary(targets);
