@@ -1,7 +1,7 @@
 // Router throughput against a direct connection and against nginx, on this machine.
 //
 //   node --import tsx bench/router-bench.ts [--duration 10] [--connections 50] [--rounds 3]
-//                                           [--warmup 3] [--only direct,router,nginx]
+//                                           [--warmup 3] [--only direct,router,nginx,floor]
 //                                           [--workers N] [--syscalls 4] [--help]
 //
 // Three upstream processes answer a small body with keep-alive. Load comes from
@@ -17,11 +17,12 @@
 // untimed load under `strace -c` (bench/lib/syscall-count.ts), for its system calls
 // per request.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
 import { childPids, cpuMicros, reapedChildrenCpuMicros } from './lib/proc-cpu.ts';
@@ -72,7 +73,9 @@ if (args.help) {
   --connections N   autocannon connections (default 50)
   --rounds N        rounds; the summary is their median (default 3)
   --warmup S        seconds of load per target before the rounds (default 3)
-  --only LIST       targets, of direct,router,nginx (default all three)
+  --only LIST       targets, of direct,router,nginx,floor (default direct,router,nginx);
+                    floor: node:http + undici alone (bench/lib/floor-proxy.ts), the
+                    least a proxy built like the router costs
   --workers N       the router's worker processes (default: the router's own default)
   --syscalls S      after the rounds, S seconds of load on each proxy under strace -c,
                     for system calls per request (default 0: off; needs ${STRACE_BIN})
@@ -89,6 +92,17 @@ const syscallSeconds = Number(args.syscalls);
 
 const require = createRequire(import.meta.url);
 const AUTOCANNON = require.resolve('autocannon/autocannon.js');
+const TSX = require.resolve('tsx');
+const FLOOR_MAIN = fileURLToPath(new URL('./lib/floor-proxy.ts', import.meta.url));
+
+/** node:http + undici with nothing of slipway's in between (lib/floor-proxy.ts), in front of the upstreams on `ports`. */
+function startFloorProxy(ports: number[]): Promise<{ child: ChildProcess; port: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', TSX, FLOOR_MAIN, ...ports.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout!.once('data', (d: Buffer) => resolve({ child, port: Number(d.toString().trim()) }));
+    child.on('error', reject);
+  });
+}
 
 function runAutocannon(url: string, seconds: number): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
@@ -219,12 +233,19 @@ async function main(): Promise<void> {
   const targets: Target[] = [];
   let router: RouterClient | null = null;
   let nginx: RunningNginx | null = null;
+  let floor: ChildProcess | null = null;
   try {
     if (wanted.has('direct')) targets.push({ name: 'direct to one upstream', url: `http://127.0.0.1:${ports[0]}/`, cpuPids: () => [upstreams[0]!.child.pid!], samples: [] });
     if (wanted.has('router')) {
       const r = await startRouterTarget(dir, ports);
       router = r.router;
       targets.push(r.target);
+    }
+    if (wanted.has('floor')) {
+      // Not by default: it is for telling slipway's own per-request cost from node:http's and undici's.
+      const f = await startFloorProxy(ports);
+      floor = f.child;
+      targets.push({ name: 'floor: node:http + undici only', url: `http://127.0.0.1:${f.port}/`, cpuPids: () => [f.child.pid!], samples: [] });
     }
     if (wanted.has('nginx')) {
       if (hasNginx()) {
@@ -247,6 +268,7 @@ async function main(): Promise<void> {
   } finally {
     if (router) await router.shutdown().catch(() => process.kill(-router!.pid, 'SIGKILL'));
     if (nginx) await nginx.stop();
+    floor?.kill('SIGTERM');
     for (const u of upstreams) u.child.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   }
