@@ -18,14 +18,14 @@
 // per request.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
-import { childPids, cpuMicros, reapedChildrenCpuMicros } from './lib/proc-cpu.ts';
+import { childPids, cpuMicros } from './lib/proc-cpu.ts';
 import { hasNginx, startNginx, NGINX_BIN, type RunningNginx } from './lib/nginx.ts';
 import { countSyscalls, hasStrace, STRACE_BIN } from './lib/syscall-count.ts';
 import { freePort, startUpstream } from './lib/bench-processes.ts';
@@ -44,6 +44,13 @@ interface Sample extends LoadResult {
   /** The rest of the machine's work per request: autocannon, and the three upstreams. */
   loadCpuUsPerRequest: number;
   upstreamCpuUsPerRequest: number;
+}
+
+/** User + system CPU time of this process's children that have exited and been waited for (cutime + cstime; autocannon's, once it ended), in microseconds. */
+function reapedChildrenCpuMicros(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[13]) + Number(fields[14])) * 1_000_000) / 100; // USER_HZ ticks
 }
 
 /** A target under test: its URL and the processes whose CPU counts as "the proxy". */

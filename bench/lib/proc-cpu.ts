@@ -34,10 +34,3 @@ export function treeCpuMicros(pid: number): number {
     }
   }, 0);
 }
-
-/** User + system CPU time of this process's children that have exited and been waited for (cutime + cstime), in microseconds. */
-export function reapedChildrenCpuMicros(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[13]) + Number(fields[14])) * 1_000_000) / TICKS_PER_SECOND;
-}
