@@ -1,7 +1,8 @@
 // Router throughput against a direct connection and against nginx, on this machine.
 //
 //   node --import tsx bench/router-bench.ts [--duration 10] [--connections 50] [--rounds 3]
-//                                           [--warmup 3] [--only direct,router,nginx]
+//                                           [--warmup 3] [--only direct,router,nginx,floor]
+//                                           [--workers N] [--syscalls 4] [--help]
 //
 // Three upstream processes answer a small body with keep-alive. Load comes from
 // autocannon in its own process (so it does not share the bench's event loop), on
@@ -10,17 +11,23 @@
 // the keeper's and its workers' (docs/router.md).
 //
 // The targets run in turn, round after round, and the summary is the median: on a
-// small shared machine one 10 s run can be off by 30% from the next.
+// small shared machine one 10 s run can be off by 30% from the next. CPU per request
+// (the proxy's processes' user + system time over the requests served) moves much
+// less than requests/s there. With --syscalls, each proxy then serves one more,
+// untimed load under `strace -c` (bench/lib/syscall-count.ts), for its system calls
+// per request.
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
 import { childPids, cpuMicros } from './lib/proc-cpu.ts';
 import { hasNginx, startNginx, NGINX_BIN, type RunningNginx } from './lib/nginx.ts';
+import { countSyscalls, hasStrace, STRACE_BIN } from './lib/syscall-count.ts';
 import { freePort, startUpstream } from './lib/bench-processes.ts';
 
 interface LoadResult {
@@ -34,6 +41,16 @@ interface LoadResult {
 
 interface Sample extends LoadResult {
   cpuUsPerRequest: number | null;
+  /** The rest of the machine's work per request: autocannon, and the three upstreams. */
+  loadCpuUsPerRequest: number;
+  upstreamCpuUsPerRequest: number;
+}
+
+/** User + system CPU time of this process's children that have exited and been waited for (cutime + cstime; autocannon's, once it ended), in microseconds. */
+function reapedChildrenCpuMicros(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[13]) + Number(fields[14])) * 1_000_000) / 100; // USER_HZ ticks
 }
 
 /** A target under test: its URL and the processes whose CPU counts as "the proxy". */
@@ -51,16 +68,48 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: 'direct,router,nginx' },
     warmup: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '3' },
+    workers: { type: 'string' },
+    syscalls: { type: 'string', default: '0' },
+    help: { type: 'boolean', default: false },
   },
 });
+if (args.help) {
+  console.log(`Router throughput and CPU per request, against a direct connection and nginx.
+
+  --duration S      seconds of load per target per round (default 10)
+  --connections N   autocannon connections (default 50)
+  --rounds N        rounds; the summary is their median (default 3)
+  --warmup S        seconds of load per target before the rounds (default 3)
+  --only LIST       targets, of direct,router,nginx,floor (default direct,router,nginx);
+                    floor: node:http + undici alone (bench/lib/floor-proxy.ts), the
+                    least a proxy built like the router costs
+  --workers N       the router's worker processes (default: the router's own default)
+  --syscalls S      after the rounds, S seconds of load on each proxy under strace -c,
+                    for system calls per request (default 0: off; needs ${STRACE_BIN})
+  --help            this text`);
+  process.exit(0);
+}
 const durationS = Number(args.duration);
 const connections = Number(args.connections);
 const warmupS = Number(args.warmup);
 const rounds = Number(args.rounds);
 const wanted = new Set(args.only.split(','));
+const routerWorkers = args.workers === undefined ? undefined : Number(args.workers);
+const syscallSeconds = Number(args.syscalls);
 
 const require = createRequire(import.meta.url);
 const AUTOCANNON = require.resolve('autocannon/autocannon.js');
+const TSX = require.resolve('tsx');
+const FLOOR_MAIN = fileURLToPath(new URL('./lib/floor-proxy.ts', import.meta.url));
+
+/** node:http + undici with nothing of slipway's in between (lib/floor-proxy.ts), in front of the upstreams on `ports`. */
+function startFloorProxy(ports: number[]): Promise<{ child: ChildProcess; port: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', TSX, FLOOR_MAIN, ...ports.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout!.once('data', (d: Buffer) => resolve({ child, port: Number(d.toString().trim()) }));
+    child.on('error', reject);
+  });
+}
 
 function runAutocannon(url: string, seconds: number): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
@@ -96,18 +145,32 @@ function runAutocannon(url: string, seconds: number): Promise<LoadResult> {
 }
 
 /** One measured run: load for `durationS`, and the CPU the proxy processes used meanwhile. */
-async function measure(t: Target): Promise<void> {
+/**
+ * One measured run: load for `durationS`, and the CPU the proxy processes used
+ * meanwhile; also autocannon's (it has exited and been waited for by then) and the
+ * upstreams': on two cores all of them share, they bound what any proxy can reach.
+ */
+async function measure(t: Target, upstreamPids: number[]): Promise<void> {
   const pids = t.cpuPids();
-  const before = pids.reduce((s, p) => s + cpuMicros(p), 0);
+  const sum = (ps: number[]): number => ps.reduce((s, p) => s + cpuMicros(p), 0);
+  const before = sum(pids);
+  const upstreamBefore = sum(upstreamPids);
+  const loadBefore = reapedChildrenCpuMicros();
   const load = await runAutocannon(t.url, durationS);
-  const after = pids.reduce((s, p) => s + cpuMicros(p), 0);
+  const after = sum(pids);
+  const n = Math.max(1, load.total);
   const cpuUsPerRequest = pids.length > 0 && load.total > 0 ? (after - before) / load.total : null;
-  t.samples.push({ ...load, cpuUsPerRequest });
-  console.log(`  ${t.name.padEnd(32)} ${load.rps.toFixed(0).padStart(7)} req/s  ${cpuUsPerRequest === null ? '-' : cpuUsPerRequest.toFixed(1)} µs CPU/req`);
+  const upstreamCpuUsPerRequest = (sum(upstreamPids) - upstreamBefore) / n;
+  const loadCpuUsPerRequest = (reapedChildrenCpuMicros() - loadBefore) / n;
+  t.samples.push({ ...load, cpuUsPerRequest, loadCpuUsPerRequest, upstreamCpuUsPerRequest });
+  console.log(
+    `  ${t.name.padEnd(32)} ${load.rps.toFixed(0).padStart(7)} req/s  ${cpuUsPerRequest === null ? '-' : cpuUsPerRequest.toFixed(1)} µs CPU/req` +
+      `  (autocannon ${loadCpuUsPerRequest.toFixed(1)}, upstreams ${upstreamCpuUsPerRequest.toFixed(1)})`,
+  );
 }
 
 async function startRouterTarget(dir: string, upstreamPorts: number[]): Promise<{ target: Target; router: RouterClient }> {
-  const router = await ensureRouter({ stateDir: join(dir, 'router') });
+  const router = await ensureRouter({ stateDir: join(dir, 'router'), workers: routerWorkers });
   // Two releases over the same three upstreams (ids differ), so each upstream gets a third of the load, as with nginx.
   const backends = ['r1', 'r2'].flatMap((release) =>
     upstreamPorts.map((p, i) => ({ id: `${release}-u${i + 1}`, release, url: `http://127.0.0.1:${p}` })),
@@ -118,7 +181,7 @@ async function startRouterTarget(dir: string, upstreamPorts: number[]): Promise<
   });
   const address = answer.listeners.bench?.address;
   if (address === undefined) throw new Error(`router did not listen: ${JSON.stringify(answer)}`);
-  return { router, target: { name: 'slipway router (50/50)', url: `http://${address}/`, cpuPids: () => [router.pid, ...childPids(router.pid)], samples: [] } };
+  return { router, target: { name: `slipway router (50/50${routerWorkers === undefined ? '' : `, ${routerWorkers}w`})`, url: `http://${address}/`, cpuPids: () => [router.pid, ...childPids(router.pid)], samples: [] } };
 }
 
 async function printRouterShares(router: RouterClient): Promise<void> {
@@ -137,11 +200,11 @@ const median = (xs: number[]): number => {
 
 function printSummary(targets: Target[]): void {
   const fmt = (n: number | null, d = 0): string => (n === null || Number.isNaN(n) ? '-' : n.toFixed(d));
-  console.log(`\nmedian of ${rounds} round(s)            req/s    p50 ms  p99 ms  errors  non2xx  CPU µs/req (proxy)`);
+  console.log(`\nmedian of ${rounds} round(s)            req/s    p50 ms  p99 ms  errors  non2xx  CPU µs/req: proxy  autocannon  upstreams`);
   for (const t of targets) {
     const cpu = t.samples.map((s) => s.cpuUsPerRequest).filter((c): c is number => c !== null);
     console.log(
-      `${t.name.padEnd(32)} ${fmt(median(t.samples.map((s) => s.rps))).padStart(7)}  ${fmt(median(t.samples.map((s) => s.p50Ms)), 1).padStart(6)}  ${fmt(median(t.samples.map((s) => s.p99Ms)), 1).padStart(6)}  ${String(t.samples.reduce((n, s) => n + s.errors, 0)).padStart(6)}  ${String(t.samples.reduce((n, s) => n + s.non2xx, 0)).padStart(6)}  ${fmt(cpu.length ? median(cpu) : null, 1).padStart(8)}`,
+      `${t.name.padEnd(32)} ${fmt(median(t.samples.map((s) => s.rps))).padStart(7)}  ${fmt(median(t.samples.map((s) => s.p50Ms)), 1).padStart(6)}  ${fmt(median(t.samples.map((s) => s.p99Ms)), 1).padStart(6)}  ${String(t.samples.reduce((n, s) => n + s.errors, 0)).padStart(6)}  ${String(t.samples.reduce((n, s) => n + s.non2xx, 0)).padStart(6)}  ${fmt(cpu.length ? median(cpu) : null, 1).padStart(17)}  ${fmt(median(t.samples.map((s) => s.loadCpuUsPerRequest)), 1).padStart(10)}  ${fmt(median(t.samples.map((s) => s.upstreamCpuUsPerRequest)), 1).padStart(9)}`,
     );
   }
   const router = targets.find((t) => t.name.startsWith('slipway'));
@@ -154,6 +217,21 @@ function printSummary(targets: Target[]): void {
   }
 }
 
+/** System calls per request of each proxy (not the direct target: that is the upstream itself), from an untimed run under strace. */
+async function printSyscalls(targets: Target[]): Promise<void> {
+  if (!hasStrace()) {
+    console.log(`\nsystem calls skipped: ${STRACE_BIN} is missing (install it with \`apt-get install -y strace\`)`);
+    return;
+  }
+  console.log(`\nsystem calls per request (${syscallSeconds} s under strace -c -f; slowed, so untimed)`);
+  for (const t of targets) {
+    if (t.name.startsWith('direct')) continue;
+    const counted = await countSyscalls(t.cpuPids(), async () => (await runAutocannon(t.url, syscallSeconds)).total);
+    const top = counted.byCall.filter(([, n]) => n >= 0.01).map(([name, n]) => `${name} ${n.toFixed(2)}`).join(', ');
+    console.log(`  ${t.name.padEnd(32)} ${counted.perRequest.toFixed(2).padStart(6)}  (${top})`);
+  }
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'slipway-router-bench-'));
   const upstreams = await Promise.all(['u1', 'u2', 'u3'].map(startUpstream));
@@ -162,12 +240,19 @@ async function main(): Promise<void> {
   const targets: Target[] = [];
   let router: RouterClient | null = null;
   let nginx: RunningNginx | null = null;
+  let floor: ChildProcess | null = null;
   try {
     if (wanted.has('direct')) targets.push({ name: 'direct to one upstream', url: `http://127.0.0.1:${ports[0]}/`, cpuPids: () => [upstreams[0]!.child.pid!], samples: [] });
     if (wanted.has('router')) {
       const r = await startRouterTarget(dir, ports);
       router = r.router;
       targets.push(r.target);
+    }
+    if (wanted.has('floor')) {
+      // Not by default: it is for telling slipway's own per-request cost from node:http's and undici's.
+      const f = await startFloorProxy(ports);
+      floor = f.child;
+      targets.push({ name: 'floor: node:http + undici only', url: `http://127.0.0.1:${f.port}/`, cpuPids: () => [f.child.pid!], samples: [] });
     }
     if (wanted.has('nginx')) {
       if (hasNginx()) {
@@ -182,13 +267,15 @@ async function main(): Promise<void> {
     for (const t of targets) if (warmupS > 0) await runAutocannon(t.url, warmupS);
     for (let round = 1; round <= rounds; round++) {
       console.log(`round ${round}`);
-      for (const t of targets) await measure(t);
+      for (const t of targets) await measure(t, upstreams.map((u) => u.child.pid!));
     }
     if (router) await printRouterShares(router);
     printSummary(targets);
+    if (syscallSeconds > 0) await printSyscalls(targets);
   } finally {
     if (router) await router.shutdown().catch(() => process.kill(-router!.pid, 'SIGKILL'));
     if (nginx) await nginx.stop();
+    floor?.kill('SIGTERM');
     for (const u of upstreams) u.child.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   }

@@ -28,6 +28,8 @@ export interface EnsureRouterOptions {
   adminPort?: number;
   /** How long to wait for a new router (its keeper and workers) to answer; default 20 s. */
   startTimeoutMs?: number;
+  /** Worker processes of a newly started router (its --workers); default the router's own (2). For benches. */
+  workers?: number;
 }
 
 export interface PutRoutesAnswer {
@@ -73,7 +75,7 @@ export async function ensureRouter(options: EnsureRouterOptions): Promise<Router
   // A new secret for each router: one a previous router had (or leaked) steers nothing.
   const secret = newAdminSecret();
   await writeAdminSecret(stateDir, secret);
-  const pid = spawnRouter({ stateDir, logFile, adminPort: options.adminPort ?? 0, secret });
+  const pid = spawnRouter({ stateDir, logFile, adminPort: options.adminPort ?? 0, secret, workers: options.workers });
   return waitForRouter({ stateDir, logFile, pid, secret, timeoutMs: options.startTimeoutMs ?? 20_000 });
 }
 
@@ -112,12 +114,13 @@ async function findRunningRouter(stateDir: string, logFile: string): Promise<Rou
   return null;
 }
 
-function spawnRouter(o: { stateDir: string; logFile: string; adminPort: number; secret: string }): number {
+function spawnRouter(o: { stateDir: string; logFile: string; adminPort: number; secret: string; workers?: number }): number {
   const { stateDir, logFile, adminPort } = o;
   const program = routerProgram();
   const logFd = openSync(logFile, 'a');
   try {
-    const child = spawn(process.execPath, [...program.execArgv, program.entry, '--state-dir', stateDir, '--admin-port', String(adminPort)], {
+    const workers = o.workers === undefined ? [] : ['--workers', String(o.workers)];
+    const child = spawn(process.execPath, [...program.execArgv, program.entry, '--state-dir', stateDir, '--admin-port', String(adminPort), ...workers], {
       detached: true, // its own process group: a signal to the server's group does not reach it
       stdio: ['ignore', logFd, logFd],
       cwd: stateDir,
