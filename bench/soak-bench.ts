@@ -207,6 +207,15 @@ console.log(`end: server ${fmt(last.server)}; router ${fmt(last.router)}${router
 console.log(`rollouts: ${n} (${Object.entries(phases).map(([p, c]) => `${c} ${p}`).join(', ')})`);
 console.log(`requests: ${totals.sent} sent, ${totals.failed} failed${totals.failed > 0 ? ` ${JSON.stringify(totals.errors)}` : ''}`);
 console.log(`RSS, median of the first vs the last tenth of ${samples.length} samples: server ${early.server.toFixed(1)} -> ${late.server.toFixed(1)} MB (${growth(early.server, late.server)}), router ${early.router.toFixed(1)} -> ${late.router.toFixed(1)} MB (${growth(early.router, late.router)})`);
+// A leak climbs from slice to slice; warming up (code compiled, five minutes of router
+// samples kept, pages of node's binary first touched) is a step early on, then flat.
+const slice = Math.max(1, Math.round(samples.length / 6));
+const slices: string[] = [];
+for (let i = 0; i < samples.length; i += slice) {
+  const part = samples.slice(i, i + slice);
+  slices.push(`${median(part.map((x) => x.server)).toFixed(1)}/${median(part.map((x) => x.router)).toFixed(1)}`);
+}
+console.log(`RSS medians (server/router MB) over ${slices.length} equal slices of the run after the first rollout: ${slices.join(', ')}`);
 console.log(`RSS growth since the first rollout: server ${growth(warm.server.rssMb, last.server.rssMb)}, router ${growth(warm.router.rssMb, last.router.rssMb)}; descriptors: server ${warm.server.fds} -> ${last.server.fds}, router ${warm.router.fds} -> ${last.router.fds}`);
 if (warmHeap) {
   const w = warmHeap;
