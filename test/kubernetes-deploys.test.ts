@@ -264,7 +264,8 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
       .toEqual(['hello-production-r1', 'hello-production-r5']);
     expect(fake.object('Service', NS, 'hello-production-r2')).toBeUndefined();
     expect(fake.object('Secret', NS, 'hello-production-r3-secrets')).toBeUndefined();
-    expect((await status('production')).cluster?.releases.map((x) => x.release)).toEqual([1, 5]);
+    // A release's record goes after the last of its objects: a moment after the ones waited for above.
+    await expect.poll(async () => (await status('production')).cluster?.releases.map((x) => x.release), { timeout: 10_000 }).toEqual([1, 5]);
   });
 
   it('with traffic: router, slipway\'s router splits between the per-release Services and no HTTPRoute is made', async () => {
