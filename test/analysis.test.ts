@@ -33,13 +33,13 @@ describe('automated analysis and rollback', () => {
     await shutdownEverything(server?.url ?? null, dataDir);
   });
 
-  /** Deploys v1 of a one-environment service, then returns a deploy of v2 with `v2` changes. */
-  async function setUp(env: EnvOptions, v2: Partial<EnvOptions>) {
+  /** Deploys v1 of a one-environment service, then returns a deploy of v2 with `v2` changes, under load (`load`: other than the default). */
+  async function setUp(env: EnvOptions, v2: Partial<EnvOptions>, load: { concurrency: number; pauseMs: number } = { concurrency: 8, pauseMs: 2 }) {
     writeService(app, { version: '1.0.0', envs: { [`e${env.port}`]: env } });
     const first = await cli('deploy', `e${env.port}`);
     expect(first.code, first.stdout + first.stderr).toBe(0);
     writeService(app, { version: '2.0.0', envs: { [`e${env.port}`]: { ...env, ...v2 } } });
-    traffic = startTraffic({ url: `http://127.0.0.1:${env.port}/`, concurrency: 8, pauseMs: 2, maxDurationMs: 120_000 });
+    traffic = startTraffic({ url: `http://127.0.0.1:${env.port}/`, ...load, maxDurationMs: 120_000 });
     return `e${env.port}`;
   }
 
@@ -68,6 +68,11 @@ describe('automated analysis and rollback', () => {
       { instances: 2, port, strategyYaml: 'type: canary\nsteps:\n  - weight: 50\n  - pause: 5m', extraYaml: 'analysis:\n  latency: { p99: { max_ratio_to_stable: 2 } }' },
       // Far above what a loaded CI machine adds to stable's own p99 (tens of ms at load 12).
       { config: { LATENCY_MS: '150' } },
+      // The ratio is judged once the canary has 1000 samples. A client waits 150 ms on
+      // every canary answer, so the rate is bounded by the clients, not the CPU: 8 clients
+      // (~100 requests/s in all) took ~20 s to get there; 32 that pause 20 ms between
+      // requests (~330/s, far below what the CPU could serve, so stable's p99 stays low) ~6 s.
+      { concurrency: 32, pauseMs: 20 },
     );
     const r = await cli('deploy', env);
     await traffic!.stop();

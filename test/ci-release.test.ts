@@ -11,7 +11,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { ChecklistJson, RunViewJson } from '../src/cli/api-client.ts';
 import type { EnvironmentStatus } from '../src/engine/status-view.ts';
 import { apiFetch, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess } from './support/harness.ts';
@@ -108,6 +108,17 @@ describe('slipway ci-release: a run started by a hosted CI with the artefact and
   });
 
   it('takes a GitHub Actions build through staging and acceptance to approval; the ci token may not approve, another user does', async () => {
+    // The browser for the dashboard check below starts while the CI job runs; it is closed when the test ends, however it ends.
+    const profile = existsSync('/usr/bin/chromium') ? mkdtempSync(join(tmpdir(), 'slipway-chromium-')) : null;
+    const launched = profile ? chromium.launchPersistentContext(profile, {
+      executablePath: '/usr/bin/chromium', headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    }) : null;
+    launched?.catch(() => undefined); // a failed launch fails the test where it is awaited, not as an unhandled rejection
+    onTestFinished(async () => {
+      await (await launched?.catch(() => null))?.close();
+      if (profile) rmSync(profile, { recursive: true, force: true });
+    });
     const t0 = Date.now();
     const r = await ciJob(['ci-release', '--test-report', join(reports, 'junit.xml')], { token: tokens.ci!, env: github(SHA1) });
     expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -128,26 +139,16 @@ describe('slipway ci-release: a run started by a hosted CI with the artefact and
     expect((await run(id)).approvals).toEqual([]);
 
     // The dashboard's list of runs waiting for approval links the CI job it came from.
-    if (existsSync('/usr/bin/chromium')) {
-      const profile = mkdtempSync(join(tmpdir(), 'slipway-chromium-'));
-      const browser = await chromium.launchPersistentContext(profile, {
-        executablePath: '/usr/bin/chromium', headless: true,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
-      });
-      try {
-        const page = await browser.newPage();
-        page.setDefaultTimeout(30_000);
-        await page.goto(`${server.url}/ui/`);
-        await page.getByLabel('API token').fill(tokens.bob!);
-        await page.getByRole('button', { name: 'Sign in' }).click();
-        const origin = page.getByTestId(`run-origin-${id}`);
-        await origin.waitFor();
-        expect(await origin.textContent()).toBe('GitHub Actions');
-        expect(await origin.locator('a').getAttribute('href')).toBe(GITHUB_JOB);
-      } finally {
-        await browser.close();
-        rmSync(profile, { recursive: true, force: true });
-      }
+    if (launched) {
+      const page = await (await launched).newPage();
+      page.setDefaultTimeout(30_000);
+      await page.goto(`${server.url}/ui/`);
+      await page.getByLabel('API token').fill(tokens.bob!);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      const origin = page.getByTestId(`run-origin-${id}`);
+      await origin.waitFor();
+      expect(await origin.textContent()).toBe('GitHub Actions');
+      expect(await origin.locator('a').getAttribute('href')).toBe(GITHUB_JOB);
     } else if (process.env.CI) throw new Error('no /usr/bin/chromium: the dashboard check needs it in CI');
 
     expect((await as(tokens.bob!, 'POST', `/api/pipeline/runs/${id}/approve`, {})).status).toBe(201);
@@ -182,7 +183,12 @@ describe('slipway ci-release: a run started by a hosted CI with the artefact and
     expect((await getJson<{ version: string }>(`http://127.0.0.1:${productionPort}/`)).version).toBe('2.0.0');
 
     // Read with the ci token: every token may read, and the job can print the checklist.
-    const c = await ciJob(['--json', 'checklist', String(id)], { token: tokens.ci!, env: {} });
+    // Three reads, side by side (each CLI process takes seconds to start on a loaded machine).
+    const [c, runs, show] = await Promise.all([
+      ciJob(['--json', 'checklist', String(id)], { token: tokens.ci!, env: {} }),
+      ciJob(['runs'], { token: tokens.ci!, env: {} }),
+      ciJob(['runs', 'show', String(id)], { token: tokens.ci!, env: {} }),
+    ]);
     expect(c.code, c.stdout + c.stderr).toBe(0);
     const list = JSON.parse(c.stdout) as ChecklistJson;
     expect(list.items).toHaveLength(10);
@@ -199,10 +205,8 @@ describe('slipway ci-release: a run started by a hosted CI with the artefact and
     expect(String(done.stages.find((s) => s.name === 'production_deploy')!.data.releaseNotes)).toContain('shop answers with version 2.0.0');
 
     // Where each run came from, in `slipway runs` and `runs show`.
-    const runs = await ciJob(['runs'], { token: tokens.ci!, env: {} });
     expect(runs.stdout).toMatch(new RegExp(`#${id} .* github-shop +GitLab CI ${GITLAB_JOB}`));
     expect(runs.stdout).toMatch(new RegExp(`#${id - 1} .* github-shop +GitHub Actions ${GITHUB_JOB}`));
-    const show = await ciJob(['runs', 'show', String(id)], { token: tokens.ci!, env: {} });
     expect(show.stdout).toContain(`from GitLab CI ${GITLAB_JOB} (test report: 2/3 passed, 0 failed)`);
   });
 
@@ -225,15 +229,10 @@ describe('slipway ci-release: a run started by a hosted CI with the artefact and
   });
 
   it('refuses an expired ci token, and ci tokens without services or an expiry are not made', async () => {
-    const short = await makeToken({ user: 'gitlab-shop', role: 'ci', services: ['shop'], expiresAt: Date.now() + 1500 });
+    const expiresAt = Date.now() + 1500;
+    const short = await makeToken({ user: 'gitlab-shop', role: 'ci', services: ['shop'], expiresAt });
     expect(short.status).toBe(201);
-    await new Promise((r) => setTimeout(r, 1600));
-    const before = await runCount();
-    const r = await ciJob(['ci-release'], { token: short.json.token, env: gitlab(SHA1) });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/E_UNAUTHENTICATED.*the API token has expired/);
-    expect(await runCount()).toBe(before);
-
+    // The tokens that are not made are asked for while the short one runs out.
     const noServices = await makeToken({ user: 'x', role: 'ci', expiresAt: Date.now() + 60_000 });
     expect(noServices.status).toBe(400);
     expect(noServices.json.error.message).toMatch(/services: a ci token names the services it may release/);
@@ -241,17 +240,25 @@ describe('slipway ci-release: a run started by a hosted CI with the artefact and
     expect(forever.json.error.message).toMatch(/expiresAt: a ci token must expire/);
     const tooLong = await makeToken({ user: 'x', role: 'ci', services: ['shop'], expiresAt: Date.now() + 500 * 86_400_000 });
     expect(tooLong.json.error.message).toMatch(/a ci token lives at most 400 days/);
+
+    await new Promise((r) => setTimeout(r, Math.max(0, expiresAt + 100 - Date.now())));
+    const before = await runCount();
+    const r = await ciJob(['ci-release'], { token: short.json.token, env: gitlab(SHA1) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/E_UNAUTHENTICATED.*the API token has expired/);
+    expect(await runCount()).toBe(before);
   });
 
   it('refuses an unreadable test report before starting a run, and fails a run whose report has failures before staging', async () => {
     const before = await runCount();
     writeFileSync(join(reports, 'broken.xml'), '<testsuites>\n<testsuite name="x">\n</testsuites>\n');
-    const bad = await ciJob(['ci-release', '--test-report', join(reports, 'broken.xml')], { token: tokens.ci!, env: github(SHA1) });
+    // Both refused before a run starts, so they may go side by side.
+    const [bad, badFlag] = await Promise.all([
+      ciJob(['ci-release', '--test-report', join(reports, 'broken.xml')], { token: tokens.ci!, env: github(SHA1) }),
+      ciJob(['ci-release', '--commit', 'abc123'], { token: tokens.ci!, env: github(SHA1) }),
+    ]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/E_TEST_REPORT_INVALID.*not well-formed XML: .*\(line 3, column \d+\)/);
-    expect(await runCount()).toBe(before);
-
-    const badFlag = await ciJob(['ci-release', '--commit', 'abc123'], { token: tokens.ci!, env: github(SHA1) });
     expect(badFlag.code).toBe(1);
     expect(badFlag.stderr).toMatch(/E_BAD_REQUEST.*--commit \(or GITHUB_SHA \/ CI_COMMIT_SHA\): a full commit sha/);
     expect(await runCount()).toBe(before);

@@ -5,8 +5,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTraffic } from '../src/cli/traffic.ts';
 import type { ConfigListJson, DeployPlanJson, ParityJson, SecretListJson } from '../src/api/views.ts';
@@ -390,25 +390,31 @@ describe('config and secrets per environment', () => {
   });
 
   it('refuses to start with a wrong, malformed or missing master key (E_SECRET_KEY), never running with empty secrets', async () => {
-    // Five server starts, one after the other (the data directory's lock is taken
-    // before the key is read): past the default minute on a machine at load 14.
+    // Four refused starts and one that starts. The data directory's lock is taken before
+    // the key is read, so the refused four run at once, each on its own copy of the
+    // stopped server's data directory (its state, with the stored secrets, and its keys;
+    // the key is read before the router or any instance is touched).
     await server.stop();
-    const refusals: [NodeJS.ProcessEnv, RegExp][] = [
-      [{ ...serverEnv, SLIPWAY_MASTER_KEY: randomBytes(32).toString('base64') }, /E_SECRET_KEY.*not the one the stored secrets were encrypted with/],
-      [{ ...serverEnv, SLIPWAY_MASTER_KEY: 'not-a-key' }, /E_SECRET_KEY.*SLIPWAY_MASTER_KEY does not hold a master key/],
-    ];
-    for (const [env, expected] of refusals) {
-      const e = await startServerProcess(dataDir, 'refused.log', env).then(() => null, (err: Error) => err);
-      expect(e?.message).toMatch(expected);
-    }
-    const keyFile = join(dataDir, 'keys', 'master.key');
-    const key = readFileSync(keyFile);
-    writeFileSync(keyFile, randomBytes(32).toString('hex'));
-    expect((await startServerProcess(dataDir, 'refused.log', serverEnv).then(() => null, (err: Error) => err))?.message).toMatch(/E_SECRET_KEY.*from .*master\.key .*is not the one/);
-    rmSync(keyFile);
-    expect((await startServerProcess(dataDir, 'refused.log', serverEnv).then(() => null, (err: Error) => err))?.message).toMatch(/E_SECRET_KEY.*holds secrets encrypted with master key [0-9a-f]{16}, but there is no key/);
-    expect(existsSync(keyFile)).toBe(false); // not silently replaced by a new key
-    writeFileSync(keyFile, key, { mode: 0o600 });
+    const copyOf = (n: number) => {
+      const copy = join(work, `.slipway-key-${n}`);
+      cpSync(dataDir, copy, { recursive: true, filter: (src) => !/\/(logs|releases|router|artefacts|app-data)$/.test(src) });
+      return copy;
+    };
+    const refusedStart = (dir: string, env: NodeJS.ProcessEnv) => startServerProcess(dir, `refused${basename(dir)}.log`, env).then(() => null, (err: Error) => err);
+    const [wrongKey, notAKey, wrongFile, noFile] = [copyOf(1), copyOf(2), copyOf(3), copyOf(4)];
+    writeFileSync(join(wrongFile, 'keys', 'master.key'), randomBytes(32).toString('hex'));
+    rmSync(join(noFile, 'keys', 'master.key'));
+    const refused = await Promise.all([
+      refusedStart(wrongKey, { ...serverEnv, SLIPWAY_MASTER_KEY: randomBytes(32).toString('base64') }),
+      refusedStart(notAKey, { ...serverEnv, SLIPWAY_MASTER_KEY: 'not-a-key' }),
+      refusedStart(wrongFile, serverEnv),
+      refusedStart(noFile, serverEnv),
+    ]);
+    expect(refused[0]?.message).toMatch(/E_SECRET_KEY.*not the one the stored secrets were encrypted with/);
+    expect(refused[1]?.message).toMatch(/E_SECRET_KEY.*SLIPWAY_MASTER_KEY does not hold a master key/);
+    expect(refused[2]?.message).toMatch(/E_SECRET_KEY.*from .*master\.key .*is not the one/);
+    expect(refused[3]?.message).toMatch(/E_SECRET_KEY.*holds secrets encrypted with master key [0-9a-f]{16}, but there is no key/);
+    expect(existsSync(join(noFile, 'keys', 'master.key'))).toBe(false); // not silently replaced by a new key
     // With the right key it starts, and the instances never stopped.
     server = await startServerProcess(dataDir, 'server3.log', serverEnv);
     expect((await api<EnvironmentStatus>('/api/environments/production')).instances.map((i) => i.state)).toEqual(['ready', 'ready']);

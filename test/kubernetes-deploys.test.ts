@@ -95,13 +95,17 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
     dataDir = join(work, '.slipway');
     mkdirSync(dataDir, { recursive: true });
     routerPort = await freePort();
-    prometheus = await startPrometheus({ metrics: () => `# TYPE hello_canary_error_ratio gauge\nhello_canary_error_ratio ${canaryErrorRatio}\n`, ready: 'hello_canary_error_ratio' });
+    serverEnv = { ...process.env, KUBECONFIG: writeKubeconfig(work, url, fake.token) };
+    // The server and Prometheus start side by side: the server reads slipway.yaml only with a deploy.
+    [server, prometheus] = await Promise.all([
+      startServerProcess(dataDir, 'server.log', serverEnv),
+      startPrometheus({ metrics: () => `# TYPE hello_canary_error_ratio gauge\nhello_canary_error_ratio ${canaryErrorRatio}\n`, ready: 'hello_canary_error_ratio' }),
+    ]);
     const analysed = [
       'type: canary', 'steps:', '  - weight: 25', '  - analysis:', '      prometheus:',
       `        - { name: errors, query: hello_canary_error_ratio, max: 0.1, url: "${prometheus?.url ?? 'http://127.0.0.1:9'}" }`,
       '      deadline: 30s', '      inconclusive: fail', '  - weight: 50',
     ].join('\n');
-    serverEnv = { ...process.env, KUBECONFIG: writeKubeconfig(work, url, fake.token) };
     service = {
       health: { startDeadline: '10s' },
       drainTimeout: '1s',
@@ -114,10 +118,12 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
       },
     };
     writeVersion('1.0.0');
-    server = await startServerProcess(dataDir, 'server.log', serverEnv);
     // The Prometheus on loopback is the admin's to allow (issue 19): refused by default.
-    await allowInPolicy({ cwd: app, dataDir, yaml: LOOPBACK_ALLOWED });
-    const secret = await runCli(['secret', 'set', 'production', 'API_KEY', '--no-rollout'], { cwd: app, dataDir, input: `${SECRET_VALUE}\n` });
+    // The policy and the secret are the admin's two CLI calls, made side by side.
+    const [, secret] = await Promise.all([
+      allowInPolicy({ cwd: app, dataDir, yaml: LOOPBACK_ALLOWED }),
+      runCli(['secret', 'set', 'production', 'API_KEY', '--no-rollout'], { cwd: app, dataDir, input: `${SECRET_VALUE}\n` }),
+    ]);
     expect(secret.code, secret.stdout + secret.stderr).toBe(0);
   });
 
@@ -258,7 +264,8 @@ describe('deploys on a kubernetes cluster (a fake API server)', { timeout: 90_00
       .toEqual(['hello-production-r1', 'hello-production-r5']);
     expect(fake.object('Service', NS, 'hello-production-r2')).toBeUndefined();
     expect(fake.object('Secret', NS, 'hello-production-r3-secrets')).toBeUndefined();
-    expect((await status('production')).cluster?.releases.map((x) => x.release)).toEqual([1, 5]);
+    // A release's record goes after the last of its objects: a moment after the ones waited for above.
+    await expect.poll(async () => (await status('production')).cluster?.releases.map((x) => x.release), { timeout: 10_000 }).toEqual([1, 5]);
   });
 
   it('with traffic: router, slipway\'s router splits between the per-release Services and no HTTPRoute is made', async () => {

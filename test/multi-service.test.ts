@@ -73,22 +73,27 @@ describe('two services, each with a production, on one server and one listener',
   }, 180_000);
 
   it('keeps shop/production and blog/production apart: status lists both by service, each answers on its host', async () => {
-    const all = await cliIn(work, '--json', 'status');
+    // Five reads, side by side: each CLI process takes seconds to start on a loaded machine.
+    const [all, text, inShop, asBlog, bare] = await Promise.all([
+      cliIn(work, '--json', 'status'),
+      cliIn(work, 'status'),
+      cliIn(shopDir, '--json', 'status', 'production'),
+      cliIn(work, '--json', '--service', 'blog', 'status', 'production'),
+      cliIn(work, '--json', 'status', 'production'),
+    ]);
     expect(all.code, all.stderr).toBe(0);
     const envs = (JSON.parse(all.stdout) as { environments: EnvironmentStatus[] }).environments;
     expect(envs.map((e) => [e.env, e.service, e.name, e.stable?.number, e.listen])).toEqual([
       ['blog/production', 'blog', 'production', 1, listen],
       ['shop/production', 'shop', 'production', 1, listen],
     ]);
-    const text = await cliIn(work, 'status');
     expect(text.stdout).toMatch(/service blog\n\S*blog\/production[\s\S]*service shop\n\S*shop\/production/);
     expect(await get('shop.example.com')).toMatchObject({ status: 200, json: { greeting: 'shop' } });
     expect(await get('blog.example.com')).toMatchObject({ status: 200, json: { greeting: 'blog' } });
     // A bare name: the service of the directory the command runs in, or --service.
-    expect(JSON.parse((await cliIn(shopDir, '--json', 'status', 'production')).stdout)).toMatchObject({ env: 'shop/production' });
-    expect(JSON.parse((await cliIn(work, '--json', '--service', 'blog', 'status', 'production')).stdout)).toMatchObject({ env: 'blog/production' });
+    expect(JSON.parse(inShop.stdout)).toMatchObject({ env: 'shop/production' });
+    expect(JSON.parse(asBlog.stdout)).toMatchObject({ env: 'blog/production' });
     // Outside both, with two productions, it is refused, naming both.
-    const bare = await cliIn(work, '--json', 'status', 'production');
     expect(bare.code).not.toBe(0);
     expect(errorOf(bare.stdout)).toMatchObject({ code: 'E_ENV_AMBIGUOUS', message: expect.stringContaining('blog/production, shop/production') });
   }, 180_000);
@@ -147,11 +152,11 @@ describe('two services, each with a production, on one server and one listener',
     expect(made.status).toBe(201);
     const { token: secret } = (await made.json()) as { token: string };
     const as = (dir: string, ...args: string[]) => runCli(['--json', ...args], { cwd: dir, dataDir, env: { SLIPWAY_TOKEN: secret } });
-    const denied = await as(blogDir, 'rollback', 'production');
+    // Side by side: none of them changes anything.
+    const [denied, read, pause] = await Promise.all([as(blogDir, 'rollback', 'production'), as(blogDir, 'status', 'production'), as(shopDir, 'pause', 'production')]);
     expect(denied.code).not.toBe(0);
     expect(errorOf(denied.stdout)).toMatchObject({ code: 'E_FORBIDDEN', message: expect.stringContaining('needs the "deploy" permission in blog/production; this token\'s role applies only in shop/production') });
-    expect((await as(blogDir, 'status', 'production')).code).toBe(0);
-    const pause = await as(shopDir, 'pause', 'production');
+    expect(read.code).toBe(0);
     // Allowed, and refused only because nothing is rolling out.
     expect(errorOf(pause.stdout).code).toBe('E_ROLLOUT_STATE');
   }, 180_000);
@@ -189,14 +194,21 @@ describe('a data directory made before services were first-class', () => {
     await shutdownEverything(oldServer.url, dataDir);
 
     server = await startServerProcess(dataDir);
-    const s = JSON.parse((await runCli(['--json', 'status'], { cwd: work, dataDir })).stdout) as { environments: EnvironmentStatus[] };
+    // Four reads, side by side.
+    const [statusOut, releasesOut, configOut, auditOut] = await Promise.all([
+      runCli(['--json', 'status'], { cwd: work, dataDir }),
+      runCli(['--json', 'releases', 'production'], { cwd: app, dataDir }),
+      runCli(['--json', 'config', 'list', 'production'], { cwd: app, dataDir }),
+      runCli(['--json', 'audit', '--env', 'production'], { cwd: app, dataDir }),
+    ]);
+    const s = JSON.parse(statusOut.stdout) as { environments: EnvironmentStatus[] };
     // #1 the deploy, #2 the config change rolled out as a release of the same artefact.
     expect(s.environments.map((e) => [e.env, e.service, e.stable?.number])).toEqual([['hello/production', 'hello', 2]]);
-    const releases = JSON.parse((await runCli(['--json', 'releases', 'production'], { cwd: app, dataDir })).stdout) as { releases: { number: number }[] };
+    const releases = JSON.parse(releasesOut.stdout) as { releases: { number: number }[] };
     expect(releases.releases.map((r) => r.number)).toEqual([2, 1]);
-    const config = JSON.parse((await runCli(['--json', 'config', 'list', 'production'], { cwd: app, dataDir })).stdout) as { entries: { key: string; value?: string }[] };
+    const config = JSON.parse(configOut.stdout) as { entries: { key: string; value?: string }[] };
     expect(config.entries).toEqual(expect.arrayContaining([expect.objectContaining({ key: 'COLOUR', value: 'blue' })]));
-    const audit = JSON.parse((await runCli(['--json', 'audit', '--env', 'production'], { cwd: app, dataDir })).stdout) as { entries: { action: string }[] };
+    const audit = JSON.parse(auditOut.stdout) as { entries: { action: string }[] };
     expect(audit.entries.map((e) => e.action)).toEqual(expect.arrayContaining(['deploy', 'config.set']));
     // It serves again, and the next deploy is release #3 of the same environment.
     writeService(app, { version: '2.0.0', envs: { production: { instances: 1, port, config: { GREETING: 'after' } } } });

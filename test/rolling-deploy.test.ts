@@ -40,10 +40,10 @@ describe('rolling deploys on one machine', () => {
   });
 
   it('deploys v1 to staging and production, each with its own instances and config', async () => {
-    const a = await cli('deploy', 'staging');
+    // Each on its own listener, deployed side by side.
+    const [a, b] = await Promise.all([cli('deploy', 'staging'), cli('deploy', 'production')]);
     expect(a.code, a.stdout + a.stderr).toBe(0);
     expect(a.stdout).toMatch(/rollout succeeded: hello\/staging#1 is now stable/);
-    const b = await cli('deploy', 'production');
     expect(b.code, b.stdout + b.stderr).toBe(0);
     const st = await status('staging');
     const pr = await status('production');
@@ -132,10 +132,10 @@ describe('rolling deploys on one machine', () => {
     const text = readFileSync(join(app, 'slipway.yaml'), 'utf8').replace('  timeout: 1s', '  timeout: 1s\n  intervall: 2s');
     const { writeFileSync } = await import('node:fs');
     writeFileSync(join(app, 'slipway.yaml'), text);
-    const v = await cli('validate');
+    // Both refused by the CLI before it asks the server anything: side by side.
+    const [v, r] = await Promise.all([cli('validate'), cli('deploy', 'production')]);
     expect(v.code).toBe(1);
     expect(v.stdout).toMatch(/slipway\.yaml:8:3 .*health\.intervall.*did you mean "interval"/);
-    const r = await cli('deploy', 'production');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/E_CONFIG_INVALID/);
     expect(r.stderr).toMatch(/slipway\.yaml:8:3/);

@@ -71,10 +71,8 @@ describe('slipway down and slipway remove', { timeout: 180_000 }, () => {
     };
     writeService(app, service);
     server = await startServerProcess(dataDir);
-    for (const env of ['staging', 'production']) {
-      const r = await cli(['deploy', env]);
-      expect(r.code, r.stdout + r.stderr).toBe(0);
-    }
+    // Two environments on listeners of their own, deployed side by side.
+    for (const r of await Promise.all([cli(['deploy', 'staging']), cli(['deploy', 'production'])])) expect(r.code, r.stdout + r.stderr).toBe(0);
   });
 
   afterAll(async () => {
@@ -121,26 +119,23 @@ describe('slipway down and slipway remove', { timeout: 180_000 }, () => {
   });
 
   it('remove asks for confirmation, is refused to a deployer and while a rollout runs, and changes nothing then', async () => {
-    const noTty = await cli(['--json', 'remove', 'staging']);
+    // Refusals and token making, side by side where one does not need another.
+    const [noTty, deployer, viewer] = await Promise.all([cli(['--json', 'remove', 'staging']), makeToken('dana', 'deployer'), makeToken('vic', 'viewer')]);
     expect(noTty.code).toBe(1);
     expect(errorOf(noTty.stdout)).toMatchObject({ code: 'E_BAD_REQUEST', message: expect.stringMatching(/pass --yes/) });
 
-    const deployer = await makeToken('dana', 'deployer');
-    const refused = await cli(['--json', 'remove', 'staging', '--yes'], { token: deployer });
+    const [refused, viewerDown] = await Promise.all([cli(['--json', 'remove', 'staging', '--yes'], { token: deployer }), cli(['--json', 'down', 'staging'], { token: viewer })]);
     expect(refused.code).toBe(1);
     expect(errorOf(refused.stdout).code).toBe('E_FORBIDDEN');
     // A deployer may take it down, though: a deploy gives it back.
-    const viewer = await makeToken('vic', 'viewer');
-    const viewerDown = await cli(['--json', 'down', 'staging'], { token: viewer });
     expect(errorOf(viewerDown.stdout).code).toBe('E_FORBIDDEN');
 
     // A canary that waits at its pause holds production.
     writeService(app, { ...service, version: '2.0.0' });
     const canary = await cli(['deploy', 'production', '--detach']);
     expect(canary.code, canary.stdout + canary.stderr).toBe(0);
-    const locked = await cli(['--json', 'remove', 'production', '--yes']);
+    const [locked, lockedDown] = await Promise.all([cli(['--json', 'remove', 'production', '--yes']), cli(['--json', 'down', 'production'])]);
     expect(errorOf(locked.stdout).code).toBe('E_ENV_LOCKED');
-    const lockedDown = await cli(['--json', 'down', 'production']);
     expect(errorOf(lockedDown.stdout).code).toBe('E_ENV_LOCKED');
     expect((await status('hello/production')).rollout).not.toBeNull();
     expect((await status('hello/staging')).instances).toHaveLength(2);
@@ -183,12 +178,10 @@ describe('slipway down and slipway remove', { timeout: 180_000 }, () => {
 
   it('an environment deleted from slipway.yaml is reported by plan and status, with what to run', async () => {
     writeService(app, { ...service, envs: { staging: service.envs.staging! } });
-    const st = await cli(['status']);
+    const [st, stJson, plan] = await Promise.all([cli(['status']), cli(['--json', 'status']), cli(['plan', 'staging'])]);
     expect(st.code).toBe(0);
     expect(st.stdout).toMatch(/hello\/production: not in slipway\.yaml, but still on the server: run `slipway down production` to stop it, or `slipway remove production` to forget it/);
-    const stJson = await cli(['--json', 'status']);
     expect((JSON.parse(stJson.stdout) as { notInConfig: string[] }).notInConfig).toEqual(['hello/production']);
-    const plan = await cli(['plan', 'staging']);
     expect(plan.code, plan.stdout + plan.stderr).toBe(0);
     expect(plan.stdout).toMatch(/hello\/production: not in slipway\.yaml/);
 
