@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { validateConfigText } from './load-config.ts';
+import { nestedRepetition } from './replay-section.ts';
 
 const base = (production: string, pipeline = '') => `service: hello
 run:
@@ -40,6 +41,8 @@ describe('record: and pipeline.replay in slipway.yaml', () => {
     ['record: { headers: [cookie] }', '', 'environments.production.record.headers[0]', 'carries credentials'],
     ['record: { anonymise: ["a(b"] }', '', 'environments.production.record.anonymise[0]', 'is not a regular expression'],
     ['record: { anonymise: ["x*"] }', '', 'environments.production.record.anonymise[0]', 'matches the empty text'],
+    ['record: { anonymise: ["(a+)+$"] }', '', 'environments.production.record.anonymise[0]', 'repeats a group that itself repeats ((a+)+)'],
+    ['record: { anonymise: ["id-((\\\\d{2,})x)*"] }', '', 'environments.production.record.anonymise[0]', 'repeats a group that itself repeats'],
     ['record: { anonymise: "token" }', '', 'environments.production.record.anonymise', 'expected a list of regular expressions'],
     ['record: { bodies: true }', '', 'environments.production.record.bodies', 'list one in methods'],
     ['record: { sample: 5 }', '', 'environments.production.record.sample', 'expected a whole number'],
@@ -59,5 +62,16 @@ describe('record: and pipeline.replay in slipway.yaml', () => {
     const issue = r.issues.find((i) => i.path === path);
     expect(issue, JSON.stringify(r.issues)).toBeDefined();
     expect(issue!.message).toContain(message);
+  });
+});
+
+describe('anonymise patterns that would backtrack without end', () => {
+  it('finds a repeated group holding a repetition, and nothing in escapes, classes or bounded counts', () => {
+    expect(nestedRepetition('(a+)+$')).toBe('(a+)+');
+    expect(nestedRepetition('^(\\w+\\s?)*$')).toBe('(\\w+\\s?)*');
+    expect(nestedRepetition('(x(a*)y){2,}')).toBe('(x(a*)y){');
+    for (const safe of ['\\d{16}', 'user-[0-9]+', '(ab)+', '[(a+)]+', '\\(a+\\)+', '(a{2}){3}', '(?:acct|user)-[0-9]{6}']) {
+      expect(nestedRepetition(safe), safe).toBeNull();
+    }
   });
 });

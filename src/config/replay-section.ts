@@ -49,10 +49,47 @@ const patterns = z.unknown().transform((v, ctx): string[] => {
       ctx.addIssue({ code: 'custom', path: [i], message: `"${p}" is not a regular expression: ${(e as Error).message}` });
       return;
     }
-    if (re.test('')) ctx.addIssue({ code: 'custom', path: [i], message: `"${p}" matches the empty text, so it would anonymise everything; make it match at least one character` });
+    if (re.test('')) {
+      ctx.addIssue({ code: 'custom', path: [i], message: `"${p}" matches the empty text, so it would anonymise everything; make it match at least one character` });
+      return;
+    }
+    const nested = nestedRepetition(p);
+    if (nested !== null) {
+      ctx.addIssue({ code: 'custom', path: [i], message: `"${p}" repeats a group that itself repeats (${nested}): on some texts that takes time exponential in their length, and the router, shared by every service, runs it on each recorded request; repeat once, e.g. "(ab)+" or "[a-z0-9]+"` });
+    }
   });
   return v as string[];
 });
+
+/**
+ * The first group of a pattern that is repeated (`*`, `+`, `{n,}`) and holds a
+ * repetition itself, such as `(a+)+` or `(\\w*x)*`: the shape that backtracks
+ * exponentially. null when there is none. A pattern that compiled is scanned by its
+ * syntax only: escapes and character classes are skipped.
+ */
+export function nestedRepetition(pattern: string): string | null {
+  const open: { at: number; repeats: boolean }[] = [];
+  const isRepeat = (i: number) => pattern[i] === '*' || pattern[i] === '+' || (pattern[i] === '{' && /^\{\d+,\d*\}/.test(pattern.slice(i)) && !/^\{(\d+),\1\}/.test(pattern.slice(i)));
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '\\') {
+      i++;
+    } else if (c === '[') {
+      for (i++; i < pattern.length && pattern[i] !== ']'; i++) if (pattern[i] === '\\') i++;
+    } else if (c === '(') {
+      open.push({ at: i, repeats: false });
+    } else if (c === ')') {
+      const g = open.pop();
+      if (!g) continue;
+      if (g.repeats && isRepeat(i + 1)) return pattern.slice(g.at, i + 2);
+      // A repeated group makes its enclosing group repeat too.
+      if ((g.repeats || isRepeat(i + 1)) && open.length > 0) open[open.length - 1]!.repeats = true;
+    } else if (isRepeat(i) && open.length > 0) {
+      open[open.length - 1]!.repeats = true;
+    }
+  }
+  return null;
+}
 
 /** An environment's `record:`: which requests the router records for replay (any environment may; the pipeline replays production's). */
 export const recordSection = section({
