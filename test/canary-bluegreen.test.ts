@@ -94,7 +94,7 @@ describe('canary and blue-green rollouts', () => {
     expect(p.code, p.stderr).toBe(0);
     await waitForStep('canary', 'pause until promoted');
     expect((await status('canary')).weights).toEqual({ 1: 50, 2: 50 });
-    const traffic = startTraffic({ url: `http://127.0.0.1:${canaryPort}/`, concurrency: 8, maxDurationMs: 60_000 });
+    const traffic = startTraffic({ url: `http://127.0.0.1:${canaryPort}/`, concurrency: 8, maxDurationMs: 60_000, pauseMs: 2 });
     await new Promise((res) => setTimeout(res, 500));
     const a = await cli('abort', 'canary', '--wait');
     expect(a.code, a.stderr).toBe(0);
@@ -118,7 +118,7 @@ describe('canary and blue-green rollouts', () => {
     await waitFor('the preview listener', async () => (await versionsOf(`http://127.0.0.1:${previewPort}/`, 1).catch(() => null))?.['2.0.0'] === 1, 10_000);
     expect(await versionsOf(`http://127.0.0.1:${previewPort}/`, 50)).toEqual({ '2.0.0': 50 });
     expect(await versionsOf(`http://127.0.0.1:${bgPort}/`, 200)).toEqual({ '1.0.0': 200 });
-    const traffic = startTraffic({ url: `http://127.0.0.1:${bgPort}/`, concurrency: 8, maxDurationMs: 60_000 });
+    const traffic = startTraffic({ url: `http://127.0.0.1:${bgPort}/`, concurrency: 8, maxDurationMs: 60_000, pauseMs: 2 });
     const p = await cli('promote', 'bluegreen');
     expect(p.code, p.stderr).toBe(0);
     await waitForStep('bluegreen', 'pause 60s');

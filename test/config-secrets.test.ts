@@ -150,7 +150,7 @@ describe('config and secrets per environment', () => {
 
   it('rolls a config change out as a new release of the same artefact, with 0 failed requests', async () => {
     const before = await api<EnvironmentStatus>('/api/environments/production');
-    const traffic = startTraffic({ url: prodUrl, concurrency: 6, maxDurationMs: 60_000 });
+    const traffic = startTraffic({ url: prodUrl, concurrency: 6, maxDurationMs: 60_000, pauseMs: 2 });
     await new Promise((r) => setTimeout(r, 300));
     const r = await cli('config', 'set', 'production', 'GREETING=bonjour from production');
     await new Promise((r2) => setTimeout(r2, 300));
@@ -171,7 +171,7 @@ describe('config and secrets per environment', () => {
   });
 
   it('rotating a secret makes a new config version and a rolling restart, with 0 failed requests', async () => {
-    const traffic = startTraffic({ url: prodUrl, concurrency: 6, maxDurationMs: 60_000 });
+    const traffic = startTraffic({ url: prodUrl, concurrency: 6, maxDurationMs: 60_000, pauseMs: 2 });
     const r = await cliIn(PROD_DB_PASSWORD_2, 'secret', 'set', 'production', 'DB_PASSWORD');
     const s = await traffic.stop();
     expect(r.code, r.stdout + r.stderr).toBe(0);

@@ -112,7 +112,7 @@ describe.skipIf(!available)('deploys on the docker runtime', { timeout: 120_000 
 
   it('rolls staging from v1 to v2 under load with 0 failed requests, and removes the old containers', async () => {
     writeVersion('2.0.0');
-    const traffic = startTraffic({ url: stagingUrl, concurrency: 8, maxDurationMs: 60_000 });
+    const traffic = startTraffic({ url: stagingUrl, concurrency: 8, maxDurationMs: 60_000, pauseMs: 2 });
     await new Promise((r) => setTimeout(r, 300));
     const r = await cli('deploy', 'staging');
     await new Promise((r2) => setTimeout(r2, 300));
@@ -129,7 +129,7 @@ describe.skipIf(!available)('deploys on the docker runtime', { timeout: 120_000 
   });
 
   it('canaries production from v1 to v2 under load with 0 failed requests, through the router weights', async () => {
-    const traffic = startTraffic({ url: prodUrl, concurrency: 8, maxDurationMs: 60_000 });
+    const traffic = startTraffic({ url: prodUrl, concurrency: 8, maxDurationMs: 60_000, pauseMs: 2 });
     const r = await cli('deploy', 'production', '--detach');
     expect(r.code, r.stderr).toBe(0);
     await waitForStep('production', 'pause until promoted');
@@ -149,7 +149,7 @@ describe.skipIf(!available)('deploys on the docker runtime', { timeout: 120_000 
 
   it('a container that fails its health checks never gets a request, and is removed', async () => {
     writeVersion('3.0.0', { health: { startDeadline: '5s' }, envs: { ...service.envs, staging: { ...service.envs.staging!, config: { FAIL_HEALTH: '1' } } } });
-    const traffic = startTraffic({ url: stagingUrl, concurrency: 4, maxDurationMs: 60_000 });
+    const traffic = startTraffic({ url: stagingUrl, concurrency: 4, maxDurationMs: 60_000, pauseMs: 2 });
     const r = await cli('deploy', 'staging');
     const s = await traffic.stop();
     expect(r.code, r.stdout + r.stderr).toBe(1);
@@ -162,7 +162,7 @@ describe.skipIf(!available)('deploys on the docker runtime', { timeout: 120_000 
 
   it('abort under load sends all traffic back to stable before the canary container stops, with 0 failed', async () => {
     writeVersion('4.0.0');
-    const traffic = startTraffic({ url: prodUrl, concurrency: 8, maxDurationMs: 60_000 });
+    const traffic = startTraffic({ url: prodUrl, concurrency: 8, maxDurationMs: 60_000, pauseMs: 2 });
     const d = await cli('deploy', 'production', '--detach');
     expect(d.code, d.stderr).toBe(0);
     await waitForStep('production', 'pause until promoted');
@@ -178,7 +178,7 @@ describe.skipIf(!available)('deploys on the docker runtime', { timeout: 120_000 
   });
 
   it('rollback brings v1 back from the image kept for it (never pulled), under load with 0 failed', async () => {
-    const traffic = startTraffic({ url: stagingUrl, concurrency: 8, maxDurationMs: 60_000 });
+    const traffic = startTraffic({ url: stagingUrl, concurrency: 8, maxDurationMs: 60_000, pauseMs: 2 });
     await new Promise((r) => setTimeout(r, 300));
     const back = await cli('rollback', 'staging');
     const s = await traffic.stop();
@@ -257,7 +257,7 @@ describe.skipIf(!available)('deploys on the docker runtime', { timeout: 120_000 
     // the push): the preview listener opens a moment after status shows the pause.
     await waitFor('the preview listener', async () => (await getJson<{ version: string }>(`http://127.0.0.1:${preview}/`).catch(() => null))?.version === '4.0.0', 10_000);
     expect(await getJson<{ version: string }>(stagingUrl)).toMatchObject({ version: serving });
-    const traffic = startTraffic({ url: stagingUrl, concurrency: 8, maxDurationMs: 60_000 });
+    const traffic = startTraffic({ url: stagingUrl, concurrency: 8, maxDurationMs: 60_000, pauseMs: 2 });
     await new Promise((r2) => setTimeout(r2, 300));
     const p = await cli('promote', 'staging');
     expect(p.code, p.stdout + p.stderr).toBe(0);

@@ -107,6 +107,7 @@ describe('slipway release: commit to production through staging and sign-off', {
     const t0 = Date.now();
     const id = await release('alice');
     let v = await waitForRun(id, (x) => x.run.status === 'waiting', 'to wait for approval');
+    timings.toApprovalMs = Date.now() - t0;
     expect(v.run).toMatchObject({ status: 'waiting', stage: 'approval', startedBy: 'alice', version: `0.0.0+${v.run.commit.slice(0, 7)}` });
     expect(v.stages.find((s) => s.name === 'test')!.outputTail).toMatch(/# pass 3/);
 
@@ -266,8 +267,12 @@ describe('slipway release: commit to production through staging and sign-off', {
 
   it('holds production while a freeze window is open, refuses a direct deploy then, and carries on when it closes', async () => {
     git('checkout', '-q', '-b', 'frozen');
+    // The window must still be open when the run reaches production: that takes a
+    // build, a staging deploy and its tests, as long as v1's did (timed above), so
+    // the window is three times that, and 30 s if v1's was not timed.
+    const windowMs = timings.toApprovalMs === undefined ? 30_000 : Math.min(30_000, Math.max(10_000, 3 * timings.toApprovalMs));
     const from = new Date(Date.now() - 60_000).toISOString();
-    const until = new Date(Date.now() + 30_000).toISOString();
+    const until = new Date(Date.now() + windowMs).toISOString();
     writeConfig({ productionExtra: `freeze:\n  - { from: "${from}", until: "${until}", reason: test freeze }` });
     commit('test: production frozen for a while');
     const id = await release('alice');

@@ -61,7 +61,7 @@ describe('rolling deploys on one machine', () => {
   });
 
   it('rolls production from v1 to v2 under continuous load with 0 failed requests', async () => {
-    const traffic = startTraffic({ url: prodUrl, concurrency: 8, maxDurationMs: 60_000, maxRequests: 100_000 });
+    const traffic = startTraffic({ url: prodUrl, concurrency: 8, maxDurationMs: 60_000, maxRequests: 100_000, pauseMs: 2 });
     await new Promise((r) => setTimeout(r, 500));
     writeService(app, { ...service, version: '2.0.0' });
     const r = await cli('deploy', 'production');
@@ -78,7 +78,7 @@ describe('rolling deploys on one machine', () => {
   });
 
   it('rollback restores the previous release under load with 0 failed requests', async () => {
-    const traffic = startTraffic({ url: prodUrl, concurrency: 8, maxDurationMs: 60_000 });
+    const traffic = startTraffic({ url: prodUrl, concurrency: 8, maxDurationMs: 60_000, pauseMs: 2 });
     await new Promise((r) => setTimeout(r, 300));
     const r = await cli('rollback', 'production');
     await new Promise((r2) => setTimeout(r2, 300));
@@ -99,7 +99,7 @@ describe('rolling deploys on one machine', () => {
       health: { startDeadline: '3s' },
       envs: { ...service.envs, production: { ...service.envs.production!, config: { FAIL_HEALTH: '1' } } },
     });
-    const traffic = startTraffic({ url: prodUrl, concurrency: 8, maxDurationMs: 60_000 });
+    const traffic = startTraffic({ url: prodUrl, concurrency: 8, maxDurationMs: 60_000, pauseMs: 2 });
     const r = await cli('deploy', 'production');
     const s = await traffic.stop();
     expect(r.code).toBe(1);

@@ -120,7 +120,7 @@ describe('a router table rewritten behind the server\'s back', () => {
     const events = await followEvents({ types: 'router.drift', count: 2 });
     expect(events[1]).toMatchObject({ env: 'hello/production', data: { found: { version: current.version } } });
     // Repaired for good: traffic after it sees no failure.
-    const traffic = startTraffic({ url: prodUrl, concurrency: 4, maxDurationMs: 30_000 });
+    const traffic = startTraffic({ url: prodUrl, concurrency: 4, maxDurationMs: 30_000, pauseMs: 2 });
     await new Promise((r) => setTimeout(r, 1500));
     const s = await traffic.stop();
     expect(s.failed, JSON.stringify(s.errors)).toBe(0);

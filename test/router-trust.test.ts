@@ -64,7 +64,7 @@ describe('the router answers the server only', () => {
 
   it('refuses PUT /routes and POST /shutdown from a local process without the secret, and from a web page; traffic is unaffected', async () => {
     const { pid } = routerInfo();
-    const traffic = startTraffic({ url: prodUrl, concurrency: 4, maxDurationMs: 30_000 });
+    const traffic = startTraffic({ url: prodUrl, concurrency: 4, maxDurationMs: 30_000, pauseMs: 2 });
     await new Promise((r) => setTimeout(r, 300));
     const json = { 'content-type': 'application/json' };
     const emptyTable = JSON.stringify({ version: 1_000_000, environments: {} });
@@ -99,7 +99,7 @@ describe('the router answers the server only', () => {
     const { pid, adminUrl } = routerInfo();
     const secret = serverSecret();
     expect((await admin('GET', '/status', { authorization: `Bearer ${secret}` })).status).toBe(200);
-    const traffic = startTraffic({ url: prodUrl, concurrency: 4, maxDurationMs: 90_000 });
+    const traffic = startTraffic({ url: prodUrl, concurrency: 4, maxDurationMs: 90_000, pauseMs: 2 });
     await server.kill9();
     server = await startServerProcess(dataDir, 'server2.log');
     // Adopted, not replaced: same process, same address, same secret.
@@ -121,7 +121,7 @@ describe('the router answers the server only', () => {
     const current = JSON.parse((await admin('GET', '/routes', auth)).text) as { version: number; environments: Record<string, { listen: string; backends: Array<{ id: string }>; weights: unknown }> };
     const prod = current.environments['hello/production']!;
     const qaPort = await freePort();
-    const traffic = startTraffic({ url: prodUrl, concurrency: 4, maxDurationMs: 90_000 });
+    const traffic = startTraffic({ url: prodUrl, concurrency: 4, maxDurationMs: 90_000, pauseMs: 2 });
     // The table the router refused whole before: staging on production's address.
     const clashing = {
       version: current.version + 1,
@@ -154,7 +154,7 @@ describe('the router answers the server only', () => {
     // Through the server: it may refuse the address itself, or the router reports it
     // as staging's error. Either way production keeps its routes and its rollouts.
     const prodPort = service.envs.production!.port;
-    const traffic = startTraffic({ url: prodUrl, concurrency: 4, maxDurationMs: 90_000 });
+    const traffic = startTraffic({ url: prodUrl, concurrency: 4, maxDurationMs: 90_000, pauseMs: 2 });
     writeService(app, { ...service, version: '3.0.0', envs: { production: { ...service.envs.production!, port: await freePort() }, staging: { instances: 1, port: prodPort } } });
     const staged = await cli('deploy', 'staging');
     if (staged.code === 0) {

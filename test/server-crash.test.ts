@@ -39,7 +39,7 @@ describe('a server killed with SIGKILL', () => {
   it('leaves the router and instances serving, and a restarted server adopts them without duplicates', async () => {
     const before = liveInstanceRows(dataDir).map((i) => `${i.id}:${i.pid}`).sort();
     expect(before).toHaveLength(3);
-    const traffic = startTraffic({ url: prodUrl, concurrency: 4, maxDurationMs: 60_000 });
+    const traffic = startTraffic({ url: prodUrl, concurrency: 4, maxDurationMs: 60_000, pauseMs: 2 });
     await new Promise((r) => setTimeout(r, 300));
     await server.kill9();
     const during = traffic.stats().sent;
@@ -65,7 +65,7 @@ describe('a server killed with SIGKILL', () => {
 
   it('killed in the middle of a rolling deploy, the next server finishes it with 0 failed requests', async () => {
     writeService(app, { ...service, version: '2.0.0', envs: { production: { ...service.envs.production!, config: { START_DELAY_MS: '700' } } } });
-    const traffic = startTraffic({ url: prodUrl, concurrency: 4, maxDurationMs: 90_000 });
+    const traffic = startTraffic({ url: prodUrl, concurrency: 4, maxDurationMs: 90_000, pauseMs: 2 });
     const started = await cli('deploy', 'production', '--detach');
     expect(started.code, started.stderr).toBe(0);
     // Kill once the first new instance is serving: the rollout is mid-way.

@@ -51,7 +51,7 @@ export async function runChaos(opts: { strategy: string; maxKills: number; log?:
     const first = await cli('deploy', 'production');
     if (first.code !== 0) throw new Error(`first deploy failed: ${first.stdout}${first.stderr}`);
     writeService(app, { version: '2.0.0', envs: { production: env } });
-    const traffic = startTraffic({ url: `http://127.0.0.1:${port}/`, concurrency: 4, maxDurationMs: 300_000 });
+    const traffic = startTraffic({ url: `http://127.0.0.1:${port}/`, concurrency: 4, maxDurationMs: 300_000, pauseMs: 1 });
     const started = await cli('deploy', 'production', '--detach');
     if (started.code !== 0) throw new Error(`deploy failed: ${started.stderr}`);
     let lastStep = -1;
