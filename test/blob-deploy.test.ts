@@ -191,6 +191,8 @@ describe('deploys send only what changed', () => {
       ['/api/blobs/check', { service: 'hello', entries }, undefined],
       ['/api/artefacts/assemble', { service: 'hello', entries }, undefined],
       ['/api/blobs', Buffer.from(''), BLOBS_OF_HELLO],
+      // A whole tarball (what a CLI from before blobs sends) labelled as hello's.
+      ['/api/artefacts', Buffer.from('not a tarball'), { 'content-type': 'application/octet-stream', 'x-slipway-digest': `sha256:${'0'.repeat(64)}`, 'x-slipway-service': 'hello' }],
     ] as const) {
       const r = await asBlog(path, body, headers);
       expect(r.status, path).toBe(403);
@@ -209,6 +211,12 @@ describe('deploys send only what changed', () => {
     const anon = await asBlog('/api/blobs', Buffer.from(''), { 'content-type': 'application/octet-stream' });
     expect(anon.status).toBe(400);
     expect(((await anon.json()) as { error: { message: string } }).error.message).toContain('x-slipway-service');
+    // So must a whole tarball: none is stored without the service it is for.
+    const artefactsBefore = readdirSync(join(dataDir, 'artefacts')).sort();
+    const unlabelled = await asBlog('/api/artefacts', Buffer.from('not a tarball'), { 'content-type': 'application/octet-stream', 'x-slipway-digest': `sha256:${'0'.repeat(64)}` });
+    expect(unlabelled.status).toBe(400);
+    expect(((await unlabelled.json()) as { error: { message: string } }).error.message).toContain('x-slipway-service');
+    expect(readdirSync(join(dataDir, 'artefacts')).sort()).toEqual(artefactsBefore);
     expect(storedBlobs(dataDir, 'blog').size).toBe(0);
   });
 });
