@@ -241,6 +241,7 @@ const BAD: [string, string, string, string, string][] = [
   ['unknown ${NAME} in command', MINIMAL.replace('node server.js', 'node server.js --db ${DB_URL}'), '3:12', 'run.command', '${DB_URL} is not replaced: slipway replaces only ${PORT}'],
   ['bare $PORT in command', MINIMAL.replace('node server.js', 'node server.js --port $PORT'), '3:12', 'run.command', 'write ${PORT}'],
   ['start deadline too short', `${MINIMAL}health:\n  interval: 5s\n  start_deadline: 8s\n`, '9:19', 'health.start_deadline', '8s is too short to see 2 healthy probe(s) 5s apart with a 2s timeout; make it at least 10s'],
+  ['steady_interval shorter than interval', `${MINIMAL}health:\n  interval: 5s\n  start_deadline: 20s\n  steady_interval: 2s\n`, '10:20', 'health.steady_interval', '2s is shorter than interval (5s); a serving instance is never probed more often than interval: make it at least 5s, or leave it out'],
   ['no environments', 'service: hello\nrun: { command: x }\nenvironments: {}\n', '3:15', 'environments', 'define at least one environment'],
   ['YAML syntax error', MINIMAL.replace('    listen: 8081', '    listen: 8081\n   instances: 2'), '7:1', 'environments', 'invalid YAML: all mapping items must start at the same column'],
   ['unclosed quote in YAML', MINIMAL.replace('node server.js', '"node server.js'), '3:12', 'run.command', 'invalid YAML: this quoted text is never closed; add the closing "'],

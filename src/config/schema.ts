@@ -139,6 +139,16 @@ const health = section({
           `timeout; make it at least ${formatDurationMs(neededMs)}`,
       });
     }
+    // Written below interval it could only be raised to interval: say so rather than ignore it.
+    if (h.steadyIntervalMs !== undefined && h.steadyIntervalMs < h.intervalMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['steady_interval'],
+        message:
+          `${formatDurationMs(h.steadyIntervalMs)} is shorter than interval (${formatDurationMs(h.intervalMs)}); ` +
+          `a serving instance is never probed more often than interval: make it at least ${formatDurationMs(h.intervalMs)}, or leave it out`,
+      });
+    }
   });
 
 const shutdown = section({
