@@ -218,5 +218,21 @@ describe('deploys send only what changed', () => {
     expect(((await unlabelled.json()) as { error: { message: string } }).error.message).toContain('x-slipway-service');
     expect(readdirSync(join(dataDir, 'artefacts')).sort()).toEqual(artefactsBefore);
     expect(storedBlobs(dataDir, 'blog').size).toBe(0);
+
+    // hello's artefact (its digest is in hello's status, which readers see) does not
+    // run as blog: neither plan nor deploy takes it, even from the admin.
+    const helloDigest = (await status()).stable!.artefactDigest;
+    const blogPort = await freePort();
+    const blogYaml = readFileSync(join(app, 'slipway.yaml'), 'utf8').replace(/^service: hello$/m, 'service: blog').replace(/listen: 127\.0\.0\.1:\d+/, `listen: 127.0.0.1:${blogPort}`);
+    for (const path of ['/api/environments/blog%2Fstaging/deploys', '/api/environments/blog%2Fstaging/plan']) {
+      const r = await post(path, { artefact: helloDigest, config: { text: blogYaml } });
+      expect(r.status, path).toBe(409);
+      const err = ((await r.json()) as { error: { code: string; message: string } }).error;
+      expect(err.code).toBe('E_SERVICE_MISMATCH');
+      expect(err.message).toContain('is service "hello"\'s; this slipway.yaml is service "blog"');
+    }
+    const envs = (await getJson<{ environments: { env: string }[] }>(`${server.url}/api/environments`)).environments.map((e) => e.env);
+    expect(envs).toContain('hello/staging');
+    expect(envs).not.toContain('blog/staging');
   });
 });

@@ -343,6 +343,7 @@ export class Engine {
     // CLI uploads anything: a refused production deploy costs no upload.
     assertDeployAllowed({ store: this.store, env: req.env, digest: req.artefactDigest, config: req.config, nowMs: this.clock.now() });
     const held = this.store.getArtefact(req.artefactDigest);
+    if (held) assertArtefactOfService(held, req.config.service);
     const onServer = held !== null && held !== undefined && existsSync(held.path);
     const described = await this.configReleases.plan({ ...req, readSecrets: opts.full });
     const plan = { ...described, artefact: { ...described.artefact, onServer } };
@@ -412,6 +413,7 @@ export class Engine {
     if (!artefact || !existsSync(artefact.path)) {
       throw new SlipwayError('E_NOT_FOUND', `artefact ${req.artefactDigest} is not on the server; upload it first (slipway deploy does both)`, { digest: req.artefactDigest });
     }
+    assertArtefactOfService(artefact, req.config.service);
     assertDeployAllowed({ store: this.store, env: req.env, digest: artefact.digest, config: req.config, nowMs: this.clock.now() });
     let config = build();
     let configHash = hashConfig(config);
@@ -669,6 +671,17 @@ function keyOfDeploy(ref: string, service: string): string {
     throw new SlipwayError('E_SERVICE_MISMATCH', `${ref} is an environment of service "${named.service}"; this slipway.yaml is service "${service}", and a deploy never touches another service's environment. Deploy it as ${envKey(service, named.environment)}`, { env: ref, service, owner: named.service });
   }
   return envKey(service, named.environment);
+}
+
+/**
+ * An artefact runs only as the service it was uploaded, assembled or built for: a
+ * token that may deploy blog, and can read shop's digest in its status, cannot run
+ * shop's artefact under blog. Artefacts from CLIs that did not say (`unknown`) are
+ * not judged.
+ */
+function assertArtefactOfService(artefact: ArtefactRecord, service: string): void {
+  if (artefact.service === service || artefact.service === 'unknown') return;
+  throw new SlipwayError('E_SERVICE_MISMATCH', `artefact ${artefact.digest} is service "${artefact.service}"'s; this slipway.yaml is service "${service}", and a service runs only its own artefacts. Deploy from "${service}"'s own tree`, { digest: artefact.digest, service, owner: artefact.service });
 }
 
 const LIMITED_PLAN = 'planned without deploy permission in this environment: no secret was read, no host name resolved and no listen address probed; a deploy checks them all';
