@@ -287,14 +287,17 @@ describe('engine on virtual time', () => {
     for (const [name, strategy] of Object.entries(strategies)) {
       for (const badAfterS of [10, 60, 240]) {
         it(`${name}: bad ${badAfterS} s after the rollout ends is rolled back, naming the check and the baseline`, async () => {
-          const watch = `watch: ${badAfterS + 60}s`;
+          // The watch judges what it saw since the rollout, so a release that goes bad
+          // late takes longer to tell from a good one (here 2-33 s of virtual time): the
+          // window goes on 2 minutes past the moment, and the wait for the verdict as long.
+          const watch = `watch: ${badAfterS + 120}s`;
           const x = await withStable(strategy, watch);
           await x.clock.advance(60_000); // v1 serves alone for a while: a baseline before the rollout
           await x.deploy('shop/production', yaml(strategy, watch), 'v2');
           expect((await x.settleRollout('shop/production')).phase).toBe('succeeded');
           await x.clock.advance(badAfterS * 1000);
           x.router.behaviour.set('shop/production#2', { errorRate: 0.5, latencyMs: 20 });
-          await x.clock.until('the watch to roll back', () => x.store.listRollouts('shop/production', 1)[0]?.kind === 'rollback', { maxMs: 60_000 });
+          await x.clock.until('the watch to roll back', () => x.store.listRollouts('shop/production', 1)[0]?.kind === 'rollback', { maxMs: 120_000 });
           const back = await x.settleRollout('shop/production');
           expect(back.phase).toBe('succeeded');
           expect(x.engine.status('shop/production')[0]!.stable?.number).toBe(1);
