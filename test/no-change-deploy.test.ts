@@ -27,8 +27,11 @@ describe('a no-change deploy does not pack the tree again', () => {
     writeService(app, { envs: { staging: { instances: 1, port: await freePort() } } });
     mkdirSync(join(app, 'data'));
     for (let i = 0; i < 4; i++) writeFileSync(join(app, 'data', `blob-${i}.bin`), randomBytes(1024 * 1024));
-    // Written before the server starts: older than the slack for coarse timestamps by the first deploy.
+    const written = Date.now();
     server = await startServerProcess(dataDir);
+    // The tree must be older than the slack for coarse timestamps (2 s) when the first
+    // deploy packs it, or it is not remembered; a server can start faster than that.
+    await new Promise((r) => setTimeout(r, Math.max(0, written + 2_100 - Date.now())));
   });
 
   afterAll(async () => {
