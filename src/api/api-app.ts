@@ -5,7 +5,6 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { SERVICE_NAME_PATTERN } from '../core/env-key.ts';
 import { SlipwayError, isSlipwayError } from '../core/errors.ts';
 import { isTerminal } from '../core/rollout.ts';
 import { parseConfigText } from '../config/index.ts';
@@ -33,9 +32,9 @@ import type {
   ArtefactUploadJson, DeployAnswerJson, EnvironmentStatus, EnvironmentsJson, MetricSamplesJson, ReleasesJson, RollbackAnswerJson, RolloutAnalysisJson, RolloutCommandJson, RolloutEventsJson, RolloutView, ShutdownJson,
 } from './views.ts';
 import './permissions.ts';
-import { actorOf, assertMayActForService, parse } from './request-input.ts';
+import { actorOf, parse, serviceOfUpload } from './request-input.ts';
 import {
-  ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, deployBody, emptyBody, envParam, metricsQuery, promoteBody, eventsQuery, rollbackBody, rolloutParam, shutdownBody,
+  ARTEFACT_DIGEST_HEADER, deployBody, emptyBody, envParam, metricsQuery, promoteBody, eventsQuery, rollbackBody, rolloutParam, shutdownBody,
 } from './schemas.ts';
 
 export interface ApiOptions {
@@ -131,11 +130,8 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
   app.post('/api/artefacts', { config: { permission: 'deploy', anyEnv: true, audit: 'artefact.upload', summary: 'upload an artefact (application/octet-stream; x-slipway-digest: sha256:…)' } }, async (req, reply) => {
     const digest = String(req.headers[ARTEFACT_DIGEST_HEADER] ?? '');
-    // The service the artefact is for, checked as the blob routes check it: a token
-    // limited to other services may not upload (nor label an artefact) for this one.
-    const service = String(req.headers[ARTEFACT_SERVICE_HEADER] ?? '');
-    if (!SERVICE_NAME_PATTERN.test(service)) throw new SlipwayError('E_BAD_REQUEST', `header ${ARTEFACT_SERVICE_HEADER}: name the service this artefact is for (as slipway.yaml's service:), got "${service.slice(0, 64)}"`, { field: ARTEFACT_SERVICE_HEADER });
-    assertMayActForService(req, 'deploy', service);
+    // A token limited to other services may not upload (nor label an artefact) for this one.
+    const service = serviceOfUpload(req, 'deploy', 'the service this artefact is for');
     const length = Number(req.headers['content-length'] ?? 0);
     if (length > MAX_ARTEFACT_BYTES) throw new SlipwayError('E_ARTEFACT_INVALID', `artefact of ${length} bytes is over the ${MAX_ARTEFACT_BYTES}-byte limit`);
     if (!req.body || typeof (req.body as Readable).pipe !== 'function') {

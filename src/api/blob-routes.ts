@@ -6,12 +6,10 @@
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
-import { SERVICE_NAME_PATTERN } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
 import type { Engine } from '../engine/engine.ts';
 import { assembleBody, blobCheckBody } from './blob-schemas.ts';
-import { actorOf, assertMayActForService, parse } from './request-input.ts';
-import { ARTEFACT_SERVICE_HEADER } from './schemas.ts';
+import { actorOf, assertMayActForService, parse, serviceOfUpload } from './request-input.ts';
 import type { AssembledArtefactJson, BlobBatchJson, BlobCheckJson } from './views.ts';
 
 /** A manifest of 100,000 entries (the artefact limit) with long paths fits. */
@@ -28,9 +26,7 @@ export function registerBlobRoutes(app: FastifyInstance, engine: Engine): void {
     if (!req.body || typeof (req.body as Readable).pipe !== 'function') {
       throw new SlipwayError('E_BAD_REQUEST', 'send the blobs as the request body with content-type application/octet-stream');
     }
-    const service = String(req.headers[ARTEFACT_SERVICE_HEADER] ?? '');
-    if (!SERVICE_NAME_PATTERN.test(service)) throw new SlipwayError('E_BAD_REQUEST', `header ${ARTEFACT_SERVICE_HEADER}: name the service whose blobs these are (as slipway.yaml's service:), got "${service.slice(0, 64)}"`, { field: ARTEFACT_SERVICE_HEADER });
-    assertMayActForService(req, 'deploy', service);
+    const service = serviceOfUpload(req, 'deploy', 'the service whose blobs these are');
     const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
     if (encoding !== 'identity' && encoding !== 'gzip') throw new SlipwayError('E_BAD_REQUEST', `content-encoding ${encoding.slice(0, 40)} is not accepted; send gzip or nothing`);
     const raw = req.body as Readable;

@@ -6,7 +6,7 @@
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
-import { envKey, SERVICE_NAME_PATTERN } from '../core/env-key.ts';
+import { envKey } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { mayAccess } from '../core/roles.ts';
 import type { CiOrigin } from '../core/pipeline/ci-origin.ts';
@@ -14,8 +14,8 @@ import { parseConfigText } from '../config/index.ts';
 import type { Engine } from '../engine/engine.ts';
 import { parseTestReport } from '../engine/pipeline/test-report.ts';
 import { ciKeyBody, ciKeyParam, ciReleaseBody } from './ci-schemas.ts';
-import { actorOf, assertMayActForService, parse } from './request-input.ts';
-import { ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, emptyBody } from './schemas.ts';
+import { actorOf, parse, serviceOfUpload } from './request-input.ts';
+import { ARTEFACT_DIGEST_HEADER, emptyBody } from './schemas.ts';
 import type { ArtefactUploadJson } from './views.ts';
 
 function forbid(req: FastifyRequest, reason: string, details: Record<string, unknown>): SlipwayError {
@@ -28,9 +28,7 @@ export function registerCiRoutes(app: FastifyInstance, o: { engine: Engine }): v
 
   app.post('/api/pipeline/ci/artefacts', { config: { permission: 'release', anyEnv: true, audit: 'ci.artefact.upload', summary: 'upload an artefact a CI built, for a run of its service (application/octet-stream; x-slipway-digest, x-slipway-service)' } }, async (req, reply) => {
     const digest = String(req.headers[ARTEFACT_DIGEST_HEADER] ?? '');
-    const service = String(req.headers[ARTEFACT_SERVICE_HEADER] ?? '');
-    if (!SERVICE_NAME_PATTERN.test(service)) throw new SlipwayError('E_BAD_REQUEST', `header ${ARTEFACT_SERVICE_HEADER}: name the artefact's service (as slipway.yaml's service:), got "${service.slice(0, 64)}"`, { field: ARTEFACT_SERVICE_HEADER });
-    assertMayActForService(req, 'release', service);
+    const service = serviceOfUpload(req, 'release', 'the artefact\'s service');
     if (!req.body || typeof (req.body as Readable).pipe !== 'function') {
       throw new SlipwayError('E_BAD_REQUEST', 'send the artefact as the request body with content-type application/octet-stream');
     }

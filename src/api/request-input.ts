@@ -3,9 +3,10 @@
 
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { SERVICE_NAME_PATTERN } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { mayActForService } from '../core/roles.ts';
-import { ACTOR_HEADER } from './schemas.ts';
+import { ACTOR_HEADER, ARTEFACT_SERVICE_HEADER } from './schemas.ts';
 
 export function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
   const r = schema.safeParse(value ?? {});
@@ -32,4 +33,16 @@ export function assertMayActForService(req: FastifyRequest, grant: 'deploy' | 'r
   const access = mayActForService(who, grant, service);
   if (access.allowed) return;
   throw new SlipwayError('E_FORBIDDEN', `${who.user} (${who.role}) may not ${req.method} ${req.routeOptions.url}: ${access.reason}`, { permission: grant, role: who.role, service, ...details });
+}
+
+/**
+ * The service a streamed upload is for, from its `x-slipway-service` header: it
+ * must name one (400 otherwise, saying what the header is for: `what`), and the
+ * token must hold `grant` for it (403).
+ */
+export function serviceOfUpload(req: FastifyRequest, grant: 'deploy' | 'release', what: string): string {
+  const service = String(req.headers[ARTEFACT_SERVICE_HEADER] ?? '');
+  if (!SERVICE_NAME_PATTERN.test(service)) throw new SlipwayError('E_BAD_REQUEST', `header ${ARTEFACT_SERVICE_HEADER}: name ${what} (as slipway.yaml's service:), got "${service.slice(0, 64)}"`, { field: ARTEFACT_SERVICE_HEADER });
+  assertMayActForService(req, grant, service);
+  return service;
 }
