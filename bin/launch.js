@@ -23,7 +23,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SRC = join(ROOT, 'src');
 const CACHE = join(ROOT, 'node_modules', '.cache', 'slipway-cli');
 /** Bumped when the bundling below changes, so an old bundle is never taken for a new one. */
-const BUNDLE_FORMAT = 2;
+const BUNDLE_FORMAT = 3;
 
 function sourcesFingerprint() {
   const hash = createHash('sha256').update(`${BUNDLE_FORMAT}\0${process.version}\0`);
@@ -47,8 +47,9 @@ async function bundle(outdir) {
   const tmp = `${outdir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   await build({
-    // The command, and the programs it starts as child processes (platform/entry-point.ts).
-    entryPoints: [join(SRC, 'cli', 'main.ts'), join(SRC, 'router', 'router-main.ts'), join(SRC, 'observe', 'log-relay-main.ts')],
+    // The command, the programs it starts as child processes, and the router's
+    // anonymising thread (platform/entry-point.ts).
+    entryPoints: [join(SRC, 'cli', 'main.ts'), join(SRC, 'router', 'router-main.ts'), join(SRC, 'router', 'shadow', 'anonymise-thread.ts'), join(SRC, 'observe', 'log-relay-main.ts')],
     entryNames: '[name]',
     bundle: true, splitting: true, format: 'esm', platform: 'node', target: 'node20',
     packages: 'external', outdir: tmp, sourcemap: 'linked', logLevel: 'silent',

@@ -8,7 +8,7 @@
 
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** Set by bin/launch.js to the bundle's directory when the command runs from it. */
@@ -30,4 +30,23 @@ export function entryCommand(name: string, source: URL): string[] {
   if (bundled !== null && existsSync(bundled)) return [process.execPath, '--enable-source-maps', bundled];
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
   return [process.execPath, '--import', tsx, fileURLToPath(source)];
+}
+
+/**
+ * How to start program `name` as a worker thread (node:worker_threads), whose
+ * TypeScript source is `source`: the bundled file, found by the bundle's directory
+ * (the command's) or next to the running program (a router started from the
+ * bundle), or else a few lines that register tsx in the new thread (a thread does
+ * not inherit the process's `--import tsx`) and then import the source. Give both
+ * fields to `new Worker(code, { eval })`.
+ */
+export function threadEntry(name: string, source: URL): { code: string; eval: boolean } {
+  const program = process.argv[1] ?? '';
+  const dirs = [bundleDir(), program.endsWith('.js') ? dirname(program) : null];
+  for (const dir of dirs) {
+    const bundled = dir === null ? null : join(dir, `${name}.js`);
+    if (bundled !== null && existsSync(bundled)) return { code: bundled, eval: false };
+  }
+  const tsx = import.meta.resolve('tsx/esm/api');
+  return { code: `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(source.href)}); });`, eval: true };
 }

@@ -19,6 +19,7 @@ import { RouterStats, type RouterStatsJson } from './router-stats.ts';
 import { UpstreamRegistry } from './upstream-registry.ts';
 import { DEFAULT_POOL_OPTIONS, type Upstream, type UpstreamPoolOptions } from './upstream.ts';
 import { WeightedPicker } from './weighted-picker.ts';
+import { AnonymiseWorker, type AnonymiseOptions } from './shadow/anonymise-worker.ts';
 import { ReplayRecorder } from './shadow/replay-recorder.ts';
 import { applyShadow } from './shadow/shadow-mirror.ts';
 import { maintenanceAnswers, TrafficHold, type HoldSlots } from './traffic-hold.ts';
@@ -39,6 +40,8 @@ export interface RouterOptions {
   holdSlots?: (env: string) => HoldSlots;
   /** In a router worker: where a recorded request's line goes (to the keeper, which writes it); absent: nothing is recorded. */
   record?: (env: string, line: string) => void;
+  /** How recorded requests are anonymised off the event loop (shadow/anonymise-worker.ts); tests shorten its budget. */
+  anonymise?: Partial<AnonymiseOptions>;
 }
 
 /** When the router stops, how long idle kept-alive connections may still send a request (answered with Connection: close). */
@@ -81,6 +84,8 @@ export class Router {
   private readonly closeGraceMs: number;
   private readonly holdSlots: ((env: string) => HoldSlots) | undefined;
   private readonly record: ((env: string, line: string) => void) | undefined;
+  /** The thread recorded requests are anonymised on, started with the first one. */
+  private readonly anonymiser: AnonymiseWorker;
   private readonly retryTimer: NodeJS.Timeout;
   private readonly health: PassiveHealth;
   private readonly healthTimer: NodeJS.Timeout;
@@ -91,6 +96,7 @@ export class Router {
     this.holdSlots = options.holdSlots;
     this.log = options.log;
     this.record = options.record;
+    this.anonymiser = new AnonymiseWorker(options.log, options.anonymise);
     this.retryTimer = setInterval(() => void this.serially(() => this.arrangeListeners()), options.listenRetryMs ?? 5_000);
     this.retryTimer.unref();
     const upstreams = this.upstreams;
@@ -156,7 +162,7 @@ export class Router {
       route.hold.update(routes.hold ?? null);
       route.shadow = applyShadow(route.counters, routes.shadow, byRelease);
       const record = this.record;
-      route.recorder = routes.record && record ? new ReplayRecorder(routes.record, (line) => record(env, line)) : null;
+      route.recorder = routes.record && record ? new ReplayRecorder(routes.record, env, this.anonymiser, (line) => record(env, line)) : null;
       const pathPrefix = routes.pathPrefix ?? null;
       wants.push({ key: env, listen: routes.listen, ...(routes.hosts ? { hosts: routes.hosts } : {}), ...(pathPrefix ? { pathPrefix: pathPrefix.path } : {}) });
       members.set(env, { route, hosts: routes.hosts ?? null, pathPrefix });
@@ -341,6 +347,7 @@ export class Router {
     this.listeners.clear();
     await Promise.all([...all.map((l) => l.close(graceMs, { idleCloseDelayMs: IDLE_CLOSE_DELAY_MS })), this.upstreams.waitUpgradedClosed(graceMs)]);
     await this.upstreams.destroyAll();
+    await this.anonymiser.close();
   }
 }
 

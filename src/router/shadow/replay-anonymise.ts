@@ -4,7 +4,7 @@
 // the environment's own `anonymise` patterns match. Each is replaced by ANONYMISED
 // before the record is written. Pure.
 
-import { ANONYMISED } from '../../core/shadow/replay-spec.ts';
+import { ANONYMISED, type ReplayRecord } from '../../core/shadow/replay-spec.ts';
 import { splitUrl } from './shadow-match.ts';
 
 /** Shapes of credentials and personal data replaced wherever they appear. */
@@ -83,4 +83,29 @@ function safeDecode(s: string): string {
   } catch {
     return s;
   }
+}
+
+/** A picked request as the recorder saw it, before anything of it was anonymised. */
+export interface RawRecord {
+  at: number;
+  method: string;
+  url: string;
+  /** The kept request headers (lower-case names), values as sent. */
+  headers: Record<string, string>;
+  /** The body, when the request had one to record. */
+  body?: Uint8Array;
+  contentType: string;
+}
+
+/** The JSON line kept for `raw`, every part anonymised; null when its body cannot be (not text). */
+export function anonymisedLine(a: Anonymiser, raw: RawRecord): string | null {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw.headers)) headers[name] = a.header(value);
+  const record: ReplayRecord = { at: raw.at, method: raw.method, url: a.url(raw.url), headers };
+  if (raw.body !== undefined) {
+    const body = a.body(Buffer.from(raw.body.buffer, raw.body.byteOffset, raw.body.byteLength), raw.contentType);
+    if (body === null) return null;
+    record.body = body.toString('base64');
+  }
+  return JSON.stringify(record);
 }

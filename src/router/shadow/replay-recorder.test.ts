@@ -4,7 +4,7 @@
 
 import { createServer, type Server } from 'node:http';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ReplayRecord } from '../../core/shadow/replay-spec.ts';
 import { Router } from '../router.ts';
 import type { ReplayRecordRoutes } from './replay-routes.ts';
@@ -57,26 +57,40 @@ describe('recording requests for replay', () => {
     expect(res.statusCode).toBe(200);
   };
 
+  let marks = 0;
+  /**
+   * The lines recorded before a marker request: lines come from the anonymising
+   * thread in the order requests were recorded, so once the marker's has come,
+   * every earlier one has too.
+   */
+  const recordedBefore = async (url: string, method = 'GET'): Promise<typeof lines> => {
+    const mark = `/api/marker-${++marks}`;
+    await send(`${url}${mark}`, { method }); // no body: recorded whether bodies are or not
+    await vi.waitFor(() => expect(lines.some((l) => l.record.url === mark)).toBe(true), { timeout: 10_000 });
+    return lines.filter((l) => !l.record.url.startsWith('/api/marker-'));
+  };
+
   it('records the method, path, query and kept headers of matching GETs, and never a POST unless listed', async () => {
     const url = await route({});
     await send(`${url}/api/items/1?page=2`, { headers: { accept: 'application/json', authorization: 'Bearer abc', 'x-other': 'o' } });
     await send(`${url}/api/orders`, { method: 'POST', body: '{"n":1}', headers: { 'content-type': 'application/json' } });
     await send(`${url}/healthz`);
-    expect(lines).toEqual([{ env: 'shop/production', record: { at: expect.any(Number), method: 'GET', url: '/api/items/1?page=2', headers: { accept: 'application/json' } } }]);
+    expect(await recordedBefore(url)).toEqual([{ env: 'shop/production', record: { at: expect.any(Number), method: 'GET', url: '/api/items/1?page=2', headers: { accept: 'application/json' } } }]);
     // The user's requests reached the backend untouched.
-    expect(seen.slice(-3)).toEqual(['GET /api/items/1?page=2 ', 'POST /api/orders {"n":1}', 'GET /healthz ']);
+    expect(seen.slice(-4, -1)).toEqual(['GET /api/items/1?page=2 ', 'POST /api/orders {"n":1}', 'GET /healthz ']);
   });
 
   it('records a listed POST with its body anonymised, or not at all when bodies are off or it is too large', async () => {
     let url = await route({ methods: ['POST'], bodies: true, anonymise: ['card-[0-9]{4}'] });
     await send(`${url}/api/orders`, { method: 'POST', body: JSON.stringify({ item: 3, card: 'card-1234', password: 'pw' }), headers: { 'content-type': 'application/json' } });
     await send(`${url}/api/orders`, { method: 'POST', body: 'x'.repeat(2000), headers: { 'content-type': 'text/plain' } });
-    expect(lines).toHaveLength(1);
-    expect(JSON.parse(Buffer.from(lines[0]!.record.body!, 'base64').toString())).toEqual({ item: 3, card: '__anonymised__', password: '__anonymised__' });
+    const kept = await recordedBefore(url, 'POST');
+    expect(kept).toHaveLength(1);
+    expect(JSON.parse(Buffer.from(kept[0]!.record.body!, 'base64').toString())).toEqual({ item: 3, card: '__anonymised__', password: '__anonymised__' });
     url = await route({ methods: ['POST'], bodies: false });
     await send(`${url}/api/orders`, { method: 'POST', body: '{"n":2}', headers: { 'content-type': 'application/json' } });
-    expect(lines).toEqual([]);
-    expect(seen.at(-1)).toBe('POST /api/orders {"n":2}');
+    expect(await recordedBefore(url, 'POST')).toEqual([]);
+    expect(seen.at(-2)).toBe('POST /api/orders {"n":2}');
   });
 
   it('records nothing once the table no longer asks for it', async () => {
@@ -84,6 +98,46 @@ describe('recording requests for replay', () => {
     const r = await router.putTable({ version: ++version, environments: { 'shop/production': { ...router.currentTable.environments['shop/production']!, record: undefined } } }, async () => {});
     if (!r.ok) throw new Error('stale');
     await send(`http://${r.listeners['shop/production']!.address}/api/items/2`);
+    await new Promise((r) => setTimeout(r, 300)); // a line would come from the anonymising thread within milliseconds
     expect(lines).toEqual([]);
   });
+
+  it('keeps serving while a deployer\'s pattern backtracks over a large body: that record is dropped after the budget, the next is kept', async () => {
+    const warned: string[] = [];
+    const slow = new Router({
+      closeGraceMs: 500, anonymise: { budgetMs: 1_000 },
+      log: { info: () => {}, warn: (_f, msg) => warned.push(msg) },
+      record: (env, line) => lines.push({ env, record: JSON.parse(line) as ReplayRecord }),
+    });
+    try {
+      lines.length = 0;
+      const r = await slow.putTable({
+        version: 1,
+        environments: {
+          'shop/production': {
+            listen: '127.0.0.1:0',
+            backends: [{ id: 'b1', release: '1', url: `http://127.0.0.1:${(server.address() as { port: number }).port}` }],
+            weights: { 1: 100 },
+            // `[a-z]+x` over 256 kB of letters with no x: quadratic, about 25 s of backtracking on the event loop.
+            record: { percent: 100, methods: ['POST'], paths: ['/api/*'], headers: [], bodies: true, maxBodyBytes: 256 * 1024, anonymise: ['[a-z]+x'], sample: 100, maxBytes: 4 * 1024 * 1024 },
+          },
+        },
+      }, async () => {});
+      if (!r.ok) throw new Error('stale');
+      const url = `http://${r.listeners['shop/production']!.address}`;
+      await send(`${url}/api/upload`, { method: 'POST', body: 'a'.repeat(256 * 1024), headers: { 'content-type': 'text/plain' } });
+      // Requests go on being answered meanwhile, on any path.
+      const t0 = performance.now();
+      for (let i = 0; i < 5; i++) await send(`${url}/healthz`);
+      expect(performance.now() - t0).toBeLessThan(5_000);
+      await vi.waitFor(() => expect(warned.some((m) => m.includes('took more than 1000 ms to anonymise'))).toBe(true), { timeout: 15_000 });
+      // The next recorded request is kept, anonymised, by a new thread.
+      await send(`${url}/api/orders`, { method: 'POST', body: 'order 7 box', headers: { 'content-type': 'text/plain' } });
+      await vi.waitFor(() => expect(lines.map((l) => l.record.url)).toEqual(['/api/orders']), { timeout: 10_000 });
+      expect(Buffer.from(lines[0]!.record.body!, 'base64').toString()).toBe('order 7 __anonymised__');
+      expect(warned.join('\n')).not.toContain('aaaa');
+    } finally {
+      await slow.close(500);
+    }
+  }, 30_000);
 });

@@ -1,28 +1,32 @@
 // Recording production's requests for replay to staging, in a router worker: a
 // request that matches the methods and paths and is picked by `percent` is
-// anonymised (replay-anonymise.ts) and handed, as one JSON line, to the sink (the
-// worker sends it to its keeper, which alone writes the file: replay-store.ts).
-// Nothing here touches disk, and nothing delays the request: the line is made from
-// the request line and headers at once, or from the body once it has arrived.
+// anonymised and handed, as one JSON line, to the sink (the worker sends it to its
+// keeper, which alone writes the file: replay-store.ts). Nothing here touches disk,
+// and nothing delays the request: the body is copied as it passes, and the
+// anonymising (the deployer's patterns among it) runs on a thread of its own
+// (anonymise-worker.ts), so the line reaches the sink a little later.
 
 import type { IncomingMessage } from 'node:http';
-import type { ReplayRecord } from '../../core/shadow/replay-spec.ts';
-import { anonymiser, type Anonymiser } from './replay-anonymise.ts';
+import type { AnonymiseWorker } from './anonymise-worker.ts';
+import type { RawRecord } from './replay-anonymise.ts';
 import type { ReplayRecordRoutes } from './replay-routes.ts';
 import { pathMatcher, splitUrl } from './shadow-match.ts';
 
 export class ReplayRecorder {
   private readonly methods: ReadonlySet<string>;
   private readonly isPathRecorded: (path: string) => boolean;
-  private readonly anonymise: Anonymiser;
-  /** Requests picked whose line was handed on, and those left out (a body too large, not text, or not recorded). */
+  /** Requests picked whose line was handed on, and those left out (a body too large, not text, too slow to anonymise, or not recorded). */
   recorded = 0;
   skipped = 0;
 
-  constructor(readonly spec: ReplayRecordRoutes, private readonly sink: (line: string) => void) {
+  constructor(
+    readonly spec: ReplayRecordRoutes,
+    private readonly env: string,
+    private readonly anonymiser: AnonymiseWorker,
+    private readonly sink: (line: string) => void,
+  ) {
     this.methods = new Set(spec.methods);
     this.isPathRecorded = pathMatcher(spec.paths);
-    this.anonymise = anonymiser(spec.anonymise);
   }
 
   /** Called for each request routed; `bodyBytes` as declared (0 none, -1 chunked). */
@@ -32,8 +36,8 @@ export class ReplayRecorder {
     const url = req.url ?? '/';
     if (!this.isPathRecorded(splitUrl(url).path)) return;
     if (Math.random() * 100 >= this.spec.percent) return;
-    const record: ReplayRecord = { at: Date.now(), method, url: this.anonymise.url(url), headers: this.keptHeaders(req) };
-    if (bodyBytes === 0) return this.write(record);
+    const raw: RawRecord = { at: Date.now(), method, url, headers: this.keptHeaders(req), contentType: String(req.headers['content-type'] ?? '') };
+    if (bodyBytes === 0) return this.write(raw);
     if (!this.spec.bodies || bodyBytes > this.spec.maxBodyBytes) {
       // A request recorded without the body it had would be another request.
       this.skipped++;
@@ -48,9 +52,8 @@ export class ReplayRecorder {
     req.on('data', onData);
     req.once('end', () => {
       req.off('data', onData);
-      const body = size > this.spec.maxBodyBytes ? null : this.anonymise.body(Buffer.concat(chunks), String(req.headers['content-type'] ?? ''));
-      if (body === null) this.skipped++;
-      else this.write({ ...record, body: body.toString('base64') });
+      if (size > this.spec.maxBodyBytes) this.skipped++;
+      else this.write({ ...raw, body: Buffer.concat(chunks) });
     });
   }
 
@@ -58,14 +61,20 @@ export class ReplayRecorder {
     const out: Record<string, string> = {};
     for (const name of this.spec.headers) {
       const v = req.headers[name];
-      if (v !== undefined) out[name] = this.anonymise.header(Array.isArray(v) ? v.join(', ') : v);
+      if (v !== undefined) out[name] = Array.isArray(v) ? v.join(', ') : v;
     }
     return out;
   }
 
-  private write(r: ReplayRecord): void {
-    this.recorded++;
-    this.sink(JSON.stringify(r));
+  private write(raw: RawRecord): void {
+    this.anonymiser.anonymise(this.env, this.spec.anonymise, raw, (line) => {
+      if (line === null) {
+        this.skipped++;
+        return;
+      }
+      this.recorded++;
+      this.sink(line);
+    });
   }
 }
 
