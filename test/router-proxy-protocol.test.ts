@@ -1,12 +1,13 @@
 // PROXY protocol on the router's listeners (issue 17, "the client's real address"):
 // a real router process (keeper and two workers) with route tables pushed to it,
-// a real HAProxy in TCP mode in front sending `send-proxy` (v1) and `send-proxy-v2`,
+// a real HAProxy in TCP mode in front sending `send-proxy` (v1) and `send-proxy-v2`
+// (and `send-proxy-v2-ssl` from a frontend that ends the client's TLS itself),
 // and an echo backend that shows the headers it got. Clients connect from
 // 127.0.0.2, HAProxy from 127.0.0.1 (the only trusted peer), so the app can tell
 // the client's address from the balancer's. Raw sockets play the malformed and
 // untrusted peers.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect as http2Connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
@@ -27,6 +28,17 @@ import { makeTestCa, makeTestCertificate, type TestCa, type TestCertificate } fr
 
 const CLIENT = '127.0.0.2';
 const STRANGER = '127.0.0.3';
+
+/** A version 2 PROXY header (TCP4, PROXY command) naming `client`, followed by `tlvs`. */
+function v2Header(client: number[], tlvs: Buffer): Buffer {
+  const head = Buffer.concat([Buffer.from('0d0a0d0a000d0a515549540a', 'hex'), Buffer.from([0x21, 0x11, 0, 0])]);
+  head.writeUInt16BE(12 + tlvs.length, 14);
+  const addresses = Buffer.from([...client, 127, 0, 0, 1, 0x9c, 0x40, 0, 80]);
+  return Buffer.concat([head, addresses, tlvs]);
+}
+
+/** PP2_TYPE_SSL with PP2_CLIENT_SSL (client byte, 4-byte verify), as send-proxy-v2-ssl writes it for a TLS client. */
+const SSL_TLV = Buffer.from([0x20, 0x00, 0x05, 0x01, 0, 0, 0, 0]);
 
 interface Echo {
   status: number;
@@ -81,8 +93,8 @@ describe('PROXY protocol behind a real HAProxy', { timeout: 60_000 }, () => {
   let cert: TestCertificate;
   /** Router listeners: plain (any version), TLS (v2), plain reading v1 only, plain for the WebSocket backend (v1). */
   const router$ = { plain: 0, tls: 0, v1only: 0, ws: 0 };
-  /** HAProxy frontends. */
-  const lb = { plainV1: 0, plainV2: 0, tlsV2: 0, v1onlyV2: 0, wsV1: 0 };
+  /** HAProxy frontends (tlsEndV2Ssl and plainV2Ssl: send-proxy-v2-ssl, the first ending the client's TLS itself). */
+  const lb = { plainV1: 0, plainV2: 0, tlsV2: 0, v1onlyV2: 0, wsV1: 0, tlsEndV2Ssl: 0, plainV2Ssl: 0 };
 
   const proxy = (p: Partial<ProxyRoutes>): ProxyRoutes => ({ ...DEFAULT_PROXY_SETTINGS, trustForwarded: ['127.0.0.1'], ...p });
   const listenerStats = async (port: number): Promise<ProxyProtocolStatsJson> => {
@@ -95,6 +107,9 @@ describe('PROXY protocol behind a real HAProxy', { timeout: 60_000 }, () => {
     for (const k of Object.keys(lb) as (keyof typeof lb)[]) lb[k] = await freePort();
     ca = makeTestCa(stateDir);
     cert = makeTestCertificate(ca, 'router', ['localhost', 'IP:127.0.0.1']);
+    const balancer = makeTestCertificate(ca, 'balancer', ['localhost', 'IP:127.0.0.1']);
+    const balancerPem = join(stateDir, 'balancer.pem');
+    writeFileSync(balancerPem, balancer.cert + balancer.key);
     router = await ensureRouter({ stateDir });
     app = await startTestUpstream('app');
     ws = await startWebSocketUpstream('ws');
@@ -118,6 +133,8 @@ describe('PROXY protocol behind a real HAProxy', { timeout: 60_000 }, () => {
       { port: lb.tlsV2, to: router$.tls, send: 'send-proxy-v2' },
       { port: lb.v1onlyV2, to: router$.v1only, send: 'send-proxy-v2' },
       { port: lb.wsV1, to: router$.ws, send: 'send-proxy' },
+      { port: lb.tlsEndV2Ssl, to: router$.plain, send: 'send-proxy-v2-ssl', tlsPemFile: balancerPem },
+      { port: lb.plainV2Ssl, to: router$.plain, send: 'send-proxy-v2-ssl' },
     ]);
   });
 
@@ -151,6 +168,41 @@ describe('PROXY protocol behind a real HAProxy', { timeout: 60_000 }, () => {
     expect(got.status).toBe(200);
     expect(got.headers['x-forwarded-for']).toBe(CLIENT);
     expect(got.headers['x-forwarded-proto']).toBe('https');
+  });
+
+  it('tells the app https when HAProxy ended the client\'s TLS and said so in send-proxy-v2-ssl\'s SSL TLV', async () => {
+    const before = await listenerStats(router$.plain);
+    // What the client claims is still dropped: it is not a trusted proxy.
+    const got = await echo(lb.tlsEndV2Ssl, { localAddress: CLIENT, ca: ca.cert, headers: { 'x-forwarded-proto': 'http', 'x-forwarded-for': '6.6.6.6' } });
+    expect(got.status).toBe(200);
+    expect(got.headers['x-forwarded-for']).toBe(CLIENT);
+    expect(got.headers['x-forwarded-proto']).toBe('https');
+    const after = await listenerStats(router$.plain);
+    expect(after.accepted - before.accepted).toBe(1);
+    expect(after.invalid).toBe(before.invalid);
+  });
+
+  it('tells the app http for a plain client, whether the SSL TLV is there without its TLS bit or not there at all', async () => {
+    for (const port of [lb.plainV2Ssl, lb.plainV2]) {
+      const got = await echo(port, { localAddress: CLIENT, headers: { 'x-forwarded-proto': 'https' } });
+      expect(got.status).toBe(200);
+      expect(got.headers['x-forwarded-for'], `through haproxy port ${port}`).toBe(CLIENT);
+      expect(got.headers['x-forwarded-proto'], `through haproxy port ${port}`).toBe('http');
+    }
+  });
+
+  it('keeps the X-Forwarded-Proto of a trusted client over the SSL TLV, as it keeps it over a TLS listener\'s own scheme', async () => {
+    const request = (proto: string) => `GET /echo HTTP/1.1\r\nHost: x\r\n${proto}Connection: close\r\n\r\n`;
+    // The header names 127.0.0.1, a peer in trust_forwarded: its own forwarded headers are believed.
+    const kept = await rawExchange(router$.plain, Buffer.concat([v2Header([127, 0, 0, 1], SSL_TLV), Buffer.from(request('X-Forwarded-Proto: http\r\n'))]), { localAddress: '127.0.0.1' });
+    expect(kept.text).toMatch(/^HTTP\/1\.1 200 /);
+    expect(kept.text).toContain('"x-forwarded-proto":"http"');
+    const set = await rawExchange(router$.plain, Buffer.concat([v2Header([127, 0, 0, 1], SSL_TLV), Buffer.from(request(''))]), { localAddress: '127.0.0.1' });
+    expect(set.text).toContain('"x-forwarded-proto":"https"');
+    // An untrusted client the header names: what it claims is replaced by what the TLV says.
+    const replaced = await rawExchange(router$.plain, Buffer.concat([v2Header([203, 0, 113, 7], SSL_TLV), Buffer.from(request('X-Forwarded-Proto: http\r\n'))]), { localAddress: '127.0.0.1' });
+    expect(replaced.text).toContain('"x-forwarded-for":"203.0.113.7"');
+    expect(replaced.text).toContain('"x-forwarded-proto":"https"');
   });
 
   it('gives HTTP/2 requests (ALPN h2) behind send-proxy-v2 the client\'s address too', async () => {
@@ -222,6 +274,8 @@ describe('PROXY protocol behind a real HAProxy', { timeout: 60_000 }, () => {
       `PROXY TCP4 ${'9'.repeat(120)}`,
       'PROXY TCP4 1.2.3.4 127.0.0.1 99999 80\r\n',
       Buffer.concat([Buffer.from('0d0a0d0a000d0a515549540a', 'hex'), Buffer.from([0x21, 0x11, 0x00, 0x04, 1, 2, 3, 4])]),
+      // An SSL TLV whose length runs past the header's end: the TLS bit is not believed, nor the rest.
+      Buffer.concat([v2Header([203, 0, 113, 7], SSL_TLV.subarray(0, 6)), Buffer.from('GET /echo HTTP/1.1\r\nHost: x\r\n\r\n')]),
     ];
     for (const bytes of malformed) expect(await rawExchange(router$.plain, bytes, { localAddress: '127.0.0.1' })).toEqual({ text: '', closed: true });
     expect((await listenerStats(router$.plain)).invalid - before.invalid).toBe(malformed.length);

@@ -8,8 +8,13 @@
 // the connection alone (X-Forwarded-Prefix only when the router strips a path
 // prefix) and Forwarded is dropped, so an app cannot be told a made-up client
 // address, scheme or mount point. The router adds no Forwarded header of its own.
+//
+// The scheme the router sets is https when the client's TLS ended at the router (a
+// TLS listener) or at the balancer in front, by its PROXY v2 header's SSL TLV.
 
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { proxiedSource } from './proxy-protocol-listener.ts';
 
 /**
  * Copies the client's headers into `out` as a flat [name, value, ...] list, less the
@@ -80,13 +85,18 @@ export function collectForwardHeaders(req: IncomingMessage, out: string[], isTru
   }
   if (connection !== '') dropConnectionListed(out, connection);
   const client = peer ?? '';
-  out.push('x-forwarded-for', forwardedFor === '' ? client : `${forwardedFor}, ${client}`, 'x-forwarded-proto', forwardedProto === '' ? ((req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http') : forwardedProto);
+  out.push('x-forwarded-for', forwardedFor === '' ? client : `${forwardedFor}, ${client}`, 'x-forwarded-proto', forwardedProto === '' ? (isTlsClient(req.socket) ? 'https' : 'http') : forwardedProto);
   if (forwardedHost !== '') out.push('x-forwarded-host', forwardedHost);
   else if (host !== '') out.push('x-forwarded-host', host);
   // A proxy in front that mounted us under its own prefix: ours goes after it.
   if (strippedPrefix !== null) out.push('x-forwarded-prefix', forwardedPrefix === '' ? strippedPrefix : `${forwardedPrefix.replace(/\/+$/, '')}${strippedPrefix}`);
   else if (forwardedPrefix !== '') out.push('x-forwarded-prefix', forwardedPrefix);
   return bodyBytes;
+}
+
+/** Whether the client's connection was TLS: to the router (a TLS socket), or to the balancer whose PROXY header said so. */
+function isTlsClient(socket: Socket): boolean {
+  return (socket as { encrypted?: boolean }).encrypted === true || proxiedSource(socket)?.isTls === true;
 }
 
 function isProxyHeader(name: string): boolean {

@@ -3,7 +3,8 @@
 // are taken off and called once the header is read, with the bytes after it put
 // back (a TLS ClientHello or an HTTP request head), and the client it names set as
 // the socket's remote address. So everything that reads the client's address
-// (X-Forwarded-For, trust_forwarded, logs) reads the one the header gave; node's
+// (X-Forwarded-For, trust_forwarded, logs) reads the one the header gave, and
+// X-Forwarded-Proto reads whether the header said the client used TLS; node's
 // TLS socket reads the bytes put back on the socket it wraps, so a header before a
 // ClientHello works the same way.
 //

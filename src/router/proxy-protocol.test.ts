@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readProxyHeader, V1_MAX_BYTES, V2_SIGNATURE } from './proxy-protocol.ts';
+import { PP2_CLIENT_SSL, PP2_TYPE_SSL, readProxyHeader, V1_MAX_BYTES, V2_SIGNATURE } from './proxy-protocol.ts';
 
 const text = (s: string) => Buffer.from(s, 'latin1');
 
@@ -19,6 +19,19 @@ function inet4(src: number[], dst: number[], sport: number, dport: number): Buff
   return b;
 }
 
+/** A TLV: type byte, 2-byte length, value. */
+function tlv(type: number, value: Buffer | string): Buffer {
+  const v = typeof value === 'string' ? text(value) : value;
+  const head = Buffer.from([type, 0, 0]);
+  head.writeUInt16BE(v.length, 1);
+  return Buffer.concat([head, v]);
+}
+
+/** PP2_TYPE_SSL as HAProxy's send-proxy-v2-ssl writes it: the client byte, verify 0, then a PP2_SUBTYPE_SSL_VERSION sub-TLV. */
+function sslTlv(client: number, subTlvs: Buffer = tlv(0x21, 'TLSv1.3')): Buffer {
+  return tlv(PP2_TYPE_SSL, Buffer.concat([Buffer.from([client, 0, 0, 0, 0]), subTlvs]));
+}
+
 function inet6(src: number[], dst: number[], sport: number, dport: number): Buffer {
   const b = Buffer.alloc(36);
   src.forEach((g, i) => b.writeUInt16BE(g, i * 2));
@@ -31,7 +44,7 @@ function inet6(src: number[], dst: number[], sport: number, dport: number): Buff
 describe('PROXY protocol version 1', () => {
   it('reads a TCP4 and a TCP6 header and says how many bytes it took', () => {
     const line = 'PROXY TCP4 203.0.113.7 10.0.0.1 56324 443\r\n';
-    expect(readProxyHeader(text(`${line}GET / HTTP/1.1\r\n`), 'v1')).toEqual({ kind: 'header', version: 1, bytes: line.length, source: { address: '203.0.113.7', port: 56324, family: 'IPv4' } });
+    expect(readProxyHeader(text(`${line}GET / HTTP/1.1\r\n`), 'v1')).toEqual({ kind: 'header', version: 1, bytes: line.length, source: { address: '203.0.113.7', port: 56324, family: 'IPv4', isTls: false } });
     expect(readProxyHeader(text('PROXY TCP6 2001:db8::7 2001:db8::1 65535 0\r\n'), 'any')).toMatchObject({ kind: 'header', source: { address: '2001:db8::7', port: 65535, family: 'IPv6' } });
   });
 
@@ -91,7 +104,7 @@ describe('PROXY protocol version 2', () => {
   it('reads a PROXY command over TCP4 and TCP6, skipping TLVs', () => {
     const tlv = Buffer.from([0x04, 0x00, 0x03, 0x61, 0x62, 0x63]); // PP2_TYPE_NOOP with 3 bytes
     const h4 = v2(0x21, 0x11, Buffer.concat([inet4([198, 51, 100, 9], [10, 0, 0, 1], 40000, 443), tlv]));
-    expect(readProxyHeader(Buffer.concat([h4, text('GET /')]), 'v2')).toEqual({ kind: 'header', version: 2, bytes: h4.length, source: { address: '198.51.100.9', port: 40000, family: 'IPv4' } });
+    expect(readProxyHeader(Buffer.concat([h4, text('GET /')]), 'v2')).toEqual({ kind: 'header', version: 2, bytes: h4.length, source: { address: '198.51.100.9', port: 40000, family: 'IPv4', isTls: false } });
     const h6 = v2(0x21, 0x21, inet6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 7], [0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 1234, 443));
     expect(readProxyHeader(h6, 'any')).toMatchObject({ kind: 'header', source: { address: '2001:db8::7', port: 1234, family: 'IPv6' } });
     const mapped = v2(0x21, 0x21, inet6([0, 0, 0, 0, 0, 0xffff, 0xc633, 0x6409], [0, 0, 0, 0, 0, 0, 0, 1], 1, 2));
@@ -109,9 +122,51 @@ describe('PROXY protocol version 2', () => {
   });
 
   it('asks for more bytes until the whole header (TLVs included) is there', () => {
-    const h = v2(0x21, 0x11, Buffer.concat([inet4([1, 2, 3, 4], [5, 6, 7, 8], 1, 2), Buffer.alloc(40)]));
+    const h = v2(0x21, 0x11, Buffer.concat([inet4([1, 2, 3, 4], [5, 6, 7, 8], 1, 2), tlv(0x04, Buffer.alloc(37)), sslTlv(PP2_CLIENT_SSL)]));
     for (let n = 0; n < h.length; n++) expect(readProxyHeader(h.subarray(0, n), 'any').kind, `after ${n} bytes`).toBe('more');
     expect(readProxyHeader(h, 'any').kind).toBe('header');
+  });
+
+  it('says the client used TLS when an SSL TLV has PP2_CLIENT_SSL, whatever TLVs come around it', () => {
+    const alpn = tlv(0x01, 'http/1.1');
+    const authority = tlv(0x02, 'shop.example');
+    const h4 = v2(0x21, 0x11, Buffer.concat([inet4([198, 51, 100, 9], [10, 0, 0, 1], 40000, 443), alpn, authority, sslTlv(PP2_CLIENT_SSL | 0x02 | 0x04), tlv(0x04, '')]));
+    expect(readProxyHeader(h4, 'v2')).toEqual({ kind: 'header', version: 2, bytes: h4.length, source: { address: '198.51.100.9', port: 40000, family: 'IPv4', isTls: true } });
+    const h6 = v2(0x21, 0x21, Buffer.concat([inet6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 7], [0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 1234, 443), sslTlv(PP2_CLIENT_SSL, Buffer.alloc(0))]));
+    expect(readProxyHeader(h6, 'any')).toMatchObject({ kind: 'header', source: { address: '2001:db8::7', isTls: true } });
+  });
+
+  it.each([
+    ['no TLV at all', Buffer.alloc(0)],
+    ['TLVs but no SSL one', Buffer.concat([tlv(0x01, 'h2'), tlv(0x02, 'shop.example')])],
+    // send-proxy-v2-ssl for a client that came in plain: the TLV is there, the bit is not.
+    ['an SSL TLV without PP2_CLIENT_SSL', sslTlv(0x00, Buffer.alloc(0))],
+    ['an SSL TLV with only the certificate bits', sslTlv(0x02 | 0x04, Buffer.alloc(0))],
+  ])('says the client did not use TLS for %s', (_, tlvs) => {
+    const h = v2(0x21, 0x11, Buffer.concat([inet4([198, 51, 100, 9], [10, 0, 0, 1], 40000, 80), tlvs]));
+    expect(readProxyHeader(h, 'v2')).toMatchObject({ kind: 'header', bytes: h.length, source: { address: '198.51.100.9', isTls: false } });
+  });
+
+  it('discards a LOCAL header\'s block unread, TLVs and all, as the spec says', () => {
+    const h = v2(0x20, 0x11, Buffer.concat([inet4([1, 2, 3, 4], [5, 6, 7, 8], 1, 2), Buffer.from([PP2_TYPE_SSL, 0xff, 0xff])]));
+    expect(readProxyHeader(h, 'v2')).toEqual({ kind: 'header', version: 2, bytes: h.length, source: null });
+  });
+
+  const addresses = inet4([1, 2, 3, 4], [5, 6, 7, 8], 1, 2);
+  it.each([
+    ['an SSL TLV whose length runs past the header', v2(0x21, 0x11, Buffer.concat([addresses, sslTlv(PP2_CLIENT_SSL).subarray(0, 10)])), 'a TLV (type 0x20) of 15 bytes, 8 more than are left'],
+    // An AUTHORITY TLV claiming 200 bytes would swallow the SSL TLV after it, and more.
+    ['another TLV whose length runs past the header, over an SSL one', v2(0x21, 0x11, Buffer.concat([addresses, Buffer.from([0x02, 0x00, 200]), sslTlv(PP2_CLIENT_SSL)])), 'a TLV (type 0x02) of 200 bytes'],
+    ['a TLV head cut short', v2(0x21, 0x11, Buffer.concat([addresses, sslTlv(PP2_CLIENT_SSL), Buffer.from([0x04, 0x00])])), 'a TLV cut short: 2 byte(s) left'],
+    ['a TLV overrunning an UNSPEC header', v2(0x21, 0x00, Buffer.from([0x04, 0x00, 0x01])), 'more than are left'],
+    ['a TLV overrunning a TCP6 header', v2(0x21, 0x21, Buffer.concat([Buffer.alloc(36), Buffer.from([0x01, 0x00, 0x09, 0x68])])), 'more than are left'],
+    ['an SSL TLV too short for its client and verify fields', v2(0x21, 0x11, Buffer.concat([addresses, tlv(PP2_TYPE_SSL, Buffer.from([PP2_CLIENT_SSL, 0, 0, 0]))])), 'an SSL TLV of 4 bytes'],
+    ['an SSL TLV whose sub-TLV runs past it', v2(0x21, 0x11, Buffer.concat([addresses, sslTlv(PP2_CLIENT_SSL, tlv(0x21, 'TLSv1.3').subarray(0, 6))])), 'inside its SSL TLV'],
+    ['two SSL TLVs', v2(0x21, 0x11, Buffer.concat([addresses, sslTlv(0x00), sslTlv(PP2_CLIENT_SSL)])), 'two SSL TLVs'],
+  ])('refuses %s', (_, header, reason) => {
+    const r = readProxyHeader(header, 'any');
+    expect(r.kind).toBe('invalid');
+    expect(r.kind === 'invalid' && r.reason).toContain(reason);
   });
 
   it.each([

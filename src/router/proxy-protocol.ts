@@ -2,7 +2,8 @@
 // TCP load balancer (HAProxy's send-proxy, an AWS NLB) sends before the client's
 // own bytes, to say whom the connection is from. Version 1 is one text line, version
 // 2 a binary block; both are read strictly here and anything else is refused,
-// since a header read loosely is a client address made up.
+// since a header read loosely is a client address made up. Of version 2's TLVs the
+// router keeps one fact: whether the client reached the sender over TLS.
 //
 // Pure: bytes in, a verdict out. It reads as the bytes arrive (`more` until it can
 // tell), so a header split over several TCP segments is read whole, and it says
@@ -19,12 +20,25 @@ const V1_PREFIX = Buffer.from('PROXY ', 'latin1');
 /** Version 2's 12-byte signature (spec §2.2). */
 export const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 const V2_FIXED_BYTES = 16;
+/** A TLV's type byte and 2-byte length (spec §2.2.7). */
+const TLV_HEAD_BYTES = 3;
+/** PP2_TYPE_SSL: how the client reached the sender; its value opens with a client byte and a 4-byte verify (§2.2.5). */
+export const PP2_TYPE_SSL = 0x20;
+const SSL_FIXED_BYTES = 5;
+/** The client byte's bit for "the client connected over SSL/TLS". */
+export const PP2_CLIENT_SSL = 0x01;
 
 /** The client the header names. */
 export interface ProxySource {
   address: string;
   port: number;
   family: 'IPv4' | 'IPv6';
+  /**
+   * The client reached the sender over TLS, which ended it there (a version 2
+   * PP2_TYPE_SSL TLV with PP2_CLIENT_SSL, HAProxy's send-proxy-v2-ssl). Always false
+   * from version 1, which cannot say.
+   */
+  isTls: boolean;
 }
 
 export type ProxyHeaderRead =
@@ -91,7 +105,7 @@ function readV1(buf: Buffer): ProxyHeaderRead {
   if (isAddress === null) return { kind: 'invalid', reason: `a version 1 header with protocol ${JSON.stringify(proto.slice(0, 10))} (TCP4, TCP6 or UNKNOWN)` };
   if (!isAddress(src) || !isAddress(dst)) return { kind: 'invalid', reason: `a version 1 header whose addresses are not ${proto === 'TCP4' ? 'IPv4' : 'IPv6'}` };
   if (!isPort(sport) || !isPort(dport)) return { kind: 'invalid', reason: 'a version 1 header with a port that is not 0 to 65535' };
-  return { kind: 'header', version: 1, bytes, source: { address: src, port: Number(sport), family: proto === 'TCP4' ? 'IPv4' : 'IPv6' } };
+  return { kind: 'header', version: 1, bytes, source: { address: src, port: Number(sport), family: proto === 'TCP4' ? 'IPv4' : 'IPv6', isTls: false } };
 }
 
 function isPort(text: string): boolean {
@@ -112,18 +126,61 @@ function readV2(buf: Buffer): ProxyHeaderRead {
   if (length < need) return { kind: 'invalid', reason: `a version 2 header of ${length} address bytes, too few for its family` };
   const bytes = V2_FIXED_BYTES + length;
   if (buf.length < bytes) return { kind: 'more' };
-  // LOCAL: the proxy's own connection (a health check): the peer is itself (§2.2).
-  // UNSPEC and UNIX name no TCP client; what follows the addresses (TLVs) is skipped.
-  if (command === 0 || family === 0 || family === 3) return { kind: 'header', version: 2, bytes, source: null };
+  // LOCAL: the proxy's own connection (a health check): the peer is itself, and the
+  // rest of the block, TLVs included, is discarded unread (§2.2).
+  if (command === 0) return { kind: 'header', version: 2, bytes, source: null };
+  const tlvs = readTlvs(buf, V2_FIXED_BYTES + need, bytes);
+  if (typeof tlvs === 'string') return { kind: 'invalid', reason: `a version 2 header with ${tlvs}` };
+  // UNSPEC and UNIX name no TCP client; their TLVs, read above, say nothing the router uses.
+  if (family === 0 || family === 3) return { kind: 'header', version: 2, bytes, source: null };
   if (transport !== 1) return { kind: 'invalid', reason: 'a version 2 header for a datagram (or unspecified) transport on a TCP listener' };
   const at = V2_FIXED_BYTES;
   if (family === 1) {
     const address = `${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}`;
-    return { kind: 'header', version: 2, bytes, source: { address, port: buf.readUInt16BE(at + 8), family: 'IPv4' } };
+    return { kind: 'header', version: 2, bytes, source: { address, port: buf.readUInt16BE(at + 8), family: 'IPv4', isTls: tlvs.isTls } };
   }
   const groups: string[] = [];
   for (let i = 0; i < 8; i++) groups.push(buf.readUInt16BE(at + i * 2).toString(16));
-  return { kind: 'header', version: 2, bytes, source: { address: compressIpv6(groups), port: buf.readUInt16BE(at + 32), family: 'IPv6' } };
+  return { kind: 'header', version: 2, bytes, source: { address: compressIpv6(groups), port: buf.readUInt16BE(at + 32), family: 'IPv6', isTls: tlvs.isTls } };
+}
+
+/**
+ * What the router takes from the TLVs in buf[start, end): whether the client used
+ * TLS. Every TLV must end within the header (and so must the sub-TLVs of the SSL
+ * one, whose bits are believed): a TLV cut short or running past the declared
+ * length is a malformed header, as in HAProxy's own reader. Other types (ALPN,
+ * AUTHORITY, CRC32C, NOOP, UNIQUE_ID, NETNS, custom ones) are stepped over.
+ * Returns why they are malformed, as a string.
+ */
+function readTlvs(buf: Buffer, start: number, end: number): { isTls: boolean } | string {
+  let client: number | null = null;
+  const wrong = walkTlvs(buf, start, end, (type, valueAt, length) => {
+    if (type !== PP2_TYPE_SSL) return null;
+    // Two could say different things; neither is believed.
+    if (client !== null) return 'two SSL TLVs';
+    if (length < SSL_FIXED_BYTES) return `an SSL TLV of ${length} bytes, fewer than its ${SSL_FIXED_BYTES} fixed ones`;
+    const sub = walkTlvs(buf, valueAt + SSL_FIXED_BYTES, valueAt + length, () => null);
+    if (sub !== null) return `${sub} inside its SSL TLV`;
+    client = buf[valueAt]!;
+    return null;
+  });
+  if (wrong !== null) return wrong;
+  return { isTls: client !== null && (client & PP2_CLIENT_SSL) !== 0 };
+}
+
+/** Calls `visit` for each TLV in buf[start, end); returns why they are malformed (or what `visit` said), or null. */
+function walkTlvs(buf: Buffer, start: number, end: number, visit: (type: number, valueAt: number, length: number) => string | null): string | null {
+  for (let at = start; at < end; ) {
+    if (end - at < TLV_HEAD_BYTES) return `a TLV cut short: ${end - at} byte(s) left where a TLV needs ${TLV_HEAD_BYTES}`;
+    const type = buf[at]!;
+    const length = buf.readUInt16BE(at + 1);
+    const valueAt = at + TLV_HEAD_BYTES;
+    if (valueAt + length > end) return `a TLV (type 0x${type.toString(16).padStart(2, '0')}) of ${length} bytes, ${valueAt + length - end} more than are left`;
+    const wrong = visit(type, valueAt, length);
+    if (wrong !== null) return wrong;
+    at = valueAt + length;
+  }
+  return null;
 }
 
 /** The eight groups as node writes an IPv6 peer (RFC 5952: the longest run of zero groups as "::"); IPv4-mapped ones as ::ffff:a.b.c.d. */

@@ -1,7 +1,9 @@
 // A real HAProxy (Debian's `haproxy`) in TCP mode in front of slipway's router, as a
 // TCP load balancer would be: each frontend on 127.0.0.1 passes its connections
 // to one router address, with a PROXY protocol header (send-proxy: version 1,
-// send-proxy-v2: version 2). Started in the foreground, ended by its pid.
+// send-proxy-v2: version 2; send-proxy-v2-ssl adds the SSL TLV saying whether the
+// client came over TLS). A frontend given a PEM file ends the client's TLS itself,
+// as a TLS-terminating balancer does. Started in the foreground, ended by its pid.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -14,7 +16,9 @@ export interface HaproxyFrontend {
   /** Router port it passes connections to (127.0.0.1). */
   to: number;
   /** null: no header (a plain TCP balancer). */
-  send: 'send-proxy' | 'send-proxy-v2' | null;
+  send: 'send-proxy' | 'send-proxy-v2' | 'send-proxy-v2-ssl' | null;
+  /** A PEM file holding a certificate and its key: the frontend ends the client's TLS with it. */
+  tlsPemFile?: string;
 }
 
 export interface Haproxy {
@@ -34,7 +38,7 @@ export async function startHaproxy(dir: string, frontends: HaproxyFrontend[]): P
     '  timeout server 60s',
   ];
   frontends.forEach((f, i) => {
-    lines.push(`frontend f${i}`, `  bind 127.0.0.1:${f.port}`, `  default_backend b${i}`);
+    lines.push(`frontend f${i}`, `  bind 127.0.0.1:${f.port}${f.tlsPemFile === undefined ? '' : ` ssl crt ${f.tlsPemFile}`}`, `  default_backend b${i}`);
     lines.push(`backend b${i}`, `  server router 127.0.0.1:${f.to}${f.send === null ? '' : ` ${f.send}`}`);
   });
   const file = join(dir, 'haproxy.cfg');
