@@ -278,6 +278,28 @@ describe('engine on virtual time', () => {
     expect(x.engine.resolveEnvironment('shop/production')).toBe('shop/production');
   });
 
+  it('the watch catches a modest regression late in a long window, which the counts since the rollout dilute below the limit', async () => {
+    // 0.5% errors for 20 minutes, then 3%: over the whole 30 minutes that is 1.33%,
+    // under the default limit of 1 point over the previous release's 0.5%. Judged
+    // from a later start, it is 2.5 points over.
+    const watch = 'watch: 30m';
+    const x = await withStable(ROLLING, watch);
+    x.router.behaviour.set('shop/production#1', { errorRate: 0.005, latencyMs: 20 });
+    await x.clock.advance(120_000);
+    x.router.behaviour.set('shop/production#2', { errorRate: 0.005, latencyMs: 20 });
+    await x.deploy('shop/production', yaml(ROLLING, watch), 'v2');
+    expect((await x.settleRollout('shop/production')).phase).toBe('succeeded');
+    await x.clock.advance(20 * 60_000);
+    expect(x.store.listRollouts('shop/production', 1)[0]?.kind).toBe('deploy');
+    x.router.behaviour.set('shop/production#2', { errorRate: 0.03, latencyMs: 20 });
+    const badAt = x.clock.now();
+    await x.clock.until('the watch to roll back', () => x.store.listRollouts('shop/production', 1)[0]?.kind === 'rollback', { maxMs: 10 * 60_000 });
+    // Caught well before the window ends.
+    expect(x.clock.now() - badAt).toBeLessThan(7 * 60_000);
+    const reason = x.store.listRollouts('shop/production', 5).flatMap((r) => x.store.rolloutEvents(r.id)).map((e) => e.message).find((m) => /automatic rollback: regression during the watch window/.test(m));
+    expect(reason).toMatch(/error_rate/);
+  });
+
   describe('the watch window, for every strategy, whenever the release goes bad', () => {
     const strategies: Record<string, string> = {
       rolling: ROLLING,
@@ -287,9 +309,11 @@ describe('engine on virtual time', () => {
     for (const [name, strategy] of Object.entries(strategies)) {
       for (const badAfterS of [10, 60, 240]) {
         it(`${name}: bad ${badAfterS} s after the rollout ends is rolled back, naming the check and the baseline`, async () => {
-          // The watch judges what it saw since the rollout, so a release that goes bad
-          // late takes longer to tell from a good one (here 2-33 s of virtual time): the
-          // window goes on 2 minutes past the moment, and the wait for the verdict as long.
+          // The watch judges from its start and from later starts, so a release that
+          // goes bad late is told apart about as soon as an early one (here 2-7 s of
+          // virtual time; 2-33 s when it judged only from its start). The window goes on
+          // 2 minutes past the moment, and the wait for the verdict as long: a loaded
+          // machine lets fewer samples in per virtual second.
           const watch = `watch: ${badAfterS + 120}s`;
           const x = await withStable(strategy, watch);
           await x.clock.advance(60_000); // v1 serves alone for a while: a baseline before the rollout

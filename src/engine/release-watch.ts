@@ -8,9 +8,15 @@
 // restarted during one resumes it, judging the counts since the same start (the
 // router's counters outlive the server; if the router restarted too, its counts
 // since then).
+//
+// The counts since the watch began are not all it judges: a release that goes bad
+// late in a long watch is diluted by the good requests before. So it also judges
+// from later starts (core/analysis watchStartOffsets: up to six, evenly spaced),
+// each kept as the release's counters at that moment, with the false-alarm rate
+// shared among them; a fail from any start rolls back.
 
 import {
-  chooseWatchBaseline, DEFAULT_WATCH_MAX_ERROR_RATE, evaluateAnalysis, watchSpec, windowFromSnapshots,
+  chooseWatchBaseline, DEFAULT_WATCH_MAX_ERROR_RATE, evaluateAnalysis, watchSpec, watchStartOffsets, watchStartSpec, windowFromSnapshots,
   type AnalysisDecision, type AnalysisResult, type AnalysisSpec, type AnalysisWindow, type ReleaseCountsSnapshot, type WatchBaseline, type WatchBaselineKind,
 } from '../core/analysis/index.ts';
 import type { Rollout } from '../core/rollout.ts';
@@ -51,6 +57,8 @@ interface Watch {
   newReleaseId: number;
   previousReleaseId: number;
   newStart: ReleaseCountsSnapshot | null;
+  /** The release's counters at each later start reached so far (absent in watches a server before this one stored). */
+  laterStarts?: { at: number; counts: ReleaseCountsSnapshot }[];
   spec: AnalysisSpec;
   baseline: WatchBaseline;
   view: WatchView;
@@ -170,12 +178,32 @@ export class ReleaseWatches {
     }
     const snap = this.deps.sampler.snapshot(w.env, release.number);
     if (!snap) return null;
+    const offsets = watchStartOffsets(w.view.until - w.view.startedAt);
+    const later = (w.laterStarts ??= []);
+    const due = offsets[later.length + 1];
+    if (due !== undefined && this.deps.clock.now() >= w.view.startedAt + due) {
+      later.push({ at: this.deps.clock.now(), counts: snap });
+      this.deps.store.windows.save({ key: `watch:${w.env}`, env: w.env, rolloutId: w.view.rolloutId, data: w }, this.deps.clock.now());
+    }
+    const spec = watchStartSpec(w.spec, offsets.length);
     const gauges = this.deps.sampler.gaugesOf(w.env, release.number);
     const newWindow = windowFromSnapshots({
       start: w.newStart, now: snap,
       gauges: { ...(gauges ? { cpuPercent: gauges.cpuPercent, rssMb: gauges.rssMb } : {}), restarts: restartsSince(this.deps.store, release.env, release.id, w.view.startedAt) },
     });
-    return this.deps.prometheus.addTo(evaluateAnalysis({ spec: w.spec, newWindow, stableWindow: w.baseline.window }), analysis, w.view.startedAt);
+    const whole = evaluateAnalysis({ spec, newWindow, stableWindow: w.baseline.window });
+    // A fail since a later start is the verdict, named with its start; otherwise the
+    // whole watch's result (pass or inconclusive) stands.
+    let result = whole;
+    if (whole.decision !== 'fail') {
+      for (const start of later) {
+        const since = evaluateAnalysis({ spec, newWindow: windowFromSnapshots({ start: start.counts, now: snap }), stableWindow: w.baseline.window });
+        if (since.decision !== 'fail') continue;
+        result = { ...since, reason: `${since.reason}, in the requests since ${Math.round((start.at - w.view.startedAt) / 1000)}s into the watch` };
+        break;
+      }
+    }
+    return this.deps.prometheus.addTo(result, analysis, w.view.startedAt);
   }
 
   private end(w: Watch, state: WatchState): void {

@@ -19,5 +19,5 @@ export type { EvaluateAnalysisInput } from './checks.ts';
 export { QUANTILE_INTERVAL_Z, minSamples } from './latency-checks.ts';
 export { DEFAULT_BETA, errorRateTest, increaseEvidence, maxErrorRateTest, maxRateEvidence } from './sequential-test.ts';
 export type { AnalysisDecision, ErrorRateTestInput, MaxErrorRateTestInput, RateEvidence, SequentialTestResult, TwoSampleCounts } from './sequential-test.ts';
-export { DEFAULT_WATCH_MAX_ERROR_RATE, WATCH_BASELINE_MIN_FACTOR, chooseWatchBaseline, watchSpec } from './watch-baseline.ts';
+export { DEFAULT_WATCH_MAX_ERROR_RATE, WATCH_BASELINE_MIN_FACTOR, WATCH_MAX_STARTS, WATCH_MIN_START_SPACING_MS, chooseWatchBaseline, watchSpec, watchStartOffsets, watchStartSpec } from './watch-baseline.ts';
 export type { ChooseWatchBaselineInput, WatchBaseline, WatchBaselineKind } from './watch-baseline.ts';

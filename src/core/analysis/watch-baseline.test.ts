@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_ANALYSIS } from './analysis-spec.ts';
 import { evaluateAnalysis } from './checks.ts';
-import { chooseWatchBaseline, DEFAULT_WATCH_MAX_ERROR_RATE, watchSpec, type WatchBaselineKind } from './watch-baseline.ts';
+import { chooseWatchBaseline, DEFAULT_WATCH_MAX_ERROR_RATE, watchSpec, watchStartOffsets, watchStartSpec, type WatchBaselineKind } from './watch-baseline.ts';
 
 const w = (requests: number, errors = 0) => ({ requests, errors });
 
@@ -50,5 +50,42 @@ describe('watchSpec', () => {
     const spec = watchSpec(DEFAULT_ANALYSIS, DEFAULT_WATCH_MAX_ERROR_RATE);
     const r = evaluateAnalysis({ spec, newWindow: w(20_000, 400), stableWindow: w(20_000, 400) });
     expect(r.decision).toBe('pass');
+  });
+});
+
+describe('watchStartOffsets and watchStartSpec', () => {
+  it('starts a 30-minute watch afresh every 5 minutes, six starts in all', () => {
+    expect(watchStartOffsets(30 * 60_000)).toEqual([0, 5, 10, 15, 20, 25].map((m) => m * 60_000));
+  });
+
+  it('keeps later starts at least 30 s apart, so a short watch has fewer', () => {
+    expect(watchStartOffsets(90_000)).toEqual([0, 30_000, 60_000]);
+    expect(watchStartOffsets(180_000)).toEqual([0, 30_000, 60_000, 90_000, 120_000, 150_000]);
+    expect(watchStartOffsets(30_000)).toEqual([0]);
+    expect(watchStartOffsets(29_000)).toEqual([0]);
+    expect(watchStartOffsets(0)).toEqual([0]);
+  });
+
+  it('never has more than six starts, however long the watch', () => {
+    const offsets = watchStartOffsets(24 * 3_600_000);
+    expect(offsets).toHaveLength(6);
+    expect(offsets[5]).toBe(20 * 3_600_000);
+  });
+
+  it('shares the false-alarm rate among the starts, leaving the rest of the spec as it is', () => {
+    const spec = watchStartSpec(DEFAULT_ANALYSIS, 4);
+    expect(spec.alpha).toBeCloseTo(DEFAULT_ANALYSIS.alpha / 4, 12);
+    expect(spec.errorRate).toEqual(DEFAULT_ANALYSIS.errorRate);
+    expect(watchStartSpec(DEFAULT_ANALYSIS, 0).alpha).toBe(DEFAULT_ANALYSIS.alpha);
+  });
+
+  it('a late start sees a regression the whole window dilutes under the limit', () => {
+    // 20 minutes at 0.5% then 10 at 3%, against a previous release at 0.5%.
+    const spec = watchStartSpec(watchSpec(DEFAULT_ANALYSIS, DEFAULT_WATCH_MAX_ERROR_RATE), 6);
+    const baseline = w(20_000, 100);
+    const whole = evaluateAnalysis({ spec, newWindow: w(30_000, 100 + 300), stableWindow: baseline });
+    const late = evaluateAnalysis({ spec, newWindow: w(10_000, 300), stableWindow: baseline });
+    expect(whole.decision).not.toBe('fail');
+    expect(late.decision).toBe('fail');
   });
 });

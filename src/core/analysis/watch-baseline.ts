@@ -73,3 +73,29 @@ export function watchSpec(spec: AnalysisSpec, maxErrorRate: number): AnalysisSpe
   const max = spec.errorRate?.max === undefined ? maxErrorRate : Math.min(spec.errorRate.max, maxErrorRate);
   return { ...spec, errorRate: { ...spec.errorRate, max } };
 }
+
+/** At most this many starts a watch judges from: its own start and the later ones. */
+export const WATCH_MAX_STARTS = 6;
+/** Later starts are at least this far apart. */
+export const WATCH_MIN_START_SPACING_MS = 30_000;
+
+/**
+ * When a watch of `watchMs` begins judging afresh, as offsets from its start (the
+ * first is 0). Judged only from its start, a release that goes bad late is diluted
+ * by the good requests before (0.5% errors for 20 minutes then 3% for 10 is 1.33%
+ * overall); judged also from later starts, it is not. Each start is a sequential
+ * test of its own, valid from that start on, so a watch shares its false-alarm
+ * rate among them (watchStartSpec).
+ */
+export function watchStartOffsets(watchMs: number): number[] {
+  if (!(watchMs > 0)) return [0];
+  const spacing = Math.max(watchMs / WATCH_MAX_STARTS, WATCH_MIN_START_SPACING_MS);
+  const offsets: number[] = [];
+  for (let at = 0; at < watchMs && offsets.length < WATCH_MAX_STARTS; at += spacing) offsets.push(Math.round(at));
+  return offsets;
+}
+
+/** The spec each start of a watch judges with: the watch's, its false-alarm rate shared among `starts` (a union bound). */
+export function watchStartSpec(spec: AnalysisSpec, starts: number): AnalysisSpec {
+  return { ...spec, alpha: spec.alpha / Math.max(1, starts) };
+}
