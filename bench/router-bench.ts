@@ -1,7 +1,7 @@
 // Router throughput against a direct connection and against nginx, on this machine.
 //
 //   node --import tsx bench/router-bench.ts [--duration 10] [--connections 50] [--rounds 3]
-//                                           [--warmup 3] [--only direct,router,nginx,floor]
+//                                           [--warmup 3] [--only direct,router,nginx,floor,tcp]
 //                                           [--workers N] [--syscalls 4] [--help]
 //
 // Three upstream processes answer a small body with keep-alive. Load comes from
@@ -80,9 +80,11 @@ if (args.help) {
   --connections N   autocannon connections (default 50)
   --rounds N        rounds; the summary is their median (default 3)
   --warmup S        seconds of load per target before the rounds (default 3)
-  --only LIST       targets, of direct,router,nginx,floor (default direct,router,nginx);
+  --only LIST       targets, of direct,router,nginx,floor,tcp (default direct,router,nginx);
                     floor: node:http + undici alone (bench/lib/floor-proxy.ts), the
-                    least a proxy built like the router costs
+                    least a proxy built like the router costs; tcp: bytes piped per
+                    connection with no HTTP (bench/lib/tcp-pipe.ts), the least any
+                    Node proxy costs
   --workers N       the router's worker processes (default: the router's own default)
   --syscalls S      after the rounds, S seconds of load on each proxy under strace -c,
                     for system calls per request (default 0: off; needs ${STRACE_BIN})
@@ -101,11 +103,12 @@ const require = createRequire(import.meta.url);
 const AUTOCANNON = require.resolve('autocannon/autocannon.js');
 const TSX = require.resolve('tsx');
 const FLOOR_MAIN = fileURLToPath(new URL('./lib/floor-proxy.ts', import.meta.url));
+const TCP_MAIN = fileURLToPath(new URL('./lib/tcp-pipe.ts', import.meta.url));
 
-/** node:http + undici with nothing of slipway's in between (lib/floor-proxy.ts), in front of the upstreams on `ports`. */
-function startFloorProxy(ports: number[]): Promise<{ child: ChildProcess; port: number }> {
+/** A one-process proxy of bench/lib (`main`: floor-proxy.ts or tcp-pipe.ts) in front of the upstreams on `ports`. */
+function startFloorProxy(ports: number[], main = FLOOR_MAIN): Promise<{ child: ChildProcess; port: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, FLOOR_MAIN, ...ports.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', TSX, main, ...ports.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] });
     child.stdout!.once('data', (d: Buffer) => resolve({ child, port: Number(d.toString().trim()) }));
     child.on('error', reject);
   });
@@ -241,6 +244,7 @@ async function main(): Promise<void> {
   let router: RouterClient | null = null;
   let nginx: RunningNginx | null = null;
   let floor: ChildProcess | null = null;
+  let tcp: ChildProcess | null = null;
   try {
     if (wanted.has('direct')) targets.push({ name: 'direct to one upstream', url: `http://127.0.0.1:${ports[0]}/`, cpuPids: () => [upstreams[0]!.child.pid!], samples: [] });
     if (wanted.has('router')) {
@@ -253,6 +257,11 @@ async function main(): Promise<void> {
       const f = await startFloorProxy(ports);
       floor = f.child;
       targets.push({ name: 'floor: node:http + undici only', url: `http://127.0.0.1:${f.port}/`, cpuPids: () => [f.child.pid!], samples: [] });
+    }
+    if (wanted.has('tcp')) {
+      const t = await startFloorProxy(ports, TCP_MAIN);
+      tcp = t.child;
+      targets.push({ name: 'tcp: bytes piped, no HTTP', url: `http://127.0.0.1:${t.port}/`, cpuPids: () => [t.child.pid!], samples: [] });
     }
     if (wanted.has('nginx')) {
       if (hasNginx()) {
@@ -276,6 +285,7 @@ async function main(): Promise<void> {
     if (router) await router.shutdown().catch(() => process.kill(-router!.pid, 'SIGKILL'));
     if (nginx) await nginx.stop();
     floor?.kill('SIGTERM');
+    tcp?.kill('SIGTERM');
     for (const u of upstreams) u.child.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   }
