@@ -172,7 +172,7 @@ export class Router {
         if (routes.tls.httpListen !== undefined) {
           // The plain-HTTP side: the same hosts and prefix, served as the environment or redirected to https.
           const http = routes.tls.redirectHttp ? this.route(httpKey(env)) : route;
-          if (routes.tls.redirectHttp) http.redirectHttpsPort = listenPort(routes.listen);
+          if (routes.tls.redirectHttp) http.httpsRedirect = { environment: route, httpsPort: listenPort(routes.listen) };
           wants.push({ key: httpKey(env), listen: routes.tls.httpListen, ...(routes.hosts ? { hosts: routes.hosts } : {}), ...(pathPrefix ? { pathPrefix: pathPrefix.path } : {}) });
           members.set(httpKey(env), { route: http, hosts: routes.hosts ?? null, pathPrefix });
           frontDoorProxy.set(httpKey(env), proxy);
