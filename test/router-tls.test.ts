@@ -196,6 +196,25 @@ describe('TLS at the router with certificate files', () => {
     expect(await rawHead(httpPort, Buffer.concat([v2Header([127, 0, 0, 2]), expectContinue]))).toMatch(new RegExp(`^HTTP/1\\.1 308 [^]*\r\nlocation: https://shop\\.test:${port}/echo\r\n`, 'i'));
   });
 
+  it('redirects to the port the TLS listener bound when listen asks for port 0, and answers 503 while it has none', async () => {
+    const edgeHttp = await freePort();
+    const edge = { ...tlsEnv(shop, ['shop.test'], shopCert, { httpListen: `127.0.0.1:${edgeHttp}`, redirectHttp: true }), listen: '127.0.0.1:0' };
+    const answer = await push({ edge });
+    const bound = Number(/:(\d+)$/.exec(answer.listeners.edge?.address ?? '')?.[1]);
+    expect(bound).toBeGreaterThan(0);
+    const res = await plainRequest(edgeHttp, { host: 'shop.test', path: '/cart?id=7' });
+    expect({ status: res.status, location: res.location }).toEqual({ status: 308, location: `https://shop.test:${bound}/cart?id=7` });
+    // The redirect leads somewhere: the environment over https on that port.
+    expect(await https1Get({ port: bound, host: 'shop.test', path: '/', ca: ca.cert })).toMatchObject({ status: 200, body: 'shop1' });
+    // A TLS listener that cannot bind (192.0.2.1 is on no interface here) has no port to name.
+    const unbound = await push({ edge: { ...edge, listen: '192.0.2.1:0' } });
+    expect(unbound.listeners.edge).toMatchObject({ listening: false });
+    const waiting = await plainRequest(edgeHttp, { host: 'shop.test', path: '/cart' });
+    expect(waiting.status).toBe(503);
+    expect(waiting.location).toBeUndefined();
+    expect(JSON.parse(waiting.body)).toMatchObject({ error: 'https_not_listening', listen: '192.0.2.1:0' });
+  });
+
   it('passes a WebSocket upgrade over HTTP/1.1 TLS through to the backend', async () => {
     await push(both());
     const reply = await new Promise<{ head: string; frame: string }>((resolve, reject) => {

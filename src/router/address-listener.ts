@@ -52,6 +52,7 @@ export class AddressListener {
   private isListening = false;
   private error: string | undefined;
   private address: string | undefined;
+  private port: number | null = null;
   /**
    * Non-null: this listener speaks TLS (HTTP/2 and HTTP/1.1), with these
    * certificates; swapped whole by a table like `routes`. Fixed at construction
@@ -91,6 +92,11 @@ export class AddressListener {
 
   get listening(): boolean {
     return this.isListening;
+  }
+
+  /** The port bound (the one the OS chose, for port 0); null while not listening. */
+  get boundPort(): number | null {
+    return this.port;
   }
 
   status(): ListenerStatus {
@@ -150,7 +156,10 @@ export class AddressListener {
         this.http1 = server;
         this.isListening = true;
         this.error = undefined;
-        if (a !== null && typeof a === 'object') this.address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+        if (a !== null && typeof a === 'object') {
+          this.address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+          this.port = a.port;
+        }
         resolve();
       };
       listening.once('error', onError);
@@ -231,6 +240,7 @@ export class AddressListener {
     this.http1 = null;
     this.isListening = false;
     this.address = undefined;
+    this.port = null;
     const tls = this.tls;
     this.proxyReader?.destroyPending();
     this.proxyReader = null;

@@ -40,6 +40,8 @@ export interface EnvRoute {
 export interface HttpsRedirect {
   /** The environment itself, with its trust rules: what serves a request that came over TLS. */
   readonly environment: EnvRoute;
-  /** The https port to name: the port of the environment's listen. */
-  readonly httpsPort: number;
+  /** The TLS listener's address as the table gives it (its port may be 0). */
+  readonly listen: string;
+  /** The https port to name: the listen port, or for port 0 the one bound; null while none is. */
+  httpsPort(): number | null;
 }

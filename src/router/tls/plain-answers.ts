@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpsRedirect } from '../env-route.ts';
 import { isForwardedHttps } from '../forward-headers.ts';
 import { hostHeaderOf, requestHost } from '../host-routes.ts';
-import type { RouterAnswer } from '../router-answers.ts';
+import { httpsNotListeningAnswer, type RouterAnswer } from '../router-answers.ts';
 
 const CHALLENGE_PATH = '/.well-known/acme-challenge/';
 
@@ -31,12 +31,14 @@ export function answerAcmeChallenge(challenges: ReadonlyMap<string, string>, req
 
 /**
  * The answer of redirect_http to a request (`url` as the client sent it, prefix and
- * all): the 308; null when the request came over TLS to a balancer in front, which
- * `redirect.environment` serves.
+ * all): the 308, or a 503 while the https listener has no port; null when the
+ * request came over TLS to a balancer in front, which `redirect.environment` serves.
  */
 export function redirectAnswer(redirect: HttpsRedirect, req: IncomingMessage, url: string): RouterAnswer | null {
   if (isForwardedHttps(req, redirect.environment.proxy.isTrusted)) return null;
-  return httpsRedirect(req, url, redirect.httpsPort);
+  const port = redirect.httpsPort();
+  if (port === null) return httpsNotListeningAnswer({ listen: redirect.listen, close: hasBody(req) });
+  return httpsRedirect(req, url, port);
 }
 
 function httpsRedirect(req: IncomingMessage, url: string, httpsPort: number): RouterAnswer {
