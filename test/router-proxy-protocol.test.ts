@@ -24,21 +24,11 @@ import type { ProxyProtocolStatsJson, RouterStatsJson } from '../src/router/rout
 import { freePort, startTestUpstream, type TestUpstream } from '../src/router/test-upstream.ts';
 import { startWebSocketUpstream, type WebSocketUpstream } from '../src/router/test-websocket-upstream.ts';
 import { startHaproxy, type Haproxy } from './support/haproxy.ts';
+import { SSL_TLV, v2Header } from './support/proxy-headers.ts';
 import { makeTestCa, makeTestCertificate, type TestCa, type TestCertificate } from './support/tls-certs.ts';
 
 const CLIENT = '127.0.0.2';
 const STRANGER = '127.0.0.3';
-
-/** A version 2 PROXY header (TCP4, PROXY command) naming `client`, followed by `tlvs`. */
-function v2Header(client: number[], tlvs: Buffer): Buffer {
-  const head = Buffer.concat([Buffer.from('0d0a0d0a000d0a515549540a', 'hex'), Buffer.from([0x21, 0x11, 0, 0])]);
-  head.writeUInt16BE(12 + tlvs.length, 14);
-  const addresses = Buffer.from([...client, 127, 0, 0, 1, 0x9c, 0x40, 0, 80]);
-  return Buffer.concat([head, addresses, tlvs]);
-}
-
-/** PP2_TYPE_SSL with PP2_CLIENT_SSL (client byte, 4-byte verify), as send-proxy-v2-ssl writes it for a TLS client. */
-const SSL_TLV = Buffer.from([0x20, 0x00, 0x05, 0x01, 0, 0, 0, 0]);
 
 interface Echo {
   status: number;

@@ -9,15 +9,70 @@ import { connect as tlsConnect } from 'node:tls';
 import { Agent as HttpsAgent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import acme from 'acme-client';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
+import { DEFAULT_PROXY_SETTINGS } from '../src/router/proxy-settings.ts';
 import type { EnvRoutes, RouteTable } from '../src/router/route-table.ts';
 import { freePort, startTestUpstream, type TestUpstream } from '../src/router/test-upstream.ts';
 import { startWebSocketUpstream, type WebSocketUpstream } from '../src/router/test-websocket-upstream.ts';
 import { makeTestCa, makeTestCertificate, type TestCa, type TestCertificate } from './support/tls-certs.ts';
+import { SSL_TLV, v2Header } from './support/proxy-headers.ts';
 import { alpnHandshake, http2Get, https1Get, peerCertificate } from './support/tls-clients.ts';
+
+interface PlainAnswer {
+  status: number;
+  location: string | undefined;
+  body: string;
+}
+
+/**
+ * A plain-HTTP request from `localAddress` (default 127.0.0.1), its connection
+ * opened with `proxyHeader` when given, as a balancer in front would send it.
+ */
+function plainRequest(port: number, o: { host: string; path?: string; localAddress?: string; proxyHeader?: Buffer; headers?: Record<string, string> }): Promise<PlainAnswer> {
+  return new Promise((resolve, reject) => {
+    const createConnection = () => {
+      const socket = connect({ host: '127.0.0.1', port, localAddress: o.localAddress ?? '127.0.0.1' });
+      if (o.proxyHeader !== undefined) socket.write(o.proxyHeader);
+      return socket;
+    };
+    const req = httpRequest({ createConnection, path: o.path ?? '/', headers: { host: o.host, ...o.headers }, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Writes `bytes` on a raw connection from 127.0.0.1; resolves with the head of what came back. */
+function rawHead(port: number, bytes: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.1' }, () => socket.write(bytes));
+    let text = '';
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(text.split('\r\n\r\n')[0]!);
+    };
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no answer head, got ${JSON.stringify(text)}`));
+    }, 5_000);
+    socket.on('data', (c: Buffer) => {
+      text += c.toString('latin1');
+      if (text.includes('\r\n\r\n')) done();
+    });
+    socket.on('error', reject);
+  });
+}
 
 describe('TLS at the router with certificate files', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'slipway-router-tls-'));
@@ -106,6 +161,58 @@ describe('TLS at the router with certificate files', () => {
     await push(both());
     const plain = await request(`http://127.0.0.1:${httpPort}/`, { headers: { host: 'shop.test' } });
     expect({ status: plain.statusCode, body: await plain.body.text() }).toEqual({ status: 200, body: 'shop1' });
+  });
+
+  it('serves plain HTTP that a trusted balancer says came over TLS (PROXY v2 SSL TLV or X-Forwarded-Proto) instead of redirecting it, and redirects the rest', async () => {
+    // The balancer is 127.0.0.1; clients it names (and 127.0.0.2 connecting directly) are not trusted.
+    const envs = both({ redirectHttp: true });
+    await push({ ...envs, shop: { ...envs.shop, proxy: { ...DEFAULT_PROXY_SETTINGS, trustForwarded: ['127.0.0.1'], proxyProtocol: 'v2' } } });
+    const echoed = (a: PlainAnswer) => ({ status: a.status, ...(a.status === 200 ? { echo: JSON.parse(a.body) as unknown } : { location: a.location }) });
+    const redirected = { status: 308, location: `https://shop.test:${port}/echo` };
+    // A balancer that ended the client's TLS (HAProxy send-proxy-v2-ssl): served, without a loop of 308s.
+    const endedTls = await plainRequest(httpPort, { host: 'shop.test', path: '/echo', proxyHeader: v2Header([127, 0, 0, 2], SSL_TLV) });
+    expect(echoed(endedTls)).toMatchObject({ status: 200, echo: { id: 'shop1', headers: { 'x-forwarded-proto': 'https', 'x-forwarded-for': '127.0.0.2' } } });
+    // The same balancer passing on a plain-HTTP client: redirected, also when that client claims https itself.
+    expect(echoed(await plainRequest(httpPort, { host: 'shop.test', path: '/echo', proxyHeader: v2Header([127, 0, 0, 2]) }))).toEqual(redirected);
+    expect(echoed(await plainRequest(httpPort, { host: 'shop.test', path: '/echo', proxyHeader: v2Header([127, 0, 0, 2]), headers: { 'x-forwarded-proto': 'https' } }))).toEqual(redirected);
+    // A trusted proxy that reads HTTP and says https in X-Forwarded-Proto: served, the scheme kept for the app.
+    const trusted = await plainRequest(httpPort, { host: 'shop.test', path: '/echo', headers: { 'x-forwarded-proto': 'https' } });
+    expect(echoed(trusted)).toMatchObject({ status: 200, echo: { id: 'shop1', headers: { 'x-forwarded-proto': 'https' } } });
+    expect(echoed(await plainRequest(httpPort, { host: 'shop.test', path: '/echo', headers: { 'x-forwarded-proto': 'http' } }))).toEqual(redirected);
+    // An untrusted peer's X-Forwarded-Proto: https is its own say-so: redirected.
+    expect(echoed(await plainRequest(httpPort, { host: 'shop.test', path: '/echo', localAddress: '127.0.0.2', headers: { 'x-forwarded-proto': 'https' } }))).toEqual(redirected);
+  });
+
+  it('redirects a WebSocket upgrade and an Expect: 100-continue on the plain side too, and serves them when they came over TLS', async () => {
+    const envs = both({ redirectHttp: true });
+    const proxy = { ...DEFAULT_PROXY_SETTINGS, trustForwarded: ['127.0.0.1'], proxyProtocol: 'v2' as const };
+    const chat = { ...tlsEnv(ws, ['chat.test'], blogCert, { httpListen: `127.0.0.1:${httpPort}`, redirectHttp: true }), proxy };
+    await push({ ...envs, shop: { ...envs.shop, proxy }, chat });
+    const upgrade = Buffer.from('GET /chat HTTP/1.1\r\nHost: chat.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    expect(await rawHead(httpPort, Buffer.concat([v2Header([127, 0, 0, 2], SSL_TLV), upgrade]))).toMatch(/^HTTP\/1\.1 101 /);
+    expect(await rawHead(httpPort, Buffer.concat([v2Header([127, 0, 0, 2]), upgrade]))).toMatch(new RegExp(`^HTTP/1\\.1 308 [^]*\r\nlocation: https://chat\\.test:${port}/chat\r\n`, 'i'));
+    const expectContinue = Buffer.from('POST /echo HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 1\r\nExpect: 100-continue\r\n\r\n');
+    expect(await rawHead(httpPort, Buffer.concat([v2Header([127, 0, 0, 2], SSL_TLV), expectContinue]))).toMatch(/^HTTP\/1\.1 100 /);
+    expect(await rawHead(httpPort, Buffer.concat([v2Header([127, 0, 0, 2]), expectContinue]))).toMatch(new RegExp(`^HTTP/1\\.1 308 [^]*\r\nlocation: https://shop\\.test:${port}/echo\r\n`, 'i'));
+  });
+
+  it('redirects to the port the TLS listener bound when listen asks for port 0, and answers 503 while it has none', async () => {
+    const edgeHttp = await freePort();
+    const edge = { ...tlsEnv(shop, ['shop.test'], shopCert, { httpListen: `127.0.0.1:${edgeHttp}`, redirectHttp: true }), listen: '127.0.0.1:0' };
+    const answer = await push({ edge });
+    const bound = Number(/:(\d+)$/.exec(answer.listeners.edge?.address ?? '')?.[1]);
+    expect(bound).toBeGreaterThan(0);
+    const res = await plainRequest(edgeHttp, { host: 'shop.test', path: '/cart?id=7' });
+    expect({ status: res.status, location: res.location }).toEqual({ status: 308, location: `https://shop.test:${bound}/cart?id=7` });
+    // The redirect leads somewhere: the environment over https on that port.
+    expect(await https1Get({ port: bound, host: 'shop.test', path: '/', ca: ca.cert })).toMatchObject({ status: 200, body: 'shop1' });
+    // A TLS listener that cannot bind (192.0.2.1 is on no interface here) has no port to name.
+    const unbound = await push({ edge: { ...edge, listen: '192.0.2.1:0' } });
+    expect(unbound.listeners.edge).toMatchObject({ listening: false });
+    const waiting = await plainRequest(edgeHttp, { host: 'shop.test', path: '/cart' });
+    expect(waiting.status).toBe(503);
+    expect(waiting.location).toBeUndefined();
+    expect(JSON.parse(waiting.body)).toMatchObject({ error: 'https_not_listening', listen: '192.0.2.1:0' });
   });
 
   it('passes a WebSocket upgrade over HTTP/1.1 TLS through to the backend', async () => {

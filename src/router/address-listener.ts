@@ -26,7 +26,7 @@ import type { HealthLog } from './passive-health.ts';
 import { copyProxiedRemote, readProxyProtocolOn, type ProxyProtocolReader, type ProxyProtocolSettings, type ProxyRefusal } from './proxy-protocol-listener.ts';
 import { handleProxyUpgrade } from './upgrade-proxy.ts';
 import { gateRequest, gateUpgrade } from './traffic-gate.ts';
-import { answerAcmeChallenge, httpsRedirect } from './tls/plain-answers.ts';
+import { answerAcmeChallenge, redirectAnswer } from './tls/plain-answers.ts';
 import type { CertificateInfo, CertificateSet } from './tls/certificate-set.ts';
 import { createTlsServer, type TlsServer } from './tls/tls-server.ts';
 
@@ -52,6 +52,7 @@ export class AddressListener {
   private isListening = false;
   private error: string | undefined;
   private address: string | undefined;
+  private port: number | null = null;
   /**
    * Non-null: this listener speaks TLS (HTTP/2 and HTTP/1.1), with these
    * certificates; swapped whole by a table like `routes`. Fixed at construction
@@ -93,6 +94,11 @@ export class AddressListener {
     return this.isListening;
   }
 
+  /** The port bound (the one the OS chose, for port 0); null while not listening. */
+  get boundPort(): number | null {
+    return this.port;
+  }
+
   status(): ListenerStatus {
     const s: ListenerStatus = { listen: this.listen, listening: this.isListening };
     if (this.address !== undefined) s.address = this.address;
@@ -110,10 +116,8 @@ export class AddressListener {
     // A fresh server per attempt: a server whose listen() failed is not reused.
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       if (this.challenges.size > 0 && answerAcmeChallenge(this.challenges, req, res)) return;
-      const url = req.url;
-      const entry = this.routeOf(req);
-      if (typeof entry === 'string') sendAnswer(res, this.unknown(entry, req));
-      else if (entry.route.redirectHttpsPort != null) sendAnswer(res, httpsRedirect(req, url ?? '/', entry.route.redirectHttpsPort));
+      const entry = this.targetOf(req);
+      if (isAnswer(entry)) sendAnswer(res, entry);
       else if (entry.route.maintenance !== null || entry.route.hold.isHolding) gateRequest(entry.route, req, res, () => handleProxyRequest(entry.route, req, res, entry.strip));
       else handleProxyRequest(entry.route, req, res, entry.strip);
     };
@@ -125,14 +129,14 @@ export class AddressListener {
     const listening: NetServer = this.tls?.listener ?? server;
     this.proxyReader = this.readProxyHeaders(listening);
     server.on('checkContinue', (req, res) => {
-      const entry = this.routeOf(req);
-      if (typeof entry === 'string') sendAnswer(res, this.unknown(entry, req));
+      const entry = this.targetOf(req);
+      if (isAnswer(entry)) sendAnswer(res, entry);
       else if (entry.route.maintenance !== null || entry.route.hold.isHolding) gateRequest(entry.route, req, res, () => handleExpectContinue(entry.route, req, res, entry.strip));
       else handleExpectContinue(entry.route, req, res, entry.strip);
     });
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-      const entry = this.routeOf(req);
-      if (typeof entry === 'string') writeRawAnswer(socket, this.unknown(entry, req));
+      const entry = this.targetOf(req);
+      if (isAnswer(entry)) writeRawAnswer(socket, entry);
       else if (entry.route.maintenance !== null || entry.route.hold.isHolding) gateUpgrade(entry.route, req, socket, () => handleProxyUpgrade(entry.route, req, socket, head, entry.strip));
       else handleProxyUpgrade(entry.route, req, socket, head, entry.strip);
     });
@@ -152,7 +156,10 @@ export class AddressListener {
         this.http1 = server;
         this.isListening = true;
         this.error = undefined;
-        if (a !== null && typeof a === 'object') this.address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+        if (a !== null && typeof a === 'object') {
+          this.address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+          this.port = a.port;
+        }
         resolve();
       };
       listening.once('error', onError);
@@ -164,10 +171,21 @@ export class AddressListener {
   }
 
   /**
-   * The environment the request is for, its path already without a stripped
-   * prefix; or what the router did not know. One environment's own listener skips
-   * the lookup.
+   * What answers the request: the environment it is for (its path already without a
+   * stripped prefix), or the router itself: a host or path it does not know, or
+   * redirect_http's answer. A request that came over TLS to a balancer in front is
+   * served by the environment, not redirected (tls/plain-answers.ts).
    */
+  private targetOf(req: IncomingMessage): RouteEntry | RouterAnswer {
+    const url = req.url ?? '/';
+    const entry = this.routeOf(req);
+    if (typeof entry === 'string') return this.unknown(entry, req);
+    const redirect = entry.route.httpsRedirect;
+    if (redirect == null) return entry;
+    return redirectAnswer(redirect, req, url) ?? { ...entry, route: redirect.environment };
+  }
+
+  /** The environment the request is for, or what the router did not know. One environment's own listener skips the lookup. */
   private routeOf(req: IncomingMessage): RouteEntry | RouteMiss {
     const routes = this.routes;
     if (routes.only !== null) return routes.only;
@@ -222,6 +240,7 @@ export class AddressListener {
     this.http1 = null;
     this.isListening = false;
     this.address = undefined;
+    this.port = null;
     const tls = this.tls;
     this.proxyReader?.destroyPending();
     this.proxyReader = null;
@@ -253,6 +272,10 @@ export class AddressListener {
   }
 }
 
+
+function isAnswer(target: RouteEntry | RouterAnswer): target is RouterAnswer {
+  return 'status' in target;
+}
 
 /**
  * What node could not parse: answered (when nothing was written yet) with a body

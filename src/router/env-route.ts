@@ -24,10 +24,24 @@ export interface EnvRoute {
   maintenance: MaintenanceAnswers | null;
   /** A traffic pause's held requests; `hold.isHolding` is checked for every request. */
   readonly hold: TrafficHold;
-  /** Set on the plain-HTTP side of a TLS environment with redirect_http: every request is a 308 to https on this port. */
-  redirectHttpsPort?: number | null;
+  /** Set on the plain-HTTP side of a TLS environment with redirect_http (tls/plain-answers.ts). */
+  httpsRedirect?: HttpsRedirect | null;
   /** Set while a rollout is at a shadow step: copies requests stable answered to the new release (shadow/). */
   shadow?: ShadowMirror | null;
   /** Set when the environment's requests are recorded for replay to staging (shadow/replay-recorder.ts). */
   recorder?: ReplayRecorder | null;
+}
+
+/**
+ * Where the plain-HTTP side of a TLS environment with redirect_http sends a
+ * request: a 308 to https, unless a balancer in front already took it over TLS;
+ * that one is the environment's own.
+ */
+export interface HttpsRedirect {
+  /** The environment itself, with its trust rules: what serves a request that came over TLS. */
+  readonly environment: EnvRoute;
+  /** The TLS listener's address as the table gives it (its port may be 0). */
+  readonly listen: string;
+  /** The https port to name: the listen port, or for port 0 the one bound; null while none is. */
+  httpsPort(): number | null;
 }

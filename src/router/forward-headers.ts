@@ -94,6 +94,24 @@ export function collectForwardHeaders(req: IncomingMessage, out: string[], isTru
   return bodyBytes;
 }
 
+/**
+ * Whether the backend is told the client came over https, by the rules above: a
+ * trusted peer's own X-Forwarded-Proto (the first one not empty, its first item:
+ * the scheme nearest the client), else the connection (a TLS listener, or a PROXY
+ * v2 SSL TLV). What redirect_http reads on a plain listener, so that a request
+ * the app would see as https is never sent round to https again.
+ */
+export function isForwardedHttps(req: IncomingMessage, isTrusted: (peer: string | undefined) => boolean): boolean {
+  if (isTrusted(req.socket.remoteAddress)) {
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i + 1] === '' || raw[i]!.toLowerCase() !== 'x-forwarded-proto') continue;
+      return raw[i + 1]!.split(',')[0]!.trim().toLowerCase() === 'https';
+    }
+  }
+  return isTlsClient(req.socket);
+}
+
 /** Whether the client's connection was TLS: to the router (a TLS socket), or to the balancer whose PROXY header said so. */
 function isTlsClient(socket: Socket): boolean {
   return (socket as { encrypted?: boolean }).encrypted === true || proxiedSource(socket)?.isTls === true;

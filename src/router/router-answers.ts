@@ -47,6 +47,19 @@ export function unknownRouteAnswer(o: { miss: 'host' | 'path'; listen: string; h
   return jsonAnswer(404, { error: 'unknown_path', host, path, listen: o.listen, message: `no environment of host ${host} on ${o.listen} takes the path ${path}; each environment's path_prefix: in slipway.yaml says which paths it takes` }, { close: o.close });
 }
 
+/**
+ * redirect_http with no https port to name: the environment's TLS listener asked
+ * for port 0 and has not bound one (not open yet, or it cannot open). A 503, not a
+ * 308 to port 0, which browsers would keep as permanent.
+ */
+export function httpsNotListeningAnswer(o: { listen: string; close: boolean }): RouterAnswer {
+  return jsonAnswer(503, {
+    error: 'https_not_listening',
+    listen: o.listen,
+    message: `the environment's https listener (listen: ${o.listen}) has no port yet, so there is none to redirect to; retry shortly, and if it persists see the router's listener status for why it does not listen`,
+  }, { close: o.close });
+}
+
 /** "100MB", "1.5GB", "512KB", "1000 bytes": sizes as slipway.yaml writes them. */
 export function formatBytes(n: number): string {
   for (const [unit, size] of [['TB', 1024 ** 4], ['GB', 1024 ** 3], ['MB', 1024 ** 2], ['KB', 1024]] as const) {

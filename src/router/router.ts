@@ -172,7 +172,7 @@ export class Router {
         if (routes.tls.httpListen !== undefined) {
           // The plain-HTTP side: the same hosts and prefix, served as the environment or redirected to https.
           const http = routes.tls.redirectHttp ? this.route(httpKey(env)) : route;
-          if (routes.tls.redirectHttp) http.redirectHttpsPort = listenPort(routes.listen);
+          if (routes.tls.redirectHttp) http.httpsRedirect = { environment: route, listen: routes.listen, httpsPort: this.httpsPortOf(env, routes.listen) };
           wants.push({ key: httpKey(env), listen: routes.tls.httpListen, ...(routes.hosts ? { hosts: routes.hosts } : {}), ...(pathPrefix ? { pathPrefix: pathPrefix.path } : {}) });
           members.set(httpKey(env), { route: http, hosts: routes.hosts ?? null, pathPrefix });
           frontDoorProxy.set(httpKey(env), proxy);
@@ -290,6 +290,20 @@ export class Router {
     const mode = modes.size === 1 ? asking[0]!.proxyProtocol! : 'any';
     if (asking.length === 1) return { mode, isTrusted: asking[0]!.isTrusted };
     return { mode, isTrusted: (peer) => asking.some((p) => p.isTrusted(peer)) };
+  }
+
+  /**
+   * The https port redirect_http names: the one `listen` gives, or for port 0 the
+   * one its listener bound, read at each request (the listener may open after the
+   * plain one, or move when it reopens).
+   */
+  private httpsPortOf(env: string, listen: string): () => number | null {
+    const port = listenPort(listen);
+    if (port !== 0) return () => port;
+    return () => {
+      for (const [id, keys] of this.served) if (keys.includes(env)) return this.listeners.get(id)?.boundPort ?? null;
+      return null;
+    };
   }
 
   private challengesFor(keys: readonly string[]): Map<string, string> {
