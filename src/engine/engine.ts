@@ -599,8 +599,13 @@ export class Engine {
   private async unpackOnce(artefact: ArtefactRecord, dir: string): Promise<void> {
     if (existsSync(dir)) return;
     mkdirSync(join(dir, '..'), { recursive: true });
+    // A large artefact (Node-RED: 8,000 files) takes seconds, more on a busy host:
+    // the log says when it began and how long it took, so a slow deploy shows where.
+    const started = performance.now();
+    this.deps.log.info({ digest: artefact.digest, dir }, `unpacking artefact ${artefact.digest.slice(0, 19)}… into ${dir}`);
     try {
-      await unpackArtefact({ file: artefact.path, targetDir: dir, expectedDigest: artefact.digest });
+      const r = await unpackArtefact({ file: artefact.path, targetDir: dir, expectedDigest: artefact.digest });
+      this.deps.log.info({ digest: artefact.digest, files: r.fileCount, bytes: r.bytes, ms: Math.round(performance.now() - started) }, `unpacked ${r.fileCount} files in ${((performance.now() - started) / 1000).toFixed(1)}s`);
     } catch (e) {
       if (existsSync(dir)) return; // another request unpacked the same artefact first
       throw e;
