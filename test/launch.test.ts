@@ -20,8 +20,8 @@ function scratchPackage(): string {
   // Linked: Node follows the links, so their own dependencies resolve in the checkout.
   for (const dep of ['esbuild', 'tsx']) symlinkSync(join(REPO, 'node_modules', dep), join(root, 'node_modules', dep));
   mkdirSync(join(root, 'src', 'cli'), { recursive: true });
-  // The programs the command starts as child processes are bundled beside it (src/platform/entry-point.ts).
-  for (const [dir, file] of [['router', 'router-main.ts'], ['observe', 'log-relay-main.ts']]) {
+  // The programs the command starts as child processes, and the router's thread, are bundled beside it (src/platform/entry-point.ts).
+  for (const [dir, file] of [['router', 'router-main.ts'], ['router/shadow', 'anonymise-thread.ts'], ['observe', 'log-relay-main.ts']]) {
     mkdirSync(join(root, 'src', dir!), { recursive: true });
     writeFileSync(join(root, 'src', dir!, file!), `console.log('${file}');\n`);
   }
@@ -48,7 +48,7 @@ describe('starting the slipway command', () => {
     expect(await slipway(root)).toBe('hello first own-url');
     expect(bundles(root)).toHaveLength(1);
     const files = readdirSync(join(root, 'node_modules', '.cache', 'slipway-cli', bundles(root)[0]!));
-    expect(files).toEqual(expect.arrayContaining(['main.js', 'router-main.js', 'log-relay-main.js']));
+    expect(files).toEqual(expect.arrayContaining(['main.js', 'router-main.js', 'anonymise-thread.js', 'log-relay-main.js']));
     expect(await slipway(root)).toBe('hello first own-url');
     expect(bundles(root)).toHaveLength(1);
   }, 60_000);
