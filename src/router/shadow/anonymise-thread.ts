@@ -2,44 +2,47 @@
 // starts it). An environment's `anonymise` patterns are the deployer's regular
 // expressions, and some take time quadratic in the text they scan (`[a-z]+x` over
 // 64 kB of letters: 1.5 s). Here such a pattern stalls only this thread, which the
-// worker ends when a record takes too long; the requests the worker proxies never wait.
+// worker ends when a batch of records takes too long; the requests the worker proxies never wait.
 
 import { parentPort } from 'node:worker_threads';
 import { anonymisedLine, anonymiser, type Anonymiser, type RawRecord } from './replay-anonymise.ts';
 
-/** One record to anonymise, with the patterns of its environment. */
-export interface AnonymiseJob {
+/** Records to anonymise, each with the patterns of its environment. */
+export interface AnonymiseBatch {
   id: number;
-  patterns: readonly string[];
-  raw: RawRecord;
+  jobs: { patterns: readonly string[]; raw: RawRecord }[];
 }
 
-/** The line to keep for job `id`, or null when its body cannot be anonymised. */
+/** The line to keep for each record of batch `id`, in order; null for one whose body cannot be anonymised. */
 export interface AnonymiseDone {
   id: number;
-  line: string | null;
+  lines: (string | null)[];
 }
 
 const port = parentPort;
 if (port) {
   // Compiled once per set of patterns (an environment's); a table change brings a new set.
   const byPatterns = new Map<string, Anonymiser>();
-  port.on('message', (job: AnonymiseJob) => {
-    const key = JSON.stringify(job.patterns);
+  const anonymiserOf = (patterns: readonly string[]): Anonymiser => {
+    const key = JSON.stringify(patterns);
     let a = byPatterns.get(key);
     if (!a) {
       if (byPatterns.size >= 64) byPatterns.clear();
-      a = anonymiser(job.patterns);
+      a = anonymiser(patterns);
       byPatterns.set(key, a);
     }
-    let line: string | null;
-    try {
-      line = anonymisedLine(a, job.raw);
-    } catch {
-      line = null;
-    }
-    port.postMessage({ id: job.id, line } satisfies AnonymiseDone);
+    return a;
+  };
+  port.on('message', (batch: AnonymiseBatch) => {
+    const lines = batch.jobs.map((job) => {
+      try {
+        return anonymisedLine(anonymiserOf(job.patterns), job.raw);
+      } catch {
+        return null;
+      }
+    });
+    port.postMessage({ id: batch.id, lines } satisfies AnonymiseDone);
   });
-  // The worker judges a record's time from here: loading this code is not the record's.
+  // The worker judges a batch's time from here: loading this code is not the batch's.
   port.postMessage({ ready: true });
 }

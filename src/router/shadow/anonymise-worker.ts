@@ -2,22 +2,24 @@
 // are the deployer's (`record.anonymise`), and a regular expression cannot be
 // interrupted: a pattern that backtracks over a large body would stall every
 // environment the worker serves, on every listener. So records go to one thread
-// (anonymise-thread.ts), one at a time, and a record that takes longer than
-// `budgetMs` ends that thread: the record is not kept, the log says so (never what
+// (anonymise-thread.ts), and a batch of them that takes longer than `budgetMs`
+// ends that thread: its records are not kept, the log says so (never what
 // the record held), and the records queued behind it go to a new thread. The queue
-// is bounded: a record that would pass the bound is not kept.
+// is bounded: a record that would pass the bound is not kept. Records are sent in
+// batches (up to BATCH_MAX, gathered for at most GATHER_MS): one message each way
+// per batch, not per record, halves what recording costs the worker.
 
 import { Worker } from 'node:worker_threads';
 import { threadEntry } from '../../platform/entry-point.ts';
 import type { HealthLog } from '../passive-health.ts';
-import type { AnonymiseDone, AnonymiseJob } from './anonymise-thread.ts';
+import type { AnonymiseBatch, AnonymiseDone } from './anonymise-thread.ts';
 import type { RawRecord } from './replay-anonymise.ts';
 
 /** Why a record was not kept: its body is not text, it took too long, or too many were waiting. */
 export type NotKept = 'not_text' | 'too_slow' | 'queue_full' | 'thread_failed';
 
 export interface AnonymiseOptions {
-  /** A record still being anonymised after this long is dropped, and its thread ended. */
+  /** A batch still being anonymised after this long is dropped, and its thread ended. */
   budgetMs: number;
   /** Records waiting at most, and their bytes at most. */
   maxQueued: number;
@@ -26,7 +28,10 @@ export interface AnonymiseOptions {
 
 export const ANONYMISE_DEFAULTS: AnonymiseOptions = { budgetMs: 1_000, maxQueued: 256, maxQueuedBytes: 32 * 1024 * 1024 };
 
-/** How often the budget of the record in hand is checked. */
+/** Records sent to the thread in one message at most, and how long the first of a batch waits for others. */
+const BATCH_MAX = 32;
+const GATHER_MS = 20;
+/** How often the budget of the batch in hand is checked. */
 const CHECK_EVERY_MS = 100;
 /** A thread that failed is not started again sooner than this. */
 const RESTART_AFTER_MS = 1_000;
@@ -34,29 +39,40 @@ const RESTART_AFTER_MS = 1_000;
 const START_TIMEOUT_MS = 30_000;
 
 interface Queued {
-  job: AnonymiseJob;
+  patterns: readonly string[];
+  raw: RawRecord;
   bytes: number;
-  /** What the env is, for the log; never what the record held. */
+  /** Whose record it is, for the log; never what the record held. */
   env: string;
   done: (line: string | null, notKept: NotKept | null) => void;
+}
+
+interface Batch {
+  id: number;
+  items: Queued[];
 }
 
 export class AnonymiseWorker {
   private readonly options: AnonymiseOptions;
   private thread: Worker | null = null;
-  /** Sent to the thread, in order; the thread answers in the same order. */
-  private readonly queue: Queued[] = [];
+  /** Records not yet sent, gathered into the next batch. */
+  private gathering: Queued[] = [];
+  private gatherTimer: NodeJS.Timeout | null = null;
+  /** Batches sent to the thread, in order; it answers them in the same order. */
+  private readonly sent: Batch[] = [];
+  /** Records gathered or sent and not yet answered, and their bytes. */
+  private queued = 0;
   private queuedBytes = 0;
   private nextId = 1;
-  /** When the record at the head of the queue began to be worked on. */
+  /** When the batch at the head of `sent` began to be worked on. */
   private headSince = 0;
-  private timer: NodeJS.Timeout | null = null;
+  private budgetTimer: NodeJS.Timeout | null = null;
   private failedAt = -Infinity;
-  /** The thread has loaded its code: until then no record is judged by the budget. */
+  /** The thread has loaded its code: until then no batch is judged by the budget. */
   private ready = false;
   private startedAt = 0;
   private closed = false;
-  /** Threads ended for a record over budget. */
+  /** Threads ended for a batch over budget. */
   stalls = 0;
 
   constructor(private readonly log?: HealthLog, options: Partial<AnonymiseOptions> = {}) {
@@ -66,21 +82,19 @@ export class AnonymiseWorker {
   /** Anonymises `raw` with `patterns`; `done` gets the line, or null and why not. */
   anonymise(env: string, patterns: readonly string[], raw: RawRecord, done: (line: string | null, notKept: NotKept | null) => void): void {
     const bytes = (raw.body?.byteLength ?? 0) + raw.url.length;
-    if (this.closed || this.queue.length >= this.options.maxQueued || this.queuedBytes + bytes > this.options.maxQueuedBytes) {
+    if (this.closed || this.queued >= this.options.maxQueued || this.queuedBytes + bytes > this.options.maxQueuedBytes) {
       done(null, 'queue_full');
       return;
     }
-    const thread = this.ensureThread();
-    if (!thread) {
+    if (!this.ensureThread()) {
       done(null, 'thread_failed');
       return;
     }
-    const item: Queued = { job: { id: this.nextId++, patterns, raw }, bytes, env, done };
-    if (this.queue.length === 0) this.headSince = Date.now();
-    this.queue.push(item);
+    this.gathering.push({ patterns, raw, bytes, env, done });
+    this.queued++;
     this.queuedBytes += bytes;
-    thread.postMessage(item.job);
-    this.timer ??= setInterval(() => this.checkBudget(), CHECK_EVERY_MS).unref();
+    if (this.gathering.length >= BATCH_MAX) this.send();
+    else this.gatherTimer ??= setTimeout(() => this.send(), GATHER_MS).unref();
   }
 
   /** Ends the thread; records still waiting are not kept. */
@@ -90,6 +104,27 @@ export class AnonymiseWorker {
     this.thread = null;
     this.failAll('thread_failed');
     if (thread) await thread.terminate();
+  }
+
+  private send(): void {
+    if (this.gatherTimer) clearTimeout(this.gatherTimer);
+    this.gatherTimer = null;
+    if (this.gathering.length === 0) return;
+    const batch: Batch = { id: this.nextId++, items: this.gathering };
+    this.gathering = [];
+    const thread = this.ensureThread();
+    if (!thread) {
+      this.settle(batch, null, 'thread_failed');
+      return;
+    }
+    this.post(thread, batch);
+  }
+
+  private post(thread: Worker, batch: Batch): void {
+    if (this.sent.length === 0) this.headSince = Date.now();
+    this.sent.push(batch);
+    thread.postMessage({ id: batch.id, jobs: batch.items.map((q) => ({ patterns: q.patterns, raw: q.raw })) } satisfies AnonymiseBatch);
+    this.budgetTimer ??= setInterval(() => this.checkBudget(), CHECK_EVERY_MS).unref();
   }
 
   private ensureThread(): Worker | null {
@@ -108,43 +143,38 @@ export class AnonymiseWorker {
         this.headSince = Date.now();
       } else this.answered(m);
     });
-    thread.on('error', (e) => {
+    const lost = (why: string | null) => {
       if (this.thread !== thread) return;
-      this.log?.warn({ err: e.message }, 'replay: the thread that anonymises recorded requests failed; the records it held are not kept');
+      if (why !== null) this.log?.warn({ err: why }, 'replay: the thread that anonymises recorded requests failed; the records it held are not kept');
       this.thread = null;
       this.failedAt = Date.now();
       this.failAll('thread_failed');
-    });
-    thread.on('exit', () => {
-      if (this.thread !== thread) return;
-      this.thread = null;
-      this.failedAt = Date.now();
-      this.failAll('thread_failed');
-    });
+    };
+    thread.on('error', (e) => lost(e.message));
+    thread.on('exit', () => lost(null));
     this.thread = thread;
     return thread;
   }
 
   private answered(m: AnonymiseDone): void {
-    const head = this.queue[0];
-    if (!head || head.job.id !== m.id) return;
-    this.shift();
-    head.done(m.line, m.line === null ? 'not_text' : null);
+    const head = this.sent[0];
+    if (!head || head.id !== m.id) return;
+    this.shiftSent();
+    head.items.forEach((q, i) => this.settleOne(q, m.lines[i] ?? null, m.lines[i] == null ? 'not_text' : null));
   }
 
-  private shift(): Queued | undefined {
-    const head = this.queue.shift();
-    if (head) this.queuedBytes -= head.bytes;
+  private shiftSent(): Batch | undefined {
+    const head = this.sent.shift();
     this.headSince = Date.now();
-    if (this.queue.length === 0 && this.timer) {
-      clearInterval(this.timer);
-      this.timer = null;
+    if (this.sent.length === 0 && this.budgetTimer) {
+      clearInterval(this.budgetTimer);
+      this.budgetTimer = null;
     }
     return head;
   }
 
   private checkBudget(): void {
-    const head = this.queue[0];
+    const head = this.sent[0];
     if (!head) return;
     if (!this.ready) {
       if (Date.now() - this.startedAt < START_TIMEOUT_MS) return;
@@ -157,42 +187,45 @@ export class AnonymiseWorker {
       return;
     }
     if (Date.now() - this.headSince < this.options.budgetMs) return;
-    // The record in hand is over budget: end its thread, drop it, and give the
-    // records behind it to a new thread.
+    // The batch in hand is over budget: end its thread, drop its records, and give
+    // the batches behind it to a new thread.
     this.stalls++;
     const old = this.thread;
     this.thread = null;
     void old?.terminate();
-    this.shift();
+    this.shiftSent();
+    const envs = [...new Set(head.items.map((q) => q.env))].join(', ');
     this.log?.warn(
-      { env: head.env, budgetMs: this.options.budgetMs, bytes: head.bytes },
-      `replay: a recorded request of ${head.env} took more than ${this.options.budgetMs} ms to anonymise and was not kept; one of the environment's anonymise patterns backtracks on large text (see docs/replay.md)`,
+      { envs, records: head.items.length, budgetMs: this.options.budgetMs },
+      `replay: recorded requests of ${envs} took more than ${this.options.budgetMs} ms to anonymise and were not kept (${head.items.length}); one of the environment's anonymise patterns backtracks on large text (see docs/replay.md)`,
     );
-    head.done(null, 'too_slow');
-    const rest = this.queue.splice(0);
-    this.queuedBytes = 0;
+    this.settle(head, null, 'too_slow');
+    const rest = this.sent.splice(0);
     if (rest.length === 0) return;
     const thread = this.ensureThread();
-    if (!thread) {
-      for (const q of rest) q.done(null, 'thread_failed');
-      return;
+    for (const b of rest) {
+      if (thread) this.post(thread, b);
+      else this.settle(b, null, 'thread_failed');
     }
-    this.headSince = Date.now();
-    for (const q of rest) {
-      this.queue.push(q);
-      this.queuedBytes += q.bytes;
-      thread.postMessage(q.job);
-    }
-    this.timer ??= setInterval(() => this.checkBudget(), CHECK_EVERY_MS).unref();
+  }
+
+  private settle(batch: Batch, line: null, why: NotKept): void {
+    for (const q of batch.items) this.settleOne(q, line, why);
+  }
+
+  private settleOne(q: Queued, line: string | null, why: NotKept | null): void {
+    this.queued--;
+    this.queuedBytes -= q.bytes;
+    q.done(line, why);
   }
 
   private failAll(why: NotKept): void {
-    const all = this.queue.splice(0);
-    this.queuedBytes = 0;
-    if (this.timer) {
-      clearInterval(this.timer);
-      this.timer = null;
-    }
-    for (const q of all) q.done(null, why);
+    if (this.gatherTimer) clearTimeout(this.gatherTimer);
+    this.gatherTimer = null;
+    if (this.budgetTimer) clearInterval(this.budgetTimer);
+    this.budgetTimer = null;
+    const batches = [...this.sent.splice(0), { id: 0, items: this.gathering }];
+    this.gathering = [];
+    for (const b of batches) this.settle(b, null, why);
   }
 }
