@@ -70,6 +70,8 @@ describe('watchStartOffsets and watchStartSpec', () => {
     const offsets = watchStartOffsets(24 * 3_600_000);
     expect(offsets).toHaveLength(6);
     expect(offsets[5]).toBe(20 * 3_600_000);
+    // Six steps of 196609/6 ms add up to just under 196609 in floating point: still six.
+    expect(watchStartOffsets(196_609)).toHaveLength(6);
   });
 
   it('shares the false-alarm rate among the starts, leaving the rest of the spec as it is', () => {
