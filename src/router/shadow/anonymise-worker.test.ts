@@ -1,0 +1,64 @@
+// The anonymising thread's bounds, on a real worker thread: what is kept, what is
+// dropped and why, when a deployer's pattern backtracks or records pile up.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { AnonymiseWorker, type NotKept } from './anonymise-worker.ts';
+import type { RawRecord } from './replay-anonymise.ts';
+
+const raw = (body: string): RawRecord => ({ at: 1, method: 'POST', url: '/api/orders?token=t0k', headers: { accept: 'text/plain' }, body: Buffer.from(body), contentType: 'text/plain' });
+
+type Outcome = { line: string | null; why: NotKept | null };
+
+function submit(w: AnonymiseWorker, patterns: string[], r: RawRecord): Promise<Outcome> {
+  return new Promise((resolve) => w.anonymise('shop/production', patterns, r, (line, why) => resolve({ line, why })));
+}
+
+let worker: AnonymiseWorker | null = null;
+afterEach(async () => {
+  await worker?.close();
+  worker = null;
+});
+
+describe('AnonymiseWorker', () => {
+  it('gives back each record anonymised, in order, as one JSON line', async () => {
+    worker = new AnonymiseWorker();
+    const out = await Promise.all([submit(worker, ['box-[0-9]+'], raw('box-12 and box-7')), submit(worker, [], raw('plain'))]);
+    expect(out.map((o) => o.why)).toEqual([null, null]);
+    const first = JSON.parse(out[0]!.line!) as { url: string; body: string; headers: Record<string, string> };
+    expect(first.url).toBe('/api/orders?token=__anonymised__');
+    expect(Buffer.from(first.body, 'base64').toString()).toBe('__anonymised__ and __anonymised__');
+    expect(first.headers).toEqual({ accept: 'text/plain' });
+    expect(Buffer.from((JSON.parse(out[1]!.line!) as { body: string }).body, 'base64').toString()).toBe('plain');
+  });
+
+  it('keeps no record whose body is not text', async () => {
+    worker = new AnonymiseWorker();
+    expect(await submit(worker, [], { ...raw(''), body: Buffer.from([0xff, 0xfe, 0x00, 0x81]) })).toEqual({ line: null, why: 'not_text' });
+  });
+
+  it('refuses records past the queue bound at once, and keeps the others', async () => {
+    worker = new AnonymiseWorker(undefined, { maxQueued: 3 });
+    const out = await Promise.all(Array.from({ length: 5 }, (_, i) => submit(worker!, [], raw(`n${i}`))));
+    expect(out.map((o) => o.why)).toEqual([null, null, null, 'queue_full', 'queue_full']);
+  });
+
+  it('drops a batch over budget with the reason, logs it without its content, and keeps what comes after', async () => {
+    const warned: string[] = [];
+    worker = new AnonymiseWorker({ info: () => {}, warn: (_f, m) => warned.push(m) }, { budgetMs: 300 });
+    // Quadratic: about 1.5 s over 64 kB of letters with no x.
+    const slow = await submit(worker, ['[a-z]+x'], raw('a'.repeat(64 * 1024)));
+    expect(slow).toEqual({ line: null, why: 'too_slow' });
+    expect(worker.stalls).toBe(1);
+    expect(warned).toEqual([expect.stringContaining('recorded requests of shop/production took more than 300 ms to anonymise and were not kept (1)')]);
+    expect(warned.join('\n')).not.toContain('aaaa');
+    const next = await submit(worker, ['[a-z]+x'], raw('an ox'));
+    expect(next.why).toBeNull();
+    expect(Buffer.from((JSON.parse(next.line!) as { body: string }).body, 'base64').toString()).toBe('an __anonymised__');
+  });
+
+  it('keeps nothing once closed', async () => {
+    worker = new AnonymiseWorker();
+    await worker.close();
+    expect(await submit(worker, [], raw('late'))).toEqual({ line: null, why: 'queue_full' });
+  });
+});
