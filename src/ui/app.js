@@ -117,3 +117,10 @@ function App() {
 }
 
 render(html`<${App} />`, document.getElementById('app'));
+// boot.js reloads a page whose modules did not load; this one did.
+window.slipwayBooted = true;
+try {
+  sessionStorage.removeItem('slipway.bootRetries');
+} catch {
+  // no storage: nothing was counted
+}
