@@ -48,6 +48,8 @@ export interface ServerOptions {
   authFailureLimit?: number;
   /** The window those failures are counted in (default 60 s; SLIPWAY_AUTH_FAILURE_WINDOW_MS). */
   authFailureWindowMs?: number;
+  /** The router's worker processes (slipway server --router-workers); a running router with another count is changed with no gap. Absent: whatever it runs (2 when started). */
+  routerWorkers?: number;
 }
 
 export interface RunningServer {
@@ -100,7 +102,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       log.info({ file: paths.adminToken, tokenId: adminTokenId }, 'created the first admin token (mode 0600); the local CLI uses it; make named tokens with `slipway token create`');
       audit.append({ actor: 'slipway', action: 'token.create', env: null, target: `token ${adminTokenId}`, requestId: null, outcome: 'ok', details: { user: 'admin', role: 'admin', bootstrap: true } });
     }
-    const router = await RouterSupervisor.start({ stateDir: paths.router }, (msg) => log.warn(msg));
+    const router = await RouterSupervisor.start({ stateDir: paths.router, ...(opts.routerWorkers === undefined ? {} : { workers: opts.routerWorkers }) }, (msg) => log.warn(msg));
     log.info({ routerPid: router.pid, adminUrl: router.adminUrl }, 'router ready');
     // Every runtime is offered; an environment's `runtime:` picks one. The Docker
     // runtime connects (DOCKER_HOST, or the default socket) only when first used.

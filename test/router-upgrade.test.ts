@@ -13,6 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WebSocket } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
+import { RouterSupervisor } from '../src/router/router-supervisor.ts';
 import { freePort, runLoad } from '../src/router/test-upstream.ts';
 import { startWebSocketUpstream, type WebSocketUpstream } from '../src/router/test-websocket-upstream.ts';
 
@@ -189,4 +190,37 @@ describe('a router upgrade', () => {
       rmSync(scratch, { recursive: true, force: true });
     }
   });
+
+  it('takes the worker count a server asks for (slipway server --router-workers) with 0 failed requests, and refuses one out of range', async () => {
+    expect((await router.getStatus()).workers).toBe(2);
+    let stop = false;
+    const fresh: (number | string)[] = [];
+    const freshClients = Array.from({ length: 4 }, async () => {
+      while (!stop) fresh.push(await getOnce(port));
+    });
+    const keptAlive = runLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 4, untilMs: 3_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    // A server started with --router-workers 3 adopts the running router and changes its count.
+    const said: string[] = [];
+    const supervisor = await RouterSupervisor.start({ stateDir, workers: 3 }, (m) => said.push(m));
+    await new Promise((r) => setTimeout(r, 500));
+    stop = true;
+    await Promise.all(freshClients);
+    const load = await keptAlive;
+    expect(supervisor.pid).toBe(router.pid);
+    expect(said.join('\n')).toContain('workers 2 → 3');
+    expect((await router.getStatus()).workers).toBe(3);
+    await expect.poll(() => childrenOf(router.pid).length, { timeout: 40_000 }).toBe(3);
+    expect(fresh.filter((r) => r !== 200)).toEqual([]);
+    expect(fresh.length).toBeGreaterThan(20);
+    expect(load.failed).toBe(0);
+    // The same count again changes nothing.
+    said.length = 0;
+    await RouterSupervisor.start({ stateDir, workers: 3 }, (m) => said.push(m));
+    expect(said).toEqual([]);
+    await expect(router.upgradeWorkers(0, undefined, 0)).rejects.toThrow(/workers must be a whole number from 1 to 64, got 0/);
+    await expect(router.upgradeWorkers(0, undefined, 65)).rejects.toThrow(/got 65/);
+    expect((await router.getStatus()).workers).toBe(3);
+    expect(await getOnce(port)).toBe(200);
+  }, 60_000);
 });

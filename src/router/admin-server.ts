@@ -11,6 +11,7 @@ import { type RouteTable, type RouteTableHead, type RouterHeadAnswer } from './r
 import type { PutTableResult } from './router.ts';
 import type { RouterStatsJson } from './router-stats.ts';
 import { redactTableKeys } from './tls/tls-routes.ts';
+import { MAX_ROUTER_WORKERS } from '../core/router-workers.ts';
 import { parseRouterProgram, type RouterProgram } from './router-code.ts';
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -36,8 +37,10 @@ export interface RouterControl {
   drainWithin(backendId: string, timeoutMs: number): Promise<{ requests: number; upgraded: number }>;
   /** routerCodeDigest() of the code the serving workers run. */
   readonly code: string;
-  /** New workers from the code on disk take the sockets over; the old ones finish within `drainMs`. */
-  upgrade(drainMs: number, program?: RouterProgram): Promise<UpgradeAnswer>;
+  /** How many workers serve. */
+  readonly workerCount: number;
+  /** New workers (`count` of them, by default as many as now) from the code on disk take the sockets over; the old ones finish within `drainMs`. */
+  upgrade(drainMs: number, program?: RouterProgram, count?: number): Promise<UpgradeAnswer>;
 }
 
 /** What POST /upgrade answers (router-client.ts reads it). */
@@ -131,8 +134,9 @@ async function route(ctx: AdminContext, at: { method: string; path: string }, re
     // Absent (a server from before programs were named): the keeper's own program again.
     const raw = (body as { program?: unknown }).program;
     const program = raw === undefined ? undefined : parseRouterProgram(raw);
-    ctx.log.info({ remote: req.socket.remoteAddress, timeoutMs, entry: program?.entry }, 'admin: upgrade requested; new workers take the listeners over');
-    return sendJson(res, 200, await ctx.router.upgrade(timeoutMs, program));
+    const workers = parseWorkerCount((body as { workers?: unknown }).workers);
+    ctx.log.info({ remote: req.socket.remoteAddress, timeoutMs, entry: program?.entry, workers }, 'admin: upgrade requested; new workers take the listeners over');
+    return sendJson(res, 200, await ctx.router.upgrade(timeoutMs, program, workers));
   }
   if (method === 'POST' && path === '/shutdown') {
     ctx.log.info({ remote: req.socket.remoteAddress }, 'admin: shutdown requested');
@@ -188,6 +192,7 @@ async function status(ctx: AdminContext): Promise<Record<string, unknown>> {
     version: head.version,
     digest: head.digest,
     code: ctx.router.code,
+    workers: ctx.router.workerCount,
     listeners: await ctx.router.listenerStatus(),
   };
   const restoreError = ctx.restoreError();
@@ -231,4 +236,13 @@ function sendError(res: ServerResponse, e: unknown): void {
   }
   const code = isSlipwayError(e) ? e.code : 'E_INTERNAL';
   sendJson(res, 500, { error: { code, message: errorMessage(e) } });
+}
+
+/** An upgrade's `workers`: absent (as many as now), or a whole number from 1 to 64. */
+function parseWorkerCount(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_ROUTER_WORKERS) {
+    throw new SlipwayError('E_BAD_REQUEST', `workers must be a whole number from 1 to ${MAX_ROUTER_WORKERS}, got ${JSON.stringify(v)}`);
+  }
+  return v;
 }

@@ -28,7 +28,7 @@ export interface EnsureRouterOptions {
   adminPort?: number;
   /** How long to wait for a new router (its keeper and workers) to answer; default 20 s. */
   startTimeoutMs?: number;
-  /** Worker processes of a newly started router (its --workers); default the router's own (2). For benches. */
+  /** Worker processes of a newly started router (its --workers); default the router's own (2). A running router adopted with another count is changed by RouterSupervisor. */
   workers?: number;
 }
 
@@ -49,6 +49,8 @@ export interface RouterStatus {
   restoreError?: string;
   /** routerCodeDigest() of the code its workers run; absent in a router from before workers. */
   code?: string;
+  /** How many workers serve; absent in a router from before the count could change. */
+  workers?: number;
 }
 
 export interface DrainResult {
@@ -234,8 +236,8 @@ export class RouterClient {
    * take the listening sockets over before the old ones stop accepting; the old ones
    * finish their requests and keep their WebSockets up to `drainMs`.
    */
-  upgradeWorkers(drainMs: number, program: RouterProgram = routerProgram()): Promise<UpgradeAnswer> {
-    return this.call<UpgradeAnswer>('POST', '/upgrade', { body: { timeoutMs: Math.round(drainMs), program }, timeoutMs: 60_000 });
+  upgradeWorkers(drainMs: number, program: RouterProgram = routerProgram(), workers?: number): Promise<UpgradeAnswer> {
+    return this.call<UpgradeAnswer>('POST', '/upgrade', { body: { timeoutMs: Math.round(drainMs), program, ...(workers === undefined ? {} : { workers }) }, timeoutMs: 60_000 });
   }
 
   async isHealthy(): Promise<boolean> {

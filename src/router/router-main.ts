@@ -19,6 +19,7 @@ import { readFile, unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { SlipwayError, errorMessage } from '../core/errors.ts';
+import { DEFAULT_ROUTER_WORKERS, MAX_ROUTER_WORKERS } from '../core/router-workers.ts';
 import { ROUTER_SECRET_ENV, parseAdminSecret, prepareStateDir } from './admin-secret.ts';
 import { createAdminServer } from './admin-server.ts';
 import { readJsonFile, writeFileAtomic } from './atomic-file.ts';
@@ -40,7 +41,7 @@ interface RouterArgs {
 function parseRouterArgs(argv: string[]): RouterArgs {
   const { values } = parseArgs({
     args: argv,
-    options: { 'state-dir': { type: 'string' }, 'admin-port': { type: 'string', default: '0' }, workers: { type: 'string', default: '2' } },
+    options: { 'state-dir': { type: 'string' }, 'admin-port': { type: 'string', default: '0' }, workers: { type: 'string', default: String(DEFAULT_ROUTER_WORKERS) } },
     strict: true,
   });
   const stateDir = values['state-dir'];
@@ -50,8 +51,8 @@ function parseRouterArgs(argv: string[]): RouterArgs {
     throw new SlipwayError('E_BAD_REQUEST', `--admin-port must be a port number 0..65535, got "${values['admin-port']}"`);
   }
   const workers = Number(values.workers);
-  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
-    throw new SlipwayError('E_BAD_REQUEST', `--workers must be a whole number from 1 to 64, got "${values.workers}"`);
+  if (!Number.isInteger(workers) || workers < 1 || workers > MAX_ROUTER_WORKERS) {
+    throw new SlipwayError('E_BAD_REQUEST', `--workers must be a whole number from 1 to ${MAX_ROUTER_WORKERS}, got "${values.workers}"`);
   }
   const secret = parseAdminSecret(process.env[ROUTER_SECRET_ENV], `$${ROUTER_SECRET_ENV}`);
   // Nothing this process starts, or prints, should carry it on.

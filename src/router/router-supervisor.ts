@@ -27,7 +27,7 @@ export class RouterSupervisor {
 
   static async start(options: EnsureRouterOptions, log: (msg: string) => void): Promise<RouterSupervisor> {
     const client = await ensureRouter(options);
-    await upgradeIfOutdated(client, log);
+    await upgradeIfOutdated(client, log, options.workers);
     return new RouterSupervisor(client, options, log);
   }
 
@@ -111,14 +111,23 @@ export class RouterSupervisor {
   }
 }
 
-/** A router whose workers run other code than is on disk now gets new workers; a failed upgrade leaves the old ones serving. */
-async function upgradeIfOutdated(client: RouterClient, log: (msg: string) => void): Promise<void> {
+/**
+ * A router whose workers run other code than is on disk now, or another number of
+ * workers than `workers` asks (a router adopted from a server started with another
+ * --router-workers), gets new workers, with no gap; a failed upgrade leaves the old
+ * ones serving.
+ */
+async function upgradeIfOutdated(client: RouterClient, log: (msg: string) => void, workers: number | undefined): Promise<void> {
   try {
-    const { code } = await client.getStatus();
+    const status = await client.getStatus();
     const program = routerProgram();
-    if (code === undefined || code === routerCodeDigest(program.entry)) return;
-    const answer = await client.upgradeWorkers(ROUTER_UPGRADE_DRAIN_MS, program);
-    log(`router code changed (${code} → ${answer.code}): workers ${answer.serving.join(', ')} took the listeners over; ${answer.retiring.join(', ')} finish what they serve`);
+    const codeChanged = status.code !== undefined && status.code !== routerCodeDigest(program.entry);
+    // A router from before the count could change does not say it; only new code changes it then.
+    const countChanged = workers !== undefined && status.workers !== undefined && status.workers !== workers;
+    if (!codeChanged && !countChanged) return;
+    const answer = await client.upgradeWorkers(ROUTER_UPGRADE_DRAIN_MS, program, countChanged ? workers : undefined);
+    const why = [codeChanged ? `code changed (${status.code} → ${answer.code})` : '', countChanged ? `workers ${status.workers} → ${workers}` : ''].filter(Boolean).join(', ');
+    log(`router ${why}: workers ${answer.serving.join(', ')} took the listeners over; ${answer.retiring.join(', ')} finish what they serve`);
   } catch (e) {
     log(`router upgrade failed, the running router keeps serving: ${(e as Error).message}`);
   }

@@ -69,10 +69,14 @@ export class RouterWorkers implements RouterControl {
   private readonly onServing = new Map<number, (error?: Error) => void>();
   /** routerCodeDigest() of the code the serving workers were forked from. */
   code = '';
+  /** How many workers serve: --workers at start, or what the last upgrade asked for. */
+  workerCount: number;
   /** "env\0untilMs" of a pause → slots of its queue limit held, per worker id (traffic-hold.ts). */
   private readonly slots = new Map<string, Map<number, number>>();
 
-  constructor(private readonly o: { count: number; log: WorkerLog; startedAt: string; onRecord?: (env: string, line: string) => void }) {}
+  constructor(private readonly o: { count: number; log: WorkerLog; startedAt: string; onRecord?: (env: string, line: string) => void }) {
+    this.workerCount = o.count;
+  }
 
   /** Forks the workers with `table` (from routes.json) and resolves once one of them applied it. */
   async start(table: RouteTable | undefined): Promise<void> {
@@ -80,7 +84,7 @@ export class RouterWorkers implements RouterControl {
     this.code = routerCodeDigest(this.program.entry);
     cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.on('exit', (w, code, signal) => this.onExit(w, code, signal));
-    for (let i = 0; i < this.o.count; i++) void this.fork(this.program).catch(() => {});
+    for (let i = 0; i < this.workerCount; i++) void this.fork(this.program).catch(() => {});
     await this.anyReady(30_000);
   }
 
@@ -89,21 +93,23 @@ export class RouterWorkers implements RouterControl {
    * one); once they all serve, the old ones stop accepting and are given `drainMs` to
    * finish their requests and upgraded connections. Resolves when the new workers
    * serve; on failure the new ones are stopped and the old ones go on, and a
-   * replacement for a dead worker still runs the old program.
+   * replacement for a dead worker still runs the old program. `count`: how many new
+   * workers (by default as many as now), which is also how a server changes the count.
    */
-  upgrade(drainMs: number, program: RouterProgram = this.program): Promise<{ code: string; serving: number[]; retiring: number[] }> {
+  upgrade(drainMs: number, program: RouterProgram = this.program, count = this.workerCount): Promise<{ code: string; serving: number[]; retiring: number[] }> {
     const run = this.queue.then(async () => {
       // Every worker of the old program goes, including one still starting (a
       // replacement for a dead one, or one of the first set).
       const old = [...this.live].filter((w) => !this.retiring.has(w));
       const code = routerCodeDigest(program.entry);
-      const fresh = await Promise.allSettled(Array.from({ length: this.o.count }, () => this.fork(program)));
+      const fresh = await Promise.allSettled(Array.from({ length: count }, () => this.fork(program)));
       const failed = fresh.find((f): f is PromiseRejectedResult => f.status === 'rejected');
       if (failed !== undefined) {
         for (const f of fresh) if (f.status === 'fulfilled') this.retire(f.value, 0);
         throw failed.reason as Error;
       }
       this.program = program;
+      this.workerCount = count;
       for (const w of old) this.retire(w, drainMs);
       this.code = code;
       this.o.log.info({ code, entry: program.entry, serving: this.pids, retiring: old.map((w) => w.process.pid), drainMs }, 'router workers upgraded; the old ones finish what they serve');
