@@ -130,8 +130,16 @@ export class AnonymiseWorker {
   private ensureThread(): Worker | null {
     if (this.thread) return this.thread;
     if (Date.now() - this.failedAt < RESTART_AFTER_MS) return null;
-    const entry = threadEntry('anonymise-thread', new URL('./anonymise-thread.ts', import.meta.url));
-    const thread = new Worker(entry.code, { eval: entry.eval });
+    let thread: Worker;
+    try {
+      const entry = threadEntry('anonymise-thread', new URL('./anonymise-thread.ts', import.meta.url));
+      thread = new Worker(entry.code, { eval: entry.eval });
+    } catch (e) {
+      // Never into the request that offered the record: it is not recorded, that is all.
+      this.failedAt = Date.now();
+      this.log?.warn({ err: (e as Error).message }, 'replay: cannot start the thread that anonymises recorded requests; they are not kept');
+      return null;
+    }
     this.ready = false;
     this.startedAt = Date.now();
     // The thread never keeps the router worker alive by itself.
