@@ -48,6 +48,27 @@ function getOnce(port: number): Promise<number | string> {
   });
 }
 
+/**
+ * Load on 127.0.0.1:`port` until stopped: 4 clients each on a fresh connection per
+ * request (what a worker that stops accepting would fail), and 4 on kept-alive ones
+ * for `keptAliveMs`. `stop` gives the fresh answers (status or error) and the kept-alive tally.
+ */
+function steadyLoad(port: number, keptAliveMs: number): { stop(): Promise<{ fresh: (number | string)[]; load: Awaited<ReturnType<typeof runLoad>> }> } {
+  let stopped = false;
+  const fresh: (number | string)[] = [];
+  const clients = Array.from({ length: 4 }, async () => {
+    while (!stopped) fresh.push(await getOnce(port));
+  });
+  const keptAlive = runLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 4, untilMs: keptAliveMs });
+  return {
+    async stop() {
+      stopped = true;
+      await Promise.all(clients);
+      return { fresh, load: await keptAlive };
+    },
+  };
+}
+
 /** Opens a WebSocket; `ask` sends and waits for the echo; `closed` resolves at its close. */
 async function openSocket(url: string): Promise<{ ws: WebSocket; ask(text: string): Promise<string>; closed: Promise<number> }> {
   const ws = new WebSocket(url);
@@ -99,19 +120,12 @@ describe('a router upgrade', () => {
     const socket = await openSocket(`ws://127.0.0.1:${port}/`);
     expect(await socket.ask('before')).toBe('before');
 
-    let stop = false;
-    const fresh: (number | string)[] = [];
-    const freshClients = Array.from({ length: 4 }, async () => {
-      while (!stop) fresh.push(await getOnce(port));
-    });
-    const keptAlive = runLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 4, untilMs: 4_000 });
+    const traffic = steadyLoad(port, 4_000);
     await new Promise((r) => setTimeout(r, 1_000));
     const upgradedAt = Date.now();
     const answer = await router.upgradeWorkers(DRAIN_MS);
     await new Promise((r) => setTimeout(r, 1_000));
-    stop = true;
-    await Promise.all(freshClients);
-    const load = await keptAlive;
+    const { fresh, load } = await traffic.stop();
 
     const freshFailed = fresh.filter((r) => r !== 200);
     console.log(`router upgrade: ${freshFailed.length} of ${fresh.length} requests on fresh connections failed, ${load.failed} of ${load.ok + load.failed} on kept-alive ones`, freshFailed.slice(0, 3), load.failures);
@@ -193,20 +207,13 @@ describe('a router upgrade', () => {
 
   it('takes the worker count a server asks for (slipway server --router-workers) with 0 failed requests, and refuses one out of range', async () => {
     expect((await router.getStatus()).workers).toBe(2);
-    let stop = false;
-    const fresh: (number | string)[] = [];
-    const freshClients = Array.from({ length: 4 }, async () => {
-      while (!stop) fresh.push(await getOnce(port));
-    });
-    const keptAlive = runLoad({ url: `http://127.0.0.1:${port}/`, concurrency: 4, untilMs: 3_000 });
+    const traffic = steadyLoad(port, 3_000);
     await new Promise((r) => setTimeout(r, 500));
     // A server started with --router-workers 3 adopts the running router and changes its count.
     const said: string[] = [];
     const supervisor = await RouterSupervisor.start({ stateDir, workers: 3 }, (m) => said.push(m));
     await new Promise((r) => setTimeout(r, 500));
-    stop = true;
-    await Promise.all(freshClients);
-    const load = await keptAlive;
+    const { fresh, load } = await traffic.stop();
     expect(supervisor.pid).toBe(router.pid);
     expect(said.join('\n')).toContain('workers 2 → 3');
     expect((await router.getStatus()).workers).toBe(3);
