@@ -254,7 +254,8 @@ describe('PROXY protocol behind a real HAProxy', { timeout: 60_000 }, () => {
     expect(lines.length).toBeGreaterThanOrEqual(1);
     expect(new Set(lines.map((l) => l.pid)).size).toBe(lines.length);
     expect(lines.length).toBeLessThan(6);
-    expect(lines[0]!.peer).toBe(STRANGER);
+    // The stranger's address, never another's ('unknown' if the kernel could not say).
+    for (const l of lines) expect([STRANGER, 'unknown']).toContain(l.peer);
   });
 
   it('closes a malformed header from a trusted peer, and a version the listener does not read', async () => {

@@ -216,7 +216,7 @@ export class AddressListener {
         counts[reason]++;
         if (this.loggedRefusals.has(reason)) return;
         this.loggedRefusals.add(reason);
-        this.log?.warn({ listen: this.listen, peer, reason, detail: message }, 'PROXY protocol: connection refused (further refusals of this kind are only counted, in /stats listeners.<address>.proxyProtocol)');
+        this.log?.warn({ listen: this.listen, peer: peer ?? 'unknown', reason, detail: message }, 'PROXY protocol: connection refused (further refusals of this kind are only counted, in /stats listeners.<address>.proxyProtocol)');
       },
     });
     // A TLS socket reads its peer from the connection's handle, not from the raw

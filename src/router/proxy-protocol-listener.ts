@@ -68,7 +68,11 @@ export function readProxyProtocolOn(server: NetServer, hooks: ProxyProtocolHooks
 }
 
 function readHeader(socket: Socket, settings: ProxyProtocolSettings, o: { hooks: ProxyProtocolHooks; pending: Set<Socket>; handOver: (s: Socket) => void; timeoutMs: number }): void {
-  const peer = socket.remoteAddress;
+  // Read at accept, and again when judged if it was not known then: a CI run once
+  // logged a refusal with no peer, so the address can be missing at first. Unknown,
+  // the peer is not trusted (isTrusted(undefined) is false).
+  let peer = socket.remoteAddress;
+  const peerNow = (): string | undefined => (peer ??= socket.remoteAddress);
   o.pending.add(socket);
   let buf: Buffer = Buffer.alloc(0);
   const finish = (): void => {
@@ -80,7 +84,7 @@ function readHeader(socket: Socket, settings: ProxyProtocolSettings, o: { hooks:
   };
   const refuse = (reason: ProxyRefusal, message: string): void => {
     finish();
-    o.hooks.onRefused(reason, { peer, message });
+    o.hooks.onRefused(reason, { peer: peerNow(), message });
     socket.destroy();
   };
   const onError = (): void => {
@@ -107,10 +111,10 @@ function readHeader(socket: Socket, settings: ProxyProtocolSettings, o: { hooks:
         o.handOver(socket);
         return;
       case 'invalid':
-        refuse(settings.isTrusted(peer) ? 'invalid' : 'untrusted', read.reason);
+        refuse(settings.isTrusted(peerNow()) ? 'invalid' : 'untrusted', read.reason);
         return;
       case 'header': {
-        if (!settings.isTrusted(peer)) {
+        if (!settings.isTrusted(peerNow())) {
           refuse('untrusted', `a PROXY version ${read.version} header from a peer not in proxy.trust_forwarded`);
           return;
         }
