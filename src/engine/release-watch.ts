@@ -125,7 +125,7 @@ export class ReleaseWatches {
     };
     const watch: Watch = { env: r.env, newReleaseId: release.id, previousReleaseId: previous.id, newStart: sampler.snapshot(r.env, release.number), spec, baseline, view };
     this.watches.set(r.env, watch);
-    this.deps.store.windows.save({ key: `watch:${r.env}`, env: r.env, rolloutId: r.id, data: watch }, now);
+    this.store(watch);
     this.finished.delete(r.env);
     const floor = maxErrorRate < 1 ? `; more than ${pct(maxErrorRate)} errors fails it whatever the baseline` : '';
     this.deps.actions.record(r.id, 'info', `watching ${r.env}#${release.number} for ${Math.round(release.config.environment.watchMs / 1000)}s against ${baseline.description}${floor}`, { watch: view });
@@ -183,7 +183,7 @@ export class ReleaseWatches {
     const due = offsets[later.length + 1];
     if (due !== undefined && this.deps.clock.now() >= w.view.startedAt + due) {
       later.push({ at: this.deps.clock.now(), counts: snap });
-      this.deps.store.windows.save({ key: `watch:${w.env}`, env: w.env, rolloutId: w.view.rolloutId, data: w }, this.deps.clock.now());
+      this.store(w);
     }
     const spec = watchStartSpec(w.spec, offsets.length);
     const gauges = this.deps.sampler.gaugesOf(w.env, release.number);
@@ -204,6 +204,11 @@ export class ReleaseWatches {
       }
     }
     return this.deps.prometheus.addTo(result, analysis, w.view.startedAt);
+  }
+
+  /** Keeps the watch in the state database, so a restarted server resumes it as it was. */
+  private store(w: Watch): void {
+    this.deps.store.windows.save({ key: `watch:${w.env}`, env: w.env, rolloutId: w.view.rolloutId, data: w }, this.deps.clock.now());
   }
 
   private end(w: Watch, state: WatchState): void {

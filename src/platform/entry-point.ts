@@ -25,9 +25,8 @@ export function bundleDir(): string | null {
  * source is `source` (a file: URL): node and the bundled file, or node, tsx and the source.
  */
 export function entryCommand(name: string, source: URL): string[] {
-  const dir = bundleDir();
-  const bundled = dir === null ? null : join(dir, `${name}.js`);
-  if (bundled !== null && existsSync(bundled)) return [process.execPath, '--enable-source-maps', bundled];
+  const bundled = bundledFile(name, [bundleDir()]);
+  if (bundled !== null) return [process.execPath, '--enable-source-maps', bundled];
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
   return [process.execPath, '--import', tsx, fileURLToPath(source)];
 }
@@ -42,11 +41,17 @@ export function entryCommand(name: string, source: URL): string[] {
  */
 export function threadEntry(name: string, source: URL): { code: string; eval: boolean } {
   const program = process.argv[1] ?? '';
-  const dirs = [bundleDir(), program.endsWith('.js') ? dirname(program) : null];
-  for (const dir of dirs) {
-    const bundled = dir === null ? null : join(dir, `${name}.js`);
-    if (bundled !== null && existsSync(bundled)) return { code: bundled, eval: false };
-  }
+  const bundled = bundledFile(name, [bundleDir(), program.endsWith('.js') ? dirname(program) : null]);
+  if (bundled !== null) return { code: bundled, eval: false };
   const tsx = import.meta.resolve('tsx/esm/api');
   return { code: `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(source.href)}); });`, eval: true };
+}
+
+/** Program `name`'s bundled file in the first of `dirs` that holds it; null when none does (or the bundle has gone). */
+function bundledFile(name: string, dirs: readonly (string | null)[]): string | null {
+  for (const dir of dirs) {
+    const file = dir === null ? null : join(dir, `${name}.js`);
+    if (file !== null && existsSync(file)) return file;
+  }
+  return null;
 }

@@ -20,7 +20,7 @@ import { errorMessage } from '../core/errors.ts';
 import { hostHeaderOf, requestHost, stripPathPrefix, UNKNOWN_HOST, type HostRoutes, type RouteEntry, type RouteMiss } from './host-routes.ts';
 import { handleExpectContinue, handleProxyRequest, sendAnswer } from './proxy.ts';
 import { listenHost, listenPort } from './route-table.ts';
-import { BAD_REQUEST, HEAD_TIMEOUT, HEADERS_TOO_LARGE, unknownRouteAnswer, writeRawAnswer, type RouterAnswer } from './router-answers.ts';
+import { BAD_REQUEST, HEAD_TIMEOUT, HEADERS_TOO_LARGE, hasRequestBody, unknownRouteAnswer, writeRawAnswer, type RouterAnswer } from './router-answers.ts';
 import type { ListenerCounters, RefusalLimit } from './router-stats.ts';
 import type { HealthLog } from './passive-health.ts';
 import { copyProxiedRemote, readProxyProtocolOn, type ProxyProtocolReader, type ProxyProtocolSettings, type ProxyRefusal } from './proxy-protocol-listener.ts';
@@ -199,8 +199,7 @@ export class AddressListener {
     if (miss === UNKNOWN_HOST) this.counters.unknownHost++;
     else this.counters.unknownPath++;
     // A body not read: closing is cheaper than reading it to keep the connection.
-    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-    return unknownRouteAnswer({ miss, listen: this.listen, host: requestHost(hostHeaderOf(req.rawHeaders)), url: req.url ?? '/', close: hasBody });
+    return unknownRouteAnswer({ miss, listen: this.listen, host: requestHost(hostHeaderOf(req.rawHeaders)), url: req.url ?? '/', close: hasRequestBody(req) });
   }
 
   /** Puts the PROXY header's reading in front of the server's connections; it reads nothing while `proxyProtocol` is null. */

@@ -3,7 +3,7 @@
 // are built once (per table for the per-environment limits), so answering costs a
 // write, not a JSON.stringify.
 
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { formatDurationMs } from '../core/duration.ts';
 
@@ -45,6 +45,11 @@ export function unknownRouteAnswer(o: { miss: 'host' | 'path'; listen: string; h
   const query = o.url.indexOf('?');
   const path = (query < 0 ? o.url : o.url.slice(0, query)).slice(0, 200);
   return jsonAnswer(404, { error: 'unknown_path', host, path, listen: o.listen, message: `no environment of host ${host} on ${o.listen} takes the path ${path}; each environment's path_prefix: in slipway.yaml says which paths it takes` }, { close: o.close });
+}
+
+/** Whether a request declares a body: one the router answers without reading it closes its connection, cheaper than reading it. */
+export function hasRequestBody(req: IncomingMessage): boolean {
+  return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
 }
 
 /**

@@ -12,18 +12,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { EnvRoute } from './env-route.ts';
-import { writeRawAnswer, type RouterAnswer } from './router-answers.ts';
+import { hasRequestBody, writeRawAnswer, type RouterAnswer } from './router-answers.ts';
 import { sendAnswer } from './proxy.ts';
 import { prefersHtml, type MaintenanceAnswers } from './traffic-hold.ts';
-
-function hasBody(req: IncomingMessage): boolean {
-  return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-}
 
 /** A request's answer while in maintenance; a body it sent is not read, so its connection closes. */
 function maintenanceAnswerFor(m: MaintenanceAnswers, req: IncomingMessage): RouterAnswer {
   const a = prefersHtml(req.headers.accept) ? m.html : m.json;
-  return hasBody(req) ? { ...a, headers: [...a.headers, 'connection', 'close'] } : a;
+  return hasRequestBody(req) ? { ...a, headers: [...a.headers, 'connection', 'close'] } : a;
 }
 
 function queueFullAnswer(o: { queueLimit: number; retryAfterSeconds: number }): RouterAnswer {
@@ -96,5 +92,5 @@ function countHold(route: EnvRoute, isAdmitted: boolean): void {
 }
 
 function withClose(a: RouterAnswer, req: IncomingMessage): RouterAnswer {
-  return hasBody(req) ? { ...a, headers: [...a.headers, 'connection', 'close'] } : a;
+  return hasRequestBody(req) ? { ...a, headers: [...a.headers, 'connection', 'close'] } : a;
 }

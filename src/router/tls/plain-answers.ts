@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpsRedirect } from '../env-route.ts';
 import { isForwardedHttps } from '../forward-headers.ts';
 import { hostHeaderOf, requestHost } from '../host-routes.ts';
-import { httpsNotListeningAnswer, type RouterAnswer } from '../router-answers.ts';
+import { hasRequestBody, httpsNotListeningAnswer, type RouterAnswer } from '../router-answers.ts';
 
 const CHALLENGE_PATH = '/.well-known/acme-challenge/';
 
@@ -37,7 +37,7 @@ export function answerAcmeChallenge(challenges: ReadonlyMap<string, string>, req
 export function redirectAnswer(redirect: HttpsRedirect, req: IncomingMessage, url: string): RouterAnswer | null {
   if (isForwardedHttps(req, redirect.environment.proxy.isTrusted)) return null;
   const port = redirect.httpsPort();
-  if (port === null) return httpsNotListeningAnswer({ listen: redirect.listen, close: hasBody(req) });
+  if (port === null) return httpsNotListeningAnswer({ listen: redirect.listen, close: hasRequestBody(req) });
   return httpsRedirect(req, url, port);
 }
 
@@ -46,11 +46,7 @@ function httpsRedirect(req: IncomingMessage, url: string, httpsPort: number): Ro
   const location = `https://${host}${httpsPort === 443 ? '' : `:${httpsPort}`}${url.startsWith('/') ? url : '/'}`;
   const body = Buffer.from(`redirecting to ${location}\n`);
   const headers = ['location', location, 'content-type', 'text/plain', 'content-length', String(body.length), 'cache-control', 'no-store'];
-  if (hasBody(req)) headers.push('connection', 'close');
+  // A body not read: closing is cheaper than reading it to keep the connection.
+  if (hasRequestBody(req)) headers.push('connection', 'close');
   return { status: 308, headers, body };
-}
-
-/** A body not read: closing is cheaper than reading it to keep the connection. */
-function hasBody(req: IncomingMessage): boolean {
-  return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
 }
