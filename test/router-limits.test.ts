@@ -28,6 +28,12 @@ interface Answer {
   text: string;
 }
 
+/** Headers by which a proxy tells an app the client's address, scheme or port, beyond X-Forwarded-For/Proto/Host. */
+const CLAIMS: Record<string, string> = {
+  'x-forwarded-port': '443', 'x-forwarded-ssl': 'on', 'x-forwarded-scheme': 'https', 'front-end-https': 'on',
+  'x-client-ip': '203.0.113.8', 'true-client-ip': '203.0.113.9', 'cf-connecting-ip': '203.0.113.10', 'forwarded-for': '203.0.113.11',
+};
+
 describe('the router’s proxy settings', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'slipway-router-limits-'));
   let router: RouterClient;
@@ -173,6 +179,12 @@ describe('the router’s proxy settings', () => {
     expect(echo.headers['x-forwarded-host']).toBe('shop.example.com');
     expect(echo.headers['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
     expect(echo.headers.forwarded).toBe('for=203.0.113.7;proto=https');
+    // The proxy's other claims pass too, and its own X-Real-IP; without one the router sets it to the peer.
+    const claims = JSON.parse((await call('/echo', { headers: { ...CLAIMS, 'x-real-ip': '203.0.113.7' } })).text) as { headers: Record<string, string> };
+    for (const [name, value] of Object.entries(CLAIMS)) expect(claims.headers[name], name).toBe(value);
+    expect(claims.headers['x-real-ip']).toBe('203.0.113.7');
+    const bare = JSON.parse((await call('/echo')).text) as { headers: Record<string, string> };
+    expect(bare.headers['x-real-ip']).toBe('127.0.0.1');
   });
 
   it('sets X-Forwarded-* from the connection, and drops Forwarded, for a peer it does not trust', async () => {
@@ -182,10 +194,26 @@ describe('the router’s proxy settings', () => {
     expect(echo.headers['x-forwarded-host']).toBe(`127.0.0.1:${port}`);
     expect(echo.headers['x-forwarded-for']).toBe('127.0.0.1');
     expect(echo.headers.forwarded).toBeUndefined();
+    // Nor any other header that claims the client's address, scheme or port (Rack
+    // believes X-Forwarded-Ssl, request-ip X-Client-IP): X-Real-IP is the peer's.
+    const claims = JSON.parse((await call('/echo', { headers: { ...CLAIMS, 'x-real-ip': '203.0.113.7', 'X-Client-IP': '203.0.113.8', 'x-custom': 'kept' } })).text) as { headers: Record<string, string> };
+    for (const name of Object.keys(CLAIMS)) expect(claims.headers[name], name).toBeUndefined();
+    expect(claims.headers['x-client-ip']).toBeUndefined();
+    expect(claims.headers['x-real-ip']).toBe('127.0.0.1');
+    expect(claims.headers['x-custom']).toBe('kept');
     // An empty list trusts nobody, loopback included.
     await push({ trustForwarded: [] });
     const none = JSON.parse((await call('/echo', { headers: { 'x-forwarded-proto': 'https' } })).text) as { headers: Record<string, string> };
     expect(none.headers['x-forwarded-proto']).toBe('http');
+  });
+
+  it('drops what every Connection header lists, not only the last one', async () => {
+    await push(null);
+    const answer = await rawExchange(port, 'GET /echo HTTP/1.1\r\nHost: x\r\nConnection: x-first\r\nConnection: close, x-second\r\nX-First: 1\r\nX-Second: 2\r\nX-Third: 3\r\n\r\n', 5_000);
+    const echo = JSON.parse(answer.text.slice(answer.text.indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string> };
+    expect(echo.headers['x-first']).toBeUndefined();
+    expect(echo.headers['x-second']).toBeUndefined();
+    expect(echo.headers['x-third']).toBe('3');
   });
 
   it('refuses a table whose proxy settings are malformed, naming the field', async () => {

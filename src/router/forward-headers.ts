@@ -3,11 +3,16 @@
 //
 // What a client says about itself is believed only from a proxy in the
 // environment's trust_forwarded (a TLS load balancer in front): from such a peer
-// X-Forwarded-Proto/Host/Prefix are kept, X-Forwarded-For is appended to, and an
-// RFC 7239 Forwarded header passes unchanged. From any other peer they are set from
-// the connection alone (X-Forwarded-Prefix only when the router strips a path
-// prefix) and Forwarded is dropped, so an app cannot be told a made-up client
+// X-Forwarded-Proto/Host/Prefix and X-Real-IP are kept, X-Forwarded-For is appended
+// to, and an RFC 7239 Forwarded header passes unchanged. From any other peer they
+// are set from the connection alone (X-Forwarded-Prefix only when the router strips
+// a path prefix) and Forwarded is dropped, so an app cannot be told a made-up client
 // address, scheme or mount point. The router adds no Forwarded header of its own.
+//
+// Apps and libraries read more than these: Rack takes `X-Forwarded-Ssl: on` as
+// https, the request-ip package reads `X-Client-IP` before X-Forwarded-For. The
+// other headers that claim the client's address, scheme or port (CLAIM_HEADERS)
+// are likewise passed from a trusted peer only; the router sets none of them.
 //
 // The scheme the router sets is https when the client's TLS ended at the router (a
 // TLS listener) or at the balancer in front, by its PROXY v2 header's SSL TLV.
@@ -33,11 +38,13 @@ export function collectForwardHeaders(req: IncomingMessage, out: string[], isTru
   let forwardedProto = '';
   let forwardedHost = '';
   let forwardedPrefix = '';
+  let realIp = '';
   let connection = '';
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
-    switch (name.toLowerCase()) {
+    const lower = name.toLowerCase();
+    switch (lower) {
       case 'host':
         host = value;
         break;
@@ -64,11 +71,15 @@ export function collectForwardHeaders(req: IncomingMessage, out: string[], isTru
       case 'x-forwarded-prefix':
         if (trusted && forwardedPrefix === '') forwardedPrefix = value;
         continue;
+      case 'x-real-ip':
+        if (trusted && realIp === '') realIp = value;
+        continue;
       case 'forwarded':
         if (trusted) break;
         continue;
       case 'connection':
-        connection = value;
+        // Every Connection header counts: what any of them lists is hop-by-hop.
+        connection = connection === '' ? value : `${connection}, ${value}`;
         continue;
       // node answers `Expect: 100-continue` itself (or address-listener.ts does); undici refuses to send it.
       case 'expect':
@@ -80,12 +91,14 @@ export function collectForwardHeaders(req: IncomingMessage, out: string[], isTru
       default:
         if (name.charCodeAt(0) === 58) continue; // ':method', ':path', ':scheme' (HTTP/2)
         if (name.length > 6 && isProxyHeader(name)) continue;
+        if (!trusted && CLAIM_HEADERS.has(lower)) continue;
     }
     out.push(name, value);
   }
   if (connection !== '') dropConnectionListed(out, connection);
   const client = peer ?? '';
   out.push('x-forwarded-for', forwardedFor === '' ? client : `${forwardedFor}, ${client}`, 'x-forwarded-proto', forwardedProto === '' ? (isTlsClient(req.socket) ? 'https' : 'http') : forwardedProto);
+  out.push('x-real-ip', realIp === '' ? client : realIp);
   if (forwardedHost !== '') out.push('x-forwarded-host', forwardedHost);
   else if (host !== '') out.push('x-forwarded-host', host);
   // A proxy in front that mounted us under its own prefix: ours goes after it.
@@ -116,6 +129,19 @@ export function isForwardedHttps(req: IncomingMessage, isTrusted: (peer: string 
 function isTlsClient(socket: Socket): boolean {
   return (socket as { encrypted?: boolean }).encrypted === true || proxiedSource(socket)?.isTls === true;
 }
+
+/**
+ * Headers other than X-Forwarded-For/Proto/Host/Prefix, X-Real-IP and Forwarded by
+ * which proxies, CDNs and platforms tell an app the client's address, scheme or
+ * port, and which common frameworks believe (Rack, Flask's ProxyFix, request-ip):
+ * kept from a peer in trust_forwarded, removed from any other.
+ */
+const CLAIM_HEADERS: ReadonlySet<string> = new Set([
+  'x-forwarded-port', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-forwarded-protocol', 'x-forwarded-server',
+  'x-url-scheme', 'front-end-https',
+  'x-client-ip', 'true-client-ip', 'x-cluster-client-ip', 'cf-connecting-ip', 'fastly-client-ip', 'x-appengine-user-ip',
+  'x-forwarded', 'forwarded-for', 'x-original-forwarded-for',
+]);
 
 function isProxyHeader(name: string): boolean {
   const c = name.charCodeAt(0);
