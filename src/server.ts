@@ -325,6 +325,7 @@ function wireObservability(engine: Engine, o: { log: Logger; store: StateStore; 
     rolloutPhaseCounts: () => o.store.observe.rolloutPhaseCounts(),
     instanceCounts: () => o.store.observe.instanceCounts(),
     routerCounts: () => engine.sampler.allSnapshots(),
+    recordedRequests: () => engine.sampler.recordedCounts(),
     auditHealth: () => o.audit.health(),
     tlsCertificates: () => o.store.listEnvironmentNames().flatMap((env) => (engine.tls?.status(env)?.certificates ?? []).map((c) => ({ env, names: c.names, notAfterMs: Date.parse(c.notAfter) }))),
     dataDiskFreeBytes: () => {

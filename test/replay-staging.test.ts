@@ -4,14 +4,17 @@
 // release and production's stable release after acceptance. A staging release that
 // changes one JSON field of one endpoint fails the run, naming that field; one whose
 // answers differ only in timestamps and random ids passes. A POST is never recorded,
-// nor replayed (the service counts the calls it gets).
+// nor replayed (the service counts the calls it gets). /metrics counts the requests
+// picked for recording, kept or why not.
 
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunViewJson } from '../src/cli/api-client.ts';
 import { apiFetch, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess } from './support/harness.ts';
+import { sampleSum } from './support/prom-text.ts';
 
 const TOKEN = 'Bearer s3cr3t-user-token-0042';
 const QUERY_TOKEN = 'qt-77aa11bb';
@@ -116,6 +119,24 @@ describe('replay of recorded production requests against staging', { timeout: 18
     expect(lines.every((l) => Object.keys(l.headers).join() === 'accept' && l.headers.accept === 'application/json')).toBe(true);
     expect(lines.find((l) => l.url.startsWith('/api/items/'))?.url).toMatch(/^\/api\/items\/\d+\?access_token=__anonymised__&ref=__anonymised__&page=2$/);
     expect(posts).toBe(20);
+  });
+
+  it('counts in /metrics the requests picked for recording: kept, and a GET with a body (bodies off) as too_large', async () => {
+    const m = 'slipway_router_recorded_requests_total';
+    const env = 'hello/production';
+    const outcome = async (o: string) => sampleSum(await (await apiFetch(`${server.url}/metrics`)).text(), m, { env, outcome: o });
+    const tooLarge = await outcome('too_large');
+    // Recorded only with its body, and bodies are off: a request replayed without it would be another request.
+    for (let i = 0; i < 3; i++) {
+      const res = await request(`http://127.0.0.1:${productionPort}/api/items/${i}`, { method: 'GET', body: '{"filter":"x"}', headers: { 'content-type': 'application/json' } });
+      expect(res.statusCode).toBe(200);
+      await res.body.text();
+    }
+    // The server samples the router's counters about every second.
+    await waitFor('the too_large records in /metrics', async () => (await outcome('too_large')) === tooLarge + 3);
+    // Every GET of the test before was picked (percent: 100) and kept.
+    expect(await outcome('kept')).toBeGreaterThanOrEqual(100);
+    for (const o of ['not_text', 'too_slow', 'queue_full', 'thread_failed']) expect(await outcome(o), o).toBe(0);
   });
 
   it('fails a staging release that changes one JSON field of one endpoint, naming the field', async () => {

@@ -39,6 +39,8 @@ export class MetricsSampler {
   private listeners: (() => void)[] = [];
   /** env → its last shadow step's figures, and when they were read. */
   private shadow = new Map<string, { at: number; stats: ShadowStatsJson }>();
+  /** env → requests picked for recording by outcome (kept, too_large, …), cumulative, as last sampled. */
+  private recorded: ReadonlyMap<string, Readonly<Record<string, number>>> = new Map();
 
   constructor(private readonly deps: { store: StateStore; router: TrafficRouter; runtimes: RuntimeSet; clock: Clock; log: EngineLogger }) {}
 
@@ -97,6 +99,11 @@ export class MetricsSampler {
     return this.shadow.get(env) ?? null;
   }
 
+  /** Requests picked for replay's sample, by environment and outcome, as last sampled (for /metrics); none from a router before these counts. */
+  recordedCounts(): ReadonlyMap<string, Readonly<Record<string, number>>> {
+    return this.recorded;
+  }
+
   gaugesOf(env: string, release: number): ReleaseGauges | null {
     return this.gauges.get(env)?.get(String(release)) ?? null;
   }
@@ -120,6 +127,7 @@ export class MetricsSampler {
       this.latest = latest;
       const now = this.deps.clock.now();
       this.shadow = new Map(Object.entries(stats.shadow ?? {}).map(([env, s]) => [env, { at: now, stats: s }]));
+      this.recorded = new Map(Object.entries(stats.recorded ?? {}));
       this.keepRecent(now, latest);
       await this.sampleGauges();
       if (now - this.lastPersistAt >= PERSIST_EVERY_MS) {

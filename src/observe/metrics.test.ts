@@ -51,6 +51,22 @@ describe('metrics', () => {
     expect(sampleSum(text, 'slipway_tls_certificate_expiry_timestamp_seconds', { env: 'shop/production', names: 'shop.example.com,www.shop.example.com' })).toBe(notAfterMs / 1000);
   });
 
+  it('gives requests picked for recording by environment and outcome, zeros too, and none from a router before these counts', async () => {
+    const metrics = new ServerMetrics();
+    const source = { rolloutPhaseCounts: () => [], instanceCounts: () => [], routerCounts: () => new Map() };
+    metrics.setSource({ ...source, recordedRequests: () => new Map([['shop/production', { kept: 41, too_large: 3, not_text: 0, too_slow: 2, queue_full: 0, thread_failed: 1 }]]) });
+    const { text } = await metrics.render();
+    expect(promtoolProblems(text)).toBe('');
+    const m = 'slipway_router_recorded_requests_total';
+    expect(sampleSum(text, m, { env: 'shop/production', outcome: 'kept' })).toBe(41);
+    expect(sampleSum(text, m, { env: 'shop/production', outcome: 'too_large' })).toBe(3);
+    expect(sampleSum(text, m, { env: 'shop/production', outcome: 'thread_failed' })).toBe(1);
+    // Present at 0, so rate() over it starts at the first scrape.
+    expect(text).toContain(`${m}{env="shop/production",outcome="queue_full"} 0`);
+    metrics.setSource(source);
+    expect((await metrics.render()).text).not.toContain(`${m}{`);
+  });
+
   it('each server counts in its own registry: two in one process do not add up', async () => {
     const a = new ServerMetrics();
     const b = new ServerMetrics();

@@ -22,6 +22,8 @@ export interface MetricsSource {
   instanceCounts(): { env: string; release: number; state: string; count: number }[];
   /** env → release number → the router's cumulative counts for it. */
   routerCounts(): ReadonlyMap<string, ReadonlyMap<string, { requests: number; status: Record<string, number>; latency: LatencyHistogram; long?: { requests: number; errors: number } }>>;
+  /** env → outcome (kept, too_large, not_text, too_slow, queue_full, thread_failed) → requests the router picked for replay's sample. */
+  recordedRequests?(): ReadonlyMap<string, Readonly<Record<string, number>>>;
   /** What the audit trail owes the disk (entries waiting in memory, failed writes, entries not even kept). */
   auditHealth?(): { waiting: number; writeFailures: number; lost: number };
   /** Free bytes (for an unprivileged user) of the data directory's file system; null when unknown. */
@@ -140,6 +142,17 @@ export class ServerMetrics {
         this.reset();
         for (const [env, releases] of source()?.routerCounts() ?? []) {
           for (const [release, snap] of releases) if (snap.long) this.inc({ env, release }, snap.long.errors);
+        }
+      },
+    });
+    new Counter({
+      name: 'slipway_router_recorded_requests_total',
+      help: "Requests the router picked for replay's sample (record:), by environment and outcome: kept, or why not (too_large: a body over record.max_body, or any body with bodies off; not_text; too_slow: anonymising took past its budget; queue_full; thread_failed: the anonymising thread failed or ran out of memory).",
+      labelNames: ['env', 'outcome'], registers,
+      collect() {
+        this.reset();
+        for (const [env, outcomes] of source()?.recordedRequests?.() ?? []) {
+          for (const [outcome, n] of Object.entries(outcomes)) this.inc({ env, outcome }, n);
         }
       },
     });

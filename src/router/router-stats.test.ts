@@ -38,3 +38,17 @@ describe('router stats: counters of releases no longer routed', () => {
     expect(stats.toJSON({}).environments['web/production']!['9']!.requests).toBe(1);
   });
 });
+
+describe('router stats: requests picked for recording', () => {
+  it('reports the counts of environments that record, kept across recorders, and none for the others', () => {
+    const stats = new RouterStats();
+    stats.env('web/staging').unrouted = 1;
+    const counts = stats.env('web/production').startRecording();
+    counts.kept += 3;
+    counts.too_large++;
+    // A new table makes a new recorder, which counts on from the same figures.
+    expect(stats.env('web/production').startRecording()).toBe(counts);
+    counts.too_slow++;
+    expect(stats.toJSON({}).recorded).toEqual({ 'web/production': { kept: 3, too_large: 1, not_text: 0, too_slow: 1, queue_full: 0, thread_failed: 0 } });
+  });
+});

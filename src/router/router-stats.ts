@@ -5,6 +5,7 @@
 
 import { createHistogram, recordMs, cloneHistogram, type LatencyHistogram } from '../core/latency-histogram.ts';
 import type { ShadowStatsJson } from '../core/shadow/shadow-spec.ts';
+import type { NotKept } from './shadow/anonymise-worker.ts';
 import type { ShadowRun } from './shadow/shadow-counters.ts';
 
 export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx';
@@ -77,7 +78,20 @@ export interface RouterStatsJson {
   listeners: Record<string, ListenerStatsJson>;
   /** environment → its last shadow step's figures (shadow/shadow-counters.ts); absent from routers before shadowing. */
   shadow?: Record<string, ShadowStatsJson>;
+  /**
+   * environment → what became of the requests picked for replay's sample
+   * (shadow/replay-recorder.ts), for environments that have recorded since the
+   * router started; absent from routers before these counts.
+   */
+  recorded?: Record<string, Record<RecordOutcome, number>>;
 }
+
+/**
+ * What became of a request picked for recording: kept (anonymised and sent to the
+ * keeper), or not, for a body over record.max_body (or any body, with bodies off),
+ * or for one of the anonymising thread's reasons.
+ */
+export type RecordOutcome = 'kept' | 'too_large' | NotKept;
 
 export interface GatedStatsJson {
   /** Answered 503 because the environment was in maintenance. */
@@ -197,6 +211,8 @@ export class EnvCounters {
   readonly refused: Record<RefusalLimit, number> = { max_body: 0, idle_timeout: 0, max_header_size: 0, bad_request: 0 };
   /** The figures of the environment's last shadow step (one run at a time). */
   shadow: ShadowRun | null = null;
+  /** Requests picked for recording, by what became of them; null until the environment first records, so one that never did reports none. */
+  recorded: Record<RecordOutcome, number> | null = null;
   private readonly releases = new Map<string, ReleaseCounters>();
   /** Release → when it was last in the route table (or still finishing requests). */
   private readonly routedAt = new Map<string, number>();
@@ -217,6 +233,12 @@ export class EnvCounters {
         this.routedAt.delete(name);
       }
     }
+  }
+
+  /** The counts this environment's recorders bump, made by the first: kept for the router's life, across tables. */
+  startRecording(): Record<RecordOutcome, number> {
+    this.recorded ??= { kept: 0, too_large: 0, not_text: 0, too_slow: 0, queue_full: 0, thread_failed: 0 };
+    return this.recorded;
   }
 
   release(name: string): ReleaseCounters {
@@ -281,6 +303,7 @@ export class RouterStats {
     const refused: RouterStatsJson['refused'] = {};
     const gated: RouterStatsJson['gated'] = {};
     const shadow: NonNullable<RouterStatsJson['shadow']> = {};
+    const recorded: NonNullable<RouterStatsJson['recorded']> = {};
     for (const [name, e] of this.envs) {
       if (e.shadow?.isExpired(Date.now())) e.shadow = null;
       if (e.shadow !== null) shadow[name] = e.shadow.toJSON();
@@ -288,9 +311,10 @@ export class RouterStats {
       unrouted[name] = e.unrouted;
       gated[name] = { maintenance: e.maintenance, held: e.held, holdQueueFull: e.holdQueueFull };
       refused[name] = { ...e.refused };
+      if (e.recorded !== null) recorded[name] = { ...e.recorded };
     }
     const listeners: RouterStatsJson['listeners'] = {};
     for (const [listen, l] of this.listenerCounters) listeners[listen] = l.toJSON();
-    return { startedAt: this.startedAt, environments, unrouted, gated, refused, backends, listeners, shadow };
+    return { startedAt: this.startedAt, environments, unrouted, gated, refused, backends, listeners, shadow, recorded };
   }
 }

@@ -144,7 +144,9 @@ export class Router {
       route.hold.update(routes.hold ?? null);
       route.shadow = applyShadow(route.counters, routes.shadow, byRelease);
       const record = this.record;
-      route.recorder = routes.record && record ? new ReplayRecorder(routes.record, env, this.anonymiser, (line) => record(env, line)) : null;
+      route.recorder = routes.record && record
+        ? new ReplayRecorder({ spec: routes.record, env, anonymiser: this.anonymiser, sink: (line) => record(env, line), counts: route.counters.startRecording() })
+        : null;
       const pathPrefix = routes.pathPrefix ?? null;
       wants.push({ key: env, listen: routes.listen, ...(routes.hosts ? { hosts: routes.hosts } : {}), ...(pathPrefix ? { pathPrefix: pathPrefix.path } : {}) });
       members.set(env, { route, hosts: routes.hosts ?? null, pathPrefix });

@@ -59,6 +59,17 @@ describe('mergeRouterStats', () => {
     expect(merged.listeners['127.0.0.1:80']!.proxyProtocol).toEqual({ accepted: 6, local: 2, untrusted: 4, invalid: 0, timeout: 0 });
   });
 
+  it('adds what became of requests picked for recording across workers, an exited one\'s included; a worker from before these counts adds nothing', () => {
+    const part = (kept: number, tooLarge: number): RouterStatsJson => ({
+      ...workerStats({ requests: 0, latencyMs: 5, inflight: 0, health: 'in' }),
+      recorded: { web: { kept, too_large: tooLarge, not_text: 0, too_slow: 1, queue_full: 0, thread_failed: 0 } },
+    });
+    const old = workerStats({ requests: 1, latencyMs: 5, inflight: 0, health: 'in' });
+    const merged = mergeRouterStats([part(4, 1), retiredPart(part(6, 0)), old], 'keeper');
+    expect(merged.recorded).toEqual({ web: { kept: 10, too_large: 1, not_text: 0, too_slow: 2, queue_full: 0, thread_failed: 0 } });
+    expect(mergeRouterStats([old], 'keeper').recorded).toBeUndefined();
+  });
+
   it('keeps what an exited worker counted, without its in-flight backends, so totals never go down', () => {
     const gone = workerStats({ requests: 7, latencyMs: 5, inflight: 3, health: 'in' });
     const merged = mergeRouterStats([retiredPart(gone), workerStats({ requests: 1, latencyMs: 5, inflight: 0, health: 'in' })], 'keeper');

@@ -56,6 +56,29 @@ describe('AnonymiseWorker', () => {
     expect(Buffer.from((JSON.parse(next.line!) as { body: string }).body, 'base64').toString()).toBe('an __anonymised__');
   });
 
+  it('ends a thread that runs out of its heap: its record is not kept, the log says so without its content, and the next is kept', async () => {
+    const warned: string[] = [];
+    const heapMb = 16;
+    worker = new AnonymiseWorker({ info: () => {}, warn: (_f, m) => warned.push(m) }, {
+      // The budget long enough that only the heap limit can end the thread.
+      budgetMs: 20_000, resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: 2 },
+    });
+    expect((await submit(worker, [], raw('warm'))).why).toBeNull();
+    // 400,000 small objects (4.5 MB of JSON), walked field by field: several times the heap.
+    const json = JSON.stringify(Array.from({ length: 400_000 }, (_, i) => ({ n: i, secret: 'acct-123456' })));
+    const big: RawRecord = { ...raw(''), body: Buffer.from(json), contentType: 'application/json' };
+    expect(await submit(worker, [], big)).toEqual({ line: null, why: 'thread_failed' });
+    expect(worker.stalls).toBe(0);
+    expect(warned).toEqual([expect.stringContaining(`recorded requests of shop/production ran out of memory (its heap limit is ${heapMb} MB) and was ended; the records it held were not kept (1)`)]);
+    expect(warned.join('\n')).not.toContain('acct-');
+    // Right after, the thread is not started again; past the restart gap a new one keeps the next record.
+    expect((await submit(worker, [], raw('too soon'))).why).toBe('thread_failed');
+    await new Promise((r) => setTimeout(r, 1_100));
+    const next = await submit(worker, ['box-[0-9]+'], raw('box-9 shipped'));
+    expect(next.why).toBeNull();
+    expect(Buffer.from((JSON.parse(next.line!) as { body: string }).body, 'base64').toString()).toBe('__anonymised__ shipped');
+  }, 30_000);
+
   it('keeps nothing once closed', async () => {
     worker = new AnonymiseWorker();
     await worker.close();

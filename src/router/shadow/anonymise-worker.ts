@@ -7,7 +7,10 @@
 // the record held), and the records queued behind it go to a new thread. The queue
 // is bounded: a record that would pass the bound is not kept. Records are sent in
 // batches (up to BATCH_MAX, gathered for at most GATHER_MS): one message each way
-// per batch, not per record, halves what recording costs the worker.
+// per batch, not per record, halves what recording costs the worker. The thread's
+// heap is limited (`resourceLimits`): a runaway in it (a large JSON body of many
+// small fields, walked field by field) ends that thread, as a stall does, and
+// never takes the router worker's memory.
 
 import { Worker } from 'node:worker_threads';
 import { threadEntry } from '../../platform/entry-point.ts';
@@ -24,9 +27,19 @@ export interface AnonymiseOptions {
   /** Records waiting at most, and their bytes at most. */
   maxQueued: number;
   maxQueuedBytes: number;
+  /** The thread's heap: past it the thread is ended, its records are not kept, and the next goes to a new thread. */
+  resourceLimits: { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number };
 }
 
-export const ANONYMISE_DEFAULTS: AnonymiseOptions = { budgetMs: 1_000, maxQueued: 256, maxQueuedBytes: 32 * 1024 * 1024 };
+export const ANONYMISE_DEFAULTS: AnonymiseOptions = {
+  budgetMs: 1_000,
+  maxQueued: 256,
+  maxQueuedBytes: 32 * 1024 * 1024,
+  // A full batch of 1 MiB JSON bodies of small fields (record.max_body's most) needed
+  // between 64 and 96 MB of old generation here; the young generation's size made no
+  // measurable difference to the time taken.
+  resourceLimits: { maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 16 },
+};
 
 /** Records sent to the thread in one message at most, and how long the first of a batch waits for others. */
 const BATCH_MAX = 32;
@@ -133,7 +146,7 @@ export class AnonymiseWorker {
     let thread: Worker;
     try {
       const entry = threadEntry('anonymise-thread', new URL('./anonymise-thread.ts', import.meta.url));
-      thread = new Worker(entry.code, { eval: entry.eval });
+      thread = new Worker(entry.code, { eval: entry.eval, resourceLimits: { ...this.options.resourceLimits } });
     } catch (e) {
       // Never into the request that offered the record: it is not recorded, that is all.
       this.failedAt = Date.now();
@@ -151,17 +164,32 @@ export class AnonymiseWorker {
         this.headSince = Date.now();
       } else this.answered(m);
     });
-    const lost = (why: string | null) => {
+    const lost = (e: Error | null) => {
       if (this.thread !== thread) return;
-      if (why !== null) this.log?.warn({ err: why }, 'replay: the thread that anonymises recorded requests failed; the records it held are not kept');
+      if (e !== null) this.warnLost(e);
       this.thread = null;
       this.failedAt = Date.now();
       this.failAll('thread_failed');
     };
-    thread.on('error', (e) => lost(e.message));
+    thread.on('error', (e) => lost(e));
     thread.on('exit', () => lost(null));
     this.thread = thread;
     return thread;
+  }
+
+  /** Says why the thread was lost, and whose records went with it; never what they held. */
+  private warnLost(e: Error): void {
+    if ((e as NodeJS.ErrnoException).code !== 'ERR_WORKER_OUT_OF_MEMORY') {
+      this.log?.warn({ err: e.message }, 'replay: the thread that anonymises recorded requests failed; the records it held are not kept');
+      return;
+    }
+    const held = [...this.sent.flatMap((b) => b.items), ...this.gathering];
+    const envs = [...new Set(held.map((q) => q.env))].join(', ');
+    const limitMb = this.options.resourceLimits.maxOldGenerationSizeMb;
+    this.log?.warn(
+      { envs, records: held.length, limitMb },
+      `replay: the thread that anonymises recorded requests${envs ? ` of ${envs}` : ''} ran out of memory (its heap limit is ${limitMb} MB) and was ended; the records it held were not kept (${held.length}), later ones go to a new thread`,
+    );
   }
 
   private answered(m: AnonymiseDone): void {

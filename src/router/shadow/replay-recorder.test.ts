@@ -80,7 +80,11 @@ describe('recording requests for replay', () => {
     expect(seen.slice(-4, -1)).toEqual(['GET /api/items/1?page=2 ', 'POST /api/orders {"n":1}', 'GET /healthz ']);
   });
 
-  it('records a listed POST with its body anonymised, or not at all when bodies are off or it is too large', async () => {
+  /** The environment's counts of picked requests by outcome, as the router reports them. */
+  const outcomes = (r: Router = router) => ({ ...r.statsJson().recorded?.['shop/production'] });
+
+  it('records a listed POST with its body anonymised, or not at all when bodies are off or it is too large, and counts each', async () => {
+    const before = outcomes();
     let url = await route({ methods: ['POST'], bodies: true, anonymise: ['card-[0-9]{4}'] });
     await send(`${url}/api/orders`, { method: 'POST', body: JSON.stringify({ item: 3, card: 'card-1234', password: 'pw' }), headers: { 'content-type': 'application/json' } });
     await send(`${url}/api/orders`, { method: 'POST', body: 'x'.repeat(2000), headers: { 'content-type': 'text/plain' } });
@@ -91,6 +95,9 @@ describe('recording requests for replay', () => {
     await send(`${url}/api/orders`, { method: 'POST', body: '{"n":2}', headers: { 'content-type': 'application/json' } });
     expect(await recordedBefore(url, 'POST')).toEqual([]);
     expect(seen.at(-2)).toBe('POST /api/orders {"n":2}');
+    // Two markers and the small POST kept; the large body and the body with bodies off not.
+    const after = outcomes();
+    expect([after.kept! - (before.kept ?? 0), after.too_large! - (before.too_large ?? 0)]).toEqual([3, 2]);
   });
 
   it('records nothing once the table no longer asks for it', async () => {
@@ -136,6 +143,7 @@ describe('recording requests for replay', () => {
       await vi.waitFor(() => expect(lines.map((l) => l.record.url)).toEqual(['/api/orders']), { timeout: 10_000 });
       expect(Buffer.from(lines[0]!.record.body!, 'base64').toString()).toBe('order 7 __anonymised__');
       expect(warned.join('\n')).not.toContain('aaaa');
+      expect(outcomes(slow)).toEqual({ kept: 1, too_large: 0, not_text: 0, too_slow: 1, queue_full: 0, thread_failed: 0 });
     } finally {
       await slow.close(500);
     }

@@ -4,29 +4,36 @@
 // keeper, which alone writes the file: replay-store.ts). Nothing here touches disk,
 // and nothing delays the request: the body is copied as it passes, and the
 // anonymising (the deployer's patterns among it) runs on a thread of its own
-// (anonymise-worker.ts), so the line reaches the sink a little later.
+// (anonymise-worker.ts), so the line reaches the sink a little later. Each picked
+// request is counted in its environment's counters, kept or why not, so a sample
+// starved by large bodies or a slow pattern shows in the server's metrics.
 
 import type { IncomingMessage } from 'node:http';
+import type { RecordOutcome } from '../router-stats.ts';
 import type { AnonymiseWorker } from './anonymise-worker.ts';
 import type { RawRecord } from './replay-anonymise.ts';
 import type { ReplayRecordRoutes } from './replay-routes.ts';
 import { pathMatcher, splitUrl } from './shadow-match.ts';
 
+export interface ReplayRecorderOptions {
+  spec: ReplayRecordRoutes;
+  env: string;
+  anonymiser: AnonymiseWorker;
+  /** Where each kept line goes (the worker's batch for its keeper). */
+  sink: (line: string) => void;
+  /** The environment's counts of picked requests by outcome (router-stats.ts), which outlive this recorder. */
+  counts: Record<RecordOutcome, number>;
+}
+
 export class ReplayRecorder {
+  readonly spec: ReplayRecordRoutes;
   private readonly methods: ReadonlySet<string>;
   private readonly isPathRecorded: (path: string) => boolean;
-  /** Requests picked whose line was handed on, and those left out (a body too large, not text, too slow to anonymise, or not recorded). */
-  recorded = 0;
-  skipped = 0;
 
-  constructor(
-    readonly spec: ReplayRecordRoutes,
-    private readonly env: string,
-    private readonly anonymiser: AnonymiseWorker,
-    private readonly sink: (line: string) => void,
-  ) {
-    this.methods = new Set(spec.methods);
-    this.isPathRecorded = pathMatcher(spec.paths);
+  constructor(private readonly options: ReplayRecorderOptions) {
+    this.spec = options.spec;
+    this.methods = new Set(options.spec.methods);
+    this.isPathRecorded = pathMatcher(options.spec.paths);
   }
 
   /** Called for each request routed; `bodyBytes` as declared (0 none, -1 chunked). */
@@ -40,7 +47,7 @@ export class ReplayRecorder {
     if (bodyBytes === 0) return this.write(raw);
     if (!this.spec.bodies || bodyBytes > this.spec.maxBodyBytes) {
       // A request recorded without the body it had would be another request.
-      this.skipped++;
+      this.options.counts.too_large++;
       return;
     }
     const chunks: Buffer[] = [];
@@ -52,7 +59,7 @@ export class ReplayRecorder {
     req.on('data', onData);
     req.once('end', () => {
       req.off('data', onData);
-      if (size > this.spec.maxBodyBytes) this.skipped++;
+      if (size > this.spec.maxBodyBytes) this.options.counts.too_large++;
       else this.write({ ...raw, body: Buffer.concat(chunks) });
     });
   }
@@ -67,13 +74,13 @@ export class ReplayRecorder {
   }
 
   private write(raw: RawRecord): void {
-    this.anonymiser.anonymise(this.env, this.spec.anonymise, raw, (line) => {
+    this.options.anonymiser.anonymise(this.options.env, this.spec.anonymise, raw, (line, notKept) => {
       if (line === null) {
-        this.skipped++;
+        this.options.counts[notKept ?? 'not_text']++;
         return;
       }
-      this.recorded++;
-      this.sink(line);
+      this.options.counts.kept++;
+      this.options.sink(line);
     });
   }
 }
