@@ -2,7 +2,7 @@
 // dropped and why, when a deployer's pattern backtracks or records pile up.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { AnonymiseWorker, type NotKept } from './anonymise-worker.ts';
+import { AnonymiseWorker, batchBudgetMs, type NotKept } from './anonymise-worker.ts';
 import type { RawRecord } from './replay-anonymise.ts';
 
 const raw = (body: string): RawRecord => ({ at: 1, method: 'POST', url: '/api/orders?token=t0k', headers: { accept: 'text/plain' }, body: Buffer.from(body), contentType: 'text/plain' });
@@ -45,11 +45,11 @@ describe('AnonymiseWorker', () => {
   it('drops a batch over budget with the reason, logs it without its content, and keeps what comes after', async () => {
     const warned: string[] = [];
     worker = new AnonymiseWorker({ info: () => {}, warn: (_f, m) => warned.push(m) }, { budgetMs: 300 });
-    // Quadratic: about 1.5 s over 64 kB of letters with no x.
+    // Quadratic: about 1.5 s over 64 kB of letters with no x (its budget: 300 ms + 64 kB's share, 316 ms).
     const slow = await submit(worker, ['[a-z]+x'], raw('a'.repeat(64 * 1024)));
     expect(slow).toEqual({ line: null, why: 'too_slow' });
     expect(worker.stalls).toBe(1);
-    expect(warned).toEqual([expect.stringContaining('recorded requests of shop/production took more than 300 ms to anonymise and were not kept (1)')]);
+    expect(warned).toEqual([expect.stringContaining('recorded requests of shop/production took more than 316 ms to anonymise and were not kept (1)')]);
     expect(warned.join('\n')).not.toContain('aaaa');
     const next = await submit(worker, ['[a-z]+x'], raw('an ox'));
     expect(next.why).toBeNull();
@@ -78,6 +78,17 @@ describe('AnonymiseWorker', () => {
     expect(next.why).toBeNull();
     expect(Buffer.from((JSON.parse(next.line!) as { body: string }).body, 'base64').toString()).toBe('__anonymised__ shipped');
   }, 30_000);
+
+  it('gives a batch of large bodies time in proportion to its size, so a sound pattern is not dropped as too slow', async () => {
+    expect(batchBudgetMs(0, { budgetMs: 1_000, budgetPerMiBMs: 250 })).toBe(1_000);
+    expect(batchBudgetMs(32 * 1024 * 1024, { budgetMs: 1_000, budgetPerMiBMs: 250 })).toBe(9_000);
+    // 16 bodies of 1 MiB with a match every 8 bytes: far more than 100 ms of work, well within 100 ms + 16 × 2 s.
+    worker = new AnonymiseWorker(undefined, { budgetMs: 100, budgetPerMiBMs: 2_000 });
+    const body = 'id-1234 '.repeat(128 * 1024);
+    const out = await Promise.all(Array.from({ length: 16 }, () => submit(worker!, ['id-[0-9]+'], raw(body))));
+    expect(out.map((o) => o.why)).toEqual(Array(16).fill(null));
+    expect(worker.stalls).toBe(0);
+  }, 60_000);
 
   it('keeps nothing once closed', async () => {
     worker = new AnonymiseWorker();

@@ -22,8 +22,14 @@ import type { RawRecord } from './replay-anonymise.ts';
 export type NotKept = 'not_text' | 'too_slow' | 'queue_full' | 'thread_failed';
 
 export interface AnonymiseOptions {
-  /** A batch still being anonymised after this long is dropped, and its thread ended. */
+  /** A batch still being anonymised after this long, plus budgetPerMiBMs for each MiB it holds, is dropped, and its thread ended. */
   budgetMs: number;
+  /**
+   * What each MiB of a batch adds to its budget: anonymising is linear in the text for
+   * a sound pattern, so a batch of large bodies is given time in proportion, while a
+   * pattern that backtracks (quadratic: 1.5 s on 64 kB, 25 s on 256 kB) still fails it.
+   */
+  budgetPerMiBMs: number;
   /** Records waiting at most, and their bytes at most. */
   maxQueued: number;
   maxQueuedBytes: number;
@@ -33,6 +39,8 @@ export interface AnonymiseOptions {
 
 export const ANONYMISE_DEFAULTS: AnonymiseOptions = {
   budgetMs: 1_000,
+  // 32 JSON bodies of 1 MiB (record.max_body's most) took about 3 s on a loaded 2-core machine: 9 s allowed.
+  budgetPerMiBMs: 250,
   maxQueued: 256,
   maxQueuedBytes: 32 * 1024 * 1024,
   // A full batch of 1 MiB JSON bodies of small fields (record.max_body's most) needed
@@ -63,6 +71,11 @@ interface Queued {
 interface Batch {
   id: number;
   items: Queued[];
+}
+
+/** How long a batch of `bytes` may take to anonymise. */
+export function batchBudgetMs(bytes: number, o: Pick<AnonymiseOptions, 'budgetMs' | 'budgetPerMiBMs'>): number {
+  return Math.round(o.budgetMs + (bytes / (1024 * 1024)) * o.budgetPerMiBMs);
 }
 
 export class AnonymiseWorker {
@@ -222,7 +235,8 @@ export class AnonymiseWorker {
       this.failAll('thread_failed');
       return;
     }
-    if (Date.now() - this.headSince < this.options.budgetMs) return;
+    const budgetMs = batchBudgetMs(head.items.reduce((n, q) => n + q.bytes, 0), this.options);
+    if (Date.now() - this.headSince < budgetMs) return;
     // The batch in hand is over budget: end its thread, drop its records, and give
     // the batches behind it to a new thread.
     this.stalls++;
@@ -232,8 +246,8 @@ export class AnonymiseWorker {
     this.shiftSent();
     const envs = [...new Set(head.items.map((q) => q.env))].join(', ');
     this.log?.warn(
-      { envs, records: head.items.length, budgetMs: this.options.budgetMs },
-      `replay: recorded requests of ${envs} took more than ${this.options.budgetMs} ms to anonymise and were not kept (${head.items.length}); one of the environment's anonymise patterns backtracks on large text (see docs/replay.md)`,
+      { envs, records: head.items.length, budgetMs },
+      `replay: recorded requests of ${envs} took more than ${budgetMs} ms to anonymise and were not kept (${head.items.length}); one of the environment's anonymise patterns backtracks on large text (see docs/replay.md)`,
     );
     this.settle(head, null, 'too_slow');
     const rest = this.sent.splice(0);
