@@ -32,7 +32,7 @@ import { keepTls } from './engine/tls/keep-tls.ts';
 import type { Secrets } from './security/secrets.ts';
 import { loadOrCreateSigningKey } from './security/signing-key.ts';
 import { Redactor } from './security/redactor.ts';
-import { dataDirPaths, prepareDataDir } from './store/data-dir.ts';
+import { dataDirPaths, makeDataRoot, prepareDataDir } from './store/data-dir.ts';
 import { acquireServerLock } from './store/server-lock.ts';
 import { StateStore } from './store/state-store.ts';
 
@@ -67,14 +67,22 @@ export interface ServerInfo {
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const paths = dataDirPaths(opts.dataDir);
+  // The lock first: a second server on a data directory in use is refused before it
+  // changes anything there (prepareDataDir tightens modes).
+  makeDataRoot(paths);
+  const releaseLock = acquireServerLock(paths.serverLock, paths.root);
   const notices: string[] = [];
-  prepareDataDir(paths, { onNotice: (m) => notices.push(m) });
+  try {
+    prepareDataDir(paths, { onNotice: (m) => notices.push(m) });
+  } catch (e) {
+    releaseLock();
+    throw e;
+  }
   // Every secret value the server comes to know is masked in its own log lines and API answers.
   const redactor = new Redactor();
   const pinoOptions = { level: opts.logLevel ?? 'info', base: { pid: process.pid }, hooks: { streamWrite: (line: string) => maskTokens(redactor.redact(line)) } };
   const log = opts.logger ?? (opts.logFormat === 'pretty' ? pino(pinoOptions, prettyDestination()) : pino(pinoOptions));
   for (const n of notices) log.warn(n);
-  const releaseLock = acquireServerLock(paths.serverLock, paths.root);
   // Before the router is started or adopted: a router that outlived the previous
   // server, or an instance, must never get the address CLI clients send tokens to.
   let claim: ApiClaim;

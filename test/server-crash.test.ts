@@ -1,6 +1,7 @@
 // kill -9 of the server: the router and the instances carry on serving, and a new
 // server adopts them (no duplicates, no orphans) and finishes what was under way.
 
+import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTraffic } from '../src/cli/traffic.ts';
@@ -48,9 +49,17 @@ describe('a server killed with SIGKILL', () => {
     expect(traffic.stats().sent - during).toBeGreaterThan(100);
 
     const second = await startServerProcess(dataDir, 'server2.log');
+    // The router's own files are owner-only from the start, so a restart has nothing to tighten.
+    for (const f of ['router/routes.json', 'router/router.json']) expect(statSync(join(dataDir, f)).mode & 0o777, f).toBe(0o600);
+    expect(readFileSync(join(work, 'server2.log'), 'utf8')).not.toContain('tightened');
+    // A server refused for the lock changes nothing in the data directory it does not own.
+    chmodSync(join(dataDir, 'state.db'), 0o644);
     const refused = await runCli(['server', '--listen', '127.0.0.1:0'], { cwd: app, dataDir, timeoutMs: 20_000 });
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/E_DATA_DIR_LOCKED.*another slipway server \(pid \d+\) is already running/);
+    expect(refused.stderr).not.toContain('tightened');
+    expect(statSync(join(dataDir, 'state.db')).mode & 0o777).toBe(0o644);
+    chmodSync(join(dataDir, 'state.db'), 0o600);
 
     server = second;
     await new Promise((r) => setTimeout(r, 1500)); // a few reconcile passes

@@ -5,8 +5,8 @@
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic as writeWhole } from '../platform/atomic-file.ts';
 
-/** Replaces `path` with `data` (see platform/atomic-file.ts); `mode` is set at creation, so a 0600 file is never readable by others. */
-export function writeFileAtomic(path: string, data: string, mode = 0o644): Promise<void> {
+/** Replaces `path` with `data` (see platform/atomic-file.ts); `mode` (owner-only unless asked) is set at creation, so the file is never readable by others, not even for a moment. */
+export function writeFileAtomic(path: string, data: string, mode = 0o600): Promise<void> {
   return writeWhole(path, data, { mode });
 }
 

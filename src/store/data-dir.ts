@@ -67,6 +67,21 @@ export interface PreparedDataDir {
 }
 
 /**
+ * The data directory itself, owner-only, and umask 077 for all the server (and what
+ * it starts) creates from now on: what a server needs before it takes the data
+ * directory's lock, so that the lock file is private too. Nothing that is there
+ * already is changed: a server that finds another one running leaves it as it is.
+ */
+export function makeDataRoot(paths: DataDirPaths): void {
+  try {
+    process.umask(0o077);
+  } catch {
+    // worker threads may not set it; the modes below are explicit anyway
+  }
+  mkdirSync(paths.root, { recursive: true, mode: 0o700 });
+}
+
+/**
  * Makes the data directory and the directories the server writes into, private:
  * umask 077 for everything the server (and what it starts) creates from now on, and
  * what an older release left readable (0755 directories, 0644 files) tightened to
@@ -75,11 +90,7 @@ export interface PreparedDataDir {
  * it was until someone acts.
  */
 export function prepareDataDir(paths: DataDirPaths, opts: { onNotice?: (message: string) => void } = {}): PreparedDataDir {
-  try {
-    process.umask(0o077);
-  } catch {
-    // worker threads may not set it; the modes below are explicit anyway
-  }
+  makeDataRoot(paths);
   for (const d of [paths.root, paths.artefacts, paths.blobs, paths.releases, paths.logs, paths.router, paths.tmp]) mkdirSync(d, { recursive: true, mode: 0o700 });
   const asRoot = process.getuid?.() === 0;
   const tightened: string[] = [];
