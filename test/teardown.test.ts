@@ -231,6 +231,9 @@ describe('down on a listener shared by hosts', { timeout: 180_000 }, () => {
     expect((await get('staging.example.com')).status).toBe(200);
     const r = await cli('down', 'staging');
     expect(r.code, r.stdout + r.stderr).toBe(0);
+    // It says the listener stays for production, not that the address was released.
+    expect(r.stdout).toMatch(/1 instance\(s\) stopped, its hosts taken off the listener it shares with \S+\/production, which keeps serving/);
+    expect(r.stdout).not.toContain('address released');
     const down = await get('staging.example.com');
     expect(down.status).toBe(404);
     expect(down.body).toMatchObject({ error: 'unknown_host', host: 'staging.example.com' });

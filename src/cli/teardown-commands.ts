@@ -78,6 +78,9 @@ function formatDown(r: DownAnswerJson): string {
 /** What down stopped: pods on a cluster (whose Gateway route is deleted), or instances here and their listener. */
 function stoppedWhat(r: DownAnswerJson): string {
   if (r.clusterStopped.length > 0) return `${clusterWhat(r.clusterStopped)}, its route deleted`;
+  // An address shared by host stays open for the environments still on it.
+  const kept = r.listenerKeptFor ?? [];
+  if (kept.length > 0) return `${r.stopped.length} instance(s) stopped, its hosts taken off the listener it shares with ${kept.join(', ')}, which keeps serving`;
   return `${r.stopped.length} instance(s) stopped, its listen address released`;
 }
 

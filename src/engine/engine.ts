@@ -219,7 +219,7 @@ export class Engine {
     });
     this.teardown = new EnvironmentTeardown({
       store: deps.store, fleets: this.fleets, clock: this.clock, log: deps.log, paths: deps.paths,
-      pushRoutes: () => this.routes.push(), wake: (env) => this.reconciler.wake(env),
+      pushRoutes: () => this.routes.push(), sentRoutes: () => this.routes.sentTable(), wake: (env) => this.reconciler.wake(env),
       assertUnlocked: (env) => this.assertUnlocked(env), isKnown: (env) => this.isKnownEnvironment(env),
     });
     this.sampler = new MetricsSampler({ store: deps.store, router: deps.router, runtimes: deps.runtimes, clock: this.clock, log: deps.log });

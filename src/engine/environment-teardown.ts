@@ -15,6 +15,7 @@ import { SlipwayError } from '../core/errors.ts';
 import type { StateStore } from '../store/state-store.ts';
 import { TeardownStore, type DownMark, type ForgottenCounts } from '../store/teardown-store.ts';
 import { appDataDir } from '../store/app-data-dir.ts';
+import type { RouteTable } from '../router/route-table.ts';
 import type { FleetSet } from './fleet-set.ts';
 import type { Clock, EngineLogger } from './ports.ts';
 
@@ -30,6 +31,8 @@ export interface TeardownDeps {
   paths: { root: string; releases: string };
   /** Sends the router the table the records now make. */
   pushRoutes: () => Promise<void>;
+  /** The table last sent to the router: which environments listen where. */
+  sentRoutes: () => RouteTable | null;
   /** Lets the environment's reconciler loop see the change. */
   wake: (env: string) => void;
   /** Throws E_ENV_LOCKED when a rollout holds the environment. */
@@ -47,6 +50,11 @@ export interface DownAnswer {
   stopped: string[];
   /** Releases scaled to zero on a cluster by this call, with the pods each had asked for. */
   clusterStopped: { release: number; replicas: number }[];
+  /**
+   * The environments that still listen on the address this one left (they share it
+   * by host), so the router keeps the listener for them; empty when it was released.
+   */
+  listenerKeptFor: string[];
 }
 
 export interface RemoveAnswer {
@@ -75,7 +83,7 @@ export class EnvironmentTeardown {
     const already = this.records.downMark(req.env);
     const live = store.liveInstances(req.env);
     const onCluster = this.clusterRunning(req.env);
-    if (already && live.length === 0 && onCluster.length === 0) return { env: req.env, changed: false, down: already, stopped: [], clusterStopped: [] };
+    if (already && live.length === 0 && onCluster.length === 0) return { env: req.env, changed: false, down: already, stopped: [], clusterStopped: [], listenerKeptFor: [] };
     const down = store.atomically(() => {
       // A rollout holds the environment: it is aborted or finished first, never cut in half.
       this.deps.assertUnlocked(req.env);
@@ -85,11 +93,14 @@ export class EnvironmentTeardown {
       return mark;
     });
     this.deps.log.info({ env: req.env, by: req.actor, release: down.release }, `${req.env} is going down: its listener is released and its instances stop`);
+    const listen = this.deps.sentRoutes()?.environments[req.env]?.listen;
     // The router first: no request is sent to an instance about to stop, and the listener goes.
     await this.deps.pushRoutes();
+    const others = Object.entries(this.deps.sentRoutes()?.environments ?? {});
+    const listenerKeptFor = listen === undefined ? [] : others.filter(([, r]) => r.listen === listen).map(([env]) => env);
     const stopped = await this.stopAll(req.env);
     this.deps.wake(req.env);
-    return { env: req.env, changed: true, down, stopped, clusterStopped: onCluster };
+    return { env: req.env, changed: true, down, stopped, clusterStopped: onCluster, listenerKeptFor };
   }
 
   async remove(req: { env: string; actor: string }): Promise<RemoveAnswer> {

@@ -234,6 +234,11 @@ export class RouteSync {
     this.version = Math.max(this.version, current?.version ?? 0, Number(this.store.getMeta('seq:routes') ?? '0'));
   }
 
+  /** The table last sent to the router, or null before the first push. */
+  sentTable(): RouteTable | null {
+    return this.sent?.table ?? null;
+  }
+
   push(): Promise<void> {
     const run = this.chain.then(() => this.pushNow());
     this.chain = run.catch(() => undefined);
