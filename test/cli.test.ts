@@ -48,6 +48,16 @@ describe('the slipway command', () => {
     expect(bad.stderr).toMatch(/expected a positive whole number/);
   });
 
+  it('--version prints the version, and with --json (either order) a JSON object of it', async () => {
+    const plain = await cli('--version');
+    expect(plain.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    for (const args of [['--json', '--version'], ['--version', '--json'], ['--data-dir', dataDir, '--json', '-V']]) {
+      const r = await runCli(args, { cwd: dir });
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(JSON.parse(r.stdout), args.join(' ')).toEqual({ version: plain.stdout.trim() });
+    }
+  });
+
   it('commands that need a server say how to start one', async () => {
     const s = await cli('status');
     expect(s.code).toBe(1);

@@ -245,7 +245,21 @@ program
     process.exitCode = await runDemo({ once: !!o.once });
   });
 
-program.parseAsync(process.argv).catch((e: unknown) => {
+/** `slipway --json --version` (either order, before any command): the version as JSON, as --json promises. */
+function isJsonVersion(argv: readonly string[]): boolean {
+  const head: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('-')) break;
+    head.push(a);
+    // The global options that take a value: it is not a command name.
+    if (['--data-dir', '--server', '--token', '--service'].includes(a)) i++;
+  }
+  return head.includes('--json') && (head.includes('--version') || head.includes('-V'));
+}
+
+if (isJsonVersion(process.argv.slice(2))) process.stdout.write(`${JSON.stringify({ version: slipwayVersion() })}\n`);
+else program.parseAsync(process.argv).catch((e: unknown) => {
   printError(e, process.argv.includes('--json'));
   process.exitCode = e instanceof SlipwayError && e.code === 'E_CONFIG_INVALID' ? 1 : process.exitCode || 1;
 });
