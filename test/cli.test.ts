@@ -32,6 +32,11 @@ describe('the slipway command', () => {
     expect(out.ok).toBe(false);
     expect(out.issues.map((i) => `${i.line}:${i.col} ${i.path}`)).toEqual(expect.arrayContaining(['1:10 service', '3:3 run.comand']));
     expect(out.issues.find((i) => i.path === 'run.comand')?.message).toMatch(/did you mean "command"/);
+    // As text, it says the program check is still to come.
+    const text = await cli('validate', '--file', 'bad.yaml');
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/bad\.yaml:3:3 .*run\.comand/);
+    expect(text.stdout).toContain("run.command's program is looked for once these are fixed");
   });
 
   it('--help names every command; an unknown command or a bad flag is refused', async () => {
@@ -52,7 +57,7 @@ describe('the slipway command', () => {
     const plain = await cli('--version');
     expect(plain.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
     for (const args of [['--json', '--version'], ['--version', '--json'], ['--data-dir', dataDir, '--json', '-V']]) {
-      const r = await runCli(args, { cwd: dir });
+      const r = await runCli(args, { cwd: dir, dataDir });
       expect(r.code, args.join(' ')).toBe(0);
       expect(JSON.parse(r.stdout), args.join(' ')).toEqual({ version: plain.stdout.trim() });
     }

@@ -123,7 +123,8 @@ program
       if (failed) process.exitCode = 1;
       return;
     }
-    out(cmd, { ok: false, issues: r.issues }, () => r.issues.map(formatConfigIssue).join('\n'));
+    // The program check needs a config that parses: say so rather than let a later run surprise.
+    out(cmd, { ok: false, issues: r.issues }, () => [...r.issues.map(formatConfigIssue), pc.dim("(run.command's program is looked for once these are fixed)")].join('\n'));
     process.exitCode = 1;
   });
 
