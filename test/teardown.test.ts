@@ -99,7 +99,7 @@ describe('slipway down and slipway remove', { timeout: 180_000 }, () => {
     expect(s.stable).toBeNull();
     expect(s.instances).toEqual([]);
     const human = await cli(['status', 'staging']);
-    expect(human.stdout).toMatch(/down +since .* \(it ran #1\); `slipway deploy staging` brings it up/);
+    expect(human.stdout).toMatch(/down +since .* \(it ran #1\); `slipway deploy hello\/staging` in its service's directory brings it up/);
     const releases = await getJson<{ releases: unknown[] }>(`${server.url}/api/environments/hello%2Fstaging/releases`);
     expect(releases.releases).toHaveLength(1);
     const audit = await getJson<{ entries: { action: string; env: string; outcome: string }[] }>(`${server.url}/api/audit?action=environment.down`);

@@ -76,7 +76,7 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
     const stable = s.stable ? `#${s.stable.number} (${s.stable.artefactDigest.slice(7, 19)}, deployed ${ago(s.stable.createdAt)} by ${s.stable.createdBy})` : 'none';
     out.push(`${pc.bold(s.env)}  ${s.listen ? `${s.tls ? 'https' : 'http'}://${s.listen}` : ''}${s.listenError ? pc.red(`  cannot listen: ${s.listenError}`) : ''}`);
     out.push(`  stable:   ${stable}`);
-    if (s.down) out.push(`  ${pc.yellow('down')}      since ${new Date(s.down.at).toISOString()} by ${s.down.by}${s.down.release !== null ? ` (it ran #${s.down.release})` : ''}; \`slipway deploy ${s.name}\` brings it up`);
+    if (s.down) out.push(`  ${pc.yellow('down')}      since ${new Date(s.down.at).toISOString()} by ${s.down.by}${s.down.release !== null ? ` (it ran #${s.down.release})` : ''}; \`slipway deploy ${s.env}\` in its service's directory brings it up`);
     if (s.rollout) {
       out.push(`  ${formatRolloutLine(s.rollout)}`);
       const steps = s.rollout.phase === 'aborting' ? s.rollout.abortSteps ?? [] : s.rollout.steps;
