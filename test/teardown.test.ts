@@ -5,6 +5,7 @@
 // environment deleted from slipway.yaml is reported by `plan` and `status`. All of
 // it against a real server, router and instances, with the CLI run as a user runs it.
 // On a listener shared by hosts, the down environment's hosts get the router's own 404.
+// A rollout after a removal never takes the id of a removed one the audit log names.
 
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -238,5 +239,76 @@ describe('down on a listener shared by hosts', { timeout: 180_000 }, () => {
     expect(down.status).toBe(404);
     expect(down.body).toMatchObject({ error: 'unknown_host', host: 'staging.example.com' });
     expect((await get('www.example.com')).status).toBe(200);
+  });
+});
+
+describe('rollout ids after remove', { timeout: 240_000 }, () => {
+  let work: string;
+  let helloDir: string;
+  let shopDir: string;
+  let dataDir: string;
+  let server: ServerProcess;
+  let shop: ServiceOptions;
+  const cliIn = (dir: string, ...args: string[]) => runCli(args, { cwd: dir, dataDir, timeoutMs: 90_000 });
+
+  interface AuditEntry { action: string; target: string | null; details: { rollout?: number | null } }
+  /** Every rollout id the audit log names for an environment, in a target or in the details. */
+  async function rolloutsNamedFor(env: string): Promise<{ ids: Set<number>; entries: AuditEntry[] }> {
+    const { entries } = await getJson<{ entries: AuditEntry[] }>(`${server.url}/api/audit?env=${encodeURIComponent(env)}`);
+    const ids = new Set<number>();
+    for (const e of entries) {
+      const target = /^rollout (\d+)$/.exec(e.target ?? '');
+      if (target) ids.add(Number(target[1]));
+      if (typeof e.details.rollout === 'number') ids.add(e.details.rollout);
+    }
+    return { ids, entries };
+  }
+
+  beforeAll(async () => {
+    work = scratchDir();
+    helloDir = join(work, 'hello');
+    shopDir = join(work, 'shop');
+    dataDir = join(work, '.slipway');
+    writeService(helloDir, { envs: { staging: { instances: 1, port: await freePort() } } });
+    shop = { service: 'shop', envs: { production: { instances: 1, port: await freePort(), strategyYaml: 'type: canary\nsteps:\n  - weight: 50\n  - pause: {}' } } };
+    writeService(shopDir, shop);
+    server = await startServerProcess(dataDir);
+    for (const r of await Promise.all([cliIn(helloDir, 'deploy', 'staging'), cliIn(shopDir, 'deploy', 'production')])) expect(r.code, r.stdout + r.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    await shutdownEverything(server?.url ?? null, dataDir);
+  });
+
+  it('a rollout after remove gets an id above every rollout of the removed environment, which the audit log keeps naming', async () => {
+    // shop/production's newest rollouts are paused and aborted: the audit log names them by id.
+    writeService(shopDir, { ...shop, version: '2.0.0' });
+    const canary = await cliIn(shopDir, 'deploy', 'production', '--detach');
+    expect(canary.code, canary.stdout + canary.stderr).toBe(0);
+    for (const args of [['pause', 'production'], ['abort', 'production', '--wait']]) {
+      const r = await cliIn(shopDir, ...args);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+    }
+    const before = await rolloutsNamedFor('shop/production');
+    const aborted = before.entries.find((e) => e.action === 'rollout.abort')!.target;
+    expect(before.ids.size).toBe(2);
+    const newestShop = Math.max(...before.ids);
+    expect(aborted).toBe(`rollout ${newestShop}`);
+
+    const removed = await cliIn(shopDir, 'remove', 'production', '--yes');
+    expect(removed.code, removed.stdout + removed.stderr).toBe(0);
+    expect((await apiFetch(`${server.url}/api/rollouts/${newestShop}`)).status).toBe(404);
+
+    const set = await cliIn(helloDir, 'config', 'set', 'staging', 'LOG_LEVEL=debug');
+    expect(set.code, set.stdout + set.stderr).toBe(0);
+    const hello = await getJson<EnvironmentStatus>(`${server.url}/api/environments/hello%2Fstaging`);
+    const next = hello.lastRollout!.id;
+    expect(hello.lastRollout).toMatchObject({ kind: 'config', env: 'hello/staging' });
+    expect(next).toBeGreaterThan(newestShop);
+
+    // What the audit log says of shop's rollouts still means shop's: no id of it answers for hello.
+    const after = await rolloutsNamedFor('shop/production');
+    expect(after.entries.find((e) => e.action === 'rollout.abort')?.target).toBe(aborted);
+    for (const id of after.ids) expect((await apiFetch(`${server.url}/api/rollouts/${id}`)).status).toBe(404);
   });
 });

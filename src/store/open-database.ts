@@ -3,10 +3,21 @@
 
 import Database from 'better-sqlite3';
 import { SlipwayError } from '../core/errors.ts';
+import { neverReuseIds } from './never-reuse-ids.ts';
 
 export type Db = Database.Database;
 
-const MIGRATIONS: (string | ((db: Db) => void))[] = [
+/**
+ * A migration that drops and recreates tables others refer to. It runs with foreign
+ * keys off (SQLite cannot switch them inside a transaction, and with them on, dropping
+ * the old copy would delete or refuse for every row that refers to it), and they are
+ * checked before it commits.
+ */
+interface TableRebuild {
+  rebuild: (db: Db) => void;
+}
+
+const MIGRATIONS: (string | ((db: Db) => void) | TableRebuild)[] = [
   // 1: the foundation: artefacts, releases, rollouts, instances, rollout events.
   `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -287,6 +298,10 @@ const MIGRATIONS: (string | ((db: Db) => void))[] = [
   `
   ALTER TABLE environments ADD COLUMN down_json TEXT;
   `,
+  // 14: releases, rollouts, rollout events and failed notifications get AUTOINCREMENT
+  // ids, counted on from the highest id ever named: after `slipway remove`, the next
+  // rollout took the id of a removed one that the audit log still names.
+  { rebuild: neverReuseIds },
 ];
 
 /** Tables whose `env` column names an environment (12 rewrites them to keys). */
@@ -337,7 +352,12 @@ export function openDatabase(file: string): Db {
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  migrate(db);
+  try {
+    migrate(db);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
   cacheStatements(db);
   return db;
 }
@@ -370,14 +390,49 @@ function migrate(db: Db): void {
     );
   }
   for (let v = current; v < MIGRATIONS.length; v++) {
+    const m = MIGRATIONS[v]!;
     const step = db.transaction(() => {
-      const m = MIGRATIONS[v]!;
       if (typeof m === 'string') db.exec(m);
-      else m(db);
+      else if (typeof m === 'function') m(db);
+      else {
+        const before = brokenReferences(db);
+        m.rebuild(db);
+        assertNoneBroken(db, before, v + 1);
+      }
       db.pragma(`user_version = ${v + 1}`);
     });
-    step();
+    const rebuilds = typeof m === 'object';
+    if (rebuilds) db.pragma('foreign_keys = OFF');
+    try {
+      step();
+    } finally {
+      if (rebuilds) db.pragma('foreign_keys = ON');
+    }
   }
+}
+
+type BrokenReference = { table: string; rowid: number; parent: string; fkid: number };
+
+function brokenReferences(db: Db): BrokenReference[] {
+  return db.pragma('foreign_key_check') as BrokenReference[];
+}
+
+/**
+ * A rebuild must not leave a row referring to one that is gone. One that did before
+ * it (foreign keys are on in every connection slipway opens, so none should) is not
+ * this migration's to judge: refusing to start over it would help nobody.
+ */
+function assertNoneBroken(db: Db, before: BrokenReference[], version: number): void {
+  const key = (b: BrokenReference) => `${b.table}:${b.rowid}:${b.fkid}`;
+  const known = new Set(before.map(key));
+  const broken = brokenReferences(db).filter((b) => !known.has(key(b)));
+  if (broken.length === 0) return;
+  const first = broken[0]!;
+  throw new SlipwayError(
+    'E_STATE_CORRUPT',
+    `state.db migration ${version} would leave ${broken.length} row(s) referring to rows that do not exist (first: ${first.table} row ${first.rowid} → ${first.parent}); it was rolled back`,
+    { version, broken: broken.slice(0, 10) },
+  );
 }
 
 export function schemaVersion(): number {
