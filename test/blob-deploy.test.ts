@@ -236,3 +236,33 @@ describe('deploys send only what changed', () => {
     expect(envs).not.toContain('blog/staging');
   });
 });
+
+describe('a blob batch the server refuses part-way', () => {
+  let work: string;
+  let dataDir: string;
+  let server: ServerProcess | null = null;
+
+  afterAll(async () => {
+    await shutdownEverything(server?.url ?? null, dataDir);
+  });
+
+  it('fails the deploy with the refusal, never a silent exit 0 with nothing deployed', async () => {
+    work = scratchDir();
+    const app = join(work, 'hello');
+    dataDir = join(work, '.slipway');
+    writeService(app, { envs: { staging: { instances: 1, port: await freePort() } } });
+    // 32 MiB gzip cannot shrink, past a server that takes 4 MiB of blobs per batch: it
+    // answers the moment the batch passes that and reads no more of it.
+    mkdirSync(join(app, 'data'));
+    for (let i = 0; i < 32; i++) writeFileSync(join(app, 'data', `f${i}.bin`), randomBytes(1024 * 1024));
+    server = await startServerProcess(dataDir, 'server.log', { ...process.env, SLIPWAY_MAX_DECOMPRESSED_BYTES: String(4 * 1024 * 1024) });
+    const r = await runCli(['deploy', 'staging'], { cwd: app, dataDir, timeoutMs: 60_000 });
+    // Before: the upload waited for a body fetch never read again, the CLI's event loop
+    // emptied and it exited 0 after its "sending … files" line. The refusal is what it
+    // says when its answer arrives before the server closes the connection; when the
+    // close comes first, fetch has only the broken pipe to report.
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/E_ARTEFACT_INVALID\] the blob batch holds more than 4194304 bytes|E_SERVER_UNREACHABLE/);
+    expect(existsSync(join(dataDir, 'artefacts')) ? readdirSync(join(dataDir, 'artefacts')).filter((f) => !f.startsWith('.')) : []).toEqual([]);
+  }, 90_000);
+});

@@ -14,6 +14,9 @@ import type { FileManifest } from './file-manifest.ts';
 
 const READ_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0);
 
+/** Ends the batch's pipeline once the request is over; never what the user is told. */
+const ABANDONED = new Error('the blob batch was abandoned: the request ended first');
+
 export interface SentBlobs {
   blobs: number;
   /** The blobs' own bytes. */
@@ -40,8 +43,13 @@ export async function sendMissingBlobs(client: ApiClient, service: string, missi
   try {
     await client.sendBlobs(body, service);
   } catch (e) {
+    // The server refused the batch before reading all of it (a limit, a file that
+    // changed, a full disk), or the request failed. fetch neither reads nor cancels
+    // the rest of the body then: left alone, `sending` never settles, the event loop
+    // empties and `slipway deploy` exits 0 having said and deployed nothing.
+    body.destroy(ABANDONED);
     await sending;
-    throw localError ?? e;
+    throw localError !== null && localError !== ABANDONED ? localError : e;
   }
   await sending;
   if (localError) throw localError;
