@@ -111,7 +111,7 @@ export class ApiClient {
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
     } catch (e) {
-      throw new SlipwayError('E_SERVER_UNREACHABLE', `cannot reach the slipway server at ${this.baseUrl}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}; is \`slipway server\` running?`, {}, { cause: e });
+      throw new SlipwayError('E_SERVER_UNREACHABLE', unreachableMessage(this.baseUrl, method, path, e), {}, { cause: e });
     }
     const text = await res.text();
     let json: unknown;
@@ -418,4 +418,17 @@ export async function followRollout(client: ApiClient, id: number, onEvent: (e: 
     }
     if (isTerminal(rollout.phase) && events.length === 0) return rollout;
   }
+}
+
+/**
+ * Why a call got no answer. fetch gives up on a server that accepted the request but
+ * sent no response header in 300 s: that server is running, and may still be at the
+ * work (a slow unpack, an image build), so it is not called unreachable.
+ */
+export function unreachableMessage(baseUrl: string, method: string, path: string, e: unknown): string {
+  const cause = (e as Error).cause;
+  if ((cause as { code?: string } | undefined)?.code === 'UND_ERR_HEADERS_TIMEOUT') {
+    return `the slipway server at ${baseUrl} gave no answer to ${method} ${path.split('?')[0]} within 300 s; it may still be at the work: see \`slipway status\` and the server's log`;
+  }
+  return `cannot reach the slipway server at ${baseUrl}: ${cause instanceof Error ? cause.message : (e as Error).message}; is \`slipway server\` running?`;
 }
