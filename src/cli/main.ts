@@ -260,7 +260,19 @@ function isJsonVersion(argv: readonly string[]): boolean {
 }
 
 if (isJsonVersion(process.argv.slice(2))) process.stdout.write(`${JSON.stringify({ version: slipwayVersion() })}\n`);
-else program.parseAsync(process.argv).catch((e: unknown) => {
-  printError(e, process.argv.includes('--json'));
-  process.exitCode = e instanceof SlipwayError && e.code === 'E_CONFIG_INVALID' ? 1 : process.exitCode || 1;
-});
+else {
+  let isSettled = false;
+  // A command left waiting on something that can no longer happen (nothing keeps the
+  // process alive) would end with exit 0, as if it had done its work: say so, exit 1.
+  process.once('beforeExit', () => {
+    if (isSettled) return;
+    printError(new SlipwayError('E_INTERNAL', 'the command stopped before it finished: what it waited for can no longer happen (a bug in slipway); `slipway status` shows what was done'), process.argv.includes('--json'));
+    process.exitCode = 1;
+  });
+  program.parseAsync(process.argv).catch((e: unknown) => {
+    printError(e, process.argv.includes('--json'));
+    process.exitCode = e instanceof SlipwayError && e.code === 'E_CONFIG_INVALID' ? 1 : process.exitCode || 1;
+  }).finally(() => {
+    isSettled = true;
+  });
+}
