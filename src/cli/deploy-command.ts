@@ -11,6 +11,10 @@ import { parseConfigText } from '../config/index.ts';
 import { followRollout, type ApiClient } from './api-client.ts';
 import { formatEvent, formatRolloutLine } from './output.ts';
 import { sendChangedFiles, type UploadCounts } from './send-changes.ts';
+import { withWaitNotice } from './wait-notice.ts';
+
+/** How often a deploy says it still waits for the server to make the release. */
+const WAIT_NOTICE_MS = 10_000;
 
 export interface DeployOptions {
   /** Asked for only after the local checks pass, so a bad config is reported before a missing server. */
@@ -62,7 +66,8 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
       if (!sendChanges && !plan.unchanged) say('the server holds this artefact already: not uploading it');
     }
     if (sendChanges) body = { ...body, artefact: await sendChangedFiles({ client, key, body, tree, outFile, service: config.service, upload, say }) };
-    const answer = await client.deploy(key, body);
+    // The server makes the release (unpacks and checks the artefact, or builds an image) before it answers.
+    const answer = await withWaitNotice(client.deploy(key, body), WAIT_NOTICE_MS, say, (s) => `still making release of ${o.env} on the server (${s} s): unpacking and checking the artefact`);
     if (answer.unchanged || !answer.rollout) {
       say(`${o.env} already runs this artefact and config as #${answer.release.number}; nothing to do (use --force to redeploy)`);
       if (o.json) process.stdout.write(`${JSON.stringify({ ...answer, upload }, null, 2)}\n`);
