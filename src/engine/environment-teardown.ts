@@ -15,6 +15,7 @@ import { SlipwayError } from '../core/errors.ts';
 import type { StateStore } from '../store/state-store.ts';
 import { TeardownStore, type DownMark, type ForgottenCounts } from '../store/teardown-store.ts';
 import { appDataDir } from '../store/app-data-dir.ts';
+import { listenerIdOf } from '../router/listen-claims.ts';
 import type { RouteTable } from '../router/route-table.ts';
 import type { FleetSet } from './fleet-set.ts';
 import type { Clock, EngineLogger } from './ports.ts';
@@ -97,7 +98,9 @@ export class EnvironmentTeardown {
     // The router first: no request is sent to an instance about to stop, and the listener goes.
     await this.deps.pushRoutes();
     const others = Object.entries(this.deps.sentRoutes()?.environments ?? {});
-    const listenerKeptFor = listen === undefined ? [] : others.filter(([, r]) => r.listen === listen).map(([env]) => env);
+    // One listener, by the router's own rule: the same address however it is written.
+    const id = listen === undefined ? null : listenerIdOf({ key: req.env, listen });
+    const listenerKeptFor = others.filter(([env, r]) => id !== null && listenerIdOf({ key: env, listen: r.listen }) === id).map(([env]) => env);
     const stopped = await this.stopAll(req.env);
     this.deps.wake(req.env);
     return { env: req.env, changed: true, down, stopped, clusterStopped: onCluster, listenerKeptFor };
