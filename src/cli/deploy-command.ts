@@ -67,7 +67,7 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
     }
     if (sendChanges) body = { ...body, artefact: await sendChangedFiles({ client, key, body, tree, outFile, service: config.service, upload, say }) };
     // The server makes the release (unpacks and checks the artefact, or builds an image) before it answers.
-    const answer = await withWaitNotice(client.deploy(key, body), WAIT_NOTICE_MS, say, (s) => `still making release of ${o.env} on the server (${s} s): unpacking and checking the artefact`);
+    const answer = await withWaitNotice(client.deploy(key, body), WAIT_NOTICE_MS, say, (s) => `still making release of ${o.env} on the server (${s} s): unpacking and checking the artefact, or building its image`);
     if (answer.unchanged || !answer.rollout) {
       say(`${o.env} already runs this artefact and config as #${answer.release.number}; nothing to do (use --force to redeploy)`);
       if (o.json) process.stdout.write(`${JSON.stringify({ ...answer, upload }, null, 2)}\n`);

@@ -605,7 +605,8 @@ export class Engine {
     this.deps.log.info({ digest: artefact.digest, dir }, `unpacking artefact ${artefact.digest.slice(0, 19)}… into ${dir}`);
     try {
       const r = await unpackArtefact({ file: artefact.path, targetDir: dir, expectedDigest: artefact.digest });
-      this.deps.log.info({ digest: artefact.digest, files: r.fileCount, bytes: r.bytes, ms: Math.round(performance.now() - started) }, `unpacked ${r.fileCount} files in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+      const ms = Math.round(performance.now() - started);
+      this.deps.log.info({ digest: artefact.digest, files: r.fileCount, bytes: r.bytes, ms }, `unpacked ${r.fileCount} files in ${(ms / 1000).toFixed(1)}s`);
     } catch (e) {
       if (existsSync(dir)) return; // another request unpacked the same artefact first
       throw e;
