@@ -4,6 +4,7 @@
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { SlipwayError, type ErrorCode } from '../core/errors.ts';
 import { isTerminal } from '../core/rollout.ts';
 import {
@@ -79,13 +80,34 @@ export function findServerUrl(opts: { server?: string | undefined; dataDir: stri
   );
 }
 
+/** How long fetch waits for an answer's headers: undici's default, kept for every call but one. */
+const ANSWER_WAIT_MS = 300_000;
+
+/**
+ * How long `slipway deploy` waits for the server to make the release before it stops
+ * waiting (the server goes on either way). Making it is an unpack and check of the
+ * artefact, or an image build, before the server answers: a build that installs
+ * dependencies can take many minutes, and the CLI says every 10 s that it waits.
+ */
+export const MAKE_RELEASE_WAIT_MS = 30 * 60_000;
+
+export interface ApiClientOptions {
+  /** MAKE_RELEASE_WAIT_MS unless given (tests give a short one). */
+  makeReleaseWaitMs?: number;
+}
+
 export class ApiClient {
+  private readonly makeReleaseWaitMs: number;
+  private longWaitAgent: Agent | null = null;
+
   /**
    * `service`: the service a bare environment name belongs to (from --service, or
    * slipway.yaml where the command runs): `production` is sent as `shop/production`.
    * Without one, the server takes a bare name that only one service has.
    */
-  constructor(readonly baseUrl: string, private readonly token: string | null = null, readonly service: string | null = null) {}
+  constructor(readonly baseUrl: string, private readonly token: string | null = null, readonly service: string | null = null, options: ApiClientOptions = {}) {
+    this.makeReleaseWaitMs = options.makeReleaseWaitMs ?? MAKE_RELEASE_WAIT_MS;
+  }
 
   /** The environment as the API names it: `shop/production`, or a bare name when no service is known. */
   qualify(env: string): string {
@@ -101,17 +123,22 @@ export class ApiClient {
     return this.token ? { authorization: `Bearer ${this.token}` } : {};
   }
 
-  private async call<T>(method: string, path: string, body?: unknown, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<T> {
+  /**
+   * `answerWithinMs`: how long to wait for the answer's headers, when not fetch's
+   * 300 s; such a call goes through undici's own fetch, whose agent takes the wait.
+   */
+  private async call<T>(method: string, path: string, body?: unknown, init: RequestInit & { headers?: Record<string, string> } = {}, answerWithinMs = ANSWER_WAIT_MS): Promise<T> {
     let res: Response;
+    const request: RequestInit = {
+      method,
+      ...init,
+      headers: { ...this.authHeaders(), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    };
     try {
-      res = await fetch(`${this.baseUrl}${path}`, {
-        method,
-        ...init,
-        headers: { ...this.authHeaders(), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
+      res = answerWithinMs === ANSWER_WAIT_MS ? await fetch(`${this.baseUrl}${path}`, request) : await this.fetchWaiting(`${this.baseUrl}${path}`, request, answerWithinMs);
     } catch (e) {
-      throw new SlipwayError('E_SERVER_UNREACHABLE', unreachableMessage(this.baseUrl, method, path, e), {}, { cause: e });
+      throw new SlipwayError('E_SERVER_UNREACHABLE', unreachableMessage(this.baseUrl, method, path, e, answerWithinMs), {}, { cause: e });
     }
     const text = await res.text();
     let json: unknown;
@@ -125,6 +152,12 @@ export class ApiClient {
       throw new SlipwayError((err.code as ErrorCode) ?? 'E_INTERNAL', err.message ?? `HTTP ${res.status}`, err.details ?? {});
     }
     return json as T;
+  }
+
+  private async fetchWaiting(url: string, request: RequestInit, waitMs: number): Promise<Response> {
+    // One agent per client: its keep-alive socket is closed with the process.
+    this.longWaitAgent ??= new Agent({ headersTimeout: waitMs, bodyTimeout: waitMs });
+    return (await undiciFetch(url, { ...(request as Parameters<typeof undiciFetch>[1]), dispatcher: this.longWaitAgent })) as unknown as Response;
   }
 
   whoami() {
@@ -185,7 +218,7 @@ export class ApiClient {
   }
 
   deploy(env: string, body: DeployBody) {
-    return this.call<DeployAnswerJson>('POST', `${this.envPath(env)}/deploys`, body);
+    return this.call<DeployAnswerJson>('POST', `${this.envPath(env)}/deploys`, body, {}, this.makeReleaseWaitMs);
   }
 
   rollback(env: string, body: RollbackBody) {
@@ -422,13 +455,19 @@ export async function followRollout(client: ApiClient, id: number, onEvent: (e: 
 
 /**
  * Why a call got no answer. fetch gives up on a server that accepted the request but
- * sent no response header in 300 s: that server is running, and may still be at the
- * work (a slow unpack, an image build), so it is not called unreachable.
+ * sent no response header in `waitedMs` (300 s, or a deploy's longer wait): that
+ * server is running, and may still be at the work (a slow unpack, an image build),
+ * so it is not called unreachable.
  */
-export function unreachableMessage(baseUrl: string, method: string, path: string, e: unknown): string {
+export function unreachableMessage(baseUrl: string, method: string, path: string, e: unknown, waitedMs = ANSWER_WAIT_MS): string {
   const cause = (e as Error).cause;
   if ((cause as { code?: string } | undefined)?.code === 'UND_ERR_HEADERS_TIMEOUT') {
-    return `the slipway server at ${baseUrl} gave no answer to ${method} ${path.split('?')[0]} within 300 s; it may still be at the work: see \`slipway status\` and the server's log`;
+    return `the slipway server at ${baseUrl} gave no answer to ${method} ${path.split('?')[0]} within ${formatWait(waitedMs)}; it may still be at the work: see \`slipway status\` and the server's log`;
   }
   return `cannot reach the slipway server at ${baseUrl}: ${cause instanceof Error ? cause.message : (e as Error).message}; is \`slipway server\` running?`;
+}
+
+/** 300 s, 30 min, 1.5 s. */
+function formatWait(ms: number): string {
+  return ms >= 600_000 && ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Number((ms / 1000).toFixed(1))} s`;
 }
