@@ -38,8 +38,8 @@ export interface RouterOptions {
   log?: HealthLog;
   /** In a router worker: the pause queue limit shared with the other workers, per environment. */
   holdSlots?: (env: string) => HoldSlots;
-  /** In a router worker: where a recorded request's line goes (to the keeper, which writes it); absent: nothing is recorded. */
-  record?: (env: string, line: string) => void;
+  /** In a router worker: where a recorded request's line goes (to the keeper, which writes it); false: dropped (too many waiting). Absent: nothing is recorded. */
+  record?: (env: string, line: string) => boolean;
   /** How recorded requests are anonymised off the event loop (shadow/anonymise-worker.ts); tests shorten its budget. */
   anonymise?: Partial<AnonymiseOptions>;
 }
@@ -65,7 +65,7 @@ export class Router {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly closeGraceMs: number;
   private readonly holdSlots: ((env: string) => HoldSlots) | undefined;
-  private readonly record: ((env: string, line: string) => void) | undefined;
+  private readonly record: ((env: string, line: string) => boolean) | undefined;
   /** The thread recorded requests are anonymised on, started with the first one. */
   private readonly anonymiser: AnonymiseWorker;
   private readonly retryTimer: NodeJS.Timeout;

@@ -7,11 +7,19 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ReplayRecord } from '../../core/shadow/replay-spec.ts';
 import { Router } from '../router.ts';
+import { MAX_HELD_LINES, RecordBatcher } from './replay-recorder.ts';
 import type { ReplayRecordRoutes } from './replay-routes.ts';
 
 describe('recording requests for replay', () => {
   const lines: { env: string; record: ReplayRecord }[] = [];
-  const router = new Router({ closeGraceMs: 500, record: (env, line) => lines.push({ env, record: JSON.parse(line) as ReplayRecord }) });
+  let taking = true;
+  const router = new Router({
+    closeGraceMs: 500,
+    record: (env, line) => {
+      if (taking) lines.push({ env, record: JSON.parse(line) as ReplayRecord });
+      return taking;
+    },
+  });
   const seen: string[] = [];
   let server: Server;
   let version = 0;
@@ -100,6 +108,19 @@ describe('recording requests for replay', () => {
     expect([after.kept! - (before.kept ?? 0), after.too_large! - (before.too_large ?? 0)]).toEqual([3, 2]);
   });
 
+  it('counts a line its worker had no room to hold as queue_full, not kept', async () => {
+    const url = await route({});
+    const before = outcomes();
+    taking = false;
+    try {
+      await send(`${url}/api/items/3`);
+      await vi.waitFor(() => expect(outcomes().queue_full! - (before.queue_full ?? 0)).toBe(1), { timeout: 10_000 });
+    } finally {
+      taking = true;
+    }
+    expect(outcomes().kept).toBe(before.kept);
+  });
+
   it('records nothing once the table no longer asks for it', async () => {
     await route({});
     const r = await router.putTable({ version: ++version, environments: { 'shop/production': { ...router.currentTable.environments['shop/production']!, record: undefined } } }, async () => {});
@@ -114,7 +135,7 @@ describe('recording requests for replay', () => {
     const slow = new Router({
       closeGraceMs: 500, anonymise: { budgetMs: 1_000 },
       log: { info: () => {}, warn: (_f, msg) => warned.push(msg) },
-      record: (env, line) => lines.push({ env, record: JSON.parse(line) as ReplayRecord }),
+      record: (env, line) => lines.push({ env, record: JSON.parse(line) as ReplayRecord }) > 0,
     });
     try {
       lines.length = 0;
@@ -148,4 +169,19 @@ describe('recording requests for replay', () => {
       await slow.close(500);
     }
   }, 30_000);
+});
+
+describe('a worker\'s batch of recorded lines', () => {
+  it('holds up to MAX_HELD_LINES per environment between sends, says false past them, and takes lines again once sent', () => {
+    const sent: [string, number][] = [];
+    const batch = new RecordBatcher((env, lines) => sent.push([env, lines.length]));
+    const taken = Array.from({ length: MAX_HELD_LINES + 5 }, (_, i) => batch.add('shop/production', `l${i}`));
+    expect(taken.filter(Boolean)).toHaveLength(MAX_HELD_LINES);
+    expect(taken.slice(-5)).toEqual([false, false, false, false, false]);
+    expect(batch.add('shop/staging', 'other')).toBe(true); // another environment has its own room
+    batch.flush();
+    expect(sent).toEqual([['shop/production', MAX_HELD_LINES], ['shop/staging', 1]]);
+    expect(batch.add('shop/production', 'again')).toBe(true);
+    batch.flush();
+  });
 });

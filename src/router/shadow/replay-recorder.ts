@@ -19,8 +19,8 @@ export interface ReplayRecorderOptions {
   spec: ReplayRecordRoutes;
   env: string;
   anonymiser: AnonymiseWorker;
-  /** Where each kept line goes (the worker's batch for its keeper). */
-  sink: (line: string) => void;
+  /** Where each kept line goes (the worker's batch for its keeper); false: it was not taken (the batch is full). */
+  sink: (line: string) => boolean;
   /** The environment's counts of picked requests by outcome (router-stats.ts), which outlive this recorder. */
   counts: Record<RecordOutcome, number>;
 }
@@ -79,8 +79,8 @@ export class ReplayRecorder {
         this.options.counts[notKept ?? 'not_text']++;
         return;
       }
-      this.options.counts.kept++;
-      this.options.sink(line);
+      // Counted where it ends: a line the worker's batch has no room for is not kept.
+      this.options.counts[this.options.sink(line) ? 'kept' : 'queue_full']++;
     });
   }
 }
@@ -88,7 +88,7 @@ export class ReplayRecorder {
 /** How long a worker gathers recorded lines before it sends them to its keeper in one message. */
 const SEND_EVERY_MS = 100;
 /** Lines a worker holds per environment between sends; past it the newest are dropped (the keeper keeps far fewer anyway). */
-const MAX_HELD_LINES = 2000;
+export const MAX_HELD_LINES = 2000;
 
 /**
  * A worker's recorded lines, sent to the keeper in batches: one IPC message per
@@ -101,12 +101,14 @@ export class RecordBatcher {
 
   constructor(private readonly send: (env: string, lines: string[]) => void) {}
 
-  add(env: string, line: string): void {
+  /** False when the environment already has MAX_HELD_LINES waiting: the line is dropped. */
+  add(env: string, line: string): boolean {
     const list = this.held.get(env) ?? [];
-    if (list.length >= MAX_HELD_LINES) return;
+    if (list.length >= MAX_HELD_LINES) return false;
     list.push(line);
     this.held.set(env, list);
     this.timer ??= setTimeout(() => this.flush(), SEND_EVERY_MS);
+    return true;
   }
 
   flush(): void {
