@@ -7,7 +7,8 @@
 //   node --import tsx bench/real-apps.ts [--rounds 3] [--gets 300] [--no-browser]
 //                                        [--apps json-server,node-red,verdaccio]
 //
-// - json-server: a CRUD sequence, then bursts of GETs (router against direct);
+// - json-server: a CRUD sequence, then bursts of GETs (router against direct, and
+//   against nginx in front of the same instance where nginx is installed);
 // - Node-RED: the editor page, its /comms WebSocket, the editor in Chromium for
 //   10 s, a flow deployed through the admin API (HTTP endpoint and WebSocket echo);
 // - Verdaccio: `npm publish` of a 50 MiB incompressible package, its tarball read

@@ -3,7 +3,8 @@
 
 import type { Figures } from './http-probe.ts';
 
-export type Via = 'router' | 'direct';
+/** How the request reached the app: slipway's router, straight at its instance, or nginx in front of the same instance (the reference proxy). */
+export type Via = 'router' | 'direct' | 'nginx';
 
 export interface Row extends Omit<Figures, 'rps' | 'p50Ms' | 'p99Ms'> {
   app: string;

@@ -6,6 +6,8 @@ import { BenchReport, single, type Via } from './bench-report.ts';
 import { burstOfGets, figuresOf, send, sha256, type Burst } from './http-probe.ts';
 import { compareCrud, crudSummary, runCrud } from './json-server-checks.ts';
 import { deployFlows, echoOverFlowSocket, editorInBrowser, firstCommsMessages, hasChromium, holdSocket, CHROMIUM, type HeldSocket } from './node-red-checks.ts';
+import { hasNginx, startNginx } from './nginx.ts';
+import { freePort } from '../../test/support/harness.ts';
 import { NODE_RED_IDLE_TIMEOUT_S, NODE_RED_RESPONSE_TIMEOUT_S, REGISTRY_MAX_BODY_MB } from './real-app-services.ts';
 import { addUser, declaredOversizePut, downloadTarball, installAndRequire, npmPublish, packPackage, publishScoped, writeNpmrc, writeRandomFile } from './verdaccio-checks.ts';
 
@@ -20,18 +22,29 @@ export interface ScenarioOptions {
 
 const MiB = 1024 * 1024;
 
-/** `rounds` bursts of `gets` GETs to each side, alternating, after a warm-up of each. */
+/**
+ * `rounds` bursts of `gets` GETs to each side, alternating, after a warm-up of each:
+ * the router, the instance direct, and (where nginx is installed) nginx in front of
+ * the same instance, the reference proxy of bench/router-bench.ts, so the router's
+ * cost on a real app reads against a proxy's and not only against none.
+ */
 async function compareBursts(o: ScenarioOptions & { app: string; path: string; concurrency: number }): Promise<void> {
-  const bursts: Record<Via, Burst[]> = { router: [], direct: [] };
-  const base = (via: Via) => (via === 'router' ? o.router : o.direct);
-  for (const via of ['router', 'direct'] as const) await burstOfGets(base(via) + o.path, { count: 50, concurrency: o.concurrency });
-  for (let i = 0; i < o.rounds; i++) {
-    for (const via of ['router', 'direct'] as const) bursts[via].push(await burstOfGets(base(via) + o.path, { count: o.gets, concurrency: o.concurrency }));
-  }
-  for (const via of ['router', 'direct'] as const) {
-    const f = figuresOf(bursts[via]);
-    o.report.addFigures({ app: o.app, what: `GET ${o.path} ×${o.gets}×${o.rounds}, ${o.concurrency} conn`, via }, f);
-    o.report.check(f.errors === 0, `${o.app}: ${f.requests} GETs ${o.path} ${via}`, `${f.errors} errors, ${f.rps.toFixed(0)} req/s, p50 ${f.p50Ms.toFixed(2)} ms, p99 ${f.p99Ms.toFixed(2)} ms`);
+  const nginx = hasNginx() ? await startNginx({ dir: join(o.work, `nginx-${o.app}`), port: await freePort(), upstreamPorts: [Number(new URL(o.direct).port)] }) : null;
+  try {
+    const vias: Via[] = nginx ? ['router', 'direct', 'nginx'] : ['router', 'direct'];
+    const bursts: Record<Via, Burst[]> = { router: [], direct: [], nginx: [] };
+    const base = (via: Via) => (via === 'router' ? o.router : via === 'direct' ? o.direct : nginx!.url.replace(/\/$/, ''));
+    for (const via of vias) await burstOfGets(base(via) + o.path, { count: 50, concurrency: o.concurrency });
+    for (let i = 0; i < o.rounds; i++) {
+      for (const via of vias) bursts[via].push(await burstOfGets(base(via) + o.path, { count: o.gets, concurrency: o.concurrency }));
+    }
+    for (const via of vias) {
+      const f = figuresOf(bursts[via]);
+      o.report.addFigures({ app: o.app, what: `GET ${o.path} ×${o.gets}×${o.rounds}, ${o.concurrency} conn`, via }, f);
+      o.report.check(f.errors === 0, `${o.app}: ${f.requests} GETs ${o.path} ${via}`, `${f.errors} errors, ${f.rps.toFixed(0)} req/s, p50 ${f.p50Ms.toFixed(2)} ms, p99 ${f.p99Ms.toFixed(2)} ms`);
+    }
+  } finally {
+    await nginx?.stop();
   }
 }
 
@@ -50,7 +63,7 @@ export async function checkNodeRed(o: ScenarioOptions & { browser: boolean }): P
   const app = 'node-red';
   const r = o.report;
   // The editor's page.
-  const pages: Record<Via, { status: number; sha: string }> = { router: { status: 0, sha: '' }, direct: { status: 0, sha: '' } };
+  const pages: Record<'router' | 'direct', { status: number; sha: string }> = { router: { status: 0, sha: '' }, direct: { status: 0, sha: '' } };
   for (const via of ['router', 'direct'] as const) {
     const t0 = performance.now();
     const page = await send(`${via === 'router' ? o.router : o.direct}/`);
