@@ -34,6 +34,8 @@ export const TWO_HOSTS = jsonAnswer(400, { error: 'bad_request', message: 'the r
 export const TARGET_NOT_HOST = jsonAnswer(400, { error: 'bad_request', message: 'the request-target is a URL whose host is not the Host header; send the path alone, or the same host in both' }, { close: true });
 export const BAD_TARGET = jsonAnswer(400, { error: 'bad_request', message: 'the request-target must be a path starting with / (or an http(s) URL of the Host)' }, { close: true });
 export const UNKNOWN_CODING = jsonAnswer(501, { error: 'not_implemented', message: 'the router forwards request bodies with Transfer-Encoding: chunked alone, no other transfer coding' }, { close: true });
+/** An upgrade request's body would reach the backend only as its first bytes after a 101, or not at all. */
+export const UPGRADE_WITH_BODY = jsonAnswer(400, { error: 'bad_request', message: 'a request asking for Upgrade must not carry a body through the router; send the body in a request without Upgrade' }, { close: true });
 
 /**
  * A request on a listener shared by host (or with a path prefix) that no environment
