@@ -274,7 +274,8 @@ describe('WebSockets through the router', () => {
 
   it('passes a backend that refuses to switch protocols through as a plain answer', async () => {
     await push([[ws1, 'r1']], { r1: 100 });
-    const answer = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n');
+    // Not h2c: the router serves that as plain HTTP/1.1 itself (test/router-smuggling.test.ts).
+    const answer = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: irc/6.9\r\n\r\n');
     expect(answer).toMatch(/^HTTP\/1\.1 426 /);
     expect(answer).toContain('websocket only');
   });

@@ -18,6 +18,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Server as NetServer, type Socket } from 'node:net';
 import { errorMessage } from '../core/errors.ts';
 import { hostHeaderOf, requestHost, stripPathPrefix, UNKNOWN_HOST, type HostRoutes, type RouteEntry, type RouteMiss } from './host-routes.ts';
+import { normaliseRequest } from './forwardable-request.ts';
 import { handleExpectContinue, handleProxyRequest, sendAnswer } from './proxy.ts';
 import { listenHost, listenPort } from './route-table.ts';
 import { BAD_REQUEST, HEAD_TIMEOUT, HEADERS_TOO_LARGE, hasRequestBody, unknownRouteAnswer, writeRawAnswer, type RouterAnswer } from './router-answers.ts';
@@ -172,11 +173,17 @@ export class AddressListener {
 
   /**
    * What answers the request: the environment it is for (its path already without a
-   * stripped prefix), or the router itself: a host or path it does not know, or
-   * redirect_http's answer. A request that came over TLS to a balancer in front is
-   * served by the environment, not redirected (tls/plain-answers.ts).
+   * stripped prefix), or the router itself: a request it will not forward as it came
+   * (forwardable-request.ts), a host or path it does not know, or redirect_http's
+   * answer. A request that came over TLS to a balancer in front is served by the
+   * environment, not redirected (tls/plain-answers.ts).
    */
   private targetOf(req: IncomingMessage): RouteEntry | RouterAnswer {
+    const refusal = normaliseRequest(req);
+    if (refusal !== null) {
+      (this.routes.sole?.counters.refused ?? this.counters.refused).bad_request++;
+      return refusal;
+    }
     const url = req.url ?? '/';
     const entry = this.routeOf(req);
     if (typeof entry === 'string') return this.unknown(entry, req);

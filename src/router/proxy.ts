@@ -343,6 +343,13 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
   }
 
   onError(err: Error): void {
+    if (this.hasResponded && (this.statusCode === 204 || this.statusCode === 304) && (err as { code?: string }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+      // undici takes a 304's Content-Length (which RFC 9110 §8.6 allows: the size of
+      // the 200 it stands for) or a 204's as a body to come. Neither has a body; the
+      // answer is whole, and undici has already dropped that backend connection.
+      this.onComplete();
+      return;
+    }
     this.isDone = true;
     const failed = this.upstream;
     failed.end();

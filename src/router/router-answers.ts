@@ -29,6 +29,13 @@ export const HEADERS_TOO_LARGE = jsonAnswer(431, { error: 'headers_too_large', l
 /** Node's time limit for the request head (slow-header clients); not a slipway.yaml key. */
 export const HEAD_TIMEOUT = jsonAnswer(408, { error: 'head_timeout', limit: 'headers_timeout', limitMs: 60_000, message: 'the request head was not received within 60s, the router\'s limit' }, { close: true });
 export const BAD_REQUEST = jsonAnswer(400, { error: 'bad_request', message: 'the request is not valid HTTP/1.1' }, { close: true });
+/** Requests node accepts that the router cannot forward as they were framed and addressed (forwardable-request.ts). */
+export const TWO_HOSTS = jsonAnswer(400, { error: 'bad_request', message: 'the request has more than one Host header' }, { close: true });
+export const TARGET_NOT_HOST = jsonAnswer(400, { error: 'bad_request', message: 'the request-target is a URL whose host is not the Host header; send the path alone, or the same host in both' }, { close: true });
+export const BAD_TARGET = jsonAnswer(400, { error: 'bad_request', message: 'the request-target must be a path starting with / (or an http(s) URL of the Host)' }, { close: true });
+export const UNKNOWN_CODING = jsonAnswer(501, { error: 'not_implemented', message: 'the router forwards request bodies with Transfer-Encoding: chunked alone, no other transfer coding' }, { close: true });
+/** An upgrade request's body would reach the backend only as its first bytes after a 101, or not at all. */
+export const UPGRADE_WITH_BODY = jsonAnswer(400, { error: 'bad_request', message: 'a request asking for Upgrade must not carry a body through the router; send the body in a request without Upgrade' }, { close: true });
 
 /**
  * A request on a listener shared by host (or with a path prefix) that no environment

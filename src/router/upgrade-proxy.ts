@@ -18,7 +18,7 @@ import type { HeaderWaiter } from './passive-health.ts';
 import { pickUpstream } from './pick-upstream.ts';
 import type { EnvProxy } from './proxy-settings.ts';
 import { CLIENT_GONE, RETRYABLE_CODES } from './proxy.ts';
-import { BAD_GATEWAY, NO_BACKEND, writeRawAnswer } from './router-answers.ts';
+import { BAD_GATEWAY, NO_BACKEND, UPGRADE_WITH_BODY, writeRawAnswer } from './router-answers.ts';
 import { Tunnel } from './tunnel.ts';
 import type { Upstream } from './upstream.ts';
 
@@ -26,7 +26,13 @@ import type { Upstream } from './upstream.ts';
 export function handleProxyUpgrade(route: EnvRoute, req: IncomingMessage, socket: Socket, head: Buffer, strippedPrefix: string | null = null): void {
   const startMs = performance.now();
   const headers: string[] = [];
-  collectForwardHeaders(req, headers, route.proxy.isTrusted, strippedPrefix);
+  // The request goes without a body (the bytes after its head are the new protocol's),
+  // so one that declares a body is refused: forwarded, the body would be lost.
+  if (collectForwardHeaders(req, headers, route.proxy.isTrusted, strippedPrefix) !== 0) {
+    route.counters.refused.bad_request++;
+    writeRawAnswer(socket, UPGRADE_WITH_BODY);
+    return;
+  }
   const upstream = pickUpstream(route, req);
   if (upstream === null) {
     route.counters.unrouted++;
@@ -34,6 +40,12 @@ export function handleProxyUpgrade(route: EnvRoute, req: IncomingMessage, socket
     return;
   }
   new UpgradeExchange({ route, req, socket, head, upstream, startMs, headers }).dispatch();
+}
+
+/** Whether the request asks for HTTP/2 over cleartext (`Upgrade: h2c`, alone or in a list). */
+function isH2c(req: IncomingMessage): boolean {
+  const upgrade = req.headers.upgrade;
+  return upgrade !== undefined && upgrade.split(',').some((p) => p.trim().toLowerCase() === 'h2c');
 }
 
 interface UpgradeInit {
@@ -92,7 +104,10 @@ class UpgradeExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
         method: this.req.method as Dispatcher.HttpMethod,
         headers: this.headers,
         body: null,
-        upgrade: this.req.headers.upgrade ?? 'websocket',
+        // h2c is served as the HTTP/1.1 request it also is (RFC 9110 §7.8 lets a server
+        // ignore Upgrade): a tunnel would carry HTTP/2 requests whose X-Forwarded-* and
+        // routing the router never sees. Its answer goes back as any non-101 one.
+        upgrade: isH2c(this.req) ? null : (this.req.headers.upgrade ?? 'websocket'),
         headersTimeout: this.proxy.responseTimeoutMs,
         bodyTimeout: this.proxy.idleTimeoutMs,
       },
