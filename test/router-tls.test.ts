@@ -135,6 +135,13 @@ describe('TLS at the router with certificate files', () => {
     expect(www.certCn).toBe('shop.test');
     // The upstream is spoken to in HTTP/1.1 with a Host, and told the client came by https.
     expect(JSON.parse(www.body)).toMatchObject({ id: 'shop1', method: 'GET', path: '/echo', headers: { host: 'www.shop.test', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'www.shop.test' } });
+    // An HTTP/2 client that also sends a Host: the same name is served with one Host upstream; another name is refused, not routed by either.
+    const both2 = await http2Get({ port, host: 'www.shop.test', path: '/echo', ca: ca.cert, hostHeader: 'WWW.shop.test' });
+    expect(both2.status).toBe(200);
+    expect(JSON.parse(both2.body)).toMatchObject({ id: 'shop1', headers: { host: 'www.shop.test' } });
+    const clash = await http2Get({ port, host: 'www.shop.test', path: '/echo', ca: ca.cert, hostHeader: 'blog.test' });
+    expect(clash.status).toBe(400);
+    expect(JSON.parse(clash.body)).toMatchObject({ error: 'bad_request' });
   });
 
   it('gives a client with an unknown SNI name, or none, the default certificate (the first environment\'s), which its name does not match', async () => {

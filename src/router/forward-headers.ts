@@ -46,6 +46,8 @@ export function collectForwardHeaders(req: IncomingMessage, out: string[], isTru
     const lower = name.toLowerCase();
     switch (lower) {
       case 'host':
+        // HTTP/2 may send a Host besides :authority (forwardable-request.ts has checked they agree): one goes upstream.
+        if (host !== '') continue;
         host = value;
         break;
       // HTTP/2 from a client (TLS listener): the authority is the upstream's Host; other pseudo-headers stay behind.

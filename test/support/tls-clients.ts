@@ -36,12 +36,13 @@ export function https1Get(o: { port: number; host: string; path?: string; ca: st
   });
 }
 
-export function http2Get(o: { port: number; host: string; path?: string; ca: string }): Promise<TlsAnswer> {
+/** `hostHeader`: a Host header sent besides :authority, as some HTTP/2 clients do. */
+export function http2Get(o: { port: number; host: string; path?: string; ca: string; hostHeader?: string }): Promise<TlsAnswer> {
   return new Promise((resolve, reject) => {
     const session = http2Connect(`https://127.0.0.1:${o.port}`, { ca: o.ca, servername: o.host });
     session.on('error', reject);
     const socket = session.socket as import('node:tls').TLSSocket;
-    const stream = session.request({ ':path': o.path ?? '/', ':authority': o.host });
+    const stream = session.request({ ':path': o.path ?? '/', ':authority': o.host, ...(o.hostHeader === undefined ? {} : { host: o.hostHeader }) });
     let headers: Record<string, string | string[] | undefined> = {};
     let body = '';
     stream.setEncoding('utf8');
