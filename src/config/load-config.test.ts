@@ -247,6 +247,9 @@ const BAD: [string, string, string, string, string][] = [
   ['unclosed quote in YAML', MINIMAL.replace('node server.js', '"node server.js'), '3:12', 'run.command', 'invalid YAML: this quoted text is never closed; add the closing "'],
   ['duplicate key', MINIMAL.replace('    listen: 8081', '    listen: 8081\n    instances: 1\n    listen: 8082'), '8:5', 'environments.staging.listen', 'duplicate key; it is already set at line 6'],
   ['empty file', '', '1:1', '(top level)', 'expected a map with keys service, run, image, health, shutdown, logs, environments, build, test, pipeline, got nothing'],
+  ['a YAML list at the top', '- service: hello\n', '1:1', '(top level)', 'got a list'],
+  ['an alias to no anchor', `${MINIMAL}    config: { A: *nope }\n`, '7:18', 'environments.staging.config.A', '*nope names no anchor; set &nope on a value above this line'],
+  ['bytes that were not UTF-8', MINIMAL.replace('node server.js', 'node s\uFFFDrver.js'), '3:18', 'run.command', 'this is not UTF-8 text'],
 ];
 
 describe('validateConfigText refuses', () => {
@@ -258,6 +261,26 @@ describe('validateConfigText refuses', () => {
     expect(issue?.path).toBe(path);
     expect(issue?.message).toContain(message);
     expect(issue?.file).toBe('slipway.yaml');
+  });
+
+  it('refuses a file over 1 MiB at once, before parsing it', () => {
+    const keys = Array.from({ length: 100_000 }, (_, i) => `      K${i}: "${'x'.repeat(100)}"`).join('\n');
+    const started = performance.now();
+    expect(issuesOf(`${MINIMAL}    config:\n${keys}\n`)).toEqual([
+      { file: 'slipway.yaml', line: 1, col: 1, path: '(top level)', message: 'the file is 11.1 MiB; a slipway.yaml may be at most 1 MiB' },
+    ]);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('refuses an alias bomb quickly, without expanding it', () => {
+    const levels = ['a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]'];
+    for (let i = 1; i < 9; i++) {
+      const prev = String.fromCharCode(96 + i);
+      levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+    }
+    const started = performance.now();
+    expect(issuesOf(`${MINIMAL}${levels.join('\n')}\n`)[0]?.message).toContain('resource exhaustion');
+    expect(performance.now() - started).toBeLessThan(1000);
   });
 
   it('reports every problem at once, sorted by position', () => {
