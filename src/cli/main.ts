@@ -1,12 +1,12 @@
 // The `slipway` command. Local work (reading slipway.yaml, packing the directory)
 // happens here; everything that touches state goes to the server over its API.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pc from 'picocolors';
 import { SlipwayError } from '../core/errors.ts';
-import { CONFIG_FILE_NAME, formatConfigIssue } from '../config/index.ts';
+import { CONFIG_FILE_NAME, formatConfigIssue, readConfigText } from '../config/index.ts';
 import { validateServiceConfig } from '../config/validate-service.ts';
 import { runInit } from './init-command.ts';
 import { slipwayVersion } from './version.ts';
@@ -86,6 +86,17 @@ function routerWorkersFromEnv(): number {
   }
 }
 
+/** A data directory the server cannot make or write (a file, read-only, not this user's) is a bad --data-dir, not a bug. */
+function dataDirRefusal(e: unknown, dataDir: string): SlipwayError | null {
+  const sys = e as NodeJS.ErrnoException;
+  const root = resolve(dataDir);
+  const isInside = typeof sys.path === 'string' && (resolve(sys.path) === root || resolve(sys.path).startsWith(`${root}/`));
+  // SQLite names no path, but its only files (the lock, state.db) are in the data directory.
+  const isSqlite = sys.code === 'SQLITE_CANTOPEN' || sys.code === 'SQLITE_READONLY';
+  if (!isSqlite && (!isInside || !['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST'].includes(sys.code ?? ''))) return null;
+  return new SlipwayError('E_BAD_REQUEST', `--data-dir ${dataDir} cannot be used: ${sys.message}; give a directory this user can create and write (--data-dir or SLIPWAY_DATA_DIR)`, { field: 'dataDir', path: sys.path }, { cause: e });
+}
+
 function parseListen(v: string): { host: string; port: number } {
   const m = /^(?:(.+):)?(\d{1,5})$/.exec(v);
   const port = m ? Number(m[2]) : NaN;
@@ -112,7 +123,7 @@ program
   .action((o: { file: string; strict?: boolean }, cmd: Command) => {
     const path = resolve(o.file);
     if (!existsSync(path)) throw new SlipwayError('E_CONFIG_NOT_FOUND', `${o.file} not found; create one with \`slipway init\``);
-    const r = validateServiceConfig(readFileSync(path, 'utf8'), o.file, { serviceDir: dirname(path), pathEnv: process.env.PATH ?? '' });
+    const r = validateServiceConfig(readConfigText(path), o.file, { serviceDir: dirname(path), pathEnv: process.env.PATH ?? '' });
     if (r.ok) {
       const failed = !!o.strict && r.warnings.length > 0;
       const label = failed ? pc.red('error') : pc.yellow('warning');
@@ -138,7 +149,10 @@ program
   .action(async (o: { listen: { host: string; port: number }; logLevel: string; logFormat: 'json' | 'pretty'; routerWorkers?: number }, cmd: Command) => {
     const routerWorkers = o.routerWorkers ?? routerWorkersFromEnv();
     const { startServer } = await import('../server.ts');
-    const server = await startServer({ dataDir: globals(cmd).dataDir, host: o.listen.host, port: o.listen.port, logLevel: o.logLevel, logFormat: o.logFormat, routerWorkers });
+    const dataDir = globals(cmd).dataDir;
+    const server = await startServer({ dataDir, host: o.listen.host, port: o.listen.port, logLevel: o.logLevel, logFormat: o.logFormat, routerWorkers }).catch((e: unknown) => {
+      throw dataDirRefusal(e, dataDir) ?? e;
+    });
     const stop = () => void server.close();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);

@@ -102,9 +102,13 @@ export function parseConfigText(text: string, file: string): ServiceConfig {
 }
 
 export function loadConfigFile(path: string): ServiceConfig {
-  let text: string;
+  return parseConfigText(readConfigText(path), path);
+}
+
+/** The text of a config file; one that is missing, a directory or unreadable is E_CONFIG_NOT_FOUND, named. */
+export function readConfigText(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
@@ -118,7 +122,6 @@ export function loadConfigFile(path: string): ServiceConfig {
     const reason = code === 'EISDIR' ? 'is a directory' : `cannot be read (${code ?? (e as Error).message})`;
     throw new SlipwayError('E_CONFIG_NOT_FOUND', `${path} ${reason}; pass the path of your ${CONFIG_FILE_NAME}`, { file: path }, { cause: e });
   }
-  return parseConfigText(text, path);
 }
 
 /** The first alias (in the order written) whose anchor is not set before it. */

@@ -1,0 +1,52 @@
+// Bad input as a new user meets it, through the real CLI: each refusal is precise,
+// has no stack trace, answers in JSON under --json, and exits non-zero.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli, scratchDir } from './support/harness.ts';
+
+const GOOD = 'service: hello\nrun:\n  command: node server.js\nenvironments:\n  staging:\n    listen: 127.0.0.1:12999\n';
+const STACK_LINE = /\n\s+at .+:\d+:\d+\)?\n/;
+
+describe('bad input to the slipway command', () => {
+  const dir = scratchDir('slipway-bad-input-');
+  const dataDir = join(dir, '.slipway');
+  const cli = (...args: string[]) => runCli(args, { cwd: dir, dataDir });
+  writeFileSync(join(dir, 'server.js'), '');
+  writeFileSync(join(dir, 'slipway.yaml'), GOOD);
+  mkdirSync(join(dir, 'conf'));
+
+  it('a directory given as the config file is named, with no stack trace', async () => {
+    for (const args of [['validate', '-f', 'conf'], ['plan', 'staging', '-f', 'conf']]) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr, args.join(' ')).toMatch(/E_CONFIG_NOT_FOUND\] .*conf is a directory; pass the path of your slipway\.yaml/);
+      expect(r.stderr).not.toMatch(STACK_LINE);
+    }
+    // deploy reads the file itself: the system's message, still without a stack.
+    const d = await cli('deploy', 'staging', '-f', 'conf');
+    expect(d.code).toBe(1);
+    expect(d.stderr).toMatch(/EISDIR/);
+    expect(d.stderr).not.toMatch(STACK_LINE);
+  });
+
+  it('a server whose data directory cannot be made says which flag to change, with no stack trace', async () => {
+    const file = join(dir, 'server.js');
+    const r = await runCli(['server', '--listen', '127.0.0.1:0'], { cwd: dir, dataDir: file });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/E_BAD_REQUEST\] --data-dir .*server\.js cannot be used: EEXIST.*; give a directory this user can create and write/);
+    expect(r.stderr).not.toMatch(STACK_LINE);
+    const j = await runCli(['--json', 'server', '--listen', '127.0.0.1:0'], { cwd: dir, dataDir: file });
+    expect(j.code).toBe(1);
+    expect(JSON.parse(j.stdout)).toMatchObject({ error: { code: 'E_BAD_REQUEST', details: { field: 'dataDir' } } });
+  });
+
+  it('validate refuses a slipway.yaml with bytes that are not UTF-8, at the first of them', async () => {
+    const bytes = Buffer.concat([Buffer.from('service: hello\nrun:\n  command: node s'), Buffer.from([0xff, 0xfe]), Buffer.from('.js\nenvironments:\n  staging: {listen: 12999}\n')]);
+    writeFileSync(join(dir, 'latin.yaml'), bytes);
+    const r = await cli('validate', '-f', 'latin.yaml');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^latin\.yaml:3:18 run\.command: this is not UTF-8 text/m);
+  });
+});
