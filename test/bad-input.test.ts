@@ -49,4 +49,16 @@ describe('bad input to the slipway command', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^latin\.yaml:3:18 run\.command: this is not UTF-8 text/m);
   });
+
+  it('a count flag takes digits only: not 10x, 1e3, 0x10, or a number too large to be exact', async () => {
+    for (const bad of ['10x', 'abc', '1e3', '0x10', '-5', '0', '99999999999999999999']) {
+      const commands = [['runs', 'list', '--limit', bad], ['rollback', 'staging', '--to', bad], ['logs', 'staging', '-n', bad], ['audit', '-n', bad], ['watch-branch', '--max-runs', bad]];
+      const results = await Promise.all(commands.map((args) => cli(...args)));
+      results.forEach((r, i) => {
+        expect(r.code, commands[i]!.join(' ')).toBe(1);
+        expect(r.stderr, commands[i]!.join(' ')).toContain('expected a positive whole number');
+      });
+    }
+  });
 });
+

@@ -9,6 +9,7 @@ import { SlipwayError } from '../core/errors.ts';
 import { CONFIG_FILE_NAME, formatConfigIssue, readConfigText } from '../config/index.ts';
 import { validateServiceConfig } from '../config/validate-service.ts';
 import { runInit } from './init-command.ts';
+import { positiveInt } from './positive-int.ts';
 import { slipwayVersion } from './version.ts';
 import { DEFAULT_DATA_DIR } from '../store/data-dir.ts';
 import { DEFAULT_ROUTER_WORKERS, MAX_ROUTER_WORKERS } from '../core/router-workers.ts';
@@ -61,12 +62,6 @@ function client(cmd: Command): ApiClient {
 function out(cmd: Command, data: unknown, human: () => string): void {
   if (globals(cmd).json) process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
   else process.stdout.write(`${human()}\n`);
-}
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
-  return n;
 }
 
 function parseRouterWorkers(v: string): number {
