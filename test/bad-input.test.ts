@@ -50,6 +50,28 @@ describe('bad input to the slipway command', () => {
     expect(r.stdout).toMatch(/^latin\.yaml:3:18 run\.command: this is not UTF-8 text/m);
   });
 
+  it('with --json, a refused flag, argument or command is one JSON document on stdout', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--json', 'deploy', '--bogus'], /^unknown option '--bogus'$/],
+      [['deploy', '--json'], /^missing required argument 'env'$/],
+      [['--json', 'rollback', 'staging', '--to'], /^option '--to <number>' argument missing$/],
+      [['--json', 'rollback', 'staging', '--to', '-1'], /argument '-1' is invalid\. expected a positive whole number$/],
+      [['--json', 'deplyo'], /^unknown command 'deplyo' \(Did you mean deploy\?\)$/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      const out = JSON.parse(r.stdout) as { error: { code: string; message: string } };
+      expect(out.error.code, args.join(' ')).toBe('E_BAD_REQUEST');
+      expect(out.error.message, args.join(' ')).toMatch(message);
+    }
+    // Without --json: on stderr with its code, as every other error, then the usage.
+    const text = await cli('deploy', '--bogus');
+    expect(text.code).toBe(1);
+    expect(text.stdout).toBe('');
+    expect(text.stderr).toMatch(/^error \[E_BAD_REQUEST\] unknown option '--bogus'\n[\s\S]*Usage: slipway deploy/);
+  });
+
   it('a count flag takes digits only: not 10x, 1e3, 0x10, or a number too large to be exact', async () => {
     for (const bad of ['10x', 'abc', '1e3', '0x10', '-5', '0', '99999999999999999999']) {
       const commands = [['runs', 'list', '--limit', bad], ['rollback', 'staging', '--to', bad], ['logs', 'staging', '-n', bad], ['audit', '-n', bad], ['watch-branch', '--max-runs', bad]];
@@ -58,6 +80,14 @@ describe('bad input to the slipway command', () => {
         expect(r.code, commands[i]!.join(' ')).toBe(1);
         expect(r.stderr, commands[i]!.join(' ')).toContain('expected a positive whole number');
       });
+    }
+  });
+
+  it("every command's --help lists the options it takes from the top, --json among them", async () => {
+    for (const args of [['deploy', '--help'], ['config', 'set', '--help'], ['token', 'create', '--help']]) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout, args.join(' ')).toMatch(/Global Options:[\s\S]*--server <url>[\s\S]*--token <token>[\s\S]*--json/);
     }
   });
 });

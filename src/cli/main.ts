@@ -48,7 +48,23 @@ program
   .option('--json', 'print machine-readable JSON instead of text')
   .version(slipwayVersion(), '-V, --version', "print slipway's version")
   .showHelpAfterError()
-  .configureOutput({ outputError: (str, write) => write(pc.red(str)) });
+  // `slipway deploy --help` lists --json, --server and --token too: they work after any command.
+  .configureHelp({ showGlobalOptions: true })
+  .configureOutput({ outputError: (str) => printError(new SlipwayError('E_BAD_REQUEST', usageMessage(str)), isJsonRequested()) });
+
+function isJsonRequested(): boolean {
+  return process.argv.includes('--json');
+}
+
+/**
+ * commander's own refusals (an unknown option or command, a missing argument, a bad
+ * flag value) read like every other error: `error [E_BAD_REQUEST] ...`, and under
+ * --json the one JSON document on stdout; the help after one still goes to stderr.
+ * Subcommands inherit this output.
+ */
+function usageMessage(text: string): string {
+  return text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ');
+}
 
 function globals(cmd: Command): GlobalOpts {
   return cmd.optsWithGlobals() as GlobalOpts;
@@ -275,11 +291,11 @@ else {
   // process alive) would end with exit 0, as if it had done its work: say so, exit 1.
   process.once('beforeExit', () => {
     if (isSettled) return;
-    printError(new SlipwayError('E_INTERNAL', 'the command stopped before it finished: what it waited for can no longer happen (a bug in slipway); `slipway status` shows what was done'), process.argv.includes('--json'));
+    printError(new SlipwayError('E_INTERNAL', 'the command stopped before it finished: what it waited for can no longer happen (a bug in slipway); `slipway status` shows what was done'), isJsonRequested());
     process.exitCode = 1;
   });
   program.parseAsync(process.argv).catch((e: unknown) => {
-    printError(e, process.argv.includes('--json'));
+    printError(e, isJsonRequested());
     process.exitCode = e instanceof SlipwayError && e.code === 'E_CONFIG_INVALID' ? 1 : process.exitCode || 1;
   }).finally(() => {
     isSettled = true;
