@@ -90,5 +90,13 @@ describe('bad input to the slipway command', () => {
       expect(r.stdout, args.join(' ')).toMatch(/Global Options:[\s\S]*--server <url>[\s\S]*--token <token>[\s\S]*--json/);
     }
   });
+
+  it('--server that is not a URL is named as the mistake, not as an unreachable server', async () => {
+    for (const server of ['localhost:7070', 'notaurl']) {
+      const r = await cli('--server', server, 'status');
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`E_BAD_REQUEST] --server must be the server's URL, e.g. http://127.0.0.1:7070, not "${server}"`);
+    }
+  });
 });
 

@@ -72,7 +72,14 @@ function globals(cmd: Command): GlobalOpts {
 
 function client(cmd: Command): ApiClient {
   const g = globals(cmd);
-  return new ApiClient(findServerUrl({ server: g.server, dataDir: g.dataDir }), findToken({ token: g.token, dataDir: g.dataDir }), serviceHere({ service: g.service }));
+  const url = findServerUrl({ server: g.server, dataDir: g.dataDir });
+  return new ApiClient(checkedServerUrl(url, g.server ? '--server' : process.env.SLIPWAY_SERVER ? 'SLIPWAY_SERVER' : `server.json in ${g.dataDir}`), findToken({ token: g.token, dataDir: g.dataDir }), serviceHere({ service: g.service }));
+}
+
+/** `--server 7070` or `--server localhost:7070` is a mistake to name, not an unreachable server. */
+function checkedServerUrl(url: string, source: string): string {
+  if (URL.canParse(url) && /^https?:$/.test(new URL(url).protocol)) return url;
+  throw new SlipwayError('E_BAD_REQUEST', `${source} must be the server's URL, e.g. http://127.0.0.1:7070, not "${url}"`, { field: source });
 }
 
 function out(cmd: Command, data: unknown, human: () => string): void {
