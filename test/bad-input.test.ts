@@ -1,10 +1,12 @@
 // Bad input as a new user meets it, through the real CLI: each refusal is precise,
 // has no stack trace, answers in JSON under --json, and exits non-zero.
 
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { runCli, scratchDir } from './support/harness.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { EnvironmentStatus } from '../src/engine/status-view.ts';
+import { BIN, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess } from './support/harness.ts';
 
 const GOOD = 'service: hello\nrun:\n  command: node server.js\nenvironments:\n  staging:\n    listen: 127.0.0.1:12999\n';
 const STACK_LINE = /\n\s+at .+:\d+:\d+\)?\n/;
@@ -100,3 +102,34 @@ describe('bad input to the slipway command', () => {
   });
 });
 
+describe('Ctrl-C in the middle of a deploy', () => {
+  const work = scratchDir('slipway-interrupt-');
+  const app = join(work, 'hello');
+  const dataDir = join(work, '.slipway');
+  let server: ServerProcess | undefined;
+
+  afterAll(async () => {
+    await shutdownEverything(server?.url ?? null, dataDir);
+  });
+
+  it('says the rollout goes on on the server, exits 130, and the rollout ends as it would have', async () => {
+    writeService(app, { envs: { staging: { instances: 2, port: await freePort() } } });
+    server = await startServerProcess(dataDir, 'server.log', process.env, `127.0.0.1:${await freePort()}`);
+    const child = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'deploy', 'staging'], { cwd: app, env: { ...process.env, NO_COLOR: '1', SLIPWAY_SERVER: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    await waitFor('the rollout to start', () => /rollout started/.test(stdout), 60_000);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toContain('interrupted: slipway stopped waiting. What the server had already accepted goes on there (a rollout runs to its end)');
+    // Nothing was lost or left half-done: the server finished the rollout by itself.
+    const url = `${server.url}/api/environments/hello%2Fstaging`;
+    await waitFor('the rollout to succeed', async () => (await getJson<EnvironmentStatus>(url)).lastRollout?.phase === 'succeeded', 60_000);
+    const s = await getJson<EnvironmentStatus>(url);
+    expect(s.rollout).toBeNull();
+    expect(s.instances.filter((i) => i.state === 'ready')).toHaveLength(2);
+  }, 120_000);
+});

@@ -291,6 +291,24 @@ function isJsonVersion(argv: readonly string[]): boolean {
   return head.includes('--json') && (head.includes('--version') || head.includes('-V'));
 }
 
+// Commands that handle Ctrl-C themselves, or whose usual end it is (following a stream).
+const ENDED_BY_CTRL_C = new Set(['server', 'demo', 'logs', 'events', 'watch-branch']);
+
+/**
+ * Ctrl-C stops only the waiting: a deploy, rollback or config change the server
+ * has accepted runs on there. Said once, so nobody takes the silence for an undo.
+ */
+function sayInterrupted(): void {
+  process.stderr.write(`\n${pc.yellow('interrupted')}: slipway stopped waiting. What the server had already accepted goes on there (a rollout runs to its end): \`slipway status\` shows it, \`slipway abort <env>\` stops a rollout.\n`);
+  process.exit(130);
+}
+
+program.hook('preAction', (_program, action) => {
+  let top = action;
+  while (top.parent && top.parent !== program) top = top.parent;
+  if (!ENDED_BY_CTRL_C.has(top.name())) process.once('SIGINT', sayInterrupted);
+});
+
 if (isJsonVersion(process.argv.slice(2))) process.stdout.write(`${JSON.stringify({ version: slipwayVersion() })}\n`);
 else {
   let isSettled = false;
