@@ -9,6 +9,7 @@ import { parseDurationMs } from '../core/duration.ts';
 import { ROLES, type Role } from '../core/roles.ts';
 import type { AuditEntryJson, AuditVerificationJson, TokenView } from '../api/views.ts';
 import type { CommandContext } from './config-commands.ts';
+import { positiveInt } from './positive-int.ts';
 
 function duration(v: string): number {
   const ms = parseDurationMs(v);
@@ -101,11 +102,7 @@ export function registerAuthCommands(program: Command, ctx: CommandContext): voi
     .option('--actor <user>', 'one user')
     .option('--action <name>', 'one action, e.g. deploy, rollback, secret.set')
     .option('--since <duration>', 'only the last …, e.g. 1h or 7d', duration)
-    .option('-n, --limit <n>', 'at most this many entries', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
-      return n;
-    }, 1000)
+    .option('-n, --limit <n>', 'at most this many entries', positiveInt, 1000)
     .action(async (o: { env?: string; actor?: string; action?: string; since?: number; limit: number }, cmd: Command) => {
       const r = await ctx.client(cmd).audit({ env: o.env, actor: o.actor, action: o.action, since: o.since ? Date.now() - o.since : undefined, limit: o.limit });
       ctx.out(cmd, r, () => (r.entries.length ? r.entries.map(auditLine).join('\n') : 'no audit entries match'));

@@ -10,7 +10,7 @@ import pc from 'picocolors';
 import { knownDigest, packScanned, rememberPack, scanDirectory } from '../artefact/index.ts';
 import { envKey, splitEnvKey } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
-import { CONFIG_FILE_NAME, parseConfigText, validateConfigText } from '../config/index.ts';
+import { CONFIG_FILE_NAME, parseConfigText, readConfigText, validateConfigText } from '../config/index.ts';
 import { secretLikeName } from '../config/secret-guard.ts';
 import type { ConfigChangeJson } from '../api/views.ts';
 import { followRollout, type ApiClient } from './api-client.ts';
@@ -177,7 +177,7 @@ export function registerConfigCommands(program: Command, ctx: CommandContext): v
       const dir = resolve(o.dir);
       const configPath = resolve(dir, o.file);
       if (!existsSync(configPath)) throw new SlipwayError('E_CONFIG_NOT_FOUND', `${configPath} not found; create one with \`slipway init\``);
-      const text = readFileSync(configPath, 'utf8');
+      const text = readConfigText(configPath);
       const parsed = parseConfigText(text, o.file);
       const named = splitEnvKey(env);
       if (named.service !== null && named.service !== parsed.service) {

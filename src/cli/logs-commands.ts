@@ -8,18 +8,13 @@ import { LOG_LEVEL_NAMES, type LogsQuery } from '../api/schemas.ts';
 import type { LogRecordJson } from './api-client.ts';
 import type { SlipwayEvent } from '../core/events.ts';
 import type { CommandContext } from './config-commands.ts';
+import { positiveInt } from './positive-int.ts';
 
 const LEVEL_COLOUR: Record<string, (s: string) => string> = {
   trace: pc.dim, debug: pc.dim, info: pc.green, warn: pc.yellow, error: pc.red, fatal: pc.red,
 };
 /** Fields shown by the line itself (time, level, message), not repeated after it. */
 const SHOWN = new Set(['msg', 'message', 'level', 'time', 'ts', 'timestamp']);
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
-  return n;
-}
 
 function since(v: string): string {
   if (parseDurationMs(v) === null && !Number.isFinite(Date.parse(v))) throw new InvalidArgumentError('expected a duration such as 30s, 10m or 2h, or an ISO time');

@@ -1,14 +1,15 @@
 // The `slipway` command. Local work (reading slipway.yaml, packing the directory)
 // happens here; everything that touches state goes to the server over its API.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pc from 'picocolors';
 import { SlipwayError } from '../core/errors.ts';
-import { CONFIG_FILE_NAME, formatConfigIssue } from '../config/index.ts';
+import { CONFIG_FILE_NAME, formatConfigIssue, readConfigText } from '../config/index.ts';
 import { validateServiceConfig } from '../config/validate-service.ts';
 import { runInit } from './init-command.ts';
+import { positiveInt } from './positive-int.ts';
 import { slipwayVersion } from './version.ts';
 import { DEFAULT_DATA_DIR } from '../store/data-dir.ts';
 import { DEFAULT_ROUTER_WORKERS, MAX_ROUTER_WORKERS } from '../core/router-workers.ts';
@@ -47,7 +48,23 @@ program
   .option('--json', 'print machine-readable JSON instead of text')
   .version(slipwayVersion(), '-V, --version', "print slipway's version")
   .showHelpAfterError()
-  .configureOutput({ outputError: (str, write) => write(pc.red(str)) });
+  // `slipway deploy --help` lists --json, --server and --token too: they work after any command.
+  .configureHelp({ showGlobalOptions: true })
+  .configureOutput({ outputError: (str) => printError(new SlipwayError('E_BAD_REQUEST', usageMessage(str)), isJsonRequested()) });
+
+function isJsonRequested(): boolean {
+  return process.argv.includes('--json');
+}
+
+/**
+ * commander's own refusals (an unknown option or command, a missing argument, a bad
+ * flag value) read like every other error: `error [E_BAD_REQUEST] ...`, and under
+ * --json the one JSON document on stdout; the help after one still goes to stderr.
+ * Subcommands inherit this output.
+ */
+function usageMessage(text: string): string {
+  return text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ');
+}
 
 function globals(cmd: Command): GlobalOpts {
   return cmd.optsWithGlobals() as GlobalOpts;
@@ -55,18 +72,19 @@ function globals(cmd: Command): GlobalOpts {
 
 function client(cmd: Command): ApiClient {
   const g = globals(cmd);
-  return new ApiClient(findServerUrl({ server: g.server, dataDir: g.dataDir }), findToken({ token: g.token, dataDir: g.dataDir }), serviceHere({ service: g.service }));
+  const url = findServerUrl({ server: g.server, dataDir: g.dataDir });
+  return new ApiClient(checkedServerUrl(url, g.server ? '--server' : process.env.SLIPWAY_SERVER ? 'SLIPWAY_SERVER' : `server.json in ${g.dataDir}`), findToken({ token: g.token, dataDir: g.dataDir }), serviceHere({ service: g.service }));
+}
+
+/** `--server 7070` or `--server localhost:7070` is a mistake to name, not an unreachable server. */
+function checkedServerUrl(url: string, source: string): string {
+  if (URL.canParse(url) && /^https?:$/.test(new URL(url).protocol)) return url;
+  throw new SlipwayError('E_BAD_REQUEST', `${source} must be the server's URL, e.g. http://127.0.0.1:7070, not "${url}"`, { field: source });
 }
 
 function out(cmd: Command, data: unknown, human: () => string): void {
   if (globals(cmd).json) process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
   else process.stdout.write(`${human()}\n`);
-}
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
-  return n;
 }
 
 function parseRouterWorkers(v: string): number {
@@ -84,6 +102,17 @@ function routerWorkersFromEnv(): number {
   } catch (e) {
     throw new SlipwayError('E_BAD_REQUEST', `SLIPWAY_ROUTER_WORKERS: ${(e as Error).message}, got "${v}"`);
   }
+}
+
+/** A data directory the server cannot make or write (a file, read-only, not this user's) is a bad --data-dir, not a bug. */
+function dataDirRefusal(e: unknown, dataDir: string): SlipwayError | null {
+  const sys = e as NodeJS.ErrnoException;
+  const root = resolve(dataDir);
+  const isInside = typeof sys.path === 'string' && (resolve(sys.path) === root || resolve(sys.path).startsWith(`${root}/`));
+  // SQLite names no path, but its only files (the lock, state.db) are in the data directory.
+  const isSqlite = sys.code === 'SQLITE_CANTOPEN' || sys.code === 'SQLITE_READONLY';
+  if (!isSqlite && (!isInside || !['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST'].includes(sys.code ?? ''))) return null;
+  return new SlipwayError('E_BAD_REQUEST', `--data-dir ${dataDir} cannot be used: ${sys.message}; give a directory this user can create and write (--data-dir or SLIPWAY_DATA_DIR)`, { field: 'dataDir', path: sys.path }, { cause: e });
 }
 
 function parseListen(v: string): { host: string; port: number } {
@@ -112,7 +141,7 @@ program
   .action((o: { file: string; strict?: boolean }, cmd: Command) => {
     const path = resolve(o.file);
     if (!existsSync(path)) throw new SlipwayError('E_CONFIG_NOT_FOUND', `${o.file} not found; create one with \`slipway init\``);
-    const r = validateServiceConfig(readFileSync(path, 'utf8'), o.file, { serviceDir: dirname(path), pathEnv: process.env.PATH ?? '' });
+    const r = validateServiceConfig(readConfigText(path), o.file, { serviceDir: dirname(path), pathEnv: process.env.PATH ?? '' });
     if (r.ok) {
       const failed = !!o.strict && r.warnings.length > 0;
       const label = failed ? pc.red('error') : pc.yellow('warning');
@@ -138,7 +167,10 @@ program
   .action(async (o: { listen: { host: string; port: number }; logLevel: string; logFormat: 'json' | 'pretty'; routerWorkers?: number }, cmd: Command) => {
     const routerWorkers = o.routerWorkers ?? routerWorkersFromEnv();
     const { startServer } = await import('../server.ts');
-    const server = await startServer({ dataDir: globals(cmd).dataDir, host: o.listen.host, port: o.listen.port, logLevel: o.logLevel, logFormat: o.logFormat, routerWorkers });
+    const dataDir = globals(cmd).dataDir;
+    const server = await startServer({ dataDir, host: o.listen.host, port: o.listen.port, logLevel: o.logLevel, logFormat: o.logFormat, routerWorkers }).catch((e: unknown) => {
+      throw dataDirRefusal(e, dataDir) ?? e;
+    });
     const stop = () => void server.close();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
@@ -259,6 +291,24 @@ function isJsonVersion(argv: readonly string[]): boolean {
   return head.includes('--json') && (head.includes('--version') || head.includes('-V'));
 }
 
+// Commands that handle Ctrl-C themselves, or whose usual end it is (following a stream).
+const ENDED_BY_CTRL_C = new Set(['server', 'demo', 'logs', 'events', 'watch-branch']);
+
+/**
+ * Ctrl-C stops only the waiting: a deploy, rollback or config change the server
+ * has accepted runs on there. Said once, so nobody takes the silence for an undo.
+ */
+function sayInterrupted(): void {
+  process.stderr.write(`\n${pc.yellow('interrupted')}: slipway stopped waiting. What the server had already accepted goes on there (a rollout runs to its end): \`slipway status\` shows it, \`slipway abort <env>\` stops a rollout.\n`);
+  process.exit(130);
+}
+
+program.hook('preAction', (_program, action) => {
+  let top = action;
+  while (top.parent && top.parent !== program) top = top.parent;
+  if (!ENDED_BY_CTRL_C.has(top.name())) process.once('SIGINT', sayInterrupted);
+});
+
 if (isJsonVersion(process.argv.slice(2))) process.stdout.write(`${JSON.stringify({ version: slipwayVersion() })}\n`);
 else {
   let isSettled = false;
@@ -266,11 +316,11 @@ else {
   // process alive) would end with exit 0, as if it had done its work: say so, exit 1.
   process.once('beforeExit', () => {
     if (isSettled) return;
-    printError(new SlipwayError('E_INTERNAL', 'the command stopped before it finished: what it waited for can no longer happen (a bug in slipway); `slipway status` shows what was done'), process.argv.includes('--json'));
+    printError(new SlipwayError('E_INTERNAL', 'the command stopped before it finished: what it waited for can no longer happen (a bug in slipway); `slipway status` shows what was done'), isJsonRequested());
     process.exitCode = 1;
   });
   program.parseAsync(process.argv).catch((e: unknown) => {
-    printError(e, process.argv.includes('--json'));
+    printError(e, isJsonRequested());
     process.exitCode = e instanceof SlipwayError && e.code === 'E_CONFIG_INVALID' ? 1 : process.exitCode || 1;
   }).finally(() => {
     isSettled = true;

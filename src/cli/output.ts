@@ -125,6 +125,15 @@ function formatTls(t: NonNullable<EnvironmentStatus['tls']>): string[] {
   return lines;
 }
 
+/**
+ * A failed system call (EISDIR, EACCES, ENOSPC...) is about the machine, not a bug
+ * in slipway: its message names the call (and mostly the path), and a stack trace
+ * would bury it.
+ */
+function isSystemError(e: unknown): e is NodeJS.ErrnoException {
+  return e instanceof Error && typeof (e as NodeJS.ErrnoException).syscall === 'string' && typeof (e as NodeJS.ErrnoException).code === 'string';
+}
+
 export function printError(e: unknown, json: boolean): void {
   if (json) {
     const body = isSlipwayError(e) ? { code: e.code, message: e.message, details: e.details } : { code: 'E_INTERNAL', message: (e as Error).message };
@@ -132,5 +141,6 @@ export function printError(e: unknown, json: boolean): void {
     return;
   }
   if (isSlipwayError(e)) process.stderr.write(`${pc.red('error')} ${pc.dim(`[${e.code}]`)} ${e.message}\n`);
+  else if (isSystemError(e)) process.stderr.write(`${pc.red('error')} ${e.message}\n`);
   else process.stderr.write(`${pc.red('error')} ${(e as Error).stack ?? String(e)}\n`);
 }

@@ -12,6 +12,7 @@ import { isRunFinished } from '../core/pipeline/pipeline-run.ts';
 import { describeOrigin } from '../core/pipeline/ci-origin.ts';
 import type { ApiClient, ChecklistJson, RunJson, RunViewJson } from './api-client.ts';
 import type { CommandContext } from './config-commands.ts';
+import { positiveInt } from './positive-int.ts';
 
 function git(dir: string, args: string[]): string | null {
   const r = spawnSync('git', ['-C', dir, ...args], { encoding: 'utf8' });
@@ -137,9 +138,9 @@ export function registerPipelineCommands(program: Command, ctx: CommandContext):
   runs
     .command('list', { isDefault: true })
     .description('the newest pipeline runs')
-    .option('-n, --limit <n>', 'how many', '20')
-    .action(async (o: { limit: string }, cmd: Command) => {
-      const r = await ctx.client(cmd).runs(Number(o.limit) || 20);
+    .option('-n, --limit <n>', 'how many', positiveInt, 20)
+    .action(async (o: { limit: number }, cmd: Command) => {
+      const r = await ctx.client(cmd).runs(o.limit);
       ctx.out(cmd, r, () => r.runs.length === 0 ? 'no pipeline runs yet; start one with slipway release'
         : r.runs.map((x) => `#${String(x.id).padEnd(4)} ${x.service} ${x.version.padEnd(16)} ${x.commit.slice(0, 7)} ${statusWord(x).padEnd(18)} ${x.stage.padEnd(18)} ${x.startedBy.padEnd(12)} ${describeOrigin(x.ci)}`).join('\n'));
     });
@@ -205,13 +206,12 @@ export function registerPipelineCommands(program: Command, ctx: CommandContext):
     .option('-d, --dir <path>', 'the service directory (inside the clone to fetch into)', '.')
     .option('--interval <duration>', 'time between polls', '30s')
     .option('--release-current', 'release the branch as it is now, too (default: only commits that arrive later)')
-    .option('--max-runs <n>', 'stop after starting this many runs')
-    .action(async (o: { remote: string; branch: string; dir: string; interval: string; releaseCurrent?: boolean; maxRuns?: string }, cmd: Command) => {
+    .option('--max-runs <n>', 'stop after starting this many runs', positiveInt)
+    .action(async (o: { remote: string; branch: string; dir: string; interval: string; releaseCurrent?: boolean; maxRuns?: number }, cmd: Command) => {
       const intervalMs = parseDurationMs(o.interval);
       if (intervalMs === null || intervalMs < 1000 || /^\s*[\d.]+\s*$/.test(o.interval)) throw new SlipwayError('E_BAD_REQUEST', `--interval must be a duration of at least 1s with a unit (e.g. 30s), got "${o.interval}"`);
       if (!/^[\w.-]{1,100}$/.test(o.remote) || !/^[\w./-]{1,200}$/.test(o.branch) || o.branch.includes('..')) throw new SlipwayError('E_BAD_REQUEST', 'give --remote and --branch as plain git names');
-      const maxRuns = o.maxRuns === undefined ? Infinity : Number(o.maxRuns);
-      if (!(maxRuns >= 1)) throw new SlipwayError('E_BAD_REQUEST', '--max-runs must be a whole number of at least 1');
+      const maxRuns = o.maxRuns ?? Infinity;
       const where = locateRepository(o.dir);
       const api = ctx.client(cmd);
       const say = (s: string) => process.stdout.write(`${ctx.isJson(cmd) ? JSON.stringify({ message: s }) : s}\n`);

@@ -49,13 +49,37 @@ export function wholeNumber(min: number, max = Infinity) {
   );
 }
 
+const DURATION_EXPECTED = 'a duration above zero with a unit, such as 250ms, 1s or 2m';
+
 // A bare number is refused although parseDurationMs reads it as milliseconds:
 // in a YAML file `timeout: 5` almost always means seconds, so ask for a unit.
-export const durationMs = field('a duration above zero with a unit, such as 250ms, 1s or 2m', (v) => {
+function durationOf(v: unknown): number | null {
   if (typeof v !== 'string' || /^\s*[\d.]+\s*$/.test(v)) return null;
   const ms = parseDurationMs(v);
   return ms !== null && ms > 0 ? ms : null;
-});
+}
+
+/**
+ * Node fires a timer set beyond 2^31-1 ms (24.8 days) after 1 ms instead (a
+ * TimeoutOverflowWarning), so `kill_timeout: 600h` would kill at once: a duration
+ * that becomes a timer is at most 24 days.
+ */
+export const MAX_TIMER_MS = 24 * 86_400_000;
+
+function boundedDuration(maxMs: number, most: string) {
+  return z.unknown().transform((v, ctx): number => {
+    const ms = v === undefined ? null : durationOf(v);
+    if (ms !== null && ms <= maxMs) return ms;
+    const message = ms === null ? refusal(DURATION_EXPECTED, v) : `${describeValue(v)} is too long; give at most ${most}`;
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  });
+}
+
+export const durationMs = boundedDuration(MAX_TIMER_MS, '24d, the longest timer slipway can set');
+
+/** For spans compared with the clock, never set as a timer (a freeze window, a certificate's renewal margin). */
+export const longDurationMs = boundedDuration(3650 * 86_400_000, '3650d');
 
 function countOrPercentOf(v: unknown): CountOrPercent | null {
   return typeof v === 'string' || typeof v === 'number' ? parseCountOrPercent(v) : null;

@@ -11,6 +11,7 @@ export {
   formatConfigIssue,
   loadConfigFile,
   parseConfigText,
+  readConfigText,
   validateConfigText,
 } from './load-config.ts';
 export type { ConfigIssue, ConfigValidation } from './load-config.ts';

@@ -222,6 +222,8 @@ const BAD: [string, string, string, string, string][] = [
   ['a section that is not a map', MINIMAL.replace('  command: node server.js', '  - node'), '3:3', 'run', 'expected a map with keys command, port_env, user, memory, got a list'],
   ['missing required key', MINIMAL.replace('  command: node server.js\n', '  port_env: PORT\n'), '2:1', 'run.command', 'missing; expected a command line (e.g. node server.js) or a list of arguments'],
   ['bad duration', `${MINIMAL}health:\n  timeout: 2 seconds\n`, '8:12', 'health.timeout', 'expected a duration above zero with a unit, such as 250ms, 1s or 2m, got "2 seconds"'],
+  ['a timeout longer than a timer can be', `${MINIMAL}shutdown:\n  kill_timeout: 600h\n`, '8:17', 'shutdown.kill_timeout', '"600h" is too long; give at most 24d, the longest timer slipway can set'],
+  ['a duration too large for a number', `${MINIMAL}health:\n  start_deadline: ${'9'.repeat(400)}h\n`, '8:19', 'health.start_deadline', 'is too long; give at most 24d'],
   ['duration without a unit', `${MINIMAL}shutdown:\n  kill_timeout: 5\n`, '8:17', 'shutdown.kill_timeout', 'got 5'],
   ['bad percent', `${MINIMAL}    strategy: { type: rolling, batch: 34 percent }\n`, '7:39', 'environments.staging.strategy.batch', 'or a percentage above 0% (e.g. 25%), got "34 percent"'],
   ['percent above 100', `${MINIMAL}    strategy: { type: rolling, max_unavailable: 150% }\n`, '7:49', 'environments.staging.strategy.max_unavailable', 'expected a count (e.g. 2) or a percentage (e.g. 25%), got "150%"'],
@@ -247,6 +249,9 @@ const BAD: [string, string, string, string, string][] = [
   ['unclosed quote in YAML', MINIMAL.replace('node server.js', '"node server.js'), '3:12', 'run.command', 'invalid YAML: this quoted text is never closed; add the closing "'],
   ['duplicate key', MINIMAL.replace('    listen: 8081', '    listen: 8081\n    instances: 1\n    listen: 8082'), '8:5', 'environments.staging.listen', 'duplicate key; it is already set at line 6'],
   ['empty file', '', '1:1', '(top level)', 'expected a map with keys service, run, image, health, shutdown, logs, environments, build, test, pipeline, got nothing'],
+  ['a YAML list at the top', '- service: hello\n', '1:1', '(top level)', 'got a list'],
+  ['an alias to no anchor', `${MINIMAL}    config: { A: *nope }\n`, '7:18', 'environments.staging.config.A', '*nope names no anchor; set &nope on a value above this line'],
+  ['bytes that were not UTF-8', MINIMAL.replace('node server.js', 'node s\uFFFDrver.js'), '3:18', 'run.command', 'this is not UTF-8 text'],
 ];
 
 describe('validateConfigText refuses', () => {
@@ -258,6 +263,26 @@ describe('validateConfigText refuses', () => {
     expect(issue?.path).toBe(path);
     expect(issue?.message).toContain(message);
     expect(issue?.file).toBe('slipway.yaml');
+  });
+
+  it('refuses a file over 1 MiB at once, before parsing it', () => {
+    const keys = Array.from({ length: 100_000 }, (_, i) => `      K${i}: "${'x'.repeat(100)}"`).join('\n');
+    const started = performance.now();
+    expect(issuesOf(`${MINIMAL}    config:\n${keys}\n`)).toEqual([
+      { file: 'slipway.yaml', line: 1, col: 1, path: '(top level)', message: 'the file is 11.1 MiB; a slipway.yaml may be at most 1 MiB' },
+    ]);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('refuses an alias bomb quickly, without expanding it', () => {
+    const levels = ['a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]'];
+    for (let i = 1; i < 9; i++) {
+      const prev = String.fromCharCode(96 + i);
+      levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+    }
+    const started = performance.now();
+    expect(issuesOf(`${MINIMAL}${levels.join('\n')}\n`)[0]?.message).toContain('resource exhaustion');
+    expect(performance.now() - started).toBeLessThan(1000);
   });
 
   it('reports every problem at once, sorted by position', () => {

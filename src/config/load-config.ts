@@ -2,8 +2,8 @@
 // as file:line:col, field path, and what is allowed there.
 
 import { readFileSync } from 'node:fs';
-import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
-import type { Document, YAMLError } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, visit } from 'yaml';
+import type { Alias, Document, YAMLError } from 'yaml';
 import { SlipwayError } from '../core/errors.ts';
 import type { ServiceConfig } from '../core/service-config.ts';
 import type { FieldPath, PathIssue } from './path-issue.ts';
@@ -31,8 +31,19 @@ export function formatConfigIssue(issue: ConfigIssue): string {
   return `${issue.file}:${issue.line}:${issue.col} ${issue.path}: ${issue.message}`;
 }
 
+/**
+ * A larger file is refused before it is parsed: yaml's duplicate-key check grows
+ * with the square of a map's size (a 10 MB file took over a minute), and no
+ * service's settings come near this.
+ */
+export const MAX_CONFIG_CHARS = 1024 * 1024;
+
 /** For `slipway validate`: problems are a value here, not a throw. */
 export function validateConfigText(text: string, file: string): ConfigValidation {
+  if (text.length > MAX_CONFIG_CHARS) {
+    const size = `${(text.length / 1024 / 1024).toFixed(1)} MiB`;
+    return { ok: false, issues: [{ file, line: 1, col: 1, path: formatPath([]), message: `the file is ${size}; a slipway.yaml may be at most 1 MiB` }] };
+  }
   const lineCounter = new LineCounter();
   // merge: `<<: *defaults` is the usual way to share settings between environments.
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
@@ -51,12 +62,26 @@ export function validateConfigText(text: string, file: string): ConfigValidation
     return { ok: false, issues: sorted([...yamlIssues, yamlErrorIssue(doc, syntaxError, at)]) };
   }
 
+  // Files are read as UTF-8, which turns bytes that are not into U+FFFD: a value
+  // (a program name, a config value) would reach instances quietly changed.
+  const notUtf8 = text.indexOf('\uFFFD');
+  if (notUtf8 >= 0) {
+    const issue = at(notUtf8, pathAtOffset(doc, notUtf8), 'this is not UTF-8 text (or is the character U+FFFD); save the file as UTF-8');
+    return { ok: false, issues: sorted([...yamlIssues, issue]) };
+  }
+
   keepConfigScalarsAsWritten(doc);
   let data: unknown;
   try {
     data = doc.toJS();
   } catch (e) {
-    // The yaml package refuses alias bombs here (billion laughs).
+    // The yaml package refuses alias bombs here (billion laughs), and aliases to
+    // no anchor, which can be shown where they are written.
+    const alias = unresolvedAlias(doc);
+    if (alias !== null) {
+      const offset = alias.range?.[0] ?? 0;
+      return { ok: false, issues: [at(offset, pathAtOffset(doc, offset), `*${alias.source} names no anchor; set &${alias.source} on a value above this line`)] };
+    }
     return { ok: false, issues: [at(0, [], `cannot be read: ${(e as Error).message}`)] };
   }
   const result = validateConfigData(data);
@@ -77,9 +102,13 @@ export function parseConfigText(text: string, file: string): ServiceConfig {
 }
 
 export function loadConfigFile(path: string): ServiceConfig {
-  let text: string;
+  return parseConfigText(readConfigText(path), path);
+}
+
+/** The text of a config file; one that is missing, a directory or unreadable is E_CONFIG_NOT_FOUND, named. */
+export function readConfigText(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
@@ -93,7 +122,19 @@ export function loadConfigFile(path: string): ServiceConfig {
     const reason = code === 'EISDIR' ? 'is a directory' : `cannot be read (${code ?? (e as Error).message})`;
     throw new SlipwayError('E_CONFIG_NOT_FOUND', `${path} ${reason}; pass the path of your ${CONFIG_FILE_NAME}`, { file: path }, { cause: e });
   }
-  return parseConfigText(text, path);
+}
+
+/** The first alias (in the order written) whose anchor is not set before it. */
+function unresolvedAlias(doc: Document): Alias | null {
+  let found: Alias | null = null;
+  visit(doc, {
+    Alias(_key, node) {
+      if (node.resolve(doc) !== undefined) return undefined;
+      found = node;
+      return visit.BREAK;
+    },
+  });
+  return found;
 }
 
 function sorted(issues: ConfigIssue[]): ConfigIssue[] {

@@ -7,7 +7,7 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
 import type { ApprovalPolicy, EnvironmentGates, FreezeWindow, PipelineSpec } from '../core/service-config.ts';
-import { ENVIRONMENT_NAME, durationMs, field, matching, refusal, wholeNumber } from './fields.ts';
+import { ENVIRONMENT_NAME, durationMs, field, longDurationMs, matching, refusal, wholeNumber } from './fields.ts';
 import { replaySection } from './replay-section.ts';
 import { section } from './section.ts';
 
@@ -60,7 +60,7 @@ const cronFreeze = section({
       return null;
     }
   }),
-  duration: durationMs,
+  duration: longDurationMs,
   timezone: field('an IANA time zone such as UTC or Europe/Paris', (v) => {
     if (typeof v !== 'string') return null;
     try {

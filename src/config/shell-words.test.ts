@@ -32,9 +32,16 @@ describe('splitShellWords', () => {
     ['npm run build && npm start', '"&" needs a shell', 14],
     ['node server.js --port $PORT', '"$PORT" needs a shell', 22],
     ['node server.js --port $PORT', 'write ${PORT}', 22],
+    ['node server.js --home $HOME', 'for anything else read the variable in the program', 22],
     ['node server.js --port ${PORT:-80}', '"$" needs a shell', 22],
     ['node server.js | tee log', '"|" needs a shell', 15],
   ];
+  it('does not suggest ${NAME} for a variable other than the port, which would be refused next', () => {
+    const result = splitShellWords('node server.js --home $HOME');
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error).not.toContain('${HOME}');
+  });
+
   it.each(refusals)('refuses %j', (text, error, index) => {
     const result = splitShellWords(text);
     expect(result.ok).toBe(false);

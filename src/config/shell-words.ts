@@ -59,7 +59,8 @@ export function splitShellWords(text: string): SplitResult {
       const name = BARE_REFERENCE.exec(text.slice(i))![1]!;
       return {
         ok: false,
-        error: `"$${name}" needs a shell, and slipway runs the command without one; write \${${name}} (slipway replaces \${PORT} itself), or write ["sh", "-c", "..."]`,
+        // Only the port variable is replaced: suggesting \${HOME} would lead to the next refusal.
+        error: `"$${name}" needs a shell, and slipway runs the command without one; for the instance's port write \${PORT} (or \${<run.port_env>}), which slipway replaces itself; for anything else read the variable in the program, or write ["sh", "-c", "..."]`,
         index: i,
       };
     } else if (SHELL_OPERATORS.has(c)) {

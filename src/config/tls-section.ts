@@ -7,7 +7,7 @@
 
 import { z } from 'zod';
 import type { AcmeChallenge, AcmeSettings, TlsCertificateFiles, TlsSettings } from '../core/service-config.ts';
-import { durationMs, field, listenAddress, matching, refusal } from './fields.ts';
+import { field, longDurationMs, listenAddress, matching, refusal } from './fields.ts';
 import { section } from './section.ts';
 import { secretReference } from './secrets-section.ts';
 
@@ -36,7 +36,7 @@ const acme = section({
   }),
   email: matching('a contact e-mail address for the ACME account, such as ops@example.com', /^[^\s@]+@[^\s@]+\.[^\s@]+$/),
   challenge: challenge.prefault(TLS_DEFAULTS.challenge),
-  renew_before: durationMs.prefault(TLS_DEFAULTS.renew_before),
+  renew_before: longDurationMs.prefault(TLS_DEFAULTS.renew_before),
   ca_file: absolutePath('a PEM CA certificate to trust for the directory (a private CA, a test server)').optional(),
 }).transform((a): AcmeSettings => ({
   kind: 'acme',
