@@ -1,13 +1,13 @@
 // `slipway deploy <env>`: validate locally, send what changed, start the rollout, follow it.
 
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { knownDigest, scanDirectory } from '../artefact/index.ts';
 import type { DeployBody } from '../api/schemas.ts';
 import { envKey, splitEnvKey } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
-import { parseConfigText } from '../config/index.ts';
+import { parseConfigText, readConfigText } from '../config/index.ts';
 import { followRollout, type ApiClient } from './api-client.ts';
 import { formatEvent, formatRolloutLine } from './output.ts';
 import { sendChangedFiles, type UploadCounts } from './send-changes.ts';
@@ -31,8 +31,7 @@ export interface DeployOptions {
 export async function runDeploy(o: DeployOptions): Promise<number> {
   const dir = resolve(o.dir);
   const configPath = resolve(dir, o.file);
-  if (!existsSync(configPath)) throw new SlipwayError('E_CONFIG_NOT_FOUND', `${configPath} not found; create one with \`slipway init\``);
-  const text = readFileSync(configPath, 'utf8');
+  const text = readConfigText(configPath); // missing, a directory, unreadable: E_CONFIG_NOT_FOUND, named
   const config = parseConfigText(text, o.file); // fail here, before packing, with file:line:col
   const named = splitEnvKey(o.env);
   if (named.service !== null && named.service !== config.service) {
