@@ -119,7 +119,8 @@ describe('Ctrl-C in the middle of a deploy', () => {
     await waitFor('the rollout to start', () => /rollout started/.test(stdout), 60_000);
     child.kill('SIGINT');
     expect(await exited).toBe(130);
-    expect(stderr).toContain('interrupted: slipway stopped waiting. What the server had already accepted goes on there (a rollout runs to its end)');
+    const id = /rollout #(\d+)/.exec(stdout)?.[1];
+    expect(stderr).toContain(`interrupted: slipway stopped waiting. rollout #${id} goes on at the server and runs to its end: \`slipway status staging\` shows it, \`slipway abort staging\` stops it.`);
     // Nothing was lost or left half-done: the server finished the rollout by itself.
     const url = `${server.url}/api/environments/hello%2Fstaging`;
     await waitFor('the rollout to succeed', async () => (await getJson<EnvironmentStatus>(url)).lastRollout?.phase === 'succeeded', 60_000);

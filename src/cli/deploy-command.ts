@@ -11,6 +11,7 @@ import { parseConfigText, readConfigText } from '../config/index.ts';
 import { followRollout, type ApiClient } from './api-client.ts';
 import { formatEvent, formatRolloutLine } from './output.ts';
 import { sendChangedFiles, type UploadCounts } from './send-changes.ts';
+import { noteWaitingOn } from './interrupt-note.ts';
 import { withWaitNotice } from './wait-notice.ts';
 
 /** How often a deploy says it still waits for the server to make the release. */
@@ -73,6 +74,7 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
       return 0;
     }
     say(`release ${o.env}#${answer.release.number}: rollout #${answer.rollout.id} (${answer.rollout.steps.length} steps)`);
+    noteWaitingOn(`rollout #${answer.rollout.id}`, o.env);
     if (o.detach) {
       if (o.json) process.stdout.write(`${JSON.stringify({ ...answer, upload }, null, 2)}\n`);
       return 0;

@@ -27,6 +27,7 @@ import { registerPolicyCommands } from './policy-commands.ts';
 import { registerTeardownCommands } from './teardown-commands.ts';
 import { declaredEnvironments, formatStrays, strayEnvironments } from './stray-environments.ts';
 import { registerTrafficCommands } from './traffic-commands.ts';
+import { interruptedDetail } from './interrupt-note.ts';
 import { formatEvent, formatRolloutLine, formatStatus, printError } from './output.ts';
 
 interface GlobalOpts {
@@ -299,7 +300,7 @@ const ENDED_BY_CTRL_C = new Set(['server', 'demo', 'logs', 'events', 'watch-bran
  * has accepted runs on there. Said once, so nobody takes the silence for an undo.
  */
 function sayInterrupted(): void {
-  process.stderr.write(`\n${pc.yellow('interrupted')}: slipway stopped waiting. What the server had already accepted goes on there (a rollout runs to its end): \`slipway status\` shows it, \`slipway abort <env>\` stops a rollout.\n`);
+  process.stderr.write(`\n${pc.yellow('interrupted')}: slipway stopped waiting. ${interruptedDetail()}\n`);
   process.exit(130);
 }
 
