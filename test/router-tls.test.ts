@@ -96,6 +96,8 @@ describe('TLS at the router with certificate files', () => {
     tls: { certificates: [{ cert: cert.cert, key: cert.key }], redirectHttp: false, ...extra },
   });
   const push = (environments: RouteTable['environments']) => router.putRoutes({ version: ++version, environments });
+  /** The router's 308s to https so far on the plain listener at `plainPort`. */
+  const redirectedOn = async (plainPort: number) => (await router.getStats()).listeners[`127.0.0.1:${plainPort}`]?.redirected ?? 0;
   const both = (shopExtra: Partial<EnvRoutes['tls'] & object> = {}) => ({
     shop: tlsEnv(shop, ['shop.test', 'www.shop.test'], shopCert, { httpListen: `127.0.0.1:${httpPort}`, ...shopExtra }),
     blog: tlsEnv(blog, ['blog.test'], blogCert),
@@ -157,8 +159,11 @@ describe('TLS at the router with certificate files', () => {
   it('answers plain HTTP with 308 to https, path and query kept, except ACME challenges', async () => {
     const token = 'tok_0123456789abcdefXYZ';
     await push(both({ redirectHttp: true, challenges: { [token]: `${token}.thumbprint` } }));
+    const redirectedBefore = await redirectedOn(httpPort);
     const res = await request(`http://127.0.0.1:${httpPort}/cart/items?id=7`, { method: 'POST', body: 'x', headers: { host: 'shop.test' } });
     expect(res.statusCode).toBe(308);
+    // Counted on the plain listener, so an operator sees how much still arrives over http://.
+    expect((await redirectedOn(httpPort)) - redirectedBefore).toBe(1);
     expect(res.headers.location).toBe(`https://shop.test:${port}/cart/items?id=7`);
     await res.body.dump();
     const challenge = await request(`http://127.0.0.1:${httpPort}/.well-known/acme-challenge/${token}`, { headers: { host: 'shop.test' } });

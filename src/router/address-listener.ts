@@ -189,7 +189,10 @@ export class AddressListener {
     if (typeof entry === 'string') return this.unknown(entry, req);
     const redirect = entry.route.httpsRedirect;
     if (redirect == null) return entry;
-    return redirectAnswer(redirect, req, url) ?? { ...entry, route: redirect.environment };
+    const answer = redirectAnswer(redirect, req, url);
+    if (answer === null) return { ...entry, route: redirect.environment };
+    if (answer.status === 308) this.counters.redirected++;
+    return answer;
   }
 
   /** The environment the request is for, or what the router did not know. One environment's own listener skips the lookup. */

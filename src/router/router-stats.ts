@@ -107,6 +107,8 @@ export interface ListenerStatsJson {
   unknownHost: number;
   /** 404: no environment of its host takes its path. */
   unknownPath: number;
+  /** 308 to https: plain HTTP to a TLS environment with redirect_http (a client or link still on http://). */
+  redirected: number;
   /** Requests node could not parse (400, 431, 408) on a listener of several environments, so of none. */
   refused: Record<RefusalLimit, number>;
   /** Connections by their PROXY protocol header, on a listener that reads one (all 0 on the others). */
@@ -261,11 +263,12 @@ export class EnvCounters {
 export class ListenerCounters {
   unknownHost = 0;
   unknownPath = 0;
+  redirected = 0;
   readonly refused: Record<RefusalLimit, number> = { max_body: 0, idle_timeout: 0, max_header_size: 0, bad_request: 0 };
   readonly proxyProtocol: ProxyProtocolStatsJson = { accepted: 0, local: 0, untrusted: 0, invalid: 0, timeout: 0 };
 
   toJSON(): ListenerStatsJson {
-    return { unknownHost: this.unknownHost, unknownPath: this.unknownPath, refused: { ...this.refused }, proxyProtocol: { ...this.proxyProtocol } };
+    return { unknownHost: this.unknownHost, unknownPath: this.unknownPath, redirected: this.redirected, refused: { ...this.refused }, proxyProtocol: { ...this.proxyProtocol } };
   }
 }
 

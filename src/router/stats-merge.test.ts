@@ -44,7 +44,7 @@ describe('mergeRouterStats', () => {
       r.record(200, 5);
       for (let i = 0; i < longRequests; i++) r.recordLong(i === 0 ? 502 : 200, false);
       const proxyProtocol = { accepted, local: 1, untrusted: 2, invalid: 0, timeout: 0 };
-      return { ...workerStats({ requests: 0, latencyMs: 5, inflight: 0, health: 'in' }), environments: { web: { r1: r.toJSON() } }, listeners: { '127.0.0.1:80': { unknownHost: 0, unknownPath: 0, refused: { max_body: 0, idle_timeout: 0, max_header_size: 0, bad_request: 0 }, proxyProtocol } } };
+      return { ...workerStats({ requests: 0, latencyMs: 5, inflight: 0, health: 'in' }), environments: { web: { r1: r.toJSON() } }, listeners: { '127.0.0.1:80': { unknownHost: 0, unknownPath: 0, redirected: 0, refused: { max_body: 0, idle_timeout: 0, max_header_size: 0, bad_request: 0 }, proxyProtocol } } };
     };
     const old = part(0, 0);
     delete (old.environments.web!.r1 as Partial<ReleaseStatsJson>).long;
