@@ -1,0 +1,40 @@
+// Bad payloads sent to a real server as a script author or an attacker would send
+// them: each is refused in the API's one error shape, changes nothing, and tells
+// nothing of the server's own files.
+
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiFetch, scratchDir, shutdownEverything, startServerProcess, type ServerProcess } from './support/harness.ts';
+
+type ErrorBody = { error: { code: string; message: string; details: Record<string, unknown> } };
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+describe('bad payloads to the API', () => {
+  let dataDir: string;
+  let server: ServerProcess;
+  const api = (path: string, init: RequestInit = {}) => apiFetch(`${server.url}${path}`, init);
+
+  beforeAll(async () => {
+    dataDir = join(scratchDir('slipway-bad-payloads-'), '.slipway');
+    server = await startServerProcess(dataDir);
+  }, 60_000);
+
+  afterAll(async () => {
+    await shutdownEverything(server?.url ?? null, dataDir);
+  });
+
+  it('refuses a body of JSON null instead of reading it as an empty one', async () => {
+    const made = await api('/api/tokens', { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ user: 'nully', role: 'viewer' }) });
+    const token = (await made.json()) as { token: string; id: string };
+    const revoke = await api(`/api/tokens/${token.id}/revoke`, { method: 'POST', headers: JSON_HEADERS, body: 'null' });
+    expect(revoke.status).toBe(400);
+    expect(((await revoke.json()) as ErrorBody).error).toMatchObject({ code: 'E_BAD_REQUEST', message: expect.stringMatching(/^body: .*expected object, received null/) });
+    const stop = await api('/api/shutdown', { method: 'POST', headers: JSON_HEADERS, body: 'null' });
+    expect(stop.status).toBe(400);
+    // Nothing happened: the token still works, the server still answers, and the audit log says refused.
+    expect((await fetch(`${server.url}/api/whoami`, { headers: { authorization: `Bearer ${token.token}` } })).status).toBe(200);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    const audit = (await (await api('/api/audit?action=token.revoke')).json()) as { entries: { outcome: string }[] };
+    expect(audit.entries.map((e) => e.outcome)).toEqual(['refused']);
+  });
+});
