@@ -37,4 +37,14 @@ describe('bad payloads to the API', () => {
     const audit = (await (await api('/api/audit?action=token.revoke')).json()) as { entries: { outcome: string }[] };
     expect(audit.entries.map((e) => e.outcome)).toEqual(['refused']);
   });
+
+  it('refuses __proto__ as a secret or config name, which was answered 201 with nothing stored', async () => {
+    const secret = await api('/api/environments/hello%2Fqa/secrets/__proto__', { method: 'PUT', headers: JSON_HEADERS, body: JSON.stringify({ value: 'proto-value-1', allowNew: true }) });
+    expect(secret.status).toBe(400);
+    expect(((await secret.json()) as ErrorBody).error).toMatchObject({ code: 'E_BAD_REQUEST', details: { field: 'name' } });
+    const unset = await api('/api/environments/hello%2Fqa/config/unset', { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ keys: ['__proto__'], allowNew: true }) });
+    expect(unset.status).toBe(400);
+    // No config version was recorded: the environment is still unknown.
+    expect((await api('/api/environments/hello%2Fqa/config/versions')).status).toBe(404);
+  });
 });

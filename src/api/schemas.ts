@@ -83,7 +83,10 @@ export const ACTOR_HEADER = 'x-slipway-actor';
 
 // --- config and secrets
 
-const configKey = z.string().max(128).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits and _, not starting with a digit');
+const configKey = z.string().max(128).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits and _, not starting with a digit')
+  // Names become keys of plain objects: `__proto__` would set the prototype instead,
+  // and a secret of that name was answered 201 while nothing was stored.
+  .refine((k) => k !== '__proto__', 'an environment variable name other than __proto__');
 /** false: record the new config version only; it reaches the instances with the next deploy or config change. */
 const rollout = z.boolean().default(true);
 /** The client found the environment in its slipway.yaml: the server may not have seen it yet. */
