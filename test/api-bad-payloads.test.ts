@@ -2,12 +2,26 @@
 // them: each is refused in the API's one error shape, changes nothing, and tells
 // nothing of the server's own files.
 
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiFetch, scratchDir, shutdownEverything, startServerProcess, type ServerProcess } from './support/harness.ts';
 
 type ErrorBody = { error: { code: string; message: string; details: Record<string, unknown> } };
 const JSON_HEADERS = { 'content-type': 'application/json' };
+
+/** Sends `bytes` as they are and resolves with everything the server answers until it closes. */
+function rawExchange(url: string, bytes: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.end(bytes));
+    let answer = '';
+    socket.on('data', (c: Buffer) => (answer += c.toString('latin1')));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+    socket.setTimeout(10_000, () => socket.destroy(new Error('no answer in 10 s')));
+  });
+}
 
 describe('bad payloads to the API', () => {
   let dataDir: string;
@@ -46,5 +60,25 @@ describe('bad payloads to the API', () => {
     expect(unset.status).toBe(400);
     // No config version was recorded: the environment is still unknown.
     expect((await api('/api/environments/hello%2Fqa/config/versions')).status).toBe(404);
+  });
+
+  it('answers a path it cannot decode, or too long a segment, in the API\'s error shape without echoing it', async () => {
+    for (const [path, status] of [['/api/environments/%ff', 400], ['/api/environments/%', 400], [`/api/environments/${'x'.repeat(10_000)}`, 414]] as const) {
+      const r = await api(path);
+      const text = await r.text();
+      expect(r.status, path.slice(0, 40)).toBe(status);
+      expect((JSON.parse(text) as ErrorBody).error, path.slice(0, 40)).toMatchObject({ code: 'E_BAD_REQUEST', details: {} });
+      expect(text.length).toBeLessThan(300);
+    }
+  });
+
+  it('answers bytes that are not HTTP, or a head over the limit, in the API\'s error shape', async () => {
+    const bad = await rawExchange(server.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n');
+    expect(bad).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(bad.slice(bad.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'E_BAD_REQUEST', message: expect.stringContaining('not well-formed') } });
+    const big = await rawExchange(server.url, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Junk: ${'y'.repeat(20_000)}\r\n\r\n`);
+    expect(big).toMatch(/^HTTP\/1\.1 431 /);
+    expect(JSON.parse(big.slice(big.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'E_BAD_REQUEST', message: expect.stringContaining('16 KB') } });
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
   });
 });

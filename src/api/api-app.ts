@@ -12,6 +12,7 @@ import type { Engine } from '../engine/engine.ts';
 import { releaseView } from '../engine/status-view.ts';
 import { readModelsOf, type ReadModels } from '../engine/read-models.ts';
 import { HTTP_STATUS } from './error-status.ts';
+import { answerClientError, answerFrameworkError } from './framework-errors.ts';
 import type { AccessControl } from '../security/api-tokens.ts';
 import type { AuditTrail } from '../security/audit-trail.ts';
 import { registerAuth } from './auth.ts';
@@ -76,6 +77,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   const reads = opts.reads ?? readModelsOf(engine);
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger, bodyLimit: 2 * 1024 * 1024,
+    frameworkErrors: answerFrameworkError, clientErrorHandler: answerClientError,
     // Every API call's log lines carry its request id: the caller's X-Request-ID when it looks like one, else a new one.
     requestIdHeader: false,
     genReqId: (req) => {
