@@ -2,10 +2,11 @@
 // them: each is refused in the API's one error shape, changes nothing, and tells
 // nothing of the server's own files.
 
+import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiFetch, scratchDir, shutdownEverything, startServerProcess, type ServerProcess } from './support/harness.ts';
+import { apiFetch, freePort, scratchDir, shutdownEverything, startServerProcess, type ServerProcess } from './support/harness.ts';
 
 type ErrorBody = { error: { code: string; message: string; details: Record<string, unknown> } };
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -80,5 +81,18 @@ describe('bad payloads to the API', () => {
     expect(big).toMatch(/^HTTP\/1\.1 431 /);
     expect(JSON.parse(big.slice(big.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'E_BAD_REQUEST', message: expect.stringContaining('16 KB') } });
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+
+  it('names an artefact that cannot be unpacked by its digest, never by the server\'s file', async () => {
+    const bytes = Buffer.from('not a tarball');
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const up = await api('/api/artefacts', { method: 'POST', body: bytes, headers: { 'content-type': 'application/octet-stream', 'x-slipway-digest': digest, 'x-slipway-service': 'hello' } });
+    expect(up.status).toBe(201);
+    const text = `service: hello\nrun:\n  command: node server.js\nenvironments:\n  staging:\n    listen: 127.0.0.1:${await freePort()}\n`;
+    const r = await api('/api/environments/hello%2Fstaging/deploys', { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ artefact: digest, config: { text } }) });
+    const answer = await r.text();
+    expect(r.status).toBe(400);
+    expect((JSON.parse(answer) as ErrorBody).error).toMatchObject({ code: 'E_ARTEFACT_INVALID', message: `${digest} is not a readable slipway artefact (.tar.gz): incorrect header check`, details: { digest } });
+    expect(answer).not.toContain(dataDir);
   });
 });
