@@ -63,6 +63,17 @@ describe('bad payloads to the API', () => {
     expect((await api('/api/environments/hello%2Fqa/config/versions')).status).toBe(404);
   });
 
+  it('takes a number in a path or query as digits only, not 0x10, 1e3, " 5" or nothing', async () => {
+    for (const path of ['/api/audit?limit=0x2', '/api/audit?limit=1e1', '/api/audit?after=', '/api/audit?limit=%205', '/api/rollouts/0x1', '/api/pipeline/runs?limit=1e1']) {
+      const r = await api(path);
+      expect(r.status, path).toBe(400);
+      expect(((await r.json()) as ErrorBody).error.message, path).toMatch(/^(query|path): \w+: expected a whole number, in digits$/);
+    }
+    // Digits still work, and a bound is still named.
+    expect((await api('/api/audit?limit=2')).status).toBe(200);
+    expect(((await (await api('/api/audit?limit=100001')).json()) as ErrorBody).error.message).toMatch(/^query: limit: Too big: expected number to be <=100000$/);
+  });
+
   it('answers a path it cannot decode, or too long a segment, in the API\'s error shape without echoing it', async () => {
     for (const [path, status] of [['/api/environments/%ff', 400], ['/api/environments/%', 400], [`/api/environments/${'x'.repeat(10_000)}`, 414]] as const) {
       const r = await api(path);
