@@ -53,6 +53,14 @@ describe('bad payloads to the API', () => {
     expect(audit.entries.map((e) => e.outcome)).toEqual(['refused']);
   });
 
+  it('names a __proto__ or constructor.prototype key as a reason a body is refused, not only invalid JSON', async () => {
+    for (const body of ['{"__proto__":{"role":"admin"},"user":"p","role":"viewer"}', '{"user":"p","role":"viewer","constructor":{"prototype":{"role":"admin"}}}']) {
+      const r = await api('/api/tokens', { method: 'POST', headers: JSON_HEADERS, body });
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as ErrorBody).error).toMatchObject({ code: 'E_BAD_REQUEST', message: expect.stringContaining('"__proto__" key') });
+    }
+  });
+
   it('refuses __proto__ as a secret or config name, which was answered 201 with nothing stored', async () => {
     const secret = await api('/api/environments/hello%2Fqa/secrets/__proto__', { method: 'PUT', headers: JSON_HEADERS, body: JSON.stringify({ value: 'proto-value-1', allowNew: true }) });
     expect(secret.status).toBe(400);

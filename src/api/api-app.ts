@@ -101,8 +101,9 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     }
     const e = err as { statusCode?: number; message?: string; code?: string };
     if (err instanceof SyntaxError || e.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
-      // JSON.parse's message quotes the body, which may be a secret being set.
-      return reply.status(400).send({ error: { code: 'E_BAD_REQUEST', message: 'the request body is not valid JSON', details: {} } });
+      // JSON.parse's message quotes the body, which may be a secret being set. Fastify
+      // drops the parser's reason, so both kinds of refusal are named.
+      return reply.status(400).send({ error: { code: 'E_BAD_REQUEST', message: 'the request body is not valid JSON, or has a "__proto__" key (or "constructor" with "prototype"), which no field is named', details: {} } });
     }
     if (e.code === 'ENOSPC' || e.code === 'EDQUOT' || e.code === 'SQLITE_FULL') {
       req.log.error({ err }, 'the data directory\'s disk is full');
