@@ -12,6 +12,7 @@ import type { Engine } from '../engine/engine.ts';
 import { releaseView } from '../engine/status-view.ts';
 import { readModelsOf, type ReadModels } from '../engine/read-models.ts';
 import { HTTP_STATUS } from './error-status.ts';
+import { answerClientError, answerFrameworkError } from './framework-errors.ts';
 import type { AccessControl } from '../security/api-tokens.ts';
 import type { AuditTrail } from '../security/audit-trail.ts';
 import { registerAuth } from './auth.ts';
@@ -76,6 +77,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   const reads = opts.reads ?? readModelsOf(engine);
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger, bodyLimit: 2 * 1024 * 1024,
+    frameworkErrors: answerFrameworkError, clientErrorHandler: answerClientError,
     // Every API call's log lines carry its request id: the caller's X-Request-ID when it looks like one, else a new one.
     requestIdHeader: false,
     genReqId: (req) => {
@@ -99,8 +101,9 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     }
     const e = err as { statusCode?: number; message?: string; code?: string };
     if (err instanceof SyntaxError || e.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
-      // JSON.parse's message quotes the body, which may be a secret being set.
-      return reply.status(400).send({ error: { code: 'E_BAD_REQUEST', message: 'the request body is not valid JSON', details: {} } });
+      // JSON.parse's message quotes the body, which may be a secret being set. Fastify
+      // drops the parser's reason, so both kinds of refusal are named.
+      return reply.status(400).send({ error: { code: 'E_BAD_REQUEST', message: 'the request body is not valid JSON, or has a "__proto__" key (or "constructor" with "prototype"), which no field is named', details: {} } });
     }
     if (e.code === 'ENOSPC' || e.code === 'EDQUOT' || e.code === 'SQLITE_FULL') {
       req.log.error({ err }, 'the data directory\'s disk is full');

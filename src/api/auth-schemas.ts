@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { ROLES } from '../core/roles.ts';
 import { SERVICE_NAME_PATTERN } from '../core/env-key.ts';
-import { envParam } from './schemas.ts';
+import { envParam, wholeNumber } from './schemas.ts';
 
 const userName = z.string().regex(/^[\w.@-]{1,64}$/, 'a user name: 1-64 letters, digits, _ . @ -');
 
@@ -37,9 +37,9 @@ export const auditQuery = z.strictObject({
   actor: userName.optional(),
   action: z.string().max(100).optional(),
   /** Epoch milliseconds. */
-  since: z.coerce.number().int().min(0).optional(),
+  since: wholeNumber(z.number().int().min(0)).optional(),
   /** Entries after this sequence number. */
-  after: z.coerce.number().int().min(0).optional(),
-  limit: z.coerce.number().int().min(1).max(100_000).default(1000),
+  after: wholeNumber(z.number().int().min(0)).optional(),
+  limit: wholeNumber(z.number().int().min(1).max(100_000)).default(1000),
 });
 export type AuditQueryInput = z.input<typeof auditQuery>;

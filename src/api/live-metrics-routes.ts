@@ -6,12 +6,12 @@ import { z } from 'zod';
 import type { Engine } from '../engine/engine.ts';
 import { LiveMetrics } from './live-metrics.ts';
 import { parse } from './request-input.ts';
-import { envParam } from './schemas.ts';
+import { envParam, wholeNumber } from './schemas.ts';
 import type { LiveMetricsJson } from './views.ts';
 
 export const liveMetricsQuery = z.strictObject({
   /** Epoch ms: only points after it (a client passes the last ts it has). */
-  after: z.coerce.number().int().min(0).default(0),
+  after: wholeNumber(z.number().int().min(0)).default(0),
 });
 
 export function registerLiveMetricsRoutes(app: FastifyInstance, engine: Engine): LiveMetrics {

@@ -2,6 +2,7 @@
 // builds its requests from these same types.
 
 import { z } from 'zod';
+import { wholeNumber } from './schemas.ts';
 
 export const releaseBody = z.strictObject({
   /** The repository's top directory on the server's machine (absolute). */
@@ -13,7 +14,7 @@ export const releaseBody = z.strictObject({
 export type ReleaseBody = z.input<typeof releaseBody>;
 
 export const runParam = z.strictObject({
-  id: z.coerce.number().int().positive(),
+  id: wholeNumber(z.number().int().positive()),
 });
 
 export const rejectBody = z.strictObject({
@@ -27,5 +28,5 @@ export const checklistParam = z.strictObject({
 });
 
 export const runsQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(500).default(30),
+  limit: wholeNumber(z.number().int().min(1).max(500)).default(30),
 });

@@ -9,7 +9,9 @@ import { mayActForService } from '../core/roles.ts';
 import { ACTOR_HEADER, ARTEFACT_SERVICE_HEADER } from './schemas.ts';
 
 export function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
-  const r = schema.safeParse(value ?? {});
+  // No body at all is an empty one; a body of JSON `null` is a wrong value, refused as
+  // any other: read as {} it took an environment down or stopped the server.
+  const r = schema.safeParse(value === undefined ? {} : value);
   if (r.success) return r.data;
   const first = r.error.issues[0]!;
   const field = first.path.length ? first.path.join('.') : where;

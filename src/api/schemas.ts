@@ -4,12 +4,22 @@
 import { z } from 'zod';
 import { ENV_REFERENCE_PATTERN } from '../core/env-key.ts';
 
+/**
+ * A whole number in a path or a query, where every value arrives as text: digits
+ * only. z.coerce read "0x10" as 16, "1e3" as 1000, " 5" as 5 and "" as 0. `n`
+ * bounds it (and shows the bounds in /api/openapi.json); a number, as the CLI
+ * builds a query, is taken as it is.
+ */
+export function wholeNumber(n: z.ZodNumber) {
+  return z.union([n, z.string().regex(/^\d{1,16}$/).transform(Number).pipe(n)], { error: 'expected a whole number, in digits' });
+}
+
 export const envParam = z.strictObject({
   env: z.string().regex(ENV_REFERENCE_PATTERN, 'an environment: its name (production) or its service and name (shop/production), lowercase letters, digits and dashes'),
 });
 
 export const rolloutParam = z.strictObject({
-  id: z.coerce.number().int().positive(),
+  id: wholeNumber(z.number().int().positive()),
 });
 
 export const deployBody = z.strictObject({
@@ -36,13 +46,13 @@ export type PromoteBody = z.input<typeof promoteBody>;
 export const emptyBody = z.strictObject({});
 
 export const eventsQuery = z.strictObject({
-  after: z.coerce.number().int().min(0).default(0),
-  wait: z.coerce.number().int().min(0).max(30_000).default(0),
+  after: wholeNumber(z.number().int().min(0)).default(0),
+  wait: wholeNumber(z.number().int().min(0).max(30_000)).default(0),
 });
 
 export const metricsQuery = z.strictObject({
   /** Epoch milliseconds; default: the last hour. */
-  since: z.coerce.number().int().min(0).optional(),
+  since: wholeNumber(z.number().int().min(0)).optional(),
 });
 
 export const LOG_LEVEL_NAMES = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
@@ -50,14 +60,14 @@ export const LOG_LEVEL_NAMES = ['trace', 'debug', 'info', 'warn', 'error', 'fata
 export const logsQuery = z.strictObject({
   instance: z.string().max(100).optional(),
   /** A release number of the environment. */
-  release: z.coerce.number().int().positive().optional(),
+  release: wholeNumber(z.number().int().positive()).optional(),
   /** A duration back from now (10m, 2h), an ISO time, or epoch milliseconds. */
   since: z.string().min(1).max(40).optional(),
   /** A plain substring of the message or the instance's own fields. */
   grep: z.string().min(1).max(500).optional(),
   /** This level and above. */
   level: z.enum(LOG_LEVEL_NAMES).optional(),
-  lines: z.coerce.number().int().min(1).max(10_000).default(100),
+  lines: wholeNumber(z.number().int().min(1).max(10_000)).default(100),
   follow: z.enum(['0', '1', 'true', 'false']).optional(),
 });
 export type LogsQuery = z.input<typeof logsQuery>;
@@ -68,7 +78,7 @@ export const sseQuery = z.strictObject({
   /** Comma-separated event types or prefixes (rollout.*). */
   types: z.string().max(1000).optional(),
   /** Start after this event id (as Last-Event-ID does); 0 replays every kept event. */
-  after: z.coerce.number().int().min(0).optional(),
+  after: wholeNumber(z.number().int().min(0)).optional(),
 });
 
 export const shutdownBody = z.strictObject({
@@ -83,7 +93,10 @@ export const ACTOR_HEADER = 'x-slipway-actor';
 
 // --- config and secrets
 
-const configKey = z.string().max(128).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits and _, not starting with a digit');
+const configKey = z.string().max(128).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits and _, not starting with a digit')
+  // Names become keys of plain objects: `__proto__` would set the prototype instead,
+  // and a secret of that name was answered 201 while nothing was stored.
+  .refine((k) => k !== '__proto__', 'an environment variable name other than __proto__');
 /** false: record the new config version only; it reaches the instances with the next deploy or config change. */
 const rollout = z.boolean().default(true);
 /** The client found the environment in its slipway.yaml: the server may not have seen it yet. */

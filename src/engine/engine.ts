@@ -7,6 +7,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SlipwayError } from '../core/errors.ts';
+import { unpackError } from './unpack-error.ts';
 import { envKey, envNameOf, envSlug, isEnvKey, splitEnvKey } from '../core/env-key.ts';
 import type { ArtefactRecord, ReleaseRecord } from '../core/records.ts';
 import { planFor } from '../core/plans.ts';
@@ -609,7 +610,9 @@ export class Engine {
       this.deps.log.info({ digest: artefact.digest, files: r.fileCount, bytes: r.bytes, ms }, `unpacked ${r.fileCount} files in ${(ms / 1000).toFixed(1)}s`);
     } catch (e) {
       if (existsSync(dir)) return; // another request unpacked the same artefact first
-      throw e;
+      if (!(e instanceof SlipwayError)) throw e;
+      this.deps.log.warn({ digest: artefact.digest, file: artefact.path, dir, err: e.message }, `could not unpack artefact ${artefact.digest.slice(0, 19)}…`);
+      throw unpackError(e, { file: artefact.path, digest: artefact.digest, dir });
     }
   }
 

@@ -1,0 +1,117 @@
+// Bad payloads sent to a real server as a script author or an attacker would send
+// them: each is refused in the API's one error shape, changes nothing, and tells
+// nothing of the server's own files.
+
+import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiFetch, freePort, scratchDir, shutdownEverything, startServerProcess, type ServerProcess } from './support/harness.ts';
+
+type ErrorBody = { error: { code: string; message: string; details: Record<string, unknown> } };
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+/** Sends `bytes` as they are and resolves with everything the server answers until it closes. */
+function rawExchange(url: string, bytes: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.end(bytes));
+    let answer = '';
+    socket.on('data', (c: Buffer) => (answer += c.toString('latin1')));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+    socket.setTimeout(10_000, () => socket.destroy(new Error('no answer in 10 s')));
+  });
+}
+
+describe('bad payloads to the API', () => {
+  let dataDir: string;
+  let server: ServerProcess;
+  const api = (path: string, init: RequestInit = {}) => apiFetch(`${server.url}${path}`, init);
+
+  beforeAll(async () => {
+    dataDir = join(scratchDir('slipway-bad-payloads-'), '.slipway');
+    server = await startServerProcess(dataDir);
+  }, 60_000);
+
+  afterAll(async () => {
+    await shutdownEverything(server?.url ?? null, dataDir);
+  });
+
+  it('refuses a body of JSON null instead of reading it as an empty one', async () => {
+    const made = await api('/api/tokens', { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ user: 'nully', role: 'viewer' }) });
+    const token = (await made.json()) as { token: string; id: string };
+    const revoke = await api(`/api/tokens/${token.id}/revoke`, { method: 'POST', headers: JSON_HEADERS, body: 'null' });
+    expect(revoke.status).toBe(400);
+    expect(((await revoke.json()) as ErrorBody).error).toMatchObject({ code: 'E_BAD_REQUEST', message: expect.stringMatching(/^body: .*expected object, received null/) });
+    const stop = await api('/api/shutdown', { method: 'POST', headers: JSON_HEADERS, body: 'null' });
+    expect(stop.status).toBe(400);
+    // Nothing happened: the token still works, the server still answers, and the audit log says refused.
+    expect((await fetch(`${server.url}/api/whoami`, { headers: { authorization: `Bearer ${token.token}` } })).status).toBe(200);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    const audit = (await (await api('/api/audit?action=token.revoke')).json()) as { entries: { outcome: string }[] };
+    expect(audit.entries.map((e) => e.outcome)).toEqual(['refused']);
+  });
+
+  it('names a __proto__ or constructor.prototype key as a reason a body is refused, not only invalid JSON', async () => {
+    for (const body of ['{"__proto__":{"role":"admin"},"user":"p","role":"viewer"}', '{"user":"p","role":"viewer","constructor":{"prototype":{"role":"admin"}}}']) {
+      const r = await api('/api/tokens', { method: 'POST', headers: JSON_HEADERS, body });
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as ErrorBody).error).toMatchObject({ code: 'E_BAD_REQUEST', message: expect.stringContaining('"__proto__" key') });
+    }
+  });
+
+  it('refuses __proto__ as a secret or config name, which was answered 201 with nothing stored', async () => {
+    const secret = await api('/api/environments/hello%2Fqa/secrets/__proto__', { method: 'PUT', headers: JSON_HEADERS, body: JSON.stringify({ value: 'proto-value-1', allowNew: true }) });
+    expect(secret.status).toBe(400);
+    expect(((await secret.json()) as ErrorBody).error).toMatchObject({ code: 'E_BAD_REQUEST', details: { field: 'name' } });
+    const unset = await api('/api/environments/hello%2Fqa/config/unset', { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ keys: ['__proto__'], allowNew: true }) });
+    expect(unset.status).toBe(400);
+    // No config version was recorded: the environment is still unknown.
+    expect((await api('/api/environments/hello%2Fqa/config/versions')).status).toBe(404);
+  });
+
+  it('takes a number in a path or query as digits only, not 0x10, 1e3, " 5" or nothing', async () => {
+    for (const path of ['/api/audit?limit=0x2', '/api/audit?limit=1e1', '/api/audit?after=', '/api/audit?limit=%205', '/api/rollouts/0x1', '/api/pipeline/runs?limit=1e1']) {
+      const r = await api(path);
+      expect(r.status, path).toBe(400);
+      expect(((await r.json()) as ErrorBody).error.message, path).toMatch(/^(query|path): \w+: expected a whole number, in digits$/);
+    }
+    // Digits still work, and a bound is still named.
+    expect((await api('/api/audit?limit=2')).status).toBe(200);
+    expect(((await (await api('/api/audit?limit=100001')).json()) as ErrorBody).error.message).toMatch(/^query: limit: Too big: expected number to be <=100000$/);
+  });
+
+  it('answers a path it cannot decode, or too long a segment, in the API\'s error shape without echoing it', async () => {
+    for (const [path, status] of [['/api/environments/%ff', 400], ['/api/environments/%', 400], [`/api/environments/${'x'.repeat(10_000)}`, 414]] as const) {
+      const r = await api(path);
+      const text = await r.text();
+      expect(r.status, path.slice(0, 40)).toBe(status);
+      expect((JSON.parse(text) as ErrorBody).error, path.slice(0, 40)).toMatchObject({ code: 'E_BAD_REQUEST', details: {} });
+      expect(text.length).toBeLessThan(300);
+    }
+  });
+
+  it('answers bytes that are not HTTP, or a head over the limit, in the API\'s error shape', async () => {
+    const bad = await rawExchange(server.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n');
+    expect(bad).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(bad.slice(bad.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'E_BAD_REQUEST', message: expect.stringContaining('not well-formed') } });
+    const big = await rawExchange(server.url, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Junk: ${'y'.repeat(20_000)}\r\n\r\n`);
+    expect(big).toMatch(/^HTTP\/1\.1 431 /);
+    expect(JSON.parse(big.slice(big.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'E_BAD_REQUEST', message: expect.stringContaining('16 KB') } });
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+
+  it('names an artefact that cannot be unpacked by its digest, never by the server\'s file', async () => {
+    const bytes = Buffer.from('not a tarball');
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const up = await api('/api/artefacts', { method: 'POST', body: bytes, headers: { 'content-type': 'application/octet-stream', 'x-slipway-digest': digest, 'x-slipway-service': 'hello' } });
+    expect(up.status).toBe(201);
+    const text = `service: hello\nrun:\n  command: node server.js\nenvironments:\n  staging:\n    listen: 127.0.0.1:${await freePort()}\n`;
+    const r = await api('/api/environments/hello%2Fstaging/deploys', { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ artefact: digest, config: { text } }) });
+    const answer = await r.text();
+    expect(r.status).toBe(400);
+    expect((JSON.parse(answer) as ErrorBody).error).toMatchObject({ code: 'E_ARTEFACT_INVALID', message: `${digest} is not a readable slipway artefact (.tar.gz): incorrect header check`, details: { digest } });
+    expect(answer).not.toContain(dataDir);
+  });
+});
