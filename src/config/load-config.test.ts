@@ -224,6 +224,8 @@ const BAD: [string, string, string, string, string][] = [
   ['bad duration', `${MINIMAL}health:\n  timeout: 2 seconds\n`, '8:12', 'health.timeout', 'expected a duration above zero with a unit, such as 250ms, 1s or 2m, got "2 seconds"'],
   ['a timeout longer than a timer can be', `${MINIMAL}shutdown:\n  kill_timeout: 600h\n`, '8:17', 'shutdown.kill_timeout', '"600h" is too long; give at most 24d, the longest timer slipway can set'],
   ['a duration too large for a number', `${MINIMAL}health:\n  start_deadline: ${'9'.repeat(400)}h\n`, '8:19', 'health.start_deadline', 'is too long; give at most 24d'],
+  ['a __proto__ key among config (its value would be dropped)', `${MINIMAL}    config: { A: "1", __proto__: evil }\n`, '7:23', 'environments.staging.config.__proto__', '__proto__ cannot be a key in slipway.yaml (it would be dropped, not kept); name it otherwise'],
+  ['a __proto__ key in a section of known keys', `${MINIMAL}shutdown:\n  __proto__: { kill_timeout: 1s }\n`, '8:3', 'shutdown.__proto__', '__proto__ cannot be a key in slipway.yaml'],
   ['duration without a unit', `${MINIMAL}shutdown:\n  kill_timeout: 5\n`, '8:17', 'shutdown.kill_timeout', 'got 5'],
   ['bad percent', `${MINIMAL}    strategy: { type: rolling, batch: 34 percent }\n`, '7:39', 'environments.staging.strategy.batch', 'or a percentage above 0% (e.g. 25%), got "34 percent"'],
   ['percent above 100', `${MINIMAL}    strategy: { type: rolling, max_unavailable: 150% }\n`, '7:49', 'environments.staging.strategy.max_unavailable', 'expected a count (e.g. 2) or a percentage (e.g. 25%), got "150%"'],

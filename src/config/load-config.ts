@@ -70,6 +70,13 @@ export function validateConfigText(text: string, file: string): ConfigValidation
     return { ok: false, issues: sorted([...yamlIssues, issue]) };
   }
 
+  // A `__proto__` key becomes an own property that the schema's checks skip (they
+  // guard against prototype pollution), so its value would be dropped without a word.
+  const protoKeys = protoKeyOffsets(doc);
+  if (protoKeys.length > 0) {
+    return { ok: false, issues: sorted([...yamlIssues, ...protoKeys.map((o) => at(o, pathAtOffset(doc, o), '__proto__ cannot be a key in slipway.yaml (it would be dropped, not kept); name it otherwise'))]) };
+  }
+
   keepConfigScalarsAsWritten(doc);
   let data: unknown;
   try {
@@ -135,6 +142,18 @@ function unresolvedAlias(doc: Document): Alias | null {
     },
   });
   return found;
+}
+
+/** Where each `__proto__` key of a map is written. */
+function protoKeyOffsets(doc: Document): number[] {
+  const offsets: number[] = [];
+  visit(doc, {
+    Pair(_key, pair) {
+      if (isScalar(pair.key) && pair.key.value === '__proto__') offsets.push(pair.key.range?.[0] ?? 0);
+      return undefined;
+    },
+  });
+  return offsets;
 }
 
 function sorted(issues: ConfigIssue[]): ConfigIssue[] {
