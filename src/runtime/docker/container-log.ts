@@ -93,6 +93,11 @@ export interface FollowOptions {
   tags: ContainerLogTags;
   cursorNs: bigint | null;
   write: LogWriter;
+  /**
+   * Asked once when the stream ends by itself (the container exited, not stop()):
+   * a line to append after the container's own output, or null.
+   */
+  lastWords?(): Promise<string | null>;
 }
 
 /** Open for writing at offset 0 (not append mode: Linux would append a positioned write), created if missing. */
@@ -134,7 +139,19 @@ export function followContainerLog(o: FollowOptions): { done: Promise<void>; sto
     });
   });
   o.demux(o.source, merged, merged);
-  const finish = () => merged.end();
+  let ending = false;
+  let stopping = false;
+  const end = (last: string | null) => {
+    if (merged.writableEnded) return;
+    if (last) merged.write(last.endsWith('\n') ? last : `${last}\n`);
+    merged.end();
+  };
+  const finish = () => {
+    if (ending) return;
+    ending = true;
+    if (!o.lastWords || stopping) return end(null);
+    o.lastWords().then(end, () => end(null));
+  };
   o.source.once('end', finish);
   o.source.once('close', finish);
   o.source.once('error', finish);
@@ -147,8 +164,9 @@ export function followContainerLog(o: FollowOptions): { done: Promise<void>; sto
   return {
     done,
     stop: () => {
+      stopping = true;
       o.source.destroy();
-      finish();
+      end(null);
     },
   };
 }
