@@ -9,11 +9,11 @@ import type { LogTags } from './log-records.ts';
 import { relayLog } from './log-relay.ts';
 import { DEFAULT_LOG_LIMITS, RotatingLogFile, type LogLimits } from './rotating-log-file.ts';
 
-export async function appendMaskedLog(o: { input: Readable; logPath: string; secrets: string[]; tags: LogTags; limits?: LogLimits }): Promise<void> {
+export async function appendMaskedLog(o: { input: Readable; errInput?: Readable; logPath: string; secrets: string[]; tags: LogTags; limits?: LogLimits }): Promise<void> {
   mkdirSync(dirname(o.logPath), { recursive: true });
   const sink = new RotatingLogFile(o.logPath, o.limits ?? DEFAULT_LOG_LIMITS);
   try {
-    await relayLog({ input: o.input, sink, secrets: o.secrets, tags: o.tags });
+    await relayLog({ input: o.input, ...(o.errInput ? { errInput: o.errInput } : {}), sink, secrets: o.secrets, tags: o.tags });
   } finally {
     sink.close();
   }

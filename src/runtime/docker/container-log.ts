@@ -9,7 +9,6 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } f
 import { dirname } from 'node:path';
 import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 
-/** Masks the given secrets in `input` and appends it to the log file; resolves when input ended and all is written. */
 /** What each record of the log is tagged with. */
 export interface ContainerLogTags {
   env: string;
@@ -17,7 +16,8 @@ export interface ContainerLogTags {
   instance: string;
 }
 
-export type LogWriter = (o: { input: Readable; logPath: string; secrets: string[]; tags: ContainerLogTags }) => Promise<void>;
+/** Masks the given secrets and appends both streams to the log file; resolves when both ended and all is written. */
+export type LogWriter = (o: { input: Readable; errInput?: Readable; logPath: string; secrets: string[]; tags: ContainerLogTags }) => Promise<void>;
 
 /** An engine timestamp (RFC 3339 with up to 9 fraction digits) as nanoseconds; null when it is not one. */
 export function timestampNs(text: string): bigint | null {
@@ -93,6 +93,11 @@ export interface FollowOptions {
   tags: ContainerLogTags;
   cursorNs: bigint | null;
   write: LogWriter;
+  /**
+   * Asked once when the stream ends by itself (the container exited, not stop()):
+   * a line to append after the container's own output, or null.
+   */
+  lastWords?(): Promise<string | null>;
 }
 
 /** Open for writing at offset 0 (not append mode: Linux would append a positioned write), created if missing. */
@@ -111,7 +116,6 @@ function openCursor(logPath: string): number {
  * between the two writes sees at most that one chunk again; none is ever lost.
  */
 export function followContainerLog(o: FollowOptions): { done: Promise<void>; stop(): void } {
-  const merged = new PassThrough();
   mkdirSync(dirname(o.logPath), { recursive: true });
   const cursorFd = openCursor(o.logPath);
   let saving = false;
@@ -124,31 +128,58 @@ export function followContainerLog(o: FollowOptions): { done: Promise<void>; sto
       // the next save writes it
     }
   };
-  const lines = new TimestampedLines(o.cursorNs, () => {
+  // One line splitter per stream, so that each record keeps the stream it came from
+  // (stderr is the service's warnings and errors, as for a process instance). Both
+  // start from the saved cursor; the engine sends the two in time order, so the
+  // later of their positions is where the log has got to.
+  const position = () => {
+    const [a, b] = [outLines.cursorNs, errLines.cursorNs];
+    return a === null ? b : b === null || a > b ? a : b;
+  };
+  const onAdvance = () => {
     if (saving) return;
     saving = true;
     // After the relay has written what was just pushed (it writes synchronously as data arrives).
     setImmediate(() => {
       saving = false;
-      save(lines.cursorNs);
+      save(position());
     });
-  });
-  o.demux(o.source, merged, merged);
-  const finish = () => merged.end();
+  };
+  const outLines = new TimestampedLines(o.cursorNs, onAdvance);
+  const errLines = new TimestampedLines(o.cursorNs, onAdvance);
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  o.demux(o.source, stdout, stderr);
+  let ending = false;
+  let stopping = false;
+  const end = (last: string | null) => {
+    if (stderr.writableEnded) return;
+    if (last) stderr.write(last.endsWith('\n') ? last : `${last}\n`);
+    stdout.end();
+    stderr.end();
+  };
+  const finish = () => {
+    if (ending) return;
+    ending = true;
+    if (!o.lastWords || stopping) return end(null);
+    o.lastWords().then(end, () => end(null));
+  };
   o.source.once('end', finish);
   o.source.once('close', finish);
   o.source.once('error', finish);
-  merged.pipe(lines);
-  const done = o.write({ input: lines, logPath: o.logPath, secrets: o.secrets, tags: o.tags }).finally(() => {
-    save(lines.cursorNs);
+  stdout.pipe(outLines);
+  stderr.pipe(errLines);
+  const done = o.write({ input: outLines, errInput: errLines, logPath: o.logPath, secrets: o.secrets, tags: o.tags }).finally(() => {
+    save(position());
     closed = true;
     closeSync(cursorFd);
   });
   return {
     done,
     stop: () => {
+      stopping = true;
       o.source.destroy();
-      finish();
+      end(null);
     },
   };
 }

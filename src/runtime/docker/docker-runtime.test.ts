@@ -129,6 +129,36 @@ describe.skipIf(!available)('docker runtime on a real engine', () => {
     }
   });
 
+  it('keeps each line\'s stream: what a container writes to stderr is a stderr record, a warning, as from a process', async () => {
+    const port = await freePort();
+    const s = spec({ instanceId: 'test-1-gggggg', port, argv: ['node', '-e', `${SERVICE}; console.error('disk nearly full'); console.log('all well');`] });
+    const handle = await runtime.start(s);
+    const records = () => readFileSync(s.logPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; stream: string; level: string });
+    try {
+      await waitFor('both lines in the log', () => ['disk nearly full', 'all well'].every((m) => records().some((r) => r.msg === m)));
+      expect(records().find((r) => r.msg === 'disk nearly full')).toMatchObject({ stream: 'stderr', level: 'warn' });
+      expect(records().find((r) => r.msg === 'all well')).toMatchObject({ stream: 'stdout', level: 'info' });
+    } finally {
+      await runtime.stop(handle, { killTimeoutMs: 3000 });
+    }
+  });
+
+  it('a container killed for passing its memory limit says so in its log, where the exit is explained', async () => {
+    const port = await freePort();
+    // Touches 8 MB a tick until the kernel kills it: a service that leaks, and has no last words.
+    const leak = `${SERVICE}; const kept = []; setInterval(() => kept.push(Buffer.alloc(8e6, 1)), 20);`;
+    const s = spec({ instanceId: 'test-1-ffffff', port, argv: ['node', '-e', leak], resources: { memoryBytes: 64 * 1024 * 1024, cpus: null } });
+    const handle = await runtime.start(s);
+    try {
+      await waitFor('the container to be killed', async () => !(await runtime.isRunning(handle)), 20_000);
+      await runtime.flushOutput('test-1-ffffff', 5000);
+      const records = readFileSync(s.logPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; level: string });
+      expect(records.at(-1)).toMatchObject({ level: 'error', msg: expect.stringMatching(/killed by the kernel for using more memory than its limit \(resources\.memory: 64 MiB\); exit status 137/) });
+    } finally {
+      await runtime.stop(handle, { killTimeoutMs: 1000 });
+    }
+  });
+
   it('says plainly when the engine is unreachable, the image is missing, or the port is taken', async () => {
     const nowhere = new DockerRuntime({ dataDir, writeLog: appendMaskedLog, docker: new Docker({ socketPath: join(dataDir, 'no-such.sock') }) });
     await expect(nowhere.start(spec({ instanceId: 'test-1-cccccc', port: await freePort() }))).rejects.toMatchObject({

@@ -172,11 +172,33 @@ export class DockerRuntime implements Runtime {
     const follower = followContainerLog({
       source, logPath: o.logPath, secrets: o.secrets, cursorNs, write, tags: { env: o.env, release: o.release, instance: o.instanceId },
       demux: (s: Readable, out: PassThrough, err: PassThrough) => streams.modem.demuxStream(s as unknown as NodeJS.ReadableStream, out, err),
+      lastWords: () => this.exitNote(container.id),
     });
     this.followers.set(o.instanceId, follower);
     void follower.done
       .catch((e: Error) => this.opts.onWarning?.(`the log of ${o.instanceId} could not be copied: ${e.message}`))
       .finally(() => this.followers.delete(o.instanceId));
+  }
+
+  /**
+   * What the engine knows of an exit that the container's own output cannot say:
+   * the kernel's out-of-memory kill under `resources.memory` leaves no last words,
+   * and would otherwise read as "exited unexpectedly" with nothing in the log.
+   */
+  private async exitNote(containerId: string): Promise<string | null> {
+    const { api } = await this.connect();
+    // The log stream may end a moment before the engine records the exit.
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const { State: state, HostConfig: host } = await api.getContainer(containerId).inspect();
+      if (state.Running) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      if (!state.OOMKilled) return null;
+      const limit = host.Memory ? ` (resources.memory: ${Math.round(host.Memory / 1024 / 1024)} MiB)` : '';
+      return `ERROR slipway: the container was killed by the kernel for using more memory than its limit${limit}; exit status ${state.ExitCode}`;
+    }
+    return null;
   }
 
   async adopt(handle: InstanceHandle, instance: { instanceId: string; logPath: string }): Promise<void> {
