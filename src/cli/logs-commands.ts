@@ -22,19 +22,30 @@ function since(v: string): string {
 }
 
 /** One record as a line: time, instance, level, message, then the instance's other fields as JSON. */
+/**
+ * An instance's line (or an event's text) as a terminal may show it: what the app
+ * printed reaches the operator's terminal, so only colour (SGR: ESC [ … m) passes as
+ * it was written. Every other control character, the escape of a cursor move, a
+ * screen clear, a window title or a clipboard write (OSC 52) among them, and a CR
+ * that would draw over the line, is shown as \xNN text instead.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(/\x1b\[[0-9;:]*m|[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (m) => (m.length > 1 ? m : `\\x${m.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
 export function formatLogRecord(r: LogRecordJson): string {
   const time = r.ts ? new Date(r.ts).toISOString().replace('T', ' ').slice(0, 23) : ''.padEnd(23);
   const level = (LEVEL_COLOUR[r.level] ?? ((s: string) => s))(r.level.toUpperCase().padEnd(5));
   const extra = r.fields ? Object.fromEntries(Object.entries(r.fields).filter(([k]) => !SHOWN.has(k))) : {};
   const rest = Object.keys(extra).length ? ` ${pc.dim(JSON.stringify(extra))}` : '';
   const stream = r.stream === 'stdout' ? '' : ` ${pc.dim(`[${r.stream}]`)}`;
-  return `${pc.dim(time)} ${pc.cyan(r.instance)}${stream} ${level} ${r.msg}${rest}`;
+  return `${pc.dim(time)} ${pc.cyan(r.instance)}${stream} ${level} ${terminalSafe(r.msg)}${rest}`;
 }
 
 export function formatEventLine(e: SlipwayEvent): string {
   const time = new Date(e.ts).toISOString().replace('T', ' ').slice(0, 23);
   const colour = e.level === 'error' ? pc.red : e.level === 'warn' ? pc.yellow : (s: string) => s;
-  return `${pc.dim(time)} ${pc.dim(`#${e.id}`)} ${pc.cyan(e.type.padEnd(19))} ${colour(e.message)}`;
+  return `${pc.dim(time)} ${pc.dim(`#${e.id}`)} ${pc.cyan(e.type.padEnd(19))} ${colour(terminalSafe(e.message))}`;
 }
 
 export function registerLogsCommands(program: Command, ctx: CommandContext): void {
