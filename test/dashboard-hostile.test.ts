@@ -155,6 +155,42 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the dashboard against
     await expectInert(page);
   });
 
+  /** Security headers every answer of the server carries (the dashboard's page has its own policy). */
+  const expectApiHeaders = (res: Response, what: string) => {
+    expect(res.headers.get('x-content-type-options'), what).toBe('nosniff');
+    expect(res.headers.get('content-security-policy'), what).toMatch(/default-src 'none'.*frame-ancestors 'none'/);
+    expect(res.headers.get('x-frame-options'), what).toBe('DENY');
+    expect(res.headers.get('referrer-policy'), what).toBe('no-referrer');
+  };
+
+  it('the page allows no inline script, no framing and no other origin; API answers are never sniffed or framed', async () => {
+    const page = await fetch(`${server.url}/ui/`);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("connect-src 'self'");
+    expect(csp).toContain("object-src 'none'");
+    expect(csp).toMatch(/script-src 'self' 'sha256-[^']+'(;|$)/);
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+
+    const auth = { authorization: `Bearer ${token}` };
+    const answers: Array<[string, Promise<Response>]> = [
+      ['a JSON answer', fetch(`${server.url}/api/whoami`, { headers: auth })],
+      ['a refusal', fetch(`${server.url}/api/whoami`)],
+      ['no such route, with markup in its path', fetch(`${server.url}/api/%3Cimg%20src=x%20onerror=alert(1)%3E`)],
+      ['a public answer', fetch(`${server.url}/healthz`)],
+      ['the log stream', fetch(`${server.url}/api/environments/hostile%2Fstaging/logs?follow=1`, { headers: auth })],
+      ['the event stream', fetch(`${server.url}/api/events`, { headers: auth })],
+    ];
+    for (const [what, answer] of answers) {
+      const res = await answer;
+      expectApiHeaders(res, what);
+      await res.body?.cancel();
+    }
+  });
+
   it('no redirect leads off the server', async () => {
     for (const path of ['/', '/ui', '//127.0.0.1:1/', '/ui//127.0.0.1:1/', '/%2F127.0.0.1:1/', '/ui/%2F%2F127.0.0.1:1']) {
       const res = await fetch(`${server.url}${path}`, { redirect: 'manual' });
