@@ -153,6 +153,8 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the dashboard against
     const page = await signedIn(typeof hash === 'function' ? hash() : hash);
     for (const t of texts) await page.getByText(t, { exact: false }).first().waitFor();
     await expectInert(page);
+    // A very long value wraps or scrolls in its own box: the page never scrolls sideways.
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth')).toBeLessThanOrEqual(0);
   });
 
   /** Security headers every answer of the server carries (the dashboard's page has its own policy). */
