@@ -62,6 +62,19 @@ export interface ApiOptions {
 const MAX_ARTEFACT_BYTES = 1024 * 1024 * 1024;
 
 /**
+ * Every answer's headers, unless its route sets its own (the dashboard's page does).
+ * API answers echo values others wrote (a 404 quotes its path, a log line what an app
+ * printed): opened in a browser, none may be sniffed into a page, run script, load
+ * anything, be framed by another site, or hand its URL on in a Referer.
+ */
+const ANSWER_HEADERS: Record<string, string> = {
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+};
+
+/**
  * The server's info as API clients see it: the router's pid, never its admin URL.
  * Only the server steers the router; its admin address is nobody else's business.
  */
@@ -84,6 +97,12 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       const h = req.headers['x-request-id'];
       return typeof h === 'string' && /^[\w.:-]{1,128}$/.test(h) ? h : randomUUID();
     },
+  });
+  // Set on the raw response, so streams written past Fastify (logs, events) carry them
+  // too; a header the route sets itself (the dashboard's page policy) wins. Before the
+  // auth hook, whose refusals end the request's hooks.
+  app.addHook('onRequest', async (_req, reply) => {
+    for (const [name, value] of Object.entries(ANSWER_HEADERS)) reply.raw.setHeader(name, value);
   });
   // First: every route registered after this is checked for a declared permission.
   const routes = registerAuth(app, { access: opts.access, audit: opts.audit, resolveEnv: (ref) => engine.resolveEnvironment(ref),
