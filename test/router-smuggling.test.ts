@@ -80,36 +80,40 @@ const FORWARDED: Array<[string, string, { method: string; target: string; body: 
   ['Upgrade without Connection: upgrade', `GET /a HTTP/1.1\r\n${H}Upgrade: websocket\r\n\r\n`, { method: 'GET', target: '/a', body: '' }],
 ];
 
-describe('request framing through the router', () => {
-  const stateDir = mkdtempSync(join(tmpdir(), 'slipway-router-smuggling-'));
-  let router: RouterClient;
-  let port = 0;
-  let backend: RawBackend;
-
+/**
+ * A real router process in front of one raw backend (`id`), for the describe block
+ * this is called in: started before its tests, killed and removed after them.
+ */
+function routerBeforeRawBackend(id: string): { router: RouterClient; port: number; backend: RawBackend; stateDir: string } {
+  const ctx = { stateDir: mkdtempSync(join(tmpdir(), `slipway-router-smuggling-${id}-`)), port: 0 } as { router: RouterClient; port: number; backend: RawBackend; stateDir: string };
   beforeAll(async () => {
-    port = await freePort();
-    router = await ensureRouter({ stateDir, adminPort: await freePort() });
-    backend = await startRawBackend('raw1');
-    const answer = await router.putRoutes({
+    ctx.port = await freePort();
+    ctx.router = await ensureRouter({ stateDir: ctx.stateDir, adminPort: await freePort() });
+    ctx.backend = await startRawBackend(id);
+    const answer = await ctx.router.putRoutes({
       version: 1,
-      environments: { test: { listen: `127.0.0.1:${port}`, backends: [{ id: backend.id, release: 'r1', url: backend.url }], weights: { r1: 100 } } },
+      environments: { test: { listen: `127.0.0.1:${ctx.port}`, backends: [{ id: ctx.backend.id, release: 'r1', url: ctx.backend.url }], weights: { r1: 100 } } },
     });
     expect(answer.listeners.test).toMatchObject({ listening: true });
   });
-
-  beforeEach(() => backend?.reset());
-
   afterAll(async () => {
     try {
-      process.kill(-router.pid, 'SIGKILL');
+      process.kill(-ctx.router.pid, 'SIGKILL');
     } catch {
       // already gone
     }
-    await backend?.close();
-    rmSync(stateDir, { recursive: true, force: true });
+    await ctx.backend?.close();
+    rmSync(ctx.stateDir, { recursive: true, force: true });
   });
+  return ctx;
+}
 
-  const send = (parts: Array<string | Buffer>, o: Parameters<typeof rawExchange>[2] = {}): Promise<RawExchange> => rawExchange(port, parts, { responses: 1, ...o });
+describe('request framing through the router', () => {
+  const ctx = routerBeforeRawBackend('raw1');
+
+  beforeEach(() => ctx.backend?.reset());
+
+  const send = (parts: Array<string | Buffer>, o: Parameters<typeof rawExchange>[2] = {}): Promise<RawExchange> => rawExchange(ctx.port, parts, { responses: 1, ...o });
   const status = (x: RawExchange, i = 0): number => Number(x.responses[i]?.start.split(' ')[1] ?? 0);
   /** The backend may still be reading when the client has its answer: what it got is checked after a moment. */
   const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 100));
@@ -119,7 +123,7 @@ describe('request framing through the router', () => {
     expect(x.responses.map((r) => r.start)).toEqual(['HTTP/1.1 400 Bad Request']);
     expect(x.isClosed).toBe(true);
     await settle();
-    expect(backend.requests).toEqual([]);
+    expect(ctx.backend.requests).toEqual([]);
   });
 
   it.each(REFUSED_BY_ROUTER)('refuses %s, forwarding nothing', async (_name, bytes, expected) => {
@@ -128,13 +132,13 @@ describe('request framing through the router', () => {
     expect(x.responses).toHaveLength(1);
     expect(x.isClosed).toBe(true);
     await settle();
-    expect(backend.requests).toEqual([]);
+    expect(ctx.backend.requests).toEqual([]);
   });
 
   it('counts the requests it refuses itself as bad_request of the environment', async () => {
-    const before = (await router.getStats()).refused.test?.bad_request ?? 0;
+    const before = (await ctx.router.getStats()).refused.test?.bad_request ?? 0;
     for (const [, bytes] of REFUSED_BY_ROUTER) await send([bytes]);
-    expect((await router.getStats()).refused.test?.bad_request).toBeGreaterThanOrEqual(before + REFUSED_BY_ROUTER.length);
+    expect((await ctx.router.getStats()).refused.test?.bad_request).toBeGreaterThanOrEqual(before + REFUSED_BY_ROUTER.length);
   });
 
   it.each(FORWARDED)('forwards %s as exactly one request with the body the client framed', async (_name, bytes, want) => {
@@ -142,9 +146,9 @@ describe('request framing through the router', () => {
     expect(x.responses.map((r) => r.start)).toEqual(['HTTP/1.1 200 OK']);
     expect(x.responses[0]!.body.toString()).toBe(`ok ${want.target}`);
     await settle();
-    expect(backend.errors).toEqual([]);
-    expect(backend.requests).toHaveLength(1);
-    const got = backend.requests[0]!;
+    expect(ctx.backend.errors).toEqual([]);
+    expect(ctx.backend.requests).toHaveLength(1);
+    const got = ctx.backend.requests[0]!;
     expect(got.start).toBe(`${want.method} ${want.target} HTTP/1.1`);
     expect(got.body.toString('latin1')).toBe(want.body);
     expect(header(got, 'host')).toEqual(['app.test']);
@@ -157,7 +161,7 @@ describe('request framing through the router', () => {
     expect(x.responses.map((r) => r.body.toString())).toEqual(['ok /1', 'ok /2', 'ok /3']);
     expect(x.rest.length).toBe(0);
     await settle();
-    expect(backend.requests.map((r) => `${r.start} ${r.body.toString()}`).sort()).toEqual(['GET /1 HTTP/1.1 ', 'GET /3 HTTP/1.1 ', 'POST /2 HTTP/1.1 hello']);
+    expect(ctx.backend.requests.map((r) => `${r.start} ${r.body.toString()}`).sort()).toEqual(['GET /1 HTTP/1.1 ', 'GET /3 HTTP/1.1 ', 'POST /2 HTTP/1.1 hello']);
   });
 
   it('closes an HTTP/1.0 connection after its answer unless it asked for keep-alive', async () => {
@@ -174,7 +178,7 @@ describe('request framing through the router', () => {
     expect(x.responses.map((r) => r.start)).toEqual(['HTTP/1.1 200 OK']);
     expect(x.isClosed).toBe(true);
     await settle();
-    expect(backend.requests.map((r) => r.body.toString())).toEqual(['hello']);
+    expect(ctx.backend.requests.map((r) => r.body.toString())).toEqual(['hello']);
   });
 
   it.each([
@@ -190,9 +194,9 @@ describe('request framing through the router', () => {
     const next = await send([`POST /next HTTP/1.1\r\n${H}Content-Length: 4\r\n\r\nnext`]);
     expect(next.responses.map((r) => r.body.toString())).toEqual(['ok /next']);
     await settle();
-    expect(backend.requests.filter((r) => r.start.startsWith('POST /bad'))).toEqual([]);
-    expect(backend.requests.map((r) => `${r.start} ${r.body.toString()}`)).toEqual(['POST /next HTTP/1.1 next']);
-    expect(backend.errors).toEqual([]);
+    expect(ctx.backend.requests.filter((r) => r.start.startsWith('POST /bad'))).toEqual([]);
+    expect(ctx.backend.requests.map((r) => `${r.start} ${r.body.toString()}`)).toEqual(['POST /next HTTP/1.1 next']);
+    expect(ctx.backend.errors).toEqual([]);
   });
 
   it('answers a request line or headers over 16KB with 431 and closes', async () => {
@@ -202,7 +206,7 @@ describe('request framing through the router', () => {
       expect(x.isClosed).toBe(true);
     }
     await settle();
-    expect(backend.requests).toEqual([]);
+    expect(ctx.backend.requests).toEqual([]);
   });
 
   it('closes a CONNECT without forwarding it', async () => {
@@ -210,15 +214,15 @@ describe('request framing through the router', () => {
     expect(x.isClosed).toBe(true);
     expect(x.text).toBe('');
     await settle();
-    expect(backend.requests).toEqual([]);
+    expect(ctx.backend.requests).toEqual([]);
   });
 
   it('answers Expect: 100-continue itself, then forwards the body without the Expect', async () => {
     const x = await send([`POST /a HTTP/1.1\r\n${H}Expect: 100-continue\r\nContent-Length: 5\r\n\r\n`, 'hello'], { gapMs: 300 });
     expect(x.responses.map((r) => r.start)).toEqual(['HTTP/1.1 100 Continue', 'HTTP/1.1 200 OK']);
     await settle();
-    expect(backend.requests.map((r) => r.body.toString())).toEqual(['hello']);
-    expect(header(backend.requests[0]!, 'expect')).toEqual([]);
+    expect(ctx.backend.requests.map((r) => r.body.toString())).toEqual(['hello']);
+    expect(header(ctx.backend.requests[0]!, 'expect')).toEqual([]);
     const other = await send([`POST /a HTTP/1.1\r\n${H}Expect: something-else\r\nContent-Length: 5\r\n\r\nhello`]);
     expect(status(other)).toBe(417);
   });
@@ -226,49 +230,26 @@ describe('request framing through the router', () => {
   it('serves Upgrade: h2c as the plain HTTP/1.1 request, never as a tunnel to the backend', async () => {
     // A backend that would switch: through a tunnel, the client's HTTP/2 requests would
     // reach it with X-Forwarded-* of their own making and no routing by the router.
-    backend.reply = () => 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n';
+    ctx.backend.reply = () => 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n';
     const x = await send([`GET /a HTTP/1.1\r\n${H}Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n`]);
     expect(x.text).not.toMatch(/^HTTP\/1\.1 101/);
     expect(x.isClosed).toBe(true);
-    backend.reply = (req) => `HTTP/1.1 200 OK\r\nContent-Length: ${req.start.length}\r\n\r\n${req.start}`;
+    ctx.backend.reply = (req) => `HTTP/1.1 200 OK\r\nContent-Length: ${req.start.length}\r\n\r\n${req.start}`;
     const served = await send([`GET /a HTTP/1.1\r\n${H}Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n`]);
     expect(served.responses.map((r) => r.body.toString())).toEqual(['GET /a HTTP/1.1']);
     await settle();
-    const last = backend.requests[backend.requests.length - 1]!;
+    const last = ctx.backend.requests[ctx.backend.requests.length - 1]!;
     expect(header(last, 'upgrade')).toEqual([]);
     expect(header(last, 'http2-settings')).toEqual([]);
   });
 
   it('logged no uncaught exception in the router while being fed all of this', () => {
-    expect(readFileSync(join(stateDir, 'router.log'), 'utf8')).not.toMatch(/uncaught exception|unhandled rejection/);
+    expect(readFileSync(join(ctx.stateDir, 'router.log'), 'utf8')).not.toMatch(/uncaught exception|unhandled rejection/);
   });
 });
 
 describe('response framing through the router', () => {
-  const stateDir = mkdtempSync(join(tmpdir(), 'slipway-router-smuggling-res-'));
-  let router: RouterClient;
-  let port = 0;
-  let backend: RawBackend;
-
-  beforeAll(async () => {
-    port = await freePort();
-    router = await ensureRouter({ stateDir, adminPort: await freePort() });
-    backend = await startRawBackend('raw2');
-    await router.putRoutes({
-      version: 1,
-      environments: { test: { listen: `127.0.0.1:${port}`, backends: [{ id: backend.id, release: 'r1', url: backend.url }], weights: { r1: 100 } } },
-    });
-  });
-
-  afterAll(async () => {
-    try {
-      process.kill(-router.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    await backend?.close();
-    rmSync(stateDir, { recursive: true, force: true });
-  });
+  const ctx = routerBeforeRawBackend('raw2');
 
   /**
    * Two pipelined GETs on one client connection: the first answered by `reply`, the
@@ -276,14 +257,14 @@ describe('response framing through the router', () => {
    * the second intact after it: nothing of the first may pass for a response.
    */
   async function exchange(reply: string, o: { cutAfterMs?: number; method?: string } = {}): Promise<RawExchange> {
-    backend.reset();
-    backend.reply = (req, socket) => {
+    ctx.backend.reset();
+    ctx.backend.reply = (req, socket) => {
       if (req.start.includes('/second')) return 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond';
       if (o.cutAfterMs !== undefined) setTimeout(() => socket.destroy(), o.cutAfterMs);
       return reply;
     };
     const method = o.method ?? 'GET';
-    return rawExchange(port, [`${method} /r HTTP/1.1\r\n${H}\r\nGET /second HTTP/1.1\r\n${H}\r\n`], { responses: 2, heads: [method === 'HEAD', false] });
+    return rawExchange(ctx.port, [`${method} /r HTTP/1.1\r\n${H}\r\nGET /second HTTP/1.1\r\n${H}\r\n`], { responses: 2, heads: [method === 'HEAD', false] });
   }
 
   const starts = (x: RawExchange): string[] => x.responses.map((r) => `${r.start.split(' ')[1]} ${r.body.toString()}`);
@@ -349,6 +330,6 @@ describe('response framing through the router', () => {
   });
 
   it('logged no uncaught exception in the router while being fed all of this', () => {
-    expect(readFileSync(join(stateDir, 'router.log'), 'utf8')).not.toMatch(/uncaught exception|unhandled rejection/);
+    expect(readFileSync(join(ctx.stateDir, 'router.log'), 'utf8')).not.toMatch(/uncaught exception|unhandled rejection/);
   });
 });
