@@ -160,21 +160,29 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
     const close = (c: { stopInstances?: boolean; stopRouter?: boolean } = {}): Promise<void> => {
       closing ??= (async () => {
-        log.info(c, 'server stopping');
-        await api.close().catch(() => undefined);
-        stopObservability();
-        tls.stop();
-        if (c.stopInstances) await engine!.stopAllInstances();
-        else await engine!.stop();
-        await runtimes.docker.close();
-        if (c.stopRouter) await router.shutdown().catch(() => undefined);
-        else router.stop();
-        rmSync(paths.serverJson, { force: true });
-        const unwritten = audit.close();
-        if (unwritten.length) log.error({ entries: unwritten }, 'audit entries could not be written to state.db before the server stopped (the disk is full); this log line is their only record');
-        store.close();
-        releaseLock();
-        resolveClosed();
+        // Stopping waits on drains, kill timeouts and the reconciler's grace, whose timers
+        // are unref'd: without a handle of its own the process could end half-way through,
+        // leaving instances running and the audit unflushed.
+        const keepAlive = setInterval(() => {}, 60_000);
+        try {
+          log.info(c, 'server stopping');
+          await api.close().catch(() => undefined);
+          stopObservability();
+          tls.stop();
+          if (c.stopInstances) await engine!.stopAllInstances();
+          else await engine!.stop();
+          await runtimes.docker.close();
+          if (c.stopRouter) await router.shutdown().catch(() => undefined);
+          else router.stop();
+          rmSync(paths.serverJson, { force: true });
+          const unwritten = audit.close();
+          if (unwritten.length) log.error({ entries: unwritten }, 'audit entries could not be written to state.db before the server stopped (the disk is full); this log line is their only record');
+          store.close();
+          releaseLock();
+          resolveClosed();
+        } finally {
+          clearInterval(keepAlive);
+        }
       })();
       return closing;
     };

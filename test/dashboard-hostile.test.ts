@@ -112,10 +112,13 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the dashboard against
 
   afterAll(async () => {
     await browser?.close();
-    await new Promise((r) => attacker?.close(r));
+    // Its browser's keep-alive connections would hold close() past the hook's timeout, and the server below would be left running.
+    attacker?.closeAllConnections();
+    await new Promise<void>((r) => (attacker ? attacker.close(() => r()) : r()));
     await shutdownEverything(server?.url ?? null, dataDir);
     if (work) rmSync(work, { recursive: true, force: true });
-  });
+    // The server stops its instances (drain, kill timeouts) and then its router: more than the default 10 s hook.
+  }, 60_000);
 
   async function signedIn(hash: string): Promise<Page> {
     const page = await browser.newPage();

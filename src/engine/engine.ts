@@ -661,11 +661,20 @@ export class Engine {
 
   /** Drains and stops every instance (for `demo --once` and tests), leaving state consistent. */
   async stopAllInstances(): Promise<void> {
+    // First, so that a rollout step or a restore still running when the reconciler's
+    // grace ends cannot start an instance after the sweep below: it would outlive the server.
+    this.fleet.refuseStarts();
     await this.pipeline.stop();
     await this.reconciler.stop();
     this.monitor.stop();
     this.sampler.stop();
-    for (const env of this.store.listEnvironmentNames()) await this.fleet.stopAll(env);
+    // A launch already under way when starts were refused is recorded by the time a
+    // sweep has stopped the others: sweep until none is left (three at most).
+    for (let sweep = 0; sweep < 3; sweep++) {
+      const envs = this.store.listEnvironmentNames();
+      if (sweep > 0 && envs.every((env) => this.store.liveInstances(env).length === 0)) break;
+      for (const env of envs) await this.fleet.stopAll(env);
+    }
   }
 }
 

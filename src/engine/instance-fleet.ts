@@ -33,6 +33,8 @@ export class InstanceFleet implements Fleet {
   /** Instances being retired right now: a second request to retire one waits for the first. */
   private readonly retiring = new Map<string, Promise<void>>();
   readonly runtimes: readonly RuntimeName[];
+  /** Set when the server stops together with its instances: from then on nothing is started. */
+  private isRefusingStarts = false;
 
   constructor(private readonly deps: FleetDeps) {
     this.runtimes = (Object.keys(deps.runtimes) as RuntimeName[]).filter((n) => deps.runtimes[n] !== undefined);
@@ -114,6 +116,7 @@ export class InstanceFleet implements Fleet {
       const launched: InstanceRecord[] = [];
       for (let n = live.length; n < count; n++) {
         try {
+          if (this.isRefusingStarts) throw new Error('the server is stopping with its instances');
           launched.push(await launchInstance(this.deps, release));
         } catch (e) {
           await Promise.all(launched.map((i) => this.retire(i, { finalState: 'failed', reason: 'start of its batch failed' })));
@@ -265,6 +268,11 @@ export class InstanceFleet implements Fleet {
   async finishRetiring(env: string): Promise<void> {
     const pending = this.deps.store.liveInstances(env).filter((i) => i.state === 'draining' || i.state === 'stopping');
     await Promise.all(pending.map((i) => this.retire(i, { finalState: i.lastError ? 'failed' : 'stopped', reason: null })));
+  }
+
+  /** A server stopping with its instances: a rollout or restore still running starts none after this. */
+  refuseStarts(): void {
+    this.isRefusingStarts = true;
   }
 
   async stopAll(env: string): Promise<void> {
