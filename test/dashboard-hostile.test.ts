@@ -117,8 +117,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the dashboard against
     await new Promise<void>((r) => (attacker ? attacker.close(() => r()) : r()));
     await shutdownEverything(server?.url ?? null, dataDir);
     if (work) rmSync(work, { recursive: true, force: true });
-    // The server stops its instances (drain, kill timeouts) and then its router: more than the default 10 s hook.
-  }, 60_000);
+  });
 
   async function signedIn(hash: string): Promise<Page> {
     const page = await browser.newPage();

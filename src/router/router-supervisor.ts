@@ -17,6 +17,8 @@ export const ROUTER_UPGRADE_DRAIN_MS = 30_000;
 export class RouterSupervisor {
   private timer: NodeJS.Timeout | null = null;
   private restarting: Promise<RouterClient> | null = null;
+  /** Set by shutdown(): a call that then finds no router must not start one that nothing would stop. */
+  private isShutDown = false;
   private onRestartHandlers: (() => void)[] = [];
 
   private constructor(
@@ -60,6 +62,7 @@ export class RouterSupervisor {
   }
 
   private restart(): Promise<RouterClient> {
+    if (this.isShutDown) return Promise.reject(new SlipwayError('E_ROUTER_UNAVAILABLE', 'the router was shut down with the server; it is not started again'));
     this.restarting ??= (async () => {
       const before = this.client.pid;
       const next = await ensureRouter(this.options);
@@ -106,6 +109,7 @@ export class RouterSupervisor {
   }
 
   shutdown(): Promise<void> {
+    this.isShutDown = true;
     this.stop();
     return this.client.shutdown();
   }

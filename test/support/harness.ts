@@ -155,7 +155,9 @@ export async function startServerProcess(dataDir: string, logName = 'server.log'
 export async function shutdownEverything(url: string | null, dataDir: string): Promise<void> {
   if (url) {
     await apiFetch(`${url}/api/shutdown`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ stopInstances: true, stopRouter: true }) }).catch(() => undefined);
-    for (let i = 0; i < 100 && existsSync(join(dataDir, 'server.json')); i++) await new Promise((r) => setTimeout(r, 100));
+    // Up to 30 s: a server stops its instances (drains, kill timeouts) before its router.
+    // Killed sooner, its router would be found dead mid-shutdown and started again.
+    for (let i = 0; i < 300 && existsSync(join(dataDir, 'server.json')); i++) await new Promise((r) => setTimeout(r, 100));
   }
   killLeftovers(dataDir);
 }

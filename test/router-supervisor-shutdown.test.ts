@@ -1,0 +1,37 @@
+// A router the server shut down stays down: a call still in flight on the server
+// (a route push of an instance being stopped) used to find it gone and start a new
+// one, which then ran on with no server to stop it.
+
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RouterSupervisor } from '../src/router/router-supervisor.ts';
+import { isPidAlive } from './support/harness.ts';
+
+describe('a router supervisor after shutdown', () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'slipway-supervisor-shutdown-'));
+  const routerPid = (): number | null => (existsSync(join(stateDir, 'router.json')) ? (JSON.parse(readFileSync(join(stateDir, 'router.json'), 'utf8')) as { pid: number }).pid : null);
+
+  afterAll(() => {
+    const pid = routerPid();
+    if (pid !== null) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('refuses a later call instead of starting a router again', async () => {
+    const supervisor = await RouterSupervisor.start({ stateDir }, () => {});
+    const first = supervisor.pid;
+    await supervisor.shutdown();
+    await expect.poll(() => isPidAlive(first), { timeout: 10_000 }).toBe(false);
+    await expect(supervisor.putRoutes({ version: 1, environments: {} })).rejects.toMatchObject({ code: 'E_ROUTER_UNAVAILABLE' });
+    const pid = routerPid();
+    expect(pid === null || !isPidAlive(pid)).toBe(true);
+  }, 30_000);
+});
