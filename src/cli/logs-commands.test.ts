@@ -2,7 +2,8 @@
 // its colour, but never a control sequence that would act on the operator's terminal.
 
 import { describe, expect, it } from 'vitest';
-import { formatLogRecord, terminalSafe } from './logs-commands.ts';
+import { formatLogRecord } from './logs-commands.ts';
+import { formatEvent, terminalSafe } from './output.ts';
 
 describe('terminalSafe', () => {
   it('keeps colour as written and shows every other control character as text', () => {
@@ -21,5 +22,13 @@ describe('formatLogRecord', () => {
     expect(out).toContain('hi \\x1b]52;c;cm0gLXJmIH4=\\x07');
     expect(out).not.toContain('\x1b]');
     expect(out).not.toContain('\x07');
+  });
+});
+
+describe('formatEvent (what deploy prints as its rollout goes)', () => {
+  it('keeps the line breaks of a failure that quotes an instance\'s last log lines, and escapes what the app put in them', () => {
+    const out = formatEvent({ id: 1, rolloutId: 1, ts: Date.parse('2026-12-07T06:00:00Z'), level: 'error', message: 'instance failed; last log lines:\n    boom \x1b]0;owned\x07' } as never);
+    expect(out).toContain('last log lines:\n    boom \\x1b]0;owned\\x07');
+    expect(out).not.toContain('\x1b]');
   });
 });

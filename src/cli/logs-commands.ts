@@ -9,6 +9,7 @@ import type { LogRecordJson } from './api-client.ts';
 import type { SlipwayEvent } from '../core/events.ts';
 import type { CommandContext } from './config-commands.ts';
 import { positiveInt } from './positive-int.ts';
+import { terminalSafe } from './output.ts';
 
 const LEVEL_COLOUR: Record<string, (s: string) => string> = {
   trace: pc.dim, debug: pc.dim, info: pc.green, warn: pc.yellow, error: pc.red, fatal: pc.red,
@@ -22,17 +23,6 @@ function since(v: string): string {
 }
 
 /** One record as a line: time, instance, level, message, then the instance's other fields as JSON. */
-/**
- * An instance's line (or an event's text) as a terminal may show it: what the app
- * printed reaches the operator's terminal, so only colour (SGR: ESC [ … m) passes as
- * it was written. Every other control character, the escape of a cursor move, a
- * screen clear, a window title or a clipboard write (OSC 52) among them, and a CR
- * that would draw over the line, is shown as \xNN text instead.
- */
-export function terminalSafe(text: string): string {
-  return text.replace(/\x1b\[[0-9;:]*m|[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (m) => (m.length > 1 ? m : `\\x${m.charCodeAt(0).toString(16).padStart(2, '0')}`));
-}
-
 export function formatLogRecord(r: LogRecordJson): string {
   const time = r.ts ? new Date(r.ts).toISOString().replace('T', ' ').slice(0, 23) : ''.padEnd(23);
   const level = (LEVEL_COLOUR[r.level] ?? ((s: string) => s))(r.level.toUpperCase().padEnd(5));

@@ -27,10 +27,21 @@ const STATE_COLOUR: Record<string, (s: string) => string> = {
   ready: pc.green, starting: pc.cyan, draining: pc.yellow, stopping: pc.yellow, failed: pc.red, stopped: pc.dim,
 };
 
+/**
+ * Text an app or a deployer wrote (a log line, an event or rollout message that quotes
+ * an instance's last log lines) as a terminal may show it: only colour (SGR: ESC [ … m)
+ * and line breaks pass as written. Every other control character, the escape of a cursor move, a
+ * screen clear, a window title or a clipboard write (OSC 52) among them, and a CR
+ * that would draw over the line, is shown as \xNN text instead.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(/\x1b\[[0-9;:]*m|[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (m) => (m.length > 1 ? m : `\\x${m.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
 export function formatEvent(e: RolloutEventRecord): string {
   const t = new Date(e.ts).toISOString().slice(11, 23);
   const colour = e.level === 'error' ? pc.red : e.level === 'warn' ? pc.yellow : (s: string) => s;
-  return `${pc.dim(t)} ${colour(e.message)}`;
+  return `${pc.dim(t)} ${colour(terminalSafe(e.message))}`;
 }
 
 export function formatRolloutLine(r: RolloutView): string {
