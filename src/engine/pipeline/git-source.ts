@@ -3,15 +3,39 @@
 // `git archive`, so uncommitted and untracked files never reach an artefact.
 
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import { mkdirSync, realpathSync } from 'node:fs';
+import { isAbsolute, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { SlipwayError } from '../../core/errors.ts';
 
+/** Variables of the server's environment git may see: what finds programs and keys, never the server's secrets. */
+const GIT_INHERITED = [
+  'PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR',
+  'SSH_AUTH_SOCK', 'GIT_SSH', 'GIT_SSH_COMMAND', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy',
+];
+
+/**
+ * git's environment. A repository's own config can make git run commands (a filter's
+ * smudge during `git archive`, a hook during a fetch), so git never gets the server's
+ * environment (SLIPWAY_MASTER_KEY, VAULT_TOKEN, SLIPWAY_SECRET_*): only GIT_INHERITED.
+ */
+export function gitEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const k of GIT_INHERITED) if (process.env[k] !== undefined) env[k] = process.env[k];
+  return { ...env, GIT_TERMINAL_PROMPT: '0' };
+}
+
+/**
+ * Settings that outrank the repository's config: no hooks (a fetch runs the
+ * reference-transaction hook), no fsmonitor command, and a bare repository only when
+ * named as one (so a directory laid out as a repository's insides is not taken for one).
+ */
+export const GIT_GUARDS = ['-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false', '-c', 'safe.bareRepository=explicit'];
+
 function git(repo: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', ['-C', repo, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+    const child = spawn('git', [...GIT_GUARDS, '-C', repo, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: gitEnv() });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -19,6 +43,20 @@ function git(repo: string, args: string[]): Promise<{ code: number; stdout: stri
     child.on('error', (e) => reject(new SlipwayError('E_BAD_REQUEST', `cannot run git: ${e.message}; install git on the server's machine`, {}, { cause: e })));
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
+}
+
+function assertOutside(repo: string, dataRoot: string): void {
+  const real = (p: string): string => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return p;
+    }
+  };
+  const inData = relative(real(dataRoot), real(repo));
+  if (inData === '' || (!inData.startsWith('..') && !isAbsolute(inData))) {
+    throw new SlipwayError('E_POLICY_DENIED', `the repository ${repo} is inside slipway's data directory, which holds what deployers upload; a run builds only from a repository outside it`, { repo, rule: 'pipeline.repo' });
+  }
 }
 
 const REF = /^[\w./@^~{}+-]{1,200}$/;
@@ -31,12 +69,24 @@ export interface ResolvedSource {
   subdir: string;
 }
 
-export async function resolveSource(o: { repo: string; ref: string; subdir: string }): Promise<ResolvedSource> {
+/**
+ * The commit `ref` names in the repository at `repo`. `dataRoot`: slipway's data
+ * directory, where no repository may be: everything in it is the server's (so git
+ * trusts its config), and deployers put files there (an uploaded artefact is
+ * unpacked into releases/), so a repository there could be one a deployer laid out,
+ * config and all.
+ */
+export async function resolveSource(o: { repo: string; ref: string; subdir: string; dataRoot?: string }): Promise<ResolvedSource> {
   if (!isAbsolute(o.repo)) throw new SlipwayError('E_BAD_REQUEST', `the repository must be an absolute path on the server's machine, got "${o.repo}"`);
+  if (o.dataRoot !== undefined) assertOutside(o.repo, o.dataRoot);
   if (!REF.test(o.ref) || o.ref.startsWith('-')) throw new SlipwayError('E_BAD_REQUEST', `"${o.ref.slice(0, 80)}" is not a git revision (a branch, tag or commit)`);
   if (o.subdir.split('/').includes('..') || o.subdir.startsWith('/')) throw new SlipwayError('E_BAD_REQUEST', `the service directory must be inside the repository, got "${o.subdir}"`);
   const top = await git(o.repo, ['rev-parse', '--show-toplevel']);
-  if (top.code !== 0) throw new SlipwayError('E_BAD_REQUEST', `${o.repo} is not a git repository: ${top.stderr.trim()}`);
+  if (top.code !== 0) {
+    // git's words would say whether the path exists, or who owns it: a deployer may
+    // not map the server's disk with run requests. The server's log has them.
+    throw new SlipwayError('E_BAD_REQUEST', `${o.repo} is not a git repository this server can read: it does not exist, is not a repository (a bare one is not built), or git refuses it (owned by another user); the server's log has git's words`, {}, { cause: new Error(top.stderr.trim()) });
+  }
   const rev = await git(o.repo, ['rev-parse', '--verify', '--quiet', '--end-of-options', `${o.ref}^{commit}`]);
   if (rev.code !== 0) throw new SlipwayError('E_NOT_FOUND', `git revision "${o.ref}" is not a commit of ${o.repo}`, { ref: o.ref });
   return { repo: o.repo, ref: o.ref, commit: rev.stdout.trim(), subdir: o.subdir.replace(/\/+$/, '') };
@@ -74,7 +124,7 @@ export async function commitMessages(src: Pick<ResolvedSource, 'repo' | 'commit'
 /** Writes the commit's tree (exactly what is committed) into `dir`. */
 export async function checkoutClean(src: Pick<ResolvedSource, 'repo' | 'commit'>, dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  const child = spawn('git', ['-C', src.repo, 'archive', '--format=tar', src.commit], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('git', [...GIT_GUARDS, '-C', src.repo, 'archive', '--format=tar', src.commit], { stdio: ['ignore', 'pipe', 'pipe'], env: gitEnv() });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number>((r) => child.on('close', (code) => r(code ?? -1)));

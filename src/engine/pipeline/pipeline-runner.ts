@@ -6,7 +6,7 @@
 
 import { envKey } from '../../core/env-key.ts';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SlipwayError, errorMessage } from '../../core/errors.ts';
 import { buildChecklist, type ChecklistItem } from '../../core/pipeline/checklist.ts';
 import type { CiOrigin } from '../../core/pipeline/ci-origin.ts';
@@ -96,7 +96,12 @@ export class PipelineRunner {
 
   /** Resolves the revision and reads slipway.yaml at it (the caller parses it: config/ is not the engine's to import). */
   async readSource(o: { repo: string; ref: string; subdir: string }): Promise<{ source: ResolvedSource; configText: string; file: string }> {
-    const source = await resolveSource(o);
+    // workDir is <data directory>/pipeline (engine.ts).
+    const source = await resolveSource({ ...o, dataRoot: dirname(this.deps.workDir) }).catch((e: unknown) => {
+      const cause = (e as { cause?: unknown }).cause;
+      if (cause instanceof Error) this.deps.log.warn({ repo: o.repo, git: cause.message }, 'pipeline: the repository of a run request could not be read');
+      throw e;
+    });
     const file = source.subdir ? `${source.subdir}/slipway.yaml` : 'slipway.yaml';
     const configText = await readFileAt(source, file);
     if (configText === null) throw new SlipwayError('E_CONFIG_NOT_FOUND', `commit ${source.commit.slice(0, 12)} has no ${file}; commit one (see slipway init)`, { commit: source.commit });

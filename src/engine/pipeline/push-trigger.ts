@@ -8,6 +8,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { SlipwayError } from '../../core/errors.ts';
+import { GIT_GUARDS, gitEnv } from './git-source.ts';
 
 export interface WebhookSettings {
   secret: string;
@@ -56,7 +57,7 @@ export function parsePush(body: string): PushEvent | null {
 /** Fetches the branch from origin when the clone has one, so the pushed commit is there to build. */
 export function fetchBranch(repo: string, branch: string): Promise<void> {
   return new Promise((resolve) => {
-    const child = spawn('git', ['-C', repo, 'fetch', '--quiet', 'origin', `refs/heads/${branch}`], { stdio: 'ignore', env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+    const child = spawn('git', [...GIT_GUARDS, '-C', repo, 'fetch', '--quiet', 'origin', `refs/heads/${branch}`], { stdio: 'ignore', env: gitEnv() });
     child.on('error', () => resolve());
     child.on('close', () => resolve());
   });
