@@ -6,7 +6,7 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -220,12 +220,22 @@ describe('slipway release: commit to production through staging and sign-off', {
 
   it('refuses an artefact altered after its build, and staging keeps what it ran', async () => {
     git('checkout', '-q', '-b', 'tamper');
-    // Provision runs after packaging and before the staging deploy: here it plays
-    // someone with access to the server's disk appending a byte to the artefact.
-    writeConfig({ stagingExtra: `provision: { command: 'printf x >> "$ARTEFACTS/$(echo "$SLIPWAY_ARTEFACT" | tr : -).tar.gz"' }\nconfig: { ARTEFACTS: ${JSON.stringify(join(dataDir, 'artefacts'))} }` });
-    commit('test: a provision step that alters the artefact');
+    // Provision runs after packaging and before the staging deploy. It cannot reach the
+    // server's disk itself (a root server runs it as the pipeline's user), so it says
+    // which artefact was packed and waits while the test plays someone with access to
+    // the disk, who appends a byte to the artefact.
+    const handshake = mkdtempSync(join(tmpdir(), 'slipway-handshake-'));
+    chmodSync(handshake, 0o777);
+    writeConfig({ stagingExtra: `provision: { command: 'echo "$SLIPWAY_ARTEFACT" > "$HANDSHAKE/packaged" && while [ ! -f "$HANDSHAKE/tampered" ]; do sleep 0.05; done' }\nconfig: { HANDSHAKE: ${JSON.stringify(handshake)} }` });
+    commit('test: a provision step that waits while the artefact is altered');
     const before = (await status('staging')).stable;
-    const v = await waitForRun(await release('alice'), (x) => x.run.status === 'failed', 'to fail');
+    const id = await release('alice');
+    await waitFor('provision to say what was packed', () => existsSync(join(handshake, 'packaged')), 60_000);
+    const digest = readFileSync(join(handshake, 'packaged'), 'utf8').trim();
+    appendFileSync(join(dataDir, 'artefacts', `${digest.replace(':', '-')}.tar.gz`), 'x');
+    writeFileSync(join(handshake, 'tampered'), '');
+    const v = await waitForRun(id, (x) => x.run.status === 'failed', 'to fail');
+    rmSync(handshake, { recursive: true, force: true });
     expect(v.run).toMatchObject({ status: 'failed', stage: 'staging_deploy' });
     expect(v.run.reason).toMatch(/was altered on the server: its file now hashes to sha256:/);
     expect((await status('staging')).stable).toEqual(before);

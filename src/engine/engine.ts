@@ -255,7 +255,7 @@ export class Engine {
       },
     });
     this.pipeline = new PipelineRunner({
-      host: this, workDir: join(deps.paths.root, 'pipeline'), clock: this.clock, log: deps.log,
+      host: this, workDir: join(deps.paths.root, 'pipeline'), releasesDir: deps.paths.releases, clock: this.clock, log: deps.log,
       // The router's keeper writes what it records under its state directory (router/shadow/replay-store.ts).
       replay: {
         sample: (env, limit) => readReplaySample(join(deps.paths.router, 'replay'), env, limit),

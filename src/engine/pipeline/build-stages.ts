@@ -3,6 +3,7 @@
 // (a content-addressed artefact, versioned, with a manifest signed by the server).
 
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tar from 'tar';
@@ -11,10 +12,16 @@ import { SlipwayError } from '../../core/errors.ts';
 import { summariseTestOutput, versionFor, type ArtefactManifest, type TestSummary } from '../../core/pipeline/pipeline-run.ts';
 import { branchContaining, checkoutClean, tagsAt } from './git-source.ts';
 import { describeFailure, runCommand } from './run-command.ts';
+import { tarAs, untarAs, type CommandUser } from './pipeline-user.ts';
 import type { StageContext, StageOutcome } from './stage-context.ts';
 
+/** runDir/work/src: work is the pipeline user's own directory (pipeline-user.ts). */
 export function checkoutDir(ctx: StageContext): string {
-  return join(ctx.runDir, 'src');
+  return join(workDirOf(ctx.runDir), 'src');
+}
+
+export function workDirOf(runDir: string): string {
+  return join(runDir, 'work');
 }
 
 /**
@@ -22,7 +29,7 @@ export function checkoutDir(ctx: StageContext): string {
  * the build, or checked out again (clean) when a restart or re-run finds it gone.
  */
 export async function ensureCheckout(ctx: StageContext): Promise<string> {
-  if (!existsSync(checkedOutMarker(ctx))) await freshCheckout(ctx);
+  if (!existsSync(checkedOutMarker(ctx)) || !existsSync(checkoutDir(ctx))) await freshCheckout(ctx);
   return serviceDir(ctx);
 }
 
@@ -33,13 +40,24 @@ function checkedOutMarker(ctx: StageContext): string {
 
 async function freshCheckout(ctx: StageContext): Promise<void> {
   rmSync(checkedOutMarker(ctx), { force: true });
-  rmSync(checkoutDir(ctx), { recursive: true, force: true });
+  const { user } = ctx;
+  // The user's checkout is removed by the user (root never walks it: pipeline-user.ts).
+  if (user === null) rmSync(checkoutDir(ctx), { recursive: true, force: true });
+  else removeAs(user, checkoutDir(ctx));
   if (ctx.ci) {
     // A CI's run has no repository here: the artefact it uploaded is the source its commands run in.
     const artefact = ctx.host.store.getArtefact(ctx.run.artefactDigest ?? '');
     if (!artefact) throw new SlipwayError('E_NOT_FOUND', `artefact ${ctx.run.artefactDigest ?? '(none)'} of run #${ctx.run.id} is not on the server; start the release from CI again`);
-    await unpackArtefact({ file: artefact.path, targetDir: checkoutDir(ctx), expectedDigest: artefact.digest });
-  } else await checkoutClean({ repo: ctx.run.repo, commit: ctx.run.commit }, checkoutDir(ctx));
+    if (user === null) await unpackArtefact({ file: artefact.path, targetDir: checkoutDir(ctx), expectedDigest: artefact.digest });
+    else {
+      // Checked as root first (digest and every entry), then unpacked again by the user.
+      const checked = join(ctx.runDir, 'ci-checked');
+      rmSync(checked, { recursive: true, force: true });
+      await unpackArtefact({ file: artefact.path, targetDir: checked, expectedDigest: artefact.digest });
+      rmSync(checked, { recursive: true, force: true });
+      await untarAs(user, createReadStream(artefact.path), checkoutDir(ctx), { gzip: true });
+    }
+  } else await checkoutClean({ repo: ctx.run.repo, commit: ctx.run.commit }, checkoutDir(ctx), user);
   writeFileSync(checkedOutMarker(ctx), ctx.run.commit);
 }
 
@@ -66,10 +84,30 @@ export async function buildStage(ctx: StageContext): Promise<StageOutcome> {
   const data = { commit: ctx.run.commit, version, mainBranch: branch, onMainBranch: onBranch !== null, branchEvidence: onBranch ? `git merge-base --is-ancestor ${ctx.run.commit.slice(0, 12)} ${onBranch}` : null };
   if (!existsSync(serviceDir(ctx))) return { status: 'failed', reason: `the commit has no directory "${ctx.subdir}"`, data };
   if (!ctx.pipeline.build) return { status: 'succeeded', data: { ...data, command: null } };
-  const r = await runCommand({ command: ctx.pipeline.build, cwd: serviceDir(ctx), env: runEnv(ctx), timeoutMs: ctx.pipeline.commandTimeoutMs, signal: ctx.signal });
+  const r = await runCommand({ command: ctx.pipeline.build, cwd: serviceDir(ctx), env: runEnv(ctx), timeoutMs: ctx.pipeline.commandTimeoutMs, signal: ctx.signal, user: ctx.user });
   ctx.output(r.outputTail);
   const result = { ...data, command: ctx.pipeline.build, exitCode: r.exitCode, durationMs: r.durationMs };
   return r.ok ? { status: 'succeeded', data: result } : { status: 'failed', reason: `build command ${describeFailure(r)}`, data: result };
+}
+
+/**
+ * Packs the service's directory of the checkout. On a root server the user's tree is
+ * never read by root's path walk: the user tars it into a pipe, root checks and
+ * unpacks that as it would an uploaded artefact, and packs its own copy.
+ */
+async function packFromCheckout(ctx: StageContext, outFile: string): Promise<Awaited<ReturnType<typeof packDirectory>>> {
+  if (ctx.user === null) return packDirectory({ dir: serviceDir(ctx), outFile });
+  const handover = join(ctx.runDir, 'handover.tar.gz');
+  const copy = join(ctx.runDir, 'packed');
+  rmSync(copy, { recursive: true, force: true });
+  try {
+    await tarAs(ctx.user, serviceDir(ctx), handover);
+    await unpackArtefact({ file: handover, targetDir: copy });
+    return await packDirectory({ dir: copy, outFile });
+  } finally {
+    rmSync(handover, { force: true });
+    rmSync(copy, { recursive: true, force: true });
+  }
 }
 
 export async function testStage(ctx: StageContext): Promise<StageOutcome> {
@@ -77,7 +115,7 @@ export async function testStage(ctx: StageContext): Promise<StageOutcome> {
     const summary: TestSummary = { command: null, passed: true, tests: null, pass: null, fail: null, durationMs: 0, exitCode: null };
     return { status: 'skipped', reason: 'slipway.yaml has no test.command', data: { ...summary } };
   }
-  const r = await runCommand({ command: ctx.pipeline.test, cwd: serviceDir(ctx), env: runEnv(ctx), timeoutMs: ctx.pipeline.commandTimeoutMs, signal: ctx.signal });
+  const r = await runCommand({ command: ctx.pipeline.test, cwd: serviceDir(ctx), env: runEnv(ctx), timeoutMs: ctx.pipeline.commandTimeoutMs, signal: ctx.signal, user: ctx.user });
   ctx.output(r.outputTail);
   const summary: TestSummary = { command: ctx.pipeline.test, passed: r.ok, ...summariseTestOutput(r.outputTail), durationMs: r.durationMs, exitCode: r.exitCode };
   return r.ok ? { status: 'succeeded', data: { ...summary } } : { status: 'failed', reason: `tests failed: ${describeFailure(r)}`, data: { ...summary } };
@@ -86,7 +124,7 @@ export async function testStage(ctx: StageContext): Promise<StageOutcome> {
 export async function packageStage(ctx: StageContext): Promise<StageOutcome> {
   const outFile = join(ctx.runDir, 'artefact.tar.gz');
   rmSync(outFile, { force: true });
-  const packed = await packDirectory({ dir: serviceDir(ctx), outFile });
+  const packed = await packFromCheckout(ctx, outFile);
   const record = await ctx.host.storeArtefact(createReadStream(packed.file), packed.digest, ctx.config.service);
   rmSync(outFile, { force: true });
   const files = await fileDigests(record.path);
@@ -115,4 +153,10 @@ export async function fileDigests(file: string): Promise<Record<string, string>>
     },
   });
   return Object.fromEntries(Object.entries(files).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** Removes a path inside the user's work directory as the user. */
+function removeAs(user: CommandUser, path: string): void {
+  const r = spawnSync('rm', ['-rf', '--', path], { uid: user.uid, gid: user.gid, encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) throw new SlipwayError('E_INTERNAL', `could not remove ${path} as the pipeline's user: ${(r.stderr ?? '').trim() || r.error?.message}`);
 }

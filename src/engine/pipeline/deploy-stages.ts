@@ -85,7 +85,7 @@ async function waitForRollout(ctx: StageContext, rolloutId: number): Promise<Dep
 async function runEnvCommand(ctx: StageContext, o: { what: string; command: string; env: string; extra?: Record<string, string> }): Promise<string | null> {
   const spec = ctx.config.environments[o.env]!;
   const r = await runCommand({
-    command: o.command, cwd: await ensureCheckout(ctx), timeoutMs: ctx.pipeline.commandTimeoutMs, signal: ctx.signal,
+    command: o.command, cwd: await ensureCheckout(ctx), timeoutMs: ctx.pipeline.commandTimeoutMs, signal: ctx.signal, user: ctx.user,
     // The environment's plain config as data; secrets stay with the instances.
     env: { ...spec.config, ...runEnv(ctx, { SLIPWAY_ENV: o.env, SLIPWAY_URL: listenUrl(spec.listen), ...o.extra }) },
   });

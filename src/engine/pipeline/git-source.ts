@@ -8,6 +8,7 @@ import { isAbsolute, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { SlipwayError } from '../../core/errors.ts';
+import { untarAs, type CommandUser } from './pipeline-user.ts';
 
 /** Variables of the server's environment git may see: what finds programs and keys, never the server's secrets. */
 const GIT_INHERITED = [
@@ -121,14 +122,18 @@ export async function commitMessages(src: Pick<ResolvedSource, 'repo' | 'commit'
   return r.code === 0 ? r.stdout.trim() : '';
 }
 
-/** Writes the commit's tree (exactly what is committed) into `dir`. */
-export async function checkoutClean(src: Pick<ResolvedSource, 'repo' | 'commit'>, dir: string): Promise<void> {
-  mkdirSync(dir, { recursive: true });
+/**
+ * Writes the commit's tree (exactly what is committed) into `dir`; with `user`
+ * (pipeline-user.ts), unpacked by that user, so root writes nothing where it can.
+ */
+export async function checkoutClean(src: Pick<ResolvedSource, 'repo' | 'commit'>, dir: string, user: CommandUser | null = null): Promise<void> {
+  if (user === null) mkdirSync(dir, { recursive: true });
   const child = spawn('git', [...GIT_GUARDS, '-C', src.repo, 'archive', '--format=tar', src.commit], { stdio: ['ignore', 'pipe', 'pipe'], env: gitEnv() });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number>((r) => child.on('close', (code) => r(code ?? -1)));
-  await pipeline(child.stdout, tar.x({ cwd: dir, strict: true }));
+  if (user === null) await pipeline(child.stdout, tar.x({ cwd: dir, strict: true }));
+  else await untarAs(user, child.stdout, dir, { gzip: false });
   const code = await exited;
   if (code !== 0) throw new SlipwayError('E_BAD_REQUEST', `git archive of ${src.commit} failed: ${stderr.trim()}`);
 }

@@ -22,6 +22,8 @@ import {
   acceptanceStage, approvalStage, productionDeployStage, rollbackDrillStage, stagingDeployStage, stagingHealthStage, watchStage,
 } from './deploy-stages.ts';
 import { readFileAt, resolveSource, type ResolvedSource } from './git-source.ts';
+import { pipelineUser, readyRunDirs, removeRunDir } from './pipeline-user.ts';
+import { workDirOf } from './build-stages.ts';
 import { replayStage } from './replay-stage.ts';
 import type { PipelineHost, ReplaySource, StageContext, StageOutcome } from './stage-context.ts';
 
@@ -72,6 +74,8 @@ export class PipelineRunner {
 
   constructor(private readonly deps: {
     host: PipelineHost; workDir: string; clock: Clock; log: EngineLogger;
+    /** releases/ of the data directory, where each service's pipeline user is recorded (pipeline-user.ts). */
+    releasesDir: string;
     /** Production's recorded requests and where to replay them (the replay stage is skipped without). */
     replay?: ReplaySource;
     /** Each stage that finished (not one that waits), with how long it ran: for the metrics. */
@@ -333,7 +337,13 @@ export class PipelineRunner {
 
   /** The run's working directory goes; old artefacts beyond the kept number go, unless a release or a live run needs them. */
   private afterSuccess(run: PipelineRun, config: ServiceConfig): void {
-    rmSync(this.runDir(run.id), { recursive: true, force: true });
+    // The checkout is its pipeline user's: that user empties it (pipeline-user.ts).
+    try {
+      const runDir = this.runDir(run.id);
+      removeRunDir(runDir, workDirOf(runDir), pipelineUser(this.deps.releasesDir, run.service));
+    } catch (e) {
+      this.deps.log.warn({ run: run.id, err: (e as Error).message }, 'pipeline: could not remove the run\'s working directory');
+    }
     const live = new Set(this.deps.host.store.pipeline.unfinishedRuns().map((r) => r.artefactDigest).filter((d): d is string => d !== null));
     const removed = this.deps.host.trust.collect(run.service, config.pipeline?.keepArtefacts ?? 10, live);
     if (removed.length) this.deps.log.info({ service: run.service, removed }, 'collected old artefacts');
@@ -348,6 +358,8 @@ export class PipelineRunner {
     const { pipeline } = host.store;
     const runDir = this.runDir(run.id);
     mkdirSync(runDir, { recursive: true });
+    const user = pipelineUser(this.deps.releasesDir, run.service);
+    readyRunDirs([this.deps.workDir, runDir], workDirOf(runDir), user);
     const save = () => pipeline.saveStage(stage);
     const updateRun = (patch: Partial<PipelineRun>) => {
       Object.assign(run, patch);
@@ -355,6 +367,7 @@ export class PipelineRunner {
     };
     return {
       host, run, config, pipeline: config.pipeline!, runDir, subdir, ci: ci ?? null, replay: this.deps.replay ?? null, data: stage.data, signal: this.abort.signal,
+      user,
       output: (text) => {
         stage.outputTail = (stage.outputTail + text).slice(-OUTPUT_TAIL_CHARS);
         save();

@@ -4,6 +4,7 @@
 // secrets (SLIPWAY_MASTER_KEY, VAULT_TOKEN, ...) are not in the environment.
 
 import { spawn } from 'node:child_process';
+import { commandMarker, stopMarked, type CommandUser } from './pipeline-user.ts';
 
 /** Variables of the server's environment a command may see; everything else is left out. */
 const INHERITED = ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'SHELL', 'TERM'];
@@ -26,7 +27,11 @@ export function commandEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, CI: 'true', ...extra };
 }
 
-export function runCommand(o: { command: string; cwd: string; env: Record<string, string>; timeoutMs: number; signal?: AbortSignal }): Promise<CommandResult> {
+/**
+ * `user`: whom the command runs as (pipeline-user.ts), with its own HOME and TMPDIR;
+ * absent, the server's own user.
+ */
+export function runCommand(o: { command: string; cwd: string; env: Record<string, string>; timeoutMs: number; signal?: AbortSignal; user?: CommandUser | null }): Promise<CommandResult> {
   const started = Date.now();
   return new Promise((resolve) => {
     let tail = Buffer.alloc(0);
@@ -35,7 +40,12 @@ export function runCommand(o: { command: string; cwd: string; env: Record<string
       if (tail.length > TAIL_BYTES * 2) tail = tail.subarray(tail.length - TAIL_BYTES);
     };
     // Its own process group, so a timeout stops everything the command started.
-    const child = spawn('sh', ['-c', o.command], { cwd: o.cwd, env: commandEnv(o.env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const u = o.user ?? null;
+    // Every process the command starts inherits the marker, by which its leftovers are found (pipeline-user.ts).
+    const marker = commandMarker();
+    const env = u === null ? commandEnv(o.env) : { ...commandEnv(o.env), HOME: u.home, TMPDIR: u.tmp, USER: String(u.uid), LOGNAME: String(u.uid), SLIPWAY_PIPELINE_COMMAND: marker };
+    const as = u === null ? {} : { uid: u.uid, gid: u.gid };
+    const child = spawn('sh', ['-c', o.command], { cwd: o.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...as });
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     let timedOut = false;
@@ -45,6 +55,7 @@ export function runCommand(o: { command: string; cwd: string; env: Record<string
       } catch {
         // already gone
       }
+      if (u !== null) stopMarked(u.uid, marker);
     };
     const timer = setTimeout(() => {
       timedOut = true;
@@ -54,11 +65,15 @@ export function runCommand(o: { command: string; cwd: string; env: Record<string
     o.signal?.addEventListener('abort', onAbort, { once: true });
     const finish = (exitCode: number | null, signal: string | null, extra = '') => {
       clearTimeout(timer);
+      if (u !== null) stopMarked(u.uid, marker);
       o.signal?.removeEventListener('abort', onAbort);
       const text = tail.subarray(Math.max(0, tail.length - TAIL_BYTES)).toString('utf8') + extra;
       resolve({ exitCode, signal, timedOut, durationMs: Date.now() - started, outputTail: text, ok: exitCode === 0 && !timedOut });
     };
     child.on('error', (e) => finish(null, null, `\n[slipway] could not start sh: ${e.message}\n`));
+    // A daemon the command left holding its stdout would keep 'close' from coming: once
+    // the command itself has exited, its marked processes go, and the pipes close.
+    if (u !== null) child.on('exit', () => stopMarked(u.uid, marker));
     child.on('close', (code, sig) => finish(code, sig, timedOut ? `\n[slipway] stopped after ${o.timeoutMs} ms (command_timeout)\n` : ''));
   });
 }

@@ -10,6 +10,7 @@ import type { PipelineSpec, ServiceConfig } from '../../core/service-config.ts';
 import type { StateStore } from '../../store/state-store.ts';
 import type { ReplayRecord } from '../../core/shadow/replay-spec.ts';
 import type { ArtefactTrust } from '../artefact-trust.ts';
+import type { CommandUser } from './pipeline-user.ts';
 
 /** What the replay stage needs of the server beyond the store (engine.ts gives it; replay-stage.ts uses it). */
 export interface ReplaySource {
@@ -50,6 +51,8 @@ export interface StageContext {
   /** The stage's data so far (kept across a restart): a stage resumes from it. */
   readonly data: Record<string, unknown>;
   readonly signal: AbortSignal;
+  /** Whom the run's commands run as (pipeline-user.ts): the service's pipeline user on a root server, else null (the server's own). */
+  readonly user: CommandUser | null;
   /** Appends to the stage's output tail. */
   output(text: string): void;
   /** Records data now, before acting on it (a rollout id before waiting for the rollout). */

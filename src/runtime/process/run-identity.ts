@@ -57,6 +57,29 @@ export function prepareRunIdentity(o: { envDir: string; releaseDir: string; user
 }
 
 /**
+ * The user a service's release-run commands run as (build, test, acceptance,
+ * provision, backup, restore: the deployer's code, run by the pipeline): a uid of its
+ * own, which no environment's instances have, recorded like an environment's by the
+ * owner of releases/.pipeline.<service>/.home (a name no environment's directory can
+ * have: service names start with a letter). null on a server that is not root.
+ */
+export function preparePipelineIdentity(o: { releasesDir: string; service: string }): RunIdentity | null {
+  if (!isRootServer()) return null;
+  const dir = join(o.releasesDir, `.pipeline.${o.service}`);
+  const gid = INSTANCE_IDS.group;
+  ownDirectory(dir, { uid: 0, gid, mode: 0o710 });
+  const uid = environmentUid(dir);
+  const home = join(dir, HOME_DIR);
+  readyHome(home, uid);
+  return { uid, gid, home, tmp: join(home, 'tmp') };
+}
+
+/** Gives a tree root wrote (a run's checkout) to the uid, as a release tree is given; one already the uid's is not walked again. */
+export function giveTree(dir: string, uid: number): void {
+  chownReleaseTree(dir, uid);
+}
+
+/**
  * Whether this server can run instances as run.user at all: for a check before a
  * deploy changes anything (the start of an instance checks it again, with the rest).
  */

@@ -1,0 +1,183 @@
+// Who a release run's commands run as. Build, test, acceptance, provision, backup and
+// restore are the deployer's code, written in the deployer's slipway.yaml; on a server
+// running as root they never get root: each service's runs have an unprivileged uid
+// of their own (run-identity.ts), with the instances' group, no other groups, and a
+// HOME of their own, so they read their checkout and nothing of slipway's.
+//
+// The checkout is the user's (runDir/work, 0700), and root never walks it by path:
+// a process of the user could swap a directory for a symlink under the walk and have
+// root write, read or delete a host file. So what crosses between root and the user
+// crosses as a tar stream through a pipe: the commit's files go in unpacked by the
+// user, the build's output comes out packed by the user and is unpacked by root with
+// the checks an uploaded artefact gets, and the user empties its own directory.
+// Every process a command started (its `setsid` daemons too: each carries the
+// command's marker in its environment) is killed when the command ends.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, createWriteStream, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { SlipwayError } from '../../core/errors.ts';
+import { INSTANCE_IDS } from '../../core/service-config.ts';
+import { preparePipelineIdentity } from '../../runtime/process/run-identity.ts';
+
+/** The user a command runs as; null everywhere means the server's own (it is not root). */
+export interface CommandUser {
+  uid: number;
+  gid: number;
+  home: string;
+  tmp: string;
+}
+
+/** Rounds of "kill every marked process of the uid, then look": a fork loop cannot outrun several. */
+const KILL_ROUNDS = 20;
+
+/** The service's pipeline user on a root server; null on any other. */
+export function pipelineUser(releasesDir: string, service: string): CommandUser | null {
+  const id = preparePipelineIdentity({ releasesDir, service });
+  if (id === null || id.uid === null || id.gid === null) return null;
+  return { uid: id.uid, gid: id.gid, home: id.home, tmp: id.tmp };
+}
+
+/**
+ * Readies a run's directories: `dirs` (the pipeline's directory and the run's, root's)
+ * passable by the instances' group, and runDir/work the user's own. On a server that
+ * is not root, just made.
+ */
+export function readyRunDirs(dirs: string[], work: string, user: CommandUser | null): void {
+  if (user === null) {
+    mkdirSync(work, { recursive: true });
+    return;
+  }
+  for (const d of dirs) {
+    mkdirSync(d, { recursive: true, mode: 0o700 });
+    const st = lstatSync(d);
+    if (!st.isDirectory()) throw new SlipwayError('E_UNSAFE_PATH', `${d} is not a directory (a symlink?); remove it and start the run again`, { path: d });
+    if (st.uid !== 0 || st.gid !== INSTANCE_IDS.group) lchownSync(d, 0, INSTANCE_IDS.group);
+    if ((st.mode & 0o7777) !== 0o710) chmodSync(d, 0o710);
+  }
+  mkdirSync(work, { mode: 0o700, recursive: true });
+  const st = lstatSync(work);
+  if (!st.isDirectory()) throw new SlipwayError('E_UNSAFE_PATH', `${work} is not a directory; remove it and start the run again`, { path: work });
+  // Root's until now (just made, or left by a server from before pipeline users): empty, or root's own files.
+  if (st.uid !== user.uid) {
+    if (readdirSync(work).length > 0) rmSync(work, { recursive: true, force: true });
+    mkdirSync(work, { mode: 0o700, recursive: true });
+    lchownSync(work, user.uid, user.gid);
+  }
+}
+
+/** A fresh marker for one command's processes (its environment's SLIPWAY_PIPELINE_COMMAND). */
+export function commandMarker(): string {
+  return randomBytes(12).toString('hex');
+}
+
+/**
+ * Unpacks a tar stream into `dir` (inside the user's work directory, not existing yet)
+ * as the user: root never writes where the user can.
+ */
+export async function untarAs(user: CommandUser, tar: Readable, dir: string, o: { gzip: boolean }): Promise<void> {
+  const made = spawnSync('mkdir', ['-p', '--', dir], { uid: user.uid, gid: user.gid, encoding: 'utf8' });
+  if (made.status !== 0) throw new SlipwayError('E_INTERNAL', `could not make ${dir} as the pipeline's user: ${made.stderr.trim()}`);
+  const child = spawn('tar', ['-x', ...(o.gzip ? ['-z'] : []), '-f', '-', '-C', dir, '--no-same-owner', '--no-same-permissions'], {
+    uid: user.uid, gid: user.gid, stdio: ['pipe', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+  });
+  await finish(child, 'unpacking the checkout as the pipeline\'s user', () => pipeline(tar, child.stdin!));
+}
+
+/**
+ * Packs `dir` as the user into `outFile` (a gzipped tar in a directory of root's):
+ * the user reads only what it may, and root reads only the pipe.
+ */
+export async function tarAs(user: CommandUser, dir: string, outFile: string): Promise<void> {
+  const child = spawn('tar', ['-c', '-z', '-f', '-', '-C', dir, '.'], {
+    uid: user.uid, gid: user.gid, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+  });
+  await finish(child, 'packing the build\'s output as the pipeline\'s user', () => pipeline(child.stdout!, createWriteStream(outFile, { mode: 0o600 })));
+}
+
+async function finish(child: ReturnType<typeof spawn>, what: string, pump: () => Promise<void>): Promise<void> {
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4_000)));
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('error', (e) => {
+      stderr += e.message;
+      resolve(null);
+    });
+    child.on('close', (code) => resolve(code));
+  });
+  const pumped = pump().catch((e: unknown) => e as Error);
+  const [code, pumpError] = await Promise.all([exited, pumped]);
+  if (code !== 0 || pumpError) throw new SlipwayError('E_INTERNAL', `${what} failed: ${stderr.trim() || (pumpError as Error | undefined)?.message || `exit code ${code}`}`);
+}
+
+/**
+ * Removes a run's directory: the user empties its work directory itself, and root
+ * removes only what is root's. Something the user keeps re-making in it is left, and
+ * said.
+ */
+export function removeRunDir(runDir: string, work: string, user: CommandUser | null): void {
+  if (user === null) {
+    rmSync(runDir, { recursive: true, force: true });
+    return;
+  }
+  let entries: string[];
+  try {
+    entries = readdirSync(runDir);
+  } catch {
+    return;
+  }
+  for (const name of entries) {
+    const p = join(runDir, name);
+    if (p === work) continue;
+    rmSync(p, { recursive: true, force: true });
+  }
+  try {
+    const st = lstatSync(work);
+    if (st.isDirectory() && st.uid === user.uid) {
+      spawnSync('find', [work, '-mindepth', '1', '-delete'], { uid: user.uid, gid: user.gid, stdio: 'ignore', timeout: 120_000 });
+      rmdirSync(work);
+    } else rmSync(work, { recursive: true, force: true });
+    rmdirSync(runDir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw new SlipwayError('E_INTERNAL', `could not remove ${runDir}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Kills every process of the uid that carries the command's marker in its
+ * environment, until /proc shows none. Read as root from /proc/<pid>/environ, as an
+ * instance's leftovers are found.
+ */
+export function stopMarked(uid: number, marker: string): void {
+  const needle = `SLIPWAY_PIPELINE_COMMAND=${marker}`;
+  for (let round = 0; round < KILL_ROUNDS; round++) {
+    const pids = markedProcesses(uid, needle);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+}
+
+function markedProcesses(uid: number, needle: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const status = readFileSync(`/proc/${name}/status`, 'utf8');
+      if (/^Uid:\s+(\d+)/m.exec(status)?.[1] !== String(uid) || /^State:\s+Z/m.test(status)) continue;
+      if (readFileSync(`/proc/${name}/environ`, 'latin1').split('\0').includes(needle)) out.push(Number(name));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out;
+}
