@@ -145,13 +145,18 @@ function isSystemError(e: unknown): e is NodeJS.ErrnoException {
   return e instanceof Error && typeof (e as NodeJS.ErrnoException).syscall === 'string' && typeof (e as NodeJS.ErrnoException).code === 'string';
 }
 
+/**
+ * JSON output keeps the message exact (a program reads it, and JSON escapes every
+ * control character). The terminal gets it through terminalSafe: a message may quote
+ * an app's output (a failed build's last lines), escapes and all.
+ */
 export function printError(e: unknown, json: boolean): void {
   if (json) {
     const body = isSlipwayError(e) ? { code: e.code, message: e.message, details: e.details } : { code: 'E_INTERNAL', message: (e as Error).message };
     process.stdout.write(`${JSON.stringify({ error: body })}\n`);
     return;
   }
-  if (isSlipwayError(e)) process.stderr.write(`${pc.red('error')} ${pc.dim(`[${e.code}]`)} ${e.message}\n`);
-  else if (isSystemError(e)) process.stderr.write(`${pc.red('error')} ${e.message}\n`);
-  else process.stderr.write(`${pc.red('error')} ${(e as Error).stack ?? String(e)}\n`);
+  if (isSlipwayError(e)) process.stderr.write(`${pc.red('error')} ${pc.dim(`[${e.code}]`)} ${terminalSafe(e.message)}\n`);
+  else if (isSystemError(e)) process.stderr.write(`${pc.red('error')} ${terminalSafe(e.message)}\n`);
+  else process.stderr.write(`${pc.red('error')} ${terminalSafe((e as Error).stack ?? String(e))}\n`);
 }
