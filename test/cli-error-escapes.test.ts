@@ -1,7 +1,8 @@
 // What the CLI prints when the server refuses a deploy with an error that quotes an
-// app's output: here a Docker build whose failing step wrote terminal escapes (a
-// window title, a screen clear, a cursor move). They reach the operator's terminal
-// as text, never as sequences it would act on; --json keeps the message exact.
+// app's output (a Docker build whose failing step wrote terminal escapes: a window
+// title, a screen clear, a cursor move), or when a rollout ends with a reason that
+// quotes a failed instance's last log lines. They reach the operator's terminal as
+// text, never as sequences it would act on; --json keeps the message exact.
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -49,5 +50,34 @@ describe.skipIf(!available)('the error a failed build quotes', { timeout: 120_00
     const { error } = JSON.parse(r.stdout) as { error: { code: string; message: string } };
     expect(error.code).toBe('E_DEPLOY_FAILED');
     expect(error.message).toContain('\x1b]0;owned\x07\x1b[2J\x1b[Hbuild step broke');
+  });
+});
+
+describe('the reason a failed rollout quotes', { timeout: 60_000 }, () => {
+  let app: string;
+  let dataDir: string;
+  let server: ServerProcess;
+
+  beforeAll(async () => {
+    const work = scratchDir();
+    app = join(work, 'hello');
+    dataDir = join(work, '.slipway');
+    writeService(app, { envs: { staging: { instances: 1, port: await freePort() } }, health: { startDeadline: '5s' } });
+    // An app that writes the escapes to its log and exits before it is healthy.
+    writeFileSync(join(app, 'server.js'), `process.stdout.write('${HOSTILE.replaceAll('\\033', '\\x1b').replaceAll('\\007', '\\x07')}\\n'); process.exit(3);\n`);
+    server = await startServerProcess(dataDir);
+  });
+
+  afterAll(async () => {
+    await shutdownEverything(server?.url ?? null, dataDir);
+  });
+
+  it('reaches the terminal with the app\'s escapes shown as text, on every line deploy prints', async () => {
+    const r = await runCli(['deploy', 'staging'], { cwd: app, dataDir });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/rollout #\d+ deploy → #1 failed — instance \S+ exited before it became healthy; last log lines:/);
+    expect(r.stdout).toContain('\\x1b]0;owned\\x07\\x1b[2J\\x1b[Hbuild step broke');
+    expect(r.stdout).not.toContain('\x1b');
+    expect(r.stdout).not.toContain('\x07');
   });
 });

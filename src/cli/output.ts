@@ -46,7 +46,8 @@ export function formatEvent(e: RolloutEventRecord): string {
 
 export function formatRolloutLine(r: RolloutView): string {
   const head = `rollout #${r.id} ${r.kind} → #${r.to} ${phase(r.phase)}`;
-  const reason = r.reason ? ` — ${r.reason}` : '';
+  // The reason may quote a failed instance's last log lines.
+  const reason = r.reason ? ` — ${terminalSafe(r.reason)}` : '';
   if (isTerminal(r.phase)) return `${head}${reason}`;
   const steps = r.phase === 'aborting' ? r.abortSteps ?? [] : r.steps;
   const label = r.phase === 'aborting' ? 'restoring' : 'step';
@@ -115,7 +116,7 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
     }
     for (const i of s.instances) {
       const colour = STATE_COLOUR[i.state] ?? ((x: string) => x);
-      out.push(`    ${i.id.padEnd(28)} #${String(i.release).padEnd(4)} ${colour(i.state.padEnd(9))} port ${i.port}  ${i.container ? `container ${i.container}` : `pid ${i.pid ?? '-'}`}${i.lastError ? pc.dim(`  ${i.lastError.split('\n')[0]}`) : ''}`);
+      out.push(`    ${i.id.padEnd(28)} #${String(i.release).padEnd(4)} ${colour(i.state.padEnd(9))} port ${i.port}  ${i.container ? `container ${i.container}` : `pid ${i.pid ?? '-'}`}${i.lastError ? pc.dim(`  ${terminalSafe(i.lastError.split('\n')[0]!)}`) : ''}`);
     }
     out.push('');
   }
