@@ -96,6 +96,22 @@ describe('bad payloads to the API', () => {
     expect(((await (await api('/api/audit?limit=100001')).json()) as ErrorBody).error.message).toMatch(/^query: limit: Too big: expected number to be <=100000$/);
   });
 
+  it('refuses a query parameter its route does not take, naming it and the ones the route takes', async () => {
+    const cases = [
+      { path: '/api/pipeline/runs?limt=5', field: 'limt', message: 'query: unknown parameter "limt" (did you mean "limit"?); GET /api/pipeline/runs takes: limit', accepted: ['limit'] },
+      { path: '/api/audit?limit=2&actr=admin', field: 'actr', message: 'query: unknown parameter "actr" (did you mean "actor"?); GET /api/audit takes: env, actor, action, since, after, limit', accepted: ['env', 'actor', 'action', 'since', 'after', 'limit'] },
+      { path: '/api/rollouts/1/events?after=0&timeout=100', field: 'timeout', message: 'query: unknown parameter "timeout"; GET /api/rollouts/:id/events takes: after, wait', accepted: ['after', 'wait'] },
+    ];
+    for (const c of cases) {
+      const r = await api(c.path);
+      expect(r.status, c.path).toBe(400);
+      expect(((await r.json()) as ErrorBody).error, c.path).toEqual({ code: 'E_BAD_REQUEST', message: c.message, details: { field: c.field, accepted: c.accepted } });
+    }
+    // What the route takes still works.
+    expect((await api('/api/pipeline/runs?limit=5')).status).toBe(200);
+    expect((await api('/api/audit?limit=2&actor=admin')).status).toBe(200);
+  });
+
   it('answers a path it cannot decode, or too long a segment, in the API\'s error shape without echoing it', async () => {
     for (const [path, status] of [['/api/environments/%ff', 400], ['/api/environments/%', 400], [`/api/environments/${'x'.repeat(10_000)}`, 414]] as const) {
       const r = await api(path);

@@ -35,6 +35,7 @@ import type {
 import './permissions.ts';
 import { actorOf, parse, serviceOfUpload } from './request-input.ts';
 import { requireTarGz } from './tar-gz-check.ts';
+import { refuseUnknownQueryParameters } from './query-check.ts';
 import {
   ARTEFACT_DIGEST_HEADER, deployBody, emptyBody, envParam, metricsQuery, promoteBody, eventsQuery, rollbackBody, rolloutParam, shutdownBody,
 } from './schemas.ts';
@@ -110,6 +111,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     ...(opts.authFailureLimit !== undefined ? { failureLimit: opts.authFailureLimit } : {}),
     ...(opts.authFailureWindowMs !== undefined ? { failureWindowMs: opts.authFailureWindowMs } : {}),
   });
+  refuseUnknownQueryParameters(app);
   let openApi: unknown = null;
 
   // Artefacts stream straight to disk while being hashed; nothing buffers them whole.
