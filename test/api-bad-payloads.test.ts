@@ -101,6 +101,9 @@ describe('bad payloads to the API', () => {
       { path: '/api/pipeline/runs?limt=5', field: 'limt', message: 'query: unknown parameter "limt" (did you mean "limit"?); GET /api/pipeline/runs takes: limit', accepted: ['limit'] },
       { path: '/api/audit?limit=2&actr=admin', field: 'actr', message: 'query: unknown parameter "actr" (did you mean "actor"?); GET /api/audit takes: env, actor, action, since, after, limit', accepted: ['env', 'actor', 'action', 'since', 'after', 'limit'] },
       { path: '/api/rollouts/1/events?after=0&timeout=100', field: 'timeout', message: 'query: unknown parameter "timeout"; GET /api/rollouts/:id/events takes: after, wait', accepted: ['after', 'wait'] },
+      // A route that declares no query takes none: ?limit=5 was ignored and every release listed.
+      { path: '/api/environments/hello%2Fstaging/releases?limit=5', field: 'limit', message: 'query: unknown parameter "limit"; GET /api/environments/:env/releases takes no query parameters', accepted: [] },
+      { path: '/api/environments?service=hello', field: 'service', message: 'query: unknown parameter "service"; GET /api/environments takes no query parameters', accepted: [] },
     ];
     for (const c of cases) {
       const r = await api(c.path);
@@ -110,6 +113,10 @@ describe('bad payloads to the API', () => {
     // What the route takes still works.
     expect((await api('/api/pipeline/runs?limit=5')).status).toBe(200);
     expect((await api('/api/audit?limit=2&actor=admin')).status).toBe(200);
+    expect((await api('/api/environments')).status).toBe(200);
+    // Outside /api/ (the dashboard's page, the probes) a query is no business of the API's.
+    expect((await api('/healthz?probe=1')).status).toBe(200);
+    expect((await api('/ui/?env=hello%2Fstaging')).status).toBe(200);
   });
 
   it('answers a path it cannot decode, or too long a segment, in the API\'s error shape without echoing it', async () => {
