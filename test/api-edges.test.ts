@@ -3,8 +3,11 @@
 // a URL query never reaches the server's log whole; a revoked or expired token's
 // open streams end.
 
+import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminToken, apiFetch, scratchDir, waitFor, shutdownEverything, startServerProcess, type ServerProcess } from './support/harness.ts';
 
@@ -24,14 +27,18 @@ describe('the API\'s edges', () => {
   });
 
   it('refuses a chunked upload the moment it passes the limit, keeping no partial file', async () => {
+    // A tar.gz (so the upload's format check lets it through) of random bytes, which
+    // do not compress: twice the limit.
+    const header = new Header({ path: 'big.bin', mode: 0o644, size: 2 * LIMIT, mtime: new Date(0), type: 'File' });
+    header.encode();
+    const whole = gzipSync(Buffer.concat([header.block!, randomBytes(2 * LIMIT)]));
     let sent = 0;
-    const chunk = Buffer.alloc(64 * 1024, 7);
-    // Twice the limit, as a stream: fetch sends it chunked, with no Content-Length to check up front.
+    // As a stream: fetch sends it chunked, with no Content-Length to check up front.
     const body = new ReadableStream<Uint8Array>({
       pull(controller) {
-        if (sent >= 2 * LIMIT) return controller.close();
-        sent += chunk.length;
-        controller.enqueue(chunk);
+        if (sent >= whole.length) return controller.close();
+        controller.enqueue(whole.subarray(sent, sent + 64 * 1024));
+        sent += 64 * 1024;
       },
     });
     const res = await apiFetch(`${server.url}/api/artefacts`, {

@@ -139,6 +139,22 @@ describe('replay of recorded production requests against staging', { timeout: 18
     for (const o of ['not_text', 'too_slow', 'queue_full', 'thread_failed']) expect(await outcome(o), o).toBe(0);
   });
 
+  it('counts a request whose recorded line alone is over half of max_bytes as too_large, not kept, and writes none of it', async () => {
+    const m = 'slipway_router_recorded_requests_total';
+    const outcome = async (o: string) => sampleSum(await (await apiFetch(`${server.url}/metrics`)).text(), m, { env: 'hello/production', outcome: o });
+    const [kept, tooLarge] = [await outcome('kept'), await outcome('too_large')];
+    // max_bytes 4kb: a file takes 2 KiB at most, so a 3 kB URL's line fits in neither.
+    const long = Array.from({ length: 400 }, (_, i) => `p${i}=1`).join('&');
+    for (let i = 0; i < 3; i++) {
+      const res = await request(`http://127.0.0.1:${productionPort}/api/items/${i}?long=${i}&${long}`);
+      expect(res.statusCode).toBe(200);
+      await res.body.text();
+    }
+    await waitFor('the too_large records in /metrics', async () => (await outcome('too_large')) === tooLarge + 3, 10_000);
+    expect(await outcome('kept')).toBe(kept);
+    expect(sampleText()).not.toContain('long=');
+  });
+
   it('fails a staging release that changes one JSON field of one endpoint, naming the field', async () => {
     const recorded = sampleText();
     const v = await release('price');

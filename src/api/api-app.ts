@@ -34,6 +34,8 @@ import type {
 } from './views.ts';
 import './permissions.ts';
 import { actorOf, parse, serviceOfUpload } from './request-input.ts';
+import { requireTarGz } from './tar-gz-check.ts';
+import { refuseUnknownQueryParameters } from './query-check.ts';
 import {
   ARTEFACT_DIGEST_HEADER, deployBody, emptyBody, envParam, metricsQuery, promoteBody, eventsQuery, rollbackBody, rolloutParam, shutdownBody,
 } from './schemas.ts';
@@ -109,6 +111,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     ...(opts.authFailureLimit !== undefined ? { failureLimit: opts.authFailureLimit } : {}),
     ...(opts.authFailureWindowMs !== undefined ? { failureWindowMs: opts.authFailureWindowMs } : {}),
   });
+  refuseUnknownQueryParameters(app);
   let openApi: unknown = null;
 
   // Artefacts stream straight to disk while being hashed; nothing buffers them whole.
@@ -162,7 +165,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     req.auditNote = { target: digest, details: { service } };
     let record;
     try {
-      record = await engine.receiveArtefact(req.body as Readable, digest, service, actorOf(req.headers));
+      record = await engine.receiveArtefact(requireTarGz(req.body as Readable), digest, service, actorOf(req.headers));
     } catch (e) {
       // The rest of a refused body is not read: the connection closes after the answer.
       reply.header('connection', 'close');

@@ -16,6 +16,7 @@ import { parseTestReport } from '../engine/pipeline/test-report.ts';
 import { ciKeyBody, ciKeyParam, ciReleaseBody } from './ci-schemas.ts';
 import { actorOf, parse, serviceOfUpload } from './request-input.ts';
 import { ARTEFACT_DIGEST_HEADER, emptyBody } from './schemas.ts';
+import { requireTarGz } from './tar-gz-check.ts';
 import type { ArtefactUploadJson } from './views.ts';
 
 function forbid(req: FastifyRequest, reason: string, details: Record<string, unknown>): SlipwayError {
@@ -35,7 +36,7 @@ export function registerCiRoutes(app: FastifyInstance, o: { engine: Engine }): v
     req.auditNote = { target: digest, details: { service } };
     let record;
     try {
-      record = await o.engine.receiveArtefact(req.body as Readable, digest, service, actorOf(req.headers));
+      record = await o.engine.receiveArtefact(requireTarGz(req.body as Readable), digest, service, actorOf(req.headers));
     } catch (e) {
       reply.header('connection', 'close');
       throw e;

@@ -46,7 +46,8 @@ export function formatEvent(e: RolloutEventRecord): string {
 
 export function formatRolloutLine(r: RolloutView): string {
   const head = `rollout #${r.id} ${r.kind} → #${r.to} ${phase(r.phase)}`;
-  const reason = r.reason ? ` — ${r.reason}` : '';
+  // The reason may quote a failed instance's last log lines.
+  const reason = r.reason ? ` — ${terminalSafe(r.reason)}` : '';
   if (isTerminal(r.phase)) return `${head}${reason}`;
   const steps = r.phase === 'aborting' ? r.abortSteps ?? [] : r.steps;
   const label = r.phase === 'aborting' ? 'restoring' : 'step';
@@ -115,7 +116,7 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
     }
     for (const i of s.instances) {
       const colour = STATE_COLOUR[i.state] ?? ((x: string) => x);
-      out.push(`    ${i.id.padEnd(28)} #${String(i.release).padEnd(4)} ${colour(i.state.padEnd(9))} port ${i.port}  ${i.container ? `container ${i.container}` : `pid ${i.pid ?? '-'}`}${i.lastError ? pc.dim(`  ${i.lastError.split('\n')[0]}`) : ''}`);
+      out.push(`    ${i.id.padEnd(28)} #${String(i.release).padEnd(4)} ${colour(i.state.padEnd(9))} port ${i.port}  ${i.container ? `container ${i.container}` : `pid ${i.pid ?? '-'}`}${i.lastError ? pc.dim(`  ${terminalSafe(i.lastError.split('\n')[0]!)}`) : ''}`);
     }
     out.push('');
   }
@@ -145,13 +146,18 @@ function isSystemError(e: unknown): e is NodeJS.ErrnoException {
   return e instanceof Error && typeof (e as NodeJS.ErrnoException).syscall === 'string' && typeof (e as NodeJS.ErrnoException).code === 'string';
 }
 
+/**
+ * JSON output keeps the message exact (a program reads it, and JSON escapes every
+ * control character). The terminal gets it through terminalSafe: a message may quote
+ * an app's output (a failed build's last lines), escapes and all.
+ */
 export function printError(e: unknown, json: boolean): void {
   if (json) {
     const body = isSlipwayError(e) ? { code: e.code, message: e.message, details: e.details } : { code: 'E_INTERNAL', message: (e as Error).message };
     process.stdout.write(`${JSON.stringify({ error: body })}\n`);
     return;
   }
-  if (isSlipwayError(e)) process.stderr.write(`${pc.red('error')} ${pc.dim(`[${e.code}]`)} ${e.message}\n`);
-  else if (isSystemError(e)) process.stderr.write(`${pc.red('error')} ${e.message}\n`);
-  else process.stderr.write(`${pc.red('error')} ${(e as Error).stack ?? String(e)}\n`);
+  if (isSlipwayError(e)) process.stderr.write(`${pc.red('error')} ${pc.dim(`[${e.code}]`)} ${terminalSafe(e.message)}\n`);
+  else if (isSystemError(e)) process.stderr.write(`${pc.red('error')} ${terminalSafe(e.message)}\n`);
+  else process.stderr.write(`${pc.red('error')} ${terminalSafe((e as Error).stack ?? String(e))}\n`);
 }

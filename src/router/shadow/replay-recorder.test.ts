@@ -121,6 +121,16 @@ describe('recording requests for replay', () => {
     expect(outcomes().kept).toBe(before.kept);
   });
 
+  it('counts a line alone over half of max_bytes (a sample file\'s share) as too_large, and hands it to no one', async () => {
+    // max_bytes 1024: a file takes 512 bytes at most, which the keeper's store would refuse this line for.
+    const url = await route({ maxBytes: 1024 });
+    const before = outcomes();
+    await send(`${url}/api/items/4?pad=${'a'.repeat(600)}`);
+    expect(await recordedBefore(url)).toEqual([]);
+    const after = outcomes();
+    expect([after.kept! - (before.kept ?? 0), after.too_large! - (before.too_large ?? 0)]).toEqual([1, 1]); // the marker kept
+  });
+
   it('records nothing once the table no longer asks for it', async () => {
     await route({});
     const r = await router.putTable({ version: ++version, environments: { 'shop/production': { ...router.currentTable.environments['shop/production']!, record: undefined } } }, async () => {});

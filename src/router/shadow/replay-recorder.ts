@@ -13,6 +13,7 @@ import type { RecordOutcome } from '../router-stats.ts';
 import type { AnonymiseWorker } from './anonymise-worker.ts';
 import type { RawRecord } from './replay-anonymise.ts';
 import type { ReplayRecordRoutes } from './replay-routes.ts';
+import { isLineOverFileShare } from './replay-store.ts';
 import { pathMatcher, splitUrl } from './shadow-match.ts';
 
 export interface ReplayRecorderOptions {
@@ -79,7 +80,13 @@ export class ReplayRecorder {
         this.options.counts[notKept ?? 'not_text']++;
         return;
       }
-      // Counted where it ends: a line the worker's batch has no room for is not kept.
+      // Counted where it ends. A line alone over a sample file's share of max_bytes
+      // would be refused by the keeper's store: it is too large, and not sent.
+      if (isLineOverFileShare(line, this.spec.maxBytes)) {
+        this.options.counts.too_large++;
+        return;
+      }
+      // A line the worker's batch has no room for is not kept.
       this.options.counts[this.options.sink(line) ? 'kept' : 'queue_full']++;
     });
   }

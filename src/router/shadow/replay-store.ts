@@ -22,6 +22,20 @@ export function replayFiles(dir: string, env: string): { current: string; previo
   return { current: join(dir, `${base}.jsonl`), previous: join(dir, `${base}.1.jsonl`) };
 }
 
+/**
+ * The most bytes one recorded line (with its newline) may take: a file's share of
+ * max_bytes. A longer line would not fit even in an empty file, so the store refuses
+ * it, and the worker that made it counts it too_large rather than kept
+ * (replay-recorder.ts asks this before it hands a line on).
+ */
+export function maxLineBytes(maxBytes: number): number {
+  return Math.floor(maxBytes / 2);
+}
+
+export function isLineOverFileShare(line: string, maxBytes: number): boolean {
+  return Buffer.byteLength(line) + 1 > maxLineBytes(maxBytes);
+}
+
 interface FileState {
   count: number;
   bytes: number;
@@ -85,7 +99,7 @@ export class ReplayStore {
     const bounds = this.o.boundsOf(env);
     if (bounds === undefined) return;
     const perFileCount = Math.max(1, Math.floor(bounds.sample / 2));
-    const perFileBytes = Math.floor(bounds.maxBytes / 2);
+    const perFileBytes = maxLineBytes(bounds.maxBytes);
     const files = replayFiles(this.o.dir, env);
     // The directory may have been removed by hand (to drop a sample): it is made again.
     await mkdir(this.o.dir, { recursive: true, mode: 0o700 });
@@ -94,11 +108,13 @@ export class ReplayStore {
     let batch = st.isTorn ? '\n' : '';
     st.isTorn = false;
     for (const line of lines) {
-      const size = Buffer.byteLength(line) + 1;
-      if (size > perFileBytes) {
+      // Workers count such a line too_large and do not send it; this holds for one
+      // made under bounds the table has since changed.
+      if (isLineOverFileShare(line, bounds.maxBytes)) {
         this.dropped++;
         continue;
       }
+      const size = Buffer.byteLength(line) + 1;
       if (st.count + 1 > perFileCount || st.bytes + size > perFileBytes) {
         if (batch !== '') await appendFile(files.current, batch, { mode: 0o600 });
         batch = '';
