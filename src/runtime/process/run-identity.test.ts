@@ -30,8 +30,38 @@ describe.skipIf(process.getuid?.() !== 0)('prepareRunIdentity (server as root)',
   beforeEach(() => {
     releases = join(mkdtempSync(join(tmpdir(), 'slipway-identity-')), 'releases');
     mkdirSync(releases);
+    // The machine-wide uid record of this case alone: other tests' servers claim uids too.
+    process.env.SLIPWAY_UID_REGISTRY = join(releases, '..', 'uids');
   });
-  afterEach(() => rmSync(join(releases, '..'), { recursive: true, force: true }));
+  afterEach(() => {
+    rmSync(join(releases, '..'), { recursive: true, force: true });
+    delete process.env.SLIPWAY_UID_REGISTRY;
+  });
+
+  it("never gives a uid another data directory's environment holds, and gives up one two servers once shared", () => {
+    const a = prepareRunIdentity({ ...release('staging'), user: undefined });
+    // A second server's data directory on the same machine.
+    const otherReleases = join(releases, '..', 'other', 'releases');
+    const b = { envDir: join(otherReleases, 'staging'), releaseDir: join(otherReleases, 'staging', 'abc') };
+    mkdirSync(b.releaseDir, { recursive: true });
+    writeFileSync(join(b.releaseDir, 'server.js'), '');
+    const bId = prepareRunIdentity({ ...b, user: undefined });
+    expect(bId.uid).not.toBe(a.uid);
+    // A third, made before the record: its HOME already says the first one's uid.
+    const thirdReleases = join(releases, '..', 'third', 'releases');
+    const c = { envDir: join(thirdReleases, 'web'), releaseDir: join(thirdReleases, 'web', 'abc') };
+    mkdirSync(join(c.envDir, '.home', 'tmp'), { recursive: true });
+    lchownSync(join(c.envDir, '.home'), a.uid!, INSTANCE_IDS.group);
+    mkdirSync(c.releaseDir, { recursive: true });
+    writeFileSync(join(c.releaseDir, 'server.js'), '');
+    lchownSync(c.releaseDir, a.uid!, INSTANCE_IDS.group);
+    const cId = prepareRunIdentity({ ...c, user: undefined });
+    expect([a.uid, bId.uid]).not.toContain(cId.uid);
+    expect(lstatSync(join(c.releaseDir, 'server.js')).uid).toBe(cId.uid);
+    expect(lstatSync(cId.home).uid).toBe(cId.uid);
+    // The first keeps its uid.
+    expect(prepareRunIdentity({ ...release('staging', 'def'), user: undefined }).uid).toBe(a.uid);
+  });
 
   it('gives each environment a uid of its own from the range, the same one every time', () => {
     const a = prepareRunIdentity({ ...release('staging'), user: undefined });

@@ -13,8 +13,8 @@
 // is chowned children first and its top last, so until the walk is done the tree is
 // root's 0700 and no instance can enter it to race the walk.
 
-import { lstatSync, lchownSync, chmodSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { lstatSync, lchownSync, chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { SlipwayError } from '../../core/errors.ts';
 import { INSTANCE_IDS } from '../../core/service-config.ts';
 
@@ -153,6 +153,14 @@ function passwdUids(): Map<string, number> {
   return out;
 }
 
+function mtimeOf(path: string): number {
+  try {
+    return lstatSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
 function ownerOf(path: string): number | null {
   try {
     const st = lstatSync(path);
@@ -164,16 +172,62 @@ function ownerOf(path: string): number | null {
 
 const inRange = (uid: number | null): uid is number => uid !== null && uid >= INSTANCE_IDS.firstUser && uid <= INSTANCE_IDS.lastUser;
 
-/** The environment's uid as its HOME records it, or the lowest one no other environment (nor passwd) has. */
+/**
+ * The environment's uid as its HOME records it, or the lowest one no other environment
+ * (of this data directory, or of another on this machine: claimUid) nor passwd has.
+ * A recorded uid another data directory's environment holds is given up for a new one
+ * (two servers before the host-wide record could both have given out 61185).
+ */
 function environmentUid(envDir: string): number {
   const taken = usersOfOtherEnvironments(envDir);
-  const recorded = ownerOf(join(envDir, HOME_DIR));
-  if (inRange(recorded) && !taken.has(recorded)) return recorded;
+  const home = join(envDir, HOME_DIR);
+  const recorded = ownerOf(home);
+  if (inRange(recorded) && !taken.has(recorded) && claimUid(recorded, home)) return recorded;
   const system = new Set(passwdUids().values());
   for (let uid = INSTANCE_IDS.firstUser; uid <= INSTANCE_IDS.lastUser; uid++) {
-    if (!taken.has(uid) && !system.has(uid)) return uid;
+    if (!taken.has(uid) && !system.has(uid) && claimUid(uid, home)) return uid;
   }
   throw new SlipwayError('E_INSTANCE_FAILED', `no free uid left in ${INSTANCE_IDS.firstUser}-${INSTANCE_IDS.lastUser} for environment ${basename(envDir)}`, { env: basename(envDir) });
+}
+
+/**
+ * The machine-wide record of which HOME holds each uid of the range, so that two slipway
+ * servers on one machine (two data directories) never give one uid to two
+ * environments, whose instances could then read each other's files. A file per uid
+ * naming the HOME; a claim whose HOME is gone, or no longer that uid's, is stale and
+ * may be taken. SLIPWAY_UID_REGISTRY moves it (tests give each case its own).
+ */
+function uidRegistry(): string {
+  return process.env.SLIPWAY_UID_REGISTRY ?? '/var/lib/slipway/uids';
+}
+
+/** Claims `uid` for `home`; false when a live claim of another HOME holds it. */
+function claimUid(uid: number, home: string): boolean {
+  const dir = uidRegistry();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, String(uid));
+  const want = resolve(home);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      writeFileSync(file, `${want}\n`, { flag: 'wx', mode: 0o600 });
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let holder: string;
+    try {
+      holder = readFileSync(file, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    if (holder === want) return true;
+    if (ownerOf(holder) === uid) return false;
+    // A claim is made just before its HOME: a young one is live whatever its HOME shows.
+    if (Date.now() - mtimeOf(file) < 60_000) return false;
+    // Stale: that HOME is gone or another uid's now. Taken over by whoever removes it first.
+    rmSync(file, { force: true });
+  }
+  return false;
 }
 
 /**
