@@ -92,7 +92,8 @@ export async function untarAs(user: CommandUser, tar: Readable, dir: string, o: 
  * the user reads only what it may, and root reads only the pipe.
  */
 export async function tarAs(user: CommandUser, dir: string, outFile: string): Promise<void> {
-  const child = spawn('tar', ['-c', '-z', '-f', '-', '-C', dir, '.'], {
+  // gzip -1: the stream only crosses a pipe; the artefact is compressed again when packed.
+  const child = spawn('tar', ['-c', '-I', 'gzip -1', '-f', '-', '-C', dir, '.'], {
     uid: user.uid, gid: user.gid, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
   });
   await finish(child, 'packing the build\'s output as the pipeline\'s user', () => pipeline(child.stdout!, createWriteStream(outFile, { mode: 0o600 })));
