@@ -65,6 +65,7 @@ async function buildFromArtefact(docker: Docker, req: ImageRequest & { image: { 
   const failed = events.find((ev) => ev.error || ev.errorDetail);
   if (failed) {
     const tail = events.flatMap((ev) => (ev.stream ?? '').split('\n')).filter((l) => l.trim()).slice(-5).join('\n    ');
+    await removeBuildLeftovers(docker, events);
     throw buildFailed(failed.errorDetail?.message ?? failed.error ?? 'unknown error', tail);
   }
   const built = await imageIdOf(docker, tag);
@@ -87,6 +88,27 @@ async function resolveReference(docker: Docker, req: ImageRequest & { image: { r
   // Kept under our own tag: the reference may move on, the release's image must stay.
   await docker.getImage(found.id).tag({ repo: `slipway/${req.service}`, tag: `image-${found.id.replace(/^sha256:/, '').slice(0, 16)}` });
   return found.id;
+}
+
+/**
+ * A failed build leaves the images of the steps that did succeed (each step of the
+ * classic builder is committed as an image): untagged, used by nothing, and as large
+ * as the layers they hold. Their ids are the build's ` ---> <id>` lines. Only
+ * untagged ones are removed, without force: the base image (the FROM step prints
+ * its id too) and a step a kept image was built on (the engine refuses: it has
+ * children) stay.
+ */
+async function removeBuildLeftovers(docker: Docker, events: BuildEvent[]): Promise<void> {
+  const ids = events.flatMap((ev) => [...(ev.stream ?? '').matchAll(/^ ---> ([0-9a-f]{12,64})\s*$/gm)].map((m) => m[1]!));
+  for (const id of [...new Set(ids)].reverse()) {
+    try {
+      const info = await docker.getImage(id).inspect();
+      if ((info.RepoTags ?? []).some((t) => t !== '<none>:<none>')) continue;
+      await docker.getImage(id).remove();
+    } catch {
+      // gone already, or still a parent of something: not ours to force
+    }
+  }
 }
 
 export async function prepareReleaseImage(docker: Docker, req: ImageRequest): Promise<string> {
