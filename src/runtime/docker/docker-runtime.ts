@@ -16,7 +16,7 @@ import type { ImageRequest, InstanceHandle, ResourceUsage, Runtime, StartSpec, S
 import { followContainerLog, readCursor, type LogWriter } from './container-log.ts';
 import { SECRETS_JSON_FILE, SECRETS_LOADER, hasShell, readBackSecrets, secretsArchive } from './container-secrets.ts';
 import { isNotFound, translateEngineError } from './engine-errors.ts';
-import { hasReleaseImage, prepareReleaseImage } from './release-images.ts';
+import { hasReleaseImage, prepareReleaseImage, removeReleaseImage, type ImageRemoval } from './release-images.ts';
 import { engineLogConfig } from './engine-log-config.ts';
 
 const LABEL = {
@@ -362,7 +362,11 @@ export class DockerRuntime implements Runtime {
   }
 
   async prepareImage(req: ImageRequest): Promise<string> {
-    return prepareReleaseImage((await this.connect()).streams, req);
+    return prepareReleaseImage((await this.connect()).streams, { ...req, dataDirId: this.dataDirId });
+  }
+
+  async removeImage(imageId: string): Promise<ImageRemoval> {
+    return removeReleaseImage((await this.connect()).api, { imageId, dataDirId: this.dataDirId });
   }
 
   async hasImage(imageId: string): Promise<boolean> {

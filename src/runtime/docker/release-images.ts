@@ -4,6 +4,11 @@
 // release records and what its containers run, and the image is tagged
 // slipway/<service>:<...> so that `docker image prune` leaves it alone: a rollback
 // never pulls, so the image it needs must still be here.
+//
+// Each server also tags the images its releases run with a tag of its own
+// (`kept-<data dir id>-<image id>`): two servers on one engine that deployed the
+// same artefact share one image, and retention removes an image only once no
+// other server's tag is on it (removeReleaseImage).
 
 import { createReadStream } from 'node:fs';
 import type Docker from 'dockerode';
@@ -111,12 +116,67 @@ async function removeBuildLeftovers(docker: Docker, events: BuildEvent[]): Promi
   }
 }
 
-export async function prepareReleaseImage(docker: Docker, req: ImageRequest): Promise<string> {
+/** The tag a server puts on each image its releases run: `kept-<data dir id>-<image id>`. */
+export function ownerTag(service: string, dataDirId: string, imageId: string): { repo: string; tag: string } {
+  return { repo: `slipway/${service}`, tag: `kept-${dataDirId.slice(0, 12)}-${imageId.replace(/^sha256:/, '').slice(0, 16)}` };
+}
+
+export async function prepareReleaseImage(docker: Docker, req: ImageRequest & { dataDirId: string }): Promise<string> {
   try {
-    return req.image.ref !== null ? await resolveReference(docker, { ...req, image: req.image }) : await buildFromArtefact(docker, { ...req, image: req.image });
+    const id = req.image.ref !== null ? await resolveReference(docker, { ...req, image: req.image }) : await buildFromArtefact(docker, { ...req, image: req.image });
+    await docker.getImage(id).tag(ownerTag(req.service, req.dataDirId, id));
+    return id;
   } catch (e) {
     throw translateEngineError(e, `ready the image of ${req.service} for ${req.env}`, { service: req.service, env: req.env });
   }
+}
+
+export interface ImageRemoval {
+  /** The engine deleted the image (not only a tag of it). */
+  deleted: boolean;
+  /** Its size, when it was deleted; 0 otherwise. */
+  bytes: number;
+  /** Why it stays, when it does (another server keeps it, a container or another tag uses it). */
+  keptBecause: string | null;
+}
+
+/**
+ * Removes what this server holds of a release's image: its own `kept-` tag, then,
+ * unless another server's `kept-` tag is on it, slipway's other tags (the build
+ * tag, a referenced image's `image-` tag). The engine deletes the image with its
+ * last tag; a tag that is not slipway's (the `nginx:1.27` an image.ref named) is
+ * never touched, and nothing is forced, so an image a container uses stays.
+ */
+export async function removeReleaseImage(docker: Docker, o: { imageId: string; dataDirId: string }): Promise<ImageRemoval> {
+  let info: Docker.ImageInspectInfo;
+  try {
+    info = await docker.getImage(o.imageId).inspect();
+  } catch (e) {
+    if (isNotFound(e)) return { deleted: false, bytes: 0, keptBecause: null };
+    throw translateEngineError(e, `look for image ${o.imageId}`);
+  }
+  const tags = (info.RepoTags ?? []).filter((t) => t.startsWith('slipway/'));
+  const mine = `:kept-${o.dataDirId.slice(0, 12)}-`;
+  const others = tags.filter((t) => t.includes(':kept-') && !t.includes(mine));
+  const ours = others.length > 0 ? tags.filter((t) => t.includes(mine)) : tags;
+  let deleted = false;
+  try {
+    for (const tag of ours) {
+      const answer = (await docker.getImage(tag).remove()) as { Deleted?: string }[] | undefined;
+      if ((answer ?? []).some((a) => a.Deleted)) deleted = true;
+    }
+    // Untagged already (by hand, or a crash between two tags): the image itself.
+    if (tags.length === 0 && (info.RepoTags ?? []).filter((t) => t !== '<none>:<none>').length === 0) {
+      const answer = (await docker.getImage(o.imageId).remove()) as { Deleted?: string }[] | undefined;
+      deleted = (answer ?? []).some((a) => a.Deleted);
+    }
+  } catch (e) {
+    if (isNotFound(e)) return { deleted, bytes: deleted ? info.Size : 0, keptBecause: null };
+    if ((e as { statusCode?: number }).statusCode === 409) return { deleted: false, bytes: 0, keptBecause: engineMessage(e) };
+    throw translateEngineError(e, `remove image ${o.imageId}`);
+  }
+  if (deleted) return { deleted, bytes: info.Size, keptBecause: null };
+  return { deleted: false, bytes: 0, keptBecause: others.length > 0 ? `another slipway server keeps it (${others[0]})` : 'a tag that is not slipway\'s is on it' };
 }
 
 export async function hasReleaseImage(docker: Docker, imageId: string): Promise<boolean> {
