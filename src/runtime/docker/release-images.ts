@@ -134,7 +134,10 @@ export async function prepareReleaseImage(docker: Docker, req: ImageRequest & { 
 export interface ImageRemoval {
   /** The engine deleted the image (not only a tag of it). */
   deleted: boolean;
-  /** Its size, when it was deleted; 0 otherwise. */
+  /**
+   * What the engine's layers shrank by (`docker system df`), when it was deleted; 0
+   * otherwise. Not the image's size, which counts the base layers it shares.
+   */
   bytes: number;
   /** Why it stays, when it does (another server keeps it, a container or another tag uses it). */
   keptBecause: string | null;
@@ -160,6 +163,7 @@ export async function removeReleaseImage(docker: Docker, o: { imageId: string; d
   const others = tags.filter((t) => t.includes(':kept-') && !t.includes(mine));
   const ours = others.length > 0 ? tags.filter((t) => t.includes(mine)) : tags;
   let deleted = false;
+  const layersBefore = await layersSize(docker);
   try {
     for (const tag of ours) {
       const answer = (await docker.getImage(tag).remove()) as { Deleted?: string }[] | undefined;
@@ -171,11 +175,11 @@ export async function removeReleaseImage(docker: Docker, o: { imageId: string; d
       deleted = (answer ?? []).some((a) => a.Deleted);
     }
   } catch (e) {
-    if (isNotFound(e)) return { deleted, bytes: deleted ? info.Size : 0, keptBecause: null };
+    if (isNotFound(e)) return { deleted, bytes: deleted ? Math.max(0, layersBefore - (await layersSize(docker))) : 0, keptBecause: null };
     if ((e as { statusCode?: number }).statusCode === 409) return { deleted: false, bytes: 0, keptBecause: engineMessage(e) };
     throw translateEngineError(e, `remove image ${o.imageId}`);
   }
-  if (deleted) return { deleted, bytes: info.Size, keptBecause: null };
+  if (deleted) return { deleted, bytes: Math.max(0, layersBefore - (await layersSize(docker))), keptBecause: null };
   return { deleted: false, bytes: 0, keptBecause: others.length > 0 ? `another slipway server keeps it (${others[0]})` : 'a tag that is not slipway\'s is on it' };
 }
 
@@ -184,5 +188,15 @@ export async function hasReleaseImage(docker: Docker, imageId: string): Promise<
     return (await imageIdOf(docker, imageId)) !== null;
   } catch (e) {
     throw translateEngineError(e, `look for image ${imageId}`);
+  }
+}
+
+/** Bytes of every image layer the engine holds; 0 when it will not say. */
+async function layersSize(docker: Docker): Promise<number> {
+  try {
+    const df = (await docker.df()) as { LayersSize?: number };
+    return df.LayersSize ?? 0;
+  } catch {
+    return 0;
   }
 }
