@@ -128,6 +128,12 @@ describe('parseConfigText', () => {
     });
   });
 
+  it('reads keep_releases only where it is written, so other configs keep their hash', () => {
+    const c = parseConfigText(`${MINIMAL}    keep_releases: 3\n  production:\n    listen: 8082\n`, 'slipway.yaml');
+    expect(c.environments.staging!.keepReleases).toBe(3);
+    expect('keepReleases' in c.environments.production!).toBe(false);
+  });
+
   it('reads empty optional sections as their defaults', () => {
     const config = parseConfigText(`${MINIMAL}    strategy:\n    config:\nhealth:\nshutdown:\n`, 'slipway.yaml');
     expect(config.health).toEqual(DEFAULT_HEALTH);
@@ -216,9 +222,11 @@ environments:
 // [what is changed in MINIMAL-like text, line:col, path, part of the message]
 const BAD: [string, string, string, string, string][] = [
   ['unknown key with a suggestion', `${MINIMAL}health:\n  intervall: 1s\n`, '8:3', 'health.intervall', 'unknown key; did you mean "interval"?'],
-  ['unknown key far from any allowed one', `${MINIMAL}    colour: blue\n`, '7:5', 'environments.staging.colour', 'unknown key; allowed keys here: runtime, resources, instances, listen, strategy, analysis, watch, notifications, config, secrets, kubernetes, proxy, hosts, path_prefix, strip_prefix, tls, record, provision, acceptance, approval, freeze, backup, restore'],
+  ['unknown key far from any allowed one', `${MINIMAL}    colour: blue\n`, '7:5', 'environments.staging.colour', 'unknown key; allowed keys here: runtime, resources, instances, listen, strategy, analysis, watch, keep_releases, notifications, config, secrets, kubernetes, proxy, hosts, path_prefix, strip_prefix, tls, record, provision, acceptance, approval, freeze, backup, restore'],
   ['wrong type', `${MINIMAL}    instances: two\n`, '7:16', 'environments.staging.instances', 'expected a whole number from 1 to 64, got "two"'],
   ['instances 0', `${MINIMAL}    instances: 0\n`, '7:16', 'environments.staging.instances', 'expected a whole number from 1 to 64, got 0'],
+  ['keep_releases 0', `${MINIMAL}    keep_releases: 0\n`, '7:20', 'environments.staging.keep_releases', 'expected a whole number from 1 to 1000, got 0'],
+  ['keep_releases not a number', `${MINIMAL}    keep_releases: all\n`, '7:20', 'environments.staging.keep_releases', 'expected a whole number from 1 to 1000, got "all"'],
   ['a section that is not a map', MINIMAL.replace('  command: node server.js', '  - node'), '3:3', 'run', 'expected a map with keys command, port_env, user, memory, got a list'],
   ['missing required key', MINIMAL.replace('  command: node server.js\n', '  port_env: PORT\n'), '2:1', 'run.command', 'missing; expected a command line (e.g. node server.js) or a list of arguments'],
   ['bad duration', `${MINIMAL}health:\n  timeout: 2 seconds\n`, '8:12', 'health.timeout', 'expected a duration above zero with a unit, such as 250ms, 1s or 2m, got "2 seconds"'],
@@ -313,7 +321,7 @@ health:
     expect(issuesOf(text).map((i) => `${i.line}:${i.col} ${i.path}: ${i.message}`)).toEqual([
       '8:5 environments.staging.instances: duplicate key; it is already set at line 7, and a key may appear once',
       '8:16 environments.staging.instances: expected a whole number from 1 to 64, got 0',
-      '9:5 environments.staging.colour: unknown key; allowed keys here: runtime, resources, instances, listen, strategy, analysis, watch, notifications, config, secrets, kubernetes, proxy, hosts, path_prefix, strip_prefix, tls, record, provision, acceptance, approval, freeze, backup, restore',
+      '9:5 environments.staging.colour: unknown key; allowed keys here: runtime, resources, instances, listen, strategy, analysis, watch, keep_releases, notifications, config, secrets, kubernetes, proxy, hosts, path_prefix, strip_prefix, tls, record, provision, acceptance, approval, freeze, backup, restore',
     ]);
   });
 });

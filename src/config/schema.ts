@@ -164,6 +164,7 @@ const environment = section({
   strategy: defaultedWhenEmpty(strategy, { type: 'rolling' }),
   analysis: defaultedWhenEmpty(analysisSection, {}),
   watch: watchSection,
+  keep_releases: wholeNumber(1, 1000).optional(),
   notifications: defaultedWhenEmpty(notificationsSection, []),
   config: defaultedWhenEmpty(
     namedMap({
@@ -238,7 +239,7 @@ const environments = namedMap({
     specs: Object.fromEntries(
       Object.entries(envs).map(([name, e]) => [
         name,
-        { name, runtime: e.runtime, resources: e.resources ?? null, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch.watchMs, watchMaxErrorRate: e.watch.watchMaxErrorRate, notifications: e.notifications, kubernetes: e.kubernetes, proxy: e.proxy, ...hostRouting(e), ...(e.tls !== undefined ? { tls: e.tls } : {}), ...(e.record !== undefined ? { record: e.record } : {}) },
+        { name, runtime: e.runtime, resources: e.resources ?? null, instances: e.instances, listen: e.listen, strategy: e.strategy, config: e.config, secrets: e.secrets, analysis: e.analysis, watchMs: e.watch.watchMs, watchMaxErrorRate: e.watch.watchMaxErrorRate, notifications: e.notifications, kubernetes: e.kubernetes, proxy: e.proxy, ...hostRouting(e), ...(e.tls !== undefined ? { tls: e.tls } : {}), ...(e.record !== undefined ? { record: e.record } : {}), ...(e.keep_releases !== undefined ? { keepReleases: e.keep_releases } : {}) },
       ]),
     ),
     gates: Object.fromEntries(

@@ -176,6 +176,13 @@ export interface EnvironmentSpec {
   tls?: TlsSettings;
   /** slipway.yaml `record:`: a sample of the requests kept by the router for the pipeline's replay stage. Absent: none. */
   record?: RecordSpec;
+  /**
+   * slipway.yaml `keep_releases:`: how many of the environment's newest releases keep
+   * their tree, artefact and image besides those in use (engine/release-retention.ts).
+   * Absent (and in releases made before it existed): 10. Only present when written,
+   * so a config that does not name it keeps the hash it had.
+   */
+  keepReleases?: number;
 }
 
 /** slipway.yaml `tls:` of an environment: where its certificates come from, and its plain-HTTP side. */

@@ -52,6 +52,7 @@ import { clusterRecordsOf } from './cluster-records.ts';
 import type { Fleet } from '../runtime/fleet.ts';
 import { EnvironmentTeardown } from './environment-teardown.ts';
 import { readReplaySample } from '../router/shadow/replay-store.ts';
+import { ReleaseRetention } from './release-retention.ts';
 import { ListenGuard, type ListenCheck, type ProbeAnswer, type ServerListener } from './listen-guard.ts';
 import type { ListenAddress } from '../core/service-config.ts';
 
@@ -150,6 +151,8 @@ export class Engine {
   readonly teardown: EnvironmentTeardown;
   /** Maintenance and traffic pauses, per environment (traffic-gates.ts). */
   readonly traffic: TrafficGates;
+  /** Old releases' trees, artefacts and images go (release-retention.ts). */
+  readonly retention: ReleaseRetention;
 
   constructor(private readonly deps: EngineDeps) {
     this.store = deps.store;
@@ -203,6 +206,12 @@ export class Engine {
     });
     this.fleets = new FleetSet([this.fleet, this.cluster, ...(deps.fleets ?? [])]);
     this.routes = new RouteSync(deps.store, this.fleets, deps.router, deps.log);
+    this.retention = new ReleaseRetention({
+      store: deps.store, fleets: this.fleets, releasesDir: deps.paths.releases, log: deps.log, now: () => this.clock.now(),
+      ...(deps.audit ? { audit: deps.audit } : {}),
+      rollbackTargetOf: (env) => this.previousStable(env, this.store.getStableReleaseId(env))?.id ?? null,
+      onArtefactsRemoved: () => this.blobs.sweep(),
+    });
     this.traffic = new TrafficGates({ store: deps.store, clock: this.clock, log: deps.log, push: () => this.routes.push() });
     this.reconciler = new Reconciler({
       store: deps.store, fleets: this.fleets, clock: this.clock, log: deps.log,
@@ -216,6 +225,8 @@ export class Engine {
         this.feed.transition(prev, next, e);
         // After each rollout: anything a crash or a failed stop left behind goes.
         if (isTerminal(next.phase) && !isTerminal(prev.phase)) void this.fleet.removeOrphans().catch(() => undefined);
+        // A release that succeeded moves the rollback target on: what is now beyond the kept ones goes.
+        if (next.phase === 'succeeded' && prev.phase !== 'succeeded') this.sweepReleases(`after rollout #${next.id}`);
       },
     });
     this.teardown = new EnvironmentTeardown({
@@ -296,6 +307,8 @@ export class Engine {
     this.analysis.resume();
     this.sampler.start();
     this.pipeline.start();
+    // Also what a sweep a crash interrupted left, and releases of a server that never ran one.
+    this.sweepReleases('at server start');
   }
 
   async stop(): Promise<void> {
@@ -305,6 +318,11 @@ export class Engine {
     this.sampler.stop();
     for (const fleet of this.fleets.all()) fleet.stop();
     await this.reconciler.stop();
+    await this.retention.idle();
+  }
+
+  private sweepReleases(why: string): void {
+    void this.retention.sweep(why).catch((e: Error) => this.deps.log.warn({ err: e.message, why }, 'release retention failed; it runs again after the next rollout'));
   }
 
   /** The router's table, and wherever else the environment's fleet splits traffic (a cluster's HTTPRoute), from the records. */
@@ -406,6 +424,11 @@ export class Engine {
   }
 
   async deploy(ask: DeployRequest): Promise<DeployAnswer> {
+    // Retention leaves this artefact's tree, file and image alone until the release is recorded.
+    return this.retention.holding(ask.artefactDigest, () => this.deployHeld(ask));
+  }
+
+  private async deployHeld(ask: DeployRequest): Promise<DeployAnswer> {
     // By construction: the key a deploy writes under is made from its own slipway.yaml's service.
     const req = { ...ask, env: keyOfDeploy(ask.env, ask.config.service) };
     this.assertRuntimeKept(req);
@@ -500,6 +523,12 @@ export class Engine {
     }
     // The artefact going back into service is checked like any deploy's, before the lock is taken.
     const peek = req.to !== undefined ? this.store.getReleaseByNumber(req.env, req.to) : this.previousStable(req.env, this.store.getStableReleaseId(req.env));
+    // Said before any check reads its artefact, which retention removed with the rest.
+    if (peek) this.retention.assertKept(peek, 'roll back to');
+    return this.retention.holding(peek?.artefactDigest ?? null, () => this.rollbackTo(req, peek));
+  }
+
+  private async rollbackTo(req: { env: string; to?: number; actor: string }, peek: ReleaseRecord | null): Promise<{ release: ReleaseRecord; rollout: Rollout }> {
     // Today's policy decides, not the one the release was made under: an address or a
     // secret the admin has since taken away is not given back by going back.
     if (peek) await this.policy.assertAllowed({ env: req.env, environment: peek.config.environment, subject: `rollback to ${req.env}#${peek.number}`, lookUp: true });
@@ -517,6 +546,8 @@ export class Engine {
       if (target.id === stableId) {
         throw new SlipwayError('E_BAD_REQUEST', `${req.env}#${target.number} is already the stable release`, { env: req.env });
       }
+      // Again here: a sweep may have retired it while the checks above ran.
+      this.retention.assertKept(target, 'roll back to');
       if (!existsSync(this.store.getArtefact(target.artefactDigest)?.path ?? '')) {
         throw new SlipwayError('E_NO_RELEASE', `the artefact of ${req.env}#${target.number} is no longer on the server`, { env: req.env });
       }
@@ -618,6 +649,8 @@ export class Engine {
 
   /** A crash between recording a release and unpacking it leaves no directory: unpack again. */
   private async ensureReleaseDir(release: ReleaseRecord): Promise<void> {
+    // Never unpacked again: a retired release is not run (release-retention.ts).
+    this.retention.assertKept(release, 'start instances of');
     const artefact = this.store.getArtefact(release.artefactDigest);
     if (!artefact) throw new SlipwayError('E_NO_RELEASE', `artefact ${release.artefactDigest} of ${release.env}#${release.number} is missing`);
     await this.unpackOnce(artefact, release.dir);
@@ -675,6 +708,7 @@ export class Engine {
       if (sweep > 0 && envs.every((env) => this.store.liveInstances(env).length === 0)) break;
       for (const env of envs) await this.fleet.stopAll(env);
     }
+    await this.retention.idle();
   }
 }
 

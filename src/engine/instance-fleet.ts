@@ -81,6 +81,11 @@ export class InstanceFleet implements Fleet {
     return r.hasImage ? r.hasImage(imageId) : true;
   }
 
+  async removeImage(runtime: RuntimeName, imageId: string): Promise<{ deleted: boolean; bytes: number; keptBecause: string | null }> {
+    const r = runtimeNamed(this.deps.runtimes, runtime);
+    return r.removeImage ? r.removeImage(imageId) : { deleted: false, bytes: 0, keptBecause: null };
+  }
+
   placement(): FleetPlacement | null {
     return null;
   }

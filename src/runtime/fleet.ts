@@ -79,6 +79,11 @@ export interface Fleet {
   prepareImage(req: ImageRequest & { runtime: RuntimeName }): Promise<string | null>;
   /** Whether a recorded image is still there (a rollback never pulls). */
   hasImage(runtime: RuntimeName, imageId: string): Promise<boolean>;
+  /**
+   * Retention: the image of releases no longer kept goes (see Runtime.removeImage).
+   * Absent: the fleet keeps no image of its own (a cluster's images are CI's).
+   */
+  removeImage?(runtime: RuntimeName, imageId: string): Promise<{ deleted: boolean; bytes: number; keptBecause: string | null }>;
   /** Placement beyond this machine, for status; null for instances here. */
   placement(env: string): FleetPlacement | null;
   /** Ends watches and timers. */

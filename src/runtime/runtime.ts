@@ -140,4 +140,9 @@ export interface Runtime {
   prepareImage?(req: ImageRequest): Promise<string>;
   /** Whether an image a release recorded is still on the engine (a rollback never pulls). */
   hasImage?(imageId: string): Promise<boolean>;
+  /**
+   * Retention: removes what this server holds of a release's image (never forced:
+   * an image a container uses, or another server keeps, stays). Container runtimes only.
+   */
+  removeImage?(imageId: string): Promise<{ deleted: boolean; bytes: number; keptBecause: string | null }>;
 }

@@ -302,6 +302,17 @@ const MIGRATIONS: (string | ((db: Db) => void) | TableRebuild)[] = [
   // ids, counted on from the highest id ever named: after `slipway remove`, the next
   // rollout took the id of a removed one that the audit log still names.
   { rebuild: neverReuseIds },
+  // 15: release retention: a release beyond an environment's kept number is marked
+  // here before its tree, artefact or image is removed (store/retention-store.ts), so
+  // a crash mid-removal leaves a release that is never run again, not a half tree
+  // that looks whole. `cleaned_at` is set once everything of it is gone.
+  `
+  CREATE TABLE retired_releases (
+    release_id INTEGER PRIMARY KEY REFERENCES releases(id) ON DELETE CASCADE,
+    retired_at INTEGER NOT NULL,
+    cleaned_at INTEGER
+  );
+  `,
 ];
 
 /** Tables whose `env` column names an environment (12 rewrites them to keys). */

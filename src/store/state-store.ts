@@ -13,6 +13,7 @@ import { ObserveStore } from './observe-store.ts';
 import { AnalysisWindowStore } from './analysis-window-store.ts';
 import { TrafficGateStore } from './traffic-gate-store.ts';
 import { PipelineStore } from './pipeline-store.ts';
+import { RetentionStore } from './retention-store.ts';
 
 /** The phases a rollout ends in, as an SQL list (core/rollout.ts has the one definition). */
 const TERMINAL_SQL = TERMINAL_PHASES.map((p) => `'${p}'`).join(', ');
@@ -92,6 +93,8 @@ export class StateStore {
   readonly windows: AnalysisWindowStore;
   /** Maintenance and traffic pauses per environment (pushed to the router with its routes). */
   readonly trafficGates: TrafficGateStore;
+  /** Releases retired by retention (engine/release-retention.ts). */
+  readonly retention: RetentionStore;
 
   constructor(file: string) {
     this.db = openDatabase(file);
@@ -102,6 +105,7 @@ export class StateStore {
     this.pipeline = new PipelineStore(this.db);
     this.windows = new AnalysisWindowStore(this.db);
     this.trafficGates = new TrafficGateStore(this.db);
+    this.retention = new RetentionStore(this.db);
   }
 
   close(): void {

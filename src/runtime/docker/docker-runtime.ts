@@ -16,7 +16,8 @@ import type { ImageRequest, InstanceHandle, ResourceUsage, Runtime, StartSpec, S
 import { followContainerLog, readCursor, type LogWriter } from './container-log.ts';
 import { SECRETS_JSON_FILE, SECRETS_LOADER, hasShell, readBackSecrets, secretsArchive } from './container-secrets.ts';
 import { isNotFound, translateEngineError } from './engine-errors.ts';
-import { hasReleaseImage, prepareReleaseImage } from './release-images.ts';
+import { hasReleaseImage, prepareReleaseImage, removeReleaseImage, type ImageRemoval } from './release-images.ts';
+import { engineLogConfig } from './engine-log-config.ts';
 
 const LABEL = {
   dataDir: 'slipway.data-dir',
@@ -151,6 +152,8 @@ export class DockerRuntime implements Runtime {
         PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: String(spec.port) }] },
         // A small init as PID 1: forwards SIGTERM to the service and reaps its children.
         Init: true,
+        // Bounded: the engine's copy of the output is only where slipway's own log reads it from.
+        LogConfig: engineLogConfig(spec.logLimits),
         // The environment's data directory at the same path inside as outside: SLIPWAY_APP_DATA means one thing wherever it is read.
         ...(spec.appDataDir !== undefined ? { Binds: [`${spec.appDataDir}:${spec.appDataDir}`] } : {}),
         ...(spec.resources?.memoryBytes ? { Memory: spec.resources.memoryBytes, MemorySwap: spec.resources.memoryBytes } : {}),
@@ -359,7 +362,11 @@ export class DockerRuntime implements Runtime {
   }
 
   async prepareImage(req: ImageRequest): Promise<string> {
-    return prepareReleaseImage((await this.connect()).streams, req);
+    return prepareReleaseImage((await this.connect()).streams, { ...req, dataDirId: this.dataDirId });
+  }
+
+  async removeImage(imageId: string): Promise<ImageRemoval> {
+    return removeReleaseImage((await this.connect()).api, { imageId, dataDirId: this.dataDirId });
   }
 
   async hasImage(imageId: string): Promise<boolean> {

@@ -4,6 +4,11 @@
 // release records and what its containers run, and the image is tagged
 // slipway/<service>:<...> so that `docker image prune` leaves it alone: a rollback
 // never pulls, so the image it needs must still be here.
+//
+// Each server also tags the images its releases run with a tag of its own
+// (`kept-<data dir id>-<image id>`): two servers on one engine that deployed the
+// same artefact share one image, and retention removes an image only once no
+// other server's tag is on it (removeReleaseImage).
 
 import { createReadStream } from 'node:fs';
 import type Docker from 'dockerode';
@@ -65,6 +70,7 @@ async function buildFromArtefact(docker: Docker, req: ImageRequest & { image: { 
   const failed = events.find((ev) => ev.error || ev.errorDetail);
   if (failed) {
     const tail = events.flatMap((ev) => (ev.stream ?? '').split('\n')).filter((l) => l.trim()).slice(-5).join('\n    ');
+    await removeBuildLeftovers(docker, events);
     throw buildFailed(failed.errorDetail?.message ?? failed.error ?? 'unknown error', tail);
   }
   const built = await imageIdOf(docker, tag);
@@ -89,12 +95,92 @@ async function resolveReference(docker: Docker, req: ImageRequest & { image: { r
   return found.id;
 }
 
-export async function prepareReleaseImage(docker: Docker, req: ImageRequest): Promise<string> {
+/**
+ * A failed build leaves the images of the steps that did succeed (each step of the
+ * classic builder is committed as an image): untagged, used by nothing, and as large
+ * as the layers they hold. Their ids are the build's ` ---> <id>` lines. Only
+ * untagged ones are removed, without force: the base image (the FROM step prints
+ * its id too) and a step a kept image was built on (the engine refuses: it has
+ * children) stay.
+ */
+async function removeBuildLeftovers(docker: Docker, events: BuildEvent[]): Promise<void> {
+  const ids = events.flatMap((ev) => [...(ev.stream ?? '').matchAll(/^ ---> ([0-9a-f]{12,64})\s*$/gm)].map((m) => m[1]!));
+  for (const id of [...new Set(ids)].reverse()) {
+    try {
+      const info = await docker.getImage(id).inspect();
+      if ((info.RepoTags ?? []).some((t) => t !== '<none>:<none>')) continue;
+      await docker.getImage(id).remove();
+    } catch {
+      // gone already, or still a parent of something: not ours to force
+    }
+  }
+}
+
+/** The tag a server puts on each image its releases run: `kept-<data dir id>-<image id>`. */
+export function ownerTag(service: string, dataDirId: string, imageId: string): { repo: string; tag: string } {
+  return { repo: `slipway/${service}`, tag: `kept-${dataDirId.slice(0, 12)}-${imageId.replace(/^sha256:/, '').slice(0, 16)}` };
+}
+
+export async function prepareReleaseImage(docker: Docker, req: ImageRequest & { dataDirId: string }): Promise<string> {
   try {
-    return req.image.ref !== null ? await resolveReference(docker, { ...req, image: req.image }) : await buildFromArtefact(docker, { ...req, image: req.image });
+    const id = req.image.ref !== null ? await resolveReference(docker, { ...req, image: req.image }) : await buildFromArtefact(docker, { ...req, image: req.image });
+    await docker.getImage(id).tag(ownerTag(req.service, req.dataDirId, id));
+    return id;
   } catch (e) {
     throw translateEngineError(e, `ready the image of ${req.service} for ${req.env}`, { service: req.service, env: req.env });
   }
+}
+
+export interface ImageRemoval {
+  /** The engine deleted the image (not only a tag of it). */
+  deleted: boolean;
+  /**
+   * What the engine's layers shrank by (`docker system df`), when it was deleted; 0
+   * otherwise. Not the image's size, which counts the base layers it shares.
+   */
+  bytes: number;
+  /** Why it stays, when it does (another server keeps it, a container or another tag uses it). */
+  keptBecause: string | null;
+}
+
+/**
+ * Removes what this server holds of a release's image: its own `kept-` tag, then,
+ * unless another server's `kept-` tag is on it, slipway's other tags (the build
+ * tag, a referenced image's `image-` tag). The engine deletes the image with its
+ * last tag; a tag that is not slipway's (the `nginx:1.27` an image.ref named) is
+ * never touched, and nothing is forced, so an image a container uses stays.
+ */
+export async function removeReleaseImage(docker: Docker, o: { imageId: string; dataDirId: string }): Promise<ImageRemoval> {
+  let info: Docker.ImageInspectInfo;
+  try {
+    info = await docker.getImage(o.imageId).inspect();
+  } catch (e) {
+    if (isNotFound(e)) return { deleted: false, bytes: 0, keptBecause: null };
+    throw translateEngineError(e, `look for image ${o.imageId}`);
+  }
+  const tags = (info.RepoTags ?? []).filter((t) => t.startsWith('slipway/'));
+  const mine = `:kept-${o.dataDirId.slice(0, 12)}-`;
+  const others = tags.filter((t) => t.includes(':kept-') && !t.includes(mine));
+  const ours = others.length > 0 ? tags.filter((t) => t.includes(mine)) : tags;
+  let deleted = false;
+  const layersBefore = await layersSize(docker);
+  try {
+    for (const tag of ours) {
+      const answer = (await docker.getImage(tag).remove()) as { Deleted?: string }[] | undefined;
+      if ((answer ?? []).some((a) => a.Deleted)) deleted = true;
+    }
+    // Untagged already (by hand, or a crash between two tags): the image itself.
+    if (tags.length === 0 && (info.RepoTags ?? []).filter((t) => t !== '<none>:<none>').length === 0) {
+      const answer = (await docker.getImage(o.imageId).remove()) as { Deleted?: string }[] | undefined;
+      deleted = (answer ?? []).some((a) => a.Deleted);
+    }
+  } catch (e) {
+    if (isNotFound(e)) return { deleted, bytes: deleted ? Math.max(0, layersBefore - (await layersSize(docker))) : 0, keptBecause: null };
+    if ((e as { statusCode?: number }).statusCode === 409) return { deleted: false, bytes: 0, keptBecause: engineMessage(e) };
+    throw translateEngineError(e, `remove image ${o.imageId}`);
+  }
+  if (deleted) return { deleted, bytes: Math.max(0, layersBefore - (await layersSize(docker))), keptBecause: null };
+  return { deleted: false, bytes: 0, keptBecause: others.length > 0 ? `another slipway server keeps it (${others[0]})` : 'a tag that is not slipway\'s is on it' };
 }
 
 export async function hasReleaseImage(docker: Docker, imageId: string): Promise<boolean> {
@@ -102,5 +188,15 @@ export async function hasReleaseImage(docker: Docker, imageId: string): Promise<
     return (await imageIdOf(docker, imageId)) !== null;
   } catch (e) {
     throw translateEngineError(e, `look for image ${imageId}`);
+  }
+}
+
+/** Bytes of every image layer the engine holds; 0 when it will not say. */
+async function layersSize(docker: Docker): Promise<number> {
+  try {
+    const df = (await docker.df()) as { LayersSize?: number };
+    return df.LayersSize ?? 0;
+  } catch {
+    return 0;
   }
 }
