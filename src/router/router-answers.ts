@@ -26,6 +26,8 @@ export const NO_BACKEND = jsonAnswer(503, { error: 'no_backend', message: 'no re
 export const BAD_GATEWAY = jsonAnswer(502, { error: 'upstream_unreachable', message: 'the backend could not be reached, also after a retry on another backend' });
 /** Node's own limit on request headers (16 KB); not a slipway.yaml key. */
 export const HEADERS_TOO_LARGE = jsonAnswer(431, { error: 'headers_too_large', limit: 'max_header_size', limitBytes: 16_384, message: 'the request headers are over 16KB, the router\'s limit' }, { close: true });
+/** A request-target that alone is over node's limit on the request head (the same 16 KB as HEADERS_TOO_LARGE). */
+export const URI_TOO_LONG = jsonAnswer(414, { error: 'uri_too_long', limit: 'max_header_size', limitBytes: 16_384, message: 'the request-target (path and query) is over 16KB, the router\'s limit on a request head; send long data in a request body' }, { close: true });
 /** Node's time limit for the request head (slow-header clients); not a slipway.yaml key. */
 export const HEAD_TIMEOUT = jsonAnswer(408, { error: 'head_timeout', limit: 'headers_timeout', limitMs: 60_000, message: 'the request head was not received within 60s, the router\'s limit' }, { close: true });
 export const BAD_REQUEST = jsonAnswer(400, { error: 'bad_request', message: 'the request is not valid HTTP/1.1' }, { close: true });
