@@ -235,10 +235,17 @@ describe('request framing through the router', () => {
     expect(x.isClosed).toBe(true);
   });
 
-  it('closes a CONNECT without forwarding it', async () => {
-    const x = await send([`CONNECT app.test:443 HTTP/1.1\r\nHost: app.test:443\r\n\r\n`]);
+  it('refuses CONNECT with 405 and Allow, saying it is no forward proxy, counted as bad_request, and closes', async () => {
+    const before = (await ctx.router.getStats()).refused.test?.bad_request ?? 0;
+    // A client that starts its TLS handshake at once: those bytes go nowhere either.
+    const x = await send([`CONNECT app.test:443 HTTP/1.1\r\nHost: app.test:443\r\n\r\n\x16\x03\x01\x00\x05hello`]);
+    expect(x.responses.map((r) => r.start)).toEqual(['HTTP/1.1 405 Method Not Allowed']);
+    expect(header(x.responses[0]!, 'allow')).toEqual(['GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS']);
+    expect(JSON.parse(x.responses[0]!.body.toString())).toMatchObject({ error: 'method_not_allowed', method: 'CONNECT' });
+    expect(x.responses[0]!.body.toString()).toContain('does not proxy CONNECT');
+    expect(x.rest.length).toBe(0);
     expect(x.isClosed).toBe(true);
-    expect(x.text).toBe('');
+    expect((await ctx.router.getStats()).refused.test?.bad_request).toBe(before + 1);
     await settle();
     expect(ctx.backend.requests).toEqual([]);
   });

@@ -21,7 +21,7 @@ import { hostHeaderOf, requestHost, stripPathPrefix, UNKNOWN_HOST, type HostRout
 import { normaliseRequest } from './forwardable-request.ts';
 import { handleExpectContinue, handleProxyRequest, sendAnswer } from './proxy.ts';
 import { listenHost, listenPort } from './route-table.ts';
-import { BAD_REQUEST, HEAD_TIMEOUT, HEADERS_TOO_LARGE, URI_TOO_LONG, hasRequestBody, unknownRouteAnswer, writeRawAnswer, type RouterAnswer } from './router-answers.ts';
+import { BAD_REQUEST, CONNECT_REFUSED, HEAD_TIMEOUT, HEADERS_TOO_LARGE, URI_TOO_LONG, hasRequestBody, unknownRouteAnswer, writeRawAnswer, type RouterAnswer } from './router-answers.ts';
 import type { ListenerCounters, RefusalLimit } from './router-stats.ts';
 import type { HealthLog } from './passive-health.ts';
 import { copyProxiedRemote, readProxyProtocolOn, type ProxyProtocolReader, type ProxyProtocolSettings, type ProxyRefusal } from './proxy-protocol-listener.ts';
@@ -140,6 +140,12 @@ export class AddressListener {
       if (isAnswer(entry)) writeRawAnswer(socket, entry);
       else if (entry.route.maintenance !== null || entry.route.hold.isHolding) gateUpgrade(entry.route, req, socket, () => handleProxyUpgrade(entry.route, req, socket, head, entry.strip));
       else handleProxyUpgrade(entry.route, req, socket, head, entry.strip);
+    });
+    // Node hands a CONNECT over as 'connect', and closes it unanswered when nobody
+    // listens; the router opens no tunnels, and says so.
+    server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+      (this.routes.sole?.counters.refused ?? this.counters.refused).bad_request++;
+      writeRawAnswer(socket, CONNECT_REFUSED);
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(this.routes.sole?.counters.refused ?? this.counters.refused, err, socket));
     return new Promise((resolve) => {
