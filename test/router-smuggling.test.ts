@@ -321,6 +321,25 @@ describe('response framing through the router', () => {
   });
 
   it.each([
+    ['Transfer-Encoding: gzip, chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'],
+    ['gzip and chunked in two Transfer-Encoding headers', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'],
+    ['Transfer-Encoding: deflate, chunked on a 404', 'HTTP/1.1 404 Not Found\r\nTransfer-Encoding: deflate, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'],
+    // Not chunked last: the body runs to the close (RFC 9112 §6.3).
+    ['Transfer-Encoding: gzip alone', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nhello'],
+  ])('answers 502 for a backend answer with %s, a coding it cannot pass on, charged to the backend', async (_name, reply) => {
+    const before = (await ctx.router.getStats()).environments.test!.r1!.upstreamErrors;
+    const x = await exchange(reply, { cutAfterMs: 100 });
+    expect(starts(x)).toEqual([expect.stringMatching(/^502 /), '200 second']);
+    expect(x.rest.length).toBe(0);
+    expect((await ctx.router.getStats()).environments.test!.r1!.upstreamErrors).toBe(before + 1);
+  });
+
+  it('passes a chunked answer whose Transfer-Encoding is written in another case', async () => {
+    const x = await exchange('HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n');
+    expect(starts(x)).toEqual(['200 hello', '200 second']);
+  });
+
+  it.each([
     ['103 Early Hints', 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n'],
     // The router sends no Expect on, so a backend's 100 is always unasked for (RFC 9110 §15.2.1: the client discards it).
     ['an unasked-for 100 Continue', 'HTTP/1.1 100 Continue\r\n\r\n'],
@@ -358,6 +377,7 @@ describe('response framing through the router', () => {
     ['a 204 with a Content-Length', 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n', '204 '],
     ['a 204 followed by body bytes', 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello', '204 '],
     ['a 204 with a chunked body', 'HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', '204 '],
+    ['a 304 naming the codings of the 200 it stands for (Transfer-Encoding: gzip, chunked)', 'HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: gzip, chunked\r\nETag: "v1"\r\n\r\n', '304 '],
   ])('passes %s on as a whole answer with no body', async (_name, reply, first) => {
     const x = await exchange(reply);
     expect(starts(x)).toEqual([first, '200 second']);
@@ -367,6 +387,12 @@ describe('response framing through the router', () => {
 
   it('passes a HEAD answer without the body a backend wrongly sent after it', async () => {
     const x = await exchange('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello', { method: 'HEAD' });
+    expect(starts(x)).toEqual(['200 ', '200 second']);
+    expect(x.rest.length).toBe(0);
+  });
+
+  it('passes a HEAD answer naming a coding besides chunked: there is no body to code', async () => {
+    const x = await exchange('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', { method: 'HEAD' });
     expect(starts(x)).toEqual(['200 ', '200 second']);
     expect(x.rest.length).toBe(0);
   });
