@@ -199,20 +199,53 @@ describe('request framing through the router', () => {
     expect(ctx.backend.errors).toEqual([]);
   });
 
-  it('answers a request line or headers over 16KB with 431 and closes', async () => {
-    for (const bytes of [`GET /${'a'.repeat(20_000)} HTTP/1.1\r\n${H}\r\n`, `GET / HTTP/1.1\r\n${H}X-Big: ${'a'.repeat(20_000)}\r\n\r\n`]) {
-      const x = await send([bytes]);
-      expect(status(x)).toBe(431);
-      expect(x.isClosed).toBe(true);
-    }
+  it('answers a request-target over 16KB with 414 naming the limit, counted as max_header_size, and closes', async () => {
+    const before = (await ctx.router.getStats()).refused.test?.max_header_size ?? 0;
+    const x = await send([`GET /${'a'.repeat(20_000)}?q=1 HTTP/1.1\r\n${H}\r\n`]);
+    expect(x.responses.map((r) => r.start)).toEqual(['HTTP/1.1 414 URI Too Long']);
+    expect(JSON.parse(x.responses[0]!.body.toString())).toMatchObject({ error: 'uri_too_long', limit: 'max_header_size', limitBytes: 16_384 });
+    expect(header(x.responses[0]!, 'connection')).toEqual(['close']);
+    expect(x.isClosed).toBe(true);
+    expect((await ctx.router.getStats()).refused.test?.max_header_size).toBe(before + 1);
     await settle();
     expect(ctx.backend.requests).toEqual([]);
   });
 
-  it('closes a CONNECT without forwarding it', async () => {
-    const x = await send([`CONNECT app.test:443 HTTP/1.1\r\nHost: app.test:443\r\n\r\n`]);
+  it.each([
+    ['one header over 16KB', `GET / HTTP/1.1\r\n${H}X-Big: ${'a'.repeat(20_000)}\r\n\r\n`],
+    ['40 headers of 500 bytes', `GET / HTTP/1.1\r\n${H}${Array.from({ length: 40 }, (_, i) => `X-${i}: ${'a'.repeat(500)}\r\n`).join('')}\r\n`],
+    ['a request-target under 16KB whose headers take the head over it', `GET /${'a'.repeat(16_300)} HTTP/1.1\r\n${H}X-B: ${'b'.repeat(200)}\r\n\r\n`],
+  ])('answers %s with 431 naming the limit, and closes', async (_name, bytes) => {
+    const before = (await ctx.router.getStats()).refused.test?.max_header_size ?? 0;
+    const x = await send([bytes]);
+    expect(x.responses.map((r) => r.start)).toEqual(['HTTP/1.1 431 Request Header Fields Too Large']);
+    expect(JSON.parse(x.responses[0]!.body.toString())).toMatchObject({ error: 'headers_too_large', limit: 'max_header_size', limitBytes: 16_384 });
     expect(x.isClosed).toBe(true);
-    expect(x.text).toBe('');
+    expect((await ctx.router.getStats()).refused.test?.max_header_size).toBe(before + 1);
+    await settle();
+    expect(ctx.backend.requests).toEqual([]);
+  });
+
+  it('answers 431 to a request-target over 16KB whose start reached it in an earlier read', async () => {
+    // The parser fails in a read that does not show where the request line began: a
+    // long target cannot be told from a long header there, so it says what is sure.
+    const bytes = `GET /${'a'.repeat(20_000)} HTTP/1.1\r\n${H}\r\n`;
+    const x = await send([bytes.slice(0, 1_000), bytes.slice(1_000)], { gapMs: 100 });
+    expect(x.responses.map((r) => r.start)).toEqual(['HTTP/1.1 431 Request Header Fields Too Large']);
+    expect(x.isClosed).toBe(true);
+  });
+
+  it('refuses CONNECT with 405 and Allow, saying it is no forward proxy, counted as bad_request, and closes', async () => {
+    const before = (await ctx.router.getStats()).refused.test?.bad_request ?? 0;
+    // A client that starts its TLS handshake at once: those bytes go nowhere either.
+    const x = await send([`CONNECT app.test:443 HTTP/1.1\r\nHost: app.test:443\r\n\r\n\x16\x03\x01\x00\x05hello`]);
+    expect(x.responses.map((r) => r.start)).toEqual(['HTTP/1.1 405 Method Not Allowed']);
+    expect(header(x.responses[0]!, 'allow')).toEqual(['GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS']);
+    expect(JSON.parse(x.responses[0]!.body.toString())).toMatchObject({ error: 'method_not_allowed', method: 'CONNECT' });
+    expect(x.responses[0]!.body.toString()).toContain('does not proxy CONNECT');
+    expect(x.rest.length).toBe(0);
+    expect(x.isClosed).toBe(true);
+    expect((await ctx.router.getStats()).refused.test?.bad_request).toBe(before + 1);
     await settle();
     expect(ctx.backend.requests).toEqual([]);
   });
@@ -256,12 +289,15 @@ describe('response framing through the router', () => {
    * second by a plain 200 `second`. The client must read one answer to the first and
    * the second intact after it: nothing of the first may pass for a response.
    */
-  async function exchange(reply: string, o: { cutAfterMs?: number; method?: string } = {}): Promise<RawExchange> {
+  async function exchange(reply: string | string[], o: { cutAfterMs?: number; method?: string } = {}): Promise<RawExchange> {
     ctx.backend.reset();
     ctx.backend.reply = (req, socket) => {
       if (req.start.includes('/second')) return 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond';
       if (o.cutAfterMs !== undefined) setTimeout(() => socket.destroy(), o.cutAfterMs);
-      return reply;
+      if (typeof reply === 'string') return reply;
+      // In pieces, 30 ms apart: each reaches the router as a read of its own.
+      reply.forEach((part, i) => setTimeout(() => socket.write(part), 30 * i));
+      return null;
     };
     const method = o.method ?? 'GET';
     return rawExchange(ctx.port, [`${method} /r HTTP/1.1\r\n${H}\r\nGET /second HTTP/1.1\r\n${H}\r\n`], { responses: 2, heads: [method === 'HEAD', false] });
@@ -284,13 +320,56 @@ describe('response framing through the router', () => {
     expect(x.rest.length).toBe(0);
   });
 
-  it('passes one final answer after 1xx ones, never the 1xx', async () => {
-    const hints = await exchange('HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello');
-    expect(starts(hints)).toEqual(['200 hello', '200 second']);
-    // An unasked-for 100 Continue: undici 7 takes it for a broken answer. RFC 9110
-    // §15.2 says a client must parse it; an undici that does makes this '200 hello'.
-    const unasked = await exchange('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello');
-    expect(starts(unasked)).toEqual([expect.stringMatching(/^502 /), '200 second']);
+  it.each([
+    ['Transfer-Encoding: gzip, chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'],
+    ['gzip and chunked in two Transfer-Encoding headers', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'],
+    ['Transfer-Encoding: deflate, chunked on a 404', 'HTTP/1.1 404 Not Found\r\nTransfer-Encoding: deflate, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'],
+    // Not chunked last: the body runs to the close (RFC 9112 §6.3).
+    ['Transfer-Encoding: gzip alone', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nhello'],
+  ])('answers 502 for a backend answer with %s, a coding it cannot pass on, charged to the backend', async (_name, reply) => {
+    const before = (await ctx.router.getStats()).environments.test!.r1!.upstreamErrors;
+    const x = await exchange(reply, { cutAfterMs: 100 });
+    expect(starts(x)).toEqual([expect.stringMatching(/^502 /), '200 second']);
+    expect(x.rest.length).toBe(0);
+    expect((await ctx.router.getStats()).environments.test!.r1!.upstreamErrors).toBe(before + 1);
+  });
+
+  it('passes a chunked answer whose Transfer-Encoding is written in another case', async () => {
+    const x = await exchange('HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n');
+    expect(starts(x)).toEqual(['200 hello', '200 second']);
+  });
+
+  it.each([
+    ['103 Early Hints', 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n'],
+    // The router sends no Expect on, so a backend's 100 is always unasked for (RFC 9110 §15.2.1: the client discards it).
+    ['an unasked-for 100 Continue', 'HTTP/1.1 100 Continue\r\n\r\n'],
+    ['two 100 Continue', 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\nX-A: 1\r\n\r\n'],
+    ['103, then 100, then 102', 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n'],
+  ])('passes the final answer after %s, never the 1xx, and charges the backend nothing', async (_name, interim) => {
+    const before = (await ctx.router.getStats()).environments.test!.r1!;
+    const x = await exchange(`${interim}HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello`);
+    expect(x.responses.map((r) => r.start)).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
+    expect(starts(x)).toEqual(['200 hello', '200 second']);
+    expect(x.rest.length).toBe(0);
+    const after = (await ctx.router.getStats()).environments.test!.r1!;
+    expect(after.upstreamErrors).toBe(before.upstreamErrors);
+    expect(after.retries).toBe(before.retries);
+  });
+
+  it('passes the final answer after a 100 Continue that arrives in pieces, or while the request body is still going out', async () => {
+    const split = await exchange(['HTTP/1.1 10', '0 Continue\r', '\n\r\n', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello']);
+    expect(starts(split)).toEqual(['200 hello', '200 second']);
+    // A backend that says 100 on seeing the head of a POST, then answers once it has the body.
+    ctx.backend.reset();
+    const heads: string[] = [];
+    ctx.backend.onHeadOnly = (head) => {
+      heads.push(head.split('\r\n')[0]!);
+      return 'HTTP/1.1 100 Continue\r\n\r\n';
+    };
+    ctx.backend.reply = (req) => `HTTP/1.1 200 OK\r\nContent-Length: ${req.body.length}\r\n\r\n${req.body.toString()}`;
+    const posted = await rawExchange(ctx.port, [`POST /p HTTP/1.1\r\n${H}Content-Length: 10\r\n\r\nhello`, 'world'], { responses: 1, gapMs: 200 });
+    expect(posted.responses.map((r) => `${r.start} ${r.body.toString()}`)).toEqual(['HTTP/1.1 200 OK helloworld']);
+    expect(heads).toEqual(['POST /p HTTP/1.1']);
   });
 
   it.each([
@@ -298,6 +377,7 @@ describe('response framing through the router', () => {
     ['a 204 with a Content-Length', 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n', '204 '],
     ['a 204 followed by body bytes', 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello', '204 '],
     ['a 204 with a chunked body', 'HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', '204 '],
+    ['a 304 naming the codings of the 200 it stands for (Transfer-Encoding: gzip, chunked)', 'HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: gzip, chunked\r\nETag: "v1"\r\n\r\n', '304 '],
   ])('passes %s on as a whole answer with no body', async (_name, reply, first) => {
     const x = await exchange(reply);
     expect(starts(x)).toEqual([first, '200 second']);
@@ -307,6 +387,12 @@ describe('response framing through the router', () => {
 
   it('passes a HEAD answer without the body a backend wrongly sent after it', async () => {
     const x = await exchange('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello', { method: 'HEAD' });
+    expect(starts(x)).toEqual(['200 ', '200 second']);
+    expect(x.rest.length).toBe(0);
+  });
+
+  it('passes a HEAD answer naming a coding besides chunked: there is no body to code', async () => {
+    const x = await exchange('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n', { method: 'HEAD' });
     expect(starts(x)).toEqual(['200 ', '200 second']);
     expect(x.rest.length).toBe(0);
   });

@@ -21,7 +21,7 @@ import { hostHeaderOf, requestHost, stripPathPrefix, UNKNOWN_HOST, type HostRout
 import { normaliseRequest } from './forwardable-request.ts';
 import { handleExpectContinue, handleProxyRequest, sendAnswer } from './proxy.ts';
 import { listenHost, listenPort } from './route-table.ts';
-import { BAD_REQUEST, HEAD_TIMEOUT, HEADERS_TOO_LARGE, hasRequestBody, unknownRouteAnswer, writeRawAnswer, type RouterAnswer } from './router-answers.ts';
+import { BAD_REQUEST, CONNECT_REFUSED, HEAD_TIMEOUT, HEADERS_TOO_LARGE, URI_TOO_LONG, hasRequestBody, unknownRouteAnswer, writeRawAnswer, type RouterAnswer } from './router-answers.ts';
 import type { ListenerCounters, RefusalLimit } from './router-stats.ts';
 import type { HealthLog } from './passive-health.ts';
 import { copyProxiedRemote, readProxyProtocolOn, type ProxyProtocolReader, type ProxyProtocolSettings, type ProxyRefusal } from './proxy-protocol-listener.ts';
@@ -140,6 +140,12 @@ export class AddressListener {
       if (isAnswer(entry)) writeRawAnswer(socket, entry);
       else if (entry.route.maintenance !== null || entry.route.hold.isHolding) gateUpgrade(entry.route, req, socket, () => handleProxyUpgrade(entry.route, req, socket, head, entry.strip));
       else handleProxyUpgrade(entry.route, req, socket, head, entry.strip);
+    });
+    // Node hands a CONNECT over as 'connect', and closes it unanswered when nobody
+    // listens; the router opens no tunnels, and says so.
+    server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+      (this.routes.sole?.counters.refused ?? this.counters.refused).bad_request++;
+      writeRawAnswer(socket, CONNECT_REFUSED);
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(this.routes.sole?.counters.refused ?? this.counters.refused, err, socket));
     return new Promise((resolve) => {
@@ -298,5 +304,24 @@ function answerClientError(refused: Record<RefusalLimit, number>, err: NodeJS.Er
   }
   const isTooLarge = err.code === 'HPE_HEADER_OVERFLOW';
   refused[isTooLarge ? 'max_header_size' : 'bad_request']++;
-  writeRawAnswer(socket, isTooLarge ? HEADERS_TOO_LARGE : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? HEAD_TIMEOUT : BAD_REQUEST);
+  if (isTooLarge) writeRawAnswer(socket, isRequestLineOverLimit(err) ? URI_TOO_LONG : HEADERS_TOO_LARGE);
+  else writeRawAnswer(socket, err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? HEAD_TIMEOUT : BAD_REQUEST);
+}
+
+/** A method and a space: the start of a request line (RFC 9112 §3). */
+const REQUEST_LINE_START = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ /;
+
+/**
+ * Whether node's parser went over its 16 KB limit on the request head while still in
+ * the request line: the bytes it failed in (err.rawPacket, one read from the socket)
+ * begin with a request line that has no line end up to where it failed (err.bytesParsed).
+ * A request-target that came in over several reads is not seen whole here, nor can a
+ * long target be told from a long header in the last read alone: that one gets the
+ * 431 of the head at large, which is true either way.
+ */
+function isRequestLineOverLimit(err: NodeJS.ErrnoException & { rawPacket?: unknown; bytesParsed?: unknown }): boolean {
+  const raw = err.rawPacket;
+  if (!Buffer.isBuffer(raw)) return false;
+  const failedAt = typeof err.bytesParsed === 'number' ? Math.min(err.bytesParsed, raw.length) : raw.length;
+  return REQUEST_LINE_START.test(raw.toString('latin1', 0, Math.min(failedAt, 32))) && raw.subarray(0, failedAt).indexOf(10) < 0;
 }

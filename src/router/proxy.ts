@@ -59,6 +59,8 @@ const BACKEND_STALLED = Object.assign(new Error('the backend stalled; request re
 const BODY_TOO_LARGE = Object.assign(new Error('the request body is over proxy.max_body'), { code: 'E_BODY_TOO_LARGE' });
 /** The client stopped sending its request body for proxy.idle_timeout. */
 const BODY_IDLE = Object.assign(new Error('the request body sent nothing for proxy.idle_timeout'), { code: 'E_BODY_IDLE' });
+/** The backend's answer has a transfer coding besides chunked (hasCodingBesidesChunked). */
+const UNFORWARDABLE_CODING = Object.assign(new Error('the backend answered with a transfer coding besides chunked, which the router cannot pass on'), { code: 'E_RESPONSE_CODING' });
 
 const EVENT_STREAM = 'text/event-stream';
 
@@ -263,6 +265,11 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx informational: the final answer follows
+    if (hasCodingBesidesChunked(rawHeaders) && this.hasResponseBody(statusCode)) {
+      // A 502 like other framing the router cannot forward; the connection is not reused.
+      this.abort?.(UNFORWARDABLE_CODING);
+      return false;
+    }
     this.route.health.answered(this.upstream, this, performance.now());
     this.statusCode = statusCode;
     this.resume = resume;
@@ -420,6 +427,11 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
     return out;
   }
 
+  /** Whether an answer with this status to this request has a body (RFC 9110 §6.4.1). */
+  private hasResponseBody(statusCode: number): boolean {
+    return statusCode !== 204 && statusCode !== 304 && this.req.method !== 'HEAD';
+  }
+
   /** Once only, and only if the request body (if any) was not read yet: it cannot be sent twice. */
   private canRetry(): boolean {
     return !this.hasRetried && !this.res.destroyed && (this.body === null || !this.body.readableDidRead);
@@ -442,4 +454,19 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
     if (ms > this.proxy.longRequestMs) counters.recordLong(this.statusCode, hasFailed);
     else counters.record(this.statusCode, ms);
   }
+}
+
+/**
+ * Whether a backend's answer names a transfer coding besides chunked (`gzip, chunked`,
+ * or `gzip` with the body running to the close). undici undoes only the chunking and
+ * the client's framing is node's, so the coding would be dropped from the answer
+ * while its bytes stay coded, which RFC 9112 §6.1 forbids a recipient that does not
+ * decode it. The router does not decode it: it never passed on a TE asking for one.
+ */
+function hasCodingBesidesChunked(raw: Buffer[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 17 && name.toString('latin1').toLowerCase() === 'transfer-encoding' && raw[i + 1]!.toString('latin1').trim().toLowerCase() !== 'chunked') return true;
+  }
+  return false;
 }

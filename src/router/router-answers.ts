@@ -14,9 +14,9 @@ export interface RouterAnswer {
   body: Buffer;
 }
 
-function jsonAnswer(status: number, fields: Record<string, string | number>, o: { close?: boolean } = {}): RouterAnswer {
+function jsonAnswer(status: number, fields: Record<string, string | number>, o: { close?: boolean; headers?: string[] } = {}): RouterAnswer {
   const body = Buffer.from(JSON.stringify(fields) + '\n');
-  const headers = ['content-type', 'application/json', 'content-length', String(body.length), 'cache-control', 'no-store'];
+  const headers = ['content-type', 'application/json', 'content-length', String(body.length), 'cache-control', 'no-store', ...(o.headers ?? [])];
   // A refused request whose body was not read: closing is cheaper than reading it to keep the connection.
   if (o.close) headers.push('connection', 'close');
   return { status, headers, body };
@@ -26,6 +26,8 @@ export const NO_BACKEND = jsonAnswer(503, { error: 'no_backend', message: 'no re
 export const BAD_GATEWAY = jsonAnswer(502, { error: 'upstream_unreachable', message: 'the backend could not be reached, also after a retry on another backend' });
 /** Node's own limit on request headers (16 KB); not a slipway.yaml key. */
 export const HEADERS_TOO_LARGE = jsonAnswer(431, { error: 'headers_too_large', limit: 'max_header_size', limitBytes: 16_384, message: 'the request headers are over 16KB, the router\'s limit' }, { close: true });
+/** A request-target that alone is over node's limit on the request head (the same 16 KB as HEADERS_TOO_LARGE). */
+export const URI_TOO_LONG = jsonAnswer(414, { error: 'uri_too_long', limit: 'max_header_size', limitBytes: 16_384, message: 'the request-target (path and query) is over 16KB, the router\'s limit on a request head; send long data in a request body' }, { close: true });
 /** Node's time limit for the request head (slow-header clients); not a slipway.yaml key. */
 export const HEAD_TIMEOUT = jsonAnswer(408, { error: 'head_timeout', limit: 'headers_timeout', limitMs: 60_000, message: 'the request head was not received within 60s, the router\'s limit' }, { close: true });
 export const BAD_REQUEST = jsonAnswer(400, { error: 'bad_request', message: 'the request is not valid HTTP/1.1' }, { close: true });
@@ -34,6 +36,17 @@ export const TWO_HOSTS = jsonAnswer(400, { error: 'bad_request', message: 'the r
 export const TARGET_NOT_HOST = jsonAnswer(400, { error: 'bad_request', message: 'the request-target is a URL whose host is not the Host header; send the path alone, or the same host in both' }, { close: true });
 export const BAD_TARGET = jsonAnswer(400, { error: 'bad_request', message: 'the request-target must be a path starting with / (or an http(s) URL of the Host)' }, { close: true });
 export const UNKNOWN_CODING = jsonAnswer(501, { error: 'not_implemented', message: 'the router forwards request bodies with Transfer-Encoding: chunked alone, no other transfer coding' }, { close: true });
+/**
+ * The router is a reverse proxy, not a forward one: it opens no tunnels. 405 (RFC 9110
+ * §15.5.6): a method it knows and refuses for every target, as node's own HTTP/2
+ * server does. Allow, which a 405 must carry, lists methods it forwards; each
+ * backend has the last word on its own resources.
+ */
+export const CONNECT_REFUSED = jsonAnswer(405, {
+  error: 'method_not_allowed',
+  method: 'CONNECT',
+  message: 'the router does not proxy CONNECT: it opens no tunnels, it forwards requests to the services behind it; send the request itself, with a path',
+}, { close: true, headers: ['allow', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'] });
 /** An upgrade request's body would reach the backend only as its first bytes after a 101, or not at all. */
 export const UPGRADE_WITH_BODY = jsonAnswer(400, { error: 'bad_request', message: 'a request asking for Upgrade must not carry a body through the router; send the body in a request without Upgrade' }, { close: true });
 
@@ -115,6 +128,9 @@ export function limitAnswers(o: { responseTimeoutMs: number; idleTimeoutMs: numb
 
 /** Writes an answer on a raw socket (an upgrade request, a client error) and closes it. */
 export function writeRawAnswer(socket: Duplex, a: RouterAnswer): void {
+  // Node stops watching a socket it hands over (an upgrade, a CONNECT): a client that
+  // resets it while the answer goes out must not be an uncaught error.
+  socket.on('error', () => {});
   if (!socket.writable) {
     socket.destroy();
     return;

@@ -6,7 +6,8 @@
 // hours: they get until the drain deadline the server names (drainWithin), then the
 // router closes them.
 
-import { Pool } from 'undici';
+import { buildConnector, Pool } from 'undici';
+import { dropUnaskedContinue } from './drop-unasked-continue.ts';
 import { BackendHealth } from './passive-health.ts';
 import type { ReleaseCounters } from './router-stats.ts';
 
@@ -61,7 +62,7 @@ export class Upstream {
     this.onClosed = onClosed;
     this.pool = new Pool(spec.url, {
       pipelining: 1,
-      connectTimeout: options.connectTimeoutMs,
+      connect: dropUnaskedContinue(buildConnector({ timeout: options.connectTimeoutMs })),
       // Keep idle sockets a little under node's default 5 s server keep-alive; undici
       // also honours a `Keep-Alive: timeout=N` hint from the backend.
       keepAliveTimeout: 4_000,
