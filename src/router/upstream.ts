@@ -6,8 +6,7 @@
 // hours: they get until the drain deadline the server names (drainWithin), then the
 // router closes them.
 
-import { buildConnector, Pool } from 'undici';
-import { dropUnaskedContinue } from './drop-unasked-continue.ts';
+import { Pool } from 'undici';
 import { BackendHealth } from './passive-health.ts';
 import type { ReleaseCounters } from './router-stats.ts';
 
@@ -62,7 +61,7 @@ export class Upstream {
     this.onClosed = onClosed;
     this.pool = new Pool(spec.url, {
       pipelining: 1,
-      connect: dropUnaskedContinue(buildConnector({ timeout: options.connectTimeoutMs })),
+      connectTimeout: options.connectTimeoutMs,
       // Keep idle sockets a little under node's default 5 s server keep-alive; undici
       // also honours a `Keep-Alive: timeout=N` hint from the backend.
       keepAliveTimeout: 4_000,

@@ -123,11 +123,6 @@ export interface RawBackend {
   readonly errors: string[];
   /** How the next requests are answered; the default answers 200 `ok N`, kept alive. */
   reply: RawReply;
-  /**
-   * Called once for a request whose head has arrived while its body has not, with
-   * what to write then (a `100 Continue`), or null; the default is none.
-   */
-  onHeadOnly: ((head: string) => string | null) | null;
   /** Forgets what was received and answers with the default again. */
   reset(): void;
   close(): Promise<void>;
@@ -148,13 +143,11 @@ export async function startRawBackend(id: string): Promise<RawBackend> {
     requests: [],
     errors: [],
     reply: okReply,
-    onHeadOnly: null,
     reset() {
       backend.connections.length = 0;
       backend.requests.length = 0;
       backend.errors.length = 0;
       backend.reply = okReply;
-      backend.onHeadOnly = null;
     },
     close: async () => {},
   };
@@ -166,7 +159,6 @@ export async function startRawBackend(id: string): Promise<RawBackend> {
     const received = { bytes: Buffer.alloc(0) };
     backend.connections.push(received);
     let pending: Buffer = Buffer.alloc(0);
-    let isHeadAnswered = false;
     socket.on('data', (d: Buffer) => {
       received.bytes = Buffer.concat([received.bytes, d]);
       pending = Buffer.concat([pending, d]);
@@ -174,15 +166,8 @@ export async function startRawBackend(id: string): Promise<RawBackend> {
       pending = parsed.rest;
       if (parsed.error !== undefined) backend.errors.push(parsed.error);
       for (const req of parsed.messages) {
-        isHeadAnswered = false;
         backend.requests.push(req);
         const answer = backend.reply(req, socket);
-        if (answer !== null && !socket.destroyed) socket.write(answer);
-      }
-      const headEnd = pending.indexOf('\r\n\r\n', 0, 'latin1');
-      if (backend.onHeadOnly !== null && !isHeadAnswered && headEnd >= 0 && parsed.error === undefined) {
-        isHeadAnswered = true;
-        const answer = backend.onHeadOnly(pending.toString('latin1', 0, headEnd));
         if (answer !== null && !socket.destroyed) socket.write(answer);
       }
     });
