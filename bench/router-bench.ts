@@ -69,6 +69,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '3' },
     workers: { type: 'string' },
+    'nginx-workers': { type: 'string', default: '1' },
     syscalls: { type: 'string', default: '0' },
     help: { type: 'boolean', default: false },
   },
@@ -86,6 +87,8 @@ if (args.help) {
                     connection with no HTTP (bench/lib/tcp-pipe.ts), the least any
                     Node proxy costs
   --workers N       the router's worker processes (default: the router's own default)
+  --nginx-workers N nginx's worker_processes, a number or auto (one per core, its usual
+                    production setting; default 1)
   --syscalls S      after the rounds, S seconds of load on each proxy under strace -c,
                     for system calls per request (default 0: off; needs ${STRACE_BIN})
   --help            this text`);
@@ -98,6 +101,11 @@ const rounds = Number(args.rounds);
 const wanted = new Set(args.only.split(','));
 const routerWorkers = args.workers === undefined ? undefined : Number(args.workers);
 const syscallSeconds = Number(args.syscalls);
+const nginxWorkers = args['nginx-workers'] === 'auto' ? 'auto' : Number(args['nginx-workers']);
+if (nginxWorkers !== 'auto' && (!Number.isInteger(nginxWorkers) || nginxWorkers < 1)) {
+  console.error(`router-bench: --nginx-workers must be a whole number of at least 1, or auto; got "${args['nginx-workers']}"`);
+  process.exit(2);
+}
 
 const require = createRequire(import.meta.url);
 const AUTOCANNON = require.resolve('autocannon/autocannon.js');
@@ -265,9 +273,9 @@ async function main(): Promise<void> {
     }
     if (wanted.has('nginx')) {
       if (hasNginx()) {
-        nginx = await startNginx({ dir: join(dir, 'nginx'), port: await freePort(), upstreamPorts: ports });
+        nginx = await startNginx({ dir: join(dir, 'nginx'), port: await freePort(), upstreamPorts: ports, workers: nginxWorkers });
         const n = nginx;
-        targets.push({ name: 'nginx (1 worker, keepalive 64)', url: n.url, cpuPids: () => [n.pid, ...childPids(n.pid)], samples: [] });
+        targets.push({ name: `nginx (${nginxWorkers === 'auto' ? 'worker_processes auto' : `${nginxWorkers} worker${nginxWorkers === 1 ? '' : 's'}`}, keepalive 64)`, url: n.url, cpuPids: () => [n.pid, ...childPids(n.pid)], samples: [] });
       } else {
         console.log(`nginx skipped: ${NGINX_BIN} is missing (install it with \`apt-get install -y nginx\`)`);
       }

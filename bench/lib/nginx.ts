@@ -18,11 +18,12 @@ export interface RunningNginx {
 }
 
 /** `tls`: terminate TLS (and HTTP/2) with this certificate, for the TLS bench. */
-export function nginxConfig(o: { dir: string; port: number; upstreamPorts: number[]; tls?: { certFile: string; keyFile: string; serverName: string } }): string {
+/** `workers`: worker_processes (default 1; `auto` is one per core, nginx's usual production setting). */
+export function nginxConfig(o: { dir: string; port: number; upstreamPorts: number[]; workers?: number | 'auto'; tls?: { certFile: string; keyFile: string; serverName: string } }): string {
   const servers = o.upstreamPorts.map((p) => `    server 127.0.0.1:${p};`).join('\n');
   return `daemon off;
 master_process on;
-worker_processes 1;
+worker_processes ${o.workers ?? 1};
 pid ${join(o.dir, 'nginx.pid')};
 error_log ${join(o.dir, 'error.log')} warn;
 events { worker_connections 4096; }
@@ -52,7 +53,7 @@ ${servers}
 `;
 }
 
-export async function startNginx(o: { dir: string; port: number; upstreamPorts: number[] }): Promise<RunningNginx> {
+export async function startNginx(o: { dir: string; port: number; upstreamPorts: number[]; workers?: number | 'auto' }): Promise<RunningNginx> {
   mkdirSync(o.dir, { recursive: true });
   const conf = join(o.dir, 'nginx.conf');
   writeFileSync(conf, nginxConfig(o));
