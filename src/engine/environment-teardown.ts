@@ -8,7 +8,7 @@
 // watch window of its last release ends. A deploy then brings it up again as a new
 // release. Remove is down, then every record of it but its audit entries.
 
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { envNameOf, envSlug, splitEnvKey } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
@@ -18,6 +18,7 @@ import { appDataDir } from '../store/app-data-dir.ts';
 import { listenerIdOf } from '../router/listen-claims.ts';
 import type { RouteTable } from '../router/route-table.ts';
 import type { FleetSet } from './fleet-set.ts';
+import { removeTreeSafely } from '../runtime/process/run-identity.ts';
 import type { Clock, EngineLogger } from './ports.ts';
 
 /** How long down waits for instances that were already draining when it came. */
@@ -125,7 +126,8 @@ export class EnvironmentTeardown {
       return this.records.forget(req.env);
     });
     await this.deps.pushRoutes();
-    rmSync(join(this.deps.paths.releases, envSlug(req.env)), { recursive: true, force: true });
+    // Its release trees and HOME are the environment's user's: emptied by that user (run-identity.ts).
+    removeTreeSafely(join(this.deps.paths.releases, envSlug(req.env)));
     const { service } = splitEnvKey(req.env);
     const data = service === null ? null : appDataDir(this.deps.paths.root, service, envNameOf(req.env));
     this.deps.log.info({ env: req.env, by: req.actor, ...forgotten }, `${req.env} removed: its releases, rollouts and config versions are forgotten (audit entries stay)`);

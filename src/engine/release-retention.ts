@@ -32,6 +32,7 @@ import type { StateStore } from '../store/state-store.ts';
 import type { RetentionRow } from '../store/retention-store.ts';
 import type { FleetSet } from './fleet-set.ts';
 import type { EngineLogger } from './ports.ts';
+import { removeTreeSafely } from '../runtime/process/run-identity.ts';
 
 export interface RetentionReport {
   /** `env#number` of the releases retired by this sweep. */
@@ -206,7 +207,8 @@ export class ReleaseRetention {
       try {
         renameSync(dir, aside);
         out.bytes += bytesUnder(aside);
-        rmSync(aside, { recursive: true, force: true });
+        // The tree is its environment's user's: that user empties it (run-identity.ts).
+        removeTreeSafely(aside);
         out.count++;
       } catch (e) {
         out.failed.add(dir);
@@ -220,7 +222,13 @@ export class ReleaseRetention {
   private removeInterruptedTrees(): void {
     for (const env of listDir(this.deps.releasesDir)) {
       for (const name of listDir(join(this.deps.releasesDir, env))) {
-        if (name.startsWith('.retired-')) rmSync(join(this.deps.releasesDir, env, name), { recursive: true, force: true });
+        if (name.startsWith('.retired-')) {
+          try {
+            removeTreeSafely(join(this.deps.releasesDir, env, name));
+          } catch (e) {
+            this.deps.log.warn({ dir: join(env, name), err: (e as Error).message }, 'release retention could not finish removing a tree; the next sweep tries again');
+          }
+        }
       }
     }
   }

@@ -1,12 +1,13 @@
 // Who an environment's instances run as: allocated once, recorded by the filesystem,
 // never shared, and never a reason to follow a symlink. Needs root (it chowns).
 
-import { chmodSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { INSTANCE_IDS } from '../../core/service-config.ts';
-import { assertRunUserPossible, prepareRunIdentity } from './run-identity.ts';
+import { assertRunUserPossible, prepareRunIdentity, removeTreeSafely } from './run-identity.ts';
 
 describe.skipIf(process.getuid?.() !== 0)('prepareRunIdentity (server as root)', () => {
   let releases: string;
@@ -36,6 +37,33 @@ describe.skipIf(process.getuid?.() !== 0)('prepareRunIdentity (server as root)',
   afterEach(() => {
     rmSync(join(releases, '..'), { recursive: true, force: true });
     delete process.env.SLIPWAY_UID_REGISTRY;
+  });
+
+  it("removes an environment's tree by its user's hand: root never walks into what that user owns", () => {
+    // Passable down to releases/, as a data directory is (data-dir.ts).
+    chmodSync(join(releases, '..'), 0o711);
+    lchownSync(releases, 0, INSTANCE_IDS.group);
+    chmodSync(releases, 0o710);
+    const r = release('staging');
+    const id = prepareRunIdentity({ ...r, user: undefined });
+    // The instance's own doings: nested files, a dotfile, and a link to a file of root's.
+    const outside = join(releases, '..', 'roots-file');
+    writeFileSync(outside, 'keep');
+    const asUser = (cmd: string) => execFileSync('sh', ['-c', cmd], { uid: id.uid!, gid: id.gid!, cwd: r.releaseDir });
+    asUser(`mkdir -p a/b && echo x > a/b/c && echo y > .hidden && ln -s ${outside} link`);
+    removeTreeSafely(r.envDir);
+    expect(existsSync(r.envDir)).toBe(false);
+    expect(readFileSync(outside, 'utf8')).toBe('keep');
+
+    // A directory of root's inside the user's tree: the user cannot empty it, and root
+    // does not reach in for it, so the tree stays and the removal says so.
+    const s2 = release('production');
+    const id2 = prepareRunIdentity({ ...s2, user: undefined });
+    mkdirSync(join(s2.releaseDir, 'roots'));
+    writeFileSync(join(s2.releaseDir, 'roots', 'f'), '');
+    expect(lstatSync(s2.releaseDir).uid).toBe(id2.uid);
+    expect(() => removeTreeSafely(s2.releaseDir)).toThrow(/could not empty it/);
+    expect(existsSync(join(s2.releaseDir, 'roots', 'f'))).toBe(true);
   });
 
   it("never gives a uid another data directory's environment holds, and gives up one two servers once shared", () => {

@@ -13,7 +13,8 @@
 // is chowned children first and its top last, so until the walk is done the tree is
 // root's 0700 and no instance can enter it to race the walk.
 
-import { lstatSync, lchownSync, chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { lstatSync, lchownSync, chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SlipwayError } from '../../core/errors.ts';
 import { INSTANCE_IDS } from '../../core/service-config.ts';
@@ -72,6 +73,43 @@ export function preparePipelineIdentity(o: { releasesDir: string; service: strin
   const home = join(dir, HOME_DIR);
   readyHome(home, uid);
   return { uid, gid, home, tmp: join(home, 'tmp') };
+}
+
+/**
+ * Removes a directory that may hold trees given to an environment's user (a release
+ * tree, a HOME). Root recurses only through directories of its own, which no one else
+ * can change; a directory another user owns is emptied by that user (`find -delete`,
+ * run as its owner), and root only removes it once empty. Root's own recursive
+ * removal of such a tree could be raced: a directory swapped for a symlink to /etc
+ * mid-walk has root delete host files. On a server that is not root, everything is
+ * one user's, and removed as usual.
+ */
+export function removeTreeSafely(path: string): void {
+  let st: ReturnType<typeof lstatSync>;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!isRootServer()) {
+    rmSync(path, { recursive: true, force: true });
+    return;
+  }
+  if (!st.isDirectory()) {
+    rmSync(path, { force: true });
+    return;
+  }
+  if (st.uid === 0) {
+    for (const name of readdirSync(path)) removeTreeSafely(join(path, name));
+    rmdirSync(path);
+    return;
+  }
+  const r = spawnSync('find', [path, '-mindepth', '1', '-delete'], { uid: st.uid, gid: INSTANCE_IDS.group, encoding: 'utf8', timeout: 300_000 });
+  try {
+    rmdirSync(path);
+  } catch (e) {
+    throw new SlipwayError('E_INTERNAL', `could not remove ${path}: its owner (uid ${st.uid}) could not empty it (${(r.stderr ?? '').trim().slice(0, 300) || r.error?.message || (e as Error).message})`, { path });
+  }
 }
 
 /** Gives a tree root wrote (a run's checkout) to the uid, as a release tree is given; one already the uid's is not walked again. */
