@@ -109,6 +109,8 @@ describe('slipway release: commit to production through staging and sign-off', {
     let v = await waitForRun(id, (x) => x.run.status === 'waiting', 'to wait for approval');
     timings.toApprovalMs = Date.now() - t0;
     expect(v.run).toMatchObject({ status: 'waiting', stage: 'approval', startedBy: 'alice', version: `0.0.0+${v.run.commit.slice(0, 7)}` });
+    // The policy the server will apply to approve and reject, for the dashboard to apply the same rule.
+    expect(v.run.approval).toEqual({ count: 1, roles: [], distinctFromStarter: true });
     expect(v.stages.find((s) => s.name === 'test')!.outputTail).toMatch(/# pass 3/);
 
     const self = await as('alice', 'approve', String(id));

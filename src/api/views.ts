@@ -180,7 +180,7 @@ export type PolicyJson = ReturnType<typeof policyView>;
 
 // --- the release pipeline
 
-/** A pipeline run as the API shows it (with the environment its approval is for). */
+/** A pipeline run as the API shows it (with the environment its approval is for, and that approval's policy). */
 export type RunJson = RunView['run'];
 export type RunViewJson = RunView;
 

@@ -11,8 +11,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pc from 'picocolors';
 import { parseDocument } from 'yaml';
+import { errorMessage } from '../core/errors.ts';
 import { ApiClient, findToken } from './api-client.ts';
 import { runDeploy } from './deploy-command.ts';
+import { terminalSafe } from './output.ts';
 import { percentile, startTraffic, type Traffic } from './traffic.ts';
 
 const EXAMPLE_DIR = fileURLToPath(new URL('../../examples/hello', import.meta.url));
@@ -81,6 +83,15 @@ async function startServerProcess(dataDir: string, logFile: string): Promise<{ c
   throw new Error(`the server did not start within 30s; see ${logFile}`);
 }
 
+/**
+ * What the demo prints when it stops on an error. The message may quote what the
+ * server answered, an app's output among it, so it goes through terminalSafe (the
+ * demo has no --json: this is its only form).
+ */
+export function demoFailureLine(e: unknown): string {
+  return `${pc.red('demo failed:')} ${terminalSafe(errorMessage(e))}`;
+}
+
 function section(title: string): void {
   process.stdout.write(`\n${pc.bold(pc.cyan(`== ${title}`))}\n`);
 }
@@ -142,7 +153,7 @@ export async function runDemo(opts: { once: boolean }): Promise<number> {
     }
     return ok ? 0 : 1;
   } catch (e) {
-    process.stderr.write(`${pc.red('demo failed:')} ${(e as Error).message}\n`);
+    process.stderr.write(`${demoFailureLine(e)}\n`);
     return 1;
   } finally {
     section('stopping everything the demo started');

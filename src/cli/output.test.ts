@@ -1,8 +1,9 @@
 // What the CLI prints for a rollout and for times, without a server.
 
 import { describe, expect, it } from 'vitest';
-import type { RolloutView } from '../api/views.ts';
-import { ago, formatRolloutLine } from './output.ts';
+import type { EnvironmentStatus, RolloutView } from '../api/views.ts';
+import { demoFailureLine } from './demo.ts';
+import { ago, formatRolloutLine, formatStatus } from './output.ts';
 
 const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
 
@@ -35,5 +36,49 @@ describe('cli output', () => {
     expect(ago(now - 3 * 3600_000, now)).toBe('3h ago');
     expect(ago(now - 2 * 86400_000, now)).toBe('2d ago');
     expect(ago(now + 5000, now)).toBe('0s ago');
+  });
+});
+
+// What an app, a Prometheus server or a client may put in text the CLI quotes: a window
+// title (OSC 0), a screen clear, a carriage return that would draw over the line.
+const HOSTILE = '\x1b]0;owned\x07\x1b[2Jgone\rspoof';
+const SHOWN = '\\x1b]0;owned\\x07\\x1b[2Jgone\\x0dspoof';
+
+/** Output with its own colours taken out: anything the terminal would still act on is left. */
+const actedOn = (s: string) => /[\x00-\x08\x0b-\x1f\x7f-\x9f]/.test(plain(s));
+
+describe('text from outside in human output', () => {
+  const env = (o: Partial<EnvironmentStatus>): EnvironmentStatus => ({
+    env: 'shop/production', service: 'shop', name: 'production', listen: '127.0.0.1:8080', listenError: null, preview: null,
+    stable: null, rollout: null, lastRollout: null, instances: [], weights: { 1: 100 }, cluster: null, ...o,
+  });
+
+  it('status shows the analysis and watch reasons, the shadow verdict and its examples, and a maintenance message as text', () => {
+    const rolling = env({
+      rollout: base,
+      analysis: { decision: 'inconclusive', checks: [], reason: `Prometheus refused "up": ${HOSTILE}` },
+      shadow: {
+        decision: 'fail', reason: `1 field differs: ${HOSTILE}`, compared: 20, differing: 20, diffRate: 1, maxDiffRate: 0.01, fields: [],
+        examples: [{ endpoint: 'GET /api/motd', url: `/api/motd/${HOSTILE}`, field: `/body/${HOSTILE}`, stable: 'hello', candidate: HOSTILE }],
+        skipped: { inflight: 0, bodyTooLarge: 0, failed: 0, noBackend: 0 },
+      },
+      traffic: { maintenance: { message: HOSTILE, retryAfterSeconds: 120, since: Date.now(), by: 'alice' }, pause: null },
+    });
+    const watched = env({
+      env: 'shop/staging', name: 'staging',
+      watch: { rolloutId: 3, release: 2, previous: 1, state: 'rolled_back', startedAt: 0, until: 1, baseline: { kind: 'before-rollout', description: 'release #1' }, maxErrorRate: 1, decision: 'fail', reason: HOSTILE },
+    });
+    const text = plain(formatStatus([rolling, watched]));
+    expect(text).toContain(`analysis: inconclusive — Prometheus refused "up": ${SHOWN}`);
+    expect(text).toContain(`shadow:   fail — 1 field differs: ${SHOWN}`);
+    expect(text).toContain(`GET /api/motd /body/${SHOWN}: stable hello → new ${SHOWN}  /api/motd/${SHOWN}`);
+    expect(text).toContain(`(by alice): "${SHOWN}"`);
+    expect(text).toContain(`watch:    #2 rolled back (ended) against release #1: fail — ${SHOWN}`);
+    expect(actedOn(formatStatus([rolling, watched]))).toBe(false);
+  });
+
+  it('a demo that fails shows the error\'s message as text', () => {
+    expect(plain(demoFailureLine(new Error(`deploy refused: ${HOSTILE}`)))).toBe(`demo failed: deploy refused: ${SHOWN}`);
+    expect(actedOn(demoFailureLine(new Error(HOSTILE)))).toBe(false);
   });
 });

@@ -60,17 +60,24 @@ const WATCH_COLOUR: Record<string, (s: string) => string> = { watching: pc.cyan,
 export function watchLine(w: NonNullable<EnvironmentStatus['watch']>, now = Date.now()): string {
   const state = (WATCH_COLOUR[w.state] ?? ((x: string) => x))(w.state.replace('_', ' '));
   const when = w.state === 'watching' ? `${Math.max(0, Math.round((w.until - now) / 1000))}s left` : `ended`;
-  const verdict = w.decision && w.reason ? `: ${w.decision} — ${w.reason}` : '';
+  // An analysis's reason: it may quote a Prometheus server's error, or a query slipway.yaml wrote.
+  const verdict = w.decision && w.reason ? `: ${w.decision} — ${terminalSafe(w.reason)}` : '';
   return `#${w.release} ${state} (${when}) against ${w.baseline.description}${verdict}`;
 }
 
-/** A shadow step's verdict: the figures, the fields that differ, a few examples (masked by the server). */
+/**
+ * A shadow step's verdict: the figures, the fields that differ, a few examples (masked
+ * by the server). The examples quote the app's answers (a JSON key, a line of a text
+ * body) and a client's request path: text from outside, shown through terminalSafe.
+ */
 function formatShadow(v: NonNullable<EnvironmentStatus['shadow']>): string[] {
   const colour = v.decision === 'fail' ? pc.red : v.decision === 'pass' ? pc.green : pc.yellow;
-  const out = [`  shadow:   ${colour(v.decision)} — ${v.reason}`];
+  const out = [`  shadow:   ${colour(v.decision)} — ${terminalSafe(v.reason)}`];
   const skipped = Object.entries(v.skipped).filter(([, n]) => n > 0).map(([why, n]) => `${n} ${why}`).join(', ');
   if (skipped) out.push(pc.dim(`            copies not compared: ${skipped}`));
-  for (const e of v.examples) out.push(`            ${e.endpoint} ${e.field}: stable ${e.stable} → new ${e.candidate}  ${pc.dim(e.url)}`);
+  for (const e of v.examples) {
+    out.push(terminalSafe(`            ${e.endpoint} ${e.field}: stable ${e.stable} → new ${e.candidate}  `) + pc.dim(terminalSafe(e.url)));
+  }
   return out;
 }
 
@@ -97,14 +104,15 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
         out.push(`    ${mark} ${i + 1}. ${i === s.rollout!.step ? step : pc.dim(step)}`);
       });
     }
-    if (s.rollout && s.analysis) out.push(`  analysis: ${s.analysis.decision} — ${s.analysis.reason}`);
+    // terminalSafe as in watchLine: an analysis's reason may quote Prometheus.
+    if (s.rollout && s.analysis) out.push(`  analysis: ${s.analysis.decision} — ${terminalSafe(s.analysis.reason)}`);
     else if (s.lastRollout) out.push(`  last:     ${formatRolloutLine(s.lastRollout)}, ended ${ago(s.lastRollout.finishedAt)}`);
     if (s.watch && !s.rollout) out.push(`  watch:    ${watchLine(s.watch)}`);
     if (s.shadow) out.push(...formatShadow(s.shadow));
     if (s.tls) out.push(...formatTls(s.tls));
     const weights = Object.entries(s.weights).map(([rel, w]) => `#${rel} ${Math.round(w * 10) / 10}%`).join(', ');
     out.push(`  traffic:  ${weights || pc.yellow('no ready instance')}${s.cluster?.traffic === 'gateway' ? pc.dim('  (HTTPRoute)') : ''}`);
-    if (s.traffic?.maintenance) out.push(`  ${pc.yellow('maintenance')}: every request answered 503 since ${ago(s.traffic.maintenance.since)} (by ${s.traffic.maintenance.by}): "${s.traffic.maintenance.message}"`);
+    if (s.traffic?.maintenance) out.push(`  ${pc.yellow('maintenance')}: every request answered 503 since ${ago(s.traffic.maintenance.since)} (by ${s.traffic.maintenance.by}): "${terminalSafe(s.traffic.maintenance.message)}"`);
     if (s.traffic?.pause) out.push(`  ${pc.yellow('paused')}:   new requests held until ${new Date(s.traffic.pause.untilMs).toISOString().slice(11, 19)} UTC at the latest (by ${s.traffic.pause.by})`);
     if (s.cluster) {
       out.push(`  cluster:  namespace ${s.cluster.namespace}${s.cluster.context ? `, context ${s.cluster.context}` : ''}, traffic by ${s.cluster.traffic}`);

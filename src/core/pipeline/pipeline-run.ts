@@ -153,7 +153,11 @@ export interface ApprovalVerdict {
   refusal: string | null;
 }
 
-/** May `actor` approve this run under `policy`? */
+/**
+ * May `actor` approve this run under `policy`? (A rejection asks too, with `given: []`.)
+ * The dashboard offers its buttons by a copy of this (src/ui/approval-refusal.js);
+ * test/dashboard-approval-rule.test.ts fails when the two part.
+ */
 export function approvalRefusal(o: {
   run: Pick<PipelineRun, 'id' | 'startedBy' | 'status' | 'stage' | 'attempt'>;
   policy: { count: number; roles: string[]; distinctFromStarter: boolean };

@@ -13,7 +13,7 @@ import type { CiOrigin } from '../../core/pipeline/ci-origin.ts';
 import {
   STAGES, approvalRefusal, isRunFinished, versionFor, type ApprovalRecord, type PipelineRun, type StageName, type StageRecord,
 } from '../../core/pipeline/pipeline-run.ts';
-import type { ServiceConfig } from '../../core/service-config.ts';
+import type { ApprovalPolicy, ServiceConfig } from '../../core/service-config.ts';
 import type { Clock, EngineLogger } from '../ports.ts';
 import { buildStage, packageStage, testStage } from './build-stages.ts';
 import { CiKeys } from './ci-keys.ts';
@@ -52,8 +52,10 @@ export interface RunView {
   /**
    * productionEnv: the environment its approval is for (null: the config has no pipeline).
    * ci: the CI that built and tested the artefact (slipway ci-release); null: the server built it.
+   * approval: production's approval policy, the one decide() applies, so that a client can
+   * tell before asking whether an approval or rejection would be refused.
    */
-  run: Omit<PipelineRun, 'configText'> & { subdir: string; productionEnv: string | null; ci: CiOrigin | null };
+  run: Omit<PipelineRun, 'configText'> & { subdir: string; productionEnv: string | null; ci: CiOrigin | null; approval: ApprovalPolicy };
   stages: StageRecord[];
   approvals: ApprovalRecord[];
 }
@@ -225,7 +227,8 @@ export class PipelineRunner {
   private viewOf(run: PipelineRun): RunView['run'] {
     const { configText: _c, ...rest } = run;
     const { subdir, config, ci } = this.configOf(run);
-    return { ...rest, subdir, productionEnv: config.pipeline?.productionEnv ?? null, ci: ci ?? null };
+    const approval = config.pipeline?.environments[config.pipeline.productionEnv]?.approval ?? { count: 0, roles: [], distinctFromStarter: true };
+    return { ...rest, subdir, productionEnv: config.pipeline?.productionEnv ?? null, ci: ci ?? null, approval };
   }
 
   checklist(id: number): { run: RunView['run']; items: ChecklistItem[] } {

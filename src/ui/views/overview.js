@@ -3,6 +3,7 @@
 
 import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api.js';
+import { approvalRefusal } from '../approval-refusal.js';
 import { age, may, runOrigin, shortDigest } from '../format.js';
 import { Certificates } from './certificates.js';
 import { Confirm } from './confirm.js';
@@ -49,16 +50,25 @@ function PendingApprovals({ identity }) {
 }
 
 /**
- * Approve and Reject where the role allows. The run's starter sees no Approve: four eyes
- * would refuse it (they may still reject their own run).
+ * Approve and Reject where the token's role allows. Each is disabled, with the server's
+ * reason beside it, when the server would refuse it: the same rule (approval-refusal.js)
+ * over the production approval policy the run carries. Four eyes, unless the policy
+ * says `distinct_from_starter: false`, keeps the starter from approving and from
+ * rejecting; the policy's roles apply to both; an approval already given, to Approve.
+ * `approvals`: the run's, when known (the run's page); else the server has the last word.
  */
-export function ApprovalButtons({ run, identity, onAsk }) {
+export function ApprovalButtons({ run, approvals = [], identity, onAsk }) {
   if (!may(identity, 'approve', run.productionEnv)) return null;
-  const isStarter = identity.user === run.startedBy;
-  return html`${isStarter
-    ? html`<span class="muted" data-testid=${`own-run-${run.id}`}>you started this run: another approver signs it off</span> `
-    : html`<button class="primary" data-testid=${`approve-${run.id}`} onClick=${() => onAsk({ run, action: 'approve' })}>Approve</button> `}
-    <button data-testid=${`reject-${run.id}`} onClick=${() => onAsk({ run, action: 'reject' })}>Reject</button>`;
+  // The server takes the approver's roles from their token: its one role.
+  const asked = { run, policy: run.approval, actor: identity.user, roles: [identity.role] };
+  const approveRefusal = approvalRefusal({ ...asked, given: approvals });
+  // A rejection is refused for a subset of the same reasons, and then with the same words.
+  const rejectRefusal = approvalRefusal({ ...asked, given: [] });
+  return html`<button class="primary" data-testid=${`approve-${run.id}`} disabled=${approveRefusal !== null} title=${approveRefusal ?? ''}
+      onClick=${() => onAsk({ run, action: 'approve' })}>Approve</button>
+    <button data-testid=${`reject-${run.id}`} disabled=${rejectRefusal !== null} title=${rejectRefusal ?? ''}
+      onClick=${() => onAsk({ run, action: 'reject' })}>Reject</button>
+    ${approveRefusal && html` <span class="muted" data-testid=${`approval-refusal-${run.id}`}>${approveRefusal}</span>`}`;
 }
 
 export function Overview({ identity }) {

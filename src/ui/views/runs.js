@@ -67,7 +67,7 @@ export function RunView({ id, identity }) {
       ${run.artefactDigest && html`<p class="muted">artefact <code title=${run.artefactDigest}>${shortDigest(run.artefactDigest)}</code>${run.productionEnv ? ` · for ${run.productionEnv}` : ''}</p>`}
       ${run.reason && html`<p class=${run.status === 'failed' ? 'error' : 'notice'} data-testid="run-reason">${run.reason}</p>`}
       ${message && html`<p class=${message.ok ? 'ok' : 'error'} data-testid="approval-message">${message.text}</p>`}
-      ${isWaiting && html`<div class="actions"><${ApprovalButtons} run=${run} identity=${identity} onAsk=${(a) => setAsking(a.action)} /></div>`}
+      ${isWaiting && html`<div class="actions"><${ApprovalButtons} run=${run} approvals=${approvals} identity=${identity} onAsk=${(a) => setAsking(a.action)} /></div>`}
     </section>
     <section class="card">
       <h2>Stages</h2>

@@ -1,0 +1,25 @@
+// The server's rule for who may approve or reject a release run, so that the page
+// offers only what the server would accept. A copy of approvalRefusal in
+// src/core/pipeline/pipeline-run.ts: the dashboard is served as plain modules without
+// a build step and cannot load TypeScript. test/dashboard-approval-rule.test.ts runs
+// both over the same generated cases and fails when they part; change them together.
+
+const FINISHED_RUN_STATUSES = ['succeeded', 'failed'];
+
+/**
+ * Why `actor` (holding `roles`) would be refused, or null. For a rejection pass
+ * `given: []`: the server ignores earlier approvals there (PipelineRunner.decide).
+ */
+export function approvalRefusal({ run, policy, actor, roles, given }) {
+  if (FINISHED_RUN_STATUSES.includes(run.status)) return `run #${run.id} has ${run.status}; there is nothing to approve`;
+  if (policy.distinctFromStarter && actor === run.startedBy) {
+    return `four eyes: ${actor} started run #${run.id} and may not approve it; another user must approve`;
+  }
+  if (policy.roles.length > 0 && roles !== null && !roles.some((r) => policy.roles.includes(r))) {
+    return `approving run #${run.id} needs one of the roles ${policy.roles.join(', ')}; ${actor} has ${roles.length ? roles.join(', ') : 'none'}`;
+  }
+  if (given.some((a) => a.attempt === run.attempt && a.actor === actor && a.decision === 'approve')) {
+    return `${actor} has already approved run #${run.id}; approvals must come from ${policy.count} different users`;
+  }
+  return null;
+}
