@@ -66,6 +66,16 @@ describe.skipIf(process.getuid?.() !== 0)('prepareRunIdentity (server as root)',
     expect(existsSync(join(s2.releaseDir, 'roots', 'f'))).toBe(true);
   });
 
+  it('still gives uids where the machine-wide record cannot be kept', () => {
+    const blocker = join(releases, '..', 'a-file');
+    writeFileSync(blocker, '');
+    process.env.SLIPWAY_UID_REGISTRY = join(blocker, 'uids');
+    const a = prepareRunIdentity({ ...release('staging'), user: undefined });
+    const b = prepareRunIdentity({ ...release('production'), user: undefined });
+    expect(a.uid).toBe(INSTANCE_IDS.firstUser);
+    expect(b.uid).not.toBe(a.uid);
+  });
+
   it("never gives a uid another data directory's environment holds, and gives up one two servers once shared", () => {
     const a = prepareRunIdentity({ ...release('staging'), user: undefined });
     // A second server's data directory on the same machine.

@@ -239,18 +239,30 @@ function uidRegistry(): string {
   return process.env.SLIPWAY_UID_REGISTRY ?? '/var/lib/slipway/uids';
 }
 
+let saidNoRegistry = false;
+
+function noRegistry(dir: string, e: unknown): true {
+  if (!saidNoRegistry) {
+    saidNoRegistry = true;
+    process.stderr.write(`slipway: cannot keep the machine-wide uid record in ${dir} (${(e as Error).message}); environments get uids unique to this data directory only, so do not run a second slipway server on this machine, or set SLIPWAY_UID_REGISTRY to a writable directory\n`);
+  }
+  return true;
+}
+
 /** Claims `uid` for `home`; false when a live claim of another HOME holds it. */
 function claimUid(uid: number, home: string): boolean {
   const dir = uidRegistry();
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, String(uid));
   const want = resolve(home);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
       writeFileSync(file, `${want}\n`, { flag: 'wx', mode: 0o600 });
       return true;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // A machine where the record cannot be kept (a read-only /var/lib) runs as before
+      // it: uids unique within this data directory. Said once.
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return noRegistry(dir, e);
     }
     let holder: string;
     try {
