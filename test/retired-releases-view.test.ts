@@ -1,14 +1,20 @@
 // A release that retention removed, as a user choosing a rollback sees it: the API's
 // release list marks it `retired` (with the date the refusal names), `slipway
-// releases` says so and leaves it out of the releases a rollback can go to. A real
-// server and the real CLI; keep_releases: 1 so that three deploys
+// releases` says so and leaves it out of the releases a rollback can go to, and the
+// dashboard's releases page marks it and offers no "Roll back to" for it. A real
+// server, the real CLI and Debian's Chromium; keep_releases: 1 so that three deploys
 // retire #1 (#3 is stable, #2 the rollback target).
 
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EnvironmentStatus, ReleasesJson } from '../src/api/views.ts';
 import { deployThroughApi } from './support/api-deploy.ts';
 import { adminToken, apiFetch, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess, type ServiceOptions } from './support/harness.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
 
 describe('a release removed by retention, as the release lists show it', { timeout: 120_000 }, () => {
   let app: string;
@@ -77,5 +83,42 @@ describe('a release removed by retention, as the release lists show it', { timeo
     expect(r.code, r.stderr).toBe(0);
     const answer = JSON.parse(r.stdout) as ReleasesJson;
     expect(Object.fromEntries(answer.releases.map((x) => [x.number, x.retired]))).toEqual({ 3: null, 2: null, 1: { at: retiredAt } });
+  });
+
+  describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('on the dashboard', () => {
+    let browser: BrowserContext;
+    let profile: string;
+
+    beforeAll(async () => {
+      profile = mkdtempSync(join(tmpdir(), 'slipway-chromium-'));
+      browser = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM, headless: true, viewport: { width: 1400, height: 1000 },
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+      });
+    }, 60_000);
+
+    afterAll(async () => {
+      await browser?.close();
+      if (profile) rmSync(profile, { recursive: true, force: true });
+    });
+
+    it('the releases page marks the retired release and offers no rollback to it', async () => {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.setDefaultTimeout(30_000);
+      await page.goto(`${server.url}/ui/#/env/${encodeURIComponent('hello/staging')}/releases`);
+      await page.getByLabel('API token').fill(adminToken(dataDir)!);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      const table = page.getByTestId('releases');
+      await table.getByTestId('release-1').waitFor();
+      const retired = table.getByTestId('release-1');
+      expect(await retired.getByTestId('retired').textContent()).toMatch(/^removed by retention /);
+      expect(await retired.getByRole('button').count()).toBe(0);
+      expect(await table.getByTestId('release-2').getByRole('button', { name: 'Roll back to #2' }).count()).toBe(1);
+      expect(await table.getByTestId('release-2').getByTestId('retired').count()).toBe(0);
+      expect(errors).toEqual([]);
+      await page.close();
+    }, 60_000);
   });
 });
