@@ -9,13 +9,13 @@ import { SlipwayError, isSlipwayError } from '../core/errors.ts';
 import { isTerminal } from '../core/rollout.ts';
 import { parseConfigText } from '../config/index.ts';
 import type { Engine } from '../engine/engine.ts';
-import { releaseView } from '../engine/status-view.ts';
 import { readModelsOf, type ReadModels } from '../engine/read-models.ts';
 import { HTTP_STATUS } from './error-status.ts';
 import { answerClientError, answerFrameworkError } from './framework-errors.ts';
 import type { AccessControl } from '../security/api-tokens.ts';
 import type { AuditTrail } from '../security/audit-trail.ts';
 import { registerAuth } from './auth.ts';
+import { releaseAnswers } from './release-answers.ts';
 import { registerAuthRoutes } from './auth-routes.ts';
 import { registerConfigRoutes } from './config-routes.ts';
 import { registerLiveMetricsRoutes } from './live-metrics-routes.ts';
@@ -90,6 +90,7 @@ function withoutRouterAdmin(info: Record<string, unknown>): Record<string, unkno
 export function buildApi(opts: ApiOptions): FastifyInstance {
   const { engine } = opts;
   const reads = opts.reads ?? readModelsOf(engine);
+  const releases = releaseAnswers(engine, reads);
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger, bodyLimit: 2 * 1024 * 1024,
     frameworkErrors: answerFrameworkError, clientErrorHandler: answerClientError,
@@ -186,7 +187,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     };
     return reply.status(answer.unchanged ? 200 : 202).send({
       unchanged: answer.unchanged,
-      release: releaseView(answer.release),
+      release: releases.view(answer.release),
       rollout: answer.rollout ? reads.rollouts.view(answer.rollout) : null,
     } satisfies DeployAnswerJson);
   });
@@ -196,7 +197,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     const body = parse(rollbackBody, req.body, 'body');
     const answer = await engine.rollback({ env, ...(body.to !== undefined ? { to: body.to } : {}), actor: actorOf(req.headers) });
     req.auditNote = { target: `release ${answer.release.number}`, details: { artefact: answer.release.artefactDigest, rollout: answer.rollout.id } };
-    return reply.status(202).send({ release: releaseView(answer.release), rollout: reads.rollouts.view(answer.rollout) } satisfies RollbackAnswerJson);
+    return reply.status(202).send({ release: releases.view(answer.release), rollout: reads.rollouts.view(answer.rollout) } satisfies RollbackAnswerJson);
   });
 
   for (const action of ['pause', 'resume', 'promote', 'abort'] as const) {
@@ -224,7 +225,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
   app.get('/api/environments/:env/releases', { config: { permission: 'read', input: { params: envParam }, summary: 'the releases of an environment' } }, async (req): Promise<ReleasesJson> => {
     const { env } = parse(envParam, req.params, 'path');
-    return { env, ...reads.releases.list(env) };
+    return releases.list(env);
   });
 
   app.get('/api/rollouts/:id', { config: { permission: 'read', input: { params: rolloutParam }, summary: 'one rollout' } }, async (req): Promise<RolloutView> => {
@@ -258,7 +259,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     return { rollout: reads.rollouts.view(mustRollout(reads, id)), events };
   });
 
-  registerConfigRoutes(app, { engine, reads });
+  registerConfigRoutes(app, { engine, reads, releases });
   registerPolicyRoutes(app, engine);
   registerTrafficRoutes(app, engine);
   registerLogsRoutes(app, { logs: reads.logs, redact: redact ?? ((t) => t) });

@@ -12,8 +12,8 @@ import type { ConfigVersionRecord } from '../core/records.ts';
 import { parseConfigText } from '../config/index.ts';
 import type { ConfigChangeAnswer, Engine } from '../engine/engine.ts';
 import type { ConfigChange } from '../engine/config-versions.ts';
-import { releaseView } from '../engine/status-view.ts';
 import type { ReadModels } from '../engine/read-models.ts';
+import type { ReleaseAnswers } from './release-answers.ts';
 import type { ConfigChangeJson, ConfigListJson, ConfigVersionJson, ConfigVersionsJson, ParityJson, SecretListJson } from './views.ts';
 import {
   configDiffQuery, configSetBody, configUnsetBody, deployBody, envParam, secretParam, secretRmQuery, secretSetBody,
@@ -35,6 +35,7 @@ function versionView(v: ConfigVersionRecord): ConfigVersionJson {
 export interface ConfigRouteOptions {
   engine: Engine;
   reads: ReadModels;
+  releases: ReleaseAnswers;
 }
 
 export function registerConfigRoutes(app: FastifyInstance, o: ConfigRouteOptions): void {
@@ -48,7 +49,7 @@ export function registerConfigRoutes(app: FastifyInstance, o: ConfigRouteOptions
     return {
       unchanged: a.unchanged,
       version: a.version && versionView(a.version),
-      release: a.release ? releaseView(a.release) : null,
+      release: a.release ? o.releases.view(a.release) : null,
       rollout: a.rollout ? reads.rollouts.view(a.rollout) : null,
     };
   };

@@ -16,18 +16,21 @@ import type { AnalysisResult } from '../core/analysis/index.ts';
 import type { SecretListing } from '../engine/config-versions.ts';
 import type { DeployPlan } from '../engine/deploy-plan.ts';
 import type { PipelineRunner, RunView } from '../engine/pipeline/pipeline-runner.ts';
-import type { NotificationFailure, ReleaseReads } from '../engine/read-models.ts';
-import type { EnvironmentStatus, ReleaseView, RolloutView } from '../engine/status-view.ts';
+import type { NotificationFailure } from '../engine/read-models.ts';
+import type { EnvironmentStatus, RolloutView } from '../engine/status-view.ts';
 import type { LivePoint } from './live-metrics.ts';
 import type { LogRecord } from '../observe/log-records.ts';
 import type { AuditEntry } from '../security/audit-trail.ts';
 import type { policyView } from './policy-routes.ts';
 import type { TokenView, whoamiView } from './auth-routes.ts';
+import type { ReleaseJson, ReleaseListJson } from './release-answers.ts';
 
 export type { EnvironmentStatus, InstanceView, ReleaseView, RolloutView } from '../engine/status-view.ts';
 export type { RolloutEventRecord } from '../core/records.ts';
 export type { AuditEntry as AuditEntryJson, AuditVerification as AuditVerificationJson } from '../security/audit-trail.ts';
 export type { TokenView } from './auth-routes.ts';
+/** A release with `retired`: when release retention removed its tree, artefact and image (null: kept). */
+export type { ReleaseJson, Retirement } from './release-answers.ts';
 export type { TrafficGateAnswer as TrafficGateJson } from '../engine/traffic-gates.ts';
 
 // --- the server, artefacts
@@ -79,12 +82,12 @@ export interface AuditEntriesJson {
 
 export interface DeployAnswerJson {
   unchanged: boolean;
-  release: ReleaseView;
+  release: ReleaseJson;
   rollout: RolloutView | null;
 }
 
 export interface RollbackAnswerJson {
-  release: ReleaseView;
+  release: ReleaseJson;
   rollout: RolloutView;
 }
 
@@ -97,7 +100,8 @@ export interface EnvironmentsJson {
   environments: EnvironmentStatus[];
 }
 
-export type ReleasesJson = { env: string } & ReturnType<ReleaseReads['list']>;
+/** Every release of an environment, newest first; a retired one (`retired` not null) is listed but no rollback goes to it. */
+export type ReleasesJson = ReleaseListJson;
 
 export interface RolloutAnalysisJson {
   rollout: number;
@@ -159,7 +163,7 @@ export interface ConfigVersionsJson {
 export interface ConfigChangeJson {
   unchanged: boolean;
   version: ConfigVersionJson | null;
-  release: ReleaseView | null;
+  release: ReleaseJson | null;
   rollout: RolloutView | null;
 }
 

@@ -29,6 +29,7 @@ import { declaredEnvironments, formatStrays, strayEnvironments } from './stray-e
 import { registerTrafficCommands } from './traffic-commands.ts';
 import { interruptedDetail } from './interrupt-note.ts';
 import { formatEvent, formatRolloutLine, formatStatus, printError } from './output.ts';
+import { formatReleases } from './release-output.ts';
 
 interface GlobalOpts {
   dataDir: string;
@@ -204,14 +205,11 @@ program
 
 program
   .command('releases')
-  .description('the releases of an environment, newest first')
+  .description('the releases of an environment, newest first, and which a rollback can go to (not one removed by release retention)')
   .argument('<env>')
   .action(async (env: string, _o: unknown, cmd: Command) => {
     const r = await client(cmd).releases(env);
-    out(cmd, r, () =>
-      r.releases.length === 0
-        ? `no releases in ${env}`
-        : r.releases.map((x) => `${x.isStable ? pc.green('*') : ' '} #${String(x.number).padEnd(4)} ${x.artefactDigest.slice(0, 19)}  config ${x.configHash.slice(7, 15)}  ${new Date(x.createdAt).toISOString()}  ${x.createdBy}`).join('\n'));
+    out(cmd, r, () => formatReleases(r));
   });
 
 program

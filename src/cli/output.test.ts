@@ -77,6 +77,30 @@ describe('text from outside in human output', () => {
     expect(actedOn(formatStatus([rolling, watched]))).toBe(false);
   });
 
+  it('status shows who deployed, took down or paused it, a listen error and a TLS failure as text', () => {
+    const stable = {
+      id: 1, env: 'shop/production', number: 1, service: 'shop', artefactDigest: `sha256:${'a'.repeat(64)}`, configHash: `sha256:${'b'.repeat(64)}`,
+      configVersion: null, createdAt: Date.now(), createdBy: `ci-${HOSTILE}`, instances: 1, strategy: 'rolling',
+    };
+    const s = env({
+      stable, listenError: `listen EADDRINUSE ${HOSTILE}`,
+      down: { at: 0, by: `bob-${HOSTILE}`, release: 1 },
+      traffic: { maintenance: null, pause: { untilMs: Date.now() + 60_000, maxMs: 60_000, queueLimit: 10, since: Date.now(), by: `carol-${HOSTILE}` } },
+      tls: {
+        source: 'acme', certificates: [{ names: [`shop.test${HOSTILE}`], issuer: `CN=${HOSTILE}`, notBefore: '2026-01-01T00:00:00Z', notAfter: '2099-01-01T00:00:00Z', fingerprint256: 'AA' }],
+        lastAttempt: { at: new Date().toISOString(), ok: false, error: `ACME said: ${HOSTILE}` },
+      },
+    });
+    const text = plain(formatStatus([s]));
+    expect(text).toContain(`deployed 0s ago by ci-${SHOWN})`);
+    expect(text).toContain(`cannot listen: listen EADDRINUSE ${SHOWN}`);
+    expect(text).toContain(`by bob-${SHOWN} (it ran #1)`);
+    expect(text).toContain(`(by carol-${SHOWN})`);
+    expect(text).toContain(`failed: ACME said: ${SHOWN}`);
+    expect(text).toContain(`shop.test${SHOWN}  issuer CN=${SHOWN}`);
+    expect(actedOn(formatStatus([s]))).toBe(false);
+  });
+
   it('a demo that fails shows the error\'s message as text', () => {
     expect(plain(demoFailureLine(new Error(`deploy refused: ${HOSTILE}`)))).toBe(`demo failed: deploy refused: ${SHOWN}`);
     expect(actedOn(demoFailureLine(new Error(HOSTILE)))).toBe(false);

@@ -92,10 +92,12 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
       out.push(pc.dim(`service ${s.service ?? '(none)'}`));
       shown = s.service;
     }
-    const stable = s.stable ? `#${s.stable.number} (${s.stable.artefactDigest.slice(7, 19)}, deployed ${ago(s.stable.createdAt)} by ${s.stable.createdBy})` : 'none';
-    out.push(`${pc.bold(s.env)}  ${s.listen ? `${s.tls ? 'https' : 'http'}://${s.listen}` : ''}${s.listenError ? pc.red(`  cannot listen: ${s.listenError}`) : ''}`);
+    // Who deployed, took it down or paused it: names recorded from a request; a listen
+    // error quotes the system. Neither is ours to trust with the terminal.
+    const stable = s.stable ? `#${s.stable.number} (${s.stable.artefactDigest.slice(7, 19)}, deployed ${ago(s.stable.createdAt)} by ${terminalSafe(s.stable.createdBy)})` : 'none';
+    out.push(`${pc.bold(s.env)}  ${s.listen ? `${s.tls ? 'https' : 'http'}://${s.listen}` : ''}${s.listenError ? pc.red(`  cannot listen: ${terminalSafe(s.listenError)}`) : ''}`);
     out.push(`  stable:   ${stable}`);
-    if (s.down) out.push(`  ${pc.yellow('down')}      since ${new Date(s.down.at).toISOString()} by ${s.down.by}${s.down.release !== null ? ` (it ran #${s.down.release})` : ''}; \`slipway deploy ${s.env}\` in its service's directory brings it up`);
+    if (s.down) out.push(`  ${pc.yellow('down')}      since ${new Date(s.down.at).toISOString()} by ${terminalSafe(s.down.by)}${s.down.release !== null ? ` (it ran #${s.down.release})` : ''}; \`slipway deploy ${s.env}\` in its service's directory brings it up`);
     if (s.rollout) {
       out.push(`  ${formatRolloutLine(s.rollout)}`);
       const steps = s.rollout.phase === 'aborting' ? s.rollout.abortSteps ?? [] : s.rollout.steps;
@@ -112,8 +114,8 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
     if (s.tls) out.push(...formatTls(s.tls));
     const weights = Object.entries(s.weights).map(([rel, w]) => `#${rel} ${Math.round(w * 10) / 10}%`).join(', ');
     out.push(`  traffic:  ${weights || pc.yellow('no ready instance')}${s.cluster?.traffic === 'gateway' ? pc.dim('  (HTTPRoute)') : ''}`);
-    if (s.traffic?.maintenance) out.push(`  ${pc.yellow('maintenance')}: every request answered 503 since ${ago(s.traffic.maintenance.since)} (by ${s.traffic.maintenance.by}): "${terminalSafe(s.traffic.maintenance.message)}"`);
-    if (s.traffic?.pause) out.push(`  ${pc.yellow('paused')}:   new requests held until ${new Date(s.traffic.pause.untilMs).toISOString().slice(11, 19)} UTC at the latest (by ${s.traffic.pause.by})`);
+    if (s.traffic?.maintenance) out.push(`  ${pc.yellow('maintenance')}: every request answered 503 since ${ago(s.traffic.maintenance.since)} (by ${terminalSafe(s.traffic.maintenance.by)}): "${terminalSafe(s.traffic.maintenance.message)}"`);
+    if (s.traffic?.pause) out.push(`  ${pc.yellow('paused')}:   new requests held until ${new Date(s.traffic.pause.untilMs).toISOString().slice(11, 19)} UTC at the latest (by ${terminalSafe(s.traffic.pause.by)})`);
     if (s.cluster) {
       out.push(`  cluster:  namespace ${s.cluster.namespace}${s.cluster.context ? `, context ${s.cluster.context}` : ''}, traffic by ${s.cluster.traffic}`);
       for (const r of s.cluster.releases) {
@@ -137,10 +139,11 @@ function formatTls(t: NonNullable<EnvironmentStatus['tls']>): string[] {
   t.certificates.forEach((c, i) => {
     const daysLeft = Math.floor((Date.parse(c.notAfter) - Date.now()) / 86_400_000);
     const expiry = `expires ${c.notAfter.slice(0, 16).replace('T', ' ')} UTC (${daysLeft < 0 ? pc.red('expired') : daysLeft < 1 ? pc.yellow('< 1 day') : `${daysLeft} days`})`;
-    lines.push(`  ${i === 0 ? 'tls:     ' : '         '} ${c.names.join(', ')}  issuer ${c.issuer}, issued ${c.notBefore.slice(0, 10)}, ${expiry}`);
+    lines.push(`  ${i === 0 ? 'tls:     ' : '         '} ${terminalSafe(c.names.join(', '))}  issuer ${terminalSafe(c.issuer)}, issued ${c.notBefore.slice(0, 10)}, ${expiry}`);
   });
   const a = t.lastAttempt;
-  const attempt = a === null ? 'none yet' : `${ago(Date.parse(a.at))}: ${a.ok ? pc.green('ok') : pc.red(`failed: ${a.error ?? ''}`)}`;
+  // A failed load or renewal quotes a file's error or an ACME server's answer.
+  const attempt = a === null ? 'none yet' : `${ago(Date.parse(a.at))}: ${a.ok ? pc.green('ok') : pc.red(`failed: ${terminalSafe(a.error ?? '')}`)}`;
   lines.push(`            last ${t.source === 'acme' ? 'renewal' : 'load'} attempt ${attempt}${t.renewAt ? `; next renewal ${t.renewAt.slice(0, 16).replace('T', ' ')} UTC` : ''}`);
   return lines;
 }

@@ -1,5 +1,7 @@
 // The releases of an environment, newest first, each with its artefact, config
-// version and who made it, and a button to roll back to it.
+// version and who made it, and a button to roll back to it. A release retention
+// removed (`retired`, docs/retention.md) is listed, marked, and offered no rollback:
+// its tree, artefact and image are gone, and the server would refuse it.
 
 import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api.js';
@@ -33,14 +35,14 @@ export function ReleasesView({ env, identity }) {
   const canDeploy = may(identity, 'deploy', env);
   // The release a rollout is moving to now: rolling back to it means nothing while that runs.
   const target = answer?.rollout?.to ?? null;
-  const offer = (r) => canDeploy && !r.isStable && r.number !== target;
+  const offer = (r) => canDeploy && !r.isStable && !r.retired && r.number !== target;
   return html`<${EnvTabs} env=${env} active="releases" service=${answer?.releases[0]?.service ?? null} />
     ${error && html`<p class="error">${error.message}</p>`}
     ${message && html`<p class=${message.kind} data-testid="releases-message">${message.text}</p>`}
     ${answer && html`<section class="card">
       <table class="releases" data-testid="releases">
         <thead><tr><th>release</th><th>artefact</th><th>config</th><th>strategy</th><th>instances</th><th>made by</th><th>when</th><th></th></tr></thead>
-        <tbody>${[...answer.releases].reverse().map((r) => html`<tr data-testid=${`release-${r.number}`} class=${r.isStable ? 'stable' : ''}>
+        <tbody>${[...answer.releases].reverse().map((r) => html`<tr data-testid=${`release-${r.number}`} class=${r.isStable ? 'stable' : r.retired ? 'retired' : ''}>
           <td><strong>#${r.number}</strong>${r.version ? ` v${r.version}` : ''} ${r.isStable && html`<span class="badge state-ready">stable</span>`}</td>
           <td><code title=${r.artefactDigest}>${shortDigest(r.artefactDigest)}</code>${r.commit ? html` <code>${r.commit.slice(0, 8)}</code>` : ''}</td>
           <td>${r.configVersion === null ? '—' : `v${r.configVersion}`} <code class="muted" title=${r.configHash}>${r.configHash.slice(0, 8)}</code></td>
@@ -48,7 +50,7 @@ export function ReleasesView({ env, identity }) {
           <td class="num">${r.instances}</td>
           <td>${r.createdBy}</td>
           <td title=${dateTime(r.createdAt)}>${age(r.createdAt)}</td>
-          <td>${offer(r) && html`<button onClick=${() => setAsking(r)}>Roll back to #${r.number}</button>`}${r.number === target && html`<span class="badge state-starting" data-testid="rolling-out">rolling out now</span>`}</td>
+          <td>${offer(r) && html`<button onClick=${() => setAsking(r)}>Roll back to #${r.number}</button>`}${r.number === target && html`<span class="badge state-starting" data-testid="rolling-out">rolling out now</span>`}${r.retired && html`<span class="badge" data-testid="retired" title="Its unpacked tree, artefact and image were removed by release retention (keep_releases): it cannot be rolled back to. Deploy that version again to bring it back.">removed by retention ${dateTime(r.retired.at)}</span>`}</td>
         </tr>`)}</tbody>
       </table>
     </section>`}
