@@ -90,7 +90,7 @@ function withoutRouterAdmin(info: Record<string, unknown>): Record<string, unkno
 export function buildApi(opts: ApiOptions): FastifyInstance {
   const { engine } = opts;
   const reads = opts.reads ?? readModelsOf(engine);
-  const releases = releaseAnswers(engine, reads);
+  const releases = releaseAnswers(reads);
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger, bodyLimit: 2 * 1024 * 1024,
     frameworkErrors: answerFrameworkError, clientErrorHandler: answerClientError,

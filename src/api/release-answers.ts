@@ -3,9 +3,7 @@
 // stay in state.db) but its tree, artefact and image are gone, so no rollback can go
 // to it; clients read `retired` to say so and to offer no rollback to it.
 
-import { isSlipwayError } from '../core/errors.ts';
 import type { ReleaseRecord } from '../core/records.ts';
-import type { Engine } from '../engine/engine.ts';
 import type { ReadModels } from '../engine/read-models.ts';
 import { releaseView, type ReleaseView } from '../engine/status-view.ts';
 
@@ -23,29 +21,12 @@ export interface ReleaseAnswers {
   list(env: string): ReleaseListJson;
 }
 
-export function releaseAnswers(engine: Pick<Engine, 'retention'>, reads: Pick<ReadModels, 'releases'>): ReleaseAnswers {
-  // Asked of the check a rollback itself passes or is refused by (assertKept), so a
-  // release shown kept is one a rollback may go to, and one shown retired is one it
-  // refuses, with the same date. The read models carry no retirement of their own.
-  //
-  // For a kept release the check is one lookup; for a retired one it also reads
-  // every release to name the kept ones in its message (measured: a list of 50
-  // retired releases took 0.5 s with 5,000 releases on the server). A retirement is
-  // never undone and release ids are never given again, so each retired release is
-  // asked once per server and remembered.
-  const retired = new Map<number, number>();
+export function releaseAnswers(reads: Pick<ReadModels, 'releases'>): ReleaseAnswers {
+  // The same record a rollback is refused by (ReleaseRetention.assertKept reads it too),
+  // so a release shown kept is one a rollback may go to, and one shown retired one it refuses.
   const retirementOf = (release: ReleaseRecord): Retirement => {
-    const known = retired.get(release.id);
-    if (known !== undefined) return { at: known };
-    try {
-      engine.retention.assertKept(release, 'list');
-      return null;
-    } catch (e) {
-      if (!(isSlipwayError(e) && e.code === 'E_NO_RELEASE' && e.details.removedBy === 'retention')) throw e;
-      const at = Number(e.details.retiredAt);
-      retired.set(release.id, at);
-      return { at };
-    }
+    const at = reads.releases.retiredAt(release.id);
+    return at === null ? null : { at };
   };
   const view = (release: ReleaseRecord): ReleaseJson => ({ ...releaseView(release), retired: retirementOf(release) });
   return {

@@ -20,6 +20,8 @@ export interface ReleaseReads {
   list(env: string): { stable: number | null; releases: (ReleaseView & { isStable: boolean })[] };
   /** Release `number` of `env` (as in `production#12`); null when there is none. */
   byNumber(env: string, number: number): ReleaseRecord | null;
+  /** When release retention retired the release (epoch ms); null: kept, a rollback may go to it (docs/retention.md). */
+  retiredAt(releaseId: number): number | null;
 }
 
 export interface RolloutReads {
@@ -79,6 +81,7 @@ export function readModels(store: StateStore): ReadModels {
         return { stable, releases: store.listReleases(env).map((r) => ({ ...releaseView(r), isStable: r.id === stable })) };
       },
       byNumber: (env, number) => store.getReleaseByNumber(env, number),
+      retiredAt: (releaseId) => store.retention.retiredAt(releaseId),
     },
     rollouts: {
       get: (id) => store.getRollout(id),
