@@ -32,6 +32,7 @@ const caseOf = fc.record({
     id: fc.nat(), runId: fc.nat(), actor: user, decision: fc.constantFrom('approve', 'reject' as const),
     reason: fc.constant(null), roles: fc.constant(null), at: fc.nat(), attempt: fc.integer({ min: 1, max: 3 }),
   }), { maxLength: 4 }),
+  decision: fc.constantFrom('approve', 'reject' as const),
 });
 
 describe('the dashboard\'s approval rule', () => {

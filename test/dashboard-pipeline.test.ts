@@ -131,13 +131,15 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('dashboard: a pipeline
     await bobs.getByTestId(`approval-refusal-${soloRunId}`).filter({ hasText: reason }).waitFor();
     expect(await bobs.getByTestId(`approve-${soloRunId}`).isDisabled()).toBe(true);
     expect(await bobs.getByTestId(`reject-${soloRunId}`).isDisabled()).toBe(true);
-    // The page's reason is the server's answer, word for word.
+    // The page's reasons are the server's answers, word for word: Reject's in its title.
+    expect(await bobs.getByTestId(`reject-${soloRunId}`).getAttribute('title')).toBe(reason.replace('approving', 'rejecting'));
     for (const action of ['approve', 'reject']) {
       const res = await apiFetch(`${server.url}/api/pipeline/runs/${soloRunId}/${action}`, {
         method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${await tokenOf('bob')}` }, body: JSON.stringify(action === 'reject' ? { reason: 'no' } : {}),
       });
       expect(res.status).toBe(403);
-      expect(((await res.json()) as { error: { code: string; message: string } }).error).toEqual({ code: 'E_APPROVAL_REFUSED', message: reason, details: expect.anything() });
+      const said = action === 'approve' ? reason : reason.replace('approving', 'rejecting');
+      expect(((await res.json()) as { error: { code: string; message: string } }).error).toEqual({ code: 'E_APPROVAL_REFUSED', message: said, details: expect.anything() });
     }
     await bobs.screenshot({ path: join(SHOTS, '15-pipeline-run-role-refused.png'), fullPage: true });
 

@@ -10,13 +10,14 @@ const FINISHED_RUN_STATUSES = ['succeeded', 'failed'];
  * Why `actor` (holding `roles`) would be refused, or null. For a rejection pass
  * `given: []`: the server ignores earlier approvals there (PipelineRunner.decide).
  */
-export function approvalRefusal({ run, policy, actor, roles, given }) {
-  if (FINISHED_RUN_STATUSES.includes(run.status)) return `run #${run.id} has ${run.status}; there is nothing to approve`;
+export function approvalRefusal({ run, policy, actor, roles, given, decision }) {
+  const verb = decision ?? 'approve';
+  if (FINISHED_RUN_STATUSES.includes(run.status)) return `run #${run.id} has ${run.status}; there is nothing to ${verb}`;
   if (policy.distinctFromStarter && actor === run.startedBy) {
-    return `four eyes: ${actor} started run #${run.id} and may not approve it; another user must approve`;
+    return `four eyes: ${actor} started run #${run.id} and may not ${verb} it; another user must ${verb === 'approve' ? 'approve' : 'decide'}`;
   }
   if (policy.roles.length > 0 && roles !== null && !roles.some((r) => policy.roles.includes(r))) {
-    return `approving run #${run.id} needs one of the roles ${policy.roles.join(', ')}; ${actor} has ${roles.length ? roles.join(', ') : 'none'}`;
+    return `${verb === 'approve' ? 'approving' : 'rejecting'} run #${run.id} needs one of the roles ${policy.roles.join(', ')}; ${actor} has ${roles.length ? roles.join(', ') : 'none'}`;
   }
   if (given.some((a) => a.attempt === run.attempt && a.actor === actor && a.decision === 'approve')) {
     return `${actor} has already approved run #${run.id}; approvals must come from ${policy.count} different users`;

@@ -87,6 +87,10 @@ describe('the edges of versions, approvals and manifests', () => {
     const run = { id: 7, startedBy: 'alice', status: 'waiting' as const, stage: 'approval' as const, attempt: 1 };
     const policy = { count: 1, roles: ['release-manager', 'sre'], distinctFromStarter: false };
     expect(approvalRefusal({ run, policy, actor: 'bob', roles: [], given: [] })).toBe('approving run #7 needs one of the roles release-manager, sre; bob has none');
+    // A refused rejection says rejecting, not approving.
+    expect(approvalRefusal({ run, policy, actor: 'bob', roles: [], given: [], decision: 'reject' })).toBe('rejecting run #7 needs one of the roles release-manager, sre; bob has none');
+    expect(approvalRefusal({ run: { ...run, startedBy: 'bob' }, policy: { ...policy, roles: [], distinctFromStarter: true }, actor: 'bob', roles: [], given: [], decision: 'reject' }))
+      .toBe('four eyes: bob started run #7 and may not reject it; another user must decide');
     expect(approvalRefusal({ run, policy, actor: 'bob', roles: ['dev', 'ops'], given: [] })).toBe('approving run #7 needs one of the roles release-manager, sre; bob has dev, ops');
     expect(approvalRefusal({ run, policy, actor: 'bob', roles: ['dev', 'sre'], given: [] })).toBeNull();
     expect(approvalRefusal({ run, policy, actor: 'bob', roles: null, given: [] })).toBeNull();

@@ -164,14 +164,17 @@ export function approvalRefusal(o: {
   actor: string;
   roles: string[] | null;
   given: ApprovalRecord[];
+  /** What is asked; the same rule holds for both, in their own words. Default 'approve'. */
+  decision?: 'approve' | 'reject';
 }): string | null {
   const { run, policy, actor } = o;
-  if (isRunFinished(run.status)) return `run #${run.id} has ${run.status}; there is nothing to approve`;
+  const verb = o.decision ?? 'approve';
+  if (isRunFinished(run.status)) return `run #${run.id} has ${run.status}; there is nothing to ${verb}`;
   if (policy.distinctFromStarter && actor === run.startedBy) {
-    return `four eyes: ${actor} started run #${run.id} and may not approve it; another user must approve`;
+    return `four eyes: ${actor} started run #${run.id} and may not ${verb} it; another user must ${verb === 'approve' ? 'approve' : 'decide'}`;
   }
   if (policy.roles.length > 0 && o.roles !== null && !o.roles.some((r) => policy.roles.includes(r))) {
-    return `approving run #${run.id} needs one of the roles ${policy.roles.join(', ')}; ${actor} has ${o.roles.length ? o.roles.join(', ') : 'none'}`;
+    return `${verb === 'approve' ? 'approving' : 'rejecting'} run #${run.id} needs one of the roles ${policy.roles.join(', ')}; ${actor} has ${o.roles.length ? o.roles.join(', ') : 'none'}`;
   }
   if (o.given.some((a) => a.attempt === run.attempt && a.actor === actor && a.decision === 'approve')) {
     return `${actor} has already approved run #${run.id}; approvals must come from ${policy.count} different users`;

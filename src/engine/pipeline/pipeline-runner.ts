@@ -204,7 +204,7 @@ export class PipelineRunner {
     const run = this.mustRun(id);
     const { config } = this.configOf(run);
     const policy = config.pipeline?.environments[config.pipeline.productionEnv]?.approval ?? { count: 0, roles: [], distinctFromStarter: true };
-    const refusal = approvalRefusal({ run, policy, actor, roles, given: decision === 'approve' ? store.pipeline.approvals(id) : [] });
+    const refusal = approvalRefusal({ run, policy, actor, roles, given: decision === 'approve' ? store.pipeline.approvals(id) : [], decision });
     if (refusal) throw new SlipwayError(isRunFinished(run.status) ? 'E_RUN_STATE' : 'E_APPROVAL_REFUSED', refusal, { run: id, actor });
     const record = store.pipeline.addApproval({ runId: id, actor, decision, reason, roles, at: this.deps.clock.now(), attempt: run.attempt });
     this.deps.log.info({ run: id, actor, decision }, `pipeline run ${decision === 'approve' ? 'approved' : 'rejected'}`);

@@ -62,8 +62,8 @@ export function ApprovalButtons({ run, approvals = [], identity, onAsk }) {
   // The server takes the approver's roles from their token: its one role.
   const asked = { run, policy: run.approval, actor: identity.user, roles: [identity.role] };
   const approveRefusal = approvalRefusal({ ...asked, given: approvals });
-  // A rejection is refused for a subset of the same reasons, and then with the same words.
-  const rejectRefusal = approvalRefusal({ ...asked, given: [] });
+  // A rejection is refused for a subset of the same reasons, in its own words.
+  const rejectRefusal = approvalRefusal({ ...asked, given: [], decision: 'reject' });
   return html`<button class="primary" data-testid=${`approve-${run.id}`} disabled=${approveRefusal !== null} title=${approveRefusal ?? ''}
       onClick=${() => onAsk({ run, action: 'approve' })}>Approve</button>
     <button data-testid=${`reject-${run.id}`} disabled=${rejectRefusal !== null} title=${rejectRefusal ?? ''}
