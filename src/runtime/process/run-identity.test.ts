@@ -90,12 +90,20 @@ describe.skipIf(process.getuid?.() !== 0)('prepareRunIdentity (server as root)',
     const c = { envDir: join(thirdReleases, 'web'), releaseDir: join(thirdReleases, 'web', 'abc') };
     mkdirSync(join(c.envDir, '.home', 'tmp'), { recursive: true });
     lchownSync(join(c.envDir, '.home'), a.uid!, INSTANCE_IDS.group);
-    mkdirSync(c.releaseDir, { recursive: true });
+    mkdirSync(join(c.releaseDir, 'lib'), { recursive: true });
     writeFileSync(join(c.releaseDir, 'server.js'), '');
-    lchownSync(c.releaseDir, a.uid!, INSTANCE_IDS.group);
+    writeFileSync(join(c.releaseDir, 'lib', 'run.sh'), '', { mode: 0o4775 });
+    // A link the old user left, to a file of root's: given away as a link, never followed.
+    const roots = join(releases, '..', 'roots-file');
+    writeFileSync(roots, '', { mode: 0o644 });
+    symlinkSync(roots, join(c.releaseDir, 'lib', 'link'));
+    for (const p of ['lib/run.sh', 'lib/link', 'lib', 'server.js', '.']) lchownSync(join(c.releaseDir, p), a.uid!, INSTANCE_IDS.group);
     const cId = prepareRunIdentity({ ...c, user: undefined });
     expect([a.uid, bId.uid]).not.toContain(cId.uid);
     expect(lstatSync(join(c.releaseDir, 'server.js')).uid).toBe(cId.uid);
+    expect([lstatSync(join(c.releaseDir, 'lib', 'run.sh')).uid, lstatSync(join(c.releaseDir, 'lib', 'run.sh')).mode & 0o7777]).toEqual([cId.uid, 0o700]);
+    expect(lstatSync(join(c.releaseDir, 'lib', 'link')).uid).toBe(cId.uid);
+    expect([lstatSync(roots).uid, lstatSync(roots).mode & 0o7777]).toEqual([0, 0o644]);
     expect(lstatSync(cId.home).uid).toBe(cId.uid);
     // The first keeps its uid.
     expect(prepareRunIdentity({ ...release('staging', 'def'), user: undefined }).uid).toBe(a.uid);

@@ -112,11 +112,6 @@ export function removeTreeSafely(path: string): void {
   }
 }
 
-/** Gives a tree root wrote (a run's checkout) to the uid, as a release tree is given; one already the uid's is not walked again. */
-export function giveTree(dir: string, uid: number): void {
-  chownReleaseTree(dir, uid);
-}
-
 /**
  * Whether this server can run instances as run.user at all: for a check before a
  * deploy changes anything (the start of an instance checks it again, with the rest).
@@ -314,8 +309,25 @@ function chownReleaseTree(releaseDir: string, uid: number): void {
   // Closed first: the walk below must not race anything that can still enter the tree.
   lchownSync(releaseDir, 0, 0);
   chmodSync(releaseDir, 0o700);
-  giveAway(releaseDir, uid);
+  if (top.uid === 0) giveAway(releaseDir, uid);
+  else giveAwayFromUser(releaseDir, uid);
   lchownSync(releaseDir, uid, INSTANCE_IDS.group);
+}
+
+/**
+ * A tree another user owned (the environment's uid changed: run.user, or a uid two
+ * servers had shared): that user's processes may still run, and one whose working
+ * directory is inside could swap a directory for a symlink to /etc under a walk by
+ * path, which closing the top does not stop. coreutils' chown and chmod walk with
+ * directory descriptors and never follow a link they meet (-P), so they are used
+ * here rather than giveAway's walk by path.
+ */
+function giveAwayFromUser(dir: string, uid: number): void {
+  for (const args of [['-R', '-P', `${uid}:${INSTANCE_IDS.group}`, '--', dir], ['-R', 'a-st,go=', '--', dir]]) {
+    const tool = args.length === 5 ? 'chown' : 'chmod';
+    const r = spawnSync(tool, args, { encoding: 'utf8', timeout: 300_000 });
+    if (r.status !== 0) throw new SlipwayError('E_INSTANCE_FAILED', `could not give ${dir} to uid ${uid}: ${tool}: ${(r.stderr ?? '').trim().slice(0, 300) || r.error?.message}`, { path: dir });
+  }
 }
 
 function giveAway(dir: string, uid: number): void {
