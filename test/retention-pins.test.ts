@@ -50,4 +50,43 @@ describe('release retention keeps what is in use', () => {
     expect([1, 2, 3, 4].map(retired)).toEqual([true, true, false, false]);
     await expect(h.engine.rollback({ env: ENV, to: 2, actor: 'tester' })).rejects.toMatchObject({ code: 'E_NO_RELEASE', details: { removedBy: 'retention', release: 2 } });
   });
+
+  it('a rollback does not wait for a sweep still removing images: its release is kept, so nothing of it goes', async () => {
+    h = await engineHarness();
+    for (const v of ['v1', 'v2', 'v3']) {
+      await h.deploy(ENV, yaml(ROLLING), v);
+      expect((await h.settleRollout(ENV)).phase).toBe('succeeded');
+    }
+    await h.engine.retention.idle();
+    // After v5: stable #5, rollback target #4, and #3 beyond keep_releases. Say #3 had
+    // an image, whose removal by the engine hangs until the test lets it go.
+    await h.deploy(ENV, yaml(ROLLING), 'v4');
+    expect((await h.settleRollout(ENV)).phase).toBe('succeeded');
+    await h.engine.retention.idle();
+    await h.deploy(ENV, yaml(ROLLING), 'v5');
+    h.store.db.prepare('UPDATE releases SET image_id = ? WHERE env = ? AND number = 3').run('sha256:image-of-3', ENV);
+    let letGo: () => void = () => {};
+    const removing = new Promise<void>((r) => (letGo = r));
+    let asked = 0;
+    Object.assign(h.fleet, {
+      removeImage: async () => {
+        asked++;
+        await removing;
+        return { deleted: true, bytes: 1, keptBecause: null };
+      },
+    });
+    expect((await h.settleRollout(ENV)).phase).toBe('succeeded');
+    // The sweep after v5's rollout retired #3 and waits on its image.
+    await h.clock.until('the sweep to ask for the image', () => asked === 1, { maxMs: 60_000 });
+    let rolledBack = false;
+    const back = h.engine.rollback({ env: ENV, actor: 'slipway-analysis' }).then((r) => {
+      rolledBack = true;
+      return r;
+    });
+    await h.clock.until('the rollback to start while the sweep still waits', () => rolledBack, { maxMs: 60_000 });
+    expect((await back).release.number).toBe(4);
+    letGo();
+    await h.engine.retention.idle();
+    expect((await h.settleRollout(ENV)).phase).toBe('succeeded');
+  });
 });

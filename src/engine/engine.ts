@@ -525,7 +525,9 @@ export class Engine {
     const peek = req.to !== undefined ? this.store.getReleaseByNumber(req.env, req.to) : this.previousStable(req.env, this.store.getStableReleaseId(req.env));
     // Said before any check reads its artefact, which retention removed with the rest.
     if (peek) this.retention.assertKept(peek, 'roll back to');
-    return this.retention.holding(peek?.artefactDigest ?? null, () => this.rollbackTo(req, peek));
+    // Found kept in this same turn, so no sweep under way removes anything of it: a
+    // rollback (the watch window's too) does not wait for one to finish its images.
+    return this.retention.holding(peek?.artefactDigest ?? null, () => this.rollbackTo(req, peek), { waitForSweep: false });
   }
 
   private async rollbackTo(req: { env: string; to?: number; actor: string }, peek: ReleaseRecord | null): Promise<{ release: ReleaseRecord; rollout: Rollout }> {

@@ -89,10 +89,14 @@ export class ReleaseRetention {
    * Runs `fn` with `digest` in use: no sweep removes its artefact, tree or image
    * meanwhile, and a sweep under way finishes first. For a deploy or rollback,
    * whose release is recorded only at the end of checks that read the artefact.
+   * `waitForSweep: false` is for a release just found kept (assertKept, in the same
+   * turn): every sweep already under way planned without retiring it, so removes
+   * nothing of it (a thing is removed only when all its releases are retired), and
+   * every later plan sees it held. A rollback then does not wait for image removals.
    */
-  async holding<T>(digest: string | null, fn: () => Promise<T>): Promise<T> {
+  async holding<T>(digest: string | null, fn: () => Promise<T>, o: { waitForSweep?: boolean } = {}): Promise<T> {
     if (digest === null) return fn();
-    await this.idle();
+    if (o.waitForSweep !== false) await this.idle();
     this.#held.set(digest, (this.#held.get(digest) ?? 0) + 1);
     try {
       return await fn();
