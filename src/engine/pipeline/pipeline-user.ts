@@ -15,13 +15,14 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, createWriteStream, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { createWriteStream, lchownSync, lstatSync, mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SlipwayError } from '../../core/errors.ts';
 import { INSTANCE_IDS } from '../../core/service-config.ts';
-import { preparePipelineIdentity } from '../../runtime/process/run-identity.ts';
+import { markedProcesses } from '../../runtime/process/marked-processes.ts';
+import { ownDirectory, preparePipelineIdentity } from '../../runtime/process/run-identity.ts';
 
 /** The user a command runs as; null everywhere means the server's own (it is not root). */
 export interface CommandUser {
@@ -51,13 +52,7 @@ export function readyRunDirs(dirs: string[], work: string, user: CommandUser | n
     mkdirSync(work, { recursive: true });
     return;
   }
-  for (const d of dirs) {
-    mkdirSync(d, { recursive: true, mode: 0o700 });
-    const st = lstatSync(d);
-    if (!st.isDirectory()) throw new SlipwayError('E_UNSAFE_PATH', `${d} is not a directory (a symlink?); remove it and start the run again`, { path: d });
-    if (st.uid !== 0 || st.gid !== INSTANCE_IDS.group) lchownSync(d, 0, INSTANCE_IDS.group);
-    if ((st.mode & 0o7777) !== 0o710) chmodSync(d, 0o710);
-  }
+  for (const d of dirs) ownDirectory(d, { uid: 0, gid: INSTANCE_IDS.group, mode: 0o710 });
   mkdirSync(work, { mode: 0o700, recursive: true });
   const st = lstatSync(work);
   if (!st.isDirectory()) throw new SlipwayError('E_UNSAFE_PATH', `${work} is not a directory; remove it and start the run again`, { path: work });
@@ -150,15 +145,14 @@ export function removeRunDir(runDir: string, work: string, user: CommandUser | n
 
 /**
  * Kills every process of the uid that carries the command's marker in its
- * environment, until /proc shows none. Read as root from /proc/<pid>/environ, as an
- * instance's leftovers are found.
+ * environment, until /proc shows none (marked-processes.ts, as an instance's
+ * leftovers are found).
  */
 export function stopMarked(uid: number, marker: string): void {
-  const needle = `SLIPWAY_PIPELINE_COMMAND=${marker}`;
   for (let round = 0; round < KILL_ROUNDS; round++) {
-    const pids = markedProcesses(uid, needle);
-    if (pids.length === 0) return;
-    for (const pid of pids) {
+    const left = markedProcesses('SLIPWAY_PIPELINE_COMMAND', marker, uid);
+    if (left.length === 0) return;
+    for (const { pid } of left) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -166,19 +160,4 @@ export function stopMarked(uid: number, marker: string): void {
       }
     }
   }
-}
-
-function markedProcesses(uid: number, needle: string): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const status = readFileSync(`/proc/${name}/status`, 'utf8');
-      if (/^Uid:\s+(\d+)/m.exec(status)?.[1] !== String(uid) || /^State:\s+Z/m.test(status)) continue;
-      if (readFileSync(`/proc/${name}/environ`, 'latin1').split('\0').includes(needle)) out.push(Number(name));
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return out;
 }

@@ -17,6 +17,7 @@ import type { ResourceLimits } from '../../core/service-config.ts';
 import type { InstanceHandle, ResourceUsage, Runtime, StartSpec, StopOptions } from '../runtime.ts';
 import { watchMemory } from './memory-watch.ts';
 import { readyAppDataDir } from './app-data-access.ts';
+import { carriesMarker, markedProcesses } from './marked-processes.ts';
 import { assertRunUserPossible, prepareRunIdentity } from './run-identity.ts';
 
 // USER_HZ and the page size are fixed by the Linux ABI on the machines we run on.
@@ -58,12 +59,6 @@ function procUid(pid: number): number | null {
   } catch {
     return null;
   }
-}
-
-/** Whether a process's environment (/proc/PID/environ) holds the instance's marker as a variable of its own. */
-function carriesMarker(environ: string, instanceId: string): boolean {
-  const marker = `SLIPWAY_INSTANCE=${instanceId}\0`;
-  return environ.startsWith(marker) || environ.includes(`\0${marker}`);
 }
 
 function hasProcFs(): boolean {
@@ -251,7 +246,7 @@ export class ProcessRuntime implements Runtime {
       try {
         const environ = readFileSync(`/proc/${entry}/environ`, 'utf8');
         // The group leader is the process we spawned; its children inherit the variable too.
-        if (!carriesMarker(environ, instanceId)) continue;
+        if (!carriesMarker(environ, 'SLIPWAY_INSTANCE', instanceId)) continue;
         const pid = Number(entry);
         const stat = readProcStat(pid);
         if (!stat || stat.state === 'Z') continue;
@@ -301,20 +296,7 @@ export class ProcessRuntime implements Runtime {
   }
 
   private leftovers(instanceId: string, uid: number | null): InstanceHandle[] {
-    const found: InstanceHandle[] = [];
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-      try {
-        if (!carriesMarker(readFileSync(`/proc/${entry}/environ`, 'utf8'), instanceId)) continue;
-        const pid = Number(entry);
-        const stat = readProcStat(pid);
-        if (!stat || stat.state === 'Z' || (uid !== null && procUid(pid) !== uid)) continue;
-        found.push({ pid, procStart: stat.startTime, ref: null });
-      } catch {
-        // gone, or not ours to read
-      }
-    }
-    return found;
+    return markedProcesses('SLIPWAY_INSTANCE', instanceId, uid).map((p) => ({ pid: p.pid, procStart: p.startTime, ref: null }));
   }
 }
 
