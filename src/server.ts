@@ -15,6 +15,7 @@ import { Engine } from './engine/engine.ts';
 import type { RouteDrift } from './engine/route-sync.ts';
 import { RouterSupervisor } from './router/router-supervisor.ts';
 import { ProcessRuntime } from './runtime/process/process-runtime.ts';
+import { uidRegistryProblem } from './runtime/process/run-identity.ts';
 import { DockerRuntime } from './runtime/docker/docker-runtime.ts';
 import { LazyKubeCluster } from './runtime/kubernetes/lazy-cluster.ts';
 import { prepareLogRelay } from './observe/log-relay.ts';
@@ -74,6 +75,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const notices: string[] = [];
   try {
     prepareDataDir(paths, { onNotice: (m) => notices.push(m) });
+    const registry = uidRegistryProblem();
+    if (registry !== null) notices.push(registry);
   } catch (e) {
     releaseLock();
     throw e;

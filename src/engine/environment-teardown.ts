@@ -126,8 +126,14 @@ export class EnvironmentTeardown {
       return this.records.forget(req.env);
     });
     await this.deps.pushRoutes();
-    // Its release trees and HOME are the environment's user's: emptied by that user (run-identity.ts).
-    removeTreeSafely(join(this.deps.paths.releases, envSlug(req.env)));
+    // Its release trees and HOME are the environment's user's: emptied by that user
+    // (run-identity.ts). The environment is forgotten by now: a tree that user could
+    // not empty is left and said, not a failed teardown.
+    try {
+      removeTreeSafely(join(this.deps.paths.releases, envSlug(req.env)));
+    } catch (e) {
+      this.deps.log.warn({ env: req.env, err: (e as Error).message }, 'could not remove the environment\'s release directory; remove it by hand');
+    }
     const { service } = splitEnvKey(req.env);
     const data = service === null ? null : appDataDir(this.deps.paths.root, service, envNameOf(req.env));
     this.deps.log.info({ env: req.env, by: req.actor, ...forgotten }, `${req.env} removed: its releases, rollouts and config versions are forgotten (audit entries stay)`);

@@ -65,7 +65,6 @@ export function runCommand(o: { command: string; cwd: string; env: Record<string
     o.signal?.addEventListener('abort', onAbort, { once: true });
     const finish = (exitCode: number | null, signal: string | null, extra = '') => {
       clearTimeout(timer);
-      if (u !== null) stopMarked(u.uid, marker);
       o.signal?.removeEventListener('abort', onAbort);
       const text = tail.subarray(Math.max(0, tail.length - TAIL_BYTES)).toString('utf8') + extra;
       resolve({ exitCode, signal, timedOut, durationMs: Date.now() - started, outputTail: text, ok: exitCode === 0 && !timedOut });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { INSTANCE_IDS } from '../../core/service-config.ts';
-import { assertRunUserPossible, prepareRunIdentity, removeTreeSafely } from './run-identity.ts';
+import { assertRunUserPossible, prepareRunIdentity, removeTreeSafely, uidRegistryProblem } from './run-identity.ts';
 
 describe.skipIf(process.getuid?.() !== 0)('prepareRunIdentity (server as root)', () => {
   let releases: string;
@@ -74,6 +74,8 @@ describe.skipIf(process.getuid?.() !== 0)('prepareRunIdentity (server as root)',
     const b = prepareRunIdentity({ ...release('production'), user: undefined });
     expect(a.uid).toBe(INSTANCE_IDS.firstUser);
     expect(b.uid).not.toBe(a.uid);
+    // What the server's start says.
+    expect(uidRegistryProblem()).toMatch(/cannot keep the machine-wide uid record/);
   });
 
   it("never gives a uid another data directory's environment holds, and gives up one two servers once shared", () => {

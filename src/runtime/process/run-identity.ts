@@ -14,7 +14,7 @@
 // root's 0700 and no instance can enter it to race the walk.
 
 import { spawnSync } from 'node:child_process';
-import { lstatSync, lchownSync, chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, lstatSync, lchownSync, chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SlipwayError } from '../../core/errors.ts';
 import { INSTANCE_IDS } from '../../core/service-config.ts';
@@ -125,7 +125,7 @@ export function assertRunUserPossible(user: string | undefined): void {
 }
 
 /** A directory of root's that instances pass through; a symlink in its place is refused, never followed. */
-function ownDirectory(dir: string, o: { uid: number; gid: number; mode: number }): void {
+export function ownDirectory(dir: string, o: { uid: number; gid: number; mode: number }): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = lstatSync(dir);
   if (!st.isDirectory()) throw new SlipwayError('E_UNSAFE_PATH', `${dir} is not a directory (a symlink?); remove it and deploy again`, { path: dir });
@@ -234,14 +234,21 @@ function uidRegistry(): string {
   return process.env.SLIPWAY_UID_REGISTRY ?? '/var/lib/slipway/uids';
 }
 
-let saidNoRegistry = false;
-
-function noRegistry(dir: string, e: unknown): true {
-  if (!saidNoRegistry) {
-    saidNoRegistry = true;
-    process.stderr.write(`slipway: cannot keep the machine-wide uid record in ${dir} (${(e as Error).message}); environments get uids unique to this data directory only, so do not run a second slipway server on this machine, or set SLIPWAY_UID_REGISTRY to a writable directory\n`);
+/**
+ * Why the machine-wide uid record cannot be kept here (a root server's start says it),
+ * or null. Without it, claimUid lets every uid through: uids are then unique within
+ * the data directory only, as before the record.
+ */
+export function uidRegistryProblem(): string | null {
+  if (!isRootServer()) return null;
+  const dir = uidRegistry();
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    accessSync(dir, fsConstants.W_OK);
+    return null;
+  } catch (e) {
+    return `cannot keep the machine-wide uid record in ${dir} (${(e as Error).message}): environments get uids unique to this data directory only, so do not run a second slipway server on this machine, or set SLIPWAY_UID_REGISTRY to a writable directory`;
   }
-  return true;
 }
 
 /** Claims `uid` for `home`; false when a live claim of another HOME holds it. */
@@ -256,8 +263,8 @@ function claimUid(uid: number, home: string): boolean {
       return true;
     } catch (e) {
       // A machine where the record cannot be kept (a read-only /var/lib) runs as before
-      // it: uids unique within this data directory. Said once.
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return noRegistry(dir, e);
+      // it: uids unique within this data directory (the server's start says so: uidRegistryProblem).
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return true;
     }
     let holder: string;
     try {
