@@ -14,6 +14,7 @@ export default defineConfig({
   test: {
     maxWorkers: 2,
     testTimeout: 60_000,
+    setupFiles: ['test/support/private-server-register.ts'],
     hookTimeout: 60_000,
     reporters: ['default'],
     // Longest files first (test/durations.json), so no long file runs alone at the end.

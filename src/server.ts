@@ -6,6 +6,7 @@
 import { envNameOf } from './core/env-key.ts';
 import { readFileSync, rmSync, statfsSync } from 'node:fs';
 import { writeFileAtomicSync } from './platform/atomic-file.ts';
+import { registerServer, runningServers } from './store/server-register.ts';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { pino, type Logger } from 'pino';
@@ -156,6 +157,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     router.watch();
     const startedAt = Date.now();
     let closing: Promise<void> | null = null;
+    let unregister = (): void => undefined;
     let resolveClosed!: () => void;
     const closed = new Promise<void>((r) => (resolveClosed = r));
     const info = (): ServerInfo & Record<string, unknown> => ({
@@ -177,6 +179,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           await runtimes.docker.close();
           if (c.stopRouter) await router.shutdown().catch(() => undefined);
           else router.stop();
+          unregister();
           rmSync(paths.serverJson, { force: true });
           const unwritten = audit.close();
           if (unwritten.length) log.error({ entries: unwritten }, 'audit entries could not be written to state.db before the server stopped (the disk is full); this log line is their only record');
@@ -220,6 +223,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await claim.handOver(api.server);
     const url = `http://${formatListen({ host: opts.host, port: claim.address.port })}`;
     writeFileAtomicSync(paths.serverJson, JSON.stringify({ pid: process.pid, url, dataDir: paths.root, startedAt } satisfies ServerInfo));
+    // So the CLI in any service's directory finds this server (store/server-register.ts).
+    const register = registerServer(paths.root);
+    unregister = register.unregister;
+    if (register.problem) log.warn(`${register.problem}; the CLI finds this server only by --data-dir ${paths.root} (or SLIPWAY_DATA_DIR)`);
     log.info({ url, dashboard: `${url}/ui/`, dataDir: paths.root }, 'slipway server listening');
     return { url, close, closed };
   } catch (e) {
@@ -247,6 +254,15 @@ interface ApiClaim {
  * listening socket itself moves to the API's HTTP server, so the address is never
  * free in between.
  */
+function sameListen(url: string, a: ListenAddress): boolean {
+  try {
+    const u = new URL(url);
+    return Number(u.port) === a.port && (u.hostname.replace(/^\[|\]$/g, '') === a.host || a.host === '0.0.0.0' || a.host === '::');
+  } catch {
+    return false;
+  }
+}
+
 async function claimApiAddress(a: ListenAddress): Promise<ApiClaim> {
   // Each waiting socket with its own error handler, which the API's server replaces.
   const waiting = new Map<Socket, () => void>();
@@ -265,7 +281,13 @@ async function claimApiAddress(a: ListenAddress): Promise<ApiClaim> {
       });
     });
   } catch (e) {
-    throw new SlipwayError('E_LISTEN_FAILED', `the API cannot listen on ${formatListen(a)}: ${(e as Error).message}; stop what holds it, or pick another address with --listen`, { address: formatListen(a) }, { cause: e });
+    // Most often a second `slipway server`, started in another service's directory:
+    // one server runs every service, and the CLI finds it from anywhere.
+    const holder = (e as NodeJS.ErrnoException).code === 'EADDRINUSE' ? runningServers().find((r) => sameListen(r.url, a)) : undefined;
+    const hint = holder
+      ? `a slipway server (pid ${holder.pid}, data directory ${holder.dataDir}) already listens there; it runs every service on this host, and the CLI finds it from any service's directory: deploy there instead of starting another`
+      : 'stop what holds it, or pick another address with --listen';
+    throw new SlipwayError('E_LISTEN_FAILED', `the API cannot listen on ${formatListen(a)}: ${(e as Error).message}; ${hint}`, { address: formatListen(a), ...(holder ? { dataDir: holder.dataDir } : {}) }, { cause: e });
   }
   const bound = claim.address() as AddressInfo;
   let handedOver = false;

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { SlipwayError, type ErrorCode } from '../core/errors.ts';
 import { isTerminal } from '../core/rollout.ts';
+import { runningServers } from '../store/server-register.ts';
 import {
   ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, type ConfigSetBody, type ConfigUnsetBody, type DeployBody, type PromoteBody, type RollbackBody,
   type LogsQuery, type PolicySetBody, type SecretSetBody, type ShutdownBody,
@@ -61,23 +62,59 @@ async function refusal(res: Response, what: string): Promise<SlipwayError> {
   return new SlipwayError((err.code as ErrorCode) ?? 'E_INTERNAL', err.message ?? `${what} refused: HTTP ${res.status}`);
 }
 
-/** --server, then SLIPWAY_SERVER, then the server.json a server wrote in the data directory. */
-export function findServerUrl(opts: { server?: string | undefined; dataDir: string }): string {
+export interface FoundServer {
+  url: string;
+  /** The data directory whose admin.token is the default credential for it. */
+  dataDir: string;
+  /** Where the URL came from, for errors that name it. */
+  source: string;
+}
+
+/**
+ * --server, then SLIPWAY_SERVER, then the server.json a server wrote in the data
+ * directory. When the data directory was not chosen (no --data-dir, no
+ * SLIPWAY_DATA_DIR) and the one here has no server, the one server this user runs
+ * on the machine (store/server-register.ts): one server runs every service, so
+ * `slipway deploy` works from each service's own directory.
+ */
+export function findServer(opts: { server?: string | undefined; dataDir: string; dataDirChosen?: boolean }): FoundServer {
   const explicit = opts.server ?? process.env.SLIPWAY_SERVER;
-  if (explicit) return explicit.replace(/\/+$/, '');
-  const file = join(resolve(opts.dataDir), 'server.json');
-  if (existsSync(file)) {
-    try {
-      const url = (JSON.parse(readFileSync(file, 'utf8')) as { url?: string }).url;
-      if (url) return url;
-    } catch {
-      // fall through to the error below
-    }
+  if (explicit) return { url: explicit.replace(/\/+$/, ''), dataDir: opts.dataDir, source: opts.server ? '--server' : 'SLIPWAY_SERVER' };
+  const here = resolve(opts.dataDir);
+  const url = serverUrlIn(here);
+  if (url) return { url, dataDir: here, source: `server.json in ${opts.dataDir}` };
+  if (opts.dataDirChosen) {
+    throw new SlipwayError(
+      'E_SERVER_UNREACHABLE',
+      `no slipway server found for data directory ${here}; start one with \`slipway server\` and that --data-dir (or SLIPWAY_DATA_DIR), or point at one with --server URL or SLIPWAY_SERVER`,
+      { dataDir: here },
+    );
+  }
+  const running = runningServers();
+  const only = running[0];
+  if (running.length === 1 && only) return { url: only.url, dataDir: only.dataDir, source: `the server of ${only.dataDir}` };
+  if (running.length > 1) {
+    throw new SlipwayError(
+      'E_SERVER_AMBIGUOUS',
+      `no slipway server uses ${here}, and ${running.length} run on this machine: ${running.map((r) => `${r.dataDir} (${r.url})`).join(', ')}; pick one with --data-dir DIR or SLIPWAY_DATA_DIR`,
+      { dataDirs: running.map((r) => r.dataDir) },
+    );
   }
   throw new SlipwayError(
     'E_SERVER_UNREACHABLE',
-    `no slipway server found for data directory ${resolve(opts.dataDir)}; start one with \`slipway server\` (in this directory), or point at one with --server URL or SLIPWAY_SERVER`,
+    `no slipway server runs on this machine for this user (none uses ${here}); start one with \`slipway server\` (one runs every service on the host), or point at one with --data-dir DIR, --server URL or SLIPWAY_SERVER`,
+    { dataDir: here },
   );
+}
+
+function serverUrlIn(dataDir: string): string | null {
+  const file = join(dataDir, 'server.json');
+  if (!existsSync(file)) return null;
+  try {
+    return (JSON.parse(readFileSync(file, 'utf8')) as { url?: string }).url || null;
+  } catch {
+    return null;
+  }
 }
 
 /** How long fetch waits for an answer's headers: undici's default, kept for every call but one. */

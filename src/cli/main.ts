@@ -13,7 +13,7 @@ import { positiveInt } from './positive-int.ts';
 import { slipwayVersion } from './version.ts';
 import { DEFAULT_DATA_DIR } from '../store/data-dir.ts';
 import { DEFAULT_ROUTER_WORKERS, MAX_ROUTER_WORKERS } from '../core/router-workers.ts';
-import { ApiClient, findServerUrl, findToken, followRollout } from './api-client.ts';
+import { ApiClient, findServer, findToken, followRollout } from './api-client.ts';
 import { registerAuthCommands } from './auth-commands.ts';
 import { runDeploy } from './deploy-command.ts';
 import { serviceHere } from './service-here.ts';
@@ -43,8 +43,8 @@ const program = new Command();
 program
   .name('slipway')
   .description('Deploy web services safely: staging then production, rolling with zero downtime, one-command rollback.')
-  .option('--data-dir <dir>', 'where the server keeps its state', process.env.SLIPWAY_DATA_DIR ?? DEFAULT_DATA_DIR)
-  .option('--server <url>', 'the slipway server to talk to (default: $SLIPWAY_SERVER, else the one running on --data-dir)')
+  .option('--data-dir <dir>', 'where the server keeps its state (default: $SLIPWAY_DATA_DIR, else .slipway)', process.env.SLIPWAY_DATA_DIR || DEFAULT_DATA_DIR)
+  .option('--server <url>', 'the slipway server to talk to (default: $SLIPWAY_SERVER, else the one running on --data-dir, else the one this user runs on the machine)')
   .option('--token <token>', 'API token (default: $SLIPWAY_TOKEN, else admin.token in --data-dir)')
   .option('--service <name>', 'the service whose environments bare names like `production` mean (default: $SLIPWAY_SERVICE, else service: of ./slipway.yaml); `shop/production` names one directly')
   .option('--json', 'print machine-readable JSON instead of text')
@@ -74,8 +74,9 @@ function globals(cmd: Command): GlobalOpts {
 
 function client(cmd: Command): ApiClient {
   const g = globals(cmd);
-  const url = findServerUrl({ server: g.server, dataDir: g.dataDir });
-  return new ApiClient(checkedServerUrl(url, g.server ? '--server' : process.env.SLIPWAY_SERVER ? 'SLIPWAY_SERVER' : `server.json in ${g.dataDir}`), findToken({ token: g.token, dataDir: g.dataDir }), serviceHere({ service: g.service }));
+  const dataDirChosen = program.getOptionValueSource('dataDir') === 'cli' || !!process.env.SLIPWAY_DATA_DIR;
+  const found = findServer({ server: g.server, dataDir: g.dataDir, dataDirChosen });
+  return new ApiClient(checkedServerUrl(found.url, found.source), findToken({ token: g.token, dataDir: found.dataDir }), serviceHere({ service: g.service }));
 }
 
 /** `--server 7070` or `--server localhost:7070` is a mistake to name, not an unreachable server. */
