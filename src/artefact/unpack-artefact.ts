@@ -28,6 +28,14 @@ export interface UnpackArtefactOptions {
   maxBytes?: number;
   /** Entries and inflated bytes; default: DEFAULT_ARTEFACT_LIMITS with the server's SLIPWAY_MAX_* overrides. */
   limits?: Partial<Pick<ArtefactLimits, 'maxEntries' | 'maxDecompressedBytes'>>;
+  /**
+   * 'unpacked': files carry the time they were written, not the archive's fixed
+   * 1980 (deterministic-tar.ts). A release tree needs it: static-file servers derive
+   * Last-Modified and ETags from mtime and size, so with one fixed time every
+   * release looks unmodified to a browser's If-Modified-Since, and a same-size edit
+   * keeps its ETag (express.static answered 304 with the old page). Default 'archive'.
+   */
+  fileTimes?: 'archive' | 'unpacked';
 }
 
 export interface UnpackedArtefact {
@@ -59,7 +67,7 @@ export async function unpackArtefact(options: UnpackArtefactOptions): Promise<Un
   const staging = join(dirname(target), `.${basename(target)}${STAGING_MARKER}${randomBytes(6).toString('hex')}`);
   await mkdir(staging, { mode: 0o755 });
   try {
-    const extractedDigest = await extractInto(file, staging, { judged: scan.entries, maxDecompressedBytes: limits.maxDecompressedBytes });
+    const extractedDigest = await extractInto(file, staging, { judged: scan.entries, maxDecompressedBytes: limits.maxDecompressedBytes, noMtime: options.fileTimes === 'unpacked' });
     if (extractedDigest !== scan.digest) throw tampered(file, scan.digest, extractedDigest);
     await moveIntoPlace(staging, target);
   } catch (e) {
@@ -110,7 +118,7 @@ async function assertTargetAvailable(target: string): Promise<void> {
  * Extracts with node-tar, admitting entry N only if it is the entry N the scan
  * judged safe. Returns the digest of the bytes actually read.
  */
-function extractInto(file: string, staging: string, o: { judged: readonly ScannedEntry[]; maxDecompressedBytes: number }): Promise<string> {
+function extractInto(file: string, staging: string, o: { judged: readonly ScannedEntry[]; maxDecompressedBytes: number; noMtime: boolean }): Promise<string> {
   const { judged } = o;
   return new Promise((resolvePromise, reject) => {
     let index = 0;
@@ -133,7 +141,7 @@ function extractInto(file: string, staging: string, o: { judged: readonly Scanne
       }
       return actual.path !== ''; // the root is the staging directory itself
     };
-    const unpack = new Unpack({ cwd: staging, strict: true, preserveOwner: false, zstd: false, filter: admit });
+    const unpack = new Unpack({ cwd: staging, strict: true, preserveOwner: false, zstd: false, filter: admit, noMtime: o.noMtime });
     let failed = false;
     const fail = (e: unknown) => {
       if (failed) return;

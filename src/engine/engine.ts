@@ -638,7 +638,8 @@ export class Engine {
     const started = performance.now();
     this.deps.log.info({ digest: artefact.digest, dir }, `unpacking artefact ${artefact.digest.slice(0, 19)}… into ${dir}`);
     try {
-      const r = await unpackArtefact({ file: artefact.path, targetDir: dir, expectedDigest: artefact.digest });
+      // A release's files carry the time it was unpacked, so caches see each release as new.
+      const r = await unpackArtefact({ file: artefact.path, targetDir: dir, expectedDigest: artefact.digest, fileTimes: 'unpacked' });
       const ms = Math.round(performance.now() - started);
       this.deps.log.info({ digest: artefact.digest, files: r.fileCount, bytes: r.bytes, ms }, `unpacked ${r.fileCount} files in ${(ms / 1000).toFixed(1)}s`);
     } catch (e) {
