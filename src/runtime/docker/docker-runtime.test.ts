@@ -3,11 +3,12 @@
 // CPU and memory, a stop, and the three failures it must name plainly. Skips (loudly)
 // without an engine outside CI; fails without one in CI.
 
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
+import { Parser as TarParser, type ReadEntry } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendMaskedLog } from '../../observe/append-masked-log.ts';
 import { docker, dockerIsAvailable, ensureNodeImage, removeContainersOf } from '../../../test/support/docker.ts';
@@ -215,5 +216,38 @@ describe.skipIf(!available)('docker runtime on a real engine', () => {
     await expect(runtime.prepareImage({ ...req, image: { dockerfile: 'docker/Dockerfile', ref: null } })).rejects.toMatchObject({
       code: 'E_DEPLOY_FAILED', message: expect.stringMatching(/docker\/Dockerfile/),
     });
+  });
+
+  it("gives the image's files the time of its build, not the artefact's fixed 1980, with their bytes and modes", async () => {
+    // Static-file servers answer If-Modified-Since and ETags from mtime and size:
+    // every image at 1980 made a browser holding the old page keep it after a deploy.
+    const ctx = mkdtempSync(join(tmpdir(), 'slipway-ctx-'));
+    writeFileSync(join(ctx, 'Dockerfile'), `FROM ${(await ensureNodeImage()).tag}\nCOPY site /site\n`);
+    mkdirSync(join(ctx, 'site', 'deep'), { recursive: true });
+    writeFileSync(join(ctx, 'site', 'index.html'), `<h1>${Date.now()}</h1>\n`);
+    writeFileSync(join(ctx, 'site', 'deep', 'run.sh'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
+    const { packDirectory } = await import('../../artefact/index.ts');
+    const packed = await packDirectory({ dir: ctx });
+    const before = Date.now();
+    const id = await runtime.prepareImage({ service: 'tiny', env: 'test', image: { dockerfile: 'Dockerfile', ref: null }, artefactPath: packed.file, artefactDigest: packed.digest });
+    const container = await docker.createContainer({ Image: id, Cmd: ['/bin/sh', '-c', 'true'] });
+    try {
+      const entries = new Map<string, { mtime: number; mode: number; body: string }>();
+      const parser = new TarParser();
+      parser.on('entry', (e: ReadEntry) => {
+        let body = '';
+        e.on('data', (c: Buffer) => (body += c.toString()));
+        e.on('end', () => entries.set(e.path, { mtime: e.mtime!.getTime(), mode: e.mode! & 0o777, body }));
+      });
+      const archive = (await container.getArchive({ path: '/site' })) as NodeJS.ReadableStream;
+      await new Promise<void>((resolve, reject) => archive.pipe(parser).on('end', resolve).on('error', reject));
+      const index = entries.get('site/index.html');
+      expect(index?.body).toMatch(/^<h1>\d+<\/h1>\n$/);
+      expect(index!.mtime).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+      expect(entries.get('site/deep/run.sh')).toMatchObject({ mode: 0o755, body: '#!/bin/sh\necho hi\n' });
+      expect(entries.get('site/deep/run.sh')!.mtime).toBe(index!.mtime);
+    } finally {
+      await container.remove({ force: true });
+    }
   });
 });

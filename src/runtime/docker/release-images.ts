@@ -11,7 +11,9 @@
 // other server's tag is on it (removeReleaseImage).
 
 import { createReadStream } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
+import { Pack, Parser, type ReadEntry } from 'tar';
 import { SlipwayError } from '../../core/errors.ts';
 import type { ImageRequest } from '../runtime.ts';
 import { engineMessage, isNotFound, isUnreachable, translateEngineError } from './engine-errors.ts';
@@ -54,7 +56,7 @@ async function buildFromArtefact(docker: Docker, req: ImageRequest & { image: { 
   };
   let stream: NodeJS.ReadableStream;
   try {
-    stream = await docker.buildImage(createReadStream(req.artefactPath) as unknown as NodeJS.ReadableStream, {
+    stream = await docker.buildImage(contextAt(req.artefactPath, new Date()) as unknown as NodeJS.ReadableStream, {
       t: tag,
       dockerfile: req.image.dockerfile,
       labels: { [LABEL_ARTEFACT]: req.artefactDigest, [LABEL_DOCKERFILE]: req.image.dockerfile, 'slipway.service': req.service },
@@ -76,6 +78,29 @@ async function buildFromArtefact(docker: Docker, req: ImageRequest & { image: { 
   const built = await imageIdOf(docker, tag);
   if (!built) throw new SlipwayError('E_DEPLOY_FAILED', `the Docker engine built the image of ${req.service} but ${tag} is not there`, { service: req.service });
   return built.id;
+}
+
+/**
+ * The artefact as a build context whose files carry `mtime` instead of the
+ * artefact's fixed 1980 (deterministic-tar.ts), so COPY gives the image's files
+ * the time of its build, as a release tree's files get the time of its unpack:
+ * static-file servers derive Last-Modified and ETags from mtime and size, and with
+ * every image at 1980 a browser holding the old page was told 304 after a deploy.
+ * Entries are re-written one by one (node-tar's Pack takes a parsed entry as it
+ * is, with the time given), never held whole.
+ */
+function contextAt(artefactPath: string, mtime: Date): NodeJS.ReadableStream {
+  const out = new PassThrough();
+  const pack = new Pack({ mtime, gzip: false });
+  const parse = new Parser();
+  const fail = (e: unknown) => out.destroy(e instanceof Error ? e : new Error(String(e)));
+  parse.on('entry', (entry: ReadEntry) => pack.add(entry));
+  parse.on('error', fail);
+  parse.on('end', () => pack.end());
+  pack.on('error', fail);
+  pack.pipe(out);
+  createReadStream(artefactPath).on('error', fail).pipe(parse);
+  return out;
 }
 
 /** An image given by reference: used if the engine has it, pulled now if not (a deploy, never a rollback). */
