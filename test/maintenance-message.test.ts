@@ -7,6 +7,7 @@
 // was, in state and at the router. HTML in an accepted message is escaped on the
 // router's page.
 
+import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -126,5 +127,23 @@ describe('a maintenance message is one line of plain text', { timeout: 120_000 }
     expect(res.status).toBe(400);
     expect((await status()).traffic?.maintenance).toBeNull();
     expect((await get('application/json')).status).toBe(200);
+  });
+
+  it("prints a message stored before the check as text in a gate command's answer", async () => {
+    const on = await cli('maintenance', 'on', 'production', '--message', 'back soon');
+    expect(on.code, on.stdout + on.stderr).toBe(0);
+    // As an older slipway stored it: escapes and all.
+    const db = new Database(join(dataDir, 'state.db'));
+    try {
+      const key = 'maintenance:shop/production';
+      const row = JSON.parse((db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string }).value) as Record<string, unknown>;
+      db.prepare('UPDATE meta SET value = ? WHERE key = ?').run(JSON.stringify({ ...row, message: '\x1b]0;owned\x07\x1b[2Jback soon\rspoof' }), key);
+    } finally {
+      db.close();
+    }
+    const paused = await cli('pause-traffic', 'production', '--max', '100ms');
+    expect(paused.code, paused.stdout + paused.stderr).toBe(0);
+    expect(paused.stdout).toContain('"\\x1b]0;owned\\x07\\x1b[2Jback soon\\x0dspoof"');
+    expect(paused.stdout).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
   });
 });
