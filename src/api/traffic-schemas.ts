@@ -2,11 +2,19 @@
 // builds its requests from these same types.
 
 import { z } from 'zod';
-import { HOLD_QUEUE_MAX, MAINTENANCE_MESSAGE_MAX, MAX_PAUSE_MS, MIN_PAUSE_MS } from '../engine/traffic-gates.ts';
+import { findUnsafeMessageCharacter, HOLD_QUEUE_MAX, MAINTENANCE_MESSAGE_MAX, MAX_PAUSE_MS, MIN_PAUSE_MS, unsafeMessageReason } from '../engine/traffic-gates.ts';
 
 export const maintenanceOnBody = z.strictObject({
-  /** Shown to every client (HTML page or JSON); absent: a generic "down for maintenance". */
-  message: z.string().trim().min(1, 'the message must not be empty').max(MAINTENANCE_MESSAGE_MAX, `the message is at most ${MAINTENANCE_MESSAGE_MAX} characters`).optional(),
+  /**
+   * Shown to every client (HTML page or JSON); absent: a generic "down for maintenance".
+   * One line of plain text: looked at before it is trimmed, so a refused character's position is the one the user typed.
+   */
+  message: z.string()
+    .superRefine((text, ctx) => {
+      const c = findUnsafeMessageCharacter(text);
+      if (c) ctx.addIssue({ code: 'custom', message: unsafeMessageReason(c), params: { character: c.codePoint, position: c.position } });
+    })
+    .trim().min(1, 'the message must not be empty').max(MAINTENANCE_MESSAGE_MAX, `the message is at most ${MAINTENANCE_MESSAGE_MAX} characters`).optional(),
   /** Sent as Retry-After; absent: 120. */
   retryAfterSeconds: z.number().int('a whole number of seconds').min(1, 'at least 1 second').max(86_400, 'at most 86400 seconds (a day)').optional(),
 });

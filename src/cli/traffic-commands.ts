@@ -10,6 +10,7 @@ import { formatDurationMs, parseDurationMs } from '../core/duration.ts';
 import { SlipwayError } from '../core/errors.ts';
 import type { TrafficGateJson } from '../api/views.ts';
 import type { CommandContext } from './config-commands.ts';
+import { terminalSafe } from './output.ts';
 
 const MAINTENANCE_HELP = `
 While on, the router answers every request of the environment with 503, a
@@ -51,8 +52,8 @@ function parseMax(text: string): number {
 function formatGates(env: string, a: TrafficGateJson): string {
   const lines: string[] = [];
   if (a.maintenance) {
-    lines.push(`${pc.yellow(`${env} is in maintenance`)}: every request gets 503 (Retry-After: ${a.maintenance.retryAfterSeconds}s) with "${a.maintenance.message}"`);
-    lines.push(`  on since ${new Date(a.maintenance.since).toISOString()} by ${a.maintenance.by}; instances keep running; \`slipway maintenance off\` lifts it`);
+    lines.push(`${pc.yellow(`${env} is in maintenance`)}: every request gets 503 (Retry-After: ${a.maintenance.retryAfterSeconds}s) with "${terminalSafe(a.maintenance.message)}"`);
+    lines.push(`  on since ${new Date(a.maintenance.since).toISOString()} by ${terminalSafe(a.maintenance.by)}; instances keep running; \`slipway maintenance off\` lifts it`);
   }
   if (a.pause) {
     lines.push(`${pc.yellow(`${env}'s traffic is paused`)}: new requests are held until ${new Date(a.pause.untilMs).toISOString()} at the latest (at most ${a.pause.queueLimit} at once)`);
@@ -71,7 +72,7 @@ export function registerTrafficCommands(program: Command, ctx: CommandContext): 
     .command('on')
     .description('put <env> in maintenance: the router answers 503 + Retry-After + the message')
     .argument('<env>', 'environment name (production) or service/environment (shop/production)')
-    .option('--message <text>', 'what clients are told (HTML page or JSON); default: a generic "down for maintenance"')
+    .option('--message <text>', 'what clients are told (HTML page or JSON): one line of plain text, at most 1000 characters; default: a generic "down for maintenance"')
     .option('--retry-after <seconds>', 'the Retry-After header, in seconds (1 to 86400)', '120')
     .addHelpText('after', MAINTENANCE_HELP)
     .action(async (env: string, o: { message?: string; retryAfter: string }, cmd: Command) => {

@@ -28,6 +28,61 @@ export const DEFAULT_HOLD_QUEUE_LIMIT = 10_000;
 export const MAX_PAUSE_MS = 10 * 60_000;
 export const MIN_PAUSE_MS = 100;
 
+/**
+ * Characters a maintenance message may not hold. The router serves the message as
+ * it is (in its 503 page and JSON) and every API reader gets it raw, so it is
+ * refused at input rather than escaped at each place that shows it: control
+ * characters (C0 with tab and line feed, DEL, C1: a terminal acts on them), the
+ * line and paragraph separators (the message is one line: a page collapses breaks
+ * and a status line would be split), and the bidirectional embeddings, overrides
+ * and isolates (U+202A–U+202E, U+2066–U+2069), which make text read otherwise than
+ * it is stored.
+ */
+const UNSAFE_MESSAGE_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+
+const CHARACTER_NAMES: Record<number, string> = {
+  0x00: 'NULL', 0x07: 'BELL', 0x08: 'BACKSPACE', 0x09: 'TAB', 0x0a: 'LINE FEED', 0x0d: 'CARRIAGE RETURN', 0x1b: 'ESCAPE', 0x7f: 'DELETE',
+  0x2028: 'LINE SEPARATOR', 0x2029: 'PARAGRAPH SEPARATOR',
+  0x202a: 'LEFT-TO-RIGHT EMBEDDING', 0x202b: 'RIGHT-TO-LEFT EMBEDDING', 0x202c: 'POP DIRECTIONAL FORMATTING', 0x202d: 'LEFT-TO-RIGHT OVERRIDE', 0x202e: 'RIGHT-TO-LEFT OVERRIDE',
+  0x2066: 'LEFT-TO-RIGHT ISOLATE', 0x2067: 'RIGHT-TO-LEFT ISOLATE', 0x2068: 'FIRST STRONG ISOLATE', 0x2069: 'POP DIRECTIONAL ISOLATE',
+};
+
+export interface UnsafeCharacter {
+  /** `U+202E`. */
+  codePoint: string;
+  /** `RIGHT-TO-LEFT OVERRIDE`, or what kind of character it is. */
+  name: string;
+  /** 1-based, in characters (code points) of the text as given, leading spaces included. */
+  position: number;
+}
+
+/**
+ * The first character of `text` a maintenance message may not hold, null when
+ * there is none. Blanks at either end are trimmed before the message is kept, so
+ * only what lies between them is looked at.
+ */
+export function findUnsafeMessageCharacter(text: string): UnsafeCharacter | null {
+  const start = text.length - text.trimStart().length;
+  const end = start + text.trim().length;
+  let position = 0;
+  let offset = 0;
+  for (const ch of text) {
+    position++;
+    const at = offset;
+    offset += ch.length;
+    if (at < start || at >= end || !UNSAFE_MESSAGE_CHARACTER.test(ch)) continue;
+    const cp = ch.codePointAt(0)!;
+    const name = CHARACTER_NAMES[cp] ?? (cp >= 0x2000 ? 'a bidirectional formatting character' : 'a control character');
+    return { codePoint: `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`, name, position };
+  }
+  return null;
+}
+
+/** Why a message with `c` is refused, for the API's answer (the character itself is never echoed). */
+export function unsafeMessageReason(c: UnsafeCharacter): string {
+  return `the maintenance message has ${c.codePoint} (${c.name}) at character ${c.position}: it must be one line of plain text, without control characters (tab and line feed included) or bidirectional embedding, override and isolate characters (U+202A to U+202E, U+2066 to U+2069); nothing was changed`;
+}
+
 /** What `slipway status` shows of an environment's gates. */
 export interface TrafficGateView {
   maintenance: MaintenanceRecord | null;
@@ -62,6 +117,8 @@ export class TrafficGates {
 
   async maintenanceOn(o: { env: string; message?: string | undefined; retryAfterSeconds?: number | undefined; actor: string }): Promise<TrafficGateAnswer> {
     this.assertRouted(o.env);
+    const unsafe = o.message === undefined ? null : findUnsafeMessageCharacter(o.message);
+    if (unsafe) throw new SlipwayError('E_BAD_REQUEST', unsafeMessageReason(unsafe), { field: 'message', character: unsafe.codePoint, position: unsafe.position });
     const message = (o.message ?? DEFAULT_MAINTENANCE_MESSAGE).trim();
     if (message === '' || message.length > MAINTENANCE_MESSAGE_MAX) {
       throw new SlipwayError('E_BAD_REQUEST', `the maintenance message must be 1 to ${MAINTENANCE_MESSAGE_MAX} characters (it has ${message.length}); nothing was changed`, { field: 'message' });

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -38,7 +38,7 @@ describe('the recorded sample on disk', () => {
     const files = replayFiles(dir, 'e/p');
     expect(statSync(files.current).size + statSync(files.previous).size).toBeLessThanOrEqual(4096);
     expect((await readReplaySample(dir, 'e/p', 1000)).at(-1)!.url).toBe('/x/199');
-    expect(store.dropped).toBeGreaterThan(0);
+    expect(store.counts()['e/p']).toMatchObject({ too_large: 1 });
   });
 
   it('picks up the count of a file left by an earlier router, and skips a line torn by a crash', async () => {
@@ -73,5 +73,69 @@ describe('the recorded sample on disk', () => {
     await store.flush();
     expect(await readReplaySample(dir, 'e/p', 100)).toEqual([]);
     expect(() => statSync(join(dir, 'e%2Fp.jsonl'))).toThrow();
+    expect(store.counts()).toEqual({ 'e/p': { kept: 0, too_large: 0, dropped_overflow: 0, dropped_stopped: 1, dropped_write_failed: 0 } });
+  });
+});
+
+describe("the keeper's counts", () => {
+  const sum = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a + b, 0);
+  const linesOnDisk = (dir: string, env: string) => {
+    const files = replayFiles(dir, env);
+    return [files.previous, files.current].flatMap((f) => { try { return readFileSync(f, 'utf8').split('\n').filter(Boolean); } catch { return []; } });
+  };
+
+  it('counts kept only what was written: more than `sample` waiting at once is dropped_overflow', async () => {
+    const dir = scratchDir();
+    const { store } = storeIn(dir, { sample: 10, maxBytes: 1024 * 1024 });
+    for (let i = 0; i < 23; i++) store.add('e/p', line(i));
+    await store.flush();
+    expect(store.counts()['e/p']).toEqual({ kept: 10, too_large: 0, dropped_overflow: 13, dropped_stopped: 0, dropped_write_failed: 0 });
+    // Ten written from empty files: five in each.
+    expect(linesOnDisk(dir, 'e/p').map((l) => (JSON.parse(l) as { at: number }).at)).toEqual([13, 14, 15, 16, 17, 18, 19, 20, 21, 22]);
+  });
+
+  it('counts lines of an environment that stopped recording while they waited dropped_stopped, and writes none', async () => {
+    const dir = scratchDir();
+    let bounds: { sample: number; maxBytes: number } | undefined = { sample: 100, maxBytes: 1024 * 1024 };
+    const store = new ReplayStore({ dir, boundsOf: () => bounds, onError: () => {} });
+    for (let i = 0; i < 4; i++) store.add('e/p', line(i));
+    await store.flush();
+    for (let i = 4; i < 10; i++) store.add('e/p', line(i));
+    bounds = undefined;
+    store.add('e/p', line(10));
+    await store.flush();
+    expect(store.counts()['e/p']).toEqual({ kept: 4, too_large: 0, dropped_overflow: 0, dropped_stopped: 7, dropped_write_failed: 0 });
+    expect(linesOnDisk(dir, 'e/p')).toHaveLength(4);
+  });
+
+  it('counts lines it could not write dropped_write_failed, and says why', async () => {
+    const base = scratchDir();
+    const dir = join(base, 'replay');
+    const { store, errors } = storeIn(dir, { sample: 100, maxBytes: 1024 * 1024 });
+    store.add('e/p', line(0));
+    await store.flush();
+    // The directory replaced by a file: neither made again nor written into.
+    rmSync(dir, { recursive: true });
+    writeFileSync(dir, '');
+    for (let i = 1; i < 6; i++) store.add('e/p', line(i));
+    await store.flush();
+    expect(store.counts()['e/p']).toEqual({ kept: 1, too_large: 0, dropped_overflow: 0, dropped_stopped: 0, dropped_write_failed: 5 });
+    expect(errors).toHaveLength(1);
+  });
+
+  it('counts every line it received once, and kept as many as it appended, over rotations and a line too large', async () => {
+    const dir = scratchDir();
+    const { store } = storeIn(dir, { sample: 8, maxBytes: 64 * 1024 });
+    let received = 0;
+    for (let round = 0; round < 6; round++) {
+      for (let i = 0; i < 5 + round * 3; i++, received++) store.add('e/p', line(received, received % 17 === 0 ? 40_000 : 10));
+      await store.flush();
+    }
+    const c = store.counts()['e/p']!;
+    expect(sum(c)).toBe(received);
+    expect(c.too_large).toBeGreaterThan(0);
+    expect(c.dropped_overflow).toBeGreaterThan(0);
+    // Four lines a file: what the files hold is what the kept count leaves after rotating.
+    expect(linesOnDisk(dir, 'e/p')).toHaveLength(4 + (((c.kept - 1) % 4) + 1));
   });
 });

@@ -43,6 +43,20 @@ interface FileState {
   isTorn: boolean;
 }
 
+/**
+ * What the keeper did with a line a worker sent it: written to the sample file
+ * (`kept`; newer lines may replace it later, as the bounds say), or why not:
+ * `too_large`, alone over a file's share of max_bytes under the environment's
+ * bounds now (the worker checks it under those it had); `dropped_overflow`, a whole
+ * `sample` of newer lines arrived before it could be written, so it would have been
+ * replaced at once; `dropped_stopped`, the environment no longer records (its
+ * routes lost `record:` while the line was on its way); `dropped_write_failed`,
+ * the file could not be written (router.log says why).
+ */
+export type KeeperOutcome = 'kept' | 'too_large' | 'dropped_overflow' | 'dropped_stopped' | 'dropped_write_failed';
+
+const noOutcomes = (): Record<KeeperOutcome, number> => ({ kept: 0, too_large: 0, dropped_overflow: 0, dropped_stopped: 0, dropped_write_failed: 0 });
+
 export interface ReplayStoreOptions {
   dir: string;
   /** The environment's bounds as its routes say now; undefined: not recording (lines are dropped). */
@@ -55,21 +69,37 @@ export class ReplayStore {
   private readonly files = new Map<string, FileState>();
   private timer: NodeJS.Timeout | null = null;
   private chain: Promise<void> = Promise.resolve();
-  /** Lines dropped because they alone were over a file's share of max_bytes, or arrived faster than written. */
-  dropped = 0;
+  /** env → every line received, counted once by what became of it; a line waiting to be written is not counted yet. */
+  private readonly outcomes = new Map<string, Record<KeeperOutcome, number>>();
 
   constructor(private readonly o: ReplayStoreOptions) {
     mkdirSync(o.dir, { recursive: true, mode: 0o700 });
   }
 
+  /** Cumulative, per environment that has sent lines since the router started. */
+  counts(): Record<string, Record<KeeperOutcome, number>> {
+    return Object.fromEntries([...this.outcomes].map(([env, c]) => [env, { ...c }]));
+  }
+
+  private count(env: string, outcome: KeeperOutcome, n = 1): void {
+    if (n === 0) return;
+    let c = this.outcomes.get(env);
+    if (c === undefined) {
+      c = noOutcomes();
+      this.outcomes.set(env, c);
+    }
+    c[outcome] += n;
+  }
+
   add(env: string, line: string): void {
     const bounds = this.o.boundsOf(env);
-    if (bounds === undefined) return;
+    if (bounds === undefined) return this.count(env, 'dropped_stopped');
     const list = this.pending.get(env) ?? [];
-    // Memory is bounded too: past a whole sample waiting, the oldest waiting goes.
+    // Memory is bounded too: past a whole sample waiting, the oldest waiting goes
+    // (written, it would have been replaced by the newer ones before it was read).
     if (list.length >= bounds.sample) {
       list.shift();
-      this.dropped++;
+      this.count(env, 'dropped_overflow');
     }
     list.push(line);
     this.pending.set(env, list);
@@ -84,9 +114,13 @@ export class ReplayStore {
     this.pending.clear();
     const run = this.chain.then(async () => {
       for (const [env, lines] of batches) {
+        const done = { kept: 0, tooLarge: 0 };
         try {
-          await this.write(env, lines);
+          await this.write(env, lines, done);
         } catch (e) {
+          this.count(env, 'dropped_write_failed', lines.length - done.kept - done.tooLarge);
+          // What the file holds is read again before the next write.
+          this.files.delete(env);
           this.o.onError(env, e as Error);
         }
       }
@@ -95,9 +129,10 @@ export class ReplayStore {
     return run;
   }
 
-  private async write(env: string, lines: readonly string[]): Promise<void> {
+  /** Writes `lines`, counting each by its outcome as it is settled; `done` says how many were when it throws. */
+  private async write(env: string, lines: readonly string[], done: { kept: number; tooLarge: number }): Promise<void> {
     const bounds = this.o.boundsOf(env);
-    if (bounds === undefined) return;
+    if (bounds === undefined) return this.count(env, 'dropped_stopped', lines.length);
     const perFileCount = Math.max(1, Math.floor(bounds.sample / 2));
     const perFileBytes = maxLineBytes(bounds.maxBytes);
     const files = replayFiles(this.o.dir, env);
@@ -106,18 +141,27 @@ export class ReplayStore {
     const st = this.files.get(env) ?? (await stateOf(files.current));
     this.files.set(env, st);
     let batch = st.isTorn ? '\n' : '';
+    let inBatch = 0;
     st.isTorn = false;
+    // Lines are counted kept once the append that holds them succeeded.
+    const append = async () => {
+      if (batch !== '') await appendFile(files.current, batch, { mode: 0o600 });
+      this.count(env, 'kept', inBatch);
+      done.kept += inBatch;
+      batch = '';
+      inBatch = 0;
+    };
     for (const line of lines) {
       // Workers count such a line too_large and do not send it; this holds for one
       // made under bounds the table has since changed.
       if (isLineOverFileShare(line, bounds.maxBytes)) {
-        this.dropped++;
+        this.count(env, 'too_large');
+        done.tooLarge++;
         continue;
       }
       const size = Buffer.byteLength(line) + 1;
       if (st.count + 1 > perFileCount || st.bytes + size > perFileBytes) {
-        if (batch !== '') await appendFile(files.current, batch, { mode: 0o600 });
-        batch = '';
+        await append();
         await rename(files.current, files.previous).catch((e: NodeJS.ErrnoException) => {
           if (e.code !== 'ENOENT') throw e;
         });
@@ -125,10 +169,11 @@ export class ReplayStore {
         st.bytes = 0;
       }
       batch += `${line}\n`;
+      inBatch++;
       st.count++;
       st.bytes += size;
     }
-    if (batch !== '') await appendFile(files.current, batch, { mode: 0o600 });
+    await append();
   }
 }
 
