@@ -1,10 +1,11 @@
 // What `slipway status` prints when a deployer's text carries terminal escapes: a
-// maintenance message with a window title (OSC 0), a screen clear and a carriage
+// maintenance message (as an older slipway stored it) with a window title (OSC 0), a screen clear and a carriage
 // return reaches another operator's terminal as text, never as sequences it acts on;
 // --json keeps it exact. (The analysis and watch reasons and the shadow examples go
 // through the same escaping: src/cli/output.test.ts.)
 
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EnvironmentStatus } from '../src/api/views.ts';
 import { freePort, runCli, scratchDir, shutdownEverything, startServerProcess, writeService, type ServerProcess } from './support/harness.ts';
@@ -25,8 +26,17 @@ describe('slipway status and a message with terminal escapes', { timeout: 60_000
     server = await startServerProcess(dataDir);
     const d = await cli('deploy', 'production');
     expect(d.code, d.stdout + d.stderr).toBe(0);
-    const m = await cli('maintenance', 'on', 'production', '--message', HOSTILE);
+    const m = await cli('maintenance', 'on', 'production', '--message', 'back soon');
     expect(m.code, m.stdout + m.stderr).toBe(0);
+    // The API refuses such a message now; one an older slipway stored is still shown.
+    const db = new Database(join(dataDir, 'state.db'));
+    try {
+      const key = 'maintenance:shop/production';
+      const row = JSON.parse((db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string }).value) as Record<string, unknown>;
+      db.prepare('UPDATE meta SET value = ? WHERE key = ?').run(JSON.stringify({ ...row, message: HOSTILE }), key);
+    } finally {
+      db.close();
+    }
   }, 60_000);
 
   afterAll(async () => {
