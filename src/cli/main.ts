@@ -14,6 +14,7 @@ import { slipwayVersion } from './version.ts';
 import { DEFAULT_DATA_DIR } from '../store/data-dir.ts';
 import { DEFAULT_ROUTER_WORKERS, MAX_ROUTER_WORKERS } from '../core/router-workers.ts';
 import { ApiClient, findServer, findToken, followRollout } from './api-client.ts';
+import { serverUnit } from './server-unit.ts';
 import { registerAuthCommands } from './auth-commands.ts';
 import { runDeploy } from './deploy-command.ts';
 import { serviceHere } from './service-here.ts';
@@ -178,6 +179,15 @@ program
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     await server.closed;
+  });
+
+program.commands.find((c) => c.name() === 'server')!
+  .command('unit')
+  .description('print a systemd unit that runs this server on the host: started at boot, restarted after a crash, and stopped or restarted without stopping the router and instances')
+  .addHelpText('after', "\nIt runs `slipway server` with this command's --data-dir and `server`'s --listen and --router-workers, e.g.\n  slipway --data-dir /var/lib/slipway server --listen 127.0.0.1:7070 unit > /etc/systemd/system/slipway.service\n  systemctl daemon-reload && systemctl enable --now slipway")
+  .action((_o: unknown, cmd: Command) => {
+    const server = cmd.parent!.opts() as { listen: { host: string; port: number }; routerWorkers?: number };
+    process.stdout.write(serverUnit({ dataDir: globals(cmd).dataDir, listen: server.listen, routerWorkers: server.routerWorkers }));
   });
 
 program
