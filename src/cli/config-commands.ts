@@ -58,9 +58,10 @@ async function report(ctx: CommandContext, cmd: Command, env: string, a: ConfigC
     if (json) process.stdout.write(`${JSON.stringify(a, null, 2)}\n`);
     return 0;
   }
-  const final = await followRollout(ctx.client(cmd), a.rollout.id, (e) => !json && process.stdout.write(`${formatEvent(e)}\n`));
+  const shown = new Set<string>();
+  const final = await followRollout(ctx.client(cmd), a.rollout.id, (e) => !json && process.stdout.write(`${formatEvent(e, shown)}\n`));
   if (json) process.stdout.write(`${JSON.stringify({ ...a, rollout: final }, null, 2)}\n`);
-  else process.stdout.write(`${formatRolloutLine(final)}\n`);
+  else process.stdout.write(`${formatRolloutLine(final, shown)}\n`);
   return final.phase === 'succeeded' ? 0 : 1;
 }
 

@@ -8,6 +8,8 @@ import type { DeployBody } from '../api/schemas.ts';
 import { envKey, splitEnvKey } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { parseConfigText, readConfigText } from '../config/index.ts';
+import { missingDependencies, missingDependenciesMessage } from '../config/program-check.ts';
+import pc from 'picocolors';
 import { followRollout, type ApiClient } from './api-client.ts';
 import { formatEvent, formatRolloutLine } from './output.ts';
 import { sendChangedFiles, type UploadCounts } from './send-changes.ts';
@@ -45,6 +47,12 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
   const key = envKey(config.service, named.environment);
   const say = (s: string) => !o.json && process.stdout.write(`${s}\n`);
   const client = typeof o.client === 'function' ? o.client() : o.client;
+  // A release is this directory as it is: uninstalled dependencies fail its first
+  // instance, which the rollout then explains with the instance's log. Said before.
+  if (config.environments[named.environment]!.runtime === 'process') {
+    const missing = missingDependencies(dir);
+    if (missing.length > 0) process.stderr.write(`${pc.yellow('warning')} ${missingDependenciesMessage(missing)}\n`);
+  }
   const outFile = join(tmpdir(), `slipway-artefact-${process.pid}-${Date.now()}.tar.gz`);
   try {
     // The tree's stat fingerprint first: when it is the tree sent last time, its
@@ -79,9 +87,10 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
       if (o.json) process.stdout.write(`${JSON.stringify({ ...answer, upload }, null, 2)}\n`);
       return 0;
     }
-    const final = await followRollout(client, answer.rollout.id, (e) => say(formatEvent(e)));
+    const shown = new Set<string>();
+    const final = await followRollout(client, answer.rollout.id, (e) => say(formatEvent(e, shown)));
     if (o.json) process.stdout.write(`${JSON.stringify({ release: answer.release, rollout: final, upload }, null, 2)}\n`);
-    else say(formatRolloutLine(final));
+    else say(formatRolloutLine(final, shown));
     return final.phase === 'succeeded' ? 0 : 1;
   } finally {
     rmSync(outFile, { force: true });

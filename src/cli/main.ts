@@ -240,9 +240,10 @@ program
     }
     // With a rollout under way, rollback is its abort: success is then `rolled_back`.
     const wanted = r.rollout.phase === 'aborting' ? 'rolled_back' : 'succeeded';
-    const final = await followRollout(c, r.rollout.id, (e) => !json && process.stdout.write(`${formatEvent(e)}\n`));
+    const shown = new Set<string>();
+    const final = await followRollout(c, r.rollout.id, (e) => !json && process.stdout.write(`${formatEvent(e, shown)}\n`));
     if (json) process.stdout.write(`${JSON.stringify({ release: r.release, rollout: final }, null, 2)}\n`);
-    else process.stdout.write(`${formatRolloutLine(final)}\n`);
+    else process.stdout.write(`${formatRolloutLine(final, shown)}\n`);
     process.exitCode = final.phase === wanted ? 0 : 1;
   });
 

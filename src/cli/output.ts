@@ -38,16 +38,35 @@ export function terminalSafe(text: string): string {
   return text.replace(/\x1b\[[0-9;:]*m|[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (m) => (m.length > 1 ? m : `\\x${m.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 
-export function formatEvent(e: RolloutEventRecord): string {
-  const t = new Date(e.ts).toISOString().slice(11, 23);
-  const colour = e.level === 'error' ? pc.red : e.level === 'warn' ? pc.yellow : (s: string) => s;
-  return `${pc.dim(t)} ${colour(terminalSafe(e.message))}`;
+const QUOTED_LOG = '; last log lines:\n';
+
+/**
+ * The log lines a failed instance's reason quotes, once: the step's failure, the
+ * rollback and the rollout's end all carry the same reason, and a follower
+ * printed its ten lines three or four times. `seen` holds the blocks shown so far
+ * (one per command); a repeat is named, not shown.
+ */
+export function withoutRepeatedLog(text: string, seen: Set<string> | undefined): string {
+  const at = text.indexOf(QUOTED_LOG);
+  if (seen === undefined || at < 0) return text;
+  const block = text.slice(at + QUOTED_LOG.length);
+  if (!seen.has(block)) {
+    seen.add(block);
+    return text;
+  }
+  return `${text.slice(0, at)} (its last log lines are above)`;
 }
 
-export function formatRolloutLine(r: RolloutView): string {
+export function formatEvent(e: RolloutEventRecord, seen?: Set<string>): string {
+  const t = new Date(e.ts).toISOString().slice(11, 23);
+  const colour = e.level === 'error' ? pc.red : e.level === 'warn' ? pc.yellow : (s: string) => s;
+  return `${pc.dim(t)} ${colour(terminalSafe(withoutRepeatedLog(e.message, seen)))}`;
+}
+
+export function formatRolloutLine(r: RolloutView, seen?: Set<string>): string {
   const head = `rollout #${r.id} ${r.kind} → #${r.to} ${phase(r.phase)}`;
   // The reason may quote a failed instance's last log lines.
-  const reason = r.reason ? ` — ${terminalSafe(r.reason)}` : '';
+  const reason = r.reason ? ` — ${terminalSafe(withoutRepeatedLog(r.reason, seen))}` : '';
   if (isTerminal(r.phase)) return `${head}${reason}`;
   const steps = r.phase === 'aborting' ? r.abortSteps ?? [] : r.steps;
   const label = r.phase === 'aborting' ? 'restoring' : 'step';

@@ -4,7 +4,7 @@
 // first instance. Only for environments of the process runtime: a container runs
 // its image's files, which this machine cannot see.
 
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { ServiceConfig } from '../core/service-config.ts';
 import type { PathIssue } from './path-issue.ts';
@@ -71,6 +71,8 @@ export function checkRunProgram(config: ServiceConfig, o: { serviceDir: string; 
     });
     return out;
   }
+  const missing = missingDependencies(o.serviceDir);
+  if (missing.length > 0) out.warnings.push({ path: COMMAND_PATH, at: 'value', message: missingDependenciesMessage(missing) });
   if (INTERPRETERS.has(program)) {
     const script = args.find((a) => !a.startsWith('-'));
     // `python3 -m module` names a module, not a file.
@@ -80,4 +82,27 @@ export function checkRunProgram(config: ServiceConfig, o: { serviceDir: string; 
     }
   }
   return out;
+}
+
+/**
+ * The dependencies package.json names that the service directory's own
+ * node_modules lacks. A release is the directory as it is (no install step runs
+ * for the process runtime), and node finds nothing above it there: a dependency
+ * hoisted to a workspace root, or never installed, fails the first instance with
+ * "Cannot find module". Empty without a package.json, or one that cannot be read.
+ */
+export function missingDependencies(serviceDir: string): string[] {
+  let pkg: { dependencies?: unknown };
+  try {
+    pkg = JSON.parse(readFileSync(join(serviceDir, 'package.json'), 'utf8')) as { dependencies?: unknown };
+  } catch {
+    return [];
+  }
+  if (typeof pkg.dependencies !== 'object' || pkg.dependencies === null) return [];
+  return Object.keys(pkg.dependencies).filter((name) => !existsSync(join(serviceDir, 'node_modules', name, 'package.json')));
+}
+
+export function missingDependenciesMessage(missing: readonly string[]): string {
+  const named = missing.length > 3 ? `${missing.slice(0, 3).join(', ')} and ${missing.length - 3} more` : missing.join(', ');
+  return `package.json depends on ${named}, not in this directory's node_modules: a release is the directory as it is, so its instances would fail with "Cannot find module"; run \`npm ci\` (or \`npm ci --omit=dev\`) here before deploying`;
 }

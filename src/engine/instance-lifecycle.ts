@@ -4,7 +4,7 @@
 
 import { envNameOf, envSlug } from '../core/env-key.ts';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { effectiveConfig, type InstanceRecord, type ReleaseRecord } from '../core/records.ts';
@@ -142,15 +142,48 @@ export async function waitUntilHealthy(deps: LifecycleDeps, instance: InstanceRe
   return { ready: false, reason: 'cancelled' };
 }
 
+/** A line that states an error, as runtimes print them: `Error: ...`, `TypeError: ...`, Python's `Traceback`, Go's `panic:`. */
+const ERROR_LINE = /^\s*(?:[A-Z][A-Za-z]*(?:Error|Exception)\b|Error\b|Traceback \(most recent call last\)|panic:|fatal(?: error)?:|FATAL\b)/;
+
+/**
+ * What an instance said before it died, for the reason a rollout gives: the last
+ * `n` lines, and before them the first line that states an error when the tail
+ * does not hold it (Node ends an uncaught error with its stack, the error's fields
+ * and its version, so the last lines alone never said "Cannot find module
+ * 'express'"). A module missing from the release gets what to do about it.
+ */
 export function lastLogLines(logPath: string, n = 5): string {
   try {
     if (!existsSync(logPath)) return '';
-    const text = readFileSync(logPath, 'utf8');
+    const text = readTail(logPath, 64 * 1024);
     const tags = { env: '', release: null, instance: '' };
-    const lines = text.trimEnd().split('\n').slice(-n).filter((l) => l.length > 0).map((l) => parseLogLine(l, tags).msg);
-    return lines.length ? `; last log lines:\n    ${lines.map((l) => l.slice(0, 300)).join('\n    ')}` : '';
+    const all = text.trimEnd().split('\n').slice(-60).filter((l) => l.length > 0).map((l) => parseLogLine(l, tags).msg).filter((l) => l.trim().length > 0);
+    const tail = all.slice(-n);
+    const errorAt = all.findIndex((l) => ERROR_LINE.test(l));
+    const shown = errorAt >= 0 && errorAt < all.length - n ? [all[errorAt]!, '…', ...tail] : tail;
+    if (shown.length === 0) return '';
+    const missing = all.map((l) => /Cannot find (?:module|package) '([^']+)'/.exec(l)?.[1]).find((m) => m !== undefined && !m.startsWith('.') && !m.startsWith('/'));
+    const hint = missing
+      ? `\n    (the release has no node_modules/${missing.split('/').slice(0, missing.startsWith('@') ? 2 : 1).join('/')}: slipway packs the service directory as it is, so run \`npm ci\` there, or \`npm ci --omit=dev\`, before \`slipway deploy\`)`
+      : '';
+    return `; last log lines:\n    ${shown.map((l) => l.slice(0, 300)).join('\n    ')}${hint}`;
   } catch {
     return '';
+  }
+}
+
+/** The last `bytes` of a file, from a line start: an instance's log can be large. */
+function readTail(path: string, bytes: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const start = Math.max(0, size - bytes);
+    const buf = Buffer.alloc(size - start);
+    readSync(fd, buf, 0, buf.length, start);
+    const text = buf.toString('utf8');
+    return start === 0 ? text : text.slice(text.indexOf('\n') + 1);
+  } finally {
+    closeSync(fd);
   }
 }
 
