@@ -16,6 +16,7 @@
 // (proxy-protocol-listener.ts), when an environment on it asks for it.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { Server as NetServer, type Socket } from 'node:net';
 import { errorMessage } from '../core/errors.ts';
 import { hostHeaderOf, requestHost, stripPathPrefix, UNKNOWN_HOST, type HostRoutes, type RouteEntry, type RouteMiss } from './host-routes.ts';
@@ -144,10 +145,15 @@ export class AddressListener {
       else handleProxyUpgrade(entry.route, req, socket, head, entry.strip);
     });
     // Node hands a CONNECT over as 'connect', and closes it unanswered when nobody
-    // listens; the router opens no tunnels, and says so.
+    // listens (HTTP/2: a bare 405); the router opens no tunnels, and says so.
     server.on('connect', (_req: IncomingMessage, socket: Socket) => {
       (this.routes.sole?.counters.refused ?? this.counters.refused).bad_request++;
       answerInTurn(socket, CONNECT_REFUSED);
+    });
+    // node:http2 drops the answer's Connection: close; the stream ends, the session stays.
+    this.tls?.http2.on('connect', (_req: Http2ServerRequest, res: Http2ServerResponse) => {
+      (this.routes.sole?.counters.refused ?? this.counters.refused).bad_request++;
+      sendAnswer(res as unknown as ServerResponse, CONNECT_REFUSED);
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(this.routes.sole?.counters.refused ?? this.counters.refused, err, socket));
     return new Promise((resolve) => {
