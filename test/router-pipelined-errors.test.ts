@@ -7,6 +7,7 @@
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -121,6 +122,20 @@ describe('a bad request pipelined behind good ones', () => {
     expect(x.isClosed).toBe(true);
   });
 
+  it('survives a client that resets the connection while its CONNECT waits its turn', async () => {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(SLOW + 'CONNECT app.test:443 HTTP/1.1\r\nHost: app.test:443\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 100));
+    socket.resetAndDestroy();
+    // Past the slow answer, which now goes to a reset connection.
+    await new Promise((r) => setTimeout(r, 400));
+    const x = await pipelined(`GET /after HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+    expect(summary(x)).toEqual(['200 ok /after']);
+    expect(readFileSync(join(stateDir, 'router.log'), 'utf8')).not.toMatch(/uncaught exception/);
+  });
+
   it('answers once, however many bytes follow the bad request', async () => {
     const x = await rawExchange(port, [SLOW + NUL_IN_HEADER, 'more garbage\r\n\r\n', 'and more\r\n\r\n'], { gapMs: 50, timeoutMs: 5_000 });
     expect(summary(x)).toEqual(['200 slow done', '400 bad_request']);
@@ -130,9 +145,9 @@ describe('a bad request pipelined behind good ones', () => {
 
   it('counted each refusal once, and forwarded only the good requests', async () => {
     const refused = (await router.getStats()).refused.test!;
-    expect(refused.bad_request).toBe(6);
+    expect(refused.bad_request).toBe(7);
     expect(refused.max_header_size).toBe(1);
-    expect(backend.paths.filter((p) => p !== '/slow' && p !== '/stream' && p !== '/quick' && p !== '/first')).toEqual([]);
+    expect(backend.paths.filter((p) => !['/slow', '/stream', '/quick', '/first', '/after'].includes(p))).toEqual([]);
   });
 
   it('logged no uncaught exception in the router', () => {

@@ -51,7 +51,12 @@ export function answerClientError(refused: Record<RefusalLimit, number>, err: No
  */
 export function answerInTurn(socket: Socket, a: RouterAnswer): void {
   const s = socket as HttpSocket;
-  s[isAnswering] = true;
+  if (!s[isAnswering]) {
+    s[isAnswering] = true;
+    // Node stopped watching a socket it handed over (a CONNECT): a client that resets
+    // it while the answers before this one go out must not be an uncaught error.
+    socket.on('error', ignoreError);
+  }
   const current = s._httpMessage;
   if (!socket.writable) {
     socket.destroy();
@@ -67,6 +72,8 @@ export function answerInTurn(socket: Socket, a: RouterAnswer): void {
     current.once('finish', () => answerInTurn(socket, a));
   }
 }
+
+function ignoreError(): void {}
 
 /** A method and a space: the start of a request line (RFC 9112 §3). */
 const REQUEST_LINE_START = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ /;
