@@ -21,9 +21,11 @@ const SLOW = `GET /slow HTTP/1.1\r\n${H}\r\n`;
 /** Answered in three chunks 100 ms apart. */
 const STREAM = `GET /stream HTTP/1.1\r\n${H}\r\n`;
 const NUL_IN_HEADER = `GET /bad HTTP/1.1\r\n${H}X-A: a\0b\r\n\r\n`;
+/** Chunk data longer than its size: node's parser fails inside the body. */
+const BAD_CHUNKS = 'Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX\r\n0\r\n\r\n';
 const HEADERS_OVER_16KB = `GET /big HTTP/1.1\r\n${H}X-Big: ${'a'.repeat(20_000)}\r\n\r\n`;
 
-/** A backend on node:http: /slow after 300 ms, /stream in chunks, anything else at once. */
+/** A backend on node:http: /slow after 300 ms, /stream in chunks, /read-body after the body, anything else at once. */
 async function startSlowBackend(): Promise<{ url: string; server: Server; paths: string[] }> {
   const paths: string[] = [];
   const server = createServer((req, res) => {
@@ -42,6 +44,10 @@ async function startSlowBackend(): Promise<{ url: string; server: Server; paths:
         }
       };
       next();
+    } else if (req.url === '/read-body') {
+      // Answers only once the whole body came: a body that never ends gets no answer.
+      req.resume();
+      req.on('end', () => res.end('body read'));
     } else {
       res.end(`ok ${req.url}`);
     }
@@ -109,6 +115,20 @@ describe('a bad request pipelined behind good ones', () => {
     expect(x.isClosed).toBe(true);
   });
 
+  it('answers a chunked body that does not parse, behind a slow request, with 400 in its place after the 200', async () => {
+    const x = await pipelined(SLOW + `POST /read-body HTTP/1.1\r\n${H}${BAD_CHUNKS}`);
+    expect(summary(x)).toEqual(['200 slow done', '400 bad_request']);
+    expect(x.rest.length).toBe(0);
+    expect(x.isClosed).toBe(true);
+  });
+
+  it('passes the answer a backend gave before a bad chunked body broke, whole, then closes with nothing after it', async () => {
+    const x = await pipelined(SLOW + `POST /early HTTP/1.1\r\n${H}${BAD_CHUNKS}`);
+    expect(summary(x)).toEqual(['200 slow done', '200 ok /early']);
+    expect(x.rest.length).toBe(0);
+    expect(x.isClosed).toBe(true);
+  });
+
   it('answers a bad request on a kept-alive connection whose earlier answer is done', async () => {
     const x = await rawExchange(port, [`GET /first HTTP/1.1\r\n${H}\r\n`, NUL_IN_HEADER], { gapMs: 200, timeoutMs: 5_000 });
     expect(summary(x)).toEqual(['200 ok /first', '400 bad_request']);
@@ -145,9 +165,9 @@ describe('a bad request pipelined behind good ones', () => {
 
   it('counted each refusal once, and forwarded only the good requests', async () => {
     const refused = (await router.getStats()).refused.test!;
-    expect(refused.bad_request).toBe(7);
+    expect(refused.bad_request).toBe(9);
     expect(refused.max_header_size).toBe(1);
-    expect(backend.paths.filter((p) => !['/slow', '/stream', '/quick', '/first', '/after'].includes(p))).toEqual([]);
+    expect(backend.paths.filter((p) => !['/slow', '/stream', '/quick', '/first', '/after', '/read-body', '/early'].includes(p))).toEqual([]);
   });
 
   it('logged no uncaught exception in the router', () => {

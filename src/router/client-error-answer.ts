@@ -47,7 +47,7 @@ export function answerClientError(refused: Record<RefusalLimit, number>, err: No
  * before it on this socket are written; at once when there are none. When the
  * request that failed is the one being answered (its chunked body did not parse),
  * the answer is its own: written in its place if nothing of it has gone out, else
- * the connection is cut, since any bytes more would be read as part of that answer.
+ * the answer it has goes out whole and the connection closes, with nothing after it.
  */
 export function answerInTurn(socket: Socket, a: RouterAnswer): void {
   const s = socket as HttpSocket;
@@ -62,15 +62,22 @@ export function answerInTurn(socket: Socket, a: RouterAnswer): void {
     socket.destroy();
   } else if (current == null) {
     writeRawAnswer(socket, a);
-  } else if (!current.req.complete) {
-    if (current.headersSent) socket.destroy();
-    else writeRawAnswer(socket, a);
-  } else {
+  } else if (current.req.complete) {
     // Node hands the socket to the next queued answer in its own 'finish' listener,
     // which runs before this one. An answer cut short closes the socket instead, and
     // this is never called: nothing is left to answer on it.
     current.once('finish', () => answerInTurn(socket, a));
+  } else if (!current.headersSent) {
+    writeRawAnswer(socket, a);
+  } else {
+    current.once('finish', () => closeSoon(socket));
   }
+}
+
+/** Ends the connection; a client that does not close its side within 2 s has it cut. */
+function closeSoon(socket: Socket): void {
+  socket.end();
+  setTimeout(() => socket.destroy(), 2_000).unref();
 }
 
 function ignoreError(): void {}
