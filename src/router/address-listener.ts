@@ -150,7 +150,8 @@ export class AddressListener {
       (this.routes.sole?.counters.refused ?? this.counters.refused).bad_request++;
       answerInTurn(socket, CONNECT_REFUSED);
     });
-    // node:http2 drops the answer's Connection: close; the stream ends, the session stays.
+    // Sent through node's compatibility API, as the proxy's answers to HTTP/2 requests are;
+    // it drops the answer's Connection: close: the stream ends, the session stays.
     this.tls?.http2.on('connect', (_req: Http2ServerRequest, res: Http2ServerResponse) => {
       (this.routes.sole?.counters.refused ?? this.counters.refused).bad_request++;
       sendAnswer(res as unknown as ServerResponse, CONNECT_REFUSED);

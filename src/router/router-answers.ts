@@ -33,7 +33,7 @@ const BAD_GATEWAY_WORDS: Record<UpstreamFailure, { error: string; message: strin
   },
   invalid: {
     error: 'upstream_invalid_response',
-    message: 'the backend answered, but not with a valid HTTP/1.1 response the router can pass on (malformed framing or headers, a response head over 16KB, or a transfer coding besides chunked); the service\'s HTTP server is at fault',
+    message: 'the backend answered, but not with a valid HTTP/1.1 response the router can pass on (malformed framing or headers, headers over 16KB, a 100 or 101 it was not asked for, or a transfer coding besides chunked); the service\'s HTTP server is at fault',
   },
   closed: {
     error: 'upstream_closed',
@@ -60,6 +60,7 @@ const BAD_GATEWAY_AFTER_RETRY = badGatewayAnswers(true);
 export function badGatewayAnswer(failure: UpstreamFailure, hasRetried: boolean): RouterAnswer {
   return (hasRetried ? BAD_GATEWAY_AFTER_RETRY : BAD_GATEWAY)[failure];
 }
+
 /** Node's own limit on request headers (16 KB); not a slipway.yaml key. */
 export const HEADERS_TOO_LARGE = jsonAnswer(431, { error: 'headers_too_large', limit: 'max_header_size', limitBytes: 16_384, message: 'the request headers are over 16KB, the router\'s limit' }, { close: true });
 /** A request-target that alone is over node's limit on the request head (the same 16 KB as HEADERS_TOO_LARGE). */
