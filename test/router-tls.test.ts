@@ -5,6 +5,7 @@
 
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect as http2ClientConnect, type IncomingHttpHeaders } from 'node:http2';
 import { connect as tlsConnect } from 'node:tls';
 import { Agent as HttpsAgent } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -71,6 +72,44 @@ function rawHead(port: number, bytes: Buffer): Promise<string> {
       if (text.includes('\r\n\r\n')) done();
     });
     socket.on('error', reject);
+  });
+}
+
+/** An HTTP/2 CONNECT to `authority` over a TLS listener: the answer's headers and body. */
+function http2Connect(o: { port: number; authority: string; servername: string; ca: string }): Promise<{ headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const session = http2ClientConnect(`https://127.0.0.1:${o.port}`, { ca: o.ca, servername: o.servername });
+    session.on('error', reject);
+    const stream = session.request({ ':method': 'CONNECT', ':authority': o.authority });
+    let headers: IncomingHttpHeaders = {};
+    let body = '';
+    stream.setEncoding('utf8');
+    stream.on('response', (h) => (headers = h));
+    stream.on('data', (d: string) => (body += d));
+    stream.on('error', reject);
+    // A CONNECT stream stays open for writing after the answer: its readable end is the answer's.
+    stream.on('end', () => {
+      session.destroy();
+      resolve({ headers, body });
+    });
+  });
+}
+
+/** An HTTP/1.1 CONNECT to `authority` over a TLS listener: the answer's head and body, read until the router closes. */
+function https1Connect(o: { port: number; authority: string; servername: string; ca: string }): Promise<{ head: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: o.port, servername: o.servername, ca: o.ca, ALPNProtocols: ['http/1.1'] }, () => {
+      socket.write(`CONNECT ${o.authority} HTTP/1.1\r\nHost: ${o.authority}\r\n\r\n`);
+    });
+    let text = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => (text += d));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const at = text.indexOf('\r\n\r\n');
+      resolve({ head: text.slice(0, at), body: text.slice(at + 4) });
+    });
+    setTimeout(() => socket.destroy(), 5_000).unref();
   });
 }
 
@@ -144,6 +183,24 @@ describe('TLS at the router with certificate files', () => {
     const clash = await http2Get({ port, host: 'www.shop.test', path: '/echo', ca: ca.cert, hostHeader: 'blog.test' });
     expect(clash.status).toBe(400);
     expect(JSON.parse(clash.body)).toMatchObject({ error: 'bad_request' });
+  });
+
+  it('refuses an HTTP/2 CONNECT with the answer HTTP/1.1 gets: 405, Allow and a body saying it opens no tunnels, counted', async () => {
+    await push(both());
+    const refused = async () => (await router.getStats()).listeners[`127.0.0.1:${port}`]?.refused?.bad_request ?? 0;
+    const before = await refused();
+    const h2 = await http2Connect({ port, authority: 'shop.test:443', servername: 'shop.test', ca: ca.cert });
+    expect(h2.headers[':status']).toBe(405);
+    expect(h2.headers.allow).toBe('GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
+    expect(h2.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(h2.body)).toMatchObject({ error: 'method_not_allowed', method: 'CONNECT' });
+    expect(h2.body).toContain('does not proxy CONNECT');
+    // The same answer as an HTTP/1.1 CONNECT on the same TLS listener.
+    const h1 = await https1Connect({ port, authority: 'shop.test:443', servername: 'shop.test', ca: ca.cert });
+    expect(h1.head).toMatch(/^HTTP\/1\.1 405 /);
+    expect(h1.head).toContain('\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n');
+    expect(h1.body).toBe(h2.body);
+    expect((await refused()) - before).toBe(2);
   });
 
   it('gives a client with an unknown SNI name, or none, the default certificate (the first environment\'s), which its name does not match', async () => {

@@ -9,20 +9,23 @@
 // proxy settings' back: no total request time (a long upload is cut only when its
 // body goes idle, proxy.ts), 60 s to send the request head (slow-header clients),
 // and 16 KB of request headers; what node refuses is answered with a body that
-// says why (router-answers.ts), not its bare 400/431.
+// says why (router-answers.ts), not its bare 400/431, and after the answers to the
+// requests pipelined before it (client-error-answer.ts).
 //
 // A listener may read a PROXY protocol header in front of each connection
 // (proxy-protocol-listener.ts), when an environment on it asks for it.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { Server as NetServer, type Socket } from 'node:net';
 import { errorMessage } from '../core/errors.ts';
 import { hostHeaderOf, requestHost, stripPathPrefix, UNKNOWN_HOST, type HostRoutes, type RouteEntry, type RouteMiss } from './host-routes.ts';
 import { normaliseRequest } from './forwardable-request.ts';
 import { handleExpectContinue, handleProxyRequest, sendAnswer } from './proxy.ts';
 import { listenHost, listenPort } from './route-table.ts';
-import { BAD_REQUEST, CONNECT_REFUSED, HEAD_TIMEOUT, HEADERS_TOO_LARGE, URI_TOO_LONG, hasRequestBody, unknownRouteAnswer, writeRawAnswer, type RouterAnswer } from './router-answers.ts';
-import type { ListenerCounters, RefusalLimit } from './router-stats.ts';
+import { answerClientError, answerInTurn } from './client-error-answer.ts';
+import { CONNECT_REFUSED, hasRequestBody, unknownRouteAnswer, writeRawAnswer, type RouterAnswer } from './router-answers.ts';
+import type { ListenerCounters } from './router-stats.ts';
 import type { HealthLog } from './passive-health.ts';
 import { copyProxiedRemote, readProxyProtocolOn, type ProxyProtocolReader, type ProxyProtocolSettings, type ProxyRefusal } from './proxy-protocol-listener.ts';
 import { handleProxyUpgrade } from './upgrade-proxy.ts';
@@ -142,10 +145,16 @@ export class AddressListener {
       else handleProxyUpgrade(entry.route, req, socket, head, entry.strip);
     });
     // Node hands a CONNECT over as 'connect', and closes it unanswered when nobody
-    // listens; the router opens no tunnels, and says so.
+    // listens (HTTP/2: a bare 405); the router opens no tunnels, and says so.
     server.on('connect', (_req: IncomingMessage, socket: Socket) => {
       (this.routes.sole?.counters.refused ?? this.counters.refused).bad_request++;
-      writeRawAnswer(socket, CONNECT_REFUSED);
+      answerInTurn(socket, CONNECT_REFUSED);
+    });
+    // Sent through node's compatibility API, as the proxy's answers to HTTP/2 requests are;
+    // it drops the answer's Connection: close: the stream ends, the session stays.
+    this.tls?.http2.on('connect', (_req: Http2ServerRequest, res: Http2ServerResponse) => {
+      (this.routes.sole?.counters.refused ?? this.counters.refused).bad_request++;
+      sendAnswer(res as unknown as ServerResponse, CONNECT_REFUSED);
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => answerClientError(this.routes.sole?.counters.refused ?? this.counters.refused, err, socket));
     return new Promise((resolve) => {
@@ -287,41 +296,6 @@ export class AddressListener {
   }
 }
 
-
 function isAnswer(target: RouteEntry | RouterAnswer): target is RouterAnswer {
   return 'status' in target;
-}
-
-/**
- * What node could not parse: answered (when nothing was written yet) with a body
- * naming the cause, and counted for the listener's environment (or, on a listener
- * of several, the listener: no host can be trusted from a request node refused).
- */
-function answerClientError(refused: Record<RefusalLimit, number>, err: NodeJS.ErrnoException, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || !socket.writable || socket.bytesWritten > 0) {
-    socket.destroy();
-    return;
-  }
-  const isTooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-  refused[isTooLarge ? 'max_header_size' : 'bad_request']++;
-  if (isTooLarge) writeRawAnswer(socket, isRequestLineOverLimit(err) ? URI_TOO_LONG : HEADERS_TOO_LARGE);
-  else writeRawAnswer(socket, err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? HEAD_TIMEOUT : BAD_REQUEST);
-}
-
-/** A method and a space: the start of a request line (RFC 9112 §3). */
-const REQUEST_LINE_START = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ /;
-
-/**
- * Whether node's parser went over its 16 KB limit on the request head while still in
- * the request line: the bytes it failed in (err.rawPacket, one read from the socket)
- * begin with a request line that has no line end up to where it failed (err.bytesParsed).
- * A request-target that came in over several reads is not seen whole here, nor can a
- * long target be told from a long header in the last read alone: that one gets the
- * 431 of the head at large, which is true either way.
- */
-function isRequestLineOverLimit(err: NodeJS.ErrnoException & { rawPacket?: unknown; bytesParsed?: unknown }): boolean {
-  const raw = err.rawPacket;
-  if (!Buffer.isBuffer(raw)) return false;
-  const failedAt = typeof err.bytesParsed === 'number' ? Math.min(err.bytesParsed, raw.length) : raw.length;
-  return REQUEST_LINE_START.test(raw.toString('latin1', 0, Math.min(failedAt, 32))) && raw.subarray(0, failedAt).indexOf(10) < 0;
 }

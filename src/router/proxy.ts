@@ -22,7 +22,8 @@ import { collectForwardHeaders, isHopByHopResponseHeader } from './forward-heade
 import type { HeaderWaiter } from './passive-health.ts';
 import { pickUpstream } from './pick-upstream.ts';
 import type { EnvProxy } from './proxy-settings.ts';
-import { BAD_GATEWAY, NO_BACKEND, type RouterAnswer } from './router-answers.ts';
+import { badGatewayAnswer, NO_BACKEND, type RouterAnswer } from './router-answers.ts';
+import { upstreamFailureOf } from './upstream-failure.ts';
 import type { Upstream } from './upstream.ts';
 import type { ShadowTap } from './shadow/shadow-mirror.ts';
 
@@ -409,7 +410,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
       this.answer(this.proxy.gatewayTimeout);
     } else {
       failed.counters.upstreamErrors++;
-      this.answer(BAD_GATEWAY);
+      this.answer(badGatewayAnswer(upstreamFailureOf(err), this.hasRetried));
     }
   }
 

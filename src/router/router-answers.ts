@@ -6,6 +6,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { formatDurationMs } from '../core/duration.ts';
+import type { UpstreamFailure } from './upstream-failure.ts';
 
 export interface RouterAnswer {
   status: number;
@@ -23,7 +24,43 @@ function jsonAnswer(status: number, fields: Record<string, string | number>, o: 
 }
 
 export const NO_BACKEND = jsonAnswer(503, { error: 'no_backend', message: 'no ready backend for this environment; deploy a release or raise its weight' });
-export const BAD_GATEWAY = jsonAnswer(502, { error: 'upstream_unreachable', message: 'the backend could not be reached, also after a retry on another backend' });
+
+/** A 502's `error` and words for each way a backend can fail to answer (upstream-failure.ts); never the backend's address. */
+const BAD_GATEWAY_WORDS: Record<UpstreamFailure, { error: string; message: string }> = {
+  connect: {
+    error: 'upstream_unreachable',
+    message: 'the router could not connect to the backend (refused, timed out or unreachable); check that the instance is running and listens on its port',
+  },
+  invalid: {
+    error: 'upstream_invalid_response',
+    message: 'the backend answered, but not with a valid HTTP/1.1 response the router can pass on (malformed framing or headers, headers over 16KB, a 100 or 101 it was not asked for, or a transfer coding besides chunked); the service\'s HTTP server is at fault',
+  },
+  closed: {
+    error: 'upstream_closed',
+    message: 'the backend closed the connection before it had sent a whole response head; it may have crashed or dropped the request, see its logs',
+  },
+  other: {
+    error: 'upstream_failed',
+    message: 'the request to the backend failed before it answered',
+  },
+};
+
+function badGatewayAnswers(hasRetried: boolean): Record<UpstreamFailure, RouterAnswer> {
+  const out = {} as Record<UpstreamFailure, RouterAnswer>;
+  for (const [failure, { error, message }] of Object.entries(BAD_GATEWAY_WORDS) as Array<[UpstreamFailure, { error: string; message: string }]>) {
+    out[failure] = jsonAnswer(502, { error, message: hasRetried ? `${message}; another backend had been tried first, and failed too` : message });
+  }
+  return out;
+}
+
+const BAD_GATEWAY = badGatewayAnswers(false);
+const BAD_GATEWAY_AFTER_RETRY = badGatewayAnswers(true);
+
+/** The 502 for a backend that gave no answer to pass on; `hasRetried`: the request went to another backend first. */
+export function badGatewayAnswer(failure: UpstreamFailure, hasRetried: boolean): RouterAnswer {
+  return (hasRetried ? BAD_GATEWAY_AFTER_RETRY : BAD_GATEWAY)[failure];
+}
+
 /** Node's own limit on request headers (16 KB); not a slipway.yaml key. */
 export const HEADERS_TOO_LARGE = jsonAnswer(431, { error: 'headers_too_large', limit: 'max_header_size', limitBytes: 16_384, message: 'the request headers are over 16KB, the router\'s limit' }, { close: true });
 /** A request-target that alone is over node's limit on the request head (the same 16 KB as HEADERS_TOO_LARGE). */

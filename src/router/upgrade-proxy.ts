@@ -18,9 +18,10 @@ import type { HeaderWaiter } from './passive-health.ts';
 import { pickUpstream } from './pick-upstream.ts';
 import type { EnvProxy } from './proxy-settings.ts';
 import { CLIENT_GONE, RETRYABLE_CODES } from './proxy.ts';
-import { BAD_GATEWAY, NO_BACKEND, UPGRADE_WITH_BODY, writeRawAnswer } from './router-answers.ts';
+import { badGatewayAnswer, NO_BACKEND, UPGRADE_WITH_BODY, writeRawAnswer } from './router-answers.ts';
 import { Tunnel } from './tunnel.ts';
 import type { Upstream } from './upstream.ts';
+import { upstreamFailureOf } from './upstream-failure.ts';
 
 /** An upgrade request the listener routed to this environment, as handleProxyRequest. */
 export function handleProxyUpgrade(route: EnvRoute, req: IncomingMessage, socket: Socket, head: Buffer, strippedPrefix: string | null = null): void {
@@ -210,7 +211,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
     const timedOut = code === 'UND_ERR_HEADERS_TIMEOUT';
     if (timedOut) failed.counters.timeouts++;
     else failed.counters.upstreamErrors++;
-    const answer = timedOut ? this.proxy.gatewayTimeout : BAD_GATEWAY;
+    const answer = timedOut ? this.proxy.gatewayTimeout : badGatewayAnswer(upstreamFailureOf(err), this.hasRetried);
     this.statusCode = answer.status;
     writeRawAnswer(this.socket, answer);
     failed.counters.record(this.statusCode, performance.now() - this.startMs);

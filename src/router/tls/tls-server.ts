@@ -13,7 +13,7 @@
 // rest end as their requests do, or when the grace runs out.
 
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttp2Server, type Http2Session } from 'node:http2';
+import { createServer as createHttp2Server, type Http2Server, type Http2Session } from 'node:http2';
 import { createServer as createTlsNetServer, type Server as TlsNetServer, type TLSSocket } from 'node:tls';
 import type { CertificateSet } from './certificate-set.ts';
 
@@ -22,6 +22,8 @@ export interface TlsServer {
   listener: TlsNetServer;
   /** Where HTTP/1.1 requests, upgrades and client errors arrive (as on a plain listener). */
   http1: Server;
+  /** Where HTTP/2 CONNECTs arrive ('connect'); its other requests go to the request handler. */
+  http2: Http2Server;
   /** Sets the certificate of handshakes without SNI (when it changed). */
   setDefault(certificates: CertificateSet): void;
   /** Stops new work on open connections (GOAWAY, ends idle HTTP/1.1 ones); the listener must be closed too. */
@@ -102,6 +104,7 @@ export function createTlsServer(certificates: () => CertificateSet, onRequest: R
   return {
     listener,
     http1,
+    http2,
     setDefault(certs) {
       const pem = certs.defaultPem;
       const text = pem === null ? null : `${pem.cert}\0${pem.key}`;
