@@ -38,9 +38,12 @@ export function registerPipelineRoutes(app: FastifyInstance, o: PipelineRouteOpt
     return reply.status(202).send(runner.view(run.id));
   });
 
-  app.get('/api/pipeline/runs', { config: { permission: 'read', input: { query: runsQuery }, summary: 'recent release runs' } }, async (req): Promise<RunsJson> => {
+  // Each run with its approvals, as its own page has them: who already approved is what
+  // decides whether a list's Approve button would be refused (approval-refusal.js).
+  app.get('/api/pipeline/runs', { config: { permission: 'read', input: { query: runsQuery }, summary: 'recent release runs, each with its approvals' } }, async (req): Promise<RunsJson> => {
     const q = parse(runsQuery, req.query, 'query');
-    return { runs: runner.list(q.limit) };
+    const runs = runner.list(q.limit).map((listed) => ({ ...listed, approvals: runner.view(listed.id).approvals }));
+    return { runs };
   });
 
   app.get('/api/pipeline/runs/:id', { config: { permission: 'read', input: { params: runParam }, summary: 'a run with its stages and approvals' } }, async (req) => {

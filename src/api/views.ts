@@ -188,8 +188,11 @@ export type PolicyJson = ReturnType<typeof policyView>;
 export type RunJson = RunView['run'];
 export type RunViewJson = RunView;
 
+/** A run in a list: with its approvals, as its own answer (RunViewJson) has them. */
+export type RunListEntryJson = RunJson & { approvals: ApprovalRecord[] };
+
 export interface RunsJson {
-  runs: RunJson[];
+  runs: RunListEntryJson[];
 }
 
 /** The answer of approve and reject. */
