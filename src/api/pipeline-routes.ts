@@ -38,9 +38,19 @@ export function registerPipelineRoutes(app: FastifyInstance, o: PipelineRouteOpt
     return reply.status(202).send(runner.view(run.id));
   });
 
-  app.get('/api/pipeline/runs', { config: { permission: 'read', input: { query: runsQuery }, summary: 'recent release runs' } }, async (req): Promise<RunsJson> => {
+  // Each run with its approvals, as its own page has them: who already approved is what
+  // decides whether a list's Approve button would be refused (approval-refusal.js).
+  app.get('/api/pipeline/runs', { config: { permission: 'read', input: { query: runsQuery }, summary: 'a page of release runs, newest first, each with its approvals' } }, async (req): Promise<RunsJson> => {
     const q = parse(runsQuery, req.query, 'query');
-    return { runs: runner.list(q.limit) };
+    if (q.before !== undefined && !o.reads.runs.exists(q.before)) {
+      throw new SlipwayError('E_BAD_REQUEST', `query: before: there is no run #${q.before}; give the \`next\` of the page before (see slipway runs)`, { field: 'before' });
+    }
+    const { ids, total, more, next } = o.reads.runs.page(q);
+    const runs = ids.map((id) => {
+      const { run, approvals } = runner.view(id);
+      return { ...run, approvals };
+    });
+    return { runs, total, more, next };
   });
 
   app.get('/api/pipeline/runs/:id', { config: { permission: 'read', input: { params: runParam }, summary: 'a run with its stages and approvals' } }, async (req) => {

@@ -2,7 +2,7 @@
 // builds its requests from these same types.
 
 import { z } from 'zod';
-import { wholeNumber } from './schemas.ts';
+import { pageQuery, wholeNumber } from './schemas.ts';
 
 export const releaseBody = z.strictObject({
   /** The repository's top directory on the server's machine (absolute). */
@@ -27,6 +27,6 @@ export const checklistParam = z.strictObject({
   ref: z.string().regex(/^(?:\d+|(?:[a-z][a-z0-9-]{0,62}\/)?[a-z][a-z0-9-]{0,30}#\d+)$/, 'a run number (e.g. 12) or a release (e.g. production#3, shop/production#3)'),
 });
 
-export const runsQuery = z.strictObject({
-  limit: wholeNumber(z.number().int().min(1).max(500)).default(30),
-});
+/** GET /api/pipeline/runs: `before` is a run id. */
+export const runsQuery = pageQuery(30, 'a run id: the page holds the runs started before it (the previous page\'s `next`)');
+export type RunsQuery = z.input<typeof runsQuery>;

@@ -45,6 +45,25 @@ export type PromoteBody = z.input<typeof promoteBody>;
 
 export const emptyBody = z.strictObject({});
 
+/** The most items one page of a list gives. */
+export const MAX_PAGE_LIMIT = 500;
+
+/**
+ * A page of a list kept newest first (releases, pipeline runs): `limit` items, older
+ * than `before` (the `next` of the page before) when given. `defaultLimit`: the
+ * route's page when none is asked for.
+ */
+export function pageQuery(defaultLimit: number, before: string) {
+  return z.strictObject({
+    limit: wholeNumber(z.number().int().min(1).max(MAX_PAGE_LIMIT)).default(defaultLimit),
+    before: wholeNumber(z.number().int().positive().describe(before)).optional(),
+  });
+}
+
+/** GET /api/environments/:env/releases: `before` is a release number of the environment. */
+export const releasesQuery = pageQuery(50, 'a release number of the environment: the page holds the releases before it (the previous page\'s `next`)');
+export type ReleasesQuery = z.input<typeof releasesQuery>;
+
 export const eventsQuery = z.strictObject({
   after: wholeNumber(z.number().int().min(0)).default(0),
   wait: wholeNumber(z.number().int().min(0).max(30_000)).default(0),

@@ -16,7 +16,7 @@ import type { AnalysisResult } from '../core/analysis/index.ts';
 import type { SecretListing } from '../engine/config-versions.ts';
 import type { DeployPlan } from '../engine/deploy-plan.ts';
 import type { PipelineRunner, RunView } from '../engine/pipeline/pipeline-runner.ts';
-import type { NotificationFailure } from '../engine/read-models.ts';
+import type { NotificationFailure, PageInfo } from '../engine/read-models.ts';
 import type { EnvironmentStatus, RolloutView } from '../engine/status-view.ts';
 import type { LivePoint } from './live-metrics.ts';
 import type { LogRecord } from '../observe/log-records.ts';
@@ -188,8 +188,15 @@ export type PolicyJson = ReturnType<typeof policyView>;
 export type RunJson = RunView['run'];
 export type RunViewJson = RunView;
 
-export interface RunsJson {
-  runs: RunJson[];
+/** A run in a list: with its approvals, as its own answer (RunViewJson) has them. */
+export type RunListEntryJson = RunJson & { approvals: ApprovalRecord[] };
+
+/**
+ * A page of runs, newest first. `total`: runs in all; `more`: older ones follow this
+ * page, asked for with `before=<next>`.
+ */
+export interface RunsJson extends PageInfo {
+  runs: RunListEntryJson[];
 }
 
 /** The answer of approve and reject. */

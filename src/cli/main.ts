@@ -30,7 +30,8 @@ import { declaredEnvironments, formatStrays, strayEnvironments } from './stray-e
 import { registerTrafficCommands } from './traffic-commands.ts';
 import { interruptedDetail } from './interrupt-note.ts';
 import { formatEvent, formatRolloutLine, formatStatus, printError } from './output.ts';
-import { formatReleases } from './release-output.ts';
+import { fetchReleases, formatReleases } from './release-output.ts';
+import { MAX_PAGE_LIMIT } from '../api/schemas.ts';
 
 interface GlobalOpts {
   dataDir: string;
@@ -216,10 +217,14 @@ program
 
 program
   .command('releases')
-  .description('the releases of an environment, newest first, and which a rollback can go to (not one removed by release retention)')
+  .description('the releases of an environment, newest first (the newest 50 unless --limit or --all), and which a rollback can go to (not one removed by release retention)')
   .argument('<env>')
-  .action(async (env: string, _o: unknown, cmd: Command) => {
-    const r = await client(cmd).releases(env);
+  .option('-n, --limit <n>', `how many of the newest (1 to ${MAX_PAGE_LIMIT}; default 50)`, positiveInt)
+  .option('--all', 'every release, paged through')
+  .action(async (env: string, o: { limit?: number; all?: boolean }, cmd: Command) => {
+    if (o.all && o.limit !== undefined) throw new SlipwayError('E_BAD_REQUEST', 'give --limit N or --all, not both');
+    const c = client(cmd);
+    const r = await fetchReleases(c.releases.bind(c), env, o);
     out(cmd, r, () => formatReleases(r));
   });
 

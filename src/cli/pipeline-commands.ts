@@ -10,9 +10,11 @@ import { parseDurationMs } from '../core/duration.ts';
 import { SlipwayError, errorMessage } from '../core/errors.ts';
 import { isRunFinished } from '../core/pipeline/pipeline-run.ts';
 import { describeOrigin } from '../core/pipeline/ci-origin.ts';
+import type { RunsJson } from '../api/views.ts';
 import type { ApiClient, ChecklistJson, RunJson, RunViewJson } from './api-client.ts';
 import type { CommandContext } from './config-commands.ts';
 import { positiveInt } from './positive-int.ts';
+import { MAX_PAGE_LIMIT } from '../api/schemas.ts';
 
 function git(dir: string, args: string[]): string | null {
   const r = spawnSync('git', ['-C', dir, ...args], { encoding: 'utf8' });
@@ -49,6 +51,34 @@ export function formatRun(v: RunViewJson, withOutput = false): string {
     for (const s of v.stages.filter((x) => x.outputTail.trim())) lines.push(pc.bold(`--- ${s.name}`), s.outputTail.trimEnd());
   }
   return lines.join('\n');
+}
+
+/** One page of runs, as ApiClient.runs asks for it (`before`: a run id, the previous page's `next`). */
+export type RunPage = (limit?: number, before?: number) => Promise<RunsJson>;
+
+/** The newest `limit` runs, or with `all` every one, paged through by each page's `next` (then `more` is false). */
+export async function fetchRuns(page: RunPage, o: { limit: number; all?: undefined } | { all: true }): Promise<RunsJson> {
+  if (!o.all) {
+    const answer = await page(o.limit);
+    if (answer.runs.length > o.limit) throw new SlipwayError('E_INTERNAL', `the server answered ${answer.runs.length} runs when asked for ${o.limit}; it does not page (is it older than this slipway?)`);
+    return answer;
+  }
+  let answer = await page(MAX_PAGE_LIMIT);
+  const runs = [...answer.runs];
+  while (answer.more && answer.next !== null) {
+    const before = answer.next;
+    answer = await page(MAX_PAGE_LIMIT, before);
+    // A page must start below its cursor: one that does not would be asked for again and again.
+    if ((answer.runs[0]?.id ?? 0) >= before) throw new SlipwayError('E_INTERNAL', `the server answered runs from #${answer.runs[0]!.id} when asked for those before #${before}; it does not page (is it older than this slipway?)`);
+    runs.push(...answer.runs);
+  }
+  return { ...answer, runs, more: false, next: null };
+}
+
+export function formatRuns(r: RunsJson): string {
+  if (r.runs.length === 0) return 'no pipeline runs yet; start one with slipway release';
+  const rows = r.runs.map((x) => `#${String(x.id).padEnd(4)} ${x.service} ${x.version.padEnd(16)} ${x.commit.slice(0, 7)} ${statusWord(x).padEnd(18)} ${x.stage.padEnd(18)} ${x.startedBy.padEnd(12)} ${describeOrigin(x.ci)}`);
+  return [...rows, ...(r.more ? ['', `showing newest ${r.runs.length} of ${r.total}; --all for every run`] : [])].join('\n');
 }
 
 export function statusWord(r: RunJson): string {
@@ -137,12 +167,14 @@ export function registerPipelineCommands(program: Command, ctx: CommandContext):
   const runs = program.command('runs').description('pipeline runs: list them, or show one');
   runs
     .command('list', { isDefault: true })
-    .description('the newest pipeline runs')
-    .option('-n, --limit <n>', 'how many', positiveInt, 20)
-    .action(async (o: { limit: number }, cmd: Command) => {
-      const r = await ctx.client(cmd).runs(o.limit);
-      ctx.out(cmd, r, () => r.runs.length === 0 ? 'no pipeline runs yet; start one with slipway release'
-        : r.runs.map((x) => `#${String(x.id).padEnd(4)} ${x.service} ${x.version.padEnd(16)} ${x.commit.slice(0, 7)} ${statusWord(x).padEnd(18)} ${x.stage.padEnd(18)} ${x.startedBy.padEnd(12)} ${describeOrigin(x.ci)}`).join('\n'));
+    .description('the newest pipeline runs (20 unless --limit or --all)')
+    .option('-n, --limit <n>', `how many (1 to ${MAX_PAGE_LIMIT})`, positiveInt)
+    .option('--all', 'every run, paged through')
+    .action(async (o: { limit?: number; all?: boolean }, cmd: Command) => {
+      if (o.all && o.limit !== undefined) throw new SlipwayError('E_BAD_REQUEST', 'give --limit N or --all, not both');
+      const api = ctx.client(cmd);
+      const r = await fetchRuns(api.runs.bind(api), o.all ? { all: true } : { limit: o.limit ?? 20 });
+      ctx.out(cmd, r, () => formatRuns(r));
     });
   runs
     .command('show')

@@ -45,6 +45,19 @@ describe('read models', () => {
     expect(reads.releases.byNumber('production', 3)).toBeNull();
   });
 
+  it('pages an environment\'s releases newest first, saying how many there are and where the next page starts', () => {
+    const { reads, release } = fresh();
+    for (let i = 0; i < 5; i++) release();
+    const first = reads.releases.list('production', { limit: 2 });
+    expect([first.releases.map((r) => r.number), first.total, first.more, first.next]).toEqual([[5, 4], 5, true, 4]);
+    const second = reads.releases.list('production', { limit: 2, before: first.next! });
+    expect([second.releases.map((r) => r.number), second.more, second.next]).toEqual([[3, 2], true, 2]);
+    const last = reads.releases.list('production', { limit: 2, before: second.next! });
+    expect([last.releases.map((r) => r.number), last.more, last.next]).toEqual([[1], false, null]);
+    // A page that ends exactly at the oldest says no more follow.
+    expect(reads.releases.list('production', { limit: 5 })).toMatchObject({ more: false, next: null, total: 5 });
+  });
+
   it('names each instance\'s log file with its release\'s number', () => {
     const { store, reads, release } = fresh();
     const r = release();

@@ -15,13 +15,42 @@ import { releaseView, rolloutView, type ReleaseView, type RolloutView } from './
 
 export type { NotificationFailure } from '../store/observe-store.ts';
 
+/** One page of a list kept newest first: at most `limit` items, each older than `before` when given. */
+export interface PageRequest {
+  limit: number;
+  /** The key (a release's number, a run's id) the page starts below; the `next` of the page before. */
+  before?: number | undefined;
+}
+
+/** What a page says of the rest: how many there are in all, whether more follow it, and the `before` that asks for them. */
+export interface PageInfo {
+  total: number;
+  more: boolean;
+  /** null: this page holds the oldest. */
+  next: number | null;
+}
+
+/** The newest `limit` of `rows` (which were asked for one more than `limit`), with what follows them. */
+function pageOf<T>(rows: T[], limit: number, total: number, keyOf: (row: T) => number): { items: T[] } & PageInfo {
+  const items = rows.slice(0, limit);
+  const more = rows.length > limit;
+  return { items, total, more, next: more ? keyOf(items[items.length - 1]!) : null };
+}
+
 export interface ReleaseReads {
-  /** The environment's releases, newest first, each marked whether it is the stable one. */
-  list(env: string): { stable: number | null; releases: (ReleaseView & { isStable: boolean })[] };
+  /** A page of the environment's releases (`before`: a release number), newest first, each marked whether it is the stable one. */
+  list(env: string, page?: PageRequest): { stable: number | null; releases: (ReleaseView & { isStable: boolean })[] } & PageInfo;
   /** Release `number` of `env` (as in `production#12`); null when there is none. */
   byNumber(env: string, number: number): ReleaseRecord | null;
   /** When release retention retired the release (epoch ms); null: kept, a rollback may go to it (docs/retention.md). */
   retiredAt(releaseId: number): number | null;
+}
+
+export interface RunReads {
+  /** A page of pipeline run ids (`before`: a run id), newest first. */
+  page(page: PageRequest): { ids: number[] } & PageInfo;
+  /** Is there a run with this id? */
+  exists(id: number): boolean;
 }
 
 export interface RolloutReads {
@@ -67,6 +96,7 @@ export interface EventLogReads {
 /** Every read the API makes of recorded state. */
 export interface ReadModels {
   releases: ReleaseReads;
+  runs: RunReads;
   rollouts: RolloutReads;
   environments: EnvironmentReads;
   logs: LogReads;
@@ -76,12 +106,20 @@ export interface ReadModels {
 export function readModels(store: StateStore): ReadModels {
   return {
     releases: {
-      list(env) {
+      list(env, { limit, before } = { limit: 50 }) {
         const stable = store.getStableReleaseId(env);
-        return { stable, releases: store.listReleases(env).map((r) => ({ ...releaseView(r), isStable: r.id === stable })) };
+        const { items, ...rest } = pageOf(store.listReleases(env, limit + 1, before ?? null), limit, store.countReleases(env), (r) => r.number);
+        return { stable, releases: items.map((r) => ({ ...releaseView(r), isStable: r.id === stable })), ...rest };
       },
       byNumber: (env, number) => store.getReleaseByNumber(env, number),
       retiredAt: (releaseId) => store.retention.retiredAt(releaseId),
+    },
+    runs: {
+      page({ limit, before }) {
+        const { items, ...rest } = pageOf(store.pipeline.listRuns(limit + 1, before ?? null), limit, store.pipeline.countRuns(), (r) => r.id);
+        return { ids: items.map((r) => r.id), ...rest };
+      },
+      exists: (id) => store.pipeline.getRun(id) !== null,
     },
     rollouts: {
       get: (id) => store.getRollout(id),

@@ -66,8 +66,13 @@ export class PipelineStore {
     return r ? toRun(r) : null;
   }
 
-  listRuns(limit = 50): PipelineRun[] {
-    return (this.db.prepare('SELECT * FROM pipeline_runs ORDER BY id DESC LIMIT ?').all(limit) as Row[]).map(toRun);
+  /** Runs, newest first: `limit` of them, with ids below `beforeId` when given. */
+  listRuns(limit = 50, beforeId: number | null = null): PipelineRun[] {
+    return (this.db.prepare('SELECT * FROM pipeline_runs WHERE (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?').all(beforeId, beforeId, limit) as Row[]).map(toRun);
+  }
+
+  countRuns(): number {
+    return Number((this.db.prepare('SELECT COUNT(*) AS n FROM pipeline_runs').get() as Row).n);
   }
 
   unfinishedRuns(): PipelineRun[] {

@@ -174,8 +174,14 @@ export class StateStore {
     return r ? toRelease(r) : null;
   }
 
-  listReleases(env: string, limit = 50): ReleaseRecord[] {
-    return (this.db.prepare('SELECT * FROM releases WHERE env = ? ORDER BY number DESC LIMIT ?').all(env, limit) as Row[]).map(toRelease);
+  /** The environment's releases, newest first: `limit` of them, numbered below `beforeNumber` when given. */
+  listReleases(env: string, limit = 50, beforeNumber: number | null = null): ReleaseRecord[] {
+    return (this.db.prepare('SELECT * FROM releases WHERE env = ? AND (? IS NULL OR number < ?) ORDER BY number DESC LIMIT ?')
+      .all(env, beforeNumber, beforeNumber, limit) as Row[]).map(toRelease);
+  }
+
+  countReleases(env: string): number {
+    return Number((this.db.prepare('SELECT COUNT(*) AS n FROM releases WHERE env = ?').get(env) as Row).n);
   }
 
   // --- environments

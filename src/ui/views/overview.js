@@ -37,7 +37,7 @@ function PendingApprovals({ identity }) {
         <td><a href=${`#/runs/${r.id}`}>#${r.id}</a></td><td>${r.service}</td><td>${r.version}</td><td><code>${r.commit.slice(0, 8)}</code></td>
         <td data-testid=${`run-origin-${r.id}`}>${runOrigin(r).url ? html`<a href=${runOrigin(r).url} target="_blank" rel="noopener noreferrer">${runOrigin(r).label}</a>` : runOrigin(r).label}</td>
         <td>${r.startedBy} · ${age(r.createdAt)}</td>
-        <td><${ApprovalButtons} run=${r} identity=${identity} onAsk=${setAsking} /></td>
+        <td><${ApprovalButtons} run=${r} approvals=${r.approvals} identity=${identity} onAsk=${setAsking} /></td>
       </tr>`)}</tbody>
     </table>`}
     ${asking && html`<${Confirm} title=${`${asking.action === 'approve' ? 'Approve' : 'Reject'} run #${asking.run.id}?`}
@@ -55,9 +55,9 @@ function PendingApprovals({ identity }) {
  * over the production approval policy the run carries. Four eyes, unless the policy
  * says `distinct_from_starter: false`, keeps the starter from approving and from
  * rejecting; the policy's roles apply to both; an approval already given, to Approve.
- * `approvals`: the run's, when known (the run's page); else the server has the last word.
+ * `approvals`: the run's, as its page and each run of the runs list carry them.
  */
-export function ApprovalButtons({ run, approvals = [], identity, onAsk }) {
+export function ApprovalButtons({ run, approvals, identity, onAsk }) {
   if (!may(identity, 'approve', run.productionEnv)) return null;
   // The server takes the approver's roles from their token: its one role.
   const asked = { run, policy: run.approval, actor: identity.user, roles: [identity.role] };

@@ -1,5 +1,6 @@
-// The releases of an environment, newest first, each with its artefact, config
-// version and who made it, and a button to roll back to it. A release retention
+// The newest releases of an environment (the API's page; when it is cut, the page says
+// how many there are in all), each with its artefact, config version and who made it,
+// and a button to roll back to it. A release retention
 // removed (`retired`, docs/retention.md) is listed, marked, and offered no rollback:
 // its tree, artefact and image are gone, and the server would refuse it.
 
@@ -53,6 +54,7 @@ export function ReleasesView({ env, identity }) {
           <td>${offer(r) && html`<button onClick=${() => setAsking(r)}>Roll back to #${r.number}</button>`}${r.number === target && html`<span class="badge state-starting" data-testid="rolling-out">rolling out now</span>`}${r.retired && html`<span class="badge" data-testid="retired" title="Its unpacked tree, artefact and image were removed by release retention (keep_releases): it cannot be rolled back to. Deploy that version again to bring it back.">removed by retention ${dateTime(r.retired.at)}</span>`}</td>
         </tr>`)}</tbody>
       </table>
+      ${answer.more && html`<p class="muted" data-testid="releases-cut">Showing the newest ${answer.releases.length} of ${answer.total} releases; <code>slipway releases ${env} --all</code> lists every one.</p>`}
     </section>`}
     ${asking && html`<${Confirm} title=${`Roll ${env} back to #${asking.number}?`} confirmLabel=${`Roll back to #${asking.number}`} danger=${true}
       onCancel=${() => setAsking(null)} onConfirm=${() => void rollBack(asking)}>
