@@ -98,11 +98,10 @@ describe('bad payloads to the API', () => {
 
   it('refuses a query parameter its route does not take, naming it and the ones the route takes', async () => {
     const cases = [
-      { path: '/api/pipeline/runs?limt=5', field: 'limt', message: 'query: unknown parameter "limt" (did you mean "limit"?); GET /api/pipeline/runs takes: limit', accepted: ['limit'] },
+      { path: '/api/pipeline/runs?limt=5', field: 'limt', message: 'query: unknown parameter "limt" (did you mean "limit"?); GET /api/pipeline/runs takes: limit, before', accepted: ['limit', 'before'] },
       { path: '/api/audit?limit=2&actr=admin', field: 'actr', message: 'query: unknown parameter "actr" (did you mean "actor"?); GET /api/audit takes: env, actor, action, since, after, limit', accepted: ['env', 'actor', 'action', 'since', 'after', 'limit'] },
       { path: '/api/rollouts/1/events?after=0&timeout=100', field: 'timeout', message: 'query: unknown parameter "timeout"; GET /api/rollouts/:id/events takes: after, wait', accepted: ['after', 'wait'] },
-      // A route that declares no query takes none: ?limit=5 was ignored and every release listed.
-      { path: '/api/environments/hello%2Fstaging/releases?limit=5', field: 'limit', message: 'query: unknown parameter "limit"; GET /api/environments/:env/releases takes no query parameters', accepted: [] },
+      { path: '/api/environments/hello%2Fstaging/releases?limt=5', field: 'limt', message: 'query: unknown parameter "limt" (did you mean "limit"?); GET /api/environments/:env/releases takes: limit, before', accepted: ['limit', 'before'] },
       { path: '/api/environments?service=hello', field: 'service', message: 'query: unknown parameter "service"; GET /api/environments takes no query parameters', accepted: [] },
     ];
     for (const c of cases) {

@@ -176,6 +176,48 @@ describe('releases and pipeline runs, paged', { timeout: 120_000 }, () => {
     expect(lines.at(-1)).toBe(`showing newest 5 of ${RUNS}; --all for every run`);
   });
 
+  it('answers the page of releases asked for by limit and before, and refuses a wrong one naming the parameter', async () => {
+    const path = `/api/environments/${encodeURIComponent(ENV)}/releases`;
+    const page = (await (await api(`${path}?limit=3&before=100`)).json()) as ReleasesJson;
+    expect([page.releases.map((x) => x.number), page.total, page.more, page.next]).toEqual([[99, 98, 97], RELEASES, true, 97]);
+    const cases = [
+      { query: 'limit=0', field: 'limit', message: 'query: limit: Too small: expected number to be >=1' },
+      { query: 'limit=501', field: 'limit', message: 'query: limit: Too big: expected number to be <=500' },
+      { query: 'limit=ten', field: 'limit', message: 'query: limit: expected a whole number, in digits' },
+      { query: `before=${RELEASES + 1}`, field: 'before', message: `query: before: ${ENV} has no release #${RELEASES + 1}; give the \`next\` of the page before (see slipway releases ${ENV})` },
+    ];
+    for (const c of cases) {
+      const res = await api(`${path}?${c.query}`);
+      expect(res.status, c.query).toBe(400);
+      expect(((await res.json()) as { error: { code: string; message: string; details: { field: string } } }).error, c.query).toMatchObject({ code: 'E_BAD_REQUEST', message: c.message, details: { field: c.field } });
+    }
+  });
+
+  it('slipway releases --limit N shows the newest N, --all every release without the note, and --json --all the whole list', async () => {
+    const five = await cli('releases', ENV, '--limit', '5');
+    expect(five.code, five.stderr).toBe(0);
+    expect(five.stdout.trimEnd().split('\n').filter((l) => /^[ *] #\d+ /.test(l)).map((l) => l.trim().split(' ')[0])).toEqual(['#1201', '#1200', '#1199', '#1198', '#1197']);
+    expect(five.stdout.trimEnd().split('\n').at(-1)).toBe(`showing newest 5 of ${RELEASES}; --all for every release`);
+    const all = await cli('releases', ENV, '--all');
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout.trimEnd().split('\n').filter((l) => /^[ *] #\d+ /.test(l))).toHaveLength(RELEASES);
+    expect(all.stdout).not.toContain('showing newest');
+    const json = JSON.parse((await cli('--json', 'releases', ENV, '--all')).stdout) as ReleasesJson;
+    expect([json.releases.length, json.total, json.more, json.next]).toEqual([RELEASES, RELEASES, false, null]);
+    const both = await cli('releases', ENV, '--all', '--limit', '5');
+    expect(both.code).not.toBe(0);
+    expect(both.stderr).toContain('give --limit N or --all, not both');
+    const tooMany = await cli('releases', ENV, '--limit', '501');
+    expect(tooMany.code).not.toBe(0);
+    expect(tooMany.stderr).toContain('query: limit: Too big: expected number to be <=500');
+  });
+
+  it('slipway runs --all lists every run', async () => {
+    const json = JSON.parse((await cli('--json', 'runs', 'list', '--all')).stdout) as RunsJson;
+    expect(json.runs.map((r) => r.id)).toEqual(Array.from({ length: RUNS }, (_, i) => RUNS - i));
+    expect([json.total, json.more, json.next]).toEqual([RUNS, false, null]);
+  });
+
   it('refuses a wrong page of runs naming the parameter: a limit of 0, 501 or abc, a run that does not exist', async () => {
     const cases = [
       { query: 'limit=0', field: 'limit', message: 'query: limit: Too small: expected number to be >=1' },

@@ -37,7 +37,7 @@ import { actorOf, parse, serviceOfUpload } from './request-input.ts';
 import { requireTarGz } from './tar-gz-check.ts';
 import { refuseUnknownQueryParameters } from './query-check.ts';
 import {
-  ARTEFACT_DIGEST_HEADER, deployBody, emptyBody, envParam, metricsQuery, promoteBody, eventsQuery, rollbackBody, rolloutParam, shutdownBody,
+  ARTEFACT_DIGEST_HEADER, deployBody, emptyBody, envParam, metricsQuery, promoteBody, eventsQuery, releasesQuery, rollbackBody, rolloutParam, shutdownBody,
 } from './schemas.ts';
 
 export interface ApiOptions {
@@ -223,9 +223,9 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     return engine.status(env)[0];
   });
 
-  app.get('/api/environments/:env/releases', { config: { permission: 'read', input: { params: envParam }, summary: 'the releases of an environment' } }, async (req): Promise<ReleasesJson> => {
+  app.get('/api/environments/:env/releases', { config: { permission: 'read', input: { params: envParam, query: releasesQuery }, summary: 'a page of the releases of an environment, newest first' } }, async (req): Promise<ReleasesJson> => {
     const { env } = parse(envParam, req.params, 'path');
-    return releases.list(env);
+    return releases.list(env, parse(releasesQuery, req.query, 'query'));
   });
 
   app.get('/api/rollouts/:id', { config: { permission: 'read', input: { params: rolloutParam }, summary: 'one rollout' } }, async (req): Promise<RolloutView> => {

@@ -10,7 +10,7 @@ import { isTerminal } from '../core/rollout.ts';
 import { runningServers } from '../store/server-register.ts';
 import {
   ARTEFACT_DIGEST_HEADER, ARTEFACT_SERVICE_HEADER, type ConfigSetBody, type ConfigUnsetBody, type DeployBody, type PromoteBody, type RollbackBody,
-  type LogsQuery, type PolicySetBody, type SecretSetBody, type ShutdownBody,
+  type LogsQuery, type PolicySetBody, type ReleasesQuery, type SecretSetBody, type ShutdownBody,
 } from '../api/schemas.ts';
 import type {
   ApprovalAnswerJson, ArtefactUploadJson, AuditEntriesJson, AuditVerificationJson, ChecklistJson, ConfigChangeJson, ConfigListJson, ConfigVersionsJson, CreatedTokenJson,
@@ -271,8 +271,10 @@ export class ApiClient {
     return this.call<EnvironmentsJson>('GET', '/api/environments').then((r) => r.environments);
   }
 
-  releases(env: string) {
-    return this.call<ReleasesJson>('GET', `${this.envPath(env)}/releases`);
+  /** A page of the environment's releases: the newest 50 unless `q` asks otherwise. */
+  releases(env: string, q: ReleasesQuery = {}) {
+    const qs = new URLSearchParams(Object.entries(q).filter(([, v]) => v !== undefined).map(([k, v]): [string, string] => [k, String(v)])).toString();
+    return this.call<ReleasesJson>('GET', `${this.envPath(env)}/releases${qs ? `?${qs}` : ''}`);
   }
 
   rollout(id: number) {
@@ -416,8 +418,9 @@ export class ApiClient {
     return this.call<CiKeyJson>('POST', `/api/ci-keys/${encodeURIComponent(name)}/remove`, {});
   }
 
-  runs(limit = 30) {
-    return this.call<RunsJson>('GET', `/api/pipeline/runs?limit=${limit}`);
+  /** A page of runs, newest first; `before`: the previous page's `next`. */
+  runs(limit = 30, before?: number) {
+    return this.call<RunsJson>('GET', `/api/pipeline/runs?limit=${limit}${before === undefined ? '' : `&before=${before}`}`);
   }
 
   run(id: number) {
