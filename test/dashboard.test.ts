@@ -294,6 +294,8 @@ describe.skipIf(!hasChromium && !process.env.CI)('dashboard in a real browser', 
     await expect.poll(() => table.getByTestId('release-3').textContent(), REFRESH).toContain('rolling out now');
     expect(await table.getByTestId('release-3').getByRole('button').count()).toBe(0);
     expect(await table.getByTestId('release-1').getByRole('button', { name: 'Roll back to #1' }).count()).toBe(1);
+    // Newest first, as the API lists them and docs/dashboard.md says.
+    expect(await table.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-testid')))).toEqual(['release-3', 'release-2', 'release-1']);
   });
 
   it('shows a viewer the rollout but no button to act', async () => {

@@ -43,7 +43,7 @@ export function ReleasesView({ env, identity }) {
     ${answer && html`<section class="card">
       <table class="releases" data-testid="releases">
         <thead><tr><th>release</th><th>artefact</th><th>config</th><th>strategy</th><th>instances</th><th>made by</th><th>when</th><th></th></tr></thead>
-        <tbody>${[...answer.releases].reverse().map((r) => html`<tr data-testid=${`release-${r.number}`} class=${r.isStable ? 'stable' : r.retired ? 'retired' : ''}>
+        <tbody>${answer.releases.map((r) => html`<tr data-testid=${`release-${r.number}`} class=${r.isStable ? 'stable' : r.retired ? 'retired' : ''}>
           <td><strong>#${r.number}</strong>${r.version ? ` v${r.version}` : ''} ${r.isStable && html`<span class="badge state-ready">stable</span>`}</td>
           <td><code title=${r.artefactDigest}>${shortDigest(r.artefactDigest)}</code>${r.commit ? html` <code>${r.commit.slice(0, 8)}</code>` : ''}</td>
           <td>${r.configVersion === null ? '—' : `v${r.configVersion}`} <code class="muted" title=${r.configHash}>${r.configHash.slice(0, 8)}</code></td>
