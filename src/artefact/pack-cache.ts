@@ -11,6 +11,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomicSync } from '../platform/atomic-file.ts';
 import type { PackedArtefact, ScannedTree } from './pack-directory.ts';
+import { keepOutOfGit } from '../platform/keep-out-of-git.ts';
 
 export const PACK_CACHE_FILE = join('.slipway', 'pack-cache.json');
 
@@ -54,6 +55,7 @@ export function rememberPack(tree: ScannedTree, packed: PackedArtefact, nowMs: n
   if (tree.newestChangeMs > nowMs - TIMESTAMP_SLACK_MS) return false;
   try {
     mkdirSync(join(tree.root, '.slipway'), { recursive: true, mode: 0o700 });
+    keepOutOfGit(join(tree.root, '.slipway'));
     const c: CacheFile = { fingerprint: tree.fingerprint, digest: packed.digest, bytes: packed.bytes, fileCount: packed.fileCount };
     writeFileAtomicSync(join(tree.root, PACK_CACHE_FILE), `${JSON.stringify(c)}\n`);
     return true;

@@ -16,6 +16,7 @@ import type { ScannedTree } from '../artefact/index.ts';
 import { SlipwayError, errorMessage } from '../core/errors.ts';
 import type { ManifestEntryBody as ManifestEntry } from '../api/blob-schemas.ts';
 import { writeFileAtomicSync } from '../platform/atomic-file.ts';
+import { keepOutOfGit } from '../platform/keep-out-of-git.ts';
 
 export const FILE_HASHES_FILE = join('.slipway', 'file-hashes.json');
 const FORMAT = 'slipway-file-hashes-1';
@@ -112,6 +113,7 @@ function readRemembered(root: string): Remembered {
 function remember(root: string, files: Remembered): void {
   try {
     mkdirSync(join(root, '.slipway'), { recursive: true, mode: 0o700 });
+    keepOutOfGit(join(root, '.slipway'));
     writeFileAtomicSync(join(root, FILE_HASHES_FILE), `${JSON.stringify({ format: FORMAT, files })}\n`);
   } catch {
     // next time

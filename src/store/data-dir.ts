@@ -7,6 +7,7 @@ import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, type Dirent }
 import { APP_DATA_DIR_NAME } from './app-data-dir.ts';
 import { dirname, join, relative, resolve } from 'node:path';
 import { INSTANCE_IDS } from '../core/service-config.ts';
+import { keepOutOfGit } from '../platform/keep-out-of-git.ts';
 
 export interface DataDirPaths {
   root: string;
@@ -79,6 +80,7 @@ export function makeDataRoot(paths: DataDirPaths): void {
     // worker threads may not set it; the modes below are explicit anyway
   }
   mkdirSync(paths.root, { recursive: true, mode: 0o700 });
+  keepOutOfGit(paths.root);
 }
 
 /**
