@@ -26,10 +26,9 @@ import { existsSync, lstatSync, readdirSync, renameSync, rmSync, statSync } from
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { SlipwayError } from '../core/errors.ts';
 import type { ReleaseRecord } from '../core/records.ts';
-import { DEFAULT_KEEP_RELEASES, planRetention, type RetentionPlan } from '../core/retention-plan.ts';
+import { DEFAULT_KEEP_RELEASES, planRetention, type RetentionCandidate, type RetentionPlan } from '../core/retention-plan.ts';
 import type { AuditInput } from '../store/audit-log.ts';
 import type { StateStore } from '../store/state-store.ts';
-import type { RetentionRow } from '../store/retention-store.ts';
 import type { FleetSet } from './fleet-set.ts';
 import type { EngineLogger } from './ports.ts';
 import { removeTreeSafely } from '../runtime/process/run-identity.ts';
@@ -132,7 +131,7 @@ export class ReleaseRetention {
   }
 
   /** Plans and retires in one transaction: what is in use is read where the marks are written. */
-  private decide(): { plan: RetentionPlan; rows: RetentionRow[] } {
+  private decide(): { plan: RetentionPlan; rows: RetentionCandidate[] } {
     const { store } = this.deps;
     return store.atomically(() => {
       const rows = store.retention.releases();
@@ -147,7 +146,7 @@ export class ReleaseRetention {
       for (const run of store.pipeline.unfinishedRuns()) if (run.artefactDigest !== null) pinnedArtefacts.add(run.artefactDigest);
       const keep = new Map<string, number>();
       const plan = planRetention({
-        releases: rows.map((r) => ({ id: r.id, env: r.env, number: r.number, artefactDigest: r.artefactDigest, dir: r.dir, imageId: r.imageId, isRetired: r.retiredAt !== null, isCleaned: r.cleanedAt !== null })),
+        releases: rows,
         keepNewest: (env) => keep.get(env) ?? (keep.set(env, this.keepOf(env)), keep.get(env)!),
         pinnedReleases, pinnedArtefacts,
       });
@@ -180,7 +179,7 @@ export class ReleaseRetention {
     return report;
   }
 
-  private audit(retired: RetentionRow[], report: RetentionReport, why: string): void {
+  private audit(retired: RetentionCandidate[], report: RetentionReport, why: string): void {
     const envs = [...new Set(retired.map((r) => r.env))];
     try {
       for (const env of envs) {
@@ -256,7 +255,7 @@ export class ReleaseRetention {
     return out;
   }
 
-  private async removeImages(imageIds: string[], rows: RetentionRow[]): Promise<Removed> {
+  private async removeImages(imageIds: string[], rows: RetentionCandidate[]): Promise<Removed> {
     const out: Removed = { count: 0, bytes: 0, failed: new Set() };
     for (const imageId of imageIds) {
       const row = rows.find((r) => r.imageId === imageId);
