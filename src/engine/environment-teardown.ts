@@ -18,8 +18,7 @@ import { appDataDir } from '../store/app-data-dir.ts';
 import { listenerIdOf } from '../router/listen-claims.ts';
 import type { RouteTable } from '../router/route-table.ts';
 import type { FleetSet } from './fleet-set.ts';
-import { removeTreeSafely } from '../runtime/process/run-identity.ts';
-import type { Clock, EngineLogger } from './ports.ts';
+import type { Clock, EngineLogger, HostIdentity } from './ports.ts';
 
 /** How long down waits for instances that were already draining when it came. */
 const STOP_WAIT_MS = 60_000;
@@ -31,6 +30,8 @@ export interface TeardownDeps {
   log: EngineLogger;
   /** The data directory's root and its releases/ directory. */
   paths: { root: string; releases: string };
+  /** Removes trees given to the users that ran them (ports.ts). */
+  identity: Pick<HostIdentity, 'removeTree'>;
   /** Sends the router the table the records now make. */
   pushRoutes: () => Promise<void>;
   /** The table last sent to the router: which environments listen where. */
@@ -127,10 +128,10 @@ export class EnvironmentTeardown {
     });
     await this.deps.pushRoutes();
     // Its release trees and HOME are the environment's user's: emptied by that user
-    // (run-identity.ts). The environment is forgotten by now: a tree that user could
+    // (HostIdentity.removeTree). The environment is forgotten by now: a tree that user could
     // not empty is left and said, not a failed teardown.
     try {
-      removeTreeSafely(join(this.deps.paths.releases, envSlug(req.env)));
+      this.deps.identity.removeTree(join(this.deps.paths.releases, envSlug(req.env)));
     } catch (e) {
       this.deps.log.warn({ env: req.env, err: (e as Error).message }, 'could not remove the environment\'s release directory; remove it by hand');
     }

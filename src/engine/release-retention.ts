@@ -30,8 +30,7 @@ import { DEFAULT_KEEP_RELEASES, planRetention, type RetentionCandidate, type Ret
 import type { AuditInput } from '../store/audit-log.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { FleetSet } from './fleet-set.ts';
-import type { EngineLogger } from './ports.ts';
-import { removeTreeSafely } from '../runtime/process/run-identity.ts';
+import type { EngineLogger, HostIdentity } from './ports.ts';
 
 export interface RetentionReport {
   /** `env#number` of the releases retired by this sweep. */
@@ -47,6 +46,8 @@ interface RetentionDeps {
   fleets: FleetSet;
   /** releases/: every tree removed must be under it. */
   releasesDir: string;
+  /** Removes trees given to the users that ran them (ports.ts). */
+  identity: Pick<HostIdentity, 'removeTree'>;
   log: EngineLogger;
   audit?: { append(entry: AuditInput): unknown };
   now: () => number;
@@ -210,8 +211,8 @@ export class ReleaseRetention {
       try {
         renameSync(dir, aside);
         out.bytes += bytesUnder(aside);
-        // The tree is its environment's user's: that user empties it (run-identity.ts).
-        removeTreeSafely(aside);
+        // The tree is its environment's user's: that user empties it (HostIdentity.removeTree).
+        this.deps.identity.removeTree(aside);
         out.count++;
       } catch (e) {
         out.failed.add(dir);
@@ -227,7 +228,7 @@ export class ReleaseRetention {
       for (const name of listDir(join(this.deps.releasesDir, env))) {
         if (name.startsWith('.retired-')) {
           try {
-            removeTreeSafely(join(this.deps.releasesDir, env, name));
+            this.deps.identity.removeTree(join(this.deps.releasesDir, env, name));
           } catch (e) {
             this.deps.log.warn({ dir: join(env, name), err: (e as Error).message }, 'release retention could not finish removing a tree; the next sweep tries again');
           }

@@ -14,7 +14,7 @@ import {
   STAGES, approvalRefusal, isRunFinished, versionFor, type ApprovalRecord, type PipelineRun, type StageName, type StageRecord,
 } from '../../core/pipeline/pipeline-run.ts';
 import type { ApprovalPolicy, ServiceConfig } from '../../core/service-config.ts';
-import type { Clock, EngineLogger } from '../ports.ts';
+import type { Clock, EngineLogger, HostIdentity } from '../ports.ts';
 import { buildStage, packageStage, testStage } from './build-stages.ts';
 import { CiKeys } from './ci-keys.ts';
 import { CI_HANDLERS, readPackedConfig } from './ci-stages.ts';
@@ -78,6 +78,8 @@ export class PipelineRunner {
     host: PipelineHost; workDir: string; clock: Clock; log: EngineLogger;
     /** releases/ of the data directory, where each service's pipeline user is recorded (pipeline-user.ts). */
     releasesDir: string;
+    /** Who the deployer's commands run as on this host (ports.ts). */
+    identity: HostIdentity;
     /** Production's recorded requests and where to replay them (the replay stage is skipped without). */
     replay?: ReplaySource;
     /** Each stage that finished (not one that waits), with how long it ran: for the metrics. */
@@ -343,7 +345,7 @@ export class PipelineRunner {
     // The checkout is its pipeline user's: that user empties it (pipeline-user.ts).
     try {
       const runDir = this.runDir(run.id);
-      removeRunDir(runDir, workDirOf(runDir), pipelineUser(this.deps.releasesDir, run.service));
+      removeRunDir(runDir, workDirOf(runDir), pipelineUser(this.deps.releasesDir, run.service, this.deps.identity));
     } catch (e) {
       this.deps.log.warn({ run: run.id, err: (e as Error).message }, 'pipeline: could not remove the run\'s working directory');
     }
@@ -361,7 +363,7 @@ export class PipelineRunner {
     const { pipeline } = host.store;
     const runDir = this.runDir(run.id);
     mkdirSync(runDir, { recursive: true });
-    const user = pipelineUser(this.deps.releasesDir, run.service);
+    const user = pipelineUser(this.deps.releasesDir, run.service, this.deps.identity);
     readyRunDirs([this.deps.workDir, runDir], workDirOf(runDir), user);
     const save = () => pipeline.saveStage(stage);
     const updateRun = (patch: Partial<PipelineRun>) => {

@@ -18,6 +18,7 @@ import { accessSync, constants as fsConstants, lstatSync, lchownSync, chmodSync,
 import { basename, dirname, join, resolve } from 'node:path';
 import { SlipwayError } from '../../core/errors.ts';
 import { INSTANCE_IDS } from '../../core/service-config.ts';
+import { markedProcesses } from './marked-processes.ts';
 
 export interface RunIdentity {
   /** null: the server's own user (the server is not root). */
@@ -74,6 +75,21 @@ export function preparePipelineIdentity(o: { releasesDir: string; service: strin
   readyHome(home, uid);
   return { uid, gid, home, tmp: join(home, 'tmp') };
 }
+
+/**
+ * The engine's HostIdentity port (engine/ports.ts) on this host: who runs the
+ * deployer's code and how what is theirs goes. server.ts gives it to the engine,
+ * which imports no runtime.
+ */
+export const processHostIdentity = {
+  pipelineUser(o: { releasesDir: string; service: string }): { uid: number; gid: number; home: string; tmp: string } | null {
+    const id = preparePipelineIdentity(o);
+    return id === null || id.uid === null || id.gid === null ? null : { uid: id.uid, gid: id.gid, home: id.home, tmp: id.tmp };
+  },
+  ownDirectory: (dir: string, o: { uid: number; gid: number; mode: number }): void => ownDirectory(dir, o),
+  removeTree: (path: string): void => removeTreeSafely(path),
+  markedProcesses: (name: string, value: string, uid: number): { pid: number }[] => markedProcesses(name, value, uid),
+};
 
 /**
  * Removes a directory that may hold trees given to an environment's user (a release
