@@ -241,6 +241,7 @@ export class Engine {
       store: deps.store, fleets: this.fleets, clock: this.clock, log: deps.log, paths: deps.paths, identity: this.identity,
       pushRoutes: () => this.routes.push(), sentRoutes: () => this.routes.sentTable(), wake: (env) => this.reconciler.wake(env),
       assertUnlocked: (env) => this.assertUnlocked(env), isKnown: (env) => this.isKnownEnvironment(env),
+      releasePipelineUser: (service) => this.pipeline.releaseUser(service),
     });
     this.sampler = new MetricsSampler({ store: deps.store, router: deps.router, runtimes: deps.runtimes, clock: this.clock, log: deps.log });
     this.analysis = new AnalysisMonitor({

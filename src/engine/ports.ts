@@ -41,6 +41,14 @@ export interface HostIdentity {
    * HOME readied; null: the server is not root, commands run as the server's own user.
    */
   pipelineUser(o: { releasesDir: string; service: string }): HostUser | null;
+  /**
+   * Gives the service's pipeline user up: what runs as it is stopped, `trees` of its
+   * (its runs' checkouts), its directory and HOME are removed (each emptied by that
+   * user) and its uid is free for another. false: the service has no pipeline user
+   * here (the server is not root, or no run made one), and nothing is removed. Throws
+   * when something could not be removed (the uid stays the service's then).
+   */
+  releasePipelineUser(o: { releasesDir: string; service: string; trees: readonly string[] }): boolean;
   /** A directory of `uid`'s (root's, for a directory users only pass through); a symlink in its place is refused. */
   ownDirectory(dir: string, o: { uid: number; gid: number; mode: number }): void;
   /** Removes a tree that may hold trees given to users: each such tree is emptied by its owner, never walked by root. */
@@ -60,6 +68,9 @@ export const serverUserIdentity: HostIdentity = {
   pipelineUser() {
     if (process.getuid?.() === 0) throw new SlipwayError('E_INTERNAL', 'this engine runs as root but was given no host identity to run release commands as an unprivileged user (server.ts wires runtime/process\'s)');
     return null;
+  },
+  releasePipelineUser() {
+    return false;
   },
   ownDirectory(dir) {
     mkdirSync(dir, { recursive: true });

@@ -5,7 +5,7 @@
 // wakes it at once.
 
 import { envKey } from '../../core/env-key.ts';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SlipwayError, errorMessage } from '../../core/errors.ts';
 import { buildChecklist, type ChecklistItem } from '../../core/pipeline/checklist.ts';
@@ -249,6 +249,25 @@ export class PipelineRunner {
     return { run: this.view(id).run, items };
   }
 
+  /**
+   * Gives up the service's pipeline user, its HOME and its uid (environment-teardown.ts
+   * asks, when the service's last environment is removed), with the directories of
+   * its runs: the checkouts in them are the user's, and no tree of a uid may outlive
+   * its claim, for the uid may next run another service's code. Unless a run of the
+   * service is unfinished: that run still runs as the user, so nothing goes, and the
+   * runs are answered. released: false when the service had no pipeline user here.
+   */
+  releaseUser(service: string): { released: boolean; keptFor: number[] } {
+    const { pipeline } = this.deps.host.store;
+    const keptFor = pipeline.unfinishedRuns().filter((r) => r.service === service).map((r) => r.id);
+    if (keptFor.length > 0) return { released: false, keptFor };
+    const trees = listDir(this.deps.workDir).flatMap((name) => {
+      const id = /^run-(\d+)$/.exec(name)?.[1];
+      return id !== undefined && pipeline.getRun(Number(id))?.service === service ? [join(this.deps.workDir, name)] : [];
+    });
+    return { released: this.deps.identity.releasePipelineUser({ releasesDir: this.deps.releasesDir, service, trees }), keptFor: [] };
+  }
+
   /** The newest run that built this artefact, if any. */
   runOfArtefact(digest: string): PipelineRun | null {
     return this.deps.host.store.pipeline.listRuns(500).find((r) => r.artefactDigest === digest) ?? null;
@@ -406,6 +425,14 @@ export class PipelineRunner {
       const t = this.deps.clock.setTimeout(done, ms);
       this.wakers.set(id, done);
     });
+  }
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
 }
 
