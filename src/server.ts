@@ -16,7 +16,7 @@ import { Engine } from './engine/engine.ts';
 import type { RouteDrift } from './engine/route-sync.ts';
 import { RouterSupervisor } from './router/router-supervisor.ts';
 import { ProcessRuntime } from './runtime/process/process-runtime.ts';
-import { uidRegistryProblem } from './runtime/process/run-identity.ts';
+import { processHostIdentity, uidRegistryProblem } from './runtime/process/run-identity.ts';
 import { DockerRuntime } from './runtime/docker/docker-runtime.ts';
 import { LazyKubeCluster } from './runtime/kubernetes/lazy-cluster.ts';
 import { prepareLogRelay } from './observe/log-relay.ts';
@@ -139,6 +139,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const metrics = new ServerMetrics();
     engine = new Engine({
       store, runtimes, router, paths, log, secrets: opened.secrets, audit, signingKey: signing.key, clusterFor, serverListeners,
+      // Release commands run as, and trees are given to, users this host makes (runtime/process).
+      identity: processHostIdentity,
       onPipelineStage: (o) => metrics.observePipelineStage(o),
     });
     const started = engine;

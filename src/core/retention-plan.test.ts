@@ -4,7 +4,7 @@ import { planRetention, type RetentionCandidate, type RetentionInput } from './r
 /** Release `n` of `env`, artefact `a<n>` unless given, tree per artefact and environment. */
 function rel(env: string, n: number, o: Partial<RetentionCandidate> = {}): RetentionCandidate {
   const artefactDigest = o.artefactDigest ?? `a${n}`;
-  return { id: (env === 'prod' ? 100 : 0) + n, env, number: n, artefactDigest, dir: `${env}/${artefactDigest}`, imageId: null, isRetired: false, isCleaned: false, ...o };
+  return { id: (env === 'prod' ? 100 : 0) + n, env, number: n, artefactDigest, dir: `${env}/${artefactDigest}`, imageId: null, retiredAt: null, cleanedAt: null, ...o };
 }
 
 const plan = (releases: RetentionCandidate[], o: Partial<RetentionInput> = {}) =>
@@ -46,12 +46,12 @@ describe('planRetention', () => {
     },
     {
       name: 'a retired release not yet cleaned (a crash mid-removal) is cleaned again; a cleaned one is not',
-      releases: [rel('stage', 1, { isRetired: true, isCleaned: true }), rel('stage', 2, { isRetired: true }), rel('stage', 3), rel('stage', 4)],
+      releases: [rel('stage', 1, { retiredAt: 1, cleanedAt: 2 }), rel('stage', 2, { retiredAt: 1 }), rel('stage', 3), rel('stage', 4)],
       expected: { retire: [], clean: [2], dirs: ['stage/a2'] },
     },
     {
       name: 'a redeploy of a retired release\'s artefact keeps the tree the new release shares',
-      releases: [rel('stage', 1, { isRetired: true }), rel('stage', 2), rel('stage', 3, { artefactDigest: 'a1' })],
+      releases: [rel('stage', 1, { retiredAt: 1 }), rel('stage', 2), rel('stage', 3, { artefactDigest: 'a1' })],
       expected: { retire: [], clean: [1], dirs: [], artefacts: [] },
     },
     {

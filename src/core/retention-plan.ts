@@ -10,6 +10,10 @@
 
 export const DEFAULT_KEEP_RELEASES = 10;
 
+/**
+ * What retention reads of a release: where its things are, and whether it is retired
+ * (and its things removed). store/retention-store.ts answers it as it is.
+ */
 export interface RetentionCandidate {
   id: number;
   env: string;
@@ -17,8 +21,10 @@ export interface RetentionCandidate {
   artefactDigest: string;
   dir: string;
   imageId: string | null;
-  isRetired: boolean;
-  isCleaned: boolean;
+  /** When retention retired it; null: it is not retired. */
+  retiredAt: number | null;
+  /** When its things were removed; null: not yet (or it is not retired). */
+  cleanedAt: number | null;
 }
 
 export interface RetentionInput {
@@ -44,16 +50,16 @@ export interface RetentionPlan {
 export function planRetention(input: RetentionInput): RetentionPlan {
   const newest = newestPerEnv(input);
   const isPinned = (r: RetentionCandidate) => input.pinnedReleases.has(r.id) || input.pinnedArtefacts.has(r.artefactDigest);
-  const retire = input.releases.filter((r) => !r.isRetired && !newest.has(r.id) && !isPinned(r)).map((r) => r.id);
+  const retire = input.releases.filter((r) => r.retiredAt === null && !newest.has(r.id) && !isPinned(r)).map((r) => r.id);
   const retiring = new Set(retire);
-  const isKept = (r: RetentionCandidate) => (!r.isRetired && !retiring.has(r.id)) || isPinned(r);
+  const isKept = (r: RetentionCandidate) => (r.retiredAt === null && !retiring.has(r.id)) || isPinned(r);
   const kept = input.releases.filter(isKept);
   const inUse = {
     dirs: new Set(kept.map((r) => r.dir)),
     artefacts: new Set([...kept.map((r) => r.artefactDigest), ...input.pinnedArtefacts]),
     images: new Set(kept.flatMap((r) => (r.imageId === null ? [] : [r.imageId]))),
   };
-  const cleaning = input.releases.filter((r) => !isKept(r) && !r.isCleaned);
+  const cleaning = input.releases.filter((r) => !isKept(r) && r.cleanedAt === null);
   const unused = (values: (string | null)[], used: Set<string>) =>
     [...new Set(values.filter((v): v is string => v !== null && !used.has(v)))];
   return {

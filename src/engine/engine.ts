@@ -25,7 +25,7 @@ import { MetricsSampler } from './metrics-sampler.ts';
 import { ShadowJudge } from './shadow-judge.ts';
 import type { ShadowVerdict } from '../core/shadow/shadow-verdict.ts';
 import { InstanceFleet } from './instance-fleet.ts';
-import { systemClock, type Clock, type EngineLogger, type TrafficRouter } from './ports.ts';
+import { serverUserIdentity, systemClock, type Clock, type EngineLogger, type HostIdentity, type TrafficRouter } from './ports.ts';
 import { Reconciler, applyRolloutEvent } from './reconciler.ts';
 import { RouteSync, routingRelease } from './route-sync.ts';
 import { describeEnvironment, type EnvironmentStatus } from './status-view.ts';
@@ -72,6 +72,12 @@ export interface EngineDeps {
   signingKey: SigningKey;
   /** Time for every wait and timer of the engine (default: the system's); in-process tests pass a manual one. */
   clock?: Clock;
+  /**
+   * Who runs the deployer's code on this host and how the trees given to users are
+   * removed (server.ts: the process runtime's). Default: the server's own user for
+   * everything, for fleets that give nothing away (ports.ts).
+   */
+  identity?: HostIdentity;
   /**
    * Fleets that run releases in place of the built-in ones, for the runtimes each
    * names (in-process tests: a fleet of fake units on virtual time).
@@ -137,6 +143,7 @@ export class Engine {
   private readonly policy: PolicyGate;
   private readonly policies: PolicyStore;
   private readonly clock: Clock;
+  private readonly identity: HostIdentity;
   /** Publish events here (rollout, step, analysis, approval, instance); see observe/event-bus.ts. */
   readonly events: EventBus;
   private readonly feed: EventFeed;
@@ -157,6 +164,7 @@ export class Engine {
   constructor(private readonly deps: EngineDeps) {
     this.store = deps.store;
     this.clock = deps.clock ?? systemClock;
+    this.identity = deps.identity ?? serverUserIdentity;
     this.events = deps.events ?? new EventBus({ store: deps.store.observe, now: () => this.clock.now(), onError: (m, e) => deps.log.warn({ err: (e as Error).message }, m) });
     this.feed = new EventFeed({ store: deps.store, bus: this.events, clock: this.clock });
     // Blobs no kept artefact was made of go whenever artefacts are collected.
@@ -207,7 +215,7 @@ export class Engine {
     this.fleets = new FleetSet([this.fleet, this.cluster, ...(deps.fleets ?? [])]);
     this.routes = new RouteSync(deps.store, this.fleets, deps.router, deps.log);
     this.retention = new ReleaseRetention({
-      store: deps.store, fleets: this.fleets, releasesDir: deps.paths.releases, log: deps.log, now: () => this.clock.now(),
+      store: deps.store, fleets: this.fleets, releasesDir: deps.paths.releases, identity: this.identity, log: deps.log, now: () => this.clock.now(),
       ...(deps.audit ? { audit: deps.audit } : {}),
       rollbackTargetOf: (env) => this.previousStable(env, this.store.getStableReleaseId(env))?.id ?? null,
       onArtefactsRemoved: () => this.blobs.sweep(),
@@ -230,9 +238,10 @@ export class Engine {
       },
     });
     this.teardown = new EnvironmentTeardown({
-      store: deps.store, fleets: this.fleets, clock: this.clock, log: deps.log, paths: deps.paths,
+      store: deps.store, fleets: this.fleets, clock: this.clock, log: deps.log, paths: deps.paths, identity: this.identity,
       pushRoutes: () => this.routes.push(), sentRoutes: () => this.routes.sentTable(), wake: (env) => this.reconciler.wake(env),
       assertUnlocked: (env) => this.assertUnlocked(env), isKnown: (env) => this.isKnownEnvironment(env),
+      releasePipelineUser: (service) => this.pipeline.releaseUser(service),
     });
     this.sampler = new MetricsSampler({ store: deps.store, router: deps.router, runtimes: deps.runtimes, clock: this.clock, log: deps.log });
     this.analysis = new AnalysisMonitor({
@@ -266,7 +275,7 @@ export class Engine {
       },
     });
     this.pipeline = new PipelineRunner({
-      host: this, workDir: join(deps.paths.root, 'pipeline'), releasesDir: deps.paths.releases, clock: this.clock, log: deps.log,
+      host: this, workDir: join(deps.paths.root, 'pipeline'), releasesDir: deps.paths.releases, identity: this.identity, clock: this.clock, log: deps.log,
       // The router's keeper writes what it records under its state directory (router/shadow/replay-store.ts).
       replay: {
         sample: (env, limit) => readReplaySample(join(deps.paths.router, 'replay'), env, limit),

@@ -18,8 +18,7 @@ import { appDataDir } from '../store/app-data-dir.ts';
 import { listenerIdOf } from '../router/listen-claims.ts';
 import type { RouteTable } from '../router/route-table.ts';
 import type { FleetSet } from './fleet-set.ts';
-import { removeTreeSafely } from '../runtime/process/run-identity.ts';
-import type { Clock, EngineLogger } from './ports.ts';
+import type { Clock, EngineLogger, HostIdentity } from './ports.ts';
 
 /** How long down waits for instances that were already draining when it came. */
 const STOP_WAIT_MS = 60_000;
@@ -31,6 +30,8 @@ export interface TeardownDeps {
   log: EngineLogger;
   /** The data directory's root and its releases/ directory. */
   paths: { root: string; releases: string };
+  /** Removes trees given to the users that ran them (ports.ts). */
+  identity: Pick<HostIdentity, 'removeTree'>;
   /** Sends the router the table the records now make. */
   pushRoutes: () => Promise<void>;
   /** The table last sent to the router: which environments listen where. */
@@ -41,6 +42,11 @@ export interface TeardownDeps {
   assertUnlocked: (env: string) => void;
   /** Deployed to at least once, or given config. */
   isKnown: (env: string) => boolean;
+  /**
+   * Gives up a service's pipeline user (its HOME, its uid) unless a run of the
+   * service is unfinished: answers those runs then (pipeline-runner.ts).
+   */
+  releasePipelineUser: (service: string) => { released: boolean; keptFor: number[] };
 }
 
 export interface DownAnswer {
@@ -127,17 +133,36 @@ export class EnvironmentTeardown {
     });
     await this.deps.pushRoutes();
     // Its release trees and HOME are the environment's user's: emptied by that user
-    // (run-identity.ts). The environment is forgotten by now: a tree that user could
+    // (HostIdentity.removeTree). The environment is forgotten by now: a tree that user could
     // not empty is left and said, not a failed teardown.
     try {
-      removeTreeSafely(join(this.deps.paths.releases, envSlug(req.env)));
+      this.deps.identity.removeTree(join(this.deps.paths.releases, envSlug(req.env)));
     } catch (e) {
       this.deps.log.warn({ env: req.env, err: (e as Error).message }, 'could not remove the environment\'s release directory; remove it by hand');
     }
     const { service } = splitEnvKey(req.env);
+    if (service !== null) this.releasePipelineUserOf(service);
     const data = service === null ? null : appDataDir(this.deps.paths.root, service, envNameOf(req.env));
     this.deps.log.info({ env: req.env, by: req.actor, ...forgotten }, `${req.env} removed: its releases, rollouts and config versions are forgotten (audit entries stay)`);
     return { env: req.env, stopped, clusterStopped, forgotten, appDataKept: data !== null && existsSync(data) ? data : null };
+  }
+
+  /**
+   * The service's pipeline user goes with its last environment: its HOME, its
+   * directory, the checkouts of its runs, and its claim on a uid. In the same turn as
+   * the check, so no run of the service can begin in between; a run still unfinished
+   * runs as that user, so then all of it stays, and the log says why.
+   */
+  private releasePipelineUserOf(service: string): void {
+    if (this.records.environmentsOf(service).length > 0) return;
+    try {
+      const { released, keptFor } = this.deps.releasePipelineUser(service);
+      const runs = keptFor.map((id) => `#${id}`).join(', ');
+      if (keptFor.length > 0) this.deps.log.info({ service, runs: keptFor }, `no environment of ${service} is left, but its pipeline user (HOME and uid) is kept: run ${runs} of ${service} is unfinished and runs as that user`);
+      else if (released) this.deps.log.info({ service }, `no environment of ${service} is left: its pipeline user's HOME and run directories are removed and its uid released`);
+    } catch (e) {
+      this.deps.log.warn({ service, err: (e as Error).message }, `no environment of ${service} is left, but its pipeline user's directory could not be removed (its uid stays claimed); remove releases/.pipeline.${service} by hand`);
+    }
   }
 
   /** Releases a cluster runs for the environment now (replicas asked for, above zero). */

@@ -1,7 +1,9 @@
 // What the engine needs from the layers below, as roles. server.ts wires the
-// concrete router client, fleets and clock in; in-process tests wire a manual clock
-// and a fleet of their own (test/support/engine-harness.ts).
+// concrete router client, fleets, clock and host identity in; in-process tests wire a
+// manual clock and a fleet of their own (test/support/engine-harness.ts).
 
+import { mkdirSync, rmSync } from 'node:fs';
+import { SlipwayError } from '../core/errors.ts';
 import type { RouteTable } from '../router/route-table.ts';
 import type { RouterStatsJson } from '../router/router-client.ts';
 
@@ -18,6 +20,68 @@ export interface TrafficRouter {
 
 export { systemClock, type Clock, type Timer } from '../core/clock.ts';
 export type { Fleet, FleetBackend, ScaleOutcome } from '../runtime/fleet.ts';
+
+/** An unprivileged user of the host that the deployer's code runs as, with a HOME (TMPDIR inside) of its own. */
+export interface HostUser {
+  uid: number;
+  gid: number;
+  home: string;
+  tmp: string;
+}
+
+/**
+ * Who runs the deployer's code on this host, and how what is theirs is handled
+ * (runtime/process/run-identity.ts: server.ts wires it). On a root server each
+ * service's release-run commands get a uid of their own, and trees are given to the
+ * users that run them: root never walks a tree another user can change.
+ */
+export interface HostIdentity {
+  /**
+   * The service's pipeline user, its directory (releases/.pipeline.<service>) and
+   * HOME readied; null: the server is not root, commands run as the server's own user.
+   */
+  pipelineUser(o: { releasesDir: string; service: string }): HostUser | null;
+  /**
+   * Gives the service's pipeline user up: what runs as it is stopped, `trees` of its
+   * (its runs' checkouts), its directory and HOME are removed (each emptied by that
+   * user) and its uid is free for another. false: the service has no pipeline user
+   * here (the server is not root, or no run made one), and nothing is removed. Throws
+   * when something could not be removed (the uid stays the service's then).
+   */
+  releasePipelineUser(o: { releasesDir: string; service: string; trees: readonly string[] }): boolean;
+  /** A directory of `uid`'s (root's, for a directory users only pass through); a symlink in its place is refused. */
+  ownDirectory(dir: string, o: { uid: number; gid: number; mode: number }): void;
+  /** Removes a tree that may hold trees given to users: each such tree is emptied by its owner, never walked by root. */
+  removeTree(path: string): void;
+  /** Live processes of `uid` carrying `name=value` in their environment (how a command's leftovers are found). */
+  markedProcesses(name: string, value: string, uid: number): { pid: number }[];
+}
+
+/**
+ * A host where nothing is given to another user: the server's own user runs
+ * everything and owns every tree (the engine's default, for in-process tests whose
+ * fleets run nothing). A root server runs the deployer's code, so it must be given
+ * the process runtime's (server.ts does): this one refuses to name a pipeline user
+ * there rather than run release commands as root.
+ */
+export const serverUserIdentity: HostIdentity = {
+  pipelineUser() {
+    if (process.getuid?.() === 0) throw new SlipwayError('E_INTERNAL', 'this engine runs as root but was given no host identity to run release commands as an unprivileged user (server.ts wires runtime/process\'s)');
+    return null;
+  },
+  releasePipelineUser() {
+    return false;
+  },
+  ownDirectory(dir) {
+    mkdirSync(dir, { recursive: true });
+  },
+  removeTree(path) {
+    rmSync(path, { recursive: true, force: true });
+  },
+  markedProcesses() {
+    return [];
+  },
+};
 
 export interface EngineLogger {
   info(obj: object, msg?: string): void;

@@ -26,13 +26,11 @@ import { existsSync, lstatSync, readdirSync, renameSync, rmSync, statSync } from
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { SlipwayError } from '../core/errors.ts';
 import type { ReleaseRecord } from '../core/records.ts';
-import { DEFAULT_KEEP_RELEASES, planRetention, type RetentionPlan } from '../core/retention-plan.ts';
+import { DEFAULT_KEEP_RELEASES, planRetention, type RetentionCandidate, type RetentionPlan } from '../core/retention-plan.ts';
 import type { AuditInput } from '../store/audit-log.ts';
 import type { StateStore } from '../store/state-store.ts';
-import type { RetentionRow } from '../store/retention-store.ts';
 import type { FleetSet } from './fleet-set.ts';
-import type { EngineLogger } from './ports.ts';
-import { removeTreeSafely } from '../runtime/process/run-identity.ts';
+import type { EngineLogger, HostIdentity } from './ports.ts';
 
 export interface RetentionReport {
   /** `env#number` of the releases retired by this sweep. */
@@ -48,6 +46,8 @@ interface RetentionDeps {
   fleets: FleetSet;
   /** releases/: every tree removed must be under it. */
   releasesDir: string;
+  /** Removes trees given to the users that ran them (ports.ts). */
+  identity: Pick<HostIdentity, 'removeTree'>;
   log: EngineLogger;
   audit?: { append(entry: AuditInput): unknown };
   now: () => number;
@@ -132,7 +132,7 @@ export class ReleaseRetention {
   }
 
   /** Plans and retires in one transaction: what is in use is read where the marks are written. */
-  private decide(): { plan: RetentionPlan; rows: RetentionRow[] } {
+  private decide(): { plan: RetentionPlan; rows: RetentionCandidate[] } {
     const { store } = this.deps;
     return store.atomically(() => {
       const rows = store.retention.releases();
@@ -147,7 +147,7 @@ export class ReleaseRetention {
       for (const run of store.pipeline.unfinishedRuns()) if (run.artefactDigest !== null) pinnedArtefacts.add(run.artefactDigest);
       const keep = new Map<string, number>();
       const plan = planRetention({
-        releases: rows.map((r) => ({ id: r.id, env: r.env, number: r.number, artefactDigest: r.artefactDigest, dir: r.dir, imageId: r.imageId, isRetired: r.retiredAt !== null, isCleaned: r.cleanedAt !== null })),
+        releases: rows,
         keepNewest: (env) => keep.get(env) ?? (keep.set(env, this.keepOf(env)), keep.get(env)!),
         pinnedReleases, pinnedArtefacts,
       });
@@ -180,7 +180,7 @@ export class ReleaseRetention {
     return report;
   }
 
-  private audit(retired: RetentionRow[], report: RetentionReport, why: string): void {
+  private audit(retired: RetentionCandidate[], report: RetentionReport, why: string): void {
     const envs = [...new Set(retired.map((r) => r.env))];
     try {
       for (const env of envs) {
@@ -211,8 +211,8 @@ export class ReleaseRetention {
       try {
         renameSync(dir, aside);
         out.bytes += bytesUnder(aside);
-        // The tree is its environment's user's: that user empties it (run-identity.ts).
-        removeTreeSafely(aside);
+        // The tree is its environment's user's: that user empties it (HostIdentity.removeTree).
+        this.deps.identity.removeTree(aside);
         out.count++;
       } catch (e) {
         out.failed.add(dir);
@@ -228,7 +228,7 @@ export class ReleaseRetention {
       for (const name of listDir(join(this.deps.releasesDir, env))) {
         if (name.startsWith('.retired-')) {
           try {
-            removeTreeSafely(join(this.deps.releasesDir, env, name));
+            this.deps.identity.removeTree(join(this.deps.releasesDir, env, name));
           } catch (e) {
             this.deps.log.warn({ dir: join(env, name), err: (e as Error).message }, 'release retention could not finish removing a tree; the next sweep tries again');
           }
@@ -256,7 +256,7 @@ export class ReleaseRetention {
     return out;
   }
 
-  private async removeImages(imageIds: string[], rows: RetentionRow[]): Promise<Removed> {
+  private async removeImages(imageIds: string[], rows: RetentionCandidate[]): Promise<Removed> {
     const out: Removed = { count: 0, bytes: 0, failed: new Set() };
     for (const imageId of imageIds) {
       const row = rows.find((r) => r.imageId === imageId);

@@ -3,27 +3,16 @@
 // mark is written before anything is removed and `cleaned_at` after: see
 // engine/release-retention.ts for why in that order.
 
+import type { RetentionCandidate } from '../core/retention-plan.ts';
 import type { Db } from './open-database.ts';
 
 type Row = Record<string, unknown>;
 
-/** What retention needs of a release: where its things are, and whether it is retired. */
-export interface RetentionRow {
-  id: number;
-  env: string;
-  number: number;
-  artefactDigest: string;
-  dir: string;
-  imageId: string | null;
-  retiredAt: number | null;
-  cleanedAt: number | null;
-}
-
 export class RetentionStore {
   constructor(private readonly db: Db) {}
 
-  /** Every release, newest first within each environment. */
-  releases(): RetentionRow[] {
+  /** Every release as the planner reads it (core/retention-plan.ts), newest first within each environment. */
+  releases(): RetentionCandidate[] {
     return (this.db.prepare(
       `SELECT r.id, r.env, r.number, r.artefact_digest, r.dir, r.image_id, rr.retired_at, rr.cleaned_at
        FROM releases r LEFT JOIN retired_releases rr ON rr.release_id = r.id ORDER BY r.env, r.number DESC`,

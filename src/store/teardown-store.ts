@@ -61,6 +61,18 @@ export class TeardownStore {
     }
   }
 
+  /**
+   * The service's environments this server knows: deployed to, or given config (the
+   * keys `<service>/<env>`, as engine/config-releases.ts's isKnownEnvironment reads them).
+   */
+  environmentsOf(service: string): string[] {
+    const prefix = `${service}/`;
+    return (this.db.prepare(
+      `SELECT name FROM environments WHERE substr(name, 1, ?) = ?
+       UNION SELECT env FROM config_versions WHERE substr(env, 1, ?) = ? ORDER BY 1`,
+    ).all(prefix.length, prefix, prefix.length, prefix) as Row[]).map((r) => String(r.name));
+  }
+
   /** Deletes every row of the environment but its audit entries; answers how many of each went. */
   forget(env: string): ForgottenCounts {
     const counts: ForgottenCounts = { releases: 0, rollouts: 0, instances: 0, configVersions: 0, secretVersions: 0, events: 0, metricSamples: 0 };

@@ -5,7 +5,7 @@
 // wakes it at once.
 
 import { envKey } from '../../core/env-key.ts';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SlipwayError, errorMessage } from '../../core/errors.ts';
 import { buildChecklist, type ChecklistItem } from '../../core/pipeline/checklist.ts';
@@ -14,7 +14,7 @@ import {
   STAGES, approvalRefusal, isRunFinished, versionFor, type ApprovalRecord, type PipelineRun, type StageName, type StageRecord,
 } from '../../core/pipeline/pipeline-run.ts';
 import type { ApprovalPolicy, ServiceConfig } from '../../core/service-config.ts';
-import type { Clock, EngineLogger } from '../ports.ts';
+import type { Clock, EngineLogger, HostIdentity } from '../ports.ts';
 import { buildStage, packageStage, testStage } from './build-stages.ts';
 import { CiKeys } from './ci-keys.ts';
 import { CI_HANDLERS, readPackedConfig } from './ci-stages.ts';
@@ -78,6 +78,8 @@ export class PipelineRunner {
     host: PipelineHost; workDir: string; clock: Clock; log: EngineLogger;
     /** releases/ of the data directory, where each service's pipeline user is recorded (pipeline-user.ts). */
     releasesDir: string;
+    /** Who the deployer's commands run as on this host (ports.ts). */
+    identity: HostIdentity;
     /** Production's recorded requests and where to replay them (the replay stage is skipped without). */
     replay?: ReplaySource;
     /** Each stage that finished (not one that waits), with how long it ran: for the metrics. */
@@ -247,6 +249,25 @@ export class PipelineRunner {
     return { run: this.view(id).run, items };
   }
 
+  /**
+   * Gives up the service's pipeline user, its HOME and its uid (environment-teardown.ts
+   * asks, when the service's last environment is removed), with the directories of
+   * its runs: the checkouts in them are the user's, and no tree of a uid may outlive
+   * its claim, for the uid may next run another service's code. Unless a run of the
+   * service is unfinished: that run still runs as the user, so nothing goes, and the
+   * runs are answered. released: false when the service had no pipeline user here.
+   */
+  releaseUser(service: string): { released: boolean; keptFor: number[] } {
+    const { pipeline } = this.deps.host.store;
+    const keptFor = pipeline.unfinishedRuns().filter((r) => r.service === service).map((r) => r.id);
+    if (keptFor.length > 0) return { released: false, keptFor };
+    const trees = listDir(this.deps.workDir).flatMap((name) => {
+      const id = /^run-(\d+)$/.exec(name)?.[1];
+      return id !== undefined && pipeline.getRun(Number(id))?.service === service ? [join(this.deps.workDir, name)] : [];
+    });
+    return { released: this.deps.identity.releasePipelineUser({ releasesDir: this.deps.releasesDir, service, trees }), keptFor: [] };
+  }
+
   /** The newest run that built this artefact, if any. */
   runOfArtefact(digest: string): PipelineRun | null {
     return this.deps.host.store.pipeline.listRuns(500).find((r) => r.artefactDigest === digest) ?? null;
@@ -343,7 +364,7 @@ export class PipelineRunner {
     // The checkout is its pipeline user's: that user empties it (pipeline-user.ts).
     try {
       const runDir = this.runDir(run.id);
-      removeRunDir(runDir, workDirOf(runDir), pipelineUser(this.deps.releasesDir, run.service));
+      removeRunDir(runDir, workDirOf(runDir), pipelineUser(this.deps.releasesDir, run.service, this.deps.identity));
     } catch (e) {
       this.deps.log.warn({ run: run.id, err: (e as Error).message }, 'pipeline: could not remove the run\'s working directory');
     }
@@ -361,7 +382,7 @@ export class PipelineRunner {
     const { pipeline } = host.store;
     const runDir = this.runDir(run.id);
     mkdirSync(runDir, { recursive: true });
-    const user = pipelineUser(this.deps.releasesDir, run.service);
+    const user = pipelineUser(this.deps.releasesDir, run.service, this.deps.identity);
     readyRunDirs([this.deps.workDir, runDir], workDirOf(runDir), user);
     const save = () => pipeline.saveStage(stage);
     const updateRun = (patch: Partial<PipelineRun>) => {
@@ -404,6 +425,14 @@ export class PipelineRunner {
       const t = this.deps.clock.setTimeout(done, ms);
       this.wakers.set(id, done);
     });
+  }
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
 }
 

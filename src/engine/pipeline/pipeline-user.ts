@@ -1,8 +1,9 @@
 // Who a release run's commands run as. Build, test, acceptance, provision, backup and
 // restore are the deployer's code, written in the deployer's slipway.yaml; on a server
 // running as root they never get root: each service's runs have an unprivileged uid
-// of their own (run-identity.ts), with the instances' group, no other groups, and a
-// HOME of their own, so they read their checkout and nothing of slipway's.
+// of their own (the engine's HostIdentity port: runtime/process/run-identity.ts on a
+// real host), with the instances' group, no other groups, and a HOME of their own,
+// so they read their checkout and nothing of slipway's.
 //
 // The checkout is the user's (runDir/work, 0700), and root never walks it by path:
 // a process of the user could swap a directory for a symlink under the walk and have
@@ -21,25 +22,24 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SlipwayError } from '../../core/errors.ts';
 import { INSTANCE_IDS } from '../../core/service-config.ts';
-import { markedProcesses } from '../../runtime/process/marked-processes.ts';
-import { ownDirectory, preparePipelineIdentity } from '../../runtime/process/run-identity.ts';
+import { serverUserIdentity, type HostIdentity, type HostUser } from '../ports.ts';
 
 /** The user a command runs as; null everywhere means the server's own (it is not root). */
-export interface CommandUser {
-  uid: number;
-  gid: number;
-  home: string;
-  tmp: string;
+export interface CommandUser extends HostUser {
+  /** The host the user is of, which readies its directories and finds its processes. */
+  readonly host: HostIdentity;
 }
 
 /** Rounds of "kill every marked process of the uid, then look": a fork loop cannot outrun several. */
 const KILL_ROUNDS = 20;
 
-/** The service's pipeline user on a root server; null on any other. */
-export function pipelineUser(releasesDir: string, service: string): CommandUser | null {
-  const id = preparePipelineIdentity({ releasesDir, service });
-  if (id === null || id.uid === null || id.gid === null) return null;
-  return { uid: id.uid, gid: id.gid, home: id.home, tmp: id.tmp };
+/**
+ * The service's pipeline user on a root server; null on any other. The engine passes
+ * its host identity; without one, the server's own user (ports.ts), which refuses on root.
+ */
+export function pipelineUser(releasesDir: string, service: string, host: HostIdentity = serverUserIdentity): CommandUser | null {
+  const id = host.pipelineUser({ releasesDir, service });
+  return id === null ? null : { ...id, host };
 }
 
 /**
@@ -52,7 +52,7 @@ export function readyRunDirs(dirs: string[], work: string, user: CommandUser | n
     mkdirSync(work, { recursive: true });
     return;
   }
-  for (const d of dirs) ownDirectory(d, { uid: 0, gid: INSTANCE_IDS.group, mode: 0o710 });
+  for (const d of dirs) user.host.ownDirectory(d, { uid: 0, gid: INSTANCE_IDS.group, mode: 0o710 });
   mkdirSync(work, { mode: 0o700, recursive: true });
   const st = lstatSync(work);
   if (!st.isDirectory()) throw new SlipwayError('E_UNSAFE_PATH', `${work} is not a directory; remove it and start the run again`, { path: work });
@@ -144,13 +144,12 @@ export function removeRunDir(runDir: string, work: string, user: CommandUser | n
 }
 
 /**
- * Kills every process of the uid that carries the command's marker in its
- * environment, until /proc shows none (marked-processes.ts, as an instance's
- * leftovers are found).
+ * Kills every process of the user that carries the command's marker in its
+ * environment, until the host finds none (as an instance's leftovers are found).
  */
-export function stopMarked(uid: number, marker: string): void {
+export function stopMarked(user: CommandUser, marker: string): void {
   for (let round = 0; round < KILL_ROUNDS; round++) {
-    const left = markedProcesses('SLIPWAY_PIPELINE_COMMAND', marker, uid);
+    const left = user.host.markedProcesses('SLIPWAY_PIPELINE_COMMAND', marker, user.uid);
     if (left.length === 0) return;
     for (const { pid } of left) {
       try {

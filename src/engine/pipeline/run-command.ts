@@ -55,7 +55,7 @@ export function runCommand(o: { command: string; cwd: string; env: Record<string
       } catch {
         // already gone
       }
-      if (u !== null) stopMarked(u.uid, marker);
+      if (u !== null) stopMarked(u, marker);
     };
     const timer = setTimeout(() => {
       timedOut = true;
@@ -72,7 +72,7 @@ export function runCommand(o: { command: string; cwd: string; env: Record<string
     child.on('error', (e) => finish(null, null, `\n[slipway] could not start sh: ${e.message}\n`));
     // A daemon the command left holding its stdout would keep 'close' from coming: once
     // the command itself has exited, its marked processes go, and the pipes close.
-    if (u !== null) child.on('exit', () => stopMarked(u.uid, marker));
+    if (u !== null) child.on('exit', () => stopMarked(u, marker));
     child.on('close', (code, sig) => finish(code, sig, timedOut ? `\n[slipway] stopped after ${o.timeoutMs} ms (command_timeout)\n` : ''));
   });
 }

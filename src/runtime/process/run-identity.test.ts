@@ -1,13 +1,13 @@
 // Who an environment's instances run as: allocated once, recorded by the filesystem,
 // never shared, and never a reason to follow a symlink. Needs root (it chowns).
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { INSTANCE_IDS } from '../../core/service-config.ts';
-import { assertRunUserPossible, prepareRunIdentity, removeTreeSafely, uidRegistryProblem } from './run-identity.ts';
+import { assertRunUserPossible, preparePipelineIdentity, prepareRunIdentity, releasePipelineIdentity, removeTreeSafely, uidRegistryProblem } from './run-identity.ts';
 
 describe.skipIf(process.getuid?.() !== 0)('prepareRunIdentity (server as root)', () => {
   let releases: string;
@@ -64,6 +64,71 @@ describe.skipIf(process.getuid?.() !== 0)('prepareRunIdentity (server as root)',
     expect(lstatSync(s2.releaseDir).uid).toBe(id2.uid);
     expect(() => removeTreeSafely(s2.releaseDir)).toThrow(/could not empty it/);
     expect(existsSync(join(s2.releaseDir, 'roots', 'f'))).toBe(true);
+  });
+
+  /** Passable down to releases/, as a data directory is (data-dir.ts). */
+  function passable(): void {
+    chmodSync(join(releases, '..'), 0o711);
+    lchownSync(releases, 0, INSTANCE_IDS.group);
+    chmodSync(releases, 0o710);
+  }
+
+  it("gives a pipeline user up: what runs as it is killed, its HOME emptied by its hand, its uid's record entry dropped", async () => {
+    passable();
+    const id = preparePipelineIdentity({ releasesDir: releases, service: 'shop' })!;
+    const record = join(releases, '..', 'uids', String(id.uid));
+    expect(readFileSync(record, 'utf8').trim()).toBe(id.home);
+    execFileSync('sh', ['-c', 'mkdir -p cache/a && echo x > cache/a/b'], { uid: id.uid!, gid: id.gid!, cwd: id.home });
+    // A run's directory (root's, passable) with the user's checkout in it.
+    const runDir = join(releases, '..', 'run-1');
+    mkdirSync(join(runDir, 'work'), { recursive: true });
+    lchownSync(runDir, 0, INSTANCE_IDS.group);
+    chmodSync(runDir, 0o710);
+    lchownSync(join(runDir, 'work'), id.uid!, id.gid!);
+    execFileSync('sh', ['-c', 'mkdir -p src/lib && echo x > src/lib/c'], { uid: id.uid!, gid: id.gid!, cwd: join(runDir, 'work') });
+    // A daemon of the user that carries no marker (it cleared its environment).
+    const daemon = spawn('sleep', ['4646'], { uid: id.uid!, gid: id.gid!, env: {}, detached: true, stdio: 'ignore' });
+    const exited = new Promise((r) => daemon.once('exit', r));
+    // Another HOME's uid, which the record gives to it: never touched.
+    const other = prepareRunIdentity({ ...release('staging'), user: undefined });
+    const bystander = spawn('sleep', ['4747'], { uid: other.uid!, gid: other.gid!, env: {}, detached: true, stdio: 'ignore' });
+    try {
+      expect(releasePipelineIdentity({ releasesDir: releases, service: 'shop', trees: [runDir] })).toBe(true);
+      await exited;
+      expect(existsSync(join(releases, '.pipeline.shop'))).toBe(false);
+      expect(existsSync(runDir)).toBe(false);
+      expect(existsSync(record)).toBe(false);
+      expect(bystander.exitCode).toBeNull();
+      expect(existsSync(other.home)).toBe(true);
+      // Given up for good: the next run of the service gets a user afresh.
+      expect(preparePipelineIdentity({ releasesDir: releases, service: 'shop' })!.uid).toBe(id.uid);
+    } finally {
+      daemon.kill('SIGKILL');
+      bystander.kill('SIGKILL');
+    }
+  });
+
+  it('removes nothing for a service that has no pipeline user', () => {
+    const tree = join(releases, '..', 'run-1');
+    mkdirSync(tree);
+    expect(releasePipelineIdentity({ releasesDir: releases, service: 'shop', trees: [tree] })).toBe(false);
+    expect(existsSync(tree)).toBe(true);
+  });
+
+  it('gives a pipeline user up without killing anything when the record names another HOME for its uid', () => {
+    passable();
+    const id = preparePipelineIdentity({ releasesDir: releases, service: 'shop' })!;
+    const record = join(releases, '..', 'uids', String(id.uid));
+    writeFileSync(record, '/elsewhere/releases/web/.home\n');
+    const bystander = spawn('sleep', ['4848'], { uid: id.uid!, gid: id.gid!, env: {}, detached: true, stdio: 'ignore' });
+    try {
+      releasePipelineIdentity({ releasesDir: releases, service: 'shop', trees: [] });
+      expect(existsSync(join(releases, '.pipeline.shop'))).toBe(false);
+      expect(readFileSync(record, 'utf8')).toBe('/elsewhere/releases/web/.home\n');
+      expect(bystander.exitCode).toBeNull();
+    } finally {
+      bystander.kill('SIGKILL');
+    }
   });
 
   it('still gives uids where the machine-wide record cannot be kept', () => {

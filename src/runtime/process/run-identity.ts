@@ -18,6 +18,7 @@ import { accessSync, constants as fsConstants, lstatSync, lchownSync, chmodSync,
 import { basename, dirname, join, resolve } from 'node:path';
 import { SlipwayError } from '../../core/errors.ts';
 import { INSTANCE_IDS } from '../../core/service-config.ts';
+import { markedProcesses } from './marked-processes.ts';
 
 export interface RunIdentity {
   /** null: the server's own user (the server is not root). */
@@ -74,6 +75,48 @@ export function preparePipelineIdentity(o: { releasesDir: string; service: strin
   readyHome(home, uid);
   return { uid, gid, home, tmp: join(home, 'tmp') };
 }
+
+/**
+ * Gives up a service's pipeline user (the engine asks once no environment of the
+ * service is left and no run of it is unfinished): whatever still runs as its uid is
+ * killed (a daemon that cleared its marker too), `trees` (its runs' checkouts), then
+ * releases/.pipeline.<service> with the HOME in it are removed, each of the user's
+ * trees emptied by that user (removeTreeSafely), and the uid's claim in the
+ * machine-wide record is dropped, so the uid may go to another. false, removing
+ * nothing, when there is no pipeline user (the server is not root, or no run made one).
+ * Throws when a tree could not be removed: the claim stays then, as the uid's files do.
+ * Only a uid the record says is this HOME's is killed and unclaimed: one two servers
+ * once shared may run another's instances.
+ */
+export function releasePipelineIdentity(o: { releasesDir: string; service: string; trees: readonly string[] }): boolean {
+  const dir = join(o.releasesDir, `.pipeline.${o.service}`);
+  if (!isRootServer() || ownerOf(dir) === null) return false;
+  const home = join(dir, HOME_DIR);
+  const owner = ownerOf(home);
+  const uid = inRange(owner) && claimHolder(owner) === resolve(home) ? owner : null;
+  // Killed by a process of the uid itself: kill(-1) reaches that uid's processes and no other.
+  if (uid !== null) spawnSync('kill', ['-KILL', '-1'], { uid, gid: INSTANCE_IDS.group, stdio: 'ignore', timeout: 10_000 });
+  for (const tree of o.trees) removeTreeSafely(tree);
+  removeTreeSafely(dir);
+  if (uid !== null && claimHolder(uid) === resolve(home)) rmSync(join(uidRegistry(), String(uid)), { force: true });
+  return true;
+}
+
+/**
+ * The engine's HostIdentity port (engine/ports.ts) on this host: who runs the
+ * deployer's code and how what is theirs goes. server.ts gives it to the engine,
+ * which imports no runtime.
+ */
+export const processHostIdentity = {
+  pipelineUser(o: { releasesDir: string; service: string }): { uid: number; gid: number; home: string; tmp: string } | null {
+    const id = preparePipelineIdentity(o);
+    return id === null || id.uid === null || id.gid === null ? null : { uid: id.uid, gid: id.gid, home: id.home, tmp: id.tmp };
+  },
+  ownDirectory: (dir: string, o: { uid: number; gid: number; mode: number }): void => ownDirectory(dir, o),
+  releasePipelineUser: (o: { releasesDir: string; service: string; trees: readonly string[] }): boolean => releasePipelineIdentity(o),
+  removeTree: (path: string): void => removeTreeSafely(path),
+  markedProcesses: (name: string, value: string, uid: number): { pid: number }[] => markedProcesses(name, value, uid),
+};
 
 /**
  * Removes a directory that may hold trees given to an environment's user (a release
@@ -248,6 +291,15 @@ export function uidRegistryProblem(): string | null {
     return null;
   } catch (e) {
     return `cannot keep the machine-wide uid record in ${dir} (${(e as Error).message}): environments get uids unique to this data directory only, so do not run a second slipway server on this machine, or set SLIPWAY_UID_REGISTRY to a writable directory`;
+  }
+}
+
+/** The HOME the machine-wide record names for `uid`; null when none. */
+function claimHolder(uid: number): string | null {
+  try {
+    return readFileSync(join(uidRegistry(), String(uid)), 'utf8').trim();
+  } catch {
+    return null;
   }
 }
 
