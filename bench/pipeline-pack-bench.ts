@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { INSTANCE_IDS } from '../src/core/service-config.ts';
 import { packDirectory, unpackArtefact } from '../src/artefact/index.ts';
 import { pipelineUser, readyRunDirs, removeRunDir, tarAs, untarAs } from '../src/engine/pipeline/pipeline-user.ts';
+import { processHostIdentity } from '../src/runtime/process/run-identity.ts';
 
 const { values } = parseArgs({ options: { tree: { type: 'string' }, rounds: { type: 'string', default: '3' } } });
 if (process.getuid?.() !== 0) {
@@ -30,7 +31,7 @@ process.env.SLIPWAY_UID_REGISTRY = join(base, 'uids');
 const releases = join(base, 'releases');
 const work = join(base, 'pipeline');
 mkdirSync(releases, { recursive: true });
-const user = pipelineUser(releases, 'bench')!;
+const user = pipelineUser(releases, 'bench', processHostIdentity)!;
 const ms = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e6;
 
 const direct: number[] = [];
