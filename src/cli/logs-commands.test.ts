@@ -11,6 +11,11 @@ describe('terminalSafe', () => {
     expect(terminalSafe(line)).toBe('\x1b[31mred\x1b[0m \\x1b]52;c;ZXZpbA==\\x07 \\x1b]0;title\\x07 \\x1b[2J\\x1b[H done\\x0dspoof \\x9b6n tab\tkept');
   });
 
+  it('shows bidi embeddings, overrides and isolates as text, and keeps the direction marks and right-to-left text', () => {
+    expect(terminalSafe('user \u202etxt.exe\u202c and \u2066x\u2069')).toBe('user \\u202etxt.exe\\u202c and \\u2066x\\u2069');
+    expect(terminalSafe('שלום \u200f ok')).toBe('שלום \u200f ok');
+  });
+
   it('leaves ordinary text, unicode included, alone', () => {
     expect(terminalSafe('GET /api/items 200 in 3 ms — ok ✓')).toBe('GET /api/items 200 in 3 ms — ok ✓');
   });

@@ -31,11 +31,18 @@ const STATE_COLOUR: Record<string, (s: string) => string> = {
  * Text an app or a deployer wrote (a log line, an event or rollout message that quotes
  * an instance's last log lines) as a terminal may show it: only colour (SGR: ESC [ … m)
  * and line breaks pass as written. Every other control character, the escape of a cursor move, a
- * screen clear, a window title or a clipboard write (OSC 52) among them, and a CR
- * that would draw over the line, is shown as \xNN text instead.
+ * screen clear, a window title or a clipboard write (OSC 52) among them, a CR
+ * that would draw over the line, is shown as \xNN text instead, and a bidi
+ * control (U+202A–U+202E, U+2066–U+2069) as \uNNNN.
  */
 export function terminalSafe(text: string): string {
-  return text.replace(/\x1b\[[0-9;:]*m|[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (m) => (m.length > 1 ? m : `\\x${m.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return text.replace(/\x1b\[[0-9;:]*m|[\x00-\x08\x0b-\x1f\x7f-\x9f]|[\u202a-\u202e\u2066-\u2069]/g, (m) => {
+    if (m.length > 1) return m;
+    const code = m.charCodeAt(0);
+    // Bidi embeddings, overrides and isolates reorder what follows them on the line
+    // (a log line could show another instance's name, or a reason read backwards).
+    return code > 0xff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\x${code.toString(16).padStart(2, '0')}`;
+  });
 }
 
 const QUOTED_LOG = '; last log lines:\n';
