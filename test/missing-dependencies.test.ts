@@ -46,6 +46,9 @@ describe('a service deployed without its dependencies installed', () => {
     // Quoted once; the step's failure, the rollback and the rollout's end point back to it.
     expect(r.stdout.split("Error: Cannot find module 'express'").length - 1).toBe(1);
     expect(r.stdout).toMatch(/rollout #\d+ deploy → #1 failed — instance \S+ exited before it became healthy \(its last log lines are above\)/);
+    // A first release has no stable one to go back to, and is not said to.
+    expect(r.stdout).toContain("stopping the new release's instances (no earlier release to go back to)");
+    expect(r.stdout).not.toContain('rolling back to the stable release');
     // The API's record keeps the whole reason.
     const j = await runCli(['--json', 'status', 'staging'], { cwd: app, dataDir });
     expect(j.stdout).toContain("Error: Cannot find module 'express'");

@@ -282,7 +282,11 @@ class EnvLoop {
     const next = await this.applyAndRoute(fresh, outcome.ok
       ? { type: 'step-done', index: fresh.stepIndex }
       : { type: 'step-failed', index: fresh.stepIndex, reason: outcome.reason });
-    if (next.phase === 'aborting' && startedPhase !== 'aborting') this.deps.recordEvent(r.id, 'warn', `rolling back to the stable release: ${next.reason}`);
+    if (next.phase === 'aborting' && startedPhase !== 'aborting') {
+      // A first release has nothing to go back to: its instances are stopped, and that is all.
+      const what = next.fromReleaseId === null ? 'stopping the new release\'s instances (no earlier release to go back to)' : 'rolling back to the stable release';
+      this.deps.recordEvent(r.id, 'warn', `${what}: ${next.reason}`);
+    }
     return true;
   }
 
