@@ -53,4 +53,16 @@ describe('a service deployed without its dependencies installed', () => {
     const j = await runCli(['--json', 'status', 'staging'], { cwd: app, dataDir });
     expect(j.stdout).toContain("Error: Cannot find module 'express'");
   }, 60_000);
+
+  it('logs finds the crash, and says so on stderr when a filter matches nothing; --json prints only records', async () => {
+    const found = await runCli(['logs', 'staging', '--grep', 'Cannot find module'], { cwd: app, dataDir });
+    expect(found.code, found.stderr).toBe(0);
+    expect(found.stdout).toContain("Cannot find module 'express'");
+    const none = await runCli(['logs', 'staging', '--grep', 'no such text anywhere'], { cwd: app, dataDir });
+    expect(none.code).toBe(0);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toBe('no log records of shop/staging match these filters\n');
+    const json = await runCli(['--json', 'logs', 'staging', '--grep', 'no such text anywhere'], { cwd: app, dataDir });
+    expect([json.code, json.stdout, json.stderr]).toEqual([0, '', '']);
+  });
 });

@@ -84,6 +84,12 @@ export function registerLogsCommands(program: Command, ctx: CommandContext): voi
         await c.followLogs(env, q, print);
         return;
       }
-      for (const r of (await c.logs(env, q)).records) print(r);
+      const { records } = await c.logs(env, q);
+      for (const r of records) print(r);
+      // An empty answer is not an error, but a bare prompt reads like one; a script gets nothing.
+      if (records.length === 0 && !json) {
+        const filtered = o.release !== undefined || o.instance || o.since || o.grep || o.level;
+        process.stderr.write(`no log records of ${c.qualify(env)}${filtered ? ' match these filters' : ': its instances have written nothing yet'}\n`);
+      }
     });
 }
