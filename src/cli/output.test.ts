@@ -106,3 +106,23 @@ describe('text from outside in human output', () => {
     expect(actedOn(demoFailureLine(new Error(HOSTILE)))).toBe(false);
   });
 });
+
+describe("replay's sample in status", () => {
+  const env = (recorded: EnvironmentStatus['recorded']): EnvironmentStatus => ({
+    env: 'shop/production', service: 'shop', name: 'production', listen: '127.0.0.1:8080', listenError: null, preview: null,
+    stable: null, rollout: null, lastRollout: null, instances: [], weights: { 1: 100 }, cluster: null, recorded,
+  });
+  const counts = { kept: 1840, too_large: 312, not_text: 0, too_slow: 0, queue_full: 0, thread_failed: 0, dropped_overflow: 0, dropped_stopped: 0, dropped_write_failed: 0 };
+
+  it('says nothing of it while the keeper dropped none, whatever the workers did not record', () => {
+    for (const recorded of [undefined, null, counts, { kept: 3, too_large: 1, not_text: 0, too_slow: 0, queue_full: 0, thread_failed: 0 }]) {
+      expect(plain(formatStatus([env(recorded)]))).not.toContain('recorded:');
+    }
+  });
+
+  it('shows how many recorded requests were kept and dropped, and why, once any was dropped', () => {
+    const text = plain(formatStatus([env({ ...counts, dropped_overflow: 95, dropped_write_failed: 7 })]));
+    expect(text).toContain('  recorded: 1840 request(s) kept for replay, 102 dropped since the router started: 95 for newer ones, 7 not written (see router.log)');
+    expect(plain(formatStatus([env({ ...counts, dropped_stopped: 4 })]))).toContain('  recorded: 1840 request(s) kept for replay, 4 dropped since the router started: 4 after recording stopped');
+  });
+});

@@ -137,6 +137,8 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
     else if (s.lastRollout) out.push(`  last:     ${formatRolloutLine(s.lastRollout)}, ended ${ago(s.lastRollout.finishedAt)}`);
     if (s.watch && !s.rollout) out.push(`  watch:    ${watchLine(s.watch)}`);
     if (s.shadow) out.push(...formatShadow(s.shadow));
+    const dropped = s.recorded ? recordedDropsLine(s.recorded) : null;
+    if (dropped) out.push(`  recorded: ${dropped}`);
     if (s.tls) out.push(...formatTls(s.tls));
     const weights = Object.entries(s.weights).map(([rel, w]) => `#${rel} ${Math.round(w * 10) / 10}%`).join(', ');
     out.push(`  traffic:  ${weights || pc.yellow('no ready instance')}${s.cluster?.traffic === 'gateway' ? pc.dim('  (HTTPRoute)') : ''}`);
@@ -157,6 +159,28 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
     out.push('');
   }
   return out.join('\n').trimEnd();
+}
+
+/** Why the router's keeper dropped recorded lines, in the words of docs/replay.md's table. */
+const DROPS: [outcome: string, why: string][] = [
+  ['dropped_overflow', 'for newer ones'],
+  ['dropped_stopped', 'after recording stopped'],
+  ['dropped_write_failed', 'not written (see router.log)'],
+];
+
+/**
+ * Replay's sample, shown only when the keeper dropped lines of it: how many were
+ * kept and how many dropped, and why (the other outcomes are in /metrics and --json).
+ */
+function recordedDropsLine(recorded: Readonly<Record<string, number>>): string | null {
+  const drops = DROPS.filter(([outcome]) => (recorded[outcome] ?? 0) > 0);
+  if (drops.length === 0) return null;
+  const dropped = drops.reduce((n, [outcome]) => n + recorded[outcome]!, 0);
+  const why = drops.map(([outcome, text]) => {
+    const part = `${recorded[outcome]} ${text}`;
+    return outcome === 'dropped_write_failed' ? pc.red(part) : part;
+  });
+  return `${recorded['kept'] ?? 0} request(s) kept for replay, ${dropped} dropped since the router started: ${why.join(', ')}`;
 }
 
 /** Each certificate's names, issuer, issue date and expiry, then the last attempt to load or renew them. */

@@ -98,6 +98,13 @@ export interface EnvironmentStatus {
   traffic?: TrafficGateView;
   /** With tls: its certificates (issuer, expiry; never a key) and the last attempt to load or renew them; absent without tls:. */
   tls?: TlsStatus | null;
+  /**
+   * What became of the requests the router picked for replay's sample (record:) since
+   * it started, by outcome as /metrics names them (kept, too_large, …, dropped_overflow,
+   * dropped_stopped, dropped_write_failed), as last sampled; null when the environment
+   * has not recorded since the router started.
+   */
+  recorded?: Readonly<Record<string, number>> | null;
 }
 
 /** Where an environment runs beyond this machine (a cluster), per release what was asked for and what runs. */

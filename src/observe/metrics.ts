@@ -22,7 +22,7 @@ export interface MetricsSource {
   instanceCounts(): { env: string; release: number; state: string; count: number }[];
   /** env → release number → the router's cumulative counts for it. */
   routerCounts(): ReadonlyMap<string, ReadonlyMap<string, { requests: number; status: Record<string, number>; latency: LatencyHistogram; long?: { requests: number; errors: number } }>>;
-  /** env → outcome (kept, too_large, not_text, too_slow, queue_full, thread_failed) → requests the router picked for replay's sample. */
+  /** env → outcome (kept, too_large, not_text, too_slow, queue_full, thread_failed, dropped_overflow, dropped_stopped, dropped_write_failed) → requests the router picked for replay's sample. */
   recordedRequests?(): ReadonlyMap<string, Readonly<Record<string, number>>>;
   /** What the audit trail owes the disk (entries waiting in memory, failed writes, entries not even kept). */
   auditHealth?(): { waiting: number; writeFailures: number; lost: number };
@@ -147,7 +147,7 @@ export class ServerMetrics {
     });
     new Counter({
       name: 'slipway_router_recorded_requests_total',
-      help: "Requests the router picked for replay's sample (record:), by environment and outcome: kept, or why not (too_large: a body over record.max_body, or any body with bodies off; not_text; too_slow: anonymising took past its budget; queue_full; thread_failed: the anonymising thread failed or ran out of memory).",
+      help: "Requests the router picked for replay's sample (record:), by environment and outcome, each counted once: kept (written to the sample file; newer lines replace it later), or why not (too_large: a body over record.max_body, any body with bodies off, or a line over half of record.max_bytes; not_text; too_slow: anonymising took past its budget; queue_full: its worker held too many lines; thread_failed: the anonymising thread failed or ran out of memory; dropped_overflow: a whole sample of newer lines was waiting to be written; dropped_stopped: the environment stopped recording while it was on its way; dropped_write_failed: the sample file could not be written, router.log says why). Counts start again when the router restarts.",
       labelNames: ['env', 'outcome'], registers,
       collect() {
         this.reset();

@@ -68,7 +68,7 @@ async function runRouter(args: RouterArgs): Promise<void> {
   const sealKey = await loadSealKey(args.stateDir);
   const startedAt = new Date().toISOString();
   // Requests recorded for replay to staging: the workers send them, the keeper alone writes them.
-  const replay = new ReplayStore({
+  const replay: ReplayStore = new ReplayStore({
     dir: join(args.stateDir, 'replay'),
     boundsOf: (env) => router.table().environments[env]?.record,
     onError: (env, err) => log.warn({ env, err: err.message }, 'cannot write recorded requests for replay'),
@@ -76,6 +76,7 @@ async function runRouter(args: RouterArgs): Promise<void> {
   const router = new RouterWorkers({
     count: args.workers, startedAt, log: { info: (fields, msg) => log.info(fields, msg), warn: (fields, msg) => log.warn(fields, msg) },
     onRecord: (env, line) => replay.add(env, line),
+    keeperRecorded: () => replay.counts(),
   });
   let isReady = false;
   let restoreError: string | undefined;

@@ -6,6 +6,7 @@
 import { createHistogram, recordMs, cloneHistogram, type LatencyHistogram } from '../core/latency-histogram.ts';
 import type { ShadowStatsJson } from '../core/shadow/shadow-spec.ts';
 import type { NotKept } from './shadow/anonymise-worker.ts';
+import type { KeeperOutcome } from './shadow/replay-store.ts';
 import type { ShadowRun } from './shadow/shadow-counters.ts';
 
 export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx';
@@ -83,15 +84,47 @@ export interface RouterStatsJson {
    * (shadow/replay-recorder.ts), for environments that have recorded since the
    * router started; absent from routers before these counts.
    */
-  recorded?: Record<string, Record<RecordOutcome, number>>;
+  recorded?: Record<string, RecordedCounts>;
 }
 
 /**
- * What became of a request picked for recording: kept (anonymised and sent to the
- * keeper), or not, for a body over record.max_body (or any body, with bodies off),
- * or for one of the anonymising thread's reasons.
+ * What became of a request picked for recording. Its worker counts it too_large (a
+ * body over record.max_body, or any body with bodies off) or one of the anonymising
+ * thread's reasons, or counts it kept when it hands the line on (into its batch for
+ * the keeper). The keeper counts each line it receives by its fate (KeeperOutcome:
+ * kept once written, or why not), and its /stats puts those counts in place of the
+ * workers' kept (withKeeperOutcomes). A keeper from before its counts, which outlives
+ * an upgrade of the workers' code, still answers the workers' kept.
  */
-export type RecordOutcome = 'kept' | 'too_large' | NotKept;
+export type RecordOutcome = WorkerRecordOutcome | KeeperOutcome;
+export type WorkerRecordOutcome = 'kept' | 'too_large' | NotKept;
+
+/** An environment's counts: a worker's (or a keeper's from before its own) have no keeper-only outcome. */
+export type RecordedCounts = Record<WorkerRecordOutcome, number> & Partial<Record<KeeperOutcome, number>>;
+
+const noWorkerOutcomes = (): Record<WorkerRecordOutcome, number> => ({ kept: 0, too_large: 0, not_text: 0, too_slow: 0, queue_full: 0, thread_failed: 0 });
+
+/**
+ * The workers' counts of recorded requests (summed, exited workers' included) with
+ * the keeper's in place of their kept: every line a worker handed on is counted once,
+ * by the keeper, including one lost on its way (in a killed worker's batch), which
+ * the workers' kept would count and nothing wrote. Undefined when the workers sent no
+ * such counts (workers from before them) and the keeper has none.
+ */
+export function withKeeperOutcomes(
+  workers: RouterStatsJson['recorded'],
+  keeper: Readonly<Record<string, Readonly<Record<KeeperOutcome, number>>>>,
+): Record<string, Record<RecordOutcome, number>> | undefined {
+  const envs = new Set([...Object.keys(workers ?? {}), ...Object.keys(keeper)]);
+  if (workers === undefined && envs.size === 0) return undefined;
+  const out: Record<string, Record<RecordOutcome, number>> = {};
+  for (const env of envs) {
+    const c: Record<RecordOutcome, number> = { ...noWorkerOutcomes(), ...workers?.[env], kept: 0, dropped_overflow: 0, dropped_stopped: 0, dropped_write_failed: 0 };
+    for (const [outcome, n] of Object.entries(keeper[env] ?? {}) as [KeeperOutcome, number][]) c[outcome] += n;
+    out[env] = c;
+  }
+  return out;
+}
 
 export interface GatedStatsJson {
   /** Answered 503 because the environment was in maintenance. */
@@ -214,7 +247,7 @@ export class EnvCounters {
   /** The figures of the environment's last shadow step (one run at a time). */
   shadow: ShadowRun | null = null;
   /** Requests picked for recording, by what became of them; null until the environment first records, so one that never did reports none. */
-  recorded: Record<RecordOutcome, number> | null = null;
+  recorded: Record<WorkerRecordOutcome, number> | null = null;
   private readonly releases = new Map<string, ReleaseCounters>();
   /** Release → when it was last in the route table (or still finishing requests). */
   private readonly routedAt = new Map<string, number>();
@@ -238,8 +271,8 @@ export class EnvCounters {
   }
 
   /** The counts this environment's recorders bump, made by the first: kept for the router's life, across tables. */
-  startRecording(): Record<RecordOutcome, number> {
-    this.recorded ??= { kept: 0, too_large: 0, not_text: 0, too_slow: 0, queue_full: 0, thread_failed: 0 };
+  startRecording(): Record<WorkerRecordOutcome, number> {
+    this.recorded ??= noWorkerOutcomes();
     return this.recorded;
   }
 

@@ -22,7 +22,8 @@ import type { RouterControl } from './admin-server.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { EMPTY_ROUTE_TABLE, parseRouteTable, routeTableDigest, type RouteTable, type RouteTableHead } from './route-table.ts';
 import type { PutTableResult } from './router.ts';
-import type { RouterStatsJson } from './router-stats.ts';
+import { withKeeperOutcomes, type RouterStatsJson } from './router-stats.ts';
+import type { KeeperOutcome } from './shadow/replay-store.ts';
 import { routerCodeDigest, type RouterProgram } from './router-code.ts';
 import type { WorkerMessage, WorkerRequest } from './router-worker.ts';
 import { mergeRouterStats, retiredPart } from './stats-merge.ts';
@@ -74,7 +75,12 @@ export class RouterWorkers implements RouterControl {
   /** "env\0untilMs" of a pause → slots of its queue limit held, per worker id (traffic-hold.ts). */
   private readonly slots = new Map<string, Map<number, number>>();
 
-  constructor(private readonly o: { count: number; log: WorkerLog; startedAt: string; onRecord?: (env: string, line: string) => void }) {
+  constructor(private readonly o: {
+    count: number; log: WorkerLog; startedAt: string;
+    onRecord?: (env: string, line: string) => void;
+    /** What became of the recorded lines the workers sent (shadow/replay-store.ts): in /stats, in place of the workers' kept. */
+    keeperRecorded?: () => Record<string, Record<KeeperOutcome, number>>;
+  }) {
     this.workerCount = o.count;
   }
 
@@ -187,7 +193,9 @@ export class RouterWorkers implements RouterControl {
       if (a.status === 'fulfilled') this.lastStats.set(workers[i]!.id, a.value);
     });
     const live = workers.map((w) => this.lastStats.get(w.id)).filter((s): s is RouterStatsJson => s !== undefined);
-    return mergeRouterStats([...this.retired, ...live], this.o.startedAt);
+    const merged = mergeRouterStats([...this.retired, ...live], this.o.startedAt);
+    const keeper = this.o.keeperRecorded?.();
+    return keeper === undefined ? merged : { ...merged, recorded: withKeeperOutcomes(merged.recorded, keeper) };
   }
 
   async listenerStatus(): Promise<Record<string, ListenerStatus>> {

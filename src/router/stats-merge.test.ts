@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { createHistogram, histogramCount, recordMs } from '../core/latency-histogram.ts';
-import { ReleaseCounters, type ListenerStatsJson, type ReleaseStatsJson, type RouterStatsJson } from './router-stats.ts';
+import { ReleaseCounters, withKeeperOutcomes, type ListenerStatsJson, type ReleaseStatsJson, type RouterStatsJson } from './router-stats.ts';
 import { mergeRouterStats, retiredPart } from './stats-merge.ts';
 
 function workerStats(o: { requests: number; latencyMs: number; inflight: number; health: 'in' | 'ejected' | 'trial' }): RouterStatsJson {
@@ -68,6 +68,26 @@ describe('mergeRouterStats', () => {
     const merged = mergeRouterStats([part(4, 1), retiredPart(part(6, 0)), old], 'keeper');
     expect(merged.recorded).toEqual({ web: { kept: 10, too_large: 1, not_text: 0, too_slow: 2, queue_full: 0, thread_failed: 0 } });
     expect(mergeRouterStats([old], 'keeper').recorded).toBeUndefined();
+  });
+
+  it("counts each line handed on by what the keeper did with it, in place of the workers' kept, per environment", () => {
+    const part = (kept: number, o: { tooLarge?: number; notText?: number } = {}): RouterStatsJson => ({
+      ...workerStats({ requests: 0, latencyMs: 5, inflight: 0, health: 'in' }),
+      recorded: { web: { kept, too_large: o.tooLarge ?? 0, not_text: o.notText ?? 0, too_slow: 1, queue_full: 2, thread_failed: 0 } },
+    });
+    const workers = mergeRouterStats([part(4, { tooLarge: 1 }), retiredPart(part(6)), part(3, { notText: 1 })], 'keeper').recorded;
+    // 13 lines handed on, 2 of them still on their way (counted by neither yet); one of web's was lost with a killed worker's batch.
+    const keeper = {
+      web: { kept: 5, too_large: 1, dropped_overflow: 3, dropped_stopped: 1, dropped_write_failed: 0 },
+      api: { kept: 0, too_large: 0, dropped_overflow: 0, dropped_stopped: 2, dropped_write_failed: 0 },
+    };
+    expect(withKeeperOutcomes(workers, keeper)).toEqual({
+      web: { kept: 5, too_large: 2, not_text: 1, too_slow: 3, queue_full: 6, thread_failed: 0, dropped_overflow: 3, dropped_stopped: 1, dropped_write_failed: 0 },
+      api: { kept: 0, too_large: 0, not_text: 0, too_slow: 0, queue_full: 0, thread_failed: 0, dropped_overflow: 0, dropped_stopped: 2, dropped_write_failed: 0 },
+    });
+    // Lines handed on that the keeper has not settled yet are kept by no one.
+    expect(withKeeperOutcomes(workers, {})!['web']!.kept).toBe(0);
+    expect(withKeeperOutcomes(undefined, {})).toBeUndefined();
   });
 
   it('keeps what an exited worker counted, without its in-flight backends, so totals never go down', () => {

@@ -1,6 +1,8 @@
 // Recording for replay on real listeners and a real backend (in-process Router): what
 // is recorded of a request, with what, and what never is. The keeper's writing is
-// replay-store.test.ts's; here the lines a worker would send are collected.
+// replay-store.test.ts's; here the lines a worker would send are collected. A worker
+// counts a line kept when it hands it on; the keeper's /stats puts what it then did
+// with the line in place of that count (test/replay-keeper-counts.test.ts).
 
 import { createServer, type Server } from 'node:http';
 import { request } from 'undici';
@@ -13,10 +15,15 @@ import type { ReplayRecordRoutes } from './replay-routes.ts';
 describe('recording requests for replay', () => {
   const lines: { env: string; record: ReplayRecord }[] = [];
   let taking = true;
+  /** Lines the sink took, every case together. */
+  let taken = 0;
   const router = new Router({
     closeGraceMs: 500,
     record: (env, line) => {
-      if (taking) lines.push({ env, record: JSON.parse(line) as ReplayRecord });
+      if (taking) {
+        lines.push({ env, record: JSON.parse(line) as ReplayRecord });
+        taken++;
+      }
       return taking;
     },
   });
@@ -93,6 +100,7 @@ describe('recording requests for replay', () => {
 
   it('records a listed POST with its body anonymised, or not at all when bodies are off or it is too large, and counts each', async () => {
     const before = outcomes();
+    const takenBefore = taken;
     let url = await route({ methods: ['POST'], bodies: true, anonymise: ['card-[0-9]{4}'] });
     await send(`${url}/api/orders`, { method: 'POST', body: JSON.stringify({ item: 3, card: 'card-1234', password: 'pw' }), headers: { 'content-type': 'application/json' } });
     await send(`${url}/api/orders`, { method: 'POST', body: 'x'.repeat(2000), headers: { 'content-type': 'text/plain' } });
@@ -103,14 +111,15 @@ describe('recording requests for replay', () => {
     await send(`${url}/api/orders`, { method: 'POST', body: '{"n":2}', headers: { 'content-type': 'application/json' } });
     expect(await recordedBefore(url, 'POST')).toEqual([]);
     expect(seen.at(-2)).toBe('POST /api/orders {"n":2}');
-    // Two markers and the small POST kept; the large body and the body with bodies off not.
+    // Two markers and the small POST handed on (kept); the large body and the body with bodies off not.
     const after = outcomes();
-    expect([after.kept! - (before.kept ?? 0), after.too_large! - (before.too_large ?? 0)]).toEqual([3, 2]);
+    expect([taken - takenBefore, after.kept! - (before.kept ?? 0), after.too_large! - (before.too_large ?? 0)]).toEqual([3, 3, 2]);
   });
 
   it('counts a line its worker had no room to hold as queue_full, not kept', async () => {
     const url = await route({});
     const before = outcomes();
+    const takenBefore = taken;
     taking = false;
     try {
       await send(`${url}/api/items/3`);
@@ -118,17 +127,19 @@ describe('recording requests for replay', () => {
     } finally {
       taking = true;
     }
-    expect(outcomes().kept).toBe(before.kept);
+    expect([taken, outcomes().kept]).toEqual([takenBefore, before.kept]);
   });
 
   it('counts a line alone over half of max_bytes (a sample file\'s share) as too_large, and hands it to no one', async () => {
     // max_bytes 1024: a file takes 512 bytes at most, which the keeper's store would refuse this line for.
     const url = await route({ maxBytes: 1024 });
     const before = outcomes();
+    const takenBefore = taken;
     await send(`${url}/api/items/4?pad=${'a'.repeat(600)}`);
     expect(await recordedBefore(url)).toEqual([]);
     const after = outcomes();
-    expect([after.kept! - (before.kept ?? 0), after.too_large! - (before.too_large ?? 0)]).toEqual([1, 1]); // the marker kept
+    // Only the marker handed on (kept).
+    expect([taken - takenBefore, after.kept! - (before.kept ?? 0), after.too_large! - (before.too_large ?? 0)]).toEqual([1, 1, 1]);
   });
 
   it('records nothing once the table no longer asks for it', async () => {

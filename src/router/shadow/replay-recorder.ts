@@ -5,11 +5,13 @@
 // and nothing delays the request: the body is copied as it passes, and the
 // anonymising (the deployer's patterns among it) runs on a thread of its own
 // (anonymise-worker.ts), so the line reaches the sink a little later. Each picked
-// request is counted in its environment's counters, kept or why not, so a sample
-// starved by large bodies or a slow pattern shows in the server's metrics.
+// request is counted in its environment's counters, handed on (`kept`) or why not,
+// so a sample starved by large bodies or a slow pattern shows in the server's
+// metrics. What the keeper then does with a line handed on (written, or dropped) it
+// counts itself; its /stats puts that in place of this `kept` (router-stats.ts).
 
 import type { IncomingMessage } from 'node:http';
-import type { RecordOutcome } from '../router-stats.ts';
+import type { WorkerRecordOutcome } from '../router-stats.ts';
 import type { AnonymiseWorker } from './anonymise-worker.ts';
 import type { RawRecord } from './replay-anonymise.ts';
 import type { ReplayRecordRoutes } from './replay-routes.ts';
@@ -23,7 +25,7 @@ export interface ReplayRecorderOptions {
   /** Where each kept line goes (the worker's batch for its keeper); false: it was not taken (the batch is full). */
   sink: (line: string) => boolean;
   /** The environment's counts of picked requests by outcome (router-stats.ts), which outlive this recorder. */
-  counts: Record<RecordOutcome, number>;
+  counts: Record<WorkerRecordOutcome, number>;
 }
 
 export class ReplayRecorder {
@@ -86,7 +88,8 @@ export class ReplayRecorder {
         this.options.counts.too_large++;
         return;
       }
-      // A line the worker's batch has no room for is not kept.
+      // A line the worker's batch has no room for is not kept; one it takes is counted
+      // kept, which the keeper's /stats replaces with what became of the line.
       this.options.counts[this.options.sink(line) ? 'kept' : 'queue_full']++;
     });
   }
