@@ -92,6 +92,11 @@ describe("the replay keeper's counts", { timeout: 180_000 }, () => {
     expect(o['kept']! + o['dropped_overflow']!).toBe(sent);
     expect(linesOnDisk()).toHaveLength(linesKept(o['kept']!));
     expect(await recordingEnvs()).toEqual(['hello/production']);
+    // `slipway status` says so, and --json has every count.
+    const status = await cli('status', 'production');
+    expect(status.stdout).toContain(`recorded: ${o['kept']} request(s) kept for replay, ${o['dropped_overflow']} dropped since the router started: ${o['dropped_overflow']} for newer ones`);
+    const json = await cli('--json', 'status', 'production');
+    expect((JSON.parse(json.stdout) as { recorded: Record<string, number> }).recorded).toEqual(o);
   });
 
   it('neither loses nor counts twice what a worker killed with kill -9 had counted', async () => {

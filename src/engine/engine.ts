@@ -690,7 +690,7 @@ export class Engine {
       const s = describeEnvironment(this.store, this.fleets, n, this.routes.listenerErrors[n] ?? null);
       const tls = this.tls?.status(n);
       const shown = s.rollout ?? s.lastRollout;
-      return { ...s, analysis: s.rollout ? this.analysis.latestResult(s.rollout.id) : null, shadow: shown ? this.shadow.latest(n, shown.id) ?? this.recordedShadow(shown.id) : null, watch: this.analysis.watchView(n), down: this.teardown.downMark(n), traffic: this.traffic.view(n), ...(tls ? { tls } : {}) };
+      return { ...s, analysis: s.rollout ? this.analysis.latestResult(s.rollout.id) : null, shadow: shown ? this.shadow.latest(n, shown.id) ?? this.recordedShadow(shown.id) : null, watch: this.analysis.watchView(n), down: this.teardown.downMark(n), traffic: this.traffic.view(n), recorded: this.sampler.recordedCounts().get(n) ?? null, ...(tls ? { tls } : {}) };
     });
   }
 
