@@ -99,7 +99,7 @@ export function registerPipelineRoutes(app: FastifyInstance, o: PipelineRouteOpt
       if (!push || push.ref !== `refs/heads/${webhook.branch}`) return reply.status(202).send({ ignored: `not a push of a commit to ${webhook.branch}` });
       await fetchBranch(webhook.repo, webhook.branch);
       const { source, configText, file } = await runner.readSource({ repo: webhook.repo, ref: push.after, subdir: webhook.subdir });
-      const earlier = runner.list(200).find((r) => r.commit === source.commit && r.status !== 'failed');
+      const earlier = runner.unfailedRunOf(source.commit);
       if (earlier) return reply.status(200).send({ duplicate: true, run: earlier });
       const config = parseConfigText(configText, `${file}@${source.commit.slice(0, 7)}`);
       // The pusher starts the run: four eyes then keeps them from approving their own push.

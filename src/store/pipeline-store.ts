@@ -75,6 +75,18 @@ export class PipelineStore {
     return Number((this.db.prepare('SELECT COUNT(*) AS n FROM pipeline_runs').get() as Row).n);
   }
 
+  /** The newest run that built (or, from a CI, received) this artefact. */
+  newestRunOfArtefact(digest: string): PipelineRun | null {
+    const r = this.db.prepare('SELECT * FROM pipeline_runs WHERE artefact_digest = ? ORDER BY id DESC LIMIT 1').get(digest) as Row | undefined;
+    return r ? toRun(r) : null;
+  }
+
+  /** The newest run of a commit that has not failed: what a second delivery of its push is answered with. */
+  newestUnfailedRunOfCommit(commit: string): PipelineRun | null {
+    const r = this.db.prepare("SELECT * FROM pipeline_runs WHERE commit_sha = ? AND status != 'failed' ORDER BY id DESC LIMIT 1").get(commit) as Row | undefined;
+    return r ? toRun(r) : null;
+  }
+
   unfinishedRuns(): PipelineRun[] {
     return (this.db.prepare(`SELECT * FROM pipeline_runs WHERE status NOT IN (${FINISHED_RUN_STATUSES.map((s) => `'${s}'`).join(', ')}) ORDER BY id`).all() as Row[]).map(toRun);
   }

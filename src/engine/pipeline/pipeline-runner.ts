@@ -222,8 +222,10 @@ export class PipelineRunner {
     return { run: this.viewOf(run), stages: ordered, approvals: store.pipeline.approvals(id) };
   }
 
-  list(limit = 30): RunView['run'][] {
-    return this.deps.host.store.pipeline.listRuns(limit).map((r) => this.viewOf(r));
+  /** The newest run of this commit that has not failed, if any: a push delivered again is answered with it. */
+  unfailedRunOf(commit: string): RunView['run'] | null {
+    const run = this.deps.host.store.pipeline.newestUnfailedRunOfCommit(commit);
+    return run ? this.viewOf(run) : null;
   }
 
   private viewOf(run: PipelineRun): RunView['run'] {
@@ -270,7 +272,7 @@ export class PipelineRunner {
 
   /** The newest run that built this artefact, if any. */
   runOfArtefact(digest: string): PipelineRun | null {
-    return this.deps.host.store.pipeline.listRuns(500).find((r) => r.artefactDigest === digest) ?? null;
+    return this.deps.host.store.pipeline.newestRunOfArtefact(digest);
   }
 
   /** The environment a run's approval is for (its production), or undefined when there is no such run. */
