@@ -3,18 +3,24 @@
 // times would take hours): an earlier run of the commit a push webhook delivers
 // again, the run that built production's release #1, and a run waiting for
 // approval. A real server then answers from them: the redelivered push with the
-// run already there (no second run), and the release's checklist with its run.
+// run already there (no second run), the release's checklist with its run, the runs
+// list filtered to the runs waiting for approval, and the dashboard's overview, in
+// a real browser, with the waiting run in "Waiting for approval".
 
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChecklistJson, RunsJson } from '../src/api/views.ts';
 import { parseConfigText } from '../src/config/index.ts';
 import type { ReleaseConfig } from '../src/core/records.ts';
 import { StateStore } from '../src/store/state-store.ts';
-import { apiFetch, freePort, getJson, scratchDir, shutdownEverything, startServerProcess, writeService, type ServerProcess } from './support/harness.ts';
+import { adminToken, apiFetch, freePort, getJson, scratchDir, shutdownEverything, startServerProcess, writeService, type ServerProcess } from './support/harness.ts';
 
+const CHROMIUM = '/usr/bin/chromium';
 const LATER_RUNS = 600;
 const WEBHOOK_SECRET = 'old-runs-webhook-secret-7c2e';
 const ENV = 'hello/production';
@@ -103,5 +109,57 @@ describe('pipeline runs older than the newest 500', { timeout: 120_000 }, () => 
     const checklist = (await res.json()) as ChecklistJson;
     expect(checklist.run).toMatchObject({ id: BUILDER_RUN, artefactDigest: DIGEST });
     expect(checklist.items).toHaveLength(10);
+  });
+
+  it('lists exactly the runs waiting for approval, and the runs of a status, each counted, paged by `before`', async () => {
+    const waiting = await runs('status=waiting&stage=approval');
+    expect(waiting.runs.map((r) => [r.id, r.status, r.stage])).toEqual([[WAITING_RUN, 'waiting', 'approval']]);
+    expect([waiting.total, waiting.more, waiting.next]).toEqual([1, false, null]);
+    expect((await runs('status=waiting&stage=build')).runs).toEqual([]);
+    expect((await runs('status=succeeded')).runs.map((r) => r.id)).toEqual([BUILDER_RUN, PUSHED_RUN]);
+
+    const first = await runs('status=failed&limit=500');
+    expect([first.runs.length, first.total, first.more, first.next]).toEqual([500, LATER_RUNS, true, 3 + LATER_RUNS - 499]);
+    const rest = await runs(`status=failed&limit=500&before=${first.next}`);
+    expect([rest.total, rest.more, rest.next]).toEqual([LATER_RUNS, false, null]);
+    expect([...first.runs, ...rest.runs].map((r) => r.id)).toEqual(Array.from({ length: LATER_RUNS }, (_, i) => 3 + LATER_RUNS - i));
+  });
+
+  it('refuses a status or a stage that is none, naming the parameter, and lists nothing for it', async () => {
+    const cases = [
+      { query: 'status=paused', field: 'status', message: 'query: status: Invalid option: expected one of "running"|"waiting"|"succeeded"|"failed"' },
+      { query: 'status=', field: 'status', message: 'query: status: Invalid option: expected one of "running"|"waiting"|"succeeded"|"failed"' },
+      { query: 'stage=deploy', field: 'stage', message: 'query: stage: Invalid option: expected one of "build"|' },
+      { query: 'state=waiting', field: 'state', message: 'query: unknown parameter "state" (did you mean "stage"?)' },
+    ];
+    for (const c of cases) {
+      const res = await apiFetch(`${server.url}/api/pipeline/runs?${c.query}`);
+      expect(res.status, c.query).toBe(400);
+      const { error } = (await res.json()) as { error: { code: string; message: string; details: { field: string } } };
+      expect(error, c.query).toMatchObject({ code: 'E_BAD_REQUEST', details: { field: c.field } });
+      expect(error.message, c.query).toContain(c.message);
+    }
+  });
+
+  it.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('shows on the overview, under Waiting for approval, a run that waits behind 600 newer runs', async () => {
+    const profile = mkdtempSync(join(tmpdir(), 'slipway-chromium-'));
+    const browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM, headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage();
+      page.setDefaultTimeout(30_000);
+      await page.goto(`${server.url}/ui/#/`);
+      await page.getByLabel('API token').fill(adminToken(dataDir)!);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      const pending = page.getByTestId('pending-approvals');
+      await pending.getByTestId(`run-${WAITING_RUN}`).waitFor();
+      expect(await pending.locator('tbody tr').count()).toBe(1);
+      expect(await pending.getByTestId(`approve-${WAITING_RUN}`).isEnabled()).toBe(true);
+    } finally {
+      await browser.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
   });
 });

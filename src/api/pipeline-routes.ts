@@ -40,12 +40,12 @@ export function registerPipelineRoutes(app: FastifyInstance, o: PipelineRouteOpt
 
   // Each run with its approvals, as its own page has them: who already approved is what
   // decides whether a list's Approve button would be refused (approval-refusal.js).
-  app.get('/api/pipeline/runs', { config: { permission: 'read', input: { query: runsQuery }, summary: 'a page of release runs, newest first, each with its approvals' } }, async (req): Promise<RunsJson> => {
+  app.get('/api/pipeline/runs', { config: { permission: 'read', input: { query: runsQuery }, summary: 'a page of release runs, newest first, each with its approvals; status and stage keep only the runs with that status, at that stage' } }, async (req): Promise<RunsJson> => {
     const q = parse(runsQuery, req.query, 'query');
     if (q.before !== undefined && !o.reads.runs.exists(q.before)) {
       throw new SlipwayError('E_BAD_REQUEST', `query: before: there is no run #${q.before}; give the \`next\` of the page before (see slipway runs)`, { field: 'before' });
     }
-    const { ids, total, more, next } = o.reads.runs.page(q);
+    const { ids, total, more, next } = runner.page(q);
     const runs = ids.map((id) => {
       const { run, approvals } = runner.view(id);
       return { ...run, approvals };

@@ -14,6 +14,7 @@ import {
   STAGES, approvalRefusal, isRunFinished, versionFor, type ApprovalRecord, type PipelineRun, type StageName, type StageRecord,
 } from '../../core/pipeline/pipeline-run.ts';
 import type { ApprovalPolicy, ServiceConfig } from '../../core/service-config.ts';
+import type { RunFilter } from '../../store/pipeline-store.ts';
 import type { Clock, EngineLogger, HostIdentity } from '../ports.ts';
 import { buildStage, packageStage, testStage } from './build-stages.ts';
 import { CiKeys } from './ci-keys.ts';
@@ -220,6 +221,20 @@ export class PipelineRunner {
     const stages = store.pipeline.stages(id);
     const ordered = STAGES.map((name) => stages.find((s) => s.name === name) ?? pendingStage(id, name));
     return { run: this.viewOf(run), stages: ordered, approvals: store.pipeline.approvals(id) };
+  }
+
+  /**
+   * A page of run ids, newest first, of the runs `filter` takes (status, stage), each
+   * started before run `before` when given: with how many there are in all, whether
+   * more follow and the `before` that asks for them.
+   */
+  page(o: { limit: number; before?: number | undefined } & RunFilter): { ids: number[]; total: number; more: boolean; next: number | null } {
+    const { pipeline } = this.deps.host.store;
+    const filter: RunFilter = { status: o.status, stage: o.stage };
+    const rows = pipeline.listRuns(o.limit + 1, o.before ?? null, filter);
+    const items = rows.slice(0, o.limit);
+    const more = rows.length > o.limit;
+    return { ids: items.map((r) => r.id), total: pipeline.countRuns(filter), more, next: more ? items[items.length - 1]!.id : null };
   }
 
   /** The newest run of this commit that has not failed, if any: a push delivered again is answered with it. */
