@@ -4,15 +4,16 @@
 // again, the run that built production's release #1, and a run waiting for
 // approval. A real server then answers from them: the redelivered push with the
 // run already there (no second run), the release's checklist with its run, the runs
-// list filtered to the runs waiting for approval, and the dashboard's overview, in
-// a real browser, with the waiting run in "Waiting for approval".
+// list filtered to the runs waiting for approval, and the dashboard, in a real
+// browser: the overview with the waiting run in "Waiting for approval", the runs
+// page saying it shows only the newest 50.
 
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChecklistJson, RunsJson } from '../src/api/views.ts';
 import { parseConfigText } from '../src/config/index.ts';
@@ -141,7 +142,8 @@ describe('pipeline runs older than the newest 500', { timeout: 120_000 }, () => 
     }
   });
 
-  it.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('shows on the overview, under Waiting for approval, a run that waits behind 600 newer runs', async () => {
+  /** A dashboard page in Chromium, signed in as the admin. */
+  async function inDashboard(path: string, look: (page: Page) => Promise<void>): Promise<void> {
     const profile = mkdtempSync(join(tmpdir(), 'slipway-chromium-'));
     const browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM, headless: true,
@@ -150,16 +152,30 @@ describe('pipeline runs older than the newest 500', { timeout: 120_000 }, () => 
     try {
       const page = await browser.newPage();
       page.setDefaultTimeout(30_000);
-      await page.goto(`${server.url}/ui/#/`);
+      await page.goto(`${server.url}/ui/${path}`);
       await page.getByLabel('API token').fill(adminToken(dataDir)!);
       await page.getByRole('button', { name: 'Sign in' }).click();
-      const pending = page.getByTestId('pending-approvals');
-      await pending.getByTestId(`run-${WAITING_RUN}`).waitFor();
-      expect(await pending.locator('tbody tr').count()).toBe(1);
-      expect(await pending.getByTestId(`approve-${WAITING_RUN}`).isEnabled()).toBe(true);
+      await look(page);
     } finally {
       await browser.close();
       rmSync(profile, { recursive: true, force: true });
     }
+  }
+
+  it.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('shows on the overview, under Waiting for approval, a run that waits behind 600 newer runs', async () => {
+    await inDashboard('#/', async (page) => {
+      const pending = page.getByTestId('pending-approvals');
+      await pending.getByTestId(`run-${WAITING_RUN}`).waitFor();
+      expect(await pending.locator('tbody tr').count()).toBe(1);
+      expect(await pending.getByTestId(`approve-${WAITING_RUN}`).isEnabled()).toBe(true);
+    });
+  });
+
+  it.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('says on the runs page that it shows only the newest 50, of how many', async () => {
+    await inDashboard('#/runs', async (page) => {
+      await page.getByTestId('runs-cut').waitFor();
+      expect(await page.getByTestId('runs-cut').textContent()).toBe(`Showing the newest 50 of ${3 + LATER_RUNS} runs; slipway runs --all lists every one.`);
+      expect(await page.getByTestId('runs').locator('tbody tr').count()).toBe(50);
+    });
   });
 });

@@ -333,8 +333,8 @@ function followEvents(fetcher, wants, onData, onError) {
 export const watchPendingApprovals = (onRuns, onError) =>
   followEvents(runsWaitingForApproval, (ev) => ev.type === 'stream.open' || ev.type.startsWith('approval.') || ev.type.startsWith('rollout.'), onRuns, onError).stop;
 
-/** Pipeline runs, newest first, fetched again on each event (a run's stages move with rollouts and approvals). */
-export const watchPipelineRuns = (onRuns, onError) => followEvents(() => pipelineRuns(50), () => true, (a) => onRuns(a.runs), onError).stop;
+/** The newest 50 pipeline runs (the page, with its total), fetched again on each event (a run's stages move with rollouts and approvals). */
+export const watchPipelineRuns = (onPage, onError) => followEvents(() => pipelineRuns(50), () => true, onPage, onError).stop;
 
 /** One pipeline run with its stages, approvals and checklist, fetched again on each event. */
 export const watchPipelineRun = (id, onData, onError) =>
