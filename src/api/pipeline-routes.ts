@@ -40,12 +40,12 @@ export function registerPipelineRoutes(app: FastifyInstance, o: PipelineRouteOpt
 
   // Each run with its approvals, as its own page has them: who already approved is what
   // decides whether a list's Approve button would be refused (approval-refusal.js).
-  app.get('/api/pipeline/runs', { config: { permission: 'read', input: { query: runsQuery }, summary: 'a page of release runs, newest first, each with its approvals' } }, async (req): Promise<RunsJson> => {
+  app.get('/api/pipeline/runs', { config: { permission: 'read', input: { query: runsQuery }, summary: 'a page of release runs, newest first, each with its approvals; status and stage keep only the runs with that status, at that stage' } }, async (req): Promise<RunsJson> => {
     const q = parse(runsQuery, req.query, 'query');
     if (q.before !== undefined && !o.reads.runs.exists(q.before)) {
       throw new SlipwayError('E_BAD_REQUEST', `query: before: there is no run #${q.before}; give the \`next\` of the page before (see slipway runs)`, { field: 'before' });
     }
-    const { ids, total, more, next } = o.reads.runs.page(q);
+    const { ids, total, more, next } = runner.page(q);
     const runs = ids.map((id) => {
       const { run, approvals } = runner.view(id);
       return { ...run, approvals };
@@ -99,7 +99,7 @@ export function registerPipelineRoutes(app: FastifyInstance, o: PipelineRouteOpt
       if (!push || push.ref !== `refs/heads/${webhook.branch}`) return reply.status(202).send({ ignored: `not a push of a commit to ${webhook.branch}` });
       await fetchBranch(webhook.repo, webhook.branch);
       const { source, configText, file } = await runner.readSource({ repo: webhook.repo, ref: push.after, subdir: webhook.subdir });
-      const earlier = runner.list(200).find((r) => r.commit === source.commit && r.status !== 'failed');
+      const earlier = runner.unfailedRunOf(source.commit);
       if (earlier) return reply.status(200).send({ duplicate: true, run: earlier });
       const config = parseConfigText(configText, `${file}@${source.commit.slice(0, 7)}`);
       // The pusher starts the run: four eyes then keeps them from approving their own push.

@@ -2,6 +2,7 @@
 // builds its requests from these same types.
 
 import { z } from 'zod';
+import { STAGES, type RunStatus } from '../core/pipeline/pipeline-run.ts';
 import { pageQuery, wholeNumber } from './schemas.ts';
 
 export const releaseBody = z.strictObject({
@@ -27,6 +28,16 @@ export const checklistParam = z.strictObject({
   ref: z.string().regex(/^(?:\d+|(?:[a-z][a-z0-9-]{0,62}\/)?[a-z][a-z0-9-]{0,30}#\d+)$/, 'a run number (e.g. 12) or a release (e.g. production#3, shop/production#3)'),
 });
 
-/** GET /api/pipeline/runs: `before` is a run id. */
-export const runsQuery = pageQuery(30, 'a run id: the page holds the runs started before it (the previous page\'s `next`)');
+/** Every status a run may have. */
+export const RUN_STATUSES = ['running', 'waiting', 'succeeded', 'failed'] as const satisfies readonly RunStatus[];
+
+/**
+ * GET /api/pipeline/runs: `before` is a run id; `status` and `stage`, when given,
+ * keep only the runs with that status, at that stage (the dashboard's "Waiting for
+ * approval" asks for status=waiting&stage=approval), and `total` counts those.
+ */
+export const runsQuery = pageQuery(30, 'a run id: the page holds the runs started before it (the previous page\'s `next`)').extend({
+  status: z.enum(RUN_STATUSES).optional(),
+  stage: z.enum(STAGES).optional(),
+});
 export type RunsQuery = z.input<typeof runsQuery>;

@@ -35,6 +35,23 @@ const toApproval = (r: Row): ApprovalRecord => ({
   roles: r.roles_json === null ? null : json<string[]>(r.roles_json, 'approval roles'), at: Number(r.at), attempt: Number(r.attempt),
 });
 
+/** Which runs a list takes: those with this status, at this stage; a field left out takes any. */
+export interface RunFilter {
+  status?: RunStatus | undefined;
+  stage?: StageName | undefined;
+}
+
+// A condition per field given, and none for one left out (rather than `? IS NULL OR
+// status = ?`), so that SQLite can use an index on the column.
+function whereOf(filter: RunFilter): [sql: string, value: string | number][] {
+  const where: [string, string | number][] = [];
+  if (filter.status !== undefined) where.push(['status = ?', filter.status]);
+  if (filter.stage !== undefined) where.push(['stage = ?', filter.stage]);
+  return where;
+}
+
+const sqlOf = (where: [string, unknown][]) => (where.length ? `WHERE ${where.map(([sql]) => sql).join(' AND ')}` : '');
+
 export interface StoredManifest {
   manifest: ArtefactManifest;
   /** The exact bytes that were signed. */
@@ -66,13 +83,28 @@ export class PipelineStore {
     return r ? toRun(r) : null;
   }
 
-  /** Runs, newest first: `limit` of them, with ids below `beforeId` when given. */
-  listRuns(limit = 50, beforeId: number | null = null): PipelineRun[] {
-    return (this.db.prepare('SELECT * FROM pipeline_runs WHERE (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?').all(beforeId, beforeId, limit) as Row[]).map(toRun);
+  /** Runs, newest first: `limit` of them, with ids below `beforeId` when given, of those `filter` takes. */
+  listRuns(limit = 50, beforeId: number | null = null, filter: RunFilter = {}): PipelineRun[] {
+    const where = whereOf(filter);
+    if (beforeId !== null) where.push(['id < ?', beforeId]);
+    return (this.db.prepare(`SELECT * FROM pipeline_runs ${sqlOf(where)} ORDER BY id DESC LIMIT ?`).all(...where.map(([, v]) => v), limit) as Row[]).map(toRun);
   }
 
-  countRuns(): number {
-    return Number((this.db.prepare('SELECT COUNT(*) AS n FROM pipeline_runs').get() as Row).n);
+  countRuns(filter: RunFilter = {}): number {
+    const where = whereOf(filter);
+    return Number((this.db.prepare(`SELECT COUNT(*) AS n FROM pipeline_runs ${sqlOf(where)}`).get(...where.map(([, v]) => v)) as Row).n);
+  }
+
+  /** The newest run that built (or, from a CI, received) this artefact. */
+  newestRunOfArtefact(digest: string): PipelineRun | null {
+    const r = this.db.prepare('SELECT * FROM pipeline_runs WHERE artefact_digest = ? ORDER BY id DESC LIMIT 1').get(digest) as Row | undefined;
+    return r ? toRun(r) : null;
+  }
+
+  /** The newest run of a commit that has not failed: what a second delivery of its push is answered with. */
+  newestUnfailedRunOfCommit(commit: string): PipelineRun | null {
+    const r = this.db.prepare("SELECT * FROM pipeline_runs WHERE commit_sha = ? AND status != 'failed' ORDER BY id DESC LIMIT 1").get(commit) as Row | undefined;
+    return r ? toRun(r) : null;
   }
 
   unfinishedRuns(): PipelineRun[] {

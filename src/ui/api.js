@@ -154,6 +154,23 @@ export const rollback = (env, to) => postJson(`/api/environments/${e(env)}/rollb
  * @type {(limit?: number) => Promise<RunsJson>}
  */
 export const pipelineRuns = (limit = 20) => getJson(`/api/pipeline/runs${q({ limit })}`);
+
+/**
+ * Every run waiting for approval, however old: the server answers only those, and
+ * each page's `next` is followed to the last.
+ * @type {() => Promise<RunsJson['runs']>}
+ */
+export async function runsWaitingForApproval() {
+  const runs = [];
+  let before;
+  do {
+    /** @type {RunsJson} */
+    const page = await getJson(`/api/pipeline/runs${q({ status: 'waiting', stage: 'approval', limit: 500, before })}`);
+    runs.push(...page.runs);
+    before = page.next ?? undefined;
+  } while (before !== undefined);
+  return runs;
+}
 /** @type {(id: number) => Promise<import('../api/views.ts').RunViewJson>} */
 export const pipelineRun = (id) => getJson(`/api/pipeline/runs/${id}`);
 /** @type {(ref: number | string) => Promise<ChecklistJson>} */
@@ -314,10 +331,10 @@ function followEvents(fetcher, wants, onData, onError) {
 
 /** Pipeline runs waiting for approval, fetched again on each pipeline event. */
 export const watchPendingApprovals = (onRuns, onError) =>
-  followEvents(() => pipelineRuns(50), (ev) => ev.type === 'stream.open' || ev.type.startsWith('approval.') || ev.type.startsWith('rollout.'), (a) => onRuns(a.runs.filter((r) => r.status === 'waiting' && r.stage === 'approval')), onError).stop;
+  followEvents(runsWaitingForApproval, (ev) => ev.type === 'stream.open' || ev.type.startsWith('approval.') || ev.type.startsWith('rollout.'), onRuns, onError).stop;
 
-/** Pipeline runs, newest first, fetched again on each event (a run's stages move with rollouts and approvals). */
-export const watchPipelineRuns = (onRuns, onError) => followEvents(() => pipelineRuns(50), () => true, (a) => onRuns(a.runs), onError).stop;
+/** The newest 50 pipeline runs (the page, with its total), fetched again on each event (a run's stages move with rollouts and approvals). */
+export const watchPipelineRuns = (onPage, onError) => followEvents(() => pipelineRuns(50), () => true, onPage, onError).stop;
 
 /** One pipeline run with its stages, approvals and checklist, fetched again on each event. */
 export const watchPipelineRun = (id, onData, onError) =>

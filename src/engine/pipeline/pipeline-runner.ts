@@ -14,6 +14,7 @@ import {
   STAGES, approvalRefusal, isRunFinished, versionFor, type ApprovalRecord, type PipelineRun, type StageName, type StageRecord,
 } from '../../core/pipeline/pipeline-run.ts';
 import type { ApprovalPolicy, ServiceConfig } from '../../core/service-config.ts';
+import type { RunFilter } from '../../store/pipeline-store.ts';
 import type { Clock, EngineLogger, HostIdentity } from '../ports.ts';
 import { buildStage, packageStage, testStage } from './build-stages.ts';
 import { CiKeys } from './ci-keys.ts';
@@ -222,8 +223,24 @@ export class PipelineRunner {
     return { run: this.viewOf(run), stages: ordered, approvals: store.pipeline.approvals(id) };
   }
 
-  list(limit = 30): RunView['run'][] {
-    return this.deps.host.store.pipeline.listRuns(limit).map((r) => this.viewOf(r));
+  /**
+   * A page of run ids, newest first, of the runs `filter` takes (status, stage), each
+   * started before run `before` when given: with how many there are in all, whether
+   * more follow and the `before` that asks for them.
+   */
+  page(o: { limit: number; before?: number | undefined } & RunFilter): { ids: number[]; total: number; more: boolean; next: number | null } {
+    const { pipeline } = this.deps.host.store;
+    const filter: RunFilter = { status: o.status, stage: o.stage };
+    const rows = pipeline.listRuns(o.limit + 1, o.before ?? null, filter);
+    const items = rows.slice(0, o.limit);
+    const more = rows.length > o.limit;
+    return { ids: items.map((r) => r.id), total: pipeline.countRuns(filter), more, next: more ? items[items.length - 1]!.id : null };
+  }
+
+  /** The newest run of this commit that has not failed, if any: a push delivered again is answered with it. */
+  unfailedRunOf(commit: string): RunView['run'] | null {
+    const run = this.deps.host.store.pipeline.newestUnfailedRunOfCommit(commit);
+    return run ? this.viewOf(run) : null;
   }
 
   private viewOf(run: PipelineRun): RunView['run'] {
@@ -270,7 +287,7 @@ export class PipelineRunner {
 
   /** The newest run that built this artefact, if any. */
   runOfArtefact(digest: string): PipelineRun | null {
-    return this.deps.host.store.pipeline.listRuns(500).find((r) => r.artefactDigest === digest) ?? null;
+    return this.deps.host.store.pipeline.newestRunOfArtefact(digest);
   }
 
   /** The environment a run's approval is for (its production), or undefined when there is no such run. */

@@ -17,12 +17,13 @@ function Status({ status, testid }) {
 }
 
 export function RunsView() {
-  const [runs, setRuns] = useState(null);
+  const [answer, setAnswer] = useState(null);
   const [error, setError] = useState(null);
-  useEffect(() => api.watchPipelineRuns((r) => {
-    setRuns(r);
+  useEffect(() => api.watchPipelineRuns((a) => {
+    setAnswer(a);
     setError(null);
   }, setError), []);
+  const runs = answer?.runs ?? null;
   return html`<h1>Pipeline runs</h1>
     ${error && html`<p class="error">${error.message}</p>`}
     ${runs === null ? !error && html`<p class="muted">Loading…</p>`
@@ -33,7 +34,9 @@ export function RunsView() {
           <td><a href=${`#/runs/${r.id}`}>#${r.id}</a></td><td>${r.service}</td><td>${r.version}</td><td><code>${r.commit.slice(0, 8)}</code></td>
           <td><${Status} status=${r.status} /></td><td>${r.stage}</td><td>${r.startedBy}</td><td title=${dateTime(r.createdAt)}>${age(r.createdAt)}</td>
         </tr>`)}</tbody>
-      </table></section>`}`;
+      </table>
+      ${answer.more && html`<p class="muted" data-testid="runs-cut">Showing the newest ${runs.length} of ${answer.total} runs; <code>slipway runs --all</code> lists every one.</p>`}
+      </section>`}`;
 }
 
 export function RunView({ id, identity }) {
