@@ -98,7 +98,7 @@ describe('bad payloads to the API', () => {
 
   it('refuses a query parameter its route does not take, naming it and the ones the route takes', async () => {
     const cases = [
-      { path: '/api/pipeline/runs?limt=5', field: 'limt', message: 'query: unknown parameter "limt" (did you mean "limit"?); GET /api/pipeline/runs takes: limit, before', accepted: ['limit', 'before'] },
+      { path: '/api/pipeline/runs?limt=5', field: 'limt', message: 'query: unknown parameter "limt" (did you mean "limit"?); GET /api/pipeline/runs takes: limit, before, status, stage', accepted: ['limit', 'before', 'status', 'stage'] },
       { path: '/api/audit?limit=2&actr=admin', field: 'actr', message: 'query: unknown parameter "actr" (did you mean "actor"?); GET /api/audit takes: env, actor, action, since, after, limit', accepted: ['env', 'actor', 'action', 'since', 'after', 'limit'] },
       { path: '/api/rollouts/1/events?after=0&timeout=100', field: 'timeout', message: 'query: unknown parameter "timeout"; GET /api/rollouts/:id/events takes: after, wait', accepted: ['after', 'wait'] },
       { path: '/api/environments/hello%2Fstaging/releases?limt=5', field: 'limt', message: 'query: unknown parameter "limt" (did you mean "limit"?); GET /api/environments/:env/releases takes: limit, before', accepted: ['limit', 'before'] },

@@ -154,7 +154,7 @@ describe('ids once given', () => {
     expect(store.observe.notificationFailures('hello/staging').map((f) => f.id)).toEqual([1]);
     expect(store.audit.list().map((e) => e.target)).toEqual(['release 3', 'rollout 8', 'release 1']);
     const indexes = store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name").pluck().all();
-    expect(indexes).toEqual(['audit_log_env', 'events_env', 'instances_env', 'metric_samples_env_ts', 'notification_failures_env', 'pipeline_approvals_run', 'rollout_events_rollout', 'rollouts_env']);
+    expect(indexes).toEqual(['audit_log_env', 'events_env', 'instances_env', 'metric_samples_env_ts', 'notification_failures_env', 'pipeline_approvals_run', 'pipeline_runs_artefact', 'pipeline_runs_commit', 'pipeline_runs_status', 'rollout_events_rollout', 'rollouts_env']);
     expect(() => store.insertRelease({ env: 'hello/staging', service: 'hello', artefactDigest: `sha256:${'b'.repeat(64)}`, config: CONFIG, configHash: 'h', dir: '/x', createdAt: 1, createdBy: 'a' }))
       .toThrow(/FOREIGN KEY/);
 

@@ -313,6 +313,13 @@ const MIGRATIONS: (string | ((db: Db) => void) | TableRebuild)[] = [
     cleaned_at INTEGER
   );
   `,
+  // 16: the pipeline's lookups of one run (by artefact, by a pushed commit, the runs
+  // waiting for approval) read one index entry instead of every run.
+  `
+  CREATE INDEX pipeline_runs_artefact ON pipeline_runs(artefact_digest, id);
+  CREATE INDEX pipeline_runs_commit ON pipeline_runs(commit_sha, id);
+  CREATE INDEX pipeline_runs_status ON pipeline_runs(status, stage, id);
+  `,
 ];
 
 /** Tables whose `env` column names an environment (12 rewrites them to keys). */
