@@ -50,9 +50,10 @@ describe.skipIf(!isRoot)("a service's pipeline user on a root server", { timeout
     work = scratchDir();
     dataDir = join(work, 'data');
     repo = join(work, 'repo');
-    uids = join(work, 'uids');
-    // The machine-wide uid record of this server alone (other tests' servers claim uids too).
-    server = await startServerProcess(dataDir, 'server.log', { ...process.env, SLIPWAY_UID_REGISTRY: uids });
+    // The machine's own uid record: giving the pipeline user up kills every process of
+    // its uid, so the uid must be this server's alone among all the tests' servers.
+    uids = process.env.SLIPWAY_UID_REGISTRY ?? '/var/lib/slipway/uids';
+    server = await startServerProcess(dataDir, 'server.log');
     writeService(repo, {
       envs: {
         // The acceptance test holds the run unfinished until the test lets it fail.

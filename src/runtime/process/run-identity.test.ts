@@ -74,9 +74,13 @@ describe.skipIf(process.getuid?.() !== 0)('prepareRunIdentity (server as root)',
   }
 
   it("gives a pipeline user up: what runs as it is killed, its HOME emptied by its hand, its uid's record entry dropped", async () => {
+    // Giving a user up kills every process of its uid, which is safe because the
+    // machine's record gives each uid to one HOME. A record of this case alone would
+    // hand out a uid another test's server uses, and kill that test's processes.
+    delete process.env.SLIPWAY_UID_REGISTRY;
     passable();
     const id = preparePipelineIdentity({ releasesDir: releases, service: 'shop' })!;
-    const record = join(releases, '..', 'uids', String(id.uid));
+    const record = join('/var/lib/slipway/uids', String(id.uid));
     expect(readFileSync(record, 'utf8').trim()).toBe(id.home);
     execFileSync('sh', ['-c', 'mkdir -p cache/a && echo x > cache/a/b'], { uid: id.uid!, gid: id.gid!, cwd: id.home });
     // A run's directory (root's, passable) with the user's checkout in it.
