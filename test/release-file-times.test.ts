@@ -38,6 +38,7 @@ describe('release file times', () => {
   const dataDir = join(work, '.slipway');
   let server: ServerProcess | null = null;
   let port = 0;
+  let canaryPort = 0;
 
   const page = (headers: Record<string, string> = {}) => fetch(`http://127.0.0.1:${port}/page.html`, { headers });
 
@@ -47,7 +48,11 @@ describe('release file times', () => {
     writeFileSync(join(app, 'server.js'), SERVER_JS);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'times', version: '1.0.0' }));
     writeFileSync(join(app, 'public', 'page.html'), '<h1>v1 hello</h1>\n');
-    writeService(app, { service: 'times', envs: { staging: { instances: 2, port } } });
+    canaryPort = await freePort();
+    writeService(app, {
+      service: 'times',
+      envs: { staging: { instances: 2, port }, canary: { instances: 2, port: canaryPort, strategyYaml: 'type: canary\nsteps:\n  - weight: 50\n  - pause: 5m' } },
+    });
     server = await startServerProcess(dataDir);
   }, 120_000);
 
@@ -90,6 +95,58 @@ describe('release file times', () => {
     // And a client already holding v2 still gets its 304.
     const current = await page();
     expect((await page({ 'if-none-match': current.headers.get('etag')! })).status).toBe(304);
+  }, 120_000);
+
+  it('a rollback, and a revert deployed as the old artefact, reach a client holding the newer page', async () => {
+    const held = await page();
+    expect(await held.text()).toBe('<h1>v2 hello</h1>\n');
+    const v2Date = held.headers.get('last-modified')!;
+    await new Promise((r) => setTimeout(r, 2100));
+    // Back to v1's release: its tree was unpacked before v2's, and kept v1's times.
+    const back = await runCli(['rollback', 'staging'], { cwd: app, dataDir });
+    expect(back.code, back.stdout + back.stderr).toBe(0);
+    const afterRollback = await page({ 'if-modified-since': v2Date });
+    expect(afterRollback.status).toBe(200);
+    expect(await afterRollback.text()).toBe('<h1>v1 hello</h1>\n');
+
+    // Forward to v2 again (a new release of v2's artefact, whose tree is there), then a
+    // revert: v1's bytes again, the same artefact as v1, deployed as a new release.
+    const v2Again = await runCli(['deploy', 'staging', '--force'], { cwd: app, dataDir });
+    expect(v2Again.code, v2Again.stdout + v2Again.stderr).toBe(0);
+    const heldAgain = await page();
+    expect(await heldAgain.text()).toBe('<h1>v2 hello</h1>\n');
+    const v2DateAgain = heldAgain.headers.get('last-modified')!;
+    await new Promise((r) => setTimeout(r, 2100));
+    writeFileSync(join(app, 'public', 'page.html'), '<h1>v1 hello</h1>\n');
+    const revert = await runCli(['deploy', 'staging'], { cwd: app, dataDir });
+    expect(revert.code, revert.stdout + revert.stderr).toBe(0);
+    const afterRevert = await page({ 'if-modified-since': v2DateAgain });
+    expect(afterRevert.status).toBe(200);
+    expect(await afterRevert.text()).toBe('<h1>v1 hello</h1>\n');
+  }, 120_000);
+
+  it("an aborted canary's clients are sent back to the stable page, not told theirs is current", async () => {
+    const canaryPage = (headers: Record<string, string> = {}) => fetch(`http://127.0.0.1:${canaryPort}/page.html`, { headers });
+    const first = await runCli(['deploy', 'canary'], { cwd: app, dataDir });
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 2100));
+    writeFileSync(join(app, 'public', 'page.html'), '<h1>v3 hello</h1>\n');
+    const d = await runCli(['deploy', 'canary', '--detach'], { cwd: app, dataDir });
+    expect(d.code, d.stdout + d.stderr).toBe(0);
+    // Half the requests reach the canary once it is up: a client gets its page.
+    let canaryDate = '';
+    for (let i = 0; i < 300 && !canaryDate; i++) {
+      const r = await canaryPage();
+      if ((await r.text()) === '<h1>v3 hello</h1>\n') canaryDate = r.headers.get('last-modified')!;
+      else await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(canaryDate).not.toBe('');
+    await new Promise((r) => setTimeout(r, 1100));
+    const a = await runCli(['abort', 'canary', '--wait'], { cwd: app, dataDir });
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    const after = await canaryPage({ 'if-modified-since': canaryDate });
+    expect(after.status).toBe(200);
+    expect(await after.text()).toBe('<h1>v1 hello</h1>\n');
   }, 120_000);
 });
 

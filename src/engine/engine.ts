@@ -3,7 +3,7 @@
 
 import type { TlsStatus } from './tls/tls-keeper.ts';
 import type { AuditInput } from '../store/audit-log.ts';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SlipwayError } from '../core/errors.ts';
@@ -230,6 +230,7 @@ export class Engine {
       shadowVerdict: (r, step, endsAt) => this.shadow.verdict(r, step.shadow, endsAt),
       onSucceeded: (r) => this.analysis.startWatch(r),
       onTransition: (prev, next, e) => {
+        this.freshenOnAbort(prev, next);
         this.feed.transition(prev, next, e);
         // After each rollout: anything a crash or a failed stop left behind goes.
         if (isTerminal(next.phase) && !isTerminal(prev.phase)) void this.fleet.removeOrphans().catch(() => undefined);
@@ -566,6 +567,38 @@ export class Engine {
     });
   }
 
+  /** An abort sends everything back to the stable release: its files must look newer than the new one's. */
+  private freshenOnAbort(prev: Rollout, next: Rollout): void {
+    if (next.phase !== 'aborting' || prev.phase === 'aborting' || next.fromReleaseId === null) return;
+    const stable = this.store.getRelease(next.fromReleaseId);
+    if (stable) this.freshenTree(stable);
+  }
+
+  /**
+   * Gives a release tree that serves again the time of now. Static-file servers
+   * answer If-Modified-Since and ETags from mtime and size: a release brought back
+   * with its old times (a rollback, an abort, a revert deployed as the same
+   * artefact) looked unmodified to a browser holding the newer release's page, and
+   * that page stayed. Only for the process runtime, whose instances serve the tree;
+   * a tree unpacked moments ago is left as it is.
+   */
+  private freshenTree(release: ReleaseRecord): void {
+    if (release.config.environment.runtime !== 'process') return;
+    let mtimeMs: number;
+    try {
+      mtimeMs = statSync(release.dir).mtimeMs;
+    } catch {
+      return; // not unpacked (yet): it gets the time of its unpack
+    }
+    const now = Date.now();
+    if (now - mtimeMs < 2000) return;
+    try {
+      this.identity.touchTree(release.dir, new Date(now));
+    } catch (e) {
+      this.deps.log.warn({ env: release.env, dir: release.dir, err: (e as Error).message }, `could not give ${release.env}#${release.number}'s files the time of now: caches may keep the newer release's files`);
+    }
+  }
+
   private previousStable(env: string, stableId: number | null): ReleaseRecord | null {
     if (stableId === null) return null;
     const made = this.store.listRollouts(env, 200).find((r) => r.phase === 'succeeded' && r.toReleaseId === stableId);
@@ -574,6 +607,9 @@ export class Engine {
 
   private createRollout(opts: { release: ReleaseRecord; kind: RolloutKind; actor: string }): Rollout {
     const { release } = opts;
+    // A rollback, or a deploy of an artefact this environment has unpacked before,
+    // brings back a tree whose files carry an older time than those just served.
+    this.freshenTree(release);
     // Again in the transaction that records the rollout: another environment's deploy
     // may have taken the address since this one was checked.
     this.listen.assertUnclaimed(listenCheckOf(release, opts.kind));
@@ -621,7 +657,10 @@ export class Engine {
       this.recordEvent(n.id, e.type === 'abort' ? 'warn' : 'info', what);
       return n;
     });
-    if (next !== active) this.feed.transition(active, next, e);
+    if (next !== active) {
+      this.freshenOnAbort(active, next);
+      this.feed.transition(active, next, e);
+    }
     await this.pushTraffic(env);
     this.reconciler.wake(env);
     return next;

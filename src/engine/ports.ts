@@ -4,6 +4,7 @@
 
 import { mkdirSync, rmSync } from 'node:fs';
 import { SlipwayError } from '../core/errors.ts';
+import { touchTreeAs } from '../platform/touch-tree.ts';
 import type { RouteTable } from '../router/route-table.ts';
 import type { RouterStatsJson } from '../router/router-client.ts';
 
@@ -55,6 +56,11 @@ export interface HostIdentity {
   removeTree(path: string): void;
   /** Live processes of `uid` carrying `name=value` in their environment (how a command's leftovers are found). */
   markedProcesses(name: string, value: string, uid: number): { pid: number }[];
+  /**
+   * Sets the time of every file and directory of a release tree to `at`, by the
+   * tree's owner (never root walking a tree a user can change). Throws when that fails.
+   */
+  touchTree(dir: string, at: Date): void;
 }
 
 /**
@@ -80,6 +86,9 @@ export const serverUserIdentity: HostIdentity = {
   },
   markedProcesses() {
     return [];
+  },
+  touchTree(dir, at) {
+    touchTreeAs(dir, at, null);
   },
 };
 

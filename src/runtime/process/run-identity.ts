@@ -18,6 +18,7 @@ import { accessSync, constants as fsConstants, lstatSync, lchownSync, chmodSync,
 import { basename, dirname, join, resolve } from 'node:path';
 import { SlipwayError } from '../../core/errors.ts';
 import { INSTANCE_IDS } from '../../core/service-config.ts';
+import { touchTreeAs } from '../../platform/touch-tree.ts';
 import { markedProcesses } from './marked-processes.ts';
 
 export interface RunIdentity {
@@ -116,6 +117,12 @@ export const processHostIdentity = {
   releasePipelineUser: (o: { releasesDir: string; service: string; trees: readonly string[] }): boolean => releasePipelineIdentity(o),
   removeTree: (path: string): void => removeTreeSafely(path),
   markedProcesses: (name: string, value: string, uid: number): { pid: number }[] => markedProcesses(name, value, uid),
+  /** A tree given to a user is touched by that user; one still root's, by root (no one else can change it). */
+  touchTree(dir: string, at: Date): void {
+    const owner = ownerOf(dir);
+    if (owner === null) throw new Error(`${dir} is not a directory`);
+    touchTreeAs(dir, at, isRootServer() && owner !== 0 ? { uid: owner, gid: INSTANCE_IDS.group } : null);
+  },
 };
 
 /**
