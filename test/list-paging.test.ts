@@ -5,10 +5,8 @@
 // in all, whether more follow and the cursor that asks for them, and a wrong page
 // request is refused naming the parameter.
 
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReleasesJson, RunsJson } from '../src/api/views.ts';
 import { releaseAnswers } from '../src/api/release-answers.ts';
@@ -18,8 +16,8 @@ import { readModels } from '../src/engine/read-models.ts';
 import { fetchReleases } from '../src/cli/release-output.ts';
 import { StateStore } from '../src/store/state-store.ts';
 import { adminToken, apiFetch, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, type ServerProcess } from './support/harness.ts';
+import { CHROMIUM, inSignedInDashboard } from './support/dashboard-page.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ENV = 'hello/production';
 const RELEASES = 1201;
 const RUNS = 1001;
@@ -99,24 +97,11 @@ describe('releases and pipeline runs, paged', { timeout: 120_000 }, () => {
   });
 
   it.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('the dashboard\'s releases page says it shows only the newest and how many there are', async () => {
-    const profile = mkdtempSync(join(tmpdir(), 'slipway-chromium-'));
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
-    });
-    try {
-      const page = await browser.newPage();
-      page.setDefaultTimeout(30_000);
-      await page.goto(`${server.url}/ui/#/env/${encodeURIComponent(ENV)}/releases`);
-      await page.getByLabel('API token').fill(adminToken(dataDir)!);
-      await page.getByRole('button', { name: 'Sign in' }).click();
+    await inSignedInDashboard({ url: server.url, token: adminToken(dataDir)!, path: `#/env/${encodeURIComponent(ENV)}/releases` }, async (page) => {
       await page.getByTestId('releases-cut').waitFor();
       expect(await page.getByTestId('releases-cut').textContent()).toBe(`Showing the newest 50 of ${RELEASES} releases; slipway releases ${ENV} --all lists every one.`);
       expect(await page.getByTestId('releases').locator('tbody tr').count()).toBe(50);
-    } finally {
-      await browser.close();
-      rmSync(profile, { recursive: true, force: true });
-    }
+    });
   });
 
   it('pages through every release by each page\'s cursor, each once, newest first; a cursor naming no release is refused', () => {

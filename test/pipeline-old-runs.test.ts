@@ -10,18 +10,17 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChecklistJson, RunsJson } from '../src/api/views.ts';
 import { parseConfigText } from '../src/config/index.ts';
 import type { ReleaseConfig } from '../src/core/records.ts';
 import { StateStore } from '../src/store/state-store.ts';
 import { adminToken, apiFetch, freePort, getJson, scratchDir, shutdownEverything, startServerProcess, writeService, type ServerProcess } from './support/harness.ts';
+import { CHROMIUM, inSignedInDashboard } from './support/dashboard-page.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const LATER_RUNS = 600;
 const WEBHOOK_SECRET = 'old-runs-webhook-secret-7c2e';
 const ENV = 'hello/production';
@@ -143,24 +142,8 @@ describe('pipeline runs older than the newest 500', { timeout: 120_000 }, () => 
   });
 
   /** A dashboard page in Chromium, signed in as the admin. */
-  async function inDashboard(path: string, look: (page: Page) => Promise<void>): Promise<void> {
-    const profile = mkdtempSync(join(tmpdir(), 'slipway-chromium-'));
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
-    });
-    try {
-      const page = await browser.newPage();
-      page.setDefaultTimeout(30_000);
-      await page.goto(`${server.url}/ui/${path}`);
-      await page.getByLabel('API token').fill(adminToken(dataDir)!);
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await look(page);
-    } finally {
-      await browser.close();
-      rmSync(profile, { recursive: true, force: true });
-    }
-  }
+  const inDashboard = (path: string, look: (page: Page) => Promise<void>) => inSignedInDashboard({ url: server.url, token: adminToken(dataDir)!, path }, look);
+
 
   it.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('shows on the overview, under Waiting for approval, a run that waits behind 600 newer runs', async () => {
     await inDashboard('#/', async (page) => {

@@ -5,11 +5,12 @@
 // while another environment of the service is left, nor while a run of it is unfinished.
 
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiFetch, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess } from './support/harness.ts';
+import { processesOf } from './support/processes.ts';
 
 interface RunView {
   run: { id: number; status: string };
@@ -17,21 +18,6 @@ interface RunView {
 }
 
 const isRoot = process.getuid?.() === 0;
-
-/** Live processes whose real uid is `uid` and whose command line has `marker`. */
-function processesOf(uid: number, marker: string): number[] {
-  const out: number[] = [];
-  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      if (/^State:\s+Z/m.test(status) || /^Uid:\s+(\d+)/m.exec(status)?.[1] !== String(uid)) continue;
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)) out.push(Number(pid));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 describe.skipIf(!isRoot)("a service's pipeline user on a root server", { timeout: 180_000 }, () => {
   let work: string;

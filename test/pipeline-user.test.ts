@@ -3,10 +3,11 @@
 // checkout and nothing of slipway's, and nothing they start outlives the command.
 
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiFetch, freePort, getJson, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess } from './support/harness.ts';
+import { processesOf } from './support/processes.ts';
 
 interface RunView {
   run: { id: number; status: string };
@@ -14,21 +15,6 @@ interface RunView {
 }
 
 const isRoot = process.getuid?.() === 0;
-
-/** Processes (not zombies) whose real uid is `uid` and whose command line has `marker`. */
-function processesOf(uid: number, marker: string): number[] {
-  const out: number[] = [];
-  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      if (/^State:\s+Z/m.test(status) || /^Uid:\s+(\d+)/m.exec(status)?.[1] !== String(uid)) continue;
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker)) out.push(Number(pid));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 describe.skipIf(!isRoot)('release-run commands on a root server', { timeout: 120_000 }, () => {
   let work: string;
