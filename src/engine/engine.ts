@@ -601,7 +601,7 @@ export class Engine {
 
   private previousStable(env: string, stableId: number | null): ReleaseRecord | null {
     if (stableId === null) return null;
-    const made = this.store.listRollouts(env, 200).find((r) => r.phase === 'succeeded' && r.toReleaseId === stableId);
+    const made = this.store.newestSucceededRolloutTo(env, stableId);
     return made?.fromReleaseId ? this.store.getRelease(made.fromReleaseId) : null;
   }
 

@@ -261,6 +261,12 @@ export class StateStore {
     return (this.db.prepare(`SELECT * FROM rollouts WHERE phase NOT IN (${TERMINAL_SQL}) ORDER BY id`).all() as Row[]).map(toRollout);
   }
 
+  /** The newest rollout that made `releaseId` stable in `env`, however many came after it. */
+  newestSucceededRolloutTo(env: string, releaseId: number): Rollout | null {
+    const row = this.db.prepare("SELECT * FROM rollouts WHERE env = ? AND to_release_id = ? AND phase = 'succeeded' ORDER BY id DESC LIMIT 1").get(env, releaseId) as Row | undefined;
+    return row ? toRollout(row) : null;
+  }
+
   listRollouts(env: string, limit = 20): Rollout[] {
     return (this.db.prepare('SELECT * FROM rollouts WHERE env = ? ORDER BY id DESC LIMIT ?').all(env, limit) as Row[]).map(toRollout);
   }

@@ -165,7 +165,7 @@ export async function rollbackDrillStage(ctx: StageContext): Promise<StageOutcom
   const { store } = ctx.host;
   if (ctx.data['backRollout'] === undefined) {
     const current = store.getStableReleaseId(keyOf(ctx, env));
-    const made = store.listRollouts(keyOf(ctx, env), 200).find((r) => r.phase === 'succeeded' && r.toReleaseId === current);
+    const made = current === null ? null : store.newestSucceededRolloutTo(keyOf(ctx, env), current);
     const previous = made?.fromReleaseId ? store.getRelease(made.fromReleaseId) : null;
     if (!previous || previous.artefactDigest === ctx.run.artefactDigest) {
       return { status: 'skipped', reason: `${env} has no earlier release of another artefact to roll back to` };
