@@ -18,7 +18,7 @@ import type { ChecklistJson, RunsJson } from '../src/api/views.ts';
 import { parseConfigText } from '../src/config/index.ts';
 import type { ReleaseConfig } from '../src/core/records.ts';
 import { StateStore } from '../src/store/state-store.ts';
-import { adminToken, apiFetch, freePort, getJson, scratchDir, shutdownEverything, startServerProcess, writeService, type ServerProcess } from './support/harness.ts';
+import { adminToken, apiFetch, freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, writeService, type ServerProcess } from './support/harness.ts';
 import { CHROMIUM, inSignedInDashboard } from './support/dashboard-page.ts';
 
 const LATER_RUNS = 600;
@@ -109,6 +109,20 @@ describe('pipeline runs older than the newest 500', { timeout: 120_000 }, () => 
     const checklist = (await res.json()) as ChecklistJson;
     expect(checklist.run).toMatchObject({ id: BUILDER_RUN, artefactDigest: DIGEST });
     expect(checklist.items).toHaveLength(10);
+  });
+
+  it('slipway runs --status/--stage lists the same, every page with --all, and refuses a status that is none', async () => {
+    const cli = (...args: string[]) => runCli(args, { cwd: work, dataDir });
+    const waiting = await cli('--json', 'runs', '--status', 'waiting', '--stage', 'approval');
+    expect(waiting.code, waiting.stderr).toBe(0);
+    expect((JSON.parse(waiting.stdout) as RunsJson).runs.map((r) => r.id)).toEqual([WAITING_RUN]);
+    const failed = await cli('--json', 'runs', '--status', 'failed', '--all');
+    expect((JSON.parse(failed.stdout) as RunsJson).runs).toHaveLength(LATER_RUNS);
+    const none = await cli('runs', '--status', 'waiting', '--stage', 'build');
+    expect([none.code, none.stdout.trim()]).toEqual([0, 'no pipeline run matches']);
+    const bad = await cli('runs', '--status', 'stuck');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--status.*stuck.*running, waiting, succeeded, failed/);
   });
 
   it('lists exactly the runs waiting for approval, and the runs of a status, each counted, paged by `before`', async () => {

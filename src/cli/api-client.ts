@@ -419,8 +419,12 @@ export class ApiClient {
   }
 
   /** A page of runs, newest first; `before`: the previous page's `next`. */
-  runs(limit = 30, before?: number) {
-    return this.call<RunsJson>('GET', `/api/pipeline/runs?limit=${limit}${before === undefined ? '' : `&before=${before}`}`);
+  runs(limit = 30, before?: number, only: { status?: string | undefined; stage?: string | undefined } = {}) {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (before !== undefined) q.set('before', String(before));
+    if (only.status !== undefined) q.set('status', only.status);
+    if (only.stage !== undefined) q.set('stage', only.stage);
+    return this.call<RunsJson>('GET', `/api/pipeline/runs?${q.toString()}`);
   }
 
   run(id: number) {

@@ -4,17 +4,18 @@
 
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import pc from 'picocolors';
 import { parseDurationMs } from '../core/duration.ts';
 import { SlipwayError, errorMessage } from '../core/errors.ts';
-import { isRunFinished } from '../core/pipeline/pipeline-run.ts';
+import { STAGES, isRunFinished } from '../core/pipeline/pipeline-run.ts';
 import { describeOrigin } from '../core/pipeline/ci-origin.ts';
 import type { RunsJson } from '../api/views.ts';
 import type { ApiClient, ChecklistJson, RunJson, RunViewJson } from './api-client.ts';
 import type { CommandContext } from './config-commands.ts';
 import { positiveInt } from './positive-int.ts';
 import { MAX_PAGE_LIMIT } from '../api/schemas.ts';
+import { RUN_STATUSES } from '../api/pipeline-schemas.ts';
 
 function git(dir: string, args: string[]): string | null {
   const r = spawnSync('git', ['-C', dir, ...args], { encoding: 'utf8' });
@@ -75,8 +76,8 @@ export async function fetchRuns(page: RunPage, o: { limit: number; all?: undefin
   return { ...answer, runs, more: false, next: null };
 }
 
-export function formatRuns(r: RunsJson): string {
-  if (r.runs.length === 0) return 'no pipeline runs yet; start one with slipway release';
+export function formatRuns(r: RunsJson, filtered = false): string {
+  if (r.runs.length === 0) return filtered ? 'no pipeline run matches' : 'no pipeline runs yet; start one with slipway release';
   const rows = r.runs.map((x) => `#${String(x.id).padEnd(4)} ${x.service} ${x.version.padEnd(16)} ${x.commit.slice(0, 7)} ${statusWord(x).padEnd(18)} ${x.stage.padEnd(18)} ${x.startedBy.padEnd(12)} ${describeOrigin(x.ci)}`);
   return [...rows, ...(r.more ? ['', `showing newest ${r.runs.length} of ${r.total}; --all for every run`] : [])].join('\n');
 }
@@ -170,11 +171,14 @@ export function registerPipelineCommands(program: Command, ctx: CommandContext):
     .description('the newest pipeline runs (20 unless --limit or --all)')
     .option('-n, --limit <n>', `how many (1 to ${MAX_PAGE_LIMIT})`, positiveInt)
     .option('--all', 'every run, paged through')
-    .action(async (o: { limit?: number; all?: boolean }, cmd: Command) => {
+    .addOption(new Option('--status <status>', 'only runs with this status (waiting: for an approval, a freeze window or a pause)').choices([...RUN_STATUSES]))
+    .addOption(new Option('--stage <stage>', 'only runs at this stage (e.g. approval)').choices([...STAGES]))
+    .action(async (o: { limit?: number; all?: boolean; status?: string; stage?: string }, cmd: Command) => {
       if (o.all && o.limit !== undefined) throw new SlipwayError('E_BAD_REQUEST', 'give --limit N or --all, not both');
       const api = ctx.client(cmd);
-      const r = await fetchRuns(api.runs.bind(api), o.all ? { all: true } : { limit: o.limit ?? 20 });
-      ctx.out(cmd, r, () => formatRuns(r));
+      const only = { status: o.status, stage: o.stage };
+      const r = await fetchRuns((limit, before) => api.runs(limit, before, only), o.all ? { all: true } : { limit: o.limit ?? 20 });
+      ctx.out(cmd, r, () => formatRuns(r, o.status !== undefined || o.stage !== undefined));
     });
   runs
     .command('show')

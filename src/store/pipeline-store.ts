@@ -61,6 +61,9 @@ export interface StoredManifest {
   createdAt: number;
 }
 
+const ALL_RUN_STATUSES: Record<RunStatus, true> = { running: true, waiting: true, succeeded: true, failed: true };
+const UNFINISHED = (Object.keys(ALL_RUN_STATUSES) as RunStatus[]).filter((s) => !FINISHED_RUN_STATUSES.includes(s));
+
 export class PipelineStore {
   constructor(private readonly db: Db) {}
 
@@ -108,7 +111,8 @@ export class PipelineStore {
   }
 
   unfinishedRuns(): PipelineRun[] {
-    return (this.db.prepare(`SELECT * FROM pipeline_runs WHERE status NOT IN (${FINISHED_RUN_STATUSES.map((s) => `'${s}'`).join(', ')}) ORDER BY id`).all() as Row[]).map(toRun);
+    // Named as the statuses a run is still in, so the status index serves it (migration 16).
+    return (this.db.prepare(`SELECT * FROM pipeline_runs WHERE status IN (${UNFINISHED.map((s) => `'${s}'`).join(', ')}) ORDER BY id`).all() as Row[]).map(toRun);
   }
 
   /** The newest run of a service that reached production, before run `beforeId`. */
