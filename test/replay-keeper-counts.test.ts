@@ -7,7 +7,7 @@
 
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiFetch, freePort, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess } from './support/harness.ts';
 import { samples } from './support/prom-text.ts';
@@ -56,8 +56,12 @@ describe("the replay keeper's counts", { timeout: 180_000 }, () => {
     writeFileSync(join(app, 'slipway.yaml'), `${readFileSync(join(app, 'slipway.yaml'), 'utf8')}pipeline:\n  ${record ? 'replay: { min_requests: 1 }' : 'rollback_drill: false'}\n`);
   }
 
+  // Connections of this test's own: after a worker is killed, its kept-alive ones are
+  // closed, and one reused in the same instant fails ("other side closed"). That loss
+  // is router-kill.test.ts's subject; here a fresh pool follows the kill.
+  let pool = new Agent();
   const get = async (i: number) => {
-    const res = await request(`http://127.0.0.1:${port}/api/item?i=${i}`);
+    const res = await request(`http://127.0.0.1:${port}/api/item?i=${i}`, { dispatcher: pool });
     await res.body.text();
     // The example service has no /api/item (404): what counts is that the router got it there.
     expect(res.statusCode).toBe(404);
@@ -78,6 +82,7 @@ describe("the replay keeper's counts", { timeout: 180_000 }, () => {
   }, 120_000);
 
   afterAll(async () => {
+    await pool.destroy();
     await shutdownEverything(server?.url ?? null, dataDir);
   }, 120_000);
 
@@ -105,6 +110,8 @@ describe("the replay keeper's counts", { timeout: 180_000 }, () => {
     expect(others.length, 'two router workers').toBeGreaterThan(0);
     process.kill(victim!, 'SIGKILL');
     await waitFor('a replacement worker', () => !routerWorkers().includes(victim!) && routerWorkers().length === others.length + 1, 30_000);
+    await pool.destroy();
+    pool = new Agent();
     let sent = 0;
     await Promise.all(Array.from({ length: BURST }, () => get(sent++)));
     await waitFor('the new burst counted', async () => sum(await outcomes()) === sum(before) + sent, 20_000);
