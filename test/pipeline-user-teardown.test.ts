@@ -49,7 +49,15 @@ describe.skipIf(!isRoot)("a service's pipeline user on a root server", { timeout
       },
     });
     // The build leaves a daemon that cleared its environment, so no command's marker finds it.
-    const build = ['echo "uid=$(id -u)"', 'echo cached > "$HOME/cache"', 'env -i setsid sleep 4545 </dev/null >/dev/null 2>&1 &'].join('\n');
+    // The build waits until the daemon runs without the marker: until then it is a
+    // process of the command, which the command's end kills (on a loaded machine the
+    // build could end before `env -i` had run, and the daemon was killed as its own).
+    const build = [
+      'echo "uid=$(id -u)"',
+      'echo cached > "$HOME/cache"',
+      `env -i setsid sh -c 'touch "$0"; exec sleep 4545' "$HOME/daemon-up" </dev/null >/dev/null 2>&1 &`,
+      'while [ ! -e "$HOME/daemon-up" ]; do sleep 0.05; done',
+    ].join('\n');
     appendFileSync(join(repo, 'slipway.yaml'), `build: { command: ${JSON.stringify(build)} }\npipeline: {}\n`);
     const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=Alice', '-c', 'user.email=a@example.test', ...args], { cwd: repo, encoding: 'utf8' });
     git('init', '-q', '-b', 'main');
