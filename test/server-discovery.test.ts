@@ -23,9 +23,16 @@ function slipway(cwd: string, args: string[], env: Record<string, string> = {}):
 }
 
 function errorOf(r: CliResult): { code: string; message: string } {
-  // The last line: a server's own log lines come first on its stdout.
-  const last = r.stdout.trim().split('\n').at(-1) ?? '';
-  return (JSON.parse(last) as { error: { code: string; message: string } }).error;
+  // The line that is the error: a server's own log lines share its stdout, before and after.
+  for (const line of r.stdout.trim().split('\n').reverse()) {
+    try {
+      const parsed = JSON.parse(line) as { error?: { code: string; message: string } };
+      if (parsed.error && typeof parsed.error === 'object') return parsed.error;
+    } catch {
+      // not JSON
+    }
+  }
+  throw new Error(`no error on stdout:\n${r.stdout}\n${r.stderr}`);
 }
 
 function expectOk(r: CliResult): void {
