@@ -62,7 +62,8 @@ describe('the CLI finds the one server of the machine from any service directory
   }, 120_000);
 
   afterAll(async () => {
-    await other?.stop();
+    // The server, its router and its instances: a stopped server leaves its router serving.
+    if (other) await shutdownEverything(other.url, otherData);
     await shutdownEverything(server?.url ?? null, shopData);
   }, 60_000);
 
@@ -100,7 +101,7 @@ describe('the CLI finds the one server of the machine from any service directory
     // Naming one settles it, and the server.json here still wins over the register.
     expectOk(await slipway(elsewhere, ['--data-dir', shopData, 'status']));
     expectOk(await slipway(shop, ['status']));
-    await other.stop();
+    await shutdownEverything(other.url, otherData);
     other = null;
     expectOk(await slipway(elsewhere, ['status']));
   }, 120_000);
