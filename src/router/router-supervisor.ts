@@ -66,6 +66,11 @@ export class RouterSupervisor {
     this.restarting ??= (async () => {
       const before = this.client.pid;
       const next = await ensureRouter(this.options);
+      if (this.isShutDown) {
+        // shutdown() came while this router was starting: it must not outlive the server.
+        await next.shutdown();
+        throw new SlipwayError('E_ROUTER_UNAVAILABLE', 'the router was shut down with the server; it is not started again');
+      }
       this.client = next;
       if (next.pid !== before) {
         this.log(`router (pid ${before}) did not answer; now using router pid ${next.pid}`);
@@ -108,10 +113,12 @@ export class RouterSupervisor {
     return this.withRouter((c) => c.getRouteHead());
   }
 
-  shutdown(): Promise<void> {
+  async shutdown(): Promise<void> {
     this.isShutDown = true;
     this.stop();
-    return this.client.shutdown();
+    // A restart under way stops what it started once it sees isShutDown; wait for that.
+    await this.restarting?.catch(() => undefined);
+    await this.client.shutdown();
   }
 }
 
