@@ -108,11 +108,17 @@ describe('release file times', () => {
     const afterRollback = await page({ 'if-modified-since': v2Date });
     expect(afterRollback.status).toBe(200);
     expect(await afterRollback.text()).toBe('<h1>v1 hello</h1>\n');
+    const v1Date = afterRollback.headers.get('last-modified')!;
+    await new Promise((r) => setTimeout(r, 1100));
 
-    // Forward to v2 again (a new release of v2's artefact, whose tree is there), then a
-    // revert: v1's bytes again, the same artefact as v1, deployed as a new release.
+    // Forward to v2 again (a new release of v2's artefact, whose tree is there): a
+    // client holding the rolled-back v1 page gets v2's, not a 304.
     const v2Again = await runCli(['deploy', 'staging', '--force'], { cwd: app, dataDir });
     expect(v2Again.code, v2Again.stdout + v2Again.stderr).toBe(0);
+    const forward = await page({ 'if-modified-since': v1Date });
+    expect(forward.status).toBe(200);
+    expect(await forward.text()).toBe('<h1>v2 hello</h1>\n');
+    // Then a revert: v1's bytes again, the same artefact as v1, deployed as a new release.
     const heldAgain = await page();
     expect(await heldAgain.text()).toBe('<h1>v2 hello</h1>\n');
     const v2DateAgain = heldAgain.headers.get('last-modified')!;

@@ -3,7 +3,7 @@
 
 import type { TlsStatus } from './tls/tls-keeper.ts';
 import type { AuditInput } from '../store/audit-log.ts';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SlipwayError } from '../core/errors.ts';
@@ -465,7 +465,11 @@ export class Engine {
     await this.trust.verify(artefact.digest);
     // One directory per environment, side by side (the process runtime gives each its own uid by them): shop.production.
     const dir = join(this.deps.paths.releases, envSlug(req.env), `${artefact.digest.slice(7, 23)}`);
-    await this.unpackOnce(artefact, dir);
+    const unpackedNow = await this.unpackOnce(artefact, dir);
+    // A revert deployed as an artefact this environment unpacked before brings back a
+    // tree whose files carry an older time than those just served.
+    // The stable release's own tree (a forced redeploy) is what serves now: left as it is.
+    if (!unpackedNow && stable?.dir !== dir) this.freshenTree({ env: req.env, config, dir, number: null });
     const imageId = await this.prepareImage(config, req.env, artefact);
     // Synchronous from here: the lock check and the inserts cannot interleave with another request.
     return this.store.atomically(() => {
@@ -548,6 +552,8 @@ export class Engine {
     const candidate = req.to !== undefined ? this.store.getReleaseByNumber(req.env, req.to) : this.previousStable(req.env, this.store.getStableReleaseId(req.env));
     if (candidate) await this.assertImageKept(candidate);
     if (candidate) await this.listen.assertAvailable(listenCheckOf(candidate, 'rollback'));
+    // Its tree served before the release it replaces: its files must look newer to caches.
+    if (candidate) this.freshenTree(candidate);
     return this.store.atomically(() => {
       this.assertUnlocked(req.env);
       const stableId = this.store.getStableReleaseId(req.env);
@@ -563,6 +569,8 @@ export class Engine {
       if (!existsSync(this.store.getArtefact(target.artefactDigest)?.path ?? '')) {
         throw new SlipwayError('E_NO_RELEASE', `the artefact of ${req.env}#${target.number} is no longer on the server`, { env: req.env });
       }
+      // The stable release changed since the candidate was looked up (rare): this one's tree too.
+      if (target.id !== candidate?.id) this.freshenTree(target);
       return { release: target, rollout: this.createRollout({ release: target, kind: 'rollback', actor: req.actor }) };
     });
   }
@@ -579,23 +587,18 @@ export class Engine {
    * answer If-Modified-Since and ETags from mtime and size: a release brought back
    * with its old times (a rollback, an abort, a revert deployed as the same
    * artefact) looked unmodified to a browser holding the newer release's page, and
-   * that page stayed. Only for the process runtime, whose instances serve the tree;
-   * a tree unpacked moments ago is left as it is.
+   * that page stayed. Only for the process runtime, whose instances serve the tree.
+   * Called before the rollout is recorded (it runs `find`, not for a transaction to
+   * wait on), and never for a tree this request unpacked.
    */
-  private freshenTree(release: ReleaseRecord): void {
-    if (release.config.environment.runtime !== 'process') return;
-    let mtimeMs: number;
+  private freshenTree(release: Pick<ReleaseRecord, 'env' | 'config' | 'dir'> & { number: number | null }): void {
+    if (release.config.environment.runtime !== 'process' || !existsSync(release.dir)) return;
+    const name = release.number === null ? `${release.env}'s new release` : `${release.env}#${release.number}`;
     try {
-      mtimeMs = statSync(release.dir).mtimeMs;
-    } catch {
-      return; // not unpacked (yet): it gets the time of its unpack
-    }
-    const now = Date.now();
-    if (now - mtimeMs < 2000) return;
-    try {
-      this.identity.touchTree(release.dir, new Date(now));
+      // The files' time on this host, not the engine's clock (a test's may be virtual).
+      this.identity.touchTree(release.dir, new Date());
     } catch (e) {
-      this.deps.log.warn({ env: release.env, dir: release.dir, err: (e as Error).message }, `could not give ${release.env}#${release.number}'s files the time of now: caches may keep the newer release's files`);
+      this.deps.log.warn({ env: release.env, dir: release.dir, err: (e as Error).message }, `could not give ${name}'s files the time of now: caches may keep the newer release's files`);
     }
   }
 
@@ -607,9 +610,6 @@ export class Engine {
 
   private createRollout(opts: { release: ReleaseRecord; kind: RolloutKind; actor: string }): Rollout {
     const { release } = opts;
-    // A rollback, or a deploy of an artefact this environment has unpacked before,
-    // brings back a tree whose files carry an older time than those just served.
-    this.freshenTree(release);
     // Again in the transaction that records the rollout: another environment's deploy
     // may have taken the address since this one was checked.
     this.listen.assertUnclaimed(listenCheckOf(release, opts.kind));
@@ -678,8 +678,9 @@ export class Engine {
     );
   }
 
-  private async unpackOnce(artefact: ArtefactRecord, dir: string): Promise<void> {
-    if (existsSync(dir)) return;
+  /** true when this call unpacked it; false when the tree was there already. */
+  private async unpackOnce(artefact: ArtefactRecord, dir: string): Promise<boolean> {
+    if (existsSync(dir)) return false;
     mkdirSync(join(dir, '..'), { recursive: true });
     // A large artefact (Node-RED: 8,000 files) takes seconds, more on a busy host:
     // the log says when it began and how long it took, so a slow deploy shows where.
@@ -690,8 +691,9 @@ export class Engine {
       const r = await unpackArtefact({ file: artefact.path, targetDir: dir, expectedDigest: artefact.digest, fileTimes: 'unpacked' });
       const ms = Math.round(performance.now() - started);
       this.deps.log.info({ digest: artefact.digest, files: r.fileCount, bytes: r.bytes, ms }, `unpacked ${r.fileCount} files in ${(ms / 1000).toFixed(1)}s`);
+      return true;
     } catch (e) {
-      if (existsSync(dir)) return; // another request unpacked the same artefact first
+      if (existsSync(dir)) return false; // another request unpacked the same artefact first
       if (!(e instanceof SlipwayError)) throw e;
       this.deps.log.warn({ digest: artefact.digest, file: artefact.path, dir, err: e.message }, `could not unpack artefact ${artefact.digest.slice(0, 19)}…`);
       throw unpackError(e, { file: artefact.path, digest: artefact.digest, dir });
