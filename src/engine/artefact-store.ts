@@ -43,6 +43,9 @@ export async function receiveArtefact(opts: {
   }
   const existing = opts.store.getArtefact(opts.claimedDigest);
   if (existing && existsSync(existing.path)) {
+    // Not read: drained. Its error is nobody's now (a file stream whose file its caller
+    // removes once this returns fails to open), and unheard it would end the server.
+    opts.body.on('error', () => undefined);
     opts.body.resume();
     return existing;
   }

@@ -125,7 +125,15 @@ export async function packageStage(ctx: StageContext): Promise<StageOutcome> {
   const outFile = join(ctx.runDir, 'artefact.tar.gz');
   rmSync(outFile, { force: true });
   const packed = await packFromCheckout(ctx, outFile);
-  const record = await ctx.host.storeArtefact(createReadStream(packed.file), packed.digest, ctx.config.service);
+  // A run of a commit built before packs the same artefact: the store keeps the one it
+  // has and leaves this stream unread, so it is closed before its file goes.
+  const body = createReadStream(packed.file);
+  let record: Awaited<ReturnType<typeof ctx.host.storeArtefact>>;
+  try {
+    record = await ctx.host.storeArtefact(body, packed.digest, ctx.config.service);
+  } finally {
+    body.destroy();
+  }
   rmSync(outFile, { force: true });
   const files = await fileDigests(record.path);
   const testStage = ctx.stageData('test');
