@@ -71,7 +71,7 @@ describe.skipIf(!isRoot)("a service's pipeline user on a root server", { timeout
     rmSync(go, { force: true });
   });
 
-  it('stays while a run is unfinished or another environment is left, and goes with the last environment', async () => {
+  it('stays while a run is unfinished or another environment is left, and goes with the last environment or the last run kept for', async () => {
     const res = await apiFetch(`${server.url}/api/pipeline/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ repo, ref: 'main' }) });
     expect(res.status).toBe(202);
     const id = ((await res.json()) as RunView).run.id;
@@ -99,28 +99,46 @@ describe.skipIf(!isRoot)("a service's pipeline user on a root server", { timeout
 
     writeFileSync(go, '');
     await waitFor('the run to fail at acceptance', async () => (await view()).run.status === 'failed', 60_000);
-    expect(existsSync(join(dataDir, 'pipeline', `run-${id}`))).toBe(true);
+    // The run it was kept for has ended: the user goes now, as it would have with the
+    // last environment (before, nothing gave it up until an environment went again).
+    await waitFor('the pipeline user to be given up', () => !existsSync(home()), 10_000);
+    expect(existsSync(join(dataDir, 'pipeline', `run-${id}`))).toBe(false);
+    expect(existsSync(record) ? readFileSync(record, 'utf8').trim() : null).not.toBe(home());
+    await waitFor('the daemon the build left to be gone', () => processesOf(uid, 'sleep\u00004545').length === 0, 5_000);
+    expect(serverLog()).toMatch(/no environment of hello is left: its pipeline user's HOME and run directories are removed and its uid released/);
 
-    // Two environments again; one removed, the other left: the user stays.
-    for (const env of ['qa', 'staging']) {
-      const r = await cli('deploy', env);
-      expect(r.code, r.stdout + r.stderr).toBe(0);
-    }
+    // A second run makes the user again (its build leaves another daemon) and deploys
+    // staging; its acceptance fails at once. Staging is left: the user stays.
+    const again = await apiFetch(`${server.url}/api/pipeline/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ repo, ref: 'main' }) });
+    expect(again.status).toBe(202);
+    const id2 = ((await again.json()) as RunView).run.id;
+    await waitFor('the second run to fail at acceptance', async () => (await getJson<RunView>(`${server.url}/api/pipeline/runs/${id2}`)).run.status === 'failed', 90_000);
+    const build2 = (await getJson<RunView>(`${server.url}/api/pipeline/runs/${id2}`)).stages.find((s) => s.name === 'build')!;
+    expect(build2.status, `${build2.reason}: ${build2.outputTail}`).toBe('succeeded');
+    uid = Number(/uid=(\d+)/.exec(build2.outputTail)?.[1]);
+    const record2 = join(uids, String(uid));
+    expect(existsSync(home())).toBe(true);
+    expect(readFileSync(record2, 'utf8').trim()).toBe(home());
+    expect(processesOf(uid, 'sleep\u00004545')).toHaveLength(1);
+
+    // Two environments; one removed, the other left: the user stays.
+    const qa = await cli('deploy', 'qa');
+    expect(qa.code, qa.stdout + qa.stderr).toBe(0);
     const second = await cli('remove', 'staging', '--yes');
     expect(second.code, second.stdout + second.stderr).toBe(0);
     expect(existsSync(home())).toBe(true);
-    expect(readFileSync(record, 'utf8').trim()).toBe(home());
+    expect(readFileSync(record2, 'utf8').trim()).toBe(home());
     expect(processesOf(uid, 'sleep\u00004545')).toHaveLength(1);
 
     // The last one: the HOME, the pipeline directory, the run's checkout, the daemon and the uid's entry go.
     const last = await cli('remove', 'qa', '--yes');
     expect(last.code, last.stdout + last.stderr).toBe(0);
     expect(existsSync(join(dataDir, 'releases', '.pipeline.hello'))).toBe(false);
-    expect(existsSync(join(dataDir, 'pipeline', `run-${id}`))).toBe(false);
+    expect(existsSync(join(dataDir, 'pipeline', `run-${id2}`))).toBe(false);
     // Its claim is gone: the entry is removed, or (on a machine where other servers
     // take uids meanwhile, as the other test files' do) already another HOME's.
-    expect(existsSync(record) ? readFileSync(record, 'utf8').trim() : null).not.toBe(home());
-    await waitFor('the daemon the build left to be gone', () => processesOf(uid, 'sleep\u00004545').length === 0, 5_000);
-    expect(serverLog()).toMatch(/no environment of hello is left: its pipeline user's HOME and run directories are removed and its uid released/);
+    expect(existsSync(record2) ? readFileSync(record2, 'utf8').trim() : null).not.toBe(home());
+    await waitFor('the second daemon to be gone', () => processesOf(uid, 'sleep\u00004545').length === 0, 5_000);
+    expect(serverLog().match(/no environment of hello is left: its pipeline user's HOME and run directories are removed and its uid released/g)).toHaveLength(2);
   });
 });

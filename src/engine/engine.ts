@@ -284,6 +284,7 @@ export class Engine {
         secrets: async (releases) => (await Promise.all(releases.map((rel) => deps.secrets.resolve(rel.env, rel.config.secrets).then(Object.values)))).flat(),
       },
       ...(deps.onPipelineStage ? { onStageFinished: deps.onPipelineStage } : {}),
+      onRunFinished: (service) => this.teardown.runEnded(service),
     });
     this.monitor = new HealthMonitor({
       store: deps.store, fleet: this.fleet, clock: this.clock,

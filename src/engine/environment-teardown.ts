@@ -76,6 +76,12 @@ export interface RemoveAnswer {
 
 export class EnvironmentTeardown {
   readonly records: TeardownStore;
+  /**
+   * Services whose last environment went while a run still ran as their pipeline
+   * user: the user goes when that run ends (runEnded). In memory: after a restart in
+   * between, it goes with the next removal, as before.
+   */
+  private readonly keptForRuns = new Set<string>();
 
   constructor(private readonly deps: TeardownDeps) {
     this.records = new TeardownStore(deps.store.db);
@@ -151,18 +157,30 @@ export class EnvironmentTeardown {
    * The service's pipeline user goes with its last environment: its HOME, its
    * directory, the checkouts of its runs, and its claim on a uid. In the same turn as
    * the check, so no run of the service can begin in between; a run still unfinished
-   * runs as that user, so then all of it stays, and the log says why.
+   * runs as that user, so then all of it stays, and the log says why, and it goes
+   * when the last such run ends (runEnded).
    */
   private releasePipelineUserOf(service: string): void {
+    this.keptForRuns.delete(service);
     if (this.records.environmentsOf(service).length > 0) return;
     try {
       const { released, keptFor } = this.deps.releasePipelineUser(service);
+      if (keptFor.length > 0) this.keptForRuns.add(service);
       const runs = keptFor.map((id) => `#${id}`).join(', ');
       if (keptFor.length > 0) this.deps.log.info({ service, runs: keptFor }, `no environment of ${service} is left, but its pipeline user (HOME and uid) is kept: run ${runs} of ${service} is unfinished and runs as that user`);
       else if (released) this.deps.log.info({ service }, `no environment of ${service} is left: its pipeline user's HOME and run directories are removed and its uid released`);
     } catch (e) {
       this.deps.log.warn({ service, err: (e as Error).message }, `no environment of ${service} is left, but its pipeline user's directory could not be removed (its uid stays claimed); remove releases/.pipeline.${service} by hand`);
     }
+  }
+
+  /**
+   * A pipeline run of `service` ended: a user kept for it after the service's last
+   * environment went is given up now. A service that never had an environment keeps
+   * its user (and the caches in its HOME) between runs.
+   */
+  runEnded(service: string): void {
+    if (this.keptForRuns.has(service)) this.releasePipelineUserOf(service);
   }
 
   /** Releases a cluster runs for the environment now (replicas asked for, above zero). */

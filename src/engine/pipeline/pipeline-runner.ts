@@ -85,6 +85,8 @@ export class PipelineRunner {
     replay?: ReplaySource;
     /** Each stage that finished (not one that waits), with how long it ran: for the metrics. */
     onStageFinished?: (o: { stage: string; outcome: string; seconds: number }) => void;
+    /** A run of `service` ended (failed or succeeded): its pipeline user may now be given up. */
+    onRunFinished?: (service: string) => void;
   }) {}
 
   /** Carries on every run a previous server left unfinished. */
@@ -362,6 +364,7 @@ export class PipelineRunner {
       if (outcome.status === 'failed') {
         pipeline.saveRun({ ...current, status: 'failed', reason: `${name}: ${outcome.reason ?? 'failed'}`, updatedAt: finished, finishedAt: finished });
         this.deps.log.warn({ run: id, stage: name, reason: outcome.reason }, 'pipeline run failed');
+        this.deps.onRunFinished?.(current.service);
         return;
       }
       const next = STAGES[STAGES.indexOf(name) + 1];
@@ -372,6 +375,7 @@ export class PipelineRunner {
       pipeline.saveRun({ ...current, status: 'succeeded', reason: null, updatedAt: finished, finishedAt: finished });
       this.deps.log.info({ run: id, version: current.version }, 'pipeline run succeeded');
       this.afterSuccess(current, config);
+      this.deps.onRunFinished?.(current.service);
       return;
     }
   }
