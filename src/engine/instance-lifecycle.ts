@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { effectiveConfig, type InstanceRecord, type ReleaseRecord } from '../core/records.ts';
 import type { StateStore } from '../store/state-store.ts';
 import { probeHealth } from '../runtime/health-probe.ts';
-import type { InstanceHandle, Runtime } from '../runtime/runtime.ts';
+import type { InstanceHandle, Runtime } from '../core/ports/runtime.ts';
 import type { Clock } from './ports.ts';
 import { parseLogLine } from '../observe/log-records.ts';
 import { DEFAULT_LOG_LIMITS } from '../observe/rotating-log-file.ts';
