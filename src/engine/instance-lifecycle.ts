@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { effectiveConfig, type InstanceRecord, type ReleaseRecord } from '../core/records.ts';
 import type { StateStore } from '../store/state-store.ts';
-import { probeHealth } from '../runtime/health-probe.ts';
+import { probeHealth } from './health-probe.ts';
 import type { InstanceHandle, Runtime } from '../core/ports/runtime.ts';
 import type { Clock } from './ports.ts';
 import { parseLogLine } from '../observe/log-records.ts';
