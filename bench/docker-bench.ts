@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packDirectory } from '../src/artefact/index.ts';
 import { appendMaskedLog } from '../src/observe/append-masked-log.ts';
-import { probeHealth } from '../src/runtime/health-probe.ts';
+import { probeHealth } from '../src/engine/health-probe.ts';
 import { DockerRuntime } from '../src/runtime/docker/docker-runtime.ts';
 import { docker, dockerIsAvailable, ensureNodeImage, helloDockerfile, removeContainersOf } from '../test/support/docker.ts';
 import { EXAMPLE, freePort } from '../test/support/harness.ts';

@@ -19,6 +19,7 @@ import { ProcessRuntime } from './runtime/process/process-runtime.ts';
 import { processHostIdentity, uidRegistryProblem } from './runtime/process/run-identity.ts';
 import { DockerRuntime } from './runtime/docker/docker-runtime.ts';
 import { LazyKubeCluster } from './runtime/kubernetes/lazy-cluster.ts';
+import { ClusterFleet } from './runtime/kubernetes/cluster-fleet.ts';
 import { prepareLogRelay } from './observe/log-relay.ts';
 import { AccessControl, maskTokens } from './security/api-tokens.ts';
 import { AuditTrail, type AuditHealth } from './security/audit-trail.ts';
@@ -138,7 +139,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     // This server's own metrics registry: nothing of it is shared with another server in the process.
     const metrics = new ServerMetrics();
     engine = new Engine({
-      store, runtimes, router, paths, log, secrets: opened.secrets, audit, signingKey: signing.key, clusterFor, serverListeners,
+      store, runtimes, router, paths, log, secrets: opened.secrets, audit, signingKey: signing.key, serverListeners,
+      // The engine reaches runtime/ only through what it is handed here (engine/ports.ts).
+      clusterFleet: (hooks) => new ClusterFleet({ ...hooks, clusterFor }),
       // Release commands run as, and trees are given to, users this host makes (runtime/process).
       identity: processHostIdentity,
       onPipelineStage: (o) => metrics.observePipelineStage(o),

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfigText } from '../src/config/index.ts';
-import { probeHealth } from '../src/runtime/health-probe.ts';
+import { probeHealth } from '../src/engine/health-probe.ts';
 
 function listen(onRequest: (url: string, host: string) => void): Promise<Server> {
   const s = createServer((req, res) => {

@@ -1,7 +1,7 @@
-// The records the cluster fleet keeps and reads (runtime/kubernetes/cluster-fleet.ts
-// ClusterRecords), backed by the state store: the fleet never sees the store itself.
+// The records the cluster fleet keeps and reads (ClusterRecords, core/ports/cluster-fleet.ts),
+// backed by the state store: the fleet never sees the store itself.
 
-import type { ClusterRecords } from '../runtime/kubernetes/cluster-fleet.ts';
+import type { ClusterRecords } from '../core/ports/cluster-fleet.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { FleetSet } from './fleet-set.ts';
 import { routingRelease, trafficWeights } from './route-sync.ts';

@@ -25,7 +25,7 @@ import { MetricsSampler } from './metrics-sampler.ts';
 import { ShadowJudge } from './shadow-judge.ts';
 import type { ShadowVerdict } from '../core/shadow/shadow-verdict.ts';
 import { InstanceFleet } from './instance-fleet.ts';
-import { serverUserIdentity, systemClock, type Clock, type EngineLogger, type HostIdentity, type TrafficRouter } from './ports.ts';
+import { serverUserIdentity, systemClock, type Clock, type EngineLogger, type Fleet, type HostIdentity, type MakeClusterFleet, type TrafficRouter } from './ports.ts';
 import { Reconciler, applyRolloutEvent } from './reconciler.ts';
 import { RouteSync, routingRelease } from './route-sync.ts';
 import { describeEnvironment, type EnvironmentStatus } from './status-view.ts';
@@ -45,11 +45,8 @@ import { assertDeployAllowed, PolicyGate } from './deploy-gates.ts';
 import { PolicyStore, type PolicyVersion } from '../store/policy-store.ts';
 import type { HostPolicy } from '../core/policy.ts';
 import { PipelineRunner } from './pipeline/pipeline-runner.ts';
-import type { ClusterApi } from '../runtime/kubernetes/cluster-client.ts';
-import { ClusterFleet } from '../runtime/kubernetes/cluster-fleet.ts';
 import { FleetSet } from './fleet-set.ts';
 import { clusterRecordsOf } from './cluster-records.ts';
-import type { Fleet } from '../runtime/fleet.ts';
 import { EnvironmentTeardown } from './environment-teardown.ts';
 import { readReplaySample } from '../router/shadow/replay-store.ts';
 import { ReleaseRetention } from './release-retention.ts';
@@ -88,10 +85,11 @@ export interface EngineDeps {
   /** Where events are published (SSE, webhooks, metrics subscribe to it); one is made if absent. */
   events?: EventBus;
   /**
-   * The Kubernetes cluster a kubeconfig context names (null: the current one), for
-   * environments with runtime: kubernetes. Absent: such environments are refused.
+   * Makes the fleet of environments with runtime: kubernetes from what the engine
+   * gives it (server.ts: runtime/kubernetes's, over the clusters kubeconfig contexts
+   * name). Absent: such environments are refused.
    */
-  clusterFor?: (context: string | null) => ClusterApi;
+  clusterFleet?: MakeClusterFleet;
   /**
    * Addresses the server itself listens on (its API, the router's admin API): no
    * environment may listen there. Read at each deploy.
@@ -127,7 +125,8 @@ export class Engine {
   readonly store: StateStore;
   readonly routes: RouteSync;
   private readonly fleet: InstanceFleet;
-  private readonly cluster: ClusterFleet;
+  /** Environments with runtime: kubernetes; null: this engine was given no cluster fleet. */
+  private readonly cluster: Fleet | null;
   /** What runs each release, by its runtime: the engine never asks which one it is. */
   private readonly fleets: FleetSet;
   private readonly reconciler: Reconciler;
@@ -201,18 +200,17 @@ export class Engine {
       resolveSecrets: (r) => deps.secrets.resolve(r.env, r.config.secrets),
       onInstanceEvent: (env, level, message, type, data) => this.recordEnvEvent(env, level, message, { type, data }),
     });
-    this.cluster = new ClusterFleet({
+    this.cluster = deps.clusterFleet?.({
       records: clusterRecordsOf(deps.store, () => this.fleets),
       clock: this.clock, log: deps.log,
-      ...(deps.clusterFor ? { clusterFor: deps.clusterFor } : {}),
       resolveSecrets: (r) => deps.secrets.resolve(r.env, r.config.secrets),
       onEvent: (env, level, message, type, data) => this.recordEnvEvent(env, level, message, { type, data }),
       onCrash: (env, rolloutId, reason) => {
         this.recordEvent(rolloutId, 'error', `crash loop: ${reason}`);
         void this.command(env, { type: 'abort', reason, cause: 'failure' }).catch((e: Error) => this.deps.log.warn({ env, err: e.message }, 'abort after a crash loop refused'));
       },
-    });
-    this.fleets = new FleetSet([this.fleet, this.cluster, ...(deps.fleets ?? [])]);
+    }) ?? null;
+    this.fleets = new FleetSet([this.fleet, ...(this.cluster ? [this.cluster] : []), ...(deps.fleets ?? [])]);
     this.routes = new RouteSync(deps.store, this.fleets, deps.router, deps.log);
     this.retention = new ReleaseRetention({
       store: deps.store, fleets: this.fleets, releasesDir: deps.paths.releases, identity: this.identity, log: deps.log, now: () => this.clock.now(),

@@ -5,7 +5,7 @@
 import { SlipwayError } from '../core/errors.ts';
 import type { ReleaseRecord } from '../core/records.ts';
 import type { RuntimeName } from '../core/service-config.ts';
-import type { Fleet } from '../runtime/fleet.ts';
+import type { Fleet } from '../core/ports/fleet.ts';
 
 export class FleetSet {
   private readonly byRuntime = new Map<RuntimeName, Fleet>();

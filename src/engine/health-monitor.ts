@@ -8,7 +8,7 @@
 // instance of its environment is probed every `interval`: the rollout's judgement
 // (restarts, health) should not wait 10 s.
 
-import { probeHealth } from '../runtime/health-probe.ts';
+import { probeHealth } from './health-probe.ts';
 import { steadyProbeIntervalMs } from '../core/service-config.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { InstanceFleet } from './instance-fleet.ts';

@@ -1,4 +1,4 @@
-// The fleet port (runtime/fleet.ts) for instances on this machine, over whichever
+// The fleet port (core/ports/fleet.ts) for instances on this machine, over whichever
 // runtime drivers the server offers (local processes, Docker): scaling one release
 // of one environment to a count of ready instances, and retiring instances safely:
 // out of the router first, drained, then stopped.
@@ -7,8 +7,8 @@ import type { EventType } from '../core/events.ts';
 import type { InstanceRecord, ReleaseRecord } from '../core/records.ts';
 import type { StateStore } from '../store/state-store.ts';
 import type { EnvironmentSpec, RuntimeName } from '../core/service-config.ts';
-import type { InstanceHandle, ImageRequest } from '../runtime/runtime.ts';
-import type { Fleet, FleetBackend, FleetPlacement, ScaleOutcome } from '../runtime/fleet.ts';
+import type { InstanceHandle, ImageRequest } from '../core/ports/runtime.ts';
+import type { Fleet, FleetBackend, FleetPlacement, ScaleOutcome } from '../core/ports/fleet.ts';
 import { runtimeNamed } from './runtime-set.ts';
 import { handleOf, launchInstance, runtimeOf, stopInstanceProcess, waitUntilHealthy, type LifecycleDeps } from './instance-lifecycle.ts';
 import type { Clock, EngineLogger } from './ports.ts';
@@ -27,7 +27,7 @@ export interface FleetDeps extends LifecycleDeps {
   onInstanceEvent(env: string, level: 'info' | 'warn' | 'error', message: string, type: EventType, data: Record<string, unknown>): void;
 }
 
-export type { ScaleOutcome } from '../runtime/fleet.ts';
+export type { ScaleOutcome } from '../core/ports/fleet.ts';
 
 export class InstanceFleet implements Fleet {
   /** Instances being retired right now: a second request to retire one waits for the first. */

@@ -1,6 +1,8 @@
 // What the engine needs from the layers below, as roles. server.ts wires the
-// concrete router client, fleets, clock and host identity in; in-process tests wire a
-// manual clock and a fleet of their own (test/support/engine-harness.ts).
+// concrete router client, runtimes, cluster fleet, clock and host identity in;
+// in-process tests wire a manual clock and a fleet of their own
+// (test/support/engine-harness.ts). The engine never imports runtime/: the
+// contracts it shares with the runtimes are in core/ports/.
 
 import { mkdirSync, rmSync } from 'node:fs';
 import { SlipwayError } from '../core/errors.ts';
@@ -20,7 +22,8 @@ export interface TrafficRouter {
 }
 
 export { systemClock, type Clock, type Timer } from '../core/clock.ts';
-export type { Fleet, FleetBackend, ScaleOutcome } from '../runtime/fleet.ts';
+export type { Fleet, FleetBackend, ScaleOutcome } from '../core/ports/fleet.ts';
+export type { ClusterFleetHooks, MakeClusterFleet } from '../core/ports/cluster-fleet.ts';
 
 /** An unprivileged user of the host that the deployer's code runs as, with a HOME (TMPDIR inside) of its own. */
 export interface HostUser {

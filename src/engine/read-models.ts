@@ -10,7 +10,8 @@ import type { ConfigVersionRecord, MetricSample, ReleaseRecord, RolloutEventReco
 import type { Rollout } from '../core/rollout.ts';
 import type { NotificationFailure } from '../store/observe-store.ts';
 import type { StateStore } from '../store/state-store.ts';
-import { clusterSettingsOf, routingRelease } from './route-sync.ts';
+import { clusterSettingsOf } from '../core/ports/cluster-fleet.ts';
+import { routingRelease } from './route-sync.ts';
 import { releaseView, rolloutView, type ReleaseView, type RolloutView } from './status-view.ts';
 
 export type { NotificationFailure } from '../store/observe-store.ts';

@@ -22,8 +22,6 @@ export function routingRelease(store: StateStore, env: string): ReleaseRecord | 
   return id === null ? null : store.getRelease(id);
 }
 
-export { clusterSettingsOf } from '../runtime/kubernetes/cluster-fleet.ts';
-
 /** Traffic shares by release id: the rollout's split among releases that serve, else in proportion to what serves. */
 export function trafficWeights(store: StateStore, fleets: FleetSet, env: string): Record<string, number> {
   const routing = routingRelease(store, env);

@@ -3,7 +3,7 @@
 
 import { SlipwayError } from '../core/errors.ts';
 import type { RuntimeName } from '../core/service-config.ts';
-import type { Runtime } from '../runtime/runtime.ts';
+import type { Runtime } from '../core/ports/runtime.ts';
 
 export type RuntimeSet = Partial<Record<RuntimeName, Runtime>>;
 

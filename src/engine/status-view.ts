@@ -15,7 +15,7 @@ import type { StateStore } from '../store/state-store.ts';
 import type { DownMark } from '../store/teardown-store.ts';
 import { computeRouteTable, routingRelease, trafficWeights } from './route-sync.ts';
 import type { FleetSet } from './fleet-set.ts';
-import type { FleetPlacement } from '../runtime/fleet.ts';
+import type { FleetPlacement } from '../core/ports/fleet.ts';
 import { routerCarriesTraffic } from '../core/traffic-path.ts';
 
 export interface ReleaseView {

@@ -18,7 +18,7 @@ import type { EnvironmentSpec, RuntimeName } from '../../src/core/service-config
 import { Engine } from '../../src/engine/engine.ts';
 import type { RouteTable } from '../../src/router/route-table.ts';
 import type { RouterStatsJson } from '../../src/router/router-client.ts';
-import type { Fleet, FleetBackend, FleetPlacement, ScaleOutcome } from '../../src/runtime/fleet.ts';
+import type { Fleet, FleetBackend, FleetPlacement, ScaleOutcome } from '../../src/core/ports/fleet.ts';
 import { openSecrets } from '../../src/security/open-secrets.ts';
 import { Redactor } from '../../src/security/redactor.ts';
 import { loadOrCreateSigningKey } from '../../src/security/signing-key.ts';

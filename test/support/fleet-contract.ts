@@ -1,4 +1,4 @@
-// The contract every fleet (src/runtime/fleet.ts) keeps, as one suite each fleet
+// The contract every fleet (src/core/ports/fleet.ts) keeps, as one suite each fleet
 // runs against the real thing it drives: the instance fleet over real processes and
 // real containers, the cluster fleet against the FAKE Kubernetes API server. It
 // asserts what the engine relies on, as a user of the engine would notice it: after
@@ -9,7 +9,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReleaseRecord } from '../../src/core/records.ts';
-import type { Fleet, FleetBackend } from '../../src/runtime/fleet.ts';
+import type { Fleet, FleetBackend } from '../../src/core/ports/fleet.ts';
 import { waitFor } from './harness.ts';
 
 /**

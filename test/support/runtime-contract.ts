@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { InstanceHandle, Runtime, StartSpec } from '../../src/runtime/runtime.ts';
+import type { InstanceHandle, Runtime, StartSpec } from '../../src/core/ports/runtime.ts';
 import { freePort, waitFor } from './harness.ts';
 
 export interface ContractSetup {

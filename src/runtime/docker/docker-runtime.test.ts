@@ -14,7 +14,7 @@ import { appendMaskedLog } from '../../observe/append-masked-log.ts';
 import { docker, dockerIsAvailable, ensureNodeImage, removeContainersOf } from '../../../test/support/docker.ts';
 import { freePort, waitFor } from '../../../test/support/harness.ts';
 import { runtimeContract } from '../../../test/support/runtime-contract.ts';
-import type { StartSpec } from '../runtime.ts';
+import type { StartSpec } from '../../core/ports/runtime.ts';
 import { DockerRuntime } from './docker-runtime.ts';
 
 const available = await dockerIsAvailable();

@@ -12,7 +12,7 @@ import { dirname } from 'node:path';
 import type { PassThrough, Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { SlipwayError } from '../../core/errors.ts';
-import type { ImageRequest, InstanceHandle, ResourceUsage, Runtime, StartSpec, StopOptions } from '../runtime.ts';
+import type { ImageRequest, InstanceHandle, ResourceUsage, Runtime, StartSpec, StopOptions } from '../../core/ports/runtime.ts';
 import { followContainerLog, readCursor, type LogWriter } from './container-log.ts';
 import { SECRETS_JSON_FILE, SECRETS_LOADER, hasShell, readBackSecrets, secretsArchive } from './container-secrets.ts';
 import { isNotFound, translateEngineError } from './engine-errors.ts';

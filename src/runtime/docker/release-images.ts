@@ -15,7 +15,7 @@ import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { Pack, Parser, type ReadEntry } from 'tar';
 import { SlipwayError } from '../../core/errors.ts';
-import type { ImageRequest } from '../runtime.ts';
+import type { ImageRequest } from '../../core/ports/runtime.ts';
 import { engineMessage, isNotFound, isUnreachable, translateEngineError } from './engine-errors.ts';
 
 export const LABEL_ARTEFACT = 'slipway.artefact';

@@ -1,22 +1,22 @@
-// Environments with `runtime: kubernetes`: the fleet port (../fleet.ts) on a
+// Environments with `runtime: kubernetes`: the fleet port (core/ports/fleet.ts) on a
 // cluster. The reconciler carries out the same plan steps as for instances on this
 // machine, and this is what they become here: a scale step is a server-side apply of
 // the release's Deployment with the replica count, gated on its pods being Ready;
 // every change of traffic is an apply of the HTTPRoute (traffic: gateway) or a new
 // router table (traffic: router, to each release's Service: see `backends`).
 //
-// What slipway asks of the cluster is recorded (ClusterRecords, SQLite's
-// cluster_replicas) before it is sent, and every apply is idempotent: a restarted
-// server re-applies the recorded state and the reconciler redoes the step it was at.
+// What slipway asks of the cluster is recorded (ClusterRecords, core/ports/cluster-fleet.ts:
+// SQLite's cluster_replicas) before it is sent, and every apply is idempotent: a
+// restarted server re-applies the recorded state and the reconciler redoes the step
+// it was at.
 
-import type { Clock } from '../../core/clock.ts';
 import { SlipwayError } from '../../core/errors.ts';
 import { envNameOf } from '../../core/env-key.ts';
-import type { EventType } from '../../core/events.ts';
 import type { ReleaseRecord } from '../../core/records.ts';
 import type { Rollout } from '../../core/rollout.ts';
-import type { EnvironmentSpec, KubernetesSettings, RuntimeName } from '../../core/service-config.ts';
-import type { Fleet, FleetBackend, FleetPlacement, ScaleOutcome } from '../fleet.ts';
+import type { EnvironmentSpec, RuntimeName } from '../../core/service-config.ts';
+import { clusterSettingsOf, type ClusterFleetHooks } from '../../core/ports/cluster-fleet.ts';
+import type { Fleet, FleetBackend, FleetPlacement, ScaleOutcome } from '../../core/ports/fleet.ts';
 import type { ClusterApi } from './cluster-client.ts';
 import { assertValidObjects } from './manifest-schema.ts';
 import {
@@ -33,46 +33,12 @@ import {
 import { LABELS, environmentName, environmentSelector, releaseName, releaseSelector, secretName } from './names.ts';
 import { isPodReady, keepWatchingPods, restartsOf, waitForPods, watchRestarts } from './pod-readiness.ts';
 
-/** What slipway asked of the cluster for one release: replicas, and those counted ready and given traffic. */
-export interface ClusterReplicas {
-  releaseId: number;
-  replicas: number;
-  serving: number;
-}
-
-/** The records the cluster fleet reads and writes (the engine backs them with its state store). */
-export interface ClusterRecords {
-  release(id: number): ReleaseRecord | null;
-  releaseByNumber(env: string, number: number): ReleaseRecord | null;
-  stableReleaseId(env: string): number | null;
-  /** The release whose config decides: the one a rollout moves to, else the stable one. */
-  routingRelease(env: string): ReleaseRecord | null;
-  rolloutUnderWay(env: string): boolean;
-  replicas(env: string): ClusterReplicas[];
-  setReplicas(env: string, releaseId: number, v: { replicas: number; serving: number }, now: number): void;
-  dropRelease(env: string, releaseId: number): void;
-  /** Traffic shares by release id, as the router counts them (the rollout's split among what serves). */
-  weights(env: string): Record<string, number>;
-}
-
-export interface ClusterFleetDeps {
-  records: ClusterRecords;
-  clock: Clock;
-  log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
+/** The engine's hooks (core/ports/cluster-fleet.ts), and the clusters themselves. */
+export interface ClusterFleetDeps extends ClusterFleetHooks {
   /** The cluster a kubeconfig context names (null: the current context, or the in-cluster account); absent: this server has none. */
   clusterFor?(context: string | null): ClusterApi;
-  /** Values of a release's pinned secrets, for its Secret object. */
-  resolveSecrets(release: ReleaseRecord): Promise<Record<string, string>>;
-  onEvent(env: string, level: 'info' | 'warn' | 'error', message: string, type: EventType, data: Record<string, unknown>): void;
-  /** A pod of a rollout's new release is crash-looping: the rollout must abort. */
-  onCrash(env: string, rolloutId: number, reason: string): void;
   /** Restarts of one pod that count as a crash loop (default 2). */
   maxRestarts?: number;
-}
-
-/** The settings of an environment that runs on a cluster, or null when it does not. */
-export function clusterSettingsOf(release: ReleaseRecord | null): KubernetesSettings | null {
-  return release?.config.environment.runtime === 'kubernetes' ? release.config.environment.kubernetes ?? null : null;
 }
 
 /** Every pod of an environment as the cluster last reported it, kept by a long-lived watch. */

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runtimeContract } from '../../../test/support/runtime-contract.ts';
 import { isPidAlive, waitFor } from '../../../test/support/harness.ts';
 import { logRelayCommand } from '../../observe/log-relay.ts';
-import type { InstanceHandle, StartSpec } from '../runtime.ts';
+import type { InstanceHandle, StartSpec } from '../../core/ports/runtime.ts';
 import { ProcessRuntime } from './process-runtime.ts';
 
 runtimeContract('process', async () => ({

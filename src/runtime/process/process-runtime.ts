@@ -14,7 +14,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SlipwayError } from '../../core/errors.ts';
 import type { ResourceLimits } from '../../core/service-config.ts';
-import type { InstanceHandle, ResourceUsage, Runtime, StartSpec, StopOptions } from '../runtime.ts';
+import type { InstanceHandle, ResourceUsage, Runtime, StartSpec, StopOptions } from '../../core/ports/runtime.ts';
 import { watchMemory } from './memory-watch.ts';
 import { readyAppDataDir } from './app-data-access.ts';
 import { carriesMarker, markedProcesses } from './marked-processes.ts';

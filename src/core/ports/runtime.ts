@@ -1,12 +1,13 @@
 // The runtime layer's driver interface: one for running instances on this machine,
-// whatever runs them (local processes, Docker containers). A driver never imports
-// another. The engine drives every runtime through the fleet port (fleet.ts): the
-// engine's instance fleet over these drivers, and kubernetes/cluster-fleet.ts on a
-// cluster, whose pods belong to Deployments. Drivers start and stop; deciding when
-// is the engine's job. Every question about a running instance is async: a
-// container runtime asks its engine.
+// whatever runs them (local processes, Docker containers: runtime/process/,
+// runtime/docker/). A driver never imports another. The engine drives every runtime
+// through the fleet port (fleet.ts): the engine's instance fleet over these drivers,
+// and runtime/kubernetes/cluster-fleet.ts on a cluster, whose pods belong to
+// Deployments. Drivers start and stop; deciding when is the engine's job. Every
+// question about a running instance is async: a container runtime asks its engine.
+// The interface lives in core so that both the engine and runtime/ may import it.
 
-import type { ImageSpec, ResourceLimits, RuntimeName } from '../core/service-config.ts';
+import type { ImageSpec, ResourceLimits, RuntimeName } from '../service-config.ts';
 
 export interface StartSpec {
   instanceId: string;

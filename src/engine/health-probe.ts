@@ -1,5 +1,8 @@
 // HTTP health probes. A probe only ever reaches the instance's own loopback port:
 // the URL is built here from the port and a path, never taken whole from config.
+// Only the instance fleet's instances on this machine are probed (starting, and
+// while they serve: instance-lifecycle.ts, health-monitor.ts), so it lives beside
+// that fleet, which already picks their ports and routes to 127.0.0.1 itself.
 
 import { request } from 'node:http';
 

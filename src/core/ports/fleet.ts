@@ -7,11 +7,12 @@
 //
 // Two implementations: the instance fleet (engine/instance-fleet.ts), one for every
 // runtime driver of this machine (runtime.ts: local processes, Docker), and the
-// cluster fleet (kubernetes/cluster-fleet.ts). One contract suite runs both.
+// cluster fleet (runtime/kubernetes/cluster-fleet.ts). One contract suite runs both.
+// The port lives in core so that both the engine and runtime/ may import it.
 
-import type { ReleaseRecord } from '../core/records.ts';
-import type { Rollout } from '../core/rollout.ts';
-import type { EnvironmentSpec, RuntimeName } from '../core/service-config.ts';
+import type { ReleaseRecord } from '../records.ts';
+import type { Rollout } from '../rollout.ts';
+import type { EnvironmentSpec, RuntimeName } from '../service-config.ts';
 import type { ImageRequest } from './runtime.ts';
 
 export type ScaleOutcome = { ok: true } | { ok: false; reason: string };
