@@ -97,7 +97,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("the environment page 
     await shutdownEverything(server?.url ?? null, dataDir);
   }, 120_000);
 
-  it('in the words of `slipway status`, with every count, only for the environment that records', async () => {
+  it('in the words of `slipway status`, with every count, only for the environment that records, and fits 420 px', async () => {
     // More recorded requests at once than the sample holds: the keeper drops the older ones (dropped_overflow).
     const pool = new Agent();
     let sent = 0;
@@ -126,6 +126,9 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("the environment page 
       const shots = join(REPO, 'test-output', 'dashboard');
       mkdirSync(shots, { recursive: true });
       await page.screenshot({ path: join(shots, 'environment-recorded.png'), fullPage: true });
+      // The counts wrap at 420 px rather than push the page sideways.
+      await page.setViewportSize({ width: 420, height: 900 });
+      expect(await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth')).toBeLessThanOrEqual(0);
 
       // Staging records nothing: its page says nothing of a sample.
       await page.evaluate(`location.hash = ${JSON.stringify(`#/env/${encodeURIComponent('hello/staging')}`)}`);
