@@ -24,3 +24,13 @@ export function approvalRefusal({ run, policy, actor, roles, given, decision }) 
   }
   return null;
 }
+
+/**
+ * The approvals that count towards the run's policy: its current attempt's, one per
+ * user. A copy of countedApprovals in src/core/pipeline/pipeline-run.ts, which the
+ * approval stage counts with.
+ */
+export function countedApprovals(run, given) {
+  const seen = new Set();
+  return given.filter((a) => a.attempt === run.attempt && a.decision === 'approve' && !seen.has(a.actor) && seen.add(a.actor));
+}

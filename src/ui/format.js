@@ -163,3 +163,34 @@ export function analysisVerdict(analysis) {
   if (analysis.decision === 'pass' || deciding.length === 0) return `${head}.`;
   return `${head}: ${deciding.join(', ')}.`;
 }
+
+/** Why the router's keeper dropped recorded lines: `slipway status`'s words (src/cli/output.ts), after docs/replay.md's table. */
+const RECORD_DROPS = [
+  ['dropped_overflow', 'for newer ones'],
+  ['dropped_stopped', 'after recording stopped'],
+  ['dropped_write_failed', 'not written (see router.log)'],
+];
+
+/** Every outcome of a request picked for replay's sample, in docs/replay.md's order (a newer router's others after them). */
+const RECORD_OUTCOMES = ['kept', 'too_large', 'not_text', 'too_slow', 'queue_full', 'thread_failed', ...RECORD_DROPS.map(([o]) => o)];
+
+/**
+ * Replay's sample as `slipway status` says it once the keeper dropped lines: `head`
+ * then each reason in `drops` (`{ outcome, text }`), joined by ', ', so that one can
+ * be shown apart (a failed write in red, as the CLI does). With no drop, where the
+ * CLI says nothing, the same sentence says none was dropped.
+ */
+export function recordedSample(recorded) {
+  const kept = recorded.kept ?? 0;
+  const drops = RECORD_DROPS.filter(([outcome]) => (recorded[outcome] ?? 0) > 0).map(([outcome, why]) => ({ outcome, text: `${recorded[outcome]} ${why}` }));
+  if (drops.length === 0) return { head: `${kept} request(s) kept for replay, none dropped since the router started`, drops };
+  const dropped = drops.reduce((n, d) => n + recorded[d.outcome], 0);
+  return { head: `${kept} request(s) kept for replay, ${dropped} dropped since the router started: `, drops };
+}
+
+/** Every count of the sample, as /metrics and `slipway status --json` name them: [[outcome, n]]. */
+export function recordedCounts(recorded) {
+  const known = RECORD_OUTCOMES.filter((o) => o in recorded);
+  const others = Object.keys(recorded).filter((o) => !RECORD_OUTCOMES.includes(o)).sort();
+  return [...known, ...others].map((o) => [o, recorded[o]]);
+}

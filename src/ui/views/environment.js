@@ -5,7 +5,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { COLOURS, LiveChart } from '../charts.js';
-import { analysisVerdict, checkName, checkVerdict, clock, duration, may, ms, readableDurations } from '../format.js';
+import { analysisVerdict, checkName, checkVerdict, clock, duration, may, ms, readableDurations, recordedCounts, recordedSample } from '../format.js';
 import { html } from '../html.js';
 import { Certificates } from './certificates.js';
 import { Confirm } from './confirm.js';
@@ -83,6 +83,7 @@ export function EnvironmentView({ env, identity }) {
       <p>Stable: <${StableLine} release=${status.stable} /> <span class="muted">${status.listen ? `· listening on ${status.listen}` : ''}</span></p>
       ${status.preview && html`<p class="preview" data-testid="preview">Preview of #${status.preview.release}: <a href=${previewUrl(status.preview.listen)} target="_blank" rel="noopener noreferrer" data-testid="preview-address">${previewUrl(status.preview.listen)}</a> <span class="muted">(the new colour answers here before it gets the traffic)</span></p>`}
       ${status.tls && html`<${Certificates} tls=${status.tls} />`}
+      ${status.recorded && html`<${Recorded} recorded=${status.recorded} />`}
       ${rollout ? html`<${RolloutPanel} env=${env} rollout=${rollout} isActive=${Boolean(active)} />` : html`<p class="muted">No rollout yet.</p>`}
       ${active && may(identity, 'deploy', env) && html`<${Actions} env=${env} rollout=${active} />`}
     </section>
@@ -95,6 +96,19 @@ export function EnvironmentView({ env, identity }) {
     ${status.watch && !active && html`<${Watch} watch=${status.watch} />`}
     ${events.length > 0 && html`<${Events} events=${events} />`}
     ${status.cluster ? html`<${Cluster} cluster=${status.cluster} />` : html`<${Instances} instances=${status.instances} />`}`;
+}
+
+/**
+ * What became of the requests the router picked for replay's sample (record:) since it
+ * started, in `slipway status`'s words, then every count as /metrics names them. The
+ * status has them once the environment records (null: it has not since the router started).
+ */
+function Recorded({ recorded }) {
+  const { head, drops } = recordedSample(recorded);
+  return html`<div class="recorded" data-testid="recorded">
+    <p>Recorded: <span data-testid="recorded-line">${head}${drops.map((d, i) => html`${i > 0 ? ', ' : ''}<span class=${d.outcome === 'dropped_write_failed' ? 'error' : ''}>${d.text}</span>`)}</span></p>
+    <p class="muted" data-testid="recorded-counts">${recordedCounts(recorded).map(([outcome, n], i) => html`${i > 0 ? ' · ' : ''}<code>${outcome}</code> ${n}`)}</p>
+  </div>`;
 }
 
 /** The preview listener as an address to open: `127.0.0.1:9080` → http://127.0.0.1:9080/ (a wildcard host as this page's host). */

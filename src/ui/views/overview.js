@@ -3,7 +3,7 @@
 
 import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api.js';
-import { approvalRefusal } from '../approval-refusal.js';
+import { approvalRefusal, countedApprovals } from '../approval-refusal.js';
 import { age, may, runOrigin, shortDigest } from '../format.js';
 import { Certificates } from './certificates.js';
 import { Confirm } from './confirm.js';
@@ -12,18 +12,22 @@ import { TrafficSplit, useLivePoints } from './traffic.js';
 
 /** Releases waiting for sign-off, with their checklist so far and Approve / Reject where the role allows. */
 function PendingApprovals({ identity }) {
-  const [runs, setRuns] = useState([]);
+  const [listed, setListed] = useState([]);
+  // The decisions given on this page, as the server answered them. No event announces
+  // an approval, so the list would learn of one only at its next refresh (up to 30 s):
+  // until then the rows show them, and a list fetched before them does not undo them.
+  const [decided, setDecided] = useState([]);
   const [message, setMessage] = useState(null);
   const [asking, setAsking] = useState(null);
-  useEffect(() => api.watchPendingApprovals(setRuns, () => undefined), []);
+  useEffect(() => api.watchPendingApprovals(setListed, () => undefined), []);
+  const runs = listed.map((r) => withDecisions(r, decided)).filter(isWaitingForApproval);
   if (runs.length === 0 && !message) return null;
   const decide = async (run, action) => {
     setAsking(null);
     try {
-      if (action === 'approve') await api.approveRun(run.id);
-      else await api.rejectRun(run.id, 'rejected from the dashboard');
-      setMessage({ ok: true, text: `run #${run.id} ${action === 'approve' ? 'approved' : 'rejected'}` });
-      setRuns((rs) => rs.filter((r) => r.id !== run.id));
+      const answer = action === 'approve' ? await api.approveRun(run.id) : await api.rejectRun(run.id, 'rejected from the dashboard');
+      setDecided((ds) => [...ds, answer.approval]);
+      setMessage({ ok: true, text: decisionMessage(withDecisions(run, [answer.approval]), answer.approval) });
     } catch (err) {
       setMessage({ ok: false, text: err.message });
     }
@@ -32,11 +36,12 @@ function PendingApprovals({ identity }) {
     <h2>Waiting for approval</h2>
     ${message && html`<p class=${message.ok ? 'ok' : 'error'} data-testid="approval-message">${message.text}</p>`}
     ${runs.length === 0 ? html`<p class="muted">Nothing else is waiting.</p>` : html`<table>
-      <thead><tr><th>run</th><th>service</th><th>version</th><th>commit</th><th>from</th><th>started by</th><th></th></tr></thead>
-      <tbody>${runs.map((r) => html`<tr data-testid=${`run-${r.id}`}>
+      <thead><tr><th>run</th><th>service</th><th>version</th><th>commit</th><th>from</th><th>started by</th><th>approvals</th><th></th></tr></thead>
+      <tbody>${runs.map((r) => html`<tr data-testid=${`run-${r.id}`} key=${r.id}>
         <td><a href=${`#/runs/${r.id}`}>#${r.id}</a></td><td>${r.service}</td><td>${r.version}</td><td><code>${r.commit.slice(0, 8)}</code></td>
         <td data-testid=${`run-origin-${r.id}`}>${runOrigin(r).url ? html`<a href=${runOrigin(r).url} target="_blank" rel="noopener noreferrer">${runOrigin(r).label}</a>` : runOrigin(r).label}</td>
         <td>${r.startedBy} · ${age(r.createdAt)}</td>
+        <td data-testid=${`run-approvals-${r.id}`}>${approvalProgress(r)}</td>
         <td><${ApprovalButtons} run=${r} approvals=${r.approvals} identity=${identity} onAsk=${setAsking} /></td>
       </tr>`)}</tbody>
     </table>`}
@@ -47,6 +52,31 @@ function PendingApprovals({ identity }) {
       ${asking.action === 'approve' ? ' It goes to production by its strategy once enough people approve.' : ''}
     <//>`}
   </section>`;
+}
+
+/** The run as listed, with the decisions given on this page that the list does not hold yet. */
+function withDecisions(run, decided) {
+  const fresh = decided.filter((d) => d.runId === run.id && !run.approvals.some((a) => a.id === d.id));
+  return fresh.length === 0 ? run : { ...run, approvals: [...run.approvals, ...fresh] };
+}
+
+/** Still waiting for someone's approval: neither rejected nor approved by as many users as its policy asks. */
+function isWaitingForApproval(run) {
+  if (run.approvals.some((a) => a.attempt === run.attempt && a.decision === 'reject')) return false;
+  return countedApprovals(run, run.approvals).length < run.approval.count;
+}
+
+/** How many of the approvals the run needs it has, from whom, and how many more it waits for (the server's words). */
+function approvalProgress(run) {
+  const counted = countedApprovals(run, run.approvals);
+  if (counted.length === 0) return `none yet; waiting for ${run.approval.count} approval(s)`;
+  return `${counted.length} of ${run.approval.count} (${counted.map((a) => a.actor).join(', ')}); waiting for ${run.approval.count - counted.length} more approval(s)`;
+}
+
+function decisionMessage(run, given) {
+  if (given.decision === 'reject') return `run #${run.id} rejected by ${given.actor}`;
+  const missing = run.approval.count - countedApprovals(run, run.approvals).length;
+  return `run #${run.id} approved by ${given.actor}; ${missing > 0 ? `waiting for ${missing} more approval(s)` : 'it goes on to production'}`;
 }
 
 /**
