@@ -57,8 +57,12 @@ export function answerInTurn(socket: Socket, a: RouterAnswer): void {
   if (!s[isAnswering]) {
     s[isAnswering] = true;
     // Node stopped watching a socket it handed over (a CONNECT): a client that resets
-    // it while the answers before this one go out must not be an uncaught error.
+    // it while the answers before this one go out must not be an uncaught error, and
+    // those answers must still hear that the socket drained (passDrainOn). On a socket
+    // node still watches (a clientError), node's own listener comes first and this one
+    // finds nothing left to do.
     socket.on('error', ignoreError);
+    socket.on('drain', passDrainOn);
   }
   const current = s._httpMessage;
   if (!socket.writable) {
