@@ -11,7 +11,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ensureRouter, type RouterClient } from '../src/router/router-client.ts';
 import { freePort } from '../src/router/test-upstream.ts';
-import { startRawBackend, type RawBackend, type RawReply } from './support/raw-http.ts';
+import { rawExchange, startRawBackend, type RawBackend, type RawReply } from './support/raw-http.ts';
 
 interface BadGateway {
   status: number;
@@ -139,6 +139,36 @@ describe('the router\'s 502 names what the backend did', () => {
     const once = await get('POST');
     expect(once).toMatchObject({ status: 502, error: 'upstream_closed' });
     expect(once.message).not.toContain('another backend');
+    expect(one.requests.length + two.requests.length).toBe(1);
+  });
+
+  it.each<[string, string]>([
+    ['an unasked-for 100 Continue', 'HTTP/1.1 100 Continue\r\n\r\n'],
+    ['an unasked-for 101', 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'],
+  ])('answers %s with one 502, never sending the request to a second backend', async (_name, answer) => {
+    await route([one, two]);
+    // The backend got the request and may have acted on it: an idempotent one too goes once.
+    for (const method of ['GET', 'PUT']) {
+      one.reset();
+      two.reset();
+      one.reply = () => answer;
+      two.reply = () => answer;
+      const x = await get(method);
+      expect(x).toMatchObject({ status: 502, error: 'upstream_invalid_response' });
+      expect(x.message).not.toContain('another backend');
+      expect(one.requests.length + two.requests.length).toBe(1);
+    }
+  });
+
+  it('answers an upgrade request whose backend sends an unasked-for 100 with one 502, sent to one backend', async () => {
+    await route([one, two]);
+    one.reply = () => 'HTTP/1.1 100 Continue\r\n\r\n';
+    two.reply = () => 'HTTP/1.1 100 Continue\r\n\r\n';
+    const x = await rawExchange(port, ['GET /ws HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'], { timeoutMs: 5_000 });
+    expect(x.responses.map((r) => r.start.split(' ')[1])).toEqual(['502']);
+    const body = JSON.parse(x.responses[0]!.body.toString()) as { error: string; message: string };
+    expect(body.error).toBe('upstream_invalid_response');
+    expect(body.message).not.toContain('another backend');
     expect(one.requests.length + two.requests.length).toBe(1);
   });
 

@@ -23,9 +23,11 @@ const STREAM = `GET /stream HTTP/1.1\r\n${H}\r\n`;
 const NUL_IN_HEADER = `GET /bad HTTP/1.1\r\n${H}X-A: a\0b\r\n\r\n`;
 /** Chunk data longer than its size: node's parser fails inside the body. */
 const BAD_CHUNKS = 'Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX\r\n0\r\n\r\n';
+/** An answer of 8 MB: more than the socket takes at once, so it is written over many drains. */
+const BIG_BYTES = 8 * 1024 * 1024;
 const HEADERS_OVER_16KB = `GET /big HTTP/1.1\r\n${H}X-Big: ${'a'.repeat(20_000)}\r\n\r\n`;
 
-/** A backend on node:http: /slow after 300 ms, /stream in chunks, /read-body after the body, anything else at once. */
+/** A backend on node:http: /slow after 300 ms, /stream in chunks, /big 8 MB, /read-body after the body, anything else at once. */
 async function startSlowBackend(): Promise<{ url: string; server: Server; paths: string[] }> {
   const paths: string[] = [];
   const server = createServer((req, res) => {
@@ -44,6 +46,8 @@ async function startSlowBackend(): Promise<{ url: string; server: Server; paths:
         }
       };
       next();
+    } else if (req.url === '/big') {
+      res.end(Buffer.alloc(BIG_BYTES, 'b'));
     } else if (req.url === '/read-body') {
       // Answers only once the whole body came: a body that never ends gets no answer.
       req.resume();
@@ -142,6 +146,13 @@ describe('a bad request pipelined behind good ones', () => {
     expect(x.isClosed).toBe(true);
   });
 
+  it('refuses a CONNECT behind a large answer with its 405 after the whole answer', async () => {
+    const x = await pipelined(`GET /big HTTP/1.1\r\n${H}\r\n` + 'CONNECT app.test:443 HTTP/1.1\r\nHost: app.test:443\r\n\r\n');
+    expect(x.responses.map((r) => r.start.split(' ')[1])).toEqual(['200', '405']);
+    expect(x.responses[0]!.body.length).toBe(BIG_BYTES);
+    expect(x.isClosed).toBe(true);
+  });
+
   it('survives a client that resets the connection while its CONNECT waits its turn', async () => {
     const socket = connect(port, '127.0.0.1');
     socket.on('error', () => {});
@@ -165,9 +176,9 @@ describe('a bad request pipelined behind good ones', () => {
 
   it('counted each refusal once, and forwarded only the good requests', async () => {
     const refused = (await router.getStats()).refused.test!;
-    expect(refused.bad_request).toBe(9);
+    expect(refused.bad_request).toBe(10);
     expect(refused.max_header_size).toBe(1);
-    expect(backend.paths.filter((p) => !['/slow', '/stream', '/quick', '/first', '/after', '/read-body', '/early'].includes(p))).toEqual([]);
+    expect(backend.paths.filter((p) => !['/slow', '/stream', '/big', '/quick', '/first', '/after', '/read-body', '/early'].includes(p))).toEqual([]);
   });
 
   it('logged no uncaught exception in the router', () => {

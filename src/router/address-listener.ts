@@ -23,7 +23,7 @@ import { hostHeaderOf, requestHost, stripPathPrefix, UNKNOWN_HOST, type HostRout
 import { normaliseRequest } from './forwardable-request.ts';
 import { handleExpectContinue, handleProxyRequest, sendAnswer } from './proxy.ts';
 import { listenHost, listenPort } from './route-table.ts';
-import { answerClientError, answerInTurn } from './client-error-answer.ts';
+import { afterEarlierAnswers, answerClientError, answerInTurn } from './client-error-answer.ts';
 import { CONNECT_REFUSED, hasRequestBody, unknownRouteAnswer, writeRawAnswer, type RouterAnswer } from './router-answers.ts';
 import type { ListenerCounters } from './router-stats.ts';
 import type { HealthLog } from './passive-health.ts';
@@ -138,12 +138,9 @@ export class AddressListener {
       else if (entry.route.maintenance !== null || entry.route.hold.isHolding) gateRequest(entry.route, req, res, () => handleExpectContinue(entry.route, req, res, entry.strip));
       else handleExpectContinue(entry.route, req, res, entry.strip);
     });
-    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-      const entry = this.targetOf(req);
-      if (isAnswer(entry)) writeRawAnswer(socket, entry);
-      else if (entry.route.maintenance !== null || entry.route.hold.isHolding) gateUpgrade(entry.route, req, socket, () => handleProxyUpgrade(entry.route, req, socket, head, entry.strip));
-      else handleProxyUpgrade(entry.route, req, socket, head, entry.strip);
-    });
+    // An upgrade pipelined behind requests still being answered waits for their answers
+    // (client-error-answer.ts): its 101, or any answer to it, is written raw, at once.
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => afterEarlierAnswers(socket, () => this.upgrade(req, socket, head)));
     // Node hands a CONNECT over as 'connect', and closes it unanswered when nobody
     // listens (HTTP/2: a bare 405); the router opens no tunnels, and says so.
     server.on('connect', (_req: IncomingMessage, socket: Socket) => {
@@ -184,6 +181,13 @@ export class AddressListener {
       // worker accepts on it (router-workers.ts); in any other process it changes nothing.
       listening.listen({ port: listenPort(this.listen), host: listenHost(this.listen), exclusive: false });
     });
+  }
+
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const entry = this.targetOf(req);
+    if (isAnswer(entry)) writeRawAnswer(socket, entry);
+    else if (entry.route.maintenance !== null || entry.route.hold.isHolding) gateUpgrade(entry.route, req, socket, () => handleProxyUpgrade(entry.route, req, socket, head, entry.strip));
+    else handleProxyUpgrade(entry.route, req, socket, head, entry.strip);
   }
 
   /**

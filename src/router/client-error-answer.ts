@@ -1,9 +1,12 @@
-// The router's answers on a raw HTTP/1.1 socket that node's server gave up on: a
-// request its parser refused (node's 'clientError'), and a CONNECT. Either may come
-// pipelined behind good requests on one keep-alive connection, whose answers are
-// still to be written; a client reads answers in the order it sent its requests, so
-// the router's answer waits for theirs, else it would be taken for the answer to a
-// request the backend may already have acted on. Then the connection closes.
+// The router's answers on a raw HTTP/1.1 socket that node's server gave up on or
+// handed over: a request its parser refused (node's 'clientError'), a CONNECT, and
+// an upgrade request (`Connection: Upgrade`), whose 101, refusal or backend answer
+// is written raw. Each may come pipelined behind good requests on one keep-alive
+// connection, whose answers are still to be written; a client reads answers in the
+// order it sent its requests (RFC 9112 §9.3.2), so the router's answer (or the
+// upgrade, before it even reaches a backend) waits for theirs, else it would be
+// taken for the answer to a request the backend may already have acted on. Then the
+// connection closes, or becomes the upgraded one.
 //
 // What is still to be written is node's own state: the socket's `_httpMessage`, the
 // answer being written now, with the ones queued behind it handed on in turn as each
@@ -54,8 +57,12 @@ export function answerInTurn(socket: Socket, a: RouterAnswer): void {
   if (!s[isAnswering]) {
     s[isAnswering] = true;
     // Node stopped watching a socket it handed over (a CONNECT): a client that resets
-    // it while the answers before this one go out must not be an uncaught error.
+    // it while the answers before this one go out must not be an uncaught error, and
+    // those answers must still hear that the socket drained (passDrainOn). On a socket
+    // node still watches (a clientError), node's own listener comes first and this one
+    // finds nothing left to do.
     socket.on('error', ignoreError);
+    socket.on('drain', passDrainOn);
   }
   const current = s._httpMessage;
   if (!socket.writable) {
@@ -72,6 +79,47 @@ export function answerInTurn(socket: Socket, a: RouterAnswer): void {
   } else {
     current.once('finish', () => closeSoon(socket));
   }
+}
+
+/**
+ * Runs `proceed` (an upgrade request's handling: its tunnel, the backend's answer or
+ * the router's refusal, all written raw) once the answers to the requests read
+ * before it on this socket are written; at once when there are none. Node goes on
+ * writing those answers after it handed the socket over, each in turn (its
+ * 'finish' listener, which runs before this one). When one of them closes the
+ * connection (Connection: close), `proceed` never runs: nothing may follow it.
+ * A socket node handed over has no error listener of node's any more.
+ */
+export function afterEarlierAnswers(socket: Socket, proceed: () => void): void {
+  if ((socket as HttpSocket)._httpMessage == null) {
+    proceed();
+    return;
+  }
+  socket.on('error', ignoreError);
+  socket.on('drain', passDrainOn);
+  waitForEarlierAnswers(socket, proceed);
+}
+
+function waitForEarlierAnswers(socket: Socket, proceed: () => void): void {
+  const current = (socket as HttpSocket)._httpMessage;
+  if (current != null) {
+    current.once('finish', () => waitForEarlierAnswers(socket, proceed));
+    return;
+  }
+  socket.off('drain', passDrainOn);
+  if (socket.writable) proceed();
+}
+
+/**
+ * Node took its own 'drain' listener off the socket it handed over, and only that one
+ * tells the answer being written that it may write again: without this, an answer
+ * bigger than the socket's buffer would stop half-way, and the upgrade behind it
+ * wait for ever. Node would also clear the answer's flag (writableNeedDrain), which
+ * has no public setter: left set, it only makes a 'drain' nobody waits for.
+ */
+function passDrainOn(this: HttpSocket): void {
+  const current = this._httpMessage;
+  if (current != null && current.writableNeedDrain) current.emit('drain');
 }
 
 /** Ends the connection; a client that does not close its side within 2 s has it cut. */

@@ -394,7 +394,10 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
       return;
     }
     const code = (err as { code?: string }).code ?? '';
-    if (RETRYABLE_CODES.has(code) && (NEVER_SENT_CODES.has(code) || IDEMPOTENT_METHODS.has(this.req.method ?? '')) && this.canRetry()) {
+    const failure = upstreamFailureOf(err);
+    // A backend that answered nonsense (an unasked-for 100 or 101) is not one that closed,
+    // though undici gives both the same code: it has the request, so it goes nowhere else.
+    if (failure !== 'invalid' && RETRYABLE_CODES.has(code) && (NEVER_SENT_CODES.has(code) || IDEMPOTENT_METHODS.has(this.req.method ?? '')) && this.canRetry()) {
       const other = this.route.picker.pickOther(failed, failed.release);
       if (other !== null) {
         failed.counters.retries++;
@@ -410,7 +413,7 @@ class ProxyExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
       this.answer(this.proxy.gatewayTimeout);
     } else {
       failed.counters.upstreamErrors++;
-      this.answer(badGatewayAnswer(upstreamFailureOf(err), this.hasRetried));
+      this.answer(badGatewayAnswer(failure, this.hasRetried));
     }
   }
 

@@ -196,8 +196,10 @@ class UpgradeExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
     }
     this.route.health.settled(failed, this, isClientGone ? null : code || 'error', performance.now());
     if (isClientGone) return;
-    // An upgrade is a GET with no body: safe to send once more elsewhere.
-    if (RETRYABLE_CODES.has(code) && !this.hasRetried) {
+    const failure = upstreamFailureOf(err);
+    // An upgrade is a GET with no body: safe to send once more elsewhere, unless its
+    // backend answered nonsense (proxy.ts): then it has had the request.
+    if (failure !== 'invalid' && RETRYABLE_CODES.has(code) && !this.hasRetried) {
       const other = this.route.picker.pickOther(failed, failed.release);
       if (other !== null) {
         failed.counters.retries++;
@@ -211,7 +213,7 @@ class UpgradeExchange implements Dispatcher.DispatchHandler, HeaderWaiter {
     const timedOut = code === 'UND_ERR_HEADERS_TIMEOUT';
     if (timedOut) failed.counters.timeouts++;
     else failed.counters.upstreamErrors++;
-    const answer = timedOut ? this.proxy.gatewayTimeout : badGatewayAnswer(upstreamFailureOf(err), this.hasRetried);
+    const answer = timedOut ? this.proxy.gatewayTimeout : badGatewayAnswer(failure, this.hasRetried);
     this.statusCode = answer.status;
     writeRawAnswer(this.socket, answer);
     failed.counters.record(this.statusCode, performance.now() - this.startMs);

@@ -22,7 +22,13 @@ const INVALID_CODES = new Set(['UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_H
 /** The backend's side of the connection ended before a whole response head. */
 const CLOSED_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
-/** undici's SocketError messages for an answer it will not read (a 100 or a 101 nobody asked for, bytes with no request out), not a close. */
+/**
+ * undici's SocketError messages for an answer it will not read (a 100 or a 101 nobody
+ * asked for, bytes with no request out), not a close, though the code is a close's.
+ * The message is all that tells them apart (undici 7, client-h1.js); it decides more
+ * than the 502's words: a backend that answered has the request, so it is not sent
+ * to another (proxy.ts), and test/router-bad-gateway.test.ts fails if undici's words change.
+ */
 const BAD_ANSWER_MESSAGES = new Set(['bad response', 'bad upgrade']);
 
 export function upstreamFailureOf(err: Error): UpstreamFailure {
