@@ -283,6 +283,7 @@ export class Engine {
       },
       ...(deps.onPipelineStage ? { onStageFinished: deps.onPipelineStage } : {}),
       onRunFinished: (service) => this.teardown.runEnded(service),
+      publish: (e) => this.events.publish(e),
     });
     this.monitor = new HealthMonitor({
       store: deps.store, fleet: this.fleet, clock: this.clock,

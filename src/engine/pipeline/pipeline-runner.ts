@@ -10,8 +10,9 @@ import { dirname, join } from 'node:path';
 import { SlipwayError, errorMessage } from '../../core/errors.ts';
 import { buildChecklist, type ChecklistItem } from '../../core/pipeline/checklist.ts';
 import type { CiOrigin } from '../../core/pipeline/ci-origin.ts';
+import type { EventInput } from '../../core/events.ts';
 import {
-  STAGES, approvalRefusal, isRunFinished, versionFor, type ApprovalRecord, type PipelineRun, type StageName, type StageRecord,
+  STAGES, approvalRefusal, countedApprovals, isRunFinished, versionFor, type ApprovalRecord, type PipelineRun, type StageName, type StageRecord,
 } from '../../core/pipeline/pipeline-run.ts';
 import type { ApprovalPolicy, ServiceConfig } from '../../core/service-config.ts';
 import type { RunFilter } from '../../store/pipeline-store.ts';
@@ -87,6 +88,8 @@ export class PipelineRunner {
     onStageFinished?: (o: { stage: string; outcome: string; seconds: number }) => void;
     /** A run of `service` ended (failed or succeeded): its pipeline user may now be given up. */
     onRunFinished?: (service: string) => void;
+    /** The event stream (and so the webhooks): sign-off asked for, given, refused. */
+    publish?: (e: EventInput) => void;
   }) {}
 
   /** Carries on every run a previous server left unfinished. */
@@ -213,8 +216,44 @@ export class PipelineRunner {
     if (refusal) throw new SlipwayError(isRunFinished(run.status) ? 'E_RUN_STATE' : 'E_APPROVAL_REFUSED', refusal, { run: id, actor });
     const record = store.pipeline.addApproval({ runId: id, actor, decision, reason, roles, at: this.deps.clock.now(), attempt: run.attempt });
     this.deps.log.info({ run: id, actor, decision }, `pipeline run ${decision === 'approve' ? 'approved' : 'rejected'}`);
+    this.publishDecision(run, config, record, policy.count);
     this.wakers.get(id)?.();
     return record;
+  }
+
+  /** approval.requested, to production's event stream and webhooks: who may sign off, and how. */
+  private publishApprovalRequested(run: PipelineRun, config: ServiceConfig, waiting: string): void {
+    const spec = config.pipeline;
+    if (!spec || !this.deps.publish) return;
+    const policy = spec.environments[spec.productionEnv]?.approval;
+    const env = envKey(config.service, spec.productionEnv);
+    const by = policy && policy.roles.length > 0 ? ` by ${policy.roles.join(' or ')}` : '';
+    this.deps.publish({
+      type: 'approval.requested', env, rolloutId: null, level: 'info',
+      message: `${env}: run #${run.id} (${run.version}) waits for sign-off${by}; ${waiting}`,
+      data: { run: run.id, version: run.version, commit: run.commit, startedBy: run.startedBy, required: policy?.count ?? 0, roles: policy?.roles ?? [] },
+    });
+  }
+
+  private publishDecision(run: PipelineRun, config: ServiceConfig, record: ApprovalRecord, required: number): void {
+    const spec = config.pipeline;
+    if (!spec || !this.deps.publish) return;
+    const env = envKey(config.service, spec.productionEnv);
+    if (record.decision === 'reject') {
+      this.deps.publish({
+        type: 'approval.rejected', env, rolloutId: null, level: 'warn',
+        message: `${env}: run #${run.id} (${run.version}) rejected by ${record.actor}: ${record.reason ?? ''}`.trim(),
+        data: { run: run.id, version: run.version, by: record.actor, reason: record.reason },
+      });
+      return;
+    }
+    const counted = countedApprovals(this.deps.host.store.pipeline.approvals(run.id), run.attempt).length;
+    const remaining = Math.max(0, required - counted);
+    this.deps.publish({
+      type: 'approval.granted', env, rolloutId: null, level: 'info',
+      message: `${env}: run #${run.id} (${run.version}) approved by ${record.actor}; ${remaining > 0 ? `waiting for ${remaining} more approval(s)` : 'it goes on to production'}`,
+      data: { run: run.id, version: run.version, by: record.actor, approvals: counted, required, remaining },
+    });
   }
 
   view(id: number): RunView {
@@ -354,6 +393,8 @@ export class PipelineRunner {
       const finished = this.deps.clock.now();
       const data = { ...stage.data, ...outcome.data };
       if (outcome.status === 'waiting') {
+        // Once per attempt: a wake that finds it still waiting, or a restart, asks no one again.
+        if (name === 'approval' && prior?.status !== 'waiting') this.publishApprovalRequested(run, config, outcome.reason ?? '');
         pipeline.saveStage({ ...stage, status: 'waiting', reason: outcome.reason, data });
         pipeline.saveRun({ ...current, status: 'waiting', reason: outcome.reason, updatedAt: finished });
         await this.waitForWake(id, outcome.retryMs);
