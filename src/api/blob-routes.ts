@@ -31,13 +31,20 @@ export function registerBlobRoutes(app: FastifyInstance, engine: Engine): void {
     if (encoding !== 'identity' && encoding !== 'gzip') throw new SlipwayError('E_BAD_REQUEST', `content-encoding ${encoding.slice(0, 40)} is not accepted; send gzip or nothing`);
     const raw = req.body as Readable;
     const body = encoding === 'gzip' ? raw.pipe(createGunzip()) : raw;
-    if (body !== raw) raw.on('error', (e) => body.destroy(e));
+    if (body !== raw) {
+      raw.on('error', (e) => body.destroy(e));
+      // The store may refuse before it reads (a full disk: no room for the batch's
+      // directory), and then nothing else hears the inflater: its error (bytes that
+      // are not gzip, a connection closed under the unread body) would end the server.
+      body.on('error', () => undefined);
+    }
     let answer;
     try {
       answer = await engine.blobs.receive(service, body);
     } catch (e) {
       // The rest of a refused body is not read: the connection closes after the answer.
       reply.header('connection', 'close');
+      if (body !== raw) body.destroy();
       if ((e as { code?: string }).code === 'Z_DATA_ERROR') throw new SlipwayError('E_BAD_REQUEST', 'the blob batch is not valid gzip; nothing of it was kept', {}, { cause: e });
       throw e;
     }

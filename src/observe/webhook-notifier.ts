@@ -118,9 +118,15 @@ class WebhookQueue {
     this.deps.onOutcome?.('failed');
     const target = describeHook(d.hook);
     this.deps.warn({ target, event: d.event.type, eventId: d.event.id, attempts: d.hook.attempts, error }, 'webhook delivery failed');
-    this.deps.recordFailure({
-      ts: (this.deps.now ?? Date.now)(), env: d.event.env ?? '', eventId: d.event.id, eventType: d.event.type, target, attempts: d.hook.attempts, error,
-    });
+    try {
+      this.deps.recordFailure({
+        ts: (this.deps.now ?? Date.now)(), env: d.event.env ?? '', eventId: d.event.id, eventType: d.event.type, target, attempts: d.hook.attempts, error,
+      });
+    } catch (e) {
+      // A full disk refuses the record. The queue runs unawaited: a throw from here
+      // would be a rejection no one handles, which ends the server.
+      this.deps.warn({ target, event: d.event.type, eventId: d.event.id, err: (e as Error).message }, 'the failed webhook delivery could not be recorded');
+    }
   }
 
   /** '' when delivered (a 2xx answer), else why not. */

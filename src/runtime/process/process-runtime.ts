@@ -187,6 +187,10 @@ export class ProcessRuntime implements Runtime {
       stdio: ['pipe', 'ignore', logFd, 'pipe', 'pipe'],
     });
     const masks = relay.stdio[3] as Socket;
+    // A relay that could not start (its node binary removed, no process to spare) has
+    // no reader on this pipe: the write fails with EPIPE. The start fails on the spawn
+    // error below; this one, unheard, would end the server.
+    masks.on('error', () => undefined);
     // Closed once written, and never holding the server's event loop open (a
     // server stopping with instances still running must be able to exit).
     masks.end(JSON.stringify({ redact: spec.redact }), () => masks.destroy());
