@@ -131,9 +131,24 @@ export async function checkoutClean(src: Pick<ResolvedSource, 'repo' | 'commit'>
   const child = spawn('git', [...GIT_GUARDS, '-C', src.repo, 'archive', '--format=tar', src.commit], { stdio: ['ignore', 'pipe', 'pipe'], env: gitEnv() });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<number>((r) => child.on('close', (code) => r(code ?? -1)));
-  if (user === null) await pipeline(child.stdout, tar.x({ cwd: dir, strict: true }));
-  else await untarAs(user, child.stdout, dir, { gzip: false });
+  // git gone from PATH, or no process left to start it: the stage fails, the server stays up.
+  let spawnError: Error | null = null;
+  const exited = new Promise<number>((r) => {
+    child.on('error', (e) => {
+      spawnError = e;
+      r(-1);
+    });
+    child.on('close', (code) => r(code ?? -1));
+  });
+  let unpackError: unknown = null;
+  try {
+    if (user === null) await pipeline(child.stdout, tar.x({ cwd: dir, strict: true }));
+    else await untarAs(user, child.stdout, dir, { gzip: false });
+  } catch (e) {
+    unpackError = e;
+  }
   const code = await exited;
+  if (spawnError) throw new SlipwayError('E_BAD_REQUEST', `git archive of ${src.commit} could not start: ${(spawnError as Error).message}`);
   if (code !== 0) throw new SlipwayError('E_BAD_REQUEST', `git archive of ${src.commit} failed: ${stderr.trim()}`);
+  if (unpackError) throw unpackError;
 }
