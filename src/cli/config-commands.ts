@@ -18,6 +18,7 @@ import { formatChange, formatConfigList, formatParity, formatPlan, formatSecretL
 import { formatEvent, formatRolloutLine } from './output.ts';
 import { readSecretValue } from './read-secret.ts';
 import { formatStrays, strayEnvironments } from './stray-environments.ts';
+import { findServiceDir, serviceDirFor } from './service-dir.ts';
 
 export interface CommandContext {
   client(cmd: Command): ApiClient;
@@ -43,7 +44,7 @@ export function parseAssignments(args: string[]): Record<string, string> {
 
 /** Whether the slipway.yaml here defines the environment: the server may then take a name it has not seen yet. */
 function declaredHere(env: string): boolean {
-  const file = resolve(CONFIG_FILE_NAME);
+  const file = resolve(findServiceDir() ?? '.', CONFIG_FILE_NAME);
   if (!existsSync(file)) return false;
   const r = validateConfigText(readFileSync(file, 'utf8'), CONFIG_FILE_NAME);
   const named = splitEnvKey(env);
@@ -175,7 +176,8 @@ export function registerConfigCommands(program: Command, ctx: CommandContext): v
     .option('-d, --dir <path>', 'service directory', '.')
     .option('-f, --file <path>', 'config file, relative to --dir', CONFIG_FILE_NAME)
     .action(async (env: string, o: { dir: string; file: string }, cmd: Command) => {
-      const dir = resolve(o.dir);
+      const isDefault = cmd.getOptionValueSource('dir') === 'default' && cmd.getOptionValueSource('file') === 'default';
+      const dir = resolve(serviceDirFor(o.dir, { isDefault, note: (s) => process.stderr.write(`${pc.dim(s)}\n`) }));
       const configPath = resolve(dir, o.file);
       if (!existsSync(configPath)) throw new SlipwayError('E_CONFIG_NOT_FOUND', `${configPath} not found; create one with \`slipway init\``);
       const text = readConfigText(configPath);

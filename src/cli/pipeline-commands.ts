@@ -14,6 +14,7 @@ import type { RunsJson } from '../api/views.ts';
 import type { ApiClient, ChecklistJson, RunJson, RunViewJson } from './api-client.ts';
 import type { CommandContext } from './config-commands.ts';
 import { positiveInt } from './positive-int.ts';
+import { serviceDirFor } from './service-dir.ts';
 import { MAX_PAGE_LIMIT } from '../api/schemas.ts';
 import { RUN_STATUSES } from '../api/pipeline-schemas.ts';
 
@@ -157,7 +158,9 @@ export function registerPipelineCommands(program: Command, ctx: CommandContext):
     .action(async (o: { ref: string; dir: string; detach?: boolean; wait?: boolean }, cmd: Command) => {
       const json = ctx.isJson(cmd);
       const say = (s: string) => !json && process.stdout.write(`${s}\n`);
-      const where = locateRepository(o.dir);
+      // From a subdirectory of the service: the service's directory, as deploy takes it.
+      const dir = serviceDirFor(o.dir, { isDefault: cmd.getOptionValueSource('dir') === 'default', note: (s) => !json && process.stderr.write(`${pc.dim(s)}\n`) });
+      const where = locateRepository(dir);
       if (where.dirty) say(pc.yellow('note: the working tree has uncommitted changes; they are not part of the release (it builds the commit)'));
       const api = ctx.client(cmd);
       const started = await api.release({ repo: where.repo, ref: o.ref, subdir: where.subdir });
