@@ -141,10 +141,39 @@ export async function reportStartedRun(
   if (o.json) process.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
   else if (final.run.status === 'waiting') o.say(pc.yellow(`run #${final.run.id} waits: ${final.run.reason ?? ''}\nfollow it with: slipway runs show ${final.run.id} --follow`));
   else {
-    const hint = o.rerunHint && final.run.status === 'failed' ? `\nfix the cause, then: slipway rerun ${final.run.id}` : '';
+    for (const line of failedStageOutput(final)) o.say(line);
+    const hint = o.rerunHint && final.run.status === 'failed' ? `\n${rerunAdvice(final)}` : '';
     o.say(`run #${final.run.id} ${statusWord(final.run)}${final.run.reason ? `: ${final.run.reason}` : ''}${hint}`);
   }
   process.exitCode = exitFor(final);
+}
+
+/** Lines of a failed stage's output shown when a followed run fails; `runs show N --output` has the rest. */
+const FAILED_OUTPUT_LINES = 30;
+/** ...or, for TAP (node --test), from its first failing test, as long as that is no further back than this. */
+const FAILED_TAP_LINES = 80;
+
+/** The end of the failed stage's output (a test's assertion, a compiler's error), so that the user need not ask for it. */
+function failedStageOutput(v: RunViewJson): string[] {
+  const failed = v.run.status === 'failed' ? v.stages.find((s) => s.status === 'failed' && s.outputTail.trim() !== '') : undefined;
+  if (!failed) return [];
+  const lines = failed.outputTail.trimEnd().split('\n');
+  const firstFailure = lines.findIndex((l) => /^\s*not ok \d/.test(l));
+  const from = firstFailure >= 0 && lines.length - firstFailure <= FAILED_TAP_LINES ? firstFailure : Math.max(0, lines.length - FAILED_OUTPUT_LINES);
+  const shown = lines.slice(from);
+  const cut = lines.length > shown.length ? `, its last ${shown.length} lines (all of it: slipway runs show ${v.run.id} --output)` : '';
+  return [pc.bold(`--- output of ${failed.name}${cut}`), ...shown, pc.bold('---')];
+}
+
+// A rerun builds the same commit again: a build or a test that fails in the code
+// fails again, and only a new commit (a new release) can carry the fix.
+const STAGES_OF_THE_COMMIT = new Set(['build', 'test', 'package']);
+
+function rerunAdvice(v: RunViewJson): string {
+  if (STAGES_OF_THE_COMMIT.has(v.run.stage ?? '') && v.run.ci === null) {
+    return `commit the fix and run \`slipway release\` again (\`slipway rerun ${v.run.id}\` builds the same commit ${v.run.commit.slice(0, 12)} again: for a cause outside the code, such as a flaky test or a full disk)`;
+  }
+  return `fix the cause, then: slipway rerun ${v.run.id}`;
 }
 
 export function registerPipelineCommands(program: Command, ctx: CommandContext): void {
@@ -233,7 +262,7 @@ export function registerPipelineCommands(program: Command, ctx: CommandContext):
         return;
       }
       const final = await followRun(api, v.run.id, { throughGates: !!o.wait, say });
-      ctx.out(cmd, final, () => `run #${final.run.id} ${statusWord(final.run)}${final.run.reason ? `: ${final.run.reason}` : ''}`);
+      ctx.out(cmd, final, () => [...failedStageOutput(final), `run #${final.run.id} ${statusWord(final.run)}${final.run.reason ? `: ${final.run.reason}` : ''}`].join('\n'));
       process.exitCode = exitFor(final);
     });
 
