@@ -141,7 +141,7 @@ export function registerConfigCommands(program: Command, ctx: CommandContext): v
     .action(async (env: string, name: string, o: { rollout: boolean; detach?: boolean }, cmd: Command) => {
       if (cmd.args.length > 2) {
         // Not echoed. It is in the shell's history by now: say so.
-        throw new SlipwayError('E_BAD_REQUEST', `secret values are never taken from the command line, where shell history and \`ps\` keep them (what followed ${name} is in your shell's history now: if it was the secret, rotate it); pipe the value in: printf %s "$VALUE" | slipway secret set ${env} ${name}`);
+        throw new SlipwayError('E_BAD_REQUEST', `too many arguments: secret values are never taken from the command line, where shell history and \`ps\` keep them (what followed ${name} is in your shell's history now: if it was the secret, rotate it); pipe the value in: printf %s "$VALUE" | slipway secret set ${env} ${name}`);
       }
       if (name.includes('=')) {
         // Not echoed: what follows "=" is probably the secret itself.
