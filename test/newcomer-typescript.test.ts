@@ -2,9 +2,11 @@
 // before building it: a release is the directory as it is, so its instance dies
 // with "Cannot find module .../dist/server.js". validate warned "check the name";
 // deploy said nothing before uploading. Both now say to run the build first, and
-// once it has run the same deploy goes through without a word.
+// once it has run the same deploy goes through without a word. `slipway init`, run
+// before the first build, probed "/" (it looked for /healthz in dist/ only) and
+// said nothing of the build.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runCli, scratchDir, shutdownEverything, startServerProcess, type ServerProcess } from './support/harness.ts';
@@ -40,6 +42,20 @@ describe('a TypeScript service deployed before its build', () => {
   afterAll(async () => {
     await shutdownEverything(server?.url ?? null, dataDir);
   }, 60_000);
+
+  it('init, before any build, finds /healthz in the TypeScript source and says to build before deploying', async () => {
+    const fresh = join(work, 'fresh');
+    mkdirSync(join(fresh, 'src'), { recursive: true });
+    writeFileSync(join(fresh, 'src', 'server.ts'), SOURCE);
+    writeFileSync(join(fresh, 'package.json'), JSON.stringify({ name: 'fresh', version: '1.0.0', scripts: { build: 'tsc', start: 'node dist/server.js' } }));
+    const r = await runCli(['init'], { cwd: fresh, dataDir });
+    expect(r.code, r.stderr).toBe(0);
+    const yaml = readFileSync(join(fresh, 'slipway.yaml'), 'utf8');
+    expect(yaml).toContain('command: node dist/server.js');
+    // Not "/": the home page would do, but the service has a health endpoint.
+    expect(yaml).toMatch(/^ {2}path: \/healthz/m);
+    expect(yaml).toContain('# Nor is anything built: run npm run build before slipway deploy');
+  });
 
   it('validate and deploy say to run `npm run build` first', async () => {
     const v = await runCli(['validate'], { cwd: app, dataDir });
