@@ -1,7 +1,8 @@
 // A newcomer's first `slipway release` whose tests fail. The CLI said only
 // "test: tests failed: exit code 1" and "fix the cause, then: slipway rerun 1",
 // but a rerun builds the same commit again, so the fix in the code could never
-// reach it; and which test failed, and why, took a second command to find.
+// reach it; and which test failed, and why, took a second command to find. Right
+// after `git init`, release answered that HEAD "is not a commit" of the repository.
 
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -37,6 +38,16 @@ describe('a release whose tests fail', () => {
   afterAll(async () => {
     await shutdownEverything(server?.url ?? null, dataDir);
   }, 60_000);
+
+  it('right after git init, release says to commit first rather than that HEAD is unknown', async () => {
+    const fresh = join(work, 'fresh');
+    writeService(fresh, { service: 'fresh', envs: { staging: { instances: 1, port: await freePort() }, production: { instances: 1, port: await freePort() } } });
+    appendFileSync(join(fresh, 'slipway.yaml'), 'pipeline: {}\n');
+    execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: fresh });
+    const r = await runCli(['release'], { cwd: fresh, dataDir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`the repository ${fresh} has no commit yet, and slipway release builds a commit: commit the service (git add -A && git commit`);
+  });
 
   it('shows the failing test\'s output and says a fix needs a new commit, not a rerun', async () => {
     const r = await runCli(['release'], { cwd: app, dataDir, timeoutMs: 120_000 });

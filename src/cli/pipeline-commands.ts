@@ -190,6 +190,10 @@ export function registerPipelineCommands(program: Command, ctx: CommandContext):
       // From a subdirectory of the service: the service's directory, as deploy takes it.
       const dir = serviceDirFor(o.dir, { isDefault: cmd.getOptionValueSource('dir') === 'default', note: (s) => !json && process.stderr.write(`${pc.dim(s)}\n`) });
       const where = locateRepository(dir);
+      // Right after `git init`, HEAD names no commit yet: the server would call it an unknown revision.
+      if (o.ref === 'HEAD' && git(where.repo, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']) === null) {
+        throw new SlipwayError('E_BAD_REQUEST', `the repository ${where.repo} has no commit yet, and slipway release builds a commit: commit the service (git add -A && git commit -m "first release"), then release`);
+      }
       if (where.dirty) say(pc.yellow('note: the working tree has uncommitted changes; they are not part of the release (it builds the commit)'));
       const api = ctx.client(cmd);
       const started = await api.release({ repo: where.repo, ref: o.ref, subdir: where.subdir });
