@@ -14,6 +14,7 @@ import type { RunsJson } from '../api/views.ts';
 import type { ApiClient, ChecklistJson, RunJson, RunViewJson } from './api-client.ts';
 import type { CommandContext } from './config-commands.ts';
 import { positiveInt } from './positive-int.ts';
+import { watchLine } from './output.ts';
 import { serviceDirFor } from './service-dir.ts';
 import { MAX_PAGE_LIMIT } from '../api/schemas.ts';
 import { RUN_STATUSES } from '../api/pipeline-schemas.ts';
@@ -95,9 +96,13 @@ export function formatChecklist(c: ChecklistJson): string {
   ].join('\n');
 }
 
+/** How long a followed run may run one stage without a word before the CLI says it still does. */
+const STILL_RUNNING_MS = 15_000;
+
 /** Follows a run, printing each stage as it changes, until it ends (or, unless `throughGates`, waits at a gate). */
-export async function followRun(api: ApiClient, id: number, o: { throughGates: boolean; say: (s: string) => void }): Promise<RunViewJson> {
+export async function followRun(api: ApiClient, id: number, o: { throughGates: boolean; say: (s: string) => void; stillRunningMs?: number }): Promise<RunViewJson> {
   const seen = new Map<string, string>();
+  let saidAt = Date.now();
   for (;;) {
     const v = await api.run(id);
     for (const s of v.stages) {
@@ -105,11 +110,29 @@ export async function followRun(api: ApiClient, id: number, o: { throughGates: b
       if (s.status !== 'pending' && seen.get(s.name) !== key) {
         seen.set(s.name, key);
         o.say(`  ${stageLine(s)}`);
+        saidAt = Date.now();
       }
     }
     if (isRunFinished(v.run.status)) return v;
     if (v.run.status === 'waiting' && !o.throughGates) return v;
+    // The watch after production lasts minutes (2m by default) with nothing to print: say it goes on.
+    const running = v.stages.find((s) => s.status === 'running');
+    if (running && Date.now() - saidAt >= (o.stillRunningMs ?? STILL_RUNNING_MS)) {
+      o.say(`  ${pc.cyan('…')} ${running.name.padEnd(18)} still running (${Math.round((Date.now() - (running.startedAt ?? saidAt)) / 1000)}s)${await watchProgress(api, v, running.name)}`);
+      saidAt = Date.now();
+    }
     await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** During the watch stage: production's watch as `slipway status` shows it (how long is left, against what). */
+async function watchProgress(api: ApiClient, v: RunViewJson, stage: string): Promise<string> {
+  if (stage !== 'watch') return '';
+  try {
+    const [env] = await api.status(`${v.run.service}/${v.run.productionEnv}`);
+    return env?.watch ? `: ${env.env} ${watchLine(env.watch)}` : '';
+  } catch {
+    return ''; // a progress line only: the next poll tells the run's state
   }
 }
 
