@@ -14,7 +14,7 @@ import type { RunsJson } from '../api/views.ts';
 import type { ApiClient, ChecklistJson, RunJson, RunViewJson } from './api-client.ts';
 import type { CommandContext } from './config-commands.ts';
 import { positiveInt } from './positive-int.ts';
-import { watchLine } from './output.ts';
+import { failedStageOutput, rerunAdvice, watchProgress } from './run-progress.ts';
 import { serviceDirFor } from './service-dir.ts';
 import { MAX_PAGE_LIMIT } from '../api/schemas.ts';
 import { RUN_STATUSES } from '../api/pipeline-schemas.ts';
@@ -125,17 +125,6 @@ export async function followRun(api: ApiClient, id: number, o: { throughGates: b
   }
 }
 
-/** During the watch stage: production's watch as `slipway status` shows it (how long is left, against what). */
-async function watchProgress(api: ApiClient, v: RunViewJson, stage: string): Promise<string> {
-  if (stage !== 'watch') return '';
-  try {
-    const [env] = await api.status(`${v.run.service}/${v.run.productionEnv}`);
-    return env?.watch ? `: ${env.env} ${watchLine(env.watch)}` : '';
-  } catch {
-    return ''; // a progress line only: the next poll tells the run's state
-  }
-}
-
 function runId(v: string): number {
   const n = Number(v.replace(/^#/, ''));
   if (!Number.isInteger(n) || n < 1) throw new SlipwayError('E_BAD_REQUEST', `"${v}" is not a run number (see slipway runs)`);
@@ -169,34 +158,6 @@ export async function reportStartedRun(
     o.say(`run #${final.run.id} ${statusWord(final.run)}${final.run.reason ? `: ${final.run.reason}` : ''}${hint}`);
   }
   process.exitCode = exitFor(final);
-}
-
-/** Lines of a failed stage's output shown when a followed run fails; `runs show N --output` has the rest. */
-const FAILED_OUTPUT_LINES = 30;
-/** ...or, for TAP (node --test), from its first failing test, as long as that is no further back than this. */
-const FAILED_TAP_LINES = 80;
-
-/** The end of the failed stage's output (a test's assertion, a compiler's error), so that the user need not ask for it. */
-function failedStageOutput(v: RunViewJson): string[] {
-  const failed = v.run.status === 'failed' ? v.stages.find((s) => s.status === 'failed' && s.outputTail.trim() !== '') : undefined;
-  if (!failed) return [];
-  const lines = failed.outputTail.trimEnd().split('\n');
-  const firstFailure = lines.findIndex((l) => /^\s*not ok \d/.test(l));
-  const from = firstFailure >= 0 && lines.length - firstFailure <= FAILED_TAP_LINES ? firstFailure : Math.max(0, lines.length - FAILED_OUTPUT_LINES);
-  const shown = lines.slice(from);
-  const cut = lines.length > shown.length ? `, its last ${shown.length} lines (all of it: slipway runs show ${v.run.id} --output)` : '';
-  return [pc.bold(`--- output of ${failed.name}${cut}`), ...shown, pc.bold('---')];
-}
-
-// A rerun builds the same commit again: a build or a test that fails in the code
-// fails again, and only a new commit (a new release) can carry the fix.
-const STAGES_OF_THE_COMMIT = new Set(['build', 'test', 'package']);
-
-function rerunAdvice(v: RunViewJson): string {
-  if (STAGES_OF_THE_COMMIT.has(v.run.stage ?? '') && v.run.ci === null) {
-    return `commit the fix and run \`slipway release\` again (\`slipway rerun ${v.run.id}\` builds the same commit ${v.run.commit.slice(0, 12)} again: for a cause outside the code, such as a flaky test or a full disk)`;
-  }
-  return `fix the cause, then: slipway rerun ${v.run.id}`;
 }
 
 export function registerPipelineCommands(program: Command, ctx: CommandContext): void {
