@@ -4,7 +4,8 @@
 // deploy said nothing before uploading. Both now say to run the build first, and
 // once it has run the same deploy goes through without a word. `slipway init`, run
 // before the first build, probed "/" (it looked for /healthz in dist/ only) and
-// said nothing of the build.
+// said nothing of the build. And `slipway deploy stagin` listed the environments
+// without the one meant.
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -55,6 +56,15 @@ describe('a TypeScript service deployed before its build', () => {
     // Not "/": the home page would do, but the service has a health endpoint.
     expect(yaml).toMatch(/^ {2}path: \/healthz/m);
     expect(yaml).toContain('# Nor is anything built: run npm run build before slipway deploy');
+  });
+
+  it('a misspelt environment name is refused with the name it is close to', async () => {
+    for (const command of ['deploy', 'plan']) {
+      const r = await runCli([command, 'stagin'], { cwd: app, dataDir });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('E_ENV_UNKNOWN');
+      expect(r.stderr).toContain('slipway.yaml has no environment "stagin"; did you mean "staging"?; it has: staging');
+    }
   });
 
   it('validate and deploy say to run `npm run build` first', async () => {

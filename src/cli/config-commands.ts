@@ -12,6 +12,7 @@ import { envKey, splitEnvKey } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { CONFIG_FILE_NAME, parseConfigText, readConfigText, validateConfigText } from '../config/index.ts';
 import { secretLikeName } from '../config/secret-guard.ts';
+import { suggestKey } from '../config/did-you-mean.ts';
 import type { ConfigChangeJson } from '../api/views.ts';
 import { followRollout, type ApiClient } from './api-client.ts';
 import { formatChange, formatConfigList, formatParity, formatPlan, formatSecretList } from './config-output.ts';
@@ -192,7 +193,10 @@ export function registerConfigCommands(program: Command, ctx: CommandContext): v
       if (named.service !== null && named.service !== parsed.service) {
         throw new SlipwayError('E_SERVICE_MISMATCH', `${env} is an environment of service "${named.service}", and ${o.file} is service "${parsed.service}"`);
       }
-      if (!parsed.environments[named.environment]) throw new SlipwayError('E_ENV_UNKNOWN', `${o.file} has no environment "${named.environment}"; it has: ${Object.keys(parsed.environments).join(', ')}`);
+      if (!parsed.environments[named.environment]) {
+        const close = suggestKey(named.environment, Object.keys(parsed.environments));
+        throw new SlipwayError('E_ENV_UNKNOWN', `${o.file} has no environment "${named.environment}"${close ? `; did you mean "${close}"?` : ''}; it has: ${Object.keys(parsed.environments).join(', ')}`);
+      }
       // Packed only for its digest: nothing is uploaded.
       const outFile = join(tmpdir(), `slipway-plan-${process.pid}-${Date.now()}.tar.gz`);
       try {

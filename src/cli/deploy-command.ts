@@ -9,6 +9,7 @@ import { envKey, splitEnvKey } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { parseConfigText, readConfigText } from '../config/index.ts';
 import { checkRunProgram } from '../config/program-check.ts';
+import { suggestKey } from '../config/did-you-mean.ts';
 import pc from 'picocolors';
 import { followRollout, type ApiClient } from './api-client.ts';
 import { formatEvent, formatRolloutLine } from './output.ts';
@@ -41,7 +42,9 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
     throw new SlipwayError('E_SERVICE_MISMATCH', `${o.env} is an environment of service "${named.service}", and ${o.file} is service "${config.service}"; a deploy never touches another service's environment (deploy from ${named.service}'s directory, or name ${envKey(config.service, named.environment)})`);
   }
   if (!config.environments[named.environment]) {
-    throw new SlipwayError('E_ENV_UNKNOWN', `${o.file} has no environment "${named.environment}"; it has: ${Object.keys(config.environments).join(', ')}`);
+    const names = Object.keys(config.environments);
+    const close = suggestKey(named.environment, names);
+    throw new SlipwayError('E_ENV_UNKNOWN', `${o.file} has no environment "${named.environment}"${close ? `; did you mean "${close}"?` : ''}; it has: ${names.join(', ')}`);
   }
   // The key is made from this slipway.yaml's service: the deploy cannot land in another's.
   const key = envKey(config.service, named.environment);
