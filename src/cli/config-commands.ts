@@ -12,12 +12,14 @@ import { envKey, splitEnvKey } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { CONFIG_FILE_NAME, parseConfigText, readConfigText, validateConfigText } from '../config/index.ts';
 import { secretLikeName } from '../config/secret-guard.ts';
+import { suggestKey } from '../config/did-you-mean.ts';
 import type { ConfigChangeJson } from '../api/views.ts';
 import { followRollout, type ApiClient } from './api-client.ts';
 import { formatChange, formatConfigList, formatParity, formatPlan, formatSecretList } from './config-output.ts';
 import { formatEvent, formatRolloutLine } from './output.ts';
 import { readSecretValue } from './read-secret.ts';
 import { formatStrays, strayEnvironments } from './stray-environments.ts';
+import { findServiceDir, serviceDirFor } from './service-dir.ts';
 
 export interface CommandContext {
   client(cmd: Command): ApiClient;
@@ -43,7 +45,7 @@ export function parseAssignments(args: string[]): Record<string, string> {
 
 /** Whether the slipway.yaml here defines the environment: the server may then take a name it has not seen yet. */
 function declaredHere(env: string): boolean {
-  const file = resolve(CONFIG_FILE_NAME);
+  const file = resolve(findServiceDir() ?? '.', CONFIG_FILE_NAME);
   if (!existsSync(file)) return false;
   const r = validateConfigText(readFileSync(file, 'utf8'), CONFIG_FILE_NAME);
   const named = splitEnvKey(env);
@@ -135,7 +137,13 @@ export function registerConfigCommands(program: Command, ctx: CommandContext): v
     .argument('<NAME>')
     .option('--no-rollout', 'only record the new config version (the next deploy takes it)')
     .option('--detach', 'return once the rollout is accepted')
+    // A value typed after the name is refused by name below, not as "too many arguments".
+    .allowExcessArguments(true)
     .action(async (env: string, name: string, o: { rollout: boolean; detach?: boolean }, cmd: Command) => {
+      if (cmd.args.length > 2) {
+        // Not echoed. It is in the shell's history by now: say so.
+        throw new SlipwayError('E_BAD_REQUEST', `too many arguments: secret values are never taken from the command line, where shell history and \`ps\` keep them (what followed ${name} is in your shell's history now: if it was the secret, rotate it); pipe the value in: printf %s "$VALUE" | slipway secret set ${env} ${name}`);
+      }
       if (name.includes('=')) {
         // Not echoed: what follows "=" is probably the secret itself.
         throw new SlipwayError('E_BAD_REQUEST', 'secret values are never taken from the command line, where shell history and `ps` keep them; give only the name, and pipe the value in: printf %s "$VALUE" | slipway secret set ENV NAME');
@@ -175,7 +183,8 @@ export function registerConfigCommands(program: Command, ctx: CommandContext): v
     .option('-d, --dir <path>', 'service directory', '.')
     .option('-f, --file <path>', 'config file, relative to --dir', CONFIG_FILE_NAME)
     .action(async (env: string, o: { dir: string; file: string }, cmd: Command) => {
-      const dir = resolve(o.dir);
+      const isDefault = cmd.getOptionValueSource('dir') === 'default' && cmd.getOptionValueSource('file') === 'default';
+      const dir = resolve(serviceDirFor(o.dir, { isDefault, note: (s) => process.stderr.write(`${pc.dim(s)}\n`) }));
       const configPath = resolve(dir, o.file);
       if (!existsSync(configPath)) throw new SlipwayError('E_CONFIG_NOT_FOUND', `${configPath} not found; create one with \`slipway init\``);
       const text = readConfigText(configPath);
@@ -184,7 +193,10 @@ export function registerConfigCommands(program: Command, ctx: CommandContext): v
       if (named.service !== null && named.service !== parsed.service) {
         throw new SlipwayError('E_SERVICE_MISMATCH', `${env} is an environment of service "${named.service}", and ${o.file} is service "${parsed.service}"`);
       }
-      if (!parsed.environments[named.environment]) throw new SlipwayError('E_ENV_UNKNOWN', `${o.file} has no environment "${named.environment}"; it has: ${Object.keys(parsed.environments).join(', ')}`);
+      if (!parsed.environments[named.environment]) {
+        const close = suggestKey(named.environment, Object.keys(parsed.environments));
+        throw new SlipwayError('E_ENV_UNKNOWN', `${o.file} has no environment "${named.environment}"${close ? `; did you mean "${close}"?` : ''}; it has: ${Object.keys(parsed.environments).join(', ')}`);
+      }
       // Packed only for its digest: nothing is uploaded.
       const outFile = join(tmpdir(), `slipway-plan-${process.pid}-${Date.now()}.tar.gz`);
       try {

@@ -8,7 +8,8 @@ import type { DeployBody } from '../api/schemas.ts';
 import { envKey, splitEnvKey } from '../core/env-key.ts';
 import { SlipwayError } from '../core/errors.ts';
 import { parseConfigText, readConfigText } from '../config/index.ts';
-import { missingDependencies, missingDependenciesMessage } from '../config/program-check.ts';
+import { checkRunProgram } from '../config/program-check.ts';
+import { suggestKey } from '../config/did-you-mean.ts';
 import pc from 'picocolors';
 import { followRollout, type ApiClient } from './api-client.ts';
 import { formatEvent, formatRolloutLine } from './output.ts';
@@ -41,17 +42,21 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
     throw new SlipwayError('E_SERVICE_MISMATCH', `${o.env} is an environment of service "${named.service}", and ${o.file} is service "${config.service}"; a deploy never touches another service's environment (deploy from ${named.service}'s directory, or name ${envKey(config.service, named.environment)})`);
   }
   if (!config.environments[named.environment]) {
-    throw new SlipwayError('E_ENV_UNKNOWN', `${o.file} has no environment "${named.environment}"; it has: ${Object.keys(config.environments).join(', ')}`);
+    const names = Object.keys(config.environments);
+    const close = suggestKey(named.environment, names);
+    throw new SlipwayError('E_ENV_UNKNOWN', `${o.file} has no environment "${named.environment}"${close ? `; did you mean "${close}"?` : ''}; it has: ${names.join(', ')}`);
   }
   // The key is made from this slipway.yaml's service: the deploy cannot land in another's.
   const key = envKey(config.service, named.environment);
   const say = (s: string) => !o.json && process.stdout.write(`${s}\n`);
   const client = typeof o.client === 'function' ? o.client() : o.client;
-  // A release is this directory as it is: uninstalled dependencies fail its first
-  // instance, which the rollout then explains with the instance's log. Said before.
+  // A release is this directory as it is: uninstalled dependencies, or a script a
+  // build makes (dist/server.js) that was never built, fail its first instance,
+  // which the rollout then explains with the instance's log. Said before. Only
+  // warned of: the server's PATH may hold a program this machine's lacks.
   if (config.environments[named.environment]!.runtime === 'process') {
-    const missing = missingDependencies(dir);
-    if (missing.length > 0) process.stderr.write(`${pc.yellow('warning')} ${missingDependenciesMessage(missing)}\n`);
+    const found = checkRunProgram(config, { serviceDir: dir, pathEnv: process.env.PATH ?? '' });
+    for (const issue of [...found.errors, ...found.warnings]) process.stderr.write(`${pc.yellow('warning')} ${issue.message}\n`);
   }
   const outFile = join(tmpdir(), `slipway-artefact-${process.pid}-${Date.now()}.tar.gz`);
   try {

@@ -18,6 +18,7 @@ import { serverUnit } from './server-unit.ts';
 import { registerAuthCommands } from './auth-commands.ts';
 import { runDeploy } from './deploy-command.ts';
 import { serviceHere } from './service-here.ts';
+import { serviceDirFor } from './service-dir.ts';
 import { registerConfigCommands } from './config-commands.ts';
 import { registerLogsCommands } from './logs-commands.ts';
 import { registerRenderCommand } from './render-command.ts';
@@ -68,6 +69,10 @@ function isJsonRequested(): boolean {
  */
 function usageMessage(text: string): string {
   return text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ');
+}
+
+function noteOnStderr(s: string): void {
+  process.stderr.write(`${pc.dim(s)}\n`);
 }
 
 function globals(cmd: Command): GlobalOpts {
@@ -144,7 +149,8 @@ program
   .option('-f, --file <path>', 'config file', CONFIG_FILE_NAME)
   .option('--strict', 'fail on warnings too (plain values that look like secrets)')
   .action((o: { file: string; strict?: boolean }, cmd: Command) => {
-    const path = resolve(o.file);
+    const dir = serviceDirFor('.', { isDefault: cmd.getOptionValueSource('file') === 'default', note: noteOnStderr });
+    const path = resolve(dir, o.file);
     if (!existsSync(path)) throw new SlipwayError('E_CONFIG_NOT_FOUND', `${o.file} not found; create one with \`slipway init\``);
     const r = validateServiceConfig(readConfigText(path), o.file, { serviceDir: dirname(path), pathEnv: process.env.PATH ?? '' });
     if (r.ok) {
@@ -200,7 +206,9 @@ program
   .option('--detach', 'return once the rollout is accepted')
   .option('--force', 'deploy even if nothing changed since the stable release')
   .action(async (env: string, o: { dir: string; file: string; detach?: boolean; force?: boolean }, cmd: Command) => {
-    const code = await runDeploy({ client: () => client(cmd), env, dir: o.dir, file: o.file, detach: !!o.detach, force: !!o.force, json: !!globals(cmd).json });
+    const isDefault = cmd.getOptionValueSource('dir') === 'default' && cmd.getOptionValueSource('file') === 'default';
+    const dir = serviceDirFor(o.dir, { isDefault, note: noteOnStderr });
+    const code = await runDeploy({ client: () => client(cmd), env, dir, file: o.file, detach: !!o.detach, force: !!o.force, json: !!globals(cmd).json });
     process.exitCode = code;
   });
 

@@ -14,6 +14,8 @@ import type { RunsJson } from '../api/views.ts';
 import type { ApiClient, ChecklistJson, RunJson, RunViewJson } from './api-client.ts';
 import type { CommandContext } from './config-commands.ts';
 import { positiveInt } from './positive-int.ts';
+import { failedStageOutput, rerunAdvice, watchProgress } from './run-progress.ts';
+import { serviceDirFor } from './service-dir.ts';
 import { MAX_PAGE_LIMIT } from '../api/schemas.ts';
 import { RUN_STATUSES } from '../api/pipeline-schemas.ts';
 
@@ -94,9 +96,13 @@ export function formatChecklist(c: ChecklistJson): string {
   ].join('\n');
 }
 
+/** How long a followed run may run one stage without a word before the CLI says it still does. */
+const STILL_RUNNING_MS = 15_000;
+
 /** Follows a run, printing each stage as it changes, until it ends (or, unless `throughGates`, waits at a gate). */
-export async function followRun(api: ApiClient, id: number, o: { throughGates: boolean; say: (s: string) => void }): Promise<RunViewJson> {
+export async function followRun(api: ApiClient, id: number, o: { throughGates: boolean; say: (s: string) => void; stillRunningMs?: number }): Promise<RunViewJson> {
   const seen = new Map<string, string>();
+  let saidAt = Date.now();
   for (;;) {
     const v = await api.run(id);
     for (const s of v.stages) {
@@ -104,10 +110,17 @@ export async function followRun(api: ApiClient, id: number, o: { throughGates: b
       if (s.status !== 'pending' && seen.get(s.name) !== key) {
         seen.set(s.name, key);
         o.say(`  ${stageLine(s)}`);
+        saidAt = Date.now();
       }
     }
     if (isRunFinished(v.run.status)) return v;
     if (v.run.status === 'waiting' && !o.throughGates) return v;
+    // The watch after production lasts minutes (2m by default) with nothing to print: say it goes on.
+    const running = v.stages.find((s) => s.status === 'running');
+    if (running && Date.now() - saidAt >= (o.stillRunningMs ?? STILL_RUNNING_MS)) {
+      o.say(`  ${pc.cyan('…')} ${running.name.padEnd(18)} still running (${Math.round((Date.now() - (running.startedAt ?? saidAt)) / 1000)}s)${await watchProgress(api, v, running.name)}`);
+      saidAt = Date.now();
+    }
     await new Promise((r) => setTimeout(r, 500));
   }
 }
@@ -140,7 +153,8 @@ export async function reportStartedRun(
   if (o.json) process.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
   else if (final.run.status === 'waiting') o.say(pc.yellow(`run #${final.run.id} waits: ${final.run.reason ?? ''}\nfollow it with: slipway runs show ${final.run.id} --follow`));
   else {
-    const hint = o.rerunHint && final.run.status === 'failed' ? `\nfix the cause, then: slipway rerun ${final.run.id}` : '';
+    for (const line of failedStageOutput(final)) o.say(line);
+    const hint = o.rerunHint && final.run.status === 'failed' ? `\n${rerunAdvice(final)}` : '';
     o.say(`run #${final.run.id} ${statusWord(final.run)}${final.run.reason ? `: ${final.run.reason}` : ''}${hint}`);
   }
   process.exitCode = exitFor(final);
@@ -157,7 +171,13 @@ export function registerPipelineCommands(program: Command, ctx: CommandContext):
     .action(async (o: { ref: string; dir: string; detach?: boolean; wait?: boolean }, cmd: Command) => {
       const json = ctx.isJson(cmd);
       const say = (s: string) => !json && process.stdout.write(`${s}\n`);
-      const where = locateRepository(o.dir);
+      // From a subdirectory of the service: the service's directory, as deploy takes it.
+      const dir = serviceDirFor(o.dir, { isDefault: cmd.getOptionValueSource('dir') === 'default', note: (s) => !json && process.stderr.write(`${pc.dim(s)}\n`) });
+      const where = locateRepository(dir);
+      // Right after `git init`, HEAD names no commit yet: the server would call it an unknown revision.
+      if (o.ref === 'HEAD' && git(where.repo, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']) === null) {
+        throw new SlipwayError('E_BAD_REQUEST', `the repository ${where.repo} has no commit yet, and slipway release builds a commit: commit the service (git add -A && git commit -m "first release"), then release`);
+      }
       if (where.dirty) say(pc.yellow('note: the working tree has uncommitted changes; they are not part of the release (it builds the commit)'));
       const api = ctx.client(cmd);
       const started = await api.release({ repo: where.repo, ref: o.ref, subdir: where.subdir });
@@ -230,7 +250,7 @@ export function registerPipelineCommands(program: Command, ctx: CommandContext):
         return;
       }
       const final = await followRun(api, v.run.id, { throughGates: !!o.wait, say });
-      ctx.out(cmd, final, () => `run #${final.run.id} ${statusWord(final.run)}${final.run.reason ? `: ${final.run.reason}` : ''}`);
+      ctx.out(cmd, final, () => [...failedStageOutput(final), `run #${final.run.id} ${statusWord(final.run)}${final.run.reason ? `: ${final.run.reason}` : ''}`].join('\n'));
       process.exitCode = exitFor(final);
     });
 

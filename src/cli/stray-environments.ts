@@ -9,9 +9,10 @@ import pc from 'picocolors';
 import { envNameOf } from '../core/env-key.ts';
 import { CONFIG_FILE_NAME } from '../config/index.ts';
 import type { EnvironmentStatus } from '../api/views.ts';
+import { findServiceDir } from './service-dir.ts';
 
 /** The service and environment names a slipway.yaml declares; null when there is none, or it cannot be read. */
-export function declaredEnvironments(file: string = resolve(CONFIG_FILE_NAME)): { service: string; names: string[] } | null {
+export function declaredEnvironments(file: string = resolve(findServiceDir() ?? '.', CONFIG_FILE_NAME)): { service: string; names: string[] } | null {
   if (!existsSync(file)) return null;
   try {
     // Only the names: a file with other problems still says which environments it has.

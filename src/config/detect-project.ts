@@ -56,6 +56,14 @@ interface PackageJson {
   engines?: { node?: unknown };
 }
 
+/** `dist/server.js` → `src/server.ts` and `server.ts` (tsc's usual outDir and rootDir), likewise build/ and out/. */
+function typeScriptSourcesOf(file: string): string[] {
+  const m = /^(?:\.\/)?(?:dist|build|out|lib)\/(.+)\.([cm]?)js$/.exec(file);
+  if (!m) return [];
+  const ts = `${m[1]}.${m[2]}ts`;
+  return [`src/${ts}`, ts];
+}
+
 function detectNode(dir: string, nodeVersion: string): ProjectGuess {
   let pkg: PackageJson = {};
   const notes: string[] = [];
@@ -67,6 +75,9 @@ function detectNode(dir: string, nodeVersion: string): ProjectGuess {
   const engines = typeof pkg.engines?.node === 'string' ? pkg.engines.node : null;
   if (engines) notes.push(`package.json wants node ${engines}; the node on this machine is ${nodeVersion}.`);
   notes.push('Dependencies are not installed by slipway: run npm ci before deploying, so', 'that node_modules is packed with the service (npm ci --omit=dev for less).');
+  if (typeof pkg.scripts?.build === 'string') {
+    notes.push('Nor is anything built: run npm run build before slipway deploy, so that what', 'it writes (dist/) is packed; slipway release runs build.command (docs/pipeline.md).');
+  }
   const start = typeof pkg.scripts?.start === 'string' ? pkg.scripts.start.trim() : null;
   const main = typeof pkg.main === 'string' ? pkg.main : null;
   const fallback = ['server.js', 'app.js', 'index.js', 'main.js'].find((f) => existsSync(join(dir, f)));
@@ -91,7 +102,9 @@ function detectNode(dir: string, nodeVersion: string): ProjectGuess {
     from = fallback ? `${fallback}, found here (package.json has neither a start script nor main)` : 'nothing: package.json has no start script and no main; edit it';
   }
   const split = splitShellWords(command);
-  const sources = [main, fallback, ...(split.ok ? split.words : [])].filter((f): f is string => !!f && /\.[cm]?[jt]s$/.test(f));
+  const scripts = [main, fallback, ...(split.ok ? split.words : [])].filter((f): f is string => !!f && /\.[cm]?[jt]s$/.test(f));
+  // A build's output (dist/server.js) may not be there yet: its TypeScript source (src/server.ts) says as much.
+  const sources = [...scripts, ...scripts.flatMap(typeScriptSourcesOf)];
   return {
     kind: 'node', command, commandNotes: [`Guessed from ${from}.`, ...notes], ...healthGuess(dir, sources),
     summary: `Node project: run.command ${command}`,

@@ -78,10 +78,25 @@ export function checkRunProgram(config: ServiceConfig, o: { serviceDir: string; 
     // `python3 -m module` names a module, not a file.
     const isModule = args.includes('-m') || args.includes('-e') || args.includes('-c');
     if (script !== undefined && !isModule && SCRIPT_EXTENSION.test(script) && !script.includes('${') && !isFile(resolve(o.serviceDir, script))) {
-      out.warnings.push({ path: COMMAND_PATH, at: 'value', message: `${program} is given ${script}, which is not a file in the service directory ${o.serviceDir}; check the name` });
+      out.warnings.push({ path: COMMAND_PATH, at: 'value', message: `${program} is given ${script}, which is not a file in the service directory ${o.serviceDir}; ${missingScriptAdvice(o.serviceDir)}` });
     }
   }
   return out;
+}
+
+/**
+ * A script that a build makes (tsc or esbuild into dist/) is missing until the build
+ * has run here: a release is the directory as it is, and nothing builds it on the way.
+ */
+function missingScriptAdvice(serviceDir: string): string {
+  let scripts: unknown;
+  try {
+    scripts = (JSON.parse(readFileSync(join(serviceDir, 'package.json'), 'utf8')) as { scripts?: unknown }).scripts;
+  } catch {
+    return 'check the name';
+  }
+  const hasBuild = typeof scripts === 'object' && scripts !== null && typeof (scripts as Record<string, unknown>)['build'] === 'string';
+  return hasBuild ? 'check the name, or run `npm run build` here before deploying (a release is the directory as it is: nothing builds it on the way)' : 'check the name';
 }
 
 /**
