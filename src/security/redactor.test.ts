@@ -131,3 +131,20 @@ describe('StreamRedactor', () => {
     );
   });
 });
+
+describe('a URL-shaped secret', () => {
+  it('has its password masked alone too, as written and decoded, and its user and host left', () => {
+    const r = new Redactor(['postgres://orders:Zx9%21Secret77@db.internal:5432/orders']);
+    const line = JSON.stringify({ host: 'db.internal', user: 'orders', password: 'Zx9!Secret77', raw: 'Zx9%21Secret77' });
+    const out = r.redact(line);
+    expect(out).not.toContain('Zx9!Secret77');
+    expect(out).not.toContain('Zx9%21Secret77');
+    expect(out).toContain('"host":"db.internal"');
+    expect(out).toContain('"user":"orders"');
+  });
+
+  it('leaves a password too short to tell from text, and a URL with none, to the whole-value mask', () => {
+    expect(maskForms('redis://:abc@cache:6379')).not.toContain('abc');
+    expect(maskForms('https://example.com/path?token=x')).toEqual(['https://example.com/path?token=x']);
+  });
+});

@@ -12,16 +12,39 @@ export const MIN_SECRET_LENGTH = 4;
  * The forms in which a value may show up in a log line: as it is, escaped inside a
  * JSON string (quotes, backslashes, control characters), and, for a value of
  * several lines (a PEM key), each of its lines, since logs are written a line at a
- * time. No form contains a newline.
+ * time. A URL with a password (a DATABASE_URL) also has its password masked alone,
+ * as written in the URL and decoded: a service that logs its connection settings
+ * (a driver's `{ host, user, password }`) prints it without the rest. No form
+ * contains a newline.
  */
 export function maskForms(value: string): string[] {
   const forms = new Set<string>();
   const lines = value.split(/\r?\n/);
-  for (const form of [value, JSON.stringify(value).slice(1, -1)]) {
-    if (!form.includes('\n') && form.length > 0) forms.add(form);
+  for (const whole of [value, ...urlPasswords(value)]) {
+    for (const form of [whole, JSON.stringify(whole).slice(1, -1)]) {
+      if (!form.includes('\n') && form.length > 0) forms.add(form);
+    }
   }
   if (lines.length > 1) for (const line of lines) if (line.trim().length >= MIN_SECRET_LENGTH) forms.add(line);
   return [...forms].filter((f) => !f.includes('\n'));
+}
+
+/** The password of a URL-shaped value, as written and percent-decoded; none shorter than a secret may be. */
+function urlPasswords(value: string): string[] {
+  if (!/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*:[^/?#]*@/i.test(value)) return [];
+  let written: string;
+  try {
+    written = new URL(value).password;
+  } catch {
+    return []; // not a URL after all (a bare '#' in it): the whole value is masked still
+  }
+  let decoded = written;
+  try {
+    decoded = decodeURIComponent(written);
+  } catch {
+    // a stray '%': only the written form
+  }
+  return [...new Set([written, decoded])].filter((p) => p.length >= MIN_SECRET_LENGTH);
 }
 
 export interface Match {
