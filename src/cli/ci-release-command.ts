@@ -97,8 +97,9 @@ function signRelease(keyFile: string, o: { digest: string; commit: string; servi
 /**
  * node --test's JUnit reporter writes tests that are not inside a describe() as
  * <testcase> elements straight under <testsuites>, with no <testsuite> around them.
- * A server that counts only the cases inside suites refuses such a report as having
- * no test; the job then needs to know that its tests did run, and what to send.
+ * A server older than this CLI counted only the cases inside suites and refused
+ * such a report as having no test; the job then needs to know that its tests did
+ * run, and what to send. A current server counts them (engine/pipeline/test-report.ts).
  */
 function withReportAdvice(e: unknown, report: string | undefined): unknown {
   if (!(e instanceof SlipwayError) || e.code !== 'E_TEST_REPORT_INVALID' || report === undefined) return e;

@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseTestReport } from './test-report.ts';
 
@@ -21,6 +25,22 @@ describe('reading a CI test report', () => {
   it('names failing JUnit cases (failure or error), and a lone <testsuite> works too', () => {
     const r = parseTestReport('<testsuite name="s"><testcase classname="s" name="a"><failure>x</failure></testcase><testcase name="b"><error/></testcase><testcase name="c"/></testsuite>');
     expect(r).toMatchObject({ tests: 3, pass: 1, fail: 2, skipped: 0, failures: ['s › a', 'b'] });
+  });
+
+  it("reads node --test's own JUnit report, whose tests outside a describe() sit right under <testsuites>", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slipway-junit-'));
+    try {
+      writeFileSync(join(dir, 'a.test.js'), [
+        "const test = require('node:test');",
+        "test('top', () => {});",
+        "test.describe('d', () => { test.it('inner', () => {}); test.it('bad', () => { throw new Error('x'); }); });",
+      ].join('\n'));
+      const report = spawnSync(process.execPath, ['--test', '--test-reporter=junit', 'a.test.js'], { cwd: dir, encoding: 'utf8' }).stdout;
+      expect(report).toContain('<testsuites>');
+      expect(parseTestReport(report)).toMatchObject({ format: 'junit', tests: 3, pass: 2, fail: 1, failures: ['test › bad'] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('believes the test cases over a summary attribute that disagrees', () => {

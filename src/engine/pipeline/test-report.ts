@@ -48,6 +48,8 @@ function parseJunit(text: string): Counts {
     for (const s of (suite['testsuite'] as Node[] | undefined) ?? []) if (typeof s === 'object' && s !== null) walk(s);
   };
   for (const s of (root['testsuite'] as Node[] | undefined) ?? []) if (typeof s === 'object' && s !== null) walk(s);
+  // node --test --test-reporter=junit puts a test outside any describe() right under <testsuites>.
+  for (const c of (root['testcase'] as Node[] | undefined) ?? []) cases.push(typeof c === 'object' && c !== null ? c : {});
   if (cases.length === 0) throw invalid('the JUnit XML report holds no <testcase>: no test ran, so it proves nothing');
   let fail = 0;
   let skipped = 0;
