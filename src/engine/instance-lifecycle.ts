@@ -134,7 +134,9 @@ export async function waitUntilHealthy(deps: LifecycleDeps, instance: InstanceRe
     }
     if (deps.clock.now() > deadline) {
       const last = probe.ok ? `${streak} of ${h.healthyThreshold} probes in a row passed${everHealthy && lastError !== 'no probe answered yet' ? `; an earlier one failed: ${lastError}` : ''}` : `last probe: ${lastError}`;
-      return { ready: false, reason: `instance ${instance.id} was not healthy within ${h.startDeadlineMs}ms (${last})${lastLogLines(instance.logPath)}` };
+      const elsewhere = release.config.environment.runtime === 'process' && /^nothing listens on port /.test(lastError) ? portSaid(instance.logPath, instance.port) : null;
+      const hint = elsewhere === null ? '' : `\n    (it says it listens on ${elsewhere}, not on ${instance.port}: a service must listen on the port slipway gives it in $${release.config.run.portEnv})`;
+      return { ready: false, reason: `instance ${instance.id} was not healthy within ${h.startDeadlineMs}ms (${last})${lastLogLines(instance.logPath)}${hint}` };
     }
     // Probe faster than the steady-state interval while starting: readiness gates the rollout.
     await deps.clock.sleep(Math.min(h.intervalMs, 200));
@@ -169,6 +171,27 @@ export function lastLogLines(logPath: string, n = 5): string {
     return `; last log lines:\n    ${shown.map((l) => l.slice(0, 300)).join('\n    ')}${hint}`;
   } catch {
     return '';
+  }
+}
+
+/**
+ * The port an instance's own log says it listens on ("listening on 3000",
+ * "http://localhost:8080"), when that is not the one it was given: a service that
+ * ignores $PORT (a hard-coded `listen(3000)`) otherwise fails with only "nothing
+ * listens on port N" beside its own word that it listens.
+ */
+function portSaid(logPath: string, given: number): number | null {
+  try {
+    if (!existsSync(logPath)) return null;
+    const text = readTail(logPath, 16 * 1024);
+    const said = /\blisten(?:ing|s)?\b[^\n\d]{0,40}?(\d{2,5})\b|\bport\s*[:=]?\s*(\d{2,5})\b|\bhttps?:\/\/(?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[::\]):(\d{2,5})\b/gi;
+    for (const m of text.matchAll(said)) {
+      const port = Number(m[1] ?? m[2] ?? m[3]);
+      if (port >= 1 && port <= 65535 && port !== given) return port;
+    }
+    return null;
+  } catch {
+    return null;
   }
 }
 
