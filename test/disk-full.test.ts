@@ -96,6 +96,11 @@ describe.skipIf(!isRoot)('a full data disk', () => {
   });
 
   it('refuses deploy, rollback and config set with E_DISK_FULL, and /readyz names the disk', async () => {
+    // A token made before the disk filled and not used since: its first use records
+    // when it was used, a write that must not refuse the read it comes with.
+    const made = await apiFetch(`${server.url}/api/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'oncall', role: 'viewer' }) });
+    expect(made.status, await made.clone().text()).toBe(201);
+    const oncall = ((await made.json()) as { token: string }).token;
     const before = await getJson<AuditAnswer>(`${server.url}/api/audit`);
     writeService(app, { ...service, version: '3.0.0' });
     const filled = fillDisk(join(dataDir, 'fill'));
@@ -109,8 +114,11 @@ describe.skipIf(!isRoot)('a full data disk', () => {
       expect(a.stderr).toMatch(/E_DISK_FULL/);
       expect(a.stderr).toMatch(/disk is full/);
     }
-    // Production still serves the release it had.
+    // Production still serves the release it had, and the on-call engineer can see its status.
     expect((await getJson<{ version: string }>(prodUrl)).version).toBe('2.0.0');
+    const seen = await runCli(['status', 'production'], { cwd: app, dataDir, env: { SLIPWAY_TOKEN: oncall } });
+    expect(seen.code, seen.stdout + seen.stderr).toBe(0);
+    expect(seen.stdout).toMatch(/stable:\s+#2/);
     const ready = await readiness();
     expect(ready.status).toBe(503);
     expect(ready.body.checks.disk).toMatch(/^disk_full: .* free on the data directory's file system/);

@@ -61,7 +61,14 @@ export class AccessControl {
     const now = this.now();
     if (record.expiresAt !== null && record.expiresAt <= now) return { ok: false, reason: 'expired' };
     // At most once a minute: a busy client should not turn every read into a write.
-    if (record.lastUsedAt === null || now - record.lastUsedAt > 60_000) this.tokens.touch(record.id, now);
+    if (record.lastUsedAt === null || now - record.lastUsedAt > 60_000) {
+      try {
+        this.tokens.touch(record.id, now);
+      } catch {
+        // A full disk (SQLITE_FULL) must not turn a read, `slipway status` in the middle
+        // of an incident, into a refusal: the last use is a convenience, and waits.
+      }
+    }
     return { ok: true, identity: { user: record.user, role: record.role, envs: record.envs, tokenId: record.id } };
   }
 
