@@ -55,11 +55,13 @@ export async function replayStage(ctx: StageContext): Promise<StageOutcome> {
   const sample = recording ? await source.sample(prodKey, recording.sample) : [];
   const label = `${prodEnv}#${prod.number} (stable) against ${stagingEnv}#${staging.number}`;
   ctx.output(`replaying ${sample.length} request(s) recorded in ${prodEnv} to ${label}\n`);
-  const run = await replayAll(ctx, { spec, sample, stables, candidates, secrets });
+  const { run, unanswered } = await replayAll(ctx, { spec, sample, stables, candidates, secrets });
   const verdict = maskSecrets(evaluateShadow(spec, run.toJSON()), secrets);
   const data = { production: prod.number, staging: staging.number, recorded: sample.length, replay: verdict };
-  ctx.output(describeVerdict(verdict));
-  const reason = `${sample.length} recorded request(s) of ${prodEnv} replayed: ${verdict.reason}`;
+  const missing = [describeUnanswered(`${stagingEnv}#${staging.number}`, unanswered.candidate), describeUnanswered(`${prodEnv}#${prod.number}`, unanswered.stable)]
+    .filter((t) => t !== null);
+  ctx.output(`${missing.map((t) => `${t}\n`).join('')}${describeVerdict(verdict)}`);
+  const reason = `${sample.length} recorded request(s) of ${prodEnv} replayed: ${missing.map((t) => `${t}; `).join('')}${verdict.reason}`;
   if (verdict.decision === 'fail') return { status: 'failed', reason, data };
   if (verdict.decision === 'inconclusive') {
     const why = !recording ? `${prodEnv}#${prod.number} records no requests (no record: in its release)` : sample.length === 0 ? `no request of ${prodEnv} recorded yet` : reason;
@@ -69,9 +71,14 @@ export async function replayStage(ctx: StageContext): Promise<StageOutcome> {
   return { status: 'succeeded', reason, data };
 }
 
-async function replayAll(ctx: StageContext, o: { spec: ReplaySpec; sample: ReplayRecord[]; stables: string[]; candidates: string[]; secrets: string[] }): Promise<ShadowRun> {
+/** Why requests went unanswered, by kind (`no answer within 1000 ms`: 12), per side. */
+type Unanswered = Map<string, number>;
+
+async function replayAll(ctx: StageContext, o: { spec: ReplaySpec; sample: ReplayRecord[]; stables: string[]; candidates: string[]; secrets: string[] }): Promise<{ run: ShadowRun; unanswered: { stable: Unanswered; candidate: Unanswered } }> {
   const run = new ShadowRun(`run-${ctx.run.id}`);
   run.sampled = o.sample.length;
+  const unanswered = { stable: new Map<string, number>(), candidate: new Map<string, number>() };
+  const count = (m: Unanswered, why: string) => m.set(why, (m.get(why) ?? 0) + 1);
   const isIgnored = fieldIgnorer(o.spec.ignore);
   let next = 0;
   const worker = async () => {
@@ -81,23 +88,71 @@ async function replayAll(ctx: StageContext, o: { spec: ReplaySpec; sample: Repla
       // Another stable instance than the first when there is one, else the same one again.
       const second = o.stables[(i + 1) % o.stables.length]!;
       const candidate = o.candidates[i % o.candidates.length]!;
-      try {
-        const [stable, fresh] = await Promise.all([fetchAnswer(first, r, o.spec, ctx.signal), fetchAnswer(candidate, r, o.spec, ctx.signal)]);
-        const again = await fetchAnswer(second, r, o.spec, ctx.signal);
-        if (stable === null || fresh === null || again === null) {
-          run.skipped.bodyTooLarge++;
-          continue;
-        }
-        const real = diffResponses(stable, fresh, o.spec.compareHeaders).filter((d) => !isIgnored(d.field));
-        const noise = diffResponses(stable, again, o.spec.compareHeaders);
-        run.record({ endpoint: endpointOf(r.method, splitUrl(r.url).path), url: r.url, real, noise });
-      } catch {
+      const [stable, fresh] = await Promise.all([tryAnswer(first, r, o.spec, ctx.signal), tryAnswer(candidate, r, o.spec, ctx.signal)]);
+      if (typeof stable === 'string') {
+        // Production did not answer: nothing to hold staging to.
+        count(unanswered.stable, stable);
         run.skipped.failed++;
+        continue;
       }
+      if (stable === null) {
+        run.skipped.bodyTooLarge++;
+        continue;
+      }
+      const endpoint = endpointOf(r.method, splitUrl(r.url).path);
+      if (typeof fresh === 'string') {
+        // Staging did not answer a request production answered: as different an
+        // answer as a 500 where there was a 200, so it counts against max_diff_rate.
+        count(unanswered.candidate, fresh);
+        const again = await tryAnswer(second, r, o.spec, ctx.signal);
+        const noise = again === null || typeof again === 'string' ? [] : diffResponses(stable, again, o.spec.compareHeaders);
+        const real = isIgnored('/status') ? [] : [{ field: '/status', a: String(stable.status), b: fresh }];
+        run.record({ endpoint, url: r.url, real, noise });
+        continue;
+      }
+      const again = await tryAnswer(second, r, o.spec, ctx.signal);
+      if (typeof again === 'string') {
+        count(unanswered.stable, again);
+        run.skipped.failed++;
+        continue;
+      }
+      if (fresh === null || again === null) {
+        run.skipped.bodyTooLarge++;
+        continue;
+      }
+      const real = diffResponses(stable, fresh, o.spec.compareHeaders).filter((d) => !isIgnored(d.field));
+      const noise = diffResponses(stable, again, o.spec.compareHeaders);
+      run.record({ endpoint, url: r.url, real, noise });
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return run;
+  return { run, unanswered };
+}
+
+/** An answer, null when over MAX_ANSWER_BYTES, or why there was none (a few words a person can act on). */
+async function tryAnswer(base: string, r: ReplayRecord, spec: ReplaySpec, signal: AbortSignal): Promise<CapturedResponse | null | string> {
+  try {
+    return await fetchAnswer(base, r, spec, signal);
+  } catch (e) {
+    return whyUnanswered(e, spec.timeoutMs);
+  }
+}
+
+function whyUnanswered(e: unknown, timeoutMs: number): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return `no answer within timeout ${timeoutMs} ms`;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE') return 'connection closed before an answer';
+  if (code === 'UND_ERR_ABORTED' || (e as Error | null)?.name === 'AbortError') return 'the run was cancelled';
+  return typeof code === 'string' ? `request failed (${code})` : 'request failed';
+}
+
+/** `staging#9 did not answer 36 of the replayed requests (no answer within timeout 1000 ms: 36)`, or null. */
+function describeUnanswered(who: string, m: Unanswered): string | null {
+  if (m.size === 0) return null;
+  const total = [...m.values()].reduce((a, b) => a + b, 0);
+  const kinds = [...m].sort((a, b) => b[1] - a[1]).map(([why, n]) => `${why}: ${n}`).join(', ');
+  return `${who} did not answer ${total} of the replayed requests (${kinds})`;
 }
 
 /** A secret value of either release found in a recorded request (the router cannot know them) is replaced before it is sent. */
