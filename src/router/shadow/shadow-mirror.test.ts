@@ -1,7 +1,7 @@
 // The router's shadow copies on real listeners and real backends (in-process Router):
 // what is copied, with what, and what is counted instead of compared.
 
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ShadowStatsJson } from '../../core/shadow/shadow-spec.ts';
@@ -108,14 +108,21 @@ describe('shadow mirror', () => {
     expect(s.endpoints['POST /orders']!.examples[0]).toMatchObject({ field: '/body/price', stable: '10', candidate: '11' });
   });
 
-  it('counts instead of comparing: answers over max_body, copies past the in-flight budget, a new release that is down', async () => {
+  it('counts instead of comparing: answers over max_body, copies past the in-flight budget, a second stable backend that is down', async () => {
     let url = await route({ run: 'c', maxBodyBytes: 1024 }, { big: true });
     await (await request(`${url}/x`)).body.text();
     expect((await settled()).skipped.bodyTooLarge).toBe(1);
 
-    url = await route({ run: 'd' });
-    backends[2]!.server.close();
-    backends[2]!.server.closeAllConnections();
+    // Only s1 is stable, so the second stable answer comes from it too; it goes down
+    // once it has answered the user: that says nothing about the new release.
+    url = await route({ run: 'd', stable: '1' });
+    const s1 = backends[0]!.server;
+    const onlyS1: RouteTable = { version: ++version, environments: { test: { listen: new URL(url).host, backends: [{ id: `s1-${version}`, release: '1', url: backends[0]!.url }, { id: `n1-${version}`, release: '2', url: backends[2]!.url }], weights: { 1: 100, 2: 0 }, shadow: { run: 'd', stable: '1', candidate: '2', percent: 100, methods: ['GET'], paths: ['/*'], ignore: [], headers: ['content-type'], maxInFlight: 32, maxBodyBytes: 1024 * 1024 } } } };
+    expect((await router.putTable(onlyS1, noPersist)).ok).toBe(true);
+    s1.once('request', (_req: IncomingMessage, res: ServerResponse) => res.once('finish', () => {
+      s1.close();
+      s1.closeAllConnections();
+    }));
     const res = await request(`${url}/y`);
     expect(res.statusCode).toBe(200);
     await res.body.text();
@@ -127,5 +134,19 @@ describe('shadow mirror', () => {
     expect(s.sampled).toBe(40);
     expect(s.compared + s.skipped.inflight).toBe(40);
     expect(s.skipped.inflight).toBeGreaterThan(0);
+  });
+
+  it('counts a new release that is down as a difference in /status, saying why it gave no answer', async () => {
+    const url = await route({ run: 'f' });
+    backends[2]!.server.close();
+    backends[2]!.server.closeAllConnections();
+    for (let i = 0; i < 3; i++) {
+      const res = await request(`${url}/y/${i}?token=t0k`);
+      expect(res.statusCode).toBe(200);
+      await res.body.text();
+    }
+    const s = await settled();
+    expect(s).toMatchObject({ compared: 3, differing: 3, skipped: { failed: 0 } });
+    expect(s.endpoints['GET /y/:id']!.examples[0]).toEqual({ endpoint: 'GET /y/:id', url: '/y/0?token=***', field: '/status', stable: '200', candidate: 'no answer: connection refused' });
   });
 });

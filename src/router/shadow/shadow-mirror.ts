@@ -144,18 +144,27 @@ export class ShadowTap {
     const body = this.requestChunks.length > 0 ? Buffer.concat(this.requestChunks) : null;
     const headers = copyHeaders(this.headers);
     m.inflight++;
-    Promise.all([fetchCopy(candidate, this, headers, body), fetchCopy(second, this, headers, body)])
+    Promise.allSettled([fetchCopy(candidate, this, headers, body), fetchCopy(second, this, headers, body)])
       .then(([fresh, stable]) => {
-        if (fresh === 'too-large' || stable === 'too-large') {
+        // A stable instance that failed the copy too says nothing about the new release.
+        if (stable.status === 'rejected') {
+          run.skipped.failed++;
+          return;
+        }
+        if (stable.value === 'too-large' || (fresh.status === 'fulfilled' && fresh.value === 'too-large')) {
           run.skipped.bodyTooLarge++;
           return;
         }
         const compared = m.spec.headers;
-        const real = diffResponses(user, fresh, compared).filter((d) => !m.isIgnored(d.field));
-        const noise = diffResponses(user, stable, compared);
-        run.record({ endpoint: endpointOf(this.method, splitUrl(this.url).path), url: this.url, real, noise });
-      }, () => {
-        run.skipped.failed++;
+        const endpoint = endpointOf(this.method, splitUrl(this.url).path);
+        const noise = diffResponses(user, stable.value, compared);
+        // The user got an answer and the new release gave none (its connection cut
+        // or refused, or nothing in time): as different as a 500 where there was a
+        // 200, so it is counted, not dropped as a failed copy.
+        const real = fresh.status === 'rejected'
+          ? [{ field: '/status', a: String(user.status), b: `no answer: ${whyNoAnswer(fresh.reason)}` }]
+          : diffResponses(user, fresh.value as CapturedResponse, compared);
+        run.record({ endpoint, url: this.url, real: real.filter((d) => !m.isIgnored(d.field)), noise });
       })
       .finally(() => {
         m.inflight--;
@@ -196,6 +205,15 @@ function keepHeaders(raw: readonly (Buffer | string)[], names: readonly string[]
     const name = raw[i]!.toString().toLowerCase();
     if (name === 'content-type' || names.includes(name)) into[name] = raw[i + 1]!.toString();
   }
+}
+
+/** Why a copy got no answer, in a few words for the step's examples. */
+function whyNoAnswer(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return `nothing within ${COPY_TIMEOUT_MS} ms`;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE') return 'connection closed before an answer';
+  return typeof code === 'string' ? `request failed (${code})` : 'request failed';
 }
 
 const TOO_LARGE = Object.assign(new Error('the copy\'s answer is over max_body'), { code: 'E_SHADOW_TOO_LARGE' });
