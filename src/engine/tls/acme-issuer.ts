@@ -10,7 +10,7 @@
 // another port cannot always reach its own public name.
 
 import { readFile } from 'node:fs/promises';
-import { Agent } from 'node:https';
+import { Agent, get as httpsGet } from 'node:https';
 import type acmeModule from 'acme-client';
 import type { InternalAxiosRequestConfig } from 'axios';
 import { SlipwayError, errorMessage } from '../../core/errors.ts';
@@ -37,6 +37,8 @@ export interface IssuedCertificate {
 
 /** One request to the CA; an order is a dozen of them, polls included. */
 const REQUEST_TIMEOUT_MS = 15_000;
+/** The one request that finds out why an order could not reach the CA. */
+const PROBE_TIMEOUT_MS = 5_000;
 
 type Acme = typeof acmeModule;
 let loaded: Promise<Acme> | null = null;
@@ -85,7 +87,8 @@ export async function issueCertificate(o: { settings: AcmeSettings; names: strin
     });
     return { cert, key };
   } catch (e) {
-    throw new SlipwayError('E_TLS_ACME', `cannot obtain a certificate for ${o.names.join(', ')} from ${o.settings.directoryUrl}: ${acmeReason(e)}`, { names: o.names, directory: o.settings.directoryUrl }, { cause: e });
+    const reason = acmeReason(e) ?? (await unreachableReason(o.settings.directoryUrl, ca)) ?? errorMessage(e);
+    throw new SlipwayError('E_TLS_ACME', `cannot obtain a certificate for ${o.names.join(', ')} from ${o.settings.directoryUrl}: ${reason}`, { names: o.names, directory: o.settings.directoryUrl }, { cause: e });
   } finally {
     trust.release();
   }
@@ -118,8 +121,25 @@ function directoryRequests(acme: Acme, directoryUrl: string, ca: string | undefi
   };
 }
 
-/** The CA's problem detail when there is one (RFC 7807), else the error's message. */
-function acmeReason(e: unknown): string {
-  const detail = (e as { response?: { data?: { detail?: string } } }).response?.data?.detail;
-  return detail ?? errorMessage(e);
+/** The CA's problem detail when there is one (RFC 7807). */
+function acmeReason(e: unknown): string | undefined {
+  return (e as { response?: { data?: { detail?: string } } }).response?.data?.detail;
+}
+
+/**
+ * Why the directory cannot be reached, when it cannot. acme-client loses the
+ * network error of its last request (a CA refusing connections or not answering
+ * fails the order with "Cannot read properties of undefined (reading 'config')"),
+ * so one plain GET of the directory finds the reason again: refused, no answer,
+ * a certificate this machine does not trust. Undefined when the directory answers.
+ */
+function unreachableReason(directoryUrl: string, ca: string | undefined): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const req = httpsGet(directoryUrl, { ...(ca === undefined ? {} : { ca }), agent: false, timeout: PROBE_TIMEOUT_MS }, (res) => {
+      res.resume();
+      resolve(undefined);
+    });
+    req.once('timeout', () => req.destroy(new Error(`no answer within ${PROBE_TIMEOUT_MS / 1000}s`)));
+    req.once('error', (e) => resolve(`the CA cannot be reached (${errorMessage(e)})`));
+  });
 }

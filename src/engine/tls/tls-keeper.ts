@@ -19,6 +19,7 @@ import { formatListen } from '../../core/service-config.ts';
 import { certificateInfo, type CertificateInfo } from '../../router/tls/certificate-set.ts';
 import type { TlsCertificate, TlsRoutes } from '../../router/tls/tls-routes.ts';
 import { issueCertificate, newAccountKey } from './acme-issuer.ts';
+import { fileStamp, watchedFiles } from './file-stamp.ts';
 import type { EncryptedMeta } from './encrypted-meta.ts';
 
 export interface TlsAttempt {
@@ -58,6 +59,8 @@ export interface TlsKeeperDeps {
   checkEveryMs?: number;
   /** After a failed ACME attempt, the next one waits this long; default 1 h. */
   retryAfterMs?: number;
+  /** How often certificate files (and keys kept in files) are looked at for a change; default 2 s. */
+  watchEveryMs?: number;
 }
 
 interface EnvState {
@@ -74,31 +77,60 @@ interface EnvState {
   notBeforeMs: number;
   renewAtMs: number | null;
   loading: Promise<void> | null;
+  /** Files: the files' stamp (file-stamp.ts) when they were last read, and at the last look. */
+  readStamp?: string;
+  seenStamp?: string;
 }
 
 const HOUR_MS = 3_600_000;
+const WATCH_EVERY_MS = 2_000;
 
 export class TlsKeeper {
   private readonly envs = new Map<string, EnvState>();
   private timer: NodeJS.Timeout | null = null;
+  private watchTimer: NodeJS.Timeout | null = null;
   private readonly checkEveryMs: number;
   private readonly retryAfterMs: number;
+  private readonly watchEveryMs: number;
 
   constructor(private readonly deps: TlsKeeperDeps) {
     this.checkEveryMs = deps.checkEveryMs ?? HOUR_MS;
     this.retryAfterMs = deps.retryAfterMs ?? HOUR_MS;
+    this.watchEveryMs = deps.watchEveryMs ?? WATCH_EVERY_MS;
   }
 
   start(): void {
     if (this.timer !== null) return;
     this.timer = setInterval(() => void this.check(), this.checkEveryMs);
     this.timer.unref();
+    this.watchTimer = setInterval(() => void this.watchFiles(), this.watchEveryMs);
+    this.watchTimer.unref();
     void this.check();
   }
 
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
+    if (this.watchTimer !== null) clearInterval(this.watchTimer);
     this.timer = null;
+    this.watchTimer = null;
+  }
+
+  /**
+   * Certificate files replaced on disk (a certbot renewal, a person's copy) are read
+   * again once they have stopped changing: the same new stamp at two looks in a row,
+   * so a certificate written just before its key is not read alone and reported as
+   * not matching it. A stamp that failed to load is not tried again until it changes.
+   */
+  async watchFiles(): Promise<void> {
+    await Promise.all(this.deps.environments().map(async ({ env, spec }) => {
+      const s = this.envs.get(env);
+      const source = spec.tls?.source;
+      if (s === undefined || s.readStamp === undefined || s.loading !== null || source?.kind !== 'files' || s.sourceKey !== sourceKeyOf(spec)) return;
+      const stamp = await fileStamp(watchedFiles(source));
+      const isSettled = stamp === s.seenStamp;
+      s.seenStamp = stamp;
+      if (stamp !== s.readStamp && isSettled) await this.refresh(env, spec);
+    }));
   }
 
   /** The table's tls: of an environment: what it has now (maybe nothing yet); a load starts when its settings changed. */
@@ -133,13 +165,14 @@ export class TlsKeeper {
   async preload(timeoutMs = 10_000): Promise<void> {
     const loads = this.deps.environments().map(async ({ env, spec }) => {
       const tls = spec.tls!;
+      const readStamp = tls.source.kind === 'files' ? await fileStamp(watchedFiles(tls.source)) : undefined;
       const certificates = tls.source.kind === 'files' ? await this.readFiles(env, tls.source) : this.storedAcmeCertificate(env, spec.hosts ?? []);
       if (certificates.length === 0 || this.envs.has(env)) return;
       const infos = certificates.map((c) => certificateInfo(c.cert));
       const renewAtMs = tls.source.kind === 'acme' ? renewAt(infos[0]!, tls.source) : null;
       // Files were just loaded; an ACME renewal was last attempted by a server before this one.
       const lastAttempt = tls.source.kind === 'files' ? { at: new Date(this.deps.now()).toISOString(), ok: true } : this.storedAttempt(env);
-      this.envs.set(env, { sourceKey: sourceKeyOf(spec), source: tls.source.kind, certificates, infos, challenges: new Map(), alpnChallenges: new Map(), lastAttempt, notBeforeMs: 0, renewAtMs, loading: null });
+      this.envs.set(env, { sourceKey: sourceKeyOf(spec), source: tls.source.kind, certificates, infos, challenges: new Map(), alpnChallenges: new Map(), lastAttempt, notBeforeMs: 0, renewAtMs, loading: null, ...(readStamp !== undefined ? { readStamp, seenStamp: readStamp } : {}) });
     });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
@@ -177,6 +210,8 @@ export class TlsKeeper {
     const tls = spec.tls!;
     const key = sourceKeyOf(spec);
     const at = new Date(this.deps.now()).toISOString();
+    // Taken before the files are read: a change while they are read is read again at the next looks.
+    if (tls.source.kind === 'files') s.readStamp = s.seenStamp = await fileStamp(watchedFiles(tls.source));
     try {
       const certificates = tls.source.kind === 'files'
         ? await this.readFiles(env, tls.source)

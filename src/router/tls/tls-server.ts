@@ -56,13 +56,16 @@ export function createTlsServer(certificates: () => CertificateSet, onRequest: R
       }
       return protocols.includes('h2') ? 'h2' : protocols.includes('http/1.1') ? 'http/1.1' : undefined;
     },
-    // Handshakes with no certificate to give fail cleanly (a TLS alert), never with a made-up one.
+    // Handshakes with no certificate to give fail cleanly, never with a made-up one: with
+    // no context here the server's own is used, which then has no certificate either
+    // (setDefault), and OpenSSL answers with a handshake_failure alert. An error passed
+    // to cb would drop the connection with no alert at all: clients report a network
+    // failure (curl's SSL_ERROR_SYSCALL) rather than a TLS one.
     SNICallback: (servername, cb) => {
       const isAcme = acmeHandshake === servername;
       acmeHandshake = null;
       const context = isAcme ? certificates().alpnChallengeContext(servername) : certificates().contextFor(servername);
-      if (context === null) cb(new Error('no certificate for this listener yet'));
-      else cb(null, context);
+      cb(null, context ?? undefined);
     },
   });
   const sockets = new Set<TrackedSocket>();
@@ -108,9 +111,10 @@ export function createTlsServer(certificates: () => CertificateSet, onRequest: R
     setDefault(certs) {
       const pem = certs.defaultPem;
       const text = pem === null ? null : `${pem.cert}\0${pem.key}`;
-      if (text === defaultPem || pem === null) return;
+      if (text === defaultPem) return;
       defaultPem = text;
-      listener.setSecureContext({ cert: pem.cert, key: pem.key });
+      // None left (the environments that had one are gone): no certificate, not the last one's.
+      listener.setSecureContext(pem === null ? {} : { cert: pem.cert, key: pem.key });
     },
     closeConnections() {
       isClosing = true;
