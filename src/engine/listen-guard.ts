@@ -72,11 +72,11 @@ export class ListenGuard {
    */
   async assertAvailable(c: ListenCheck): Promise<void> {
     this.assertUnclaimed(c);
-    const own = this.currentListen(c.env);
+    const own = this.currentListens(c.env);
     for (const want of listenWantsOf(c.env, c.environment)) {
       // The router holds it for this environment already, or for one it will share it
       // with: a bind here would fail on our own listener.
-      if (own && listenersOverlap(want.address, own)) continue;
+      if (own.some((a) => listenersOverlap(want.address, a))) continue;
       if (this.isServedShared(c.env, want)) continue;
       const answer = await this.probe(want.address);
       if (answer.free) continue;
@@ -116,18 +116,25 @@ export class ListenGuard {
     return this.deps.store.listEnvironmentNames().some((other) => {
       if (other === env || errors[other]) return false;
       const release = routingRelease(this.deps.store, other);
-      const theirs = release ? listenWantsOf(other, release.config.environment)[0] : undefined;
-      return theirs !== undefined && isRoutedByHost(theirs) && isSameListener(want.address, theirs.address);
+      const theirs = release ? steadyWants(other, release.config.environment) : [];
+      return theirs.some((t) => isRoutedByHost(t) && isSameListener(want.address, t.address));
     });
   }
 
-  /** Where the router listens for the environment now; null when it does not, or reported that it cannot. */
-  private currentListen(env: string): ListenAddress | null {
-    if (this.deps.listenErrors()[env]) return null;
+  /**
+   * Where the router listens for the environment now: its listen and its TLS
+   * http_listen (a redeploy binds neither again); none when it reported it cannot.
+   */
+  private currentListens(env: string): ListenAddress[] {
+    if (this.deps.listenErrors()[env]) return [];
     const release = routingRelease(this.deps.store, env);
-    // The first want is the release's own listen (a preview listener is bound only during a rollout).
-    return release ? listenWantsOf(env, release.config.environment)[0]?.address ?? null : null;
+    return release ? steadyWants(env, release.config.environment).map((w) => w.address) : [];
   }
+}
+
+/** An environment's addresses the router keeps between rollouts: all but a preview listener, bound only during one. */
+function steadyWants(env: string, environment: Parameters<typeof listenWantsOf>[1]): ListenWant[] {
+  return listenWantsOf(env, environment).filter((w) => !w.key.endsWith('.strategy.preview_listen'));
 }
 
 /** Why two environments could not share: what to change, said after the clash. */
