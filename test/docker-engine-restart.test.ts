@@ -4,7 +4,7 @@
 // is gone for a while. The server talks to the real engine through a small socket
 // relay (DOCKER_HOST) that the test cuts and restores.
 
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -113,6 +113,15 @@ describe.skipIf(!available)('the docker engine restarting under a running server
     expect((await containersOf(dataDir, false)).map((c) => c.Id).sort()).toEqual(containers);
     expect((await status()).instances.map((i) => i.state)).toEqual(['ready', 'ready']);
     expect(await linesWith(before)).toBe(1);
+  });
+
+  it('the label filter docs/docker.md gives lists an environment\'s containers', async () => {
+    // The doc's example names the example service's production: `<service>/<env>`, as the label holds it.
+    const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'docker.md'), 'utf8');
+    const example = /docker ps --filter label=slipway\.env=(\S+?)`/.exec(doc)?.[1];
+    expect(example).toBe('hello/production');
+    const listed = await docker.listContainers({ filters: { label: [`slipway.env=${SERVICE}/staging`] } });
+    expect(listed.map((c) => c.Labels['slipway.instance']).sort()).toEqual((await status()).instances.map((i) => i.id).sort());
   });
 
   it('a server that starts while the engine is away copies the containers\' logs once it is back', async () => {
