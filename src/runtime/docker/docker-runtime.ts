@@ -15,7 +15,7 @@ import { SlipwayError } from '../../core/errors.ts';
 import type { ImageRequest, InstanceHandle, ResourceUsage, Runtime, StartSpec, StopOptions } from '../../core/ports/runtime.ts';
 import { followContainerLog, readCursor, type LogWriter } from './container-log.ts';
 import { SECRETS_JSON_FILE, SECRETS_LOADER, hasShell, readBackSecrets, secretsArchive } from './container-secrets.ts';
-import { isNotFound, translateEngineError } from './engine-errors.ts';
+import { isNotFound, isUnreachable, translateEngineError } from './engine-errors.ts';
 import { hasReleaseImage, prepareReleaseImage, removeReleaseImage, type ImageRemoval } from './release-images.ts';
 import { engineLogConfig } from './engine-log-config.ts';
 
@@ -35,6 +35,9 @@ const LABEL = {
 const RUNNING_CACHE_MS = 200;
 /** Every call but log streams and builds gives up after this; an engine that hangs must not hang the server. */
 const API_TIMEOUT_MS = 20_000;
+/** How often a log stream cut by the engine going away is tried again: doubling from the first, up to the last. */
+const RESUME_FIRST_MS = 500;
+const RESUME_MAX_MS = 5_000;
 
 export interface DockerRuntimeOptions {
   /** The server's data directory: its containers are labelled with a digest of it. */
@@ -56,6 +59,9 @@ export class DockerRuntime implements Runtime {
   private clients: Promise<{ api: Docker; streams: Docker }> | null = null;
   private readonly dataDirId: string;
   private readonly followers = new Map<string, { done: Promise<void>; stop(): void }>();
+  /** Retries of log streams the engine cut while their containers ran on; cleared by close(). */
+  private readonly resumeTimers = new Set<NodeJS.Timeout>();
+  private closed = false;
   private running: { at: number; ids: Promise<Set<string>> } | null = null;
 
   constructor(private readonly opts: DockerRuntimeOptions) {
@@ -163,7 +169,7 @@ export class DockerRuntime implements Runtime {
   }
 
   /** Copies the container's log into the instance's log file, from where the last copy stopped. Idempotent. */
-  private async follow(container: Docker.Container, o: { instanceId: string; logPath: string; secrets: string[]; env: string; release: number | null }): Promise<void> {
+  private async follow(container: Docker.Container, o: FollowTarget): Promise<void> {
     if (this.followers.has(o.instanceId)) return;
     const { streams } = await this.connect();
     const cursorNs = readCursor(o.logPath);
@@ -177,10 +183,62 @@ export class DockerRuntime implements Runtime {
       demux: (s: Readable, out: PassThrough, err: PassThrough) => streams.modem.demuxStream(s as unknown as NodeJS.ReadableStream, out, err),
       lastWords: () => this.exitNote(container.id),
     });
-    this.followers.set(o.instanceId, follower);
-    void follower.done
-      .catch((e: Error) => this.opts.onWarning?.(`the log of ${o.instanceId} could not be copied: ${e.message}`))
-      .finally(() => this.followers.delete(o.instanceId));
+    let stopped = false;
+    this.followers.set(o.instanceId, { done: follower.done, stop: () => {
+      stopped = true;
+      follower.stop();
+    } });
+    void follower.done.then(
+      () => {
+        this.followers.delete(o.instanceId);
+        if (!stopped) void this.afterStreamEnded(container.id, o, { lostTouch: false, waitMs: RESUME_FIRST_MS });
+      },
+      (e: Error) => {
+        this.followers.delete(o.instanceId);
+        this.opts.onWarning?.(`the log of ${o.instanceId} could not be copied: ${e.message}`);
+      },
+    );
+  }
+
+  /**
+   * A log stream ends when its container exits, and also when the engine goes away
+   * under it (dockerd restarted with live-restore, a dropped connection to a remote
+   * engine) while the container runs on. Then the copy goes on from the cursor once
+   * the engine answers again; a container that exited meanwhile gets its remaining
+   * lines copied. Without this, `slipway logs` would show nothing more of a running
+   * instance until the server restarted.
+   */
+  private async afterStreamEnded(containerId: string, o: FollowTarget, state: { lostTouch: boolean; waitMs: number }): Promise<void> {
+    if (this.closed || this.followers.has(o.instanceId)) return;
+    const { api } = await this.connect();
+    let running: boolean;
+    try {
+      running = (await api.getContainer(containerId).inspect()).State.Running;
+    } catch (e) {
+      if (isNotFound(e)) return;
+      // The engine is not answering (yet): ask again later.
+      return this.askAgainLater(containerId, o, state.waitMs);
+    }
+    if (!running && !state.lostTouch) return; // it exited while its stream was open: all it said is copied
+    if (this.closed) return;
+    try {
+      await this.follow(api.getContainer(containerId), o);
+    } catch (e) {
+      if (!isNotFound(e)) this.askAgainLater(containerId, o, state.waitMs);
+    }
+  }
+
+  private askAgainLater(containerId: string, o: FollowTarget, waitMs: number): void {
+    this.later(waitMs, () => this.afterStreamEnded(containerId, o, { lostTouch: true, waitMs: Math.min(waitMs * 2, RESUME_MAX_MS) }));
+  }
+
+  private later(waitMs: number, retry: () => Promise<void>): void {
+    if (this.closed) return;
+    const timer = setTimeout(() => {
+      this.resumeTimers.delete(timer);
+      retry().catch(() => undefined);
+    }, waitMs).unref();
+    this.resumeTimers.add(timer);
   }
 
   /**
@@ -204,8 +262,8 @@ export class DockerRuntime implements Runtime {
     return null;
   }
 
-  async adopt(handle: InstanceHandle, instance: { instanceId: string; logPath: string }): Promise<void> {
-    if (!handle.ref || this.followers.has(instance.instanceId)) return;
+  async adopt(handle: InstanceHandle, instance: { instanceId: string; logPath: string }, waitMs = RESUME_FIRST_MS): Promise<void> {
+    if (this.closed || !handle.ref || this.followers.has(instance.instanceId)) return;
     const { api } = await this.connect();
     const container = api.getContainer(handle.ref);
     let info: Docker.ContainerInspectInfo;
@@ -213,6 +271,8 @@ export class DockerRuntime implements Runtime {
       info = await container.inspect();
     } catch (e) {
       if (isNotFound(e)) return;
+      // A server that starts while the engine is away copies its containers' logs once the engine is back.
+      if (isUnreachable(e)) this.later(waitMs, () => this.adopt(handle, instance, Math.min(waitMs * 2, RESUME_MAX_MS)));
       throw translateEngineError(e, `re-adopt instance ${instance.instanceId}`);
     }
     // The values to mask, read back from the container (its secrets file, or its
@@ -375,10 +435,22 @@ export class DockerRuntime implements Runtime {
 
   /** The server is going away (its containers stay): stop copying logs; the next server goes on from the cursors. */
   async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.resumeTimers) clearTimeout(t);
+    this.resumeTimers.clear();
     const all = [...this.followers.values()];
     for (const f of all) f.stop();
     await Promise.all(all.map((f) => f.done.catch(() => undefined)));
   }
+}
+
+/** Whose log a stream is copied into, and what it masks. */
+interface FollowTarget {
+  instanceId: string;
+  logPath: string;
+  secrets: string[];
+  env: string;
+  release: number | null;
 }
 
 /** An image's Entrypoint or Cmd as an argv (the engine may answer null, a list, or, from old images, a string). */

@@ -21,7 +21,7 @@ import { engineMessage, isNotFound, isUnreachable, translateEngineError } from '
 export const LABEL_ARTEFACT = 'slipway.artefact';
 export const LABEL_DOCKERFILE = 'slipway.dockerfile';
 
-interface BuildEvent {
+export interface BuildEvent {
   stream?: string;
   error?: string;
   errorDetail?: { message?: string };
@@ -71,13 +71,35 @@ async function buildFromArtefact(docker: Docker, req: ImageRequest & { image: { 
   const events = await followProgress(docker, stream);
   const failed = events.find((ev) => ev.error || ev.errorDetail);
   if (failed) {
-    const tail = events.flatMap((ev) => (ev.stream ?? '').split('\n')).filter((l) => l.trim()).slice(-5).join('\n    ');
+    const tail = failedStepOutput(events).join('\n    ');
     await removeBuildLeftovers(docker, events);
     throw buildFailed(failed.errorDetail?.message ?? failed.error ?? 'unknown error', tail);
   }
   const built = await imageIdOf(docker, tag);
   if (!built) throw new SlipwayError('E_DEPLOY_FAILED', `the Docker engine built the image of ${req.service} but ${tag} is not there`, { service: req.service });
   return built.id;
+}
+
+/** How many lines of a failed step's own output a failed deploy shows (a failing `npm ci` says why near its end). */
+const FAILED_STEP_LINES = 20;
+/** The builder's terminal colour codes (it wraps a step's stderr in red) and its own bookkeeping lines. */
+const COLOUR_CODE = /\x1b\[[0-9;]*[A-Za-z]/g;
+const BUILDER_CHATTER = /^ ---> |^Removing intermediate container /;
+
+/**
+ * What the failed build step printed, for the deploy's error: its `Step N/M : …`
+ * line, then the last lines of its own output, without the builder's colour codes
+ * and bookkeeping (which once took most of the lines shown, leaving one of the
+ * step's own).
+ */
+export function failedStepOutput(events: BuildEvent[]): string[] {
+  const lines = events.map((ev) => ev.stream ?? '').join('').replace(COLOUR_CODE, '').split('\n').map((l) => l.trimEnd()).filter((l) => l.trim() && !BUILDER_CHATTER.test(l));
+  let stepAt = -1;
+  for (let i = lines.length - 1; i >= 0 && stepAt < 0; i--) if (/^Step \d+\/\d+ : /.test(lines[i]!)) stepAt = i;
+  const step = stepAt < 0 ? [] : [lines[stepAt]!];
+  const said = lines.slice(stepAt + 1);
+  const dropped = said.length - FAILED_STEP_LINES;
+  return [...step, ...(dropped > 0 ? [`… (${dropped} earlier line${dropped === 1 ? '' : 's'})`] : []), ...said.slice(-FAILED_STEP_LINES)];
 }
 
 /**
