@@ -150,7 +150,7 @@ export class Engine {
   /** Artefacts assembled from file blobs: deploys that send only what changed (blob-artefacts.ts). */
   readonly blobs: BlobArtefacts;
   /** Certificates of environments with tls: (tls/keep-tls.ts sets it); null: status shows none. */
-  tls: { status(env: string): TlsStatus | null } | null = null;
+  tls: { status(env: string): TlsStatus | null; assertUsable(env: string, spec: ReleaseRecord['config']['environment']): Promise<void> } | null = null;
   /** Release pipeline runs, driven here in the server (see pipeline/pipeline-runner.ts). */
   readonly pipeline: PipelineRunner;
   /** `slipway down` and `slipway remove` (environment-teardown.ts). */
@@ -453,6 +453,8 @@ export class Engine {
     let configHash = hashConfig(config);
     this.assertUnlocked(req.env);
     await this.listen.assertAvailable({ env: req.env, environment: config.environment });
+    // Certificate files that cannot serve are refused now, not found after the release.
+    await this.tls?.assertUsable(req.env, config.environment);
     // A runtime or a run.user this server cannot honour is refused now, not when the first instance fails to start.
     this.fleets.of({ config }).assertCanRun({ config });
     const stableId = this.store.getStableReleaseId(req.env);

@@ -245,6 +245,28 @@ export class TlsKeeper {
     }
   }
 
+  /**
+   * A deploy's certificate files, read and checked before anything is recorded: a
+   * key that is not the certificate's, a file that cannot be read or a certificate
+   * past its end refuses the deploy with E_TLS_CERTIFICATE (before, the deploy
+   * succeeded and the router served no certificate, or the old one, with the error
+   * only in `slipway status`). ACME certificates are the keeper's to obtain: nothing
+   * to check before the release.
+   */
+  async assertUsable(env: string, spec: EnvironmentSpec): Promise<void> {
+    const tls = spec.tls;
+    if (!tls || tls.source.kind !== 'files') return;
+    const certificates = await this.readFiles(env, tls.source);
+    const now = this.deps.now();
+    certificates.forEach((c, i) => {
+      const info = certificateInfo(c.cert);
+      if (Date.parse(info.notAfter) <= now) {
+        const file = (tls.source as TlsCertificateFiles).certificates[i]!.certFile;
+        throw new SlipwayError('E_TLS_CERTIFICATE', `tls.certificates[${i}] (${file}) expired on ${info.notAfter}: renew it, then deploy`, { env, file });
+      }
+    });
+  }
+
   private async readFiles(env: string, files: TlsCertificateFiles): Promise<TlsCertificate[]> {
     return Promise.all(files.certificates.map(async (c, i) => {
       let cert: string;
