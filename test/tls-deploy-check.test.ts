@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiFetch, freePort, runCli, scratchDir, shutdownEverything, startServerProcess, writeService, type ServerProcess } from './support/harness.ts';
+import { apiFetch, freePort, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess } from './support/harness.ts';
 import { makeTestCa, makeTestCertificate } from './support/tls-certs.ts';
 
 /** A certificate that ended in 2020, signed with `openssl ca` (x509 cannot backdate). */
@@ -81,5 +81,12 @@ describe('a deploy whose certificate files cannot serve', { timeout: 120_000 }, 
     writeFileSync(keyFile, good.key, { mode: 0o600 });
     const ok = await cli('deploy', 'production');
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+  });
+
+  it('reports a certificate file that has ended on disk as a failed load, not "ok"', async () => {
+    const old = expiredCertificate(work);
+    writeFileSync(certFile, old.cert);
+    writeFileSync(keyFile, old.key, { mode: 0o600 });
+    await waitFor('the expired file reported', async () => /last load attempt .*failed: tls\.certificates\[0\] \(.*shop\.crt\) expired on .*2020/.test((await cli('status', 'production')).stdout), 30_000);
   });
 });

@@ -212,10 +212,14 @@ export class TlsKeeper {
     const at = new Date(this.deps.now()).toISOString();
     // Taken before the files are read: a change while they are read is read again at the next looks.
     if (tls.source.kind === 'files') s.readStamp = s.seenStamp = await fileStamp(watchedFiles(tls.source));
+    let expired: SlipwayError | null = null;
     try {
       const certificates = tls.source.kind === 'files'
         ? await this.readFiles(env, tls.source)
         : await this.acmeCertificate(env, tls.source, spec.hosts ?? [], s);
+      // A file that ended is a failed load (reported, an alert), not "ok": whoever
+      // renews it by hand must hear. It is still served, as nothing better is at hand.
+      if (tls.source.kind === 'files') expiredFile(env, tls.source, certificates, this.deps.now(), (e) => (expired = e));
       const isChanged = key !== s.sourceKey || JSON.stringify(certificates) !== JSON.stringify(s.certificates);
       s.sourceKey = key;
       s.source = tls.source.kind;
@@ -225,6 +229,7 @@ export class TlsKeeper {
       s.lastAttempt = tls.source.kind === 'acme' || isChanged || s.lastAttempt?.ok === false ? { at, ok: true } : s.lastAttempt;
       if (tls.source.kind === 'acme') this.storeAttempt(env, s.lastAttempt);
       if (isChanged) await this.deps.push();
+      if (expired) throw expired;
     } catch (e) {
       // A failed order may leave its challenges behind: the router stops answering them.
       if (s.challenges.size > 0 || s.alpnChallenges.size > 0) {
@@ -257,13 +262,8 @@ export class TlsKeeper {
     const tls = spec.tls;
     if (!tls || tls.source.kind !== 'files') return;
     const certificates = await this.readFiles(env, tls.source);
-    const now = this.deps.now();
-    certificates.forEach((c, i) => {
-      const info = certificateInfo(c.cert);
-      if (Date.parse(info.notAfter) <= now) {
-        const file = (tls.source as TlsCertificateFiles).certificates[i]!.certFile;
-        throw new SlipwayError('E_TLS_CERTIFICATE', `tls.certificates[${i}] (${file}) expired on ${info.notAfter}: renew it, then deploy`, { env, file });
-      }
+    expiredFile(env, tls.source, certificates, this.deps.now(), (e) => {
+      throw new SlipwayError('E_TLS_CERTIFICATE', `${e.message}: renew it, then deploy`, e.details);
     });
   }
 
@@ -359,6 +359,17 @@ export class TlsKeeper {
 function sourceKeyOf(spec: EnvironmentSpec): string {
   const tls = spec.tls as TlsSettings;
   return JSON.stringify([tls.source, tls.source.kind === 'acme' ? [...(spec.hosts ?? [])].sort() : null]);
+}
+
+/** Calls `found` with the first certificate file past its end, if any. */
+function expiredFile(env: string, files: TlsCertificateFiles, certificates: TlsCertificate[], now: number, found: (e: SlipwayError) => void): void {
+  for (const [i, c] of certificates.entries()) {
+    const info = certificateInfo(c.cert);
+    if (Date.parse(info.notAfter) > now) continue;
+    const file = files.certificates[i]!.certFile;
+    found(new SlipwayError('E_TLS_CERTIFICATE', `tls.certificates[${i}] (${file}) expired on ${info.notAfter}`, { env, file }));
+    return;
+  }
 }
 
 function renewAt(info: CertificateInfo, acme: AcmeSettings): number {
