@@ -25,4 +25,12 @@ describe('evaluateShadow', () => {
     expect(v.fields).toEqual([{ endpoint: 'GET /p/:id', field: '/body/price', differing: 30 }]);
     expect(v.diffRate).toBe(0.3);
   });
+
+  it('says why copies went uncompared when too few were: a new release that hangs is not "too little traffic"', () => {
+    const hanging = { ...stats(0, 0), sampled: 5525, skipped: { inflight: 5493, bodyTooLarge: 0, failed: 0, noBackend: 0 } };
+    const v = evaluateShadow(spec, hanging);
+    expect(v.decision).toBe('inconclusive');
+    expect(v.reason).toBe(`only 0 request(s) compared, fewer than min_requests 10; not compared: 5493 dropped while ${spec.maxInFlight} copies (max_in_flight) still waited for an answer`);
+    expect(evaluateShadow(spec, stats(5, 0)).reason).toBe('only 5 request(s) compared, fewer than min_requests 10');
+  });
 });
