@@ -9,6 +9,7 @@ import pc from 'picocolors';
 import { SlipwayError } from '../core/errors.ts';
 import type { DownAnswerJson, RemoveAnswerJson } from '../api/views.ts';
 import type { CommandContext } from './config-commands.ts';
+import { formatBytes } from './send-changes.ts';
 
 /** How long `server stop` waits for the server (and with --all, what it started) to be gone. */
 const STOP_WAIT_MS = 120_000;
@@ -92,8 +93,20 @@ function formatRemove(r: RemoveAnswerJson): string {
   const f = r.forgotten;
   return [
     `${pc.green('removed')} ${r.env}: ${r.clusterStopped.length > 0 ? `${clusterWhat(r.clusterStopped)}, every object of it deleted from the cluster` : `${r.stopped.length} instance(s) stopped`}; forgot ${f.releases} release(s), ${f.rollouts} rollout(s), ${f.configVersions} config version(s), ${f.secretVersions} secret version(s); audit entries stay`,
+    // A server older than this command answers without images.
+    ...(r.images ? imageLines(r.images) : []),
     ...(r.appDataKept ? [`its app data is left in ${r.appDataKept}: delete it yourself if nothing needs it`] : []),
   ].join('\n');
+}
+
+/** Said only for an environment whose releases ran images (a container runtime). */
+function imageLines(images: RemoveAnswerJson['images']): string[] {
+  const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
+  return [
+    ...(images.removed.length > 0 ? [`${images.removed.length} image(s) of its releases removed from the Docker engine (${images.removed.map(short).join(', ')}), ${formatBytes(images.bytesFreed)} freed`] : []),
+    ...images.kept.map((k) => `image ${short(k.image)} stays: ${k.why}`),
+    ...images.failed.map((f) => `${pc.yellow('image')} ${short(f.image)} could not be removed: ${f.error}; remove it by hand (docker image rm -f ${short(f.image)})`),
+  ];
 }
 
 /** Asks on the terminal; with none (a script, a pipe), refuses: a script says --yes. */

@@ -18,6 +18,7 @@ import { appDataDir } from '../store/app-data-dir.ts';
 import { listenerIdOf } from '../router/listen-claims.ts';
 import type { RouteTable } from '../router/route-table.ts';
 import type { FleetSet } from './fleet-set.ts';
+import { imagesOrphanedByRemoving, type OrphanedImage } from './release-retention.ts';
 import type { Clock, EngineLogger, HostIdentity } from './ports.ts';
 
 /** How long down waits for instances that were already draining when it came. */
@@ -72,6 +73,19 @@ export interface RemoveAnswer {
   forgotten: ForgottenCounts;
   /** The environment's own data directory, which remove leaves in place (it is the app's data, not slipway's). */
   appDataKept: string | null;
+  /** The images its releases ran (container runtimes), which go with it unless another environment's kept release runs them. */
+  images: RemovedImages;
+}
+
+export interface RemovedImages {
+  /** Image ids the engine deleted. */
+  removed: string[];
+  /** What the engine's layers shrank by. */
+  bytesFreed: number;
+  /** Images the engine kept (a container of something else uses it, another slipway server keeps it), with why. */
+  kept: { image: string; why: string }[];
+  /** Images that could not be removed, with why: they stay until removed by hand. */
+  failed: { image: string; error: string }[];
 }
 
 export class EnvironmentTeardown {
@@ -129,13 +143,15 @@ export class EnvironmentTeardown {
         throw new SlipwayError('E_DEPLOY_FAILED', `${req.env} is down, but removing what it has on its cluster failed: ${(e as Error).message}; nothing is forgotten yet, run remove again`, { env: req.env });
       }
     }
-    const forgotten = this.deps.store.atomically(() => {
+    const { forgotten, orphaned } = this.deps.store.atomically(() => {
       // A deploy may have started between the two steps: it is not forgotten under its feet.
       this.deps.assertUnlocked(req.env);
       // A later environment of the same name starts out of maintenance and unpaused.
       this.deps.store.trafficGates.clearMaintenance(req.env);
       this.deps.store.trafficGates.clearPause(req.env);
-      return this.records.forget(req.env);
+      // Read with the releases still there: no sweep would ever retire these once they are forgotten.
+      const orphaned = imagesOrphanedByRemoving(this.deps.store, req.env);
+      return { forgotten: this.records.forget(req.env), orphaned };
     });
     await this.deps.pushRoutes();
     // Its release trees and HOME are the environment's user's: emptied by that user
@@ -146,11 +162,39 @@ export class EnvironmentTeardown {
     } catch (e) {
       this.deps.log.warn({ env: req.env, err: (e as Error).message }, 'could not remove the environment\'s release directory; remove it by hand');
     }
+    const images = await this.removeImages(req.env, orphaned);
     const { service } = splitEnvKey(req.env);
     if (service !== null) this.releasePipelineUserOf(service);
     const data = service === null ? null : appDataDir(this.deps.paths.root, service, envNameOf(req.env));
-    this.deps.log.info({ env: req.env, by: req.actor, ...forgotten }, `${req.env} removed: its releases, rollouts and config versions are forgotten (audit entries stay)`);
-    return { env: req.env, stopped, clusterStopped, forgotten, appDataKept: data !== null && existsSync(data) ? data : null };
+    this.deps.log.info({ env: req.env, by: req.actor, ...forgotten, imagesRemoved: images.removed.length }, `${req.env} removed: its releases, rollouts and config versions are forgotten (audit entries stay)`);
+    return { env: req.env, stopped, clusterStopped, forgotten, appDataKept: data !== null && existsSync(data) ? data : null, images };
+  }
+
+  /**
+   * The images of a removed environment's releases go as retention removes them
+   * (Fleet.removeImage: slipway's own tags, nothing forced). The environment is
+   * forgotten by now: an image that cannot be removed is logged and said, never a
+   * failed remove, and stays until removed by hand.
+   */
+  private async removeImages(env: string, orphaned: OrphanedImage[]): Promise<RemovedImages> {
+    const out: RemovedImages = { removed: [], bytesFreed: 0, kept: [], failed: [] };
+    for (const { imageId, release } of orphaned) {
+      try {
+        const r = await this.deps.fleets.of(release).removeImage?.(release.config.environment.runtime, imageId);
+        if (r?.deleted) {
+          out.removed.push(imageId);
+          out.bytesFreed += r.bytes;
+        } else if (r?.keptBecause) {
+          out.kept.push({ image: imageId, why: r.keptBecause });
+          this.deps.log.info({ env, image: imageId, why: r.keptBecause }, `${env} removed: its tags of an image that stays are removed`);
+        }
+      } catch (e) {
+        const error = (e as Error).message;
+        out.failed.push({ image: imageId, error });
+        this.deps.log.warn({ env, image: imageId, err: error }, `${env} removed, but an image of its releases could not be removed; remove it by hand (docker image rm)`);
+      }
+    }
+    return out;
   }
 
   /**

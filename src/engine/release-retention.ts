@@ -136,15 +136,12 @@ export class ReleaseRetention {
     const { store } = this.deps;
     return store.atomically(() => {
       const rows = store.retention.releases();
-      const pinnedReleases = new Set<number>();
+      const { pinnedReleases, pinnedArtefacts } = pinsOf(store);
       for (const env of store.listEnvironmentNames()) {
-        for (const id of [store.getStableReleaseId(env), this.deps.rollbackTargetOf(env)]) if (id !== null) pinnedReleases.add(id);
+        const id = this.deps.rollbackTargetOf(env);
+        if (id !== null) pinnedReleases.add(id);
       }
-      for (const r of store.activeRollouts()) for (const id of [r.fromReleaseId, r.toReleaseId, r.preview]) if (id !== null) pinnedReleases.add(id);
-      for (const i of store.liveInstances()) pinnedReleases.add(i.releaseId);
-      for (const id of store.retention.clusterReleaseIds()) pinnedReleases.add(id);
-      const pinnedArtefacts = new Set<string>(this.#held.keys());
-      for (const run of store.pipeline.unfinishedRuns()) if (run.artefactDigest !== null) pinnedArtefacts.add(run.artefactDigest);
+      for (const digest of this.#held.keys()) pinnedArtefacts.add(digest);
       const keep = new Map<string, number>();
       const plan = planRetention({
         releases: rows,
@@ -284,6 +281,54 @@ export class ReleaseRetention {
     const rel = relative(resolve(this.deps.releasesDir), resolve(dir));
     return rel !== '' && !rel.startsWith('..') && !rel.startsWith('/');
   }
+}
+
+/**
+ * What the records say is in use: each environment's stable release, both sides
+ * (and preview) of a rollout under way, releases running anywhere, and the artefact
+ * of each unfinished pipeline run. A sweep adds rollback targets and artefacts held.
+ */
+function pinsOf(store: StateStore): { pinnedReleases: Set<number>; pinnedArtefacts: Set<string> } {
+  const pinnedReleases = new Set<number>();
+  for (const env of store.listEnvironmentNames()) {
+    const id = store.getStableReleaseId(env);
+    if (id !== null) pinnedReleases.add(id);
+  }
+  for (const r of store.activeRollouts()) for (const id of [r.fromReleaseId, r.toReleaseId, r.preview]) if (id !== null) pinnedReleases.add(id);
+  for (const i of store.liveInstances()) pinnedReleases.add(i.releaseId);
+  for (const id of store.retention.clusterReleaseIds()) pinnedReleases.add(id);
+  const pinnedArtefacts = new Set<string>();
+  for (const run of store.pipeline.unfinishedRuns()) if (run.artefactDigest !== null) pinnedArtefacts.add(run.artefactDigest);
+  return { pinnedReleases, pinnedArtefacts };
+}
+
+/** An image a removal leaves behind, with a release that ran it (its runtime says which fleet removes it). */
+export interface OrphanedImage {
+  imageId: string;
+  release: ReleaseRecord;
+}
+
+/**
+ * The images of `env`'s releases that no release of another environment keeps, for
+ * `slipway remove`, which forgets every release of `env` (so no sweep would ever
+ * retire them). A sweep's rule (core/retention-plan.ts): an image stays while any
+ * kept release refers to it, kept meaning not retired, or in use. Rollback targets
+ * are not read here: a rollback target is never retired, so it is kept anyway. An
+ * image whose release a sweep already cleaned is gone and not named. Call it in the
+ * transaction that forgets the releases, so what is kept is read as it is then.
+ */
+export function imagesOrphanedByRemoving(store: StateStore, env: string): OrphanedImage[] {
+  const rows = store.retention.releases();
+  const { pinnedReleases, pinnedArtefacts } = pinsOf(store);
+  const isKept = (r: RetentionCandidate) => r.retiredAt === null || pinnedReleases.has(r.id) || pinnedArtefacts.has(r.artefactDigest);
+  const keptElsewhere = new Set(rows.filter((r) => r.env !== env && r.imageId !== null && isKept(r)).map((r) => r.imageId!));
+  const out = new Map<string, OrphanedImage>();
+  for (const r of rows) {
+    if (r.env !== env || r.imageId === null || r.cleanedAt !== null || keptElsewhere.has(r.imageId) || out.has(r.imageId)) continue;
+    const release = store.getRelease(r.id);
+    if (release) out.set(r.imageId, { imageId: r.imageId, release });
+  }
+  return [...out.values()];
 }
 
 function listDir(dir: string): string[] {
