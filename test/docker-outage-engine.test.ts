@@ -94,7 +94,7 @@ describe.skipIf(!available)('the docker engine out of reach', { timeout: 180_000
     }
   });
 
-  it('a rollout that cannot stop the old colour says once what it waits for and once that it goes on', async () => {
+  it('a rollout that cannot stop the old colour says once what it waits for and once that it goes on; the log says once that an instance\'s state is unknown, and status why', async () => {
     write('1.0.1');
     const d = await cli('deploy', 'staging', '--detach');
     expect(d.code, d.stdout + d.stderr).toBe(0);
@@ -115,10 +115,22 @@ describe.skipIf(!available)('the docker engine out of reach', { timeout: 180_000
     const waiting = msgs.filter((m) => m.startsWith('warn step 4/4: waiting: cannot reach the Docker engine at unix://'));
     expect(waiting, msgs.join('\n')).toHaveLength(1);
 
+    // The instances' state is unknown: said once each in the server's log, and by status.
+    const unknown = logLinesWith('could not tell whether an instance runs');
+    expect(unknown.length, unknown.join('\n')).toBeGreaterThan(0);
+    expect(unknown.length, unknown.join('\n')).toBeLessThanOrEqual(2);
+    const s = await cli('status', 'staging');
+    expect(s.stdout).toMatch(/runtime: +cannot reach the Docker engine at unix:\/\//);
+    expect((await status()).runtimeUnreachable).toMatch(/^cannot reach the Docker engine at unix:\/\//);
+
     await relay.up();
     await waitFor('the rollout to succeed once the engine is back', async () => (await events(id)).rollout.phase === 'succeeded', 60_000);
     const after = (await events(id)).events.map((e) => `${e.level} ${e.message}`);
     expect(after.filter((m) => m.startsWith('info step 4/4: going on')), after.join('\n')).toHaveLength(1);
     expect(after.filter((m) => m.includes('waiting:')), after.join('\n')).toHaveLength(1);
+    expect(logLinesWith('the state of an instance is known again').length).toBeGreaterThan(0);
+    expect((await status()).runtimeUnreachable).toBeNull();
+    expect((await cli('status', 'staging')).stdout).not.toMatch(/runtime: /);
   });
+
 });
