@@ -133,4 +133,17 @@ describe.skipIf(!available)('the docker engine out of reach', { timeout: 180_000
     expect((await cli('status', 'staging')).stdout).not.toMatch(/runtime: /);
   });
 
+  it('down while the engine is away stops the containers once it is back', async () => {
+    await relay.up();
+    await waitFor('the rollout to be over and one container to run', async () => (await status()).rollout === null && (await containersOf(dataDir, false)).length === 1, 60_000);
+    await relay.cut();
+    const d = await cli('down', 'staging');
+    expect(d.code, d.stdout + d.stderr).not.toBe(0);
+    expect((await status()).stable).toBeNull();
+    await sleep(2000);
+    await relay.up();
+    await waitFor('the container to stop once the engine is back', async () => (await containersOf(dataDir, false)).length === 0 && (await status()).instances.length === 0, 45_000);
+    // What down answered said so.
+    expect(d.stderr).toMatch(/staging is down \(no traffic reaches it\), but not every instance stopped: cannot reach the Docker engine at .*; the server keeps trying/);
+  });
 });

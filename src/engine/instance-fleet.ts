@@ -97,12 +97,21 @@ export class InstanceFleet implements Fleet {
   /** The stable release at its size; instances of any other release go only once it is (none at all with no stable release). */
   async maintain(env: string, stable: ReleaseRecord | null): Promise<ScaleOutcome> {
     const strays = () => this.deps.store.liveInstances(env).filter((i) => i.releaseId !== stable?.id && (i.state === 'ready' || i.state === 'starting'));
-    if (stable) {
-      const outcome = await this.scale(stable, stable.config.environment.instances, () => this.deps.store.activeRollout(env) !== null);
-      if (!outcome.ok) return outcome;
+    try {
+      if (stable) {
+        const outcome = await this.scale(stable, stable.config.environment.instances, () => this.deps.store.activeRollout(env) !== null);
+        if (!outcome.ok) return outcome;
+      } else {
+        // An environment that is down (or never came up): a stop that its runtime
+        // refused (the Docker engine away during `slipway down`) is carried on here.
+        await this.finishRetiring(env);
+      }
+      await Promise.all(strays().map((i) => this.retire(i, { finalState: 'stopped', reason: null })));
+      return { ok: true };
+    } catch (e) {
+      // The runtime could not be reached or refused: the reconciler retries with backoff.
+      return { ok: false, reason: (e as Error).message };
     }
-    await Promise.all(strays().map((i) => this.retire(i, { finalState: 'stopped', reason: null })));
-    return { ok: true };
   }
 
   /** What the runtime said when it could not tell whether the instance runs; null while it can. */

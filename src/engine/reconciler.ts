@@ -360,7 +360,7 @@ class EnvLoop {
       this.maintainFailures++;
       const backoff = Math.min(MAINTAIN_BACKOFF_MAX_MS, 1000 * 2 ** this.maintainFailures);
       this.nextMaintainAt = clock.now() + backoff;
-      this.deps.log.warn({ env: this.env, reason: outcome.reason, retryInMs: backoff }, 'could not restore the stable release to full size');
+      this.deps.log.warn({ env: this.env, reason: outcome.reason, retryInMs: backoff }, stable ? 'could not restore the stable release to full size' : 'could not stop the instances of an environment with no stable release');
     }
   }
 }
