@@ -123,6 +123,8 @@ export function formatStatus(envs: EnvironmentStatus[]): string {
     const stable = s.stable ? `#${s.stable.number} (${s.stable.artefactDigest.slice(7, 19)}, deployed ${ago(s.stable.createdAt)} by ${terminalSafe(s.stable.createdBy)})` : 'none';
     out.push(`${pc.bold(s.env)}  ${s.listen ? `${s.tls ? 'https' : 'http'}://${s.listen}` : ''}${s.listenError ? pc.red(`  cannot listen: ${terminalSafe(s.listenError)}`) : ''}`);
     out.push(`  stable:   ${stable}`);
+    // The runtime's words quote an address from the server's environment: not ours to trust with the terminal either.
+    if (s.runtimeUnreachable) out.push(`  runtime:  ${pc.yellow(terminalSafe(s.runtimeUnreachable))}; instances keep their last known state and traffic`);
     if (s.down) out.push(`  ${pc.yellow('down')}      since ${new Date(s.down.at).toISOString()} by ${terminalSafe(s.down.by)}${s.down.release !== null ? ` (it ran #${s.down.release})` : ''}; \`slipway deploy ${s.env}\` in its service's directory brings it up`);
     if (s.rollout) {
       out.push(`  ${formatRolloutLine(s.rollout)}`);

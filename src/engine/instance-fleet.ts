@@ -32,6 +32,8 @@ export type { ScaleOutcome } from '../core/ports/fleet.ts';
 export class InstanceFleet implements Fleet {
   /** Instances being retired right now: a second request to retire one waits for the first. */
   private readonly retiring = new Map<string, Promise<void>>();
+  /** Instances whose runtime could not say whether they run (instance id → its words), until it can. */
+  private readonly unknownStates = new Map<string, string>();
   readonly runtimes: readonly RuntimeName[];
   /** Set when the server stops together with its instances: from then on nothing is started. */
   private isRefusingStarts = false;
@@ -95,12 +97,26 @@ export class InstanceFleet implements Fleet {
   /** The stable release at its size; instances of any other release go only once it is (none at all with no stable release). */
   async maintain(env: string, stable: ReleaseRecord | null): Promise<ScaleOutcome> {
     const strays = () => this.deps.store.liveInstances(env).filter((i) => i.releaseId !== stable?.id && (i.state === 'ready' || i.state === 'starting'));
-    if (stable) {
-      const outcome = await this.scale(stable, stable.config.environment.instances, () => this.deps.store.activeRollout(env) !== null);
-      if (!outcome.ok) return outcome;
+    try {
+      if (stable) {
+        const outcome = await this.scale(stable, stable.config.environment.instances, () => this.deps.store.activeRollout(env) !== null);
+        if (!outcome.ok) return outcome;
+      } else {
+        // An environment that is down (or never came up): a stop that its runtime
+        // refused (the Docker engine away during `slipway down`) is carried on here.
+        await this.finishRetiring(env);
+      }
+      await Promise.all(strays().map((i) => this.retire(i, { finalState: 'stopped', reason: null })));
+      return { ok: true };
+    } catch (e) {
+      // The runtime could not be reached or refused: the reconciler retries with backoff.
+      return { ok: false, reason: (e as Error).message };
     }
-    await Promise.all(strays().map((i) => this.retire(i, { finalState: 'stopped', reason: null })));
-    return { ok: true };
+  }
+
+  /** What the runtime said when it could not tell whether the instance runs; null while it can. */
+  stateUnknownOf(instanceId: string): string | null {
+    return this.unknownStates.get(instanceId) ?? null;
   }
 
   instancesOf(env: string, releaseId: number): InstanceRecord[] {
@@ -192,6 +208,7 @@ export class InstanceFleet implements Fleet {
     }
     await stopInstanceProcess(this.deps, current, shutdown.killTimeoutMs);
     store.updateInstance(instance.id, { state: opts.finalState, stoppedAt: this.deps.clock.now() });
+    this.unknownStates.delete(instance.id);
   }
 
   /**
@@ -261,12 +278,18 @@ export class InstanceFleet implements Fleet {
    * never dropped from the router on a failed question.
    */
   private async isGone(i: InstanceRecord, handle: InstanceHandle): Promise<boolean> {
+    let isRunning: boolean;
     try {
-      return !(await runtimeOf(this.deps, i).isRunning(handle));
+      isRunning = await runtimeOf(this.deps, i).isRunning(handle);
     } catch (e) {
-      this.deps.log.warn({ instance: i.id, err: (e as Error).message }, 'could not tell whether an instance runs');
+      // Asked several times a second: said once when the state becomes unknown, once when it is known again.
+      const reason = (e as Error).message;
+      if (!this.unknownStates.has(i.id)) this.deps.log.warn({ instance: i.id, err: reason }, 'could not tell whether an instance runs');
+      this.unknownStates.set(i.id, reason);
       return false;
     }
+    if (this.unknownStates.delete(i.id)) this.deps.log.info({ instance: i.id, running: isRunning }, 'the state of an instance is known again');
+    return !isRunning;
   }
 
   /** Carries on retirements that a crash interrupted (instances left draining or stopping). */

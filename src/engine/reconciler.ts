@@ -3,6 +3,7 @@
 // step (or, with no rollout, keeps the stable release at its size), and records the
 // outcome before going on. A restarted server simply runs the passes again.
 
+import { SlipwayError } from '../core/errors.ts';
 import type { AnalysisResult } from '../core/analysis/index.ts';
 import type { ShadowVerdict } from '../core/shadow/shadow-verdict.ts';
 import { describeStep, type Step } from '../core/plans.ts';
@@ -61,6 +62,8 @@ class EnvLoop {
   private maintainFailures = 0;
   private nextWakeAt = 0;
   private readonly announcedWait = new Set<string>();
+  /** A rollout step that could not reach its runtime, since when: said once until the step goes on. */
+  private waitingOn: { rolloutId: number; since: number; isRuntimeAway: boolean } | null = null;
   private nextMaintainAt = 0;
   readonly done: Promise<void>;
 
@@ -273,9 +276,22 @@ class EnvLoop {
       await this.applyAndRoute(r, { type: 'step-failed', index: r.stepIndex, reason: `release ${step.releaseId} is missing from the store` });
       return true;
     }
-    this.deps.recordEvent(r.id, 'info', `${label}: ${release.env}#${release.number} to ${step.count} instance(s)`, { step: r.stepIndex, phase: r.phase });
+    const key = `${r.id}:${r.phase}:${r.stepIndex}`;
+    if (!this.announcedWait.has(key)) {
+      this.announcedWait.add(key);
+      this.deps.recordEvent(r.id, 'info', `${label}: ${release.env}#${release.number} to ${step.count} instance(s)`, { step: r.stepIndex, phase: r.phase });
+    }
     const startedPhase = r.phase;
-    const outcome = await this.deps.fleets.of(release).scale(release, step.count, () => this.isRolloutChanged(r.id, startedPhase));
+    let outcome: ScaleOutcome;
+    try {
+      outcome = await this.deps.fleets.of(release).scale(release, step.count, () => this.isRolloutChanged(r.id, startedPhase));
+    } catch (e) {
+      // The runtime could not be asked or told (the Docker engine is away): nothing
+      // is known to have failed, so the step waits and is tried again each pass.
+      this.waitForRuntime(r, label, e);
+      return false;
+    }
+    this.runtimeAnswersAgain(r, label, release.config.environment.runtime);
     const fresh = store.getRollout(r.id);
     if (!fresh || fresh.phase !== startedPhase || fresh.stepIndex !== r.stepIndex) return true; // someone acted meanwhile
     if (!outcome.ok) this.deps.recordEvent(r.id, 'error', `step failed: ${outcome.reason}`);
@@ -288,6 +304,24 @@ class EnvLoop {
       this.deps.recordEvent(r.id, 'warn', `${what}: ${next.reason}`);
     }
     return true;
+  }
+
+  /** Said once per outage, in the rollout's events and the server's log; the pass then sleeps as an idle one does. */
+  private waitForRuntime(r: Rollout, label: string, e: unknown): void {
+    if (this.waitingOn?.rolloutId === r.id) return;
+    const reason = e instanceof Error ? e.message : String(e);
+    this.waitingOn = { rolloutId: r.id, since: this.deps.clock.now(), isRuntimeAway: e instanceof SlipwayError && e.code === 'E_RUNTIME_UNAVAILABLE' };
+    this.deps.recordEvent(r.id, 'warn', `${label}: waiting: ${reason}`, { step: r.stepIndex, phase: r.phase });
+    this.deps.log.warn({ env: this.env, rollout: r.id, err: reason }, 'a rollout step waits for its runtime');
+  }
+
+  private runtimeAnswersAgain(r: Rollout, label: string, runtime: string): void {
+    if (this.waitingOn?.rolloutId !== r.id) return;
+    const waitedS = Math.round((this.deps.clock.now() - this.waitingOn.since) / 1000);
+    const why = this.waitingOn.isRuntimeAway ? `the ${runtime} runtime answers again` : 'the step could be carried out';
+    this.waitingOn = null;
+    this.deps.recordEvent(r.id, 'info', `${label}: going on: ${why} (waited ${waitedS}s)`, { step: r.stepIndex, phase: r.phase });
+    this.deps.log.info({ env: this.env, rollout: r.id, waitedS }, `a rollout step goes on: ${why}`);
   }
 
   private isRolloutChanged(id: number, phase: Rollout['phase']): boolean {
@@ -326,7 +360,7 @@ class EnvLoop {
       this.maintainFailures++;
       const backoff = Math.min(MAINTAIN_BACKOFF_MAX_MS, 1000 * 2 ** this.maintainFailures);
       this.nextMaintainAt = clock.now() + backoff;
-      this.deps.log.warn({ env: this.env, reason: outcome.reason, retryInMs: backoff }, 'could not restore the stable release to full size');
+      this.deps.log.warn({ env: this.env, reason: outcome.reason, retryInMs: backoff }, stable ? 'could not restore the stable release to full size' : 'could not stop the instances of an environment with no stable release');
     }
   }
 }

@@ -15,6 +15,7 @@ import type { StateStore } from '../store/state-store.ts';
 import type { DownMark } from '../store/teardown-store.ts';
 import { computeRouteTable, routingRelease, trafficWeights } from './route-sync.ts';
 import type { FleetSet } from './fleet-set.ts';
+import { InstanceFleet } from './instance-fleet.ts';
 import type { FleetPlacement } from '../core/ports/fleet.ts';
 import { routerCarriesTraffic } from '../core/traffic-path.ts';
 
@@ -105,6 +106,12 @@ export interface EnvironmentStatus {
    * has not recorded since the router started.
    */
   recorded?: Readonly<Record<string, number>> | null;
+  /**
+   * Why the runtime of its instances cannot be asked whether they run (the Docker
+   * engine away: "cannot reach the Docker engine at …"); null while it answers.
+   * The instances keep their last known state, and their traffic, meanwhile.
+   */
+  runtimeUnreachable?: string | null;
 }
 
 /** Where an environment runs beyond this machine (a cluster), per release what was asked for and what runs. */
@@ -174,5 +181,14 @@ export function describeEnvironment(store: StateStore, fleets: FleetSet, env: st
     })),
     weights,
     cluster,
+    runtimeUnreachable: live.map((i) => stateUnknownOf(fleets, i.id)).find((why) => why !== null) ?? null,
   };
+}
+
+function stateUnknownOf(fleets: FleetSet, instanceId: string): string | null {
+  for (const f of fleets.all()) {
+    const why = f instanceof InstanceFleet ? f.stateUnknownOf(instanceId) : null;
+    if (why !== null) return why;
+  }
+  return null;
 }
