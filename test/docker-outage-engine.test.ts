@@ -6,49 +6,16 @@
 // test cuts and restores, as in docker-engine-restart.test.ts.
 
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutEventRecord } from '../src/core/records.ts';
 import type { EnvironmentStatus, RolloutView } from '../src/engine/status-view.ts';
-import { containersOf, docker, dockerIsAvailable, ensureNodeImage, helloDockerfile, removeContainersOf } from './support/docker.ts';
+import { EngineRelay, containersOf, docker, dockerIsAvailable, ensureNodeImage, helloDockerfile, removeContainersOf } from './support/docker.ts';
 import { freePort, getJson, runCli, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess } from './support/harness.ts';
 
 const available = await dockerIsAvailable();
 const SERVICE = 'dxoutage';
 
-/** A unix socket that relays to the engine's, and can be cut (every connection dropped, the socket gone) and restored. */
-class EngineRelay {
-  private server: Server | null = null;
-  private readonly open = new Set<Socket>();
-  constructor(readonly path: string, private readonly target = '/var/run/docker.sock') {}
-
-  async up(): Promise<void> {
-    if (this.server) return;
-    rmSync(this.path, { force: true });
-    const server = createServer((client) => {
-      const engine = createConnection(this.target);
-      for (const s of [client, engine]) {
-        this.open.add(s);
-        s.on('close', () => this.open.delete(s));
-        s.on('error', () => undefined);
-      }
-      client.pipe(engine).pipe(client);
-      client.on('close', () => engine.destroy());
-      engine.on('close', () => client.destroy());
-    });
-    await new Promise<void>((r) => server.listen(this.path, r));
-    this.server = server;
-  }
-
-  async cut(): Promise<void> {
-    const server = this.server;
-    this.server = null;
-    for (const s of this.open) s.destroy();
-    if (server) await new Promise<void>((r) => server.close(() => r()));
-    rmSync(this.path, { force: true });
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -7,10 +7,11 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { create as createTar } from 'tar';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
 export const docker = new Docker();
 
@@ -100,4 +101,37 @@ export async function removeContainersOf(dataDir: string): Promise<void> {
 
 export function dataDirOf(work: string): string {
   return join(work, '.slipway');
+}
+
+/** A unix socket that relays to the engine's, and can be cut (every connection dropped, the socket gone) and restored. */
+export class EngineRelay {
+  private server: Server | null = null;
+  private readonly open = new Set<Socket>();
+  constructor(readonly path: string, private readonly target = '/var/run/docker.sock') {}
+
+  async up(): Promise<void> {
+    if (this.server) return;
+    rmSync(this.path, { force: true });
+    const server = createServer((client) => {
+      const engine = createConnection(this.target);
+      for (const s of [client, engine]) {
+        this.open.add(s);
+        s.on('close', () => this.open.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(engine).pipe(client);
+      client.on('close', () => engine.destroy());
+      engine.on('close', () => client.destroy());
+    });
+    await new Promise<void>((r) => server.listen(this.path, r));
+    this.server = server;
+  }
+
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const s of this.open) s.destroy();
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+    rmSync(this.path, { force: true });
+  }
 }
