@@ -82,8 +82,13 @@ async function buildFromArtefact(docker: Docker, req: ImageRequest & { image: { 
 
 /** How many lines of a failed step's own output a failed deploy shows (a failing `npm ci` says why near its end). */
 const FAILED_STEP_LINES = 20;
-/** The builder's terminal colour codes (it wraps a step's stderr in red) and its own bookkeeping lines. */
-const COLOUR_CODE = /\x1b\[[0-9;]*[A-Za-z]/g;
+/**
+ * Terminal control sequences in a build's output: the builder's colour codes (it
+ * wraps a step's stderr in red) and whatever the step itself wrote (a title, a
+ * screen clear): an error message is read, not replayed on a terminal. OSC first
+ * (to its BEL or ST), then CSI, then a lone ESC or BEL.
+ */
+const COLOUR_CODE = /\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]?|\x07/g;
 const BUILDER_CHATTER = /^ ---> |^Removing intermediate container /;
 
 /**
