@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunViewJson } from '../src/api/views.ts';
+import { CHROMIUM, approverTokens, signedInPage } from './support/dashboard-page.ts';
 import { REPO, apiFetch, freePort, getJson, scratchDir, shutdownEverything, startServerProcess, waitFor, writeService, type ServerProcess } from './support/harness.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 
 describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('dashboard overview: a run that still needs a second approver', { timeout: 180_000 }, () => {
   let dataDir: string;
@@ -21,28 +21,8 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)('dashboard overview: a
   let browser: BrowserContext;
   let profile: string;
   let runId: number;
-  const tokens = new Map<string, string>();
-
-  /** alice is an admin (she starts the run); everyone else an approver for production. */
-  const tokenOf = async (user: string): Promise<string> => {
-    if (!tokens.has(user)) {
-      const grant = user === 'alice' ? { role: 'admin' } : { role: 'approver', envs: ['production'] };
-      const res = await apiFetch(`${server.url}/api/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, ...grant }) });
-      if (res.status !== 201) throw new Error(`token for ${user}: HTTP ${res.status} ${await res.text()}`);
-      tokens.set(user, ((await res.json()) as { token: string }).token);
-    }
-    return tokens.get(user)!;
-  };
-
-  async function openOverviewAs(user: string): Promise<Page> {
-    const page = await browser.newPage();
-    page.setDefaultTimeout(30_000);
-    await page.goto(`${server.url}/ui/#/`);
-    await page.getByLabel('API token').fill(await tokenOf(user));
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByTestId('who').waitFor();
-    return page;
-  }
+  const tokenOf = approverTokens(() => server.url);
+  const openOverviewAs = async (user: string): Promise<Page> => signedInPage(browser, { url: server.url, token: await tokenOf(user), path: '#/' });
 
   /** From now on, whether the run's row was ever missing from the page, if only between two frames. */
   async function watchRowPresence(page: Page): Promise<() => Promise<boolean>> {
